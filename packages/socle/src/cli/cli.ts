@@ -1,0 +1,211 @@
+import { parseArgs } from 'node:util';
+import { type Config, describeSettings, loadConfig } from '../kernel/config/index.js';
+import { applyMigrations, migrationStatus, openDatabase } from '../kernel/db/index.js';
+import { isSocleError } from '../kernel/errors/index.js';
+import { createLogger } from '../kernel/log/index.js';
+import type { ModuleDefinition } from '../kernel/modules/index.js';
+import { collectMigrations, createSocle, SOCLE_VERSION } from '../kernel/socle.js';
+import { builtInModules } from '../modules/index.js';
+import { loadModules } from './module-loader.js';
+
+/** Exit codes: part of the CLI's contract, documented in `socle --help` and the README. */
+export const EXIT = { ok: 0, failure: 1, usage: 2 } as const;
+
+const HELP: Record<string, string> = {
+  main: `socle ${SOCLE_VERSION}: a self-hostable backend
+
+Usage: socle <command> [options]
+
+Commands:
+  start             Run the server (applies pending migrations first)
+  migrate [apply]   Apply pending migrations, then exit
+  migrate status    List migrations and their state
+  help [topic]      Help on a command, or "config" for every setting
+
+Options:
+  --config <file>   JSON config file (default: ./socle.config.json if present)
+  -h, --help        Show help
+  -v, --version     Print the version
+
+Without DATABASE_URL, Socle runs embedded: PGlite in ./.socle/data, in-process fan-out.
+
+Exit codes:
+  0  success (for start: stopped by a signal after draining)
+  1  failure at run time (database unreachable, migration failed, shutdown deadline exceeded)
+  2  usage or configuration error`,
+  start: `Usage: socle start [--config <file>]
+
+Opens the database (PGlite in DATA_DIR/data, or DATABASE_URL), applies pending migrations
+(unless MIGRATE_ON_START=false), and serves HTTP on HOST:PORT.
+
+SIGTERM or SIGINT drains: /readyz turns 503, no new connections, in-flight requests get
+SHUTDOWN_TIMEOUT_MS, then the pool closes (exit 0; exit 1 if the deadline cut requests).
+A second signal exits at once (exit 1).`,
+  migrate: `Usage: socle migrate [apply|status] [--config <file>]
+
+apply (default)  Apply pending migrations in dependency order, each in its own transaction,
+                 under an advisory lock (safe to run from several nodes at once).
+status           Print each migration as applied, pending, edited (changed after being
+                 applied) or unknown (recorded, but no module ships it).
+                 Exits 1 if any migration is pending or edited.`,
+  config: 'Settings (environment variable / socle.config.json key, default):',
+};
+
+function helpFor(topic: string): string | undefined {
+  if (topic === 'config') {
+    const rows = describeSettings().map(
+      (setting) =>
+        `  ${setting.env.padEnd(30)} ${setting.fileKey.padEnd(28)} ${setting.defaultValue}\n      ${setting.description}`,
+    );
+    return `${HELP.config}\n${rows.join('\n')}\n\nThe environment wins over the file; the file wins over defaults.`;
+  }
+  return HELP[topic];
+}
+
+async function loadAll(
+  configFile: string | undefined,
+): Promise<{ config: Config; modules: ModuleDefinition[] }> {
+  const config = loadConfig({ env: process.env, ...(configFile === undefined ? {} : { configFile }) });
+  const modules = [...builtInModules, ...(await loadModules(config.modules, config.baseDir))];
+  return { config, modules };
+}
+
+async function start(configFile: string | undefined): Promise<number> {
+  const { config, modules } = await loadAll(configFile);
+  const log = createLogger(config);
+  const socle = await createSocle({ config, modules, log });
+  const url = await socle.listen();
+  log.info(
+    {
+      url,
+      mode: socle.mode,
+      data: socle.db.location,
+      version: SOCLE_VERSION,
+      modules: socle.modules.map((module) => module.name),
+    },
+    `Socle ${SOCLE_VERSION} listening on ${url} (${socle.mode === 'embedded' ? 'embedded: PGlite' : 'postgres'}, data: ${socle.db.location})`,
+  );
+
+  return new Promise<number>((resolve) => {
+    let stopping = false;
+    const onSignal = (signal: NodeJS.Signals) => {
+      if (stopping) {
+        log.warn({ signal }, 'Second signal: exiting now');
+        resolve(EXIT.failure);
+        return;
+      }
+      stopping = true;
+      log.info(
+        { signal, deadlineMs: config.shutdownTimeoutMs },
+        'Shutting down: draining in-flight requests',
+      );
+      // If something hangs past the deadline (a stuck query), leave anyway.
+      setTimeout(() => {
+        log.error('Shutdown did not finish after the deadline; exiting');
+        resolve(EXIT.failure);
+      }, config.shutdownTimeoutMs + 5000).unref();
+      socle.close().then(
+        ({ drained }) => {
+          log.info({ drained }, drained ? 'Stopped' : 'Stopped after cutting requests at the deadline');
+          resolve(drained ? EXIT.ok : EXIT.failure);
+        },
+        (error: unknown) => {
+          log.error({ err: error }, 'Shutdown failed');
+          resolve(EXIT.failure);
+        },
+      );
+    };
+    process.on('SIGTERM', onSignal);
+    process.on('SIGINT', onSignal);
+  });
+}
+
+async function migrate(action: string, configFile: string | undefined): Promise<number> {
+  const { config, modules } = await loadAll(configFile);
+  const log = createLogger(config);
+  const migrations = collectMigrations(modules);
+  const db = await openDatabase({ config, log });
+  try {
+    if (action === 'apply') {
+      const applied = await applyMigrations(db, migrations, log);
+      process.stdout.write(
+        applied.length === 0
+          ? 'Nothing to apply: the database is up to date.\n'
+          : `Applied ${applied.length} migration(s).\n`,
+      );
+      return EXIT.ok;
+    }
+    const statuses = await migrationStatus(db, migrations);
+    for (const status of statuses) {
+      process.stdout.write(
+        `${status.state.padEnd(8)} ${`${status.module}/${status.name}`.padEnd(60)} ${status.appliedAt?.toISOString() ?? ''}\n`,
+      );
+    }
+    if (statuses.length === 0) process.stdout.write('No migrations.\n');
+    return statuses.some((status) => status.state === 'pending' || status.state === 'edited')
+      ? EXIT.failure
+      : EXIT.ok;
+  } finally {
+    await db.close();
+  }
+}
+
+/** Runs the CLI with `argv` (without node and script) and returns the exit code. */
+export async function main(argv: readonly string[]): Promise<number> {
+  let parsed: { values: { config?: string; help?: boolean; version?: boolean }; positionals: string[] };
+  try {
+    parsed = parseArgs({
+      args: [...argv],
+      options: {
+        config: { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+        version: { type: 'boolean', short: 'v' },
+      },
+      allowPositionals: true,
+    });
+  } catch (error) {
+    process.stderr.write(`${(error as Error).message}\n\n${HELP.main}\n`);
+    return EXIT.usage;
+  }
+  const { values, positionals } = parsed;
+  const [command = 'help', ...rest] = positionals;
+  if (values.version) {
+    process.stdout.write(`${SOCLE_VERSION}\n`);
+    return EXIT.ok;
+  }
+  if (command === 'help' || values.help) {
+    const topic = command === 'help' ? (rest[0] ?? 'main') : command;
+    const text = helpFor(topic);
+    if (text === undefined) {
+      process.stderr.write(`Unknown help topic "${topic}".\n\n${HELP.main}\n`);
+      return EXIT.usage;
+    }
+    process.stdout.write(`${text}\n`);
+    return EXIT.ok;
+  }
+  try {
+    switch (command) {
+      case 'start':
+        if (rest.length > 0) break;
+        return await start(values.config);
+      case 'migrate': {
+        const action = rest[0] ?? 'apply';
+        if (rest.length > 1 || (action !== 'apply' && action !== 'status')) break;
+        return await migrate(action, values.config);
+      }
+    }
+  } catch (error) {
+    if (isSocleError(error) && error.code === 'config.invalid') {
+      process.stderr.write(`${error.message}\n\nRun "socle help config" for every setting.\n`);
+      return EXIT.usage;
+    }
+    if (isSocleError(error)) {
+      process.stderr.write(`socle: ${error.message} [${error.code}]\n`);
+      return EXIT.failure;
+    }
+    process.stderr.write(`socle: ${(error as Error).stack ?? String(error)}\n`);
+    return EXIT.failure;
+  }
+  process.stderr.write(`Unknown command "${positionals.join(' ')}".\n\n${HELP.main}\n`);
+  return EXIT.usage;
+}

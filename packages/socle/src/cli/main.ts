@@ -1,0 +1,10 @@
+#!/usr/bin/env node
+import { EXIT, main } from './cli.js';
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (error: unknown) => {
+    process.stderr.write(`socle: ${String(error)}\n`);
+    process.exit(EXIT.failure);
+  },
+);

@@ -1,0 +1,47 @@
+/**
+ * Socle's public API: what built-in modules and apps import. Anything not exported here is
+ * internal and may change without notice.
+ */
+
+export { Type } from '@fastify/type-provider-typebox';
+export { sql } from 'kysely';
+export { type Clock, createManualClock, systemClock } from './kernel/clock/index.js';
+export {
+  CONFIG_FILE_NAME,
+  type Config,
+  type LoadConfigOptions,
+  type LogLevel,
+  loadConfig,
+} from './kernel/config/index.js';
+export type {
+  Database,
+  Dialect,
+  MigrationSource,
+  PoolStatistics,
+  SqlConnection,
+  SqlResult,
+  TransactionContextProvider,
+  TransactionOptions,
+  TransactionSettings,
+} from './kernel/db/index.js';
+export {
+  type FieldError,
+  isSocleError,
+  PROBLEM_CONTENT_TYPE,
+  type Problem,
+  problemType,
+  SocleError,
+  type SocleErrorOptions,
+} from './kernel/errors/index.js';
+export { type HttpServer, REQUEST_ID_HEADER } from './kernel/http/index.js';
+export { createLogger, createSilentLogger, type Logger } from './kernel/log/index.js';
+export type { Metrics } from './kernel/metrics/index.js';
+export { defineModule, type ModuleContext, type ModuleDefinition } from './kernel/modules/index.js';
+export {
+  type CloseResult,
+  type CreateSocleOptions,
+  createSocle,
+  SOCLE_VERSION,
+  type Socle,
+} from './kernel/socle.js';
+export { builtInModules } from './modules/index.js';

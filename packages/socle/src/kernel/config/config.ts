@@ -1,0 +1,331 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { type FieldError, SocleError } from '../errors/index.js';
+
+export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+
+/** Socle's configuration, parsed once at start and frozen. */
+export interface Config {
+  /** TCP port of the HTTP server; 0 picks a free one. */
+  readonly port: number;
+  readonly host: string;
+  /** `postgres://…` switches from embedded PGlite to a Postgres pool. */
+  readonly databaseUrl: string | undefined;
+  readonly databasePoolMax: number;
+  readonly databaseConnectTimeoutMs: number;
+  /** Name statements that carry parameters so Postgres plans them once per connection. */
+  readonly databasePreparedStatements: boolean;
+  /** Directory of embedded state (PGlite data lives in `<dataDir>/data`). */
+  readonly dataDir: string;
+  readonly logLevel: LogLevel;
+  readonly logFormat: 'json' | 'pretty' | 'auto';
+  readonly shutdownTimeoutMs: number;
+  readonly bodyLimitBytes: number;
+  /** Allowed CORS origins; empty disables CORS, `*` allows any origin. */
+  readonly corsOrigins: readonly string[];
+  readonly trustProxy: boolean;
+  readonly migrateOnStart: boolean;
+  /** Extra modules to load (import specifiers, resolved from `baseDir`). */
+  readonly modules: readonly string[];
+  /** Directory that relative paths in the configuration are resolved from. */
+  readonly baseDir: string;
+}
+
+type RawValue = string | number | boolean | readonly unknown[];
+type Parser<T> = (raw: RawValue) => { ok: true; value: T } | { ok: false; message: string };
+
+interface Setting<K extends keyof Config> {
+  readonly key: K;
+  readonly env: string;
+  readonly description: string;
+  readonly defaultValue: Config[K] | ((config: Partial<Config>) => Config[K]);
+  readonly parse: Parser<Config[K]>;
+}
+
+const show = (raw: RawValue) => JSON.stringify(raw);
+
+function integer(minimum: number, maximum: number): Parser<number> {
+  return (raw) => {
+    const value =
+      typeof raw === 'number'
+        ? raw
+        : typeof raw === 'string' && /^-?\d+$/.test(raw.trim())
+          ? Number(raw)
+          : Number.NaN;
+    if (!Number.isSafeInteger(value) || value < minimum || value > maximum) {
+      return { ok: false, message: `must be an integer from ${minimum} to ${maximum}, got ${show(raw)}` };
+    }
+    return { ok: true, value };
+  };
+}
+
+const boolean: Parser<boolean> = (raw) => {
+  if (typeof raw === 'boolean') return { ok: true, value: raw };
+  const text = String(raw).trim().toLowerCase();
+  if (['1', 'true', 'yes', 'on'].includes(text)) return { ok: true, value: true };
+  if (['0', 'false', 'no', 'off'].includes(text)) return { ok: true, value: false };
+  return { ok: false, message: `must be true or false, got ${show(raw)}` };
+};
+
+function oneOf<T extends string>(...allowed: T[]): Parser<T> {
+  return (raw) =>
+    typeof raw === 'string' && (allowed as string[]).includes(raw)
+      ? { ok: true, value: raw as T }
+      : { ok: false, message: `must be one of ${allowed.join(', ')}, got ${show(raw)}` };
+}
+
+function text(pattern?: RegExp, expectation?: string): Parser<string> {
+  return (raw) => {
+    if (typeof raw !== 'string' || raw.trim() === '')
+      return { ok: false, message: `must be a non-empty string, got ${show(raw)}` };
+    if (pattern && !pattern.test(raw))
+      return { ok: false, message: `must be ${expectation}, got ${show(raw)}` };
+    return { ok: true, value: raw.trim() };
+  };
+}
+
+const list: Parser<readonly string[]> = (raw) => {
+  if (Array.isArray(raw)) {
+    if (raw.every((item) => typeof item === 'string')) return { ok: true, value: raw as string[] };
+    return { ok: false, message: `must be a list of strings, got ${show(raw)}` };
+  }
+  if (typeof raw !== 'string')
+    return { ok: false, message: `must be a comma-separated list, got ${show(raw)}` };
+  return {
+    ok: true,
+    value: raw
+      .split(',')
+      .map((item) => item.trim())
+      .filter((item) => item !== ''),
+  };
+};
+
+const postgresUrl: Parser<string | undefined> = (raw) => {
+  if (typeof raw !== 'string') return { ok: false, message: `must be a postgres:// URL, got ${show(raw)}` };
+  if (raw.trim() === '') return { ok: true, value: undefined };
+  try {
+    const url = new URL(raw);
+    if (url.protocol === 'postgres:' || url.protocol === 'postgresql:')
+      return { ok: true, value: raw.trim() };
+  } catch {
+    // reported below
+  }
+  // Never echo the value: it usually carries a password.
+  return { ok: false, message: 'must be a postgres:// or postgresql:// URL' };
+};
+
+/** Every setting Socle reads, in the order `socle help config` prints them. */
+const SETTINGS = [
+  {
+    key: 'port',
+    env: 'PORT',
+    description: 'HTTP port (0 picks a free port)',
+    defaultValue: 8080,
+    parse: integer(0, 65535),
+  },
+  {
+    key: 'host',
+    env: 'HOST',
+    description: 'Address the HTTP server binds',
+    defaultValue: '0.0.0.0',
+    parse: text(),
+  },
+  {
+    key: 'databaseUrl',
+    env: 'DATABASE_URL',
+    description: 'Postgres URL; unset runs embedded PGlite',
+    defaultValue: undefined,
+    parse: postgresUrl,
+  },
+  {
+    key: 'databasePoolMax',
+    env: 'DATABASE_POOL_MAX',
+    description: 'Connections in the Postgres pool',
+    defaultValue: 10,
+    parse: integer(1, 1000),
+  },
+  {
+    key: 'databaseConnectTimeoutMs',
+    env: 'DATABASE_CONNECT_TIMEOUT_MS',
+    description: 'How long to wait for a Postgres connection',
+    defaultValue: 5000,
+    parse: integer(1, 600_000),
+  },
+  {
+    key: 'databasePreparedStatements',
+    env: 'DATABASE_PREPARED_STATEMENTS',
+    description:
+      'Use named prepared statements (turn off behind a pooler without prepared-statement support)',
+    defaultValue: true,
+    parse: boolean,
+  },
+  {
+    key: 'dataDir',
+    env: 'DATA_DIR',
+    description: 'Directory of embedded data',
+    defaultValue: '.socle',
+    parse: text(),
+  },
+  {
+    key: 'logLevel',
+    env: 'LOG_LEVEL',
+    description: 'Log level',
+    defaultValue: 'info',
+    parse: oneOf('fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'),
+  },
+  {
+    key: 'logFormat',
+    env: 'LOG_FORMAT',
+    description: 'json, pretty, or auto (pretty when stdout is a terminal)',
+    defaultValue: 'auto',
+    parse: oneOf('json', 'pretty', 'auto'),
+  },
+  {
+    key: 'shutdownTimeoutMs',
+    env: 'SHUTDOWN_TIMEOUT_MS',
+    description: 'Deadline for in-flight requests on SIGTERM/SIGINT',
+    defaultValue: 10_000,
+    parse: integer(0, 3_600_000),
+  },
+  {
+    key: 'bodyLimitBytes',
+    env: 'BODY_LIMIT_BYTES',
+    description: 'Largest accepted request body',
+    defaultValue: 1_048_576,
+    parse: integer(1, 1_073_741_824),
+  },
+  {
+    key: 'corsOrigins',
+    env: 'CORS_ORIGINS',
+    description: 'Comma-separated allowed origins, * for any; empty disables CORS',
+    defaultValue: [],
+    parse: list,
+  },
+  {
+    key: 'trustProxy',
+    env: 'TRUST_PROXY',
+    description: 'Trust X-Forwarded-* headers (behind a load balancer)',
+    defaultValue: false,
+    parse: boolean,
+  },
+  {
+    key: 'migrateOnStart',
+    env: 'MIGRATE_ON_START',
+    description: 'Apply pending migrations when the server starts',
+    defaultValue: true,
+    parse: boolean,
+  },
+  {
+    key: 'modules',
+    env: 'SOCLE_MODULES',
+    description: 'Comma-separated module import specifiers to load',
+    defaultValue: [],
+    parse: list,
+  },
+] as const satisfies readonly Setting<keyof Config>[];
+
+/** What `socle help config` prints: one row per setting. */
+export function describeSettings(): readonly {
+  env: string;
+  fileKey: string;
+  description: string;
+  defaultValue: string;
+}[] {
+  return SETTINGS.map((setting) => ({
+    env: setting.env,
+    fileKey: setting.key,
+    description: setting.description,
+    defaultValue: JSON.stringify(setting.defaultValue) ?? '(unset)',
+  }));
+}
+
+export interface LoadConfigOptions {
+  /** Environment to read; pass `process.env` from the entry point only. */
+  readonly env?: Readonly<Record<string, string | undefined>>;
+  /**
+   * Path of a JSON config file. When omitted, `socle.config.json` in `cwd` is read if it exists;
+   * `false` reads no file.
+   */
+  readonly configFile?: string | false;
+  readonly cwd?: string;
+  /** Values that win over file and environment (used by tests and programmatic callers). */
+  readonly overrides?: Partial<Config>;
+}
+
+export const CONFIG_FILE_NAME = 'socle.config.json';
+
+/**
+ * Parses the configuration once: defaults, then `socle.config.json`, then the environment.
+ * Every invalid value is reported in one `config.invalid` error; the result is frozen.
+ */
+export function loadConfig(options: LoadConfigOptions = {}): Config {
+  const cwd = options.cwd ?? process.cwd();
+  const env = options.env ?? {};
+  const problems: FieldError[] = [];
+  const file = readConfigFile(options.configFile, cwd, problems);
+  const known = new Set<string>(SETTINGS.map((setting) => setting.key));
+  for (const key of Object.keys(file.values)) {
+    if (!known.has(key)) problems.push({ field: `${file.label}:${key}`, message: 'is not a known setting' });
+  }
+
+  const values: Record<string, unknown> = {};
+  for (const setting of SETTINGS) {
+    const fromEnv = env[setting.env];
+    const fromFile = file.values[setting.key] as RawValue | undefined;
+    const [raw, source] =
+      fromEnv !== undefined
+        ? [fromEnv, setting.env]
+        : fromFile !== undefined
+          ? [fromFile, `${file.label}:${setting.key}`]
+          : [undefined, ''];
+    if (raw === undefined) {
+      values[setting.key] = setting.defaultValue;
+      continue;
+    }
+    const parsed = (setting.parse as Parser<unknown>)(raw);
+    if (parsed.ok) values[setting.key] = parsed.value;
+    else problems.push({ field: source, message: parsed.message });
+  }
+  if (problems.length > 0) {
+    throw new SocleError(
+      'config.invalid',
+      `Invalid configuration (${problems.length} ${problems.length === 1 ? 'problem' : 'problems'}):\n${problems
+        .map((problem) => `  ${problem.field} ${problem.message}`)
+        .join('\n')}`,
+      { status: 500, errors: problems },
+    );
+  }
+  return Object.freeze({ ...values, baseDir: file.baseDir, ...options.overrides } as Config);
+}
+
+function readConfigFile(
+  explicitPath: string | false | undefined,
+  cwd: string,
+  problems: FieldError[],
+): { values: Record<string, unknown>; label: string; baseDir: string } {
+  if (explicitPath === false) return { values: {}, label: CONFIG_FILE_NAME, baseDir: cwd };
+  const filePath = path.resolve(cwd, explicitPath ?? CONFIG_FILE_NAME);
+  const label = path.basename(filePath);
+  let text: string;
+  try {
+    text = readFileSync(filePath, 'utf8');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT' && explicitPath === undefined) {
+      return { values: {}, label, baseDir: cwd };
+    }
+    problems.push({ field: filePath, message: `cannot be read: ${(error as Error).message}` });
+    return { values: {}, label, baseDir: cwd };
+  }
+  try {
+    const parsed: unknown = JSON.parse(text);
+    if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
+      problems.push({ field: filePath, message: 'must contain a JSON object' });
+      return { values: {}, label, baseDir: cwd };
+    }
+    const { $schema: _schema, ...values } = parsed as Record<string, unknown>;
+    return { values, label, baseDir: path.dirname(filePath) };
+  } catch (error) {
+    problems.push({ field: filePath, message: `is not valid JSON: ${(error as Error).message}` });
+    return { values: {}, label, baseDir: cwd };
+  }
+}

@@ -1,0 +1,8 @@
+export {
+  CONFIG_FILE_NAME,
+  type Config,
+  describeSettings,
+  type LoadConfigOptions,
+  type LogLevel,
+  loadConfig,
+} from './config.js';

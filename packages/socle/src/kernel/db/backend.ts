@@ -1,0 +1,58 @@
+/** Rows and counts of one statement, the same shape on PGlite and on Postgres. */
+export interface SqlResult<Row> {
+  readonly rows: Row[];
+  /** Rows inserted, updated or deleted; undefined for statements that do not count rows. */
+  readonly affectedRows: number | undefined;
+}
+
+/**
+ * One database session, held exclusively until released. The kernel's migration runner, the
+ * Kysely driver and health checks sit on this; modules never see it.
+ */
+export interface SqlConnection {
+  /** One statement with `$n` parameters (extended protocol). */
+  query<Row = Record<string, unknown>>(
+    text: string,
+    parameters?: readonly unknown[],
+  ): Promise<SqlResult<Row>>;
+  /** A script of several statements without parameters (simple protocol), e.g. a migration. */
+  execute(script: string): Promise<void>;
+}
+
+export interface PoolStatistics {
+  /** Open connections. */
+  readonly total: number;
+  readonly idle: number;
+  /** Callers queued for a connection. */
+  readonly waiting: number;
+  readonly max: number;
+}
+
+export type Dialect = 'pglite' | 'postgres';
+
+/** Observes every statement; the metrics module times queries through it. */
+export type QueryObserver = (durationSeconds: number, outcome: 'ok' | 'error') => void;
+
+/** An embedded or a networked Postgres: the one seam between Socle and where its data lives. */
+export interface DatabaseBackend {
+  readonly dialect: Dialect;
+  /** Where the data is, for humans: a directory or a URL without its password. */
+  readonly location: string;
+  acquire(): Promise<LeasedConnection>;
+  statistics(): PoolStatistics;
+  close(): Promise<void>;
+}
+
+export interface LeasedConnection extends SqlConnection {
+  /** Marks the session as in or out of an explicit transaction (changes error recovery). */
+  setInTransaction(inTransaction: boolean): void;
+  /** Returns the session to the pool; `discard` closes it instead (it may be in a broken state). */
+  release(discard?: boolean): void;
+}
+
+/**
+ * Type parsing shared by both backends so a module sees the same JavaScript values on PGlite and
+ * on Postgres: int8 and numeric stay strings (no silent precision loss), date stays `YYYY-MM-DD`
+ * (a calendar date has no time zone; node-postgres would shift it to local midnight).
+ */
+export const TYPE_OIDS = { int8: 20, numeric: 1700, date: 1082 } as const;

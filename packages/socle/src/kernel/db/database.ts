@@ -1,0 +1,104 @@
+import { type IsolationLevel, Kysely, sql, type Transaction } from 'kysely';
+import type { DatabaseBackend, Dialect, PoolStatistics, SqlConnection } from './backend.js';
+import { createKyselyDialect } from './kysely-dialect.js';
+
+/** Transaction-local settings (`set_config(name, value, true)`), e.g. `app.tenant_id`. */
+export type TransactionSettings = Readonly<Record<string, string>>;
+
+export interface TransactionOptions {
+  readonly isolation?: IsolationLevel;
+  /** Set with `set_config(name, value, true)` right after BEGIN: visible to RLS policies, gone at COMMIT. */
+  readonly settings?: TransactionSettings;
+}
+
+/**
+ * Supplies settings for every transaction opened in the current async context. The tenancy
+ * module installs one that returns `app.tenant_id` / `app.user_id` of the current request.
+ */
+export type TransactionContextProvider = () => TransactionSettings | undefined;
+
+/**
+ * The database as modules see it: a typed Kysely instance and transactions that carry the
+ * tenant context. The same object runs on PGlite and on Postgres.
+ *
+ * @example
+ * const db = ctx.db; // Database<{ 'quiz.rooms': RoomTable }>
+ * await db.transaction(async (trx) => {
+ *   await trx.insertInto('quiz.rooms').values({ id, name }).execute();
+ * }, { settings: { 'app.tenant_id': tenantId } });
+ */
+export interface Database<Tables = unknown> {
+  readonly dialect: Dialect;
+  readonly location: string;
+  /** Queries outside a transaction (each statement commits on its own). */
+  readonly kysely: Kysely<Tables>;
+  transaction<T>(work: (trx: Transaction<Tables>) => Promise<T>, options?: TransactionOptions): Promise<T>;
+  /** The same database, typed with a module's own tables. */
+  withTables<Other>(): Database<Other>;
+  /** Installs the provider of per-transaction settings (one per process; the tenancy module's). */
+  setTransactionContextProvider(provider: TransactionContextProvider | undefined): void;
+  /** Runs `work` on one session held for its duration (advisory locks, scripts). Kernel use. */
+  withConnection<T>(work: (connection: SqlConnection) => Promise<T>): Promise<T>;
+  ping(): Promise<void>;
+  statistics(): PoolStatistics;
+  close(): Promise<void>;
+}
+
+const SETTING_NAME = /^[a-z_][a-z0-9_]*\.[a-z_][a-z0-9_]*$/;
+
+export function createDatabase(backend: DatabaseBackend): Database {
+  const kysely = new Kysely<unknown>({ dialect: createKyselyDialect(backend) });
+  let contextProvider: TransactionContextProvider | undefined;
+  let closing: Promise<void> | undefined;
+
+  const database: Database = {
+    dialect: backend.dialect,
+    location: backend.location,
+    kysely,
+    async transaction(work, options = {}) {
+      const settings = { ...contextProvider?.(), ...options.settings };
+      const entries = Object.entries(settings);
+      for (const [name] of entries) {
+        if (!SETTING_NAME.test(name))
+          throw new TypeError(`Transaction setting "${name}" must look like "app.tenant_id"`);
+      }
+      let builder = kysely.transaction();
+      if (options.isolation) builder = builder.setIsolationLevel(options.isolation);
+      return builder.execute(async (trx) => {
+        if (entries.length > 0) {
+          await sql`select ${sql.join(entries.map(([name, value]) => sql`set_config(${name}, ${value}, true)`))}`.execute(
+            trx,
+          );
+        }
+        return work(trx);
+      });
+    },
+    withTables<Other>() {
+      return database as unknown as Database<Other>;
+    },
+    setTransactionContextProvider(provider) {
+      contextProvider = provider;
+    },
+    async withConnection(work) {
+      const connection = await backend.acquire();
+      let broken = false;
+      try {
+        return await work(connection);
+      } catch (error) {
+        broken = true;
+        throw error;
+      } finally {
+        connection.release(broken);
+      }
+    },
+    async ping() {
+      await database.withConnection((connection) => connection.query('select 1'));
+    },
+    statistics: () => backend.statistics(),
+    close() {
+      closing ??= backend.close();
+      return closing;
+    },
+  };
+  return database;
+}

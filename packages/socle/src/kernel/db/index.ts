@@ -1,0 +1,21 @@
+export type { Dialect, PoolStatistics, SqlConnection, SqlResult } from './backend.js';
+export {
+  createDatabase,
+  type Database,
+  type TransactionContextProvider,
+  type TransactionOptions,
+  type TransactionSettings,
+} from './database.js';
+export {
+  applyMigrations,
+  checksumOf,
+  loadMigrations,
+  type Migration,
+  type MigrationSource,
+  type MigrationState,
+  type MigrationStatus,
+  migrationErrors,
+  migrationStatus,
+} from './migrations.js';
+export { type OpenDatabaseOptions, openDatabase } from './open-database.js';
+export { redactUrl } from './postgres-backend.js';

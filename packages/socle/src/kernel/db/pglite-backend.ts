@@ -1,0 +1,81 @@
+import { mkdirSync } from 'node:fs';
+import { PGlite, types } from '@electric-sql/pglite';
+import { btree_gist } from '@electric-sql/pglite/contrib/btree_gist';
+import { citext } from '@electric-sql/pglite/contrib/citext';
+import { cube } from '@electric-sql/pglite/contrib/cube';
+import { earthdistance } from '@electric-sql/pglite/contrib/earthdistance';
+import { pg_trgm } from '@electric-sql/pglite/contrib/pg_trgm';
+import { pgcrypto } from '@electric-sql/pglite/contrib/pgcrypto';
+import type { DatabaseBackend, LeasedConnection, QueryObserver, SqlResult } from './backend.js';
+import { Mutex } from './mutex.js';
+
+export interface PgliteBackendOptions {
+  /** Directory of the database files; undefined keeps everything in memory. */
+  readonly dataDir: string | undefined;
+  readonly observeQuery?: QueryObserver;
+}
+
+const identity = (value: string) => value;
+
+/**
+ * Embedded Postgres (PGlite, Postgres 18 compiled to WASM) in this process. One session, shared
+ * through a FIFO mutex: a leased connection owns PGlite until released.
+ */
+export async function createPgliteBackend(
+  options: PgliteBackendOptions,
+): Promise<DatabaseBackend & { pglite: PGlite }> {
+  if (options.dataDir !== undefined) mkdirSync(options.dataDir, { recursive: true });
+  const pglite = await PGlite.create({
+    ...(options.dataDir === undefined ? {} : { dataDir: options.dataDir }),
+    extensions: { btree_gist, citext, cube, earthdistance, pg_trgm, pgcrypto },
+    parsers: { [types.INT8]: identity, [types.DATE]: identity },
+  });
+  const mutex = new Mutex();
+  const observe = options.observeQuery;
+  let closed = false;
+
+  async function timed<T>(run: () => Promise<T>): Promise<T> {
+    const started = performance.now();
+    try {
+      const result = await run();
+      observe?.((performance.now() - started) / 1000, 'ok');
+      return result;
+    } catch (error) {
+      observe?.((performance.now() - started) / 1000, 'error');
+      throw error;
+    }
+  }
+
+  const connection: LeasedConnection = {
+    async query<Row>(text: string, parameters: readonly unknown[] = []): Promise<SqlResult<Row>> {
+      const result = await timed(() => pglite.query<Row>(text, parameters as unknown[]));
+      return { rows: result.rows, affectedRows: result.affectedRows };
+    },
+    async execute(script: string): Promise<void> {
+      await timed(() => pglite.exec(script));
+    },
+    setInTransaction() {},
+    release() {
+      mutex.unlock();
+    },
+  };
+
+  return {
+    dialect: 'pglite',
+    location: options.dataDir ?? 'memory',
+    pglite,
+    async acquire() {
+      if (closed) throw new Error('The embedded database is closed');
+      await mutex.lock();
+      return connection;
+    },
+    statistics: () => ({ total: 1, idle: mutex.locked ? 0 : 1, waiting: mutex.waiting, max: 1 }),
+    async close() {
+      if (closed) return;
+      closed = true;
+      // Wait for the current holder so a transaction is not cut in half.
+      await mutex.lock();
+      await pglite.close();
+    },
+  };
+}

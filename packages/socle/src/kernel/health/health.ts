@@ -1,0 +1,128 @@
+import { Type } from '@fastify/type-provider-typebox';
+import type { Database, Migration } from '../db/index.js';
+import { httpErrors } from '../errors/index.js';
+import type { HttpServer } from '../http/index.js';
+import type { Metrics } from '../metrics/index.js';
+
+export interface CheckResult {
+  readonly status: 'ok' | 'failing';
+  readonly detail?: string;
+  readonly durationMs: number;
+}
+
+export interface HealthOptions {
+  readonly db: Database;
+  /** Every migration this server's modules ship; all must be applied for readiness. */
+  readonly migrations: readonly Migration[];
+  readonly metrics: Metrics;
+  /** True once shutdown began: the load balancer must stop sending traffic. */
+  readonly isDraining: () => boolean;
+  readonly checkTimeoutMs?: number;
+}
+
+async function runCheck(timeoutMs: number, check: () => Promise<string | undefined>): Promise<CheckResult> {
+  const started = performance.now();
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    const failure = await Promise.race([
+      check(),
+      new Promise<string>((resolve) => {
+        timer = setTimeout(() => resolve(`no answer within ${timeoutMs} ms`), timeoutMs);
+      }),
+    ]);
+    const durationMs = Math.round(performance.now() - started);
+    return failure === undefined
+      ? { status: 'ok', durationMs }
+      : { status: 'failing', detail: failure, durationMs };
+  } catch (error) {
+    const detail = error instanceof Error ? error.message || error.constructor.name : String(error);
+    return { status: 'failing', detail, durationMs: Math.round(performance.now() - started) };
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+const CheckSchema = Type.Object({
+  status: Type.Union([Type.Literal('ok'), Type.Literal('failing')]),
+  detail: Type.Optional(Type.String()),
+  durationMs: Type.Number(),
+});
+
+/**
+ * `GET /livez`: the process serves HTTP (restart it if not). `GET /readyz`: it can do useful
+ * work: database reachable, every migration applied, not shutting down (take it out of the load
+ * balancer if not). `GET /metrics`: Prometheus text.
+ */
+export function registerHealthRoutes(app: HttpServer, options: HealthOptions): void {
+  const timeoutMs = options.checkTimeoutMs ?? 2000;
+  const expected = options.migrations.map((migration) => `${migration.module}/${migration.name}`);
+
+  app.get(
+    '/livez',
+    {
+      schema: {
+        tags: ['operations'],
+        summary: 'Liveness',
+        response: { 200: Type.Object({ status: Type.Literal('ok') }) },
+      },
+    },
+    async () => ({ status: 'ok' as const }),
+  );
+
+  app.get(
+    '/readyz',
+    {
+      schema: {
+        tags: ['operations'],
+        summary: 'Readiness: database reachable, migrations applied, not draining',
+        response: {
+          200: Type.Object({ status: Type.Literal('ok'), checks: Type.Record(Type.String(), CheckSchema) }),
+        },
+      },
+    },
+    async () => {
+      const database = await runCheck(timeoutMs, async () => {
+        await options.db.ping();
+        return undefined;
+      });
+      const migrations =
+        database.status === 'ok'
+          ? await runCheck(timeoutMs, async () => {
+              if (expected.length === 0) return undefined;
+              const { rows } = await options.db.withConnection((connection) =>
+                connection.query<{ id: string }>(
+                  "select module || '/' || name as id from socle.migrations where module || '/' || name = any($1::text[])",
+                  [expected],
+                ),
+              );
+              const applied = new Set(rows.map((row) => row.id));
+              const pending = expected.filter((id) => !applied.has(id));
+              return pending.length === 0
+                ? undefined
+                : `${pending.length} pending: ${pending.slice(0, 5).join(', ')}`;
+            })
+          : { status: 'failing' as const, detail: 'skipped: database unreachable', durationMs: 0 };
+      const draining: CheckResult = options.isDraining()
+        ? { status: 'failing', detail: 'shutting down', durationMs: 0 }
+        : { status: 'ok', durationMs: 0 };
+      const checks = { database, migrations, shutdown: draining };
+      const failing = Object.entries(checks).filter(([, check]) => check.status === 'failing');
+      if (failing.length > 0) {
+        throw httpErrors.serviceUnavailable(
+          `Not ready: ${failing.map(([name, check]) => `${name} (${check.detail})`).join('; ')}`,
+          { checks, failing: failing.map(([name]) => name) },
+        );
+      }
+      return { status: 'ok' as const, checks };
+    },
+  );
+
+  app.get(
+    '/metrics',
+    { schema: { tags: ['operations'], summary: 'Prometheus metrics', hide: true } },
+    async (_request, reply) => {
+      const body = await options.metrics.registry.metrics();
+      return reply.type(options.metrics.registry.contentType).send(body);
+    },
+  );
+}

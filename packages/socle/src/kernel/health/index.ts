@@ -1,0 +1,1 @@
+export { type CheckResult, type HealthOptions, registerHealthRoutes } from './health.js';

@@ -1,0 +1,101 @@
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import cors from '@fastify/cors';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import Fastify, {
+  type FastifyBaseLogger,
+  type FastifyInstance,
+  LogController,
+  type RawServerDefault,
+} from 'fastify';
+import type { Config } from '../config/index.js';
+import type { Logger } from '../log/index.js';
+import type { Metrics } from '../metrics/index.js';
+import { installErrorHandling } from './error-handling.js';
+
+/** The Fastify instance modules register routes on, typed for TypeBox schemas. */
+export type HttpServer = FastifyInstance<
+  RawServerDefault,
+  IncomingMessage,
+  ServerResponse,
+  FastifyBaseLogger,
+  TypeBoxTypeProvider
+>;
+
+export interface CreateHttpServerOptions {
+  readonly config: Pick<Config, 'bodyLimitBytes' | 'corsOrigins' | 'trustProxy'>;
+  readonly log: Logger;
+  readonly metrics: Metrics;
+  readonly version: string;
+}
+
+/** A client may pass its own request id if it is short and safe to log; otherwise one is made. */
+const INCOMING_REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+export const REQUEST_ID_HEADER = 'x-request-id';
+
+/**
+ * Builds the Fastify server with Socle's cross-cutting behaviour: request ids, problem+json
+ * errors, body limits, CORS, metrics and the OpenAPI document. Modules add routes afterwards.
+ */
+export async function createHttpServer(options: CreateHttpServerOptions): Promise<HttpServer> {
+  const { config, metrics } = options;
+  const app = Fastify({
+    loggerInstance: options.log as FastifyBaseLogger,
+    // Socle writes one line per request itself (onResponse below), at a level chosen by status.
+    logController: new LogController({ disableRequestLogging: true, requestIdLogLabel: 'requestId' }),
+    requestIdHeader: false,
+    genReqId: (request) => {
+      const incoming = request.headers[REQUEST_ID_HEADER];
+      return typeof incoming === 'string' && INCOMING_REQUEST_ID.test(incoming) ? incoming : randomUUID();
+    },
+    bodyLimit: config.bodyLimitBytes,
+    trustProxy: config.trustProxy,
+    return503OnClosing: true,
+    ajv: {
+      customOptions: { allErrors: true, coerceTypes: 'array', useDefaults: true, removeAdditional: false },
+    },
+  }).withTypeProvider<TypeBoxTypeProvider>();
+
+  app.addHook('onRequest', async (request, reply) => {
+    reply.header(REQUEST_ID_HEADER, request.id);
+  });
+  app.addHook('onResponse', async (request, reply) => {
+    const route = request.routeOptions.url ?? 'unmatched';
+    const seconds = reply.elapsedTime / 1000;
+    metrics.observeHttpRequest(request.method, route, reply.statusCode, seconds);
+    const status = reply.statusCode;
+    const line = {
+      method: request.method,
+      url: request.url,
+      status,
+      durationMs: Math.round(reply.elapsedTime * 10) / 10,
+    };
+    if (status >= 500) request.log.error(line, 'request failed');
+    else if (status >= 400) request.log.info(line, 'request refused');
+    else request.log.debug(line, 'request completed');
+  });
+
+  installErrorHandling(app, config.bodyLimitBytes);
+
+  if (config.corsOrigins.length > 0) {
+    const anyOrigin = config.corsOrigins.includes('*');
+    await app.register(cors, {
+      origin: anyOrigin ? true : [...config.corsOrigins],
+      credentials: !anyOrigin,
+      exposedHeaders: [REQUEST_ID_HEADER, 'retry-after'],
+    });
+  }
+
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: { title: 'Socle', version: options.version, description: 'HTTP API of this Socle server' },
+    },
+  });
+  await app.register(swaggerUi, { routePrefix: '/docs' });
+  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+
+  return app;
+}

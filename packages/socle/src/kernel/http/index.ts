@@ -1,0 +1,7 @@
+export { toFieldErrors } from './error-handling.js';
+export {
+  type CreateHttpServerOptions,
+  createHttpServer,
+  type HttpServer,
+  REQUEST_ID_HEADER,
+} from './http-server.js';

@@ -1,0 +1,1 @@
+export { createLogger, createSilentLogger, type Logger } from './logger.js';

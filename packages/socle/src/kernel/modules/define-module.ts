@@ -1,0 +1,124 @@
+import type { Clock } from '../clock/index.js';
+import type { Config } from '../config/index.js';
+import type { Database, MigrationSource } from '../db/index.js';
+import { SocleError } from '../errors/index.js';
+import type { HttpServer } from '../http/index.js';
+import type { Logger } from '../log/index.js';
+import type { Metrics } from '../metrics/index.js';
+
+/** What a module receives: the kernel's services, nothing global. */
+export interface ModuleContext<Tables = unknown> {
+  readonly db: Database<Tables>;
+  readonly log: Logger;
+  readonly clock: Clock;
+  readonly config: Config;
+  readonly metrics: Metrics;
+}
+
+/**
+ * A capability of Socle, built-in or an app: same API for both. A module owns the Postgres schema
+ * named after it; its migrations run there.
+ */
+export interface ModuleDefinition<Tables = unknown> {
+  /** lower_snake_case; also the name of the module's Postgres schema. */
+  readonly name: string;
+  /** Modules that must be set up (migrated, routed) before this one. */
+  readonly dependsOn?: readonly string[];
+  /** A directory of numbered `.sql` files (`new URL('./migrations/', import.meta.url)`) or inline sources. */
+  readonly migrations?: URL | string | readonly MigrationSource[];
+  /** Registers HTTP routes. Routes are thin: schema, service call, reply. */
+  routes?(app: HttpServer, context: ModuleContext<Tables>): void | Promise<void>;
+  /** Runs after migrations and before the server accepts requests. */
+  onStart?(context: ModuleContext<Tables>): void | Promise<void>;
+  /** Runs after the server stopped accepting requests, in reverse dependency order. */
+  onStop?(context: ModuleContext<Tables>): void | Promise<void>;
+}
+
+const MODULE_NAME = /^[a-z][a-z0-9_]{0,62}$/;
+const RESERVED = new Set(['socle', 'public', 'information_schema']);
+
+export const moduleErrors = {
+  invalidName: (name: string) =>
+    new SocleError(
+      'module.invalid_name',
+      `Module name "${name}" must be lower_snake_case (a-z, 0-9, _), start with a letter, and not be socle, public, information_schema or pg_*`,
+    ),
+  duplicate: (name: string) => new SocleError('module.duplicate', `Module "${name}" is registered twice`),
+  missingDependency: (name: string, dependency: string) =>
+    new SocleError(
+      'module.missing_dependency',
+      `Module "${name}" depends on "${dependency}", which is not registered. Add "${dependency}" to the modules list.`,
+      { details: { module: name, dependency } },
+    ),
+  cycle: (path: readonly string[]) =>
+    new SocleError(
+      'module.dependency_cycle',
+      `Modules depend on each other in a cycle: ${path.join(' → ')}`,
+      {
+        details: { cycle: path },
+      },
+    ),
+};
+
+/**
+ * Declares a module. Validates the name at definition time so a typo fails where it is written.
+ *
+ * @example
+ * export const quiz = defineModule<QuizTables>({
+ *   name: 'quiz',
+ *   dependsOn: ['realtime'],
+ *   migrations: new URL('./migrations/', import.meta.url),
+ *   routes(app, { db }) {
+ *     app.get('/quiz/rooms/:id', { schema: { params: RoomParams } }, async (request) => findRoom(db, request.params.id));
+ *   },
+ * });
+ */
+export function defineModule<Tables = unknown>(
+  definition: ModuleDefinition<Tables>,
+): ModuleDefinition<Tables> {
+  if (
+    !MODULE_NAME.test(definition.name) ||
+    RESERVED.has(definition.name) ||
+    definition.name.startsWith('pg_')
+  ) {
+    throw moduleErrors.invalidName(definition.name);
+  }
+  return Object.freeze({ ...definition, dependsOn: Object.freeze([...(definition.dependsOn ?? [])]) });
+}
+
+/**
+ * Orders modules so each comes after its dependencies, keeping registration order otherwise.
+ * Refuses duplicates, missing dependencies and cycles, naming them.
+ */
+export function orderModules<M extends Pick<ModuleDefinition, 'name' | 'dependsOn'>>(
+  modules: readonly M[],
+): M[] {
+  const byName = new Map<string, M>();
+  for (const module of modules) {
+    if (byName.has(module.name)) throw moduleErrors.duplicate(module.name);
+    byName.set(module.name, module);
+  }
+  for (const module of modules) {
+    for (const dependency of module.dependsOn ?? []) {
+      if (!byName.has(dependency)) throw moduleErrors.missingDependency(module.name, dependency);
+    }
+  }
+  const ordered: M[] = [];
+  const state = new Map<string, 'visiting' | 'done'>();
+  const stack: string[] = [];
+  const visit = (module: M) => {
+    const current = state.get(module.name);
+    if (current === 'done') return;
+    if (current === 'visiting') {
+      throw moduleErrors.cycle([...stack.slice(stack.indexOf(module.name)), module.name]);
+    }
+    state.set(module.name, 'visiting');
+    stack.push(module.name);
+    for (const dependency of module.dependsOn ?? []) visit(byName.get(dependency) as M);
+    stack.pop();
+    state.set(module.name, 'done');
+    ordered.push(module);
+  };
+  for (const module of modules) visit(module);
+  return ordered;
+}

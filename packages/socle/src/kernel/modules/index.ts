@@ -1,0 +1,7 @@
+export {
+  defineModule,
+  type ModuleContext,
+  type ModuleDefinition,
+  moduleErrors,
+  orderModules,
+} from './define-module.js';

@@ -1,0 +1,173 @@
+import { createRequire } from 'node:module';
+import type { AddressInfo } from 'node:net';
+import { type Clock, systemClock } from './clock/index.js';
+import type { Config } from './config/index.js';
+import {
+  applyMigrations,
+  type Database,
+  loadMigrations,
+  type Migration,
+  migrationStatus,
+  openDatabase,
+} from './db/index.js';
+import { registerHealthRoutes } from './health/index.js';
+import { createHttpServer, type HttpServer } from './http/index.js';
+import { createLogger, type Logger } from './log/index.js';
+import { createMetrics, type Metrics } from './metrics/index.js';
+import { type ModuleContext, type ModuleDefinition, orderModules } from './modules/index.js';
+
+export const SOCLE_VERSION: string = (
+  createRequire(import.meta.url)('../../package.json') as { version: string }
+).version;
+
+export interface CreateSocleOptions {
+  readonly config: Config;
+  /** Built-in modules and apps, in any order: they are sorted by `dependsOn`. */
+  // biome-ignore lint/suspicious/noExplicitAny: each module is typed with its own tables
+  readonly modules?: readonly ModuleDefinition<any>[];
+  readonly log?: Logger;
+  readonly clock?: Clock;
+  /** Embedded mode only: keep the database in memory instead of on disk (tests). */
+  readonly inMemory?: boolean;
+}
+
+export interface CloseResult {
+  /** False when the shutdown deadline passed and open connections were cut. */
+  readonly drained: boolean;
+}
+
+/** A running (or ready to listen) Socle server. */
+export interface Socle {
+  readonly config: Config;
+  readonly log: Logger;
+  readonly clock: Clock;
+  readonly metrics: Metrics;
+  readonly db: Database;
+  readonly app: HttpServer;
+  readonly mode: 'embedded' | 'postgres';
+  readonly modules: readonly ModuleDefinition[];
+  readonly migrations: readonly Migration[];
+  /** Starts accepting connections on the configured host and port; resolves to the URL. */
+  listen(): Promise<string>;
+  /**
+   * Graceful stop: readiness turns 503, no new connections, in-flight requests get until the
+   * shutdown deadline, then modules stop and the database closes. Idempotent.
+   */
+  close(): Promise<CloseResult>;
+}
+
+/** Every migration of the given modules, in dependency order. */
+export function collectMigrations(modules: readonly ModuleDefinition[]): Migration[] {
+  return orderModules(modules).flatMap((module) =>
+    module.migrations === undefined ? [] : loadMigrations(module.name, module.name, module.migrations),
+  );
+}
+
+/**
+ * Assembles Socle: database (PGlite or Postgres), migrations, HTTP server, modules. Call
+ * `listen()` to serve; `app.inject()` works without it.
+ *
+ * @example
+ * const socle = await createSocle({ config: loadConfig({ env: process.env }), modules: [quiz] });
+ * console.log(await socle.listen());
+ */
+export async function createSocle(options: CreateSocleOptions): Promise<Socle> {
+  const { config } = options;
+  const log = options.log ?? createLogger(config);
+  const clock = options.clock ?? systemClock;
+  const metrics = createMetrics();
+  const modules = orderModules(options.modules ?? []);
+  const migrations = collectMigrations(modules);
+
+  const db = await openDatabase({
+    config,
+    log,
+    observeQuery: metrics.observeQuery,
+    ...(options.inMemory === undefined ? {} : { inMemory: options.inMemory }),
+  });
+  metrics.trackPool(() => db.statistics());
+
+  let draining = false;
+  let app: HttpServer | undefined;
+  const contextOf = (): ModuleContext => ({ db, log, clock, config, metrics });
+  try {
+    if (config.migrateOnStart) {
+      await applyMigrations(db, migrations, log);
+    } else {
+      const pending = (await migrationStatus(db, migrations)).filter((status) => status.state !== 'applied');
+      if (pending.length > 0)
+        log.warn(
+          { pending: pending.length },
+          'Migrations are pending; run `socle migrate`. Not ready until then.',
+        );
+    }
+    app = await createHttpServer({ config, log, metrics, version: SOCLE_VERSION });
+    registerHealthRoutes(app, { db, migrations, metrics, isDraining: () => draining });
+    for (const module of modules) {
+      const routes = module.routes;
+      if (routes) {
+        await app.register(async (scope) => {
+          await routes.call(module, scope as HttpServer, contextOf());
+        });
+      }
+    }
+    for (const module of modules) await module.onStart?.(contextOf());
+    await app.ready();
+  } catch (error) {
+    await app?.close().catch(() => undefined);
+    await db.close().catch(() => undefined);
+    throw error;
+  }
+  const server = app;
+
+  let closing: Promise<CloseResult> | undefined;
+  const close = async (): Promise<CloseResult> => {
+    draining = true;
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<'deadline'>((resolve) => {
+      timer = setTimeout(() => resolve('deadline'), config.shutdownTimeoutMs);
+    });
+    const closed = server.close().then(() => 'closed' as const);
+    const outcome = await Promise.race([closed, deadline]);
+    clearTimeout(timer);
+    if (outcome === 'deadline') {
+      log.warn(
+        { deadlineMs: config.shutdownTimeoutMs },
+        'Shutdown deadline passed; closing open connections',
+      );
+      server.server.closeAllConnections();
+      await closed;
+    }
+    for (const module of [...modules].reverse()) {
+      try {
+        await module.onStop?.(contextOf());
+      } catch (error) {
+        log.error({ err: error, module: module.name }, 'Module failed to stop cleanly');
+      }
+    }
+    await db.close();
+    return { drained: outcome === 'closed' };
+  };
+
+  return {
+    config,
+    log,
+    clock,
+    metrics,
+    db,
+    app: server,
+    mode: db.dialect === 'pglite' ? 'embedded' : 'postgres',
+    modules,
+    migrations,
+    async listen() {
+      await server.listen({ port: config.port, host: config.host });
+      const address = server.server.address() as AddressInfo;
+      const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+      return `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${address.port}`;
+    },
+    close() {
+      closing ??= close();
+      return closing;
+    },
+  };
+}

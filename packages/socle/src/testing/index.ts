@@ -1,0 +1,10 @@
+/** Test helpers for Socle modules and apps: fresh databases per dialect, a Socle per test. */
+export {
+  createTestPostgresDatabase,
+  postgresRequirement,
+  type TestDatabase,
+  type TestDatabaseTarget,
+  testDatabaseTargets,
+  testPostgresAdminUrl,
+} from './test-databases.js';
+export { createTestSocle, type TestSocle, type TestSocleOptions } from './test-socle.js';

@@ -1,0 +1,64 @@
+import { type Config, loadConfig } from '../kernel/config/index.js';
+import { createSilentLogger, type Logger } from '../kernel/log/index.js';
+import type { ModuleDefinition } from '../kernel/modules/index.js';
+import { createSocle, type Socle } from '../kernel/socle.js';
+import type { TestDatabase, TestDatabaseTarget } from './test-databases.js';
+
+export interface TestSocleOptions {
+  // biome-ignore lint/suspicious/noExplicitAny: each module is typed with its own tables
+  readonly modules?: readonly ModuleDefinition<any>[];
+  readonly config?: Partial<Config>;
+  readonly log?: Logger;
+  /** Reuse an existing test database instead of creating one (several nodes on one database). */
+  readonly database?: TestDatabase;
+}
+
+export interface TestSocle extends Socle {
+  readonly database: TestDatabase;
+  /** Closes Socle and drops its database (unless it was passed in). */
+  dispose(): Promise<void>;
+}
+
+/**
+ * A Socle on a fresh database of the target dialect, listening on a free loopback port only when
+ * `listen()` is called; `app.inject()` works without a socket.
+ */
+export async function createTestSocle(
+  target: TestDatabaseTarget,
+  options: TestSocleOptions = {},
+): Promise<TestSocle> {
+  const database = options.database ?? (await target.create());
+  const ownsDatabase = options.database === undefined;
+  const config = loadConfig({
+    env: {},
+    configFile: false,
+    overrides: {
+      port: 0,
+      host: '127.0.0.1',
+      logLevel: 'silent',
+      shutdownTimeoutMs: 2000,
+      databaseUrl: database.url,
+      databasePoolMax: 5,
+      ...options.config,
+    },
+  });
+  let socle: Socle;
+  try {
+    socle = await createSocle({
+      config,
+      modules: options.modules ?? [],
+      log: options.log ?? createSilentLogger(),
+      inMemory: database.dialect === 'pglite',
+    });
+  } catch (error) {
+    if (ownsDatabase) await database.drop();
+    throw error;
+  }
+  return Object.assign(socle, {
+    database,
+    async dispose() {
+      await socle.close();
+      if (ownsDatabase) await database.drop();
+    },
+  });
+}
