@@ -1,7 +1,9 @@
 /** Test helpers for Socle modules and apps: fresh databases per dialect, a Socle per test. */
 export {
+  createTestPgliteDatabase,
   createTestPostgresDatabase,
   postgresRequirement,
+  preparePgliteTemplate,
   type TestDatabase,
   type TestDatabaseTarget,
   testDatabaseTargets,

@@ -39,6 +39,7 @@ export async function createTestSocle(
       shutdownTimeoutMs: 2000,
       databaseUrl: database.url,
       databasePoolMax: 5,
+      ...(database.dataDir === undefined ? {} : { dataDir: database.dataDir }),
       ...options.config,
     },
   });
@@ -48,7 +49,6 @@ export async function createTestSocle(
       config,
       modules: options.modules ?? [],
       log: options.log ?? createSilentLogger(),
-      inMemory: database.dialect === 'pglite',
     });
   } catch (error) {
     if (ownsDatabase) await database.drop();

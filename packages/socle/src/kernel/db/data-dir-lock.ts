@@ -2,6 +2,9 @@ import { closeSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import { SocleError } from '../errors/index.js';
 
+/** Directories this process holds; a lock file naming our own pid is only stale if not in here. */
+const held = new Set<string>();
+
 function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
@@ -23,11 +26,17 @@ export function lockDataDirectory(directory: string): () => void {
       const descriptor = openSync(file, 'wx');
       writeSync(descriptor, String(process.pid));
       closeSync(descriptor);
-      return () => rmSync(file, { force: true });
+      held.add(file);
+      return () => {
+        held.delete(file);
+        rmSync(file, { force: true });
+      };
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
       const owner = Number.parseInt(readFileSync(file, 'utf8'), 10);
-      if (Number.isInteger(owner) && owner !== process.pid && isAlive(owner)) {
+      // In a container every run may be pid 1: our own pid is a live owner only if we hold it.
+      const inUse = owner === process.pid ? held.has(file) : Number.isInteger(owner) && isAlive(owner);
+      if (inUse) {
         throw new SocleError(
           'db.data_dir_in_use',
           `The embedded database in ${directory} is in use by process ${owner}. Stop it first, or set DATA_DIR to another directory.`,

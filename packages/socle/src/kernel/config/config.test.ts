@@ -1,0 +1,95 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { isSocleError } from '../errors/index.js';
+import { loadConfig } from './config.js';
+
+function configError(run: () => unknown) {
+  try {
+    run();
+  } catch (error) {
+    if (isSocleError(error)) return error;
+    throw error;
+  }
+  throw new Error('expected a config.invalid error');
+}
+
+describe('loadConfig', () => {
+  it('defaults to embedded mode on port 8080', () => {
+    const config = loadConfig({ env: {}, configFile: false });
+    expect(config.port).toBe(8080);
+    expect(config.databaseUrl).toBeUndefined();
+    expect(config.dataDir).toBe('.socle');
+    expect(config.shutdownTimeoutMs).toBe(10_000);
+    expect(Object.isFrozen(config)).toBe(true);
+  });
+
+  it('parses environment values into their types', () => {
+    const config = loadConfig({
+      env: {
+        PORT: '3000',
+        DATABASE_URL: 'postgres://app@db:5432/app',
+        CORS_ORIGINS: 'https://a.example, https://b.example',
+        TRUST_PROXY: 'yes',
+        SHUTDOWN_TIMEOUT_MS: '2500',
+      },
+      configFile: false,
+    });
+    expect(config).toMatchObject({
+      port: 3000,
+      databaseUrl: 'postgres://app@db:5432/app',
+      corsOrigins: ['https://a.example', 'https://b.example'],
+      trustProxy: true,
+      shutdownTimeoutMs: 2500,
+    });
+  });
+
+  it('reports every invalid variable in one error, without echoing the database password', () => {
+    const error = configError(() =>
+      loadConfig({
+        env: {
+          PORT: '70000x',
+          LOG_LEVEL: 'loud',
+          DATABASE_URL: 'mysql://root:hunter2@db/app',
+          TRUST_PROXY: 'maybe',
+        },
+        configFile: false,
+      }),
+    );
+    expect(error.code).toBe('config.invalid');
+    expect(error.errors.map((item) => item.field)).toEqual(
+      ['DATABASE_URL', 'LOG_LEVEL', 'TRUST_PROXY', 'PORT'].sort((a, b) => order(a) - order(b)),
+    );
+    expect(error.message).toContain('4 problems');
+    expect(error.message).toContain('PORT must be an integer from 0 to 65535, got "70000x"');
+    expect(error.message).not.toContain('hunter2');
+  });
+
+  it('reads socle.config.json, lets the environment win, and rejects unknown keys', () => {
+    const directory = mkdtempSync(path.join(tmpdir(), 'socle-config-'));
+    writeFileSync(
+      path.join(directory, 'socle.config.json'),
+      JSON.stringify({ port: 4000, logLevel: 'debug' }),
+    );
+    const config = loadConfig({ env: { LOG_LEVEL: 'warn' }, cwd: directory });
+    expect(config.port).toBe(4000);
+    expect(config.logLevel).toBe('warn');
+    expect(config.baseDir).toBe(directory);
+
+    writeFileSync(path.join(directory, 'socle.config.json'), JSON.stringify({ prot: 4000, port: 'x' }));
+    const error = configError(() => loadConfig({ env: {}, cwd: directory }));
+    expect(error.errors).toEqual([
+      { field: 'socle.config.json:prot', message: 'is not a known setting' },
+      { field: 'socle.config.json:port', message: 'must be an integer from 0 to 65535, got "x"' },
+    ]);
+  });
+
+  it('names a config file that is not JSON', () => {
+    const directory = mkdtempSync(path.join(tmpdir(), 'socle-config-'));
+    writeFileSync(path.join(directory, 'custom.json'), '{ port: 1 ');
+    const error = configError(() => loadConfig({ env: {}, cwd: directory, configFile: 'custom.json' }));
+    expect(error.errors[0]?.field).toBe(path.join(directory, 'custom.json'));
+    expect(error.errors[0]?.message).toMatch(/^is not valid JSON/);
+  });
+});

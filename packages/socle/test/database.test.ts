@@ -1,0 +1,129 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { defineModule, sql } from '../src/index.js';
+import { createTestSocle, type TestSocle } from '../src/testing/index.js';
+import { describeEachDatabase } from './support/each-database.js';
+
+interface Tables {
+  'ledger.entries': { id: number; amount: string; note: string | null };
+}
+
+const ledger = defineModule<Tables>({
+  name: 'ledger',
+  migrations: [
+    {
+      name: '0001_entries.sql',
+      sql: 'create table entries (id integer primary key, amount bigint not null, note text);',
+    },
+  ],
+});
+
+describeEachDatabase('Database access', (target) => {
+  let socle: TestSocle;
+  beforeAll(async () => {
+    socle = await createTestSocle(target, { modules: [ledger], config: { databasePoolMax: 1 } });
+  });
+  afterAll(() => socle?.dispose());
+  const db = () => socle.db.withTables<Tables>();
+
+  it('sets transaction-local settings for the transaction only', async () => {
+    const inside = await db().transaction(
+      async (trx) =>
+        (
+          await sql<{
+            tenant: string;
+            user: string;
+          }>`select current_setting('app.tenant_id', true) as tenant, current_setting('app.user_id', true) as user`.execute(
+            trx,
+          )
+        ).rows[0],
+      { settings: { 'app.tenant_id': 'tenant-a', 'app.user_id': 'user-1' } },
+    );
+    expect(inside).toEqual({ tenant: 'tenant-a', user: 'user-1' });
+    const after = await sql<{
+      tenant: string | null;
+    }>`select nullif(current_setting('app.tenant_id', true), '') as tenant`.execute(db().kysely);
+    expect(after.rows[0]?.tenant).toBeNull();
+  });
+
+  it('applies the installed context provider to every transaction', async () => {
+    socle.db.setTransactionContextProvider(() => ({ 'app.tenant_id': 'from-provider' }));
+    try {
+      const tenant = await db().transaction(
+        async (trx) =>
+          (
+            await sql<{ tenant: string }>`select current_setting('app.tenant_id', true) as tenant`.execute(
+              trx,
+            )
+          ).rows[0]?.tenant,
+      );
+      expect(tenant).toBe('from-provider');
+    } finally {
+      socle.db.setTransactionContextProvider(undefined);
+    }
+  });
+
+  it('refuses a malformed setting name before touching the database', async () => {
+    await expect(
+      db().transaction(async () => 1, { settings: { "x'; drop table y; --": '1' } }),
+    ).rejects.toThrow('must look like "app.tenant_id"');
+  });
+
+  it('rolls back everything when the work throws', async () => {
+    await expect(
+      db().transaction(async (trx) => {
+        await trx.insertInto('ledger.entries').values({ id: 1, amount: '100', note: null }).execute();
+        throw new Error('payment provider said no');
+      }),
+    ).rejects.toThrow('payment provider said no');
+    const rows = await db().kysely.selectFrom('ledger.entries').selectAll().execute();
+    expect(rows).toEqual([]);
+  });
+
+  it('never lets a concurrent caller see or join an open transaction', async () => {
+    const seen: number[] = [];
+    const writer = db().transaction(async (trx) => {
+      await trx.insertInto('ledger.entries').values({ id: 2, amount: '5', note: 'pending' }).execute();
+      await sleep(100);
+      throw new Error('abort');
+    });
+    const reader = (async () => {
+      await sleep(20);
+      const rows = await db().kysely.selectFrom('ledger.entries').select('id').execute();
+      seen.push(rows.length);
+    })();
+    await expect(writer).rejects.toThrow('abort');
+    await reader;
+    expect(seen).toEqual([0]);
+  });
+
+  it('returns the same JavaScript values on PGlite and Postgres', async () => {
+    const { rows } = await sql<Record<string, unknown>>`
+      select 9007199254740993::int8 as big, 12.50::numeric as money, '2026-03-01'::date as day,
+             '2026-03-01T10:00:00Z'::timestamptz as at, '{"a":[1,2]}'::jsonb as doc, true as flag,
+             7::int4 as small, array['x','y'] as tags, null::text as nothing`.execute(db().kysely);
+    expect(rows[0]).toEqual({
+      big: '9007199254740993',
+      money: '12.50',
+      day: '2026-03-01',
+      at: new Date('2026-03-01T10:00:00Z'),
+      doc: { a: [1, 2] },
+      flag: true,
+      small: 7,
+      tags: ['x', 'y'],
+      nothing: null,
+    });
+  });
+
+  it('keeps working when a table changes under a prepared statement', async () => {
+    await db().kysely.insertInto('ledger.entries').values({ id: 3, amount: '1', note: null }).execute();
+    const select = () =>
+      sql<Record<string, unknown>>`select * from ledger.entries where id = ${3}`.execute(db().kysely);
+    expect(Object.keys((await select()).rows[0] ?? {})).toEqual(['id', 'amount', 'note']);
+    await sql`alter table ledger.entries add column currency text not null default 'EUR'`.execute(
+      db().kysely,
+    );
+    expect((await select()).rows[0]).toEqual({ id: 3, amount: '1', note: null, currency: 'EUR' });
+    expect((await select()).rows[0]).toMatchObject({ currency: 'EUR' });
+  });
+});

@@ -1,0 +1,97 @@
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { defineModule, sql, Type } from '../src/index.js';
+import { createTestSocle, type TestSocle } from '../src/testing/index.js';
+import { describeEachDatabase } from './support/each-database.js';
+
+const notes = defineModule<{ 'notes.notes': { id: number; body: string } }>({
+  name: 'notes',
+  migrations: [
+    { name: '0001_notes.sql', sql: 'create table notes (id integer primary key, body text not null);' },
+  ],
+  routes(app, { db }) {
+    app.get('/notes/:id', { schema: { params: Type.Object({ id: Type.Integer() }) } }, async (request) =>
+      db.kysely.selectFrom('notes.notes').selectAll().where('id', '=', request.params.id).executeTakeFirst(),
+    );
+  },
+});
+
+function promtool(): string | undefined {
+  const found = spawnSync('promtool', ['--version']);
+  if (found.error === undefined && found.status === 0) return 'promtool';
+  // CI installs it (.ci/run); a developer machine without it skips only the lint step.
+  if (process.env.CI)
+    throw new Error('promtool is required in CI (Debian package "prometheus"; .ci/run installs it)');
+  return undefined;
+}
+
+describeEachDatabase('Server lifecycle, readiness and metrics', (target) => {
+  let socle: TestSocle;
+  let url: string;
+  beforeAll(async () => {
+    socle = await createTestSocle(target, { modules: [notes] });
+    url = await socle.listen();
+  });
+  afterAll(() => socle?.dispose());
+
+  it('serves over a real socket and is live and ready', async () => {
+    expect((await fetch(`${url}/livez`)).status).toBe(200);
+    const ready = await fetch(`${url}/readyz`);
+    expect(ready.status).toBe(200);
+    expect(await ready.json()).toMatchObject({
+      status: 'ok',
+      checks: { database: { status: 'ok' }, migrations: { status: 'ok' }, shutdown: { status: 'ok' } },
+    });
+  });
+
+  it('reports not ready, naming the check, when a migration is missing', async () => {
+    await socle.db.withConnection((connection) =>
+      connection.query("delete from socle.migrations where module = 'notes'"),
+    );
+    const response = await fetch(`${url}/readyz`);
+    expect(response.status).toBe(503);
+    const problem = await response.json();
+    expect(problem).toMatchObject({ code: 'health.not_ready', failing: ['migrations'] });
+    expect(problem.detail).toContain('notes/0001_notes.sql');
+    await sql`insert into socle.migrations (module, name, checksum, duration_ms) values ('notes', '0001_notes.sql', ${socle.migrations[0]?.checksum}, 0)`.execute(
+      socle.db.kysely,
+    );
+    expect((await fetch(`${url}/readyz`)).status).toBe(200);
+  });
+
+  it('exposes Prometheus metrics that promtool accepts', async () => {
+    await fetch(`${url}/notes/1`);
+    await fetch(`${url}/notes/abc`);
+    const response = await fetch(`${url}/metrics`);
+    expect(response.status).toBe(200);
+    expect(response.headers.get('content-type')).toContain('text/plain');
+    const text = await response.text();
+    expect(text).toMatch(
+      /socle_http_request_duration_seconds_count\{method="GET",route="\/notes\/:id",status_code="200"\} 1/,
+    );
+    expect(text).toMatch(
+      /socle_http_request_duration_seconds_count\{method="GET",route="\/notes\/:id",status_code="400"\} 1/,
+    );
+    expect(text).toMatch(/socle_db_query_duration_seconds_count\{outcome="ok"\} [1-9]/);
+    expect(text).toMatch(/socle_db_pool_connections\{state="max"\} (1|5)/);
+    expect(text).toContain('nodejs_eventloop_lag_seconds');
+    expect(text).toContain('process_cpu_user_seconds_total');
+    const tool = promtool();
+    if (tool) {
+      const file = path.join(mkdtempSync(path.join(tmpdir(), 'socle-metrics-')), 'metrics.txt');
+      writeFileSync(file, text);
+      // promtool exits non-zero on any problem; execFileSync then throws with its output.
+      execFileSync('sh', ['-c', `${tool} check metrics < ${file}`], { encoding: 'utf8' });
+    }
+  });
+
+  it('stops, closes the port, and close() is idempotent', async () => {
+    const closing = socle.close();
+    await closing;
+    await expect(fetch(`${url}/livez`)).rejects.toThrow();
+    expect(await socle.close()).toEqual({ drained: true });
+  });
+});
