@@ -20,6 +20,11 @@ export interface Metrics {
 export function createMetrics(): Metrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, eventLoopMonitoringPrecision: 10 });
+  // prom-client names these gauges `*_total`, which Prometheus reserves for counters (promtool
+  // rejects them); the per-type gauges `nodejs_active_{handles,requests,resources}` carry the same data.
+  for (const misnamed of ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total']) {
+    registry.removeSingleMetric(misnamed);
+  }
 
   const httpDuration = new Histogram({
     name: 'socle_http_request_duration_seconds',
