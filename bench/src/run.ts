@@ -1,1 +1,202 @@
-export {};
+/**
+ * `npm run bench`: runs every scenario (or the chosen one) on Socle and on its baseline, prints
+ * req/s, p50, p99 and the ratio, and writes the figures to `bench/results/`.
+ *
+ * @example
+ * npm run bench -- --duration 5 --scenario db-select --dialect all
+ */
+import { mkdir } from 'node:fs/promises';
+import os from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { loadConfig } from 'socle';
+import { type RunSettings, runScenario, type ScenarioResult } from './harness.js';
+import { DEFAULT_POSTGRES_ADMIN_URL } from './postgres-database.js';
+import { formatProfileEntries, summarizeProfile } from './profile-summary.js';
+import { formatResult, writeResults } from './report.js';
+import type { Scenario } from './scenario.js';
+import { scenarios } from './scenarios/index.js';
+import type { BenchDialect } from './server-protocol.js';
+
+const USAGE = `Usage: npm run bench -- [options]
+
+  --duration <seconds>     measured time per server (default 10)
+  --connections <n>        concurrent connections (default 50)
+  --warmup <seconds>       unmeasured load before each measured run (default 2)
+  --rounds <n>             Socle/baseline pairs, interleaved; medians are reported (default 1)
+  --scenario <name>        one of: ${scenarios.map((scenario) => scenario.name).join(', ')} (default: all)
+  --dialect <d>            postgres, pglite or all (default postgres)
+  --profile                write a CPU profile of each server's measured run to bench/results/profiles
+  --help                   this text
+
+Postgres: a database is created and dropped through BENCH_POSTGRES_URL
+(default ${DEFAULT_POSTGRES_ADMIN_URL}).`;
+
+interface CliOptions {
+  readonly durationSeconds: number;
+  readonly connections: number;
+  readonly warmupSeconds: number;
+  readonly rounds: number;
+  readonly scenarios: readonly Scenario[];
+  readonly dialects: readonly BenchDialect[];
+  readonly profile: boolean;
+}
+
+class UsageError extends Error {}
+
+function positiveNumber(flag: string, raw: string, integer: boolean): number {
+  const value = Number(raw);
+  if (!Number.isFinite(value) || value <= 0 || (integer && !Number.isInteger(value))) {
+    throw new UsageError(`--${flag} must be a positive ${integer ? 'integer' : 'number'}, got "${raw}"`);
+  }
+  return value;
+}
+
+function parseCli(argv: readonly string[]): CliOptions | 'help' {
+  const { values } = parseArgs({
+    args: [...argv],
+    options: {
+      duration: { type: 'string', default: '10' },
+      connections: { type: 'string', default: '50' },
+      warmup: { type: 'string', default: '2' },
+      rounds: { type: 'string', default: '1' },
+      scenario: { type: 'string' },
+      dialect: { type: 'string', default: 'postgres' },
+      profile: { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+    strict: true,
+    allowPositionals: false,
+  });
+  if (values.help) return 'help';
+  let selected = scenarios;
+  if (values.scenario !== undefined) {
+    selected = scenarios.filter((scenario) => scenario.name === values.scenario);
+    if (selected.length === 0) {
+      throw new UsageError(
+        `Unknown scenario "${values.scenario}"; known: ${scenarios.map((scenario) => scenario.name).join(', ')}`,
+      );
+    }
+  }
+  const dialects: BenchDialect[] =
+    values.dialect === 'all'
+      ? ['postgres', 'pglite']
+      : values.dialect === 'postgres' || values.dialect === 'pglite'
+        ? [values.dialect]
+        : [];
+  if (dialects.length === 0)
+    throw new UsageError(`--dialect must be postgres, pglite or all, got "${values.dialect}"`);
+  return {
+    durationSeconds: positiveNumber('duration', values.duration, false),
+    connections: positiveNumber('connections', values.connections, true),
+    warmupSeconds: positiveNumber('warmup', values.warmup, false),
+    rounds: positiveNumber('rounds', values.rounds, true),
+    scenarios: selected,
+    dialects,
+    profile: values.profile,
+  };
+}
+
+async function main(): Promise<number> {
+  let options: CliOptions | 'help';
+  try {
+    options = parseCli(process.argv.slice(2));
+  } catch (error) {
+    console.error(`${(error as Error).message}\n\n${USAGE}`);
+    return 2;
+  }
+  if (options === 'help') {
+    console.log(USAGE);
+    return 0;
+  }
+
+  const interrupt = new AbortController();
+  process.on('SIGINT', () => {
+    if (interrupt.signal.aborted) process.exit(130);
+    console.error(
+      '\nInterrupted: stopping the servers and dropping the bench database (Ctrl-C again to quit now)',
+    );
+    interrupt.abort(new Error('interrupted'));
+  });
+  process.once('SIGTERM', () => interrupt.abort(new Error('terminated')));
+
+  const resultsDirectory = fileURLToPath(new URL('../results/', import.meta.url));
+  const settings: RunSettings = {
+    connections: options.connections,
+    durationSeconds: options.durationSeconds,
+    warmupSeconds: options.warmupSeconds,
+    rounds: options.rounds,
+    // Socle's own default, given to the baseline too.
+    poolMax: loadConfig({ env: {}, configFile: false }).databasePoolMax,
+    postgresAdminUrl: process.env.BENCH_POSTGRES_URL ?? DEFAULT_POSTGRES_ADMIN_URL,
+    profileDirectory: options.profile ? `${resultsDirectory}profiles` : undefined,
+    signal: interrupt.signal,
+    progress: (line) => console.error(line),
+  };
+  if (settings.profileDirectory !== undefined) {
+    await mkdir(settings.profileDirectory, { recursive: true });
+  }
+
+  const cores = os.cpus().length;
+  const [load] = os.loadavg();
+  if (load !== undefined && load > cores / 2) {
+    console.error(
+      `warning: the machine is busy (load average ${load.toFixed(1)} on ${cores} cores): figures will be low and noisy`,
+    );
+  }
+
+  const startedAt = new Date();
+  const results: ScenarioResult[] = [];
+  let failed = false;
+  for (const scenario of options.scenarios) {
+    for (const dialect of options.dialects) {
+      if (!scenario.dialects.includes(dialect)) {
+        console.error(`${scenario.name}: skipped on ${dialect} (not supported)`);
+        continue;
+      }
+      console.error(`${scenario.name} on ${dialect}: ${scenario.description}`);
+      try {
+        const result = await runScenario(scenario, dialect, settings);
+        results.push(result);
+        console.log(`\n${formatResult(result)}\n`);
+        for (const label of ['socle', 'baseline'] as const) {
+          const profile = result[label].profile;
+          if (profile === undefined) continue;
+          const summary = await summarizeProfile(profile, 15);
+          // The profile covers the last round's measured run only.
+          const requests = result.rounds.at(-1)?.[label].totalRequests ?? result[label].totalRequests;
+          console.error(
+            `  ${label} CPU by package (${profile}):\n${formatProfileEntries(summary.byPackage, requests)}\n` +
+              `  ${label} heaviest functions:\n${formatProfileEntries(summary.byFunction, requests)}`,
+          );
+        }
+      } catch (error) {
+        if (interrupt.signal.aborted) break;
+        failed = true;
+        console.error(`${scenario.name} on ${dialect} failed: ${(error as Error).stack ?? String(error)}`);
+      }
+    }
+    if (interrupt.signal.aborted) break;
+  }
+
+  if (results.length > 0) {
+    const written = await writeResults(
+      resultsDirectory,
+      startedAt,
+      {
+        durationSeconds: options.durationSeconds,
+        connections: options.connections,
+        warmupSeconds: options.warmupSeconds,
+        rounds: options.rounds,
+        dialects: options.dialects,
+        poolMax: settings.poolMax,
+      },
+      results,
+    );
+    console.error(`Results: ${written.join(', ')}`);
+  }
+  if (interrupt.signal.aborted) return 130;
+  return failed ? 1 : 0;
+}
+
+process.exitCode = await main();

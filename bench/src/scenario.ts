@@ -1,0 +1,32 @@
+import type { BenchDialect } from './server-protocol.js';
+
+/** One HTTP request of a scenario's load. */
+export interface BenchRequest {
+  readonly method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
+  readonly path: string;
+  readonly headers?: Readonly<Record<string, string>>;
+  readonly body?: string;
+}
+
+/**
+ * A hot path measured on Socle and on a hand-written baseline doing the same work. Add one by
+ * writing its two server entry points (each calls `runServerChild`) and listing it in
+ * `scenarios/index.ts`.
+ */
+export interface Scenario {
+  /** kebab-case; what `--scenario` selects and result files are named after. */
+  readonly name: string;
+  /** What is compared, in one sentence. */
+  readonly description: string;
+  readonly dialects: readonly BenchDialect[];
+  /** Socle's req/s divided by the baseline's that this scenario aims for. */
+  readonly goal: number;
+  /** Compiled entry point of the Socle server. It starts first and owns the schema (migrations). */
+  readonly socleServer: URL;
+  /** Compiled entry point of the baseline server, started after the Socle one has stopped. */
+  readonly baselineServer: URL;
+  /** Called for every request of the load. */
+  nextRequest(): BenchRequest;
+  /** Sent once to each server before loading it: must answer 2xx, and the same body on both. */
+  readonly probe: BenchRequest;
+}

@@ -1,0 +1,132 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { fileURLToPath } from 'node:url';
+import { isChildMessage, SERVER_SETTINGS_ENV, type ServerSettings } from './server-protocol.js';
+
+/** How long a child may take to migrate, seed and listen. */
+const START_TIMEOUT_MS = 60_000;
+/** How long a child gets to close after SIGTERM before it is killed. */
+const STOP_TIMEOUT_MS = 5_000;
+/** Lines of child output kept to explain a failure. */
+const KEPT_OUTPUT_LINES = 40;
+
+/** A server running in its own process (its own event loop, away from the load generator's). */
+export interface ServerProcess {
+  readonly url: string;
+  readonly pid: number;
+  /** Profiles the child's CPU from now until {@link ServerProcess.stopProfile}. */
+  startProfile(): void;
+  /** Writes the profile taken since `startProfile` to `path` (a `.cpuprofile` file). */
+  stopProfile(path: string): Promise<void>;
+  /** SIGTERM, then SIGKILL if it has not exited in time. Idempotent. */
+  stop(): Promise<void>;
+}
+
+export interface SpawnServerOptions {
+  /** Label for its output lines, e.g. `socle`. */
+  readonly label: string;
+  /** The compiled entry point (`bench/dist/…/x-server.js`). */
+  readonly entry: URL;
+  readonly settings: ServerSettings;
+  readonly signal: AbortSignal;
+}
+
+function forwardOutput(child: ChildProcess, label: string, kept: string[]): void {
+  for (const stream of [child.stdout, child.stderr]) {
+    let pending = '';
+    stream?.setEncoding('utf8');
+    stream?.on('data', (chunk: string) => {
+      const lines = (pending + chunk).split('\n');
+      pending = lines.pop() ?? '';
+      for (const line of lines) {
+        kept.push(line);
+        if (kept.length > KEPT_OUTPUT_LINES) kept.shift();
+        // Only what a quiet server would not say: its ready line stays out of the table.
+        if (!line.startsWith('listening on ')) process.stderr.write(`  [${label}] ${line}\n`);
+      }
+    });
+  }
+}
+
+/**
+ * Starts a server entry point with this Node binary in a child process and waits until it
+ * reports its URL. Rejects with the child's last output when it exits or times out first.
+ */
+export async function spawnServer(options: SpawnServerOptions): Promise<ServerProcess> {
+  const child = spawn(process.execPath, [fileURLToPath(options.entry)], {
+    stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
+    env: { ...process.env, [SERVER_SETTINGS_ENV]: JSON.stringify(options.settings) },
+  });
+  const output: string[] = [];
+  forwardOutput(child, options.label, output);
+  const exited = once(child, 'exit').then(() => undefined);
+
+  let stopping: Promise<void> | undefined;
+  const stop = () => {
+    stopping ??= (async () => {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), STOP_TIMEOUT_MS);
+      await exited;
+      clearTimeout(timer);
+    })();
+    return stopping;
+  };
+
+  const url = await new Promise<string>((resolve, reject) => {
+    const fail = (reason: string) => {
+      cleanup();
+      void stop();
+      const tail = output.length > 0 ? `\n${output.map((line) => `    ${line}`).join('\n')}` : '';
+      reject(new Error(`${options.label} server ${reason}${tail}`));
+    };
+    const onMessage = (message: unknown) => {
+      if (isChildMessage(message) && message.type === 'ready') {
+        cleanup();
+        resolve(message.url);
+      }
+    };
+    const onExit = (code: number | null, signal: NodeJS.Signals | null) =>
+      fail(`exited before it was ready (${signal ?? `code ${code}`})`);
+    const onAbort = () => fail('start was interrupted');
+    const timer = setTimeout(
+      () => fail(`was not ready within ${START_TIMEOUT_MS / 1000} s`),
+      START_TIMEOUT_MS,
+    );
+    const cleanup = () => {
+      clearTimeout(timer);
+      child.off('message', onMessage);
+      child.off('exit', onExit);
+      options.signal.removeEventListener('abort', onAbort);
+    };
+    child.on('message', onMessage);
+    child.on('exit', onExit);
+    if (options.signal.aborted) onAbort();
+    else options.signal.addEventListener('abort', onAbort, { once: true });
+  });
+
+  return {
+    url,
+    pid: child.pid ?? -1,
+    startProfile() {
+      child.send({ type: 'start-profile' });
+    },
+    async stopProfile(path) {
+      const written = new Promise<void>((resolve, reject) => {
+        const onMessage = (message: unknown) => {
+          if (isChildMessage(message) && message.type === 'profile-written' && message.path === path) {
+            child.off('message', onMessage);
+            child.off('exit', onExit);
+            resolve();
+          }
+        };
+        const onExit = () => reject(new Error(`${options.label} server exited before writing its profile`));
+        child.on('message', onMessage);
+        child.once('exit', onExit);
+      });
+      child.send({ type: 'stop-profile', path });
+      await written;
+    },
+    stop,
+  };
+}

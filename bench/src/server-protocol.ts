@@ -1,0 +1,46 @@
+/**
+ * How the harness and a server child process talk: settings go down in one environment variable,
+ * messages travel over the IPC channel of `child_process.spawn`.
+ */
+
+/** Where a scenario's data lives: the embedded PGlite or a Postgres server. */
+export type BenchDialect = 'postgres' | 'pglite';
+
+/** What every server child needs to start, the same for Socle and its baseline. */
+export interface ServerSettings {
+  readonly dialect: BenchDialect;
+  /** Postgres database of this run; undefined on PGlite (each child has its own, in memory). */
+  readonly databaseUrl: string | undefined;
+  /** Connections in the Postgres pool, the same on both sides (Socle's default). */
+  readonly poolMax: number;
+}
+
+/** Environment variable carrying the JSON of {@link ServerSettings}. */
+export const SERVER_SETTINGS_ENV = 'BENCH_SERVER_SETTINGS';
+
+/** Sent by the child. */
+export type ChildMessage =
+  | { readonly type: 'ready'; readonly url: string }
+  | { readonly type: 'profile-written'; readonly path: string };
+
+/** Sent by the harness. `start-profile`/`stop-profile` bracket the measured run only. */
+export type ParentMessage =
+  | { readonly type: 'start-profile' }
+  | { readonly type: 'stop-profile'; readonly path: string };
+
+export function isChildMessage(value: unknown): value is ChildMessage {
+  if (value === null || typeof value !== 'object') return false;
+  const message = value as Record<string, unknown>;
+  return (
+    (message.type === 'ready' && typeof message.url === 'string') ||
+    (message.type === 'profile-written' && typeof message.path === 'string')
+  );
+}
+
+export function isParentMessage(value: unknown): value is ParentMessage {
+  if (value === null || typeof value !== 'object') return false;
+  const message = value as Record<string, unknown>;
+  return (
+    message.type === 'start-profile' || (message.type === 'stop-profile' && typeof message.path === 'string')
+  );
+}
