@@ -1,5 +1,5 @@
 import type { Scenario } from '../scenario.js';
-import { dbSelect } from './db-select/scenario.js';
+import { dbSelect, dbSelectBuilder } from './db-select/scenario.js';
 
 /** Every scenario, in the order `npm run bench` runs them. */
-export const scenarios: readonly Scenario[] = [dbSelect];
+export const scenarios: readonly Scenario[] = [dbSelect, dbSelectBuilder];

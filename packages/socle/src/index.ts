@@ -18,6 +18,7 @@ export type {
   Dialect,
   MigrationSource,
   PoolStatistics,
+  PreparedQuery,
   SqlConnection,
   SqlResult,
   TransactionContextProvider,

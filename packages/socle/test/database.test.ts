@@ -126,4 +126,34 @@ describeEachDatabase('Database access', (target) => {
     expect((await select()).rows[0]).toEqual({ id: 3, amount: '1', note: null, currency: 'EUR' });
     expect((await select()).rows[0]).toMatchObject({ currency: 'EUR' });
   });
+
+  it('runs a prepared query with new values each time, inside or outside a transaction', async () => {
+    const findEntry = db().prepare((kysely, params: { id: number; minimum: string }) =>
+      kysely
+        .selectFrom('ledger.entries')
+        .select(['id', 'amount'])
+        .where('id', '=', params.id)
+        .where('amount', '>=', params.minimum)
+        .where('note', 'is not', null),
+    );
+    expect(findEntry.sql).toMatch(/where "id" = \$1 and "amount" >= \$2 and "note" is not null$/);
+    await db()
+      .kysely.insertInto('ledger.entries')
+      .values([
+        { id: 10, amount: '50', note: 'a' },
+        { id: 11, amount: '70', note: 'b' },
+      ])
+      .execute();
+    expect(await findEntry.executeTakeFirst({ id: 10, minimum: '1' })).toEqual({ id: 10, amount: '50' });
+    expect(await findEntry.executeTakeFirst({ id: 11, minimum: '1' })).toEqual({ id: 11, amount: '70' });
+    expect(await findEntry.execute({ id: 11, minimum: '100' })).toEqual([]);
+    const inside = await db().transaction(async (trx) => {
+      await trx.updateTable('ledger.entries').set({ amount: '999' }).where('id', '=', 10).execute();
+      return findEntry.executeTakeFirst({ id: 10, minimum: '1' }, trx);
+    });
+    expect(inside).toEqual({ id: 10, amount: '999' });
+    await expect(findEntry.execute({ id: 10 } as never)).rejects.toThrow(
+      'Prepared query parameter "minimum" is missing',
+    );
+  });
 });

@@ -1,6 +1,7 @@
-import { type IsolationLevel, Kysely, sql, type Transaction } from 'kysely';
+import { type Compilable, type IsolationLevel, Kysely, sql, type Transaction } from 'kysely';
 import type { DatabaseBackend, Dialect, PoolStatistics, SqlConnection } from './backend.js';
 import { createKyselyDialect } from './kysely-dialect.js';
+import { type PreparedQuery, prepareQuery } from './prepared-query.js';
 
 /** Transaction-local settings (`set_config(name, value, true)`), e.g. `app.tenant_id`. */
 export type TransactionSettings = Readonly<Record<string, string>>;
@@ -33,6 +34,17 @@ export interface Database<Tables = unknown> {
   /** Queries outside a transaction (each statement commits on its own). */
   readonly kysely: Kysely<Tables>;
   transaction<T>(work: (trx: Transaction<Tables>) => Promise<T>, options?: TransactionOptions): Promise<T>;
+  /**
+   * Compiles a query once for a hot path; pass a transaction as `executor` to run it inside one.
+   *
+   * @example
+   * const findItem = db.prepare((db, p: { id: number }) =>
+   *   db.selectFrom('shop.items').selectAll().where('id', '=', p.id));
+   * const item = await findItem.executeTakeFirst({ id: 42 });
+   */
+  prepare<Params extends Record<string, unknown>, Row>(
+    build: (db: Kysely<Tables>, params: Params) => Compilable<Row>,
+  ): PreparedQuery<Params, Row>;
   /** The same database, typed with a module's own tables. */
   withTables<Other>(): Database<Other>;
   /** Installs the provider of per-transaction settings (one per process; the tenancy module's). */
@@ -72,6 +84,9 @@ export function createDatabase(backend: DatabaseBackend): Database {
         }
         return work(trx);
       });
+    },
+    prepare(build) {
+      return prepareQuery(kysely, build);
     },
     withTables<Other>() {
       return database as unknown as Database<Other>;

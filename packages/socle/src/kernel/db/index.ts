@@ -19,3 +19,4 @@ export {
 } from './migrations.js';
 export { type OpenDatabaseOptions, openDatabase } from './open-database.js';
 export { redactUrl } from './postgres-backend.js';
+export type { PreparedQuery } from './prepared-query.js';

@@ -48,6 +48,92 @@ export function redactUrl(url: string): string {
 }
 
 /**
+ * One pooled pg client as Socle leases it. Kept per client (not rebuilt per lease) because the
+ * acquire path runs once per query: no closures, no allocation.
+ */
+class PostgresSession implements LeasedConnection {
+  /** Names of statements this session has prepared on the server. */
+  readonly #prepared = new Set<string>();
+  #inTransaction = false;
+  #released = true;
+  /** Set when the server's prepared statements went stale; the session is closed on release. */
+  #stale = false;
+
+  constructor(
+    readonly client: pg.PoolClient,
+    private readonly options: PostgresBackendOptions,
+  ) {}
+
+  lease(): this {
+    this.#released = false;
+    return this;
+  }
+
+  async #run<Row>(
+    text: string,
+    parameters: readonly unknown[],
+    name: string | undefined,
+  ): Promise<SqlResult<Row>> {
+    const observe = this.options.observeQuery;
+    const started = observe ? performance.now() : 0;
+    try {
+      const result = await this.client.query<Row & pg.QueryResultRow>(
+        name === undefined
+          ? { text, values: parameters as unknown[] }
+          : { name, text, values: parameters as unknown[] },
+      );
+      observe?.((performance.now() - started) / 1000, 'ok');
+      if (name !== undefined) this.#prepared.add(name);
+      return {
+        rows: result.rows,
+        affectedRows: result.command === 'SELECT' ? undefined : (result.rowCount ?? undefined),
+      };
+    } catch (error) {
+      observe?.((performance.now() - started) / 1000, 'error');
+      throw error;
+    }
+  }
+
+  #statementNameFor(text: string, parameters: readonly unknown[]): string | undefined {
+    if (!this.options.preparedStatements || this.#stale || parameters.length === 0) return undefined;
+    const name = statementName(text);
+    return this.#prepared.size < MAX_PREPARED_PER_CONNECTION || this.#prepared.has(name) ? name : undefined;
+  }
+
+  async query<Row>(text: string, parameters: readonly unknown[] = []): Promise<SqlResult<Row>> {
+    try {
+      return await this.#run<Row>(text, parameters, this.#statementNameFor(text, parameters));
+    } catch (error) {
+      // After DDL changed a table's columns, a statement prepared before fails. The session
+      // is closed on release (node-postgres caches statement names too, so it cannot simply
+      // re-prepare); outside a transaction nothing ran yet, so the statement is retried unnamed.
+      if (error instanceof Error && CACHED_PLAN_CHANGED.test(error.message)) {
+        this.#stale = true;
+        if (!this.#inTransaction) return this.#run<Row>(text, parameters, undefined);
+      }
+      throw error;
+    }
+  }
+
+  async execute(script: string): Promise<void> {
+    await this.#run(script, [], undefined);
+  }
+
+  setInTransaction(value: boolean): void {
+    this.#inTransaction = value;
+  }
+
+  release(discard = false): void {
+    if (this.#released) return;
+    this.#released = true;
+    // A session released mid-transaction (its owner crashed) cannot be reused safely.
+    const destroy = discard || this.#stale || this.#inTransaction;
+    this.#inTransaction = false;
+    this.client.release(destroy ? true : undefined);
+  }
+}
+
+/**
  * A node-postgres pool. Statements with parameters are sent as named prepared statements (the
  * name is a hash of the SQL text), which Postgres parses and plans once per connection: measured
  * here 15.4k vs 11k req/s for a primary-key select.
@@ -63,89 +149,21 @@ export function createPostgresBackend(options: PostgresBackendOptions): Database
   });
   // An idle client whose server went away emits here; without a listener the process would crash.
   pool.on('error', (error) => options.onPoolError?.(error));
-  const observe = options.observeQuery;
-  const prepared = new WeakMap<pg.PoolClient, Set<string>>();
-
-  function lease(client: pg.PoolClient): LeasedConnection {
-    let inTransaction = false;
-    let released = false;
-    // Set when the server's prepared statements went stale; the session is closed on release.
-    let stale = false;
-
-    async function run<Row>(text: string, parameters: readonly unknown[]): Promise<SqlResult<Row>> {
-      let names = prepared.get(client);
-      if (names === undefined) {
-        names = new Set();
-        prepared.set(client, names);
-      }
-      const name =
-        options.preparedStatements &&
-        !stale &&
-        parameters.length > 0 &&
-        (names.size < MAX_PREPARED_PER_CONNECTION || names.has(statementName(text)))
-          ? statementName(text)
-          : undefined;
-      const started = performance.now();
-      try {
-        const result = await client.query<Row & pg.QueryResultRow>({
-          text,
-          values: parameters as unknown[],
-          ...(name ? { name } : {}),
-        });
-        observe?.((performance.now() - started) / 1000, 'ok');
-        if (name) names.add(name);
-        return {
-          rows: result.rows,
-          affectedRows: result.command === 'SELECT' ? undefined : (result.rowCount ?? undefined),
-        };
-      } catch (error) {
-        observe?.((performance.now() - started) / 1000, 'error');
-        throw error;
-      }
-    }
-
-    return {
-      async query<Row>(text: string, parameters: readonly unknown[] = []): Promise<SqlResult<Row>> {
-        try {
-          return await run<Row>(text, parameters);
-        } catch (error) {
-          // After DDL changed a table's columns, a statement prepared before fails. The session
-          // is closed on release (node-postgres caches statement names too, so it cannot simply
-          // re-prepare); outside a transaction nothing ran yet, so the statement is retried unnamed.
-          if (error instanceof Error && CACHED_PLAN_CHANGED.test(error.message)) {
-            stale = true;
-            if (!inTransaction) return run<Row>(text, parameters);
-          }
-          throw error;
-        }
-      },
-      async execute(script: string): Promise<void> {
-        const started = performance.now();
-        try {
-          await client.query(script);
-          observe?.((performance.now() - started) / 1000, 'ok');
-        } catch (error) {
-          observe?.((performance.now() - started) / 1000, 'error');
-          throw error;
-        }
-      },
-      setInTransaction(value: boolean) {
-        inTransaction = value;
-      },
-      release(discard = false) {
-        if (released) return;
-        released = true;
-        // A session released mid-transaction (its owner crashed) cannot be reused safely.
-        client.release(discard || stale || inTransaction ? true : undefined);
-      },
-    };
-  }
+  const sessions = new WeakMap<pg.PoolClient, PostgresSession>();
 
   return {
     dialect: 'postgres',
     location: redactUrl(options.url),
     pool,
-    acquire: async () => lease(await pool.connect()),
+    async acquire() {
+      const client = await pool.connect();
+      let session = sessions.get(client);
+      if (session === undefined) {
+        session = new PostgresSession(client, options);
+        sessions.set(client, session);
+      }
+      return session.lease();
+    },
     statistics: () => ({
       total: pool.totalCount,
       idle: pool.idleCount,

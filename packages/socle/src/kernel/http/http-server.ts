@@ -58,23 +58,31 @@ export async function createHttpServer(options: CreateHttpServerOptions): Promis
     },
   }).withTypeProvider<TypeBoxTypeProvider>();
 
-  app.addHook('onRequest', async (request, reply) => {
+  // Callback-style hooks: these run on every request and do nothing asynchronous.
+  app.addHook('onRequest', (request, reply, done) => {
     reply.header(REQUEST_ID_HEADER, request.id);
+    done();
   });
-  app.addHook('onResponse', async (request, reply) => {
-    const route = request.routeOptions.url ?? 'unmatched';
-    const seconds = reply.elapsedTime / 1000;
-    metrics.observeHttpRequest(request.method, route, reply.statusCode, seconds);
+  app.addHook('onResponse', (request, reply, done) => {
     const status = reply.statusCode;
-    const line = {
-      method: request.method,
-      url: request.url,
+    metrics.observeHttpRequest(
+      request.method,
+      request.routeOptions.url ?? 'unmatched',
       status,
-      durationMs: Math.round(reply.elapsedTime * 10) / 10,
-    };
-    if (status >= 500) request.log.error(line, 'request failed');
-    else if (status >= 400) request.log.info(line, 'request refused');
-    else request.log.debug(line, 'request completed');
+      reply.elapsedTime / 1000,
+    );
+    if (status >= 400 || options.log.isLevelEnabled('debug')) {
+      const line = {
+        method: request.method,
+        url: request.url,
+        status,
+        durationMs: Math.round(reply.elapsedTime * 10) / 10,
+      };
+      if (status >= 500) request.log.error(line, 'request failed');
+      else if (status >= 400) request.log.info(line, 'request refused');
+      else request.log.debug(line, 'request completed');
+    }
+    done();
   });
 
   installErrorHandling(app, config.bodyLimitBytes);

@@ -22,7 +22,11 @@ export function createMetrics(): Metrics {
   collectDefaultMetrics({ register: registry, eventLoopMonitoringPrecision: 10 });
   // prom-client names these gauges `*_total`, which Prometheus reserves for counters (promtool
   // rejects them); the per-type gauges `nodejs_active_{handles,requests,resources}` carry the same data.
-  for (const misnamed of ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total']) {
+  for (const misnamed of [
+    'nodejs_active_handles_total',
+    'nodejs_active_requests_total',
+    'nodejs_active_resources_total',
+  ]) {
     registry.removeSingleMetric(misnamed);
   }
 
@@ -56,13 +60,26 @@ export function createMetrics(): Metrics {
     },
   });
 
+  // Label sets are few and fixed per route; binding them once saves hashing labels per request.
+  const httpChildren = new Map<string, ReturnType<typeof httpDuration.labels>>();
+  const queryChildren = {
+    ok: queryDuration.labels({ outcome: 'ok' }),
+    error: queryDuration.labels({ outcome: 'error' }),
+  };
+
   return {
     registry,
     observeHttpRequest(method, route, statusCode, durationSeconds) {
-      httpDuration.observe({ method, route, status_code: String(statusCode) }, durationSeconds);
+      const key = `${method} ${statusCode} ${route}`;
+      let child = httpChildren.get(key);
+      if (child === undefined) {
+        child = httpDuration.labels({ method, route, status_code: String(statusCode) });
+        httpChildren.set(key, child);
+      }
+      child.observe(durationSeconds);
     },
     observeQuery(durationSeconds, outcome) {
-      queryDuration.observe({ outcome }, durationSeconds);
+      queryChildren[outcome].observe(durationSeconds);
     },
     trackPool(read) {
       readPool = read;
