@@ -53,7 +53,7 @@ describeEachDatabase('Server lifecycle, readiness and metrics', (target) => {
     );
     const response = await fetch(`${url}/readyz`);
     expect(response.status).toBe(503);
-    const problem = await response.json();
+    const problem = (await response.json()) as { detail: string };
     expect(problem).toMatchObject({ code: 'health.not_ready', failing: ['migrations'] });
     expect(problem.detail).toContain('notes/0001_notes.sql');
     await sql`insert into socle.migrations (module, name, checksum, duration_ms) values ('notes', '0001_notes.sql', ${socle.migrations[0]?.checksum}, 0)`.execute(

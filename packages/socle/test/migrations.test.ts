@@ -2,7 +2,12 @@ import { afterEach, expect, it } from 'vitest';
 import { defineModule, type MigrationSource, sql } from '../src/index.js';
 import { applyMigrations, migrationStatus } from '../src/kernel/db/index.js';
 import { collectMigrations } from '../src/kernel/socle.js';
-import { createTestSocle, type TestDatabase, type TestSocle } from '../src/testing/index.js';
+import {
+  createTestSocle,
+  type TestDatabase,
+  type TestSocle,
+  type TestSocleOptions,
+} from '../src/testing/index.js';
 import { describeEachDatabase } from './support/each-database.js';
 
 const catalog = (migrations: MigrationSource[]) => defineModule({ name: 'catalog', migrations });
@@ -36,7 +41,7 @@ describeEachDatabase('Migrations', (target) => {
     await database?.drop();
     database = undefined;
   });
-  async function start(modules: Parameters<typeof createTestSocle>[1]['modules']) {
+  async function start(modules: TestSocleOptions['modules']) {
     database ??= await target.create();
     const socle = await createTestSocle(target, { modules, database });
     open.push(socle);

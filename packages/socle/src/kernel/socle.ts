@@ -101,7 +101,13 @@ export async function createSocle(options: CreateSocleOptions): Promise<Socle> {
           'Migrations are pending; run `socle migrate`. Not ready until then.',
         );
     }
-    app = await createHttpServer({ config, log, metrics, version: SOCLE_VERSION });
+    app = await createHttpServer({
+      config,
+      log,
+      metrics,
+      version: SOCLE_VERSION,
+      isDraining: () => draining,
+    });
     registerHealthRoutes(app, { db, migrations, metrics, isDraining: () => draining });
     for (const module of modules) {
       const routes = module.routes;

@@ -40,6 +40,11 @@ export const httpErrors = {
       `An unexpected error occurred. Quote request id ${requestId} when reporting it.`,
       { status: 500 },
     ),
+  shuttingDown: () =>
+    new SocleError('http.shutting_down', 'This server is shutting down; retry the request', {
+      status: 503,
+      headers: { 'retry-after': '1', connection: 'close' },
+    }),
   serviceUnavailable: (message: string, details: Record<string, unknown>) =>
     new SocleError('health.not_ready', message, { status: 503, details }),
 };

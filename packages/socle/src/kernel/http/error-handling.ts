@@ -78,7 +78,8 @@ function toSocleError(error: FastifyError, request: FastifyRequest, bodyLimitByt
   return httpErrors.unexpected(request.id);
 }
 
-function sendProblem(reply: FastifyReply, request: FastifyRequest, error: SocleError) {
+/** Sends a SocleError as problem+json, with its headers. */
+export function sendProblem(reply: FastifyReply, request: FastifyRequest, error: SocleError) {
   for (const [name, value] of Object.entries(error.headers)) reply.header(name, value);
   return reply
     .code(error.status)

@@ -11,9 +11,10 @@ import Fastify, {
   type RawServerDefault,
 } from 'fastify';
 import type { Config } from '../config/index.js';
+import { httpErrors } from '../errors/index.js';
 import type { Logger } from '../log/index.js';
 import type { Metrics } from '../metrics/index.js';
-import { installErrorHandling } from './error-handling.js';
+import { installErrorHandling, sendProblem } from './error-handling.js';
 
 /** The Fastify instance modules register routes on, typed for TypeBox schemas. */
 export type HttpServer = FastifyInstance<
@@ -29,6 +30,8 @@ export interface CreateHttpServerOptions {
   readonly log: Logger;
   readonly metrics: Metrics;
   readonly version: string;
+  /** True once shutdown began. */
+  readonly isDraining: () => boolean;
 }
 
 /** A client may pass its own request id if it is short and safe to log; otherwise one is made. */
@@ -52,7 +55,8 @@ export async function createHttpServer(options: CreateHttpServerOptions): Promis
     },
     bodyLimit: config.bodyLimitBytes,
     trustProxy: config.trustProxy,
-    return503OnClosing: true,
+    // Socle answers requests during shutdown itself (onRequest below), as problem+json.
+    return503OnClosing: false,
     ajv: {
       customOptions: { allErrors: true, coerceTypes: 'array', useDefaults: true, removeAdditional: false },
     },
@@ -61,7 +65,19 @@ export async function createHttpServer(options: CreateHttpServerOptions): Promis
   // Callback-style hooks: these run on every request and do nothing asynchronous.
   app.addHook('onRequest', (request, reply, done) => {
     reply.header(REQUEST_ID_HEADER, request.id);
+    // While draining, a new request on an open keep-alive connection is turned away (readiness
+    // still answers, with its failing check), so the load balancer retries it on another node.
+    if (options.isDraining() && request.url !== '/readyz') {
+      sendProblem(reply, request, httpErrors.shuttingDown());
+      return;
+    }
     done();
+  });
+  // Fastify closes only the connections idle when shutdown starts. A response sent while draining
+  // closes its connection too, or a keep-alive client would hold the drain until the deadline.
+  app.addHook('onSend', (_request, reply, payload, done) => {
+    if (options.isDraining()) reply.header('connection', 'close');
+    done(null, payload);
   });
   app.addHook('onResponse', (request, reply, done) => {
     const status = reply.statusCode;

@@ -1,0 +1,136 @@
+import { execFile } from 'node:child_process';
+import { chownSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+
+const run = promisify(execFile);
+
+/** A Postgres server owned by one test: it may be stopped, restarted and thrown away. */
+export interface DisposablePostgres {
+  readonly port: number;
+  /** Admin URL of the `postgres` database (trust authentication, user postgres). */
+  readonly url: string;
+  /** Starts the postmaster (again) on the same port; resolves once it accepts connections. */
+  start(): Promise<void>;
+  /** `immediate` kills every backend without a checkpoint, like a crash or a yanked cable. */
+  stop(mode?: 'smart' | 'fast' | 'immediate'): Promise<void>;
+  /** Stops the server if it runs and removes its files. Safe to call twice. */
+  destroy(): Promise<void>;
+}
+
+/**
+ * Where `initdb` and `pg_ctl` live: SOCLE_TEST_POSTGRES_BIN, else the newest
+ * /usr/lib/postgresql/<major>/bin (Debian, Ubuntu), else undefined (look them up on PATH).
+ */
+export function findPostgresBinaries(env: NodeJS.ProcessEnv = process.env): string | undefined {
+  if (env.SOCLE_TEST_POSTGRES_BIN) return env.SOCLE_TEST_POSTGRES_BIN;
+  const root = '/usr/lib/postgresql';
+  if (!existsSync(root)) return undefined;
+  const majors = readdirSync(root)
+    .filter((entry) => /^\d+$/.test(entry) && existsSync(path.join(root, entry, 'bin', 'initdb')))
+    .sort((a, b) => Number(b) - Number(a));
+  return majors[0] === undefined ? undefined : path.join(root, majors[0], 'bin');
+}
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', resolve);
+  });
+  const address = server.address();
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  if (address === null || typeof address === 'string') throw new Error('No TCP port was assigned');
+  return address.port;
+}
+
+/** Postgres refuses to run as root: as root, run its tools as the `postgres` user. */
+async function userIds(): Promise<{ uid: number; gid: number } | undefined> {
+  if (process.getuid?.() !== 0) return undefined;
+  const [{ stdout: uid }, { stdout: gid }] = await Promise.all([
+    run('id', ['-u', 'postgres']),
+    run('id', ['-g', 'postgres']),
+  ]);
+  return { uid: Number(uid.trim()), gid: Number(gid.trim()) };
+}
+
+/**
+ * Creates a cluster with `initdb` in a new temporary directory and starts it on a free loopback
+ * port. Throws (never skips) when the binaries are missing or fail: the caller decides whether
+ * Postgres tests may be skipped.
+ */
+export async function startDisposablePostgres(
+  binDirectory = findPostgresBinaries(),
+): Promise<DisposablePostgres> {
+  const tool = (name: string) => (binDirectory === undefined ? name : path.join(binDirectory, name));
+  const owner = await userIds();
+  const directory = mkdtempSync(path.join(tmpdir(), 'socle-postgres-'));
+  const dataDirectory = path.join(directory, 'data');
+  const logFile = path.join(directory, 'postgres.log');
+  if (owner !== undefined) chownSync(directory, owner.uid, owner.gid);
+  const exec = async (name: string, args: readonly string[]) => {
+    const [command, commandArgs] =
+      owner === undefined
+        ? [tool(name), [...args]]
+        : ['runuser', ['-u', 'postgres', '--', tool(name), ...args]];
+    try {
+      await run(command, commandArgs, { cwd: directory });
+    } catch (error) {
+      const { stderr = '', stdout = '' } = error as { stderr?: string; stdout?: string };
+      const log = existsSync(logFile) ? readFileSync(logFile, 'utf8').slice(-2000) : '';
+      throw new Error(
+        `${name} ${args.join(' ')} failed: ${(error as Error).message}\n${stdout}${stderr}${log ? `\n--- postgres.log ---\n${log}` : ''}`,
+      );
+    }
+  };
+
+  let running = false;
+  let port = 0;
+  try {
+    await exec('initdb', [
+      '-D',
+      dataDirectory,
+      '-A',
+      'trust',
+      '-U',
+      'postgres',
+      '-E',
+      'UTF8',
+      '--no-sync',
+      '--no-instructions',
+    ]);
+    port = await freePort();
+  } catch (error) {
+    rmSync(directory, { recursive: true, force: true });
+    throw error;
+  }
+  const options = `-p ${port} -k ${directory} -c listen_addresses=127.0.0.1 -c fsync=off`;
+
+  const server: DisposablePostgres = {
+    port,
+    url: `postgres://postgres@127.0.0.1:${port}/postgres`,
+    async start() {
+      await exec('pg_ctl', ['-D', dataDirectory, '-l', logFile, '-o', options, '-w', '-t', '60', 'start']);
+      running = true;
+    },
+    async stop(mode = 'fast') {
+      await exec('pg_ctl', ['-D', dataDirectory, '-m', mode, '-w', '-t', '60', 'stop']);
+      running = false;
+    },
+    async destroy() {
+      if (running || existsSync(path.join(dataDirectory, 'postmaster.pid'))) {
+        await server.stop('immediate').catch(() => undefined);
+      }
+      rmSync(directory, { recursive: true, force: true });
+    },
+  };
+  try {
+    await server.start();
+  } catch (error) {
+    await server.destroy();
+    throw error;
+  }
+  return server;
+}
