@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { createTestPostgresDatabase, type TestDatabase } from 'socle/testing';
 import { type LoadMeasurement, measureLoad } from './load.js';
-import { type BenchDatabase, createBenchDatabase } from './postgres-database.js';
 import { processCpuSeconds } from './process-cpu.js';
 import type { BenchRequest, Scenario } from './scenario.js';
 import { type ServerProcess, spawnServer } from './server-process.js';
@@ -195,10 +195,10 @@ export async function runScenario(
   settings: RunSettings,
 ): Promise<ScenarioResult> {
   const stamp = new Date().toISOString().replaceAll(':', '-');
-  let database: BenchDatabase | undefined;
+  let database: TestDatabase | undefined;
   try {
     if (dialect === 'postgres') {
-      database = await createBenchDatabase(settings.postgresAdminUrl);
+      database = await createTestPostgresDatabase(settings.postgresAdminUrl, 'socle_bench');
       settings.progress(`  database ${database.name} created`);
     }
     const serverSettings: ServerSettings = {

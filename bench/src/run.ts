@@ -10,8 +10,8 @@ import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { loadConfig } from 'socle';
+import { testPostgresAdminUrl } from 'socle/testing';
 import { type RunSettings, runScenario, type ScenarioResult } from './harness.js';
-import { DEFAULT_POSTGRES_ADMIN_URL } from './postgres-database.js';
 import { formatProfileEntries, summarizeProfile } from './profile-summary.js';
 import { formatResult, writeResults } from './report.js';
 import type { Scenario } from './scenario.js';
@@ -30,7 +30,7 @@ const USAGE = `Usage: npm run bench -- [options]
   --help                   this text
 
 Postgres: a database is created and dropped through BENCH_POSTGRES_URL
-(default ${DEFAULT_POSTGRES_ADMIN_URL}).`;
+(default ${testPostgresAdminUrl({})}).`;
 
 interface CliOptions {
   readonly durationSeconds: number;
@@ -128,7 +128,7 @@ async function main(): Promise<number> {
     rounds: options.rounds,
     // Socle's own default, given to the baseline too.
     poolMax: loadConfig({ env: {}, configFile: false }).databasePoolMax,
-    postgresAdminUrl: process.env.BENCH_POSTGRES_URL ?? DEFAULT_POSTGRES_ADMIN_URL,
+    postgresAdminUrl: process.env.BENCH_POSTGRES_URL ?? testPostgresAdminUrl({}),
     profileDirectory: options.profile ? `${resultsDirectory}profiles` : undefined,
     signal: interrupt.signal,
     progress: (line) => console.error(line),

@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
 import pg from 'pg';
+import { redactUrl } from '../kernel/db/index.js';
 
 /** Where a test database lives. Every database test runs once per dialect. */
 export interface TestDatabaseTarget {
@@ -18,6 +19,8 @@ export interface TestDatabaseTarget {
 
 export interface TestDatabase {
   readonly dialect: 'pglite' | 'postgres';
+  /** The Postgres database name, or the PGlite data directory. */
+  readonly name: string;
   /** Connection URL of the new Postgres database; undefined for PGlite. */
   readonly url: string | undefined;
   /** PGlite: the DATA_DIR of a fresh embedded database (PGlite files in `<dataDir>/data`). */
@@ -59,6 +62,7 @@ export async function createTestPgliteDatabase(): Promise<TestDatabase> {
   cpSync(template, path.join(dataDir, 'data'), { recursive: true });
   return {
     dialect: 'pglite',
+    name: dataDir,
     url: undefined,
     dataDir,
     drop: async () => rmSync(dataDir, { recursive: true, force: true }),
@@ -104,28 +108,44 @@ function withDatabase(url: string, database: string): string {
   return parsed.toString();
 }
 
-/** Creates an empty Postgres database with a unique name; `drop()` removes it (forcing out sessions). */
-export async function createTestPostgresDatabase(adminUrl = testPostgresAdminUrl()): Promise<TestDatabase> {
-  const name = `socle_test_${Date.now().toString(36)}_${randomBytes(4).toString('hex')}`;
-  const admin = new pg.Client({ connectionString: adminUrl });
-  await admin.connect();
+async function runAdmin(adminUrl: string, statement: string): Promise<void> {
+  const client = new pg.Client({ connectionString: adminUrl, connectionTimeoutMillis: 5000 });
+  await client.connect();
   try {
-    await admin.query(`create database ${name}`);
+    await client.query(statement);
   } finally {
-    await admin.end();
+    await client.end();
   }
+}
+
+/**
+ * Creates an empty Postgres database named `<prefix>_<time>_<random>` through `adminUrl`;
+ * `drop()` removes it, forcing out any session left, and may be called more than once.
+ */
+export async function createTestPostgresDatabase(
+  adminUrl = testPostgresAdminUrl(),
+  prefix = 'socle_test',
+): Promise<TestDatabase> {
+  const name = `${prefix}_${Date.now().toString(36)}_${randomBytes(4).toString('hex')}`;
+  try {
+    await runAdmin(adminUrl, `create database ${name}`);
+  } catch (error) {
+    throw new Error(
+      `Cannot create database ${name} through ${redactUrl(adminUrl)}: ${(error as Error).message}`,
+      {
+        cause: error,
+      },
+    );
+  }
+  let dropping: Promise<void> | undefined;
   return {
     dialect: 'postgres',
+    name,
     url: withDatabase(adminUrl, name),
     dataDir: undefined,
-    async drop() {
-      const client = new pg.Client({ connectionString: adminUrl });
-      await client.connect();
-      try {
-        await client.query(`drop database if exists ${name} with (force)`);
-      } finally {
-        await client.end();
-      }
+    drop() {
+      dropping ??= runAdmin(adminUrl, `drop database if exists ${name} with (force)`);
+      return dropping;
     },
   };
 }
