@@ -38,7 +38,13 @@ describe.skipIf(skip)('readiness during a database outage (Postgres, disposable 
     socle = await createTestSocle(postgres, {
       modules: [notesModule],
       // Socle does not own this database: the whole server is thrown away in afterAll.
-      database: { dialect: 'postgres', name: 'postgres', url, dataDir: undefined, drop: async () => undefined },
+      database: {
+        dialect: 'postgres',
+        name: 'postgres',
+        url,
+        dataDir: undefined,
+        drop: async () => undefined,
+      },
       config: { databaseConnectTimeoutMs: 2000 },
     });
   }, 120_000);
