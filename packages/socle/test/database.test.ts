@@ -120,8 +120,11 @@ describeEachDatabase('Database access', (target) => {
     const select = () =>
       sql<Record<string, unknown>>`select * from ledger.entries where id = ${3}`.execute(db().kysely);
     expect(Object.keys((await select()).rows[0] ?? {})).toEqual(['id', 'amount', 'note']);
-    await sql`alter table ledger.entries add column currency text not null default 'EUR'`.execute(
-      db().kysely,
+    // A deploy's migration, run by the owner role while this server keeps its prepared statements.
+    await socle.db.withConnection(
+      (connection) =>
+        connection.execute("alter table ledger.entries add column currency text not null default 'EUR'"),
+      'owner',
     );
     expect((await select()).rows[0]).toEqual({ id: 3, amount: '1', note: null, currency: 'EUR' });
     expect((await select()).rows[0]).toMatchObject({ currency: 'EUR' });

@@ -48,16 +48,17 @@ describeEachDatabase('Server lifecycle, readiness and metrics', (target) => {
   });
 
   it('reports not ready, naming the check, when a migration is missing', async () => {
-    await socle.db.withConnection((connection) =>
-      connection.query("delete from socle.migrations where module = 'notes'"),
-    );
+    const asOwner = (statement: string, parameters: unknown[] = []) =>
+      socle.db.withConnection((connection) => connection.query(statement, parameters), 'owner');
+    await asOwner("delete from socle.migrations where module = 'notes'");
     const response = await fetch(`${url}/readyz`);
     expect(response.status).toBe(503);
     const problem = (await response.json()) as { detail: string };
     expect(problem).toMatchObject({ code: 'health.not_ready', failing: ['migrations'] });
     expect(problem.detail).toContain('notes/0001_notes.sql');
-    await sql`insert into socle.migrations (module, name, checksum, duration_ms) values ('notes', '0001_notes.sql', ${socle.migrations[0]?.checksum}, 0)`.execute(
-      socle.db.kysely,
+    await asOwner(
+      "insert into socle.migrations (module, name, checksum, duration_ms) values ('notes', '0001_notes.sql', $1, 0)",
+      [socle.migrations[0]?.checksum],
     );
     expect((await fetch(`${url}/readyz`)).status).toBe(200);
   });

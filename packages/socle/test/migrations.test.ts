@@ -120,8 +120,12 @@ describeEachDatabase('Migrations', (target) => {
         { name: '0004_new.sql', sql: 'select 1;' },
       ]),
     ]);
-    await sql`insert into socle.migrations (module, name, checksum, duration_ms) values ('gone', '0001_x.sql', 'x', 0)`.execute(
-      socle.db.kysely,
+    await socle.db.withConnection(
+      (connection) =>
+        connection.execute(
+          "insert into socle.migrations (module, name, checksum, duration_ms) values ('gone', '0001_x.sql', 'x', 0)",
+        ),
+      'owner',
     );
     const statuses = await migrationStatus(socle.db, next);
     expect(statuses.map((status) => `${status.state} ${status.module}/${status.name}`)).toEqual([
@@ -155,7 +159,9 @@ describeEachDatabase('Migrations', (target) => {
       const socle = await start([]);
       const migrations = collectMigrations([module]);
       await Promise.all(
-        Array.from({ length: starters }, () => applyMigrations(socle.db, migrations, socle.log)),
+        Array.from({ length: starters }, () =>
+          applyMigrations(socle.db, migrations, socle.log, { appRole: socle.config.databaseAppRole }),
+        ),
       );
       expect(await count(socle, 'catalog.products')).toBe(100);
     }

@@ -127,7 +127,7 @@ async function migrate(action: string, configFile: string | undefined): Promise<
   const db = await openDatabase({ config, log });
   try {
     if (action === 'apply') {
-      const applied = await applyMigrations(db, migrations, log);
+      const applied = await applyMigrations(db, migrations, log, { appRole: config.databaseAppRole });
       process.stdout.write(
         applied.length === 0
           ? 'Nothing to apply: the database is up to date.\n'

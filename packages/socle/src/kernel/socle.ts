@@ -2,6 +2,7 @@ import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
 import { type Clock, systemClock } from './clock/index.js';
 import type { Config } from './config/index.js';
+import { createScopeAccess, type ScopeAccess } from './context/index.js';
 import {
   applyMigrations,
   type Database,
@@ -43,6 +44,8 @@ export interface Socle {
   readonly clock: Clock;
   readonly metrics: Metrics;
   readonly db: Database;
+  /** The acting tenant and user of the current request or job. */
+  readonly scope: ScopeAccess;
   readonly app: HttpServer;
   readonly mode: 'embedded' | 'postgres';
   readonly modules: readonly ModuleDefinition[];
@@ -86,13 +89,15 @@ export async function createSocle(options: CreateSocleOptions): Promise<Socle> {
     ...(options.inMemory === undefined ? {} : { inMemory: options.inMemory }),
   });
   metrics.trackPool(() => db.statistics());
+  const scope = createScopeAccess();
+  db.setTransactionContextProvider(scope.transactionSettings);
 
   let draining = false;
   let app: HttpServer | undefined;
-  const contextOf = (): ModuleContext => ({ db, log, clock, config, metrics });
+  const contextOf = (): ModuleContext => ({ db, log, clock, config, metrics, scope });
   try {
     if (config.migrateOnStart) {
-      await applyMigrations(db, migrations, log);
+      await applyMigrations(db, migrations, log, { appRole: config.databaseAppRole });
     } else {
       const pending = (await migrationStatus(db, migrations)).filter((status) => status.state !== 'applied');
       if (pending.length > 0)
@@ -101,12 +106,15 @@ export async function createSocle(options: CreateSocleOptions): Promise<Socle> {
           'Migrations are pending; run `socle migrate`. Not ready until then.',
         );
     }
+    // From here on, everything modules do runs as the application role: RLS applies.
+    db.enableAppRole(config.databaseAppRole);
     app = await createHttpServer({
       config,
       log,
       metrics,
       version: SOCLE_VERSION,
       isDraining: () => draining,
+      scope,
     });
     registerHealthRoutes(app, { db, migrations, metrics, isDraining: () => draining });
     for (const module of modules) {
@@ -161,6 +169,7 @@ export async function createSocle(options: CreateSocleOptions): Promise<Socle> {
     clock,
     metrics,
     db,
+    scope,
     app: server,
     mode: db.dialect === 'pglite' ? 'embedded' : 'postgres',
     modules,

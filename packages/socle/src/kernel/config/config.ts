@@ -15,6 +15,13 @@ export interface Config {
   readonly databaseConnectTimeoutMs: number;
   /** Name statements that carry parameters so Postgres plans them once per connection. */
   readonly databasePreparedStatements: boolean;
+  /** Role application sessions switch to (`SET ROLE`): it owns no table, so row-level security applies. */
+  readonly databaseAppRole: string;
+  /**
+   * `redis://…` or `rediss://…` shares rate limits (and, later, fan-out) across nodes; unset keeps
+   * them in process. May carry a password: never log it.
+   */
+  readonly redisUrl: string | undefined;
   /** Directory of embedded state (PGlite data lives in `<dataDir>/data`). */
   readonly dataDir: string;
   readonly logLevel: LogLevel;
@@ -114,6 +121,20 @@ const postgresUrl: Parser<string | undefined> = (raw) => {
   return { ok: false, message: 'must be a postgres:// or postgresql:// URL' };
 };
 
+const redisUrl: Parser<string | undefined> = (raw) => {
+  if (typeof raw !== 'string') return { ok: false, message: 'must be a redis:// or rediss:// URL' };
+  if (raw.trim() === '') return { ok: true, value: undefined };
+  try {
+    const url = new URL(raw.trim());
+    if ((url.protocol === 'redis:' || url.protocol === 'rediss:') && url.hostname !== '')
+      return { ok: true, value: raw.trim() };
+  } catch {
+    // reported below
+  }
+  // Never echo the value: it may carry a password.
+  return { ok: false, message: 'must be a redis:// or rediss:// URL' };
+};
+
 /** Every setting Socle reads, in the order `socle help config` prints them. */
 const SETTINGS = [
   {
@@ -158,6 +179,20 @@ const SETTINGS = [
       'Use named prepared statements (turn off behind a pooler without prepared-statement support)',
     defaultValue: true,
     parse: boolean,
+  },
+  {
+    key: 'databaseAppRole',
+    env: 'DATABASE_APP_ROLE',
+    description: 'Role requests run as (created by migrations; owns no table, so row-level security applies)',
+    defaultValue: 'socle_app',
+    parse: text(/^[a-z_][a-z0-9_]{0,62}$/, 'a lower_snake_case Postgres role name'),
+  },
+  {
+    key: 'redisUrl',
+    env: 'REDIS_URL',
+    description: 'Redis URL; shares rate limits across nodes. Unset keeps them in process',
+    defaultValue: undefined,
+    parse: redisUrl,
   },
   {
     key: 'dataDir',

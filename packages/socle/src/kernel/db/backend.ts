@@ -33,12 +33,20 @@ export type Dialect = 'pglite' | 'postgres';
 /** Observes every statement; the metrics module times queries through it. */
 export type QueryObserver = (durationSeconds: number, outcome: 'ok' | 'error') => void;
 
+/**
+ * Who a session acts as. `app`: the application role, which owns nothing, so row-level security
+ * applies (once enabled). `owner`: the login role that owns the schemas; migrations only.
+ */
+export type Privilege = 'app' | 'owner';
+
 /** An embedded or a networked Postgres: the one seam between Socle and where its data lives. */
 export interface DatabaseBackend {
   readonly dialect: Dialect;
   /** Where the data is, for humans: a directory or a URL without its password. */
   readonly location: string;
-  acquire(): Promise<LeasedConnection>;
+  acquire(privilege?: Privilege): Promise<LeasedConnection>;
+  /** From now on, `app` sessions run `SET ROLE <role>`; undefined keeps the login role. */
+  setAppRole(role: string | undefined): void;
   statistics(): PoolStatistics;
   close(): Promise<void>;
 }
@@ -56,3 +64,19 @@ export interface LeasedConnection extends SqlConnection {
  * (a calendar date has no time zone; node-postgres would shift it to local midnight).
  */
 export const TYPE_OIDS = { int8: 20, numeric: 1700, date: 1082 } as const;
+
+const quoteIdentifier = (name: string) => `"${name.replaceAll('"', '""')}"`;
+
+/**
+ * Puts a session in the role a lease asks for. Sessions remember their role, so this costs one
+ * statement the first time a pooled session changes hands between migrations and the app.
+ */
+export async function switchRole(
+  connection: SqlConnection,
+  current: string | null,
+  wanted: string | null,
+): Promise<string | null> {
+  if (current === wanted) return current;
+  await connection.execute(wanted === null ? 'reset role' : `set role ${quoteIdentifier(wanted)}`);
+  return wanted;
+}

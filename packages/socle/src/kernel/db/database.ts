@@ -1,5 +1,5 @@
 import { type Compilable, type IsolationLevel, Kysely, sql, type Transaction } from 'kysely';
-import type { DatabaseBackend, Dialect, PoolStatistics, SqlConnection } from './backend.js';
+import type { DatabaseBackend, Dialect, PoolStatistics, Privilege, SqlConnection } from './backend.js';
 import { createKyselyDialect } from './kysely-dialect.js';
 import { type PreparedQuery, prepareQuery } from './prepared-query.js';
 
@@ -49,8 +49,16 @@ export interface Database<Tables = unknown> {
   withTables<Other>(): Database<Other>;
   /** Installs the provider of per-transaction settings (one per process; the tenancy module's). */
   setTransactionContextProvider(provider: TransactionContextProvider | undefined): void;
-  /** Runs `work` on one session held for its duration (advisory locks, scripts). Kernel use. */
-  withConnection<T>(work: (connection: SqlConnection) => Promise<T>): Promise<T>;
+  /**
+   * Runs `work` on one session held for its duration (advisory locks, scripts). Kernel use;
+   * `owner` is for migrations only.
+   */
+  withConnection<T>(work: (connection: SqlConnection) => Promise<T>, privilege?: Privilege): Promise<T>;
+  /**
+   * From now on, application sessions act as `role`, which owns no table: row-level security
+   * policies apply to everything modules and apps do (the kernel enables it after migrations).
+   */
+  enableAppRole(role: string): void;
   ping(): Promise<void>;
   statistics(): PoolStatistics;
   close(): Promise<void>;
@@ -94,8 +102,11 @@ export function createDatabase(backend: DatabaseBackend): Database {
     setTransactionContextProvider(provider) {
       contextProvider = provider;
     },
-    async withConnection(work) {
-      const connection = await backend.acquire();
+    enableAppRole(role) {
+      backend.setAppRole(role);
+    },
+    async withConnection(work, privilege = 'app') {
+      const connection = await backend.acquire(privilege);
       let broken = false;
       try {
         return await work(connection);

@@ -132,6 +132,56 @@ const BOOKKEEPING = `
 const quoteIdentifier = (name: string) => `"${name.replaceAll('"', '""')}"`;
 
 /**
+ * The application role and the SQL helpers row-level-security policies use. Idempotent; runs on
+ * every migration pass under the migration lock. Roles are global to a Postgres cluster, so
+ * several databases may race to create it: the loser's duplicate error is swallowed.
+ */
+function applicationRoleSql(role: string): string {
+  const quoted = quoteIdentifier(role);
+  const literal = `'${role.replaceAll("'", "''")}'`;
+  return `
+    do $$
+    begin
+      if not exists (select 1 from pg_roles where rolname = ${literal}) then
+        create role ${quoted} nologin;
+      end if;
+    exception when duplicate_object or unique_violation then null;
+    end $$;
+    do $$
+    begin
+      -- Superusers may SET ROLE to anything; others need membership (granted once).
+      if not pg_has_role(current_user, ${literal}, 'member') then
+        execute format('grant %I to %I', ${literal}, current_user);
+      end if;
+    end $$;
+    create or replace function socle.current_tenant_id() returns uuid language sql stable
+      as $fn$ select nullif(current_setting('app.tenant_id', true), '')::uuid $fn$;
+    create or replace function socle.current_user_id() returns uuid language sql stable
+      as $fn$ select nullif(current_setting('app.user_id', true), '')::uuid $fn$;
+    grant usage on schema socle to ${quoted};
+    grant select on socle.migrations to ${quoted};
+    grant execute on function socle.current_tenant_id(), socle.current_user_id() to ${quoted};
+  `;
+}
+
+/**
+ * A module schema and what the application role may do in it: use it, and read and write the
+ * rows of tables created later by migrations (default privileges). A migration narrows this for
+ * its own tables where needed, e.g. \`revoke update, delete on events from socle_app\`.
+ */
+function moduleSchemaSql(schema: string, role: string): string {
+  const schemaName = quoteIdentifier(schema);
+  const roleName = quoteIdentifier(role);
+  return `
+    create schema if not exists ${schemaName};
+    grant usage on schema ${schemaName} to ${roleName};
+    alter default privileges in schema ${schemaName} grant select, insert, update, delete on tables to ${roleName};
+    alter default privileges in schema ${schemaName} grant usage, select on sequences to ${roleName};
+    alter default privileges in schema ${schemaName} grant execute on functions to ${roleName};
+  `;
+}
+
+/**
  * Applies pending migrations, each in its own transaction, under a session advisory lock: any
  * number of nodes may start together and each migration is applied exactly once. Refuses to run
  * anything when an applied migration was edited.
@@ -140,6 +190,7 @@ export async function applyMigrations(
   db: Database,
   migrations: readonly Migration[],
   log: Logger,
+  options: { readonly appRole: string },
 ): Promise<Migration[]> {
   return db.withConnection(async (connection) => {
     const { rows } = await connection.query<{ locked: boolean }>(
@@ -152,6 +203,7 @@ export async function applyMigrations(
     }
     try {
       await connection.execute(BOOKKEEPING);
+      await connection.execute(applicationRoleSql(options.appRole));
       const applied = await readApplied(connection);
       const pending: Migration[] = [];
       for (const migration of migrations) {
@@ -165,7 +217,7 @@ export async function applyMigrations(
         await connection.execute('begin');
         try {
           await connection.execute(
-            `create schema if not exists ${quoteIdentifier(migration.schema)}; set local search_path to ${quoteIdentifier(migration.schema)}, public;`,
+            `${moduleSchemaSql(migration.schema, options.appRole)} set local search_path to ${quoteIdentifier(migration.schema)}, public;`,
           );
           await connection.execute(migration.sql);
           const durationMs = Math.round(performance.now() - started);
@@ -184,7 +236,7 @@ export async function applyMigrations(
     } finally {
       await connection.query('select pg_advisory_unlock($1)', [MIGRATION_LOCK_KEY]).catch(() => undefined);
     }
-  });
+  }, 'owner');
 }
 
 async function readApplied(connection: SqlConnection): Promise<Map<string, AppliedRow>> {
@@ -203,7 +255,7 @@ export async function migrationStatus(
   db: Database,
   migrations: readonly Migration[],
 ): Promise<MigrationStatus[]> {
-  const applied = await db.withConnection(readApplied);
+  const applied = await db.withConnection(readApplied, 'owner');
   const statuses: MigrationStatus[] = migrations.map((migration) => {
     const recorded = applied.get(`${migration.module}/${migration.name}`);
     applied.delete(`${migration.module}/${migration.name}`);

@@ -6,7 +6,14 @@ import { cube } from '@electric-sql/pglite/contrib/cube';
 import { earthdistance } from '@electric-sql/pglite/contrib/earthdistance';
 import { pg_trgm } from '@electric-sql/pglite/contrib/pg_trgm';
 import { pgcrypto } from '@electric-sql/pglite/contrib/pgcrypto';
-import type { DatabaseBackend, LeasedConnection, QueryObserver, SqlResult } from './backend.js';
+import {
+  type DatabaseBackend,
+  type LeasedConnection,
+  type Privilege,
+  type QueryObserver,
+  type SqlResult,
+  switchRole,
+} from './backend.js';
 import { Mutex } from './mutex.js';
 
 export interface PgliteBackendOptions {
@@ -33,6 +40,8 @@ export async function createPgliteBackend(
   const mutex = new Mutex();
   const observe = options.observeQuery;
   let closed = false;
+  let appRole: string | undefined;
+  let currentRole: string | null = null;
 
   async function timed<T>(run: () => Promise<T>): Promise<T> {
     const started = performance.now();
@@ -64,10 +73,23 @@ export async function createPgliteBackend(
     dialect: 'pglite',
     location: options.dataDir ?? 'memory',
     pglite,
-    async acquire() {
+    async acquire(privilege: Privilege = 'app') {
       if (closed) throw new Error('The embedded database is closed');
       await mutex.lock();
+      try {
+        currentRole = await switchRole(
+          connection,
+          currentRole,
+          privilege === 'owner' ? null : (appRole ?? null),
+        );
+      } catch (error) {
+        mutex.unlock();
+        throw error;
+      }
       return connection;
+    },
+    setAppRole(role) {
+      appRole = role;
     },
     statistics: () => ({ total: 1, idle: mutex.locked ? 0 : 1, waiting: mutex.waiting, max: 1 }),
     async close() {

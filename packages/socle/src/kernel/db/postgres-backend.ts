@@ -1,7 +1,14 @@
 import { createHash } from 'node:crypto';
 import pg from 'pg';
-import type { DatabaseBackend, LeasedConnection, QueryObserver, SqlResult } from './backend.js';
-import { TYPE_OIDS } from './backend.js';
+import {
+  type DatabaseBackend,
+  type LeasedConnection,
+  type Privilege,
+  type QueryObserver,
+  type SqlResult,
+  switchRole,
+  TYPE_OIDS,
+} from './backend.js';
 
 export interface PostgresBackendOptions {
   readonly url: string;
@@ -64,8 +71,19 @@ class PostgresSession implements LeasedConnection {
     private readonly options: PostgresBackendOptions,
   ) {}
 
-  lease(): this {
+  /** The role this session is in; null is the login role. */
+  role: string | null = null;
+
+  async lease(wanted: string | null): Promise<this> {
     this.#released = false;
+    if (this.role !== wanted) {
+      try {
+        this.role = await switchRole(this, this.role, wanted);
+      } catch (error) {
+        this.release(true);
+        throw error;
+      }
+    }
     return this;
   }
 
@@ -150,19 +168,23 @@ export function createPostgresBackend(options: PostgresBackendOptions): Database
   // An idle client whose server went away emits here; without a listener the process would crash.
   pool.on('error', (error) => options.onPoolError?.(error));
   const sessions = new WeakMap<pg.PoolClient, PostgresSession>();
+  let appRole: string | undefined;
 
   return {
     dialect: 'postgres',
     location: redactUrl(options.url),
     pool,
-    async acquire() {
+    async acquire(privilege: Privilege = 'app') {
       const client = await pool.connect();
       let session = sessions.get(client);
       if (session === undefined) {
         session = new PostgresSession(client, options);
         sessions.set(client, session);
       }
-      return session.lease();
+      return session.lease(privilege === 'owner' ? null : (appRole ?? null));
+    },
+    setAppRole(role) {
+      appRole = role;
     },
     statistics: () => ({
       total: pool.totalCount,

@@ -1,5 +1,6 @@
 import type { Clock } from '../clock/index.js';
 import type { Config } from '../config/index.js';
+import type { ScopeAccess } from '../context/index.js';
 import type { Database, MigrationSource } from '../db/index.js';
 import { SocleError } from '../errors/index.js';
 import type { HttpServer } from '../http/index.js';
@@ -13,6 +14,8 @@ export interface ModuleContext<Tables = unknown> {
   readonly clock: Clock;
   readonly config: Config;
   readonly metrics: Metrics;
+  /** The acting tenant and user of the current request or job. */
+  readonly scope: ScopeAccess;
 }
 
 /**

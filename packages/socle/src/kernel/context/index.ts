@@ -1,0 +1,1 @@
+export { createScopeAccess, type RequestScope, type ScopeAccess } from './request-scope.js';

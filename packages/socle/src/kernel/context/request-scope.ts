@@ -1,0 +1,40 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
+
+/**
+ * Who is acting in the current request (or job): filled by the identity module once it has
+ * authenticated the caller. Every database transaction opened while it is current carries
+ * `app.tenant_id` and `app.user_id`, which row-level-security policies read.
+ */
+export interface RequestScope {
+  /** The organization (tenant) the request acts in, if any. */
+  tenantId?: string | undefined;
+  /** The authenticated user, if any. */
+  userId?: string | undefined;
+}
+
+/** Access to the scope of the current async context. */
+export interface ScopeAccess {
+  /** The current scope; undefined outside a request or `run`. */
+  current(): RequestScope | undefined;
+  /** Runs `work` with its own scope (jobs, CLI commands, tests); requests get one automatically. */
+  run<T>(scope: RequestScope, work: () => T): T;
+  /** Transaction settings of the current scope, for the database's context provider. */
+  transactionSettings(): Readonly<Record<string, string>> | undefined;
+}
+
+export function createScopeAccess(): ScopeAccess {
+  const storage = new AsyncLocalStorage<RequestScope>();
+  return {
+    current: () => storage.getStore(),
+    run: (scope, work) => storage.run(scope, work),
+    transactionSettings() {
+      const scope = storage.getStore();
+      if (scope === undefined || (scope.tenantId === undefined && scope.userId === undefined))
+        return undefined;
+      const settings: Record<string, string> = {};
+      if (scope.tenantId !== undefined) settings['app.tenant_id'] = scope.tenantId;
+      if (scope.userId !== undefined) settings['app.user_id'] = scope.userId;
+      return settings;
+    },
+  };
+}
