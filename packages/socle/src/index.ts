@@ -45,4 +45,10 @@ export {
   SOCLE_VERSION,
   type Socle,
 } from './kernel/socle.js';
-export { builtInModules } from './modules/index.js';
+export {
+  type Authentication,
+  createIdentityModule,
+  type IdentityOptions,
+  requireUser,
+} from './modules/identity/index.js';
+export { createBuiltInModules } from './modules/index.js';

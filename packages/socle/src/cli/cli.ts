@@ -5,7 +5,7 @@ import { isSocleError } from '../kernel/errors/index.js';
 import { createLogger } from '../kernel/log/index.js';
 import type { ModuleDefinition } from '../kernel/modules/index.js';
 import { collectMigrations, createSocle, SOCLE_VERSION } from '../kernel/socle.js';
-import { builtInModules } from '../modules/index.js';
+import { createBuiltInModules } from '../modules/index.js';
 import { loadModules } from './module-loader.js';
 
 /** Exit codes: part of the CLI's contract, documented in `socle --help` and the README. */
@@ -66,7 +66,7 @@ async function loadAll(
   configFile: string | undefined,
 ): Promise<{ config: Config; modules: ModuleDefinition[] }> {
   const config = loadConfig({ env: process.env, ...(configFile === undefined ? {} : { configFile }) });
-  const modules = [...builtInModules, ...(await loadModules(config.modules, config.baseDir))];
+  const modules = [...createBuiltInModules(), ...(await loadModules(config.modules, config.baseDir))];
   return { config, modules };
 }
 

@@ -117,6 +117,7 @@ export async function createSocle(options: CreateSocleOptions): Promise<Socle> {
       scope,
     });
     registerHealthRoutes(app, { db, migrations, metrics, isDraining: () => draining });
+    for (const module of modules) await module.configureHttp?.(app, contextOf());
     for (const module of modules) {
       const routes = module.routes;
       if (routes) {

@@ -1,7 +1,11 @@
 import type { ModuleDefinition } from '../kernel/modules/index.js';
+import { createIdentityModule } from './identity/index.js';
 
 /**
- * The capabilities Socle ships (identity, tenancy, audit, privacy, files, realtime, ledger,
- * payments, …), each a module written with the same API as an app. They arrive with their issues.
+ * The capabilities Socle ships, each a module written with the same API as an app. A new set per
+ * call: modules hold their services, so two Socle instances in one process must not share them.
  */
-export const builtInModules: readonly ModuleDefinition[] = [];
+// biome-ignore lint/suspicious/noExplicitAny: each module is typed with its own tables
+export function createBuiltInModules(): ModuleDefinition<any>[] {
+  return [createIdentityModule()];
+}

@@ -1,3 +1,4 @@
+import type { Clock } from '../kernel/clock/index.js';
 import { type Config, loadConfig } from '../kernel/config/index.js';
 import { createSilentLogger, type Logger } from '../kernel/log/index.js';
 import type { ModuleDefinition } from '../kernel/modules/index.js';
@@ -9,6 +10,8 @@ export interface TestSocleOptions {
   readonly modules?: readonly ModuleDefinition<any>[];
   readonly config?: Partial<Config>;
   readonly log?: Logger;
+  /** A clock the test controls (createManualClock), for expiry and grace windows. */
+  readonly clock?: Clock;
   /** Reuse an existing test database instead of creating one (several nodes on one database). */
   readonly database?: TestDatabase;
 }
@@ -49,6 +52,7 @@ export async function createTestSocle(
       config,
       modules: options.modules ?? [],
       log: options.log ?? createSilentLogger(),
+      ...(options.clock ? { clock: options.clock } : {}),
     });
   } catch (error) {
     if (ownsDatabase) await database.drop();

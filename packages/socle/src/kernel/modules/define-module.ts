@@ -29,6 +29,11 @@ export interface ModuleDefinition<Tables = unknown> {
   readonly dependsOn?: readonly string[];
   /** A directory of numbered `.sql` files (`new URL('./migrations/', import.meta.url)`) or inline sources. */
   readonly migrations?: URL | string | readonly MigrationSource[];
+  /**
+   * Configures the whole HTTP server before any module registers routes: hooks and decorators
+   * that apply to every route (authentication, for instance). Runs in dependency order.
+   */
+  configureHttp?(app: HttpServer, context: ModuleContext<Tables>): void | Promise<void>;
   /** Registers HTTP routes. Routes are thin: schema, service call, reply. */
   routes?(app: HttpServer, context: ModuleContext<Tables>): void | Promise<void>;
   /** Runs after migrations and before the server accepts requests. */

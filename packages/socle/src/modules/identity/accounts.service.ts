@@ -1,0 +1,99 @@
+import { randomUUID } from 'node:crypto';
+import type { Database } from '../../kernel/db/index.js';
+import { identityErrors } from './identity.errors.js';
+import type { IdentityTables, UserRow } from './identity.tables.js';
+import {
+  checkPasswordPolicy,
+  hashPassword,
+  needsRehash,
+  normalizeEmail,
+  verifyAgainstDummy,
+  verifyPassword,
+} from './passwords.js';
+import { sessionErrors } from './sessions.errors.js';
+import type { ClientInfo, IssuedTokens, SessionService } from './sessions.service.js';
+import type { UsersStore } from './users.store.js';
+
+/** A user as the API shows it: never the password hash. */
+export interface PublicUser {
+  readonly id: string;
+  readonly email: string;
+  readonly name: string | null;
+  readonly emailVerified: boolean;
+  readonly createdAt: string;
+}
+
+export function toPublicUser(user: UserRow): PublicUser {
+  return {
+    id: user.id,
+    email: user.email,
+    name: user.name,
+    emailVerified: user.email_verified_at !== null,
+    createdAt: user.created_at.toISOString(),
+  };
+}
+
+export interface AccountServiceOptions {
+  readonly db: Database<IdentityTables>;
+  readonly users: UsersStore;
+  readonly sessions: SessionService;
+}
+
+/** Sign-up and sign-in with email and password. */
+export function createAccountService(options: AccountServiceOptions) {
+  const { db, users, sessions } = options;
+  return {
+    async signUp(
+      input: { email: string; password: string; name?: string | undefined },
+      client: ClientInfo,
+    ): Promise<{ user: PublicUser; tokens: IssuedTokens }> {
+      const email = normalizeEmail(input.email);
+      const policy = checkPasswordPolicy(input.password, {
+        email,
+        ...(input.name ? { name: input.name } : {}),
+      });
+      if (!policy.ok) throw identityErrors.weakPassword(policy.reasons);
+      const passwordHash = await hashPassword(input.password);
+      const id = randomUUID();
+      return db.transaction(async (trx) => {
+        if (!(await users.insert({ id, email, passwordHash, name: input.name?.trim() || null }, trx))) {
+          throw sessionErrors.emailTaken();
+        }
+        const user = (await users.findById(id, trx)) as UserRow;
+        return { user: toPublicUser(user), tokens: await sessions.start(id, client, trx) };
+      });
+    },
+
+    /**
+     * Signs in. An unknown email and a wrong password fail the same way and take the same time
+     * (a dummy hash is verified), so the answer does not tell whether an account exists.
+     */
+    async signIn(input: { email: string; password: string }, client: ClientInfo): Promise<IssuedTokens> {
+      let email: string;
+      try {
+        email = normalizeEmail(input.email);
+      } catch {
+        await verifyAgainstDummy(input.password);
+        throw identityErrors.invalidCredentials();
+      }
+      const user = await users.findByEmail(email);
+      if (user === undefined || user.password_hash === null) {
+        await verifyAgainstDummy(input.password);
+        throw identityErrors.invalidCredentials();
+      }
+      if (!(await verifyPassword(user.password_hash, input.password)))
+        throw identityErrors.invalidCredentials();
+      if (needsRehash(user.password_hash))
+        await users.updatePasswordHash(user.id, await hashPassword(input.password));
+      return db.transaction((trx) => sessions.start(user.id, client, trx));
+    },
+
+    async me(userId: string): Promise<PublicUser> {
+      const user = await users.findById(userId);
+      if (user === undefined) throw sessionErrors.tokenInvalid();
+      return toPublicUser(user);
+    },
+  };
+}
+
+export type AccountService = ReturnType<typeof createAccountService>;

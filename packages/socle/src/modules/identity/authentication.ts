@@ -1,0 +1,45 @@
+import type { FastifyRequest } from 'fastify';
+import type { ScopeAccess } from '../../kernel/context/index.js';
+import type { HttpServer } from '../../kernel/http/index.js';
+import type { AccessTokens } from './access-tokens.js';
+import { sessionErrors } from './sessions.errors.js';
+
+/** Who made the request, as proven by its access token. */
+export interface Authentication {
+  readonly userId: string;
+  readonly sessionId: string;
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** Set by the identity module when the request carries a valid access token. */
+    auth: Authentication | null;
+  }
+}
+
+const BEARER = /^Bearer ([A-Za-z0-9._~+/-]+=*)$/;
+
+/**
+ * Authenticates every request that carries `Authorization: Bearer <access token>`: sets
+ * `request.auth` and the user of the request scope (so transactions carry `app.user_id`). A
+ * request without the header goes on anonymously; one with a bad or expired token gets a 401.
+ */
+export function installAuthentication(app: HttpServer, accessTokens: AccessTokens, scope: ScopeAccess): void {
+  app.decorateRequest('auth', null);
+  app.addHook('onRequest', async (request) => {
+    const header = request.headers.authorization;
+    if (header === undefined) return;
+    const match = BEARER.exec(header);
+    if (match?.[1] === undefined) throw sessionErrors.tokenInvalid();
+    const claims = await accessTokens.verify(match[1]);
+    request.auth = { userId: claims.userId, sessionId: claims.sessionId };
+    const current = scope.current();
+    if (current !== undefined) current.userId = claims.userId;
+  });
+}
+
+/** The authenticated caller, or a 401 `auth.unauthenticated`. Use it in any module's routes. */
+export function requireUser(request: FastifyRequest): Authentication {
+  if (request.auth === null) throw sessionErrors.unauthenticated();
+  return request.auth;
+}

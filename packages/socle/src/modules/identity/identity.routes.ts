@@ -1,0 +1,160 @@
+import { Type } from '@fastify/type-provider-typebox';
+import type { HttpServer } from '../../kernel/http/index.js';
+import type { AccessTokens } from './access-tokens.js';
+import type { AccountService } from './accounts.service.js';
+import { requireUser } from './authentication.js';
+import type { ClientInfo, SessionService } from './sessions.service.js';
+
+const Tokens = Type.Object({
+  accessToken: Type.String(),
+  refreshToken: Type.String(),
+  tokenType: Type.Literal('Bearer'),
+  expiresIn: Type.Integer({ description: 'Seconds until the access token expires' }),
+  sessionId: Type.String({ format: 'uuid' }),
+});
+const User = Type.Object({
+  id: Type.String({ format: 'uuid' }),
+  email: Type.String(),
+  name: Type.Union([Type.String(), Type.Null()]),
+  emailVerified: Type.Boolean(),
+  createdAt: Type.String({ format: 'date-time' }),
+});
+const Session = Type.Object({
+  id: Type.String({ format: 'uuid' }),
+  current: Type.Boolean(),
+  createdAt: Type.String({ format: 'date-time' }),
+  lastRefreshedAt: Type.String({ format: 'date-time' }),
+  expiresAt: Type.String({ format: 'date-time' }),
+  userAgent: Type.Union([Type.String(), Type.Null()]),
+  ip: Type.Union([Type.String(), Type.Null()]),
+});
+const Email = Type.String({ minLength: 3, maxLength: 254, examples: ['ada@example.com'] });
+const Password = Type.String({ minLength: 1, maxLength: 1024 });
+
+function clientOf(request: { headers: Record<string, unknown>; ip: string }): ClientInfo {
+  const agent = request.headers['user-agent'];
+  return { userAgent: typeof agent === 'string' ? agent.slice(0, 512) : null, ip: request.ip ?? null };
+}
+
+export interface IdentityRouteServices {
+  readonly accounts: AccountService;
+  readonly sessions: SessionService;
+  readonly accessTokens: AccessTokens;
+}
+
+/** Sign-up, sign-in, refresh, sign-out, sessions, the current user and the JWKS. */
+export function registerIdentityRoutes(app: HttpServer, services: IdentityRouteServices): void {
+  const { accounts, sessions, accessTokens } = services;
+  const tags = ['identity'];
+
+  app.post(
+    '/auth/sign-up',
+    {
+      schema: {
+        tags,
+        summary: 'Create an account with email and password, and sign in',
+        body: Type.Object(
+          { email: Email, password: Password, name: Type.Optional(Type.String({ maxLength: 200 })) },
+          { additionalProperties: false },
+        ),
+        response: { 201: Type.Object({ user: User, tokens: Tokens }) },
+      },
+    },
+    async (request, reply) => reply.code(201).send(await accounts.signUp(request.body, clientOf(request))),
+  );
+
+  app.post(
+    '/auth/sign-in',
+    {
+      schema: {
+        tags,
+        summary: 'Sign in with email and password',
+        body: Type.Object({ email: Email, password: Password }, { additionalProperties: false }),
+        response: { 200: Tokens },
+      },
+    },
+    async (request) => accounts.signIn(request.body, clientOf(request)),
+  );
+
+  app.post(
+    '/auth/refresh',
+    {
+      schema: {
+        tags,
+        summary: 'Exchange a refresh token for new tokens (each refresh token works once)',
+        body: Type.Object(
+          { refreshToken: Type.String({ minLength: 1, maxLength: 200 }) },
+          { additionalProperties: false },
+        ),
+        response: { 200: Tokens },
+      },
+    },
+    async (request) => sessions.refresh(request.body.refreshToken),
+  );
+
+  app.post('/auth/sign-out', { schema: { tags, summary: 'End this session' } }, async (request, reply) => {
+    const auth = requireUser(request);
+    await sessions.signOut(auth.userId, auth.sessionId);
+    return reply.code(204).send();
+  });
+
+  app.post(
+    '/auth/sign-out-everywhere',
+    { schema: { tags, summary: 'End every session of this account' } },
+    async (request, reply) => {
+      await sessions.signOutEverywhere(requireUser(request).userId);
+      return reply.code(204).send();
+    },
+  );
+
+  app.get(
+    '/auth/sessions',
+    {
+      schema: {
+        tags,
+        summary: 'List the live sessions of this account',
+        response: { 200: Type.Array(Session) },
+      },
+    },
+    async (request) => {
+      const auth = requireUser(request);
+      const rows = await sessions.list(auth.userId);
+      return rows.map((row) => ({
+        id: row.id,
+        current: row.id === auth.sessionId,
+        createdAt: row.created_at.toISOString(),
+        lastRefreshedAt: row.last_refreshed_at.toISOString(),
+        expiresAt: row.expires_at.toISOString(),
+        userAgent: row.user_agent,
+        ip: row.ip,
+      }));
+    },
+  );
+
+  app.delete(
+    '/auth/sessions/:id',
+    {
+      schema: {
+        tags,
+        summary: 'Revoke one session of this account',
+        params: Type.Object({ id: Type.String({ format: 'uuid' }) }),
+      },
+    },
+    async (request, reply) => {
+      await sessions.revoke(requireUser(request).userId, request.params.id);
+      return reply.code(204).send();
+    },
+  );
+
+  app.get(
+    '/me',
+    { schema: { tags, summary: 'The signed-in user', response: { 200: User } } },
+    async (request) => accounts.me(requireUser(request).userId),
+  );
+
+  app.get(
+    '/.well-known/jwks.json',
+    { schema: { tags, summary: 'Public keys that verify access tokens (JWKS)' } },
+    async (_request, reply) => reply.header('cache-control', 'public, max-age=300').send(accessTokens.jwks()),
+  );
+}
