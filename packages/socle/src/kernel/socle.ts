@@ -114,7 +114,6 @@ export async function createSocle(options: CreateSocleOptions): Promise<Socle> {
       metrics,
       version: SOCLE_VERSION,
       isDraining: () => draining,
-      scope,
     });
     registerHealthRoutes(app, { db, migrations, metrics, isDraining: () => draining });
     for (const module of modules) await module.configureHttp?.(app, contextOf());
@@ -143,6 +142,11 @@ export async function createSocle(options: CreateSocleOptions): Promise<Socle> {
       timer = setTimeout(() => resolve('deadline'), config.shutdownTimeoutMs);
     });
     const closed = server.close().then(() => 'closed' as const);
+    // Fastify closes only the connections idle when close() starts; a keep-alive connection whose
+    // request finishes later would hold the drain until the deadline. Sweep idle ones meanwhile
+    // (new requests on them are answered 503 with Connection: close by the HTTP layer).
+    const sweep = setInterval(() => server.server.closeIdleConnections(), 50);
+    closed.finally(() => clearInterval(sweep));
     const outcome = await Promise.race([closed, deadline]);
     clearTimeout(timer);
     if (outcome === 'deadline') {

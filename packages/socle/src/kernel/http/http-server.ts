@@ -11,7 +11,6 @@ import Fastify, {
   type RawServerDefault,
 } from 'fastify';
 import type { Config } from '../config/index.js';
-import type { ScopeAccess } from '../context/index.js';
 import { httpErrors } from '../errors/index.js';
 import type { Logger } from '../log/index.js';
 import type { Metrics } from '../metrics/index.js';
@@ -33,8 +32,6 @@ export interface CreateHttpServerOptions {
   readonly version: string;
   /** True once shutdown began. */
   readonly isDraining: () => boolean;
-  /** Each request runs in its own scope, which authentication fills. */
-  readonly scope: ScopeAccess;
 }
 
 /** A client may pass its own request id if it is short and safe to log; otherwise one is made. */
@@ -74,14 +71,7 @@ export async function createHttpServer(options: CreateHttpServerOptions): Promis
       sendProblem(reply, request, httpErrors.shuttingDown());
       return;
     }
-    // The rest of the request (hooks, handler) runs inside this scope.
-    options.scope.run({}, done);
-  });
-  // Fastify closes only the connections idle when shutdown starts. A response sent while draining
-  // closes its connection too, or a keep-alive client would hold the drain until the deadline.
-  app.addHook('onSend', (_request, reply, payload, done) => {
-    if (options.isDraining()) reply.header('connection', 'close');
-    done(null, payload);
+    done();
   });
   app.addHook('onResponse', (request, reply, done) => {
     const status = reply.statusCode;

@@ -1,5 +1,6 @@
-import { collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import { collectDefaultMetrics, Gauge, Registry } from 'prom-client';
 import type { PoolStatistics } from '../db/index.js';
+import { SeriesHistogram } from './series-histogram.js';
 
 /** Seconds; spans a 1 ms cache hit to a 10 s slow request. */
 const HTTP_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
@@ -30,20 +31,18 @@ export function createMetrics(): Metrics {
     registry.removeSingleMetric(misnamed);
   }
 
-  const httpDuration = new Histogram({
-    name: 'socle_http_request_duration_seconds',
-    help: 'Time from request received to response sent, by route template and status code',
-    labelNames: ['method', 'route', 'status_code'] as const,
-    buckets: HTTP_BUCKETS,
-    registers: [registry],
-  });
-  const queryDuration = new Histogram({
-    name: 'socle_db_query_duration_seconds',
-    help: 'Database statement duration as seen by Socle, including queueing in the driver',
-    labelNames: ['outcome'] as const,
-    buckets: DB_BUCKETS,
-    registers: [registry],
-  });
+  const httpDuration = new SeriesHistogram(
+    'socle_http_request_duration_seconds',
+    'Time from request received to response sent, by route template and status code',
+    HTTP_BUCKETS,
+  );
+  const queryDuration = new SeriesHistogram(
+    'socle_db_query_duration_seconds',
+    'Database statement duration as seen by Socle, including queueing in the driver',
+    DB_BUCKETS,
+  );
+  registry.registerMetric(httpDuration.asMetric());
+  registry.registerMetric(queryDuration.asMetric());
   let readPool: (() => PoolStatistics) | undefined;
   new Gauge({
     name: 'socle_db_pool_connections',
@@ -60,26 +59,22 @@ export function createMetrics(): Metrics {
     },
   });
 
-  // Label sets are few and fixed per route; binding them once saves hashing labels per request.
-  const httpChildren = new Map<string, ReturnType<typeof httpDuration.labels>>();
-  const queryChildren = {
-    ok: queryDuration.labels({ outcome: 'ok' }),
-    error: queryDuration.labels({ outcome: 'error' }),
-  };
+  const queryOk = queryDuration.series('ok', () => ({ outcome: 'ok' }));
+  const queryError = queryDuration.series('error', () => ({ outcome: 'error' }));
 
   return {
     registry,
     observeHttpRequest(method, route, statusCode, durationSeconds) {
-      const key = `${method} ${statusCode} ${route}`;
-      let child = httpChildren.get(key);
-      if (child === undefined) {
-        child = httpDuration.labels({ method, route, status_code: String(statusCode) });
-        httpChildren.set(key, child);
-      }
-      child.observe(durationSeconds);
+      httpDuration
+        .series(`${method} ${statusCode} ${route}`, () => ({
+          method,
+          route,
+          status_code: String(statusCode),
+        }))
+        .observe(durationSeconds);
     },
     observeQuery(durationSeconds, outcome) {
-      queryChildren[outcome].observe(durationSeconds);
+      (outcome === 'ok' ? queryOk : queryError).observe(durationSeconds);
     },
     trackPool(read) {
       readPool = read;

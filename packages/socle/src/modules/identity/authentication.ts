@@ -21,20 +21,30 @@ const BEARER = /^Bearer ([A-Za-z0-9._~+/-]+=*)$/;
 
 /**
  * Authenticates every request that carries `Authorization: Bearer <access token>`: sets
- * `request.auth` and the user of the request scope (so transactions carry `app.user_id`). A
+ * `request.auth` and opens the request scope with its user (so transactions carry `app.user_id`). A
  * request without the header goes on anonymously; one with a bad or expired token gets a 401.
  */
 export function installAuthentication(app: HttpServer, accessTokens: AccessTokens, scope: ScopeAccess): void {
   app.decorateRequest('auth', null);
-  app.addHook('onRequest', async (request) => {
+  // Callback style, so the rest of the request (hooks, handler) runs inside the scope opened here.
+  app.addHook('onRequest', (request, _reply, done) => {
     const header = request.headers.authorization;
-    if (header === undefined) return;
-    const match = BEARER.exec(header);
-    if (match?.[1] === undefined) throw sessionErrors.tokenInvalid();
-    const claims = await accessTokens.verify(match[1]);
-    request.auth = { userId: claims.userId, sessionId: claims.sessionId };
-    const current = scope.current();
-    if (current !== undefined) current.userId = claims.userId;
+    if (header === undefined) {
+      done();
+      return;
+    }
+    const token = BEARER.exec(header)?.[1];
+    if (token === undefined) {
+      done(sessionErrors.tokenInvalid());
+      return;
+    }
+    accessTokens.verify(token).then(
+      (claims) => {
+        request.auth = { userId: claims.userId, sessionId: claims.sessionId };
+        scope.run({ userId: claims.userId }, done);
+      },
+      (error: Error) => done(error),
+    );
   });
 }
 
