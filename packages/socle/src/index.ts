@@ -52,3 +52,30 @@ export {
   requireUser,
 } from './modules/identity/index.js';
 export { createBuiltInModules } from './modules/index.js';
+export {
+  createLogSender,
+  createMailModule,
+  createSmtpSender,
+  type DrainResult,
+  enqueueMail,
+  type MailMessage,
+  type MailModule,
+  type MailModuleOptions,
+  type MailSender,
+  type MailTables,
+  type OutgoingMail,
+  type QueuedMail,
+  type SmtpSenderOptions,
+} from './modules/mail/index.js';
+export {
+  type CurrentOrg,
+  can,
+  createTenancyModule,
+  hasRole,
+  ORG_HEADER,
+  ORG_ROLES,
+  type OrgRole,
+  requireOrg,
+  requireOrgRole,
+  type TenancyOptions,
+} from './modules/tenancy/index.js';

@@ -21,7 +21,9 @@ describeEachDatabase('Identity: accounts, sessions, tokens', (target) => {
 
   beforeAll(async () => {
     socle = await createTestSocle(target, {
-      modules: [createIdentityModule({ accessTokenTtlSeconds: 600, refreshReuseGraceMs: 10_000 })],
+      modules: [
+        createIdentityModule({ accessTokenTtlSeconds: 600, refreshReuseGraceMs: 10_000, rateLimits: false }),
+      ],
       clock,
     });
   });

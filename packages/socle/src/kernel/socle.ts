@@ -16,6 +16,7 @@ import { createHttpServer, type HttpServer } from './http/index.js';
 import { createLogger, type Logger } from './log/index.js';
 import { createMetrics, type Metrics } from './metrics/index.js';
 import { type ModuleContext, type ModuleDefinition, orderModules } from './modules/index.js';
+import { createRateLimiter } from './rate-limit/index.js';
 
 export const SOCLE_VERSION: string = (
   createRequire(import.meta.url)('../../package.json') as { version: string }
@@ -90,11 +91,12 @@ export async function createSocle(options: CreateSocleOptions): Promise<Socle> {
   });
   metrics.trackPool(() => db.statistics());
   const scope = createScopeAccess();
+  const rateLimiter = createRateLimiter({ redisUrl: config.redisUrl, clock, log });
   db.setTransactionContextProvider(scope.transactionSettings);
 
   let draining = false;
   let app: HttpServer | undefined;
-  const contextOf = (): ModuleContext => ({ db, log, clock, config, metrics, scope });
+  const contextOf = (): ModuleContext => ({ db, log, clock, config, metrics, scope, rateLimiter });
   try {
     if (config.migrateOnStart) {
       await applyMigrations(db, migrations, log, { appRole: config.databaseAppRole });
@@ -130,6 +132,7 @@ export async function createSocle(options: CreateSocleOptions): Promise<Socle> {
   } catch (error) {
     await app?.close().catch(() => undefined);
     await db.close().catch(() => undefined);
+    await rateLimiter.close().catch(() => undefined);
     throw error;
   }
   const server = app;
@@ -165,6 +168,7 @@ export async function createSocle(options: CreateSocleOptions): Promise<Socle> {
       }
     }
     await db.close();
+    await rateLimiter.close();
     return { drained: outcome === 'closed' };
   };
 

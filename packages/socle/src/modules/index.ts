@@ -1,5 +1,7 @@
 import type { ModuleDefinition } from '../kernel/modules/index.js';
 import { createIdentityModule } from './identity/index.js';
+import { createMailModule } from './mail/index.js';
+import { createTenancyModule } from './tenancy/index.js';
 
 /**
  * The capabilities Socle ships, each a module written with the same API as an app. A new set per
@@ -7,5 +9,5 @@ import { createIdentityModule } from './identity/index.js';
  */
 // biome-ignore lint/suspicious/noExplicitAny: each module is typed with its own tables
 export function createBuiltInModules(): ModuleDefinition<any>[] {
-  return [createIdentityModule()];
+  return [createIdentityModule(), createTenancyModule(), createMailModule()];
 }

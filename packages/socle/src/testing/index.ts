@@ -1,4 +1,12 @@
 /** Test helpers for Socle modules and apps: fresh databases per dialect, a Socle per test. */
+
+export {
+  exampleFor,
+  type ProbeCaller,
+  type ProbeFinding,
+  probeCrossTenantAccess,
+} from './cross-tenant-probe.js';
+export { findTenantIsolationProblems, type IsolationProblem } from './tenant-isolation-check.js';
 export {
   createTestPgliteDatabase,
   createTestPostgresDatabase,

@@ -22,6 +22,17 @@ export interface Config {
    * them in process. May carry a password: never log it.
    */
   readonly redisUrl: string | undefined;
+  /**
+   * `smtp://user:pass@host:587` or `smtps://…` delivers mail through that server; unset logs each
+   * mail instead (embedded default). Carries a password: never log it.
+   */
+  readonly smtpUrl: string | undefined;
+  /** The `From` of mail Socle sends, e.g. `Acme <no-reply@acme.example>`. */
+  readonly mailFrom: string;
+  /** How often each node looks for due mail in the outbox. */
+  readonly mailPollIntervalMs: number;
+  /** Delivery attempts of one mail before it is marked failed. */
+  readonly mailMaxAttempts: number;
   /** Directory of embedded state (PGlite data lives in `<dataDir>/data`). */
   readonly dataDir: string;
   readonly logLevel: LogLevel;
@@ -135,6 +146,20 @@ const redisUrl: Parser<string | undefined> = (raw) => {
   return { ok: false, message: 'must be a redis:// or rediss:// URL' };
 };
 
+const smtpUrl: Parser<string | undefined> = (raw) => {
+  if (typeof raw !== 'string') return { ok: false, message: 'must be an smtp:// or smtps:// URL' };
+  if (raw.trim() === '') return { ok: true, value: undefined };
+  try {
+    const url = new URL(raw.trim());
+    if ((url.protocol === 'smtp:' || url.protocol === 'smtps:') && url.hostname !== '')
+      return { ok: true, value: raw.trim() };
+  } catch {
+    // reported below
+  }
+  // Never echo the value: it usually carries a password.
+  return { ok: false, message: 'must be an smtp:// or smtps:// URL' };
+};
+
 /** Every setting Socle reads, in the order `socle help config` prints them. */
 const SETTINGS = [
   {
@@ -193,6 +218,35 @@ const SETTINGS = [
     description: 'Redis URL; shares rate limits across nodes. Unset keeps them in process',
     defaultValue: undefined,
     parse: redisUrl,
+  },
+  {
+    key: 'smtpUrl',
+    env: 'SMTP_URL',
+    description:
+      'SMTP server that delivers mail (smtp://user:pass@host:587, smtps://…); unset logs mail instead',
+    defaultValue: undefined,
+    parse: smtpUrl,
+  },
+  {
+    key: 'mailFrom',
+    env: 'MAIL_FROM',
+    description: 'From address of outgoing mail',
+    defaultValue: 'Socle <no-reply@localhost>',
+    parse: text(),
+  },
+  {
+    key: 'mailPollIntervalMs',
+    env: 'MAIL_POLL_INTERVAL_MS',
+    description: 'How often each node looks for due mail in the outbox',
+    defaultValue: 1000,
+    parse: integer(10, 3_600_000),
+  },
+  {
+    key: 'mailMaxAttempts',
+    env: 'MAIL_MAX_ATTEMPTS',
+    description: 'Delivery attempts of one mail before it is marked failed',
+    defaultValue: 8,
+    parse: integer(1, 100),
   },
   {
     key: 'dataDir',

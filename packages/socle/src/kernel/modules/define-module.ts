@@ -6,6 +6,7 @@ import { SocleError } from '../errors/index.js';
 import type { HttpServer } from '../http/index.js';
 import type { Logger } from '../log/index.js';
 import type { Metrics } from '../metrics/index.js';
+import type { RateLimiter } from '../rate-limit/index.js';
 
 /** What a module receives: the kernel's services, nothing global. */
 export interface ModuleContext<Tables = unknown> {
@@ -16,6 +17,8 @@ export interface ModuleContext<Tables = unknown> {
   readonly metrics: Metrics;
   /** The acting tenant and user of the current request or job. */
   readonly scope: ScopeAccess;
+  /** Shared rate limits: in process when embedded, in Redis when `REDIS_URL` is set. */
+  readonly rateLimiter: RateLimiter;
 }
 
 /**
@@ -27,6 +30,11 @@ export interface ModuleDefinition<Tables = unknown> {
   readonly name: string;
   /** Modules that must be set up (migrated, routed) before this one. */
   readonly dependsOn?: readonly string[];
+  /**
+   * Tables of this module that hold no tenant data and so have no row-level security, each with
+   * the reason. Every other table must have RLS enabled, forced, and a policy (a test checks).
+   */
+  readonly globalTables?: Readonly<Record<string, string>>;
   /** A directory of numbered `.sql` files (`new URL('./migrations/', import.meta.url)`) or inline sources. */
   readonly migrations?: URL | string | readonly MigrationSource[];
   /**

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Database } from '../../kernel/db/index.js';
 import { identityErrors } from './identity.errors.js';
 import type { IdentityTables, UserRow } from './identity.tables.js';
+import type { MfaService } from './mfa.service.js';
 import {
   checkPasswordPolicy,
   hashPassword,
@@ -37,11 +38,13 @@ export interface AccountServiceOptions {
   readonly db: Database<IdentityTables>;
   readonly users: UsersStore;
   readonly sessions: SessionService;
+  /** Opens the second step of a sign-in when the account has two-factor authentication on. */
+  readonly mfa: Pick<MfaService, 'startSignInChallenge'>;
 }
 
 /** Sign-up and sign-in with email and password. */
 export function createAccountService(options: AccountServiceOptions) {
-  const { db, users, sessions } = options;
+  const { db, users, sessions, mfa } = options;
   return {
     async signUp(
       input: { email: string; password: string; name?: string | undefined },
@@ -66,7 +69,9 @@ export function createAccountService(options: AccountServiceOptions) {
 
     /**
      * Signs in. An unknown email and a wrong password fail the same way and take the same time
-     * (a dummy hash is verified), so the answer does not tell whether an account exists.
+     * (a dummy hash is verified), so the answer does not tell whether an account exists. With
+     * two-factor authentication on, a correct password opens no session: it fails with
+     * `auth.mfa_required`, whose `mfaToken` the client exchanges with a code (`completeSignIn`).
      */
     async signIn(input: { email: string; password: string }, client: ClientInfo): Promise<IssuedTokens> {
       let email: string;
@@ -85,6 +90,10 @@ export function createAccountService(options: AccountServiceOptions) {
         throw identityErrors.invalidCredentials();
       if (needsRehash(user.password_hash))
         await users.updatePasswordHash(user.id, await hashPassword(input.password));
+      if (user.totp_confirmed_at !== null) {
+        const challenge = await mfa.startSignInChallenge(user.id, client);
+        throw identityErrors.mfaRequired(challenge.token, challenge.expiresInSeconds);
+      }
       return db.transaction((trx) => sessions.start(user.id, client, trx));
     },
 

@@ -25,17 +25,62 @@ export const identityErrors = {
     new SocleError('auth.invalid_credentials', 'The email address or the password is incorrect', {
       status: 401,
     }),
-  invalidTotpCode: () =>
-    new SocleError('auth.invalid_mfa_code', 'The authentication code is incorrect or has expired', {
-      status: 401,
-    }),
+  /**
+   * A wrong second-factor code (TOTP or recovery code). At sign-in it is a 401. On the routes of a
+   * signed-in user (`field` given), it is a 400 naming the field: the session is fine, and a
+   * client that answers 401 by signing out must not do so for a mistyped code.
+   */
+  invalidTotpCode: (field?: string) =>
+    new SocleError(
+      'auth.invalid_mfa_code',
+      'The authentication code is incorrect or has expired',
+      field === undefined
+        ? { status: 401 }
+        : { status: 400, errors: [{ field, message: 'is not a valid authentication or recovery code' }] },
+    ),
   /** The code was right but already used: one-time codes are accepted once, even within their 30 s. */
-  totpCodeReused: () =>
+  totpCodeReused: (field?: string) =>
     new SocleError(
       'auth.mfa_code_reused',
       'This authentication code has already been used; wait for the next one',
+      field === undefined
+        ? { status: 401 }
+        : { status: 400, errors: [{ field, message: 'was already used; wait for the next code' }] },
+    ),
+  /**
+   * The password was right and the account has two-factor authentication: no session yet. The
+   * client sends `mfaToken` with a code to `POST /auth/sign-in/mfa`.
+   */
+  mfaRequired: (mfaToken: string, expiresInSeconds: number) =>
+    new SocleError(
+      'auth.mfa_required',
+      'Enter the code from your authenticator app (or a recovery code) to finish signing in',
+      { status: 401, details: { mfaToken, expiresIn: expiresInSeconds } },
+    ),
+  /** The sign-in challenge is malformed, unknown, used, expired or burnt by too many wrong codes. */
+  mfaChallengeInvalid: () =>
+    new SocleError(
+      'auth.mfa_challenge_invalid',
+      'This sign-in attempt has expired or was already used; sign in with your password again',
       { status: 401 },
     ),
+  mfaAlreadyEnabled: () =>
+    new SocleError(
+      'auth.mfa_already_enabled',
+      'Two-factor authentication is already on; disable it first to enrol a new authenticator',
+      { status: 409 },
+    ),
+  /** Confirming without a pending enrolment (never started, or already confirmed elsewhere). */
+  mfaNotEnrolled: () =>
+    new SocleError(
+      'auth.mfa_not_enrolled',
+      'There is no pending authenticator enrolment; start one with POST /auth/mfa/totp/enroll',
+      { status: 409 },
+    ),
+  mfaNotEnabled: () =>
+    new SocleError('auth.mfa_not_enabled', 'Two-factor authentication is not on for this account', {
+      status: 409,
+    }),
   /** A secret token (refresh, verification, reset, invitation) that is malformed, unknown or expired. */
   invalidToken: () =>
     new SocleError('auth.invalid_token', 'The token is invalid or has expired', { status: 401 }),

@@ -1,9 +1,14 @@
 import { defineModule, type ModuleContext } from '../../kernel/modules/index.js';
+import type { HttpRateLimitRule } from '../../kernel/rate-limit/index.js';
 import { createAccessTokens } from './access-tokens.js';
 import { createAccountService } from './accounts.service.js';
 import { installAuthentication } from './authentication.js';
+import { installIdentityRateLimits } from './identity.rate-limits.js';
 import { registerIdentityRoutes } from './identity.routes.js';
 import type { IdentityTables } from './identity.tables.js';
+import { registerMfaRoutes } from './mfa.routes.js';
+import { createMfaService } from './mfa.service.js';
+import { createMfaStore } from './mfa.store.js';
 import { createSessionService } from './sessions.service.js';
 import { createSessionsStore } from './sessions.store.js';
 import { createSigningKeysStore } from './signing-keys.store.js';
@@ -16,6 +21,12 @@ export interface IdentityOptions {
   readonly sessionTtlMs?: number;
   /** How long a used refresh token may be presented again (concurrent tabs) before it counts as stolen. */
   readonly refreshReuseGraceMs?: number;
+  /** Rate limits by route (default IDENTITY_RATE_LIMITS); `false` turns them off (tests that sign up many users). */
+  readonly rateLimits?: Readonly<Record<string, readonly HttpRateLimitRule[]>> | false;
+  /** Product name authenticator apps show beside the account when enrolling TOTP. */
+  readonly totpIssuer?: string;
+  /** How long the second step of a sign-in (TOTP or recovery code) may wait after the password. */
+  readonly mfaChallengeTtlMs?: number;
 }
 
 const DAY_MS = 24 * 60 * 60 * 1000;
@@ -36,13 +47,22 @@ function createIdentityServices(context: ModuleContext<IdentityTables>, options:
     sessionTtlMs: options.sessionTtlMs ?? 30 * DAY_MS,
     reuseGraceMs: options.refreshReuseGraceMs ?? 10_000,
   });
-  const accounts = createAccountService({ db, users: createUsersStore(db), sessions });
-  return { accessTokens, sessions, accounts };
+  const mfa = createMfaService({
+    db,
+    store: createMfaStore(db),
+    sessions,
+    clock,
+    issuer: options.totpIssuer ?? 'Socle',
+    challengeTtlMs: options.mfaChallengeTtlMs ?? 5 * 60 * 1000,
+  });
+  const accounts = createAccountService({ db, users: createUsersStore(db), sessions, mfa });
+  return { accessTokens, sessions, accounts, mfa };
 }
 
 /**
- * Accounts (email + password), sessions with rotating refresh tokens, access tokens (EdDSA JWTs,
- * JWKS) and request authentication for every module.
+ * Accounts (email + password), two-factor authentication (TOTP and recovery codes), sessions with
+ * rotating refresh tokens, access tokens (EdDSA JWTs, JWKS) and request authentication for every
+ * module.
  */
 export function createIdentityModule(options: IdentityOptions = {}) {
   let services: ReturnType<typeof createIdentityServices> | undefined;
@@ -53,14 +73,27 @@ export function createIdentityModule(options: IdentityOptions = {}) {
   return defineModule<IdentityTables>({
     name: 'identity',
     migrations: new URL('./migrations/', import.meta.url),
+    globalTables: {
+      users:
+        'an account exists outside any organization; read by the identity module keyed by the signed-in user or sign-in email',
+      sessions:
+        "a session belongs to a user, not an organization; queried by the identity module with the user's id",
+      refresh_tokens: 'looked up by token hash before anyone is authenticated',
+      signing_keys: 'keys of the whole deployment, not of a tenant',
+      recovery_codes: "a user's second factor, not an organization's; read by the signed-in user's id",
+      mfa_challenges: 'the second step of a sign-in, looked up by token hash before anyone is authenticated',
+    },
     async onStart(context) {
       await servicesOf(context).accessTokens.start();
     },
     configureHttp(app, context) {
       installAuthentication(app, servicesOf(context).accessTokens, context.scope);
+      if (options.rateLimits !== false)
+        installIdentityRateLimits(app, context.rateLimiter, options.rateLimits);
     },
     routes(app, context) {
       registerIdentityRoutes(app, servicesOf(context));
+      registerMfaRoutes(app, servicesOf(context));
     },
   });
 }

@@ -5,7 +5,8 @@ import type { AccountService } from './accounts.service.js';
 import { requireUser } from './authentication.js';
 import type { ClientInfo, SessionService } from './sessions.service.js';
 
-const Tokens = Type.Object({
+/** What sign-in, its second step and refresh return. */
+export const Tokens = Type.Object({
   accessToken: Type.String(),
   refreshToken: Type.String(),
   tokenType: Type.Literal('Bearer'),
@@ -31,7 +32,8 @@ const Session = Type.Object({
 const Email = Type.String({ minLength: 3, maxLength: 254, examples: ['ada@example.com'] });
 const Password = Type.String({ minLength: 1, maxLength: 1024 });
 
-function clientOf(request: { headers: Record<string, unknown>; ip: string }): ClientInfo {
+/** Where a request came from, kept with the session it opens. */
+export function clientOf(request: { headers: Record<string, unknown>; ip: string }): ClientInfo {
   const agent = request.headers['user-agent'];
   return { userAgent: typeof agent === 'string' ? agent.slice(0, 512) : null, ip: request.ip ?? null };
 }
@@ -69,6 +71,8 @@ export function registerIdentityRoutes(app: HttpServer, services: IdentityRouteS
       schema: {
         tags,
         summary: 'Sign in with email and password',
+        description:
+          'With two-factor authentication on, a correct password answers 401 `auth.mfa_required` with an `mfaToken` member: send it with a code to POST /auth/sign-in/mfa.',
         body: Type.Object({ email: Email, password: Password }, { additionalProperties: false }),
         response: { 200: Tokens },
       },

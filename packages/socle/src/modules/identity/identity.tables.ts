@@ -1,4 +1,4 @@
-import type { Generated, Selectable } from 'kysely';
+import type { ColumnType, Generated, Selectable } from 'kysely';
 
 /** The identity module's tables as Kysely sees them. */
 export interface IdentityTables {
@@ -10,6 +10,12 @@ export interface IdentityTables {
     email_verified_at: Date | null;
     created_at: Generated<Date>;
     updated_at: Generated<Date>;
+    /** Base32 TOTP secret; set and with `totp_confirmed_at` null while an enrolment is pending. */
+    totp_secret: string | null;
+    /** When the user proved the secret works: from then on, sign-in asks for a second factor. */
+    totp_confirmed_at: Date | null;
+    /** Time step of the last accepted TOTP code (`bigint`, which both drivers return as a string). */
+    totp_last_step: ColumnType<string | null, number | null, number | null>;
   };
   'identity.sessions': {
     id: string;
@@ -30,6 +36,21 @@ export interface IdentityTables {
     used_at: Date | null;
     replaced_by_sealed: string | null;
   };
+  'identity.recovery_codes': {
+    user_id: string;
+    code_hash: string;
+    used_at: Date | null;
+  };
+  'identity.mfa_challenges': {
+    hash: string;
+    user_id: string;
+    created_at: Generated<Date>;
+    expires_at: Date;
+    used_at: Date | null;
+    failed_attempts: Generated<number>;
+    /** `{ userAgent, ip }` of the password step; written as a JSON string. */
+    client: ColumnType<{ userAgent: string | null; ip: string | null } | null, string | null, never>;
+  };
   'identity.signing_keys': {
     kid: string;
     algorithm: string;
@@ -42,4 +63,5 @@ export interface IdentityTables {
 
 export type UserRow = Selectable<IdentityTables['identity.users']>;
 export type SessionRow = Selectable<IdentityTables['identity.sessions']>;
+export type MfaChallengeRow = Selectable<IdentityTables['identity.mfa_challenges']>;
 export type SigningKeyRow = Selectable<IdentityTables['identity.signing_keys']>;

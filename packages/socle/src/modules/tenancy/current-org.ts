@@ -1,0 +1,76 @@
+import type { FastifyRequest } from 'fastify';
+import type { Clock } from '../../kernel/clock/index.js';
+import type { ScopeAccess } from '../../kernel/context/index.js';
+import type { HttpServer } from '../../kernel/http/index.js';
+import { requireUser } from '../identity/index.js';
+import type { OrganizationsStore } from './organizations.store.js';
+import { hasRole, type OrgRole } from './roles.js';
+import { tenancyErrors } from './tenancy.errors.js';
+
+/** The organization a request acts in, and the caller's role there. */
+export interface CurrentOrg {
+  readonly orgId: string;
+  readonly userId: string;
+  readonly role: OrgRole;
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** Set by the tenancy module when the request names an organization the caller belongs to. */
+    org: CurrentOrg | null;
+  }
+}
+
+export const ORG_HEADER = 'x-org-id';
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+/** How long a membership check is reused: a removed member loses access within this time. */
+const MEMBERSHIP_CACHE_MS = 5000;
+const MEMBERSHIP_CACHE_SIZE = 10_000;
+
+/**
+ * Resolves `X-Org-Id` on every authenticated request: checks membership (cached for a few
+ * seconds), then puts the organization in the request scope, so every transaction of the request
+ * carries `app.tenant_id` and row-level security confines it to that organization.
+ */
+export function installCurrentOrg(
+  app: HttpServer,
+  store: OrganizationsStore,
+  scope: ScopeAccess,
+  clock: Clock,
+): void {
+  const cache = new Map<string, { role: OrgRole | null; until: number }>();
+  app.decorateRequest('org', null);
+  app.addHook('onRequest', async (request) => {
+    const header = request.headers[ORG_HEADER];
+    if (header === undefined) return;
+    if (typeof header !== 'string' || !UUID.test(header)) throw tenancyErrors.invalidOrgHeader();
+    const orgId = header.toLowerCase();
+    const { userId } = requireUser(request);
+    const key = `${orgId}:${userId}`;
+    const now = clock.now().getTime();
+    let cached = cache.get(key);
+    if (cached === undefined || cached.until <= now) {
+      if (cache.size >= MEMBERSHIP_CACHE_SIZE) cache.clear();
+      cached = { role: await store.membershipRole(orgId, userId), until: now + MEMBERSHIP_CACHE_MS };
+      cache.set(key, cached);
+    }
+    if (cached.role === null) throw tenancyErrors.notAMember();
+    request.org = { orgId, userId, role: cached.role };
+    const current = scope.current();
+    if (current !== undefined) current.tenantId = orgId;
+  });
+}
+
+/** The organization of the request, or 400 `tenancy.org_required`. Use it in any module's routes. */
+export function requireOrg(request: FastifyRequest): CurrentOrg {
+  requireUser(request);
+  if (request.org === null) throw tenancyErrors.orgRequired();
+  return request.org;
+}
+
+/** The organization of the request if the caller has at least `minimum`, or 403 `tenancy.forbidden`. */
+export function requireOrgRole(request: FastifyRequest, minimum: OrgRole): CurrentOrg {
+  const org = requireOrg(request);
+  if (!hasRole(org.role, minimum)) throw tenancyErrors.forbidden(minimum);
+  return org;
+}

@@ -1,0 +1,260 @@
+import { randomUUID } from 'node:crypto';
+import type { Clock } from '../../kernel/clock/index.js';
+import type { Database } from '../../kernel/db/index.js';
+import { normalizeEmail } from '../identity/passwords.js';
+import { createSecretToken, hashSecretToken, parseSecretToken } from '../identity/secret-tokens.js';
+import type { OrganizationsStore } from './organizations.store.js';
+import type { OrgRole } from './roles.js';
+import { tenancyErrors } from './tenancy.errors.js';
+import type { TenancyTables } from './tenancy.tables.js';
+
+const INVITATION_PREFIX = 'inv';
+
+export interface Organization {
+  readonly id: string;
+  readonly name: string;
+  readonly slug: string;
+  readonly role: OrgRole;
+  readonly createdAt: string;
+}
+
+/** Where the service acts: the organization and user of the request (already checked). */
+export interface Acting {
+  readonly orgId: string;
+  readonly userId: string;
+  readonly role: OrgRole;
+}
+
+/** Sends an invitation's token to its recipient; runs inside the transaction that created it. */
+export type InvitationDelivery = (
+  invitation: {
+    id: string;
+    orgId: string;
+    orgName: string;
+    email: string;
+    role: OrgRole;
+    token: string;
+    expiresAt: Date;
+  },
+  trx: Parameters<Parameters<Database<TenancyTables>['transaction']>[0]>[0],
+) => Promise<void>;
+
+export interface OrganizationServiceOptions {
+  readonly db: Database<TenancyTables>;
+  readonly store: OrganizationsStore;
+  readonly clock: Clock;
+  readonly invitationTtlMs: number;
+  readonly deliverInvitation: InvitationDelivery;
+}
+
+function slugify(name: string): string {
+  const base = name
+    .normalize('NFKD')
+    .replace(/[\u0300-\u036f]/g, '')
+    .toLowerCase()
+    .replace(/[^a-z0-9]+/g, '-')
+    .replace(/^-+|-+$/g, '')
+    .slice(0, 40);
+  return base || 'org';
+}
+
+/**
+ * Organizations and their members. Each method runs in a transaction that acts in the caller's
+ * organization (set by the request scope or explicitly here), so row-level security confines it.
+ */
+export function createOrganizationService(options: OrganizationServiceOptions) {
+  const { db, store, clock } = options;
+  /** Runs in the acting organization, as the acting user, whatever the ambient scope says. */
+  const inOrg = <T>(
+    acting: { orgId: string; userId: string },
+    work: Parameters<typeof db.transaction<T>>[0],
+  ) => db.transaction(work, { settings: { 'app.tenant_id': acting.orgId, 'app.user_id': acting.userId } });
+
+  /**
+   * The member a manager acts on: it exists, only an owner touches an owner, and the last owner
+   * stays (an organization always has one).
+   */
+  async function memberToManage(
+    acting: Acting,
+    userId: string,
+    trx: Parameters<Parameters<typeof db.transaction>[0]>[0],
+  ) {
+    const member = await store.findMembership(userId, trx);
+    if (member === undefined) throw tenancyErrors.memberNotFound(userId);
+    if (member.role === 'owner' && acting.role !== 'owner') throw tenancyErrors.forbidden('owner');
+    if (member.role === 'owner' && (await store.countOwners(trx)) <= 1) throw tenancyErrors.lastOwner();
+    return member;
+  }
+
+  return {
+    async create(userId: string, input: { name: string; slug?: string | undefined }): Promise<Organization> {
+      const id = randomUUID();
+      const slug = input.slug ?? `${slugify(input.name)}-${id.slice(0, 6)}`;
+      return inOrg({ orgId: id, userId }, async (trx) => {
+        if (
+          !(await store.insertOrganization({ id, name: input.name.trim(), slug, createdBy: userId }, trx))
+        ) {
+          throw tenancyErrors.slugTaken(slug);
+        }
+        await store.insertMembership({ tenantId: id, userId, role: 'owner' }, trx);
+        const org = await store.findOrganization(id, trx);
+        return {
+          id,
+          name: input.name.trim(),
+          slug,
+          role: 'owner' as const,
+          createdAt: (org?.created_at ?? clock.now()).toISOString(),
+        };
+      });
+    },
+
+    async listMine(userId: string): Promise<Organization[]> {
+      const rows = await db.transaction((trx) => store.listForUser(userId, trx), {
+        settings: { 'app.user_id': userId },
+      });
+      return rows.map((row) => ({
+        id: row.id,
+        name: row.name,
+        slug: row.slug,
+        role: row.role,
+        createdAt: row.created_at.toISOString(),
+      }));
+    },
+
+    async current(acting: Acting): Promise<Organization> {
+      const org = await inOrg(acting, (trx) => store.findOrganization(acting.orgId, trx));
+      if (org === undefined) throw tenancyErrors.notAMember();
+      return {
+        id: org.id,
+        name: org.name,
+        slug: org.slug,
+        role: acting.role,
+        createdAt: org.created_at.toISOString(),
+      };
+    },
+
+    async rename(acting: Acting, name: string): Promise<void> {
+      await inOrg(acting, (trx) => store.renameOrganization(acting.orgId, name.trim(), trx));
+    },
+
+    async members(acting: Acting) {
+      const rows = await inOrg(acting, (trx) => store.listMembers(trx));
+      return rows.map((row) => ({
+        userId: row.user_id,
+        email: row.email,
+        name: row.name,
+        role: row.role,
+        joinedAt: row.created_at.toISOString(),
+      }));
+    },
+
+    async changeRole(acting: Acting, userId: string, role: Exclude<OrgRole, 'owner'>): Promise<void> {
+      await inOrg(acting, async (trx) => {
+        await memberToManage(acting, userId, trx);
+        await store.setRole(userId, role, trx);
+      });
+    },
+
+    async remove(acting: Acting, userId: string): Promise<void> {
+      await inOrg(acting, async (trx) => {
+        await memberToManage(acting, userId, trx);
+        await store.deleteMembership(userId, trx);
+      });
+    },
+
+    async leave(acting: Acting): Promise<void> {
+      await inOrg(acting, async (trx) => {
+        await memberToManage(acting, acting.userId, trx);
+        await store.deleteMembership(acting.userId, trx);
+      });
+    },
+
+    async transferOwnership(acting: Acting, toUserId: string): Promise<void> {
+      await inOrg(acting, async (trx) => {
+        const target = await store.findMembership(toUserId, trx);
+        if (target === undefined) throw tenancyErrors.memberNotFound(toUserId);
+        await store.setRole(toUserId, 'owner', trx);
+        if (toUserId !== acting.userId) await store.setRole(acting.userId, 'admin', trx);
+      });
+    },
+
+    async invite(acting: Acting, input: { email: string; role: Exclude<OrgRole, 'owner'> }) {
+      const email = normalizeEmail(input.email);
+      const { token, hash } = createSecretToken(INVITATION_PREFIX);
+      const id = randomUUID();
+      const expiresAt = new Date(clock.now().getTime() + options.invitationTtlMs);
+      return inOrg(acting, async (trx) => {
+        const org = await store.findOrganization(acting.orgId, trx);
+        await store.insertInvitation(
+          {
+            id,
+            tenantId: acting.orgId,
+            email,
+            role: input.role,
+            tokenHash: hash,
+            invitedBy: acting.userId,
+            expiresAt,
+          },
+          trx,
+        );
+        await options.deliverInvitation(
+          { id, orgId: acting.orgId, orgName: org?.name ?? '', email, role: input.role, token, expiresAt },
+          trx,
+        );
+        return { id, email, role: input.role, expiresAt: expiresAt.toISOString() };
+      });
+    },
+
+    async invitations(acting: Acting) {
+      const rows = await inOrg(acting, (trx) => store.listPendingInvitations(clock.now(), trx));
+      return rows.map((row) => ({
+        id: row.id,
+        email: row.email,
+        role: row.role,
+        expiresAt: row.expires_at.toISOString(),
+      }));
+    },
+
+    async revokeInvitation(acting: Acting, id: string): Promise<void> {
+      const revoked = await inOrg(acting, (trx) => store.revokeInvitation(id, clock.now(), trx));
+      if (!revoked) throw tenancyErrors.invitationNotFound(id);
+    },
+
+    /** Accepts an invitation sent to the signed-in user's email; returns the organization joined. */
+    async accept(userId: string, token: string): Promise<{ orgId: string; role: OrgRole }> {
+      if (parseSecretToken(token, INVITATION_PREFIX) === undefined) throw tenancyErrors.invitationInvalid();
+      const tokenHash = hashSecretToken(token);
+      return db.transaction(
+        async (trx) => {
+          const invitation = await store.invitationByToken(tokenHash, trx);
+          const now = clock.now();
+          if (
+            invitation === undefined ||
+            invitation.accepted_at !== null ||
+            invitation.revoked_at !== null ||
+            invitation.expires_at <= now
+          ) {
+            throw tenancyErrors.invitationInvalid();
+          }
+          const user = await store.findUserEmail(userId, trx);
+          if (user?.email !== invitation.email) throw tenancyErrors.invitationForAnotherEmail();
+          await store.actIn(invitation.tenant_id, trx);
+          if (!(await store.markInvitationAccepted(invitation.id, userId, now, trx)))
+            throw tenancyErrors.invitationInvalid();
+          if (
+            !(await store.insertMembership(
+              { tenantId: invitation.tenant_id, userId, role: invitation.role },
+              trx,
+            ))
+          ) {
+            throw tenancyErrors.alreadyMember();
+          }
+          return { orgId: invitation.tenant_id, role: invitation.role };
+        },
+        { settings: { 'app.user_id': userId, 'app.invitation_token_hash': tokenHash } },
+      );
+    },
+  };
+}
+
+export type OrganizationService = ReturnType<typeof createOrganizationService>;

@@ -1,0 +1,189 @@
+import { type Kysely, sql, type Transaction } from 'kysely';
+import type { Database } from '../../kernel/db/index.js';
+import type { OrgRole } from './roles.js';
+import type { TenancyTables } from './tenancy.tables.js';
+
+type Executor = Kysely<TenancyTables>;
+type Trx = Transaction<TenancyTables>;
+
+/** SQL of organizations, memberships and invitations. Row-level security scopes every query. */
+export function createOrganizationsStore(db: Database<TenancyTables>) {
+  const roleOf = db.prepare((kysely, params: { tenantId: string; userId: string }) =>
+    kysely.selectNoFrom(
+      sql<OrgRole | null>`tenancy.membership_role(${params.tenantId}::uuid, ${params.userId}::uuid)`.as(
+        'role',
+      ),
+    ),
+  );
+
+  return {
+    /** The role of a user in an organization (null if not a member), in one statement. */
+    async membershipRole(tenantId: string, userId: string): Promise<OrgRole | null> {
+      return (await roleOf.executeTakeFirst({ tenantId, userId }))?.role ?? null;
+    },
+
+    async insertOrganization(
+      org: { id: string; name: string; slug: string; createdBy: string },
+      trx: Trx,
+    ): Promise<boolean> {
+      const result = await trx
+        .insertInto('tenancy.organizations')
+        .values({ id: org.id, name: org.name, slug: org.slug, created_by: org.createdBy })
+        .onConflict((conflict) => conflict.column('slug').doNothing())
+        .executeTakeFirst();
+      return result.numInsertedOrUpdatedRows === 1n;
+    },
+
+    async insertMembership(
+      membership: { tenantId: string; userId: string; role: OrgRole },
+      trx: Trx,
+    ): Promise<boolean> {
+      const result = await trx
+        .insertInto('tenancy.memberships')
+        .values({ tenant_id: membership.tenantId, user_id: membership.userId, role: membership.role })
+        .onConflict((conflict) => conflict.columns(['tenant_id', 'user_id']).doNothing())
+        .executeTakeFirst();
+      return result.numInsertedOrUpdatedRows === 1n;
+    },
+
+    /** Organizations the acting user belongs to, with their role. */
+    listForUser(userId: string, trx: Executor) {
+      return trx
+        .selectFrom('tenancy.memberships as m')
+        .innerJoin('tenancy.organizations as o', 'o.id', 'm.tenant_id')
+        .select(['o.id', 'o.name', 'o.slug', 'o.created_at', 'm.role'])
+        .where('m.user_id', '=', userId)
+        .orderBy('o.created_at')
+        .execute();
+    },
+
+    findOrganization(id: string, trx: Executor) {
+      return trx.selectFrom('tenancy.organizations').selectAll().where('id', '=', id).executeTakeFirst();
+    },
+
+    async renameOrganization(id: string, name: string, trx: Trx): Promise<void> {
+      await trx.updateTable('tenancy.organizations').set({ name }).where('id', '=', id).execute();
+    },
+
+    listMembers(trx: Executor) {
+      return trx
+        .selectFrom('tenancy.memberships as m')
+        .innerJoin('identity.users as u', 'u.id', 'm.user_id')
+        .select(['m.user_id', 'm.role', 'm.created_at', 'u.email', 'u.name'])
+        .orderBy('m.created_at')
+        .execute();
+    },
+
+    findMembership(userId: string, trx: Executor) {
+      return trx
+        .selectFrom('tenancy.memberships')
+        .selectAll()
+        .where('user_id', '=', userId)
+        .executeTakeFirst();
+    },
+
+    async setRole(userId: string, role: OrgRole, trx: Trx): Promise<void> {
+      await trx.updateTable('tenancy.memberships').set({ role }).where('user_id', '=', userId).execute();
+    },
+
+    async deleteMembership(userId: string, trx: Trx): Promise<boolean> {
+      const result = await trx
+        .deleteFrom('tenancy.memberships')
+        .where('user_id', '=', userId)
+        .executeTakeFirst();
+      return result.numDeletedRows === 1n;
+    },
+
+    async countOwners(trx: Trx): Promise<number> {
+      const row = await trx
+        .selectFrom('tenancy.memberships')
+        .select((eb) => eb.fn.countAll<string>().as('owners'))
+        .where('role', '=', 'owner')
+        .executeTakeFirst();
+      return Number(row?.owners ?? 0);
+    },
+
+    async insertInvitation(
+      invitation: {
+        id: string;
+        tenantId: string;
+        email: string;
+        role: Exclude<OrgRole, 'owner'>;
+        tokenHash: string;
+        invitedBy: string;
+        expiresAt: Date;
+      },
+      trx: Trx,
+    ): Promise<void> {
+      await trx
+        .insertInto('tenancy.invitations')
+        .values({
+          id: invitation.id,
+          tenant_id: invitation.tenantId,
+          email: invitation.email,
+          role: invitation.role,
+          token_hash: invitation.tokenHash,
+          invited_by: invitation.invitedBy,
+          expires_at: invitation.expiresAt,
+          accepted_at: null,
+          accepted_by: null,
+          revoked_at: null,
+        })
+        .execute();
+    },
+
+    listPendingInvitations(now: Date, trx: Executor) {
+      return trx
+        .selectFrom('tenancy.invitations')
+        .select(['id', 'email', 'role', 'expires_at', 'created_at'])
+        .where('accepted_at', 'is', null)
+        .where('revoked_at', 'is', null)
+        .where('expires_at', '>', now)
+        .orderBy('created_at')
+        .execute();
+    },
+
+    async revokeInvitation(id: string, at: Date, trx: Trx): Promise<boolean> {
+      const result = await trx
+        .updateTable('tenancy.invitations')
+        .set({ revoked_at: at })
+        .where('id', '=', id)
+        .where('accepted_at', 'is', null)
+        .where('revoked_at', 'is', null)
+        .executeTakeFirst();
+      return result.numUpdatedRows === 1n;
+    },
+
+    /** The invitation of a token; the transaction must present `app.invitation_token_hash`. */
+    invitationByToken(tokenHash: string, trx: Trx) {
+      return trx
+        .selectFrom('tenancy.invitations')
+        .selectAll()
+        .where('token_hash', '=', tokenHash)
+        .executeTakeFirst();
+    },
+
+    /** Marks an invitation accepted unless it already was (two accepts racing): true if this one won. */
+    async markInvitationAccepted(id: string, userId: string, at: Date, trx: Trx): Promise<boolean> {
+      const result = await trx
+        .updateTable('tenancy.invitations')
+        .set({ accepted_at: at, accepted_by: userId })
+        .where('id', '=', id)
+        .where('accepted_at', 'is', null)
+        .where('revoked_at', 'is', null)
+        .executeTakeFirst();
+      return result.numUpdatedRows === 1n;
+    },
+
+    /** Acts in another organization for the rest of the transaction (after proving the right to). */
+    async actIn(tenantId: string, trx: Trx): Promise<void> {
+      await sql`select set_config('app.tenant_id', ${tenantId}, true)`.execute(trx);
+    },
+
+    findUserEmail(userId: string, trx: Executor) {
+      return trx.selectFrom('identity.users').select(['email']).where('id', '=', userId).executeTakeFirst();
+    },
+  };
+}
+
+export type OrganizationsStore = ReturnType<typeof createOrganizationsStore>;

@@ -1,0 +1,68 @@
+import { defineModule, type ModuleContext } from '../../kernel/modules/index.js';
+import { enqueueMail } from '../mail/index.js';
+import { installCurrentOrg } from './current-org.js';
+import { createOrganizationService, type InvitationDelivery } from './organizations.service.js';
+import { createOrganizationsStore } from './organizations.store.js';
+import { registerTenancyRoutes } from './tenancy.routes.js';
+import type { TenancyTables } from './tenancy.tables.js';
+
+export interface TenancyOptions {
+  /** How long an invitation link works. */
+  readonly invitationTtlMs?: number;
+  /** Sends the invitation token; by default an email through the mail outbox, in the same transaction. */
+  readonly deliverInvitation?: InvitationDelivery;
+  /** Builds the link put in the invitation email from the token (your app's accept page). */
+  readonly invitationLink?: (token: string) => string;
+}
+
+function createTenancyServices(context: ModuleContext<TenancyTables>, options: TenancyOptions) {
+  const store = createOrganizationsStore(context.db);
+  const organizations = createOrganizationService({
+    db: context.db,
+    store,
+    clock: context.clock,
+    invitationTtlMs: options.invitationTtlMs ?? 7 * 24 * 60 * 60 * 1000,
+    deliverInvitation:
+      options.deliverInvitation ??
+      (async (invitation, trx) => {
+        const link = options.invitationLink?.(invitation.token);
+        await enqueueMail<TenancyTables>(trx, {
+          to: invitation.email,
+          subject: `You are invited to join ${invitation.orgName}`,
+          text: [
+            `You are invited to join ${invitation.orgName} as ${invitation.role}.`,
+            '',
+            link === undefined ? `Your invitation token: ${invitation.token}` : `Accept: ${link}`,
+            'Sign in with this email address to accept it.',
+            '',
+            `It expires on ${invitation.expiresAt.toISOString()}.`,
+          ].join('\n'),
+          idempotencyKey: `tenancy.invitation.${invitation.id}`,
+        });
+      }),
+  });
+  return { store, organizations };
+}
+
+/**
+ * Organizations (the tenants), members with roles, invitations, and the current organization of
+ * each request (X-Org-Id), enforced by row-level security.
+ */
+export function createTenancyModule(options: TenancyOptions = {}) {
+  let services: ReturnType<typeof createTenancyServices> | undefined;
+  const servicesOf = (context: ModuleContext<TenancyTables>) => {
+    services ??= createTenancyServices(context, options);
+    return services;
+  };
+  return defineModule<TenancyTables>({
+    name: 'tenancy',
+    dependsOn: ['identity', 'mail'],
+    migrations: new URL('./migrations/', import.meta.url),
+    configureHttp(app, context) {
+      installCurrentOrg(app, servicesOf(context).store, context.scope, context.clock);
+    },
+    routes(app, context) {
+      registerTenancyRoutes(app, servicesOf(context).organizations);
+    },
+  });
+}

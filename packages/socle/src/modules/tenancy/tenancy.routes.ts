@@ -1,0 +1,234 @@
+import { Type } from '@fastify/type-provider-typebox';
+import type { HttpServer } from '../../kernel/http/index.js';
+import { requireUser } from '../identity/index.js';
+import { requireOrgRole } from './current-org.js';
+import type { OrganizationService } from './organizations.service.js';
+
+const Role = Type.Union([
+  Type.Literal('owner'),
+  Type.Literal('admin'),
+  Type.Literal('member'),
+  Type.Literal('viewer'),
+]);
+const GrantableRole = Type.Union([Type.Literal('admin'), Type.Literal('member'), Type.Literal('viewer')]);
+const Organization = Type.Object({
+  id: Type.String({ format: 'uuid' }),
+  name: Type.String(),
+  slug: Type.String(),
+  role: Role,
+  createdAt: Type.String({ format: 'date-time' }),
+});
+const Member = Type.Object({
+  userId: Type.String({ format: 'uuid' }),
+  email: Type.String(),
+  name: Type.Union([Type.String(), Type.Null()]),
+  role: Role,
+  joinedAt: Type.String({ format: 'date-time' }),
+});
+const Invitation = Type.Object({
+  id: Type.String({ format: 'uuid' }),
+  email: Type.String(),
+  role: GrantableRole,
+  expiresAt: Type.String({ format: 'date-time' }),
+});
+const UserParams = Type.Object({ userId: Type.String({ format: 'uuid' }) });
+const OrgHeader = Type.Object({
+  'x-org-id': Type.String({ format: 'uuid', description: 'The organization to act in' }),
+});
+
+/** Organizations, members, invitations. Routes under /org act in the organization of X-Org-Id. */
+export function registerTenancyRoutes(app: HttpServer, organizations: OrganizationService): void {
+  const tags = ['organizations'];
+
+  app.post(
+    '/orgs',
+    {
+      schema: {
+        tags,
+        summary: 'Create an organization; you become its owner',
+        body: Type.Object(
+          {
+            name: Type.String({ minLength: 1, maxLength: 200, examples: ['Cabinet Dupont'] }),
+            slug: Type.Optional(Type.String({ pattern: '^[a-z0-9][a-z0-9-]{1,62}$' })),
+          },
+          { additionalProperties: false },
+        ),
+        response: { 201: Organization },
+      },
+    },
+    async (request, reply) =>
+      reply.code(201).send(await organizations.create(requireUser(request).userId, request.body)),
+  );
+
+  app.get(
+    '/orgs',
+    { schema: { tags, summary: 'Organizations you belong to', response: { 200: Type.Array(Organization) } } },
+    async (request) => organizations.listMine(requireUser(request).userId),
+  );
+
+  app.get(
+    '/org',
+    {
+      schema: {
+        tags,
+        summary: 'The current organization',
+        headers: OrgHeader,
+        response: { 200: Organization },
+      },
+    },
+    async (request) => organizations.current(requireOrgRole(request, 'viewer')),
+  );
+
+  app.patch(
+    '/org',
+    {
+      schema: {
+        tags,
+        summary: 'Rename the current organization (admin)',
+        headers: OrgHeader,
+        body: Type.Object(
+          { name: Type.String({ minLength: 1, maxLength: 200 }) },
+          { additionalProperties: false },
+        ),
+      },
+    },
+    async (request, reply) => {
+      await organizations.rename(requireOrgRole(request, 'admin'), request.body.name);
+      return reply.code(204).send();
+    },
+  );
+
+  app.get(
+    '/org/members',
+    {
+      schema: {
+        tags,
+        summary: 'Members of the current organization',
+        headers: OrgHeader,
+        response: { 200: Type.Array(Member) },
+      },
+    },
+    async (request) => organizations.members(requireOrgRole(request, 'viewer')),
+  );
+
+  app.patch(
+    '/org/members/:userId',
+    {
+      schema: {
+        tags,
+        summary: "Change a member's role (admin; use transfer-ownership to make an owner)",
+        headers: OrgHeader,
+        params: UserParams,
+        body: Type.Object({ role: GrantableRole }, { additionalProperties: false }),
+      },
+    },
+    async (request, reply) => {
+      await organizations.changeRole(
+        requireOrgRole(request, 'admin'),
+        request.params.userId,
+        request.body.role,
+      );
+      return reply.code(204).send();
+    },
+  );
+
+  app.delete(
+    '/org/members/:userId',
+    { schema: { tags, summary: 'Remove a member (admin)', headers: OrgHeader, params: UserParams } },
+    async (request, reply) => {
+      await organizations.remove(requireOrgRole(request, 'admin'), request.params.userId);
+      return reply.code(204).send();
+    },
+  );
+
+  app.post(
+    '/org/leave',
+    { schema: { tags, summary: 'Leave the current organization', headers: OrgHeader } },
+    async (request, reply) => {
+      await organizations.leave(requireOrgRole(request, 'viewer'));
+      return reply.code(204).send();
+    },
+  );
+
+  app.post(
+    '/org/transfer-ownership',
+    {
+      schema: {
+        tags,
+        summary: 'Make another member the owner; you become an admin (owner)',
+        headers: OrgHeader,
+        body: Type.Object({ userId: Type.String({ format: 'uuid' }) }, { additionalProperties: false }),
+      },
+    },
+    async (request, reply) => {
+      await organizations.transferOwnership(requireOrgRole(request, 'owner'), request.body.userId);
+      return reply.code(204).send();
+    },
+  );
+
+  app.post(
+    '/org/invitations',
+    {
+      schema: {
+        tags,
+        summary: 'Invite someone by email (admin); the link is emailed to them',
+        headers: OrgHeader,
+        body: Type.Object(
+          {
+            email: Type.String({ minLength: 3, maxLength: 254, examples: ['broker@example.com'] }),
+            role: GrantableRole,
+          },
+          { additionalProperties: false },
+        ),
+        response: { 201: Invitation },
+      },
+    },
+    async (request, reply) =>
+      reply.code(201).send(await organizations.invite(requireOrgRole(request, 'admin'), request.body)),
+  );
+
+  app.get(
+    '/org/invitations',
+    {
+      schema: {
+        tags,
+        summary: 'Pending invitations (admin)',
+        headers: OrgHeader,
+        response: { 200: Type.Array(Invitation) },
+      },
+    },
+    async (request) => organizations.invitations(requireOrgRole(request, 'admin')),
+  );
+
+  app.delete(
+    '/org/invitations/:id',
+    {
+      schema: {
+        tags,
+        summary: 'Revoke an invitation (admin)',
+        headers: OrgHeader,
+        params: Type.Object({ id: Type.String({ format: 'uuid' }) }),
+      },
+    },
+    async (request, reply) => {
+      await organizations.revokeInvitation(requireOrgRole(request, 'admin'), request.params.id);
+      return reply.code(204).send();
+    },
+  );
+
+  app.post(
+    '/invitations/accept',
+    {
+      schema: {
+        tags,
+        summary: 'Accept an invitation sent to your email',
+        body: Type.Object(
+          { token: Type.String({ minLength: 1, maxLength: 200 }) },
+          { additionalProperties: false },
+        ),
+        response: { 200: Type.Object({ orgId: Type.String({ format: 'uuid' }), role: Role }) },
+      },
+    },
+    async (request) => organizations.accept(requireUser(request).userId, request.body.token),
+  );
+}
