@@ -7,9 +7,13 @@ import type { BenchRequest, Scenario } from './scenario.js';
 import { type ServerProcess, spawnServer } from './server-process.js';
 import type { BenchDialect, ServerSettings } from './server-protocol.js';
 
+/** Concurrent connections of a scenario that names none, when `--connections` is not given. */
+export const DEFAULT_CONNECTIONS = 50;
+
 /** How to run: the same for every scenario of one invocation. */
 export interface RunSettings {
-  readonly connections: number;
+  /** Concurrent connections; undefined uses the scenario's own default, else {@link DEFAULT_CONNECTIONS}. */
+  readonly connections: number | undefined;
   readonly durationSeconds: number;
   readonly warmupSeconds: number;
   /**
@@ -107,7 +111,21 @@ function combineRounds(results: readonly ContenderResult[]): ContenderResult {
   };
 }
 
-async function probeServer(server: ServerProcess, label: Contender, request: BenchRequest): Promise<string> {
+/** The request with the headers the server asked for at start added (the request's own win). */
+function withServerHeaders(server: ServerProcess, request: BenchRequest): BenchRequest {
+  if (Object.keys(server.requestHeaders).length === 0) return request;
+  const headers =
+    request.headers === undefined ? server.requestHeaders : { ...server.requestHeaders, ...request.headers };
+  return { ...request, headers };
+}
+
+/** Connections a scenario runs with: the flag, else the scenario's default, else the harness's. */
+export function connectionsOf(scenario: Scenario, settings: RunSettings): number {
+  return settings.connections ?? scenario.connections ?? DEFAULT_CONNECTIONS;
+}
+
+async function probeServer(server: ServerProcess, label: Contender, probe: BenchRequest): Promise<string> {
+  const request = withServerHeaders(server, probe);
   const response = await fetch(new URL(request.path, server.url), {
     method: request.method,
     ...(request.headers ? { headers: request.headers } : {}),
@@ -139,8 +157,8 @@ async function measureContender(
     const probeBody = await probeServer(server, label, scenario.probe);
     const load = {
       url: server.url,
-      connections: settings.connections,
-      nextRequest: () => scenario.nextRequest(),
+      connections: connectionsOf(scenario, settings),
+      nextRequest: () => withServerHeaders(server, scenario.nextRequest()),
       signal,
     };
     progress(`  ${label}: warming up ${settings.warmupSeconds} s (pid ${server.pid})`);
@@ -221,8 +239,9 @@ export async function runScenario(
         baseline: baseline.result,
         ratio: socle.result.requestsPerSecond / baseline.result.requestsPerSecond,
       });
-      probeBodies.add(`socle ${socle.probeBody}`);
-      probeBodies.add(`baseline ${baseline.probeBody}`);
+      const shape = (body: string) => scenario.probeShape?.(body) ?? body;
+      probeBodies.add(`socle ${shape(socle.probeBody)}`);
+      probeBodies.add(`baseline ${shape(baseline.probeBody)}`);
       warnings.push(...warningsOf('socle', socle.result), ...warningsOf('baseline', baseline.result));
     }
     const socle = combineRounds(rounds.map((round) => round.socle));
@@ -235,7 +254,7 @@ export async function runScenario(
       scenario: scenario.name,
       description: scenario.description,
       dialect,
-      connections: settings.connections,
+      connections: connectionsOf(scenario, settings),
       durationSeconds: settings.durationSeconds,
       warmupSeconds: settings.warmupSeconds,
       poolMax: settings.poolMax,

@@ -11,17 +11,23 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { loadConfig } from 'socle';
 import { testPostgresAdminUrl } from 'socle/testing';
-import { type RunSettings, runScenario, type ScenarioResult } from './harness.js';
+import { DEFAULT_CONNECTIONS, type RunSettings, runScenario, type ScenarioResult } from './harness.js';
 import { formatProfileEntries, summarizeProfile } from './profile-summary.js';
 import { formatResult, writeResults } from './report.js';
 import type { Scenario } from './scenario.js';
 import { scenarios } from './scenarios/index.js';
 import type { BenchDialect } from './server-protocol.js';
 
+/** Scenarios with their own default number of connections, for the usage text. */
+const OWN_CONNECTIONS = scenarios
+  .filter((scenario) => scenario.connections !== undefined)
+  .map((scenario) => `; ${scenario.name}: ${scenario.connections}`)
+  .join('');
+
 const USAGE = `Usage: npm run bench -- [options]
 
   --duration <seconds>     measured time per server (default 10)
-  --connections <n>        concurrent connections (default 50)
+  --connections <n>        concurrent connections (default ${DEFAULT_CONNECTIONS}${OWN_CONNECTIONS})
   --warmup <seconds>       unmeasured load before each measured run (default 2)
   --rounds <n>             Socle/baseline pairs, interleaved; medians are reported (default 1)
   --scenario <name>        one of: ${scenarios.map((scenario) => scenario.name).join(', ')} (default: all)
@@ -34,7 +40,8 @@ Postgres: a database is created and dropped through BENCH_POSTGRES_URL
 
 interface CliOptions {
   readonly durationSeconds: number;
-  readonly connections: number;
+  /** Undefined: each scenario's default. */
+  readonly connections: number | undefined;
   readonly warmupSeconds: number;
   readonly rounds: number;
   readonly scenarios: readonly Scenario[];
@@ -57,7 +64,7 @@ function parseCli(argv: readonly string[]): CliOptions | 'help' {
     args: [...argv],
     options: {
       duration: { type: 'string', default: '10' },
-      connections: { type: 'string', default: '50' },
+      connections: { type: 'string' },
       warmup: { type: 'string', default: '2' },
       rounds: { type: 'string', default: '1' },
       scenario: { type: 'string' },
@@ -88,7 +95,8 @@ function parseCli(argv: readonly string[]): CliOptions | 'help' {
     throw new UsageError(`--dialect must be postgres, pglite or all, got "${values.dialect}"`);
   return {
     durationSeconds: positiveNumber('duration', values.duration, false),
-    connections: positiveNumber('connections', values.connections, true),
+    connections:
+      values.connections === undefined ? undefined : positiveNumber('connections', values.connections, true),
     warmupSeconds: positiveNumber('warmup', values.warmup, false),
     rounds: positiveNumber('rounds', values.rounds, true),
     scenarios: selected,
@@ -185,7 +193,7 @@ async function main(): Promise<number> {
       startedAt,
       {
         durationSeconds: options.durationSeconds,
-        connections: options.connections,
+        connections: options.connections ?? 'per scenario',
         warmupSeconds: options.warmupSeconds,
         rounds: options.rounds,
         dialects: options.dialects,

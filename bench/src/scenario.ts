@@ -21,6 +21,11 @@ export interface Scenario {
   readonly dialects: readonly BenchDialect[];
   /** Socle's req/s divided by the baseline's that this scenario aims for. */
   readonly goal: number;
+  /**
+   * Concurrent connections when `--connections` is not given (the harness's default otherwise).
+   * A CPU-heavy path such as a password hash gets fewer, so latency stays readable.
+   */
+  readonly connections?: number;
   /** Compiled entry point of the Socle server. It starts first and owns the schema (migrations). */
   readonly socleServer: URL;
   /** Compiled entry point of the baseline server, started after the Socle one has stopped. */
@@ -29,4 +34,9 @@ export interface Scenario {
   nextRequest(): BenchRequest;
   /** Sent once to each server before loading it: must answer 2xx, and the same body on both. */
   readonly probe: BenchRequest;
+  /**
+   * What of the probe's body must be the same on both servers; the whole body when absent. A
+   * scenario whose answers hold fresh random values (tokens, ids) compares their shape instead.
+   */
+  probeShape?(body: string): string;
 }

@@ -3,6 +3,7 @@ import { Session } from 'node:inspector/promises';
 import {
   type ChildMessage,
   isParentMessage,
+  type RequestHeaders,
   SERVER_SETTINGS_ENV,
   type ServerSettings,
 } from './server-protocol.js';
@@ -11,6 +12,11 @@ import {
 export interface StartedServer {
   /** Base URL it listens on (127.0.0.1, a free port). */
   readonly url: string;
+  /**
+   * Headers the harness must send with every request to this server (probe and load), e.g.
+   * `Authorization` with an access token the server made for itself at start.
+   */
+  readonly requestHeaders?: RequestHeaders;
   close(): Promise<void>;
 }
 
@@ -74,7 +80,11 @@ export function runServerChild(start: (settings: ServerSettings) => Promise<Star
     (started) => {
       server = started;
       console.log(`listening on ${started.url}`);
-      send({ type: 'ready', url: started.url });
+      send({
+        type: 'ready',
+        url: started.url,
+        ...(started.requestHeaders === undefined ? {} : { requestHeaders: started.requestHeaders }),
+      });
     },
     (error: unknown) => {
       console.error('Server failed to start:', error);

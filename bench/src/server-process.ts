@@ -1,7 +1,12 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
-import { isChildMessage, SERVER_SETTINGS_ENV, type ServerSettings } from './server-protocol.js';
+import {
+  isChildMessage,
+  type RequestHeaders,
+  SERVER_SETTINGS_ENV,
+  type ServerSettings,
+} from './server-protocol.js';
 
 /** How long a child may take to migrate, seed and listen. */
 const START_TIMEOUT_MS = 60_000;
@@ -13,6 +18,8 @@ const KEPT_OUTPUT_LINES = 40;
 /** A server running in its own process (its own event loop, away from the load generator's). */
 export interface ServerProcess {
   readonly url: string;
+  /** Headers the server asked to receive on every request (empty for most servers). */
+  readonly requestHeaders: RequestHeaders;
   readonly pid: number;
   /** Profiles the child's CPU from now until {@link ServerProcess.stopProfile}. */
   startProfile(): void;
@@ -73,7 +80,7 @@ export async function spawnServer(options: SpawnServerOptions): Promise<ServerPr
     return stopping;
   };
 
-  const url = await new Promise<string>((resolve, reject) => {
+  const ready = await new Promise<{ url: string; requestHeaders: RequestHeaders }>((resolve, reject) => {
     const fail = (reason: string) => {
       cleanup();
       void stop();
@@ -83,7 +90,7 @@ export async function spawnServer(options: SpawnServerOptions): Promise<ServerPr
     const onMessage = (message: unknown) => {
       if (isChildMessage(message) && message.type === 'ready') {
         cleanup();
-        resolve(message.url);
+        resolve({ url: message.url, requestHeaders: message.requestHeaders ?? {} });
       }
     };
     const onExit = (code: number | null, signal: NodeJS.Signals | null) =>
@@ -106,7 +113,8 @@ export async function spawnServer(options: SpawnServerOptions): Promise<ServerPr
   });
 
   return {
-    url,
+    url: ready.url,
+    requestHeaders: ready.requestHeaders,
     pid: child.pid ?? -1,
     startProfile() {
       child.send({ type: 'start-profile' });

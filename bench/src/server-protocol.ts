@@ -18,9 +18,16 @@ export interface ServerSettings {
 /** Environment variable carrying the JSON of {@link ServerSettings}. */
 export const SERVER_SETTINGS_ENV = 'BENCH_SERVER_SETTINGS';
 
-/** Sent by the child. */
+/** Headers every request of the load and the probe carries, e.g. an access token. */
+export type RequestHeaders = Readonly<Record<string, string>>;
+
+/**
+ * Sent by the child. `ready` may carry `requestHeaders` the server needs on every request (an
+ * access token made at start, the organization it acts in); the harness adds them to the probe and
+ * to every request of that server's load.
+ */
 export type ChildMessage =
-  | { readonly type: 'ready'; readonly url: string }
+  | { readonly type: 'ready'; readonly url: string; readonly requestHeaders?: RequestHeaders }
   | { readonly type: 'profile-written'; readonly path: string };
 
 /** Sent by the harness. `start-profile`/`stop-profile` bracket the measured run only. */
@@ -28,11 +35,21 @@ export type ParentMessage =
   | { readonly type: 'start-profile' }
   | { readonly type: 'stop-profile'; readonly path: string };
 
+function isRequestHeaders(value: unknown): value is RequestHeaders {
+  return (
+    value !== null &&
+    typeof value === 'object' &&
+    Object.values(value as Record<string, unknown>).every((header) => typeof header === 'string')
+  );
+}
+
 export function isChildMessage(value: unknown): value is ChildMessage {
   if (value === null || typeof value !== 'object') return false;
   const message = value as Record<string, unknown>;
   return (
-    (message.type === 'ready' && typeof message.url === 'string') ||
+    (message.type === 'ready' &&
+      typeof message.url === 'string' &&
+      (message.requestHeaders === undefined || isRequestHeaders(message.requestHeaders))) ||
     (message.type === 'profile-written' && typeof message.path === 'string')
   );
 }

@@ -1,5 +1,7 @@
 import type { Scenario } from '../scenario.js';
 import { dbSelect, dbSelectBuilder } from './db-select/scenario.js';
+import { signIn } from './sign-in/scenario.js';
+import { tenantSelect } from './tenant-select/scenario.js';
 
 /** Every scenario, in the order `npm run bench` runs them. */
-export const scenarios: readonly Scenario[] = [dbSelect, dbSelectBuilder];
+export const scenarios: readonly Scenario[] = [dbSelect, dbSelectBuilder, tenantSelect, signIn];

@@ -46,6 +46,15 @@ export {
   type Socle,
 } from './kernel/socle.js';
 export {
+  type AuditEvent,
+  type AuditEventPage,
+  type AuditEventQuery,
+  type AuditModule,
+  type AuditOptions,
+  type AuditTables,
+  createAuditModule,
+} from './modules/audit/index.js';
+export {
   type Authentication,
   createIdentityModule,
   type IdentityOptions,
@@ -68,6 +77,9 @@ export {
   type SmtpSenderOptions,
 } from './modules/mail/index.js';
 export {
+  API_KEY_HEADER,
+  type ApiKeyRole,
+  type ApiKeySummary,
   type CurrentOrg,
   can,
   createTenancyModule,
@@ -75,7 +87,9 @@ export {
   ORG_HEADER,
   ORG_ROLES,
   type OrgRole,
+  type RequestApiKey,
   requireOrg,
   requireOrgRole,
+  requireScope,
   type TenancyOptions,
 } from './modules/tenancy/index.js';

@@ -100,9 +100,11 @@ describeEachDatabase('Cross-tenant probe over every route of /openapi.json', (ta
         'PATCH /org/members/{userId}',
         'DELETE /org/members/{userId}',
         'DELETE /org/invitations/{id}',
+        'DELETE /org/api-keys/{id}',
         'DELETE /auth/sessions/{id}',
         'GET /org/members',
         'GET /org/invitations',
+        'GET /org/api-keys',
       ]),
     );
   });

@@ -2,6 +2,7 @@ import { generate } from 'otplib';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { createManualClock } from '../src/index.js';
 import { createIdentityModule } from '../src/modules/identity/index.js';
+import { createMailModule } from '../src/modules/mail/index.js';
 import { createTestSocle, type TestSocle } from '../src/testing/index.js';
 import { describeEachDatabase } from './support/each-database.js';
 
@@ -16,7 +17,7 @@ describeEachDatabase('Identity: two-factor authentication (TOTP, recovery codes)
 
   beforeAll(async () => {
     socle = await createTestSocle(target, {
-      modules: [createIdentityModule({ totpIssuer: 'Socle Test', rateLimits: false })],
+      modules: [createIdentityModule({ totpIssuer: 'Socle Test', rateLimits: false }), createMailModule()],
       clock,
     });
   });

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { createManualClock } from '../src/index.js';
 import { createIdentityModule } from '../src/modules/identity/index.js';
+import { createMailModule } from '../src/modules/mail/index.js';
 import { createTestSocle, type TestSocle } from '../src/testing/index.js';
 import { describeEachDatabase } from './support/each-database.js';
 
@@ -10,7 +11,7 @@ describeEachDatabase('Identity rate limits', (target) => {
   let socle: TestSocle;
   const clock = createManualClock(new Date('2026-06-01T08:00:00Z'));
   beforeAll(async () => {
-    socle = await createTestSocle(target, { modules: [createIdentityModule()], clock });
+    socle = await createTestSocle(target, { modules: [createIdentityModule(), createMailModule()], clock });
   });
   afterAll(() => socle?.dispose());
 

@@ -2,6 +2,7 @@ import { createLocalJWKSet, jwtVerify } from 'jose';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { createManualClock } from '../src/index.js';
 import { createIdentityModule } from '../src/modules/identity/index.js';
+import { createMailModule } from '../src/modules/mail/index.js';
 import { createTestSocle, type TestSocle } from '../src/testing/index.js';
 import { describeEachDatabase } from './support/each-database.js';
 
@@ -23,6 +24,7 @@ describeEachDatabase('Identity: accounts, sessions, tokens', (target) => {
     socle = await createTestSocle(target, {
       modules: [
         createIdentityModule({ accessTokenTtlSeconds: 600, refreshReuseGraceMs: 10_000, rateLimits: false }),
+        createMailModule(),
       ],
       clock,
     });

@@ -45,7 +45,7 @@ describeEachDatabase('Invitations travel through the mail outbox', (target) => {
     expect(invited.statusCode).toBe(201);
 
     const { rows } = await sql<{ recipient: string; subject: string; text_body: string }>`
-      select recipient, subject, text_body from mail.outbox where recipient = 'broker@cabinet.example'`.execute(
+      select recipient, subject, text_body from mail.outbox where recipient = 'broker@cabinet.example' and subject like 'You are invited%'`.execute(
       socle.db.kysely,
     );
     expect(rows).toHaveLength(1);

@@ -198,6 +198,17 @@ describeEachDatabase('Tenancy: organizations, members, invitations', (target) =>
     expect((await call(owner, 'POST', '/org/leave', orgId)).statusCode).toBe(204);
   });
 
+  it('counts owners of this organization only: owning another one does not let the last owner leave', async () => {
+    const owner = await user();
+    const orgA = await orgOf(owner, 'Cabinet A');
+    await orgOf(owner, 'Cabinet B');
+    const left = await call(owner, 'POST', '/org/leave', orgA);
+    expect(left.statusCode).toBe(409);
+    expect(left.json().code).toBe('tenancy.last_owner');
+    const members = (await call(owner, 'GET', '/org/members', orgA)).json();
+    expect(members).toHaveLength(1);
+  });
+
   it("never shows or touches another organization's members", async () => {
     const ownerA = await user();
     const orgA = await orgOf(ownerA, 'Cabinet A');

@@ -1,4 +1,5 @@
 import type { ModuleDefinition } from '../kernel/modules/index.js';
+import { createAuditModule } from './audit/index.js';
 import { createIdentityModule } from './identity/index.js';
 import { createMailModule } from './mail/index.js';
 import { createTenancyModule } from './tenancy/index.js';
@@ -9,5 +10,5 @@ import { createTenancyModule } from './tenancy/index.js';
  */
 // biome-ignore lint/suspicious/noExplicitAny: each module is typed with its own tables
 export function createBuiltInModules(): ModuleDefinition<any>[] {
-  return [createIdentityModule(), createTenancyModule(), createMailModule()];
+  return [createIdentityModule(), createTenancyModule(), createAuditModule(), createMailModule()];
 }

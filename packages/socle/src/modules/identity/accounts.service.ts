@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import type { Transaction } from 'kysely';
 import type { Database } from '../../kernel/db/index.js';
 import { identityErrors } from './identity.errors.js';
 import type { IdentityTables, UserRow } from './identity.tables.js';
@@ -40,12 +41,20 @@ export interface AccountServiceOptions {
   readonly sessions: SessionService;
   /** Opens the second step of a sign-in when the account has two-factor authentication on. */
   readonly mfa: Pick<MfaService, 'startSignInChallenge'>;
+  /** Queues the verification mail of a new account in the sign-up transaction (the email token service). */
+  readonly verification: {
+    queueVerificationMail(
+      user: Pick<UserRow, 'id' | 'email'>,
+      trx: Transaction<IdentityTables>,
+    ): Promise<void>;
+  };
 }
 
 /** Sign-up and sign-in with email and password. */
 export function createAccountService(options: AccountServiceOptions) {
-  const { db, users, sessions, mfa } = options;
+  const { db, users, sessions, mfa, verification } = options;
   return {
+    /** Creates an account, signs it in and queues its verification mail, in one transaction. */
     async signUp(
       input: { email: string; password: string; name?: string | undefined },
       client: ClientInfo,
@@ -63,6 +72,7 @@ export function createAccountService(options: AccountServiceOptions) {
           throw sessionErrors.emailTaken();
         }
         const user = (await users.findById(id, trx)) as UserRow;
+        await verification.queueVerificationMail(user, trx);
         return { user: toPublicUser(user), tokens: await sessions.start(id, client, trx) };
       });
     },

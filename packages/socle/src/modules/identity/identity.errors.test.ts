@@ -19,6 +19,12 @@ describe('identityErrors', () => {
     expect(error.errors.map((fieldError) => fieldError.field)).toEqual(['body/email']);
   });
 
+  it('answers a bad email token with a 400 naming the token field, not a 401', () => {
+    const error = identityErrors.emailTokenInvalid();
+    expect(error).toMatchObject({ status: 400, code: 'auth.email_token_invalid' });
+    expect(error.errors.map((fieldError) => fieldError.field)).toEqual(['body/token']);
+  });
+
   it.each([
     ['invalidTotpCode', identityErrors.invalidTotpCode(), 'auth.invalid_mfa_code'],
     ['totpCodeReused', identityErrors.totpCodeReused(), 'auth.mfa_code_reused'],

@@ -81,6 +81,25 @@ export const identityErrors = {
     new SocleError('auth.mfa_not_enabled', 'Two-factor authentication is not on for this account', {
       status: 409,
     }),
+  /**
+   * An email verification or password reset token that is malformed, unknown, used, expired or
+   * replaced by a newer mail. A 400 naming the field, not a 401: nobody is signed in with it, and
+   * the client should offer to send a new mail.
+   */
+  emailTokenInvalid: () =>
+    new SocleError(
+      'auth.email_token_invalid',
+      'This link is invalid, was already used or has expired; ask for a new email',
+      {
+        status: 400,
+        errors: [{ field: 'body/token', message: 'is not a valid, unused and unexpired token' }],
+      },
+    ),
+  /** Asking for a verification mail when the address is already verified. */
+  emailAlreadyVerified: () =>
+    new SocleError('auth.email_already_verified', 'This email address is already verified', {
+      status: 409,
+    }),
   /** A secret token (refresh, verification, reset, invitation) that is malformed, unknown or expired. */
   invalidToken: () =>
     new SocleError('auth.invalid_token', 'The token is invalid or has expired', { status: 401 }),

@@ -3,6 +3,9 @@ import type { HttpRateLimitRule } from '../../kernel/rate-limit/index.js';
 import { createAccessTokens } from './access-tokens.js';
 import { createAccountService } from './accounts.service.js';
 import { installAuthentication } from './authentication.js';
+import { registerEmailTokenRoutes } from './email-tokens.routes.js';
+import { createEmailTokenService } from './email-tokens.service.js';
+import { createEmailTokensStore } from './email-tokens.store.js';
 import { installIdentityRateLimits } from './identity.rate-limits.js';
 import { registerIdentityRoutes } from './identity.routes.js';
 import type { IdentityTables } from './identity.tables.js';
@@ -27,9 +30,24 @@ export interface IdentityOptions {
   readonly totpIssuer?: string;
   /** How long the second step of a sign-in (TOTP or recovery code) may wait after the password. */
   readonly mfaChallengeTtlMs?: number;
+  /** How long an email verification mail works; default 24 hours. */
+  readonly emailVerificationTtlMs?: number;
+  /** How long a password reset mail works; default 1 hour. */
+  readonly passwordResetTtlMs?: number;
+  /**
+   * Builds the link put in the verification mail from its token (your app's page, which posts
+   * the token to `POST /auth/email-verification/confirm`); without it the mail shows the token.
+   */
+  readonly emailVerificationLink?: (token: string) => string;
+  /**
+   * Builds the link put in the password reset mail from its token (your app's page, which posts
+   * it with the new password to `POST /auth/password-reset/confirm`); without it the mail shows the token.
+   */
+  readonly passwordResetLink?: (token: string) => string;
 }
 
-const DAY_MS = 24 * 60 * 60 * 1000;
+const HOUR_MS = 60 * 60 * 1000;
+const DAY_MS = 24 * HOUR_MS;
 
 function createIdentityServices(context: ModuleContext<IdentityTables>, options: IdentityOptions) {
   const { db, clock, log } = context;
@@ -55,14 +73,28 @@ function createIdentityServices(context: ModuleContext<IdentityTables>, options:
     issuer: options.totpIssuer ?? 'Socle',
     challengeTtlMs: options.mfaChallengeTtlMs ?? 5 * 60 * 1000,
   });
-  const accounts = createAccountService({ db, users: createUsersStore(db), sessions, mfa });
-  return { accessTokens, sessions, accounts, mfa };
+  const users = createUsersStore(db);
+  const emailTokens = createEmailTokenService({
+    db,
+    store: createEmailTokensStore(),
+    users,
+    sessions,
+    mfa,
+    clock,
+    verificationTtlMs: options.emailVerificationTtlMs ?? DAY_MS,
+    passwordResetTtlMs: options.passwordResetTtlMs ?? HOUR_MS,
+    verificationLink: options.emailVerificationLink,
+    passwordResetLink: options.passwordResetLink,
+  });
+  const accounts = createAccountService({ db, users, sessions, mfa, verification: emailTokens });
+  return { accessTokens, sessions, accounts, mfa, emailTokens };
 }
 
 /**
- * Accounts (email + password), two-factor authentication (TOTP and recovery codes), sessions with
- * rotating refresh tokens, access tokens (EdDSA JWTs, JWKS) and request authentication for every
- * module.
+ * Accounts (email + password), email verification and password reset (tokens mailed through the
+ * mail module's outbox, hence `dependsOn: ['mail']`), two-factor authentication (TOTP and
+ * recovery codes), sessions with rotating refresh tokens, access tokens (EdDSA JWTs, JWKS) and
+ * request authentication for every module.
  */
 export function createIdentityModule(options: IdentityOptions = {}) {
   let services: ReturnType<typeof createIdentityServices> | undefined;
@@ -72,6 +104,7 @@ export function createIdentityModule(options: IdentityOptions = {}) {
   };
   return defineModule<IdentityTables>({
     name: 'identity',
+    dependsOn: ['mail'],
     migrations: new URL('./migrations/', import.meta.url),
     globalTables: {
       users:
@@ -82,6 +115,8 @@ export function createIdentityModule(options: IdentityOptions = {}) {
       signing_keys: 'keys of the whole deployment, not of a tenant',
       recovery_codes: "a user's second factor, not an organization's; read by the signed-in user's id",
       mfa_challenges: 'the second step of a sign-in, looked up by token hash before anyone is authenticated',
+      email_tokens:
+        "a user's verification and password reset tokens, looked up by token hash before anyone is authenticated",
     },
     async onStart(context) {
       await servicesOf(context).accessTokens.start();
@@ -94,6 +129,7 @@ export function createIdentityModule(options: IdentityOptions = {}) {
     routes(app, context) {
       registerIdentityRoutes(app, servicesOf(context));
       registerMfaRoutes(app, servicesOf(context));
+      registerEmailTokenRoutes(app, servicesOf(context));
     },
   });
 }

@@ -38,9 +38,11 @@ const byAccount = (name: string, limit: number, windowMs: number): HttpRateLimit
 
 /**
  * Limits of the routes attackers aim at: guessing passwords (per IP and per account, so neither
- * a botnet on one account nor one IP across many accounts gets far), mass sign-ups, refresh and
- * second-factor guessing. The IP rule is checked first, so a refused IP does not spend the
- * targeted account's budget. Documented in docs/identity.md.
+ * a botnet on one account nor one IP across many accounts gets far), mass sign-ups, refresh,
+ * second-factor guessing, and mail bombing through password reset and verification mails (per
+ * account, so nobody's mailbox is flooded; per IP, so one address cannot mail many). The IP rule
+ * is checked first, so a refused IP does not spend the targeted account's budget. Documented in
+ * docs/identity.md.
  */
 export const IDENTITY_RATE_LIMITS: Readonly<Record<string, readonly HttpRateLimitRule[]>> = {
   '/auth/sign-in': [byIp('sign-in-ip', 50, 5 * MINUTE), byAccount('sign-in-account', 10, 15 * MINUTE)],
@@ -50,6 +52,13 @@ export const IDENTITY_RATE_LIMITS: Readonly<Record<string, readonly HttpRateLimi
   '/auth/mfa/totp/confirm': [byIp('mfa-ip', 30, 5 * MINUTE), byAccount('mfa-account', 10, 15 * MINUTE)],
   '/auth/mfa/totp/disable': [byIp('mfa-ip', 30, 5 * MINUTE), byAccount('mfa-account', 10, 15 * MINUTE)],
   '/auth/mfa/recovery-codes': [byIp('mfa-ip', 30, 5 * MINUTE), byAccount('mfa-account', 10, 15 * MINUTE)],
+  '/auth/password-reset': [
+    byIp('password-reset-ip', 10, 15 * MINUTE),
+    byAccount('password-reset-account', 3, 15 * MINUTE),
+  ],
+  '/auth/password-reset/confirm': [byIp('password-reset-confirm-ip', 30, 5 * MINUTE)],
+  '/auth/email-verification': [byAccount('email-verification-account', 5, 60 * MINUTE)],
+  '/auth/email-verification/confirm': [byIp('email-verification-confirm-ip', 30, 5 * MINUTE)],
 };
 
 /** Attaches the limits above to their routes as they are registered (after body validation). */

@@ -13,7 +13,8 @@ export const Tokens = Type.Object({
   expiresIn: Type.Integer({ description: 'Seconds until the access token expires' }),
   sessionId: Type.String({ format: 'uuid' }),
 });
-const User = Type.Object({
+/** A user as the API shows it. */
+export const User = Type.Object({
   id: Type.String({ format: 'uuid' }),
   email: Type.String(),
   name: Type.Union([Type.String(), Type.Null()]),
@@ -29,8 +30,10 @@ const Session = Type.Object({
   userAgent: Type.Union([Type.String(), Type.Null()]),
   ip: Type.Union([Type.String(), Type.Null()]),
 });
-const Email = Type.String({ minLength: 3, maxLength: 254, examples: ['ada@example.com'] });
-const Password = Type.String({ minLength: 1, maxLength: 1024 });
+/** An email address in a request body (normalized by the service). */
+export const Email = Type.String({ minLength: 3, maxLength: 254, examples: ['ada@example.com'] });
+/** A password in a request body (the policy is checked by the service). */
+export const Password = Type.String({ minLength: 1, maxLength: 1024 });
 
 /** Where a request came from, kept with the session it opens. */
 export function clientOf(request: { headers: Record<string, unknown>; ip: string }): ClientInfo {

@@ -1,5 +1,8 @@
 import type { ColumnType, Generated, Selectable } from 'kysely';
 
+/** What an email token is for; either way, it proves its bearer reads the account's mailbox. */
+export type EmailTokenPurpose = 'verify_email' | 'reset_password';
+
 /** The identity module's tables as Kysely sees them. */
 export interface IdentityTables {
   'identity.users': {
@@ -50,6 +53,15 @@ export interface IdentityTables {
     failed_attempts: Generated<number>;
     /** `{ userAgent, ip }` of the password step; written as a JSON string. */
     client: ColumnType<{ userAgent: string | null; ip: string | null } | null, string | null, never>;
+  };
+  'identity.email_tokens': {
+    /** SHA-256 (hex) of the token; the token itself is only in the mail. */
+    hash: string;
+    user_id: string;
+    purpose: EmailTokenPurpose;
+    expires_at: Date;
+    used_at: Date | null;
+    created_at: Generated<Date>;
   };
   'identity.signing_keys': {
     kid: string;

@@ -183,6 +183,13 @@ export function createMfaService(options: MfaServiceOptions) {
     },
 
     /**
+     * Cancels the user's open sign-in challenges in `trx`: after a password reset, a second step
+     * started with the old password must not open a session.
+     */
+    cancelSignInChallenges: (userId: string, trx: Transaction<IdentityTables>): Promise<void> =>
+      store.deleteChallenges(userId, trx),
+
+    /**
      * Finishes a sign-in with the challenge token and a TOTP or recovery code, and opens the
      * session. A wrong code leaves the challenge usable until it expires or has taken
      * {@link MFA_CHALLENGE_MAX_FAILED_ATTEMPTS} wrong codes; a right one uses it up.

@@ -167,6 +167,11 @@ export function createMfaStore(db: Database<IdentityTables>) {
       });
     },
 
+    /** Deletes every sign-in challenge of a user: the password step they passed no longer counts. */
+    async deleteChallenges(userId: string, trx: Transaction<IdentityTables>): Promise<void> {
+      await trx.deleteFrom('identity.mfa_challenges').where('user_id', '=', userId).execute();
+    },
+
     /** Reads a challenge and locks it until the transaction ends: its attempts are counted one at a time. */
     lockChallenge(hash: string, trx: Transaction<IdentityTables>): Promise<MfaChallengeRow | undefined> {
       return trx

@@ -131,6 +131,14 @@ export function createSessionService(options: SessionServiceOptions) {
       return store.revoke({ userId }, 'signed out everywhere', clock.now());
     },
 
+    /**
+     * Revokes every live session of a user in the caller's transaction (a password reset: whoever
+     * knew the old password must be signed out); returns how many were revoked.
+     */
+    revokeAll(userId: string, reason: string, executor: Kysely<IdentityTables>): Promise<number> {
+      return store.revoke({ userId }, reason, clock.now(), executor);
+    },
+
     list: (userId: string): Promise<SessionRow[]> => store.listActive(userId, clock.now()),
 
     async revoke(userId: string, sessionId: string): Promise<void> {

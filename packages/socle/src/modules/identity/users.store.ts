@@ -1,4 +1,4 @@
-import type { Kysely } from 'kysely';
+import type { Kysely, Transaction } from 'kysely';
 import type { Database } from '../../kernel/db/index.js';
 import type { IdentityTables, UserRow } from './identity.tables.js';
 
@@ -28,6 +28,28 @@ export function createUsersStore(db: Database<IdentityTables>) {
         .onConflict((conflict) => conflict.column('email').doNothing())
         .executeTakeFirst();
       return inserted.numInsertedOrUpdatedRows === 1n;
+    },
+    /**
+     * Reads a user by id or by (normalized) email and locks the row until `trx` ends: changes to
+     * one account's email tokens run one at a time.
+     */
+    lock(
+      target: { id: string } | { email: string },
+      trx: Transaction<IdentityTables>,
+    ): Promise<UserRow | undefined> {
+      const query = trx.selectFrom('identity.users').selectAll();
+      return ('id' in target ? query.where('id', '=', target.id) : query.where('email', '=', target.email))
+        .forUpdate()
+        .executeTakeFirst();
+    },
+    /** Records that the user proved they read mail at their address; keeps the first such time. */
+    async markEmailVerified(id: string, at: Date, executor: Executor): Promise<void> {
+      await executor
+        .updateTable('identity.users')
+        .set({ email_verified_at: at, updated_at: at })
+        .where('id', '=', id)
+        .where('email_verified_at', 'is', null)
+        .execute();
     },
     async updatePasswordHash(id: string, passwordHash: string, executor?: Executor): Promise<void> {
       await (executor ?? db.kysely)

@@ -10,19 +10,40 @@ import { tenancyErrors } from './tenancy.errors.js';
 /** The organization a request acts in, and the caller's role there. */
 export interface CurrentOrg {
   readonly orgId: string;
+  /**
+   * The user the request acts for: the signed-in user, or for an API key the member who created
+   * it (to attribute what the key does; check `request.apiKey` to tell the two apart).
+   */
   readonly userId: string;
   readonly role: OrgRole;
+}
+
+/** The API key that authenticated a request (`X-Api-Key`). */
+export interface RequestApiKey {
+  readonly id: string;
+  readonly scopes: readonly string[];
 }
 
 declare module 'fastify' {
   interface FastifyRequest {
     /** Set by the tenancy module when the request names an organization the caller belongs to. */
     org: CurrentOrg | null;
+    /** Set by the tenancy module when the request is authenticated by an API key. */
+    apiKey: RequestApiKey | null;
   }
 }
 
+/** The header naming the organization a request acts in. */
 export const ORG_HEADER = 'x-org-id';
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** The organization id of an `X-Org-Id` header (lower-cased), undefined when absent, or 400. */
+export function orgIdOfHeader(request: FastifyRequest): string | undefined {
+  const header = request.headers[ORG_HEADER];
+  if (header === undefined) return undefined;
+  if (typeof header !== 'string' || !UUID.test(header)) throw tenancyErrors.invalidOrgHeader();
+  return header.toLowerCase();
+}
 /** How long a membership check is reused: a removed member loses access within this time. */
 const MEMBERSHIP_CACHE_MS = 5000;
 const MEMBERSHIP_CACHE_SIZE = 10_000;
@@ -30,7 +51,8 @@ const MEMBERSHIP_CACHE_SIZE = 10_000;
 /**
  * Resolves `X-Org-Id` on every authenticated request: checks membership (cached for a few
  * seconds), then puts the organization in the request scope, so every transaction of the request
- * carries `app.tenant_id` and row-level security confines it to that organization.
+ * carries `app.tenant_id` and row-level security confines it to that organization. Requests
+ * authenticated by an API key already have their organization (see `installApiKeyAuthentication`).
  */
 export function installCurrentOrg(
   app: HttpServer,
@@ -41,10 +63,9 @@ export function installCurrentOrg(
   const cache = new Map<string, { role: OrgRole | null; until: number }>();
   app.decorateRequest('org', null);
   app.addHook('onRequest', async (request) => {
-    const header = request.headers[ORG_HEADER];
-    if (header === undefined) return;
-    if (typeof header !== 'string' || !UUID.test(header)) throw tenancyErrors.invalidOrgHeader();
-    const orgId = header.toLowerCase();
+    if (request.apiKey !== null) return;
+    const orgId = orgIdOfHeader(request);
+    if (orgId === undefined) return;
     const { userId } = requireUser(request);
     const key = `${orgId}:${userId}`;
     const now = clock.now().getTime();
@@ -61,9 +82,13 @@ export function installCurrentOrg(
   });
 }
 
-/** The organization of the request, or 400 `tenancy.org_required`. Use it in any module's routes. */
+/**
+ * The organization of the request, or 400 `tenancy.org_required`. Use it in any module's routes.
+ * A request authenticated by an API key acts in the key's organization, with the key's role; to
+ * refuse API keys on a route, call `requireUser` as well.
+ */
 export function requireOrg(request: FastifyRequest): CurrentOrg {
-  requireUser(request);
+  if (request.apiKey === null) requireUser(request);
   if (request.org === null) throw tenancyErrors.orgRequired();
   return request.org;
 }
@@ -73,4 +98,22 @@ export function requireOrgRole(request: FastifyRequest, minimum: OrgRole): Curre
   const org = requireOrg(request);
   if (!hasRole(org.role, minimum)) throw tenancyErrors.forbidden(minimum);
   return org;
+}
+
+/**
+ * Refuses an API key that was not granted `scope` (403 `auth.insufficient_scope`, naming it).
+ * Requests of signed-in users pass: scopes narrow what a key may do, and a user's reach is their
+ * role. Call it in a module's routes next to `requireOrgRole`.
+ *
+ * @example
+ * app.get('/crm/clients', async (request) => {
+ *   const org = requireOrgRole(request, 'viewer');
+ *   requireScope(request, 'crm:read');
+ *   return clients.list(org);
+ * });
+ */
+export function requireScope(request: FastifyRequest, scope: string): void {
+  if (request.apiKey !== null && !request.apiKey.scopes.includes(scope)) {
+    throw tenancyErrors.insufficientScope(scope);
+  }
 }

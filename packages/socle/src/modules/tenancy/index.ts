@@ -1,5 +1,14 @@
-/** The tenancy module: organizations, members and roles, invitations, the current organization. */
-export { type CurrentOrg, ORG_HEADER, requireOrg, requireOrgRole } from './current-org.js';
+/** The tenancy module: organizations, members and roles, invitations, API keys, the current organization. */
+export { API_KEY_HEADER } from './api-key-authentication.js';
+export type { ApiKeyRole, ApiKeySummary } from './api-keys.service.js';
+export {
+  type CurrentOrg,
+  ORG_HEADER,
+  type RequestApiKey,
+  requireOrg,
+  requireOrgRole,
+  requireScope,
+} from './current-org.js';
 export type { InvitationDelivery } from './organizations.service.js';
 export { can, hasRole, ORG_PERMISSIONS, ORG_ROLES, type OrgPermission, type OrgRole } from './roles.js';
 export { createTenancyModule, type TenancyOptions } from './tenancy.module.js';

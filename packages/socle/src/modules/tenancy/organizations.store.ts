@@ -6,6 +6,12 @@ import type { TenancyTables } from './tenancy.tables.js';
 type Executor = Kysely<TenancyTables>;
 type Trx = Transaction<TenancyTables>;
 
+/**
+ * The organization the transaction acts in. Membership reads name it although RLS confines them:
+ * the read policy also shows the acting user's own memberships in every other organization.
+ */
+const actingTenant = sql<string>`socle.current_tenant_id()`;
+
 /** SQL of organizations, memberships and invitations. Row-level security scopes every query. */
 export function createOrganizationsStore(db: Database<TenancyTables>) {
   const roleOf = db.prepare((kysely, params: { tenantId: string; userId: string }) =>
@@ -70,6 +76,7 @@ export function createOrganizationsStore(db: Database<TenancyTables>) {
         .selectFrom('tenancy.memberships as m')
         .innerJoin('identity.users as u', 'u.id', 'm.user_id')
         .select(['m.user_id', 'm.role', 'm.created_at', 'u.email', 'u.name'])
+        .where('m.tenant_id', '=', actingTenant)
         .orderBy('m.created_at')
         .execute();
     },
@@ -78,6 +85,7 @@ export function createOrganizationsStore(db: Database<TenancyTables>) {
       return trx
         .selectFrom('tenancy.memberships')
         .selectAll()
+        .where('tenant_id', '=', actingTenant)
         .where('user_id', '=', userId)
         .executeTakeFirst();
     },
@@ -98,6 +106,7 @@ export function createOrganizationsStore(db: Database<TenancyTables>) {
       const row = await trx
         .selectFrom('tenancy.memberships')
         .select((eb) => eb.fn.countAll<string>().as('owners'))
+        .where('tenant_id', '=', actingTenant)
         .where('role', '=', 'owner')
         .executeTakeFirst();
       return Number(row?.owners ?? 0);

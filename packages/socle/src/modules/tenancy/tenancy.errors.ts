@@ -59,4 +59,30 @@ export const tenancyErrors = {
     ),
   alreadyMember: () =>
     new SocleError('tenancy.already_member', 'This user is already a member', { status: 409 }),
+  apiKeyNotFound: (id: string) =>
+    new SocleError('tenancy.api_key_not_found', `No API key ${id} in this organization`, {
+      status: 404,
+      details: { id },
+    }),
+  apiKeyInvalid: () =>
+    new SocleError('auth.api_key_invalid', 'The API key is not valid: unknown, revoked or expired', {
+      status: 401,
+    }),
+  apiKeyOtherOrg: () =>
+    new SocleError(
+      'auth.api_key_org_mismatch',
+      'This API key belongs to another organization than the one X-Org-Id names',
+      { status: 403, errors: [{ field: 'header/x-org-id', message: "must be the API key's organization" }] },
+    ),
+  conflictingCredentials: () =>
+    new SocleError(
+      'auth.conflicting_credentials',
+      'Send either an access token (Authorization: Bearer) or an API key (X-Api-Key), not both',
+      { status: 400 },
+    ),
+  insufficientScope: (scope: string) =>
+    new SocleError('auth.insufficient_scope', `This API key lacks the scope "${scope}"`, {
+      status: 403,
+      details: { requiredScope: scope },
+    }),
 };

@@ -1,5 +1,9 @@
 import { defineModule, type ModuleContext } from '../../kernel/modules/index.js';
 import { enqueueMail } from '../mail/index.js';
+import { installApiKeyAuthentication } from './api-key-authentication.js';
+import { registerApiKeyRoutes } from './api-keys.routes.js';
+import { createApiKeyService } from './api-keys.service.js';
+import { createApiKeysStore } from './api-keys.store.js';
 import { installCurrentOrg } from './current-org.js';
 import { createOrganizationService, type InvitationDelivery } from './organizations.service.js';
 import { createOrganizationsStore } from './organizations.store.js';
@@ -41,12 +45,17 @@ function createTenancyServices(context: ModuleContext<TenancyTables>, options: T
         });
       }),
   });
-  return { store, organizations };
+  const apiKeys = createApiKeyService({
+    db: context.db,
+    store: createApiKeysStore(context.db),
+    clock: context.clock,
+  });
+  return { store, organizations, apiKeys };
 }
 
 /**
- * Organizations (the tenants), members with roles, invitations, and the current organization of
- * each request (X-Org-Id), enforced by row-level security.
+ * Organizations (the tenants), members with roles, invitations, API keys, and the current
+ * organization of each request (X-Org-Id or the API key's), enforced by row-level security.
  */
 export function createTenancyModule(options: TenancyOptions = {}) {
   let services: ReturnType<typeof createTenancyServices> | undefined;
@@ -59,10 +68,13 @@ export function createTenancyModule(options: TenancyOptions = {}) {
     dependsOn: ['identity', 'mail'],
     migrations: new URL('./migrations/', import.meta.url),
     configureHttp(app, context) {
-      installCurrentOrg(app, servicesOf(context).store, context.scope, context.clock);
+      const services = servicesOf(context);
+      installApiKeyAuthentication(app, services.apiKeys, context.scope);
+      installCurrentOrg(app, services.store, context.scope, context.clock);
     },
     routes(app, context) {
       registerTenancyRoutes(app, servicesOf(context).organizations);
+      registerApiKeyRoutes(app, servicesOf(context).apiKeys);
     },
   });
 }

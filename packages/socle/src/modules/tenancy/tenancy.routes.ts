@@ -33,7 +33,12 @@ const Invitation = Type.Object({
 });
 const UserParams = Type.Object({ userId: Type.String({ format: 'uuid' }) });
 const OrgHeader = Type.Object({
-  'x-org-id': Type.String({ format: 'uuid', description: 'The organization to act in' }),
+  'x-org-id': Type.Optional(
+    Type.String({
+      format: 'uuid',
+      description: "The organization to act in (required, except with an API key: the key's)",
+    }),
+  ),
 });
 
 /** Organizations, members, invitations. Routes under /org act in the organization of X-Org-Id. */
@@ -145,6 +150,7 @@ export function registerTenancyRoutes(app: HttpServer, organizations: Organizati
     '/org/leave',
     { schema: { tags, summary: 'Leave the current organization', headers: OrgHeader } },
     async (request, reply) => {
+      requireUser(request); // an API key has no membership to leave
       await organizations.leave(requireOrgRole(request, 'viewer'));
       return reply.code(204).send();
     },
@@ -161,6 +167,7 @@ export function registerTenancyRoutes(app: HttpServer, organizations: Organizati
       },
     },
     async (request, reply) => {
+      requireUser(request);
       await organizations.transferOwnership(requireOrgRole(request, 'owner'), request.body.userId);
       return reply.code(204).send();
     },

@@ -29,5 +29,19 @@ export interface TenancyTables {
     revoked_at: Date | null;
     created_at: Generated<Date>;
   };
+  'tenancy.api_keys': {
+    id: string;
+    tenant_id: string;
+    name: string;
+    prefix: string;
+    key_hash: string;
+    scopes: string[];
+    role: Exclude<OrgRole, 'owner'>;
+    created_by: string;
+    created_at: Generated<Date>;
+    last_used_at: Date | null;
+    expires_at: Date | null;
+    revoked_at: Date | null;
+  };
   'identity.users': { id: string; email: string; name: string | null };
 }

@@ -1,0 +1,98 @@
+/**
+ * What the Socle server children of the authenticated scenarios share: the configuration they
+ * start with and the bench user they sign in as, through Socle's own routes (`app.inject`, no
+ * network).
+ */
+import {
+  type Config,
+  createLogSender,
+  createMailModule,
+  createSilentLogger,
+  type HttpServer,
+  loadConfig,
+  type MailModule,
+} from 'socle';
+import type { ServerSettings } from '../../server-protocol.js';
+
+/** The account the authenticated scenarios use. The password passes Socle's strength policy. */
+export const BENCH_USER = Object.freeze({
+  email: 'bench-user@example.com',
+  password: 'quartz-lantern-hollow-91-meadow',
+  name: 'Bench User',
+});
+
+/** Socle's configuration for a bench child: a free port, quiet logs, the run's database and pool. */
+export function benchSocleConfig(settings: ServerSettings): Config {
+  return loadConfig({
+    env: {},
+    configFile: false,
+    overrides: {
+      port: 0,
+      host: '127.0.0.1',
+      logLevel: 'warn',
+      logFormat: 'json',
+      shutdownTimeoutMs: 2000,
+      databaseUrl: settings.databaseUrl,
+      databasePoolMax: settings.poolMax,
+    },
+  });
+}
+
+/**
+ * The mail module, which identity and tenancy depend on (verification mails, invitations). Its
+ * delivery loop polls the outbox as in production; the silent log sender keeps the "SMTP_URL is
+ * not set" warning and the sign-up's verification mail out of the bench output.
+ */
+export function benchMailModule(): MailModule {
+  return createMailModule({ sender: createLogSender(createSilentLogger()) });
+}
+
+/** Sends one JSON request to the app in-process; throws unless it answers `expected`. */
+export async function injectJson(
+  app: HttpServer,
+  request: {
+    method: 'GET' | 'POST';
+    url: string;
+    payload?: Readonly<Record<string, unknown>>;
+    headers?: Readonly<Record<string, string>>;
+  },
+  expected: readonly number[],
+): Promise<{ status: number; body: unknown }> {
+  const response = await app.inject({
+    method: request.method,
+    url: request.url,
+    ...(request.payload === undefined ? {} : { payload: request.payload }),
+    ...(request.headers === undefined ? {} : { headers: request.headers }),
+  });
+  if (!expected.includes(response.statusCode)) {
+    throw new Error(
+      `${request.method} ${request.url} answered ${response.statusCode}: ${response.body.slice(0, 500)}`,
+    );
+  }
+  return { status: response.statusCode, body: response.json() };
+}
+
+/**
+ * Makes sure {@link BENCH_USER} exists: signs up, or (a later round on the same database) finds
+ * the email taken, which is fine: the password is the same.
+ */
+export async function ensureBenchUser(app: HttpServer): Promise<void> {
+  await injectJson(app, { method: 'POST', url: '/auth/sign-up', payload: BENCH_USER }, [201, 409]);
+}
+
+/** Signs {@link BENCH_USER} in (creating it first if needed) and returns its access token. */
+export async function signInBenchUser(app: HttpServer): Promise<string> {
+  await ensureBenchUser(app);
+  const { body } = await injectJson(
+    app,
+    {
+      method: 'POST',
+      url: '/auth/sign-in',
+      payload: { email: BENCH_USER.email, password: BENCH_USER.password },
+    },
+    [200],
+  );
+  const token = (body as { accessToken?: unknown }).accessToken;
+  if (typeof token !== 'string') throw new Error('sign-in answered no access token');
+  return token;
+}

@@ -1,0 +1,48 @@
+import { defineModule, requireOrg, SocleError } from 'socle';
+import { Item, ItemParams, toItem } from '../db-select/items.js';
+import { CREATE_TENANT_ITEMS_SQL, TENANT_SCHEMA, type TenantItemTable } from './tenant-items.js';
+
+/** The tables of the tenant bench module, as Kysely sees them. */
+export interface TenantBenchTables {
+  'bench_tenant.items': TenantItemTable;
+}
+
+const benchErrors = {
+  itemNotFound: (id: number) =>
+    new SocleError('bench_tenant.item_not_found', `Item ${id} does not exist`, {
+      status: 404,
+      details: { id },
+    }),
+};
+
+/**
+ * What an app author writes for a tenant-scoped read: a tenant table with a forced RLS policy,
+ * and a route that requires the current organization, opens a transaction (which carries
+ * `app.tenant_id`) and runs a prepared primary-key select with no tenant filter of its own.
+ */
+export function createTenantBenchModule() {
+  return defineModule<TenantBenchTables>({
+    name: TENANT_SCHEMA,
+    dependsOn: ['tenancy'],
+    migrations: [{ name: '0001_create_items.sql', sql: CREATE_TENANT_ITEMS_SQL }],
+    routes(app, { db }) {
+      const findItem = db.prepare((kysely, params: { id: number }) =>
+        kysely
+          .selectFrom('bench_tenant.items')
+          .select(['id', 'name', 'price_cents as priceCents', 'created_at as createdAt'])
+          .where('id', '=', params.id),
+      );
+      app.get(
+        '/tenant-items/:id',
+        { schema: { params: ItemParams, response: { 200: Item } } },
+        async (request) => {
+          requireOrg(request);
+          const { id } = request.params;
+          const row = await db.transaction((trx) => findItem.executeTakeFirst({ id }, trx));
+          if (row === undefined) throw benchErrors.itemNotFound(id);
+          return toItem(row);
+        },
+      );
+    },
+  });
+}

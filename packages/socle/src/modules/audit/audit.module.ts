@@ -1,0 +1,99 @@
+import { Counter } from 'prom-client';
+import { defineModule, type ModuleContext, type ModuleDefinition } from '../../kernel/modules/index.js';
+import { captureAuditEvent } from './audit.capture.js';
+import { type AuditRecorder, createAuditRecorder } from './audit.recorder.js';
+import { registerAuditRoutes } from './audit.routes.js';
+import { createAuditService } from './audit.service.js';
+import { createAuditStore } from './audit.store.js';
+import type { AuditTables } from './audit.tables.js';
+
+export interface AuditOptions {
+  /** Longest time an event waits in memory before it is written; default 200 ms. */
+  readonly flushIntervalMs?: number;
+  /** Events written at once, without waiting for the interval; default 100. */
+  readonly maxBatchSize?: number;
+  /** Events kept in memory while the database does not take them; default 10 000, then dropped. */
+  readonly maxPending?: number;
+}
+
+/** The audit module: a module definition plus a way to write the queued events now. */
+export interface AuditModule extends ModuleDefinition<AuditTables> {
+  /**
+   * Writes the events queued on this node; resolves when they are in the database (or their
+   * failure counted). For tests, and for code that must read the log right after acting.
+   */
+  flush(): Promise<void>;
+}
+
+const DEFAULT_FLUSH_INTERVAL_MS = 200;
+const DEFAULT_MAX_BATCH_SIZE = 100;
+const DEFAULT_MAX_PENDING = 10_000;
+
+/**
+ * The audit log: every mutating request (POST, PUT, PATCH, DELETE on a route) is recorded with its
+ * actor, organization, action (method and route template), target (path parameters), the names of
+ * the body's fields (never their values), status, IP, user agent and request id. The table is
+ * append-only for the application role. Org admins read it at `GET /org/audit-events`.
+ *
+ * Events are written in batches, every `flushIntervalMs` or `maxBatchSize` events, off the request
+ * path: a failing write never fails or slows a request (it is logged and counted in
+ * `socle_audit_write_failures_total`), and a crash loses at most the last interval of events.
+ * `onStop` writes what is queued.
+ *
+ * @example
+ * const socle = await createSocle({
+ *   config,
+ *   modules: [createIdentityModule(), createMailModule(), createTenancyModule(), createAuditModule()],
+ * });
+ */
+export function createAuditModule(options: AuditOptions = {}): AuditModule {
+  let recorder: AuditRecorder | undefined;
+  const recorderOf = (context: ModuleContext<AuditTables>) => {
+    recorder ??= createAuditRecorder({
+      store: createAuditStore(context.db),
+      log: context.log,
+      failures: new Counter({
+        name: 'socle_audit_write_failures_total',
+        help: 'Audit events that could not be written (database error, or too many queued)',
+        registers: [context.metrics.registry],
+      }),
+      flushIntervalMs: options.flushIntervalMs ?? DEFAULT_FLUSH_INTERVAL_MS,
+      maxBatchSize: options.maxBatchSize ?? DEFAULT_MAX_BATCH_SIZE,
+      maxPending: options.maxPending ?? DEFAULT_MAX_PENDING,
+    });
+    return recorder;
+  };
+
+  const definition = defineModule<AuditTables>({
+    name: 'audit',
+    dependsOn: ['identity', 'tenancy'],
+    migrations: new URL('./migrations/', import.meta.url),
+    configureHttp(app, context) {
+      const events = recorderOf(context);
+      // On the root instance, so it sees every module's routes. onResponse runs after the response
+      // is sent: recording adds nothing to the request's latency.
+      app.addHook('onResponse', (request, reply, done) => {
+        try {
+          const event = captureAuditEvent(request, reply, context.clock.now());
+          if (event !== undefined) events.record(event);
+        } catch (error) {
+          request.log.error({ err: error }, 'Audit event could not be captured');
+        }
+        done();
+      });
+    },
+    routes(app, context) {
+      const store = createAuditStore(context.db);
+      registerAuditRoutes(app, createAuditService({ db: context.db, store }));
+    },
+    async onStop() {
+      await recorder?.stop();
+    },
+  });
+  return Object.freeze({
+    ...definition,
+    flush: async () => {
+      await recorder?.flush();
+    },
+  });
+}

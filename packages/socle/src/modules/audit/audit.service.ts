@@ -1,0 +1,132 @@
+import type { Database } from '../../kernel/db/index.js';
+import type { CurrentOrg } from '../tenancy/index.js';
+import { auditErrors } from './audit.errors.js';
+import type { AuditPosition, AuditStore } from './audit.store.js';
+import type { AuditTables } from './audit.tables.js';
+
+/** One recorded request, as org admins see it. */
+export interface AuditEvent {
+  readonly id: string;
+  readonly occurredAt: string;
+  readonly actorUserId: string | null;
+  readonly actorApiKeyId: string | null;
+  /** Method and route template: `DELETE /org/members/:userId`. */
+  readonly action: string;
+  /** The route's path parameters: `{ userId: '…' }`. */
+  readonly target: Record<string, string> | null;
+  /** Names of the body's top-level fields; never their values. */
+  readonly changedFields: string[];
+  readonly status: number;
+  readonly ip: string | null;
+  readonly userAgent: string | null;
+  readonly requestId: string | null;
+}
+
+/** A page of the log and where the next one starts (null on the last page). */
+export interface AuditEventPage {
+  readonly events: AuditEvent[];
+  readonly nextCursor: string | null;
+}
+
+/** What the listing is filtered by. */
+export interface AuditEventQuery {
+  readonly actor?: string | undefined;
+  readonly action?: string | undefined;
+  readonly since?: string | undefined;
+  readonly until?: string | undefined;
+  /** Default {@link DEFAULT_PAGE_SIZE}. */
+  readonly limit?: number | undefined;
+  readonly cursor?: string | undefined;
+}
+
+/** Events per page when the query does not say. */
+export const DEFAULT_PAGE_SIZE = 50;
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const POSITION = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$/;
+
+/** The opaque cursor of a position: base64url of `<occurred_at with microseconds>|<id>`. */
+export function encodeCursor(position: AuditPosition): string {
+  return Buffer.from(`${position.occurredAt}|${position.id}`, 'utf8').toString('base64url');
+}
+
+/** The position a cursor stands for, or 400 `audit.invalid_cursor`. */
+export function decodeCursor(cursor: string): AuditPosition {
+  const [occurredAt, id, ...rest] = Buffer.from(cursor, 'base64url').toString('utf8').split('|');
+  if (
+    rest.length > 0 ||
+    occurredAt === undefined ||
+    id === undefined ||
+    !POSITION.test(occurredAt) ||
+    Number.isNaN(Date.parse(occurredAt)) ||
+    !UUID.test(id)
+  ) {
+    throw auditErrors.invalidCursor();
+  }
+  return { occurredAt, id };
+}
+
+function parseTarget(target: string | null): Record<string, string> | null {
+  if (target === null) return null;
+  const parsed: unknown = JSON.parse(target);
+  if (typeof parsed !== 'object' || parsed === null) return null;
+  return Object.fromEntries(
+    Object.entries(parsed).filter((entry): entry is [string, string] => typeof entry[1] === 'string'),
+  );
+}
+
+/** Reading the audit log of an organization. */
+export function createAuditService(options: {
+  readonly db: Database<AuditTables>;
+  readonly store: AuditStore;
+}) {
+  const { db, store } = options;
+  return {
+    /** A page of the organization's events, newest first. Filters combine with `and`. */
+    async list(org: CurrentOrg, query: AuditEventQuery): Promise<AuditEventPage> {
+      const limit = query.limit ?? DEFAULT_PAGE_SIZE;
+      const after = query.cursor === undefined ? undefined : decodeCursor(query.cursor);
+      // One row more than asked tells whether there is a next page.
+      const rows = await db.transaction(
+        (trx) =>
+          store.listEvents(
+            {
+              tenantId: org.orgId,
+              actor: query.actor,
+              actionPrefix: query.action,
+              since: query.since === undefined ? undefined : new Date(query.since),
+              until: query.until === undefined ? undefined : new Date(query.until),
+              after,
+              limit: limit + 1,
+            },
+            trx,
+          ),
+        { settings: { 'app.tenant_id': org.orgId, 'app.user_id': org.userId } },
+      );
+      const page = rows.slice(0, limit);
+      const last = page.at(-1);
+      return {
+        events: page.map((row) => ({
+          id: row.id,
+          occurredAt: row.occurred_at.toISOString(),
+          actorUserId: row.actor_user_id,
+          actorApiKeyId: row.actor_api_key_id,
+          action: row.action,
+          target: parseTarget(row.target),
+          changedFields: row.changed_fields,
+          status: row.status,
+          ip: row.ip,
+          userAgent: row.user_agent,
+          requestId: row.request_id,
+        })),
+        nextCursor:
+          rows.length > limit && last !== undefined
+            ? encodeCursor({ occurredAt: last.position, id: last.id })
+            : null,
+      };
+    },
+  };
+}
+
+/** The audit service's API. */
+export type AuditService = ReturnType<typeof createAuditService>;
