@@ -95,6 +95,7 @@ export async function createSocle(options: CreateSocleOptions): Promise<Socle> {
   db.setTransactionContextProvider(scope.transactionSettings);
 
   let draining = false;
+  const running = { count: 0 };
   let app: HttpServer | undefined;
   const contextOf = (): ModuleContext => ({ db, log, clock, config, metrics, scope, rateLimiter });
   try {
@@ -116,6 +117,7 @@ export async function createSocle(options: CreateSocleOptions): Promise<Socle> {
       metrics,
       version: SOCLE_VERSION,
       isDraining: () => draining,
+      running,
     });
     registerHealthRoutes(app, { db, migrations, metrics, isDraining: () => draining });
     for (const module of modules) await module.configureHttp?.(app, contextOf());
@@ -140,6 +142,7 @@ export async function createSocle(options: CreateSocleOptions): Promise<Socle> {
   let closing: Promise<CloseResult> | undefined;
   const close = async (): Promise<CloseResult> => {
     draining = true;
+    const started = performance.now();
     let timer: NodeJS.Timeout | undefined;
     const deadline = new Promise<'deadline'>((resolve) => {
       timer = setTimeout(() => resolve('deadline'), config.shutdownTimeoutMs);
@@ -160,6 +163,14 @@ export async function createSocle(options: CreateSocleOptions): Promise<Socle> {
       server.server.closeAllConnections();
       await closed;
     }
+    // Clients that hung up let the server close while their handlers still run: give those the
+    // rest of the deadline before modules stop and the database closes.
+    const waitUntil = started + config.shutdownTimeoutMs;
+    while (running.count > 0 && performance.now() < waitUntil)
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    const handlersDone = running.count <= 0;
+    if (!handlersDone)
+      log.warn({ running: running.count }, 'Requests still running at the shutdown deadline');
     for (const module of [...modules].reverse()) {
       try {
         await module.onStop?.(contextOf());
@@ -169,7 +180,7 @@ export async function createSocle(options: CreateSocleOptions): Promise<Socle> {
     }
     await db.close();
     await rateLimiter.close();
-    return { drained: outcome === 'closed' };
+    return { drained: outcome === 'closed' && handlersDone };
   };
 
   return {

@@ -32,6 +32,12 @@ export interface CreateHttpServerOptions {
   readonly version: string;
   /** True once shutdown began. */
   readonly isDraining: () => boolean;
+  /**
+   * Counts requests whose handler has not finished. A client that disconnects does not stop its
+   * handler, but it does let the server close: shutdown waits on this count before closing the
+   * database under running handlers.
+   */
+  readonly running: { count: number };
 }
 
 /** A client may pass its own request id if it is short and safe to log; otherwise one is made. */
@@ -63,7 +69,9 @@ export async function createHttpServer(options: CreateHttpServerOptions): Promis
   }).withTypeProvider<TypeBoxTypeProvider>();
 
   // Callback-style hooks: these run on every request and do nothing asynchronous.
+  const { running } = options;
   app.addHook('onRequest', (request, reply, done) => {
+    running.count++;
     reply.header(REQUEST_ID_HEADER, request.id);
     // While draining, a new request on an open keep-alive connection is turned away (readiness
     // still answers, with its failing check), so the load balancer retries it on another node.
@@ -72,6 +80,11 @@ export async function createHttpServer(options: CreateHttpServerOptions): Promis
       return;
     }
     done();
+  });
+  // The handler (or error handler) has produced the reply: it no longer uses the database.
+  app.addHook('onSend', (_request, _reply, payload, done) => {
+    running.count--;
+    done(null, payload);
   });
   app.addHook('onResponse', (request, reply, done) => {
     const status = reply.statusCode;
