@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { afterAll, beforeAll, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { defineModule, sql } from '../src/index.js';
+import { quoteLiteral } from '../src/kernel/db/quote-literal.js';
 import { createTestSocle, type TestSocle } from '../src/testing/index.js';
 import { describeEachDatabase } from './support/each-database.js';
 
@@ -16,6 +17,34 @@ const ledger = defineModule<Tables>({
       sql: 'create table entries (id integer primary key, amount bigint not null, note text);',
     },
   ],
+});
+
+/** Values that would break out of a naively quoted literal. */
+const trickyValues = [
+  "O'Reilly\\'; drop table x; --",
+  "''",
+  '\\',
+  "\\'",
+  'a\\nb\\tc\\x41\\101\\u0041',
+  '$$ $tag$ "quoted" ;',
+  'ünïcødé 日本 🙂',
+  'line\nbreak\ttab',
+  '',
+];
+
+describe('quoteLiteral', () => {
+  it('writes an escape string with quotes and backslashes doubled', () => {
+    expect(quoteLiteral('plain')).toBe("E'plain'");
+    expect(quoteLiteral("O'Reilly")).toBe("E'O''Reilly'");
+    expect(quoteLiteral('a\\b')).toBe("E'a\\\\b'");
+    expect(quoteLiteral("\\'")).toBe("E'\\\\'''");
+    expect(quoteLiteral('')).toBe("E''");
+  });
+
+  it('refuses NUL characters and non-strings', () => {
+    expect(() => quoteLiteral('a\0b')).toThrow('NUL');
+    expect(() => quoteLiteral(5 as unknown as string)).toThrow('must be a string');
+  });
 });
 
 describeEachDatabase('Database access', (target) => {
@@ -67,6 +96,84 @@ describeEachDatabase('Database access', (target) => {
     await expect(
       db().transaction(async () => 1, { settings: { "x'; drop table y; --": '1' } }),
     ).rejects.toThrow('must look like "app.tenant_id"');
+  });
+
+  it('round-trips quoted values exactly, whatever standard_conforming_strings says', async () => {
+    for (const conforming of ['on', 'off']) {
+      const values = await db().transaction(async (trx) => {
+        await sql.raw(`set local standard_conforming_strings = ${conforming}`).execute(trx);
+        const { rows } = await sql
+          .raw<Record<string, string>>(
+            `select ${trickyValues.map((v, i) => `${quoteLiteral(v)} as v${i}`).join(', ')}`,
+          )
+          .execute(trx);
+        return Object.values(rows[0] ?? {});
+      });
+      expect(values).toEqual(trickyValues);
+    }
+  });
+
+  it('passes setting values with quotes and backslashes through exactly', async () => {
+    for (const value of trickyValues) {
+      const seen = await db().transaction(
+        async (trx) =>
+          (
+            await sql<{
+              tenant: string;
+              user: string;
+            }>`select current_setting('app.tenant_id') as tenant, current_setting('app.user_id') as user`.execute(
+              trx,
+            )
+          ).rows[0],
+        { settings: { 'app.tenant_id': value, 'app.user_id': `${value}!` } },
+      );
+      expect(seen).toEqual({ tenant: value, user: `${value}!` });
+    }
+  });
+
+  it('refuses a setting value with a NUL character before touching the database', async () => {
+    await expect(db().transaction(async () => 1, { settings: { 'app.tenant_id': 'a\0b' } })).rejects.toThrow(
+      'without NUL characters',
+    );
+  });
+
+  it('sends settings together with the isolation level', async () => {
+    const seen = await db().transaction(
+      async (trx) =>
+        (
+          await sql<{
+            isolation: string;
+            tenant: string;
+          }>`select current_setting('transaction_isolation') as isolation, current_setting('app.tenant_id') as tenant`.execute(
+            trx,
+          )
+        ).rows[0],
+      { settings: { 'app.tenant_id': 'tenant-s' }, isolation: 'serializable' },
+    );
+    expect(seen).toEqual({ isolation: 'serializable', tenant: 'tenant-s' });
+  });
+
+  it('never swaps settings between 50 concurrent transactions', async () => {
+    const results = await Promise.all(
+      Array.from({ length: 50 }, async (_, i) => {
+        // Every fifth has no settings of its own: it must see none, not a neighbour's.
+        const tenant = i % 5 === 4 ? undefined : `tenant-${i}`;
+        await sleep(i % 3);
+        const seen = await db().transaction(
+          async (trx) => {
+            await sleep(i % 2);
+            return (
+              await sql<{
+                tenant: string | null;
+              }>`select nullif(current_setting('app.tenant_id', true), '') as tenant`.execute(trx)
+            ).rows[0]?.tenant;
+          },
+          tenant === undefined ? {} : { settings: { 'app.tenant_id': tenant, 'app.user_id': `user-${i}` } },
+        );
+        return { expected: tenant ?? null, seen };
+      }),
+    );
+    for (const { expected, seen } of results) expect(seen).toBe(expected);
   });
 
   it('rolls back everything when the work throws', async () => {

@@ -6,6 +6,7 @@ import { createLogger } from '../kernel/log/index.js';
 import type { ModuleDefinition } from '../kernel/modules/index.js';
 import { collectMigrations, createSocle, SOCLE_VERSION } from '../kernel/socle.js';
 import { createBuiltInModules } from '../modules/index.js';
+import { createPrivacyService } from '../modules/privacy/index.js';
 import { loadModules } from './module-loader.js';
 
 /** Exit codes: part of the CLI's contract, documented in `socle --help` and the README. */
@@ -20,6 +21,8 @@ Commands:
   start             Run the server (applies pending migrations first)
   migrate [apply]   Apply pending migrations, then exit
   migrate status    List migrations and their state
+  privacy export --user <id|email>   Print everything held about a person (JSON)
+  privacy erase --user <id|email>    Erase it in every module (resumable)
   help [topic]      Help on a command, or "config" for every setting
 
 Options:
@@ -48,6 +51,13 @@ apply (default)  Apply pending migrations in dependency order, each in its own t
 status           Print each migration as applied, pending, edited (changed after being
                  applied) or unknown (recorded, but no module ships it).
                  Exits 1 if any migration is pending or edited.`,
+  privacy: `Usage: socle privacy export|erase --user <id|email> [--config <file>]
+
+export  Prints, as JSON on stdout, everything every module holds about the person (GDPR art. 15, 20).
+erase   Deletes or pseudonymizes it in every module, in one run (GDPR art. 17). Each module's part
+        is recorded when done: if the run stops half-way (crash, error), running the same command
+        again resumes it. Erasing someone already erased succeeds and changes nothing.
+Logs go to stderr.`,
   config: 'Settings (environment variable / socle.config.json key, default):',
 };
 
@@ -150,14 +160,43 @@ async function migrate(action: string, configFile: string | undefined): Promise<
   }
 }
 
+async function privacy(
+  action: 'export' | 'erase',
+  user: string,
+  configFile: string | undefined,
+): Promise<number> {
+  const { config, modules } = await loadAll(configFile);
+  // stdout carries the export: logs go to stderr.
+  const socle = await createSocle({ config, modules, log: createLogger(config, process.stderr) });
+  try {
+    const service = createPrivacyService(socle.context);
+    const subject = await service.findSubject(user);
+    if (action === 'export') {
+      process.stdout.write(`${JSON.stringify(await service.export(subject), null, 2)}\n`);
+    } else {
+      const result = await service.erase(subject);
+      process.stdout.write(
+        `Erased ${result.userId} (run ${result.runId}; modules erased now: ${result.erasedNow.join(', ') || 'none'}).\n`,
+      );
+    }
+    return EXIT.ok;
+  } finally {
+    await socle.close();
+  }
+}
+
 /** Runs the CLI with `argv` (without node and script) and returns the exit code. */
 export async function main(argv: readonly string[]): Promise<number> {
-  let parsed: { values: { config?: string; help?: boolean; version?: boolean }; positionals: string[] };
+  let parsed: {
+    values: { config?: string; user?: string; help?: boolean; version?: boolean };
+    positionals: string[];
+  };
   try {
     parsed = parseArgs({
       args: [...argv],
       options: {
         config: { type: 'string' },
+        user: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
         version: { type: 'boolean', short: 'v' },
       },
@@ -188,6 +227,15 @@ export async function main(argv: readonly string[]): Promise<number> {
       case 'start':
         if (rest.length > 0) break;
         return await start(values.config);
+      case 'privacy': {
+        const action = rest[0];
+        if (rest.length !== 1 || (action !== 'export' && action !== 'erase')) break;
+        if (values.user === undefined) {
+          process.stderr.write(`socle privacy ${action} needs --user <id|email>.\n\n${HELP.privacy}\n`);
+          return EXIT.usage;
+        }
+        return await privacy(action, values.user, values.config);
+      }
       case 'migrate': {
         const action = rest[0] ?? 'apply';
         if (rest.length > 1 || (action !== 'apply' && action !== 'status')) break;

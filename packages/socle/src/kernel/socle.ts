@@ -51,6 +51,8 @@ export interface Socle {
   readonly mode: 'embedded' | 'postgres';
   readonly modules: readonly ModuleDefinition[];
   readonly migrations: readonly Migration[];
+  /** The context modules receive (database, log, clock, …): for CLI commands and tests. */
+  readonly context: ModuleContext;
   /** Starts accepting connections on the configured host and port; resolves to the URL. */
   listen(): Promise<string>;
   /**
@@ -97,7 +99,7 @@ export async function createSocle(options: CreateSocleOptions): Promise<Socle> {
   let draining = false;
   const running = { count: 0 };
   let app: HttpServer | undefined;
-  const contextOf = (): ModuleContext => ({ db, log, clock, config, metrics, scope, rateLimiter });
+  const contextOf = (): ModuleContext => ({ db, log, clock, config, metrics, scope, rateLimiter, modules });
   try {
     if (config.migrateOnStart) {
       await applyMigrations(db, migrations, log, { appRole: config.databaseAppRole });
@@ -194,6 +196,7 @@ export async function createSocle(options: CreateSocleOptions): Promise<Socle> {
     mode: db.dialect === 'pglite' ? 'embedded' : 'postgres',
     modules,
     migrations,
+    context: contextOf(),
     async listen() {
       await server.listen({ port: config.port, host: config.host });
       const address = server.server.address() as AddressInfo;

@@ -2,6 +2,7 @@ import type { ModuleDefinition } from '../kernel/modules/index.js';
 import { createAuditModule } from './audit/index.js';
 import { createIdentityModule } from './identity/index.js';
 import { createMailModule } from './mail/index.js';
+import { createPrivacyModule } from './privacy/index.js';
 import { createTenancyModule } from './tenancy/index.js';
 
 /**
@@ -10,5 +11,11 @@ import { createTenancyModule } from './tenancy/index.js';
  */
 // biome-ignore lint/suspicious/noExplicitAny: each module is typed with its own tables
 export function createBuiltInModules(): ModuleDefinition<any>[] {
-  return [createIdentityModule(), createTenancyModule(), createAuditModule(), createMailModule()];
+  return [
+    createIdentityModule(),
+    createTenancyModule(),
+    createAuditModule(),
+    createMailModule(),
+    createPrivacyModule(),
+  ];
 }

@@ -1,6 +1,6 @@
 import { type Compilable, type IsolationLevel, Kysely, sql, type Transaction } from 'kysely';
 import type { DatabaseBackend, Dialect, PoolStatistics, Privilege, SqlConnection } from './backend.js';
-import { createKyselyDialect } from './kysely-dialect.js';
+import { createKyselyDialect, type SettingsHandoff, withSettingsHandoff } from './kysely-dialect.js';
 import { type PreparedQuery, prepareQuery } from './prepared-query.js';
 
 /** Transaction-local settings (`set_config(name, value, true)`), e.g. `app.tenant_id`. */
@@ -8,7 +8,10 @@ export type TransactionSettings = Readonly<Record<string, string>>;
 
 export interface TransactionOptions {
   readonly isolation?: IsolationLevel;
-  /** Set with `set_config(name, value, true)` right after BEGIN: visible to RLS policies, gone at COMMIT. */
+  /**
+   * Set with `set_config(name, value, true)` in the same round trip as BEGIN: visible to RLS
+   * policies, gone at COMMIT. Values are strings without NUL characters.
+   */
   readonly settings?: TransactionSettings;
 }
 
@@ -78,20 +81,28 @@ export function createDatabase(backend: DatabaseBackend): Database {
     async transaction(work, options = {}) {
       const settings = { ...contextProvider?.(), ...options.settings };
       const entries = Object.entries(settings);
-      for (const [name] of entries) {
+      for (const [name, value] of entries) {
         if (!SETTING_NAME.test(name))
           throw new TypeError(`Transaction setting "${name}" must look like "app.tenant_id"`);
+        if (typeof value !== 'string' || value.includes('\0'))
+          throw new TypeError(`Transaction setting "${name}" must be a string without NUL characters`);
       }
       let builder = kysely.transaction();
       if (options.isolation) builder = builder.setIsolationLevel(options.isolation);
-      return builder.execute(async (trx) => {
-        if (entries.length > 0) {
-          await sql`select ${sql.join(entries.map(([name, value]) => sql`set_config(${name}, ${value}, true)`))}`.execute(
-            trx,
-          );
-        }
-        return work(trx);
-      });
+      if (entries.length === 0) return builder.execute(work);
+      // The driver sends the settings with BEGIN, in one round trip (see SettingsHandoff).
+      const handoff: SettingsHandoff = { entries, claimed: false };
+      return withSettingsHandoff(handoff, () =>
+        builder.execute(async (trx) => {
+          if (!handoff.claimed) {
+            handoff.claimed = true;
+            await sql`select ${sql.join(entries.map(([name, value]) => sql`set_config(${name}, ${value}, true)`))}`.execute(
+              trx,
+            );
+          }
+          return work(trx);
+        }),
+      );
     },
     prepare(build) {
       return prepareQuery(kysely, build);

@@ -1,3 +1,4 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import {
   type CompiledQuery,
   type DatabaseConnection,
@@ -11,6 +12,40 @@ import {
   type TransactionSettings,
 } from 'kysely';
 import type { DatabaseBackend, LeasedConnection } from './backend.js';
+import { quoteLiteral } from './quote-literal.js';
+
+/**
+ * Transaction-local settings handed from `Database.transaction` to the BEGIN of the transaction
+ * it opens, so BEGIN and `set_config` go to the server as one simple-protocol script (one round
+ * trip instead of two).
+ *
+ * Why an AsyncLocalStorage: Kysely's TransactionBuilder passes only its own settings (isolation,
+ * access mode) to `Driver.beginTransaction`. A field set on the driver before
+ * `kysely.transaction().execute()` would be read after the await on the pool, by which time a
+ * concurrent transaction may have overwritten it. The async context, by contrast, belongs to this
+ * one call chain, and the only `beginTransaction` in it before the callback runs is Kysely's for
+ * this very transaction. The handoff is claimed once: a transaction opened later in the same
+ * context (say, inside the work) never inherits these settings. If Kysely ever stopped calling
+ * `beginTransaction` in this context, `Database.transaction` finds the handoff unclaimed and sets
+ * the values itself with a separate statement, so the settings are applied either way.
+ */
+export interface SettingsHandoff {
+  readonly entries: readonly (readonly [name: string, value: string])[];
+  /** Set by whoever applies the settings: the driver at BEGIN, or the fallback. */
+  claimed: boolean;
+}
+
+const pendingSettings = new AsyncLocalStorage<SettingsHandoff>();
+
+/** Runs `open`, which opens one Kysely transaction, with `handoff` for that transaction's BEGIN. */
+export function withSettingsHandoff<T>(handoff: SettingsHandoff, open: () => Promise<T>): Promise<T> {
+  return pendingSettings.run(handoff, open);
+}
+
+/** `select set_config('app.tenant_id', E'…', true), …`; names must already be validated. */
+export function setConfigStatement(entries: SettingsHandoff['entries']): string {
+  return `select ${entries.map(([name, value]) => `set_config(${quoteLiteral(name)}, ${quoteLiteral(value)}, true)`).join(', ')}`;
+}
 
 /**
  * Kysely on a Socle backend. Kysely's own PostgresDialect needs a pg Pool; this one runs on
@@ -59,9 +94,29 @@ class BackendDriver implements Driver {
       settings.isolationLevel ? `isolation level ${settings.isolationLevel}` : '',
       settings.accessMode ?? '',
     ].filter(Boolean);
+    let script = `begin${modes.length > 0 ? ` ${modes.join(' ')}` : ''}`;
+    const handoff = pendingSettings.getStore();
+    if (handoff !== undefined && !handoff.claimed) {
+      handoff.claimed = true;
+      if (handoff.entries.length > 0) script += `; ${setConfigStatement(handoff.entries)}`;
+    }
     const leased = (connection as BackendConnection).leased;
-    await leased.execute(`begin${modes.length > 0 ? ` ${modes.join(' ')}` : ''}`);
+    // Marked first: if the script fails after its BEGIN (the set_config part, or the connection
+    // drops), the session is in an (aborted) transaction. Kysely does not roll back a transaction
+    // whose BEGIN threw, so roll back here; if even that fails, the session stays marked and is
+    // discarded on release instead of going back to the pool mid-transaction.
     leased.setInTransaction(true);
+    try {
+      await leased.execute(script);
+    } catch (error) {
+      try {
+        await leased.execute('rollback');
+        leased.setInTransaction(false);
+      } catch {
+        // Discarded on release (see above).
+      }
+      throw error;
+    }
   }
 
   async commitTransaction(connection: DatabaseConnection): Promise<void> {

@@ -6,6 +6,7 @@ import { SocleError } from '../errors/index.js';
 import type { HttpServer } from '../http/index.js';
 import type { Logger } from '../log/index.js';
 import type { Metrics } from '../metrics/index.js';
+import type { PrivacyHooks } from '../privacy/index.js';
 import type { RateLimiter } from '../rate-limit/index.js';
 
 /** What a module receives: the kernel's services, nothing global. */
@@ -19,6 +20,8 @@ export interface ModuleContext<Tables = unknown> {
   readonly scope: ScopeAccess;
   /** Shared rate limits: in process when embedded, in Redis when `REDIS_URL` is set. */
   readonly rateLimiter: RateLimiter;
+  /** Every module of this server, in dependency order (the privacy module walks them). */
+  readonly modules: readonly ModuleDefinition[];
 }
 
 /**
@@ -44,6 +47,11 @@ export interface ModuleDefinition<Tables = unknown> {
   configureHttp?(app: HttpServer, context: ModuleContext<Tables>): void | Promise<void>;
   /** Registers HTTP routes. Routes are thin: schema, service call, reply. */
   routes?(app: HttpServer, context: ModuleContext<Tables>): void | Promise<void>;
+  /**
+   * GDPR export and erasure of what this module stores about a person; built from the module's
+   * context. Every module holding personal data provides it.
+   */
+  privacy?(context: ModuleContext<Tables>): PrivacyHooks;
   /** Runs after migrations and before the server accepts requests. */
   onStart?(context: ModuleContext<Tables>): void | Promise<void>;
   /** Runs after the server stopped accepting requests, in reverse dependency order. */

@@ -1,6 +1,7 @@
 import { Counter } from 'prom-client';
 import { defineModule, type ModuleContext, type ModuleDefinition } from '../../kernel/modules/index.js';
 import { captureAuditEvent } from './audit.capture.js';
+import { createAuditPrivacy } from './audit.privacy.js';
 import { type AuditRecorder, createAuditRecorder } from './audit.recorder.js';
 import { registerAuditRoutes } from './audit.routes.js';
 import { createAuditService } from './audit.service.js';
@@ -66,6 +67,8 @@ export function createAuditModule(options: AuditOptions = {}): AuditModule {
 
   const definition = defineModule<AuditTables>({
     name: 'audit',
+    // Queued events are flushed first, so an export or erasure sees every action.
+    privacy: (context) => createAuditPrivacy(context.db, () => recorderOf(context).flush()),
     dependsOn: ['identity', 'tenancy'],
     migrations: new URL('./migrations/', import.meta.url),
     configureHttp(app, context) {

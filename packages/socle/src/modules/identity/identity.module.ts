@@ -6,6 +6,7 @@ import { installAuthentication } from './authentication.js';
 import { registerEmailTokenRoutes } from './email-tokens.routes.js';
 import { createEmailTokenService } from './email-tokens.service.js';
 import { createEmailTokensStore } from './email-tokens.store.js';
+import { createIdentityPrivacy } from './identity.privacy.js';
 import { installIdentityRateLimits } from './identity.rate-limits.js';
 import { registerIdentityRoutes } from './identity.routes.js';
 import type { IdentityTables } from './identity.tables.js';
@@ -104,6 +105,7 @@ export function createIdentityModule(options: IdentityOptions = {}) {
   };
   return defineModule<IdentityTables>({
     name: 'identity',
+    privacy: (context) => createIdentityPrivacy(context.db),
     dependsOn: ['mail'],
     migrations: new URL('./migrations/', import.meta.url),
     globalTables: {

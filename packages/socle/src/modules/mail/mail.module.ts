@@ -2,6 +2,7 @@ import { defineModule, type ModuleContext, type ModuleDefinition } from '../../k
 import { createMailDelivery, type DrainResult, type MailDelivery } from './delivery.service.js';
 import { type DeliveryLoop, startDeliveryLoop } from './delivery-loop.js';
 import { mailErrors } from './mail.errors.js';
+import { createMailPrivacy } from './mail.privacy.js';
 import type { MailTables } from './mail.tables.js';
 import { enqueueMail } from './outbox.service.js';
 import { createOutboxStore } from './outbox.store.js';
@@ -93,6 +94,7 @@ export function createMailModule(options: MailModuleOptions = {}): MailModule {
 
   const definition = defineModule<MailTables>({
     name: 'mail',
+    privacy: (context) => createMailPrivacy(context.db),
     globalTables: {
       outbox:
         'mail is addressed to a person, and the delivery loop runs outside any request with no tenant: under RLS it would see no row',

@@ -7,6 +7,7 @@ import { createApiKeysStore } from './api-keys.store.js';
 import { installCurrentOrg } from './current-org.js';
 import { createOrganizationService, type InvitationDelivery } from './organizations.service.js';
 import { createOrganizationsStore } from './organizations.store.js';
+import { createTenancyPrivacy } from './tenancy.privacy.js';
 import { registerTenancyRoutes } from './tenancy.routes.js';
 import type { TenancyTables } from './tenancy.tables.js';
 
@@ -65,6 +66,7 @@ export function createTenancyModule(options: TenancyOptions = {}) {
   };
   return defineModule<TenancyTables>({
     name: 'tenancy',
+    privacy: (context) => createTenancyPrivacy(context.db),
     dependsOn: ['identity', 'mail'],
     migrations: new URL('./migrations/', import.meta.url),
     configureHttp(app, context) {

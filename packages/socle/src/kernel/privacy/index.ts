@@ -1,0 +1,1 @@
+export { type PrivacyHooks, type PrivacySubject, withOwnerTransaction } from './privacy-hooks.js';

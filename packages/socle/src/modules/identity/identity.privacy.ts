@@ -1,0 +1,42 @@
+import type { Database } from '../../kernel/db/index.js';
+import { type PrivacyHooks, withOwnerTransaction } from '../../kernel/privacy/index.js';
+
+/**
+ * The account, its sessions and second factor. Erasure deletes sessions, tokens and second-factor
+ * data and pseudonymizes the account row, which stays because other modules refer to it (an
+ * organization's creator, an invitation's sender). It runs last of all modules' erasures.
+ */
+export function createIdentityPrivacy(db: Pick<Database, 'withConnection'>): PrivacyHooks {
+  return {
+    exportSubject: (subject) =>
+      withOwnerTransaction(db, async (connection) => {
+        const { rows: users } = await connection.query(
+          `select id, email, name, email_verified_at as "emailVerifiedAt", created_at as "createdAt",
+                  totp_confirmed_at is not null as "twoFactorEnabled"
+             from identity.users where id = $1`,
+          [subject.userId],
+        );
+        const { rows: sessions } = await connection.query(
+          `select id, created_at as "createdAt", last_refreshed_at as "lastRefreshedAt", expires_at as "expiresAt",
+                  revoked_at as "revokedAt", user_agent as "userAgent", ip
+             from identity.sessions where user_id = $1 order by created_at`,
+          [subject.userId],
+        );
+        return { account: users[0] ?? null, sessions };
+      }),
+    eraseSubject: (subject) =>
+      withOwnerTransaction(db, async (connection) => {
+        for (const table of ['sessions', 'mfa_challenges', 'recovery_codes', 'email_tokens']) {
+          await connection.query(`delete from identity.${table} where user_id = $1`, [subject.userId]);
+        }
+        await connection.query(
+          `update identity.users
+              set email = 'erased-' || id || '@erased.invalid', name = null, password_hash = null,
+                  email_verified_at = null, totp_secret = null, totp_confirmed_at = null, totp_last_step = null,
+                  updated_at = now()
+            where id = $1`,
+          [subject.userId],
+        );
+      }),
+  };
+}

@@ -1,0 +1,171 @@
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { defineModule, sql } from '../src/index.js';
+import { createBuiltInModules } from '../src/modules/index.js';
+import { createPrivacyService } from '../src/modules/privacy/index.js';
+import { createTestSocle, type TestSocle } from '../src/testing/index.js';
+import { describeEachDatabase } from './support/each-database.js';
+
+const PASSWORD = 'correct horse battery staple orbit';
+
+describeEachDatabase('Privacy: export and erasure across every module', (target) => {
+  let socle: TestSocle;
+  let failNextErasure = true;
+  const flakyCalls: string[] = [];
+  /** An app whose erasure fails once, as if the process crashed half-way. */
+  const flaky = defineModule({
+    name: 'flaky_app',
+    privacy: () => ({
+      exportSubject: async () => ({ note: 'flaky app data' }),
+      eraseSubject: async (subject) => {
+        flakyCalls.push(subject.email);
+        if (failNextErasure) {
+          failNextErasure = false;
+          throw new Error('connection lost');
+        }
+      },
+    }),
+  });
+
+  beforeAll(async () => {
+    socle = await createTestSocle(target, {
+      modules: [flaky, ...createBuiltInModules()],
+      config: { mailPollIntervalMs: 3_600_000 },
+    });
+  });
+  afterAll(() => socle?.dispose());
+
+  async function signUp(email: string) {
+    const response = await socle.app.inject({
+      method: 'POST',
+      url: '/auth/sign-up',
+      payload: { email, password: PASSWORD },
+    });
+    expect(response.statusCode).toBe(201);
+    const body = response.json();
+    return {
+      userId: body.user.id as string,
+      token: body.tokens.accessToken as string,
+      refresh: body.tokens.refreshToken as string,
+    };
+  }
+  const as = (token: string, orgId?: string) => ({
+    authorization: `Bearer ${token}`,
+    ...(orgId ? { 'x-org-id': orgId } : {}),
+  });
+  async function createOrg(token: string, name: string) {
+    return (
+      await socle.app.inject({ method: 'POST', url: '/orgs', payload: { name }, headers: as(token) })
+    ).json().id as string;
+  }
+  async function invite(
+    ownerToken: string,
+    orgId: string,
+    email: string,
+    role: string,
+    inviteeToken: string,
+  ) {
+    await socle.app.inject({
+      method: 'POST',
+      url: '/org/invitations',
+      payload: { email, role },
+      headers: as(ownerToken, orgId),
+    });
+    const { rows } = await sql<{ text_body: string }>`
+      select text_body from mail.outbox where recipient = ${email} and subject like 'You are invited%' order by created_at desc limit 1`.execute(
+      socle.db.kysely,
+    );
+    const token = /Your invitation token: (\S+)/.exec(rows[0]?.text_body ?? '')?.[1];
+    const accepted = await socle.app.inject({
+      method: 'POST',
+      url: '/invitations/accept',
+      payload: { token },
+      headers: as(inviteeToken),
+    });
+    expect(accepted.statusCode).toBe(200);
+  }
+
+  it('exports everything about a person, then erases it everywhere, resuming after a failure', async () => {
+    const ada = await signUp('ada@cabinet.example');
+    const bob = await signUp('bob@cabinet.example');
+    const cy = await signUp('cy@cabinet.example');
+    const alone = await createOrg(ada.token, 'Ada Solo');
+    const bobs = await createOrg(bob.token, 'Cabinet Bob');
+    await invite(bob.token, bobs, 'ada@cabinet.example', 'admin', ada.token);
+    const adas = await createOrg(ada.token, 'Cabinet Ada');
+    await invite(ada.token, adas, 'cy@cabinet.example', 'member', cy.token);
+
+    const exported = await socle.app.inject({ method: 'GET', url: '/me/export', headers: as(ada.token) });
+    expect(exported.statusCode).toBe(200);
+    expect(exported.headers['content-disposition']).toContain('attachment');
+    const archive = exported.json();
+    expect(archive.subject).toEqual({ userId: ada.userId, email: 'ada@cabinet.example' });
+    expect(archive.modules.identity.account.email).toBe('ada@cabinet.example');
+    expect(archive.modules.identity.sessions.length).toBeGreaterThan(0);
+    expect(archive.modules.tenancy.memberships.map((m: { name: string }) => m.name).sort()).toEqual([
+      'Ada Solo',
+      'Cabinet Ada',
+      'Cabinet Bob',
+    ]);
+    expect(archive.modules.mail.mails.length).toBeGreaterThan(0);
+    expect(archive.modules.audit.actions.length).toBeGreaterThan(0);
+    expect(archive.modules.flaky_app).toEqual({ note: 'flaky app data' });
+    expect(JSON.stringify(archive)).not.toContain('password_hash');
+
+    const privacy = createPrivacyService(socle.context);
+    const subject = await privacy.findSubject('ADA@cabinet.example');
+    expect(subject.userId).toBe(ada.userId);
+    await expect(privacy.erase(subject)).rejects.toMatchObject({ code: 'privacy.erasure_incomplete' });
+    // Resumed: modules already erased are not erased again; the rest finish.
+    const resumed = await privacy.erase(await privacy.findSubject(ada.userId));
+    expect(resumed.erasedNow).toEqual(['flaky_app']);
+    expect(flakyCalls).toEqual(['ada@cabinet.example', 'ada@cabinet.example']);
+
+    const ownerRead = async <T>(query: string, parameters: unknown[] = []) =>
+      socle.db.withConnection(
+        async (connection) => (await connection.query<T>(query, parameters)).rows,
+        'owner',
+      );
+    expect(await ownerRead('select id from tenancy.organizations where id = $1', [alone])).toEqual([]);
+    expect(
+      await ownerRead('select user_id, role from tenancy.memberships where tenant_id = $1 order by role', [
+        bobs,
+      ]),
+    ).toEqual([{ user_id: bob.userId, role: 'owner' }]);
+    expect(
+      await ownerRead('select user_id, role from tenancy.memberships where tenant_id = $1', [adas]),
+    ).toEqual([{ user_id: cy.userId, role: 'owner' }]);
+    const [account] = await ownerRead<{ email: string; password_hash: string | null }>(
+      'select email, password_hash from identity.users where id = $1',
+      [ada.userId],
+    );
+    expect(account).toEqual({ email: `erased-${ada.userId}@erased.invalid`, password_hash: null });
+    expect(await ownerRead("select id from mail.outbox where recipient = 'ada@cabinet.example'")).toEqual([]);
+    expect(await ownerRead('select id from audit.events where actor_user_id = $1', [ada.userId])).toEqual([]);
+    expect(
+      (
+        await socle.app.inject({
+          method: 'POST',
+          url: '/auth/refresh',
+          payload: { refreshToken: ada.refresh },
+        })
+      ).statusCode,
+    ).toBe(401);
+    const signIn = await socle.app.inject({
+      method: 'POST',
+      url: '/auth/sign-in',
+      payload: { email: 'ada@cabinet.example', password: PASSWORD },
+    });
+    expect(signIn.statusCode).toBe(401);
+
+    // Erasing again is harmless.
+    const again = await privacy.erase(await privacy.findSubject(ada.userId));
+    expect(again.erasedNow).toContain('identity');
+  });
+
+  it('names an unknown person', async () => {
+    const privacy = createPrivacyService(socle.context);
+    await expect(privacy.findSubject('nobody@example.com')).rejects.toMatchObject({
+      code: 'privacy.subject_not_found',
+    });
+  });
+});
