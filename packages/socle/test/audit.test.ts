@@ -6,6 +6,7 @@ import { createIdentityModule } from '../src/modules/identity/index.js';
 import { createMailModule } from '../src/modules/mail/index.js';
 import { createTenancyModule } from '../src/modules/tenancy/index.js';
 import { createTestSocle, type TestSocle } from '../src/testing/index.js';
+import { callAs } from './support/api-client.js';
 import { describeEachDatabase } from './support/each-database.js';
 
 /** Unique enough that finding it anywhere in the log means a value was recorded. */
@@ -70,23 +71,12 @@ describeEachDatabase('Audit log of mutating requests', (target) => {
     return { userId: body.user.id, email, token: body.tokens.accessToken };
   }
 
-  function call(
+  const call = (
     caller: Caller,
     method: 'GET' | 'POST' | 'PATCH' | 'DELETE',
     url: string,
     options: { orgId?: string; payload?: object; headers?: Record<string, string> } = {},
-  ) {
-    return socle.app.inject({
-      method,
-      url,
-      ...(options.payload ? { payload: options.payload } : {}),
-      headers: {
-        authorization: `Bearer ${caller.token}`,
-        ...(options.orgId ? { 'x-org-id': options.orgId } : {}),
-        ...options.headers,
-      },
-    });
-  }
+  ) => callAs(socle, caller, method, url, options);
 
   async function orgOf(owner: Caller): Promise<string> {
     const response = await call(owner, 'POST', '/orgs', { payload: { name: 'Cabinet Audit' } });

@@ -3,9 +3,8 @@ import { defineModule, sql } from '../src/index.js';
 import { createBuiltInModules } from '../src/modules/index.js';
 import { createPrivacyService } from '../src/modules/privacy/index.js';
 import { createTestSocle, type TestSocle } from '../src/testing/index.js';
+import { TEST_PASSWORD as PASSWORD, signUpUser } from './support/api-client.js';
 import { describeEachDatabase } from './support/each-database.js';
-
-const PASSWORD = 'correct horse battery staple orbit';
 
 describeEachDatabase('Privacy: export and erasure across every module', (target) => {
   let socle: TestSocle;
@@ -34,20 +33,7 @@ describeEachDatabase('Privacy: export and erasure across every module', (target)
   });
   afterAll(() => socle?.dispose());
 
-  async function signUp(email: string) {
-    const response = await socle.app.inject({
-      method: 'POST',
-      url: '/auth/sign-up',
-      payload: { email, password: PASSWORD },
-    });
-    expect(response.statusCode).toBe(201);
-    const body = response.json();
-    return {
-      userId: body.user.id as string,
-      token: body.tokens.accessToken as string,
-      refresh: body.tokens.refreshToken as string,
-    };
-  }
+  const signUp = (email: string) => signUpUser(socle, email);
   const as = (token: string, orgId?: string) => ({
     authorization: `Bearer ${token}`,
     ...(orgId ? { 'x-org-id': orgId } : {}),
@@ -146,7 +132,7 @@ describeEachDatabase('Privacy: export and erasure across every module', (target)
         await socle.app.inject({
           method: 'POST',
           url: '/auth/refresh',
-          payload: { refreshToken: ada.refresh },
+          payload: { refreshToken: ada.refreshToken },
         })
       ).statusCode,
     ).toBe(401);

@@ -5,9 +5,9 @@ import { createIdentityModule } from '../src/modules/identity/index.js';
 import { createMailModule } from '../src/modules/mail/index.js';
 import { createTenancyModule, requireOrgRole, requireScope } from '../src/modules/tenancy/index.js';
 import { createTestSocle, type TestSocle } from '../src/testing/index.js';
+import { callAs, signUpUser } from './support/api-client.js';
 import { describeEachDatabase } from './support/each-database.js';
 
-const PASSWORD = 'correct horse battery staple orbit';
 const KEY_SHAPE = /^sk_[A-Za-z0-9_-]{43}$/;
 
 /** An app route guarded by a scope, as any module would write it. */
@@ -54,30 +54,16 @@ describeEachDatabase('Tenancy: API keys per organization', (target) => {
     key: string;
   }
 
-  async function user(): Promise<Caller> {
-    const response = await socle.app.inject({
-      method: 'POST',
-      url: '/auth/sign-up',
-      payload: { email: `keys${++counter}-${randomUUID().slice(0, 6)}@example.com`, password: PASSWORD },
-    });
-    expect(response.statusCode).toBe(201);
-    return { userId: response.json().user.id, token: response.json().tokens.accessToken };
-  }
+  const user = (): Promise<Caller> =>
+    signUpUser(socle, `keys${++counter}-${randomUUID().slice(0, 6)}@example.com`);
 
-  function call(
+  const call = (
     caller: Caller,
     method: 'GET' | 'POST' | 'PATCH' | 'DELETE',
     url: string,
     orgId?: string,
     payload?: object,
-  ) {
-    return socle.app.inject({
-      method,
-      url,
-      ...(payload ? { payload } : {}),
-      headers: { authorization: `Bearer ${caller.token}`, ...(orgId ? { 'x-org-id': orgId } : {}) },
-    });
-  }
+  ) => callAs(socle, caller, method, url, { orgId, payload });
 
   function withKey(
     key: string,

@@ -5,9 +5,8 @@ import { createIdentityModule } from '../src/modules/identity/index.js';
 import { createMailModule } from '../src/modules/mail/index.js';
 import { createTenancyModule } from '../src/modules/tenancy/index.js';
 import { createTestSocle, type TestSocle } from '../src/testing/index.js';
+import { callAs, signUpUser, type TestUser } from './support/api-client.js';
 import { describeEachDatabase } from './support/each-database.js';
-
-const PASSWORD = 'correct horse battery staple orbit';
 
 describeEachDatabase('Tenancy: organizations, members, invitations', (target) => {
   let socle: TestSocle;
@@ -31,38 +30,15 @@ describeEachDatabase('Tenancy: organizations, members, invitations', (target) =>
   });
   afterAll(() => socle?.dispose());
 
-  interface Caller {
-    userId: string;
-    email: string;
-    token: string;
-  }
-
-  async function user(): Promise<Caller> {
-    const email = `member${++counter}@example.com`;
-    const response = await socle.app.inject({
-      method: 'POST',
-      url: '/auth/sign-up',
-      payload: { email, password: PASSWORD },
-    });
-    expect(response.statusCode).toBe(201);
-    const body = response.json();
-    return { userId: body.user.id, email, token: body.tokens.accessToken };
-  }
-
-  function call(
+  type Caller = TestUser;
+  const user = (): Promise<Caller> => signUpUser(socle, `member${++counter}@example.com`);
+  const call = (
     caller: Caller,
     method: 'GET' | 'POST' | 'PATCH' | 'DELETE',
     url: string,
     orgId?: string,
     payload?: object,
-  ) {
-    return socle.app.inject({
-      method,
-      url,
-      ...(payload ? { payload } : {}),
-      headers: { authorization: `Bearer ${caller.token}`, ...(orgId ? { 'x-org-id': orgId } : {}) },
-    });
-  }
+  ) => callAs(socle, caller, method, url, { orgId, payload });
 
   async function orgOf(owner: Caller, name = 'Cabinet Dupont'): Promise<string> {
     const response = await call(owner, 'POST', '/orgs', undefined, { name });
