@@ -4,6 +4,7 @@ import { createManualClock, sql } from '../src/index.js';
 import { createIdentityModule } from '../src/modules/identity/index.js';
 import { createMailModule } from '../src/modules/mail/index.js';
 import { createTestSocle, type TestSocle } from '../src/testing/index.js';
+import { post as postAs } from './support/api-client.js';
 import { describeEachDatabase } from './support/each-database.js';
 
 const PASSWORD = 'correct horse battery staple orbit';
@@ -47,13 +48,7 @@ describeEachDatabase('Identity: email verification and password reset', (target)
   });
   afterAll(() => socle?.dispose());
 
-  const post = (url: string, payload: object, token?: string) =>
-    socle.app.inject({
-      method: 'POST',
-      url,
-      payload,
-      headers: token ? { authorization: `Bearer ${token}` } : {},
-    });
+  const post = (url: string, payload: object, token?: string) => postAs(socle, url, payload, token);
   const me = (accessToken: string) =>
     socle.app.inject({ method: 'GET', url: '/me', headers: { authorization: `Bearer ${accessToken}` } });
 

@@ -4,6 +4,7 @@ import { createManualClock } from '../src/index.js';
 import { createIdentityModule } from '../src/modules/identity/index.js';
 import { createMailModule } from '../src/modules/mail/index.js';
 import { createTestSocle, type TestSocle } from '../src/testing/index.js';
+import { post as postAs } from './support/api-client.js';
 import { describeEachDatabase } from './support/each-database.js';
 
 const PASSWORD = 'correct horse battery staple orbit';
@@ -23,13 +24,7 @@ describeEachDatabase('Identity: two-factor authentication (TOTP, recovery codes)
   });
   afterAll(() => socle?.dispose());
 
-  const post = (url: string, payload: object, token?: string) =>
-    socle.app.inject({
-      method: 'POST',
-      url,
-      payload,
-      headers: token ? { authorization: `Bearer ${token}` } : {},
-    });
+  const post = (url: string, payload: object, token?: string) => postAs(socle, url, payload, token);
 
   /** The code an authenticator app shows for `secret` at the manual clock's time. */
   const codeNow = (secret: string) => generate({ secret, epoch: Math.floor(clock.now().getTime() / 1000) });

@@ -4,6 +4,7 @@ import { createManualClock } from '../src/index.js';
 import { createIdentityModule } from '../src/modules/identity/index.js';
 import { createMailModule } from '../src/modules/mail/index.js';
 import { createTestSocle, type TestSocle } from '../src/testing/index.js';
+import { get as getAs, post as postAs } from './support/api-client.js';
 import { describeEachDatabase } from './support/each-database.js';
 
 const PASSWORD = 'correct horse battery staple orbit';
@@ -31,15 +32,8 @@ describeEachDatabase('Identity: accounts, sessions, tokens', (target) => {
   });
   afterAll(() => socle?.dispose());
 
-  const post = (url: string, payload: object, token?: string) =>
-    socle.app.inject({
-      method: 'POST',
-      url,
-      payload,
-      headers: token ? { authorization: `Bearer ${token}` } : {},
-    });
-  const get = (url: string, token?: string) =>
-    socle.app.inject({ method: 'GET', url, headers: token ? { authorization: `Bearer ${token}` } : {} });
+  const post = (url: string, payload: object, token?: string) => postAs(socle, url, payload, token);
+  const get = (url: string, token?: string) => getAs(socle, url, token);
 
   async function signUp(): Promise<{ email: string; tokens: Tokens; userId: string }> {
     const email = `User.${++counter}@Example.com `;

@@ -52,3 +52,18 @@ export function callAs(
     },
   });
 }
+
+/** A POST with a JSON body, signed in when `token` is given. */
+export function post(socle: Pick<Socle, 'app'>, url: string, payload: object, token?: string) {
+  return socle.app.inject({
+    method: 'POST',
+    url,
+    payload,
+    headers: token ? { authorization: `Bearer ${token}` } : {},
+  });
+}
+
+/** A GET, signed in when `token` is given. */
+export function get(socle: Pick<Socle, 'app'>, url: string, token?: string) {
+  return socle.app.inject({ method: 'GET', url, headers: token ? { authorization: `Bearer ${token}` } : {} });
+}
