@@ -211,11 +211,17 @@ for (const target of targets) {
       const rule = { limit: 3, windowMs: 300 };
       expect((await limiter.consume(key, rule)).allowed).toBe(true);
       await harness.advance(280);
+      const emptiedFrom = performance.now();
       const beforeEdge = await consumeTimes(limiter, key, rule, 3);
       expect(beforeEdge.filter((result) => result.allowed)).toHaveLength(3);
       await harness.advance(40);
       const afterEdge = await consumeTimes(limiter, key, rule, 3);
-      expect(afterEdge.filter((result) => result.allowed)).toHaveLength(0);
+      // The bucket was empty after the batch before the edge; since then it refills one unit per
+      // 100 ms. Against Redis the waits are real, so a stalled machine may legitimately refill one;
+      // a fixed window would hand out all 3 after a 40 ms gap.
+      const elapsedMs = Math.max(40, performance.now() - emptiedFrom);
+      const refilled = Math.floor(elapsedMs / (rule.windowMs / rule.limit));
+      expect(afterEdge.filter((result) => result.allowed).length).toBeLessThanOrEqual(refilled);
     });
 
     it('takes `cost` units at once and waits for all of them when refusing', async () => {
