@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { isUuid } from '../kernel/ids/index.js';
 import type { Socle } from '../kernel/socle.js';
 
 /** A caller of the probe: a signed-in user acting in one organization. */
@@ -33,7 +34,6 @@ interface JsonSchema {
   items?: JsonSchema;
 }
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const METHODS = ['get', 'post', 'put', 'patch', 'delete'] as const;
 /** Routes that end the caller's own session; the probe does not seed with them. */
 const SELF_DESTRUCTIVE = new Set(['/auth/sign-out', '/auth/sign-out-everywhere', '/org/leave']);
@@ -73,7 +73,7 @@ export function exampleFor(schema: JsonSchema | undefined): unknown {
 
 /** Every uuid in a JSON document, by the name of the field holding it. */
 function harvest(value: unknown, into: Map<string, Set<string>>, field = ''): void {
-  if (typeof value === 'string' && UUID.test(value)) {
+  if (typeof value === 'string' && isUuid(value)) {
     const ids = into.get(field) ?? new Set<string>();
     ids.add(value);
     into.set(field, ids);

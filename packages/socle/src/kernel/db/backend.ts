@@ -1,3 +1,4 @@
+import { quoteIdentifier } from './quote-literal.js';
 /** Rows and counts of one statement, the same shape on PGlite and on Postgres. */
 export interface SqlResult<Row> {
   readonly rows: Row[];
@@ -64,8 +65,6 @@ export interface LeasedConnection extends SqlConnection {
  * (a calendar date has no time zone; node-postgres would shift it to local midnight).
  */
 export const TYPE_OIDS = { int8: 20, numeric: 1700, date: 1082 } as const;
-
-const quoteIdentifier = (name: string) => `"${name.replaceAll('"', '""')}"`;
 
 /**
  * Puts a session in the role a lease asks for. Sessions remember their role, so this costs one

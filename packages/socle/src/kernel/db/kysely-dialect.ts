@@ -12,7 +12,7 @@ import {
   type TransactionSettings,
 } from 'kysely';
 import type { DatabaseBackend, LeasedConnection } from './backend.js';
-import { quoteLiteral } from './quote-literal.js';
+import { quoteIdentifier, quoteLiteral } from './quote-literal.js';
 
 /**
  * Transaction-local settings handed from `Database.transaction` to the BEGIN of the transaction
@@ -77,8 +77,6 @@ class BackendConnection implements DatabaseConnection {
     throw new Error('Socle does not support streaming queries; page with keyset pagination instead');
   }
 }
-
-const quoteIdentifier = (name: string) => `"${name.replaceAll('"', '""')}"`;
 
 class BackendDriver implements Driver {
   constructor(private readonly backend: DatabaseBackend) {}

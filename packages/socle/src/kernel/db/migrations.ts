@@ -5,6 +5,7 @@ import { SocleError } from '../errors/index.js';
 import type { Logger } from '../log/index.js';
 import type { SqlConnection } from './backend.js';
 import type { Database } from './database.js';
+import { quoteIdentifier } from './quote-literal.js';
 
 /** One migration file of a module, as given to the migrator. */
 export interface Migration {
@@ -128,8 +129,6 @@ const BOOKKEEPING = `
     primary key (module, name)
   );
 `;
-
-const quoteIdentifier = (name: string) => `"${name.replaceAll('"', '""')}"`;
 
 /**
  * The application role and the SQL helpers row-level-security policies use. Idempotent; runs on

@@ -19,3 +19,8 @@ export function quoteLiteral(value: string): string {
   if (value.includes('\0')) throw new TypeError('A SQL literal cannot contain a NUL character');
   return `E'${value.replaceAll('\\', '\\\\').replaceAll("'", "''")}'`;
 }
+
+/** Quotes an identifier (role, schema, savepoint name) for SQL: double quotes doubled. */
+export function quoteIdentifier(name: string): string {
+  return `"${name.replaceAll('"', '""')}"`;
+}

@@ -1,4 +1,5 @@
 import type { Database } from '../../kernel/db/index.js';
+import { isUuid } from '../../kernel/ids/index.js';
 import type { CurrentOrg } from '../tenancy/index.js';
 import { auditErrors } from './audit.errors.js';
 import type { AuditPosition, AuditStore } from './audit.store.js';
@@ -42,7 +43,6 @@ export interface AuditEventQuery {
 /** Events per page when the query does not say. */
 export const DEFAULT_PAGE_SIZE = 50;
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const POSITION = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$/;
 
 /** The opaque cursor of a position: base64url of `<occurred_at with microseconds>|<id>`. */
@@ -59,7 +59,7 @@ export function decodeCursor(cursor: string): AuditPosition {
     id === undefined ||
     !POSITION.test(occurredAt) ||
     Number.isNaN(Date.parse(occurredAt)) ||
-    !UUID.test(id)
+    !isUuid(id)
   ) {
     throw auditErrors.invalidCursor();
   }

@@ -1,10 +1,9 @@
 import { randomUUID } from 'node:crypto';
+import { isUuid } from '../../kernel/ids/index.js';
 import type { ModuleContext } from '../../kernel/modules/index.js';
 import type { PrivacySubject } from '../../kernel/privacy/index.js';
 import { withOwnerTransaction } from '../../kernel/privacy/index.js';
 import { privacyErrors } from './privacy.errors.js';
-
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /** The archive of everything Socle holds about one person (GDPR art. 15 and 20). */
 export interface SubjectExport {
@@ -36,7 +35,7 @@ export function createPrivacyService(context: ModuleContext) {
   return {
     /** Finds a person by user id or email (CLI: `--user <id|email>`). */
     async findSubject(reference: string): Promise<PrivacySubject> {
-      const byId = UUID.test(reference);
+      const byId = isUuid(reference);
       const row = await withOwnerTransaction(db, async (connection) => {
         const { rows } = await connection.query<{ id: string; email: string }>(
           `select id, email from identity.users where ${byId ? 'id = $1::uuid' : 'email = lower(trim($1))'}`,

@@ -2,6 +2,7 @@ import type { FastifyRequest } from 'fastify';
 import type { Clock } from '../../kernel/clock/index.js';
 import type { ScopeAccess } from '../../kernel/context/index.js';
 import type { HttpServer } from '../../kernel/http/index.js';
+import { isUuid } from '../../kernel/ids/index.js';
 import { requireUser } from '../identity/index.js';
 import type { OrganizationsStore } from './organizations.store.js';
 import { hasRole, type OrgRole } from './roles.js';
@@ -35,13 +36,12 @@ declare module 'fastify' {
 
 /** The header naming the organization a request acts in. */
 export const ORG_HEADER = 'x-org-id';
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /** The organization id of an `X-Org-Id` header (lower-cased), undefined when absent, or 400. */
 export function orgIdOfHeader(request: FastifyRequest): string | undefined {
   const header = request.headers[ORG_HEADER];
   if (header === undefined) return undefined;
-  if (typeof header !== 'string' || !UUID.test(header)) throw tenancyErrors.invalidOrgHeader();
+  if (typeof header !== 'string' || !isUuid(header)) throw tenancyErrors.invalidOrgHeader();
   return header.toLowerCase();
 }
 /** How long a membership check is reused: a removed member loses access within this time. */
