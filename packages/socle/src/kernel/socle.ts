@@ -1,5 +1,6 @@
 import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
+import path from 'node:path';
 import { type Clock, systemClock } from './clock/index.js';
 import type { Config } from './config/index.js';
 import { createScopeAccess, type ScopeAccess } from './context/index.js';
@@ -17,6 +18,7 @@ import { createLogger, type Logger } from './log/index.js';
 import { createMetrics, type Metrics } from './metrics/index.js';
 import { type ModuleContext, type ModuleDefinition, orderModules } from './modules/index.js';
 import { createRateLimiter } from './rate-limit/index.js';
+import { openSecretBox, type SecretBox } from './secrets/index.js';
 
 export const SOCLE_VERSION: string = (
   createRequire(import.meta.url)('../../package.json') as { version: string }
@@ -47,6 +49,8 @@ export interface Socle {
   readonly db: Database;
   /** The acting tenant and user of the current request or job. */
   readonly scope: ScopeAccess;
+  /** Encrypts secrets stored in the database (SECRET_KEY). */
+  readonly secrets: SecretBox;
   readonly app: HttpServer;
   readonly mode: 'embedded' | 'postgres';
   readonly modules: readonly ModuleDefinition[];
@@ -84,6 +88,13 @@ export async function createSocle(options: CreateSocleOptions): Promise<Socle> {
   const metrics = createMetrics();
   const modules = orderModules(options.modules ?? []);
   const migrations = collectMigrations(modules);
+  const secrets = openSecretBox({
+    secretKey: config.secretKey,
+    previousSecretKeys: config.previousSecretKeys,
+    mode: config.databaseUrl === undefined ? 'embedded' : 'postgres',
+    dataDir: path.resolve(config.baseDir, config.dataDir),
+    ...(options.inMemory === undefined ? {} : { inMemory: options.inMemory }),
+  });
 
   const db = await openDatabase({
     config,
@@ -99,7 +110,17 @@ export async function createSocle(options: CreateSocleOptions): Promise<Socle> {
   let draining = false;
   const running = { count: 0 };
   let app: HttpServer | undefined;
-  const contextOf = (): ModuleContext => ({ db, log, clock, config, metrics, scope, rateLimiter, modules });
+  const contextOf = (): ModuleContext => ({
+    db,
+    log,
+    clock,
+    config,
+    metrics,
+    scope,
+    secrets,
+    rateLimiter,
+    modules,
+  });
   try {
     if (config.migrateOnStart) {
       await applyMigrations(db, migrations, log, { appRole: config.databaseAppRole });
@@ -192,6 +213,7 @@ export async function createSocle(options: CreateSocleOptions): Promise<Socle> {
     metrics,
     db,
     scope,
+    secrets,
     app: server,
     mode: db.dialect === 'pglite' ? 'embedded' : 'postgres',
     modules,

@@ -62,7 +62,7 @@ export function createAccessTokens(options: AccessTokensOptions) {
     }
     const active = rows.find((row) => row.retired_at === null);
     signer = active
-      ? { kid: active.kid, key: await importJWK(active.private_jwk as JWK, ALGORITHM) }
+      ? { kid: active.kid, key: await importJWK(active.privateJwk as JWK, ALGORITHM) }
       : undefined;
     verifiers = next;
     publicJwks = jwks;
@@ -71,6 +71,8 @@ export function createAccessTokens(options: AccessTokensOptions) {
   const accessTokens = {
     /** Loads keys, creating the first one on a new database. */
     async start(): Promise<void> {
+      const resealed = await store.resealAll();
+      if (resealed > 0) log.info({ keys: resealed }, 'Signing keys resealed with the current SECRET_KEY');
       await load();
       if (signer === undefined) await accessTokens.rotate();
     },

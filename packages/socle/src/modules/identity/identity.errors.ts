@@ -5,8 +5,9 @@ import { SocleError } from '../../kernel/errors/index.js';
  * them as: failures to sign up, sign in or prove a second factor.
  *
  * Sign-in failures deliberately say little: `invalidCredentials` is the same for an unknown
- * email and a wrong password, and `invalidToken` is the same for a malformed, unknown, used or
- * expired token, so that an attacker cannot probe which accounts or tokens exist.
+ * email and a wrong password, and a token error is the same for a malformed, unknown, used or
+ * expired token (`sessionErrors.tokenInvalid`, the email-token errors), so that an attacker
+ * cannot probe which accounts or tokens exist.
  */
 export const identityErrors = {
   /** The password breaks the policy; each reason becomes one `errors[]` entry on `body/password`. */
@@ -100,7 +101,4 @@ export const identityErrors = {
     new SocleError('auth.email_already_verified', 'This email address is already verified', {
       status: 409,
     }),
-  /** A secret token (refresh, verification, reset, invitation) that is malformed, unknown or expired. */
-  invalidToken: () =>
-    new SocleError('auth.invalid_token', 'The token is invalid or has expired', { status: 401 }),
 };
