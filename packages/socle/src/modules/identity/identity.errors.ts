@@ -58,6 +58,22 @@ export const identityErrors = {
       'Enter the code from your authenticator app (or a recovery code) to finish signing in',
       { status: 401, details: { mfaToken, expiresIn: expiresInSeconds } },
     ),
+  /**
+   * Re-authentication before a sensitive action (erasing the account) failed: wrong password. A
+   * 400 naming the field, not a 401: the session itself is fine.
+   */
+  wrongPassword: () =>
+    new SocleError('auth.wrong_password', 'The password is incorrect', {
+      status: 400,
+      errors: [{ field: 'body/password', message: 'is not the password of this account' }],
+    }),
+  /** Re-authentication of an account with 2FA on needs a code as well as the password. */
+  mfaCodeRequired: () =>
+    new SocleError(
+      'auth.mfa_code_required',
+      'This account has two-factor authentication on: send a code from the authenticator app (or a recovery code) with the password',
+      { status: 400, errors: [{ field: 'body/code', message: 'is required' }] },
+    ),
   /** The sign-in challenge is malformed, unknown, used, expired or burnt by too many wrong codes. */
   mfaChallengeInvalid: () =>
     new SocleError(

@@ -13,6 +13,7 @@ import type { IdentityTables } from './identity.tables.js';
 import { registerMfaRoutes } from './mfa.routes.js';
 import { createMfaService } from './mfa.service.js';
 import { createMfaStore } from './mfa.store.js';
+import { installReauthentication } from './reauthentication.js';
 import { createSessionService } from './sessions.service.js';
 import { createSessionsStore } from './sessions.store.js';
 import { createSigningKeysStore } from './signing-keys.store.js';
@@ -129,6 +130,11 @@ export function createIdentityModule(options: IdentityOptions = {}) {
     },
     configureHttp(app, context) {
       installAuthentication(app, servicesOf(context).accessTokens, context.scope);
+      installReauthentication(
+        app,
+        servicesOf(context).accounts,
+        options.rateLimits === false ? undefined : context.rateLimiter,
+      );
       if (options.rateLimits !== false)
         installIdentityRateLimits(app, context.rateLimiter, options.rateLimits);
     },

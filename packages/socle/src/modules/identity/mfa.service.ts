@@ -170,6 +170,24 @@ export function createMfaService(options: MfaServiceOptions) {
       });
     },
 
+    /** True when the user has two-factor authentication on. */
+    async isEnabled(userId: string): Promise<boolean> {
+      const state = await store.findTotpState(userId, db.kysely);
+      return state?.confirmedAt != null;
+    },
+
+    /**
+     * Proves the second factor again for a sensitive action of a signed-in user: the TOTP step or
+     * recovery code is consumed like at sign-in, so it cannot be replayed.
+     */
+    async confirmSecondFactor(userId: string, code: string): Promise<void> {
+      await db.transaction(async (trx) => {
+        const state = await lockEnabled(userId, trx);
+        const check = await checkSecondFactor(state, code, clock.now(), trx);
+        if (check !== 'ok') refuse(check);
+      });
+    },
+
     /** Replaces every recovery code with 10 new ones, given a TOTP code or an unused recovery code. */
     async regenerateRecoveryCodes(userId: string, code: string): Promise<{ recoveryCodes: string[] }> {
       return db.transaction(async (trx) => {
