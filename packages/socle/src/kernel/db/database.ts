@@ -82,12 +82,18 @@ export interface Database<Tables = unknown> {
 
 const SETTING_NAME = /^[a-z_][a-z0-9_]*\.[a-z_][a-z0-9_]*$/;
 
+/** Names that passed SETTING_NAME: a handful (`app.tenant_id`, `app.user_id`), checked on every statement. */
+const validSettingNames = new Set<string>();
+
 /** The settings as validated `[name, value]` pairs: a bad name or value is a programming error. */
 function settingEntries(settings: TransactionSettings): SettingEntries {
   const entries = Object.entries(settings);
   for (const [name, value] of entries) {
-    if (!SETTING_NAME.test(name))
-      throw new TypeError(`Transaction setting "${name}" must look like "app.tenant_id"`);
+    if (!validSettingNames.has(name)) {
+      if (!SETTING_NAME.test(name))
+        throw new TypeError(`Transaction setting "${name}" must look like "app.tenant_id"`);
+      if (validSettingNames.size < 100) validSettingNames.add(name);
+    }
     if (typeof value !== 'string' || value.includes('\0'))
       throw new TypeError(`Transaction setting "${name}" must be a string without NUL characters`);
   }
