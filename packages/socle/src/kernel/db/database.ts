@@ -23,7 +23,8 @@ export interface TransactionOptions {
 }
 
 /**
- * Supplies settings for every transaction opened in the current async context. The tenancy
+ * Supplies settings for every transaction opened in the current async context, and for every
+ * statement run there outside a transaction (in its own implicit transaction). The tenancy
  * module installs one that returns `app.tenant_id` / `app.user_id` of the current request.
  */
 export type TransactionContextProvider = () => TransactionSettings | undefined;
