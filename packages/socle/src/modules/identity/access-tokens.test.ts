@@ -2,12 +2,11 @@ import { describe, expect, it } from 'vitest';
 import { createManualClock } from '../../kernel/clock/index.js';
 import { createSilentLogger } from '../../kernel/log/index.js';
 import { createAccessTokens } from './access-tokens.js';
-import type { SigningKeyRow } from './identity.tables.js';
-import type { SigningKeysStore } from './signing-keys.store.js';
+import type { SigningKey, SigningKeysStore } from './signing-keys.store.js';
 
 /** The signing-key table in memory, with what a store answers. */
 function createKeyTable(clock: { now(): Date }) {
-  const rows: SigningKeyRow[] = [];
+  const rows: (SigningKey & { retired_at: Date | null })[] = [];
   const store: SigningKeysStore = {
     async listPublishable(since) {
       return rows
@@ -18,11 +17,14 @@ function createKeyTable(clock: { now(): Date }) {
       rows.push({
         kid: key.kid,
         algorithm: key.algorithm,
-        private_jwk: key.privateJwk,
+        privateJwk: key.privateJwk,
         public_jwk: key.publicJwk,
         created_at: clock.now(),
         retired_at: null,
       });
+    },
+    async resealAll() {
+      return 0;
     },
     async retireAllExcept(kid, at) {
       for (const row of rows) if (row.kid !== kid && row.retired_at === null) row.retired_at = at;
@@ -53,7 +55,7 @@ describe('access tokens', () => {
 
     // The old key removed from the table (a compromised key): once keys are reloaded, the token
     // is refused, although it was verified and cached before.
-    keys.rows.splice(keys.rows.indexOf(first as SigningKeyRow), 1);
+    keys.rows.splice(keys.rows.indexOf(first as (typeof keys.rows)[number]), 1);
     clock.advance(1000);
     await accessTokens.rotate();
     await expect(accessTokens.verify(token)).rejects.toMatchObject({ code: 'auth.token_invalid' });
