@@ -1,9 +1,12 @@
 import { randomUUID } from 'node:crypto';
+import type { EventEmitter } from 'node:events';
 import type { Generated } from 'kysely';
-import { afterAll, beforeAll, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { defineModule, sql } from '../src/index.js';
-import { createTestSocle, type TestSocle } from '../src/testing/index.js';
-import { describeEachDatabase } from './support/each-database.js';
+import { createDatabase, type Database } from '../src/kernel/db/database.js';
+import { createPostgresBackend } from '../src/kernel/db/postgres-backend.js';
+import { createTestSocle, type TestDatabase, type TestSocle } from '../src/testing/index.js';
+import { describeEachDatabase, postgresTarget } from './support/each-database.js';
 
 interface Tables {
   /** `tenant_id` defaults to the current tenant. */
@@ -238,3 +241,53 @@ describeEachDatabase('Single statements of interleaved tenants on a small pool',
     }
   });
 });
+
+describe.skipIf(!postgresTarget.available)(
+  `Round trips of a scoped statement [postgres${postgresTarget.available ? '' : `: ${postgresTarget.reason}`}]`,
+  () => {
+    let database: TestDatabase;
+    let backend: ReturnType<typeof createPostgresBackend>;
+    let db: Database;
+    /** ReadyForQuery messages received: one per Sync, so one per round trip. */
+    let roundTrips = 0;
+
+    beforeAll(async () => {
+      database = await postgresTarget.create();
+      backend = createPostgresBackend({
+        url: database.url as string,
+        poolMax: 1,
+        connectTimeoutMs: 5000,
+        preparedStatements: true,
+      });
+      backend.pool.on('connect', (client) => {
+        (client as unknown as { connection: EventEmitter }).connection.on('readyForQuery', () => {
+          roundTrips += 1;
+        });
+      });
+      db = createDatabase(backend);
+      db.setTransactionContextProvider(() => ({ 'app.tenant_id': tenants[0] as string }));
+      await db.ping();
+    });
+    afterAll(async () => {
+      await db?.close();
+      await database?.drop();
+    });
+
+    const tenantOf = () =>
+      sql<{ tenant: string }>`select current_setting('app.tenant_id', true) as tenant where ${1} = 1`.execute(
+        db.kysely,
+      );
+
+    it('costs one round trip outside a transaction, three in one', async () => {
+      await tenantOf(); // parses the named statements once
+      roundTrips = 0;
+      expect((await tenantOf()).rows).toEqual([{ tenant: tenants[0] }]);
+      expect(roundTrips).toBe(1);
+      roundTrips = 0;
+      await db.transaction((trx) =>
+        sql`select current_setting('app.tenant_id', true) where ${1} = 1`.execute(trx),
+      );
+      expect(roundTrips).toBe(3);
+    });
+  },
+);
