@@ -1,0 +1,12 @@
+import { SocleError } from '../../kernel/errors/index.js';
+
+export const jobsModuleErrors = {
+  operatorApiDisabled: () =>
+    new SocleError('jobs.operator_api_disabled', 'The operator API is off: set OPERATOR_TOKEN to enable it', {
+      status: 404,
+    }),
+  notOperator: () =>
+    new SocleError('jobs.not_operator', 'This route needs the operator token as a Bearer token', {
+      status: 401,
+    }),
+};
