@@ -50,7 +50,7 @@ export interface Config {
   readonly jobsSuperviseIntervalMs: number;
   /** Postgres only: connections of the job engine's own pool (plus one for LISTEN). */
   readonly jobsPoolMax: number;
-  /** Bearer token of the operator API (`/operator/jobs`); unset disables it. A secret: never log it. */
+  /** Token of the operator API (`/operator/jobs`, `X-Operator-Token`); unset disables it. A secret: never log it. */
   readonly operatorToken: string | undefined;
   readonly bodyLimitBytes: number;
   /** Allowed CORS origins; empty disables CORS, `*` allows any origin. */
@@ -351,7 +351,7 @@ const SETTINGS = [
   {
     key: 'operatorToken',
     env: 'OPERATOR_TOKEN',
-    description: 'Bearer token of the operator API (/operator/jobs); unset disables it',
+    description: 'Token of the operator API (/operator/jobs, X-Operator-Token header); unset disables it',
     defaultValue: undefined,
     parse: optionalSecret,
   },

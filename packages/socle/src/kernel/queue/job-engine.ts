@@ -470,7 +470,8 @@ export function createJobEngine(options: JobEngineOptions): JobEngine {
       const job = await get(id, tenantId);
       if (job.state !== 'failed' && job.state !== 'cancelled') throw jobErrors.notRetryable(id, job.state);
       const { boss: instance } = requireStarted();
-      await instance.retry(job.queue, id);
+      if (job.state === 'cancelled') await instance.resume(job.queue, id);
+      else await instance.retry(job.queue, id);
       return get(id, tenantId);
     },
 

@@ -6,7 +6,11 @@ export const jobsModuleErrors = {
       status: 404,
     }),
   notOperator: () =>
-    new SocleError('jobs.not_operator', 'This route needs the operator token as a Bearer token', {
-      status: 401,
-    }),
+    new SocleError(
+      'jobs.not_operator',
+      'This route needs the operator token in the X-Operator-Token header',
+      {
+        status: 401,
+      },
+    ),
 };

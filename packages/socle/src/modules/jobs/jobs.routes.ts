@@ -7,6 +7,9 @@ import type { Jobs } from '../../kernel/queue/index.js';
 import { requireOrgRole } from '../tenancy/index.js';
 import { jobsModuleErrors } from './jobs.errors.js';
 
+/** The header carrying `OPERATOR_TOKEN`. */
+export const OPERATOR_TOKEN_HEADER = 'x-operator-token';
+
 const NullableString = Type.Union([Type.String(), Type.Null()]);
 const JobState = Type.Union(
   ['created', 'retry', 'active', 'completed', 'cancelled', 'failed'].map((state) => Type.Literal(state)),
@@ -109,14 +112,16 @@ export function registerOrgJobRoutes(app: HttpServer, jobs: Jobs): void {
 }
 
 /**
- * Every tenant's jobs and global ones, for operators holding `OPERATOR_TOKEN` (as
- * `Authorization: Bearer <token>`). Without the setting these routes answer 404.
+ * Every tenant's jobs and global ones, for operators holding `OPERATOR_TOKEN` (in the
+ * `X-Operator-Token` header: `Authorization` carries users' access tokens). Without the setting
+ * these routes answer 404.
  */
 export function registerOperatorJobRoutes(app: HttpServer, jobs: Jobs, config: Config): void {
   const requireOperator = (request: FastifyRequest) => {
     const token = config.operatorToken;
     if (token === undefined) throw jobsModuleErrors.operatorApiDisabled();
-    const given = /^Bearer (.+)$/.exec(request.headers.authorization ?? '')?.[1] ?? '';
+    const header = request.headers[OPERATOR_TOKEN_HEADER];
+    const given = typeof header === 'string' ? header : '';
     const expected = Buffer.from(token);
     const actual = Buffer.from(given);
     if (actual.length !== expected.length || !timingSafeEqual(actual, expected))
