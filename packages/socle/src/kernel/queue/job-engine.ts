@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { type Db, type JobResult, type JobWithMetadata, PgBoss, type SendOptions } from 'pg-boss';
+import type { ConstructorOptions, Db, JobResult, JobWithMetadata, PgBoss, SendOptions } from 'pg-boss';
 import { Value } from 'typebox/value';
 import type { Config } from '../config/index.js';
 import type { ScopeAccess } from '../context/index.js';
@@ -176,8 +176,16 @@ export function createJobEngine(options: JobEngineOptions): JobEngine {
     openTelemetry: { enabled: false },
   } as const;
 
+  // Loaded on first use: a process without jobs (most CLI commands) never pays for the import.
+  const newBoss = async (bossOptions: ConstructorOptions): Promise<PgBoss> => {
+    const { PgBoss: Boss } = await import('pg-boss');
+    return new Boss(bossOptions);
+  };
+  // Without a declared job nor the jobs module, the engine stays off: nothing installed or polled.
+  const enabled = definitions.size > 0 || options.modules.some((module) => module.name === JOBS_SCHEMA);
+
   const ownerBoss = () =>
-    new PgBoss({
+    newBoss({
       ...common,
       ...(isEmbedded
         ? { db: embeddedEngineDatabase(db, 'owner'), backend: 'pglite' as const }
@@ -322,7 +330,8 @@ export function createJobEngine(options: JobEngineOptions): JobEngine {
     definitions,
 
     async install() {
-      const installer = ownerBoss();
+      if (!enabled) return;
+      const installer = await ownerBoss();
       installer.on('error', (error) => log.warn({ err: error }, 'Job engine installer reported an error'));
       await installer.start();
       try {
@@ -345,9 +354,10 @@ export function createJobEngine(options: JobEngineOptions): JobEngine {
     },
 
     async start(queuesToWork) {
+      if (!enabled) return;
       workQueues = queuesToWork;
       const engineDb: Db | undefined = isEmbedded ? embeddedEngineDatabase(db, 'app') : undefined;
-      const instance = new PgBoss({
+      const instance = await newBoss({
         ...common,
         ...(engineDb === undefined
           ? {
@@ -384,6 +394,7 @@ export function createJobEngine(options: JobEngineOptions): JobEngine {
     },
 
     async startWorkers() {
+      if (!enabled) return;
       const { boss: instance } = requireStarted();
       if (workQueues.length > 0) await registerSchedules(instance);
       const pollingSeconds = Math.max(0.5, config.jobsPollIntervalMs / 1000);
