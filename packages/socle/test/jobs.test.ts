@@ -1,3 +1,4 @@
+import { execFileSync, spawnSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type JobRecord, sql } from '../src/index.js';
 import { createTestSocle, type TestSocle } from '../src/testing/index.js';
@@ -177,6 +178,20 @@ describeEachDatabase('Durable jobs', (target) => {
       (record) => record.state === 'completed',
     );
     expect(done.progress).toEqual({ step: 'done', percent: 100 });
+  });
+
+  it('reports job metrics that promtool accepts', async () => {
+    const response = await socle.app.inject({ method: 'GET', url: '/metrics' });
+    expect(response.statusCode).toBe(200);
+    const text = response.body;
+    expect(text).toMatch(/socle_jobs_finished_total\{queue="default",outcome="completed"\} [1-9]/);
+    expect(text).toMatch(/socle_jobs_finished_total\{queue="default",outcome="failed"\} [1-9]/);
+    expect(text).toContain('socle_job_duration_seconds_bucket{le="0.001",queue="default"}');
+    expect(text).toMatch(/socle_jobs_ready\{queue="high"\} 0/);
+    expect(text).toContain('socle_jobs_oldest_ready_age_seconds{queue="default"}');
+    // CI installs promtool; a developer machine without it skips only this check (as lifecycle.test.ts).
+    if (spawnSync('promtool', ['--version']).status === 0)
+      execFileSync('promtool', ['check', 'metrics'], { input: text, encoding: 'utf8' });
   });
 
   it('fires cron schedules declared by modules', async () => {
