@@ -34,7 +34,9 @@ describeEachDatabase('Durable jobs', (target) => {
     log = fixture.log;
     socle = await createTestSocle(target, {
       modules: [fixture.module],
-      config: { jobsSuperviseIntervalMs: 1000, jobsPollIntervalMs: 500 },
+      // One fetch loop: the priority order is the order of one fetch (two loops fetching at
+      // once split a batch between them, and each starts its share when it gets it).
+      config: { jobsSuperviseIntervalMs: 1000, jobsPollIntervalMs: 500, jobsConcurrency: 1 },
     });
   });
   afterAll(() => socle?.dispose());
@@ -119,6 +121,20 @@ describeEachDatabase('Durable jobs', (target) => {
       async () => log.started.filter((entry) => entry.name === 'jobs_fixture.failing').length,
       (count) => count >= 3,
     );
+  });
+
+  it('waits an exponential backoff with jitter before the next attempt', async () => {
+    const { id } = await socle.jobs.enqueue(socle.db.kysely, 'jobs_fixture.backingOff', {});
+    const waiting = await eventually(
+      () => job(id),
+      (record) => record.state === 'retry',
+    );
+    expect(waiting).toMatchObject({ attempts: 1, maxAttempts: 4 });
+    // pg-boss: delay · (2^n/2 + 2^n/2 · random) seconds after the failure, n the retries so far.
+    const delaySeconds = (Date.parse(waiting.startAfter) - Date.now()) / 1000;
+    expect(delaySeconds).toBeGreaterThan(20);
+    expect(delaySeconds).toBeLessThanOrEqual(121);
+    await socle.jobs.cancel(id, null);
   });
 
   it('runs higher priorities first', async () => {
