@@ -12,10 +12,11 @@ import { parseArgs } from 'node:util';
 import { loadConfig } from 'socle';
 import { testPostgresAdminUrl } from 'socle/testing';
 import { DEFAULT_CONNECTIONS, type RunSettings, runScenario, type ScenarioResult } from './harness.js';
+import { formatWorkResult, runWorkScenario, type WorkScenario } from './jobs-harness.js';
 import { formatProfileEntries, summarizeProfile } from './profile-summary.js';
 import { formatResult, writeResults } from './report.js';
 import type { Scenario } from './scenario.js';
-import { scenarios } from './scenarios/index.js';
+import { scenarios, workScenarios } from './scenarios/index.js';
 import type { BenchDialect } from './server-protocol.js';
 
 /** Scenarios with their own default number of connections, for the usage text. */
@@ -30,7 +31,7 @@ const USAGE = `Usage: npm run bench -- [options]
   --connections <n>        concurrent connections (default ${DEFAULT_CONNECTIONS}${OWN_CONNECTIONS})
   --warmup <seconds>       unmeasured load before each measured run (default 2)
   --rounds <n>             Socle/baseline pairs, interleaved; medians are reported (default 1)
-  --scenario <name>        one of: ${scenarios.map((scenario) => scenario.name).join(', ')} (default: all)
+  --scenario <name>        one of: ${[...scenarios, ...workScenarios].map((scenario) => scenario.name).join(', ')} (default: all)
   --dialect <d>            postgres, pglite or all (default postgres)
   --profile                write a CPU profile of each server's measured run to bench/results/profiles
   --help                   this text
@@ -45,6 +46,8 @@ interface CliOptions {
   readonly warmupSeconds: number;
   readonly rounds: number;
   readonly scenarios: readonly Scenario[];
+  /** Scenarios without HTTP load (jobs): each contender runs a whole workload in a child process. */
+  readonly workScenarios: readonly WorkScenario[];
   readonly dialects: readonly BenchDialect[];
   readonly profile: boolean;
 }
@@ -77,11 +80,13 @@ function parseCli(argv: readonly string[]): CliOptions | 'help' {
   });
   if (values.help) return 'help';
   let selected = scenarios;
+  let selectedWork = workScenarios;
   if (values.scenario !== undefined) {
     selected = scenarios.filter((scenario) => scenario.name === values.scenario);
-    if (selected.length === 0) {
+    selectedWork = workScenarios.filter((scenario) => scenario.name === values.scenario);
+    if (selected.length === 0 && selectedWork.length === 0) {
       throw new UsageError(
-        `Unknown scenario "${values.scenario}"; known: ${scenarios.map((scenario) => scenario.name).join(', ')}`,
+        `Unknown scenario "${values.scenario}"; known: ${[...scenarios, ...workScenarios].map((scenario) => scenario.name).join(', ')}`,
       );
     }
   }
@@ -100,6 +105,7 @@ function parseCli(argv: readonly string[]): CliOptions | 'help' {
     warmupSeconds: positiveNumber('warmup', values.warmup, false),
     rounds: positiveNumber('rounds', values.rounds, true),
     scenarios: selected,
+    workScenarios: selectedWork,
     dialects,
     profile: values.profile,
   };
@@ -185,6 +191,20 @@ async function main(): Promise<number> {
       }
     }
     if (interrupt.signal.aborted) break;
+  }
+
+  for (const scenario of options.workScenarios) {
+    for (const dialect of options.dialects) {
+      if (interrupt.signal.aborted) break;
+      console.error(`${scenario.name} on ${dialect}: ${scenario.description}`);
+      try {
+        console.log(`\n${formatWorkResult(await runWorkScenario(scenario, dialect, settings))}\n`);
+      } catch (error) {
+        if (interrupt.signal.aborted) break;
+        failed = true;
+        console.error(`${scenario.name} on ${dialect} failed: ${(error as Error).stack ?? String(error)}`);
+      }
+    }
   }
 
   if (results.length > 0) {

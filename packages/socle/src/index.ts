@@ -39,6 +39,19 @@ export { createLogger, createSilentLogger, type Logger } from './kernel/log/inde
 export type { Metrics } from './kernel/metrics/index.js';
 export { defineModule, type ModuleContext, type ModuleDefinition } from './kernel/modules/index.js';
 export {
+  defineJob,
+  type Enqueued,
+  type EnqueueOptions,
+  JOB_QUEUES,
+  type JobBackoff,
+  type JobContext,
+  type JobDefinition,
+  type JobQueue,
+  type JobRecord,
+  type Jobs,
+  type RunningJob,
+} from './kernel/queue/index.js';
+export {
   type CloseResult,
   type CreateSocleOptions,
   createSocle,

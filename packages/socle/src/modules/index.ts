@@ -1,6 +1,7 @@
 import type { ModuleDefinition } from '../kernel/modules/index.js';
 import { createAuditModule } from './audit/index.js';
 import { createIdentityModule } from './identity/index.js';
+import { createJobsModule } from './jobs/index.js';
 import { createMailModule } from './mail/index.js';
 import { createPrivacyModule } from './privacy/index.js';
 import { createTenancyModule } from './tenancy/index.js';
@@ -15,6 +16,7 @@ export function createBuiltInModules(): ModuleDefinition<any>[] {
     createIdentityModule(),
     createTenancyModule(),
     createAuditModule(),
+    createJobsModule(),
     createMailModule(),
     createPrivacyModule(),
   ];

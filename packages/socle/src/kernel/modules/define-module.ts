@@ -7,6 +7,7 @@ import type { HttpServer } from '../http/index.js';
 import type { Logger } from '../log/index.js';
 import type { Metrics } from '../metrics/index.js';
 import type { PrivacyHooks } from '../privacy/index.js';
+import type { JobDefinition, Jobs } from '../queue/index.js';
 import type { RateLimiter } from '../rate-limit/index.js';
 import type { SecretBox } from '../secrets/index.js';
 
@@ -25,6 +26,8 @@ export interface ModuleContext<Tables = unknown> {
   readonly rateLimiter: RateLimiter;
   /** Every module of this server, in dependency order (the privacy module walks them). */
   readonly modules: readonly ModuleDefinition[];
+  /** Durable jobs: `jobs.enqueue(trx, 'module.job', payload)` inside a transaction; inspection. */
+  readonly jobs: Jobs;
 }
 
 /**
@@ -48,6 +51,12 @@ export interface ModuleDefinition<Tables = unknown> {
    * that apply to every route (authentication, for instance). Runs in dependency order.
    */
   configureHttp?(app: HttpServer, context: ModuleContext<Tables>): void | Promise<void>;
+  /**
+   * Durable jobs of this module, enqueued as `'<module>.<key>'` with `ctx.jobs.enqueue`; see
+   * docs/jobs.md.
+   */
+  // biome-ignore lint/suspicious/noExplicitAny: each job is typed with its own payload
+  readonly jobs?: Readonly<Record<string, JobDefinition<any>>>;
   /** Registers HTTP routes. Routes are thin: schema, service call, reply. */
   routes?(app: HttpServer, context: ModuleContext<Tables>): void | Promise<void>;
   /**
