@@ -1,5 +1,6 @@
 import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
+import { createBus } from './bus/index.js';
 import { type Clock, systemClock } from './clock/index.js';
 import type { Config } from './config/index.js';
 import { createScopeAccess, type ScopeAccess } from './context/index.js';
@@ -94,12 +95,23 @@ export async function createSocle(options: CreateSocleOptions): Promise<Socle> {
   metrics.trackPool(() => db.statistics());
   const scope = createScopeAccess();
   const rateLimiter = createRateLimiter({ redisUrl: config.redisUrl, clock, log });
+  const bus = createBus({ redisUrl: config.redisUrl, log });
   db.setTransactionContextProvider(scope.transactionSettings);
 
   let draining = false;
   const running = { count: 0 };
   let app: HttpServer | undefined;
-  const contextOf = (): ModuleContext => ({ db, log, clock, config, metrics, scope, rateLimiter, modules });
+  const contextOf = (): ModuleContext => ({
+    db,
+    log,
+    clock,
+    config,
+    metrics,
+    scope,
+    rateLimiter,
+    modules,
+    bus,
+  });
   try {
     if (config.migrateOnStart) {
       await applyMigrations(db, migrations, log, { appRole: config.databaseAppRole });
@@ -137,6 +149,7 @@ export async function createSocle(options: CreateSocleOptions): Promise<Socle> {
     await app?.close().catch(() => undefined);
     await db.close().catch(() => undefined);
     await rateLimiter.close().catch(() => undefined);
+    await bus.close().catch(() => undefined);
     throw error;
   }
   const server = app;
@@ -182,6 +195,7 @@ export async function createSocle(options: CreateSocleOptions): Promise<Socle> {
     }
     await db.close();
     await rateLimiter.close();
+    await bus.close();
     return { drained: outcome === 'closed' && handlersDone };
   };
 

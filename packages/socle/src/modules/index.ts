@@ -3,6 +3,7 @@ import { createAuditModule } from './audit/index.js';
 import { createIdentityModule } from './identity/index.js';
 import { createMailModule } from './mail/index.js';
 import { createPrivacyModule } from './privacy/index.js';
+import { createRealtimeModule } from './realtime/index.js';
 import { createTenancyModule } from './tenancy/index.js';
 
 /**
@@ -17,5 +18,6 @@ export function createBuiltInModules(): ModuleDefinition<any>[] {
     createAuditModule(),
     createMailModule(),
     createPrivacyModule(),
+    createRealtimeModule(),
   ];
 }

@@ -1,0 +1,10 @@
+/** The realtime module: the Pusher Channels protocol, channel authorization, HTTP API, fan-out over the bus. */
+export type { AppDirectory, RealtimeApp } from './apps.js';
+export { channelAuth, channelType, encodeFrame, userAuth } from './protocol.js';
+export {
+  createRealtimeModule,
+  type Realtime,
+  type RealtimeModule,
+  type RealtimeOptions,
+} from './realtime.module.js';
+export type { WebhookEvent, WebhookSink } from './webhooks.js';
