@@ -5,7 +5,7 @@ import { createMailModule } from '../src/modules/mail/index.js';
 import { channelAuth, createRealtimeModule, type RealtimeModule } from '../src/modules/realtime/index.js';
 import { createTenancyModule } from '../src/modules/tenancy/index.js';
 import { createTestSocle, type TestSocle } from '../src/testing/index.js';
-import { signUpUser, type TestUser } from './support/api-client.js';
+import { callAs, signUpUser, type TestUser } from './support/api-client.js';
 import { describeEachDatabase } from './support/each-database.js';
 import {
   connected,
@@ -299,6 +299,57 @@ describeEachDatabase('Realtime: the Pusher protocol with real clients', (target)
     clock.advance(30_000);
     realtime.checkActivity();
     expect((await silent.closed).code).toBe(4201);
+  });
+
+  it("serves an organization's app: created by an admin, used by pusher-js and the pusher SDK, secret rotated", async () => {
+    const org = await callAs(socle, alice, 'POST', '/orgs', { payload: { name: 'Quiz Co' } });
+    const orgId = org.json().id as string;
+    const created = await callAs(socle, alice, 'POST', '/realtime/apps', {
+      orgId,
+      payload: { name: 'Quiz' },
+    });
+    expect(created.statusCode, created.body).toBe(201);
+    const orgApp = created.json() as { id: string; key: string; secret: string };
+    const config = { realtimeAppId: orgApp.id, realtimeAppKey: orgApp.key, realtimeAppSecret: orgApp.secret };
+
+    const listed = await callAs(socle, alice, 'GET', '/realtime/apps', { orgId });
+    expect(listed.json()).toEqual([expect.objectContaining({ id: orgApp.id, key: orgApp.key })]);
+    expect(listed.body).not.toContain(orgApp.secret);
+
+    const subscriber = pusherClient(baseUrl, config);
+    clients.push(subscriber);
+    const channel = subscriber.subscribe('org-news');
+    await nextEvent(channel, 'pusher:subscription_succeeded');
+    const received = nextEvent(channel, 'hello');
+    await pusherServer(baseUrl, config).trigger('org-news', 'hello', 'world');
+    expect(await received).toBe('world');
+
+    const rotated = await callAs(socle, alice, 'POST', `/realtime/apps/${orgApp.id}/rotate-secret`, {
+      orgId,
+    });
+    expect(rotated.statusCode).toBe(200);
+    await expect(pusherServer(baseUrl, config).trigger('org-news', 'hello', 'again')).rejects.toMatchObject({
+      status: 401,
+    });
+    const fresh = { ...config, realtimeAppSecret: rotated.json().secret as string };
+    expect((await pusherServer(baseUrl, fresh).trigger('org-news', 'hello', 'again')).status).toBe(200);
+
+    // Channel authorization for an organization's app takes a member acting in that organization.
+    const socketId = await raw(undefined, orgApp.key).socketId();
+    const outsider = await socle.app.inject({
+      method: 'POST',
+      url: '/realtime/auth',
+      headers: { authorization: `Bearer ${bob.token}` },
+      payload: { socket_id: socketId, channel_name: 'private-chat-1', app_key: orgApp.key },
+    });
+    expect(outsider.statusCode).toBe(400);
+    const member = await callAs(socle, alice, 'POST', '/realtime/auth', {
+      orgId,
+      payload: { socket_id: socketId, channel_name: 'private-chat-1', app_key: orgApp.key },
+    });
+    expect(member.json().auth).toBe(
+      channelAuth({ key: orgApp.key, secret: rotated.json().secret }, socketId, 'private-chat-1'),
+    );
   });
 
   async function signedQuery(method: string, path: string, body: string) {

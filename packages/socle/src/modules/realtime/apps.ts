@@ -42,16 +42,3 @@ export function configuredApp(config: Config): RealtimeApp | undefined {
     backendEventsPerSecond: 0,
   };
 }
-
-/** Apps from a fixed list (the configured app, extra apps given in code). */
-export function createStaticAppDirectory(apps: readonly RealtimeApp[]): AppDirectory {
-  return {
-    defaultApp: apps[0],
-    async byKey(key) {
-      return apps.find((app) => app.key === key);
-    },
-    async byId(id) {
-      return apps.find((app) => app.id === id);
-    },
-  };
-}

@@ -60,6 +60,8 @@ export interface HttpApiOptions {
 export function registerHttpApiRoutes(app: HttpServer, options: HttpApiOptions): void {
   const { apps, gateway, state, clock } = options;
   const tags = ['realtime http api'];
+  // Signed with the app secret (query auth_key/auth_signature), not a session: see docs/realtime.md.
+  const security = [{ appSignature: [] }];
   // Keep the body as received: body_md5 is computed over those exact bytes.
   app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
     request.rawBody = body as string;
@@ -126,6 +128,7 @@ export function registerHttpApiRoutes(app: HttpServer, options: HttpApiOptions):
     {
       schema: {
         tags,
+        security,
         summary: 'Trigger an event on channels (Pusher HTTP API, signed)',
         params: AppParams,
         querystring: Type.Object(SignatureQuery),
@@ -152,6 +155,7 @@ export function registerHttpApiRoutes(app: HttpServer, options: HttpApiOptions):
     {
       schema: {
         tags,
+        security,
         summary: 'Trigger up to 10 events at once (Pusher HTTP API, signed)',
         params: AppParams,
         querystring: Type.Object(SignatureQuery),
@@ -183,6 +187,7 @@ export function registerHttpApiRoutes(app: HttpServer, options: HttpApiOptions):
     {
       schema: {
         tags,
+        security,
         summary: 'Occupied channels (Pusher HTTP API, signed)',
         params: AppParams,
         querystring: Type.Object({
@@ -213,6 +218,7 @@ export function registerHttpApiRoutes(app: HttpServer, options: HttpApiOptions):
     {
       schema: {
         tags,
+        security,
         summary: 'State of one channel (Pusher HTTP API, signed)',
         params: ChannelParams,
         querystring: Type.Object({ ...SignatureQuery, info: Type.Optional(Type.String()) }),
@@ -242,6 +248,7 @@ export function registerHttpApiRoutes(app: HttpServer, options: HttpApiOptions):
     {
       schema: {
         tags,
+        security,
         summary: 'Members of a presence channel (Pusher HTTP API, signed)',
         params: ChannelParams,
         querystring: Type.Object(SignatureQuery),
@@ -261,6 +268,7 @@ export function registerHttpApiRoutes(app: HttpServer, options: HttpApiOptions):
     {
       schema: {
         tags,
+        security,
         summary: 'Close every connection of a signed-in user, on every node (Pusher HTTP API, signed)',
         params: Type.Object({
           appId: Type.String({ minLength: 1, maxLength: 200 }),

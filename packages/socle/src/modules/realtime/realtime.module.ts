@@ -1,11 +1,15 @@
 import { defineModule, type ModuleContext, type ModuleDefinition } from '../../kernel/modules/index.js';
-import { type AppDirectory, configuredApp, createStaticAppDirectory, type RealtimeApp } from './apps.js';
+import { type AppDirectory, configuredApp, type RealtimeApp } from './apps.js';
+import { registerAppRoutes } from './apps.routes.js';
+import { type AppsService, createAppsService } from './apps.service.js';
+import { createAppsStore } from './apps.store.js';
 import { registerAuthRoutes } from './auth.routes.js';
 import { createGateway, type Gateway } from './gateway.js';
 import { registerHttpApiRoutes } from './http-api.routes.js';
 import { type ClusterState, createMemoryClusterState } from './presence-state.js';
 import { newSocketId } from './protocol.js';
 import { realtimeErrors } from './realtime.errors.js';
+import type { RealtimeTables } from './realtime.tables.js';
 import { createRedisClusterState } from './redis-cluster-state.js';
 import type { WebhookSink } from './webhooks.js';
 
@@ -51,13 +55,26 @@ export type RealtimeModule = ModuleDefinition & Realtime;
  */
 export function createRealtimeModule(options: RealtimeOptions = {}): RealtimeModule {
   let services:
-    | { gateway: Gateway; state: ClusterState; apps: AppDirectory; timers: NodeJS.Timeout[] }
+    | {
+        gateway: Gateway;
+        state: ClusterState;
+        apps: AppDirectory;
+        appsService: AppsService;
+        timers: NodeJS.Timeout[];
+      }
     | undefined;
   const servicesOf = (context: ModuleContext) => {
     if (services !== undefined) return services;
     const { config, clock, log, bus } = context;
     const configured = configuredApp(config);
-    const apps = createStaticAppDirectory([...(configured ? [configured] : []), ...(options.apps ?? [])]);
+    const db = context.db.withTables<RealtimeTables>();
+    const appsService = createAppsService({
+      db,
+      store: createAppsStore(db),
+      clock,
+      staticApps: [...(configured ? [configured] : []), ...(options.apps ?? [])],
+    });
+    const apps = appsService.directory;
     const nodeId = newSocketId();
     const now = () => clock.now().getTime();
     const state =
@@ -74,7 +91,7 @@ export function createRealtimeModule(options: RealtimeOptions = {}): RealtimeMod
       activityTimeoutSeconds: config.realtimeActivityTimeoutSeconds,
       ...(options.webhooks ? { webhooks: options.webhooks } : {}),
     });
-    services = { gateway, state, apps, timers: [] };
+    services = { gateway, state, apps, appsService, timers: [] };
     return services;
   };
   const running = () => {
@@ -92,6 +109,7 @@ export function createRealtimeModule(options: RealtimeOptions = {}): RealtimeMod
   const module = defineModule({
     name: 'realtime',
     dependsOn: ['identity', 'tenancy'],
+    migrations: new URL('./migrations/', import.meta.url),
     configureHttp(app, context) {
       const { gateway } = servicesOf(context);
       app.server.on('upgrade', (request, socket, head) => {
@@ -104,7 +122,8 @@ export function createRealtimeModule(options: RealtimeOptions = {}): RealtimeMod
       });
     },
     routes(app, context) {
-      const { gateway, state, apps } = servicesOf(context);
+      const { gateway, state, apps, appsService } = servicesOf(context);
+      registerAppRoutes(app, appsService);
       registerAuthRoutes(app, { apps, modules: context.modules });
       app.register(async (scope) => {
         registerHttpApiRoutes(scope as typeof app, {

@@ -152,7 +152,13 @@ export function createRedisClusterState(options: RedisClusterStateOptions): Clus
     },
     async close() {
       clearInterval(timer);
-      await redis.zrem(nodesKey, nodeId).catch(() => undefined);
+      // A node that stops with members or subscriptions left (it could not clean up) stays in the
+      // heartbeat set, so another node sweeps what it left once it expires.
+      const [held, occupied] = await Promise.all([
+        redis.scard(nodePresenceKey(nodeId)),
+        redis.hlen(nodeChannelsKey(nodeId)),
+      ]).catch(() => [1, 1]);
+      if (held === 0 && occupied === 0) await redis.zrem(nodesKey, nodeId).catch(() => undefined);
       await redis.quit().catch(() => undefined);
     },
   };
