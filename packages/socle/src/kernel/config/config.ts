@@ -39,6 +39,8 @@ export interface Config {
   readonly realtimeAppKey: string | undefined;
   /** Secret of the configured realtime app (HMAC of auth signatures). Never log it. */
   readonly realtimeAppSecret: string | undefined;
+  /** Where Pusher webhooks of the configured realtime app are posted; unset: none. */
+  readonly realtimeWebhookUrl: string | undefined;
   /** Largest event payload (`data`) a client or the HTTP API may send, in bytes. */
   readonly realtimeMaxMessageBytes: number;
   /** Seconds of silence after which the server pings a connection (sent to clients as `activity_timeout`). */
@@ -232,7 +234,8 @@ const SETTINGS = [
   {
     key: 'redisUrl',
     env: 'REDIS_URL',
-    description: 'Redis URL; shares rate limits across nodes. Unset keeps them in process',
+    description:
+      'Redis URL; shares rate limits, realtime fan-out and presence across nodes. Unset keeps them in process',
     defaultValue: undefined,
     parse: redisUrl,
   },
@@ -283,6 +286,13 @@ const SETTINGS = [
     key: 'realtimeAppSecret',
     env: 'REALTIME_APP_SECRET',
     description: 'Secret of the configured realtime app (signs channel authorizations and API calls)',
+    defaultValue: undefined,
+    parse: optionalText,
+  },
+  {
+    key: 'realtimeWebhookUrl',
+    env: 'REALTIME_WEBHOOK_URL',
+    description: 'URL receiving Pusher webhooks of the configured realtime app',
     defaultValue: undefined,
     parse: optionalText,
   },

@@ -10,11 +10,18 @@ const Limits = {
   clientEventsPerSecond: Type.Integer({ minimum: 1, maximum: 10_000 }),
   backendEventsPerSecond: Type.Integer({ minimum: 0, maximum: 1_000_000, description: '0: no limit' }),
 };
+const WebhookUrl = Type.String({
+  format: 'uri',
+  pattern: '^https?://',
+  maxLength: 2000,
+  description: 'Where Pusher webhooks of this app are posted',
+});
 const AppSummary = Type.Object({
   id: Type.String({ format: 'uuid', description: 'The app id of the HTTP API (`appId` of the pusher SDK)' }),
   name: Type.String(),
   key: Type.String({ description: 'The public key clients connect with' }),
   ...Limits,
+  webhookUrl: Type.Union([WebhookUrl, Type.Null()]),
   createdAt: Type.String({ format: 'date-time' }),
   secretRotatedAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
 });
@@ -46,6 +53,7 @@ export function registerAppRoutes(app: HttpServer, apps: AppsService): void {
             maxConnections: Type.Optional(Limits.maxConnections),
             clientEventsPerSecond: Type.Optional(Limits.clientEventsPerSecond),
             backendEventsPerSecond: Type.Optional(Limits.backendEventsPerSecond),
+            webhookUrl: Type.Optional(WebhookUrl),
           },
           { additionalProperties: false },
         ),

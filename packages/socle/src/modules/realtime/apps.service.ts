@@ -24,6 +24,7 @@ export interface RealtimeAppSummary {
   readonly maxConnections: number;
   readonly clientEventsPerSecond: number;
   readonly backendEventsPerSecond: number;
+  readonly webhookUrl: string | null;
   readonly createdAt: string;
   readonly secretRotatedAt: string | null;
 }
@@ -35,6 +36,7 @@ function summaryOf(row: {
   max_connections: number;
   client_events_per_second: number;
   backend_events_per_second: number;
+  webhook_url: string | null;
   created_at: Date;
   secret_rotated_at: Date | null;
 }): RealtimeAppSummary {
@@ -45,6 +47,7 @@ function summaryOf(row: {
     maxConnections: row.max_connections,
     clientEventsPerSecond: row.client_events_per_second,
     backendEventsPerSecond: row.backend_events_per_second,
+    webhookUrl: row.webhook_url,
     createdAt: row.created_at.toISOString(),
     secretRotatedAt: row.secret_rotated_at?.toISOString() ?? null,
   };
@@ -59,6 +62,7 @@ function appOf(row: AppLookup): RealtimeApp {
     maxConnections: row.max_connections,
     clientEventsPerSecond: row.client_events_per_second,
     backendEventsPerSecond: row.backend_events_per_second,
+    webhookUrl: row.webhook_url ?? undefined,
   };
 }
 
@@ -111,6 +115,7 @@ export function createAppsService(options: {
         maxConnections?: number;
         clientEventsPerSecond?: number;
         backendEventsPerSecond?: number;
+        webhookUrl?: string;
       },
     ) {
       const secret = randomBytes(32).toString('base64url');
@@ -125,6 +130,7 @@ export function createAppsService(options: {
             maxConnections: input.maxConnections ?? 0,
             clientEventsPerSecond: input.clientEventsPerSecond ?? 10,
             backendEventsPerSecond: input.backendEventsPerSecond ?? 0,
+            webhookUrl: input.webhookUrl ?? null,
           },
           trx,
         ),

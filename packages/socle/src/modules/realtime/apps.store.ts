@@ -11,6 +11,7 @@ export interface AppLookup {
   readonly max_connections: number;
   readonly client_events_per_second: number;
   readonly backend_events_per_second: number;
+  readonly webhook_url: string | null;
 }
 
 /** SQL of realtime apps. Row-level security scopes every query but the lookup by key or id. */
@@ -25,6 +26,7 @@ export function createAppsStore(db: Database<RealtimeTables>) {
     'max_connections',
     'client_events_per_second',
     'backend_events_per_second',
+    'webhook_url',
     'created_at',
     'secret_rotated_at',
   ] as const;
@@ -45,6 +47,7 @@ export function createAppsStore(db: Database<RealtimeTables>) {
         maxConnections: number;
         clientEventsPerSecond: number;
         backendEventsPerSecond: number;
+        webhookUrl: string | null;
       },
       trx: Transaction<RealtimeTables>,
     ) {
@@ -59,6 +62,7 @@ export function createAppsStore(db: Database<RealtimeTables>) {
           max_connections: app.maxConnections,
           client_events_per_second: app.clientEventsPerSecond,
           backend_events_per_second: app.backendEventsPerSecond,
+          webhook_url: app.webhookUrl,
           secret_rotated_at: null,
         })
         .returning(summary)

@@ -14,6 +14,8 @@ export interface RealtimeApp {
   readonly clientEventsPerSecond: number;
   /** Events per second the HTTP API accepts for this app; 0 means no limit. */
   readonly backendEventsPerSecond: number;
+  /** Where Pusher webhooks of this app are posted; undefined: none. */
+  readonly webhookUrl: string | undefined;
 }
 
 /** Finds apps by the key clients connect with and by the id the HTTP API names. */
@@ -40,5 +42,6 @@ export function configuredApp(config: Config): RealtimeApp | undefined {
     maxConnections: 0,
     clientEventsPerSecond: config.realtimeClientEventsPerSecond,
     backendEventsPerSecond: 0,
+    webhookUrl: config.realtimeWebhookUrl,
   };
 }

@@ -7,4 +7,11 @@ export {
   type RealtimeModule,
   type RealtimeOptions,
 } from './realtime.module.js';
-export type { WebhookEvent, WebhookSink } from './webhooks.js';
+export {
+  createInProcessWebhookDelivery,
+  createWebhookSink,
+  type WebhookDelivery,
+  type WebhookEvent,
+  type WebhookRequest,
+  type WebhookSink,
+} from './webhooks.js';

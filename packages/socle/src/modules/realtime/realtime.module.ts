@@ -11,13 +11,22 @@ import { newSocketId } from './protocol.js';
 import { realtimeErrors } from './realtime.errors.js';
 import type { RealtimeTables } from './realtime.tables.js';
 import { createRedisClusterState } from './redis-cluster-state.js';
-import type { WebhookSink } from './webhooks.js';
+import {
+  createInProcessWebhookDelivery,
+  createWebhookSink,
+  type WebhookDelivery,
+  type WebhookSink,
+} from './webhooks.js';
 
 export interface RealtimeOptions {
   /** Apps besides the one of `REALTIME_APP_ID/KEY/SECRET` (which, when set, comes first). */
   readonly apps?: readonly RealtimeApp[];
-  /** Receives webhook events (channel_occupied, member_added, …) for delivery. */
+  /** Receives webhook events (channel_occupied, member_added, …) instead of the default sink. */
   readonly webhooks?: WebhookSink;
+  /** Sends signed webhook requests; in process with retries by default (to become a job). */
+  readonly webhookDelivery?: WebhookDelivery;
+  /** Backoff between webhook attempts of the default delivery (default 1, 2, 4, 8, 16 s). */
+  readonly webhookRetryDelaysMs?: readonly number[];
 }
 
 /** What server code may do with the realtime module. */
@@ -60,6 +69,7 @@ export function createRealtimeModule(options: RealtimeOptions = {}): RealtimeMod
         state: ClusterState;
         apps: AppDirectory;
         appsService: AppsService;
+        delivery: WebhookDelivery;
         timers: NodeJS.Timeout[];
       }
     | undefined;
@@ -81,6 +91,12 @@ export function createRealtimeModule(options: RealtimeOptions = {}): RealtimeMod
       config.redisUrl === undefined
         ? createMemoryClusterState(nodeId, now)
         : createRedisClusterState({ redisUrl: config.redisUrl, nodeId, now, log });
+    const delivery =
+      options.webhookDelivery ??
+      createInProcessWebhookDelivery({
+        log,
+        ...(options.webhookRetryDelaysMs ? { retryDelaysMs: options.webhookRetryDelaysMs } : {}),
+      });
     const gateway = createGateway({
       apps,
       bus,
@@ -89,9 +105,9 @@ export function createRealtimeModule(options: RealtimeOptions = {}): RealtimeMod
       log,
       maxMessageBytes: config.realtimeMaxMessageBytes,
       activityTimeoutSeconds: config.realtimeActivityTimeoutSeconds,
-      ...(options.webhooks ? { webhooks: options.webhooks } : {}),
+      webhooks: options.webhooks ?? createWebhookSink({ delivery, now }),
     });
-    services = { gateway, state, apps, appsService, timers: [] };
+    services = { gateway, state, apps, appsService, delivery, timers: [] };
     return services;
   };
   const running = () => {
@@ -152,6 +168,7 @@ export function createRealtimeModule(options: RealtimeOptions = {}): RealtimeMod
     async onStop() {
       if (services === undefined) return;
       for (const timer of services.timers) clearInterval(timer);
+      await services.delivery.close();
       await services.state.close();
     },
   });

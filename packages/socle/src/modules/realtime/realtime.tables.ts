@@ -11,6 +11,7 @@ export interface RealtimeTables {
     max_connections: number;
     client_events_per_second: number;
     backend_events_per_second: number;
+    webhook_url: string | null;
     created_at: Generated<Date>;
     secret_rotated_at: Date | null;
   };

@@ -12,6 +12,7 @@ create table apps (
   max_connections integer not null default 0 check (max_connections >= 0),
   client_events_per_second integer not null default 10 check (client_events_per_second > 0),
   backend_events_per_second integer not null default 0 check (backend_events_per_second >= 0),
+  webhook_url text,
   created_at timestamptz not null default now(),
   secret_rotated_at timestamptz
 );
@@ -39,7 +40,8 @@ create function app_lookup(p_key text, p_id text)
     secret text,
     max_connections integer,
     client_events_per_second integer,
-    backend_events_per_second integer
+    backend_events_per_second integer,
+    webhook_url text
   )
   language plpgsql security definer
   set search_path = pg_catalog, pg_temp
@@ -51,7 +53,7 @@ begin
   perform set_config('app.realtime_app_id', coalesce(p_id, ''), true);
   return query
     select a.id, a.tenant_id, a.key, a.secret, a.max_connections, a.client_events_per_second,
-      a.backend_events_per_second
+      a.backend_events_per_second, a.webhook_url
     from realtime.apps a
     where (p_key is not null and a.key = p_key) or (p_id is not null and a.id::text = p_id);
 end
