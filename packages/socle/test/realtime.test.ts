@@ -354,6 +354,46 @@ describeEachDatabase('Realtime: the Pusher protocol with real clients', (target)
     );
   });
 
+  it('works with laravel-echo: public events and presence here/joining', async () => {
+    const { default: Echo } = await import('laravel-echo');
+    const { default: PusherForEcho } = await import('pusher-js');
+    const { hostname, port } = new URL(baseUrl);
+    const echoFor = (user: TestUser) =>
+      new Echo({
+        broadcaster: 'pusher',
+        key: app.realtimeAppKey,
+        cluster: 'local',
+        wsHost: hostname,
+        wsPort: Number(port),
+        forceTLS: false,
+        enabledTransports: ['ws'],
+        disableStats: true,
+        authEndpoint: `${baseUrl}/realtime/auth`,
+        auth: { headers: { authorization: `Bearer ${user.token}` } },
+        Pusher: PusherForEcho,
+      });
+    const aliceEcho = echoFor(alice);
+    const bobEcho = echoFor(bob);
+    try {
+      const shipped = new Promise((resolve) => aliceEcho.channel('orders').listen('.OrderShipped', resolve));
+      await new Promise<void>((resolve) =>
+        aliceEcho.connector.pusher.channel('orders').bind('pusher:subscription_succeeded', resolve),
+      );
+      await pusherServer(baseUrl, app).trigger('orders', 'OrderShipped', { id: 7 });
+      expect(await shipped).toEqual({ id: 7 });
+
+      // Echo hands out each member's user_info (the module's authorizer gave { email }).
+      const here = new Promise<unknown[]>((resolve) => aliceEcho.join('room-echo').here(resolve));
+      expect(await here).toEqual([{ email: alice.userId.slice(0, 8) }]);
+      const joining = new Promise<unknown>((resolve) => aliceEcho.join('room-echo').joining(resolve));
+      bobEcho.join('room-echo');
+      expect(await joining).toEqual({ email: bob.userId.slice(0, 8) });
+    } finally {
+      aliceEcho.disconnect();
+      bobEcho.disconnect();
+    }
+  });
+
   async function signedQuery(method: string, path: string, body: string) {
     const { createHash, createHmac } = await import('node:crypto');
     const params: Record<string, string> = {
