@@ -5,22 +5,28 @@
  * @example
  * npm run bench -- --duration 5 --scenario db-select --dialect all
  */
-import { mkdir } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { loadConfig } from 'socle';
 import { testPostgresAdminUrl } from 'socle/testing';
-import { DEFAULT_CONNECTIONS, type RunSettings, runScenario, type ScenarioResult } from './harness.js';
+import {
+  DEFAULT_CONNECTIONS,
+  type RunSettings,
+  runCustomScenario,
+  runScenario,
+  type ScenarioResult,
+} from './harness.js';
 import { formatProfileEntries, summarizeProfile } from './profile-summary.js';
 import { formatResult, writeResults } from './report.js';
-import type { Scenario } from './scenario.js';
+import type { CustomScenario, Scenario } from './scenario.js';
 import { scenarios } from './scenarios/index.js';
 import type { BenchDialect } from './server-protocol.js';
 
 /** Scenarios with their own default number of connections, for the usage text. */
 const OWN_CONNECTIONS = scenarios
-  .filter((scenario) => scenario.connections !== undefined)
+  .filter((scenario): scenario is Scenario => !('kind' in scenario) && scenario.connections !== undefined)
   .map((scenario) => `; ${scenario.name}: ${scenario.connections}`)
   .join('');
 
@@ -44,7 +50,7 @@ interface CliOptions {
   readonly connections: number | undefined;
   readonly warmupSeconds: number;
   readonly rounds: number;
-  readonly scenarios: readonly Scenario[];
+  readonly scenarios: readonly (Scenario | CustomScenario)[];
   readonly dialects: readonly BenchDialect[];
   readonly profile: boolean;
 }
@@ -163,6 +169,21 @@ async function main(): Promise<number> {
         continue;
       }
       console.error(`${scenario.name} on ${dialect}: ${scenario.description}`);
+      if ('kind' in scenario) {
+        try {
+          const result = await runCustomScenario(scenario, dialect, settings);
+          console.log(`\n${result.text}\n`);
+          await mkdir(resultsDirectory, { recursive: true });
+          const file = `${resultsDirectory}${scenario.name}-${startedAt.toISOString().replaceAll(':', '-')}.json`;
+          await writeFile(file, JSON.stringify({ startedAt, rounds: options.rounds, ...result }, null, 2));
+          console.error(`Results: ${file}`);
+        } catch (error) {
+          if (interrupt.signal.aborted) break;
+          failed = true;
+          console.error(`${scenario.name} on ${dialect} failed: ${(error as Error).stack ?? String(error)}`);
+        }
+        continue;
+      }
       try {
         const result = await runScenario(scenario, dialect, settings);
         results.push(result);

@@ -1,7 +1,14 @@
-import type { Scenario } from '../scenario.js';
+import type { CustomScenario, Scenario } from '../scenario.js';
 import { dbSelect, dbSelectBuilder } from './db-select/scenario.js';
+import { realtimeFanout } from './realtime-fanout/scenario.js';
 import { signIn } from './sign-in/scenario.js';
 import { tenantSelect } from './tenant-select/scenario.js';
 
 /** Every scenario, in the order `npm run bench` runs them. */
-export const scenarios: readonly Scenario[] = [dbSelect, dbSelectBuilder, tenantSelect, signIn];
+export const scenarios: readonly (Scenario | CustomScenario)[] = [
+  dbSelect,
+  dbSelectBuilder,
+  tenantSelect,
+  signIn,
+  realtimeFanout,
+];
