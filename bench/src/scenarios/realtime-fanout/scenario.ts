@@ -148,7 +148,7 @@ export const realtimeFanout: CustomScenario = {
             settings.progress(`  ${contender.label}: ${size} subscribers (round ${round + 1})`);
             const figures = await measure(contender, server.url, size);
             settings.progress(`    ${format(figures)}`);
-            (results[contender.label] ??= []).push(figures);
+            results[contender.label] = [...(results[contender.label] ?? []), figures];
           }
         } finally {
           await server.stop();
