@@ -354,7 +354,7 @@ describeEachDatabase('Realtime: the Pusher protocol with real clients', (target)
     );
   });
 
-  it('works with laravel-echo: public events and presence here/joining', async () => {
+  it('works with laravel-echo: public events, presence here/joining, private whispers', async () => {
     const { default: Echo } = await import('laravel-echo');
     const { default: PusherForEcho } = await import('pusher-js');
     const { hostname, port } = new URL(baseUrl);
@@ -388,6 +388,18 @@ describeEachDatabase('Realtime: the Pusher protocol with real clients', (target)
       const joining = new Promise<unknown>((resolve) => aliceEcho.join('room-echo').joining(resolve));
       bobEcho.join('room-echo');
       expect(await joining).toEqual({ email: bob.userId.slice(0, 8) });
+
+      const aliceChat = aliceEcho.private('chat-echo');
+      const bobChat = bobEcho.private('chat-echo');
+      const subscribed = Promise.all(
+        [aliceChat, bobChat].map(
+          (channel) => new Promise<void>((resolve) => channel.subscribed(() => resolve())),
+        ),
+      );
+      const whisper = new Promise((resolve) => aliceChat.listenForWhisper('typing', resolve));
+      await subscribed;
+      bobChat.whisper('typing', { name: 'bob' });
+      expect(await whisper).toEqual({ name: 'bob' });
     } finally {
       aliceEcho.disconnect();
       bobEcho.disconnect();
