@@ -48,6 +48,10 @@ async function memoryOf(baseUrl: string): Promise<{ rss: number; heap: number }>
   return (await (await fetch(`${baseUrl}/bench/memory`)).json()) as { rss: number; heap: number };
 }
 
+async function cpuOf(baseUrl: string): Promise<{ cpuMicros: number }> {
+  return (await (await fetch(`${baseUrl}/bench/cpu`)).json()) as { cpuMicros: number };
+}
+
 /** Waits until `expected` deliveries arrived since `counter.count` was reset. */
 function deliveries(subscribers: Subscribers, expected: number): { done: Promise<void>; times: number[] } {
   const times: number[] = [];
@@ -72,6 +76,8 @@ interface SizeFigures {
   latencyP50Ms: number;
   latencyP99Ms: number;
   deliveriesPerSecond: number;
+  /** Server CPU time (user + system) per delivery during the burst: independent of the client's speed. */
+  serverCpuMicrosPerDelivery: number;
   rssPerConnectionBytes: number;
   heapPerConnectionBytes: number;
 }
@@ -91,17 +97,20 @@ async function measure(contender: Contender, baseUrl: string, count: number): Pr
     }
     latencies.sort((a, b) => a - b);
     const burst = deliveries(subscribers, count * BURST_MESSAGES);
+    const cpuBefore = await cpuOf(baseUrl);
     const burstStarted = performance.now();
     await Promise.all(
       Array.from({ length: BURST_MESSAGES }, (_, message) => contender.publish(baseUrl, `{"b":${message}}`)),
     );
     await burst.done;
     const burstSeconds = (performance.now() - burstStarted) / 1000;
+    const cpuAfter = await cpuOf(baseUrl);
     return {
       subscribers: count,
       latencyP50Ms: percentile(latencies, 0.5),
       latencyP99Ms: percentile(latencies, 0.99),
       deliveriesPerSecond: (count * BURST_MESSAGES) / burstSeconds,
+      serverCpuMicrosPerDelivery: (cpuAfter.cpuMicros - cpuBefore.cpuMicros) / (count * BURST_MESSAGES),
       rssPerConnectionBytes: (idle.rss - before.rss) / count,
       heapPerConnectionBytes: (idle.heap - before.heap) / count,
     };
@@ -115,7 +124,7 @@ const format = (figures: SizeFigures) =>
     .toFixed(2)
     .padStart(
       7,
-    )} ms  ${Math.round(figures.deliveriesPerSecond).toLocaleString('en-US').padStart(9)} deliveries/s  ${(
+    )} ms  ${Math.round(figures.deliveriesPerSecond).toLocaleString('en-US').padStart(9)} deliveries/s  ${figures.serverCpuMicrosPerDelivery.toFixed(1).padStart(5)} µs cpu/delivery  ${(
     figures.rssPerConnectionBytes / 1024
   )
     .toFixed(1)
@@ -165,6 +174,7 @@ export const realtimeFanout: CustomScenario = {
         latencyP50Ms: pick('latencyP50Ms'),
         latencyP99Ms: pick('latencyP99Ms'),
         deliveriesPerSecond: pick('deliveriesPerSecond'),
+        serverCpuMicrosPerDelivery: pick('serverCpuMicrosPerDelivery'),
         rssPerConnectionBytes: pick('rssPerConnectionBytes'),
         heapPerConnectionBytes: pick('heapPerConnectionBytes'),
       };
@@ -180,7 +190,8 @@ export const realtimeFanout: CustomScenario = {
       const socle = median('socle', size);
       const baseline = median('socket.io', size);
       lines.push(
-        `  ${size} subs: deliveries/s ratio ${(socle.deliveriesPerSecond / baseline.deliveriesPerSecond).toFixed(2)} (goal ≥ 2)` +
+        `  ${size} subs: deliveries/s ratio ${(socle.deliveriesPerSecond / baseline.deliveriesPerSecond).toFixed(2)} (goal ≥ 2), ` +
+          `server cpu/delivery ratio ${(baseline.serverCpuMicrosPerDelivery / socle.serverCpuMicrosPerDelivery).toFixed(2)}` +
           (size === 1000 ? `, socle p99 ${socle.latencyP99Ms.toFixed(2)} ms (goal ≤ 5 ms)` : ''),
       );
     }
