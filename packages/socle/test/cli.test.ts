@@ -98,6 +98,19 @@ describe('socle usage errors', { timeout: TIMEOUT_MS }, () => {
     expect(result.stdout).toBe('');
   });
 
+  it('exits 2 when Postgres is configured without SECRET_KEY, and never echoes a bad key', async () => {
+    const missing = await runIsolated(['start'], { DATABASE_URL: 'postgres://postgres@127.0.0.1:1/none' });
+    expect(missing.code, missing.stderr).toBe(2);
+    expect(missing.stderr).toMatch(/^ {2}SECRET_KEY is required with DATABASE_URL/m);
+    expect(missing.stderr).toContain('openssl rand -base64 32');
+    expect(missing.stderr).not.toMatch(STACK_FRAME);
+
+    const short = await runIsolated(['start'], { SECRET_KEY: 'c2hvcnQtc2VjcmV0LXZhbHVl' });
+    expect(short.code, short.stderr).toBe(2);
+    expect(short.stderr).toMatch(/^ {2}SECRET_KEY must be a base64 .* of 32 random bytes/m);
+    expect(short.stderr).not.toContain('c2hvcnQtc2VjcmV0LXZhbHVl');
+  });
+
   it('exits 2 naming socle.config.json and the key when the file has an unknown setting', async () => {
     const directory = createTempDirectory('socle-cli-');
     writeFileSync(

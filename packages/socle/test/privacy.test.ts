@@ -1,3 +1,4 @@
+import { generate } from 'otplib';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { defineModule, sql } from '../src/index.js';
 import { createBuiltInModules } from '../src/modules/index.js';
@@ -146,6 +147,83 @@ describeEachDatabase('Privacy: export and erasure across every module', (target)
     // Erasing again is harmless.
     const again = await privacy.erase(await privacy.findSubject(ada.userId));
     expect(again.erasedNow).toContain('identity');
+  });
+
+  it('erases your own account over HTTP only after re-authentication (password, then a second factor)', async () => {
+    const eve = await signUp('eve@cabinet.example');
+    const erase = (payload: object) =>
+      socle.app.inject({ method: 'POST', url: '/me/erase', payload, headers: as(eve.token) });
+
+    expect(
+      (await socle.app.inject({ method: 'POST', url: '/me/erase', payload: { password: PASSWORD } }))
+        .statusCode,
+    ).toBe(401);
+    const noPassword = await erase({});
+    expect(noPassword.statusCode).toBe(400);
+    expect(noPassword.json().errors[0].field).toBe('body/password');
+    const wrong = await erase({ password: 'not the password at all' });
+    expect(wrong.statusCode).toBe(400);
+    expect(wrong.json()).toMatchObject({ code: 'auth.wrong_password', errors: [{ field: 'body/password' }] });
+
+    // With 2FA on, the password alone is not enough.
+    const { secret } = (
+      await socle.app.inject({
+        method: 'POST',
+        url: '/auth/mfa/totp/enroll',
+        payload: {},
+        headers: as(eve.token),
+      })
+    ).json();
+    const confirmed = await socle.app.inject({
+      method: 'POST',
+      url: '/auth/mfa/totp/confirm',
+      payload: { code: await generate({ secret }) },
+      headers: as(eve.token),
+    });
+    expect(confirmed.statusCode).toBe(200);
+    const [recoveryCode] = confirmed.json().recoveryCodes as string[];
+    const missingCode = await erase({ password: PASSWORD });
+    expect(missingCode.statusCode).toBe(400);
+    expect(missingCode.json()).toMatchObject({
+      code: 'auth.mfa_code_required',
+      errors: [{ field: 'body/code' }],
+    });
+    expect((await erase({ password: PASSWORD, code: 'ABCD-EFGH-JKLM' })).json().code).toBe(
+      'auth.invalid_mfa_code',
+    );
+    // Nothing was erased by the refused attempts.
+    expect((await socle.app.inject({ method: 'GET', url: '/me', headers: as(eve.token) })).statusCode).toBe(
+      200,
+    );
+
+    const erased = await erase({ password: PASSWORD, code: recoveryCode });
+    expect(erased.statusCode, erased.body).toBe(200);
+    expect(erased.json().erasedModules).toEqual(
+      expect.arrayContaining(['identity', 'tenancy', 'mail', 'audit']),
+    );
+    const signIn = await socle.app.inject({
+      method: 'POST',
+      url: '/auth/sign-in',
+      payload: { email: 'eve@cabinet.example', password: PASSWORD },
+    });
+    expect(signIn.statusCode).toBe(401);
+    expect(signIn.json().code).toBe('auth.invalid_credentials');
+  });
+
+  it('limits password guesses through re-authentication per account', async () => {
+    const fay = await signUp('fay@cabinet.example');
+    const statuses: number[] = [];
+    for (let attempt = 0; attempt < 11; attempt++) {
+      const response = await socle.app.inject({
+        method: 'POST',
+        url: '/me/erase',
+        payload: { password: `wrong guess number ${attempt}` },
+        headers: as(fay.token),
+      });
+      statuses.push(response.statusCode);
+      if (response.statusCode === 429) expect(response.headers['retry-after']).toMatch(/^\d+$/);
+    }
+    expect(statuses).toEqual([...Array(10).fill(400), 429]);
   });
 
   it('names an unknown person', async () => {

@@ -2,7 +2,12 @@ import http from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { createTestPostgresDatabase, type TestDatabase, testDatabaseTargets } from '../src/testing/index.js';
+import {
+  createTestPostgresDatabase,
+  TEST_SECRET_KEY,
+  type TestDatabase,
+  testDatabaseTargets,
+} from '../src/testing/index.js';
 import { type CliProcess, killCliProcesses, spawnCli, waitForListening } from './support/cli-process.js';
 import { type HttpResponse, httpGet } from './support/http-request.js';
 import { createEmbeddedDataDirectory, removeTempDirectories } from './support/temp-directories.js';
@@ -153,7 +158,7 @@ describe.skipIf(!postgres?.available)(
 
     it('lets an in-flight request finish on SIGTERM, refuses new connections, and exits 0', async () => {
       if (database?.url === undefined) throw new Error('No Postgres test database');
-      await expectGracefulDrain({ DATABASE_URL: database.url });
+      await expectGracefulDrain({ DATABASE_URL: database.url, SECRET_KEY: TEST_SECRET_KEY });
     });
   },
 );

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 /**
  * What the Socle server children of the authenticated scenarios share: the configuration they
  * start with and the bench user they sign in as, through Socle's own routes (`app.inject`, no
@@ -34,6 +35,8 @@ export function benchSocleConfig(settings: ServerSettings): Config {
       shutdownTimeoutMs: 2000,
       databaseUrl: settings.databaseUrl,
       databasePoolMax: settings.poolMax,
+      // Each bench server has its own database, so a key of its own is enough.
+      secretKey: randomBytes(32).toString('base64'),
     },
   });
 }

@@ -17,8 +17,9 @@ const benchErrors = {
 
 /**
  * What an app author writes for a tenant-scoped read: a tenant table with a forced RLS policy,
- * and a route that requires the current organization, opens a transaction (which carries
- * `app.tenant_id`) and runs a prepared primary-key select with no tenant filter of its own.
+ * and a route that requires the current organization and runs a prepared primary-key select with
+ * no tenant filter of its own. Run outside a transaction, the statement carries `app.tenant_id`
+ * and `app.user_id` of the request scope (see docs/tenancy.md).
  */
 export function createTenantBenchModule() {
   return defineModule<TenantBenchTables>({
@@ -38,7 +39,9 @@ export function createTenantBenchModule() {
         async (request) => {
           requireOrg(request);
           const { id } = request.params;
-          const row = await db.transaction((trx) => findItem.executeTakeFirst({ id }, trx));
+          // One statement, no transaction: it carries the request's tenant in its own implicit
+          // transaction, in the statement's one round trip.
+          const row = await findItem.executeTakeFirst({ id });
           if (row === undefined) throw benchErrors.itemNotFound(id);
           return toItem(row);
         },

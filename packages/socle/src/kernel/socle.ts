@@ -1,5 +1,6 @@
 import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
+import path from 'node:path';
 import { createBus } from './bus/index.js';
 import { type Clock, systemClock } from './clock/index.js';
 import type { Config } from './config/index.js';
@@ -18,6 +19,7 @@ import { createLogger, type Logger } from './log/index.js';
 import { createMetrics, type Metrics } from './metrics/index.js';
 import { type ModuleContext, type ModuleDefinition, orderModules } from './modules/index.js';
 import { createRateLimiter } from './rate-limit/index.js';
+import { openSecretBox, type SecretBox } from './secrets/index.js';
 
 export const SOCLE_VERSION: string = (
   createRequire(import.meta.url)('../../package.json') as { version: string }
@@ -48,6 +50,8 @@ export interface Socle {
   readonly db: Database;
   /** The acting tenant and user of the current request or job. */
   readonly scope: ScopeAccess;
+  /** Encrypts secrets stored in the database (SECRET_KEY). */
+  readonly secrets: SecretBox;
   readonly app: HttpServer;
   readonly mode: 'embedded' | 'postgres';
   readonly modules: readonly ModuleDefinition[];
@@ -85,6 +89,13 @@ export async function createSocle(options: CreateSocleOptions): Promise<Socle> {
   const metrics = createMetrics();
   const modules = orderModules(options.modules ?? []);
   const migrations = collectMigrations(modules);
+  const secrets = openSecretBox({
+    secretKey: config.secretKey,
+    previousSecretKeys: config.previousSecretKeys,
+    mode: config.databaseUrl === undefined ? 'embedded' : 'postgres',
+    dataDir: path.resolve(config.baseDir, config.dataDir),
+    ...(options.inMemory === undefined ? {} : { inMemory: options.inMemory }),
+  });
 
   const db = await openDatabase({
     config,
@@ -108,6 +119,7 @@ export async function createSocle(options: CreateSocleOptions): Promise<Socle> {
     config,
     metrics,
     scope,
+    secrets,
     rateLimiter,
     modules,
     bus,
@@ -206,6 +218,7 @@ export async function createSocle(options: CreateSocleOptions): Promise<Socle> {
     metrics,
     db,
     scope,
+    secrets,
     app: server,
     mode: db.dialect === 'pglite' ? 'embedded' : 'postgres',
     modules,

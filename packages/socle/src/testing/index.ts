@@ -17,4 +17,4 @@ export {
   testDatabaseTargets,
   testPostgresAdminUrl,
 } from './test-databases.js';
-export { createTestSocle, type TestSocle, type TestSocleOptions } from './test-socle.js';
+export { createTestSocle, TEST_SECRET_KEY, type TestSocle, type TestSocleOptions } from './test-socle.js';

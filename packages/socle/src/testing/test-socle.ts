@@ -5,6 +5,12 @@ import type { ModuleDefinition } from '../kernel/modules/index.js';
 import { createSocle, type Socle } from '../kernel/socle.js';
 import type { TestDatabase, TestDatabaseTarget } from './test-databases.js';
 
+/**
+ * The SECRET_KEY of test servers (Postgres mode requires one). Fixed, so several nodes of one test
+ * and CLI processes a test spawns share it.
+ */
+export const TEST_SECRET_KEY = Buffer.alloc(32, 's').toString('base64');
+
 export interface TestSocleOptions {
   // biome-ignore lint/suspicious/noExplicitAny: each module is typed with its own tables
   readonly modules?: readonly ModuleDefinition<any>[];
@@ -42,6 +48,7 @@ export async function createTestSocle(
       shutdownTimeoutMs: 2000,
       databaseUrl: database.url,
       databasePoolMax: 5,
+      secretKey: TEST_SECRET_KEY,
       ...(database.dataDir === undefined ? {} : { dataDir: database.dataDir }),
       ...options.config,
     },

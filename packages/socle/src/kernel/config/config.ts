@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { type FieldError, SocleError } from '../errors/index.js';
+import { decodeSecretKey } from '../secrets/index.js';
 
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 
@@ -47,6 +48,13 @@ export interface Config {
   readonly realtimeActivityTimeoutSeconds: number;
   /** Client events (`client-*`) one connection may send per second (above: `pusher:error` 4301). */
   readonly realtimeClientEventsPerSecond: number;
+  /**
+   * Base64 32-byte key that encrypts stored secrets (TOTP seeds, signing keys). Required with
+   * `databaseUrl`; embedded mode generates one in `<dataDir>/secret-key` when unset. Never log it.
+   */
+  readonly secretKey: string | undefined;
+  /** Keys used before the current one: values they sealed still open and get resealed. */
+  readonly previousSecretKeys: readonly string[];
   /** Directory of embedded state (PGlite data lives in `<dataDir>/data`). */
   readonly dataDir: string;
   readonly logLevel: LogLevel;
@@ -158,6 +166,26 @@ const redisUrl: Parser<string | undefined> = (raw) => {
   }
   // Never echo the value: it may carry a password.
   return { ok: false, message: 'must be a redis:// or rediss:// URL' };
+};
+
+const KEY_EXPECTATION =
+  'a base64 (or base64url) encoding of 32 random bytes, e.g. from `openssl rand -base64 32`';
+
+// Never echo the value of a key setting: it is the secret itself.
+const secretKey: Parser<string | undefined> = (raw) => {
+  if (typeof raw !== 'string') return { ok: false, message: `must be ${KEY_EXPECTATION}` };
+  if (raw.trim() === '') return { ok: true, value: undefined };
+  return decodeSecretKey(raw) === undefined
+    ? { ok: false, message: `must be ${KEY_EXPECTATION}` }
+    : { ok: true, value: raw.trim() };
+};
+
+const secretKeyList: Parser<readonly string[]> = (raw) => {
+  const parsed = list(raw);
+  if (!parsed.ok) return parsed;
+  return parsed.value.every((key) => decodeSecretKey(key) !== undefined)
+    ? parsed
+    : { ok: false, message: `must be a comma-separated list of keys, each ${KEY_EXPECTATION}` };
 };
 
 const smtpUrl: Parser<string | undefined> = (raw) => {
@@ -316,6 +344,22 @@ const SETTINGS = [
     description: 'Client events one realtime connection may send per second',
     defaultValue: 10,
     parse: integer(1, 10_000),
+  },
+  {
+    key: 'secretKey',
+    env: 'SECRET_KEY',
+    description:
+      'Key encrypting stored secrets (base64 of 32 bytes; `openssl rand -base64 32`). Required with DATABASE_URL; embedded mode generates DATA_DIR/secret-key',
+    defaultValue: undefined,
+    parse: secretKey,
+  },
+  {
+    key: 'previousSecretKeys',
+    env: 'SECRET_KEYS_PREVIOUS',
+    description:
+      'Comma-separated former SECRET_KEYs: still open old values, which are resealed with the current key',
+    defaultValue: [],
+    parse: secretKeyList,
   },
   {
     key: 'dataDir',

@@ -2,8 +2,9 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 
 /**
  * Who is acting in the current request (or job): filled by the identity module once it has
- * authenticated the caller. Every database transaction opened while it is current carries
- * `app.tenant_id` and `app.user_id`, which row-level-security policies read.
+ * authenticated the caller. Every database transaction opened while it is current, and every
+ * statement run outside a transaction, carries `app.tenant_id` and `app.user_id`, which
+ * row-level-security policies read.
  */
 export interface RequestScope {
   /** The organization (tenant) the request acts in, if any. */

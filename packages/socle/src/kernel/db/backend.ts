@@ -1,4 +1,4 @@
-import { quoteIdentifier } from './quote-literal.js';
+import { quoteIdentifier, quoteLiteral } from './quote-literal.js';
 /** Rows and counts of one statement, the same shape on PGlite and on Postgres. */
 export interface SqlResult<Row> {
   readonly rows: Row[];
@@ -52,7 +52,26 @@ export interface DatabaseBackend {
   close(): Promise<void>;
 }
 
+/** Transaction-local settings as `[name, value]` pairs, names already validated. */
+export type SettingEntries = readonly (readonly [name: string, value: string])[];
+
+/** `select set_config(E'app.tenant_id', E'…', true), …` with literal values, for a simple-protocol script. */
+export function setConfigStatement(entries: SettingEntries): string {
+  return `select ${entries.map(([name, value]) => `set_config(${quoteLiteral(name)}, ${quoteLiteral(value)}, true)`).join(', ')}`;
+}
+
 export interface LeasedConnection extends SqlConnection {
+  /**
+   * One statement, outside any transaction, with `settings` applied by `set_config(…, true)` in
+   * the same transaction as the statement and gone after it: row-level security sees them, the
+   * next statement on the session does not. On Postgres this is one round trip (see
+   * ScopedStatement); on PGlite a short transaction.
+   */
+  queryInScope<Row>(
+    settings: SettingEntries,
+    text: string,
+    parameters?: readonly unknown[],
+  ): Promise<SqlResult<Row>>;
   /** Marks the session as in or out of an explicit transaction (changes error recovery). */
   setInTransaction(inTransaction: boolean): void;
   /** Returns the session to the pool; `discard` closes it instead (it may be in a broken state). */

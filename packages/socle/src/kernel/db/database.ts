@@ -1,5 +1,12 @@
 import { type Compilable, type IsolationLevel, Kysely, sql, type Transaction } from 'kysely';
-import type { DatabaseBackend, Dialect, PoolStatistics, Privilege, SqlConnection } from './backend.js';
+import type {
+  DatabaseBackend,
+  Dialect,
+  PoolStatistics,
+  Privilege,
+  SettingEntries,
+  SqlConnection,
+} from './backend.js';
 import { createKyselyDialect, type SettingsHandoff, withSettingsHandoff } from './kysely-dialect.js';
 import { type PreparedQuery, prepareQuery } from './prepared-query.js';
 
@@ -16,7 +23,8 @@ export interface TransactionOptions {
 }
 
 /**
- * Supplies settings for every transaction opened in the current async context. The tenancy
+ * Supplies settings for every transaction opened in the current async context, and for every
+ * statement run there outside a transaction (in its own implicit transaction). The tenancy
  * module installs one that returns `app.tenant_id` / `app.user_id` of the current request.
  */
 export type TransactionContextProvider = () => TransactionSettings | undefined;
@@ -34,11 +42,17 @@ export type TransactionContextProvider = () => TransactionSettings | undefined;
 export interface Database<Tables = unknown> {
   readonly dialect: Dialect;
   readonly location: string;
-  /** Queries outside a transaction (each statement commits on its own). */
+  /**
+   * Queries outside a transaction: each statement commits on its own and carries the current
+   * scope's settings (`app.tenant_id`, `app.user_id`) in its own implicit transaction, so
+   * row-level security confines it to the request's tenant; on Postgres in the statement's one
+   * round trip. Work of several statements that must agree belongs in `transaction`.
+   */
   readonly kysely: Kysely<Tables>;
   transaction<T>(work: (trx: Transaction<Tables>) => Promise<T>, options?: TransactionOptions): Promise<T>;
   /**
    * Compiles a query once for a hot path; pass a transaction as `executor` to run it inside one.
+   * Without one it runs as a single statement carrying the scope's settings (see `kysely`).
    *
    * @example
    * const findItem = db.prepare((db, p: { id: number }) =>
@@ -69,24 +83,40 @@ export interface Database<Tables = unknown> {
 
 const SETTING_NAME = /^[a-z_][a-z0-9_]*\.[a-z_][a-z0-9_]*$/;
 
+/** Names that passed SETTING_NAME: a handful (`app.tenant_id`, `app.user_id`), checked on every statement. */
+const validSettingNames = new Set<string>();
+
+/** The settings as validated `[name, value]` pairs: a bad name or value is a programming error. */
+function settingEntries(settings: TransactionSettings): SettingEntries {
+  const entries = Object.entries(settings);
+  for (const [name, value] of entries) {
+    if (!validSettingNames.has(name)) {
+      if (!SETTING_NAME.test(name))
+        throw new TypeError(`Transaction setting "${name}" must look like "app.tenant_id"`);
+      if (validSettingNames.size < 100) validSettingNames.add(name);
+    }
+    if (typeof value !== 'string' || value.includes('\0'))
+      throw new TypeError(`Transaction setting "${name}" must be a string without NUL characters`);
+  }
+  return entries;
+}
+
 export function createDatabase(backend: DatabaseBackend): Database {
-  const kysely = new Kysely<unknown>({ dialect: createKyselyDialect(backend) });
   let contextProvider: TransactionContextProvider | undefined;
   let closing: Promise<void> | undefined;
+  // Statements outside a transaction carry the current scope's settings (see BackendConnection).
+  const scopeSettings = () => {
+    const settings = contextProvider?.();
+    return settings === undefined ? undefined : settingEntries(settings);
+  };
+  const kysely = new Kysely<unknown>({ dialect: createKyselyDialect(backend, scopeSettings) });
 
   const database: Database = {
     dialect: backend.dialect,
     location: backend.location,
     kysely,
     async transaction(work, options = {}) {
-      const settings = { ...contextProvider?.(), ...options.settings };
-      const entries = Object.entries(settings);
-      for (const [name, value] of entries) {
-        if (!SETTING_NAME.test(name))
-          throw new TypeError(`Transaction setting "${name}" must look like "app.tenant_id"`);
-        if (typeof value !== 'string' || value.includes('\0'))
-          throw new TypeError(`Transaction setting "${name}" must be a string without NUL characters`);
-      }
+      const entries = settingEntries({ ...contextProvider?.(), ...options.settings });
       let builder = kysely.transaction();
       if (options.isolation) builder = builder.setIsolationLevel(options.isolation);
       if (entries.length === 0) return builder.execute(work);

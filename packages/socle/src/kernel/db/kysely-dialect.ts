@@ -11,8 +11,13 @@ import {
   type QueryResult,
   type TransactionSettings,
 } from 'kysely';
-import type { DatabaseBackend, LeasedConnection } from './backend.js';
-import { quoteIdentifier, quoteLiteral } from './quote-literal.js';
+import {
+  type DatabaseBackend,
+  type LeasedConnection,
+  type SettingEntries,
+  setConfigStatement,
+} from './backend.js';
+import { quoteIdentifier } from './quote-literal.js';
 
 /**
  * Transaction-local settings handed from `Database.transaction` to the BEGIN of the transaction
@@ -30,7 +35,7 @@ import { quoteIdentifier, quoteLiteral } from './quote-literal.js';
  * the values itself with a separate statement, so the settings are applied either way.
  */
 export interface SettingsHandoff {
-  readonly entries: readonly (readonly [name: string, value: string])[];
+  readonly entries: SettingEntries;
   /** Set by whoever applies the settings: the driver at BEGIN, or the fallback. */
   claimed: boolean;
 }
@@ -42,30 +47,44 @@ export function withSettingsHandoff<T>(handoff: SettingsHandoff, open: () => Pro
   return pendingSettings.run(handoff, open);
 }
 
-/** `select set_config('app.tenant_id', E'…', true), …`; names must already be validated. */
-export function setConfigStatement(entries: SettingsHandoff['entries']): string {
-  return `select ${entries.map(([name, value]) => `set_config(${quoteLiteral(name)}, ${quoteLiteral(value)}, true)`).join(', ')}`;
-}
+/**
+ * The settings of the current scope (tenant, user) for a statement run outside a transaction;
+ * undefined or empty when there are none.
+ */
+export type ScopeSettingsSource = () => SettingEntries | undefined;
 
 /**
  * Kysely on a Socle backend. Kysely's own PostgresDialect needs a pg Pool; this one runs on
  * either backend, so PGlite and Postgres share one code path (and the same query metrics and
  * prepared statements).
  */
-export function createKyselyDialect(backend: DatabaseBackend): Dialect {
+export function createKyselyDialect(backend: DatabaseBackend, scopeSettings: ScopeSettingsSource): Dialect {
   return {
     createAdapter: () => new PostgresAdapter(),
-    createDriver: () => new BackendDriver(backend),
+    createDriver: () => new BackendDriver(backend, scopeSettings),
     createQueryCompiler: () => new PostgresQueryCompiler(),
     createIntrospector: (db: Kysely<unknown>) => new PostgresIntrospector(db),
   };
 }
 
 class BackendConnection implements DatabaseConnection {
-  constructor(readonly leased: LeasedConnection) {}
+  /** Between BEGIN and COMMIT/ROLLBACK of a Kysely transaction on this connection. */
+  inTransaction = false;
+
+  constructor(
+    readonly leased: LeasedConnection,
+    private readonly scopeSettings: ScopeSettingsSource,
+  ) {}
 
   async executeQuery<Row>(compiledQuery: CompiledQuery): Promise<QueryResult<Row>> {
-    const result = await this.leased.query<Row>(compiledQuery.sql, compiledQuery.parameters);
+    // Inside a transaction the settings came with BEGIN. Outside one, each statement carries the
+    // scope's settings in its own implicit transaction (one round trip on Postgres), so a single
+    // statement of a request is confined to its tenant without opening a transaction.
+    const settings = this.inTransaction ? undefined : this.scopeSettings();
+    const result =
+      settings === undefined || settings.length === 0
+        ? await this.leased.query<Row>(compiledQuery.sql, compiledQuery.parameters)
+        : await this.leased.queryInScope<Row>(settings, compiledQuery.sql, compiledQuery.parameters);
     return {
       rows: result.rows,
       ...(result.affectedRows === undefined ? {} : { numAffectedRows: BigInt(result.affectedRows) }),
@@ -79,12 +98,15 @@ class BackendConnection implements DatabaseConnection {
 }
 
 class BackendDriver implements Driver {
-  constructor(private readonly backend: DatabaseBackend) {}
+  constructor(
+    private readonly backend: DatabaseBackend,
+    private readonly scopeSettings: ScopeSettingsSource,
+  ) {}
 
   async init(): Promise<void> {}
 
   async acquireConnection(): Promise<DatabaseConnection> {
-    return new BackendConnection(await this.backend.acquire());
+    return new BackendConnection(await this.backend.acquire(), this.scopeSettings);
   }
 
   async beginTransaction(connection: DatabaseConnection, settings: TransactionSettings): Promise<void> {
@@ -99,6 +121,7 @@ class BackendDriver implements Driver {
       if (handoff.entries.length > 0) script += `; ${setConfigStatement(handoff.entries)}`;
     }
     const leased = (connection as BackendConnection).leased;
+    (connection as BackendConnection).inTransaction = true;
     // Marked first: if the script fails after its BEGIN (the set_config part, or the connection
     // drops), the session is in an (aborted) transaction. Kysely does not roll back a transaction
     // whose BEGIN threw, so roll back here; if even that fails, the session stays marked and is
@@ -121,12 +144,14 @@ class BackendDriver implements Driver {
     const leased = (connection as BackendConnection).leased;
     await leased.execute('commit');
     leased.setInTransaction(false);
+    (connection as BackendConnection).inTransaction = false;
   }
 
   async rollbackTransaction(connection: DatabaseConnection): Promise<void> {
     const leased = (connection as BackendConnection).leased;
     await leased.execute('rollback');
     leased.setInTransaction(false);
+    (connection as BackendConnection).inTransaction = false;
   }
 
   async savepoint(connection: DatabaseConnection, name: string): Promise<void> {

@@ -11,7 +11,9 @@ import {
   type LeasedConnection,
   type Privilege,
   type QueryObserver,
+  type SettingEntries,
   type SqlResult,
+  setConfigStatement,
   switchRole,
 } from './backend.js';
 import { Mutex } from './mutex.js';
@@ -58,6 +60,27 @@ export async function createPgliteBackend(
   const connection: LeasedConnection = {
     async query<Row>(text: string, parameters: readonly unknown[] = []): Promise<SqlResult<Row>> {
       const result = await timed(() => pglite.query<Row>(text, parameters as unknown[]));
+      return { rows: result.rows, affectedRows: result.affectedRows };
+    },
+    // In-process, round trips cost little: a short transaction under the lease (the mutex) gives
+    // the semantics of Postgres' pipelined pair: settings visible to the statement, then gone,
+    // and nothing left behind if the statement fails.
+    async queryInScope<Row>(
+      settings: SettingEntries,
+      text: string,
+      parameters: readonly unknown[] = [],
+    ): Promise<SqlResult<Row>> {
+      const result = await timed(async () => {
+        try {
+          await pglite.exec(`begin; ${setConfigStatement(settings)}`);
+          const rows = await pglite.query<Row>(text, parameters as unknown[]);
+          await pglite.exec('commit');
+          return rows;
+        } catch (error) {
+          await pglite.exec('rollback');
+          throw error;
+        }
+      });
       return { rows: result.rows, affectedRows: result.affectedRows };
     },
     async execute(script: string): Promise<void> {

@@ -5,10 +5,13 @@ import {
   type LeasedConnection,
   type Privilege,
   type QueryObserver,
+  type SettingEntries,
   type SqlResult,
+  setConfigStatement,
   switchRole,
   TYPE_OIDS,
 } from './backend.js';
+import { type PipelinedStatement, ScopedStatement } from './scoped-statement.js';
 
 export interface PostgresBackendOptions {
   readonly url: string;
@@ -34,6 +37,21 @@ function statementName(text: string): string {
     statementNames.set(text, name);
   }
   return name;
+}
+
+/** `select set_config($1, $2, true), set_config($3, $4, true)…` for `count` settings, built once per count. */
+const settingsStatements: string[] = [];
+function settingsStatementText(count: number): string {
+  let text = settingsStatements[count];
+  if (text === undefined) {
+    const calls = Array.from(
+      { length: count },
+      (_, index) => `set_config($${2 * index + 1}, $${2 * index + 2}, true)`,
+    );
+    text = `select ${calls.join(', ')}`;
+    settingsStatements[count] = text;
+  }
+  return text;
 }
 
 const typeParsers = {
@@ -108,6 +126,72 @@ class PostgresSession implements LeasedConnection {
       };
     } catch (error) {
       observe?.((performance.now() - started) / 1000, 'error');
+      throw error;
+    }
+  }
+
+  async #runScoped<Row>(
+    settings: SettingEntries,
+    text: string,
+    parameters: readonly unknown[],
+    named: boolean,
+  ): Promise<SqlResult<Row>> {
+    const observe = this.options.observeQuery;
+    const started = observe ? performance.now() : 0;
+    let settingsStatement: PipelinedStatement;
+    let name: string | undefined;
+    let settingsName: string | undefined;
+    if (parameters.length === 0) {
+      // Sent as one simple-protocol Query of two statements (see ScopedStatement).
+      settingsStatement = {
+        text: setConfigStatement(settings),
+        values: [],
+        name: undefined,
+      };
+    } else {
+      const values: string[] = [];
+      for (const [setting, value] of settings) values.push(setting, value);
+      const settingsText = settingsStatementText(settings.length);
+      name = named ? this.#statementNameFor(text, parameters) : undefined;
+      settingsName = named ? this.#statementNameFor(settingsText, values) : undefined;
+      settingsStatement = { text: settingsText, values, name: settingsName };
+    }
+    const statement = new ScopedStatement<Row>(
+      settingsStatement,
+      { text, values: parameters, name },
+      typeParsers,
+    );
+    try {
+      this.client.query(statement as unknown as pg.Submittable);
+      const result = await statement.promise;
+      observe?.((performance.now() - started) / 1000, 'ok');
+      if (name !== undefined) this.#prepared.add(name);
+      if (settingsName !== undefined) this.#prepared.add(settingsName);
+      return {
+        rows: result.rows,
+        affectedRows: result.command === 'SELECT' ? undefined : (result.rowCount ?? undefined),
+      };
+    } catch (error) {
+      observe?.((performance.now() - started) / 1000, 'error');
+      throw error;
+    }
+  }
+
+  async queryInScope<Row>(
+    settings: SettingEntries,
+    text: string,
+    parameters: readonly unknown[] = [],
+  ): Promise<SqlResult<Row>> {
+    if (this.#inTransaction) throw new Error('queryInScope runs outside a transaction only');
+    try {
+      return await this.#runScoped<Row>(settings, text, parameters, true);
+    } catch (error) {
+      // As in `query`: a statement prepared before DDL changed its table fails; the implicit
+      // transaction of the pair rolled back, so nothing ran, and it is retried unnamed.
+      if (error instanceof Error && CACHED_PLAN_CHANGED.test(error.message)) {
+        this.#stale = true;
+        return this.#runScoped<Row>(settings, text, parameters, false);
+      }
       throw error;
     }
   }

@@ -1,7 +1,8 @@
 /**
- * Quotes a string as a SQL literal, for the one statement that cannot take parameters: the
- * simple-protocol script that opens a transaction (see `kysely-dialect.ts`). Everywhere else,
- * pass values as parameters.
+ * Quotes a string as a SQL literal, for the statements that cannot take parameters: the
+ * simple-protocol scripts that set the scope's settings with BEGIN (see `kysely-dialect.ts`) or
+ * before a parameterless statement (see `scoped-statement.ts`). Everywhere else, pass values as
+ * parameters.
  *
  * It writes an escape string, `E'…'`, doubling quotes and backslashes. In an escape string a
  * backslash escapes whatever `standard_conforming_strings` says (it is on by default since

@@ -10,6 +10,7 @@ import type { Logger } from '../log/index.js';
 import type { Metrics } from '../metrics/index.js';
 import type { PrivacyHooks } from '../privacy/index.js';
 import type { RateLimiter } from '../rate-limit/index.js';
+import type { SecretBox } from '../secrets/index.js';
 
 /** What a module receives: the kernel's services, nothing global. */
 export interface ModuleContext<Tables = unknown> {
@@ -20,6 +21,8 @@ export interface ModuleContext<Tables = unknown> {
   readonly metrics: Metrics;
   /** The acting tenant and user of the current request or job. */
   readonly scope: ScopeAccess;
+  /** Seals secrets before they are stored (TOTP seeds, signing keys, app secrets); opens them back. */
+  readonly secrets: SecretBox;
   /** Shared rate limits: in process when embedded, in Redis when `REDIS_URL` is set. */
   readonly rateLimiter: RateLimiter;
   /** Every module of this server, in dependency order (the privacy module walks them). */

@@ -40,7 +40,7 @@ export interface AccountServiceOptions {
   readonly users: UsersStore;
   readonly sessions: SessionService;
   /** Opens the second step of a sign-in when the account has two-factor authentication on. */
-  readonly mfa: Pick<MfaService, 'startSignInChallenge'>;
+  readonly mfa: Pick<MfaService, 'startSignInChallenge' | 'isEnabled' | 'confirmSecondFactor'>;
   /** Queues the verification mail of a new account in the sign-up transaction (the email token service). */
   readonly verification: {
     queueVerificationMail(
@@ -48,6 +48,13 @@ export interface AccountServiceOptions {
       trx: Transaction<IdentityTables>,
     ): Promise<void>;
   };
+}
+
+/** What a signed-in user sends to prove it is them again (see `confirmIdentity`). */
+export interface IdentityCredentials {
+  readonly password: string;
+  /** A TOTP code or a recovery code; required when two-factor authentication is on. */
+  readonly code?: string | undefined;
 }
 
 /** Sign-up and sign-in with email and password. */
@@ -105,6 +112,20 @@ export function createAccountService(options: AccountServiceOptions) {
         throw identityErrors.mfaRequired(challenge.token, challenge.expiresInSeconds);
       }
       return db.transaction((trx) => sessions.start(user.id, client, trx));
+    },
+
+    /**
+     * Re-authentication of a signed-in user before a sensitive action: the password, and a second
+     * factor when 2FA is on. A stolen access token alone cannot erase an account.
+     */
+    async confirmIdentity(userId: string, credentials: IdentityCredentials): Promise<void> {
+      const user = await users.findById(userId);
+      if (user === undefined) throw sessionErrors.tokenInvalid();
+      if (user.password_hash === null || !(await verifyPassword(user.password_hash, credentials.password)))
+        throw identityErrors.wrongPassword();
+      if (!(await mfa.isEnabled(userId))) return;
+      if (credentials.code === undefined) throw identityErrors.mfaCodeRequired();
+      await mfa.confirmSecondFactor(userId, credentials.code);
     },
 
     async me(userId: string): Promise<PublicUser> {

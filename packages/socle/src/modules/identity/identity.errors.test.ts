@@ -29,7 +29,6 @@ describe('identityErrors', () => {
     ['invalidTotpCode', identityErrors.invalidTotpCode(), 'auth.invalid_mfa_code'],
     ['totpCodeReused', identityErrors.totpCodeReused(), 'auth.mfa_code_reused'],
     ['invalidCredentials', identityErrors.invalidCredentials(), 'auth.invalid_credentials'],
-    ['invalidToken', identityErrors.invalidToken(), 'auth.invalid_token'],
   ])('%s is a 401 with a stable code', (_name, error, code) => {
     expect(error.status).toBe(401);
     expect(error.code).toBe(code);

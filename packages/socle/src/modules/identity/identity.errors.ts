@@ -5,8 +5,9 @@ import { SocleError } from '../../kernel/errors/index.js';
  * them as: failures to sign up, sign in or prove a second factor.
  *
  * Sign-in failures deliberately say little: `invalidCredentials` is the same for an unknown
- * email and a wrong password, and `invalidToken` is the same for a malformed, unknown, used or
- * expired token, so that an attacker cannot probe which accounts or tokens exist.
+ * email and a wrong password, and a token error is the same for a malformed, unknown, used or
+ * expired token (`sessionErrors.tokenInvalid`, the email-token errors), so that an attacker
+ * cannot probe which accounts or tokens exist.
  */
 export const identityErrors = {
   /** The password breaks the policy; each reason becomes one `errors[]` entry on `body/password`. */
@@ -57,6 +58,22 @@ export const identityErrors = {
       'Enter the code from your authenticator app (or a recovery code) to finish signing in',
       { status: 401, details: { mfaToken, expiresIn: expiresInSeconds } },
     ),
+  /**
+   * Re-authentication before a sensitive action (erasing the account) failed: wrong password. A
+   * 400 naming the field, not a 401: the session itself is fine.
+   */
+  wrongPassword: () =>
+    new SocleError('auth.wrong_password', 'The password is incorrect', {
+      status: 400,
+      errors: [{ field: 'body/password', message: 'is not the password of this account' }],
+    }),
+  /** Re-authentication of an account with 2FA on needs a code as well as the password. */
+  mfaCodeRequired: () =>
+    new SocleError(
+      'auth.mfa_code_required',
+      'This account has two-factor authentication on: send a code from the authenticator app (or a recovery code) with the password',
+      { status: 400, errors: [{ field: 'body/code', message: 'is required' }] },
+    ),
   /** The sign-in challenge is malformed, unknown, used, expired or burnt by too many wrong codes. */
   mfaChallengeInvalid: () =>
     new SocleError(
@@ -100,7 +117,4 @@ export const identityErrors = {
     new SocleError('auth.email_already_verified', 'This email address is already verified', {
       status: 409,
     }),
-  /** A secret token (refresh, verification, reset, invitation) that is malformed, unknown or expired. */
-  invalidToken: () =>
-    new SocleError('auth.invalid_token', 'The token is invalid or has expired', { status: 401 }),
 };

@@ -13,6 +13,7 @@ import type { IdentityTables } from './identity.tables.js';
 import { registerMfaRoutes } from './mfa.routes.js';
 import { createMfaService } from './mfa.service.js';
 import { createMfaStore } from './mfa.store.js';
+import { installReauthentication } from './reauthentication.js';
 import { createSessionService } from './sessions.service.js';
 import { createSessionsStore } from './sessions.store.js';
 import { createSigningKeysStore } from './signing-keys.store.js';
@@ -51,9 +52,9 @@ const HOUR_MS = 60 * 60 * 1000;
 const DAY_MS = 24 * HOUR_MS;
 
 function createIdentityServices(context: ModuleContext<IdentityTables>, options: IdentityOptions) {
-  const { db, clock, log } = context;
+  const { db, clock, log, secrets } = context;
   const accessTokens = createAccessTokens({
-    store: createSigningKeysStore(db),
+    store: createSigningKeysStore(db, secrets),
     clock,
     log,
     ttlSeconds: options.accessTokenTtlSeconds ?? 900,
@@ -68,7 +69,7 @@ function createIdentityServices(context: ModuleContext<IdentityTables>, options:
   });
   const mfa = createMfaService({
     db,
-    store: createMfaStore(db),
+    store: createMfaStore(db, secrets),
     sessions,
     clock,
     issuer: options.totpIssuer ?? 'Socle',
@@ -121,10 +122,19 @@ export function createIdentityModule(options: IdentityOptions = {}) {
         "a user's verification and password reset tokens, looked up by token hash before anyone is authenticated",
     },
     async onStart(context) {
-      await servicesOf(context).accessTokens.start();
+      const { accessTokens, mfa } = servicesOf(context);
+      await accessTokens.start();
+      const resealed = await mfa.resealSecrets();
+      if (resealed > 0)
+        context.log.info({ secrets: resealed }, 'TOTP secrets resealed with the current SECRET_KEY');
     },
     configureHttp(app, context) {
       installAuthentication(app, servicesOf(context).accessTokens, context.scope);
+      installReauthentication(
+        app,
+        servicesOf(context).accounts,
+        options.rateLimits === false ? undefined : context.rateLimiter,
+      );
       if (options.rateLimits !== false)
         installIdentityRateLimits(app, context.rateLimiter, options.rateLimits);
     },

@@ -13,7 +13,10 @@ export interface IdentityTables {
     email_verified_at: Date | null;
     created_at: Generated<Date>;
     updated_at: Generated<Date>;
-    /** Base32 TOTP secret; set and with `totp_confirmed_at` null while an enrolment is pending. */
+    /**
+     * Base32 TOTP secret sealed with the secret box (`sb1.…`); set and with `totp_confirmed_at`
+     * null while an enrolment is pending.
+     */
     totp_secret: string | null;
     /** When the user proved the secret works: from then on, sign-in asks for a second factor. */
     totp_confirmed_at: Date | null;
@@ -66,7 +69,8 @@ export interface IdentityTables {
   'identity.signing_keys': {
     kid: string;
     algorithm: string;
-    private_jwk: unknown;
+    /** The private JWK, sealed with the secret box (`sb1.…`); plain JSON in rows from before 0004. */
+    private_jwk: string;
     public_jwk: unknown;
     created_at: Generated<Date>;
     retired_at: Date | null;

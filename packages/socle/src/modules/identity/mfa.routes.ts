@@ -50,11 +50,21 @@ export function registerMfaRoutes(app: HttpServer, services: MfaRouteServices): 
       schema: {
         tags,
         summary: 'Turn two-factor authentication on with a first code from the app',
+        description:
+          'Signs out every other session of the user (they were opened with the password alone); the calling session stays.',
         body: CodeBody,
-        response: { 200: RecoveryCodes },
+        response: {
+          200: Type.Object({
+            ...RecoveryCodes.properties,
+            otherSessionsRevoked: Type.Integer({ minimum: 0, description: 'Other sessions signed out' }),
+          }),
+        },
       },
     },
-    async (request) => mfa.confirm(requireUser(request).userId, request.body.code),
+    async (request) => {
+      const { userId, sessionId } = requireUser(request);
+      return mfa.confirm(userId, request.body.code, sessionId);
+    },
   );
 
   app.post(

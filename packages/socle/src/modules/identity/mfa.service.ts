@@ -122,11 +122,20 @@ export function createMfaService(options: MfaServiceOptions) {
       return enrollment;
     },
 
+    /** Seals TOTP secrets stored in plain text or under a previous SECRET_KEY (at start). */
+    resealSecrets: (): Promise<number> => store.resealTotpSecrets(),
+
     /**
      * Turns 2FA on with a first code from the pending secret, and returns the 10 recovery codes,
-     * which are shown this once (only their hashes are kept).
+     * which are shown this once (only their hashes are kept). Every other session of the user is
+     * signed out in the same transaction: a session opened with the password alone (perhaps by
+     * whoever made the user turn 2FA on) must not outlive the change. `currentSessionId` stays.
      */
-    async confirm(userId: string, code: string): Promise<{ recoveryCodes: string[] }> {
+    async confirm(
+      userId: string,
+      code: string,
+      currentSessionId: string,
+    ): Promise<{ recoveryCodes: string[]; otherSessionsRevoked: number }> {
       return db.transaction(async (trx) => {
         const state = await store.findTotpState(userId, trx, { lock: true });
         if (state === undefined) throw sessionErrors.tokenInvalid();
@@ -137,7 +146,13 @@ export function createMfaService(options: MfaServiceOptions) {
         if (!result.ok) refuse(result.reason);
         if (!(await store.confirmEnrollment(userId, result.step, now, trx)))
           throw identityErrors.mfaNotEnrolled();
-        return { recoveryCodes: await issueRecoveryCodes(userId, trx) };
+        const otherSessionsRevoked = await sessions.revokeAll(
+          userId,
+          'two-factor authentication turned on',
+          trx,
+          currentSessionId,
+        );
+        return { recoveryCodes: await issueRecoveryCodes(userId, trx), otherSessionsRevoked };
       });
     },
 
@@ -152,6 +167,24 @@ export function createMfaService(options: MfaServiceOptions) {
         const check = await checkSecondFactor(state, code, now, trx);
         if (check !== 'ok') refuse(check);
         await store.clearTotp(userId, now, trx);
+      });
+    },
+
+    /** True when the user has two-factor authentication on. */
+    async isEnabled(userId: string): Promise<boolean> {
+      const state = await store.findTotpState(userId, db.kysely);
+      return state?.confirmedAt != null;
+    },
+
+    /**
+     * Proves the second factor again for a sensitive action of a signed-in user: the TOTP step or
+     * recovery code is consumed like at sign-in, so it cannot be replayed.
+     */
+    async confirmSecondFactor(userId: string, code: string): Promise<void> {
+      await db.transaction(async (trx) => {
+        const state = await lockEnabled(userId, trx);
+        const check = await checkSecondFactor(state, code, clock.now(), trx);
+        if (check !== 'ok') refuse(check);
       });
     },
 

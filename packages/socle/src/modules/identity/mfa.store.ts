@@ -1,5 +1,6 @@
 import type { Kysely, Transaction } from 'kysely';
 import type { Database } from '../../kernel/db/index.js';
+import type { SecretBox } from '../../kernel/secrets/index.js';
 import type { IdentityTables, MfaChallengeRow } from './identity.tables.js';
 
 type Executor = Kysely<IdentityTables>;
@@ -15,8 +16,16 @@ export interface TotpState {
   readonly lastStep: number | null;
 }
 
-/** SQL of TOTP secrets, recovery codes and sign-in challenges. */
-export function createMfaStore(db: Database<IdentityTables>) {
+const totpContext = (userId: string) => `identity.totp:${userId}`;
+const RESEAL_BATCH = 500;
+
+/**
+ * SQL of TOTP secrets, recovery codes and sign-in challenges. TOTP secrets are sealed with the
+ * secret box before they are written and opened when read; callers only see plain secrets.
+ */
+export function createMfaStore(db: Database<IdentityTables>, secrets: SecretBox) {
+  const openTotpSecret = (userId: string, stored: string): string =>
+    secrets.isSealed(stored) ? secrets.open(stored, totpContext(userId)) : stored;
   return {
     /**
      * Reads a user's TOTP state. With `lock`, the user row stays locked until the transaction
@@ -37,7 +46,7 @@ export function createMfaStore(db: Database<IdentityTables>) {
       return {
         userId: row.id,
         email: row.email,
-        secret: row.totp_secret,
+        secret: row.totp_secret === null ? null : openTotpSecret(row.id, row.totp_secret),
         confirmedAt: row.totp_confirmed_at,
         lastStep: row.totp_last_step === null ? null : Number(row.totp_last_step),
       };
@@ -50,11 +59,45 @@ export function createMfaStore(db: Database<IdentityTables>) {
     async startEnrollment(userId: string, secret: string, at: Date): Promise<boolean> {
       const result = await db.kysely
         .updateTable('identity.users')
-        .set({ totp_secret: secret, totp_confirmed_at: null, totp_last_step: null, updated_at: at })
+        .set({
+          totp_secret: secrets.seal(secret, totpContext(userId)),
+          totp_confirmed_at: null,
+          totp_last_step: null,
+          updated_at: at,
+        })
         .where('id', '=', userId)
         .where('totp_confirmed_at', 'is', null)
         .executeTakeFirst();
       return result.numUpdatedRows === 1n;
+    },
+
+    /**
+     * Seals TOTP secrets stored in plain text (before sealing existed) or under a previous
+     * SECRET_KEY with the current key, a batch at a time. Resolves to the number resealed.
+     */
+    async resealTotpSecrets(): Promise<number> {
+      let resealed = 0;
+      for (;;) {
+        const rows = await db.kysely
+          .selectFrom('identity.users')
+          .select(['id', 'totp_secret'])
+          .where('totp_secret', 'is not', null)
+          .where('totp_secret', 'not like', `sb1.${secrets.keyId}.%`)
+          .limit(RESEAL_BATCH)
+          .execute();
+        for (const row of rows) {
+          const stored = row.totp_secret as string;
+          // The stored value in the condition: a concurrent enrolment or reseal wins untouched.
+          const result = await db.kysely
+            .updateTable('identity.users')
+            .set({ totp_secret: secrets.seal(openTotpSecret(row.id, stored), totpContext(row.id)) })
+            .where('id', '=', row.id)
+            .where('totp_secret', '=', stored)
+            .executeTakeFirst();
+          resealed += Number(result.numUpdatedRows);
+        }
+        if (rows.length < RESEAL_BATCH) return resealed;
+      }
     },
 
     /** Turns a pending enrolment on, recording the step of the code that proved it. */

@@ -49,7 +49,7 @@ export function createSecretToken(prefix: string): { token: string; hash: string
 /**
  * Checks that `token` has the shape of a token made by {@link createSecretToken} with
  * `expectedPrefix`, and returns its hash for the lookup; `undefined` when the shape is wrong.
- * Answer a wrong shape exactly as an unknown token (`identityErrors.invalidToken()`), so that
+ * Answer a wrong shape exactly as an unknown token (`sessionErrors.tokenInvalid()` for refresh tokens), so that
  * the response does not tell an attacker which of the two it was.
  */
 export function parseSecretToken(

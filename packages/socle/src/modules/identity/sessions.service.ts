@@ -133,10 +133,21 @@ export function createSessionService(options: SessionServiceOptions) {
 
     /**
      * Revokes every live session of a user in the caller's transaction (a password reset: whoever
-     * knew the old password must be signed out); returns how many were revoked.
+     * knew the old password must be signed out), but `exceptSessionId` (the session of the user
+     * who just turned 2FA on stays signed in); returns how many were revoked.
      */
-    revokeAll(userId: string, reason: string, executor: Kysely<IdentityTables>): Promise<number> {
-      return store.revoke({ userId }, reason, clock.now(), executor);
+    revokeAll(
+      userId: string,
+      reason: string,
+      executor: Kysely<IdentityTables>,
+      exceptSessionId?: string,
+    ): Promise<number> {
+      return store.revoke(
+        exceptSessionId === undefined ? { userId } : { userId, exceptSessionId },
+        reason,
+        clock.now(),
+        executor,
+      );
     },
 
     list: (userId: string): Promise<SessionRow[]> => store.listActive(userId, clock.now()),

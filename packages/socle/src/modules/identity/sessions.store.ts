@@ -113,7 +113,7 @@ export function createSessionsStore(db: Database<IdentityTables>) {
 
     /** Revokes one session, or every live session of a user; returns how many were revoked. */
     async revoke(
-      target: { sessionId: string; userId?: string } | { userId: string },
+      target: { sessionId: string; userId?: string } | { userId: string; exceptSessionId?: string },
       reason: string,
       at: Date,
       executor?: Executor,
@@ -124,6 +124,8 @@ export function createSessionsStore(db: Database<IdentityTables>) {
         .where('revoked_at', 'is', null);
       if ('sessionId' in target) query = query.where('id', '=', target.sessionId);
       if (target.userId !== undefined) query = query.where('user_id', '=', target.userId);
+      if ('exceptSessionId' in target && target.exceptSessionId !== undefined)
+        query = query.where('id', '!=', target.exceptSessionId);
       const result = await query.executeTakeFirst();
       return Number(result.numUpdatedRows);
     },

@@ -1,8 +1,12 @@
+import { Type } from '@fastify/type-provider-typebox';
 import { defineModule, type ModuleContext } from '../../kernel/modules/index.js';
-import { requireUser } from '../identity/index.js';
+import { ReauthenticationFields, requireUser } from '../identity/index.js';
 import { createPrivacyService, type PrivacyService } from './privacy.service.js';
 
-/** GDPR export (`GET /me/export`, `socle privacy export`) and erasure (`socle privacy erase`). */
+/**
+ * GDPR export (`GET /me/export`, `socle privacy export`) and erasure (`POST /me/erase` after
+ * re-authentication, `socle privacy erase`).
+ */
 export function createPrivacyModule() {
   let service: PrivacyService | undefined;
   const serviceOf = (context: ModuleContext) => {
@@ -31,6 +35,32 @@ export function createPrivacyModule() {
             .header('content-disposition', `attachment; filename="socle-export-${userId}.json"`)
             .header('cache-control', 'no-store')
             .send(archive);
+        },
+      );
+
+      app.post(
+        '/me/erase',
+        {
+          schema: {
+            tags: ['privacy'],
+            summary: 'Erase your account and everything about you (GDPR art. 17)',
+            description:
+              'Needs the password, and a TOTP or recovery code when two-factor authentication is on. Every module deletes or pseudonymizes what it holds about you; the account and its sessions are gone afterwards. Irreversible.',
+            body: Type.Object(ReauthenticationFields, { additionalProperties: false }),
+            response: {
+              200: Type.Object({
+                runId: Type.String({ format: 'uuid' }),
+                erasedModules: Type.Array(Type.String()),
+              }),
+            },
+          },
+        },
+        async (request) => {
+          const { userId } = requireUser(request);
+          await request.confirmIdentity(request.body);
+          const privacy = serviceOf(context);
+          const result = await privacy.erase(await privacy.findSubject(userId));
+          return { runId: result.runId, erasedModules: [...result.erasedNow] };
         },
       );
     },

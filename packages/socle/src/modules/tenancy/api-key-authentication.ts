@@ -11,9 +11,9 @@ export const API_KEY_HEADER = 'x-api-key';
  * Authenticates every request that carries `X-Api-Key`: verifies the key (401
  * `auth.api_key_invalid` if unknown, revoked or expired), sets `request.apiKey` and `request.org`
  * (the key's organization and role, attributed to its creator) and opens the request scope with
- * the organization, so every transaction of the request is confined to it by row-level security.
- * The scope carries no user: policies keyed on a user (their memberships elsewhere) show a key
- * nothing. `X-Org-Id`, if sent, must name the key's organization (403 `auth.api_key_org_mismatch`).
+ * the organization, so every transaction and statement of the request is confined to it by
+ * row-level security. The scope carries no user: policies keyed on a user (their memberships
+ * elsewhere) show a key nothing. `X-Org-Id`, if sent, must name the key's organization (403 `auth.api_key_org_mismatch`).
  * Must run before `installCurrentOrg`.
  */
 export function installApiKeyAuthentication(

@@ -50,8 +50,9 @@ const MEMBERSHIP_CACHE_SIZE = 10_000;
 
 /**
  * Resolves `X-Org-Id` on every authenticated request: checks membership (cached for a few
- * seconds), then puts the organization in the request scope, so every transaction of the request
- * carries `app.tenant_id` and row-level security confines it to that organization. Requests
+ * seconds), then puts the organization in the request scope, so every transaction and every single
+ * statement of the request carries `app.tenant_id` and row-level security confines it to that
+ * organization. Requests
  * authenticated by an API key already have their organization (see `installApiKeyAuthentication`).
  */
 export function installCurrentOrg(

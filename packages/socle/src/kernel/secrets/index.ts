@@ -1,0 +1,9 @@
+export {
+  createSecretBox,
+  decodeSecretKey,
+  openSecretBox,
+  SECRET_KEY_FILE,
+  type SecretBox,
+  type SecretKeySource,
+  secretErrors,
+} from './secret-box.js';

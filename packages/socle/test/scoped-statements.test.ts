@@ -1,0 +1,293 @@
+import { randomUUID } from 'node:crypto';
+import type { EventEmitter } from 'node:events';
+import type { Generated } from 'kysely';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { defineModule, sql } from '../src/index.js';
+import { createDatabase, type Database } from '../src/kernel/db/database.js';
+import { createPostgresBackend } from '../src/kernel/db/postgres-backend.js';
+import { createTestSocle, type TestDatabase, type TestSocle } from '../src/testing/index.js';
+import { describeEachDatabase, postgresTarget } from './support/each-database.js';
+
+interface Tables {
+  /** `tenant_id` defaults to the current tenant. */
+  'notes.notes': { id: number; tenant_id: Generated<string>; body: string };
+}
+
+/** A tenant table as every module writes one: RLS enabled, forced, one policy on the tenant. */
+const notes = defineModule<Tables>({
+  name: 'notes',
+  migrations: [
+    {
+      name: '0001_notes.sql',
+      sql: `
+        create table notes (
+          id integer not null,
+          tenant_id uuid not null default socle.current_tenant_id(),
+          body text not null,
+          primary key (tenant_id, id)
+        );
+        alter table notes enable row level security;
+        alter table notes force row level security;
+        create policy tenant_isolation on notes
+          using (tenant_id = socle.current_tenant_id())
+          with check (tenant_id = socle.current_tenant_id());
+      `,
+    },
+  ],
+});
+
+const tenants = [randomUUID(), randomUUID(), randomUUID(), randomUUID()];
+const NOTES_PER_TENANT = 20;
+
+/**
+ * Statements run outside a transaction while a scope is current carry its tenant in their own
+ * implicit transaction (one round trip on Postgres). Pool of one so every statement reuses the
+ * session of the one before.
+ */
+describeEachDatabase('Single statements in a tenant scope', (target) => {
+  let socle: TestSocle;
+  const db = () => socle.db.withTables<Tables>();
+  const asTenant = <T>(tenantId: string, work: () => Promise<T>) =>
+    socle.scope.run({ tenantId, userId: randomUUID() }, work);
+  const currentSettings = () =>
+    sql<{
+      tenant: string | null;
+      user: string | null;
+    }>`select nullif(current_setting('app.tenant_id', true), '') as tenant, nullif(current_setting('app.user_id', true), '') as user`.execute(
+      db().kysely,
+    );
+
+  beforeAll(async () => {
+    socle = await createTestSocle(target, { modules: [notes], config: { databasePoolMax: 1 } });
+    for (const tenant of tenants) {
+      await asTenant(tenant, () =>
+        db()
+          .kysely.insertInto('notes.notes')
+          .values(
+            Array.from({ length: NOTES_PER_TENANT }, (_, index) => ({
+              id: index + 1,
+              body: `${tenant} ${index + 1}`,
+            })),
+          )
+          .execute(),
+      );
+    }
+  });
+  afterAll(() => socle?.dispose());
+
+  it("sees only the current tenant's rows under forced RLS, without a transaction", async () => {
+    const [tenantA, tenantB] = tenants as [string, string];
+    const rowsA = await asTenant(tenantA, () =>
+      db().kysely.selectFrom('notes.notes').select(['tenant_id', 'id']).execute(),
+    );
+    expect(rowsA).toHaveLength(NOTES_PER_TENANT);
+    expect(new Set(rowsA.map((row) => row.tenant_id))).toEqual(new Set([tenantA]));
+    const findNote = db().prepare((kysely, params: { id: number }) =>
+      kysely.selectFrom('notes.notes').select(['tenant_id', 'body']).where('id', '=', params.id),
+    );
+    expect(await asTenant(tenantB, () => findNote.execute({ id: 7 }))).toEqual([
+      { tenant_id: tenantB, body: `${tenantB} 7` },
+    ]);
+    // Zero-parameter statements go another way on Postgres (simple protocol): same result.
+    const count = await asTenant(tenantB, () =>
+      sql<{ count: string }>`select count(*) as count from notes.notes`.execute(db().kysely),
+    );
+    expect(count.rows[0]?.count).toBe(String(NOTES_PER_TENANT));
+  });
+
+  it('does not leak the settings to the next statement on the same session', async () => {
+    const inScope = await asTenant(tenants[0] as string, () => currentSettings());
+    expect(inScope.rows[0]?.tenant).toBe(tenants[0]);
+    expect(inScope.rows[0]?.user).not.toBeNull();
+    // Pool of one: the same session, now without a scope.
+    expect((await currentSettings()).rows[0]).toEqual({ tenant: null, user: null });
+    expect(await db().kysely.selectFrom('notes.notes').selectAll().execute()).toEqual([]);
+  });
+
+  it('writes into the current tenant only, and refuses a row for another tenant', async () => {
+    const [tenantA, tenantB] = tenants as [string, string];
+    await asTenant(tenantA, () =>
+      db().kysely.insertInto('notes.notes').values({ id: 100, body: 'written alone' }).execute(),
+    );
+    await expect(
+      asTenant(tenantA, () =>
+        db()
+          .kysely.insertInto('notes.notes')
+          .values({ id: 101, tenant_id: tenantB, body: 'smuggled' })
+          .execute(),
+      ),
+    ).rejects.toThrow(/row-level security/);
+    const written = await asTenant(tenantA, () =>
+      db().kysely.selectFrom('notes.notes').select('tenant_id').where('id', '>=', 100).execute(),
+    );
+    expect(written).toEqual([{ tenant_id: tenantA }]);
+    expect(
+      await asTenant(tenantB, () =>
+        db().kysely.selectFrom('notes.notes').select('id').where('id', '>=', 100).execute(),
+      ),
+    ).toEqual([]);
+  });
+
+  it('leaves the session usable and nothing half-applied when the statement fails', async () => {
+    const tenant = tenants[2] as string;
+    // Two rows, the second a duplicate key: the statement fails as a whole.
+    await expect(
+      asTenant(tenant, () =>
+        db()
+          .kysely.insertInto('notes.notes')
+          .values([
+            { id: 200, body: 'first' },
+            { id: 1, body: 'duplicate' },
+          ])
+          .execute(),
+      ),
+    ).rejects.toThrow(/duplicate key/);
+    await expect(
+      asTenant(tenant, () => sql`select ${'not a number'}::integer`.execute(db().kysely)),
+    ).rejects.toThrow(/invalid input syntax/);
+    await expect(
+      asTenant(tenant, () => sql`select * from notes.missing`.execute(db().kysely)),
+    ).rejects.toThrow(/does not exist/);
+    // The same session, right after: no aborted transaction, no settings, no row 200.
+    expect((await currentSettings()).rows[0]).toEqual({ tenant: null, user: null });
+    expect(
+      await asTenant(tenant, () =>
+        db().kysely.selectFrom('notes.notes').select('id').where('id', '=', 200).execute(),
+      ),
+    ).toEqual([]);
+    expect(
+      await asTenant(tenant, () =>
+        db().kysely.selectFrom('notes.notes').select('id').where('id', '=', 1).execute(),
+      ),
+    ).toEqual([{ id: 1 }]);
+  });
+
+  it('recovers a prepared statement after DDL changed its table', async () => {
+    const tenant = tenants[3] as string;
+    const select = () =>
+      asTenant(tenant, () =>
+        sql<Record<string, unknown>>`select * from notes.notes where id = ${3}`.execute(db().kysely),
+      );
+    expect(Object.keys((await select()).rows[0] ?? {})).toEqual(['id', 'tenant_id', 'body']);
+    await socle.db.withConnection(
+      (connection) =>
+        connection.execute("alter table notes.notes add column color text not null default 'red'"),
+      'owner',
+    );
+    expect((await select()).rows[0]).toEqual({ id: 3, tenant_id: tenant, body: `${tenant} 3`, color: 'red' });
+    expect((await select()).rows[0]).toMatchObject({ color: 'red' });
+  });
+
+  it('runs a statement inside a transaction with the transaction settings only', async () => {
+    const tenant = tenants[1] as string;
+    const rows = await asTenant(tenant, () =>
+      db().transaction(async (trx) => {
+        await trx.insertInto('notes.notes').values({ id: 300, body: 'in transaction' }).execute();
+        return trx.selectFrom('notes.notes').select('tenant_id').where('id', '=', 300).execute();
+      }),
+    );
+    expect(rows).toEqual([{ tenant_id: tenant }]);
+  });
+});
+
+describeEachDatabase('Single statements of interleaved tenants on a small pool', (target) => {
+  let socle: TestSocle;
+  const db = () => socle.db.withTables<Tables>();
+
+  beforeAll(async () => {
+    socle = await createTestSocle(target, { modules: [notes], config: { databasePoolMax: 2 } });
+    for (const tenant of tenants) {
+      await socle.scope.run({ tenantId: tenant }, () =>
+        db()
+          .kysely.insertInto('notes.notes')
+          .values(
+            Array.from({ length: NOTES_PER_TENANT }, (_, index) => ({
+              id: index + 1,
+              body: `${tenant} ${index + 1}`,
+            })),
+          )
+          .execute(),
+      );
+    }
+  });
+  afterAll(() => socle?.dispose());
+
+  it("never returns another tenant's row", async () => {
+    const findNote = db().prepare((kysely, params: { id: number }) =>
+      kysely.selectFrom('notes.notes').select(['tenant_id', 'body']).where('id', '=', params.id),
+    );
+    const reads = Array.from({ length: 200 }, async (_, index) => {
+      const tenant = tenants[index % tenants.length] as string;
+      const id = (index % NOTES_PER_TENANT) + 1;
+      const rows = await socle.scope.run({ tenantId: tenant }, async () =>
+        // Mix prepared, builder and failing statements on the same sessions.
+        index % 7 === 0
+          ? sql`select * from notes.missing`.execute(db().kysely).then(
+              () => [],
+              () => findNote.execute({ id }),
+            )
+          : index % 2 === 0
+            ? findNote.execute({ id })
+            : db()
+                .kysely.selectFrom('notes.notes')
+                .select(['tenant_id', 'body'])
+                .where('id', '=', id)
+                .execute(),
+      );
+      return { tenant, id, rows };
+    });
+    for (const { tenant, id, rows } of await Promise.all(reads)) {
+      expect(rows).toEqual([{ tenant_id: tenant, body: `${tenant} ${id}` }]);
+    }
+  });
+});
+
+describe.skipIf(!postgresTarget.available)(
+  `Round trips of a scoped statement [postgres${postgresTarget.available ? '' : `: ${postgresTarget.reason}`}]`,
+  () => {
+    let database: TestDatabase;
+    let backend: ReturnType<typeof createPostgresBackend>;
+    let db: Database;
+    /** ReadyForQuery messages received: one per Sync, so one per round trip. */
+    let roundTrips = 0;
+
+    beforeAll(async () => {
+      database = await postgresTarget.create();
+      backend = createPostgresBackend({
+        url: database.url as string,
+        poolMax: 1,
+        connectTimeoutMs: 5000,
+        preparedStatements: true,
+      });
+      backend.pool.on('connect', (client) => {
+        (client as unknown as { connection: EventEmitter }).connection.on('readyForQuery', () => {
+          roundTrips += 1;
+        });
+      });
+      db = createDatabase(backend);
+      db.setTransactionContextProvider(() => ({ 'app.tenant_id': tenants[0] as string }));
+      await db.ping();
+    });
+    afterAll(async () => {
+      await db?.close();
+      await database?.drop();
+    });
+
+    const tenantOf = () =>
+      sql<{ tenant: string }>`select current_setting('app.tenant_id', true) as tenant where ${1} = 1`.execute(
+        db.kysely,
+      );
+
+    it('costs one round trip outside a transaction, three in one', async () => {
+      await tenantOf(); // parses the named statements once
+      roundTrips = 0;
+      expect((await tenantOf()).rows).toEqual([{ tenant: tenants[0] }]);
+      expect(roundTrips).toBe(1);
+      roundTrips = 0;
+      await db.transaction((trx) =>
+        sql`select current_setting('app.tenant_id', true) where ${1} = 1`.execute(trx),
+      );
+      expect(roundTrips).toBe(3);
+    });
+  },
+);
