@@ -3,7 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { createTestPostgresDatabase, type TestDatabase } from 'socle/testing';
 import { type LoadMeasurement, measureLoad } from './load.js';
 import { processCpuSeconds } from './process-cpu.js';
-import type { BenchRequest, Scenario } from './scenario.js';
+import type { BenchRequest, CustomResult, CustomScenario, Scenario } from './scenario.js';
 import { type ServerProcess, spawnServer } from './server-process.js';
 import type { BenchDialect, ServerSettings } from './server-protocol.js';
 
@@ -267,6 +267,34 @@ export async function runScenario(
       sameResponse,
       warnings,
     };
+  } finally {
+    if (database !== undefined) {
+      await database.drop();
+      settings.progress(`  database ${database.name} dropped`);
+    }
+  }
+}
+
+/** Runs a custom (non-HTTP-load) scenario on one dialect, with a fresh Postgres database when needed. */
+export async function runCustomScenario(
+  scenario: CustomScenario,
+  dialect: BenchDialect,
+  settings: RunSettings,
+): Promise<CustomResult> {
+  let database: TestDatabase | undefined;
+  try {
+    if (dialect === 'postgres' && !scenario.createsDatabases) {
+      database = await createTestPostgresDatabase(settings.postgresAdminUrl, 'socle_bench');
+      settings.progress(`  database ${database.name} created`);
+    }
+    return await scenario.run(dialect, {
+      poolMax: settings.poolMax,
+      databaseUrl: database?.url,
+      postgresAdminUrl: settings.postgresAdminUrl,
+      rounds: settings.rounds,
+      signal: settings.signal,
+      progress: settings.progress,
+    });
   } finally {
     if (database !== undefined) {
       await database.drop();

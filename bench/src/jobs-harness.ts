@@ -1,12 +1,12 @@
 /**
- * The harness for work scenarios (jobs): no HTTP load; each contender is a child process that runs
+ * How the `jobs` custom scenario runs a workload (no HTTP load): each contender is a child process that runs
  * the whole workload and prints its figures. Socle and the baseline run one after the other on the
  * same database server (never together: two cores), interleaved over the rounds; medians reported.
  */
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { createTestPostgresDatabase, type TestDatabase } from 'socle/testing';
-import type { RunSettings } from './harness.js';
+import type { CustomRunSettings } from './scenario.js';
 import { JOBS_SETTINGS_ENV, type JobsRunResult, type JobsRunSettings } from './scenarios/jobs/workload.js';
 import type { BenchDialect } from './server-protocol.js';
 
@@ -91,7 +91,7 @@ function medianOf(results: readonly JobsRunResult[]): JobsRunResult {
 export async function runWorkScenario(
   scenario: WorkScenario,
   dialect: BenchDialect,
-  settings: RunSettings,
+  settings: CustomRunSettings,
 ): Promise<WorkScenarioResult> {
   const rounds: { socle: JobsRunResult; baseline: JobsRunResult }[] = [];
   for (let round = 1; round <= settings.rounds; round++) {

@@ -5,23 +5,28 @@
  * @example
  * npm run bench -- --duration 5 --scenario db-select --dialect all
  */
-import { mkdir } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { loadConfig } from 'socle';
 import { testPostgresAdminUrl } from 'socle/testing';
-import { DEFAULT_CONNECTIONS, type RunSettings, runScenario, type ScenarioResult } from './harness.js';
-import { formatWorkResult, runWorkScenario, type WorkScenario } from './jobs-harness.js';
+import {
+  DEFAULT_CONNECTIONS,
+  type RunSettings,
+  runCustomScenario,
+  runScenario,
+  type ScenarioResult,
+} from './harness.js';
 import { formatProfileEntries, summarizeProfile } from './profile-summary.js';
 import { formatResult, writeResults } from './report.js';
-import type { Scenario } from './scenario.js';
-import { scenarios, workScenarios } from './scenarios/index.js';
+import type { CustomScenario, Scenario } from './scenario.js';
+import { scenarios } from './scenarios/index.js';
 import type { BenchDialect } from './server-protocol.js';
 
 /** Scenarios with their own default number of connections, for the usage text. */
 const OWN_CONNECTIONS = scenarios
-  .filter((scenario) => scenario.connections !== undefined)
+  .filter((scenario): scenario is Scenario => !('kind' in scenario) && scenario.connections !== undefined)
   .map((scenario) => `; ${scenario.name}: ${scenario.connections}`)
   .join('');
 
@@ -31,7 +36,7 @@ const USAGE = `Usage: npm run bench -- [options]
   --connections <n>        concurrent connections (default ${DEFAULT_CONNECTIONS}${OWN_CONNECTIONS})
   --warmup <seconds>       unmeasured load before each measured run (default 2)
   --rounds <n>             Socle/baseline pairs, interleaved; medians are reported (default 1)
-  --scenario <name>        one of: ${[...scenarios, ...workScenarios].map((scenario) => scenario.name).join(', ')} (default: all)
+  --scenario <name>        one of: ${scenarios.map((scenario) => scenario.name).join(', ')} (default: all)
   --dialect <d>            postgres, pglite or all (default postgres)
   --profile                write a CPU profile of each server's measured run to bench/results/profiles
   --help                   this text
@@ -45,9 +50,7 @@ interface CliOptions {
   readonly connections: number | undefined;
   readonly warmupSeconds: number;
   readonly rounds: number;
-  readonly scenarios: readonly Scenario[];
-  /** Scenarios without HTTP load (jobs): each contender runs a whole workload in a child process. */
-  readonly workScenarios: readonly WorkScenario[];
+  readonly scenarios: readonly (Scenario | CustomScenario)[];
   readonly dialects: readonly BenchDialect[];
   readonly profile: boolean;
 }
@@ -80,13 +83,11 @@ function parseCli(argv: readonly string[]): CliOptions | 'help' {
   });
   if (values.help) return 'help';
   let selected = scenarios;
-  let selectedWork = workScenarios;
   if (values.scenario !== undefined) {
     selected = scenarios.filter((scenario) => scenario.name === values.scenario);
-    selectedWork = workScenarios.filter((scenario) => scenario.name === values.scenario);
-    if (selected.length === 0 && selectedWork.length === 0) {
+    if (selected.length === 0) {
       throw new UsageError(
-        `Unknown scenario "${values.scenario}"; known: ${[...scenarios, ...workScenarios].map((scenario) => scenario.name).join(', ')}`,
+        `Unknown scenario "${values.scenario}"; known: ${scenarios.map((scenario) => scenario.name).join(', ')}`,
       );
     }
   }
@@ -105,7 +106,6 @@ function parseCli(argv: readonly string[]): CliOptions | 'help' {
     warmupSeconds: positiveNumber('warmup', values.warmup, false),
     rounds: positiveNumber('rounds', values.rounds, true),
     scenarios: selected,
-    workScenarios: selectedWork,
     dialects,
     profile: values.profile,
   };
@@ -169,6 +169,21 @@ async function main(): Promise<number> {
         continue;
       }
       console.error(`${scenario.name} on ${dialect}: ${scenario.description}`);
+      if ('kind' in scenario) {
+        try {
+          const result = await runCustomScenario(scenario, dialect, settings);
+          console.log(`\n${result.text}\n`);
+          await mkdir(resultsDirectory, { recursive: true });
+          const file = `${resultsDirectory}${scenario.name}-${startedAt.toISOString().replaceAll(':', '-')}.json`;
+          await writeFile(file, JSON.stringify({ startedAt, rounds: options.rounds, ...result }, null, 2));
+          console.error(`Results: ${file}`);
+        } catch (error) {
+          if (interrupt.signal.aborted) break;
+          failed = true;
+          console.error(`${scenario.name} on ${dialect} failed: ${(error as Error).stack ?? String(error)}`);
+        }
+        continue;
+      }
       try {
         const result = await runScenario(scenario, dialect, settings);
         results.push(result);
@@ -191,20 +206,6 @@ async function main(): Promise<number> {
       }
     }
     if (interrupt.signal.aborted) break;
-  }
-
-  for (const scenario of options.workScenarios) {
-    for (const dialect of options.dialects) {
-      if (interrupt.signal.aborted) break;
-      console.error(`${scenario.name} on ${dialect}: ${scenario.description}`);
-      try {
-        console.log(`\n${formatWorkResult(await runWorkScenario(scenario, dialect, settings))}\n`);
-      } catch (error) {
-        if (interrupt.signal.aborted) break;
-        failed = true;
-        console.error(`${scenario.name} on ${dialect} failed: ${(error as Error).stack ?? String(error)}`);
-      }
-    }
   }
 
   if (results.length > 0) {

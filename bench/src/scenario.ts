@@ -40,3 +40,41 @@ export interface Scenario {
    */
   probeShape?(body: string): string;
 }
+
+/**
+ * A scenario that is not a request/response load (WebSocket fan-out, for instance): it drives its
+ * servers itself and returns its own figures. The harness still gives it the run settings and
+ * prints and stores what it returns.
+ */
+export interface CustomScenario {
+  readonly kind: 'custom';
+  readonly name: string;
+  readonly description: string;
+  readonly dialects: readonly BenchDialect[];
+  /**
+   * The scenario creates its own Postgres databases (one per round, say) through
+   * `postgresAdminUrl`; the harness then creates none and `databaseUrl` is undefined.
+   */
+  readonly createsDatabases?: boolean;
+  run(dialect: BenchDialect, settings: CustomRunSettings): Promise<CustomResult>;
+}
+
+/** What a custom scenario gets from the harness. */
+export interface CustomRunSettings {
+  readonly poolMax: number;
+  /** Postgres database of this run; undefined on PGlite and with `createsDatabases`. */
+  readonly databaseUrl: string | undefined;
+  /** Where a scenario with `createsDatabases` creates and drops its databases. */
+  readonly postgresAdminUrl: string;
+  readonly rounds: number;
+  readonly signal: AbortSignal;
+  readonly progress: (line: string) => void;
+}
+
+/** A custom scenario's outcome: lines to print and figures to store in `bench/results/`. */
+export interface CustomResult {
+  readonly scenario: string;
+  readonly dialect: BenchDialect;
+  readonly text: string;
+  readonly figures: unknown;
+}

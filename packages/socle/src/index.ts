@@ -5,6 +5,7 @@
 
 export { Type } from '@fastify/type-provider-typebox';
 export { sql } from 'kysely';
+export type { Bus, BusHandler } from './kernel/bus/index.js';
 export { type Clock, createManualClock, systemClock } from './kernel/clock/index.js';
 export {
   CONFIG_FILE_NAME,
@@ -37,7 +38,12 @@ export {
 export { type HttpServer, REQUEST_ID_HEADER } from './kernel/http/index.js';
 export { createLogger, createSilentLogger, type Logger } from './kernel/log/index.js';
 export type { Metrics } from './kernel/metrics/index.js';
-export { defineModule, type ModuleContext, type ModuleDefinition } from './kernel/modules/index.js';
+export {
+  type ChannelAuthorizer,
+  defineModule,
+  type ModuleContext,
+  type ModuleDefinition,
+} from './kernel/modules/index.js';
 export {
   defineJob,
   type Enqueued,
@@ -89,6 +95,17 @@ export {
   type QueuedMail,
   type SmtpSenderOptions,
 } from './modules/mail/index.js';
+export {
+  channelAuth,
+  createRealtimeModule,
+  type Realtime,
+  type RealtimeApp,
+  type RealtimeModule,
+  type RealtimeOptions,
+  userAuth,
+  type WebhookEvent,
+  type WebhookSink,
+} from './modules/realtime/index.js';
 export {
   API_KEY_HEADER,
   type ApiKeyRole,

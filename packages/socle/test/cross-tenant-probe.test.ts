@@ -105,6 +105,9 @@ describeEachDatabase('Cross-tenant probe over every route of /openapi.json', (ta
         'GET /org/members',
         'GET /org/invitations',
         'GET /org/api-keys',
+        'POST /realtime/apps/{id}/rotate-secret',
+        'DELETE /realtime/apps/{id}',
+        'GET /realtime/apps',
       ]),
     );
   });

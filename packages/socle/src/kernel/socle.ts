@@ -1,6 +1,7 @@
 import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
+import { createBus } from './bus/index.js';
 import { type Clock, systemClock } from './clock/index.js';
 import type { Config } from './config/index.js';
 import { createScopeAccess, type ScopeAccess } from './context/index.js';
@@ -110,6 +111,7 @@ export async function createSocle(options: CreateSocleOptions): Promise<Socle> {
   metrics.trackPool(() => db.statistics());
   const scope = createScopeAccess();
   const rateLimiter = createRateLimiter({ redisUrl: config.redisUrl, clock, log });
+  const bus = createBus({ redisUrl: config.redisUrl, log });
   db.setTransactionContextProvider(scope.transactionSettings);
 
   let draining = false;
@@ -127,6 +129,7 @@ export async function createSocle(options: CreateSocleOptions): Promise<Socle> {
     rateLimiter,
     modules,
     jobs,
+    bus,
   });
   try {
     if (config.migrateOnStart) {
@@ -169,6 +172,7 @@ export async function createSocle(options: CreateSocleOptions): Promise<Socle> {
     await app?.close().catch(() => undefined);
     await db.close().catch(() => undefined);
     await rateLimiter.close().catch(() => undefined);
+    await bus.close().catch(() => undefined);
     throw error;
   }
   const server = app;
@@ -222,6 +226,7 @@ export async function createSocle(options: CreateSocleOptions): Promise<Socle> {
     }
     await db.close();
     await rateLimiter.close();
+    await bus.close();
     return { drained: outcome === 'closed' && handlersDone };
   };
 

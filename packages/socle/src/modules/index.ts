@@ -4,6 +4,7 @@ import { createIdentityModule } from './identity/index.js';
 import { createJobsModule } from './jobs/index.js';
 import { createMailModule } from './mail/index.js';
 import { createPrivacyModule } from './privacy/index.js';
+import { createRealtimeModule } from './realtime/index.js';
 import { createTenancyModule } from './tenancy/index.js';
 
 /**
@@ -19,5 +20,6 @@ export function createBuiltInModules(): ModuleDefinition<any>[] {
     createJobsModule(),
     createMailModule(),
     createPrivacyModule(),
+    createRealtimeModule(),
   ];
 }

@@ -15,6 +15,7 @@ export interface ProbeFinding {
 }
 
 interface OpenApiOperation {
+  security?: Record<string, unknown>[];
   parameters?: { in: string; name: string; required?: boolean }[];
   requestBody?: { content?: Record<string, { schema?: JsonSchema }> };
 }
@@ -35,6 +36,17 @@ interface JsonSchema {
 }
 
 const METHODS = ['get', 'post', 'put', 'patch', 'delete'] as const;
+/**
+ * Routes authenticated by an app signature instead of a session and organization (Pusher's HTTP
+ * API, `security: [{ appSignature: [] }]`): the caller is the app's holder, so the two-tenant model
+ * of the probe does not apply; their own tests cover signatures.
+ */
+const signatureOnly = (operation: OpenApiOperation) =>
+  operation.security !== undefined &&
+  operation.security.length > 0 &&
+  operation.security.every((requirement) =>
+    Object.keys(requirement).every((name) => name === 'appSignature'),
+  );
 /** Routes that end the caller's own session; the probe does not seed with them. */
 const SELF_DESTRUCTIVE = new Set(['/auth/sign-out', '/auth/sign-out-everywhere', '/org/leave']);
 
@@ -111,7 +123,9 @@ export async function probeCrossTenantAccess(
     'x-org-id': caller.orgId,
   });
   const routes = Object.entries(document.paths).flatMap(([path, operations]) =>
-    METHODS.filter((method) => operations[method] !== undefined).map((method) => ({
+    METHODS.filter(
+      (method) => operations[method] !== undefined && !signatureOnly(operations[method] as OpenApiOperation),
+    ).map((method) => ({
       path,
       method,
       operation: operations[method] as OpenApiOperation,

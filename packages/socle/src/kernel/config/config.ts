@@ -34,6 +34,20 @@ export interface Config {
   readonly mailPollIntervalMs: number;
   /** Delivery attempts of one mail before it is marked failed. */
   readonly mailMaxAttempts: number;
+  /** Id of the realtime app defined by configuration (with key and secret); unset: none. */
+  readonly realtimeAppId: string | undefined;
+  /** Public key of the configured realtime app (`new Pusher(key, …)`). */
+  readonly realtimeAppKey: string | undefined;
+  /** Secret of the configured realtime app (HMAC of auth signatures). Never log it. */
+  readonly realtimeAppSecret: string | undefined;
+  /** Where Pusher webhooks of the configured realtime app are posted; unset: none. */
+  readonly realtimeWebhookUrl: string | undefined;
+  /** Largest event payload (`data`) a client or the HTTP API may send, in bytes. */
+  readonly realtimeMaxMessageBytes: number;
+  /** Seconds of silence after which the server pings a connection (sent to clients as `activity_timeout`). */
+  readonly realtimeActivityTimeoutSeconds: number;
+  /** Client events (`client-*`) one connection may send per second (above: `pusher:error` 4301). */
+  readonly realtimeClientEventsPerSecond: number;
   /**
    * Base64 32-byte key that encrypts stored secrets (TOTP seeds, signing keys). Required with
    * `databaseUrl`; embedded mode generates one in `<dataDir>/secret-key` when unset. Never log it.
@@ -218,6 +232,11 @@ const optionalSecret: Parser<string | undefined> = (raw) => {
   return { ok: true, value: raw.trim() };
 };
 
+const optionalText: Parser<string | undefined> = (raw) => {
+  if (typeof raw !== 'string') return { ok: false, message: 'must be a string' };
+  return { ok: true, value: raw.trim() === '' ? undefined : raw.trim() };
+};
+
 /** Every setting Socle reads, in the order `socle help config` prints them. */
 const SETTINGS = [
   {
@@ -273,7 +292,8 @@ const SETTINGS = [
   {
     key: 'redisUrl',
     env: 'REDIS_URL',
-    description: 'Redis URL; shares rate limits across nodes. Unset keeps them in process',
+    description:
+      'Redis URL; shares rate limits, realtime fan-out and presence across nodes. Unset keeps them in process',
     defaultValue: undefined,
     parse: redisUrl,
   },
@@ -305,6 +325,55 @@ const SETTINGS = [
     description: 'Delivery attempts of one mail before it is marked failed',
     defaultValue: 8,
     parse: integer(1, 100),
+  },
+  {
+    key: 'realtimeAppId',
+    env: 'REALTIME_APP_ID',
+    description: 'Id of the realtime app defined by configuration (with REALTIME_APP_KEY and _SECRET)',
+    defaultValue: undefined,
+    parse: optionalText,
+  },
+  {
+    key: 'realtimeAppKey',
+    env: 'REALTIME_APP_KEY',
+    description: 'Public key of the configured realtime app (Pusher key)',
+    defaultValue: undefined,
+    parse: optionalText,
+  },
+  {
+    key: 'realtimeAppSecret',
+    env: 'REALTIME_APP_SECRET',
+    description: 'Secret of the configured realtime app (signs channel authorizations and API calls)',
+    defaultValue: undefined,
+    parse: optionalText,
+  },
+  {
+    key: 'realtimeWebhookUrl',
+    env: 'REALTIME_WEBHOOK_URL',
+    description: 'URL receiving Pusher webhooks of the configured realtime app',
+    defaultValue: undefined,
+    parse: optionalText,
+  },
+  {
+    key: 'realtimeMaxMessageBytes',
+    env: 'REALTIME_MAX_MESSAGE_BYTES',
+    description: 'Largest realtime event payload, in bytes',
+    defaultValue: 10_240,
+    parse: integer(256, 1_048_576),
+  },
+  {
+    key: 'realtimeActivityTimeoutSeconds',
+    env: 'REALTIME_ACTIVITY_TIMEOUT_SECONDS',
+    description: 'Seconds of silence before the server pings a realtime connection',
+    defaultValue: 120,
+    parse: integer(1, 3600),
+  },
+  {
+    key: 'realtimeClientEventsPerSecond',
+    env: 'REALTIME_CLIENT_EVENTS_PER_SECOND',
+    description: 'Client events one realtime connection may send per second',
+    defaultValue: 10,
+    parse: integer(1, 10_000),
   },
   {
     key: 'secretKey',

@@ -123,6 +123,13 @@ export async function createHttpServer(options: CreateHttpServerOptions): Promis
     openapi: {
       openapi: '3.1.0',
       info: { title: 'Socle', version: options.version, description: 'HTTP API of this Socle server' },
+      components: {
+        securitySchemes: {
+          // Pusher's HTTP API (realtime module): the query carries auth_key, auth_timestamp and an
+          // HMAC of the request made with the app secret.
+          appSignature: { type: 'apiKey', in: 'query', name: 'auth_signature' },
+        },
+      },
     },
   });
   await app.register(swaggerUi, { routePrefix: '/docs' });

@@ -1,3 +1,5 @@
+import type { FastifyRequest } from 'fastify';
+import type { Bus } from '../bus/index.js';
 import type { Clock } from '../clock/index.js';
 import type { Config } from '../config/index.js';
 import type { ScopeAccess } from '../context/index.js';
@@ -28,6 +30,8 @@ export interface ModuleContext<Tables = unknown> {
   readonly modules: readonly ModuleDefinition[];
   /** Durable jobs: `jobs.enqueue(trx, 'module.job', payload)` inside a transaction; inspection. */
   readonly jobs: Jobs;
+  /** Fan-out between nodes: in process when embedded, Redis pub/sub when `REDIS_URL` is set. */
+  readonly bus: Bus;
 }
 
 /**
@@ -64,11 +68,26 @@ export interface ModuleDefinition<Tables = unknown> {
    * context. Every module holding personal data provides it.
    */
   privacy?(context: ModuleContext<Tables>): PrivacyHooks;
+  /**
+   * Who may join which realtime channel: patterns such as `presence-quiz-{roomId}` mapped to an
+   * authorizer, asked by the realtime module's authorization endpoint (see docs/realtime.md).
+   */
+  readonly channels?: Readonly<Record<string, ChannelAuthorizer>>;
   /** Runs after migrations and before the server accepts requests. */
   onStart?(context: ModuleContext<Tables>): void | Promise<void>;
   /** Runs after the server stopped accepting requests, in reverse dependency order. */
   onStop?(context: ModuleContext<Tables>): void | Promise<void>;
 }
+
+/**
+ * Decides whether the signed-in caller of a channel authorization request may join a channel
+ * whose name matched the pattern; `params` holds the pattern's `{placeholders}`. Return false to
+ * refuse, true to allow, or, for presence channels, the member's `user_info` as `{ userInfo }`.
+ */
+export type ChannelAuthorizer = (
+  request: FastifyRequest,
+  params: Readonly<Record<string, string>>,
+) => boolean | { userInfo?: unknown } | Promise<boolean | { userInfo?: unknown }>;
 
 const MODULE_NAME = /^[a-z][a-z0-9_]{0,62}$/;
 const RESERVED = new Set(['socle', 'public', 'information_schema']);

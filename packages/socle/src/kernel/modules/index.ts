@@ -1,4 +1,5 @@
 export {
+  type ChannelAuthorizer,
   defineModule,
   type ModuleContext,
   type ModuleDefinition,

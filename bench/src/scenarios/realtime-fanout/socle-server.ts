@@ -1,0 +1,46 @@
+/** Socle's realtime gateway with one app (bench-key/bench-secret) and a memory probe route. */
+import {
+  createIdentityModule,
+  createRealtimeModule,
+  createSocle,
+  createTenancyModule,
+  defineModule,
+  loadConfig,
+} from 'socle';
+import { runServerChild } from '../../server-child.js';
+import { benchMailModule, benchSocleConfig } from '../shared/socle-setup.js';
+import { BENCH_APP } from './bench-app.js';
+import { measuredMemory, usedCpu } from './memory-route.js';
+
+runServerChild(async (settings) => {
+  const config = loadConfig({
+    env: {},
+    configFile: false,
+    overrides: {
+      ...benchSocleConfig(settings),
+      realtimeAppId: BENCH_APP.id,
+      realtimeAppKey: BENCH_APP.key,
+      realtimeAppSecret: BENCH_APP.secret,
+    },
+  });
+  const probe = defineModule({
+    name: 'bench_memory',
+    routes(app) {
+      app.get('/bench/memory', async () => measuredMemory());
+      app.get('/bench/cpu', async () => usedCpu());
+    },
+  });
+  const socle = await createSocle({
+    config,
+    modules: [
+      createIdentityModule(),
+      benchMailModule(),
+      createTenancyModule(),
+      createRealtimeModule(),
+      probe,
+    ],
+    ...(settings.dialect === 'pglite' ? { inMemory: true } : {}),
+  });
+  const url = await socle.listen();
+  return { url, close: async () => void (await socle.close()) };
+});

@@ -1,0 +1,8 @@
+export {
+  type Bus,
+  type BusHandler,
+  type CreateBusOptions,
+  createBus,
+  createMemoryBus,
+  createRedisBus,
+} from './bus.js';

@@ -1,0 +1,101 @@
+import { Type } from '@fastify/type-provider-typebox';
+import type { FastifyRequest } from 'fastify';
+import type { HttpServer } from '../../kernel/http/index.js';
+import { requireUser } from '../identity/index.js';
+import { requireOrgRole } from '../tenancy/index.js';
+import type { AppsService } from './apps.service.js';
+
+const Limits = {
+  maxConnections: Type.Integer({ minimum: 0, maximum: 10_000_000, description: 'Per node; 0: no limit' }),
+  clientEventsPerSecond: Type.Integer({ minimum: 1, maximum: 10_000 }),
+  backendEventsPerSecond: Type.Integer({ minimum: 0, maximum: 1_000_000, description: '0: no limit' }),
+};
+const WebhookUrl = Type.String({
+  format: 'uri',
+  pattern: '^https?://',
+  maxLength: 2000,
+  description: 'Where Pusher webhooks of this app are posted',
+});
+const AppSummary = Type.Object({
+  id: Type.String({ format: 'uuid', description: 'The app id of the HTTP API (`appId` of the pusher SDK)' }),
+  name: Type.String(),
+  key: Type.String({ description: 'The public key clients connect with' }),
+  ...Limits,
+  webhookUrl: Type.Union([WebhookUrl, Type.Null()]),
+  createdAt: Type.String({ format: 'date-time' }),
+  secretRotatedAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
+});
+const AppWithSecret = Type.Object({
+  ...AppSummary.properties,
+  secret: Type.String({ description: 'Shown when created and when rotated only' }),
+});
+const OrgHeader = Type.Object({ 'x-org-id': Type.String({ format: 'uuid' }) });
+const IdParams = Type.Object({ id: Type.String({ format: 'uuid' }) });
+
+/** Realtime apps of the current organization, managed by its admins (signed in; not API keys). */
+export function registerAppRoutes(app: HttpServer, apps: AppsService): void {
+  const tags = ['realtime'];
+  const admin = (request: FastifyRequest) => {
+    requireUser(request);
+    return requireOrgRole(request, 'admin');
+  };
+
+  app.post(
+    '/realtime/apps',
+    {
+      schema: {
+        tags,
+        summary: 'Create a realtime app (admin); the secret is in this response',
+        headers: OrgHeader,
+        body: Type.Object(
+          {
+            name: Type.String({ minLength: 1, maxLength: 200, examples: ['Quiz'] }),
+            maxConnections: Type.Optional(Limits.maxConnections),
+            clientEventsPerSecond: Type.Optional(Limits.clientEventsPerSecond),
+            backendEventsPerSecond: Type.Optional(Limits.backendEventsPerSecond),
+            webhookUrl: Type.Optional(WebhookUrl),
+          },
+          { additionalProperties: false },
+        ),
+        response: { 201: AppWithSecret },
+      },
+    },
+    async (request, reply) => reply.code(201).send(await apps.create(admin(request), request.body)),
+  );
+
+  app.get(
+    '/realtime/apps',
+    {
+      schema: {
+        tags,
+        summary: 'Realtime apps of the organization, without secrets (admin)',
+        headers: OrgHeader,
+        response: { 200: Type.Array(AppSummary) },
+      },
+    },
+    async (request) => apps.list(admin(request)),
+  );
+
+  app.post(
+    '/realtime/apps/:id/rotate-secret',
+    {
+      schema: {
+        tags,
+        summary: 'Replace the secret of an app (admin); the new secret is in this response',
+        headers: OrgHeader,
+        params: IdParams,
+        response: { 200: AppWithSecret },
+      },
+    },
+    async (request) => apps.rotateSecret(admin(request), request.params.id),
+  );
+
+  app.delete(
+    '/realtime/apps/:id',
+    { schema: { tags, summary: 'Delete an app (admin)', headers: OrgHeader, params: IdParams } },
+    async (request, reply) => {
+      await apps.remove(admin(request), request.params.id);
+      return reply.code(204).send();
+    },
+  );
+}

@@ -1,0 +1,47 @@
+import type { Config } from '../../kernel/config/index.js';
+
+/** A realtime app: a key/secret pair clients and servers use, with its limits. */
+export interface RealtimeApp {
+  readonly id: string;
+  readonly key: string;
+  /** Kept recoverable (not hashed): every signature is an HMAC with it. */
+  readonly secret: string;
+  /** The organization the app belongs to; null for the app defined by configuration. */
+  readonly orgId: string | null;
+  /** Connections one node accepts for this app; 0 means no limit. */
+  readonly maxConnections: number;
+  /** Client events one connection may send per second. */
+  readonly clientEventsPerSecond: number;
+  /** Events per second the HTTP API accepts for this app; 0 means no limit. */
+  readonly backendEventsPerSecond: number;
+  /** Where Pusher webhooks of this app are posted; undefined: none. */
+  readonly webhookUrl: string | undefined;
+}
+
+/** Finds apps by the key clients connect with and by the id the HTTP API names. */
+export interface AppDirectory {
+  byKey(key: string): Promise<RealtimeApp | undefined>;
+  byId(id: string): Promise<RealtimeApp | undefined>;
+  /** The app used when a request names none (the configured one), if any. */
+  readonly defaultApp: RealtimeApp | undefined;
+}
+
+/** The app of `REALTIME_APP_ID/KEY/SECRET`, when all three are set. */
+export function configuredApp(config: Config): RealtimeApp | undefined {
+  if (
+    config.realtimeAppId === undefined ||
+    config.realtimeAppKey === undefined ||
+    config.realtimeAppSecret === undefined
+  )
+    return undefined;
+  return {
+    id: config.realtimeAppId,
+    key: config.realtimeAppKey,
+    secret: config.realtimeAppSecret,
+    orgId: null,
+    maxConnections: 0,
+    clientEventsPerSecond: config.realtimeClientEventsPerSecond,
+    backendEventsPerSecond: 0,
+    webhookUrl: config.realtimeWebhookUrl,
+  };
+}

@@ -1,0 +1,640 @@
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import * as wsModule from 'ws';
+import { type RawData, WebSocket, WebSocketServer } from 'ws';
+import type { Bus } from '../../kernel/bus/index.js';
+import type { Clock } from '../../kernel/clock/index.js';
+import type { Logger } from '../../kernel/log/index.js';
+import type { AppDirectory, RealtimeApp } from './apps.js';
+import type { ClusterState, PresenceMember } from './presence-state.js';
+import {
+  type ChannelType,
+  CLOSE,
+  channelAuth,
+  channelType,
+  ERROR,
+  encodeFrame,
+  needsAuthorization,
+  newSocketId,
+  PROTOCOL_VERSION,
+  SERVER_TO_USER_PREFIX,
+  sameSecret,
+  userAuth,
+} from './protocol.js';
+import { noWebhooks, type WebhookEvent, type WebhookSink } from './webhooks.js';
+
+/** How long the server waits for `pusher:pong` after its `pusher:ping`. */
+const PONG_TIMEOUT_MS = 30_000;
+/** How long the last event of a cache channel is kept (Pusher keeps it 30 minutes). */
+const CACHE_TTL_MS = 30 * 60 * 1000;
+/** Presence channels refuse members beyond this many (Pusher's limit). */
+const MAX_PRESENCE_MEMBERS = 100;
+const CONTROL_CHANNEL = 'rt:#control';
+
+export interface GatewayOptions {
+  readonly apps: AppDirectory;
+  readonly bus: Bus;
+  readonly state: ClusterState;
+  readonly clock: Clock;
+  readonly log: Logger;
+  readonly maxMessageBytes: number;
+  readonly activityTimeoutSeconds: number;
+  readonly webhooks?: WebhookSink;
+}
+
+/** An event to send to channels from the HTTP API or from server code. */
+export interface PublishInput {
+  readonly app: RealtimeApp;
+  readonly channels: readonly string[];
+  readonly event: string;
+  /** A string is sent as is; anything else is JSON-encoded (clients receive a string either way). */
+  readonly data: unknown;
+  /** A socket that must not receive the event (the sender's own, usually). */
+  readonly excludeSocketId?: string | undefined;
+}
+
+interface Connection {
+  readonly socket: WebSocket;
+  readonly socketId: string;
+  readonly app: RealtimeApp;
+  /** Channels joined, with the presence member the socket joined as. */
+  readonly channels: Map<string, PresenceMember | null>;
+  userId: string | undefined;
+  lastActivity: number;
+  pingSentAt: number | undefined;
+  clientEventWindow: number;
+  clientEventCount: number;
+  closed: boolean;
+}
+
+type BusChannelHandler = (message: string) => void;
+
+/** The bus channel carrying a Pusher channel of an app. */
+const busChannel = (appId: string, channel: string) => `rt:${appId}:${channel}`;
+
+/**
+ * The WebSocket side of the realtime module: accepts `ws://host/app/{key}`, speaks the Pusher
+ * protocol (version 7), keeps each node's sockets per channel, and fans events out through the
+ * bus (a node listens only to the channels its sockets joined).
+ */
+export function createGateway(options: GatewayOptions) {
+  const { apps, bus, state, clock, log } = options;
+  const webhooks = options.webhooks ?? noWebhooks;
+  const server = new WebSocketServer({
+    noServer: true,
+    // Frames carry JSON around the payload; anything much larger than the limit is not an event.
+    maxPayload: options.maxMessageBytes * 2 + 4096,
+    perMessageDeflate: false,
+    clientTracking: false,
+  });
+  const connections = new Set<Connection>();
+  const connectionsPerApp = new Map<string, number>();
+  const local = new Map<string, { members: Set<Connection>; handler: BusChannelHandler }>();
+  const users = new Map<string, Set<Connection>>();
+  let acceptingConnections = true;
+
+  const now = () => clock.now().getTime();
+  const send = (connection: Connection, frame: string | Buffer) => {
+    if (connection.socket.readyState === WebSocket.OPEN) connection.socket.send(frame, { binary: false });
+  };
+  const sendFramed = (connection: Connection, frame: FramedText) => {
+    if (connection.socket.readyState !== WebSocket.OPEN) return;
+    const raw = frame.framed === undefined ? undefined : rawSocketOf(connection.socket);
+    if (raw === undefined || frame.framed === undefined)
+      connection.socket.send(frame.payload, { binary: false });
+    else raw.write(frame.framed);
+  };
+  const sendError = (connection: Connection, code: number | null, message: string) =>
+    send(connection, encodeFrame('pusher:error', { code, message }));
+  const close = (connection: Connection, code: number, reason: string) => {
+    if (connection.socket.readyState === WebSocket.OPEN) connection.socket.close(code, reason);
+  };
+  const emit = (app: RealtimeApp, event: WebhookEvent) => {
+    try {
+      webhooks.notify(app, event);
+    } catch (error) {
+      log.error({ err: error }, 'Realtime webhook notification failed');
+    }
+  };
+
+  const controlHandler = (message: string) => {
+    let command: { type?: string; appId?: string; userId?: string };
+    try {
+      command = JSON.parse(message);
+    } catch {
+      return;
+    }
+    if (command.type === 'terminate' && command.appId !== undefined && command.userId !== undefined) {
+      for (const connection of users.get(`${command.appId}\u0000${command.userId}`) ?? []) {
+        close(connection, CLOSE.unauthorized, 'Connections of this user were terminated');
+      }
+    }
+  };
+  const controlSubscribed = bus.subscribe(CONTROL_CHANNEL, controlHandler);
+
+  async function joinLocally(connection: Connection, channel: string): Promise<number> {
+    const name = busChannel(connection.app.id, channel);
+    let entry = local.get(name);
+    if (entry === undefined) {
+      const members = new Set<Connection>();
+      const handler: BusChannelHandler = (message) => {
+        const newline = message.indexOf('\n');
+        const exclude = message.slice(0, newline);
+        // Encoded and framed once per node and message, then written to every recipient.
+        const frame = framedText(message.slice(newline + 1));
+        for (const member of members) if (member.socketId !== exclude) sendFramed(member, frame);
+      };
+      entry = { members, handler };
+      local.set(name, entry);
+      entry.members.add(connection);
+      await bus.subscribe(name, handler);
+    } else {
+      entry.members.add(connection);
+    }
+    return state.occupy(connection.app.id, channel, 1);
+  }
+
+  async function leaveLocally(connection: Connection, channel: string): Promise<void> {
+    const name = busChannel(connection.app.id, channel);
+    const entry = local.get(name);
+    if (entry?.members.delete(connection) && entry.members.size === 0) {
+      local.delete(name);
+      await bus.unsubscribe(name, entry.handler);
+    }
+    const remaining = await state.occupy(connection.app.id, channel, -1);
+    if (remaining === 0) emit(connection.app, { name: 'channel_vacated', channel });
+  }
+
+  async function publishFrame(appId: string, channel: string, frame: string, excludeSocketId = '') {
+    await bus.publish(busChannel(appId, channel), `${excludeSocketId}\n${frame}`);
+  }
+
+  async function subscribe(connection: Connection, data: Record<string, unknown>): Promise<void> {
+    const channel = data.channel;
+    if (typeof channel !== 'string') return sendError(connection, ERROR.invalidEvent, 'channel is required');
+    const type = channelType(channel);
+    if (type === undefined) {
+      return sendError(connection, ERROR.invalidEvent, `Invalid channel name "${channel.slice(0, 200)}"`);
+    }
+    if (connection.channels.has(channel)) return;
+    const refuse = (message: string, status = 401) =>
+      send(
+        connection,
+        encodeFrame('pusher:subscription_error', { type: 'AuthError', error: message, status }, channel),
+      );
+    let member: PresenceMember | null = null;
+    if (type.kind === 'server-to-user') {
+      if (connection.userId === undefined || channel !== `${SERVER_TO_USER_PREFIX}${connection.userId}`) {
+        return refuse('This channel belongs to another user; sign in first', 403);
+      }
+    } else if (needsAuthorization(type.kind)) {
+      const channelData = type.kind === 'presence' ? data.channel_data : undefined;
+      if (type.kind === 'presence' && typeof channelData !== 'string') {
+        return refuse('channel_data is required on presence channels');
+      }
+      const expected = channelAuth(
+        connection.app,
+        connection.socketId,
+        channel,
+        channelData as string | undefined,
+      );
+      if (typeof data.auth !== 'string' || !sameSecret(data.auth, expected)) {
+        return refuse('Invalid signature: the auth does not match this socket and channel');
+      }
+      if (type.kind === 'presence') {
+        member = parseMember(channelData as string);
+        if (member === null) return refuse('channel_data must be JSON with a user_id', 400);
+      }
+    }
+    connection.channels.set(channel, member);
+    const occupied = await joinLocally(connection, channel);
+    if (occupied === 1) emit(connection.app, { name: 'channel_occupied', channel });
+    if (connection.closed) return;
+    if (member !== null) await joinPresence(connection, channel, member);
+    else send(connection, encodeFrame('pusher_internal:subscription_succeeded', '{}', channel));
+    if (type.cache) await sendCached(connection, channel);
+  }
+
+  async function joinPresence(connection: Connection, channel: string, member: PresenceMember) {
+    const appId = connection.app.id;
+    const before = await state.members(appId, channel);
+    if (before.length >= MAX_PRESENCE_MEMBERS && !before.some((known) => known.userId === member.userId)) {
+      connection.channels.delete(channel);
+      await leaveLocally(connection, channel);
+      return send(
+        connection,
+        encodeFrame(
+          'pusher:subscription_error',
+          {
+            type: 'LimitReached',
+            error: `Presence channels hold at most ${MAX_PRESENCE_MEMBERS} members`,
+            status: 403,
+          },
+          channel,
+        ),
+      );
+    }
+    const change = await state.join(appId, channel, connection.socketId, member);
+    const members = await state.members(appId, channel);
+    const hash: Record<string, unknown> = {};
+    for (const known of members) hash[known.userId] = known.userInfo ?? null;
+    send(
+      connection,
+      encodeFrame(
+        'pusher_internal:subscription_succeeded',
+        JSON.stringify({ presence: { ids: Object.keys(hash), hash, count: members.length } }),
+        channel,
+      ),
+    );
+    if (change.changed) {
+      const added = JSON.stringify({ user_id: member.userId, user_info: member.userInfo ?? null });
+      await publishFrame(
+        appId,
+        channel,
+        encodeFrame('pusher_internal:member_added', added, channel),
+        connection.socketId,
+      );
+      emit(connection.app, { name: 'member_added', channel, user_id: member.userId });
+    }
+  }
+
+  async function sendCached(connection: Connection, channel: string) {
+    const cached = await state.cachedEvent(connection.app.id, channel);
+    if (cached !== undefined) send(connection, cached);
+    else {
+      send(connection, encodeFrame('pusher:cache_miss', '{}', channel));
+      emit(connection.app, { name: 'cache_miss', channel });
+    }
+  }
+
+  async function unsubscribe(connection: Connection, channel: string): Promise<void> {
+    if (!connection.channels.has(channel)) return;
+    const member = connection.channels.get(channel);
+    connection.channels.delete(channel);
+    if (member) await leavePresence(connection.app, channel, connection.socketId);
+    await leaveLocally(connection, channel);
+  }
+
+  async function leavePresence(app: RealtimeApp, channel: string, socketId: string) {
+    const change = await state.leave(app.id, channel, socketId);
+    if (change?.changed) {
+      const removed = JSON.stringify({ user_id: change.userId });
+      await publishFrame(app.id, channel, encodeFrame('pusher_internal:member_removed', removed, channel));
+      emit(app, { name: 'member_removed', channel, user_id: change.userId });
+    }
+  }
+
+  async function clientEvent(connection: Connection, frame: Record<string, unknown>, size: number) {
+    const { event, channel, data } = frame;
+    if (typeof channel !== 'string' || !connection.channels.has(channel)) {
+      return sendError(
+        connection,
+        ERROR.clientEventRejected,
+        'Client events need a channel the socket joined',
+      );
+    }
+    const type = channelType(channel) as ChannelType;
+    if (type.kind !== 'private' && type.kind !== 'presence') {
+      return sendError(
+        connection,
+        ERROR.clientEventRejected,
+        'Client events are only allowed on private and presence channels',
+      );
+    }
+    if (size > options.maxMessageBytes) {
+      return sendError(
+        connection,
+        ERROR.messageTooLarge,
+        `Event is larger than ${options.maxMessageBytes} bytes`,
+      );
+    }
+    // A fixed one-second window per connection: state is two numbers, and a client over its
+    // budget is told (4301) without being disconnected, as Pusher does.
+    const second = Math.floor(now() / 1000);
+    if (connection.clientEventWindow !== second) {
+      connection.clientEventWindow = second;
+      connection.clientEventCount = 0;
+    }
+    if (++connection.clientEventCount > connection.app.clientEventsPerSecond) {
+      return sendError(
+        connection,
+        ERROR.clientEventRejected,
+        `Client event rejected: more than ${connection.app.clientEventsPerSecond} per second`,
+      );
+    }
+    const member = connection.channels.get(channel);
+    const userId = member?.userId;
+    const encoded = typeof data === 'string' ? data : JSON.stringify(data ?? null);
+    await publishFrame(
+      connection.app.id,
+      channel,
+      encodeFrame(event as string, encoded, channel, userId === undefined ? undefined : { user_id: userId }),
+      connection.socketId,
+    );
+    emit(connection.app, {
+      name: 'client_event',
+      channel,
+      event: event as string,
+      data: encoded,
+      socket_id: connection.socketId,
+      ...(userId === undefined ? {} : { user_id: userId }),
+    });
+  }
+
+  function signin(connection: Connection, data: Record<string, unknown>) {
+    const userData = data.user_data;
+    const expected =
+      typeof userData === 'string' ? userAuth(connection.app, connection.socketId, userData) : '';
+    if (typeof data.auth !== 'string' || expected === '' || !sameSecret(data.auth, expected)) {
+      sendError(connection, CLOSE.unauthorized, 'Invalid signin signature');
+      return close(connection, CLOSE.unauthorized, 'Invalid signin signature');
+    }
+    let id: unknown;
+    try {
+      id = (JSON.parse(userData as string) as { id?: unknown }).id;
+    } catch {
+      id = undefined;
+    }
+    if (typeof id !== 'string' || id === '') {
+      sendError(connection, CLOSE.unauthorized, 'user_data must be JSON with a string id');
+      return close(connection, CLOSE.unauthorized, 'Invalid user_data');
+    }
+    connection.userId = id;
+    const key = `${connection.app.id}\u0000${id}`;
+    let set = users.get(key);
+    if (set === undefined) {
+      set = new Set();
+      users.set(key, set);
+    }
+    set.add(connection);
+    send(connection, encodeFrame('pusher:signin_success', { user_data: userData }));
+  }
+
+  async function onMessage(connection: Connection, raw: RawData, isBinary: boolean) {
+    connection.lastActivity = now();
+    connection.pingSentAt = undefined;
+    let frame: unknown;
+    const text = isBinary ? undefined : raw.toString();
+    try {
+      frame = text === undefined ? undefined : JSON.parse(text);
+    } catch {
+      frame = undefined;
+    }
+    if (
+      typeof frame !== 'object' ||
+      frame === null ||
+      typeof (frame as { event?: unknown }).event !== 'string'
+    ) {
+      sendError(connection, CLOSE.malformedFrame, 'Frames must be JSON objects with an event');
+      return close(connection, CLOSE.malformedFrame, 'Malformed frame');
+    }
+    const message = frame as Record<string, unknown>;
+    const event = message.event as string;
+    const data = (typeof message.data === 'object' && message.data !== null ? message.data : {}) as Record<
+      string,
+      unknown
+    >;
+    switch (event) {
+      case 'pusher:ping':
+        return send(connection, encodeFrame('pusher:pong', {}));
+      case 'pusher:pong':
+        return;
+      case 'pusher:subscribe':
+        return subscribe(connection, data);
+      case 'pusher:unsubscribe':
+        return typeof data.channel === 'string' ? unsubscribe(connection, data.channel) : undefined;
+      case 'pusher:signin':
+        return signin(connection, data);
+      default:
+        if (event.startsWith('client-')) return clientEvent(connection, message, (text as string).length);
+        return sendError(connection, ERROR.invalidEvent, `Unsupported event "${event.slice(0, 200)}"`);
+    }
+  }
+
+  async function onClose(connection: Connection) {
+    if (connection.closed) return;
+    connection.closed = true;
+    connections.delete(connection);
+    connectionsPerApp.set(connection.app.id, (connectionsPerApp.get(connection.app.id) ?? 1) - 1);
+    if (connection.userId !== undefined) {
+      const key = `${connection.app.id}\u0000${connection.userId}`;
+      const set = users.get(key);
+      set?.delete(connection);
+      if (set?.size === 0) users.delete(key);
+    }
+    for (const channel of [...connection.channels.keys()]) {
+      try {
+        await unsubscribe(connection, channel);
+      } catch (error) {
+        log.warn({ err: error, channel }, 'Realtime cleanup of a closed socket failed');
+      }
+    }
+  }
+
+  function accept(
+    socket: WebSocket,
+    app: RealtimeApp | undefined,
+    problem: { code: number; message: string } | undefined,
+  ) {
+    if (problem !== undefined || app === undefined) {
+      const { code, message } = problem ?? { code: CLOSE.appNotFound, message: 'Unknown app key' };
+      socket.send(encodeFrame('pusher:error', { code, message }));
+      socket.close(code, message);
+      return;
+    }
+    const connection: Connection = {
+      socket,
+      socketId: newSocketId(),
+      app,
+      channels: new Map(),
+      userId: undefined,
+      lastActivity: now(),
+      pingSentAt: undefined,
+      clientEventWindow: 0,
+      clientEventCount: 0,
+      closed: false,
+    };
+    connections.add(connection);
+    connectionsPerApp.set(app.id, (connectionsPerApp.get(app.id) ?? 0) + 1);
+    // Handlers run one frame at a time per socket, so a subscribe finishes before the next frame.
+    let queue = Promise.resolve();
+    socket.on('message', (raw, isBinary) => {
+      queue = queue
+        .then(() => onMessage(connection, raw, isBinary))
+        .catch((error) => log.error({ err: error }, 'Realtime frame handling failed'));
+    });
+    socket.on('close', () => {
+      queue = queue
+        .then(() => onClose(connection))
+        .catch((error) => log.error({ err: error }, 'Realtime close failed'));
+    });
+    socket.on('error', (error) => log.debug({ err: error }, 'Realtime socket error'));
+    send(
+      connection,
+      encodeFrame(
+        'pusher:connection_established',
+        JSON.stringify({ socket_id: connection.socketId, activity_timeout: options.activityTimeoutSeconds }),
+      ),
+    );
+  }
+
+  /** Handles an HTTP upgrade; false when the path is not the realtime one (let others have it). */
+  function handleUpgrade(request: IncomingMessage, socket: Duplex, head: Buffer): boolean {
+    const url = new URL(request.url ?? '/', 'http://localhost');
+    const match = /^\/app\/([^/]+)\/?$/.exec(url.pathname);
+    if (match === null) return false;
+    if (!acceptingConnections) {
+      socket.end('HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\n\r\n');
+      return true;
+    }
+    const key = decodeURIComponent(match[1] as string);
+    const protocol = url.searchParams.get('protocol');
+    void apps
+      .byKey(key)
+      .then((app) => {
+        let problem: { code: number; message: string } | undefined;
+        if (protocol === null) problem = { code: CLOSE.noVersion, message: 'No protocol version supplied' };
+        else if (!/^\d+$/.test(protocol))
+          problem = { code: CLOSE.invalidVersion, message: 'Invalid protocol version' };
+        else if (Number(protocol) < 5 || Number(protocol) > PROTOCOL_VERSION)
+          problem = { code: CLOSE.unsupportedVersion, message: `Unsupported protocol version ${protocol}` };
+        else if (
+          app !== undefined &&
+          app.maxConnections > 0 &&
+          (connectionsPerApp.get(app.id) ?? 0) >= app.maxConnections
+        )
+          problem = { code: CLOSE.overConnectionQuota, message: 'This app is over its connection quota' };
+        server.handleUpgrade(request, socket, head, (webSocket) => accept(webSocket, app, problem));
+      })
+      .catch((error) => {
+        log.error({ err: error }, 'Realtime app lookup failed');
+        socket.end('HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\n\r\n');
+      });
+    return true;
+  }
+
+  /** Pings sockets that were silent for the activity timeout; closes those that never answered. */
+  function checkActivity(): void {
+    const at = now();
+    const idleLimit = options.activityTimeoutSeconds * 1000;
+    for (const connection of connections) {
+      if (connection.pingSentAt !== undefined) {
+        if (at - connection.pingSentAt >= PONG_TIMEOUT_MS)
+          close(connection, CLOSE.pongNotReceived, 'Pong reply not received');
+      } else if (at - connection.lastActivity >= idleLimit) {
+        connection.pingSentAt = at;
+        send(connection, encodeFrame('pusher:ping', {}));
+      }
+    }
+  }
+
+  /** Sends an event to channels on every node (through the bus). */
+  async function publish(input: PublishInput): Promise<void> {
+    const data = typeof input.data === 'string' ? input.data : JSON.stringify(input.data ?? null);
+    await Promise.all(
+      input.channels.map(async (channel) => {
+        const frame = encodeFrame(input.event, data, channel);
+        if (channelType(channel)?.cache) await state.cacheEvent(input.app.id, channel, frame, CACHE_TTL_MS);
+        await publishFrame(input.app.id, channel, frame, input.excludeSocketId ?? '');
+      }),
+    );
+  }
+
+  return {
+    handleUpgrade,
+    checkActivity,
+    publish,
+    /** Resolves once this node listens to its control channel (terminations). */
+    ready: () => controlSubscribed,
+    /** Closes every connection of the user on every node. */
+    async terminateUserConnections(appId: string, userId: string) {
+      await bus.publish(CONTROL_CHANNEL, JSON.stringify({ type: 'terminate', appId, userId }));
+    },
+    /** Tells a presence channel that a member left without its node (the node died). */
+    async announceMemberRemoved(appId: string, channel: string, userId: string) {
+      const removed = JSON.stringify({ user_id: userId });
+      await publishFrame(appId, channel, encodeFrame('pusher_internal:member_removed', removed, channel));
+      const app = await apps.byId(appId);
+      if (app !== undefined) emit(app, { name: 'member_removed', channel, user_id: userId });
+    },
+    /** Sockets connected to this node. */
+    connectionCount: () => connections.size,
+    /**
+     * Stops accepting sockets, closes every one with 4200 (clients reconnect at once, to another
+     * node) and removes their presence and subscriptions from the cluster state.
+     */
+    async shutdown(): Promise<void> {
+      acceptingConnections = false;
+      const open = [...connections];
+      for (const connection of open) close(connection, CLOSE.reconnect, 'Server shutting down');
+      await Promise.all(open.map((connection) => onClose(connection)));
+      await bus.unsubscribe(CONTROL_CHANNEL, controlHandler);
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+export type Gateway = ReturnType<typeof createGateway>;
+
+/** A text message as a payload and as a complete WebSocket frame (header + payload). */
+interface FramedText {
+  readonly payload: Buffer;
+  /** Undefined when ws's frame builder is not available: recipients then get `send(payload)`. */
+  readonly framed: Buffer | undefined;
+}
+
+// ws's own frame builder (`Sender.frame`, exported by ws but not declared by @types/ws).
+const frameBuilder = (
+  wsModule as unknown as {
+    Sender?: { frame(data: Buffer, options: Record<string, unknown>): Buffer[] };
+  }
+).Sender;
+
+function framedText(text: string): FramedText {
+  const payload = Buffer.from(text);
+  const parts = frameBuilder?.frame(payload, {
+    fin: true,
+    rsv1: false,
+    opcode: 1,
+    mask: false,
+    readOnly: true,
+  });
+  return { payload, framed: parts === undefined ? undefined : Buffer.concat(parts) };
+}
+
+/**
+ * The TCP socket under a WebSocket when a pre-framed message may be written to it directly, else
+ * undefined. Fan-out frames a message once and writes the same bytes to every recipient: one
+ * write per socket instead of ws's header allocation, cork, two writes and uncork (measured by the
+ * realtime-fanout bench). This reaches into ws internals (`_socket`, `_sender._state`): it is
+ * safe only while the sender is idle (no compression, nothing queued), which is checked, and
+ * falls back to `send` otherwise or if a ws upgrade renames them.
+ */
+function rawSocketOf(socket: WebSocket): { write(data: Buffer): boolean } | undefined {
+  const internals = socket as unknown as {
+    _socket?: { write(data: Buffer): boolean; writable?: boolean };
+    _sender?: { _state?: number; _queue?: unknown[] };
+  };
+  const sender = internals._sender;
+  if (
+    internals._socket?.writable !== true ||
+    sender === undefined ||
+    sender._state !== 0 ||
+    (sender._queue?.length ?? 1) !== 0
+  )
+    return undefined;
+  return internals._socket;
+}
+
+function parseMember(channelData: string): PresenceMember | null {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(channelData);
+  } catch {
+    return null;
+  }
+  if (typeof parsed !== 'object' || parsed === null) return null;
+  const { user_id: userId, user_info: userInfo } = parsed as { user_id?: unknown; user_info?: unknown };
+  if ((typeof userId !== 'string' || userId === '') && typeof userId !== 'number') return null;
+  return userInfo === undefined ? { userId: String(userId) } : { userId: String(userId), userInfo };
+}

@@ -1,0 +1,17 @@
+/** The realtime module: the Pusher Channels protocol, channel authorization, HTTP API, fan-out over the bus. */
+export type { AppDirectory, RealtimeApp } from './apps.js';
+export { channelAuth, channelType, encodeFrame, userAuth } from './protocol.js';
+export {
+  createRealtimeModule,
+  type Realtime,
+  type RealtimeModule,
+  type RealtimeOptions,
+} from './realtime.module.js';
+export {
+  createInProcessWebhookDelivery,
+  createWebhookSink,
+  type WebhookDelivery,
+  type WebhookEvent,
+  type WebhookRequest,
+  type WebhookSink,
+} from './webhooks.js';

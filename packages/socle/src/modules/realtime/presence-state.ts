@@ -1,0 +1,111 @@
+/** A member of a presence channel as clients see it. */
+export interface PresenceMember {
+  readonly userId: string;
+  readonly userInfo?: unknown;
+}
+
+/** A change the cluster state reports so the gateway can tell subscribers. */
+export interface MemberChange {
+  readonly userId: string;
+  /** True when this socket was the user's first (join) or last (leave) on the channel. */
+  readonly changed: boolean;
+}
+
+/**
+ * What every node must agree on: presence members, how many sockets use each channel, the last
+ * event of cache channels. In memory when embedded; in Redis with `REDIS_URL`, where each node
+ * also records what it added so the others can remove it if it dies.
+ */
+export interface ClusterState {
+  readonly nodeId: string;
+  join(appId: string, channel: string, socketId: string, member: PresenceMember): Promise<MemberChange>;
+  leave(appId: string, channel: string, socketId: string): Promise<MemberChange | undefined>;
+  /** Members of a presence channel, one entry per user. */
+  members(appId: string, channel: string): Promise<PresenceMember[]>;
+  /** Adds `delta` sockets to the channel's subscription count; returns the cluster-wide count. */
+  occupy(appId: string, channel: string, delta: number): Promise<number>;
+  /** Occupied channels of an app with their subscription counts. */
+  channels(appId: string): Promise<Map<string, number>>;
+  cacheEvent(appId: string, channel: string, frame: string, ttlMs: number): Promise<void>;
+  cachedEvent(appId: string, channel: string): Promise<string | undefined>;
+  /**
+   * Removes what nodes that stopped heartbeating had added; returns the members removed so their
+   * channels can be told. No-op in memory.
+   */
+  sweepDeadNodes(): Promise<{ appId: string; channel: string; userId: string }[]>;
+  close(): Promise<void>;
+}
+
+/** The state of a single node, in memory. */
+export function createMemoryClusterState(nodeId: string, now: () => number): ClusterState {
+  const presence = new Map<string, Map<string, PresenceMember>>();
+  const counts = new Map<string, Map<string, number>>();
+  const cache = new Map<string, { frame: string; until: number }>();
+  const key = (appId: string, channel: string) => `${appId}\u0000${channel}`;
+  const socketsOfUser = (sockets: Map<string, PresenceMember>, userId: string) => {
+    let count = 0;
+    for (const member of sockets.values()) if (member.userId === userId) count++;
+    return count;
+  };
+  return {
+    nodeId,
+    async join(appId, channel, socketId, member) {
+      let sockets = presence.get(key(appId, channel));
+      if (sockets === undefined) {
+        sockets = new Map();
+        presence.set(key(appId, channel), sockets);
+      }
+      const changed = socketsOfUser(sockets, member.userId) === 0;
+      sockets.set(socketId, member);
+      return { userId: member.userId, changed };
+    },
+    async leave(appId, channel, socketId) {
+      const sockets = presence.get(key(appId, channel));
+      const member = sockets?.get(socketId);
+      if (sockets === undefined || member === undefined) return undefined;
+      sockets.delete(socketId);
+      if (sockets.size === 0) presence.delete(key(appId, channel));
+      return { userId: member.userId, changed: socketsOfUser(sockets, member.userId) === 0 };
+    },
+    async members(appId, channel) {
+      const byUser = new Map<string, PresenceMember>();
+      for (const member of presence.get(key(appId, channel))?.values() ?? [])
+        byUser.set(member.userId, member);
+      return [...byUser.values()];
+    },
+    async occupy(appId, channel, delta) {
+      let channels = counts.get(appId);
+      if (channels === undefined) {
+        channels = new Map();
+        counts.set(appId, channels);
+      }
+      const count = (channels.get(channel) ?? 0) + delta;
+      if (count <= 0) channels.delete(channel);
+      else channels.set(channel, count);
+      return Math.max(count, 0);
+    },
+    async channels(appId) {
+      return new Map(counts.get(appId) ?? []);
+    },
+    async cacheEvent(appId, channel, frame, ttlMs) {
+      cache.set(key(appId, channel), { frame, until: now() + ttlMs });
+    },
+    async cachedEvent(appId, channel) {
+      const entry = cache.get(key(appId, channel));
+      if (entry === undefined) return undefined;
+      if (entry.until <= now()) {
+        cache.delete(key(appId, channel));
+        return undefined;
+      }
+      return entry.frame;
+    },
+    async sweepDeadNodes() {
+      return [];
+    },
+    async close() {
+      presence.clear();
+      counts.clear();
+      cache.clear();
+    },
+  };
+}

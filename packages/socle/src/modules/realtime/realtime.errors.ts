@@ -1,0 +1,41 @@
+import { SocleError } from '../../kernel/errors/index.js';
+
+/** Errors of the realtime module's HTTP routes (the WebSocket side speaks `pusher:error`). */
+export const realtimeErrors = {
+  appNotFound: () =>
+    new SocleError('realtime.app_not_found', 'No realtime app has this id or key', { status: 404 }),
+  noDefaultApp: () =>
+    new SocleError(
+      'realtime.no_app',
+      'Name the realtime app (app_key) or configure one (REALTIME_APP_ID, REALTIME_APP_KEY, REALTIME_APP_SECRET)',
+      { status: 400 },
+    ),
+  invalidSignature: (reason: string) =>
+    new SocleError('realtime.invalid_signature', `Request signature refused: ${reason}`, { status: 401 }),
+  invalidChannel: (channel: string) =>
+    new SocleError('realtime.invalid_channel', `"${channel}" is not a valid channel name`, {
+      status: 400,
+      details: { channel },
+    }),
+  channelForbidden: (channel: string) =>
+    new SocleError('realtime.channel_forbidden', `You may not join "${channel}"`, {
+      status: 403,
+      details: { channel },
+    }),
+  payloadTooLarge: (limit: number) =>
+    new SocleError('realtime.payload_too_large', `Event data is larger than ${limit} bytes`, {
+      status: 413,
+      details: { limit },
+    }),
+  notPresence: (channel: string) =>
+    new SocleError('realtime.not_presence', `"${channel}" is not a presence channel`, {
+      status: 400,
+      details: { channel },
+    }),
+  invalidEvent: (message: string) => new SocleError('realtime.invalid_event', message, { status: 400 }),
+  rateLimited: (retryAfterMs: number) =>
+    new SocleError('realtime.rate_limited', 'This app publishes more events per second than its limit', {
+      status: 429,
+      details: { retryAfterMs },
+    }),
+};

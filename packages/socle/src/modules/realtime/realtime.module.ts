@@ -1,0 +1,200 @@
+import { defineModule, type ModuleContext, type ModuleDefinition } from '../../kernel/modules/index.js';
+import { type AppDirectory, configuredApp, type RealtimeApp } from './apps.js';
+import { registerAppRoutes } from './apps.routes.js';
+import { type AppsService, createAppsService } from './apps.service.js';
+import { createAppsStore } from './apps.store.js';
+import { registerAuthRoutes } from './auth.routes.js';
+import { createGateway, type Gateway } from './gateway.js';
+import { registerHttpApiRoutes } from './http-api.routes.js';
+import { type ClusterState, createMemoryClusterState } from './presence-state.js';
+import { newSocketId } from './protocol.js';
+import { realtimeErrors } from './realtime.errors.js';
+import type { RealtimeTables } from './realtime.tables.js';
+import { createRedisClusterState } from './redis-cluster-state.js';
+import {
+  createInProcessWebhookDelivery,
+  createWebhookSink,
+  type WebhookDelivery,
+  type WebhookSink,
+} from './webhooks.js';
+
+export interface RealtimeOptions {
+  /** Apps besides the one of `REALTIME_APP_ID/KEY/SECRET` (which, when set, comes first). */
+  readonly apps?: readonly RealtimeApp[];
+  /** Receives webhook events (channel_occupied, member_added, …) instead of the default sink. */
+  readonly webhooks?: WebhookSink;
+  /** Sends signed webhook requests; in process with retries by default (to become a job). */
+  readonly webhookDelivery?: WebhookDelivery;
+  /** Backoff between webhook attempts of the default delivery (default 1, 2, 4, 8, 16 s). */
+  readonly webhookRetryDelaysMs?: readonly number[];
+}
+
+/** What server code may do with the realtime module. */
+export interface Realtime {
+  /**
+   * Sends an event to channels on every node, as the HTTP API does. `appId` defaults to the
+   * configured app.
+   *
+   * @example
+   * await realtime.publish({ channel: 'private-job-42', event: 'progress', data: { percent: 40 } });
+   */
+  publish(input: {
+    channel?: string;
+    channels?: readonly string[];
+    event: string;
+    data: unknown;
+    appId?: string;
+    excludeSocketId?: string;
+  }): Promise<void>;
+  /** Closes every connection of a signed-in user, on every node. */
+  terminateUserConnections(userId: string, appId?: string): Promise<void>;
+  /** Pings silent sockets and closes those that never answered (runs on a timer; tests call it). */
+  checkActivity(): void;
+  /** Removes presence members of nodes that stopped heartbeating (runs on a timer; tests call it). */
+  sweepDeadNodes(): Promise<void>;
+  /** Sockets connected to this node. */
+  connectionCount(): number;
+}
+
+export type RealtimeModule = ModuleDefinition & Realtime;
+
+/**
+ * The realtime gateway: the Pusher Channels protocol on `ws://host/app/{key}`, channel
+ * authorization for Socle users, Pusher's HTTP API, fan-out across nodes through the bus.
+ */
+export function createRealtimeModule(options: RealtimeOptions = {}): RealtimeModule {
+  let services:
+    | {
+        gateway: Gateway;
+        state: ClusterState;
+        apps: AppDirectory;
+        appsService: AppsService;
+        delivery: WebhookDelivery;
+        timers: NodeJS.Timeout[];
+      }
+    | undefined;
+  const servicesOf = (context: ModuleContext) => {
+    if (services !== undefined) return services;
+    const { config, clock, log, bus } = context;
+    const configured = configuredApp(config);
+    const db = context.db.withTables<RealtimeTables>();
+    const appsService = createAppsService({
+      db,
+      store: createAppsStore(db),
+      clock,
+      staticApps: [...(configured ? [configured] : []), ...(options.apps ?? [])],
+    });
+    const apps = appsService.directory;
+    const nodeId = newSocketId();
+    const now = () => clock.now().getTime();
+    const state =
+      config.redisUrl === undefined
+        ? createMemoryClusterState(nodeId, now)
+        : createRedisClusterState({ redisUrl: config.redisUrl, nodeId, now, log });
+    const delivery =
+      options.webhookDelivery ??
+      createInProcessWebhookDelivery({
+        log,
+        ...(options.webhookRetryDelaysMs ? { retryDelaysMs: options.webhookRetryDelaysMs } : {}),
+      });
+    const gateway = createGateway({
+      apps,
+      bus,
+      state,
+      clock,
+      log,
+      maxMessageBytes: config.realtimeMaxMessageBytes,
+      activityTimeoutSeconds: config.realtimeActivityTimeoutSeconds,
+      webhooks: options.webhooks ?? createWebhookSink({ delivery, now }),
+    });
+    services = { gateway, state, apps, appsService, delivery, timers: [] };
+    return services;
+  };
+  const running = () => {
+    if (services === undefined) throw new Error('The realtime module is not started');
+    return services;
+  };
+  const appOf = async (appId: string | undefined) => {
+    const { apps } = running();
+    const app = appId === undefined ? apps.defaultApp : await apps.byId(appId);
+    if (app === undefined)
+      throw appId === undefined ? realtimeErrors.noDefaultApp() : realtimeErrors.appNotFound();
+    return app;
+  };
+
+  const module = defineModule({
+    name: 'realtime',
+    dependsOn: ['identity', 'tenancy'],
+    migrations: new URL('./migrations/', import.meta.url),
+    configureHttp(app, context) {
+      const { gateway } = servicesOf(context);
+      app.server.on('upgrade', (request, socket, head) => {
+        if (!gateway.handleUpgrade(request, socket, head)) socket.destroy();
+      });
+      // Before the HTTP server stops: sockets get 4200 (reconnect now, elsewhere) and their
+      // presence is removed while the bus and Redis are still up.
+      app.addHook('preClose', async () => {
+        await gateway.shutdown();
+      });
+    },
+    routes(app, context) {
+      const { gateway, state, apps, appsService } = servicesOf(context);
+      registerAppRoutes(app, appsService);
+      registerAuthRoutes(app, { apps, modules: context.modules });
+      app.register(async (scope) => {
+        registerHttpApiRoutes(scope as typeof app, {
+          apps,
+          gateway,
+          state,
+          clock: context.clock,
+          rateLimiter: context.rateLimiter,
+          maxMessageBytes: context.config.realtimeMaxMessageBytes,
+        });
+      });
+    },
+    async onStart(context) {
+      const current = servicesOf(context);
+      await current.gateway.ready();
+      const activity = setInterval(() => current.gateway.checkActivity(), 2000);
+      const sweep = setInterval(() => {
+        current.state
+          .sweepDeadNodes()
+          .catch((error) => context.log.warn({ err: error }, 'Realtime sweep failed'));
+      }, 5000);
+      activity.unref();
+      sweep.unref();
+      current.timers.push(activity, sweep);
+    },
+    async onStop() {
+      if (services === undefined) return;
+      for (const timer of services.timers) clearInterval(timer);
+      await services.delivery.close();
+      await services.state.close();
+    },
+  });
+
+  return Object.freeze({
+    ...module,
+    async publish(input) {
+      const channels = input.channels ?? (input.channel === undefined ? [] : [input.channel]);
+      await running().gateway.publish({
+        app: await appOf(input.appId),
+        channels,
+        event: input.event,
+        data: input.data,
+        excludeSocketId: input.excludeSocketId,
+      });
+    },
+    async terminateUserConnections(userId, appId) {
+      await running().gateway.terminateUserConnections((await appOf(appId)).id, userId);
+    },
+    checkActivity: () => running().gateway.checkActivity(),
+    async sweepDeadNodes() {
+      const { state, gateway } = running();
+      for (const removed of await state.sweepDeadNodes()) {
+        await gateway.announceMemberRemoved(removed.appId, removed.channel, removed.userId);
+      }
+    },
+    connectionCount: () => running().gateway.connectionCount(),
+  } satisfies RealtimeModule);
+}

@@ -1,0 +1,165 @@
+import { Redis } from 'ioredis';
+import type { Logger } from '../../kernel/log/index.js';
+import type { ClusterState, PresenceMember } from './presence-state.js';
+
+/** A node that has not written its heartbeat for this long is dead; its members are removed. */
+export const NODE_EXPIRY_MS = 30_000;
+const HEARTBEAT_MS = 5_000;
+
+// Each script changes the shared state and this node's own record of what it added in one step,
+// so a sweep after a crash removes exactly what the dead node had added.
+const JOIN = `
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
+local count = redis.call('HINCRBY', KEYS[2], ARGV[2], 1)
+redis.call('SADD', KEYS[3], ARGV[4])
+return count`;
+const LEAVE = `
+local value = redis.call('HGET', KEYS[1], ARGV[1])
+if not value then return false end
+redis.call('HDEL', KEYS[1], ARGV[1])
+redis.call('SREM', KEYS[3], ARGV[2])
+local user = cjson.decode(value).u
+local count = redis.call('HINCRBY', KEYS[2], user, -1)
+if count <= 0 then redis.call('HDEL', KEYS[2], user) end
+return {user, count}`;
+const OCCUPY = `
+local count = redis.call('HINCRBY', KEYS[1], ARGV[1], ARGV[2])
+if count <= 0 then redis.call('HDEL', KEYS[1], ARGV[1]) end
+local mine = redis.call('HINCRBY', KEYS[2], ARGV[3], ARGV[2])
+if mine <= 0 then redis.call('HDEL', KEYS[2], ARGV[3]) end
+if count < 0 then return 0 end
+return count`;
+
+export interface RedisClusterStateOptions {
+  readonly redisUrl: string;
+  readonly nodeId: string;
+  readonly now: () => number;
+  readonly log?: Logger;
+  /** Key prefix, so several deployments (or tests) can share one Redis. */
+  readonly prefix?: string;
+}
+
+/**
+ * Presence members, channel counts and cached events in Redis, shared by every node. Each node
+ * heartbeats in a sorted set; any node removes the members of a node silent for
+ * `NODE_EXPIRY_MS` (one sweeper per dead node, by a `SET NX` lock) and reports them so their
+ * channels hear `member_removed`.
+ */
+export function createRedisClusterState(options: RedisClusterStateOptions): ClusterState {
+  const { nodeId, now } = options;
+  const prefix = options.prefix ?? 'socle:rt:';
+  const redis = new Redis(options.redisUrl, { maxRetriesPerRequest: 3 });
+  redis.on('error', (error) => options.log?.warn({ err: error }, 'Redis realtime state connection error'));
+  const presenceKey = (appId: string, channel: string) => `${prefix}p:${appId}:${channel}`;
+  const usersKey = (appId: string, channel: string) => `${prefix}pu:${appId}:${channel}`;
+  const channelsKey = (appId: string) => `${prefix}c:${appId}`;
+  const nodePresenceKey = (node: string) => `${prefix}node:${node}:p`;
+  const nodeChannelsKey = (node: string) => `${prefix}node:${node}:c`;
+  const nodesKey = `${prefix}nodes`;
+  const separator = '\u0000';
+
+  const leave = async (node: string, appId: string, channel: string, socketId: string) => {
+    const result = (await redis.eval(
+      LEAVE,
+      3,
+      presenceKey(appId, channel),
+      usersKey(appId, channel),
+      nodePresenceKey(node),
+      socketId,
+      [appId, channel, socketId].join(separator),
+    )) as [string, number] | null;
+    if (result === null) return undefined;
+    return { userId: result[0], changed: Number(result[1]) <= 0 };
+  };
+  const occupy = async (node: string, appId: string, channel: string, delta: number) =>
+    Number(
+      await redis.eval(
+        OCCUPY,
+        2,
+        channelsKey(appId),
+        nodeChannelsKey(node),
+        channel,
+        delta,
+        [appId, channel].join(separator),
+      ),
+    );
+
+  const heartbeat = () =>
+    redis
+      .zadd(nodesKey, now(), nodeId)
+      .catch((error) => options.log?.warn({ err: error }, 'Realtime heartbeat failed'));
+  void heartbeat();
+  const timer = setInterval(heartbeat, HEARTBEAT_MS);
+  timer.unref();
+
+  return {
+    nodeId,
+    async join(appId, channel, socketId, member: PresenceMember) {
+      const count = await redis.eval(
+        JOIN,
+        3,
+        presenceKey(appId, channel),
+        usersKey(appId, channel),
+        nodePresenceKey(nodeId),
+        socketId,
+        member.userId,
+        JSON.stringify({ u: member.userId, i: member.userInfo ?? null }),
+        [appId, channel, socketId].join(separator),
+      );
+      return { userId: member.userId, changed: Number(count) === 1 };
+    },
+    leave: (appId, channel, socketId) => leave(nodeId, appId, channel, socketId),
+    async members(appId, channel) {
+      const entries = await redis.hvals(presenceKey(appId, channel));
+      const byUser = new Map<string, PresenceMember>();
+      for (const entry of entries) {
+        const { u, i } = JSON.parse(entry) as { u: string; i: unknown };
+        byUser.set(u, i === null ? { userId: u } : { userId: u, userInfo: i });
+      }
+      return [...byUser.values()];
+    },
+    occupy: (appId, channel, delta) => occupy(nodeId, appId, channel, delta),
+    async channels(appId) {
+      const all = await redis.hgetall(channelsKey(appId));
+      return new Map(Object.entries(all).map(([name, count]) => [name, Number(count)] as const));
+    },
+    async cacheEvent(appId, channel, frame, ttlMs) {
+      await redis.set(`${prefix}cache:${appId}:${channel}`, frame, 'PX', ttlMs);
+    },
+    async cachedEvent(appId, channel) {
+      return (await redis.get(`${prefix}cache:${appId}:${channel}`)) ?? undefined;
+    },
+    async sweepDeadNodes() {
+      const removed: { appId: string; channel: string; userId: string }[] = [];
+      const dead = await redis.zrangebyscore(nodesKey, '-inf', now() - NODE_EXPIRY_MS);
+      for (const node of dead) {
+        if (node === nodeId) continue;
+        const locked = await redis.set(`${prefix}sweep:${node}`, nodeId, 'PX', NODE_EXPIRY_MS, 'NX');
+        if (locked !== 'OK') continue;
+        for (const entry of await redis.smembers(nodePresenceKey(node))) {
+          const [appId, channel, socketId] = entry.split(separator) as [string, string, string];
+          const change = await leave(node, appId, channel, socketId);
+          if (change?.changed) removed.push({ appId, channel, userId: change.userId });
+        }
+        for (const [field, count] of Object.entries(await redis.hgetall(nodeChannelsKey(node)))) {
+          const [appId, channel] = field.split(separator) as [string, string];
+          await occupy(node, appId, channel, -Number(count));
+        }
+        await redis.del(nodePresenceKey(node), nodeChannelsKey(node));
+        await redis.zrem(nodesKey, node);
+      }
+      return removed;
+    },
+    async close() {
+      clearInterval(timer);
+      // A node that stops with members or subscriptions left (it could not clean up) stays in the
+      // heartbeat set, so another node sweeps what it left once it expires.
+      const [held, occupied] = await Promise.all([
+        redis.scard(nodePresenceKey(nodeId)),
+        redis.hlen(nodeChannelsKey(nodeId)),
+      ]).catch(() => [1, 1]);
+      if (held === 0 && occupied === 0) await redis.zrem(nodesKey, nodeId).catch(() => undefined);
+      await redis.quit().catch(() => undefined);
+    },
+  };
+}
