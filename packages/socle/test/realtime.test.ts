@@ -1,6 +1,6 @@
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { afterAll, beforeAll, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it, vi } from 'vitest';
 import { createManualClock, defineModule, requireUser } from '../src/index.js';
 import { createIdentityModule } from '../src/modules/identity/index.js';
 import { createMailModule } from '../src/modules/mail/index.js';
@@ -446,7 +446,7 @@ describeEachDatabase('Realtime: shutdown', (target) => {
 });
 
 describeEachDatabase('Realtime: webhooks', (target) => {
-  it('posts signed Pusher webhooks the pusher SDK verifies, retrying failed deliveries', async () => {
+  it('posts signed Pusher webhooks the pusher SDK verifies, retrying failed deliveries as jobs', async () => {
     const received: { name: string; channel: string; user_id?: string }[] = [];
     let requests = 0;
     let invalid = 0;
@@ -474,12 +474,17 @@ describeEachDatabase('Realtime: webhooks', (target) => {
     const { port } = receiver.address() as AddressInfo;
     const app = testRealtimeApp('-hooks');
     const socle = await createTestSocle(target, {
-      config: { ...app, realtimeWebhookUrl: `http://127.0.0.1:${port}/pusher/webhooks` },
+      // Retried webhooks are delayed jobs (no NOTIFY): poll often so the retry comes quickly.
+      config: {
+        ...app,
+        realtimeWebhookUrl: `http://127.0.0.1:${port}/pusher/webhooks`,
+        jobsPollIntervalMs: 100,
+      },
       modules: [
         createIdentityModule({ rateLimits: false }),
         createMailModule(),
         createTenancyModule(),
-        createRealtimeModule({ webhookRetryDelaysMs: [10, 10, 10] }),
+        createRealtimeModule({ webhookBackoff: { initialDelayMs: 1000, maxDelayMs: 1000 } }),
       ],
     });
     const until = async (predicate: () => boolean) => {
@@ -524,6 +529,15 @@ describeEachDatabase('Realtime: webhooks', (target) => {
       expect(requests).toBeGreaterThan(1);
       expect(received.find((event) => event.name === 'member_added')?.user_id).toBe('u1');
       expect(invalid).toBe(0);
+      // Each webhook request was a job; the refused one completed on its second attempt.
+      const deliveries = async () =>
+        (await socle.context.jobs.list({ tenantId: null, limit: 100 }))
+          .filter((job) => job.name === 'realtime.deliverWebhook')
+          .map((job) => [job.state, job.attempts]);
+      // The job is marked completed just after its request was answered.
+      await vi.waitFor(async () => expect(await deliveries()).toContainEqual(['completed', 2]), {
+        timeout: 10_000,
+      });
       socket.close();
     } finally {
       await socle.dispose();

@@ -8,8 +8,10 @@ export {
   type RealtimeOptions,
 } from './realtime.module.js';
 export {
-  createInProcessWebhookDelivery,
+  createJobWebhookDelivery,
   createWebhookSink,
+  DELIVER_WEBHOOK_JOB,
+  deliverWebhookJob,
   type WebhookDelivery,
   type WebhookEvent,
   type WebhookRequest,

@@ -1,4 +1,5 @@
 import { defineModule, type ModuleContext, type ModuleDefinition } from '../../kernel/modules/index.js';
+import type { JobBackoff } from '../../kernel/queue/index.js';
 import { type AppDirectory, configuredApp, type RealtimeApp } from './apps.js';
 import { registerAppRoutes } from './apps.routes.js';
 import { type AppsService, createAppsService } from './apps.service.js';
@@ -12,8 +13,9 @@ import { realtimeErrors } from './realtime.errors.js';
 import type { RealtimeTables } from './realtime.tables.js';
 import { createRedisClusterState } from './redis-cluster-state.js';
 import {
-  createInProcessWebhookDelivery,
+  createJobWebhookDelivery,
   createWebhookSink,
+  deliverWebhookJob,
   type WebhookDelivery,
   type WebhookSink,
 } from './webhooks.js';
@@ -23,10 +25,10 @@ export interface RealtimeOptions {
   readonly apps?: readonly RealtimeApp[];
   /** Receives webhook events (channel_occupied, member_added, …) instead of the default sink. */
   readonly webhooks?: WebhookSink;
-  /** Sends signed webhook requests; in process with retries by default (to become a job). */
+  /** Sends signed webhook requests; by default each is a `realtime.deliverWebhook` job. */
   readonly webhookDelivery?: WebhookDelivery;
-  /** Backoff between webhook attempts of the default delivery (default 1, 2, 4, 8, 16 s). */
-  readonly webhookRetryDelaysMs?: readonly number[];
+  /** Backoff between webhook attempts (default 1 s doubling up to 60 s, six attempts). */
+  readonly webhookBackoff?: JobBackoff;
 }
 
 /** What server code may do with the realtime module. */
@@ -92,11 +94,7 @@ export function createRealtimeModule(options: RealtimeOptions = {}): RealtimeMod
         ? createMemoryClusterState(nodeId, now)
         : createRedisClusterState({ redisUrl: config.redisUrl, nodeId, now, log });
     const delivery =
-      options.webhookDelivery ??
-      createInProcessWebhookDelivery({
-        log,
-        ...(options.webhookRetryDelaysMs ? { retryDelaysMs: options.webhookRetryDelaysMs } : {}),
-      });
+      options.webhookDelivery ?? createJobWebhookDelivery({ jobs: context.jobs, db: context.db, log });
     const gateway = createGateway({
       apps,
       bus,
@@ -126,6 +124,7 @@ export function createRealtimeModule(options: RealtimeOptions = {}): RealtimeMod
     name: 'realtime',
     dependsOn: ['identity', 'tenancy'],
     migrations: new URL('./migrations/', import.meta.url),
+    jobs: { deliverWebhook: deliverWebhookJob(options.webhookBackoff) },
     configureHttp(app, context) {
       const { gateway } = servicesOf(context);
       app.server.on('upgrade', (request, socket, head) => {
