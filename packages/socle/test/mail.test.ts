@@ -303,6 +303,38 @@ describeEachDatabase('Mail: outbox and delivery', (target) => {
     expect(receivedFor(id)).toEqual([]);
   });
 
+  it('purges mail sent or failed more than MAIL_RETENTION_DAYS ago, daily, and keeps the rest', async () => {
+    const queue = (subject: string) =>
+      socle.db.transaction((trx) => enqueueMail(trx, { to: uniqueAddress(), subject, text: 'Token: ev_x' }));
+    const [oldSent, oldFailed, recentSent, pending] = [
+      await queue('Old sent'),
+      await queue('Old failed'),
+      await queue('Recent sent'),
+      await queue('Pending'),
+    ];
+    const age = (id: string, column: 'sent_at' | 'failed_at', days: number) =>
+      socle.db.withConnection(
+        (connection) =>
+          connection.query(`update mail.outbox set ${column} = now() - $2 * interval '1 day' where id = $1`, [
+            id,
+            days,
+          ]),
+        'owner',
+      );
+    await age(oldSent.id, 'sent_at', 8);
+    await age(oldFailed.id, 'failed_at', 30);
+    await age(recentSent.id, 'sent_at', 6);
+
+    expect(await mail.purgeFinished()).toBe(2);
+    const left = (await outbox().select('id').execute()).map((row) => row.id);
+    expect(left).not.toContain(oldSent.id);
+    expect(left).not.toContain(oldFailed.id);
+    expect(left).toEqual(expect.arrayContaining([recentSent.id, pending.id]));
+    // A daily job of the low queue runs it on every deployment.
+    expect(socle.context.jobs).toBeDefined();
+    expect(mail.jobs?.purgeFinished?.cron).toBe('17 3 * * *');
+  });
+
   it('logs the mail (recipient, subject, body) when SMTP is not configured, from the poll loop', async () => {
     const { log, lines } = createCapturingLogger();
     const embedded = await createTestSocle(target, {

@@ -34,6 +34,8 @@ export interface Config {
   readonly mailPollIntervalMs: number;
   /** Delivery attempts of one mail before it is marked failed. */
   readonly mailMaxAttempts: number;
+  /** Days a sent or failed mail stays in the outbox before a daily job deletes it. */
+  readonly mailRetentionDays: number;
   /** Id of the realtime app defined by configuration (with key and secret); unset: none. */
   readonly realtimeAppId: string | undefined;
   /** Public key of the configured realtime app (`new Pusher(key, …)`). */
@@ -325,6 +327,14 @@ const SETTINGS = [
     description: 'Delivery attempts of one mail before it is marked failed',
     defaultValue: 8,
     parse: integer(1, 100),
+  },
+  {
+    key: 'mailRetentionDays',
+    env: 'MAIL_RETENTION_DAYS',
+    description:
+      'Days sent or failed mail stays in the outbox (it may hold tokens) before a daily job deletes it',
+    defaultValue: 7,
+    parse: integer(1, 3650),
   },
   {
     key: 'realtimeAppId',

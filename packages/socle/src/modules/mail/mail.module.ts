@@ -1,4 +1,5 @@
 import { defineModule, type ModuleContext, type ModuleDefinition } from '../../kernel/modules/index.js';
+import { defineJob } from '../../kernel/queue/index.js';
 import { createMailDelivery, type DrainResult, type MailDelivery } from './delivery.service.js';
 import { type DeliveryLoop, startDeliveryLoop } from './delivery-loop.js';
 import { mailErrors } from './mail.errors.js';
@@ -38,6 +39,11 @@ export interface MailModule extends ModuleDefinition<MailTables> {
    * and for a job that replaces the loop. Rejects with `mail.not_started` before the module started.
    */
   drainOnce(): Promise<DrainResult>;
+  /**
+   * Deletes mail sent or failed more than `MAIL_RETENTION_DAYS` ago; resolves to how many. The
+   * daily `mail.purgeFinished` job calls it.
+   */
+  purgeFinished(): Promise<number>;
 }
 
 const DEFAULT_BATCH_SIZE = 20;
@@ -62,6 +68,7 @@ export function createMailModule(options: MailModuleOptions = {}): MailModule {
   let delivery: MailDelivery | undefined;
   let sender: MailSender | undefined;
   let loop: DeliveryLoop | undefined;
+  let purge: (() => Promise<number>) | undefined;
 
   const start = (context: ModuleContext<MailTables>) => {
     const { config, log } = context;
@@ -84,6 +91,8 @@ export function createMailModule(options: MailModuleOptions = {}): MailModule {
       leaseMs: options.leaseMs ?? DEFAULT_LEASE_MS,
       ...(options.random === undefined ? {} : { random: options.random }),
     });
+    const store = createOutboxStore(context.db);
+    purge = () => store.purgeFinished(config.mailRetentionDays);
     loop = startDeliveryLoop({
       drainOnce: delivery.drainOnce,
       intervalMs: options.pollIntervalMs ?? config.mailPollIntervalMs,
@@ -100,6 +109,17 @@ export function createMailModule(options: MailModuleOptions = {}): MailModule {
         'mail is addressed to a person, and the delivery loop runs outside any request with no tenant: under RLS it would see no row',
     },
     migrations: new URL('./migrations/', import.meta.url),
+    jobs: {
+      purgeFinished: defineJob({
+        cron: '17 3 * * *',
+        queue: 'low',
+        async handler({ log }) {
+          if (purge === undefined) throw mailErrors.notStarted();
+          const deleted = await purge();
+          if (deleted > 0) log.info({ deleted }, 'Old mail purged from the outbox');
+        },
+      }),
+    },
     onStart: start,
     async onStop() {
       await loop?.stop();
@@ -113,6 +133,10 @@ export function createMailModule(options: MailModuleOptions = {}): MailModule {
     drainOnce() {
       if (delivery === undefined) return Promise.reject(mailErrors.notStarted());
       return delivery.drainOnce();
+    },
+    purgeFinished() {
+      if (purge === undefined) return Promise.reject(mailErrors.notStarted());
+      return purge();
     },
   });
 }

@@ -132,6 +132,19 @@ export function createOutboxStore(db: Database<MailTables>) {
         .execute();
     },
 
+    /**
+     * Deletes mail sent or given up on more than `days` ago: bodies may hold sign-in links and
+     * reset tokens, which must not sit in the database (and its backups) for ever.
+     */
+    async purgeFinished(days: number): Promise<number> {
+      const cutoff = sql<Date>`now() - cast(${days} as double precision) * interval '1 day'`;
+      const result = await db.kysely
+        .deleteFrom('mail.outbox')
+        .where((where) => where.or([where('sent_at', '<', cutoff), where('failed_at', '<', cutoff)]))
+        .executeTakeFirst();
+      return Number(result.numDeletedRows);
+    },
+
     /** Records the last allowed attempt's failure: the row is never claimed again. */
     async markFailed(id: string, attempts: number, error: string): Promise<void> {
       await db.kysely
