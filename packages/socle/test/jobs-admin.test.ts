@@ -1,5 +1,7 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import { sql } from '../src/index.js';
 import { createBuiltInModules } from '../src/modules/index.js';
+import { purgeEffectsOlderThan } from '../src/modules/jobs/effects.store.js';
 import { createTestSocle, type TestSocle } from '../src/testing/index.js';
 import { createJobsFixtureModule } from './fixtures/jobs-module.js';
 import { callAs, signUpUser, type TestUser } from './support/api-client.js';
@@ -97,5 +99,16 @@ describeEachDatabase('Jobs admin API', (target) => {
     expect(labels.sort()).toEqual(['global', 'report of A']);
     // A signed-in user's token is not an operator token.
     expect((await callAs(socle, alice, 'GET', '/operator/jobs')).statusCode).toBe(401);
+  });
+
+  it('purges effect markers older than finished jobs are kept', async () => {
+    await sql`insert into jobs.effects (key, applied_at) values ('old', now() - interval '40 days'), ('fresh', now())`.execute(
+      socle.db.kysely,
+    );
+    expect(await purgeEffectsOlderThan(socle.db, 31)).toBe(1);
+    const { rows } = await sql<{ key: string }>`select key from jobs.effects order by key`.execute(
+      socle.db.kysely,
+    );
+    expect(rows.map((row) => row.key)).toEqual(['fresh']);
   });
 });

@@ -95,6 +95,17 @@ describeEachDatabase('Durable jobs', (target) => {
       { key: 'k1' },
     );
     expect(second).toEqual({ id: first.id, created: false });
+    // Keys belong to a tenant: another tenant's job with the same key is its own.
+    const ofTenant = await socle.scope.run({ tenantId: '0b6f3c1e-2c4a-4f6e-9d7b-3a1c5e7f9b2d' }, () =>
+      socle.jobs.enqueue(
+        socle.db.kysely,
+        'jobs_fixture.effect',
+        { label: 'keyed of a tenant' },
+        { key: 'k1' },
+      ),
+    );
+    expect(ofTenant.created).toBe(true);
+    expect(ofTenant.id).not.toBe(first.id);
     await eventually(
       () => job(first.id),
       (record) => record.state === 'completed',

@@ -5,6 +5,7 @@ import type { Config } from '../config/index.js';
 import type { ScopeAccess } from '../context/index.js';
 import type { Database } from '../db/index.js';
 import { quoteIdentifier } from '../db/quote-literal.js';
+import { isUuid } from '../ids/index.js';
 import type { Logger } from '../log/index.js';
 import type { Metrics } from '../metrics/index.js';
 import type { ModuleDefinition } from '../modules/index.js';
@@ -31,7 +32,7 @@ import {
 /** Options of one enqueue. */
 export interface EnqueueOptions {
   /**
-   * De-duplication key: while a job enqueued with the same name and key is kept (queued, running,
+   * De-duplication key: while a job enqueued with the same name, tenant and key is kept (queued, running,
    * or finished within retention), enqueueing again does nothing and returns the same id.
    */
   readonly key?: string;
@@ -247,7 +248,9 @@ export function createJobEngine(options: JobEngineOptions): JobEngine {
   };
 
   const get = async (id: string, tenantId: string | null) => {
-    const job = await requireStarted().store.find(id, tenantId);
+    const { store: jobsStore } = requireStarted();
+    if (!isUuid(id)) throw jobErrors.notFound(id);
+    const job = await jobsStore.find(id, tenantId);
     if (job === undefined) throw jobErrors.notFound(id);
     return job;
   };
@@ -460,7 +463,11 @@ export function createJobEngine(options: JobEngineOptions): JobEngine {
         ...(current?.tenantId === undefined ? {} : { tenantId: current.tenantId }),
         ...(current?.userId === undefined ? {} : { userId: current.userId }),
       };
-      const id = enqueueOptions.key === undefined ? undefined : keyedJobId(name, enqueueOptions.key);
+      // Keys are per tenant: another tenant's key never collides with (nor reveals) this one's job.
+      const id =
+        enqueueOptions.key === undefined
+          ? undefined
+          : keyedJobId(name, `${current?.tenantId ?? ''}:${enqueueOptions.key}`);
       const startAfter =
         enqueueOptions.startAfter ??
         (enqueueOptions.delayMs === undefined ? undefined : enqueueOptions.delayMs / 1000);

@@ -1,5 +1,10 @@
 import { defineModule, type ModuleDefinition } from '../../kernel/modules/index.js';
+import { defineJob } from '../../kernel/queue/index.js';
+import { purgeEffectsOlderThan } from './effects.store.js';
 import { registerOperatorJobRoutes, registerOrgJobRoutes } from './jobs.routes.js';
+
+/** As long as the engine keeps finished jobs (30 days), plus a margin. */
+const EFFECTS_KEPT_DAYS = 31;
 
 const ENGINE_TABLE =
   "the job engine's (pg-boss) own table; only the kernel's job engine reads it, filtering every admin read by the job's tenant";
@@ -32,6 +37,17 @@ export function createJobsModule(): ModuleDefinition {
       instance: ENGINE_TABLE,
       effects:
         'keys of job effects already applied (job ids), no tenant data: a handler checks it inside its own tenant transaction',
+    },
+    jobs: {
+      // Finished jobs are deleted after 30 days; a marker outliving its job protects nothing.
+      purgeEffects: defineJob({
+        cron: '17 3 * * *',
+        queue: 'low',
+        async handler({ db, log }) {
+          const purged = await purgeEffectsOlderThan(db, EFFECTS_KEPT_DAYS);
+          if (purged > 0) log.info({ purged }, 'Purged old job effect markers');
+        },
+      }),
     },
     routes(app, { jobs, config }) {
       registerOrgJobRoutes(app, jobs);
