@@ -317,6 +317,14 @@ describeEachDatabase('Realtime: the Pusher protocol with real clients', (target)
     const listed = await callAs(socle, alice, 'GET', '/realtime/apps', { orgId });
     expect(listed.json()).toEqual([expect.objectContaining({ id: orgApp.id, key: orgApp.key })]);
     expect(listed.body).not.toContain(orgApp.secret);
+    // At rest the secret is sealed (secret box), never the value clients sign with.
+    const { rows } = await socle.db.withConnection(
+      (connection) =>
+        connection.query<{ secret: string }>('select secret from realtime.apps where id = $1', [orgApp.id]),
+      'owner',
+    );
+    expect(rows[0]?.secret).toMatch(/^sb1\./);
+    expect(rows[0]?.secret).not.toContain(orgApp.secret);
 
     const subscriber = pusherClient(baseUrl, config);
     clients.push(subscriber);

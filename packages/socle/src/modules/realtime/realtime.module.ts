@@ -83,6 +83,7 @@ export function createRealtimeModule(options: RealtimeOptions = {}): RealtimeMod
       store: createAppsStore(db),
       clock,
       staticApps: [...(configured ? [configured] : []), ...(options.apps ?? [])],
+      secrets: context.secrets,
     });
     const apps = appsService.directory;
     const nodeId = newSocketId();
