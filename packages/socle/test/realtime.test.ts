@@ -103,6 +103,19 @@ describeEachDatabase('Realtime: the Pusher protocol with real clients', (target)
     expect(await received).toEqual({ home: 2, away: 1 });
   });
 
+  it('delivers events published from server code with realtime.publish (job progress, module events)', async () => {
+    const subscriber = client(alice.token);
+    const channel = subscriber.subscribe(`private-notes-${alice.userId}`);
+    await nextEvent(channel, 'pusher:subscription_succeeded');
+    const progress = nextEvent(channel, 'job.progress');
+    await realtime.publish({
+      channel: `private-notes-${alice.userId}`,
+      event: 'job.progress',
+      data: { percent: 40 },
+    });
+    expect(await progress).toEqual({ percent: 40 });
+  });
+
   it('lets a signed-in user join a private channel a module allows, and refuses others', async () => {
     const own = client(alice.token);
     const mine = own.subscribe(`private-notes-${alice.userId}`);
