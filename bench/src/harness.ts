@@ -283,13 +283,14 @@ export async function runCustomScenario(
 ): Promise<CustomResult> {
   let database: TestDatabase | undefined;
   try {
-    if (dialect === 'postgres') {
+    if (dialect === 'postgres' && !scenario.createsDatabases) {
       database = await createTestPostgresDatabase(settings.postgresAdminUrl, 'socle_bench');
       settings.progress(`  database ${database.name} created`);
     }
     return await scenario.run(dialect, {
       poolMax: settings.poolMax,
       databaseUrl: database?.url,
+      postgresAdminUrl: settings.postgresAdminUrl,
       rounds: settings.rounds,
       signal: settings.signal,
       progress: settings.progress,

@@ -51,14 +51,21 @@ export interface CustomScenario {
   readonly name: string;
   readonly description: string;
   readonly dialects: readonly BenchDialect[];
+  /**
+   * The scenario creates its own Postgres databases (one per round, say) through
+   * `postgresAdminUrl`; the harness then creates none and `databaseUrl` is undefined.
+   */
+  readonly createsDatabases?: boolean;
   run(dialect: BenchDialect, settings: CustomRunSettings): Promise<CustomResult>;
 }
 
 /** What a custom scenario gets from the harness. */
 export interface CustomRunSettings {
   readonly poolMax: number;
-  /** Postgres database of this run; undefined on PGlite. */
+  /** Postgres database of this run; undefined on PGlite and with `createsDatabases`. */
   readonly databaseUrl: string | undefined;
+  /** Where a scenario with `createsDatabases` creates and drops its databases. */
+  readonly postgresAdminUrl: string;
   readonly rounds: number;
   readonly signal: AbortSignal;
   readonly progress: (line: string) => void;

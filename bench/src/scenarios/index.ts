@@ -1,5 +1,6 @@
 import type { CustomScenario, Scenario } from '../scenario.js';
 import { dbSelect, dbSelectBuilder } from './db-select/scenario.js';
+import { jobs } from './jobs/scenario.js';
 import { realtimeFanout } from './realtime-fanout/scenario.js';
 import { signIn } from './sign-in/scenario.js';
 import { tenantSelect } from './tenant-select/scenario.js';
@@ -10,5 +11,6 @@ export const scenarios: readonly (Scenario | CustomScenario)[] = [
   dbSelectBuilder,
   tenantSelect,
   signIn,
+  jobs,
   realtimeFanout,
 ];

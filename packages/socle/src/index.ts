@@ -45,6 +45,19 @@ export {
   type ModuleDefinition,
 } from './kernel/modules/index.js';
 export {
+  defineJob,
+  type Enqueued,
+  type EnqueueOptions,
+  JOB_QUEUES,
+  type JobBackoff,
+  type JobContext,
+  type JobDefinition,
+  type JobQueue,
+  type JobRecord,
+  type Jobs,
+  type RunningJob,
+} from './kernel/queue/index.js';
+export {
   type CloseResult,
   type CreateSocleOptions,
   createSocle,

@@ -1,10 +1,13 @@
 import { parseArgs } from 'node:util';
 import { type Config, describeSettings, loadConfig } from '../kernel/config/index.js';
+import { createScopeAccess } from '../kernel/context/index.js';
 import { applyMigrations, migrationStatus, openDatabase } from '../kernel/db/index.js';
 import { isSocleError } from '../kernel/errors/index.js';
-import { createLogger } from '../kernel/log/index.js';
+import { createLogger, type Logger } from '../kernel/log/index.js';
+import { createMetrics } from '../kernel/metrics/index.js';
 import type { ModuleDefinition } from '../kernel/modules/index.js';
-import { collectMigrations, createSocle, SOCLE_VERSION } from '../kernel/socle.js';
+import { createJobEngine, JOB_QUEUES, type JobQueue } from '../kernel/queue/index.js';
+import { collectMigrations, createSocle, SOCLE_VERSION, type Socle } from '../kernel/socle.js';
 import { createBuiltInModules } from '../modules/index.js';
 import { createPrivacyService } from '../modules/privacy/index.js';
 import { loadModules } from './module-loader.js';
@@ -23,6 +26,7 @@ Commands:
   migrate status    List migrations and their state
   privacy export --user <id|email>   Print everything held about a person (JSON)
   privacy erase --user <id|email>    Erase it in every module (resumable)
+  worker [--queues high,default]     Work jobs only, no HTTP (Postgres only)
   help [topic]      Help on a command, or "config" for every setting
 
 Options:
@@ -80,10 +84,37 @@ async function loadAll(
   return { config, modules };
 }
 
-async function start(configFile: string | undefined): Promise<number> {
+/** `socle worker`: jobs only, in a process of its own; any number of them on Postgres. */
+async function worker(configFile: string | undefined, queues: string | undefined): Promise<number> {
+  const { config } = await loadAll(configFile);
+  if (config.databaseUrl === undefined) {
+    process.stderr.write(
+      'socle worker needs Postgres (DATABASE_URL): the embedded database belongs to the one process that opened its data directory. In embedded mode the server works the jobs itself (JOBS_QUEUES).\n',
+    );
+    return EXIT.usage;
+  }
+  const jobQueues = queues === undefined ? config.jobsQueues : queues.split(',').map((queue) => queue.trim());
+  const unknown = jobQueues.filter((queue) => !(JOB_QUEUES as readonly string[]).includes(queue));
+  if (unknown.length > 0 || jobQueues.length === 0) {
+    process.stderr.write(`--queues must list ${JOB_QUEUES.join(', ')}; got "${queues}".\n`);
+    return EXIT.usage;
+  }
+  return start(configFile, jobQueues as JobQueue[]);
+}
+
+async function start(configFile: string | undefined, workerQueues?: readonly JobQueue[]): Promise<number> {
   const { config, modules } = await loadAll(configFile);
   const log = createLogger(config);
-  const socle = await createSocle({ config, modules, log });
+  const socle = await createSocle({
+    config,
+    modules,
+    log,
+    ...(workerQueues === undefined ? {} : { jobQueues: workerQueues }),
+  });
+  if (workerQueues !== undefined) {
+    log.info({ queues: workerQueues, pid: process.pid }, `Socle ${SOCLE_VERSION} worker started`);
+    return waitForSignal(socle, config, log);
+  }
   const url = await socle.listen();
   log.info(
     {
@@ -95,7 +126,10 @@ async function start(configFile: string | undefined): Promise<number> {
     },
     `Socle ${SOCLE_VERSION} listening on ${url} (${socle.mode === 'embedded' ? 'embedded: PGlite' : 'postgres'}, data: ${socle.db.location})`,
   );
+  return waitForSignal(socle, config, log);
+}
 
+function waitForSignal(socle: Socle, config: Config, log: Logger): Promise<number> {
   return new Promise<number>((resolve) => {
     let stopping = false;
     const onSignal = (signal: NodeJS.Signals) => {
@@ -138,6 +172,14 @@ async function migrate(action: string, configFile: string | undefined): Promise<
   try {
     if (action === 'apply') {
       const applied = await applyMigrations(db, migrations, log, { appRole: config.databaseAppRole });
+      await createJobEngine({
+        db,
+        config,
+        log,
+        metrics: createMetrics(),
+        scope: createScopeAccess(),
+        modules,
+      }).install();
       process.stdout.write(
         applied.length === 0
           ? 'Nothing to apply: the database is up to date.\n'
@@ -167,7 +209,12 @@ async function privacy(
 ): Promise<number> {
   const { config, modules } = await loadAll(configFile);
   // stdout carries the export: logs go to stderr.
-  const socle = await createSocle({ config, modules, log: createLogger(config, process.stderr) });
+  const socle = await createSocle({
+    config,
+    modules,
+    log: createLogger(config, process.stderr),
+    jobQueues: [],
+  });
   try {
     const service = createPrivacyService(socle.context);
     const subject = await service.findSubject(user);
@@ -188,7 +235,7 @@ async function privacy(
 /** Runs the CLI with `argv` (without node and script) and returns the exit code. */
 export async function main(argv: readonly string[]): Promise<number> {
   let parsed: {
-    values: { config?: string; user?: string; help?: boolean; version?: boolean };
+    values: { config?: string; user?: string; queues?: string; help?: boolean; version?: boolean };
     positionals: string[];
   };
   try {
@@ -197,6 +244,7 @@ export async function main(argv: readonly string[]): Promise<number> {
       options: {
         config: { type: 'string' },
         user: { type: 'string' },
+        queues: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
         version: { type: 'boolean', short: 'v' },
       },
@@ -227,6 +275,9 @@ export async function main(argv: readonly string[]): Promise<number> {
       case 'start':
         if (rest.length > 0) break;
         return await start(values.config);
+      case 'worker':
+        if (rest.length > 0) break;
+        return await worker(values.config, values.queues);
       case 'privacy': {
         const action = rest[0];
         if (rest.length !== 1 || (action !== 'export' && action !== 'erase')) break;

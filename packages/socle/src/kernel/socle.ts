@@ -18,6 +18,7 @@ import { createHttpServer, type HttpServer } from './http/index.js';
 import { createLogger, type Logger } from './log/index.js';
 import { createMetrics, type Metrics } from './metrics/index.js';
 import { type ModuleContext, type ModuleDefinition, orderModules } from './modules/index.js';
+import { createJobEngine, type JobEngine, type JobQueue } from './queue/index.js';
 import { createRateLimiter } from './rate-limit/index.js';
 import { openSecretBox, type SecretBox } from './secrets/index.js';
 
@@ -34,6 +35,8 @@ export interface CreateSocleOptions {
   readonly clock?: Clock;
   /** Embedded mode only: keep the database in memory instead of on disk (tests). */
   readonly inMemory?: boolean;
+  /** Job queues this process works; default `JOBS_QUEUES`. `socle worker` passes its `--queues`. */
+  readonly jobQueues?: readonly JobQueue[];
 }
 
 export interface CloseResult {
@@ -58,6 +61,8 @@ export interface Socle {
   readonly migrations: readonly Migration[];
   /** The context modules receive (database, log, clock, …): for CLI commands and tests. */
   readonly context: ModuleContext;
+  /** The job engine (enqueue, inspect); `context.jobs` is the same. */
+  readonly jobs: JobEngine;
   /** Starts accepting connections on the configured host and port; resolves to the URL. */
   listen(): Promise<string>;
   /**
@@ -112,6 +117,7 @@ export async function createSocle(options: CreateSocleOptions): Promise<Socle> {
   let draining = false;
   const running = { count: 0 };
   let app: HttpServer | undefined;
+  const jobs = createJobEngine({ db, config, log, metrics, scope, modules });
   const contextOf = (): ModuleContext => ({
     db,
     log,
@@ -122,11 +128,13 @@ export async function createSocle(options: CreateSocleOptions): Promise<Socle> {
     secrets,
     rateLimiter,
     modules,
+    jobs,
     bus,
   });
   try {
     if (config.migrateOnStart) {
       await applyMigrations(db, migrations, log, { appRole: config.databaseAppRole });
+      await jobs.install();
     } else {
       const pending = (await migrationStatus(db, migrations)).filter((status) => status.state !== 'applied');
       if (pending.length > 0)
@@ -155,9 +163,12 @@ export async function createSocle(options: CreateSocleOptions): Promise<Socle> {
         });
       }
     }
+    await jobs.start(options.jobQueues ?? (config.jobsQueues as JobQueue[]));
     for (const module of modules) await module.onStart?.(contextOf());
+    await jobs.startWorkers();
     await app.ready();
   } catch (error) {
+    await jobs.stop().catch(() => undefined);
     await app?.close().catch(() => undefined);
     await db.close().catch(() => undefined);
     await rateLimiter.close().catch(() => undefined);
@@ -170,6 +181,8 @@ export async function createSocle(options: CreateSocleOptions): Promise<Socle> {
   const close = async (): Promise<CloseResult> => {
     draining = true;
     const started = performance.now();
+    // Workers stop taking jobs at once; running ones share the deadline with requests.
+    const workersStopped = jobs.stopWorkers(config.shutdownTimeoutMs);
     let timer: NodeJS.Timeout | undefined;
     const deadline = new Promise<'deadline'>((resolve) => {
       timer = setTimeout(() => resolve('deadline'), config.shutdownTimeoutMs);
@@ -198,6 +211,12 @@ export async function createSocle(options: CreateSocleOptions): Promise<Socle> {
     const handlersDone = running.count <= 0;
     if (!handlersDone)
       log.warn({ running: running.count }, 'Requests still running at the shutdown deadline');
+    await workersStopped;
+    try {
+      await jobs.stop();
+    } catch (error) {
+      log.error({ err: error }, 'Job engine failed to stop cleanly');
+    }
     for (const module of [...modules].reverse()) {
       try {
         await module.onStop?.(contextOf());
@@ -224,6 +243,7 @@ export async function createSocle(options: CreateSocleOptions): Promise<Socle> {
     modules,
     migrations,
     context: contextOf(),
+    jobs,
     async listen() {
       await server.listen({ port: config.port, host: config.host });
       const address = server.server.address() as AddressInfo;

@@ -1,6 +1,7 @@
 import type { ModuleDefinition } from '../kernel/modules/index.js';
 import { createAuditModule } from './audit/index.js';
 import { createIdentityModule } from './identity/index.js';
+import { createJobsModule } from './jobs/index.js';
 import { createMailModule } from './mail/index.js';
 import { createPrivacyModule } from './privacy/index.js';
 import { createRealtimeModule } from './realtime/index.js';
@@ -16,6 +17,7 @@ export function createBuiltInModules(): ModuleDefinition<any>[] {
     createIdentityModule(),
     createTenancyModule(),
     createAuditModule(),
+    createJobsModule(),
     createMailModule(),
     createPrivacyModule(),
     createRealtimeModule(),

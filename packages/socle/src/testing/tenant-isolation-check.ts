@@ -25,9 +25,12 @@ export async function findTenantIsolationProblems(
         enabled: boolean;
         forced: boolean;
         policies: number;
+        parent: string | null;
       }>(
         `select n.nspname as schema, c.relname as table, c.relrowsecurity as enabled, c.relforcerowsecurity as forced,
-                (select count(*)::int from pg_policy p where p.polrelid = c.oid) as policies
+                (select count(*)::int from pg_policy p where p.polrelid = c.oid) as policies,
+                (select parent.relname from pg_inherits i join pg_class parent on parent.oid = i.inhparent
+                  where i.inhrelid = c.oid and c.relispartition) as parent
            from pg_class c join pg_namespace n on n.oid = c.relnamespace
           where c.relkind in ('r', 'p') and n.nspname = any($1::text[])
           order by 1, 2`,
@@ -41,7 +44,10 @@ export async function findTenantIsolationProblems(
     const name = `${row.schema}.${row.table}`;
     seen.add(name);
     const module = modules.find((candidate) => candidate.name === row.schema);
-    const reason = module?.globalTables?.[row.table];
+    // A partition of a table declared global (dated partitions created at run time) is global too.
+    const reason =
+      module?.globalTables?.[row.table] ??
+      (row.parent === null ? undefined : module?.globalTables?.[row.parent]);
     if (reason !== undefined) {
       if (reason.trim().length < 10)
         problems.push({ table: name, problem: 'is declared global without a real reason' });

@@ -60,6 +60,20 @@ export interface Config {
   readonly logLevel: LogLevel;
   readonly logFormat: 'json' | 'pretty' | 'auto';
   readonly shutdownTimeoutMs: number;
+  /** Job queues this process works (`high`, `default`, `low`); empty: enqueue only. */
+  readonly jobsQueues: readonly string[];
+  /** Fetch loops per worked queue in this process. */
+  readonly jobsConcurrency: number;
+  /** Jobs one fetch loop claims per round trip, and runs at once. */
+  readonly jobsBatchSize: number;
+  /** Poll interval of an idle worker (NOTIFY wakes it sooner; delayed and retried jobs wait for it). */
+  readonly jobsPollIntervalMs: number;
+  /** How often expired leases are reclaimed and cron schedules checked. */
+  readonly jobsSuperviseIntervalMs: number;
+  /** Postgres only: connections of the job engine's own pool (plus one for LISTEN). */
+  readonly jobsPoolMax: number;
+  /** Token of the operator API (`/operator/jobs`, `X-Operator-Token`); unset disables it. A secret: never log it. */
+  readonly operatorToken: string | undefined;
   readonly bodyLimitBytes: number;
   /** Allowed CORS origins; empty disables CORS, `*` allows any origin. */
   readonly corsOrigins: readonly string[];
@@ -200,6 +214,22 @@ const smtpUrl: Parser<string | undefined> = (raw) => {
   }
   // Never echo the value: it usually carries a password.
   return { ok: false, message: 'must be an smtp:// or smtps:// URL' };
+};
+
+const jobQueues: Parser<readonly string[]> = (raw) => {
+  const parsed = list(raw);
+  if (!parsed.ok) return parsed;
+  const unknown = parsed.value.filter((queue) => !['high', 'default', 'low'].includes(queue));
+  if (unknown.length > 0) return { ok: false, message: `must list high, default or low, got ${show(raw)}` };
+  return { ok: true, value: [...new Set(parsed.value)] };
+};
+
+const optionalSecret: Parser<string | undefined> = (raw) => {
+  if (typeof raw !== 'string') return { ok: false, message: 'must be a string' };
+  if (raw.trim() === '') return { ok: true, value: undefined };
+  // Never echo the value: it is a secret.
+  if (raw.trim().length < 32) return { ok: false, message: 'must be at least 32 characters' };
+  return { ok: true, value: raw.trim() };
 };
 
 const optionalText: Parser<string | undefined> = (raw) => {
@@ -388,6 +418,55 @@ const SETTINGS = [
     description: 'Deadline for in-flight requests on SIGTERM/SIGINT',
     defaultValue: 10_000,
     parse: integer(0, 3_600_000),
+  },
+  {
+    key: 'jobsQueues',
+    env: 'JOBS_QUEUES',
+    description: 'Job queues this process works (high, default, low); empty: enqueue only (see socle worker)',
+    defaultValue: ['high', 'default', 'low'],
+    parse: jobQueues,
+  },
+  {
+    key: 'jobsConcurrency',
+    env: 'JOBS_CONCURRENCY',
+    description: 'Fetch loops per worked job queue in this process',
+    defaultValue: 2,
+    parse: integer(1, 100),
+  },
+  {
+    key: 'jobsBatchSize',
+    env: 'JOBS_BATCH_SIZE',
+    description: 'Jobs one fetch loop claims per round trip and runs at once',
+    defaultValue: 50,
+    parse: integer(2, 1000),
+  },
+  {
+    key: 'jobsPollIntervalMs',
+    env: 'JOBS_POLL_INTERVAL_MS',
+    description: 'Poll interval of an idle job worker (NOTIFY wakes it sooner)',
+    defaultValue: 1000,
+    parse: integer(500, 600_000),
+  },
+  {
+    key: 'jobsSuperviseIntervalMs',
+    env: 'JOBS_SUPERVISE_INTERVAL_MS',
+    description: 'How often expired job leases are reclaimed and cron schedules checked',
+    defaultValue: 30_000,
+    parse: integer(1000, 3_600_000),
+  },
+  {
+    key: 'jobsPoolMax',
+    env: 'JOBS_POOL_MAX',
+    description: 'Postgres only: connections of the job engine pool (plus one for LISTEN)',
+    defaultValue: 4,
+    parse: integer(1, 1000),
+  },
+  {
+    key: 'operatorToken',
+    env: 'OPERATOR_TOKEN',
+    description: 'Token of the operator API (/operator/jobs, X-Operator-Token header); unset disables it',
+    defaultValue: undefined,
+    parse: optionalSecret,
   },
   {
     key: 'bodyLimitBytes',

@@ -18,6 +18,8 @@ export interface SqlConnection {
   ): Promise<SqlResult<Row>>;
   /** A script of several statements without parameters (simple protocol), e.g. a migration. */
   execute(script: string): Promise<void>;
+  /** Like `execute`, and returns the rows of every statement of the script, in order (the job engine). */
+  executeWithRows<Row = Record<string, unknown>>(script: string): Promise<Row[]>;
 }
 
 export interface PoolStatistics {
@@ -48,6 +50,11 @@ export interface DatabaseBackend {
   acquire(privilege?: Privilege): Promise<LeasedConnection>;
   /** From now on, `app` sessions run `SET ROLE <role>`; undefined keeps the login role. */
   setAppRole(role: string | undefined): void;
+  /**
+   * Embedded only: subscribes to a NOTIFY channel of this in-process database (on Postgres, the
+   * job engine holds its own listening connection). Resolves to the unsubscribe function.
+   */
+  listen?(channel: string, onNotification: (payload: string) => void): Promise<() => Promise<void>>;
   statistics(): PoolStatistics;
   close(): Promise<void>;
 }

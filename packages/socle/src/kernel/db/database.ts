@@ -76,6 +76,14 @@ export interface Database<Tables = unknown> {
    * policies apply to everything modules and apps do (the kernel enables it after migrations).
    */
   enableAppRole(role: string): void;
+  /**
+   * Embedded only (undefined on Postgres): subscribes to a NOTIFY channel of the in-process
+   * database. Kernel use (the job engine's idle pickup).
+   */
+  readonly listen?: (
+    channel: string,
+    onNotification: (payload: string) => void,
+  ) => Promise<() => Promise<void>>;
   ping(): Promise<void>;
   statistics(): PoolStatistics;
   close(): Promise<void>;
@@ -146,6 +154,7 @@ export function createDatabase(backend: DatabaseBackend): Database {
     enableAppRole(role) {
       backend.setAppRole(role);
     },
+    ...(backend.listen === undefined ? {} : { listen: backend.listen.bind(backend) }),
     async withConnection(work, privilege = 'app') {
       const connection = await backend.acquire(privilege);
       let broken = false;

@@ -86,6 +86,10 @@ export async function createPgliteBackend(
     async execute(script: string): Promise<void> {
       await timed(() => pglite.exec(script));
     },
+    async executeWithRows<Row>(script: string): Promise<Row[]> {
+      const results = await timed(() => pglite.exec(script));
+      return results.flatMap((result) => result.rows as Row[]);
+    },
     setInTransaction() {},
     release() {
       mutex.unlock();
@@ -113,6 +117,12 @@ export async function createPgliteBackend(
     },
     setAppRole(role) {
       appRole = role;
+    },
+    async listen(channel, onNotification) {
+      const unsubscribe = await pglite.listen(channel, onNotification);
+      return async () => {
+        if (!closed) await unsubscribe();
+      };
     },
     statistics: () => ({ total: 1, idle: mutex.locked ? 0 : 1, waiting: mutex.waiting, max: 1 }),
     async close() {

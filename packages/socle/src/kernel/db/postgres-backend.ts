@@ -221,6 +221,20 @@ class PostgresSession implements LeasedConnection {
     await this.#run(script, [], undefined);
   }
 
+  async executeWithRows<Row>(script: string): Promise<Row[]> {
+    const observe = this.options.observeQuery;
+    const started = observe ? performance.now() : 0;
+    try {
+      // Without parameters node-postgres uses the simple protocol: one result per statement.
+      const result = (await this.client.query(script)) as unknown as pg.QueryResult | pg.QueryResult[];
+      observe?.((performance.now() - started) / 1000, 'ok');
+      return (Array.isArray(result) ? result : [result]).flatMap((each) => (each.rows ?? []) as Row[]);
+    } catch (error) {
+      observe?.((performance.now() - started) / 1000, 'error');
+      throw error;
+    }
+  }
+
   setInTransaction(value: boolean): void {
     this.#inTransaction = value;
   }

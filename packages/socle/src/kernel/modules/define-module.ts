@@ -9,6 +9,7 @@ import type { HttpServer } from '../http/index.js';
 import type { Logger } from '../log/index.js';
 import type { Metrics } from '../metrics/index.js';
 import type { PrivacyHooks } from '../privacy/index.js';
+import type { JobDefinition, Jobs } from '../queue/index.js';
 import type { RateLimiter } from '../rate-limit/index.js';
 import type { SecretBox } from '../secrets/index.js';
 
@@ -27,6 +28,8 @@ export interface ModuleContext<Tables = unknown> {
   readonly rateLimiter: RateLimiter;
   /** Every module of this server, in dependency order (the privacy module walks them). */
   readonly modules: readonly ModuleDefinition[];
+  /** Durable jobs: `jobs.enqueue(trx, 'module.job', payload)` inside a transaction; inspection. */
+  readonly jobs: Jobs;
   /** Fan-out between nodes: in process when embedded, Redis pub/sub when `REDIS_URL` is set. */
   readonly bus: Bus;
 }
@@ -52,6 +55,12 @@ export interface ModuleDefinition<Tables = unknown> {
    * that apply to every route (authentication, for instance). Runs in dependency order.
    */
   configureHttp?(app: HttpServer, context: ModuleContext<Tables>): void | Promise<void>;
+  /**
+   * Durable jobs of this module, enqueued as `'<module>.<key>'` with `ctx.jobs.enqueue`; see
+   * docs/jobs.md.
+   */
+  // biome-ignore lint/suspicious/noExplicitAny: each job is typed with its own payload
+  readonly jobs?: Readonly<Record<string, JobDefinition<any>>>;
   /** Registers HTTP routes. Routes are thin: schema, service call, reply. */
   routes?(app: HttpServer, context: ModuleContext<Tables>): void | Promise<void>;
   /**

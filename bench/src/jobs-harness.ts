@@ -1,0 +1,155 @@
+/**
+ * How the `jobs` custom scenario runs a workload (no HTTP load): each contender is a child process that runs
+ * the whole workload and prints its figures. Socle and the baseline run one after the other on the
+ * same database server (never together: two cores), interleaved over the rounds; medians reported.
+ */
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { createTestPostgresDatabase, type TestDatabase } from 'socle/testing';
+import type { CustomRunSettings } from './scenario.js';
+import { JOBS_SETTINGS_ENV, type JobsRunResult, type JobsRunSettings } from './scenarios/jobs/workload.js';
+import type { BenchDialect } from './server-protocol.js';
+
+/** A workload measured on Socle and on its baseline, each a child process. */
+export interface WorkScenario {
+  readonly name: string;
+  readonly description: string;
+  readonly dialects: readonly BenchDialect[];
+  /** Socle's processed jobs/s over the baseline's that this scenario aims for. */
+  readonly goal: number;
+  readonly jobCount: number;
+  readonly latencySamples: number;
+  readonly socleRunner: URL;
+  readonly baselineRunner: URL;
+}
+
+export interface WorkScenarioResult {
+  readonly scenario: string;
+  readonly dialect: BenchDialect;
+  readonly jobCount: number;
+  readonly socle: JobsRunResult;
+  readonly baseline: JobsRunResult;
+  readonly rounds: readonly { socle: JobsRunResult; baseline: JobsRunResult }[];
+  /** Socle's processed jobs/s over the baseline's (medians). */
+  readonly ratio: number;
+  readonly goal: number;
+  readonly goalMet: boolean;
+}
+
+const RUN_TIMEOUT_MS = 300_000;
+
+function runChild(
+  entry: URL,
+  settings: JobsRunSettings,
+  label: string,
+  signal: AbortSignal,
+): Promise<JobsRunResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [fileURLToPath(entry)], {
+      env: { ...process.env, [JOBS_SETTINGS_ENV]: JSON.stringify(settings) },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+      stdout += chunk;
+    });
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
+      stderr += chunk;
+    });
+    const timer = setTimeout(() => child.kill('SIGKILL'), RUN_TIMEOUT_MS);
+    const abort = () => child.kill('SIGKILL');
+    signal.addEventListener('abort', abort, { once: true });
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', abort);
+      const line = stdout.split('\n').find((candidate) => candidate.startsWith('result '));
+      if (code === 0 && line !== undefined)
+        resolve(JSON.parse(line.slice('result '.length)) as JobsRunResult);
+      else
+        reject(
+          new Error(`${label} runner exited with ${code}:\n${stderr.slice(-3000)}\n${stdout.slice(-1000)}`),
+        );
+    });
+  });
+}
+
+function medianOf(results: readonly JobsRunResult[]): JobsRunResult {
+  const median = (pick: (result: JobsRunResult) => number) => {
+    const sorted = results.map(pick).sort((a, b) => a - b);
+    return sorted[Math.floor(sorted.length / 2)] ?? Number.NaN;
+  };
+  return {
+    enqueuePerSecond: median((result) => result.enqueuePerSecond),
+    processedPerSecond: median((result) => result.processedPerSecond),
+    latencyP50Ms: median((result) => result.latencyP50Ms),
+    latencyP99Ms: median((result) => result.latencyP99Ms),
+    cpuMillisecondsPerJob: median((result) => result.cpuMillisecondsPerJob),
+  };
+}
+
+export async function runWorkScenario(
+  scenario: WorkScenario,
+  dialect: BenchDialect,
+  settings: CustomRunSettings,
+): Promise<WorkScenarioResult> {
+  const rounds: { socle: JobsRunResult; baseline: JobsRunResult }[] = [];
+  for (let round = 1; round <= settings.rounds; round++) {
+    if (settings.rounds > 1) settings.progress(`  round ${round} of ${settings.rounds}`);
+    // A fresh database per round: the previous round's completed jobs would slow the next.
+    let database: TestDatabase | undefined;
+    try {
+      if (dialect === 'postgres')
+        database = await createTestPostgresDatabase(settings.postgresAdminUrl, 'socle_bench');
+      const runSettings: JobsRunSettings = {
+        dialect,
+        databaseUrl: database?.url,
+        poolMax: settings.poolMax,
+        jobCount: scenario.jobCount,
+        latencySamples: scenario.latencySamples,
+      };
+      settings.progress('  socle …');
+      const socle = await runChild(scenario.socleRunner, runSettings, 'socle', settings.signal);
+      settings.progress('  baseline …');
+      const baseline = await runChild(scenario.baselineRunner, runSettings, 'baseline', settings.signal);
+      rounds.push({ socle, baseline });
+    } finally {
+      await database?.drop();
+    }
+  }
+  const socle = medianOf(rounds.map((round) => round.socle));
+  const baseline = medianOf(rounds.map((round) => round.baseline));
+  const ratio = socle.processedPerSecond / baseline.processedPerSecond;
+  return {
+    scenario: scenario.name,
+    dialect,
+    jobCount: scenario.jobCount,
+    socle,
+    baseline,
+    rounds,
+    ratio,
+    goal: scenario.goal,
+    goalMet: ratio >= scenario.goal,
+  };
+}
+
+const number = new Intl.NumberFormat('en-US', { maximumFractionDigits: 0 });
+const decimal = new Intl.NumberFormat('en-US', { minimumFractionDigits: 2, maximumFractionDigits: 2 });
+
+export function formatWorkResult(result: WorkScenarioResult): string {
+  const rows = (['socle', 'baseline'] as const).map((label) => {
+    const figures = result[label];
+    return `  ${label.padEnd(9)} ${number.format(figures.processedPerSecond).padStart(7)} jobs/s processed  ${number
+      .format(figures.enqueuePerSecond)
+      .padStart(
+        7,
+      )} jobs/s enqueued  idle enqueue→start p50 ${decimal.format(figures.latencyP50Ms).padStart(6)} ms  p99 ${decimal
+      .format(figures.latencyP99Ms)
+      .padStart(6)} ms  cpu ${decimal.format(figures.cpuMillisecondsPerJob)} ms/job`;
+  });
+  return [
+    `${result.scenario} (${result.dialect}, ${number.format(result.jobCount)} no-op jobs)`,
+    ...rows,
+    `  ratio ${decimal.format(result.ratio)} (goal ≥ ${decimal.format(result.goal)}: ${result.goalMet ? 'met' : 'NOT met'})`,
+  ].join('\n');
+}

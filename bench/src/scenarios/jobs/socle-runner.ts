@@ -1,0 +1,51 @@
+/** Child process: the jobs workload through Socle's API (`defineModule({ jobs })`, `jobs.enqueue`). */
+import { createSilentLogger, createSocle, defineJob, defineModule, loadConfig } from 'socle';
+import { BATCH_SIZE, FETCH_LOOPS, handlerHooks, runJobsChild } from './workload.js';
+
+runJobsChild(async (settings) => {
+  const module = defineModule({
+    name: 'bench_jobs',
+    jobs: {
+      noop: defineJob({
+        async handler() {
+          handlerHooks.onStart();
+        },
+      }),
+    },
+  });
+  const config = loadConfig({
+    env: {},
+    configFile: false,
+    overrides: {
+      port: 0,
+      host: '127.0.0.1',
+      logLevel: 'warn',
+      databaseUrl: settings.databaseUrl,
+      databasePoolMax: settings.poolMax,
+      jobsQueues: ['default'],
+      jobsBatchSize: BATCH_SIZE,
+      jobsConcurrency: FETCH_LOOPS,
+      jobsPollIntervalMs: 1000,
+    },
+  });
+  const socle = await createSocle({
+    config,
+    modules: [module],
+    log: createSilentLogger(),
+    ...(settings.dialect === 'pglite' ? { inMemory: true } : {}),
+  });
+  const { db, jobs } = socle;
+  return {
+    async enqueueInOneTransaction(count) {
+      await db.transaction(async (trx) => {
+        for (let index = 0; index < count; index++) await jobs.enqueue(trx, 'bench_jobs.noop', {});
+      });
+    },
+    async enqueueOne() {
+      await jobs.enqueue(db.kysely, 'bench_jobs.noop', {});
+    },
+    async close() {
+      await socle.close();
+    },
+  };
+});

@@ -1,0 +1,22 @@
+export {
+  defineJob,
+  JOB_QUEUES,
+  type JobBackoff,
+  type JobContext,
+  type JobDefinition,
+  type JobQueue,
+  type RunningJob,
+} from './job-definition.js';
+export {
+  collectJobDefinitions,
+  createJobEngine,
+  type Enqueued,
+  type EnqueueOptions,
+  type JobEngine,
+  type JobEngineOptions,
+  type JobExecutor,
+  type Jobs,
+  keyedJobId,
+} from './job-engine.js';
+export { jobErrors } from './jobs.errors.js';
+export { JOBS_SCHEMA, type JobListFilter, type JobRecord } from './jobs.store.js';

@@ -1,0 +1,100 @@
+import type { Transaction } from 'kysely';
+import type { Static, TSchema } from 'typebox';
+import type { Database } from '../db/index.js';
+import type { Logger } from '../log/index.js';
+
+/** The named queues, most urgent first. A worker process picks which it works (`--queues`). */
+export const JOB_QUEUES = ['high', 'default', 'low'] as const;
+export type JobQueue = (typeof JOB_QUEUES)[number];
+
+/** Exponential backoff between attempts: `initialDelayMs · 2^(attempt-1)`, with jitter, capped. */
+export interface JobBackoff {
+  readonly initialDelayMs: number;
+  readonly maxDelayMs?: number;
+}
+
+/** The job a handler is running, as the engine knows it. */
+export interface RunningJob {
+  readonly id: string;
+  /** `module.jobName`. */
+  readonly name: string;
+  /** 1 on the first run, 2 on the first retry, … */
+  readonly attempt: number;
+  /**
+   * Stable across every attempt of this job (its id): store it with the effect, in the same
+   * transaction, and a retry after a crash finds the effect already there. See `firstRun`.
+   */
+  readonly idempotencyKey: string;
+  readonly tenantId: string | undefined;
+  readonly userId: string | undefined;
+}
+
+/** What a handler receives. */
+export interface JobContext<Payload> {
+  readonly payload: Payload;
+  readonly job: RunningJob;
+  /** The server's database; transactions opened here carry the job's tenant (RLS applies). */
+  readonly db: Database;
+  readonly log: Logger;
+  /** Aborted at the job's timeout and when the worker shuts down past its deadline. */
+  readonly signal: AbortSignal;
+  /** Stores the job's progress (a number, or any JSON object), readable through the admin API. */
+  progress(value: number | Readonly<Record<string, unknown>>): Promise<void>;
+  /**
+   * Records, inside `trx`, that this job's effect is applied; false when an earlier attempt already
+   * committed it. Call it first in the transaction that applies the effect: the effect then
+   * commits exactly once, even when a worker dies after the commit and the job runs again.
+   *
+   * @example
+   * await db.transaction(async (trx) => {
+   *   if (!(await firstRun(trx))) return;
+   *   await trx.insertInto('billing.charges').values(charge).execute();
+   * });
+   */
+  firstRun(trx: Transaction<unknown> | Transaction<never>): Promise<boolean>;
+}
+
+/**
+ * A job a module declares in `defineModule({ jobs })`. Payloads are validated against `schema`
+ * when enqueued, so a bad payload fails at the call site instead of poisoning the queue.
+ */
+export interface JobDefinition<Payload = unknown> {
+  readonly handler: (context: JobContext<Payload>) => Promise<void>;
+  /** TypeBox schema of the payload; omitted means any JSON object. */
+  readonly schema?: TSchema;
+  /** Default `default`. */
+  readonly queue?: JobQueue;
+  /** Higher runs first within its queue; default 0. */
+  readonly priority?: number;
+  /** Runs before the job is dead (kept in state `failed`, listable, retryable); default 3. */
+  readonly maxAttempts?: number;
+  /** Default `{ initialDelayMs: 1000 }`; false retries at once. */
+  readonly backoff?: JobBackoff | false;
+  /**
+   * How long one attempt may run; default 15 minutes. Also the lease: a job whose worker died is
+   * run again by another worker once this has passed.
+   */
+  readonly timeoutMs?: number;
+  /** A cron expression (UTC): the engine enqueues the job on that schedule, with an empty payload. */
+  readonly cron?: string;
+}
+
+/**
+ * Declares a job with its payload type inferred from the schema.
+ *
+ * @example
+ * jobs: {
+ *   transcribe: defineJob({
+ *     schema: Type.Object({ recordingId: Type.String({ format: 'uuid' }) }),
+ *     queue: 'high',
+ *     async handler({ payload, db, firstRun }) { … },
+ *   }),
+ * }
+ */
+export function defineJob<Schema extends TSchema>(
+  definition: JobDefinition<Static<Schema>> & { readonly schema: Schema },
+): JobDefinition<Static<Schema>>;
+export function defineJob<Payload>(definition: JobDefinition<Payload>): JobDefinition<Payload>;
+export function defineJob<Payload>(definition: JobDefinition<Payload>): JobDefinition<Payload> {
+  return Object.freeze({ ...definition });
+}

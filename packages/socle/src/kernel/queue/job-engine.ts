@@ -1,0 +1,538 @@
+import { createHash } from 'node:crypto';
+import type { ConstructorOptions, Db, JobResult, JobWithMetadata, PgBoss, SendOptions } from 'pg-boss';
+import { Value } from 'typebox/value';
+import type { Config } from '../config/index.js';
+import type { ScopeAccess } from '../context/index.js';
+import type { Database } from '../db/index.js';
+import { quoteIdentifier } from '../db/quote-literal.js';
+import type { Logger } from '../log/index.js';
+import type { Metrics } from '../metrics/index.js';
+import type { ModuleDefinition } from '../modules/index.js';
+import { embeddedEngineDatabase, transactionExecutor } from './engine-database.js';
+import {
+  JOB_QUEUES,
+  type JobBackoff,
+  type JobContext,
+  type JobDefinition,
+  type JobQueue,
+} from './job-definition.js';
+import { createJobMetrics } from './job-metrics.js';
+import { jobErrors } from './jobs.errors.js';
+import {
+  claimEffect,
+  createJobsStore,
+  EFFECTS_TABLE_SQL,
+  JOBS_SCHEMA,
+  type JobListFilter,
+  type JobRecord,
+  type JobsStore,
+} from './jobs.store.js';
+
+/** Options of one enqueue. */
+export interface EnqueueOptions {
+  /**
+   * De-duplication key: while a job enqueued with the same name and key is kept (queued, running,
+   * or finished within retention), enqueueing again does nothing and returns the same id.
+   */
+  readonly key?: string;
+  /** Run no earlier than this many milliseconds from now. */
+  readonly delayMs?: number;
+  /** Run no earlier than this time. */
+  readonly startAfter?: Date;
+  /** Overrides the job's declared priority (higher first). */
+  readonly priority?: number;
+}
+
+/** Where a job went: its id, and false when a job with the same key already existed. */
+export interface Enqueued {
+  readonly id: string;
+  readonly created: boolean;
+}
+
+/** A transaction (or `db.kysely`) of the caller: the job commits or rolls back with it. */
+export type JobExecutor = { executeQuery: unknown };
+
+/**
+ * Jobs as modules use them: enqueue in a transaction, and inspect or steer them (admin API).
+ * `tenantId` on the admin functions: a tenant's view (only its jobs), or null for operators.
+ */
+export interface Jobs {
+  /**
+   * Enqueues `name` (`module.jobName`) inside the caller's transaction: no job without its row,
+   * no row without its job. The payload is checked against the job's schema here. The tenant and
+   * user of the current scope travel with the job; its handler runs in that scope.
+   *
+   * @example
+   * await db.transaction(async (trx) => {
+   *   const recording = await insertRecording(trx, upload);
+   *   await jobs.enqueue(trx, 'crm.transcribe', { recordingId: recording.id }, { key: recording.id });
+   * });
+   */
+  enqueue(trx: JobExecutor, name: string, payload?: unknown, options?: EnqueueOptions): Promise<Enqueued>;
+  list(filter: JobListFilter): Promise<JobRecord[]>;
+  get(id: string, tenantId: string | null): Promise<JobRecord>;
+  /** Runs a failed (dead) or cancelled job again. */
+  retry(id: string, tenantId: string | null): Promise<JobRecord>;
+  /** Cancels a queued or running job (a running handler sees its signal aborted). */
+  cancel(id: string, tenantId: string | null): Promise<JobRecord>;
+}
+
+export interface JobEngine extends Jobs {
+  /** Every declared job, by `module.jobName`. */
+  readonly definitions: ReadonlyMap<string, JobDefinition>;
+  /** Installs or upgrades the engine's tables as the owner role and grants the app role. */
+  install(): Promise<void>;
+  /** Connects as the app role; `queues` will be worked in this process (none: enqueue only). */
+  start(queues: readonly JobQueue[]): Promise<void>;
+  /** Registers cron schedules and starts fetching jobs of the queues given to `start`. */
+  startWorkers(): Promise<void>;
+  /**
+   * Stops taking jobs and waits up to `timeoutMs` for the running ones to finish. Enqueueing
+   * still works (requests still draining may enqueue).
+   */
+  stopWorkers(timeoutMs: number): Promise<void>;
+  /**
+   * Disconnects. Jobs still running are released: failed with their retries left, so another
+   * worker runs them again. Idempotent.
+   */
+  stop(): Promise<void>;
+}
+
+export interface JobEngineOptions {
+  readonly db: Database;
+  readonly config: Config;
+  readonly log: Logger;
+  readonly metrics: Metrics;
+  readonly scope: ScopeAccess;
+  readonly modules: readonly ModuleDefinition[];
+}
+
+/** What a job row's `data` holds: the job, its payload and the scope it was enqueued in. */
+interface Envelope {
+  readonly job: string;
+  readonly payload: unknown;
+  readonly tenantId?: string;
+  readonly userId?: string;
+}
+
+const DEFAULT_TIMEOUT_MS = 15 * 60 * 1000;
+const DEFAULT_MAX_ATTEMPTS = 3;
+const DEFAULT_BACKOFF: JobBackoff = { initialDelayMs: 1000 };
+/** Finished and dead jobs are kept this long (listable, retryable), then deleted by maintenance. */
+const KEEP_FINISHED_SECONDS = 30 * 24 * 3600;
+const JOB_NAME = /^[a-z][a-z0-9_]*\.[a-zA-Z][a-zA-Z0-9_]*$/;
+
+/** Every job of every module, keyed `module.jobName`; checks each declaration. */
+export function collectJobDefinitions(modules: readonly ModuleDefinition[]): Map<string, JobDefinition> {
+  const definitions = new Map<string, JobDefinition>();
+  for (const module of modules) {
+    for (const [jobName, definition] of Object.entries(module.jobs ?? {})) {
+      const name = `${module.name}.${jobName}`;
+      if (!JOB_NAME.test(name)) throw jobErrors.invalidDefinition(name, 'names are letters, digits and _');
+      if (definition.queue !== undefined && !JOB_QUEUES.includes(definition.queue))
+        throw jobErrors.invalidDefinition(name, `queue must be one of ${JOB_QUEUES.join(', ')}`);
+      if (definition.timeoutMs !== undefined && !(definition.timeoutMs >= 1000))
+        throw jobErrors.invalidDefinition(name, 'timeoutMs must be at least 1000');
+      if (
+        definition.maxAttempts !== undefined &&
+        !(Number.isInteger(definition.maxAttempts) && definition.maxAttempts >= 1)
+      )
+        throw jobErrors.invalidDefinition(name, 'maxAttempts must be an integer ≥ 1');
+      definitions.set(name, definition as JobDefinition);
+    }
+  }
+  return definitions;
+}
+
+/**
+ * The job engine: pg-boss 12 on the server's database (PGlite in process, or Postgres with its
+ * own small pool and a LISTEN connection), wrapped so modules never see it.
+ *
+ * Queues are pg-boss queues (`high`, `default`, `low`); a job's row carries its name, payload and
+ * tenant. Each worked queue has `JOBS_CONCURRENCY` fetch loops that claim up to
+ * `JOBS_BATCH_SIZE` jobs per round trip and run them concurrently, settling each on its own
+ * (measured: fetching one job per round trip caps a queue at ~40 jobs/s on Postgres; batches with
+ * `burstWhenBatchFull` drain a backlog without waiting for the poll interval, and NOTIFY wakes an
+ * idle worker in milliseconds instead of at its next poll).
+ */
+export function createJobEngine(options: JobEngineOptions): JobEngine {
+  const { db, config, log, metrics, scope } = options;
+  const definitions = collectJobDefinitions(options.modules);
+  const jobMetrics = createJobMetrics(metrics.registry);
+  const queues = [...JOB_QUEUES];
+  let boss: PgBoss | undefined;
+  let store: JobsStore | undefined;
+  let stopping: Promise<void> | undefined;
+  let stopMetrics: (() => void) | undefined;
+  let workQueues: readonly JobQueue[] = [];
+  let running = 0;
+  let workersStopping: Promise<void> | undefined;
+  const validators = new Map<string, (payload: unknown) => void>();
+
+  const isEmbedded = config.databaseUrl === undefined;
+  const superviseSeconds = Math.max(1, Math.round(config.jobsSuperviseIntervalMs / 1000));
+  const common = {
+    schema: JOBS_SCHEMA,
+    openTelemetry: { enabled: false },
+  } as const;
+
+  // Loaded on first use: a process without jobs (most CLI commands) never pays for the import.
+  const newBoss = async (bossOptions: ConstructorOptions): Promise<PgBoss> => {
+    const { PgBoss: Boss } = await import('pg-boss');
+    return new Boss(bossOptions);
+  };
+  // Without a declared job nor the jobs module, the engine stays off: nothing installed or polled.
+  const enabled = definitions.size > 0 || options.modules.some((module) => module.name === JOBS_SCHEMA);
+
+  const ownerBoss = () =>
+    newBoss({
+      ...common,
+      ...(isEmbedded
+        ? { db: embeddedEngineDatabase(db, 'owner'), backend: 'pglite' as const }
+        : { connectionString: config.databaseUrl, max: 2, application_name: 'socle-jobs-install' }),
+      migrate: true,
+      supervise: false,
+      schedule: false,
+      registerInstance: false,
+    });
+
+  const validatorFor = (name: string, definition: JobDefinition) => {
+    let validate = validators.get(name);
+    if (validate === undefined) {
+      const schema = definition.schema;
+      validate = (payload) => {
+        if (schema === undefined) {
+          if (payload === null || typeof payload !== 'object' || Array.isArray(payload))
+            throw jobErrors.invalidPayload(name, [{ field: 'payload', message: 'must be a JSON object' }]);
+          return;
+        }
+        if (!Value.Check(schema, payload)) {
+          const fields = [...Value.Errors(schema, payload)].slice(0, 10).map((error) => ({
+            field: `payload${(error as { instancePath?: string }).instancePath ?? ''}`,
+            message: error.message,
+          }));
+          throw jobErrors.invalidPayload(name, fields);
+        }
+      };
+      validators.set(name, validate);
+    }
+    return validate;
+  };
+
+  const sendOptionsOf = (definition: JobDefinition): SendOptions => {
+    const backoff = definition.backoff ?? DEFAULT_BACKOFF;
+    const timeoutSeconds = Math.ceil((definition.timeoutMs ?? DEFAULT_TIMEOUT_MS) / 1000);
+    return {
+      priority: definition.priority ?? 0,
+      retryLimit: (definition.maxAttempts ?? DEFAULT_MAX_ATTEMPTS) - 1,
+      ...(backoff === false
+        ? { retryDelay: 0, retryBackoff: false }
+        : {
+            retryDelay: Math.max(1, Math.round(backoff.initialDelayMs / 1000)),
+            retryBackoff: true,
+            ...(backoff.maxDelayMs === undefined
+              ? {}
+              : { retryDelayMax: Math.max(1, Math.round(backoff.maxDelayMs / 1000)) }),
+          }),
+      // The lease: a job whose worker died becomes runnable again this long after it started.
+      expireInSeconds: timeoutSeconds + 1,
+      deleteAfterSeconds: KEEP_FINISHED_SECONDS,
+    };
+  };
+
+  const requireStarted = () => {
+    if (boss === undefined || store === undefined || stopping !== undefined)
+      throw jobErrors.engineNotStarted();
+    return { boss, store };
+  };
+
+  const get = async (id: string, tenantId: string | null) => {
+    const job = await requireStarted().store.find(id, tenantId);
+    if (job === undefined) throw jobErrors.notFound(id);
+    return job;
+  };
+
+  async function runJob(job: JobWithMetadata<Envelope>, queue: JobQueue): Promise<JobResult> {
+    const envelope = job.data;
+    const definition = definitions.get(envelope.job);
+    const started = performance.now();
+    if (definition === undefined) {
+      log.error({ job: envelope.job, id: job.id }, 'A job of an unknown name was fetched; failing it');
+      jobMetrics.observe(queue, 'failed', 0);
+      return { id: job.id, status: 'deadletter', output: { message: `Unknown job ${envelope.job}` } };
+    }
+    const timeoutMs = definition.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+    const timeout = new AbortController();
+    const signal = AbortSignal.any([job.signal, timeout.signal]);
+    let timer: NodeJS.Timeout | undefined;
+    let lastProgress: unknown;
+    const jobLog = log.child({ job: envelope.job, jobId: job.id, attempt: job.retryCount + 1 });
+    const context: JobContext<unknown> = {
+      payload: envelope.payload,
+      job: {
+        id: job.id,
+        name: envelope.job,
+        attempt: job.retryCount + 1,
+        idempotencyKey: job.id,
+        tenantId: envelope.tenantId,
+        userId: envelope.userId,
+      },
+      db,
+      log: jobLog,
+      signal,
+      async progress(value) {
+        lastProgress = value;
+        await store?.recordProgress(queue, job.id, value);
+      },
+      firstRun: (trx) => claimEffect(trx as never, job.id),
+    };
+    try {
+      const timedOut = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => {
+          timeout.abort(jobErrors.timedOut(envelope.job, timeoutMs));
+          reject(jobErrors.timedOut(envelope.job, timeoutMs));
+        }, timeoutMs);
+      });
+      await Promise.race([
+        scope.run({ tenantId: envelope.tenantId, userId: envelope.userId }, () =>
+          definition.handler(context),
+        ),
+        timedOut,
+      ]);
+      jobMetrics.observe(queue, 'completed', (performance.now() - started) / 1000);
+      return {
+        id: job.id,
+        status: 'completed',
+        ...(lastProgress === undefined ? {} : { output: { progress: lastProgress } }),
+      };
+    } catch (error) {
+      jobMetrics.observe(queue, 'failed', (performance.now() - started) / 1000);
+      const last = job.retryCount >= job.retryLimit;
+      jobLog[last ? 'error' : 'warn'](
+        { err: error },
+        last ? 'Job failed for good' : 'Job failed; it will be retried',
+      );
+      const failure = error instanceof Error ? error : new Error(String(error));
+      return {
+        id: job.id,
+        status: 'failed',
+        output: {
+          message: failure.message,
+          ...('code' in failure && typeof failure.code === 'string' ? { code: failure.code } : {}),
+        },
+      };
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  return {
+    definitions,
+
+    async install() {
+      if (!enabled) return;
+      const installer = await ownerBoss();
+      installer.on('error', (error) => log.warn({ err: error }, 'Job engine installer reported an error'));
+      await installer.start();
+      try {
+        for (const queue of queues) {
+          if ((await installer.getQueue(queue)) === null)
+            await installer.createQueue(queue, { notify: true });
+        }
+        const role = quoteIdentifier(config.databaseAppRole);
+        const grants = `
+          ${EFFECTS_TABLE_SQL}
+          grant usage on schema ${JOBS_SCHEMA} to ${role};
+          grant select, insert, update, delete on all tables in schema ${JOBS_SCHEMA} to ${role};
+          grant usage, select on all sequences in schema ${JOBS_SCHEMA} to ${role};
+          grant execute on all functions in schema ${JOBS_SCHEMA} to ${role};
+          alter default privileges in schema ${JOBS_SCHEMA} grant select, insert, update, delete on tables to ${role};`;
+        await installer.getDb().executeSql(grants);
+      } finally {
+        await installer.stop({ graceful: false, close: true });
+      }
+    },
+
+    async start(queuesToWork) {
+      if (!enabled) return;
+      workQueues = queuesToWork;
+      const engineDb: Db | undefined = isEmbedded ? embeddedEngineDatabase(db, 'app') : undefined;
+      const instance = await newBoss({
+        ...common,
+        ...(engineDb === undefined
+          ? {
+              connectionString: config.databaseUrl,
+              max: config.jobsPoolMax,
+              application_name: 'socle-jobs',
+              // The engine's sessions act as the application role, like every other app session.
+              options: `-c role=${config.databaseAppRole}`,
+            }
+          : { db: engineDb, backend: 'pglite' as const }),
+        useListenNotify: true,
+        migrate: false,
+        supervise: workQueues.length > 0,
+        schedule: workQueues.length > 0,
+        superviseIntervalSeconds: superviseSeconds,
+        monitorIntervalSeconds: superviseSeconds,
+        cronMonitorIntervalSeconds: Math.min(45, superviseSeconds),
+        cronWorkerIntervalSeconds: Math.min(45, superviseSeconds),
+        reindex: false,
+        monitorVacuum: false,
+        registerInstance: false,
+      });
+      instance.on('error', (error) => log.error({ err: error }, 'Job engine error'));
+      instance.on('warning', (warning) =>
+        log.warn({ data: warning.data }, `Job engine warning: ${warning.message}`),
+      );
+      await instance.start();
+      // start() caches the queues (installed before), so an enqueue inside a transaction needs no
+      // other session (on PGlite that session is the one the transaction holds).
+      boss = instance;
+      store = createJobsStore(engineDb ?? instance.getDb(), queues);
+      const readStore = store;
+      stopMetrics = jobMetrics.trackDepth(() => readStore.depth());
+    },
+
+    async startWorkers() {
+      if (!enabled) return;
+      const { boss: instance } = requireStarted();
+      if (workQueues.length > 0) await registerSchedules(instance);
+      const pollingSeconds = Math.max(0.5, config.jobsPollIntervalMs / 1000);
+      for (const queue of workQueues) {
+        await instance.work<Envelope, unknown, WorkOptionsFor>(
+          queue,
+          {
+            batchSize: config.jobsBatchSize,
+            localConcurrency: config.jobsConcurrency,
+            includeMetadata: true,
+            perJobResults: true,
+            burstWhenBatchFull: true,
+            pollingIntervalSeconds: pollingSeconds,
+            notifyPollingIntervalSeconds: pollingSeconds,
+          },
+          async (jobs) => {
+            running += jobs.length;
+            // The fetch claims by priority, but its rows come back in no set order: start them in it.
+            const ordered = [...jobs].sort(
+              (a, b) => b.priority - a.priority || a.createdOn.getTime() - b.createdOn.getTime(),
+            );
+            try {
+              return await Promise.all(ordered.map((job) => runJob(job, queue)));
+            } finally {
+              running -= jobs.length;
+            }
+          },
+        );
+      }
+      if (workQueues.length > 0) log.info({ queues: workQueues }, 'Working job queues');
+    },
+
+    stopWorkers(timeoutMs) {
+      workersStopping ??= (async () => {
+        const instance = boss;
+        if (instance === undefined) return;
+        await Promise.all(workQueues.map((queue) => instance.offWork(queue, { wait: false })));
+        const until = performance.now() + timeoutMs;
+        while (running > 0 && performance.now() < until)
+          await new Promise((resolve) => setTimeout(resolve, 10));
+        if (running > 0) log.warn({ running }, 'Jobs still running at the shutdown deadline; releasing them');
+      })();
+      return workersStopping;
+    },
+
+    stop() {
+      stopping ??= (async () => {
+        stopMetrics?.();
+        await boss?.stop({ graceful: false, close: true });
+      })();
+      return stopping;
+    },
+
+    async enqueue(trx, name, payload = {}, enqueueOptions = {}) {
+      const definition = definitions.get(name);
+      if (definition === undefined) throw jobErrors.unknownJob(name);
+      validatorFor(name, definition)(payload);
+      const { boss: instance } = requireStarted();
+      const current = scope.current();
+      const envelope: Envelope = {
+        job: name,
+        payload,
+        ...(current?.tenantId === undefined ? {} : { tenantId: current.tenantId }),
+        ...(current?.userId === undefined ? {} : { userId: current.userId }),
+      };
+      const id = enqueueOptions.key === undefined ? undefined : keyedJobId(name, enqueueOptions.key);
+      const startAfter =
+        enqueueOptions.startAfter ??
+        (enqueueOptions.delayMs === undefined ? undefined : enqueueOptions.delayMs / 1000);
+      const created = await instance.send(definition.queue ?? 'default', envelope as unknown as object, {
+        ...sendOptionsOf(definition),
+        ...(enqueueOptions.priority === undefined ? {} : { priority: enqueueOptions.priority }),
+        ...(id === undefined ? {} : { id }),
+        ...(startAfter === undefined ? {} : { startAfter }),
+        db: transactionExecutor(trx),
+      });
+      return { id: created ?? (id as string), created: created !== null };
+    },
+
+    list: (filter) => requireStarted().store.list(filter),
+    get,
+
+    async retry(id, tenantId) {
+      const job = await get(id, tenantId);
+      if (job.state !== 'failed' && job.state !== 'cancelled') throw jobErrors.notRetryable(id, job.state);
+      const { boss: instance } = requireStarted();
+      if (job.state === 'cancelled') await instance.resume(job.queue, id);
+      else await instance.retry(job.queue, id);
+      return get(id, tenantId);
+    },
+
+    async cancel(id, tenantId) {
+      const job = await get(id, tenantId);
+      if (!['created', 'retry', 'active'].includes(job.state)) throw jobErrors.notCancellable(id, job.state);
+      await requireStarted().boss.cancel(job.queue, id);
+      return get(id, tenantId);
+    },
+  };
+
+  /** Cron jobs: one pg-boss schedule per declared `cron`; schedules no module declares any more go. */
+  async function registerSchedules(instance: PgBoss) {
+    const wanted = new Set<string>();
+    for (const [name, definition] of definitions) {
+      if (definition.cron === undefined) continue;
+      const queue = definition.queue ?? 'default';
+      wanted.add(`${queue}/${name}`);
+      await instance.schedule(queue, definition.cron, { job: name, payload: {} } satisfies Envelope, {
+        ...sendOptionsOf(definition),
+        key: name,
+        tz: 'UTC',
+      });
+    }
+    for (const schedule of await instance.getSchedules()) {
+      if (!wanted.has(`${schedule.name}/${schedule.key}`))
+        await instance.unschedule(schedule.name, schedule.key);
+    }
+  }
+}
+
+type WorkOptionsFor = {
+  batchSize: number;
+  localConcurrency: number;
+  includeMetadata: true;
+  perJobResults: true;
+  burstWhenBatchFull: true;
+  pollingIntervalSeconds: number;
+  notifyPollingIntervalSeconds: number;
+};
+
+/**
+ * The id of a keyed job: a name-based UUID (RFC 9562 version 5) of name and key, so a second
+ * enqueue with the same key hits pg-boss's primary key and inserts nothing. By hand because it
+ * is ten lines of hashing, not worth a dependency.
+ */
+export function keyedJobId(name: string, key: string): string {
+  const bytes = createHash('sha1').update(`socle-job:${name}:${key}`).digest().subarray(0, 16);
+  bytes[6] = ((bytes[6] as number) & 0x0f) | 0x50;
+  bytes[8] = ((bytes[8] as number) & 0x3f) | 0x80;
+  const hex = bytes.toString('hex');
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+}

@@ -1,0 +1,125 @@
+import { sql, type Transaction } from 'kysely';
+import type { Db } from 'pg-boss';
+
+/** The schema pg-boss's tables live in, owned by the `jobs` module. */
+export const JOBS_SCHEMA = 'jobs';
+
+/** One job as the admin API and the CLI show it. */
+export interface JobRecord {
+  readonly id: string;
+  /** `module.jobName`. */
+  readonly name: string;
+  readonly queue: string;
+  /** created (queued), retry (queued after a failure), active, completed, cancelled, failed (dead). */
+  readonly state: string;
+  readonly priority: number;
+  /** Runs so far (started attempts). */
+  readonly attempts: number;
+  readonly maxAttempts: number;
+  readonly tenantId: string | null;
+  readonly payload: unknown;
+  /** The last stored progress, the failure of the last attempt, or nothing. */
+  readonly progress: unknown;
+  readonly error: unknown;
+  readonly createdAt: string;
+  readonly startAfter: string;
+  readonly startedAt: string | null;
+  readonly completedAt: string | null;
+}
+
+export interface JobListFilter {
+  /** Only this tenant's jobs; null lists every tenant's and global jobs (operators). */
+  readonly tenantId: string | null;
+  readonly state?: string | undefined;
+  readonly queue?: string | undefined;
+  readonly limit: number;
+  /** Continue after this id (ids order the list). */
+  readonly after?: string | undefined;
+}
+
+const COLUMNS = `
+  id::text as id, data->>'job' as name, name as queue, state::text as state, priority,
+  (case when started_on is null then retry_count else retry_count + 1 end)::int as attempts,
+  (retry_limit + 1)::int as "maxAttempts", data->>'tenantId' as "tenantId", data->'payload' as payload,
+  case when state = 'failed' then null else output->'progress' end as progress,
+  case when state = 'failed' then output else null end as error,
+  to_char(created_on at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') as "createdAt",
+  to_char(start_after at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') as "startAfter",
+  to_char(started_on at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') as "startedAt",
+  to_char(completed_on at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') as "completedAt"`;
+
+/**
+ * SQL of the engine around pg-boss: listing and reading jobs (filtered by tenant: the tables
+ * have no row-level security, so this filter is the isolation), progress, and the effects ledger.
+ */
+export function createJobsStore(engineDb: Db, queues: readonly string[]) {
+  return {
+    async list(filter: JobListFilter): Promise<JobRecord[]> {
+      const { rows } = await engineDb.executeSql(
+        `select ${COLUMNS} from ${JOBS_SCHEMA}.job
+          where name = any($1::text[])
+            and ($2::text is null or data->>'tenantId' = $2)
+            and ($3::text is null or state::text = $3)
+            and ($4::uuid is null or id > $4::uuid)
+          order by id limit $5`,
+        [
+          filter.queue === undefined ? queues : [filter.queue],
+          filter.tenantId,
+          filter.state ?? null,
+          filter.after ?? null,
+          filter.limit,
+        ],
+      );
+      return rows as JobRecord[];
+    },
+
+    async find(id: string, tenantId: string | null): Promise<JobRecord | undefined> {
+      const { rows } = await engineDb.executeSql(
+        `select ${COLUMNS} from ${JOBS_SCHEMA}.job
+          where name = any($1::text[]) and id = $2::uuid and ($3::text is null or data->>'tenantId' = $3)`,
+        [queues, id, tenantId],
+      );
+      return rows[0] as JobRecord | undefined;
+    },
+
+    async recordProgress(queue: string, id: string, progress: unknown): Promise<void> {
+      await engineDb.executeSql(
+        `update ${JOBS_SCHEMA}.job set output = jsonb_build_object('progress', $3::jsonb)
+          where name = $1 and id = $2::uuid and state = 'active'`,
+        [queue, id, JSON.stringify(progress)],
+      );
+    },
+
+    /** Depth (ready to run) and the age of the oldest ready job, per queue. */
+    async depth(): Promise<{ queue: string; ready: number; oldestSeconds: number }[]> {
+      const { rows } = await engineDb.executeSql(
+        `select name as queue, count(*)::int as ready,
+                coalesce(extract(epoch from now() - min(start_after)), 0)::float8 as "oldestSeconds"
+           from ${JOBS_SCHEMA}.job
+          where name = any($1::text[]) and state in ('created', 'retry') and start_after <= now()
+          group by name`,
+        [queues],
+      );
+      return rows as { queue: string; ready: number; oldestSeconds: number }[];
+    },
+  };
+}
+
+export type JobsStore = ReturnType<typeof createJobsStore>;
+
+/**
+ * Records in the caller's transaction that the effect keyed `key` is applied; false when it
+ * already was (a previous attempt committed it).
+ */
+export async function claimEffect(trx: Transaction<unknown>, key: string): Promise<boolean> {
+  const result = await sql<{ key: string }>`
+    insert into jobs.effects (key) values (${key}) on conflict do nothing returning key`.execute(trx);
+  return result.rows.length === 1;
+}
+
+/** Created by the engine's install step, beside pg-boss's tables. */
+export const EFFECTS_TABLE_SQL = `
+  create table if not exists ${JOBS_SCHEMA}.effects (
+    key text primary key,
+    applied_at timestamptz not null default now()
+  );`;

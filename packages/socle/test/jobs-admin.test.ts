@@ -1,0 +1,101 @@
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { createBuiltInModules } from '../src/modules/index.js';
+import { createTestSocle, type TestSocle } from '../src/testing/index.js';
+import { createJobsFixtureModule } from './fixtures/jobs-module.js';
+import { callAs, signUpUser, type TestUser } from './support/api-client.js';
+import { describeEachDatabase } from './support/each-database.js';
+
+const OPERATOR_TOKEN = 'operator-token-of-the-test-suite-0123456789';
+
+describeEachDatabase('Jobs admin API', (target) => {
+  let socle: TestSocle;
+  let alice: TestUser;
+  let bruno: TestUser;
+  let orgA: string;
+  let orgB: string;
+  let jobOfA: string;
+
+  beforeAll(async () => {
+    socle = await createTestSocle(target, {
+      modules: [...createBuiltInModules(), createJobsFixtureModule().module],
+      // No worker here: jobs stay queued, so what the API shows does not depend on timing.
+      config: { jobsQueues: [], operatorToken: OPERATOR_TOKEN },
+    });
+    alice = await signUpUser(socle, 'alice@jobs.test');
+    bruno = await signUpUser(socle, 'bruno@jobs.test');
+    orgA = (await callAs(socle, alice, 'POST', '/orgs', { payload: { name: 'Cabinet A' } })).json().id;
+    orgB = (await callAs(socle, bruno, 'POST', '/orgs', { payload: { name: 'Cabinet B' } })).json().id;
+    jobOfA = (
+      await socle.scope.run({ tenantId: orgA, userId: alice.userId }, () =>
+        socle.jobs.enqueue(socle.db.kysely, 'jobs_fixture.effect', { label: 'report of A' }),
+      )
+    ).id;
+    await socle.jobs.enqueue(socle.db.kysely, 'jobs_fixture.effect', { label: 'global' });
+  });
+  afterAll(() => socle?.dispose());
+
+  it("lists and shows an organization's jobs to its admins", async () => {
+    const list = await callAs(socle, alice, 'GET', '/org/jobs?state=created', { orgId: orgA });
+    expect(list.statusCode, list.body).toBe(200);
+    expect(list.json().jobs).toEqual([
+      expect.objectContaining({
+        id: jobOfA,
+        name: 'jobs_fixture.effect',
+        queue: 'default',
+        state: 'created',
+        tenantId: orgA,
+        payload: { label: 'report of A' },
+      }),
+    ]);
+    const one = await callAs(socle, alice, 'GET', `/org/jobs/${jobOfA}`, { orgId: orgA });
+    expect(one.statusCode).toBe(200);
+    expect(one.json()).toMatchObject({ id: jobOfA, attempts: 0, maxAttempts: 3 });
+  });
+
+  it("never shows, retries or cancels another organization's job", async () => {
+    expect((await callAs(socle, bruno, 'GET', '/org/jobs', { orgId: orgB })).json().jobs).toEqual([]);
+    for (const [method, url] of [
+      ['GET', `/org/jobs/${jobOfA}`],
+      ['POST', `/org/jobs/${jobOfA}/cancel`],
+      ['POST', `/org/jobs/${jobOfA}/retry`],
+    ] as const) {
+      const response = await callAs(socle, bruno, method, url, { orgId: orgB });
+      expect(response.statusCode, `${method} ${url}`).toBe(404);
+      expect(response.json().code).toBe('jobs.not_found');
+    }
+    expect((await socle.jobs.get(jobOfA, null)).state).toBe('created');
+  });
+
+  it('cancels a queued job and runs it again on retry', async () => {
+    const cancelled = await callAs(socle, alice, 'POST', `/org/jobs/${jobOfA}/cancel`, { orgId: orgA });
+    expect(cancelled.statusCode, cancelled.body).toBe(200);
+    expect(cancelled.json().state).toBe('cancelled');
+    const again = await callAs(socle, alice, 'POST', `/org/jobs/${jobOfA}/cancel`, { orgId: orgA });
+    expect(again.statusCode).toBe(409);
+    expect(again.json().code).toBe('jobs.not_cancellable');
+    const retried = await callAs(socle, alice, 'POST', `/org/jobs/${jobOfA}/retry`, { orgId: orgA });
+    expect(retried.statusCode, retried.body).toBe(200);
+    expect(retried.json().state).toBe('created');
+  });
+
+  it('shows every job to the operator token only', async () => {
+    const anonymous = await socle.app.inject({ method: 'GET', url: '/operator/jobs' });
+    expect(anonymous.statusCode).toBe(401);
+    const wrong = await socle.app.inject({
+      method: 'GET',
+      url: '/operator/jobs',
+      headers: { 'x-operator-token': OPERATOR_TOKEN.replace('0', '1') },
+    });
+    expect(wrong.statusCode).toBe(401);
+    const operator = await socle.app.inject({
+      method: 'GET',
+      url: '/operator/jobs',
+      headers: { 'x-operator-token': OPERATOR_TOKEN },
+    });
+    expect(operator.statusCode, operator.body).toBe(200);
+    const labels = operator.json().jobs.map((job: { payload: { label: string } }) => job.payload.label);
+    expect(labels.sort()).toEqual(['global', 'report of A']);
+    // A signed-in user's token is not an operator token.
+    expect((await callAs(socle, alice, 'GET', '/operator/jobs')).statusCode).toBe(401);
+  });
+});

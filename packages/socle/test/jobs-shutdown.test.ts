@@ -1,0 +1,58 @@
+import { afterAll, expect, it } from 'vitest';
+import { createTestSocle, type TestDatabase, type TestSocle } from '../src/testing/index.js';
+import { createJobsFixtureModule, type JobsFixtureLog } from './fixtures/jobs-module.js';
+import { describeEachDatabase } from './support/each-database.js';
+
+describeEachDatabase('Jobs at shutdown', (target) => {
+  const databases: TestDatabase[] = [];
+  afterAll(async () => {
+    for (const database of databases) await database.drop();
+  });
+
+  /** A worker node and a way to start the slow job on it, waiting until it runs. */
+  async function workerWithRunningJob(
+    ms: number,
+  ): Promise<{ socle: TestSocle; id: string; log: JobsFixtureLog }> {
+    const database = await target.create();
+    databases.push(database);
+    const fixture = createJobsFixtureModule();
+    const socle = await createTestSocle(target, {
+      database,
+      modules: [fixture.module],
+      config: { shutdownTimeoutMs: 1500, jobsPollIntervalMs: 500 },
+    });
+    const { id } = await socle.jobs.enqueue(socle.db.kysely, 'jobs_fixture.slow', { ms });
+    const until = Date.now() + 20_000;
+    while (!fixture.log.started.some((entry) => entry.name === 'jobs_fixture.slow') && Date.now() < until)
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    return { socle, id, log: fixture.log };
+  }
+
+  /** The job as another node sees it once the first one is closed (PGlite: reopened). */
+  async function stateAfterClose(socle: TestSocle, id: string) {
+    const reader = await createTestSocle(target, {
+      database: socle.database,
+      modules: [createJobsFixtureModule().module],
+      config: { jobsQueues: [] },
+    });
+    try {
+      return await reader.jobs.get(id, null);
+    } finally {
+      await reader.close();
+    }
+  }
+
+  it('lets a running job finish within the deadline', async () => {
+    const { socle, id, log } = await workerWithRunningJob(300);
+    expect(log.started).toHaveLength(1);
+    await socle.close();
+    expect(await stateAfterClose(socle, id)).toMatchObject({ state: 'completed', attempts: 1 });
+  });
+
+  it('releases a job still running at the deadline, with its retries left', async () => {
+    const { socle, id } = await workerWithRunningJob(60_000);
+    await socle.close();
+    const released = await stateAfterClose(socle, id);
+    expect(released).toMatchObject({ state: 'retry', attempts: 1, maxAttempts: 3 });
+  });
+});

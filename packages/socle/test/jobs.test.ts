@@ -1,0 +1,230 @@
+import { execFileSync, spawnSync } from 'node:child_process';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type JobRecord, sql } from '../src/index.js';
+import { createTestSocle, type TestSocle } from '../src/testing/index.js';
+import { createJobsFixtureModule, type JobsFixtureLog } from './fixtures/jobs-module.js';
+import { describeEachDatabase } from './support/each-database.js';
+
+/** Polls until `check` holds (the engine runs jobs in the background); fails after 20 s. */
+async function eventually<T>(read: () => Promise<T>, check: (value: T) => boolean): Promise<T> {
+  const until = Date.now() + 20_000;
+  for (;;) {
+    const value = await read();
+    if (check(value)) return value;
+    if (Date.now() > until)
+      throw new Error(`Condition not met in time; last value: ${JSON.stringify(value)}`);
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+}
+
+describeEachDatabase('Durable jobs', (target) => {
+  let socle: TestSocle;
+  let log: JobsFixtureLog;
+  const job = (id: string) => socle.jobs.get(id, null);
+  const effects = async () =>
+    (
+      await sql<{
+        job_id: string;
+        label: string;
+      }>`select job_id, label from jobs_fixture.effects order by id`.execute(socle.db.kysely)
+    ).rows;
+
+  beforeAll(async () => {
+    const fixture = createJobsFixtureModule({ cron: '* * * * * *' });
+    log = fixture.log;
+    socle = await createTestSocle(target, {
+      modules: [fixture.module],
+      // One fetch loop: the priority order is the order of one fetch (two loops fetching at
+      // once split a batch between them, and each starts its share when it gets it).
+      config: { jobsSuperviseIntervalMs: 1000, jobsPollIntervalMs: 500, jobsConcurrency: 1 },
+    });
+  });
+  afterAll(() => socle?.dispose());
+
+  it('runs a job enqueued in a committed transaction, with its effect applied once', async () => {
+    const { id, created } = await socle.db.transaction(async (trx) => {
+      await sql`insert into jobs_fixture.items (id) values ('first')`.execute(trx);
+      return socle.jobs.enqueue(trx, 'jobs_fixture.effect', { label: 'first' });
+    });
+    expect(created).toBe(true);
+    const done = await eventually(
+      () => job(id),
+      (record) => record.state === 'completed',
+    );
+    expect(done).toMatchObject({
+      name: 'jobs_fixture.effect',
+      queue: 'default',
+      attempts: 1,
+      tenantId: null,
+    });
+    expect(await effects()).toEqual([{ job_id: id, label: 'first' }]);
+  });
+
+  it('enqueues nothing when the transaction rolls back', async () => {
+    let enqueued: string | undefined;
+    await expect(
+      socle.db.transaction(async (trx) => {
+        await sql`insert into jobs_fixture.items (id) values ('rolled-back')`.execute(trx);
+        enqueued = (await socle.jobs.enqueue(trx, 'jobs_fixture.effect', { label: 'rolled back' })).id;
+        throw new Error('the business write failed');
+      }),
+    ).rejects.toThrow('the business write failed');
+    await expect(job(enqueued as string)).rejects.toMatchObject({ code: 'jobs.not_found' });
+  });
+
+  it('refuses a payload that does not match the schema at the call site', async () => {
+    await expect(
+      socle.jobs.enqueue(socle.db.kysely, 'jobs_fixture.effect', { label: '' }),
+    ).rejects.toMatchObject({ code: 'jobs.invalid_payload', status: 400 });
+    await expect(socle.jobs.enqueue(socle.db.kysely, 'jobs_fixture.nope', {})).rejects.toMatchObject({
+      code: 'jobs.unknown_job',
+    });
+  });
+
+  it('enqueues a job once per de-duplication key', async () => {
+    const first = await socle.jobs.enqueue(
+      socle.db.kysely,
+      'jobs_fixture.effect',
+      { label: 'keyed' },
+      { key: 'k1' },
+    );
+    const second = await socle.jobs.enqueue(
+      socle.db.kysely,
+      'jobs_fixture.effect',
+      { label: 'keyed' },
+      { key: 'k1' },
+    );
+    expect(second).toEqual({ id: first.id, created: false });
+    await eventually(
+      () => job(first.id),
+      (record) => record.state === 'completed',
+    );
+    expect((await effects()).filter((row) => row.label === 'keyed')).toHaveLength(1);
+  });
+
+  it('retries a failing job, keeps it dead after its last attempt, and runs it again on retry', async () => {
+    const { id } = await socle.jobs.enqueue(socle.db.kysely, 'jobs_fixture.failing', { n: 1 });
+    const dead = await eventually(
+      () => job(id),
+      (record) => record.state === 'failed',
+    );
+    expect(dead).toMatchObject({ attempts: 2, maxAttempts: 2 });
+    expect(dead.error).toMatchObject({ message: 'the fake payment provider said no' });
+    expect(
+      log.started.filter((entry) => entry.name === 'jobs_fixture.failing').map((entry) => entry.attempt),
+    ).toEqual([1, 2]);
+    expect(
+      (await socle.jobs.list({ tenantId: null, state: 'failed', limit: 10 })).map((row) => row.id),
+    ).toContain(id);
+    await socle.jobs.retry(id, null);
+    await eventually(
+      async () => log.started.filter((entry) => entry.name === 'jobs_fixture.failing').length,
+      (count) => count >= 3,
+    );
+  });
+
+  it('waits an exponential backoff with jitter before the next attempt', async () => {
+    const { id } = await socle.jobs.enqueue(socle.db.kysely, 'jobs_fixture.backingOff', {});
+    const waiting = await eventually(
+      () => job(id),
+      (record) => record.state === 'retry',
+    );
+    expect(waiting).toMatchObject({ attempts: 1, maxAttempts: 4 });
+    // pg-boss: delay · (2^n/2 + 2^n/2 · random) seconds after the failure, n the retries so far.
+    const delaySeconds = (Date.parse(waiting.startAfter) - Date.now()) / 1000;
+    expect(delaySeconds).toBeGreaterThan(20);
+    expect(delaySeconds).toBeLessThanOrEqual(121);
+    await socle.jobs.cancel(id, null);
+  });
+
+  it('runs higher priorities first', async () => {
+    await socle.db.transaction(async (trx) => {
+      for (const [label, priority] of [
+        ['low', 1],
+        ['high', 9],
+        ['middle', 5],
+      ] as const)
+        await socle.jobs.enqueue(trx, 'jobs_fixture.ordered', { label }, { priority });
+    });
+    const labels = await eventually(
+      async () =>
+        log.started
+          .filter((entry) => entry.name === 'jobs_fixture.ordered')
+          .map((entry) => (entry.payload as { label: string }).label),
+      (seen) => seen.length === 3,
+    );
+    expect(labels).toEqual(['high', 'middle', 'low']);
+  });
+
+  it('runs a tenant job in its tenant scope, so its transactions carry app.tenant_id', async () => {
+    const tenantId = '7d3c0d52-9d4c-4a53-8a8e-1b2a4c0f9e11';
+    const { id } = await socle.scope.run({ tenantId }, () =>
+      socle.jobs.enqueue(socle.db.kysely, 'jobs_fixture.effect', { label: 'tenant' }),
+    );
+    await eventually(
+      () => job(id),
+      (record) => record.state === 'completed',
+    );
+    const entry = log.started.find((started) => (started.payload as { label?: string }).label === 'tenant');
+    expect(entry?.tenantId).toBe(tenantId);
+    expect(log.transactionTenants).toContain(tenantId);
+    expect((await socle.jobs.list({ tenantId, limit: 10 })).map((row) => row.id)).toEqual([id]);
+    await expect(socle.jobs.get(id, '00000000-0000-4000-8000-000000000000')).rejects.toMatchObject({
+      code: 'jobs.not_found',
+    });
+  });
+
+  it('keeps a delayed job queued until its time, and cancels it', async () => {
+    const { id } = await socle.jobs.enqueue(
+      socle.db.kysely,
+      'jobs_fixture.effect',
+      { label: 'later' },
+      { delayMs: 3_600_000 },
+    );
+    const queued: JobRecord = await job(id);
+    expect(queued.state).toBe('created');
+    expect(Date.parse(queued.startAfter) - Date.parse(queued.createdAt)).toBeGreaterThan(3_500_000);
+    expect((await socle.jobs.cancel(id, null)).state).toBe('cancelled');
+  });
+
+  it('stores progress', async () => {
+    const { id } = await socle.jobs.enqueue(socle.db.kysely, 'jobs_fixture.progressing', {});
+    const done = await eventually(
+      () => job(id),
+      (record) => record.state === 'completed',
+    );
+    expect(done.progress).toEqual({ step: 'done', percent: 100 });
+  });
+
+  it('reports job metrics that promtool accepts', async () => {
+    const response = await socle.app.inject({ method: 'GET', url: '/metrics' });
+    expect(response.statusCode).toBe(200);
+    const text = response.body;
+    expect(text).toMatch(/socle_jobs_finished_total\{queue="default",outcome="completed"\} [1-9]/);
+    expect(text).toMatch(/socle_jobs_finished_total\{queue="default",outcome="failed"\} [1-9]/);
+    expect(text).toContain('socle_job_duration_seconds_bucket{le="0.001",queue="default"}');
+    expect(text).toMatch(/socle_jobs_ready\{queue="high"\} 0/);
+    expect(text).toContain('socle_jobs_oldest_ready_age_seconds{queue="default"}');
+    // CI installs promtool; a developer machine without it skips only this check (as lifecycle.test.ts).
+    if (spawnSync('promtool', ['--version']).status === 0)
+      execFileSync('promtool', ['check', 'metrics'], { input: text, encoding: 'utf8' });
+  });
+
+  it('fires cron schedules declared by modules', async () => {
+    await eventually(
+      async () => log.started.filter((entry) => entry.name === 'jobs_fixture.tick').length,
+      (count) => count >= 1,
+    );
+  });
+});
+
+describe('keyed job ids', () => {
+  it('are stable version 5 UUIDs', async () => {
+    const { keyedJobId } = await import('../src/kernel/queue/index.js');
+    expect(keyedJobId('a.b', 'k')).toBe(keyedJobId('a.b', 'k'));
+    expect(keyedJobId('a.b', 'k')).not.toBe(keyedJobId('a.b', 'l'));
+    expect(keyedJobId('a.b', 'k')).toMatch(
+      /^[0-9a-f]{8}-[0-9a-f]{4}-5[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/,
+    );
+  });
+});
