@@ -8,8 +8,10 @@ export {
   type RealtimeOptions,
 } from './realtime.module.js';
 export {
-  createInProcessWebhookDelivery,
+  createJobWebhookDelivery,
   createWebhookSink,
+  defineWebhookJob,
+  WEBHOOK_JOB_NAME,
   type WebhookDelivery,
   type WebhookEvent,
   type WebhookRequest,

@@ -1,4 +1,5 @@
 import { defineModule, type ModuleContext, type ModuleDefinition } from '../../kernel/modules/index.js';
+import type { JobBackoff } from '../../kernel/queue/index.js';
 import { type AppDirectory, configuredApp, type RealtimeApp } from './apps.js';
 import { registerAppRoutes } from './apps.routes.js';
 import { type AppsService, createAppsService } from './apps.service.js';
@@ -12,8 +13,9 @@ import { realtimeErrors } from './realtime.errors.js';
 import type { RealtimeTables } from './realtime.tables.js';
 import { createRedisClusterState } from './redis-cluster-state.js';
 import {
-  createInProcessWebhookDelivery,
+  createJobWebhookDelivery,
   createWebhookSink,
+  defineWebhookJob,
   type WebhookDelivery,
   type WebhookSink,
 } from './webhooks.js';
@@ -23,10 +25,10 @@ export interface RealtimeOptions {
   readonly apps?: readonly RealtimeApp[];
   /** Receives webhook events (channel_occupied, member_added, …) instead of the default sink. */
   readonly webhooks?: WebhookSink;
-  /** Sends signed webhook requests; in process with retries by default (to become a job). */
+  /** Sends signed webhook requests; by default one durable job each (`realtime.deliverWebhook`). */
   readonly webhookDelivery?: WebhookDelivery;
-  /** Backoff between webhook attempts of the default delivery (default 1, 2, 4, 8, 16 s). */
-  readonly webhookRetryDelaysMs?: readonly number[];
+  /** Backoff between attempts of the webhook job (default 1 s doubling, capped at 5 min). */
+  readonly webhookBackoff?: JobBackoff;
 }
 
 /** What server code may do with the realtime module. */
@@ -69,7 +71,6 @@ export function createRealtimeModule(options: RealtimeOptions = {}): RealtimeMod
         state: ClusterState;
         apps: AppDirectory;
         appsService: AppsService;
-        delivery: WebhookDelivery;
         timers: NodeJS.Timeout[];
       }
     | undefined;
@@ -93,11 +94,7 @@ export function createRealtimeModule(options: RealtimeOptions = {}): RealtimeMod
         ? createMemoryClusterState(nodeId, now)
         : createRedisClusterState({ redisUrl: config.redisUrl, nodeId, now, log });
     const delivery =
-      options.webhookDelivery ??
-      createInProcessWebhookDelivery({
-        log,
-        ...(options.webhookRetryDelaysMs ? { retryDelaysMs: options.webhookRetryDelaysMs } : {}),
-      });
+      options.webhookDelivery ?? createJobWebhookDelivery({ jobs: context.jobs, db: context.db, log });
     const gateway = createGateway({
       apps,
       bus,
@@ -108,7 +105,7 @@ export function createRealtimeModule(options: RealtimeOptions = {}): RealtimeMod
       activityTimeoutSeconds: config.realtimeActivityTimeoutSeconds,
       webhooks: options.webhooks ?? createWebhookSink({ delivery, now }),
     });
-    services = { gateway, state, apps, appsService, delivery, timers: [] };
+    services = { gateway, state, apps, appsService, timers: [] };
     return services;
   };
   const running = () => {
@@ -127,6 +124,7 @@ export function createRealtimeModule(options: RealtimeOptions = {}): RealtimeMod
     name: 'realtime',
     dependsOn: ['identity', 'tenancy'],
     migrations: new URL('./migrations/', import.meta.url),
+    jobs: { deliverWebhook: defineWebhookJob(options.webhookBackoff) },
     configureHttp(app, context) {
       const { gateway } = servicesOf(context);
       app.server.on('upgrade', (request, socket, head) => {
@@ -169,7 +167,6 @@ export function createRealtimeModule(options: RealtimeOptions = {}): RealtimeMod
     async onStop() {
       if (services === undefined) return;
       for (const timer of services.timers) clearInterval(timer);
-      await services.delivery.close();
       await services.state.close();
     },
   });

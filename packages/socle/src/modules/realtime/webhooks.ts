@@ -1,4 +1,7 @@
+import { Type } from '@fastify/type-provider-typebox';
+import type { Database } from '../../kernel/db/index.js';
 import type { Logger } from '../../kernel/log/index.js';
+import { defineJob, type JobBackoff, type Jobs } from '../../kernel/queue/index.js';
 import type { RealtimeApp } from './apps.js';
 import { hmacSha256Hex } from './protocol.js';
 
@@ -29,70 +32,59 @@ export interface WebhookRequest {
   readonly body: string;
 }
 
-/**
- * Sends webhook requests with retries. TEMPORARY: the in-process implementation below retries
- * from memory (a node that stops loses its pending retries); it is to be replaced by a job of the
- * jobs engine (issue 4) once that engine is merged, keeping this interface.
- */
+/** Sends webhook requests, retrying failed ones. */
 export interface WebhookDelivery {
   deliver(request: WebhookRequest): void;
-  /** Stops retrying; requests still pending are dropped (logged). */
-  close(): Promise<void>;
 }
 
-/** Backoff between attempts: 1 s, 2 s, 4 s, 8 s, 16 s (six attempts in all). */
-export const DEFAULT_RETRY_DELAYS_MS = [1000, 2000, 4000, 8000, 16_000] as const;
+/** The realtime module's job that posts one webhook request (`realtime.deliverWebhook`). */
+export const WEBHOOK_JOB_NAME = 'realtime.deliverWebhook';
 
-/** In-process delivery: `fetch` with a timeout, retried on network errors and non-2xx answers. */
-export function createInProcessWebhookDelivery(options: {
-  log: Logger;
-  retryDelaysMs?: readonly number[];
-  timeoutMs?: number;
-}): WebhookDelivery {
-  const delays = options.retryDelaysMs ?? DEFAULT_RETRY_DELAYS_MS;
-  const timers = new Set<NodeJS.Timeout>();
-  let closed = false;
-  const attempt = async (request: WebhookRequest, attemptNumber: number): Promise<void> => {
-    if (closed) return;
-    let failure: string;
-    try {
-      const response = await fetch(request.url, {
+/** Backoff between webhook attempts by default: 1 s doubling, capped at 5 minutes, 8 attempts. */
+export const DEFAULT_WEBHOOK_BACKOFF: JobBackoff = { initialDelayMs: 1000, maxDelayMs: 300_000 };
+
+/**
+ * The job delivering webhooks: `fetch` with the job's timeout; a network error or a non-2xx answer
+ * fails the attempt, and the jobs engine retries it with backoff, then keeps it as failed (visible
+ * and retryable through the jobs admin API). Durable: a node that stops loses nothing.
+ */
+export function defineWebhookJob(backoff: JobBackoff = DEFAULT_WEBHOOK_BACKOFF) {
+  return defineJob({
+    schema: Type.Object({
+      url: Type.String({ maxLength: 2000 }),
+      headers: Type.Record(Type.String(), Type.String()),
+      body: Type.String(),
+    }),
+    queue: 'default',
+    maxAttempts: 8,
+    backoff,
+    timeoutMs: 15_000,
+    async handler({ payload, signal }) {
+      const response = await fetch(payload.url, {
         method: 'POST',
-        headers: request.headers,
-        body: request.body,
-        signal: AbortSignal.timeout(options.timeoutMs ?? 10_000),
+        headers: payload.headers,
+        body: payload.body,
+        signal,
       });
       await response.body?.cancel();
-      if (response.ok) return;
-      failure = `HTTP ${response.status}`;
-    } catch (error) {
-      failure = (error as Error).message;
-    }
-    const delay = delays[attemptNumber];
-    if (delay === undefined || closed) {
-      options.log.warn(
-        { url: request.url, attempts: attemptNumber + 1, failure },
-        'Realtime webhook dropped',
-      );
-      return;
-    }
-    const timer = setTimeout(() => {
-      timers.delete(timer);
-      void attempt(request, attemptNumber + 1);
-    }, delay);
-    timer.unref();
-    timers.add(timer);
-  };
+      if (!response.ok) throw new Error(`Webhook endpoint answered HTTP ${response.status}`);
+    },
+  });
+}
+
+/** Delivery through the jobs engine: each request is one job, enqueued on its own. */
+export function createJobWebhookDelivery(options: {
+  jobs: Jobs;
+  db: Database;
+  log: Logger;
+}): WebhookDelivery {
   return {
     deliver(request) {
-      void attempt(request, 0);
-    },
-    async close() {
-      closed = true;
-      if (timers.size > 0)
-        options.log.warn({ pending: timers.size }, 'Realtime webhooks dropped at shutdown');
-      for (const timer of timers) clearTimeout(timer);
-      timers.clear();
+      options.jobs
+        .enqueue(options.db.kysely, WEBHOOK_JOB_NAME, request)
+        .catch((error) =>
+          options.log.error({ err: error, url: request.url }, 'Realtime webhook could not be enqueued'),
+        );
     },
   };
 }
