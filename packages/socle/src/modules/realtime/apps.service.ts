@@ -1,6 +1,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { Clock } from '../../kernel/clock/index.js';
 import type { Database } from '../../kernel/db/index.js';
+import type { SecretBox } from '../../kernel/secrets/index.js';
 import type { AppDirectory, RealtimeApp } from './apps.js';
 import type { AppLookup, AppsStore } from './apps.store.js';
 import { realtimeErrors } from './realtime.errors.js';
@@ -53,11 +54,14 @@ function summaryOf(row: {
   };
 }
 
-function appOf(row: AppLookup): RealtimeApp {
+/** What binds a sealed app secret to its app: a secret copied to another row does not open. */
+const secretContext = (appId: string) => `realtime.app:${appId}`;
+
+function appOf(row: AppLookup, secrets: SecretBox): RealtimeApp {
   return {
     id: row.id,
     key: row.key,
-    secret: row.secret,
+    secret: secrets.open(row.secret, secretContext(row.id)),
     orgId: row.tenant_id,
     maxConnections: row.max_connections,
     clientEventsPerSecond: row.client_events_per_second,
@@ -75,8 +79,10 @@ export function createAppsService(options: {
   store: AppsStore;
   clock: Clock;
   staticApps: readonly RealtimeApp[];
+  /** Seals app secrets at rest (AES-256-GCM with SECRET_KEY). */
+  secrets: SecretBox;
 }) {
-  const { db, store, clock } = options;
+  const { db, store, clock, secrets } = options;
   const inOrg = <T>(acting: ActingAdmin, work: Parameters<typeof db.transaction<T>>[0]) =>
     db.transaction(work, { settings: { 'app.tenant_id': acting.orgId, 'app.user_id': acting.userId } });
   const cache = new Map<string, { app: RealtimeApp | undefined; until: number }>();
@@ -87,7 +93,7 @@ export function createAppsService(options: {
     if (hit !== undefined && hit.until > now) return hit.app;
     const row = await find();
     if (cache.size >= APP_CACHE_SIZE) cache.clear();
-    const app = row === undefined ? undefined : appOf(row);
+    const app = row === undefined ? undefined : appOf(row, secrets);
     cache.set(cacheKey, { app, until: now + APP_CACHE_MS });
     return app;
   }
@@ -119,14 +125,15 @@ export function createAppsService(options: {
       },
     ) {
       const secret = randomBytes(32).toString('base64url');
+      const id = randomUUID();
       const row = await inOrg(acting, (trx) =>
         store.insert(
           {
-            id: randomUUID(),
+            id,
             tenantId: acting.orgId,
             name: input.name.trim(),
             key: randomBytes(10).toString('hex'),
-            secret,
+            secret: secrets.seal(secret, secretContext(id)),
             maxConnections: input.maxConnections ?? 0,
             clientEventsPerSecond: input.clientEventsPerSecond ?? 10,
             backendEventsPerSecond: input.backendEventsPerSecond ?? 0,
@@ -145,7 +152,9 @@ export function createAppsService(options: {
     /** A new secret: signatures made with the old one fail (on other nodes within a few seconds). */
     async rotateSecret(acting: ActingAdmin, id: string) {
       const secret = randomBytes(32).toString('base64url');
-      const row = await inOrg(acting, (trx) => store.rotateSecret(id, secret, clock.now(), trx));
+      const row = await inOrg(acting, (trx) =>
+        store.rotateSecret(id, secrets.seal(secret, secretContext(id)), clock.now(), trx),
+      );
       if (row === undefined) throw realtimeErrors.appNotFound();
       cache.clear();
       return { ...summaryOf(row), secret };

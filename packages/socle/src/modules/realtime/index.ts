@@ -10,8 +10,8 @@ export {
 export {
   createJobWebhookDelivery,
   createWebhookSink,
-  DELIVER_WEBHOOK_JOB,
-  deliverWebhookJob,
+  defineWebhookJob,
+  WEBHOOK_JOB_NAME,
   type WebhookDelivery,
   type WebhookEvent,
   type WebhookRequest,

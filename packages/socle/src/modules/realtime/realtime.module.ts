@@ -15,7 +15,7 @@ import { createRedisClusterState } from './redis-cluster-state.js';
 import {
   createJobWebhookDelivery,
   createWebhookSink,
-  deliverWebhookJob,
+  defineWebhookJob,
   type WebhookDelivery,
   type WebhookSink,
 } from './webhooks.js';
@@ -25,9 +25,9 @@ export interface RealtimeOptions {
   readonly apps?: readonly RealtimeApp[];
   /** Receives webhook events (channel_occupied, member_added, …) instead of the default sink. */
   readonly webhooks?: WebhookSink;
-  /** Sends signed webhook requests; by default each is a `realtime.deliverWebhook` job. */
+  /** Sends signed webhook requests; by default one durable job each (`realtime.deliverWebhook`). */
   readonly webhookDelivery?: WebhookDelivery;
-  /** Backoff between webhook attempts (default 1 s doubling up to 60 s, six attempts). */
+  /** Backoff between attempts of the webhook job (default 1 s doubling, capped at 5 min). */
   readonly webhookBackoff?: JobBackoff;
 }
 
@@ -71,7 +71,6 @@ export function createRealtimeModule(options: RealtimeOptions = {}): RealtimeMod
         state: ClusterState;
         apps: AppDirectory;
         appsService: AppsService;
-        delivery: WebhookDelivery;
         timers: NodeJS.Timeout[];
       }
     | undefined;
@@ -85,6 +84,7 @@ export function createRealtimeModule(options: RealtimeOptions = {}): RealtimeMod
       store: createAppsStore(db),
       clock,
       staticApps: [...(configured ? [configured] : []), ...(options.apps ?? [])],
+      secrets: context.secrets,
     });
     const apps = appsService.directory;
     const nodeId = newSocketId();
@@ -105,7 +105,7 @@ export function createRealtimeModule(options: RealtimeOptions = {}): RealtimeMod
       activityTimeoutSeconds: config.realtimeActivityTimeoutSeconds,
       webhooks: options.webhooks ?? createWebhookSink({ delivery, now }),
     });
-    services = { gateway, state, apps, appsService, delivery, timers: [] };
+    services = { gateway, state, apps, appsService, timers: [] };
     return services;
   };
   const running = () => {
@@ -124,7 +124,7 @@ export function createRealtimeModule(options: RealtimeOptions = {}): RealtimeMod
     name: 'realtime',
     dependsOn: ['identity', 'tenancy'],
     migrations: new URL('./migrations/', import.meta.url),
-    jobs: { deliverWebhook: deliverWebhookJob(options.webhookBackoff) },
+    jobs: { deliverWebhook: defineWebhookJob(options.webhookBackoff) },
     configureHttp(app, context) {
       const { gateway } = servicesOf(context);
       app.server.on('upgrade', (request, socket, head) => {
@@ -167,7 +167,6 @@ export function createRealtimeModule(options: RealtimeOptions = {}): RealtimeMod
     async onStop() {
       if (services === undefined) return;
       for (const timer of services.timers) clearInterval(timer);
-      await services.delivery.close();
       await services.state.close();
     },
   });

@@ -32,75 +32,59 @@ export interface WebhookRequest {
   readonly body: string;
 }
 
-/** Sends signed webhook requests, with retries. */
+/** Sends webhook requests, retrying failed ones. */
 export interface WebhookDelivery {
   deliver(request: WebhookRequest): void;
-  /** Waits for requests handed over but not yet stored. */
-  close(): Promise<void>;
 }
 
-/** The job that posts one webhook request; its name in the jobs engine. */
-export const DELIVER_WEBHOOK_JOB = 'realtime.deliverWebhook';
+/** The realtime module's job that posts one webhook request (`realtime.deliverWebhook`). */
+export const WEBHOOK_JOB_NAME = 'realtime.deliverWebhook';
 
-const WebhookRequestSchema = Type.Object(
-  {
-    url: Type.String({ minLength: 1, maxLength: 2048 }),
-    headers: Type.Record(Type.String(), Type.String()),
-    body: Type.String(),
-  },
-  { additionalProperties: false },
-);
-
-/** Six attempts, 1 s doubling up to a minute between them (jitter from the engine). */
-export const DEFAULT_WEBHOOK_BACKOFF: JobBackoff = { initialDelayMs: 1000, maxDelayMs: 60_000 };
-export const WEBHOOK_MAX_ATTEMPTS = 6;
-const WEBHOOK_TIMEOUT_MS = 10_000;
+/** Backoff between webhook attempts by default: 1 s doubling, capped at 5 minutes, 8 attempts. */
+export const DEFAULT_WEBHOOK_BACKOFF: JobBackoff = { initialDelayMs: 1000, maxDelayMs: 300_000 };
 
 /**
- * The job that posts a webhook: `fetch` with a timeout; a network error or a non-2xx answer fails
- * the attempt, and the jobs engine retries it with backoff, then keeps it as a dead job (listable
- * and retryable through the jobs admin API). Stored in the database, so a webhook survives the
- * node that raised it.
+ * The job delivering webhooks: `fetch` with the job's timeout; a network error or a non-2xx answer
+ * fails the attempt, and the jobs engine retries it with backoff, then keeps it as failed (visible
+ * and retryable through the jobs admin API). Durable: a node that stops loses nothing.
  */
-export function deliverWebhookJob(backoff: JobBackoff = DEFAULT_WEBHOOK_BACKOFF) {
+export function defineWebhookJob(backoff: JobBackoff = DEFAULT_WEBHOOK_BACKOFF) {
   return defineJob({
-    schema: WebhookRequestSchema,
+    schema: Type.Object({
+      url: Type.String({ maxLength: 2000 }),
+      headers: Type.Record(Type.String(), Type.String()),
+      body: Type.String(),
+    }),
     queue: 'default',
-    maxAttempts: WEBHOOK_MAX_ATTEMPTS,
+    maxAttempts: 8,
     backoff,
-    timeoutMs: WEBHOOK_TIMEOUT_MS + 1000,
+    timeoutMs: 15_000,
     async handler({ payload, signal }) {
       const response = await fetch(payload.url, {
         method: 'POST',
         headers: payload.headers,
         body: payload.body,
-        signal: AbortSignal.any([signal, AbortSignal.timeout(WEBHOOK_TIMEOUT_MS)]),
+        signal,
       });
       await response.body?.cancel();
-      if (!response.ok) throw new Error(`Webhook answered HTTP ${response.status}`);
+      if (!response.ok) throw new Error(`Webhook endpoint answered HTTP ${response.status}`);
     },
   });
 }
 
-/** Delivery through the jobs engine: each request becomes a `realtime.deliverWebhook` job. */
+/** Delivery through the jobs engine: each request is one job, enqueued on its own. */
 export function createJobWebhookDelivery(options: {
-  jobs: Pick<Jobs, 'enqueue'>;
+  jobs: Jobs;
   db: Database;
   log: Logger;
 }): WebhookDelivery {
-  const pending = new Set<Promise<unknown>>();
   return {
     deliver(request) {
-      const enqueued = options.jobs
-        .enqueue(options.db.kysely, DELIVER_WEBHOOK_JOB, request)
-        .catch((error: unknown) =>
-          options.log.error({ err: error, url: request.url }, 'Realtime webhook could not be queued'),
-        )
-        .finally(() => pending.delete(enqueued));
-      pending.add(enqueued);
-    },
-    async close() {
-      await Promise.all(pending);
+      options.jobs
+        .enqueue(options.db.kysely, WEBHOOK_JOB_NAME, request)
+        .catch((error) =>
+          options.log.error({ err: error, url: request.url }, 'Realtime webhook could not be enqueued'),
+        );
     },
   };
 }

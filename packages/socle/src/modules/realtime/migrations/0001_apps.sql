@@ -1,7 +1,8 @@
 -- Realtime apps of organizations: the key/secret pairs Pusher clients (key) and server SDKs
--- (id, key, secret) use. The secret is stored as is, not hashed: every channel authorization and
--- HTTP API signature is an HMAC computed with it. Row-level security confines it to the
--- organization's transactions; the listing never returns it (only creation and rotation do).
+-- (id, key, secret) use. The secret cannot be hashed (every channel authorization and HTTP API
+-- signature is an HMAC computed with it): it is sealed with the kernel secret box (AES-256-GCM,
+-- SECRET_KEY, bound to the app id). Row-level security confines the row to the organization's
+-- transactions; the listing never returns the secret (only creation and rotation do).
 
 create table apps (
   id uuid primary key,
