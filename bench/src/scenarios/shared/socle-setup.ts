@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 /**
  * What the Socle server children of the authenticated scenarios share: the configuration they
  * start with and the bench user they sign in as, through Socle's own routes (`app.inject`, no
@@ -22,6 +22,8 @@ export const BENCH_USER = Object.freeze({
   name: 'Bench User',
 });
 
+const BENCH_SECRET_KEY = createHash('sha256').update('socle bench secret key').digest('base64');
+
 /** Socle's configuration for a bench child: a free port, quiet logs, the run's database and pool. */
 export function benchSocleConfig(settings: ServerSettings): Config {
   return loadConfig({
@@ -35,8 +37,9 @@ export function benchSocleConfig(settings: ServerSettings): Config {
       shutdownTimeoutMs: 2000,
       databaseUrl: settings.databaseUrl,
       databasePoolMax: settings.poolMax,
-      // Each bench server has its own database, so a key of its own is enough.
-      secretKey: randomBytes(32).toString('base64'),
+      // Bench databases are thrown away after the run; later rounds restart Socle on the same
+      // database, so every bench server uses this one fixed key.
+      secretKey: BENCH_SECRET_KEY,
     },
   });
 }
