@@ -1,5 +1,6 @@
 /** Child process: the jobs workload through Socle's API (`defineModule({ jobs })`, `jobs.enqueue`). */
 import { createSilentLogger, createSocle, defineJob, defineModule, loadConfig } from 'socle';
+import { BENCH_SECRET_KEY } from '../shared/socle-setup.js';
 import { BATCH_SIZE, FETCH_LOOPS, handlerHooks, runJobsChild } from './workload.js';
 
 runJobsChild(async (settings) => {
@@ -22,6 +23,7 @@ runJobsChild(async (settings) => {
       logLevel: 'warn',
       databaseUrl: settings.databaseUrl,
       databasePoolMax: settings.poolMax,
+      secretKey: BENCH_SECRET_KEY,
       jobsQueues: ['default'],
       jobsBatchSize: BATCH_SIZE,
       jobsConcurrency: FETCH_LOOPS,

@@ -22,7 +22,7 @@ export const BENCH_USER = Object.freeze({
   name: 'Bench User',
 });
 
-const BENCH_SECRET_KEY = createHash('sha256').update('socle bench secret key').digest('base64');
+export const BENCH_SECRET_KEY = createHash('sha256').update('socle bench secret key').digest('base64');
 
 /** Socle's configuration for a bench child: a free port, quiet logs, the run's database and pool. */
 export function benchSocleConfig(settings: ServerSettings): Config {
