@@ -7,6 +7,7 @@ import { createRealtimeModule, type RealtimeModule } from '../src/modules/realti
 import { createRedisClusterState, NODE_EXPIRY_MS } from '../src/modules/realtime/redis-cluster-state.js';
 import { createTenancyModule } from '../src/modules/tenancy/index.js';
 import { createTestSocle, type TestSocle } from '../src/testing/index.js';
+import { redisUnavailable, testRedisUrl } from '../src/testing/test-redis.js';
 import { signUpUser, type TestUser } from './support/api-client.js';
 import { postgresTarget } from './support/each-database.js';
 import {
@@ -17,7 +18,6 @@ import {
   pusherServer,
   testRealtimeApp,
 } from './support/realtime-clients.js';
-import { redisUnavailable, testRedisUrl } from './support/redis-target.js';
 
 const rooms = defineModule({
   name: 'rooms',

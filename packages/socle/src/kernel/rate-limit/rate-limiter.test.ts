@@ -4,6 +4,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { redisUnavailable, testRedisUrl } from '../../testing/test-redis.js';
 import { createManualClock } from '../clock/index.js';
 import { loadConfig } from '../config/index.js';
 import { isSocleError, PROBLEM_CONTENT_TYPE } from '../errors/index.js';
@@ -20,53 +21,12 @@ import {
   rateLimitPreHandler,
 } from './index.js';
 
-// --- Redis target: required in CI, visibly skipped elsewhere when absent (like testDatabaseTargets).
-
-const redisUrl = process.env.SOCLE_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
-
-function redisRequirement(): 'required' | 'auto' | 'off' {
-  const value = process.env.SOCLE_TEST_REDIS ?? (process.env.CI ? 'required' : 'auto');
-  if (value !== 'required' && value !== 'auto' && value !== 'off')
-    throw new Error(`SOCLE_TEST_REDIS must be required, auto or off, got "${value}"`);
-  return value;
-}
-
-async function probeRedis(url: string): Promise<string | undefined> {
-  const client = new Redis(url, {
-    lazyConnect: true,
-    maxRetriesPerRequest: 0,
-    connectTimeout: 2000,
-    retryStrategy: () => null,
-  });
-  let cause: Error | undefined;
-  client.on('error', (error: Error) => {
-    cause = error;
-  });
-  try {
-    await client.connect();
-    await client.ping();
-    return undefined;
-  } catch (error) {
-    // connect() only says "Connection is closed"; the 'error' event says why.
-    return (cause ?? (error as Error)).message || String(error);
-  } finally {
-    client.disconnect();
-  }
-}
-
-const requirement = redisRequirement();
-const redisFailure = requirement === 'off' ? 'SOCLE_TEST_REDIS=off' : await probeRedis(redisUrl);
-if (redisFailure !== undefined && requirement === 'required') {
-  throw new Error(
-    `Redis is required for these tests (SOCLE_TEST_REDIS=required or CI set) but ${new URL(redisUrl).host} is unreachable: ${redisFailure}`,
-  );
-}
 /** Every key of this run starts with it; removed in afterAll. */
 const runPrefix = `socle-test:rate-limit:${Date.now().toString(36)}-${randomBytes(4).toString('hex')}:`;
 
 async function deleteRunKeys(): Promise<void> {
-  if (redisFailure !== undefined) return;
-  const client = new Redis(redisUrl, { maxRetriesPerRequest: 0 });
+  if (redisUnavailable !== undefined) return;
+  const client = new Redis(testRedisUrl, { maxRetriesPerRequest: 0 });
   try {
     let cursor = '0';
     do {
@@ -112,9 +72,10 @@ const targets: StoreTarget[] = [
   },
   {
     store: 'redis',
-    skipReason: redisFailure === undefined ? undefined : `Redis tests skipped: ${redisFailure}`,
+    skipReason: redisUnavailable === undefined ? undefined : `Redis tests skipped: ${redisUnavailable}`,
     setUp: () => ({
-      create: (options = {}) => createRateLimiter({ redisUrl, keyPrefix: runPrefix, ...options }),
+      create: (options = {}) =>
+        createRateLimiter({ redisUrl: testRedisUrl, keyPrefix: runPrefix, ...options }),
       advance: (milliseconds) => sleep(milliseconds),
       marginMs: 30,
     }),
@@ -332,17 +293,17 @@ for (const target of targets) {
   });
 }
 
-describe.skipIf(redisFailure !== undefined)(
-  redisFailure === undefined
+describe.skipIf(redisUnavailable !== undefined)(
+  redisUnavailable === undefined
     ? 'rate limiter [redis, several nodes]'
-    : `rate limiter [redis, several nodes: Redis tests skipped: ${redisFailure}]`,
+    : `rate limiter [redis, several nodes: Redis tests skipped: ${redisUnavailable}]`,
   () => {
     const opened: RateLimiter[] = [];
     afterEach(async () => {
       await Promise.all(opened.splice(0).map((limiter) => limiter.close()));
     });
     const node = (options: CreateRateLimiterOptions = {}) => {
-      const limiter = createRateLimiter({ redisUrl, keyPrefix: runPrefix, ...options });
+      const limiter = createRateLimiter({ redisUrl: testRedisUrl, keyPrefix: runPrefix, ...options });
       opened.push(limiter);
       return limiter;
     };
@@ -375,7 +336,7 @@ describe.skipIf(redisFailure !== undefined)(
       const limiter = node();
       const key = uniqueKey('expiry');
       await limiter.consume(key, { limit: 4, windowMs: 1000 }, 2);
-      const client = new Redis(redisUrl);
+      const client = new Redis(testRedisUrl);
       try {
         const ttl = await client.pttl(runPrefix + key);
         expect(ttl).toBeGreaterThan(0);
@@ -387,14 +348,14 @@ describe.skipIf(redisFailure !== undefined)(
   },
 );
 
-describe.skipIf(redisFailure !== undefined)(
-  redisFailure === undefined
+describe.skipIf(redisUnavailable !== undefined)(
+  redisUnavailable === undefined
     ? 'rate limiter [redis outage]'
-    : `rate limiter [redis outage: Redis tests skipped: ${redisFailure}]`,
+    : `rate limiter [redis outage: Redis tests skipped: ${redisUnavailable}]`,
   () => {
     /** A TCP relay to Redis that the test can cut and restore, to stage an outage. */
     async function startRelay() {
-      const target = new URL(redisUrl);
+      const target = new URL(testRedisUrl);
       const sockets = new Set<Socket>();
       const server = createServer((client) => {
         const upstream = connect(Number(target.port || 6379), target.hostname);
@@ -432,7 +393,7 @@ describe.skipIf(redisFailure !== undefined)(
         { write: (line) => lines.push(line) },
       );
       const limiter = createRateLimiter({ redisUrl: relay.url, keyPrefix: runPrefix, log });
-      const direct = new Redis(redisUrl);
+      const direct = new Redis(testRedisUrl);
       const rule = { limit: 5, windowMs: 60_000 };
       try {
         const before = uniqueKey('before');

@@ -1,6 +1,10 @@
 import { Redis } from 'ioredis';
 
-/** Redis of the tests: required in CI (or SOCLE_TEST_REDIS=required), visibly skipped elsewhere when absent. */
+/**
+ * Redis of the tests: required in CI (or SOCLE_TEST_REDIS=required), visibly skipped elsewhere
+ * when absent, like the Postgres target. Probed once when imported (top-level await), so it is not
+ * re-exported from `socle/testing`: import this file directly in tests that need Redis.
+ */
 export const testRedisUrl = process.env.SOCLE_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 
 function redisRequirement(): 'required' | 'auto' | 'off' {
@@ -26,6 +30,7 @@ async function probeRedis(url: string): Promise<string | undefined> {
     await client.ping();
     return undefined;
   } catch (error) {
+    // connect() only says "Connection is closed"; the 'error' event says why.
     return (cause ?? (error as Error)).message || String(error);
   } finally {
     client.disconnect();
