@@ -7,7 +7,12 @@ import type {
   SettingEntries,
   SqlConnection,
 } from './backend.js';
-import { createKyselyDialect, type SettingsHandoff, withSettingsHandoff } from './kysely-dialect.js';
+import {
+  createKyselyDialect,
+  createStatementRunner,
+  type SettingsHandoff,
+  withSettingsHandoff,
+} from './kysely-dialect.js';
 import { type PreparedQuery, prepareQuery } from './prepared-query.js';
 
 /** Transaction-local settings (`set_config(name, value, true)`), e.g. `app.tenant_id`. */
@@ -118,6 +123,7 @@ export function createDatabase(backend: DatabaseBackend): Database {
     return settings === undefined ? undefined : settingEntries(settings);
   };
   const kysely = new Kysely<unknown>({ dialect: createKyselyDialect(backend, scopeSettings) });
+  const runStatement = createStatementRunner(backend, scopeSettings);
 
   const database: Database = {
     dialect: backend.dialect,
@@ -143,7 +149,7 @@ export function createDatabase(backend: DatabaseBackend): Database {
       );
     },
     prepare(build) {
-      return prepareQuery(kysely, build);
+      return prepareQuery(kysely, build, runStatement);
     },
     withTables<Other>() {
       return database as unknown as Database<Other>;

@@ -67,6 +67,30 @@ export function createKyselyDialect(backend: DatabaseBackend, scopeSettings: Sco
   };
 }
 
+/**
+ * Runs one statement outside any transaction on a pooled session, with the scope's settings in
+ * the same round trip: what Kysely's executor does for such a statement, without its connection
+ * provider and promise chain (the hot path of `db.prepare(…).execute()`; see prepared-query.ts).
+ */
+export function createStatementRunner(backend: DatabaseBackend, scopeSettings: ScopeSettingsSource) {
+  return async <Row>(sql: string, parameters: readonly unknown[]): Promise<Row[]> => {
+    const leased = await backend.acquire();
+    try {
+      const settings = scopeSettings();
+      const result =
+        settings === undefined || settings.length === 0
+          ? await leased.query<Row>(sql, parameters)
+          : await leased.queryInScope<Row>(settings, sql, parameters);
+      return result.rows;
+    } finally {
+      // As Kysely's driver does (releaseConnection): the backend discards a session it knows broken.
+      leased.release();
+    }
+  };
+}
+
+export type StatementRunner = ReturnType<typeof createStatementRunner>;
+
 class BackendConnection implements DatabaseConnection {
   /** Between BEGIN and COMMIT/ROLLBACK of a Kysely transaction on this connection. */
   inTransaction = false;

@@ -1,4 +1,5 @@
 import type { Compilable, CompiledQuery, Kysely, QueryExecutorProvider } from 'kysely';
+import type { StatementRunner } from './kysely-dialect.js';
 
 /** Stands in for a named parameter while the query is compiled once. */
 class Placeholder {
@@ -25,6 +26,7 @@ export interface PreparedQuery<Params, Row> {
 export function prepareQuery<Tables, Params extends Record<string, unknown>, Row>(
   kysely: Kysely<Tables>,
   build: (db: Kysely<Tables>, params: Params) => Compilable<Row>,
+  runStatement: StatementRunner,
 ): PreparedQuery<Params, Row> {
   const placeholders = new Proxy({} as Params, {
     get: (_target, key) => (typeof key === 'string' ? new Placeholder(key) : undefined),
@@ -43,13 +45,19 @@ export function prepareQuery<Tables, Params extends Record<string, unknown>, Row
     return { query: compiled.query, queryId: compiled.queryId, sql: compiled.sql, parameters };
   };
 
+  // Without an executor the statement runs on its own, outside any transaction: straight to the
+  // backend (same session handling and scope settings as Kysely's driver, fewer promise hops).
+  // With one (a transaction), through Kysely, which owns that transaction's connection.
+  const run = async (params: Params, executor: QueryExecutorProvider | undefined): Promise<Row[]> => {
+    const query = bind(params);
+    if (executor === undefined) return runStatement<Row>(query.sql, query.parameters);
+    return (await executor.getExecutor().executeQuery(query)).rows;
+  };
   return {
     sql: compiled.sql,
-    async execute(params, executor = kysely) {
-      return (await executor.getExecutor().executeQuery(bind(params))).rows;
-    },
-    async executeTakeFirst(params, executor = kysely) {
-      return (await executor.getExecutor().executeQuery(bind(params))).rows[0];
+    execute: (params, executor) => run(params, executor),
+    async executeTakeFirst(params, executor) {
+      return (await run(params, executor))[0];
     },
   };
 }
