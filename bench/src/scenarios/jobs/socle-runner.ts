@@ -1,6 +1,6 @@
 /** Child process: the jobs workload through Socle's API (`defineModule({ jobs })`, `jobs.enqueue`). */
-import { createSilentLogger, createSocle, defineJob, defineModule, loadConfig } from 'socle';
-import { BENCH_SECRET_KEY } from '../shared/socle-setup.js';
+import { createSilentLogger, createSocle, defineJob, defineModule } from 'socle';
+import { benchSocleConfig } from '../shared/socle-setup.js';
 import { BATCH_SIZE, FETCH_LOOPS, handlerHooks, runJobsChild } from './workload.js';
 
 runJobsChild(async (settings) => {
@@ -14,21 +14,11 @@ runJobsChild(async (settings) => {
       }),
     },
   });
-  const config = loadConfig({
-    env: {},
-    configFile: false,
-    overrides: {
-      port: 0,
-      host: '127.0.0.1',
-      logLevel: 'warn',
-      databaseUrl: settings.databaseUrl,
-      databasePoolMax: settings.poolMax,
-      secretKey: BENCH_SECRET_KEY,
-      jobsQueues: ['default'],
-      jobsBatchSize: BATCH_SIZE,
-      jobsConcurrency: FETCH_LOOPS,
-      jobsPollIntervalMs: 1000,
-    },
+  const config = benchSocleConfig(settings, {
+    jobsQueues: ['default'],
+    jobsBatchSize: BATCH_SIZE,
+    jobsConcurrency: FETCH_LOOPS,
+    jobsPollIntervalMs: 1000,
   });
   const socle = await createSocle({
     config,

@@ -5,7 +5,6 @@ import {
   createSocle,
   createTenancyModule,
   defineModule,
-  loadConfig,
 } from 'socle';
 import { runServerChild } from '../../server-child.js';
 import { benchMailModule, benchSocleConfig } from '../shared/socle-setup.js';
@@ -13,15 +12,10 @@ import { BENCH_APP } from './bench-app.js';
 import { measuredMemory, usedCpu } from './memory-route.js';
 
 runServerChild(async (settings) => {
-  const config = loadConfig({
-    env: {},
-    configFile: false,
-    overrides: {
-      ...benchSocleConfig(settings),
-      realtimeAppId: BENCH_APP.id,
-      realtimeAppKey: BENCH_APP.key,
-      realtimeAppSecret: BENCH_APP.secret,
-    },
+  const config = benchSocleConfig(settings, {
+    realtimeAppId: BENCH_APP.id,
+    realtimeAppKey: BENCH_APP.key,
+    realtimeAppSecret: BENCH_APP.secret,
   });
   const probe = defineModule({
     name: 'bench_memory',

@@ -22,10 +22,10 @@ export const BENCH_USER = Object.freeze({
   name: 'Bench User',
 });
 
-export const BENCH_SECRET_KEY = createHash('sha256').update('socle bench secret key').digest('base64');
+const BENCH_SECRET_KEY = createHash('sha256').update('socle bench secret key').digest('base64');
 
 /** Socle's configuration for a bench child: a free port, quiet logs, the run's database and pool. */
-export function benchSocleConfig(settings: ServerSettings): Config {
+export function benchSocleConfig(settings: ServerSettings, overrides: Partial<Config> = {}): Config {
   return loadConfig({
     env: {},
     configFile: false,
@@ -40,6 +40,7 @@ export function benchSocleConfig(settings: ServerSettings): Config {
       // Bench databases are thrown away after the run; later rounds restart Socle on the same
       // database, so every bench server uses this one fixed key.
       secretKey: BENCH_SECRET_KEY,
+      ...overrides,
     },
   });
 }

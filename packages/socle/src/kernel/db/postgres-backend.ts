@@ -61,6 +61,18 @@ const typeParsers = {
   },
 };
 
+/** Rows and affected-row count of a pg result, as `SqlResult` reports them. */
+function sqlResultOf<Row>(result: {
+  rows: Row[];
+  command: string | null;
+  rowCount: number | null;
+}): SqlResult<Row> {
+  return {
+    rows: result.rows,
+    affectedRows: result.command === 'SELECT' ? undefined : (result.rowCount ?? undefined),
+  };
+}
+
 /** Redacts the password of a connection URL for logs and banners. */
 export function redactUrl(url: string): string {
   try {
@@ -105,29 +117,34 @@ class PostgresSession implements LeasedConnection {
     return this;
   }
 
+  /** Sends through `send`, reporting its duration and outcome to the query observer. */
+  async #observed<Result>(send: () => Promise<Result>): Promise<Result> {
+    const observe = this.options.observeQuery;
+    const started = observe ? performance.now() : 0;
+    try {
+      const result = await send();
+      observe?.((performance.now() - started) / 1000, 'ok');
+      return result;
+    } catch (error) {
+      observe?.((performance.now() - started) / 1000, 'error');
+      throw error;
+    }
+  }
+
   async #run<Row>(
     text: string,
     parameters: readonly unknown[],
     name: string | undefined,
   ): Promise<SqlResult<Row>> {
-    const observe = this.options.observeQuery;
-    const started = observe ? performance.now() : 0;
-    try {
-      const result = await this.client.query<Row & pg.QueryResultRow>(
+    const result = await this.#observed(() =>
+      this.client.query<Row & pg.QueryResultRow>(
         name === undefined
           ? { text, values: parameters as unknown[] }
           : { name, text, values: parameters as unknown[] },
-      );
-      observe?.((performance.now() - started) / 1000, 'ok');
-      if (name !== undefined) this.#prepared.add(name);
-      return {
-        rows: result.rows,
-        affectedRows: result.command === 'SELECT' ? undefined : (result.rowCount ?? undefined),
-      };
-    } catch (error) {
-      observe?.((performance.now() - started) / 1000, 'error');
-      throw error;
-    }
+      ),
+    );
+    if (name !== undefined) this.#prepared.add(name);
+    return sqlResultOf(result);
   }
 
   async #runScoped<Row>(
@@ -136,8 +153,6 @@ class PostgresSession implements LeasedConnection {
     parameters: readonly unknown[],
     named: boolean,
   ): Promise<SqlResult<Row>> {
-    const observe = this.options.observeQuery;
-    const started = observe ? performance.now() : 0;
     let settingsStatement: PipelinedStatement;
     let name: string | undefined;
     let settingsName: string | undefined;
@@ -161,20 +176,13 @@ class PostgresSession implements LeasedConnection {
       { text, values: parameters, name },
       typeParsers,
     );
-    try {
+    const result = await this.#observed(() => {
       this.client.query(statement as unknown as pg.Submittable);
-      const result = await statement.promise;
-      observe?.((performance.now() - started) / 1000, 'ok');
-      if (name !== undefined) this.#prepared.add(name);
-      if (settingsName !== undefined) this.#prepared.add(settingsName);
-      return {
-        rows: result.rows,
-        affectedRows: result.command === 'SELECT' ? undefined : (result.rowCount ?? undefined),
-      };
-    } catch (error) {
-      observe?.((performance.now() - started) / 1000, 'error');
-      throw error;
-    }
+      return statement.promise;
+    });
+    if (name !== undefined) this.#prepared.add(name);
+    if (settingsName !== undefined) this.#prepared.add(settingsName);
+    return sqlResultOf(result);
   }
 
   async queryInScope<Row>(
@@ -222,17 +230,11 @@ class PostgresSession implements LeasedConnection {
   }
 
   async executeWithRows<Row>(script: string): Promise<Row[]> {
-    const observe = this.options.observeQuery;
-    const started = observe ? performance.now() : 0;
-    try {
-      // Without parameters node-postgres uses the simple protocol: one result per statement.
-      const result = (await this.client.query(script)) as unknown as pg.QueryResult | pg.QueryResult[];
-      observe?.((performance.now() - started) / 1000, 'ok');
-      return (Array.isArray(result) ? result : [result]).flatMap((each) => (each.rows ?? []) as Row[]);
-    } catch (error) {
-      observe?.((performance.now() - started) / 1000, 'error');
-      throw error;
-    }
+    // Without parameters node-postgres uses the simple protocol: one result per statement.
+    const result = (await this.#observed(() => this.client.query(script))) as unknown as
+      | pg.QueryResult
+      | pg.QueryResult[];
+    return (Array.isArray(result) ? result : [result]).flatMap((each) => (each.rows ?? []) as Row[]);
   }
 
   setInTransaction(value: boolean): void {

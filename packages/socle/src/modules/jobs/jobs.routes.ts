@@ -49,66 +49,85 @@ const OrgHeaders = Type.Object({
 });
 
 /**
- * Jobs of the current organization, for its admins: list by state and queue, inspect, retry,
- * cancel. Another organization's job answers 404, as if it did not exist.
+ * Who may use one set of job routes and which jobs they see: `tenantOf` checks the caller and
+ * returns the tenant whose jobs are visible (null: every tenant's and global ones).
  */
-export function registerOrgJobRoutes(app: HttpServer, jobs: Jobs): void {
+interface JobAudience {
+  readonly prefix: string;
+  /** Said at the end of each route's summary, e.g. `(admin)`. */
+  readonly who: string;
+  readonly headers?: typeof OrgHeaders;
+  tenantOf(request: FastifyRequest): string | null;
+}
+
+/** The four job routes (list, inspect, retry, cancel) for one audience. */
+function registerJobRoutes(app: HttpServer, jobs: Jobs, audience: JobAudience): void {
+  const { prefix, who, tenantOf } = audience;
+  const headers = audience.headers === undefined ? {} : { headers: audience.headers };
   app.get(
-    '/org/jobs',
+    prefix,
     {
       schema: {
         tags: ['jobs'],
-        summary: "The current organization's jobs, by id (admin)",
-        headers: OrgHeaders,
+        summary: `Jobs by id, newest last ${who}`,
+        ...headers,
         querystring: ListQuery,
         response: { 200: Type.Object({ jobs: Type.Array(Job) }) },
       },
     },
     async (request) => {
-      const org = requireOrgRole(request, 'admin');
+      const tenantId = tenantOf(request);
       const { state, queue, limit = 50, after } = request.query;
-      return { jobs: await jobs.list({ tenantId: org.orgId, state, queue, limit, after }) };
+      return { jobs: await jobs.list({ tenantId, state, queue, limit, after }) };
     },
   );
-  app.get(
-    '/org/jobs/:id',
+  const actions = [
     {
+      path: '',
+      method: 'GET',
+      summary: 'One job',
+      run: (id: string, tenantId: string | null) => jobs.get(id, tenantId),
+    },
+    {
+      path: '/retry',
+      method: 'POST',
+      summary: 'Runs a failed (dead) or cancelled job again',
+      run: (id: string, tenantId: string | null) => jobs.retry(id, tenantId),
+    },
+    {
+      path: '/cancel',
+      method: 'POST',
+      summary: 'Cancels a queued or running job',
+      run: (id: string, tenantId: string | null) => jobs.cancel(id, tenantId),
+    },
+  ] as const;
+  for (const action of actions) {
+    app.route({
+      method: action.method,
+      url: `${prefix}/:id${action.path}`,
       schema: {
         tags: ['jobs'],
-        summary: 'One job (admin)',
-        headers: OrgHeaders,
+        summary: `${action.summary} ${who}`,
+        ...headers,
         params: IdParams,
         response: { 200: Job },
       },
-    },
-    async (request) => jobs.get(request.params.id, requireOrgRole(request, 'admin').orgId),
-  );
-  app.post(
-    '/org/jobs/:id/retry',
-    {
-      schema: {
-        tags: ['jobs'],
-        summary: 'Runs a failed (dead) or cancelled job again (admin)',
-        headers: OrgHeaders,
-        params: IdParams,
-        response: { 200: Job },
-      },
-    },
-    async (request) => jobs.retry(request.params.id, requireOrgRole(request, 'admin').orgId),
-  );
-  app.post(
-    '/org/jobs/:id/cancel',
-    {
-      schema: {
-        tags: ['jobs'],
-        summary: 'Cancels a queued or running job (admin)',
-        headers: OrgHeaders,
-        params: IdParams,
-        response: { 200: Job },
-      },
-    },
-    async (request) => jobs.cancel(request.params.id, requireOrgRole(request, 'admin').orgId),
-  );
+      handler: async (request) => action.run(request.params.id, tenantOf(request)),
+    });
+  }
+}
+
+/**
+ * Jobs of the current organization, for its admins: list by state and queue, inspect, retry,
+ * cancel. Another organization's job answers 404, as if it did not exist.
+ */
+export function registerOrgJobRoutes(app: HttpServer, jobs: Jobs): void {
+  registerJobRoutes(app, jobs, {
+    prefix: '/org/jobs',
+    who: '(admin of the current organization)',
+    headers: OrgHeaders,
+    tenantOf: (request) => requireOrgRole(request, 'admin').orgId,
+  });
 }
 
 /**
@@ -117,75 +136,18 @@ export function registerOrgJobRoutes(app: HttpServer, jobs: Jobs): void {
  * these routes answer 404.
  */
 export function registerOperatorJobRoutes(app: HttpServer, jobs: Jobs, config: Config): void {
-  const requireOperator = (request: FastifyRequest) => {
-    const token = config.operatorToken;
-    if (token === undefined) throw jobsModuleErrors.operatorApiDisabled();
-    const header = request.headers[OPERATOR_TOKEN_HEADER];
-    const given = typeof header === 'string' ? header : '';
-    const expected = Buffer.from(token);
-    const actual = Buffer.from(given);
-    if (actual.length !== expected.length || !timingSafeEqual(actual, expected))
-      throw jobsModuleErrors.notOperator();
-  };
-  app.get(
-    '/operator/jobs',
-    {
-      schema: {
-        tags: ['jobs'],
-        summary: 'Every job, any tenant (operator token)',
-        querystring: ListQuery,
-        response: { 200: Type.Object({ jobs: Type.Array(Job) }) },
-      },
+  registerJobRoutes(app, jobs, {
+    prefix: '/operator/jobs',
+    who: '(operator token)',
+    tenantOf(request) {
+      const token = config.operatorToken;
+      if (token === undefined) throw jobsModuleErrors.operatorApiDisabled();
+      const header = request.headers[OPERATOR_TOKEN_HEADER];
+      const expected = Buffer.from(token);
+      const actual = Buffer.from(typeof header === 'string' ? header : '');
+      if (actual.length !== expected.length || !timingSafeEqual(actual, expected))
+        throw jobsModuleErrors.notOperator();
+      return null;
     },
-    async (request) => {
-      requireOperator(request);
-      const { state, queue, limit = 50, after } = request.query;
-      return { jobs: await jobs.list({ tenantId: null, state, queue, limit, after }) };
-    },
-  );
-  app.get(
-    '/operator/jobs/:id',
-    {
-      schema: {
-        tags: ['jobs'],
-        summary: 'One job (operator token)',
-        params: IdParams,
-        response: { 200: Job },
-      },
-    },
-    async (request) => {
-      requireOperator(request);
-      return jobs.get(request.params.id, null);
-    },
-  );
-  app.post(
-    '/operator/jobs/:id/retry',
-    {
-      schema: {
-        tags: ['jobs'],
-        summary: 'Runs a dead or cancelled job again (operator token)',
-        params: IdParams,
-        response: { 200: Job },
-      },
-    },
-    async (request) => {
-      requireOperator(request);
-      return jobs.retry(request.params.id, null);
-    },
-  );
-  app.post(
-    '/operator/jobs/:id/cancel',
-    {
-      schema: {
-        tags: ['jobs'],
-        summary: 'Cancels a queued or running job (operator token)',
-        params: IdParams,
-        response: { 200: Job },
-      },
-    },
-    async (request) => {
-      requireOperator(request);
-      return jobs.cancel(request.params.id, null);
-    },
-  );
+  });
 }
