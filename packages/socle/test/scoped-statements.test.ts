@@ -250,6 +250,8 @@ describe.skipIf(!postgresTarget.available)(
     let db: Database;
     /** ReadyForQuery messages received: one per Sync, so one per round trip. */
     let roundTrips = 0;
+    /** RowDescription messages received: one per described statement. */
+    let rowDescriptions = 0;
 
     beforeAll(async () => {
       database = await postgresTarget.create();
@@ -260,8 +262,12 @@ describe.skipIf(!postgresTarget.available)(
         preparedStatements: true,
       });
       backend.pool.on('connect', (client) => {
-        (client as unknown as { connection: EventEmitter }).connection.on('readyForQuery', () => {
+        const connection = (client as unknown as { connection: EventEmitter }).connection;
+        connection.on('readyForQuery', () => {
           roundTrips += 1;
+        });
+        connection.on('rowDescription', () => {
+          rowDescriptions += 1;
         });
       });
       db = createDatabase(backend);
@@ -288,6 +294,46 @@ describe.skipIf(!postgresTarget.available)(
         sql`select current_setting('app.tenant_id', true) where ${1} = 1`.execute(trx),
       );
       expect(roundTrips).toBe(3);
+    });
+
+    it('describes a prepared statement once per session, and still parses every column', async () => {
+      const typed = () =>
+        sql<{ tenant: string; count: number; at: Date; nothing: string | null; yes: boolean }>`
+          select current_setting('app.tenant_id', true) as tenant, ${41}::int + 1 as count,
+            timestamptz '2026-01-02 03:04:05+00' as at, null::text as nothing, true as yes`.execute(
+          db.kysely,
+        );
+      const expected = {
+        tenant: tenants[0],
+        count: 42,
+        at: new Date('2026-01-02T03:04:05Z'),
+        nothing: null,
+        yes: true,
+      };
+      expect((await typed()).rows).toEqual([expected]);
+      rowDescriptions = 0;
+      roundTrips = 0;
+      expect((await typed()).rows).toEqual([expected]);
+      expect((await typed()).rows).toEqual([expected]);
+      expect({ rowDescriptions, roundTrips }).toEqual({ rowDescriptions: 0, roundTrips: 2 });
+    });
+
+    it('reports affected rows of a repeated statement without result columns', async () => {
+      await db.withConnection((connection) => connection.execute('create table counted (n int)'), 'owner');
+      const insert = (n: number) =>
+        db.kysely
+          .insertInto('counted' as never)
+          .values({ n } as never)
+          .executeTakeFirst();
+      for (const n of [1, 2, 3]) expect((await insert(n)).numInsertedOrUpdatedRows).toBe(1n);
+      const update = () =>
+        db.kysely
+          .updateTable('counted' as never)
+          .set({ n: 0 } as never)
+          .where('n' as never, '>=', 0 as never)
+          .executeTakeFirst();
+      expect((await update()).numUpdatedRows).toBe(3n);
+      expect((await update()).numUpdatedRows).toBe(3n);
     });
   },
 );

@@ -11,7 +11,12 @@ import {
   switchRole,
   TYPE_OIDS,
 } from './backend.js';
-import { type PipelinedStatement, ScopedStatement } from './scoped-statement.js';
+import {
+  type PipelinedStatement,
+  type RowShapes,
+  ScopedStatement,
+  type TypeParsers,
+} from './scoped-statement.js';
 
 export interface PostgresBackendOptions {
   readonly url: string;
@@ -54,7 +59,7 @@ function settingsStatementText(count: number): string {
   return text;
 }
 
-const typeParsers = {
+const typeParsers: TypeParsers = {
   getTypeParser(oid: number, format?: 'text' | 'binary') {
     if (oid === TYPE_OIDS.date) return (value: string) => value;
     return pg.types.getTypeParser(oid, format);
@@ -91,6 +96,8 @@ export function redactUrl(url: string): string {
 class PostgresSession implements LeasedConnection {
   /** Names of statements this session has prepared on the server. */
   readonly #prepared = new Set<string>();
+  /** Result columns of the statements prepared through `queryInScope`, so they are described once. */
+  readonly #shapes: RowShapes = new Map();
   #inTransaction = false;
   #released = true;
   /** Set when the server's prepared statements went stale; the session is closed on release. */
@@ -175,6 +182,7 @@ class PostgresSession implements LeasedConnection {
       settingsStatement,
       { text, values: parameters, name },
       typeParsers,
+      this.#shapes,
     );
     const result = await this.#observed(() => {
       this.client.query(statement as unknown as pg.Submittable);

@@ -45,16 +45,57 @@ interface WireField {
   readonly format: string;
 }
 
-/** node-postgres' row parser (lib/result.js), exported as `pg.Result` but not typed. */
-interface RowParser {
-  addFields(fields: readonly WireField[]): void;
-  parseRow(values: readonly unknown[]): Record<string, unknown>;
-  addCommandComplete(message: { text: string }): void;
-  readonly command: string | null;
-  readonly rowCount: number | null;
+/** Type parsers by OID, as node-postgres' `types` option gives them. */
+export interface TypeParsers {
+  getTypeParser(oid: number, format?: 'text' | 'binary'): (value: string) => unknown;
 }
-const ResultClass = (pg as unknown as { Result: new (rowMode: undefined, types: unknown) => RowParser })
-  .Result;
+
+/**
+ * The columns of a statement's rows and how each is parsed: built from its RowDescription once
+ * and kept per prepared statement, so later executions skip Describe (Postgres then sends no
+ * RowDescription, and none is parsed). Mirrors `pg.Result#addFields`/`parseRow` (lib/result.js).
+ */
+export class RowShape {
+  readonly #names: readonly string[];
+  readonly #parsers: readonly ((value: string) => unknown)[];
+  readonly #binary: readonly boolean[];
+  /** Every column set to null, copied per row so all rows share one object layout. */
+  readonly #empty: Record<string, unknown>;
+
+  constructor(fields: readonly WireField[], types: TypeParsers) {
+    this.#names = fields.map((field) => field.name);
+    this.#binary = fields.map((field) => field.format === 'binary');
+    this.#parsers = fields.map((field) =>
+      types.getTypeParser(field.dataTypeID, field.format === 'binary' ? 'binary' : 'text'),
+    );
+    this.#empty = Object.fromEntries(this.#names.map((name) => [name, null]));
+  }
+
+  parseRow(values: readonly unknown[]): Record<string, unknown> {
+    const row = { ...this.#empty };
+    for (let index = 0; index < this.#names.length; index++) {
+      const raw = values[index];
+      if (raw === null || raw === undefined) continue;
+      const name = this.#names[index] as string;
+      const parse = this.#parsers[index] as (value: string) => unknown;
+      row[name] = parse((this.#binary[index] ? Buffer.from(raw as string) : raw) as string);
+    }
+    return row;
+  }
+}
+
+/** A statement with no result columns (INSERT without RETURNING, …): Describe answered NoData. */
+const NO_COLUMNS: readonly WireField[] = [];
+
+/** node-postgres' reading of a command tag (lib/result.js): `SELECT 3`, `INSERT 0 1`, `CREATE TABLE`. */
+const COMMAND_TAG = /^([A-Za-z]+)(?: (\d+))?(?: (\d+))?/;
+
+/**
+ * Known row shapes of one session's prepared statements, by statement name. The session clears
+ * it with its statements.
+ */
+export type RowShapes = Map<string, RowShape>;
+
 /** node-postgres' mapping of JavaScript values to wire values (the one its own queries use). */
 const { prepareValue } = (pg as unknown as { utils: { prepareValue(value: unknown): unknown } }).utils;
 
@@ -70,14 +111,25 @@ const { prepareValue } = (pg as unknown as { utils: { prepareValue(value: unknow
  *
  * Hand-written as a node-postgres `Submittable` because no Node Postgres client pipelines two
  * statements before one Sync (node-postgres sends a Sync after every query, its pipeline mode
- * too). It mirrors node-postgres' own `lib/query.js` (message order, corking, row parsing with
- * `pg.Result`, error on ReadyForQuery for a row that failed to parse). The first statement's
- * DataRow and CommandComplete are skipped; the result is the second statement's.
+ * too). It mirrors node-postgres' own `lib/query.js` (message order, corking, row parsing as
+ * `pg.Result` does, error on ReadyForQuery for a row that failed to parse). The first statement's
+ * DataRow and CommandComplete are skipped; the result is the second statement's. Unlike
+ * node-postgres, a named statement is described once per session: its {@link RowShape} is kept in
+ * `shapes`, and later executions send no Describe. A statement whose result columns changed after
+ * DDL fails with "cached plan must not change result type" whether described or not, and the
+ * session then drops its statements (see `PostgresSession`).
  */
 export class ScopedStatement<Row> {
   readonly #settings: PipelinedStatement;
   readonly #statement: PipelinedStatement;
-  readonly #result: RowParser;
+  readonly #types: TypeParsers;
+  readonly #shapes: RowShapes;
+  /** The statement's row shape: known before sending, or built from its RowDescription. */
+  #shape: RowShape | undefined;
+  /** Whether this round asked for the statement's description. */
+  #describing = false;
+  #command: string | null = null;
+  #rowCount: number | null = null;
   readonly #resolve: (result: ScopedStatementResult<Row>) => void;
   readonly #reject: (error: unknown) => void;
   /** Statements sent for parsing in this round, in order, awaiting their ParseComplete. */
@@ -89,10 +141,17 @@ export class ScopedStatement<Row> {
   readonly rows: Row[] = [];
   readonly promise: Promise<ScopedStatementResult<Row>>;
 
-  constructor(settings: PipelinedStatement, statement: PipelinedStatement, types: unknown) {
+  constructor(
+    settings: PipelinedStatement,
+    statement: PipelinedStatement,
+    types: TypeParsers,
+    shapes: RowShapes,
+  ) {
     this.#settings = settings;
     this.#statement = statement;
-    this.#result = new ResultClass(undefined, types);
+    this.#types = types;
+    this.#shapes = shapes;
+    this.#shape = statement.name === undefined ? undefined : shapes.get(statement.name);
     let resolve!: (result: ScopedStatementResult<Row>) => void;
     let reject!: (error: unknown) => void;
     this.promise = new Promise((onResolve, onReject) => {
@@ -132,7 +191,10 @@ export class ScopedStatement<Row> {
         connection.sync();
         return null;
       }
-      connection.describe({ type: 'P', name: '' });
+      if (this.#shape === undefined) {
+        this.#describing = true;
+        connection.describe({ type: 'P', name: '' });
+      }
       connection.execute({ portal: '' });
       connection.sync();
     } finally {
@@ -172,13 +234,18 @@ export class ScopedStatement<Row> {
   handleRowDescription(message: { fields: readonly WireField[] }): void {
     // Only the statement's portal is described; in a simple-protocol pair the settings' row
     // description comes before its CommandComplete and is skipped.
-    if (this.#settingsDone) this.#result.addFields(message.fields);
+    if (this.#settingsDone) this.#describe(message.fields);
+  }
+
+  #describe(fields: readonly WireField[]): void {
+    this.#shape = new RowShape(fields, this.#types);
+    if (this.#statement.name !== undefined) this.#shapes.set(this.#statement.name, this.#shape);
   }
 
   handleDataRow(message: { fields: readonly unknown[] }): void {
     if (!this.#settingsDone || this.#rowError !== undefined) return;
     try {
-      this.rows.push(this.#result.parseRow(message.fields) as Row);
+      this.rows.push((this.#shape as RowShape).parseRow(message.fields) as Row);
     } catch (error) {
       this.#rowError = error;
     }
@@ -189,7 +256,14 @@ export class ScopedStatement<Row> {
       this.#settingsDone = true;
       return;
     }
-    this.#result.addCommandComplete(message);
+    // Described, and no RowDescription came: the statement has no result columns (NoData).
+    if (this.#describing && this.#shape === undefined) this.#describe(NO_COLUMNS);
+    const tag = COMMAND_TAG.exec(message.text);
+    if (tag !== null) {
+      this.#command = tag[1] as string;
+      const count = tag[3] ?? tag[2];
+      if (count !== undefined) this.#rowCount = Number.parseInt(count, 10);
+    }
   }
 
   handleEmptyQuery(): void {}
@@ -217,6 +291,6 @@ export class ScopedStatement<Row> {
       this.#reject(this.#rowError);
       return;
     }
-    this.#resolve({ rows: this.rows, command: this.#result.command, rowCount: this.#result.rowCount });
+    this.#resolve({ rows: this.rows, command: this.#command, rowCount: this.#rowCount });
   }
 }
