@@ -1,7 +1,7 @@
 import type { FastifyRequest } from 'fastify';
 import type { ScopeAccess } from '../../kernel/context/index.js';
 import type { HttpServer } from '../../kernel/http/index.js';
-import type { AccessTokens } from './access-tokens.js';
+import type { AccessClaims, AccessTokens } from './access-tokens.js';
 import { sessionErrors } from './sessions.errors.js';
 
 /** Who made the request, as proven by its access token. */
@@ -38,13 +38,19 @@ export function installAuthentication(app: HttpServer, accessTokens: AccessToken
       done(sessionErrors.tokenInvalid());
       return;
     }
-    accessTokens.verify(token).then(
-      (claims) => {
-        request.auth = { userId: claims.userId, sessionId: claims.sessionId };
-        scope.run({ userId: claims.userId }, done);
-      },
-      (error: Error) => done(error),
-    );
+    const authenticate = (claims: AccessClaims) => {
+      request.auth = { userId: claims.userId, sessionId: claims.sessionId };
+      scope.run({ userId: claims.userId }, done);
+    };
+    let known: AccessClaims | undefined;
+    try {
+      known = accessTokens.verifiedBefore(token);
+    } catch (error) {
+      done(error as Error);
+      return;
+    }
+    if (known !== undefined) authenticate(known);
+    else accessTokens.verify(token).then(authenticate, (error: Error) => done(error));
   });
 }
 
