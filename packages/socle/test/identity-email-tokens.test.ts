@@ -10,8 +10,6 @@ import { describeEachDatabase } from './support/each-database.js';
 const PASSWORD = 'correct horse battery staple orbit';
 const NEW_PASSWORD = 'violet lantern gravel mosaic tundra';
 const HOUR_MS = 60 * 60 * 1000;
-/** The mail loop must not deliver (and mark sent) during a test: the test reads the outbox. */
-const QUIET_MAIL = { mailPollIntervalMs: 3_600_000 };
 
 interface Mail {
   subject: string;
@@ -42,7 +40,6 @@ describeEachDatabase('Identity: email verification and password reset', (target)
   beforeAll(async () => {
     socle = await createTestSocle(target, {
       modules: [createIdentityModule({ rateLimits: false }), createMailModule()],
-      config: QUIET_MAIL,
       clock,
     });
   });
@@ -215,7 +212,6 @@ describeEachDatabase('Identity: rate limits of password reset mails', (target) =
   beforeAll(async () => {
     socle = await createTestSocle(target, {
       modules: [createIdentityModule(), createMailModule()],
-      config: QUIET_MAIL,
     });
   });
   afterAll(() => socle?.dispose());
