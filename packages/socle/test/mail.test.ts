@@ -4,6 +4,7 @@ import type { Transaction } from 'kysely';
 import { SMTPServer, type SMTPServerSession } from 'smtp-server';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createLogger, defineModule, type JobRecord, type Logger, loadConfig, sql } from '../src/index.js';
+import { createIdentityModule } from '../src/modules/identity/index.js';
 import {
   createMailModule,
   createMailOutbox,
@@ -349,6 +350,42 @@ describeEachDatabase('Mail: outbox delivered by jobs', (target) => {
     await socle.jobs.runDueJobs();
     expect(receivedFor(oldSent.id)).toEqual([]);
     expect(receivedFor(pending.id)).toHaveLength(1);
+  });
+});
+
+describeEachDatabase("Mail: a sign-up's verification mail through SMTP", (target) => {
+  let socle: TestSocle;
+  beforeAll(async () => {
+    socle = await createTestSocle(target, {
+      modules: [createIdentityModule({ rateLimits: false }), createMailModule()],
+      config: { smtpUrl: smtp.url, mailFrom: FROM, jobsQueues: [] },
+    });
+  });
+  afterAll(() => socle?.dispose());
+
+  it('reaches the SMTP server once its job runs, and not before, and its token verifies the address', async () => {
+    const email = uniqueAddress();
+    const signUp = await socle.app.inject({
+      method: 'POST',
+      url: '/auth/sign-up',
+      payload: { email, password: 'correct horse battery staple orbit' },
+    });
+    expect(signUp.statusCode).toBe(201);
+    const toThisUser = () => smtp.received.filter((received) => received.envelopeTo.includes(email));
+    expect(toThisUser()).toEqual([]);
+
+    expect(await socle.jobs.runDueJobs()).toEqual({ completed: 1, failed: 0 });
+    const [message, ...others] = toThisUser();
+    expect(others).toEqual([]);
+    expect(message?.headers.get('subject')).toBe('Confirm your email address');
+    const token = /Your verification token: (ev_\S+)/.exec(message?.raw ?? '')?.[1];
+    expect(token).toBeDefined();
+    const confirmed = await socle.app.inject({
+      method: 'POST',
+      url: '/auth/email-verification/confirm',
+      payload: { token },
+    });
+    expect(confirmed.statusCode).toBe(200);
   });
 });
 
