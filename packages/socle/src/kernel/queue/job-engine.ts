@@ -281,6 +281,7 @@ export function createJobEngine(options: JobEngineOptions): JobEngine {
     let timer: NodeJS.Timeout | undefined;
     let lastProgress: unknown;
     const jobLog = log.child({ job: envelope.job, jobId: job.id, attempt: job.retryCount + 1 });
+    const settler = boss;
     const context: JobContext<unknown> = {
       payload: envelope.payload,
       job: {
@@ -301,8 +302,10 @@ export function createJobEngine(options: JobEngineOptions): JobEngine {
       },
       firstRun: (trx) => claimEffect(trx as never, job.id),
       async complete(trx) {
-        // Fenced to this attempt ({ id, retryCount }): an attempt whose lease ran out settles nothing.
-        await requireStarted().boss.complete(
+        // Fenced to this attempt ({ id, retryCount }): an attempt whose lease ran out, or that
+        // shutdown released, settles nothing. Through the instance that fetched the job, even if
+        // the engine is stopping: refusing would roll back the caller's effect with it.
+        await settler?.complete(
           queue,
           { id: job.id, retryCount: job.retryCount },
           lastProgress === undefined ? null : { progress: lastProgress },
