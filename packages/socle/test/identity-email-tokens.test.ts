@@ -1,6 +1,6 @@
 import { generate } from 'otplib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createManualClock, sql } from '../src/index.js';
+import { createLogger, createManualClock, sql } from '../src/index.js';
 import { createIdentityModule } from '../src/modules/identity/index.js';
 import { createMailModule } from '../src/modules/mail/index.js';
 import { createTestSocle, type TestSocle } from '../src/testing/index.js';
@@ -10,8 +10,6 @@ import { describeEachDatabase } from './support/each-database.js';
 const PASSWORD = 'correct horse battery staple orbit';
 const NEW_PASSWORD = 'violet lantern gravel mosaic tundra';
 const HOUR_MS = 60 * 60 * 1000;
-/** The mail loop must not deliver (and mark sent) during a test: the test reads the outbox. */
-const QUIET_MAIL = { mailPollIntervalMs: 3_600_000 };
 
 interface Mail {
   subject: string;
@@ -42,7 +40,6 @@ describeEachDatabase('Identity: email verification and password reset', (target)
   beforeAll(async () => {
     socle = await createTestSocle(target, {
       modules: [createIdentityModule({ rateLimits: false }), createMailModule()],
-      config: QUIET_MAIL,
       clock,
     });
   });
@@ -215,7 +212,6 @@ describeEachDatabase('Identity: rate limits of password reset mails', (target) =
   beforeAll(async () => {
     socle = await createTestSocle(target, {
       modules: [createIdentityModule(), createMailModule()],
-      config: QUIET_MAIL,
     });
   });
   afterAll(() => socle?.dispose());
@@ -240,5 +236,50 @@ describeEachDatabase('Identity: rate limits of password reset mails', (target) =
       const resets = (await mailsTo(socle, email)).filter((mail) => mail.subject === 'Reset your password');
       expect(resets).toHaveLength(3);
     });
+  });
+});
+
+describeEachDatabase('Identity: the verification mail goes out through its job', (target) => {
+  it('is written to the log by the log sender when the job runs, and its token verifies the address', async () => {
+    const lines: Record<string, unknown>[] = [];
+    const log = createLogger(
+      { logLevel: 'info', logFormat: 'json' },
+      { write: (line: string) => lines.push(JSON.parse(line) as Record<string, unknown>) },
+    );
+    const socle = await createTestSocle(target, {
+      modules: [createIdentityModule({ rateLimits: false }), createMailModule()],
+      // No worker: the test runs the due jobs itself and sees the outcome when the call returns.
+      config: { smtpUrl: undefined, jobsQueues: [] },
+      log,
+    });
+    try {
+      const email = 'logged.mailbox@example.com';
+      const signUp = await postAs(socle, '/auth/sign-up', { email, password: PASSWORD });
+      expect(signUp.statusCode).toBe(201);
+      // Queued with the account, not sent: nothing in the log until the job runs.
+      expect(lines.filter((line) => line.to === email)).toEqual([]);
+
+      expect(await socle.jobs.runDueJobs()).toEqual({ completed: 1, failed: 0 });
+      const logged = lines.filter((line) => line.to === email);
+      expect(logged).toHaveLength(1);
+      expect(logged[0]).toMatchObject({ subject: 'Confirm your email address' });
+      const token = /Your verification token: (\S+)/.exec(String(logged[0]?.text))?.[1];
+      expect(token).toMatch(/^ev_/);
+      const { rows } = await sql<{ sent: boolean }>`
+        select sent_at is not null as sent from mail.outbox where recipient = ${email}`.execute(
+        socle.db.kysely,
+      );
+      expect(rows).toEqual([{ sent: true }]);
+
+      expect((await postAs(socle, '/auth/email-verification/confirm', { token })).statusCode).toBe(200);
+      const me = await socle.app.inject({
+        method: 'GET',
+        url: '/me',
+        headers: { authorization: `Bearer ${signUp.json().tokens.accessToken}` },
+      });
+      expect(me.json().emailVerified).toBe(true);
+    } finally {
+      await socle.dispose();
+    }
   });
 });

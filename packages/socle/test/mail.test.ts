@@ -1,12 +1,18 @@
+import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
+import type { Transaction } from 'kysely';
 import { SMTPServer, type SMTPServerSession } from 'smtp-server';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { createLogger, type Logger, loadConfig, sql } from '../src/index.js';
+import { createLogger, defineModule, type JobRecord, type Logger, loadConfig, sql } from '../src/index.js';
+import { createIdentityModule } from '../src/modules/identity/index.js';
 import {
   createMailModule,
-  enqueueMail,
+  createMailOutbox,
+  DEFAULT_MAIL_BACKOFF,
+  MAIL_DELIVERY_JOB,
+  type MailMessage,
   type MailModule,
-  type MailSender,
+  type MailOutbox,
   type MailTables,
 } from '../src/modules/mail/index.js';
 import { createTestSocle, type TestSocle } from '../src/testing/index.js';
@@ -105,13 +111,12 @@ let counter = 0;
 const uniqueAddress = () => `user.${Date.now().toString(36)}.${++counter}@example.com`;
 
 describe('Mail settings', () => {
-  it('defaults to the log sender and a local From, and never echoes a bad SMTP_URL', () => {
+  it('defaults to the log sender, a local From and 10 attempts, and never echoes a bad SMTP_URL', () => {
     const defaults = loadConfig({ env: {}, configFile: false });
     expect(defaults).toMatchObject({
       smtpUrl: undefined,
       mailFrom: 'Socle <no-reply@localhost>',
-      mailPollIntervalMs: 1000,
-      mailMaxAttempts: 8,
+      mailMaxAttempts: 10,
     });
     const configured = loadConfig({
       env: { SMTP_URL: 'smtp://user:pw@smtp.example:587', MAIL_FROM: 'Acme <hi@acme.example>' },
@@ -130,50 +135,63 @@ describe('Mail settings', () => {
     expect(message).toMatch(/SMTP_URL must be an smtp:\/\/ or smtps:\/\/ URL$/m);
     expect(message).not.toContain('hunter2');
   });
+
+  it('declares delivery as a job of the high queue, retried with a jittered backoff', () => {
+    const mail = createMailModule();
+    expect(mail.jobs?.deliver).toMatchObject({
+      queue: 'high',
+      backoff: { initialDelayMs: 30_000, maxDelayMs: 4 * 60 * 60 * 1000 },
+    });
+    expect(DEFAULT_MAIL_BACKOFF.initialDelayMs).toBe(30_000);
+    expect(mail.jobs?.purgeFinished?.cron).toBe('17 3 * * *');
+  });
 });
 
-describeEachDatabase('Mail: outbox and delivery', (target) => {
+/** The `mail.deliver` jobs of an outbox row (every tenant's, as operators see them). */
+async function deliveryJobsOf(socle: TestSocle, outboxId: string): Promise<JobRecord[]> {
+  const jobs = await socle.jobs.list({ tenantId: null, limit: 1000 });
+  return jobs.filter(
+    (job) => job.name === MAIL_DELIVERY_JOB && (job.payload as { outboxId?: string }).outboxId === outboxId,
+  );
+}
+
+describeEachDatabase('Mail: outbox delivered by jobs', (target) => {
   let socle: TestSocle;
   let mail: MailModule;
-  const outbox = () => socle.db.withTables<MailTables>().kysely.selectFrom('mail.outbox');
-  const rowOf = (id: string) => outbox().selectAll().where('id', '=', id).executeTakeFirstOrThrow();
-  /** Makes a mail due now, as the table owner, instead of waiting out its backoff. */
-  const makeDue = (id: string) =>
-    socle.db.withConnection(
-      (connection) =>
-        connection.query(
-          `update mail.outbox set next_attempt_at = now() - interval '1 second' where id = $1`,
-          [id],
-        ),
-      'owner',
-    );
+  let outbox: MailOutbox;
+  const outboxRows = () => socle.db.withTables<MailTables>().kysely.selectFrom('mail.outbox');
+  const rowOf = (id: string) => outboxRows().selectAll().where('id', '=', id).executeTakeFirstOrThrow();
+  const queue = (message: MailMessage) => socle.db.transaction((trx) => outbox.enqueue(trx, message));
 
   beforeAll(async () => {
     mail = createMailModule();
     socle = await createTestSocle(target, {
       modules: [mail],
-      // The poll loop would race the test's own drainOnce(): one pass an hour is none at all here.
-      config: { smtpUrl: smtp.url, mailFrom: FROM, mailPollIntervalMs: 3_600_000, mailMaxAttempts: 3 },
+      // No worker in this process: the test runs due jobs itself (socle.jobs.runDueJobs), so it
+      // sees every outcome when that call returns.
+      config: { smtpUrl: smtp.url, mailFrom: FROM, mailMaxAttempts: 3, jobsQueues: [] },
     });
+    outbox = createMailOutbox(socle.context);
   });
   afterAll(() => socle?.dispose());
 
-  it('queues a mail only when the transaction that queued it commits', async () => {
+  it('writes the row and its delivery job only when the business transaction commits', async () => {
     const to = uniqueAddress();
+    let rolledBack: string | undefined;
     await expect(
       socle.db.transaction(async (trx) => {
-        await enqueueMail(trx, { to, subject: 'Welcome', text: 'Hello' });
+        rolledBack = (await outbox.enqueue(trx, { to, subject: 'Welcome', text: 'Hello' })).id;
         throw new Error('the business change failed');
       }),
     ).rejects.toThrow('the business change failed');
-    expect(await outbox().select('id').where('recipient', '=', to).execute()).toEqual([]);
+    expect(await outboxRows().select('id').where('recipient', '=', to).execute()).toEqual([]);
+    expect(await deliveryJobsOf(socle, rolledBack as string)).toEqual([]);
+    expect(await socle.jobs.runDueJobs()).toEqual({ completed: 0, failed: 0 });
+    expect(smtp.received.filter((received) => received.envelopeTo.includes(to))).toEqual([]);
 
-    const queued = await socle.db.transaction((trx) =>
-      mail.enqueue(trx, { to, subject: 'Welcome', text: 'Hello', html: '<p>Hello</p>' }),
-    );
+    const queued = await queue({ to, subject: 'Welcome', text: 'Hello', html: '<p>Hello</p>' });
     expect(queued.created).toBe(true);
-    const row = await rowOf(queued.id);
-    expect(row).toMatchObject({
+    expect(await rowOf(queued.id)).toMatchObject({
       recipient: to,
       subject: 'Welcome',
       text_body: 'Hello',
@@ -181,28 +199,45 @@ describeEachDatabase('Mail: outbox and delivery', (target) => {
       attempts: 0,
       sent_at: null,
       failed_at: null,
+      needs_delivery_job: false,
     });
+    const [job, ...others] = await deliveryJobsOf(socle, queued.id);
+    expect(others).toEqual([]);
+    // The payload is the row's id only: the body (tokens, links) stays in the outbox.
+    expect(job).toMatchObject({
+      queue: 'high',
+      state: 'created',
+      maxAttempts: 3,
+      payload: { outboxId: queued.id },
+    });
+    await socle.jobs.runDueJobs();
+    expect(receivedFor(queued.id)).toHaveLength(1);
   });
 
-  it('adds no second mail for an idempotency key already used, in the same or a later transaction', async () => {
+  it('adds no second mail nor job for an idempotency key already used, in the same or a later transaction', async () => {
     const to = uniqueAddress();
     const message = { to, subject: 'Reset your password', text: 'Link', idempotencyKey: `reset:${to}` };
     const [first, again] = await socle.db.transaction(async (trx) => [
-      await enqueueMail(trx, message),
-      await enqueueMail(trx, message),
+      await outbox.enqueue(trx, message),
+      await outbox.enqueue(trx, message),
     ]);
-    const later = await socle.db.transaction((trx) => enqueueMail(trx, { ...message, text: 'Other link' }));
+    const later = await queue({ ...message, text: 'Other link' });
     expect(first?.created).toBe(true);
     expect(again).toEqual({ id: first?.id, created: false });
     expect(later).toEqual({ id: first?.id, created: false });
-    const rows = await outbox().select(['id', 'text_body']).where('recipient', '=', to).execute();
+    const rows = await outboxRows().select(['id', 'text_body']).where('recipient', '=', to).execute();
     expect(rows).toEqual([{ id: first?.id, text_body: 'Link' }]);
+    expect(await deliveryJobsOf(socle, first?.id as string)).toHaveLength(1);
+    await socle.jobs.runDueJobs();
+    expect(receivedFor(first?.id as string)).toHaveLength(1);
   });
 
-  it('refuses a message that cannot be sent, naming each field', async () => {
-    const attempt = socle.db.transaction((trx) =>
-      enqueueMail(trx, { to: 'not an address', subject: 'Line one\r\nBcc: victim@example.com', text: 'x' }),
-    );
+  it('refuses a message that cannot be sent, naming each field, and a mail queued outside a transaction', async () => {
+    const attempt = queue({
+      to: 'not an address',
+      subject: 'Line one\r\nBcc: victim@example.com',
+      text: 'x',
+    });
     await expect(attempt).rejects.toMatchObject({
       code: 'mail.invalid_message',
       errors: [
@@ -210,21 +245,24 @@ describeEachDatabase('Mail: outbox and delivery', (target) => {
         { field: 'subject', message: expect.any(String) },
       ],
     });
+    const to = uniqueAddress();
+    // The type refuses it too; JavaScript callers and casts meet the runtime check.
+    const notATransaction = socle.db.kysely as unknown as Transaction<unknown>;
+    await expect(outbox.enqueue(notATransaction, { to, subject: 'Alone', text: 'x' })).rejects.toMatchObject({
+      code: 'mail.not_in_transaction',
+    });
+    expect(await outboxRows().select('id').where('recipient', '=', to).execute()).toEqual([]);
   });
 
-  it('delivers due mail through SMTP_URL with MAIL_FROM, and marks it sent', async () => {
+  it('delivers a verification mail through SMTP_URL with MAIL_FROM, marks it sent and completes its job', async () => {
     const to = uniqueAddress();
-    const { id } = await socle.db.transaction((trx) =>
-      enqueueMail(trx, {
-        to,
-        subject: 'Confirm your email address',
-        text: 'Open https://app.example/verify/abc123 to confirm your address.',
-        html: '<p><a href="https://app.example/verify/abc123">Confirm</a></p>',
-      }),
-    );
-    const result = await mail.drainOnce();
-    expect(result.sent).toBeGreaterThanOrEqual(1);
-    expect(result.retrying + result.failed).toBe(0);
+    const { id } = await queue({
+      to,
+      subject: 'Confirm your email address',
+      text: 'Open https://app.example/verify/abc123 to confirm your address.',
+      html: '<p><a href="https://app.example/verify/abc123">Confirm</a></p>',
+    });
+    expect(await socle.jobs.runDueJobs()).toEqual({ completed: 1, failed: 0 });
 
     const [message, ...duplicates] = receivedFor(id);
     expect(duplicates).toEqual([]);
@@ -241,76 +279,54 @@ describeEachDatabase('Mail: outbox and delivery', (target) => {
     expect(row.sent_at).toBeInstanceOf(Date);
     expect(row.attempts).toBe(1);
     expect(row.last_error).toBeNull();
-    expect((await mail.drainOnce()).claimed).toBe(0);
-    expect(receivedFor(id)).toHaveLength(1);
+    expect((await deliveryJobsOf(socle, id)).map((job) => job.state)).toEqual(['completed']);
   });
 
-  it('records a refused delivery, backs off, and succeeds when retried after the backoff', async () => {
-    const { id } = await socle.db.transaction((trx) =>
-      enqueueMail(trx, { to: uniqueAddress(), subject: 'Refused at first', text: 'Body' }),
-    );
-    smtp.state.rejectRecipients = true;
-    try {
-      const result = await mail.drainOnce();
-      expect(result).toMatchObject({ sent: 0, retrying: 1, failed: 0 });
-    } finally {
-      smtp.state.rejectRecipients = false;
-    }
-    const failed = await rowOf(id);
-    expect(failed.sent_at).toBeNull();
-    expect(failed.failed_at).toBeNull();
-    expect(failed.attempts).toBe(1);
-    expect(failed.last_error).toContain('550');
-    expect(failed.last_error).not.toContain(SMTP_PASSWORD);
-    const { rows } = await sql<{ delay_s: number }>`
-      select extract(epoch from next_attempt_at - now())::float8 as delay_s from mail.outbox where id = ${id}
-    `.execute(socle.db.kysely);
-    // First backoff: 30 s ± 20 %.
-    expect(rows[0]?.delay_s).toBeGreaterThan(20);
-    expect(rows[0]?.delay_s).toBeLessThan(40);
-    expect(receivedFor(id)).toEqual([]);
-
-    expect((await mail.drainOnce()).claimed).toBe(0); // not due before its backoff
-    await makeDue(id);
-    expect(await mail.drainOnce()).toMatchObject({ sent: 1, retrying: 0 });
-    const sent = await rowOf(id);
-    expect(sent.sent_at).toBeInstanceOf(Date);
-    expect(sent.attempts).toBe(2);
+  it('does not send a mail again when its job is replayed after it was sent', async () => {
+    const { id } = await queue({ to: uniqueAddress(), subject: 'Only once', text: 'Body' });
+    await socle.jobs.runDueJobs();
     expect(receivedFor(id)).toHaveLength(1);
+    const sentAt = (await rowOf(id)).sent_at;
+
+    // A second job for the same row: what a replay, a duplicate enqueue or an attempt that
+    // outlived its lease amounts to.
+    const replay = await socle.jobs.enqueue(socle.db.kysely, MAIL_DELIVERY_JOB, { outboxId: id });
+    expect(await socle.jobs.runDueJobs()).toEqual({ completed: 1, failed: 0 });
+    expect((await socle.jobs.get(replay.id, null)).state).toBe('completed');
+    expect(receivedFor(id)).toHaveLength(1);
+    expect(await rowOf(id)).toMatchObject({ sent_at: sentAt, attempts: 1 });
   });
 
-  it('gives up after MAIL_MAX_ATTEMPTS refused deliveries and never tries again', async () => {
-    const { id } = await socle.db.transaction((trx) =>
-      enqueueMail(trx, { to: uniqueAddress(), subject: 'Never accepted', text: 'Body' }),
-    );
+  it('records a refused delivery on the row and leaves the retry to the engine, after its backoff', async () => {
+    const { id } = await queue({ to: uniqueAddress(), subject: 'Refused at first', text: 'Body' });
     smtp.state.rejectRecipients = true;
     try {
-      expect(await mail.drainOnce()).toMatchObject({ retrying: 1, failed: 0 });
-      await makeDue(id);
-      expect(await mail.drainOnce()).toMatchObject({ retrying: 1, failed: 0 });
-      await makeDue(id);
-      expect(await mail.drainOnce()).toMatchObject({ retrying: 0, failed: 1 });
+      expect(await socle.jobs.runDueJobs()).toEqual({ completed: 0, failed: 1 });
     } finally {
       smtp.state.rejectRecipients = false;
     }
     const row = await rowOf(id);
-    expect(row.attempts).toBe(3);
-    expect(row.failed_at).toBeInstanceOf(Date);
-    expect(row.sent_at).toBeNull();
+    expect(row).toMatchObject({ sent_at: null, failed_at: null, attempts: 1 });
     expect(row.last_error).toContain('550');
-    await makeDue(id);
-    expect((await mail.drainOnce()).claimed).toBe(0);
+    expect(row.last_error).not.toContain(SMTP_PASSWORD);
+    const [job] = await deliveryJobsOf(socle, id);
+    expect(job?.state).toBe('retry');
+    // First backoff: 30 s, stretched by up to 2× at random.
+    const delaySeconds = (Date.parse(job?.startAfter as string) - Date.now()) / 1000;
+    expect(delaySeconds).toBeGreaterThan(20);
+    expect(delaySeconds).toBeLessThanOrEqual(60);
+    // Not due before its backoff: nothing runs, nothing is sent.
+    expect(await socle.jobs.runDueJobs()).toEqual({ completed: 0, failed: 0 });
     expect(receivedFor(id)).toEqual([]);
   });
 
   it('purges mail sent or failed more than MAIL_RETENTION_DAYS ago, daily, and keeps the rest', async () => {
-    const queue = (subject: string) =>
-      socle.db.transaction((trx) => enqueueMail(trx, { to: uniqueAddress(), subject, text: 'Token: ev_x' }));
+    const queueOne = (subject: string) => queue({ to: uniqueAddress(), subject, text: 'Token: ev_x' });
     const [oldSent, oldFailed, recentSent, pending] = [
-      await queue('Old sent'),
-      await queue('Old failed'),
-      await queue('Recent sent'),
-      await queue('Pending'),
+      await queueOne('Old sent'),
+      await queueOne('Old failed'),
+      await queueOne('Recent sent'),
+      await queueOne('Pending'),
     ];
     const age = (id: string, column: 'sent_at' | 'failed_at', days: number) =>
       socle.db.withConnection(
@@ -326,20 +342,194 @@ describeEachDatabase('Mail: outbox and delivery', (target) => {
     await age(recentSent.id, 'sent_at', 6);
 
     expect(await mail.purgeFinished()).toBe(2);
-    const left = (await outbox().select('id').execute()).map((row) => row.id);
+    const left = (await outboxRows().select('id').execute()).map((row) => row.id);
     expect(left).not.toContain(oldSent.id);
     expect(left).not.toContain(oldFailed.id);
     expect(left).toEqual(expect.arrayContaining([recentSent.id, pending.id]));
-    // A daily job of the low queue runs it on every deployment.
-    expect(socle.context.jobs).toBeDefined();
-    expect(mail.jobs?.purgeFinished?.cron).toBe('17 3 * * *');
+    // The purged rows' jobs find nothing to send.
+    await socle.jobs.runDueJobs();
+    expect(receivedFor(oldSent.id)).toEqual([]);
+    expect(receivedFor(pending.id)).toHaveLength(1);
   });
+});
 
-  it('logs the mail (recipient, subject, body) when SMTP is not configured, from the poll loop', async () => {
+describeEachDatabase("Mail: a sign-up's verification mail through SMTP", (target) => {
+  let socle: TestSocle;
+  beforeAll(async () => {
+    socle = await createTestSocle(target, {
+      modules: [createIdentityModule({ rateLimits: false }), createMailModule()],
+      config: { smtpUrl: smtp.url, mailFrom: FROM, jobsQueues: [] },
+    });
+  });
+  afterAll(() => socle?.dispose());
+
+  it('reaches the SMTP server once its job runs, and not before, and its token verifies the address', async () => {
+    const email = uniqueAddress();
+    const signUp = await socle.app.inject({
+      method: 'POST',
+      url: '/auth/sign-up',
+      payload: { email, password: 'correct horse battery staple orbit' },
+    });
+    expect(signUp.statusCode).toBe(201);
+    const toThisUser = () => smtp.received.filter((received) => received.envelopeTo.includes(email));
+    expect(toThisUser()).toEqual([]);
+
+    expect(await socle.jobs.runDueJobs()).toEqual({ completed: 1, failed: 0 });
+    const [message, ...others] = toThisUser();
+    expect(others).toEqual([]);
+    expect(message?.headers.get('subject')).toBe('Confirm your email address');
+    const token = /Your verification token: (ev_\S+)/.exec(message?.raw ?? '')?.[1];
+    expect(token).toBeDefined();
+    const confirmed = await socle.app.inject({
+      method: 'POST',
+      url: '/auth/email-verification/confirm',
+      payload: { token },
+    });
+    expect(confirmed.statusCode).toBe(200);
+  });
+});
+
+describeEachDatabase('Mail: a sender that keeps failing', (target) => {
+  let socle: TestSocle;
+
+  beforeAll(async () => {
+    socle = await createTestSocle(target, {
+      // No backoff: every retry is due at once, so one runDueJobs() runs them all.
+      modules: [createMailModule({ backoff: false })],
+      config: { smtpUrl: smtp.url, mailFrom: FROM, mailMaxAttempts: 3, jobsQueues: [] },
+    });
+  });
+  afterAll(() => socle?.dispose());
+
+  it('is retried by the engine, then dead: the job failed and the row marked failed; a retry by hand sends it', async () => {
+    const outbox = createMailOutbox(socle.context);
+    const { id } = await socle.db.transaction((trx) =>
+      outbox.enqueue(trx, { to: uniqueAddress(), subject: 'Never accepted', text: 'Body' }),
+    );
+    smtp.state.rejectRecipients = true;
+    try {
+      expect(await socle.jobs.runDueJobs()).toEqual({ completed: 0, failed: 3 });
+    } finally {
+      smtp.state.rejectRecipients = false;
+    }
+    const row = await socle.db
+      .withTables<MailTables>()
+      .kysely.selectFrom('mail.outbox')
+      .selectAll()
+      .where('id', '=', id)
+      .executeTakeFirstOrThrow();
+    expect(row).toMatchObject({ attempts: 3, sent_at: null });
+    expect(row.failed_at).toBeInstanceOf(Date);
+    expect(row.last_error).toContain('550');
+    const [job] = await deliveryJobsOf(socle, id);
+    expect(job).toMatchObject({ state: 'failed', attempts: 3, maxAttempts: 3 });
+    expect(receivedFor(id)).toEqual([]);
+    // Dead means dead: nothing runs it again by itself.
+    expect(await socle.jobs.runDueJobs()).toEqual({ completed: 0, failed: 0 });
+
+    // An operator retries the dead job once the relay accepts the mailbox again.
+    await socle.jobs.retry(job?.id as string, null);
+    expect(await socle.jobs.runDueJobs()).toEqual({ completed: 1, failed: 0 });
+    expect(receivedFor(id)).toHaveLength(1);
+    const sent = await socle.db
+      .withTables<MailTables>()
+      .kysely.selectFrom('mail.outbox')
+      .selectAll()
+      .where('id', '=', id)
+      .executeTakeFirstOrThrow();
+    expect(sent).toMatchObject({ failed_at: null, attempts: 4 });
+    expect(sent.sent_at).toBeInstanceOf(Date);
+  });
+});
+
+describeEachDatabase('Mail: upgrade from the delivery loop', (target) => {
+  it('delivers mail the previous version left pending, once, from the first start after the upgrade', async () => {
+    const database = await target.create();
+    try {
+      // The previous version: the outbox of migration 0001 only, with two pending rows and one sent.
+      const previous = await createTestSocle(target, {
+        database,
+        modules: [
+          defineModule({
+            name: 'mail',
+            migrations: [
+              {
+                name: '0001_outbox.sql',
+                sql: readFileSync(
+                  new URL('../src/modules/mail/migrations/0001_outbox.sql', import.meta.url),
+                  'utf8',
+                ),
+              },
+            ],
+          }),
+        ],
+      });
+      const pending = [crypto.randomUUID(), crypto.randomUUID()];
+      const alreadySent = crypto.randomUUID();
+      await previous.db.withConnection(async (connection) => {
+        for (const id of pending)
+          await connection.query(
+            `insert into mail.outbox (id, recipient, subject, text_body, attempts, next_attempt_at)
+             values ($1, $2, 'Left pending', 'Body', 2, now() + interval '1 hour')`,
+            [id, uniqueAddress()],
+          );
+        await connection.query(
+          `insert into mail.outbox (id, recipient, subject, text_body, attempts, sent_at)
+           values ($1, $2, 'Sent before', 'Body', 1, now())`,
+          [alreadySent, uniqueAddress()],
+        );
+      }, 'owner');
+      await previous.close();
+
+      // This version: migration 0002, then the start-up sweep enqueues the missing jobs.
+      const upgraded = await createTestSocle(target, {
+        database,
+        modules: [createMailModule()],
+        config: { smtpUrl: smtp.url, mailFrom: FROM, jobsQueues: [] },
+      });
+      try {
+        for (const id of pending) expect(await deliveryJobsOf(upgraded, id)).toHaveLength(1);
+        expect(await deliveryJobsOf(upgraded, alreadySent)).toEqual([]);
+        expect(await upgraded.jobs.runDueJobs()).toEqual({ completed: 2, failed: 0 });
+        for (const id of pending) expect(receivedFor(id)).toHaveLength(1);
+        expect(receivedFor(alreadySent)).toEqual([]);
+        const { rows } = await sql<{ id: string; needs_delivery_job: boolean; sent: boolean }>`
+          select id, needs_delivery_job, sent_at is not null as sent from mail.outbox order by id`.execute(
+          upgraded.db.kysely,
+        );
+        expect(rows.every((row) => row.sent && !row.needs_delivery_job)).toBe(true);
+
+        // A row written without a job later (an old node during a rolling upgrade) gets one from
+        // the daily job; sweeping again adds no second job for a row that has one.
+        const late = crypto.randomUUID();
+        await upgraded.db.withConnection(
+          (connection) =>
+            connection.query(
+              `insert into mail.outbox (id, recipient, subject, text_body) values ($1, $2, 'Late', 'Body')`,
+              [late, uniqueAddress()],
+            ),
+          'owner',
+        );
+        await upgraded.jobs.enqueue(upgraded.db.kysely, 'mail.purgeFinished', {});
+        await upgraded.jobs.enqueue(upgraded.db.kysely, 'mail.purgeFinished', {});
+        await upgraded.jobs.runDueJobs();
+        expect(await deliveryJobsOf(upgraded, late)).toHaveLength(1);
+        expect(receivedFor(late)).toHaveLength(1);
+      } finally {
+        await upgraded.close();
+      }
+    } finally {
+      await database.drop();
+    }
+  });
+});
+
+describeEachDatabase('Mail: delivered by the workers of the server', (target) => {
+  it('logs the mail (recipient, subject, body) when SMTP is not configured, without anyone draining', async () => {
     const { log, lines } = createCapturingLogger();
     const embedded = await createTestSocle(target, {
       modules: [createMailModule()],
-      config: { smtpUrl: undefined, mailPollIntervalMs: 20 },
+      config: { smtpUrl: undefined, jobsPollIntervalMs: 500 },
       log,
     });
     try {
@@ -347,16 +537,13 @@ describeEachDatabase('Mail: outbox and delivery', (target) => {
       const to = uniqueAddress();
       const link = 'http://localhost:8080/reset-password?token=s3cr3t-t0ken';
       const { id } = await embedded.db.transaction((trx) =>
-        enqueueMail(trx, { to, subject: 'Reset your password', text: `Reset it: ${link}` }),
+        createMailOutbox(embedded.context).enqueue(trx, {
+          to,
+          subject: 'Reset your password',
+          text: `Reset it: ${link}`,
+        }),
       );
-      // Nobody calls drainOnce(): the loop started by onStart delivers it.
-      await vi.waitFor(() => expect(lines.find((line) => line.mailId === id)).toBeDefined(), {
-        timeout: 5000,
-        interval: 20,
-      });
-      const line = lines.find((entry) => entry.mailId === id);
-      expect(line).toMatchObject({ level: 30, to, subject: 'Reset your password' });
-      expect(line?.text).toContain(link);
+      // Nobody calls runDueJobs(): the server's workers (JOBS_QUEUES defaults to all) deliver it.
       await vi.waitFor(
         async () => {
           const row = await embedded.db
@@ -367,54 +554,25 @@ describeEachDatabase('Mail: outbox and delivery', (target) => {
             .executeTakeFirstOrThrow();
           expect(row.sent_at).toBeInstanceOf(Date);
         },
-        { timeout: 5000, interval: 20 },
+        { timeout: 10_000, interval: 20 },
       );
+      const line = lines.find((entry) => entry.mailId === id);
+      expect(line).toMatchObject({ level: 30, to, subject: 'Reset your password' });
+      expect(line?.text).toContain(link);
     } finally {
       await embedded.dispose();
     }
   });
-
-  it('waits for the batch in flight when it stops', async () => {
-    let releaseSend: () => void = () => undefined;
-    const sendStarted = Promise.withResolvers<void>();
-    const events: string[] = [];
-    const slowSender: MailSender = {
-      name: 'slow',
-      async send() {
-        sendStarted.resolve();
-        await new Promise<void>((resolve) => {
-          releaseSend = resolve;
-        });
-        events.push('sent');
-      },
-    };
-    const { log, lines } = createCapturingLogger();
-    const node = await createTestSocle(target, {
-      modules: [createMailModule({ sender: slowSender })],
-      config: { mailPollIntervalMs: 20 },
-      log,
-    });
-    await node.db.transaction((trx) => enqueueMail(trx, { to: uniqueAddress(), subject: 'Slow', text: 'x' }));
-    await sendStarted.promise;
-    const closing = node.dispose().then(() => events.push('closed'));
-    await new Promise((resolve) => setTimeout(resolve, 100));
-    expect(events).toEqual([]);
-    releaseSend();
-    await closing;
-    expect(events).toEqual(['sent', 'closed']);
-    // The outcome was recorded before the database closed.
-    expect(lines.filter((line) => (line.level as number) >= 50)).toEqual([]);
-  });
 });
 
 describe.skipIf(!postgresTarget.available)(
-  'Mail: two nodes draining one outbox [postgres: several sessions]',
+  'Mail: two nodes working one outbox [postgres: several sessions]',
   () => {
     let first: TestSocle;
     let second: TestSocle;
 
     beforeAll(async () => {
-      const config = { smtpUrl: smtp.url, mailFrom: FROM, mailPollIntervalMs: 5 };
+      const config = { smtpUrl: smtp.url, mailFrom: FROM, jobsPollIntervalMs: 500 };
       first = await createTestSocle(postgresTarget, { modules: [createMailModule()], config });
       second = await createTestSocle(postgresTarget, {
         modules: [createMailModule()],
@@ -427,11 +585,12 @@ describe.skipIf(!postgresTarget.available)(
       await first?.dispose();
     });
 
-    it('sends each mail exactly once while both poll loops race for it', async () => {
+    it('sends each mail exactly once while both nodes work the queue', async () => {
+      const outbox = createMailOutbox(first.context);
       const ids = await first.db.transaction(async (trx) => {
         const queued: string[] = [];
         for (let index = 0; index < 100; index++) {
-          const result = await enqueueMail(trx, {
+          const result = await outbox.enqueue(trx, {
             to: uniqueAddress(),
             subject: `Race ${index}`,
             text: `Message ${index}`,
@@ -440,10 +599,10 @@ describe.skipIf(!postgresTarget.available)(
         }
         return queued;
       });
-      const outbox = first.db.withTables<MailTables>().kysely.selectFrom('mail.outbox');
+      const rows = first.db.withTables<MailTables>().kysely.selectFrom('mail.outbox');
       await vi.waitFor(
         async () => {
-          const pending = await outbox
+          const pending = await rows
             .select((eb) => eb.fn.countAll<string>().as('count'))
             .where('sent_at', 'is', null)
             .executeTakeFirstOrThrow();
@@ -452,7 +611,7 @@ describe.skipIf(!postgresTarget.available)(
         { timeout: 20_000, interval: 50 },
       );
       for (const id of ids) expect(receivedFor(id)).toHaveLength(1);
-      const attempts = await outbox.select('attempts').where('id', 'in', ids).execute();
+      const attempts = await rows.select('attempts').where('id', 'in', ids).execute();
       expect(attempts.every((row) => row.attempts === 1)).toBe(true);
     });
   },

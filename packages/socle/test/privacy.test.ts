@@ -29,7 +29,6 @@ describeEachDatabase('Privacy: export and erasure across every module', (target)
   beforeAll(async () => {
     socle = await createTestSocle(target, {
       modules: [flaky, ...createBuiltInModules()],
-      config: { mailPollIntervalMs: 3_600_000 },
     });
   });
   afterAll(() => socle?.dispose());

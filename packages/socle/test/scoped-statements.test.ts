@@ -1,40 +1,10 @@
 import { randomUUID } from 'node:crypto';
-import type { EventEmitter } from 'node:events';
-import type { Generated } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { defineModule, sql } from '../src/index.js';
-import { createDatabase, type Database } from '../src/kernel/db/database.js';
-import { createPostgresBackend } from '../src/kernel/db/postgres-backend.js';
+import { sql } from '../src/index.js';
+import type { Database } from '../src/kernel/db/database.js';
 import { createTestSocle, type TestDatabase, type TestSocle } from '../src/testing/index.js';
 import { describeEachDatabase, postgresTarget } from './support/each-database.js';
-
-interface Tables {
-  /** `tenant_id` defaults to the current tenant. */
-  'notes.notes': { id: number; tenant_id: Generated<string>; body: string };
-}
-
-/** A tenant table as every module writes one: RLS enabled, forced, one policy on the tenant. */
-const notes = defineModule<Tables>({
-  name: 'notes',
-  migrations: [
-    {
-      name: '0001_notes.sql',
-      sql: `
-        create table notes (
-          id integer not null,
-          tenant_id uuid not null default socle.current_tenant_id(),
-          body text not null,
-          primary key (tenant_id, id)
-        );
-        alter table notes enable row level security;
-        alter table notes force row level security;
-        create policy tenant_isolation on notes
-          using (tenant_id = socle.current_tenant_id())
-          with check (tenant_id = socle.current_tenant_id());
-      `,
-    },
-  ],
-});
+import { type NotesTables, notesModule, openRoundTripCountingDatabase } from './support/tenant-notes.js';
 
 const tenants = [randomUUID(), randomUUID(), randomUUID(), randomUUID()];
 const NOTES_PER_TENANT = 20;
@@ -46,7 +16,7 @@ const NOTES_PER_TENANT = 20;
  */
 describeEachDatabase('Single statements in a tenant scope', (target) => {
   let socle: TestSocle;
-  const db = () => socle.db.withTables<Tables>();
+  const db = () => socle.db.withTables<NotesTables>();
   const asTenant = <T>(tenantId: string, work: () => Promise<T>) =>
     socle.scope.run({ tenantId, userId: randomUUID() }, work);
   const currentSettings = () =>
@@ -58,7 +28,7 @@ describeEachDatabase('Single statements in a tenant scope', (target) => {
     );
 
   beforeAll(async () => {
-    socle = await createTestSocle(target, { modules: [notes], config: { databasePoolMax: 1 } });
+    socle = await createTestSocle(target, { modules: [notesModule], config: { databasePoolMax: 1 } });
     for (const tenant of tenants) {
       await asTenant(tenant, () =>
         db()
@@ -192,10 +162,10 @@ describeEachDatabase('Single statements in a tenant scope', (target) => {
 
 describeEachDatabase('Single statements of interleaved tenants on a small pool', (target) => {
   let socle: TestSocle;
-  const db = () => socle.db.withTables<Tables>();
+  const db = () => socle.db.withTables<NotesTables>();
 
   beforeAll(async () => {
-    socle = await createTestSocle(target, { modules: [notes], config: { databasePoolMax: 2 } });
+    socle = await createTestSocle(target, { modules: [notesModule], config: { databasePoolMax: 2 } });
     for (const tenant of tenants) {
       await socle.scope.run({ tenantId: tenant }, () =>
         db()
@@ -246,33 +216,15 @@ describe.skipIf(!postgresTarget.available)(
   `Round trips of a scoped statement [postgres${postgresTarget.available ? '' : `: ${postgresTarget.reason}`}]`,
   () => {
     let database: TestDatabase;
-    let backend: ReturnType<typeof createPostgresBackend>;
     let db: Database;
     /** ReadyForQuery messages received: one per Sync, so one per round trip. */
-    let roundTrips = 0;
-    /** RowDescription messages received: one per described statement. */
-    let rowDescriptions = 0;
+    let roundTrips: { count: number };
+    let rowDescriptions: { count: number };
 
     beforeAll(async () => {
       database = await postgresTarget.create();
-      backend = createPostgresBackend({
-        url: database.url as string,
-        poolMax: 1,
-        connectTimeoutMs: 5000,
-        preparedStatements: true,
-      });
-      backend.pool.on('connect', (client) => {
-        const connection = (client as unknown as { connection: EventEmitter }).connection;
-        connection.on('readyForQuery', () => {
-          roundTrips += 1;
-        });
-        connection.on('rowDescription', () => {
-          rowDescriptions += 1;
-        });
-      });
-      db = createDatabase(backend);
+      ({ db, roundTrips, rowDescriptions } = await openRoundTripCountingDatabase(database.url as string));
       db.setTransactionContextProvider(() => ({ 'app.tenant_id': tenants[0] as string }));
-      await db.ping();
     });
     afterAll(async () => {
       await db?.close();
@@ -286,14 +238,37 @@ describe.skipIf(!postgresTarget.available)(
 
     it('costs one round trip outside a transaction, three in one', async () => {
       await tenantOf(); // parses the named statements once
-      roundTrips = 0;
+      roundTrips.count = 0;
       expect((await tenantOf()).rows).toEqual([{ tenant: tenants[0] }]);
-      expect(roundTrips).toBe(1);
-      roundTrips = 0;
+      expect(roundTrips.count).toBe(1);
+      roundTrips.count = 0;
       await db.transaction((trx) =>
         sql`select current_setting('app.tenant_id', true) where ${1} = 1`.execute(trx),
       );
-      expect(roundTrips).toBe(3);
+      expect(roundTrips.count).toBe(3);
+    });
+
+    it('costs one round trip with explicit settings (db.withSettings), with parameters or without', async () => {
+      // Over the provider's tenants[0]: the explicit settings win.
+      const [, first, second] = tenants as [string, string, string];
+      const tenantOf = () =>
+        sql<{
+          tenant: string;
+        }>`select current_setting('app.tenant_id', true) as tenant where ${1} = 1`.execute(
+          db.withSettings({ 'app.tenant_id': first }),
+        );
+      await tenantOf(); // parses the named statements once
+      roundTrips.count = 0;
+      expect((await tenantOf()).rows).toEqual([{ tenant: first }]);
+      expect(roundTrips.count).toBe(1);
+      roundTrips.count = 0;
+      const { rows } = await sql<{
+        tenant: string;
+      }>`select current_setting('app.tenant_id', true) as tenant`.execute(
+        db.withSettings({ 'app.tenant_id': second }),
+      );
+      expect(rows).toEqual([{ tenant: second }]);
+      expect(roundTrips.count).toBe(1);
     });
 
     it('describes a prepared statement once per session, and still parses every column', async () => {
@@ -311,11 +286,14 @@ describe.skipIf(!postgresTarget.available)(
         yes: true,
       };
       expect((await typed()).rows).toEqual([expected]);
-      rowDescriptions = 0;
-      roundTrips = 0;
+      rowDescriptions.count = 0;
+      roundTrips.count = 0;
       expect((await typed()).rows).toEqual([expected]);
       expect((await typed()).rows).toEqual([expected]);
-      expect({ rowDescriptions, roundTrips }).toEqual({ rowDescriptions: 0, roundTrips: 2 });
+      expect({ rowDescriptions: rowDescriptions.count, roundTrips: roundTrips.count }).toEqual({
+        rowDescriptions: 0,
+        roundTrips: 2,
+      });
     });
 
     it('reports affected rows of a repeated statement without result columns', async () => {

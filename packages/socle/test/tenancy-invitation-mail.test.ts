@@ -11,7 +11,6 @@ describeEachDatabase('Invitations travel through the mail outbox', (target) => {
   beforeAll(async () => {
     socle = await createTestSocle(target, {
       modules: createBuiltInModules(),
-      config: { mailPollIntervalMs: 3_600_000 },
     });
   });
   afterAll(() => socle?.dispose());

@@ -47,7 +47,7 @@ export function benchSocleConfig(settings: ServerSettings, overrides: Partial<Co
 
 /**
  * The mail module, which identity and tenancy depend on (verification mails, invitations). Its
- * delivery loop polls the outbox as in production; the silent log sender keeps the "SMTP_URL is
+ * delivery jobs run as in production; the silent log sender keeps the "SMTP_URL is
  * not set" warning and the sign-up's verification mail out of the bench output.
  */
 export function benchMailModule(): MailModule {

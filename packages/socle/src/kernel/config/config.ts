@@ -30,9 +30,7 @@ export interface Config {
   readonly smtpUrl: string | undefined;
   /** The `From` of mail Socle sends, e.g. `Acme <no-reply@acme.example>`. */
   readonly mailFrom: string;
-  /** How often each node looks for due mail in the outbox. */
-  readonly mailPollIntervalMs: number;
-  /** Delivery attempts of one mail before it is marked failed. */
+  /** Delivery attempts of one mail (its `mail.deliver` job) before it is marked failed. */
   readonly mailMaxAttempts: number;
   /** Days a sent or failed mail stays in the outbox before a daily job deletes it. */
   readonly mailRetentionDays: number;
@@ -315,17 +313,11 @@ const SETTINGS = [
     parse: text(),
   },
   {
-    key: 'mailPollIntervalMs',
-    env: 'MAIL_POLL_INTERVAL_MS',
-    description: 'How often each node looks for due mail in the outbox',
-    defaultValue: 1000,
-    parse: integer(10, 3_600_000),
-  },
-  {
     key: 'mailMaxAttempts',
     env: 'MAIL_MAX_ATTEMPTS',
-    description: 'Delivery attempts of one mail before it is marked failed',
-    defaultValue: 8,
+    description:
+      'Delivery attempts of one mail (its mail.deliver job) before it is marked failed; set for mail queued from then on',
+    defaultValue: 10,
     parse: integer(1, 100),
   },
   {

@@ -10,6 +10,7 @@ import type {
 import {
   createKyselyDialect,
   createStatementRunner,
+  type ScopeSettingsSource,
   type SettingsHandoff,
   withSettingsHandoff,
 } from './kysely-dialect.js';
@@ -67,6 +68,17 @@ export interface Database<Tables = unknown> {
   prepare<Params extends Record<string, unknown>, Row>(
     build: (db: Kysely<Tables>, params: Params) => Compilable<Row>,
   ): PreparedQuery<Params, Row>;
+  /**
+   * A Kysely instance whose statements each carry `settings` (over the scope's, as `transaction`
+   * merges them) in their own implicit transaction: one round trip on Postgres, no BEGIN/COMMIT.
+   * For a single statement that must act in a given tenant or as a given user whatever the
+   * ambient scope says; work of several statements that must agree still belongs in
+   * `transaction(work, { settings })`, and opening a transaction on this instance is refused.
+   *
+   * @example
+   * const members = await store.listMembers(db.withSettings({ 'app.tenant_id': orgId, 'app.user_id': userId }));
+   */
+  withSettings(settings: TransactionSettings): Kysely<Tables>;
   /** The same database, typed with a module's own tables. */
   withTables<Other>(): Database<Other>;
   /** Installs the provider of per-transaction settings (one per process; the tenancy module's). */
@@ -150,6 +162,19 @@ export function createDatabase(backend: DatabaseBackend): Database {
     },
     prepare(build) {
       return prepareQuery(kysely, build, runStatement);
+    },
+    withSettings(settings) {
+      // Checked now, so a bad name fails where it is written rather than at the first statement.
+      const explicit = settingEntries(settings);
+      const statementSettings: ScopeSettingsSource = () => {
+        const scope = contextProvider?.();
+        return scope === undefined ? explicit : settingEntries({ ...scope, ...settings });
+      };
+      // A Kysely of its own (about 1 µs to build, measured): its driver hands these settings to
+      // every statement, whatever path runs it (builder, raw sql, a prepared query's executor).
+      return new Kysely<unknown>({
+        dialect: createKyselyDialect(backend, statementSettings, { refuseTransactions: true }),
+      });
     },
     withTables<Other>() {
       return database as unknown as Database<Other>;

@@ -58,10 +58,14 @@ export type ScopeSettingsSource = () => SettingEntries | undefined;
  * either backend, so PGlite and Postgres share one code path (and the same query metrics and
  * prepared statements).
  */
-export function createKyselyDialect(backend: DatabaseBackend, scopeSettings: ScopeSettingsSource): Dialect {
+export function createKyselyDialect(
+  backend: DatabaseBackend,
+  scopeSettings: ScopeSettingsSource,
+  options: { readonly refuseTransactions?: boolean } = {},
+): Dialect {
   return {
     createAdapter: () => new PostgresAdapter(),
-    createDriver: () => new BackendDriver(backend, scopeSettings),
+    createDriver: () => new BackendDriver(backend, scopeSettings, options.refuseTransactions ?? false),
     createQueryCompiler: () => new PostgresQueryCompiler(),
     createIntrospector: (db: Kysely<unknown>) => new PostgresIntrospector(db),
   };
@@ -125,6 +129,8 @@ class BackendDriver implements Driver {
   constructor(
     private readonly backend: DatabaseBackend,
     private readonly scopeSettings: ScopeSettingsSource,
+    /** `db.withSettings()`: its settings reach single statements only, never a BEGIN. */
+    private readonly refuseTransactions: boolean,
   ) {}
 
   async init(): Promise<void> {}
@@ -134,6 +140,10 @@ class BackendDriver implements Driver {
   }
 
   async beginTransaction(connection: DatabaseConnection, settings: TransactionSettings): Promise<void> {
+    if (this.refuseTransactions)
+      throw new TypeError(
+        'db.withSettings() runs single statements; open a transaction with db.transaction(work, { settings })',
+      );
     const modes = [
       settings.isolationLevel ? `isolation level ${settings.isolationLevel}` : '',
       settings.accessMode ?? '',

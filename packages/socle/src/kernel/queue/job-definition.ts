@@ -20,6 +20,8 @@ export interface RunningJob {
   readonly name: string;
   /** 1 on the first run, 2 on the first retry, … */
   readonly attempt: number;
+  /** Runs allowed before the job is dead: `attempt === maxAttempts` is the last one. */
+  readonly maxAttempts: number;
   /**
    * Stable across every attempt of this job (its id): store it with the effect, in the same
    * transaction, and a retry after a crash finds the effect already there. See `firstRun`.
@@ -52,6 +54,20 @@ export interface JobContext<Payload> {
    * });
    */
   firstRun(trx: Transaction<unknown> | Transaction<never>): Promise<boolean>;
+  /**
+   * Marks this job completed inside `trx`, so its effect and its completion commit together: a
+   * worker that dies after that commit leaves nothing to run again. Return right after the
+   * transaction; the engine's own completion then finds the job settled and does nothing. Does
+   * nothing either if this attempt lost its lease (timed out, released at shutdown): the attempt
+   * that replaced it decides.
+   *
+   * @example
+   * await db.transaction(async (trx) => {
+   *   await markDelivered(trx, payload.id);
+   *   await complete(trx);
+   * });
+   */
+  complete<Tables>(trx: Transaction<Tables>): Promise<void>;
 }
 
 /**

@@ -42,6 +42,8 @@ export interface EnqueueOptions {
   readonly startAfter?: Date;
   /** Overrides the job's declared priority (higher first). */
   readonly priority?: number;
+  /** Overrides the job's declared `maxAttempts` (a setting read at start, for instance). */
+  readonly maxAttempts?: number;
 }
 
 /** Where a job went: its id, and false when a job with the same key already existed. */
@@ -97,6 +99,15 @@ export interface JobEngine extends Jobs {
    * worker runs them again. Idempotent.
    */
   stop(): Promise<void>;
+  /**
+   * Runs in this process, now, every job that is due, queue after queue, until none is left
+   * (retries without backoff are due at once and run too; a retry with a backoff waits for it);
+   * resolves to how many attempts completed and failed. For tests and one-off commands: in a
+   * process that works no queue (`JOBS_QUEUES=`) nothing else runs jobs, so every outcome is
+   * there when it resolves, without polling. Stops after `maxJobs` attempts (default 10,000), in
+   * case a job keeps enqueueing another.
+   */
+  runDueJobs(options?: { readonly maxJobs?: number }): Promise<{ completed: number; failed: number }>;
 }
 
 export interface JobEngineOptions {
@@ -270,12 +281,14 @@ export function createJobEngine(options: JobEngineOptions): JobEngine {
     let timer: NodeJS.Timeout | undefined;
     let lastProgress: unknown;
     const jobLog = log.child({ job: envelope.job, jobId: job.id, attempt: job.retryCount + 1 });
+    const settler = boss;
     const context: JobContext<unknown> = {
       payload: envelope.payload,
       job: {
         id: job.id,
         name: envelope.job,
         attempt: job.retryCount + 1,
+        maxAttempts: job.retryLimit + 1,
         idempotencyKey: job.id,
         tenantId: envelope.tenantId,
         userId: envelope.userId,
@@ -288,6 +301,17 @@ export function createJobEngine(options: JobEngineOptions): JobEngine {
         await store?.recordProgress(queue, job.id, value);
       },
       firstRun: (trx) => claimEffect(trx as never, job.id),
+      async complete(trx) {
+        // Fenced to this attempt ({ id, retryCount }): an attempt whose lease ran out, or that
+        // shutdown released, settles nothing. Through the instance that fetched the job, even if
+        // the engine is stopping: refusing would roll back the caller's effect with it.
+        await settler?.complete(
+          queue,
+          { id: job.id, retryCount: job.retryCount },
+          lastProgress === undefined ? null : { progress: lastProgress },
+          { db: transactionExecutor(trx) },
+        );
+      },
     };
     try {
       const timedOut = new Promise<never>((_, reject) => {
@@ -455,6 +479,9 @@ export function createJobEngine(options: JobEngineOptions): JobEngine {
       const definition = definitions.get(name);
       if (definition === undefined) throw jobErrors.unknownJob(name);
       validatorFor(name, definition)(payload);
+      const { maxAttempts } = enqueueOptions;
+      if (maxAttempts !== undefined && !(Number.isInteger(maxAttempts) && maxAttempts >= 1))
+        throw jobErrors.invalidOptions(name, [{ field: 'maxAttempts', message: 'must be an integer ≥ 1' }]);
       const { boss: instance } = requireStarted();
       const current = scope.current();
       const envelope: Envelope = {
@@ -474,11 +501,46 @@ export function createJobEngine(options: JobEngineOptions): JobEngine {
       const created = await instance.send(definition.queue ?? 'default', envelope as unknown as object, {
         ...sendOptionsOf(definition),
         ...(enqueueOptions.priority === undefined ? {} : { priority: enqueueOptions.priority }),
+        ...(maxAttempts === undefined ? {} : { retryLimit: maxAttempts - 1 }),
         ...(id === undefined ? {} : { id }),
         ...(startAfter === undefined ? {} : { startAfter }),
         db: transactionExecutor(trx),
       });
       return { id: created ?? (id as string), created: created !== null };
+    },
+
+    async runDueJobs(runOptions = {}) {
+      const maxJobs = runOptions.maxJobs ?? 10_000;
+      const outcome = { completed: 0, failed: 0 };
+      if (!enabled) return outcome;
+      const { boss: instance } = requireStarted();
+      for (;;) {
+        let fetched = 0;
+        for (const queue of queues) {
+          const limit = Math.min(config.jobsBatchSize, maxJobs - outcome.completed - outcome.failed);
+          if (limit <= 0) return outcome;
+          const batch = await instance.fetch<Envelope>(queue, { batchSize: limit, includeMetadata: true });
+          fetched += batch.length;
+          // fetch() hands out jobs without the signal work() gives them (aborted when shutdown
+          // releases a job); nothing releases these, so theirs is never aborted.
+          const unreleased = new AbortController().signal;
+          const results = await Promise.all(
+            batch.map((job) => runJob(Object.assign(job, { signal: unreleased }), queue)),
+          );
+          for (const [index, result] of results.entries()) {
+            const job = batch[index] as JobWithMetadata<Envelope>;
+            const attempt = { id: job.id, retryCount: job.retryCount };
+            if (result.status === 'completed') {
+              await instance.complete(queue, attempt, result.output ?? null);
+              outcome.completed++;
+            } else {
+              await instance.fail(queue, attempt, result.output ?? null);
+              outcome.failed++;
+            }
+          }
+        }
+        if (fetched === 0) return outcome;
+      }
     },
 
     list: (filter) => requireStarted().store.list(filter),

@@ -17,6 +17,13 @@ export const jobErrors = {
       status: 500,
       details: { job: name },
     }),
+  /** A programming error of the caller (an option out of range), not client input. */
+  invalidOptions: (name: string, fields: readonly FieldError[]) =>
+    new SocleError('jobs.invalid_options', `The enqueue options of job "${name}" are invalid`, {
+      status: 500,
+      details: { job: name },
+      errors: fields,
+    }),
   notFound: (id: string) =>
     new SocleError('jobs.not_found', `No job ${id}`, { status: 404, details: { id } }),
   notRetryable: (id: string, state: string) =>

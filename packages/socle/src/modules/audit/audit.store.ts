@@ -1,4 +1,4 @@
-import { sql, type Transaction } from 'kysely';
+import { type Kysely, sql } from 'kysely';
 import type { Database } from '../../kernel/db/index.js';
 import type { AuditTables } from './audit.tables.js';
 
@@ -41,9 +41,7 @@ export interface AuditEventFilter {
   readonly limit: number;
 }
 
-type Trx = Transaction<AuditTables>;
-
-/** SQL of the audit log. Row-level security scopes every query to the transaction's tenant. */
+/** SQL of the audit log. Row-level security scopes every query to the tenant of its settings. */
 export function createAuditStore(db: Database<AuditTables>) {
   return {
     /**
@@ -89,8 +87,8 @@ export function createAuditStore(db: Database<AuditTables>) {
     },
 
     /** One page of an organization's events, newest first, keyset-paginated on (occurred_at, id). */
-    listEvents(filter: AuditEventFilter, trx: Trx) {
-      let query = trx
+    listEvents(filter: AuditEventFilter, executor: Kysely<AuditTables>) {
+      let query = executor
         .selectFrom('audit.events')
         .select([
           'id',

@@ -1,7 +1,7 @@
 import type { Transaction } from 'kysely';
 import type { Clock } from '../../kernel/clock/index.js';
 import type { Database } from '../../kernel/db/index.js';
-import { enqueueMail } from '../mail/index.js';
+import type { MailOutbox } from '../mail/index.js';
 import { type PublicUser, toPublicUser } from './accounts.service.js';
 import type { EmailTokensStore } from './email-tokens.store.js';
 import { identityErrors } from './identity.errors.js';
@@ -23,6 +23,8 @@ export interface EmailTokenServiceOptions {
   readonly users: UsersStore;
   readonly sessions: Pick<SessionService, 'start' | 'revokeAll'>;
   readonly mfa: Pick<MfaService, 'startSignInChallenge' | 'cancelSignInChallenges'>;
+  /** Where the mails go: the mail module's outbox, in the transaction that stores the token. */
+  readonly mail: MailOutbox;
   readonly clock: Clock;
   /** How long a verification mail works. */
   readonly verificationTtlMs: number;
@@ -54,7 +56,7 @@ function describeDuration(milliseconds: number): string {
  * two concurrent uses exactly one succeeds. Expiry is judged with the injected clock.
  */
 export function createEmailTokenService(options: EmailTokenServiceOptions) {
-  const { db, store, users, sessions, mfa, clock } = options;
+  const { db, store, users, sessions, mfa, mail, clock } = options;
 
   /** Stores a new token of `purpose` for `user` and queues its mail, all in `trx`. */
   async function issue(
@@ -89,7 +91,7 @@ export function createEmailTokenService(options: EmailTokenServiceOptions) {
         ? 'If you did not create an account, ignore this email.'
         : 'If you did not ask for this, ignore this email: your password stays as it is.',
     ];
-    await enqueueMail<IdentityTables>(trx, {
+    await mail.enqueue(trx, {
       to: user.email,
       subject: verifying ? 'Confirm your email address' : 'Reset your password',
       text: text.join('\n'),

@@ -1,5 +1,6 @@
 import { defineModule, type ModuleContext } from '../../kernel/modules/index.js';
 import type { HttpRateLimitRule } from '../../kernel/rate-limit/index.js';
+import { createMailOutbox } from '../mail/index.js';
 import { createAccessTokens } from './access-tokens.js';
 import { createAccountService } from './accounts.service.js';
 import { installAuthentication } from './authentication.js';
@@ -82,6 +83,7 @@ function createIdentityServices(context: ModuleContext<IdentityTables>, options:
     users,
     sessions,
     mfa,
+    mail: createMailOutbox(context),
     clock,
     verificationTtlMs: options.emailVerificationTtlMs ?? DAY_MS,
     passwordResetTtlMs: options.passwordResetTtlMs ?? HOUR_MS,

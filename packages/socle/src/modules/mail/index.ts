@@ -1,8 +1,18 @@
-/** The mail module: a transactional outbox, delivered by SMTP or written to the log. */
-export type { DrainResult } from './delivery.service.js';
-export { createMailModule, type MailModule, type MailModuleOptions } from './mail.module.js';
+/** The mail module: a transactional outbox, delivered by a job through SMTP or written to the log. */
+export {
+  createMailModule,
+  DEFAULT_MAIL_BACKOFF,
+  type MailModule,
+  type MailModuleOptions,
+} from './mail.module.js';
 export type { MailTables } from './mail.tables.js';
-export { enqueueMail, type MailMessage, type QueuedMail } from './outbox.service.js';
+export {
+  createMailOutbox,
+  MAIL_DELIVERY_JOB,
+  type MailMessage,
+  type MailOutbox,
+  type QueuedMail,
+} from './outbox.service.js';
 export {
   createLogSender,
   createSmtpSender,

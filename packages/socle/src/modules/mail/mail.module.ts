@@ -1,11 +1,11 @@
+import { Type } from '@fastify/type-provider-typebox';
 import { defineModule, type ModuleContext, type ModuleDefinition } from '../../kernel/modules/index.js';
-import { defineJob } from '../../kernel/queue/index.js';
-import { createMailDelivery, type DrainResult, type MailDelivery } from './delivery.service.js';
-import { type DeliveryLoop, startDeliveryLoop } from './delivery-loop.js';
+import { defineJob, type JobBackoff } from '../../kernel/queue/index.js';
+import { createMailDelivery, type MailDelivery } from './delivery.service.js';
 import { mailErrors } from './mail.errors.js';
 import { createMailPrivacy } from './mail.privacy.js';
 import type { MailTables } from './mail.tables.js';
-import { enqueueMail } from './outbox.service.js';
+import { enqueueMissingDeliveryJobs } from './outbox.service.js';
 import { createOutboxStore } from './outbox.store.js';
 import { createLogSender, createSmtpSender, type MailSender } from './senders.js';
 
@@ -15,65 +15,71 @@ export interface MailModuleOptions {
    * mail written to the log, for embedded development).
    */
   readonly sender?: MailSender;
-  /** Overrides `MAIL_POLL_INTERVAL_MS`. */
-  readonly pollIntervalMs?: number;
-  /** Overrides `MAIL_MAX_ATTEMPTS`. */
-  readonly maxAttempts?: number;
-  /** Mails claimed per pass; default 20. */
-  readonly batchSize?: number;
   /**
-   * How long a claim keeps other nodes from a mail; default 10 minutes, longer than a batch can
-   * take with the SMTP sender's timeouts. A node that dies mid-send delays its mails this long.
+   * Backoff between delivery attempts; default {@link DEFAULT_MAIL_BACKOFF}. `false` retries at
+   * once (tests). The number of attempts is `MAIL_MAX_ATTEMPTS`.
    */
-  readonly leaseMs?: number;
-  /** Source of the backoff jitter, in [0, 1). */
-  readonly random?: () => number;
+  readonly backoff?: JobBackoff | false;
 }
 
-/** The mail module: a module definition plus its outbox API. */
+/**
+ * Backoff of the `mail.deliver` job: 30 s doubling, each delay stretched by up to 2× at random
+ * (so mail that failed together in an SMTP outage does not come back together), capped at 4 h.
+ * With the default 10 attempts, a mail is retried for about 4 to 8 hours before it is marked failed.
+ */
+export const DEFAULT_MAIL_BACKOFF: JobBackoff = { initialDelayMs: 30_000, maxDelayMs: 4 * 60 * 60 * 1000 };
+
+/**
+ * One attempt's limit (and its lease: a worker that dies mid-send delays the mail this long). The
+ * SMTP sender bounds each step by 15 s; a send is a handful of steps.
+ */
+const DELIVERY_TIMEOUT_MS = 2 * 60 * 1000;
+
+/** The mail module: a module definition plus its upkeep. */
 export interface MailModule extends ModuleDefinition<MailTables> {
-  /** {@link enqueueMail}: queues a mail inside the caller's transaction. */
-  readonly enqueue: typeof enqueueMail;
-  /**
-   * One delivery pass on this node, as the poll loop runs it; resolves to what it did. For tests
-   * and for a job that replaces the loop. Rejects with `mail.not_started` before the module started.
-   */
-  drainOnce(): Promise<DrainResult>;
   /**
    * Deletes mail sent or failed more than `MAIL_RETENTION_DAYS` ago; resolves to how many. The
-   * daily `mail.purgeFinished` job calls it.
+   * daily `mail.purgeFinished` job calls it. Rejects with `mail.not_started` before start.
    */
   purgeFinished(): Promise<number>;
 }
 
-const DEFAULT_BATCH_SIZE = 20;
-const DEFAULT_LEASE_MS = 10 * 60 * 1000;
-
 /**
- * Outgoing mail through a transactional outbox. Modules queue mail with {@link enqueueMail} in
- * their own transaction; every node runs a loop that claims due mail and sends it with SMTP
- * (`SMTP_URL`, `MAIL_FROM`) or, when SMTP is not configured, writes it to the log. Failed sends
- * are retried with a growing backoff, up to `MAIL_MAX_ATTEMPTS`.
+ * Outgoing mail through a transactional outbox. A module queues mail with
+ * `createMailOutbox(context).enqueue(trx, message)` in its own transaction: the outbox row and
+ * its `mail.deliver` job (jobs engine, queue `high`) commit or roll back with the business change.
+ * The job sends the mail with SMTP (`SMTP_URL`, `MAIL_FROM`) or, when SMTP is not configured,
+ * writes it to the log; failed sends are retried by the engine with backoff, up to
+ * `MAIL_MAX_ATTEMPTS`, and the row records every outcome. A daily job (`mail.purgeFinished`)
+ * deletes finished mail after `MAIL_RETENTION_DAYS`.
  *
  * @example
  * const mail = createMailModule();
  * const socle = await createSocle({ config, modules: [mail, accounts] }); // accounts: dependsOn ['mail']
- * // in a service of `accounts`:
+ * // in a service of `accounts`, built with its context:
+ * const outbox = createMailOutbox(context);
  * await db.transaction(async (trx) => {
  *   await insertInvitation(trx, invitation);
- *   await enqueueMail(trx, { to: invitation.email, subject: 'You are invited', text: link });
+ *   await outbox.enqueue(trx, { to: invitation.email, subject: 'You are invited', text: link });
  * });
  */
 export function createMailModule(options: MailModuleOptions = {}): MailModule {
-  let delivery: MailDelivery | undefined;
-  let sender: MailSender | undefined;
-  let loop: DeliveryLoop | undefined;
-  let purge: (() => Promise<number>) | undefined;
+  let started:
+    | {
+        delivery: MailDelivery;
+        sender: MailSender;
+        purge: () => Promise<number>;
+        sweep: () => Promise<number>;
+      }
+    | undefined;
+  const requireStarted = () => {
+    if (started === undefined) throw mailErrors.notStarted();
+    return started;
+  };
 
-  const start = (context: ModuleContext<MailTables>) => {
-    const { config, log } = context;
-    const batchSize = options.batchSize ?? DEFAULT_BATCH_SIZE;
-    sender = options.sender ?? (config.smtpUrl ? createSmtpSender({ url: config.smtpUrl }) : undefined);
+  const start = async (context: ModuleContext<MailTables>) => {
+    const { config, log, db, jobs } = context;
+    let sender = options.sender ?? (config.smtpUrl ? createSmtpSender({ url: config.smtpUrl }) : undefined);
     if (sender === undefined) {
       sender = createLogSender(log);
       // Embedded development expects this; a server on Postgres without SMTP most likely forgot it.
@@ -81,24 +87,22 @@ export function createMailModule(options: MailModuleOptions = {}): MailModule {
         'SMTP_URL is not set: mail is written to the log, not delivered',
       );
     }
-    delivery = createMailDelivery({
-      store: createOutboxStore(context.db),
+    const store = createOutboxStore(db);
+    started = {
+      delivery: createMailDelivery({ db, store, sender, from: config.mailFrom }),
       sender,
-      log,
-      from: config.mailFrom,
-      maxAttempts: options.maxAttempts ?? config.mailMaxAttempts,
-      batchSize,
-      leaseMs: options.leaseMs ?? DEFAULT_LEASE_MS,
-      ...(options.random === undefined ? {} : { random: options.random }),
-    });
-    const store = createOutboxStore(context.db);
-    purge = () => store.purgeFinished(config.mailRetentionDays);
-    loop = startDeliveryLoop({
-      drainOnce: delivery.drainOnce,
-      intervalMs: options.pollIntervalMs ?? config.mailPollIntervalMs,
-      batchSize,
-      log,
-    });
+      purge: () => store.purgeFinished(config.mailRetentionDays),
+      sweep: () => enqueueMissingDeliveryJobs(db, jobs, config.mailMaxAttempts),
+    };
+    // Mail queued by the previous version (a loop delivered it) has no job yet. A failure here
+    // must not stop the server (migrations may be pending with MIGRATE_ON_START=false): the
+    // daily job sweeps again.
+    try {
+      const enqueued = await started.sweep();
+      if (enqueued > 0) log.info({ enqueued }, 'Delivery jobs enqueued for mail queued without one');
+    } catch (error) {
+      log.warn({ err: error }, 'Could not enqueue delivery jobs for mail queued without one; retrying daily');
+    }
   };
 
   const definition = defineModule<MailTables>({
@@ -106,37 +110,44 @@ export function createMailModule(options: MailModuleOptions = {}): MailModule {
     privacy: (context) => createMailPrivacy(context.db),
     globalTables: {
       outbox:
-        'mail is addressed to a person, and the delivery loop runs outside any request with no tenant: under RLS it would see no row',
+        'mail is addressed to a person, and its delivery job reads it by id whatever tenant queued it: under RLS a job of another scope would see no row',
     },
     migrations: new URL('./migrations/', import.meta.url),
     jobs: {
+      deliver: defineJob({
+        schema: Type.Object({ outboxId: Type.String({ format: 'uuid' }) }),
+        // Someone is usually waiting for it (a verification, a password reset, an invitation).
+        queue: 'high',
+        // Overridden per mail by MAIL_MAX_ATTEMPTS (a setting, read after this is declared).
+        maxAttempts: 10,
+        backoff: options.backoff ?? DEFAULT_MAIL_BACKOFF,
+        timeoutMs: DELIVERY_TIMEOUT_MS,
+        handler: async (context) => requireStarted().delivery.deliver(context),
+      }),
       purgeFinished: defineJob({
         cron: '17 3 * * *',
         queue: 'low',
         async handler({ log }) {
-          if (purge === undefined) throw mailErrors.notStarted();
+          const { purge, sweep } = requireStarted();
           const deleted = await purge();
           if (deleted > 0) log.info({ deleted }, 'Old mail purged from the outbox');
+          // Rows an old node inserted during a rolling upgrade, after the last new node started.
+          const enqueued = await sweep();
+          if (enqueued > 0) log.info({ enqueued }, 'Delivery jobs enqueued for mail queued without one');
         },
       }),
     },
     onStart: start,
     async onStop() {
-      await loop?.stop();
-      await sender?.close?.();
-      loop = undefined;
+      // The job engine stopped before modules stop: no delivery is running any more.
+      await started?.sender.close?.();
+      started = undefined;
     },
   });
   return Object.freeze({
     ...definition,
-    enqueue: enqueueMail,
-    drainOnce() {
-      if (delivery === undefined) return Promise.reject(mailErrors.notStarted());
-      return delivery.drainOnce();
-    },
-    purgeFinished() {
-      if (purge === undefined) return Promise.reject(mailErrors.notStarted());
-      return purge();
+    async purgeFinished() {
+      return requireStarted().purge();
     },
   });
 }

@@ -1,9 +1,15 @@
 import { randomUUID } from 'node:crypto';
-import type { Kysely } from 'kysely';
+import type { Kysely, Transaction } from 'kysely';
+import type { Database } from '../../kernel/db/index.js';
 import type { FieldError } from '../../kernel/errors/index.js';
+import type { ModuleContext } from '../../kernel/modules/index.js';
+import type { Jobs } from '../../kernel/queue/index.js';
 import { mailErrors } from './mail.errors.js';
 import type { MailTables } from './mail.tables.js';
-import { insertOutboxRow } from './outbox.store.js';
+import { createOutboxStore, insertOutboxRow } from './outbox.store.js';
+
+/** The job that delivers one outbox row (payload `{ outboxId }`, key: the row's id). */
+export const MAIL_DELIVERY_JOB = 'mail.deliver';
 
 /** A mail to queue. Plain text is required (every client shows it); HTML is optional. */
 export interface MailMessage {
@@ -49,21 +55,28 @@ function problemsOf(message: MailMessage): FieldError[] {
   return problems;
 }
 
+/** Queues mail in the caller's transaction; see {@link createMailOutbox}. */
+export interface MailOutbox {
+  /**
+   * Inserts the mail in the outbox and enqueues its `mail.deliver` job, both in `trx`: the mail is
+   * sent only if that transaction commits, and a committed business change never lacks its mail.
+   * Refuses a Kysely instance that is not a transaction (`mail.not_in_transaction`): row and job
+   * would then commit separately.
+   */
+  enqueue<Tables>(trx: Transaction<Tables>, message: MailMessage): Promise<QueuedMail>;
+}
+
 /**
- * Queues a mail in the outbox **inside the caller's transaction**: it is delivered only if that
- * transaction commits, and a committed business change never lacks its mail (transactional
- * outbox). The delivery loop of the mail module sends it shortly after the commit, with retries.
- *
- * It is a plain function of the caller's executor rather than a method of a started service
- * because it only writes a row: it needs no configuration, works in any module's transaction
- * (whatever that module's table types) and cannot be called "too early". The calling module
- * lists `'mail'` in its `dependsOn` so the outbox table exists before its own migrations.
- * `createMailModule().enqueue` is the same function, for callers that hold the module.
+ * The outbox as a module queues mail into it: built from the module's own context (its `jobs`,
+ * and `MAIL_MAX_ATTEMPTS` from its `config`), so callers pass only their transaction. The calling
+ * module lists `'mail'` in its `dependsOn` (the outbox table and the job must exist).
  *
  * @example
+ * // in a module's onStart / services, with its ModuleContext:
+ * const outbox = createMailOutbox(context);
  * await db.transaction(async (trx) => {
  *   await users.insert(user, trx);
- *   await enqueueMail(trx, {
+ *   await outbox.enqueue(trx, {
  *     to: user.email,
  *     subject: 'Confirm your email address',
  *     text: `Open ${link} to confirm your address.`,
@@ -71,20 +84,60 @@ function problemsOf(message: MailMessage): FieldError[] {
  *   });
  * });
  */
-export async function enqueueMail<Tables>(
-  executor: Kysely<Tables>,
-  message: MailMessage,
-): Promise<QueuedMail> {
-  const problems = problemsOf(message);
-  if (problems.length > 0) throw mailErrors.invalidMessage(problems);
-  // The caller's executor is typed with its own tables; mail.outbox is there all the same (one
-  // database, one transaction), as Database.withTables() assumes for a module's tables.
-  return insertOutboxRow(executor as unknown as Kysely<MailTables>, {
-    id: randomUUID(),
-    recipient: message.to,
-    subject: message.subject,
-    textBody: message.text,
-    htmlBody: message.html ?? null,
-    idempotencyKey: message.idempotencyKey ?? null,
-  });
+export function createMailOutbox(context: Pick<ModuleContext, 'jobs' | 'config'>): MailOutbox {
+  const { jobs, config } = context;
+  return {
+    async enqueue(trx, message) {
+      const problems = problemsOf(message);
+      if (problems.length > 0) throw mailErrors.invalidMessage(problems);
+      if (!trx.isTransaction) throw mailErrors.notInTransaction();
+      // The caller's transaction is typed with its own tables; mail.outbox is there all the same
+      // (one database, one transaction), as Database.withTables() assumes for a module's tables.
+      const executor = trx as unknown as Kysely<MailTables>;
+      const queued = await insertOutboxRow(executor, {
+        id: randomUUID(),
+        recipient: message.to,
+        subject: message.subject,
+        textBody: message.text,
+        htmlBody: message.html ?? null,
+        idempotencyKey: message.idempotencyKey ?? null,
+      });
+      // A row that already existed (same idempotency key) got its job when it was inserted.
+      if (queued.created) await enqueueDeliveryJob(jobs, executor, queued.id, config.mailMaxAttempts);
+      return queued;
+    },
+  };
+}
+
+function enqueueDeliveryJob(jobs: Jobs, trx: Kysely<MailTables>, outboxId: string, maxAttempts: number) {
+  // Keyed by the row: a second enqueue for it (two nodes sweeping at once) adds no second job.
+  return jobs.enqueue(trx, MAIL_DELIVERY_JOB, { outboxId }, { key: outboxId, maxAttempts });
+}
+
+/** Rows given their jobs per transaction by {@link enqueueMissingDeliveryJobs}. */
+const SWEEP_BATCH = 200;
+
+/**
+ * Enqueues the delivery job of every row that has none (queued by the previous version, which
+ * sent mail with a loop, or inserted by hand); resolves to how many. Each batch of rows is locked,
+ * given its jobs and unflagged in one transaction, so nodes sweeping at once split the rows and a
+ * crash leaves the rest flagged for the next sweep.
+ */
+export async function enqueueMissingDeliveryJobs(
+  db: Database<MailTables>,
+  jobs: Jobs,
+  maxAttempts: number,
+): Promise<number> {
+  const store = createOutboxStore(db);
+  let total = 0;
+  for (;;) {
+    const count = await db.transaction(async (trx) => {
+      const ids = await store.lockRowsNeedingJobs(trx, SWEEP_BATCH);
+      for (const id of ids) await enqueueDeliveryJob(jobs, trx, id, maxAttempts);
+      await store.recordDeliveryJobs(trx, ids);
+      return ids.length;
+    });
+    total += count;
+    if (count < SWEEP_BATCH) return total;
+  }
 }

@@ -1,18 +1,17 @@
-import { type Kysely, sql } from 'kysely';
+import { type Kysely, sql, type Transaction } from 'kysely';
 import type { Database } from '../../kernel/db/index.js';
 import type { MailTables } from './mail.tables.js';
 
 type Executor = Kysely<MailTables>;
 
-/** A row of the outbox as the delivery loop claimed it. */
-export interface ClaimedMail {
+/** A row of the outbox as its delivery job reads it. */
+export interface MailToDeliver {
   readonly id: string;
   readonly recipient: string;
   readonly subject: string;
   readonly textBody: string;
   readonly htmlBody: string | null;
-  /** Attempts including this one. */
-  readonly attempts: number;
+  readonly sentAt: Date | null;
 }
 
 export interface NewOutboxRow {
@@ -25,8 +24,9 @@ export interface NewOutboxRow {
 }
 
 /**
- * Inserts a mail with the caller's executor (their transaction). With an idempotency key already
- * present, inserts nothing and resolves to the existing row's id.
+ * Inserts a mail with the caller's executor (their transaction), marked as having its delivery
+ * job (the caller enqueues it in the same transaction). With an idempotency key already present,
+ * inserts nothing and resolves to the existing row's id.
  */
 export async function insertOutboxRow(
   executor: Executor,
@@ -44,6 +44,7 @@ export async function insertOutboxRow(
       sent_at: null,
       failed_at: null,
       last_error: null,
+      needs_delivery_job: false,
     })
     // A concurrent insert of the same key makes this wait for that transaction; after its commit
     // this one does nothing, after its rollback this one inserts.
@@ -62,73 +63,77 @@ export async function insertOutboxRow(
   return { id: row.id, created: true };
 }
 
-/** `now() + milliseconds`, computed by the database so every node shares one clock. */
-const nowPlus = (milliseconds: number) =>
-  sql<Date>`now() + cast(${milliseconds} as double precision) * interval '1 millisecond'`;
-
-/** SQL of the delivery loop. Every time is the database's `now()`: nodes' clocks may disagree. */
+/** SQL of delivery and upkeep. Every time is the database's `now()`: nodes' clocks may disagree. */
 export function createOutboxStore(db: Database<MailTables>) {
   return {
-    /**
-     * Claims up to `limit` due rows in one statement (its own short transaction): bumps their
-     * attempts and pushes their due time `leaseMs` ahead, so no other node takes them while this
-     * one sends, and another does once the lease expires if this node dies mid-send.
-     */
-    async claimDue(limit: number, leaseMs: number): Promise<ClaimedMail[]> {
-      // SKIP LOCKED: rows another node is claiming right now are left to it instead of waited
-      // for; the row lock is held only until this statement commits, the lease does the rest.
-      const { rows } = await sql<{
-        id: string;
-        recipient: string;
-        subject: string;
-        text_body: string;
-        html_body: string | null;
-        attempts: number;
-      }>`
-        with due as (
-          select id from mail.outbox
-          where sent_at is null and failed_at is null and next_attempt_at <= now()
-          order by next_attempt_at
-          limit ${limit}
-          for update skip locked
-        )
-        update mail.outbox as outbox
-        set attempts = outbox.attempts + 1, next_attempt_at = ${nowPlus(leaseMs)}
-        from due
-        where outbox.id = due.id
-        returning outbox.id, outbox.recipient, outbox.subject, outbox.text_body, outbox.html_body,
-          outbox.attempts
-      `.execute(db.kysely);
-      return rows.map((row) => ({
-        id: row.id,
-        recipient: row.recipient,
-        subject: row.subject,
-        textBody: row.text_body,
-        htmlBody: row.html_body,
-        attempts: row.attempts,
-      }));
+    async find(id: string): Promise<MailToDeliver | undefined> {
+      const row = await db.kysely
+        .selectFrom('mail.outbox')
+        .select(['id', 'recipient', 'subject', 'text_body', 'html_body', 'sent_at'])
+        .where('id', '=', id)
+        .executeTakeFirst();
+      return row === undefined
+        ? undefined
+        : {
+            id: row.id,
+            recipient: row.recipient,
+            subject: row.subject,
+            textBody: row.text_body,
+            htmlBody: row.html_body,
+            sentAt: row.sent_at,
+          };
     },
 
-    async markSent(id: string): Promise<void> {
-      await db.kysely
+    /**
+     * Records the accepted send of attempt `attempts`, in the caller's transaction (the one that
+     * completes the job). A row already sent stays as it was.
+     */
+    async markSent(trx: Transaction<MailTables>, id: string, attempts: number): Promise<void> {
+      await trx
         .updateTable('mail.outbox')
-        .set({ sent_at: sql<Date>`now()` })
+        .set({ sent_at: sql<Date>`now()`, failed_at: null, attempts })
         .where('id', '=', id)
         .where('sent_at', 'is', null)
         .execute();
     },
 
     /**
-     * Records a failed attempt and when to try again. `attempts` is the claim's: if the lease ran
-     * out and another node claimed the row since, that node's outcome wins and this is a no-op.
+     * Records a refused or failed send of attempt `attempts`; `final` (the job's last attempt)
+     * marks the row failed. A row sent meanwhile (by an attempt that overran its lease) stays sent.
      */
-    async scheduleRetry(id: string, attempts: number, error: string, delayMs: number): Promise<void> {
+    async recordFailure(id: string, attempts: number, error: string, final: boolean): Promise<void> {
       await db.kysely
         .updateTable('mail.outbox')
-        .set({ last_error: error, next_attempt_at: nowPlus(delayMs) })
+        .set({ attempts, last_error: error, failed_at: final ? sql<Date>`now()` : null })
         .where('id', '=', id)
-        .where('attempts', '=', attempts)
         .where('sent_at', 'is', null)
+        .execute();
+    },
+
+    /**
+     * Up to `limit` rows without a delivery job, locked in `trx` (rows another node is handling
+     * are skipped rather than waited for); the caller enqueues their jobs and calls
+     * {@link recordDeliveryJobs} in the same transaction.
+     */
+    async lockRowsNeedingJobs(trx: Transaction<MailTables>, limit: number): Promise<string[]> {
+      const rows = await trx
+        .selectFrom('mail.outbox')
+        .select('id')
+        .where('needs_delivery_job', '=', true)
+        .orderBy('id')
+        .limit(limit)
+        .forUpdate()
+        .skipLocked()
+        .execute();
+      return rows.map((row) => row.id);
+    },
+
+    async recordDeliveryJobs(trx: Transaction<MailTables>, ids: readonly string[]): Promise<void> {
+      if (ids.length === 0) return;
+      await trx
+        .updateTable('mail.outbox')
+        .set({ needs_delivery_job: false })
+        .where('id', 'in', [...ids])
         .execute();
     },
 
@@ -143,17 +148,6 @@ export function createOutboxStore(db: Database<MailTables>) {
         .where((where) => where.or([where('sent_at', '<', cutoff), where('failed_at', '<', cutoff)]))
         .executeTakeFirst();
       return Number(result.numDeletedRows);
-    },
-
-    /** Records the last allowed attempt's failure: the row is never claimed again. */
-    async markFailed(id: string, attempts: number, error: string): Promise<void> {
-      await db.kysely
-        .updateTable('mail.outbox')
-        .set({ last_error: error, failed_at: sql<Date>`now()` })
-        .where('id', '=', id)
-        .where('attempts', '=', attempts)
-        .where('sent_at', 'is', null)
-        .execute();
     },
   };
 }

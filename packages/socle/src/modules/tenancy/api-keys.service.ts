@@ -51,6 +51,9 @@ export interface ApiKeyServiceOptions {
 export function createApiKeyService({ db, store, clock }: ApiKeyServiceOptions) {
   const inOrg = <T>(acting: Acting, work: Parameters<typeof db.transaction<T>>[0]) =>
     db.transaction(work, { settings: { 'app.tenant_id': acting.orgId, 'app.user_id': acting.userId } });
+  /** One statement in the acting organization: its own implicit transaction, one round trip. */
+  const inOrgStatement = (acting: Acting) =>
+    db.withSettings({ 'app.tenant_id': acting.orgId, 'app.user_id': acting.userId });
   const verified = new Map<string, { key: ApiKeyLookup | null; until: number }>();
   const lastRecordedUse = new Map<string, number>();
 
@@ -104,7 +107,7 @@ export function createApiKeyService({ db, store, clock }: ApiKeyServiceOptions) 
     },
 
     async list(acting: Acting): Promise<ApiKeySummary[]> {
-      const rows = await inOrg(acting, (trx) => store.listActive(trx));
+      const rows = await store.listActive(inOrgStatement(acting));
       return rows.map((row) => ({
         id: row.id,
         name: row.name,
@@ -119,7 +122,7 @@ export function createApiKeyService({ db, store, clock }: ApiKeyServiceOptions) 
 
     /** Revokes a key of the acting organization; other nodes stop accepting it within 5 seconds. */
     async revoke(acting: Acting, id: string): Promise<void> {
-      const revoked = await inOrg(acting, (trx) => store.revoke(id, clock.now(), trx));
+      const revoked = await store.revoke(id, clock.now(), inOrgStatement(acting));
       if (!revoked) throw tenancyErrors.apiKeyNotFound(id);
     },
 
@@ -148,9 +151,12 @@ export function createApiKeyService({ db, store, clock }: ApiKeyServiceOptions) 
       if (recorded === undefined || now.getTime() - recorded >= LAST_USED_GRANULARITY_MS) {
         if (lastRecordedUse.size >= VERIFIED_KEY_CACHE_SIZE) lastRecordedUse.clear();
         lastRecordedUse.set(key.id, now.getTime());
-        await db.transaction((trx) => store.recordUse(key.id, now, LAST_USED_GRANULARITY_MS, trx), {
-          settings: { 'app.tenant_id': key.tenant_id },
-        });
+        await store.recordUse(
+          key.id,
+          now,
+          LAST_USED_GRANULARITY_MS,
+          db.withSettings({ 'app.tenant_id': key.tenant_id }),
+        );
       }
       return {
         id: key.id,

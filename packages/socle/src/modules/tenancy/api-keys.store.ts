@@ -73,7 +73,7 @@ export function createApiKeysStore(db: Database<TenancyTables>) {
         .execute();
     },
 
-    async revoke(id: string, at: Date, trx: Trx): Promise<boolean> {
+    async revoke(id: string, at: Date, trx: Executor): Promise<boolean> {
       const result = await trx
         .updateTable('tenancy.api_keys')
         .set({ revoked_at: at })
@@ -87,7 +87,7 @@ export function createApiKeysStore(db: Database<TenancyTables>) {
      * Records a use, unless one was recorded in the last `granularityMs` (by this node or another):
      * at most one write per key per interval however busy the key is.
      */
-    async recordUse(id: string, at: Date, granularityMs: number, trx: Trx): Promise<void> {
+    async recordUse(id: string, at: Date, granularityMs: number, trx: Executor): Promise<void> {
       await trx
         .updateTable('tenancy.api_keys')
         .set({ last_used_at: at })

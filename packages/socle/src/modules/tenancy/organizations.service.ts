@@ -59,8 +59,9 @@ function slugify(name: string): string {
 }
 
 /**
- * Organizations and their members. Each method runs in a transaction that acts in the caller's
- * organization (set by the request scope or explicitly here), so row-level security confines it.
+ * Organizations and their members. Each method acts in the caller's organization, set explicitly
+ * here whatever the request scope says, so row-level security confines it: in a transaction when
+ * it runs several statements, as one statement in its own implicit transaction otherwise.
  */
 export function createOrganizationService(options: OrganizationServiceOptions) {
   const { db, store, clock } = options;
@@ -69,6 +70,9 @@ export function createOrganizationService(options: OrganizationServiceOptions) {
     acting: { orgId: string; userId: string },
     work: Parameters<typeof db.transaction<T>>[0],
   ) => db.transaction(work, { settings: { 'app.tenant_id': acting.orgId, 'app.user_id': acting.userId } });
+  /** One statement in the acting organization, as the acting user: no BEGIN/COMMIT round trips. */
+  const inOrgStatement = (acting: { orgId: string; userId: string }) =>
+    db.withSettings({ 'app.tenant_id': acting.orgId, 'app.user_id': acting.userId });
 
   /**
    * The member a manager acts on: it exists, only an owner touches an owner, and the last owner
@@ -109,9 +113,7 @@ export function createOrganizationService(options: OrganizationServiceOptions) {
     },
 
     async listMine(userId: string): Promise<Organization[]> {
-      const rows = await db.transaction((trx) => store.listForUser(userId, trx), {
-        settings: { 'app.user_id': userId },
-      });
+      const rows = await store.listForUser(userId, db.withSettings({ 'app.user_id': userId }));
       return rows.map((row) => ({
         id: row.id,
         name: row.name,
@@ -122,7 +124,7 @@ export function createOrganizationService(options: OrganizationServiceOptions) {
     },
 
     async current(acting: Acting): Promise<Organization> {
-      const org = await inOrg(acting, (trx) => store.findOrganization(acting.orgId, trx));
+      const org = await store.findOrganization(acting.orgId, inOrgStatement(acting));
       if (org === undefined) throw tenancyErrors.notAMember();
       return {
         id: org.id,
@@ -134,11 +136,11 @@ export function createOrganizationService(options: OrganizationServiceOptions) {
     },
 
     async rename(acting: Acting, name: string): Promise<void> {
-      await inOrg(acting, (trx) => store.renameOrganization(acting.orgId, name.trim(), trx));
+      await store.renameOrganization(acting.orgId, name.trim(), inOrgStatement(acting));
     },
 
     async members(acting: Acting) {
-      const rows = await inOrg(acting, (trx) => store.listMembers(trx));
+      const rows = await store.listMembers(inOrgStatement(acting));
       return rows.map((row) => ({
         userId: row.user_id,
         email: row.email,
@@ -206,7 +208,7 @@ export function createOrganizationService(options: OrganizationServiceOptions) {
     },
 
     async invitations(acting: Acting) {
-      const rows = await inOrg(acting, (trx) => store.listPendingInvitations(clock.now(), trx));
+      const rows = await store.listPendingInvitations(clock.now(), inOrgStatement(acting));
       return rows.map((row) => ({
         id: row.id,
         email: row.email,
@@ -216,7 +218,7 @@ export function createOrganizationService(options: OrganizationServiceOptions) {
     },
 
     async revokeInvitation(acting: Acting, id: string): Promise<void> {
-      const revoked = await inOrg(acting, (trx) => store.revokeInvitation(id, clock.now(), trx));
+      const revoked = await store.revokeInvitation(id, clock.now(), inOrgStatement(acting));
       if (!revoked) throw tenancyErrors.invitationNotFound(id);
     },
 

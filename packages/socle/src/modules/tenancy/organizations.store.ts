@@ -67,7 +67,7 @@ export function createOrganizationsStore(db: Database<TenancyTables>) {
       return trx.selectFrom('tenancy.organizations').selectAll().where('id', '=', id).executeTakeFirst();
     },
 
-    async renameOrganization(id: string, name: string, trx: Trx): Promise<void> {
+    async renameOrganization(id: string, name: string, trx: Executor): Promise<void> {
       await trx.updateTable('tenancy.organizations').set({ name }).where('id', '=', id).execute();
     },
 
@@ -152,7 +152,7 @@ export function createOrganizationsStore(db: Database<TenancyTables>) {
         .execute();
     },
 
-    async revokeInvitation(id: string, at: Date, trx: Trx): Promise<boolean> {
+    async revokeInvitation(id: string, at: Date, trx: Executor): Promise<boolean> {
       const result = await trx
         .updateTable('tenancy.invitations')
         .set({ revoked_at: at })

@@ -1,5 +1,5 @@
 import { defineModule, type ModuleContext } from '../../kernel/modules/index.js';
-import { enqueueMail } from '../mail/index.js';
+import { createMailOutbox } from '../mail/index.js';
 import { installApiKeyAuthentication } from './api-key-authentication.js';
 import { registerApiKeyRoutes } from './api-keys.routes.js';
 import { createApiKeyService } from './api-keys.service.js';
@@ -22,6 +22,7 @@ export interface TenancyOptions {
 
 function createTenancyServices(context: ModuleContext<TenancyTables>, options: TenancyOptions) {
   const store = createOrganizationsStore(context.db);
+  const mail = createMailOutbox(context);
   const organizations = createOrganizationService({
     db: context.db,
     store,
@@ -31,7 +32,7 @@ function createTenancyServices(context: ModuleContext<TenancyTables>, options: T
       options.deliverInvitation ??
       (async (invitation, trx) => {
         const link = options.invitationLink?.(invitation.token);
-        await enqueueMail<TenancyTables>(trx, {
+        await mail.enqueue(trx, {
           to: invitation.email,
           subject: `You are invited to join ${invitation.orgName}`,
           text: [
