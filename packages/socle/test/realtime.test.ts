@@ -116,6 +116,39 @@ describeEachDatabase('Realtime: the Pusher protocol with real clients', (target)
     expect(await progress).toEqual({ percent: 40 });
   });
 
+  it('delivers a burst of events (one turn of the server, one batch call) to every subscriber, complete and in order', async () => {
+    const channels = [client().subscribe('ticker'), client().subscribe('ticker')];
+    await Promise.all(channels.map((channel) => nextEvent(channel, 'pusher:subscription_succeeded')));
+    const received = channels.map(() => [] as number[]);
+    const allArrived = Promise.all(
+      channels.map(
+        (channel, index) =>
+          new Promise<void>((resolve) => {
+            channel.bind('tick', (data: { n: number }) => {
+              received[index]?.push(data.n);
+              if (received[index]?.length === 60) resolve();
+            });
+          }),
+      ),
+    );
+    // 50 publishes started in one turn of the event loop, then one batch_events call of 10.
+    await Promise.all(
+      Array.from({ length: 50 }, (_, n) =>
+        realtime.publish({ channel: 'ticker', event: 'tick', data: { n } }),
+      ),
+    );
+    await pusherServer(baseUrl, app).triggerBatch(
+      Array.from({ length: 10 }, (_, index) => ({
+        channel: 'ticker',
+        name: 'tick',
+        data: { n: 50 + index },
+      })),
+    );
+    await allArrived;
+    const expected = Array.from({ length: 60 }, (_, n) => n);
+    expect(received).toEqual([expected, expected]);
+  });
+
   it('lets a signed-in user join a private channel a module allows, and refuses others', async () => {
     const own = client(alice.token);
     const mine = own.subscribe(`private-notes-${alice.userId}`);

@@ -16,8 +16,12 @@ const LATENCY_MESSAGES = 40;
 const LATENCY_PAUSE_MS = 20;
 /** A message not received everywhere within this is counted as missing; the next one goes out. */
 const LATENCY_TIMEOUT_MS = 5000;
-/** Throughput phase: publish loops, each sending its next event when the previous one was answered. */
-const PUBLISHERS = 8;
+/**
+ * Throughput phases: publish loops, each sending its next event when the previous one was
+ * answered. One loop: a server never has two messages at once. Eight: bursts, as many app
+ * servers and jobs publishing at the same time give.
+ */
+const PUBLISHERS = [1, 8] as const;
 /** Sockets per subscriber process at most (each process has its own open-files limit). */
 const SOCKETS_PER_PROCESS = 10_000;
 /** Idle connections measured by default: the goal of issue 5, or what the open-files limit allows. */
@@ -56,6 +60,12 @@ interface FanoutFigures {
   latencyMaxMs: number;
   /** Deliveries of the latency phase that never arrived. */
   latencyMissing: number;
+  throughput: ThroughputFigures[];
+}
+
+/** A throughput phase: `publishers` loops publishing back to back. */
+interface ThroughputFigures {
+  publishers: number;
   deliveriesPerSecond: number;
   /** Server CPU time (user + system, every thread) per delivery in the throughput phase. */
   serverCpuMicrosPerDelivery: number;
@@ -163,10 +173,14 @@ async function measureLatency(run: Run, group: SubscriberGroup) {
 }
 
 /**
- * Throughput at saturation: `PUBLISHERS` loops publish back to back for `--duration` seconds;
+ * Throughput at saturation: `publishers` loops publish back to back for `--duration` seconds;
  * deliveries per second from the first publish to the last delivery.
  */
-async function measureThroughput(run: Run, group: SubscriberGroup) {
+async function measureThroughput(
+  run: Run,
+  group: SubscriberGroup,
+  publishers: number,
+): Promise<ThroughputFigures> {
   group.broadcast({ type: 'throughput' });
   const serverCpuBefore = (await processCpuSeconds(run.server.pid)) ?? Number.NaN;
   const subscriberCpuBefore = await group.cpuSeconds();
@@ -174,7 +188,7 @@ async function measureThroughput(run: Run, group: SubscriberGroup) {
   const endsAt = performance.now() + run.settings.durationSeconds * 1000;
   let published = 0;
   await Promise.all(
-    Array.from({ length: PUBLISHERS }, async () => {
+    Array.from({ length: publishers }, async () => {
       while (performance.now() < endsAt && !run.settings.signal.aborted) {
         const message = LATENCY_MESSAGES + published++;
         await run.contender.publish(run.server.url, benchPayload(message, nowNs()));
@@ -190,6 +204,7 @@ async function measureThroughput(run: Run, group: SubscriberGroup) {
       `    warning: ${published * group.sockets - drained.deliveries} deliveries missing after ${DRAIN_TIMEOUT_MS / 1000} s`,
     );
   return {
+    publishers,
     deliveriesPerSecond: drained.deliveries / seconds,
     serverCpuMicrosPerDelivery: (serverCpu * 1e6) / drained.deliveries,
     serverCores: serverCpu / seconds,
@@ -205,14 +220,15 @@ async function measureFanout(run: Run, size: number): Promise<FanoutFigures> {
       run.settings.progress(
         `    warning: ${latency.missingMessages} message(s) did not reach every subscriber within ${LATENCY_TIMEOUT_MS} ms`,
       );
-    const throughput = await measureThroughput(run, group);
+    const throughput: ThroughputFigures[] = [];
+    for (const publishers of PUBLISHERS) throughput.push(await measureThroughput(run, group, publishers));
     return {
       subscribers: size,
       latencyP50Ms: latency.latencyP50Ms,
       latencyP99Ms: latency.latencyP99Ms,
       latencyMaxMs: latency.latencyMaxMs,
       latencyMissing: latency.latencyMissing,
-      ...throughput,
+      throughput,
     };
   } finally {
     await group.close();
@@ -222,11 +238,17 @@ async function measureFanout(run: Run, size: number): Promise<FanoutFigures> {
 const integer = new Intl.NumberFormat('en-US', { maximumFractionDigits: 0 });
 const fixed = (value: number, digits: number, width: number) => value.toFixed(digits).padStart(width);
 
-const formatFanout = (figures: FanoutFigures) =>
-  `${integer.format(figures.subscribers).padStart(6)} subs  p50 ${fixed(figures.latencyP50Ms, 2, 7)} ms  p99 ${fixed(figures.latencyP99Ms, 2, 7)} ms  max ${fixed(figures.latencyMaxMs, 2, 7)} ms  ` +
-  `${integer.format(figures.deliveriesPerSecond).padStart(9)} deliveries/s  ${fixed(figures.serverCpuMicrosPerDelivery, 2, 6)} µs cpu/delivery  ` +
-  `server ${fixed(figures.serverCores, 2, 4)} cores  subscribers ${fixed(figures.subscriberCores, 2, 4)} cores` +
-  (figures.latencyMissing > 0 ? `  (${figures.latencyMissing} latency deliveries missing)` : '');
+const formatFanout = (label: string, figures: FanoutFigures) =>
+  [
+    `${label}${integer.format(figures.subscribers).padStart(6)} subs  latency p50 ${fixed(figures.latencyP50Ms, 2, 7)} ms  p99 ${fixed(figures.latencyP99Ms, 2, 7)} ms  max ${fixed(figures.latencyMaxMs, 2, 7)} ms` +
+      (figures.latencyMissing > 0 ? `  (${figures.latencyMissing} deliveries missing)` : ''),
+    ...figures.throughput.map(
+      (throughput) =>
+        `${label}${integer.format(figures.subscribers).padStart(6)} subs  ${String(throughput.publishers).padStart(2)} publisher(s) ` +
+        `${integer.format(throughput.deliveriesPerSecond).padStart(9)} deliveries/s  ${fixed(throughput.serverCpuMicrosPerDelivery, 2, 6)} µs cpu/delivery  ` +
+        `server ${fixed(throughput.serverCores, 2, 4)} cores  subscribers ${fixed(throughput.subscriberCores, 2, 4)} cores`,
+    ),
+  ].join('\n');
 
 const formatIdle = (figures: IdleFigures) =>
   `${integer.format(figures.connections).padStart(6)} idle  ${fixed(figures.rssPerConnectionBytes / 1024, 1, 5)} KiB rss/conn  ${fixed(figures.heapPerConnectionBytes / 1024, 1, 5)} KiB heap/conn  ` +
@@ -290,7 +312,7 @@ export const realtimeFanout: CustomScenario = {
             for (const size of sizes) {
               settings.progress(`  ${contender.label}: ${size} subscribers (round ${round + 1})`);
               const figures = await measureFanout(run, size);
-              settings.progress(`    ${formatFanout(figures)}`);
+              settings.progress(formatFanout('    ', figures));
               fanout.push(figures);
             }
             rounds[contender.label] = [...(rounds[contender.label] ?? []), { idle, fanout }];
@@ -317,22 +339,28 @@ export const realtimeFanout: CustomScenario = {
       const all = (rounds[label] ?? []).flatMap((figures) =>
         figures.fanout.filter((fanout) => fanout.subscribers === size),
       );
-      const pick = (key: keyof FanoutFigures) => median(all, (figures) => figures[key]);
+      const pick = (value: (figures: FanoutFigures) => number) => median(all, value);
       return {
         subscribers: size,
-        latencyP50Ms: pick('latencyP50Ms'),
-        latencyP99Ms: pick('latencyP99Ms'),
-        latencyMaxMs: pick('latencyMaxMs'),
-        latencyMissing: pick('latencyMissing'),
-        deliveriesPerSecond: pick('deliveriesPerSecond'),
-        serverCpuMicrosPerDelivery: pick('serverCpuMicrosPerDelivery'),
-        serverCores: pick('serverCores'),
-        subscriberCores: pick('subscriberCores'),
+        latencyP50Ms: pick((figures) => figures.latencyP50Ms),
+        latencyP99Ms: pick((figures) => figures.latencyP99Ms),
+        latencyMaxMs: pick((figures) => figures.latencyMaxMs),
+        latencyMissing: pick((figures) => figures.latencyMissing),
+        throughput: PUBLISHERS.map((publishers, index) => {
+          const phase = (figures: FanoutFigures) => figures.throughput[index] as ThroughputFigures;
+          return {
+            publishers,
+            deliveriesPerSecond: pick((figures) => phase(figures).deliveriesPerSecond),
+            serverCpuMicrosPerDelivery: pick((figures) => phase(figures).serverCpuMicrosPerDelivery),
+            serverCores: pick((figures) => phase(figures).serverCores),
+            subscriberCores: pick((figures) => phase(figures).subscriberCores),
+          };
+        }),
       };
     };
 
     const lines = [
-      `realtime-fanout (${dialect}, ${settings.rounds} round(s), medians; throughput ${settings.durationSeconds} s with ${PUBLISHERS} publishers; ` +
+      `realtime-fanout (${dialect}, ${settings.rounds} round(s), medians; throughput ${settings.durationSeconds} s per phase; ` +
         `${cores === undefined ? 'one core' : `server on core ${cores.server}, subscribers on ${cores.clients}`})`,
     ];
     const summary: Record<string, ContenderFigures> = {};
@@ -344,7 +372,7 @@ export const realtimeFanout: CustomScenario = {
       summary[contender.label] = figures;
       lines.push(`  ${contender.label.padEnd(9)} ${formatIdle(figures.idle)}`);
       for (const fanout of figures.fanout)
-        lines.push(`  ${contender.label.padEnd(9)} ${formatFanout(fanout)}`);
+        lines.push(formatFanout(`  ${contender.label.padEnd(9)} `, fanout));
     }
     const socleIdle = medianIdle('socle');
     lines.push(
@@ -353,17 +381,24 @@ export const realtimeFanout: CustomScenario = {
     for (const size of sizes) {
       const socle = medianFanout('socle', size);
       const baseline = medianFanout('socket.io', size);
+      const ratios = PUBLISHERS.map((publishers, index) => {
+        const ours = socle.throughput[index] as ThroughputFigures;
+        const theirs = baseline.throughput[index] as ThroughputFigures;
+        return (
+          `${publishers} publisher(s): deliveries/s ratio ${(ours.deliveriesPerSecond / theirs.deliveriesPerSecond).toFixed(2)}, ` +
+          `cpu/delivery ratio ${(theirs.serverCpuMicrosPerDelivery / ours.serverCpuMicrosPerDelivery).toFixed(2)}`
+        );
+      });
       lines.push(
-        `  ${integer.format(size)} subs: deliveries/s ratio ${(socle.deliveriesPerSecond / baseline.deliveriesPerSecond).toFixed(2)} (goal ≥ 2), ` +
-          `server cpu/delivery ratio ${(baseline.serverCpuMicrosPerDelivery / socle.serverCpuMicrosPerDelivery).toFixed(2)}` +
-          (size === 1000 ? `, socle p99 ${socle.latencyP99Ms.toFixed(2)} ms (goal ≤ 5 ms)` : ''),
+        `  ${integer.format(size)} subs: ${ratios.join('; ')} (goal ≥ 2)` +
+          (size === 1000 ? `; socle latency p99 ${socle.latencyP99Ms.toFixed(2)} ms (goal ≤ 5 ms)` : ''),
       );
     }
     return {
       scenario: 'realtime-fanout',
       dialect,
       text: lines.join('\n'),
-      figures: { summary, rounds, connections, publishers: PUBLISHERS },
+      figures: { summary, rounds, connections },
     };
   },
 };
