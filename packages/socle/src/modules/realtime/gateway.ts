@@ -94,6 +94,23 @@ export function createGateway(options: GatewayOptions) {
   let acceptingConnections = true;
 
   const now = () => clock.now().getTime();
+  const countConnection = (appId: string, delta: number) => {
+    const count = (connectionsPerApp.get(appId) ?? 0) + delta;
+    if (count > 0) connectionsPerApp.set(appId, count);
+    else connectionsPerApp.delete(appId);
+    state.reportConnections(appId, Math.max(count, 0));
+  };
+  /**
+   * Whether the app is at its connection limit across the fleet: this node's sockets (exact) plus
+   * those the other nodes reported (a second old at most, see ClusterState).
+   */
+  const atConnectionLimit = async (app: RealtimeApp) => {
+    if (app.maxConnections <= 0) return false;
+    if ((connectionsPerApp.get(app.id) ?? 0) >= app.maxConnections) return true;
+    const others = await state.otherNodesConnections(app.id);
+    // Read after the wait: sockets this node accepted meanwhile count too.
+    return (connectionsPerApp.get(app.id) ?? 0) + others >= app.maxConnections;
+  };
   const send = (connection: Connection, frame: string | Buffer) => {
     if (connection.socket.readyState === WebSocket.OPEN) connection.socket.send(frame, { binary: false });
   };
@@ -409,7 +426,7 @@ export function createGateway(options: GatewayOptions) {
     if (connection.closed) return;
     connection.closed = true;
     connections.delete(connection);
-    connectionsPerApp.set(connection.app.id, (connectionsPerApp.get(connection.app.id) ?? 1) - 1);
+    countConnection(connection.app.id, -1);
     if (connection.userId !== undefined) {
       const key = `${connection.app.id}\u0000${connection.userId}`;
       const set = users.get(key);
@@ -450,7 +467,7 @@ export function createGateway(options: GatewayOptions) {
       heldInTurn: 0,
     };
     connections.add(connection);
-    connectionsPerApp.set(app.id, (connectionsPerApp.get(app.id) ?? 0) + 1);
+    countConnection(app.id, 1);
     // Handlers run one frame at a time per socket, so a subscribe finishes before the next frame.
     let queue = Promise.resolve();
     socket.on('message', (raw, isBinary) => {
@@ -486,18 +503,14 @@ export function createGateway(options: GatewayOptions) {
     const protocol = url.searchParams.get('protocol');
     void apps
       .byKey(key)
-      .then((app) => {
+      .then(async (app) => {
         let problem: { code: number; message: string } | undefined;
         if (protocol === null) problem = { code: CLOSE.noVersion, message: 'No protocol version supplied' };
         else if (!/^\d+$/.test(protocol))
           problem = { code: CLOSE.invalidVersion, message: 'Invalid protocol version' };
         else if (Number(protocol) < 5 || Number(protocol) > PROTOCOL_VERSION)
           problem = { code: CLOSE.unsupportedVersion, message: `Unsupported protocol version ${protocol}` };
-        else if (
-          app !== undefined &&
-          app.maxConnections > 0 &&
-          (connectionsPerApp.get(app.id) ?? 0) >= app.maxConnections
-        )
+        else if (app !== undefined && (await atConnectionLimit(app)))
           problem = { code: CLOSE.overConnectionQuota, message: 'This app is over its connection quota' };
         server.handleUpgrade(request, socket, head, (webSocket) => accept(webSocket, app, problem));
       })
@@ -554,6 +567,12 @@ export function createGateway(options: GatewayOptions) {
     },
     /** Sockets connected to this node. */
     connectionCount: () => connections.size,
+    /** Sockets of an app on every live node, read now (this node's exact, the others' as reported). */
+    async fleetConnectionCount(appId: string): Promise<number> {
+      return (
+        (connectionsPerApp.get(appId) ?? 0) + (await state.otherNodesConnections(appId, { fresh: true }))
+      );
+    },
     /**
      * Stops accepting sockets, closes every one with 4200 (clients reconnect at once, to another
      * node) and removes their presence and subscriptions from the cluster state.
