@@ -11,6 +11,7 @@ import { redisUnavailable, testRedisUrl } from '../src/testing/test-redis.js';
 import { signUpUser, type TestUser } from './support/api-client.js';
 import { postgresTarget } from './support/each-database.js';
 import {
+  limitedRealtimeApp,
   nextEvent,
   type PresenceChannel,
   type PusherJs,
@@ -33,17 +34,7 @@ describe.skipIf(skipReason !== undefined)(
   () => {
     const app = testRealtimeApp('-redis');
     /** An app of two connections at most, across the fleet. */
-    const limitedApp = {
-      id: `limited-${app.realtimeAppId}`,
-      key: `limited-${app.realtimeAppKey}`,
-      secret: app.realtimeAppSecret,
-      encryptionMasterKey: undefined,
-      orgId: null,
-      maxConnections: 2,
-      clientEventsPerSecond: 10,
-      backendEventsPerSecond: 0,
-      webhookUrl: undefined,
-    };
+    const limitedApp = limitedRealtimeApp(app, 2);
     const raws: RawPusherSocket[] = [];
     const raw = (node: number) => {
       const created = new RawPusherSocket((nodes[node] as { url: string }).url, limitedApp.key);

@@ -11,6 +11,7 @@ import { callAs, signUpUser, type TestUser } from './support/api-client.js';
 import { describeEachDatabase } from './support/each-database.js';
 import {
   connected,
+  limitedRealtimeApp,
   nextEvent,
   type PresenceChannel,
   type PusherJs,
@@ -55,17 +56,7 @@ describeEachDatabase('Realtime: the Pusher protocol with real clients', (target)
   };
   let counter = 0;
   /** An app of one connection at most. */
-  const limitedApp = {
-    id: `limited-${app.realtimeAppId}`,
-    key: `limited-${app.realtimeAppKey}`,
-    secret: app.realtimeAppSecret,
-    encryptionMasterKey: undefined,
-    orgId: null,
-    maxConnections: 1,
-    clientEventsPerSecond: 10,
-    backendEventsPerSecond: 0,
-    webhookUrl: undefined,
-  };
+  const limitedApp = limitedRealtimeApp(app, 1);
 
   beforeAll(async () => {
     realtime = createRealtimeModule({ apps: [limitedApp] });

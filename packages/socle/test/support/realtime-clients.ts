@@ -22,6 +22,24 @@ export function testRealtimeApp(suffix = '') {
   };
 }
 
+/**
+ * A second app of the same server, given to `createRealtimeModule({ apps })`, that takes at most
+ * `maxConnections` sockets.
+ */
+export function limitedRealtimeApp(app: ReturnType<typeof testRealtimeApp>, maxConnections: number) {
+  return {
+    id: `limited-${app.realtimeAppId}`,
+    key: `limited-${app.realtimeAppKey}`,
+    secret: app.realtimeAppSecret,
+    encryptionMasterKey: undefined,
+    orgId: null,
+    maxConnections,
+    clientEventsPerSecond: 10,
+    backendEventsPerSecond: 0,
+    webhookUrl: undefined,
+  };
+}
+
 /** An app as the clients see it; without an encryption master key, encrypted channels are off. */
 type AppConfig = Omit<ReturnType<typeof testRealtimeApp>, 'realtimeAppEncryptionMasterKey'> & {
   realtimeAppEncryptionMasterKey?: string;
