@@ -124,10 +124,12 @@ export async function openSubscribers(options: {
             const onMessage = (report: SubscriberReport) => {
               if (report.type !== 'drained') return;
               child.process.off('message', onMessage);
+              child.process.off('exit', onExit);
               resolve(report);
             };
+            const onExit = () => reject(new Error('a subscriber process exited while draining'));
             child.process.on('message', onMessage);
-            child.process.once('exit', () => reject(new Error('a subscriber process exited while draining')));
+            child.process.once('exit', onExit);
             child.process.send({
               type: 'drain',
               expected: messages * child.sockets,
