@@ -71,7 +71,7 @@ function rawSocketOf(socket: WebSocket): RawSocket | undefined {
  * batch from Redis, a `batch_events` call) gets them in one `writev`.
  *
  * Why: on this path nearly all the CPU is the kernel's, one system call per socket and write
- * (≈ 7 µs each on the loopback of the bench machine, against ≈ 1 µs of JavaScript), so fewer
+ * (≈ 6–7 µs each on the loopback of the bench machine, against ≈ 1.5 µs of JavaScript), so fewer
  * system calls is the one large saving left. Holding costs a lone message little: its writes all
  * leave at the end of the same turn, before the loop next waits for I/O (measured with the
  * realtime-fanout bench: see bench/README.md).
