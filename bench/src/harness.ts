@@ -289,6 +289,8 @@ export async function runCustomScenario(
     }
     return await scenario.run(dialect, {
       poolMax: settings.poolMax,
+      connections: settings.connections,
+      durationSeconds: settings.durationSeconds,
       databaseUrl: database?.url,
       postgresAdminUrl: settings.postgresAdminUrl,
       rounds: settings.rounds,

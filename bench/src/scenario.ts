@@ -62,6 +62,10 @@ export interface CustomScenario {
 /** What a custom scenario gets from the harness. */
 export interface CustomRunSettings {
   readonly poolMax: number;
+  /** `--connections`, when given: what it means is the scenario's to say. */
+  readonly connections: number | undefined;
+  /** `--duration`: how long the scenario's measured load lasts, where it has one. */
+  readonly durationSeconds: number;
   /** Postgres database of this run; undefined on PGlite and with `createsDatabases`. */
   readonly databaseUrl: string | undefined;
   /** Where a scenario with `createsDatabases` creates and drops its databases. */

@@ -106,6 +106,7 @@ describeEachDatabase('Cross-tenant probe over every route of /openapi.json', (ta
         'GET /org/invitations',
         'GET /org/api-keys',
         'POST /realtime/apps/{id}/rotate-secret',
+        'POST /realtime/apps/{id}/rotate-encryption-key',
         'DELETE /realtime/apps/{id}',
         'GET /realtime/apps',
       ]),

@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createSilentLogger, requireUser } from '../src/index.js';
 import { defineModule } from '../src/kernel/modules/index.js';
 import { createIdentityModule } from '../src/modules/identity/index.js';
@@ -11,11 +11,13 @@ import { redisUnavailable, testRedisUrl } from '../src/testing/test-redis.js';
 import { signUpUser, type TestUser } from './support/api-client.js';
 import { postgresTarget } from './support/each-database.js';
 import {
+  limitedRealtimeApp,
   nextEvent,
   type PresenceChannel,
   type PusherJs,
   pusherClient,
   pusherServer,
+  RawPusherSocket,
   testRealtimeApp,
 } from './support/realtime-clients.js';
 
@@ -31,6 +33,14 @@ describe.skipIf(skipReason !== undefined)(
   `Realtime across two nodes sharing Redis [postgres + redis${skipReason ? `: ${skipReason}` : ''}]`,
   () => {
     const app = testRealtimeApp('-redis');
+    /** An app of two connections at most, across the fleet. */
+    const limitedApp = limitedRealtimeApp(app, 2);
+    const raws: RawPusherSocket[] = [];
+    const raw = (node: number) => {
+      const created = new RawPusherSocket((nodes[node] as { url: string }).url, limitedApp.key);
+      raws.push(created);
+      return created;
+    };
     const nodes: { socle: TestSocle; realtime: RealtimeModule; url: string }[] = [];
     const clients: PusherJs[] = [];
     let alice: TestUser;
@@ -43,7 +53,7 @@ describe.skipIf(skipReason !== undefined)(
 
     beforeAll(async () => {
       for (let index = 0; index < 2; index++) {
-        const realtime = createRealtimeModule();
+        const realtime = createRealtimeModule({ apps: [limitedApp] });
         const socle = await createTestSocle(postgresTarget, {
           config: { ...app, redisUrl: testRedisUrl },
           ...(nodes[0] ? { database: nodes[0].socle.database } : {}),
@@ -65,6 +75,7 @@ describe.skipIf(skipReason !== undefined)(
     });
     afterAll(async () => {
       for (const created of clients) created.disconnect();
+      for (const created of raws) created.close();
       // The second node shares the first one's database: close it first, then drop with the first.
       for (const node of [...nodes].reverse()) await node.socle.dispose();
     });
@@ -100,6 +111,24 @@ describe.skipIf(skipReason !== undefined)(
       bobClient.disconnect();
       expect((await removed).id).toBe(bob.userId);
       expect(onA.members.count).toBe(1);
+    });
+
+    it("limits an app's connections across the fleet: sockets on one node count on the other", async () => {
+      const [a, b] = nodes as unknown as [{ realtime: RealtimeModule }, { realtime: RealtimeModule }];
+      const onA = [raw(0), raw(0)];
+      await Promise.all(onA.map((socket) => socket.socketId()));
+      // Each node publishes its count as it changes; the other sees it once written.
+      await vi.waitFor(async () => expect(await b.realtime.fleetConnectionCount(limitedApp.id)).toBe(2));
+      expect((await raw(1).closed).code).toBe(4004);
+      expect((await raw(0).closed).code).toBe(4004);
+
+      onA[0]?.close();
+      await onA[0]?.closed;
+      await vi.waitFor(async () => expect(await b.realtime.fleetConnectionCount(limitedApp.id)).toBe(1));
+      const onB = raw(1);
+      expect(await onB.socketId()).toMatch(/^\d+\.\d+$/);
+      await vi.waitFor(async () => expect(await a.realtime.fleetConnectionCount(limitedApp.id)).toBe(2));
+      expect((await raw(0).closed).code).toBe(4004);
     });
 
     it('removes the members of a node that stopped heartbeating', async () => {

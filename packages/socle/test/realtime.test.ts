@@ -1,6 +1,6 @@
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { afterAll, beforeAll, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it, vi } from 'vitest';
 import { createManualClock, defineModule, requireUser } from '../src/index.js';
 import { createIdentityModule } from '../src/modules/identity/index.js';
 import { createMailModule } from '../src/modules/mail/index.js';
@@ -11,6 +11,7 @@ import { callAs, signUpUser, type TestUser } from './support/api-client.js';
 import { describeEachDatabase } from './support/each-database.js';
 import {
   connected,
+  limitedRealtimeApp,
   nextEvent,
   type PresenceChannel,
   type PusherJs,
@@ -29,6 +30,7 @@ const quiz = defineModule({
     'presence-room-{roomId}': (request, params) =>
       params.roomId === 'closed' ? false : { userInfo: { email: requireUser(request).userId.slice(0, 8) } },
     'private-chat-{roomId}': () => true,
+    'private-encrypted-room-{roomId}': () => true,
   },
 });
 
@@ -53,9 +55,11 @@ describeEachDatabase('Realtime: the Pusher protocol with real clients', (target)
     return created;
   };
   let counter = 0;
+  /** An app of one connection at most. */
+  const limitedApp = limitedRealtimeApp(app, 1);
 
   beforeAll(async () => {
-    realtime = createRealtimeModule();
+    realtime = createRealtimeModule({ apps: [limitedApp] });
     socle = await createTestSocle(target, {
       clock,
       config: app,
@@ -114,6 +118,85 @@ describeEachDatabase('Realtime: the Pusher protocol with real clients', (target)
       data: { percent: 40 },
     });
     expect(await progress).toEqual({ percent: 40 });
+  });
+
+  it('delivers a burst of events (one turn of the server, one batch call) to every subscriber, complete and in order', async () => {
+    const channels = [client().subscribe('ticker'), client().subscribe('ticker')];
+    await Promise.all(channels.map((channel) => nextEvent(channel, 'pusher:subscription_succeeded')));
+    const received = channels.map(() => [] as number[]);
+    const allArrived = Promise.all(
+      channels.map(
+        (channel, index) =>
+          new Promise<void>((resolve) => {
+            channel.bind('tick', (data: { n: number }) => {
+              received[index]?.push(data.n);
+              if (received[index]?.length === 60) resolve();
+            });
+          }),
+      ),
+    );
+    // 50 publishes started in one turn of the event loop, then one batch_events call of 10.
+    await Promise.all(
+      Array.from({ length: 50 }, (_, n) =>
+        realtime.publish({ channel: 'ticker', event: 'tick', data: { n } }),
+      ),
+    );
+    await pusherServer(baseUrl, app).triggerBatch(
+      Array.from({ length: 10 }, (_, index) => ({
+        channel: 'ticker',
+        name: 'tick',
+        data: { n: 50 + index },
+      })),
+    );
+    await allArrived;
+    const expected = Array.from({ length: 60 }, (_, n) => n);
+    expect(received).toEqual([expected, expected]);
+  });
+
+  it('refuses connections of an app beyond its limit with 4004, and accepts again once one left', async () => {
+    const first = raw(undefined, limitedApp.key);
+    await first.socketId();
+    expect(await realtime.fleetConnectionCount(limitedApp.id)).toBe(1);
+    const second = raw(undefined, limitedApp.key);
+    expect((await second.closed).code).toBe(4004);
+    first.close();
+    await first.closed;
+    await vi.waitFor(async () => expect(await realtime.fleetConnectionCount(limitedApp.id)).toBe(0));
+    const third = raw(undefined, limitedApp.key);
+    expect(await third.socketId()).toMatch(/^\d+\.\d+$/);
+  });
+
+  it('serves private-encrypted channels end to end: shared_secret as the pusher SDK derives it, events encrypted by the SDK or realtime.publish and opened by pusher-js', async () => {
+    const channelName = 'private-encrypted-room-1';
+    const subscriber = client(alice.token);
+    const socketId = await connected(subscriber);
+    // The auth endpoint answers exactly what the official SDK, given the master key, would.
+    const authorized = await callAs(socle, alice, 'POST', '/realtime/auth', {
+      payload: { socket_id: socketId, channel_name: channelName },
+    });
+    expect(authorized.json()).toEqual(pusherServer(baseUrl, app).authorizeChannel(socketId, channelName));
+    expect(authorized.json().shared_secret).toEqual(expect.any(String));
+
+    const channel = subscriber.subscribe(channelName);
+    await nextEvent(channel, 'pusher:subscription_succeeded');
+    const fromSdk = nextEvent(channel, 'secret-note');
+    await pusherServer(baseUrl, app).trigger(channelName, 'secret-note', { text: 'only for you' });
+    expect(await fromSdk).toEqual({ text: 'only for you' });
+    const fromServer = nextEvent(channel, 'secret-note');
+    await realtime.publish({ channel: channelName, event: 'secret-note', data: { text: 'from a job' } });
+    expect(await fromServer).toEqual({ text: 'from a job' });
+
+    // Plain text to an encrypted channel is refused, naming the channel.
+    // (The SDK's typings say `body` is a string; it JSON-encodes what it is given.)
+    const body = { name: 'leak', channel: channelName, data: '{"text":"oops"}' } as unknown as string;
+    const plain = await pusherServer(baseUrl, app)
+      .post({ path: '/events', body })
+      .catch((error: { status: number; body: string }) => error);
+    expect(plain, JSON.stringify(plain)).toMatchObject({ status: 400 });
+    expect(JSON.parse((plain as { body: string }).body)).toMatchObject({
+      code: 'realtime.unencrypted_payload',
+      channel: channelName,
+    });
   });
 
   it('lets a signed-in user join a private channel a module allows, and refuses others', async () => {
@@ -372,6 +455,75 @@ describeEachDatabase('Realtime: the Pusher protocol with real clients', (target)
     });
     expect(member.json().auth).toBe(
       channelAuth({ key: orgApp.key, secret: rotated.json().secret }, socketId, 'private-chat-1'),
+    );
+  });
+
+  it("gives an organization's app an encryption master key: shown at creation, sealed at rest, rotated, required for encrypted channels", async () => {
+    const org = await callAs(socle, alice, 'POST', '/orgs', { payload: { name: 'Secret Quiz Co' } });
+    const orgId = org.json().id as string;
+    const created = await callAs(socle, alice, 'POST', '/realtime/apps', {
+      orgId,
+      payload: { name: 'Quiz' },
+    });
+    const orgApp = created.json() as { id: string; key: string; secret: string; encryptionMasterKey: string };
+    expect(Buffer.from(orgApp.encryptionMasterKey, 'base64')).toHaveLength(32);
+    const config = {
+      realtimeAppId: orgApp.id,
+      realtimeAppKey: orgApp.key,
+      realtimeAppSecret: orgApp.secret,
+      realtimeAppEncryptionMasterKey: orgApp.encryptionMasterKey,
+    };
+    const listed = await callAs(socle, alice, 'GET', '/realtime/apps', { orgId });
+    expect(listed.json()).toEqual([expect.objectContaining({ id: orgApp.id, hasEncryptionMasterKey: true })]);
+    expect(listed.body).not.toContain(orgApp.encryptionMasterKey);
+    const stored = async () =>
+      (
+        await socle.db.withConnection(
+          (connection) =>
+            connection.query<{ encryption_master_key: string | null }>(
+              'select encryption_master_key from realtime.apps where id = $1',
+              [orgApp.id],
+            ),
+          'owner',
+        )
+      ).rows[0]?.encryption_master_key;
+    expect(await stored()).toMatch(/^sb1\./);
+    expect(await stored()).not.toContain(orgApp.encryptionMasterKey);
+
+    const socketId = await raw(undefined, orgApp.key).socketId();
+    const authorize = () =>
+      callAs(socle, alice, 'POST', '/realtime/auth', {
+        orgId,
+        payload: { socket_id: socketId, channel_name: 'private-encrypted-room-7', app_key: orgApp.key },
+      });
+    expect((await authorize()).json()).toEqual(
+      pusherServer(baseUrl, config).authorizeChannel(socketId, 'private-encrypted-room-7'),
+    );
+
+    // An app from before encryption keys existed has none: encrypted channels are refused until
+    // an admin creates one (rotating the secret drops the cached app).
+    await socle.db.withConnection(
+      (connection) =>
+        connection.query('update realtime.apps set encryption_master_key = null where id = $1', [orgApp.id]),
+      'owner',
+    );
+    await callAs(socle, alice, 'POST', `/realtime/apps/${orgApp.id}/rotate-secret`, { orgId });
+    const refused = await authorize();
+    expect(refused.statusCode).toBe(409);
+    expect(refused.json().code).toBe('realtime.no_encryption_key');
+    const listedWithout = await callAs(socle, alice, 'GET', '/realtime/apps', { orgId });
+    expect(listedWithout.json()).toEqual([expect.objectContaining({ hasEncryptionMasterKey: false })]);
+
+    const rotated = await callAs(socle, alice, 'POST', `/realtime/apps/${orgApp.id}/rotate-encryption-key`, {
+      orgId,
+    });
+    expect(rotated.statusCode).toBe(200);
+    const newKey = rotated.json().encryptionMasterKey as string;
+    expect(newKey).not.toBe(orgApp.encryptionMasterKey);
+    expect(rotated.json().hasEncryptionMasterKey).toBe(true);
+    const fresh = { ...config, realtimeAppEncryptionMasterKey: newKey };
+    expect((await authorize()).json().shared_secret).toBe(
+      pusherServer(baseUrl, fresh).authorizeChannel(socketId, 'private-encrypted-room-7').shared_secret,
     );
   });
 

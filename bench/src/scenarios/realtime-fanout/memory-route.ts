@@ -13,9 +13,3 @@ export function measuredMemory(): { rss: number; heap: number } {
   const usage = process.memoryUsage();
   return { rss: usage.rss, heap: usage.heapUsed + usage.external };
 }
-
-/** CPU time this process used so far (user + system), in microseconds; no collection. */
-export function usedCpu(): { cpuMicros: number } {
-  const cpu = process.cpuUsage();
-  return { cpuMicros: cpu.user + cpu.system };
-}

@@ -1,26 +1,39 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { coreSplit, openFilesLimit, pinProcess } from '../../cpu-affinity.js';
+import { processCpuSeconds } from '../../process-cpu.js';
 import type { CustomResult, CustomRunSettings, CustomScenario } from '../../scenario.js';
-import { spawnServer } from '../../server-process.js';
+import { type ServerProcess, spawnServer } from '../../server-process.js';
 import type { BenchDialect } from '../../server-protocol.js';
-import {
-  openPusherSubscribers,
-  openSocketIoSubscribers,
-  publishPusher,
-  publishSocketIo,
-  type Subscribers,
-} from './clients.js';
+import { publishPusher, publishSocketIo } from './publishers.js';
+import { benchPayload, type WireProtocol } from './subscriber-protocol.js';
+import { openSubscribers, type SubscriberGroup } from './subscribers.js';
 
-/** Subscriber counts measured; the largest also gives memory per idle connection. */
-const SIZES = [1000, 10_000] as const;
-/** Messages published one after another (each waits for every delivery) for latency. */
-const LATENCY_MESSAGES = 30;
-/** Messages published at once for throughput (deliveries per second). */
-const BURST_MESSAGES = 20;
-const DELIVERY_TIMEOUT_MS = 60_000;
+/** Subscriber counts of the latency and throughput phases (capped by `--connections`). */
+const FANOUT_SIZES = [1000, 10_000] as const;
+/** Latency phase: messages published one at a time on an idle server. */
+const LATENCY_MESSAGES = 40;
+/** Pause after every subscriber got a message, before the next one: the server is idle again. */
+const LATENCY_PAUSE_MS = 20;
+/** A message not received everywhere within this is counted as missing; the next one goes out. */
+const LATENCY_TIMEOUT_MS = 5000;
+/**
+ * Throughput phases: publish loops, each sending its next event when the previous one was
+ * answered. One loop: a server never has two messages at once. Eight: bursts, as many app
+ * servers and jobs publishing at the same time give.
+ */
+const PUBLISHERS = [1, 8] as const;
+/** Sockets per subscriber process at most (each process has its own open-files limit). */
+const SOCKETS_PER_PROCESS = 10_000;
+/** Idle connections measured by default: the goal of issue 5, or what the open-files limit allows. */
+const DEFAULT_IDLE_CONNECTIONS = 50_000;
+/** Files the server keeps open besides sockets (database, Redis, logs, Node's own). */
+const SERVER_SPARE_FILES = 500;
+const DRAIN_TIMEOUT_MS = 60_000;
 
 interface Contender {
   readonly label: 'socle' | 'socket.io';
   readonly entry: URL;
-  open(baseUrl: string, count: number): Promise<Subscribers>;
+  readonly protocol: WireProtocol;
   publish(baseUrl: string, data: string): Promise<void>;
 }
 
@@ -28,18 +41,56 @@ const contenders: readonly Contender[] = [
   {
     label: 'socle',
     entry: new URL('./socle-server.js', import.meta.url),
-    open: openPusherSubscribers,
+    protocol: 'pusher',
     publish: publishPusher,
   },
   {
     label: 'socket.io',
     entry: new URL('./socketio-server.js', import.meta.url),
-    open: openSocketIoSubscribers,
+    protocol: 'socket.io',
     publish: publishSocketIo,
   },
 ];
 
-function percentile(sorted: readonly number[], fraction: number): number {
+/** Figures of one fan-out size on one server. */
+interface FanoutFigures {
+  subscribers: number;
+  latencyP50Ms: number;
+  latencyP99Ms: number;
+  latencyMaxMs: number;
+  /** Deliveries of the latency phase that never arrived. */
+  latencyMissing: number;
+  throughput: ThroughputFigures[];
+}
+
+/** A throughput phase: `publishers` loops publishing back to back. */
+interface ThroughputFigures {
+  publishers: number;
+  deliveriesPerSecond: number;
+  /** Server CPU time (user + system, every thread) per delivery in the throughput phase. */
+  serverCpuMicrosPerDelivery: number;
+  /** Cores the server and the subscriber processes kept busy in the throughput phase. */
+  serverCores: number;
+  subscriberCores: number;
+}
+
+/** Server memory per idle connection (each joined to one channel), after a full GC. */
+interface IdleFigures {
+  connections: number;
+  rssPerConnectionBytes: number;
+  heapPerConnectionBytes: number;
+  rssBytes: number;
+  openSeconds: number;
+}
+
+interface ContenderFigures {
+  idle: IdleFigures;
+  fanout: FanoutFigures[];
+}
+
+const nowNs = () => Number(process.hrtime.bigint());
+
+function percentile(sorted: Float64Array, fraction: number): number {
   if (sorted.length === 0) return Number.NaN;
   return sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * fraction))] as number;
 }
@@ -48,94 +99,186 @@ async function memoryOf(baseUrl: string): Promise<{ rss: number; heap: number }>
   return (await (await fetch(`${baseUrl}/bench/memory`)).json()) as { rss: number; heap: number };
 }
 
-async function cpuOf(baseUrl: string): Promise<{ cpuMicros: number }> {
-  return (await (await fetch(`${baseUrl}/bench/cpu`)).json()) as { cpuMicros: number };
+interface Run {
+  readonly contender: Contender;
+  readonly server: ServerProcess;
+  readonly subscriberCores: string | undefined;
+  readonly settings: CustomRunSettings;
 }
 
-/** Waits until `expected` deliveries arrived since `counter.count` was reset. */
-function deliveries(subscribers: Subscribers, expected: number): { done: Promise<void>; times: number[] } {
-  const times: number[] = [];
-  let resolveDone: () => void;
-  const done = new Promise<void>((resolve, reject) => {
-    resolveDone = resolve;
-    setTimeout(
-      () =>
-        reject(new Error(`only ${times.length} of ${expected} deliveries within ${DELIVERY_TIMEOUT_MS} ms`)),
-      DELIVERY_TIMEOUT_MS,
-    ).unref();
+function subscribe(run: Run, sockets: number): Promise<SubscriberGroup> {
+  return openSubscribers({
+    url: run.server.url,
+    protocol: run.contender.protocol,
+    sockets,
+    perProcess: SOCKETS_PER_PROCESS,
+    cores: run.subscriberCores,
+    signal: run.settings.signal,
   });
-  subscribers.onDelivery = (at) => {
-    times.push(at);
-    if (times.length === expected) resolveDone();
-  };
-  return { done, times };
 }
 
-interface SizeFigures {
-  subscribers: number;
-  latencyP50Ms: number;
-  latencyP99Ms: number;
-  deliveriesPerSecond: number;
-  /** Server CPU time (user + system) per delivery during the burst: independent of the client's speed. */
-  serverCpuMicrosPerDelivery: number;
-  rssPerConnectionBytes: number;
-  heapPerConnectionBytes: number;
-}
-
-async function measure(contender: Contender, baseUrl: string, count: number): Promise<SizeFigures> {
-  const before = await memoryOf(baseUrl);
-  const subscribers = await contender.open(baseUrl, count);
+async function measureIdle(run: Run, connections: number): Promise<IdleFigures> {
+  const before = await memoryOf(run.server.url);
+  const started = performance.now();
+  const group = await subscribe(run, connections);
+  const openSeconds = (performance.now() - started) / 1000;
   try {
-    const idle = await memoryOf(baseUrl);
-    const latencies: number[] = [];
-    for (let message = 0; message < LATENCY_MESSAGES; message++) {
-      const wait = deliveries(subscribers, count);
-      const started = performance.now();
-      await contender.publish(baseUrl, `{"n":${message}}`);
-      await wait.done;
-      for (const at of wait.times) latencies.push(at - started);
-    }
-    latencies.sort((a, b) => a - b);
-    const burst = deliveries(subscribers, count * BURST_MESSAGES);
-    const cpuBefore = await cpuOf(baseUrl);
-    const burstStarted = performance.now();
-    await Promise.all(
-      Array.from({ length: BURST_MESSAGES }, (_, message) => contender.publish(baseUrl, `{"b":${message}}`)),
-    );
-    await burst.done;
-    const burstSeconds = (performance.now() - burstStarted) / 1000;
-    const cpuAfter = await cpuOf(baseUrl);
+    const idle = await memoryOf(run.server.url);
     return {
-      subscribers: count,
-      latencyP50Ms: percentile(latencies, 0.5),
-      latencyP99Ms: percentile(latencies, 0.99),
-      deliveriesPerSecond: (count * BURST_MESSAGES) / burstSeconds,
-      serverCpuMicrosPerDelivery: (cpuAfter.cpuMicros - cpuBefore.cpuMicros) / (count * BURST_MESSAGES),
-      rssPerConnectionBytes: (idle.rss - before.rss) / count,
-      heapPerConnectionBytes: (idle.heap - before.heap) / count,
+      connections,
+      rssPerConnectionBytes: (idle.rss - before.rss) / connections,
+      heapPerConnectionBytes: (idle.heap - before.heap) / connections,
+      rssBytes: idle.rss,
+      openSeconds,
     };
   } finally {
-    await subscribers.close();
+    await group.close();
   }
 }
 
-const format = (figures: SizeFigures) =>
-  `${String(figures.subscribers).padStart(6)} subs  p50 ${figures.latencyP50Ms.toFixed(2).padStart(7)} ms  p99 ${figures.latencyP99Ms
-    .toFixed(2)
-    .padStart(
-      7,
-    )} ms  ${Math.round(figures.deliveriesPerSecond).toLocaleString('en-US').padStart(9)} deliveries/s  ${figures.serverCpuMicrosPerDelivery.toFixed(1).padStart(5)} µs cpu/delivery  ${(
-    figures.rssPerConnectionBytes / 1024
-  )
-    .toFixed(1)
-    .padStart(
-      5,
-    )} KiB rss/conn  ${(figures.heapPerConnectionBytes / 1024).toFixed(1).padStart(5)} KiB heap/conn`;
+/**
+ * Latency: one publish at a time on an idle server; the next goes out once every subscriber got
+ * the previous one and a pause passed. Every delivery is a sample.
+ */
+async function measureLatency(run: Run, group: SubscriberGroup) {
+  group.broadcast({ type: 'latency', messages: LATENCY_MESSAGES });
+  let missingMessages = 0;
+  for (let message = 0; message < LATENCY_MESSAGES; message++) {
+    const received = group.collect('received', LATENCY_TIMEOUT_MS, (report) => report.message === message);
+    await run.contender.publish(run.server.url, benchPayload(message, nowNs()));
+    try {
+      await received;
+    } catch {
+      missingMessages++;
+    }
+    await sleep(LATENCY_PAUSE_MS);
+  }
+  const reported = group.collect('latencies', 60_000);
+  group.broadcast({ type: 'report' });
+  const reports = await reported;
+  const all = new Float64Array(reports.reduce((sum, report) => sum + report.micros.length, 0));
+  let offset = 0;
+  for (const report of reports) {
+    all.set(report.micros, offset);
+    offset += report.micros.length;
+  }
+  all.sort();
+  return {
+    latencyP50Ms: percentile(all, 0.5) / 1000,
+    latencyP99Ms: percentile(all, 0.99) / 1000,
+    latencyMaxMs: (all.at(-1) ?? Number.NaN) / 1000,
+    latencyMissing: LATENCY_MESSAGES * group.sockets - all.length,
+    missingMessages,
+  };
+}
 
 /**
- * One node, N raw-`ws` subscribers of one channel, events published through the server's HTTP
- * endpoint: publish → receive latency (every delivery), deliveries per second in a burst, and
- * memory per idle connection, on Socle (Pusher protocol) and on Socket.IO 4 in the same run.
+ * Throughput at saturation: `publishers` loops publish back to back for `--duration` seconds;
+ * deliveries per second from the first publish to the last delivery.
+ */
+async function measureThroughput(
+  run: Run,
+  group: SubscriberGroup,
+  publishers: number,
+): Promise<ThroughputFigures> {
+  group.broadcast({ type: 'throughput' });
+  const serverCpuBefore = (await processCpuSeconds(run.server.pid)) ?? Number.NaN;
+  const subscriberCpuBefore = await group.cpuSeconds();
+  const startedNs = nowNs();
+  const endsAt = performance.now() + run.settings.durationSeconds * 1000;
+  let published = 0;
+  await Promise.all(
+    Array.from({ length: publishers }, async () => {
+      while (performance.now() < endsAt && !run.settings.signal.aborted) {
+        const message = LATENCY_MESSAGES + published++;
+        await run.contender.publish(run.server.url, benchPayload(message, nowNs()));
+      }
+    }),
+  );
+  const drained = await group.drain(published, DRAIN_TIMEOUT_MS);
+  const seconds = (drained.lastAtNs - startedNs) / 1e9;
+  const serverCpu = ((await processCpuSeconds(run.server.pid)) ?? Number.NaN) - serverCpuBefore;
+  const subscriberCpu = (await group.cpuSeconds()) - subscriberCpuBefore;
+  if (drained.deliveries < published * group.sockets)
+    run.settings.progress(
+      `    warning: ${published * group.sockets - drained.deliveries} deliveries missing after ${DRAIN_TIMEOUT_MS / 1000} s`,
+    );
+  return {
+    publishers,
+    deliveriesPerSecond: drained.deliveries / seconds,
+    serverCpuMicrosPerDelivery: (serverCpu * 1e6) / drained.deliveries,
+    serverCores: serverCpu / seconds,
+    subscriberCores: subscriberCpu / seconds,
+  };
+}
+
+async function measureFanout(run: Run, size: number): Promise<FanoutFigures> {
+  const group = await subscribe(run, size);
+  try {
+    const latency = await measureLatency(run, group);
+    if (latency.missingMessages > 0)
+      run.settings.progress(
+        `    warning: ${latency.missingMessages} message(s) did not reach every subscriber within ${LATENCY_TIMEOUT_MS} ms`,
+      );
+    const throughput: ThroughputFigures[] = [];
+    for (const publishers of PUBLISHERS) throughput.push(await measureThroughput(run, group, publishers));
+    return {
+      subscribers: size,
+      latencyP50Ms: latency.latencyP50Ms,
+      latencyP99Ms: latency.latencyP99Ms,
+      latencyMaxMs: latency.latencyMaxMs,
+      latencyMissing: latency.latencyMissing,
+      throughput,
+    };
+  } finally {
+    await group.close();
+  }
+}
+
+const integer = new Intl.NumberFormat('en-US', { maximumFractionDigits: 0 });
+const fixed = (value: number, digits: number, width: number) => value.toFixed(digits).padStart(width);
+
+const formatFanout = (label: string, figures: FanoutFigures) =>
+  [
+    `${label}${integer.format(figures.subscribers).padStart(6)} subs  latency p50 ${fixed(figures.latencyP50Ms, 2, 7)} ms  p99 ${fixed(figures.latencyP99Ms, 2, 7)} ms  max ${fixed(figures.latencyMaxMs, 2, 7)} ms` +
+      (figures.latencyMissing > 0 ? `  (${figures.latencyMissing} deliveries missing)` : ''),
+    ...figures.throughput.map(
+      (throughput) =>
+        `${label}${integer.format(figures.subscribers).padStart(6)} subs  ${String(throughput.publishers).padStart(2)} publisher(s) ` +
+        `${integer.format(throughput.deliveriesPerSecond).padStart(9)} deliveries/s  ${fixed(throughput.serverCpuMicrosPerDelivery, 2, 6)} µs cpu/delivery  ` +
+        `server ${fixed(throughput.serverCores, 2, 4)} cores  subscribers ${fixed(throughput.subscriberCores, 2, 4)} cores`,
+    ),
+  ].join('\n');
+
+const formatIdle = (figures: IdleFigures) =>
+  `${integer.format(figures.connections).padStart(6)} idle  ${fixed(figures.rssPerConnectionBytes / 1024, 1, 5)} KiB rss/conn  ${fixed(figures.heapPerConnectionBytes / 1024, 1, 5)} KiB heap/conn  ` +
+  `rss ${integer.format(figures.rssBytes / 2 ** 20)} MiB  opened in ${fixed(figures.openSeconds, 1, 4)} s`;
+
+/** How many idle connections to measure: `--connections`, or what the open-files limit allows. */
+function idleConnections(settings: CustomRunSettings): number {
+  const limit = openFilesLimit();
+  const allowed = limit === undefined ? DEFAULT_IDLE_CONNECTIONS : limit - SERVER_SPARE_FILES;
+  if (settings.connections === undefined) return Math.min(DEFAULT_IDLE_CONNECTIONS, allowed);
+  if (settings.connections > allowed)
+    throw new Error(
+      `--connections ${settings.connections} needs more open files than the server may have: ulimit -n is ${limit}, ` +
+        `so at most ${allowed} connections (${SERVER_SPARE_FILES} kept for the rest). Raise it (ulimit -n ${settings.connections + SERVER_SPARE_FILES}) and rerun.`,
+    );
+  return settings.connections;
+}
+
+function median<T>(values: readonly T[], pick: (value: T) => number): number {
+  const sorted = values.map(pick).sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)] ?? Number.NaN;
+}
+
+/**
+ * One node, N subscribers of one channel, events published through the server's HTTP endpoint,
+ * on Socle (Pusher protocol) and on Socket.IO 4 in the same run. Per server: memory per idle
+ * connection at `--connections` sockets; then for 1,000 and 10,000 subscribers a latency phase
+ * (one publish at a time, idle server) and a throughput phase (publishing back to back for
+ * `--duration` seconds). The server runs alone on the first core; subscriber processes and the
+ * harness share the others.
  */
 export const realtimeFanout: CustomScenario = {
   kind: 'custom',
@@ -143,63 +286,119 @@ export const realtimeFanout: CustomScenario = {
   description: 'one channel, N subscribers, REST publish: Socle (Pusher protocol) vs Socket.IO 4',
   dialects: ['postgres', 'pglite'],
   async run(dialect: BenchDialect, settings: CustomRunSettings): Promise<CustomResult> {
-    const results: Record<string, SizeFigures[]> = {};
-    for (let round = 0; round < settings.rounds; round++) {
-      for (const contender of contenders) {
-        const server = await spawnServer({
-          label: contender.label,
-          entry: contender.entry,
-          settings: { dialect, databaseUrl: settings.databaseUrl, poolMax: settings.poolMax },
-          signal: settings.signal,
-        });
-        try {
-          for (const size of SIZES) {
-            settings.progress(`  ${contender.label}: ${size} subscribers (round ${round + 1})`);
-            const figures = await measure(contender, server.url, size);
-            settings.progress(`    ${format(figures)}`);
-            results[contender.label] = [...(results[contender.label] ?? []), figures];
+    const connections = idleConnections(settings);
+    const sizes = [...new Set(FANOUT_SIZES.map((size) => Math.min(size, connections)))];
+    const cores = coreSplit();
+    if (cores === undefined) settings.progress('  one core: server and subscribers share it');
+    else if (!(await pinProcess(process.pid, cores.clients)))
+      settings.progress('  warning: taskset failed; processes are not pinned to cores');
+    const rounds: Record<string, ContenderFigures[]> = {};
+    try {
+      for (let round = 0; round < settings.rounds; round++) {
+        for (const contender of contenders) {
+          const server = await spawnServer({
+            label: contender.label,
+            entry: contender.entry,
+            settings: { dialect, databaseUrl: settings.databaseUrl, poolMax: settings.poolMax },
+            signal: settings.signal,
+          });
+          try {
+            if (cores !== undefined) await pinProcess(server.pid, cores.server);
+            const run: Run = { contender, server, subscriberCores: cores?.clients, settings };
+            settings.progress(`  ${contender.label}: ${connections} idle connections (round ${round + 1})`);
+            const idle = await measureIdle(run, connections);
+            settings.progress(`    ${formatIdle(idle)}`);
+            const fanout: FanoutFigures[] = [];
+            for (const size of sizes) {
+              settings.progress(`  ${contender.label}: ${size} subscribers (round ${round + 1})`);
+              const figures = await measureFanout(run, size);
+              settings.progress(formatFanout('    ', figures));
+              fanout.push(figures);
+            }
+            rounds[contender.label] = [...(rounds[contender.label] ?? []), { idle, fanout }];
+          } finally {
+            await server.stop();
           }
-        } finally {
-          await server.stop();
         }
       }
+    } finally {
+      if (cores !== undefined) await pinProcess(process.pid, cores.all);
     }
-    // Medians over rounds, per size.
-    const median = (label: string, size: number): SizeFigures => {
-      const all = (results[label] ?? []).filter((figures) => figures.subscribers === size);
-      const pick = (key: keyof SizeFigures) =>
-        all.map((figures) => figures[key]).sort((a, b) => a - b)[Math.floor(all.length / 2)] as number;
+
+    const medianIdle = (label: string): IdleFigures => {
+      const all = (rounds[label] ?? []).map((figures) => figures.idle);
       return {
-        subscribers: size,
-        latencyP50Ms: pick('latencyP50Ms'),
-        latencyP99Ms: pick('latencyP99Ms'),
-        deliveriesPerSecond: pick('deliveriesPerSecond'),
-        serverCpuMicrosPerDelivery: pick('serverCpuMicrosPerDelivery'),
-        rssPerConnectionBytes: pick('rssPerConnectionBytes'),
-        heapPerConnectionBytes: pick('heapPerConnectionBytes'),
+        connections,
+        rssPerConnectionBytes: median(all, (figures) => figures.rssPerConnectionBytes),
+        heapPerConnectionBytes: median(all, (figures) => figures.heapPerConnectionBytes),
+        rssBytes: median(all, (figures) => figures.rssBytes),
+        openSeconds: median(all, (figures) => figures.openSeconds),
       };
     };
-    const lines = [`realtime-fanout (${dialect}, ${settings.rounds} round(s), medians)`];
-    const summary: Record<string, SizeFigures[]> = {};
+    const medianFanout = (label: string, size: number): FanoutFigures => {
+      const all = (rounds[label] ?? []).flatMap((figures) =>
+        figures.fanout.filter((fanout) => fanout.subscribers === size),
+      );
+      const pick = (value: (figures: FanoutFigures) => number) => median(all, value);
+      return {
+        subscribers: size,
+        latencyP50Ms: pick((figures) => figures.latencyP50Ms),
+        latencyP99Ms: pick((figures) => figures.latencyP99Ms),
+        latencyMaxMs: pick((figures) => figures.latencyMaxMs),
+        latencyMissing: pick((figures) => figures.latencyMissing),
+        throughput: PUBLISHERS.map((publishers, index) => {
+          const phase = (figures: FanoutFigures) => figures.throughput[index] as ThroughputFigures;
+          return {
+            publishers,
+            deliveriesPerSecond: pick((figures) => phase(figures).deliveriesPerSecond),
+            serverCpuMicrosPerDelivery: pick((figures) => phase(figures).serverCpuMicrosPerDelivery),
+            serverCores: pick((figures) => phase(figures).serverCores),
+            subscriberCores: pick((figures) => phase(figures).subscriberCores),
+          };
+        }),
+      };
+    };
+
+    const lines = [
+      `realtime-fanout (${dialect}, ${settings.rounds} round(s), medians; throughput ${settings.durationSeconds} s per phase; ` +
+        `${cores === undefined ? 'one core' : `server on core ${cores.server}, subscribers on ${cores.clients}`})`,
+    ];
+    const summary: Record<string, ContenderFigures> = {};
     for (const contender of contenders) {
-      summary[contender.label] = SIZES.map((size) => median(contender.label, size));
-      for (const figures of summary[contender.label] ?? [])
-        lines.push(`  ${contender.label.padEnd(9)} ${format(figures)}`);
+      const figures = {
+        idle: medianIdle(contender.label),
+        fanout: sizes.map((size) => medianFanout(contender.label, size)),
+      };
+      summary[contender.label] = figures;
+      lines.push(`  ${contender.label.padEnd(9)} ${formatIdle(figures.idle)}`);
+      for (const fanout of figures.fanout)
+        lines.push(formatFanout(`  ${contender.label.padEnd(9)} `, fanout));
     }
-    for (const size of SIZES) {
-      const socle = median('socle', size);
-      const baseline = median('socket.io', size);
+    const socleIdle = medianIdle('socle');
+    lines.push(
+      `  idle: ${(socleIdle.rssPerConnectionBytes / 1024).toFixed(1)} KiB rss/conn at ${integer.format(connections)} (goal ≤ 16 KiB at 50,000)`,
+    );
+    for (const size of sizes) {
+      const socle = medianFanout('socle', size);
+      const baseline = medianFanout('socket.io', size);
+      const ratios = PUBLISHERS.map((publishers, index) => {
+        const ours = socle.throughput[index] as ThroughputFigures;
+        const theirs = baseline.throughput[index] as ThroughputFigures;
+        return (
+          `${publishers} publisher(s): deliveries/s ratio ${(ours.deliveriesPerSecond / theirs.deliveriesPerSecond).toFixed(2)}, ` +
+          `cpu/delivery ratio ${(theirs.serverCpuMicrosPerDelivery / ours.serverCpuMicrosPerDelivery).toFixed(2)}`
+        );
+      });
       lines.push(
-        `  ${size} subs: deliveries/s ratio ${(socle.deliveriesPerSecond / baseline.deliveriesPerSecond).toFixed(2)} (goal ≥ 2), ` +
-          `server cpu/delivery ratio ${(baseline.serverCpuMicrosPerDelivery / socle.serverCpuMicrosPerDelivery).toFixed(2)}` +
-          (size === 1000 ? `, socle p99 ${socle.latencyP99Ms.toFixed(2)} ms (goal ≤ 5 ms)` : ''),
+        `  ${integer.format(size)} subs: ${ratios.join('; ')} (goal ≥ 2)` +
+          (size === 1000 ? `; socle latency p99 ${socle.latencyP99Ms.toFixed(2)} ms (goal ≤ 5 ms)` : ''),
       );
     }
     return {
       scenario: 'realtime-fanout',
       dialect,
       text: lines.join('\n'),
-      figures: { summary, rounds: results },
+      figures: { summary, rounds, connections },
     };
   },
 };

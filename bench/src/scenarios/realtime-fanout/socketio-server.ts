@@ -6,16 +6,12 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Server } from 'socket.io';
 import { runServerChild } from '../../server-child.js';
-import { measuredMemory, usedCpu } from './memory-route.js';
+import { measuredMemory } from './memory-route.js';
 
 runServerChild(async () => {
   const http = createServer((request, response) => {
     if (request.method === 'GET' && request.url === '/bench/memory') {
       response.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(measuredMemory()));
-      return;
-    }
-    if (request.method === 'GET' && request.url === '/bench/cpu') {
-      response.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(usedCpu()));
       return;
     }
     if (request.method === 'POST' && request.url === '/publish') {

@@ -9,7 +9,7 @@ import {
 import { runServerChild } from '../../server-child.js';
 import { benchMailModule, benchSocleConfig } from '../shared/socle-setup.js';
 import { BENCH_APP } from './bench-app.js';
-import { measuredMemory, usedCpu } from './memory-route.js';
+import { measuredMemory } from './memory-route.js';
 
 runServerChild(async (settings) => {
   const config = benchSocleConfig(settings, {
@@ -21,7 +21,6 @@ runServerChild(async (settings) => {
     name: 'bench_memory',
     routes(app) {
       app.get('/bench/memory', async () => measuredMemory());
-      app.get('/bench/cpu', async () => usedCpu());
     },
   });
   const socle = await createSocle({

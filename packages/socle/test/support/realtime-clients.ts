@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import Pusher from 'pusher';
 import PusherModule from 'pusher-js';
 import WebSocket from 'ws';
@@ -17,10 +18,32 @@ export function testRealtimeApp(suffix = '') {
     realtimeAppId: `app-${unique}`,
     realtimeAppKey: `key-${unique}`,
     realtimeAppSecret: `secret-${unique}`,
+    realtimeAppEncryptionMasterKey: randomBytes(32).toString('base64'),
   };
 }
 
-type AppConfig = ReturnType<typeof testRealtimeApp>;
+/**
+ * A second app of the same server, given to `createRealtimeModule({ apps })`, that takes at most
+ * `maxConnections` sockets.
+ */
+export function limitedRealtimeApp(app: ReturnType<typeof testRealtimeApp>, maxConnections: number) {
+  return {
+    id: `limited-${app.realtimeAppId}`,
+    key: `limited-${app.realtimeAppKey}`,
+    secret: app.realtimeAppSecret,
+    encryptionMasterKey: undefined,
+    orgId: null,
+    maxConnections,
+    clientEventsPerSecond: 10,
+    backendEventsPerSecond: 0,
+    webhookUrl: undefined,
+  };
+}
+
+/** An app as the clients see it; without an encryption master key, encrypted channels are off. */
+type AppConfig = Omit<ReturnType<typeof testRealtimeApp>, 'realtimeAppEncryptionMasterKey'> & {
+  realtimeAppEncryptionMasterKey?: string;
+};
 
 /** A pusher-js client (the real browser library, Node build) pointed at a Socle server. */
 export function pusherClient(baseUrl: string, app: AppConfig, token?: string): PusherJs {
@@ -48,6 +71,9 @@ export function pusherServer(baseUrl: string, app: AppConfig, secret = app.realt
     host: hostname,
     port,
     useTLS: false,
+    ...(app.realtimeAppEncryptionMasterKey === undefined
+      ? {}
+      : { encryptionMasterKeyBase64: app.realtimeAppEncryptionMasterKey }),
   });
 }
 

@@ -40,6 +40,11 @@ export interface Config {
   readonly realtimeAppKey: string | undefined;
   /** Secret of the configured realtime app (HMAC of auth signatures). Never log it. */
   readonly realtimeAppSecret: string | undefined;
+  /**
+   * Encryption master key of the configured realtime app (base64 of 32 bytes, the pusher SDK's
+   * `encryptionMasterKeyBase64`): needed for `private-encrypted-` channels. Never log it.
+   */
+  readonly realtimeAppEncryptionMasterKey: string | undefined;
   /** Where Pusher webhooks of the configured realtime app are posted; unset: none. */
   readonly realtimeWebhookUrl: string | undefined;
   /** Largest event payload (`data`) a client or the HTTP API may send, in bytes. */
@@ -348,6 +353,14 @@ const SETTINGS = [
     description: 'Secret of the configured realtime app (signs channel authorizations and API calls)',
     defaultValue: undefined,
     parse: optionalText,
+  },
+  {
+    key: 'realtimeAppEncryptionMasterKey',
+    env: 'REALTIME_APP_ENCRYPTION_MASTER_KEY',
+    description:
+      'Encryption master key of the configured realtime app, for private-encrypted- channels (base64 of 32 bytes, as the pusher SDK takes it)',
+    defaultValue: undefined,
+    parse: secretKey,
   },
   {
     key: 'realtimeWebhookUrl',

@@ -20,6 +20,8 @@ import { SocleError } from '../errors/index.js';
 export interface SecretBox {
   /** Id of the current key: values sealed with it start with `sb1.<keyId>.`. */
   readonly keyId: string;
+  /** How values sealed with the current key start (`sb1.<keyId>.`): for finding the others in SQL. */
+  readonly currentPrefix: string;
   seal(plaintext: string, context: string): string;
   /** The plaintext of a sealed value; throws `secrets.undecryptable` for a wrong key or context. */
   open(sealed: string, context: string): string;
@@ -77,6 +79,7 @@ export function createSecretBox(current: Buffer, previous: readonly Buffer[] = [
 
   return {
     keyId: currentId,
+    currentPrefix: `${PREFIX}.${currentId}.`,
     seal(plaintext, context) {
       const nonce = randomBytes(NONCE_BYTES);
       const cipher = createCipheriv('aes-256-gcm', current, nonce);

@@ -6,7 +6,11 @@ import { requireOrgRole } from '../tenancy/index.js';
 import type { AppsService } from './apps.service.js';
 
 const Limits = {
-  maxConnections: Type.Integer({ minimum: 0, maximum: 10_000_000, description: 'Per node; 0: no limit' }),
+  maxConnections: Type.Integer({
+    minimum: 0,
+    maximum: 10_000_000,
+    description: 'Across every node (with REDIS_URL; counts a second old at most); 0: no limit',
+  }),
   clientEventsPerSecond: Type.Integer({ minimum: 1, maximum: 10_000 }),
   backendEventsPerSecond: Type.Integer({ minimum: 0, maximum: 1_000_000, description: '0: no limit' }),
 };
@@ -24,10 +28,22 @@ const AppSummary = Type.Object({
   webhookUrl: Type.Union([WebhookUrl, Type.Null()]),
   createdAt: Type.String({ format: 'date-time' }),
   secretRotatedAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
+  hasEncryptionMasterKey: Type.Boolean({
+    description: 'Whether private-encrypted- channels work (apps created before keys existed have none)',
+  }),
+});
+const EncryptionMasterKey = Type.String({
+  description:
+    'Base64 of 32 bytes: give it to the server SDK (`encryptionMasterKeyBase64`) to publish on private-encrypted- channels. Shown when created and when rotated only',
 });
 const AppWithSecret = Type.Object({
   ...AppSummary.properties,
   secret: Type.String({ description: 'Shown when created and when rotated only' }),
+  encryptionMasterKey: EncryptionMasterKey,
+});
+const AppWithEncryptionKey = Type.Object({
+  ...AppSummary.properties,
+  encryptionMasterKey: EncryptionMasterKey,
 });
 const OrgHeader = Type.Object({ 'x-org-id': Type.String({ format: 'uuid' }) });
 const IdParams = Type.Object({ id: Type.String({ format: 'uuid' }) });
@@ -84,10 +100,25 @@ export function registerAppRoutes(app: HttpServer, apps: AppsService): void {
         summary: 'Replace the secret of an app (admin); the new secret is in this response',
         headers: OrgHeader,
         params: IdParams,
-        response: { 200: AppWithSecret },
+        response: { 200: Type.Omit(AppWithSecret, ['encryptionMasterKey']) },
       },
     },
     async (request) => apps.rotateSecret(admin(request), request.params.id),
+  );
+
+  app.post(
+    '/realtime/apps/:id/rotate-encryption-key',
+    {
+      schema: {
+        tags,
+        summary:
+          'Replace (or create) the encryption master key of an app (admin); the new key is in this response',
+        headers: OrgHeader,
+        params: IdParams,
+        response: { 200: AppWithEncryptionKey },
+      },
+    },
+    async (request) => apps.rotateEncryptionKey(admin(request), request.params.id),
   );
 
   app.delete(

@@ -1,6 +1,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { Clock } from '../../kernel/clock/index.js';
 import type { Database } from '../../kernel/db/index.js';
+import type { Logger } from '../../kernel/log/index.js';
 import type { SecretBox } from '../../kernel/secrets/index.js';
 import type { AppDirectory, RealtimeApp } from './apps.js';
 import type { AppLookup, AppsStore } from './apps.store.js';
@@ -10,6 +11,8 @@ import type { RealtimeTables } from './realtime.tables.js';
 /** How long an app found by key or id is reused: a rotated secret or deleted app dies within this. */
 const APP_CACHE_MS = 5000;
 const APP_CACHE_SIZE = 10_000;
+/** Apps resealed per listing after a SECRET_KEY rotation. */
+const RESEAL_BATCH = 100;
 
 /** The organization and user an app is managed for. */
 export interface ActingAdmin {
@@ -28,6 +31,7 @@ export interface RealtimeAppSummary {
   readonly webhookUrl: string | null;
   readonly createdAt: string;
   readonly secretRotatedAt: string | null;
+  readonly hasEncryptionMasterKey: boolean;
 }
 
 function summaryOf(row: {
@@ -40,6 +44,7 @@ function summaryOf(row: {
   webhook_url: string | null;
   created_at: Date;
   secret_rotated_at: Date | null;
+  has_encryption_master_key: boolean;
 }): RealtimeAppSummary {
   return {
     id: row.id,
@@ -51,17 +56,28 @@ function summaryOf(row: {
     webhookUrl: row.webhook_url,
     createdAt: row.created_at.toISOString(),
     secretRotatedAt: row.secret_rotated_at?.toISOString() ?? null,
+    hasEncryptionMasterKey: row.has_encryption_master_key,
   };
 }
 
 /** What binds a sealed app secret to its app: a secret copied to another row does not open. */
 const secretContext = (appId: string) => `realtime.app:${appId}`;
+const encryptionKeyContext = (appId: string) => `realtime.app-encryption-key:${appId}`;
+/** A new encryption master key, sealed for the row, and as the admin sees it once (base64). */
+function newEncryptionKey(appId: string, secrets: SecretBox) {
+  const key = randomBytes(32).toString('base64');
+  return { sealed: secrets.seal(key, encryptionKeyContext(appId)), shown: key };
+}
 
 function appOf(row: AppLookup, secrets: SecretBox): RealtimeApp {
   return {
     id: row.id,
     key: row.key,
     secret: secrets.open(row.secret, secretContext(row.id)),
+    encryptionMasterKey:
+      row.encryption_master_key === null
+        ? undefined
+        : Buffer.from(secrets.open(row.encryption_master_key, encryptionKeyContext(row.id)), 'base64'),
     orgId: row.tenant_id,
     maxConnections: row.max_connections,
     clientEventsPerSecond: row.client_events_per_second,
@@ -81,8 +97,9 @@ export function createAppsService(options: {
   staticApps: readonly RealtimeApp[];
   /** Seals app secrets at rest (AES-256-GCM with SECRET_KEY). */
   secrets: SecretBox;
+  log: Logger;
 }) {
-  const { db, store, clock, secrets } = options;
+  const { db, store, clock, secrets, log } = options;
   const inOrg = <T>(acting: ActingAdmin, work: Parameters<typeof db.transaction<T>>[0]) =>
     db.transaction(work, { settings: { 'app.tenant_id': acting.orgId, 'app.user_id': acting.userId } });
   const cache = new Map<string, { app: RealtimeApp | undefined; until: number }>();
@@ -126,6 +143,7 @@ export function createAppsService(options: {
     ) {
       const secret = randomBytes(32).toString('base64url');
       const id = randomUUID();
+      const encryptionKey = newEncryptionKey(id, secrets);
       const row = await inOrg(acting, (trx) =>
         store.insert(
           {
@@ -134,6 +152,7 @@ export function createAppsService(options: {
             name: input.name.trim(),
             key: randomBytes(10).toString('hex'),
             secret: secrets.seal(secret, secretContext(id)),
+            encryptionMasterKey: encryptionKey.sealed,
             maxConnections: input.maxConnections ?? 0,
             clientEventsPerSecond: input.clientEventsPerSecond ?? 10,
             backendEventsPerSecond: input.backendEventsPerSecond ?? 0,
@@ -142,7 +161,7 @@ export function createAppsService(options: {
           trx,
         ),
       );
-      return { ...summaryOf(row), secret };
+      return { ...summaryOf(row), secret, encryptionMasterKey: encryptionKey.shown };
     },
 
     async list(acting: ActingAdmin): Promise<RealtimeAppSummary[]> {
@@ -158,6 +177,58 @@ export function createAppsService(options: {
       if (row === undefined) throw realtimeErrors.appNotFound();
       cache.clear();
       return { ...summaryOf(row), secret };
+    },
+
+    /**
+     * A new encryption master key (or the first, for apps created before keys existed): the app's
+     * server SDK must be given it; subscribers get shared secrets derived from it from now on.
+     */
+    async rotateEncryptionKey(acting: ActingAdmin, id: string) {
+      const encryptionKey = newEncryptionKey(id, secrets);
+      const row = await inOrg(acting, (trx) => store.rotateEncryptionKey(id, encryptionKey.sealed, trx));
+      if (row === undefined) throw realtimeErrors.appNotFound();
+      cache.clear();
+      return { ...summaryOf(row), encryptionMasterKey: encryptionKey.shown };
+    },
+
+    /**
+     * Reseals, with the current SECRET_KEY, the secrets and encryption master keys of every
+     * organization's apps still sealed with a previous key (after a rotation; run at start by
+     * every node: a row another node or a rotation rewrote meanwhile is left as it is). A value no
+     * configured key opens is logged and left. Resolves to the number of apps resealed.
+     */
+    async resealSecrets(): Promise<number> {
+      let resealed = 0;
+      let after: string | null = null;
+      for (;;) {
+        const rows = await store.toReseal(secrets.currentPrefix, after, RESEAL_BATCH);
+        for (const row of rows) {
+          const reseal = (value: string, context: string) =>
+            secrets.isCurrent(value) ? value : secrets.seal(secrets.open(value, context), context);
+          let next: { secret: string; encryptionMasterKey: string | null };
+          try {
+            next = {
+              secret: reseal(row.secret, secretContext(row.id)),
+              encryptionMasterKey:
+                row.encryption_master_key === null
+                  ? null
+                  : reseal(row.encryption_master_key, encryptionKeyContext(row.id)),
+            };
+          } catch (error) {
+            log.error({ err: error, appId: row.id }, 'Realtime app secrets could not be resealed');
+            continue;
+          }
+          const read = { secret: row.secret, encryptionMasterKey: row.encryption_master_key };
+          const updated = await db.transaction((trx) => store.reseal(row.id, read, next, trx), {
+            settings: { 'app.tenant_id': row.tenant_id },
+          });
+          if (updated) resealed++;
+        }
+        if (rows.length < RESEAL_BATCH) break;
+        after = (rows.at(-1) as { id: string }).id;
+      }
+      if (resealed > 0) cache.clear();
+      return resealed;
     },
 
     async remove(acting: ActingAdmin, id: string): Promise<void> {

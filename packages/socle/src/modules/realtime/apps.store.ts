@@ -8,10 +8,19 @@ export interface AppLookup {
   readonly tenant_id: string;
   readonly key: string;
   readonly secret: string;
+  readonly encryption_master_key: string | null;
   readonly max_connections: number;
   readonly client_events_per_second: number;
   readonly backend_events_per_second: number;
   readonly webhook_url: string | null;
+}
+
+/** A row whose sealed values need resealing with the current SECRET_KEY. */
+export interface ResealCandidate {
+  readonly id: string;
+  readonly tenant_id: string;
+  readonly secret: string;
+  readonly encryption_master_key: string | null;
 }
 
 /** SQL of realtime apps. Row-level security scopes every query but the lookup by key or id. */
@@ -30,6 +39,10 @@ export function createAppsStore(db: Database<RealtimeTables>) {
     'created_at',
     'secret_rotated_at',
   ] as const;
+  const summaryWithKeyState = [
+    ...summary,
+    sql<boolean>`encryption_master_key is not null`.as('has_encryption_master_key'),
+  ] as const;
 
   return {
     /** The app with this key or id in any organization (security-definer function). */
@@ -44,6 +57,7 @@ export function createAppsStore(db: Database<RealtimeTables>) {
         name: string;
         key: string;
         secret: string;
+        encryptionMasterKey: string;
         maxConnections: number;
         clientEventsPerSecond: number;
         backendEventsPerSecond: number;
@@ -59,19 +73,25 @@ export function createAppsStore(db: Database<RealtimeTables>) {
           name: app.name,
           key: app.key,
           secret: app.secret,
+          encryption_master_key: app.encryptionMasterKey,
           max_connections: app.maxConnections,
           client_events_per_second: app.clientEventsPerSecond,
           backend_events_per_second: app.backendEventsPerSecond,
           webhook_url: app.webhookUrl,
           secret_rotated_at: null,
         })
-        .returning(summary)
+        .returning(summaryWithKeyState)
         .executeTakeFirstOrThrow();
     },
 
     /** Apps of the organization acted in. */
     list(trx: Kysely<RealtimeTables>) {
-      return trx.selectFrom('realtime.apps').select(summary).orderBy('created_at').orderBy('id').execute();
+      return trx
+        .selectFrom('realtime.apps')
+        .select(summaryWithKeyState)
+        .orderBy('created_at')
+        .orderBy('id')
+        .execute();
     },
 
     rotateSecret(id: string, secret: string, at: Date, trx: Transaction<RealtimeTables>) {
@@ -79,8 +99,54 @@ export function createAppsStore(db: Database<RealtimeTables>) {
         .updateTable('realtime.apps')
         .set({ secret, secret_rotated_at: at })
         .where('id', '=', id)
-        .returning(summary)
+        .returning(summaryWithKeyState)
         .executeTakeFirst();
+    },
+
+    rotateEncryptionKey(id: string, encryptionMasterKey: string, trx: Transaction<RealtimeTables>) {
+      return trx
+        .updateTable('realtime.apps')
+        .set({ encryption_master_key: encryptionMasterKey })
+        .where('id', '=', id)
+        .returning(summaryWithKeyState)
+        .executeTakeFirst();
+    },
+
+    /**
+     * Apps of every organization with a value not sealed with the current key (`prefix` is the
+     * current key's), `limit` at a time in id order after `after` (security-definer function).
+     */
+    toReseal(prefix: string, after: string | null, limit: number) {
+      return db.kysely
+        .selectFrom(
+          sql<ResealCandidate>`realtime.apps_to_reseal(${prefix}, ${after}::uuid, ${limit})`.as('a'),
+        )
+        .selectAll()
+        .execute();
+    },
+
+    /**
+     * Replaces the sealed values of an app if they are still the ones read (a concurrent rotation
+     * or another node's reseal wins untouched); in a transaction of the app's organization.
+     */
+    async reseal(
+      id: string,
+      read: { secret: string; encryptionMasterKey: string | null },
+      resealed: { secret: string; encryptionMasterKey: string | null },
+      trx: Transaction<RealtimeTables>,
+    ): Promise<boolean> {
+      const result = await trx
+        .updateTable('realtime.apps')
+        .set({ secret: resealed.secret, encryption_master_key: resealed.encryptionMasterKey })
+        .where('id', '=', id)
+        .where('secret', '=', read.secret)
+        .where((where) =>
+          read.encryptionMasterKey === null
+            ? where('encryption_master_key', 'is', null)
+            : where('encryption_master_key', '=', read.encryptionMasterKey),
+        )
+        .executeTakeFirst();
+      return result.numUpdatedRows > 0n;
     },
 
     async remove(id: string, trx: Transaction<RealtimeTables>): Promise<boolean> {

@@ -1,4 +1,5 @@
 import type { Config } from '../../kernel/config/index.js';
+import { decodeSecretKey } from '../../kernel/secrets/index.js';
 
 /** A realtime app: a key/secret pair clients and servers use, with its limits. */
 export interface RealtimeApp {
@@ -6,9 +7,14 @@ export interface RealtimeApp {
   readonly key: string;
   /** Kept recoverable (not hashed): every signature is an HMAC with it. */
   readonly secret: string;
+  /**
+   * The key `private-encrypted-` channels derive their shared secrets from (32 bytes; Pusher's
+   * `encryptionMasterKeyBase64`); undefined when the app has none.
+   */
+  readonly encryptionMasterKey: Buffer | undefined;
   /** The organization the app belongs to; null for the app defined by configuration. */
   readonly orgId: string | null;
-  /** Connections one node accepts for this app; 0 means no limit. */
+  /** Connections the fleet accepts for this app (see `ClusterState.otherNodesConnections`); 0: no limit. */
   readonly maxConnections: number;
   /** Client events one connection may send per second. */
   readonly clientEventsPerSecond: number;
@@ -38,6 +44,10 @@ export function configuredApp(config: Config): RealtimeApp | undefined {
     id: config.realtimeAppId,
     key: config.realtimeAppKey,
     secret: config.realtimeAppSecret,
+    encryptionMasterKey:
+      config.realtimeAppEncryptionMasterKey === undefined
+        ? undefined
+        : decodeSecretKey(config.realtimeAppEncryptionMasterKey),
     orgId: null,
     maxConnections: 0,
     clientEventsPerSecond: config.realtimeClientEventsPerSecond,

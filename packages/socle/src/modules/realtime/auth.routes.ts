@@ -5,7 +5,7 @@ import type { ChannelAuthorizer, ModuleDefinition } from '../../kernel/modules/i
 import { requireUser } from '../identity/index.js';
 import { requireOrg } from '../tenancy/index.js';
 import type { AppDirectory, RealtimeApp } from './apps.js';
-import { channelAuth, channelType, SOCKET_ID, userAuth } from './protocol.js';
+import { channelAuth, channelType, encryptedChannelKey, SOCKET_ID, userAuth } from './protocol.js';
 import { realtimeErrors } from './realtime.errors.js';
 
 /** A channel pattern declared by a module, compiled: `presence-quiz-{roomId}` → a regular expression. */
@@ -91,7 +91,15 @@ export function registerAuthRoutes(
           'Authorize the signed-in user to join a private or presence channel (pusher-js channelAuthorization)',
         body: AuthBody,
         response: {
-          200: Type.Object({ auth: Type.String(), channel_data: Type.Optional(Type.String()) }),
+          200: Type.Object({
+            auth: Type.String(),
+            channel_data: Type.Optional(Type.String()),
+            shared_secret: Type.Optional(
+              Type.String({
+                description: 'private-encrypted- channels: the key events are encrypted with (base64)',
+              }),
+            ),
+          }),
         },
       },
     },
@@ -101,7 +109,8 @@ export function registerAuthRoutes(
       const type = channelType(channel);
       if (type === undefined) throw realtimeErrors.invalidChannel(channel);
       const target = await resolveApp(options.apps, request, appKey);
-      if (type.kind !== 'private' && type.kind !== 'presence') throw realtimeErrors.channelForbidden(channel);
+      if (type.kind !== 'private' && type.kind !== 'presence' && type.kind !== 'encrypted')
+        throw realtimeErrors.channelForbidden(channel);
       let allowed: boolean | { userInfo?: unknown } = false;
       for (const rule of rules) {
         const match = rule.regex.exec(channel);
@@ -114,6 +123,13 @@ export function registerAuthRoutes(
       }
       if (allowed === false) throw realtimeErrors.channelForbidden(channel);
       if (type.kind === 'private') return { auth: channelAuth(target, socketId, channel) };
+      if (type.kind === 'encrypted') {
+        if (target.encryptionMasterKey === undefined) throw realtimeErrors.noEncryptionKey();
+        return {
+          auth: channelAuth(target, socketId, channel),
+          shared_secret: encryptedChannelKey(channel, target.encryptionMasterKey).toString('base64'),
+        };
+      }
       const userInfo = typeof allowed === 'object' ? allowed.userInfo : undefined;
       const channelData = JSON.stringify(
         userInfo === undefined ? { user_id: userId } : { user_id: userId, user_info: userInfo },

@@ -1,11 +1,11 @@
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
-import * as wsModule from 'ws';
 import { type RawData, WebSocket, WebSocketServer } from 'ws';
 import type { Bus } from '../../kernel/bus/index.js';
 import type { Clock } from '../../kernel/clock/index.js';
 import type { Logger } from '../../kernel/log/index.js';
 import type { AppDirectory, RealtimeApp } from './apps.js';
+import { createFanoutWriter, type FanoutRecipient, framedText } from './fanout-writer.js';
 import type { ClusterState, PresenceMember } from './presence-state.js';
 import {
   type ChannelType,
@@ -53,7 +53,7 @@ export interface PublishInput {
   readonly excludeSocketId?: string | undefined;
 }
 
-interface Connection {
+interface Connection extends FanoutRecipient {
   readonly socket: WebSocket;
   readonly socketId: string;
   readonly app: RealtimeApp;
@@ -94,16 +94,27 @@ export function createGateway(options: GatewayOptions) {
   let acceptingConnections = true;
 
   const now = () => clock.now().getTime();
+  const countConnection = (appId: string, delta: number) => {
+    const count = (connectionsPerApp.get(appId) ?? 0) + delta;
+    if (count > 0) connectionsPerApp.set(appId, count);
+    else connectionsPerApp.delete(appId);
+    state.reportConnections(appId, Math.max(count, 0));
+  };
+  /**
+   * Whether the app is at its connection limit across the fleet: this node's sockets (exact) plus
+   * those the other nodes reported (a second old at most, see ClusterState).
+   */
+  const atConnectionLimit = async (app: RealtimeApp) => {
+    if (app.maxConnections <= 0) return false;
+    if ((connectionsPerApp.get(app.id) ?? 0) >= app.maxConnections) return true;
+    const others = await state.otherNodesConnections(app.id);
+    // Read after the wait: sockets this node accepted meanwhile count too.
+    return (connectionsPerApp.get(app.id) ?? 0) + others >= app.maxConnections;
+  };
   const send = (connection: Connection, frame: string | Buffer) => {
     if (connection.socket.readyState === WebSocket.OPEN) connection.socket.send(frame, { binary: false });
   };
-  const sendFramed = (connection: Connection, frame: FramedText) => {
-    if (connection.socket.readyState !== WebSocket.OPEN) return;
-    const raw = frame.framed === undefined ? undefined : rawSocketOf(connection.socket);
-    if (raw === undefined || frame.framed === undefined)
-      connection.socket.send(frame.payload, { binary: false });
-    else raw.write(frame.framed);
-  };
+  const fanout = createFanoutWriter();
   const sendError = (connection: Connection, code: number | null, message: string) =>
     send(connection, encodeFrame('pusher:error', { code, message }));
   const close = (connection: Connection, code: number, reason: string) => {
@@ -142,7 +153,7 @@ export function createGateway(options: GatewayOptions) {
         const exclude = message.slice(0, newline);
         // Encoded and framed once per node and message, then written to every recipient.
         const frame = framedText(message.slice(newline + 1));
-        for (const member of members) if (member.socketId !== exclude) sendFramed(member, frame);
+        for (const member of members) if (member.socketId !== exclude) fanout.write(member, frame);
       };
       entry = { members, handler };
       local.set(name, entry);
@@ -415,7 +426,7 @@ export function createGateway(options: GatewayOptions) {
     if (connection.closed) return;
     connection.closed = true;
     connections.delete(connection);
-    connectionsPerApp.set(connection.app.id, (connectionsPerApp.get(connection.app.id) ?? 1) - 1);
+    countConnection(connection.app.id, -1);
     if (connection.userId !== undefined) {
       const key = `${connection.app.id}\u0000${connection.userId}`;
       const set = users.get(key);
@@ -453,9 +464,10 @@ export function createGateway(options: GatewayOptions) {
       clientEventWindow: 0,
       clientEventCount: 0,
       closed: false,
+      heldInTurn: 0,
     };
     connections.add(connection);
-    connectionsPerApp.set(app.id, (connectionsPerApp.get(app.id) ?? 0) + 1);
+    countConnection(app.id, 1);
     // Handlers run one frame at a time per socket, so a subscribe finishes before the next frame.
     let queue = Promise.resolve();
     socket.on('message', (raw, isBinary) => {
@@ -491,18 +503,14 @@ export function createGateway(options: GatewayOptions) {
     const protocol = url.searchParams.get('protocol');
     void apps
       .byKey(key)
-      .then((app) => {
+      .then(async (app) => {
         let problem: { code: number; message: string } | undefined;
         if (protocol === null) problem = { code: CLOSE.noVersion, message: 'No protocol version supplied' };
         else if (!/^\d+$/.test(protocol))
           problem = { code: CLOSE.invalidVersion, message: 'Invalid protocol version' };
         else if (Number(protocol) < 5 || Number(protocol) > PROTOCOL_VERSION)
           problem = { code: CLOSE.unsupportedVersion, message: `Unsupported protocol version ${protocol}` };
-        else if (
-          app !== undefined &&
-          app.maxConnections > 0 &&
-          (connectionsPerApp.get(app.id) ?? 0) >= app.maxConnections
-        )
+        else if (app !== undefined && (await atConnectionLimit(app)))
           problem = { code: CLOSE.overConnectionQuota, message: 'This app is over its connection quota' };
         server.handleUpgrade(request, socket, head, (webSocket) => accept(webSocket, app, problem));
       })
@@ -559,6 +567,12 @@ export function createGateway(options: GatewayOptions) {
     },
     /** Sockets connected to this node. */
     connectionCount: () => connections.size,
+    /** Sockets of an app on every live node, read now (this node's exact, the others' as reported). */
+    async fleetConnectionCount(appId: string): Promise<number> {
+      return (
+        (connectionsPerApp.get(appId) ?? 0) + (await state.otherNodesConnections(appId, { fresh: true }))
+      );
+    },
     /**
      * Stops accepting sockets, closes every one with 4200 (clients reconnect at once, to another
      * node) and removes their presence and subscriptions from the cluster state.
@@ -575,56 +589,6 @@ export function createGateway(options: GatewayOptions) {
 }
 
 export type Gateway = ReturnType<typeof createGateway>;
-
-/** A text message as a payload and as a complete WebSocket frame (header + payload). */
-interface FramedText {
-  readonly payload: Buffer;
-  /** Undefined when ws's frame builder is not available: recipients then get `send(payload)`. */
-  readonly framed: Buffer | undefined;
-}
-
-// ws's own frame builder (`Sender.frame`, exported by ws but not declared by @types/ws).
-const frameBuilder = (
-  wsModule as unknown as {
-    Sender?: { frame(data: Buffer, options: Record<string, unknown>): Buffer[] };
-  }
-).Sender;
-
-function framedText(text: string): FramedText {
-  const payload = Buffer.from(text);
-  const parts = frameBuilder?.frame(payload, {
-    fin: true,
-    rsv1: false,
-    opcode: 1,
-    mask: false,
-    readOnly: true,
-  });
-  return { payload, framed: parts === undefined ? undefined : Buffer.concat(parts) };
-}
-
-/**
- * The TCP socket under a WebSocket when a pre-framed message may be written to it directly, else
- * undefined. Fan-out frames a message once and writes the same bytes to every recipient: one
- * write per socket instead of ws's header allocation, cork, two writes and uncork (measured by the
- * realtime-fanout bench). This reaches into ws internals (`_socket`, `_sender._state`): it is
- * safe only while the sender is idle (no compression, nothing queued), which is checked, and
- * falls back to `send` otherwise or if a ws upgrade renames them.
- */
-function rawSocketOf(socket: WebSocket): { write(data: Buffer): boolean } | undefined {
-  const internals = socket as unknown as {
-    _socket?: { write(data: Buffer): boolean; writable?: boolean };
-    _sender?: { _state?: number; _queue?: unknown[] };
-  };
-  const sender = internals._sender;
-  if (
-    internals._socket?.writable !== true ||
-    sender === undefined ||
-    sender._state !== 0 ||
-    (sender._queue?.length ?? 1) !== 0
-  )
-    return undefined;
-  return internals._socket;
-}
 
 function parseMember(channelData: string): PresenceMember | null {
   let parsed: unknown;

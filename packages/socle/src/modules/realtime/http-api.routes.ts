@@ -4,6 +4,7 @@ import type { Clock } from '../../kernel/clock/index.js';
 import type { HttpServer } from '../../kernel/http/index.js';
 import type { RateLimiter } from '../../kernel/rate-limit/index.js';
 import type { AppDirectory, RealtimeApp } from './apps.js';
+import { looksEncrypted } from './encryption.js';
 import type { Gateway } from './gateway.js';
 import type { ClusterState } from './presence-state.js';
 import { channelType, hmacSha256Hex, md5Hex, restSigningText, SOCKET_ID, sameSecret } from './protocol.js';
@@ -120,6 +121,11 @@ export function registerHttpApiRoutes(app: HttpServer, options: HttpApiOptions):
     const data = typeof event.data === 'string' ? event.data : JSON.stringify(event.data ?? null);
     if (Buffer.byteLength(data) > options.maxMessageBytes)
       throw realtimeErrors.payloadTooLarge(options.maxMessageBytes);
+    // Socle relays encrypted events without reading them; plain text there would be a leak the
+    // subscribers could not even read (the SDK encrypts only when given the master key).
+    for (const channel of channels)
+      if (channelType(channel)?.kind === 'encrypted' && !looksEncrypted(data))
+        throw realtimeErrors.unencryptedPayload(channel);
     return { channels, data };
   }
 

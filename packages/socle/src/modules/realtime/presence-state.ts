@@ -26,6 +26,16 @@ export interface ClusterState {
   occupy(appId: string, channel: string, delta: number): Promise<number>;
   /** Occupied channels of an app with their subscription counts. */
   channels(appId: string): Promise<Map<string, number>>;
+  /**
+   * This node now holds `count` sockets of the app. With Redis the count is published for the
+   * other nodes (they add it to their own to enforce per-app connection limits fleet-wide).
+   */
+  reportConnections(appId: string, count: number): void;
+  /**
+   * Sockets of the app on the other live nodes: 0 in memory; with Redis the sum of what they
+   * reported, cached for a second unless `fresh`.
+   */
+  otherNodesConnections(appId: string, options?: { fresh?: boolean }): Promise<number>;
   cacheEvent(appId: string, channel: string, frame: string, ttlMs: number): Promise<void>;
   cachedEvent(appId: string, channel: string): Promise<string | undefined>;
   /**
@@ -86,6 +96,10 @@ export function createMemoryClusterState(nodeId: string, now: () => number): Clu
     },
     async channels(appId) {
       return new Map(counts.get(appId) ?? []);
+    },
+    reportConnections() {},
+    async otherNodesConnections() {
+      return 0;
     },
     async cacheEvent(appId, channel, frame, ttlMs) {
       cache.set(key(appId, channel), { frame, until: now() + ttlMs });

@@ -98,6 +98,18 @@ export function channelAuth(
   return `${app.key}:${hmacSha256Hex(app.secret, text)}`;
 }
 
+/**
+ * The key of a `private-encrypted-` channel: SHA-256 of the channel name followed by the app's
+ * encryption master key, as the pusher SDKs derive it (`channelSharedSecret` in pusher-http-node).
+ * The auth endpoint gives it to subscribers (`shared_secret`, base64); events are NaCl secretboxes
+ * under it.
+ */
+export function encryptedChannelKey(channel: string, masterKey: Buffer): Buffer {
+  return createHash('sha256')
+    .update(Buffer.concat([Buffer.from(channel), masterKey]))
+    .digest();
+}
+
 /** The `auth` a client presents with `pusher:signin`. */
 export function userAuth(app: { key: string; secret: string }, socketId: string, userData: string): string {
   return `${app.key}:${hmacSha256Hex(app.secret, `${socketId}::user::${userData}`)}`;

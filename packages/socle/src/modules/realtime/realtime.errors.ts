@@ -33,6 +33,18 @@ export const realtimeErrors = {
       details: { channel },
     }),
   invalidEvent: (message: string) => new SocleError('realtime.invalid_event', message, { status: 400 }),
+  noEncryptionKey: () =>
+    new SocleError(
+      'realtime.no_encryption_key',
+      'This app has no encryption master key, which private-encrypted- channels need: create one (POST /realtime/apps/{id}/rotate-encryption-key) or set REALTIME_APP_ENCRYPTION_MASTER_KEY for the configured app',
+      { status: 409 },
+    ),
+  unencryptedPayload: (channel: string) =>
+    new SocleError(
+      'realtime.unencrypted_payload',
+      `Events to "${channel}" must be encrypted by the server SDK (data {"nonce","ciphertext"}): set its encryption master key`,
+      { status: 400, details: { channel } },
+    ),
   rateLimited: (retryAfterMs: number) =>
     new SocleError('realtime.rate_limited', 'This app publishes more events per second than its limit', {
       status: 429,

@@ -5,10 +5,11 @@ import { registerAppRoutes } from './apps.routes.js';
 import { type AppsService, createAppsService } from './apps.service.js';
 import { createAppsStore } from './apps.store.js';
 import { registerAuthRoutes } from './auth.routes.js';
+import { encryptEventData } from './encryption.js';
 import { createGateway, type Gateway } from './gateway.js';
 import { registerHttpApiRoutes } from './http-api.routes.js';
 import { type ClusterState, createMemoryClusterState } from './presence-state.js';
-import { newSocketId } from './protocol.js';
+import { channelType, newSocketId } from './protocol.js';
 import { realtimeErrors } from './realtime.errors.js';
 import type { RealtimeTables } from './realtime.tables.js';
 import { createRedisClusterState } from './redis-cluster-state.js';
@@ -35,7 +36,8 @@ export interface RealtimeOptions {
 export interface Realtime {
   /**
    * Sends an event to channels on every node, as the HTTP API does. `appId` defaults to the
-   * configured app.
+   * configured app. On `private-encrypted-` channels the data is encrypted with the app's
+   * encryption master key, as the pusher SDKs do (`realtime.no_encryption_key` without one).
    *
    * @example
    * await realtime.publish({ channel: 'private-job-42', event: 'progress', data: { percent: 40 } });
@@ -56,6 +58,11 @@ export interface Realtime {
   sweepDeadNodes(): Promise<void>;
   /** Sockets connected to this node. */
   connectionCount(): number;
+  /**
+   * Sockets of an app on every live node (what its `maxConnections` limit counts): this node's,
+   * plus with Redis those the other nodes reported. `appId` defaults to the configured app.
+   */
+  fleetConnectionCount(appId?: string): Promise<number>;
 }
 
 export type RealtimeModule = ModuleDefinition & Realtime;
@@ -85,6 +92,7 @@ export function createRealtimeModule(options: RealtimeOptions = {}): RealtimeMod
       clock,
       staticApps: [...(configured ? [configured] : []), ...(options.apps ?? [])],
       secrets: context.secrets,
+      log,
     });
     const apps = appsService.directory;
     const nodeId = newSocketId();
@@ -153,6 +161,9 @@ export function createRealtimeModule(options: RealtimeOptions = {}): RealtimeMod
     },
     async onStart(context) {
       const current = servicesOf(context);
+      const resealed = await current.appsService.resealSecrets();
+      if (resealed > 0)
+        context.log.info({ apps: resealed }, 'Realtime app secrets resealed with the current SECRET_KEY');
       await current.gateway.ready();
       const activity = setInterval(() => current.gateway.checkActivity(), 2000);
       const sweep = setInterval(() => {
@@ -175,13 +186,24 @@ export function createRealtimeModule(options: RealtimeOptions = {}): RealtimeMod
     ...module,
     async publish(input) {
       const channels = input.channels ?? (input.channel === undefined ? [] : [input.channel]);
-      await running().gateway.publish({
-        app: await appOf(input.appId),
-        channels,
-        event: input.event,
-        data: input.data,
-        excludeSocketId: input.excludeSocketId,
-      });
+      const app = await appOf(input.appId);
+      const { gateway } = running();
+      const plain = channels.filter((channel) => channelType(channel)?.kind !== 'encrypted');
+      const encrypted = channels.filter((channel) => channelType(channel)?.kind === 'encrypted');
+      const event = { app, event: input.event, excludeSocketId: input.excludeSocketId };
+      // Encrypted channels each get their own ciphertext (each channel has its own key).
+      if (encrypted.length > 0 && app.encryptionMasterKey === undefined)
+        throw realtimeErrors.noEncryptionKey();
+      await Promise.all([
+        ...(plain.length > 0 ? [gateway.publish({ ...event, channels: plain, data: input.data })] : []),
+        ...encrypted.map((channel) =>
+          gateway.publish({
+            ...event,
+            channels: [channel],
+            data: encryptEventData(channel, app.encryptionMasterKey as Buffer, input.data),
+          }),
+        ),
+      ]);
     },
     async terminateUserConnections(userId, appId) {
       await running().gateway.terminateUserConnections((await appOf(appId)).id, userId);
@@ -194,5 +216,8 @@ export function createRealtimeModule(options: RealtimeOptions = {}): RealtimeMod
       }
     },
     connectionCount: () => running().gateway.connectionCount(),
+    async fleetConnectionCount(appId) {
+      return running().gateway.fleetConnectionCount((await appOf(appId)).id);
+    },
   } satisfies RealtimeModule);
 }

@@ -8,6 +8,8 @@ export interface RealtimeTables {
     name: string;
     key: string;
     secret: string;
+    /** Sealed like `secret`; null until the app has one (for `private-encrypted-` channels). */
+    encryption_master_key: string | null;
     max_connections: number;
     client_events_per_second: number;
     backend_events_per_second: number;

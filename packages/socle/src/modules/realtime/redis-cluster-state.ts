@@ -5,6 +5,8 @@ import type { ClusterState, PresenceMember } from './presence-state.js';
 /** A node that has not written its heartbeat for this long is dead; its members are removed. */
 export const NODE_EXPIRY_MS = 30_000;
 const HEARTBEAT_MS = 5_000;
+/** How long the other nodes' connection counts of an app are reused before Redis is asked again. */
+const CONNECTIONS_CACHE_MS = 1_000;
 
 // Each script changes the shared state and this node's own record of what it added in one step,
 // so a sweep after a crash removes exactly what the dead node had added.
@@ -29,6 +31,20 @@ local mine = redis.call('HINCRBY', KEYS[2], ARGV[3], ARGV[2])
 if mine <= 0 then redis.call('HDEL', KEYS[2], ARGV[3]) end
 if count < 0 then return 0 end
 return count`;
+
+// Sockets of an app on the live nodes but one: each node keeps a hash appId → count under its own
+// key (expiring with its heartbeat), the script sums the live nodes' entries. Standalone Redis:
+// the keys are built in the script.
+const OTHER_NODES_CONNECTIONS = `
+local live = redis.call('ZRANGEBYSCORE', KEYS[1], ARGV[1], '+inf')
+local total = 0
+for _, node in ipairs(live) do
+  if node ~= ARGV[2] then
+    local count = redis.call('HGET', ARGV[3] .. node .. ':conns', ARGV[4])
+    if count then total = total + tonumber(count) end
+  end
+end
+return total`;
 
 export interface RedisClusterStateOptions {
   readonly redisUrl: string;
@@ -55,6 +71,7 @@ export function createRedisClusterState(options: RedisClusterStateOptions): Clus
   const channelsKey = (appId: string) => `${prefix}c:${appId}`;
   const nodePresenceKey = (node: string) => `${prefix}node:${node}:p`;
   const nodeChannelsKey = (node: string) => `${prefix}node:${node}:c`;
+  const nodeConnectionsKey = (node: string) => `${prefix}node:${node}:conns`;
   const nodesKey = `${prefix}nodes`;
   const separator = '\u0000';
 
@@ -84,10 +101,45 @@ export function createRedisClusterState(options: RedisClusterStateOptions): Clus
       ),
     );
 
-  const heartbeat = () =>
-    redis
+  // This node's connection counts: written as they change (one write in flight at a time, the
+  // changes made meanwhile go in the next), the key's expiry refreshed by the heartbeat.
+  const connections = new Map<string, number>();
+  const changedApps = new Set<string>();
+  let writingConnections: Promise<void> | undefined;
+  const writeConnections = async () => {
+    while (changedApps.size > 0) {
+      const apps = [...changedApps];
+      changedApps.clear();
+      const write = redis.multi();
+      for (const appId of apps) {
+        const count = connections.get(appId) ?? 0;
+        if (count > 0) write.hset(nodeConnectionsKey(nodeId), appId, count);
+        else write.hdel(nodeConnectionsKey(nodeId), appId);
+      }
+      write.pexpire(nodeConnectionsKey(nodeId), NODE_EXPIRY_MS);
+      await write.exec();
+    }
+  };
+  const startWritingConnections = () => {
+    writingConnections ??= writeConnections()
+      .catch((error) => options.log?.warn({ err: error }, 'Realtime connection count not written'))
+      .finally(() => {
+        writingConnections = undefined;
+        // A change made after the loop's last check, before this ran.
+        if (changedApps.size > 0) startWritingConnections();
+      });
+  };
+  const othersCache = new Map<string, { count: number; until: number }>();
+
+  const heartbeat = () => {
+    // Counts are written again with each heartbeat: that refreshes their expiry and repairs a
+    // write that failed or a Redis that restarted empty.
+    for (const appId of connections.keys()) changedApps.add(appId);
+    startWritingConnections();
+    return redis
       .zadd(nodesKey, now(), nodeId)
       .catch((error) => options.log?.warn({ err: error }, 'Realtime heartbeat failed'));
+  };
   void heartbeat();
   const timer = setInterval(heartbeat, HEARTBEAT_MS);
   timer.unref();
@@ -123,6 +175,37 @@ export function createRedisClusterState(options: RedisClusterStateOptions): Clus
       const all = await redis.hgetall(channelsKey(appId));
       return new Map(Object.entries(all).map(([name, count]) => [name, Number(count)] as const));
     },
+    reportConnections(appId, count) {
+      if (count > 0) connections.set(appId, count);
+      else connections.delete(appId);
+      changedApps.add(appId);
+      startWritingConnections();
+    },
+    async otherNodesConnections(appId, { fresh = false } = {}) {
+      const at = now();
+      const cached = othersCache.get(appId);
+      if (!fresh && cached !== undefined && cached.until > at) return cached.count;
+      try {
+        const count = Number(
+          await redis.eval(
+            OTHER_NODES_CONNECTIONS,
+            1,
+            nodesKey,
+            at - NODE_EXPIRY_MS,
+            nodeId,
+            `${prefix}node:`,
+            appId,
+          ),
+        );
+        if (othersCache.size > 10_000) othersCache.clear();
+        othersCache.set(appId, { count, until: at + CONNECTIONS_CACHE_MS });
+        return count;
+      } catch (error) {
+        // Redis unreachable: limits fall back to what is known (this node's count, the last sum).
+        options.log?.warn({ err: error }, 'Realtime connection counts of other nodes unavailable');
+        return cached?.count ?? 0;
+      }
+    },
     async cacheEvent(appId, channel, frame, ttlMs) {
       await redis.set(`${prefix}cache:${appId}:${channel}`, frame, 'PX', ttlMs);
     },
@@ -145,13 +228,15 @@ export function createRedisClusterState(options: RedisClusterStateOptions): Clus
           const [appId, channel] = field.split(separator) as [string, string];
           await occupy(node, appId, channel, -Number(count));
         }
-        await redis.del(nodePresenceKey(node), nodeChannelsKey(node));
+        await redis.del(nodePresenceKey(node), nodeChannelsKey(node), nodeConnectionsKey(node));
         await redis.zrem(nodesKey, node);
       }
       return removed;
     },
     async close() {
       clearInterval(timer);
+      await writingConnections;
+      await redis.del(nodeConnectionsKey(nodeId)).catch(() => undefined);
       // A node that stops with members or subscriptions left (it could not clean up) stays in the
       // heartbeat set, so another node sweeps what it left once it expires.
       const [held, occupied] = await Promise.all([
