@@ -292,6 +292,7 @@ export async function runCustomScenario(
       databaseUrl: database?.url,
       postgresAdminUrl: settings.postgresAdminUrl,
       rounds: settings.rounds,
+      profileDirectory: settings.profileDirectory,
       signal: settings.signal,
       progress: settings.progress,
     });

@@ -85,6 +85,13 @@ function medianOf(results: readonly JobsRunResult[]): JobsRunResult {
     latencyP50Ms: median((result) => result.latencyP50Ms),
     latencyP99Ms: median((result) => result.latencyP99Ms),
     cpuMillisecondsPerJob: median((result) => result.cpuMillisecondsPerJob),
+    enqueueCpuMillisecondsPerJob: median((result) => result.enqueueCpuMillisecondsPerJob),
+    drainCpuMillisecondsPerJob: median((result) => result.drainCpuMillisecondsPerJob),
+    databaseDrainCpuMillisecondsPerJob: results.some(
+      (result) => result.databaseDrainCpuMillisecondsPerJob === null,
+    )
+      ? null
+      : median((result) => result.databaseDrainCpuMillisecondsPerJob ?? 0),
   };
 }
 
@@ -135,6 +142,7 @@ export async function runWorkScenario(
 
 const number = new Intl.NumberFormat('en-US', { maximumFractionDigits: 0 });
 const decimal = new Intl.NumberFormat('en-US', { minimumFractionDigits: 2, maximumFractionDigits: 2 });
+const micro = new Intl.NumberFormat('en-US', { minimumFractionDigits: 3, maximumFractionDigits: 3 });
 
 export function formatWorkResult(result: WorkScenarioResult): string {
   const rows = (['socle', 'baseline'] as const).map((label) => {
@@ -145,11 +153,16 @@ export function formatWorkResult(result: WorkScenarioResult): string {
         7,
       )} jobs/s enqueued  idle enqueue→start p50 ${decimal.format(figures.latencyP50Ms).padStart(6)} ms  p99 ${decimal
       .format(figures.latencyP99Ms)
-      .padStart(6)} ms  cpu ${decimal.format(figures.cpuMillisecondsPerJob)} ms/job`;
+      .padStart(6)} ms  cpu ${micro.format(figures.enqueueCpuMillisecondsPerJob)} + ${micro.format(
+      figures.drainCpuMillisecondsPerJob,
+    )} ms/job (enqueue + drain)`;
   });
   return [
     `${result.scenario} (${result.dialect}, ${number.format(result.jobCount)} no-op jobs)`,
     ...rows,
     `  ratio ${decimal.format(result.ratio)} (goal ≥ ${decimal.format(result.goal)}: ${result.goalMet ? 'met' : 'NOT met'})`,
+    `  drain cpu ratio ${decimal.format(
+      result.baseline.drainCpuMillisecondsPerJob / result.socle.drainCpuMillisecondsPerJob,
+    )} (baseline drain cpu/job ÷ socle's)`,
   ].join('\n');
 }

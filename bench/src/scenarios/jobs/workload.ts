@@ -3,7 +3,11 @@
  * `count` no-op jobs in one transaction (workers already running see them at commit), time the
  * drain, then time enqueue→start of single jobs on the idle queue.
  */
+import { execFile } from 'node:child_process';
+import { writeFile } from 'node:fs/promises';
+import { Session } from 'node:inspector/promises';
 import type { BenchDialect } from '../../server-protocol.js';
+import { openDatabaseCpu } from './database-cpu.js';
 
 /** Settings of a runner child, in `BENCH_JOBS_SETTINGS`. */
 export interface JobsRunSettings {
@@ -12,6 +16,8 @@ export interface JobsRunSettings {
   readonly poolMax: number;
   readonly jobCount: number;
   readonly latencySamples: number;
+  /** When set, a CPU profile of the drain (commit to last job started) is written there. */
+  readonly profilePath?: string | undefined;
 }
 
 /** One runner's figures, printed as `result <json>` on its last line. */
@@ -25,6 +31,15 @@ export interface JobsRunResult {
   readonly latencyP99Ms: number;
   /** CPU of the runner process per processed job (user + system), over enqueue and drain. */
   readonly cpuMillisecondsPerJob: number;
+  /** CPU per job while enqueueing (before the commit). */
+  readonly enqueueCpuMillisecondsPerJob: number;
+  /** CPU per job from the commit to the last job started: what bounds jobs/s processed. */
+  readonly drainCpuMillisecondsPerJob: number;
+  /**
+   * CPU of the database's Postgres backends per job over the drain (Postgres only; 10 ms clock
+   * ticks, so ±0.002 ms/job at 20k jobs). PGlite runs in the runner's process: its CPU is in the above.
+   */
+  readonly databaseDrainCpuMillisecondsPerJob: number | null;
 }
 
 export const JOBS_SETTINGS_ENV = 'BENCH_JOBS_SETTINGS';
@@ -59,7 +74,6 @@ export async function runWorkload(
   settings: JobsRunSettings,
   contender: JobsContender,
 ): Promise<JobsRunResult> {
-  const cpuBefore = process.cpuUsage();
   let started = 0;
   let allStarted: () => void = () => undefined;
   const drained = new Promise<void>((resolve) => {
@@ -69,12 +83,26 @@ export async function runWorkload(
     started += 1;
     if (started === settings.jobCount) allStarted();
   };
+  const databaseCpu =
+    settings.databaseUrl === undefined ? undefined : await openDatabaseCpu(settings.databaseUrl);
+  const cpuBefore = process.cpuUsage();
   const enqueueStart = performance.now();
   await contender.enqueueInOneTransaction(settings.jobCount);
   const committed = performance.now();
+  const cpuEnqueue = process.cpuUsage(cpuBefore);
+  const databaseCpuAtCommit = await databaseCpu?.read();
+  const stopProfile =
+    settings.profilePath === undefined ? undefined : await startProfile(settings.profilePath);
+  const callgrind = process.env.BENCH_JOBS_CALLGRIND === '1';
+  if (callgrind) await callgrindControl('--zero');
   await drained;
+  if (callgrind) await callgrindControl('--dump=drain');
+  await stopProfile?.();
   const finished = performance.now();
   const cpu = process.cpuUsage(cpuBefore);
+  const databaseCpuAtEnd = await databaseCpu?.read();
+  await databaseCpu?.close();
+  const perJob = (usage: NodeJS.CpuUsage) => (usage.user + usage.system) / 1000 / settings.jobCount;
 
   const latencies: number[] = [];
   for (let sample = 0; sample < settings.latencySamples; sample++) {
@@ -99,7 +127,43 @@ export async function runWorkload(
     processedPerSecond: settings.jobCount / ((finished - committed) / 1000),
     latencyP50Ms: percentile(latencies, 0.5),
     latencyP99Ms: percentile(latencies, 0.99),
-    cpuMillisecondsPerJob: (cpu.user + cpu.system) / 1000 / settings.jobCount,
+    cpuMillisecondsPerJob: perJob(cpu),
+    enqueueCpuMillisecondsPerJob: perJob(cpuEnqueue),
+    drainCpuMillisecondsPerJob: perJob(cpu) - perJob(cpuEnqueue),
+    databaseDrainCpuMillisecondsPerJob:
+      databaseCpuAtEnd === undefined || databaseCpuAtCommit === undefined
+        ? null
+        : (databaseCpuAtEnd - databaseCpuAtCommit) / settings.jobCount,
+  };
+}
+
+/**
+ * Under `valgrind --tool=callgrind` (`BENCH_JOBS_CALLGRIND=1`): zeroes the counts at the commit and
+ * dumps them (`<out>.1`) when the last job has started, so that file holds the drain's instructions:
+ * repeatable where CPU time on a shared machine is not.
+ */
+function callgrindControl(command: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    execFile('callgrind_control', [command, String(process.pid)], (error) =>
+      error === null ? resolve() : reject(error),
+    );
+  });
+}
+
+/**
+ * Profiles this process until the returned function is called. Started at the commit, so the profile
+ * holds the drain only. Sampling every 100 µs: the drain lasts a couple of seconds.
+ */
+async function startProfile(path: string): Promise<() => Promise<void>> {
+  const session = new Session();
+  session.connect();
+  await session.post('Profiler.enable');
+  await session.post('Profiler.setSamplingInterval', { interval: 100 });
+  await session.post('Profiler.start');
+  return async () => {
+    const { profile } = await session.post('Profiler.stop');
+    session.disconnect();
+    await writeFile(path, JSON.stringify(profile));
   };
 }
 

@@ -16,6 +16,7 @@ export {
   type JobEngineOptions,
   type JobExecutor,
   type Jobs,
+  type JobToEnqueue,
   keyedJobId,
 } from './job-engine.js';
 export { jobErrors } from './jobs.errors.js';

@@ -63,3 +63,5 @@ export function createJobMetrics(registry: Registry) {
     },
   };
 }
+
+export type JobMetrics = ReturnType<typeof createJobMetrics>;
