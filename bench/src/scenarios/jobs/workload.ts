@@ -22,14 +22,16 @@ export interface JobsRunSettings {
 
 /** One runner's figures, printed as `result <json>` on its last line. */
 export interface JobsRunResult {
-  /** Jobs inserted per second inside the enqueue transaction. */
+  /** Jobs inserted per second by the batch enqueue (one statement, one transaction). */
   readonly enqueuePerSecond: number;
+  /** Jobs inserted per second one statement each, in one transaction ({@link EACH_COUNT} jobs). */
+  readonly enqueueEachPerSecond: number;
   /** Jobs completed per second, from the commit to the last completion. */
   readonly processedPerSecond: number;
   /** Enqueue (autocommit) to handler start of one job on an idle queue. */
   readonly latencyP50Ms: number;
   readonly latencyP99Ms: number;
-  /** CPU of the runner process per processed job (user + system), over enqueue and drain. */
+  /** CPU of the runner process per processed job (user + system), over the batch enqueue and drain. */
   readonly cpuMillisecondsPerJob: number;
   /** CPU per job while enqueueing (before the commit). */
   readonly enqueueCpuMillisecondsPerJob: number;
@@ -44,7 +46,7 @@ export interface JobsRunResult {
 
 export const JOBS_SETTINGS_ENV = 'BENCH_JOBS_SETTINGS';
 /** Fetch settings both sides use (the measured ones: batch 100, burst while batches come back full). */
-export const BATCH_SIZE = 100;
+export const BATCH_SIZE = 500;
 export const FETCH_LOOPS = 2;
 
 export function readSettings(): JobsRunSettings {
@@ -60,34 +62,42 @@ function percentile(sorted: readonly number[], fraction: number): number {
 
 /** What a runner plugs into {@link runWorkload}: its enqueue paths and its handler hook. */
 export interface JobsContender {
-  /** Enqueues `count` jobs inside one transaction. */
-  enqueueInOneTransaction(count: number): Promise<void>;
+  /** Enqueues `count` jobs inside one transaction, in one statement (the batch API). */
+  enqueueBatch(count: number): Promise<void>;
+  /** Enqueues `count` jobs inside one transaction, one statement each (the single-job API). */
+  enqueueEach(count: number): Promise<void>;
   /** Enqueues one job on its own. */
   enqueueOne(): Promise<void>;
   close(): Promise<void>;
 }
 
+/** Jobs enqueued one statement each, after the latency samples: that path's enqueue rate. */
+export const EACH_COUNT = 2000;
+
 /** Calls from the handler: every job started reports here. */
 export const handlerHooks = { onStart: (): void => undefined };
+
+/** Resolves when `count` more jobs have started. */
+function startsOf(count: number): Promise<void> {
+  let started = 0;
+  return new Promise<void>((resolve) => {
+    handlerHooks.onStart = () => {
+      started += 1;
+      if (started === count) resolve();
+    };
+  });
+}
 
 export async function runWorkload(
   settings: JobsRunSettings,
   contender: JobsContender,
 ): Promise<JobsRunResult> {
-  let started = 0;
-  let allStarted: () => void = () => undefined;
-  const drained = new Promise<void>((resolve) => {
-    allStarted = resolve;
-  });
-  handlerHooks.onStart = () => {
-    started += 1;
-    if (started === settings.jobCount) allStarted();
-  };
+  const drained = startsOf(settings.jobCount);
   const databaseCpu =
     settings.databaseUrl === undefined ? undefined : await openDatabaseCpu(settings.databaseUrl);
   const cpuBefore = process.cpuUsage();
   const enqueueStart = performance.now();
-  await contender.enqueueInOneTransaction(settings.jobCount);
+  await contender.enqueueBatch(settings.jobCount);
   const committed = performance.now();
   const cpuEnqueue = process.cpuUsage(cpuBefore);
   const databaseCpuAtCommit = await databaseCpu?.read();
@@ -121,9 +131,16 @@ export async function runWorkload(
     latencies.push(startedAt - sent);
   }
   latencies.sort((a, b) => a - b);
+
+  const eachDrained = startsOf(EACH_COUNT);
+  const eachStart = performance.now();
+  await contender.enqueueEach(EACH_COUNT);
+  const eachCommitted = performance.now();
+  await eachDrained;
   await contender.close();
   return {
     enqueuePerSecond: settings.jobCount / ((committed - enqueueStart) / 1000),
+    enqueueEachPerSecond: EACH_COUNT / ((eachCommitted - eachStart) / 1000),
     processedPerSecond: settings.jobCount / ((finished - committed) / 1000),
     latencyP50Ms: percentile(latencies, 0.5),
     latencyP99Ms: percentile(latencies, 0.99),

@@ -10,6 +10,7 @@ import { createJobEngine, JOB_QUEUES, type JobQueue } from '../kernel/queue/inde
 import { collectMigrations, createSocle, SOCLE_VERSION, type Socle } from '../kernel/socle.js';
 import { createBuiltInModules } from '../modules/index.js';
 import { createPrivacyService } from '../modules/privacy/index.js';
+import { JOBS_HELP, type JobsCommand, parseJobsCommand, runJobsCommand } from './jobs-command.js';
 import { loadModules } from './module-loader.js';
 
 /** Exit codes: part of the CLI's contract, documented in `socle --help` and the README. */
@@ -27,6 +28,7 @@ Commands:
   privacy export --user <id|email>   Print everything held about a person (JSON)
   privacy erase --user <id|email>    Erase it in every module (resumable)
   worker [--queues high,default]     Work jobs only, no HTTP (Postgres only)
+  jobs list|show|retry|cancel        Inspect and steer jobs (see "socle help jobs")
   help [topic]      Help on a command, or "config" for every setting
 
 Options:
@@ -62,6 +64,7 @@ erase   Deletes or pseudonymizes it in every module, in one run (GDPR art. 17). 
         is recorded when done: if the run stops half-way (crash, error), running the same command
         again resumes it. Erasing someone already erased succeeds and changes nothing.
 Logs go to stderr.`,
+  jobs: JOBS_HELP,
   config: 'Settings (environment variable / socle.config.json key, default):',
 };
 
@@ -232,10 +235,40 @@ async function privacy(
   }
 }
 
+/** `socle jobs …`: the operators' job service, without HTTP; works no queue itself. */
+async function jobs(command: JobsCommand, configFile: string | undefined): Promise<number> {
+  const { config, modules } = await loadAll(configFile);
+  // stdout carries the answer: logs go to stderr.
+  const socle = await createSocle({
+    config,
+    modules,
+    log: createLogger(config, process.stderr),
+    jobQueues: [],
+  });
+  try {
+    process.stdout.write(await runJobsCommand(socle.jobs, command));
+    return EXIT.ok;
+  } finally {
+    await socle.close();
+  }
+}
+
 /** Runs the CLI with `argv` (without node and script) and returns the exit code. */
 export async function main(argv: readonly string[]): Promise<number> {
   let parsed: {
-    values: { config?: string; user?: string; queues?: string; help?: boolean; version?: boolean };
+    values: {
+      config?: string;
+      user?: string;
+      queues?: string;
+      queue?: string;
+      state?: string;
+      org?: string;
+      limit?: string;
+      after?: string;
+      json?: boolean;
+      help?: boolean;
+      version?: boolean;
+    };
     positionals: string[];
   };
   try {
@@ -245,6 +278,12 @@ export async function main(argv: readonly string[]): Promise<number> {
         config: { type: 'string' },
         user: { type: 'string' },
         queues: { type: 'string' },
+        queue: { type: 'string' },
+        state: { type: 'string' },
+        org: { type: 'string' },
+        limit: { type: 'string' },
+        after: { type: 'string' },
+        json: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
         version: { type: 'boolean', short: 'v' },
       },
@@ -286,6 +325,14 @@ export async function main(argv: readonly string[]): Promise<number> {
           return EXIT.usage;
         }
         return await privacy(action, values.user, values.config);
+      }
+      case 'jobs': {
+        const parsedJobs = parseJobsCommand(rest, values);
+        if (typeof parsedJobs === 'string') {
+          process.stderr.write(`${parsedJobs}\n\n${JOBS_HELP}\n`);
+          return EXIT.usage;
+        }
+        return await jobs(parsedJobs, values.config);
       }
       case 'migrate': {
         const action = rest[0] ?? 'apply';

@@ -35,29 +35,14 @@ export interface JobRunnerOptions {
 
 /**
  * The timeout of the jobs of one name in one batch: they start together, so one timer serves them
- * all (a timer, an abort controller and a promise per job cost more than the no-op job itself).
+ * all (a timer, an abort controller and a promise race per job cost more than a no-op job).
  */
 interface Deadline {
   readonly controller: AbortController;
-  readonly expired: Promise<never>;
-  readonly error: Error;
-  readonly timer: NodeJS.Timeout;
-}
-
-function startDeadline(name: string, timeoutMs: number): Deadline {
-  const controller = new AbortController();
-  const error = jobErrors.timedOut(name, timeoutMs);
-  let expire: (error: Error) => void = () => undefined;
-  const expired = new Promise<never>((_, reject) => {
-    expire = reject;
-  });
-  // Raced by every job of the batch; the race reports it, nothing else must.
-  expired.catch(() => undefined);
-  const timer = setTimeout(() => {
-    controller.abort(error);
-    expire(error);
-  }, timeoutMs);
-  return { controller, expired, error, timer };
+  readonly timeoutMs: number;
+  timer: NodeJS.Timeout | undefined;
+  /** Indexes (in the batch) of its jobs. */
+  readonly jobs: number[];
 }
 
 const byPriority = (a: Job<Envelope>, b: Job<Envelope>) => (b.data.priority ?? 0) - (a.data.priority ?? 0);
@@ -77,7 +62,7 @@ class RunningJobContext implements JobContext<unknown> {
 
   constructor(
     private readonly fetched: Job<Envelope>,
-    private readonly deadline: Deadline,
+    private readonly timeout: AbortSignal,
     private readonly runner: JobRunnerOptions,
     queue: JobQueue,
   ) {
@@ -108,7 +93,7 @@ class RunningJobContext implements JobContext<unknown> {
   }
 
   get signal(): AbortSignal {
-    this.#signal ??= AbortSignal.any([this.fetched.signal, this.deadline.controller.signal]);
+    this.#signal ??= AbortSignal.any([this.fetched.signal, this.timeout]);
     return this.#signal;
   }
 
@@ -117,6 +102,8 @@ class RunningJobContext implements JobContext<unknown> {
   readonly firstRun: JobContext<unknown>['firstRun'] = (trx) => claimEffect(trx as never, this.fetched.id);
 }
 
+type Outcome = JobResult & { readonly status: 'completed' | 'failed' | 'deadletter' };
+
 /**
  * Runs the batches pg-boss fetches: each job in its scope, under its timeout, with its own
  * outcome (one failing job does not fail the batch).
@@ -124,65 +111,125 @@ class RunningJobContext implements JobContext<unknown> {
 export function createJobRunner(options: JobRunnerOptions) {
   const { definitions, scope, metrics, log } = options;
 
-  async function runJob(job: Job<Envelope>, queue: JobQueue, deadlines: Map<string, Deadline>) {
-    const envelope = job.data;
-    const definition = definitions.get(envelope.job);
-    if (definition === undefined) {
-      log.error({ job: envelope.job, id: job.id }, 'A job of an unknown name was fetched; failing it');
-      metrics.observe(queue, 'failed', 0);
-      return {
-        id: job.id,
-        status: 'deadletter',
-        output: { message: `Unknown job ${envelope.job}` },
-      } as const;
-    }
-    let deadline = deadlines.get(envelope.job);
-    if (deadline === undefined) {
-      deadline = startDeadline(envelope.job, definition.timeoutMs ?? DEFAULT_TIMEOUT_MS);
-      deadlines.set(envelope.job, deadline);
-    }
-    const context = new RunningJobContext(job, deadline, options, queue);
-    const started = performance.now();
-    try {
-      await Promise.race([
-        scope.run({ tenantId: envelope.tenantId, userId: envelope.userId }, () =>
-          definition.handler(context),
-        ),
-        deadline.expired,
-      ]);
-      metrics.observe(queue, 'completed', (performance.now() - started) / 1000);
-      return context.lastProgress === undefined
-        ? ({ id: job.id, status: 'completed' } as const)
-        : ({ id: job.id, status: 'completed', output: { progress: context.lastProgress } } as const);
-    } catch (error) {
-      metrics.observe(queue, 'failed', (performance.now() - started) / 1000);
-      const last = job.retryCount + 1 >= (definition.maxAttempts ?? DEFAULT_MAX_ATTEMPTS);
-      context.log[last ? 'error' : 'warn'](
-        { err: error },
-        last ? 'Job failed for good' : 'Job failed; it will be retried',
-      );
-      const failure = error instanceof Error ? error : new Error(String(error));
-      return {
-        id: job.id,
-        status: 'failed',
-        output: {
-          message: failure.message,
-          ...('code' in failure && typeof failure.code === 'string' ? { code: failure.code } : {}),
-        },
-      } as const;
-    }
-  }
+  const failure = (
+    job: Job<Envelope>,
+    definition: JobDefinition,
+    context: RunningJobContext,
+    error: unknown,
+  ) => {
+    const last = job.retryCount + 1 >= (definition.maxAttempts ?? DEFAULT_MAX_ATTEMPTS);
+    context.log[last ? 'error' : 'warn'](
+      { err: error },
+      last ? 'Job failed for good' : 'Job failed; it will be retried',
+    );
+    const cause = error instanceof Error ? error : new Error(String(error));
+    return {
+      id: job.id,
+      status: 'failed',
+      output: {
+        message: cause.message,
+        ...('code' in cause && typeof cause.code === 'string' ? { code: cause.code } : {}),
+      },
+    } as const;
+  };
 
   return {
-    /** Runs one fetched batch, higher priorities started first; resolves with each job's outcome. */
-    async runBatch(jobs: Job<Envelope>[], queue: JobQueue): Promise<JobResult[]> {
-      const deadlines = new Map<string, Deadline>();
+    /**
+     * Runs one fetched batch, higher priorities started first; resolves with each job's outcome
+     * once every job has finished or passed its timeout (a handler that ignores its signal keeps
+     * running, but its attempt has failed).
+     */
+    runBatch(jobs: Job<Envelope>[], queue: JobQueue): Promise<JobResult[]> {
       const ordered = jobs.length > 1 ? [...jobs].sort(byPriority) : jobs;
-      try {
-        return await Promise.all(ordered.map((job) => runJob(job, queue, deadlines)));
-      } finally {
-        for (const deadline of deadlines.values()) clearTimeout(deadline.timer);
-      }
+      const outcomes: (Outcome | undefined)[] = new Array(ordered.length);
+      const contexts: (RunningJobContext | undefined)[] = new Array(ordered.length);
+      const deadlines = new Map<string, Deadline>();
+      let left = ordered.length;
+      let completed = 0;
+      let failed = 0;
+      const started = performance.now();
+      return new Promise<JobResult[]>((resolve) => {
+        const settle = (index: number, outcome: Outcome) => {
+          if (outcomes[index] !== undefined) return;
+          outcomes[index] = outcome;
+          if (outcome.status === 'completed') completed += 1;
+          else failed += 1;
+          metrics.observeDuration(queue, (performance.now() - started) / 1000);
+          left -= 1;
+          if (left > 0) return;
+          for (const deadline of deadlines.values()) clearTimeout(deadline.timer);
+          metrics.count(queue, completed, failed);
+          resolve(outcomes as Outcome[]);
+        };
+        ordered.forEach((job, index) => {
+          const envelope = job.data;
+          const definition = definitions.get(envelope.job);
+          if (definition === undefined) {
+            log.error({ job: envelope.job, id: job.id }, 'A job of an unknown name was fetched; failing it');
+            settle(index, {
+              id: job.id,
+              status: 'deadletter',
+              output: { message: `Unknown job ${envelope.job}` },
+            });
+            return;
+          }
+          let deadline = deadlines.get(envelope.job);
+          if (deadline === undefined) {
+            deadline = {
+              controller: new AbortController(),
+              timeoutMs: definition.timeoutMs ?? DEFAULT_TIMEOUT_MS,
+              timer: undefined,
+              jobs: [],
+            };
+            deadlines.set(envelope.job, deadline);
+          }
+          deadline.jobs.push(index);
+          const context = new RunningJobContext(job, deadline.controller.signal, options, queue);
+          contexts[index] = context;
+          let running: Promise<void>;
+          try {
+            // A handler declared without `async` may return nothing: still a job that finished.
+            running = Promise.resolve(
+              scope.run({ tenantId: envelope.tenantId, userId: envelope.userId }, () =>
+                definition.handler(context),
+              ),
+            );
+          } catch (error) {
+            running = Promise.reject(error);
+          }
+          running.then(
+            () =>
+              settle(
+                index,
+                context.lastProgress === undefined
+                  ? { id: job.id, status: 'completed' }
+                  : { id: job.id, status: 'completed', output: { progress: context.lastProgress } },
+              ),
+            (error: unknown) => settle(index, failure(job, definition, context, error)),
+          );
+        });
+        // Armed once every handler has started, for the jobs still running.
+        for (const [name, deadline] of deadlines) {
+          if (deadline.jobs.every((index) => outcomes[index] !== undefined)) continue;
+          deadline.timer = setTimeout(() => {
+            const error = jobErrors.timedOut(name, deadline.timeoutMs);
+            deadline.controller.abort(error);
+            for (const index of deadline.jobs) {
+              const job = ordered[index] as Job<Envelope>;
+              if (outcomes[index] === undefined)
+                settle(
+                  index,
+                  failure(
+                    job,
+                    definitions.get(name) as JobDefinition,
+                    contexts[index] as RunningJobContext,
+                    error,
+                  ),
+                );
+            }
+          }, deadline.timeoutMs);
+        }
+      });
     },
   };
 }
