@@ -122,6 +122,8 @@ export interface JobEngineOptions {
 const DEFAULT_BACKOFF: JobBackoff = { initialDelayMs: 1000 };
 /** Finished and dead jobs are kept this long (listable, retryable), then deleted by maintenance. */
 const KEEP_FINISHED_SECONDS = 30 * 24 * 3600;
+/** Session advisory lock held while installing the engine on Postgres: "sjob" in ASCII. */
+const INSTALL_LOCK_KEY = 0x736a6f62;
 const JOB_NAME = /^[a-z][a-z0-9_]*\.[a-zA-Z][a-zA-Z0-9_]*$/;
 
 /** Every job of every module, keyed `module.jobName`; checks each declaration. */
@@ -309,31 +311,48 @@ export function createJobEngine(options: JobEngineOptions): JobEngine {
     return job;
   };
 
+  /** pg-boss's tables and queues, the effects table, and the app role's grants, as the owner. */
+  async function installEngine() {
+    const installer = await ownerBoss();
+    installer.on('error', (error) => log.warn({ err: error }, 'Job engine installer reported an error'));
+    await installer.start();
+    try {
+      for (const queue of queues) {
+        if ((await installer.getQueue(queue)) === null) await installer.createQueue(queue, { notify: true });
+      }
+      const role = quoteIdentifier(config.databaseAppRole);
+      const grants = `
+        ${EFFECTS_TABLE_SQL}
+        grant usage on schema ${JOBS_SCHEMA} to ${role};
+        grant select, insert, update, delete on all tables in schema ${JOBS_SCHEMA} to ${role};
+        grant usage, select on all sequences in schema ${JOBS_SCHEMA} to ${role};
+        grant execute on all functions in schema ${JOBS_SCHEMA} to ${role};
+        alter default privileges in schema ${JOBS_SCHEMA} grant select, insert, update, delete on tables to ${role};`;
+      await installer.getDb().executeSql(grants);
+    } finally {
+      await installer.stop({ graceful: false, close: true });
+    }
+  }
+
   return {
     definitions,
 
     async install() {
       if (!enabled) return;
-      const installer = await ownerBoss();
-      installer.on('error', (error) => log.warn({ err: error }, 'Job engine installer reported an error'));
-      await installer.start();
-      try {
-        for (const queue of queues) {
-          if ((await installer.getQueue(queue)) === null)
-            await installer.createQueue(queue, { notify: true });
+      // In process there is one session (and the installer takes it): nothing else can race.
+      if (isEmbedded) return installEngine();
+      // Nodes starting together on Postgres install one at a time: CREATE TABLE IF NOT EXISTS and
+      // GRANT are not safe concurrently (a fleet's second worker failed its start on
+      // pg_type_typname_nsp_index). The lock is held on a server session while the installer's own
+      // pool does the work.
+      await db.withConnection(async (connection) => {
+        await connection.query('select pg_advisory_lock($1)', [INSTALL_LOCK_KEY]);
+        try {
+          await installEngine();
+        } finally {
+          await connection.query('select pg_advisory_unlock($1)', [INSTALL_LOCK_KEY]).catch(() => undefined);
         }
-        const role = quoteIdentifier(config.databaseAppRole);
-        const grants = `
-          ${EFFECTS_TABLE_SQL}
-          grant usage on schema ${JOBS_SCHEMA} to ${role};
-          grant select, insert, update, delete on all tables in schema ${JOBS_SCHEMA} to ${role};
-          grant usage, select on all sequences in schema ${JOBS_SCHEMA} to ${role};
-          grant execute on all functions in schema ${JOBS_SCHEMA} to ${role};
-          alter default privileges in schema ${JOBS_SCHEMA} grant select, insert, update, delete on tables to ${role};`;
-        await installer.getDb().executeSql(grants);
-      } finally {
-        await installer.stop({ graceful: false, close: true });
-      }
+      }, 'owner');
     },
 
     async start(queuesToWork) {
