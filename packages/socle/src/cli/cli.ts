@@ -10,7 +10,7 @@ import { createJobEngine, JOB_QUEUES, type JobQueue } from '../kernel/queue/inde
 import { collectMigrations, createSocle, SOCLE_VERSION, type Socle } from '../kernel/socle.js';
 import { createBuiltInModules } from '../modules/index.js';
 import { createPrivacyService } from '../modules/privacy/index.js';
-import { JOBS_HELP, type JobsCommand, parseJobsCommand, runJobsCommand } from './jobs-command.js';
+import { JOBS_HELP, parseJobsCommand, runJobsCommand } from './jobs-command.js';
 import { loadModules } from './module-loader.js';
 
 /** Exit codes: part of the CLI's contract, documented in `socle --help` and the README. */
@@ -205,13 +205,15 @@ async function migrate(action: string, configFile: string | undefined): Promise<
   }
 }
 
-async function privacy(
-  action: 'export' | 'erase',
-  user: string,
+/**
+ * A one-shot command on a Socle that works no queue and serves no HTTP: `run` returns what to print
+ * on stdout (which carries the answer, so logs go to stderr).
+ */
+async function runCommand(
   configFile: string | undefined,
+  run: (socle: Socle) => Promise<string>,
 ): Promise<number> {
   const { config, modules } = await loadAll(configFile);
-  // stdout carries the export: logs go to stderr.
   const socle = await createSocle({
     config,
     modules,
@@ -219,38 +221,21 @@ async function privacy(
     jobQueues: [],
   });
   try {
-    const service = createPrivacyService(socle.context);
-    const subject = await service.findSubject(user);
-    if (action === 'export') {
-      process.stdout.write(`${JSON.stringify(await service.export(subject), null, 2)}\n`);
-    } else {
-      const result = await service.erase(subject);
-      process.stdout.write(
-        `Erased ${result.userId} (run ${result.runId}; modules erased now: ${result.erasedNow.join(', ') || 'none'}).\n`,
-      );
-    }
+    process.stdout.write(await run(socle));
     return EXIT.ok;
   } finally {
     await socle.close();
   }
 }
 
-/** `socle jobs …`: the operators' job service, without HTTP; works no queue itself. */
-async function jobs(command: JobsCommand, configFile: string | undefined): Promise<number> {
-  const { config, modules } = await loadAll(configFile);
-  // stdout carries the answer: logs go to stderr.
-  const socle = await createSocle({
-    config,
-    modules,
-    log: createLogger(config, process.stderr),
-    jobQueues: [],
+function privacy(action: 'export' | 'erase', user: string, configFile: string | undefined): Promise<number> {
+  return runCommand(configFile, async (socle) => {
+    const service = createPrivacyService(socle.context);
+    const subject = await service.findSubject(user);
+    if (action === 'export') return `${JSON.stringify(await service.export(subject), null, 2)}\n`;
+    const result = await service.erase(subject);
+    return `Erased ${result.userId} (run ${result.runId}; modules erased now: ${result.erasedNow.join(', ') || 'none'}).\n`;
   });
-  try {
-    process.stdout.write(await runJobsCommand(socle.jobs, command));
-    return EXIT.ok;
-  } finally {
-    await socle.close();
-  }
 }
 
 /** Runs the CLI with `argv` (without node and script) and returns the exit code. */
@@ -332,7 +317,7 @@ export async function main(argv: readonly string[]): Promise<number> {
           process.stderr.write(`${parsedJobs}\n\n${JOBS_HELP}\n`);
           return EXIT.usage;
         }
-        return await jobs(parsedJobs, values.config);
+        return await runCommand(values.config, (socle) => runJobsCommand(socle.jobs, parsedJobs));
       }
       case 'migrate': {
         const action = rest[0] ?? 'apply';
