@@ -294,6 +294,7 @@ export async function runCustomScenario(
       databaseUrl: database?.url,
       postgresAdminUrl: settings.postgresAdminUrl,
       rounds: settings.rounds,
+      profileDirectory: settings.profileDirectory,
       signal: settings.signal,
       progress: settings.progress,
     });

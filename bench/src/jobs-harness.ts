@@ -4,8 +4,10 @@
  * same database server (never together: two cores), interleaved over the rounds; medians reported.
  */
 import { spawn } from 'node:child_process';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createTestPostgresDatabase, type TestDatabase } from 'socle/testing';
+import { formatProfileEntries, summarizeProfile } from './profile-summary.js';
 import type { CustomRunSettings } from './scenario.js';
 import { JOBS_SETTINGS_ENV, type JobsRunResult, type JobsRunSettings } from './scenarios/jobs/workload.js';
 import type { BenchDialect } from './server-protocol.js';
@@ -34,6 +36,8 @@ export interface WorkScenarioResult {
   readonly ratio: number;
   readonly goal: number;
   readonly goalMet: boolean;
+  /** `--profile`: CPU profiles of the last round's drains. */
+  readonly profiles: { readonly socle?: string; readonly baseline?: string };
 }
 
 const RUN_TIMEOUT_MS = 300_000;
@@ -81,10 +85,18 @@ function medianOf(results: readonly JobsRunResult[]): JobsRunResult {
   };
   return {
     enqueuePerSecond: median((result) => result.enqueuePerSecond),
+    enqueueEachPerSecond: median((result) => result.enqueueEachPerSecond),
     processedPerSecond: median((result) => result.processedPerSecond),
     latencyP50Ms: median((result) => result.latencyP50Ms),
     latencyP99Ms: median((result) => result.latencyP99Ms),
     cpuMillisecondsPerJob: median((result) => result.cpuMillisecondsPerJob),
+    enqueueCpuMillisecondsPerJob: median((result) => result.enqueueCpuMillisecondsPerJob),
+    drainCpuMillisecondsPerJob: median((result) => result.drainCpuMillisecondsPerJob),
+    databaseDrainCpuMillisecondsPerJob: results.some(
+      (result) => result.databaseDrainCpuMillisecondsPerJob === null,
+    )
+      ? null
+      : median((result) => result.databaseDrainCpuMillisecondsPerJob ?? 0),
   };
 }
 
@@ -94,6 +106,7 @@ export async function runWorkScenario(
   settings: CustomRunSettings,
 ): Promise<WorkScenarioResult> {
   const rounds: { socle: JobsRunResult; baseline: JobsRunResult }[] = [];
+  const profiles: { socle?: string; baseline?: string } = {};
   for (let round = 1; round <= settings.rounds; round++) {
     if (settings.rounds > 1) settings.progress(`  round ${round} of ${settings.rounds}`);
     // A fresh database per round: the previous round's completed jobs would slow the next.
@@ -108,10 +121,25 @@ export async function runWorkScenario(
         jobCount: scenario.jobCount,
         latencySamples: scenario.latencySamples,
       };
+      // `--profile`: the last round's drains, one profile per contender.
+      const profileOf = (label: 'socle' | 'baseline') => {
+        if (settings.profileDirectory === undefined || round !== settings.rounds) return runSettings;
+        const path = join(
+          settings.profileDirectory,
+          `${scenario.name}-${dialect}-${label}-${Date.now()}.cpuprofile`,
+        );
+        profiles[label] = path;
+        return { ...runSettings, profilePath: path };
+      };
       settings.progress('  socle …');
-      const socle = await runChild(scenario.socleRunner, runSettings, 'socle', settings.signal);
+      const socle = await runChild(scenario.socleRunner, profileOf('socle'), 'socle', settings.signal);
       settings.progress('  baseline …');
-      const baseline = await runChild(scenario.baselineRunner, runSettings, 'baseline', settings.signal);
+      const baseline = await runChild(
+        scenario.baselineRunner,
+        profileOf('baseline'),
+        'baseline',
+        settings.signal,
+      );
       rounds.push({ socle, baseline });
     } finally {
       await database?.drop();
@@ -130,26 +158,50 @@ export async function runWorkScenario(
     ratio,
     goal: scenario.goal,
     goalMet: ratio >= scenario.goal,
+    profiles,
   };
 }
 
 const number = new Intl.NumberFormat('en-US', { maximumFractionDigits: 0 });
 const decimal = new Intl.NumberFormat('en-US', { minimumFractionDigits: 2, maximumFractionDigits: 2 });
+const micro = new Intl.NumberFormat('en-US', { minimumFractionDigits: 3, maximumFractionDigits: 3 });
+
+/** Where each contender's drain spent its CPU (`--profile`), per job. */
+export async function formatWorkProfiles(result: WorkScenarioResult): Promise<string> {
+  const parts: string[] = [];
+  for (const label of ['socle', 'baseline'] as const) {
+    const profile = result.profiles[label];
+    if (profile === undefined) continue;
+    const summary = await summarizeProfile(profile, 15);
+    parts.push(
+      `  ${label} drain CPU by package (${profile}), per job:\n${formatProfileEntries(summary.byPackage, result.jobCount)}`,
+      `  ${label} heaviest functions:\n${formatProfileEntries(summary.byFunction, result.jobCount)}`,
+    );
+  }
+  return parts.join('\n');
+}
 
 export function formatWorkResult(result: WorkScenarioResult): string {
-  const rows = (['socle', 'baseline'] as const).map((label) => {
+  const rows = (['socle', 'baseline'] as const).flatMap((label) => {
     const figures = result[label];
-    return `  ${label.padEnd(9)} ${number.format(figures.processedPerSecond).padStart(7)} jobs/s processed  ${number
-      .format(figures.enqueuePerSecond)
-      .padStart(
-        7,
-      )} jobs/s enqueued  idle enqueue→start p50 ${decimal.format(figures.latencyP50Ms).padStart(6)} ms  p99 ${decimal
-      .format(figures.latencyP99Ms)
-      .padStart(6)} ms  cpu ${decimal.format(figures.cpuMillisecondsPerJob)} ms/job`;
+    const database =
+      figures.databaseDrainCpuMillisecondsPerJob === null
+        ? ''
+        : `, database ${micro.format(figures.databaseDrainCpuMillisecondsPerJob)} ms/job`;
+    return [
+      `  ${label.padEnd(9)} ${number.format(figures.processedPerSecond).padStart(7)} jobs/s processed` +
+        `  (drain cpu ${micro.format(figures.drainCpuMillisecondsPerJob)} ms/job${database})`,
+      `            enqueue ${number.format(figures.enqueuePerSecond)} jobs/s in one statement, ` +
+        `${number.format(figures.enqueueEachPerSecond)} jobs/s one by one; idle enqueue→start ` +
+        `p50 ${decimal.format(figures.latencyP50Ms)} ms, p99 ${decimal.format(figures.latencyP99Ms)} ms`,
+    ];
   });
   return [
     `${result.scenario} (${result.dialect}, ${number.format(result.jobCount)} no-op jobs)`,
     ...rows,
-    `  ratio ${decimal.format(result.ratio)} (goal ≥ ${decimal.format(result.goal)}: ${result.goalMet ? 'met' : 'NOT met'})`,
+    `  ratio ${decimal.format(result.ratio)} (goal ≥ ${decimal.format(result.goal)}: ${result.goalMet ? 'met' : 'NOT met'})` +
+      `; drain cpu ratio ${decimal.format(
+        result.baseline.drainCpuMillisecondsPerJob / result.socle.drainCpuMillisecondsPerJob,
+      )} (baseline drain cpu/job ÷ socle's)`,
   ].join('\n');
 }

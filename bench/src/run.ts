@@ -174,7 +174,7 @@ async function main(): Promise<number> {
           const result = await runCustomScenario(scenario, dialect, settings);
           console.log(`\n${result.text}\n`);
           await mkdir(resultsDirectory, { recursive: true });
-          const file = `${resultsDirectory}${scenario.name}-${startedAt.toISOString().replaceAll(':', '-')}.json`;
+          const file = `${resultsDirectory}${scenario.name}-${dialect}-${startedAt.toISOString().replaceAll(':', '-')}.json`;
           await writeFile(file, JSON.stringify({ startedAt, rounds: options.rounds, ...result }, null, 2));
           console.error(`Results: ${file}`);
         } catch (error) {

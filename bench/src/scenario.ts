@@ -71,6 +71,8 @@ export interface CustomRunSettings {
   /** Where a scenario with `createsDatabases` creates and drops its databases. */
   readonly postgresAdminUrl: string;
   readonly rounds: number;
+  /** When set (`--profile`), where the scenario writes its CPU profiles. */
+  readonly profileDirectory: string | undefined;
   readonly signal: AbortSignal;
   readonly progress: (line: string) => void;
 }

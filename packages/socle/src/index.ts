@@ -55,6 +55,7 @@ export {
   type JobQueue,
   type JobRecord,
   type Jobs,
+  type JobToEnqueue,
   type RunningJob,
 } from './kernel/queue/index.js';
 export {

@@ -8,6 +8,7 @@ import { postgresTarget } from './support/each-database.js';
 import { createTempDirectory, removeTempDirectories } from './support/temp-directories.js';
 
 const CRASH_MODULE = fileURLToPath(new URL('./fixtures/jobs-crash-module.ts', import.meta.url));
+const CRON_MODULE = fileURLToPath(new URL('./fixtures/jobs-cron-module.ts', import.meta.url));
 
 // Postgres only: several processes share the queue (PGlite belongs to one process).
 describe.skipIf(!postgresTarget.available)('Job workers in processes of their own [postgres]', () => {
@@ -70,4 +71,55 @@ describe.skipIf(!postgresTarget.available)('Job workers in processes of their ow
     expect(result.code).toBe(2);
     expect(result.stderr).toContain('socle worker needs Postgres');
   });
+
+  it('starts nodes together on a fresh database, and fires each cron occurrence once across them', async () => {
+    // Three workers install the engine at once on a fresh database (all but one failed to start on
+    // this before the install took a lock). The web node (this process) works no queue, so it runs
+    // no cron pass; the workers do, each registering the same schedule. pg-boss lets one pass claim
+    // each interval and files an occurrence under one key per minute: one job per occurrence
+    // whatever the fleet's size.
+    const cronDatabase = await postgresTarget.create();
+    const env = { ...workerEnv(), DATABASE_URL: cronDatabase.url as string, SOCLE_MODULES: CRON_MODULE };
+    const workers = [['default'], ['default,low'], ['high,default']].map((queues) =>
+      spawnCli(['worker', '--queues', ...queues], { env }),
+    );
+    let web: TestSocle | undefined;
+    try {
+      await Promise.all(
+        workers.map((worker) => worker.waitForLog((line) => line.msg.includes('worker started'), 60_000)),
+      );
+      web = await createTestSocle(postgresTarget, {
+        database: cronDatabase,
+        modules: [createJobsFixtureModule({ cron: '* * * * * *' }).module],
+        config: { jobsQueues: [] },
+      });
+      const webDb = web.db;
+      const ticks = async () =>
+        (
+          await sql<{ slot: string; jobs: number; completed: number }>`
+            select singleton_on::text as slot, count(*)::int as jobs,
+                   count(*) filter (where state = 'completed')::int as completed
+              from jobs.job where data->>'job' = 'jobs_fixture.tick'
+             group by singleton_on order by singleton_on`.execute(webDb.kysely)
+        ).rows;
+      const until = Date.now() + 30_000;
+      while (!(await ticks()).some((slot) => slot.completed > 0)) {
+        if (Date.now() > until) throw new Error('No cron occurrence ran within 30 s');
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+      // Both workers keep attempting a pass every second (JOBS_SUPERVISE_INTERVAL_MS): give them
+      // a few to send the same occurrence again.
+      await new Promise((resolve) => setTimeout(resolve, 3000));
+      const slots = await ticks();
+      expect(slots.length).toBeGreaterThan(0);
+      for (const slot of slots) expect(slot.jobs).toBe(1);
+      const { rows: schedules } = await sql<{ name: string; key: string }>`
+        select name, key from jobs.schedule where key = 'jobs_fixture.tick'`.execute(webDb.kysely);
+      expect(schedules).toEqual([{ name: 'default', key: 'jobs_fixture.tick' }]);
+    } finally {
+      await killCliProcesses();
+      await web?.close();
+      await cronDatabase.drop();
+    }
+  }, 120_000);
 });

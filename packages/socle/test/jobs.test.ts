@@ -81,6 +81,72 @@ describeEachDatabase('Durable jobs', (target) => {
     });
   });
 
+  it('enqueues a batch in the transaction: all or nothing, keys de-duplicated, each job run', async () => {
+    // One bad payload: nothing written, the error names its index.
+    const refused = await socle.jobs
+      .enqueueMany(socle.db.kysely, 'jobs_fixture.effect', [
+        { payload: { label: 'batch ok' } },
+        { payload: { label: '' } },
+      ])
+      .catch((error: unknown) => error);
+    expect(refused).toMatchObject({ code: 'jobs.invalid_payload', status: 400 });
+    expect(JSON.stringify(refused)).toContain('jobs/1/payload/label');
+    expect(await effects()).not.toContainEqual(expect.objectContaining({ label: 'batch ok' }));
+
+    // Rolled back with the business write.
+    let rolledBack: string[] = [];
+    await expect(
+      socle.db.transaction(async (trx) => {
+        rolledBack = (
+          await socle.jobs.enqueueMany(trx, 'jobs_fixture.effect', [{ payload: { label: 'batch gone' } }])
+        ).map((enqueued) => enqueued.id);
+        throw new Error('the business write failed');
+      }),
+    ).rejects.toThrow('the business write failed');
+    await expect(job(rolledBack[0] as string)).rejects.toMatchObject({ code: 'jobs.not_found' });
+
+    const earlier = await socle.jobs.enqueue(
+      socle.db.kysely,
+      'jobs_fixture.effect',
+      { label: 'batch keyed' },
+      { key: 'batch-k' },
+    );
+    const tenantId = '5a0e8c7d-1f2b-4c3d-8e9f-0a1b2c3d4e5f';
+    const batch = await socle.scope.run({ tenantId }, () =>
+      socle.db.transaction((trx) =>
+        socle.jobs.enqueueMany(trx, 'jobs_fixture.effect', [
+          { payload: { label: 'batch 1' } },
+          { payload: { label: 'batch 2' }, key: 'twice' },
+          { payload: { label: 'batch 2 again' }, key: 'twice' },
+          { payload: { label: 'batch later' }, delayMs: 3_600_000 },
+        ]),
+      ),
+    );
+    // A key is per tenant: the tenant's 'batch-k' would not be the global one.
+    const global = await socle.db.transaction((trx) =>
+      socle.jobs.enqueueMany(trx, 'jobs_fixture.effect', [
+        { payload: { label: 'batch keyed again' }, key: 'batch-k' },
+      ]),
+    );
+    expect(global).toEqual([{ id: earlier.id, created: false }]);
+    expect(batch.map((enqueued) => enqueued.created)).toEqual([true, true, false, true]);
+    expect(batch[2]?.id).toBe(batch[1]?.id);
+    for (const enqueued of batch.slice(0, 2))
+      await eventually(
+        () => job(enqueued.id),
+        (record) => record.state === 'completed',
+      );
+    expect((await job(batch[0]?.id as string)).tenantId).toBe(tenantId);
+    expect((await job(batch[3]?.id as string)).state).toBe('created');
+    await socle.jobs.cancel(batch[3]?.id as string, null);
+    const labels = (await effects()).map((row) => row.label);
+    expect(labels.filter((label) => label.startsWith('batch'))).toEqual(
+      expect.arrayContaining(['batch 1', 'batch 2']),
+    );
+    expect(labels).not.toContain('batch 2 again');
+    expect(labels).not.toContain('batch gone');
+  });
+
   it('enqueues a job once per de-duplication key', async () => {
     const first = await socle.jobs.enqueue(
       socle.db.kysely,
@@ -146,6 +212,23 @@ describeEachDatabase('Durable jobs', (target) => {
     expect(delaySeconds).toBeGreaterThan(20);
     expect(delaySeconds).toBeLessThanOrEqual(121);
     await socle.jobs.cancel(id, null);
+  });
+
+  it('fails an attempt at its timeout, aborting its signal, even when the handler ignores it', async () => {
+    const [honouring, ignoring] = await socle.db.transaction((trx) =>
+      socle.jobs.enqueueMany(trx, 'jobs_fixture.overrunning', [
+        { payload: { honoursSignal: true } },
+        { payload: { honoursSignal: false } },
+      ]),
+    );
+    for (const enqueued of [honouring, ignoring]) {
+      const dead = await eventually(
+        () => job(enqueued?.id as string),
+        (record) => record.state === 'failed',
+      );
+      expect(dead.error).toMatchObject({ code: 'jobs.timed_out' });
+    }
+    expect(log.abortReasons).toEqual(['jobs.timed_out']);
   });
 
   it('runs higher priorities first', async () => {

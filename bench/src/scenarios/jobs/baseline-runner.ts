@@ -1,7 +1,7 @@
 /**
  * Child process: the same jobs workload on pg-boss used directly, as its documentation shows:
- * `send` with the `db` option of a transaction, `work` with batches and `burstWhenBatchFull`,
- * NOTIFY on the queue; `fromPglite` on PGlite.
+ * `insert` (a batch in one statement) or `send` (one job) with the `db` option of a transaction,
+ * `work` with batches and `burstWhenBatchFull`, NOTIFY on the queue; `fromPglite` on PGlite.
  */
 import { PGlite } from '@electric-sql/pglite';
 import pg from 'pg';
@@ -60,7 +60,16 @@ runJobsChild(async (settings) => {
     },
   );
   return {
-    async enqueueInOneTransaction(count) {
+    async enqueueBatch(count) {
+      await inTransaction(async (db) => {
+        await boss.insert(
+          QUEUE,
+          Array.from({ length: count }, () => ({ data: {} })),
+          { db },
+        );
+      });
+    },
+    async enqueueEach(count) {
       await inTransaction(async (db) => {
         for (let index = 0; index < count; index++) await boss.send(QUEUE, {}, { db });
       });

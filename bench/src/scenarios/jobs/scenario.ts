@@ -1,4 +1,9 @@
-import { formatWorkResult, runWorkScenario, type WorkScenario } from '../../jobs-harness.js';
+import {
+  formatWorkProfiles,
+  formatWorkResult,
+  runWorkScenario,
+  type WorkScenario,
+} from '../../jobs-harness.js';
 import type { CustomScenario } from '../../scenario.js';
 
 /**
@@ -26,6 +31,8 @@ export const jobs: CustomScenario = {
   createsDatabases: true,
   async run(dialect, settings) {
     const result = await runWorkScenario(workload, dialect, settings);
-    return { scenario: workload.name, dialect, text: formatWorkResult(result), figures: result };
+    const profiles = await formatWorkProfiles(result);
+    const text = profiles === '' ? formatWorkResult(result) : `${formatWorkResult(result)}\n${profiles}`;
+    return { scenario: workload.name, dialect, text, figures: result };
   },
 };

@@ -1,4 +1,7 @@
-/** Child process: the jobs workload through Socle's API (`defineModule({ jobs })`, `jobs.enqueue`). */
+/**
+ * Child process: the jobs workload through Socle's API (`defineModule({ jobs })`, `jobs.enqueueMany`
+ * for the batch, `jobs.enqueue` for single jobs).
+ */
 import { createSilentLogger, createSocle, defineJob, defineModule } from 'socle';
 import { benchSocleConfig } from '../shared/socle-setup.js';
 import { BATCH_SIZE, FETCH_LOOPS, handlerHooks, runJobsChild } from './workload.js';
@@ -28,7 +31,16 @@ runJobsChild(async (settings) => {
   });
   const { db, jobs } = socle;
   return {
-    async enqueueInOneTransaction(count) {
+    async enqueueBatch(count) {
+      await db.transaction(async (trx) => {
+        await jobs.enqueueMany(
+          trx,
+          'bench_jobs.noop',
+          Array.from({ length: count }, () => ({ payload: {} })),
+        );
+      });
+    },
+    async enqueueEach(count) {
       await db.transaction(async (trx) => {
         for (let index = 0; index < count; index++) await jobs.enqueue(trx, 'bench_jobs.noop', {});
       });

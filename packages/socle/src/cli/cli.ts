@@ -10,6 +10,7 @@ import { createJobEngine, JOB_QUEUES, type JobQueue } from '../kernel/queue/inde
 import { collectMigrations, createSocle, SOCLE_VERSION, type Socle } from '../kernel/socle.js';
 import { createBuiltInModules } from '../modules/index.js';
 import { createPrivacyService } from '../modules/privacy/index.js';
+import { JOBS_HELP, parseJobsCommand, runJobsCommand } from './jobs-command.js';
 import { loadModules } from './module-loader.js';
 
 /** Exit codes: part of the CLI's contract, documented in `socle --help` and the README. */
@@ -27,6 +28,7 @@ Commands:
   privacy export --user <id|email>   Print everything held about a person (JSON)
   privacy erase --user <id|email>    Erase it in every module (resumable)
   worker [--queues high,default]     Work jobs only, no HTTP (Postgres only)
+  jobs list|show|retry|cancel        Inspect and steer jobs (see "socle help jobs")
   help [topic]      Help on a command, or "config" for every setting
 
 Options:
@@ -62,6 +64,7 @@ erase   Deletes or pseudonymizes it in every module, in one run (GDPR art. 17). 
         is recorded when done: if the run stops half-way (crash, error), running the same command
         again resumes it. Erasing someone already erased succeeds and changes nothing.
 Logs go to stderr.`,
+  jobs: JOBS_HELP,
   config: 'Settings (environment variable / socle.config.json key, default):',
 };
 
@@ -202,13 +205,15 @@ async function migrate(action: string, configFile: string | undefined): Promise<
   }
 }
 
-async function privacy(
-  action: 'export' | 'erase',
-  user: string,
+/**
+ * A one-shot command on a Socle that works no queue and serves no HTTP: `run` returns what to print
+ * on stdout (which carries the answer, so logs go to stderr).
+ */
+async function runCommand(
   configFile: string | undefined,
+  run: (socle: Socle) => Promise<string>,
 ): Promise<number> {
   const { config, modules } = await loadAll(configFile);
-  // stdout carries the export: logs go to stderr.
   const socle = await createSocle({
     config,
     modules,
@@ -216,26 +221,39 @@ async function privacy(
     jobQueues: [],
   });
   try {
-    const service = createPrivacyService(socle.context);
-    const subject = await service.findSubject(user);
-    if (action === 'export') {
-      process.stdout.write(`${JSON.stringify(await service.export(subject), null, 2)}\n`);
-    } else {
-      const result = await service.erase(subject);
-      process.stdout.write(
-        `Erased ${result.userId} (run ${result.runId}; modules erased now: ${result.erasedNow.join(', ') || 'none'}).\n`,
-      );
-    }
+    process.stdout.write(await run(socle));
     return EXIT.ok;
   } finally {
     await socle.close();
   }
 }
 
+function privacy(action: 'export' | 'erase', user: string, configFile: string | undefined): Promise<number> {
+  return runCommand(configFile, async (socle) => {
+    const service = createPrivacyService(socle.context);
+    const subject = await service.findSubject(user);
+    if (action === 'export') return `${JSON.stringify(await service.export(subject), null, 2)}\n`;
+    const result = await service.erase(subject);
+    return `Erased ${result.userId} (run ${result.runId}; modules erased now: ${result.erasedNow.join(', ') || 'none'}).\n`;
+  });
+}
+
 /** Runs the CLI with `argv` (without node and script) and returns the exit code. */
 export async function main(argv: readonly string[]): Promise<number> {
   let parsed: {
-    values: { config?: string; user?: string; queues?: string; help?: boolean; version?: boolean };
+    values: {
+      config?: string;
+      user?: string;
+      queues?: string;
+      queue?: string;
+      state?: string;
+      org?: string;
+      limit?: string;
+      after?: string;
+      json?: boolean;
+      help?: boolean;
+      version?: boolean;
+    };
     positionals: string[];
   };
   try {
@@ -245,6 +263,12 @@ export async function main(argv: readonly string[]): Promise<number> {
         config: { type: 'string' },
         user: { type: 'string' },
         queues: { type: 'string' },
+        queue: { type: 'string' },
+        state: { type: 'string' },
+        org: { type: 'string' },
+        limit: { type: 'string' },
+        after: { type: 'string' },
+        json: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
         version: { type: 'boolean', short: 'v' },
       },
@@ -286,6 +310,14 @@ export async function main(argv: readonly string[]): Promise<number> {
           return EXIT.usage;
         }
         return await privacy(action, values.user, values.config);
+      }
+      case 'jobs': {
+        const parsedJobs = parseJobsCommand(rest, values);
+        if (typeof parsedJobs === 'string') {
+          process.stderr.write(`${parsedJobs}\n\n${JOBS_HELP}\n`);
+          return EXIT.usage;
+        }
+        return await runCommand(values.config, (socle) => runJobsCommand(socle.jobs, parsedJobs));
       }
       case 'migrate': {
         const action = rest[0] ?? 'apply';

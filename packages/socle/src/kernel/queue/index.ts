@@ -16,7 +16,8 @@ export {
   type JobEngineOptions,
   type JobExecutor,
   type Jobs,
+  type JobToEnqueue,
   keyedJobId,
 } from './job-engine.js';
 export { jobErrors } from './jobs.errors.js';
-export { JOBS_SCHEMA, type JobListFilter, type JobRecord } from './jobs.store.js';
+export { JOB_STATES, JOBS_SCHEMA, type JobListFilter, type JobRecord, type JobState } from './jobs.store.js';

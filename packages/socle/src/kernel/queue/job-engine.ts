@@ -1,26 +1,21 @@
-import { createHash } from 'node:crypto';
-import type { ConstructorOptions, Db, JobResult, JobWithMetadata, PgBoss, SendOptions } from 'pg-boss';
-import { Value } from 'typebox/value';
+import { createHash, randomUUID } from 'node:crypto';
+import type { ConstructorOptions, Db, PgBoss, SendOptions } from 'pg-boss';
+import { Compile, type Validator } from 'typebox/compile';
 import type { Config } from '../config/index.js';
-import type { ScopeAccess } from '../context/index.js';
+import type { RequestScope, ScopeAccess } from '../context/index.js';
 import type { Database } from '../db/index.js';
 import { quoteIdentifier } from '../db/quote-literal.js';
+import type { FieldError } from '../errors/index.js';
 import { isUuid } from '../ids/index.js';
 import type { Logger } from '../log/index.js';
 import type { Metrics } from '../metrics/index.js';
 import type { ModuleDefinition } from '../modules/index.js';
 import { embeddedEngineDatabase, transactionExecutor } from './engine-database.js';
-import {
-  JOB_QUEUES,
-  type JobBackoff,
-  type JobContext,
-  type JobDefinition,
-  type JobQueue,
-} from './job-definition.js';
+import { JOB_QUEUES, type JobBackoff, type JobDefinition, type JobQueue } from './job-definition.js';
 import { createJobMetrics } from './job-metrics.js';
+import { createJobRunner, DEFAULT_MAX_ATTEMPTS, DEFAULT_TIMEOUT_MS, type Envelope } from './job-runner.js';
 import { jobErrors } from './jobs.errors.js';
 import {
-  claimEffect,
   createJobsStore,
   EFFECTS_TABLE_SQL,
   JOBS_SCHEMA,
@@ -44,6 +39,11 @@ export interface EnqueueOptions {
   readonly priority?: number;
   /** Overrides the job's declared `maxAttempts` (a setting read at start, for instance). */
   readonly maxAttempts?: number;
+}
+
+/** One job of {@link Jobs.enqueueMany}: its payload (default `{}`) and its own options. */
+export interface JobToEnqueue extends EnqueueOptions {
+  readonly payload?: unknown;
 }
 
 /** Where a job went: its id, and false when a job with the same key already existed. */
@@ -72,6 +72,17 @@ export interface Jobs {
    * });
    */
   enqueue(trx: JobExecutor, name: string, payload?: unknown, options?: EnqueueOptions): Promise<Enqueued>;
+  /**
+   * Enqueues many jobs of one name in one statement, inside the caller's transaction: what to use
+   * for a batch (a thousand jobs cost about as much as a few single enqueues). Every payload is
+   * checked first; one bad payload throws `jobs.invalid_payload` (fields named `jobs/<index>/payload…`)
+   * and nothing is written. Resolves with each job's id in the order given; `created` is false for a
+   * job whose key was already taken (or given earlier in the same call).
+   *
+   * @example
+   * await jobs.enqueueMany(trx, 'crm.transcribe', recordings.map((r) => ({ payload: { recordingId: r.id }, key: r.id })));
+   */
+  enqueueMany(trx: JobExecutor, name: string, jobs: readonly JobToEnqueue[]): Promise<Enqueued[]>;
   list(filter: JobListFilter): Promise<JobRecord[]>;
   get(id: string, tenantId: string | null): Promise<JobRecord>;
   /** Runs a failed (dead) or cancelled job again. */
@@ -119,19 +130,11 @@ export interface JobEngineOptions {
   readonly modules: readonly ModuleDefinition[];
 }
 
-/** What a job row's `data` holds: the job, its payload and the scope it was enqueued in. */
-interface Envelope {
-  readonly job: string;
-  readonly payload: unknown;
-  readonly tenantId?: string;
-  readonly userId?: string;
-}
-
-const DEFAULT_TIMEOUT_MS = 15 * 60 * 1000;
-const DEFAULT_MAX_ATTEMPTS = 3;
 const DEFAULT_BACKOFF: JobBackoff = { initialDelayMs: 1000 };
 /** Finished and dead jobs are kept this long (listable, retryable), then deleted by maintenance. */
 const KEEP_FINISHED_SECONDS = 30 * 24 * 3600;
+/** Session advisory lock held while installing the engine on Postgres: "sjob" in ASCII. */
+const INSTALL_LOCK_KEY = 0x736a6f62;
 const JOB_NAME = /^[a-z][a-z0-9_]*\.[a-zA-Z][a-zA-Z0-9_]*$/;
 
 /** Every job of every module, keyed `module.jobName`; checks each declaration. */
@@ -179,7 +182,16 @@ export function createJobEngine(options: JobEngineOptions): JobEngine {
   let workQueues: readonly JobQueue[] = [];
   let running = 0;
   let workersStopping: Promise<void> | undefined;
-  const validators = new Map<string, (payload: unknown) => void>();
+  const validators = new Map<string, Validator | null>();
+  const runner = createJobRunner({
+    definitions,
+    db,
+    log,
+    scope,
+    metrics: jobMetrics,
+    store: () => store,
+    engine: () => boss,
+  });
 
   const isEmbedded = config.databaseUrl === undefined;
   const superviseSeconds = Math.max(1, Math.round(config.jobsSuperviseIntervalMs / 1000));
@@ -208,30 +220,89 @@ export function createJobEngine(options: JobEngineOptions): JobEngine {
       registerInstance: false,
     });
 
-  const validatorFor = (name: string, definition: JobDefinition) => {
-    let validate = validators.get(name);
-    if (validate === undefined) {
-      const schema = definition.schema;
-      validate = (payload) => {
-        if (schema === undefined) {
-          if (payload === null || typeof payload !== 'object' || Array.isArray(payload))
-            throw jobErrors.invalidPayload(name, [{ field: 'payload', message: 'must be a JSON object' }]);
-          return;
-        }
-        if (!Value.Check(schema, payload)) {
-          const fields = [...Value.Errors(schema, payload)].slice(0, 10).map((error) => ({
-            field: `payload${(error as { instancePath?: string }).instancePath ?? ''}`,
-            message: error.message,
-          }));
-          throw jobErrors.invalidPayload(name, fields);
-        }
-      };
-      validators.set(name, validate);
+  /**
+   * What is wrong with a payload (fields named `<prefix>/…`), or undefined when it matches the
+   * job's schema, compiled on the job's first enqueue.
+   */
+  const payloadErrors = (
+    name: string,
+    definition: JobDefinition,
+    payload: unknown,
+    prefix: string,
+  ): FieldError[] | undefined => {
+    let validator = validators.get(name);
+    if (validator === undefined) {
+      validator = definition.schema === undefined ? null : Compile(definition.schema);
+      validators.set(name, validator);
     }
-    return validate;
+    if (validator === null) {
+      return payload === null || typeof payload !== 'object' || Array.isArray(payload)
+        ? [{ field: prefix, message: 'must be a JSON object' }]
+        : undefined;
+    }
+    if (validator.Check(payload)) return undefined;
+    return validator
+      .Errors(payload)
+      .slice(0, 10)
+      .map((error) => ({ field: `${prefix}${error.instancePath}`, message: error.message }));
   };
 
+  /**
+   * The row of one job as pg-boss inserts it: the envelope (payload, the scope's tenant and user,
+   * the priority) and the send options of its definition.
+   */
+  const jobRow = (
+    name: string,
+    definition: JobDefinition,
+    payload: unknown,
+    options: EnqueueOptions,
+    current: RequestScope | undefined,
+  ) => {
+    const priority = options.priority ?? definition.priority ?? 0;
+    const { maxAttempts } = options;
+    if (maxAttempts !== undefined && !(Number.isInteger(maxAttempts) && maxAttempts >= 1))
+      throw jobErrors.invalidOptions(name, [{ field: 'maxAttempts', message: 'must be an integer ≥ 1' }]);
+    const envelope: Envelope = {
+      job: name,
+      payload,
+      ...(current?.tenantId === undefined ? {} : { tenantId: current.tenantId }),
+      ...(current?.userId === undefined ? {} : { userId: current.userId }),
+      ...(priority === 0 ? {} : { priority }),
+      // Travels with the job (like the priority) so its handler knows its last attempt without
+      // fetching the row's metadata.
+      ...(maxAttempts === undefined ? {} : { maxAttempts }),
+    };
+    // Keys are per tenant: another tenant's key never collides with (nor reveals) this one's job.
+    const id =
+      options.key === undefined ? undefined : keyedJobId(name, `${current?.tenantId ?? ''}:${options.key}`);
+    const startAfter =
+      options.startAfter ?? (options.delayMs === undefined ? undefined : options.delayMs / 1000);
+    return {
+      ...sendOptionsOf(definition),
+      ...(maxAttempts === undefined ? {} : { retryLimit: maxAttempts - 1 }),
+      data: envelope,
+      priority,
+      ...(id === undefined ? {} : { id }),
+      ...(startAfter === undefined ? {} : { startAfter }),
+    };
+  };
+
+  const definitionOf = (name: string) => {
+    const definition = definitions.get(name);
+    if (definition === undefined) throw jobErrors.unknownJob(name);
+    return definition;
+  };
+
+  const sendOptionsCache = new Map<JobDefinition, SendOptions>();
   const sendOptionsOf = (definition: JobDefinition): SendOptions => {
+    let options = sendOptionsCache.get(definition);
+    if (options === undefined) {
+      options = Object.freeze(computeSendOptions(definition));
+      sendOptionsCache.set(definition, options);
+    }
+    return options;
+  };
+  const computeSendOptions = (definition: JobDefinition): SendOptions => {
     const backoff = definition.backoff ?? DEFAULT_BACKOFF;
     const timeoutSeconds = Math.ceil((definition.timeoutMs ?? DEFAULT_TIMEOUT_MS) / 1000);
     return {
@@ -266,90 +337,26 @@ export function createJobEngine(options: JobEngineOptions): JobEngine {
     return job;
   };
 
-  async function runJob(job: JobWithMetadata<Envelope>, queue: JobQueue): Promise<JobResult> {
-    const envelope = job.data;
-    const definition = definitions.get(envelope.job);
-    const started = performance.now();
-    if (definition === undefined) {
-      log.error({ job: envelope.job, id: job.id }, 'A job of an unknown name was fetched; failing it');
-      jobMetrics.observe(queue, 'failed', 0);
-      return { id: job.id, status: 'deadletter', output: { message: `Unknown job ${envelope.job}` } };
-    }
-    const timeoutMs = definition.timeoutMs ?? DEFAULT_TIMEOUT_MS;
-    const timeout = new AbortController();
-    const signal = AbortSignal.any([job.signal, timeout.signal]);
-    let timer: NodeJS.Timeout | undefined;
-    let lastProgress: unknown;
-    const jobLog = log.child({ job: envelope.job, jobId: job.id, attempt: job.retryCount + 1 });
-    const settler = boss;
-    const context: JobContext<unknown> = {
-      payload: envelope.payload,
-      job: {
-        id: job.id,
-        name: envelope.job,
-        attempt: job.retryCount + 1,
-        maxAttempts: job.retryLimit + 1,
-        idempotencyKey: job.id,
-        tenantId: envelope.tenantId,
-        userId: envelope.userId,
-      },
-      db,
-      log: jobLog,
-      signal,
-      async progress(value) {
-        lastProgress = value;
-        await store?.recordProgress(queue, job.id, value);
-      },
-      firstRun: (trx) => claimEffect(trx as never, job.id),
-      async complete(trx) {
-        // Fenced to this attempt ({ id, retryCount }): an attempt whose lease ran out, or that
-        // shutdown released, settles nothing. Through the instance that fetched the job, even if
-        // the engine is stopping: refusing would roll back the caller's effect with it.
-        await settler?.complete(
-          queue,
-          { id: job.id, retryCount: job.retryCount },
-          lastProgress === undefined ? null : { progress: lastProgress },
-          { db: transactionExecutor(trx) },
-        );
-      },
-    };
+  /** pg-boss's tables and queues, the effects table, and the app role's grants, as the owner. */
+  async function installEngine() {
+    const installer = await ownerBoss();
+    installer.on('error', (error) => log.warn({ err: error }, 'Job engine installer reported an error'));
+    await installer.start();
     try {
-      const timedOut = new Promise<never>((_, reject) => {
-        timer = setTimeout(() => {
-          timeout.abort(jobErrors.timedOut(envelope.job, timeoutMs));
-          reject(jobErrors.timedOut(envelope.job, timeoutMs));
-        }, timeoutMs);
-      });
-      await Promise.race([
-        scope.run({ tenantId: envelope.tenantId, userId: envelope.userId }, () =>
-          definition.handler(context),
-        ),
-        timedOut,
-      ]);
-      jobMetrics.observe(queue, 'completed', (performance.now() - started) / 1000);
-      return {
-        id: job.id,
-        status: 'completed',
-        ...(lastProgress === undefined ? {} : { output: { progress: lastProgress } }),
-      };
-    } catch (error) {
-      jobMetrics.observe(queue, 'failed', (performance.now() - started) / 1000);
-      const last = job.retryCount >= job.retryLimit;
-      jobLog[last ? 'error' : 'warn'](
-        { err: error },
-        last ? 'Job failed for good' : 'Job failed; it will be retried',
-      );
-      const failure = error instanceof Error ? error : new Error(String(error));
-      return {
-        id: job.id,
-        status: 'failed',
-        output: {
-          message: failure.message,
-          ...('code' in failure && typeof failure.code === 'string' ? { code: failure.code } : {}),
-        },
-      };
+      for (const queue of queues) {
+        if ((await installer.getQueue(queue)) === null) await installer.createQueue(queue, { notify: true });
+      }
+      const role = quoteIdentifier(config.databaseAppRole);
+      const grants = `
+        ${EFFECTS_TABLE_SQL}
+        grant usage on schema ${JOBS_SCHEMA} to ${role};
+        grant select, insert, update, delete on all tables in schema ${JOBS_SCHEMA} to ${role};
+        grant usage, select on all sequences in schema ${JOBS_SCHEMA} to ${role};
+        grant execute on all functions in schema ${JOBS_SCHEMA} to ${role};
+        alter default privileges in schema ${JOBS_SCHEMA} grant select, insert, update, delete on tables to ${role};`;
+      await installer.getDb().executeSql(grants);
     } finally {
-      clearTimeout(timer);
+      await installer.stop({ graceful: false, close: true });
     }
   }
 
@@ -358,26 +365,20 @@ export function createJobEngine(options: JobEngineOptions): JobEngine {
 
     async install() {
       if (!enabled) return;
-      const installer = await ownerBoss();
-      installer.on('error', (error) => log.warn({ err: error }, 'Job engine installer reported an error'));
-      await installer.start();
-      try {
-        for (const queue of queues) {
-          if ((await installer.getQueue(queue)) === null)
-            await installer.createQueue(queue, { notify: true });
+      // In process there is one session (and the installer takes it): nothing else can race.
+      if (isEmbedded) return installEngine();
+      // Nodes starting together on Postgres install one at a time: CREATE TABLE IF NOT EXISTS and
+      // GRANT are not safe concurrently (a fleet's second worker failed its start on
+      // pg_type_typname_nsp_index). The lock is held on a server session while the installer's own
+      // pool does the work.
+      await db.withConnection(async (connection) => {
+        await connection.query('select pg_advisory_lock($1)', [INSTALL_LOCK_KEY]);
+        try {
+          await installEngine();
+        } finally {
+          await connection.query('select pg_advisory_unlock($1)', [INSTALL_LOCK_KEY]).catch(() => undefined);
         }
-        const role = quoteIdentifier(config.databaseAppRole);
-        const grants = `
-          ${EFFECTS_TABLE_SQL}
-          grant usage on schema ${JOBS_SCHEMA} to ${role};
-          grant select, insert, update, delete on all tables in schema ${JOBS_SCHEMA} to ${role};
-          grant usage, select on all sequences in schema ${JOBS_SCHEMA} to ${role};
-          grant execute on all functions in schema ${JOBS_SCHEMA} to ${role};
-          alter default privileges in schema ${JOBS_SCHEMA} grant select, insert, update, delete on tables to ${role};`;
-        await installer.getDb().executeSql(grants);
-      } finally {
-        await installer.stop({ graceful: false, close: true });
-      }
+      }, 'owner');
     },
 
     async start(queuesToWork) {
@@ -431,7 +432,6 @@ export function createJobEngine(options: JobEngineOptions): JobEngine {
           {
             batchSize: config.jobsBatchSize,
             localConcurrency: config.jobsConcurrency,
-            includeMetadata: true,
             perJobResults: true,
             burstWhenBatchFull: true,
             pollingIntervalSeconds: pollingSeconds,
@@ -439,12 +439,8 @@ export function createJobEngine(options: JobEngineOptions): JobEngine {
           },
           async (jobs) => {
             running += jobs.length;
-            // The fetch claims by priority, but its rows come back in no set order: start them in it.
-            const ordered = [...jobs].sort(
-              (a, b) => b.priority - a.priority || a.createdOn.getTime() - b.createdOn.getTime(),
-            );
             try {
-              return await Promise.all(ordered.map((job) => runJob(job, queue)));
+              return await runner.runBatch(jobs, queue);
             } finally {
               running -= jobs.length;
             }
@@ -476,37 +472,45 @@ export function createJobEngine(options: JobEngineOptions): JobEngine {
     },
 
     async enqueue(trx, name, payload = {}, enqueueOptions = {}) {
-      const definition = definitions.get(name);
-      if (definition === undefined) throw jobErrors.unknownJob(name);
-      validatorFor(name, definition)(payload);
-      const { maxAttempts } = enqueueOptions;
-      if (maxAttempts !== undefined && !(Number.isInteger(maxAttempts) && maxAttempts >= 1))
-        throw jobErrors.invalidOptions(name, [{ field: 'maxAttempts', message: 'must be an integer ≥ 1' }]);
+      const definition = definitionOf(name);
+      const errors = payloadErrors(name, definition, payload, 'payload');
+      if (errors !== undefined) throw jobErrors.invalidPayload(name, errors);
       const { boss: instance } = requireStarted();
-      const current = scope.current();
-      const envelope: Envelope = {
-        job: name,
-        payload,
-        ...(current?.tenantId === undefined ? {} : { tenantId: current.tenantId }),
-        ...(current?.userId === undefined ? {} : { userId: current.userId }),
-      };
-      // Keys are per tenant: another tenant's key never collides with (nor reveals) this one's job.
-      const id =
-        enqueueOptions.key === undefined
-          ? undefined
-          : keyedJobId(name, `${current?.tenantId ?? ''}:${enqueueOptions.key}`);
-      const startAfter =
-        enqueueOptions.startAfter ??
-        (enqueueOptions.delayMs === undefined ? undefined : enqueueOptions.delayMs / 1000);
-      const created = await instance.send(definition.queue ?? 'default', envelope as unknown as object, {
-        ...sendOptionsOf(definition),
-        ...(enqueueOptions.priority === undefined ? {} : { priority: enqueueOptions.priority }),
-        ...(maxAttempts === undefined ? {} : { retryLimit: maxAttempts - 1 }),
-        ...(id === undefined ? {} : { id }),
-        ...(startAfter === undefined ? {} : { startAfter }),
+      const { data, ...sendOptions } = jobRow(name, definition, payload, enqueueOptions, scope.current());
+      const created = await instance.send(definition.queue ?? 'default', data as unknown as object, {
+        ...sendOptions,
         db: transactionExecutor(trx),
       });
-      return { id: created ?? (id as string), created: created !== null };
+      return { id: created ?? (sendOptions.id as string), created: created !== null };
+    },
+
+    async enqueueMany(trx, name, jobs) {
+      const definition = definitionOf(name);
+      const errors = jobs.flatMap(
+        (job, index) => payloadErrors(name, definition, job.payload ?? {}, `jobs/${index}/payload`) ?? [],
+      );
+      if (errors.length > 0) throw jobErrors.invalidPayload(name, errors.slice(0, 10));
+      const { boss: instance } = requireStarted();
+      if (jobs.length === 0) return [];
+      const current = scope.current();
+      // Ids are chosen here (a keyed job's from its key) so each job's outcome is known from the
+      // ids the insert returns; a key given twice in one call is one job.
+      const rows = new Map<string, ReturnType<typeof jobRow>>();
+      const ids = jobs.map((job) => {
+        const row = jobRow(name, definition, job.payload ?? {}, job, current);
+        const id = row.id ?? randomUUID();
+        if (!rows.has(id)) rows.set(id, { ...row, id });
+        return id;
+      });
+      const inserted = await instance.insert(definition.queue ?? 'default', [...rows.values()], {
+        db: transactionExecutor(trx),
+        returnId: true,
+      });
+      const created = new Set(inserted ?? []);
+      return ids.map((id) => ({
+        id,
+        created: created.delete(id),
+      }));
     },
 
     async runDueJobs(runOptions = {}) {
@@ -519,17 +523,19 @@ export function createJobEngine(options: JobEngineOptions): JobEngine {
         for (const queue of queues) {
           const limit = Math.min(config.jobsBatchSize, maxJobs - outcome.completed - outcome.failed);
           if (limit <= 0) return outcome;
-          const batch = await instance.fetch<Envelope>(queue, { batchSize: limit, includeMetadata: true });
+          const batch = await instance.fetch<Envelope>(queue, { batchSize: limit });
           fetched += batch.length;
+          if (batch.length === 0) continue;
           // fetch() hands out jobs without the signal work() gives them (aborted when shutdown
           // releases a job); nothing releases these, so theirs is never aborted.
           const unreleased = new AbortController().signal;
-          const results = await Promise.all(
-            batch.map((job) => runJob(Object.assign(job, { signal: unreleased }), queue)),
+          const retryCounts = new Map(batch.map((job) => [job.id, job.retryCount]));
+          const results = await runner.runBatch(
+            batch.map((job) => Object.assign(job, { signal: unreleased })),
+            queue,
           );
-          for (const [index, result] of results.entries()) {
-            const job = batch[index] as JobWithMetadata<Envelope>;
-            const attempt = { id: job.id, retryCount: job.retryCount };
+          for (const result of results) {
+            const attempt = { id: result.id, retryCount: retryCounts.get(result.id) as number };
             if (result.status === 'completed') {
               await instance.complete(queue, attempt, result.output ?? null);
               outcome.completed++;
@@ -570,7 +576,14 @@ export function createJobEngine(options: JobEngineOptions): JobEngine {
       if (definition.cron === undefined) continue;
       const queue = definition.queue ?? 'default';
       wanted.add(`${queue}/${name}`);
-      await instance.schedule(queue, definition.cron, { job: name, payload: {} } satisfies Envelope, {
+      const envelope: Envelope = {
+        job: name,
+        payload: {},
+        ...(definition.priority === undefined || definition.priority === 0
+          ? {}
+          : { priority: definition.priority }),
+      };
+      await instance.schedule(queue, definition.cron, envelope, {
         ...sendOptionsOf(definition),
         key: name,
         tz: 'UTC',
@@ -586,7 +599,6 @@ export function createJobEngine(options: JobEngineOptions): JobEngine {
 type WorkOptionsFor = {
   batchSize: number;
   localConcurrency: number;
-  includeMetadata: true;
   perJobResults: true;
   burstWhenBatchFull: true;
   pollingIntervalSeconds: number;

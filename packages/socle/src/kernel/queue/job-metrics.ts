@@ -50,9 +50,14 @@ export function createJobMetrics(registry: Registry) {
     (row) => row.oldestSeconds,
   );
   return {
-    observe(queue: string, outcome: 'completed' | 'failed', seconds: number) {
-      finished.inc({ queue, outcome });
-      if (seconds > 0) duration.observe({ queue }, seconds);
+    /** How long one job attempt ran. */
+    observeDuration(queue: string, seconds: number) {
+      duration.observe({ queue }, seconds);
+    },
+    /** Attempts finished, counted once per batch. */
+    count(queue: string, completed: number, failed: number) {
+      if (completed > 0) finished.inc({ queue, outcome: 'completed' }, completed);
+      if (failed > 0) finished.inc({ queue, outcome: 'failed' }, failed);
     },
     /** Reads queue depth on every scrape until the returned function is called. */
     trackDepth(read: () => Promise<DepthRow[]>) {
@@ -63,3 +68,5 @@ export function createJobMetrics(registry: Registry) {
     },
   };
 }
+
+export type JobMetrics = ReturnType<typeof createJobMetrics>;

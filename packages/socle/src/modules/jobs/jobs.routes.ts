@@ -3,7 +3,7 @@ import { Type } from '@fastify/type-provider-typebox';
 import type { FastifyRequest } from 'fastify';
 import type { Config } from '../../kernel/config/index.js';
 import type { HttpServer } from '../../kernel/http/index.js';
-import type { Jobs } from '../../kernel/queue/index.js';
+import { JOB_QUEUES, JOB_STATES, type Jobs } from '../../kernel/queue/index.js';
 import { requireOrgRole } from '../tenancy/index.js';
 import { jobsModuleErrors } from './jobs.errors.js';
 
@@ -12,7 +12,7 @@ export const OPERATOR_TOKEN_HEADER = 'x-operator-token';
 
 const NullableString = Type.Union([Type.String(), Type.Null()]);
 const JobState = Type.Union(
-  ['created', 'retry', 'active', 'completed', 'cancelled', 'failed'].map((state) => Type.Literal(state)),
+  JOB_STATES.map((state) => Type.Literal(state)),
   { description: 'created/retry: queued; active: running; failed: dead after its last attempt' },
 );
 const Job = Type.Object({
@@ -35,7 +35,7 @@ const Job = Type.Object({
 const ListQuery = Type.Object(
   {
     state: Type.Optional(JobState),
-    queue: Type.Optional(Type.Union([Type.Literal('high'), Type.Literal('default'), Type.Literal('low')])),
+    queue: Type.Optional(Type.Union(JOB_QUEUES.map((queue) => Type.Literal(queue)))),
     limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 200, default: 50 })),
     after: Type.Optional(
       Type.String({ format: 'uuid', description: 'id of the last job of the previous page' }),
