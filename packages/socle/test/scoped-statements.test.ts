@@ -4,7 +4,12 @@ import { sql } from '../src/index.js';
 import type { Database } from '../src/kernel/db/database.js';
 import { createTestSocle, type TestDatabase, type TestSocle } from '../src/testing/index.js';
 import { describeEachDatabase, postgresTarget } from './support/each-database.js';
-import { type NotesTables, notesModule, openRoundTripCountingDatabase } from './support/tenant-notes.js';
+import {
+  type NotesTables,
+  notesModule,
+  openRoundTripCountingDatabase,
+  seedNotes,
+} from './support/tenant-notes.js';
 
 const tenants = [randomUUID(), randomUUID(), randomUUID(), randomUUID()];
 const NOTES_PER_TENANT = 20;
@@ -29,19 +34,7 @@ describeEachDatabase('Single statements in a tenant scope', (target) => {
 
   beforeAll(async () => {
     socle = await createTestSocle(target, { modules: [notesModule], config: { databasePoolMax: 1 } });
-    for (const tenant of tenants) {
-      await asTenant(tenant, () =>
-        db()
-          .kysely.insertInto('notes.notes')
-          .values(
-            Array.from({ length: NOTES_PER_TENANT }, (_, index) => ({
-              id: index + 1,
-              body: `${tenant} ${index + 1}`,
-            })),
-          )
-          .execute(),
-      );
-    }
+    await seedNotes(socle, tenants, NOTES_PER_TENANT);
   });
   afterAll(() => socle?.dispose());
 
@@ -166,19 +159,7 @@ describeEachDatabase('Single statements of interleaved tenants on a small pool',
 
   beforeAll(async () => {
     socle = await createTestSocle(target, { modules: [notesModule], config: { databasePoolMax: 2 } });
-    for (const tenant of tenants) {
-      await socle.scope.run({ tenantId: tenant }, () =>
-        db()
-          .kysely.insertInto('notes.notes')
-          .values(
-            Array.from({ length: NOTES_PER_TENANT }, (_, index) => ({
-              id: index + 1,
-              body: `${tenant} ${index + 1}`,
-            })),
-          )
-          .execute(),
-      );
-    }
+    await seedNotes(socle, tenants, NOTES_PER_TENANT);
   });
   afterAll(() => socle?.dispose());
 

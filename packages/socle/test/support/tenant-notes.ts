@@ -3,6 +3,7 @@ import type { Generated } from 'kysely';
 import { defineModule } from '../../src/index.js';
 import { createDatabase, type Database } from '../../src/kernel/db/database.js';
 import { createPostgresBackend } from '../../src/kernel/db/postgres-backend.js';
+import type { TestSocle } from '../../src/testing/index.js';
 
 export interface NotesTables {
   /** `tenant_id` defaults to the current tenant. */
@@ -31,6 +32,28 @@ export const notesModule = defineModule<NotesTables>({
     },
   ],
 });
+
+/** Writes notes 1..perTenant (`body` = "<tenant> <id>") for each tenant, each in its own scope. */
+export async function seedNotes(
+  socle: TestSocle,
+  tenants: readonly string[],
+  perTenant: number,
+): Promise<void> {
+  for (const tenant of tenants) {
+    await socle.scope.run({ tenantId: tenant }, () =>
+      socle.db
+        .withTables<NotesTables>()
+        .kysely.insertInto('notes.notes')
+        .values(
+          Array.from({ length: perTenant }, (_, index) => ({
+            id: index + 1,
+            body: `${tenant} ${index + 1}`,
+          })),
+        )
+        .execute(),
+    );
+  }
+}
 
 /**
  * A Socle database on one Postgres session that counts round trips (ReadyForQuery messages

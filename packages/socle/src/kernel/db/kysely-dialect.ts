@@ -71,6 +71,18 @@ export function createKyselyDialect(
   };
 }
 
+/** One statement on a leased session, in its own implicit transaction with `settings` when there are any. */
+function querySession<Row>(
+  leased: LeasedConnection,
+  settings: SettingEntries | undefined,
+  sql: string,
+  parameters: readonly unknown[],
+) {
+  return settings === undefined || settings.length === 0
+    ? leased.query<Row>(sql, parameters)
+    : leased.queryInScope<Row>(settings, sql, parameters);
+}
+
 /**
  * Runs one statement outside any transaction on a pooled session, with the scope's settings in
  * the same round trip: what Kysely's executor does for such a statement, without its connection
@@ -80,12 +92,7 @@ export function createStatementRunner(backend: DatabaseBackend, scopeSettings: S
   return async <Row>(sql: string, parameters: readonly unknown[]): Promise<Row[]> => {
     const leased = await backend.acquire();
     try {
-      const settings = scopeSettings();
-      const result =
-        settings === undefined || settings.length === 0
-          ? await leased.query<Row>(sql, parameters)
-          : await leased.queryInScope<Row>(settings, sql, parameters);
-      return result.rows;
+      return (await querySession<Row>(leased, scopeSettings(), sql, parameters)).rows;
     } finally {
       // As Kysely's driver does (releaseConnection): the backend discards a session it knows broken.
       leased.release();
@@ -108,11 +115,12 @@ class BackendConnection implements DatabaseConnection {
     // Inside a transaction the settings came with BEGIN. Outside one, each statement carries the
     // scope's settings in its own implicit transaction (one round trip on Postgres), so a single
     // statement of a request is confined to its tenant without opening a transaction.
-    const settings = this.inTransaction ? undefined : this.scopeSettings();
-    const result =
-      settings === undefined || settings.length === 0
-        ? await this.leased.query<Row>(compiledQuery.sql, compiledQuery.parameters)
-        : await this.leased.queryInScope<Row>(settings, compiledQuery.sql, compiledQuery.parameters);
+    const result = await querySession<Row>(
+      this.leased,
+      this.inTransaction ? undefined : this.scopeSettings(),
+      compiledQuery.sql,
+      compiledQuery.parameters,
+    );
     return {
       rows: result.rows,
       ...(result.affectedRows === undefined ? {} : { numAffectedRows: BigInt(result.affectedRows) }),

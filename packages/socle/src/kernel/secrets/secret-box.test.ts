@@ -48,6 +48,19 @@ describe('secret box', () => {
     expect(after.isSealed('JBSWY3DPEHPK3PXP')).toBe(false);
   });
 
+  it('reseals stored values with the current key: previous-key and plain ones, current ones as they are', () => {
+    const old = createSecretBox(keyA).seal('seed', 'c');
+    const box = createSecretBox(keyB, [keyA]);
+    const current = box.seal('seed', 'c');
+    expect(box.reseal(current, 'c')).toBe(current);
+    for (const stored of [old, 'seed']) {
+      const resealed = box.reseal(stored, 'c');
+      expect(box.isCurrent(resealed)).toBe(true);
+      expect(box.open(resealed, 'c')).toBe('seed');
+      expect(box.openStored(stored, 'c')).toBe('seed');
+    }
+  });
+
   it('accepts base64 and base64url keys of 32 bytes only', () => {
     expect(decodeSecretKey(keyA.toString('base64'))?.equals(keyA)).toBe(true);
     expect(decodeSecretKey(keyA.toString('base64url'))?.equals(keyA)).toBe(true);

@@ -29,6 +29,17 @@ export interface SecretBox {
   isCurrent(value: string): boolean;
   /** True when `value` has the sealed format (values written before encryption do not). */
   isSealed(value: string): boolean;
+  /**
+   * The plaintext of a stored value: opened when sealed, as is when it was written before its
+   * column was sealed. For columns whose older rows may still be plain text.
+   */
+  openStored(stored: string, context: string): string;
+  /**
+   * A stored value sealed with the current key: the value itself when it already is, else opened
+   * (previous key, or plain text from before sealing) and sealed again. What a reseal after a
+   * SECRET_KEY rotation writes back.
+   */
+  reseal(stored: string, context: string): string;
 }
 
 const PREFIX = 'sb1';
@@ -77,7 +88,7 @@ export function createSecretBox(current: Buffer, previous: readonly Buffer[] = [
     return { keyId: parts[1] as string, payload: parts[2] as string };
   };
 
-  return {
+  const box: SecretBox = {
     keyId: currentId,
     currentPrefix: `${PREFIX}.${currentId}.`,
     seal(plaintext, context) {
@@ -109,7 +120,11 @@ export function createSecretBox(current: Buffer, previous: readonly Buffer[] = [
     },
     isCurrent: (value) => parse(value)?.keyId === currentId,
     isSealed: (value) => parse(value) !== undefined,
+    openStored: (stored, context) => (box.isSealed(stored) ? box.open(stored, context) : stored),
+    reseal: (stored, context) =>
+      box.isCurrent(stored) ? stored : box.seal(box.openStored(stored, context), context),
   };
+  return box;
 }
 
 export interface SecretKeySource {

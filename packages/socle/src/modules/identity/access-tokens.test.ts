@@ -33,17 +33,23 @@ function createKeyTable(clock: { now(): Date }) {
   return { rows, store };
 }
 
+/** Access tokens on an in-memory key table, started (first key created). */
+async function startAccessTokens(ttlSeconds: number) {
+  const clock = createManualClock();
+  const keys = createKeyTable(clock);
+  const accessTokens = createAccessTokens({
+    store: keys.store,
+    clock,
+    log: createSilentLogger(),
+    ttlSeconds,
+  });
+  await accessTokens.start();
+  return { clock, keys, accessTokens };
+}
+
 describe('access tokens', () => {
   it('accepts a verified token again only while it has not expired and its key is still published', async () => {
-    const clock = createManualClock();
-    const keys = createKeyTable(clock);
-    const accessTokens = createAccessTokens({
-      store: keys.store,
-      clock,
-      log: createSilentLogger(),
-      ttlSeconds: 600,
-    });
-    await accessTokens.start();
+    const { clock, keys, accessTokens } = await startAccessTokens(600);
     const { token } = await accessTokens.sign({ userId: 'user-1', sessionId: 'session-1' });
     expect(await accessTokens.verify(token)).toMatchObject({ userId: 'user-1', sessionId: 'session-1' });
 
@@ -62,15 +68,7 @@ describe('access tokens', () => {
   });
 
   it('refuses a cached token once it has expired', async () => {
-    const clock = createManualClock();
-    const keys = createKeyTable(clock);
-    const accessTokens = createAccessTokens({
-      store: keys.store,
-      clock,
-      log: createSilentLogger(),
-      ttlSeconds: 60,
-    });
-    await accessTokens.start();
+    const { clock, accessTokens } = await startAccessTokens(60);
     const { token } = await accessTokens.sign({ userId: 'user-1', sessionId: 'session-1' });
     await accessTokens.verify(token);
     clock.advance(61_000);

@@ -24,8 +24,6 @@ const RESEAL_BATCH = 500;
  * secret box before they are written and opened when read; callers only see plain secrets.
  */
 export function createMfaStore(db: Database<IdentityTables>, secrets: SecretBox) {
-  const openTotpSecret = (userId: string, stored: string): string =>
-    secrets.isSealed(stored) ? secrets.open(stored, totpContext(userId)) : stored;
   return {
     /**
      * Reads a user's TOTP state. With `lock`, the user row stays locked until the transaction
@@ -46,7 +44,7 @@ export function createMfaStore(db: Database<IdentityTables>, secrets: SecretBox)
       return {
         userId: row.id,
         email: row.email,
-        secret: row.totp_secret === null ? null : openTotpSecret(row.id, row.totp_secret),
+        secret: row.totp_secret === null ? null : secrets.openStored(row.totp_secret, totpContext(row.id)),
         confirmedAt: row.totp_confirmed_at,
         lastStep: row.totp_last_step === null ? null : Number(row.totp_last_step),
       };
@@ -82,7 +80,7 @@ export function createMfaStore(db: Database<IdentityTables>, secrets: SecretBox)
           .selectFrom('identity.users')
           .select(['id', 'totp_secret'])
           .where('totp_secret', 'is not', null)
-          .where('totp_secret', 'not like', `sb1.${secrets.keyId}.%`)
+          .where('totp_secret', 'not like', `${secrets.currentPrefix}%`)
           .limit(RESEAL_BATCH)
           .execute();
         for (const row of rows) {
@@ -90,7 +88,7 @@ export function createMfaStore(db: Database<IdentityTables>, secrets: SecretBox)
           // The stored value in the condition: a concurrent enrolment or reseal wins untouched.
           const result = await db.kysely
             .updateTable('identity.users')
-            .set({ totp_secret: secrets.seal(openTotpSecret(row.id, stored), totpContext(row.id)) })
+            .set({ totp_secret: secrets.reseal(stored, totpContext(row.id)) })
             .where('id', '=', row.id)
             .where('totp_secret', '=', stored)
             .executeTakeFirst();

@@ -15,9 +15,7 @@ const contextOf = (kid: string) => `identity.signing_keys:${kid}`;
  */
 export function createSigningKeysStore(db: Database<IdentityTables>, secrets: SecretBox) {
   const openPrivateJwk = (row: SigningKeyRow): object =>
-    JSON.parse(
-      secrets.isSealed(row.private_jwk) ? secrets.open(row.private_jwk, contextOf(row.kid)) : row.private_jwk,
-    );
+    JSON.parse(secrets.openStored(row.private_jwk, contextOf(row.kid)));
   return {
     /** Keys not retired before `since`, newest first. */
     async listPublishable(since: Date): Promise<SigningKey[]> {
@@ -42,10 +40,9 @@ export function createSigningKeysStore(db: Database<IdentityTables>, secrets: Se
       let resealed = 0;
       for (const row of rows) {
         if (secrets.isCurrent(row.private_jwk)) continue;
-        const sealed = secrets.seal(JSON.stringify(openPrivateJwk(row)), contextOf(row.kid));
         await db.kysely
           .updateTable('identity.signing_keys')
-          .set({ private_jwk: sealed })
+          .set({ private_jwk: secrets.reseal(row.private_jwk, contextOf(row.kid)) })
           .where('kid', '=', row.kid)
           .where('private_jwk', '=', row.private_jwk)
           .execute();

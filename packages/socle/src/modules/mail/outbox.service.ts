@@ -109,9 +109,16 @@ export function createMailOutbox(context: Pick<ModuleContext, 'jobs' | 'config'>
   };
 }
 
+/** The delivery job of one row, keyed by it: a second enqueue (two nodes sweeping at once) adds no second job. */
+const deliveryJob = (outboxId: string, maxAttempts: number) => ({
+  payload: { outboxId },
+  key: outboxId,
+  maxAttempts,
+});
+
 function enqueueDeliveryJob(jobs: Jobs, trx: Kysely<MailTables>, outboxId: string, maxAttempts: number) {
-  // Keyed by the row: a second enqueue for it (two nodes sweeping at once) adds no second job.
-  return jobs.enqueue(trx, MAIL_DELIVERY_JOB, { outboxId }, { key: outboxId, maxAttempts });
+  const { payload, ...options } = deliveryJob(outboxId, maxAttempts);
+  return jobs.enqueue(trx, MAIL_DELIVERY_JOB, payload, options);
 }
 
 /** Rows given their jobs per transaction by {@link enqueueMissingDeliveryJobs}. */
@@ -133,7 +140,12 @@ export async function enqueueMissingDeliveryJobs(
   for (;;) {
     const count = await db.transaction(async (trx) => {
       const ids = await store.lockRowsNeedingJobs(trx, SWEEP_BATCH);
-      for (const id of ids) await enqueueDeliveryJob(jobs, trx, id, maxAttempts);
+      if (ids.length > 0)
+        await jobs.enqueueMany(
+          trx,
+          MAIL_DELIVERY_JOB,
+          ids.map((id) => deliveryJob(id, maxAttempts)),
+        );
       await store.recordDeliveryJobs(trx, ids);
       return ids.length;
     });

@@ -25,6 +25,12 @@ export interface Acting {
   readonly role: OrgRole;
 }
 
+/** The settings that make the database act in `acting`'s organization as its user (row-level security). */
+export const actingSettings = (acting: { readonly orgId: string; readonly userId: string }) => ({
+  'app.tenant_id': acting.orgId,
+  'app.user_id': acting.userId,
+});
+
 /** Sends an invitation's token to its recipient; runs inside the transaction that created it. */
 export type InvitationDelivery = (
   invitation: {
@@ -69,10 +75,10 @@ export function createOrganizationService(options: OrganizationServiceOptions) {
   const inOrg = <T>(
     acting: { orgId: string; userId: string },
     work: Parameters<typeof db.transaction<T>>[0],
-  ) => db.transaction(work, { settings: { 'app.tenant_id': acting.orgId, 'app.user_id': acting.userId } });
+  ) => db.transaction(work, { settings: actingSettings(acting) });
   /** One statement in the acting organization, as the acting user: no BEGIN/COMMIT round trips. */
   const inOrgStatement = (acting: { orgId: string; userId: string }) =>
-    db.withSettings({ 'app.tenant_id': acting.orgId, 'app.user_id': acting.userId });
+    db.withSettings(actingSettings(acting));
 
   /**
    * The member a manager acts on: it exists, only an owner touches an owner, and the last owner
