@@ -1,12 +1,12 @@
 import { randomBytes } from 'node:crypto';
 import { generate } from 'otplib';
-import { afterAll, beforeAll, expect, it } from 'vitest';
-import { type Config, createManualClock } from '../src/index.js';
+import { expect, it } from 'vitest';
+import { createManualClock } from '../src/index.js';
 import { createIdentityModule } from '../src/modules/identity/index.js';
 import { createMailModule } from '../src/modules/mail/index.js';
-import { createTestSocle, type TestDatabase, type TestSocle } from '../src/testing/index.js';
+import type { TestSocle } from '../src/testing/index.js';
 import { post, signUpUser, TEST_PASSWORD } from './support/api-client.js';
-import { describeEachDatabase } from './support/each-database.js';
+import { describeEachDatabase, nodesOnSharedDatabase } from './support/each-database.js';
 
 const keyOne = randomBytes(32).toString('base64');
 const keyTwo = randomBytes(32).toString('base64url');
@@ -15,22 +15,13 @@ describeEachDatabase(
   'Identity: secrets sealed at rest, SECRET_KEY rotation, 2FA ends other sessions',
   (target) => {
     const clock = createManualClock(new Date('2026-06-01T08:00:15Z'));
-    let database: TestDatabase;
     let counter = 0;
 
-    beforeAll(async () => {
-      database = await target.create();
-    });
-    afterAll(() => database?.drop());
-
     /** A node on the shared database with the given keys; the database outlives it. */
-    const startNode = (config: Partial<Config>) =>
-      createTestSocle(target, {
-        database,
-        clock,
-        config,
-        modules: [createIdentityModule({ rateLimits: false }), createMailModule()],
-      });
+    const startNode = nodesOnSharedDatabase(target, () => ({
+      clock,
+      modules: [createIdentityModule({ rateLimits: false }), createMailModule()],
+    }));
 
     const codeNow = (secret: string) => generate({ secret, epoch: Math.floor(clock.now().getTime() / 1000) });
 

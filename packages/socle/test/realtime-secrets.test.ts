@@ -1,13 +1,13 @@
 import { randomBytes } from 'node:crypto';
-import { afterAll, beforeAll, expect, it } from 'vitest';
-import { type Config, defineModule } from '../src/index.js';
+import { expect, it } from 'vitest';
+import { defineModule } from '../src/index.js';
 import { createIdentityModule } from '../src/modules/identity/index.js';
 import { createMailModule } from '../src/modules/mail/index.js';
 import { createRealtimeModule } from '../src/modules/realtime/index.js';
 import { createTenancyModule } from '../src/modules/tenancy/index.js';
-import { createTestSocle, type TestDatabase, type TestSocle } from '../src/testing/index.js';
+import type { TestSocle } from '../src/testing/index.js';
 import { callAs, signUpUser } from './support/api-client.js';
-import { describeEachDatabase } from './support/each-database.js';
+import { describeEachDatabase, nodesOnSharedDatabase } from './support/each-database.js';
 import { nextEvent, pusherClient, pusherServer } from './support/realtime-clients.js';
 
 const keyOne = randomBytes(32).toString('base64');
@@ -21,25 +21,16 @@ const quiz = defineModule({
 describeEachDatabase(
   'Realtime: app secrets and encryption keys resealed after a SECRET_KEY rotation',
   (target) => {
-    let database: TestDatabase;
-    beforeAll(async () => {
-      database = await target.create();
-    });
-    afterAll(() => database?.drop());
-
     /** A node on the shared database with the given keys; the database outlives it. */
-    const startNode = (config: Partial<Config>) =>
-      createTestSocle(target, {
-        database,
-        config,
-        modules: [
-          createIdentityModule({ rateLimits: false }),
-          createMailModule(),
-          createTenancyModule(),
-          createRealtimeModule(),
-          quiz,
-        ],
-      });
+    const startNode = nodesOnSharedDatabase(target, () => ({
+      modules: [
+        createIdentityModule({ rateLimits: false }),
+        createMailModule(),
+        createTenancyModule(),
+        createRealtimeModule(),
+        quiz,
+      ],
+    }));
     const storedValues = async (socle: TestSocle, appId: string) =>
       (
         await socle.db.withConnection(

@@ -198,13 +198,13 @@ export function createAppsService(options: {
      * configured key opens is logged and left. Resolves to the number of apps resealed.
      */
     async resealSecrets(): Promise<number> {
+      const reseal = (value: string, context: string) =>
+        secrets.isCurrent(value) ? value : secrets.seal(secrets.open(value, context), context);
       let resealed = 0;
       let after: string | null = null;
       for (;;) {
         const rows = await store.toReseal(secrets.currentPrefix, after, RESEAL_BATCH);
         for (const row of rows) {
-          const reseal = (value: string, context: string) =>
-            secrets.isCurrent(value) ? value : secrets.seal(secrets.open(value, context), context);
           let next: { secret: string; encryptionMasterKey: string | null };
           try {
             next = {

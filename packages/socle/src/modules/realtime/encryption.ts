@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import nacl from 'tweetnacl';
-import { encryptedChannelKey } from './protocol.js';
+import { encryptedChannelKey, parseJsonObject } from './protocol.js';
 
 const NONCE_BYTES = 24;
 
@@ -25,13 +25,8 @@ export function encryptEventData(channel: string, masterKey: Buffer, data: unkno
 
 /** Whether event data has the shape of an encrypted event (it cannot tell a forged one). */
 export function looksEncrypted(data: string): boolean {
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(data);
-  } catch {
-    return false;
-  }
-  if (typeof parsed !== 'object' || parsed === null) return false;
-  const { nonce, ciphertext } = parsed as { nonce?: unknown; ciphertext?: unknown };
+  const parsed = parseJsonObject(data);
+  if (parsed === undefined) return false;
+  const { nonce, ciphertext } = parsed;
   return typeof nonce === 'string' && typeof ciphertext === 'string' && nonce !== '' && ciphertext !== '';
 }

@@ -17,6 +17,7 @@ import {
   needsAuthorization,
   newSocketId,
   PROTOCOL_VERSION,
+  parseJsonObject,
   SERVER_TO_USER_PREFIX,
   sameSecret,
   userAuth,
@@ -591,14 +592,9 @@ export function createGateway(options: GatewayOptions) {
 export type Gateway = ReturnType<typeof createGateway>;
 
 function parseMember(channelData: string): PresenceMember | null {
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(channelData);
-  } catch {
-    return null;
-  }
-  if (typeof parsed !== 'object' || parsed === null) return null;
-  const { user_id: userId, user_info: userInfo } = parsed as { user_id?: unknown; user_info?: unknown };
+  const parsed = parseJsonObject(channelData);
+  if (parsed === undefined) return null;
+  const { user_id: userId, user_info: userInfo } = parsed;
   if ((typeof userId !== 'string' || userId === '') && typeof userId !== 'number') return null;
   return userInfo === undefined ? { userId: String(userId) } : { userId: String(userId), userInfo };
 }

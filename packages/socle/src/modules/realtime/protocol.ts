@@ -110,6 +110,17 @@ export function encryptedChannelKey(channel: string, masterKey: Buffer): Buffer 
     .digest();
 }
 
+/** The object a JSON text holds; undefined when the text is not JSON or not an object. */
+export function parseJsonObject(text: string): Record<string, unknown> | undefined {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+  return typeof parsed === 'object' && parsed !== null ? (parsed as Record<string, unknown>) : undefined;
+}
+
 /** The `auth` a client presents with `pusher:signin`. */
 export function userAuth(app: { key: string; secret: string }, socketId: string, userData: string): string {
   return `${app.key}:${hmacSha256Hex(app.secret, `${socketId}::user::${userData}`)}`;
