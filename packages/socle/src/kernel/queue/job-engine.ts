@@ -136,6 +136,8 @@ const KEEP_FINISHED_SECONDS = 30 * 24 * 3600;
 /** Session advisory lock held while installing the engine on Postgres: "sjob" in ASCII. */
 const INSTALL_LOCK_KEY = 0x736a6f62;
 const JOB_NAME = /^[a-z][a-z0-9_]*\.[a-zA-Z][a-zA-Z0-9_]*$/;
+/** A declared or per-enqueue `maxAttempts`: a whole number of runs, at least one. */
+const isAttemptCount = (value: number) => Number.isInteger(value) && value >= 1;
 
 /** Every job of every module, keyed `module.jobName`; checks each declaration. */
 export function collectJobDefinitions(modules: readonly ModuleDefinition[]): Map<string, JobDefinition> {
@@ -148,10 +150,7 @@ export function collectJobDefinitions(modules: readonly ModuleDefinition[]): Map
         throw jobErrors.invalidDefinition(name, `queue must be one of ${JOB_QUEUES.join(', ')}`);
       if (definition.timeoutMs !== undefined && !(definition.timeoutMs >= 1000))
         throw jobErrors.invalidDefinition(name, 'timeoutMs must be at least 1000');
-      if (
-        definition.maxAttempts !== undefined &&
-        !(Number.isInteger(definition.maxAttempts) && definition.maxAttempts >= 1)
-      )
+      if (definition.maxAttempts !== undefined && !isAttemptCount(definition.maxAttempts))
         throw jobErrors.invalidDefinition(name, 'maxAttempts must be an integer ≥ 1');
       definitions.set(name, definition as JobDefinition);
     }
@@ -174,7 +173,6 @@ export function createJobEngine(options: JobEngineOptions): JobEngine {
   const { db, config, log, metrics, scope } = options;
   const definitions = collectJobDefinitions(options.modules);
   const jobMetrics = createJobMetrics(metrics.registry);
-  const queues = [...JOB_QUEUES];
   let boss: PgBoss | undefined;
   let store: JobsStore | undefined;
   let stopping: Promise<void> | undefined;
@@ -260,7 +258,7 @@ export function createJobEngine(options: JobEngineOptions): JobEngine {
   ) => {
     const priority = options.priority ?? definition.priority ?? 0;
     const { maxAttempts } = options;
-    if (maxAttempts !== undefined && !(Number.isInteger(maxAttempts) && maxAttempts >= 1))
+    if (maxAttempts !== undefined && !isAttemptCount(maxAttempts))
       throw jobErrors.invalidOptions(name, [{ field: 'maxAttempts', message: 'must be an integer ≥ 1' }]);
     const envelope: Envelope = {
       job: name,
@@ -343,7 +341,7 @@ export function createJobEngine(options: JobEngineOptions): JobEngine {
     installer.on('error', (error) => log.warn({ err: error }, 'Job engine installer reported an error'));
     await installer.start();
     try {
-      for (const queue of queues) {
+      for (const queue of JOB_QUEUES) {
         if ((await installer.getQueue(queue)) === null) await installer.createQueue(queue, { notify: true });
       }
       const role = quoteIdentifier(config.databaseAppRole);
@@ -416,7 +414,7 @@ export function createJobEngine(options: JobEngineOptions): JobEngine {
       // start() caches the queues (installed before), so an enqueue inside a transaction needs no
       // other session (on PGlite that session is the one the transaction holds).
       boss = instance;
-      store = createJobsStore(engineDb ?? instance.getDb(), queues);
+      store = createJobsStore(engineDb ?? instance.getDb(), JOB_QUEUES);
       const readStore = store;
       stopMetrics = jobMetrics.trackDepth(() => readStore.depth());
     },
@@ -520,7 +518,7 @@ export function createJobEngine(options: JobEngineOptions): JobEngine {
       const { boss: instance } = requireStarted();
       for (;;) {
         let fetched = 0;
-        for (const queue of queues) {
+        for (const queue of JOB_QUEUES) {
           const limit = Math.min(config.jobsBatchSize, maxJobs - outcome.completed - outcome.failed);
           if (limit <= 0) return outcome;
           const batch = await instance.fetch<Envelope>(queue, { batchSize: limit });
@@ -576,18 +574,9 @@ export function createJobEngine(options: JobEngineOptions): JobEngine {
       if (definition.cron === undefined) continue;
       const queue = definition.queue ?? 'default';
       wanted.add(`${queue}/${name}`);
-      const envelope: Envelope = {
-        job: name,
-        payload: {},
-        ...(definition.priority === undefined || definition.priority === 0
-          ? {}
-          : { priority: definition.priority }),
-      };
-      await instance.schedule(queue, definition.cron, envelope, {
-        ...sendOptionsOf(definition),
-        key: name,
-        tz: 'UTC',
-      });
+      // An occurrence is an enqueue with an empty payload, outside any scope.
+      const { data, ...sendOptions } = jobRow(name, definition, {}, {}, undefined);
+      await instance.schedule(queue, definition.cron, data, { ...sendOptions, key: name, tz: 'UTC' });
     }
     for (const schedule of await instance.getSchedules()) {
       if (!wanted.has(`${schedule.name}/${schedule.key}`))

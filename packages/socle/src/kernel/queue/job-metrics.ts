@@ -1,4 +1,5 @@
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import { JOB_QUEUES } from './job-definition.js';
 
 const DURATION_BUCKETS = [0.001, 0.005, 0.025, 0.1, 0.5, 1, 5, 15, 30, 60, 300, 900];
 
@@ -37,7 +38,7 @@ export function createJobMetrics(registry: Registry) {
       async collect() {
         if (readDepth === undefined) return;
         const rows = await readOnce();
-        for (const queue of ['high', 'default', 'low']) {
+        for (const queue of JOB_QUEUES) {
           const row = rows.find((candidate) => candidate.queue === queue);
           this.set({ queue }, row === undefined ? 0 : pick(row));
         }

@@ -47,6 +47,7 @@ const maxAttemptsOf = (envelope: Envelope, definition: JobDefinition) =>
  * all (a timer, an abort controller and a promise race per job cost more than a no-op job).
  */
 interface Deadline {
+  readonly definition: JobDefinition;
   readonly controller: AbortController;
   readonly timeoutMs: number;
   timer: NodeJS.Timeout | undefined;
@@ -201,6 +202,7 @@ export function createJobRunner(options: JobRunnerOptions) {
           let deadline = deadlines.get(envelope.job);
           if (deadline === undefined) {
             deadline = {
+              definition,
               controller: new AbortController(),
               timeoutMs: definition.timeoutMs ?? DEFAULT_TIMEOUT_MS,
               timer: undefined,
@@ -248,15 +250,7 @@ export function createJobRunner(options: JobRunnerOptions) {
             for (const index of deadline.jobs) {
               const job = ordered[index] as Job<Envelope>;
               if (outcomes[index] === undefined)
-                settle(
-                  index,
-                  failure(
-                    job,
-                    definitions.get(name) as JobDefinition,
-                    contexts[index] as RunningJobContext,
-                    error,
-                  ),
-                );
+                settle(index, failure(job, deadline.definition, contexts[index] as RunningJobContext, error));
             }
           }, deadline.timeoutMs);
         }
