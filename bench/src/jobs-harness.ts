@@ -21,6 +21,8 @@ export interface WorkScenario {
   readonly goal: number;
   readonly jobCount: number;
   readonly latencySamples: number;
+  /** Socle's idle enqueue→start p99 must stay under this in every round. */
+  readonly latencyGoalMs: number;
   readonly socleRunner: URL;
   readonly baselineRunner: URL;
 }
@@ -36,6 +38,10 @@ export interface WorkScenarioResult {
   readonly ratio: number;
   readonly goal: number;
   readonly goalMet: boolean;
+  /** Socle's worst per-round idle enqueue→start p99, and whether it is under the scenario's goal. */
+  readonly worstLatencyP99Ms: number;
+  readonly latencyGoalMs: number;
+  readonly latencyGoalMet: boolean;
   /** `--profile`: CPU profiles of the last round's drains. */
   readonly profiles: { readonly socle?: string; readonly baseline?: string };
 }
@@ -89,6 +95,7 @@ function medianOf(results: readonly JobsRunResult[]): JobsRunResult {
     processedPerSecond: median((result) => result.processedPerSecond),
     latencyP50Ms: median((result) => result.latencyP50Ms),
     latencyP99Ms: median((result) => result.latencyP99Ms),
+    latencyMaxMs: median((result) => result.latencyMaxMs),
     cpuMillisecondsPerJob: median((result) => result.cpuMillisecondsPerJob),
     enqueueCpuMillisecondsPerJob: median((result) => result.enqueueCpuMillisecondsPerJob),
     drainCpuMillisecondsPerJob: median((result) => result.drainCpuMillisecondsPerJob),
@@ -148,6 +155,7 @@ export async function runWorkScenario(
   const socle = medianOf(rounds.map((round) => round.socle));
   const baseline = medianOf(rounds.map((round) => round.baseline));
   const ratio = socle.processedPerSecond / baseline.processedPerSecond;
+  const worstLatencyP99Ms = Math.max(...rounds.map((round) => round.socle.latencyP99Ms));
   return {
     scenario: scenario.name,
     dialect,
@@ -158,6 +166,9 @@ export async function runWorkScenario(
     ratio,
     goal: scenario.goal,
     goalMet: ratio >= scenario.goal,
+    worstLatencyP99Ms,
+    latencyGoalMs: scenario.latencyGoalMs,
+    latencyGoalMet: worstLatencyP99Ms < scenario.latencyGoalMs,
     profiles,
   };
 }
@@ -193,7 +204,8 @@ export function formatWorkResult(result: WorkScenarioResult): string {
         `  (drain cpu ${micro.format(figures.drainCpuMillisecondsPerJob)} ms/job${database})`,
       `            enqueue ${number.format(figures.enqueuePerSecond)} jobs/s in one statement, ` +
         `${number.format(figures.enqueueEachPerSecond)} jobs/s one by one; idle enqueue→start ` +
-        `p50 ${decimal.format(figures.latencyP50Ms)} ms, p99 ${decimal.format(figures.latencyP99Ms)} ms`,
+        `p50 ${decimal.format(figures.latencyP50Ms)} ms, p99 ${decimal.format(figures.latencyP99Ms)} ms, ` +
+        `max ${decimal.format(figures.latencyMaxMs)} ms`,
     ];
   });
   return [
@@ -203,5 +215,7 @@ export function formatWorkResult(result: WorkScenarioResult): string {
       `; drain cpu ratio ${decimal.format(
         result.baseline.drainCpuMillisecondsPerJob / result.socle.drainCpuMillisecondsPerJob,
       )} (baseline drain cpu/job ÷ socle's)`,
+    `  idle enqueue→start: socle's worst p99 over ${result.rounds.length} round(s) ${decimal.format(result.worstLatencyP99Ms)} ms ` +
+      `(goal < ${result.latencyGoalMs} ms in every round: ${result.latencyGoalMet ? 'met' : 'NOT met'})`,
   ].join('\n');
 }

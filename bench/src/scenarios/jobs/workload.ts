@@ -31,6 +31,7 @@ export interface JobsRunResult {
   /** Enqueue (autocommit) to handler start of one job on an idle queue. */
   readonly latencyP50Ms: number;
   readonly latencyP99Ms: number;
+  readonly latencyMaxMs: number;
   /** CPU of the runner process per processed job (user + system), over the batch enqueue and drain. */
   readonly cpuMillisecondsPerJob: number;
   /** CPU per job while enqueueing (before the commit). */
@@ -144,6 +145,7 @@ export async function runWorkload(
     processedPerSecond: settings.jobCount / ((finished - committed) / 1000),
     latencyP50Ms: percentile(latencies, 0.5),
     latencyP99Ms: percentile(latencies, 0.99),
+    latencyMaxMs: latencies.at(-1) ?? Number.NaN,
     cpuMillisecondsPerJob: perJob(cpu),
     enqueueCpuMillisecondsPerJob: perJob(cpuEnqueue),
     drainCpuMillisecondsPerJob: perJob(cpu) - perJob(cpuEnqueue),
