@@ -146,4 +146,20 @@ describeEachDatabase('Jobs: complete(trx), runDueJobs and per-enqueue attempts',
     expect(await socle.jobs.runDueJobs({ maxJobs: 3 })).toEqual({ completed: 0, failed: 3 });
     expect(await socle.jobs.runDueJobs()).toEqual({ completed: 0, failed: 2 });
   });
+
+  it('makes a job whose definition is gone dead at once, with what happened', async () => {
+    // What a deploy that removed a job leaves behind: its rows still name it.
+    const { id } = await socle.jobs.enqueue(socle.db.kysely, 'run_due.alwaysFails', { label: 'removed' });
+    await sql`update jobs.job set data = jsonb_set(data, '{job}', '"run_due.removed"') where id = ${id}::uuid`.execute(
+      socle.db.kysely,
+    );
+    expect(await socle.jobs.runDueJobs()).toEqual({ completed: 0, failed: 1 });
+    expect(await socle.jobs.get(id, null)).toMatchObject({
+      state: 'failed',
+      attempts: 1,
+      error: { message: 'Unknown job run_due.removed' },
+    });
+    expect(await socle.jobs.runDueJobs()).toEqual({ completed: 0, failed: 0 });
+    expect(fixture.seen.filter((entry) => entry.label === 'removed')).toEqual([]);
+  });
 });

@@ -538,6 +538,9 @@ export function createJobEngine(options: JobEngineOptions): JobEngine {
               await instance.complete(queue, attempt, result.output ?? null);
               outcome.completed++;
             } else {
+              // A job of an unknown name is dead at once, as the workers' batch settlement makes it.
+              if (result.status === 'deadletter')
+                await requireStarted().store.exhaustRetries(queue, result.id);
               await instance.fail(queue, attempt, result.output ?? null);
               outcome.failed++;
             }

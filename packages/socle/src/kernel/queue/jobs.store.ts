@@ -97,6 +97,18 @@ export function createJobsStore(engineDb: Db, queues: readonly string[]) {
       );
     },
 
+    /**
+     * Leaves the active job no retry, so that failing it makes it dead at once: what pg-boss does
+     * for a batch handler's `deadletter` result, done here for jobs settled one by one (runDueJobs).
+     */
+    async exhaustRetries(queue: string, id: string): Promise<void> {
+      await engineDb.executeSql(
+        `update ${JOBS_SCHEMA}.job set retry_limit = retry_count
+          where name = $1 and id = $2::uuid and state = 'active'`,
+        [queue, id],
+      );
+    },
+
     /** Depth (ready to run) and the age of the oldest ready job, per queue. */
     async depth(): Promise<{ queue: string; ready: number; oldestSeconds: number }[]> {
       const { rows } = await engineDb.executeSql(
