@@ -181,8 +181,12 @@ describeEachDatabase('Realtime: slow consumers', (target) => {
       }
       await vi.waitFor(() => expect(server.realtime.connectionCount()).toBe(0), { timeout: 20_000 });
       expect(mostBuffered).toBeLessThanOrEqual(LIMIT + Buffer.byteLength(PADDING) + 100);
+      // A request sent after the close is ignored: the closed socket joins no channel.
+      socket.send({ event: 'pusher:subscribe', data: { channel: 'after-close' } });
       socket.socket.resume();
       expect((await socket.closed).code).toBe(4100);
+      const channel = await pusherServer(server.baseUrl, server.app).get({ path: '/channels/after-close' });
+      expect(await channel.json()).toMatchObject({ occupied: false });
     } finally {
       await server.dispose();
     }

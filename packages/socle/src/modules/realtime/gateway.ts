@@ -427,6 +427,9 @@ export function createGateway(options: GatewayOptions) {
   }
 
   async function onMessage(connection: Connection, raw: RawData, isBinary: boolean) {
+    // ws still emits frames that arrive while a socket is closing; once its cleanup ran (a slow
+    // consumer, a shutdown), a subscribe would join channels that nothing would ever leave.
+    if (connection.closed) return;
     connection.lastActivity = now();
     connection.pingSentAt = undefined;
     let frame: unknown;
