@@ -54,6 +54,13 @@ export interface Config {
   /** Client events (`client-*`) one connection may send per second (above: `pusher:error` 4301). */
   readonly realtimeClientEventsPerSecond: number;
   /**
+   * Bytes a realtime socket may have waiting in the server's memory (written, not yet taken by the
+   * kernel). A frame that would take a socket past it is not queued: the socket is closed with 4100
+   * (over capacity: the client backs off, then reconnects), so clients that stop reading cannot run
+   * the server out of memory.
+   */
+  readonly realtimeMaxBufferedBytes: number;
+  /**
    * Base64 32-byte key that encrypts stored secrets (TOTP seeds, signing keys). Required with
    * `databaseUrl`; embedded mode generates one in `<dataDir>/secret-key` when unset. Never log it.
    */
@@ -389,6 +396,14 @@ const SETTINGS = [
     description: 'Client events one realtime connection may send per second',
     defaultValue: 10,
     parse: integer(1, 10_000),
+  },
+  {
+    key: 'realtimeMaxBufferedBytes',
+    env: 'REALTIME_MAX_BUFFERED_BYTES',
+    description:
+      'Bytes a realtime socket may have waiting in server memory; a socket that does not read fast enough to stay under it is closed with 4100',
+    defaultValue: 1_048_576,
+    parse: integer(65_536, 268_435_456),
   },
   {
     key: 'secretKey',

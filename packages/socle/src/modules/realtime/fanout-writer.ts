@@ -36,9 +36,30 @@ export function framedText(text: string): FramedText {
 }
 
 interface RawSocket {
+  /** Bytes written and not yet taken by the kernel (corked ones included). */
+  readonly writableLength: number;
   write(data: Buffer): boolean;
   cork(): void;
   uncork(): void;
+}
+
+/**
+ * Whether a frame of `frameBytes` must not be queued on a socket that already holds `buffered`
+ * bytes in user space: it would go past `limit`. A socket with nothing waiting always takes the
+ * frame, so an event larger than the limit still reaches clients that keep up.
+ */
+export function overflows(buffered: number, frameBytes: number, limit: number): boolean {
+  return buffered !== 0 && buffered + frameBytes > limit;
+}
+
+export interface FanoutWriterOptions<Recipient extends FanoutRecipient> {
+  /** Most bytes a socket may hold in user space (`REALTIME_MAX_BUFFERED_BYTES`). */
+  readonly maxBufferedBytes: number;
+  /**
+   * Called, instead of writing, when a frame would take the recipient past the limit (the frame is
+   * dropped); it should close the socket, after which nothing more is written to it.
+   */
+  readonly onOverflow: (recipient: Recipient, bufferedBytes: number) => void;
 }
 
 /**
@@ -75,8 +96,16 @@ function rawSocketOf(socket: WebSocket): RawSocket | undefined {
  * system calls is the one large saving left. Holding costs a lone message little: its writes all
  * leave at the end of the same turn, before the loop next waits for I/O (measured with the
  * realtime-fanout bench: see bench/README.md).
+ *
+ * Each write first reads what the socket already holds in user space (one property read, no
+ * allocation): a frame that would take it past `maxBufferedBytes` is dropped and `onOverflow`
+ * closes the socket. Without this, a client that stops reading makes Node buffer everything it is
+ * sent, without bound, once the kernel's socket buffers are full.
  */
-export function createFanoutWriter() {
+export function createFanoutWriter<Recipient extends FanoutRecipient>(
+  options: FanoutWriterOptions<Recipient>,
+) {
+  const { maxBufferedBytes, onOverflow } = options;
   let turn = 1;
   let held: RawSocket[] = [];
 
@@ -88,13 +117,25 @@ export function createFanoutWriter() {
   };
 
   return {
-    /** Writes `frame` to `recipient` (or sends it through ws when the socket cannot take raw bytes). */
-    write(recipient: FanoutRecipient, frame: FramedText): void {
+    /**
+     * Writes `frame` to `recipient` (or sends it through ws when the socket cannot take raw bytes),
+     * unless the socket's buffer would go past the limit: then `onOverflow` is called instead.
+     */
+    write(recipient: Recipient, frame: FramedText): void {
       const { socket } = recipient;
       if (socket.readyState !== WebSocket.OPEN) return;
       const raw = frame.framed === undefined ? undefined : rawSocketOf(socket);
       if (raw === undefined || frame.framed === undefined) {
-        socket.send(frame.payload, { binary: false });
+        // ws's own count: its sender's queue plus the TCP socket's buffer.
+        const buffered = socket.bufferedAmount;
+        if (overflows(buffered, frame.payload.length, maxBufferedBytes)) onOverflow(recipient, buffered);
+        else socket.send(frame.payload, { binary: false });
+        return;
+      }
+      // The sender is idle (rawSocketOf checked), so the TCP socket holds everything buffered.
+      const buffered = raw.writableLength;
+      if (overflows(buffered, frame.framed.length, maxBufferedBytes)) {
+        onOverflow(recipient, buffered);
         return;
       }
       if (recipient.heldInTurn !== turn) {

@@ -5,7 +5,7 @@ import type { Bus } from '../../kernel/bus/index.js';
 import type { Clock } from '../../kernel/clock/index.js';
 import type { Logger } from '../../kernel/log/index.js';
 import type { AppDirectory, RealtimeApp } from './apps.js';
-import { createFanoutWriter, type FanoutRecipient, framedText } from './fanout-writer.js';
+import { createFanoutWriter, type FanoutRecipient, framedText, overflows } from './fanout-writer.js';
 import type { ClusterState, PresenceMember } from './presence-state.js';
 import {
   type ChannelType,
@@ -40,7 +40,11 @@ export interface GatewayOptions {
   readonly log: Logger;
   readonly maxMessageBytes: number;
   readonly activityTimeoutSeconds: number;
+  /** Bytes a socket may hold in server memory before it is closed with 4100 (slow consumer). */
+  readonly maxBufferedBytes: number;
   readonly webhooks?: WebhookSink;
+  /** Counts sockets closed because they did not read fast enough (a Prometheus counter). */
+  readonly slowDisconnects?: { inc(): void };
 }
 
 /** An event to send to channels from the HTTP API or from server code. */
@@ -66,6 +70,8 @@ interface Connection extends FanoutRecipient {
   clientEventWindow: number;
   clientEventCount: number;
   closed: boolean;
+  /** The socket's handlers, chained: one frame at a time, then the cleanup of its close. */
+  handling: Promise<void>;
 }
 
 type BusChannelHandler = (message: string) => void;
@@ -112,10 +118,48 @@ export function createGateway(options: GatewayOptions) {
     // Read after the wait: sockets this node accepted meanwhile count too.
     return (connectionsPerApp.get(app.id) ?? 0) + others >= app.maxConnections;
   };
-  const send = (connection: Connection, frame: string | Buffer) => {
-    if (connection.socket.readyState === WebSocket.OPEN) connection.socket.send(frame, { binary: false });
+  /** Runs `task` after the socket's earlier handlers (frames are handled one at a time). */
+  const handleInTurn = (connection: Connection, task: () => Promise<void>, failure: string) => {
+    connection.handling = connection.handling.then(task).catch((error) => log.error({ err: error }, failure));
   };
-  const fanout = createFanoutWriter();
+  /**
+   * Closes a socket that does not read what it is sent fast enough: the next frame would take what
+   * the server holds for it past `maxBufferedBytes`. That frame and any later one are dropped (the
+   * socket is no longer OPEN); 4100 tells the client to back off, then reconnect. The close frame
+   * waits behind the buffered bytes, and ws destroys the socket if the client has not answered
+   * within its close timeout (30 s), so what the socket holds stays bounded until then. Its
+   * channels, presence and webhooks are cleaned up now rather than when the socket finally goes.
+   */
+  const closeSlowConsumer = (connection: Connection, bufferedBytes: number) => {
+    if (connection.socket.readyState !== WebSocket.OPEN) return;
+    log.warn(
+      {
+        socketId: connection.socketId,
+        appId: connection.app.id,
+        bufferedBytes,
+        maxBufferedBytes: options.maxBufferedBytes,
+      },
+      'Realtime socket closed: it does not read fast enough (slow consumer)',
+    );
+    options.slowDisconnects?.inc();
+    connection.socket.close(
+      CLOSE.overCapacity,
+      `Over capacity: more than ${options.maxBufferedBytes} bytes waiting to be sent`,
+    );
+    handleInTurn(connection, () => onClose(connection), 'Realtime close failed');
+  };
+  const send = (connection: Connection, frame: string) => {
+    const { socket } = connection;
+    if (socket.readyState !== WebSocket.OPEN) return;
+    const buffered = socket.bufferedAmount;
+    if (overflows(buffered, Buffer.byteLength(frame), options.maxBufferedBytes))
+      return closeSlowConsumer(connection, buffered);
+    socket.send(frame, { binary: false });
+  };
+  const fanout = createFanoutWriter<Connection>({
+    maxBufferedBytes: options.maxBufferedBytes,
+    onOverflow: closeSlowConsumer,
+  });
   const sendError = (connection: Connection, code: number | null, message: string) =>
     send(connection, encodeFrame('pusher:error', { code, message }));
   const close = (connection: Connection, code: number, reason: string) => {
@@ -383,6 +427,9 @@ export function createGateway(options: GatewayOptions) {
   }
 
   async function onMessage(connection: Connection, raw: RawData, isBinary: boolean) {
+    // ws still emits frames that arrive while a socket is closing; once its cleanup ran (a slow
+    // consumer, a shutdown), a subscribe would join channels that nothing would ever leave.
+    if (connection.closed) return;
     connection.lastActivity = now();
     connection.pingSentAt = undefined;
     let frame: unknown;
@@ -466,21 +513,15 @@ export function createGateway(options: GatewayOptions) {
       clientEventCount: 0,
       closed: false,
       heldInTurn: 0,
+      handling: Promise.resolve(),
     };
     connections.add(connection);
     countConnection(app.id, 1);
     // Handlers run one frame at a time per socket, so a subscribe finishes before the next frame.
-    let queue = Promise.resolve();
-    socket.on('message', (raw, isBinary) => {
-      queue = queue
-        .then(() => onMessage(connection, raw, isBinary))
-        .catch((error) => log.error({ err: error }, 'Realtime frame handling failed'));
-    });
-    socket.on('close', () => {
-      queue = queue
-        .then(() => onClose(connection))
-        .catch((error) => log.error({ err: error }, 'Realtime close failed'));
-    });
+    socket.on('message', (raw, isBinary) =>
+      handleInTurn(connection, () => onMessage(connection, raw, isBinary), 'Realtime frame handling failed'),
+    );
+    socket.on('close', () => handleInTurn(connection, () => onClose(connection), 'Realtime close failed'));
     socket.on('error', (error) => log.debug({ err: error }, 'Realtime socket error'));
     send(
       connection,

@@ -1,3 +1,4 @@
+import { Counter } from 'prom-client';
 import { defineModule, type ModuleContext, type ModuleDefinition } from '../../kernel/modules/index.js';
 import type { JobBackoff } from '../../kernel/queue/index.js';
 import { type AppDirectory, configuredApp, type RealtimeApp } from './apps.js';
@@ -111,7 +112,13 @@ export function createRealtimeModule(options: RealtimeOptions = {}): RealtimeMod
       log,
       maxMessageBytes: config.realtimeMaxMessageBytes,
       activityTimeoutSeconds: config.realtimeActivityTimeoutSeconds,
+      maxBufferedBytes: config.realtimeMaxBufferedBytes,
       webhooks: options.webhooks ?? createWebhookSink({ delivery, now }),
+      slowDisconnects: new Counter({
+        name: 'socle_realtime_slow_disconnects_total',
+        help: 'Realtime sockets closed with 4100 because they did not read fast enough (REALTIME_MAX_BUFFERED_BYTES)',
+        registers: [context.metrics.registry],
+      }),
     });
     services = { gateway, state, apps, appsService, timers: [] };
     return services;
