@@ -155,7 +155,9 @@ async function start(
     },
     `Socle ${SOCLE_VERSION} listening on ${url} (${socle.mode === 'embedded' ? 'embedded: PGlite' : 'postgres'}, data: ${socle.db.location})`,
   );
-  if (supervised) process.send?.({ type: 'socle:listening', url } satisfies ListeningMessage);
+  // Not connected any more: the supervisor is gone, and waitForSignal drains at once.
+  if (supervised && process.connected)
+    process.send?.({ type: 'socle:listening', url } satisfies ListeningMessage);
   return waitForSignal(socle, config, log, supervised);
 }
 
