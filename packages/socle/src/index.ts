@@ -62,6 +62,7 @@ export {
   type CloseResult,
   type CreateSocleOptions,
   createSocle,
+  type ListenOptions,
   SOCLE_VERSION,
   type Socle,
 } from './kernel/socle.js';

@@ -48,9 +48,17 @@ describe('socle help and version', { timeout: TIMEOUT_MS }, () => {
     expect(mainShort.stdout).toBe(main.stdout);
     expect(start.stdout).toContain('Usage: socle start');
     expect(start.stdout).toContain('SIGTERM');
+    expect(start.stdout).toContain('--processes <n|auto>');
     expect(startFlag.stdout).toBe(start.stdout);
     expect(migrate.stdout).toContain('Usage: socle migrate [apply|status]');
-    for (const variable of ['PORT', 'DATABASE_URL', 'DATA_DIR', 'SHUTDOWN_TIMEOUT_MS', 'SOCLE_MODULES']) {
+    for (const variable of [
+      'PORT',
+      'PROCESSES',
+      'DATABASE_URL',
+      'DATA_DIR',
+      'SHUTDOWN_TIMEOUT_MS',
+      'SOCLE_MODULES',
+    ]) {
       expect(config.stdout).toMatch(new RegExp(`^ {2}${variable} `, 'm'));
     }
   });

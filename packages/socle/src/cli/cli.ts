@@ -1,20 +1,27 @@
+import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { type Config, describeSettings, loadConfig } from '../kernel/config/index.js';
-import { createScopeAccess } from '../kernel/context/index.js';
-import { applyMigrations, migrationStatus, openDatabase } from '../kernel/db/index.js';
+import { migrationStatus, openDatabase } from '../kernel/db/index.js';
 import { isSocleError } from '../kernel/errors/index.js';
 import { createLogger, type Logger } from '../kernel/log/index.js';
-import { createMetrics } from '../kernel/metrics/index.js';
 import type { ModuleDefinition } from '../kernel/modules/index.js';
-import { createJobEngine, JOB_QUEUES, type JobQueue } from '../kernel/queue/index.js';
+import { JOB_QUEUES, type JobQueue } from '../kernel/queue/index.js';
+import { openSecretBox } from '../kernel/secrets/index.js';
 import { collectMigrations, createSocle, SOCLE_VERSION, type Socle } from '../kernel/socle.js';
 import { createBuiltInModules } from '../modules/index.js';
 import { createPrivacyService } from '../modules/privacy/index.js';
+import { EXIT } from './exit-codes.js';
+import { installSchema } from './install-schema.js';
 import { JOBS_HELP, parseJobsCommand, runJobsCommand } from './jobs-command.js';
 import { loadModules } from './module-loader.js';
+import {
+  type ListeningMessage,
+  SUPERVISED_PROCESS_ENV,
+  superviseProcesses,
+  supervisionProblems,
+} from './supervisor.js';
 
-/** Exit codes: part of the CLI's contract, documented in `socle --help` and the README. */
-export const EXIT = { ok: 0, failure: 1, usage: 2 } as const;
+export { EXIT };
 
 const HELP: Record<string, string> = {
   main: `socle ${SOCLE_VERSION}: a self-hostable backend
@@ -22,7 +29,7 @@ const HELP: Record<string, string> = {
 Usage: socle <command> [options]
 
 Commands:
-  start             Run the server (applies pending migrations first)
+  start [--processes <n|auto>]       Run the server (applies pending migrations first)
   migrate [apply]   Apply pending migrations, then exit
   migrate status    List migrations and their state
   privacy export --user <id|email>   Print everything held about a person (JSON)
@@ -42,14 +49,21 @@ Exit codes:
   0  success (for start: stopped by a signal after draining)
   1  failure at run time (database unreachable, migration failed, shutdown deadline exceeded)
   2  usage or configuration error`,
-  start: `Usage: socle start [--config <file>]
+  start: `Usage: socle start [--processes <n|auto>] [--config <file>]
 
 Opens the database (PGlite in DATA_DIR/data, or DATABASE_URL), applies pending migrations
 (unless MIGRATE_ON_START=false), and serves HTTP on HOST:PORT.
 
 SIGTERM or SIGINT drains: /readyz turns 503, no new connections, in-flight requests get
 SHUTDOWN_TIMEOUT_MS, then the pool closes (exit 0; exit 1 if the deadline cut requests).
-A second signal exits at once (exit 1).`,
+A second signal exits at once (exit 1).
+
+--processes <n|auto>  (setting PROCESSES, default 1; the flag wins) runs n processes on this
+machine, auto one per core, all listening on HOST:PORT: the kernel spreads connections between
+them (SO_REUSEPORT, Linux). Needs DATABASE_URL, REDIS_URL and a fixed PORT (exit 2 otherwise).
+This process then supervises: it applies migrations once, starts the n processes, restarts one
+that exits (after 1 s, doubling up to 30 s while it keeps failing), forwards SIGTERM/SIGINT to
+all (exit 0 when all drained, 1 otherwise) and kills them on a second signal.`,
   migrate: `Usage: socle migrate [apply|status] [--config <file>]
 
 apply (default)  Apply pending migrations in dependency order, each in its own transaction,
@@ -81,8 +95,13 @@ function helpFor(topic: string): string | undefined {
 
 async function loadAll(
   configFile: string | undefined,
+  processes?: string,
 ): Promise<{ config: Config; modules: ModuleDefinition[] }> {
-  const config = loadConfig({ env: process.env, ...(configFile === undefined ? {} : { configFile }) });
+  const config = loadConfig({
+    env: process.env,
+    ...(configFile === undefined ? {} : { configFile }),
+    ...(processes === undefined ? {} : { flags: { processes } }),
+  });
   const modules = [...createBuiltInModules(), ...(await loadModules(config.modules, config.baseDir))];
   return { config, modules };
 }
@@ -102,12 +121,19 @@ async function worker(configFile: string | undefined, queues: string | undefined
     process.stderr.write(`--queues must list ${JOB_QUEUES.join(', ')}; got "${queues}".\n`);
     return EXIT.usage;
   }
-  return start(configFile, jobQueues as JobQueue[]);
+  return start(configFile, undefined, jobQueues as JobQueue[]);
 }
 
-async function start(configFile: string | undefined, workerQueues?: readonly JobQueue[]): Promise<number> {
-  const { config, modules } = await loadAll(configFile);
+async function start(
+  configFile: string | undefined,
+  processes: string | undefined,
+  workerQueues?: readonly JobQueue[],
+): Promise<number> {
+  const { config, modules } = await loadAll(configFile, processes);
+  if (workerQueues === undefined && config.processes > 1) return supervise(configFile, config, modules);
   const log = createLogger(config);
+  // Started by `socle start --processes N`: share the port, report, and never outlive the supervisor.
+  const supervised = process.env[SUPERVISED_PROCESS_ENV] !== undefined && process.send !== undefined;
   const socle = await createSocle({
     config,
     modules,
@@ -116,9 +142,9 @@ async function start(configFile: string | undefined, workerQueues?: readonly Job
   });
   if (workerQueues !== undefined) {
     log.info({ queues: workerQueues, pid: process.pid }, `Socle ${SOCLE_VERSION} worker started`);
-    return waitForSignal(socle, config, log);
+    return waitForSignal(socle, config, log, false);
   }
-  const url = await socle.listen();
+  const url = await socle.listen({ reusePort: supervised });
   log.info(
     {
       url,
@@ -129,14 +155,55 @@ async function start(configFile: string | undefined, workerQueues?: readonly Job
     },
     `Socle ${SOCLE_VERSION} listening on ${url} (${socle.mode === 'embedded' ? 'embedded: PGlite' : 'postgres'}, data: ${socle.db.location})`,
   );
-  return waitForSignal(socle, config, log);
+  // Not connected any more: the supervisor is gone, and waitForSignal drains at once.
+  if (supervised && process.connected)
+    process.send?.({ type: 'socle:listening', url } satisfies ListeningMessage);
+  return waitForSignal(socle, config, log, supervised);
 }
 
-function waitForSignal(socle: Socle, config: Config, log: Logger): Promise<number> {
+/**
+ * `socle start` with PROCESSES > 1: checks what several processes need, applies migrations once,
+ * then runs the processes (see supervisor.ts).
+ */
+async function supervise(
+  configFile: string | undefined,
+  config: Config,
+  modules: readonly ModuleDefinition[],
+): Promise<number> {
+  const problems = supervisionProblems(config);
+  if (problems.length > 0) {
+    process.stderr.write(
+      `socle start cannot run ${config.processes} processes (PROCESSES / --processes):\n${problems.map((problem) => `  ${problem}`).join('\n')}\n\nRun "socle help start" for details.\n`,
+    );
+    return EXIT.usage;
+  }
+  // Refuse a missing SECRET_KEY here, once, rather than from every process.
+  openSecretBox({
+    secretKey: config.secretKey,
+    previousSecretKeys: config.previousSecretKeys,
+    mode: 'postgres',
+    dataDir: path.resolve(config.baseDir, config.dataDir),
+  });
+  const log = createLogger(config);
+  if (config.migrateOnStart) await installSchema(config, modules, log);
+  const script = process.argv[1];
+  if (script === undefined) throw new Error('No CLI script to start the processes with');
+  return superviseProcesses({
+    config,
+    log,
+    script,
+    execArgv: process.execArgv,
+    args: ['start', ...(configFile === undefined ? [] : ['--config', configFile])],
+    env: process.env,
+  });
+}
+
+function waitForSignal(socle: Socle, config: Config, log: Logger, supervised: boolean): Promise<number> {
   return new Promise<number>((resolve) => {
     let stopping = false;
-    const onSignal = (signal: NodeJS.Signals) => {
+    const onSignal = (signal: NodeJS.Signals | 'supervisor gone') => {
       if (stopping) {
+        if (signal === 'supervisor gone') return;
         log.warn({ signal }, 'Second signal: exiting now');
         resolve(EXIT.failure);
         return;
@@ -144,7 +211,9 @@ function waitForSignal(socle: Socle, config: Config, log: Logger): Promise<numbe
       stopping = true;
       log.info(
         { signal, deadlineMs: config.shutdownTimeoutMs },
-        'Shutting down: draining in-flight requests',
+        signal === 'supervisor gone'
+          ? 'Supervisor gone: draining in-flight requests'
+          : 'Shutting down: draining in-flight requests',
       );
       // If something hangs past the deadline (a stuck query), leave anyway.
       setTimeout(() => {
@@ -164,32 +233,30 @@ function waitForSignal(socle: Socle, config: Config, log: Logger): Promise<numbe
     };
     process.on('SIGTERM', onSignal);
     process.on('SIGINT', onSignal);
+    if (supervised) {
+      // The IPC channel closes when the supervisor exits, even killed with -9: nobody would stop
+      // or restart this process any more, so it drains and leaves.
+      if (process.connected) process.once('disconnect', () => onSignal('supervisor gone'));
+      else onSignal('supervisor gone');
+    }
   });
 }
 
 async function migrate(action: string, configFile: string | undefined): Promise<number> {
   const { config, modules } = await loadAll(configFile);
   const log = createLogger(config);
+  if (action === 'apply') {
+    const applied = await installSchema(config, modules, log);
+    process.stdout.write(
+      applied.length === 0
+        ? 'Nothing to apply: the database is up to date.\n'
+        : `Applied ${applied.length} migration(s).\n`,
+    );
+    return EXIT.ok;
+  }
   const migrations = collectMigrations(modules);
   const db = await openDatabase({ config, log });
   try {
-    if (action === 'apply') {
-      const applied = await applyMigrations(db, migrations, log, { appRole: config.databaseAppRole });
-      await createJobEngine({
-        db,
-        config,
-        log,
-        metrics: createMetrics(),
-        scope: createScopeAccess(),
-        modules,
-      }).install();
-      process.stdout.write(
-        applied.length === 0
-          ? 'Nothing to apply: the database is up to date.\n'
-          : `Applied ${applied.length} migration(s).\n`,
-      );
-      return EXIT.ok;
-    }
     const statuses = await migrationStatus(db, migrations);
     for (const status of statuses) {
       process.stdout.write(
@@ -245,6 +312,7 @@ export async function main(argv: readonly string[]): Promise<number> {
       config?: string;
       user?: string;
       queues?: string;
+      processes?: string;
       queue?: string;
       state?: string;
       org?: string;
@@ -263,6 +331,7 @@ export async function main(argv: readonly string[]): Promise<number> {
         config: { type: 'string' },
         user: { type: 'string' },
         queues: { type: 'string' },
+        processes: { type: 'string' },
         queue: { type: 'string' },
         state: { type: 'string' },
         org: { type: 'string' },
@@ -294,11 +363,15 @@ export async function main(argv: readonly string[]): Promise<number> {
     process.stdout.write(`${text}\n`);
     return EXIT.ok;
   }
+  if (values.processes !== undefined && command !== 'start') {
+    process.stderr.write(`--processes applies to socle start only.\n\n${HELP.main}\n`);
+    return EXIT.usage;
+  }
   try {
     switch (command) {
       case 'start':
         if (rest.length > 0) break;
-        return await start(values.config);
+        return await start(values.config, values.processes);
       case 'worker':
         if (rest.length > 0) break;
         return await worker(values.config, values.queues);

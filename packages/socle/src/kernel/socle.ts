@@ -1,5 +1,5 @@
 import { createRequire } from 'node:module';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, ListenOptions as ListenOptionsOfNode } from 'node:net';
 import path from 'node:path';
 import { createBus } from './bus/index.js';
 import { type Clock, systemClock } from './clock/index.js';
@@ -39,6 +39,15 @@ export interface CreateSocleOptions {
   readonly jobQueues?: readonly JobQueue[];
 }
 
+export interface ListenOptions {
+  /**
+   * Share the port with other processes listening with this option (SO_REUSEPORT, Linux): the
+   * kernel spreads new connections between them. Only the processes of one `socle start
+   * --processes N` set it, so a stray second server on the same port is still refused.
+   */
+  readonly reusePort?: boolean;
+}
+
 export interface CloseResult {
   /** False when the shutdown deadline passed and open connections were cut. */
   readonly drained: boolean;
@@ -64,7 +73,7 @@ export interface Socle {
   /** The job engine (enqueue, inspect); `context.jobs` is the same. */
   readonly jobs: JobEngine;
   /** Starts accepting connections on the configured host and port; resolves to the URL. */
-  listen(): Promise<string>;
+  listen(options?: ListenOptions): Promise<string>;
   /**
    * Graceful stop: readiness turns 503, no new connections, in-flight requests get until the
    * shutdown deadline, then modules stop and the database closes. Idempotent.
@@ -244,8 +253,15 @@ export async function createSocle(options: CreateSocleOptions): Promise<Socle> {
     migrations,
     context: contextOf(),
     jobs,
-    async listen() {
-      await server.listen({ port: config.port, host: config.host });
+    async listen(listenOptions = {}) {
+      // Fastify hands its options to Node's `server.listen()` as they are; its typings do not list
+      // `reusePort` (Node ≥ 22.12 on Linux), Node's do.
+      const netOptions: ListenOptionsOfNode = {
+        port: config.port,
+        host: config.host,
+        reusePort: listenOptions.reusePort === true,
+      };
+      await server.listen(netOptions);
       const address = server.server.address() as AddressInfo;
       const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
       return `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${address.port}`;

@@ -1,5 +1,5 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { isSocleError } from '../errors/index.js';
@@ -94,5 +94,30 @@ describe('loadConfig', () => {
     const error = configError(() => loadConfig({ env: {}, cwd: directory, configFile: 'custom.json' }));
     expect(error.errors[0]?.field).toBe(path.join(directory, 'custom.json'));
     expect(error.errors[0]?.message).toMatch(/^is not valid JSON/);
+  });
+
+  it('reads PROCESSES as a count or auto, lets a flag win over env and file, and names the flag when bad', () => {
+    const directory = mkdtempSync(path.join(tmpdir(), 'socle-config-'));
+    writeFileSync(path.join(directory, 'socle.config.json'), JSON.stringify({ processes: 3 }));
+    expect(loadConfig({ env: {}, configFile: false }).processes).toBe(1);
+    expect(loadConfig({ env: {}, cwd: directory }).processes).toBe(3);
+    expect(loadConfig({ env: { PROCESSES: '2' }, cwd: directory }).processes).toBe(2);
+    expect(loadConfig({ env: { PROCESSES: 'auto' }, configFile: false }).processes).toBe(
+      availableParallelism(),
+    );
+    expect(loadConfig({ env: { PROCESSES: '2' }, cwd: directory, flags: { processes: '5' } }).processes).toBe(
+      5,
+    );
+
+    const error = configError(() =>
+      loadConfig({ env: { PROCESSES: '0' }, configFile: false, flags: { processes: 'many' } }),
+    );
+    expect(error.errors).toEqual([
+      { field: '--processes', message: 'must be auto or an integer from 1 to 1024, got "many"' },
+    ]);
+    const fromEnv = configError(() => loadConfig({ env: { PROCESSES: '0' }, configFile: false }));
+    expect(fromEnv.errors).toEqual([
+      { field: 'PROCESSES', message: 'must be auto or an integer from 1 to 1024, got "0"' },
+    ]);
   });
 });

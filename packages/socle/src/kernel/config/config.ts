@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import path from 'node:path';
 import { type FieldError, SocleError } from '../errors/index.js';
 import { decodeSecretKey } from '../secrets/index.js';
@@ -10,6 +11,11 @@ export interface Config {
   /** TCP port of the HTTP server; 0 picks a free one. */
   readonly port: number;
   readonly host: string;
+  /**
+   * Processes `socle start` runs on this machine, all listening on HOST:PORT (SO_REUSEPORT); above 1
+   * it supervises them and needs `databaseUrl` and `redisUrl`. `auto` is resolved when parsed.
+   */
+  readonly processes: number;
   /** `postgres://…` switches from embedded PGlite to a Postgres pool. */
   readonly databaseUrl: string | undefined;
   readonly databasePoolMax: number;
@@ -124,6 +130,18 @@ function integer(minimum: number, maximum: number): Parser<number> {
     return { ok: true, value };
   };
 }
+
+const MAX_PROCESSES = 1024;
+
+/** A process count, or `auto`: one per core this process may use (`os.availableParallelism()`). */
+const processCount: Parser<number> = (raw) => {
+  if (typeof raw === 'string' && raw.trim().toLowerCase() === 'auto')
+    return { ok: true, value: availableParallelism() };
+  const parsed = integer(1, MAX_PROCESSES)(raw);
+  return parsed.ok
+    ? parsed
+    : { ok: false, message: `must be auto or an integer from 1 to ${MAX_PROCESSES}, got ${show(raw)}` };
+};
 
 const boolean: Parser<boolean> = (raw) => {
   if (typeof raw === 'boolean') return { ok: true, value: raw };
@@ -264,6 +282,14 @@ const SETTINGS = [
     description: 'Address the HTTP server binds',
     defaultValue: '0.0.0.0',
     parse: text(),
+  },
+  {
+    key: 'processes',
+    env: 'PROCESSES',
+    description:
+      'Processes socle start runs, sharing HOST:PORT (SO_REUSEPORT); auto: one per core. Above 1: needs DATABASE_URL, REDIS_URL and a fixed PORT',
+    defaultValue: 1,
+    parse: processCount,
   },
   {
     key: 'databaseUrl',
@@ -559,6 +585,11 @@ export interface LoadConfigOptions {
    */
   readonly configFile?: string | false;
   readonly cwd?: string;
+  /**
+   * Settings given as command-line flags (`socle start --processes 4`): parsed like the
+   * environment's values and winning over them; a bad one is reported under its flag's name.
+   */
+  readonly flags?: Partial<Record<keyof Config, string>>;
   /** Values that win over file and environment (used by tests and programmatic callers). */
   readonly overrides?: Partial<Config>;
 }
@@ -566,7 +597,8 @@ export interface LoadConfigOptions {
 export const CONFIG_FILE_NAME = 'socle.config.json';
 
 /**
- * Parses the configuration once: defaults, then `socle.config.json`, then the environment.
+ * Parses the configuration once: defaults, then `socle.config.json`, then the environment, then
+ * command-line flags.
  * Every invalid value is reported in one `config.invalid` error; the result is frozen.
  */
 export function loadConfig(options: LoadConfigOptions = {}): Config {
@@ -581,14 +613,17 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
 
   const values: Record<string, unknown> = {};
   for (const setting of SETTINGS) {
+    const fromFlag = options.flags?.[setting.key];
     const fromEnv = env[setting.env];
     const fromFile = file.values[setting.key] as RawValue | undefined;
     const [raw, source] =
-      fromEnv !== undefined
-        ? [fromEnv, setting.env]
-        : fromFile !== undefined
-          ? [fromFile, `${file.label}:${setting.key}`]
-          : [undefined, ''];
+      fromFlag !== undefined
+        ? [fromFlag, flagName(setting.key)]
+        : fromEnv !== undefined
+          ? [fromEnv, setting.env]
+          : fromFile !== undefined
+            ? [fromFile, `${file.label}:${setting.key}`]
+            : [undefined, ''];
     if (raw === undefined) {
       values[setting.key] = setting.defaultValue;
       continue;
@@ -607,6 +642,11 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
     );
   }
   return Object.freeze({ ...values, baseDir: file.baseDir, ...options.overrides } as Config);
+}
+
+/** `processes` → `--processes`, `shutdownTimeoutMs` → `--shutdown-timeout-ms`. */
+function flagName(key: string): string {
+  return `--${key.replace(/[A-Z]/g, (letter) => `-${letter.toLowerCase()}`)}`;
 }
 
 function readConfigFile(

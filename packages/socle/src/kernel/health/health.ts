@@ -49,7 +49,7 @@ const CheckSchema = Type.Object({
 });
 
 /**
- * `GET /livez`: the process serves HTTP (restart it if not). `GET /readyz`: it can do useful
+ * `GET /livez`: the process serves HTTP (restart it if not), and its pid. `GET /readyz`: it can do useful
  * work: database reachable, every migration applied, not shutting down (take it out of the load
  * balancer if not). `GET /metrics`: Prometheus text.
  */
@@ -63,10 +63,12 @@ export function registerHealthRoutes(app: HttpServer, options: HealthOptions): v
       schema: {
         tags: ['operations'],
         summary: 'Liveness',
-        response: { 200: Type.Object({ status: Type.Literal('ok') }) },
+        description:
+          'Also names the process that answered (`pid`): behind one port shared by several processes (`PROCESSES`), it tells them apart.',
+        response: { 200: Type.Object({ status: Type.Literal('ok'), pid: Type.Integer() }) },
       },
     },
-    async () => ({ status: 'ok' as const }),
+    async () => ({ status: 'ok' as const, pid: process.pid }),
   );
 
   app.get(
