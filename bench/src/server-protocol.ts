@@ -13,6 +13,12 @@ export interface ServerSettings {
   readonly databaseUrl: string | undefined;
   /** Connections in the Postgres pool, the same on both sides (Socle's default). */
   readonly poolMax: number;
+  /**
+   * Several server processes on one port (SO_REUSEPORT): the port they share, and the Redis that
+   * joins them. Unset: a free port of the child's own, no Redis.
+   */
+  readonly sharedPort?: number;
+  readonly redisUrl?: string;
 }
 
 /** Environment variable carrying the JSON of {@link ServerSettings}. */

@@ -153,6 +153,44 @@ describeEachDatabase('Realtime: the Pusher protocol with real clients', (target)
     expect(received).toEqual([expected, expected]);
   });
 
+  it('keeps the events of every subscriber complete and in order when publishes land between the steps of a large fan-out', async () => {
+    // More sockets than the writer releases per turn (128): each fan-out takes several turns, and
+    // the next publish (one per turn below) reaches sockets not yet written as well as sockets done.
+    const sockets = Array.from({ length: 300 }, () => raw());
+    await Promise.all(
+      sockets.map(async (socket) => {
+        await socket.socketId();
+        socket.send({ event: 'pusher:subscribe', data: { channel: 'stream' } });
+        await socket.next('pusher_internal:subscription_succeeded');
+      }),
+    );
+    const arrived = Promise.all(
+      sockets.map(
+        (socket) =>
+          new Promise<void>((resolve) => {
+            const check = () => {
+              if (socket.frames.filter((frame) => frame.event === 'step').length === 20) resolve();
+              else setTimeout(check, 10);
+            };
+            check();
+          }),
+      ),
+    );
+    for (let n = 0; n < 20; n++) {
+      await realtime.publish({ channel: 'stream', event: 'step', data: { n } });
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    await arrived;
+    const expected = Array.from({ length: 20 }, (_, n) => n);
+    for (const socket of sockets) {
+      const steps = socket.frames
+        .filter((frame) => frame.event === 'step')
+        .map((frame) => (JSON.parse(frame.data as string) as { n: number }).n);
+      expect(steps).toEqual(expected);
+      socket.close();
+    }
+  });
+
   it('refuses connections of an app beyond its limit with 4004, and accepts again once one left', async () => {
     const first = raw(undefined, limitedApp.key);
     await first.socketId();

@@ -6,10 +6,10 @@ import { runInNewContext } from 'node:vm';
 setFlagsFromString('--expose-gc');
 const collectGarbage = runInNewContext('gc') as () => void;
 
-/** Memory of this process after a full garbage collection, in bytes. */
-export function measuredMemory(): { rss: number; heap: number } {
+/** Memory of this process after a full garbage collection, in bytes, and which process it is. */
+export function measuredMemory(): { rss: number; heap: number; pid: number } {
   collectGarbage();
   collectGarbage();
   const usage = process.memoryUsage();
-  return { rss: usage.rss, heap: usage.heapUsed + usage.external };
+  return { rss: usage.rss, heap: usage.heapUsed + usage.external, pid: process.pid };
 }

@@ -1,3 +1,6 @@
+import { readdirSync } from 'node:fs';
+import { request } from 'node:http';
+import { createServer } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { coreSplit, openFilesLimit, pinProcess } from '../../cpu-affinity.js';
 import { processCpuSeconds } from '../../process-cpu.js';
@@ -29,6 +32,14 @@ const DEFAULT_IDLE_CONNECTIONS = 50_000;
 /** Files the server keeps open besides sockets (database, Redis, logs, Node's own). */
 const SERVER_SPARE_FILES = 500;
 const DRAIN_TIMEOUT_MS = 60_000;
+/**
+ * Idle connections of the phase that spreads them over several Socle processes sharing one port
+ * (`socle start --processes N`), run on Postgres when one process may not hold that many: issue 5's
+ * goal is 50,000 per node, and a process here may open at most `ulimit -n` files.
+ */
+const SPREAD_CONNECTIONS = 50_000;
+/** The Redis that joins the processes of the spread phase. */
+const REDIS_URL = process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379';
 
 interface Contender {
   readonly label: 'socle' | 'socket.io';
@@ -83,6 +94,13 @@ interface IdleFigures {
   openSeconds: number;
 }
 
+/** Idle connections spread over several processes sharing one port. */
+interface SpreadIdleFigures extends IdleFigures {
+  processes: number;
+  /** Open files of each process when the connections were open: how the kernel spread them. */
+  openFilesPerProcess: number[];
+}
+
 interface ContenderFigures {
   idle: IdleFigures;
   fanout: FanoutFigures[];
@@ -95,8 +113,75 @@ function percentile(sorted: Float64Array, fraction: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * fraction))] as number;
 }
 
-async function memoryOf(baseUrl: string): Promise<{ rss: number; heap: number }> {
-  return (await (await fetch(`${baseUrl}/bench/memory`)).json()) as { rss: number; heap: number };
+interface MemoryReading {
+  rss: number;
+  heap: number;
+  pid: number;
+}
+
+async function memoryOf(baseUrl: string): Promise<MemoryReading> {
+  return (await (await fetch(`${baseUrl}/bench/memory`)).json()) as MemoryReading;
+}
+
+/** `GET /bench/memory` on a connection of its own: the kernel picks which process sharing the port answers. */
+function memoryOnNewConnection(baseUrl: string): Promise<MemoryReading> {
+  return new Promise((resolve, reject) => {
+    const call = request(`${baseUrl}/bench/memory`, { agent: false }, (response) => {
+      let body = '';
+      response.setEncoding('utf8');
+      response.on('data', (chunk: string) => {
+        body += chunk;
+      });
+      response.on('end', () => {
+        try {
+          resolve(JSON.parse(body) as MemoryReading);
+        } catch (error) {
+          reject(error);
+        }
+      });
+    });
+    call.on('error', reject);
+    call.end();
+  });
+}
+
+/** Memory of every process sharing the port, each read after its own full GC, summed. */
+async function memoryOfProcesses(
+  baseUrl: string,
+  pids: readonly number[],
+): Promise<{ rss: number; heap: number }> {
+  const readings = new Map<number, MemoryReading>();
+  for (let attempt = 0; attempt < 50 * pids.length && readings.size < pids.length; attempt++) {
+    const reading = await memoryOnNewConnection(baseUrl);
+    if (pids.includes(reading.pid)) readings.set(reading.pid, reading);
+  }
+  if (readings.size < pids.length)
+    throw new Error(`only ${readings.size} of ${pids.length} processes answered on ${baseUrl}`);
+  let rss = 0;
+  let heap = 0;
+  for (const reading of readings.values()) {
+    rss += reading.rss;
+    heap += reading.heap;
+  }
+  return { rss, heap };
+}
+
+function openFilesOf(pid: number): number {
+  try {
+    return readdirSync(`/proc/${pid}/fd`).length;
+  } catch {
+    return Number.NaN;
+  }
+}
+
+/** A port free on 127.0.0.1 right now, for processes that must all listen on the same one. */
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const address = server.address();
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  if (address === null || typeof address === 'string') throw new Error('no port');
+  return address.port;
 }
 
 interface Run {
@@ -133,6 +218,71 @@ async function measureIdle(run: Run, connections: number): Promise<IdleFigures> 
     };
   } finally {
     await group.close();
+  }
+}
+
+/**
+ * `connections` idle sockets on `processes` Socle processes sharing one port over Redis, as
+ * `socle start --processes N` runs them (Postgres only): memory per connection summed over the
+ * processes, each read after its own full GC.
+ */
+async function measureSpreadIdle(
+  settings: CustomRunSettings,
+  cores: ReturnType<typeof coreSplit>,
+  connections: number,
+  processes: number,
+): Promise<SpreadIdleFigures> {
+  const socle = contenders.find((contender) => contender.label === 'socle') as Contender;
+  const port = await freePort();
+  const servers: ServerProcess[] = [];
+  try {
+    // One after the other: the first applies the migrations.
+    for (let index = 0; index < processes; index++) {
+      const server = await spawnServer({
+        label: `socle ${index + 1}/${processes}`,
+        entry: socle.entry,
+        settings: {
+          dialect: 'postgres',
+          databaseUrl: settings.databaseUrl,
+          poolMax: settings.poolMax,
+          sharedPort: port,
+          redisUrl: REDIS_URL,
+        },
+        signal: settings.signal,
+      });
+      servers.push(server);
+      if (cores !== undefined) await pinProcess(server.pid, cores.server);
+    }
+    const url = (servers[0] as ServerProcess).url;
+    const pids = servers.map((server) => server.pid);
+    const before = await memoryOfProcesses(url, pids);
+    const filesBefore = pids.map(openFilesOf);
+    const started = performance.now();
+    const group = await openSubscribers({
+      url,
+      protocol: socle.protocol,
+      sockets: connections,
+      perProcess: SOCKETS_PER_PROCESS,
+      cores: cores?.clients,
+      signal: settings.signal,
+    });
+    const openSeconds = (performance.now() - started) / 1000;
+    try {
+      const idle = await memoryOfProcesses(url, pids);
+      return {
+        connections,
+        processes,
+        openFilesPerProcess: pids.map((pid, index) => openFilesOf(pid) - (filesBefore[index] as number)),
+        rssPerConnectionBytes: (idle.rss - before.rss) / connections,
+        heapPerConnectionBytes: (idle.heap - before.heap) / connections,
+        rssBytes: idle.rss,
+        openSeconds,
+      };
+    } finally {
+      await group.close();
+    }
+  } finally {
+    await Promise.all(servers.map((server) => server.stop()));
   }
 }
 
@@ -254,6 +404,22 @@ const formatIdle = (figures: IdleFigures) =>
   `${integer.format(figures.connections).padStart(6)} idle  ${fixed(figures.rssPerConnectionBytes / 1024, 1, 5)} KiB rss/conn  ${fixed(figures.heapPerConnectionBytes / 1024, 1, 5)} KiB heap/conn  ` +
   `rss ${integer.format(figures.rssBytes / 2 ** 20)} MiB  opened in ${fixed(figures.openSeconds, 1, 4)} s`;
 
+const formatSpreadIdle = (figures: SpreadIdleFigures) =>
+  `${formatIdle(figures)}\n            on ${figures.processes} processes sharing the port over Redis ` +
+  `(sockets per process ≈ open files added: ${figures.openFilesPerProcess.map((files) => integer.format(files)).join(' / ')})`;
+
+/**
+ * Processes the spread phase needs for {@link SPREAD_CONNECTIONS}, or undefined when one process
+ * may hold them all (the single-process idle phase measures that) or the run is not on Postgres.
+ */
+function spreadProcesses(dialect: BenchDialect): number | undefined {
+  const limit = openFilesLimit();
+  if (dialect !== 'postgres' || limit === undefined || limit >= SPREAD_CONNECTIONS + SERVER_SPARE_FILES)
+    return undefined;
+  // The kernel spreads connections by a hash: leave each process a tenth of its share spare.
+  return Math.ceil(SPREAD_CONNECTIONS / ((limit - SERVER_SPARE_FILES) * 0.9));
+}
+
 /** How many idle connections to measure: `--connections`, or what the open-files limit allows. */
 function idleConnections(settings: CustomRunSettings): number {
   const limit = openFilesLimit();
@@ -293,6 +459,8 @@ export const realtimeFanout: CustomScenario = {
     else if (!(await pinProcess(process.pid, cores.clients)))
       settings.progress('  warning: taskset failed; processes are not pinned to cores');
     const rounds: Record<string, ContenderFigures[]> = {};
+    const processes = spreadProcesses(dialect);
+    let spread: SpreadIdleFigures | undefined;
     try {
       for (let round = 0; round < settings.rounds; round++) {
         for (const contender of contenders) {
@@ -320,6 +488,13 @@ export const realtimeFanout: CustomScenario = {
             await server.stop();
           }
         }
+      }
+      if (processes !== undefined) {
+        settings.progress(
+          `  socle: ${integer.format(SPREAD_CONNECTIONS)} idle connections on ${processes} processes sharing one port`,
+        );
+        spread = await measureSpreadIdle(settings, cores, SPREAD_CONNECTIONS, processes);
+        settings.progress(`    ${formatSpreadIdle(spread)}`);
       }
     } finally {
       if (cores !== undefined) await pinProcess(process.pid, cores.all);
@@ -374,9 +549,14 @@ export const realtimeFanout: CustomScenario = {
       for (const fanout of figures.fanout)
         lines.push(formatFanout(`  ${contender.label.padEnd(9)} `, fanout));
     }
+    if (spread !== undefined) lines.push(`  socle     ${formatSpreadIdle(spread)}`);
     const socleIdle = medianIdle('socle');
     lines.push(
-      `  idle: ${(socleIdle.rssPerConnectionBytes / 1024).toFixed(1)} KiB rss/conn at ${integer.format(connections)} (goal ≤ 16 KiB at 50,000)`,
+      `  idle: ${(socleIdle.rssPerConnectionBytes / 1024).toFixed(1)} KiB rss/conn at ${integer.format(connections)} on one process` +
+        (spread === undefined
+          ? ''
+          : `, ${(spread.rssPerConnectionBytes / 1024).toFixed(1)} KiB at ${integer.format(spread.connections)} on ${spread.processes}`) +
+        ' (goal ≤ 16 KiB at 50,000 per node)',
     );
     for (const size of sizes) {
       const socle = medianFanout('socle', size);
@@ -398,7 +578,7 @@ export const realtimeFanout: CustomScenario = {
       scenario: 'realtime-fanout',
       dialect,
       text: lines.join('\n'),
-      figures: { summary, rounds, connections },
+      figures: { summary, rounds, connections, spread },
     };
   },
 };

@@ -1,4 +1,8 @@
-/** Socle's realtime gateway with one app (bench-key/bench-secret) and a memory probe route. */
+/**
+ * Socle's realtime gateway with one app (bench-key/bench-secret) and a memory probe route. With
+ * `sharedPort`, one of several such processes sharing that port (SO_REUSEPORT) over Redis, as
+ * `socle start --processes N` runs them.
+ */
 import {
   createIdentityModule,
   createRealtimeModule,
@@ -16,6 +20,8 @@ runServerChild(async (settings) => {
     realtimeAppId: BENCH_APP.id,
     realtimeAppKey: BENCH_APP.key,
     realtimeAppSecret: BENCH_APP.secret,
+    ...(settings.sharedPort === undefined ? {} : { port: settings.sharedPort }),
+    ...(settings.redisUrl === undefined ? {} : { redisUrl: settings.redisUrl }),
   });
   const probe = defineModule({
     name: 'bench_memory',
@@ -34,6 +40,6 @@ runServerChild(async (settings) => {
     ],
     ...(settings.dialect === 'pglite' ? { inMemory: true } : {}),
   });
-  const url = await socle.listen();
+  const url = await socle.listen({ reusePort: settings.sharedPort !== undefined });
   return { url, close: async () => void (await socle.close()) };
 });
