@@ -202,20 +202,29 @@ function subscribe(run: Run, sockets: number): Promise<SubscriberGroup> {
   });
 }
 
+/** Memory per connection from the readings before and after `connections` sockets were opened. */
+function idleFigures(
+  connections: number,
+  before: { rss: number; heap: number },
+  idle: { rss: number; heap: number },
+  openSeconds: number,
+): IdleFigures {
+  return {
+    connections,
+    rssPerConnectionBytes: (idle.rss - before.rss) / connections,
+    heapPerConnectionBytes: (idle.heap - before.heap) / connections,
+    rssBytes: idle.rss,
+    openSeconds,
+  };
+}
+
 async function measureIdle(run: Run, connections: number): Promise<IdleFigures> {
   const before = await memoryOf(run.server.url);
   const started = performance.now();
   const group = await subscribe(run, connections);
   const openSeconds = (performance.now() - started) / 1000;
   try {
-    const idle = await memoryOf(run.server.url);
-    return {
-      connections,
-      rssPerConnectionBytes: (idle.rss - before.rss) / connections,
-      heapPerConnectionBytes: (idle.heap - before.heap) / connections,
-      rssBytes: idle.rss,
-      openSeconds,
-    };
+    return idleFigures(connections, before, await memoryOf(run.server.url), openSeconds);
   } finally {
     await group.close();
   }
@@ -268,15 +277,10 @@ async function measureSpreadIdle(
     });
     const openSeconds = (performance.now() - started) / 1000;
     try {
-      const idle = await memoryOfProcesses(url, pids);
       return {
-        connections,
+        ...idleFigures(connections, before, await memoryOfProcesses(url, pids), openSeconds),
         processes,
         openFilesPerProcess: pids.map((pid, index) => openFilesOf(pid) - (filesBefore[index] as number)),
-        rssPerConnectionBytes: (idle.rss - before.rss) / connections,
-        heapPerConnectionBytes: (idle.heap - before.heap) / connections,
-        rssBytes: idle.rss,
-        openSeconds,
       };
     } finally {
       await group.close();
