@@ -119,12 +119,11 @@ interface MemoryReading {
   pid: number;
 }
 
-async function memoryOf(baseUrl: string): Promise<MemoryReading> {
-  return (await (await fetch(`${baseUrl}/bench/memory`)).json()) as MemoryReading;
-}
-
-/** `GET /bench/memory` on a connection of its own: the kernel picks which process sharing the port answers. */
-function memoryOnNewConnection(baseUrl: string): Promise<MemoryReading> {
+/**
+ * `GET /bench/memory` on a connection of its own: with several processes sharing the port, the
+ * kernel picks which one answers.
+ */
+function memoryOf(baseUrl: string): Promise<MemoryReading> {
   return new Promise((resolve, reject) => {
     const call = request(`${baseUrl}/bench/memory`, { agent: false }, (response) => {
       let body = '';
@@ -152,7 +151,7 @@ async function memoryOfProcesses(
 ): Promise<{ rss: number; heap: number }> {
   const readings = new Map<number, MemoryReading>();
   for (let attempt = 0; attempt < 50 * pids.length && readings.size < pids.length; attempt++) {
-    const reading = await memoryOnNewConnection(baseUrl);
+    const reading = await memoryOf(baseUrl);
     if (pids.includes(reading.pid)) readings.set(reading.pid, reading);
   }
   if (readings.size < pids.length)
