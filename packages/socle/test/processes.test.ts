@@ -1,7 +1,6 @@
 import http from 'node:http';
 import type { Socket } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
-import Pusher from 'pusher';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { TEST_SECRET_KEY, type TestDatabase } from '../src/testing/index.js';
 import { redisUnavailable, testRedisUrl } from '../src/testing/test-redis.js';
@@ -14,6 +13,7 @@ import {
   nextEvent,
   type PusherJs,
   pusherClient,
+  pusherServer,
   testRealtimeApp,
 } from './support/realtime-clients.js';
 import { createTempDirectory, removeTempDirectories } from './support/temp-directories.js';
@@ -152,16 +152,7 @@ describe.skipIf(skipReason !== undefined)(
           const agent = await connectionTo(url, pid);
           agents.push(agent);
           const socket = idleSocket(agent);
-          const { hostname, port } = new URL(url);
-          const publisher = new Pusher({
-            appId: app.realtimeAppId,
-            key: app.realtimeAppKey,
-            secret: app.realtimeAppSecret,
-            host: hostname,
-            port,
-            useTLS: false,
-            agent,
-          });
+          const publisher = pusherServer(url, app, undefined, agent);
           const response = await publisher.trigger('room-processes', 'published', { by: pid });
           expect(response.status).toBe(200);
           // Same connection before and after: that process answered the publication.

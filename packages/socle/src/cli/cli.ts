@@ -10,7 +10,7 @@ import { openSecretBox } from '../kernel/secrets/index.js';
 import { collectMigrations, createSocle, SOCLE_VERSION, type Socle } from '../kernel/socle.js';
 import { createBuiltInModules } from '../modules/index.js';
 import { createPrivacyService } from '../modules/privacy/index.js';
-import { EXIT } from './exit-codes.js';
+import { EXIT, EXIT_AFTER_DEADLINE_MS } from './exit-codes.js';
 import { installSchema } from './install-schema.js';
 import { JOBS_HELP, parseJobsCommand, runJobsCommand } from './jobs-command.js';
 import { loadModules } from './module-loader.js';
@@ -20,8 +20,6 @@ import {
   superviseProcesses,
   supervisionProblems,
 } from './supervisor.js';
-
-export { EXIT };
 
 const HELP: Record<string, string> = {
   main: `socle ${SOCLE_VERSION}: a self-hostable backend
@@ -108,7 +106,7 @@ async function loadAll(
 
 /** `socle worker`: jobs only, in a process of its own; any number of them on Postgres. */
 async function worker(configFile: string | undefined, queues: string | undefined): Promise<number> {
-  const { config } = await loadAll(configFile);
+  const { config, modules } = await loadAll(configFile);
   if (config.databaseUrl === undefined) {
     process.stderr.write(
       'socle worker needs Postgres (DATABASE_URL): the embedded database belongs to the one process that opened its data directory. In embedded mode the server works the jobs itself (JOBS_QUEUES).\n',
@@ -121,16 +119,21 @@ async function worker(configFile: string | undefined, queues: string | undefined
     process.stderr.write(`--queues must list ${JOB_QUEUES.join(', ')}; got "${queues}".\n`);
     return EXIT.usage;
   }
-  return start(configFile, undefined, jobQueues as JobQueue[]);
+  return serve(config, modules, jobQueues as JobQueue[]);
 }
 
-async function start(
-  configFile: string | undefined,
-  processes: string | undefined,
+async function start(configFile: string | undefined, processes: string | undefined): Promise<number> {
+  const { config, modules } = await loadAll(configFile, processes);
+  if (config.processes > 1) return supervise(configFile, config, modules);
+  return serve(config, modules);
+}
+
+/** Runs one Socle process: the HTTP server (`start`), or jobs only when `workerQueues` is given. */
+async function serve(
+  config: Config,
+  modules: readonly ModuleDefinition[],
   workerQueues?: readonly JobQueue[],
 ): Promise<number> {
-  const { config, modules } = await loadAll(configFile, processes);
-  if (workerQueues === undefined && config.processes > 1) return supervise(configFile, config, modules);
   const log = createLogger(config);
   // Started by `socle start --processes N`: share the port, report, and never outlive the supervisor.
   const supervised = process.env[SUPERVISED_PROCESS_ENV] !== undefined && process.send !== undefined;
@@ -219,7 +222,7 @@ function waitForSignal(socle: Socle, config: Config, log: Logger, supervised: bo
       setTimeout(() => {
         log.error('Shutdown did not finish after the deadline; exiting');
         resolve(EXIT.failure);
-      }, config.shutdownTimeoutMs + 5000).unref();
+      }, config.shutdownTimeoutMs + EXIT_AFTER_DEADLINE_MS).unref();
       socle.close().then(
         ({ drained }) => {
           log.info({ drained }, drained ? 'Stopped' : 'Stopped after cutting requests at the deadline');
@@ -305,44 +308,31 @@ function privacy(action: 'export' | 'erase', user: string, configFile: string | 
   });
 }
 
+const parseCommandLine = (argv: readonly string[]) =>
+  parseArgs({
+    args: [...argv],
+    options: {
+      config: { type: 'string' },
+      user: { type: 'string' },
+      queues: { type: 'string' },
+      processes: { type: 'string' },
+      queue: { type: 'string' },
+      state: { type: 'string' },
+      org: { type: 'string' },
+      limit: { type: 'string' },
+      after: { type: 'string' },
+      json: { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+      version: { type: 'boolean', short: 'v' },
+    },
+    allowPositionals: true,
+  });
+
 /** Runs the CLI with `argv` (without node and script) and returns the exit code. */
 export async function main(argv: readonly string[]): Promise<number> {
-  let parsed: {
-    values: {
-      config?: string;
-      user?: string;
-      queues?: string;
-      processes?: string;
-      queue?: string;
-      state?: string;
-      org?: string;
-      limit?: string;
-      after?: string;
-      json?: boolean;
-      help?: boolean;
-      version?: boolean;
-    };
-    positionals: string[];
-  };
+  let parsed: ReturnType<typeof parseCommandLine>;
   try {
-    parsed = parseArgs({
-      args: [...argv],
-      options: {
-        config: { type: 'string' },
-        user: { type: 'string' },
-        queues: { type: 'string' },
-        processes: { type: 'string' },
-        queue: { type: 'string' },
-        state: { type: 'string' },
-        org: { type: 'string' },
-        limit: { type: 'string' },
-        after: { type: 'string' },
-        json: { type: 'boolean' },
-        help: { type: 'boolean', short: 'h' },
-        version: { type: 'boolean', short: 'v' },
-      },
-      allowPositionals: true,
-    });
+    parsed = parseCommandLine(argv);
   } catch (error) {
     process.stderr.write(`${(error as Error).message}\n\n${HELP.main}\n`);
     return EXIT.usage;

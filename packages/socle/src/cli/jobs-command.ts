@@ -1,5 +1,11 @@
 import { isUuid } from '../kernel/ids/index.js';
-import { JOB_QUEUES, JOB_STATES, type JobRecord, type Jobs } from '../kernel/queue/index.js';
+import {
+  JOB_QUEUES,
+  JOB_STATES,
+  type JobListFilter,
+  type JobRecord,
+  type Jobs,
+} from '../kernel/queue/index.js';
 
 export const JOBS_HELP = `Usage: socle jobs <command> [options] [--json] [--config <file>]
 
@@ -32,13 +38,7 @@ export interface JobsCommandOptions {
 export type JobsCommand =
   | {
       readonly action: 'list';
-      readonly filter: {
-        readonly tenantId: string | null;
-        readonly state: string | undefined;
-        readonly queue: string | undefined;
-        readonly limit: number;
-        readonly after: string | undefined;
-      };
+      readonly filter: JobListFilter;
       readonly json: boolean;
     }
   | { readonly action: 'show' | 'retry' | 'cancel'; readonly id: string; readonly json: boolean };

@@ -1,5 +1,6 @@
 #!/usr/bin/env node
-import { EXIT, main } from './cli.js';
+import { main } from './cli.js';
+import { EXIT } from './exit-codes.js';
 
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),

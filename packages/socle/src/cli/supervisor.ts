@@ -2,7 +2,7 @@ import { type ChildProcess, fork } from 'node:child_process';
 import type { Config } from '../kernel/config/index.js';
 import type { Logger } from '../kernel/log/index.js';
 import { SOCLE_VERSION } from '../kernel/socle.js';
-import { EXIT } from './exit-codes.js';
+import { EXIT, EXIT_AFTER_DEADLINE_MS } from './exit-codes.js';
 
 /**
  * Set in the environment of each process a supervisor starts (to its index, 0…N-1): that process
@@ -31,10 +31,10 @@ function isListeningMessage(message: unknown): message is ListeningMessage {
  * each further crash of the same process doubles it up to `maxMs`, so a crash loop does not spin.
  * A process that stayed up `stableAfterMs` starts over from `firstMs`.
  */
-export const RESTART_BACKOFF = { firstMs: 1000, maxMs: 30_000, stableAfterMs: 60_000 } as const;
+const RESTART_BACKOFF = { firstMs: 1000, maxMs: 30_000, stableAfterMs: 60_000 } as const;
 
-/** Margin past SHUTDOWN_TIMEOUT_MS (processes give themselves 5 s more) before they are killed. */
-const KILL_AFTER_DEADLINE_MS = 10_000;
+/** Margin past SHUTDOWN_TIMEOUT_MS before processes still running are killed: theirs, plus 5 s. */
+const KILL_AFTER_DEADLINE_MS = EXIT_AFTER_DEADLINE_MS + 5000;
 
 /**
  * Why this configuration cannot run several processes, one line per setting; empty when it can.

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import type { Agent } from 'node:http';
 import Pusher from 'pusher';
 import PusherModule from 'pusher-js';
 import WebSocket from 'ws';
@@ -61,8 +62,13 @@ export function pusherClient(baseUrl: string, app: AppConfig, token?: string): P
   });
 }
 
-/** The official `pusher` server SDK pointed at a Socle server. */
-export function pusherServer(baseUrl: string, app: AppConfig, secret = app.realtimeAppSecret): Pusher {
+/** The official `pusher` server SDK pointed at a Socle server (through `agent`'s connections if given). */
+export function pusherServer(
+  baseUrl: string,
+  app: AppConfig,
+  secret = app.realtimeAppSecret,
+  agent?: Agent,
+): Pusher {
   const { hostname, port } = new URL(baseUrl);
   return new Pusher({
     appId: app.realtimeAppId,
@@ -71,6 +77,7 @@ export function pusherServer(baseUrl: string, app: AppConfig, secret = app.realt
     host: hostname,
     port,
     useTLS: false,
+    ...(agent === undefined ? {} : { agent }),
     ...(app.realtimeAppEncryptionMasterKey === undefined
       ? {}
       : { encryptionMasterKeyBase64: app.realtimeAppEncryptionMasterKey }),
