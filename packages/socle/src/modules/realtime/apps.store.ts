@@ -38,9 +38,6 @@ export function createAppsStore(db: Database<RealtimeTables>) {
     'webhook_url',
     'created_at',
     'secret_rotated_at',
-  ] as const;
-  const summaryWithKeyState = [
-    ...summary,
     sql<boolean>`encryption_master_key is not null`.as('has_encryption_master_key'),
   ] as const;
 
@@ -80,18 +77,13 @@ export function createAppsStore(db: Database<RealtimeTables>) {
           webhook_url: app.webhookUrl,
           secret_rotated_at: null,
         })
-        .returning(summaryWithKeyState)
+        .returning(summary)
         .executeTakeFirstOrThrow();
     },
 
     /** Apps of the organization acted in. */
     list(trx: Kysely<RealtimeTables>) {
-      return trx
-        .selectFrom('realtime.apps')
-        .select(summaryWithKeyState)
-        .orderBy('created_at')
-        .orderBy('id')
-        .execute();
+      return trx.selectFrom('realtime.apps').select(summary).orderBy('created_at').orderBy('id').execute();
     },
 
     rotateSecret(id: string, secret: string, at: Date, trx: Transaction<RealtimeTables>) {
@@ -99,7 +91,7 @@ export function createAppsStore(db: Database<RealtimeTables>) {
         .updateTable('realtime.apps')
         .set({ secret, secret_rotated_at: at })
         .where('id', '=', id)
-        .returning(summaryWithKeyState)
+        .returning(summary)
         .executeTakeFirst();
     },
 
@@ -108,7 +100,7 @@ export function createAppsStore(db: Database<RealtimeTables>) {
         .updateTable('realtime.apps')
         .set({ encryption_master_key: encryptionMasterKey })
         .where('id', '=', id)
-        .returning(summaryWithKeyState)
+        .returning(summary)
         .executeTakeFirst();
     },
 

@@ -5,7 +5,14 @@ import type { ChannelAuthorizer, ModuleDefinition } from '../../kernel/modules/i
 import { requireUser } from '../identity/index.js';
 import { requireOrg } from '../tenancy/index.js';
 import type { AppDirectory, RealtimeApp } from './apps.js';
-import { channelAuth, channelType, encryptedChannelKey, SOCKET_ID, userAuth } from './protocol.js';
+import {
+  channelAuth,
+  channelType,
+  encryptedChannelKey,
+  needsAuthorization,
+  SOCKET_ID,
+  userAuth,
+} from './protocol.js';
 import { realtimeErrors } from './realtime.errors.js';
 
 /** A channel pattern declared by a module, compiled: `presence-quiz-{roomId}` → a regular expression. */
@@ -109,8 +116,7 @@ export function registerAuthRoutes(
       const type = channelType(channel);
       if (type === undefined) throw realtimeErrors.invalidChannel(channel);
       const target = await resolveApp(options.apps, request, appKey);
-      if (type.kind !== 'private' && type.kind !== 'presence' && type.kind !== 'encrypted')
-        throw realtimeErrors.channelForbidden(channel);
+      if (!needsAuthorization(type.kind)) throw realtimeErrors.channelForbidden(channel);
       let allowed: boolean | { userInfo?: unknown } = false;
       for (const rule of rules) {
         const match = rule.regex.exec(channel);

@@ -48,7 +48,7 @@ interface RawSocket {
  * bytes in user space: it would go past `limit`. A socket with nothing waiting always takes the
  * frame, so an event larger than the limit still reaches clients that keep up.
  */
-export function overflows(buffered: number, frameBytes: number, limit: number): boolean {
+function overflows(buffered: number, frameBytes: number, limit: number): boolean {
   return buffered !== 0 && buffered + frameBytes > limit;
 }
 
@@ -58,9 +58,7 @@ export function overflows(buffered: number, frameBytes: number, limit: number): 
  */
 const RELEASE_STEP = 128;
 
-export interface FanoutWriterOptions<Recipient extends FanoutRecipient> {
-  /** Sockets written per turn of the event loop ({@link RELEASE_STEP} by default; tests use fewer). */
-  readonly releaseStep?: number;
+interface FanoutWriterOptions<Recipient extends FanoutRecipient> {
   /** Most bytes a socket may hold in user space (`REALTIME_MAX_BUFFERED_BYTES`). */
   readonly maxBufferedBytes: number;
   /**
@@ -122,13 +120,12 @@ export function createFanoutWriter<Recipient extends FanoutRecipient>(
   options: FanoutWriterOptions<Recipient>,
 ) {
   const { maxBufferedBytes, onOverflow } = options;
-  const releaseStep = options.releaseStep ?? RELEASE_STEP;
   let turn = 1;
   let held: RawSocket[] = [];
 
-  /** Uncorks `sockets[from…]`, `releaseStep` of them now and the rest in later turns. */
+  /** Uncorks `sockets[from…]`, {@link RELEASE_STEP} of them now and the rest in later turns. */
   const release = (sockets: RawSocket[], from: number) => {
-    const to = Math.min(from + releaseStep, sockets.length);
+    const to = Math.min(from + RELEASE_STEP, sockets.length);
     for (let index = from; index < to; index++) (sockets[index] as RawSocket).uncork();
     if (to < sockets.length) setImmediate(release, sockets, to);
   };
@@ -139,7 +136,21 @@ export function createFanoutWriter<Recipient extends FanoutRecipient>(
     release(releasing, 0);
   };
 
+  /**
+   * Sends a text message through ws, unless the socket's buffer would go past the limit: then
+   * `onOverflow` is called instead.
+   */
+  const send = (recipient: Recipient, data: string | Buffer): void => {
+    const { socket } = recipient;
+    if (socket.readyState !== WebSocket.OPEN) return;
+    // ws's own count: its sender's queue plus the TCP socket's buffer.
+    const buffered = socket.bufferedAmount;
+    if (overflows(buffered, Buffer.byteLength(data), maxBufferedBytes)) onOverflow(recipient, buffered);
+    else socket.send(data, { binary: false });
+  };
+
   return {
+    send,
     /**
      * Writes `frame` to `recipient` (or sends it through ws when the socket cannot take raw bytes),
      * unless the socket's buffer would go past the limit: then `onOverflow` is called instead.
@@ -149,10 +160,7 @@ export function createFanoutWriter<Recipient extends FanoutRecipient>(
       if (socket.readyState !== WebSocket.OPEN) return;
       const raw = frame.framed === undefined ? undefined : rawSocketOf(socket);
       if (raw === undefined || frame.framed === undefined) {
-        // ws's own count: its sender's queue plus the TCP socket's buffer.
-        const buffered = socket.bufferedAmount;
-        if (overflows(buffered, frame.payload.length, maxBufferedBytes)) onOverflow(recipient, buffered);
-        else socket.send(frame.payload, { binary: false });
+        send(recipient, frame.payload);
         return;
       }
       // The sender is idle (rawSocketOf checked), so the TCP socket holds everything buffered.

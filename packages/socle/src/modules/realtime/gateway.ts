@@ -5,7 +5,7 @@ import type { Bus } from '../../kernel/bus/index.js';
 import type { Clock } from '../../kernel/clock/index.js';
 import type { Logger } from '../../kernel/log/index.js';
 import type { AppDirectory, RealtimeApp } from './apps.js';
-import { createFanoutWriter, type FanoutRecipient, framedText, overflows } from './fanout-writer.js';
+import { createFanoutWriter, type FanoutRecipient, framedText } from './fanout-writer.js';
 import type { ClusterState, PresenceMember } from './presence-state.js';
 import {
   type ChannelType,
@@ -148,18 +148,11 @@ export function createGateway(options: GatewayOptions) {
     );
     handleInTurn(connection, () => onClose(connection), 'Realtime close failed');
   };
-  const send = (connection: Connection, frame: string) => {
-    const { socket } = connection;
-    if (socket.readyState !== WebSocket.OPEN) return;
-    const buffered = socket.bufferedAmount;
-    if (overflows(buffered, Buffer.byteLength(frame), options.maxBufferedBytes))
-      return closeSlowConsumer(connection, buffered);
-    socket.send(frame, { binary: false });
-  };
   const fanout = createFanoutWriter<Connection>({
     maxBufferedBytes: options.maxBufferedBytes,
     onOverflow: closeSlowConsumer,
   });
+  const send = fanout.send;
   const sendError = (connection: Connection, code: number | null, message: string) =>
     send(connection, encodeFrame('pusher:error', { code, message }));
   const close = (connection: Connection, code: number, reason: string) => {
@@ -405,12 +398,7 @@ export function createGateway(options: GatewayOptions) {
       sendError(connection, CLOSE.unauthorized, 'Invalid signin signature');
       return close(connection, CLOSE.unauthorized, 'Invalid signin signature');
     }
-    let id: unknown;
-    try {
-      id = (JSON.parse(userData as string) as { id?: unknown }).id;
-    } catch {
-      id = undefined;
-    }
+    const id = parseJsonObject(userData as string)?.id;
     if (typeof id !== 'string' || id === '') {
       sendError(connection, CLOSE.unauthorized, 'user_data must be JSON with a string id');
       return close(connection, CLOSE.unauthorized, 'Invalid user_data');
@@ -432,23 +420,13 @@ export function createGateway(options: GatewayOptions) {
     if (connection.closed) return;
     connection.lastActivity = now();
     connection.pingSentAt = undefined;
-    let frame: unknown;
     const text = isBinary ? undefined : raw.toString();
-    try {
-      frame = text === undefined ? undefined : JSON.parse(text);
-    } catch {
-      frame = undefined;
-    }
-    if (
-      typeof frame !== 'object' ||
-      frame === null ||
-      typeof (frame as { event?: unknown }).event !== 'string'
-    ) {
+    const message = text === undefined ? undefined : parseJsonObject(text);
+    const event = message?.event;
+    if (message === undefined || typeof event !== 'string') {
       sendError(connection, CLOSE.malformedFrame, 'Frames must be JSON objects with an event');
       return close(connection, CLOSE.malformedFrame, 'Malformed frame');
     }
-    const message = frame as Record<string, unknown>;
-    const event = message.event as string;
     const data = (typeof message.data === 'object' && message.data !== null ? message.data : {}) as Record<
       string,
       unknown

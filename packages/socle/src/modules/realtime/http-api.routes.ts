@@ -116,16 +116,18 @@ export function registerHttpApiRoutes(app: HttpServer, options: HttpApiOptions):
   }) {
     const channels = event.channels ?? (event.channel === undefined ? [] : [event.channel]);
     if (channels.length === 0) throw realtimeErrors.invalidEvent('channel or channels is required');
-    for (const channel of channels)
-      if (channelType(channel) === undefined) throw realtimeErrors.invalidChannel(channel);
+    let encrypted: string | undefined;
+    for (const channel of channels) {
+      const type = channelType(channel);
+      if (type === undefined) throw realtimeErrors.invalidChannel(channel);
+      if (type.kind === 'encrypted') encrypted ??= channel;
+    }
     const data = typeof event.data === 'string' ? event.data : JSON.stringify(event.data ?? null);
     if (Buffer.byteLength(data) > options.maxMessageBytes)
       throw realtimeErrors.payloadTooLarge(options.maxMessageBytes);
     // Socle relays encrypted events without reading them; plain text there would be a leak the
     // subscribers could not even read (the SDK encrypts only when given the master key).
-    for (const channel of channels)
-      if (channelType(channel)?.kind === 'encrypted' && !looksEncrypted(data))
-        throw realtimeErrors.unencryptedPayload(channel);
+    if (encrypted !== undefined && !looksEncrypted(data)) throw realtimeErrors.unencryptedPayload(encrypted);
     return { channels, data };
   }
 
