@@ -13,7 +13,13 @@ import type { ModuleDefinition } from '../modules/index.js';
 import { embeddedEngineDatabase, transactionExecutor } from './engine-database.js';
 import { JOB_QUEUES, type JobBackoff, type JobDefinition, type JobQueue } from './job-definition.js';
 import { createJobMetrics } from './job-metrics.js';
-import { createJobRunner, DEFAULT_MAX_ATTEMPTS, DEFAULT_TIMEOUT_MS, type Envelope } from './job-runner.js';
+import {
+  createJobRunner,
+  DEFAULT_MAX_ATTEMPTS,
+  DEFAULT_TIMEOUT_MS,
+  type Envelope,
+  type JobRunner,
+} from './job-runner.js';
 import { jobErrors } from './jobs.errors.js';
 import {
   createJobsStore,
@@ -139,6 +145,28 @@ const JOB_NAME = /^[a-z][a-z0-9_]*\.[a-zA-Z][a-zA-Z0-9_]*$/;
 /** A declared or per-enqueue `maxAttempts`: a whole number of runs, at least one. */
 const isAttemptCount = (value: number) => Number.isInteger(value) && value >= 1;
 
+/** The retry, lease and retention options of a job definition's rows. */
+function sendOptionsFor(definition: JobDefinition): SendOptions {
+  const backoff = definition.backoff ?? DEFAULT_BACKOFF;
+  const timeoutSeconds = Math.ceil((definition.timeoutMs ?? DEFAULT_TIMEOUT_MS) / 1000);
+  return {
+    priority: definition.priority ?? 0,
+    retryLimit: (definition.maxAttempts ?? DEFAULT_MAX_ATTEMPTS) - 1,
+    ...(backoff === false
+      ? { retryDelay: 0, retryBackoff: false }
+      : {
+          retryDelay: Math.max(1, Math.round(backoff.initialDelayMs / 1000)),
+          retryBackoff: true,
+          ...(backoff.maxDelayMs === undefined
+            ? {}
+            : { retryDelayMax: Math.max(1, Math.round(backoff.maxDelayMs / 1000)) }),
+        }),
+    // The lease: a job whose worker died becomes runnable again this long after it started.
+    expireInSeconds: timeoutSeconds + 1,
+    deleteAfterSeconds: KEEP_FINISHED_SECONDS,
+  };
+}
+
 /** Every job of every module, keyed `module.jobName`; checks each declaration. */
 export function collectJobDefinitions(modules: readonly ModuleDefinition[]): Map<string, JobDefinition> {
   const definitions = new Map<string, JobDefinition>();
@@ -175,21 +203,16 @@ export function createJobEngine(options: JobEngineOptions): JobEngine {
   const jobMetrics = createJobMetrics(metrics.registry);
   let boss: PgBoss | undefined;
   let store: JobsStore | undefined;
+  let runner: JobRunner | undefined;
   let stopping: Promise<void> | undefined;
   let stopMetrics: (() => void) | undefined;
   let workQueues: readonly JobQueue[] = [];
   let running = 0;
   let workersStopping: Promise<void> | undefined;
   const validators = new Map<string, Validator | null>();
-  const runner = createJobRunner({
-    definitions,
-    db,
-    log,
-    scope,
-    metrics: jobMetrics,
-    store: () => store,
-    engine: () => boss,
-  });
+  const sendOptions = new Map(
+    [...definitions].map(([name, definition]) => [name, Object.freeze(sendOptionsFor(definition))]),
+  );
 
   const isEmbedded = config.databaseUrl === undefined;
   const superviseSeconds = Math.max(1, Math.round(config.jobsSuperviseIntervalMs / 1000));
@@ -276,7 +299,7 @@ export function createJobEngine(options: JobEngineOptions): JobEngine {
     const startAfter =
       options.startAfter ?? (options.delayMs === undefined ? undefined : options.delayMs / 1000);
     return {
-      ...sendOptionsOf(definition),
+      ...(sendOptions.get(name) as SendOptions),
       ...(maxAttempts === undefined ? {} : { retryLimit: maxAttempts - 1 }),
       data: envelope,
       priority,
@@ -291,40 +314,10 @@ export function createJobEngine(options: JobEngineOptions): JobEngine {
     return definition;
   };
 
-  const sendOptionsCache = new Map<JobDefinition, SendOptions>();
-  const sendOptionsOf = (definition: JobDefinition): SendOptions => {
-    let options = sendOptionsCache.get(definition);
-    if (options === undefined) {
-      options = Object.freeze(computeSendOptions(definition));
-      sendOptionsCache.set(definition, options);
-    }
-    return options;
-  };
-  const computeSendOptions = (definition: JobDefinition): SendOptions => {
-    const backoff = definition.backoff ?? DEFAULT_BACKOFF;
-    const timeoutSeconds = Math.ceil((definition.timeoutMs ?? DEFAULT_TIMEOUT_MS) / 1000);
-    return {
-      priority: definition.priority ?? 0,
-      retryLimit: (definition.maxAttempts ?? DEFAULT_MAX_ATTEMPTS) - 1,
-      ...(backoff === false
-        ? { retryDelay: 0, retryBackoff: false }
-        : {
-            retryDelay: Math.max(1, Math.round(backoff.initialDelayMs / 1000)),
-            retryBackoff: true,
-            ...(backoff.maxDelayMs === undefined
-              ? {}
-              : { retryDelayMax: Math.max(1, Math.round(backoff.maxDelayMs / 1000)) }),
-          }),
-      // The lease: a job whose worker died becomes runnable again this long after it started.
-      expireInSeconds: timeoutSeconds + 1,
-      deleteAfterSeconds: KEEP_FINISHED_SECONDS,
-    };
-  };
-
   const requireStarted = () => {
-    if (boss === undefined || store === undefined || stopping !== undefined)
+    if (boss === undefined || store === undefined || runner === undefined || stopping !== undefined)
       throw jobErrors.engineNotStarted();
-    return { boss, store };
+    return { boss, store, runner };
   };
 
   const get = async (id: string, tenantId: string | null) => {
@@ -414,14 +407,23 @@ export function createJobEngine(options: JobEngineOptions): JobEngine {
       // start() caches the queues (installed before), so an enqueue inside a transaction needs no
       // other session (on PGlite that session is the one the transaction holds).
       boss = instance;
-      store = createJobsStore(engineDb ?? instance.getDb(), JOB_QUEUES);
-      const readStore = store;
-      stopMetrics = jobMetrics.trackDepth(() => readStore.depth());
+      const startedStore = createJobsStore(engineDb ?? instance.getDb(), JOB_QUEUES);
+      store = startedStore;
+      runner = createJobRunner({
+        definitions,
+        db,
+        log,
+        scope,
+        metrics: jobMetrics,
+        store: startedStore,
+        engine: instance,
+      });
+      stopMetrics = jobMetrics.trackDepth(() => startedStore.depth());
     },
 
     async startWorkers() {
       if (!enabled) return;
-      const { boss: instance } = requireStarted();
+      const { boss: instance, runner: batchRunner } = requireStarted();
       if (workQueues.length > 0) await registerSchedules(instance);
       const pollingSeconds = Math.max(0.5, config.jobsPollIntervalMs / 1000);
       for (const queue of workQueues) {
@@ -438,7 +440,7 @@ export function createJobEngine(options: JobEngineOptions): JobEngine {
           async (jobs) => {
             running += jobs.length;
             try {
-              return await runner.runBatch(jobs, queue);
+              return await batchRunner.runBatch(jobs, queue);
             } finally {
               running -= jobs.length;
             }
@@ -515,7 +517,7 @@ export function createJobEngine(options: JobEngineOptions): JobEngine {
       const maxJobs = runOptions.maxJobs ?? 10_000;
       const outcome = { completed: 0, failed: 0 };
       if (!enabled) return outcome;
-      const { boss: instance } = requireStarted();
+      const { boss: instance, store: jobsStore, runner: batchRunner } = requireStarted();
       for (;;) {
         let fetched = 0;
         for (const queue of JOB_QUEUES) {
@@ -528,7 +530,7 @@ export function createJobEngine(options: JobEngineOptions): JobEngine {
           // releases a job); nothing releases these, so theirs is never aborted.
           const unreleased = new AbortController().signal;
           const retryCounts = new Map(batch.map((job) => [job.id, job.retryCount]));
-          const results = await runner.runBatch(
+          const results = await batchRunner.runBatch(
             batch.map((job) => Object.assign(job, { signal: unreleased })),
             queue,
           );
@@ -539,8 +541,7 @@ export function createJobEngine(options: JobEngineOptions): JobEngine {
               outcome.completed++;
             } else {
               // A job of an unknown name is dead at once, as the workers' batch settlement makes it.
-              if (result.status === 'deadletter')
-                await requireStarted().store.exhaustRetries(queue, result.id);
+              if (result.status === 'deadletter') await jobsStore.exhaustRetries(queue, result.id);
               await instance.fail(queue, attempt, result.output ?? null);
               outcome.failed++;
             }

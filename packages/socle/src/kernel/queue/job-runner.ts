@@ -33,9 +33,9 @@ export interface JobRunnerOptions {
   readonly scope: ScopeAccess;
   readonly metrics: JobMetrics;
   /** The store of the started engine (progress is written through it). */
-  readonly store: () => JobsStore | undefined;
+  readonly store: JobsStore;
   /** The started engine: a job settles through the instance that fetched it (`complete(trx)`). */
-  readonly engine: () => PgBoss | undefined;
+  readonly engine: PgBoss;
 }
 
 /** Runs allowed before a job is dead: its enqueue's, else its definition's. */
@@ -47,7 +47,6 @@ const maxAttemptsOf = (envelope: Envelope, definition: JobDefinition) =>
  * all (a timer, an abort controller and a promise race per job cost more than a no-op job).
  */
 interface Deadline {
-  readonly definition: JobDefinition;
   readonly controller: AbortController;
   readonly timeoutMs: number;
   timer: NodeJS.Timeout | undefined;
@@ -91,14 +90,14 @@ class RunningJobContext implements JobContext<unknown> {
     };
     this.progress = async (value) => {
       this.lastProgress = value;
-      await this.runner.store()?.recordProgress(queue, this.fetched.id, value);
+      await this.runner.store.recordProgress(queue, this.fetched.id, value);
     };
-    const settler = runner.engine();
+    const settler = runner.engine;
     this.complete = async (trx) => {
       // Fenced to this attempt ({ id, retryCount }): an attempt whose lease ran out, or that
       // shutdown released, settles nothing. Through the instance that fetched the job, even if
       // the engine is stopping: refusing would roll back the caller's effect with it.
-      await settler?.complete(
+      await settler.complete(
         queue,
         { id: fetched.id, retryCount: fetched.retryCount },
         this.lastProgress === undefined ? null : { progress: this.lastProgress },
@@ -137,20 +136,15 @@ type Outcome = JobResult & { readonly status: 'completed' | 'failed' | 'deadlett
 export function createJobRunner(options: JobRunnerOptions) {
   const { definitions, scope, metrics, log } = options;
 
-  const failure = (
-    job: Job<Envelope>,
-    definition: JobDefinition,
-    context: RunningJobContext,
-    error: unknown,
-  ) => {
-    const last = job.retryCount + 1 >= maxAttemptsOf(job.data, definition);
+  const failure = (context: RunningJobContext, error: unknown) => {
+    const last = context.job.attempt >= context.job.maxAttempts;
     context.log[last ? 'error' : 'warn'](
       { err: error },
       last ? 'Job failed for good' : 'Job failed; it will be retried',
     );
     const cause = error instanceof Error ? error : new Error(String(error));
     return {
-      id: job.id,
+      id: context.job.id,
       status: 'failed',
       output: {
         message: cause.message,
@@ -202,7 +196,6 @@ export function createJobRunner(options: JobRunnerOptions) {
           let deadline = deadlines.get(envelope.job);
           if (deadline === undefined) {
             deadline = {
-              definition,
               controller: new AbortController(),
               timeoutMs: definition.timeoutMs ?? DEFAULT_TIMEOUT_MS,
               timer: undefined,
@@ -238,7 +231,7 @@ export function createJobRunner(options: JobRunnerOptions) {
                   ? { id: job.id, status: 'completed' }
                   : { id: job.id, status: 'completed', output: { progress: context.lastProgress } },
               ),
-            (error: unknown) => settle(index, failure(job, definition, context, error)),
+            (error: unknown) => settle(index, failure(context, error)),
           );
         });
         // Armed once every handler has started, for the jobs still running.
@@ -247,14 +240,14 @@ export function createJobRunner(options: JobRunnerOptions) {
           deadline.timer = setTimeout(() => {
             const error = jobErrors.timedOut(name, deadline.timeoutMs);
             deadline.controller.abort(error);
-            for (const index of deadline.jobs) {
-              const job = ordered[index] as Job<Envelope>;
+            for (const index of deadline.jobs)
               if (outcomes[index] === undefined)
-                settle(index, failure(job, deadline.definition, contexts[index] as RunningJobContext, error));
-            }
+                settle(index, failure(contexts[index] as RunningJobContext, error));
           }, deadline.timeoutMs);
         }
       });
     },
   };
 }
+
+export type JobRunner = ReturnType<typeof createJobRunner>;

@@ -17,8 +17,7 @@ export interface JobRecord {
   /** `module.jobName`. */
   readonly name: string;
   readonly queue: string;
-  /** created (queued), retry (queued after a failure), active, completed, cancelled, failed (dead). */
-  readonly state: string;
+  readonly state: JobState;
   readonly priority: number;
   /** Runs so far (started attempts). */
   readonly attempts: number;
