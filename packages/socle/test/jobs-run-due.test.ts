@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { defineJob, defineModule, sql, Type } from '../src/index.js';
+import { defineJob, defineModule, type RunningJob, sql, Type } from '../src/index.js';
 import { createTestSocle, type TestSocle } from '../src/testing/index.js';
 import { describeEachDatabase } from './support/each-database.js';
 
@@ -8,6 +8,8 @@ type Seen = { name: string; label: string; attempt: number; maxAttempts: number 
 
 function createFixture() {
   const seen: Seen = [];
+  const see = (job: RunningJob, label: string) =>
+    seen.push({ name: job.name, label, attempt: job.attempt, maxAttempts: job.maxAttempts });
   const Label = Type.Object({ label: Type.String() });
   const module = defineModule({
     name: 'run_due',
@@ -22,12 +24,7 @@ function createFixture() {
         maxAttempts: 3,
         backoff: false,
         async handler({ payload, job, db, complete }) {
-          seen.push({
-            name: job.name,
-            label: payload.label,
-            attempt: job.attempt,
-            maxAttempts: job.maxAttempts,
-          });
+          see(job, payload.label);
           await db
             .transaction(async (trx) => {
               await sql`insert into run_due.effects (label, attempt) values (${payload.label}, ${job.attempt})`.execute(
@@ -47,12 +44,7 @@ function createFixture() {
       chain: defineJob({
         schema: Label,
         async handler({ payload, job, db }) {
-          seen.push({
-            name: job.name,
-            label: payload.label,
-            attempt: job.attempt,
-            maxAttempts: job.maxAttempts,
-          });
+          see(job, payload.label);
           if (payload.label === 'first')
             await socleOf().jobs.enqueue(db.kysely, 'run_due.chain', { label: 'second' });
         },
@@ -62,12 +54,7 @@ function createFixture() {
         maxAttempts: 5,
         backoff: false,
         async handler({ payload, job }) {
-          seen.push({
-            name: job.name,
-            label: payload.label,
-            attempt: job.attempt,
-            maxAttempts: job.maxAttempts,
-          });
+          see(job, payload.label);
           throw new Error('refused');
         },
       }),

@@ -155,12 +155,21 @@ async function deliveryJobsOf(socle: TestSocle, outboxId: string): Promise<JobRe
   );
 }
 
+/** The outbox row `id` of `socle`'s database. */
+const outboxRowOf = (socle: { db: TestSocle['db'] }, id: string) =>
+  socle.db
+    .withTables<MailTables>()
+    .kysely.selectFrom('mail.outbox')
+    .selectAll()
+    .where('id', '=', id)
+    .executeTakeFirstOrThrow();
+
 describeEachDatabase('Mail: outbox delivered by jobs', (target) => {
   let socle: TestSocle;
   let mail: MailModule;
   let outbox: MailOutbox;
   const outboxRows = () => socle.db.withTables<MailTables>().kysely.selectFrom('mail.outbox');
-  const rowOf = (id: string) => outboxRows().selectAll().where('id', '=', id).executeTakeFirstOrThrow();
+  const rowOf = (id: string) => outboxRowOf(socle, id);
   const queue = (message: MailMessage) => socle.db.transaction((trx) => outbox.enqueue(trx, message));
 
   beforeAll(async () => {
@@ -412,12 +421,7 @@ describeEachDatabase('Mail: a sender that keeps failing', (target) => {
     } finally {
       smtp.state.rejectRecipients = false;
     }
-    const row = await socle.db
-      .withTables<MailTables>()
-      .kysely.selectFrom('mail.outbox')
-      .selectAll()
-      .where('id', '=', id)
-      .executeTakeFirstOrThrow();
+    const row = await outboxRowOf(socle, id);
     expect(row).toMatchObject({ attempts: 3, sent_at: null });
     expect(row.failed_at).toBeInstanceOf(Date);
     expect(row.last_error).toContain('550');
@@ -431,12 +435,7 @@ describeEachDatabase('Mail: a sender that keeps failing', (target) => {
     await socle.jobs.retry(job?.id as string, null);
     expect(await socle.jobs.runDueJobs()).toEqual({ completed: 1, failed: 0 });
     expect(receivedFor(id)).toHaveLength(1);
-    const sent = await socle.db
-      .withTables<MailTables>()
-      .kysely.selectFrom('mail.outbox')
-      .selectAll()
-      .where('id', '=', id)
-      .executeTakeFirstOrThrow();
+    const sent = await outboxRowOf(socle, id);
     expect(sent).toMatchObject({ failed_at: null, attempts: 4 });
     expect(sent.sent_at).toBeInstanceOf(Date);
   });
@@ -546,12 +545,7 @@ describeEachDatabase('Mail: delivered by the workers of the server', (target) =>
       // Nobody calls runDueJobs(): the server's workers (JOBS_QUEUES defaults to all) deliver it.
       await vi.waitFor(
         async () => {
-          const row = await embedded.db
-            .withTables<MailTables>()
-            .kysely.selectFrom('mail.outbox')
-            .select('sent_at')
-            .where('id', '=', id)
-            .executeTakeFirstOrThrow();
+          const row = await outboxRowOf(embedded, id);
           expect(row.sent_at).toBeInstanceOf(Date);
         },
         { timeout: 10_000, interval: 20 },

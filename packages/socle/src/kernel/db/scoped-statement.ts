@@ -91,8 +91,8 @@ const NO_COLUMNS: readonly WireField[] = [];
 const COMMAND_TAG = /^([A-Za-z]+)(?: (\d+))?(?: (\d+))?/;
 
 /**
- * Known row shapes of one session's prepared statements, by statement name. The session clears
- * it with its statements.
+ * Known row shapes of one session's prepared statements, by statement name. It lives as long as
+ * the session and its prepared statements: nothing is removed from either, a session is closed.
  */
 export type RowShapes = Map<string, RowShape>;
 

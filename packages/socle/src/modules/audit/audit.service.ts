@@ -1,6 +1,6 @@
 import type { Database } from '../../kernel/db/index.js';
 import { isUuid } from '../../kernel/ids/index.js';
-import type { CurrentOrg } from '../tenancy/index.js';
+import { actingSettings, type CurrentOrg } from '../tenancy/index.js';
 import { auditErrors } from './audit.errors.js';
 import type { AuditPosition, AuditStore } from './audit.store.js';
 import type { AuditTables } from './audit.tables.js';
@@ -98,7 +98,7 @@ export function createAuditService(options: {
           after,
           limit: limit + 1,
         },
-        db.withSettings({ 'app.tenant_id': org.orgId, 'app.user_id': org.userId }),
+        db.withSettings(actingSettings(org)),
       );
       const page = rows.slice(0, limit);
       const last = page.at(-1);

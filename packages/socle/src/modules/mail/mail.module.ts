@@ -1,4 +1,5 @@
 import { Type } from '@fastify/type-provider-typebox';
+import type { Logger } from '../../kernel/log/index.js';
 import { defineModule, type ModuleContext, type ModuleDefinition } from '../../kernel/modules/index.js';
 import { defineJob, type JobBackoff } from '../../kernel/queue/index.js';
 import { createMailDelivery, type MailDelivery } from './delivery.service.js';
@@ -69,7 +70,7 @@ export function createMailModule(options: MailModuleOptions = {}): MailModule {
         delivery: MailDelivery;
         sender: MailSender;
         purge: () => Promise<number>;
-        sweep: () => Promise<number>;
+        sweep: (log: Logger) => Promise<void>;
       }
     | undefined;
   const requireStarted = () => {
@@ -92,14 +93,16 @@ export function createMailModule(options: MailModuleOptions = {}): MailModule {
       delivery: createMailDelivery({ db, store, sender, from: config.mailFrom }),
       sender,
       purge: () => store.purgeFinished(config.mailRetentionDays),
-      sweep: () => enqueueMissingDeliveryJobs(db, jobs, config.mailMaxAttempts),
+      sweep: async (logTo) => {
+        const enqueued = await enqueueMissingDeliveryJobs(db, store, jobs, config.mailMaxAttempts);
+        if (enqueued > 0) logTo.info({ enqueued }, 'Delivery jobs enqueued for mail queued without one');
+      },
     };
     // Mail queued by the previous version (a loop delivered it) has no job yet. A failure here
     // must not stop the server (migrations may be pending with MIGRATE_ON_START=false): the
     // daily job sweeps again.
     try {
-      const enqueued = await started.sweep();
-      if (enqueued > 0) log.info({ enqueued }, 'Delivery jobs enqueued for mail queued without one');
+      await started.sweep(log);
     } catch (error) {
       log.warn({ err: error }, 'Could not enqueue delivery jobs for mail queued without one; retrying daily');
     }
@@ -132,8 +135,7 @@ export function createMailModule(options: MailModuleOptions = {}): MailModule {
           const deleted = await purge();
           if (deleted > 0) log.info({ deleted }, 'Old mail purged from the outbox');
           // Rows an old node inserted during a rolling upgrade, after the last new node started.
-          const enqueued = await sweep();
-          if (enqueued > 0) log.info({ enqueued }, 'Delivery jobs enqueued for mail queued without one');
+          await sweep(log);
         },
       }),
     },

@@ -6,7 +6,7 @@ import type { ModuleContext } from '../../kernel/modules/index.js';
 import type { Jobs } from '../../kernel/queue/index.js';
 import { mailErrors } from './mail.errors.js';
 import type { MailTables } from './mail.tables.js';
-import { createOutboxStore, insertOutboxRow } from './outbox.store.js';
+import { insertOutboxRow, type OutboxStore } from './outbox.store.js';
 
 /** The job that delivers one outbox row (payload `{ outboxId }`, key: the row's id). */
 export const MAIL_DELIVERY_JOB = 'mail.deliver';
@@ -103,7 +103,10 @@ export function createMailOutbox(context: Pick<ModuleContext, 'jobs' | 'config'>
         idempotencyKey: message.idempotencyKey ?? null,
       });
       // A row that already existed (same idempotency key) got its job when it was inserted.
-      if (queued.created) await enqueueDeliveryJob(jobs, executor, queued.id, config.mailMaxAttempts);
+      if (queued.created) {
+        const { payload, ...options } = deliveryJob(queued.id, config.mailMaxAttempts);
+        await jobs.enqueue(executor, MAIL_DELIVERY_JOB, payload, options);
+      }
       return queued;
     },
   };
@@ -116,11 +119,6 @@ const deliveryJob = (outboxId: string, maxAttempts: number) => ({
   maxAttempts,
 });
 
-function enqueueDeliveryJob(jobs: Jobs, trx: Kysely<MailTables>, outboxId: string, maxAttempts: number) {
-  const { payload, ...options } = deliveryJob(outboxId, maxAttempts);
-  return jobs.enqueue(trx, MAIL_DELIVERY_JOB, payload, options);
-}
-
 /** Rows given their jobs per transaction by {@link enqueueMissingDeliveryJobs}. */
 const SWEEP_BATCH = 200;
 
@@ -132,10 +130,10 @@ const SWEEP_BATCH = 200;
  */
 export async function enqueueMissingDeliveryJobs(
   db: Database<MailTables>,
+  store: OutboxStore,
   jobs: Jobs,
   maxAttempts: number,
 ): Promise<number> {
-  const store = createOutboxStore(db);
   let total = 0;
   for (;;) {
     const count = await db.transaction(async (trx) => {

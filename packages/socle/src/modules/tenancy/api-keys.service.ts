@@ -3,7 +3,7 @@ import type { Clock } from '../../kernel/clock/index.js';
 import type { Database } from '../../kernel/db/index.js';
 import { createApiKey, parseSecretToken } from '../identity/secret-tokens.js';
 import type { ApiKeyLookup, ApiKeysStore } from './api-keys.store.js';
-import { type Acting, actingSettings } from './organizations.service.js';
+import { type Acting, actingIn } from './organizations.service.js';
 import { hasRole, type OrgRole } from './roles.js';
 import { tenancyErrors } from './tenancy.errors.js';
 import type { TenancyTables } from './tenancy.tables.js';
@@ -49,10 +49,7 @@ export interface ApiKeyServiceOptions {
 
 /** API keys of organizations: created by admins, stored hashed, verified on each request. */
 export function createApiKeyService({ db, store, clock }: ApiKeyServiceOptions) {
-  const inOrg = <T>(acting: Acting, work: Parameters<typeof db.transaction<T>>[0]) =>
-    db.transaction(work, { settings: actingSettings(acting) });
-  /** One statement in the acting organization: its own implicit transaction, one round trip. */
-  const inOrgStatement = (acting: Acting) => db.withSettings(actingSettings(acting));
+  const { inOrg, inOrgStatement } = actingIn(db);
   const verified = new Map<string, { key: ApiKeyLookup | null; until: number }>();
   const lastRecordedUse = new Map<string, number>();
 

@@ -63,11 +63,18 @@ export function installCurrentOrg(
 ): void {
   const cache = new Map<string, { role: OrgRole | null; until: number }>();
   app.decorateRequest('org', null);
-  const enter = (request: FastifyRequest, orgId: string, userId: string, role: OrgRole | null) => {
-    if (role === null) throw tenancyErrors.notAMember();
+  /** Sets the request's organization, or returns the refusal of a non-member. */
+  const enter = (
+    request: FastifyRequest,
+    orgId: string,
+    userId: string,
+    role: OrgRole | null,
+  ): Error | undefined => {
+    if (role === null) return tenancyErrors.notAMember();
     request.org = { orgId, userId, role };
     const current = scope.current();
     if (current !== undefined) current.tenantId = orgId;
+    return undefined;
   };
   // Callback style: a cached membership (the common case) costs no promise and no extra turn.
   app.addHook('onRequest', (request, _reply, done) => {
@@ -84,28 +91,13 @@ export function installCurrentOrg(
     const key = `${orgId}:${userId}`;
     const now = clock.now().getTime();
     const cached = cache.get(key);
-    if (cached !== undefined && cached.until > now) {
-      try {
-        enter(request, orgId, userId, cached.role);
-      } catch (error) {
-        return done(error as Error);
-      }
-      return done();
-    }
+    if (cached !== undefined && cached.until > now) return done(enter(request, orgId, userId, cached.role));
     const member = orgId;
-    store.membershipRole(member, userId).then(
-      (role) => {
-        if (cache.size >= MEMBERSHIP_CACHE_SIZE) cache.clear();
-        cache.set(key, { role, until: now + MEMBERSHIP_CACHE_MS });
-        try {
-          enter(request, member, userId, role);
-        } catch (error) {
-          return done(error as Error);
-        }
-        done();
-      },
-      (error: Error) => done(error),
-    );
+    store.membershipRole(member, userId).then((role) => {
+      if (cache.size >= MEMBERSHIP_CACHE_SIZE) cache.clear();
+      cache.set(key, { role, until: now + MEMBERSHIP_CACHE_MS });
+      done(enter(request, member, userId, role));
+    }, done);
   });
 }
 

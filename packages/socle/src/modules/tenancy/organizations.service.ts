@@ -31,6 +31,22 @@ export const actingSettings = (acting: { readonly orgId: string; readonly userId
   'app.user_id': acting.userId,
 });
 
+/**
+ * `inOrg`: a transaction in the acting organization, as the acting user, whatever the ambient
+ * scope says; `inOrgStatement`: one statement there, in its own implicit transaction (one round
+ * trip, no BEGIN/COMMIT).
+ */
+export function actingIn<Tables>(db: Database<Tables>) {
+  return {
+    inOrg: <T>(
+      acting: { readonly orgId: string; readonly userId: string },
+      work: Parameters<typeof db.transaction<T>>[0],
+    ) => db.transaction(work, { settings: actingSettings(acting) }),
+    inOrgStatement: (acting: { readonly orgId: string; readonly userId: string }) =>
+      db.withSettings(actingSettings(acting)),
+  };
+}
+
 /** Sends an invitation's token to its recipient; runs inside the transaction that created it. */
 export type InvitationDelivery = (
   invitation: {
@@ -71,14 +87,7 @@ function slugify(name: string): string {
  */
 export function createOrganizationService(options: OrganizationServiceOptions) {
   const { db, store, clock } = options;
-  /** Runs in the acting organization, as the acting user, whatever the ambient scope says. */
-  const inOrg = <T>(
-    acting: { orgId: string; userId: string },
-    work: Parameters<typeof db.transaction<T>>[0],
-  ) => db.transaction(work, { settings: actingSettings(acting) });
-  /** One statement in the acting organization, as the acting user: no BEGIN/COMMIT round trips. */
-  const inOrgStatement = (acting: { orgId: string; userId: string }) =>
-    db.withSettings(actingSettings(acting));
+  const { inOrg, inOrgStatement } = actingIn(db);
 
   /**
    * The member a manager acts on: it exists, only an owner touches an owner, and the last owner
