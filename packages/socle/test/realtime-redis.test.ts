@@ -139,7 +139,7 @@ describe.skipIf(skipReason !== undefined)(
         now: () => Date.now() - NODE_EXPIRY_MS - 1000,
         log: createSilentLogger(),
       });
-      await ghost.join(app.realtimeAppId, 'presence-room-ghost', '1.2', { userId: 'ghost-user' });
+      await ghost.join(app.realtimeAppId, 'presence-room-ghost', '1.2', { userId: 'ghost-user' }, 100);
       await ghost.occupy(app.realtimeAppId, 'presence-room-ghost', 1);
       await ghost.close();
       const onA = client(0, alice.token).subscribe('presence-room-ghost') as PresenceChannel;

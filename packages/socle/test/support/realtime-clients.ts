@@ -47,9 +47,15 @@ type AppConfig = Omit<ReturnType<typeof testRealtimeApp>, 'realtimeAppEncryption
 };
 
 /** A pusher-js client (the real browser library, Node build) pointed at a Socle server. */
-export function pusherClient(baseUrl: string, app: AppConfig, token?: string): PusherJs {
+export function pusherClient(
+  baseUrl: string,
+  app: AppConfig,
+  token?: string,
+  /** More headers of the authorization requests (`x-org-id` for an organization's channels). */
+  extraHeaders: Record<string, string> = {},
+): PusherJs {
   const { hostname, port } = new URL(baseUrl);
-  const headers = token === undefined ? {} : { authorization: `Bearer ${token}` };
+  const headers = { ...(token === undefined ? {} : { authorization: `Bearer ${token}` }), ...extraHeaders };
   return new PusherJs(app.realtimeAppKey, {
     cluster: 'local',
     wsHost: hostname,

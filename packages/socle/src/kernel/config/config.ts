@@ -66,6 +66,15 @@ export interface Config {
    * the server out of memory.
    */
   readonly realtimeMaxBufferedBytes: number;
+  /** Largest presence `user_info` (JSON-serialized bytes) a member may join with. */
+  readonly realtimeMaxUserInfoBytes: number;
+  /**
+   * Seconds after its last heartbeat that a node counts as dead (with Redis): another node then
+   * removes its members and channels and announces it (`member_removed`, webhooks).
+   */
+  readonly realtimeNodeExpirySeconds: number;
+  /** Who may join which private and presence channels, besides the built-in rules and modules'. */
+  readonly realtimeChannelRules: readonly RealtimeChannelRule[];
   /**
    * Base64 32-byte key that encrypts stored secrets (TOTP seeds, signing keys). Required with
    * `databaseUrl`; embedded mode generates one in `<dataDir>/secret-key` when unset. Never log it.
@@ -101,6 +110,16 @@ export interface Config {
   readonly modules: readonly string[];
   /** Directory that relative paths in the configuration are resolved from. */
   readonly baseDir: string;
+}
+
+/**
+ * A channel rule of the configuration: channels matching `pattern` (`{orgId}` and `{userId}`
+ * placeholders, `*` for any rest) may be joined by any signed-in user (`user`), or by members of
+ * the pattern's `{orgId}` organization with at least that role.
+ */
+export interface RealtimeChannelRule {
+  readonly pattern: string;
+  readonly role: 'user' | 'owner' | 'admin' | 'member' | 'viewer';
 }
 
 type RawValue = string | number | boolean | readonly unknown[];
@@ -260,6 +279,25 @@ const optionalSecret: Parser<string | undefined> = (raw) => {
   // Never echo the value: it is a secret.
   if (raw.trim().length < 32) return { ok: false, message: 'must be at least 32 characters' };
   return { ok: true, value: raw.trim() };
+};
+
+const CHANNEL_RULE = /^((?:private|presence)-[-a-zA-Z0-9_=@,.;{}*]+):(user|owner|admin|member|viewer)$/;
+
+/** `pattern:role` items, separated by spaces (channel names may hold commas), or a list of them. */
+const channelRules: Parser<readonly RealtimeChannelRule[]> = (raw) => {
+  const items = Array.isArray(raw) ? raw : typeof raw === 'string' ? raw.split(/\s+/) : [raw];
+  const rules: RealtimeChannelRule[] = [];
+  for (const item of items) {
+    if (item === '') continue;
+    const match = typeof item === 'string' ? CHANNEL_RULE.exec(item) : null;
+    if (match === null)
+      return {
+        ok: false,
+        message: `must be pattern:role items (a private- or presence- pattern; role user, owner, admin, member or viewer), got ${show(item as RawValue)}`,
+      };
+    rules.push({ pattern: match[1] as string, role: match[2] as RealtimeChannelRule['role'] });
+  }
+  return { ok: true, value: rules };
 };
 
 const optionalText: Parser<string | undefined> = (raw) => {
@@ -430,6 +468,30 @@ const SETTINGS = [
       'Bytes a realtime socket may have waiting in server memory; a socket that does not read fast enough to stay under it is closed with 4100',
     defaultValue: 1_048_576,
     parse: integer(65_536, 268_435_456),
+  },
+  {
+    key: 'realtimeMaxUserInfoBytes',
+    env: 'REALTIME_MAX_USER_INFO_BYTES',
+    description:
+      'Largest presence user_info (serialized JSON, bytes); larger ones are refused on the socket and at /realtime/auth',
+    defaultValue: 1024,
+    parse: integer(64, 65_536),
+  },
+  {
+    key: 'realtimeNodeExpirySeconds',
+    env: 'REALTIME_NODE_EXPIRY_SECONDS',
+    description:
+      'With Redis: seconds without heartbeat after which a node is dead and its members are removed and announced (within 1.25 × this)',
+    defaultValue: 20,
+    parse: integer(2, 600),
+  },
+  {
+    key: 'realtimeChannelRules',
+    env: 'REALTIME_CHANNEL_RULES',
+    description:
+      'Extra channel rules, space-separated pattern:role (e.g. private-org-{orgId}-billing-*:admin presence-lobby-*:user)',
+    defaultValue: [],
+    parse: channelRules,
   },
   {
     key: 'secretKey',

@@ -5,4 +5,5 @@ export {
   type LoadConfigOptions,
   type LogLevel,
   loadConfig,
+  type RealtimeChannelRule,
 } from './config.js';

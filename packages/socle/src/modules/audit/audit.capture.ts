@@ -4,6 +4,17 @@ import type { Authentication } from '../identity/index.js';
 import type { CurrentOrg } from '../tenancy/index.js';
 import type { NewAuditEvent } from './audit.store.js';
 
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /**
+     * What the audit log records of this route: every request (the default), or only `refusals`
+     * (answers of 400 and above) for routes whose successes are routine, such as authorizing a
+     * realtime channel on every page load.
+     */
+    audit?: 'all' | 'refusals';
+  }
+}
+
 /** Methods that change something; GET, HEAD and OPTIONS are never recorded. */
 const MUTATING_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 const MAX_USER_AGENT_LENGTH = 512;
@@ -29,6 +40,7 @@ export function captureAuditEvent(
   const route = request.routeOptions.url;
   if (route === undefined) return undefined;
   const status = reply.statusCode;
+  if (request.routeOptions.config.audit === 'refusals' && status < 400) return undefined;
   // Both are decorated by the identity and tenancy modules this one depends on; read defensively
   // all the same, as a request refused early may not have reached their hooks.
   const auth: Authentication | null = request.auth ?? null;

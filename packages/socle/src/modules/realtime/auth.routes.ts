@@ -1,21 +1,23 @@
 import { Type } from '@fastify/type-provider-typebox';
 import type { FastifyRequest } from 'fastify';
+import type { RealtimeChannelRule } from '../../kernel/config/index.js';
 import type { HttpServer } from '../../kernel/http/index.js';
 import type { ChannelAuthorizer, ModuleDefinition } from '../../kernel/modules/index.js';
 import { requireUser } from '../identity/index.js';
-import { requireOrg } from '../tenancy/index.js';
+import { hasRole, type OrgRole, requireOrg } from '../tenancy/index.js';
 import type { AppDirectory, RealtimeApp } from './apps.js';
 import {
   channelAuth,
   channelType,
   encryptedChannelKey,
+  memberProblem,
   needsAuthorization,
   SOCKET_ID,
   userAuth,
 } from './protocol.js';
 import { realtimeErrors } from './realtime.errors.js';
 
-/** A channel pattern declared by a module, compiled: `presence-quiz-{roomId}` → a regular expression. */
+/** A channel pattern, compiled: `presence-quiz-{roomId}` → a regular expression. */
 interface ChannelRule {
   readonly pattern: string;
   readonly regex: RegExp;
@@ -23,25 +25,73 @@ interface ChannelRule {
   readonly authorize: ChannelAuthorizer;
 }
 
-/** Compiles every module's `channels` patterns; placeholders match one or more non-empty characters but `-`-free only when the pattern says so. */
-export function compileChannelRules(modules: readonly ModuleDefinition[]): ChannelRule[] {
+const NAME_CHARACTERS = '[-a-zA-Z0-9_=@,.;]';
+const UUID = '[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}';
+
+/**
+ * Compiles a pattern: `{name}` matches one or more channel-name characters (with `ids`, `{orgId}`
+ * and `{userId}` match a Socle id only, so `private-org-{orgId}-*` splits an id holding dashes
+ * from the rest), `*` matches any rest.
+ */
+function compileRule(pattern: string, authorize: ChannelAuthorizer, ids = false): ChannelRule {
+  const names: string[] = [];
+  const source = pattern
+    .split(/(\{[a-zA-Z_][a-zA-Z0-9_]*\}|\*)/)
+    .map((part) => {
+      if (part === '*') return `${NAME_CHARACTERS}*`;
+      if (part.startsWith('{') && part.endsWith('}')) {
+        const name = part.slice(1, -1);
+        names.push(name);
+        return ids && (name === 'orgId' || name === 'userId') ? `(${UUID})` : `(${NAME_CHARACTERS}+)`;
+      }
+      return part.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+    })
+    .join('');
+  return { pattern, regex: new RegExp(`^${source}$`), names, authorize };
+}
+
+/** Whether the caller acts in `orgId` (tenancy checked the membership) with at least `role`. */
+function actsIn(request: FastifyRequest, orgId: string | undefined, role: OrgRole): boolean {
+  requireUser(request);
+  const org = request.org;
+  return org !== null && (orgId === undefined || org.orgId === orgId) && hasRole(org.role, role);
+}
+
+/**
+ * What the stock server allows without any module: a user's own `private-user-{userId}` channel,
+ * and an organization's `private-org-{orgId}-*` / `presence-org-{orgId}-*` channels to its members
+ * acting in it (`X-Org-Id` on the authorization request).
+ */
+const BUILT_IN_RULES: readonly ChannelRule[] = [
+  compileRule('private-user-{userId}', (request, { userId }) => requireUser(request).userId === userId, true),
+  compileRule('private-org-{orgId}-*', (request, { orgId }) => actsIn(request, orgId, 'viewer'), true),
+  compileRule('presence-org-{orgId}-*', (request, { orgId }) => actsIn(request, orgId, 'viewer'), true),
+];
+
+/**
+ * Every rule in the order they are tried (the first whose pattern matches decides): modules'
+ * `channels`, then the configuration's `REALTIME_CHANNEL_RULES`, then the built-in ones.
+ */
+export function compileChannelRules(
+  modules: readonly ModuleDefinition[],
+  configured: readonly RealtimeChannelRule[] = [],
+): ChannelRule[] {
   const rules: ChannelRule[] = [];
   for (const module of modules) {
-    for (const [pattern, authorize] of Object.entries(module.channels ?? {})) {
-      const names: string[] = [];
-      const source = pattern
-        .split(/(\{[a-zA-Z_][a-zA-Z0-9_]*\})/)
-        .map((part) => {
-          if (part.startsWith('{') && part.endsWith('}')) {
-            names.push(part.slice(1, -1));
-            return '([-a-zA-Z0-9_=@,.;]+)';
-          }
-          return part.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-        })
-        .join('');
-      rules.push({ pattern, regex: new RegExp(`^${source}$`), names, authorize });
-    }
+    for (const [pattern, authorize] of Object.entries(module.channels ?? {}))
+      rules.push(compileRule(pattern, authorize));
   }
+  for (const { pattern, role } of configured) {
+    rules.push(
+      compileRule(
+        pattern,
+        (request, { orgId }) =>
+          role === 'user' ? requireUser(request) !== undefined : actsIn(request, orgId, role),
+        true,
+      ),
+    );
+  }
+  rules.push(...BUILT_IN_RULES);
   return rules;
 }
 
@@ -76,9 +126,16 @@ const UserAuthBody = Type.Object({
  */
 export function registerAuthRoutes(
   app: HttpServer,
-  options: { apps: AppDirectory; modules: readonly ModuleDefinition[] },
+  options: {
+    apps: AppDirectory;
+    modules: readonly ModuleDefinition[];
+    channelRules: readonly RealtimeChannelRule[];
+    maxUserInfoBytes: number;
+  },
 ): void {
-  const rules = compileChannelRules(options.modules);
+  const rules = compileChannelRules(options.modules, options.channelRules);
+  // Granted authorizations are routine (every page load); refusals are what an admin looks for.
+  const config = { audit: 'refusals' as const };
   const tags = ['realtime'];
   // pusher-js posts form-encoded bodies; this parser is scoped to the realtime routes.
   app.addContentTypeParser(
@@ -92,6 +149,7 @@ export function registerAuthRoutes(
   app.post(
     '/realtime/auth',
     {
+      config,
       schema: {
         tags,
         summary:
@@ -137,6 +195,11 @@ export function registerAuthRoutes(
         };
       }
       const userInfo = typeof allowed === 'object' ? allowed.userInfo : undefined;
+      const problem = memberProblem(
+        userInfo === undefined ? { userId } : { userId, userInfo },
+        options.maxUserInfoBytes,
+      );
+      if (problem !== undefined) throw realtimeErrors.memberRefused(problem);
       const channelData = JSON.stringify(
         userInfo === undefined ? { user_id: userId } : { user_id: userId, user_info: userInfo },
       );
@@ -147,6 +210,7 @@ export function registerAuthRoutes(
   app.post(
     '/realtime/user-auth',
     {
+      config,
       schema: {
         tags,
         summary: 'Sign the signed-in user in on a socket (pusher-js userAuthentication, pusher:signin)',

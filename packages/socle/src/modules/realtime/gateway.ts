@@ -6,7 +6,7 @@ import type { Clock } from '../../kernel/clock/index.js';
 import type { Logger } from '../../kernel/log/index.js';
 import type { AppDirectory, RealtimeApp } from './apps.js';
 import { createFanoutWriter, type FanoutRecipient, framedText } from './fanout-writer.js';
-import type { ClusterState, PresenceMember } from './presence-state.js';
+import type { ClusterState, MemberChange, PresenceMember } from './presence-state.js';
 import {
   type ChannelType,
   CLOSE,
@@ -14,6 +14,7 @@ import {
   channelType,
   ERROR,
   encodeFrame,
+  memberProblem,
   needsAuthorization,
   newSocketId,
   PROTOCOL_VERSION,
@@ -42,6 +43,8 @@ export interface GatewayOptions {
   readonly activityTimeoutSeconds: number;
   /** Bytes a socket may hold in server memory before it is closed with 4100 (slow consumer). */
   readonly maxBufferedBytes: number;
+  /** Largest presence `user_info`, serialized as JSON, in bytes. */
+  readonly maxUserInfoBytes: number;
   readonly webhooks?: WebhookSink;
   /** Counts sockets closed because they did not read fast enough (a Prometheus counter). */
   readonly slowDisconnects?: { inc(): void };
@@ -253,23 +256,13 @@ export function createGateway(options: GatewayOptions) {
       if (type.kind === 'presence') {
         member = parseMember(channelData as string);
         if (member === null) return refuse('channel_data must be JSON with a user_id', 400);
+        const problem = memberProblem(member, options.maxUserInfoBytes);
+        if (problem !== undefined) return refuse(problem, 400);
       }
     }
-    connection.channels.set(channel, member);
-    const occupied = await joinLocally(connection, channel);
-    if (occupied === 1) emit(connection.app, { name: 'channel_occupied', channel });
-    if (connection.closed) return;
-    if (member !== null) await joinPresence(connection, channel, member);
-    else send(connection, encodeFrame('pusher_internal:subscription_succeeded', '{}', channel));
-    if (type.cache) await sendCached(connection, channel);
-  }
-
-  async function joinPresence(connection: Connection, channel: string, member: PresenceMember) {
-    const appId = connection.app.id;
-    const before = await state.members(appId, channel);
-    if (before.length >= MAX_PRESENCE_MEMBERS && !before.some((known) => known.userId === member.userId)) {
-      connection.channels.delete(channel);
-      await leaveLocally(connection, channel);
+    // Presence first: a full channel refuses the socket before it counts as a subscriber.
+    const change = member === null ? undefined : await joinPresence(connection, channel, member);
+    if (change === 'full') {
       return send(
         connection,
         encodeFrame(
@@ -283,9 +276,29 @@ export function createGateway(options: GatewayOptions) {
         ),
       );
     }
-    const change = await state.join(appId, channel, connection.socketId, member);
+    connection.channels.set(channel, member);
+    const occupied = await joinLocally(connection, channel);
+    if (occupied === 1) emit(connection.app, { name: 'channel_occupied', channel });
+    if (connection.closed) return;
+    if (member !== null && change !== undefined) await announceJoin(connection, channel, member, change);
+    else send(connection, encodeFrame('pusher_internal:subscription_succeeded', '{}', channel));
+    if (type.cache) await sendCached(connection, channel);
+  }
+
+  function joinPresence(connection: Connection, channel: string, member: PresenceMember) {
+    return state.join(connection.app.id, channel, connection.socketId, member, MAX_PRESENCE_MEMBERS);
+  }
+
+  async function announceJoin(
+    connection: Connection,
+    channel: string,
+    member: PresenceMember,
+    change: MemberChange,
+  ) {
+    const appId = connection.app.id;
     const members = await state.members(appId, channel);
-    const hash: Record<string, unknown> = {};
+    // Keyed by user ids clients choose: no prototype, so "__proto__" is a member like any other.
+    const hash: Record<string, unknown> = Object.create(null);
     for (const known of members) hash[known.userId] = known.userInfo ?? null;
     send(
       connection,
@@ -510,16 +523,33 @@ export function createGateway(options: GatewayOptions) {
     );
   }
 
-  /** Handles an HTTP upgrade; false when the path is not the realtime one (let others have it). */
-  function handleUpgrade(request: IncomingMessage, socket: Duplex, head: Buffer): boolean {
+  /**
+   * Handles an HTTP upgrade: `/app/{key}` is a Pusher connection; any other path gets Pusher's
+   * `pusher:error` 4005 "Path not found" and a close with that code.
+   */
+  function handleUpgrade(request: IncomingMessage, socket: Duplex, head: Buffer): void {
     const url = new URL(request.url ?? '/', 'http://localhost');
     const match = /^\/app\/([^/]+)\/?$/.exec(url.pathname);
-    if (match === null) return false;
     if (!acceptingConnections) {
       socket.end('HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\n\r\n');
-      return true;
+      return;
     }
-    const key = decodeURIComponent(match[1] as string);
+    if (match === null) {
+      // Pusher's answer to a WebSocket on any other path: error 4005, then close.
+      server.handleUpgrade(request, socket, head, (webSocket) =>
+        accept(webSocket, undefined, { code: CLOSE.pathNotFound, message: 'Path not found' }),
+      );
+      return;
+    }
+    let key: string;
+    try {
+      key = decodeURIComponent(match[1] as string);
+    } catch {
+      server.handleUpgrade(request, socket, head, (webSocket) =>
+        accept(webSocket, undefined, { code: CLOSE.appNotFound, message: 'Unknown app key' }),
+      );
+      return;
+    }
     const protocol = url.searchParams.get('protocol');
     void apps
       .byKey(key)
@@ -538,7 +568,6 @@ export function createGateway(options: GatewayOptions) {
         log.error({ err: error }, 'Realtime app lookup failed');
         socket.end('HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\n\r\n');
       });
-    return true;
   }
 
   /** Pings sockets that were silent for the activity timeout; closes those that never answered. */

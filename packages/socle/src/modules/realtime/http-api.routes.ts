@@ -98,6 +98,27 @@ export function registerHttpApiRoutes(app: HttpServer, options: HttpApiOptions):
     return target;
   }
 
+  /**
+   * Pusher's `info` of an event: for each channel triggered to, the attributes asked for
+   * (`subscription_count`, `user_count` on presence channels), read after the publish.
+   */
+  async function channelInfo(target: RealtimeApp, channels: readonly string[], info: string | undefined) {
+    const wanted = (info ?? '').split(',').map((item) => item.trim());
+    const subscriptions = wanted.includes('subscription_count');
+    const users = wanted.includes('user_count');
+    if (!subscriptions && !users) return undefined;
+    const counts = subscriptions ? await state.channels(target.id) : new Map<string, number>();
+    const result: Record<string, { subscription_count?: number; user_count?: number }> = Object.create(null);
+    for (const channel of channels) {
+      const attributes: { subscription_count?: number; user_count?: number } = {};
+      if (subscriptions) attributes.subscription_count = counts.get(channel) ?? 0;
+      if (users && channelType(channel)?.kind === 'presence')
+        attributes.user_count = (await state.members(target.id, channel)).length;
+      result[channel] = attributes;
+    }
+    return result;
+  }
+
   async function limitEvents(target: RealtimeApp, count: number) {
     if (target.backendEventsPerSecond <= 0) return;
     const result = await options.rateLimiter.consume(
@@ -139,7 +160,7 @@ export function registerHttpApiRoutes(app: HttpServer, options: HttpApiOptions):
         security,
         summary: 'Trigger an event on channels (Pusher HTTP API, signed)',
         params: AppParams,
-        querystring: Type.Object(SignatureQuery),
+        querystring: Type.Object({ ...SignatureQuery, info: Type.Optional(Type.String()) }),
         body: EventBody,
       },
     },
@@ -154,7 +175,8 @@ export function registerHttpApiRoutes(app: HttpServer, options: HttpApiOptions):
         data,
         excludeSocketId: request.body.socket_id,
       });
-      return {};
+      const info = await channelInfo(target, channels, request.body.info ?? request.query.info);
+      return info === undefined ? {} : { channels: info };
     },
   );
 
@@ -186,7 +208,13 @@ export function registerHttpApiRoutes(app: HttpServer, options: HttpApiOptions):
           excludeSocketId: event.socket_id,
         });
       }
-      return { batch: checked.map(() => ({})) };
+      // One attributes object per event: those of its (first) channel, as Pusher answers.
+      const batch = [];
+      for (const { event, channels } of checked)
+        batch.push(
+          (await channelInfo(target, channels.slice(0, 1), event.info))?.[channels[0] as string] ?? {},
+        );
+      return { batch };
     },
   );
 
@@ -212,7 +240,8 @@ export function registerHttpApiRoutes(app: HttpServer, options: HttpApiOptions):
       if (wantsUserCount && !(prefix ?? '').startsWith('presence-')) {
         throw realtimeErrors.invalidEvent('info=user_count needs filter_by_prefix=presence-');
       }
-      const channels: Record<string, { user_count?: number }> = {};
+      // Keyed by channel names clients choose: no prototype, so "__proto__" is listed too.
+      const channels: Record<string, { user_count?: number }> = Object.create(null);
       for (const [name] of await state.channels(target.id)) {
         if (prefix !== undefined && !name.startsWith(prefix)) continue;
         channels[name] = wantsUserCount ? { user_count: (await state.members(target.id, name)).length } : {};

@@ -18,7 +18,18 @@ export interface MemberChange {
  */
 export interface ClusterState {
   readonly nodeId: string;
-  join(appId: string, channel: string, socketId: string, member: PresenceMember): Promise<MemberChange>;
+  /**
+   * Adds the socket's member to a presence channel, unless the channel already holds `maxMembers`
+   * users and this one is not among them: then nothing changes and `'full'` is returned. The check
+   * and the addition are one step (a Lua script in Redis), so concurrent joins cannot overshoot.
+   */
+  join(
+    appId: string,
+    channel: string,
+    socketId: string,
+    member: PresenceMember,
+    maxMembers: number,
+  ): Promise<MemberChange | 'full'>;
   leave(appId: string, channel: string, socketId: string): Promise<MemberChange | undefined>;
   /** Members of a presence channel, one entry per user. */
   members(appId: string, channel: string): Promise<PresenceMember[]>;
@@ -59,13 +70,16 @@ export function createMemoryClusterState(nodeId: string, now: () => number): Clu
   };
   return {
     nodeId,
-    async join(appId, channel, socketId, member) {
+    async join(appId, channel, socketId, member, maxMembers) {
+      // No await from the check to the addition: concurrent joins see each other's.
       let sockets = presence.get(key(appId, channel));
       if (sockets === undefined) {
         sockets = new Map();
         presence.set(key(appId, channel), sockets);
       }
       const changed = socketsOfUser(sockets, member.userId) === 0;
+      if (changed && new Set([...sockets.values()].map((known) => known.userId)).size >= maxMembers)
+        return 'full';
       sockets.set(socketId, member);
       return { userId: member.userId, changed };
     },

@@ -156,3 +156,18 @@ export function restSigningText(
     .map(([key, value]) => `${key}=${value}`);
   return `${method.toUpperCase()}\n${path}\n${pairs.join('&')}`;
 }
+
+/** Longest presence `user_id` (Pusher's limit). */
+export const MAX_USER_ID_LENGTH = 128;
+
+/** Why a presence member is refused (Pusher's limits on `user_id` and `user_info`), if it is. */
+export function memberProblem(
+  member: { readonly userId: string; readonly userInfo?: unknown },
+  maxUserInfoBytes: number,
+): string | undefined {
+  if (member.userId.length > MAX_USER_ID_LENGTH)
+    return `user_id is longer than ${MAX_USER_ID_LENGTH} characters`;
+  if (member.userInfo !== undefined && Buffer.byteLength(JSON.stringify(member.userInfo)) > maxUserInfoBytes)
+    return `user_info is larger than ${maxUserInfoBytes} bytes`;
+  return undefined;
+}

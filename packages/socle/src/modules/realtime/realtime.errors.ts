@@ -27,6 +27,8 @@ export const realtimeErrors = {
       status: 413,
       details: { limit },
     }),
+  memberRefused: (reason: string) =>
+    new SocleError('realtime.user_info_too_large', `Presence member refused: ${reason}`, { status: 400 }),
   notPresence: (channel: string) =>
     new SocleError('realtime.not_presence', `"${channel}" is not a presence channel`, {
       status: 400,

@@ -113,6 +113,7 @@ export function createRealtimeModule(options: RealtimeOptions = {}): RealtimeMod
       maxMessageBytes: config.realtimeMaxMessageBytes,
       activityTimeoutSeconds: config.realtimeActivityTimeoutSeconds,
       maxBufferedBytes: config.realtimeMaxBufferedBytes,
+      maxUserInfoBytes: config.realtimeMaxUserInfoBytes,
       webhooks: options.webhooks ?? createWebhookSink({ delivery, now }),
       slowDisconnects: new Counter({
         name: 'socle_realtime_slow_disconnects_total',
@@ -142,9 +143,7 @@ export function createRealtimeModule(options: RealtimeOptions = {}): RealtimeMod
     jobs: { deliverWebhook: defineWebhookJob(options.webhookBackoff) },
     configureHttp(app, context) {
       const { gateway } = servicesOf(context);
-      app.server.on('upgrade', (request, socket, head) => {
-        if (!gateway.handleUpgrade(request, socket, head)) socket.destroy();
-      });
+      app.server.on('upgrade', (request, socket, head) => gateway.handleUpgrade(request, socket, head));
       // Before the HTTP server stops: sockets get 4200 (reconnect now, elsewhere) and their
       // presence is removed while the bus and Redis are still up.
       app.addHook('preClose', async () => {
@@ -154,7 +153,12 @@ export function createRealtimeModule(options: RealtimeOptions = {}): RealtimeMod
     routes(app, context) {
       const { gateway, state, apps, appsService } = servicesOf(context);
       registerAppRoutes(app, appsService);
-      registerAuthRoutes(app, { apps, modules: context.modules });
+      registerAuthRoutes(app, {
+        apps,
+        modules: context.modules,
+        channelRules: context.config.realtimeChannelRules,
+        maxUserInfoBytes: context.config.realtimeMaxUserInfoBytes,
+      });
       app.register(async (scope) => {
         registerHttpApiRoutes(scope as typeof app, {
           apps,

@@ -11,6 +11,9 @@ const CONNECTIONS_CACHE_MS = 1_000;
 // Each script changes the shared state and this node's own record of what it added in one step,
 // so a sweep after a crash removes exactly what the dead node had added.
 const JOIN = `
+if redis.call('HEXISTS', KEYS[2], ARGV[2]) == 0 and redis.call('HLEN', KEYS[2]) >= tonumber(ARGV[5]) then
+  return -1
+end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
 local count = redis.call('HINCRBY', KEYS[2], ARGV[2], 1)
 redis.call('SADD', KEYS[3], ARGV[4])
@@ -24,6 +27,9 @@ local user = cjson.decode(value).u
 local count = redis.call('HINCRBY', KEYS[2], user, -1)
 if count <= 0 then redis.call('HDEL', KEYS[2], user) end
 return {user, count}`;
+// HGETALL as a flat list: ioredis turns the reply of its own hgetall into an object literal,
+// where a field named __proto__ is lost.
+const HASH_ENTRIES = `return redis.call('HGETALL', KEYS[1])`;
 const OCCUPY = `
 local count = redis.call('HINCRBY', KEYS[1], ARGV[1], ARGV[2])
 if count <= 0 then redis.call('HDEL', KEYS[1], ARGV[1]) end
@@ -75,6 +81,13 @@ export function createRedisClusterState(options: RedisClusterStateOptions): Clus
   const nodesKey = `${prefix}nodes`;
   const separator = '\u0000';
 
+  const hashEntries = async (key: string) => {
+    const flat = (await redis.eval(HASH_ENTRIES, 1, key)) as string[];
+    const entries: [string, string][] = [];
+    for (let index = 0; index < flat.length; index += 2)
+      entries.push([flat[index] as string, flat[index + 1] as string]);
+    return entries;
+  };
   const leave = async (node: string, appId: string, channel: string, socketId: string) => {
     const result = (await redis.eval(
       LEAVE,
@@ -146,7 +159,7 @@ export function createRedisClusterState(options: RedisClusterStateOptions): Clus
 
   return {
     nodeId,
-    async join(appId, channel, socketId, member: PresenceMember) {
+    async join(appId, channel, socketId, member: PresenceMember, maxMembers) {
       const count = await redis.eval(
         JOIN,
         3,
@@ -157,7 +170,9 @@ export function createRedisClusterState(options: RedisClusterStateOptions): Clus
         member.userId,
         JSON.stringify({ u: member.userId, i: member.userInfo ?? null }),
         [appId, channel, socketId].join(separator),
+        maxMembers,
       );
+      if (Number(count) === -1) return 'full';
       return { userId: member.userId, changed: Number(count) === 1 };
     },
     leave: (appId, channel, socketId) => leave(nodeId, appId, channel, socketId),
@@ -172,8 +187,7 @@ export function createRedisClusterState(options: RedisClusterStateOptions): Clus
     },
     occupy: (appId, channel, delta) => occupy(nodeId, appId, channel, delta),
     async channels(appId) {
-      const all = await redis.hgetall(channelsKey(appId));
-      return new Map(Object.entries(all).map(([name, count]) => [name, Number(count)] as const));
+      return new Map((await hashEntries(channelsKey(appId))).map(([name, count]) => [name, Number(count)]));
     },
     reportConnections(appId, count) {
       if (count > 0) connections.set(appId, count);
@@ -224,7 +238,7 @@ export function createRedisClusterState(options: RedisClusterStateOptions): Clus
           const change = await leave(node, appId, channel, socketId);
           if (change?.changed) removed.push({ appId, channel, userId: change.userId });
         }
-        for (const [field, count] of Object.entries(await redis.hgetall(nodeChannelsKey(node)))) {
+        for (const [field, count] of await hashEntries(nodeChannelsKey(node))) {
           const [appId, channel] = field.split(separator) as [string, string];
           await occupy(node, appId, channel, -Number(count));
         }
