@@ -123,7 +123,14 @@ export function createGateway(options: GatewayOptions) {
   };
   /** Runs `task` after the socket's earlier handlers (frames are handled one at a time). */
   const handleInTurn = (connection: Connection, task: () => Promise<void>, failure: string) => {
-    connection.handling = connection.handling.then(task).catch((error) => log.error({ err: error }, failure));
+    connection.handling = connection.handling
+      .then(async () => {
+        // Back-pressure: while webhooks pile up, frames wait (and so, in time, the client's TCP).
+        const backlog = webhooks.backlog?.();
+        if (backlog !== undefined) await backlog;
+        await task();
+      })
+      .catch((error) => log.error({ err: error }, failure));
   };
   /**
    * Closes a socket that does not read what it is sent fast enough: the next frame would take what

@@ -79,6 +79,7 @@ export function createRealtimeModule(options: RealtimeOptions = {}): RealtimeMod
         state: ClusterState;
         apps: AppDirectory;
         appsService: AppsService;
+        webhooks: WebhookSink;
         timers: NodeJS.Timeout[];
       }
     | undefined;
@@ -103,7 +104,8 @@ export function createRealtimeModule(options: RealtimeOptions = {}): RealtimeMod
         ? createMemoryClusterState(nodeId, now)
         : createRedisClusterState({ redisUrl: config.redisUrl, nodeId, now, log });
     const delivery =
-      options.webhookDelivery ?? createJobWebhookDelivery({ jobs: context.jobs, db: context.db, log });
+      options.webhookDelivery ?? createJobWebhookDelivery({ jobs: context.jobs, db: context.db });
+    const webhooks = options.webhooks ?? createWebhookSink({ delivery, now, log });
     const gateway = createGateway({
       apps,
       bus,
@@ -114,14 +116,14 @@ export function createRealtimeModule(options: RealtimeOptions = {}): RealtimeMod
       activityTimeoutSeconds: config.realtimeActivityTimeoutSeconds,
       maxBufferedBytes: config.realtimeMaxBufferedBytes,
       maxUserInfoBytes: config.realtimeMaxUserInfoBytes,
-      webhooks: options.webhooks ?? createWebhookSink({ delivery, now }),
+      webhooks,
       slowDisconnects: new Counter({
         name: 'socle_realtime_slow_disconnects_total',
         help: 'Realtime sockets closed with 4100 because they did not read fast enough (REALTIME_MAX_BUFFERED_BYTES)',
         registers: [context.metrics.registry],
       }),
     });
-    services = { gateway, state, apps, appsService, timers: [] };
+    services = { gateway, state, apps, appsService, webhooks, timers: [] };
     return services;
   };
   const running = () => {
@@ -142,12 +144,14 @@ export function createRealtimeModule(options: RealtimeOptions = {}): RealtimeMod
     migrations: new URL('./migrations/', import.meta.url),
     jobs: { deliverWebhook: defineWebhookJob(options.webhookBackoff) },
     configureHttp(app, context) {
-      const { gateway } = servicesOf(context);
+      const { gateway, webhooks } = servicesOf(context);
       app.server.on('upgrade', (request, socket, head) => gateway.handleUpgrade(request, socket, head));
       // Before the HTTP server stops: sockets get 4200 (reconnect now, elsewhere) and their
       // presence is removed while the bus and Redis are still up.
       app.addHook('preClose', async () => {
         await gateway.shutdown();
+        // The events of those closes go to the jobs engine while it still takes jobs.
+        await webhooks.drain?.(5000);
       });
     },
     routes(app, context) {

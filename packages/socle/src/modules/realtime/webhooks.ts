@@ -21,6 +21,13 @@ export type WebhookEvent =
 /** Where the gateway reports what webhooks are about; delivery is the sink's business. */
 export interface WebhookSink {
   notify(app: RealtimeApp, event: WebhookEvent): void;
+  /**
+   * Back-pressure: a promise while the sink holds more events than it accepts (the gateway then
+   * waits before it handles the next frame of a socket), undefined otherwise.
+   */
+  backlog?(): Promise<void> | undefined;
+  /** Hands over what is held (bounded by `timeoutMs`); for a clean stop. */
+  drain?(timeoutMs: number): Promise<void>;
 }
 
 export const noWebhooks: WebhookSink = { notify() {} };
@@ -32,10 +39,24 @@ export interface WebhookRequest {
   readonly body: string;
 }
 
-/** Sends webhook requests, retrying failed ones. */
+/**
+ * Takes webhook requests for delivery; resolves once they are safe (enqueued as durable jobs),
+ * rejects when they could not be taken (the sink keeps them and tries again).
+ */
 export interface WebhookDelivery {
-  deliver(request: WebhookRequest): void;
+  deliver(requests: readonly WebhookRequest[]): Promise<void>;
 }
+
+/** Events one webhook request carries at most (Pusher batches events the same way). */
+export const MAX_EVENTS_PER_WEBHOOK = 100;
+/** Events a sink holds before the gateway waits for it (back-pressure), and when it resumes. */
+const HIGH_WATER_EVENTS = 20_000;
+const LOW_WATER_EVENTS = 5_000;
+/** How long events wait for others before a hand-over (the added webhook latency). */
+const LINGER_MS = 50;
+/** Wait before a failed hand-over is tried again: doubling from this, capped at the next. */
+const RETRY_INITIAL_MS = 100;
+const RETRY_MAX_MS = 5_000;
 
 /** The realtime module's job that posts one webhook request (`realtime.deliverWebhook`). */
 export const WEBHOOK_JOB_NAME = 'realtime.deliverWebhook';
@@ -72,48 +93,98 @@ export function defineWebhookJob(backoff: JobBackoff = DEFAULT_WEBHOOK_BACKOFF) 
   });
 }
 
-/** Delivery through the jobs engine: each request is one job, enqueued on its own. */
-export function createJobWebhookDelivery(options: {
-  jobs: Jobs;
-  db: Database;
-  log: Logger;
-}): WebhookDelivery {
+/**
+ * Delivery through the jobs engine: the requests handed over together are enqueued in one
+ * statement (`enqueueMany`), one durable job per request.
+ */
+export function createJobWebhookDelivery(options: { jobs: Jobs; db: Database }): WebhookDelivery {
   return {
-    deliver(request) {
-      options.jobs
-        .enqueue(options.db.kysely, WEBHOOK_JOB_NAME, request)
-        .catch((error) =>
-          options.log.error({ err: error, url: request.url }, 'Realtime webhook could not be enqueued'),
-        );
+    async deliver(requests) {
+      await options.jobs.enqueueMany(
+        options.db.kysely,
+        WEBHOOK_JOB_NAME,
+        requests.map((request) => ({ payload: request })),
+      );
     },
   };
 }
 
 /**
- * Turns gateway events into Pusher webhooks: events of one app raised in the same tick are sent
- * in one request `{ time_ms, events }`, signed with `X-Pusher-Key` and `X-Pusher-Signature`
- * (HMAC-SHA256 of the body with the app secret), to the app's `webhookUrl`.
+ * Turns gateway events into Pusher webhooks `{ time_ms, events }` (at most
+ * `MAX_EVENTS_PER_WEBHOOK` events each), signed with `X-Pusher-Key` and `X-Pusher-Signature`
+ * (HMAC-SHA256 of the body with the app secret), for the app's `webhookUrl`.
+ *
+ * One hand-over to the delivery is in flight at a time; the events raised meanwhile wait and go
+ * together in the next one, so a burst becomes a few large requests and a few statements instead
+ * of one job per event. A hand-over that fails (database busy or down) is kept and tried again
+ * with backoff: no event is dropped. Past `HIGH_WATER_EVENTS` held events, `backlog()` makes the
+ * gateway wait before it handles more frames, until the sink is under `LOW_WATER_EVENTS`.
  */
-export function createWebhookSink(options: { delivery: WebhookDelivery; now: () => number }): WebhookSink {
+export function createWebhookSink(options: {
+  delivery: WebhookDelivery;
+  now: () => number;
+  log: Logger;
+}): WebhookSink {
   const pending = new Map<string, { app: RealtimeApp; events: WebhookEvent[] }>();
-  let scheduled = false;
-  const flush = () => {
-    scheduled = false;
-    const batches = [...pending.values()];
-    pending.clear();
-    for (const { app, events } of batches) {
-      if (app.webhookUrl === undefined) continue;
-      const body = JSON.stringify({ time_ms: options.now(), events });
-      options.delivery.deliver({
-        url: app.webhookUrl,
-        headers: {
-          'content-type': 'application/json',
-          'x-pusher-key': app.key,
-          'x-pusher-signature': hmacSha256Hex(app.secret, body),
-        },
-        body,
-      });
+  /** Signed requests whose hand-over failed, tried again first. */
+  let unsent: { request: WebhookRequest; events: number }[] = [];
+  let held = 0;
+  let running: Promise<void> | undefined;
+  let retryMs = 0;
+  let waiters: (() => void)[] = [];
+
+  const release = () => {
+    if (held > LOW_WATER_EVENTS || waiters.length === 0) return;
+    const resolved = waiters;
+    waiters = [];
+    for (const resolve of resolved) resolve();
+  };
+  const sign = (app: RealtimeApp, events: WebhookEvent[]): WebhookRequest => {
+    const body = JSON.stringify({ time_ms: options.now(), events });
+    return {
+      url: app.webhookUrl as string,
+      headers: {
+        'content-type': 'application/json',
+        'x-pusher-key': app.key,
+        'x-pusher-signature': hmacSha256Hex(app.secret, body),
+      },
+      body,
+    };
+  };
+  const handOver = async () => {
+    while (unsent.length > 0 || pending.size > 0) {
+      // Events raised meanwhile join this hand-over: a burst costs a few statements and requests.
+      await new Promise((resolve) => setTimeout(resolve, LINGER_MS));
+      const batch = unsent;
+      unsent = [];
+      for (const { app, events } of pending.values()) {
+        for (let start = 0; start < events.length; start += MAX_EVENTS_PER_WEBHOOK) {
+          const chunk = events.slice(start, start + MAX_EVENTS_PER_WEBHOOK);
+          batch.push({ request: sign(app, chunk), events: chunk.length });
+        }
+      }
+      pending.clear();
+      try {
+        await options.delivery.deliver(batch.map((item) => item.request));
+        retryMs = 0;
+        for (const item of batch) held -= item.events;
+        release();
+      } catch (error) {
+        unsent = [...batch, ...unsent];
+        retryMs = Math.min(retryMs === 0 ? RETRY_INITIAL_MS : retryMs * 2, RETRY_MAX_MS);
+        options.log.warn(
+          { err: error, requests: batch.length, held, retryInMs: retryMs },
+          'Realtime webhooks not enqueued yet; kept and tried again',
+        );
+        await new Promise((resolve) => setTimeout(resolve, retryMs));
+      }
     }
+  };
+  const start = () => {
+    running ??= handOver().finally(() => {
+      running = undefined;
+      if (pending.size > 0 || unsent.length > 0) start();
+    });
   };
   return {
     notify(app, event) {
@@ -124,10 +195,28 @@ export function createWebhookSink(options: { delivery: WebhookDelivery; now: () 
         pending.set(app.id, batch);
       }
       batch.events.push(event);
-      if (!scheduled) {
-        scheduled = true;
-        setImmediate(flush);
-      }
+      held++;
+      start();
+    },
+    backlog() {
+      if (held <= HIGH_WATER_EVENTS && waiters.length === 0) return undefined;
+      return new Promise<void>((resolve) => {
+        waiters.push(resolve);
+        release();
+      });
+    },
+    async drain(timeoutMs) {
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([
+        (async () => {
+          while (running !== undefined) await running;
+        })(),
+        new Promise((resolve) => {
+          timer = setTimeout(resolve, timeoutMs);
+        }),
+      ]);
+      clearTimeout(timer);
+      if (held > 0) options.log.error({ events: held }, 'Realtime webhooks not enqueued before the stop');
     },
   };
 }
