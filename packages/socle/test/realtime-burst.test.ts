@@ -1,5 +1,3 @@
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createIdentityModule } from '../src/modules/identity/index.js';
 import { createMailModule } from '../src/modules/mail/index.js';
@@ -9,50 +7,10 @@ import { createTestSocle, type TestSocle } from '../src/testing/index.js';
 import { redisUnavailable, testRedisUrl } from '../src/testing/test-redis.js';
 import { postgresTarget } from './support/each-database.js';
 import { pusherServer, RawPusherSocket, testRealtimeApp } from './support/realtime-clients.js';
+import { webhookReceiver } from './support/webhook-receiver.js';
 
 /** Subscribe/unsubscribe pairs and joined channels per client (the issue's shape: 1,000 each). */
 const PAIRS = 1000;
-
-/**
- * A webhook endpoint that checks each request's Pusher signature with the official SDK and counts
- * every event it carries, per name and per channel.
- */
-async function webhookReceiver(app: ReturnType<typeof testRealtimeApp>) {
-  const events = new Map<string, number>();
-  let requests = 0;
-  let invalid = 0;
-  const server: Server = createServer((request, response) => {
-    const chunks: Buffer[] = [];
-    request.on('data', (chunk: Buffer) => chunks.push(chunk));
-    request.on('end', () => {
-      const webhook = pusherServer('http://127.0.0.1:1', app).webhook({
-        headers: request.headers as Record<string, string>,
-        rawBody: Buffer.concat(chunks).toString(),
-      });
-      requests++;
-      if (!webhook.isValid()) invalid++;
-      else
-        for (const event of webhook.getEvents() as { name: string; channel: string }[]) {
-          const key = `${event.name}:${event.channel}`;
-          events.set(key, (events.get(key) ?? 0) + 1);
-        }
-      response.writeHead(200).end();
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const count = (name: string) => {
-    let total = 0;
-    for (const [key, times] of events) if (key.startsWith(`${name}:`)) total += times;
-    return total;
-  };
-  return {
-    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/hooks`,
-    events,
-    count,
-    stats: () => ({ requests, invalid }),
-    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
-  };
-}
 
 // Two nodes share one Postgres (PGlite is one process) and one Redis, as in production.
 const skipReason = !postgresTarget.available ? postgresTarget.reason : redisUnavailable;

@@ -614,12 +614,28 @@ export function createGateway(options: GatewayOptions) {
     async terminateUserConnections(appId: string, userId: string) {
       await bus.publish(CONTROL_CHANNEL, JSON.stringify({ type: 'terminate', appId, userId }));
     },
-    /** Tells a presence channel that a member left without its node (the node died). */
-    async announceMemberRemoved(appId: string, channel: string, userId: string) {
-      const removed = JSON.stringify({ user_id: userId });
-      await publishFrame(appId, channel, encodeFrame('pusher_internal:member_removed', removed, channel));
-      const app = await apps.byId(appId);
-      if (app !== undefined) emit(app, { name: 'member_removed', channel, user_id: userId });
+    /**
+     * Removes what dead nodes left in the cluster state and announces it: `member_removed` to the
+     * presence channels' subscribers on every node, and the `member_removed` / `channel_vacated`
+     * webhooks. Each dead node is claimed by one sweeping node, so each is announced once.
+     */
+    async sweepDeadNodes() {
+      const { removed, vacated } = await state.sweepDeadNodes();
+      for (const { appId, channel, userId } of removed) {
+        const frame = JSON.stringify({ user_id: userId });
+        await publishFrame(appId, channel, encodeFrame('pusher_internal:member_removed', frame, channel));
+        const app = await apps.byId(appId);
+        if (app !== undefined) emit(app, { name: 'member_removed', channel, user_id: userId });
+      }
+      for (const { appId, channel } of vacated) {
+        const app = await apps.byId(appId);
+        if (app !== undefined) emit(app, { name: 'channel_vacated', channel });
+      }
+      if (removed.length > 0 || vacated.length > 0)
+        log.info(
+          { members: removed.length, channels: vacated.length },
+          'Realtime: removed and announced what dead nodes left',
+        );
     },
     /** Sockets connected to this node. */
     connectionCount: () => connections.size,

@@ -4,6 +4,12 @@ export interface PresenceMember {
   readonly userInfo?: unknown;
 }
 
+/** What a sweep of dead nodes removed. */
+export interface SweptNodes {
+  readonly removed: readonly { appId: string; channel: string; userId: string }[];
+  readonly vacated: readonly { appId: string; channel: string }[];
+}
+
 /** A change the cluster state reports so the gateway can tell subscribers. */
 export interface MemberChange {
   readonly userId: string;
@@ -50,10 +56,11 @@ export interface ClusterState {
   cacheEvent(appId: string, channel: string, frame: string, ttlMs: number): Promise<void>;
   cachedEvent(appId: string, channel: string): Promise<string | undefined>;
   /**
-   * Removes what nodes that stopped heartbeating had added; returns the members removed so their
-   * channels can be told. No-op in memory.
+   * Removes what nodes that stopped heartbeating had added; returns the members removed (users
+   * with no socket left on the channel) and the channels left empty, so they can be announced.
+   * Each dead node is swept by one node only. No-op in memory.
    */
-  sweepDeadNodes(): Promise<{ appId: string; channel: string; userId: string }[]>;
+  sweepDeadNodes(): Promise<SweptNodes>;
   close(): Promise<void>;
 }
 
@@ -128,7 +135,7 @@ export function createMemoryClusterState(nodeId: string, now: () => number): Clu
       return entry.frame;
     },
     async sweepDeadNodes() {
-      return [];
+      return { removed: [], vacated: [] };
     },
     async close() {
       presence.clear();

@@ -102,7 +102,13 @@ export function createRealtimeModule(options: RealtimeOptions = {}): RealtimeMod
     const state =
       config.redisUrl === undefined
         ? createMemoryClusterState(nodeId, now)
-        : createRedisClusterState({ redisUrl: config.redisUrl, nodeId, now, log });
+        : createRedisClusterState({
+            redisUrl: config.redisUrl,
+            nodeId,
+            now,
+            log,
+            nodeExpiryMs: config.realtimeNodeExpirySeconds * 1000,
+          });
     const delivery =
       options.webhookDelivery ?? createJobWebhookDelivery({ jobs: context.jobs, db: context.db });
     const webhooks = options.webhooks ?? createWebhookSink({ delivery, now, log });
@@ -181,11 +187,13 @@ export function createRealtimeModule(options: RealtimeOptions = {}): RealtimeMod
         context.log.info({ apps: resealed }, 'Realtime app secrets resealed with the current SECRET_KEY');
       await current.gateway.ready();
       const activity = setInterval(() => current.gateway.checkActivity(), 2000);
+      // A dead node is found within a quarter of the expiry after it expires: announced within
+      // 1.25 × REALTIME_NODE_EXPIRY_SECONDS of its last heartbeat.
       const sweep = setInterval(() => {
-        current.state
+        current.gateway
           .sweepDeadNodes()
           .catch((error) => context.log.warn({ err: error }, 'Realtime sweep failed'));
-      }, 5000);
+      }, context.config.realtimeNodeExpirySeconds * 250);
       activity.unref();
       sweep.unref();
       current.timers.push(activity, sweep);
@@ -224,12 +232,7 @@ export function createRealtimeModule(options: RealtimeOptions = {}): RealtimeMod
       await running().gateway.terminateUserConnections((await appOf(appId)).id, userId);
     },
     checkActivity: () => running().gateway.checkActivity(),
-    async sweepDeadNodes() {
-      const { state, gateway } = running();
-      for (const removed of await state.sweepDeadNodes()) {
-        await gateway.announceMemberRemoved(removed.appId, removed.channel, removed.userId);
-      }
-    },
+    sweepDeadNodes: () => running().gateway.sweepDeadNodes(),
     connectionCount: () => running().gateway.connectionCount(),
     async fleetConnectionCount(appId) {
       return running().gateway.fleetConnectionCount((await appOf(appId)).id);
