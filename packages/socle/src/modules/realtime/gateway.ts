@@ -99,7 +99,12 @@ export function createGateway(options: GatewayOptions) {
   });
   const connections = new Set<Connection>();
   const connectionsPerApp = new Map<string, number>();
-  const local = new Map<string, { members: Set<Connection>; handler: BusChannelHandler }>();
+  const local = new Map<
+    string,
+    { members: Set<Connection>; handler: BusChannelHandler; subscribed: Promise<void> }
+  >();
+  /** Subscription count writes not answered yet (see countSubscriber). */
+  const stateWrites = new Set<Promise<void>>();
   const users = new Map<string, Set<Connection>>();
   let acceptingConnections = true;
 
@@ -191,7 +196,27 @@ export function createGateway(options: GatewayOptions) {
   };
   const controlSubscribed = bus.subscribe(CONTROL_CHANNEL, controlHandler);
 
-  async function joinLocally(connection: Connection, channel: string): Promise<number> {
+  /**
+   * Counts a change of a channel's subscribers in the cluster state without holding the socket's
+   * next frame: the writes of one node go over one Redis connection in order, so their answers
+   * (and the channel_occupied / channel_vacated webhooks they decide) come in order too. A
+   * subscribe/unsubscribe therefore costs the socket no round trip but the bus SUBSCRIBE of a
+   * channel new to this node; `shutdown` waits for the writes still in flight.
+   */
+  function countSubscriber(app: RealtimeApp, channel: string, delta: 1 | -1) {
+    const write = state
+      .occupy(app.id, channel, delta)
+      .then((count) => {
+        if (delta === 1 && count === 1) emit(app, { name: 'channel_occupied', channel });
+        if (delta === -1 && count === 0) emit(app, { name: 'channel_vacated', channel });
+      })
+      .catch((error) => log.warn({ err: error, channel }, 'Realtime subscription count not written'))
+      .finally(() => stateWrites.delete(write));
+    stateWrites.add(write);
+  }
+
+  /** Adds the socket to the node's recipients of the channel; resolves once the bus delivers it. */
+  async function joinLocally(connection: Connection, channel: string): Promise<void> {
     const name = busChannel(connection.app.id, channel);
     let entry = local.get(name);
     if (entry === undefined) {
@@ -203,25 +228,31 @@ export function createGateway(options: GatewayOptions) {
         const frame = framedText(message.slice(newline + 1));
         for (const member of members) if (member.socketId !== exclude) fanout.write(member, frame);
       };
-      entry = { members, handler };
+      const created = { members, handler, subscribed: bus.subscribe(name, handler) };
+      // A SUBSCRIBE that failed is tried again by the next socket joining the channel.
+      created.subscribed.catch(() => {
+        if (local.get(name) === created) local.delete(name);
+      });
+      entry = created;
       local.set(name, entry);
-      entry.members.add(connection);
-      await bus.subscribe(name, handler);
-    } else {
-      entry.members.add(connection);
     }
-    return state.occupy(connection.app.id, channel, 1);
+    entry.members.add(connection);
+    countSubscriber(connection.app, channel, 1);
+    // Sockets joining while the node's SUBSCRIBE is on its way wait for it too.
+    await entry.subscribed;
   }
 
-  async function leaveLocally(connection: Connection, channel: string): Promise<void> {
+  function leaveLocally(connection: Connection, channel: string): void {
     const name = busChannel(connection.app.id, channel);
     const entry = local.get(name);
     if (entry?.members.delete(connection) && entry.members.size === 0) {
       local.delete(name);
-      await bus.unsubscribe(name, entry.handler);
+      // The bus keeps SUBSCRIBE/UNSUBSCRIBE of a channel in order: no need to wait here.
+      bus
+        .unsubscribe(name, entry.handler)
+        .catch((error) => log.warn({ err: error, channel }, 'Realtime bus unsubscribe failed'));
     }
-    const remaining = await state.occupy(connection.app.id, channel, -1);
-    if (remaining === 0) emit(connection.app, { name: 'channel_vacated', channel });
+    countSubscriber(connection.app, channel, -1);
   }
 
   async function publishFrame(appId: string, channel: string, frame: string, excludeSocketId = '') {
@@ -284,8 +315,7 @@ export function createGateway(options: GatewayOptions) {
       );
     }
     connection.channels.set(channel, member);
-    const occupied = await joinLocally(connection, channel);
-    if (occupied === 1) emit(connection.app, { name: 'channel_occupied', channel });
+    await joinLocally(connection, channel);
     if (connection.closed) return;
     if (member !== null && change !== undefined) await announceJoin(connection, channel, member, change);
     else send(connection, encodeFrame('pusher_internal:subscription_succeeded', '{}', channel));
@@ -341,7 +371,7 @@ export function createGateway(options: GatewayOptions) {
     const member = connection.channels.get(channel);
     connection.channels.delete(channel);
     if (member) await leavePresence(connection.app, channel, connection.socketId);
-    await leaveLocally(connection, channel);
+    leaveLocally(connection, channel);
   }
 
   async function leavePresence(app: RealtimeApp, channel: string, socketId: string) {
@@ -654,6 +684,7 @@ export function createGateway(options: GatewayOptions) {
       const open = [...connections];
       for (const connection of open) close(connection, CLOSE.reconnect, 'Server shutting down');
       await Promise.all(open.map((connection) => onClose(connection)));
+      while (stateWrites.size > 0) await Promise.all([...stateWrites]);
       await bus.unsubscribe(CONTROL_CHANNEL, controlHandler);
       await new Promise<void>((resolve) => server.close(() => resolve()));
     },
