@@ -19,6 +19,8 @@ export interface ServerSettings {
    */
   readonly sharedPort?: number;
   readonly redisUrl?: string;
+  /** Where the configured realtime app's webhooks go (the `realtime-burst` receiver). */
+  readonly webhookUrl?: string;
 }
 
 /** Environment variable carrying the JSON of {@link ServerSettings}. */

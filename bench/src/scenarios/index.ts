@@ -1,6 +1,7 @@
 import type { CustomScenario, Scenario } from '../scenario.js';
 import { dbSelect, dbSelectBuilder } from './db-select/scenario.js';
 import { jobs } from './jobs/scenario.js';
+import { realtimeBurst } from './realtime-burst/scenario.js';
 import { realtimeFanout } from './realtime-fanout/scenario.js';
 import { signIn } from './sign-in/scenario.js';
 import { tenantSelect } from './tenant-select/scenario.js';
@@ -13,4 +14,5 @@ export const scenarios: readonly (Scenario | CustomScenario)[] = [
   signIn,
   jobs,
   realtimeFanout,
+  realtimeBurst,
 ];

@@ -103,3 +103,17 @@ export async function signInBenchUser(app: HttpServer): Promise<string> {
   if (typeof token !== 'string') throw new Error('sign-in answered no access token');
   return token;
 }
+
+/** The bench organization's id (slug `slug`): created through `POST /orgs` the first time, found later. */
+export async function ensureBenchOrg(app: HttpServer, accessToken: string, slug: string): Promise<string> {
+  const headers = { authorization: `Bearer ${accessToken}` };
+  const { body } = await injectJson(app, { method: 'GET', url: '/orgs', headers }, [200]);
+  const existing = (body as { id: string; slug: string }[]).find((org) => org.slug === slug);
+  if (existing !== undefined) return existing.id;
+  const created = await injectJson(
+    app,
+    { method: 'POST', url: '/orgs', headers, payload: { name: 'Bench org', slug } },
+    [201],
+  );
+  return (created.body as { id: string }).id;
+}

@@ -4,9 +4,9 @@
  * hands the harness the headers every request carries (access token, organization). Started by the
  * harness.
  */
-import { createIdentityModule, createSocle, createTenancyModule, type HttpServer } from 'socle';
+import { createIdentityModule, createSocle, createTenancyModule } from 'socle';
 import { runServerChild } from '../../server-child.js';
-import { benchMailModule, benchSocleConfig, injectJson, signInBenchUser } from '../shared/socle-setup.js';
+import { benchMailModule, benchSocleConfig, ensureBenchOrg, signInBenchUser } from '../shared/socle-setup.js';
 import { createTenantBenchModule } from './bench-module.js';
 import {
   ANALYZE_TENANT_ITEMS_SQL,
@@ -14,20 +14,6 @@ import {
   OTHER_TENANT_ID,
   SEED_TENANT_ITEMS_SQL,
 } from './tenant-items.js';
-
-/** The bench organization's id: created through `POST /orgs` on the first round, found later. */
-async function ensureBenchOrg(app: HttpServer, accessToken: string): Promise<string> {
-  const headers = { authorization: `Bearer ${accessToken}` };
-  const { body } = await injectJson(app, { method: 'GET', url: '/orgs', headers }, [200]);
-  const existing = (body as { id: string; slug: string }[]).find((org) => org.slug === BENCH_ORG_SLUG);
-  if (existing !== undefined) return existing.id;
-  const created = await injectJson(
-    app,
-    { method: 'POST', url: '/orgs', headers, payload: { name: 'Bench org', slug: BENCH_ORG_SLUG } },
-    [201],
-  );
-  return (created.body as { id: string }).id;
-}
 
 runServerChild(async (settings) => {
   if (settings.dialect !== 'postgres') throw new Error('tenant-select runs on Postgres only');
@@ -43,7 +29,7 @@ runServerChild(async (settings) => {
   });
   try {
     const accessToken = await signInBenchUser(socle.app);
-    const orgId = await ensureBenchOrg(socle.app, accessToken);
+    const orgId = await ensureBenchOrg(socle.app, accessToken, BENCH_ORG_SLUG);
     // Seeding for two tenants at once is the owner's work (RLS would confine the app role to one).
     await socle.db.withConnection(async (connection) => {
       await connection.query(SEED_TENANT_ITEMS_SQL, [orgId, OTHER_TENANT_ID]);

@@ -1,0 +1,54 @@
+/**
+ * Child process: one Socle node of the realtime-burst scenario (Postgres + Redis), with the
+ * realtime gateway (configured app, webhooks to the harness's receiver) and the tenant bench
+ * module, so the same node answers `/readyz`, a tenant-scoped GET and the burst's WebSockets.
+ */
+import { createIdentityModule, createRealtimeModule, createSocle, createTenancyModule } from 'socle';
+import { runServerChild } from '../../server-child.js';
+import { benchMailModule, benchSocleConfig, ensureBenchOrg, signInBenchUser } from '../shared/socle-setup.js';
+import { createTenantBenchModule } from '../tenant-select/bench-module.js';
+import {
+  ANALYZE_TENANT_ITEMS_SQL,
+  BENCH_ORG_SLUG,
+  OTHER_TENANT_ID,
+  SEED_TENANT_ITEMS_SQL,
+} from '../tenant-select/tenant-items.js';
+import { BURST_APP } from './burst-app.js';
+
+runServerChild(async (settings) => {
+  if (settings.dialect !== 'postgres' || settings.redisUrl === undefined)
+    throw new Error('realtime-burst runs on Postgres + Redis only');
+  const socle = await createSocle({
+    config: benchSocleConfig(settings, {
+      redisUrl: settings.redisUrl,
+      realtimeAppId: BURST_APP.id,
+      realtimeAppKey: BURST_APP.key,
+      realtimeAppSecret: BURST_APP.secret,
+      realtimeWebhookUrl: settings.webhookUrl,
+    }),
+    modules: [
+      createIdentityModule({ accessTokenTtlSeconds: 3600, rateLimits: false }),
+      createTenancyModule(),
+      benchMailModule(),
+      createRealtimeModule(),
+      createTenantBenchModule(),
+    ],
+  });
+  try {
+    const accessToken = await signInBenchUser(socle.app);
+    const orgId = await ensureBenchOrg(socle.app, accessToken, BENCH_ORG_SLUG);
+    await socle.db.withConnection(async (connection) => {
+      await connection.query(SEED_TENANT_ITEMS_SQL, [orgId, OTHER_TENANT_ID]);
+      await connection.execute(ANALYZE_TENANT_ITEMS_SQL);
+    }, 'owner');
+    const url = await socle.listen();
+    return {
+      url,
+      requestHeaders: { authorization: `Bearer ${accessToken}`, 'x-org-id': orgId },
+      close: async () => void (await socle.close()),
+    };
+  } catch (error) {
+    await socle.close();
+    throw error;
+  }
+});
