@@ -103,8 +103,12 @@ describe.skipIf(skipReason !== undefined)(
       );
     });
 
-    it('keeps a presence channel to 100 members when 120 join at once across two nodes', async () => {
-      const joiners = Array.from({ length: 120 }, (_, index) => raw(index % 2));
+    it.each([
+      ['on one node', 1],
+      ['across two nodes', 2],
+    ])('keeps a presence channel to 100 members when 120 join at once %s', async (_where, spread) => {
+      const channel = `presence-crowd-${spread}`;
+      const joiners = Array.from({ length: 120 }, (_, index) => raw(index % spread));
       const results = await Promise.all(
         joiners.map(async (socket, index) => {
           const socketId = await socket.socketId();
@@ -112,8 +116,8 @@ describe.skipIf(skipReason !== undefined)(
           socket.send({
             event: 'pusher:subscribe',
             data: {
-              channel: 'presence-crowd-two',
-              auth: channelAuth(signer, socketId, 'presence-crowd-two', channelData),
+              channel: channel,
+              auth: channelAuth(signer, socketId, channel, channelData),
               channel_data: channelData,
             },
           });
@@ -126,7 +130,7 @@ describe.skipIf(skipReason !== undefined)(
       const accepted = results.filter((frame) => frame.event === 'pusher_internal:subscription_succeeded');
       expect(accepted).toHaveLength(100);
       for (const node of nodes) {
-        const users = await pusherServer(node.url, app).get({ path: '/channels/presence-crowd-two/users' });
+        const users = await pusherServer(node.url, app).get({ path: `/channels/${channel}/users` });
         expect(((await users.json()) as { users: unknown[] }).users).toHaveLength(100);
       }
       for (const socket of joiners) socket.close();
