@@ -45,6 +45,22 @@ describe('loadConfig', () => {
     });
   });
 
+  it('reads realtime channel rules as space-separated pattern:role items, and names a bad one', () => {
+    const config = loadConfig({
+      env: { REALTIME_CHANNEL_RULES: ' private-org-{orgId}-billing-*:admin  presence-lobby-a,b:user ' },
+      configFile: false,
+    });
+    expect(config.realtimeChannelRules).toEqual([
+      { pattern: 'private-org-{orgId}-billing-*', role: 'admin' },
+      { pattern: 'presence-lobby-a,b', role: 'user' },
+    ]);
+    const error = configError(() =>
+      loadConfig({ env: { REALTIME_CHANNEL_RULES: 'news-*:user private-x:boss' }, configFile: false }),
+    );
+    expect(error.message).toContain('REALTIME_CHANNEL_RULES must be pattern:role items');
+    expect(error.message).toContain('"news-*:user"');
+  });
+
   it('reports every invalid variable in one error, without echoing the database password', () => {
     const error = configError(() =>
       loadConfig({
