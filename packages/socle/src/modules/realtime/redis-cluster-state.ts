@@ -73,7 +73,6 @@ export interface RedisClusterStateOptions {
  */
 export function createRedisClusterState(options: RedisClusterStateOptions): ClusterState {
   const { nodeId, now } = options;
-  const nodeExpiryMs = options.nodeExpiryMs ?? NODE_EXPIRY_MS;
   const prefix = options.prefix ?? 'socle:rt:';
   const redis = new Redis(options.redisUrl, { maxRetriesPerRequest: 3 });
   redis.on('error', (error) => options.log?.warn({ err: error }, 'Redis realtime state connection error'));
@@ -84,6 +83,7 @@ export function createRedisClusterState(options: RedisClusterStateOptions): Clus
   const nodeChannelsKey = (node: string) => `${prefix}node:${node}:c`;
   const nodeConnectionsKey = (node: string) => `${prefix}node:${node}:conns`;
   const nodesKey = `${prefix}nodes`;
+  const nodeExpiryMs = options.nodeExpiryMs ?? NODE_EXPIRY_MS;
   const separator = '\u0000';
 
   const hashEntries = async (key: string) => {
