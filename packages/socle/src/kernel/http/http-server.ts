@@ -14,7 +14,14 @@ import type { Config } from '../config/index.js';
 import { httpErrors } from '../errors/index.js';
 import type { Logger } from '../log/index.js';
 import type { Metrics } from '../metrics/index.js';
-import { installErrorHandling, sendProblem } from './error-handling.js';
+import {
+  answerClientError,
+  answerFrameworkError,
+  installErrorHandling,
+  REQUEST_ID_HEADER,
+  sendProblem,
+} from './error-handling.js';
+import { refineFormats } from './request-values.js';
 
 /** The Fastify instance modules register routes on, typed for TypeBox schemas. */
 export type HttpServer = FastifyInstance<
@@ -42,7 +49,8 @@ export interface CreateHttpServerOptions {
 
 /** A client may pass its own request id if it is short and safe to log; otherwise one is made. */
 const INCOMING_REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
-export const REQUEST_ID_HEADER = 'x-request-id';
+
+export { REQUEST_ID_HEADER };
 
 /**
  * Builds the Fastify server with Socle's cross-cutting behaviour: request ids, problem+json
@@ -63,8 +71,12 @@ export async function createHttpServer(options: CreateHttpServerOptions): Promis
     trustProxy: config.trustProxy,
     // Socle answers requests during shutdown itself (onRequest below), as problem+json.
     return503OnClosing: false,
+    // Errors raised before routing, and requests Node's parser refused, are problem+json too.
+    frameworkErrors: answerFrameworkError,
+    clientErrorHandler: (error, socket) => answerClientError(error, socket, options.log),
     ajv: {
       customOptions: { allErrors: true, coerceTypes: 'array', useDefaults: true, removeAdditional: false },
+      onCreate: refineFormats,
     },
   }).withTypeProvider<TypeBoxTypeProvider>();
 
