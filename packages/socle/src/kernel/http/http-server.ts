@@ -21,6 +21,7 @@ import {
   REQUEST_ID_HEADER,
   sendProblem,
 } from './error-handling.js';
+import { documentAuthentication, SECURITY_SCHEMES } from './openapi.js';
 import { refineFormats } from './request-values.js';
 
 /** The Fastify instance modules register routes on, typed for TypeBox schemas. */
@@ -135,14 +136,10 @@ export async function createHttpServer(options: CreateHttpServerOptions): Promis
     openapi: {
       openapi: '3.1.0',
       info: { title: 'Socle', version: options.version, description: 'HTTP API of this Socle server' },
-      components: {
-        securitySchemes: {
-          // Pusher's HTTP API (realtime module): the query carries auth_key, auth_timestamp and an
-          // HMAC of the request made with the app secret.
-          appSignature: { type: 'apiKey', in: 'query', name: 'auth_signature' },
-        },
-      },
+      components: { securitySchemes: SECURITY_SCHEMES },
     },
+    transformObject: (document) =>
+      'openapiObject' in document ? documentAuthentication(document.openapiObject) : document.swaggerObject,
   });
   await app.register(swaggerUi, { routePrefix: '/docs' });
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
