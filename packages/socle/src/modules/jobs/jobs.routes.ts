@@ -68,7 +68,7 @@ function registerJobRoutes(app: HttpServer, jobs: Jobs, audience: JobAudience): 
     {
       schema: {
         tags: ['jobs'],
-        summary: `Jobs by id, newest last ${who}`,
+        summary: `Jobs in creation order, newest last ${who}`,
         security,
         ...headers,
         querystring: ListQuery,
