@@ -24,10 +24,13 @@ describeEachDatabase('Fuzz gate over every operation of /openapi.json', (target)
   });
   afterAll(() => socle?.dispose());
 
+  let callers = 0;
   /** A signed-up user with an organization, an admin API key and a realtime app of it. */
   async function newCaller(): Promise<FuzzCredential[]> {
+    // From an address of its own: the fuzzed requests use up the sign-up limit of theirs.
+    const remoteAddress = `10.0.${++callers}.1`;
     const post = async (path: string, payload: object, headers: Record<string, string> = {}) => {
-      const response = await socle.app.inject({ method: 'POST', url: path, payload, headers });
+      const response = await socle.app.inject({ method: 'POST', url: path, payload, headers, remoteAddress });
       if (response.statusCode >= 300) throw new Error(`${path} failed: ${response.body}`);
       return response.json();
     };
@@ -37,13 +40,30 @@ describeEachDatabase('Fuzz gate over every operation of /openapi.json', (target)
     const org = await post('/orgs', { name: 'Fuzz' }, bearer);
     const user = { ...bearer, 'x-org-id': org.id as string };
     const apiKey = await post('/org/api-keys', { name: 'fuzz', scopes: ['fuzz:all'], role: 'admin' }, user);
-    const app = await post('/realtime/apps', { name: 'fuzz' }, user);
     return [
       { name: 'anonymous', headers: {} },
-      { name: 'user', headers: user, app: { id: app.id, key: app.key, secret: app.secret } },
-      { name: 'api key', headers: { 'x-api-key': apiKey.key } },
-      { name: 'operator', headers: { 'x-operator-token': OPERATOR_TOKEN } },
+      { name: 'user', headers: user, scheme: 'accessToken' },
+      { name: 'api key', headers: { 'x-api-key': apiKey.key }, scheme: 'apiKey' },
+      { name: 'operator', headers: { 'x-operator-token': OPERATOR_TOKEN }, scheme: 'operatorToken' },
     ];
+  }
+
+  /** The credentials, the user's with a new realtime app of its organization. */
+  async function withNewApp(credentials: FuzzCredential[]): Promise<FuzzCredential[]> {
+    const user = credentials.find((credential) => credential.name === 'user') as FuzzCredential;
+    const response = await socle.app.inject({
+      method: 'POST',
+      url: '/realtime/apps',
+      payload: { name: 'fuzz' },
+      headers: user.headers,
+    });
+    if (response.statusCode !== 201) throw new Error(`app creation failed: ${response.body}`);
+    const app = response.json();
+    return credentials.map((credential) =>
+      credential === user
+        ? { ...credential, app: { id: app.id, key: app.key, secret: app.secret } }
+        : credential,
+    );
   }
 
   it('answers every malformed request with a 4xx problem+json, never a 5xx', {
@@ -60,8 +80,10 @@ describeEachDatabase('Fuzz gate over every operation of /openapi.json', (target)
     const report = await fuzzEveryOperation(socle, {
       url,
       async credentials() {
-        // An operation may have ended the session (sign-out, erasure) or revoked the key.
+        // An operation may have ended the session (sign-out, erasure) or revoked the key: start
+        // again. And a new realtime app each time: one may have been deleted or its secret rotated.
         if (!(await stillValid())) credentials = await newCaller();
+        credentials = await withNewApp(credentials);
         return credentials;
       },
     });

@@ -1,12 +1,18 @@
 import { createHash, createHmac, randomUUID } from 'node:crypto';
 import net from 'node:net';
 import type { Socle } from '../kernel/socle.js';
-import { exampleFor } from './cross-tenant-probe.js';
+import { exampleFor, harvest } from './cross-tenant-probe.js';
 
 /** A way to call the API: the headers that authenticate a request (none for anonymous). */
 export interface FuzzCredential {
   readonly name: string;
   readonly headers: Readonly<Record<string, string>>;
+  /**
+   * The security scheme of the OpenAPI document these headers satisfy (`accessToken`, `apiKey`,
+   * `operatorToken`): an operation that does not declare it gets only the valid request with them
+   * (which it must refuse cleanly), not every variant. Without it, every operation gets every variant.
+   */
+  readonly scheme?: string;
   /**
    * A realtime app to sign Pusher HTTP API requests with (`security: appSignature`), so they get
    * past the signature check into the handler.
@@ -194,7 +200,16 @@ export async function fuzzEveryOperation(
       operations.push(`${method.toUpperCase()} ${path}`);
       const credentials = await options.credentials();
       for (const credential of credentials) {
-        for (const request of variantsOf(method, operation, credential)) {
+        const ids = await idsAbove(socle, path, credential);
+        const accepted =
+          credential.scheme === undefined ||
+          operation.security?.some(
+            (requirement) => credential.scheme !== undefined && credential.scheme in requirement,
+          ) === true ||
+          (credential.app !== undefined && signedBy(operation));
+        let sentForCredential = 0;
+        for (const request of variantsOf(method, operation, credential, ids)) {
+          if (!accepted && sentForCredential++ > 0) break;
           const url = urlOf(path, request);
           const signedUrl =
             credential.app !== undefined && signedBy(operation)
@@ -232,6 +247,28 @@ export async function fuzzEveryOperation(
   return { sent, serverErrors, findings, operations, succeeded: [...succeeded], statuses };
 }
 
+/**
+ * Ids the credential can see in the list route above a path with parameters (`/org/members` for
+ * `/org/members/{userId}`), by field name, so the valid request names a real resource.
+ */
+async function idsAbove(
+  socle: Pick<Socle, 'app'>,
+  path: string,
+  credential: FuzzCredential,
+): Promise<Map<string, Set<string>>> {
+  const ids = new Map<string, Set<string>>();
+  const parameter = path.indexOf('/{');
+  if (parameter <= 0 || path.startsWith('/apps/')) return ids;
+  const response = await socle.app.inject({
+    method: 'GET',
+    url: path.slice(0, parameter),
+    headers: credential.headers,
+  });
+  if (response.statusCode === 200 && response.headers['content-type']?.includes('json'))
+    harvest(response.json(), ids);
+  return ids;
+}
+
 function problemStatusOf(body: string): number | undefined {
   try {
     const parsed = JSON.parse(body) as { status?: unknown; code?: unknown };
@@ -249,6 +286,7 @@ function* variantsOf(
   method: string,
   operation: Operation,
   credential: FuzzCredential,
+  ids: ReadonlyMap<string, Set<string>>,
 ): Generator<FuzzRequest> {
   const parameters = operation.parameters ?? [];
   const path: Record<string, string> = {};
@@ -256,10 +294,11 @@ function* variantsOf(
   const headers: Record<string, string> = { ...credential.headers };
   for (const parameter of parameters) {
     if (parameter.in === 'path') {
+      const [known] = ids.get(parameter.name) ?? [];
       path[parameter.name] =
         parameter.name === 'appId' && credential.app !== undefined
           ? credential.app.id
-          : encodeURIComponent(String(exampleFor(parameter.schema) ?? 'x'));
+          : encodeURIComponent(known ?? String(exampleFor(parameter.schema) ?? 'x'));
     } else if (parameter.in === 'query' && parameter.required) {
       query.push([parameter.name, encodeURIComponent(String(exampleFor(parameter.schema)))]);
     } else if (parameter.in === 'header' && headers[parameter.name] === undefined) {
