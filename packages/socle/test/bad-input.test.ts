@@ -188,6 +188,7 @@ describeEachDatabase('Bad input gets a 4xx problem+json, never a 5xx', (target) 
         expect(response.headers['x-request-id']).toMatch(/^[0-9a-f-]{36}$/);
         expect(response.body).toMatchObject({ status, requestId: response.headers['x-request-id'] });
         expect(response.body.code).toMatch(/^http\./);
+        if (name === 'an HTTP/2 preface') expect(response.body.detail).toContain('use HTTP/1.1');
       });
     }
   });

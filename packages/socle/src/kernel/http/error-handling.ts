@@ -143,7 +143,10 @@ export function answerClientError(error: ClientError, socket: Duplex, log: Logge
       : error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
         ? httpErrors.requestTimeout()
         : httpErrors.malformedRequest(
-            (error.reason ?? error.message).replace(/[^\x20-\x7e]/g, '?').slice(0, 200),
+            // llhttp stops at an HTTP/2 preface ("PRI * HTTP/2.0") with "Pause on PRI/Upgrade".
+            error.code === 'HPE_PAUSED_H2_UPGRADE'
+              ? 'HTTP/2 without TLS is not served here; use HTTP/1.1'
+              : (error.reason ?? error.message).replace(/[^\x20-\x7e]/g, '?').slice(0, 200),
           );
   const requestId = randomUUID();
   log.info({ requestId, status: socleError.status, code: error.code }, 'request refused by the HTTP parser');
