@@ -219,6 +219,9 @@ export async function fuzzEveryOperation(
             method: method.toUpperCase() as 'GET',
             url: signedUrl,
             headers: request.headers,
+            // Each request from an address of its own, so per-address rate limits do not stop the
+            // gate at the door of sign-in and sign-up: it reaches what is behind them.
+            remoteAddress: `10.${(sent >> 16) & 255}.${(sent >> 8) & 255}.${sent & 255}`,
             ...(request.body === undefined ? {} : { payload: request.body }),
           });
           if (response.statusCode < 300) succeeded.add(`${method.toUpperCase()} ${path}`);
