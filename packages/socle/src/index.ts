@@ -35,7 +35,7 @@ export {
   SocleError,
   type SocleErrorOptions,
 } from './kernel/errors/index.js';
-export { type HttpServer, REQUEST_ID_HEADER } from './kernel/http/index.js';
+export { type HttpServer, REQUEST_ID_HEADER, routeSecurity } from './kernel/http/index.js';
 export { createLogger, createSilentLogger, type Logger } from './kernel/log/index.js';
 export type { Metrics } from './kernel/metrics/index.js';
 export {
@@ -120,6 +120,7 @@ export {
   hasRole,
   ORG_HEADER,
   ORG_ROLES,
+  OrgHeaders,
   type OrgRole,
   type RequestApiKey,
   requireOrg,

@@ -114,4 +114,27 @@ describeEachDatabase('Jobs admin API', (target) => {
     );
     expect(rows.map((row) => row.key)).toEqual(['fresh']);
   });
+
+  // Last: it adds jobs the operator's list above would see.
+  it('lists jobs oldest first, newest last, page after page', async () => {
+    const orgC = (await callAs(socle, alice, 'POST', '/orgs', { payload: { name: 'Cabinet C' } })).json().id;
+    for (let index = 0; index < 8; index++) {
+      await socle.scope.run({ tenantId: orgC, userId: alice.userId }, () =>
+        socle.jobs.enqueue(socle.db.kysely, 'jobs_fixture.effect', { label: `job ${index}` }),
+      );
+    }
+    // Job ids are random: in id order, 8 jobs come in creation order once in 40,320 runs.
+    const labels: string[] = [];
+    let after: string | undefined;
+    for (let page = 0; page < 4; page++) {
+      const url = `/org/jobs?limit=3${after === undefined ? '' : `&after=${after}`}`;
+      const jobs = (await callAs(socle, alice, 'GET', url, { orgId: orgC })).json().jobs as {
+        id: string;
+        payload: { label: string };
+      }[];
+      labels.push(...jobs.map((job) => job.payload.label));
+      after = jobs.at(-1)?.id;
+    }
+    expect(labels).toEqual(Array.from({ length: 8 }, (_, index) => `job ${index}`));
+  });
 });

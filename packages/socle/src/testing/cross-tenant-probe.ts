@@ -84,7 +84,7 @@ export function exampleFor(schema: JsonSchema | undefined): unknown {
 }
 
 /** Every uuid in a JSON document, by the name of the field holding it. */
-function harvest(value: unknown, into: Map<string, Set<string>>, field = ''): void {
+export function harvest(value: unknown, into: Map<string, Set<string>>, field = ''): void {
   if (typeof value === 'string' && isUuid(value)) {
     const ids = into.get(field) ?? new Set<string>();
     ids.add(value);

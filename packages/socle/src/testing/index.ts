@@ -6,6 +6,13 @@ export {
   type ProbeFinding,
   probeCrossTenantAccess,
 } from './cross-tenant-probe.js';
+export {
+  type FuzzCredential,
+  type FuzzFinding,
+  type FuzzOptions,
+  type FuzzReport,
+  fuzzEveryOperation,
+} from './fuzz-gate.js';
 export { findTenantIsolationProblems, type IsolationProblem } from './tenant-isolation-check.js';
 export {
   createTestPgliteDatabase,

@@ -33,6 +33,24 @@ export const httpErrors = {
         status: 415,
       },
     ),
+  badUrl: (path: string) =>
+    new SocleError('http.bad_url', `The URL path ${path} is not valid percent-encoded UTF-8`, {
+      status: 400,
+    }),
+  pathSegmentTooLong: (maxLength: number) =>
+    new SocleError('http.path_segment_too_long', `A path parameter is longer than ${maxLength} characters`, {
+      status: 414,
+      details: { maxLength },
+    }),
+  /** Node's HTTP parser refused the request before any route saw it (`reason` is the parser's). */
+  malformedRequest: (reason: string) =>
+    new SocleError('http.malformed_request', `The request is not valid HTTP/1.1: ${reason}`, { status: 400 }),
+  headersTooLarge: () =>
+    new SocleError('http.headers_too_large', 'The request headers exceed the size this server accepts', {
+      status: 431,
+    }),
+  requestTimeout: () =>
+    new SocleError('http.request_timeout', 'The request was not received in time', { status: 408 }),
   badRequest: (message: string) => new SocleError('http.bad_request', message, { status: 400 }),
   unexpected: (requestId: string) =>
     new SocleError(

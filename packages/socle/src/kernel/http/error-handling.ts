@@ -1,3 +1,5 @@
+import { randomUUID } from 'node:crypto';
+import type { Duplex } from 'node:stream';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import {
   type FieldError,
@@ -7,6 +9,11 @@ import {
   type SocleError,
   toProblem,
 } from '../errors/index.js';
+import type { Logger } from '../log/index.js';
+import { findUnstorableValues } from './request-values.js';
+
+/** The response header carrying the request id (also accepted from clients, see http-server.ts). */
+export const REQUEST_ID_HEADER = 'x-request-id';
 
 interface ValidationIssue {
   readonly instancePath: string;
@@ -78,17 +85,104 @@ function toSocleError(error: FastifyError, request: FastifyRequest, bodyLimitByt
   return httpErrors.unexpected(request.id);
 }
 
-/** Sends a SocleError as problem+json, with its headers. */
+/** The path of a request URL: `instance` never echoes the query, which may carry a signature. */
+function pathOf(url: string): string {
+  const query = url.indexOf('?');
+  return query === -1 ? url : url.slice(0, query);
+}
+
+/** Sends a SocleError as problem+json, with its headers and the request id. */
 export function sendProblem(reply: FastifyReply, request: FastifyRequest, error: SocleError) {
   for (const [name, value] of Object.entries(error.headers)) reply.header(name, value);
   return reply
     .code(error.status)
+    .header(REQUEST_ID_HEADER, request.id)
     .type(PROBLEM_CONTENT_TYPE)
-    .send(toProblem(error, { instance: request.url, requestId: request.id }));
+    .send(toProblem(error, { instance: pathOf(request.url), requestId: request.id }));
 }
 
-/** Every error leaves as RFC 9457 problem+json; 500s are logged with the request id, never shown. */
+/**
+ * Errors Fastify raises before routing (`frameworkErrors`): a path that is not percent-encoded
+ * UTF-8, a path parameter over `maxParamLength`. No hook runs for these requests, so this logs them.
+ */
+export function answerFrameworkError(error: FastifyError, request: FastifyRequest, reply: FastifyReply) {
+  const socleError =
+    error.code === 'FST_ERR_BAD_URL'
+      ? httpErrors.badUrl(pathOf(request.url))
+      : error.code === 'FST_ERR_MAX_PARAM_LENGTH'
+        ? httpErrors.pathSegmentTooLong(request.server.initialConfig.maxParamLength ?? 100)
+        : httpErrors.unexpected(request.id);
+  if (socleError.status >= 500) request.log.error({ err: error }, 'unhandled error while routing request');
+  else
+    request.log.info(
+      { method: request.method, status: socleError.status, code: error.code },
+      'request refused',
+    );
+  return sendProblem(reply, request, socleError);
+}
+
+/** A Node HTTP parser error, with llhttp's reason (`Invalid header value char`). */
+interface ClientError extends Error {
+  readonly code?: string;
+  readonly reason?: string;
+}
+
+/**
+ * Answers a request Node's HTTP parser refused (Fastify's `clientErrorHandler`): NUL or another
+ * forbidden byte in a header, `Content-Length` with `Transfer-Encoding`, an HTTP/2 preface, headers
+ * over the size limit, a request not received in time. No request object exists, so the answer is
+ * written on the socket as raw HTTP/1.1, as problem+json with a fresh request id, then the
+ * connection is closed (the parser cannot go on after an error).
+ */
+export function answerClientError(error: ClientError, socket: Duplex, log: Logger): void {
+  // A reset connection has no one to answer.
+  if (error.code === 'ECONNRESET' || socket.destroyed) return;
+  const socleError =
+    error.code === 'HPE_HEADER_OVERFLOW'
+      ? httpErrors.headersTooLarge()
+      : error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+        ? httpErrors.requestTimeout()
+        : httpErrors.malformedRequest(
+            // llhttp stops at an HTTP/2 preface ("PRI * HTTP/2.0") with "Pause on PRI/Upgrade".
+            error.code === 'HPE_PAUSED_H2_UPGRADE'
+              ? 'HTTP/2 without TLS is not served here; use HTTP/1.1'
+              : (error.reason ?? error.message).replace(/[^\x20-\x7e]/g, '?').slice(0, 200),
+          );
+  const requestId = randomUUID();
+  log.info({ requestId, status: socleError.status, code: error.code }, 'request refused by the HTTP parser');
+  if (!socket.writable) {
+    socket.destroy();
+    return;
+  }
+  const body = JSON.stringify(toProblem(socleError, { requestId }));
+  socket.end(
+    `HTTP/1.1 ${socleError.status} ${socleError.title}\r\n` +
+      `Content-Type: ${PROBLEM_CONTENT_TYPE}\r\n` +
+      `Content-Length: ${Buffer.byteLength(body)}\r\n` +
+      `${REQUEST_ID_HEADER}: ${requestId}\r\n` +
+      'Connection: close\r\n\r\n' +
+      body,
+    () => socket.destroy(),
+  );
+}
+
+/**
+ * Every error leaves as RFC 9457 problem+json; 500s are logged with the request id, never shown.
+ * After validation, every request's path parameters, query and body are checked for values no
+ * store can hold ({@link findUnstorableValues}): on every route, with a schema or not, so a NUL
+ * byte or an infinite number gets a 400 naming the field instead of a 500 from the database.
+ */
 export function installErrorHandling(app: FastifyInstance, bodyLimitBytes: number): void {
+  // Callback style: it runs on every request and does nothing asynchronous. Route-level
+  // preHandlers (rate limits) run after it.
+  app.addHook('preHandler', (request, _reply, done) => {
+    const errors = [
+      ...findUnstorableValues(request.params, 'path'),
+      ...findUnstorableValues(request.query, 'query'),
+      ...findUnstorableValues(request.body, 'body'),
+    ];
+    done(errors.length > 0 ? httpErrors.validationFailed(errors) : undefined);
+  });
   app.setErrorHandler((error: FastifyError, request, reply) => {
     const socleError = toSocleError(error, request, bodyLimitBytes);
     if (socleError.code === 'internal.unexpected')

@@ -14,7 +14,15 @@ import type { Config } from '../config/index.js';
 import { httpErrors } from '../errors/index.js';
 import type { Logger } from '../log/index.js';
 import type { Metrics } from '../metrics/index.js';
-import { installErrorHandling, sendProblem } from './error-handling.js';
+import {
+  answerClientError,
+  answerFrameworkError,
+  installErrorHandling,
+  REQUEST_ID_HEADER,
+  sendProblem,
+} from './error-handling.js';
+import { documentAuthentication, SECURITY_SCHEMES } from './openapi.js';
+import { refineFormats } from './request-values.js';
 
 /** The Fastify instance modules register routes on, typed for TypeBox schemas. */
 export type HttpServer = FastifyInstance<
@@ -42,7 +50,8 @@ export interface CreateHttpServerOptions {
 
 /** A client may pass its own request id if it is short and safe to log; otherwise one is made. */
 const INCOMING_REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
-export const REQUEST_ID_HEADER = 'x-request-id';
+
+export { REQUEST_ID_HEADER };
 
 /**
  * Builds the Fastify server with Socle's cross-cutting behaviour: request ids, problem+json
@@ -63,8 +72,12 @@ export async function createHttpServer(options: CreateHttpServerOptions): Promis
     trustProxy: config.trustProxy,
     // Socle answers requests during shutdown itself (onRequest below), as problem+json.
     return503OnClosing: false,
+    // Errors raised before routing, and requests Node's parser refused, are problem+json too.
+    frameworkErrors: answerFrameworkError,
+    clientErrorHandler: (error, socket) => answerClientError(error, socket, options.log),
     ajv: {
       customOptions: { allErrors: true, coerceTypes: 'array', useDefaults: true, removeAdditional: false },
+      onCreate: refineFormats,
     },
   }).withTypeProvider<TypeBoxTypeProvider>();
 
@@ -123,14 +136,10 @@ export async function createHttpServer(options: CreateHttpServerOptions): Promis
     openapi: {
       openapi: '3.1.0',
       info: { title: 'Socle', version: options.version, description: 'HTTP API of this Socle server' },
-      components: {
-        securitySchemes: {
-          // Pusher's HTTP API (realtime module): the query carries auth_key, auth_timestamp and an
-          // HMAC of the request made with the app secret.
-          appSignature: { type: 'apiKey', in: 'query', name: 'auth_signature' },
-        },
-      },
+      components: { securitySchemes: SECURITY_SCHEMES },
     },
+    transformObject: (document) =>
+      'openapiObject' in document ? documentAuthentication(document.openapiObject) : document.swaggerObject,
   });
   await app.register(swaggerUi, { routePrefix: '/docs' });
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());

@@ -5,3 +5,4 @@ export {
   type HttpServer,
   REQUEST_ID_HEADER,
 } from './http-server.js';
+export { routeSecurity, SECURITY_SCHEMES } from './openapi.js';

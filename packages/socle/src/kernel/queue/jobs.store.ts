@@ -39,7 +39,7 @@ export interface JobListFilter {
   readonly state?: string | undefined;
   readonly queue?: string | undefined;
   readonly limit: number;
-  /** Continue after this id (ids order the list). */
+  /** Continue after this job: the list is in creation order (ties by id), newest last. */
   readonly after?: string | undefined;
 }
 
@@ -66,8 +66,9 @@ export function createJobsStore(engineDb: Db, queues: readonly string[]) {
           where name = any($1::text[])
             and ($2::text is null or data->>'tenantId' = $2)
             and ($3::text is null or state::text = $3)
-            and ($4::uuid is null or id > $4::uuid)
-          order by id limit $5`,
+            and ($4::uuid is null or (created_on, id) > (
+              select created_on, id from ${JOBS_SCHEMA}.job where id = $4::uuid and name = any($1::text[])))
+          order by created_on, id limit $5`,
         [
           filter.queue === undefined ? queues : [filter.queue],
           filter.tenantId,

@@ -1,6 +1,6 @@
 import { Type } from '@fastify/type-provider-typebox';
-import type { HttpServer } from '../../kernel/http/index.js';
-import { requireOrgRole } from '../tenancy/index.js';
+import { type HttpServer, routeSecurity } from '../../kernel/http/index.js';
+import { OrgHeaders, requireOrgRole } from '../tenancy/index.js';
 import { type AuditService, DEFAULT_PAGE_SIZE } from './audit.service.js';
 
 const NullableString = Type.Union([Type.String(), Type.Null()]);
@@ -29,10 +29,9 @@ export function registerAuditRoutes(app: HttpServer, audit: AuditService): void 
     {
       schema: {
         tags: ['audit'],
+        security: routeSecurity.memberOrApiKey,
         summary: "The current organization's audit log, newest first (admin)",
-        headers: Type.Object({
-          'x-org-id': Type.String({ format: 'uuid', description: 'The organization to act in' }),
-        }),
+        headers: OrgHeaders,
         querystring: Type.Object(
           {
             actor: Type.Optional(

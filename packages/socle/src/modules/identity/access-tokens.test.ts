@@ -74,4 +74,36 @@ describe('access tokens', () => {
     clock.advance(61_000);
     await expect(accessTokens.verify(token)).rejects.toMatchObject({ code: 'auth.token_expired' });
   });
+
+  it('accepts only the canonical base64url encoding of each segment (no padding, no unused bits set)', async () => {
+    const { accessTokens } = await startAccessTokens(600);
+    const { token } = await accessTokens.sign({ userId: 'user-1', sessionId: 'session-1' });
+    const [header, payload, signature] = token.split('.') as [string, string, string];
+    const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+    // Other last characters that decode to the same bytes (the unused low bits differ), and padding.
+    const sameBytes = (segment: string) =>
+      [...alphabet]
+        .map((last) => `${segment.slice(0, -1)}${last}`)
+        .filter(
+          (variant) =>
+            variant !== segment &&
+            Buffer.from(variant, 'base64url').equals(Buffer.from(segment, 'base64url')),
+        );
+    const variants = [
+      ...[`${signature}=`, `${signature}==`, ...sameBytes(signature)].map(
+        (variant) => `${header}.${payload}.${variant}`,
+      ),
+      ...sameBytes(payload).map((variant) => `${header}.${variant}.${signature}`),
+      ...sameBytes(header).map((variant) => `${variant}.${payload}.${signature}`),
+      `${header}=.${payload}.${signature}`,
+    ];
+    // An Ed25519 signature is 64 bytes: 86 characters whose last carries 4 unused bits, so 15
+    // other last characters, plus the two paddings: the 17 strings jose accepted per token.
+    expect(variants.filter((variant) => variant.startsWith(`${header}.${payload}.`))).toHaveLength(17);
+    for (const variant of variants)
+      await expect(accessTokens.verify(variant), variant).rejects.toMatchObject({
+        code: 'auth.token_invalid',
+      });
+    expect(await accessTokens.verify(token)).toMatchObject({ userId: 'user-1' });
+  });
 });

@@ -20,6 +20,20 @@ const VERIFIED_CACHE_SIZE = 10_000;
 /** A token signed by a key this node does not know yet makes it reload keys, at most this often. */
 const RELOAD_INTERVAL_MS = 10_000;
 
+/**
+ * Whether each of the three segments of a JWT is canonical base64url: no padding, and the unused
+ * low bits of the last character are zero. jose (like Node's decoder) accepts `sig==` or another
+ * last character decoding to the same bytes, so one token would have 17 spellings that all verify:
+ * a client, cache or revocation list comparing token strings would be fooled.
+ */
+function isCanonicalCompactJwt(token: string): boolean {
+  const segments = token.split('.');
+  return (
+    segments.length === 3 &&
+    segments.every((segment) => Buffer.from(segment, 'base64url').toString('base64url') === segment)
+  );
+}
+
 /** What an access token proves. */
 export interface AccessClaims {
   readonly userId: string;
@@ -141,6 +155,7 @@ export function createAccessTokens(options: AccessTokensOptions) {
     async verify(token: string): Promise<AccessClaims> {
       const known = accessTokens.verifiedBefore(token);
       if (known !== undefined) return known;
+      if (!isCanonicalCompactJwt(token)) throw sessionErrors.tokenInvalid();
       const now = clock.now().getTime();
       try {
         const { payload, protectedHeader } = await jwtVerify(

@@ -1,5 +1,5 @@
 import { Type } from '@fastify/type-provider-typebox';
-import type { HttpServer } from '../../kernel/http/index.js';
+import { type HttpServer, routeSecurity } from '../../kernel/http/index.js';
 import { requireUser } from './authentication.js';
 import type { EmailTokenService } from './email-tokens.service.js';
 import { clientOf, Email, Password, Tokens, User } from './identity.routes.js';
@@ -26,6 +26,7 @@ export function registerEmailTokenRoutes(app: HttpServer, services: EmailTokenRo
     {
       schema: {
         tags,
+        security: routeSecurity.user,
         summary: 'Send the signed-in user a new email verification mail',
         description:
           'The previous verification mail stops working. Answers 409 `auth.email_already_verified` once the address is verified.',

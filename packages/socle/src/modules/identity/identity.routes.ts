@@ -1,5 +1,5 @@
 import { Type } from '@fastify/type-provider-typebox';
-import type { HttpServer } from '../../kernel/http/index.js';
+import { type HttpServer, routeSecurity } from '../../kernel/http/index.js';
 import type { AccessTokens } from './access-tokens.js';
 import type { AccountService } from './accounts.service.js';
 import { requireUser } from './authentication.js';
@@ -99,15 +99,19 @@ export function registerIdentityRoutes(app: HttpServer, services: IdentityRouteS
     async (request) => sessions.refresh(request.body.refreshToken),
   );
 
-  app.post('/auth/sign-out', { schema: { tags, summary: 'End this session' } }, async (request, reply) => {
-    const auth = requireUser(request);
-    await sessions.signOut(auth.userId, auth.sessionId);
-    return reply.code(204).send();
-  });
+  app.post(
+    '/auth/sign-out',
+    { schema: { tags, security: routeSecurity.user, summary: 'End this session' } },
+    async (request, reply) => {
+      const auth = requireUser(request);
+      await sessions.signOut(auth.userId, auth.sessionId);
+      return reply.code(204).send();
+    },
+  );
 
   app.post(
     '/auth/sign-out-everywhere',
-    { schema: { tags, summary: 'End every session of this account' } },
+    { schema: { tags, security: routeSecurity.user, summary: 'End every session of this account' } },
     async (request, reply) => {
       await sessions.signOutEverywhere(requireUser(request).userId);
       return reply.code(204).send();
@@ -119,6 +123,7 @@ export function registerIdentityRoutes(app: HttpServer, services: IdentityRouteS
     {
       schema: {
         tags,
+        security: routeSecurity.user,
         summary: 'List the live sessions of this account',
         response: { 200: Type.Array(Session) },
       },
@@ -143,6 +148,7 @@ export function registerIdentityRoutes(app: HttpServer, services: IdentityRouteS
     {
       schema: {
         tags,
+        security: routeSecurity.user,
         summary: 'Revoke one session of this account',
         params: Type.Object({ id: Type.String({ format: 'uuid' }) }),
       },
@@ -155,7 +161,9 @@ export function registerIdentityRoutes(app: HttpServer, services: IdentityRouteS
 
   app.get(
     '/me',
-    { schema: { tags, summary: 'The signed-in user', response: { 200: User } } },
+    {
+      schema: { tags, security: routeSecurity.user, summary: 'The signed-in user', response: { 200: User } },
+    },
     async (request) => accounts.me(requireUser(request).userId),
   );
 

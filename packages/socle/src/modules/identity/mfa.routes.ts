@@ -1,5 +1,5 @@
 import { Type } from '@fastify/type-provider-typebox';
-import type { HttpServer } from '../../kernel/http/index.js';
+import { type HttpServer, routeSecurity } from '../../kernel/http/index.js';
 import { requireUser } from './authentication.js';
 import { clientOf, Tokens } from './identity.routes.js';
 import type { MfaService } from './mfa.service.js';
@@ -29,6 +29,7 @@ export function registerMfaRoutes(app: HttpServer, services: MfaRouteServices): 
     {
       schema: {
         tags,
+        security: routeSecurity.user,
         summary: 'Start (or restart) enrolling an authenticator app',
         description:
           'Returns a new TOTP secret, its otpauth URI and a QR code. Two-factor authentication is on only after POST /auth/mfa/totp/confirm.',
@@ -49,6 +50,7 @@ export function registerMfaRoutes(app: HttpServer, services: MfaRouteServices): 
     {
       schema: {
         tags,
+        security: routeSecurity.user,
         summary: 'Turn two-factor authentication on with a first code from the app',
         description:
           'Signs out every other session of the user (they were opened with the password alone); the calling session stays.',
@@ -72,6 +74,7 @@ export function registerMfaRoutes(app: HttpServer, services: MfaRouteServices): 
     {
       schema: {
         tags,
+        security: routeSecurity.user,
         summary: 'Turn two-factor authentication off (needs a code or a recovery code)',
         body: CodeBody,
       },
@@ -87,6 +90,7 @@ export function registerMfaRoutes(app: HttpServer, services: MfaRouteServices): 
     {
       schema: {
         tags,
+        security: routeSecurity.user,
         summary: 'Replace all recovery codes with new ones (needs a code or a recovery code)',
         body: CodeBody,
         response: { 200: RecoveryCodes },

@@ -2,9 +2,9 @@ import { timingSafeEqual } from 'node:crypto';
 import { Type } from '@fastify/type-provider-typebox';
 import type { FastifyRequest } from 'fastify';
 import type { Config } from '../../kernel/config/index.js';
-import type { HttpServer } from '../../kernel/http/index.js';
+import { type HttpServer, routeSecurity } from '../../kernel/http/index.js';
 import { JOB_QUEUES, JOB_STATES, type Jobs } from '../../kernel/queue/index.js';
-import { requireOrgRole } from '../tenancy/index.js';
+import { OrgHeaders, requireOrgRole } from '../tenancy/index.js';
 import { jobsModuleErrors } from './jobs.errors.js';
 
 /** The header carrying `OPERATOR_TOKEN`. */
@@ -44,9 +44,6 @@ const ListQuery = Type.Object(
   { additionalProperties: false },
 );
 const IdParams = Type.Object({ id: Type.String({ format: 'uuid' }) });
-const OrgHeaders = Type.Object({
-  'x-org-id': Type.String({ format: 'uuid', description: 'The organization to act in' }),
-});
 
 /**
  * Who may use one set of job routes and which jobs they see: `tenantOf` checks the caller and
@@ -57,19 +54,22 @@ interface JobAudience {
   /** Said at the end of each route's summary, e.g. `(admin)`. */
   readonly who: string;
   readonly headers?: typeof OrgHeaders;
+  /** The credentials the routes accept, for the OpenAPI document. */
+  readonly security: (typeof routeSecurity)[keyof typeof routeSecurity];
   tenantOf(request: FastifyRequest): string | null;
 }
 
 /** The four job routes (list, inspect, retry, cancel) for one audience. */
 function registerJobRoutes(app: HttpServer, jobs: Jobs, audience: JobAudience): void {
-  const { prefix, who, tenantOf } = audience;
+  const { prefix, who, tenantOf, security } = audience;
   const headers = audience.headers === undefined ? {} : { headers: audience.headers };
   app.get(
     prefix,
     {
       schema: {
         tags: ['jobs'],
-        summary: `Jobs by id, newest last ${who}`,
+        summary: `Jobs in creation order, newest last ${who}`,
+        security,
         ...headers,
         querystring: ListQuery,
         response: { 200: Type.Object({ jobs: Type.Array(Job) }) },
@@ -108,6 +108,7 @@ function registerJobRoutes(app: HttpServer, jobs: Jobs, audience: JobAudience): 
       schema: {
         tags: ['jobs'],
         summary: `${action.summary} ${who}`,
+        security,
         ...headers,
         params: IdParams,
         response: { 200: Job },
@@ -126,6 +127,7 @@ export function registerOrgJobRoutes(app: HttpServer, jobs: Jobs): void {
     prefix: '/org/jobs',
     who: '(admin of the current organization)',
     headers: OrgHeaders,
+    security: routeSecurity.memberOrApiKey,
     tenantOf: (request) => requireOrgRole(request, 'admin').orgId,
   });
 }
@@ -139,6 +141,7 @@ export function registerOperatorJobRoutes(app: HttpServer, jobs: Jobs, config: C
   registerJobRoutes(app, jobs, {
     prefix: '/operator/jobs',
     who: '(operator token)',
+    security: routeSecurity.operator,
     tenantOf(request) {
       const token = config.operatorToken;
       if (token === undefined) throw jobsModuleErrors.operatorApiDisabled();

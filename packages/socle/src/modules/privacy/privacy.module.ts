@@ -1,4 +1,5 @@
 import { Type } from '@fastify/type-provider-typebox';
+import { routeSecurity } from '../../kernel/http/index.js';
 import { defineModule, type ModuleContext } from '../../kernel/modules/index.js';
 import { ReauthenticationFields, requireUser } from '../identity/index.js';
 import { createPrivacyService, type PrivacyService } from './privacy.service.js';
@@ -24,6 +25,7 @@ export function createPrivacyModule() {
         {
           schema: {
             tags: ['privacy'],
+            security: routeSecurity.user,
             summary: 'Everything Socle holds about you, as one JSON archive (GDPR art. 15, 20)',
           },
         },
@@ -43,6 +45,7 @@ export function createPrivacyModule() {
         {
           schema: {
             tags: ['privacy'],
+            security: routeSecurity.user,
             summary: 'Erase your account and everything about you (GDPR art. 17)',
             description:
               'Needs the password, and a TOTP or recovery code when two-factor authentication is on. Every module deletes or pseudonymizes what it holds about you; the account and its sessions are gone afterwards. Irreversible.',

@@ -1,6 +1,6 @@
 import { Type } from '@fastify/type-provider-typebox';
 import type { FastifyRequest } from 'fastify';
-import type { HttpServer } from '../../kernel/http/index.js';
+import { type HttpServer, routeSecurity } from '../../kernel/http/index.js';
 import { requireUser } from '../identity/index.js';
 import { requireOrgRole } from '../tenancy/index.js';
 import type { AppsService } from './apps.service.js';
@@ -61,6 +61,7 @@ export function registerAppRoutes(app: HttpServer, apps: AppsService): void {
     {
       schema: {
         tags,
+        security: routeSecurity.user,
         summary: 'Create a realtime app (admin); the secret is in this response',
         headers: OrgHeader,
         body: Type.Object(
@@ -84,6 +85,7 @@ export function registerAppRoutes(app: HttpServer, apps: AppsService): void {
     {
       schema: {
         tags,
+        security: routeSecurity.user,
         summary: 'Realtime apps of the organization, without secrets (admin)',
         headers: OrgHeader,
         response: { 200: Type.Array(AppSummary) },
@@ -97,6 +99,7 @@ export function registerAppRoutes(app: HttpServer, apps: AppsService): void {
     {
       schema: {
         tags,
+        security: routeSecurity.user,
         summary: 'Replace the secret of an app (admin); the new secret is in this response',
         headers: OrgHeader,
         params: IdParams,
@@ -111,6 +114,7 @@ export function registerAppRoutes(app: HttpServer, apps: AppsService): void {
     {
       schema: {
         tags,
+        security: routeSecurity.user,
         summary:
           'Replace (or create) the encryption master key of an app (admin); the new key is in this response',
         headers: OrgHeader,
@@ -123,7 +127,15 @@ export function registerAppRoutes(app: HttpServer, apps: AppsService): void {
 
   app.delete(
     '/realtime/apps/:id',
-    { schema: { tags, summary: 'Delete an app (admin)', headers: OrgHeader, params: IdParams } },
+    {
+      schema: {
+        tags,
+        security: routeSecurity.user,
+        summary: 'Delete an app (admin)',
+        headers: OrgHeader,
+        params: IdParams,
+      },
+    },
     async (request, reply) => {
       await apps.remove(admin(request), request.params.id);
       return reply.code(204).send();

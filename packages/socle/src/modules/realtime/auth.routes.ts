@@ -1,7 +1,7 @@
 import { Type } from '@fastify/type-provider-typebox';
 import type { FastifyRequest } from 'fastify';
 import type { RealtimeChannelRule } from '../../kernel/config/index.js';
-import type { HttpServer } from '../../kernel/http/index.js';
+import { type HttpServer, routeSecurity } from '../../kernel/http/index.js';
 import type { ChannelAuthorizer, ModuleDefinition } from '../../kernel/modules/index.js';
 import { requireUser } from '../identity/index.js';
 import { hasRole, type OrgRole, requireOrg } from '../tenancy/index.js';
@@ -152,6 +152,7 @@ export function registerAuthRoutes(
       config,
       schema: {
         tags,
+        security: routeSecurity.user,
         summary:
           'Authorize the signed-in user to join a private or presence channel (pusher-js channelAuthorization)',
         body: AuthBody,
@@ -213,6 +214,7 @@ export function registerAuthRoutes(
       config,
       schema: {
         tags,
+        security: routeSecurity.user,
         summary: 'Sign the signed-in user in on a socket (pusher-js userAuthentication, pusher:signin)',
         body: UserAuthBody,
         response: { 200: Type.Object({ auth: Type.String(), user_data: Type.String() }) },

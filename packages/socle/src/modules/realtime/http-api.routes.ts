@@ -1,7 +1,7 @@
 import { Type } from '@fastify/type-provider-typebox';
 import type { FastifyRequest } from 'fastify';
 import type { Clock } from '../../kernel/clock/index.js';
-import type { HttpServer } from '../../kernel/http/index.js';
+import { type HttpServer, routeSecurity } from '../../kernel/http/index.js';
 import type { RateLimiter } from '../../kernel/rate-limit/index.js';
 import type { AppDirectory, RealtimeApp } from './apps.js';
 import { looksEncrypted } from './encryption.js';
@@ -62,7 +62,7 @@ export function registerHttpApiRoutes(app: HttpServer, options: HttpApiOptions):
   const { apps, gateway, state, clock } = options;
   const tags = ['realtime http api'];
   // Signed with the app secret (query auth_key/auth_signature), not a session: see docs/realtime.md.
-  const security = [{ appSignature: [] }];
+  const security = routeSecurity.appSignature;
   // Keep the body as received: body_md5 is computed over those exact bytes.
   app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
     request.rawBody = body as string;

@@ -1,5 +1,5 @@
 import { Type } from '@fastify/type-provider-typebox';
-import type { HttpServer } from '../../kernel/http/index.js';
+import { type HttpServer, routeSecurity } from '../../kernel/http/index.js';
 import { requireUser } from '../identity/index.js';
 import type { ApiKeyService } from './api-keys.service.js';
 import { requireOrgRole } from './current-org.js';
@@ -51,6 +51,7 @@ export function registerApiKeyRoutes(app: HttpServer, apiKeys: ApiKeyService): v
     {
       schema: {
         tags,
+        security: routeSecurity.user,
         summary: 'Create an API key (admin); the key is in this response only',
         headers: OrgHeader,
         body: Type.Object(
@@ -74,6 +75,7 @@ export function registerApiKeyRoutes(app: HttpServer, apiKeys: ApiKeyService): v
     {
       schema: {
         tags,
+        security: routeSecurity.user,
         summary: 'API keys of the organization, without the keys (admin)',
         headers: OrgHeader,
         response: { 200: Type.Array(ApiKey) },
@@ -87,6 +89,7 @@ export function registerApiKeyRoutes(app: HttpServer, apiKeys: ApiKeyService): v
     {
       schema: {
         tags,
+        security: routeSecurity.user,
         summary: 'Revoke an API key (admin)',
         headers: OrgHeader,
         params: Type.Object({ id: Type.String({ format: 'uuid' }) }),

@@ -1,3 +1,4 @@
+import { Type } from '@fastify/type-provider-typebox';
 import type { FastifyRequest } from 'fastify';
 import type { Clock } from '../../kernel/clock/index.js';
 import type { ScopeAccess } from '../../kernel/context/index.js';
@@ -36,6 +37,20 @@ declare module 'fastify' {
 
 /** The header naming the organization a request acts in. */
 export const ORG_HEADER = 'x-org-id';
+
+/**
+ * The `headers` schema of a route acting in the current organization that accepts API keys
+ * (`routeSecurity.memberOrApiKey`): `X-Org-Id` is needed with an access token (`requireOrg`
+ * answers 400 `tenancy.org_required` without it) and may be omitted with an API key.
+ */
+export const OrgHeaders = Type.Object({
+  [ORG_HEADER]: Type.Optional(
+    Type.String({
+      format: 'uuid',
+      description: "The organization to act in (required, except with an API key: the key's)",
+    }),
+  ),
+});
 
 /** The organization id of an `X-Org-Id` header (lower-cased), undefined when absent, or 400. */
 export function orgIdOfHeader(request: FastifyRequest): string | undefined {

@@ -4,6 +4,7 @@ export type { ApiKeyRole, ApiKeySummary } from './api-keys.service.js';
 export {
   type CurrentOrg,
   ORG_HEADER,
+  OrgHeaders,
   type RequestApiKey,
   requireOrg,
   requireOrgRole,

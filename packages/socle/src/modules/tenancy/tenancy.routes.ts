@@ -1,7 +1,7 @@
 import { Type } from '@fastify/type-provider-typebox';
-import type { HttpServer } from '../../kernel/http/index.js';
+import { type HttpServer, routeSecurity } from '../../kernel/http/index.js';
 import { requireUser } from '../identity/index.js';
-import { requireOrgRole } from './current-org.js';
+import { OrgHeaders, requireOrgRole } from './current-org.js';
 import type { OrganizationService } from './organizations.service.js';
 
 const Role = Type.Union([
@@ -32,14 +32,6 @@ const Invitation = Type.Object({
   expiresAt: Type.String({ format: 'date-time' }),
 });
 const UserParams = Type.Object({ userId: Type.String({ format: 'uuid' }) });
-const OrgHeader = Type.Object({
-  'x-org-id': Type.Optional(
-    Type.String({
-      format: 'uuid',
-      description: "The organization to act in (required, except with an API key: the key's)",
-    }),
-  ),
-});
 
 /** Organizations, members, invitations. Routes under /org act in the organization of X-Org-Id. */
 export function registerTenancyRoutes(app: HttpServer, organizations: OrganizationService): void {
@@ -50,6 +42,7 @@ export function registerTenancyRoutes(app: HttpServer, organizations: Organizati
     {
       schema: {
         tags,
+        security: routeSecurity.user,
         summary: 'Create an organization; you become its owner',
         body: Type.Object(
           {
@@ -67,7 +60,14 @@ export function registerTenancyRoutes(app: HttpServer, organizations: Organizati
 
   app.get(
     '/orgs',
-    { schema: { tags, summary: 'Organizations you belong to', response: { 200: Type.Array(Organization) } } },
+    {
+      schema: {
+        tags,
+        security: routeSecurity.user,
+        summary: 'Organizations you belong to',
+        response: { 200: Type.Array(Organization) },
+      },
+    },
     async (request) => organizations.listMine(requireUser(request).userId),
   );
 
@@ -76,8 +76,9 @@ export function registerTenancyRoutes(app: HttpServer, organizations: Organizati
     {
       schema: {
         tags,
+        security: routeSecurity.memberOrApiKey,
         summary: 'The current organization',
-        headers: OrgHeader,
+        headers: OrgHeaders,
         response: { 200: Organization },
       },
     },
@@ -89,8 +90,9 @@ export function registerTenancyRoutes(app: HttpServer, organizations: Organizati
     {
       schema: {
         tags,
+        security: routeSecurity.memberOrApiKey,
         summary: 'Rename the current organization (admin)',
-        headers: OrgHeader,
+        headers: OrgHeaders,
         body: Type.Object(
           { name: Type.String({ minLength: 1, maxLength: 200 }) },
           { additionalProperties: false },
@@ -108,8 +110,9 @@ export function registerTenancyRoutes(app: HttpServer, organizations: Organizati
     {
       schema: {
         tags,
+        security: routeSecurity.memberOrApiKey,
         summary: 'Members of the current organization',
-        headers: OrgHeader,
+        headers: OrgHeaders,
         response: { 200: Type.Array(Member) },
       },
     },
@@ -121,8 +124,9 @@ export function registerTenancyRoutes(app: HttpServer, organizations: Organizati
     {
       schema: {
         tags,
+        security: routeSecurity.memberOrApiKey,
         summary: "Change a member's role (admin; use transfer-ownership to make an owner)",
-        headers: OrgHeader,
+        headers: OrgHeaders,
         params: UserParams,
         body: Type.Object({ role: GrantableRole }, { additionalProperties: false }),
       },
@@ -139,7 +143,15 @@ export function registerTenancyRoutes(app: HttpServer, organizations: Organizati
 
   app.delete(
     '/org/members/:userId',
-    { schema: { tags, summary: 'Remove a member (admin)', headers: OrgHeader, params: UserParams } },
+    {
+      schema: {
+        tags,
+        security: routeSecurity.memberOrApiKey,
+        summary: 'Remove a member (admin)',
+        headers: OrgHeaders,
+        params: UserParams,
+      },
+    },
     async (request, reply) => {
       await organizations.remove(requireOrgRole(request, 'admin'), request.params.userId);
       return reply.code(204).send();
@@ -148,7 +160,14 @@ export function registerTenancyRoutes(app: HttpServer, organizations: Organizati
 
   app.post(
     '/org/leave',
-    { schema: { tags, summary: 'Leave the current organization', headers: OrgHeader } },
+    {
+      schema: {
+        tags,
+        security: routeSecurity.user,
+        summary: 'Leave the current organization',
+        headers: OrgHeaders,
+      },
+    },
     async (request, reply) => {
       requireUser(request); // an API key has no membership to leave
       await organizations.leave(requireOrgRole(request, 'viewer'));
@@ -161,8 +180,9 @@ export function registerTenancyRoutes(app: HttpServer, organizations: Organizati
     {
       schema: {
         tags,
+        security: routeSecurity.user,
         summary: 'Make another member the owner; you become an admin (owner)',
-        headers: OrgHeader,
+        headers: OrgHeaders,
         body: Type.Object({ userId: Type.String({ format: 'uuid' }) }, { additionalProperties: false }),
       },
     },
@@ -178,8 +198,9 @@ export function registerTenancyRoutes(app: HttpServer, organizations: Organizati
     {
       schema: {
         tags,
+        security: routeSecurity.memberOrApiKey,
         summary: 'Invite someone by email (admin); the link is emailed to them',
-        headers: OrgHeader,
+        headers: OrgHeaders,
         body: Type.Object(
           {
             email: Type.String({ minLength: 3, maxLength: 254, examples: ['broker@example.com'] }),
@@ -199,8 +220,9 @@ export function registerTenancyRoutes(app: HttpServer, organizations: Organizati
     {
       schema: {
         tags,
+        security: routeSecurity.memberOrApiKey,
         summary: 'Pending invitations (admin)',
-        headers: OrgHeader,
+        headers: OrgHeaders,
         response: { 200: Type.Array(Invitation) },
       },
     },
@@ -212,8 +234,9 @@ export function registerTenancyRoutes(app: HttpServer, organizations: Organizati
     {
       schema: {
         tags,
+        security: routeSecurity.memberOrApiKey,
         summary: 'Revoke an invitation (admin)',
-        headers: OrgHeader,
+        headers: OrgHeaders,
         params: Type.Object({ id: Type.String({ format: 'uuid' }) }),
       },
     },
@@ -228,6 +251,7 @@ export function registerTenancyRoutes(app: HttpServer, organizations: Organizati
     {
       schema: {
         tags,
+        security: routeSecurity.user,
         summary: 'Accept an invitation sent to your email',
         body: Type.Object(
           { token: Type.String({ minLength: 1, maxLength: 200 }) },
