@@ -7,6 +7,11 @@ export {
   type TransactionSettings,
 } from './database.js';
 export {
+  DATABASE_RETRY_AFTER_SECONDS,
+  databaseErrors,
+  isDatabaseUnavailable,
+} from './database-errors.js';
+export {
   applyMigrations,
   checksumOf,
   loadMigrations,

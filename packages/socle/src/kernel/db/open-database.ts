@@ -1,7 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import type { Config } from '../config/index.js';
-import type { Logger } from '../log/index.js';
+import { createOutageLog, type Logger } from '../log/index.js';
 import type { QueryObserver } from './backend.js';
 import { lockDataDirectory } from './data-dir-lock.js';
 import { createDatabase, type Database } from './database.js';
@@ -14,6 +14,7 @@ export interface OpenDatabaseOptions {
     | 'databaseUrl'
     | 'databasePoolMax'
     | 'databaseConnectTimeoutMs'
+    | 'databaseStatementTimeoutMs'
     | 'databasePreparedStatements'
     | 'dataDir'
     | 'baseDir'
@@ -33,6 +34,8 @@ export async function openDatabase(options: OpenDatabaseOptions): Promise<Databa
         url: config.databaseUrl,
         poolMax: config.databasePoolMax,
         connectTimeoutMs: config.databaseConnectTimeoutMs,
+        statementTimeoutMs: config.databaseStatementTimeoutMs,
+        outage: createOutageLog(log, 'Database', 'requests answer 503 db.unavailable'),
         preparedStatements: config.databasePreparedStatements,
         ...(options.observeQuery ? { observeQuery: options.observeQuery } : {}),
         onPoolError: (error) =>

@@ -101,7 +101,10 @@ export async function createHttpServer(options: CreateHttpServerOptions): Promis
         status,
         durationMs: Math.round(reply.elapsedTime * 10) / 10,
       };
-      if (status >= 500) request.log.error(line, 'request failed');
+      // A 503 is an outage or a drain that its own component logs once (db.unavailable,
+      // redis.unavailable, shutting down): a line per refused request would flood the log.
+      if (status === 503) request.log.debug(line, 'request refused: service unavailable');
+      else if (status >= 500) request.log.error(line, 'request failed');
       else if (status >= 400) request.log.info(line, 'request refused');
       else request.log.debug(line, 'request completed');
     }
