@@ -14,6 +14,7 @@ import type { Config } from '../config/index.js';
 import { httpErrors } from '../errors/index.js';
 import type { Logger } from '../log/index.js';
 import type { Metrics } from '../metrics/index.js';
+import { limitConnectionsPerAddress } from './connection-limit.js';
 import { installErrorHandling, sendProblem } from './error-handling.js';
 
 /** The Fastify instance modules register routes on, typed for TypeBox schemas. */
@@ -26,7 +27,16 @@ export type HttpServer = FastifyInstance<
 >;
 
 export interface CreateHttpServerOptions {
-  readonly config: Pick<Config, 'bodyLimitBytes' | 'corsOrigins' | 'trustProxy'>;
+  readonly config: Pick<
+    Config,
+    | 'bodyLimitBytes'
+    | 'corsOrigins'
+    | 'trustProxy'
+    | 'httpRequestTimeoutMs'
+    | 'httpHeadersTimeoutMs'
+    | 'httpKeepAliveTimeoutMs'
+    | 'httpMaxConnectionsPerIp'
+  >;
   readonly log: Logger;
   readonly metrics: Metrics;
   readonly version: string;
@@ -50,7 +60,19 @@ export const REQUEST_ID_HEADER = 'x-request-id';
  */
 export async function createHttpServer(options: CreateHttpServerOptions): Promise<HttpServer> {
   const { config, metrics } = options;
+  // Node refuses headers timeouts longer than the request timeout.
+  const headersTimeout = Math.min(config.httpHeadersTimeoutMs, config.httpRequestTimeoutMs);
   const app = Fastify({
+    // Fastify turns Node's request timeout off by default: a client that sent headers and part of
+    // its body held the connection forever. Node checks both timeouts every
+    // `connectionsCheckingInterval` (30 s by default), so a timeout could overrun by that much.
+    requestTimeout: config.httpRequestTimeoutMs,
+    keepAliveTimeout: config.httpKeepAliveTimeoutMs,
+    http: {
+      requestTimeout: config.httpRequestTimeoutMs,
+      headersTimeout,
+      connectionsCheckingInterval: Math.max(50, Math.min(1000, Math.floor(headersTimeout / 4))),
+    },
     loggerInstance: options.log as FastifyBaseLogger,
     // Socle writes one line per request itself (onResponse below), at a level chosen by status.
     logController: new LogController({ disableRequestLogging: true, requestIdLogLabel: 'requestId' }),
@@ -67,6 +89,8 @@ export async function createHttpServer(options: CreateHttpServerOptions): Promis
       customOptions: { allErrors: true, coerceTypes: 'array', useDefaults: true, removeAdditional: false },
     },
   }).withTypeProvider<TypeBoxTypeProvider>();
+
+  limitConnectionsPerAddress(app.server, config.httpMaxConnectionsPerIp, metrics.registry);
 
   // Callback-style hooks: these run on every request and do nothing asynchronous.
   const { running } = options;
