@@ -20,6 +20,7 @@ import { createMetrics, type Metrics } from './metrics/index.js';
 import { type ModuleContext, type ModuleDefinition, orderModules } from './modules/index.js';
 import { createJobEngine, type JobEngine, type JobQueue } from './queue/index.js';
 import { createRateLimiter } from './rate-limit/index.js';
+import { createRedisConnections } from './redis/index.js';
 import { openSecretBox, type SecretBox } from './secrets/index.js';
 
 export const SOCLE_VERSION: string = (
@@ -119,8 +120,18 @@ export async function createSocle(options: CreateSocleOptions): Promise<Socle> {
   });
   metrics.trackPool(() => db.statistics());
   const scope = createScopeAccess();
-  const rateLimiter = createRateLimiter({ redisUrl: config.redisUrl, clock, log });
-  const bus = createBus({ redisUrl: config.redisUrl, log });
+  // Every Redis connection of the process comes from here: bounded, namespaced, its outage logged once.
+  const redis =
+    config.redisUrl === undefined
+      ? undefined
+      : createRedisConnections({
+          url: config.redisUrl,
+          namespace: config.redisNamespace,
+          commandTimeoutMs: config.redisCommandTimeoutMs,
+          log,
+        });
+  const rateLimiter = createRateLimiter({ redis, clock, log });
+  const bus = createBus({ redis, log });
   db.setTransactionContextProvider(scope.transactionSettings);
 
   let draining = false;
@@ -139,6 +150,7 @@ export async function createSocle(options: CreateSocleOptions): Promise<Socle> {
     modules,
     jobs,
     bus,
+    redis,
   });
   try {
     if (config.migrateOnStart) {
@@ -162,7 +174,7 @@ export async function createSocle(options: CreateSocleOptions): Promise<Socle> {
       isDraining: () => draining,
       running,
     });
-    registerHealthRoutes(app, { db, migrations, metrics, isDraining: () => draining });
+    registerHealthRoutes(app, { db, migrations, metrics, redis, isDraining: () => draining });
     for (const module of modules) await module.configureHttp?.(app, contextOf());
     for (const module of modules) {
       const routes = module.routes;
@@ -182,6 +194,7 @@ export async function createSocle(options: CreateSocleOptions): Promise<Socle> {
     await db.close().catch(() => undefined);
     await rateLimiter.close().catch(() => undefined);
     await bus.close().catch(() => undefined);
+    await redis?.close().catch(() => undefined);
     throw error;
   }
   const server = app;
@@ -236,6 +249,7 @@ export async function createSocle(options: CreateSocleOptions): Promise<Socle> {
     await db.close();
     await rateLimiter.close();
     await bus.close();
+    await redis?.close();
     return { drained: outcome === 'closed' && handlersDone };
   };
 

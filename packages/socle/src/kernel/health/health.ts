@@ -3,6 +3,7 @@ import type { Database, Migration } from '../db/index.js';
 import { httpErrors } from '../errors/index.js';
 import type { HttpServer } from '../http/index.js';
 import type { Metrics } from '../metrics/index.js';
+import type { RedisConnections } from '../redis/index.js';
 
 export interface CheckResult {
   readonly status: 'ok' | 'failing';
@@ -15,6 +16,11 @@ export interface HealthOptions {
   /** Every migration this server's modules ship; all must be applied for readiness. */
   readonly migrations: readonly Migration[];
   readonly metrics: Metrics;
+  /**
+   * With `REDIS_URL`: realtime needs Redis, so readiness fails while it is down or frozen (rate
+   * limits would fall back per process, realtime calls answer 503).
+   */
+  readonly redis?: RedisConnections | undefined;
   /** True once shutdown began: the load balancer must stop sending traffic. */
   readonly isDraining: () => boolean;
   readonly checkTimeoutMs?: number;
@@ -76,7 +82,8 @@ export function registerHealthRoutes(app: HttpServer, options: HealthOptions): v
     {
       schema: {
         tags: ['operations'],
-        summary: 'Readiness: database reachable, migrations applied, not draining',
+        summary:
+          'Readiness: database (and Redis, when configured) reachable, migrations applied, not draining',
         response: {
           200: Type.Object({ status: Type.Literal('ok'), checks: Type.Record(Type.String(), CheckSchema) }),
         },
@@ -107,7 +114,13 @@ export function registerHealthRoutes(app: HttpServer, options: HealthOptions): v
       const draining: CheckResult = options.isDraining()
         ? { status: 'failing', detail: 'shutting down', durationMs: 0 }
         : { status: 'ok', durationMs: 0 };
-      const checks = { database, migrations, shutdown: draining };
+      const redis = options.redis;
+      const checks = {
+        database,
+        migrations,
+        ...(redis === undefined ? {} : { redis: await runCheck(timeoutMs, () => redis.check()) }),
+        shutdown: draining,
+      };
       const failing = Object.entries(checks).filter(([, check]) => check.status === 'failing');
       if (failing.length > 0) {
         throw httpErrors.serviceUnavailable(

@@ -99,9 +99,9 @@ export function createRealtimeModule(options: RealtimeOptions = {}): RealtimeMod
     const nodeId = newSocketId();
     const now = () => clock.now().getTime();
     const state =
-      config.redisUrl === undefined
+      context.redis === undefined
         ? createMemoryClusterState(nodeId, now)
-        : createRedisClusterState({ redisUrl: config.redisUrl, nodeId, now, log });
+        : createRedisClusterState({ connections: context.redis, nodeId, now, log });
     const delivery =
       options.webhookDelivery ?? createJobWebhookDelivery({ jobs: context.jobs, db: context.db, log });
     const gateway = createGateway({

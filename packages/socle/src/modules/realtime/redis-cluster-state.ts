@@ -1,5 +1,5 @@
-import { Redis } from 'ioredis';
 import type { Logger } from '../../kernel/log/index.js';
+import { createRedisConnections, type RedisConnections } from '../../kernel/redis/index.js';
 import type { ClusterState, PresenceMember } from './presence-state.js';
 
 /** A node that has not written its heartbeat for this long is dead; its members are removed. */
@@ -47,11 +47,13 @@ end
 return total`;
 
 export interface RedisClusterStateOptions {
-  readonly redisUrl: string;
+  /** The process's Redis connections (bounded, namespaced); or `redisUrl` to open its own. */
+  readonly connections?: RedisConnections;
+  readonly redisUrl?: string;
   readonly nodeId: string;
   readonly now: () => number;
   readonly log?: Logger;
-  /** Key prefix, so several deployments (or tests) can share one Redis. */
+  /** Key prefix; default `<namespace>:rt:` (REDIS_NAMESPACE), so deployments can share one Redis. */
   readonly prefix?: string;
 }
 
@@ -63,9 +65,17 @@ export interface RedisClusterStateOptions {
  */
 export function createRedisClusterState(options: RedisClusterStateOptions): ClusterState {
   const { nodeId, now } = options;
-  const prefix = options.prefix ?? 'socle:rt:';
-  const redis = new Redis(options.redisUrl, { maxRetriesPerRequest: 3 });
-  redis.on('error', (error) => options.log?.warn({ err: error }, 'Redis realtime state connection error'));
+  const ownConnections =
+    options.connections === undefined
+      ? createRedisConnections({
+          url: requireUrl(options.redisUrl),
+          ...(options.log ? { log: options.log } : {}),
+        })
+      : undefined;
+  const redisConnections = options.connections ?? (ownConnections as RedisConnections);
+  const prefix = options.prefix ?? redisConnections.prefix('rt');
+  // Every command is bounded and fails fast with redis.unavailable while Redis is down (see BoundedRedis).
+  const redis = redisConnections.open();
   const presenceKey = (appId: string, channel: string) => `${prefix}p:${appId}:${channel}`;
   const usersKey = (appId: string, channel: string) => `${prefix}pu:${appId}:${channel}`;
   const channelsKey = (appId: string) => `${prefix}c:${appId}`;
@@ -245,6 +255,12 @@ export function createRedisClusterState(options: RedisClusterStateOptions): Clus
       ]).catch(() => [1, 1]);
       if (held === 0 && occupied === 0) await redis.zrem(nodesKey, nodeId).catch(() => undefined);
       await redis.quit().catch(() => undefined);
+      await ownConnections?.close();
     },
   };
+}
+
+function requireUrl(url: string | undefined): string {
+  if (url === undefined) throw new TypeError('createRedisClusterState needs connections or redisUrl');
+  return url;
 }
