@@ -198,8 +198,8 @@ describe('deployments sharing one Redis (REDIS_NAMESPACE)', () => {
       attempt++
     ) {
       await sleep(50);
-      stagingNodes = await direct.zrange('staging:rt:nodes', 0, -1);
-      productionNodes = await direct.zrange('production:rt:nodes', 0, -1);
+      stagingNodes = await direct.zrange('staging:rt:nodes', '0', '-1');
+      productionNodes = await direct.zrange('production:rt:nodes', '0', '-1');
     }
     expect(stagingNodes).toHaveLength(1);
     expect(productionNodes).toHaveLength(1);
