@@ -7,6 +7,7 @@ import type { Config } from './config/index.js';
 import { createScopeAccess, type ScopeAccess } from './context/index.js';
 import {
   applyMigrations,
+  createDatabaseOutageLog,
   type Database,
   loadMigrations,
   type Migration,
@@ -112,13 +113,31 @@ export async function createSocle(options: CreateSocleOptions): Promise<Socle> {
     ...(options.inMemory === undefined ? {} : { inMemory: options.inMemory }),
   });
 
+  const databaseOutage = createDatabaseOutageLog(log);
   const db = await openDatabase({
     config,
     log,
     observeQuery: metrics.observeQuery,
+    outage: databaseOutage,
     ...(options.inMemory === undefined ? {} : { inMemory: options.inMemory }),
   });
   metrics.trackPool(() => db.statistics());
+  // On Postgres, job handlers (webhooks, mail) get a pool of their own and readiness one session of
+  // its own: neither can queue behind the other nor behind requests. Embedded has one session.
+  const postgres = config.databaseUrl !== undefined;
+  const backgroundDb = postgres
+    ? await openDatabase({
+        config,
+        log,
+        poolMax: config.databaseBackgroundPoolMax,
+        applicationName: 'socle-background',
+        outage: databaseOutage,
+      })
+    : db;
+  const readinessDb = postgres
+    ? await openDatabase({ config, log, poolMax: 1, applicationName: 'socle-readiness', outage: false })
+    : db;
+  const extraDatabases = postgres ? [backgroundDb, readinessDb] : [];
   const scope = createScopeAccess();
   // Every Redis connection of the process comes from here: bounded, namespaced, its outage logged once.
   const redis =
@@ -133,11 +152,12 @@ export async function createSocle(options: CreateSocleOptions): Promise<Socle> {
   const rateLimiter = createRateLimiter({ redis, clock, log });
   const bus = createBus({ redis, log });
   db.setTransactionContextProvider(scope.transactionSettings);
+  backgroundDb.setTransactionContextProvider(scope.transactionSettings);
 
   let draining = false;
   const running = { count: 0 };
   let app: HttpServer | undefined;
-  const jobs = createJobEngine({ db, config, log, metrics, scope, modules });
+  const jobs = createJobEngine({ db, backgroundDb, config, log, metrics, scope, modules });
   const contextOf = (): ModuleContext => ({
     db,
     log,
@@ -165,7 +185,7 @@ export async function createSocle(options: CreateSocleOptions): Promise<Socle> {
         );
     }
     // From here on, everything modules do runs as the application role: RLS applies.
-    db.enableAppRole(config.databaseAppRole);
+    for (const database of [db, ...extraDatabases]) database.enableAppRole(config.databaseAppRole);
     app = await createHttpServer({
       config,
       log,
@@ -174,7 +194,7 @@ export async function createSocle(options: CreateSocleOptions): Promise<Socle> {
       isDraining: () => draining,
       running,
     });
-    registerHealthRoutes(app, { db, migrations, metrics, redis, isDraining: () => draining });
+    registerHealthRoutes(app, { db: readinessDb, migrations, metrics, redis, isDraining: () => draining });
     for (const module of modules) await module.configureHttp?.(app, contextOf());
     for (const module of modules) {
       const routes = module.routes;
@@ -192,6 +212,7 @@ export async function createSocle(options: CreateSocleOptions): Promise<Socle> {
     await jobs.stop().catch(() => undefined);
     await app?.close().catch(() => undefined);
     await db.close().catch(() => undefined);
+    for (const database of extraDatabases) await database.close().catch(() => undefined);
     await rateLimiter.close().catch(() => undefined);
     await bus.close().catch(() => undefined);
     await redis?.close().catch(() => undefined);
@@ -247,6 +268,7 @@ export async function createSocle(options: CreateSocleOptions): Promise<Socle> {
       }
     }
     await db.close();
+    for (const database of extraDatabases) await database.close();
     await rateLimiter.close();
     await bus.close();
     await redis?.close();

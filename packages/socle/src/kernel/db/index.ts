@@ -22,6 +22,6 @@ export {
   migrationErrors,
   migrationStatus,
 } from './migrations.js';
-export { type OpenDatabaseOptions, openDatabase } from './open-database.js';
+export { createDatabaseOutageLog, type OpenDatabaseOptions, openDatabase } from './open-database.js';
 export { redactUrl } from './postgres-backend.js';
 export type { PreparedQuery } from './prepared-query.js';

@@ -63,6 +63,38 @@ export function registerHealthRoutes(app: HttpServer, options: HealthOptions): v
   const timeoutMs = options.checkTimeoutMs ?? 2000;
   const expected = options.migrations.map((migration) => `${migration.module}/${migration.name}`);
 
+  /** The database checks; probes arriving while one runs share it instead of each taking a session. */
+  let running: Promise<{ database: CheckResult; migrations: CheckResult }> | undefined;
+  const databaseChecks = () => {
+    running ??= (async () => {
+      const database = await runCheck(timeoutMs, async () => {
+        await options.db.ping();
+        return undefined;
+      });
+      const migrations =
+        database.status === 'ok'
+          ? await runCheck(timeoutMs, async () => {
+              if (expected.length === 0) return undefined;
+              const { rows } = await options.db.withConnection((connection) =>
+                connection.query<{ id: string }>(
+                  "select module || '/' || name as id from socle.migrations where module || '/' || name = any($1::text[])",
+                  [expected],
+                ),
+              );
+              const applied = new Set(rows.map((row) => row.id));
+              const pending = expected.filter((id) => !applied.has(id));
+              return pending.length === 0
+                ? undefined
+                : `${pending.length} pending: ${pending.slice(0, 5).join(', ')}`;
+            })
+          : { status: 'failing' as const, detail: 'skipped: database unreachable', durationMs: 0 };
+      return { database, migrations };
+    })().finally(() => {
+      running = undefined;
+    });
+    return running;
+  };
+
   app.get(
     '/livez',
     {
@@ -90,27 +122,7 @@ export function registerHealthRoutes(app: HttpServer, options: HealthOptions): v
       },
     },
     async () => {
-      const database = await runCheck(timeoutMs, async () => {
-        await options.db.ping();
-        return undefined;
-      });
-      const migrations =
-        database.status === 'ok'
-          ? await runCheck(timeoutMs, async () => {
-              if (expected.length === 0) return undefined;
-              const { rows } = await options.db.withConnection((connection) =>
-                connection.query<{ id: string }>(
-                  "select module || '/' || name as id from socle.migrations where module || '/' || name = any($1::text[])",
-                  [expected],
-                ),
-              );
-              const applied = new Set(rows.map((row) => row.id));
-              const pending = expected.filter((id) => !applied.has(id));
-              return pending.length === 0
-                ? undefined
-                : `${pending.length} pending: ${pending.slice(0, 5).join(', ')}`;
-            })
-          : { status: 'failing' as const, detail: 'skipped: database unreachable', durationMs: 0 };
+      const { database, migrations } = await databaseChecks();
       const draining: CheckResult = options.isDraining()
         ? { status: 'failing', detail: 'shutting down', durationMs: 0 }
         : { status: 'ok', durationMs: 0 };

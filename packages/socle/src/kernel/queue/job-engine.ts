@@ -129,6 +129,12 @@ export interface JobEngine extends Jobs {
 
 export interface JobEngineOptions {
   readonly db: Database;
+  /**
+   * The database job handlers get (`JobContext.db`): on Postgres a pool of its own
+   * (`DATABASE_BACKGROUND_POOL_MAX`), so handlers holding connections (a slow webhook receiver)
+   * cannot starve requests or readiness. Default: `db`.
+   */
+  readonly backgroundDb?: Database;
   readonly config: Config;
   readonly log: Logger;
   readonly metrics: Metrics;
@@ -418,7 +424,7 @@ export function createJobEngine(options: JobEngineOptions): JobEngine {
       store = startedStore;
       runner = createJobRunner({
         definitions,
-        db,
+        db: options.backgroundDb ?? db,
         log,
         scope,
         metrics: jobMetrics,
