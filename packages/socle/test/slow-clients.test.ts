@@ -140,3 +140,22 @@ describe('slow and greedy clients (real sockets)', () => {
     );
   });
 });
+
+describe('the connection cap behind a trusted proxy', () => {
+  it('is not applied: every connection comes from the proxy address', async () => {
+    const socle = await createTestSocle(pglite, {
+      config: { trustProxy: true, httpMaxConnectionsPerIp: 1, httpRequestTimeoutMs: 2000 },
+    });
+    try {
+      const port = Number(new URL(await socle.listen()).port);
+      const held = await rawConnection(port, SLOW_BODY_HEADERS);
+      try {
+        expect(await getStatus(port, '/livez')).toBe(200);
+      } finally {
+        held.socket.destroy();
+      }
+    } finally {
+      await socle.dispose();
+    }
+  });
+});

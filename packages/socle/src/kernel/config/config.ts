@@ -41,7 +41,8 @@ export interface Config {
   readonly httpKeepAliveTimeoutMs: number;
   /**
    * Open connections (HTTP and WebSocket) one client address may hold; further ones are closed
-   * at once and counted in `socle_http_connections_refused_total`. 0: no cap.
+   * at once and counted in `socle_http_connections_refused_total`. 0: no cap. Not applied with
+   * `trustProxy`: every connection then comes from the proxy, which limits clients itself.
    */
   readonly httpMaxConnectionsPerIp: number;
   /**
@@ -394,7 +395,7 @@ const SETTINGS = [
     key: 'httpMaxConnectionsPerIp',
     env: 'HTTP_MAX_CONNECTIONS_PER_IP',
     description:
-      'Open connections (HTTP and WebSocket) one client address may hold; more are closed at once. 0: no cap (behind a load balancer every client has its address)',
+      'Open connections (HTTP and WebSocket) one client address may hold; more are closed at once. 0: no cap; not applied with TRUST_PROXY (every connection then comes from the proxy)',
     defaultValue: 1000,
     parse: integer(0, 1_000_000),
   },

@@ -7,7 +7,7 @@ export const DATABASE_RETRY_AFTER_SECONDS = 5;
 export const databaseErrors = {
   /** 503: Postgres refused, dropped, or did not answer in time; the request did not complete. */
   unavailable: (cause: unknown) =>
-    new SocleError('db.unavailable', 'The database is unavailable; retry the request shortly', {
+    new SocleError('db.unavailable', 'The database is unavailable or overloaded; retry the request shortly', {
       status: 503,
       headers: { 'retry-after': String(DATABASE_RETRY_AFTER_SECONDS) },
       cause,

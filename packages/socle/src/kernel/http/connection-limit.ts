@@ -8,7 +8,7 @@ import { Counter, type Registry } from 'prom-client';
  * `socle_http_connections_refused_total`. Without it a few addresses holding slow connections can
  * take every file descriptor of the process (20,000 of them did: health checks refused, the job
  * worker hit EMFILE). The address is the socket's peer: behind a load balancer it is the balancer's,
- * so the cap is then raised or turned off (0) and the balancer limits clients itself.
+ * so the caller turns the cap off (0) there and the balancer limits clients itself.
  *
  * Node's `server.maxConnections` caps the total only; no maintained library caps per address at
  * the socket level (rate limiters count requests), hence these few lines.

@@ -90,7 +90,12 @@ export async function createHttpServer(options: CreateHttpServerOptions): Promis
     },
   }).withTypeProvider<TypeBoxTypeProvider>();
 
-  limitConnectionsPerAddress(app.server, config.httpMaxConnectionsPerIp, metrics.registry);
+  // Behind a trusted proxy every connection comes from the proxy's address: the proxy limits clients.
+  limitConnectionsPerAddress(
+    app.server,
+    config.trustProxy ? 0 : config.httpMaxConnectionsPerIp,
+    metrics.registry,
+  );
 
   // Callback-style hooks: these run on every request and do nothing asynchronous.
   const { running } = options;
