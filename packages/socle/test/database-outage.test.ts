@@ -1,7 +1,14 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createLogger, type ModuleDefinition } from '../src/index.js';
+import {
+  createIdentityModule,
+  createLogger,
+  createMailModule,
+  createTenancyModule,
+  type ModuleDefinition,
+} from '../src/index.js';
+import { createJobsModule } from '../src/modules/jobs/index.js';
 import {
   createTestSocle,
   postgresRequirement,
@@ -35,6 +42,8 @@ const probeModule: ModuleDefinition = {
   },
 };
 
+const OPERATOR_TOKEN = 'operator-token-of-the-outage-test-0123456789';
+
 interface LogLine {
   readonly level: number;
   readonly msg: string;
@@ -50,7 +59,15 @@ describe.skipIf(skip)('requests during a database outage (Postgres, disposable s
     server = await startDisposablePostgres(binaries);
     const url = server.url;
     socle = await createTestSocle(postgres, {
-      modules: [probeModule],
+      // The jobs module starts the job engine (its own pool, polling) and its operator API reads
+      // through that pool.
+      modules: [
+        createIdentityModule({ rateLimits: false }),
+        createMailModule(),
+        createTenancyModule(),
+        createJobsModule(),
+        probeModule,
+      ],
       log: createLogger(
         { logLevel: 'info', logFormat: 'json' },
         { write: (line: string) => lines.push(JSON.parse(line) as LogLine) },
@@ -63,7 +80,12 @@ describe.skipIf(skip)('requests during a database outage (Postgres, disposable s
         dataDir: undefined,
         drop: async () => undefined,
       },
-      config: { databaseConnectTimeoutMs: 1000, databaseStatementTimeoutMs: 1000 },
+      config: {
+        databaseConnectTimeoutMs: 1000,
+        databaseStatementTimeoutMs: 1000,
+        operatorToken: OPERATOR_TOKEN,
+        jobsPollIntervalMs: 500,
+      },
     });
   }, 120_000);
 
@@ -75,7 +97,7 @@ describe.skipIf(skip)('requests during a database outage (Postgres, disposable s
 
   const get = async (url: string) => {
     if (socle === undefined) throw new Error('Socle did not start');
-    return socle.app.inject({ method: 'GET', url });
+    return socle.app.inject({ method: 'GET', url, headers: { 'x-operator-token': OPERATOR_TOKEN } });
   };
   const waitForOk = async (url: string) => {
     let response = await get(url);
@@ -91,13 +113,16 @@ describe.skipIf(skip)('requests during a database outage (Postgres, disposable s
     // Warm the pool: idle connections that die with the server are the usual first casualty.
     await Promise.all(Array.from({ length: 5 }, () => get('/probe/transaction')));
     expect((await get('/probe/statement')).statusCode).toBe(200);
+    expect((await get('/operator/jobs')).statusCode).toBe(200);
     const before = lines.length;
 
     await server.stop('immediate');
 
     const answers = [];
     for (let round = 0; round < 10; round++) {
-      answers.push(...(await Promise.all([get('/probe/statement'), get('/probe/transaction')])));
+      answers.push(
+        ...(await Promise.all([get('/probe/statement'), get('/probe/transaction'), get('/operator/jobs')])),
+      );
     }
     for (const answer of answers) {
       expect(answer.statusCode, answer.body).toBe(503);
@@ -105,6 +130,8 @@ describe.skipIf(skip)('requests during a database outage (Postgres, disposable s
       expect(answer.headers['retry-after']).toMatch(/^\d+$/);
       expect(answer.json()).toMatchObject({ code: 'db.unavailable', status: 503 });
     }
+    // The job engine keeps polling meanwhile: its failures are the same outage.
+    await sleep(1500);
     const during = lines.slice(before);
     // One line says the database is gone; no line per request, no stack per request.
     expect(during.filter((line) => line.level >= 40).map((line) => line.msg)).toEqual([

@@ -157,7 +157,16 @@ export async function createSocle(options: CreateSocleOptions): Promise<Socle> {
   let draining = false;
   const running = { count: 0 };
   let app: HttpServer | undefined;
-  const jobs = createJobEngine({ db, backgroundDb, config, log, metrics, scope, modules });
+  const jobs = createJobEngine({
+    db,
+    backgroundDb,
+    outage: databaseOutage,
+    config,
+    log,
+    metrics,
+    scope,
+    modules,
+  });
   const contextOf = (): ModuleContext => ({
     db,
     log,

@@ -43,13 +43,15 @@ const DRIVER_MESSAGES =
  * a statement it refused, such as a constraint violation): the request gets 503, not 500.
  */
 export function isDatabaseUnavailable(error: unknown): boolean {
-  if (!(error instanceof Error)) return false;
-  const code = (error as { code?: unknown }).code;
+  // pg-boss emits plain objects carrying the driver error's fields, not Errors.
+  if (error === null || typeof error !== 'object') return false;
+  const { code, message } = error as { code?: unknown; message?: unknown };
+  const text = typeof message === 'string' ? message : '';
   if (typeof code === 'string') {
     if (SOCKET_CODES.has(code) || SERVER_CODES.has(code) || code.startsWith('08')) return true;
-    if (code === '57014') return DRIVER_MESSAGES.test(error.message);
+    if (code === '57014') return DRIVER_MESSAGES.test(text);
   }
-  if (DRIVER_MESSAGES.test(error.message)) return true;
+  if (DRIVER_MESSAGES.test(text)) return true;
   // AggregateError of a connect to every address of a host name (Node's happy eyeballs).
   if (error instanceof AggregateError) return error.errors.some(isDatabaseUnavailable);
   return false;

@@ -36,7 +36,7 @@ export interface OpenDatabaseOptions {
 
 /** The one line a database outage gets, shared by the pools of a process. */
 export function createDatabaseOutageLog(log: Logger): OutageLog {
-  return createOutageLog(log, 'Database', 'requests answer 503 db.unavailable');
+  return createOutageLog(log, 'Database', 'requests answer 503 db.unavailable and jobs wait');
 }
 
 /** Opens Postgres when `databaseUrl` is set, otherwise the embedded PGlite database. */

@@ -1,4 +1,5 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { databaseErrors, isDatabaseUnavailable } from '../db/index.js';
 import {
   type FieldError,
   httpErrors,
@@ -7,6 +8,7 @@ import {
   type SocleError,
   toProblem,
 } from '../errors/index.js';
+import { isRedisUnavailable, redisErrors } from '../redis/index.js';
 
 interface ValidationIssue {
   readonly instancePath: string;
@@ -75,6 +77,10 @@ function toSocleError(error: FastifyError, request: FastifyRequest, bodyLimitByt
   if (typeof error.statusCode === 'number' && error.statusCode >= 400 && error.statusCode < 500) {
     return httpErrors.badRequest(error.message);
   }
+  // An outage seen through a driver Socle does not wrap (the job engine's own pool): 503, not a 500
+  // logged with a stack per request.
+  if (isDatabaseUnavailable(error)) return databaseErrors.unavailable(error);
+  if (isRedisUnavailable(error)) return redisErrors.unavailable(error);
   return httpErrors.unexpected(request.id);
 }
 

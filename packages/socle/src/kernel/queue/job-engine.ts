@@ -7,7 +7,7 @@ import { type Database, isDatabaseUnavailable } from '../db/index.js';
 import { quoteIdentifier } from '../db/quote-literal.js';
 import type { FieldError } from '../errors/index.js';
 import { isUuid } from '../ids/index.js';
-import { createOutageLog, type Logger } from '../log/index.js';
+import { createOutageLog, type Logger, type OutageLog } from '../log/index.js';
 import type { Metrics } from '../metrics/index.js';
 import type { ModuleDefinition } from '../modules/index.js';
 import { embeddedEngineDatabase, transactionExecutor } from './engine-database.js';
@@ -135,6 +135,8 @@ export interface JobEngineOptions {
    * cannot starve requests or readiness. Default: `db`.
    */
   readonly backgroundDb?: Database;
+  /** Where a database outage seen by the engine's own pool is logged; the process's, to log it once. */
+  readonly outage?: OutageLog;
   readonly config: Config;
   readonly log: Logger;
   readonly metrics: Metrics;
@@ -207,7 +209,7 @@ export function createJobEngine(options: JobEngineOptions): JobEngine {
   const { db, config, log, metrics, scope } = options;
   const definitions = collectJobDefinitions(options.modules);
   const jobMetrics = createJobMetrics(metrics.registry);
-  const outage = createOutageLog(log, 'Database (job engine)', 'jobs wait');
+  const outage = options.outage ?? createOutageLog(log, 'Database (job engine)', 'jobs wait');
   let boss: PgBoss | undefined;
   let store: JobsStore | undefined;
   let runner: JobRunner | undefined;
