@@ -1,6 +1,7 @@
 import { Counter } from 'prom-client';
 import { defineModule, type ModuleContext, type ModuleDefinition } from '../../kernel/modules/index.js';
 import type { JobBackoff } from '../../kernel/queue/index.js';
+import { isRedisUnavailable } from '../../kernel/redis/index.js';
 import { type AppDirectory, configuredApp, type RealtimeApp } from './apps.js';
 import { registerAppRoutes } from './apps.routes.js';
 import { type AppsService, createAppsService } from './apps.service.js';
@@ -174,9 +175,10 @@ export function createRealtimeModule(options: RealtimeOptions = {}): RealtimeMod
       await current.gateway.ready();
       const activity = setInterval(() => current.gateway.checkActivity(), 2000);
       const sweep = setInterval(() => {
-        current.state
-          .sweepDeadNodes()
-          .catch((error) => context.log.warn({ err: error }, 'Realtime sweep failed'));
+        current.state.sweepDeadNodes().catch((error) => {
+          // A Redis outage is logged once by the connections, not at every sweep.
+          if (!isRedisUnavailable(error)) context.log.warn({ err: error }, 'Realtime sweep failed');
+        });
       }, 5000);
       activity.unref();
       sweep.unref();

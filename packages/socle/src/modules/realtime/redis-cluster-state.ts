@@ -1,5 +1,9 @@
 import type { Logger } from '../../kernel/log/index.js';
-import { createRedisConnections, type RedisConnections } from '../../kernel/redis/index.js';
+import {
+  createRedisConnections,
+  isRedisUnavailable,
+  type RedisConnections,
+} from '../../kernel/redis/index.js';
 import type { ClusterState, PresenceMember } from './presence-state.js';
 
 /** A node that has not written its heartbeat for this long is dead; its members are removed. */
@@ -76,6 +80,10 @@ export function createRedisClusterState(options: RedisClusterStateOptions): Clus
   const prefix = options.prefix ?? redisConnections.prefix('rt');
   // Every command is bounded and fails fast with redis.unavailable while Redis is down (see BoundedRedis).
   const redis = redisConnections.open();
+  // An outage is logged once by the connections; a line per failed call would flood the log.
+  const warnUnlessOutage = (error: unknown, message: string) => {
+    if (!isRedisUnavailable(error)) options.log?.warn({ err: error }, message);
+  };
   const presenceKey = (appId: string, channel: string) => `${prefix}p:${appId}:${channel}`;
   const usersKey = (appId: string, channel: string) => `${prefix}pu:${appId}:${channel}`;
   const channelsKey = (appId: string) => `${prefix}c:${appId}`;
@@ -132,7 +140,7 @@ export function createRedisClusterState(options: RedisClusterStateOptions): Clus
   };
   const startWritingConnections = () => {
     writingConnections ??= writeConnections()
-      .catch((error) => options.log?.warn({ err: error }, 'Realtime connection count not written'))
+      .catch((error) => warnUnlessOutage(error, 'Realtime connection count not written'))
       .finally(() => {
         writingConnections = undefined;
         // A change made after the loop's last check, before this ran.
@@ -148,7 +156,7 @@ export function createRedisClusterState(options: RedisClusterStateOptions): Clus
     startWritingConnections();
     return redis
       .zadd(nodesKey, now(), nodeId)
-      .catch((error) => options.log?.warn({ err: error }, 'Realtime heartbeat failed'));
+      .catch((error) => warnUnlessOutage(error, 'Realtime heartbeat failed'));
   };
   void heartbeat();
   const timer = setInterval(heartbeat, HEARTBEAT_MS);
@@ -212,7 +220,7 @@ export function createRedisClusterState(options: RedisClusterStateOptions): Clus
         return count;
       } catch (error) {
         // Redis unreachable: limits fall back to what is known (this node's count, the last sum).
-        options.log?.warn({ err: error }, 'Realtime connection counts of other nodes unavailable');
+        warnUnlessOutage(error, 'Realtime connection counts of other nodes unavailable');
         return cached?.count ?? 0;
       }
     },
