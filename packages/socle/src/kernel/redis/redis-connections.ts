@@ -138,8 +138,6 @@ export interface RedisConnections {
    * has no command timeout and queues while Redis is down: ioredis subscribes again on reconnection.
    */
   open(options?: { readonly subscriber?: boolean }): BoundedRedis;
-  /** False while any connection is down or frozen. */
-  available(): boolean;
   /** Why Redis is not usable (for `/readyz`), or undefined when a PING answered in time. */
   check(): Promise<string | undefined>;
   close(): Promise<void>;
@@ -210,7 +208,6 @@ export function createRedisConnections(options: RedisConnectionsOptions): RedisC
     namespace,
     prefix: (area) => `${namespace}:${area}:`,
     open,
-    available: () => down.size === 0 && [...connections].every((client) => client.available()),
     async check() {
       for (const client of connections) {
         const error = client.lastError();
