@@ -7,6 +7,7 @@ import type { Config } from './config/index.js';
 import { createScopeAccess, type ScopeAccess } from './context/index.js';
 import {
   applyMigrations,
+  createDatabaseOutageLog,
   type Database,
   loadMigrations,
   type Migration,
@@ -20,6 +21,7 @@ import { createMetrics, type Metrics } from './metrics/index.js';
 import { type ModuleContext, type ModuleDefinition, orderModules } from './modules/index.js';
 import { createJobEngine, type JobEngine, type JobQueue } from './queue/index.js';
 import { createRateLimiter } from './rate-limit/index.js';
+import { createRedisConnections } from './redis/index.js';
 import { openSecretBox, type SecretBox } from './secrets/index.js';
 
 export const SOCLE_VERSION: string = (
@@ -111,22 +113,60 @@ export async function createSocle(options: CreateSocleOptions): Promise<Socle> {
     ...(options.inMemory === undefined ? {} : { inMemory: options.inMemory }),
   });
 
+  const databaseOutage = createDatabaseOutageLog(log);
   const db = await openDatabase({
     config,
     log,
     observeQuery: metrics.observeQuery,
+    outage: databaseOutage,
     ...(options.inMemory === undefined ? {} : { inMemory: options.inMemory }),
   });
   metrics.trackPool(() => db.statistics());
+  // On Postgres, job handlers (webhooks, mail) get a pool of their own and readiness one session of
+  // its own: neither can queue behind the other nor behind requests. Embedded has one session.
+  const postgres = config.databaseUrl !== undefined;
+  const backgroundDb = postgres
+    ? await openDatabase({
+        config,
+        log,
+        poolMax: config.databaseBackgroundPoolMax,
+        applicationName: 'socle-background',
+        outage: databaseOutage,
+      })
+    : db;
+  const readinessDb = postgres
+    ? await openDatabase({ config, log, poolMax: 1, applicationName: 'socle-readiness', outage: false })
+    : db;
+  const extraDatabases = postgres ? [backgroundDb, readinessDb] : [];
   const scope = createScopeAccess();
-  const rateLimiter = createRateLimiter({ redisUrl: config.redisUrl, clock, log });
-  const bus = createBus({ redisUrl: config.redisUrl, log });
+  // Every Redis connection of the process comes from here: bounded, namespaced, its outage logged once.
+  const redis =
+    config.redisUrl === undefined
+      ? undefined
+      : createRedisConnections({
+          url: config.redisUrl,
+          namespace: config.redisNamespace,
+          commandTimeoutMs: config.redisCommandTimeoutMs,
+          log,
+        });
+  const rateLimiter = createRateLimiter({ redis, clock, log });
+  const bus = createBus({ redis, log });
   db.setTransactionContextProvider(scope.transactionSettings);
+  backgroundDb.setTransactionContextProvider(scope.transactionSettings);
 
   let draining = false;
   const running = { count: 0 };
   let app: HttpServer | undefined;
-  const jobs = createJobEngine({ db, config, log, metrics, scope, modules });
+  const jobs = createJobEngine({
+    db,
+    backgroundDb,
+    outage: databaseOutage,
+    config,
+    log,
+    metrics,
+    scope,
+    modules,
+  });
   const contextOf = (): ModuleContext => ({
     db,
     log,
@@ -139,6 +179,7 @@ export async function createSocle(options: CreateSocleOptions): Promise<Socle> {
     modules,
     jobs,
     bus,
+    redis,
   });
   try {
     if (config.migrateOnStart) {
@@ -153,7 +194,7 @@ export async function createSocle(options: CreateSocleOptions): Promise<Socle> {
         );
     }
     // From here on, everything modules do runs as the application role: RLS applies.
-    db.enableAppRole(config.databaseAppRole);
+    for (const database of [db, ...extraDatabases]) database.enableAppRole(config.databaseAppRole);
     app = await createHttpServer({
       config,
       log,
@@ -162,7 +203,7 @@ export async function createSocle(options: CreateSocleOptions): Promise<Socle> {
       isDraining: () => draining,
       running,
     });
-    registerHealthRoutes(app, { db, migrations, metrics, isDraining: () => draining });
+    registerHealthRoutes(app, { db: readinessDb, migrations, metrics, redis, isDraining: () => draining });
     for (const module of modules) await module.configureHttp?.(app, contextOf());
     for (const module of modules) {
       const routes = module.routes;
@@ -180,8 +221,10 @@ export async function createSocle(options: CreateSocleOptions): Promise<Socle> {
     await jobs.stop().catch(() => undefined);
     await app?.close().catch(() => undefined);
     await db.close().catch(() => undefined);
+    for (const database of extraDatabases) await database.close().catch(() => undefined);
     await rateLimiter.close().catch(() => undefined);
     await bus.close().catch(() => undefined);
+    await redis?.close().catch(() => undefined);
     throw error;
   }
   const server = app;
@@ -234,8 +277,10 @@ export async function createSocle(options: CreateSocleOptions): Promise<Socle> {
       }
     }
     await db.close();
+    for (const database of extraDatabases) await database.close();
     await rateLimiter.close();
     await bus.close();
+    await redis?.close();
     return { drained: outcome === 'closed' && handlersDone };
   };
 

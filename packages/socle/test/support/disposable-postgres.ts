@@ -16,8 +16,27 @@ export interface DisposablePostgres {
   start(): Promise<void>;
   /** `immediate` kills every backend without a checkpoint, like a crash or a yanked cable. */
   stop(mode?: 'smart' | 'fast' | 'immediate'): Promise<void>;
+  /**
+   * SIGSTOPs the postmaster and every backend of this server only (never the shared one): it keeps
+   * its sockets open and answers nothing, like a frozen VM or a stalled disk.
+   */
+  freeze(): Promise<void>;
+  /** SIGCONTs what `freeze` stopped. */
+  thaw(): Promise<void>;
   /** Stops the server if it runs and removes its files. Safe to call twice. */
   destroy(): Promise<void>;
+}
+
+/** The postmaster's pid (first line of postmaster.pid) and the pids of its children. */
+async function clusterPids(dataDirectory: string): Promise<number[]> {
+  const postmaster = Number(readFileSync(path.join(dataDirectory, 'postmaster.pid'), 'utf8').split('\n')[0]);
+  if (!Number.isSafeInteger(postmaster) || postmaster <= 1) throw new Error('No postmaster pid');
+  const { stdout } = await run('ps', ['-o', 'pid=', '--ppid', String(postmaster)]);
+  const children = stdout
+    .split('\n')
+    .map((line) => Number(line.trim()))
+    .filter((pid) => Number.isSafeInteger(pid) && pid > 1);
+  return [postmaster, ...children];
 }
 
 /**
@@ -75,6 +94,7 @@ export async function startDisposablePostgres(
   };
 
   let running = false;
+  let frozen = false;
   let port = 0;
   try {
     await exec('initdb', [
@@ -107,7 +127,16 @@ export async function startDisposablePostgres(
       await exec('pg_ctl', ['-D', dataDirectory, '-m', mode, '-w', '-t', '60', 'stop']);
       running = false;
     },
+    async freeze() {
+      for (const pid of await clusterPids(dataDirectory)) process.kill(pid, 'SIGSTOP');
+      frozen = true;
+    },
+    async thaw() {
+      for (const pid of await clusterPids(dataDirectory)) process.kill(pid, 'SIGCONT');
+      frozen = false;
+    },
     async destroy() {
+      if (frozen) await server.thaw().catch(() => undefined);
       if (running || existsSync(path.join(dataDirectory, 'postmaster.pid'))) {
         await server.stop('immediate').catch(() => undefined);
       }

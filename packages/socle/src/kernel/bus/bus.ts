@@ -1,5 +1,5 @@
-import { Redis } from 'ioredis';
 import type { Logger } from '../log/index.js';
+import { createRedisConnections, type RedisConnections } from '../redis/index.js';
 
 /** Receives every message published on a channel this process subscribed to. */
 export type BusHandler = (message: string) => void;
@@ -24,9 +24,11 @@ export interface Bus {
 }
 
 export interface CreateBusOptions {
-  /** `redis://…` shares the bus across nodes; undefined keeps it in process. */
+  /** The process's Redis connections: the bus is shared across nodes; with neither this nor `redisUrl`, in process. */
+  readonly redis?: RedisConnections | undefined;
+  /** `redis://…`: opens connections of its own (tests, standalone use). */
   readonly redisUrl?: string | undefined;
-  /** Prefix of Redis channel names, so several deployments can share one Redis. */
+  /** Prefix of Redis channel names; default `<namespace>:bus:` (REDIS_NAMESPACE). */
   readonly prefix?: string;
   readonly log?: Logger;
 }
@@ -40,7 +42,9 @@ export interface CreateBusOptions {
  * await bus.publish('room-1', 'hello');
  */
 export function createBus(options: CreateBusOptions = {}): Bus {
-  return options.redisUrl === undefined ? createMemoryBus() : createRedisBus(options);
+  return options.redis === undefined && options.redisUrl === undefined
+    ? createMemoryBus()
+    : createRedisBus(options);
 }
 
 function deliver(handlers: Set<BusHandler> | undefined, message: string, log?: Logger): void {
@@ -89,14 +93,19 @@ export function createMemoryBus(log?: Logger): Bus {
  * SUBSCRIBE/UNSUBSCRIBE/SUBSCRIBE sequence for one channel ends subscribed, as the local handler
  * map says; it also re-subscribes every channel after a reconnection.
  */
-export function createRedisBus(options: CreateBusOptions & { redisUrl?: string | undefined }): Bus {
-  const prefix = options.prefix ?? 'socle:bus:';
-  const url = options.redisUrl as string;
-  const publisher = new Redis(url, { lazyConnect: false, maxRetriesPerRequest: 3 });
-  const subscriber = new Redis(url, { lazyConnect: false, maxRetriesPerRequest: null });
-  for (const client of [publisher, subscriber]) {
-    client.on('error', (error) => options.log?.warn({ err: error }, 'Redis bus connection error'));
-  }
+export function createRedisBus(options: CreateBusOptions): Bus {
+  const ownConnections =
+    options.redis === undefined
+      ? createRedisConnections({
+          url: options.redisUrl as string,
+          ...(options.log ? { log: options.log } : {}),
+        })
+      : undefined;
+  const connections = options.redis ?? (ownConnections as RedisConnections);
+  const prefix = options.prefix ?? connections.prefix('bus');
+  // Bounded: a publish fails fast with redis.unavailable while Redis is down (see BoundedRedis).
+  const publisher = connections.open();
+  const subscriber = connections.open({ subscriber: true });
   const channels = new Map<string, Set<BusHandler>>();
   // A handler added while its channel's SUBSCRIBE is in flight waits for the same acknowledgement.
   const pending = new Map<string, Promise<unknown>>();
@@ -129,7 +138,9 @@ export function createRedisBus(options: CreateBusOptions & { redisUrl?: string |
       handlers.delete(handler);
       if (handlers.size === 0) {
         channels.delete(channel);
-        await subscriber.unsubscribe(prefix + channel);
+        // While Redis is down there is nothing to leave (a message for a channel without handlers
+        // is dropped): waiting would hold up shutdown for the whole outage.
+        if (subscriber.status === 'ready') await subscriber.unsubscribe(prefix + channel);
       }
     },
     async publish(channel, message) {
@@ -139,6 +150,7 @@ export function createRedisBus(options: CreateBusOptions & { redisUrl?: string |
     async close() {
       channels.clear();
       await Promise.allSettled([publisher.quit(), subscriber.quit()]);
+      await ownConnections?.close();
     },
   };
 }

@@ -29,6 +29,39 @@ export interface Config {
    * them in process. May carry a password: never log it.
    */
   readonly redisUrl: string | undefined;
+  // Fault bounds (slow clients, database and Redis outages) and the Redis namespace.
+  /**
+   * Longest a client may take to send a whole request, headers and body (Node's `requestTimeout`);
+   * past it the connection gets 408 and is closed. Bounds slow-body (slowloris) connections.
+   */
+  readonly httpRequestTimeoutMs: number;
+  /** Longest a client may take to send the request headers (Node's `headersTimeout`). */
+  readonly httpHeadersTimeoutMs: number;
+  /** How long an idle keep-alive connection stays open between requests. */
+  readonly httpKeepAliveTimeoutMs: number;
+  /**
+   * Open connections (HTTP and WebSocket) one client address may hold; further ones are closed
+   * at once and counted in `socle_http_connections_refused_total`. 0: no cap. Not applied with
+   * `trustProxy`: every connection then comes from the proxy, which limits clients itself.
+   */
+  readonly httpMaxConnectionsPerIp: number;
+  /**
+   * Longest one SQL statement may run (Postgres `statement_timeout`); the client gives up a little
+   * later on a server that does not answer at all, and the request gets 503 `db.unavailable`.
+   */
+  readonly databaseStatementTimeoutMs: number;
+  /**
+   * Postgres only: connections of the pool that background work (job handlers: webhooks, mail)
+   * uses, apart from the request pool, so a backlog of jobs cannot starve requests or readiness.
+   */
+  readonly databaseBackgroundPoolMax: number;
+  /**
+   * Prefix of every Redis key and pub/sub channel (`<namespace>:rt:…`, `<namespace>:rate-limit:…`),
+   * so deployments sharing one Redis never see each other's state.
+   */
+  readonly redisNamespace: string;
+  /** Longest one Redis command may take; past it Redis counts as down until a probe answers. */
+  readonly redisCommandTimeoutMs: number;
   /**
    * `smtp://user:pass@host:587` or `smtps://…` delivers mail through that server; unset logs each
    * mail instead (embedded default). Carries a password: never log it.
@@ -372,6 +405,69 @@ const SETTINGS = [
       'Redis URL; shares rate limits, realtime fan-out and presence across nodes. Unset keeps them in process',
     defaultValue: undefined,
     parse: redisUrl,
+  },
+  // Fault bounds (slow clients, database and Redis outages) and the Redis namespace.
+  {
+    key: 'httpRequestTimeoutMs',
+    env: 'HTTP_REQUEST_TIMEOUT_MS',
+    description:
+      'Longest a client may take to send a whole request (headers and body); past it: 408 and the connection is closed',
+    defaultValue: 60_000,
+    parse: integer(100, 3_600_000),
+  },
+  {
+    key: 'httpHeadersTimeoutMs',
+    env: 'HTTP_HEADERS_TIMEOUT_MS',
+    description: 'Longest a client may take to send the request headers',
+    defaultValue: 10_000,
+    parse: integer(100, 600_000),
+  },
+  {
+    key: 'httpKeepAliveTimeoutMs',
+    env: 'HTTP_KEEP_ALIVE_TIMEOUT_MS',
+    description: 'How long an idle keep-alive connection stays open (keep it above the load balancer’s)',
+    defaultValue: 72_000,
+    parse: integer(100, 3_600_000),
+  },
+  {
+    key: 'httpMaxConnectionsPerIp',
+    env: 'HTTP_MAX_CONNECTIONS_PER_IP',
+    description:
+      'Open connections (HTTP and WebSocket) one client address may hold; more are closed at once. 0: no cap; not applied with TRUST_PROXY (every connection then comes from the proxy)',
+    defaultValue: 1000,
+    parse: integer(0, 1_000_000),
+  },
+  {
+    key: 'databaseStatementTimeoutMs',
+    env: 'DATABASE_STATEMENT_TIMEOUT_MS',
+    description:
+      'Longest one SQL statement may run (statement_timeout; migrations are exempt); a request whose statement times out gets 503 db.unavailable',
+    defaultValue: 15_000,
+    parse: integer(100, 3_600_000),
+  },
+  {
+    key: 'databaseBackgroundPoolMax',
+    env: 'DATABASE_BACKGROUND_POOL_MAX',
+    description:
+      'Postgres only: connections of the pool job handlers use (webhooks, mail), apart from the request pool',
+    defaultValue: 4,
+    parse: integer(1, 1000),
+  },
+  {
+    key: 'redisNamespace',
+    env: 'REDIS_NAMESPACE',
+    description:
+      'Prefix of every Redis key and channel: give each deployment sharing one Redis its own (staging, production)',
+    defaultValue: 'socle',
+    parse: text(/^[A-Za-z0-9_.-]{1,64}$/, '1 to 64 letters, digits, _ . or -'),
+  },
+  {
+    key: 'redisCommandTimeoutMs',
+    env: 'REDIS_COMMAND_TIMEOUT_MS',
+    description:
+      'Longest one Redis command may take; past it Redis counts as down (503 redis.unavailable, rate limits per process) until it answers again',
+    defaultValue: 1000,
+    parse: integer(50, 60_000),
   },
   {
     key: 'smtpUrl',

@@ -7,6 +7,11 @@ export {
   type TransactionSettings,
 } from './database.js';
 export {
+  DATABASE_RETRY_AFTER_SECONDS,
+  databaseErrors,
+  isDatabaseUnavailable,
+} from './database-errors.js';
+export {
   applyMigrations,
   checksumOf,
   loadMigrations,
@@ -17,6 +22,6 @@ export {
   migrationErrors,
   migrationStatus,
 } from './migrations.js';
-export { type OpenDatabaseOptions, openDatabase } from './open-database.js';
+export { createDatabaseOutageLog, type OpenDatabaseOptions, openDatabase } from './open-database.js';
 export { redactUrl } from './postgres-backend.js';
 export type { PreparedQuery } from './prepared-query.js';

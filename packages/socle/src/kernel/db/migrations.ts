@@ -192,6 +192,9 @@ export async function applyMigrations(
   options: { readonly appRole: string },
 ): Promise<Migration[]> {
   return db.withConnection(async (connection) => {
+    // Waiting for another node's migrations, and a migration itself, may outlast the statement
+    // timeout of request sessions; RESET in `finally` gives the pooled session its default back.
+    await connection.execute('set statement_timeout = 0');
     const { rows } = await connection.query<{ locked: boolean }>(
       'select pg_try_advisory_lock($1) as locked',
       [MIGRATION_LOCK_KEY],
@@ -234,6 +237,7 @@ export async function applyMigrations(
       return pending;
     } finally {
       await connection.query('select pg_advisory_unlock($1)', [MIGRATION_LOCK_KEY]).catch(() => undefined);
+      await connection.execute('reset statement_timeout').catch(() => undefined);
     }
   }, 'owner');
 }

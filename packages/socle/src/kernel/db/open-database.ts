@@ -1,7 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import type { Config } from '../config/index.js';
-import type { Logger } from '../log/index.js';
+import { createOutageLog, type Logger, type OutageLog } from '../log/index.js';
 import type { QueryObserver } from './backend.js';
 import { lockDataDirectory } from './data-dir-lock.js';
 import { createDatabase, type Database } from './database.js';
@@ -14,14 +14,29 @@ export interface OpenDatabaseOptions {
     | 'databaseUrl'
     | 'databasePoolMax'
     | 'databaseConnectTimeoutMs'
+    | 'databaseStatementTimeoutMs'
     | 'databasePreparedStatements'
     | 'dataDir'
     | 'baseDir'
   >;
   readonly log: Logger;
   readonly observeQuery?: QueryObserver;
+  /** Postgres: connections of this pool; default `databasePoolMax`. */
+  readonly poolMax?: number;
+  /** Postgres: `application_name` of its sessions (tells the pools apart in pg_stat_activity). */
+  readonly applicationName?: string;
+  /**
+   * Postgres: where an outage is logged (once); several pools of one process share one. Default: a
+   * new one; `false`: not logged (the readiness check reports it itself).
+   */
+  readonly outage?: OutageLog | false;
   /** Embedded mode only: keep the database in memory instead of `<dataDir>/data` (tests). */
   readonly inMemory?: boolean;
+}
+
+/** The one line a database outage gets, shared by the pools of a process. */
+export function createDatabaseOutageLog(log: Logger): OutageLog {
+  return createOutageLog(log, 'Database', 'requests answer 503 db.unavailable and jobs wait');
 }
 
 /** Opens Postgres when `databaseUrl` is set, otherwise the embedded PGlite database. */
@@ -31,8 +46,11 @@ export async function openDatabase(options: OpenDatabaseOptions): Promise<Databa
     return createDatabase(
       createPostgresBackend({
         url: config.databaseUrl,
-        poolMax: config.databasePoolMax,
+        poolMax: options.poolMax ?? config.databasePoolMax,
         connectTimeoutMs: config.databaseConnectTimeoutMs,
+        statementTimeoutMs: config.databaseStatementTimeoutMs,
+        ...(options.applicationName === undefined ? {} : { applicationName: options.applicationName }),
+        ...(options.outage === false ? {} : { outage: options.outage ?? createDatabaseOutageLog(log) }),
         preparedStatements: config.databasePreparedStatements,
         ...(options.observeQuery ? { observeQuery: options.observeQuery } : {}),
         onPoolError: (error) =>

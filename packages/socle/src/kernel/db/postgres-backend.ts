@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import pg from 'pg';
+import type { OutageLog } from '../log/index.js';
 import {
   type DatabaseBackend,
   type LeasedConnection,
@@ -11,6 +12,7 @@ import {
   switchRole,
   TYPE_OIDS,
 } from './backend.js';
+import { databaseErrors, isDatabaseUnavailable } from './database-errors.js';
 import {
   type PipelinedStatement,
   type RowShapes,
@@ -21,12 +23,32 @@ import {
 export interface PostgresBackendOptions {
   readonly url: string;
   readonly poolMax: number;
+  /** Longest wait for a connection: a new one to connect, or a busy pool to free one. */
   readonly connectTimeoutMs: number;
+  /**
+   * `statement_timeout` of every session. The client itself gives up `QUERY_TIMEOUT_MARGIN_MS`
+   * later: a frozen server enforces nothing.
+   */
+  readonly statementTimeoutMs?: number;
+  /** Told when a connect or statement fails because the server is unreachable, and when it answers again. */
+  readonly outage?: OutageLog;
   readonly preparedStatements: boolean;
   readonly applicationName?: string;
   readonly observeQuery?: QueryObserver;
   readonly onPoolError?: (error: Error) => void;
 }
+
+/**
+ * How much longer than `statement_timeout` the client waits for an answer before it gives up on
+ * the session: the server cancels a slow statement itself, so only an unresponsive server
+ * (frozen, partitioned) reaches this.
+ */
+const QUERY_TIMEOUT_MARGIN_MS = 1000;
+/** node-postgres reads `query_timeout` per query too; its typings list it on the client only. */
+type TimedQueryConfig = pg.QueryConfig & { query_timeout?: number | undefined };
+
+/** A session left idle inside a transaction (its owner hung) is ended by the server after this. */
+const IDLE_IN_TRANSACTION_TIMEOUT_MS = 60_000;
 
 /** Beyond this many named statements on one session, further statements run unnamed. */
 const MAX_PREPARED_PER_CONNECTION = 256;
@@ -110,9 +132,18 @@ class PostgresSession implements LeasedConnection {
 
   /** The role this session is in; null is the login role. */
   role: string | null = null;
+  /**
+   * How long the client waits for an answer before it gives up on the session (node-postgres
+   * `query_timeout`); undefined for owner sessions, whose migrations may run long on purpose.
+   */
+  #readTimeoutMs: number | undefined;
 
-  async lease(wanted: string | null): Promise<this> {
+  async lease(wanted: string | null, privilege: Privilege): Promise<this> {
     this.#released = false;
+    this.#readTimeoutMs =
+      privilege === 'owner' || this.options.statementTimeoutMs === undefined
+        ? undefined
+        : this.options.statementTimeoutMs + QUERY_TIMEOUT_MARGIN_MS;
     if (this.role !== wanted) {
       try {
         this.role = await switchRole(this, this.role, wanted);
@@ -131,9 +162,16 @@ class PostgresSession implements LeasedConnection {
     try {
       const result = await send();
       observe?.((performance.now() - started) / 1000, 'ok');
+      this.options.outage?.up();
       return result;
     } catch (error) {
       observe?.((performance.now() - started) / 1000, 'error');
+      if (isDatabaseUnavailable(error)) {
+        // The session is lost or still busy with a statement it gave up on: never reuse it.
+        this.#stale = true;
+        this.options.outage?.down(error);
+        throw databaseErrors.unavailable(error);
+      }
       throw error;
     }
   }
@@ -143,13 +181,11 @@ class PostgresSession implements LeasedConnection {
     parameters: readonly unknown[],
     name: string | undefined,
   ): Promise<SqlResult<Row>> {
-    const result = await this.#observed(() =>
-      this.client.query<Row & pg.QueryResultRow>(
-        name === undefined
-          ? { text, values: parameters as unknown[] }
-          : { name, text, values: parameters as unknown[] },
-      ),
-    );
+    const config: TimedQueryConfig =
+      name === undefined
+        ? { text, values: parameters as unknown[], query_timeout: this.#readTimeoutMs }
+        : { name, text, values: parameters as unknown[], query_timeout: this.#readTimeoutMs };
+    const result = await this.#observed(() => this.client.query<Row & pg.QueryResultRow>(config));
     if (name !== undefined) this.#prepared.add(name);
     return sqlResultOf(result);
   }
@@ -184,8 +220,10 @@ class PostgresSession implements LeasedConnection {
       typeParsers,
       this.#shapes,
     );
+    const submitted = statement as unknown as pg.Submittable & { query_timeout?: number };
+    if (this.#readTimeoutMs !== undefined) submitted.query_timeout = this.#readTimeoutMs;
     const result = await this.#observed(() => {
-      this.client.query(statement as unknown as pg.Submittable);
+      this.client.query(submitted);
       return statement.promise;
     });
     if (name !== undefined) this.#prepared.add(name);
@@ -239,7 +277,8 @@ class PostgresSession implements LeasedConnection {
 
   async executeWithRows<Row>(script: string): Promise<Row[]> {
     // Without parameters node-postgres uses the simple protocol: one result per statement.
-    const result = (await this.#observed(() => this.client.query(script))) as unknown as
+    const config: TimedQueryConfig = { text: script, query_timeout: this.#readTimeoutMs };
+    const result = (await this.#observed(() => this.client.query(config))) as unknown as
       | pg.QueryResult
       | pg.QueryResult[];
     return (Array.isArray(result) ? result : [result]).flatMap((each) => (each.rows ?? []) as Row[]);
@@ -269,12 +308,24 @@ export function createPostgresBackend(options: PostgresBackendOptions): Database
     connectionString: options.url,
     max: options.poolMax,
     connectionTimeoutMillis: options.connectTimeoutMs,
+    ...(options.statementTimeoutMs === undefined
+      ? {}
+      : {
+          statement_timeout: options.statementTimeoutMs,
+          idle_in_transaction_session_timeout: Math.max(
+            IDLE_IN_TRANSACTION_TIMEOUT_MS,
+            options.statementTimeoutMs,
+          ),
+        }),
     idleTimeoutMillis: 30_000,
     application_name: options.applicationName ?? 'socle',
     types: typeParsers,
   });
   // An idle client whose server went away emits here; without a listener the process would crash.
-  pool.on('error', (error) => options.onPoolError?.(error));
+  pool.on('error', (error) => {
+    if (isDatabaseUnavailable(error)) options.outage?.down(error);
+    else options.onPoolError?.(error);
+  });
   const sessions = new WeakMap<pg.PoolClient, PostgresSession>();
   let appRole: string | undefined;
 
@@ -283,13 +334,20 @@ export function createPostgresBackend(options: PostgresBackendOptions): Database
     location: redactUrl(options.url),
     pool,
     async acquire(privilege: Privilege = 'app') {
-      const client = await pool.connect();
+      let client: pg.PoolClient;
+      try {
+        client = await pool.connect();
+      } catch (error) {
+        if (!isDatabaseUnavailable(error)) throw error;
+        options.outage?.down(error);
+        throw databaseErrors.unavailable(error);
+      }
       let session = sessions.get(client);
       if (session === undefined) {
         session = new PostgresSession(client, options);
         sessions.set(client, session);
       }
-      return session.lease(privilege === 'owner' ? null : (appRole ?? null));
+      return session.lease(privilege === 'owner' ? null : (appRole ?? null), privilege);
     },
     setAppRole(role) {
       appRole = role;

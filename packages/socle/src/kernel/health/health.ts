@@ -3,6 +3,7 @@ import type { Database, Migration } from '../db/index.js';
 import { httpErrors } from '../errors/index.js';
 import type { HttpServer } from '../http/index.js';
 import type { Metrics } from '../metrics/index.js';
+import type { RedisConnections } from '../redis/index.js';
 
 export interface CheckResult {
   readonly status: 'ok' | 'failing';
@@ -15,6 +16,11 @@ export interface HealthOptions {
   /** Every migration this server's modules ship; all must be applied for readiness. */
   readonly migrations: readonly Migration[];
   readonly metrics: Metrics;
+  /**
+   * With `REDIS_URL`: realtime needs Redis, so readiness fails while it is down or frozen (rate
+   * limits would fall back per process, realtime calls answer 503).
+   */
+  readonly redis?: RedisConnections | undefined;
   /** True once shutdown began: the load balancer must stop sending traffic. */
   readonly isDraining: () => boolean;
   readonly checkTimeoutMs?: number;
@@ -57,32 +63,10 @@ export function registerHealthRoutes(app: HttpServer, options: HealthOptions): v
   const timeoutMs = options.checkTimeoutMs ?? 2000;
   const expected = options.migrations.map((migration) => `${migration.module}/${migration.name}`);
 
-  app.get(
-    '/livez',
-    {
-      schema: {
-        tags: ['operations'],
-        summary: 'Liveness',
-        description:
-          'Also names the process that answered (`pid`): behind one port shared by several processes (`PROCESSES`), it tells them apart.',
-        response: { 200: Type.Object({ status: Type.Literal('ok'), pid: Type.Integer() }) },
-      },
-    },
-    async () => ({ status: 'ok' as const, pid: process.pid }),
-  );
-
-  app.get(
-    '/readyz',
-    {
-      schema: {
-        tags: ['operations'],
-        summary: 'Readiness: database reachable, migrations applied, not draining',
-        response: {
-          200: Type.Object({ status: Type.Literal('ok'), checks: Type.Record(Type.String(), CheckSchema) }),
-        },
-      },
-    },
-    async () => {
+  /** The database checks; probes arriving while one runs share it instead of each taking a session. */
+  let running: Promise<{ database: CheckResult; migrations: CheckResult }> | undefined;
+  const databaseChecks = () => {
+    running ??= (async () => {
       const database = await runCheck(timeoutMs, async () => {
         await options.db.ping();
         return undefined;
@@ -104,10 +88,51 @@ export function registerHealthRoutes(app: HttpServer, options: HealthOptions): v
                 : `${pending.length} pending: ${pending.slice(0, 5).join(', ')}`;
             })
           : { status: 'failing' as const, detail: 'skipped: database unreachable', durationMs: 0 };
+      return { database, migrations };
+    })().finally(() => {
+      running = undefined;
+    });
+    return running;
+  };
+
+  app.get(
+    '/livez',
+    {
+      schema: {
+        tags: ['operations'],
+        summary: 'Liveness',
+        description:
+          'Also names the process that answered (`pid`): behind one port shared by several processes (`PROCESSES`), it tells them apart.',
+        response: { 200: Type.Object({ status: Type.Literal('ok'), pid: Type.Integer() }) },
+      },
+    },
+    async () => ({ status: 'ok' as const, pid: process.pid }),
+  );
+
+  app.get(
+    '/readyz',
+    {
+      schema: {
+        tags: ['operations'],
+        summary:
+          'Readiness: database (and Redis, when configured) reachable, migrations applied, not draining',
+        response: {
+          200: Type.Object({ status: Type.Literal('ok'), checks: Type.Record(Type.String(), CheckSchema) }),
+        },
+      },
+    },
+    async () => {
+      const { database, migrations } = await databaseChecks();
       const draining: CheckResult = options.isDraining()
         ? { status: 'failing', detail: 'shutting down', durationMs: 0 }
         : { status: 'ok', durationMs: 0 };
-      const checks = { database, migrations, shutdown: draining };
+      const redis = options.redis;
+      const checks = {
+        database,
+        migrations,
+        ...(redis === undefined ? {} : { redis: await runCheck(timeoutMs, () => redis.check()) }),
+        shutdown: draining,
+      };
       const failing = Object.entries(checks).filter(([, check]) => check.status === 'failing');
       if (failing.length > 0) {
         throw httpErrors.serviceUnavailable(

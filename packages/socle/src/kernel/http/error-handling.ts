@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Duplex } from 'node:stream';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { databaseErrors, isDatabaseUnavailable } from '../db/index.js';
 import {
   type FieldError,
   httpErrors,
@@ -10,6 +11,7 @@ import {
   toProblem,
 } from '../errors/index.js';
 import type { Logger } from '../log/index.js';
+import { isRedisUnavailable, redisErrors } from '../redis/index.js';
 import { findUnstorableValues } from './request-values.js';
 
 /** The response header carrying the request id (also accepted from clients, see http-server.ts). */
@@ -82,6 +84,10 @@ function toSocleError(error: FastifyError, request: FastifyRequest, bodyLimitByt
   if (typeof error.statusCode === 'number' && error.statusCode >= 400 && error.statusCode < 500) {
     return httpErrors.badRequest(error.message);
   }
+  // An outage seen through a driver Socle does not wrap (the job engine's own pool): 503, not a 500
+  // logged with a stack per request.
+  if (isDatabaseUnavailable(error)) return databaseErrors.unavailable(error);
+  if (isRedisUnavailable(error)) return redisErrors.unavailable(error);
   return httpErrors.unexpected(request.id);
 }
 

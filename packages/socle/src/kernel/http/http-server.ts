@@ -14,6 +14,7 @@ import type { Config } from '../config/index.js';
 import { httpErrors } from '../errors/index.js';
 import type { Logger } from '../log/index.js';
 import type { Metrics } from '../metrics/index.js';
+import { limitConnectionsPerAddress } from './connection-limit.js';
 import {
   answerClientError,
   answerFrameworkError,
@@ -34,7 +35,16 @@ export type HttpServer = FastifyInstance<
 >;
 
 export interface CreateHttpServerOptions {
-  readonly config: Pick<Config, 'bodyLimitBytes' | 'corsOrigins' | 'trustProxy'>;
+  readonly config: Pick<
+    Config,
+    | 'bodyLimitBytes'
+    | 'corsOrigins'
+    | 'trustProxy'
+    | 'httpRequestTimeoutMs'
+    | 'httpHeadersTimeoutMs'
+    | 'httpKeepAliveTimeoutMs'
+    | 'httpMaxConnectionsPerIp'
+  >;
   readonly log: Logger;
   readonly metrics: Metrics;
   readonly version: string;
@@ -59,7 +69,19 @@ export { REQUEST_ID_HEADER };
  */
 export async function createHttpServer(options: CreateHttpServerOptions): Promise<HttpServer> {
   const { config, metrics } = options;
+  // Node refuses headers timeouts longer than the request timeout.
+  const headersTimeout = Math.min(config.httpHeadersTimeoutMs, config.httpRequestTimeoutMs);
   const app = Fastify({
+    // Fastify turns Node's request timeout off by default: a client that sent headers and part of
+    // its body held the connection forever. Node checks both timeouts every
+    // `connectionsCheckingInterval` (30 s by default), so a timeout could overrun by that much.
+    requestTimeout: config.httpRequestTimeoutMs,
+    keepAliveTimeout: config.httpKeepAliveTimeoutMs,
+    http: {
+      requestTimeout: config.httpRequestTimeoutMs,
+      headersTimeout,
+      connectionsCheckingInterval: Math.max(50, Math.min(1000, Math.floor(headersTimeout / 4))),
+    },
     loggerInstance: options.log as FastifyBaseLogger,
     // Socle writes one line per request itself (onResponse below), at a level chosen by status.
     logController: new LogController({ disableRequestLogging: true, requestIdLogLabel: 'requestId' }),
@@ -80,6 +102,13 @@ export async function createHttpServer(options: CreateHttpServerOptions): Promis
       onCreate: refineFormats,
     },
   }).withTypeProvider<TypeBoxTypeProvider>();
+
+  // Behind a trusted proxy every connection comes from the proxy's address: the proxy limits clients.
+  limitConnectionsPerAddress(
+    app.server,
+    config.trustProxy ? 0 : config.httpMaxConnectionsPerIp,
+    metrics.registry,
+  );
 
   // Callback-style hooks: these run on every request and do nothing asynchronous.
   const { running } = options;
@@ -114,7 +143,10 @@ export async function createHttpServer(options: CreateHttpServerOptions): Promis
         status,
         durationMs: Math.round(reply.elapsedTime * 10) / 10,
       };
-      if (status >= 500) request.log.error(line, 'request failed');
+      // A 503 is an outage or a drain that its own component logs once (db.unavailable,
+      // redis.unavailable, shutting down): a line per refused request would flood the log.
+      if (status === 503) request.log.debug(line, 'request refused: service unavailable');
+      else if (status >= 500) request.log.error(line, 'request failed');
       else if (status >= 400) request.log.info(line, 'request refused');
       else request.log.debug(line, 'request completed');
     }

@@ -11,6 +11,7 @@ import type { Metrics } from '../metrics/index.js';
 import type { PrivacyHooks } from '../privacy/index.js';
 import type { JobDefinition, Jobs } from '../queue/index.js';
 import type { RateLimiter } from '../rate-limit/index.js';
+import type { RedisConnections } from '../redis/index.js';
 import type { SecretBox } from '../secrets/index.js';
 
 /** What a module receives: the kernel's services, nothing global. */
@@ -32,6 +33,11 @@ export interface ModuleContext<Tables = unknown> {
   readonly jobs: Jobs;
   /** Fan-out between nodes: in process when embedded, Redis pub/sub when `REDIS_URL` is set. */
   readonly bus: Bus;
+  /**
+   * The process's Redis connections when `REDIS_URL` is set: open connections here (bounded, failing
+   * fast with 503 `redis.unavailable` while Redis is down) and prefix keys with `redis.prefix(area)`.
+   */
+  readonly redis: RedisConnections | undefined;
 }
 
 /**

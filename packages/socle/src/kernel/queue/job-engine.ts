@@ -3,11 +3,11 @@ import type { ConstructorOptions, Db, PgBoss, SendOptions } from 'pg-boss';
 import { Compile, type Validator } from 'typebox/compile';
 import type { Config } from '../config/index.js';
 import type { RequestScope, ScopeAccess } from '../context/index.js';
-import type { Database } from '../db/index.js';
+import { type Database, isDatabaseUnavailable } from '../db/index.js';
 import { quoteIdentifier } from '../db/quote-literal.js';
 import type { FieldError } from '../errors/index.js';
 import { isUuid } from '../ids/index.js';
-import type { Logger } from '../log/index.js';
+import { createOutageLog, type Logger, type OutageLog } from '../log/index.js';
 import type { Metrics } from '../metrics/index.js';
 import type { ModuleDefinition } from '../modules/index.js';
 import { embeddedEngineDatabase, transactionExecutor } from './engine-database.js';
@@ -129,6 +129,14 @@ export interface JobEngine extends Jobs {
 
 export interface JobEngineOptions {
   readonly db: Database;
+  /**
+   * The database job handlers get (`JobContext.db`): on Postgres a pool of its own
+   * (`DATABASE_BACKGROUND_POOL_MAX`), so handlers holding connections (a slow webhook receiver)
+   * cannot starve requests or readiness. Default: `db`.
+   */
+  readonly backgroundDb?: Database;
+  /** Where a database outage seen by the engine's own pool is logged; the process's, to log it once. */
+  readonly outage?: OutageLog;
   readonly config: Config;
   readonly log: Logger;
   readonly metrics: Metrics;
@@ -201,6 +209,7 @@ export function createJobEngine(options: JobEngineOptions): JobEngine {
   const { db, config, log, metrics, scope } = options;
   const definitions = collectJobDefinitions(options.modules);
   const jobMetrics = createJobMetrics(metrics.registry);
+  const outage = options.outage ?? createOutageLog(log, 'Database (job engine)', 'jobs wait');
   let boss: PgBoss | undefined;
   let store: JobsStore | undefined;
   let runner: JobRunner | undefined;
@@ -383,8 +392,10 @@ export function createJobEngine(options: JobEngineOptions): JobEngine {
               connectionString: config.databaseUrl,
               max: config.jobsPoolMax,
               application_name: 'socle-jobs',
-              // The engine's sessions act as the application role, like every other app session.
-              options: `-c role=${config.databaseAppRole}`,
+              connectionTimeoutMillis: config.databaseConnectTimeoutMs,
+              // The engine's sessions act as the application role, like every other app session,
+              // and are bounded like them.
+              options: `-c role=${config.databaseAppRole} -c statement_timeout=${config.databaseStatementTimeoutMs}`,
             }
           : { db: engineDb, backend: 'pglite' as const }),
         useListenNotify: true,
@@ -399,7 +410,11 @@ export function createJobEngine(options: JobEngineOptions): JobEngine {
         monitorVacuum: false,
         registerInstance: false,
       });
-      instance.on('error', (error) => log.error({ err: error }, 'Job engine error'));
+      // The engine polls even while the database is down: one line per outage, not per poll.
+      instance.on('error', (error) => {
+        if (isDatabaseUnavailable(error)) outage.down(error);
+        else log.error({ err: error }, 'Job engine error');
+      });
       instance.on('warning', (warning) =>
         log.warn({ data: warning.data }, `Job engine warning: ${warning.message}`),
       );
@@ -411,7 +426,7 @@ export function createJobEngine(options: JobEngineOptions): JobEngine {
       store = startedStore;
       runner = createJobRunner({
         definitions,
-        db,
+        db: options.backgroundDb ?? db,
         log,
         scope,
         metrics: jobMetrics,

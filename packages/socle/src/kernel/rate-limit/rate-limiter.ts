@@ -1,6 +1,12 @@
 import type { Clock } from '../clock/index.js';
 import { SocleError } from '../errors/index.js';
 import { createSilentLogger, type Logger } from '../log/index.js';
+import {
+  createRedisConnections,
+  DEFAULT_REDIS_NAMESPACE,
+  isRedisUnavailable,
+  type RedisConnections,
+} from '../redis/index.js';
 import { createMemoryRateLimitStore } from './memory-store.js';
 import { createRedisRateLimitStore, type RedisRateLimitStore } from './redis-store.js';
 
@@ -67,21 +73,23 @@ export interface RateLimiter {
 }
 
 export interface CreateRateLimiterOptions {
-  /** `redis://…` or `rediss://…` (config `redisUrl`); unset keeps buckets in this process. */
+  /** The process's Redis connections (its namespace prefixes the keys); unset with no `redisUrl`: in process. */
+  readonly redis?: RedisConnections | undefined;
+  /** `redis://…` or `rediss://…`: opens connections of its own (tests, standalone use). */
   readonly redisUrl?: string | undefined;
   /** Time of the memory store. The Redis store reads Redis's own clock (see `redis-store.ts`). */
   readonly clock?: Clock;
-  /** Prefix of every Redis key; defaults to `socle:rate-limit:`. */
+  /** Prefix of every Redis key; defaults to `<namespace>:rate-limit:` (`socle:rate-limit:`). */
   readonly keyPrefix?: string;
   /** Receives the warning when Redis becomes unreachable and the notice when it is back. */
   readonly log?: Logger;
   /** Most keys the memory store keeps before evicting the least recently used; default 100 000. */
   readonly maxKeys?: number;
-  /** How long a Redis call may take before the limiter falls back; default 500 ms. */
+  /** With `redisUrl`: how long a Redis call may take before the limiter falls back; default 500 ms. */
   readonly commandTimeoutMs?: number;
 }
 
-export const DEFAULT_KEY_PREFIX = 'socle:rate-limit:';
+export const DEFAULT_KEY_PREFIX = `${DEFAULT_REDIS_NAMESPACE}:rate-limit:`;
 
 /** Errors of the rate limiter, rendered as problem+json by the HTTP layer. */
 export const rateLimitErrors = {
@@ -112,10 +120,12 @@ export function assertValidRule(rule: RateLimitRule, cost = 1): void {
 }
 
 /**
- * Creates the rate limiter: in process, or in Redis when `redisUrl` is set.
+ * Creates the rate limiter: in process, or in Redis when `redis` (or `redisUrl`) is given.
  *
- * When Redis is unreachable (refused, closed, or slower than `commandTimeoutMs`) the limiter fails
- * open **to a per-process bucket** and logs one warning per outage. Failing closed would turn a
+ * When Redis is unreachable (refused, closed, or slower than its command timeout) the limiter fails
+ * open **to a per-process bucket**; the Redis connections log the outage once. While Redis is
+ * known down no call is attempted, so requests pay no timeout (one call, the first, does).
+ * Failing closed would turn a
  * Redis outage into a lockout of every user from sign-in; failing fully open would hand an
  * attacker unlimited guesses for as long as Redis is down. Per-process buckets keep the limits
  * (each node enforces them, so a fleet of N nodes lets at most N× through) and lock nobody out.
@@ -128,64 +138,52 @@ export function assertValidRule(rule: RateLimitRule, cost = 1): void {
  */
 export function createRateLimiter(options: CreateRateLimiterOptions = {}): RateLimiter {
   const log = options.log ?? createSilentLogger();
-  /** True from the first failed Redis call until the connection is ready again; one warning per outage. */
-  let degraded = false;
   const local = createMemoryRateLimitStore({
     ...(options.clock === undefined ? {} : { clock: options.clock }),
     ...(options.maxKeys === undefined ? {} : { maxKeys: options.maxKeys }),
   });
+  // Connections of its own when given a URL only; their outage is logged once, as the process's are.
+  const ownConnections =
+    options.redis === undefined && options.redisUrl !== undefined
+      ? createRedisConnections({
+          url: options.redisUrl,
+          commandTimeoutMs: options.commandTimeoutMs ?? 500,
+          log,
+          consequence: 'rate limits fall back to this process',
+        })
+      : undefined;
+  const connections = options.redis ?? ownConnections;
   const shared: RedisRateLimitStore | undefined =
-    options.redisUrl === undefined
+    connections === undefined
       ? undefined
       : createRedisRateLimitStore({
-          url: options.redisUrl,
-          keyPrefix: options.keyPrefix ?? DEFAULT_KEY_PREFIX,
-          commandTimeoutMs: options.commandTimeoutMs ?? 500,
-          onAvailable: () => {
-            if (degraded) log.info('Redis is reachable again; rate limits are shared across nodes');
-            degraded = false;
-          },
+          client: connections.open(),
+          keyPrefix: options.keyPrefix ?? connections.prefix('rate-limit'),
         });
-
-  const fallBack = (error: unknown) => {
-    if (degraded) return;
-    degraded = true;
-    // The message names host and port at most, never the URL (it may carry a password).
-    log.warn(
-      { err: error instanceof Error ? { message: error.message, name: error.name } : String(error) },
-      'Redis is unreachable; rate limits fall back to this process until it answers again',
-    );
-  };
 
   return {
     store: shared === undefined ? 'memory' : 'redis',
     async consume(key, rule, cost = 1) {
       assertValidRule(rule, cost);
-      if (shared !== undefined) {
-        if (shared.available()) {
-          try {
-            return await shared.consume(key, rule, cost);
-          } catch (error) {
-            fallBack(error);
-          }
-        } else {
-          fallBack(shared.lastError() ?? new Error('Redis connection is not ready'));
+      // While Redis is known down (see BoundedRedis) this costs nothing: no call, no timeout.
+      if (shared?.available()) {
+        try {
+          return await shared.consume(key, rule, cost);
+        } catch (error) {
+          if (!isRedisUnavailable(error)) throw error;
         }
       }
       return local.consume(key, rule, cost);
     },
     async reset(key) {
       await local.reset(key);
-      if (shared === undefined || !shared.available()) return;
-      try {
-        await shared.reset(key);
-      } catch (error) {
-        fallBack(error);
-      }
+      if (!shared?.available()) return;
+      await shared.reset(key).catch(() => undefined);
     },
     async close() {
       await local.close();
       await shared?.close();
+      await ownConnections?.close();
     },
   };
 }

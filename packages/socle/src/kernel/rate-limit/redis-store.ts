@@ -1,4 +1,4 @@
-import { Redis } from 'ioredis';
+import type { BoundedRedis } from '../redis/index.js';
 import type { RateLimitResult, RateLimitStore } from './rate-limiter.js';
 
 /**
@@ -44,25 +44,22 @@ return { 1, remaining, 0, resetMs }
 type GcraReply = [allowed: number, remaining: number, retryAfterMs: number, resetMs: number];
 
 /** The client once `defineCommand` added the script (sent by EVALSHA, by EVAL after a NOSCRIPT). */
-type RateLimitRedis = Redis & {
+type RateLimitRedis = BoundedRedis & {
   socleRateLimitConsume(key: string, windowMs: number, limit: number, cost: number): Promise<GcraReply>;
 };
 
 export interface RedisRateLimitStoreOptions {
-  readonly url: string;
+  /** A connection from the process's `RedisConnections`: bounded, failing fast while Redis is down. */
+  readonly client: BoundedRedis;
   /** Prepended to every key, so that tests and several deployments can share one Redis. */
   readonly keyPrefix: string;
-  /** Longest a call may take, including waiting for a connection, before it fails. */
-  readonly commandTimeoutMs: number;
-  /** Called each time the connection becomes ready (at start and after every outage). */
-  readonly onAvailable?: () => void;
 }
 
 /** The Redis store, with what the limiter needs to decide when to fall back. */
 export interface RedisRateLimitStore extends RateLimitStore {
   /**
-   * False from the first failure (refused connection, closed socket, timeout) until the
-   * connection is ready again: callers then fall back at once instead of waiting for a timeout.
+   * False while the connection is down or Redis did not answer in time, until it is ready again or
+   * answers a probe: callers then fall back at once instead of each waiting for a timeout.
    */
   available(): boolean;
   /** The error that made the store unavailable, if any. */
@@ -72,56 +69,26 @@ export interface RedisRateLimitStore extends RateLimitStore {
 /**
  * Buckets in Redis, shared by every node. Each call is one round trip running one Lua script; keys
  * expire as soon as their bucket is full again, so Redis holds only active keys.
- *
- * The client queues calls while it first connects (bounded by `commandTimeoutMs`), then never
- * queues: during an outage calls fail immediately, and it reconnects in the background.
  */
 export function createRedisRateLimitStore(options: RedisRateLimitStoreOptions): RedisRateLimitStore {
-  const client = new Redis(options.url, {
-    lazyConnect: false,
-    enableOfflineQueue: true,
-    // A call in flight when the connection drops fails instead of being replayed later.
-    maxRetriesPerRequest: 0,
-    commandTimeout: options.commandTimeoutMs,
-    connectTimeout: Math.max(options.commandTimeoutMs, 1000),
-    retryStrategy: (attempt) => Math.min(attempt * 100, 2000),
-  }) as RateLimitRedis;
+  const client = options.client as RateLimitRedis;
   client.defineCommand('socleRateLimitConsume', { numberOfKeys: 1, lua: GCRA_SCRIPT });
-
-  let failure: Error | undefined;
-  const fail = (error: Error) => {
-    failure = error;
-  };
-  // Without an 'error' listener ioredis prints every reconnection failure to stderr.
-  client.on('error', fail);
-  client.on('close', () => fail(new Error('Redis connection closed')));
-  client.on('ready', () => {
-    failure = undefined;
-    options.onAvailable?.();
-  });
-
   return {
-    available: () => failure === undefined || client.status === 'ready',
-    lastError: () => failure,
+    available: () => client.available(),
+    lastError: () => client.lastError(),
     async consume(key, rule, cost): Promise<RateLimitResult> {
-      try {
-        const [allowed, remaining, retryAfterMs, resetMs] = await client.socleRateLimitConsume(
-          options.keyPrefix + key,
-          rule.windowMs,
-          rule.limit,
-          cost,
-        );
-        return { allowed: allowed === 1, remaining, retryAfterMs, resetMs };
-      } catch (error) {
-        fail(error instanceof Error ? error : new Error(String(error)));
-        throw error;
-      }
+      const [allowed, remaining, retryAfterMs, resetMs] = await client.socleRateLimitConsume(
+        options.keyPrefix + key,
+        rule.windowMs,
+        rule.limit,
+        cost,
+      );
+      return { allowed: allowed === 1, remaining, retryAfterMs, resetMs };
     },
     async reset(key) {
       await client.del(options.keyPrefix + key);
     },
     async close() {
-      client.removeAllListeners('ready');
       if (client.status === 'ready') await client.quit().catch(() => client.disconnect());
       else client.disconnect();
     },

@@ -1,6 +1,7 @@
 import { Counter } from 'prom-client';
 import { defineModule, type ModuleContext, type ModuleDefinition } from '../../kernel/modules/index.js';
 import type { JobBackoff } from '../../kernel/queue/index.js';
+import { isRedisUnavailable } from '../../kernel/redis/index.js';
 import { type AppDirectory, configuredApp, type RealtimeApp } from './apps.js';
 import { registerAppRoutes } from './apps.routes.js';
 import { type AppsService, createAppsService } from './apps.service.js';
@@ -100,10 +101,10 @@ export function createRealtimeModule(options: RealtimeOptions = {}): RealtimeMod
     const nodeId = newSocketId();
     const now = () => clock.now().getTime();
     const state =
-      config.redisUrl === undefined
+      context.redis === undefined
         ? createMemoryClusterState(nodeId, now)
         : createRedisClusterState({
-            redisUrl: config.redisUrl,
+            connections: context.redis,
             nodeId,
             now,
             log,
@@ -190,9 +191,10 @@ export function createRealtimeModule(options: RealtimeOptions = {}): RealtimeMod
       // A dead node is found within a quarter of the expiry after it expires: announced within
       // 1.25 × REALTIME_NODE_EXPIRY_SECONDS of its last heartbeat.
       const sweep = setInterval(() => {
-        current.gateway
-          .sweepDeadNodes()
-          .catch((error) => context.log.warn({ err: error }, 'Realtime sweep failed'));
+        current.gateway.sweepDeadNodes().catch((error) => {
+          // A Redis outage is logged once by the connections, not at every sweep.
+          if (!isRedisUnavailable(error)) context.log.warn({ err: error }, 'Realtime sweep failed');
+        });
       }, context.config.realtimeNodeExpirySeconds * 250);
       activity.unref();
       sweep.unref();

@@ -1,5 +1,9 @@
-import { Redis } from 'ioredis';
 import type { Logger } from '../../kernel/log/index.js';
+import {
+  createRedisConnections,
+  isRedisUnavailable,
+  type RedisConnections,
+} from '../../kernel/redis/index.js';
 import type { ClusterState, PresenceMember } from './presence-state.js';
 
 /**
@@ -55,11 +59,13 @@ end
 return total`;
 
 export interface RedisClusterStateOptions {
-  readonly redisUrl: string;
+  /** The process's Redis connections (bounded, namespaced); or `redisUrl` to open its own. */
+  readonly connections?: RedisConnections;
+  readonly redisUrl?: string;
   readonly nodeId: string;
   readonly now: () => number;
   readonly log?: Logger;
-  /** Key prefix, so several deployments (or tests) can share one Redis. */
+  /** Key prefix; default `<namespace>:rt:` (REDIS_NAMESPACE), so deployments can share one Redis. */
   readonly prefix?: string;
   /** Silence after which a node is dead (default `NODE_EXPIRY_MS`); it heartbeats 4 times as often. */
   readonly nodeExpiryMs?: number;
@@ -73,9 +79,21 @@ export interface RedisClusterStateOptions {
  */
 export function createRedisClusterState(options: RedisClusterStateOptions): ClusterState {
   const { nodeId, now } = options;
-  const prefix = options.prefix ?? 'socle:rt:';
-  const redis = new Redis(options.redisUrl, { maxRetriesPerRequest: 3 });
-  redis.on('error', (error) => options.log?.warn({ err: error }, 'Redis realtime state connection error'));
+  const ownConnections =
+    options.connections === undefined
+      ? createRedisConnections({
+          url: requireUrl(options.redisUrl),
+          ...(options.log ? { log: options.log } : {}),
+        })
+      : undefined;
+  const redisConnections = options.connections ?? (ownConnections as RedisConnections);
+  const prefix = options.prefix ?? redisConnections.prefix('rt');
+  // Every command is bounded and fails fast with redis.unavailable while Redis is down (see BoundedRedis).
+  const redis = redisConnections.open();
+  // An outage is logged once by the connections; a line per failed call would flood the log.
+  const warnUnlessOutage = (error: unknown, message: string) => {
+    if (!isRedisUnavailable(error)) options.log?.warn({ err: error }, message);
+  };
   const presenceKey = (appId: string, channel: string) => `${prefix}p:${appId}:${channel}`;
   const usersKey = (appId: string, channel: string) => `${prefix}pu:${appId}:${channel}`;
   const channelsKey = (appId: string) => `${prefix}c:${appId}`;
@@ -140,7 +158,7 @@ export function createRedisClusterState(options: RedisClusterStateOptions): Clus
   };
   const startWritingConnections = () => {
     writingConnections ??= writeConnections()
-      .catch((error) => options.log?.warn({ err: error }, 'Realtime connection count not written'))
+      .catch((error) => warnUnlessOutage(error, 'Realtime connection count not written'))
       .finally(() => {
         writingConnections = undefined;
         // A change made after the loop's last check, before this ran.
@@ -156,7 +174,7 @@ export function createRedisClusterState(options: RedisClusterStateOptions): Clus
     startWritingConnections();
     return redis
       .zadd(nodesKey, now(), nodeId)
-      .catch((error) => options.log?.warn({ err: error }, 'Realtime heartbeat failed'));
+      .catch((error) => warnUnlessOutage(error, 'Realtime heartbeat failed'));
   };
   void heartbeat();
   const timer = setInterval(heartbeat, nodeExpiryMs / 4);
@@ -221,7 +239,7 @@ export function createRedisClusterState(options: RedisClusterStateOptions): Clus
         return count;
       } catch (error) {
         // Redis unreachable: limits fall back to what is known (this node's count, the last sum).
-        options.log?.warn({ err: error }, 'Realtime connection counts of other nodes unavailable');
+        warnUnlessOutage(error, 'Realtime connection counts of other nodes unavailable');
         return cached?.count ?? 0;
       }
     },
@@ -268,6 +286,12 @@ export function createRedisClusterState(options: RedisClusterStateOptions): Clus
       ]).catch(() => [1, 1]);
       if (held === 0 && occupied === 0) await redis.zrem(nodesKey, nodeId).catch(() => undefined);
       await redis.quit().catch(() => undefined);
+      await ownConnections?.close();
     },
   };
+}
+
+function requireUrl(url: string | undefined): string {
+  if (url === undefined) throw new TypeError('createRedisClusterState needs connections or redisUrl');
+  return url;
 }

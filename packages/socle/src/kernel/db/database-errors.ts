@@ -1,0 +1,58 @@
+import { SocleError } from '../errors/index.js';
+
+/** Seconds a client is told to wait before retrying while the database is unreachable. */
+export const DATABASE_RETRY_AFTER_SECONDS = 5;
+
+/** Errors of the database layer, rendered as problem+json by the HTTP layer. */
+export const databaseErrors = {
+  /** 503: Postgres refused, dropped, or did not answer in time; the request did not complete. */
+  unavailable: (cause: unknown) =>
+    new SocleError('db.unavailable', 'The database is unavailable or overloaded; retry the request shortly', {
+      status: 503,
+      headers: { 'retry-after': String(DATABASE_RETRY_AFTER_SECONDS) },
+      cause,
+    }),
+};
+
+/** Node socket errors of a connection that could not be made or was lost. */
+const SOCKET_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ECONNABORTED',
+  'ETIMEDOUT',
+  'EPIPE',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+]);
+
+/**
+ * SQLSTATEs that say the server is going away or cannot serve: connection exceptions (class 08),
+ * shutdowns and starting up (57P01–57P03), too many connections (53300), and a statement cancelled by
+ * `statement_timeout` (57014, "canceling statement due to statement timeout").
+ */
+const SERVER_CODES = new Set(['57P01', '57P02', '57P03', '53300']);
+
+/** node-postgres's own messages for a connect or query that timed out or a connection it lost. */
+const DRIVER_MESSAGES =
+  /timeout exceeded when trying to connect|Connection terminated|Query read timeout|connection error and is not queryable|Client was closed and is not queryable|canceling statement due to statement timeout/;
+
+/**
+ * True when `error` means the database cannot be reached or did not answer in time (as opposed to
+ * a statement it refused, such as a constraint violation): the request gets 503, not 500.
+ */
+export function isDatabaseUnavailable(error: unknown): boolean {
+  // pg-boss emits plain objects carrying the driver error's fields, not Errors.
+  if (error === null || typeof error !== 'object') return false;
+  const { code, message } = error as { code?: unknown; message?: unknown };
+  const text = typeof message === 'string' ? message : '';
+  if (typeof code === 'string') {
+    if (SOCKET_CODES.has(code) || SERVER_CODES.has(code) || code.startsWith('08')) return true;
+    if (code === '57014') return DRIVER_MESSAGES.test(text);
+  }
+  if (DRIVER_MESSAGES.test(text)) return true;
+  // AggregateError of a connect to every address of a host name (Node's happy eyeballs).
+  if (error instanceof AggregateError) return error.errors.some(isDatabaseUnavailable);
+  return false;
+}
