@@ -19,12 +19,27 @@ declare module 'fastify' {
 
 const BEARER = /^Bearer ([A-Za-z0-9._~+/-]+=*)$/;
 
+/** Whether an account's credentials still work (the users store). */
+export interface CredentialsCheck {
+  credentialsValid(userId: string): Promise<boolean>;
+}
+
 /**
  * Authenticates every request that carries `Authorization: Bearer <access token>`: sets
  * `request.auth` and opens the request scope with its user (so transactions carry `app.user_id`). A
  * request without the header goes on anonymously; one with a bad or expired token gets a 401.
+ *
+ * A valid signature is not enough: the account must not have had its credentials revoked (an
+ * erasure), which is read from the database on every request (one primary-key lookup, not
+ * cached), so a revocation holds at once on every node sharing the database (401
+ * `auth.credentials_revoked`).
  */
-export function installAuthentication(app: HttpServer, accessTokens: AccessTokens, scope: ScopeAccess): void {
+export function installAuthentication(
+  app: HttpServer,
+  accessTokens: AccessTokens,
+  scope: ScopeAccess,
+  credentials: CredentialsCheck,
+): void {
   app.decorateRequest('auth', null);
   // Callback style, so the rest of the request (hooks, handler) runs inside the scope opened here.
   app.addHook('onRequest', (request, _reply, done) => {
@@ -39,8 +54,17 @@ export function installAuthentication(app: HttpServer, accessTokens: AccessToken
       return;
     }
     const authenticate = (claims: AccessClaims) => {
-      request.auth = { userId: claims.userId, sessionId: claims.sessionId };
-      scope.run({ userId: claims.userId }, done);
+      credentials.credentialsValid(claims.userId).then(
+        (valid) => {
+          if (!valid) {
+            done(sessionErrors.credentialsRevoked());
+            return;
+          }
+          request.auth = { userId: claims.userId, sessionId: claims.sessionId };
+          scope.run({ userId: claims.userId }, done);
+        },
+        (error: Error) => done(error),
+      );
     };
     let known: AccessClaims | undefined;
     try {

@@ -91,7 +91,7 @@ function createIdentityServices(context: ModuleContext<IdentityTables>, options:
     passwordResetLink: options.passwordResetLink,
   });
   const accounts = createAccountService({ db, users, sessions, mfa, verification: emailTokens });
-  return { accessTokens, sessions, accounts, mfa, emailTokens };
+  return { accessTokens, sessions, accounts, mfa, emailTokens, users };
 }
 
 /**
@@ -131,7 +131,8 @@ export function createIdentityModule(options: IdentityOptions = {}) {
         context.log.info({ secrets: resealed }, 'TOTP secrets resealed with the current SECRET_KEY');
     },
     configureHttp(app, context) {
-      installAuthentication(app, servicesOf(context).accessTokens, context.scope);
+      const { accessTokens, users } = servicesOf(context);
+      installAuthentication(app, accessTokens, context.scope, users);
       installReauthentication(
         app,
         servicesOf(context).accounts,

@@ -2,8 +2,9 @@ import type { Database } from '../../kernel/db/index.js';
 import { type PrivacyHooks, withOwnerTransaction } from '../../kernel/privacy/index.js';
 
 /**
- * The account, its sessions and second factor. Erasure deletes sessions, tokens and second-factor
- * data and pseudonymizes the account row, which stays because other modules refer to it (an
+ * The account, its sessions and second factor. Erasure first revokes the account's credentials
+ * (access tokens included), then deletes sessions, tokens and second-factor data and pseudonymizes
+ * the account row, which stays because other modules refer to it (an
  * organization's creator, an invitation's sender). It runs last of all modules' erasures.
  */
 export function createIdentityPrivacy(db: Pick<Database, 'withConnection'>): PrivacyHooks {
@@ -23,6 +24,21 @@ export function createIdentityPrivacy(db: Pick<Database, 'withConnection'>): Pri
           [subject.userId],
         );
         return { account: users[0] ?? null, sessions };
+      }),
+    // The access tokens already handed out are refused from now on, on every node (each request
+    // reads the column); the sessions end, so no refresh token works either.
+    revokeAccess: (subject) =>
+      withOwnerTransaction(db, async (connection) => {
+        await connection.query(
+          `update identity.users set credentials_revoked_at = coalesce(credentials_revoked_at, now())
+            where id = $1`,
+          [subject.userId],
+        );
+        await connection.query(
+          `update identity.sessions set revoked_at = now(), revoked_reason = 'erased'
+            where user_id = $1 and revoked_at is null`,
+          [subject.userId],
+        );
       }),
     eraseSubject: (subject) =>
       withOwnerTransaction(db, async (connection) => {

@@ -12,7 +12,18 @@ export function createUsersStore(db: Database<IdentityTables>) {
   const byId = db.prepare((kysely, params: { id: string }) =>
     kysely.selectFrom('identity.users').selectAll().where('id', '=', params.id),
   );
+  const revocation = db.prepare((kysely, params: { id: string }) =>
+    kysely.selectFrom('identity.users').select('credentials_revoked_at').where('id', '=', params.id),
+  );
   return {
+    /**
+     * Whether the account's credentials still work: false once an erasure revoked them, or when
+     * the account does not exist. One primary-key read, made on every authenticated request.
+     */
+    async credentialsValid(id: string): Promise<boolean> {
+      const row = await revocation.executeTakeFirst({ id });
+      return row !== undefined && row.credentials_revoked_at === null;
+    },
     findByEmail: (email: string, executor?: Executor): Promise<UserRow | undefined> =>
       byEmail.executeTakeFirst({ email }, executor),
     findById: (id: string, executor?: Executor): Promise<UserRow | undefined> =>
