@@ -18,24 +18,53 @@ describeEachDatabase('Identity rate limits', (target) => {
   const signIn = (email: string, password: string, remoteAddress = '203.0.113.7') =>
     socle.app.inject({ method: 'POST', url: '/auth/sign-in', payload: { email, password }, remoteAddress });
 
-  it('stops password guessing on one account, even with the right password, until the window refills', async () => {
-    const email = 'target@example.com';
-    const signUp = await socle.app.inject({
+  const signUp = async (email: string) => {
+    const response = await socle.app.inject({
       method: 'POST',
       url: '/auth/sign-up',
       payload: { email, password: PASSWORD },
+      remoteAddress: '198.18.0.1',
     });
-    expect(signUp.statusCode).toBe(201);
+    expect(response.statusCode).toBe(201);
+  };
+
+  it('stops password guessing from one address without locking the owner out from theirs', async () => {
+    const email = 'target@example.com';
+    await signUp(email);
+    const attacker = '203.0.113.66';
     for (let attempt = 0; attempt < 10; attempt++) {
-      // From different addresses: the per-account limit holds whatever the IP.
-      expect((await signIn(email, 'wrong guess number one', `198.51.100.${attempt}`)).statusCode).toBe(401);
+      expect((await signIn(email, `wrong guess number ${attempt}`, attacker)).statusCode).toBe(401);
     }
-    const blocked = await signIn(` ${email.toUpperCase()}`, PASSWORD, '198.51.100.200');
+    // The attacker's address is refused on this account, even with the right password...
+    const blocked = await signIn(` ${email.toUpperCase()}`, PASSWORD, attacker);
     expect(blocked.statusCode).toBe(429);
-    expect(blocked.json()).toMatchObject({ code: 'rate_limit.exceeded', scope: 'sign-in-account' });
+    expect(blocked.json()).toMatchObject({ code: 'rate_limit.exceeded', scope: 'sign-in-account-ip' });
     expect(Number(blocked.headers['retry-after'])).toBeGreaterThan(0);
+    // ...while the owner, from another address, signs in with it.
+    expect((await signIn(email, PASSWORD, '198.51.100.10')).statusCode).toBe(200);
+    expect((await signIn(email, 'one more guess', attacker)).statusCode).toBe(429);
     clock.advance(15 * 60 * 1000);
-    expect((await signIn(email, PASSWORD, '198.51.100.201')).statusCode).toBe(200);
+    expect((await signIn(email, PASSWORD, attacker)).statusCode).toBe(200);
+  });
+
+  it('slows a guessing campaign spread over many addresses to addresses the account signed in from', async () => {
+    const email = 'botnet-target@example.com';
+    await signUp(email);
+    const home = '198.51.100.77';
+    expect((await signIn(email, PASSWORD, home)).statusCode).toBe(200);
+    // The ceiling is 100 sign-ins per account and 15 minutes: the owner's counts as one.
+    for (let attempt = 0; attempt < 99; attempt++) {
+      const address = `100.64.${Math.floor(attempt / 5)}.${attempt % 5}`;
+      expect((await signIn(email, 'wrong guess', address)).statusCode).toBe(401);
+    }
+    // Past the account's ceiling, a new address is refused, right password or not...
+    const stranger = await signIn(email, PASSWORD, '100.64.99.1');
+    expect(stranger.statusCode).toBe(429);
+    expect(stranger.json().scope).toBe('sign-in-account');
+    // ...but the owner's known address still signs in: a stranger cannot lock them out.
+    expect((await signIn(email, PASSWORD, home)).statusCode).toBe(200);
+    expect((await signIn(email, 'wrong guess', home)).statusCode).toBe(401);
+    clock.advance(15 * 60 * 1000);
   });
 
   it('stops one address from trying many accounts', async () => {
