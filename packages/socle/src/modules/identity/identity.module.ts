@@ -3,7 +3,7 @@ import type { HttpRateLimitRule } from '../../kernel/rate-limit/index.js';
 import { createMailOutbox } from '../mail/index.js';
 import { createAccessTokens } from './access-tokens.js';
 import { createAccountService } from './accounts.service.js';
-import { installAuthentication } from './authentication.js';
+import { installAuthentication, rememberValidCredentials } from './authentication.js';
 import { registerEmailTokenRoutes } from './email-tokens.routes.js';
 import { createEmailTokenService } from './email-tokens.service.js';
 import { createEmailTokensStore } from './email-tokens.store.js';
@@ -137,7 +137,7 @@ export function createIdentityModule(options: IdentityOptions = {}) {
     },
     configureHttp(app, context) {
       const { accessTokens, users } = servicesOf(context);
-      installAuthentication(app, accessTokens, context.scope, users);
+      installAuthentication(app, accessTokens, context.scope, rememberValidCredentials(users));
       installReauthentication(
         app,
         servicesOf(context).accounts,

@@ -1,5 +1,7 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Database } from '../../kernel/db/index.js';
 import { type PrivacyHooks, withOwnerTransaction } from '../../kernel/privacy/index.js';
+import { CREDENTIALS_CHECK_TTL_MS } from './authentication.js';
 
 /**
  * The account, its sessions and second factor. Erasure first revokes the account's credentials
@@ -25,10 +27,11 @@ export function createIdentityPrivacy(db: Pick<Database, 'withConnection'>): Pri
         );
         return { account: users[0] ?? null, sessions };
       }),
-    // The access tokens already handed out are refused from now on, on every node (each request
-    // reads the column); the sessions end, so no refresh token works either.
-    revokeAccess: (subject) =>
-      withOwnerTransaction(db, async (connection) => {
+    // The access tokens already handed out are refused from now on; the sessions end, so no
+    // refresh token works either. Nodes trust a user's credentials for CREDENTIALS_CHECK_TTL_MS
+    // without reading the column again: waiting that long means no node accepts them afterwards.
+    revokeAccess: async (subject) => {
+      await withOwnerTransaction(db, async (connection) => {
         await connection.query(
           `update identity.users set credentials_revoked_at = coalesce(credentials_revoked_at, now())
             where id = $1`,
@@ -39,7 +42,9 @@ export function createIdentityPrivacy(db: Pick<Database, 'withConnection'>): Pri
             where user_id = $1 and revoked_at is null`,
           [subject.userId],
         );
-      }),
+      });
+      await sleep(CREDENTIALS_CHECK_TTL_MS);
+    },
     eraseSubject: (subject) =>
       withOwnerTransaction(db, async (connection) => {
         for (const table of ['sessions', 'mfa_challenges', 'recovery_codes', 'email_tokens']) {
