@@ -192,6 +192,15 @@ export function createOrganizationsStore(db: Database<TenancyTables>) {
     findUserEmail(userId: string, trx: Executor) {
       return trx.selectFrom('identity.users').select(['email']).where('id', '=', userId).executeTakeFirst();
     },
+    /** Records that the user reads mail at their address (keeps the first such time). */
+    async markEmailVerified(userId: string, at: Date, trx: Executor): Promise<void> {
+      await trx
+        .updateTable('identity.users')
+        .set({ email_verified_at: at, updated_at: at })
+        .where('id', '=', userId)
+        .where('email_verified_at', 'is', null)
+        .execute();
+    },
   };
 }
 
