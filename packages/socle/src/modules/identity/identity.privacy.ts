@@ -28,12 +28,13 @@ export function createIdentityPrivacy(db: Pick<Database, 'withConnection'>): Pri
         return { account: users[0] ?? null, sessions };
       }),
     // The access tokens already handed out are refused from now on; the sessions end, so no
-    // refresh token works either. Nodes trust a user's credentials for CREDENTIALS_CHECK_TTL_MS
+    // refresh token works either, and the password goes, so no new session opens. Nodes trust a user's credentials for CREDENTIALS_CHECK_TTL_MS
     // without reading the column again: waiting that long means no node accepts them afterwards.
     revokeAccess: async (subject) => {
       await withOwnerTransaction(db, async (connection) => {
         await connection.query(
-          `update identity.users set credentials_revoked_at = coalesce(credentials_revoked_at, now())
+          `update identity.users
+              set credentials_revoked_at = coalesce(credentials_revoked_at, now()), password_hash = null
             where id = $1`,
           [subject.userId],
         );

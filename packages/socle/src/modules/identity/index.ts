@@ -9,3 +9,4 @@ export {
 } from './identity.rate-limits.js';
 export type { IdentityTables } from './identity.tables.js';
 export { ReauthenticationFields } from './reauthentication.js';
+export { markEmailVerified } from './users.store.js';

@@ -1,8 +1,21 @@
-import type { Kysely, Transaction } from 'kysely';
+import { type Kysely, type QueryExecutorProvider, sql, type Transaction } from 'kysely';
 import type { Database } from '../../kernel/db/index.js';
 import type { IdentityTables, UserRow } from './identity.tables.js';
 
 type Executor = Kysely<IdentityTables>;
+
+/**
+ * Records that the user proved they read mail at their address (a verification mail's token, an
+ * invitation's); keeps the first such time. Runs in the caller's transaction.
+ */
+export async function markEmailVerified(
+  id: string,
+  at: Date,
+  executor: QueryExecutorProvider,
+): Promise<void> {
+  await sql`update identity.users set email_verified_at = ${at}, updated_at = ${at}
+             where id = ${id} and email_verified_at is null`.execute(executor);
+}
 
 /** SQL of accounts. Emails arrive normalized. */
 export function createUsersStore(db: Database<IdentityTables>) {
@@ -53,15 +66,7 @@ export function createUsersStore(db: Database<IdentityTables>) {
         .forUpdate()
         .executeTakeFirst();
     },
-    /** Records that the user proved they read mail at their address; keeps the first such time. */
-    async markEmailVerified(id: string, at: Date, executor: Executor): Promise<void> {
-      await executor
-        .updateTable('identity.users')
-        .set({ email_verified_at: at, updated_at: at })
-        .where('id', '=', id)
-        .where('email_verified_at', 'is', null)
-        .execute();
-    },
+    markEmailVerified,
     async updatePasswordHash(id: string, passwordHash: string, executor?: Executor): Promise<void> {
       await (executor ?? db.kysely)
         .updateTable('identity.users')

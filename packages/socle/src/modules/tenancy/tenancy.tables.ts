@@ -43,12 +43,5 @@ export interface TenancyTables {
     expires_at: Date | null;
     revoked_at: Date | null;
   };
-  /** The identity module's accounts, as far as tenancy reads them (and verifies their email). */
-  'identity.users': {
-    id: string;
-    email: string;
-    name: string | null;
-    email_verified_at: Date | null;
-    updated_at: Date;
-  };
+  'identity.users': { id: string; email: string; name: string | null };
 }
