@@ -78,3 +78,39 @@ describeEachDatabase('Identity rate limits', (target) => {
     expect((await signIn('victim-last@example.com', 'guess', '192.0.2.67')).statusCode).toBe(401);
   });
 });
+
+describeEachDatabase('Identity rate limits behind a load balancer (TRUST_PROXY=1)', (target) => {
+  let socle: TestSocle;
+  beforeAll(async () => {
+    socle = await createTestSocle(target, {
+      modules: [createIdentityModule(), createMailModule()],
+      config: { trustProxy: 1 },
+    });
+  });
+  afterAll(() => socle?.dispose());
+
+  it('counts guesses against the address the balancer saw, whatever X-Forwarded-For the client forged', async () => {
+    const email = 'behind-balancer@example.com';
+    const signUp = await socle.app.inject({
+      method: 'POST',
+      url: '/auth/sign-up',
+      payload: { email, password: PASSWORD },
+    });
+    expect(signUp.statusCode).toBe(201);
+    // The balancer (10.0.0.1) appends the address it saw to what the client sent.
+    const signIn = (password: string, forged: string, seen: string) =>
+      socle.app.inject({
+        method: 'POST',
+        url: '/auth/sign-in',
+        payload: { email, password },
+        remoteAddress: '10.0.0.1',
+        headers: { 'x-forwarded-for': `${forged}, ${seen}` },
+      });
+    for (let attempt = 0; attempt < 10; attempt++)
+      expect((await signIn('wrong guess', `198.18.${attempt}.1`, '203.0.113.99')).statusCode).toBe(401);
+    const blocked = await signIn(PASSWORD, '198.18.200.1', '203.0.113.99');
+    expect(blocked.statusCode).toBe(429);
+    expect(blocked.json().scope).toBe('sign-in-account-ip');
+    expect((await signIn(PASSWORD, '203.0.113.99', '198.51.100.5')).statusCode).toBe(200);
+  });
+});
