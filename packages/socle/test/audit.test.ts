@@ -4,6 +4,7 @@ import { type AuditTables, createManualClock, sql } from '../src/index.js';
 import { createAuditModule } from '../src/modules/audit/index.js';
 import { createIdentityModule } from '../src/modules/identity/index.js';
 import { createMailModule } from '../src/modules/mail/index.js';
+import { createPrivacyModule } from '../src/modules/privacy/index.js';
 import { createTenancyModule } from '../src/modules/tenancy/index.js';
 import { createTestSocle, type TestSocle } from '../src/testing/index.js';
 import { callAs } from './support/api-client.js';
@@ -48,6 +49,7 @@ describeEachDatabase('Audit log of mutating requests', (target) => {
           },
         }),
         audit,
+        createPrivacyModule(),
       ],
     });
   });
@@ -157,6 +159,49 @@ describeEachDatabase('Audit log of mutating requests', (target) => {
     expect(event?.user_agent).toBe('x'.repeat(512));
     expect(event).toMatchObject({ action: 'PATCH /org', target: null, changed_fields: ['name'] });
     expect(event?.request_id).toMatch(/^[0-9a-f-]{36}$/);
+  });
+
+  it("records who joined in the organization's log, and who left by erasure", async () => {
+    const owner = await user();
+    const orgId = await orgOf(owner);
+    const otherOrg = await orgOf(owner);
+    const member = await join(orgId, owner, 'member');
+    const joined = await eventsWhere('actor_user_id = $1 and action = $2', [
+      member.userId,
+      'POST /invitations/accept',
+    ]);
+    expect(joined).toEqual([
+      expect.objectContaining({ tenant_id: orgId, status: 200, changed_fields: ['token'] }),
+    ]);
+    // The organization's admins see it in their log.
+    const listed = await call(owner, 'GET', '/org/audit-events?action=POST%20/invitations/accept', { orgId });
+    expect(listed.json().events.map((event: { actorUserId: string }) => event.actorUserId)).toEqual([
+      member.userId,
+    ]);
+
+    // The same person in a second organization, then their account erased.
+    const invited = await call(owner, 'POST', '/org/invitations', {
+      orgId: otherOrg,
+      payload: { email: member.email, role: 'viewer' },
+    });
+    expect(invited.statusCode).toBe(201);
+    const accepted = await call(member, 'POST', '/invitations/accept', {
+      payload: { token: invitationTokens.get(member.email) },
+    });
+    expect(accepted.statusCode).toBe(200);
+    const erased = await call(member, 'POST', '/me/erase', { payload: { password: PASSWORD } });
+    expect(erased.statusCode, erased.body).toBe(200);
+    const left = await eventsWhere('action = $1 and target = $2', [
+      'member.erased',
+      JSON.stringify({ userId: member.userId }),
+    ]);
+    expect(left.map((event) => event.tenant_id).sort()).toEqual([orgId, otherOrg].sort());
+    expect(left[0]).toMatchObject({ actor_user_id: null, ip: null, user_agent: null });
+    // Erasure removed the person from the events they made; the organization still sees them join and leave.
+    const history = await call(owner, 'GET', '/org/audit-events', { orgId });
+    expect(history.json().events.map((event: { action: string }) => event.action)).toEqual(
+      expect.arrayContaining(['member.erased', 'POST /invitations/accept']),
+    );
   });
 
   it('records the names of body fields, never their values', async () => {

@@ -1,9 +1,9 @@
-import { execFileSync, spawnSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type JobRecord, sql } from '../src/index.js';
 import { createTestSocle, type TestSocle } from '../src/testing/index.js';
 import { createJobsFixtureModule, type JobsFixtureLog } from './fixtures/jobs-module.js';
 import { describeEachDatabase } from './support/each-database.js';
+import { checkWithPromtool } from './support/promtool.js';
 
 /** Polls until `check` holds (the engine runs jobs in the background); fails after 20 s. */
 async function eventually<T>(read: () => Promise<T>, check: (value: T) => boolean): Promise<T> {
@@ -231,6 +231,28 @@ describeEachDatabase('Durable jobs', (target) => {
     expect(log.abortReasons).toEqual(['jobs.timed_out']);
   });
 
+  it("does not let a lapsed attempt's complete(trx) settle the attempt that took the job over", async () => {
+    const { id } = await socle.jobs.enqueue(socle.db.kysely, 'jobs_fixture.lapsing', {});
+    const attempts = () =>
+      log.started.filter((entry) => entry.name === 'jobs_fixture.lapsing').map((entry) => entry.attempt);
+    // The first attempt passes its timeout; the second fetches the job and waits.
+    await eventually(
+      async () => attempts(),
+      (seen) => seen.includes(2),
+    );
+    log.lapsing.lapsedAttemptMayComplete.open();
+    await log.lapsing.lapsedAttemptCompleted.opened;
+    expect(await job(id)).toMatchObject({ state: 'active', attempts: 2 });
+    log.lapsing.secondAttemptMayComplete.open();
+    expect(
+      await eventually(
+        () => job(id),
+        (record) => record.state === 'completed',
+      ),
+    ).toMatchObject({ attempts: 2 });
+    expect(attempts()).toEqual([1, 2]);
+  });
+
   it('runs higher priorities first', async () => {
     await socle.db.transaction(async (trx) => {
       for (const [label, priority] of [
@@ -291,17 +313,38 @@ describeEachDatabase('Durable jobs', (target) => {
   });
 
   it('reports job metrics that promtool accepts', async () => {
-    const response = await socle.app.inject({ method: 'GET', url: '/metrics' });
-    expect(response.statusCode).toBe(200);
-    const text = response.body;
-    expect(text).toMatch(/socle_jobs_finished_total\{queue="default",outcome="completed"\} [1-9]/);
-    expect(text).toMatch(/socle_jobs_finished_total\{queue="default",outcome="failed"\} [1-9]/);
+    const metrics = async () => {
+      const response = await socle.app.inject({ method: 'GET', url: '/metrics' });
+      expect(response.statusCode).toBe(200);
+      return response.body;
+    };
+    const finished = (text: string, outcome: string) =>
+      Number(
+        new RegExp(`socle_jobs_finished_total\\{queue="default",outcome="${outcome}"\\} (\\d+)`).exec(
+          text,
+        )?.[1] ?? 0,
+      );
+    const before = await metrics();
+    // Its own sample: one job that completes, one that fails both its attempts.
+    const [completing, failing] = await Promise.all([
+      socle.jobs.enqueue(socle.db.kysely, 'jobs_fixture.effect', { label: 'metrics' }),
+      socle.jobs.enqueue(socle.db.kysely, 'jobs_fixture.failing', { n: 2 }),
+    ]);
+    await eventually(
+      () => job(completing.id),
+      (record) => record.state === 'completed',
+    );
+    await eventually(
+      () => job(failing.id),
+      (record) => record.state === 'failed',
+    );
+    const text = await metrics();
+    expect(finished(text, 'completed')).toBeGreaterThanOrEqual(finished(before, 'completed') + 1);
+    expect(finished(text, 'failed')).toBeGreaterThanOrEqual(finished(before, 'failed') + 2);
     expect(text).toContain('socle_job_duration_seconds_bucket{le="0.001",queue="default"}');
     expect(text).toMatch(/socle_jobs_ready\{queue="high"\} 0/);
     expect(text).toContain('socle_jobs_oldest_ready_age_seconds{queue="default"}');
-    // CI installs promtool; a developer machine without it skips only this check (as lifecycle.test.ts).
-    if (spawnSync('promtool', ['--version']).status === 0)
-      execFileSync('promtool', ['check', 'metrics'], { input: text, encoding: 'utf8' });
+    checkWithPromtool(text);
   });
 
   it('fires cron schedules declared by modules', async () => {

@@ -1,11 +1,8 @@
-import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { defineModule, Type } from '../src/index.js';
 import { createTestSocle, type TestSocle } from '../src/testing/index.js';
 import { describeEachDatabase } from './support/each-database.js';
+import { checkWithPromtool } from './support/promtool.js';
 
 const notes = defineModule<{ 'notes.notes': { id: number; body: string } }>({
   name: 'notes',
@@ -18,15 +15,6 @@ const notes = defineModule<{ 'notes.notes': { id: number; body: string } }>({
     );
   },
 });
-
-function promtool(): string | undefined {
-  const found = spawnSync('promtool', ['--version']);
-  if (found.error === undefined && found.status === 0) return 'promtool';
-  // CI installs it (.ci/run); a developer machine without it skips only the lint step.
-  if (process.env.CI)
-    throw new Error('promtool is required in CI (Debian package "prometheus"; .ci/run installs it)');
-  return undefined;
-}
 
 describeEachDatabase('Server lifecycle, readiness and metrics', (target) => {
   let socle: TestSocle;
@@ -80,13 +68,7 @@ describeEachDatabase('Server lifecycle, readiness and metrics', (target) => {
     expect(text).toMatch(/socle_db_pool_connections\{state="max"\} (1|5)/);
     expect(text).toContain('nodejs_eventloop_lag_seconds');
     expect(text).toContain('process_cpu_user_seconds_total');
-    const tool = promtool();
-    if (tool) {
-      const file = path.join(mkdtempSync(path.join(tmpdir(), 'socle-metrics-')), 'metrics.txt');
-      writeFileSync(file, text);
-      // promtool exits non-zero on any problem; execFileSync then throws with its output.
-      execFileSync('sh', ['-c', `${tool} check metrics < ${file}`], { encoding: 'utf8' });
-    }
+    checkWithPromtool(text);
   });
 
   it('stops, closes the port, and close() is idempotent', async () => {

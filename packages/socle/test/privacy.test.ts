@@ -101,6 +101,9 @@ describeEachDatabase('Privacy: export and erasure across every module', (target)
     const subject = await privacy.findSubject('ADA@cabinet.example');
     expect(subject.userId).toBe(ada.userId);
     await expect(privacy.erase(subject)).rejects.toMatchObject({ code: 'privacy.erasure_incomplete' });
+    // Interrupted, the person stays fenced out until the erasure is resumed.
+    const fenced = await socle.app.inject({ method: 'GET', url: '/me', headers: as(ada.token) });
+    expect([fenced.statusCode, fenced.json().code]).toEqual([401, 'auth.credentials_revoked']);
     // Resumed: modules already erased are not erased again; the rest finish.
     const resumed = await privacy.erase(await privacy.findSubject(ada.userId));
     expect(resumed.erasedNow).toEqual(['flaky_app']);

@@ -1,7 +1,7 @@
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, expect, it, vi } from 'vitest';
-import { createManualClock, defineModule, requireUser } from '../src/index.js';
+import { defineModule, requireUser } from '../src/index.js';
 import { createIdentityModule } from '../src/modules/identity/index.js';
 import { createMailModule } from '../src/modules/mail/index.js';
 import { channelAuth, createRealtimeModule, type RealtimeModule } from '../src/modules/realtime/index.js';
@@ -41,7 +41,15 @@ describeEachDatabase('Realtime: the Pusher protocol with real clients', (target)
   let alice: TestUser;
   let bob: TestUser;
   const app = testRealtimeApp();
-  const clock = createManualClock(new Date());
+  // The server's clock follows real time, shifted by what a test advances: the Pusher SDK signs
+  // with the real clock, so a clock frozen at load would drift from it as the file runs.
+  let offsetMs = 0;
+  const clock = {
+    now: () => new Date(Date.now() + offsetMs),
+    advance: (milliseconds: number) => {
+      offsetMs += milliseconds;
+    },
+  };
   const clients: PusherJs[] = [];
   const raws: RawPusherSocket[] = [];
   const client = (token?: string) => {

@@ -114,6 +114,23 @@ describeEachDatabase('Tenancy: organizations, members, invitations', (target) =>
     ]);
   });
 
+  it('verifies the address by the acceptance: the token was mailed there', async () => {
+    const owner = await user();
+    const orgId = await orgOf(owner);
+    const invitee = await user();
+    const other = await user();
+    const verified = async (caller: Caller) => (await call(caller, 'GET', '/me')).json().emailVerified;
+    expect(await verified(invitee)).toBe(false);
+    await call(owner, 'POST', '/org/invitations', orgId, { email: invitee.email, role: 'member' });
+    const token = sentInvitations.get(invitee.email) as string;
+    // Someone else's account proves nothing with it, and is not verified by trying.
+    expect((await call(other, 'POST', '/invitations/accept', undefined, { token })).statusCode).toBe(403);
+    expect(await verified(other)).toBe(false);
+    expect(await verified(invitee)).toBe(false);
+    expect((await call(invitee, 'POST', '/invitations/accept', undefined, { token })).statusCode).toBe(200);
+    expect(await verified(invitee)).toBe(true);
+  });
+
   it('refuses expired and revoked invitations', async () => {
     const owner = await user();
     const orgId = await orgOf(owner);

@@ -61,6 +61,16 @@ describe('loadConfig', () => {
     expect(error.message).toContain('"news-*:user"');
   });
 
+  it('takes TRUST_PROXY as a flag, a number of proxy hops or proxy addresses', () => {
+    const trustProxy = (value: string) =>
+      loadConfig({ env: { TRUST_PROXY: value }, configFile: false }).trustProxy;
+    expect(trustProxy('off')).toBe(false);
+    expect(trustProxy('1')).toBe(1);
+    expect(trustProxy('10.0.0.0/8, 192.0.2.7, ::1')).toEqual(['10.0.0.0/8', '192.0.2.7', '::1']);
+    const error = configError(() => loadConfig({ env: { TRUST_PROXY: 'lb.internal' }, configFile: false }));
+    expect(error.errors.map((item) => item.field)).toEqual(['TRUST_PROXY']);
+  });
+
   it('reports every invalid variable in one error, without echoing the database password', () => {
     const error = configError(() =>
       loadConfig({

@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 import { availableParallelism } from 'node:os';
 import path from 'node:path';
 import { type FieldError, SocleError } from '../errors/index.js';
@@ -137,7 +138,11 @@ export interface Config {
   readonly bodyLimitBytes: number;
   /** Allowed CORS origins; empty disables CORS, `*` allows any origin. */
   readonly corsOrigins: readonly string[];
-  readonly trustProxy: boolean;
+  /**
+   * Which `X-Forwarded-For` hops to believe for the client IP (Fastify's `trustProxy`): `false`
+   * none, `true` all (the left-most address), a number of hops, or proxy addresses/CIDRs.
+   */
+  readonly trustProxy: boolean | number | readonly string[];
   readonly migrateOnStart: boolean;
   /** Extra modules to load (import specifiers, resolved from `baseDir`). */
   readonly modules: readonly string[];
@@ -201,6 +206,30 @@ const boolean: Parser<boolean> = (raw) => {
   if (['1', 'true', 'yes', 'on'].includes(text)) return { ok: true, value: true };
   if (['0', 'false', 'no', 'off'].includes(text)) return { ok: true, value: false };
   return { ok: false, message: `must be true or false, got ${show(raw)}` };
+};
+
+/** `TRUST_PROXY`: a boolean, a count of hops (`1`: the address the nearest proxy added), or addresses. */
+const trustProxyValue: Parser<boolean | number | readonly string[]> = (raw) => {
+  if (typeof raw === 'number' || (typeof raw === 'string' && /^\s*\d+\s*$/.test(raw))) {
+    const hops = Number(raw);
+    return Number.isInteger(hops) && hops >= 0 && hops <= 100
+      ? { ok: true, value: hops }
+      : { ok: false, message: `must be a number of proxy hops from 0 to 100, got ${show(raw)}` };
+  }
+  const flag = boolean(raw);
+  if (flag.ok) return flag;
+  const addresses = list(raw);
+  const proxy = /^[0-9a-fA-F.:]+(\/\d{1,3})?$/;
+  if (
+    addresses.ok &&
+    addresses.value.length > 0 &&
+    addresses.value.every((item) => proxy.test(item) && isIP(item.split('/')[0] as string) !== 0)
+  )
+    return addresses;
+  return {
+    ok: false,
+    message: `must be true, false, a number of proxy hops, or proxy addresses/CIDRs, got ${show(raw)}`,
+  };
 };
 
 function oneOf<T extends string>(...allowed: T[]): Parser<T> {
@@ -699,9 +728,10 @@ const SETTINGS = [
   {
     key: 'trustProxy',
     env: 'TRUST_PROXY',
-    description: 'Trust X-Forwarded-* headers (behind a load balancer)',
+    description:
+      'Trust X-Forwarded-* headers (behind a load balancer): true, false, a number of proxy hops, or proxy addresses/CIDRs (comma-separated)',
     defaultValue: false,
-    parse: boolean,
+    parse: trustProxyValue,
   },
   {
     key: 'migrateOnStart',

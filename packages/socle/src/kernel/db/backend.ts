@@ -57,6 +57,12 @@ export interface DatabaseBackend {
   listen?(channel: string, onNotification: (payload: string) => void): Promise<() => Promise<void>>;
   statistics(): PoolStatistics;
   close(): Promise<void>;
+  /**
+   * Embedded only: runs `work` (a transaction, a `withConnection`) in an async context that
+   * remembers the session it leases, so a second lease asked from within it while the first is
+   * held fails at once (`db.embedded_session_held`) instead of waiting for itself forever.
+   */
+  holdingLease?<T>(work: () => Promise<T>): Promise<T>;
 }
 
 /** Transaction-local settings as `[name, value]` pairs, names already validated. */

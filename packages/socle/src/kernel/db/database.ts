@@ -137,6 +137,10 @@ export function createDatabase(backend: DatabaseBackend): Database {
   const kysely = new Kysely<unknown>({ dialect: createKyselyDialect(backend, scopeSettings) });
   const runStatement = createStatementRunner(backend, scopeSettings);
 
+  // Embedded: a lease asked for from inside a transaction that holds the only session fails at
+  // once instead of deadlocking (see DatabaseBackend.holdingLease); a pool needs nothing.
+  const holdingLease = <T>(work: () => Promise<T>): Promise<T> =>
+    backend.holdingLease === undefined ? work() : backend.holdingLease(work);
   const database: Database = {
     dialect: backend.dialect,
     location: backend.location,
@@ -145,19 +149,21 @@ export function createDatabase(backend: DatabaseBackend): Database {
       const entries = settingEntries({ ...contextProvider?.(), ...options.settings });
       let builder = kysely.transaction();
       if (options.isolation) builder = builder.setIsolationLevel(options.isolation);
-      if (entries.length === 0) return builder.execute(work);
+      if (entries.length === 0) return holdingLease(() => builder.execute(work));
       // The driver sends the settings with BEGIN, in one round trip (see SettingsHandoff).
       const handoff: SettingsHandoff = { entries, claimed: false };
-      return withSettingsHandoff(handoff, () =>
-        builder.execute(async (trx) => {
-          if (!handoff.claimed) {
-            handoff.claimed = true;
-            await sql`select ${sql.join(entries.map(([name, value]) => sql`set_config(${name}, ${value}, true)`))}`.execute(
-              trx,
-            );
-          }
-          return work(trx);
-        }),
+      return holdingLease(() =>
+        withSettingsHandoff(handoff, () =>
+          builder.execute(async (trx) => {
+            if (!handoff.claimed) {
+              handoff.claimed = true;
+              await sql`select ${sql.join(entries.map(([name, value]) => sql`set_config(${name}, ${value}, true)`))}`.execute(
+                trx,
+              );
+            }
+            return work(trx);
+          }),
+        ),
       );
     },
     prepare(build) {
@@ -186,17 +192,19 @@ export function createDatabase(backend: DatabaseBackend): Database {
       backend.setAppRole(role);
     },
     ...(backend.listen === undefined ? {} : { listen: backend.listen.bind(backend) }),
-    async withConnection(work, privilege = 'app') {
-      const connection = await backend.acquire(privilege);
-      let broken = false;
-      try {
-        return await work(connection);
-      } catch (error) {
-        broken = true;
-        throw error;
-      } finally {
-        connection.release(broken);
-      }
+    withConnection(work, privilege = 'app') {
+      return holdingLease(async () => {
+        const connection = await backend.acquire(privilege);
+        let broken = false;
+        try {
+          return await work(connection);
+        } catch (error) {
+          broken = true;
+          throw error;
+        } finally {
+          connection.release(broken);
+        }
+      });
     },
     async ping() {
       await database.withConnection((connection) => connection.query('select 1'));

@@ -1,3 +1,4 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { mkdirSync } from 'node:fs';
 import { PGlite, types } from '@electric-sql/pglite';
 import { btree_gist } from '@electric-sql/pglite/contrib/btree_gist';
@@ -6,6 +7,7 @@ import { cube } from '@electric-sql/pglite/contrib/cube';
 import { earthdistance } from '@electric-sql/pglite/contrib/earthdistance';
 import { pg_trgm } from '@electric-sql/pglite/contrib/pg_trgm';
 import { pgcrypto } from '@electric-sql/pglite/contrib/pgcrypto';
+import { SocleError } from '../errors/index.js';
 import {
   type DatabaseBackend,
   type LeasedConnection,
@@ -27,6 +29,18 @@ export interface PgliteBackendOptions {
 const identity = (value: string) => value;
 
 /**
+ * A lease asked for by work running inside a transaction (or `withConnection`) that holds the
+ * only session: waiting would never end, since the holder waits for that work.
+ */
+export const embeddedSessionHeld = () =>
+  new SocleError(
+    'db.embedded_session_held',
+    "A query asked for a second connection while a transaction of the same call holds the embedded database's only session: " +
+      'it would wait for itself forever. Run it on the transaction (pass `trx`, not `db.kysely`, to queries, ' +
+      '`jobs.enqueue(trx, …)`, `complete(trx)`), or after the transaction ends.',
+  );
+
+/**
  * Embedded Postgres (PGlite, Postgres 18 compiled to WASM) in this process. One session, shared
  * through a FIFO mutex: a leased connection owns PGlite until released.
  */
@@ -40,6 +54,11 @@ export async function createPgliteBackend(
     parsers: { [types.INT8]: identity, [types.DATE]: identity },
   });
   const mutex = new Mutex();
+  // Which work holds the session: each `holdingLease` call adds its own token to its async
+  // context (nested calls keep their callers' tokens); a lease records the innermost token of the
+  // context that took it, and a lease asked for in a context holding that token is refused.
+  const leaseContext = new AsyncLocalStorage<readonly object[]>();
+  let holder: object | undefined;
   const observe = options.observeQuery;
   let closed = false;
   let appRole: string | undefined;
@@ -92,6 +111,7 @@ export async function createPgliteBackend(
     },
     setInTransaction() {},
     release() {
+      holder = undefined;
       mutex.unlock();
     },
   };
@@ -102,7 +122,10 @@ export async function createPgliteBackend(
     pglite,
     async acquire(privilege: Privilege = 'app') {
       if (closed) throw new Error('The embedded database is closed');
+      const tokens = leaseContext.getStore();
+      if (holder !== undefined && tokens?.includes(holder)) throw embeddedSessionHeld();
       await mutex.lock();
+      holder = tokens?.at(-1);
       try {
         currentRole = await switchRole(
           connection,
@@ -110,6 +133,7 @@ export async function createPgliteBackend(
           privilege === 'owner' ? null : (appRole ?? null),
         );
       } catch (error) {
+        holder = undefined;
         mutex.unlock();
         throw error;
       }
@@ -118,8 +142,15 @@ export async function createPgliteBackend(
     setAppRole(role) {
       appRole = role;
     },
+    holdingLease(work) {
+      return leaseContext.run([...(leaseContext.getStore() ?? []), {}], work);
+    },
     async listen(channel, onNotification) {
-      const unsubscribe = await pglite.listen(channel, onNotification);
+      // A notification is delivered while the transaction that sent it commits, in its context:
+      // the listener's own work is not part of that transaction and may wait for the session.
+      const unsubscribe = await pglite.listen(channel, (payload) =>
+        leaseContext.exit(() => onNotification(payload)),
+      );
       return async () => {
         if (!closed) await unsubscribe();
       };

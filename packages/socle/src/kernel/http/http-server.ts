@@ -64,6 +64,18 @@ const INCOMING_REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 export { REQUEST_ID_HEADER };
 
 /**
+ * `TRUST_PROXY` as Fastify takes it. A number of hops trusts that many proxies from the socket
+ * inwards (what Fastify does for a number, which its types omit): the client IP is the address the
+ * outermost of them added, which a client cannot forge; `true` believes the left-most address.
+ */
+function trustProxyOption(
+  trust: Config['trustProxy'],
+): boolean | string | ((address: string, hop: number) => boolean) {
+  if (typeof trust === 'number') return (_address, hop) => hop < trust;
+  return typeof trust === 'object' ? trust.join(',') : trust;
+}
+
+/**
  * Builds the Fastify server with Socle's cross-cutting behaviour: request ids, problem+json
  * errors, body limits, CORS, metrics and the OpenAPI document. Modules add routes afterwards.
  */
@@ -91,7 +103,8 @@ export async function createHttpServer(options: CreateHttpServerOptions): Promis
       return typeof incoming === 'string' && INCOMING_REQUEST_ID.test(incoming) ? incoming : randomUUID();
     },
     bodyLimit: config.bodyLimitBytes,
-    trustProxy: config.trustProxy,
+    // A hop count takes the address the nearest proxies added; `true` believes the left-most one.
+    trustProxy: trustProxyOption(config.trustProxy),
     // Socle answers requests during shutdown itself (onRequest below), as problem+json.
     return503OnClosing: false,
     // Errors raised before routing, and requests Node's parser refused, are problem+json too.

@@ -19,6 +19,13 @@ export interface PrivacyHooks {
    * again, and a second erasure of the same person must succeed.
    */
   eraseSubject(subject: PrivacySubject): Promise<void>;
+  /**
+   * Stops every credential the person holds in this module (tokens, keys), before any module
+   * erases anything: an erasure first fences the person out, so nothing new is written in their
+   * name while their data is being erased. Runs for every module with the hook, at the start of
+   * each run (a resumed one too), so it must be idempotent.
+   */
+  revokeAccess?(subject: PrivacySubject): Promise<void>;
 }
 
 /**

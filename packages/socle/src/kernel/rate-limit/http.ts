@@ -14,6 +14,12 @@ export interface HttpRateLimitRule extends RateLimitRule {
   readonly name: string;
   /** What to count this request against; undefined skips the rule (e.g. no e-mail in the body). */
   readonly key: (request: FastifyRequest) => string | undefined;
+  /**
+   * Asked only when the rule is exceeded: resolving true lets this request through anyway (a
+   * client the account knows, say, so a ceiling against a distributed attack does not lock its
+   * owner out). Later rules still apply.
+   */
+  readonly exempt?: (request: FastifyRequest) => Promise<boolean>;
 }
 
 const RULE_NAME = /^[a-z][a-z0-9_-]{0,62}$/;
@@ -63,6 +69,7 @@ export function rateLimitPreHandler(
       if (value === undefined) continue;
       const result = await limiter.consume(rateLimitKey(rule.name, value), rule);
       if (!result.allowed) {
+        if (rule.exempt !== undefined && (await rule.exempt(request))) continue;
         setRateLimitHeaders(reply, rule, result);
         throw rateLimitErrors.tooManyRequests(Math.max(1, Math.ceil(result.retryAfterMs / 1000)), rule.name);
       }

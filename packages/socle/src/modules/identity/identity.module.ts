@@ -3,12 +3,12 @@ import type { HttpRateLimitRule } from '../../kernel/rate-limit/index.js';
 import { createMailOutbox } from '../mail/index.js';
 import { createAccessTokens } from './access-tokens.js';
 import { createAccountService } from './accounts.service.js';
-import { installAuthentication } from './authentication.js';
+import { installAuthentication, rememberValidCredentials } from './authentication.js';
 import { registerEmailTokenRoutes } from './email-tokens.routes.js';
 import { createEmailTokenService } from './email-tokens.service.js';
 import { createEmailTokensStore } from './email-tokens.store.js';
 import { createIdentityPrivacy } from './identity.privacy.js';
-import { installIdentityRateLimits } from './identity.rate-limits.js';
+import { createIdentityRateLimits, installIdentityRateLimits } from './identity.rate-limits.js';
 import { registerIdentityRoutes } from './identity.routes.js';
 import type { IdentityTables } from './identity.tables.js';
 import { registerMfaRoutes } from './mfa.routes.js';
@@ -27,7 +27,7 @@ export interface IdentityOptions {
   readonly sessionTtlMs?: number;
   /** How long a used refresh token may be presented again (concurrent tabs) before it counts as stolen. */
   readonly refreshReuseGraceMs?: number;
-  /** Rate limits by route (default IDENTITY_RATE_LIMITS); `false` turns them off (tests that sign up many users). */
+  /** Rate limits by route (default `createIdentityRateLimits`, see IDENTITY_RATE_LIMITS); `false` turns them off (tests that sign up many users). */
   readonly rateLimits?: Readonly<Record<string, readonly HttpRateLimitRule[]>> | false;
   /** Product name authenticator apps show beside the account when enrolling TOTP. */
   readonly totpIssuer?: string;
@@ -60,12 +60,17 @@ function createIdentityServices(context: ModuleContext<IdentityTables>, options:
     log,
     ttlSeconds: options.accessTokenTtlSeconds ?? 900,
   });
+  const sessionsStore = createSessionsStore(db);
+  const sessionTtlMs = options.sessionTtlMs ?? 30 * DAY_MS;
+  /** An address the account opened a session from within a session's lifetime. */
+  const knownSignInAddress = (email: string, ip: string) =>
+    sessionsStore.signedInFrom(email, ip, new Date(clock.now().getTime() - sessionTtlMs));
   const sessions = createSessionService({
     db,
-    store: createSessionsStore(db),
+    store: sessionsStore,
     accessTokens,
     clock,
-    sessionTtlMs: options.sessionTtlMs ?? 30 * DAY_MS,
+    sessionTtlMs,
     reuseGraceMs: options.refreshReuseGraceMs ?? 10_000,
   });
   const mfa = createMfaService({
@@ -91,7 +96,7 @@ function createIdentityServices(context: ModuleContext<IdentityTables>, options:
     passwordResetLink: options.passwordResetLink,
   });
   const accounts = createAccountService({ db, users, sessions, mfa, verification: emailTokens });
-  return { accessTokens, sessions, accounts, mfa, emailTokens };
+  return { accessTokens, sessions, accounts, mfa, emailTokens, users, knownSignInAddress };
 }
 
 /**
@@ -131,14 +136,19 @@ export function createIdentityModule(options: IdentityOptions = {}) {
         context.log.info({ secrets: resealed }, 'TOTP secrets resealed with the current SECRET_KEY');
     },
     configureHttp(app, context) {
-      installAuthentication(app, servicesOf(context).accessTokens, context.scope);
+      const { accessTokens, users } = servicesOf(context);
+      installAuthentication(app, accessTokens, context.scope, rememberValidCredentials(users));
       installReauthentication(
         app,
         servicesOf(context).accounts,
         options.rateLimits === false ? undefined : context.rateLimiter,
       );
       if (options.rateLimits !== false)
-        installIdentityRateLimits(app, context.rateLimiter, options.rateLimits);
+        installIdentityRateLimits(
+          app,
+          context.rateLimiter,
+          options.rateLimits ?? createIdentityRateLimits(servicesOf(context).knownSignInAddress),
+        );
     },
     routes(app, context) {
       registerIdentityRoutes(app, servicesOf(context));

@@ -1,9 +1,12 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Database } from '../../kernel/db/index.js';
 import { type PrivacyHooks, withOwnerTransaction } from '../../kernel/privacy/index.js';
+import { CREDENTIALS_CHECK_TTL_MS } from './authentication.js';
 
 /**
- * The account, its sessions and second factor. Erasure deletes sessions, tokens and second-factor
- * data and pseudonymizes the account row, which stays because other modules refer to it (an
+ * The account, its sessions and second factor. Erasure first revokes the account's credentials
+ * (access tokens included), then deletes sessions, tokens and second-factor data and pseudonymizes
+ * the account row, which stays because other modules refer to it (an
  * organization's creator, an invitation's sender). It runs last of all modules' erasures.
  */
 export function createIdentityPrivacy(db: Pick<Database, 'withConnection'>): PrivacyHooks {
@@ -24,6 +27,25 @@ export function createIdentityPrivacy(db: Pick<Database, 'withConnection'>): Pri
         );
         return { account: users[0] ?? null, sessions };
       }),
+    // The access tokens already handed out are refused from now on; the sessions end, so no
+    // refresh token works either, and the password goes, so no new session opens. Nodes trust a user's credentials for CREDENTIALS_CHECK_TTL_MS
+    // without reading the column again: waiting that long means no node accepts them afterwards.
+    revokeAccess: async (subject) => {
+      await withOwnerTransaction(db, async (connection) => {
+        await connection.query(
+          `update identity.users
+              set credentials_revoked_at = coalesce(credentials_revoked_at, now()), password_hash = null
+            where id = $1`,
+          [subject.userId],
+        );
+        await connection.query(
+          `update identity.sessions set revoked_at = now(), revoked_reason = 'erased'
+            where user_id = $1 and revoked_at is null`,
+          [subject.userId],
+        );
+      });
+      await sleep(CREDENTIALS_CHECK_TTL_MS);
+    },
     eraseSubject: (subject) =>
       withOwnerTransaction(db, async (connection) => {
         for (const table of ['sessions', 'mfa_challenges', 'recovery_codes', 'email_tokens']) {

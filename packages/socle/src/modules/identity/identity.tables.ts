@@ -22,6 +22,8 @@ export interface IdentityTables {
     totp_confirmed_at: Date | null;
     /** Time step of the last accepted TOTP code (`bigint`, which both drivers return as a string). */
     totp_last_step: ColumnType<string | null, number | null, number | null>;
+    /** Set when an erasure revoked every credential of the person: their access tokens stop working. */
+    credentials_revoked_at: Generated<Date | null>;
   };
   'identity.sessions': {
     id: string;

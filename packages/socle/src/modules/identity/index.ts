@@ -2,6 +2,11 @@
 export type { IdentityCredentials } from './accounts.service.js';
 export { type Authentication, requireUser } from './authentication.js';
 export { createIdentityModule, type IdentityOptions } from './identity.module.js';
-export { IDENTITY_RATE_LIMITS } from './identity.rate-limits.js';
+export {
+  createIdentityRateLimits,
+  IDENTITY_RATE_LIMITS,
+  type KnownSignInAddress,
+} from './identity.rate-limits.js';
 export type { IdentityTables } from './identity.tables.js';
 export { ReauthenticationFields } from './reauthentication.js';
+export { markEmailVerified } from './users.store.js';

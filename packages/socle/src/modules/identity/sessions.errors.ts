@@ -21,6 +21,12 @@ export const sessionErrors = {
       status: 401,
       headers: { 'www-authenticate': 'Bearer error="invalid_token"' },
     }),
+  credentialsRevoked: () =>
+    new SocleError(
+      'auth.credentials_revoked',
+      'The credentials of this account were revoked (the account was erased); its tokens no longer work',
+      { status: 401, headers: { 'www-authenticate': 'Bearer error="invalid_token"' } },
+    ),
   refreshTokenInvalid: () =>
     new SocleError('auth.refresh_token_invalid', 'The refresh token is not valid, or its session has ended', {
       status: 401,

@@ -130,6 +130,20 @@ export function createSessionsStore(db: Database<IdentityTables>) {
       return Number(result.numUpdatedRows);
     },
 
+    /** Whether the account with this email opened a session from `ip` since `since`. */
+    async signedInFrom(email: string, ip: string, since: Date): Promise<boolean> {
+      const row = await db.kysely
+        .selectFrom('identity.sessions as s')
+        .innerJoin('identity.users as u', 'u.id', 's.user_id')
+        .select('s.id')
+        .where('u.email', '=', email)
+        .where('s.ip', '=', ip)
+        .where('s.created_at', '>', since)
+        .limit(1)
+        .executeTakeFirst();
+      return row !== undefined;
+    },
+
     listActive(userId: string, now: Date): Promise<SessionRow[]> {
       return db.kysely
         .selectFrom('identity.sessions')

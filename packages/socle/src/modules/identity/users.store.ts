@@ -1,8 +1,21 @@
-import type { Kysely, Transaction } from 'kysely';
+import { type Kysely, type QueryExecutorProvider, sql, type Transaction } from 'kysely';
 import type { Database } from '../../kernel/db/index.js';
 import type { IdentityTables, UserRow } from './identity.tables.js';
 
 type Executor = Kysely<IdentityTables>;
+
+/**
+ * Records that the user proved they read mail at their address (a verification mail's token, an
+ * invitation's); keeps the first such time. Runs in the caller's transaction.
+ */
+export async function markEmailVerified(
+  id: string,
+  at: Date,
+  executor: QueryExecutorProvider,
+): Promise<void> {
+  await sql`update identity.users set email_verified_at = ${at}, updated_at = ${at}
+             where id = ${id} and email_verified_at is null`.execute(executor);
+}
 
 /** SQL of accounts. Emails arrive normalized. */
 export function createUsersStore(db: Database<IdentityTables>) {
@@ -12,7 +25,18 @@ export function createUsersStore(db: Database<IdentityTables>) {
   const byId = db.prepare((kysely, params: { id: string }) =>
     kysely.selectFrom('identity.users').selectAll().where('id', '=', params.id),
   );
+  const revocation = db.prepare((kysely, params: { id: string }) =>
+    kysely.selectFrom('identity.users').select('credentials_revoked_at').where('id', '=', params.id),
+  );
   return {
+    /**
+     * Whether the account's credentials still work: false once an erasure revoked them, or when
+     * the account does not exist. One primary-key read, made on every authenticated request.
+     */
+    async credentialsValid(id: string): Promise<boolean> {
+      const row = await revocation.executeTakeFirst({ id });
+      return row !== undefined && row.credentials_revoked_at === null;
+    },
     findByEmail: (email: string, executor?: Executor): Promise<UserRow | undefined> =>
       byEmail.executeTakeFirst({ email }, executor),
     findById: (id: string, executor?: Executor): Promise<UserRow | undefined> =>
@@ -42,15 +66,7 @@ export function createUsersStore(db: Database<IdentityTables>) {
         .forUpdate()
         .executeTakeFirst();
     },
-    /** Records that the user proved they read mail at their address; keeps the first such time. */
-    async markEmailVerified(id: string, at: Date, executor: Executor): Promise<void> {
-      await executor
-        .updateTable('identity.users')
-        .set({ email_verified_at: at, updated_at: at })
-        .where('id', '=', id)
-        .where('email_verified_at', 'is', null)
-        .execute();
-    },
+    markEmailVerified,
     async updatePasswordHash(id: string, passwordHash: string, executor?: Executor): Promise<void> {
       await (executor ?? db.kysely)
         .updateTable('identity.users')

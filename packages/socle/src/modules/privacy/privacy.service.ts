@@ -71,6 +71,16 @@ export function createPrivacyService(context: ModuleContext) {
       });
       // The email recorded when the run started: a resumed run must not see the pseudonym.
       const original: PrivacySubject = { userId: subject.userId, email: run.email };
+      // Fence first: once this loop is done no credential of the person works on any node, so no
+      // request of theirs writes anything while (or after) the modules erase.
+      for (const { name, hooks } of hooksOf()) {
+        if (hooks.revokeAccess === undefined) continue;
+        try {
+          await hooks.revokeAccess(original);
+        } catch (error) {
+          throw privacyErrors.moduleFailed(name, error);
+        }
+      }
       const erasedNow: string[] = [];
       for (const { name, hooks } of hooksOf().reverse()) {
         if (run.completed_modules.includes(name)) continue;

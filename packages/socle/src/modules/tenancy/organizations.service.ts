@@ -266,6 +266,9 @@ export function createOrganizationService(options: OrganizationServiceOptions) {
           ) {
             throw tenancyErrors.alreadyMember();
           }
+          // The token was sent to this address only: presenting it proves the account's owner
+          // reads mail there, as the verification mail's token would.
+          await store.markEmailVerified(userId, now, trx);
           return { orgId: invitation.tenant_id, role: invitation.role };
         },
         { settings: { 'app.user_id': userId, 'app.invitation_token_hash': tokenHash } },

@@ -1,5 +1,6 @@
 import { type Kysely, sql, type Transaction } from 'kysely';
 import type { Database } from '../../kernel/db/index.js';
+import { markEmailVerified } from '../identity/index.js';
 import type { OrgRole } from './roles.js';
 import type { TenancyTables } from './tenancy.tables.js';
 
@@ -192,6 +193,8 @@ export function createOrganizationsStore(db: Database<TenancyTables>) {
     findUserEmail(userId: string, trx: Executor) {
       return trx.selectFrom('identity.users').select(['email']).where('id', '=', userId).executeTakeFirst();
     },
+    /** Records that the user reads mail at their address (the identity module's SQL). */
+    markEmailVerified: (userId: string, at: Date, trx: Trx) => markEmailVerified(userId, at, trx),
   };
 }
 

@@ -14,7 +14,10 @@ import type { TenancyTables } from './tenancy.tables.js';
 export interface TenancyOptions {
   /** How long an invitation link works. */
   readonly invitationTtlMs?: number;
-  /** Sends the invitation token; by default an email through the mail outbox, in the same transaction. */
+  /**
+   * Sends the invitation token; by default an email through the mail outbox, in the same
+   * transaction. Send it to the invited address only: accepting it verifies that address.
+   */
   readonly deliverInvitation?: InvitationDelivery;
   /** Builds the link put in the invitation email from the token (your app's accept page). */
   readonly invitationLink?: (token: string) => string;

@@ -23,6 +23,17 @@ export function createTenancyPrivacy(db: Pick<Database, 'withConnection'>): Priv
         );
         return { memberships, invitationsReceived: invitations };
       }),
+    // API keys belong to the organization, but the person who minted one has seen it: the keys
+    // they created are revoked with the rest of their credentials (they leave the organization's
+    // list of keys; an admin mints a new one if an integration needs it). Other nodes stop
+    // accepting a key they verified in the last 5 seconds within 5 seconds, as for any revocation.
+    revokeAccess: (subject) =>
+      withOwnerTransaction(db, async (connection) => {
+        await connection.query(
+          'update tenancy.api_keys set revoked_at = now() where created_by = $1 and revoked_at is null',
+          [subject.userId],
+        );
+      }),
     eraseSubject: (subject) =>
       withOwnerTransaction(db, async (connection) => {
         const { rows } = await connection.query<{

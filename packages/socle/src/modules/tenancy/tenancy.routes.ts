@@ -260,6 +260,13 @@ export function registerTenancyRoutes(app: HttpServer, organizations: Organizati
         response: { 200: Type.Object({ orgId: Type.String({ format: 'uuid' }), role: Role }) },
       },
     },
-    async (request) => organizations.accept(requireUser(request).userId, request.body.token),
+    async (request) => {
+      const { userId } = requireUser(request);
+      const accepted = await organizations.accept(userId, request.body.token);
+      // The request named no organization (no X-Org-Id): from now on it acts in the one joined,
+      // so its audit event lands in that organization's log, where admins see who joined.
+      request.org = { orgId: accepted.orgId, userId, role: accepted.role };
+      return accepted;
+    },
   );
 }
