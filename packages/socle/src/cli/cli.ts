@@ -14,6 +14,7 @@ import { EXIT, EXIT_AFTER_DEADLINE_MS } from './exit-codes.js';
 import { installSchema } from './install-schema.js';
 import { JOBS_HELP, parseJobsCommand, runJobsCommand } from './jobs-command.js';
 import { loadModules } from './module-loader.js';
+import { onStopSignals } from './stop-signals.js';
 import {
   type ListeningMessage,
   SUPERVISED_PROCESS_ENV,
@@ -54,7 +55,8 @@ Opens the database (PGlite in DATA_DIR/data, or DATABASE_URL), applies pending m
 
 SIGTERM or SIGINT drains: /readyz turns 503, no new connections, in-flight requests get
 SHUTDOWN_TIMEOUT_MS, then the pool closes (exit 0; exit 1 if the deadline cut requests).
-A second signal exits at once (exit 1).
+A second signal exits at once (exit 1); the same signal again within 1 s is the same request
+(Ctrl-C under npm start arrives from the terminal and from npm).
 
 --processes <n|auto>  (setting PROCESSES, default 1; the flag wins) runs n processes on this
 machine, auto one per core, all listening on HOST:PORT: the kernel spreads connections between
@@ -204,17 +206,15 @@ async function supervise(
 function waitForSignal(socle: Socle, config: Config, log: Logger, supervised: boolean): Promise<number> {
   return new Promise<number>((resolve) => {
     let stopping = false;
-    const onSignal = (signal: NodeJS.Signals | 'supervisor gone') => {
-      if (stopping) {
-        if (signal === 'supervisor gone') return;
-        log.warn({ signal }, 'Second signal: exiting now');
-        resolve(EXIT.failure);
-        return;
-      }
+    const exitNow = (signal: NodeJS.Signals) => {
+      log.warn({ signal }, 'Second signal: exiting now');
+      resolve(EXIT.failure);
+    };
+    const drain = (reason: NodeJS.Signals | 'supervisor gone') => {
       stopping = true;
       log.info(
-        { signal, deadlineMs: config.shutdownTimeoutMs },
-        signal === 'supervisor gone'
+        { signal: reason, deadlineMs: config.shutdownTimeoutMs },
+        reason === 'supervisor gone'
           ? 'Supervisor gone: draining in-flight requests'
           : 'Shutting down: draining in-flight requests',
       );
@@ -234,13 +234,19 @@ function waitForSignal(socle: Socle, config: Config, log: Logger, supervised: bo
         },
       );
     };
-    process.on('SIGTERM', onSignal);
-    process.on('SIGINT', onSignal);
+    onStopSignals({
+      // Already draining because the supervisor left: a signal now means "exit now".
+      stop: (signal) => (stopping ? exitNow(signal) : drain(signal)),
+      force: exitNow,
+    });
     if (supervised) {
       // The IPC channel closes when the supervisor exits, even killed with -9: nobody would stop
       // or restart this process any more, so it drains and leaves.
-      if (process.connected) process.once('disconnect', () => onSignal('supervisor gone'));
-      else onSignal('supervisor gone');
+      const supervisorGone = () => {
+        if (!stopping) drain('supervisor gone');
+      };
+      if (process.connected) process.once('disconnect', supervisorGone);
+      else supervisorGone();
     }
   });
 }

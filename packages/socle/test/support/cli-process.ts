@@ -44,6 +44,8 @@ export interface SpawnCliOptions {
   /** Added to a minimal environment (PATH, HOME, LOG_FORMAT=json, HOST=127.0.0.1, PORT=0). */
   readonly env?: Readonly<Record<string, string>>;
   readonly cwd?: string;
+  /** A process group of its own (its pid is the group id), as a shell starts a foreground job. */
+  readonly detached?: boolean;
 }
 
 const running = new Set<CliProcess>();
@@ -67,8 +69,21 @@ function describeOutput(process: CliProcess): string {
 
 /** Starts `socle <args>` in a child process. Every process started here is killed by `killCliProcesses()`. */
 export function spawnCli(args: readonly string[], options: SpawnCliOptions = {}): CliProcess {
-  const child = spawn(process.execPath, ['--import', TSX_LOADER, CLI_ENTRY, ...args], {
+  return spawnLogged(process.execPath, ['--import', TSX_LOADER, CLI_ENTRY, ...args], options);
+}
+
+/**
+ * Starts any command that writes Socle's JSON log on stdout (`npm start`), with the environment and
+ * bookkeeping of `spawnCli`.
+ */
+export function spawnLogged(
+  command: string,
+  args: readonly string[],
+  options: SpawnCliOptions = {},
+): CliProcess {
+  const child = spawn(command, args, {
     cwd: options.cwd,
+    detached: options.detached === true,
     env: {
       PATH: process.env.PATH ?? '/usr/bin:/bin',
       HOME: process.env.HOME ?? '/tmp',
