@@ -1,4 +1,3 @@
-import { createRequire } from 'node:module';
 import type { AddressInfo, ListenOptions as ListenOptionsOfNode } from 'node:net';
 import path from 'node:path';
 import { createBus } from './bus/index.js';
@@ -21,10 +20,9 @@ import { type ModuleContext, type ModuleDefinition, orderModules } from './modul
 import { createJobEngine, type JobEngine, type JobQueue } from './queue/index.js';
 import { createRateLimiter } from './rate-limit/index.js';
 import { openSecretBox, type SecretBox } from './secrets/index.js';
+import { SOCLE_VERSION } from './version.js';
 
-export const SOCLE_VERSION: string = (
-  createRequire(import.meta.url)('../../package.json') as { version: string }
-).version;
+export { SOCLE_VERSION } from './version.js';
 
 export interface CreateSocleOptions {
   readonly config: Config;
