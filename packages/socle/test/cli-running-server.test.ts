@@ -18,6 +18,8 @@ describe('socle one-shot commands beside a running embedded server', { timeout: 
     const env = { DATA_DIR: dataDir };
     const server = spawnCli(['start'], { cwd: dataDir, env });
     const url = await waitForListening(server);
+    // The banner is the one line saying where Socle listens (Fastify prints none of its own).
+    expect(server.logs().filter((line) => /listening/i.test(line.msg))).toHaveLength(1);
     const signUp = await fetch(`${url}/auth/sign-up`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },

@@ -259,7 +259,16 @@ export async function createSocle(options: CreateSocleOptions): Promise<Socle> {
         host: config.host,
         reusePort: listenOptions.reusePort === true,
       };
-      await server.listen(netOptions);
+      // Fastify logs "Server listening at …" once per interface; the CLI's banner is the one line
+      // that says where Socle listens. server.log is Fastify's own child logger: raising its level
+      // for the call leaves every other log as it is.
+      const level = server.log.level;
+      server.log.level = 'warn';
+      try {
+        await server.listen(netOptions);
+      } finally {
+        server.log.level = level;
+      }
       const address = server.server.address() as AddressInfo;
       const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
       return `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${address.port}`;
