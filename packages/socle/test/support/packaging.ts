@@ -1,4 +1,5 @@
 import { execFile } from 'node:child_process';
+import path from 'node:path';
 import { promisify } from 'node:util';
 
 /**
@@ -14,12 +15,18 @@ export const packagingTests: { readonly run: boolean; readonly skipped: string }
 
 /**
  * The environment of a command run as a user would in a terminal: without the `npm_*` variables
- * of the `npm test` running this test (an inherited `npm_config_*` would change what npm does).
+ * of the `npm test` running this test (an inherited `npm_config_*` would change what npm does), and
+ * without the `node_modules/.bin` directories npm put on its PATH (`npx socle` must find the
+ * command of the directory it runs in, not this repository's).
  */
 export function userEnvironment(extra: Readonly<Record<string, string>> = {}): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {};
   for (const [name, value] of Object.entries(process.env))
     if (!name.toLowerCase().startsWith('npm_')) env[name] = value;
+  env.PATH = (process.env.PATH ?? '')
+    .split(path.delimiter)
+    .filter((directory) => !directory.includes(`${path.sep}node_modules${path.sep}`))
+    .join(path.delimiter);
   return { ...env, ...extra };
 }
 
