@@ -105,7 +105,14 @@ async function serve(
           controlSocketPath(dataDirOf(config)),
           (command) => executeCommand(socle, command),
           log,
-        )
+        ).catch((error: unknown) => {
+          // The server runs without it: a CLI command then says the data directory is in use.
+          log.warn(
+            { err: error },
+            'Cannot open the CLI socket in DATA_DIR: socle jobs, privacy and migrate status cannot reach this server',
+          );
+          return undefined;
+        })
       : undefined;
   log.info(
     {

@@ -96,7 +96,7 @@ export async function openControlSocket(
 
 /**
  * Sends `command` to the server listening on `socketPath`; resolves to its output, or to undefined
- * when no server listens there (no socket file, or one left by a process that is gone).
+ * when none can be reached there.
  */
 export function askRunningServer(
   socketPath: string,
@@ -114,8 +114,11 @@ export function askRunningServer(
     socket.on('data', (chunk: string) => {
       answer += chunk;
     });
-    socket.on('error', (error: NodeJS.ErrnoException) => {
-      if (!connected && (error.code === 'ENOENT' || error.code === 'ECONNREFUSED')) resolve(undefined);
+    socket.on('error', (error: Error) => {
+      // Not connected: no server (no socket file, or one left by a process that is gone), or a
+      // socket this process cannot open; then the command opens the database itself, and is told
+      // plainly if a server holds it.
+      if (!connected) resolve(undefined);
       else reject(error);
     });
     socket.on('end', () => {
