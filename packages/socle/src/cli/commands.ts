@@ -291,6 +291,8 @@ async function executeCommand(socle: Socle, command: ControlCommand): Promise<Co
   } catch (error) {
     return { stdout: '', ...failureOutput(error) };
   }
+  // Only another version of the CLI, or a hand-written client, sends something else.
+  return { stdout: '', stderr: 'This server does not know that command.\n', code: EXIT.usage };
 }
 
 /**
