@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
@@ -11,6 +12,10 @@ export default defineConfig({
     testTimeout: 30_000,
     hookTimeout: 60_000,
     pool: 'forks',
+    // Vitest's default for `run` is one file per core minus one: a single file at a time on a
+    // 2-core machine. Most files here wait on what they start (CLI processes, servers, Postgres,
+    // sockets), so one per core keeps both cores busy.
+    maxWorkers: Math.max(2, availableParallelism()),
     globalSetup: ['./vitest.global-setup.ts'],
     reporters: ['default'],
   },

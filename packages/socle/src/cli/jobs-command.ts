@@ -1,11 +1,9 @@
 import { isUuid } from '../kernel/ids/index.js';
-import {
-  JOB_QUEUES,
-  JOB_STATES,
-  type JobListFilter,
-  type JobRecord,
-  type Jobs,
-} from '../kernel/queue/index.js';
+// Straight from the files that define them: the queue's index loads pg-boss, and `socle jobs` with
+// a usage error must answer without it.
+import { JOB_QUEUES, JOB_STATES } from '../kernel/queue/job-definition.js';
+import type { Jobs } from '../kernel/queue/job-engine.js';
+import type { JobListFilter, JobRecord } from '../kernel/queue/jobs.store.js';
 
 export const JOBS_HELP = `Usage: socle jobs <command> [options] [--json] [--config <file>]
 
@@ -23,7 +21,7 @@ Commands:
 
 --json prints the jobs (list: {"jobs": [...]}) or the job as the admin API returns them.
 The command runs no jobs: a process that works the queues picks a retried job up.
-Embedded mode: the server must be stopped (its data directory belongs to one process).`;
+Embedded mode: while a server runs on the same DATA_DIR, it runs the command (see "socle help").`;
 
 export interface JobsCommandOptions {
   readonly queue?: string | undefined;

@@ -3,6 +3,7 @@ import type { Config } from '../kernel/config/index.js';
 import type { Logger } from '../kernel/log/index.js';
 import { SOCLE_VERSION } from '../kernel/socle.js';
 import { EXIT, EXIT_AFTER_DEADLINE_MS } from './exit-codes.js';
+import { onStopSignals } from './stop-signals.js';
 
 /**
  * Set in the environment of each process a supervisor starts (to its index, 0…N-1): that process
@@ -93,6 +94,7 @@ export function superviseProcesses(options: SuperviseOptions): Promise<number> {
     let exitCode: number = EXIT.ok;
     let killTimer: NodeJS.Timeout | undefined;
     let finished = false;
+    let stopListening = () => {};
     const slots: Slot[] = Array.from({ length: config.processes }, (_, index) => ({
       index,
       child: undefined,
@@ -106,8 +108,7 @@ export function superviseProcesses(options: SuperviseOptions): Promise<number> {
       if (finished) return;
       finished = true;
       clearTimeout(killTimer);
-      process.off('SIGTERM', onSignal);
-      process.off('SIGINT', onSignal);
+      stopListening();
       resolve(code);
     };
     const allExited = () => slots.every((slot) => slot.child === undefined);
@@ -201,21 +202,23 @@ export function superviseProcesses(options: SuperviseOptions): Promise<number> {
       child.on('error', (error) => log.error({ err: error, process: slot.index }, 'Process error'));
     };
 
-    const onSignal = (signal: NodeJS.Signals) => {
-      if (state === 'stopping') {
-        log.warn({ signal }, 'Second signal: killing every process');
-        killAll();
-        finish(EXIT.failure);
-        return;
-      }
-      log.info(
-        { signal, deadlineMs: config.shutdownTimeoutMs, processes: slots.length },
-        'Shutting down: every process drains its in-flight requests',
-      );
-      stop(signal, EXIT.ok);
+    const killNow = (signal: NodeJS.Signals) => {
+      log.warn({ signal }, 'Second signal: killing every process');
+      killAll();
+      finish(EXIT.failure);
     };
-    process.on('SIGTERM', onSignal);
-    process.on('SIGINT', onSignal);
+    stopListening = onStopSignals({
+      stop(signal) {
+        // Already stopping because a process failed to start: a signal now means "now".
+        if (state === 'stopping') return killNow(signal);
+        log.info(
+          { signal, deadlineMs: config.shutdownTimeoutMs, processes: slots.length },
+          'Shutting down: every process drains its in-flight requests',
+        );
+        stop(signal, EXIT.ok);
+      },
+      force: killNow,
+    });
     for (const slot of slots) startProcess(slot);
   });
 }

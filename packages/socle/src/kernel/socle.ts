@@ -1,4 +1,3 @@
-import { createRequire } from 'node:module';
 import type { AddressInfo, ListenOptions as ListenOptionsOfNode } from 'node:net';
 import path from 'node:path';
 import { createBus } from './bus/index.js';
@@ -23,10 +22,9 @@ import { createJobEngine, type JobEngine, type JobQueue } from './queue/index.js
 import { createRateLimiter } from './rate-limit/index.js';
 import { createRedisConnections } from './redis/index.js';
 import { openSecretBox, type SecretBox } from './secrets/index.js';
+import { SOCLE_VERSION } from './version.js';
 
-export const SOCLE_VERSION: string = (
-  createRequire(import.meta.url)('../../package.json') as { version: string }
-).version;
+export { SOCLE_VERSION } from './version.js';
 
 export interface CreateSocleOptions {
   readonly config: Config;
@@ -306,7 +304,16 @@ export async function createSocle(options: CreateSocleOptions): Promise<Socle> {
         host: config.host,
         reusePort: listenOptions.reusePort === true,
       };
-      await server.listen(netOptions);
+      // Fastify logs "Server listening at …" once per interface; the CLI's banner is the one line
+      // that says where Socle listens. server.log is Fastify's own child logger: raising its level
+      // for the call leaves every other log as it is.
+      const level = server.log.level;
+      server.log.level = 'warn';
+      try {
+        await server.listen(netOptions);
+      } finally {
+        server.log.level = level;
+      }
       const address = server.server.address() as AddressInfo;
       const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
       return `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${address.port}`;

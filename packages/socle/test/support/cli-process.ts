@@ -1,5 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createRequire } from 'node:module';
+import { availableParallelism } from 'node:os';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
 /**
@@ -44,6 +45,8 @@ export interface SpawnCliOptions {
   /** Added to a minimal environment (PATH, HOME, LOG_FORMAT=json, HOST=127.0.0.1, PORT=0). */
   readonly env?: Readonly<Record<string, string>>;
   readonly cwd?: string;
+  /** A process group of its own (its pid is the group id), as a shell starts a foreground job. */
+  readonly detached?: boolean;
 }
 
 const running = new Set<CliProcess>();
@@ -67,8 +70,21 @@ function describeOutput(process: CliProcess): string {
 
 /** Starts `socle <args>` in a child process. Every process started here is killed by `killCliProcesses()`. */
 export function spawnCli(args: readonly string[], options: SpawnCliOptions = {}): CliProcess {
-  const child = spawn(process.execPath, ['--import', TSX_LOADER, CLI_ENTRY, ...args], {
+  return spawnLogged(process.execPath, ['--import', TSX_LOADER, CLI_ENTRY, ...args], options);
+}
+
+/**
+ * Starts any command that writes Socle's JSON log on stdout (`npm start`), with the environment and
+ * bookkeeping of `spawnCli`.
+ */
+export function spawnLogged(
+  command: string,
+  args: readonly string[],
+  options: SpawnCliOptions = {},
+): CliProcess {
+  const child = spawn(command, args, {
     cwd: options.cwd,
+    detached: options.detached === true,
     env: {
       PATH: process.env.PATH ?? '/usr/bin:/bin',
       HOME: process.env.HOME ?? '/tmp',
@@ -172,15 +188,44 @@ export interface CliResult extends Exit {
   readonly stderr: string;
 }
 
-/** Runs `socle <args>` to completion. */
+/**
+ * How many `runCli` processes run at once in one test file: each is a Node process that loads tsx
+ * and Socle, and eight started together on a busy 2-core machine left one still starting after
+ * 30 s. Later calls wait their turn before their process, and their timeout, start. (A queue of a
+ * few lines: no dependency for it.)
+ */
+const MAX_CONCURRENT_RUNS = Math.max(2, availableParallelism());
+let runsActive = 0;
+const runsWaiting: (() => void)[] = [];
+
+async function takeRunSlot(): Promise<void> {
+  if (runsActive < MAX_CONCURRENT_RUNS) {
+    runsActive += 1;
+    return;
+  }
+  await new Promise<void>((resolve) => runsWaiting.push(resolve));
+}
+
+function releaseRunSlot(): void {
+  const next = runsWaiting.shift();
+  if (next) next();
+  else runsActive -= 1;
+}
+
+/** Runs `socle <args>` to completion (at most MAX_CONCURRENT_RUNS at once; `timeoutMs` counts from its start). */
 export async function runCli(
   args: readonly string[],
   options: SpawnCliOptions = {},
   timeoutMs = 30_000,
 ): Promise<CliResult> {
-  const cli = spawnCli(args, options);
-  const exit = await cli.waitForExit(timeoutMs);
-  return { ...exit, stdout: cli.stdout(), stderr: cli.stderr() };
+  await takeRunSlot();
+  try {
+    const cli = spawnCli(args, options);
+    const exit = await cli.waitForExit(timeoutMs);
+    return { ...exit, stdout: cli.stdout(), stderr: cli.stderr() };
+  } finally {
+    releaseRunSlot();
+  }
 }
 
 /** Waits for the startup banner and returns the URL the server listens on. */

@@ -28,6 +28,9 @@ export interface PgliteBackendOptions {
 
 const identity = (value: string) => value;
 
+/** Postgres's `shared_buffers` in embedded mode (Postgres's own default: 128MB). */
+const EMBEDDED_SHARED_BUFFERS = '32MB';
+
 /**
  * A lease asked for by work running inside a transaction (or `withConnection`) that holds the
  * only session: waiting would never end, since the holder waits for that work.
@@ -52,6 +55,10 @@ export async function createPgliteBackend(
     ...(options.dataDir === undefined ? {} : { dataDir: options.dataDir }),
     extensions: { btree_gist, citext, cube, earthdistance, pg_trgm, pgcrypto },
     parsers: { [types.INT8]: identity, [types.DATE]: identity },
+    // Postgres's default 128 MB of shared buffers is most of an idle embedded server's memory
+    // (PGlite touches all of it at start): 32 MB holds a development or small database's working
+    // set, and the operating system caches the files below it. See docs/operations.md.
+    startParams: [...PGlite.defaultStartParams, '-c', `shared_buffers=${EMBEDDED_SHARED_BUFFERS}`],
   });
   const mutex = new Mutex();
   // Which work holds the session: each `holdingLease` call adds its own token to its async

@@ -7,6 +7,13 @@ import type { Logger } from '../log/index.js';
 export const JOB_QUEUES = ['high', 'default', 'low'] as const;
 export type JobQueue = (typeof JOB_QUEUES)[number];
 
+/**
+ * The states of a job: created and retry are queued (retry: after a failed attempt), active is
+ * running, failed is dead after its last attempt.
+ */
+export const JOB_STATES = ['created', 'retry', 'active', 'completed', 'cancelled', 'failed'] as const;
+export type JobState = (typeof JOB_STATES)[number];
+
 /** Exponential backoff between attempts: `initialDelayMs · 2^(attempt-1)`, with jitter, capped. */
 export interface JobBackoff {
   readonly initialDelayMs: number;

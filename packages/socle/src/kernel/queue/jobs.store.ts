@@ -1,15 +1,11 @@
 import { sql, type Transaction } from 'kysely';
 import type { Db } from 'pg-boss';
+import type { JobState } from './job-definition.js';
 
 /** The schema pg-boss's tables live in, owned by the `jobs` module. */
 export const JOBS_SCHEMA = 'jobs';
 
-/**
- * The states of a job: created and retry are queued (retry: after a failed attempt), active is
- * running, failed is dead after its last attempt.
- */
-export const JOB_STATES = ['created', 'retry', 'active', 'completed', 'cancelled', 'failed'] as const;
-export type JobState = (typeof JOB_STATES)[number];
+export { JOB_STATES, type JobState } from './job-definition.js';
 
 /** One job as the admin API and the CLI show it. */
 export interface JobRecord {
