@@ -4,7 +4,7 @@ import { defineModule, sql } from '../src/index.js';
 import { createBuiltInModules } from '../src/modules/index.js';
 import { createPrivacyService } from '../src/modules/privacy/index.js';
 import { createTestSocle, type TestSocle } from '../src/testing/index.js';
-import { TEST_PASSWORD as PASSWORD, signUpUser } from './support/api-client.js';
+import { TEST_PASSWORD as PASSWORD } from './support/api-client.js';
 import { describeEachDatabase } from './support/each-database.js';
 
 describeEachDatabase('Privacy: export and erasure across every module', (target) => {
@@ -33,7 +33,7 @@ describeEachDatabase('Privacy: export and erasure across every module', (target)
   });
   afterAll(() => socle?.dispose());
 
-  const signUp = (email: string) => signUpUser(socle, email);
+  const signUp = (email: string) => socle.newUser({ email: email });
   const as = (token: string, orgId?: string) => ({
     authorization: `Bearer ${token}`,
     ...(orgId ? { 'x-org-id': orgId } : {}),

@@ -7,7 +7,7 @@ import { createMailModule } from '../src/modules/mail/index.js';
 import { channelAuth, createRealtimeModule, type RealtimeModule } from '../src/modules/realtime/index.js';
 import { createTenancyModule } from '../src/modules/tenancy/index.js';
 import { createTestSocle, type TestSocle } from '../src/testing/index.js';
-import { callAs, signUpUser, type TestUser } from './support/api-client.js';
+import { callAs, type TestUser } from './support/api-client.js';
 import { describeEachDatabase } from './support/each-database.js';
 import {
   connected,
@@ -80,8 +80,8 @@ describeEachDatabase('Realtime: the Pusher protocol with real clients', (target)
       ],
     });
     baseUrl = await socle.listen();
-    alice = await signUpUser(socle, `alice-${++counter}@example.com`);
-    bob = await signUpUser(socle, `bob-${++counter}@example.com`);
+    alice = await socle.newUser({ email: `alice-${++counter}@example.com` });
+    bob = await socle.newUser({ email: `bob-${++counter}@example.com` });
   });
   afterAll(async () => {
     for (const created of clients) created.disconnect();
@@ -446,8 +446,7 @@ describeEachDatabase('Realtime: the Pusher protocol with real clients', (target)
   });
 
   it("serves an organization's app: created by an admin, used by pusher-js and the pusher SDK, secret rotated", async () => {
-    const org = await callAs(socle, alice, 'POST', '/orgs', { payload: { name: 'Quiz Co' } });
-    const orgId = org.json().id as string;
+    const orgId = (await socle.newTenant({ owner: alice, name: 'Quiz Co' })).id;
     const created = await callAs(socle, alice, 'POST', '/realtime/apps', {
       orgId,
       payload: { name: 'Quiz' },
@@ -505,8 +504,7 @@ describeEachDatabase('Realtime: the Pusher protocol with real clients', (target)
   });
 
   it("gives an organization's app an encryption master key: shown at creation, sealed at rest, rotated, required for encrypted channels", async () => {
-    const org = await callAs(socle, alice, 'POST', '/orgs', { payload: { name: 'Secret Quiz Co' } });
-    const orgId = org.json().id as string;
+    const orgId = (await socle.newTenant({ owner: alice, name: 'Secret Quiz Co' })).id;
     const created = await callAs(socle, alice, 'POST', '/realtime/apps', {
       orgId,
       payload: { name: 'Quiz' },

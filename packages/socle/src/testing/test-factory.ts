@@ -58,24 +58,28 @@ export interface TestFactory {
 
 /** The factory of one Socle (or one node of several sharing a database). */
 export function createTestFactory(socle: Pick<Socle, 'app' | 'db'>): TestFactory {
+  /** POSTs `payload` to `url` and fails the test unless the route answers `expected`. */
   const send = async (
-    method: 'POST',
     url: string,
     payload: object,
+    expected: number,
     headers: Record<string, string> = {},
   ): Promise<Record<string, unknown>> => {
-    const response = await socle.app.inject({ method, url, payload, headers });
-    if (response.statusCode < 200 || response.statusCode > 299)
-      throw new Error(`Test factory: ${method} ${url} answered ${response.statusCode}: ${response.body}`);
+    const response = await socle.app.inject({ method: 'POST', url, payload, headers });
+    if (response.statusCode !== expected)
+      throw new Error(
+        `Test factory: POST ${url} answered ${response.statusCode}, not ${expected}: ${response.body}`,
+      );
     return response.json();
   };
 
   const newUser: TestFactory['newUser'] = async (options = {}) => {
     const email = options.email ?? `user-${randomUUID()}@example.com`;
-    const body = (await send('POST', '/auth/sign-up', {
-      email,
-      password: options.password ?? TEST_PASSWORD,
-    })) as { user: { id: string }; tokens: { accessToken: string; refreshToken: string } };
+    const body = (await send(
+      '/auth/sign-up',
+      { email, password: options.password ?? TEST_PASSWORD },
+      201,
+    )) as { user: { id: string }; tokens: { accessToken: string; refreshToken: string } };
     return {
       userId: body.user.id,
       email,
@@ -87,7 +91,7 @@ export function createTestFactory(socle: Pick<Socle, 'app' | 'db'>): TestFactory
   const newTenant: TestFactory['newTenant'] = async (options = {}) => {
     const owner = options.owner ?? (await newUser());
     const name = options.name ?? `Tenant ${randomUUID().slice(0, 8)}`;
-    const body = await send('POST', '/orgs', { name }, { authorization: `Bearer ${owner.token}` });
+    const body = await send('/orgs', { name }, 201, { authorization: `Bearer ${owner.token}` });
     return { id: body.id as string, name, owner };
   };
 
@@ -111,16 +115,16 @@ export function createTestFactory(socle: Pick<Socle, 'app' | 'db'>): TestFactory
 
     async newApiKey(tenant, options = {}) {
       const body = await send(
-        'POST',
         '/org/api-keys',
         { name: options.name ?? 'test key', scopes: options.scopes ?? [], role: options.role ?? 'admin' },
+        201,
         { authorization: `Bearer ${tenant.owner.token}`, 'x-org-id': tenant.id },
       );
       return { id: body.id as string, key: body.key as string };
     },
 
     async newAccessToken(user, password = TEST_PASSWORD) {
-      const body = (await send('POST', '/auth/sign-in', { email: user.email, password })) as {
+      const body = (await send('/auth/sign-in', { email: user.email, password }, 200)) as {
         tokens: { accessToken: string };
       };
       return body.tokens.accessToken;
