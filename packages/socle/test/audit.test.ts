@@ -72,17 +72,10 @@ describeEachDatabase('Audit log of mutating requests', (target) => {
   }
 
   async function join(orgId: string, admin: Caller, role: 'admin' | 'member'): Promise<Caller> {
-    const invitee = await user();
-    const invited = await call(admin, 'POST', '/org/invitations', {
-      orgId,
-      payload: { email: invitee.email, role },
-    });
-    expect(invited.statusCode).toBe(201);
-    const accepted = await call(invitee, 'POST', '/invitations/accept', {
-      payload: { token: invitationTokens.get(invitee.email) },
-    });
-    expect(accepted.statusCode).toBe(200);
-    return invitee;
+    return socle.newMember(
+      { id: orgId },
+      { role, user: await user(), invitedBy: admin, invitationToken: (email) => invitationTokens.get(email) },
+    );
   }
 
   /** Lets onResponse hooks run, then writes the queued events. */

@@ -245,15 +245,10 @@ describeEachDatabase('Realtime: limits, names and protocol details', (target) =>
 
   it('applies channel rules from the configuration: a role in the organization, or any signed-in user', async () => {
     const org = (await socle.newTenant({ owner: alice, name: 'Rules Co' })).id;
-    const invited = await callAs(socle, alice, 'POST', '/org/invitations', {
-      orgId: org,
-      payload: { email: bob.email, role: 'member' },
-    });
-    expect(invited.statusCode, invited.body).toBe(201);
-    const accepted = await callAs(socle, bob, 'POST', '/invitations/accept', {
-      payload: { token: invitations.get(bob.email) as string },
-    });
-    expect(accepted.statusCode, accepted.body).toBe(200);
+    await socle.newMember(
+      { id: org, owner: alice },
+      { user: bob, role: 'member', invitationToken: (email) => invitations.get(email) },
+    );
     const billing = `private-org-${org}-billing-invoices`;
     const as = (user: TestUser, channelName: string) =>
       callAs(socle, user, 'POST', '/realtime/auth', {

@@ -40,12 +40,19 @@ export interface TestFactory {
   /** Creates an organization, owned by `owner` (a new account unless given). */
   newTenant(options?: { readonly name?: string; readonly owner?: TestUser }): Promise<TestTenant>;
   /**
-   * Makes `user` (a new account unless given) a member of `tenant` with `role` (default `member`),
-   * without the invitation round trip: tests of invitations use the routes themselves.
+   * Makes `user` (a new account unless given) a member of `tenant` with `role` (default `member`)
+   * the way a person joins: `invitedBy` (default the tenant's owner) invites them, and they accept
+   * with the invitation's token, read from `invitationToken` when the test delivers invitations
+   * itself (`deliverInvitation`), else from the mail outbox.
    */
   newMember(
-    tenant: Pick<TestTenant, 'id'>,
-    options?: { readonly role?: TestMemberRole; readonly user?: TestUser },
+    tenant: Pick<TestTenant, 'id'> & Partial<Pick<TestTenant, 'owner'>>,
+    options?: {
+      readonly role?: TestMemberRole;
+      readonly user?: TestUser;
+      readonly invitedBy?: Pick<TestUser, 'token'>;
+      readonly invitationToken?: (email: string) => string | undefined;
+    },
   ): Promise<TestUser>;
   /** Creates an API key of `tenant`, minted by its owner (default: role `admin`, no scopes). */
   newApiKey(
@@ -95,21 +102,38 @@ export function createTestFactory(socle: Pick<Socle, 'app' | 'db'>): TestFactory
     return { id: body.id as string, name, owner };
   };
 
+  /** The token of the last invitation mailed to `email`, from the outbox of the mail module. */
+  const mailedInvitationToken = async (email: string): Promise<string> => {
+    const { rows } = await socle.db.withConnection(
+      (connection) =>
+        connection.query<{ text_body: string }>(
+          `select text_body from mail.outbox where recipient = $1 and subject like 'You are invited%'
+            order by created_at desc limit 1`,
+          [email],
+        ),
+      'owner',
+    );
+    const token = /Your invitation token: (\S+)/.exec(rows[0]?.text_body ?? '')?.[1];
+    if (token === undefined)
+      throw new Error(`Test factory: no invitation mailed to ${email}; pass invitationToken to newMember`);
+    return token;
+  };
+
   return {
     newUser,
     newTenant,
 
     async newMember(tenant, options = {}) {
       const user = options.user ?? (await newUser());
-      await socle.db.withConnection(
-        (connection) =>
-          connection.query('insert into tenancy.memberships (tenant_id, user_id, role) values ($1, $2, $3)', [
-            tenant.id,
-            user.userId,
-            options.role ?? 'member',
-          ]),
-        'owner',
-      );
+      const invitedBy = options.invitedBy ?? tenant.owner;
+      if (invitedBy === undefined)
+        throw new Error('Test factory: newMember needs the tenant owner or invitedBy');
+      await send('/org/invitations', { email: user.email, role: options.role ?? 'member' }, 201, {
+        authorization: `Bearer ${invitedBy.token}`,
+        'x-org-id': tenant.id,
+      });
+      const token = options.invitationToken?.(user.email) ?? (await mailedInvitationToken(user.email));
+      await send('/invitations/accept', { token }, 200, { authorization: `Bearer ${user.token}` });
       return user;
     },
 
@@ -125,9 +149,9 @@ export function createTestFactory(socle: Pick<Socle, 'app' | 'db'>): TestFactory
 
     async newAccessToken(user, password = TEST_PASSWORD) {
       const body = (await send('/auth/sign-in', { email: user.email, password }, 200)) as {
-        tokens: { accessToken: string };
+        accessToken: string;
       };
-      return body.tokens.accessToken;
+      return body.accessToken;
     },
   };
 }
