@@ -6,7 +6,7 @@ import { createIdentityModule } from '../src/modules/identity/index.js';
 import { createMailModule } from '../src/modules/mail/index.js';
 import { createPrivacyModule } from '../src/modules/privacy/index.js';
 import { createTenancyModule } from '../src/modules/tenancy/index.js';
-import { createTestSocle, type TestSocle } from '../src/testing/index.js';
+import { createTestSocle, type TestSocle, type TestUser } from '../src/testing/index.js';
 import { callAs } from './support/api-client.js';
 import { describeEachDatabase } from './support/each-database.js';
 
@@ -55,23 +55,10 @@ describeEachDatabase('Audit log of mutating requests', (target) => {
   });
   afterAll(() => socle?.dispose());
 
-  interface Caller {
-    userId: string;
-    email: string;
-    token: string;
-  }
+  type Caller = TestUser;
 
-  async function user(): Promise<Caller> {
-    const email = `audited${++counter}@example.com`;
-    const response = await socle.app.inject({
-      method: 'POST',
-      url: '/auth/sign-up',
-      payload: { email, password: PASSWORD },
-    });
-    expect(response.statusCode).toBe(201);
-    const body = response.json();
-    return { userId: body.user.id, email, token: body.tokens.accessToken };
-  }
+  const user = (): Promise<Caller> =>
+    socle.newUser({ email: `audited${++counter}@example.com`, password: PASSWORD });
 
   const call = (
     caller: Caller,
@@ -81,23 +68,14 @@ describeEachDatabase('Audit log of mutating requests', (target) => {
   ) => callAs(socle, caller, method, url, options);
 
   async function orgOf(owner: Caller): Promise<string> {
-    const response = await call(owner, 'POST', '/orgs', { payload: { name: 'Cabinet Audit' } });
-    expect(response.statusCode).toBe(201);
-    return response.json().id;
+    return (await socle.newTenant({ owner, name: 'Cabinet Audit' })).id;
   }
 
   async function join(orgId: string, admin: Caller, role: 'admin' | 'member'): Promise<Caller> {
-    const invitee = await user();
-    const invited = await call(admin, 'POST', '/org/invitations', {
-      orgId,
-      payload: { email: invitee.email, role },
-    });
-    expect(invited.statusCode).toBe(201);
-    const accepted = await call(invitee, 'POST', '/invitations/accept', {
-      payload: { token: invitationTokens.get(invitee.email) },
-    });
-    expect(accepted.statusCode).toBe(200);
-    return invitee;
+    return socle.newMember(
+      { id: orgId },
+      { role, user: await user(), invitedBy: admin, invitationToken: (email) => invitationTokens.get(email) },
+    );
   }
 
   /** Lets onResponse hooks run, then writes the queued events. */

@@ -39,19 +39,12 @@ describeEachDatabase('Bad input gets a 4xx problem+json, never a 5xx', (target) 
   beforeAll(async () => {
     socle = await createTestSocle(target, { modules: createBuiltInModules() });
     url = await socle.listen();
-    const signUp = await socle.app.inject({
-      method: 'POST',
-      url: '/auth/sign-up',
-      payload: { email: `bad-input-${randomUUID().slice(0, 8)}@example.com`, password: PASSWORD },
+    const owner = await socle.newUser({
+      email: `bad-input-${randomUUID().slice(0, 8)}@example.com`,
+      password: PASSWORD,
     });
-    const bearer = { authorization: `Bearer ${signUp.json().tokens.accessToken}` };
-    const org = await socle.app.inject({
-      method: 'POST',
-      url: '/orgs',
-      payload: { name: 'A' },
-      headers: bearer,
-    });
-    user = { ...bearer, 'x-org-id': org.json().id };
+    const tenant = await socle.newTenant({ owner, name: 'A' });
+    user = { authorization: `Bearer ${owner.token}`, 'x-org-id': tenant.id };
   });
   afterAll(() => socle?.dispose());
 

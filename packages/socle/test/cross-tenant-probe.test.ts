@@ -68,20 +68,8 @@ describeEachDatabase('Cross-tenant probe over every route of /openapi.json', (ta
 
   async function tenant(name: string): Promise<ProbeCaller> {
     const email = `${name.replaceAll(' ', '-').toLowerCase()}-${randomUUID().slice(0, 8)}@example.com`;
-    const signUp = await socle.app.inject({
-      method: 'POST',
-      url: '/auth/sign-up',
-      payload: { email, password: PASSWORD },
-    });
-    if (signUp.statusCode !== 201) throw new Error(`sign-up failed: ${signUp.body}`);
-    const accessToken = signUp.json().tokens.accessToken as string;
-    const org = await socle.app.inject({
-      method: 'POST',
-      url: '/orgs',
-      payload: { name },
-      headers: { authorization: `Bearer ${accessToken}` },
-    });
-    return { accessToken, orgId: org.json().id };
+    const tenant = await socle.newTenant({ owner: await socle.newUser({ email, password: PASSWORD }), name });
+    return { accessToken: tenant.owner.token, orgId: tenant.id };
   }
 
   beforeAll(async () => {

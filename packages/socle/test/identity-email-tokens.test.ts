@@ -50,11 +50,8 @@ describeEachDatabase('Identity: email verification and password reset', (target)
     socle.app.inject({ method: 'GET', url: '/me', headers: { authorization: `Bearer ${accessToken}` } });
 
   async function signUp(): Promise<{ email: string; accessToken: string; refreshToken: string }> {
-    const email = `mailbox.${++counter}@example.com`;
-    const response = await post('/auth/sign-up', { email, password: PASSWORD });
-    expect(response.statusCode).toBe(201);
-    const { tokens } = response.json();
-    return { email, accessToken: tokens.accessToken, refreshToken: tokens.refreshToken };
+    const user = await socle.newUser({ email: `mailbox.${++counter}@example.com`, password: PASSWORD });
+    return { email: user.email, accessToken: user.token, refreshToken: user.refreshToken };
   }
 
   async function resetToken(email: string): Promise<string> {

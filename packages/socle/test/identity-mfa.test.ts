@@ -33,10 +33,8 @@ describeEachDatabase('Identity: two-factor authentication (TOTP, recovery codes)
   const nextStep = () => clock.advance(STEP_MS);
 
   async function signUp(): Promise<{ email: string; accessToken: string }> {
-    const email = `mfa.${++counter}@example.com`;
-    const response = await post('/auth/sign-up', { email, password: PASSWORD });
-    expect(response.statusCode).toBe(201);
-    return { email, accessToken: response.json().tokens.accessToken };
+    const user = await socle.newUser({ email: `mfa.${++counter}@example.com`, password: PASSWORD });
+    return { email: user.email, accessToken: user.token };
   }
 
   async function enableTotp(accessToken: string): Promise<{ secret: string; recoveryCodes: string[] }> {

@@ -3,7 +3,7 @@ import { createManualClock } from '../src/index.js';
 import { createIdentityModule } from '../src/modules/identity/index.js';
 import { createMailModule } from '../src/modules/mail/index.js';
 import { createTestSocle, type TestSocle } from '../src/testing/index.js';
-import { signUpUser, TEST_PASSWORD } from './support/api-client.js';
+import { TEST_PASSWORD } from './support/api-client.js';
 import { describeEachDatabase } from './support/each-database.js';
 
 const PASSWORD = TEST_PASSWORD;
@@ -19,7 +19,7 @@ describeEachDatabase('Identity rate limits', (target) => {
   const signIn = (email: string, password: string, remoteAddress = '203.0.113.7') =>
     socle.app.inject({ method: 'POST', url: '/auth/sign-in', payload: { email, password }, remoteAddress });
 
-  const signUp = (email: string) => signUpUser(socle, email);
+  const signUp = (email: string) => socle.newUser({ email: email });
 
   it('stops password guessing from one address without locking the owner out from theirs', async () => {
     const email = 'target@example.com';
@@ -84,7 +84,7 @@ describeEachDatabase('Identity rate limits behind a load balancer (TRUST_PROXY=1
 
   it('counts guesses against the address the balancer saw, whatever X-Forwarded-For the client forged', async () => {
     const email = 'behind-balancer@example.com';
-    await signUpUser(socle, email);
+    await socle.newUser({ email: email });
     // The balancer (10.0.0.1) appends the address it saw to what the client sent.
     const signIn = (password: string, forged: string, seen: string) =>
       socle.app.inject({

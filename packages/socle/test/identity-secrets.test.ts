@@ -5,7 +5,7 @@ import { createManualClock } from '../src/index.js';
 import { createIdentityModule } from '../src/modules/identity/index.js';
 import { createMailModule } from '../src/modules/mail/index.js';
 import type { TestSocle } from '../src/testing/index.js';
-import { post, signUpUser, TEST_PASSWORD } from './support/api-client.js';
+import { post, TEST_PASSWORD } from './support/api-client.js';
 import { describeEachDatabase, nodesOnSharedDatabase } from './support/each-database.js';
 
 const keyOne = randomBytes(32).toString('base64');
@@ -50,7 +50,7 @@ describeEachDatabase(
     it('stores TOTP secrets and private signing keys sealed, never in plain text', async () => {
       const socle = await startNode({ secretKey: keyOne });
       try {
-        const user = await signUpUser(socle, `sealed.${++counter}@example.com`);
+        const user = await socle.newUser({ email: `sealed.${++counter}@example.com` });
         const secret = await enableTotp(socle, user.token);
         const [row] = (
           await ownerQuery<{ totp_secret: string }>(
@@ -77,10 +77,10 @@ describeEachDatabase(
 
     it('after a rotation, opens values of the previous key, reseals them, and works without the old key', async () => {
       const first = await startNode({ secretKey: keyOne });
-      const user = await signUpUser(first, `rotation.${++counter}@example.com`);
+      const user = await first.newUser({ email: `rotation.${++counter}@example.com` });
       const secret = await enableTotp(first, user.token);
       // A row written before sealing existed: plain text (what migration 0004 leaves behind).
-      const legacy = await signUpUser(first, `legacy.${++counter}@example.com`);
+      const legacy = await first.newUser({ email: `legacy.${++counter}@example.com` });
       const legacySecret = await enableTotp(first, legacy.token);
       await ownerQuery(first, 'update identity.users set totp_secret = $1 where id = $2', [
         legacySecret,
@@ -124,7 +124,7 @@ describeEachDatabase(
     it('turning 2FA on signs out every other session of the user, and keeps the calling one', async () => {
       const socle = await startNode({ secretKey: keyTwo });
       try {
-        const user = await signUpUser(socle, `sessions.${++counter}@example.com`);
+        const user = await socle.newUser({ email: `sessions.${++counter}@example.com` });
         const other = (
           await post(socle, '/auth/sign-in', { email: user.email, password: TEST_PASSWORD })
         ).json();

@@ -4,7 +4,7 @@ import { createBuiltInModules } from '../src/modules/index.js';
 import { purgeEffectsOlderThan } from '../src/modules/jobs/effects.store.js';
 import { createTestSocle, type TestSocle } from '../src/testing/index.js';
 import { createJobsFixtureModule } from './fixtures/jobs-module.js';
-import { callAs, signUpUser, type TestUser } from './support/api-client.js';
+import { callAs, type TestUser } from './support/api-client.js';
 import { describeEachDatabase } from './support/each-database.js';
 
 const OPERATOR_TOKEN = 'operator-token-of-the-test-suite-0123456789';
@@ -23,10 +23,10 @@ describeEachDatabase('Jobs admin API', (target) => {
       // No worker here: jobs stay queued, so what the API shows does not depend on timing.
       config: { jobsQueues: [], operatorToken: OPERATOR_TOKEN },
     });
-    alice = await signUpUser(socle, 'alice@jobs.test');
-    bruno = await signUpUser(socle, 'bruno@jobs.test');
-    orgA = (await callAs(socle, alice, 'POST', '/orgs', { payload: { name: 'Cabinet A' } })).json().id;
-    orgB = (await callAs(socle, bruno, 'POST', '/orgs', { payload: { name: 'Cabinet B' } })).json().id;
+    alice = await socle.newUser({ email: 'alice@jobs.test' });
+    bruno = await socle.newUser({ email: 'bruno@jobs.test' });
+    orgA = (await socle.newTenant({ owner: alice, name: 'Cabinet A' })).id;
+    orgB = (await socle.newTenant({ owner: bruno, name: 'Cabinet B' })).id;
     jobOfA = (
       await socle.scope.run({ tenantId: orgA, userId: alice.userId }, () =>
         socle.jobs.enqueue(socle.db.kysely, 'jobs_fixture.effect', { label: 'report of A' }),
@@ -117,7 +117,7 @@ describeEachDatabase('Jobs admin API', (target) => {
 
   // Last: it adds jobs the operator's list above would see.
   it('lists jobs oldest first, newest last, page after page', async () => {
-    const orgC = (await callAs(socle, alice, 'POST', '/orgs', { payload: { name: 'Cabinet C' } })).json().id;
+    const orgC = (await socle.newTenant({ owner: alice, name: 'Cabinet C' })).id;
     for (let index = 0; index < 8; index++) {
       await socle.scope.run({ tenantId: orgC, userId: alice.userId }, () =>
         socle.jobs.enqueue(socle.db.kysely, 'jobs_fixture.effect', { label: `job ${index}` }),

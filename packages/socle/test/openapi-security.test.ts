@@ -88,23 +88,15 @@ describeEachDatabase('OpenAPI document: credentials of each route', (target) => 
   });
 
   it('lets an API key call every route that accepts one without X-Org-Id (the key names its organization)', async () => {
-    const signUp = await socle.app.inject({
-      method: 'POST',
-      url: '/auth/sign-up',
-      payload: { email: `keys-${randomUUID().slice(0, 8)}@example.com`, password: PASSWORD },
+    const owner = await socle.newUser({
+      email: `keys-${randomUUID().slice(0, 8)}@example.com`,
+      password: PASSWORD,
     });
-    const bearer = { authorization: `Bearer ${signUp.json().tokens.accessToken}` };
-    const org = (
-      await socle.app.inject({ method: 'POST', url: '/orgs', payload: { name: 'K' }, headers: bearer })
-    ).json();
-    const key = (
-      await socle.app.inject({
-        method: 'POST',
-        url: '/org/api-keys',
-        payload: { name: 'k', scopes: [], role: 'admin' },
-        headers: { ...bearer, 'x-org-id': org.id },
-      })
-    ).json().key as string;
+    const { key } = await socle.newApiKey(await socle.newTenant({ owner, name: 'K' }), {
+      name: 'k',
+      scopes: [],
+      role: 'admin',
+    });
     const reads = operations().filter(
       ({ method, path, operation }) =>
         method === 'get' &&

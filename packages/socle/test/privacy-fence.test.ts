@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sql } from '../src/index.js';
 import { createBuiltInModules } from '../src/modules/index.js';
 import { createTestSocle, type TestSocle } from '../src/testing/index.js';
-import { callAs, signUpUser, TEST_PASSWORD, type TestUser } from './support/api-client.js';
+import { callAs, TEST_PASSWORD } from './support/api-client.js';
 import { describeEachDatabase, nodesOnSharedDatabase, postgresTarget } from './support/each-database.js';
 
 /**
@@ -11,39 +11,22 @@ import { describeEachDatabase, nodesOnSharedDatabase, postgresTarget } from './s
  * of the same database, before they expire.
  */
 function fenceScenario(nodes: () => { first: TestSocle; second: TestSocle }) {
-  async function acceptInvitation(owner: TestUser, orgId: string, invitee: TestUser) {
-    const { first } = nodes();
-    const sent = await callAs(first, owner, 'POST', '/org/invitations', {
-      orgId,
-      payload: { email: invitee.email, role: 'member' },
-    });
-    expect(sent.statusCode, sent.body).toBe(201);
-    const { rows } = await sql<{ text_body: string }>`
-      select text_body from mail.outbox where recipient = ${invitee.email}
-       and subject like 'You are invited%' order by created_at desc limit 1`.execute(first.db.kysely);
-    const token = /Your invitation token: (\S+)/.exec(rows[0]?.text_body ?? '')?.[1];
-    const accepted = await callAs(first, invitee, 'POST', '/invitations/accept', { payload: { token } });
-    expect(accepted.statusCode, accepted.body).toBe(200);
-  }
-
   it('refuses every credential of the erased person at once, on every node', async () => {
     const { first, second } = nodes();
-    const person = await signUpUser(first, `fenced-${crypto.randomUUID()}@example.com`);
-    const colleague = await signUpUser(first, `colleague-${crypto.randomUUID()}@example.com`);
+    const person = await first.newUser({ email: `fenced-${crypto.randomUUID()}@example.com` });
+    const colleague = await first.newUser({ email: `colleague-${crypto.randomUUID()}@example.com` });
     await sql`update identity.users set email_verified_at = now() where id = ${colleague.userId}`.execute(
       first.db.kysely,
     );
-    const created = await callAs(first, person, 'POST', '/orgs', { payload: { name: 'Fenced Ltd' } });
-    expect(created.statusCode, created.body).toBe(201);
-    const orgId: string = created.json().id;
+    const tenant = await first.newTenant({ owner: person, name: 'Fenced Ltd' });
+    const orgId = tenant.id;
     // A colleague stays, so the organization outlives the person's erasure.
-    await acceptInvitation(person, orgId, colleague);
-    const minted = await callAs(first, person, 'POST', '/org/api-keys', {
-      orgId,
-      payload: { name: 'before erasure', scopes: [], role: 'admin' },
+    await first.newMember(tenant, { user: colleague, role: 'member' });
+    const { key: apiKey } = await first.newApiKey(tenant, {
+      name: 'before erasure',
+      scopes: [],
+      role: 'admin',
     });
-    expect(minted.statusCode, minted.body).toBe(201);
-    const apiKey: string = minted.json().key;
     // The second node has verified the token before: erasure must reach past what it remembers.
     expect((await callAs(second, person, 'GET', '/me')).statusCode).toBe(200);
 

@@ -3,8 +3,8 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { defineModule, sql } from '../src/index.js';
 import { createBuiltInModules } from '../src/modules/index.js';
 import { createPrivacyService } from '../src/modules/privacy/index.js';
-import { createTestSocle, type TestSocle } from '../src/testing/index.js';
-import { TEST_PASSWORD as PASSWORD, signUpUser } from './support/api-client.js';
+import { createTestSocle, type TestSocle, type TestUser } from '../src/testing/index.js';
+import { TEST_PASSWORD as PASSWORD } from './support/api-client.js';
 import { describeEachDatabase } from './support/each-database.js';
 
 describeEachDatabase('Privacy: export and erasure across every module', (target) => {
@@ -33,15 +33,13 @@ describeEachDatabase('Privacy: export and erasure across every module', (target)
   });
   afterAll(() => socle?.dispose());
 
-  const signUp = (email: string) => signUpUser(socle, email);
+  const signUp = (email: string) => socle.newUser({ email: email });
   const as = (token: string, orgId?: string) => ({
     authorization: `Bearer ${token}`,
     ...(orgId ? { 'x-org-id': orgId } : {}),
   });
-  async function createOrg(token: string, name: string) {
-    return (
-      await socle.app.inject({ method: 'POST', url: '/orgs', payload: { name }, headers: as(token) })
-    ).json().id as string;
+  async function createOrg(owner: TestUser, name: string) {
+    return (await socle.newTenant({ owner, name })).id;
   }
   async function invite(
     ownerToken: string,
@@ -74,10 +72,10 @@ describeEachDatabase('Privacy: export and erasure across every module', (target)
     const ada = await signUp('ada@cabinet.example');
     const bob = await signUp('bob@cabinet.example');
     const cy = await signUp('cy@cabinet.example');
-    const alone = await createOrg(ada.token, 'Ada Solo');
-    const bobs = await createOrg(bob.token, 'Cabinet Bob');
+    const alone = await createOrg(ada, 'Ada Solo');
+    const bobs = await createOrg(bob, 'Cabinet Bob');
     await invite(bob.token, bobs, 'ada@cabinet.example', 'admin', ada.token);
-    const adas = await createOrg(ada.token, 'Cabinet Ada');
+    const adas = await createOrg(ada, 'Cabinet Ada');
     await invite(ada.token, adas, 'cy@cabinet.example', 'member', cy.token);
 
     const exported = await socle.app.inject({ method: 'GET', url: '/me/export', headers: as(ada.token) });

@@ -7,7 +7,7 @@ import { createMailModule } from '../src/modules/mail/index.js';
 import { channelAuth, createRealtimeModule } from '../src/modules/realtime/index.js';
 import { createTenancyModule } from '../src/modules/tenancy/index.js';
 import { createTestSocle, type TestSocle } from '../src/testing/index.js';
-import { callAs, signUpUser, type TestUser } from './support/api-client.js';
+import { callAs, type TestUser } from './support/api-client.js';
 import { describeEachDatabase } from './support/each-database.js';
 import {
   nextEvent,
@@ -86,8 +86,8 @@ describeEachDatabase('Realtime: limits, names and protocol details', (target) =>
       ],
     });
     baseUrl = await socle.listen();
-    alice = await signUpUser(socle, `alice-hardening-${Date.now()}@example.com`);
-    bob = await signUpUser(socle, `bob-hardening-${Date.now()}@example.com`);
+    alice = await socle.newUser({ email: `alice-hardening-${Date.now()}@example.com` });
+    bob = await socle.newUser({ email: `bob-hardening-${Date.now()}@example.com` });
   });
   afterAll(async () => {
     for (const created of clients) created.disconnect();
@@ -221,8 +221,7 @@ describeEachDatabase('Realtime: limits, names and protocol details', (target) =>
     const channel = subscriber.subscribe(`private-user-${alice.userId}`);
     await nextEvent(channel, 'pusher:subscription_succeeded');
 
-    const org = (await callAs(socle, alice, 'POST', '/orgs', { payload: { name: 'Hardening Co' } })).json()
-      .id as string;
+    const org = (await socle.newTenant({ owner: alice, name: 'Hardening Co' })).id;
     const inOrg = (user: TestUser, channelName: string) =>
       callAs(socle, user, 'POST', '/realtime/auth', {
         orgId: org,
@@ -245,17 +244,11 @@ describeEachDatabase('Realtime: limits, names and protocol details', (target) =>
   });
 
   it('applies channel rules from the configuration: a role in the organization, or any signed-in user', async () => {
-    const org = (await callAs(socle, alice, 'POST', '/orgs', { payload: { name: 'Rules Co' } })).json()
-      .id as string;
-    const invited = await callAs(socle, alice, 'POST', '/org/invitations', {
-      orgId: org,
-      payload: { email: bob.email, role: 'member' },
-    });
-    expect(invited.statusCode, invited.body).toBe(201);
-    const accepted = await callAs(socle, bob, 'POST', '/invitations/accept', {
-      payload: { token: invitations.get(bob.email) as string },
-    });
-    expect(accepted.statusCode, accepted.body).toBe(200);
+    const org = (await socle.newTenant({ owner: alice, name: 'Rules Co' })).id;
+    await socle.newMember(
+      { id: org, owner: alice },
+      { user: bob, role: 'member', invitationToken: (email) => invitations.get(email) },
+    );
     const billing = `private-org-${org}-billing-invoices`;
     const as = (user: TestUser, channelName: string) =>
       callAs(socle, user, 'POST', '/realtime/auth', {

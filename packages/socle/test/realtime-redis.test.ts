@@ -8,7 +8,7 @@ import { createRedisClusterState, NODE_EXPIRY_MS } from '../src/modules/realtime
 import { createTenancyModule } from '../src/modules/tenancy/index.js';
 import { createTestSocle, type TestSocle } from '../src/testing/index.js';
 import { redisUnavailable, testRedisUrl } from '../src/testing/test-redis.js';
-import { signUpUser, type TestUser } from './support/api-client.js';
+import type { TestUser } from './support/api-client.js';
 import { postgresTarget } from './support/each-database.js';
 import {
   limitedRealtimeApp,
@@ -67,11 +67,12 @@ describe.skipIf(skipReason !== undefined)(
         });
         nodes.push({ socle, realtime, url: await socle.listen() });
       }
-      alice = await signUpUser(
-        (nodes[0] as { socle: TestSocle }).socle,
-        `alice-redis-${Date.now()}@example.com`,
-      );
-      bob = await signUpUser((nodes[0] as { socle: TestSocle }).socle, `bob-redis-${Date.now()}@example.com`);
+      alice = await (nodes[0] as { socle: TestSocle }).socle.newUser({
+        email: `alice-redis-${Date.now()}@example.com`,
+      });
+      bob = await (nodes[0] as { socle: TestSocle }).socle.newUser({
+        email: `bob-redis-${Date.now()}@example.com`,
+      });
     });
     afterAll(async () => {
       for (const created of clients) created.disconnect();

@@ -6,7 +6,7 @@ import { createMailModule } from '../src/modules/mail/index.js';
 import { createRealtimeModule } from '../src/modules/realtime/index.js';
 import { createTenancyModule } from '../src/modules/tenancy/index.js';
 import type { TestSocle } from '../src/testing/index.js';
-import { callAs, signUpUser } from './support/api-client.js';
+import { callAs } from './support/api-client.js';
 import { describeEachDatabase, nodesOnSharedDatabase } from './support/each-database.js';
 import { nextEvent, pusherClient, pusherServer } from './support/realtime-clients.js';
 
@@ -45,9 +45,8 @@ describeEachDatabase(
 
     it('reseals at start what a previous key sealed; without the old key, the SDK still publishes and encrypted channels still work', async () => {
       const first = await startNode({ secretKey: keyOne });
-      const owner = await signUpUser(first, `realtime-rotation-${Date.now()}@example.com`);
-      const orgId = (await callAs(first, owner, 'POST', '/orgs', { payload: { name: 'Rotating Co' } })).json()
-        .id as string;
+      const owner = await first.newUser({ email: `realtime-rotation-${Date.now()}@example.com` });
+      const orgId = (await first.newTenant({ owner: owner, name: 'Rotating Co' })).id;
       const created = await callAs(first, owner, 'POST', '/realtime/apps', {
         orgId,
         payload: { name: 'Quiz' },

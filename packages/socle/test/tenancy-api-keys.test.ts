@@ -4,8 +4,8 @@ import { createManualClock, defineModule } from '../src/index.js';
 import { createIdentityModule } from '../src/modules/identity/index.js';
 import { createMailModule } from '../src/modules/mail/index.js';
 import { createTenancyModule, requireOrgRole, requireScope } from '../src/modules/tenancy/index.js';
-import { createTestSocle, type TestSocle } from '../src/testing/index.js';
-import { callAs, signUpUser } from './support/api-client.js';
+import { createTestSocle, type TestSocle, type TestUser } from '../src/testing/index.js';
+import { callAs } from './support/api-client.js';
 import { describeEachDatabase } from './support/each-database.js';
 
 const KEY_SHAPE = /^sk_[A-Za-z0-9_-]{43}$/;
@@ -41,10 +41,7 @@ describeEachDatabase('Tenancy: API keys per organization', (target) => {
   });
   afterAll(() => socle?.dispose());
 
-  interface Caller {
-    userId: string;
-    token: string;
-  }
+  type Caller = TestUser;
   interface CreatedKey {
     id: string;
     name: string;
@@ -55,7 +52,7 @@ describeEachDatabase('Tenancy: API keys per organization', (target) => {
   }
 
   const user = (): Promise<Caller> =>
-    signUpUser(socle, `keys${++counter}-${randomUUID().slice(0, 6)}@example.com`);
+    socle.newUser({ email: `keys${++counter}-${randomUUID().slice(0, 6)}@example.com` });
 
   const call = (
     caller: Caller,
@@ -80,9 +77,7 @@ describeEachDatabase('Tenancy: API keys per organization', (target) => {
   }
 
   async function orgOf(owner: Caller, name = 'Cabinet Dupont'): Promise<string> {
-    const response = await call(owner, 'POST', '/orgs', undefined, { name });
-    expect(response.statusCode).toBe(201);
-    return response.json().id;
+    return (await socle.newTenant({ owner, name })).id;
   }
 
   async function keyOf(admin: Caller, orgId: string, body: object): Promise<CreatedKey> {

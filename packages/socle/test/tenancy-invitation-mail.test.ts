@@ -15,26 +15,17 @@ describeEachDatabase('Invitations travel through the mail outbox', (target) => {
   });
   afterAll(() => socle?.dispose());
 
-  async function signUp(email: string): Promise<string> {
-    const response = await socle.app.inject({
-      method: 'POST',
-      url: '/auth/sign-up',
-      payload: { email, password: PASSWORD },
-    });
-    expect(response.statusCode).toBe(201);
-    return response.json().tokens.accessToken;
-  }
+  const signUp = async (email: string): Promise<string> =>
+    (await socle.newUser({ email, password: PASSWORD })).token;
 
   it('queues the invitation email with the invitation, and its token lets the invitee join', async () => {
-    const owner = await signUp('owner@cabinet.example');
-    const invitee = await signUp('broker@cabinet.example');
-    const org = await socle.app.inject({
-      method: 'POST',
-      url: '/orgs',
-      payload: { name: 'Cabinet Martin' },
-      headers: { authorization: `Bearer ${owner}` },
+    const tenant = await socle.newTenant({
+      owner: await socle.newUser({ email: 'owner@cabinet.example', password: PASSWORD }),
+      name: 'Cabinet Martin',
     });
-    const orgId = org.json().id as string;
+    const owner = tenant.owner.token;
+    const invitee = await signUp('broker@cabinet.example');
+    const orgId = tenant.id;
     const invited = await socle.app.inject({
       method: 'POST',
       url: '/org/invitations',

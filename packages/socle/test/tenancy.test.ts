@@ -5,7 +5,7 @@ import { createIdentityModule } from '../src/modules/identity/index.js';
 import { createMailModule } from '../src/modules/mail/index.js';
 import { createTenancyModule } from '../src/modules/tenancy/index.js';
 import { createTestSocle, type TestSocle } from '../src/testing/index.js';
-import { callAs, signUpUser, type TestUser } from './support/api-client.js';
+import { callAs, type TestUser } from './support/api-client.js';
 import { describeEachDatabase } from './support/each-database.js';
 
 describeEachDatabase('Tenancy: organizations, members, invitations', (target) => {
@@ -31,7 +31,7 @@ describeEachDatabase('Tenancy: organizations, members, invitations', (target) =>
   afterAll(() => socle?.dispose());
 
   type Caller = TestUser;
-  const user = (): Promise<Caller> => signUpUser(socle, `member${++counter}@example.com`);
+  const user = (): Promise<Caller> => socle.newUser({ email: `member${++counter}@example.com` });
   const call = (
     caller: Caller,
     method: 'GET' | 'POST' | 'PATCH' | 'DELETE',

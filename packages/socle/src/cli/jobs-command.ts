@@ -2,7 +2,7 @@ import { isUuid } from '../kernel/ids/index.js';
 // Straight from the files that define them: the queue's index loads pg-boss, and `socle jobs` with
 // a usage error must answer without it.
 import { JOB_QUEUES, JOB_STATES } from '../kernel/queue/job-definition.js';
-import type { Jobs } from '../kernel/queue/job-engine.js';
+import type { Jobs } from '../kernel/queue/jobs.js';
 import type { JobListFilter, JobRecord } from '../kernel/queue/jobs.store.js';
 
 export const JOBS_HELP = `Usage: socle jobs <command> [options] [--json] [--config <file>]

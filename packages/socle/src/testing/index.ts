@@ -24,4 +24,13 @@ export {
   testDatabaseTargets,
   testPostgresAdminUrl,
 } from './test-databases.js';
+export {
+  createTestFactory,
+  TEST_PASSWORD,
+  type TestApiKey,
+  type TestFactory,
+  type TestMemberRole,
+  type TestTenant,
+  type TestUser,
+} from './test-factory.js';
 export { createTestSocle, TEST_SECRET_KEY, type TestSocle, type TestSocleOptions } from './test-socle.js';

@@ -4,6 +4,7 @@ import { createSilentLogger, type Logger } from '../kernel/log/index.js';
 import type { ModuleDefinition } from '../kernel/modules/index.js';
 import { createSocle, type Socle } from '../kernel/socle.js';
 import type { TestDatabase, TestDatabaseTarget } from './test-databases.js';
+import { createTestFactory, type TestFactory } from './test-factory.js';
 
 /**
  * The SECRET_KEY of test servers (Postgres mode requires one). Fixed, so several nodes of one test
@@ -22,7 +23,11 @@ export interface TestSocleOptions {
   readonly database?: TestDatabase;
 }
 
-export interface TestSocle extends Socle {
+/**
+ * A Socle of a test, with the factory of its tenants and users (`newUser()`, `newTenant()`…), which
+ * needs the identity and tenancy modules.
+ */
+export interface TestSocle extends Socle, TestFactory {
   readonly database: TestDatabase;
   /** Closes Socle and drops its database (unless it was passed in). */
   dispose(): Promise<void>;
@@ -65,7 +70,7 @@ export async function createTestSocle(
     if (ownsDatabase) await database.drop();
     throw error;
   }
-  return Object.assign(socle, {
+  return Object.assign(socle, createTestFactory(socle), {
     database,
     async dispose() {
       await socle.close();

@@ -1,33 +1,7 @@
-import { expect } from 'vitest';
 import type { Socle } from '../../src/index.js';
+import type { TestUser } from '../../src/testing/index.js';
 
-/** A password the policy accepts, used by every test account. */
-export const TEST_PASSWORD = 'correct horse battery staple orbit';
-
-/** A signed-up test account and its tokens. */
-export interface TestUser {
-  readonly userId: string;
-  readonly email: string;
-  readonly token: string;
-  readonly refreshToken: string;
-}
-
-/** Signs up `email` through the API (the real route, not a fixture) and checks it worked. */
-export async function signUpUser(socle: Pick<Socle, 'app'>, email: string): Promise<TestUser> {
-  const response = await socle.app.inject({
-    method: 'POST',
-    url: '/auth/sign-up',
-    payload: { email, password: TEST_PASSWORD },
-  });
-  expect(response.statusCode, response.body).toBe(201);
-  const body = response.json();
-  return {
-    userId: body.user.id,
-    email,
-    token: body.tokens.accessToken,
-    refreshToken: body.tokens.refreshToken,
-  };
-}
+export { TEST_PASSWORD, type TestUser } from '../../src/testing/index.js';
 
 /** Calls the API as `user`, acting in `orgId` when given. */
 export function callAs(

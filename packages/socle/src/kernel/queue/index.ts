@@ -1,23 +1,16 @@
 export {
+  collectJobDefinitions,
   defineJob,
   JOB_QUEUES,
   type JobBackoff,
   type JobContext,
+  type JobDeclaringModule,
   type JobDefinition,
   type JobQueue,
   type RunningJob,
 } from './job-definition.js';
-export {
-  collectJobDefinitions,
-  createJobEngine,
-  type Enqueued,
-  type EnqueueOptions,
-  type JobEngine,
-  type JobEngineOptions,
-  type JobExecutor,
-  type Jobs,
-  type JobToEnqueue,
-  keyedJobId,
-} from './job-engine.js';
+export { createJobEngine, type JobEngine, type JobEngineOptions } from './job-engine.js';
+export { keyedJobId } from './job-rows.js';
 export { jobErrors } from './jobs.errors.js';
+export type { Enqueued, EnqueueOptions, JobExecutor, Jobs, JobToEnqueue } from './jobs.js';
 export { JOB_STATES, JOBS_SCHEMA, type JobListFilter, type JobRecord, type JobState } from './jobs.store.js';

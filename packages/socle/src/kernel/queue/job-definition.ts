@@ -2,6 +2,7 @@ import type { Transaction } from 'kysely';
 import type { Static, TSchema } from 'typebox';
 import type { Database } from '../db/index.js';
 import type { Logger } from '../log/index.js';
+import { jobErrors } from './jobs.errors.js';
 
 /** The named queues, most urgent first. A worker process picks which it works (`--queues`). */
 export const JOB_QUEUES = ['high', 'default', 'low'] as const;
@@ -120,4 +121,35 @@ export function defineJob<Schema extends TSchema>(
 export function defineJob<Payload>(definition: JobDefinition<Payload>): JobDefinition<Payload>;
 export function defineJob<Payload>(definition: JobDefinition<Payload>): JobDefinition<Payload> {
   return Object.freeze({ ...definition });
+}
+
+/** What the engine reads of a module: its name and the jobs it declares. */
+export interface JobDeclaringModule {
+  readonly name: string;
+  // biome-ignore lint/suspicious/noExplicitAny: each job is typed with its own payload
+  readonly jobs?: Readonly<Record<string, JobDefinition<any>>>;
+}
+
+const JOB_NAME = /^[a-z][a-z0-9_]*\.[a-zA-Z][a-zA-Z0-9_]*$/;
+
+/** A declared or per-enqueue `maxAttempts`: a whole number of runs, at least one. */
+export const isAttemptCount = (value: number) => Number.isInteger(value) && value >= 1;
+
+/** Every job of every module, keyed `module.jobName`; checks each declaration. */
+export function collectJobDefinitions(modules: readonly JobDeclaringModule[]): Map<string, JobDefinition> {
+  const definitions = new Map<string, JobDefinition>();
+  for (const module of modules) {
+    for (const [jobName, definition] of Object.entries(module.jobs ?? {})) {
+      const name = `${module.name}.${jobName}`;
+      if (!JOB_NAME.test(name)) throw jobErrors.invalidDefinition(name, 'names are letters, digits and _');
+      if (definition.queue !== undefined && !JOB_QUEUES.includes(definition.queue))
+        throw jobErrors.invalidDefinition(name, `queue must be one of ${JOB_QUEUES.join(', ')}`);
+      if (definition.timeoutMs !== undefined && !(definition.timeoutMs >= 1000))
+        throw jobErrors.invalidDefinition(name, 'timeoutMs must be at least 1000');
+      if (definition.maxAttempts !== undefined && !isAttemptCount(definition.maxAttempts))
+        throw jobErrors.invalidDefinition(name, 'maxAttempts must be an integer ≥ 1');
+      definitions.set(name, definition as JobDefinition);
+    }
+  }
+  return definitions;
 }

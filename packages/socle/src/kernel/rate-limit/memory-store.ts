@@ -1,5 +1,5 @@
 import { type Clock, systemClock } from '../clock/index.js';
-import type { RateLimitResult, RateLimitRule, RateLimitStore } from './rate-limiter.js';
+import type { RateLimitResult, RateLimitRule, RateLimitStore } from './rate-limit-store.js';
 
 /** Absorbs floating-point noise (`windowMs / limit` is rarely a whole number of milliseconds). */
 const EPSILON = 1e-6;

@@ -1,5 +1,5 @@
 import type { BoundedRedis } from '../redis/index.js';
-import type { RateLimitResult, RateLimitStore } from './rate-limiter.js';
+import type { RateLimitResult, RateLimitStore } from './rate-limit-store.js';
 
 /**
  * GCRA in one script, so read-decide-write is atomic across every node: two nodes can never both

@@ -1,0 +1,105 @@
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { createMailModule, createMailOutbox, type MailTables } from '../src/modules/mail/index.js';
+import { createTestSocle, type TestSocle } from '../src/testing/index.js';
+import { describeEachDatabase, postgresTarget } from './support/each-database.js';
+import { createCapturingLogger, FROM, outboxRowOf, startSmtpServer } from './support/mail-fixtures.js';
+
+let smtp: Awaited<ReturnType<typeof startSmtpServer>>;
+beforeAll(async () => {
+  smtp = await startSmtpServer();
+});
+afterAll(() => smtp?.close());
+
+const receivedFor = (mailId: string) =>
+  smtp.received.filter((mail) => mail.headers.get('message-id') === `<${mailId}@socle.test>`);
+
+let counter = 0;
+const uniqueAddress = () => `user.${Date.now().toString(36)}.${++counter}@example.com`;
+
+describeEachDatabase('Mail: delivered by the workers of the server', (target) => {
+  it('logs the mail (recipient, subject, body) when SMTP is not configured, without anyone draining', async () => {
+    const { log, lines } = createCapturingLogger();
+    const embedded = await createTestSocle(target, {
+      modules: [createMailModule()],
+      config: { smtpUrl: undefined, jobsPollIntervalMs: 500 },
+      log,
+    });
+    try {
+      expect(lines.some((line) => String(line.msg).includes('SMTP_URL is not set'))).toBe(true);
+      const to = uniqueAddress();
+      const link = 'http://localhost:8080/reset-password?token=s3cr3t-t0ken';
+      const { id } = await embedded.db.transaction((trx) =>
+        createMailOutbox(embedded.context).enqueue(trx, {
+          to,
+          subject: 'Reset your password',
+          text: `Reset it: ${link}`,
+        }),
+      );
+      // Nobody calls runDueJobs(): the server's workers (JOBS_QUEUES defaults to all) deliver it.
+      await vi.waitFor(
+        async () => {
+          const row = await outboxRowOf(embedded, id);
+          expect(row.sent_at).toBeInstanceOf(Date);
+        },
+        { timeout: 10_000, interval: 20 },
+      );
+      const line = lines.find((entry) => entry.mailId === id);
+      expect(line).toMatchObject({ level: 30, to, subject: 'Reset your password' });
+      expect(line?.text).toContain(link);
+    } finally {
+      await embedded.dispose();
+    }
+  });
+});
+
+describe.skipIf(!postgresTarget.available)(
+  'Mail: two nodes working one outbox [postgres: several sessions]',
+  () => {
+    let first: TestSocle;
+    let second: TestSocle;
+
+    beforeAll(async () => {
+      const config = { smtpUrl: smtp.url, mailFrom: FROM, jobsPollIntervalMs: 500 };
+      first = await createTestSocle(postgresTarget, { modules: [createMailModule()], config });
+      second = await createTestSocle(postgresTarget, {
+        modules: [createMailModule()],
+        config,
+        database: first.database,
+      });
+    });
+    afterAll(async () => {
+      await second?.dispose();
+      await first?.dispose();
+    });
+
+    it('sends each mail exactly once while both nodes work the queue', async () => {
+      const outbox = createMailOutbox(first.context);
+      const ids = await first.db.transaction(async (trx) => {
+        const queued: string[] = [];
+        for (let index = 0; index < 100; index++) {
+          const result = await outbox.enqueue(trx, {
+            to: uniqueAddress(),
+            subject: `Race ${index}`,
+            text: `Message ${index}`,
+          });
+          queued.push(result.id);
+        }
+        return queued;
+      });
+      const rows = first.db.withTables<MailTables>().kysely.selectFrom('mail.outbox');
+      await vi.waitFor(
+        async () => {
+          const pending = await rows
+            .select((eb) => eb.fn.countAll<string>().as('count'))
+            .where('sent_at', 'is', null)
+            .executeTakeFirstOrThrow();
+          expect(pending.count).toBe('0');
+        },
+        { timeout: 20_000, interval: 50 },
+      );
+      for (const id of ids) expect(receivedFor(id)).toHaveLength(1);
+      const attempts = await rows.select('attempts').where('id', 'in', ids).execute();
+      expect(attempts.every((row) => row.attempts === 1)).toBe(true);
+    });
+  },
+);
