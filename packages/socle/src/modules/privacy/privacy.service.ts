@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { isUuid } from '../../kernel/ids/index.js';
-import type { ModuleContext } from '../../kernel/modules/index.js';
+import type { SetupContext } from '../../kernel/modules/index.js';
 import type { PrivacySubject } from '../../kernel/privacy/index.js';
 import { withOwnerTransaction } from '../../kernel/privacy/index.js';
 import { privacyErrors } from './privacy.errors.js';
@@ -25,12 +25,10 @@ export interface ErasureResult {
  * reverse dependency order (apps first, identity last), records each finished module in
  * `privacy.erasure_runs`, and resumes an unfinished run instead of starting over.
  */
-export function createPrivacyService(context: ModuleContext) {
+export function createPrivacyService(context: SetupContext) {
   const { db, clock, log } = context;
-  const hooksOf = () =>
-    context.modules.flatMap((module) =>
-      module.privacy ? [{ name: module.name, hooks: module.privacy(context) }] : [],
-    );
+  // Each module's hooks are built by the kernel from that module's own context and services.
+  const hooksOf = () => context.privacyHooks().map(({ module, hooks }) => ({ name: module, hooks }));
 
   return {
     /** Finds a person by user id or email (CLI: `--user <id|email>`). */
