@@ -18,9 +18,4 @@ export const mailErrors = {
       'mail.not_in_transaction',
       'Mail is queued inside a transaction (db.transaction(trx => outbox.enqueue(trx, …))): its row and its delivery job must commit together',
     ),
-  notStarted: () =>
-    new SocleError(
-      'mail.not_started',
-      'The mail module has not started: register it with createSocle() before it delivers or purges mail',
-    ),
 };
