@@ -37,12 +37,14 @@ export {
 } from './kernel/errors/index.js';
 export { type HttpServer, REQUEST_ID_HEADER, routeSecurity } from './kernel/http/index.js';
 export { createLogger, createSilentLogger, type Logger } from './kernel/log/index.js';
-export type { Metrics } from './kernel/metrics/index.js';
+export type { MetricCounter, MetricOptions, Metrics } from './kernel/metrics/index.js';
 export {
   type ChannelAuthorizer,
   defineModule,
   type ModuleContext,
   type ModuleDefinition,
+  type ModulePrivacyHooks,
+  type SetupContext,
 } from './kernel/modules/index.js';
 export {
   defineJob,
@@ -72,6 +74,7 @@ export {
   type AuditEventQuery,
   type AuditModule,
   type AuditOptions,
+  type AuditServices,
   type AuditTables,
   createAuditModule,
 } from './modules/audit/index.js';
@@ -94,6 +97,7 @@ export {
   type MailModuleOptions,
   type MailOutbox,
   type MailSender,
+  type MailServices,
   type MailTables,
   type OutgoingMail,
   type QueuedMail,

@@ -4,7 +4,7 @@ import { afterAll, beforeAll, expect, it, vi } from 'vitest';
 import { defineModule, requireUser } from '../src/index.js';
 import { createIdentityModule } from '../src/modules/identity/index.js';
 import { createMailModule } from '../src/modules/mail/index.js';
-import { channelAuth, createRealtimeModule, type RealtimeModule } from '../src/modules/realtime/index.js';
+import { channelAuth, createRealtimeModule, type Realtime } from '../src/modules/realtime/index.js';
 import { createTenancyModule } from '../src/modules/tenancy/index.js';
 import { createTestSocle, type TestSocle } from '../src/testing/index.js';
 import { callAs, signUpUser, type TestUser } from './support/api-client.js';
@@ -36,7 +36,7 @@ const quiz = defineModule({
 
 describeEachDatabase('Realtime: the Pusher protocol with real clients', (target) => {
   let socle: TestSocle;
-  let realtime: RealtimeModule;
+  let realtime: Realtime;
   let baseUrl: string;
   let alice: TestUser;
   let bob: TestUser;
@@ -67,7 +67,7 @@ describeEachDatabase('Realtime: the Pusher protocol with real clients', (target)
   const limitedApp = limitedRealtimeApp(app, 1);
 
   beforeAll(async () => {
-    realtime = createRealtimeModule({ apps: [limitedApp] });
+    const realtimeModule = createRealtimeModule({ apps: [limitedApp] });
     socle = await createTestSocle(target, {
       clock,
       config: app,
@@ -75,10 +75,11 @@ describeEachDatabase('Realtime: the Pusher protocol with real clients', (target)
         createIdentityModule({ accessTokenTtlSeconds: 3600, rateLimits: false }),
         createMailModule(),
         createTenancyModule(),
-        realtime,
+        realtimeModule,
         quiz,
       ],
     });
+    realtime = socle.servicesOf(realtimeModule);
     baseUrl = await socle.listen();
     alice = await signUpUser(socle, `alice-${++counter}@example.com`);
     bob = await signUpUser(socle, `bob-${++counter}@example.com`);

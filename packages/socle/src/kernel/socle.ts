@@ -87,7 +87,8 @@ export interface Socle {
    * const socle = await createSocle({ config, modules: [...builtIns, realtime] });
    * await socle.servicesOf(realtime).publish({ channel: 'news', event: 'posted', data: {} });
    */
-  servicesOf<S>(module: ModuleDefinition<never, S> | string): S;
+  // biome-ignore lint/suspicious/noExplicitAny: any module's tables
+  servicesOf<S>(module: ModuleDefinition<any, S> | string): S;
   /** Starts accepting connections on the configured host and port; resolves to the URL. */
   listen(options?: ListenOptions): Promise<string>;
   /**
@@ -173,7 +174,8 @@ export async function createSocle(options: CreateSocleOptions): Promise<Socle> {
   let app: HttpServer | undefined;
   // What each module's setup returned, filled in dependency order: the one place services live.
   const services = new Map<string, unknown>();
-  const servicesOf = <S>(module: ModuleDefinition<never, S> | string): S => {
+  // biome-ignore lint/suspicious/noExplicitAny: any module's tables
+  const servicesOf = <S>(module: ModuleDefinition<any, S> | string): S => {
     const name = typeof module === 'string' ? module : module.name;
     if (!services.has(name)) throw moduleErrors.notSetUp(name);
     return services.get(name) as S;

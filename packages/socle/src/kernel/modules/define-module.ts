@@ -58,7 +58,8 @@ export interface SetupContext<Tables = unknown> {
    * @example
    * const realtime = context.servicesOf<Realtime>('realtime');
    */
-  servicesOf<S>(module: ModuleDefinition<never, S> | string): S;
+  // biome-ignore lint/suspicious/noExplicitAny: any module's tables
+  servicesOf<S>(module: ModuleDefinition<any, S> | string): S;
   /**
    * Every module's privacy hooks, each built once from its own context and services. Built when
    * first asked, once every module is set up (the privacy module asks at request time).
@@ -98,7 +99,7 @@ export interface ModuleDefinition<Tables = unknown, Services = unknown> {
    * docs/jobs.md.
    */
   // biome-ignore lint/suspicious/noExplicitAny: each job is typed with its own payload
-  readonly jobs?: Readonly<Record<string, JobDefinition<any, Services>>>;
+  readonly jobs?: Readonly<Record<string, JobDefinition<any, NoInfer<Services>>>>;
   /** Registers HTTP routes. Routes are thin: schema, service call, reply. */
   routes?(app: HttpServer, context: ModuleContext<Tables, Services>): void | Promise<void>;
   /**

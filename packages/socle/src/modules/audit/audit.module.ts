@@ -1,4 +1,3 @@
-import { Counter } from 'prom-client';
 import { defineModule, type ModuleDefinition, type SetupContext } from '../../kernel/modules/index.js';
 import { captureAuditEvent } from './audit.capture.js';
 import { createAuditPrivacy } from './audit.privacy.js';
@@ -60,10 +59,9 @@ export function createAuditModule(options: AuditOptions = {}): AuditModule {
       const recorder = createAuditRecorder({
         store,
         log: context.log,
-        failures: new Counter({
+        failures: context.metrics.counter({
           name: 'socle_audit_write_failures_total',
           help: 'Audit events that could not be written (database error, or too many queued)',
-          registers: [context.metrics.registry],
         }),
         flushIntervalMs: options.flushIntervalMs ?? DEFAULT_FLUSH_INTERVAL_MS,
         maxBatchSize: options.maxBatchSize ?? DEFAULT_MAX_BATCH_SIZE,
