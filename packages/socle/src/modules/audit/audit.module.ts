@@ -1,4 +1,4 @@
-import { defineModule, type ModuleDefinition, type SetupContext } from '../../kernel/modules/index.js';
+import { defineModule, type ModuleDefinition, type SetupContext } from '../../kernel/index.js';
 import { captureAuditEvent } from './audit.capture.js';
 import { createAuditPrivacy } from './audit.privacy.js';
 import { type AuditRecorder, createAuditRecorder } from './audit.recorder.js';

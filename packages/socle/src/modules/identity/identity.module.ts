@@ -1,5 +1,5 @@
-import { defineModule, type SetupContext } from '../../kernel/modules/index.js';
-import type { HttpRateLimitRule } from '../../kernel/rate-limit/index.js';
+import type { HttpRateLimitRule } from '../../kernel/index.js';
+import { defineModule, type SetupContext } from '../../kernel/index.js';
 import type { MailServices } from '../mail/index.js';
 import { createAccessTokens } from './access-tokens.js';
 import { createAccountService } from './accounts.service.js';

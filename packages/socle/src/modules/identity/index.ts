@@ -8,5 +8,7 @@ export {
   type KnownSignInAddress,
 } from './identity.rate-limits.js';
 export type { IdentityTables } from './identity.tables.js';
+export { normalizeEmail } from './passwords.js';
 export { ReauthenticationFields } from './reauthentication.js';
+export { createApiKey, createSecretToken, hashSecretToken, parseSecretToken } from './secret-tokens.js';
 export { markEmailVerified } from './users.store.js';

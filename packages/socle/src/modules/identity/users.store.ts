@@ -1,5 +1,5 @@
 import { type Kysely, type QueryExecutorProvider, sql, type Transaction } from 'kysely';
-import type { Database } from '../../kernel/db/index.js';
+import type { Database } from '../../kernel/index.js';
 import type { IdentityTables, UserRow } from './identity.tables.js';
 
 type Executor = Kysely<IdentityTables>;

@@ -1,4 +1,4 @@
-import { type FieldError, SocleError } from '../../kernel/errors/index.js';
+import { type FieldError, SocleError } from '../../kernel/index.js';
 
 /**
  * Errors of the mail module. They are programming errors of the calling module (a message that

@@ -1,7 +1,12 @@
 import { Type } from '@fastify/type-provider-typebox';
-import type { Logger } from '../../kernel/log/index.js';
-import { defineModule, type ModuleDefinition, type SetupContext } from '../../kernel/modules/index.js';
-import { defineJob, type JobBackoff } from '../../kernel/queue/index.js';
+import type { Logger } from '../../kernel/index.js';
+import {
+  defineJob,
+  defineModule,
+  type JobBackoff,
+  type ModuleDefinition,
+  type SetupContext,
+} from '../../kernel/index.js';
 import { createMailDelivery, type MailDelivery } from './delivery.service.js';
 import { createMailPrivacy } from './mail.privacy.js';
 import type { MailTables } from './mail.tables.js';

@@ -1,6 +1,5 @@
 import { Type } from '@fastify/type-provider-typebox';
-import { routeSecurity } from '../../kernel/http/index.js';
-import { defineModule } from '../../kernel/modules/index.js';
+import { defineModule, routeSecurity } from '../../kernel/index.js';
 import { ReauthenticationFields, requireUser } from '../identity/index.js';
 import { createPrivacyService } from './privacy.service.js';
 

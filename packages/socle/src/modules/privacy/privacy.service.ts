@@ -1,8 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import { isUuid } from '../../kernel/ids/index.js';
-import type { SetupContext } from '../../kernel/modules/index.js';
-import type { PrivacySubject } from '../../kernel/privacy/index.js';
-import { withOwnerTransaction } from '../../kernel/privacy/index.js';
+import type { PrivacySubject, SetupContext } from '../../kernel/index.js';
+import { isUuid, withOwnerTransaction } from '../../kernel/index.js';
 import { privacyErrors } from './privacy.errors.js';
 
 /** The archive of everything Socle holds about one person (GDPR art. 15 and 20). */

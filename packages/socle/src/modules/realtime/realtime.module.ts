@@ -1,6 +1,10 @@
-import { defineModule, type ModuleDefinition, type SetupContext } from '../../kernel/modules/index.js';
-import type { JobBackoff } from '../../kernel/queue/index.js';
-import { isRedisUnavailable } from '../../kernel/redis/index.js';
+import type { JobBackoff } from '../../kernel/index.js';
+import {
+  defineModule,
+  isRedisUnavailable,
+  type ModuleDefinition,
+  type SetupContext,
+} from '../../kernel/index.js';
 import { type AppDirectory, configuredApp, type RealtimeApp } from './apps.js';
 import { registerAppRoutes } from './apps.routes.js';
 import { type AppsService, createAppsService } from './apps.service.js';

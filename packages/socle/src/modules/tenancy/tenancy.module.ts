@@ -1,4 +1,4 @@
-import { defineModule, type SetupContext } from '../../kernel/modules/index.js';
+import { defineModule, type SetupContext } from '../../kernel/index.js';
 import type { MailServices } from '../mail/index.js';
 import { installApiKeyAuthentication } from './api-key-authentication.js';
 import { registerApiKeyRoutes } from './api-keys.routes.js';
