@@ -39,7 +39,7 @@ export interface SetupContext<Tables = unknown> {
   readonly secrets: SecretBox;
   /** Shared rate limits: in process when embedded, in Redis when `REDIS_URL` is set. */
   readonly rateLimiter: RateLimiter;
-  /** Every module of this server, in dependency order (the privacy module walks them). */
+  /** Every module of this server, in dependency order (realtime reads their channel rules). */
   readonly modules: readonly ModuleDefinition[];
   /** Durable jobs: `jobs.enqueue(trx, 'module.job', payload)` inside a transaction; inspection. */
   readonly jobs: Jobs;
@@ -162,14 +162,17 @@ export const moduleErrors = {
 
 /**
  * Declares a module. Validates the name at definition time so a typo fails where it is written.
+ * `setup` builds the module's services once; every other hook gets them as `context.services`
+ * (see docs/architecture.md).
  *
  * @example
- * export const quiz = defineModule<QuizTables>({
+ * export const quiz = defineModule({
  *   name: 'quiz',
  *   dependsOn: ['realtime'],
  *   migrations: new URL('./migrations/', import.meta.url),
- *   routes(app, { db }) {
- *     app.get('/quiz/rooms/:id', { schema: { params: RoomParams } }, async (request) => findRoom(db, request.params.id));
+ *   setup: ({ db }: SetupContext<QuizTables>) => ({ rooms: createRoomService(createRoomStore(db)) }),
+ *   routes(app, { services }) {
+ *     app.get('/quiz/rooms/:id', { schema: { params: RoomParams } }, (request) => services.rooms.find(request.params.id));
  *   },
  * });
  */
