@@ -1,5 +1,5 @@
 import type { HttpRateLimitRule } from '../../kernel/index.js';
-import { defineModule, type SetupContext } from '../../kernel/index.js';
+import { defineModule, type PrivacySubject, type SetupContext } from '../../kernel/index.js';
 import type { MailServices } from '../mail/index.js';
 import { createAccessTokens } from './access-tokens.js';
 import { createAccountService } from './accounts.service.js';
@@ -18,7 +18,7 @@ import { installReauthentication } from './reauthentication.js';
 import { createSessionService } from './sessions.service.js';
 import { createSessionsStore } from './sessions.store.js';
 import { createSigningKeysStore } from './signing-keys.store.js';
-import { createUsersStore } from './users.store.js';
+import { createUsersStore, findPrivacySubject } from './users.store.js';
 
 export interface IdentityOptions {
   /** Lifetime of access tokens; also how long a signed-out session's access token keeps working. */
@@ -96,7 +96,22 @@ function createIdentityServices(context: SetupContext<IdentityTables>, options: 
     passwordResetLink: options.passwordResetLink,
   });
   const accounts = createAccountService({ db, users, sessions, mfa, verification: emailTokens });
-  return { accessTokens, sessions, accounts, mfa, emailTokens, users, knownSignInAddress };
+  return {
+    accessTokens,
+    sessions,
+    accounts,
+    mfa,
+    emailTokens,
+    users,
+    knownSignInAddress,
+    findPrivacySubject: (reference: string) => findPrivacySubject(db.withTables<unknown>(), reference),
+  };
+}
+
+/** What the identity module gives other modules (`context.servicesOf<IdentityServices>('identity')`). */
+export interface IdentityServices {
+  /** The account a privacy request (export, erasure) is about, by user id or email; undefined if none. */
+  findPrivacySubject(reference: string): Promise<PrivacySubject | undefined>;
 }
 
 /**

@@ -1,7 +1,7 @@
 /** The identity module: accounts, sessions, access tokens, authentication of requests. */
 export type { IdentityCredentials } from './accounts.service.js';
 export { type Authentication, requireUser } from './authentication.js';
-export { createIdentityModule, type IdentityOptions } from './identity.module.js';
+export { createIdentityModule, type IdentityOptions, type IdentityServices } from './identity.module.js';
 export {
   createIdentityRateLimits,
   IDENTITY_RATE_LIMITS,
