@@ -3,61 +3,7 @@
  * internal and may change without notice.
  */
 
-export { Type } from '@fastify/type-provider-typebox';
-export { sql } from 'kysely';
-export type { Bus, BusHandler } from './kernel/bus/index.js';
-export { type Clock, createManualClock, systemClock } from './kernel/clock/index.js';
-export {
-  CONFIG_FILE_NAME,
-  type Config,
-  type LoadConfigOptions,
-  type LogLevel,
-  loadConfig,
-} from './kernel/config/index.js';
-export type {
-  Database,
-  Dialect,
-  MigrationSource,
-  PoolStatistics,
-  PreparedQuery,
-  SqlConnection,
-  SqlResult,
-  TransactionContextProvider,
-  TransactionOptions,
-  TransactionSettings,
-} from './kernel/db/index.js';
-export {
-  type FieldError,
-  isSocleError,
-  PROBLEM_CONTENT_TYPE,
-  type Problem,
-  problemType,
-  SocleError,
-  type SocleErrorOptions,
-} from './kernel/errors/index.js';
-export { type HttpServer, REQUEST_ID_HEADER, routeSecurity } from './kernel/http/index.js';
-export { createLogger, createSilentLogger, type Logger } from './kernel/log/index.js';
-export type { Metrics } from './kernel/metrics/index.js';
-export {
-  type ChannelAuthorizer,
-  defineModule,
-  type ModuleContext,
-  type ModuleDefinition,
-} from './kernel/modules/index.js';
-export {
-  defineJob,
-  type Enqueued,
-  type EnqueueOptions,
-  JOB_QUEUES,
-  type JobBackoff,
-  type JobContext,
-  type JobDefinition,
-  type JobQueue,
-  type JobRecord,
-  type Jobs,
-  type JobToEnqueue,
-  type RunningJob,
-} from './kernel/queue/index.js';
+export * from './kernel/index.js';
 export {
   type CloseResult,
   type CreateSocleOptions,
@@ -72,6 +18,7 @@ export {
   type AuditEventQuery,
   type AuditModule,
   type AuditOptions,
+  type AuditServices,
   type AuditTables,
   createAuditModule,
 } from './modules/audit/index.js';
@@ -94,6 +41,7 @@ export {
   type MailModuleOptions,
   type MailOutbox,
   type MailSender,
+  type MailServices,
   type MailTables,
   type OutgoingMail,
   type QueuedMail,

@@ -81,7 +81,7 @@ describeEachDatabase('Audit log of mutating requests', (target) => {
   /** Lets onResponse hooks run, then writes the queued events. */
   async function settle(): Promise<void> {
     await new Promise((resolve) => setImmediate(resolve));
-    await audit.flush();
+    await socle.servicesOf(audit).flush();
   }
 
   /** Every event, read as the owner of the tables (the operators' view). */

@@ -218,7 +218,7 @@ describeEachDatabase('Mail: outbox delivered by jobs', (target) => {
     await age(oldFailed.id, 'failed_at', 30);
     await age(recentSent.id, 'sent_at', 6);
 
-    expect(await mail.purgeFinished()).toBe(2);
+    expect(await socle.servicesOf(mail).purgeFinished()).toBe(2);
     const left = (await outboxRows().select('id').execute()).map((row) => row.id);
     expect(left).not.toContain(oldSent.id);
     expect(left).not.toContain(oldFailed.id);

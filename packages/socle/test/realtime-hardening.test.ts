@@ -286,7 +286,7 @@ describeEachDatabase('Realtime: limits, names and protocol details', (target) =>
     });
     expect(refused.statusCode).toBe(403);
     await new Promise((resolve) => setImmediate(resolve));
-    await audit.flush();
+    await socle.servicesOf(audit).flush();
     const { rows } = await socle.db.withConnection(
       (connection) =>
         connection.query<{ status: number }>(

@@ -3,7 +3,7 @@ import { createSilentLogger, requireUser } from '../src/index.js';
 import { defineModule } from '../src/kernel/modules/index.js';
 import { createIdentityModule } from '../src/modules/identity/index.js';
 import { createMailModule } from '../src/modules/mail/index.js';
-import { createRealtimeModule, type RealtimeModule } from '../src/modules/realtime/index.js';
+import { createRealtimeModule, type Realtime } from '../src/modules/realtime/index.js';
 import { createRedisClusterState, NODE_EXPIRY_MS } from '../src/modules/realtime/redis-cluster-state.js';
 import { createTenancyModule } from '../src/modules/tenancy/index.js';
 import { createTestSocle, type TestSocle } from '../src/testing/index.js';
@@ -41,7 +41,7 @@ describe.skipIf(skipReason !== undefined)(
       raws.push(created);
       return created;
     };
-    const nodes: { socle: TestSocle; realtime: RealtimeModule; url: string }[] = [];
+    const nodes: { socle: TestSocle; realtime: Realtime; url: string }[] = [];
     const clients: PusherJs[] = [];
     let alice: TestUser;
     let bob: TestUser;
@@ -53,7 +53,7 @@ describe.skipIf(skipReason !== undefined)(
 
     beforeAll(async () => {
       for (let index = 0; index < 2; index++) {
-        const realtime = createRealtimeModule({ apps: [limitedApp] });
+        const realtimeModule = createRealtimeModule({ apps: [limitedApp] });
         const socle = await createTestSocle(postgresTarget, {
           config: { ...app, redisUrl: testRedisUrl },
           ...(nodes[0] ? { database: nodes[0].socle.database } : {}),
@@ -61,11 +61,11 @@ describe.skipIf(skipReason !== undefined)(
             createIdentityModule({ rateLimits: false }),
             createMailModule(),
             createTenancyModule(),
-            realtime,
+            realtimeModule,
             rooms,
           ],
         });
-        nodes.push({ socle, realtime, url: await socle.listen() });
+        nodes.push({ socle, realtime: socle.servicesOf(realtimeModule), url: await socle.listen() });
       }
       alice = await (nodes[0] as { socle: TestSocle }).socle.newUser({
         email: `alice-redis-${Date.now()}@example.com`,
@@ -115,7 +115,7 @@ describe.skipIf(skipReason !== undefined)(
     });
 
     it("limits an app's connections across the fleet: sockets on one node count on the other", async () => {
-      const [a, b] = nodes as unknown as [{ realtime: RealtimeModule }, { realtime: RealtimeModule }];
+      const [a, b] = nodes as unknown as [{ realtime: Realtime }, { realtime: Realtime }];
       const onA = [raw(0), raw(0)];
       await Promise.all(onA.map((socket) => socket.socketId()));
       // Each node publishes its count as it changes; the other sees it once written.
@@ -152,7 +152,7 @@ describe.skipIf(skipReason !== undefined)(
       expect(((await members.json()) as { users: { id: string }[] }).users).toHaveLength(2);
 
       const removed = nextEvent<{ id: string }>(onA, 'pusher:member_removed');
-      await (nodes[1] as { realtime: RealtimeModule }).realtime.sweepDeadNodes();
+      await (nodes[1] as { realtime: Realtime }).realtime.sweepDeadNodes();
       expect((await removed).id).toBe('ghost-user');
       expect(onA.members.count).toBe(1);
       const after = await pusherServer((nodes[0] as { url: string }).url, app).get({

@@ -25,7 +25,9 @@ describeEachDatabase('Realtime: slow consumers', (target) => {
       { logLevel: 'warn', logFormat: 'json' },
       { write: (line: string) => logLines.push(JSON.parse(line) as Record<string, unknown>) },
     );
-    const realtime = createRealtimeModule({ webhooks: { notify: (_app, event) => webhooks.push(event) } });
+    const realtimeModule = createRealtimeModule({
+      webhooks: { notify: (_app, event) => webhooks.push(event) },
+    });
     const socle = await createTestSocle(target, {
       log,
       config: { ...app, realtimeMaxBufferedBytes: LIMIT },
@@ -33,9 +35,10 @@ describeEachDatabase('Realtime: slow consumers', (target) => {
         createIdentityModule({ rateLimits: false }),
         createMailModule(),
         createTenancyModule(),
-        realtime,
+        realtimeModule,
       ],
     });
+    const realtime = socle.servicesOf(realtimeModule);
     const baseUrl = await socle.listen();
     // The server side of each client's connection (by its `client` query parameter): what Node
     // holds for a socket is read there.

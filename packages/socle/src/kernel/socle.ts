@@ -17,8 +17,15 @@ import { registerHealthRoutes } from './health/index.js';
 import { createHttpServer, type HttpServer } from './http/index.js';
 import { createLogger, type Logger } from './log/index.js';
 import { createMetrics, type Metrics } from './metrics/index.js';
-import { type ModuleContext, type ModuleDefinition, orderModules } from './modules/index.js';
-import { createJobEngine, type JobEngine, type JobQueue } from './queue/index.js';
+import {
+  type ModuleContext,
+  type ModuleDefinition,
+  type ModulePrivacyHooks,
+  moduleErrors,
+  orderModules,
+  type SetupContext,
+} from './modules/index.js';
+import { createJobEngine, type JobDefinition, type JobEngine, type JobQueue } from './queue/index.js';
 import { createRateLimiter } from './rate-limit/index.js';
 import { createRedisConnections } from './redis/index.js';
 import { openSecretBox, type SecretBox } from './secrets/index.js';
@@ -72,6 +79,16 @@ export interface Socle {
   readonly context: ModuleContext;
   /** The job engine (enqueue, inspect); `context.jobs` is the same. */
   readonly jobs: JobEngine;
+  /**
+   * The services a module's `setup` built (its public API): by definition (typed) or by name.
+   *
+   * @example
+   * const realtime = createRealtimeModule();
+   * const socle = await createSocle({ config, modules: [...builtIns, realtime] });
+   * await socle.servicesOf(realtime).publish({ channel: 'news', event: 'posted', data: {} });
+   */
+  // biome-ignore lint/suspicious/noExplicitAny: any module's tables
+  servicesOf<S>(module: ModuleDefinition<any, S> | string): S;
   /** Starts accepting connections on the configured host and port; resolves to the URL. */
   listen(options?: ListenOptions): Promise<string>;
   /**
@@ -155,6 +172,14 @@ export async function createSocle(options: CreateSocleOptions): Promise<Socle> {
   let draining = false;
   const running = { count: 0 };
   let app: HttpServer | undefined;
+  // What each module's setup returned, filled in dependency order: the one place services live.
+  const services = new Map<string, unknown>();
+  // biome-ignore lint/suspicious/noExplicitAny: any module's tables
+  const servicesOf = <S>(module: ModuleDefinition<any, S> | string): S => {
+    const name = typeof module === 'string' ? module : module.name;
+    if (!services.has(name)) throw moduleErrors.notSetUp(name);
+    return services.get(name) as S;
+  };
   const jobs = createJobEngine({
     db,
     backgroundDb,
@@ -163,9 +188,11 @@ export async function createSocle(options: CreateSocleOptions): Promise<Socle> {
     log,
     metrics,
     scope,
-    modules,
+    // Each handler gets its module's services; workers start after every module is set up.
+    modules: modules.map((module) => bindJobServices(module, () => servicesOf(module.name))),
   });
-  const contextOf = (): ModuleContext => ({
+  let privacyHooks: readonly ModulePrivacyHooks[] | undefined;
+  const setupContext: SetupContext = {
     db,
     log,
     clock,
@@ -178,6 +205,19 @@ export async function createSocle(options: CreateSocleOptions): Promise<Socle> {
     jobs,
     bus,
     redis,
+    servicesOf,
+    privacyHooks() {
+      privacyHooks ??= modules.flatMap((module) =>
+        module.privacy === undefined
+          ? []
+          : [{ module: module.name, hooks: module.privacy(contextOf(module)) }],
+      );
+      return privacyHooks;
+    },
+  };
+  const contextOf = (module?: ModuleDefinition): ModuleContext => ({
+    ...setupContext,
+    services: module === undefined ? undefined : services.get(module.name),
   });
   try {
     if (config.migrateOnStart) {
@@ -202,17 +242,18 @@ export async function createSocle(options: CreateSocleOptions): Promise<Socle> {
       running,
     });
     registerHealthRoutes(app, { db: readinessDb, migrations, metrics, redis, isDraining: () => draining });
-    for (const module of modules) await module.configureHttp?.(app, contextOf());
+    for (const module of modules) services.set(module.name, await module.setup?.(setupContext));
+    for (const module of modules) await module.configureHttp?.(app, contextOf(module));
     for (const module of modules) {
       const routes = module.routes;
       if (routes) {
         await app.register(async (scope) => {
-          await routes.call(module, scope as HttpServer, contextOf());
+          await routes.call(module, scope as HttpServer, contextOf(module));
         });
       }
     }
     await jobs.start(options.jobQueues ?? (config.jobsQueues as JobQueue[]));
-    for (const module of modules) await module.onStart?.(contextOf());
+    for (const module of modules) await module.onStart?.(contextOf(module));
     await jobs.startWorkers();
     await app.ready();
   } catch (error) {
@@ -269,7 +310,7 @@ export async function createSocle(options: CreateSocleOptions): Promise<Socle> {
     }
     for (const module of [...modules].reverse()) {
       try {
-        await module.onStop?.(contextOf());
+        await module.onStop?.(contextOf(module));
       } catch (error) {
         log.error({ err: error, module: module.name }, 'Module failed to stop cleanly');
       }
@@ -296,6 +337,7 @@ export async function createSocle(options: CreateSocleOptions): Promise<Socle> {
     migrations,
     context: contextOf(),
     jobs,
+    servicesOf,
     async listen(listenOptions = {}) {
       // Fastify hands its options to Node's `server.listen()` as they are; its typings do not list
       // `reusePort` (Node ≥ 22.12 on Linux), Node's do.
@@ -323,4 +365,14 @@ export async function createSocle(options: CreateSocleOptions): Promise<Socle> {
       return closing;
     },
   };
+}
+
+/** The module with each job handler given the module's services as its second argument. */
+function bindJobServices(module: ModuleDefinition, servicesOfModule: () => unknown): ModuleDefinition {
+  if (module.jobs === undefined) return module;
+  const bound: Record<string, JobDefinition> = {};
+  for (const [name, definition] of Object.entries(module.jobs)) {
+    bound[name] = { ...definition, handler: (context) => definition.handler(context, servicesOfModule()) };
+  }
+  return { ...module, jobs: bound };
 }

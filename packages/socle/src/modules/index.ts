@@ -1,4 +1,4 @@
-import type { ModuleDefinition } from '../kernel/modules/index.js';
+import type { ModuleDefinition } from '../kernel/index.js';
 import { createAuditModule } from './audit/index.js';
 import { createIdentityModule } from './identity/index.js';
 import { createJobsModule } from './jobs/index.js';

@@ -2,7 +2,7 @@ import { afterAll, beforeAll } from 'vitest';
 import { defineModule, requireUser } from '../../src/index.js';
 import { createIdentityModule } from '../../src/modules/identity/index.js';
 import { createMailModule } from '../../src/modules/mail/index.js';
-import { createRealtimeModule, type RealtimeModule } from '../../src/modules/realtime/index.js';
+import { createRealtimeModule, type Realtime } from '../../src/modules/realtime/index.js';
 import { createTenancyModule } from '../../src/modules/tenancy/index.js';
 import {
   createTestSocle,
@@ -34,7 +34,7 @@ const quiz = defineModule({
 /** The listening server of a realtime test file, its two users and its clients (closed after the file). */
 export interface RealtimeServer {
   readonly socle: TestSocle;
-  readonly realtime: RealtimeModule;
+  readonly realtime: Realtime;
   readonly baseUrl: string;
   readonly alice: TestUser;
   readonly bob: TestUser;
@@ -58,7 +58,7 @@ export interface RealtimeServer {
  */
 export function useRealtimeServer(target: TestDatabaseTarget): RealtimeServer {
   let socle: TestSocle;
-  let realtime: RealtimeModule;
+  let realtime: Realtime;
   let baseUrl: string;
   let alice: TestUser;
   let bob: TestUser;
@@ -77,7 +77,7 @@ export function useRealtimeServer(target: TestDatabaseTarget): RealtimeServer {
   const limitedApp = limitedRealtimeApp(app, 1);
 
   beforeAll(async () => {
-    realtime = createRealtimeModule({ apps: [limitedApp] });
+    const realtimeModule = createRealtimeModule({ apps: [limitedApp] });
     socle = await createTestSocle(target, {
       clock,
       config: app,
@@ -85,10 +85,11 @@ export function useRealtimeServer(target: TestDatabaseTarget): RealtimeServer {
         createIdentityModule({ accessTokenTtlSeconds: 3600, rateLimits: false }),
         createMailModule(),
         createTenancyModule(),
-        realtime,
+        realtimeModule,
         quiz,
       ],
     });
+    realtime = socle.servicesOf(realtimeModule);
     baseUrl = await socle.listen();
     alice = await socle.newUser({ email: 'alice-1@example.com' });
     bob = await socle.newUser({ email: 'bob-2@example.com' });

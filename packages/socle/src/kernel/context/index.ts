@@ -1,1 +1,8 @@
-export { createScopeAccess, type RequestScope, type ScopeAccess } from './request-scope.js';
+export {
+  createScopeAccess,
+  type RequestScope,
+  type ScopeAccess,
+  TENANT_ID_SETTING,
+  tenantSettings,
+  USER_ID_SETTING,
+} from './request-scope.js';

@@ -23,6 +23,26 @@ export interface ScopeAccess {
   transactionSettings(): Readonly<Record<string, string>> | undefined;
 }
 
+/** The transaction setting row-level-security policies read as the acting tenant (`app.tenant_id()`). */
+export const TENANT_ID_SETTING = 'app.tenant_id';
+/** The transaction setting row-level-security policies read as the acting user (`app.user_id()`). */
+export const USER_ID_SETTING = 'app.user_id';
+
+/**
+ * The transaction settings that make the database act for this tenant and user (row-level
+ * security): the one place their names are spelled. An undefined field sets nothing; an empty
+ * string acts in no tenant.
+ *
+ * @example
+ * await db.transaction(work, { settings: tenantSettings({ tenantId: org.id, userId }) });
+ */
+export function tenantSettings(scope: RequestScope): Record<string, string> {
+  const settings: Record<string, string> = {};
+  if (scope.tenantId !== undefined) settings[TENANT_ID_SETTING] = scope.tenantId;
+  if (scope.userId !== undefined) settings[USER_ID_SETTING] = scope.userId;
+  return settings;
+}
+
 export function createScopeAccess(): ScopeAccess {
   const storage = new AsyncLocalStorage<RequestScope>();
   return {
@@ -32,10 +52,7 @@ export function createScopeAccess(): ScopeAccess {
       const scope = storage.getStore();
       if (scope === undefined || (scope.tenantId === undefined && scope.userId === undefined))
         return undefined;
-      const settings: Record<string, string> = {};
-      if (scope.tenantId !== undefined) settings['app.tenant_id'] = scope.tenantId;
-      if (scope.userId !== undefined) settings['app.user_id'] = scope.userId;
-      return settings;
+      return tenantSettings(scope);
     },
   };
 }

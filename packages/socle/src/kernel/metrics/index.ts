@@ -1,1 +1,1 @@
-export { createMetrics, type Metrics } from './metrics.js';
+export { createMetrics, type MetricCounter, type MetricOptions, type Metrics } from './metrics.js';

@@ -1,4 +1,4 @@
-import { collectDefaultMetrics, Gauge, Registry } from 'prom-client';
+import { Counter, collectDefaultMetrics, Gauge, Registry } from 'prom-client';
 import type { PoolStatistics } from '../db/index.js';
 import { SeriesHistogram } from './series-histogram.js';
 
@@ -16,6 +16,27 @@ export interface Metrics {
   observeQuery(durationSeconds: number, outcome: 'ok' | 'error'): void;
   /** Reports the database pool's usage on every scrape. */
   trackPool(read: () => PoolStatistics): void;
+  /**
+   * Adds a counter to this instance's registry (served at `/metrics`): how modules and apps count
+   * things without depending on prom-client. Name it `<app>_<what>_total`.
+   *
+   * @example
+   * const refused = context.metrics.counter({ name: 'quiz_answers_refused_total', help: 'Answers after the deadline' });
+   * refused.inc();
+   */
+  counter(options: MetricOptions): MetricCounter;
+}
+
+/** Name and help text of a metric, as Prometheus shows them. */
+export interface MetricOptions {
+  readonly name: string;
+  readonly help: string;
+}
+
+/** A monotonic count. */
+export interface MetricCounter {
+  /** Adds `count` (default 1). */
+  inc(count?: number): void;
 }
 
 export function createMetrics(): Metrics {
@@ -78,6 +99,9 @@ export function createMetrics(): Metrics {
     },
     trackPool(read) {
       readPool = read;
+    },
+    counter({ name, help }) {
+      return new Counter({ name, help, registers: [registry] });
     },
   };
 }

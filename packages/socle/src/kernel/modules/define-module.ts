@@ -15,7 +15,19 @@ import type { RedisConnections } from '../redis/index.js';
 import type { SecretBox } from '../secrets/index.js';
 
 /** What a module receives: the kernel's services, nothing global. */
-export interface ModuleContext<Tables = unknown> {
+export interface ModuleContext<Tables = unknown, Services = unknown> extends SetupContext<Tables> {
+  /** This module's services, as its `setup` built them (undefined for a module without `setup`). */
+  readonly services: Services;
+}
+
+/** A module's GDPR hooks, built by the kernel from the module's own context and services. */
+export interface ModulePrivacyHooks {
+  readonly module: string;
+  readonly hooks: PrivacyHooks;
+}
+
+/** What a module's `setup` receives: the kernel's services, before the module's own exist. */
+export interface SetupContext<Tables = unknown> {
   readonly db: Database<Tables>;
   readonly log: Logger;
   readonly clock: Clock;
@@ -27,7 +39,7 @@ export interface ModuleContext<Tables = unknown> {
   readonly secrets: SecretBox;
   /** Shared rate limits: in process when embedded, in Redis when `REDIS_URL` is set. */
   readonly rateLimiter: RateLimiter;
-  /** Every module of this server, in dependency order (the privacy module walks them). */
+  /** Every module of this server, in dependency order (realtime reads their channel rules). */
   readonly modules: readonly ModuleDefinition[];
   /** Durable jobs: `jobs.enqueue(trx, 'module.job', payload)` inside a transaction; inspection. */
   readonly jobs: Jobs;
@@ -38,13 +50,28 @@ export interface ModuleContext<Tables = unknown> {
    * fast with 503 `redis.unavailable` while Redis is down) and prefix keys with `redis.prefix(area)`.
    */
   readonly redis: RedisConnections | undefined;
+  /**
+   * The services another module's `setup` built: by its definition (typed) or by name. Only a
+   * module this one depends on (directly or not) is set up before it; asking for another one
+   * throws `module.not_set_up`.
+   *
+   * @example
+   * const realtime = context.servicesOf<Realtime>('realtime');
+   */
+  // biome-ignore lint/suspicious/noExplicitAny: any module's tables
+  servicesOf<S>(module: ModuleDefinition<any, S> | string): S;
+  /**
+   * Every module's privacy hooks, each built once from its own context and services. Built when
+   * first asked, once every module is set up (the privacy module asks at request time).
+   */
+  privacyHooks(): readonly ModulePrivacyHooks[];
 }
 
 /**
  * A capability of Socle, built-in or an app: same API for both. A module owns the Postgres schema
  * named after it; its migrations run there.
  */
-export interface ModuleDefinition<Tables = unknown> {
+export interface ModuleDefinition<Tables = unknown, Services = unknown> {
   /** lower_snake_case; also the name of the module's Postgres schema. */
   readonly name: string;
   /** Modules that must be set up (migrated, routed) before this one. */
@@ -57,32 +84,38 @@ export interface ModuleDefinition<Tables = unknown> {
   /** A directory of numbered `.sql` files (`new URL('./migrations/', import.meta.url)`) or inline sources. */
   readonly migrations?: URL | string | readonly MigrationSource[];
   /**
+   * Builds the module's services once, after migrations and before any route, job or hook runs,
+   * in dependency order. What it returns is `context.services` in every other hook, the second
+   * argument of each job handler, and what other modules and apps get with `servicesOf`.
+   */
+  setup?(context: SetupContext<Tables>): Services | Promise<Services>;
+  /**
    * Configures the whole HTTP server before any module registers routes: hooks and decorators
    * that apply to every route (authentication, for instance). Runs in dependency order.
    */
-  configureHttp?(app: HttpServer, context: ModuleContext<Tables>): void | Promise<void>;
+  configureHttp?(app: HttpServer, context: ModuleContext<Tables, Services>): void | Promise<void>;
   /**
    * Durable jobs of this module, enqueued as `'<module>.<key>'` with `ctx.jobs.enqueue`; see
    * docs/jobs.md.
    */
   // biome-ignore lint/suspicious/noExplicitAny: each job is typed with its own payload
-  readonly jobs?: Readonly<Record<string, JobDefinition<any>>>;
+  readonly jobs?: Readonly<Record<string, JobDefinition<any, NoInfer<Services>>>>;
   /** Registers HTTP routes. Routes are thin: schema, service call, reply. */
-  routes?(app: HttpServer, context: ModuleContext<Tables>): void | Promise<void>;
+  routes?(app: HttpServer, context: ModuleContext<Tables, Services>): void | Promise<void>;
   /**
    * GDPR export and erasure of what this module stores about a person; built from the module's
    * context. Every module holding personal data provides it.
    */
-  privacy?(context: ModuleContext<Tables>): PrivacyHooks;
+  privacy?(context: ModuleContext<Tables, Services>): PrivacyHooks;
   /**
    * Who may join which realtime channel: patterns such as `presence-quiz-{roomId}` mapped to an
    * authorizer, asked by the realtime module's authorization endpoint (see docs/realtime.md).
    */
   readonly channels?: Readonly<Record<string, ChannelAuthorizer>>;
   /** Runs after migrations and before the server accepts requests. */
-  onStart?(context: ModuleContext<Tables>): void | Promise<void>;
+  onStart?(context: ModuleContext<Tables, Services>): void | Promise<void>;
   /** Runs after the server stopped accepting requests, in reverse dependency order. */
-  onStop?(context: ModuleContext<Tables>): void | Promise<void>;
+  onStop?(context: ModuleContext<Tables, Services>): void | Promise<void>;
 }
 
 /**
@@ -111,6 +144,12 @@ export const moduleErrors = {
       `Module "${name}" depends on "${dependency}", which is not registered. Add "${dependency}" to the modules list.`,
       { details: { module: name, dependency } },
     ),
+  notSetUp: (name: string) =>
+    new SocleError(
+      'module.not_set_up',
+      `Module "${name}" is not set up yet (or not registered): add it to dependsOn to use its services`,
+      { details: { module: name } },
+    ),
   cycle: (path: readonly string[]) =>
     new SocleError(
       'module.dependency_cycle',
@@ -123,20 +162,23 @@ export const moduleErrors = {
 
 /**
  * Declares a module. Validates the name at definition time so a typo fails where it is written.
+ * `setup` builds the module's services once; every other hook gets them as `context.services`
+ * (see docs/architecture.md).
  *
  * @example
- * export const quiz = defineModule<QuizTables>({
+ * export const quiz = defineModule({
  *   name: 'quiz',
  *   dependsOn: ['realtime'],
  *   migrations: new URL('./migrations/', import.meta.url),
- *   routes(app, { db }) {
- *     app.get('/quiz/rooms/:id', { schema: { params: RoomParams } }, async (request) => findRoom(db, request.params.id));
+ *   setup: ({ db }: SetupContext<QuizTables>) => ({ rooms: createRoomService(createRoomStore(db)) }),
+ *   routes(app, { services }) {
+ *     app.get('/quiz/rooms/:id', { schema: { params: RoomParams } }, (request) => services.rooms.find(request.params.id));
  *   },
  * });
  */
-export function defineModule<Tables = unknown>(
-  definition: ModuleDefinition<Tables>,
-): ModuleDefinition<Tables> {
+export function defineModule<Tables = unknown, Services = undefined>(
+  definition: ModuleDefinition<Tables, Services>,
+): ModuleDefinition<Tables, Services> {
   if (
     !MODULE_NAME.test(definition.name) ||
     RESERVED.has(definition.name) ||

@@ -3,6 +3,8 @@ export {
   defineModule,
   type ModuleContext,
   type ModuleDefinition,
+  type ModulePrivacyHooks,
   moduleErrors,
   orderModules,
+  type SetupContext,
 } from './define-module.js';

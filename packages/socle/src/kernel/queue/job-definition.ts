@@ -82,8 +82,9 @@ export interface JobContext<Payload> {
  * A job a module declares in `defineModule({ jobs })`. Payloads are validated against `schema`
  * when enqueued, so a bad payload fails at the call site instead of poisoning the queue.
  */
-export interface JobDefinition<Payload = unknown> {
-  readonly handler: (context: JobContext<Payload>) => Promise<void>;
+export interface JobDefinition<Payload = unknown, Services = unknown> {
+  /** Runs one attempt; `services` are the declaring module's (what its `setup` returned). */
+  handler(context: JobContext<Payload>, services: Services): Promise<void>;
   /** TypeBox schema of the payload; omitted means any JSON object. */
   readonly schema?: TSchema;
   /** Default `default`. */
@@ -115,11 +116,15 @@ export interface JobDefinition<Payload = unknown> {
  *   }),
  * }
  */
-export function defineJob<Schema extends TSchema>(
-  definition: JobDefinition<Static<Schema>> & { readonly schema: Schema },
-): JobDefinition<Static<Schema>>;
-export function defineJob<Payload>(definition: JobDefinition<Payload>): JobDefinition<Payload>;
-export function defineJob<Payload>(definition: JobDefinition<Payload>): JobDefinition<Payload> {
+export function defineJob<Schema extends TSchema, Services = unknown>(
+  definition: JobDefinition<Static<Schema>, Services> & { readonly schema: Schema },
+): JobDefinition<Static<Schema>, Services>;
+export function defineJob<Payload, Services = unknown>(
+  definition: JobDefinition<Payload, Services>,
+): JobDefinition<Payload, Services>;
+export function defineJob<Payload, Services>(
+  definition: JobDefinition<Payload, Services>,
+): JobDefinition<Payload, Services> {
   return Object.freeze({ ...definition });
 }
 

@@ -216,8 +216,9 @@ export function createJobRunner(options: JobRunnerOptions) {
           try {
             // A handler declared without `async` may return nothing: still a job that finished.
             running = Promise.resolve(
+              // The kernel hands the engine handlers already bound to their module's services.
               scope.run({ tenantId: envelope.tenantId, userId: envelope.userId }, () =>
-                definition.handler(context),
+                definition.handler(context, undefined),
               ),
             );
           } catch (error) {

@@ -1,4 +1,4 @@
-import { SocleError } from '../../kernel/errors/index.js';
+import { SocleError } from '../../kernel/index.js';
 
 /** Errors of the audit log: stable codes clients branch on. */
 export const auditErrors = {

@@ -1,5 +1,4 @@
-import { Counter } from 'prom-client';
-import { defineModule, type ModuleContext, type ModuleDefinition } from '../../kernel/modules/index.js';
+import { defineModule, type ModuleDefinition, type SetupContext } from '../../kernel/index.js';
 import { captureAuditEvent } from './audit.capture.js';
 import { createAuditPrivacy } from './audit.privacy.js';
 import { type AuditRecorder, createAuditRecorder } from './audit.recorder.js';
@@ -17,14 +16,17 @@ export interface AuditOptions {
   readonly maxPending?: number;
 }
 
-/** The audit module: a module definition plus a way to write the queued events now. */
-export interface AuditModule extends ModuleDefinition<AuditTables> {
+/** What the audit module gives other modules, apps and tests (`socle.servicesOf(audit)`). */
+export interface AuditServices {
   /**
    * Writes the events queued on this node; resolves when they are in the database (or their
    * failure counted). For tests, and for code that must read the log right after acting.
    */
   flush(): Promise<void>;
 }
+
+/** The audit module's definition; its public API is {@link AuditServices}. */
+export type AuditModule = ModuleDefinition<AuditTables, AuditServices & { readonly recorder: AuditRecorder }>;
 
 const DEFAULT_FLUSH_INTERVAL_MS = 200;
 const DEFAULT_MAX_BATCH_SIZE = 100;
@@ -48,55 +50,49 @@ const DEFAULT_MAX_PENDING = 10_000;
  * });
  */
 export function createAuditModule(options: AuditOptions = {}): AuditModule {
-  let recorder: AuditRecorder | undefined;
-  const recorderOf = (context: ModuleContext<AuditTables>) => {
-    recorder ??= createAuditRecorder({
-      store: createAuditStore(context.db),
-      log: context.log,
-      failures: new Counter({
-        name: 'socle_audit_write_failures_total',
-        help: 'Audit events that could not be written (database error, or too many queued)',
-        registers: [context.metrics.registry],
-      }),
-      flushIntervalMs: options.flushIntervalMs ?? DEFAULT_FLUSH_INTERVAL_MS,
-      maxBatchSize: options.maxBatchSize ?? DEFAULT_MAX_BATCH_SIZE,
-      maxPending: options.maxPending ?? DEFAULT_MAX_PENDING,
-    });
-    return recorder;
-  };
-
-  const definition = defineModule<AuditTables>({
+  return defineModule({
     name: 'audit',
-    // Queued events are flushed first, so an export or erasure sees every action.
-    privacy: (context) => createAuditPrivacy(context.db, () => recorderOf(context).flush()),
     dependsOn: ['identity', 'tenancy'],
     migrations: new URL('./migrations/', import.meta.url),
-    configureHttp(app, context) {
-      const events = recorderOf(context);
+    setup(context: SetupContext<AuditTables>) {
+      const store = createAuditStore(context.db);
+      const recorder = createAuditRecorder({
+        store,
+        log: context.log,
+        failures: context.metrics.counter({
+          name: 'socle_audit_write_failures_total',
+          help: 'Audit events that could not be written (database error, or too many queued)',
+        }),
+        flushIntervalMs: options.flushIntervalMs ?? DEFAULT_FLUSH_INTERVAL_MS,
+        maxBatchSize: options.maxBatchSize ?? DEFAULT_MAX_BATCH_SIZE,
+        maxPending: options.maxPending ?? DEFAULT_MAX_PENDING,
+      });
+      return {
+        recorder,
+        events: createAuditService({ db: context.db, store }),
+        flush: () => recorder.flush(),
+      };
+    },
+    // Queued events are flushed first, so an export or erasure sees every action.
+    privacy: ({ db, services }) => createAuditPrivacy(db, services.flush),
+    configureHttp(app, { clock, services: { recorder } }) {
       // On the root instance, so it sees every module's routes. onResponse runs after the response
       // is sent: recording adds nothing to the request's latency.
       app.addHook('onResponse', (request, reply, done) => {
         try {
-          const event = captureAuditEvent(request, reply, context.clock.now());
-          if (event !== undefined) events.record(event);
+          const event = captureAuditEvent(request, reply, clock.now());
+          if (event !== undefined) recorder.record(event);
         } catch (error) {
           request.log.error({ err: error }, 'Audit event could not be captured');
         }
         done();
       });
     },
-    routes(app, context) {
-      const store = createAuditStore(context.db);
-      registerAuditRoutes(app, createAuditService({ db: context.db, store }));
+    routes(app, { services }) {
+      registerAuditRoutes(app, services.events);
     },
-    async onStop() {
-      await recorder?.stop();
-    },
-  });
-  return Object.freeze({
-    ...definition,
-    flush: async () => {
-      await recorder?.flush();
+    async onStop({ services }) {
+      await services.recorder.stop();
     },
   });
 }

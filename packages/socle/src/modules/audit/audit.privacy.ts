@@ -1,5 +1,5 @@
-import type { Database } from '../../kernel/db/index.js';
-import { type PrivacyHooks, withOwnerTransaction } from '../../kernel/privacy/index.js';
+import type { Database } from '../../kernel/index.js';
+import { type PrivacyHooks, withOwnerTransaction } from '../../kernel/index.js';
 
 /** The action of the event an organization logs when erasure removes one of its members. */
 export const MEMBER_ERASED_ACTION = 'member.erased';

@@ -1,4 +1,4 @@
-import type { Logger } from '../../kernel/log/index.js';
+import type { Logger } from '../../kernel/index.js';
 import type { AuditStore, NewAuditEvent } from './audit.store.js';
 
 /** Buffers audit events in memory and writes them in batches. */

@@ -1,5 +1,5 @@
 import { Type } from '@fastify/type-provider-typebox';
-import { type HttpServer, routeSecurity } from '../../kernel/http/index.js';
+import { type HttpServer, routeSecurity } from '../../kernel/index.js';
 import { OrgHeaders, requireOrgRole } from '../tenancy/index.js';
 import { type AuditService, DEFAULT_PAGE_SIZE } from './audit.service.js';
 

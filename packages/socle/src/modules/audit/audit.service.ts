@@ -1,5 +1,5 @@
-import type { Database } from '../../kernel/db/index.js';
-import { isUuid } from '../../kernel/ids/index.js';
+import type { Database } from '../../kernel/index.js';
+import { isUuid } from '../../kernel/index.js';
 import { actingSettings, type CurrentOrg } from '../tenancy/index.js';
 import { auditErrors } from './audit.errors.js';
 import type { AuditPosition, AuditStore } from './audit.store.js';

@@ -1,5 +1,6 @@
 import { type Kysely, sql } from 'kysely';
-import type { Database } from '../../kernel/db/index.js';
+import type { Database } from '../../kernel/index.js';
+import { tenantSettings } from '../../kernel/index.js';
 import type { AuditTables } from './audit.tables.js';
 
 /** An audit event as the recorder captured it, before it is written. */
@@ -82,7 +83,7 @@ export function createAuditStore(db: Database<AuditTables>) {
                 action text, target text, changed_fields text[], status integer, ip text, user_agent text,
                 request_id text)`.execute(trx);
         },
-        { settings: { 'app.tenant_id': tenantId ?? '' } },
+        { settings: tenantSettings({ tenantId: tenantId ?? '' }) },
       );
     },
 

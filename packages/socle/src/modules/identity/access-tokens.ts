@@ -8,8 +8,7 @@ import {
   jwtVerify,
   SignJWT,
 } from 'jose';
-import type { Clock } from '../../kernel/clock/index.js';
-import type { Logger } from '../../kernel/log/index.js';
+import type { Clock, Logger } from '../../kernel/index.js';
 import { sessionErrors } from './sessions.errors.js';
 import type { SigningKeysStore } from './signing-keys.store.js';
 

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Transaction } from 'kysely';
-import type { Database } from '../../kernel/db/index.js';
+import type { Database } from '../../kernel/index.js';
 import { identityErrors } from './identity.errors.js';
 import type { IdentityTables, UserRow } from './identity.tables.js';
 import type { MfaService } from './mfa.service.js';

@@ -1,6 +1,5 @@
 import type { FastifyRequest } from 'fastify';
-import type { ScopeAccess } from '../../kernel/context/index.js';
-import type { HttpServer } from '../../kernel/http/index.js';
+import type { HttpServer, ScopeAccess } from '../../kernel/index.js';
 import type { AccessClaims, AccessTokens } from './access-tokens.js';
 import { sessionErrors } from './sessions.errors.js';
 

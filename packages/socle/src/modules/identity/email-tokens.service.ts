@@ -1,6 +1,5 @@
 import type { Transaction } from 'kysely';
-import type { Clock } from '../../kernel/clock/index.js';
-import type { Database } from '../../kernel/db/index.js';
+import type { Clock, Database } from '../../kernel/index.js';
 import type { MailOutbox } from '../mail/index.js';
 import { type PublicUser, toPublicUser } from './accounts.service.js';
 import type { EmailTokensStore } from './email-tokens.store.js';

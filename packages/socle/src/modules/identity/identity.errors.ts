@@ -1,4 +1,4 @@
-import { SocleError } from '../../kernel/errors/index.js';
+import { SocleError } from '../../kernel/index.js';
 
 /**
  * Errors of the identity module. Codes start with `auth.` because that is what clients see

@@ -1,6 +1,6 @@
-import { defineModule, type ModuleContext } from '../../kernel/modules/index.js';
-import type { HttpRateLimitRule } from '../../kernel/rate-limit/index.js';
-import { createMailOutbox } from '../mail/index.js';
+import type { HttpRateLimitRule } from '../../kernel/index.js';
+import { defineModule, type PrivacySubject, type SetupContext } from '../../kernel/index.js';
+import type { MailServices } from '../mail/index.js';
 import { createAccessTokens } from './access-tokens.js';
 import { createAccountService } from './accounts.service.js';
 import { installAuthentication, rememberValidCredentials } from './authentication.js';
@@ -18,7 +18,7 @@ import { installReauthentication } from './reauthentication.js';
 import { createSessionService } from './sessions.service.js';
 import { createSessionsStore } from './sessions.store.js';
 import { createSigningKeysStore } from './signing-keys.store.js';
-import { createUsersStore } from './users.store.js';
+import { createUsersStore, findPrivacySubject } from './users.store.js';
 
 export interface IdentityOptions {
   /** Lifetime of access tokens; also how long a signed-out session's access token keeps working. */
@@ -52,7 +52,7 @@ export interface IdentityOptions {
 const HOUR_MS = 60 * 60 * 1000;
 const DAY_MS = 24 * HOUR_MS;
 
-function createIdentityServices(context: ModuleContext<IdentityTables>, options: IdentityOptions) {
+function createIdentityServices(context: SetupContext<IdentityTables>, options: IdentityOptions) {
   const { db, clock, log, secrets } = context;
   const accessTokens = createAccessTokens({
     store: createSigningKeysStore(db, secrets),
@@ -88,7 +88,7 @@ function createIdentityServices(context: ModuleContext<IdentityTables>, options:
     users,
     sessions,
     mfa,
-    mail: createMailOutbox(context),
+    mail: context.servicesOf<MailServices>('mail').outbox,
     clock,
     verificationTtlMs: options.emailVerificationTtlMs ?? DAY_MS,
     passwordResetTtlMs: options.passwordResetTtlMs ?? HOUR_MS,
@@ -96,7 +96,22 @@ function createIdentityServices(context: ModuleContext<IdentityTables>, options:
     passwordResetLink: options.passwordResetLink,
   });
   const accounts = createAccountService({ db, users, sessions, mfa, verification: emailTokens });
-  return { accessTokens, sessions, accounts, mfa, emailTokens, users, knownSignInAddress };
+  return {
+    accessTokens,
+    sessions,
+    accounts,
+    mfa,
+    emailTokens,
+    users,
+    knownSignInAddress,
+    findPrivacySubject: (reference: string) => findPrivacySubject(db.withTables<unknown>(), reference),
+  };
+}
+
+/** What the identity module gives other modules (`context.servicesOf<IdentityServices>('identity')`). */
+export interface IdentityServices {
+  /** The account a privacy request (export, erasure) is about, by user id or email; undefined if none. */
+  findPrivacySubject(reference: string): Promise<PrivacySubject | undefined>;
 }
 
 /**
@@ -106,14 +121,10 @@ function createIdentityServices(context: ModuleContext<IdentityTables>, options:
  * request authentication for every module.
  */
 export function createIdentityModule(options: IdentityOptions = {}) {
-  let services: ReturnType<typeof createIdentityServices> | undefined;
-  const servicesOf = (context: ModuleContext<IdentityTables>) => {
-    services ??= createIdentityServices(context, options);
-    return services;
-  };
-  return defineModule<IdentityTables>({
+  return defineModule({
     name: 'identity',
-    privacy: (context) => createIdentityPrivacy(context.db),
+    setup: (context: SetupContext<IdentityTables>) => createIdentityServices(context, options),
+    privacy: ({ db }) => createIdentityPrivacy(db),
     dependsOn: ['mail'],
     migrations: new URL('./migrations/', import.meta.url),
     globalTables: {
@@ -129,31 +140,27 @@ export function createIdentityModule(options: IdentityOptions = {}) {
         "a user's verification and password reset tokens, looked up by token hash before anyone is authenticated",
     },
     async onStart(context) {
-      const { accessTokens, mfa } = servicesOf(context);
+      const { accessTokens, mfa } = context.services;
       await accessTokens.start();
       const resealed = await mfa.resealSecrets();
       if (resealed > 0)
         context.log.info({ secrets: resealed }, 'TOTP secrets resealed with the current SECRET_KEY');
     },
     configureHttp(app, context) {
-      const { accessTokens, users } = servicesOf(context);
+      const { accessTokens, users, accounts, knownSignInAddress } = context.services;
       installAuthentication(app, accessTokens, context.scope, rememberValidCredentials(users));
-      installReauthentication(
-        app,
-        servicesOf(context).accounts,
-        options.rateLimits === false ? undefined : context.rateLimiter,
-      );
+      installReauthentication(app, accounts, options.rateLimits === false ? undefined : context.rateLimiter);
       if (options.rateLimits !== false)
         installIdentityRateLimits(
           app,
           context.rateLimiter,
-          options.rateLimits ?? createIdentityRateLimits(servicesOf(context).knownSignInAddress),
+          options.rateLimits ?? createIdentityRateLimits(knownSignInAddress),
         );
     },
-    routes(app, context) {
-      registerIdentityRoutes(app, servicesOf(context));
-      registerMfaRoutes(app, servicesOf(context));
-      registerEmailTokenRoutes(app, servicesOf(context));
+    routes(app, { services }) {
+      registerIdentityRoutes(app, services);
+      registerMfaRoutes(app, services);
+      registerEmailTokenRoutes(app, services);
     },
   });
 }

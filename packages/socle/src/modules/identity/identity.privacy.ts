@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Database } from '../../kernel/db/index.js';
-import { type PrivacyHooks, withOwnerTransaction } from '../../kernel/privacy/index.js';
+import type { Database } from '../../kernel/index.js';
+import { type PrivacyHooks, withOwnerTransaction } from '../../kernel/index.js';
 import { CREDENTIALS_CHECK_TTL_MS } from './authentication.js';
 
 /**

@@ -1,10 +1,6 @@
 import type { FastifyRequest, preHandlerHookHandler } from 'fastify';
-import type { HttpServer } from '../../kernel/http/index.js';
-import {
-  type HttpRateLimitRule,
-  type RateLimiter,
-  rateLimitPreHandler,
-} from '../../kernel/rate-limit/index.js';
+import type { HttpServer } from '../../kernel/index.js';
+import { type HttpRateLimitRule, type RateLimiter, rateLimitPreHandler } from '../../kernel/index.js';
 import { normalizeEmail } from './passwords.js';
 
 const MINUTE = 60_000;

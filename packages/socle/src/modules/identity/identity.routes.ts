@@ -1,5 +1,5 @@
 import { Type } from '@fastify/type-provider-typebox';
-import { type HttpServer, routeSecurity } from '../../kernel/http/index.js';
+import { type HttpServer, routeSecurity } from '../../kernel/index.js';
 import type { AccessTokens } from './access-tokens.js';
 import type { AccountService } from './accounts.service.js';
 import { requireUser } from './authentication.js';

@@ -1,5 +1,5 @@
 import { Type } from '@fastify/type-provider-typebox';
-import { type HttpServer, routeSecurity } from '../../kernel/http/index.js';
+import { type HttpServer, routeSecurity } from '../../kernel/index.js';
 import { requireUser } from './authentication.js';
 import { clientOf, Tokens } from './identity.routes.js';
 import type { MfaService } from './mfa.service.js';

@@ -1,6 +1,5 @@
 import type { Transaction } from 'kysely';
-import type { Clock } from '../../kernel/clock/index.js';
-import type { Database } from '../../kernel/db/index.js';
+import type { Clock, Database } from '../../kernel/index.js';
 import { identityErrors } from './identity.errors.js';
 import type { IdentityTables } from './identity.tables.js';
 import type { MfaStore, TotpState } from './mfa.store.js';

@@ -1,6 +1,5 @@
 import type { Kysely, Transaction } from 'kysely';
-import type { Database } from '../../kernel/db/index.js';
-import type { SecretBox } from '../../kernel/secrets/index.js';
+import type { Database, SecretBox } from '../../kernel/index.js';
 import type { IdentityTables, MfaChallengeRow } from './identity.tables.js';
 
 type Executor = Kysely<IdentityTables>;

@@ -1,7 +1,7 @@
 import { Type } from '@fastify/type-provider-typebox';
 import type { FastifyRequest } from 'fastify';
-import type { HttpServer } from '../../kernel/http/index.js';
-import { type RateLimiter, rateLimitErrors, rateLimitKey } from '../../kernel/rate-limit/index.js';
+import type { HttpServer } from '../../kernel/index.js';
+import { type RateLimiter, rateLimitErrors, rateLimitKey } from '../../kernel/index.js';
 import type { AccountService, IdentityCredentials } from './accounts.service.js';
 import { requireUser } from './authentication.js';
 

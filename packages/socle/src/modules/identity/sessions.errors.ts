@@ -1,4 +1,4 @@
-import { SocleError } from '../../kernel/errors/index.js';
+import { SocleError } from '../../kernel/index.js';
 
 /** Errors of sessions and access tokens: stable codes clients branch on. */
 export const sessionErrors = {

@@ -1,7 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Kysely } from 'kysely';
-import type { Clock } from '../../kernel/clock/index.js';
-import type { Database } from '../../kernel/db/index.js';
+import type { Clock, Database } from '../../kernel/index.js';
 import type { AccessTokens } from './access-tokens.js';
 import type { IdentityTables, SessionRow } from './identity.tables.js';
 import { openReplacement, sealReplacement } from './refresh-token-seal.js';

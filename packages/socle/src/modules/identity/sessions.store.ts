@@ -1,5 +1,5 @@
 import type { Kysely, Transaction } from 'kysely';
-import type { Database } from '../../kernel/db/index.js';
+import type { Database } from '../../kernel/index.js';
 import type { IdentityTables, SessionRow } from './identity.tables.js';
 
 type Executor = Kysely<IdentityTables>;

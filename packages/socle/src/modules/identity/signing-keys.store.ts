@@ -1,5 +1,4 @@
-import type { Database } from '../../kernel/db/index.js';
-import type { SecretBox } from '../../kernel/secrets/index.js';
+import type { Database, SecretBox } from '../../kernel/index.js';
 import type { IdentityTables, SigningKeyRow } from './identity.tables.js';
 
 /** A signing key as the access-token code uses it: the private JWK opened. */

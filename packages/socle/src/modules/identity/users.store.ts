@@ -1,5 +1,5 @@
 import { type Kysely, type QueryExecutorProvider, sql, type Transaction } from 'kysely';
-import type { Database } from '../../kernel/db/index.js';
+import { type Database, isUuid, type PrivacySubject, withOwnerTransaction } from '../../kernel/index.js';
 import type { IdentityTables, UserRow } from './identity.tables.js';
 
 type Executor = Kysely<IdentityTables>;
@@ -78,3 +78,22 @@ export function createUsersStore(db: Database<IdentityTables>) {
 }
 
 export type UsersStore = ReturnType<typeof createUsersStore>;
+
+/**
+ * The person a privacy request is about, by user id or email; as the owner role, since an
+ * erasure may run while the account is half gone.
+ */
+export async function findPrivacySubject(
+  db: Database,
+  reference: string,
+): Promise<PrivacySubject | undefined> {
+  const byId = isUuid(reference);
+  const row = await withOwnerTransaction(db, async (connection) => {
+    const { rows } = await connection.query<{ id: string; email: string }>(
+      `select id, email from identity.users where ${byId ? 'id = $1::uuid' : 'email = lower(trim($1))'}`,
+      [reference],
+    );
+    return rows[0];
+  });
+  return row === undefined ? undefined : { userId: row.id, email: row.email };
+}

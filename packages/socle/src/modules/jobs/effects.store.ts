@@ -1,5 +1,5 @@
 import { sql } from 'kysely';
-import type { Database } from '../../kernel/db/index.js';
+import type { Database } from '../../kernel/index.js';
 
 /** Deletes effect markers older than `days`: their jobs are deleted by then and cannot run again. */
 export async function purgeEffectsOlderThan(db: Database, days: number): Promise<number> {

@@ -1,4 +1,4 @@
-import { SocleError } from '../../kernel/errors/index.js';
+import { SocleError } from '../../kernel/index.js';
 
 export const jobsModuleErrors = {
   operatorApiDisabled: () =>

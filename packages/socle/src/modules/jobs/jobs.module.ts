@@ -1,5 +1,4 @@
-import { defineModule, type ModuleDefinition } from '../../kernel/modules/index.js';
-import { defineJob } from '../../kernel/queue/index.js';
+import { defineJob, defineModule, type ModuleDefinition } from '../../kernel/index.js';
 import { purgeEffectsOlderThan } from './effects.store.js';
 import { registerOperatorJobRoutes, registerOrgJobRoutes } from './jobs.routes.js';
 

@@ -1,9 +1,8 @@
 import { timingSafeEqual } from 'node:crypto';
 import { Type } from '@fastify/type-provider-typebox';
 import type { FastifyRequest } from 'fastify';
-import type { Config } from '../../kernel/config/index.js';
-import { type HttpServer, routeSecurity } from '../../kernel/http/index.js';
-import { JOB_QUEUES, JOB_STATES, type Jobs } from '../../kernel/queue/index.js';
+import type { Config } from '../../kernel/index.js';
+import { type HttpServer, JOB_QUEUES, JOB_STATES, type Jobs, routeSecurity } from '../../kernel/index.js';
 import { OrgHeaders, requireOrgRole } from '../tenancy/index.js';
 import { jobsModuleErrors } from './jobs.errors.js';
 

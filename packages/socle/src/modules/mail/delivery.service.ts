@@ -1,5 +1,4 @@
-import type { Database } from '../../kernel/db/index.js';
-import type { JobContext } from '../../kernel/queue/index.js';
+import type { Database, JobContext } from '../../kernel/index.js';
 import type { MailTables } from './mail.tables.js';
 import type { OutboxStore } from './outbox.store.js';
 import type { MailSender } from './senders.js';

@@ -4,6 +4,7 @@ export {
   DEFAULT_MAIL_BACKOFF,
   type MailModule,
   type MailModuleOptions,
+  type MailServices,
 } from './mail.module.js';
 export type { MailTables } from './mail.tables.js';
 export {

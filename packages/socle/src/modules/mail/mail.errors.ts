@@ -1,4 +1,4 @@
-import { type FieldError, SocleError } from '../../kernel/errors/index.js';
+import { type FieldError, SocleError } from '../../kernel/index.js';
 
 /**
  * Errors of the mail module. They are programming errors of the calling module (a message that
@@ -17,10 +17,5 @@ export const mailErrors = {
     new SocleError(
       'mail.not_in_transaction',
       'Mail is queued inside a transaction (db.transaction(trx => outbox.enqueue(trx, …))): its row and its delivery job must commit together',
-    ),
-  notStarted: () =>
-    new SocleError(
-      'mail.not_started',
-      'The mail module has not started: register it with createSocle() before it delivers or purges mail',
     ),
 };

@@ -1,12 +1,16 @@
 import { Type } from '@fastify/type-provider-typebox';
-import type { Logger } from '../../kernel/log/index.js';
-import { defineModule, type ModuleContext, type ModuleDefinition } from '../../kernel/modules/index.js';
-import { defineJob, type JobBackoff } from '../../kernel/queue/index.js';
+import type { Logger } from '../../kernel/index.js';
+import {
+  defineJob,
+  defineModule,
+  type JobBackoff,
+  type ModuleDefinition,
+  type SetupContext,
+} from '../../kernel/index.js';
 import { createMailDelivery, type MailDelivery } from './delivery.service.js';
-import { mailErrors } from './mail.errors.js';
 import { createMailPrivacy } from './mail.privacy.js';
 import type { MailTables } from './mail.tables.js';
-import { enqueueMissingDeliveryJobs } from './outbox.service.js';
+import { createMailOutbox, enqueueMissingDeliveryJobs, type MailOutbox } from './outbox.service.js';
 import { createOutboxStore } from './outbox.store.js';
 import { createLogSender, createSmtpSender, type MailSender } from './senders.js';
 
@@ -36,14 +40,26 @@ export const DEFAULT_MAIL_BACKOFF: JobBackoff = { initialDelayMs: 30_000, maxDel
  */
 const DELIVERY_TIMEOUT_MS = 2 * 60 * 1000;
 
-/** The mail module: a module definition plus its upkeep. */
-export interface MailModule extends ModuleDefinition<MailTables> {
+/** What the mail module gives other modules, apps and tests (`context.servicesOf<MailServices>('mail')`). */
+export interface MailServices {
+  /** Queues mail in the caller's transaction (see {@link createMailOutbox}). */
+  readonly outbox: MailOutbox;
   /**
    * Deletes mail sent or failed more than `MAIL_RETENTION_DAYS` ago; resolves to how many. The
-   * daily `mail.purgeFinished` job calls it. Rejects with `mail.not_started` before start.
+   * daily `mail.purgeFinished` job calls it.
    */
   purgeFinished(): Promise<number>;
 }
+
+interface MailModuleServices extends MailServices {
+  readonly delivery: MailDelivery;
+  readonly sender: MailSender;
+  /** Enqueues the delivery job of mail queued without one (by a previous version). */
+  sweep(log: Logger): Promise<void>;
+}
+
+/** The mail module's definition; its public API is {@link MailServices}. */
+export type MailModule = ModuleDefinition<MailTables, MailModuleServices>;
 
 /**
  * Outgoing mail through a transactional outbox. A module queues mail with
@@ -65,57 +81,36 @@ export interface MailModule extends ModuleDefinition<MailTables> {
  * });
  */
 export function createMailModule(options: MailModuleOptions = {}): MailModule {
-  let started:
-    | {
-        delivery: MailDelivery;
-        sender: MailSender;
-        purge: () => Promise<number>;
-        sweep: (log: Logger) => Promise<void>;
-      }
-    | undefined;
-  const requireStarted = () => {
-    if (started === undefined) throw mailErrors.notStarted();
-    return started;
-  };
-
-  const start = async (context: ModuleContext<MailTables>) => {
-    const { config, log, db, jobs } = context;
-    let sender = options.sender ?? (config.smtpUrl ? createSmtpSender({ url: config.smtpUrl }) : undefined);
-    if (sender === undefined) {
-      sender = createLogSender(log);
-      // Embedded development expects this; a server on Postgres without SMTP most likely forgot it.
-      log[config.databaseUrl === undefined ? 'info' : 'warn'](
-        'SMTP_URL is not set: mail is written to the log, not delivered',
-      );
-    }
-    const store = createOutboxStore(db);
-    started = {
-      delivery: createMailDelivery({ db, store, sender, from: config.mailFrom }),
-      sender,
-      purge: () => store.purgeFinished(config.mailRetentionDays),
-      sweep: async (logTo) => {
-        const enqueued = await enqueueMissingDeliveryJobs(db, store, jobs, config.mailMaxAttempts);
-        if (enqueued > 0) logTo.info({ enqueued }, 'Delivery jobs enqueued for mail queued without one');
-      },
-    };
-    // Mail queued by the previous version (a loop delivered it) has no job yet. A failure here
-    // must not stop the server (migrations may be pending with MIGRATE_ON_START=false): the
-    // daily job sweeps again.
-    try {
-      await started.sweep(log);
-    } catch (error) {
-      log.warn({ err: error }, 'Could not enqueue delivery jobs for mail queued without one; retrying daily');
-    }
-  };
-
-  const definition = defineModule<MailTables>({
+  return defineModule({
     name: 'mail',
-    privacy: (context) => createMailPrivacy(context.db),
     globalTables: {
       outbox:
         'mail is addressed to a person, and its delivery job reads it by id whatever tenant queued it: under RLS a job of another scope would see no row',
     },
     migrations: new URL('./migrations/', import.meta.url),
+    setup(context: SetupContext<MailTables>): MailModuleServices {
+      const { config, log, db, jobs } = context;
+      let sender = options.sender ?? (config.smtpUrl ? createSmtpSender({ url: config.smtpUrl }) : undefined);
+      if (sender === undefined) {
+        sender = createLogSender(log);
+        // Embedded development expects this; a server on Postgres without SMTP most likely forgot it.
+        log[config.databaseUrl === undefined ? 'info' : 'warn'](
+          'SMTP_URL is not set: mail is written to the log, not delivered',
+        );
+      }
+      const store = createOutboxStore(db);
+      return {
+        outbox: createMailOutbox(context),
+        delivery: createMailDelivery({ db, store, sender, from: config.mailFrom }),
+        sender,
+        purgeFinished: () => store.purgeFinished(config.mailRetentionDays),
+        async sweep(logTo) {
+          const enqueued = await enqueueMissingDeliveryJobs(db, store, jobs, config.mailMaxAttempts);
+          if (enqueued > 0) logTo.info({ enqueued }, 'Delivery jobs enqueued for mail queued without one');
+        },
+      };
+    },
+    privacy: ({ db }) => createMailPrivacy(db),
     jobs: {
       deliver: defineJob({
         schema: Type.Object({ outboxId: Type.String({ format: 'uuid' }) }),
@@ -125,31 +120,35 @@ export function createMailModule(options: MailModuleOptions = {}): MailModule {
         maxAttempts: 10,
         backoff: options.backoff ?? DEFAULT_MAIL_BACKOFF,
         timeoutMs: DELIVERY_TIMEOUT_MS,
-        handler: async (context) => requireStarted().delivery.deliver(context),
+        handler: (job, { delivery }: MailModuleServices) => delivery.deliver(job),
       }),
       purgeFinished: defineJob({
         cron: '17 3 * * *',
         queue: 'low',
-        async handler({ log }) {
-          const { purge, sweep } = requireStarted();
-          const deleted = await purge();
+        async handler({ log }, { purgeFinished, sweep }: MailModuleServices) {
+          const deleted = await purgeFinished();
           if (deleted > 0) log.info({ deleted }, 'Old mail purged from the outbox');
           // Rows an old node inserted during a rolling upgrade, after the last new node started.
           await sweep(log);
         },
       }),
     },
-    onStart: start,
-    async onStop() {
-      // The job engine stopped before modules stop: no delivery is running any more.
-      await started?.sender.close?.();
-      started = undefined;
+    async onStart({ log, services }) {
+      // Mail queued by the previous version (a loop delivered it) has no job yet. A failure here
+      // must not stop the server (migrations may be pending with MIGRATE_ON_START=false): the
+      // daily job sweeps again.
+      try {
+        await services.sweep(log);
+      } catch (error) {
+        log.warn(
+          { err: error },
+          'Could not enqueue delivery jobs for mail queued without one; retrying daily',
+        );
+      }
     },
-  });
-  return Object.freeze({
-    ...definition,
-    async purgeFinished() {
-      return requireStarted().purge();
+    async onStop({ services }) {
+      // The job engine stopped before modules stop: no delivery is running any more.
+      await services.sender.close?.();
     },
   });
 }

@@ -1,5 +1,5 @@
-import type { Database } from '../../kernel/db/index.js';
-import { type PrivacyHooks, withOwnerTransaction } from '../../kernel/privacy/index.js';
+import type { Database } from '../../kernel/index.js';
+import { type PrivacyHooks, withOwnerTransaction } from '../../kernel/index.js';
 
 /** Mail sent or queued to the person; erasure deletes it (bodies can hold names and links). */
 export function createMailPrivacy(db: Pick<Database, 'withConnection'>): PrivacyHooks {

@@ -1,9 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Kysely, Transaction } from 'kysely';
-import type { Database } from '../../kernel/db/index.js';
-import type { FieldError } from '../../kernel/errors/index.js';
-import type { ModuleContext } from '../../kernel/modules/index.js';
-import type { Jobs } from '../../kernel/queue/index.js';
+import type { Database, FieldError, Jobs, ModuleContext } from '../../kernel/index.js';
 import { mailErrors } from './mail.errors.js';
 import type { MailTables } from './mail.tables.js';
 import { insertOutboxRow, type OutboxStore } from './outbox.store.js';

@@ -1,5 +1,5 @@
 import { type Kysely, sql, type Transaction } from 'kysely';
-import type { Database } from '../../kernel/db/index.js';
+import type { Database } from '../../kernel/index.js';
 import type { MailTables } from './mail.tables.js';
 
 type Executor = Kysely<MailTables>;

@@ -1,5 +1,5 @@
 import { createTransport } from 'nodemailer';
-import type { Logger } from '../../kernel/log/index.js';
+import type { Logger } from '../../kernel/index.js';
 
 /** One mail as a sender receives it: addressed, with the outbox row's id. */
 export interface OutgoingMail {

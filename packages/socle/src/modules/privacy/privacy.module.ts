@@ -1,25 +1,20 @@
 import { Type } from '@fastify/type-provider-typebox';
-import { routeSecurity } from '../../kernel/http/index.js';
-import { defineModule, type ModuleContext } from '../../kernel/modules/index.js';
+import { defineModule, routeSecurity } from '../../kernel/index.js';
 import { ReauthenticationFields, requireUser } from '../identity/index.js';
-import { createPrivacyService, type PrivacyService } from './privacy.service.js';
+import { createPrivacyService } from './privacy.service.js';
 
 /**
  * GDPR export (`GET /me/export`, `socle privacy export`) and erasure (`POST /me/erase` after
  * re-authentication, `socle privacy erase`).
  */
 export function createPrivacyModule() {
-  let service: PrivacyService | undefined;
-  const serviceOf = (context: ModuleContext) => {
-    service ??= createPrivacyService(context);
-    return service;
-  };
   return defineModule({
     name: 'privacy',
     dependsOn: ['identity'],
     migrations: new URL('./migrations/', import.meta.url),
     globalTables: { erasure_runs: 'an erasure is about a person across every organization they belong to' },
-    routes(app, context) {
+    setup: (context) => ({ privacy: createPrivacyService(context) }),
+    routes(app, { services: { privacy } }) {
       app.get(
         '/me/export',
         {
@@ -31,7 +26,6 @@ export function createPrivacyModule() {
         },
         async (request, reply) => {
           const { userId } = requireUser(request);
-          const privacy = serviceOf(context);
           const archive = await privacy.export(await privacy.findSubject(userId));
           return reply
             .header('content-disposition', `attachment; filename="socle-export-${userId}.json"`)
@@ -61,7 +55,6 @@ export function createPrivacyModule() {
         async (request) => {
           const { userId } = requireUser(request);
           await request.confirmIdentity(request.body);
-          const privacy = serviceOf(context);
           const result = await privacy.erase(await privacy.findSubject(userId));
           return { runId: result.runId, erasedModules: [...result.erasedNow] };
         },

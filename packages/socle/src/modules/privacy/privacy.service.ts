@@ -1,9 +1,7 @@
-import { randomUUID } from 'node:crypto';
-import { isUuid } from '../../kernel/ids/index.js';
-import type { ModuleContext } from '../../kernel/modules/index.js';
-import type { PrivacySubject } from '../../kernel/privacy/index.js';
-import { withOwnerTransaction } from '../../kernel/privacy/index.js';
+import type { PrivacySubject, SetupContext } from '../../kernel/index.js';
+import type { IdentityServices } from '../identity/index.js';
 import { privacyErrors } from './privacy.errors.js';
+import { createErasureRunsStore } from './privacy.store.js';
 
 /** The archive of everything Socle holds about one person (GDPR art. 15 and 20). */
 export interface SubjectExport {
@@ -25,26 +23,18 @@ export interface ErasureResult {
  * reverse dependency order (apps first, identity last), records each finished module in
  * `privacy.erasure_runs`, and resumes an unfinished run instead of starting over.
  */
-export function createPrivacyService(context: ModuleContext) {
+export function createPrivacyService(context: SetupContext) {
   const { db, clock, log } = context;
-  const hooksOf = () =>
-    context.modules.flatMap((module) =>
-      module.privacy ? [{ name: module.name, hooks: module.privacy(context) }] : [],
-    );
+  const runs = createErasureRunsStore(db);
+  // Each module's hooks are built by the kernel from that module's own context and services.
+  const hooksOf = () => context.privacyHooks().map(({ module, hooks }) => ({ name: module, hooks }));
 
   return {
-    /** Finds a person by user id or email (CLI: `--user <id|email>`). */
+    /** Finds a person by user id or email (CLI: `--user <id|email>`), through the identity module. */
     async findSubject(reference: string): Promise<PrivacySubject> {
-      const byId = isUuid(reference);
-      const row = await withOwnerTransaction(db, async (connection) => {
-        const { rows } = await connection.query<{ id: string; email: string }>(
-          `select id, email from identity.users where ${byId ? 'id = $1::uuid' : 'email = lower(trim($1))'}`,
-          [reference],
-        );
-        return rows[0];
-      });
-      if (row === undefined) throw privacyErrors.subjectNotFound(reference);
-      return { userId: row.id, email: row.email };
+      const subject = await context.servicesOf<IdentityServices>('identity').findPrivacySubject(reference);
+      if (subject === undefined) throw privacyErrors.subjectNotFound(reference);
+      return subject;
     },
 
     async export(subject: PrivacySubject): Promise<SubjectExport> {
@@ -54,21 +44,7 @@ export function createPrivacyService(context: ModuleContext) {
     },
 
     async erase(subject: PrivacySubject): Promise<ErasureResult> {
-      const run = await withOwnerTransaction(db, async (connection) => {
-        const { rows } = await connection.query<{ id: string; email: string; completed_modules: string[] }>(
-          `select id, email, completed_modules from privacy.erasure_runs
-            where user_id = $1 and completed_at is null order by started_at limit 1 for update`,
-          [subject.userId],
-        );
-        if (rows[0] !== undefined) return rows[0];
-        const id = randomUUID();
-        await connection.query('insert into privacy.erasure_runs (id, user_id, email) values ($1, $2, $3)', [
-          id,
-          subject.userId,
-          subject.email,
-        ]);
-        return { id, email: subject.email, completed_modules: [] as string[] };
-      });
+      const run = await runs.startOrResume(subject);
       // The email recorded when the run started: a resumed run must not see the pseudonym.
       const original: PrivacySubject = { userId: subject.userId, email: run.email };
       // Fence first: once this loop is done no credential of the person works on any node, so no
@@ -87,28 +63,16 @@ export function createPrivacyService(context: ModuleContext) {
         try {
           await hooks.eraseSubject(original);
         } catch (error) {
-          await withOwnerTransaction(db, (connection) =>
-            connection.query('update privacy.erasure_runs set last_error = $2 where id = $1', [
-              run.id,
-              `${name}: ${error instanceof Error ? error.message : String(error)}`,
-            ]),
+          await runs.recordError(
+            run.id,
+            `${name}: ${error instanceof Error ? error.message : String(error)}`,
           );
           throw privacyErrors.moduleFailed(name, error);
         }
-        await withOwnerTransaction(db, (connection) =>
-          connection.query(
-            'update privacy.erasure_runs set completed_modules = array_append(completed_modules, $2) where id = $1',
-            [run.id, name],
-          ),
-        );
+        await runs.recordModuleErased(run.id, name);
         erasedNow.push(name);
       }
-      await withOwnerTransaction(db, (connection) =>
-        connection.query(
-          'update privacy.erasure_runs set completed_at = now(), last_error = null where id = $1',
-          [run.id],
-        ),
-      );
+      await runs.finish(run.id);
       log.info({ userId: subject.userId, runId: run.id, erasedNow }, 'Personal data erased');
       return { runId: run.id, userId: subject.userId, erasedNow };
     },

@@ -1,6 +1,6 @@
 import { Type } from '@fastify/type-provider-typebox';
 import type { FastifyRequest } from 'fastify';
-import { type HttpServer, routeSecurity } from '../../kernel/http/index.js';
+import { type HttpServer, routeSecurity } from '../../kernel/index.js';
 import { requireUser } from '../identity/index.js';
 import { requireOrgRole } from '../tenancy/index.js';
 import type { AppsService } from './apps.service.js';

@@ -1,8 +1,6 @@
 import { randomBytes, randomUUID } from 'node:crypto';
-import type { Clock } from '../../kernel/clock/index.js';
-import type { Database } from '../../kernel/db/index.js';
-import type { Logger } from '../../kernel/log/index.js';
-import type { SecretBox } from '../../kernel/secrets/index.js';
+import type { Clock, Database, Logger, SecretBox } from '../../kernel/index.js';
+import { tenantSettings } from '../../kernel/index.js';
 import type { AppDirectory, RealtimeApp } from './apps.js';
 import type { AppLookup, AppsStore } from './apps.store.js';
 import { realtimeErrors } from './realtime.errors.js';
@@ -101,7 +99,7 @@ export function createAppsService(options: {
 }) {
   const { db, store, clock, secrets, log } = options;
   const inOrg = <T>(acting: ActingAdmin, work: Parameters<typeof db.transaction<T>>[0]) =>
-    db.transaction(work, { settings: { 'app.tenant_id': acting.orgId, 'app.user_id': acting.userId } });
+    db.transaction(work, { settings: tenantSettings({ tenantId: acting.orgId, userId: acting.userId }) });
   const cache = new Map<string, { app: RealtimeApp | undefined; until: number }>();
 
   async function cached(cacheKey: string, find: () => Promise<AppLookup | undefined>) {
@@ -220,7 +218,7 @@ export function createAppsService(options: {
           }
           const read = { secret: row.secret, encryptionMasterKey: row.encryption_master_key };
           const updated = await db.transaction((trx) => store.reseal(row.id, read, next, trx), {
-            settings: { 'app.tenant_id': row.tenant_id },
+            settings: tenantSettings({ tenantId: row.tenant_id }),
           });
           if (updated) resealed++;
         }

@@ -1,5 +1,5 @@
 import { type Kysely, sql, type Transaction } from 'kysely';
-import type { Database } from '../../kernel/db/index.js';
+import type { Database } from '../../kernel/index.js';
 import type { RealtimeTables } from './realtime.tables.js';
 
 /** What connecting and signing need to know about an app, found by key or id in any organization. */

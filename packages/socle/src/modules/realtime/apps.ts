@@ -1,5 +1,5 @@
-import type { Config } from '../../kernel/config/index.js';
-import { decodeSecretKey } from '../../kernel/secrets/index.js';
+import type { Config } from '../../kernel/index.js';
+import { decodeSecretKey } from '../../kernel/index.js';
 
 /** A realtime app: a key/secret pair clients and servers use, with its limits. */
 export interface RealtimeApp {

@@ -1,8 +1,7 @@
 import { Type } from '@fastify/type-provider-typebox';
 import type { FastifyRequest } from 'fastify';
-import type { RealtimeChannelRule } from '../../kernel/config/index.js';
-import { type HttpServer, routeSecurity } from '../../kernel/http/index.js';
-import type { ChannelAuthorizer, ModuleDefinition } from '../../kernel/modules/index.js';
+import type { ChannelAuthorizer, ModuleDefinition, RealtimeChannelRule } from '../../kernel/index.js';
+import { type HttpServer, routeSecurity } from '../../kernel/index.js';
 import { requireUser } from '../identity/index.js';
 import { hasRole, type OrgRole, requireOrg } from '../tenancy/index.js';
 import type { AppDirectory, RealtimeApp } from './apps.js';

@@ -1,9 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { type RawData, WebSocket, WebSocketServer } from 'ws';
-import type { Bus } from '../../kernel/bus/index.js';
-import type { Clock } from '../../kernel/clock/index.js';
-import type { Logger } from '../../kernel/log/index.js';
+import type { Bus, Clock, Logger } from '../../kernel/index.js';
 import type { AppDirectory, RealtimeApp } from './apps.js';
 import { createFanoutWriter, type FanoutRecipient, framedText } from './fanout-writer.js';
 import type { ClusterState, MemberChange, PresenceMember } from './presence-state.js';

@@ -1,8 +1,7 @@
 import { Type } from '@fastify/type-provider-typebox';
 import type { FastifyRequest } from 'fastify';
-import type { Clock } from '../../kernel/clock/index.js';
-import { type HttpServer, routeSecurity } from '../../kernel/http/index.js';
-import type { RateLimiter } from '../../kernel/rate-limit/index.js';
+import type { Clock, RateLimiter } from '../../kernel/index.js';
+import { type HttpServer, routeSecurity } from '../../kernel/index.js';
 import type { AppDirectory, RealtimeApp } from './apps.js';
 import { looksEncrypted } from './encryption.js';
 import type { Gateway } from './gateway.js';

@@ -1,4 +1,4 @@
-import { SocleError } from '../../kernel/errors/index.js';
+import { SocleError } from '../../kernel/index.js';
 
 /** Errors of the realtime module's HTTP routes (the WebSocket side speaks `pusher:error`). */
 export const realtimeErrors = {

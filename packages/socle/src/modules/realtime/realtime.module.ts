@@ -1,7 +1,10 @@
-import { Counter } from 'prom-client';
-import { defineModule, type ModuleContext, type ModuleDefinition } from '../../kernel/modules/index.js';
-import type { JobBackoff } from '../../kernel/queue/index.js';
-import { isRedisUnavailable } from '../../kernel/redis/index.js';
+import type { JobBackoff } from '../../kernel/index.js';
+import {
+  defineModule,
+  isRedisUnavailable,
+  type ModuleDefinition,
+  type SetupContext,
+} from '../../kernel/index.js';
 import { type AppDirectory, configuredApp, type RealtimeApp } from './apps.js';
 import { registerAppRoutes } from './apps.routes.js';
 import { type AppsService, createAppsService } from './apps.service.js';
@@ -67,91 +70,120 @@ export interface Realtime {
   fleetConnectionCount(appId?: string): Promise<number>;
 }
 
-export type RealtimeModule = ModuleDefinition & Realtime;
+interface RealtimeServices extends Realtime {
+  readonly gateway: Gateway;
+  readonly state: ClusterState;
+  readonly apps: AppDirectory;
+  readonly appsService: AppsService;
+  readonly webhooks: WebhookSink;
+  /** The activity and dead-node timers, set by onStart and cleared by onStop. */
+  readonly timers: NodeJS.Timeout[];
+}
+
+/** The realtime module's definition; its public API ({@link Realtime}) is `socle.servicesOf(realtime)`. */
+export type RealtimeModule = ModuleDefinition<unknown, RealtimeServices>;
+
+function createRealtimeServices(context: SetupContext, options: RealtimeOptions): RealtimeServices {
+  const { config, clock, log, bus } = context;
+  const configured = configuredApp(config);
+  const db = context.db.withTables<RealtimeTables>();
+  const appsService = createAppsService({
+    db,
+    store: createAppsStore(db),
+    clock,
+    staticApps: [...(configured ? [configured] : []), ...(options.apps ?? [])],
+    secrets: context.secrets,
+    log,
+  });
+  const apps = appsService.directory;
+  const nodeId = newSocketId();
+  const now = () => clock.now().getTime();
+  const state =
+    context.redis === undefined
+      ? createMemoryClusterState(nodeId, now)
+      : createRedisClusterState({
+          connections: context.redis,
+          nodeId,
+          now,
+          log,
+          nodeExpiryMs: config.realtimeNodeExpirySeconds * 1000,
+        });
+  const delivery =
+    options.webhookDelivery ?? createJobWebhookDelivery({ jobs: context.jobs, db: context.db });
+  const webhooks = options.webhooks ?? createWebhookSink({ delivery, now, log });
+  const gateway = createGateway({
+    apps,
+    bus,
+    state,
+    clock,
+    log,
+    maxMessageBytes: config.realtimeMaxMessageBytes,
+    activityTimeoutSeconds: config.realtimeActivityTimeoutSeconds,
+    maxBufferedBytes: config.realtimeMaxBufferedBytes,
+    maxUserInfoBytes: config.realtimeMaxUserInfoBytes,
+    webhooks,
+    slowDisconnects: context.metrics.counter({
+      name: 'socle_realtime_slow_disconnects_total',
+      help: 'Realtime sockets closed with 4100 because they did not read fast enough (REALTIME_MAX_BUFFERED_BYTES)',
+    }),
+  });
+  const appOf = async (appId: string | undefined) => {
+    const app = appId === undefined ? apps.defaultApp : await apps.byId(appId);
+    if (app === undefined)
+      throw appId === undefined ? realtimeErrors.noDefaultApp() : realtimeErrors.appNotFound();
+    return app;
+  };
+  return {
+    gateway,
+    state,
+    apps,
+    appsService,
+    webhooks,
+    timers: [],
+    async publish(input) {
+      const channels = input.channels ?? (input.channel === undefined ? [] : [input.channel]);
+      const app = await appOf(input.appId);
+      const plain = channels.filter((channel) => channelType(channel)?.kind !== 'encrypted');
+      const encrypted = channels.filter((channel) => channelType(channel)?.kind === 'encrypted');
+      const event = { app, event: input.event, excludeSocketId: input.excludeSocketId };
+      // Encrypted channels each get their own ciphertext (each channel has its own key).
+      if (encrypted.length > 0 && app.encryptionMasterKey === undefined)
+        throw realtimeErrors.noEncryptionKey();
+      await Promise.all([
+        ...(plain.length > 0 ? [gateway.publish({ ...event, channels: plain, data: input.data })] : []),
+        ...encrypted.map((channel) =>
+          gateway.publish({
+            ...event,
+            channels: [channel],
+            data: encryptEventData(channel, app.encryptionMasterKey as Buffer, input.data),
+          }),
+        ),
+      ]);
+    },
+    async terminateUserConnections(userId, appId) {
+      await gateway.terminateUserConnections((await appOf(appId)).id, userId);
+    },
+    checkActivity: () => gateway.checkActivity(),
+    sweepDeadNodes: () => gateway.sweepDeadNodes(),
+    connectionCount: () => gateway.connectionCount(),
+    async fleetConnectionCount(appId) {
+      return gateway.fleetConnectionCount((await appOf(appId)).id);
+    },
+  };
+}
 
 /**
  * The realtime gateway: the Pusher Channels protocol on `ws://host/app/{key}`, channel
  * authorization for Socle users, Pusher's HTTP API, fan-out across nodes through the bus.
  */
 export function createRealtimeModule(options: RealtimeOptions = {}): RealtimeModule {
-  let services:
-    | {
-        gateway: Gateway;
-        state: ClusterState;
-        apps: AppDirectory;
-        appsService: AppsService;
-        webhooks: WebhookSink;
-        timers: NodeJS.Timeout[];
-      }
-    | undefined;
-  const servicesOf = (context: ModuleContext) => {
-    if (services !== undefined) return services;
-    const { config, clock, log, bus } = context;
-    const configured = configuredApp(config);
-    const db = context.db.withTables<RealtimeTables>();
-    const appsService = createAppsService({
-      db,
-      store: createAppsStore(db),
-      clock,
-      staticApps: [...(configured ? [configured] : []), ...(options.apps ?? [])],
-      secrets: context.secrets,
-      log,
-    });
-    const apps = appsService.directory;
-    const nodeId = newSocketId();
-    const now = () => clock.now().getTime();
-    const state =
-      context.redis === undefined
-        ? createMemoryClusterState(nodeId, now)
-        : createRedisClusterState({
-            connections: context.redis,
-            nodeId,
-            now,
-            log,
-            nodeExpiryMs: config.realtimeNodeExpirySeconds * 1000,
-          });
-    const delivery =
-      options.webhookDelivery ?? createJobWebhookDelivery({ jobs: context.jobs, db: context.db });
-    const webhooks = options.webhooks ?? createWebhookSink({ delivery, now, log });
-    const gateway = createGateway({
-      apps,
-      bus,
-      state,
-      clock,
-      log,
-      maxMessageBytes: config.realtimeMaxMessageBytes,
-      activityTimeoutSeconds: config.realtimeActivityTimeoutSeconds,
-      maxBufferedBytes: config.realtimeMaxBufferedBytes,
-      maxUserInfoBytes: config.realtimeMaxUserInfoBytes,
-      webhooks,
-      slowDisconnects: new Counter({
-        name: 'socle_realtime_slow_disconnects_total',
-        help: 'Realtime sockets closed with 4100 because they did not read fast enough (REALTIME_MAX_BUFFERED_BYTES)',
-        registers: [context.metrics.registry],
-      }),
-    });
-    services = { gateway, state, apps, appsService, webhooks, timers: [] };
-    return services;
-  };
-  const running = () => {
-    if (services === undefined) throw new Error('The realtime module is not started');
-    return services;
-  };
-  const appOf = async (appId: string | undefined) => {
-    const { apps } = running();
-    const app = appId === undefined ? apps.defaultApp : await apps.byId(appId);
-    if (app === undefined)
-      throw appId === undefined ? realtimeErrors.noDefaultApp() : realtimeErrors.appNotFound();
-    return app;
-  };
-
-  const module = defineModule({
+  return defineModule({
     name: 'realtime',
     dependsOn: ['identity', 'tenancy'],
     migrations: new URL('./migrations/', import.meta.url),
+    setup: (context: SetupContext) => createRealtimeServices(context, options),
     jobs: { deliverWebhook: defineWebhookJob(options.webhookBackoff) },
-    configureHttp(app, context) {
-      const { gateway, webhooks } = servicesOf(context);
+    configureHttp(app, { services: { gateway, webhooks } }) {
       app.server.on('upgrade', (request, socket, head) => gateway.handleUpgrade(request, socket, head));
       // Before the HTTP server stops: sockets get 4200 (reconnect now, elsewhere) and their
       // presence is removed while the bus and Redis are still up.
@@ -162,7 +194,7 @@ export function createRealtimeModule(options: RealtimeOptions = {}): RealtimeMod
       });
     },
     routes(app, context) {
-      const { gateway, state, apps, appsService } = servicesOf(context);
+      const { gateway, state, apps, appsService } = context.services;
       registerAppRoutes(app, appsService);
       registerAuthRoutes(app, {
         apps,
@@ -182,7 +214,7 @@ export function createRealtimeModule(options: RealtimeOptions = {}): RealtimeMod
       });
     },
     async onStart(context) {
-      const current = servicesOf(context);
+      const current = context.services;
       const resealed = await current.appsService.resealSecrets();
       if (resealed > 0)
         context.log.info({ apps: resealed }, 'Realtime app secrets resealed with the current SECRET_KEY');
@@ -200,44 +232,9 @@ export function createRealtimeModule(options: RealtimeOptions = {}): RealtimeMod
       sweep.unref();
       current.timers.push(activity, sweep);
     },
-    async onStop() {
-      if (services === undefined) return;
+    async onStop({ services }) {
       for (const timer of services.timers) clearInterval(timer);
       await services.state.close();
     },
   });
-
-  return Object.freeze({
-    ...module,
-    async publish(input) {
-      const channels = input.channels ?? (input.channel === undefined ? [] : [input.channel]);
-      const app = await appOf(input.appId);
-      const { gateway } = running();
-      const plain = channels.filter((channel) => channelType(channel)?.kind !== 'encrypted');
-      const encrypted = channels.filter((channel) => channelType(channel)?.kind === 'encrypted');
-      const event = { app, event: input.event, excludeSocketId: input.excludeSocketId };
-      // Encrypted channels each get their own ciphertext (each channel has its own key).
-      if (encrypted.length > 0 && app.encryptionMasterKey === undefined)
-        throw realtimeErrors.noEncryptionKey();
-      await Promise.all([
-        ...(plain.length > 0 ? [gateway.publish({ ...event, channels: plain, data: input.data })] : []),
-        ...encrypted.map((channel) =>
-          gateway.publish({
-            ...event,
-            channels: [channel],
-            data: encryptEventData(channel, app.encryptionMasterKey as Buffer, input.data),
-          }),
-        ),
-      ]);
-    },
-    async terminateUserConnections(userId, appId) {
-      await running().gateway.terminateUserConnections((await appOf(appId)).id, userId);
-    },
-    checkActivity: () => running().gateway.checkActivity(),
-    sweepDeadNodes: () => running().gateway.sweepDeadNodes(),
-    connectionCount: () => running().gateway.connectionCount(),
-    async fleetConnectionCount(appId) {
-      return running().gateway.fleetConnectionCount((await appOf(appId)).id);
-    },
-  } satisfies RealtimeModule);
 }

@@ -1,9 +1,5 @@
-import type { Logger } from '../../kernel/log/index.js';
-import {
-  createRedisConnections,
-  isRedisUnavailable,
-  type RedisConnections,
-} from '../../kernel/redis/index.js';
+import type { Logger } from '../../kernel/index.js';
+import { createRedisConnections, isRedisUnavailable, type RedisConnections } from '../../kernel/index.js';
 import type { ClusterState, PresenceMember } from './presence-state.js';
 
 /**

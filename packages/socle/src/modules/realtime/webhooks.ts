@@ -1,7 +1,6 @@
 import { Type } from '@fastify/type-provider-typebox';
-import type { Database } from '../../kernel/db/index.js';
-import type { Logger } from '../../kernel/log/index.js';
-import { defineJob, type JobBackoff, type Jobs } from '../../kernel/queue/index.js';
+import type { Database, Logger } from '../../kernel/index.js';
+import { defineJob, type JobBackoff, type Jobs } from '../../kernel/index.js';
 import type { RealtimeApp } from './apps.js';
 import { hmacSha256Hex } from './protocol.js';
 

@@ -1,5 +1,4 @@
-import type { ScopeAccess } from '../../kernel/context/index.js';
-import type { HttpServer } from '../../kernel/http/index.js';
+import type { HttpServer, ScopeAccess } from '../../kernel/index.js';
 import type { ApiKeyService } from './api-keys.service.js';
 import { orgIdOfHeader } from './current-org.js';
 import { tenancyErrors } from './tenancy.errors.js';

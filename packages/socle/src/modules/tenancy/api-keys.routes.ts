@@ -1,5 +1,5 @@
 import { Type } from '@fastify/type-provider-typebox';
-import { type HttpServer, routeSecurity } from '../../kernel/http/index.js';
+import { type HttpServer, routeSecurity } from '../../kernel/index.js';
 import { requireUser } from '../identity/index.js';
 import type { ApiKeyService } from './api-keys.service.js';
 import { requireOrgRole } from './current-org.js';

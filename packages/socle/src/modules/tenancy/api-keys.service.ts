@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import type { Clock } from '../../kernel/clock/index.js';
-import type { Database } from '../../kernel/db/index.js';
-import { createApiKey, parseSecretToken } from '../identity/secret-tokens.js';
+import type { Clock, Database } from '../../kernel/index.js';
+import { tenantSettings } from '../../kernel/index.js';
+import { createApiKey, parseSecretToken } from '../identity/index.js';
 import type { ApiKeyLookup, ApiKeysStore } from './api-keys.store.js';
 import { type Acting, actingIn } from './organizations.service.js';
 import { hasRole, type OrgRole } from './roles.js';
@@ -151,7 +151,7 @@ export function createApiKeyService({ db, store, clock }: ApiKeyServiceOptions) 
           key.id,
           now,
           LAST_USED_GRANULARITY_MS,
-          db.withSettings({ 'app.tenant_id': key.tenant_id }),
+          db.withSettings(tenantSettings({ tenantId: key.tenant_id })),
         );
       }
       return {

@@ -1,9 +1,7 @@
 import { Type } from '@fastify/type-provider-typebox';
 import type { FastifyRequest } from 'fastify';
-import type { Clock } from '../../kernel/clock/index.js';
-import type { ScopeAccess } from '../../kernel/context/index.js';
-import type { HttpServer } from '../../kernel/http/index.js';
-import { isUuid } from '../../kernel/ids/index.js';
+import type { Clock, HttpServer, ScopeAccess } from '../../kernel/index.js';
+import { isUuid } from '../../kernel/index.js';
 import { requireUser } from '../identity/index.js';
 import type { OrganizationsStore } from './organizations.store.js';
 import { hasRole, type OrgRole } from './roles.js';

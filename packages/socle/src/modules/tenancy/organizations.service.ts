@@ -1,8 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import type { Clock } from '../../kernel/clock/index.js';
-import type { Database } from '../../kernel/db/index.js';
-import { normalizeEmail } from '../identity/passwords.js';
-import { createSecretToken, hashSecretToken, parseSecretToken } from '../identity/secret-tokens.js';
+import type { Clock, Database } from '../../kernel/index.js';
+import { tenantSettings } from '../../kernel/index.js';
+import { createSecretToken, hashSecretToken, normalizeEmail, parseSecretToken } from '../identity/index.js';
 import type { OrganizationsStore } from './organizations.store.js';
 import type { OrgRole } from './roles.js';
 import { tenancyErrors } from './tenancy.errors.js';
@@ -26,10 +25,8 @@ export interface Acting {
 }
 
 /** The settings that make the database act in `acting`'s organization as its user (row-level security). */
-export const actingSettings = (acting: { readonly orgId: string; readonly userId: string }) => ({
-  'app.tenant_id': acting.orgId,
-  'app.user_id': acting.userId,
-});
+export const actingSettings = (acting: { readonly orgId: string; readonly userId: string }) =>
+  tenantSettings({ tenantId: acting.orgId, userId: acting.userId });
 
 /**
  * `inOrg`: a transaction in the acting organization, as the acting user, whatever the ambient
@@ -128,7 +125,7 @@ export function createOrganizationService(options: OrganizationServiceOptions) {
     },
 
     async listMine(userId: string): Promise<Organization[]> {
-      const rows = await store.listForUser(userId, db.withSettings({ 'app.user_id': userId }));
+      const rows = await store.listForUser(userId, db.withSettings(tenantSettings({ userId })));
       return rows.map((row) => ({
         id: row.id,
         name: row.name,
@@ -271,7 +268,7 @@ export function createOrganizationService(options: OrganizationServiceOptions) {
           await store.markEmailVerified(userId, now, trx);
           return { orgId: invitation.tenant_id, role: invitation.role };
         },
-        { settings: { 'app.user_id': userId, 'app.invitation_token_hash': tokenHash } },
+        { settings: { ...tenantSettings({ userId }), 'app.invitation_token_hash': tokenHash } },
       );
     },
   };

@@ -1,5 +1,6 @@
 import { type Kysely, sql, type Transaction } from 'kysely';
-import type { Database } from '../../kernel/db/index.js';
+import type { Database } from '../../kernel/index.js';
+import { TENANT_ID_SETTING } from '../../kernel/index.js';
 import { markEmailVerified } from '../identity/index.js';
 import type { OrgRole } from './roles.js';
 import type { TenancyTables } from './tenancy.tables.js';
@@ -187,7 +188,7 @@ export function createOrganizationsStore(db: Database<TenancyTables>) {
 
     /** Acts in another organization for the rest of the transaction (after proving the right to). */
     async actIn(tenantId: string, trx: Trx): Promise<void> {
-      await sql`select set_config('app.tenant_id', ${tenantId}, true)`.execute(trx);
+      await sql`select set_config(${TENANT_ID_SETTING}, ${tenantId}, true)`.execute(trx);
     },
 
     findUserEmail(userId: string, trx: Executor) {

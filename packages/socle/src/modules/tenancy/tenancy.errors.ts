@@ -1,4 +1,4 @@
-import { SocleError } from '../../kernel/errors/index.js';
+import { SocleError } from '../../kernel/index.js';
 import type { OrgRole } from './roles.js';
 
 /** Errors of organizations and memberships: stable codes clients branch on. */

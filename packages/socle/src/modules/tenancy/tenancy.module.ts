@@ -1,5 +1,5 @@
-import { defineModule, type ModuleContext } from '../../kernel/modules/index.js';
-import { createMailOutbox } from '../mail/index.js';
+import { defineModule, type SetupContext } from '../../kernel/index.js';
+import type { MailServices } from '../mail/index.js';
 import { installApiKeyAuthentication } from './api-key-authentication.js';
 import { registerApiKeyRoutes } from './api-keys.routes.js';
 import { createApiKeyService } from './api-keys.service.js';
@@ -23,9 +23,9 @@ export interface TenancyOptions {
   readonly invitationLink?: (token: string) => string;
 }
 
-function createTenancyServices(context: ModuleContext<TenancyTables>, options: TenancyOptions) {
+function createTenancyServices(context: SetupContext<TenancyTables>, options: TenancyOptions) {
   const store = createOrganizationsStore(context.db);
-  const mail = createMailOutbox(context);
+  const mail = context.servicesOf<MailServices>('mail').outbox;
   const organizations = createOrganizationService({
     db: context.db,
     store,
@@ -63,24 +63,19 @@ function createTenancyServices(context: ModuleContext<TenancyTables>, options: T
  * organization of each request (X-Org-Id or the API key's), enforced by row-level security.
  */
 export function createTenancyModule(options: TenancyOptions = {}) {
-  let services: ReturnType<typeof createTenancyServices> | undefined;
-  const servicesOf = (context: ModuleContext<TenancyTables>) => {
-    services ??= createTenancyServices(context, options);
-    return services;
-  };
-  return defineModule<TenancyTables>({
+  return defineModule({
     name: 'tenancy',
-    privacy: (context) => createTenancyPrivacy(context.db),
+    setup: (context: SetupContext<TenancyTables>) => createTenancyServices(context, options),
+    privacy: ({ db }) => createTenancyPrivacy(db),
     dependsOn: ['identity', 'mail'],
     migrations: new URL('./migrations/', import.meta.url),
-    configureHttp(app, context) {
-      const services = servicesOf(context);
-      installApiKeyAuthentication(app, services.apiKeys, context.scope);
-      installCurrentOrg(app, services.store, context.scope, context.clock);
+    configureHttp(app, { services, scope, clock }) {
+      installApiKeyAuthentication(app, services.apiKeys, scope);
+      installCurrentOrg(app, services.store, scope, clock);
     },
-    routes(app, context) {
-      registerTenancyRoutes(app, servicesOf(context).organizations);
-      registerApiKeyRoutes(app, servicesOf(context).apiKeys);
+    routes(app, { services }) {
+      registerTenancyRoutes(app, services.organizations);
+      registerApiKeyRoutes(app, services.apiKeys);
     },
   });
 }

@@ -1,5 +1,5 @@
-import type { Database } from '../../kernel/db/index.js';
-import { type PrivacyHooks, withOwnerTransaction } from '../../kernel/privacy/index.js';
+import type { Database } from '../../kernel/index.js';
+import { type PrivacyHooks, withOwnerTransaction } from '../../kernel/index.js';
 
 /**
  * Memberships and invitations. Erasure removes the person from every organization: one they

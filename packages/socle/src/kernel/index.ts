@@ -1,0 +1,83 @@
+/**
+ * The kernel's public API: what every module, built-in or app, builds on. Built-in modules import
+ * the kernel only from here (a lint check, scripts/check-module-imports.mjs, enforces it), so an app
+ * can do whatever they do; `socle`'s entry re-exports all of it.
+ */
+
+export { Type } from '@fastify/type-provider-typebox';
+export { sql } from 'kysely';
+export type { Bus, BusHandler } from './bus/index.js';
+export { type Clock, createManualClock, systemClock } from './clock/index.js';
+export {
+  CONFIG_FILE_NAME,
+  type Config,
+  type LoadConfigOptions,
+  type LogLevel,
+  loadConfig,
+  type RealtimeChannelRule,
+} from './config/index.js';
+export {
+  type RequestScope,
+  type ScopeAccess,
+  TENANT_ID_SETTING,
+  tenantSettings,
+  USER_ID_SETTING,
+} from './context/index.js';
+export type {
+  Database,
+  Dialect,
+  MigrationSource,
+  PoolStatistics,
+  PreparedQuery,
+  SqlConnection,
+  SqlResult,
+  TransactionContextProvider,
+  TransactionOptions,
+  TransactionSettings,
+} from './db/index.js';
+export {
+  type FieldError,
+  isSocleError,
+  PROBLEM_CONTENT_TYPE,
+  type Problem,
+  problemType,
+  SocleError,
+  type SocleErrorOptions,
+} from './errors/index.js';
+export { type HttpServer, REQUEST_ID_HEADER, routeSecurity } from './http/index.js';
+export { isUuid } from './ids/index.js';
+export { createLogger, createSilentLogger, type Logger } from './log/index.js';
+export type { MetricCounter, MetricOptions, Metrics } from './metrics/index.js';
+export {
+  type ChannelAuthorizer,
+  defineModule,
+  type ModuleContext,
+  type ModuleDefinition,
+  type ModulePrivacyHooks,
+  type SetupContext,
+} from './modules/index.js';
+export { type PrivacyHooks, type PrivacySubject, withOwnerTransaction } from './privacy/index.js';
+export {
+  defineJob,
+  type Enqueued,
+  type EnqueueOptions,
+  JOB_QUEUES,
+  JOB_STATES,
+  type JobBackoff,
+  type JobContext,
+  type JobDefinition,
+  type JobQueue,
+  type JobRecord,
+  type Jobs,
+  type JobToEnqueue,
+  type RunningJob,
+} from './queue/index.js';
+export {
+  type HttpRateLimitRule,
+  type RateLimiter,
+  rateLimitErrors,
+  rateLimitKey,
+  rateLimitPreHandler,
+} from './rate-limit/index.js';
+export { createRedisConnections, isRedisUnavailable, type RedisConnections } from './redis/index.js';
+export { decodeSecretKey, type SecretBox } from './secrets/index.js';
