@@ -9,9 +9,14 @@ describeEachDatabase('Jobs at shutdown', (target) => {
     for (const database of databases) await database.drop();
   });
 
-  /** A worker node and a way to start the slow job on it, waiting until it runs. */
+  /**
+   * A worker node and a way to start the slow job on it, waiting until it runs. `deadlineMs` is the
+   * shutdown deadline: generous where the job must finish (a loaded machine may take seconds to
+   * settle a 300 ms job; close returns as soon as it has), short where it must be released.
+   */
   async function workerWithRunningJob(
     ms: number,
+    deadlineMs: number,
   ): Promise<{ socle: TestSocle; id: string; log: JobsFixtureLog }> {
     const database = await target.create();
     databases.push(database);
@@ -19,7 +24,7 @@ describeEachDatabase('Jobs at shutdown', (target) => {
     const socle = await createTestSocle(target, {
       database,
       modules: [fixture.module],
-      config: { shutdownTimeoutMs: 1500, jobsPollIntervalMs: 500 },
+      config: { shutdownTimeoutMs: deadlineMs, jobsPollIntervalMs: 500 },
     });
     const { id } = await socle.jobs.enqueue(socle.db.kysely, 'jobs_fixture.slow', { ms });
     const until = Date.now() + 20_000;
@@ -43,14 +48,14 @@ describeEachDatabase('Jobs at shutdown', (target) => {
   }
 
   it('lets a running job finish within the deadline', async () => {
-    const { socle, id, log } = await workerWithRunningJob(300);
+    const { socle, id, log } = await workerWithRunningJob(300, 15_000);
     expect(log.started).toHaveLength(1);
     await socle.close();
     expect(await stateAfterClose(socle, id)).toMatchObject({ state: 'completed', attempts: 1 });
   });
 
   it('releases a job still running at the deadline, with its retries left', async () => {
-    const { socle, id } = await workerWithRunningJob(60_000);
+    const { socle, id } = await workerWithRunningJob(60_000, 1500);
     await socle.close();
     const released = await stateAfterClose(socle, id);
     expect(released).toMatchObject({ state: 'retry', attempts: 1, maxAttempts: 3 });
