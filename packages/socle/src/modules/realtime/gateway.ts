@@ -192,6 +192,14 @@ export function createGateway(options: GatewayOptions) {
       for (const connection of users.get(`${command.appId}\u0000${command.userId}`) ?? []) {
         close(connection, CLOSE.unauthorized, 'Connections of this user were terminated');
       }
+    } else if (command.type === 'terminate-person' && command.userId !== undefined) {
+      const { userId } = command;
+      for (const connection of connections) {
+        const inTheirName =
+          connection.userId === userId ||
+          [...connection.channels.values()].some((member) => member?.userId === userId);
+        if (inTheirName) close(connection, CLOSE.unauthorized, 'The account of this user was closed');
+      }
     }
   };
   const controlSubscribed = bus.subscribe(CONTROL_CHANNEL, controlHandler);
@@ -643,6 +651,13 @@ export function createGateway(options: GatewayOptions) {
     /** Closes every connection of the user on every node. */
     async terminateUserConnections(appId: string, userId: string) {
       await bus.publish(CONTROL_CHANNEL, JSON.stringify({ type: 'terminate', appId, userId }));
+    },
+    /**
+     * Closes, on every node and in every app, the connections in a person's name: signed in as
+     * them, or in a presence channel as them (an erased person is fenced out at once).
+     */
+    async terminatePersonConnections(userId: string) {
+      await bus.publish(CONTROL_CHANNEL, JSON.stringify({ type: 'terminate-person', userId }));
     },
     /**
      * Removes what dead nodes left in the cluster state and announces it: `member_removed` to the

@@ -13,6 +13,7 @@ import { registerHttpApiRoutes } from './http-api.routes.js';
 import { type ClusterState, createMemoryClusterState } from './presence-state.js';
 import { channelType, newSocketId } from './protocol.js';
 import { realtimeErrors } from './realtime.errors.js';
+import { createRealtimePrivacy } from './realtime.privacy.js';
 import type { RealtimeTables } from './realtime.tables.js';
 import { createRedisClusterState } from './redis-cluster-state.js';
 import {
@@ -148,6 +149,8 @@ export function createRealtimeModule(options: RealtimeOptions = {}): RealtimeMod
   const module = defineModule({
     name: 'realtime',
     dependsOn: ['identity', 'tenancy'],
+    privacy: (context) =>
+      createRealtimePrivacy((userId) => servicesOf(context).gateway.terminatePersonConnections(userId)),
     migrations: new URL('./migrations/', import.meta.url),
     jobs: { deliverWebhook: defineWebhookJob(options.webhookBackoff) },
     configureHttp(app, context) {
