@@ -45,6 +45,8 @@ export interface GatewayOptions {
   readonly maxBufferedBytes: number;
   /** Largest presence `user_info`, serialized as JSON, in bytes. */
   readonly maxUserInfoBytes: number;
+  /** Channels one socket may be subscribed to at once. */
+  readonly maxChannelsPerConnection: number;
   readonly webhooks?: WebhookSink;
   /** Counts sockets closed because they did not read fast enough (a Prometheus counter). */
   readonly slowDisconnects?: { inc(): void };
@@ -275,11 +277,16 @@ export function createGateway(options: GatewayOptions) {
       return sendError(connection, ERROR.invalidEvent, `Invalid channel name "${channel.slice(0, 200)}"`);
     }
     if (connection.channels.has(channel)) return;
-    const refuse = (message: string, status = 401) =>
-      send(
-        connection,
-        encodeFrame('pusher:subscription_error', { type: 'AuthError', error: message, status }, channel),
+    const refuse = (message: string, status = 401, type = 'AuthError') =>
+      send(connection, encodeFrame('pusher:subscription_error', { type, error: message, status }, channel));
+    // Frames are handled one at a time, so the count cannot be raced past.
+    if (connection.channels.size >= options.maxChannelsPerConnection) {
+      return refuse(
+        `A connection may be subscribed to at most ${options.maxChannelsPerConnection} channels`,
+        403,
+        'LimitReached',
       );
+    }
     let member: PresenceMember | null = null;
     if (type.kind === 'server-to-user') {
       if (connection.userId === undefined || channel !== `${SERVER_TO_USER_PREFIX}${connection.userId}`) {

@@ -124,6 +124,7 @@ export function createRealtimeModule(options: RealtimeOptions = {}): RealtimeMod
       activityTimeoutSeconds: config.realtimeActivityTimeoutSeconds,
       maxBufferedBytes: config.realtimeMaxBufferedBytes,
       maxUserInfoBytes: config.realtimeMaxUserInfoBytes,
+      maxChannelsPerConnection: config.realtimeMaxChannelsPerConnection,
       webhooks,
       slowDisconnects: new Counter({
         name: 'socle_realtime_slow_disconnects_total',
