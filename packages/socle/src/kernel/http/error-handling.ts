@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { databaseErrors, isDatabaseUnavailable } from '../db/index.js';
@@ -170,6 +171,31 @@ export function answerClientError(error: ClientError, socket: Duplex, log: Logge
       body,
     () => socket.destroy(),
   );
+}
+
+/**
+ * Answers an `Expect` other than `100-continue` (Node's `checkExpectation`, which would otherwise
+ * write a bare 417): problem+json with a fresh request id, as every refusal.
+ */
+export function answerUnmetExpectation(
+  request: IncomingMessage,
+  response: ServerResponse,
+  log: Logger,
+): void {
+  const expectation = String(request.headers.expect ?? '')
+    .replace(/[^\x20-\x7e]/g, '?')
+    .slice(0, 100);
+  const socleError = httpErrors.expectationFailed(expectation);
+  const requestId = randomUUID();
+  log.info({ requestId, status: socleError.status, code: socleError.code }, 'request refused');
+  const body = JSON.stringify(toProblem(socleError, { requestId }));
+  response.writeHead(socleError.status, {
+    'content-type': PROBLEM_CONTENT_TYPE,
+    'content-length': Buffer.byteLength(body),
+    [REQUEST_ID_HEADER]: requestId,
+    connection: 'close',
+  });
+  response.end(body);
 }
 
 /**
