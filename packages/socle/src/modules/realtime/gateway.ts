@@ -3,6 +3,9 @@ import type { Duplex } from 'node:stream';
 import { type RawData, WebSocket, WebSocketServer } from 'ws';
 import type { Bus } from '../../kernel/bus/index.js';
 import type { Clock } from '../../kernel/clock/index.js';
+import { databaseErrors } from '../../kernel/db/index.js';
+import { httpErrors } from '../../kernel/errors/index.js';
+import { writeProblemOnSocket } from '../../kernel/http/index.js';
 import type { Logger } from '../../kernel/log/index.js';
 import type { AppDirectory, RealtimeApp } from './apps.js';
 import { createFanoutWriter, type FanoutRecipient, framedText } from './fanout-writer.js';
@@ -23,6 +26,7 @@ import {
   sameSecret,
   userAuth,
 } from './protocol.js';
+import { realtimeErrors } from './realtime.errors.js';
 import { noWebhooks, type WebhookEvent, type WebhookSink } from './webhooks.js';
 
 /** How long the server waits for `pusher:pong` after its `pusher:ping`. */
@@ -80,6 +84,21 @@ interface Connection extends FanoutRecipient {
 }
 
 type BusChannelHandler = (message: string) => void;
+
+/**
+ * Why an upgrade request is not a WebSocket handshake `ws` accepts (RFC 6455 §4.2.1: GET,
+ * `Upgrade: websocket`, a 16-byte base64 `Sec-WebSocket-Key`, version 13 or 8), or undefined.
+ */
+function invalidHandshake(request: IncomingMessage): string | undefined {
+  if (request.method !== 'GET') return 'the method must be GET';
+  if (request.headers.upgrade?.toLowerCase() !== 'websocket') return 'only websocket upgrades are served';
+  const key = request.headers['sec-websocket-key'];
+  if (key === undefined || !/^[+/0-9A-Za-z]{22}==$/.test(key.trim()))
+    return 'Sec-WebSocket-Key must be 16 bytes in base64';
+  const version = request.headers['sec-websocket-version'];
+  if (version !== '13' && version !== '8') return 'Sec-WebSocket-Version must be 13';
+  return undefined;
+}
 
 /** The bus channel carrying a Pusher channel of an app. */
 const busChannel = (appId: string, channel: string) => `rt:${appId}:${channel}`;
@@ -583,7 +602,13 @@ export function createGateway(options: GatewayOptions) {
     const url = new URL(request.url ?? '/', 'http://localhost');
     const match = /^\/app\/([^/]+)\/?$/.exec(url.pathname);
     if (!acceptingConnections) {
-      socket.end('HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\n\r\n');
+      writeProblemOnSocket(socket, httpErrors.shuttingDown());
+      return;
+    }
+    // What `ws` would refuse with a bare 400: refused here as problem+json like every other answer.
+    const handshakeProblem = invalidHandshake(request);
+    if (handshakeProblem !== undefined) {
+      writeProblemOnSocket(socket, realtimeErrors.invalidHandshake(handshakeProblem));
       return;
     }
     if (match === null) {
@@ -618,7 +643,7 @@ export function createGateway(options: GatewayOptions) {
       })
       .catch((error) => {
         log.error({ err: error }, 'Realtime app lookup failed');
-        socket.end('HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\n\r\n');
+        writeProblemOnSocket(socket, databaseErrors.unavailable(error));
       });
   }
 
