@@ -572,6 +572,24 @@ function rawRequests(path: string): [string, Buffer][] {
       Buffer.from(head(`GET ${path}/%FF%FE%00 HTTP/1.1`, 'Connection: close\r\n')),
     ],
     ['headers of 64 KB', Buffer.from(head(`GET ${path} HTTP/1.1`, `X-Fuzz: ${'a'.repeat(64 * 1024)}\r\n`))],
+    // What Node's server (not its parser) or a WebSocket server would answer bare.
+    ['HTTP/1.1 without Host', Buffer.from(`GET ${path} HTTP/1.1\r\nConnection: close\r\n\r\n`)],
+    [
+      'an unmet Expect',
+      Buffer.from(
+        head(`POST ${path} HTTP/1.1`, 'Expect: 200-ok\r\nContent-Length: 0\r\nConnection: close\r\n'),
+      ),
+    ],
+    [
+      'a WebSocket upgrade without a key',
+      Buffer.from(
+        head(
+          `GET ${path} HTTP/1.1`,
+          'Connection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\n',
+        ),
+      ),
+    ],
+    ['an h2c upgrade', Buffer.from(head(`GET ${path} HTTP/1.1`, 'Connection: Upgrade\r\nUpgrade: h2c\r\n'))],
   ];
 }
 
