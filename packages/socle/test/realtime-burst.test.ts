@@ -32,7 +32,13 @@ describe.skipIf(skipReason !== undefined)(
       receiver = await webhookReceiver(app);
       for (let index = 0; index < 2; index++) {
         const socle = await createTestSocle(postgresTarget, {
-          config: { ...app, redisUrl: testRedisUrl, realtimeWebhookUrl: receiver.url },
+          config: {
+            ...app,
+            redisUrl: testRedisUrl,
+            realtimeWebhookUrl: receiver.url,
+            // Each client joins PAIRS channels on one socket, past the default cap.
+            realtimeMaxChannelsPerConnection: PAIRS,
+          },
           ...(nodes[0] ? { database: nodes[0].socle.database } : {}),
           modules: [
             createIdentityModule({ rateLimits: false }),

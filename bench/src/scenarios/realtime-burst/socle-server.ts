@@ -25,6 +25,8 @@ runServerChild(async (settings) => {
       realtimeAppKey: BURST_APP.key,
       realtimeAppSecret: BURST_APP.secret,
       realtimeWebhookUrl: settings.webhookUrl,
+      // Each burst client joins 1,000 channels on one socket (issue 11's run).
+      realtimeMaxChannelsPerConnection: 1000,
     }),
     modules: [
       createIdentityModule({ accessTokenTtlSeconds: 3600, rateLimits: false }),

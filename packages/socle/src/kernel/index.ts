@@ -35,8 +35,12 @@ export type {
   TransactionOptions,
   TransactionSettings,
 } from './db/index.js';
+/** 503 `db.unavailable`: what a module answers when the database cannot be reached in time. */
+export { databaseErrors } from './db/index.js';
+/** The kernel's HTTP errors (`http.*`), for modules answering outside a route (WebSocket upgrades). */
 export {
   type FieldError,
+  httpErrors,
   isSocleError,
   PROBLEM_CONTENT_TYPE,
   type Problem,
@@ -44,7 +48,12 @@ export {
   SocleError,
   type SocleErrorOptions,
 } from './errors/index.js';
-export { type HttpServer, REQUEST_ID_HEADER, routeSecurity } from './http/index.js';
+export {
+  type HttpServer,
+  REQUEST_ID_HEADER,
+  routeSecurity,
+  writeProblemOnSocket,
+} from './http/index.js';
 export { isUuid } from './ids/index.js';
 export { createLogger, createSilentLogger, type Logger } from './log/index.js';
 export type { MetricCounter, MetricOptions, Metrics } from './metrics/index.js';

@@ -40,6 +40,20 @@ export interface FuzzReport {
   readonly statuses: Readonly<Record<number, number>>;
 }
 
+/**
+ * The state an operation needs for its valid request to succeed (an invitation token, a session id,
+ * a TOTP code), so the gate fuzzes what lies behind the checks, not only the checks. Each part
+ * replaces what the gate would have derived from the schemas; the variants break one thing of it.
+ */
+export interface FuzzPreparation {
+  /** Path parameter values, by name, unencoded. */
+  readonly path?: Readonly<Record<string, string>>;
+  /** The valid JSON body. */
+  readonly body?: unknown;
+  /** Headers sent instead of the credential's (another person's token and organization). */
+  readonly headers?: Readonly<Record<string, string>>;
+}
+
 export interface FuzzOptions {
   /**
    * The credentials to send each operation's requests with, asked again before each operation:
@@ -48,6 +62,15 @@ export interface FuzzOptions {
   readonly credentials: () => Promise<readonly FuzzCredential[]>;
   /** Also send the raw-socket cases (the server must be listening on `url`). */
   readonly url?: string;
+  /**
+   * Makes the state `operation` (`METHOD /path`) needs with `credential`, or `undefined` to leave
+   * it to the schemas. Asked before the operation's requests with each credential, and again after
+   * each of them succeeds (at most `maxPreparations` times), since success may spend the state (a
+   * single-use token, a removed member).
+   */
+  readonly prepare?: (operation: string, credential: FuzzCredential) => Promise<FuzzPreparation | undefined>;
+  /** How many times `prepare` is asked per operation and credential; 20 unless told. */
+  readonly maxPreparations?: number;
 }
 
 interface JsonSchema {
@@ -207,9 +230,17 @@ export async function fuzzEveryOperation(
             (requirement) => credential.scheme !== undefined && credential.scheme in requirement,
           ) === true ||
           (credential.app !== undefined && signedBy(operation));
-        let sentForCredential = 0;
-        for (const request of variantsOf(method, operation, credential, ids)) {
-          if (!accepted && sentForCredential++ > 0) break;
+        const name = `${method.toUpperCase()} ${path}`;
+        let preparations = 0;
+        const prepare = async () => {
+          preparations++;
+          return options.prepare?.(name, credential);
+        };
+        let preparation = await prepare();
+        let requests = [...variantsOf(method, operation, credential, ids, preparation)];
+        for (let index = 0; index < requests.length; index++) {
+          if (!accepted && index > 0) break;
+          const request = requests[index] as FuzzRequest;
           const url = urlOf(path, request);
           const signedUrl =
             credential.app !== undefined && signedBy(operation)
@@ -224,13 +255,22 @@ export async function fuzzEveryOperation(
             remoteAddress: `10.${(sent >> 16) & 255}.${(sent >> 8) & 255}.${sent & 255}`,
             ...(request.body === undefined ? {} : { payload: request.body }),
           });
-          if (response.statusCode < 300) succeeded.add(`${method.toUpperCase()} ${path}`);
+          if (response.statusCode < 300) succeeded.add(name);
           check(
-            `${method.toUpperCase()} ${path} as ${credential.name}: ${request.label}`,
+            `${name} as ${credential.name}: ${request.label}`,
             response.statusCode,
             response.headers,
             response.body,
           );
+          if (
+            response.statusCode < 300 &&
+            preparation !== undefined &&
+            preparations < (options.maxPreparations ?? 20)
+          ) {
+            // The success may have spent the state: the next variants get fresh state.
+            preparation = await prepare();
+            requests = [...variantsOf(method, operation, credential, ids, preparation)];
+          }
         }
       }
     }
@@ -290,18 +330,22 @@ function* variantsOf(
   operation: Operation,
   credential: FuzzCredential,
   ids: ReadonlyMap<string, Set<string>>,
+  preparation: FuzzPreparation | undefined,
 ): Generator<FuzzRequest> {
   const parameters = operation.parameters ?? [];
   const path: Record<string, string> = {};
   const query: [string, string][] = [];
-  const headers: Record<string, string> = { ...credential.headers };
+  const headers: Record<string, string> = { ...(preparation?.headers ?? credential.headers) };
   for (const parameter of parameters) {
     if (parameter.in === 'path') {
       const [known] = ids.get(parameter.name) ?? [];
+      const prepared = preparation?.path?.[parameter.name];
       path[parameter.name] =
-        parameter.name === 'appId' && credential.app !== undefined
-          ? credential.app.id
-          : encodeURIComponent(known ?? String(exampleFor(parameter.schema) ?? 'x'));
+        prepared !== undefined
+          ? encodeURIComponent(prepared)
+          : parameter.name === 'appId' && credential.app !== undefined
+            ? credential.app.id
+            : encodeURIComponent(known ?? String(exampleFor(parameter.schema) ?? 'x'));
     } else if (parameter.in === 'query' && parameter.required) {
       query.push([parameter.name, encodeURIComponent(String(exampleFor(parameter.schema)))]);
     } else if (parameter.in === 'header' && headers[parameter.name] === undefined) {
@@ -310,7 +354,12 @@ function* variantsOf(
   }
   const bodySchema = operation.requestBody?.content?.['application/json']?.schema;
   const json = { 'content-type': 'application/json' };
-  const baseBody = bodySchema === undefined ? undefined : (exampleFor(bodySchema) as unknown);
+  const baseBody =
+    bodySchema === undefined
+      ? undefined
+      : preparation?.body !== undefined
+        ? preparation.body
+        : (exampleFor(bodySchema) as unknown);
   const base: FuzzRequest = {
     label: 'valid request',
     path,
@@ -523,6 +572,24 @@ function rawRequests(path: string): [string, Buffer][] {
       Buffer.from(head(`GET ${path}/%FF%FE%00 HTTP/1.1`, 'Connection: close\r\n')),
     ],
     ['headers of 64 KB', Buffer.from(head(`GET ${path} HTTP/1.1`, `X-Fuzz: ${'a'.repeat(64 * 1024)}\r\n`))],
+    // What Node's server (not its parser) or a WebSocket server would answer bare.
+    ['HTTP/1.1 without Host', Buffer.from(`GET ${path} HTTP/1.1\r\nConnection: close\r\n\r\n`)],
+    [
+      'an unmet Expect',
+      Buffer.from(
+        head(`POST ${path} HTTP/1.1`, 'Expect: 200-ok\r\nContent-Length: 0\r\nConnection: close\r\n'),
+      ),
+    ],
+    [
+      'a WebSocket upgrade without a key',
+      Buffer.from(
+        head(
+          `GET ${path} HTTP/1.1`,
+          'Connection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\n',
+        ),
+      ),
+    ],
+    ['an h2c upgrade', Buffer.from(head(`GET ${path} HTTP/1.1`, 'Connection: Upgrade\r\nUpgrade: h2c\r\n'))],
   ];
 }
 

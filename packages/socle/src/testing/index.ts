@@ -10,6 +10,7 @@ export {
   type FuzzCredential,
   type FuzzFinding,
   type FuzzOptions,
+  type FuzzPreparation,
   type FuzzReport,
   fuzzEveryOperation,
 } from './fuzz-gate.js';

@@ -102,6 +102,7 @@ export interface Config {
   readonly realtimeMaxBufferedBytes: number;
   /** Largest presence `user_info` (JSON-serialized bytes) a member may join with. */
   readonly realtimeMaxUserInfoBytes: number;
+  readonly realtimeMaxChannelsPerConnection: number;
   /**
    * Seconds after its last heartbeat that a node counts as dead (with Redis): another node then
    * removes its members and channels and announces it (`member_removed`, webhooks).
@@ -601,6 +602,14 @@ const SETTINGS = [
       'Largest presence user_info (serialized JSON, bytes); larger ones are refused on the socket and at /realtime/auth',
     defaultValue: 1024,
     parse: integer(64, 65_536),
+  },
+  {
+    key: 'realtimeMaxChannelsPerConnection',
+    env: 'REALTIME_MAX_CHANNELS_PER_CONNECTION',
+    description:
+      'Channels one socket may be subscribed to at once; past it a subscription gets pusher:subscription_error LimitReached',
+    defaultValue: 200,
+    parse: integer(1, 100_000),
   },
   {
     key: 'realtimeNodeExpirySeconds',

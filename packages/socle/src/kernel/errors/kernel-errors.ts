@@ -45,6 +45,12 @@ export const httpErrors = {
   /** Node's HTTP parser refused the request before any route saw it (`reason` is the parser's). */
   malformedRequest: (reason: string) =>
     new SocleError('http.malformed_request', `The request is not valid HTTP/1.1: ${reason}`, { status: 400 }),
+  expectationFailed: (expectation: string) =>
+    new SocleError(
+      'http.expectation_failed',
+      `This server does not meet the expectation "${expectation}" (only 100-continue)`,
+      { status: 417 },
+    ),
   headersTooLarge: () =>
     new SocleError('http.headers_too_large', 'The request headers exceed the size this server accepts', {
       status: 431,

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { databaseErrors, isDatabaseUnavailable } from '../db/index.js';
@@ -154,22 +155,63 @@ export function answerClientError(error: ClientError, socket: Duplex, log: Logge
               ? 'HTTP/2 without TLS is not served here; use HTTP/1.1'
               : (error.reason ?? error.message).replace(/[^\x20-\x7e]/g, '?').slice(0, 200),
           );
+  log.info(
+    { requestId: writeProblemOnSocket(socket, socleError), status: socleError.status, code: error.code },
+    'request refused by the HTTP parser',
+  );
+}
+
+/**
+ * Writes `error` as a raw HTTP/1.1 problem+json answer on a socket no request object owns (a parser
+ * error, a refused WebSocket upgrade), with a fresh request id, then closes it. Returns the id.
+ */
+export function writeProblemOnSocket(socket: Duplex, error: SocleError): string {
   const requestId = randomUUID();
-  log.info({ requestId, status: socleError.status, code: error.code }, 'request refused by the HTTP parser');
   if (!socket.writable) {
     socket.destroy();
-    return;
+    return requestId;
   }
-  const body = JSON.stringify(toProblem(socleError, { requestId }));
+  const body = JSON.stringify(toProblem(error, { requestId }));
+  const extra = Object.entries(error.headers ?? {})
+    .filter(([name]) => name.toLowerCase() !== 'connection')
+    .map(([name, value]) => `${name}: ${value}\r\n`)
+    .join('');
   socket.end(
-    `HTTP/1.1 ${socleError.status} ${socleError.title}\r\n` +
+    `HTTP/1.1 ${error.status} ${error.title}\r\n` +
       `Content-Type: ${PROBLEM_CONTENT_TYPE}\r\n` +
       `Content-Length: ${Buffer.byteLength(body)}\r\n` +
       `${REQUEST_ID_HEADER}: ${requestId}\r\n` +
+      extra +
       'Connection: close\r\n\r\n' +
       body,
     () => socket.destroy(),
   );
+  return requestId;
+}
+
+/**
+ * Answers an `Expect` other than `100-continue` (Node's `checkExpectation`, which would otherwise
+ * write a bare 417): problem+json with a fresh request id, as every refusal.
+ */
+export function answerUnmetExpectation(
+  request: IncomingMessage,
+  response: ServerResponse,
+  log: Logger,
+): void {
+  const expectation = String(request.headers.expect ?? '')
+    .replace(/[^\x20-\x7e]/g, '?')
+    .slice(0, 100);
+  const socleError = httpErrors.expectationFailed(expectation);
+  const requestId = randomUUID();
+  log.info({ requestId, status: socleError.status, code: socleError.code }, 'request refused');
+  const body = JSON.stringify(toProblem(socleError, { requestId }));
+  response.writeHead(socleError.status, {
+    'content-type': PROBLEM_CONTENT_TYPE,
+    'content-length': Buffer.byteLength(body),
+    [REQUEST_ID_HEADER]: requestId,
+    connection: 'close',
+  });
+  response.end(body);
 }
 
 /**

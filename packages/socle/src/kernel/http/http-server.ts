@@ -18,6 +18,7 @@ import { limitConnectionsPerAddress } from './connection-limit.js';
 import {
   answerClientError,
   answerFrameworkError,
+  answerUnmetExpectation,
   installErrorHandling,
   REQUEST_ID_HEADER,
   sendProblem,
@@ -93,6 +94,9 @@ export async function createHttpServer(options: CreateHttpServerOptions): Promis
       requestTimeout: config.httpRequestTimeoutMs,
       headersTimeout,
       connectionsCheckingInterval: Math.max(50, Math.min(1000, Math.floor(headersTimeout / 4))),
+      // Node would answer an HTTP/1.1 request without Host with a bare 400 (no problem+json, no
+      // request id): the onRequest hook below refuses it instead.
+      requireHostHeader: false,
     },
     loggerInstance: options.log as FastifyBaseLogger,
     // Socle writes one line per request itself (onResponse below), at a level chosen by status.
@@ -117,6 +121,9 @@ export async function createHttpServer(options: CreateHttpServerOptions): Promis
   }).withTypeProvider<TypeBoxTypeProvider>();
 
   // Behind a trusted proxy every connection comes from the proxy's address: the proxy limits clients.
+  app.server.on('checkExpectation', (request: IncomingMessage, response: ServerResponse) =>
+    answerUnmetExpectation(request, response, options.log),
+  );
   limitConnectionsPerAddress(
     app.server,
     config.trustProxy ? 0 : config.httpMaxConnectionsPerIp,
@@ -128,6 +135,10 @@ export async function createHttpServer(options: CreateHttpServerOptions): Promis
   app.addHook('onRequest', (request, reply, done) => {
     running.count++;
     reply.header(REQUEST_ID_HEADER, request.id);
+    if (request.raw.httpVersion === '1.1' && request.headers.host === undefined) {
+      sendProblem(reply, request, httpErrors.malformedRequest('an HTTP/1.1 request needs a Host header'));
+      return;
+    }
     // While draining, a new request on an open keep-alive connection is turned away (readiness
     // still answers, with its failing check), so the load balancer retries it on another node.
     if (options.isDraining() && request.url !== '/readyz') {

@@ -1,4 +1,4 @@
-export { toFieldErrors } from './error-handling.js';
+export { toFieldErrors, writeProblemOnSocket } from './error-handling.js';
 export {
   type CreateHttpServerOptions,
   createHttpServer,

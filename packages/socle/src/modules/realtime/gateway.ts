@@ -1,7 +1,14 @@
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { type RawData, WebSocket, WebSocketServer } from 'ws';
-import type { Bus, Clock, Logger } from '../../kernel/index.js';
+import {
+  type Bus,
+  type Clock,
+  databaseErrors,
+  httpErrors,
+  type Logger,
+  writeProblemOnSocket,
+} from '../../kernel/index.js';
 import type { AppDirectory, RealtimeApp } from './apps.js';
 import { createFanoutWriter, type FanoutRecipient, framedText } from './fanout-writer.js';
 import type { ClusterState, MemberChange, PresenceMember } from './presence-state.js';
@@ -21,6 +28,7 @@ import {
   sameSecret,
   userAuth,
 } from './protocol.js';
+import { realtimeErrors } from './realtime.errors.js';
 import { noWebhooks, type WebhookEvent, type WebhookSink } from './webhooks.js';
 
 /** How long the server waits for `pusher:pong` after its `pusher:ping`. */
@@ -43,6 +51,8 @@ export interface GatewayOptions {
   readonly maxBufferedBytes: number;
   /** Largest presence `user_info`, serialized as JSON, in bytes. */
   readonly maxUserInfoBytes: number;
+  /** Channels one socket may be subscribed to at once. */
+  readonly maxChannelsPerConnection: number;
   readonly webhooks?: WebhookSink;
   /** Counts sockets closed because they did not read fast enough (a Prometheus counter). */
   readonly slowDisconnects?: { inc(): void };
@@ -76,6 +86,21 @@ interface Connection extends FanoutRecipient {
 }
 
 type BusChannelHandler = (message: string) => void;
+
+/**
+ * Why an upgrade request is not a WebSocket handshake `ws` accepts (RFC 6455 §4.2.1: GET,
+ * `Upgrade: websocket`, a 16-byte base64 `Sec-WebSocket-Key`, version 13 or 8), or undefined.
+ */
+function invalidHandshake(request: IncomingMessage): string | undefined {
+  if (request.method !== 'GET') return 'the method must be GET';
+  if (request.headers.upgrade?.toLowerCase() !== 'websocket') return 'only websocket upgrades are served';
+  const key = request.headers['sec-websocket-key'];
+  if (key === undefined || !/^[+/0-9A-Za-z]{22}==$/.test(key.trim()))
+    return 'Sec-WebSocket-Key must be 16 bytes in base64';
+  const version = request.headers['sec-websocket-version'];
+  if (version !== '13' && version !== '8') return 'Sec-WebSocket-Version must be 13';
+  return undefined;
+}
 
 /** The bus channel carrying a Pusher channel of an app. */
 const busChannel = (appId: string, channel: string) => `rt:${appId}:${channel}`;
@@ -190,6 +215,14 @@ export function createGateway(options: GatewayOptions) {
       for (const connection of users.get(`${command.appId}\u0000${command.userId}`) ?? []) {
         close(connection, CLOSE.unauthorized, 'Connections of this user were terminated');
       }
+    } else if (command.type === 'terminate-person' && command.userId !== undefined) {
+      const { userId } = command;
+      for (const connection of connections) {
+        const inTheirName =
+          connection.userId === userId ||
+          [...connection.channels.values()].some((member) => member?.userId === userId);
+        if (inTheirName) close(connection, CLOSE.unauthorized, 'The account of this user was closed');
+      }
     }
   };
   const controlSubscribed = bus.subscribe(CONTROL_CHANNEL, controlHandler);
@@ -265,11 +298,16 @@ export function createGateway(options: GatewayOptions) {
       return sendError(connection, ERROR.invalidEvent, `Invalid channel name "${channel.slice(0, 200)}"`);
     }
     if (connection.channels.has(channel)) return;
-    const refuse = (message: string, status = 401) =>
-      send(
-        connection,
-        encodeFrame('pusher:subscription_error', { type: 'AuthError', error: message, status }, channel),
+    const refuse = (message: string, status = 401, type = 'AuthError') =>
+      send(connection, encodeFrame('pusher:subscription_error', { type, error: message, status }, channel));
+    // Frames are handled one at a time, so the count cannot be raced past.
+    if (connection.channels.size >= options.maxChannelsPerConnection) {
+      return refuse(
+        `A connection may be subscribed to at most ${options.maxChannelsPerConnection} channels`,
+        403,
+        'LimitReached',
       );
+    }
     let member: PresenceMember | null = null;
     if (type.kind === 'server-to-user') {
       if (connection.userId === undefined || channel !== `${SERVER_TO_USER_PREFIX}${connection.userId}`) {
@@ -566,7 +604,13 @@ export function createGateway(options: GatewayOptions) {
     const url = new URL(request.url ?? '/', 'http://localhost');
     const match = /^\/app\/([^/]+)\/?$/.exec(url.pathname);
     if (!acceptingConnections) {
-      socket.end('HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\n\r\n');
+      writeProblemOnSocket(socket, httpErrors.shuttingDown());
+      return;
+    }
+    // What `ws` would refuse with a bare 400: refused here as problem+json like every other answer.
+    const handshakeProblem = invalidHandshake(request);
+    if (handshakeProblem !== undefined) {
+      writeProblemOnSocket(socket, realtimeErrors.invalidHandshake(handshakeProblem));
       return;
     }
     if (match === null) {
@@ -601,7 +645,7 @@ export function createGateway(options: GatewayOptions) {
       })
       .catch((error) => {
         log.error({ err: error }, 'Realtime app lookup failed');
-        socket.end('HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\n\r\n');
+        writeProblemOnSocket(socket, databaseErrors.unavailable(error));
       });
   }
 
@@ -641,6 +685,13 @@ export function createGateway(options: GatewayOptions) {
     /** Closes every connection of the user on every node. */
     async terminateUserConnections(appId: string, userId: string) {
       await bus.publish(CONTROL_CHANNEL, JSON.stringify({ type: 'terminate', appId, userId }));
+    },
+    /**
+     * Closes, on every node and in every app, the connections in a person's name: signed in as
+     * them, or in a presence channel as them (an erased person is fenced out at once).
+     */
+    async terminatePersonConnections(userId: string) {
+      await bus.publish(CONTROL_CHANNEL, JSON.stringify({ type: 'terminate-person', userId }));
     },
     /**
      * Removes what dead nodes left in the cluster state and announces it: `member_removed` to the

@@ -2,6 +2,10 @@ import { SocleError } from '../../kernel/index.js';
 
 /** Errors of the realtime module's HTTP routes (the WebSocket side speaks `pusher:error`). */
 export const realtimeErrors = {
+  invalidHandshake: (reason: string) =>
+    new SocleError('realtime.invalid_handshake', `Not a valid WebSocket handshake: ${reason}`, {
+      status: 400,
+    }),
   appNotFound: () =>
     new SocleError('realtime.app_not_found', 'No realtime app has this id or key', { status: 404 }),
   noDefaultApp: () =>

@@ -16,6 +16,7 @@ import { registerHttpApiRoutes } from './http-api.routes.js';
 import { type ClusterState, createMemoryClusterState } from './presence-state.js';
 import { channelType, newSocketId } from './protocol.js';
 import { realtimeErrors } from './realtime.errors.js';
+import { createRealtimePrivacy } from './realtime.privacy.js';
 import type { RealtimeTables } from './realtime.tables.js';
 import { createRedisClusterState } from './redis-cluster-state.js';
 import {
@@ -121,6 +122,7 @@ function createRealtimeServices(context: SetupContext, options: RealtimeOptions)
     activityTimeoutSeconds: config.realtimeActivityTimeoutSeconds,
     maxBufferedBytes: config.realtimeMaxBufferedBytes,
     maxUserInfoBytes: config.realtimeMaxUserInfoBytes,
+    maxChannelsPerConnection: config.realtimeMaxChannelsPerConnection,
     webhooks,
     slowDisconnects: context.metrics.counter({
       name: 'socle_realtime_slow_disconnects_total',
@@ -180,6 +182,8 @@ export function createRealtimeModule(options: RealtimeOptions = {}): RealtimeMod
   return defineModule({
     name: 'realtime',
     dependsOn: ['identity', 'tenancy'],
+    privacy: ({ services }) =>
+      createRealtimePrivacy((userId) => services.gateway.terminatePersonConnections(userId)),
     migrations: new URL('./migrations/', import.meta.url),
     setup: (context: SetupContext) => createRealtimeServices(context, options),
     jobs: { deliverWebhook: defineWebhookJob(options.webhookBackoff) },

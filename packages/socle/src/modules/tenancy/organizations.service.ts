@@ -3,7 +3,7 @@ import type { Clock, Database } from '../../kernel/index.js';
 import { tenantSettings } from '../../kernel/index.js';
 import { createSecretToken, hashSecretToken, normalizeEmail, parseSecretToken } from '../identity/index.js';
 import type { OrganizationsStore } from './organizations.store.js';
-import type { OrgRole } from './roles.js';
+import { hasRole, ORG_PERMISSIONS, type OrgRole } from './roles.js';
 import { tenancyErrors } from './tenancy.errors.js';
 import type { TenancyTables } from './tenancy.tables.js';
 
@@ -58,6 +58,8 @@ export type InvitationDelivery = (
   trx: Parameters<Parameters<Database<TenancyTables>['transaction']>[0]>[0],
 ) => Promise<void>;
 
+type Transaction = Parameters<Parameters<Database<TenancyTables>['transaction']>[0]>[0];
+
 export interface OrganizationServiceOptions {
   readonly db: Database<TenancyTables>;
   readonly store: OrganizationsStore;
@@ -87,17 +89,28 @@ export function createOrganizationService(options: OrganizationServiceOptions) {
   const { inOrg, inOrgStatement } = actingIn(db);
 
   /**
-   * The member a manager acts on: it exists, only an owner touches an owner, and the last owner
-   * stays (an organization always has one).
+   * Locks the organization's memberships for the rest of the transaction and checks that the
+   * acting user still holds `minimum` there. The role on `acting` comes from the request (cached
+   * for a few seconds, and read before a concurrent change committed): a change of memberships
+   * decides on the role read under the lock, so two simultaneous transfers cannot both pass as
+   * owner, nor a former owner act as one. Returns that fresh role.
    */
-  async function memberToManage(
-    acting: Acting,
-    userId: string,
-    trx: Parameters<Parameters<typeof db.transaction>[0]>[0],
-  ) {
+  async function actingRoleUnderLock(acting: Acting, minimum: OrgRole, trx: Transaction): Promise<OrgRole> {
+    const role = await store.lockMemberships(acting.userId, trx);
+    if (role === null) throw tenancyErrors.notAMember();
+    if (!hasRole(role, minimum)) throw tenancyErrors.forbidden(minimum);
+    return role;
+  }
+
+  /**
+   * The member a manager acts on, under the memberships lock: it exists, only an owner touches an
+   * owner, and the last owner stays (an organization always has one).
+   */
+  async function memberToManage(acting: Acting, minimum: OrgRole, userId: string, trx: Transaction) {
+    const actingRole = await actingRoleUnderLock(acting, minimum, trx);
     const member = await store.findMembership(userId, trx);
     if (member === undefined) throw tenancyErrors.memberNotFound(userId);
-    if (member.role === 'owner' && acting.role !== 'owner') throw tenancyErrors.forbidden('owner');
+    if (member.role === 'owner' && actingRole !== 'owner') throw tenancyErrors.forbidden('owner');
     if (member.role === 'owner' && (await store.countOwners(trx)) <= 1) throw tenancyErrors.lastOwner();
     return member;
   }
@@ -164,27 +177,28 @@ export function createOrganizationService(options: OrganizationServiceOptions) {
 
     async changeRole(acting: Acting, userId: string, role: Exclude<OrgRole, 'owner'>): Promise<void> {
       await inOrg(acting, async (trx) => {
-        await memberToManage(acting, userId, trx);
+        await memberToManage(acting, ORG_PERMISSIONS['members.change_role'], userId, trx);
         await store.setRole(userId, role, trx);
       });
     },
 
     async remove(acting: Acting, userId: string): Promise<void> {
       await inOrg(acting, async (trx) => {
-        await memberToManage(acting, userId, trx);
+        await memberToManage(acting, ORG_PERMISSIONS['members.remove'], userId, trx);
         await store.deleteMembership(userId, trx);
       });
     },
 
     async leave(acting: Acting): Promise<void> {
       await inOrg(acting, async (trx) => {
-        await memberToManage(acting, acting.userId, trx);
+        await memberToManage(acting, 'viewer', acting.userId, trx);
         await store.deleteMembership(acting.userId, trx);
       });
     },
 
     async transferOwnership(acting: Acting, toUserId: string): Promise<void> {
       await inOrg(acting, async (trx) => {
+        await actingRoleUnderLock(acting, ORG_PERMISSIONS['ownership.transfer'], trx);
         const target = await store.findMembership(toUserId, trx);
         if (target === undefined) throw tenancyErrors.memberNotFound(toUserId);
         await store.setRole(toUserId, 'owner', trx);
