@@ -14,13 +14,13 @@ Usage: socle <command> [options]
 
 Commands:
   start [--processes <n|auto>]       Run the server (applies pending migrations first)
-  migrate [apply]   Apply pending migrations, then exit
-  migrate status    List migrations and their state
+  migrate [apply]                    Apply pending migrations, then exit
+  migrate status                     List migrations and their state
   privacy export --user <id|email>   Print everything held about a person (JSON)
   privacy erase --user <id|email>    Erase it in every module (resumable)
   worker [--queues high,default]     Work jobs only, no HTTP (Postgres only)
   jobs list|show|retry|cancel        Inspect and steer jobs (see "socle help jobs")
-  help [topic]      Help on a command, or "config" for every setting
+  help [topic]                       Help on a command, or "config" for every setting
 
 Options:
   --config <file>   JSON config file (default: ./socle.config.json if present)
