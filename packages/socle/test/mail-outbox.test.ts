@@ -17,20 +17,12 @@ import {
   outboxRowOf,
   SMTP_PASSWORD,
   SMTP_USER,
-  startSmtpServer,
+  uniqueAddress,
+  useSmtpServer,
 } from './support/mail-fixtures.js';
 
-let smtp: Awaited<ReturnType<typeof startSmtpServer>>;
-beforeAll(async () => {
-  smtp = await startSmtpServer();
-});
-afterAll(() => smtp?.close());
-
-const receivedFor = (mailId: string) =>
-  smtp.received.filter((mail) => mail.headers.get('message-id') === `<${mailId}@socle.test>`);
-
-let counter = 0;
-const uniqueAddress = () => `user.${Date.now().toString(36)}.${++counter}@example.com`;
+const smtp = useSmtpServer();
+const { receivedFor } = smtp;
 
 describeEachDatabase('Mail: outbox delivered by jobs', (target) => {
   let socle: TestSocle;

@@ -3,19 +3,10 @@ import { createIdentityModule } from '../src/modules/identity/index.js';
 import { createMailModule, createMailOutbox } from '../src/modules/mail/index.js';
 import { createTestSocle, type TestSocle } from '../src/testing/index.js';
 import { describeEachDatabase } from './support/each-database.js';
-import { deliveryJobsOf, FROM, outboxRowOf, startSmtpServer } from './support/mail-fixtures.js';
+import { deliveryJobsOf, FROM, outboxRowOf, uniqueAddress, useSmtpServer } from './support/mail-fixtures.js';
 
-let smtp: Awaited<ReturnType<typeof startSmtpServer>>;
-beforeAll(async () => {
-  smtp = await startSmtpServer();
-});
-afterAll(() => smtp?.close());
-
-const receivedFor = (mailId: string) =>
-  smtp.received.filter((mail) => mail.headers.get('message-id') === `<${mailId}@socle.test>`);
-
-let counter = 0;
-const uniqueAddress = () => `user.${Date.now().toString(36)}.${++counter}@example.com`;
+const smtp = useSmtpServer();
+const { receivedFor } = smtp;
 
 describeEachDatabase("Mail: a sign-up's verification mail through SMTP", (target) => {
   let socle: TestSocle;

@@ -1,22 +1,13 @@
 import { readFileSync } from 'node:fs';
-import { afterAll, beforeAll, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import { defineModule, sql } from '../src/index.js';
 import { createMailModule } from '../src/modules/mail/index.js';
 import { createTestSocle } from '../src/testing/index.js';
 import { describeEachDatabase } from './support/each-database.js';
-import { deliveryJobsOf, FROM, startSmtpServer } from './support/mail-fixtures.js';
+import { deliveryJobsOf, FROM, uniqueAddress, useSmtpServer } from './support/mail-fixtures.js';
 
-let smtp: Awaited<ReturnType<typeof startSmtpServer>>;
-beforeAll(async () => {
-  smtp = await startSmtpServer();
-});
-afterAll(() => smtp?.close());
-
-const receivedFor = (mailId: string) =>
-  smtp.received.filter((mail) => mail.headers.get('message-id') === `<${mailId}@socle.test>`);
-
-let counter = 0;
-const uniqueAddress = () => `user.${Date.now().toString(36)}.${++counter}@example.com`;
+const smtp = useSmtpServer();
+const { receivedFor } = smtp;
 
 describeEachDatabase('Mail: upgrade from the delivery loop', (target) => {
   it('delivers mail the previous version left pending, once, from the first start after the upgrade', async () => {

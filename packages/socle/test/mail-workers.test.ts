@@ -2,19 +2,16 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createMailModule, createMailOutbox, type MailTables } from '../src/modules/mail/index.js';
 import { createTestSocle, type TestSocle } from '../src/testing/index.js';
 import { describeEachDatabase, postgresTarget } from './support/each-database.js';
-import { createCapturingLogger, FROM, outboxRowOf, startSmtpServer } from './support/mail-fixtures.js';
+import {
+  createCapturingLogger,
+  FROM,
+  outboxRowOf,
+  uniqueAddress,
+  useSmtpServer,
+} from './support/mail-fixtures.js';
 
-let smtp: Awaited<ReturnType<typeof startSmtpServer>>;
-beforeAll(async () => {
-  smtp = await startSmtpServer();
-});
-afterAll(() => smtp?.close());
-
-const receivedFor = (mailId: string) =>
-  smtp.received.filter((mail) => mail.headers.get('message-id') === `<${mailId}@socle.test>`);
-
-let counter = 0;
-const uniqueAddress = () => `user.${Date.now().toString(36)}.${++counter}@example.com`;
+const smtp = useSmtpServer();
+const { receivedFor } = smtp;
 
 describeEachDatabase('Mail: delivered by the workers of the server', (target) => {
   it('logs the mail (recipient, subject, body) when SMTP is not configured, without anyone draining', async () => {

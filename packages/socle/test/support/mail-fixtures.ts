@@ -1,5 +1,6 @@
 import type { AddressInfo } from 'node:net';
 import { SMTPServer, type SMTPServerSession } from 'smtp-server';
+import { afterAll, beforeAll } from 'vitest';
 import { createLogger, type JobRecord, type Logger } from '../../src/index.js';
 import { MAIL_DELIVERY_JOB, type MailTables } from '../../src/modules/mail/index.js';
 import type { TestSocle } from '../../src/testing/index.js';
@@ -62,6 +63,39 @@ export async function startSmtpServer() {
     close: () => new Promise<void>((resolve) => server.close(() => resolve())),
   };
 }
+
+/**
+ * The test file's SMTP server: started before its tests, closed after them. `receivedFor` gives
+ * the messages received for an outbox id (Socle's Message-ID is `<id@socle.test>` here).
+ */
+export function useSmtpServer() {
+  let server: Awaited<ReturnType<typeof startSmtpServer>> | undefined;
+  beforeAll(async () => {
+    server = await startSmtpServer();
+  });
+  afterAll(() => server?.close());
+  const started = () => {
+    if (server === undefined) throw new Error('The SMTP server starts in beforeAll');
+    return server;
+  };
+  return {
+    get url() {
+      return started().url;
+    },
+    get state() {
+      return started().state;
+    },
+    get received() {
+      return started().received;
+    },
+    receivedFor: (mailId: string) =>
+      started().received.filter((mail) => mail.headers.get('message-id') === `<${mailId}@socle.test>`),
+  };
+}
+
+let addresses = 0;
+/** An email address no other test of the run uses. */
+export const uniqueAddress = () => `user.${Date.now().toString(36)}.${++addresses}@example.com`;
 
 /** Headers of a raw message, names lower-cased, folded lines joined. */
 export function parseHeaders(raw: string): Map<string, string> {
