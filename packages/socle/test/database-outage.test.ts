@@ -9,23 +9,14 @@ import {
   type ModuleDefinition,
 } from '../src/index.js';
 import { createJobsModule } from '../src/modules/jobs/index.js';
-import {
-  createTestSocle,
-  postgresRequirement,
-  type TestSocle,
-  testDatabaseTargets,
-} from '../src/testing/index.js';
+import { createTestSocle, type TestSocle } from '../src/testing/index.js';
 import {
   type DisposablePostgres,
-  findPostgresBinaries,
+  disposablePostgresSetup,
   startDisposablePostgres,
 } from './support/disposable-postgres.js';
 
-const postgres = (await testDatabaseTargets()).find((target) => target.dialect === 'postgres');
-const binaries = findPostgresBinaries();
-// Without local Postgres binaries, skip visibly on a laptop; when Postgres is required (CI), the
-// beforeAll below fails instead.
-const skip = !postgres?.available || (binaries === undefined && postgresRequirement() !== 'required');
+const { postgres, binaries, skip } = await disposablePostgresSetup();
 
 /** Two routes that need the database: a lone statement and a transaction. */
 const probeModule: ModuleDefinition = {

@@ -1,23 +1,14 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  createTestSocle,
-  postgresRequirement,
-  type TestSocle,
-  testDatabaseTargets,
-} from '../src/testing/index.js';
+import { createTestSocle, type TestSocle } from '../src/testing/index.js';
 import notesModule from './fixtures/notes-module/notes-module.js';
 import {
   type DisposablePostgres,
-  findPostgresBinaries,
+  disposablePostgresSetup,
   startDisposablePostgres,
 } from './support/disposable-postgres.js';
 
-const postgres = (await testDatabaseTargets()).find((target) => target.dialect === 'postgres');
-const binaries = findPostgresBinaries();
-// Without local Postgres binaries, skip visibly on a laptop; when Postgres is required (CI), the
-// beforeAll below fails instead.
-const skip = !postgres?.available || (binaries === undefined && postgresRequirement() !== 'required');
+const { postgres, binaries, skip } = await disposablePostgresSetup();
 
 interface ReadinessProblem {
   readonly status: number;

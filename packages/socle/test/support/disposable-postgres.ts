@@ -3,9 +3,22 @@ import { chownSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync }
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import { postgresRequirement, testDatabaseTargets } from '../../src/testing/index.js';
 import { freePort } from './free-port.js';
 
 const run = promisify(execFile);
+
+/**
+ * What an outage test needs: the Postgres test target, the local Postgres binaries, and whether to
+ * skip. Without binaries the suite skips visibly on a laptop; when Postgres is required (CI), it
+ * runs and `startDisposablePostgres` fails instead.
+ */
+export async function disposablePostgresSetup() {
+  const postgres = (await testDatabaseTargets()).find((target) => target.dialect === 'postgres');
+  const binaries = findPostgresBinaries();
+  const skip = !postgres?.available || (binaries === undefined && postgresRequirement() !== 'required');
+  return { postgres, binaries, skip };
+}
 
 /** A Postgres server owned by one test: it may be stopped, restarted and thrown away. */
 export interface DisposablePostgres {
