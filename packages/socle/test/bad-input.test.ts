@@ -1,24 +1,12 @@
 import { randomUUID } from 'node:crypto';
-import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createBuiltInModules } from '../src/modules/index.js';
 import { createTestSocle, type TestSocle } from '../src/testing/index.js';
 import { describeEachDatabase } from './support/each-database.js';
+import { sendRaw } from './support/http-request.js';
 
 const PASSWORD = 'correct horse battery staple orbit';
 const PROBLEM = 'application/problem+json; charset=utf-8';
-
-/** Writes `request` on a new connection and returns everything the server sent until it closed. */
-function sendRaw(url: string, request: string | Buffer): Promise<string> {
-  const { hostname, port } = new URL(url);
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    const socket = net.connect(Number(port), hostname, () => socket.write(request));
-    socket.on('data', (chunk: Buffer) => chunks.push(chunk));
-    socket.on('error', reject);
-    socket.on('close', () => resolve(Buffer.concat(chunks).toString('latin1')));
-  });
-}
 
 function parseResponse(text: string) {
   const [head = '', body = ''] = text.split('\r\n\r\n');

@@ -1,27 +1,12 @@
-import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestSocle, type TestSocle } from '../src/testing/index.js';
 import { databaseTargets } from './support/each-database.js';
+import { sendRaw } from './support/http-request.js';
 
 // Requests Node's HTTP server answers itself, before the parser errors Fastify sees: they must be
 // problem+json with a request id too (issue 11 item 2). Not database work: the embedded one is quick.
 const pglite = databaseTargets.find((target) => target.dialect === 'pglite');
 if (pglite === undefined) throw new Error('No PGlite test target');
-
-/** Sends `data` on a new connection and resolves with what the server sent before closing. */
-function exchange(port: number, data: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const socket = net.connect(port, '127.0.0.1', () => socket.write(data));
-    let received = '';
-    socket.on('data', (chunk: Buffer) => {
-      received += chunk.toString('latin1');
-    });
-    socket.on('error', reject);
-    socket.on('close', () => resolve(received));
-    // Bounded: a server that never closes is a failure, not a hang.
-    socket.setTimeout(5000, () => socket.destroy());
-  });
-}
 
 function parse(answer: string) {
   const [head = '', body = ''] = answer.split('\r\n\r\n', 2);
@@ -58,7 +43,7 @@ describe('HTTP requests Node answers by itself [pglite]', () => {
       'http.expectation_failed',
     ],
   ])('answers %s with problem+json and a request id', async (_label, request, status, code) => {
-    const answer = parse(await exchange(port, request));
+    const answer = parse(await sendRaw(`http://127.0.0.1:${port}`, request));
     expect(answer.status).toBe(status);
     expect(answer.headers['content-type']).toMatch(/^application\/problem\+json/);
     expect(answer.headers['x-request-id']).toMatch(/^[0-9a-f-]{36}$/);

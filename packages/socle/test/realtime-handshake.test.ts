@@ -1,27 +1,14 @@
-import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createBuiltInModules } from '../src/modules/index.js';
 import { createTestSocle, type TestSocle } from '../src/testing/index.js';
 import { databaseTargets } from './support/each-database.js';
+import { sendRaw } from './support/http-request.js';
 import { testRealtimeApp } from './support/realtime-clients.js';
 
 // Upgrade requests go to the realtime gateway, not to Fastify: its refusals must be problem+json
 // with a request id like every other (issue 11 item 2). Not database work: the embedded one is quick.
 const pglite = databaseTargets.find((target) => target.dialect === 'pglite');
 if (pglite === undefined) throw new Error('No PGlite test target');
-
-function exchange(port: number, data: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const socket = net.connect(port, '127.0.0.1', () => socket.write(data));
-    let received = '';
-    socket.on('data', (chunk: Buffer) => {
-      received += chunk.toString('latin1');
-    });
-    socket.on('error', reject);
-    socket.on('close', () => resolve(received));
-    socket.setTimeout(5000, () => socket.destroy());
-  });
-}
 
 describe('Refused WebSocket handshakes [pglite]', () => {
   const app = testRealtimeApp('-handshake');
@@ -44,7 +31,10 @@ describe('Refused WebSocket handshakes [pglite]', () => {
     ['with a malformed key', 'Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: x\r\n'],
     ['to another protocol (h2c)', 'Upgrade: h2c\r\nHTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\n'],
   ])('answers an upgrade %s with a 400 problem+json and a request id', async (_label, headers) => {
-    const answer = await exchange(port, upgrade(`/app/${app.realtimeAppKey}?protocol=7`, headers));
+    const answer = await sendRaw(
+      `http://127.0.0.1:${port}`,
+      upgrade(`/app/${app.realtimeAppKey}?protocol=7`, headers),
+    );
     const [head = '', body = ''] = answer.split('\r\n\r\n', 2);
     expect(head).toMatch(/^HTTP\/1\.1 400 /);
     expect(head).toMatch(/\r\ncontent-type: application\/problem\+json/i);

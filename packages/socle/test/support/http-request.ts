@@ -1,4 +1,5 @@
 import http from 'node:http';
+import net from 'node:net';
 
 export interface HttpResponse {
   readonly status: number;
@@ -30,5 +31,22 @@ export function httpGet(url: string, options: HttpRequestOptions = {}): Promise<
       response.on('error', reject);
     });
     request.on('error', reject);
+  });
+}
+
+/**
+ * Writes `data` as it is (malformed requests included) on a new connection to `url`'s host and
+ * port, and resolves with everything the server sent (latin1) until it closed. Bounded: a server
+ * that never closes is a failure, not a hang (the socket is destroyed after 5 s).
+ */
+export function sendRaw(url: string, data: string | Buffer): Promise<string> {
+  const { hostname, port } = new URL(url);
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    const socket = net.connect(Number(port), hostname, () => socket.write(data));
+    socket.on('data', (chunk: Buffer) => chunks.push(chunk));
+    socket.on('error', reject);
+    socket.on('close', () => resolve(Buffer.concat(chunks).toString('latin1')));
+    socket.setTimeout(5000, () => socket.destroy());
   });
 }
