@@ -5,14 +5,9 @@
  */
 import { createIdentityModule, createRealtimeModule, createSocle, createTenancyModule } from 'socle';
 import { runServerChild } from '../../server-child.js';
-import { benchMailModule, benchSocleConfig, ensureBenchOrg, signInBenchUser } from '../shared/socle-setup.js';
+import { benchMailModule, benchSocleConfig } from '../shared/socle-setup.js';
 import { createTenantBenchModule } from '../tenant-select/bench-module.js';
-import {
-  ANALYZE_TENANT_ITEMS_SQL,
-  BENCH_ORG_SLUG,
-  OTHER_TENANT_ID,
-  SEED_TENANT_ITEMS_SQL,
-} from '../tenant-select/tenant-items.js';
+import { serveTenantItems } from '../tenant-select/serve-tenant-items.js';
 import { BURST_APP } from './burst-app.js';
 
 runServerChild(async (settings) => {
@@ -36,21 +31,5 @@ runServerChild(async (settings) => {
       createTenantBenchModule(),
     ],
   });
-  try {
-    const accessToken = await signInBenchUser(socle.app);
-    const orgId = await ensureBenchOrg(socle.app, accessToken, BENCH_ORG_SLUG);
-    await socle.db.withConnection(async (connection) => {
-      await connection.query(SEED_TENANT_ITEMS_SQL, [orgId, OTHER_TENANT_ID]);
-      await connection.execute(ANALYZE_TENANT_ITEMS_SQL);
-    }, 'owner');
-    const url = await socle.listen();
-    return {
-      url,
-      requestHeaders: { authorization: `Bearer ${accessToken}`, 'x-org-id': orgId },
-      close: async () => void (await socle.close()),
-    };
-  } catch (error) {
-    await socle.close();
-    throw error;
-  }
+  return serveTenantItems(socle);
 });
