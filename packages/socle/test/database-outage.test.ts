@@ -74,9 +74,9 @@ describe.skipIf(skip)('requests during a database outage (Postgres, disposable s
       config: {
         databaseConnectTimeoutMs: 1000,
         databaseStatementTimeoutMs: 1000,
-        operatorToken: OPERATOR_TOKEN,
         jobsPollIntervalMs: 500,
       },
+      settings: { jobs: { operatorToken: OPERATOR_TOKEN } },
     });
   }, 120_000);
 

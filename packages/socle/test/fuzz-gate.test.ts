@@ -38,10 +38,10 @@ describeEachDatabase('Fuzz gate over every operation of /openapi.json', (target)
         createJobsFixtureModule().module,
       ],
       // No worker: the jobs the gate retries and cancels stay queued.
-      config: {
-        operatorToken: OPERATOR_TOKEN,
-        jobsQueues: [],
-        realtimeChannelRules: [{ pattern: 'presence-fuzz-*', role: 'user' }],
+      config: { jobsQueues: [] },
+      settings: {
+        jobs: { operatorToken: OPERATOR_TOKEN },
+        realtime: { channelRules: [{ pattern: 'presence-fuzz-*', role: 'user' }] },
       },
     });
     url = await socle.listen();

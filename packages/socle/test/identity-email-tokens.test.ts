@@ -246,7 +246,8 @@ describeEachDatabase('Identity: the verification mail goes out through its job',
     const socle = await createTestSocle(target, {
       modules: [createIdentityModule({ rateLimits: false }), createMailModule()],
       // No worker: the test runs the due jobs itself and sees the outcome when the call returns.
-      config: { smtpUrl: undefined, jobsQueues: [] },
+      config: { jobsQueues: [] },
+      settings: { mail: { smtpUrl: undefined } },
       log,
     });
     try {

@@ -21,7 +21,8 @@ describeEachDatabase('Jobs admin API', (target) => {
     socle = await createTestSocle(target, {
       modules: [...createBuiltInModules(), createJobsFixtureModule().module],
       // No worker here: jobs stay queued, so what the API shows does not depend on timing.
-      config: { jobsQueues: [], operatorToken: OPERATOR_TOKEN },
+      config: { jobsQueues: [] },
+      settings: { jobs: { operatorToken: OPERATOR_TOKEN } },
     });
     alice = await socle.newUser({ email: 'alice@jobs.test' });
     bruno = await socle.newUser({ email: 'bruno@jobs.test' });

@@ -2,7 +2,6 @@ import type { Transaction } from 'kysely';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import {
   createMailModule,
-  createMailOutbox,
   MAIL_DELIVERY_JOB,
   type MailMessage,
   type MailModule,
@@ -38,9 +37,10 @@ describeEachDatabase('Mail: outbox delivered by jobs', (target) => {
       modules: [mail],
       // No worker in this process: the test runs due jobs itself (socle.jobs.runDueJobs), so it
       // sees every outcome when that call returns.
-      config: { smtpUrl: smtp.url, mailFrom: FROM, mailMaxAttempts: 3, jobsQueues: [] },
+      config: { jobsQueues: [] },
+      settings: { mail: { smtpUrl: smtp.url, from: FROM, maxAttempts: 3 } },
     });
-    outbox = createMailOutbox(socle.context);
+    outbox = socle.servicesOf(mail).outbox;
   });
   afterAll(() => socle?.dispose());
 

@@ -2,28 +2,28 @@ import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/index.js';
 import { createMailModule, DEFAULT_MAIL_BACKOFF } from '../src/modules/mail/index.js';
 
+const mailSettingsOf = (env: Record<string, string>) =>
+  loadConfig({ env, configFile: false, modules: [createMailModule()] }).moduleSettings.mail;
+
 let counter = 0;
 const _uniqueAddress = () => `user.${Date.now().toString(36)}.${++counter}@example.com`;
 
 describe('Mail settings', () => {
   it('defaults to the log sender, a local From and 10 attempts, and never echoes a bad SMTP_URL', () => {
-    const defaults = loadConfig({ env: {}, configFile: false });
-    expect(defaults).toMatchObject({
+    expect(mailSettingsOf({})).toMatchObject({
       smtpUrl: undefined,
-      mailFrom: 'Socle <no-reply@localhost>',
-      mailMaxAttempts: 10,
+      from: 'Socle <no-reply@localhost>',
+      maxAttempts: 10,
     });
-    const configured = loadConfig({
-      env: { SMTP_URL: 'smtp://user:pw@smtp.example:587', MAIL_FROM: 'Acme <hi@acme.example>' },
-      configFile: false,
-    });
-    expect(configured).toMatchObject({
+    expect(
+      mailSettingsOf({ SMTP_URL: 'smtp://user:pw@smtp.example:587', MAIL_FROM: 'Acme <hi@acme.example>' }),
+    ).toMatchObject({
       smtpUrl: 'smtp://user:pw@smtp.example:587',
-      mailFrom: 'Acme <hi@acme.example>',
+      from: 'Acme <hi@acme.example>',
     });
     let message = '';
     try {
-      loadConfig({ env: { SMTP_URL: 'http://user:hunter2@smtp.example' }, configFile: false });
+      mailSettingsOf({ SMTP_URL: 'http://user:hunter2@smtp.example' });
     } catch (error) {
       message = (error as Error).message;
     }

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { createIdentityModule } from '../src/modules/identity/index.js';
-import { createMailModule, createMailOutbox } from '../src/modules/mail/index.js';
+import { createMailModule, type MailServices } from '../src/modules/mail/index.js';
 import { createTestSocle, type TestSocle } from '../src/testing/index.js';
 import { describeEachDatabase } from './support/each-database.js';
 import { deliveryJobsOf, FROM, outboxRowOf, uniqueAddress, useSmtpServer } from './support/mail-fixtures.js';
@@ -13,7 +13,8 @@ describeEachDatabase("Mail: a sign-up's verification mail through SMTP", (target
   beforeAll(async () => {
     socle = await createTestSocle(target, {
       modules: [createIdentityModule({ rateLimits: false }), createMailModule()],
-      config: { smtpUrl: smtp.url, mailFrom: FROM, jobsQueues: [] },
+      config: { jobsQueues: [] },
+      settings: { mail: { smtpUrl: smtp.url, from: FROM } },
     });
   });
   afterAll(() => socle?.dispose());
@@ -51,13 +52,14 @@ describeEachDatabase('Mail: a sender that keeps failing', (target) => {
     socle = await createTestSocle(target, {
       // No backoff: every retry is due at once, so one runDueJobs() runs them all.
       modules: [createMailModule({ backoff: false })],
-      config: { smtpUrl: smtp.url, mailFrom: FROM, mailMaxAttempts: 3, jobsQueues: [] },
+      config: { jobsQueues: [] },
+      settings: { mail: { smtpUrl: smtp.url, from: FROM, maxAttempts: 3 } },
     });
   });
   afterAll(() => socle?.dispose());
 
   it('is retried by the engine, then dead: the job failed and the row marked failed; a retry by hand sends it', async () => {
-    const outbox = createMailOutbox(socle.context);
+    const { outbox } = socle.servicesOf<MailServices>('mail');
     const { id } = await socle.db.transaction((trx) =>
       outbox.enqueue(trx, { to: uniqueAddress(), subject: 'Never accepted', text: 'Body' }),
     );

@@ -52,7 +52,8 @@ describeEachDatabase('Mail: upgrade from the delivery loop', (target) => {
       const upgraded = await createTestSocle(target, {
         database,
         modules: [createMailModule()],
-        config: { smtpUrl: smtp.url, mailFrom: FROM, jobsQueues: [] },
+        config: { jobsQueues: [] },
+        settings: { mail: { smtpUrl: smtp.url, from: FROM } },
       });
       try {
         for (const id of pending) expect(await deliveryJobsOf(upgraded, id)).toHaveLength(1);

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { createMailModule, createMailOutbox, type MailTables } from '../src/modules/mail/index.js';
+import { createMailModule, type MailServices, type MailTables } from '../src/modules/mail/index.js';
 import { createTestSocle, type TestSocle } from '../src/testing/index.js';
 import { describeEachDatabase, postgresTarget } from './support/each-database.js';
 import {
@@ -18,7 +18,8 @@ describeEachDatabase('Mail: delivered by the workers of the server', (target) =>
     const { log, lines } = createCapturingLogger();
     const embedded = await createTestSocle(target, {
       modules: [createMailModule()],
-      config: { smtpUrl: undefined, jobsPollIntervalMs: 500 },
+      config: { jobsPollIntervalMs: 500 },
+      settings: { mail: { smtpUrl: undefined } },
       log,
     });
     try {
@@ -26,7 +27,7 @@ describeEachDatabase('Mail: delivered by the workers of the server', (target) =>
       const to = uniqueAddress();
       const link = 'http://localhost:8080/reset-password?token=s3cr3t-t0ken';
       const { id } = await embedded.db.transaction((trx) =>
-        createMailOutbox(embedded.context).enqueue(trx, {
+        embedded.servicesOf<MailServices>('mail').outbox.enqueue(trx, {
           to,
           subject: 'Reset your password',
           text: `Reset it: ${link}`,
@@ -56,11 +57,13 @@ describe.skipIf(!postgresTarget.available)(
     let second: TestSocle;
 
     beforeAll(async () => {
-      const config = { smtpUrl: smtp.url, mailFrom: FROM, jobsPollIntervalMs: 500 };
-      first = await createTestSocle(postgresTarget, { modules: [createMailModule()], config });
+      const config = { jobsPollIntervalMs: 500 };
+      const settings = { mail: { smtpUrl: smtp.url, from: FROM } };
+      first = await createTestSocle(postgresTarget, { modules: [createMailModule()], config, settings });
       second = await createTestSocle(postgresTarget, {
         modules: [createMailModule()],
         config,
+        settings,
         database: first.database,
       });
     });
@@ -70,7 +73,7 @@ describe.skipIf(!postgresTarget.available)(
     });
 
     it('sends each mail exactly once while both nodes work the queue', async () => {
-      const outbox = createMailOutbox(first.context);
+      const { outbox } = first.servicesOf<MailServices>('mail');
       const ids = await first.db.transaction(async (trx) => {
         const queued: string[] = [];
         for (let index = 0; index < 100; index++) {

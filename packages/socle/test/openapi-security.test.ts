@@ -31,7 +31,7 @@ describeEachDatabase('OpenAPI document: credentials of each route', (target) => 
   beforeAll(async () => {
     socle = await createTestSocle(target, {
       modules: createBuiltInModules(),
-      config: { operatorToken: 'operator-token-0123456789' },
+      settings: { jobs: { operatorToken: 'operator-token-0123456789' } },
     });
     document = (await socle.app.inject({ method: 'GET', url: '/openapi.json' })).json();
   });

@@ -19,10 +19,8 @@ function erasureClosesSockets(name: string, target: TestDatabaseTarget, redisUrl
       for (let index = 0; index < nodeCount; index++) {
         const socle = await createTestSocle(target, {
           modules: createBuiltInModules(),
-          config: {
-            realtimeChannelRules: [{ pattern: 'presence-fence-*', role: 'user' }],
-            ...(redisUrl === undefined ? {} : { redisUrl }),
-          },
+          config: redisUrl === undefined ? {} : { redisUrl },
+          settings: { realtime: { channelRules: [{ pattern: 'presence-fence-*', role: 'user' }] } },
           ...(nodes[0] ? { database: nodes[0].socle.database } : {}),
         });
         nodes.push({ socle, url: await socle.listen() });

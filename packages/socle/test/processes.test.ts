@@ -96,9 +96,9 @@ describe.skipIf(skipReason !== undefined)(
           SECRET_KEY: TEST_SECRET_KEY,
           PORT: String(await freePort()),
           SHUTDOWN_TIMEOUT_MS: '3000',
-          REALTIME_APP_ID: app.realtimeAppId,
-          REALTIME_APP_KEY: app.realtimeAppKey,
-          REALTIME_APP_SECRET: app.realtimeAppSecret,
+          REALTIME_APP_ID: app.appId,
+          REALTIME_APP_KEY: app.appKey,
+          REALTIME_APP_SECRET: app.appSecret,
         },
       });
       const banner = await supervisor.waitForLog(BANNER, START_TIMEOUT_MS);

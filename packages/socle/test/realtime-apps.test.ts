@@ -29,7 +29,7 @@ describeEachDatabase("Realtime: the HTTP API and organizations' apps", (target) 
     const channels = await pusherServer(server.baseUrl, server.app).get({ path: '/channels', params: {} });
     expect(channels.status).toBe(200);
 
-    const signed = new URL(`${server.baseUrl}/apps/${server.app.realtimeAppId}/events`);
+    const signed = new URL(`${server.baseUrl}/apps/${server.app.appId}/events`);
     const body = JSON.stringify({ name: 'x', channel: 'scores', data: '{}' });
     const query = await server.signedQuery('POST', signed.pathname, body);
     const tampered = await fetch(`${signed}?${query}`, {
@@ -48,7 +48,7 @@ describeEachDatabase("Realtime: the HTTP API and organizations' apps", (target) 
     });
     expect(created.statusCode, created.body).toBe(201);
     const orgApp = created.json() as { id: string; key: string; secret: string };
-    const config = { realtimeAppId: orgApp.id, realtimeAppKey: orgApp.key, realtimeAppSecret: orgApp.secret };
+    const config = { appId: orgApp.id, appKey: orgApp.key, appSecret: orgApp.secret };
 
     const listed = await callAs(server.socle, server.alice, 'GET', '/realtime/apps', { orgId });
     expect(listed.json()).toEqual([expect.objectContaining({ id: orgApp.id, key: orgApp.key })]);
@@ -85,7 +85,7 @@ describeEachDatabase("Realtime: the HTTP API and organizations' apps", (target) 
     ).rejects.toMatchObject({
       status: 401,
     });
-    const fresh = { ...config, realtimeAppSecret: rotated.json().secret as string };
+    const fresh = { ...config, appSecret: rotated.json().secret as string };
     expect((await pusherServer(server.baseUrl, fresh).trigger('org-news', 'hello', 'again')).status).toBe(
       200,
     );
@@ -117,10 +117,10 @@ describeEachDatabase("Realtime: the HTTP API and organizations' apps", (target) 
     const orgApp = created.json() as { id: string; key: string; secret: string; encryptionMasterKey: string };
     expect(Buffer.from(orgApp.encryptionMasterKey, 'base64')).toHaveLength(32);
     const config = {
-      realtimeAppId: orgApp.id,
-      realtimeAppKey: orgApp.key,
-      realtimeAppSecret: orgApp.secret,
-      realtimeAppEncryptionMasterKey: orgApp.encryptionMasterKey,
+      appId: orgApp.id,
+      appKey: orgApp.key,
+      appSecret: orgApp.secret,
+      appEncryptionMasterKey: orgApp.encryptionMasterKey,
     };
     const listed = await callAs(server.socle, server.alice, 'GET', '/realtime/apps', { orgId });
     expect(listed.json()).toEqual([expect.objectContaining({ id: orgApp.id, hasEncryptionMasterKey: true })]);
@@ -176,7 +176,7 @@ describeEachDatabase("Realtime: the HTTP API and organizations' apps", (target) 
     const newKey = rotated.json().encryptionMasterKey as string;
     expect(newKey).not.toBe(orgApp.encryptionMasterKey);
     expect(rotated.json().hasEncryptionMasterKey).toBe(true);
-    const fresh = { ...config, realtimeAppEncryptionMasterKey: newKey };
+    const fresh = { ...config, appEncryptionMasterKey: newKey };
     expect((await authorize()).json().shared_secret).toBe(
       pusherServer(server.baseUrl, fresh).authorizeChannel(socketId, 'private-encrypted-room-7')
         .shared_secret,

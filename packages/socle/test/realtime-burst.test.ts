@@ -18,12 +18,12 @@ describe.skipIf(skipReason !== undefined)(
   `Realtime under a burst on two nodes [postgres + redis${skipReason ? `: ${skipReason}` : ''}]`,
   () => {
     const app = testRealtimeApp('-burst');
-    const signer = { key: app.realtimeAppKey, secret: app.realtimeAppSecret };
+    const signer = { key: app.appKey, secret: app.appSecret };
     const nodes: { socle: TestSocle; url: string }[] = [];
     const sockets: RawPusherSocket[] = [];
     let receiver: Awaited<ReturnType<typeof webhookReceiver>>;
     const raw = (node: number) => {
-      const created = new RawPusherSocket((nodes[node] as { url: string }).url, app.realtimeAppKey);
+      const created = new RawPusherSocket((nodes[node] as { url: string }).url, app.appKey);
       sockets.push(created);
       return created;
     };
@@ -32,12 +32,14 @@ describe.skipIf(skipReason !== undefined)(
       receiver = await webhookReceiver(app);
       for (let index = 0; index < 2; index++) {
         const socle = await createTestSocle(postgresTarget, {
-          config: {
-            ...app,
-            redisUrl: testRedisUrl,
-            realtimeWebhookUrl: receiver.url,
-            // Each client joins PAIRS channels on one socket, past the default cap.
-            realtimeMaxChannelsPerConnection: PAIRS,
+          config: { redisUrl: testRedisUrl },
+          settings: {
+            realtime: {
+              ...app,
+              webhookUrl: receiver.url,
+              // Each client joins PAIRS channels on one socket, past the default cap.
+              maxChannelsPerConnection: PAIRS,
+            },
           },
           ...(nodes[0] ? { database: nodes[0].socle.database } : {}),
           modules: [

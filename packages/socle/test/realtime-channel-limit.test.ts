@@ -16,7 +16,7 @@ describeEachDatabase('Realtime: channels per connection are capped', (target) =>
   beforeAll(async () => {
     socle = await createTestSocle(target, {
       modules: createBuiltInModules(),
-      config: { ...app, realtimeMaxChannelsPerConnection: LIMIT },
+      settings: { realtime: { ...app, maxChannelsPerConnection: LIMIT } },
     });
     url = await socle.listen();
   });
@@ -26,7 +26,7 @@ describeEachDatabase('Realtime: channels per connection are capped', (target) =>
   });
 
   it('refuses subscriptions past the limit in one burst with LimitReached, and keeps the socket', async () => {
-    const socket = new RawPusherSocket(url, app.realtimeAppKey);
+    const socket = new RawPusherSocket(url, app.appKey);
     sockets.push(socket);
     await socket.socketId();
     const burst = 3 * LIMIT;

@@ -78,7 +78,7 @@ describeEachDatabase('Realtime: private, presence and encrypted channels', (targ
     const socket = server.raw();
     await socket.socketId();
     const forged = channelAuth(
-      { key: server.app.realtimeAppKey, secret: server.app.realtimeAppSecret },
+      { key: server.app.appKey, secret: server.app.appSecret },
       '1.1',
       'private-chat-forged',
     );
@@ -151,7 +151,7 @@ describeEachDatabase('Realtime: private, presence and encrypted channels', (targ
     const socket = server.raw();
     const socketId = await socket.socketId();
     const auth = channelAuth(
-      { key: server.app.realtimeAppKey, secret: server.app.realtimeAppSecret },
+      { key: server.app.appKey, secret: server.app.appSecret },
       socketId,
       'private-chat-9',
     );
@@ -200,7 +200,7 @@ describeEachDatabase('Realtime: private, presence and encrypted channels', (targ
     const echoFor = (user: TestUser) =>
       new Echo({
         broadcaster: 'pusher',
-        key: server.app.realtimeAppKey,
+        key: server.app.appKey,
         cluster: 'local',
         wsHost: hostname,
         wsPort: Number(port),

@@ -72,7 +72,7 @@ describeEachDatabase('Realtime: shutdown', (target) => {
   it('closes every socket with 4200 (reconnect now) when Socle stops', async () => {
     const app = testRealtimeApp();
     const socle = await createTestSocle(target, {
-      config: app,
+      settings: { realtime: app },
       modules: [
         createIdentityModule({ rateLimits: false }),
         createMailModule(),
@@ -81,7 +81,7 @@ describeEachDatabase('Realtime: shutdown', (target) => {
       ],
     });
     const baseUrl = await socle.listen();
-    const socket = new RawPusherSocket(baseUrl, app.realtimeAppKey);
+    const socket = new RawPusherSocket(baseUrl, app.appKey);
     await socket.socketId();
     const result = await socle.dispose().then(() => socket.closed);
     expect(result.code).toBe(4200);

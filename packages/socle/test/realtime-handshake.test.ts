@@ -15,7 +15,7 @@ describe('Refused WebSocket handshakes [pglite]', () => {
   let socle: TestSocle;
   let port: number;
   beforeAll(async () => {
-    socle = await createTestSocle(pglite, { modules: createBuiltInModules(), config: app });
+    socle = await createTestSocle(pglite, { modules: createBuiltInModules(), settings: { realtime: app } });
     port = Number(new URL(await socle.listen()).port);
   });
   afterAll(() => socle?.dispose());
@@ -33,7 +33,7 @@ describe('Refused WebSocket handshakes [pglite]', () => {
   ])('answers an upgrade %s with a 400 problem+json and a request id', async (_label, headers) => {
     const answer = await sendRaw(
       `http://127.0.0.1:${port}`,
-      upgrade(`/app/${app.realtimeAppKey}?protocol=7`, headers),
+      upgrade(`/app/${app.appKey}?protocol=7`, headers),
     );
     const [head = '', body = ''] = answer.split('\r\n\r\n', 2);
     expect(head).toMatch(/^HTTP\/1\.1 400 /);

@@ -34,11 +34,11 @@ describeEachDatabase('Realtime: limits, names and protocol details', (target) =>
   let alice: TestUser;
   let bob: TestUser;
   const app = testRealtimeApp('-hardening');
-  const signer = { key: app.realtimeAppKey, secret: app.realtimeAppSecret };
+  const signer = { key: app.appKey, secret: app.appSecret };
   const raws: RawPusherSocket[] = [];
   const clients: PusherJs[] = [];
   const raw = () => {
-    const created = new RawPusherSocket(baseUrl, app.realtimeAppKey);
+    const created = new RawPusherSocket(baseUrl, app.appKey);
     raws.push(created);
     return created;
   };
@@ -65,12 +65,14 @@ describeEachDatabase('Realtime: limits, names and protocol details', (target) =>
   beforeAll(async () => {
     audit = createAuditModule({ flushIntervalMs: 10 });
     socle = await createTestSocle(target, {
-      config: {
-        ...app,
-        realtimeChannelRules: [
-          { pattern: 'private-org-{orgId}-billing-*', role: 'admin' },
-          { pattern: 'presence-lobby-*', role: 'user' },
-        ],
+      settings: {
+        realtime: {
+          ...app,
+          channelRules: [
+            { pattern: 'private-org-{orgId}-billing-*', role: 'admin' },
+            { pattern: 'presence-lobby-*', role: 'user' },
+          ],
+        },
       },
       modules: [
         createIdentityModule({ rateLimits: false }),

@@ -18,7 +18,7 @@ describe.skipIf(skipReason !== undefined)(
   `Realtime after kill -9 of a node [postgres + redis${skipReason ? `: ${skipReason}` : ''}]`,
   () => {
     const app = testRealtimeApp('-crash');
-    const signer = { key: app.realtimeAppKey, secret: app.realtimeAppSecret };
+    const signer = { key: app.appKey, secret: app.appSecret };
     let database: TestDatabase;
     let receiver: Awaited<ReturnType<typeof webhookReceiver>>;
     const nodes: { cli: CliProcess; url: string }[] = [];
@@ -31,9 +31,9 @@ describe.skipIf(skipReason !== undefined)(
           DATABASE_URL: database.url as string,
           REDIS_URL: testRedisUrl,
           SECRET_KEY: TEST_SECRET_KEY,
-          REALTIME_APP_ID: app.realtimeAppId,
-          REALTIME_APP_KEY: app.realtimeAppKey,
-          REALTIME_APP_SECRET: app.realtimeAppSecret,
+          REALTIME_APP_ID: app.appId,
+          REALTIME_APP_KEY: app.appKey,
+          REALTIME_APP_SECRET: app.appSecret,
           REALTIME_WEBHOOK_URL: receiver.url,
           REALTIME_NODE_EXPIRY_SECONDS: String(EXPIRY_SECONDS),
           JOBS_POLL_INTERVAL_MS: '500',
@@ -42,7 +42,7 @@ describe.skipIf(skipReason !== undefined)(
       nodes.push({ cli, url: await waitForListening(cli, START_TIMEOUT_MS) });
     };
     const joinPresence = async (node: number, userId: string) => {
-      const socket = new RawPusherSocket((nodes[node] as { url: string }).url, app.realtimeAppKey);
+      const socket = new RawPusherSocket((nodes[node] as { url: string }).url, app.appKey);
       sockets.push(socket);
       const socketId = await socket.socketId();
       const channelData = JSON.stringify({ user_id: userId });

@@ -55,7 +55,8 @@ describe.skipIf(skipReason !== undefined)(
       for (let index = 0; index < 2; index++) {
         const realtimeModule = createRealtimeModule({ apps: [limitedApp] });
         const socle = await createTestSocle(postgresTarget, {
-          config: { ...app, redisUrl: testRedisUrl },
+          config: { redisUrl: testRedisUrl },
+          settings: { realtime: app },
           ...(nodes[0] ? { database: nodes[0].socle.database } : {}),
           modules: [
             createIdentityModule({ rateLimits: false }),
@@ -140,8 +141,8 @@ describe.skipIf(skipReason !== undefined)(
         now: () => Date.now() - NODE_EXPIRY_MS - 1000,
         log: createSilentLogger(),
       });
-      await ghost.join(app.realtimeAppId, 'presence-room-ghost', '1.2', { userId: 'ghost-user' }, 100);
-      await ghost.occupy(app.realtimeAppId, 'presence-room-ghost', 1);
+      await ghost.join(app.appId, 'presence-room-ghost', '1.2', { userId: 'ghost-user' }, 100);
+      await ghost.occupy(app.appId, 'presence-room-ghost', 1);
       await ghost.close();
       const onA = client(0, alice.token).subscribe('presence-room-ghost') as PresenceChannel;
       await nextEvent(onA, 'pusher:subscription_succeeded');

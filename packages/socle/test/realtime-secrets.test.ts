@@ -76,10 +76,10 @@ describeEachDatabase(
       try {
         const baseUrl = await third.listen();
         const config = {
-          realtimeAppId: orgApp.id,
-          realtimeAppKey: orgApp.key,
-          realtimeAppSecret: orgApp.secret,
-          realtimeAppEncryptionMasterKey: orgApp.encryptionMasterKey,
+          appId: orgApp.id,
+          appKey: orgApp.key,
+          appSecret: orgApp.secret,
+          appEncryptionMasterKey: orgApp.encryptionMasterKey,
         };
         const subscriber = pusherClient(baseUrl, config, owner.token);
         try {

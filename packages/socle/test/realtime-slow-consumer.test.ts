@@ -30,7 +30,7 @@ describeEachDatabase('Realtime: slow consumers', (target) => {
     });
     const socle = await createTestSocle(target, {
       log,
-      config: { ...app, realtimeMaxBufferedBytes: LIMIT },
+      settings: { realtime: { ...app, maxBufferedBytes: LIMIT } },
       modules: [
         createIdentityModule({ rateLimits: false }),
         createMailModule(),
@@ -49,11 +49,7 @@ describeEachDatabase('Realtime: slow consumers', (target) => {
     });
     const sockets: RawPusherSocket[] = [];
     const connect = async (client: string) => {
-      const socket = new RawPusherSocket(
-        baseUrl,
-        app.realtimeAppKey,
-        `protocol=7&client=${client}&version=1`,
-      );
+      const socket = new RawPusherSocket(baseUrl, app.appKey, `protocol=7&client=${client}&version=1`);
       sockets.push(socket);
       return { socket, socketId: await socket.socketId() };
     };
@@ -61,7 +57,7 @@ describeEachDatabase('Realtime: slow consumers', (target) => {
       const { socket, socketId } = await connect(client);
       const channelData = JSON.stringify({ user_id: userId });
       const auth = channelAuth(
-        { key: app.realtimeAppKey, secret: app.realtimeAppSecret },
+        { key: app.appKey, secret: app.appSecret },
         socketId,
         'presence-slow',
         channelData,
@@ -149,7 +145,7 @@ describeEachDatabase('Realtime: slow consumers', (target) => {
       // Logged once, with the socket and the app; counted.
       const warnings = server.logLines.filter((line) => String(line.msg).includes('slow consumer'));
       expect(warnings).toEqual([
-        expect.objectContaining({ socketId: stalled.socketId, appId: server.app.realtimeAppId }),
+        expect.objectContaining({ socketId: stalled.socketId, appId: server.app.appId }),
       ]);
       const metrics = await socle.app.inject({ method: 'GET', url: '/metrics' });
       expect(metrics.body).toContain('socle_realtime_slow_disconnects_total 1');

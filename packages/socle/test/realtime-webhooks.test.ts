@@ -39,11 +39,8 @@ describeEachDatabase('Realtime: webhooks', (target) => {
     const app = testRealtimeApp('-hooks');
     const socle = await createTestSocle(target, {
       // Retried jobs send no NOTIFY: a short poll picks the retry up quickly.
-      config: {
-        ...app,
-        realtimeWebhookUrl: `http://127.0.0.1:${port}/pusher/webhooks`,
-        jobsPollIntervalMs: 100,
-      },
+      config: { jobsPollIntervalMs: 100 },
+      settings: { realtime: { ...app, webhookUrl: `http://127.0.0.1:${port}/pusher/webhooks` } },
       modules: [
         createIdentityModule({ rateLimits: false }),
         createMailModule(),
@@ -57,7 +54,7 @@ describeEachDatabase('Realtime: webhooks', (target) => {
     const names = () => received.map((event) => `${event.name}:${event.channel}`);
     try {
       const baseUrl = await socle.listen();
-      const socket = new RawPusherSocket(baseUrl, app.realtimeAppKey);
+      const socket = new RawPusherSocket(baseUrl, app.appKey);
       const socketId = await socket.socketId();
       const channelData = JSON.stringify({ user_id: 'u1' });
       socket.send({
@@ -65,7 +62,7 @@ describeEachDatabase('Realtime: webhooks', (target) => {
         data: {
           channel: 'presence-hooks',
           auth: channelAuth(
-            { key: app.realtimeAppKey, secret: app.realtimeAppSecret },
+            { key: app.appKey, secret: app.appSecret },
             socketId,
             'presence-hooks',
             channelData,

@@ -110,7 +110,7 @@ describe('slow and greedy clients (real sockets)', () => {
   });
 
   it('keeps a WebSocket open past the request and keep-alive timeouts (they bound HTTP only)', async () => {
-    const client = new RawPusherSocket(baseUrl, app.realtimeAppKey);
+    const client = new RawPusherSocket(baseUrl, app.appKey);
     await client.next('pusher:connection_established');
     const closedEarly = await Promise.race([client.closed, sleep(2500).then(() => undefined)]);
     expect(closedEarly, 'the WebSocket was closed by an HTTP timeout').toBeUndefined();

@@ -16,12 +16,16 @@ runServerChild(async (settings) => {
   const socle = await createSocle({
     config: benchSocleConfig(settings, {
       redisUrl: settings.redisUrl,
-      realtimeAppId: BURST_APP.id,
-      realtimeAppKey: BURST_APP.key,
-      realtimeAppSecret: BURST_APP.secret,
-      realtimeWebhookUrl: settings.webhookUrl,
-      // Each burst client joins 1,000 channels on one socket (issue 11's run).
-      realtimeMaxChannelsPerConnection: 1000,
+      moduleSettings: {
+        realtime: {
+          appId: BURST_APP.id,
+          appKey: BURST_APP.key,
+          appSecret: BURST_APP.secret,
+          webhookUrl: settings.webhookUrl,
+          // Each burst client joins 1,000 channels on one socket (issue 11's run).
+          maxChannelsPerConnection: 1000,
+        },
+      },
     }),
     modules: [
       createIdentityModule({ accessTokenTtlSeconds: 3600, rateLimits: false }),

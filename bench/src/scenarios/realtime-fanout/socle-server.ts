@@ -17,9 +17,7 @@ import { measuredMemory } from './memory-route.js';
 
 runServerChild(async (settings) => {
   const config = benchSocleConfig(settings, {
-    realtimeAppId: BENCH_APP.id,
-    realtimeAppKey: BENCH_APP.key,
-    realtimeAppSecret: BENCH_APP.secret,
+    moduleSettings: { realtime: { appId: BENCH_APP.id, appKey: BENCH_APP.key, appSecret: BENCH_APP.secret } },
     ...(settings.sharedPort === undefined ? {} : { port: settings.sharedPort }),
     ...(settings.redisUrl === undefined ? {} : { redisUrl: settings.redisUrl }),
   });

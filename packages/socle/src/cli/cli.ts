@@ -1,5 +1,4 @@
 import { parseArgs } from 'node:util';
-import { describeSettings } from '../kernel/config/index.js';
 import { SOCLE_VERSION } from '../kernel/version.js';
 import { EXIT, failureOutput } from './exit-codes.js';
 import { JOBS_HELP, parseJobsCommand } from './jobs-command.js';
@@ -70,11 +69,12 @@ Logs go to stderr.`,
   config: 'Settings (environment variable / socle.config.json key, default):',
 };
 
-function helpFor(topic: string): string | undefined {
+async function helpFor(topic: string, configFile: string | undefined): Promise<string | undefined> {
   if (topic === 'config') {
-    const rows = describeSettings().map(
+    // The kernel's settings, then each module's: built-ins and those SOCLE_MODULES loads.
+    const rows = (await (await commands()).describeAllSettings(configFile)).map(
       (setting) =>
-        `  ${setting.env.padEnd(30)} ${setting.fileKey.padEnd(28)} ${setting.defaultValue}\n      ${setting.description}`,
+        `  ${setting.env.padEnd(36)} ${setting.fileKey.padEnd(32)} ${setting.defaultValue}\n      ${setting.module === undefined ? '' : `(${setting.module}) `}${setting.description}`,
     );
     return `${HELP.config}\n${rows.join('\n')}\n\nThe environment wins over the file; the file wins over defaults.`;
   }
@@ -120,7 +120,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   }
   if (command === 'help' || values.help) {
     const topic = command === 'help' ? (rest[0] ?? 'main') : command;
-    const text = helpFor(topic);
+    const text = await helpFor(topic, values.config);
     if (text === undefined) {
       process.stderr.write(`Unknown help topic "${topic}".\n\n${HELP.main}\n`);
       return EXIT.usage;

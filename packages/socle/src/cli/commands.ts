@@ -1,6 +1,11 @@
 import path from 'node:path';
 import type { Config } from '../kernel/config/index.js';
-import { loadConfig } from '../kernel/config/index.js';
+import {
+  describeSettings,
+  loadConfig,
+  readModuleSpecifiers,
+  type SettingDescription,
+} from '../kernel/config/index.js';
 import { type Database, type Migration, migrationStatus, openDatabase } from '../kernel/db/index.js';
 import { createLogger, type Logger } from '../kernel/log/index.js';
 import type { ModuleDefinition } from '../kernel/modules/index.js';
@@ -37,21 +42,41 @@ import {
 
 const dataDirOf = (config: Config) => path.resolve(config.baseDir, config.dataDir);
 
-function readConfig(configFile: string | undefined, processes?: string): Config {
-  return loadConfig({
-    env: process.env,
-    ...(configFile === undefined ? {} : { configFile }),
-    ...(processes === undefined ? {} : { flags: { processes } }),
-  });
-}
-
+/**
+ * The configuration and the modules it runs: built-ins, then `SOCLE_MODULES`, loaded first so
+ * every setting of the kernel and of every module is checked in one pass (one message for all).
+ */
 async function loadAll(
   configFile: string | undefined,
   processes?: string,
 ): Promise<{ config: Config; modules: ModuleDefinition[] }> {
-  const config = readConfig(configFile, processes);
-  const modules = [...createBuiltInModules(), ...(await loadModules(config.modules, config.baseDir))];
+  const sources = {
+    env: process.env,
+    ...(configFile === undefined ? {} : { configFile }),
+  };
+  const { specifiers, baseDir } = readModuleSpecifiers(sources);
+  const modules = [...createBuiltInModules(), ...(await loadModules(specifiers, baseDir))];
+  const config = loadConfig({
+    ...sources,
+    ...(processes === undefined ? {} : { flags: { processes } }),
+    modules,
+  });
   return { config, modules };
+}
+
+/**
+ * What `socle help config` lists: the kernel's settings and every module's (built-ins, and those
+ * `SOCLE_MODULES` names when they load; help still answers when one does not).
+ */
+export async function describeAllSettings(
+  configFile: string | undefined,
+): Promise<readonly SettingDescription[]> {
+  const { specifiers, baseDir } = readModuleSpecifiers({
+    env: process.env,
+    ...(configFile === undefined ? {} : { configFile }),
+  });
+  const extra = await loadModules(specifiers, baseDir).catch(() => []);
+  return describeSettings([...createBuiltInModules(), ...extra]);
 }
 
 /** `socle worker`: jobs only, in a process of its own; any number of them on Postgres. */
@@ -302,12 +327,11 @@ async function executeCommand(socle: Socle, command: ControlCommand): Promise<Co
  * only from `warn` up (`LOG_LEVEL=debug` still shows everything).
  */
 export async function runOneShot(configFile: string | undefined, command: ControlCommand): Promise<number> {
-  const config = readConfig(configFile);
+  const { config, modules } = await loadAll(configFile);
   if (config.databaseUrl === undefined) {
     const answer = await askRunningServer(controlSocketPath(dataDirOf(config)), command);
     if (answer !== undefined) return print(answer);
   }
-  const modules = [...createBuiltInModules(), ...(await loadModules(config.modules, config.baseDir))];
   const quiet: Config = { ...config, logLevel: config.logLevel === 'info' ? 'warn' : config.logLevel };
   const log = createLogger(quiet, process.stderr);
   if (command.command === 'migrate status') {

@@ -11,10 +11,16 @@ export { type Clock, createManualClock, systemClock } from './clock/index.js';
 export {
   CONFIG_FILE_NAME,
   type Config,
+  defineSettings,
   type LoadConfigOptions,
   type LogLevel,
   loadConfig,
-  type RealtimeChannelRule,
+  type RawValue,
+  type SettingDefinition,
+  type SettingParser,
+  type SettingsSpec,
+  type SettingValues,
+  setting,
 } from './config/index.js';
 export {
   type RequestScope,

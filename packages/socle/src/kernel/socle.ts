@@ -2,7 +2,7 @@ import type { AddressInfo, ListenOptions as ListenOptionsOfNode } from 'node:net
 import path from 'node:path';
 import { createBus } from './bus/index.js';
 import { type Clock, systemClock } from './clock/index.js';
-import type { Config } from './config/index.js';
+import { type Config, resolveModuleSettings } from './config/index.js';
 import { createScopeAccess, type ScopeAccess } from './context/index.js';
 import {
   applyMigrations,
@@ -119,6 +119,11 @@ export async function createSocle(options: CreateSocleOptions): Promise<Socle> {
   const clock = options.clock ?? systemClock;
   const metrics = createMetrics();
   const modules = orderModules(options.modules ?? []);
+  // Every module's settings, from the sources loadConfig read: all bad values reported at once,
+  // before anything is opened.
+  const moduleSettings = resolveModuleSettings(config, modules);
+  const settingsOf = (module: ModuleDefinition | undefined) =>
+    module === undefined ? {} : (moduleSettings[module.name] ?? {});
   const migrations = collectMigrations(modules);
   const secrets = openSecretBox({
     secretKey: config.secretKey,
@@ -192,7 +197,7 @@ export async function createSocle(options: CreateSocleOptions): Promise<Socle> {
     modules: modules.map((module) => bindJobServices(module, () => servicesOf(module.name))),
   });
   let privacyHooks: readonly ModulePrivacyHooks[] | undefined;
-  const setupContext: SetupContext = {
+  const setupContext: Omit<SetupContext, 'settings'> = {
     db,
     log,
     clock,
@@ -217,6 +222,7 @@ export async function createSocle(options: CreateSocleOptions): Promise<Socle> {
   };
   const contextOf = (module?: ModuleDefinition): ModuleContext => ({
     ...setupContext,
+    settings: settingsOf(module),
     services: module === undefined ? undefined : services.get(module.name),
   });
   try {
@@ -242,7 +248,8 @@ export async function createSocle(options: CreateSocleOptions): Promise<Socle> {
       running,
     });
     registerHealthRoutes(app, { db: readinessDb, migrations, metrics, redis, isDraining: () => draining });
-    for (const module of modules) services.set(module.name, await module.setup?.(setupContext));
+    for (const module of modules)
+      services.set(module.name, await module.setup?.({ ...setupContext, settings: settingsOf(module) }));
     for (const module of modules) await module.configureHttp?.(app, contextOf(module));
     for (const module of modules) {
       const routes = module.routes;

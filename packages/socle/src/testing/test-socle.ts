@@ -16,6 +16,11 @@ export interface TestSocleOptions {
   // biome-ignore lint/suspicious/noExplicitAny: each module is typed with its own tables
   readonly modules?: readonly ModuleDefinition<any>[];
   readonly config?: Partial<Config>;
+  /**
+   * Values of modules' settings by module name (`{ mail: { from: 'Acme <a@acme.test>' } }`),
+   * winning over their defaults and the environment.
+   */
+  readonly settings?: Readonly<Record<string, Readonly<Record<string, unknown>>>>;
   readonly log?: Logger;
   /** A clock the test controls (createManualClock), for expiry and grace windows. */
   readonly clock?: Clock;
@@ -56,6 +61,7 @@ export async function createTestSocle(
       secretKey: TEST_SECRET_KEY,
       ...(database.dataDir === undefined ? {} : { dataDir: database.dataDir }),
       ...options.config,
+      ...(options.settings === undefined ? {} : { moduleSettings: options.settings }),
     },
   });
   let socle: Socle;

@@ -16,10 +16,10 @@ export type PresenceChannel = InstanceType<
 export function testRealtimeApp(suffix = '') {
   const unique = `${Date.now().toString(36)}${Math.random().toString(36).slice(2, 8)}${suffix}`;
   return {
-    realtimeAppId: `app-${unique}`,
-    realtimeAppKey: `key-${unique}`,
-    realtimeAppSecret: `secret-${unique}`,
-    realtimeAppEncryptionMasterKey: randomBytes(32).toString('base64'),
+    appId: `app-${unique}`,
+    appKey: `key-${unique}`,
+    appSecret: `secret-${unique}`,
+    appEncryptionMasterKey: randomBytes(32).toString('base64'),
   };
 }
 
@@ -29,9 +29,9 @@ export function testRealtimeApp(suffix = '') {
  */
 export function limitedRealtimeApp(app: ReturnType<typeof testRealtimeApp>, maxConnections: number) {
   return {
-    id: `limited-${app.realtimeAppId}`,
-    key: `limited-${app.realtimeAppKey}`,
-    secret: app.realtimeAppSecret,
+    id: `limited-${app.appId}`,
+    key: `limited-${app.appKey}`,
+    secret: app.appSecret,
     encryptionMasterKey: undefined,
     orgId: null,
     maxConnections,
@@ -42,8 +42,8 @@ export function limitedRealtimeApp(app: ReturnType<typeof testRealtimeApp>, maxC
 }
 
 /** An app as the clients see it; without an encryption master key, encrypted channels are off. */
-type AppConfig = Omit<ReturnType<typeof testRealtimeApp>, 'realtimeAppEncryptionMasterKey'> & {
-  realtimeAppEncryptionMasterKey?: string;
+type AppConfig = Omit<ReturnType<typeof testRealtimeApp>, 'appEncryptionMasterKey'> & {
+  appEncryptionMasterKey?: string;
 };
 
 /** A pusher-js client (the real browser library, Node build) pointed at a Socle server. */
@@ -56,7 +56,7 @@ export function pusherClient(
 ): PusherJs {
   const { hostname, port } = new URL(baseUrl);
   const headers = { ...(token === undefined ? {} : { authorization: `Bearer ${token}` }), ...extraHeaders };
-  return new PusherJs(app.realtimeAppKey, {
+  return new PusherJs(app.appKey, {
     cluster: 'local',
     wsHost: hostname,
     wsPort: Number(port),
@@ -69,24 +69,19 @@ export function pusherClient(
 }
 
 /** The official `pusher` server SDK pointed at a Socle server (through `agent`'s connections if given). */
-export function pusherServer(
-  baseUrl: string,
-  app: AppConfig,
-  secret = app.realtimeAppSecret,
-  agent?: Agent,
-): Pusher {
+export function pusherServer(baseUrl: string, app: AppConfig, secret = app.appSecret, agent?: Agent): Pusher {
   const { hostname, port } = new URL(baseUrl);
   return new Pusher({
-    appId: app.realtimeAppId,
-    key: app.realtimeAppKey,
+    appId: app.appId,
+    key: app.appKey,
     secret,
     host: hostname,
     port,
     useTLS: false,
     ...(agent === undefined ? {} : { agent }),
-    ...(app.realtimeAppEncryptionMasterKey === undefined
+    ...(app.appEncryptionMasterKey === undefined
       ? {}
-      : { encryptionMasterKeyBase64: app.realtimeAppEncryptionMasterKey }),
+      : { encryptionMasterKeyBase64: app.appEncryptionMasterKey }),
   });
 }
 

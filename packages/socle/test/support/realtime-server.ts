@@ -80,7 +80,7 @@ export function useRealtimeServer(target: TestDatabaseTarget): RealtimeServer {
     const realtimeModule = createRealtimeModule({ apps: [limitedApp] });
     socle = await createTestSocle(target, {
       clock,
-      config: app,
+      settings: { realtime: app },
       modules: [
         createIdentityModule({ accessTokenTtlSeconds: 3600, rateLimits: false }),
         createMailModule(),
@@ -125,7 +125,7 @@ export function useRealtimeServer(target: TestDatabaseTarget): RealtimeServer {
       clients.push(created);
       return created;
     },
-    raw(query, key = app.realtimeAppKey) {
+    raw(query, key = app.appKey) {
       const created = new RawPusherSocket(baseUrl, key, query);
       raws.push(created);
       return created;
@@ -133,7 +133,7 @@ export function useRealtimeServer(target: TestDatabaseTarget): RealtimeServer {
     async signedQuery(method, path, body) {
       const { createHash, createHmac } = await import('node:crypto');
       const params: Record<string, string> = {
-        auth_key: app.realtimeAppKey,
+        auth_key: app.appKey,
         auth_timestamp: String(Math.floor(clock.now().getTime() / 1000)),
         auth_version: '1.0',
         body_md5: createHash('md5').update(body).digest('hex'),
@@ -142,7 +142,7 @@ export function useRealtimeServer(target: TestDatabaseTarget): RealtimeServer {
         .sort()
         .map((key) => `${key}=${params[key]}`)
         .join('&');
-      const signature = createHmac('sha256', app.realtimeAppSecret)
+      const signature = createHmac('sha256', app.appSecret)
         .update(`${method}\n${path}\n${text}`)
         .digest('hex');
       return `${text}&auth_signature=${signature}`;

@@ -3,7 +3,8 @@ import { availableParallelism, tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { isSocleError } from '../errors/index.js';
-import { loadConfig } from './config.js';
+import { describeSettings, loadConfig, resolveModuleSettings } from './config.js';
+import { defineSettings, setting } from './settings.js';
 
 function configError(run: () => unknown) {
   try {
@@ -43,22 +44,6 @@ describe('loadConfig', () => {
       trustProxy: true,
       shutdownTimeoutMs: 2500,
     });
-  });
-
-  it('reads realtime channel rules as space-separated pattern:role items, and names a bad one', () => {
-    const config = loadConfig({
-      env: { REALTIME_CHANNEL_RULES: ' private-org-{orgId}-billing-*:admin  presence-lobby-a,b:user ' },
-      configFile: false,
-    });
-    expect(config.realtimeChannelRules).toEqual([
-      { pattern: 'private-org-{orgId}-billing-*', role: 'admin' },
-      { pattern: 'presence-lobby-a,b', role: 'user' },
-    ]);
-    const error = configError(() =>
-      loadConfig({ env: { REALTIME_CHANNEL_RULES: 'news-*:user private-x:boss' }, configFile: false }),
-    );
-    expect(error.message).toContain('REALTIME_CHANNEL_RULES must be pattern:role items');
-    expect(error.message).toContain('"news-*:user"');
   });
 
   it('takes TRUST_PROXY as a flag, a number of proxy hops or proxy addresses', () => {
@@ -144,6 +129,118 @@ describe('loadConfig', () => {
     const fromEnv = configError(() => loadConfig({ env: { PROCESSES: '0' }, configFile: false }));
     expect(fromEnv.errors).toEqual([
       { field: 'PROCESSES', message: 'must be auto or an integer from 1 to 1024, got "0"' },
+    ]);
+  });
+});
+
+describe('module settings', () => {
+  const quizSettings = defineSettings({
+    roomSize: setting.integer({
+      env: 'QUIZ_ROOM_SIZE',
+      description: 'Players per room',
+      default: 8,
+      min: 2,
+      max: 64,
+    }),
+    webhookUrl: setting.url({
+      env: 'QUIZ_WEBHOOK_URL',
+      description: 'Where results go',
+      protocols: ['https:'],
+    }),
+    mode: setting.oneOf({
+      env: 'QUIZ_MODE',
+      description: 'Scoring',
+      values: ['fast', 'fair'],
+      default: 'fair',
+    }),
+  });
+  const quiz = { name: 'quiz', settings: quizSettings };
+
+  it('parses a module’s settings with the kernel’s, from the environment and the file (camelCase key)', () => {
+    const directory = mkdtempSync(path.join(tmpdir(), 'socle-config-'));
+    writeFileSync(
+      path.join(directory, 'socle.config.json'),
+      JSON.stringify({ quizRoomSize: 12, quizMode: 'fast' }),
+    );
+    const config = loadConfig({ env: { QUIZ_MODE: 'fair' }, cwd: directory, modules: [quiz] });
+    expect(config.moduleSettings.quiz).toEqual({ roomSize: 12, webhookUrl: undefined, mode: 'fair' });
+    expect(Object.isFrozen(config.moduleSettings.quiz)).toBe(true);
+  });
+
+  it('reports every bad value of the kernel and of every module in one error, never echoing a URL', () => {
+    const error = configError(() =>
+      loadConfig({
+        env: { PORT: 'x', QUIZ_ROOM_SIZE: '1', QUIZ_WEBHOOK_URL: 'http://user:hunter2@hooks.example' },
+        configFile: false,
+        modules: [quiz],
+      }),
+    );
+    expect(error.errors.map((problem) => problem.field)).toEqual([
+      'PORT',
+      'QUIZ_ROOM_SIZE',
+      'QUIZ_WEBHOOK_URL',
+    ]);
+    expect(error.message).toContain('QUIZ_WEBHOOK_URL must be an https:// URL');
+    expect(error.message).not.toContain('hunter2');
+  });
+
+  it('reads later the settings of a module loadConfig was not given, from the same sources, under given values', () => {
+    const config = loadConfig({
+      env: { QUIZ_ROOM_SIZE: '4' },
+      configFile: false,
+      overrides: { moduleSettings: { quiz: { mode: 'fast' } } },
+    });
+    expect(resolveModuleSettings(config, [quiz]).quiz).toEqual({
+      roomSize: 4,
+      webhookUrl: undefined,
+      mode: 'fast',
+    });
+    const bad = loadConfig({ env: { QUIZ_ROOM_SIZE: 'many' }, configFile: false });
+    const error = configError(() => resolveModuleSettings(bad, [quiz]));
+    expect(error.code).toBe('config.invalid');
+    expect(error.errors.map((problem) => problem.field)).toEqual(['QUIZ_ROOM_SIZE']);
+  });
+
+  it('refuses two owners of one variable and a name that is not UPPER_SNAKE_CASE', () => {
+    const clash = {
+      name: 'clash',
+      settings: defineSettings({
+        port: setting.integer({ env: 'PORT', description: 'x', default: 1, min: 0, max: 9 }),
+      }),
+    };
+    expect(() => loadConfig({ env: {}, configFile: false, modules: [clash] })).toThrow(
+      /PORT is declared twice/,
+    );
+    expect(() =>
+      defineSettings({ x: setting.boolean({ env: 'quiz-x', description: 'x', default: true }) }),
+    ).toThrow(/UPPER_SNAKE_CASE/);
+  });
+
+  it('lists module settings after the kernel’s in help, with their module and file key', () => {
+    const rows = describeSettings([quiz]);
+    expect(rows.find((row) => row.env === 'PORT')?.module).toBeUndefined();
+    expect(rows.filter((row) => row.module === 'quiz')).toEqual([
+      {
+        env: 'QUIZ_ROOM_SIZE',
+        fileKey: 'quizRoomSize',
+        module: 'quiz',
+        description: 'Players per room',
+        defaultValue: '8',
+      },
+      {
+        env: 'QUIZ_WEBHOOK_URL',
+        fileKey: 'quizWebhookUrl',
+        module: 'quiz',
+        description: 'Where results go',
+        defaultValue: '(unset)',
+      },
+      {
+        env: 'QUIZ_MODE',
+        fileKey: 'quizMode',
+        module: 'quiz',
+        description: 'Scoring',
+        defaultValue: '"fair"',
+      },
     ]);
   });
 });

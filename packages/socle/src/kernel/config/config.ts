@@ -3,7 +3,26 @@ import { isIP } from 'node:net';
 import { availableParallelism } from 'node:os';
 import path from 'node:path';
 import { type FieldError, SocleError } from '../errors/index.js';
-import { decodeSecretKey } from '../secrets/index.js';
+import {
+  boolean,
+  integer,
+  list,
+  oneOf,
+  type RawValue,
+  type SettingParser,
+  secretKey,
+  secretKeyList,
+  showRawValue as show,
+  text,
+  url,
+} from './parsers.js';
+import {
+  fileKeyOf,
+  isDeclaredFileKey,
+  type SettingDefinition,
+  type SettingsOwner,
+  settingErrors,
+} from './settings.js';
 
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 
@@ -64,53 +83,6 @@ export interface Config {
   /** Longest one Redis command may take; past it Redis counts as down until a probe answers. */
   readonly redisCommandTimeoutMs: number;
   /**
-   * `smtp://user:pass@host:587` or `smtps://…` delivers mail through that server; unset logs each
-   * mail instead (embedded default). Carries a password: never log it.
-   */
-  readonly smtpUrl: string | undefined;
-  /** The `From` of mail Socle sends, e.g. `Acme <no-reply@acme.example>`. */
-  readonly mailFrom: string;
-  /** Delivery attempts of one mail (its `mail.deliver` job) before it is marked failed. */
-  readonly mailMaxAttempts: number;
-  /** Days a sent or failed mail stays in the outbox before a daily job deletes it. */
-  readonly mailRetentionDays: number;
-  /** Id of the realtime app defined by configuration (with key and secret); unset: none. */
-  readonly realtimeAppId: string | undefined;
-  /** Public key of the configured realtime app (`new Pusher(key, …)`). */
-  readonly realtimeAppKey: string | undefined;
-  /** Secret of the configured realtime app (HMAC of auth signatures). Never log it. */
-  readonly realtimeAppSecret: string | undefined;
-  /**
-   * Encryption master key of the configured realtime app (base64 of 32 bytes, the pusher SDK's
-   * `encryptionMasterKeyBase64`): needed for `private-encrypted-` channels. Never log it.
-   */
-  readonly realtimeAppEncryptionMasterKey: string | undefined;
-  /** Where Pusher webhooks of the configured realtime app are posted; unset: none. */
-  readonly realtimeWebhookUrl: string | undefined;
-  /** Largest event payload (`data`) a client or the HTTP API may send, in bytes. */
-  readonly realtimeMaxMessageBytes: number;
-  /** Seconds of silence after which the server pings a connection (sent to clients as `activity_timeout`). */
-  readonly realtimeActivityTimeoutSeconds: number;
-  /** Client events (`client-*`) one connection may send per second (above: `pusher:error` 4301). */
-  readonly realtimeClientEventsPerSecond: number;
-  /**
-   * Bytes a realtime socket may have waiting in the server's memory (written, not yet taken by the
-   * kernel). A frame that would take a socket past it is not queued: the socket is closed with 4100
-   * (over capacity: the client backs off, then reconnects), so clients that stop reading cannot run
-   * the server out of memory.
-   */
-  readonly realtimeMaxBufferedBytes: number;
-  /** Largest presence `user_info` (JSON-serialized bytes) a member may join with. */
-  readonly realtimeMaxUserInfoBytes: number;
-  readonly realtimeMaxChannelsPerConnection: number;
-  /**
-   * Seconds after its last heartbeat that a node counts as dead (with Redis): another node then
-   * removes its members and channels and announces it (`member_removed`, webhooks).
-   */
-  readonly realtimeNodeExpirySeconds: number;
-  /** Who may join which private and presence channels, besides the built-in rules and modules'. */
-  readonly realtimeChannelRules: readonly RealtimeChannelRule[];
-  /**
    * Base64 32-byte key that encrypts stored secrets (TOTP seeds, signing keys). Required with
    * `databaseUrl`; embedded mode generates one in `<dataDir>/secret-key` when unset. Never log it.
    */
@@ -134,8 +106,6 @@ export interface Config {
   readonly jobsSuperviseIntervalMs: number;
   /** Postgres only: connections of the job engine's own pool (plus one for LISTEN). */
   readonly jobsPoolMax: number;
-  /** Token of the operator API (`/operator/jobs`, `X-Operator-Token`); unset disables it. A secret: never log it. */
-  readonly operatorToken: string | undefined;
   readonly bodyLimitBytes: number;
   /** Allowed CORS origins; empty disables CORS, `*` allows any origin. */
   readonly corsOrigins: readonly string[];
@@ -149,44 +119,22 @@ export interface Config {
   readonly modules: readonly string[];
   /** Directory that relative paths in the configuration are resolved from. */
   readonly baseDir: string;
+  /**
+   * Values of the modules' own settings (declared with `defineSettings`), by module name: parsed
+   * by `loadConfig` for the `modules` it is given; tests and programmatic callers may set some here
+   * (they win over the environment). A module reads its own as `context.settings`.
+   */
+  readonly moduleSettings: Readonly<Record<string, Readonly<Record<string, unknown>>>>;
 }
 
-/**
- * A channel rule of the configuration: channels matching `pattern` (`{orgId}` and `{userId}`
- * placeholders, `*` for any rest) may be joined by any signed-in user (`user`), or by members of
- * the pattern's `{orgId}` organization with at least that role.
- */
-export interface RealtimeChannelRule {
-  readonly pattern: string;
-  readonly role: 'user' | 'owner' | 'admin' | 'member' | 'viewer';
-}
-
-type RawValue = string | number | boolean | readonly unknown[];
-type Parser<T> = (raw: RawValue) => { ok: true; value: T } | { ok: false; message: string };
+type Parser<T> = SettingParser<T>;
 
 interface Setting<K extends keyof Config> {
   readonly key: K;
   readonly env: string;
   readonly description: string;
-  readonly defaultValue: Config[K] | ((config: Partial<Config>) => Config[K]);
+  readonly defaultValue: Config[K];
   readonly parse: Parser<Config[K]>;
-}
-
-const show = (raw: RawValue) => JSON.stringify(raw);
-
-function integer(minimum: number, maximum: number): Parser<number> {
-  return (raw) => {
-    const value =
-      typeof raw === 'number'
-        ? raw
-        : typeof raw === 'string' && /^-?\d+$/.test(raw.trim())
-          ? Number(raw)
-          : Number.NaN;
-    if (!Number.isSafeInteger(value) || value < minimum || value > maximum) {
-      return { ok: false, message: `must be an integer from ${minimum} to ${maximum}, got ${show(raw)}` };
-    }
-    return { ok: true, value };
-  };
 }
 
 const MAX_PROCESSES = 1024;
@@ -199,14 +147,6 @@ const processCount: Parser<number> = (raw) => {
   return parsed.ok
     ? parsed
     : { ok: false, message: `must be auto or an integer from 1 to ${MAX_PROCESSES}, got ${show(raw)}` };
-};
-
-const boolean: Parser<boolean> = (raw) => {
-  if (typeof raw === 'boolean') return { ok: true, value: raw };
-  const text = String(raw).trim().toLowerCase();
-  if (['1', 'true', 'yes', 'on'].includes(text)) return { ok: true, value: true };
-  if (['0', 'false', 'no', 'off'].includes(text)) return { ok: true, value: false };
-  return { ok: false, message: `must be true or false, got ${show(raw)}` };
 };
 
 /** `TRUST_PROXY`: a boolean, a count of hops (`1`: the address the nearest proxy added), or addresses. */
@@ -233,139 +173,12 @@ const trustProxyValue: Parser<boolean | number | readonly string[]> = (raw) => {
   };
 };
 
-function oneOf<T extends string>(...allowed: T[]): Parser<T> {
-  return (raw) =>
-    typeof raw === 'string' && (allowed as string[]).includes(raw)
-      ? { ok: true, value: raw as T }
-      : { ok: false, message: `must be one of ${allowed.join(', ')}, got ${show(raw)}` };
-}
-
-function text(pattern?: RegExp, expectation?: string): Parser<string> {
-  return (raw) => {
-    if (typeof raw !== 'string' || raw.trim() === '')
-      return { ok: false, message: `must be a non-empty string, got ${show(raw)}` };
-    if (pattern && !pattern.test(raw))
-      return { ok: false, message: `must be ${expectation}, got ${show(raw)}` };
-    return { ok: true, value: raw.trim() };
-  };
-}
-
-const list: Parser<readonly string[]> = (raw) => {
-  if (Array.isArray(raw)) {
-    if (raw.every((item) => typeof item === 'string')) return { ok: true, value: raw as string[] };
-    return { ok: false, message: `must be a list of strings, got ${show(raw)}` };
-  }
-  if (typeof raw !== 'string')
-    return { ok: false, message: `must be a comma-separated list, got ${show(raw)}` };
-  return {
-    ok: true,
-    value: raw
-      .split(',')
-      .map((item) => item.trim())
-      .filter((item) => item !== ''),
-  };
-};
-
-const postgresUrl: Parser<string | undefined> = (raw) => {
-  if (typeof raw !== 'string') return { ok: false, message: `must be a postgres:// URL, got ${show(raw)}` };
-  if (raw.trim() === '') return { ok: true, value: undefined };
-  try {
-    const url = new URL(raw);
-    if (url.protocol === 'postgres:' || url.protocol === 'postgresql:')
-      return { ok: true, value: raw.trim() };
-  } catch {
-    // reported below
-  }
-  // Never echo the value: it usually carries a password.
-  return { ok: false, message: 'must be a postgres:// or postgresql:// URL' };
-};
-
-const redisUrl: Parser<string | undefined> = (raw) => {
-  if (typeof raw !== 'string') return { ok: false, message: 'must be a redis:// or rediss:// URL' };
-  if (raw.trim() === '') return { ok: true, value: undefined };
-  try {
-    const url = new URL(raw.trim());
-    if ((url.protocol === 'redis:' || url.protocol === 'rediss:') && url.hostname !== '')
-      return { ok: true, value: raw.trim() };
-  } catch {
-    // reported below
-  }
-  // Never echo the value: it may carry a password.
-  return { ok: false, message: 'must be a redis:// or rediss:// URL' };
-};
-
-const KEY_EXPECTATION =
-  'a base64 (or base64url) encoding of 32 random bytes, e.g. from `openssl rand -base64 32`';
-
-// Never echo the value of a key setting: it is the secret itself.
-const secretKey: Parser<string | undefined> = (raw) => {
-  if (typeof raw !== 'string') return { ok: false, message: `must be ${KEY_EXPECTATION}` };
-  if (raw.trim() === '') return { ok: true, value: undefined };
-  return decodeSecretKey(raw) === undefined
-    ? { ok: false, message: `must be ${KEY_EXPECTATION}` }
-    : { ok: true, value: raw.trim() };
-};
-
-const secretKeyList: Parser<readonly string[]> = (raw) => {
-  const parsed = list(raw);
-  if (!parsed.ok) return parsed;
-  return parsed.value.every((key) => decodeSecretKey(key) !== undefined)
-    ? parsed
-    : { ok: false, message: `must be a comma-separated list of keys, each ${KEY_EXPECTATION}` };
-};
-
-const smtpUrl: Parser<string | undefined> = (raw) => {
-  if (typeof raw !== 'string') return { ok: false, message: 'must be an smtp:// or smtps:// URL' };
-  if (raw.trim() === '') return { ok: true, value: undefined };
-  try {
-    const url = new URL(raw.trim());
-    if ((url.protocol === 'smtp:' || url.protocol === 'smtps:') && url.hostname !== '')
-      return { ok: true, value: raw.trim() };
-  } catch {
-    // reported below
-  }
-  // Never echo the value: it usually carries a password.
-  return { ok: false, message: 'must be an smtp:// or smtps:// URL' };
-};
-
 const jobQueues: Parser<readonly string[]> = (raw) => {
   const parsed = list(raw);
   if (!parsed.ok) return parsed;
   const unknown = parsed.value.filter((queue) => !['high', 'default', 'low'].includes(queue));
   if (unknown.length > 0) return { ok: false, message: `must list high, default or low, got ${show(raw)}` };
   return { ok: true, value: [...new Set(parsed.value)] };
-};
-
-const optionalSecret: Parser<string | undefined> = (raw) => {
-  if (typeof raw !== 'string') return { ok: false, message: 'must be a string' };
-  if (raw.trim() === '') return { ok: true, value: undefined };
-  // Never echo the value: it is a secret.
-  if (raw.trim().length < 32) return { ok: false, message: 'must be at least 32 characters' };
-  return { ok: true, value: raw.trim() };
-};
-
-const CHANNEL_RULE = /^((?:private|presence)-[-a-zA-Z0-9_=@,.;{}*]+):(user|owner|admin|member|viewer)$/;
-
-/** `pattern:role` items, separated by spaces (channel names may hold commas), or a list of them. */
-const channelRules: Parser<readonly RealtimeChannelRule[]> = (raw) => {
-  const items = Array.isArray(raw) ? raw : typeof raw === 'string' ? raw.split(/\s+/) : [raw];
-  const rules: RealtimeChannelRule[] = [];
-  for (const item of items) {
-    if (item === '') continue;
-    const match = typeof item === 'string' ? CHANNEL_RULE.exec(item) : null;
-    if (match === null)
-      return {
-        ok: false,
-        message: `must be pattern:role items (a private- or presence- pattern; role user, owner, admin, member or viewer), got ${show(item as RawValue)}`,
-      };
-    rules.push({ pattern: match[1] as string, role: match[2] as RealtimeChannelRule['role'] });
-  }
-  return { ok: true, value: rules };
-};
-
-const optionalText: Parser<string | undefined> = (raw) => {
-  if (typeof raw !== 'string') return { ok: false, message: 'must be a string' };
-  return { ok: true, value: raw.trim() === '' ? undefined : raw.trim() };
 };
 
 /** Every setting Socle reads, in the order `socle help config` prints them. */
@@ -397,7 +210,8 @@ const SETTINGS = [
     env: 'DATABASE_URL',
     description: 'Postgres URL; unset runs embedded PGlite',
     defaultValue: undefined,
-    parse: postgresUrl,
+    // A Unix-socket URL (`postgres:///app?host=/run/postgresql`) has no host.
+    parse: url(['postgres:', 'postgresql:'], 'a postgres:// or postgresql:// URL', { requireHost: false }),
   },
   {
     key: 'databasePoolMax',
@@ -434,7 +248,7 @@ const SETTINGS = [
     description:
       'Redis URL; shares rate limits, realtime fan-out and presence across nodes. Unset keeps them in process',
     defaultValue: undefined,
-    parse: redisUrl,
+    parse: url(['redis:', 'rediss:'], 'a redis:// or rediss:// URL'),
   },
   // Fault bounds (slow clients, database and Redis outages) and the Redis namespace.
   {
@@ -498,134 +312,6 @@ const SETTINGS = [
       'Longest one Redis command may take; past it Redis counts as down (503 redis.unavailable, rate limits per process) until it answers again',
     defaultValue: 1000,
     parse: integer(50, 60_000),
-  },
-  {
-    key: 'smtpUrl',
-    env: 'SMTP_URL',
-    description:
-      'SMTP server that delivers mail (smtp://user:pass@host:587, smtps://…); unset logs mail instead',
-    defaultValue: undefined,
-    parse: smtpUrl,
-  },
-  {
-    key: 'mailFrom',
-    env: 'MAIL_FROM',
-    description: 'From address of outgoing mail',
-    defaultValue: 'Socle <no-reply@localhost>',
-    parse: text(),
-  },
-  {
-    key: 'mailMaxAttempts',
-    env: 'MAIL_MAX_ATTEMPTS',
-    description:
-      'Delivery attempts of one mail (its mail.deliver job) before it is marked failed; set for mail queued from then on',
-    defaultValue: 10,
-    parse: integer(1, 100),
-  },
-  {
-    key: 'mailRetentionDays',
-    env: 'MAIL_RETENTION_DAYS',
-    description:
-      'Days sent or failed mail stays in the outbox (it may hold tokens) before a daily job deletes it',
-    defaultValue: 7,
-    parse: integer(1, 3650),
-  },
-  {
-    key: 'realtimeAppId',
-    env: 'REALTIME_APP_ID',
-    description: 'Id of the realtime app defined by configuration (with REALTIME_APP_KEY and _SECRET)',
-    defaultValue: undefined,
-    parse: optionalText,
-  },
-  {
-    key: 'realtimeAppKey',
-    env: 'REALTIME_APP_KEY',
-    description: 'Public key of the configured realtime app (Pusher key)',
-    defaultValue: undefined,
-    parse: optionalText,
-  },
-  {
-    key: 'realtimeAppSecret',
-    env: 'REALTIME_APP_SECRET',
-    description: 'Secret of the configured realtime app (signs channel authorizations and API calls)',
-    defaultValue: undefined,
-    parse: optionalText,
-  },
-  {
-    key: 'realtimeAppEncryptionMasterKey',
-    env: 'REALTIME_APP_ENCRYPTION_MASTER_KEY',
-    description:
-      'Encryption master key of the configured realtime app, for private-encrypted- channels (base64 of 32 bytes, as the pusher SDK takes it)',
-    defaultValue: undefined,
-    parse: secretKey,
-  },
-  {
-    key: 'realtimeWebhookUrl',
-    env: 'REALTIME_WEBHOOK_URL',
-    description: 'URL receiving Pusher webhooks of the configured realtime app',
-    defaultValue: undefined,
-    parse: optionalText,
-  },
-  {
-    key: 'realtimeMaxMessageBytes',
-    env: 'REALTIME_MAX_MESSAGE_BYTES',
-    description: 'Largest realtime event payload, in bytes',
-    defaultValue: 10_240,
-    parse: integer(256, 1_048_576),
-  },
-  {
-    key: 'realtimeActivityTimeoutSeconds',
-    env: 'REALTIME_ACTIVITY_TIMEOUT_SECONDS',
-    description: 'Seconds of silence before the server pings a realtime connection',
-    defaultValue: 120,
-    parse: integer(1, 3600),
-  },
-  {
-    key: 'realtimeClientEventsPerSecond',
-    env: 'REALTIME_CLIENT_EVENTS_PER_SECOND',
-    description: 'Client events one realtime connection may send per second',
-    defaultValue: 10,
-    parse: integer(1, 10_000),
-  },
-  {
-    key: 'realtimeMaxBufferedBytes',
-    env: 'REALTIME_MAX_BUFFERED_BYTES',
-    description:
-      'Bytes a realtime socket may have waiting in server memory; a socket that does not read fast enough to stay under it is closed with 4100',
-    defaultValue: 1_048_576,
-    parse: integer(65_536, 268_435_456),
-  },
-  {
-    key: 'realtimeMaxUserInfoBytes',
-    env: 'REALTIME_MAX_USER_INFO_BYTES',
-    description:
-      'Largest presence user_info (serialized JSON, bytes); larger ones are refused on the socket and at /realtime/auth',
-    defaultValue: 1024,
-    parse: integer(64, 65_536),
-  },
-  {
-    key: 'realtimeMaxChannelsPerConnection',
-    env: 'REALTIME_MAX_CHANNELS_PER_CONNECTION',
-    description:
-      'Channels one socket may be subscribed to at once; past it a subscription gets pusher:subscription_error LimitReached',
-    defaultValue: 200,
-    parse: integer(1, 100_000),
-  },
-  {
-    key: 'realtimeNodeExpirySeconds',
-    env: 'REALTIME_NODE_EXPIRY_SECONDS',
-    description:
-      'With Redis: seconds without heartbeat after which a node is dead and its members are removed and announced (within 1.25 × this)',
-    defaultValue: 20,
-    parse: integer(2, 600),
-  },
-  {
-    key: 'realtimeChannelRules',
-    env: 'REALTIME_CHANNEL_RULES',
-    description:
-      'Extra channel rules, space-separated pattern:role (e.g. private-org-{orgId}-billing-*:admin presence-lobby-*:user)',
-    defaultValue: [],
-    parse: channelRules,
   },
   {
     key: 'secretKey',
@@ -714,13 +400,6 @@ const SETTINGS = [
     parse: integer(1, 1000),
   },
   {
-    key: 'operatorToken',
-    env: 'OPERATOR_TOKEN',
-    description: 'Token of the operator API (/operator/jobs, X-Operator-Token header); unset disables it',
-    defaultValue: undefined,
-    parse: optionalSecret,
-  },
-  {
     key: 'bodyLimitBytes',
     env: 'BODY_LIMIT_BYTES',
     description: 'Largest accepted request body',
@@ -758,19 +437,35 @@ const SETTINGS = [
   },
 ] as const satisfies readonly Setting<keyof Config>[];
 
-/** What `socle help config` prints: one row per setting. */
-export function describeSettings(): readonly {
-  env: string;
-  fileKey: string;
-  description: string;
-  defaultValue: string;
-}[] {
-  return SETTINGS.map((setting) => ({
-    env: setting.env,
-    fileKey: setting.key,
-    description: setting.description,
-    defaultValue: JSON.stringify(setting.defaultValue) ?? '(unset)',
-  }));
+/** One row of `socle help config`. */
+export interface SettingDescription {
+  readonly env: string;
+  readonly fileKey: string;
+  /** The module declaring it; undefined for the kernel's own. */
+  readonly module: string | undefined;
+  readonly description: string;
+  readonly defaultValue: string;
+}
+
+/** What `socle help config` prints: the kernel's settings, then each module's, in module order. */
+export function describeSettings(modules: readonly SettingsOwner[] = []): readonly SettingDescription[] {
+  const show = (value: unknown) => JSON.stringify(value) ?? '(unset)';
+  return [
+    ...SETTINGS.map((setting) => ({
+      env: setting.env,
+      fileKey: setting.key,
+      module: undefined,
+      description: setting.description,
+      defaultValue: show(setting.defaultValue),
+    })),
+    ...moduleSettingsOf(modules).map(({ module, definition }) => ({
+      env: definition.env,
+      fileKey: fileKeyOf(definition.env),
+      module,
+      description: definition.description,
+      defaultValue: show(definition.defaultValue),
+    })),
+  ];
 }
 
 export interface LoadConfigOptions {
@@ -787,58 +482,190 @@ export interface LoadConfigOptions {
    * environment's values and winning over them; a bad one is reported under its flag's name.
    */
   readonly flags?: Partial<Record<keyof Config, string>>;
+  /**
+   * Modules whose settings are parsed in the same pass, so a bad value of any of them is reported
+   * with the kernel's in one message (the CLI passes every module it runs). A module not given
+   * here has its settings read by `createSocle`, from the same sources.
+   */
+  readonly modules?: readonly SettingsOwner[];
   /** Values that win over file and environment (used by tests and programmatic callers). */
   readonly overrides?: Partial<Config>;
 }
 
 export const CONFIG_FILE_NAME = 'socle.config.json';
 
+/** Where a configuration's values came from: kept so modules' settings are read from the same place. */
+interface ConfigSources {
+  readonly env: Readonly<Record<string, string | undefined>>;
+  readonly file: ConfigFile;
+  readonly flags: Readonly<Record<string, string | undefined>>;
+}
+
+// A symbol, so the sources (the whole environment) never show up when a configuration is logged
+// or serialized.
+const SOURCES = Symbol('socle.configSources');
+type WithSources = Config & { readonly [SOURCES]?: ConfigSources };
+
 /**
  * Parses the configuration once: defaults, then `socle.config.json`, then the environment, then
- * command-line flags.
+ * command-line flags; the kernel's settings and those of `options.modules`.
  * Every invalid value is reported in one `config.invalid` error; the result is frozen.
  */
 export function loadConfig(options: LoadConfigOptions = {}): Config {
   const cwd = options.cwd ?? process.cwd();
-  const env = options.env ?? {};
   const problems: FieldError[] = [];
-  const file = readConfigFile(options.configFile, cwd, problems);
-  const known = new Set<string>(SETTINGS.map((setting) => setting.key));
-  for (const key of Object.keys(file.values)) {
-    if (!known.has(key)) problems.push({ field: `${file.label}:${key}`, message: 'is not a known setting' });
+  const sources: ConfigSources = {
+    env: options.env ?? {},
+    file: readConfigFile(options.configFile, cwd, problems),
+    flags: options.flags ?? {},
+  };
+  // A key is known if the kernel or any module loaded in this process declares it (a module not
+  // given in `options.modules` has its settings read later by createSocle).
+  const known = new Set<string>([
+    ...SETTINGS.map((setting) => setting.key),
+    ...(options.modules ?? []).flatMap((module) =>
+      specOf(module).map(([, definition]) => fileKeyOf(definition.env)),
+    ),
+  ]);
+  for (const key of Object.keys(sources.file.values)) {
+    if (!known.has(key) && !isDeclaredFileKey(key))
+      problems.push({ field: `${sources.file.label}:${key}`, message: 'is not a known setting' });
   }
-
   const values: Record<string, unknown> = {};
   for (const setting of SETTINGS) {
-    const fromFlag = options.flags?.[setting.key];
-    const fromEnv = env[setting.env];
-    const fromFile = file.values[setting.key] as RawValue | undefined;
-    const [raw, source] =
-      fromFlag !== undefined
-        ? [fromFlag, flagName(setting.key)]
-        : fromEnv !== undefined
-          ? [fromEnv, setting.env]
-          : fromFile !== undefined
-            ? [fromFile, `${file.label}:${setting.key}`]
-            : [undefined, ''];
-    if (raw === undefined) {
-      values[setting.key] = setting.defaultValue;
-      continue;
+    const value = readSetting(sources, setting, setting.key, problems);
+    if (value !== NO_VALUE) values[setting.key] = value;
+  }
+  const moduleSettings = parseModuleSettings(sources, options.modules, problems);
+  if (problems.length > 0) throw invalidConfig(problems);
+  const overrides = options.overrides ?? {};
+  return Object.freeze({
+    ...values,
+    baseDir: sources.file.baseDir,
+    ...overrides,
+    moduleSettings: Object.freeze(mergeModuleSettings(moduleSettings, overrides.moduleSettings ?? {})),
+    [SOURCES]: sources,
+  } as WithSources);
+}
+
+/**
+ * The modules a configuration asks for (`SOCLE_MODULES` or the file's `modules`) and the directory
+ * relative ones start from, read before the whole configuration: the CLI loads them first, so
+ * `loadConfig` then checks their settings with all the others. A bad value reads as none here;
+ * `loadConfig` reports it.
+ */
+export function readModuleSpecifiers(options: Pick<LoadConfigOptions, 'env' | 'configFile' | 'cwd'> = {}): {
+  specifiers: readonly string[];
+  baseDir: string;
+} {
+  const file = readConfigFile(options.configFile, options.cwd ?? process.cwd(), []);
+  const raw = options.env?.SOCLE_MODULES ?? (file.values.modules as RawValue | undefined);
+  const parsed = raw === undefined ? undefined : list(raw);
+  return { specifiers: parsed?.ok ? parsed.value : [], baseDir: file.baseDir };
+}
+
+/**
+ * The values of each module's settings, for `createSocle`: read from the sources `loadConfig`
+ * read (defaults only for a configuration built by hand), under the values `config.moduleSettings`
+ * already holds (parsed, or set by a test). Every bad value is reported in one `config.invalid`.
+ */
+export function resolveModuleSettings(
+  config: Config,
+  modules: readonly SettingsOwner[],
+): Readonly<Record<string, Readonly<Record<string, unknown>>>> {
+  const sources = (config as WithSources)[SOURCES] ?? {
+    env: {},
+    file: { values: {}, label: CONFIG_FILE_NAME, baseDir: config.baseDir },
+    flags: {},
+  };
+  const problems: FieldError[] = [];
+  const parsed = parseModuleSettings(sources, modules, problems);
+  if (problems.length > 0) throw invalidConfig(problems);
+  return Object.freeze(mergeModuleSettings(parsed, config.moduleSettings ?? {}));
+}
+
+function mergeModuleSettings(
+  parsed: Record<string, Record<string, unknown>>,
+  given: Readonly<Record<string, Readonly<Record<string, unknown>>>>,
+): Record<string, Readonly<Record<string, unknown>>> {
+  const merged: Record<string, Readonly<Record<string, unknown>>> = {};
+  for (const name of new Set([...Object.keys(parsed), ...Object.keys(given)]))
+    merged[name] = Object.freeze({ ...parsed[name], ...given[name] });
+  return merged;
+}
+
+const specOf = (module: SettingsOwner) =>
+  Object.entries(module.settings ?? {}) as [string, SettingDefinition<unknown>][];
+
+/** Every module setting, checked for one owner per variable. */
+function moduleSettingsOf(
+  modules: readonly SettingsOwner[],
+): { module: string; key: string; definition: SettingDefinition<unknown> }[] {
+  const owners = new Map<string, string>(SETTINGS.map((setting) => [setting.env, 'the kernel']));
+  const all: { module: string; key: string; definition: SettingDefinition<unknown> }[] = [];
+  for (const module of modules) {
+    for (const [key, definition] of specOf(module)) {
+      const owner = owners.get(definition.env);
+      if (owner !== undefined)
+        throw settingErrors.duplicate(definition.env, [owner, `module ${module.name}`]);
+      owners.set(definition.env, `module ${module.name}`);
+      all.push({ module: module.name, key, definition });
     }
-    const parsed = (setting.parse as Parser<unknown>)(raw);
-    if (parsed.ok) values[setting.key] = parsed.value;
-    else problems.push({ field: source, message: parsed.message });
   }
-  if (problems.length > 0) {
-    throw new SocleError(
-      'config.invalid',
-      `Invalid configuration (${problems.length} ${problems.length === 1 ? 'problem' : 'problems'}):\n${problems
-        .map((problem) => `  ${problem.field} ${problem.message}`)
-        .join('\n')}`,
-      { status: 500, errors: problems },
-    );
+  return all;
+}
+
+/** Parses the settings of `modules`. */
+function parseModuleSettings(
+  sources: ConfigSources,
+  modules: readonly SettingsOwner[] | undefined,
+  problems: FieldError[],
+): Record<string, Record<string, unknown>> {
+  const settings = moduleSettingsOf(modules ?? []);
+  const values: Record<string, Record<string, unknown>> = {};
+  for (const module of modules ?? []) if (module.settings !== undefined) values[module.name] = {};
+  for (const { module, key, definition } of settings) {
+    const value = readSetting(sources, definition, fileKeyOf(definition.env), problems);
+    if (value !== NO_VALUE) (values[module] as Record<string, unknown>)[key] = value;
   }
-  return Object.freeze({ ...values, baseDir: file.baseDir, ...options.overrides } as Config);
+  return values;
+}
+
+const NO_VALUE = Symbol('no value');
+
+/** One setting's value: the flag, else the environment, else the file, else the default. */
+function readSetting(
+  sources: ConfigSources,
+  setting: Pick<SettingDefinition<unknown>, 'env' | 'defaultValue' | 'parse'>,
+  fileKey: string,
+  problems: FieldError[],
+): unknown {
+  const fromFlag = sources.flags[fileKey];
+  const fromEnv = sources.env[setting.env];
+  const fromFile = sources.file.values[fileKey] as RawValue | undefined;
+  const [raw, source] =
+    fromFlag !== undefined
+      ? [fromFlag, flagName(fileKey)]
+      : fromEnv !== undefined
+        ? [fromEnv, setting.env]
+        : fromFile !== undefined
+          ? [fromFile, `${sources.file.label}:${fileKey}`]
+          : [undefined, ''];
+  if (raw === undefined) return setting.defaultValue;
+  const parsed = setting.parse(raw);
+  if (parsed.ok) return parsed.value;
+  problems.push({ field: source, message: parsed.message });
+  return NO_VALUE;
+}
+
+function invalidConfig(problems: readonly FieldError[]): SocleError {
+  return new SocleError(
+    'config.invalid',
+    `Invalid configuration (${problems.length} ${problems.length === 1 ? 'problem' : 'problems'}):\n${problems
+      .map((problem) => `  ${problem.field} ${problem.message}`)
+      .join('\n')}`,
+    { status: 500, errors: [...problems] },
+  );
 }
 
 /** `processes` → `--processes`, `shutdownTimeoutMs` → `--shutdown-timeout-ms`. */
@@ -846,11 +673,17 @@ function flagName(key: string): string {
   return `--${key.replace(/[A-Z]/g, (letter) => `-${letter.toLowerCase()}`)}`;
 }
 
+interface ConfigFile {
+  readonly values: Readonly<Record<string, unknown>>;
+  readonly label: string;
+  readonly baseDir: string;
+}
+
 function readConfigFile(
   explicitPath: string | false | undefined,
   cwd: string,
   problems: FieldError[],
-): { values: Record<string, unknown>; label: string; baseDir: string } {
+): ConfigFile {
   if (explicitPath === false) return { values: {}, label: CONFIG_FILE_NAME, baseDir: cwd };
   const filePath = path.resolve(cwd, explicitPath ?? CONFIG_FILE_NAME);
   const label = path.basename(filePath);

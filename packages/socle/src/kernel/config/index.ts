@@ -5,5 +5,16 @@ export {
   type LoadConfigOptions,
   type LogLevel,
   loadConfig,
-  type RealtimeChannelRule,
+  readModuleSpecifiers,
+  resolveModuleSettings,
+  type SettingDescription,
 } from './config.js';
+export type { RawValue, SettingParser } from './parsers.js';
+export {
+  defineSettings,
+  type SettingDefinition,
+  type SettingsOwner,
+  type SettingsSpec,
+  type SettingValues,
+  setting,
+} from './settings.js';

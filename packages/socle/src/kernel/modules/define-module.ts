@@ -1,7 +1,7 @@
 import type { FastifyRequest } from 'fastify';
 import type { Bus } from '../bus/index.js';
 import type { Clock } from '../clock/index.js';
-import type { Config } from '../config/index.js';
+import type { Config, SettingsSpec } from '../config/index.js';
 import type { ScopeAccess } from '../context/index.js';
 import type { Database, MigrationSource } from '../db/index.js';
 import { SocleError } from '../errors/index.js';
@@ -15,7 +15,8 @@ import type { RedisConnections } from '../redis/index.js';
 import type { SecretBox } from '../secrets/index.js';
 
 /** What a module receives: the kernel's services, nothing global. */
-export interface ModuleContext<Tables = unknown, Services = unknown> extends SetupContext<Tables> {
+export interface ModuleContext<Tables = unknown, Services = unknown, Settings = object>
+  extends SetupContext<Tables, Settings> {
   /** This module's services, as its `setup` built them (undefined for a module without `setup`). */
   readonly services: Services;
 }
@@ -27,11 +28,17 @@ export interface ModulePrivacyHooks {
 }
 
 /** What a module's `setup` receives: the kernel's services, before the module's own exist. */
-export interface SetupContext<Tables = unknown> {
+export interface SetupContext<Tables = unknown, Settings = object> {
   readonly db: Database<Tables>;
   readonly log: Logger;
   readonly clock: Clock;
+  /** The kernel's settings (port, database, Redis…); a module's own are in `settings`. */
   readonly config: Config;
+  /**
+   * This module's settings as it declared them (`defineModule({ settings })`), parsed and validated
+   * at start with every other setting.
+   */
+  readonly settings: Settings;
   readonly metrics: Metrics;
   /** The acting tenant and user of the current request or job. */
   readonly scope: ScopeAccess;
@@ -71,9 +78,15 @@ export interface SetupContext<Tables = unknown> {
  * A capability of Socle, built-in or an app: same API for both. A module owns the Postgres schema
  * named after it; its migrations run there.
  */
-export interface ModuleDefinition<Tables = unknown, Services = unknown> {
+export interface ModuleDefinition<Tables = unknown, Services = unknown, Settings = object> {
   /** lower_snake_case; also the name of the module's Postgres schema. */
   readonly name: string;
+  /**
+   * The module's own settings (`defineSettings({ … })`): environment variables (and
+   * `socle.config.json` keys) the kernel parses and validates at start with all the others, lists
+   * in `socle help config`, and hands to every hook as `context.settings`.
+   */
+  readonly settings?: SettingsSpec<Settings>;
   /** Modules that must be set up (migrated, routed) before this one. */
   readonly dependsOn?: readonly string[];
   /**
@@ -88,12 +101,12 @@ export interface ModuleDefinition<Tables = unknown, Services = unknown> {
    * in dependency order. What it returns is `context.services` in every other hook, the second
    * argument of each job handler, and what other modules and apps get with `servicesOf`.
    */
-  setup?(context: SetupContext<Tables>): Services | Promise<Services>;
+  setup?(context: SetupContext<Tables, Settings>): Services | Promise<Services>;
   /**
    * Configures the whole HTTP server before any module registers routes: hooks and decorators
    * that apply to every route (authentication, for instance). Runs in dependency order.
    */
-  configureHttp?(app: HttpServer, context: ModuleContext<Tables, Services>): void | Promise<void>;
+  configureHttp?(app: HttpServer, context: ModuleContext<Tables, Services, Settings>): void | Promise<void>;
   /**
    * Durable jobs of this module, enqueued as `'<module>.<key>'` with `ctx.jobs.enqueue`; see
    * docs/jobs.md.
@@ -101,21 +114,21 @@ export interface ModuleDefinition<Tables = unknown, Services = unknown> {
   // biome-ignore lint/suspicious/noExplicitAny: each job is typed with its own payload
   readonly jobs?: Readonly<Record<string, JobDefinition<any, NoInfer<Services>>>>;
   /** Registers HTTP routes. Routes are thin: schema, service call, reply. */
-  routes?(app: HttpServer, context: ModuleContext<Tables, Services>): void | Promise<void>;
+  routes?(app: HttpServer, context: ModuleContext<Tables, Services, Settings>): void | Promise<void>;
   /**
    * GDPR export and erasure of what this module stores about a person; built from the module's
    * context. Every module holding personal data provides it.
    */
-  privacy?(context: ModuleContext<Tables, Services>): PrivacyHooks;
+  privacy?(context: ModuleContext<Tables, Services, Settings>): PrivacyHooks;
   /**
    * Who may join which realtime channel: patterns such as `presence-quiz-{roomId}` mapped to an
    * authorizer, asked by the realtime module's authorization endpoint (see docs/realtime.md).
    */
   readonly channels?: Readonly<Record<string, ChannelAuthorizer>>;
   /** Runs after migrations and before the server accepts requests. */
-  onStart?(context: ModuleContext<Tables, Services>): void | Promise<void>;
+  onStart?(context: ModuleContext<Tables, Services, Settings>): void | Promise<void>;
   /** Runs after the server stopped accepting requests, in reverse dependency order. */
-  onStop?(context: ModuleContext<Tables, Services>): void | Promise<void>;
+  onStop?(context: ModuleContext<Tables, Services, Settings>): void | Promise<void>;
 }
 
 /**
@@ -176,9 +189,9 @@ export const moduleErrors = {
  *   },
  * });
  */
-export function defineModule<Tables = unknown, Services = undefined>(
-  definition: ModuleDefinition<Tables, Services>,
-): ModuleDefinition<Tables, Services> {
+export function defineModule<Tables = unknown, Services = undefined, Settings = object>(
+  definition: ModuleDefinition<Tables, Services, Settings>,
+): ModuleDefinition<Tables, Services, Settings> {
   if (
     !MODULE_NAME.test(definition.name) ||
     RESERVED.has(definition.name) ||

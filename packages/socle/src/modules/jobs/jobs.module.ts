@@ -1,6 +1,24 @@
-import { defineJob, defineModule, type ModuleDefinition } from '../../kernel/index.js';
+import {
+  defineJob,
+  defineModule,
+  defineSettings,
+  type ModuleDefinition,
+  type SettingValues,
+  setting,
+} from '../../kernel/index.js';
 import { purgeEffectsOlderThan } from './effects.store.js';
 import { registerOperatorJobRoutes, registerOrgJobRoutes } from './jobs.routes.js';
+
+/** The jobs module's settings (the engine's own, JOBS_*, are the kernel's). */
+export const jobsSettings = defineSettings({
+  operatorToken: setting.secret({
+    env: 'OPERATOR_TOKEN',
+    description: 'Token of the operator API (/operator/jobs, X-Operator-Token header); unset disables it',
+    minLength: 32,
+  }),
+});
+
+export type JobsSettings = SettingValues<typeof jobsSettings>;
 
 /** As long as the engine keeps finished jobs (30 days), plus a margin. */
 const EFFECTS_KEPT_DAYS = 31;
@@ -18,10 +36,11 @@ const ENGINE_TABLE =
  * handlers run in that tenant's scope (so their own transactions are under RLS), and the
  * application role reaches these tables only through the engine.
  */
-export function createJobsModule(): ModuleDefinition {
+export function createJobsModule(): ModuleDefinition<unknown, undefined, JobsSettings> {
   return defineModule({
     name: 'jobs',
     dependsOn: ['tenancy'],
+    settings: jobsSettings,
     globalTables: {
       job: ENGINE_TABLE,
       job_common: ENGINE_TABLE,
@@ -48,9 +67,9 @@ export function createJobsModule(): ModuleDefinition {
         },
       }),
     },
-    routes(app, { jobs, config }) {
+    routes(app, { jobs, settings }) {
       registerOrgJobRoutes(app, jobs);
-      registerOperatorJobRoutes(app, jobs, config);
+      registerOperatorJobRoutes(app, jobs, settings.operatorToken);
     },
   });
 }

@@ -1,7 +1,6 @@
 import { timingSafeEqual } from 'node:crypto';
 import { Type } from '@fastify/type-provider-typebox';
 import type { FastifyRequest } from 'fastify';
-import type { Config } from '../../kernel/index.js';
 import { type HttpServer, JOB_QUEUES, JOB_STATES, type Jobs, routeSecurity } from '../../kernel/index.js';
 import { OrgHeaders, requireOrgRole } from '../tenancy/index.js';
 import { jobsModuleErrors } from './jobs.errors.js';
@@ -136,13 +135,12 @@ export function registerOrgJobRoutes(app: HttpServer, jobs: Jobs): void {
  * `X-Operator-Token` header: `Authorization` carries users' access tokens). Without the setting
  * these routes answer 404.
  */
-export function registerOperatorJobRoutes(app: HttpServer, jobs: Jobs, config: Config): void {
+export function registerOperatorJobRoutes(app: HttpServer, jobs: Jobs, token: string | undefined): void {
   registerJobRoutes(app, jobs, {
     prefix: '/operator/jobs',
     who: '(operator token)',
     security: routeSecurity.operator,
     tenantOf(request) {
-      const token = config.operatorToken;
       if (token === undefined) throw jobsModuleErrors.operatorApiDisabled();
       const header = request.headers[OPERATOR_TOKEN_HEADER];
       const expected = Buffer.from(token);

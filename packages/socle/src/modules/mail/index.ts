@@ -5,10 +5,11 @@ export {
   type MailModule,
   type MailModuleOptions,
   type MailServices,
+  type MailSettings,
+  mailSettings,
 } from './mail.module.js';
 export type { MailTables } from './mail.tables.js';
 export {
-  createMailOutbox,
   MAIL_DELIVERY_JOB,
   type MailMessage,
   type MailOutbox,

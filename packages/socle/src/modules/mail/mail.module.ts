@@ -3,9 +3,12 @@ import type { Logger } from '../../kernel/index.js';
 import {
   defineJob,
   defineModule,
+  defineSettings,
   type JobBackoff,
   type ModuleDefinition,
+  type SettingValues,
   type SetupContext,
+  setting,
 } from '../../kernel/index.js';
 import { createMailDelivery, type MailDelivery } from './delivery.service.js';
 import { createMailPrivacy } from './mail.privacy.js';
@@ -13,6 +16,39 @@ import type { MailTables } from './mail.tables.js';
 import { createMailOutbox, enqueueMissingDeliveryJobs, type MailOutbox } from './outbox.service.js';
 import { createOutboxStore } from './outbox.store.js';
 import { createLogSender, createSmtpSender, type MailSender } from './senders.js';
+
+/** The mail module's settings (`socle help config` lists them). */
+export const mailSettings = defineSettings({
+  smtpUrl: setting.url({
+    env: 'SMTP_URL',
+    description:
+      'SMTP server that delivers mail (smtp://user:pass@host:587, smtps://…); unset logs mail instead',
+    protocols: ['smtp:', 'smtps:'],
+  }),
+  from: setting.string({
+    env: 'MAIL_FROM',
+    description: 'From address of outgoing mail',
+    default: 'Socle <no-reply@localhost>',
+  }),
+  maxAttempts: setting.integer({
+    env: 'MAIL_MAX_ATTEMPTS',
+    description:
+      'Delivery attempts of one mail (its mail.deliver job) before it is marked failed; set for mail queued from then on',
+    default: 10,
+    min: 1,
+    max: 100,
+  }),
+  retentionDays: setting.integer({
+    env: 'MAIL_RETENTION_DAYS',
+    description:
+      'Days sent or failed mail stays in the outbox (it may hold tokens) before a daily job deletes it',
+    default: 7,
+    min: 1,
+    max: 3650,
+  }),
+});
+
+export type MailSettings = SettingValues<typeof mailSettings>;
 
 export interface MailModuleOptions {
   /**
@@ -42,7 +78,7 @@ const DELIVERY_TIMEOUT_MS = 2 * 60 * 1000;
 
 /** What the mail module gives other modules, apps and tests (`context.servicesOf<MailServices>('mail')`). */
 export interface MailServices {
-  /** Queues mail in the caller's transaction (see {@link createMailOutbox}). */
+  /** Queues mail in the caller's transaction (see {@link MailOutbox}). */
   readonly outbox: MailOutbox;
   /**
    * Deletes mail sent or failed more than `MAIL_RETENTION_DAYS` ago; resolves to how many. The
@@ -59,11 +95,11 @@ interface MailModuleServices extends MailServices {
 }
 
 /** The mail module's definition; its public API is {@link MailServices}. */
-export type MailModule = ModuleDefinition<MailTables, MailModuleServices>;
+export type MailModule = ModuleDefinition<MailTables, MailModuleServices, MailSettings>;
 
 /**
  * Outgoing mail through a transactional outbox. A module queues mail with
- * `createMailOutbox(context).enqueue(trx, message)` in its own transaction: the outbox row and
+ * `context.servicesOf<MailServices>('mail').outbox.enqueue(trx, message)` in its own transaction: the outbox row and
  * its `mail.deliver` job (jobs engine, queue `high`) commit or roll back with the business change.
  * The job sends the mail with SMTP (`SMTP_URL`, `MAIL_FROM`) or, when SMTP is not configured,
  * writes it to the log; failed sends are retried by the engine with backoff, up to
@@ -73,8 +109,8 @@ export type MailModule = ModuleDefinition<MailTables, MailModuleServices>;
  * @example
  * const mail = createMailModule();
  * const socle = await createSocle({ config, modules: [mail, accounts] }); // accounts: dependsOn ['mail']
- * // in a service of `accounts`, built with its context:
- * const outbox = createMailOutbox(context);
+ * // in the setup of `accounts`:
+ * const { outbox } = context.servicesOf<MailServices>('mail');
  * await db.transaction(async (trx) => {
  *   await insertInvitation(trx, invitation);
  *   await outbox.enqueue(trx, { to: invitation.email, subject: 'You are invited', text: link });
@@ -88,9 +124,11 @@ export function createMailModule(options: MailModuleOptions = {}): MailModule {
         'mail is addressed to a person, and its delivery job reads it by id whatever tenant queued it: under RLS a job of another scope would see no row',
     },
     migrations: new URL('./migrations/', import.meta.url),
-    setup(context: SetupContext<MailTables>): MailModuleServices {
-      const { config, log, db, jobs } = context;
-      let sender = options.sender ?? (config.smtpUrl ? createSmtpSender({ url: config.smtpUrl }) : undefined);
+    settings: mailSettings,
+    setup(context: SetupContext<MailTables, MailSettings>): MailModuleServices {
+      const { config, settings, log, db, jobs } = context;
+      let sender =
+        options.sender ?? (settings.smtpUrl ? createSmtpSender({ url: settings.smtpUrl }) : undefined);
       if (sender === undefined) {
         sender = createLogSender(log);
         // Embedded development expects this; a server on Postgres without SMTP most likely forgot it.
@@ -100,12 +138,12 @@ export function createMailModule(options: MailModuleOptions = {}): MailModule {
       }
       const store = createOutboxStore(db);
       return {
-        outbox: createMailOutbox(context),
-        delivery: createMailDelivery({ db, store, sender, from: config.mailFrom }),
+        outbox: createMailOutbox(jobs, settings.maxAttempts),
+        delivery: createMailDelivery({ db, store, sender, from: settings.from }),
         sender,
-        purgeFinished: () => store.purgeFinished(config.mailRetentionDays),
+        purgeFinished: () => store.purgeFinished(settings.retentionDays),
         async sweep(logTo) {
-          const enqueued = await enqueueMissingDeliveryJobs(db, store, jobs, config.mailMaxAttempts);
+          const enqueued = await enqueueMissingDeliveryJobs(db, store, jobs, settings.maxAttempts);
           if (enqueued > 0) logTo.info({ enqueued }, 'Delivery jobs enqueued for mail queued without one');
         },
       };

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Kysely, Transaction } from 'kysely';
-import type { Database, FieldError, Jobs, ModuleContext } from '../../kernel/index.js';
+import type { Database, FieldError, Jobs } from '../../kernel/index.js';
 import { mailErrors } from './mail.errors.js';
 import type { MailTables } from './mail.tables.js';
 import { insertOutboxRow, type OutboxStore } from './outbox.store.js';
@@ -64,13 +64,12 @@ export interface MailOutbox {
 }
 
 /**
- * The outbox as a module queues mail into it: built from the module's own context (its `jobs`,
- * and `MAIL_MAX_ATTEMPTS` from its `config`), so callers pass only their transaction. The calling
+ * The outbox other modules queue mail into: the mail module builds it once (with
+ * `MAIL_MAX_ATTEMPTS`) and hands it out as `servicesOf<MailServices>('mail').outbox`. The calling
  * module lists `'mail'` in its `dependsOn` (the outbox table and the job must exist).
  *
  * @example
- * // in a module's onStart / services, with its ModuleContext:
- * const outbox = createMailOutbox(context);
+ * // in a module's setup: const { outbox } = context.servicesOf<MailServices>('mail');
  * await db.transaction(async (trx) => {
  *   await users.insert(user, trx);
  *   await outbox.enqueue(trx, {
@@ -81,8 +80,7 @@ export interface MailOutbox {
  *   });
  * });
  */
-export function createMailOutbox(context: Pick<ModuleContext, 'jobs' | 'config'>): MailOutbox {
-  const { jobs, config } = context;
+export function createMailOutbox(jobs: Jobs, maxAttempts: number): MailOutbox {
   return {
     async enqueue(trx, message) {
       const problems = problemsOf(message);
@@ -101,7 +99,7 @@ export function createMailOutbox(context: Pick<ModuleContext, 'jobs' | 'config'>
       });
       // A row that already existed (same idempotency key) got its job when it was inserted.
       if (queued.created) {
-        const { payload, ...options } = deliveryJob(queued.id, config.mailMaxAttempts);
+        const { payload, ...options } = deliveryJob(queued.id, maxAttempts);
         await jobs.enqueue(executor, MAIL_DELIVERY_JOB, payload, options);
       }
       return queued;

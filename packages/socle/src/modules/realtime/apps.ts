@@ -1,5 +1,5 @@
-import type { Config } from '../../kernel/index.js';
 import { decodeSecretKey } from '../../kernel/index.js';
+import type { RealtimeSettings } from './realtime.settings.js';
 
 /** A realtime app: a key/secret pair clients and servers use, with its limits. */
 export interface RealtimeApp {
@@ -33,25 +33,21 @@ export interface AppDirectory {
 }
 
 /** The app of `REALTIME_APP_ID/KEY/SECRET`, when all three are set. */
-export function configuredApp(config: Config): RealtimeApp | undefined {
-  if (
-    config.realtimeAppId === undefined ||
-    config.realtimeAppKey === undefined ||
-    config.realtimeAppSecret === undefined
-  )
+export function configuredApp(settings: RealtimeSettings): RealtimeApp | undefined {
+  if (settings.appId === undefined || settings.appKey === undefined || settings.appSecret === undefined)
     return undefined;
   return {
-    id: config.realtimeAppId,
-    key: config.realtimeAppKey,
-    secret: config.realtimeAppSecret,
+    id: settings.appId,
+    key: settings.appKey,
+    secret: settings.appSecret,
     encryptionMasterKey:
-      config.realtimeAppEncryptionMasterKey === undefined
+      settings.appEncryptionMasterKey === undefined
         ? undefined
-        : decodeSecretKey(config.realtimeAppEncryptionMasterKey),
+        : decodeSecretKey(settings.appEncryptionMasterKey),
     orgId: null,
     maxConnections: 0,
-    clientEventsPerSecond: config.realtimeClientEventsPerSecond,
+    clientEventsPerSecond: settings.clientEventsPerSecond,
     backendEventsPerSecond: 0,
-    webhookUrl: config.realtimeWebhookUrl,
+    webhookUrl: settings.webhookUrl,
   };
 }

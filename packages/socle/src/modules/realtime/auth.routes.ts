@@ -1,6 +1,6 @@
 import { Type } from '@fastify/type-provider-typebox';
 import type { FastifyRequest } from 'fastify';
-import type { ChannelAuthorizer, ModuleDefinition, RealtimeChannelRule } from '../../kernel/index.js';
+import type { ChannelAuthorizer, ModuleDefinition } from '../../kernel/index.js';
 import { type HttpServer, routeSecurity } from '../../kernel/index.js';
 import { requireUser } from '../identity/index.js';
 import { hasRole, type OrgRole, requireOrg } from '../tenancy/index.js';
@@ -15,6 +15,7 @@ import {
   userAuth,
 } from './protocol.js';
 import { realtimeErrors } from './realtime.errors.js';
+import type { RealtimeChannelRule } from './realtime.settings.js';
 
 /** A channel pattern, compiled: `presence-quiz-{roomId}` → a regular expression. */
 interface ChannelRule {

@@ -7,6 +7,7 @@ export {
   type RealtimeModule,
   type RealtimeOptions,
 } from './realtime.module.js';
+export { type RealtimeChannelRule, type RealtimeSettings, realtimeSettings } from './realtime.settings.js';
 export {
   createJobWebhookDelivery,
   createWebhookSink,

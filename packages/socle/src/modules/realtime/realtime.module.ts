@@ -17,6 +17,7 @@ import { type ClusterState, createMemoryClusterState } from './presence-state.js
 import { channelType, newSocketId } from './protocol.js';
 import { realtimeErrors } from './realtime.errors.js';
 import { createRealtimePrivacy } from './realtime.privacy.js';
+import { type RealtimeSettings, realtimeSettings } from './realtime.settings.js';
 import type { RealtimeTables } from './realtime.tables.js';
 import { createRedisClusterState } from './redis-cluster-state.js';
 import {
@@ -82,11 +83,14 @@ interface RealtimeServices extends Realtime {
 }
 
 /** The realtime module's definition; its public API ({@link Realtime}) is `socle.servicesOf(realtime)`. */
-export type RealtimeModule = ModuleDefinition<unknown, RealtimeServices>;
+export type RealtimeModule = ModuleDefinition<unknown, RealtimeServices, RealtimeSettings>;
 
-function createRealtimeServices(context: SetupContext, options: RealtimeOptions): RealtimeServices {
-  const { config, clock, log, bus } = context;
-  const configured = configuredApp(config);
+function createRealtimeServices(
+  context: SetupContext<unknown, RealtimeSettings>,
+  options: RealtimeOptions,
+): RealtimeServices {
+  const { settings, clock, log, bus } = context;
+  const configured = configuredApp(settings);
   const db = context.db.withTables<RealtimeTables>();
   const appsService = createAppsService({
     db,
@@ -107,7 +111,7 @@ function createRealtimeServices(context: SetupContext, options: RealtimeOptions)
           nodeId,
           now,
           log,
-          nodeExpiryMs: config.realtimeNodeExpirySeconds * 1000,
+          nodeExpiryMs: settings.nodeExpirySeconds * 1000,
         });
   const delivery =
     options.webhookDelivery ?? createJobWebhookDelivery({ jobs: context.jobs, db: context.db });
@@ -118,11 +122,11 @@ function createRealtimeServices(context: SetupContext, options: RealtimeOptions)
     state,
     clock,
     log,
-    maxMessageBytes: config.realtimeMaxMessageBytes,
-    activityTimeoutSeconds: config.realtimeActivityTimeoutSeconds,
-    maxBufferedBytes: config.realtimeMaxBufferedBytes,
-    maxUserInfoBytes: config.realtimeMaxUserInfoBytes,
-    maxChannelsPerConnection: config.realtimeMaxChannelsPerConnection,
+    maxMessageBytes: settings.maxMessageBytes,
+    activityTimeoutSeconds: settings.activityTimeoutSeconds,
+    maxBufferedBytes: settings.maxBufferedBytes,
+    maxUserInfoBytes: settings.maxUserInfoBytes,
+    maxChannelsPerConnection: settings.maxChannelsPerConnection,
     webhooks,
     slowDisconnects: context.metrics.counter({
       name: 'socle_realtime_slow_disconnects_total',
@@ -182,10 +186,11 @@ export function createRealtimeModule(options: RealtimeOptions = {}): RealtimeMod
   return defineModule({
     name: 'realtime',
     dependsOn: ['identity', 'tenancy'],
+    settings: realtimeSettings,
     privacy: ({ services }) =>
       createRealtimePrivacy((userId) => services.gateway.terminatePersonConnections(userId)),
     migrations: new URL('./migrations/', import.meta.url),
-    setup: (context: SetupContext) => createRealtimeServices(context, options),
+    setup: (context) => createRealtimeServices(context, options),
     jobs: { deliverWebhook: defineWebhookJob(options.webhookBackoff) },
     configureHttp(app, { services: { gateway, webhooks } }) {
       app.server.on('upgrade', (request, socket, head) => gateway.handleUpgrade(request, socket, head));
@@ -203,8 +208,8 @@ export function createRealtimeModule(options: RealtimeOptions = {}): RealtimeMod
       registerAuthRoutes(app, {
         apps,
         modules: context.modules,
-        channelRules: context.config.realtimeChannelRules,
-        maxUserInfoBytes: context.config.realtimeMaxUserInfoBytes,
+        channelRules: context.settings.channelRules,
+        maxUserInfoBytes: context.settings.maxUserInfoBytes,
       });
       app.register(async (scope) => {
         registerHttpApiRoutes(scope as typeof app, {
@@ -213,7 +218,7 @@ export function createRealtimeModule(options: RealtimeOptions = {}): RealtimeMod
           state,
           clock: context.clock,
           rateLimiter: context.rateLimiter,
-          maxMessageBytes: context.config.realtimeMaxMessageBytes,
+          maxMessageBytes: context.settings.maxMessageBytes,
         });
       });
     },
@@ -231,7 +236,7 @@ export function createRealtimeModule(options: RealtimeOptions = {}): RealtimeMod
           // A Redis outage is logged once by the connections, not at every sweep.
           if (!isRedisUnavailable(error)) context.log.warn({ err: error }, 'Realtime sweep failed');
         });
-      }, context.config.realtimeNodeExpirySeconds * 250);
+      }, context.settings.nodeExpirySeconds * 250);
       activity.unref();
       sweep.unref();
       current.timers.push(activity, sweep);
