@@ -77,7 +77,8 @@ export function createVariantRenderer(options: VariantRendererOptions = {}): Var
 
   const render = async (input: Readable, spec: VariantSpec): Promise<RenderedVariant> => {
     const source = await readLimited(input, maxInputBytes);
-    const header = await sharp(source)
+    // Header only, no pixel decoded; the limit is lifted here so the check below can name the size.
+    const header = await sharp(source, { limitInputPixels: false })
       .metadata()
       .catch((error: unknown) => {
         throw variantErrors.imageUnreadable(error);
