@@ -13,7 +13,7 @@ function memoryStore() {
     get: vi.fn(async (key: string) => {
       await new Promise((resolve) => setImmediate(resolve));
       const blob = blobs.get(key);
-      return blob === undefined ? undefined : Readable.from([blob]);
+      return blob === undefined ? undefined : { body: Readable.from([blob]), size: blob.length };
     }),
     put: vi.fn(async (key: string, body: Readable) => {
       const bytes = await buffer(body);

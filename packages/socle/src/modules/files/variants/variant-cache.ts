@@ -4,13 +4,14 @@ import { variantCacheKey } from './render-variant.js';
 import { type VariantSpec, variantContentType } from './variant-spec.js';
 
 /**
- * The little of a blob store the variant cache needs; the files module's blob backend (local
- * directory or S3) fits it. `put` is expected to be all-or-nothing: a reader never sees half a blob.
+ * The little of a blob store the variant cache needs: the kernel's blob store (local directory or
+ * S3) has this shape, so it is passed as it is. `put` is all-or-nothing: a reader never sees half
+ * a blob.
  */
 export interface VariantBlobStore {
   /** The blob's bytes, or undefined when there is no blob under `key`. */
-  get(key: string): Promise<Readable | undefined>;
-  put(key: string, body: Readable): Promise<void>;
+  get(key: string): Promise<{ readonly body: Readable } | undefined>;
+  put(key: string, body: Readable, options?: { readonly contentType?: string }): Promise<unknown>;
 }
 
 /** How a variant was served: from the store, rendered by this request, or rendered by a concurrent one. */
@@ -63,7 +64,7 @@ export interface VariantCacheOptions {
  * const { body, contentType } = await cache.getVariant({
  *   sourceSha256: object.sha256,
  *   spec,
- *   openSource: () => blobs.get(object.blobKey),
+ *   openSource: () => openObjectBody(object), // the source's bytes, as the download route reads them
  * });
  */
 export function createVariantCache(options: VariantCacheOptions): VariantCache {
@@ -74,7 +75,7 @@ export function createVariantCache(options: VariantCacheOptions): VariantCache {
   const renderAndStore = async (blobKey: string, request: VariantRequest): Promise<RenderedVariant> => {
     const rendered = await renderer.renderVariant(await request.openSource(), request.spec);
     try {
-      await store.put(blobKey, bytesOf(rendered.data));
+      await store.put(blobKey, bytesOf(rendered.data), { contentType: rendered.contentType });
     } catch (error) {
       if (options.onStoreError === undefined) throw error;
       options.onStoreError(error, blobKey);
@@ -100,7 +101,7 @@ export function createVariantCache(options: VariantCacheOptions): VariantCache {
       if (stored !== undefined) {
         options.onOutcome?.('hit');
         return {
-          body: stored,
+          body: stored.body,
           contentType: variantContentType(request.spec.format),
           blobKey,
           outcome: 'hit',
