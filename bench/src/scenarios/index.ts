@@ -5,6 +5,7 @@ import { realtimeBurst } from './realtime-burst/scenario.js';
 import { realtimeFanout } from './realtime-fanout/scenario.js';
 import { signIn } from './sign-in/scenario.js';
 import { tenantSelect } from './tenant-select/scenario.js';
+import { thumbnails } from './thumbnails/scenario.js';
 
 /** Every scenario, in the order `npm run bench` runs them. */
 export const scenarios: readonly (Scenario | CustomScenario)[] = [
@@ -15,4 +16,5 @@ export const scenarios: readonly (Scenario | CustomScenario)[] = [
   jobs,
   realtimeFanout,
   realtimeBurst,
+  thumbnails,
 ];
