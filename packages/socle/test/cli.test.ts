@@ -15,6 +15,7 @@ const PACKAGE_VERSION = (
 ).version;
 const NOTES_MODULE_DIRECTORY = fileURLToPath(new URL('./fixtures/notes-module/', import.meta.url));
 const NOTES_MODULE = path.join(NOTES_MODULE_DIRECTORY, 'notes-module.ts');
+const SETTINGS_MODULE = fileURLToPath(new URL('./fixtures/settings-module.ts', import.meta.url));
 /** Each test spawns Node with tsx, and some open PGlite: seconds each on a busy 2-core machine. */
 const TIMEOUT_MS = 120_000;
 /** A line of a Node stack trace: users must never see one for a mistake of theirs. */
@@ -104,6 +105,29 @@ describe('socle usage errors', { timeout: TIMEOUT_MS }, () => {
     expect(result.stderr).not.toContain('hunter2');
     expect(result.stderr).not.toMatch(STACK_FRAME);
     expect(result.stdout).toBe('');
+  });
+
+  it('reports bad settings of the kernel, a built-in module and an app module in the same message', async () => {
+    const env = { SOCLE_MODULES: SETTINGS_MODULE };
+    const result = await runIsolated(['start'], {
+      ...env,
+      PORT: 'abc',
+      MAIL_MAX_ATTEMPTS: '0',
+      SETTINGS_FIXTURE_LIMIT: 'lots',
+    });
+    expect(result.code, result.stderr).toBe(2);
+    expect(result.stderr).toContain('Invalid configuration (3 problems)');
+    expect(result.stderr).toMatch(/^ {2}PORT must be an integer from 0 to 65535, got "abc"$/m);
+    expect(result.stderr).toMatch(/^ {2}MAIL_MAX_ATTEMPTS must be an integer from 1 to 100, got "0"$/m);
+    expect(result.stderr).toMatch(
+      /^ {2}SETTINGS_FIXTURE_LIMIT must be an integer from 1 to 10, got "lots"$/m,
+    );
+    const help = await runIsolated(['help', 'config'], env);
+    expect(help.code, help.stderr).toBe(0);
+    expect(help.stdout).toMatch(
+      /^ {2}SETTINGS_FIXTURE_LIMIT +settingsFixtureLimit +5\n +\(settings_fixture\) How many/m,
+    );
+    expect(help.stdout).toMatch(/^ {2}MAIL_FROM +mailFrom /m);
   });
 
   it('exits 2 when Postgres is configured without SECRET_KEY, and never echoes a bad key', async () => {
