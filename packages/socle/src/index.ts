@@ -42,6 +42,7 @@ export {
   type LedgerService,
   type LedgerServices,
   type LedgerTables,
+  type LedgerTransaction,
   ledgerErrors,
   type NewAccount,
   type PostOperation,

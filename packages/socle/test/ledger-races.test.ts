@@ -4,9 +4,11 @@ import {
   type Account,
   isSocleError,
   type LedgerService,
+  type LedgerTransaction,
   type NewAccount,
   sql,
   tenantSettings,
+  withOwnerTransaction,
 } from '../src/index.js';
 import { createIdentityModule } from '../src/modules/identity/index.js';
 import { createMailModule } from '../src/modules/mail/index.js';
@@ -19,7 +21,7 @@ import {
   type TestTenant,
 } from '../src/testing/index.js';
 import { createLedgerChargeModules } from './fixtures/ledger-charge-module.js';
-import { killCliProcesses, spawnCli } from './support/cli-process.js';
+import { killCliProcesses, runCli, spawnCli } from './support/cli-process.js';
 import { postgresTarget } from './support/each-database.js';
 
 const CHARGE_MODULE = fileURLToPath(new URL('./fixtures/ledger-charge-module.ts', import.meta.url));
@@ -52,10 +54,8 @@ describe.skipIf(!postgresTarget.available)('Ledger under concurrency [postgres]'
     await database?.drop();
   });
 
-  const inTenant = <T>(
-    tenant: Pick<TestTenant, 'id'>,
-    work: (trx: Parameters<LedgerService['transfer']>[0]) => Promise<T>,
-  ) => socle.db.transaction((trx) => work(trx), { settings: tenantSettings({ tenantId: tenant.id }) });
+  const inTenant = <T>(tenant: Pick<TestTenant, 'id'>, work: (trx: LedgerTransaction) => Promise<T>) =>
+    socle.db.transaction((trx) => work(trx), { settings: tenantSettings({ tenantId: tenant.id }) });
   const open = (tenant: TestTenant, account: Partial<NewAccount> = {}) =>
     inTenant(tenant, (trx) =>
       ledger.createAccount(trx, { owner: { kind: 'system' }, unit: 'credits', ...account }),
@@ -278,4 +278,36 @@ describe.skipIf(!postgresTarget.available)('Ledger under concurrency [postgres]'
         available: 70n,
       });
     }, 120_000);
+
+  it('`socle ledger check` exits 1 and names the account when a balance drifted', async () => {
+    const tenant = await socle.newTenant();
+    const source = await open(tenant);
+    const wallet = await open(tenant);
+    await inTenant(tenant, (trx) =>
+      ledger.transfer(trx, { id: 'drift', debitAccountId: source.id, creditAccountId: wallet.id, amount: 9 }),
+    );
+    const env = {
+      DATABASE_URL: database.url as string,
+      SECRET_KEY: TEST_SECRET_KEY,
+      SOCLE_MODULES: CHARGE_MODULE,
+    };
+    expect((await runCli(['ledger', 'check'], { env })).code).toBe(0);
+    // Drift injected by hand, as the table owner.
+    await withOwnerTransaction(socle.db, (connection) =>
+      connection.query('update ledger.accounts set debits_posted = debits_posted + 1 where id = $1', [
+        source.id,
+      ]),
+    );
+    const drifted = await runCli(['ledger', 'check'], { env });
+    expect(drifted.code).toBe(1);
+    expect(JSON.parse(drifted.stdout)).toMatchObject({
+      ok: false,
+      accounts: [{ accountId: source.id, stored: { debitsPosted: '10' }, computed: { debitsPosted: '9' } }],
+    });
+    await withOwnerTransaction(socle.db, (connection) =>
+      connection.query('update ledger.accounts set debits_posted = debits_posted - 1 where id = $1', [
+        source.id,
+      ]),
+    );
+  }, 120_000);
 });

@@ -3,7 +3,9 @@ import {
   type Account,
   createLedgerModule,
   createManualClock,
+  type LedgerOperation,
   type LedgerService,
+  type LedgerTransaction,
   type NewAccount,
   tenantSettings,
   withOwnerTransaction,
@@ -12,7 +14,12 @@ import { createIdentityModule } from '../src/modules/identity/index.js';
 import { createMailModule } from '../src/modules/mail/index.js';
 import { createPrivacyModule } from '../src/modules/privacy/index.js';
 import { createTenancyModule } from '../src/modules/tenancy/index.js';
-import { createTestSocle, type TestSocle, type TestTenant } from '../src/testing/index.js';
+import {
+  createTestSocle,
+  findTenantIsolationProblems,
+  type TestSocle,
+  type TestTenant,
+} from '../src/testing/index.js';
 import { callAs } from './support/api-client.js';
 import { describeEachDatabase } from './support/each-database.js';
 
@@ -40,10 +47,8 @@ describeEachDatabase('Ledger', (target) => {
   afterAll(() => socle?.dispose());
 
   /** Runs `work` in a transaction acting in `tenant`, as a module's code would. */
-  const inTenant = <T>(
-    tenant: Pick<TestTenant, 'id'>,
-    work: (trx: Parameters<LedgerService['transfer']>[0]) => Promise<T>,
-  ) => socle.db.transaction((trx) => work(trx), { settings: tenantSettings({ tenantId: tenant.id }) });
+  const inTenant = <T>(tenant: Pick<TestTenant, 'id'>, work: (trx: LedgerTransaction) => Promise<T>) =>
+    socle.db.transaction((trx) => work(trx), { settings: tenantSettings({ tenantId: tenant.id }) });
 
   const open = (tenant: TestTenant, account: Partial<NewAccount> = {}) =>
     inTenant(tenant, (trx) =>
@@ -64,6 +69,10 @@ describeEachDatabase('Ledger', (target) => {
 
   const balanceOf = (tenant: TestTenant, account: Account) =>
     inTenant(tenant, (trx) => ledger.balance(trx, account.id));
+
+  it('keeps its tables under forced row-level security', async () => {
+    expect(await findTenantIsolationProblems(socle.db, socle.modules)).toEqual([]);
+  });
 
   describe('units', () => {
     it('takes the ISO 4217 exponent of a currency and refuses another', async () => {
@@ -147,7 +156,7 @@ describeEachDatabase('Ledger', (target) => {
         ledger.transfer(trx, [
           { ...batch[0], id: nextId('b') },
           { ...batch[1], id: nextId('b'), amount: 50 },
-        ] as Parameters<LedgerService['transfer']>[1]),
+        ] as LedgerOperation | LedgerOperation[]),
       );
       expect(done.map((t) => t.amount)).toEqual([100n, 50n]);
       expect((await balanceOf(tenant, wallet)).posted).toBe(50n);
@@ -157,7 +166,7 @@ describeEachDatabase('Ledger', (target) => {
       const tenant = await socle.newTenant();
       const eur = await open(tenant, { unit: 'EUR' });
       const xof = await open(tenant, { unit: 'XOF' });
-      const run = (operation: Parameters<LedgerService['transfer']>[1]) =>
+      const run = (operation: LedgerOperation | LedgerOperation[]) =>
         inTenant(tenant, (trx) => ledger.transfer(trx, operation));
       await expect(
         run({ id: nextId('u'), debitAccountId: eur.id, creditAccountId: xof.id, amount: 1 }),
@@ -193,10 +202,11 @@ describeEachDatabase('Ledger', (target) => {
       await expect(
         inTenant(tenant, (trx) => ledger.reverse(trx, { id: nextId('rev'), transferId: id, amount: 201 })),
       ).rejects.toMatchObject({ code: 'ledger.exceeds_reversible' });
-      const rest = await inTenant(tenant, (trx) =>
-        ledger.reverse(trx, { id: nextId('rev'), transferId: id }),
-      );
+      const restOperation = { id: nextId('rev'), transferId: id };
+      const rest = await inTenant(tenant, (trx) => ledger.reverse(trx, restOperation));
       expect(rest.amount).toBe(200n);
+      // "All that remains", retried, is the same reversal.
+      expect(await inTenant(tenant, (trx) => ledger.reverse(trx, restOperation))).toEqual(rest);
       expect((await balanceOf(tenant, wallet)).posted).toBe(0n);
     });
   });

@@ -907,16 +907,16 @@ export function createLedgerService(options: {
         try {
           await db.transaction(
             async (trx) => {
-              // Idempotent by its id: two nodes expiring the same hold write one row.
-              const [resolution] = await ledgerStore.findRelatedTransfers(trx, [], [hold.id], []);
-              if (resolution !== undefined) return;
               const [row] = await ledgerStore.findTransfers(trx, [hold.id]);
               if (row === undefined) return;
-              const [locked] = [
-                await ledgerStore.lockAccounts(trx, [row.debit_account_id, row.credit_account_id]),
-              ];
-              const [again] = await ledgerStore.findRelatedTransfers(trx, [], [hold.id], []);
-              if (again !== undefined) return;
+              const locked = await ledgerStore.lockAccounts(trx, [
+                row.debit_account_id,
+                row.credit_account_id,
+              ]);
+              // Under the locks, as a post or void would: resolved meanwhile (by a post, or by
+              // another node expiring it) means there is nothing to do.
+              const [resolution] = await ledgerStore.findRelatedTransfers(trx, [], [hold.id], []);
+              if (resolution !== undefined) return;
               const amount = BigInt(row.amount);
               const inserted = await ledgerStore.insertTransfers(trx, [
                 {
