@@ -545,7 +545,9 @@ export function createLedgerService(options: {
       const credit = locked.get(creditId) as AccountRow;
       const referenceId = operation.referenceId ?? null;
       const reference: TransferRow | NewTransferRow | undefined =
-        referenceId === null ? undefined : (referenced.get(referenceId) ?? written.get(referenceId));
+        referenceId === null
+          ? undefined
+          : (referenced.get(referenceId) ?? written.get(referenceId) ?? existing.get(referenceId));
       const referencePath = `${operation.path}/${operation.kind === 'reverse' ? 'transferId' : 'holdId'}`;
       if (debit.unit !== credit.unit)
         throw ledgerErrors.unitMismatch(debit.unit, credit.unit, `${operation.path}/creditAccountId`);
@@ -591,7 +593,12 @@ export function createLedgerService(options: {
           throw ledgerErrors.transferNotFound(referenceId as string, referencePath);
         if (reference.kind !== 'transfer' && reference.kind !== 'post')
           throw ledgerErrors.notReversible(referenceId as string, referencePath);
-        const remaining = BigInt(reference.amount) - (reversed.get(referenceId as string) ?? 0n);
+        // A replay of this reversal counts what it reversed as still remaining, so "all that
+        // remains" means the same on the retry as on the first call.
+        const mine = existing.get(operation.id);
+        const replayedAmount = mine?.reverses_id === referenceId ? BigInt(mine.amount) : 0n;
+        const remaining =
+          BigInt(reference.amount) - (reversed.get(referenceId as string) ?? 0n) + replayedAmount;
         row = {
           ...common,
           kind: 'transfer',
@@ -650,9 +657,9 @@ export function createLedgerService(options: {
           break;
         }
       }
-      for (const [account, accountSums, side] of [
-        [debit, debitSums, 'debitAccountId'],
-        [credit, creditSums, 'creditAccountId'],
+      for (const [account, accountSums] of [
+        [debit, debitSums],
+        [credit, creditSums],
       ] as const) {
         const path = operation.debitAccountId === undefined ? referencePath : `${operation.path}/amount`;
         for (const value of Object.values(accountSums))
@@ -667,7 +674,6 @@ export function createLedgerService(options: {
           accountSums.creditsPending + accountSums.creditsPosted > accountSums.debitsPosted
         )
           throw ledgerErrors.insufficientFunds(account.id, path, 'credits_must_not_exceed_debits');
-        void side;
       }
       changed.add(debitId);
       changed.add(creditId);
