@@ -237,7 +237,7 @@ describe.skipIf(!postgresTarget.available)('Ledger under concurrency [postgres]'
         }),
       );
       const first = spawnCli(['worker', '--queues', 'default'], { env: workerEnv() });
-      await first.waitForLog((line) => line.msg.includes('worker started'), 30_000);
+      await first.waitForLog((line) => line.msg.includes('worker started'), 90_000);
       // The request: hold the price and enqueue the job in one transaction.
       const { id: jobId } = await inTenant(tenant, async (trx) => {
         const hold = await ledger.hold(trx, {

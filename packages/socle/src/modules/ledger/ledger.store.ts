@@ -231,6 +231,24 @@ export const ledgerStore = {
     return rows;
   },
 
+  /**
+   * One posted transfer in one statement (migration 0002): lock, replay check, rules, insert,
+   * sums. `outcome` says what happened; on 'ok' and 'replay' the row is the transfer.
+   */
+  async postTransfer(
+    executor: LedgerExecutor,
+    transfer: Pick<
+      NewTransferRow,
+      'id' | 'debit_account_id' | 'credit_account_id' | 'amount' | 'code' | 'metadata' | 'created_at'
+    >,
+  ): Promise<TransferRow & { outcome: string }> {
+    const { rows } = await sql<TransferRow & { outcome: string }>`
+      select * from ledger.post_transfer(${transfer.id}, ${transfer.debit_account_id}::uuid,
+        ${transfer.credit_account_id}::uuid, ${transfer.amount}::bigint, ${transfer.code},
+        ${JSON.stringify(transfer.metadata)}::jsonb, ${transfer.created_at}::timestamptz)`.execute(executor);
+    return rows[0] as TransferRow & { outcome: string };
+  },
+
   async updateAccountSums(executor: LedgerExecutor, sums: readonly AccountSums[]): Promise<void> {
     if (sums.length === 0) return;
     await sql`
