@@ -55,7 +55,9 @@ describe.skipIf(!postgresTarget.available)('Ledger under concurrency [postgres]'
   });
 
   const inTenant = <T>(tenant: Pick<TestTenant, 'id'>, work: (trx: LedgerTransaction) => Promise<T>) =>
-    socle.db.transaction((trx) => work(trx), { settings: tenantSettings({ tenantId: tenant.id }) });
+    // The tenant's scope, as a request or a job has it: transactions carry its tenant, and so do
+    // jobs enqueued in them (the job engine reads the scope, not the transaction's settings).
+    socle.scope.run({ tenantId: tenant.id }, () => socle.db.transaction((trx) => work(trx)));
   const open = (tenant: TestTenant, account: Partial<NewAccount> = {}) =>
     inTenant(tenant, (trx) =>
       ledger.createAccount(trx, { owner: { kind: 'system' }, unit: 'credits', ...account }),
@@ -247,11 +249,7 @@ describe.skipIf(!postgresTarget.available)('Ledger under concurrency [postgres]'
           amount: 30,
           code: 'image_transform',
         });
-        // The job carries the scope it is enqueued in (named again: inside the transaction's
-        // callback the driver may have left the async context the transaction was opened in).
-        return socle.scope.run({ tenantId: tenant.id }, () =>
-          socle.jobs.enqueue(trx, 'ledger_charge.render', { holdId: hold.id, pause }),
-        );
+        return socle.jobs.enqueue(trx, 'ledger_charge.render', { holdId: hold.id, pause });
       });
       await first.waitForLog(
         (line) =>
