@@ -212,6 +212,8 @@ describe.skipIf(!postgresTarget.available)('Ledger under concurrency [postgres]'
     expect((await inTenant(tenant, (trx) => ledger.balance(trx, wallet.id))).posted).toBe(77n);
   }, 60_000);
 
+  // Generous waits: a worker compiles the sources under tsx before it starts, which takes tens of
+  // seconds on a busy machine. No timing is asserted.
   const workerEnv = () => ({
     DATABASE_URL: database.url as string,
     SECRET_KEY: TEST_SECRET_KEY,
@@ -254,7 +256,7 @@ describe.skipIf(!postgresTarget.available)('Ledger under concurrency [postgres]'
       await first.waitForLog(
         (line) =>
           line.msg === (pause === 'before' ? 'Charge started' : 'Charge posted') && line.jobId === jobId,
-        30_000,
+        90_000,
       );
       first.signal('SIGKILL');
       await first.waitForExit(10_000);
@@ -262,10 +264,10 @@ describe.skipIf(!postgresTarget.available)('Ledger under concurrency [postgres]'
       const second = spawnCli(['worker', '--queues', 'default'], { env: workerEnv() });
       const retried = await second.waitForLog(
         (line) => line.msg === 'Charge posted' && line.jobId === jobId,
-        30_000,
+        90_000,
       );
       expect(retried.attempt).toBe(2);
-      const until = Date.now() + 30_000;
+      const until = Date.now() + 90_000;
       while ((await socle.jobs.get(jobId, null)).state !== 'completed' && Date.now() < until)
         await new Promise((resolve) => setTimeout(resolve, 50));
       expect(await socle.jobs.get(jobId, null)).toMatchObject({ state: 'completed' });
@@ -275,7 +277,7 @@ describe.skipIf(!postgresTarget.available)('Ledger under concurrency [postgres]'
         posted: 70n,
         available: 70n,
       });
-    }, 120_000);
+    }, 300_000);
 
   it('`socle ledger check` exits 1 and names the account when a balance drifted', async () => {
     const tenant = await socle.newTenant();
@@ -289,14 +291,14 @@ describe.skipIf(!postgresTarget.available)('Ledger under concurrency [postgres]'
       SECRET_KEY: TEST_SECRET_KEY,
       SOCLE_MODULES: CHARGE_MODULE,
     };
-    expect((await runCli(['ledger', 'check'], { env })).code).toBe(0);
+    expect((await runCli(['ledger', 'check'], { env }, 90_000)).code).toBe(0);
     // Drift injected by hand, as the table owner.
     await withOwnerTransaction(socle.db, (connection) =>
       connection.query('update ledger.accounts set debits_posted = debits_posted + 1 where id = $1', [
         source.id,
       ]),
     );
-    const drifted = await runCli(['ledger', 'check'], { env });
+    const drifted = await runCli(['ledger', 'check'], { env }, 90_000);
     expect(drifted.code).toBe(1);
     expect(JSON.parse(drifted.stdout)).toMatchObject({
       ok: false,
@@ -307,5 +309,5 @@ describe.skipIf(!postgresTarget.available)('Ledger under concurrency [postgres]'
         source.id,
       ]),
     );
-  }, 120_000);
+  }, 240_000);
 });
