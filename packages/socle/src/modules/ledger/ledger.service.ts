@@ -9,6 +9,8 @@ import {
   type LedgerExecutor,
   ledgerStore,
   type NewTransferRow,
+  type PostTransferResult,
+  preparePostTransfer,
   type TransferRow,
 } from './ledger.store.js';
 import type { LedgerTables } from './ledger.tables.js';
@@ -417,6 +419,7 @@ export function createLedgerService(options: {
   readonly driftFound: MetricCounter;
 }) {
   const { db, clock, log } = options;
+  const postTransfer = preparePostTransfer(db);
 
   /** Runs `work` in the caller's transaction, or in one of its own (retried on a concurrent duplicate). */
   async function inTransaction<T>(
@@ -734,7 +737,11 @@ export function createLedgerService(options: {
       metadata: checked.metadata,
       created_at: clock.now().toISOString(),
     };
-    const result = await ledgerStore.postTransfer(executor, row);
+    const result = (await postTransfer.executeTakeFirst(
+      { ...row, metadata: JSON.stringify(row.metadata) },
+      // Its own statement (no caller's transaction): run as one, carrying the scope's tenant.
+      executor === db.kysely ? undefined : executor,
+    )) as PostTransferResult;
     const { path } = checked;
     switch (result.outcome) {
       case 'ok':

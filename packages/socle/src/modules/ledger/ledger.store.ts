@@ -1,6 +1,6 @@
 import { type Kysely, sql } from 'kysely';
-import type { SqlConnection } from '../../kernel/index.js';
-import type { SqlBigint } from './ledger.tables.js';
+import type { Database, PreparedQuery, SqlConnection } from '../../kernel/index.js';
+import type { LedgerTables, SqlBigint } from './ledger.tables.js';
 
 /** Any executor: a transaction of the caller or of the service, or a single-statement Kysely. */
 // biome-ignore lint/suspicious/noExplicitAny: callers pass transactions typed with their own tables
@@ -231,24 +231,6 @@ export const ledgerStore = {
     return rows;
   },
 
-  /**
-   * One posted transfer in one statement (migration 0002): lock, replay check, rules, insert,
-   * sums. `outcome` says what happened; on 'ok' and 'replay' the row is the transfer.
-   */
-  async postTransfer(
-    executor: LedgerExecutor,
-    transfer: Pick<
-      NewTransferRow,
-      'id' | 'debit_account_id' | 'credit_account_id' | 'amount' | 'code' | 'metadata' | 'created_at'
-    >,
-  ): Promise<TransferRow & { outcome: string }> {
-    const { rows } = await sql<TransferRow & { outcome: string }>`
-      select * from ledger.post_transfer(${transfer.id}, ${transfer.debit_account_id}::uuid,
-        ${transfer.credit_account_id}::uuid, ${transfer.amount}::bigint, ${transfer.code},
-        ${JSON.stringify(transfer.metadata)}::jsonb, ${transfer.created_at}::timestamptz)`.execute(executor);
-    return rows[0] as TransferRow & { outcome: string };
-  },
-
   async updateAccountSums(executor: LedgerExecutor, sums: readonly AccountSums[]): Promise<void> {
     if (sums.length === 0) return;
     await sql`
@@ -387,6 +369,32 @@ export const ledgerStore = {
     );
   },
 };
+
+/** What `ledger.post_transfer` answers: `outcome`, and on 'ok' and 'replay' the transfer. */
+export type PostTransferResult = TransferRow & { outcome: string };
+
+/** The parameters of `ledger.post_transfer`. */
+export type PostTransferParams = Pick<
+  NewTransferRow,
+  'id' | 'debit_account_id' | 'credit_account_id' | 'amount' | 'code' | 'created_at'
+> & { readonly metadata: string };
+
+/**
+ * One posted transfer in one statement (migration 0002): lock, replay check, rules, insert, sums.
+ * Prepared once (a named statement: Postgres parses it once per session): the ledger's hot path.
+ */
+export function preparePostTransfer(
+  db: Database<LedgerTables>,
+): PreparedQuery<PostTransferParams, PostTransferResult> {
+  return db.prepare((kysely, p: PostTransferParams) => ({
+    compile: () =>
+      sql<PostTransferResult>`
+        select * from ledger.post_transfer(${p.id}, ${p.debit_account_id}::uuid, ${p.credit_account_id}::uuid,
+          ${p.amount}::bigint, ${p.code}, ${p.metadata}::jsonb, ${p.created_at}::timestamptz)`.compile(
+        kysely,
+      ),
+  }));
+}
 
 /** A Postgres array literal of text values (quoted), for `= any($1::text[])` on both drivers. */
 function arrayLiteral(values: readonly string[]): string {
