@@ -85,6 +85,11 @@ describeEachDatabase('Ledger', (target) => {
         code: 'ledger.invalid_unit',
       });
       await expect(open(tenant, { unit: 'ABC' })).rejects.toMatchObject({ code: 'ledger.invalid_unit' });
+      const fixed = await open(tenant, { id: crypto.randomUUID() });
+      await expect(open(tenant, { id: fixed.id })).rejects.toMatchObject({
+        code: 'ledger.account_exists',
+        status: 409,
+      });
       await expect(open(tenant, { unit: 'Credits!' })).rejects.toMatchObject({ code: 'ledger.invalid_unit' });
     });
   });

@@ -11,6 +11,12 @@ export const ledgerErrors = {
       details: { accountId },
       errors: field(path, 'is not an account of this organization'),
     }),
+  accountExists: (accountId: string) =>
+    new SocleError('ledger.account_exists', `Account ${accountId} already exists`, {
+      status: 409,
+      details: { accountId },
+      errors: field('id', 'is taken'),
+    }),
   transferNotFound: (transferId: string, path = 'transferId') =>
     new SocleError('ledger.transfer_not_found', `Transfer ${transferId} does not exist`, {
       status: 404,

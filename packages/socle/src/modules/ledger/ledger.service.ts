@@ -848,7 +848,11 @@ export function createLedgerService(options: {
           metadata: input.metadata ?? {},
           created_at: clock.now(),
         }),
-      );
+      ).catch((error: unknown) => {
+        // The primary key: a client-chosen id already taken (in this organization or another).
+        if (sqlState(error) === '23505') throw ledgerErrors.accountExists(id);
+        throw error;
+      });
       if (row === undefined) throw ledgerErrors.tenantRequired();
       return toAccount(row);
     },
