@@ -1,6 +1,7 @@
 import type { CustomScenario, Scenario } from '../scenario.js';
 import { dbSelect, dbSelectBuilder } from './db-select/scenario.js';
 import { jobs } from './jobs/scenario.js';
+import { ledgerTransfers } from './ledger/scenario.js';
 import { realtimeBurst } from './realtime-burst/scenario.js';
 import { realtimeFanout } from './realtime-fanout/scenario.js';
 import { signIn } from './sign-in/scenario.js';
@@ -17,4 +18,5 @@ export const scenarios: readonly (Scenario | CustomScenario)[] = [
   realtimeFanout,
   realtimeBurst,
   thumbnails,
+  ledgerTransfers,
 ];

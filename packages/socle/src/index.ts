@@ -62,6 +62,31 @@ export {
 } from './modules/identity/index.js';
 export { createBuiltInModules } from './modules/index.js';
 export {
+  type Account,
+  type AccountOwner,
+  type Amount,
+  type Balance,
+  type BalanceRule,
+  createLedgerModule,
+  type HoldOperation,
+  type LedgerModule,
+  type LedgerOperation,
+  type LedgerService,
+  type LedgerServices,
+  type LedgerTables,
+  type LedgerTransaction,
+  ledgerErrors,
+  type NewAccount,
+  type PostOperation,
+  type ReconciliationReport,
+  type ReverseOperation,
+  type Transfer,
+  type TransferOperation,
+  type TransferPage,
+  type TransferQuery,
+  type VoidOperation,
+} from './modules/ledger/index.js';
+export {
   createLogSender,
   createMailModule,
   createSmtpSender,

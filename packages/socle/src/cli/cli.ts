@@ -18,6 +18,7 @@ Commands:
   privacy export --user <id|email>   Print everything held about a person (JSON)
   privacy erase --user <id|email>    Erase it in every module (resumable)
   worker [--queues high,default]     Work jobs only, no HTTP (Postgres only)
+  ledger check                       Reconcile the ledger; exit 1 on drift (ledger module loaded)
   jobs list|show|retry|cancel        Inspect and steer jobs (see "socle help jobs")
   help [topic]                       Help on a command, or "config" for every setting
 
@@ -65,6 +66,11 @@ erase   Deletes or pseudonymizes it in every module, in one run (GDPR art. 17). 
         is recorded when done: if the run stops half-way (crash, error), running the same command
         again resumes it. Erasing someone already erased succeeds and changes nothing.
 Logs go to stderr.`,
+  ledger: `Usage: socle ledger check [--config <file>]
+
+Recomputes every ledger account's balances from its transfers and checks that every unit of every
+organization sums to zero (the ledger module must be loaded: SOCLE_MODULES). Prints the report as
+JSON on stdout; exits 1 when anything drifted.`,
   jobs: JOBS_HELP,
   config: 'Settings (environment variable / socle.config.json key, default):',
 };
@@ -161,6 +167,9 @@ export async function main(argv: readonly string[]): Promise<number> {
         }
         return await (await commands()).runOneShot(values.config, { command: 'jobs', jobs: parsedJobs });
       }
+      case 'ledger':
+        if (rest.length !== 1 || rest[0] !== 'check') break;
+        return await (await commands()).runOneShot(values.config, { command: 'ledger check' });
       case 'migrate': {
         const action = rest[0] ?? 'apply';
         if (rest.length > 1 || (action !== 'apply' && action !== 'status')) break;

@@ -14,6 +14,7 @@ import { openSecretBox } from '../kernel/secrets/index.js';
 import { collectMigrations, createSocle, type Socle } from '../kernel/socle.js';
 import { SOCLE_VERSION } from '../kernel/version.js';
 import { createBuiltInModules } from '../modules/index.js';
+import type { LedgerServices } from '../modules/ledger/index.js';
 import { createPrivacyService } from '../modules/privacy/index.js';
 import {
   askRunningServer,
@@ -296,6 +297,21 @@ async function executeCommand(socle: Socle, command: ControlCommand): Promise<Co
         return await migrationStatusOutput(socle.db, socle.migrations);
       case 'jobs':
         return { stdout: await runJobsCommand(socle.jobs, command.jobs), stderr: '', code: EXIT.ok };
+      case 'ledger check': {
+        if (!socle.modules.some((module) => module.name === 'ledger'))
+          return {
+            stdout: '',
+            stderr:
+              'The ledger module is not loaded: add a module file exporting createLedgerModule() to SOCLE_MODULES.\n',
+            code: EXIT.usage,
+          };
+        const report = await socle.servicesOf<LedgerServices>('ledger').ledger.check();
+        return {
+          stdout: `${JSON.stringify(report, null, 2)}\n`,
+          stderr: report.ok ? '' : 'Ledger drift found.\n',
+          code: report.ok ? EXIT.ok : EXIT.failure,
+        };
+      }
       case 'privacy': {
         const service = createPrivacyService(socle.context);
         const subject = await service.findSubject(command.user);

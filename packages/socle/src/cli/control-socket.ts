@@ -19,7 +19,8 @@ export const CONTROL_SOCKET_FILE = 'cli.sock';
 export type ControlCommand =
   | { readonly command: 'privacy'; readonly action: 'export' | 'erase'; readonly user: string }
   | { readonly command: 'jobs'; readonly jobs: JobsCommand }
-  | { readonly command: 'migrate status' };
+  | { readonly command: 'migrate status' }
+  | { readonly command: 'ledger check' };
 
 /** What the command printed and its exit code. */
 export interface CommandOutput {

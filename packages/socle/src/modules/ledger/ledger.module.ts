@@ -1,0 +1,83 @@
+import { defineJob, defineModule, type ModuleDefinition, type SetupContext } from '../../kernel/index.js';
+import { createLedgerPrivacy } from './ledger.privacy.js';
+import { registerLedgerRoutes } from './ledger.routes.js';
+import { createLedgerService, type LedgerService } from './ledger.service.js';
+import type { LedgerTables } from './ledger.tables.js';
+
+/** What the ledger module gives other modules, apps and tests (`socle.servicesOf(ledger)`). */
+export interface LedgerServices {
+  readonly ledger: LedgerService;
+}
+
+/** The ledger module's definition; its public API is {@link LedgerServices}. */
+export type LedgerModule = ModuleDefinition<LedgerTables, LedgerServices>;
+
+/**
+ * Every minute: holds past their expiry are voided.
+ * TODO(settings): LEDGER_HOLD_EXPIRY_CRON once modules declare their settings.
+ */
+const HOLD_EXPIRY_CRON = '* * * * *';
+/**
+ * Every hour: reconciliation recomputes every balance and reports drift.
+ * TODO(settings): LEDGER_RECONCILIATION_CRON once modules declare their settings.
+ */
+const RECONCILIATION_CRON = '17 * * * *';
+
+/**
+ * The ledger: accounts per organization in one unit each (a currency with its ISO 4217 exponent,
+ * or an app unit such as credits), immutable double-entry transfers, atomic batches, client ids
+ * that make every transfer idempotent, balance rules, holds (two-phase transfers) that expire,
+ * reversals, history, reconciliation. TigerBeetle's semantics on Postgres and PGlite; see
+ * docs/ledger.md.
+ *
+ * Opt-in (not in `createBuiltInModules()`): an app that moves no value carries no ledger tables,
+ * routes or cron jobs.
+ *
+ * @example
+ * const socle = await createSocle({ config, modules: [...createBuiltInModules(), createLedgerModule()] });
+ * const { ledger } = socle.servicesOf(ledgerModule);
+ */
+export function createLedgerModule(): LedgerModule {
+  return defineModule({
+    name: 'ledger',
+    dependsOn: ['identity', 'tenancy'],
+    migrations: new URL('./migrations/', import.meta.url),
+    setup(context: SetupContext<LedgerTables>): LedgerServices {
+      return {
+        ledger: createLedgerService({
+          db: context.db,
+          clock: context.clock,
+          log: context.log,
+          transfersPosted: context.metrics.counter({
+            name: 'socle_ledger_transfers_total',
+            help: 'Ledger transfers written (replays not counted)',
+          }),
+          driftFound: context.metrics.counter({
+            name: 'socle_ledger_drift_total',
+            help: 'Accounts and units that reconciliation found out of balance',
+          }),
+        }),
+      };
+    },
+    routes(app, { services }) {
+      registerLedgerRoutes(app, services.ledger);
+    },
+    jobs: {
+      expireHolds: defineJob<Record<string, never>, LedgerServices>({
+        cron: HOLD_EXPIRY_CRON,
+        maxAttempts: 1,
+        async handler(_job, { ledger }) {
+          await ledger.expireHolds();
+        },
+      }),
+      reconcile: defineJob<Record<string, never>, LedgerServices>({
+        cron: RECONCILIATION_CRON,
+        maxAttempts: 1,
+        async handler(_job, { ledger }) {
+          await ledger.check();
+        },
+      }),
+    },
+    privacy: ({ db }) => createLedgerPrivacy(db),
+  });
+}

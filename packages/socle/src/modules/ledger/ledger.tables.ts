@@ -1,0 +1,41 @@
+import type { Generated } from 'kysely';
+
+/** Postgres `bigint`: a string from `pg`, a bigint from PGlite; read it with `BigInt(value)`. */
+export type SqlBigint = string | bigint;
+
+/** The ledger module's tables as Kysely sees them. */
+export interface LedgerTables {
+  'ledger.accounts': {
+    id: string;
+    tenant_id: string;
+    owner_kind: string;
+    owner_user_id: string | null;
+    unit: string;
+    scale: number;
+    code: string | null;
+    debits_must_not_exceed_credits: boolean;
+    credits_must_not_exceed_debits: boolean;
+    debits_pending: Generated<SqlBigint>;
+    debits_posted: Generated<SqlBigint>;
+    credits_pending: Generated<SqlBigint>;
+    credits_posted: Generated<SqlBigint>;
+    metadata: Generated<unknown>;
+    created_at: Date;
+  };
+  'ledger.transfers': {
+    tenant_id: string;
+    id: string;
+    seq: Generated<SqlBigint>;
+    kind: string;
+    debit_account_id: string;
+    credit_account_id: string;
+    amount: SqlBigint;
+    unit: string;
+    hold_id: string | null;
+    reverses_id: string | null;
+    expires_at: Date | null;
+    code: string | null;
+    metadata: Generated<unknown>;
+    created_at: Date;
+  };
+}
