@@ -1,7 +1,13 @@
 /** The ledger module: accounts, double-entry transfers, holds, reversals, reconciliation. */
 
 export { ledgerErrors } from './ledger.errors.js';
-export { createLedgerModule, type LedgerModule, type LedgerServices } from './ledger.module.js';
+export {
+  createLedgerModule,
+  type LedgerModule,
+  type LedgerServices,
+  type LedgerSettings,
+  ledgerSettings,
+} from './ledger.module.js';
 export type {
   Account,
   AccountOwner,

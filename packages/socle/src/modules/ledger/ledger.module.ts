@@ -1,4 +1,12 @@
-import { defineJob, defineModule, type ModuleDefinition, type SetupContext } from '../../kernel/index.js';
+import {
+  defineJob,
+  defineModule,
+  defineSettings,
+  type ModuleDefinition,
+  type SettingValues,
+  type SetupContext,
+  setting,
+} from '../../kernel/index.js';
 import { createLedgerPrivacy } from './ledger.privacy.js';
 import { registerLedgerRoutes } from './ledger.routes.js';
 import { createLedgerService, type LedgerService } from './ledger.service.js';
@@ -9,18 +17,26 @@ export interface LedgerServices {
   readonly ledger: LedgerService;
 }
 
-/** The ledger module's definition; its public API is {@link LedgerServices}. */
-export type LedgerModule = ModuleDefinition<LedgerTables, LedgerServices>;
+/** The ledger module's settings (`socle help config` lists them). */
+export const ledgerSettings = defineSettings({
+  holdTimeoutSeconds: setting.integer({
+    env: 'LEDGER_HOLD_TIMEOUT_SECONDS',
+    description:
+      'Lifetime of a ledger hold whose operation gives no timeoutSeconds; past it the hold is voided',
+    default: 3600,
+    min: 1,
+    max: 366 * 86_400,
+  }),
+});
 
-/**
- * Every minute: holds past their expiry are voided.
- * TODO(settings): LEDGER_HOLD_EXPIRY_CRON once modules declare their settings.
- */
+export type LedgerSettings = SettingValues<typeof ledgerSettings>;
+
+/** The ledger module's definition; its public API is {@link LedgerServices}. */
+export type LedgerModule = ModuleDefinition<LedgerTables, LedgerServices, LedgerSettings>;
+
+/** Every minute: holds past their expiry are voided (a job's schedule is part of its declaration). */
 const HOLD_EXPIRY_CRON = '* * * * *';
-/**
- * Every hour: reconciliation recomputes every balance and reports drift.
- * TODO(settings): LEDGER_RECONCILIATION_CRON once modules declare their settings.
- */
+/** Every hour: reconciliation recomputes every balance and reports drift. */
 const RECONCILIATION_CRON = '17 * * * *';
 
 /**
@@ -42,9 +58,11 @@ export function createLedgerModule(): LedgerModule {
     name: 'ledger',
     dependsOn: ['identity', 'tenancy'],
     migrations: new URL('./migrations/', import.meta.url),
-    setup(context: SetupContext<LedgerTables>): LedgerServices {
+    settings: ledgerSettings,
+    setup(context: SetupContext<LedgerTables, LedgerSettings>): LedgerServices {
       return {
         ledger: createLedgerService({
+          defaultHoldTimeoutSeconds: context.settings.holdTimeoutSeconds,
           db: context.db,
           clock: context.clock,
           log: context.log,

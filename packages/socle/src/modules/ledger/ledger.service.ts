@@ -182,11 +182,6 @@ export interface ReconciliationReport {
 
 /** Transfers per page when the query does not say. */
 export const DEFAULT_PAGE_SIZE = 50;
-/**
- * Hold lifetime when the operation does not say.
- * TODO(settings): LEDGER_HOLD_TIMEOUT_SECONDS once modules declare their settings.
- */
-export const DEFAULT_HOLD_TIMEOUT_SECONDS = 3600;
 /** Operations in one batch, at most. */
 export const MAX_BATCH_SIZE = 1000;
 /** Holds the expiry job voids per run (the next run takes the rest). */
@@ -324,7 +319,12 @@ function checkAccountId(value: unknown, path: string): string {
   return value.toLowerCase();
 }
 
-function checkOperation(operation: LedgerOperation, index: number, prefix: string): CheckedOperation {
+function checkOperation(
+  operation: LedgerOperation,
+  index: number,
+  prefix: string,
+  defaultHoldTimeoutSeconds: number,
+): CheckedOperation {
   const path = `${prefix}${index}`;
   const kind = operation.kind ?? 'transfer';
   const id = checkId(operation.id, `${path}/id`);
@@ -350,7 +350,7 @@ function checkOperation(operation: LedgerOperation, index: number, prefix: strin
       if (checked.debitAccountId === checked.creditAccountId)
         throw ledgerErrors.sameAccount(`${path}/creditAccountId`);
       if (operation.kind !== 'hold') return checked;
-      const timeoutSeconds = operation.timeoutSeconds ?? DEFAULT_HOLD_TIMEOUT_SECONDS;
+      const timeoutSeconds = operation.timeoutSeconds ?? defaultHoldTimeoutSeconds;
       if (!(Number.isInteger(timeoutSeconds) && timeoutSeconds >= 1 && timeoutSeconds <= 366 * 86_400))
         throw ledgerErrors.invalidInput(
           'ledger.invalid_timeout',
@@ -417,6 +417,8 @@ export function createLedgerService(options: {
   readonly log: Logger;
   readonly transfersPosted: MetricCounter;
   readonly driftFound: MetricCounter;
+  /** Hold lifetime when an operation does not say (`LEDGER_HOLD_TIMEOUT_SECONDS`). */
+  readonly defaultHoldTimeoutSeconds: number;
 }) {
   const { db, clock, log } = options;
   const postTransfer = preparePostTransfer(db);
@@ -462,7 +464,9 @@ export function createLedgerService(options: {
         prefix.replace(/\/$/, ''),
         `must hold at most ${MAX_BATCH_SIZE} transfers`,
       );
-    const checked = operations.map((operation, index) => checkOperation(operation, index, prefix));
+    const checked = operations.map((operation, index) =>
+      checkOperation(operation, index, prefix, options.defaultHoldTimeoutSeconds),
+    );
     const firstIndex = new Map<string, number>();
     for (const operation of checked) {
       if (firstIndex.has(operation.id))
@@ -727,7 +731,7 @@ export function createLedgerService(options: {
     operation: TransferOperation,
     prefix: string,
   ): Promise<Transfer> {
-    const checked = checkOperation(operation, 0, prefix);
+    const checked = checkOperation(operation, 0, prefix, options.defaultHoldTimeoutSeconds);
     const row = {
       id: checked.id,
       debit_account_id: checked.debitAccountId as string,
