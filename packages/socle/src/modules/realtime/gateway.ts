@@ -7,11 +7,13 @@ import {
   databaseErrors,
   httpErrors,
   type Logger,
+  type MemberChange,
+  type PresenceMember,
+  type SharedState,
   writeProblemOnSocket,
 } from '../../kernel/index.js';
 import type { AppDirectory, RealtimeApp } from './apps.js';
 import { createFanoutWriter, type FanoutRecipient, framedText } from './fanout-writer.js';
-import type { ClusterState, MemberChange, PresenceMember } from './presence-state.js';
 import {
   type ChannelType,
   CLOSE,
@@ -42,7 +44,7 @@ const CONTROL_CHANNEL = 'rt:#control';
 export interface GatewayOptions {
   readonly apps: AppDirectory;
   readonly bus: Bus;
-  readonly state: ClusterState;
+  readonly state: SharedState;
   readonly clock: Clock;
   readonly log: Logger;
   readonly maxMessageBytes: number;
@@ -140,7 +142,7 @@ export function createGateway(options: GatewayOptions) {
   };
   /**
    * Whether the app is at its connection limit across the fleet: this node's sockets (exact) plus
-   * those the other nodes reported (a second old at most, see ClusterState).
+   * those the other nodes reported (a second old at most, see SharedState).
    */
   const atConnectionLimit = async (app: RealtimeApp) => {
     if (app.maxConnections <= 0) return false;

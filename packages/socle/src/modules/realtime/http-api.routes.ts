@@ -1,11 +1,10 @@
 import { Type } from '@fastify/type-provider-typebox';
 import type { FastifyRequest } from 'fastify';
-import type { Clock, RateLimiter } from '../../kernel/index.js';
+import type { Clock, RateLimiter, SharedState } from '../../kernel/index.js';
 import { type HttpServer, routeSecurity } from '../../kernel/index.js';
 import type { AppDirectory, RealtimeApp } from './apps.js';
 import { looksEncrypted } from './encryption.js';
 import type { Gateway } from './gateway.js';
-import type { ClusterState } from './presence-state.js';
 import { channelType, hmacSha256Hex, md5Hex, restSigningText, SOCKET_ID, sameSecret } from './protocol.js';
 import { realtimeErrors } from './realtime.errors.js';
 
@@ -46,7 +45,7 @@ const EventBody = Type.Object({
 export interface HttpApiOptions {
   readonly apps: AppDirectory;
   readonly gateway: Gateway;
-  readonly state: ClusterState;
+  readonly state: SharedState;
   readonly clock: Clock;
   readonly rateLimiter: RateLimiter;
   readonly maxMessageBytes: number;

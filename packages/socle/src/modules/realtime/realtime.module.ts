@@ -4,6 +4,7 @@ import {
   isRedisUnavailable,
   type ModuleDefinition,
   type SetupContext,
+  type SharedState,
 } from '../../kernel/index.js';
 import { type AppDirectory, configuredApp, type RealtimeApp } from './apps.js';
 import { registerAppRoutes } from './apps.routes.js';
@@ -13,12 +14,10 @@ import { registerAuthRoutes } from './auth.routes.js';
 import { encryptEventData } from './encryption.js';
 import { createGateway, type Gateway } from './gateway.js';
 import { registerHttpApiRoutes } from './http-api.routes.js';
-import { type ClusterState, createMemoryClusterState } from './presence-state.js';
 import { channelType, newSocketId } from './protocol.js';
 import { realtimeErrors } from './realtime.errors.js';
 import { createRealtimePrivacy } from './realtime.privacy.js';
 import type { RealtimeTables } from './realtime.tables.js';
-import { createRedisClusterState } from './redis-cluster-state.js';
 import {
   createJobWebhookDelivery,
   createWebhookSink,
@@ -73,7 +72,7 @@ export interface Realtime {
 
 interface RealtimeServices extends Realtime {
   readonly gateway: Gateway;
-  readonly state: ClusterState;
+  readonly state: SharedState;
   readonly apps: AppDirectory;
   readonly appsService: AppsService;
   readonly webhooks: WebhookSink;
@@ -97,18 +96,14 @@ function createRealtimeServices(context: SetupContext, options: RealtimeOptions)
     log,
   });
   const apps = appsService.directory;
-  const nodeId = newSocketId();
   const now = () => clock.now().getTime();
-  const state =
-    context.redis === undefined
-      ? createMemoryClusterState(nodeId, now)
-      : createRedisClusterState({
-          connections: context.redis,
-          nodeId,
-          now,
-          log,
-          nodeExpiryMs: config.realtimeNodeExpirySeconds * 1000,
-        });
+  // Presence, subscription and connection counts, cache channels: fleet-wide, whichever adapter
+  // the kernel picked (in process when embedded, Redis with REDIS_URL).
+  const state = context.sharedState.open({
+    area: 'rt',
+    nodeId: newSocketId(),
+    nodeExpiryMs: config.realtimeNodeExpirySeconds * 1000,
+  });
   const delivery =
     options.webhookDelivery ?? createJobWebhookDelivery({ jobs: context.jobs, db: context.db });
   const webhooks = options.webhooks ?? createWebhookSink({ delivery, now, log });
