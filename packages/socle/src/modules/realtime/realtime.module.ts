@@ -14,10 +14,12 @@ import { registerAuthRoutes } from './auth.routes.js';
 import { encryptEventData } from './encryption.js';
 import { createGateway, type Gateway } from './gateway.js';
 import { registerHttpApiRoutes } from './http-api.routes.js';
+import { createHttpApiService, type HttpApiService } from './http-api.service.js';
 import { channelType, newSocketId } from './protocol.js';
 import { realtimeErrors } from './realtime.errors.js';
 import { createRealtimePrivacy } from './realtime.privacy.js';
 import type { RealtimeTables } from './realtime.tables.js';
+import { createSignatureService, type SignatureService } from './signature.service.js';
 import {
   createJobWebhookDelivery,
   createWebhookSink,
@@ -76,6 +78,9 @@ interface RealtimeServices extends Realtime {
   readonly apps: AppDirectory;
   readonly appsService: AppsService;
   readonly webhooks: WebhookSink;
+  /** Pusher's HTTP API: the signature check of its calls, and what the calls do. */
+  readonly signatures: SignatureService;
+  readonly httpApi: HttpApiService;
   /** The activity and dead-node timers, set by onStart and cleared by onStop. */
   readonly timers: NodeJS.Timeout[];
 }
@@ -136,6 +141,13 @@ function createRealtimeServices(context: SetupContext, options: RealtimeOptions)
     apps,
     appsService,
     webhooks,
+    signatures: createSignatureService({ apps, clock }),
+    httpApi: createHttpApiService({
+      gateway,
+      state,
+      rateLimiter: context.rateLimiter,
+      maxMessageBytes: config.realtimeMaxMessageBytes,
+    }),
     timers: [],
     async publish(input) {
       const channels = input.channels ?? (input.channel === undefined ? [] : [input.channel]);
@@ -193,7 +205,7 @@ export function createRealtimeModule(options: RealtimeOptions = {}): RealtimeMod
       });
     },
     routes(app, context) {
-      const { gateway, state, apps, appsService } = context.services;
+      const { apps, appsService, signatures, httpApi } = context.services;
       registerAppRoutes(app, appsService);
       registerAuthRoutes(app, {
         apps,
@@ -202,14 +214,7 @@ export function createRealtimeModule(options: RealtimeOptions = {}): RealtimeMod
         maxUserInfoBytes: context.config.realtimeMaxUserInfoBytes,
       });
       app.register(async (scope) => {
-        registerHttpApiRoutes(scope as typeof app, {
-          apps,
-          gateway,
-          state,
-          clock: context.clock,
-          rateLimiter: context.rateLimiter,
-          maxMessageBytes: context.config.realtimeMaxMessageBytes,
-        });
+        registerHttpApiRoutes(scope as typeof app, { signatures, httpApi });
       });
     },
     async onStart(context) {
