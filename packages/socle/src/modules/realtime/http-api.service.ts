@@ -105,17 +105,14 @@ export function createHttpApiService(options: {
     return { channels, data };
   }
 
+  const publish = (target: RealtimeApp, event: ApiEvent, channels: readonly string[], data: string) =>
+    gateway.publish({ app: target, channels, event: event.name, data, excludeSocketId: event.socket_id });
+
   return {
     async trigger(target, event, queryInfo) {
       const { channels, data } = checkEvent(event);
       await limitEvents(target, channels.length);
-      await gateway.publish({
-        app: target,
-        channels,
-        event: event.name,
-        data,
-        excludeSocketId: event.socket_id,
-      });
+      await publish(target, event, channels, data);
       const info = await channelInfo(target, channels, event.info ?? queryInfo);
       return info === undefined ? {} : { channels: info };
     },
@@ -126,15 +123,7 @@ export function createHttpApiService(options: {
         target,
         checked.reduce((sum, item) => sum + item.channels.length, 0),
       );
-      for (const { event, channels, data } of checked) {
-        await gateway.publish({
-          app: target,
-          channels,
-          event: event.name,
-          data,
-          excludeSocketId: event.socket_id,
-        });
-      }
+      for (const { event, channels, data } of checked) await publish(target, event, channels, data);
       // One attributes object per event: those of its (first) channel, as Pusher answers.
       const batch: ChannelAttributes[] = [];
       for (const { event, channels } of checked)
