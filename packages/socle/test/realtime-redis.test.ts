@@ -1,10 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createSilentLogger, requireUser } from '../src/index.js';
 import { defineModule } from '../src/kernel/modules/index.js';
+import { createRedisSharedState, NODE_EXPIRY_MS } from '../src/kernel/shared-state/index.js';
 import { createIdentityModule } from '../src/modules/identity/index.js';
 import { createMailModule } from '../src/modules/mail/index.js';
 import { createRealtimeModule, type Realtime } from '../src/modules/realtime/index.js';
-import { createRedisClusterState, NODE_EXPIRY_MS } from '../src/modules/realtime/redis-cluster-state.js';
 import { createTenancyModule } from '../src/modules/tenancy/index.js';
 import { createTestSocle, type TestSocle } from '../src/testing/index.js';
 import { redisUnavailable, testRedisUrl } from '../src/testing/test-redis.js';
@@ -135,7 +135,7 @@ describe.skipIf(skipReason !== undefined)(
 
     it('removes the members of a node that stopped heartbeating', async () => {
       // A node whose last heartbeat is older than the expiry, holding one member: a crashed node.
-      const ghost = createRedisClusterState({
+      const ghost = createRedisSharedState({
         redisUrl: testRedisUrl,
         nodeId: `ghost-${Date.now()}`,
         now: () => Date.now() - NODE_EXPIRY_MS - 1000,

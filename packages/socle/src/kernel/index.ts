@@ -94,5 +94,13 @@ export {
   rateLimitKey,
   rateLimitPreHandler,
 } from './rate-limit/index.js';
-export { createRedisConnections, isRedisUnavailable, type RedisConnections } from './redis/index.js';
+export { isRedisUnavailable, type RedisConnections } from './redis/index.js';
 export { decodeSecretKey, type SecretBox } from './secrets/index.js';
+export type {
+  MemberChange,
+  OpenSharedStateOptions,
+  PresenceMember,
+  SharedState,
+  SharedStates,
+  SweptNodes,
+} from './shared-state/index.js';

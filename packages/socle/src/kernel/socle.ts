@@ -29,6 +29,7 @@ import { createJobEngine, type JobDefinition, type JobEngine, type JobQueue } fr
 import { createRateLimiter } from './rate-limit/index.js';
 import { createRedisConnections } from './redis/index.js';
 import { openSecretBox, type SecretBox } from './secrets/index.js';
+import { createSharedStates } from './shared-state/index.js';
 import { SOCLE_VERSION } from './version.js';
 
 export { SOCLE_VERSION } from './version.js';
@@ -171,6 +172,7 @@ export async function createSocle(options: CreateSocleOptions): Promise<Socle> {
         });
   const rateLimiter = createRateLimiter({ redis, clock, log });
   const bus = createBus({ redis, log });
+  const sharedState = createSharedStates({ redis, clock, log });
   db.setTransactionContextProvider(scope.transactionSettings);
   backgroundDb.setTransactionContextProvider(scope.transactionSettings);
 
@@ -209,6 +211,7 @@ export async function createSocle(options: CreateSocleOptions): Promise<Socle> {
     modules,
     jobs,
     bus,
+    sharedState,
     redis,
     servicesOf,
     privacyHooks() {
@@ -268,6 +271,7 @@ export async function createSocle(options: CreateSocleOptions): Promise<Socle> {
     await app?.close().catch(() => undefined);
     await db.close().catch(() => undefined);
     for (const database of extraDatabases) await database.close().catch(() => undefined);
+    await sharedState.close();
     await rateLimiter.close().catch(() => undefined);
     await bus.close().catch(() => undefined);
     await redis?.close().catch(() => undefined);
@@ -322,6 +326,8 @@ export async function createSocle(options: CreateSocleOptions): Promise<Socle> {
         log.error({ err: error, module: module.name }, 'Module failed to stop cleanly');
       }
     }
+    // What modules left open (their onStop usually closed it), while Redis is still connected.
+    await sharedState.close();
     await db.close();
     for (const database of extraDatabases) await database.close();
     await rateLimiter.close();

@@ -13,6 +13,7 @@ import type { JobDefinition, Jobs } from '../queue/index.js';
 import type { RateLimiter } from '../rate-limit/index.js';
 import type { RedisConnections } from '../redis/index.js';
 import type { SecretBox } from '../secrets/index.js';
+import type { SharedStates } from '../shared-state/index.js';
 
 /** What a module receives: the kernel's services, nothing global. */
 export interface ModuleContext<Tables = unknown, Services = unknown, Settings = object>
@@ -53,8 +54,14 @@ export interface SetupContext<Tables = unknown, Settings = object> {
   /** Fan-out between nodes: in process when embedded, Redis pub/sub when `REDIS_URL` is set. */
   readonly bus: Bus;
   /**
-   * The process's Redis connections when `REDIS_URL` is set: open connections here (bounded, failing
-   * fast with 503 `redis.unavailable` while Redis is down) and prefix keys with `redis.prefix(area)`.
+   * Fleet-wide presence, counts and cache (`sharedState.open({ area, nodeId })`): in process when
+   * embedded, in Redis when `REDIS_URL` is set. The module does not choose and need not know.
+   */
+  readonly sharedState: SharedStates;
+  /**
+   * The process's Redis connections when `REDIS_URL` is set, for what no kernel service above
+   * covers yet: bounded (failing fast with 503 `redis.unavailable` while Redis is down), keys
+   * prefixed with `redis.prefix(area)`. Built-in modules do not use it.
    */
   readonly redis: RedisConnections | undefined;
   /**

@@ -4,6 +4,7 @@ import {
   isRedisUnavailable,
   type ModuleDefinition,
   type SetupContext,
+  type SharedState,
 } from '../../kernel/index.js';
 import { type AppDirectory, configuredApp, type RealtimeApp } from './apps.js';
 import { registerAppRoutes } from './apps.routes.js';
@@ -13,13 +14,13 @@ import { registerAuthRoutes } from './auth.routes.js';
 import { encryptEventData } from './encryption.js';
 import { createGateway, type Gateway } from './gateway.js';
 import { registerHttpApiRoutes } from './http-api.routes.js';
-import { type ClusterState, createMemoryClusterState } from './presence-state.js';
+import { createHttpApiService, type HttpApiService } from './http-api.service.js';
 import { channelType, newSocketId } from './protocol.js';
 import { realtimeErrors } from './realtime.errors.js';
 import { createRealtimePrivacy } from './realtime.privacy.js';
 import { type RealtimeSettings, realtimeSettings } from './realtime.settings.js';
 import type { RealtimeTables } from './realtime.tables.js';
-import { createRedisClusterState } from './redis-cluster-state.js';
+import { createSignatureService, type SignatureService } from './signature.service.js';
 import {
   createJobWebhookDelivery,
   createWebhookSink,
@@ -74,10 +75,13 @@ export interface Realtime {
 
 interface RealtimeServices extends Realtime {
   readonly gateway: Gateway;
-  readonly state: ClusterState;
+  readonly state: SharedState;
   readonly apps: AppDirectory;
   readonly appsService: AppsService;
   readonly webhooks: WebhookSink;
+  /** Pusher's HTTP API: the signature check of its calls, and what the calls do. */
+  readonly signatures: SignatureService;
+  readonly httpApi: HttpApiService;
   /** The activity and dead-node timers, set by onStart and cleared by onStop. */
   readonly timers: NodeJS.Timeout[];
 }
@@ -101,18 +105,14 @@ function createRealtimeServices(
     log,
   });
   const apps = appsService.directory;
-  const nodeId = newSocketId();
   const now = () => clock.now().getTime();
-  const state =
-    context.redis === undefined
-      ? createMemoryClusterState(nodeId, now)
-      : createRedisClusterState({
-          connections: context.redis,
-          nodeId,
-          now,
-          log,
-          nodeExpiryMs: settings.nodeExpirySeconds * 1000,
-        });
+  // Presence, subscription and connection counts, cache channels: fleet-wide, whichever adapter
+  // the kernel picked (in process when embedded, Redis with REDIS_URL).
+  const state = context.sharedState.open({
+    area: 'rt',
+    nodeId: newSocketId(),
+    nodeExpiryMs: settings.nodeExpirySeconds * 1000,
+  });
   const delivery =
     options.webhookDelivery ?? createJobWebhookDelivery({ jobs: context.jobs, db: context.db });
   const webhooks = options.webhooks ?? createWebhookSink({ delivery, now, log });
@@ -145,6 +145,13 @@ function createRealtimeServices(
     apps,
     appsService,
     webhooks,
+    signatures: createSignatureService({ apps, clock }),
+    httpApi: createHttpApiService({
+      gateway,
+      state,
+      rateLimiter: context.rateLimiter,
+      maxMessageBytes: settings.maxMessageBytes,
+    }),
     timers: [],
     async publish(input) {
       const channels = input.channels ?? (input.channel === undefined ? [] : [input.channel]);
@@ -203,7 +210,7 @@ export function createRealtimeModule(options: RealtimeOptions = {}): RealtimeMod
       });
     },
     routes(app, context) {
-      const { gateway, state, apps, appsService } = context.services;
+      const { apps, appsService, signatures, httpApi } = context.services;
       registerAppRoutes(app, appsService);
       registerAuthRoutes(app, {
         apps,
@@ -212,14 +219,7 @@ export function createRealtimeModule(options: RealtimeOptions = {}): RealtimeMod
         maxUserInfoBytes: context.settings.maxUserInfoBytes,
       });
       app.register(async (scope) => {
-        registerHttpApiRoutes(scope as typeof app, {
-          apps,
-          gateway,
-          state,
-          clock: context.clock,
-          rateLimiter: context.rateLimiter,
-          maxMessageBytes: context.settings.maxMessageBytes,
-        });
+        registerHttpApiRoutes(scope as typeof app, { signatures, httpApi });
       });
     },
     async onStart(context) {

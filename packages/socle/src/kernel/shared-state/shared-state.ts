@@ -1,4 +1,4 @@
-/** A member of a presence channel as clients see it. */
+/** A member of a presence group (a realtime presence channel, a quiz room) as others see it. */
 export interface PresenceMember {
   readonly userId: string;
   readonly userInfo?: unknown;
@@ -10,54 +10,62 @@ export interface SweptNodes {
   readonly vacated: readonly { appId: string; channel: string }[];
 }
 
-/** A change the cluster state reports so the gateway can tell subscribers. */
+/** A change the shared state reports so its user can tell the others (`member_added`, …). */
 export interface MemberChange {
   readonly userId: string;
-  /** True when this socket was the user's first (join) or last (leave) on the channel. */
+  /** True when this member id was the user's first (join) or last (leave) in the group. */
   readonly changed: boolean;
 }
 
 /**
- * What every node must agree on: presence members, how many sockets use each channel, the last
- * event of cache channels. In memory when embedded; in Redis with `REDIS_URL`, where each node
- * also records what it added so the others can remove it if it dies.
+ * What every node of a fleet must agree on, as one node sees it: presence groups (who is in
+ * `space`/`key`, one entry per member id, deduplicated per user), occupancy counts, per-node gauges
+ * summed across the live nodes, and a cache with expiry. Built by the kernel
+ * (`context.sharedState.open(…)`): in memory when embedded; in Redis with `REDIS_URL`, where each
+ * node also records what it added so the survivors remove it if it dies (`sweepDeadNodes`).
+ * Its user never knows which.
+ *
+ * The realtime module keeps its presence channels, subscription counts, connection counts and
+ * cache channels here (`space` is the app id, `key` the channel).
  */
-export interface ClusterState {
+export interface SharedState {
   readonly nodeId: string;
   /**
-   * Adds the socket's member to a presence channel, unless the channel already holds `maxMembers`
-   * users and this one is not among them: then nothing changes and `'full'` is returned. The check
-   * and the addition are one step (a Lua script in Redis), so concurrent joins cannot overshoot.
+   * Adds a member (`memberId`: a socket, say) to a presence group, unless the group already holds
+   * `maxMembers` users and this one is not among them: then nothing changes and `'full'` is
+   * returned. The check and the addition are one step (a Lua script in Redis), so concurrent joins
+   * cannot overshoot.
    */
   join(
-    appId: string,
-    channel: string,
-    socketId: string,
+    space: string,
+    key: string,
+    memberId: string,
     member: PresenceMember,
     maxMembers: number,
   ): Promise<MemberChange | 'full'>;
-  leave(appId: string, channel: string, socketId: string): Promise<MemberChange | undefined>;
-  /** Members of a presence channel, one entry per user. */
-  members(appId: string, channel: string): Promise<PresenceMember[]>;
-  /** Adds `delta` sockets to the channel's subscription count; returns the cluster-wide count. */
-  occupy(appId: string, channel: string, delta: number): Promise<number>;
-  /** Occupied channels of an app with their subscription counts. */
-  channels(appId: string): Promise<Map<string, number>>;
+  leave(space: string, key: string, memberId: string): Promise<MemberChange | undefined>;
+  /** Members of a presence group, one entry per user. */
+  members(space: string, key: string): Promise<PresenceMember[]>;
+  /** Adds `delta` to the occupancy count of `key` (fleet-wide); returns the new count. */
+  occupy(space: string, key: string, delta: number): Promise<number>;
+  /** Occupied keys of a space with their counts. */
+  channels(space: string): Promise<Map<string, number>>;
   /**
-   * This node now holds `count` sockets of the app. With Redis the count is published for the
-   * other nodes (they add it to their own to enforce per-app connection limits fleet-wide).
+   * This node's gauge for `space` is now `count` (the realtime module: its sockets of an app). With
+   * Redis it is published for the other nodes, which add it to their own (fleet-wide limits).
    */
-  reportConnections(appId: string, count: number): void;
+  reportConnections(space: string, count: number): void;
   /**
-   * Sockets of the app on the other live nodes: 0 in memory; with Redis the sum of what they
+   * The gauges of the other live nodes for `space`, summed: 0 in memory; with Redis what they
    * reported, cached for a second unless `fresh`.
    */
-  otherNodesConnections(appId: string, options?: { fresh?: boolean }): Promise<number>;
-  cacheEvent(appId: string, channel: string, frame: string, ttlMs: number): Promise<void>;
-  cachedEvent(appId: string, channel: string): Promise<string | undefined>;
+  otherNodesConnections(space: string, options?: { fresh?: boolean }): Promise<number>;
+  /** Keeps `frame` as the cached value of `key` for `ttlMs`. */
+  cacheEvent(space: string, key: string, frame: string, ttlMs: number): Promise<void>;
+  cachedEvent(space: string, key: string): Promise<string | undefined>;
   /**
    * Removes what nodes that stopped heartbeating had added; returns the members removed (users
-   * with no socket left on the channel) and the channels left empty, so they can be announced.
+   * with no member id left in the group) and the keys left unoccupied, so they can be announced.
    * Each dead node is swept by one node only. No-op in memory.
    */
   sweepDeadNodes(): Promise<SweptNodes>;
@@ -65,7 +73,7 @@ export interface ClusterState {
 }
 
 /** The state of a single node, in memory. */
-export function createMemoryClusterState(nodeId: string, now: () => number): ClusterState {
+export function createMemorySharedState(nodeId: string, now: () => number): SharedState {
   const presence = new Map<string, Map<string, PresenceMember>>();
   const counts = new Map<string, Map<string, number>>();
   const cache = new Map<string, { frame: string; until: number }>();

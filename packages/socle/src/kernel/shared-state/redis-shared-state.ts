@@ -1,6 +1,6 @@
-import type { Logger } from '../../kernel/index.js';
-import { createRedisConnections, isRedisUnavailable, type RedisConnections } from '../../kernel/index.js';
-import type { ClusterState, PresenceMember } from './presence-state.js';
+import type { Logger } from '../log/index.js';
+import { createRedisConnections, isRedisUnavailable, type RedisConnections } from '../redis/index.js';
+import type { PresenceMember, SharedState } from './shared-state.js';
 
 /**
  * By default, a node that has not written its heartbeat for this long is dead; its members and
@@ -54,7 +54,7 @@ for _, node in ipairs(live) do
 end
 return total`;
 
-export interface RedisClusterStateOptions {
+export interface RedisSharedStateOptions {
   /** The process's Redis connections (bounded, namespaced); or `redisUrl` to open its own. */
   readonly connections?: RedisConnections;
   readonly redisUrl?: string;
@@ -73,7 +73,7 @@ export interface RedisClusterStateOptions {
  * `NODE_EXPIRY_MS` (one sweeper per dead node, by a `SET NX` lock) and reports them so their
  * channels hear `member_removed`.
  */
-export function createRedisClusterState(options: RedisClusterStateOptions): ClusterState {
+export function createRedisSharedState(options: RedisSharedStateOptions): SharedState {
   const { nodeId, now } = options;
   const ownConnections =
     options.connections === undefined
@@ -288,6 +288,6 @@ export function createRedisClusterState(options: RedisClusterStateOptions): Clus
 }
 
 function requireUrl(url: string | undefined): string {
-  if (url === undefined) throw new TypeError('createRedisClusterState needs connections or redisUrl');
+  if (url === undefined) throw new TypeError('createRedisSharedState needs connections or redisUrl');
   return url;
 }

@@ -1,0 +1,103 @@
+import type { Bus, Logger, SharedState } from '../../kernel/index.js';
+import type { RealtimeApp } from './apps.js';
+import { framedText } from './fanout-writer.js';
+import type { SocketOutput } from './gateway-backpressure.js';
+import { busChannel, type Connection } from './gateway-connection.js';
+import type { WebhookEvent } from './webhooks.js';
+
+type BusChannelHandler = (message: string) => void;
+
+/** This node's recipients of each channel, the bus subscriptions they need, and the channel counts. */
+export interface ChannelRouter {
+  /** Adds the socket to the node's recipients of the channel; resolves once the bus delivers it. */
+  joinLocally(connection: Connection, channel: string): Promise<void>;
+  leaveLocally(connection: Connection, channel: string): void;
+  /** Sends a frame to a channel's sockets on every node, but `excludeSocketId`'s. */
+  publishFrame(appId: string, channel: string, frame: string, excludeSocketId?: string): Promise<void>;
+  /** Resolves once every subscription count written so far is answered. */
+  drainCountWrites(): Promise<void>;
+}
+
+export function createChannelRouter(options: {
+  readonly bus: Bus;
+  readonly state: SharedState;
+  readonly log: Logger;
+  readonly output: SocketOutput;
+  readonly emit: (app: RealtimeApp, event: WebhookEvent) => void;
+}): ChannelRouter {
+  const { bus, state, log, output, emit } = options;
+  const local = new Map<
+    string,
+    { members: Set<Connection>; handler: BusChannelHandler; subscribed: Promise<void> }
+  >();
+  /** Subscription count writes not answered yet (see countSubscriber). */
+  const stateWrites = new Set<Promise<void>>();
+
+  /**
+   * Counts a change of a channel's subscribers in the cluster state without holding the socket's
+   * next frame: the writes of one node go over one Redis connection in order, so their answers
+   * (and the channel_occupied / channel_vacated webhooks they decide) come in order too. A
+   * subscribe/unsubscribe therefore costs the socket no round trip but the bus SUBSCRIBE of a
+   * channel new to this node; `shutdown` waits for the writes still in flight.
+   */
+  function countSubscriber(app: RealtimeApp, channel: string, delta: 1 | -1) {
+    const write = state
+      .occupy(app.id, channel, delta)
+      .then((count) => {
+        if (delta === 1 && count === 1) emit(app, { name: 'channel_occupied', channel });
+        if (delta === -1 && count === 0) emit(app, { name: 'channel_vacated', channel });
+      })
+      .catch((error) => log.warn({ err: error, channel }, 'Realtime subscription count not written'))
+      .finally(() => stateWrites.delete(write));
+    stateWrites.add(write);
+  }
+
+  return {
+    async joinLocally(connection, channel) {
+      const name = busChannel(connection.app.id, channel);
+      let entry = local.get(name);
+      if (entry === undefined) {
+        const members = new Set<Connection>();
+        const handler: BusChannelHandler = (message) => {
+          const newline = message.indexOf('\n');
+          const exclude = message.slice(0, newline);
+          // Encoded and framed once per node and message, then written to every recipient.
+          const frame = framedText(message.slice(newline + 1));
+          for (const member of members) if (member.socketId !== exclude) output.write(member, frame);
+        };
+        const created = { members, handler, subscribed: bus.subscribe(name, handler) };
+        // A SUBSCRIBE that failed is tried again by the next socket joining the channel.
+        created.subscribed.catch(() => {
+          if (local.get(name) === created) local.delete(name);
+        });
+        entry = created;
+        local.set(name, entry);
+      }
+      entry.members.add(connection);
+      countSubscriber(connection.app, channel, 1);
+      // Sockets joining while the node's SUBSCRIBE is on its way wait for it too.
+      await entry.subscribed;
+    },
+
+    leaveLocally(connection, channel) {
+      const name = busChannel(connection.app.id, channel);
+      const entry = local.get(name);
+      if (entry?.members.delete(connection) && entry.members.size === 0) {
+        local.delete(name);
+        // The bus keeps SUBSCRIBE/UNSUBSCRIBE of a channel in order: no need to wait here.
+        bus
+          .unsubscribe(name, entry.handler)
+          .catch((error) => log.warn({ err: error, channel }, 'Realtime bus unsubscribe failed'));
+      }
+      countSubscriber(connection.app, channel, -1);
+    },
+
+    async publishFrame(appId, channel, frame, excludeSocketId = '') {
+      await bus.publish(busChannel(appId, channel), `${excludeSocketId}\n${frame}`);
+    },
+
+    async drainCountWrites() {
+      while (stateWrites.size > 0) await Promise.all([...stateWrites]);
+    },
+  };
+}

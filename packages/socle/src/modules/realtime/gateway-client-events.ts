@@ -1,0 +1,148 @@
+import type { RawData } from 'ws';
+import type { RealtimeApp } from './apps.js';
+import type { SocketOutput } from './gateway-backpressure.js';
+import type { ChannelRouter } from './gateway-channels.js';
+import type { Connection } from './gateway-connection.js';
+import type { Subscriptions } from './gateway-subscriptions.js';
+import {
+  type ChannelType,
+  CLOSE,
+  channelType,
+  ERROR,
+  encodeFrame,
+  parseJsonObject,
+  sameSecret,
+  userAuth,
+} from './protocol.js';
+import type { WebhookEvent } from './webhooks.js';
+
+/**
+ * The frames a client sends: ping/pong, subscribe/unsubscribe, sign-in and `client-` events
+ * (private and presence channels, within the app's per-second budget).
+ */
+export function createClientMessageHandler(options: {
+  readonly output: SocketOutput;
+  readonly channels: ChannelRouter;
+  readonly subscriptions: Subscriptions;
+  readonly emit: (app: RealtimeApp, event: WebhookEvent) => void;
+  /** Records a socket signed in as `userId` (for terminations). */
+  readonly signedIn: (connection: Connection, userId: string) => void;
+  readonly now: () => number;
+  readonly maxMessageBytes: number;
+}): (connection: Connection, raw: RawData, isBinary: boolean) => Promise<void> {
+  const { output, channels, subscriptions, emit, now } = options;
+  const { send, sendError, close } = output;
+
+  async function clientEvent(connection: Connection, frame: Record<string, unknown>, size: number) {
+    const { event, channel, data } = frame;
+    if (typeof channel !== 'string' || !connection.channels.has(channel)) {
+      return sendError(
+        connection,
+        ERROR.clientEventRejected,
+        'Client events need a channel the socket joined',
+      );
+    }
+    const type = channelType(channel) as ChannelType;
+    if (type.kind !== 'private' && type.kind !== 'presence') {
+      return sendError(
+        connection,
+        ERROR.clientEventRejected,
+        'Client events are only allowed on private and presence channels',
+      );
+    }
+    if (size > options.maxMessageBytes) {
+      return sendError(
+        connection,
+        ERROR.messageTooLarge,
+        `Event is larger than ${options.maxMessageBytes} bytes`,
+      );
+    }
+    // A fixed one-second window per connection: state is two numbers, and a client over its
+    // budget is told (4301) without being disconnected, as Pusher does.
+    const second = Math.floor(now() / 1000);
+    if (connection.clientEventWindow !== second) {
+      connection.clientEventWindow = second;
+      connection.clientEventCount = 0;
+    }
+    if (++connection.clientEventCount > connection.app.clientEventsPerSecond) {
+      return sendError(
+        connection,
+        ERROR.clientEventRejected,
+        `Client event rejected: more than ${connection.app.clientEventsPerSecond} per second`,
+      );
+    }
+    const member = connection.channels.get(channel);
+    const userId = member?.userId;
+    const encoded = typeof data === 'string' ? data : JSON.stringify(data ?? null);
+    await channels.publishFrame(
+      connection.app.id,
+      channel,
+      encodeFrame(event as string, encoded, channel, userId === undefined ? undefined : { user_id: userId }),
+      connection.socketId,
+    );
+    emit(connection.app, {
+      name: 'client_event',
+      channel,
+      event: event as string,
+      data: encoded,
+      socket_id: connection.socketId,
+      ...(userId === undefined ? {} : { user_id: userId }),
+    });
+  }
+
+  function signin(connection: Connection, data: Record<string, unknown>) {
+    const userData = data.user_data;
+    const expected =
+      typeof userData === 'string' ? userAuth(connection.app, connection.socketId, userData) : '';
+    if (typeof data.auth !== 'string' || expected === '' || !sameSecret(data.auth, expected)) {
+      sendError(connection, CLOSE.unauthorized, 'Invalid signin signature');
+      return close(connection, CLOSE.unauthorized, 'Invalid signin signature');
+    }
+    const id = parseJsonObject(userData as string)?.id;
+    if (typeof id !== 'string' || id === '') {
+      sendError(connection, CLOSE.unauthorized, 'user_data must be JSON with a string id');
+      return close(connection, CLOSE.unauthorized, 'Invalid user_data');
+    }
+    connection.userId = id;
+    options.signedIn(connection, id);
+    send(connection, encodeFrame('pusher:signin_success', { user_data: userData }));
+  }
+
+  async function onMessage(connection: Connection, raw: RawData, isBinary: boolean) {
+    // ws still emits frames that arrive while a socket is closing; once its cleanup ran (a slow
+    // consumer, a shutdown), a subscribe would join channels that nothing would ever leave.
+    if (connection.closed) return;
+    connection.lastActivity = now();
+    connection.pingSentAt = undefined;
+    const text = isBinary ? undefined : raw.toString();
+    const message = text === undefined ? undefined : parseJsonObject(text);
+    const event = message?.event;
+    if (message === undefined || typeof event !== 'string') {
+      sendError(connection, CLOSE.malformedFrame, 'Frames must be JSON objects with an event');
+      return close(connection, CLOSE.malformedFrame, 'Malformed frame');
+    }
+    const data = (typeof message.data === 'object' && message.data !== null ? message.data : {}) as Record<
+      string,
+      unknown
+    >;
+    switch (event) {
+      case 'pusher:ping':
+        return send(connection, encodeFrame('pusher:pong', {}));
+      case 'pusher:pong':
+        return;
+      case 'pusher:subscribe':
+        return subscriptions.subscribe(connection, data);
+      case 'pusher:unsubscribe':
+        return typeof data.channel === 'string'
+          ? subscriptions.unsubscribe(connection, data.channel)
+          : undefined;
+      case 'pusher:signin':
+        return signin(connection, data);
+      default:
+        if (event.startsWith('client-')) return clientEvent(connection, message, (text as string).length);
+        return sendError(connection, ERROR.invalidEvent, `Unsupported event "${event.slice(0, 200)}"`);
+    }
+  }
+
+  return onMessage;
+}
