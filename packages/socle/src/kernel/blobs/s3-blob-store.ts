@@ -191,7 +191,10 @@ export function createS3BlobStore(location: S3Location, client?: S3Client): Blob
 
     async setStorageClass(key, storageClass) {
       const Key = keyOf(key);
-      // S3 changes the class of an object by copying it onto itself with the new class.
+      // S3 changes the class of an object by copying it onto itself with the new class. REPLACE
+      // (with the object's own type) rather than COPY: some S3-compatible stores only take a
+      // self-copy that replaces metadata.
+      const head = await s3.send(new HeadObjectCommand({ Bucket, Key }));
       await s3.send(
         new CopyObjectCommand({
           Bucket,
@@ -200,7 +203,9 @@ export function createS3BlobStore(location: S3Location, client?: S3Client): Blob
           StorageClass: (storageClass === 'archive'
             ? location.archiveStorageClass
             : 'STANDARD') as StorageClass,
-          MetadataDirective: 'COPY',
+          MetadataDirective: 'REPLACE',
+          ...(head.ContentType === undefined ? {} : { ContentType: head.ContentType }),
+          ...(head.Metadata === undefined ? {} : { Metadata: head.Metadata }),
         }),
       );
     },

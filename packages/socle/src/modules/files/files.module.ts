@@ -9,13 +9,17 @@ import type { Bucket, BucketDefinition } from './buckets.js';
 import { createFilesPrivacy } from './files.privacy.js';
 import { registerFilesRoutes } from './files.routes.js';
 import type { FilesTables } from './files.tables.js';
-import { createFilesService, type FilesService } from './objects.service.js';
+import { createFilesService, type FilesQuota, type FilesService } from './objects.service.js';
 
 export interface FilesOptions {
   /** Buckets declared up front; modules may also call `files.registerBucket` from their setup. */
   readonly buckets?: readonly (Bucket | BucketDefinition)[];
-  /** Bytes one organization (or one user, in per-user buckets) may store; default: no limit. */
-  readonly quotaBytes?: number;
+  /**
+   * Bytes one organization (or one user, in per-user buckets) may store: a number, or a function
+   * of the scope (plans); default: no limit. Checked while streaming and charged atomically with
+   * the object's record (409 `files.quota_exceeded`).
+   */
+  readonly quotaBytes?: FilesQuota;
 }
 
 /** What the files module gives other modules, apps and tests (`socle.servicesOf(files)`). */
@@ -55,6 +59,7 @@ export function createFilesModule(options: FilesOptions = {}): FilesModule {
         clock: context.clock,
         log: context.log,
         secrets: context.secrets,
+        scope: context.scope,
         buckets: options.buckets ?? [],
         quotaBytes: options.quotaBytes,
         metrics: {

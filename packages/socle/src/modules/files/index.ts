@@ -25,6 +25,8 @@ export {
   type DownloadUrlOptions,
   type FileObject,
   type FilesActor,
+  type FilesQuota,
+  type FilesScope,
   type OpenedObject,
   parseScopeToken,
   scopeToken,

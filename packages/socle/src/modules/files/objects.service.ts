@@ -1,6 +1,5 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { Readable } from 'node:stream';
-import { pipeline } from 'node:stream';
 import type { Transaction } from 'kysely';
 import {
   type BlobRead,
@@ -10,6 +9,7 @@ import {
   type Database,
   type Logger,
   type MetricCounter,
+  type ScopeAccess,
   type SecretBox,
   tenantSettings,
 } from '../../kernel/index.js';
@@ -89,9 +89,10 @@ export interface FilesServiceOptions {
   readonly clock: Clock;
   readonly log: Logger;
   readonly secrets: SecretBox;
+  readonly scope: ScopeAccess;
   readonly buckets: readonly (Bucket | BucketDefinition)[];
   /** Bytes each organization (or user, for per-user buckets) may store; undefined: no limit. */
-  readonly quotaBytes: number | undefined;
+  readonly quotaBytes: FilesQuota | undefined;
   readonly metrics: {
     readonly bytesIn: MetricCounter;
     readonly bytesOut: MetricCounter;
@@ -110,10 +111,15 @@ const DAY_MS = 24 * 60 * 60 * 1000;
 const WALK_PAGE = 200;
 const RESERVED_BUCKET_NAMES = new Set(['signed', 'public']);
 
-interface Scope {
+/** Whose objects: an organization's (tenant buckets) or a user's (per-user buckets). */
+export interface FilesScope {
   readonly kind: 'tenant' | 'user';
   readonly id: string;
 }
+type Scope = FilesScope;
+
+/** Bytes a scope may store: one number for all, or per scope (plans); undefined: no limit. */
+export type FilesQuota = number | ((scope: FilesScope) => number | undefined | Promise<number | undefined>);
 
 export function toFileObject(row: ObjectRow): FileObject {
   return {
@@ -130,6 +136,8 @@ export function toFileObject(row: ObjectRow): FileObject {
     createdAt: row.created_at,
   };
 }
+
+const tenantScopeOf = (scope: Scope) => (scope.kind === 'tenant' ? { tenantId: scope.id } : {});
 
 const settingsOf = (scope: Scope, userId?: string) =>
   scope.kind === 'tenant'
@@ -160,7 +168,7 @@ const defaultDisposition = (contentType: string) =>
  * charge and (optionally) the caller's own rows and jobs; a failure at any step deletes the blob.
  */
 export async function createFilesService(options: FilesServiceOptions) {
-  const { db, blobs, clock, log, metrics } = options;
+  const { db, blobs, clock, log, metrics, scope: scopeAccess } = options;
   const buckets = new Map<string, Bucket>();
 
   const registerBucket = (definition: Bucket | BucketDefinition): Bucket => {
@@ -221,9 +229,11 @@ export async function createFilesService(options: FilesServiceOptions) {
       if (input.declaredLength !== undefined && input.declaredLength > bucket.maxBytes)
         throw filesErrors.tooLarge(bucket.maxBytes);
       let quota: { remainingBytes: number; quotaBytes: number; usedBytes: number } | undefined;
-      if (options.quotaBytes !== undefined) {
+      const quotaBytes =
+        typeof options.quotaBytes === 'function' ? await options.quotaBytes(scope) : options.quotaBytes;
+      if (quotaBytes !== undefined) {
         const usedBytes = await objectsStore.usedBytes(db.withSettings(settings), scope.id);
-        quota = { quotaBytes: options.quotaBytes, usedBytes, remainingBytes: options.quotaBytes - usedBytes };
+        quota = { quotaBytes, usedBytes, remainingBytes: quotaBytes - usedBytes };
         if ((input.declaredLength ?? 1) > quota.remainingBytes)
           throw filesErrors.quotaExceeded(quota.quotaBytes, usedBytes);
       }
@@ -235,41 +245,50 @@ export async function createFilesService(options: FilesServiceOptions) {
       });
       const id = randomUUID();
       const blobKey = `${scopeToken(scope)}/${bucket.name}/${id}`;
-      // Errors of the request body (a client that hung up) fail the inspection, so the write.
-      pipeline(input.body, inspection, () => undefined);
+      // Errors of the request body (a client that hung up) fail the inspection, so the write. The
+      // reverse does not hold: a refusal leaves the body alone, so the client still gets its 413.
+      const forwardBodyError = (error: Error) => inspection.destroy(error);
+      input.body.once('error', forwardBodyError);
+      input.body.pipe(inspection);
       try {
         await blobs.put(blobKey, inspection, input.signal === undefined ? {} : { signal: input.signal });
       } catch (error) {
+        input.body.unpipe(inspection);
         // The inspection's own refusal (413, 415, 409) explains better than the store's wrapping.
         throw inspection.errored ?? error;
+      } finally {
+        input.body.off('error', forwardBodyError);
       }
       const inspected = inspection.result();
       metrics.bytesIn.inc(inspected.size);
       try {
-        const stored = await db.transaction(
-          async (trx) => {
-            if (!(await objectsStore.chargeUsage(trx, scope, inspected.size, options.quotaBytes))) {
-              const used = await objectsStore.usedBytes(trx, scope.id);
-              throw filesErrors.quotaExceeded(options.quotaBytes ?? 0, used);
-            }
-            const row = await objectsStore.insertObject(trx, {
-              id,
-              tenant_id: scope.kind === 'tenant' ? scope.id : null,
-              owner_id: input.userId ?? null,
-              bucket: bucket.name,
-              blob_key: blobKey,
-              name: input.name ?? null,
-              size: inspected.size,
-              sha256: inspected.sha256,
-              content_type: inspected.contentType,
-              metadata: input.metadata ?? {},
-              created_at: clock.now(),
-            });
-            const object = toFileObject(row);
-            const attached = (await attach?.(trx as unknown as Transaction<Tables>, object)) as T;
-            return { object, attached };
-          },
-          { settings },
+        // In the object's scope, so jobs the caller enqueues in `attach` carry its tenant.
+        const stored = await scopeAccess.run({ ...tenantScopeOf(scope), userId: input.userId }, () =>
+          db.transaction(
+            async (trx) => {
+              if (!(await objectsStore.chargeUsage(trx, scope, inspected.size, quotaBytes))) {
+                const used = await objectsStore.usedBytes(trx, scope.id);
+                throw filesErrors.quotaExceeded(quotaBytes ?? 0, used);
+              }
+              const row = await objectsStore.insertObject(trx, {
+                id,
+                tenant_id: scope.kind === 'tenant' ? scope.id : null,
+                owner_id: input.userId ?? null,
+                bucket: bucket.name,
+                blob_key: blobKey,
+                name: input.name ?? null,
+                size: inspected.size,
+                sha256: inspected.sha256,
+                content_type: inspected.contentType,
+                metadata: input.metadata ?? {},
+                created_at: clock.now(),
+              });
+              const object = toFileObject(row);
+              const attached = (await attach?.(trx as unknown as Transaction<Tables>, object)) as T;
+              return { object, attached };
+            },
+            { settings },
+          ),
         );
         metrics.objectsStored.inc();
         return stored;
@@ -426,20 +445,31 @@ export async function createFilesService(options: FilesServiceOptions) {
     for await (const scope of scopes()) {
       for (;;) {
         const due = await objectsStore.dueObjects(db.withSettings(settingsOf(scope)), rules, WALK_PAGE);
+        let skipped = 0;
         for (const row of due) {
           const rule = rules.find((candidate) => candidate.bucket === row.bucket) as DueRule;
-          if (rule.deleteBefore !== undefined && row.created_at < rule.deleteBefore) {
-            if ((await deleteRecord(scope, row.bucket, row.id)) !== undefined) {
-              await deleteBlobQuietly(row.blob_key);
-              deleted += 1;
+          try {
+            if (rule.deleteBefore !== undefined && row.created_at < rule.deleteBefore) {
+              if ((await deleteRecord(scope, row.bucket, row.id)) !== undefined) {
+                await deleteBlobQuietly(row.blob_key);
+                deleted += 1;
+              }
+            } else {
+              await blobs.setStorageClass(row.blob_key, 'archive');
+              await objectsStore.markArchived(db.withSettings(settingsOf(scope)), row.id);
+              archived += 1;
             }
-          } else {
-            await blobs.setStorageClass(row.blob_key, 'archive');
-            await objectsStore.markArchived(db.withSettings(settingsOf(scope)), row.id);
-            archived += 1;
+          } catch (error) {
+            // A module row still referencing the object (foreign key), or a store hiccup: the
+            // other objects go on, this one is tried again on the next run.
+            skipped += 1;
+            log.warn(
+              { err: error, objectId: row.id, bucket: row.bucket },
+              'Lifecycle could not apply to an object',
+            );
           }
         }
-        if (due.length < WALK_PAGE) break;
+        if (due.length < WALK_PAGE || skipped === due.length) break;
       }
     }
     return { archived, deleted };
@@ -501,7 +531,9 @@ export async function createFilesService(options: FilesServiceOptions) {
   async function usage(actor: FilesActor, bucketName: string) {
     const scope = scopeOf(bucketOf(bucketName), actor);
     const bytes = await objectsStore.usedBytes(db.withSettings(settingsOf(scope, actor.userId)), scope.id);
-    return { usedBytes: bytes, quotaBytes: options.quotaBytes ?? null };
+    const quotaBytes =
+      typeof options.quotaBytes === 'function' ? await options.quotaBytes(scope) : options.quotaBytes;
+    return { usedBytes: bytes, quotaBytes: quotaBytes ?? null };
   }
 
   return {
