@@ -9,6 +9,7 @@ import {
   createManualClock,
   defineBucket,
   defineModule,
+  type FileObject,
   type FilesServices,
   type SetupContext,
 } from '../src/index.js';
@@ -387,7 +388,8 @@ import { once } from 'node:events';
       expect(object.sha256).toBe(result.sha256);
       // Streamed: the server holds buffers, never the file (S3: at most two 8 MB parts in flight);
       // what grows is garbage the collector has not taken yet (about 55 MB here, for 200 MB).
-      expect(peak - baseline).toBeLessThan(size / 3);
+      // S3: lib-storage also copies each part into a buffer of its own before sending it.
+      expect(peak - baseline).toBeLessThan(backend === 'local' ? size / 3 : size / 2);
       await files.delete({ tenantId: tenant.id }, 'recordings', object.id);
     }, 120_000);
 
@@ -445,10 +447,11 @@ import { once } from 'node:events';
       const key = `t.${other.id}/recordings/${object.id}`;
       clock.advance(181 * 24 * 3600 * 1000);
       expect((await files.runLifecycle()).archived).toBeGreaterThanOrEqual(1);
-      expect((await files.find({ tenantId: other.id }, 'recordings', object.id))?.storageClass).toBe(
-        'archive',
-      );
-      if (backend === 'local') expect((await socle.blobs.head(key))?.storageClass).toBe('standard');
+      const archived = await files.find({ tenantId: other.id }, 'recordings', object.id);
+      expect(archived?.storageClass).toBe('archive');
+      // The local backend has one class; s3rver keeps the class the copy set (x-amz-storage-class).
+      expect((await socle.blobs.head(key))?.storageClass).toBe(backend === 'local' ? 'standard' : 'archive');
+      expect((await download((await files.downloadUrl(archived as FileObject)).url)).status).toBe(200);
       clock.advance(550 * 24 * 3600 * 1000);
       expect((await files.runLifecycle()).deleted).toBeGreaterThanOrEqual(1);
       expect(await files.find({ tenantId: other.id }, 'recordings', object.id)).toBeUndefined();

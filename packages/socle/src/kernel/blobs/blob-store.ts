@@ -6,7 +6,7 @@ export interface BlobInfo {
   readonly key: string;
   readonly size: number;
   readonly lastModified: Date;
-  /** `standard` or `archive` (S3 `GLACIER_IR`); the local backend keeps everything `standard`. */
+  /** `standard` or `archive` (S3 `STANDARD_IA` by default, see BLOB_URL); local: always `standard`. */
   readonly storageClass: BlobStorageClass;
 }
 

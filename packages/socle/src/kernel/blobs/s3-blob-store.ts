@@ -23,7 +23,7 @@ export interface S3Location {
   readonly endpoint: string | undefined;
   readonly region: string;
   readonly forcePathStyle: boolean;
-  /** The S3 storage class `archive` maps to; default `GLACIER_IR` (still readable at once). */
+  /** The S3 storage class `archive` maps to; default `STANDARD_IA` (readable at once; R2 has it too). */
   readonly archiveStorageClass: string;
 }
 
@@ -50,7 +50,7 @@ export function parseS3Url(text: string): S3Location {
     endpoint,
     region: url.searchParams.get('region') ?? 'us-east-1',
     forcePathStyle: ['1', 'true'].includes(url.searchParams.get('forcePathStyle') ?? 'false'),
-    archiveStorageClass: url.searchParams.get('archiveStorageClass') ?? 'GLACIER_IR',
+    archiveStorageClass: url.searchParams.get('archiveStorageClass') ?? 'STANDARD_IA',
   };
 }
 
