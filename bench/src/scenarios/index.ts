@@ -1,5 +1,6 @@
 import type { CustomScenario, Scenario } from '../scenario.js';
 import { dbSelect, dbSelectBuilder } from './db-select/scenario.js';
+import { filesDownload, filesUpload } from './files/scenario.js';
 import { jobs } from './jobs/scenario.js';
 import { realtimeBurst } from './realtime-burst/scenario.js';
 import { realtimeFanout } from './realtime-fanout/scenario.js';
@@ -15,4 +16,6 @@ export const scenarios: readonly (Scenario | CustomScenario)[] = [
   jobs,
   realtimeFanout,
   realtimeBurst,
+  filesDownload,
+  filesUpload,
 ];
