@@ -1,5 +1,6 @@
 import type { CustomScenario, Scenario } from '../scenario.js';
 import { dbSelect, dbSelectBuilder } from './db-select/scenario.js';
+import { filesDownload, filesUpload } from './files/scenario.js';
 import { jobs } from './jobs/scenario.js';
 import { ledgerTransfers } from './ledger/scenario.js';
 import { realtimeBurst } from './realtime-burst/scenario.js';
@@ -19,4 +20,6 @@ export const scenarios: readonly (Scenario | CustomScenario)[] = [
   realtimeBurst,
   thumbnails,
   ledgerTransfers,
+  filesDownload,
+  filesUpload,
 ];

@@ -55,6 +55,24 @@ export {
   variantErrors,
 } from './modules/files/variants/index.js';
 export {
+  type Bucket,
+  type BucketDefinition,
+  type BucketLifecycle,
+  type BucketScope,
+  createFilesModule,
+  type DownloadUrl,
+  type DownloadUrlOptions,
+  defineBucket,
+  type FileObject,
+  type FilesActor,
+  type FilesModule,
+  type FilesOptions,
+  type FilesServices,
+  type FilesTables,
+  filesErrors,
+  type UploadInput,
+} from './modules/files/index.js';
+export {
   type Authentication,
   createIdentityModule,
   type IdentityOptions,

@@ -6,6 +6,21 @@
 
 export { Type } from '@fastify/type-provider-typebox';
 export { sql } from 'kysely';
+/**
+ * Blob storage (`context.blobs`): one streaming interface over a local directory and any
+ * S3-compatible store; `byteLimit` is the counting, size-limiting stream stage both use.
+ */
+export {
+  type BlobInfo,
+  type BlobRead,
+  type BlobStorageClass,
+  type BlobStore,
+  type ByteRange,
+  blobErrors,
+  byteLimit,
+  type PresignOptions,
+  type PutBlobOptions,
+} from './blobs/index.js';
 export type { Bus, BusHandler } from './bus/index.js';
 export { type Clock, createManualClock, systemClock } from './clock/index.js';
 export {

@@ -1,5 +1,6 @@
 import type { AddressInfo, ListenOptions as ListenOptionsOfNode } from 'node:net';
 import path from 'node:path';
+import { type BlobStore, openBlobStore } from './blobs/index.js';
 import { createBus } from './bus/index.js';
 import { type Clock, systemClock } from './clock/index.js';
 import { type Config, resolveModuleSettings } from './config/index.js';
@@ -45,6 +46,8 @@ export interface CreateSocleOptions {
   readonly inMemory?: boolean;
   /** Job queues this process works; default `JOBS_QUEUES`. `socle worker` passes its `--queues`. */
   readonly jobQueues?: readonly JobQueue[];
+  /** A blob store to use instead of the one `BLOB_URL` names (tests with their own S3 client). */
+  readonly blobs?: BlobStore;
 }
 
 export interface ListenOptions {
@@ -72,6 +75,8 @@ export interface Socle {
   readonly scope: ScopeAccess;
   /** Encrypts secrets stored in the database (SECRET_KEY). */
   readonly secrets: SecretBox;
+  /** Where file bytes live (BLOB_URL): a local directory or an S3-compatible store. */
+  readonly blobs: BlobStore;
   readonly app: HttpServer;
   readonly mode: 'embedded' | 'postgres';
   readonly modules: readonly ModuleDefinition[];
@@ -173,6 +178,9 @@ export async function createSocle(options: CreateSocleOptions): Promise<Socle> {
   const rateLimiter = createRateLimiter({ redis, clock, log });
   const bus = createBus({ redis, log });
   const sharedState = createSharedStates({ redis, clock, log });
+  const blobs =
+    options.blobs ??
+    openBlobStore({ blobUrl: config.blobUrl, dataDir: path.resolve(config.baseDir, config.dataDir) });
   db.setTransactionContextProvider(scope.transactionSettings);
   backgroundDb.setTransactionContextProvider(scope.transactionSettings);
 
@@ -213,6 +221,7 @@ export async function createSocle(options: CreateSocleOptions): Promise<Socle> {
     bus,
     sharedState,
     redis,
+    blobs,
     servicesOf,
     privacyHooks() {
       privacyHooks ??= modules.flatMap((module) =>
@@ -274,6 +283,7 @@ export async function createSocle(options: CreateSocleOptions): Promise<Socle> {
     await sharedState.close();
     await rateLimiter.close().catch(() => undefined);
     await bus.close().catch(() => undefined);
+    await blobs.close().catch(() => undefined);
     await redis?.close().catch(() => undefined);
     throw error;
   }
@@ -332,6 +342,7 @@ export async function createSocle(options: CreateSocleOptions): Promise<Socle> {
     for (const database of extraDatabases) await database.close();
     await rateLimiter.close();
     await bus.close();
+    await blobs.close();
     await redis?.close();
     return { drained: outcome === 'closed' && handlersDone };
   };
@@ -344,6 +355,7 @@ export async function createSocle(options: CreateSocleOptions): Promise<Socle> {
     db,
     scope,
     secrets,
+    blobs,
     app: server,
     mode: db.dialect === 'pglite' ? 'embedded' : 'postgres',
     modules,

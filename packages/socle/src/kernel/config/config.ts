@@ -89,6 +89,12 @@ export interface Config {
   readonly secretKey: string | undefined;
   /** Keys used before the current one: values they sealed still open and get resealed. */
   readonly previousSecretKeys: readonly string[];
+  /**
+   * Where blobs (files' bytes) live: unset, the local directory `<dataDir>/blobs`; `file:///path`,
+   * that directory; `s3://bucket[/prefix]?endpoint=…&region=…&forcePathStyle=true`, an S3-compatible
+   * store, with credentials from the usual AWS variables (never in the URL).
+   */
+  readonly blobUrl: string | undefined;
   /** Directory of embedded state (PGlite data lives in `<dataDir>/data`). */
   readonly dataDir: string;
   readonly logLevel: LogLevel;
@@ -179,6 +185,24 @@ const jobQueues: Parser<readonly string[]> = (raw) => {
   const unknown = parsed.value.filter((queue) => !['high', 'default', 'low'].includes(queue));
   if (unknown.length > 0) return { ok: false, message: `must list high, default or low, got ${show(raw)}` };
   return { ok: true, value: [...new Set(parsed.value)] };
+};
+
+const blobUrl: Parser<string | undefined> = (raw) => {
+  if (typeof raw !== 'string') return { ok: false, message: 'must be an s3:// or file:// URL' };
+  if (raw.trim() === '') return { ok: true, value: undefined };
+  try {
+    const url = new URL(raw.trim());
+    if (url.protocol === 's3:' && url.hostname !== '' && url.username === '' && url.password === '')
+      return { ok: true, value: raw.trim() };
+    if (url.protocol === 'file:' && url.pathname !== '/') return { ok: true, value: raw.trim() };
+  } catch {
+    // reported below
+  }
+  return {
+    ok: false,
+    message:
+      'must be s3://bucket[/prefix]?endpoint=…&region=…&forcePathStyle=true (credentials in AWS_* variables, not the URL) or file:///directory',
+  };
 };
 
 /** Every setting Socle reads, in the order `socle help config` prints them. */
@@ -328,6 +352,14 @@ const SETTINGS = [
       'Comma-separated former SECRET_KEYs: still open old values, which are resealed with the current key',
     defaultValue: [],
     parse: secretKeyList,
+  },
+  {
+    key: 'blobUrl',
+    env: 'BLOB_URL',
+    description:
+      'Where file bytes live: unset, DATA_DIR/blobs; file:///path; s3://bucket[/prefix]?endpoint=…&region=…&forcePathStyle=true (credentials from AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY)',
+    defaultValue: undefined,
+    parse: blobUrl,
   },
   {
     key: 'dataDir',

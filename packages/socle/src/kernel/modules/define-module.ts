@@ -1,4 +1,5 @@
 import type { FastifyRequest } from 'fastify';
+import type { BlobStore } from '../blobs/index.js';
 import type { Bus } from '../bus/index.js';
 import type { Clock } from '../clock/index.js';
 import type { Config, SettingsSpec } from '../config/index.js';
@@ -64,6 +65,12 @@ export interface SetupContext<Tables = unknown, Settings = object> {
    * prefixed with `redis.prefix(area)`. Built-in modules do not use it.
    */
   readonly redis: RedisConnections | undefined;
+  /**
+   * Where file bytes live, streamed in and out: a local directory when embedded, an S3-compatible
+   * store with `BLOB_URL`. The kernel picks it; a module never knows which (the files module
+   * builds buckets and objects on it).
+   */
+  readonly blobs: BlobStore;
   /**
    * The services another module's `setup` built: by its definition (typed) or by name. Only a
    * module this one depends on (directly or not) is set up before it; asking for another one

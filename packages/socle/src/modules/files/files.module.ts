@@ -1,0 +1,115 @@
+import {
+  defineJob,
+  defineModule,
+  type ModuleDefinition,
+  type SetupContext,
+  Type,
+} from '../../kernel/index.js';
+import type { Bucket, BucketDefinition } from './buckets.js';
+import { createFilesPrivacy } from './files.privacy.js';
+import { registerFilesRoutes } from './files.routes.js';
+import type { FilesTables } from './files.tables.js';
+import { createFilesService, type FilesQuota, type FilesService } from './objects.service.js';
+
+export interface FilesOptions {
+  /** Buckets declared up front; modules may also call `files.registerBucket` from their setup. */
+  readonly buckets?: readonly (Bucket | BucketDefinition)[];
+  /**
+   * Bytes one organization (or one user, in per-user buckets) may store: a number, or a function
+   * of the scope (plans); default: no limit. Checked while streaming and charged atomically with
+   * the object's record (409 `files.quota_exceeded`).
+   */
+  readonly quotaBytes?: FilesQuota;
+}
+
+/** What the files module gives other modules, apps and tests (`socle.servicesOf(files)`). */
+export type FilesServices = FilesService;
+
+/** The files module's definition; its public API is {@link FilesServices}. */
+export type FilesModule = ModuleDefinition<FilesTables, FilesServices>;
+
+/**
+ * Files: buckets declared in code, objects whose bytes live in the kernel's blob store
+ * (`context.blobs`: a local directory or S3) and whose records live in Postgres under forced
+ * row-level security, written only once the bytes are complete and verified. Streamed uploads
+ * with size, type (sniffed) and quota enforced while streaming; signed downloads with Range and
+ * ETag; lifecycle (archive, delete) and abandoned-upload cleanup as cron jobs; GDPR hooks. See
+ * docs/files.md.
+ *
+ * @example
+ * const socle = await createSocle({
+ *   config,
+ *   modules: [...createBuiltInModules(), createFilesModule({ buckets: [recordings], quotaBytes: 50e9 })],
+ * });
+ */
+export function createFilesModule(options: FilesOptions = {}): FilesModule {
+  return defineModule({
+    name: 'files',
+    dependsOn: ['identity', 'tenancy'],
+    migrations: new URL('./migrations/', import.meta.url),
+    globalTables: {
+      usage:
+        'Byte and object totals per organization or user (quotas): no file names or contents; the lifecycle and cleanup jobs walk it to visit each scope under its own RLS',
+      signing_keys: 'The deployment-wide key that signs download links, sealed with SECRET_KEY',
+    },
+    setup: (context: SetupContext<FilesTables>) =>
+      createFilesService({
+        db: context.db,
+        blobs: context.blobs,
+        clock: context.clock,
+        log: context.log,
+        secrets: context.secrets,
+        scope: context.scope,
+        buckets: options.buckets ?? [],
+        quotaBytes: options.quotaBytes,
+        metrics: {
+          bytesIn: context.metrics.counter({
+            name: 'socle_files_bytes_in_total',
+            help: 'Bytes of files stored (verified uploads)',
+          }),
+          bytesOut: context.metrics.counter({
+            name: 'socle_files_bytes_out_total',
+            help: 'Bytes of files served by Socle (downloads and ranges)',
+          }),
+          objectsStored: context.metrics.counter({
+            name: 'socle_files_objects_stored_total',
+            help: 'Objects stored (bytes complete, verified and recorded)',
+          }),
+          objectsDeleted: context.metrics.counter({
+            name: 'socle_files_objects_deleted_total',
+            help: 'Objects deleted (by a client, the lifecycle or an erasure)',
+          }),
+          uploadsFailed: context.metrics.counter({
+            name: 'socle_files_uploads_failed_total',
+            help: 'Uploads refused or interrupted (too large, wrong type, quota, client gone)',
+          }),
+          uploadsAbandoned: context.metrics.counter({
+            name: 'socle_files_uploads_abandoned_total',
+            help: 'Blobs and temporary files of abandoned uploads removed by the cleanup job',
+          }),
+        },
+      }),
+    routes(app, { services, clock }) {
+      registerFilesRoutes(app, services, () => clock.now());
+    },
+    jobs: {
+      lifecycle: defineJob({
+        schema: Type.Object({}),
+        cron: '23 3 * * *',
+        queue: 'low',
+        handler: async (_job, files: FilesServices) => {
+          await files.runLifecycle();
+        },
+      }),
+      removeAbandonedUploads: defineJob({
+        schema: Type.Object({}),
+        cron: '41 * * * *',
+        queue: 'low',
+        handler: async (_job, files: FilesServices) => {
+          await files.removeAbandonedUploads();
+        },
+      }),
+    },
+    privacy: ({ db, services }) => createFilesPrivacy(db, services),
+  });
+}

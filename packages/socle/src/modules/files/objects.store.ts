@@ -1,0 +1,247 @@
+import { type Kysely, sql, type Transaction } from 'kysely';
+import type { SqlConnection } from '../../kernel/index.js';
+import type { FilesTables } from './files.tables.js';
+
+type Executor = Kysely<FilesTables> | Transaction<FilesTables>;
+
+/** An object record as stored. */
+export interface ObjectRow {
+  readonly id: string;
+  readonly tenant_id: string | null;
+  readonly owner_id: string | null;
+  readonly bucket: string;
+  readonly blob_key: string;
+  readonly name: string | null;
+  readonly size: string | number;
+  readonly sha256: string;
+  readonly content_type: string;
+  readonly metadata: Record<string, unknown>;
+  readonly storage_class: 'standard' | 'archive';
+  readonly created_at: Date;
+}
+
+export interface NewObjectRow {
+  readonly id: string;
+  readonly tenant_id: string | null;
+  readonly owner_id: string | null;
+  readonly bucket: string;
+  readonly blob_key: string;
+  readonly name: string | null;
+  readonly size: number;
+  readonly sha256: string;
+  readonly content_type: string;
+  readonly metadata: Readonly<Record<string, unknown>>;
+  readonly created_at: Date;
+}
+
+/** A lifecycle rule of one bucket, as thresholds on `created_at`. */
+export interface DueRule {
+  readonly bucket: string;
+  readonly archiveBefore: Date | undefined;
+  readonly deleteBefore: Date | undefined;
+}
+
+const OBJECT_COLUMNS = [
+  'id',
+  'tenant_id',
+  'owner_id',
+  'bucket',
+  'blob_key',
+  'name',
+  'size',
+  'sha256',
+  'content_type',
+  'metadata',
+  'storage_class',
+  'created_at',
+] as const;
+
+/** SQL of the files module. Row-level security confines every application query to its scope. */
+export const objectsStore = {
+  insertObject(trx: Executor, row: NewObjectRow): Promise<ObjectRow> {
+    return trx
+      .insertInto('files.objects')
+      .values({ ...row, metadata: JSON.stringify(row.metadata) })
+      .returning(OBJECT_COLUMNS)
+      .executeTakeFirstOrThrow();
+  },
+
+  /**
+   * Adds an object of `bytes` to the scope's usage, unless that takes it past `quotaBytes`: one
+   * statement, so concurrent uploads cannot overshoot together. False when refused.
+   */
+  async chargeUsage(
+    trx: Executor,
+    scope: { readonly id: string; readonly kind: 'tenant' | 'user' },
+    bytes: number,
+    quotaBytes: number | undefined,
+  ): Promise<boolean> {
+    if (quotaBytes !== undefined && bytes > quotaBytes) return false;
+    const limit = quotaBytes ?? Number.MAX_SAFE_INTEGER;
+    const { rows } = await sql<{ bytes: string }>`
+      insert into files.usage as u (scope_id, scope_kind, bytes, objects)
+      values (${scope.id}, ${scope.kind}, ${bytes}, 1)
+      on conflict (scope_id) do update set bytes = u.bytes + excluded.bytes, objects = u.objects + 1
+        where u.bytes + excluded.bytes <= ${limit}
+      returning u.bytes`.execute(trx);
+    return rows.length === 1;
+  },
+
+  async releaseUsage(trx: Executor, scopeId: string, bytes: number, objects: number): Promise<void> {
+    await sql`
+      update files.usage set bytes = greatest(bytes - ${bytes}, 0), objects = greatest(objects - ${objects}, 0)
+       where scope_id = ${scopeId}`.execute(trx);
+  },
+
+  async usedBytes(executor: Executor, scopeId: string): Promise<number> {
+    const row = await executor
+      .selectFrom('files.usage')
+      .select('bytes')
+      .where('scope_id', '=', scopeId)
+      .executeTakeFirst();
+    return Number(row?.bytes ?? 0);
+  },
+
+  /** Scopes holding objects, after `afterScopeId` (pages of the lifecycle and cleanup walks). */
+  scopesWithObjects(executor: Executor, afterScopeId: string | undefined, limit: number) {
+    let query = executor
+      .selectFrom('files.usage')
+      .select(['scope_id', 'scope_kind'])
+      .where('objects', '>', 0 as never);
+    if (afterScopeId !== undefined) query = query.where('scope_id', '>', afterScopeId);
+    return query.orderBy('scope_id').limit(limit).execute();
+  },
+
+  findObject(executor: Executor, bucket: string, id: string, options: { forUpdate?: boolean } = {}) {
+    const query = executor
+      .selectFrom('files.objects')
+      .select(OBJECT_COLUMNS)
+      .where('id', '=', id)
+      .where('bucket', '=', bucket);
+    return (options.forUpdate ? query.forUpdate() : query).executeTakeFirst() as Promise<
+      ObjectRow | undefined
+    >;
+  },
+
+  listObjects(executor: Executor, bucket: string, limit: number, after: Date | undefined) {
+    let query = executor.selectFrom('files.objects').select(OBJECT_COLUMNS).where('bucket', '=', bucket);
+    if (after !== undefined) query = query.where('created_at', '<', after);
+    return query.orderBy('created_at', 'desc').limit(limit).execute() as Promise<ObjectRow[]>;
+  },
+
+  deleteObject(trx: Executor, id: string): Promise<ObjectRow | undefined> {
+    return trx
+      .deleteFrom('files.objects')
+      .where('id', '=', id)
+      .returning(OBJECT_COLUMNS)
+      .executeTakeFirst() as Promise<ObjectRow | undefined>;
+  },
+
+  /** Objects of the scope a lifecycle rule makes due: to delete, or to archive (still standard). */
+  dueObjects(executor: Executor, rules: readonly DueRule[], limit: number): Promise<ObjectRow[]> {
+    if (rules.length === 0) return Promise.resolve([]);
+    return executor
+      .selectFrom('files.objects')
+      .select(OBJECT_COLUMNS)
+      .where((eb) =>
+        eb.or(
+          rules.flatMap((rule) => [
+            ...(rule.deleteBefore === undefined
+              ? []
+              : [eb.and([eb('bucket', '=', rule.bucket), eb('created_at', '<', rule.deleteBefore)])]),
+            ...(rule.archiveBefore === undefined
+              ? []
+              : [
+                  eb.and([
+                    eb('bucket', '=', rule.bucket),
+                    eb('created_at', '<', rule.archiveBefore),
+                    eb('storage_class', '=', 'standard'),
+                  ]),
+                ]),
+          ]),
+        ),
+      )
+      .orderBy('created_at')
+      .limit(limit)
+      .execute() as Promise<ObjectRow[]>;
+  },
+
+  async markArchived(executor: Executor, id: string): Promise<void> {
+    await executor
+      .updateTable('files.objects')
+      .set({ storage_class: 'archive' })
+      .where('id', '=', id)
+      .execute();
+  },
+
+  /** Which of `blobKeys` have a record (in the scope the executor acts in). */
+  async recordedBlobKeys(executor: Executor, blobKeys: readonly string[]): Promise<Set<string>> {
+    if (blobKeys.length === 0) return new Set();
+    const rows = await executor
+      .selectFrom('files.objects')
+      .select('blob_key')
+      .where('blob_key', 'in', blobKeys)
+      .execute();
+    return new Set(rows.map((row) => row.blob_key));
+  },
+
+  async signingKey(executor: Executor): Promise<string | undefined> {
+    const row = await executor
+      .selectFrom('files.signing_keys')
+      .select('sealed_key')
+      .where('id', '=', 'download')
+      .executeTakeFirst();
+    return row?.sealed_key;
+  },
+
+  async insertSigningKey(executor: Executor, sealedKey: string): Promise<void> {
+    await executor
+      .insertInto('files.signing_keys')
+      .values({ id: 'download', sealed_key: sealedKey })
+      .onConflict((conflict) => conflict.column('id').doNothing())
+      .execute();
+  },
+
+  /** Privacy (owner role, every tenant): the person's objects. */
+  async objectsOwnedBy(connection: SqlConnection, userId: string): Promise<ObjectRow[]> {
+    const { rows } = await connection.query<ObjectRow>(
+      `select ${OBJECT_COLUMNS.join(', ')} from files.objects where owner_id = $1 order by created_at`,
+      [userId],
+    );
+    return rows;
+  },
+
+  /**
+   * Privacy (owner role): deletes the person's objects except in `keptBuckets`, whose objects stay
+   * their organization's with no owner; returns the deleted rows (their blobs go next) after
+   * releasing their usage.
+   */
+  async eraseObjectsOwnedBy(
+    connection: SqlConnection,
+    userId: string,
+    keptBuckets: readonly string[],
+  ): Promise<ObjectRow[]> {
+    await connection.query(
+      `update files.objects set owner_id = null
+        where owner_id = $1 and tenant_id is not null and bucket = any($2::text[])`,
+      [userId, keptBuckets],
+    );
+    const { rows } = await connection.query<ObjectRow>(
+      `delete from files.objects where owner_id = $1 returning ${OBJECT_COLUMNS.join(', ')}`,
+      [userId],
+    );
+    await connection.query(
+      `update files.usage u set bytes = greatest(u.bytes - d.bytes, 0), objects = greatest(u.objects - d.objects, 0)
+         from (select coalesce(tenant_id, owner_id) as scope_id, sum(size) as bytes, count(*) as objects
+                 from jsonb_to_recordset($1::jsonb) as r(tenant_id uuid, owner_id uuid, size bigint)
+                group by 1) d
+        where u.scope_id = d.scope_id`,
+      [
+        JSON.stringify(
+          rows.map((row) => ({ tenant_id: row.tenant_id, owner_id: row.owner_id, size: row.size })),
+        ),
+      ],
+    );
+    return rows;
+  },
+};

@@ -1,0 +1,59 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { createInterface } from 'node:readline';
+
+/** Credentials the test S3 server accepts (it never checks signatures made with them). */
+export const TEST_S3_CREDENTIALS = { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' } as const;
+
+const SERVER_SCRIPT = `
+  import S3rver from 's3rver';
+  const [directory, bucket] = process.argv.slice(1);
+  const server = new S3rver({ port: 0, address: '127.0.0.1', directory, silent: true,
+    configureBuckets: [{ name: bucket, configs: [] }] });
+  const { port } = await server.run();
+  console.log(JSON.stringify({ port }));
+`;
+
+/**
+ * A local S3-compatible server (npm `s3rver`, in its own process so it shares no memory with the
+ * server under test) speaking the real wire format, for the official `@aws-sdk/client-s3` to talk
+ * to. It stores objects on disk and supports multipart uploads, ranges, presigned URLs and storage
+ * classes as metadata, but never verifies SigV4 signatures: tests against it cannot prove those.
+ */
+export async function startS3Server(bucket: string): Promise<{
+  readonly endpoint: string;
+  /** A BLOB_URL for this server and bucket, under its own key prefix. */
+  blobUrl(prefix: string): string;
+  close(): Promise<void>;
+}> {
+  const directory = mkdtempSync(path.join(tmpdir(), 'socle-s3-'));
+  const child: ChildProcess = spawn(
+    process.execPath,
+    ['--input-type=module', '-e', SERVER_SCRIPT, directory, bucket],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  );
+  const lines = createInterface({ input: child.stdout as NodeJS.ReadableStream });
+  const [line] = (await Promise.race([
+    once(lines, 'line'),
+    once(child, 'exit').then(() => {
+      throw new Error('The S3 test server (s3rver) exited before listening');
+    }),
+  ])) as [string];
+  const { port } = JSON.parse(line) as { port: number };
+  const endpoint = `http://127.0.0.1:${port}`;
+  return {
+    endpoint,
+    blobUrl: (prefix) =>
+      `s3://${bucket}/${prefix}?endpoint=${encodeURIComponent(endpoint)}&region=us-east-1&forcePathStyle=true`,
+    async close() {
+      if (child.exitCode === null) {
+        child.kill();
+        await once(child, 'exit');
+      }
+      rmSync(directory, { recursive: true, force: true });
+    },
+  };
+}
