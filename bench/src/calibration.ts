@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import { dirname } from 'node:path';
 import type { ScenarioResult } from './harness.js';
@@ -24,6 +24,9 @@ export interface CalibratedCapacity {
   /** Operations per second the run reached (bounded by the load, the machine and its load). */
   readonly measuredPerSecond: number;
   readonly p99Ms?: number;
+  /** When this figure was measured, and the machine's load average then (1 min). */
+  readonly measuredAt: string;
+  readonly loadAverage: number;
 }
 
 export interface CalibrationProfile {
@@ -73,6 +76,8 @@ function capacity(
     operationsPerVcpuSecond: round(1000 / cpuMs),
     measuredPerSecond: round(measuredPerSecond),
     ...(p99Ms === undefined ? {} : { p99Ms: round(p99Ms) }),
+    measuredAt: new Date().toISOString(),
+    loadAverage: round(os.loadavg()[0] ?? 0, 3),
   };
 }
 
@@ -191,7 +196,23 @@ export function buildCalibration(
   };
 }
 
+/**
+ * Writes the profile. Capacities an earlier run of the same file measured and this run did not
+ * (`--scenario` runs one) are kept, each with the date and load of its own run.
+ */
 export async function writeCalibration(path: string, profile: CalibrationProfile): Promise<void> {
+  let previous: CalibrationProfile | undefined;
+  try {
+    previous = JSON.parse(await readFile(path, 'utf8')) as CalibrationProfile;
+    if (previous.profile !== profile.profile) previous = undefined;
+  } catch {
+    previous = undefined;
+  }
+  const merged: CalibrationProfile = {
+    ...profile,
+    capacities: { ...previous?.capacities, ...profile.capacities },
+    memory: { ...previous?.memory, ...profile.memory },
+  };
   await mkdir(dirname(path), { recursive: true });
-  await writeFile(path, `${JSON.stringify(profile, null, 2)}\n`);
+  await writeFile(path, `${JSON.stringify(merged, null, 2)}\n`);
 }

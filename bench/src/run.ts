@@ -11,6 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { loadConfig } from 'socle';
 import { testPostgresAdminUrl } from 'socle/testing';
+import { buildCalibration, writeCalibration } from './calibration.js';
 import {
   DEFAULT_CONNECTIONS,
   type RunSettings,
@@ -18,7 +19,6 @@ import {
   runScenario,
   type ScenarioResult,
 } from './harness.js';
-import { buildCalibration, writeCalibration } from './calibration.js';
 import { formatProfileEntries, summarizeProfile } from './profile-summary.js';
 import { formatResult, writeResults } from './report.js';
 import type { CustomResult, CustomScenario, Scenario } from './scenario.js';
@@ -254,9 +254,7 @@ async function main(): Promise<number> {
       startedAt,
     );
     await writeCalibration(options.calibrationFile, profile);
-    console.error(
-      `Calibration (${Object.keys(profile.capacities).join(', ')}): ${options.calibrationFile}`,
-    );
+    console.error(`Calibration (${Object.keys(profile.capacities).join(', ')}): ${options.calibrationFile}`);
   }
   if (interrupt.signal.aborted) return 130;
   return failed ? 1 : 0;

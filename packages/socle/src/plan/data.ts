@@ -61,7 +61,15 @@ export interface PriceTable {
     >
   >;
   readonly payments: Readonly<
-    Record<string, { readonly currency: Currency; readonly percent: number; readonly fixed: number; readonly source: string }>
+    Record<
+      string,
+      {
+        readonly currency: Currency;
+        readonly percent: number;
+        readonly fixed: number;
+        readonly source: string;
+      }
+    >
   >;
   readonly facts: Readonly<Record<string, { readonly value: number; readonly source: string }>>;
 }
@@ -78,10 +86,16 @@ export interface CalibrationProfile {
   readonly profile: 'socle-calibration/1';
   readonly measuredAt: string;
   readonly commit?: string;
-  readonly machine: { readonly cpuModel?: string; readonly cpus: number; readonly loadAverageAtStart?: readonly number[] };
+  readonly machine: {
+    readonly cpuModel?: string;
+    readonly cpus: number;
+    readonly loadAverageAtStart?: readonly number[];
+  };
   readonly note: string;
   readonly capacities: Readonly<Record<string, Capacity>>;
-  readonly memory: Readonly<Record<string, { readonly benchmark: string; readonly bytes: number; readonly what: string }>>;
+  readonly memory: Readonly<
+    Record<string, { readonly benchmark: string; readonly bytes: number; readonly what: string }>
+  >;
 }
 
 /** The capacities the planner needs: a profile missing one cannot plan. */
@@ -104,7 +118,11 @@ export function loadPrices(path: string | URL = dataUrl('prices.json')): PriceTa
   if (table?.table !== 'socle-prices/1' || typeof table.compute !== 'object')
     throw new PlanDataError(`${String(path)} is not a socle-prices/1 table`);
   for (const [key, provider] of Object.entries(table.compute))
-    if (!Array.isArray(provider.instances) || typeof provider.source !== 'string' || typeof provider.recordedOn !== 'string')
+    if (
+      !Array.isArray(provider.instances) ||
+      typeof provider.source !== 'string' ||
+      typeof provider.recordedOn !== 'string'
+    )
       throw new PlanDataError(`${String(path)}: compute.${key} needs instances, source and recordedOn`);
   return table;
 }
@@ -112,9 +130,15 @@ export function loadPrices(path: string | URL = dataUrl('prices.json')): PriceTa
 export function loadCalibration(path: string | URL = dataUrl('calibration.json')): CalibrationProfile {
   const profile = readJson(path, 'calibration profile') as CalibrationProfile;
   if (profile?.profile !== 'socle-calibration/1')
-    throw new PlanDataError(`${String(path)} is not a socle-calibration/1 profile (write one with npm run bench -- --calibrate)`);
+    throw new PlanDataError(
+      `${String(path)} is not a socle-calibration/1 profile (write one with npm run bench -- --calibrate)`,
+    );
   const missing = REQUIRED_CAPACITIES.filter(
-    (key) => !(typeof profile.capacities?.[key]?.cpuMsPerOperation === 'number' && profile.capacities[key].cpuMsPerOperation > 0),
+    (key) =>
+      !(
+        typeof profile.capacities?.[key]?.cpuMsPerOperation === 'number' &&
+        profile.capacities[key].cpuMsPerOperation > 0
+      ),
   );
   if (missing.length > 0)
     throw new PlanDataError(

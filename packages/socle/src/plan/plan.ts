@@ -6,8 +6,8 @@ import {
   formatNumber,
   formatRange,
   map,
-  type Range,
   overlaps,
+  type Range,
   SECONDS,
   sum,
   times,
@@ -44,7 +44,9 @@ export interface ProviderCost {
   readonly lines: readonly CostLine[];
   readonly total: Range;
   /** The total in the report currency, when the workload gives the rate. */
-  readonly converted: { readonly total: Range; readonly currency: Currency; readonly rate: number } | undefined;
+  readonly converted:
+    | { readonly total: Range; readonly currency: Currency; readonly rate: number }
+    | undefined;
   readonly source: string;
   readonly recordedOn: string;
 }
@@ -78,7 +80,12 @@ export interface PhasePlan {
     readonly deliveriesPerSecond: Range;
     readonly jobsPerDay: Range;
   };
-  readonly api: { readonly vcpu: Range; readonly nodes: Range; readonly ramGiBPerNode: Range; readonly utilization: Range };
+  readonly api: {
+    readonly vcpu: Range;
+    readonly nodes: Range;
+    readonly ramGiBPerNode: Range;
+    readonly utilization: Range;
+  };
   readonly workers: { readonly concurrentJobs: Range; readonly vcpu: Range; readonly nodes: Range };
   readonly postgres: {
     readonly storageGB: Range;
@@ -125,7 +132,8 @@ export function users(phase: Phase): { daily: Range; concurrent: Range } {
   if (concurrent !== undefined)
     return {
       concurrent,
-      daily: concurrentShare === undefined ? concurrent : map(concurrent, (value) => value / concurrentShare.lo),
+      daily:
+        concurrentShare === undefined ? concurrent : map(concurrent, (value) => value / concurrentShare.lo),
     };
   return { daily: exact(0), concurrent: exact(0) };
 }
@@ -147,14 +155,23 @@ export function storedAfter(perMonthGB: Range, months: number, retentionMonths: 
 }
 
 /** The cheapest instance of a provider with at least this vCPU and RAM (undefined: none is). */
-export function cheapestInstance(provider: ComputeProvider, vcpu: number, ramGiB: number): Instance | undefined {
+export function cheapestInstance(
+  provider: ComputeProvider,
+  vcpu: number,
+  ramGiB: number,
+): Instance | undefined {
   return provider.instances
     .filter((instance) => instance.vcpu >= vcpu && instance.ramGiB >= ramGiB)
     .sort((a, b) => monthlyPrice(a) - monthlyPrice(b))[0];
 }
 
 /** Monthly object storage bill: storage (hot and cold), egress, the plan's base fee and allowances. */
-export function objectStoreMonthly(store: ObjectStore, hotGB: number, coldGB: number, egressGB: number): number {
+export function objectStoreMonthly(
+  store: ObjectStore,
+  hotGB: number,
+  coldGB: number,
+  egressGB: number,
+): number {
   const coldPrice = store.coldGBMonth ?? store.storageGBMonth;
   const storedHot = Math.max(0, hotGB - (store.includedGB ?? 0));
   const freeEgress = Math.max(
@@ -194,11 +211,26 @@ function checkClaim(claim: Claim, phase: Phase, storage: PhasePlan['storage']): 
   const computed = claimMetric(claim, phase, storage);
   const ok = overlaps(claim.stated, computed, CLAIM_TOLERANCE);
   let note: string | undefined;
-  if (!ok && claim.metric === 'costPerUserPerMonth' && overlaps(claim.stated, times(computed, 12), CLAIM_TOLERANCE))
+  if (
+    !ok &&
+    claim.metric === 'costPerUserPerMonth' &&
+    overlaps(claim.stated, times(computed, 12), CLAIM_TOLERANCE)
+  )
     note = `the stated figure is the cost per user per year (${formatRange(times(computed, 12))}), not per month`;
-  if (!ok && claim.metric === 'aiAudioHoursPerMonth' && overlaps(claim.stated, times(computed, 60), CLAIM_TOLERANCE))
+  if (
+    !ok &&
+    claim.metric === 'aiAudioHoursPerMonth' &&
+    overlaps(claim.stated, times(computed, 60), CLAIM_TOLERANCE)
+  )
     note = 'the stated figure counts minutes as hours';
-  return { text: claim.text, unit: CLAIM_UNITS[claim.metric], stated: claim.stated, computed, ok, ...(note ? { note } : {}) };
+  return {
+    text: claim.text,
+    unit: CLAIM_UNITS[claim.metric],
+    stated: claim.stated,
+    computed,
+    ok,
+    ...(note ? { note } : {}),
+  };
 }
 
 /** Each end of `a` within `tolerance` of the same end of `b`: a document's sum, rounded. */
@@ -211,16 +243,32 @@ export const TABLE_TOLERANCE = 0.1;
 /** A seed's instance price is right within 15 % of the list price (regions, rounding). */
 export const PRICE_TOLERANCE = 0.15;
 
-function checkRowPrice(row: Phase['seedTables'][number]['rows'][number], title: string, prices: PriceTable, workload: Workload, checks: Check[]): void {
+function checkRowPrice(
+  row: Phase['seedTables'][number]['rows'][number],
+  title: string,
+  prices: PriceTable,
+  workload: Workload,
+  checks: Check[],
+): void {
   if (row.provider === undefined || row.instances === undefined) return;
   const provider = prices.compute[row.provider];
   const instance = provider?.instances.find((entry) => entry.type === row.instances?.type);
   if (provider === undefined || instance === undefined) {
-    checks.push({ severity: 'warning', kind: 'missing-component', message: `${title}: "${row.item}": ${row.provider} ${row.instances.type} is not in the price table; price not checked` });
+    checks.push({
+      severity: 'warning',
+      kind: 'missing-component',
+      message: `${title}: "${row.item}": ${row.provider} ${row.instances.type} is not in the price table; price not checked`,
+    });
     return;
   }
   const listed = times(row.instances.count, monthlyPrice(instance));
-  const inRowCurrency = convert({ ...listed, currency: provider.currency }, row.cost.currency, workload, checks, `${title}: "${row.item}"`);
+  const inRowCurrency = convert(
+    { ...listed, currency: provider.currency },
+    row.cost.currency,
+    workload,
+    checks,
+    `${title}: "${row.item}"`,
+  );
   if (inRowCurrency === undefined) return;
   if (!endsMatch(row.cost, inRowCurrency, PRICE_TOLERANCE))
     checks.push({
@@ -230,7 +278,12 @@ function checkRowPrice(row: Phase['seedTables'][number]['rows'][number], title: 
     });
 }
 
-function seedTable(table: Phase['seedTables'][number], checks: Check[], prices: PriceTable, workload: Workload): SeedTableResult {
+function seedTable(
+  table: Phase['seedTables'][number],
+  checks: Check[],
+  prices: PriceTable,
+  workload: Workload,
+): SeedTableResult {
   for (const row of table.rows) checkRowPrice(row, table.title, prices, workload, checks);
   const currency = table.total.currency;
   const foreign = table.rows.filter((row) => row.cost.currency !== currency);
@@ -239,10 +292,14 @@ function seedTable(table: Phase['seedTables'][number], checks: Check[], prices: 
       severity: 'error',
       kind: 'currency',
       message: `${table.title}: rows in ${[...new Set(foreign.map((row) => row.cost.currency))].join(', ')} are added to a total in ${currency} without a stated rate (${foreign.map((row) => row.item).join('; ')})${
-        workload.rates[foreign[0]?.cost.currency ?? currency] === undefined ? '' : '; checked here at the workload\'s own rate'
+        workload.rates[foreign[0]?.cost.currency ?? currency] === undefined
+          ? ''
+          : "; checked here at the workload's own rate"
       }`,
     });
-  const converted = table.rows.map((row) => convert(row.cost, currency, workload, checks, `${table.title}: "${row.item}"`));
+  const converted = table.rows.map((row) =>
+    convert(row.cost, currency, workload, checks, `${table.title}: "${row.item}"`),
+  );
   const computedTotal = sum(converted.filter((cost): cost is Range => cost !== undefined));
   const matches = endsMatch(table.total, computedTotal, TABLE_TOLERANCE);
   const ok = matches && foreign.length === 0;
@@ -262,7 +319,12 @@ function seedTable(table: Phase['seedTables'][number], checks: Check[], prices: 
   };
 }
 
-function planPhase(workload: Workload, phase: Phase, prices: PriceTable, calibration: CalibrationProfile): PhasePlan {
+function planPhase(
+  workload: Workload,
+  phase: Phase,
+  prices: PriceTable,
+  calibration: CalibrationProfile,
+): PhasePlan {
   const checks: Check[] = [];
   const { targets } = workload;
   const capacities = calibration.capacities;
@@ -278,14 +340,22 @@ function planPhase(workload: Workload, phase: Phase, prices: PriceTable, calibra
       checks.push({
         severity: 'error',
         kind: 'units',
-        message: `users: ${formatRange(phase.users.concurrent)} concurrent is ${formatRange(map(phase.users.concurrent, (value) => (100 * value) / phase.users.daily!.hi))}–${formatNumber((100 * phase.users.concurrent.hi) / phase.users.daily.lo)} % of ${formatRange(phase.users.daily)} daily users, not the stated ${formatRange(times(phase.users.concurrentShare, 100), '%')}: daily (DAU) and concurrent (CCU) users are mixed up`,
+        message: `users: ${formatRange(phase.users.concurrent)} concurrent is ${formatRange(
+          {
+            lo: (100 * phase.users.concurrent.lo) / phase.users.daily.hi,
+            hi: (100 * phase.users.concurrent.hi) / phase.users.daily.lo,
+          },
+          '%',
+        )} of ${formatRange(phase.users.daily)} daily users, not the stated ${formatRange(times(phase.users.concurrentShare, 100), '%')}: daily (DAU) and concurrent (CCU) users are mixed up`,
       });
   }
 
   const read = peakRate(daily, phase.requests.read, phase.peakFactor);
   const write = peakRate(daily, phase.requests.write, phase.peakFactor);
   const signInRate = peakRate(daily, phase.requests.signIn, phase.peakFactor);
-  const connections = phase.realtime ? times(concurrent, phase.realtime.connectionsPerConcurrentUser) : exact(0);
+  const connections = phase.realtime
+    ? times(concurrent, phase.realtime.connectionsPerConcurrentUser)
+    : exact(0);
   const deliveries = phase.realtime ? times(connections, phase.realtime.messagesPerConnection) : exact(0);
   const capacitySources = [
     `reads and writes: ${formatNumber(tenantRead.cpuMsPerOperation)} ms CPU each, from ${tenantRead.benchmark} (no write benchmark yet: writes are costed as tenant reads)`,
@@ -295,27 +365,46 @@ function planPhase(workload: Workload, phase: Phase, prices: PriceTable, calibra
   const apiCpu = sum([
     vcpuFor(add2(read, write), tenantRead.cpuMsPerOperation, targets.cpuUtilization),
     vcpuFor(signInRate, signIn.cpuMsPerOperation, targets.cpuUtilization),
-    delivery === undefined ? exact(0) : vcpuFor(deliveries, delivery.cpuMsPerOperation, targets.cpuUtilization),
+    delivery === undefined
+      ? exact(0)
+      : vcpuFor(deliveries, delivery.cpuMsPerOperation, targets.cpuUtilization),
   ]);
   if (phase.realtime && delivery === undefined)
-    checks.push({ severity: 'warning', kind: 'missing-component', message: 'realtime: the calibration profile has no realtime delivery figure; its CPU is not counted' });
-  if (delivery) capacitySources.push(`realtime deliveries: ${formatNumber(delivery.cpuMsPerOperation)} ms CPU each, from ${delivery.benchmark}`);
+    checks.push({
+      severity: 'warning',
+      kind: 'missing-component',
+      message: 'realtime: the calibration profile has no realtime delivery figure; its CPU is not counted',
+    });
+  if (delivery)
+    capacitySources.push(
+      `realtime deliveries: ${formatNumber(delivery.cpuMsPerOperation)} ms CPU each, from ${delivery.benchmark}`,
+    );
   const highAvailability = (phase.availability?.lo ?? 0) >= 0.999;
   const apiNodes = atLeast(ceil(map(apiCpu, (vcpu) => vcpu / targets.nodeVcpu)), highAvailability ? 2 : 1);
   const perConnection = calibration.memory.realtimeConnection?.bytes ?? 0;
   const base = calibration.memory.processBase?.bytes ?? 0;
-  if (calibration.memory.processBase) capacitySources.push(`memory: ${formatNumber(base / 2 ** 20)} MiB per process and ${formatNumber(perConnection / 1024)} KiB per realtime connection, from ${calibration.memory.processBase.benchmark}`);
+  if (calibration.memory.processBase)
+    capacitySources.push(
+      `memory: ${formatNumber(base / 2 ** 20)} MiB per process and ${formatNumber(perConnection / 1024)} KiB per realtime connection, from ${calibration.memory.processBase.benchmark}`,
+    );
   const ramPerNode = map(
     { lo: connections.lo / apiNodes.lo, hi: connections.hi / apiNodes.hi },
     (perNode) => (base * targets.nodeVcpu + perNode * perConnection) / 2 ** 30 / targets.memoryUtilization,
   );
 
-  const jobsInFlight = sum(phase.jobs.map((entry) => concurrentJobs(times(entry.rate, phase.peakFactor), entry.duration)));
+  const jobsInFlight = sum(
+    phase.jobs.map((entry) => concurrentJobs(times(entry.rate, phase.peakFactor), entry.duration)),
+  );
   const jobCpu = sum(
     phase.jobs.map((entry) =>
       add2(
         vcpuFor(times(entry.rate, phase.peakFactor), job.cpuMsPerOperation, targets.cpuUtilization),
-        entry.cpuBound ? times(concurrentJobs(times(entry.rate, phase.peakFactor), entry.duration), 1 / targets.cpuUtilization) : exact(0),
+        entry.cpuBound
+          ? times(
+              concurrentJobs(times(entry.rate, phase.peakFactor), entry.duration),
+              1 / targets.cpuUtilization,
+            )
+          : exact(0),
       ),
     ),
   );
@@ -332,7 +421,11 @@ function planPhase(workload: Workload, phase: Phase, prices: PriceTable, calibra
   if (phase.workerQueues !== undefined)
     for (const entry of phase.jobs)
       if (!phase.workerQueues.includes(entry.queue))
-        checks.push({ severity: 'error', kind: 'missing-component', message: `jobs "${entry.name}" go to queue "${entry.queue}", which no worker consumes (workers: ${phase.workerQueues.join(', ') || 'none'})` });
+        checks.push({
+          severity: 'error',
+          kind: 'missing-component',
+          message: `jobs "${entry.name}" go to queue "${entry.queue}", which no worker consumes (workers: ${phase.workerQueues.join(', ') || 'none'})`,
+        });
 
   const months = map(phase.duration, (seconds) => seconds / MONTH);
   const addedPerMonth = sum(phase.files.map((file) => times(times(file.rate, file.size), MONTH)));
@@ -347,8 +440,15 @@ function planPhase(workload: Workload, phase: Phase, prices: PriceTable, calibra
       const stored = storedAfter(perMonth, month, retention);
       total = add2(total, stored);
       if (file.coldAfter !== undefined) {
-        const hot = storedAfter(perMonth, month, Math.min(file.coldAfter.lo / MONTH, retention ?? Number.POSITIVE_INFINITY));
-        cold = add2(cold, map({ lo: stored.lo - hot.lo, hi: stored.hi - hot.hi }, (value) => Math.max(0, value)));
+        const hot = storedAfter(
+          perMonth,
+          month,
+          Math.min(file.coldAfter.lo / MONTH, retention ?? Number.POSITIVE_INFINITY),
+        );
+        cold = add2(
+          cold,
+          map({ lo: stored.lo - hot.lo, hi: stored.hi - hot.hi }, (value) => Math.max(0, value)),
+        );
       }
     }
     return { month, totalGB: total, coldGB: cold };
@@ -357,9 +457,15 @@ function planPhase(workload: Workload, phase: Phase, prices: PriceTable, calibra
   const end = byMonth.at(-1) ?? { totalGB: exact(0), coldGB: exact(0) };
   const egress = times(phase.egress, MONTH);
 
-  const replicas = highAvailability ? Math.max(1, phase.database.replicas ?? 1) : (phase.database.replicas ?? 0);
+  const replicas = highAvailability
+    ? Math.max(1, phase.database.replicas ?? 1)
+    : (phase.database.replicas ?? 0);
   if (highAvailability && phase.database.replicas === 0)
-    checks.push({ severity: 'error', kind: 'missing-component', message: `availability ${formatRange(times(phase.availability ?? exact(0), 100), '%')} with one database and no replica: a failed database is an outage for its whole restore time` });
+    checks.push({
+      severity: 'error',
+      kind: 'missing-component',
+      message: `availability ${formatRange(times(phase.availability ?? exact(0), 100), '%')} with one database and no replica: a failed database is an outage for its whole restore time`,
+    });
   const postgres = {
     storageGB: add2(phase.database.size, times(times(phase.database.growth, MONTH), months.hi)),
     connections: times(add2(apiNodes, workerNodes), 10),
@@ -377,7 +483,11 @@ function planPhase(workload: Workload, phase: Phase, prices: PriceTable, calibra
 
   for (const payment of phase.payments) {
     const blockInterval = prices.facts.bitcoinBlockIntervalSeconds?.value ?? 600;
-    if (payment.method === 'bitcoin-onchain' && payment.confirmationTarget !== undefined && payment.confirmationTarget.hi < blockInterval)
+    if (
+      payment.method === 'bitcoin-onchain' &&
+      payment.confirmationTarget !== undefined &&
+      payment.confirmationTarget.hi < blockInterval
+    )
       checks.push({
         severity: 'error',
         kind: 'target',
@@ -388,14 +498,22 @@ function planPhase(workload: Workload, phase: Phase, prices: PriceTable, calibra
     if (ai.rateLimit !== undefined && ai.calls !== undefined) {
       const peak = times(ai.calls, phase.peakFactor);
       if (peak.hi > ai.rateLimit.lo)
-        checks.push({ severity: 'error', kind: 'limit', message: `ai ${ai.model}: ${formatRange(times(peak, 60), 'calls/min')} at peak exceeds the provider limit of ${formatRange(times(ai.rateLimit, 60), 'calls/min')}` });
+        checks.push({
+          severity: 'error',
+          kind: 'limit',
+          message: `ai ${ai.model}: ${formatRange(times(peak, 60), 'calls/min')} at peak exceeds the provider limit of ${formatRange(times(ai.rateLimit, 60), 'calls/min')}`,
+        });
     }
 
   const thirdParty: (CostLine & { currency: Currency; source: string })[] = [];
   for (const ai of phase.ai) {
     const price = prices.ai[ai.model];
     if (price === undefined) {
-      checks.push({ severity: 'warning', kind: 'missing-component', message: `ai ${ai.model}: no price in the price table; not costed` });
+      checks.push({
+        severity: 'warning',
+        kind: 'missing-component',
+        message: `ai ${ai.model}: no price in the price table; not costed`,
+      });
       continue;
     }
     let monthly = exact(0);
@@ -408,19 +526,38 @@ function planPhase(workload: Workload, phase: Phase, prices: PriceTable, calibra
       const calls = times(ai.calls, MONTH);
       const input = times(calls, ai.inputTokensPerCall ?? exact(0));
       const output = times(calls, ai.outputTokensPerCall ?? exact(0));
-      monthly = add2(times(input, (price.perMillionInputTokens ?? 0) / 1e6), times(output, (price.perMillionOutputTokens ?? 0) / 1e6));
+      monthly = add2(
+        times(input, (price.perMillionInputTokens ?? 0) / 1e6),
+        times(output, (price.perMillionOutputTokens ?? 0) / 1e6),
+      );
       detail = `${formatRange(calls, 'calls')}/month, ${formatRange(input, 'input')} + ${formatRange(output, 'output tokens')}`;
     }
-    thirdParty.push({ component: `AI ${ai.model}`, detail, monthly, currency: price.currency, source: price.source });
+    thirdParty.push({
+      component: `AI ${ai.model}`,
+      detail,
+      monthly,
+      currency: price.currency,
+      source: price.source,
+    });
   }
   for (const payment of phase.payments) {
     const price = prices.payments[payment.provider];
     if (price === undefined) {
-      checks.push({ severity: 'warning', kind: 'missing-component', message: `payments ${payment.provider}: no fee in the price table; not costed` });
+      checks.push({
+        severity: 'warning',
+        kind: 'missing-component',
+        message: `payments ${payment.provider}: no fee in the price table; not costed`,
+      });
       continue;
     }
     const count = times(payment.rate, MONTH);
-    const amount = convert(payment.average, price.currency, workload, checks, `payments ${payment.provider} average`);
+    const amount = convert(
+      payment.average,
+      price.currency,
+      workload,
+      checks,
+      `payments ${payment.provider} average`,
+    );
     if (amount === undefined) continue;
     const monthly = add2(times(times(count, amount), price.percent / 100), times(count, price.fixed));
     thirdParty.push({
@@ -433,17 +570,47 @@ function planPhase(workload: Workload, phase: Phase, prices: PriceTable, calibra
   }
 
   const providers = Object.entries(prices.compute).map(([key, provider]) =>
-    providerCost(key, provider, workload, { apiNodes, workerNodes, ramPerNode, postgres, egress, redisNeeded }),
+    providerCost(key, provider, workload, {
+      apiNodes,
+      workerNodes,
+      ramPerNode,
+      postgres,
+      egress,
+      redisNeeded,
+    }),
   );
-  const objectStores = phase.files.length === 0 ? [] : Object.entries(prices.objectStorage).map(([key, store]) => {
-    const hot = map({ lo: end.totalGB.lo - end.coldGB.lo, hi: end.totalGB.hi - end.coldGB.hi }, (value) => Math.max(0, value));
-    const total = {
-      lo: objectStoreMonthly(store, hot.lo, end.coldGB.lo, egress.lo),
-      hi: objectStoreMonthly(store, hot.hi, end.coldGB.hi, egress.hi),
-    };
-    const lines = [{ component: 'object storage', detail: `${formatRange(end.totalGB, 'GB')} stored at the end of the phase (${formatRange(end.coldGB, 'GB')} ${store.coldClass ?? 'cold'}), ${formatRange(egress, 'GB')} egress/month`, monthly: total }];
-    return withConversion({ provider: key, name: store.name, currency: store.currency, lines, total, source: store.source, recordedOn: store.recordedOn }, workload);
-  });
+  const objectStores =
+    phase.files.length === 0
+      ? []
+      : Object.entries(prices.objectStorage).map(([key, store]) => {
+          const hot = map(
+            { lo: end.totalGB.lo - end.coldGB.lo, hi: end.totalGB.hi - end.coldGB.hi },
+            (value) => Math.max(0, value),
+          );
+          const total = {
+            lo: objectStoreMonthly(store, hot.lo, end.coldGB.lo, egress.lo),
+            hi: objectStoreMonthly(store, hot.hi, end.coldGB.hi, egress.hi),
+          };
+          const lines = [
+            {
+              component: 'object storage',
+              detail: `${formatRange(end.totalGB, 'GB')} stored at the end of the phase (${formatRange(end.coldGB, 'GB')} ${store.coldClass ?? 'cold'}), ${formatRange(egress, 'GB')} egress/month`,
+              monthly: total,
+            },
+          ];
+          return withConversion(
+            {
+              provider: key,
+              name: store.name,
+              currency: store.currency,
+              lines,
+              total,
+              source: store.source,
+              recordedOn: store.recordedOn,
+            },
+            workload,
+          );
+        });
 
   return {
     name: phase.name,
@@ -460,7 +627,10 @@ function planPhase(workload: Workload, phase: Phase, prices: PriceTable, calibra
       vcpu: apiCpu,
       nodes: apiNodes,
       ramGiBPerNode: ramPerNode,
-      utilization: { lo: apiCpu.lo * targets.cpuUtilization / (apiNodes.lo * targets.nodeVcpu), hi: apiCpu.hi * targets.cpuUtilization / (apiNodes.hi * targets.nodeVcpu) },
+      utilization: {
+        lo: (apiCpu.lo * targets.cpuUtilization) / (apiNodes.lo * targets.nodeVcpu),
+        hi: (apiCpu.hi * targets.cpuUtilization) / (apiNodes.hi * targets.nodeVcpu),
+      },
     },
     workers: { concurrentJobs: jobsInFlight, vcpu: jobCpu, nodes: workerNodes },
     postgres,
@@ -491,13 +661,23 @@ function add2(a: Range, b: Range): Range {
 }
 
 /** An amount in another currency, converted only with the workload's explicit rate. */
-function convert(money: Range & { currency: Currency }, to: Currency, workload: Workload, checks: Check[], what: string): Range | undefined {
+function convert(
+  money: Range & { currency: Currency },
+  to: Currency,
+  workload: Workload,
+  checks: Check[],
+  what: string,
+): Range | undefined {
   if (money.currency === to) return money;
   const toReport = (currency: Currency) => (currency === workload.currency ? 1 : workload.rates[currency]);
   const from = toReport(money.currency);
   const target = toReport(to);
   if (from === undefined || target === undefined) {
-    checks.push({ severity: 'warning', kind: 'currency', message: `${what}: ${money.currency} to ${to} needs a rate under "rates" in the workload; not converted` });
+    checks.push({
+      severity: 'warning',
+      kind: 'currency',
+      message: `${what}: ${money.currency} to ${to} needs a rate under "rates" in the workload; not converted`,
+    });
     return undefined;
   }
   return times(money, from / target);
@@ -505,7 +685,11 @@ function convert(money: Range & { currency: Currency }, to: Currency, workload: 
 
 function withConversion(cost: Omit<ProviderCost, 'converted'>, workload: Workload): ProviderCost {
   const rate = cost.currency === workload.currency ? undefined : workload.rates[cost.currency];
-  return { ...cost, converted: rate === undefined ? undefined : { total: times(cost.total, rate), currency: workload.currency, rate } };
+  return {
+    ...cost,
+    converted:
+      rate === undefined ? undefined : { total: times(cost.total, rate), currency: workload.currency, rate },
+  };
 }
 
 function providerCost(
@@ -530,10 +714,18 @@ function providerCost(
   const line = (component: string, instance: Instance | undefined, count: Range) => {
     if (count.hi === 0) return;
     if (instance === undefined) {
-      lines.push({ component, detail: 'no instance in the table is large enough', monthly: exact(Number.NaN) });
+      lines.push({
+        component,
+        detail: 'no instance in the table is large enough',
+        monthly: exact(Number.NaN),
+      });
       return;
     }
-    lines.push({ component, detail: `${formatRange(count)} × ${instance.type} (${instance.vcpu} vCPU, ${instance.ramGiB} GiB)`, monthly: times(count, monthlyPrice(instance)) });
+    lines.push({
+      component,
+      detail: `${formatRange(count)} × ${instance.type} (${instance.vcpu} vCPU, ${instance.ramGiB} GiB)`,
+      monthly: times(count, monthlyPrice(instance)),
+    });
   };
   line('API nodes', apiInstance, needs.apiNodes);
   line('worker nodes', apiInstance, needs.workerNodes);
@@ -544,11 +736,27 @@ function providerCost(
     monthly: times(needs.postgres.storageGB, provider.blockStorageGBMonth * (1 + needs.postgres.replicas)),
   });
   if (needs.redisNeeded) line('Redis', redisInstance, exact(1));
-  if (needs.apiNodes.hi > 1) lines.push({ component: 'load balancer', detail: '1', monthly: exact(provider.loadBalancerMonthly) });
+  if (needs.apiNodes.hi > 1)
+    lines.push({ component: 'load balancer', detail: '1', monthly: exact(provider.loadBalancerMonthly) });
   if (needs.egress.hi > 0)
-    lines.push({ component: 'egress', detail: `${formatRange(needs.egress, 'GB')}/month × ${provider.egressGB} ${provider.currency}/GB`, monthly: times(needs.egress, provider.egressGB) });
+    lines.push({
+      component: 'egress',
+      detail: `${formatRange(needs.egress, 'GB')}/month × ${provider.egressGB} ${provider.currency}/GB`,
+      monthly: times(needs.egress, provider.egressGB),
+    });
   const total = sum(lines.map((entry) => entry.monthly));
-  return withConversion({ provider: key, name: provider.name, currency: provider.currency, lines, total, source: provider.source, recordedOn: provider.recordedOn }, workload);
+  return withConversion(
+    {
+      provider: key,
+      name: provider.name,
+      currency: provider.currency,
+      lines,
+      total,
+      source: provider.source,
+      recordedOn: provider.recordedOn,
+    },
+    workload,
+  );
 }
 
 /** Plans every phase of a workload. */

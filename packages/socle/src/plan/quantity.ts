@@ -121,7 +121,9 @@ export function parseSize(raw: unknown): Range {
  * per second). The period is required: a bare number is exactly the mistake this catches.
  */
 export function parseRate(raw: unknown, options: { size?: boolean } = {}): Range {
-  const expected = options.size ? 'a volume per period like "200 GB/month"' : 'a rate like "4000/month" or "20/day"';
+  const expected = options.size
+    ? 'a volume per period like "200 GB/month"'
+    : 'a rate like "4000/month" or "20/day"';
   if (typeof raw !== 'string') throw new QuantityError(`expected ${expected}, got ${JSON.stringify(raw)}`);
   const slash = raw.lastIndexOf('/');
   if (slash < 0) throw new QuantityError(`expected ${expected} (say per what period), got "${raw}"`);
@@ -142,14 +144,17 @@ export function parsePercent(raw: unknown): Range {
 
 /** Money: `30-35 USD`, `0.30 EUR`. With `per`, the period is required: `85 USD/month`. */
 export function parseMoney(raw: unknown, per?: 'month'): Money {
-  const expected = per ? `an amount per month like "85 USD/month" or "80-100 EUR/month"` : 'an amount like "0.30 USD"';
+  const expected = per
+    ? `an amount per month like "85 USD/month" or "80-100 EUR/month"`
+    : 'an amount like "0.30 USD"';
   if (typeof raw !== 'string') throw new QuantityError(`expected ${expected}, got ${JSON.stringify(raw)}`);
   let text = raw;
   let factor = 1;
   if (per !== undefined) {
     const slash = raw.lastIndexOf('/');
     const period = slash < 0 ? undefined : DURATION_ALIASES[raw.slice(slash + 1).trim()];
-    if (period === undefined) throw new QuantityError(`expected ${expected} (say per what period), got "${raw}"`);
+    if (period === undefined)
+      throw new QuantityError(`expected ${expected} (say per what period), got "${raw}"`);
     factor = SECONDS.month / secondsOf(period);
     text = raw.slice(0, slash);
   }
@@ -164,7 +169,8 @@ export function parseMoney(raw: unknown, per?: 'month'): Money {
 export function formatNumber(value: number, digits = 3): string {
   if (value === 0) return '0';
   const magnitude = Math.abs(value);
-  if (magnitude < 1) return new Intl.NumberFormat('en-US', { maximumSignificantDigits: digits }).format(value);
+  if (magnitude < 1)
+    return new Intl.NumberFormat('en-US', { maximumSignificantDigits: digits }).format(value);
   const fraction = magnitude >= 100 ? 0 : magnitude >= 10 ? 1 : 2;
   return new Intl.NumberFormat('en-US', { maximumFractionDigits: fraction }).format(value);
 }

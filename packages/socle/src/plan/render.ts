@@ -1,4 +1,4 @@
-import type { Plan, PhasePlan, ProviderCost } from './plan.js';
+import type { PhasePlan, Plan, ProviderCost } from './plan.js';
 import { formatNumber, formatRange, type Range } from './quantity.js';
 
 /** The terminal report: one block per phase (load, machines, costs, the seed's figures, checks). */
@@ -10,7 +10,10 @@ export function renderText(plan: Plan): string {
     `Targets: CPU ${formatNumber(plan.targets.cpuUtilization * 100)} %, memory ${formatNumber(plan.targets.memoryUtilization * 100)} %, nodes ${plan.targets.nodeVcpu} vCPU / ${plan.targets.nodeRamGiB} GiB, ${plan.targets.workerConcurrency} jobs per worker, database ${plan.targets.databaseVcpu} vCPU / ${plan.targets.databaseRamGiB} GiB`,
   ];
   for (const phase of plan.phases) out.push('', ...renderPhase(phase));
-  const errors = plan.phases.reduce((count, phase) => count + phase.checks.filter((check) => check.severity === 'error').length, 0);
+  const errors = plan.phases.reduce(
+    (count, phase) => count + phase.checks.filter((check) => check.severity === 'error').length,
+    0,
+  );
   out.push('', `${errors} error(s) found in the workload's figures.`);
   return out.join('\n');
 }
@@ -19,7 +22,9 @@ const money = (range: Range, currency: string) =>
   Number.isNaN(range.lo) ? 'n/a' : formatRange(range, `${currency}/month`);
 
 function providerLine(cost: ProviderCost): string {
-  const converted = cost.converted ? ` ≈ ${money(cost.converted.total, cost.converted.currency)} at ${cost.converted.rate}` : '';
+  const converted = cost.converted
+    ? ` ≈ ${money(cost.converted.total, cost.converted.currency)} at ${cost.converted.rate}`
+    : '';
   return `    ${cost.provider.padEnd(13)} ${money(cost.total, cost.currency).padStart(24)}${converted}`;
 }
 
@@ -28,35 +33,61 @@ function renderPhase(phase: PhasePlan): string[] {
   const lines = [
     `== ${phase.name} (${formatRange(phase.months, 'months')})`,
     `  load     ${formatRange(load.dailyUsers)} daily users, ${formatRange(load.concurrentUsers)} concurrent; peak ${formatRange(load.peakRequestsPerSecond.read)} reads/s, ${formatRange(load.peakRequestsPerSecond.write)} writes/s, ${formatRange(load.peakRequestsPerSecond.signIn)} sign-ins/s; ${formatRange(load.realtimeConnections)} realtime connections; ${formatRange(load.jobsPerDay)} jobs/day`,
-    `  api      ${formatRange(api.nodes)} node(s), ${formatRange(api.vcpu)} vCPU needed, ${formatRange(api.ramGiBPerNode)} GiB RAM per node needed`,
+    `  api      ${formatRange(api.nodes)} node(s), ${formatRange(api.vcpu)} vCPU needed, ${
+      api.ramGiBPerNode.hi > 0
+        ? `${formatRange(api.ramGiBPerNode)} GiB RAM per node needed`
+        : 'RAM not calibrated (no realtime-fanout memory figure)'
+    }`,
     `  workers  ${formatRange(workers.nodes)} node(s), ${formatRange(workers.concurrentJobs)} jobs in flight at peak, ${formatRange(workers.vcpu)} vCPU`,
     `  postgres ${postgres.vcpu} vCPU / ${postgres.ramGiB} GiB + ${postgres.replicas} replica(s), ${formatRange(postgres.storageGB, 'GB')} at the end, ${formatRange(postgres.connections)} connections`,
     `  redis    ${phase.redis.needed ? 'yes' : 'no'}: ${phase.redis.why}`,
   ];
   const last = phase.storage.byMonth.at(-1);
   if (last !== undefined && last.totalGB.hi > 0)
-    lines.push(`  files    ${formatRange(phase.storage.addedPerMonthGB, 'GB')}/month added, ${formatRange(last.totalGB, 'GB')} stored after month ${last.month} (${formatRange(last.coldGB, 'GB')} cold)`);
-  if (phase.egressGBPerMonth.hi > 0) lines.push(`  egress   ${formatRange(phase.egressGBPerMonth, 'GB')}/month`);
+    lines.push(
+      `  files    ${formatRange(phase.storage.addedPerMonthGB, 'GB')}/month added, ${formatRange(last.totalGB, 'GB')} stored after month ${last.month} (${formatRange(last.coldGB, 'GB')} cold)`,
+    );
+  if (phase.egressGBPerMonth.hi > 0)
+    lines.push(`  egress   ${formatRange(phase.egressGBPerMonth, 'GB')}/month`);
   lines.push('  capacity from:', ...phase.capacitySources.map((source) => `    ${source}`));
   lines.push('  monthly infrastructure by provider:', ...phase.providers.map(providerLine));
-  if (phase.objectStores.length > 0) lines.push('  object storage by store:', ...phase.objectStores.map(providerLine));
+  if (phase.objectStores.length > 0)
+    lines.push('  object storage by store:', ...phase.objectStores.map(providerLine));
   if (phase.thirdParty.length > 0)
     lines.push(
       '  third parties:',
-      ...phase.thirdParty.map((cost) => `    ${cost.component.padEnd(24)} ${money(cost.monthly, cost.currency).padStart(24)}  ${cost.detail}`),
+      ...phase.thirdParty.map(
+        (cost) =>
+          `    ${cost.component.padEnd(24)} ${money(cost.monthly, cost.currency).padStart(24)}  ${cost.detail}`,
+      ),
     );
   for (const table of phase.seedTables)
-    lines.push(`  seed: ${table.title}: rows add up to ${money(table.computedTotal, table.currency)}, stated ${money(table.statedTotal, table.currency)} ${table.ok ? '(right)' : '(WRONG)'}`);
+    lines.push(
+      `  seed: ${table.title}: rows add up to ${money(table.computedTotal, table.currency)}, stated ${money(table.statedTotal, table.currency)} ${table.ok ? '(right)' : '(WRONG)'}`,
+    );
   for (const claim of phase.claims)
-    lines.push(`  seed: "${claim.text}": stated ${formatRange(claim.stated, claim.unit)}, computed ${formatRange(claim.computed, claim.unit)} ${claim.ok ? '(right)' : '(WRONG)'}`);
-  for (const check of phase.checks) lines.push(`  ${check.severity === 'error' ? 'ERROR' : 'warn '} [${check.kind}] ${check.message}`);
+    lines.push(
+      `  seed: "${claim.text}": stated ${formatRange(claim.stated, claim.unit)}, computed ${formatRange(claim.computed, claim.unit)} ${claim.ok ? '(right)' : '(WRONG)'}`,
+    );
+  for (const check of phase.checks)
+    lines.push(`  ${check.severity === 'error' ? 'ERROR' : 'warn '} [${check.kind}] ${check.message}`);
   return lines;
 }
 
-const escape = (text: string) =>
+const escapeHtml = (text: string) =>
   text.replaceAll('&', '&amp;').replaceAll('<', '&lt;').replaceAll('>', '&gt;').replaceAll('"', '&quot;');
 
-const COLORS = ['#4e79a7', '#f28e2b', '#e15759', '#76b7b2', '#59a14f', '#edc948', '#b07aa1', '#ff9da7', '#9c755f'];
+const COLORS = [
+  '#4e79a7',
+  '#f28e2b',
+  '#e15759',
+  '#76b7b2',
+  '#59a14f',
+  '#edc948',
+  '#b07aa1',
+  '#ff9da7',
+  '#9c755f',
+];
 
 /** A horizontal stacked bar per provider: its cost lines (upper bound), to scale. */
 function costChart(phase: PhasePlan): string {
@@ -71,14 +102,17 @@ function costChart(phase: PhasePlan): string {
     const segments = cost.lines.map((line) => {
       const w = ((width - labelWidth - 120) * line.monthly.hi) / max;
       const color = COLORS[components.indexOf(line.component) % COLORS.length];
-      const rect = `<rect x="${x.toFixed(1)}" y="${row * rowHeight + 4}" width="${Math.max(0, w).toFixed(1)}" height="${rowHeight - 8}" fill="${color}"><title>${escape(`${line.component}: ${formatRange(line.monthly, cost.currency)}`)}</title></rect>`;
+      const rect = `<rect x="${x.toFixed(1)}" y="${row * rowHeight + 4}" width="${Math.max(0, w).toFixed(1)}" height="${rowHeight - 8}" fill="${color}"><title>${escapeHtml(`${line.component}: ${formatRange(line.monthly, cost.currency)}`)}</title></rect>`;
       x += Math.max(0, w);
       return rect;
     });
-    return `<text x="0" y="${row * rowHeight + 18}">${escape(cost.provider)}</text>${segments.join('')}<text x="${(x + 6).toFixed(1)}" y="${row * rowHeight + 18}">${escape(formatRange(cost.total, cost.currency))}</text>`;
+    return `<text x="0" y="${row * rowHeight + 18}">${escapeHtml(cost.provider)}</text>${segments.join('')}<text x="${(x + 6).toFixed(1)}" y="${row * rowHeight + 18}">${escapeHtml(formatRange(cost.total, cost.currency))}</text>`;
   });
   const legend = components
-    .map((component, index) => `<span class="key"><i style="background:${COLORS[index % COLORS.length]}"></i>${escape(component)}</span>`)
+    .map(
+      (component, index) =>
+        `<span class="key"><i style="background:${COLORS[index % COLORS.length]}"></i>${escapeHtml(component)}</span>`,
+    )
     .join(' ');
   return `<svg role="img" aria-label="monthly cost by provider, stacked by component" width="${width}" height="${providers.length * rowHeight}" font-size="12">${bars.join('')}</svg><div class="legend">${legend}</div>`;
 }
@@ -94,14 +128,15 @@ export function renderHtml(plan: Plan): string {
   const phases = plan.phases
     .map((phase) => {
       const text = renderPhase(phase).slice(1).join('\n');
-      const checks = phase.checks.length === 0
-        ? '<p>No problem found in this phase’s figures.</p>'
-        : `<ul class="checks">${phase.checks.map((check) => `<li class="${check.severity}"><b>${check.kind}</b> ${escape(check.message)}</li>`).join('')}</ul>`;
-      return `<section><h2>${escape(phase.name)}</h2><h3>Checks</h3>${checks}<h3>Monthly infrastructure cost by provider</h3>${costChart(phase)}<h3>Capacity headroom</h3>${headroomChart(phase)}<h3>Details</h3><pre>${escape(text)}</pre></section>`;
+      const checks =
+        phase.checks.length === 0
+          ? '<p>No problem found in this phase’s figures.</p>'
+          : `<ul class="checks">${phase.checks.map((check) => `<li class="${check.severity}"><b>${check.kind}</b> ${escapeHtml(check.message)}</li>`).join('')}</ul>`;
+      return `<section><h2>${escapeHtml(phase.name)}</h2><h3>Checks</h3>${checks}<h3>Monthly infrastructure cost by provider</h3>${costChart(phase)}<h3>Capacity headroom</h3>${headroomChart(phase)}<h3>Details</h3><pre>${escapeHtml(text)}</pre></section>`;
     })
     .join('\n');
   return `<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>Plan: ${escape(plan.workload)}</title>
+<html lang="en"><head><meta charset="utf-8"><title>Plan: ${escapeHtml(plan.workload)}</title>
 <style>
 body{font:14px/1.45 system-ui,sans-serif;max-width:980px;margin:2em auto;padding:0 1em;color:#222}
 h1{font-size:1.5em}h2{border-bottom:1px solid #ccc;margin-top:2em}h3{font-size:1em;margin:1.2em 0 .4em}
@@ -110,8 +145,8 @@ pre{background:#f6f6f6;padding:.8em;overflow-x:auto;font-size:12px}
 .legend{font-size:12px;margin:.3em 0}.key{margin-right:1em;white-space:nowrap}.key i{display:inline-block;width:10px;height:10px;margin-right:4px}
 .meta{color:#555;font-size:12px}
 </style></head><body>
-<h1>Plan: ${escape(plan.workload)}</h1>
-<p class="meta">${plan.source ? `From ${escape(plan.source)}. ` : ''}Capacities measured ${escape(plan.calibration.measuredAt)} on ${escape(plan.calibration.machine)}. Prices recorded ${escape(plan.prices.recordedOn)}: ${escape(plan.prices.note)}</p>
+<h1>Plan: ${escapeHtml(plan.workload)}</h1>
+<p class="meta">${plan.source ? `From ${escapeHtml(plan.source)}. ` : ''}Capacities measured ${escapeHtml(plan.calibration.measuredAt)} on ${escapeHtml(plan.calibration.machine)}. Prices recorded ${escapeHtml(plan.prices.recordedOn)}: ${escapeHtml(plan.prices.note)}</p>
 ${phases}
 </body></html>
 `;

@@ -165,7 +165,9 @@ export interface Workload {
 
 export class WorkloadError extends Error {
   constructor(readonly problems: readonly FieldProblem[]) {
-    super(`Invalid workload:\n${problems.map((problem) => `  ${problem.path}: ${problem.message}`).join('\n')}`);
+    super(
+      `Invalid workload:\n${problems.map((problem) => `  ${problem.path}: ${problem.message}`).join('\n')}`,
+    );
   }
 }
 
@@ -267,14 +269,19 @@ const wholeNumber = (raw: unknown): number => {
     throw new QuantityError(`expected a whole number, got ${JSON.stringify(raw)}`);
   return raw;
 };
-const cpuOrRam = (unit: 'vCPU' | 'GiB') => (raw: unknown): number => {
-  const match = typeof raw === 'string' ? new RegExp(`^\\s*(\\d+(?:\\.\\d+)?)\\s*${unit}\\s*$`).exec(raw) : null;
-  if (match === null) throw new QuantityError(`expected a figure in ${unit} like "2 ${unit}", got ${JSON.stringify(raw)}`);
-  return Number(match[1]);
-};
+const cpuOrRam =
+  (unit: 'vCPU' | 'GiB') =>
+  (raw: unknown): number => {
+    const match =
+      typeof raw === 'string' ? new RegExp(`^\\s*(\\d+(?:\\.\\d+)?)\\s*${unit}\\s*$`).exec(raw) : null;
+    if (match === null)
+      throw new QuantityError(`expected a figure in ${unit} like "2 ${unit}", got ${JSON.stringify(raw)}`);
+    return Number(match[1]);
+  };
 const fraction = (raw: unknown): number => {
   const range = parsePercent(raw);
-  if (range.lo !== range.hi || range.lo <= 0) throw new QuantityError('expected one percentage above 0, like "60 %"');
+  if (range.lo !== range.hi || range.lo <= 0)
+    throw new QuantityError('expected one percentage above 0, like "60 %"');
   return range.lo;
 };
 
@@ -309,7 +316,8 @@ function parsePhase(problems: FieldProblem[], path: string, raw: Raw): Phase {
   if (daily !== undefined && concurrent !== undefined && concurrentShare === undefined)
     problems.push({
       path: users.at('concurrentShareOfDaily'),
-      message: 'required when both daily and concurrent users are given (e.g. "10 %"): the planner checks they agree',
+      message:
+        'required when both daily and concurrent users are given (e.g. "10 %"): the planner checks they agree',
     });
   const requestsRaw = phase.object('requestsPerUser', false) ?? {};
   const requests = phase.child('requestsPerUser', requestsRaw, ['read', 'write', 'signIn']);
@@ -318,10 +326,15 @@ function parsePhase(problems: FieldProblem[], path: string, raw: Raw): Phase {
     realtimeRaw === undefined
       ? undefined
       : (() => {
-          const reader = phase.child('realtime', realtimeRaw, ['connectionsPerConcurrentUser', 'messagesPerConnection']);
+          const reader = phase.child('realtime', realtimeRaw, [
+            'connectionsPerConcurrentUser',
+            'messagesPerConnection',
+          ]);
           return {
-            connectionsPerConcurrentUser: reader.field('connectionsPerConcurrentUser', parseCount, true) ?? ZERO,
-            messagesPerConnection: reader.field('messagesPerConnection', (value) => parseRate(value), true) ?? ZERO,
+            connectionsPerConcurrentUser:
+              reader.field('connectionsPerConcurrentUser', parseCount, true) ?? ZERO,
+            messagesPerConnection:
+              reader.field('messagesPerConnection', (value) => parseRate(value), true) ?? ZERO,
           };
         })();
   const jobs = phase.list('jobs').map((job, index) => {
@@ -332,10 +345,15 @@ function parsePhase(problems: FieldProblem[], path: string, raw: Raw): Phase {
       queue: reader.string('queue', false) ?? 'default',
       rate: reader.field('count', (value) => parseRate(value), true) ?? ZERO,
       duration: reader.field('duration', parseDuration, true) ?? ZERO,
-      cpuBound: reader.field('cpuBound', (value) => {
-        if (typeof value !== 'boolean') throw new QuantityError('expected true or false');
-        return value;
-      }, true) ?? false,
+      cpuBound:
+        reader.field(
+          'cpuBound',
+          (value) => {
+            if (typeof value !== 'boolean') throw new QuantityError('expected true or false');
+            return value;
+          },
+          true,
+        ) ?? false,
     };
   });
   const workerQueues = phase.field(
@@ -372,7 +390,10 @@ function parsePhase(problems: FieldProblem[], path: string, raw: Raw): Phase {
     const audio = reader.field('audio', (value) => parseRateOfDuration(value), false);
     const calls = reader.field('calls', (value) => parseRate(value), false);
     if (audio === undefined && calls === undefined)
-      problems.push({ path: reader.at('audio'), message: 'give audio (e.g. "40000 min/month") or calls (e.g. "4000/month")' });
+      problems.push({
+        path: reader.at('audio'),
+        message: 'give audio (e.g. "40000 min/month") or calls (e.g. "4000/month")',
+      });
     return {
       model,
       audio,
@@ -383,12 +404,22 @@ function parsePhase(problems: FieldProblem[], path: string, raw: Raw): Phase {
     };
   });
   const payments = phase.list('payments').map((entry, index) => {
-    const reader = phase.child(`payments[${index}]`, entry, ['provider', 'count', 'average', 'method', 'confirmationTarget']);
+    const reader = phase.child(`payments[${index}]`, entry, [
+      'provider',
+      'count',
+      'average',
+      'method',
+      'confirmationTarget',
+    ]);
     return {
       provider: reader.string('provider', true) ?? '',
       rate: reader.field('count', (value) => parseRate(value), true) ?? ZERO,
-      average: reader.field('average', (value) => parseMoney(value), true) ?? { ...ZERO, currency: 'USD' as const },
-      method: reader.field('method', oneOf(['card', 'bitcoin-onchain', 'lightning'] as const), true) ?? 'card',
+      average: reader.field('average', (value) => parseMoney(value), true) ?? {
+        ...ZERO,
+        currency: 'USD' as const,
+      },
+      method:
+        reader.field('method', oneOf(['card', 'bitcoin-onchain', 'lightning'] as const), true) ?? 'card',
       confirmationTarget: reader.field('confirmationTarget', parseDuration, false),
     };
   });
@@ -401,10 +432,17 @@ function parsePhase(problems: FieldProblem[], path: string, raw: Raw): Phase {
       const provider = rowReader.string('provider', false);
       const instances = rowReader.field('instances', parseInstances, false);
       if ((provider === undefined) !== (instances === undefined))
-        problems.push({ path: rowReader.at('instances'), message: 'give provider and instances together (e.g. provider: gcp, instances: "2 × e2-standard-4")' });
+        problems.push({
+          path: rowReader.at('instances'),
+          message:
+            'give provider and instances together (e.g. provider: gcp, instances: "2 × e2-standard-4")',
+        });
       return {
         item: rowReader.string('item', true) ?? '',
-        cost: rowReader.field('cost', (value) => parseMoney(value, 'month'), true) ?? { ...ZERO, currency: 'USD' as const },
+        cost: rowReader.field('cost', (value) => parseMoney(value, 'month'), true) ?? {
+          ...ZERO,
+          currency: 'USD' as const,
+        },
         ...(provider === undefined ? {} : { provider }),
         ...(instances === undefined ? {} : { instances }),
       };
@@ -412,14 +450,20 @@ function parsePhase(problems: FieldProblem[], path: string, raw: Raw): Phase {
     return {
       title: reader.string('title', true) ?? '',
       rows,
-      total: reader.field('total', (value) => parseMoney(value, 'month'), true) ?? { ...ZERO, currency: 'USD' as const },
+      total: reader.field('total', (value) => parseMoney(value, 'month'), true) ?? {
+        ...ZERO,
+        currency: 'USD' as const,
+      },
     };
   });
   const claims = seed.list('claims').map((claim, index) => {
     const reader = seed.child(`claims[${index}]`, claim, ['text', 'metric', 'stated', 'cost', 'users']);
     const metric =
       reader.field('metric', oneOf(Object.keys(CLAIM_UNITS_LIST) as ClaimMetric[]), true) ?? 'jobsPerDay';
-    const cost = metric === 'costPerUserPerMonth' ? reader.field('cost', (value) => parseMoney(value, 'month'), true) : undefined;
+    const cost =
+      metric === 'costPerUserPerMonth'
+        ? reader.field('cost', (value) => parseMoney(value, 'month'), true)
+        : undefined;
     return {
       text: reader.string('text', true) ?? '',
       metric,
@@ -463,15 +507,20 @@ const CLAIM_UNITS_LIST = CLAIM_UNITS;
 
 /** `2 × e2-standard-4` (or `2 x …`, or `1-3 × …`). */
 function parseInstances(raw: unknown): { count: Range; type: string } {
-  const match = typeof raw === 'string' ? /^\s*([\d.]+(?:\s*[-–]\s*[\d.]+)?)\s*[×x*]\s*(\S+)\s*$/.exec(raw) : null;
-  if (match === null) throw new QuantityError(`expected a count and an instance type like "2 × e2-standard-4", got ${JSON.stringify(raw)}`);
+  const match =
+    typeof raw === 'string' ? /^\s*([\d.]+(?:\s*[-–]\s*[\d.]+)?)\s*[×x*]\s*(\S+)\s*$/.exec(raw) : null;
+  if (match === null)
+    throw new QuantityError(
+      `expected a count and an instance type like "2 × e2-standard-4", got ${JSON.stringify(raw)}`,
+    );
   return { count: parseCount(match[1]), type: match[2] ?? '' };
 }
 
 /** Audio per period: `40000 min/month` → audio seconds per second. */
 function parseRateOfDuration(raw: unknown): Range {
   const expected = 'audio per period like "40000 min/month"';
-  if (typeof raw !== 'string' || !raw.includes('/')) throw new QuantityError(`expected ${expected}, got ${JSON.stringify(raw)}`);
+  if (typeof raw !== 'string' || !raw.includes('/'))
+    throw new QuantityError(`expected ${expected}, got ${JSON.stringify(raw)}`);
   const slash = raw.lastIndexOf('/');
   const amount = parseDuration(raw.slice(0, slash));
   const period = parseDuration(`1 ${raw.slice(slash + 1).trim()}`);
@@ -484,12 +533,21 @@ export function parseWorkload(text: string): Workload {
   try {
     document = parseYaml(text);
   } catch (error) {
-    if (error instanceof YAMLParseError) throw new WorkloadError([{ path: '(file)', message: error.message }]);
+    if (error instanceof YAMLParseError)
+      throw new WorkloadError([{ path: '(file)', message: error.message }]);
     throw error;
   }
   const problems: FieldProblem[] = [];
-  if (!isObject(document)) throw new WorkloadError([{ path: '(file)', message: 'expected a mapping at the top' }]);
-  const top = new Reader(problems, '', document, ['name', 'source', 'currency', 'rates', 'targets', 'phases']);
+  if (!isObject(document))
+    throw new WorkloadError([{ path: '(file)', message: 'expected a mapping at the top' }]);
+  const top = new Reader(problems, '', document, [
+    'name',
+    'source',
+    'currency',
+    'rates',
+    'targets',
+    'phases',
+  ]);
   const currency = top.field('currency', oneOf(CURRENCIES), true) ?? 'USD';
   const ratesRaw = top.object('rates', false) ?? {};
   const rates: Partial<Record<Currency, number>> = {};
@@ -498,7 +556,10 @@ export function parseWorkload(text: string): Workload {
     const rate = ratesReader.field(key, (value) => parseMoney(value), true);
     if (rate === undefined) continue;
     if (rate.currency !== currency || rate.lo !== rate.hi)
-      problems.push({ path: ratesReader.at(key), message: `expected one amount in ${currency}, e.g. "0.92 ${currency}"` });
+      problems.push({
+        path: ratesReader.at(key),
+        message: `expected one amount in ${currency}, e.g. "0.92 ${currency}"`,
+      });
     else rates[key as Currency] = rate.lo;
   }
   const targetsRaw = top.object('targets', false) ?? {};
