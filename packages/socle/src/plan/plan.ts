@@ -24,6 +24,8 @@ const MONTH = SECONDS.month;
 const DAY = SECONDS.day;
 /** Claims within this share of the computed figure pass (rounding in a document). */
 export const CLAIM_TOLERANCE = 0.1;
+/** Postgres connections one Socle process opens at most with its default pools. */
+export const CONNECTIONS_PER_PROCESS = 15;
 
 export interface Check {
   readonly severity: 'error' | 'warning';
@@ -468,7 +470,8 @@ function planPhase(
     });
   const postgres = {
     storageGB: add2(phase.database.size, times(times(phase.database.growth, MONTH), months.hi)),
-    connections: times(add2(apiNodes, workerNodes), 10),
+    // Socle's defaults per process: DATABASE_POOL_MAX 10 + JOBS_POOL_MAX 4 + one LISTEN connection.
+    connections: times(add2(apiNodes, workerNodes), CONNECTIONS_PER_PROCESS),
     replicas,
     vcpu: targets.databaseVcpu,
     ramGiB: targets.databaseRamGiB,
