@@ -92,7 +92,9 @@ const COLORS = [
 /** A horizontal stacked bar per provider: its cost lines (upper bound), to scale. */
 function costChart(phase: PhasePlan): string {
   const providers = phase.providers.filter((cost) => !Number.isNaN(cost.total.hi));
-  const max = Math.max(1, ...providers.map((cost) => cost.total.hi));
+  // Bars in the report currency where the workload gives the rate; otherwise in their own, said so.
+  const factor = (cost: ProviderCost) => cost.converted?.rate ?? 1;
+  const max = Math.max(1, ...providers.map((cost) => cost.total.hi * factor(cost)));
   const components = [...new Set(providers.flatMap((cost) => cost.lines.map((line) => line.component)))];
   const rowHeight = 26;
   const width = 640;
@@ -100,13 +102,17 @@ function costChart(phase: PhasePlan): string {
   const bars = providers.map((cost, row) => {
     let x = labelWidth;
     const segments = cost.lines.map((line) => {
-      const w = ((width - labelWidth - 120) * line.monthly.hi) / max;
+      const w = ((width - labelWidth - 160) * line.monthly.hi * factor(cost)) / max;
       const color = COLORS[components.indexOf(line.component) % COLORS.length];
       const rect = `<rect x="${x.toFixed(1)}" y="${row * rowHeight + 4}" width="${Math.max(0, w).toFixed(1)}" height="${rowHeight - 8}" fill="${color}"><title>${escapeHtml(`${line.component}: ${formatRange(line.monthly, cost.currency)}`)}</title></rect>`;
       x += Math.max(0, w);
       return rect;
     });
-    return `<text x="0" y="${row * rowHeight + 18}">${escapeHtml(cost.provider)}</text>${segments.join('')}<text x="${(x + 6).toFixed(1)}" y="${row * rowHeight + 18}">${escapeHtml(formatRange(cost.total, cost.currency))}</text>`;
+    return `<text x="0" y="${row * rowHeight + 18}">${escapeHtml(cost.provider)}</text>${segments.join('')}<text x="${(x + 6).toFixed(1)}" y="${row * rowHeight + 18}">${escapeHtml(
+      cost.converted
+        ? `${formatRange(cost.converted.total, cost.converted.currency)} (${formatRange(cost.total, cost.currency)})`
+        : formatRange(cost.total, cost.currency),
+    )}</text>`;
   });
   const legend = components
     .map(
