@@ -41,7 +41,8 @@ export interface CalibrationProfile {
     readonly platform: string;
     readonly loadAverageAtStart: readonly number[];
   };
-  readonly settings: Readonly<Record<string, unknown>>;
+  /** The bench runs the profile's figures come from, oldest first (their settings, what each measured). */
+  readonly runs: readonly Readonly<Record<string, unknown>>[];
   readonly note: string;
   readonly capacities: Readonly<Record<string, CalibratedCapacity>>;
   /** Memory figures (bytes): per idle realtime connection, and the server's RSS without them. */
@@ -185,7 +186,15 @@ export function buildCalibration(
       platform: `${os.platform()} ${os.release()}`,
       loadAverageAtStart: loadAverageAtStart.map((value) => round(value, 3)),
     },
-    settings,
+    runs: [
+      {
+        startedAt: measuredAt.toISOString(),
+        node: process.version,
+        loadAverageAtStart: loadAverageAtStart.map((value) => round(value, 3)),
+        ...settings,
+        measured: [...Object.keys(capacities), ...Object.keys(memory)],
+      },
+    ],
     note:
       'CPU per operation of the Socle process, measured by npm run bench on the machine above. ' +
       'A cloud vCPU is one hardware thread: treat operationsPerVcpuSecond as per vCPU. ' +
@@ -212,6 +221,7 @@ export async function writeCalibration(path: string, profile: CalibrationProfile
     ...profile,
     capacities: { ...previous?.capacities, ...profile.capacities },
     memory: { ...previous?.memory, ...profile.memory },
+    runs: [...(previous?.runs ?? []), ...profile.runs],
   };
   await mkdir(dirname(path), { recursive: true });
   await writeFile(path, `${JSON.stringify(merged, null, 2)}\n`);

@@ -253,8 +253,13 @@ async function main(): Promise<number> {
       loadAtStart,
       startedAt,
     );
-    await writeCalibration(options.calibrationFile, profile);
-    console.error(`Calibration (${Object.keys(profile.capacities).join(', ')}): ${options.calibrationFile}`);
+    const measured = [...Object.keys(profile.capacities), ...Object.keys(profile.memory)];
+    if (measured.length === 0) {
+      console.error('Calibration: nothing measured, profile left as it was');
+    } else {
+      await writeCalibration(options.calibrationFile, profile);
+      console.error(`Calibration (${measured.join(', ')}): ${options.calibrationFile}`);
+    }
   }
   if (interrupt.signal.aborted) return 130;
   return failed ? 1 : 0;
