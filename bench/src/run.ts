@@ -11,6 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { loadConfig } from 'socle';
 import { testPostgresAdminUrl } from 'socle/testing';
+import { buildCalibration, writeCalibration } from './calibration.js';
 import {
   DEFAULT_CONNECTIONS,
   type RunSettings,
@@ -20,7 +21,7 @@ import {
 } from './harness.js';
 import { formatProfileEntries, summarizeProfile } from './profile-summary.js';
 import { formatResult, writeResults } from './report.js';
-import type { CustomScenario, Scenario } from './scenario.js';
+import type { CustomResult, CustomScenario, Scenario } from './scenario.js';
 import { scenarios } from './scenarios/index.js';
 import type { BenchDialect } from './server-protocol.js';
 
@@ -39,6 +40,9 @@ const USAGE = `Usage: npm run bench -- [options]
   --scenario <name>        one of: ${scenarios.map((scenario) => scenario.name).join(', ')} (default: all)
   --dialect <d>            postgres, pglite or all (default postgres)
   --profile                write a CPU profile of each server's measured run to bench/results/profiles
+  --calibrate              also write the calibration profile socle plan reads (CPU per operation of
+                           Socle, with this machine described) to --calibration-file
+  --calibration-file <f>   default packages/socle/plan-data/calibration.json
   --help                   this text
 
 Postgres: a database is created and dropped through BENCH_POSTGRES_URL
@@ -53,6 +57,8 @@ interface CliOptions {
   readonly scenarios: readonly (Scenario | CustomScenario)[];
   readonly dialects: readonly BenchDialect[];
   readonly profile: boolean;
+  /** Where to write the calibration profile; undefined without --calibrate. */
+  readonly calibrationFile: string | undefined;
 }
 
 class UsageError extends Error {}
@@ -76,6 +82,8 @@ function parseCli(argv: readonly string[]): CliOptions | 'help' {
       scenario: { type: 'string' },
       dialect: { type: 'string', default: 'postgres' },
       profile: { type: 'boolean', default: false },
+      calibrate: { type: 'boolean', default: false },
+      'calibration-file': { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
     strict: true,
@@ -108,6 +116,10 @@ function parseCli(argv: readonly string[]): CliOptions | 'help' {
     scenarios: selected,
     dialects,
     profile: values.profile,
+    calibrationFile: values.calibrate
+      ? (values['calibration-file'] ??
+        fileURLToPath(new URL('../../packages/socle/plan-data/calibration.json', import.meta.url)))
+      : undefined,
   };
 }
 
@@ -160,7 +172,9 @@ async function main(): Promise<number> {
   }
 
   const startedAt = new Date();
+  const loadAtStart = os.loadavg();
   const results: ScenarioResult[] = [];
+  const customResults: CustomResult[] = [];
   let failed = false;
   for (const scenario of options.scenarios) {
     for (const dialect of options.dialects) {
@@ -172,6 +186,7 @@ async function main(): Promise<number> {
       if ('kind' in scenario) {
         try {
           const result = await runCustomScenario(scenario, dialect, settings);
+          customResults.push(result);
           console.log(`\n${result.text}\n`);
           await mkdir(resultsDirectory, { recursive: true });
           const file = `${resultsDirectory}${scenario.name}-${dialect}-${startedAt.toISOString().replaceAll(':', '-')}.json`;
@@ -223,6 +238,28 @@ async function main(): Promise<number> {
       results,
     );
     console.error(`Results: ${written.join(', ')}`);
+  }
+  if (options.calibrationFile !== undefined && !interrupt.signal.aborted) {
+    const profile = buildCalibration(
+      results,
+      customResults,
+      {
+        durationSeconds: options.durationSeconds,
+        warmupSeconds: options.warmupSeconds,
+        rounds: options.rounds,
+        dialects: options.dialects,
+        scenarios: options.scenarios.map((scenario) => scenario.name),
+      },
+      loadAtStart,
+      startedAt,
+    );
+    const measured = [...Object.keys(profile.capacities), ...Object.keys(profile.memory)];
+    if (measured.length === 0) {
+      console.error('Calibration: nothing measured, profile left as it was');
+    } else {
+      await writeCalibration(options.calibrationFile, profile);
+      console.error(`Calibration (${measured.join(', ')}): ${options.calibrationFile}`);
+    }
   }
   if (interrupt.signal.aborted) return 130;
   return failed ? 1 : 0;

@@ -20,6 +20,8 @@ Commands:
   worker [--queues high,default]     Work jobs only, no HTTP (Postgres only)
   ledger check                       Reconcile the ledger; exit 1 on drift (ledger module loaded)
   jobs list|show|retry|cancel        Inspect and steer jobs (see "socle help jobs")
+  plan <workload.yaml> [--json] [--html <file>]
+                                     Capacity and cost plan by phase (see "socle help plan")
   help [topic]                       Help on a command, or "config" for every setting
 
 Options:
@@ -72,6 +74,20 @@ Recomputes every ledger account's balances from its transfers and checks that ev
 organization sums to zero (the ledger module must be loaded: SOCLE_MODULES). Prints the report as
 JSON on stdout; exits 1 when anything drifted.`,
   jobs: JOBS_HELP,
+  plan: `Usage: socle plan <workload.yaml> [--json] [--html <file>] [--calibration <file>]
+
+Reads a workload (a product by growth phase, in founders' units: users, requests per user per
+day, jobs, files, AI, payments, availability) and prints, per phase, the API and worker nodes,
+Postgres, Redis and object storage it needs, sized from Socle's measured CPU per operation (the
+calibration profile written by "npm run bench -- --calibrate"), the monthly cost per provider from
+the shipped price table, and every check the workload's own figures fail. See docs/plan.md.
+
+--json                 the plan as JSON on stdout
+--html <file>          also write a self-contained HTML report (charts, no external resource)
+--calibration <file>   a calibration profile of your own machine instead of the shipped one
+
+Exit 0 when planned (found errors are part of the report), 2 for an invalid workload (every
+problem named with its field path and the unit expected).`,
   config: 'Settings (environment variable / socle.config.json key, default):',
 };
 
@@ -101,6 +117,8 @@ const parseCommandLine = (argv: readonly string[]) =>
       limit: { type: 'string' },
       after: { type: 'string' },
       json: { type: 'boolean' },
+      html: { type: 'string' },
+      calibration: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
       version: { type: 'boolean', short: 'v' },
     },
@@ -170,6 +188,18 @@ export async function main(argv: readonly string[]): Promise<number> {
       case 'ledger':
         if (rest.length !== 1 || rest[0] !== 'check') break;
         return await (await commands()).runOneShot(values.config, { command: 'ledger check' });
+      case 'plan': {
+        const [file] = rest;
+        if (rest.length !== 1 || file === undefined) {
+          process.stderr.write(`socle plan needs one workload file.\n\n${HELP.plan}\n`);
+          return EXIT.usage;
+        }
+        return await (await import('../plan/command.js')).runPlan(file, {
+          json: values.json === true,
+          html: values.html,
+          calibration: values.calibration,
+        });
+      }
       case 'migrate': {
         const action = rest[0] ?? 'apply';
         if (rest.length > 1 || (action !== 'apply' && action !== 'status')) break;

@@ -1,0 +1,228 @@
+import { execFileSync } from 'node:child_process';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import { dirname } from 'node:path';
+import type { ScenarioResult } from './harness.js';
+import type { CustomResult } from './scenario.js';
+
+/**
+ * `npm run bench -- --calibrate`: turns the measured figures of one run into the calibration
+ * profile `socle plan` reads (`packages/socle/plan-data/calibration.json` by default). Each
+ * capacity is CPU time per operation of Socle's own process (not the baseline's), so a planner
+ * divides by it to get operations per vCPU-second, and it names the benchmark it came from.
+ */
+
+/** One measured capacity: CPU per operation, and what the run reached on this machine. */
+export interface CalibratedCapacity {
+  /** The bench scenario and dialect it came from, e.g. `tenant-select (postgres)`. */
+  readonly benchmark: string;
+  readonly operation: string;
+  /** CPU milliseconds (user + system) Socle's process spent per operation. */
+  readonly cpuMsPerOperation: number;
+  /** 1000 / cpuMsPerOperation: operations one fully busy core sustains per second. */
+  readonly operationsPerVcpuSecond: number;
+  /** Operations per second the run reached (bounded by the load, the machine and its load). */
+  readonly measuredPerSecond: number;
+  readonly p99Ms?: number;
+  /** When this figure was measured, and the machine's load average then (1 min). */
+  readonly measuredAt: string;
+  readonly loadAverage: number;
+}
+
+export interface CalibrationProfile {
+  readonly profile: 'socle-calibration/1';
+  readonly measuredAt: string;
+  readonly commit: string | undefined;
+  readonly machine: {
+    readonly cpuModel: string | undefined;
+    readonly cpus: number;
+    readonly memoryGiB: number;
+    readonly node: string;
+    readonly platform: string;
+    readonly loadAverageAtStart: readonly number[];
+  };
+  /** The bench runs the profile's figures come from, oldest first (their settings, what each measured). */
+  readonly runs: readonly Readonly<Record<string, unknown>>[];
+  readonly note: string;
+  readonly capacities: Readonly<Record<string, CalibratedCapacity>>;
+  /** Memory figures (bytes): per idle realtime connection, and the server's RSS without them. */
+  readonly memory: Readonly<
+    Record<string, { readonly benchmark: string; readonly bytes: number; readonly what: string }>
+  >;
+}
+
+/** Which request scenario gives which capacity. */
+const REQUEST_CAPACITIES: Readonly<Record<string, { key: string; operation: string }>> = {
+  'db-select': { key: 'plainRead', operation: 'GET one row by primary key, no auth' },
+  'tenant-select': {
+    key: 'tenantRead',
+    operation: 'signed-in GET of one tenant row (token, membership, RLS)',
+  },
+  'sign-in': { key: 'signIn', operation: 'POST /auth/sign-in (argon2id hash check, tokens issued)' },
+};
+
+const round = (value: number, digits = 4) => Number(value.toPrecision(digits));
+
+function capacity(
+  benchmark: string,
+  operation: string,
+  cpuMs: number,
+  measuredPerSecond: number,
+  p99Ms?: number,
+): CalibratedCapacity {
+  return {
+    benchmark,
+    operation,
+    cpuMsPerOperation: round(cpuMs),
+    operationsPerVcpuSecond: round(1000 / cpuMs),
+    measuredPerSecond: round(measuredPerSecond),
+    ...(p99Ms === undefined ? {} : { p99Ms: round(p99Ms) }),
+    measuredAt: new Date().toISOString(),
+    loadAverage: round(os.loadavg()[0] ?? 0, 3),
+  };
+}
+
+/** The shape of the fields of the jobs and realtime-fanout figures the profile reads. */
+interface JobsFigures {
+  readonly socle?: { readonly cpuMillisecondsPerJob?: number; readonly processedPerSecond?: number };
+}
+interface FanoutSummary {
+  readonly summary?: Record<
+    string,
+    {
+      readonly idle?: { connections: number; rssPerConnectionBytes: number; rssBytes: number };
+      readonly fanout?: readonly {
+        subscribers: number;
+        throughput: readonly { deliveriesPerSecond: number; serverCpuMicrosPerDelivery: number }[];
+      }[];
+    }
+  >;
+}
+
+function gitCommit(): string | undefined {
+  try {
+    return execFileSync('git', ['rev-parse', '--short', 'HEAD'], { encoding: 'utf8', stdio: 'pipe' }).trim();
+  } catch {
+    return undefined;
+  }
+}
+
+/** Builds the profile from what one `npm run bench` invocation measured. */
+export function buildCalibration(
+  results: readonly ScenarioResult[],
+  custom: readonly CustomResult[],
+  settings: Readonly<Record<string, unknown>>,
+  loadAverageAtStart: readonly number[],
+  measuredAt: Date,
+): CalibrationProfile {
+  const capacities: Record<string, CalibratedCapacity> = {};
+  const memory: Record<string, { benchmark: string; bytes: number; what: string }> = {};
+  for (const result of results) {
+    const target = REQUEST_CAPACITIES[result.scenario];
+    const cpuMs = result.socle.cpuMillisecondsPerRequest;
+    if (target === undefined || cpuMs === undefined || cpuMs <= 0) continue;
+    // Postgres wins over PGlite when both ran: it is what a fleet runs.
+    if (capacities[target.key] !== undefined && result.dialect !== 'postgres') continue;
+    capacities[target.key] = capacity(
+      `${result.scenario} (${result.dialect})`,
+      target.operation,
+      cpuMs,
+      result.socle.requestsPerSecond,
+      result.socle.latencyMs.p99,
+    );
+  }
+  for (const result of custom) {
+    const benchmark = `${result.scenario} (${result.dialect})`;
+    if (result.scenario === 'jobs') {
+      const socle = (result.figures as JobsFigures).socle;
+      if (socle?.cpuMillisecondsPerJob !== undefined && socle.cpuMillisecondsPerJob > 0)
+        capacities.job = capacity(
+          benchmark,
+          'one no-op job enqueued in a batch and processed (worker overhead, not the job’s own work)',
+          socle.cpuMillisecondsPerJob,
+          socle.processedPerSecond ?? 0,
+        );
+    }
+    if (result.scenario === 'realtime-fanout') {
+      const socle = (result.figures as FanoutSummary).summary?.socle;
+      const idle = socle?.idle;
+      if (idle !== undefined && idle.connections > 0) {
+        memory.realtimeConnection = {
+          benchmark,
+          bytes: Math.round(idle.rssPerConnectionBytes),
+          what: 'server RSS per idle WebSocket connection joined to one channel',
+        };
+        memory.processBase = {
+          benchmark,
+          bytes: Math.max(0, Math.round(idle.rssBytes - idle.connections * idle.rssPerConnectionBytes)),
+          what: 'server RSS with no connection (RSS at the idle count minus the per-connection share)',
+        };
+      }
+      const largest = socle?.fanout?.at(-1);
+      const best = largest?.throughput.reduce<(typeof largest.throughput)[number] | undefined>(
+        (found, phase) =>
+          found === undefined || phase.deliveriesPerSecond > found.deliveriesPerSecond ? phase : found,
+        undefined,
+      );
+      if (largest !== undefined && best !== undefined && best.serverCpuMicrosPerDelivery > 0)
+        capacities.realtimeDelivery = capacity(
+          `${benchmark}, ${largest.subscribers} subscribers`,
+          'one message delivered to one subscribed WebSocket',
+          best.serverCpuMicrosPerDelivery / 1000,
+          best.deliveriesPerSecond,
+        );
+    }
+  }
+  const cpus = os.cpus();
+  return {
+    profile: 'socle-calibration/1',
+    measuredAt: measuredAt.toISOString(),
+    commit: gitCommit(),
+    machine: {
+      cpuModel: cpus[0]?.model,
+      cpus: cpus.length,
+      memoryGiB: round(os.totalmem() / 2 ** 30, 3),
+      node: process.version,
+      platform: `${os.platform()} ${os.release()}`,
+      loadAverageAtStart: loadAverageAtStart.map((value) => round(value, 3)),
+    },
+    runs: [
+      {
+        startedAt: measuredAt.toISOString(),
+        node: process.version,
+        loadAverageAtStart: loadAverageAtStart.map((value) => round(value, 3)),
+        ...settings,
+        measured: [...Object.keys(capacities), ...Object.keys(memory)],
+      },
+    ],
+    note:
+      'CPU per operation of the Socle process, measured by npm run bench on the machine above. ' +
+      'A cloud vCPU is one hardware thread: treat operationsPerVcpuSecond as per vCPU. ' +
+      'A busy machine (load average above its core count) inflates CPU per operation a little and ' +
+      'measuredPerSecond a lot: plan from CPU per operation.',
+    capacities,
+    memory,
+  };
+}
+
+/**
+ * Writes the profile. Capacities an earlier run of the same file measured and this run did not
+ * (`--scenario` runs one) are kept, each with the date and load of its own run.
+ */
+export async function writeCalibration(path: string, profile: CalibrationProfile): Promise<void> {
+  let previous: CalibrationProfile | undefined;
+  try {
+    previous = JSON.parse(await readFile(path, 'utf8')) as CalibrationProfile;
+    if (previous.profile !== profile.profile) previous = undefined;
+  } catch {
+    previous = undefined;
+  }
+  const merged: CalibrationProfile = {
+    ...profile,
+    capacities: { ...previous?.capacities, ...profile.capacities },
+    memory: { ...previous?.memory, ...profile.memory },
+    runs: [...(previous?.runs ?? []), ...profile.runs],
+  };
+  await mkdir(dirname(path), { recursive: true });
+  await writeFile(path, `${JSON.stringify(merged, null, 2)}\n`);
+}

@@ -1,0 +1,781 @@
+import type { CalibrationProfile, ComputeProvider, Instance, ObjectStore, PriceTable } from './data.js';
+import { monthlyPrice } from './data.js';
+import {
+  type Currency,
+  exact,
+  formatNumber,
+  formatRange,
+  map,
+  overlaps,
+  type Range,
+  SECONDS,
+  sum,
+  times,
+} from './quantity.js';
+import { CLAIM_UNITS, type Claim, type Phase, type Workload } from './workload.js';
+
+/**
+ * The planner: from a workload and Socle's measured capacities, machine counts per phase, costs per
+ * provider and the checks a seed's arithmetic fails. Pure functions of their inputs, so every
+ * formula is unit-tested without a run.
+ */
+
+const MONTH = SECONDS.month;
+const DAY = SECONDS.day;
+/** Claims within this share of the computed figure pass (rounding in a document). */
+export const CLAIM_TOLERANCE = 0.1;
+/** Postgres connections one Socle process opens at most with its default pools. */
+export const CONNECTIONS_PER_PROCESS = 15;
+
+export interface Check {
+  readonly severity: 'error' | 'warning';
+  readonly kind: 'arithmetic' | 'units' | 'target' | 'missing-component' | 'limit' | 'currency';
+  readonly message: string;
+}
+
+export interface CostLine {
+  readonly component: string;
+  readonly detail: string;
+  readonly monthly: Range;
+}
+
+export interface ProviderCost {
+  readonly provider: string;
+  readonly name: string;
+  readonly currency: Currency;
+  readonly lines: readonly CostLine[];
+  readonly total: Range;
+  /** The total in the report currency, when the workload gives the rate. */
+  readonly converted:
+    | { readonly total: Range; readonly currency: Currency; readonly rate: number }
+    | undefined;
+  readonly source: string;
+  readonly recordedOn: string;
+}
+
+export interface ClaimResult {
+  readonly text: string;
+  readonly unit: string;
+  readonly stated: Range;
+  readonly computed: Range;
+  readonly ok: boolean;
+  readonly note?: string;
+}
+
+export interface SeedTableResult {
+  readonly title: string;
+  readonly rows: readonly { readonly item: string; readonly cost: Range; readonly currency: Currency }[];
+  readonly statedTotal: Range;
+  readonly computedTotal: Range;
+  readonly currency: Currency;
+  readonly ok: boolean;
+}
+
+export interface PhasePlan {
+  readonly name: string;
+  readonly months: Range;
+  readonly load: {
+    readonly dailyUsers: Range;
+    readonly concurrentUsers: Range;
+    readonly peakRequestsPerSecond: { readonly read: Range; readonly write: Range; readonly signIn: Range };
+    readonly realtimeConnections: Range;
+    readonly deliveriesPerSecond: Range;
+    readonly jobsPerDay: Range;
+  };
+  readonly api: {
+    readonly vcpu: Range;
+    readonly nodes: Range;
+    readonly ramGiBPerNode: Range;
+    readonly utilization: Range;
+  };
+  readonly workers: { readonly concurrentJobs: Range; readonly vcpu: Range; readonly nodes: Range };
+  readonly postgres: {
+    readonly storageGB: Range;
+    readonly connections: Range;
+    readonly replicas: number;
+    readonly vcpu: number;
+    readonly ramGiB: number;
+  };
+  readonly redis: { readonly needed: boolean; readonly why: string };
+  readonly storage: {
+    readonly addedPerMonthGB: Range;
+    /** GB stored at the end of each month of the phase: total and cold. */
+    readonly byMonth: readonly { readonly month: number; readonly totalGB: Range; readonly coldGB: Range }[];
+  };
+  readonly egressGBPerMonth: Range;
+  readonly thirdParty: readonly (CostLine & { readonly currency: Currency; readonly source: string })[];
+  readonly providers: readonly ProviderCost[];
+  readonly objectStores: readonly ProviderCost[];
+  readonly capacitySources: readonly string[];
+  readonly claims: readonly ClaimResult[];
+  readonly seedTables: readonly SeedTableResult[];
+  readonly checks: readonly Check[];
+}
+
+export interface Plan {
+  readonly workload: string;
+  readonly source: string | undefined;
+  readonly currency: Currency;
+  readonly calibration: { readonly measuredAt: string; readonly machine: string; readonly note: string };
+  readonly prices: { readonly recordedOn: string; readonly note: string };
+  readonly targets: Workload['targets'];
+  readonly phases: readonly PhasePlan[];
+}
+
+const ceil = (range: Range): Range => map(range, Math.ceil);
+const atLeast = (range: Range, minimum: number): Range => map(range, (value) => Math.max(value, minimum));
+
+/** Daily and concurrent users, each derived from the other through the stated share when absent. */
+export function users(phase: Phase): { daily: Range; concurrent: Range } {
+  const { daily, concurrent, concurrentShare } = phase.users;
+  if (daily !== undefined && concurrent !== undefined) return { daily, concurrent };
+  if (daily !== undefined)
+    return { daily, concurrent: concurrentShare === undefined ? exact(0) : times(daily, concurrentShare) };
+  if (concurrent !== undefined)
+    return {
+      concurrent,
+      daily:
+        concurrentShare === undefined ? concurrent : map(concurrent, (value) => value / concurrentShare.lo),
+    };
+  return { daily: exact(0), concurrent: exact(0) };
+}
+
+/** Peak requests per second of one kind: users × per-user rate × peak factor. */
+export const peakRate = (dailyUsers: Range, perUser: Range, peakFactor: Range): Range =>
+  times(times(dailyUsers, perUser), peakFactor);
+
+/** vCPU to serve `rate` operations per second at `cpuMs` each, kept at `utilization`. */
+export const vcpuFor = (rate: Range, cpuMs: number, utilization: number): Range =>
+  times(rate, cpuMs / 1000 / utilization);
+
+/** Jobs in flight (Little's law): arrivals per second × seconds each. */
+export const concurrentJobs = (rate: Range, duration: Range): Range => times(rate, duration);
+
+/** GB stored after `months` months of `perMonthGB`, keeping each file `retentionMonths`. */
+export function storedAfter(perMonthGB: Range, months: number, retentionMonths: number | undefined): Range {
+  return times(perMonthGB, retentionMonths === undefined ? months : Math.min(months, retentionMonths));
+}
+
+/** The cheapest instance of a provider with at least this vCPU and RAM (undefined: none is). */
+export function cheapestInstance(
+  provider: ComputeProvider,
+  vcpu: number,
+  ramGiB: number,
+): Instance | undefined {
+  return provider.instances
+    .filter((instance) => instance.vcpu >= vcpu && instance.ramGiB >= ramGiB)
+    .sort((a, b) => monthlyPrice(a) - monthlyPrice(b))[0];
+}
+
+/** Monthly object storage bill: storage (hot and cold), egress, the plan's base fee and allowances. */
+export function objectStoreMonthly(
+  store: ObjectStore,
+  hotGB: number,
+  coldGB: number,
+  egressGB: number,
+): number {
+  const coldPrice = store.coldGBMonth ?? store.storageGBMonth;
+  const storedHot = Math.max(0, hotGB - (store.includedGB ?? 0));
+  const freeEgress = Math.max(
+    store.includedEgressGB ?? 0,
+    store.freeEgressTimesStorage === undefined ? 0 : store.freeEgressTimesStorage * (hotGB + coldGB),
+  );
+  return (
+    (store.baseMonthly ?? 0) +
+    storedHot * store.storageGBMonth +
+    coldGB * coldPrice +
+    Math.max(0, egressGB - freeEgress) * store.egressGB
+  );
+}
+
+/** The metric a claim names, computed from the phase's facts. */
+export function claimMetric(claim: Claim, phase: Phase, storage: PhasePlan['storage']): Range {
+  switch (claim.metric) {
+    case 'aiAudioHoursPerMonth':
+      return times(sum(phase.ai.map((ai) => ai.audio ?? exact(0))), MONTH / 3600);
+    case 'storageAddedPerMonthGB':
+      return storage.addedPerMonthGB;
+    case 'storageAfterPhaseGB':
+      return storage.byMonth.at(-1)?.totalGB ?? exact(0);
+    case 'jobsPerDay':
+      return times(sum(phase.jobs.map((job) => job.rate)), DAY);
+    case 'downtimeHoursPerYear':
+      return map(phase.availability ?? exact(1), (availability) => (1 - availability) * 8760);
+    case 'costPerUserPerMonth': {
+      const cost = claim.cost ?? exact(0);
+      const people = claim.users ?? exact(1);
+      return { lo: cost.lo / people.hi, hi: cost.hi / people.lo };
+    }
+  }
+}
+
+function checkClaim(claim: Claim, phase: Phase, storage: PhasePlan['storage']): ClaimResult {
+  const computed = claimMetric(claim, phase, storage);
+  const ok = overlaps(claim.stated, computed, CLAIM_TOLERANCE);
+  let note: string | undefined;
+  if (
+    !ok &&
+    claim.metric === 'costPerUserPerMonth' &&
+    overlaps(claim.stated, times(computed, 12), CLAIM_TOLERANCE)
+  )
+    note = `the stated figure is the cost per user per year (${formatRange(times(computed, 12))}), not per month`;
+  if (
+    !ok &&
+    claim.metric === 'aiAudioHoursPerMonth' &&
+    overlaps(claim.stated, times(computed, 60), CLAIM_TOLERANCE)
+  )
+    note = 'the stated figure counts minutes as hours';
+  return {
+    text: claim.text,
+    unit: CLAIM_UNITS[claim.metric],
+    stated: claim.stated,
+    computed,
+    ok,
+    ...(note ? { note } : {}),
+  };
+}
+
+/** Each end of `a` within `tolerance` of the same end of `b`: a document's sum, rounded. */
+export const endsMatch = (a: Range, b: Range, tolerance: number): boolean =>
+  Math.abs(a.lo - b.lo) <= tolerance * Math.max(Math.abs(b.lo), 1e-9) &&
+  Math.abs(a.hi - b.hi) <= tolerance * Math.max(Math.abs(b.hi), 1e-9);
+
+/** A seed's table total is right when each end is within 10 % of its rows' sum. */
+export const TABLE_TOLERANCE = 0.1;
+/** A seed's instance price is right within 15 % of the list price (regions, rounding). */
+export const PRICE_TOLERANCE = 0.15;
+
+function checkRowPrice(
+  row: Phase['seedTables'][number]['rows'][number],
+  title: string,
+  prices: PriceTable,
+  workload: Workload,
+  checks: Check[],
+): void {
+  if (row.provider === undefined || row.instances === undefined) return;
+  const provider = prices.compute[row.provider];
+  const instance = provider?.instances.find((entry) => entry.type === row.instances?.type);
+  if (provider === undefined || instance === undefined) {
+    checks.push({
+      severity: 'warning',
+      kind: 'missing-component',
+      message: `${title}: "${row.item}": ${row.provider} ${row.instances.type} is not in the price table; price not checked`,
+    });
+    return;
+  }
+  const listed = times(row.instances.count, monthlyPrice(instance));
+  const inRowCurrency = convert(
+    { ...listed, currency: provider.currency },
+    row.cost.currency,
+    workload,
+    checks,
+    `${title}: "${row.item}"`,
+  );
+  if (inRowCurrency === undefined) return;
+  if (!endsMatch(row.cost, inRowCurrency, PRICE_TOLERANCE))
+    checks.push({
+      severity: 'error',
+      kind: 'arithmetic',
+      message: `${title}: "${row.item}" is priced ${formatRange(row.cost, `${row.cost.currency}/month`)}; ${formatRange(row.instances.count)} × ${instance.type} lists at ${formatRange(inRowCurrency, `${row.cost.currency}/month`)} (${provider.name}, ${provider.source}, recorded ${provider.recordedOn})`,
+    });
+}
+
+function seedTable(
+  table: Phase['seedTables'][number],
+  checks: Check[],
+  prices: PriceTable,
+  workload: Workload,
+): SeedTableResult {
+  for (const row of table.rows) checkRowPrice(row, table.title, prices, workload, checks);
+  const currency = table.total.currency;
+  const foreign = table.rows.filter((row) => row.cost.currency !== currency);
+  if (foreign.length > 0)
+    checks.push({
+      severity: 'error',
+      kind: 'currency',
+      message: `${table.title}: rows in ${[...new Set(foreign.map((row) => row.cost.currency))].join(', ')} are added to a total in ${currency} without a stated rate (${foreign.map((row) => row.item).join('; ')})${
+        workload.rates[foreign[0]?.cost.currency ?? currency] === undefined
+          ? ''
+          : "; checked here at the workload's own rate"
+      }`,
+    });
+  const converted = table.rows.map((row) =>
+    convert(row.cost, currency, workload, checks, `${table.title}: "${row.item}"`),
+  );
+  const computedTotal = sum(converted.filter((cost): cost is Range => cost !== undefined));
+  const matches = endsMatch(table.total, computedTotal, TABLE_TOLERANCE);
+  const ok = matches && foreign.length === 0;
+  if (!matches)
+    checks.push({
+      severity: 'error',
+      kind: 'arithmetic',
+      message: `${table.title}: the rows add up to ${formatRange(computedTotal, `${currency}/month`)}, the document says ${formatRange(table.total, `${currency}/month`)}`,
+    });
+  return {
+    title: table.title,
+    rows: table.rows.map((row) => ({ item: row.item, cost: row.cost, currency: row.cost.currency })),
+    statedTotal: table.total,
+    computedTotal,
+    currency,
+    ok,
+  };
+}
+
+function planPhase(
+  workload: Workload,
+  phase: Phase,
+  prices: PriceTable,
+  calibration: CalibrationProfile,
+): PhasePlan {
+  const checks: Check[] = [];
+  const { targets } = workload;
+  const capacities = calibration.capacities;
+  const tenantRead = capacities.tenantRead as NonNullable<typeof capacities.tenantRead>;
+  const signIn = capacities.signIn as NonNullable<typeof capacities.signIn>;
+  const job = capacities.job as NonNullable<typeof capacities.job>;
+  const delivery = capacities.realtimeDelivery;
+  const { daily, concurrent } = users(phase);
+
+  if (phase.users.daily && phase.users.concurrent && phase.users.concurrentShare) {
+    const expected = times(phase.users.daily, phase.users.concurrentShare);
+    if (!overlaps(expected, phase.users.concurrent, 0.25))
+      checks.push({
+        severity: 'error',
+        kind: 'units',
+        message: `users: ${formatRange(phase.users.concurrent)} concurrent is ${formatRange(
+          {
+            lo: (100 * phase.users.concurrent.lo) / phase.users.daily.hi,
+            hi: (100 * phase.users.concurrent.hi) / phase.users.daily.lo,
+          },
+          '%',
+        )} of ${formatRange(phase.users.daily)} daily users, not the stated ${formatRange(times(phase.users.concurrentShare, 100), '%')}: daily (DAU) and concurrent (CCU) users are mixed up`,
+      });
+  }
+
+  const read = peakRate(daily, phase.requests.read, phase.peakFactor);
+  const write = peakRate(daily, phase.requests.write, phase.peakFactor);
+  const signInRate = peakRate(daily, phase.requests.signIn, phase.peakFactor);
+  const connections = phase.realtime
+    ? times(concurrent, phase.realtime.connectionsPerConcurrentUser)
+    : exact(0);
+  const deliveries = phase.realtime ? times(connections, phase.realtime.messagesPerConnection) : exact(0);
+  const capacitySources = [
+    `reads and writes: ${formatNumber(tenantRead.cpuMsPerOperation)} ms CPU each, from ${tenantRead.benchmark} (no write benchmark yet: writes are costed as tenant reads)`,
+    `sign-ins: ${formatNumber(signIn.cpuMsPerOperation)} ms CPU each, from ${signIn.benchmark}`,
+    `jobs: ${formatNumber(job.cpuMsPerOperation)} ms CPU of queue overhead each, from ${job.benchmark}`,
+  ];
+  const apiCpu = sum([
+    vcpuFor(add2(read, write), tenantRead.cpuMsPerOperation, targets.cpuUtilization),
+    vcpuFor(signInRate, signIn.cpuMsPerOperation, targets.cpuUtilization),
+    delivery === undefined
+      ? exact(0)
+      : vcpuFor(deliveries, delivery.cpuMsPerOperation, targets.cpuUtilization),
+  ]);
+  if (phase.realtime && delivery === undefined)
+    checks.push({
+      severity: 'warning',
+      kind: 'missing-component',
+      message: 'realtime: the calibration profile has no realtime delivery figure; its CPU is not counted',
+    });
+  if (delivery)
+    capacitySources.push(
+      `realtime deliveries: ${formatNumber(delivery.cpuMsPerOperation)} ms CPU each, from ${delivery.benchmark}`,
+    );
+  const highAvailability = (phase.availability?.lo ?? 0) >= 0.999;
+  const apiNodes = atLeast(ceil(map(apiCpu, (vcpu) => vcpu / targets.nodeVcpu)), highAvailability ? 2 : 1);
+  const perConnection = calibration.memory.realtimeConnection?.bytes ?? 0;
+  const base = calibration.memory.processBase?.bytes ?? 0;
+  if (calibration.memory.processBase)
+    capacitySources.push(
+      `memory: ${formatNumber(base / 2 ** 20)} MiB per process and ${formatNumber(perConnection / 1024)} KiB per realtime connection, from ${calibration.memory.processBase.benchmark}`,
+    );
+  const ramPerNode = map(
+    { lo: connections.lo / apiNodes.lo, hi: connections.hi / apiNodes.hi },
+    (perNode) => (base * targets.nodeVcpu + perNode * perConnection) / 2 ** 30 / targets.memoryUtilization,
+  );
+
+  const jobsInFlight = sum(
+    phase.jobs.map((entry) => concurrentJobs(times(entry.rate, phase.peakFactor), entry.duration)),
+  );
+  const jobCpu = sum(
+    phase.jobs.map((entry) =>
+      add2(
+        vcpuFor(times(entry.rate, phase.peakFactor), job.cpuMsPerOperation, targets.cpuUtilization),
+        entry.cpuBound
+          ? times(
+              concurrentJobs(times(entry.rate, phase.peakFactor), entry.duration),
+              1 / targets.cpuUtilization,
+            )
+          : exact(0),
+      ),
+    ),
+  );
+  const workerNodes =
+    phase.jobs.length === 0
+      ? exact(0)
+      : atLeast(
+          ceil({
+            lo: Math.max(jobCpu.lo / targets.nodeVcpu, jobsInFlight.lo / targets.workerConcurrency),
+            hi: Math.max(jobCpu.hi / targets.nodeVcpu, jobsInFlight.hi / targets.workerConcurrency),
+          }),
+          highAvailability ? 2 : 1,
+        );
+  if (phase.workerQueues !== undefined)
+    for (const entry of phase.jobs)
+      if (!phase.workerQueues.includes(entry.queue))
+        checks.push({
+          severity: 'error',
+          kind: 'missing-component',
+          message: `jobs "${entry.name}" go to queue "${entry.queue}", which no worker consumes (workers: ${phase.workerQueues.join(', ') || 'none'})`,
+        });
+
+  const months = map(phase.duration, (seconds) => seconds / MONTH);
+  const addedPerMonth = sum(phase.files.map((file) => times(times(file.rate, file.size), MONTH)));
+  const monthCount = Math.max(1, Math.round(months.hi));
+  const byMonth = Array.from({ length: monthCount }, (_, index) => {
+    const month = index + 1;
+    let total = exact(0);
+    let cold = exact(0);
+    for (const file of phase.files) {
+      const perMonth = times(times(file.rate, file.size), MONTH);
+      const retention = file.retention === undefined ? undefined : file.retention.lo / MONTH;
+      const stored = storedAfter(perMonth, month, retention);
+      total = add2(total, stored);
+      if (file.coldAfter !== undefined) {
+        const hot = storedAfter(
+          perMonth,
+          month,
+          Math.min(file.coldAfter.lo / MONTH, retention ?? Number.POSITIVE_INFINITY),
+        );
+        cold = add2(
+          cold,
+          map({ lo: stored.lo - hot.lo, hi: stored.hi - hot.hi }, (value) => Math.max(0, value)),
+        );
+      }
+    }
+    return { month, totalGB: total, coldGB: cold };
+  });
+  const storage = { addedPerMonthGB: addedPerMonth, byMonth };
+  const end = byMonth.at(-1) ?? { totalGB: exact(0), coldGB: exact(0) };
+  const egress = times(phase.egress, MONTH);
+
+  const replicas = highAvailability
+    ? Math.max(1, phase.database.replicas ?? 1)
+    : (phase.database.replicas ?? 0);
+  if (highAvailability && phase.database.replicas === 0)
+    checks.push({
+      severity: 'error',
+      kind: 'missing-component',
+      message: `availability ${formatRange(times(phase.availability ?? exact(0), 100), '%')} with one database and no replica: a failed database is an outage for its whole restore time`,
+    });
+  const postgres = {
+    storageGB: add2(phase.database.size, times(times(phase.database.growth, MONTH), months.hi)),
+    // Socle's defaults per process: DATABASE_POOL_MAX 10 + JOBS_POOL_MAX 4 + one LISTEN connection.
+    connections: times(add2(apiNodes, workerNodes), CONNECTIONS_PER_PROCESS),
+    replicas,
+    vcpu: targets.databaseVcpu,
+    ramGiB: targets.databaseRamGiB,
+  };
+  const redisNeeded = apiNodes.hi > 1 || workerNodes.hi > 1;
+  const redis = {
+    needed: redisNeeded,
+    why: redisNeeded
+      ? 'more than one Socle process: realtime fan-out and rate limits go through Redis (memory not calibrated: smallest instance)'
+      : 'one process: in-process fan-out, no Redis',
+  };
+
+  for (const payment of phase.payments) {
+    const blockInterval = prices.facts.bitcoinBlockIntervalSeconds?.value ?? 600;
+    if (
+      payment.method === 'bitcoin-onchain' &&
+      payment.confirmationTarget !== undefined &&
+      payment.confirmationTarget.hi < blockInterval
+    )
+      checks.push({
+        severity: 'error',
+        kind: 'target',
+        message: `payments: confirmation in < ${formatRange(payment.confirmationTarget, 's')} on-chain cannot be met: a Bitcoin block comes every ${blockInterval / 60} min on average (one confirmation ≈ ${blockInterval} s, often more). Use Lightning, or accept a zero-confirmation risk`,
+      });
+  }
+  for (const ai of phase.ai)
+    if (ai.rateLimit !== undefined && ai.calls !== undefined) {
+      const peak = times(ai.calls, phase.peakFactor);
+      if (peak.hi > ai.rateLimit.lo)
+        checks.push({
+          severity: 'error',
+          kind: 'limit',
+          message: `ai ${ai.model}: ${formatRange(times(peak, 60), 'calls/min')} at peak exceeds the provider limit of ${formatRange(times(ai.rateLimit, 60), 'calls/min')}`,
+        });
+    }
+
+  const thirdParty: (CostLine & { currency: Currency; source: string })[] = [];
+  for (const ai of phase.ai) {
+    const price = prices.ai[ai.model];
+    if (price === undefined) {
+      checks.push({
+        severity: 'warning',
+        kind: 'missing-component',
+        message: `ai ${ai.model}: no price in the price table; not costed`,
+      });
+      continue;
+    }
+    let monthly = exact(0);
+    let detail = '';
+    if (ai.audio !== undefined && price.perAudioMinute !== undefined) {
+      const minutes = times(ai.audio, MONTH / 60);
+      monthly = times(minutes, price.perAudioMinute);
+      detail = `${formatRange(minutes, 'min')} (${formatRange(times(minutes, 1 / 60), 'h')}) of audio/month × ${price.perAudioMinute} ${price.currency}/min`;
+    } else if (ai.calls !== undefined) {
+      const calls = times(ai.calls, MONTH);
+      const input = times(calls, ai.inputTokensPerCall ?? exact(0));
+      const output = times(calls, ai.outputTokensPerCall ?? exact(0));
+      monthly = add2(
+        times(input, (price.perMillionInputTokens ?? 0) / 1e6),
+        times(output, (price.perMillionOutputTokens ?? 0) / 1e6),
+      );
+      detail = `${formatRange(calls, 'calls')}/month, ${formatRange(input, 'input')} + ${formatRange(output, 'output tokens')}`;
+    }
+    thirdParty.push({
+      component: `AI ${ai.model}`,
+      detail,
+      monthly,
+      currency: price.currency,
+      source: price.source,
+    });
+  }
+  for (const payment of phase.payments) {
+    const price = prices.payments[payment.provider];
+    if (price === undefined) {
+      checks.push({
+        severity: 'warning',
+        kind: 'missing-component',
+        message: `payments ${payment.provider}: no fee in the price table; not costed`,
+      });
+      continue;
+    }
+    const count = times(payment.rate, MONTH);
+    const amount = convert(
+      payment.average,
+      price.currency,
+      workload,
+      checks,
+      `payments ${payment.provider} average`,
+    );
+    if (amount === undefined) continue;
+    const monthly = add2(times(times(count, amount), price.percent / 100), times(count, price.fixed));
+    thirdParty.push({
+      component: `payments ${payment.provider}`,
+      detail: `${formatRange(count)} payments/month × (${price.percent} % + ${price.fixed} ${price.currency})`,
+      monthly,
+      currency: price.currency,
+      source: price.source,
+    });
+  }
+
+  const providers = Object.entries(prices.compute).map(([key, provider]) =>
+    providerCost(key, provider, workload, {
+      apiNodes,
+      workerNodes,
+      ramPerNode,
+      postgres,
+      egress,
+      redisNeeded,
+    }),
+  );
+  const objectStores =
+    phase.files.length === 0
+      ? []
+      : Object.entries(prices.objectStorage).map(([key, store]) => {
+          const hot = map(
+            { lo: end.totalGB.lo - end.coldGB.lo, hi: end.totalGB.hi - end.coldGB.hi },
+            (value) => Math.max(0, value),
+          );
+          const total = {
+            lo: objectStoreMonthly(store, hot.lo, end.coldGB.lo, egress.lo),
+            hi: objectStoreMonthly(store, hot.hi, end.coldGB.hi, egress.hi),
+          };
+          const lines = [
+            {
+              component: 'object storage',
+              detail: `${formatRange(end.totalGB, 'GB')} stored at the end of the phase (${formatRange(end.coldGB, 'GB')} ${store.coldClass ?? 'cold'}), ${formatRange(egress, 'GB')} egress/month`,
+              monthly: total,
+            },
+          ];
+          return withConversion(
+            {
+              provider: key,
+              name: store.name,
+              currency: store.currency,
+              lines,
+              total,
+              source: store.source,
+              recordedOn: store.recordedOn,
+            },
+            workload,
+          );
+        });
+
+  return {
+    name: phase.name,
+    months,
+    load: {
+      dailyUsers: daily,
+      concurrentUsers: concurrent,
+      peakRequestsPerSecond: { read, write, signIn: signInRate },
+      realtimeConnections: connections,
+      deliveriesPerSecond: deliveries,
+      jobsPerDay: times(sum(phase.jobs.map((entry) => entry.rate)), DAY),
+    },
+    api: {
+      vcpu: apiCpu,
+      nodes: apiNodes,
+      ramGiBPerNode: ramPerNode,
+      utilization: {
+        lo: (apiCpu.lo * targets.cpuUtilization) / (apiNodes.lo * targets.nodeVcpu),
+        hi: (apiCpu.hi * targets.cpuUtilization) / (apiNodes.hi * targets.nodeVcpu),
+      },
+    },
+    workers: { concurrentJobs: jobsInFlight, vcpu: jobCpu, nodes: workerNodes },
+    postgres,
+    redis,
+    storage,
+    egressGBPerMonth: egress,
+    thirdParty,
+    providers,
+    objectStores,
+    capacitySources,
+    claims: phase.claims.map((claim) => {
+      const result = checkClaim(claim, phase, storage);
+      if (!result.ok)
+        checks.push({
+          severity: 'error',
+          kind: claim.metric === 'costPerUserPerMonth' ? 'units' : 'arithmetic',
+          message: `"${claim.text}": stated ${formatRange(result.stated, result.unit)}, computed ${formatRange(result.computed, result.unit)}${result.note ? ` (${result.note})` : ''}`,
+        });
+      return result;
+    }),
+    seedTables: phase.seedTables.map((table) => seedTable(table, checks, prices, workload)),
+    checks,
+  };
+}
+
+function add2(a: Range, b: Range): Range {
+  return { lo: a.lo + b.lo, hi: a.hi + b.hi };
+}
+
+/** An amount in another currency, converted only with the workload's explicit rate. */
+function convert(
+  money: Range & { currency: Currency },
+  to: Currency,
+  workload: Workload,
+  checks: Check[],
+  what: string,
+): Range | undefined {
+  if (money.currency === to) return money;
+  const toReport = (currency: Currency) => (currency === workload.currency ? 1 : workload.rates[currency]);
+  const from = toReport(money.currency);
+  const target = toReport(to);
+  if (from === undefined || target === undefined) {
+    checks.push({
+      severity: 'warning',
+      kind: 'currency',
+      message: `${what}: ${money.currency} to ${to} needs a rate under "rates" in the workload; not converted`,
+    });
+    return undefined;
+  }
+  return times(money, from / target);
+}
+
+function withConversion(cost: Omit<ProviderCost, 'converted'>, workload: Workload): ProviderCost {
+  const rate = cost.currency === workload.currency ? undefined : workload.rates[cost.currency];
+  return {
+    ...cost,
+    converted:
+      rate === undefined ? undefined : { total: times(cost.total, rate), currency: workload.currency, rate },
+  };
+}
+
+function providerCost(
+  key: string,
+  provider: ComputeProvider,
+  workload: Workload,
+  needs: {
+    apiNodes: Range;
+    workerNodes: Range;
+    ramPerNode: Range;
+    postgres: PhasePlan['postgres'];
+    egress: Range;
+    redisNeeded: boolean;
+  },
+): ProviderCost {
+  const { targets } = workload;
+  const lines: CostLine[] = [];
+  const node = (vcpu: number, ram: number) => cheapestInstance(provider, vcpu, ram);
+  const apiInstance = node(targets.nodeVcpu, Math.max(targets.nodeRamGiB, needs.ramPerNode.hi));
+  const dbInstance = node(needs.postgres.vcpu, needs.postgres.ramGiB);
+  const redisInstance = node(1, 1) ?? node(0, 0);
+  const line = (component: string, instance: Instance | undefined, count: Range) => {
+    if (count.hi === 0) return;
+    if (instance === undefined) {
+      lines.push({
+        component,
+        detail: 'no instance in the table is large enough',
+        monthly: exact(Number.NaN),
+      });
+      return;
+    }
+    lines.push({
+      component,
+      detail: `${formatRange(count)} × ${instance.type} (${instance.vcpu} vCPU, ${instance.ramGiB} GiB)`,
+      monthly: times(count, monthlyPrice(instance)),
+    });
+  };
+  line('API nodes', apiInstance, needs.apiNodes);
+  line('worker nodes', apiInstance, needs.workerNodes);
+  line('Postgres (self-run on VMs)', dbInstance, exact(1 + needs.postgres.replicas));
+  lines.push({
+    component: 'Postgres disk',
+    detail: `${formatRange(needs.postgres.storageGB, 'GB')} × ${1 + needs.postgres.replicas}`,
+    monthly: times(needs.postgres.storageGB, provider.blockStorageGBMonth * (1 + needs.postgres.replicas)),
+  });
+  if (needs.redisNeeded) line('Redis', redisInstance, exact(1));
+  if (needs.apiNodes.hi > 1)
+    lines.push({ component: 'load balancer', detail: '1', monthly: exact(provider.loadBalancerMonthly) });
+  if (needs.egress.hi > 0)
+    lines.push({
+      component: 'egress',
+      detail: `${formatRange(needs.egress, 'GB')}/month × ${provider.egressGB} ${provider.currency}/GB`,
+      monthly: times(needs.egress, provider.egressGB),
+    });
+  const total = sum(lines.map((entry) => entry.monthly));
+  return withConversion(
+    {
+      provider: key,
+      name: provider.name,
+      currency: provider.currency,
+      lines,
+      total,
+      source: provider.source,
+      recordedOn: provider.recordedOn,
+    },
+    workload,
+  );
+}
+
+/** Plans every phase of a workload. */
+export function plan(workload: Workload, prices: PriceTable, calibration: CalibrationProfile): Plan {
+  const machine = calibration.machine;
+  return {
+    workload: workload.name,
+    source: workload.source,
+    currency: workload.currency,
+    calibration: {
+      measuredAt: calibration.measuredAt,
+      machine: `${machine.cpus} × ${machine.cpuModel ?? 'unknown CPU'}${machine.loadAverageAtStart ? ` (load average ${machine.loadAverageAtStart.map((value) => formatNumber(value)).join(' / ')} at start)` : ''}`,
+      note: calibration.note,
+    },
+    prices: { recordedOn: prices.recordedOn, note: prices.note },
+    targets: workload.targets,
+    phases: workload.phases.map((phase) => planPhase(workload, phase, prices, calibration)),
+  };
+}

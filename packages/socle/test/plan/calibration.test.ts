@@ -1,0 +1,78 @@
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { buildCalibration, writeCalibration } from '../../../../bench/src/calibration.js';
+import type { ScenarioResult } from '../../../../bench/src/harness.js';
+import { loadCalibration } from '../../src/plan/data.js';
+
+// The bench's calibration writer and the planner's reader agree: figures of a (made-up) bench run
+// become a profile socle plan accepts. No timing is measured here.
+
+const request = (scenario: string, cpuMs: number) =>
+  ({
+    scenario,
+    dialect: 'postgres',
+    socle: {
+      requestsPerSecond: 100,
+      cpuMillisecondsPerRequest: cpuMs,
+      latencyMs: { p50: 1, p90: 2, p99: 3, max: 4 },
+    },
+  }) as unknown as ScenarioResult;
+
+describe('npm run bench -- --calibrate', () => {
+  it('writes a profile socle plan reads, and a later run of one scenario keeps the others', async () => {
+    const directory = await mkdtemp(join(tmpdir(), 'socle-calibration-'));
+    try {
+      const file = join(directory, 'calibration.json');
+      const first = buildCalibration(
+        [request('tenant-select', 0.4), request('sign-in', 30)],
+        [
+          {
+            scenario: 'jobs',
+            dialect: 'postgres',
+            text: '',
+            figures: { socle: { cpuMillisecondsPerJob: 0.05, processedPerSecond: 3000 } },
+          },
+          {
+            scenario: 'realtime-fanout',
+            dialect: 'postgres',
+            text: '',
+            figures: {
+              summary: {
+                socle: {
+                  idle: { connections: 1000, rssPerConnectionBytes: 8000, rssBytes: 108_000_000 },
+                  fanout: [
+                    {
+                      subscribers: 1000,
+                      throughput: [{ deliveriesPerSecond: 50000, serverCpuMicrosPerDelivery: 4 }],
+                    },
+                  ],
+                },
+              },
+            },
+          },
+        ],
+        { durationSeconds: 1 },
+        [0.5, 0.5, 0.5],
+        new Date('2026-12-06T00:00:00Z'),
+      );
+      await writeCalibration(file, first);
+      const profile = loadCalibration(file);
+      expect(profile.capacities.tenantRead?.operationsPerVcpuSecond).toBe(2500);
+      expect(profile.capacities.realtimeDelivery?.cpuMsPerOperation).toBe(0.004);
+      expect(profile.memory.processBase?.bytes).toBe(100_000_000);
+
+      await writeCalibration(
+        file,
+        buildCalibration([request('tenant-select', 0.5)], [], {}, [1], new Date()),
+      );
+      const merged = JSON.parse(await readFile(file, 'utf8'));
+      expect(merged.capacities.tenantRead.cpuMsPerOperation).toBe(0.5);
+      expect(merged.capacities.signIn.cpuMsPerOperation).toBe(30);
+      expect(merged.runs).toHaveLength(2);
+    } finally {
+      await rm(directory, { recursive: true, force: true });
+    }
+  });
+});
