@@ -20,9 +20,7 @@ export interface ReceivedRequest {
 }
 
 /** What the fake answers when no fault is queued. */
-export type ProviderHandler = (
-  request: ReceivedRequest,
-) =>
+export type ProviderHandler = (request: ReceivedRequest) =>
   | {
       readonly status?: number;
       readonly json?: unknown;
