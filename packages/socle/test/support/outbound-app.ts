@@ -31,10 +31,10 @@ export function createOutboundApp(
     readonly video: OutboundClient;
     readonly payments: OutboundClient;
   }
-  const module = defineModule({
+  const module = defineModule<unknown, Services>({
     name: 'telehealth',
     dependsOn: ['outbound'],
-    setup(context): Services {
+    setup(context) {
       const { outbound } = context.servicesOf<OutboundServices>('outbound');
       return { video: outbound.client(videoProvider), payments: outbound.client(paymentsProvider) };
     },
