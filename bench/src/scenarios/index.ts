@@ -1,6 +1,7 @@
 import type { CustomScenario, Scenario } from '../scenario.js';
 import { dbSelect, dbSelectBuilder } from './db-select/scenario.js';
 import { jobs } from './jobs/scenario.js';
+import { outbound } from './outbound/scenario.js';
 import { realtimeBurst } from './realtime-burst/scenario.js';
 import { realtimeFanout } from './realtime-fanout/scenario.js';
 import { signIn } from './sign-in/scenario.js';
@@ -15,4 +16,5 @@ export const scenarios: readonly (Scenario | CustomScenario)[] = [
   jobs,
   realtimeFanout,
   realtimeBurst,
+  outbound,
 ];
