@@ -411,6 +411,15 @@ export function createOutboundClient(
   /** One call on this provider alone (no fallback). */
   const callAlone = async (request: OutboundRequest, operation: string): Promise<OutboundResponse> => {
     const started = performance.now();
+    // Open and not yet due for a probe: refused before any timer or signal is made for the call.
+    if (
+      breaker?.state === CircuitState.Open &&
+      Date.now() - openedAt < (provider.breaker?.halfOpenAfterMs ?? 0)
+    ) {
+      const refused = finalError(new BrokenCircuitError(), operation, undefined, request);
+      metrics.observeCall(provider.name, operation, 'circuit_open', (performance.now() - started) / 1000);
+      throw refused;
+    }
     const totalTimeout = AbortSignal.timeout(provider.totalTimeoutMs);
     const signal =
       request.signal === undefined ? totalTimeout : AbortSignal.any([request.signal, totalTimeout]);
@@ -466,7 +475,7 @@ export function createOutboundClient(
   const finalError = (
     error: unknown,
     operation: string,
-    signal: AbortSignal,
+    signal: AbortSignal | undefined,
     request: OutboundRequest,
   ): Error => {
     if (error instanceof AttemptFailure) {
@@ -480,7 +489,7 @@ export function createOutboundClient(
     }
     if (error instanceof BulkheadRejectedError)
       return outboundErrors.overloaded(provider.name, operation, provider.concurrency ?? 0);
-    if (signal.aborted && request.signal?.aborted !== true)
+    if (signal?.aborted === true && request.signal?.aborted !== true)
       return outboundErrors.timeout(provider.name, operation, provider.totalTimeoutMs, error);
     return error instanceof Error ? error : new Error(String(error));
   };
