@@ -57,6 +57,11 @@ export interface OutboundRequest {
   readonly idempotencyKey?: string;
   /** Cancels the call (a client that went away, a job's signal). */
   readonly signal?: AbortSignal;
+  /**
+   * Returns the provider's refusals (4xx other than 408/429) as responses instead of throwing
+   * `outbound.rejected`: for an SDK that reads its provider's error bodies (see `fetch`).
+   */
+  readonly refusalsAsResponses?: boolean;
 }
 
 /** What the provider answered: a success (2xx/3xx), read in full. */
@@ -89,6 +94,14 @@ export interface OutboundClient {
   request(request: OutboundRequest): Promise<OutboundResponse>;
   /** The circuit breaker's state, for an operator's view (it never affects `/readyz`). */
   circuitState(): CircuitStateName;
+  /**
+   * A `fetch` for an official SDK (`new OpenAI({ baseURL: provider's baseUrl, fetch: client.fetch,
+   * maxRetries: 0 })`): its requests go through this provider's policies. URLs must be under the
+   * provider's `baseUrl`. Refusals come back as responses (the SDK makes its own errors of them);
+   * what the policies give up on is thrown as the `outbound.*` error (the SDK's connection error
+   * carries it as its cause). Turn the SDK's own retries off: the client's retry them.
+   */
+  fetch(input: string | URL | Request, init?: RequestInit): Promise<Response>;
 }
 
 /** What every client of the service shares. */
@@ -342,7 +355,10 @@ export function createOutboundClient(
       );
     }
     const status = response.statusCode;
-    if (status < 400) {
+    if (
+      status < 400 ||
+      (request.refusalsAsResponses === true && status !== 408 && status !== 429 && status < 500)
+    ) {
       const data = await readLimited(response.body, provider.maxResponseBytes);
       if (data === undefined)
         throw new AttemptFailure(
@@ -518,9 +534,46 @@ export function createOutboundClient(
     log.warn(line, retryInMs === undefined ? 'Outbound call failed' : 'Outbound attempt failed; retrying');
   };
 
-  return {
+  const fetchThrough = async (input: string | URL | Request, init: RequestInit = {}): Promise<Response> => {
+    if (typeof input === 'object' && 'method' in input && !(input instanceof URL))
+      throw new TypeError('outbound fetch takes a URL and init, not a Request');
+    const href = String(input);
+    if (!href.startsWith(provider.baseUrl.href))
+      throw outboundErrors.invalidProvider(provider.name, 'fetch of a URL outside its baseUrl');
+    const headers: Record<string, string> = {};
+    new Headers(init.headers).forEach((value, key) => {
+      headers[key] = value;
+    });
+    delete headers['content-length'];
+    const answer = await client.request({
+      method: (init.method ?? 'GET').toUpperCase() as OutboundMethod,
+      path: href.slice(provider.baseUrl.href.length),
+      headers,
+      ...(init.body === undefined || init.body === null
+        ? {}
+        : { body: init.body as OutboundRequest['body'] }),
+      ...(init.signal === undefined || init.signal === null ? {} : { signal: init.signal }),
+      ...(headers[provider.idempotencyHeader] === undefined
+        ? {}
+        : { idempotencyKey: headers[provider.idempotencyHeader] }),
+      refusalsAsResponses: true,
+    });
+    const responseHeaders = new Headers();
+    for (const [key, value] of Object.entries(answer.headers)) {
+      if (value === undefined) continue;
+      for (const item of Array.isArray(value) ? value : [value]) responseHeaders.append(key, item);
+    }
+    const empty = answer.status === 204 || answer.status === 304;
+    return new Response(empty ? null : new Uint8Array(answer.body), {
+      status: answer.status,
+      headers: responseHeaders,
+    });
+  };
+
+  const client: ProviderClient = {
     provider,
     circuitState,
+    fetch: fetchThrough,
     callAlone,
     async request(request) {
       const operation = request.operation ?? request.method;
@@ -551,6 +604,7 @@ export function createOutboundClient(
       throw lastError;
     },
   };
+  return client;
 }
 
 function toResponse(
