@@ -85,7 +85,7 @@ describe.skipIf(skipReason !== undefined)(
       const [a, b] = await Promise.all([burst(first.client, 6), burst(second.client, 6)]);
       expect({ ok: a.ok + b.ok, limited: a.limited + b.limited }).toEqual({ ok: 5, limited: 7 });
       expect(fake.requests.length - before).toBe(5);
-    });
+    }, 120_000);
 
     it('embedded (no Redis), each node counts its own budget', async () => {
       const provider = declare();
@@ -95,6 +95,6 @@ describe.skipIf(skipReason !== undefined)(
       nodes.push(second.socle);
       const [a, b] = await Promise.all([burst(first.client, 6), burst(second.client, 6)]);
       expect([a.ok, b.ok]).toEqual([5, 5]);
-    });
+    }, 120_000);
   },
 );

@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { afterAll, beforeAll, beforeEach, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, expect, it, vi } from 'vitest';
 import { createLogger, PROBLEM_CONTENT_TYPE } from '../src/index.js';
 import {
   createTestSocle,
@@ -22,7 +22,7 @@ describeEachDatabase('Outbound module: a route and jobs calling declared provide
     payments = await startFaultyProvider();
     app = createOutboundApp(
       { video: video.url, payments: payments.url },
-      { breaker: { failureRate: 0.5, minimumCalls: 2, windowMs: 60_000, halfOpenAfterMs: 1500 } },
+      { breaker: { failureRate: 0.5, minimumCalls: 2, windowMs: 60_000, halfOpenAfterMs: 1000 } },
     );
     socle = await createTestSocle(target, {
       modules: app.modules,
@@ -37,6 +37,9 @@ describeEachDatabase('Outbound module: a route and jobs calling declared provide
     await socle?.dispose();
     await video?.close();
     await payments?.close();
+  });
+  afterEach(() => {
+    vi.useRealTimers();
   });
   beforeEach(() => {
     video.recover();
@@ -70,10 +73,13 @@ describeEachDatabase('Outbound module: a route and jobs calling declared provide
     });
 
     // 1 success and 2 failures in the window: the circuit opens; calls fail fast with Retry-After.
+    // The breaker reads Date.now(): frozen from here, it stays open however slow the machine is.
+    vi.useFakeTimers({ toFake: ['Date'] });
+    vi.setSystemTime(new Date());
     await createMeeting('req-failing-2');
     const open = await createMeeting('req-open');
     expect(open.statusCode).toBe(503);
-    expect(open.headers['retry-after']).toBe('2');
+    expect(open.headers['retry-after']).toBe('1');
     expect(open.json()).toMatchObject({ code: 'outbound.circuit_open', provider: 'video' });
     const metrics = await socle.app.inject({ method: 'GET', url: '/metrics' });
     expect(metrics.body).toMatch(/socle_outbound_circuit_state\{provider="video"\} 2/);
@@ -94,8 +100,10 @@ describeEachDatabase('Outbound module: a route and jobs calling declared provide
     });
 
     video.recover();
+    // Time for the probe; the job itself is due on the database's clock, about a second from now.
+    vi.setSystemTime(Date.now() + 1001);
     let outcome = { completed: 0, failed: 0 };
-    for (let tries = 0; tries < 100 && outcome.completed === 0; tries++) {
+    for (let tries = 0; tries < 200 && outcome.completed === 0; tries++) {
       await sleep(100);
       outcome = await socle.jobs.runDueJobs();
     }
