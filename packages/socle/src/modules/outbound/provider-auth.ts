@@ -40,6 +40,7 @@ export function createAuthHeaders(
   const basic = Buffer.from(
     `${encodeURIComponent(auth.clientId)}:${encodeURIComponent(auth.clientSecret)}`,
   ).toString('base64');
+  const tokenUrl = new URL(auth.tokenUrl);
   let cached: CachedToken | undefined;
   let inFlight: Promise<CachedToken> | undefined;
 
@@ -48,8 +49,8 @@ export function createAuthHeaders(
     let response: Dispatcher.ResponseData;
     try {
       response = await dispatcher.request({
-        origin: new URL(auth.tokenUrl).origin,
-        path: new URL(auth.tokenUrl).pathname + new URL(auth.tokenUrl).search,
+        origin: tokenUrl.origin,
+        path: tokenUrl.pathname + tokenUrl.search,
         method: 'POST',
         headers: { authorization: `Basic ${basic}`, 'content-type': 'application/x-www-form-urlencoded' },
         body: form.toString(),

@@ -166,7 +166,8 @@ export function defineProvider(name: string, options: ProviderOptions): Provider
   const fallback = options.fallback ?? [];
   if (fallback.some((other) => other.name === name))
     throw outboundErrors.invalidProvider(name, 'a provider cannot fall back to itself');
-  if (options.auth?.type === 'client-credentials') new URL(options.auth.tokenUrl);
+  if (options.auth?.type === 'client-credentials' && !URL.canParse(options.auth.tokenUrl))
+    throw outboundErrors.invalidProvider(name, 'auth.tokenUrl is not a URL');
   return Object.freeze({
     name,
     baseUrl,
