@@ -3,6 +3,7 @@ import { dbSelect, dbSelectBuilder } from './db-select/scenario.js';
 import { filesDownload, filesUpload } from './files/scenario.js';
 import { jobs } from './jobs/scenario.js';
 import { ledgerTransfers } from './ledger/scenario.js';
+import { outbound } from './outbound/scenario.js';
 import { realtimeBurst } from './realtime-burst/scenario.js';
 import { realtimeFanout } from './realtime-fanout/scenario.js';
 import { signIn } from './sign-in/scenario.js';
@@ -22,4 +23,5 @@ export const scenarios: readonly (Scenario | CustomScenario)[] = [
   ledgerTransfers,
   filesDownload,
   filesUpload,
+  outbound,
 ];

@@ -126,6 +126,28 @@ export {
   type SmtpSenderOptions,
 } from './modules/mail/index.js';
 export {
+  type BreakerOptions,
+  type CircuitStateName,
+  createOutbound,
+  createOutboundModule,
+  defineProvider,
+  type JsonValidator,
+  jobIdempotencyKey,
+  type Outbound,
+  type OutboundClient,
+  type OutboundMethod,
+  type OutboundModule,
+  type OutboundRequest,
+  type OutboundResponse,
+  type OutboundServices,
+  outboundErrors,
+  type ProviderAuth,
+  type ProviderDefinition,
+  type ProviderOptions,
+  type ProviderRateLimit,
+  type RetryOptions,
+} from './modules/outbound/index.js';
+export {
   channelAuth,
   createRealtimeModule,
   type Realtime,

@@ -77,7 +77,15 @@ export {
 } from './http/index.js';
 export { isUuid } from './ids/index.js';
 export { createLogger, createSilentLogger, type Logger } from './log/index.js';
-export type { MetricCounter, MetricOptions, Metrics } from './metrics/index.js';
+export type {
+  GaugeOptions,
+  HistogramOptions,
+  MetricCounter,
+  MetricHistogram,
+  MetricLabels,
+  MetricOptions,
+  Metrics,
+} from './metrics/index.js';
 export {
   type ChannelAuthorizer,
   defineModule,
@@ -100,6 +108,9 @@ export {
   type JobRecord,
   type Jobs,
   type JobToEnqueue,
+  MIN_POSTPONE_MS,
+  postponeJob,
+  postponementOf,
   type RunningJob,
 } from './queue/index.js';
 export {

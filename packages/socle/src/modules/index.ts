@@ -3,6 +3,7 @@ import { createAuditModule } from './audit/index.js';
 import { createIdentityModule } from './identity/index.js';
 import { createJobsModule } from './jobs/index.js';
 import { createMailModule } from './mail/index.js';
+import { createOutboundModule } from './outbound/index.js';
 import { createPrivacyModule } from './privacy/index.js';
 import { createRealtimeModule } from './realtime/index.js';
 import { createTenancyModule } from './tenancy/index.js';
@@ -19,6 +20,7 @@ export function createBuiltInModules(): ModuleDefinition<any>[] {
     createAuditModule(),
     createJobsModule(),
     createMailModule(),
+    createOutboundModule(),
     createPrivacyModule(),
     createRealtimeModule(),
   ];

@@ -7,6 +7,13 @@ export {
   probeCrossTenantAccess,
 } from './cross-tenant-probe.js';
 export {
+  type FaultyProvider,
+  type ProviderFault,
+  type ProviderHandler,
+  type ReceivedRequest,
+  startFaultyProvider,
+} from './faulty-provider.js';
+export {
   type FuzzCredential,
   type FuzzFinding,
   type FuzzOptions,

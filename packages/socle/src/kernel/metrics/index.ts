@@ -1,1 +1,10 @@
-export { createMetrics, type MetricCounter, type MetricOptions, type Metrics } from './metrics.js';
+export {
+  createMetrics,
+  type GaugeOptions,
+  type HistogramOptions,
+  type MetricCounter,
+  type MetricHistogram,
+  type MetricLabels,
+  type MetricOptions,
+  type Metrics,
+} from './metrics.js';

@@ -1,4 +1,4 @@
-import { Counter, collectDefaultMetrics, Gauge, Registry } from 'prom-client';
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import type { PoolStatistics } from '../db/index.js';
 import { SeriesHistogram } from './series-histogram.js';
 
@@ -25,18 +25,53 @@ export interface Metrics {
    * refused.inc();
    */
   counter(options: MetricOptions): MetricCounter;
+  /**
+   * Adds a histogram (seconds, or whatever `buckets` measure) to this instance's registry.
+   *
+   * @example
+   * const latency = context.metrics.histogram({ name: 'crm_transcription_seconds', help: '…', labelNames: ['model'] });
+   * latency.observe({ model: 'whisper-1' }, 12.5);
+   */
+  histogram(options: HistogramOptions): MetricHistogram;
+  /**
+   * Adds a gauge whose values `collect` sets on every scrape (a state read from elsewhere).
+   *
+   * @example
+   * context.metrics.gauge({ name: 'crm_queue_depth', help: '…', labelNames: ['queue'], collect: (set) => set({ queue: 'high' }, depth()) });
+   */
+  gauge(options: GaugeOptions): void;
 }
 
-/** Name and help text of a metric, as Prometheus shows them. */
+/** Name and help text of a metric, as Prometheus shows them, and its label names if any. */
 export interface MetricOptions {
   readonly name: string;
   readonly help: string;
+  readonly labelNames?: readonly string[];
 }
+
+/** Label values of one series. */
+export type MetricLabels = Readonly<Record<string, string>>;
 
 /** A monotonic count. */
 export interface MetricCounter {
-  /** Adds `count` (default 1). */
+  /** Adds `count` (default 1), to the series of `labels` when the counter has labels. */
   inc(count?: number): void;
+  inc(labels: MetricLabels, count?: number): void;
+}
+
+export interface HistogramOptions extends MetricOptions {
+  /** Upper bounds of the buckets; default: 1 ms to 10 s. */
+  readonly buckets?: readonly number[];
+}
+
+/** A distribution of observed values. */
+export interface MetricHistogram {
+  observe(labels: MetricLabels, value: number): void;
+}
+
+export interface GaugeOptions extends MetricOptions {
+  /** Called on every scrape: sets the value of each series. */
+  collect(set: (labels: MetricLabels, value: number) => void): void;
 }
 
 export function createMetrics(): Metrics {
@@ -100,8 +135,29 @@ export function createMetrics(): Metrics {
     trackPool(read) {
       readPool = read;
     },
-    counter({ name, help }) {
-      return new Counter({ name, help, registers: [registry] });
+    counter({ name, help, labelNames = [] }) {
+      return new Counter({ name, help, labelNames: [...labelNames], registers: [registry] });
+    },
+    histogram({ name, help, labelNames = [], buckets = HTTP_BUCKETS }) {
+      const histogram = new Histogram({
+        name,
+        help,
+        labelNames: [...labelNames],
+        buckets: [...buckets],
+        registers: [registry],
+      });
+      return { observe: (labels, value) => histogram.observe(labels, value) };
+    },
+    gauge({ name, help, labelNames = [], collect }) {
+      new Gauge({
+        name,
+        help,
+        labelNames: [...labelNames],
+        registers: [registry],
+        collect() {
+          collect((labels, value) => this.set(labels, value));
+        },
+      });
     },
   };
 }

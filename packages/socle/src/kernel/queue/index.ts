@@ -7,6 +7,9 @@ export {
   type JobDeclaringModule,
   type JobDefinition,
   type JobQueue,
+  MIN_POSTPONE_MS,
+  postponeJob,
+  postponementOf,
   type RunningJob,
 } from './job-definition.js';
 export { createJobEngine, type JobEngine, type JobEngineOptions } from './job-engine.js';

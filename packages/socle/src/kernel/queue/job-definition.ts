@@ -39,6 +39,33 @@ export interface RunningJob {
   readonly userId: string | undefined;
 }
 
+const POSTPONE = Symbol.for('socle.job.postponeMs');
+
+/** The shortest postponement: a job comes back no sooner than this, so nothing fetches it before its attempt settles. */
+export const MIN_POSTPONE_MS = 1000;
+
+/**
+ * Marks `error` as "not now": a job handler that throws it is run again after `delayMs` (at least
+ * one second) **without spending an attempt**. For a dependency known to be down for a while (an
+ * outbound provider whose circuit breaker is open, a rate limit with its exact wait): burning
+ * attempts against it would kill jobs that would succeed later. The error itself stays what it
+ * was (an HTTP route that throws it still answers its own status). Returns `error`.
+ *
+ * @example
+ * throw postponeJob(new SocleError('crm.provider_down', 'Whisper is down', { status: 503 }), 30_000);
+ */
+export function postponeJob<E extends Error>(error: E, delayMs: number): E {
+  Object.defineProperty(error, POSTPONE, { value: Math.max(MIN_POSTPONE_MS, Math.ceil(delayMs)) });
+  return error;
+}
+
+/** The delay `postponeJob` set on `error`, if any. */
+export function postponementOf(error: unknown): number | undefined {
+  if (typeof error !== 'object' || error === null) return undefined;
+  const delay = (error as { [POSTPONE]?: unknown })[POSTPONE];
+  return typeof delay === 'number' ? delay : undefined;
+}
+
 /** What a handler receives. */
 export interface JobContext<Payload> {
   readonly payload: Payload;

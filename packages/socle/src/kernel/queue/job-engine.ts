@@ -305,6 +305,8 @@ export function createJobEngine(options: JobEngineOptions): JobEngine {
           );
           for (const result of results) {
             const attempt = { id: result.id, retryCount: retryCounts.get(result.id) as number };
+            // Put back in the queue by postponeJob: not an attempt that completed or failed.
+            if ('postponed' in result) continue;
             if (result.status === 'completed') {
               await instance.complete(queue, attempt, result.output ?? null);
               outcome.completed++;

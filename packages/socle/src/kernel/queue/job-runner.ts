@@ -3,7 +3,13 @@ import type { ScopeAccess } from '../context/index.js';
 import type { Database } from '../db/index.js';
 import type { Logger } from '../log/index.js';
 import { transactionExecutor } from './engine-database.js';
-import type { JobContext, JobDefinition, JobQueue, RunningJob } from './job-definition.js';
+import {
+  type JobContext,
+  type JobDefinition,
+  type JobQueue,
+  postponementOf,
+  type RunningJob,
+} from './job-definition.js';
 import type { JobMetrics } from './job-metrics.js';
 import { jobErrors } from './jobs.errors.js';
 import { claimEffect, type JobsStore } from './jobs.store.js';
@@ -127,7 +133,11 @@ class RunningJobContext implements JobContext<unknown> {
   readonly firstRun: JobContext<unknown>['firstRun'] = (trx) => claimEffect(trx as never, this.fetched.id);
 }
 
-type Outcome = JobResult & { readonly status: 'completed' | 'failed' | 'deadletter' };
+/** `postponed`: the attempt was put back in the queue (`postponeJob`); its settlement is a no-op. */
+type Outcome = JobResult & {
+  readonly status: 'completed' | 'failed' | 'deadletter';
+  readonly postponed?: true;
+};
 
 /**
  * Runs the batches pg-boss fetches: each job in its scope, under its timeout, with its own
@@ -153,6 +163,30 @@ export function createJobRunner(options: JobRunnerOptions) {
     } as const;
   };
 
+  /** Puts the job back for the delay its error asked (see `postponeJob`), or fails it when it could not. */
+  const postpone = (
+    context: RunningJobContext,
+    job: Job<Envelope>,
+    queue: JobQueue,
+    error: unknown,
+    delayMs: number,
+  ) => {
+    const cause = error instanceof Error ? error : new Error(String(error));
+    const output = {
+      message: cause.message,
+      postponedMs: delayMs,
+      ...('code' in cause && typeof cause.code === 'string' ? { code: cause.code } : {}),
+    };
+    return options.store.postpone(queue, job.id, job.retryCount, delayMs, output).then(
+      (postponed): Outcome => {
+        if (!postponed) return failure(context, error);
+        context.log.info({ err: error, delayMs }, 'Job postponed; its attempts are untouched');
+        return { id: job.id, status: 'failed', output, postponed: true };
+      },
+      (): Outcome => failure(context, error),
+    );
+  };
+
   return {
     /**
      * Runs one fetched batch, higher priorities started first; resolves with each job's outcome
@@ -173,7 +207,7 @@ export function createJobRunner(options: JobRunnerOptions) {
           if (outcomes[index] !== undefined) return;
           outcomes[index] = outcome;
           if (outcome.status === 'completed') completed += 1;
-          else failed += 1;
+          else if (outcome.postponed !== true) failed += 1;
           metrics.observeDuration(queue, (performance.now() - started) / 1000);
           left -= 1;
           if (left > 0) return;
@@ -232,7 +266,12 @@ export function createJobRunner(options: JobRunnerOptions) {
                   ? { id: job.id, status: 'completed' }
                   : { id: job.id, status: 'completed', output: { progress: context.lastProgress } },
               ),
-            (error: unknown) => settle(index, failure(context, error)),
+            (error: unknown) => {
+              const delayMs = postponementOf(error);
+              if (delayMs === undefined) settle(index, failure(context, error));
+              else
+                void postpone(context, job, queue, error, delayMs).then((outcome) => settle(index, outcome));
+            },
           );
         });
         // Armed once every handler has started, for the jobs still running.

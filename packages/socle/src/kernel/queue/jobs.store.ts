@@ -105,6 +105,25 @@ export function createJobsStore(engineDb: Db, queues: readonly string[]) {
       );
     },
 
+    /**
+     * Puts the running attempt `retryCount` of job `id` back in the queue, due in `delayMs`, with
+     * its attempts untouched: the job is no longer active, so the engine's (fenced) settlement of
+     * this attempt that follows changes nothing. `started_on` is cleared: pg-boss counts an attempt
+     * when it fetches a job that has started. False when the attempt was no longer active.
+     */
+    async postpone(queue: string, id: string, retryCount: number, delayMs: number, output: unknown) {
+      const { rows } = await engineDb.executeSql(
+        `update ${JOBS_SCHEMA}.job
+            set state = 'created', started_on = null,
+                start_after = ${JOBS_SCHEMA}.job_now() + $4::int * interval '1 millisecond',
+                output = $5::jsonb
+          where name = $1 and id = $2::uuid and state = 'active' and retry_count = $3
+          returning id`,
+        [queue, id, retryCount, delayMs, JSON.stringify(output)],
+      );
+      return rows.length > 0;
+    },
+
     /** Depth (ready to run) and the age of the oldest ready job, per queue. */
     async depth(): Promise<{ queue: string; ready: number; oldestSeconds: number }[]> {
       const { rows } = await engineDb.executeSql(

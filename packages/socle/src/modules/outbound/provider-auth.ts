@@ -1,0 +1,114 @@
+import type { Dispatcher } from 'undici';
+import type { Clock } from '../../kernel/index.js';
+import { outboundErrors } from './outbound.errors.js';
+import type { ProviderAuth, ProviderDefinition } from './provider.js';
+
+/** The `authorization` (or other) header of a provider's calls. */
+export interface AuthHeaders {
+  /** Headers to add to the next attempt; fetches a token when none is cached. */
+  headers(signal: AbortSignal): Promise<Readonly<Record<string, string>>> | Readonly<Record<string, string>>;
+  /** Forgets a cached token the provider refused (401): the next attempt fetches a new one. */
+  invalidate(): boolean;
+}
+
+interface CachedToken {
+  readonly value: string;
+  readonly renewAt: number;
+}
+
+/**
+ * Headers for `auth`. An OAuth2 client-credentials token is fetched once and shared by every call
+ * of this node until shortly before it expires: concurrent calls wait for the one fetch in flight
+ * rather than each asking for a token (Zoom allows a handful of token requests per second).
+ */
+export function createAuthHeaders(
+  provider: ProviderDefinition,
+  auth: ProviderAuth | undefined,
+  dispatcher: Dispatcher,
+  clock: Clock,
+): AuthHeaders {
+  if (auth === undefined) return { headers: () => ({}), invalidate: () => false };
+  if (auth.type === 'bearer') {
+    const headers = { authorization: `Bearer ${auth.token}` };
+    return { headers: () => headers, invalidate: () => false };
+  }
+  if (auth.type === 'header') {
+    const headers = { [auth.name.toLowerCase()]: auth.value };
+    return { headers: () => headers, invalidate: () => false };
+  }
+  const refreshBeforeMs = auth.refreshBeforeMs ?? 60_000;
+  const basic = Buffer.from(
+    `${encodeURIComponent(auth.clientId)}:${encodeURIComponent(auth.clientSecret)}`,
+  ).toString('base64');
+  const tokenUrl = new URL(auth.tokenUrl);
+  let cached: CachedToken | undefined;
+  let inFlight: Promise<CachedToken> | undefined;
+
+  const fetchToken = async (signal: AbortSignal): Promise<CachedToken> => {
+    const form = new URLSearchParams({ grant_type: 'client_credentials', ...auth.form });
+    let response: Dispatcher.ResponseData;
+    try {
+      response = await dispatcher.request({
+        origin: tokenUrl.origin,
+        path: tokenUrl.pathname + tokenUrl.search,
+        method: 'POST',
+        headers: { authorization: `Basic ${basic}`, 'content-type': 'application/x-www-form-urlencoded' },
+        body: form.toString(),
+        signal,
+      });
+    } catch (cause) {
+      throw outboundErrors.unavailable(
+        provider.name,
+        'oauth.token',
+        'the token endpoint cannot be reached',
+        undefined,
+        undefined,
+        cause,
+      );
+    }
+    const text = await response.body.text();
+    if (response.statusCode >= 400)
+      throw response.statusCode >= 500 || response.statusCode === 429
+        ? outboundErrors.unavailable(
+            provider.name,
+            'oauth.token',
+            `status ${response.statusCode}`,
+            response.statusCode,
+          )
+        : outboundErrors.rejected(provider.name, 'oauth.token', response.statusCode, '');
+    let answer: { access_token?: unknown; expires_in?: unknown };
+    try {
+      answer = JSON.parse(text);
+    } catch (cause) {
+      throw outboundErrors.badResponse(
+        provider.name,
+        'oauth.token',
+        'a token answer that is not JSON',
+        cause,
+      );
+    }
+    if (typeof answer.access_token !== 'string' || answer.access_token === '')
+      throw outboundErrors.badResponse(provider.name, 'oauth.token', 'a token answer without access_token');
+    const expiresInMs = typeof answer.expires_in === 'number' ? answer.expires_in * 1000 : 3_600_000;
+    return {
+      value: answer.access_token,
+      renewAt: clock.now().getTime() + Math.max(0, expiresInMs - refreshBeforeMs),
+    };
+  };
+
+  return {
+    async headers(signal) {
+      if (cached === undefined || cached.renewAt <= clock.now().getTime()) {
+        inFlight ??= fetchToken(signal).finally(() => {
+          inFlight = undefined;
+        });
+        cached = await inFlight;
+      }
+      return { authorization: `Bearer ${cached.value}` };
+    },
+    invalidate() {
+      cached = undefined;
+      return true;
+    },
+  };
+}
