@@ -23,6 +23,24 @@ export {
   createAuditModule,
 } from './modules/audit/index.js';
 export {
+  type Bucket,
+  type BucketDefinition,
+  type BucketLifecycle,
+  type BucketScope,
+  createFilesModule,
+  type DownloadUrl,
+  type DownloadUrlOptions,
+  defineBucket,
+  type FileObject,
+  type FilesActor,
+  type FilesModule,
+  type FilesOptions,
+  type FilesServices,
+  type FilesTables,
+  filesErrors,
+  type UploadInput,
+} from './modules/files/index.js';
+export {
   type CachedVariant,
   createVariantCache,
   createVariantRenderer,
@@ -54,24 +72,6 @@ export {
   variantContentType,
   variantErrors,
 } from './modules/files/variants/index.js';
-export {
-  type Bucket,
-  type BucketDefinition,
-  type BucketLifecycle,
-  type BucketScope,
-  createFilesModule,
-  type DownloadUrl,
-  type DownloadUrlOptions,
-  defineBucket,
-  type FileObject,
-  type FilesActor,
-  type FilesModule,
-  type FilesOptions,
-  type FilesServices,
-  type FilesTables,
-  filesErrors,
-  type UploadInput,
-} from './modules/files/index.js';
 export {
   type Authentication,
   createIdentityModule,
