@@ -1,4 +1,5 @@
 import { defineModule, type ModuleDefinition, type SetupContext } from '../../kernel/index.js';
+import type { TenancyServices } from '../tenancy/index.js';
 import { captureAuditEvent } from './audit.capture.js';
 import { createAuditPrivacy } from './audit.privacy.js';
 import { type AuditRecorder, createAuditRecorder } from './audit.recorder.js';
@@ -6,6 +7,7 @@ import { registerAuditRoutes } from './audit.routes.js';
 import { createAuditService } from './audit.service.js';
 import { createAuditStore } from './audit.store.js';
 import type { AuditTables } from './audit.tables.js';
+import { createPersonalDataStore } from './personal-data.store.js';
 
 export interface AuditOptions {
   /** Longest time an event waits in memory before it is written; default 200 ms. */
@@ -74,7 +76,12 @@ export function createAuditModule(options: AuditOptions = {}): AuditModule {
       };
     },
     // Queued events are flushed first, so an export or erasure sees every action.
-    privacy: ({ db, services }) => createAuditPrivacy(db, services.flush),
+    privacy: ({ db, services, servicesOf }) =>
+      createAuditPrivacy({
+        store: createPersonalDataStore(db),
+        tenancy: servicesOf<TenancyServices>('tenancy'),
+        flushPending: services.flush,
+      }),
     configureHttp(app, { clock, services: { recorder } }) {
       // On the root instance, so it sees every module's routes. onResponse runs after the response
       // is sent: recording adds nothing to the request's latency.

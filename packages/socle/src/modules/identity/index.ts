@@ -11,4 +11,4 @@ export type { IdentityTables } from './identity.tables.js';
 export { normalizeEmail } from './passwords.js';
 export { ReauthenticationFields } from './reauthentication.js';
 export { createApiKey, createSecretToken, hashSecretToken, parseSecretToken } from './secret-tokens.js';
-export { markEmailVerified } from './users.store.js';
+export type { AccountProfile } from './users.store.js';

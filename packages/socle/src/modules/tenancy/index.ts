@@ -12,5 +12,5 @@ export {
 } from './current-org.js';
 export { actingSettings, type InvitationDelivery } from './organizations.service.js';
 export { can, hasRole, ORG_PERMISSIONS, ORG_ROLES, type OrgPermission, type OrgRole } from './roles.js';
-export { createTenancyModule, type TenancyOptions } from './tenancy.module.js';
+export { createTenancyModule, type TenancyOptions, type TenancyServices } from './tenancy.module.js';
 export type { TenancyTables } from './tenancy.tables.js';
