@@ -1,7 +1,7 @@
 import { Type } from '@fastify/type-provider-typebox';
 import { type HttpServer, routeSecurity } from '../../kernel/index.js';
 import type { AccountService } from './accounts.service.js';
-import { requireUser } from './authentication.js';
+import { requireUser } from './authentication.hooks.js';
 import { clientOf, Tokens } from './sessions.routes.js';
 
 /** A user as the API shows it. */

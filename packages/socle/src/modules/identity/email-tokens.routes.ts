@@ -1,7 +1,7 @@
 import { Type } from '@fastify/type-provider-typebox';
 import { type HttpServer, routeSecurity } from '../../kernel/index.js';
 import { Email, Password, User } from './accounts.routes.js';
-import { requireUser } from './authentication.js';
+import { requireUser } from './authentication.hooks.js';
 import type { EmailTokenService } from './email-tokens.service.js';
 import { clientOf, Tokens } from './sessions.routes.js';
 

@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { PrivacyHooks } from '../../kernel/index.js';
-import { CREDENTIALS_CHECK_TTL_MS } from './authentication.js';
+import { CREDENTIALS_CHECK_TTL_MS } from './authentication.hooks.js';
 import type { PersonalDataStore } from './personal-data.store.js';
 
 /**

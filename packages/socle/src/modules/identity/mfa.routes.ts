@@ -1,6 +1,6 @@
 import { Type } from '@fastify/type-provider-typebox';
 import { type HttpServer, routeSecurity } from '../../kernel/index.js';
-import { requireUser } from './authentication.js';
+import { requireUser } from './authentication.hooks.js';
 import type { MfaService } from './mfa.service.js';
 import { clientOf, Tokens } from './sessions.routes.js';
 

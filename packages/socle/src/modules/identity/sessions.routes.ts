@@ -1,7 +1,7 @@
 import { Type } from '@fastify/type-provider-typebox';
 import { type HttpServer, routeSecurity } from '../../kernel/index.js';
-import type { AccessTokens } from './access-tokens.js';
-import { requireUser } from './authentication.js';
+import type { AccessTokens } from './access-tokens.service.js';
+import { requireUser } from './authentication.hooks.js';
 import type { ClientInfo, SessionService } from './sessions.service.js';
 
 /** What sign-in, its second step and refresh return. */

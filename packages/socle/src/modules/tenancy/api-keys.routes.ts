@@ -2,7 +2,7 @@ import { Type } from '@fastify/type-provider-typebox';
 import { type HttpServer, routeSecurity } from '../../kernel/index.js';
 import { requireUser } from '../identity/index.js';
 import type { ApiKeyService } from './api-keys.service.js';
-import { OrgHeaders, requireOrgRole } from './current-org.js';
+import { OrgHeaders, requireOrgRole } from './current-org.hooks.js';
 
 const KeyRole = Type.Union([Type.Literal('admin'), Type.Literal('member'), Type.Literal('viewer')]);
 const Scopes = Type.Array(

@@ -1,11 +1,11 @@
 import { defineModule, type SetupContext } from '../../kernel/index.js';
 import type { IdentityServices } from '../identity/index.js';
 import type { MailServices } from '../mail/index.js';
-import { installApiKeyAuthentication } from './api-key-authentication.js';
+import { installApiKeyAuthentication } from './api-key-authentication.hooks.js';
 import { registerApiKeyRoutes } from './api-keys.routes.js';
 import { createApiKeyService } from './api-keys.service.js';
 import { createApiKeysStore } from './api-keys.store.js';
-import { installCurrentOrg } from './current-org.js';
+import { installCurrentOrg } from './current-org.hooks.js';
 import { createOrganizationService, type InvitationDelivery } from './organizations.service.js';
 import { createOrganizationsStore } from './organizations.store.js';
 import { createPersonalDataStore } from './personal-data.store.js';
