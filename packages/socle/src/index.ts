@@ -48,6 +48,12 @@ export {
   type SmtpSenderOptions,
 } from './modules/mail/index.js';
 export {
+  createPrivacyModule,
+  type ErasureResult,
+  type PrivacyService,
+  type SubjectExport,
+} from './modules/privacy/index.js';
+export {
   channelAuth,
   createRealtimeModule,
   type Realtime,
