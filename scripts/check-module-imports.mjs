@@ -44,3 +44,41 @@ if (problems.length > 0) {
   );
   process.exit(1);
 }
+
+// Example modules (examples/*) are written as an app outside this repository would be: they import
+// Socle only through its published entries (`socle`, `socle/testing`), never its files.
+const examplesDir = path.resolve(import.meta.dirname, '../examples');
+const exampleProblems = [];
+for (const example of readdirSync(examplesDir, { withFileTypes: true })) {
+  if (!example.isDirectory()) continue;
+  for (const folder of ['src', 'test']) {
+    const dir = path.join(examplesDir, example.name, folder);
+    try {
+      readdirSync(dir);
+    } catch {
+      continue;
+    }
+    for (const file of (function* all(d) {
+      for (const entry of readdirSync(d, { withFileTypes: true })) {
+        const full = path.join(d, entry.name);
+        if (entry.isDirectory()) yield* all(full);
+        else if (entry.name.endsWith('.ts')) yield full;
+      }
+    })(dir)) {
+      for (const match of readFileSync(file, 'utf8').matchAll(IMPORT)) {
+        const specifier = match[1] ?? match[2];
+        const outside = path
+          .relative(path.join(examplesDir, example.name), path.resolve(path.dirname(file), specifier))
+          .startsWith('..');
+        if ((specifier.startsWith('.') && outside) || /^socle\/(?!testing$)/.test(specifier))
+          exampleProblems.push(`${path.relative(process.cwd(), file)}: imports '${specifier}'`);
+      }
+    }
+  }
+}
+if (exampleProblems.length > 0) {
+  process.stderr.write(
+    `Examples import Socle only through 'socle' and 'socle/testing':\n  ${exampleProblems.join('\n  ')}\n`,
+  );
+  process.exit(1);
+}

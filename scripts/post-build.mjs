@@ -5,7 +5,7 @@ import { chmodSync, cpSync, existsSync, readdirSync, readFileSync, statSync } fr
 import path from 'node:path';
 
 const ASSET = /\.sql$/;
-const roots = ['packages', 'apps'].flatMap((group) =>
+const roots = ['packages', 'apps', 'examples'].flatMap((group) =>
   existsSync(group) ? readdirSync(group).map((name) => path.join(group, name)) : [],
 );
 roots.push('bench');

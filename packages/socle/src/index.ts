@@ -148,6 +148,12 @@ export {
   type RetryOptions,
 } from './modules/outbound/index.js';
 export {
+  createPrivacyModule,
+  type ErasureResult,
+  type PrivacyService,
+  type SubjectExport,
+} from './modules/privacy/index.js';
+export {
   channelAuth,
   createRealtimeModule,
   type Realtime,

@@ -3,7 +3,7 @@ import { BENCH_USER } from '../shared/socle-setup.js';
 
 /**
  * The body of `POST /auth/sign-in`, Socle's schema: the baseline validates with the same one.
- * (Copied from `packages/socle/src/modules/identity/identity.routes.ts`, which does not export it.)
+ * (Copied from `packages/socle/src/modules/identity/sessions.routes.ts`, which does not export it.)
  */
 export const SignInBody = Type.Object(
   {

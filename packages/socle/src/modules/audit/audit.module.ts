@@ -1,11 +1,13 @@
 import { defineModule, type ModuleDefinition, type SetupContext } from '../../kernel/index.js';
-import { captureAuditEvent } from './audit.capture.js';
+import type { TenancyServices } from '../tenancy/index.js';
 import { createAuditPrivacy } from './audit.privacy.js';
-import { type AuditRecorder, createAuditRecorder } from './audit.recorder.js';
 import { registerAuditRoutes } from './audit.routes.js';
 import { createAuditService } from './audit.service.js';
 import { createAuditStore } from './audit.store.js';
 import type { AuditTables } from './audit.tables.js';
+import { installAuditCapture } from './capture.hooks.js';
+import { createPersonalDataStore } from './personal-data.store.js';
+import { type AuditRecorder, createAuditRecorder } from './recorder.service.js';
 
 export interface AuditOptions {
   /** Longest time an event waits in memory before it is written; default 200 ms. */
@@ -74,19 +76,14 @@ export function createAuditModule(options: AuditOptions = {}): AuditModule {
       };
     },
     // Queued events are flushed first, so an export or erasure sees every action.
-    privacy: ({ db, services }) => createAuditPrivacy(db, services.flush),
+    privacy: ({ db, services, servicesOf }) =>
+      createAuditPrivacy({
+        store: createPersonalDataStore(db),
+        tenancy: servicesOf<TenancyServices>('tenancy'),
+        flushPending: services.flush,
+      }),
     configureHttp(app, { clock, services: { recorder } }) {
-      // On the root instance, so it sees every module's routes. onResponse runs after the response
-      // is sent: recording adds nothing to the request's latency.
-      app.addHook('onResponse', (request, reply, done) => {
-        try {
-          const event = captureAuditEvent(request, reply, clock.now());
-          if (event !== undefined) recorder.record(event);
-        } catch (error) {
-          request.log.error({ err: error }, 'Audit event could not be captured');
-        }
-        done();
-      });
+      installAuditCapture(app, recorder, clock);
     },
     routes(app, { services }) {
       registerAuditRoutes(app, services.events);

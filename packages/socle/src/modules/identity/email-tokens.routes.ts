@@ -1,8 +1,9 @@
 import { Type } from '@fastify/type-provider-typebox';
 import { type HttpServer, routeSecurity } from '../../kernel/index.js';
-import { requireUser } from './authentication.js';
+import { Email, Password, User } from './accounts.routes.js';
+import { requireUser } from './authentication.hooks.js';
 import type { EmailTokenService } from './email-tokens.service.js';
-import { clientOf, Email, Password, Tokens, User } from './identity.routes.js';
+import { clientOf, Tokens } from './sessions.routes.js';
 
 const Token = Type.String({ minLength: 1, maxLength: 200, examples: ['ev_3q2x…'] });
 const Accepted = Type.Object({ message: Type.String() });

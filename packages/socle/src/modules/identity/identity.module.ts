@@ -1,24 +1,27 @@
+import type { QueryExecutorProvider } from 'kysely';
 import type { HttpRateLimitRule } from '../../kernel/index.js';
 import { defineModule, type PrivacySubject, type SetupContext } from '../../kernel/index.js';
 import type { MailServices } from '../mail/index.js';
-import { createAccessTokens } from './access-tokens.js';
+import { createAccessTokens } from './access-tokens.service.js';
+import { registerAccountRoutes } from './accounts.routes.js';
 import { createAccountService } from './accounts.service.js';
-import { installAuthentication, rememberValidCredentials } from './authentication.js';
+import { installAuthentication, rememberValidCredentials } from './authentication.hooks.js';
 import { registerEmailTokenRoutes } from './email-tokens.routes.js';
 import { createEmailTokenService } from './email-tokens.service.js';
 import { createEmailTokensStore } from './email-tokens.store.js';
 import { createIdentityPrivacy } from './identity.privacy.js';
-import { createIdentityRateLimits, installIdentityRateLimits } from './identity.rate-limits.js';
-import { registerIdentityRoutes } from './identity.routes.js';
 import type { IdentityTables } from './identity.tables.js';
 import { registerMfaRoutes } from './mfa.routes.js';
 import { createMfaService } from './mfa.service.js';
 import { createMfaStore } from './mfa.store.js';
-import { installReauthentication } from './reauthentication.js';
+import { createPersonalDataStore } from './personal-data.store.js';
+import { createIdentityRateLimits, installIdentityRateLimits } from './rate-limits.hooks.js';
+import { installReauthentication } from './reauthentication.hooks.js';
+import { registerSessionRoutes } from './sessions.routes.js';
 import { createSessionService } from './sessions.service.js';
 import { createSessionsStore } from './sessions.store.js';
 import { createSigningKeysStore } from './signing-keys.store.js';
-import { createUsersStore, findPrivacySubject } from './users.store.js';
+import { type AccountProfile, createUsersStore, findPrivacySubject } from './users.store.js';
 
 export interface IdentityOptions {
   /** Lifetime of access tokens; also how long a signed-out session's access token keeps working. */
@@ -104,14 +107,27 @@ function createIdentityServices(context: SetupContext<IdentityTables>, options: 
     emailTokens,
     users,
     knownSignInAddress,
+    personalData: createPersonalDataStore(db),
     findPrivacySubject: (reference: string) => findPrivacySubject(db.withTables<unknown>(), reference),
-  };
+    findProfiles: users.findProfiles,
+    findEmail: users.findEmail,
+    markEmailVerified: users.markEmailVerified,
+  } satisfies IdentityServices & Record<string, unknown>;
 }
 
 /** What the identity module gives other modules (`context.servicesOf<IdentityServices>('identity')`). */
 export interface IdentityServices {
   /** The account a privacy request (export, erasure) is about, by user id or email; undefined if none. */
   findPrivacySubject(reference: string): Promise<PrivacySubject | undefined>;
+  /** Email and name of the accounts of `userIds` that exist, in no particular order. */
+  findProfiles(userIds: readonly string[]): Promise<AccountProfile[]>;
+  /** The account's email, read with the caller's executor (their transaction); undefined if none. */
+  findEmail(userId: string, executor: QueryExecutorProvider): Promise<string | undefined>;
+  /**
+   * Records that the user proved they read mail at their address (an invitation's token, sent
+   * there); keeps the first such time. Runs with the caller's executor (their transaction).
+   */
+  markEmailVerified(userId: string, at: Date, executor: QueryExecutorProvider): Promise<void>;
 }
 
 /**
@@ -124,7 +140,7 @@ export function createIdentityModule(options: IdentityOptions = {}) {
   return defineModule({
     name: 'identity',
     setup: (context: SetupContext<IdentityTables>) => createIdentityServices(context, options),
-    privacy: ({ db }) => createIdentityPrivacy(db),
+    privacy: ({ services }) => createIdentityPrivacy(services.personalData),
     dependsOn: ['mail'],
     migrations: new URL('./migrations/', import.meta.url),
     globalTables: {
@@ -158,7 +174,8 @@ export function createIdentityModule(options: IdentityOptions = {}) {
         );
     },
     routes(app, { services }) {
-      registerIdentityRoutes(app, services);
+      registerAccountRoutes(app, services.accounts);
+      registerSessionRoutes(app, services.sessions, services.accessTokens);
       registerMfaRoutes(app, services);
       registerEmailTokenRoutes(app, services);
     },

@@ -1,14 +1,14 @@
 /** The identity module: accounts, sessions, access tokens, authentication of requests. */
 export type { IdentityCredentials } from './accounts.service.js';
-export { type Authentication, requireUser } from './authentication.js';
+export { type Authentication, requireUser } from './authentication.hooks.js';
 export { createIdentityModule, type IdentityOptions, type IdentityServices } from './identity.module.js';
+export type { IdentityTables } from './identity.tables.js';
+export { normalizeEmail } from './passwords.js';
 export {
   createIdentityRateLimits,
   IDENTITY_RATE_LIMITS,
   type KnownSignInAddress,
-} from './identity.rate-limits.js';
-export type { IdentityTables } from './identity.tables.js';
-export { normalizeEmail } from './passwords.js';
-export { ReauthenticationFields } from './reauthentication.js';
+} from './rate-limits.hooks.js';
+export { ReauthenticationFields } from './reauthentication.hooks.js';
 export { createApiKey, createSecretToken, hashSecretToken, parseSecretToken } from './secret-tokens.js';
-export { markEmailVerified } from './users.store.js';
+export type { AccountProfile } from './users.store.js';

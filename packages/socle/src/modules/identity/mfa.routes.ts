@@ -1,8 +1,8 @@
 import { Type } from '@fastify/type-provider-typebox';
 import { type HttpServer, routeSecurity } from '../../kernel/index.js';
-import { requireUser } from './authentication.js';
-import { clientOf, Tokens } from './identity.routes.js';
+import { requireUser } from './authentication.hooks.js';
 import type { MfaService } from './mfa.service.js';
+import { clientOf, Tokens } from './sessions.routes.js';
 
 /** A TOTP code (`123456`, spaces allowed) or a recovery code (`7k2m-q9xd-4hfn`). */
 const Code = Type.String({ minLength: 1, maxLength: 64, examples: ['123456', '7k2m-q9xd-4hfn'] });

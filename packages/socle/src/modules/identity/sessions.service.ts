@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Kysely } from 'kysely';
 import type { Clock, Database } from '../../kernel/index.js';
-import type { AccessTokens } from './access-tokens.js';
+import type { AccessTokens } from './access-tokens.service.js';
 import type { IdentityTables, SessionRow } from './identity.tables.js';
 import { openReplacement, sealReplacement } from './refresh-token-seal.js';
 import { createSecretToken, hashSecretToken, parseSecretToken } from './secret-tokens.js';

@@ -17,6 +17,21 @@ export async function markEmailVerified(
              where id = ${id} and email_verified_at is null`.execute(executor);
 }
 
+/** An account as other modules show it (an organization's member list). */
+export interface AccountProfile {
+  readonly id: string;
+  readonly email: string;
+  readonly name: string | null;
+}
+
+/** The account's email, read with the caller's executor (their transaction); undefined if none. */
+export async function findEmail(id: string, executor: QueryExecutorProvider): Promise<string | undefined> {
+  const { rows } = await sql<{ email: string }>`select email from identity.users where id = ${id}`.execute(
+    executor,
+  );
+  return rows[0]?.email;
+}
+
 /** SQL of accounts. Emails arrive normalized. */
 export function createUsersStore(db: Database<IdentityTables>) {
   const byEmail = db.prepare((kysely, params: { email: string }) =>
@@ -41,6 +56,16 @@ export function createUsersStore(db: Database<IdentityTables>) {
       byEmail.executeTakeFirst({ email }, executor),
     findById: (id: string, executor?: Executor): Promise<UserRow | undefined> =>
       byId.executeTakeFirst({ id }, executor),
+    /** Email and name of the accounts of `ids` that exist, in no particular order. */
+    async findProfiles(ids: readonly string[]): Promise<AccountProfile[]> {
+      if (ids.length === 0) return [];
+      return db.kysely
+        .selectFrom('identity.users')
+        .select(['id', 'email', 'name'])
+        .where('id', 'in', [...ids])
+        .execute();
+    },
+    findEmail,
     /** Inserts a user; resolves false when the email is taken (unique index), without raising. */
     async insert(
       user: { id: string; email: string; passwordHash: string; name: string | null },

@@ -14,7 +14,7 @@ import { createMailDelivery, type MailDelivery } from './delivery.service.js';
 import { createMailPrivacy } from './mail.privacy.js';
 import type { MailTables } from './mail.tables.js';
 import { createMailOutbox, enqueueMissingDeliveryJobs, type MailOutbox } from './outbox.service.js';
-import { createOutboxStore } from './outbox.store.js';
+import { createOutboxStore, createPersonalDataStore } from './outbox.store.js';
 import { createLogSender, createSmtpSender, type MailSender } from './senders.js';
 
 /** The mail module's settings (`socle help config` lists them). */
@@ -148,7 +148,7 @@ export function createMailModule(options: MailModuleOptions = {}): MailModule {
         },
       };
     },
-    privacy: ({ db }) => createMailPrivacy(db),
+    privacy: ({ db }) => createMailPrivacy(createPersonalDataStore(db)),
     jobs: {
       deliver: defineJob({
         schema: Type.Object({ outboxId: Type.String({ format: 'uuid' }) }),

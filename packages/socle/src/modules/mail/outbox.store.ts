@@ -1,5 +1,5 @@
 import { type Kysely, sql, type Transaction } from 'kysely';
-import type { Database } from '../../kernel/index.js';
+import { type Database, withOwnerTransaction } from '../../kernel/index.js';
 import type { MailTables } from './mail.tables.js';
 
 type Executor = Kysely<MailTables>;
@@ -153,3 +153,27 @@ export function createOutboxStore(db: Database<MailTables>) {
 }
 
 export type OutboxStore = ReturnType<typeof createOutboxStore>;
+
+/**
+ * SQL of the mail sent or queued to one address, for export and erasure (the privacy hooks), as
+ * the owner role: beneath row-level security.
+ */
+export function createPersonalDataStore(db: Pick<Database, 'withConnection'>) {
+  return {
+    /** The mails to `email`, oldest first, without their bodies. */
+    mailsTo: (email: string) =>
+      withOwnerTransaction(db, async (connection) => {
+        const { rows } = await connection.query(
+          `select subject, created_at as "createdAt", sent_at as "sentAt"
+             from mail.outbox where recipient = $1 order by created_at`,
+          [email],
+        );
+        return rows;
+      }),
+    async deleteMailsTo(email: string): Promise<void> {
+      await withOwnerTransaction(db, async (connection) => {
+        await connection.query('delete from mail.outbox where recipient = $1', [email]);
+      });
+    },
+  };
+}

@@ -2,7 +2,7 @@ import { Type } from '@fastify/type-provider-typebox';
 import type { FastifyRequest } from 'fastify';
 import { type HttpServer, routeSecurity } from '../../kernel/index.js';
 import { requireUser } from '../identity/index.js';
-import { requireOrgRole } from '../tenancy/index.js';
+import { OrgHeaders, requireOrgRole } from '../tenancy/index.js';
 import type { AppsService } from './apps.service.js';
 
 const Limits = {
@@ -45,7 +45,6 @@ const AppWithEncryptionKey = Type.Object({
   ...AppSummary.properties,
   encryptionMasterKey: EncryptionMasterKey,
 });
-const OrgHeader = Type.Object({ 'x-org-id': Type.String({ format: 'uuid' }) });
 const IdParams = Type.Object({ id: Type.String({ format: 'uuid' }) });
 
 /** Realtime apps of the current organization, managed by its admins (signed in; not API keys). */
@@ -63,7 +62,7 @@ export function registerAppRoutes(app: HttpServer, apps: AppsService): void {
         tags,
         security: routeSecurity.user,
         summary: 'Create a realtime app (admin); the secret is in this response',
-        headers: OrgHeader,
+        headers: OrgHeaders,
         body: Type.Object(
           {
             name: Type.String({ minLength: 1, maxLength: 200, examples: ['Quiz'] }),
@@ -87,7 +86,7 @@ export function registerAppRoutes(app: HttpServer, apps: AppsService): void {
         tags,
         security: routeSecurity.user,
         summary: 'Realtime apps of the organization, without secrets (admin)',
-        headers: OrgHeader,
+        headers: OrgHeaders,
         response: { 200: Type.Array(AppSummary) },
       },
     },
@@ -101,7 +100,7 @@ export function registerAppRoutes(app: HttpServer, apps: AppsService): void {
         tags,
         security: routeSecurity.user,
         summary: 'Replace the secret of an app (admin); the new secret is in this response',
-        headers: OrgHeader,
+        headers: OrgHeaders,
         params: IdParams,
         response: { 200: Type.Omit(AppWithSecret, ['encryptionMasterKey']) },
       },
@@ -117,7 +116,7 @@ export function registerAppRoutes(app: HttpServer, apps: AppsService): void {
         security: routeSecurity.user,
         summary:
           'Replace (or create) the encryption master key of an app (admin); the new key is in this response',
-        headers: OrgHeader,
+        headers: OrgHeaders,
         params: IdParams,
         response: { 200: AppWithEncryptionKey },
       },
@@ -132,7 +131,7 @@ export function registerAppRoutes(app: HttpServer, apps: AppsService): void {
         tags,
         security: routeSecurity.user,
         summary: 'Delete an app (admin)',
-        headers: OrgHeader,
+        headers: OrgHeaders,
         params: IdParams,
       },
     },

@@ -2,7 +2,7 @@ import { Type } from '@fastify/type-provider-typebox';
 import { type HttpServer, routeSecurity } from '../../kernel/index.js';
 import { requireUser } from '../identity/index.js';
 import type { ApiKeyService } from './api-keys.service.js';
-import { requireOrgRole } from './current-org.js';
+import { OrgHeaders, requireOrgRole } from './current-org.hooks.js';
 
 const KeyRole = Type.Union([Type.Literal('admin'), Type.Literal('member'), Type.Literal('viewer')]);
 const Scopes = Type.Array(
@@ -31,9 +31,6 @@ const CreatedApiKey = Type.Object({
   createdAt: Timestamp,
   expiresAt: NullableTimestamp,
 });
-const OrgHeader = Type.Object({
-  'x-org-id': Type.String({ format: 'uuid', description: 'The organization to act in' }),
-});
 
 /**
  * API keys of the current organization. Managing keys takes a signed-in admin: a key cannot mint
@@ -53,7 +50,7 @@ export function registerApiKeyRoutes(app: HttpServer, apiKeys: ApiKeyService): v
         tags,
         security: routeSecurity.user,
         summary: 'Create an API key (admin); the key is in this response only',
-        headers: OrgHeader,
+        headers: OrgHeaders,
         body: Type.Object(
           {
             name: Type.String({ minLength: 1, maxLength: 200, examples: ['CI deploy'] }),
@@ -77,7 +74,7 @@ export function registerApiKeyRoutes(app: HttpServer, apiKeys: ApiKeyService): v
         tags,
         security: routeSecurity.user,
         summary: 'API keys of the organization, without the keys (admin)',
-        headers: OrgHeader,
+        headers: OrgHeaders,
         response: { 200: Type.Array(ApiKey) },
       },
     },
@@ -91,7 +88,7 @@ export function registerApiKeyRoutes(app: HttpServer, apiKeys: ApiKeyService): v
         tags,
         security: routeSecurity.user,
         summary: 'Revoke an API key (admin)',
-        headers: OrgHeader,
+        headers: OrgHeaders,
         params: Type.Object({ id: Type.String({ format: 'uuid' }) }),
       },
     },

@@ -1,5 +1,5 @@
 /** The tenancy module: organizations, members and roles, invitations, API keys, the current organization. */
-export { API_KEY_HEADER } from './api-key-authentication.js';
+export { API_KEY_HEADER } from './api-key-authentication.hooks.js';
 export type { ApiKeyRole, ApiKeySummary } from './api-keys.service.js';
 export {
   type CurrentOrg,
@@ -9,8 +9,8 @@ export {
   requireOrg,
   requireOrgRole,
   requireScope,
-} from './current-org.js';
+} from './current-org.hooks.js';
 export { actingSettings, type InvitationDelivery } from './organizations.service.js';
 export { can, hasRole, ORG_PERMISSIONS, ORG_ROLES, type OrgPermission, type OrgRole } from './roles.js';
-export { createTenancyModule, type TenancyOptions } from './tenancy.module.js';
+export { createTenancyModule, type TenancyOptions, type TenancyServices } from './tenancy.module.js';
 export type { TenancyTables } from './tenancy.tables.js';

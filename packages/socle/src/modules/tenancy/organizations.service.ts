@@ -1,7 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import type { Clock, Database } from '../../kernel/index.js';
 import { tenantSettings } from '../../kernel/index.js';
-import { createSecretToken, hashSecretToken, normalizeEmail, parseSecretToken } from '../identity/index.js';
+import {
+  createSecretToken,
+  hashSecretToken,
+  type IdentityServices,
+  normalizeEmail,
+  parseSecretToken,
+} from '../identity/index.js';
 import type { OrganizationsStore } from './organizations.store.js';
 import { hasRole, ORG_PERMISSIONS, type OrgRole } from './roles.js';
 import { tenancyErrors } from './tenancy.errors.js';
@@ -63,6 +69,8 @@ type Transaction = Parameters<Parameters<Database<TenancyTables>['transaction']>
 export interface OrganizationServiceOptions {
   readonly db: Database<TenancyTables>;
   readonly store: OrganizationsStore;
+  /** Members' emails and names, and the invited account's email, come from the identity module. */
+  readonly identity: Pick<IdentityServices, 'findProfiles' | 'findEmail' | 'markEmailVerified'>;
   readonly clock: Clock;
   readonly invitationTtlMs: number;
   readonly deliverInvitation: InvitationDelivery;
@@ -85,7 +93,7 @@ function slugify(name: string): string {
  * it runs several statements, as one statement in its own implicit transaction otherwise.
  */
 export function createOrganizationService(options: OrganizationServiceOptions) {
-  const { db, store, clock } = options;
+  const { db, store, identity, clock } = options;
   const { inOrg, inOrgStatement } = actingIn(db);
 
   /**
@@ -166,13 +174,23 @@ export function createOrganizationService(options: OrganizationServiceOptions) {
 
     async members(acting: Acting) {
       const rows = await store.listMembers(inOrgStatement(acting));
-      return rows.map((row) => ({
-        userId: row.user_id,
-        email: row.email,
-        name: row.name,
-        role: row.role,
-        joinedAt: row.created_at.toISOString(),
-      }));
+      const profiles = new Map(
+        (await identity.findProfiles(rows.map((row) => row.user_id))).map((profile) => [profile.id, profile]),
+      );
+      // A membership's account always exists (foreign key): the members listed are those read.
+      return rows.flatMap((row) => {
+        const profile = profiles.get(row.user_id);
+        if (profile === undefined) return [];
+        return [
+          {
+            userId: row.user_id,
+            email: profile.email,
+            name: profile.name,
+            role: row.role,
+            joinedAt: row.created_at.toISOString(),
+          },
+        ];
+      });
     },
 
     async changeRole(acting: Acting, userId: string, role: Exclude<OrgRole, 'owner'>): Promise<void> {
@@ -264,8 +282,8 @@ export function createOrganizationService(options: OrganizationServiceOptions) {
           ) {
             throw tenancyErrors.invitationInvalid();
           }
-          const user = await store.findUserEmail(userId, trx);
-          if (user?.email !== invitation.email) throw tenancyErrors.invitationForAnotherEmail();
+          if ((await identity.findEmail(userId, trx)) !== invitation.email)
+            throw tenancyErrors.invitationForAnotherEmail();
           await store.actIn(invitation.tenant_id, trx);
           if (!(await store.markInvitationAccepted(invitation.id, userId, now, trx)))
             throw tenancyErrors.invitationInvalid();
@@ -279,7 +297,7 @@ export function createOrganizationService(options: OrganizationServiceOptions) {
           }
           // The token was sent to this address only: presenting it proves the account's owner
           // reads mail there, as the verification mail's token would.
-          await store.markEmailVerified(userId, now, trx);
+          await identity.markEmailVerified(userId, now, trx);
           return { orgId: invitation.tenant_id, role: invitation.role };
         },
         { settings: { ...tenantSettings({ userId }), 'app.invitation_token_hash': tokenHash } },

@@ -1,7 +1,6 @@
 import { type Kysely, sql, type Transaction } from 'kysely';
 import type { Database } from '../../kernel/index.js';
 import { TENANT_ID_SETTING } from '../../kernel/index.js';
-import { markEmailVerified } from '../identity/index.js';
 import type { OrgRole } from './roles.js';
 import type { TenancyTables } from './tenancy.tables.js';
 
@@ -73,13 +72,13 @@ export function createOrganizationsStore(db: Database<TenancyTables>) {
       await trx.updateTable('tenancy.organizations').set({ name }).where('id', '=', id).execute();
     },
 
+    /** The acting organization's memberships, oldest first. */
     listMembers(trx: Executor) {
       return trx
-        .selectFrom('tenancy.memberships as m')
-        .innerJoin('identity.users as u', 'u.id', 'm.user_id')
-        .select(['m.user_id', 'm.role', 'm.created_at', 'u.email', 'u.name'])
-        .where('m.tenant_id', '=', actingTenant)
-        .orderBy('m.created_at')
+        .selectFrom('tenancy.memberships')
+        .select(['user_id', 'role', 'created_at'])
+        .where('tenant_id', '=', actingTenant)
+        .orderBy('created_at')
         .execute();
     },
 
@@ -204,12 +203,6 @@ export function createOrganizationsStore(db: Database<TenancyTables>) {
     async actIn(tenantId: string, trx: Trx): Promise<void> {
       await sql`select set_config(${TENANT_ID_SETTING}, ${tenantId}, true)`.execute(trx);
     },
-
-    findUserEmail(userId: string, trx: Executor) {
-      return trx.selectFrom('identity.users').select(['email']).where('id', '=', userId).executeTakeFirst();
-    },
-    /** Records that the user reads mail at their address (the identity module's SQL). */
-    markEmailVerified: (userId: string, at: Date, trx: Trx) => markEmailVerified(userId, at, trx),
   };
 }
 

@@ -1,12 +1,14 @@
 import { defineModule, type SetupContext } from '../../kernel/index.js';
+import type { IdentityServices } from '../identity/index.js';
 import type { MailServices } from '../mail/index.js';
-import { installApiKeyAuthentication } from './api-key-authentication.js';
+import { installApiKeyAuthentication } from './api-key-authentication.hooks.js';
 import { registerApiKeyRoutes } from './api-keys.routes.js';
 import { createApiKeyService } from './api-keys.service.js';
 import { createApiKeysStore } from './api-keys.store.js';
-import { installCurrentOrg } from './current-org.js';
+import { installCurrentOrg } from './current-org.hooks.js';
 import { createOrganizationService, type InvitationDelivery } from './organizations.service.js';
 import { createOrganizationsStore } from './organizations.store.js';
+import { createPersonalDataStore } from './personal-data.store.js';
 import { createTenancyPrivacy } from './tenancy.privacy.js';
 import { registerTenancyRoutes } from './tenancy.routes.js';
 import type { TenancyTables } from './tenancy.tables.js';
@@ -29,6 +31,7 @@ function createTenancyServices(context: SetupContext<TenancyTables>, options: Te
   const organizations = createOrganizationService({
     db: context.db,
     store,
+    identity: context.servicesOf<IdentityServices>('identity'),
     clock: context.clock,
     invitationTtlMs: options.invitationTtlMs ?? 7 * 24 * 60 * 60 * 1000,
     deliverInvitation:
@@ -55,7 +58,23 @@ function createTenancyServices(context: SetupContext<TenancyTables>, options: Te
     store: createApiKeysStore(context.db),
     clock: context.clock,
   });
-  return { store, organizations, apiKeys };
+  const personalData = createPersonalDataStore(context.db);
+  return {
+    store,
+    organizations,
+    apiKeys,
+    personalData,
+    organizationIdsOf: personalData.organizationIdsOf,
+  } satisfies TenancyServices & Record<string, unknown>;
+}
+
+/** What the tenancy module gives other modules (`context.servicesOf<TenancyServices>('tenancy')`). */
+export interface TenancyServices {
+  /**
+   * The ids of the organizations a person is a member of, across every organization (beneath
+   * row-level security): for privacy hooks, which act on a person wherever they are.
+   */
+  organizationIdsOf(userId: string): Promise<string[]>;
 }
 
 /**
@@ -66,7 +85,7 @@ export function createTenancyModule(options: TenancyOptions = {}) {
   return defineModule({
     name: 'tenancy',
     setup: (context: SetupContext<TenancyTables>) => createTenancyServices(context, options),
-    privacy: ({ db }) => createTenancyPrivacy(db),
+    privacy: ({ services }) => createTenancyPrivacy(services.personalData),
     dependsOn: ['identity', 'mail'],
     migrations: new URL('./migrations/', import.meta.url),
     configureHttp(app, { services, scope, clock }) {

@@ -1,7 +1,7 @@
 import { Type } from '@fastify/type-provider-typebox';
 import { type HttpServer, routeSecurity } from '../../kernel/index.js';
 import { requireUser } from '../identity/index.js';
-import { OrgHeaders, requireOrgRole } from './current-org.js';
+import { OrgHeaders, requireOrgRole } from './current-org.hooks.js';
 import type { OrganizationService } from './organizations.service.js';
 
 const Role = Type.Union([

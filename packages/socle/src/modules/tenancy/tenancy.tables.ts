@@ -43,5 +43,4 @@ export interface TenancyTables {
     expires_at: Date | null;
     revoked_at: Date | null;
   };
-  'identity.users': { id: string; email: string; name: string | null };
 }

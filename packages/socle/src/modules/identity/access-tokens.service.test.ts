@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { createManualClock } from '../../kernel/clock/index.js';
 import { createSilentLogger } from '../../kernel/log/index.js';
-import { createAccessTokens } from './access-tokens.js';
+import { createAccessTokens } from './access-tokens.service.js';
 import type { SigningKey, SigningKeysStore } from './signing-keys.store.js';
 
 /** The signing-key table in memory, with what a store answers. */

@@ -1,6 +1,6 @@
 import type { HttpServer, ScopeAccess } from '../../kernel/index.js';
 import type { ApiKeyService } from './api-keys.service.js';
-import { orgIdOfHeader } from './current-org.js';
+import { orgIdOfHeader } from './current-org.hooks.js';
 import { tenancyErrors } from './tenancy.errors.js';
 
 /** The header carrying an API key. */

@@ -1,8 +1,7 @@
 import { Type } from '@fastify/type-provider-typebox';
 import { type HttpServer, routeSecurity } from '../../kernel/index.js';
-import type { AccessTokens } from './access-tokens.js';
-import type { AccountService } from './accounts.service.js';
-import { requireUser } from './authentication.js';
+import type { AccessTokens } from './access-tokens.service.js';
+import { requireUser } from './authentication.hooks.js';
 import type { ClientInfo, SessionService } from './sessions.service.js';
 
 /** What sign-in, its second step and refresh return. */
@@ -13,14 +12,6 @@ export const Tokens = Type.Object({
   expiresIn: Type.Integer({ description: 'Seconds until the access token expires' }),
   sessionId: Type.String({ format: 'uuid' }),
 });
-/** A user as the API shows it. */
-export const User = Type.Object({
-  id: Type.String({ format: 'uuid' }),
-  email: Type.String(),
-  name: Type.Union([Type.String(), Type.Null()]),
-  emailVerified: Type.Boolean(),
-  createdAt: Type.String({ format: 'date-time' }),
-});
 const Session = Type.Object({
   id: Type.String({ format: 'uuid' }),
   current: Type.Boolean(),
@@ -30,58 +21,19 @@ const Session = Type.Object({
   userAgent: Type.Union([Type.String(), Type.Null()]),
   ip: Type.Union([Type.String(), Type.Null()]),
 });
-/** An email address in a request body (normalized by the service). */
-export const Email = Type.String({ minLength: 3, maxLength: 254, examples: ['ada@example.com'] });
-/** A password in a request body (the policy is checked by the service). */
-export const Password = Type.String({ minLength: 1, maxLength: 1024 });
-
 /** Where a request came from, kept with the session it opens. */
 export function clientOf(request: { headers: Record<string, unknown>; ip: string }): ClientInfo {
   const agent = request.headers['user-agent'];
   return { userAgent: typeof agent === 'string' ? agent.slice(0, 512) : null, ip: request.ip ?? null };
 }
 
-export interface IdentityRouteServices {
-  readonly accounts: AccountService;
-  readonly sessions: SessionService;
-  readonly accessTokens: AccessTokens;
-}
-
-/** Sign-up, sign-in, refresh, sign-out, sessions, the current user and the JWKS. */
-export function registerIdentityRoutes(app: HttpServer, services: IdentityRouteServices): void {
-  const { accounts, sessions, accessTokens } = services;
+/** Refresh, sign-out, the account's sessions and the public keys that verify access tokens (JWKS). */
+export function registerSessionRoutes(
+  app: HttpServer,
+  sessions: SessionService,
+  accessTokens: AccessTokens,
+): void {
   const tags = ['identity'];
-
-  app.post(
-    '/auth/sign-up',
-    {
-      schema: {
-        tags,
-        summary: 'Create an account with email and password, and sign in',
-        body: Type.Object(
-          { email: Email, password: Password, name: Type.Optional(Type.String({ maxLength: 200 })) },
-          { additionalProperties: false },
-        ),
-        response: { 201: Type.Object({ user: User, tokens: Tokens }) },
-      },
-    },
-    async (request, reply) => reply.code(201).send(await accounts.signUp(request.body, clientOf(request))),
-  );
-
-  app.post(
-    '/auth/sign-in',
-    {
-      schema: {
-        tags,
-        summary: 'Sign in with email and password',
-        description:
-          'With two-factor authentication on, a correct password answers 401 `auth.mfa_required` with an `mfaToken` member: send it with a code to POST /auth/sign-in/mfa.',
-        body: Type.Object({ email: Email, password: Password }, { additionalProperties: false }),
-        response: { 200: Tokens },
-      },
-    },
-    async (request) => accounts.signIn(request.body, clientOf(request)),
-  );
 
   app.post(
     '/auth/refresh',
@@ -157,14 +109,6 @@ export function registerIdentityRoutes(app: HttpServer, services: IdentityRouteS
       await sessions.revoke(requireUser(request).userId, request.params.id);
       return reply.code(204).send();
     },
-  );
-
-  app.get(
-    '/me',
-    {
-      schema: { tags, security: routeSecurity.user, summary: 'The signed-in user', response: { 200: User } },
-    },
-    async (request) => accounts.me(requireUser(request).userId),
   );
 
   app.get(

@@ -3,7 +3,7 @@ import type { FastifyRequest } from 'fastify';
 import type { HttpServer } from '../../kernel/index.js';
 import { type RateLimiter, rateLimitErrors, rateLimitKey } from '../../kernel/index.js';
 import type { AccountService, IdentityCredentials } from './accounts.service.js';
-import { requireUser } from './authentication.js';
+import { requireUser } from './authentication.hooks.js';
 
 declare module 'fastify' {
   interface FastifyRequest {

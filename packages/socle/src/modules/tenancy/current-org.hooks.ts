@@ -37,9 +37,14 @@ declare module 'fastify' {
 export const ORG_HEADER = 'x-org-id';
 
 /**
- * The `headers` schema of a route acting in the current organization that accepts API keys
- * (`routeSecurity.memberOrApiKey`): `X-Org-Id` is needed with an access token (`requireOrg`
- * answers 400 `tenancy.org_required` without it) and may be omitted with an API key.
+ * The `headers` schema of every route acting in the current organization, the one definition of
+ * `X-Org-Id` (use it rather than writing your own). The header is needed with an access token:
+ * `requireOrg` answers 400 `tenancy.org_required` naming `header/x-org-id` without it; an API key
+ * acts in its own organization, so it may be omitted there. A value that is not a UUID is refused
+ * with 400 `tenancy.invalid_org_id` before the route's schema is checked.
+ *
+ * @example
+ * app.get('/notes', { schema: { headers: OrgHeaders, security: routeSecurity.memberOrApiKey } }, ...)
  */
 export const OrgHeaders = Type.Object({
   [ORG_HEADER]: Type.Optional(

@@ -1,8 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { Clock, HttpServer } from '../../kernel/index.js';
 import type { Authentication } from '../identity/index.js';
 import type { CurrentOrg } from '../tenancy/index.js';
 import type { NewAuditEvent } from './audit.store.js';
+import type { AuditRecorder } from './recorder.service.js';
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -90,4 +92,21 @@ function apiKeyIdOf(request: FastifyRequest): string | null {
   const apiKey: unknown = (request as { apiKey?: unknown }).apiKey;
   if (typeof apiKey !== 'object' || apiKey === null || !('id' in apiKey)) return null;
   return typeof apiKey.id === 'string' ? apiKey.id : null;
+}
+
+/**
+ * Records every mutating request of every module's routes: installed on the root instance (from
+ * `configureHttp`), so it sees them all. onResponse runs after the response is sent, so recording
+ * adds nothing to the request's latency; a capture that fails is logged, never answered.
+ */
+export function installAuditCapture(app: HttpServer, recorder: AuditRecorder, clock: Clock): void {
+  app.addHook('onResponse', (request, reply, done) => {
+    try {
+      const event = captureAuditEvent(request, reply, clock.now());
+      if (event !== undefined) recorder.record(event);
+    } catch (error) {
+      request.log.error({ err: error }, 'Audit event could not be captured');
+    }
+    done();
+  });
 }

@@ -1,6 +1,6 @@
 import type { FastifyRequest } from 'fastify';
 import type { HttpServer, ScopeAccess } from '../../kernel/index.js';
-import type { AccessClaims, AccessTokens } from './access-tokens.js';
+import type { AccessClaims, AccessTokens } from './access-tokens.service.js';
 import { sessionErrors } from './sessions.errors.js';
 
 /** Who made the request, as proven by its access token. */

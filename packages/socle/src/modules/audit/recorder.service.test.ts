@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { createSilentLogger } from '../../kernel/log/index.js';
-import { createAuditRecorder } from './audit.recorder.js';
 import type { NewAuditEvent } from './audit.store.js';
+import { createAuditRecorder } from './recorder.service.js';
 
 function event(index: number, tenantId: string | null = 'org-a'): NewAuditEvent {
   return {

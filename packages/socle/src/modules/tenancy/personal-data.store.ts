@@ -1,0 +1,92 @@
+import { type Database, type PrivacySubject, withOwnerTransaction } from '../../kernel/index.js';
+
+/**
+ * SQL of what tenancy holds about one person across every organization (memberships,
+ * invitations, the API keys they minted), for export and erasure, as the owner role: a person
+ * belongs to several organizations, so this works beneath row-level security.
+ */
+export function createPersonalDataStore(db: Pick<Database, 'withConnection'>) {
+  return {
+    /** The ids of the organizations the person is a member of. */
+    organizationIdsOf: (userId: string): Promise<string[]> =>
+      withOwnerTransaction(db, async (connection) => {
+        const { rows } = await connection.query<{ tenant_id: string }>(
+          'select tenant_id from tenancy.memberships where user_id = $1 order by created_at',
+          [userId],
+        );
+        return rows.map((row) => row.tenant_id);
+      }),
+
+    /** Memberships and invitations received, as the export shows them. */
+    exportMemberships: (subject: PrivacySubject) =>
+      withOwnerTransaction(db, async (connection) => {
+        const { rows: memberships } = await connection.query(
+          `select o.id as "orgId", o.name, m.role, m.created_at as "joinedAt"
+             from tenancy.memberships m join tenancy.organizations o on o.id = m.tenant_id
+            where m.user_id = $1 order by m.created_at`,
+          [subject.userId],
+        );
+        const { rows: invitations } = await connection.query(
+          `select i.tenant_id as "orgId", i.role, i.created_at as "createdAt", i.accepted_at as "acceptedAt"
+             from tenancy.invitations i where i.email = $1 order by i.created_at`,
+          [subject.email],
+        );
+        return { memberships, invitationsReceived: invitations };
+      }),
+
+    /** Revokes every API key the person created, in every organization. */
+    async revokeApiKeysCreatedBy(userId: string): Promise<void> {
+      await withOwnerTransaction(db, async (connection) => {
+        await connection.query(
+          'update tenancy.api_keys set revoked_at = now() where created_by = $1 and revoked_at is null',
+          [userId],
+        );
+      });
+    },
+
+    /**
+     * Removes the person from every organization: one they were the only member of is deleted
+     * (with its data); one they were the last owner of gets its longest-standing remaining member
+     * (admins first) as owner. Deletes the invitations sent to their email.
+     */
+    async eraseMemberships(subject: PrivacySubject): Promise<void> {
+      await withOwnerTransaction(db, async (connection) => {
+        const { rows } = await connection.query<{
+          tenant_id: string;
+          role: string;
+          members: number;
+          owners: number;
+        }>(
+          `select m.tenant_id, m.role,
+                  (select count(*)::int from tenancy.memberships x where x.tenant_id = m.tenant_id) as members,
+                  (select count(*)::int from tenancy.memberships x where x.tenant_id = m.tenant_id and x.role = 'owner') as owners
+             from tenancy.memberships m where m.user_id = $1`,
+          [subject.userId],
+        );
+        for (const row of rows) {
+          if (row.members === 1) {
+            await connection.query('delete from tenancy.organizations where id = $1', [row.tenant_id]);
+            continue;
+          }
+          if (row.role === 'owner' && row.owners === 1) {
+            await connection.query(
+              `update tenancy.memberships set role = 'owner'
+                where (tenant_id, user_id) = (
+                  select tenant_id, user_id from tenancy.memberships
+                   where tenant_id = $1 and user_id <> $2
+                   order by case role when 'admin' then 0 when 'member' then 1 else 2 end, created_at limit 1)`,
+              [row.tenant_id, subject.userId],
+            );
+          }
+          await connection.query('delete from tenancy.memberships where tenant_id = $1 and user_id = $2', [
+            row.tenant_id,
+            subject.userId,
+          ]);
+        }
+        await connection.query('delete from tenancy.invitations where email = $1', [subject.email]);
+      });
+    },
+  };
+}
+
+export type PersonalDataStore = ReturnType<typeof createPersonalDataStore>;
