@@ -1,4 +1,11 @@
-import { defineJob, defineModule, defineSettings, type SettingValues, type SetupContext, setting } from 'socle';
+import {
+  defineJob,
+  defineModule,
+  defineSettings,
+  type SettingValues,
+  type SetupContext,
+  setting,
+} from 'socle';
 import { createNotesPrivacy } from './notes.privacy.js';
 import { registerNoteRoutes } from './notes.routes.js';
 import { createNoteService, type NoteService } from './notes.service.js';
