@@ -2,6 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
+  type Config,
   createIdentityModule,
   createLogger,
   createMailModule,
@@ -40,7 +41,12 @@ const limitedModule = defineModule({
   },
 });
 
-function startNode(redisUrl: string, config: Record<string, unknown>, lines?: LogLine[]) {
+function startNode(
+  redisUrl: string,
+  app: ReturnType<typeof testRealtimeApp>,
+  config: Partial<Config>,
+  lines?: LogLine[],
+) {
   return createTestSocle(pglite as NonNullable<typeof pglite>, {
     modules: [
       createIdentityModule({ rateLimits: false }),
@@ -58,6 +64,7 @@ function startNode(redisUrl: string, config: Record<string, unknown>, lines?: Lo
           ),
         }),
     config: { redisUrl, ...config },
+    settings: { realtime: app },
   });
 }
 
@@ -75,7 +82,7 @@ describe('realtime and rate limits while Redis is down or frozen (private redis-
 
   beforeAll(async () => {
     redis = await startDisposableRedis();
-    socle = await startNode(redis.url, { ...app, redisCommandTimeoutMs: 1000 }, lines);
+    socle = await startNode(redis.url, app, { redisCommandTimeoutMs: 1000 }, lines);
     baseUrl = await socle.listen();
   }, 60_000);
   afterAll(async () => {
@@ -180,8 +187,8 @@ describe('deployments sharing one Redis (REDIS_NAMESPACE)', () => {
     redis = await startDisposableRedis();
     direct = new Redis(redis.url);
     [staging, production] = await Promise.all([
-      startNode(redis.url, { ...testRealtimeApp(), redisNamespace: 'staging' }),
-      startNode(redis.url, { ...testRealtimeApp(), redisNamespace: 'production' }),
+      startNode(redis.url, testRealtimeApp(), { redisNamespace: 'staging' }),
+      startNode(redis.url, testRealtimeApp(), { redisNamespace: 'production' }),
     ]);
   }, 60_000);
   afterAll(async () => {

@@ -74,8 +74,8 @@ describe('slow and greedy clients (real sockets)', () => {
         createTenancyModule(),
         createRealtimeModule(),
       ],
+      settings: { realtime: app },
       config: {
-        ...app,
         httpRequestTimeoutMs: 1000,
         httpHeadersTimeoutMs: 500,
         httpKeepAliveTimeoutMs: 500,

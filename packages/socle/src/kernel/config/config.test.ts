@@ -3,7 +3,7 @@ import { availableParallelism, tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { isSocleError } from '../errors/index.js';
-import { describeSettings, loadConfig, resolveModuleSettings } from './config.js';
+import { type Config, describeSettings, loadConfig, resolveModuleSettings } from './config.js';
 import { defineSettings, setting } from './settings.js';
 
 function configError(run: () => unknown) {
@@ -199,6 +199,18 @@ describe('module settings', () => {
     const error = configError(() => resolveModuleSettings(bad, [quiz]));
     expect(error.code).toBe('config.invalid');
     expect(error.errors.map((problem) => problem.field)).toEqual(['QUIZ_ROOM_SIZE']);
+  });
+
+  it('refuses an override that is not a kernel setting instead of ignoring it', () => {
+    const error = configError(() =>
+      loadConfig({ env: {}, configFile: false, overrides: { port: 0, appId: 'x' } as Partial<Config> }),
+    );
+    expect(error.errors).toEqual([
+      {
+        field: 'overrides.appId',
+        message: 'is not a kernel setting (a module’s settings go under moduleSettings.<module>)',
+      },
+    ]);
   });
 
   it('refuses two owners of one variable and a name that is not UPPER_SNAKE_CASE', () => {

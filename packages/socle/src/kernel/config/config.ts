@@ -526,6 +526,9 @@ export interface LoadConfigOptions {
 
 export const CONFIG_FILE_NAME = 'socle.config.json';
 
+/** Keys `LoadConfigOptions.overrides` may set. */
+const OVERRIDABLE = new Set<string>([...SETTINGS.map((setting) => setting.key), 'baseDir', 'moduleSettings']);
+
 /** Where a configuration's values came from: kept so modules' settings are read from the same place. */
 interface ConfigSources {
   readonly env: Readonly<Record<string, string | undefined>>;
@@ -569,8 +572,17 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
     if (value !== NO_VALUE) values[setting.key] = value;
   }
   const moduleSettings = parseModuleSettings(sources, options.modules, problems);
-  if (problems.length > 0) throw invalidConfig(problems);
   const overrides = options.overrides ?? {};
+  // A key that is not the kernel's (a module's setting, a typo) would be ignored without a word:
+  // module values go under `moduleSettings`.
+  for (const key of Object.keys(overrides)) {
+    if (!OVERRIDABLE.has(key))
+      problems.push({
+        field: `overrides.${key}`,
+        message: 'is not a kernel setting (a module’s settings go under moduleSettings.<module>)',
+      });
+  }
+  if (problems.length > 0) throw invalidConfig(problems);
   return Object.freeze({
     ...values,
     baseDir: sources.file.baseDir,
