@@ -10,6 +10,9 @@ import { createFilesPrivacy } from './files.privacy.js';
 import { registerFilesRoutes } from './files.routes.js';
 import type { FilesTables } from './files.tables.js';
 import { createFilesService, type FilesQuota, type FilesService } from './objects.service.js';
+import { createResumableUploads, type ResumableUploads } from './uploads/resumable.js';
+import { openStagingArea } from './uploads/staging.js';
+import { registerUploadRoutes } from './uploads/uploads.routes.js';
 
 export interface FilesOptions {
   /** Buckets declared up front; modules may also call `files.registerBucket` from their setup. */
@@ -23,7 +26,10 @@ export interface FilesOptions {
 }
 
 /** What the files module gives other modules, apps and tests (`socle.servicesOf(files)`). */
-export type FilesServices = FilesService;
+export type FilesServices = FilesService & {
+  /** Resumable (tus) uploads, staged then committed into their bucket: see docs/files.md. */
+  readonly uploads: ResumableUploads;
+};
 
 /** The files module's definition; its public API is {@link FilesServices}. */
 export type FilesModule = ModuleDefinition<FilesTables, FilesServices>;
@@ -52,8 +58,8 @@ export function createFilesModule(options: FilesOptions = {}): FilesModule {
         'Byte and object totals per organization or user (quotas): no file names or contents; the lifecycle and cleanup jobs walk it to visit each scope under its own RLS',
       signing_keys: 'The deployment-wide key that signs download links, sealed with SECRET_KEY',
     },
-    setup: (context: SetupContext<FilesTables>) =>
-      createFilesService({
+    setup: async (context: SetupContext<FilesTables>) => {
+      const files = await createFilesService({
         db: context.db,
         blobs: context.blobs,
         clock: context.clock,
@@ -88,9 +94,17 @@ export function createFilesModule(options: FilesOptions = {}): FilesModule {
             help: 'Blobs and temporary files of abandoned uploads removed by the cleanup job',
           }),
         },
-      }),
+      });
+      const uploads = createResumableUploads({
+        files,
+        staging: openStagingArea(context.config),
+        log: context.log,
+      });
+      return { ...files, uploads };
+    },
     routes(app, { services, clock }) {
       registerFilesRoutes(app, services, () => clock.now());
+      registerUploadRoutes(app, services.uploads);
     },
     jobs: {
       lifecycle: defineJob({
@@ -107,6 +121,7 @@ export function createFilesModule(options: FilesOptions = {}): FilesModule {
         queue: 'low',
         handler: async (_job, files: FilesServices) => {
           await files.removeAbandonedUploads();
+          await files.uploads.removeExpired();
         },
       }),
     },
