@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { defineModule } from '../src/index.js';
+import { createFilesModule, defineModule } from '../src/index.js';
 import { createBuiltInModules } from '../src/modules/index.js';
 import { createTestSocle, findTenantIsolationProblems, type TestSocle } from '../src/testing/index.js';
 import { describeEachDatabase } from './support/each-database.js';
@@ -7,7 +7,8 @@ import { describeEachDatabase } from './support/each-database.js';
 describeEachDatabase('Row-level security on every table of every module', (target) => {
   let socle: TestSocle;
   beforeAll(async () => {
-    socle = await createTestSocle(target, { modules: createBuiltInModules() });
+    // With the opt-in modules too: their tables follow the same rule.
+    socle = await createTestSocle(target, { modules: [...createBuiltInModules(), createFilesModule()] });
   });
   afterAll(() => socle?.dispose());
 

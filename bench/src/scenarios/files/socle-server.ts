@@ -72,7 +72,8 @@ runServerChild(async (settings) => {
     const url = await socle.listen();
     return {
       url,
-      requestHeaders: mode === 'download' ? { [PATH_HEADER]: benchPath } : { ...headers, [PATH_HEADER]: benchPath },
+      requestHeaders:
+        mode === 'download' ? { [PATH_HEADER]: benchPath } : { ...headers, [PATH_HEADER]: benchPath },
       close,
     };
   } catch (error) {
