@@ -86,6 +86,7 @@ describeEachDatabase('files: tus resumable uploads', (target) => {
         readonly metadata: Record<string, string>;
         readonly uploadUrl?: string;
         readonly abortAt?: number;
+        readonly chunkSize?: number;
         readonly onStart?: (offset: number) => void;
       },
     ) =>
@@ -95,6 +96,7 @@ describeEachDatabase('files: tus resumable uploads', (target) => {
           const upload: Upload = new Upload(file, {
             endpoint: endpoint(),
             ...(options.uploadUrl === undefined ? {} : { uploadUrl: options.uploadUrl }),
+            ...(options.chunkSize === undefined ? {} : { chunkSize: options.chunkSize }),
             headers: headersOf(options.tenant),
             metadata: options.metadata,
             retryDelays: [],
@@ -139,7 +141,14 @@ describeEachDatabase('files: tus resumable uploads', (target) => {
       const metadata = { bucket: 'scans', filename: 'scan.png', filetype: 'image/png', page: '7' };
       const before = await listed(tenant);
 
-      const interrupted = await runUpload(file, { tenant, metadata, abortAt: LARGE * 0.6 });
+      // PATCHes of 2 MiB, so the connection is dropped while the 7th is in flight, whatever the
+      // socket buffers: the upload cannot have finished.
+      const interrupted = await runUpload(file, {
+        tenant,
+        metadata,
+        abortAt: LARGE * 0.6,
+        chunkSize: 2 * 1024 * 1024,
+      });
       expect(interrupted.status).toBe(0);
       const url = interrupted.url as string;
       expect(url).toMatch(/\/files\/tus\/[0-9a-f-]{36}$/);

@@ -10,6 +10,7 @@ import { createFilesPrivacy } from './files.privacy.js';
 import { registerFilesRoutes } from './files.routes.js';
 import type { FilesTables } from './files.tables.js';
 import { createFilesService, type FilesQuota, type FilesService } from './objects.service.js';
+import { createPresignedUploads, type PresignedUploads } from './uploads/presigned.js';
 import { createResumableUploads, type ResumableUploads } from './uploads/resumable.js';
 import { openStagingArea } from './uploads/staging.js';
 import { registerUploadRoutes } from './uploads/uploads.routes.js';
@@ -29,6 +30,8 @@ export interface FilesOptions {
 export type FilesServices = FilesService & {
   /** Resumable (tus) uploads, staged then committed into their bucket: see docs/files.md. */
   readonly uploads: ResumableUploads;
+  /** Presigned direct uploads (S3 presigned PUT or multipart; Socle's signed URLs locally). */
+  readonly presigned: PresignedUploads;
 };
 
 /** The files module's definition; its public API is {@link FilesServices}. */
@@ -95,16 +98,24 @@ export function createFilesModule(options: FilesOptions = {}): FilesModule {
           }),
         },
       });
-      const uploads = createResumableUploads({
+      const staging = openStagingArea(context.config);
+      const uploads = createResumableUploads({ files, staging, log: context.log });
+      const presigned = createPresignedUploads({
         files,
-        staging: openStagingArea(context.config),
+        blobs: context.blobs,
+        staging,
+        clock: context.clock,
         log: context.log,
       });
-      return { ...files, uploads };
+      return { ...files, uploads, presigned };
     },
     routes(app, { services, clock }) {
       registerFilesRoutes(app, services, () => clock.now());
-      registerUploadRoutes(app, services.uploads);
+      registerUploadRoutes(app, {
+        files: services,
+        resumable: services.uploads,
+        presigned: services.presigned,
+      });
     },
     jobs: {
       lifecycle: defineJob({
@@ -122,6 +133,7 @@ export function createFilesModule(options: FilesOptions = {}): FilesModule {
         handler: async (_job, files: FilesServices) => {
           await files.removeAbandonedUploads();
           await files.uploads.removeExpired();
+          await files.presigned.removeAbandoned();
         },
       }),
     },
