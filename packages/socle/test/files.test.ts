@@ -123,7 +123,8 @@ describeEachDatabase('files', (target) => {
       files = socle.servicesOf<FilesServices>('files');
       tenant = await socle.newTenant();
       other = await socle.newTenant();
-    });
+      // Migrating every built-in module on a busy 2-core machine can take most of a minute.
+    }, 180_000);
     afterAll(async () => {
       await socle?.dispose();
       rmSync(localBlobs, { recursive: true, force: true });

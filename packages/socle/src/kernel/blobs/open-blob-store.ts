@@ -1,4 +1,5 @@
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { BlobStore } from './blob-store.js';
 import { createLocalBlobStore } from './local-blob-store.js';
 import { createS3BlobStore, parseS3Url } from './s3-blob-store.js';
@@ -15,6 +16,6 @@ export function openBlobStore(options: {
 }): BlobStore {
   const { blobUrl } = options;
   if (blobUrl === undefined) return createLocalBlobStore(path.join(options.dataDir, 'blobs'));
-  if (blobUrl.startsWith('file:')) return createLocalBlobStore(new URL(blobUrl).pathname);
+  if (blobUrl.startsWith('file:')) return createLocalBlobStore(fileURLToPath(blobUrl));
   return createS3BlobStore(parseS3Url(blobUrl));
 }
