@@ -6,6 +6,7 @@ import { realtimeBurst } from './realtime-burst/scenario.js';
 import { realtimeFanout } from './realtime-fanout/scenario.js';
 import { signIn } from './sign-in/scenario.js';
 import { tenantSelect } from './tenant-select/scenario.js';
+import { thumbnails } from './thumbnails/scenario.js';
 
 /** Every scenario, in the order `npm run bench` runs them. */
 export const scenarios: readonly (Scenario | CustomScenario)[] = [
@@ -18,4 +19,5 @@ export const scenarios: readonly (Scenario | CustomScenario)[] = [
   realtimeBurst,
   filesDownload,
   filesUpload,
+  thumbnails,
 ];
