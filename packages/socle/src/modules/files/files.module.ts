@@ -14,6 +14,7 @@ import { createPresignedUploads, type PresignedUploads } from './uploads/presign
 import { createResumableUploads, type ResumableUploads } from './uploads/resumable.js';
 import { openStagingArea } from './uploads/staging.js';
 import { registerUploadRoutes } from './uploads/uploads.routes.js';
+import { createVariantDownloads, type VariantDownloads } from './variant-downloads.js';
 
 export interface FilesOptions {
   /** Buckets declared up front; modules may also call `files.registerBucket` from their setup. */
@@ -32,6 +33,8 @@ export type FilesServices = FilesService & {
   readonly uploads: ResumableUploads;
   /** Presigned direct uploads (S3 presigned PUT or multipart; Socle's signed URLs locally). */
   readonly presigned: PresignedUploads;
+  /** Signed links to image variants (`variantUrl(object, { width, format })`): see docs/files.md. */
+  readonly variants: VariantDownloads;
 };
 
 /** The files module's definition; its public API is {@link FilesServices}. */
@@ -107,7 +110,22 @@ export function createFilesModule(options: FilesOptions = {}): FilesModule {
         clock: context.clock,
         log: context.log,
       });
-      return { ...files, uploads, presigned };
+      const variants = createVariantDownloads({
+        files,
+        blobs: context.blobs,
+        now: () => context.clock.now(),
+        metrics: {
+          cacheHits: context.metrics.counter({
+            name: 'socle_files_variant_cache_hits_total',
+            help: 'Image variants served from the blob cache (or from a render already under way)',
+          }),
+          rendered: context.metrics.counter({
+            name: 'socle_files_variants_rendered_total',
+            help: 'Image variants rendered with sharp and cached',
+          }),
+        },
+      });
+      return { ...files, uploads, presigned, variants };
     },
     routes(app, { services, clock }) {
       registerFilesRoutes(app, services, () => clock.now());
@@ -116,6 +134,7 @@ export function createFilesModule(options: FilesOptions = {}): FilesModule {
         resumable: services.uploads,
         presigned: services.presigned,
       });
+      services.variants.registerRoutes(app);
     },
     jobs: {
       lifecycle: defineJob({
