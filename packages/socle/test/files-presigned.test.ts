@@ -200,6 +200,41 @@ describeEachDatabase('files: presigned direct uploads', (target) => {
         const response = await put(part.url, bytes.subarray(offset, offset + part.size));
         etags.push({ partNumber: part.partNumber, etag: response.headers.get('etag') as string });
       }
+      if (backend === 's3') {
+        // The part URL, signed again by the SDK's own signer (same date, key, upload id and part
+        // number), carries the same SigV4 signature; another part number would not.
+        const link = new URL((started.json.parts ?? [])[0]?.url as string);
+        const signingDate = new Date(
+          (link.searchParams.get('X-Amz-Date') as string).replace(
+            /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$/,
+            '$1-$2-$3T$4:$5:$6Z',
+          ),
+        );
+        const client = new S3Client({
+          region: 'us-east-1',
+          endpoint: s3.endpoint,
+          forcePathStyle: true,
+          credentials: TEST_S3_CREDENTIALS,
+          // As Socle's staging client: no checksum parameters in part URLs.
+          requestChecksumCalculation: 'WHEN_REQUIRED',
+        });
+        const resign = async (PartNumber: number) =>
+          new URL(
+            await getSignedUrl(
+              client,
+              new UploadPartCommand({
+                Bucket: S3_BUCKET,
+                Key: link.pathname.split('/').slice(2).map(decodeURIComponent).join('/'),
+                UploadId: link.searchParams.get('uploadId') as string,
+                PartNumber,
+              }),
+              { expiresIn: Number(link.searchParams.get('X-Amz-Expires')), signingDate },
+            ),
+          ).searchParams.get('X-Amz-Signature');
+        expect(await resign(1)).toBe(link.searchParams.get('X-Amz-Signature'));
+        expect(await resign(2)).not.toBe(link.searchParams.get('X-Amz-Signature'));
+        client.destroy();
+      }
       const stolen = await complete({ token: started.json.token, parts: etags }, other);
       expect(stolen.status).toBe(404);
       expect(stolen.json.code).toBe('files.not_found');
