@@ -157,5 +157,6 @@ export function createFilesModule(options: FilesOptions = {}): FilesModule {
       }),
     },
     privacy: ({ db, services }) => createFilesPrivacy(db, services),
+    onStop: ({ services }) => services.uploads.close(),
   });
 }

@@ -233,6 +233,12 @@ export function createResumableUploads(options: {
     handle,
     /** Removes staged tus uploads older than {@link TUS_EXPIRY_MS}; returns how many. */
     removeExpired: () => server.cleanUpExpiredUploads(),
+    /** Closes the S3 clients of the staging area (the tus store's and Socle's own). */
+    close(): void {
+      if (staging.kind !== 's3') return;
+      staging.client.destroy();
+      (datastore as unknown as { client?: { destroy?(): void } }).client?.destroy?.();
+    },
   };
 }
 
