@@ -1,3 +1,7 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -31,6 +35,7 @@ describeEachDatabase('files: image variants through signed links', (target) => {
     let tenant: TestTenant;
     let object: FileObject;
     const clock = createManualClock(new Date());
+    const blobDirectory = mkdtempSync(path.join(tmpdir(), 'socle-variants-'));
 
     beforeAll(async () => {
       socle = await createTestSocle(target, {
@@ -38,7 +43,11 @@ describeEachDatabase('files: image variants through signed links', (target) => {
         modules: [...createBuiltInModules(), createFilesModule({ buckets: [photos] })],
         config: {
           jobsQueues: [],
-          ...(backend === 's3' ? { blobUrl: s3.blobUrl(`variants-${Date.now()}-${target.dialect}`) } : {}),
+          // Its own blob directory even on Postgres (no DATA_DIR there): the cache starts empty.
+          blobUrl:
+            backend === 's3'
+              ? s3.blobUrl(`variants-${Date.now()}-${target.dialect}`)
+              : pathToFileURL(blobDirectory).href,
         },
       });
       files = socle.servicesOf<FilesServices>('files');
@@ -57,7 +66,10 @@ describeEachDatabase('files: image variants through signed links', (target) => {
       expect(response.statusCode, response.body).toBe(201);
       object = response.json() as FileObject;
     });
-    afterAll(() => socle?.dispose());
+    afterAll(async () => {
+      await socle?.dispose();
+      rmSync(blobDirectory, { recursive: true, force: true });
+    });
 
     const get = (url: string, headers: Record<string, string> = {}) =>
       socle.app.inject({ method: 'GET', url, headers });
