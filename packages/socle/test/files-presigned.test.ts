@@ -1,4 +1,8 @@
 import { createHash } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { PutObjectCommand, S3Client, UploadPartCommand } from '@aws-sdk/client-s3';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -47,6 +51,7 @@ describeEachDatabase('files: presigned direct uploads', (target) => {
     let tenant: TestTenant;
     let other: TestTenant;
     const clock = createManualClock(new Date());
+    const blobDirectory = mkdtempSync(path.join(tmpdir(), 'socle-presigned-'));
 
     beforeAll(async () => {
       socle = await createTestSocle(target, {
@@ -54,14 +59,21 @@ describeEachDatabase('files: presigned direct uploads', (target) => {
         modules: [...createBuiltInModules(), createFilesModule({ buckets: [scans] })],
         config: {
           jobsQueues: [],
-          ...(backend === 's3' ? { blobUrl: s3.blobUrl(`presigned-${Date.now()}-${target.dialect}`) } : {}),
+          // Its own blob directory even on Postgres (no DATA_DIR there): staging starts empty.
+          blobUrl:
+            backend === 's3'
+              ? s3.blobUrl(`presigned-${Date.now()}-${target.dialect}`)
+              : pathToFileURL(blobDirectory).href,
         },
       });
       baseUrl = await socle.listen();
       tenant = await socle.newTenant();
       other = await socle.newTenant();
     });
-    afterAll(() => socle?.dispose());
+    afterAll(async () => {
+      await socle?.dispose();
+      rmSync(blobDirectory, { recursive: true, force: true });
+    });
 
     const headersOf = (t: TestTenant) => ({ authorization: `Bearer ${t.owner.token}`, 'x-org-id': t.id });
     const start = async (body: Record<string, unknown>, t = tenant) => {
