@@ -20,6 +20,8 @@ export {
   byteLimit,
   type PresignOptions,
   type PutBlobOptions,
+  parseS3Url,
+  type S3Location,
 } from './blobs/index.js';
 export type { Bus, BusHandler } from './bus/index.js';
 export { type Clock, createManualClock, systemClock } from './clock/index.js';

@@ -10,6 +10,11 @@ import { createFilesPrivacy } from './files.privacy.js';
 import { registerFilesRoutes } from './files.routes.js';
 import type { FilesTables } from './files.tables.js';
 import { createFilesService, type FilesQuota, type FilesService } from './objects.service.js';
+import { createPresignedUploads, type PresignedUploads } from './uploads/presigned.js';
+import { createResumableUploads, type ResumableUploads } from './uploads/resumable.js';
+import { openStagingArea } from './uploads/staging.js';
+import { registerUploadRoutes } from './uploads/uploads.routes.js';
+import { createVariantDownloads, type VariantDownloads } from './variant-downloads.js';
 
 export interface FilesOptions {
   /** Buckets declared up front; modules may also call `files.registerBucket` from their setup. */
@@ -23,7 +28,14 @@ export interface FilesOptions {
 }
 
 /** What the files module gives other modules, apps and tests (`socle.servicesOf(files)`). */
-export type FilesServices = FilesService;
+export type FilesServices = FilesService & {
+  /** Resumable (tus) uploads, staged then committed into their bucket: see docs/files.md. */
+  readonly uploads: ResumableUploads;
+  /** Presigned direct uploads (S3 presigned PUT or multipart; Socle's signed URLs locally). */
+  readonly presigned: PresignedUploads;
+  /** Signed links to image variants (`variantUrl(object, { width, format })`): see docs/files.md. */
+  readonly variants: VariantDownloads;
+};
 
 /** The files module's definition; its public API is {@link FilesServices}. */
 export type FilesModule = ModuleDefinition<FilesTables, FilesServices>;
@@ -52,8 +64,8 @@ export function createFilesModule(options: FilesOptions = {}): FilesModule {
         'Byte and object totals per organization or user (quotas): no file names or contents; the lifecycle and cleanup jobs walk it to visit each scope under its own RLS',
       signing_keys: 'The deployment-wide key that signs download links, sealed with SECRET_KEY',
     },
-    setup: (context: SetupContext<FilesTables>) =>
-      createFilesService({
+    setup: async (context: SetupContext<FilesTables>) => {
+      const files = await createFilesService({
         db: context.db,
         blobs: context.blobs,
         clock: context.clock,
@@ -88,9 +100,41 @@ export function createFilesModule(options: FilesOptions = {}): FilesModule {
             help: 'Blobs and temporary files of abandoned uploads removed by the cleanup job',
           }),
         },
-      }),
+      });
+      const staging = openStagingArea(context.config);
+      const uploads = createResumableUploads({ files, staging, log: context.log });
+      const presigned = createPresignedUploads({
+        files,
+        blobs: context.blobs,
+        staging,
+        clock: context.clock,
+        log: context.log,
+      });
+      const variants = createVariantDownloads({
+        files,
+        blobs: context.blobs,
+        now: () => context.clock.now(),
+        metrics: {
+          cacheHits: context.metrics.counter({
+            name: 'socle_files_variant_cache_hits_total',
+            help: 'Image variants served from the blob cache (or from a render already under way)',
+          }),
+          rendered: context.metrics.counter({
+            name: 'socle_files_variants_rendered_total',
+            help: 'Image variants rendered with sharp and cached',
+          }),
+        },
+      });
+      return { ...files, uploads, presigned, variants };
+    },
     routes(app, { services, clock }) {
       registerFilesRoutes(app, services, () => clock.now());
+      registerUploadRoutes(app, {
+        files: services,
+        resumable: services.uploads,
+        presigned: services.presigned,
+      });
+      services.variants.registerRoutes(app);
     },
     jobs: {
       lifecycle: defineJob({
@@ -107,9 +151,12 @@ export function createFilesModule(options: FilesOptions = {}): FilesModule {
         queue: 'low',
         handler: async (_job, files: FilesServices) => {
           await files.removeAbandonedUploads();
+          await files.uploads.removeExpired();
+          await files.presigned.removeAbandoned();
         },
       }),
     },
     privacy: ({ db, services }) => createFilesPrivacy(db, services),
+    onStop: ({ services }) => services.uploads.close(),
   });
 }

@@ -15,7 +15,7 @@ import {
   parseScopeToken,
 } from './objects.service.js';
 
-const FileObjectSchema = Type.Object({
+export const FileObjectSchema = Type.Object({
   id: Type.String({ format: 'uuid' }),
   bucket: Type.String(),
   tenantId: Type.Union([Type.String(), Type.Null()]),
@@ -44,7 +44,8 @@ function actorOf(request: FastifyRequest, bucket: Bucket, write: boolean): Files
   return { tenantId: org.orgId, userId: org.userId };
 }
 
-async function describe(files: FilesService, object: FileObject) {
+/** An object as the API answers it: its record and a fresh download link. */
+export async function describeObject(files: FilesService, object: FileObject) {
   const link = await files.downloadUrl(object);
   return {
     ...object,
@@ -127,7 +128,7 @@ export function registerFilesRoutes(app: HttpServer, files: FilesService, now: (
             declaredLength: length === undefined ? undefined : Number(length),
             name: request.query.name,
           });
-          return reply.code(201).send(await describe(files, object));
+          return reply.code(201).send(await describeObject(files, object));
         } catch (error) {
           // The rest of a refused body is not read: close the connection rather than drain it.
           if (!request.raw.readableEnded) reply.header('connection', 'close');
@@ -164,7 +165,7 @@ export function registerFilesRoutes(app: HttpServer, files: FilesService, now: (
         request.query.limit ?? 50,
         request.query.before === undefined ? undefined : new Date(request.query.before),
       );
-      return { objects: await Promise.all(objects.map((object) => describe(files, object))) };
+      return { objects: await Promise.all(objects.map((object) => describeObject(files, object))) };
     },
   );
 
@@ -184,7 +185,7 @@ export function registerFilesRoutes(app: HttpServer, files: FilesService, now: (
       const bucket = files.bucket(request.params.bucket);
       const object = await files.find(actorOf(request, bucket, false), bucket.name, request.params.id);
       if (object === undefined) throw filesErrors.notFound();
-      return describe(files, object);
+      return describeObject(files, object);
     },
   );
 

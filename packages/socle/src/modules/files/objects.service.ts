@@ -109,7 +109,7 @@ const MAX_URL_SECONDS = 7 * 24 * 3600;
 const ABANDONED_AFTER_MS = 60 * 60 * 1000;
 const DAY_MS = 24 * 60 * 60 * 1000;
 const WALK_PAGE = 200;
-const RESERVED_BUCKET_NAMES = new Set(['signed', 'public']);
+const RESERVED_BUCKET_NAMES = new Set(['signed', 'public', 'tus', 'presigned']);
 
 /** Whose objects: an organization's (tenant buckets) or a user's (per-user buckets). */
 export interface FilesScope {
