@@ -40,6 +40,9 @@ export function benchSocleConfig(settings: ServerSettings, overrides: Partial<Co
       // Bench databases are thrown away after the run; later rounds restart Socle on the same
       // database, so every bench server uses this one fixed key.
       secretKey: BENCH_SECRET_KEY,
+      // The load generator is one address opening thousands of sockets (realtime-fanout: 10,000):
+      // the per-address cap (HTTP_MAX_CONNECTIONS_PER_IP, 1,000) would reset them past 1,000.
+      httpMaxConnectionsPerIp: 0,
       ...overrides,
     },
   });
