@@ -1,4 +1,4 @@
-import { type Kysely, sql } from 'kysely';
+import { type Kysely, type Selectable, sql } from 'kysely';
 import type { Database, PreparedQuery, SqlConnection } from '../../kernel/index.js';
 import type { LedgerTables, SqlBigint } from './ledger.tables.js';
 
@@ -6,41 +6,11 @@ import type { LedgerTables, SqlBigint } from './ledger.tables.js';
 // biome-ignore lint/suspicious/noExplicitAny: callers pass transactions typed with their own tables
 export type LedgerExecutor = Kysely<any>;
 
-/** An account row with its running sums, as locked for a batch. */
-export interface AccountRow {
-  id: string;
-  tenant_id: string;
-  owner_kind: string;
-  owner_user_id: string | null;
-  unit: string;
-  scale: number;
-  code: string | null;
-  debits_must_not_exceed_credits: boolean;
-  credits_must_not_exceed_debits: boolean;
-  debits_pending: SqlBigint;
-  debits_posted: SqlBigint;
-  credits_pending: SqlBigint;
-  credits_posted: SqlBigint;
-  metadata: unknown;
-  created_at: Date;
-}
+/** An account row with its running sums, as locked for a batch: the table's row type. */
+export type AccountRow = Selectable<LedgerTables['ledger.accounts']>;
 
-/** A transfer row. */
-export interface TransferRow {
-  id: string;
-  seq: SqlBigint;
-  kind: string;
-  debit_account_id: string;
-  credit_account_id: string;
-  amount: SqlBigint;
-  unit: string;
-  hold_id: string | null;
-  reverses_id: string | null;
-  expires_at: Date | null;
-  code: string | null;
-  metadata: unknown;
-  created_at: Date;
-}
+/** A transfer row (its tenant is the caller's, under RLS: not read). */
+export type TransferRow = Omit<Selectable<LedgerTables['ledger.transfers']>, 'tenant_id'>;
 
 /** A transfer to insert (amounts as decimal strings: they travel in one JSON parameter). */
 export interface NewTransferRow {
