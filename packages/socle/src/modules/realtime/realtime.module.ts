@@ -1,3 +1,5 @@
+import { createRequire } from 'node:module';
+import { dirname } from 'node:path';
 import type { JobBackoff } from '../../kernel/index.js';
 import {
   defineModule,
@@ -28,6 +30,10 @@ import {
   type WebhookDelivery,
   type WebhookSink,
 } from './webhooks.js';
+
+const PUSHER_JS_BROWSER_DIR = dirname(
+  createRequire(import.meta.url).resolve('pusher-js/dist/web/pusher.min.js'),
+);
 
 export interface RealtimeOptions {
   /** Apps besides the one of `REALTIME_APP_ID/KEY/SECRET` (which, when set, comes first). */
@@ -197,6 +203,9 @@ export function createRealtimeModule(options: RealtimeOptions = {}): RealtimeMod
     privacy: ({ services }) =>
       createRealtimePrivacy((userId) => services.gateway.terminatePersonConnections(userId)),
     migrations: new URL('./migrations/', import.meta.url),
+    // The browser client (pusher-js, the same release the tests drive) served by Socle itself, so
+    // a web client loads `/realtime/client/pusher.min.js` from its own origin: no CDN, strict CSP.
+    web: { root: PUSHER_JS_BROWSER_DIR, path: '/realtime/client/' },
     setup: (context) => createRealtimeServices(context, options),
     jobs: { deliverWebhook: defineWebhookJob(options.webhookBackoff) },
     configureHttp(app, { services: { gateway, webhooks } }) {
