@@ -198,3 +198,21 @@ describeEachDatabase('Web clients served by Socle', (target) => {
     });
   });
 });
+
+describeEachDatabase('Web clients and Pusher app ids', (target) => {
+  it('refuses a configured realtime app whose id is the path of a module web client', async () => {
+    const app = { ...testRealtimeApp(), appId: 'demo' };
+    await expect(
+      createTestSocle(target, {
+        settings: { realtime: app },
+        modules: [
+          createIdentityModule(),
+          createMailModule(),
+          createTenancyModule(),
+          createRealtimeModule(),
+          demo,
+        ],
+      }),
+    ).rejects.toMatchObject({ code: 'realtime.app_id_taken' });
+  });
+});

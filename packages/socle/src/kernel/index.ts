@@ -77,6 +77,7 @@ export {
   REQUEST_ID_HEADER,
   routeSecurity,
   type WebClient,
+  webClientPath,
   writeProblemOnSocket,
 } from './http/index.js';
 export { isUuid } from './ids/index.js';

@@ -7,6 +7,7 @@ import {
   type ModuleDefinition,
   type SetupContext,
   type SharedState,
+  webClientPath,
 } from '../../kernel/index.js';
 import { type AppDirectory, configuredApp, type RealtimeApp } from './apps.js';
 import { registerAppRoutes } from './apps.routes.js';
@@ -101,12 +102,21 @@ function createRealtimeServices(
 ): RealtimeServices {
   const { settings, clock, log, bus } = context;
   const configured = configuredApp(settings);
+  const staticApps = [...(configured ? [configured] : []), ...(options.apps ?? [])];
+  // Pusher's HTTP API lives under `/apps/{appId}/`, where web clients live too (`/apps/<module>/`):
+  // an app named like a module serving there would lose its GET routes to the module's files.
+  // (Apps created through the API have UUID ids, which no module name can be.)
+  for (const module of context.modules) {
+    const path = module.web === undefined ? undefined : webClientPath(module.name, module.web);
+    const taken = staticApps.find((app) => path === `/apps/${app.id}/`);
+    if (taken) throw realtimeErrors.appIdTaken(taken.id, module.name);
+  }
   const db = context.db.withTables<RealtimeTables>();
   const appsService = createAppsService({
     db,
     store: createAppsStore(db),
     clock,
-    staticApps: [...(configured ? [configured] : []), ...(options.apps ?? [])],
+    staticApps,
     secrets: context.secrets,
     log,
   });
