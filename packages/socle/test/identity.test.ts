@@ -1,11 +1,11 @@
 import { createLocalJWKSet, jwtVerify } from 'jose';
-import { afterAll, beforeAll, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createManualClock } from '../src/index.js';
-import { createIdentityModule } from '../src/modules/identity/index.js';
+import { CREDENTIALS_CHECK_TTL_MS, createIdentityModule } from '../src/modules/identity/index.js';
 import { createMailModule } from '../src/modules/mail/index.js';
 import { createTestSocle, type TestSocle } from '../src/testing/index.js';
 import { get as getAs, post as postAs } from './support/api-client.js';
-import { describeEachDatabase } from './support/each-database.js';
+import { describeEachDatabase, postgresTarget } from './support/each-database.js';
 
 const PASSWORD = 'correct horse battery staple orbit';
 
@@ -162,6 +162,33 @@ describeEachDatabase('Identity: accounts, sessions, tokens', (target) => {
     expect((await post('/auth/refresh', { refreshToken: tokens.refreshToken })).statusCode).toBe(401);
   });
 
+  it('ends the access token of a session at once when it is signed out or revoked, not at its expiry', async () => {
+    const { email, tokens } = await signUp();
+    const laptop: Tokens = (await post('/auth/sign-in', { email, password: PASSWORD })).json();
+    const phone: Tokens = (await post('/auth/sign-in', { email, password: PASSWORD })).json();
+    // Each token was just used: the node remembers its session as valid.
+    for (const token of [tokens.accessToken, laptop.accessToken, phone.accessToken])
+      expect((await get('/auth/sessions', token)).statusCode).toBe(200);
+
+    expect((await post('/auth/sign-out', {}, laptop.accessToken)).statusCode).toBe(204);
+    const afterSignOut = await get('/auth/sessions', laptop.accessToken);
+    expect(afterSignOut.statusCode).toBe(401);
+    expect(afterSignOut.json()).toMatchObject({ code: 'auth.credentials_revoked' });
+
+    const revoked = await socle.app.inject({
+      method: 'DELETE',
+      url: `/auth/sessions/${phone.sessionId}`,
+      headers: { authorization: `Bearer ${tokens.accessToken}` },
+    });
+    expect(revoked.statusCode).toBe(204);
+    expect((await get('/auth/sessions', phone.accessToken)).statusCode).toBe(401);
+    // The other sessions are untouched.
+    expect((await get('/auth/sessions', tokens.accessToken)).statusCode).toBe(200);
+
+    expect((await post('/auth/sign-out-everywhere', {}, tokens.accessToken)).statusCode).toBe(204);
+    expect((await get('/auth/sessions', tokens.accessToken)).statusCode).toBe(401);
+  });
+
   it("cannot revoke another user's session", async () => {
     const alice = await signUp();
     const bob = await signUp();
@@ -186,3 +213,38 @@ describeEachDatabase('Identity: accounts, sessions, tokens', (target) => {
     expect(protectedHeader.kid).toBe(jwks.keys[0].kid);
   });
 });
+
+describe.skipIf(!postgresTarget.available)(
+  'Identity: a revocation on one node, seen by another [postgres]',
+  () => {
+    let first: TestSocle;
+    let second: TestSocle;
+    beforeAll(async () => {
+      const modules = () => [createIdentityModule({ rateLimits: false }), createMailModule()];
+      first = await createTestSocle(postgresTarget, { modules: modules() });
+      second = await createTestSocle(postgresTarget, { modules: modules(), database: first.database });
+    });
+    afterAll(async () => {
+      await second?.close();
+      await first?.dispose();
+    });
+
+    it("stops accepting a signed-out session's access token on every node within the credentials check's second", async () => {
+      const signedUp = await postAs(first, '/auth/sign-up', {
+        email: 'fleet.user@example.com',
+        password: PASSWORD,
+      });
+      const { accessToken } = signedUp.json().tokens as Tokens;
+      // The other node has seen the token and remembers the session as valid.
+      expect((await getAs(second, '/auth/sessions', accessToken)).statusCode).toBe(200);
+      expect((await postAs(first, '/auth/sign-out', {}, accessToken)).statusCode).toBe(204);
+      const deadline = Date.now() + 10 * CREDENTIALS_CHECK_TTL_MS;
+      let status = 200;
+      while (status === 200 && Date.now() < deadline) {
+        await new Promise((resolve) => setTimeout(resolve, 100));
+        status = (await getAs(second, '/auth/sessions', accessToken)).statusCode;
+      }
+      expect(status).toBe(401);
+    });
+  },
+);

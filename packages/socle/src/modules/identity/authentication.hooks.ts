@@ -18,40 +18,56 @@ declare module 'fastify' {
 
 const BEARER = /^Bearer ([A-Za-z0-9._~+/-]+=*)$/;
 
-/** Whether an account's credentials still work (the users store). */
+/** Whether an access token's account and session still work (the users store). */
 export interface CredentialsCheck {
-  credentialsValid(userId: string): Promise<boolean>;
+  /** False once the session was revoked (sign-out, revocation, password reset) or the account erased. */
+  credentialsValid(userId: string, sessionId: string): Promise<boolean>;
   /** True when they were found valid a moment ago, answered without waiting (optional). */
-  validBefore?(userId: string): boolean;
+  validBefore?(userId: string, sessionId: string): boolean;
+}
+
+/** A {@link CredentialsCheck} that remembers valid answers, and forgets them when told of a revocation. */
+export interface RememberedCredentials extends Required<CredentialsCheck> {
+  /** This node stops trusting the session (or, given only a user, every session of theirs) at once. */
+  forget(revoked: { readonly userId?: string; readonly sessionId?: string }): void;
 }
 
 /**
- * How long a node goes on trusting that an account's credentials were not revoked, without asking
- * the database again. An erasure waits this long after revoking them (see identity.privacy.ts):
- * when it goes on, no node accepts them any more.
+ * How long a node goes on trusting that an access token's session and account were not revoked,
+ * without asking the database again. A sign-out or revocation holds at once on the node that
+ * made it (it forgets what it remembered) and within this time on every other node; an erasure
+ * waits this long after revoking (see identity.privacy.ts), so when it goes on no node accepts
+ * the person's tokens any more.
  */
 export const CREDENTIALS_CHECK_TTL_MS = 1000;
 const CREDENTIALS_CACHE_SIZE = 10_000;
 
 /**
- * `check`, remembering valid answers for `CREDENTIALS_CHECK_TTL_MS` of real (monotonic) time: a
- * client sends many requests with one token, and one primary-key read per user and second costs
- * nothing next to one per request. A revoked answer is never remembered.
+ * `check`, remembering valid answers per session for `CREDENTIALS_CHECK_TTL_MS` of real
+ * (monotonic) time: a client sends many requests with one token, and one primary-key read per
+ * session and second costs nothing next to one per request. A revoked answer is never remembered.
  */
-export function rememberValidCredentials(check: CredentialsCheck): CredentialsCheck {
-  const validUntil = new Map<string, number>();
-  const validBefore = (userId: string) => (validUntil.get(userId) ?? 0) > performance.now();
+export function rememberValidCredentials(check: CredentialsCheck): RememberedCredentials {
+  const remembered = new Map<string, { readonly userId: string; readonly until: number }>();
+  const validBefore = (userId: string, sessionId: string) => {
+    const entry = remembered.get(sessionId);
+    return entry !== undefined && entry.userId === userId && entry.until > performance.now();
+  };
   return {
     validBefore,
-    async credentialsValid(userId) {
-      if (validBefore(userId)) return true;
+    async credentialsValid(userId, sessionId) {
+      if (validBefore(userId, sessionId)) return true;
       const now = performance.now();
-      const valid = await check.credentialsValid(userId);
+      const valid = await check.credentialsValid(userId, sessionId);
       if (valid) {
-        if (validUntil.size >= CREDENTIALS_CACHE_SIZE) validUntil.clear();
-        validUntil.set(userId, now + CREDENTIALS_CHECK_TTL_MS);
-      } else validUntil.delete(userId);
+        if (remembered.size >= CREDENTIALS_CACHE_SIZE) remembered.clear();
+        remembered.set(sessionId, { userId, until: now + CREDENTIALS_CHECK_TTL_MS });
+      } else remembered.delete(sessionId);
       return valid;
+    },
+    forget({ userId, sessionId }) {
+      if (sessionId !== undefined) remembered.delete(sessionId);
+      else for (const [id, entry] of remembered) if (entry.userId === userId) remembered.delete(id);
     },
   };
 }
@@ -61,10 +77,10 @@ export function rememberValidCredentials(check: CredentialsCheck): CredentialsCh
  * `request.auth` and opens the request scope with its user (so transactions carry `app.user_id`). A
  * request without the header goes on anonymously; one with a bad or expired token gets a 401.
  *
- * A valid signature is not enough: the account must not have had its credentials revoked (an
- * erasure), read from the database by primary key at most once a second per user and node
- * (`rememberValidCredentials`), so a revocation holds on every node sharing the database once the
- * erasure has waited that second (401 `auth.credentials_revoked`).
+ * A valid signature is not enough: the token's session must not have been revoked (sign-out,
+ * revocation, password reset) nor the account erased, read from the database by primary key at
+ * most once a second per session and node (`rememberValidCredentials`): a revocation holds at once
+ * on the node that made it and within that second on every other (401 `auth.credentials_revoked`).
  */
 export function installAuthentication(
   app: HttpServer,
@@ -91,11 +107,11 @@ export function installAuthentication(
     };
     const authenticate = (claims: AccessClaims) => {
       // A client reuses its token for many requests: the common case answers without waiting.
-      if (credentials.validBefore?.(claims.userId)) {
+      if (credentials.validBefore?.(claims.userId, claims.sessionId)) {
         accept(claims);
         return;
       }
-      credentials.credentialsValid(claims.userId).then(
+      credentials.credentialsValid(claims.userId, claims.sessionId).then(
         (valid) => (valid ? accept(claims) : done(sessionErrors.credentialsRevoked())),
         (error: Error) => done(error),
       );

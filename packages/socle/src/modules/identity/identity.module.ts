@@ -68,9 +68,14 @@ function createIdentityServices(context: SetupContext<IdentityTables>, options: 
   /** An address the account opened a session from within a session's lifetime. */
   const knownSignInAddress = (email: string, ip: string) =>
     sessionsStore.signedInFrom(email, ip, new Date(clock.now().getTime() - sessionTtlMs));
+  const users = createUsersStore(db);
+  // Whether an access token's session and account still work, remembered a second per session;
+  // a revocation made here is forgotten at once (see authentication.hooks.ts).
+  const credentials = rememberValidCredentials(users);
   const sessions = createSessionService({
     db,
     store: sessionsStore,
+    onRevoked: credentials.forget,
     accessTokens,
     clock,
     sessionTtlMs,
@@ -84,7 +89,6 @@ function createIdentityServices(context: SetupContext<IdentityTables>, options: 
     issuer: options.totpIssuer ?? 'Socle',
     challengeTtlMs: options.mfaChallengeTtlMs ?? 5 * 60 * 1000,
   });
-  const users = createUsersStore(db);
   const emailTokens = createEmailTokenService({
     db,
     store: createEmailTokensStore(),
@@ -106,6 +110,7 @@ function createIdentityServices(context: SetupContext<IdentityTables>, options: 
     mfa,
     emailTokens,
     users,
+    credentials,
     knownSignInAddress,
     personalData: createPersonalDataStore(db),
     findPrivacySubject: (reference: string) => findPrivacySubject(db.withTables<unknown>(), reference),
@@ -163,8 +168,8 @@ export function createIdentityModule(options: IdentityOptions = {}) {
         context.log.info({ secrets: resealed }, 'TOTP secrets resealed with the current SECRET_KEY');
     },
     configureHttp(app, context) {
-      const { accessTokens, users, accounts, knownSignInAddress } = context.services;
-      installAuthentication(app, accessTokens, context.scope, rememberValidCredentials(users));
+      const { accessTokens, credentials, accounts, knownSignInAddress } = context.services;
+      installAuthentication(app, accessTokens, context.scope, credentials);
       installReauthentication(app, accounts, options.rateLimits === false ? undefined : context.rateLimiter);
       if (options.rateLimits !== false)
         installIdentityRateLimits(

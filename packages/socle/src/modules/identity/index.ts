@@ -1,6 +1,6 @@
 /** The identity module: accounts, sessions, access tokens, authentication of requests. */
 export type { IdentityCredentials } from './accounts.service.js';
-export { type Authentication, requireUser } from './authentication.hooks.js';
+export { type Authentication, CREDENTIALS_CHECK_TTL_MS, requireUser } from './authentication.hooks.js';
 export { createIdentityModule, type IdentityOptions, type IdentityServices } from './identity.module.js';
 export type { IdentityTables } from './identity.tables.js';
 export { normalizeEmail } from './passwords.js';

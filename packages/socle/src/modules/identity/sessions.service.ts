@@ -21,6 +21,8 @@ export interface IssuedTokens {
 }
 
 export interface SessionServiceOptions {
+  /** Told of every revocation, so this node stops accepting the sessions' access tokens at once. */
+  readonly onRevoked?: (revoked: { readonly userId?: string; readonly sessionId?: string }) => void;
   readonly db: Database<IdentityTables>;
   readonly store: SessionsStore;
   readonly accessTokens: AccessTokens;
@@ -44,7 +46,16 @@ export interface ClientInfo {
  * a stolen copy would come back that late.
  */
 export function createSessionService(options: SessionServiceOptions) {
-  const { db, store, accessTokens, clock } = options;
+  const { db, accessTokens, clock } = options;
+  // Every revocation goes through here: the store's, then this node forgets the sessions.
+  const store: SessionsStore = {
+    ...options.store,
+    async revoke(target, ...rest) {
+      const revoked = await options.store.revoke(target, ...rest);
+      options.onRevoked?.(target);
+      return revoked;
+    },
+  };
 
   async function tokensFor(userId: string, sessionId: string, refreshToken: string): Promise<IssuedTokens> {
     const access = await accessTokens.sign({ userId, sessionId });

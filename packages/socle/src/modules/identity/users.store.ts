@@ -40,17 +40,29 @@ export function createUsersStore(db: Database<IdentityTables>) {
   const byId = db.prepare((kysely, params: { id: string }) =>
     kysely.selectFrom('identity.users').selectAll().where('id', '=', params.id),
   );
-  const revocation = db.prepare((kysely, params: { id: string }) =>
-    kysely.selectFrom('identity.users').select('credentials_revoked_at').where('id', '=', params.id),
+  const revocation = db.prepare((kysely, params: { id: string; sessionId: string }) =>
+    kysely
+      .selectFrom('identity.users as user')
+      .leftJoin('identity.sessions as session', (join) =>
+        join.onRef('session.user_id', '=', 'user.id').on('session.id', '=', params.sessionId),
+      )
+      .select(['user.credentials_revoked_at', 'session.id as session_id', 'session.revoked_at'])
+      .where('user.id', '=', params.id),
   );
   return {
     /**
-     * Whether the account's credentials still work: false once an erasure revoked them, or when
-     * the account does not exist. One primary-key read, made on every authenticated request.
+     * Whether an access token of this account and session still works: false once the session
+     * was revoked (sign-out, revocation, password reset) or an erasure revoked the account's
+     * credentials, or when either does not exist. Two primary-key reads in one statement.
      */
-    async credentialsValid(id: string): Promise<boolean> {
-      const row = await revocation.executeTakeFirst({ id });
-      return row !== undefined && row.credentials_revoked_at === null;
+    async credentialsValid(id: string, sessionId: string): Promise<boolean> {
+      const row = await revocation.executeTakeFirst({ id, sessionId });
+      return (
+        row !== undefined &&
+        row.credentials_revoked_at === null &&
+        row.session_id !== null &&
+        row.revoked_at === null
+      );
     },
     findByEmail: (email: string, executor?: Executor): Promise<UserRow | undefined> =>
       byEmail.executeTakeFirst({ email }, executor),
