@@ -7,6 +7,13 @@ export {
   probeCrossTenantAccess,
 } from './cross-tenant-probe.js';
 export {
+  type FakeStripe,
+  type StripeDeliveryOptions,
+  type StripeEvent,
+  type StripeObject,
+  startFakeStripe,
+} from './fake-stripe.js';
+export {
   type FaultyProvider,
   type ProviderFault,
   type ProviderHandler,
