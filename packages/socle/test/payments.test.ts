@@ -257,10 +257,7 @@ describeEachDatabase('Payments', (target) => {
       const [completed] = server.stripe.completeCheckout(sessionId) as [StripeEvent];
       // Two refunds made at Stripe (100 cents, then the rest), delivered in the worst order:
       // the full refund, the partial one, then the payment, then the partial one again.
-      const intent = sessionOf(sessionId).payment_intent as string;
-      const charge = server.stripe.objects.get(
-        (server.stripe.objects.get(intent) as Record<string, unknown>).latest_charge as string,
-      ) as Record<string, unknown>;
+      const charge = server.stripe.chargeOf(sessionId);
       charge.amount_refunded = 100;
       const partialEvent = {
         ...completed,

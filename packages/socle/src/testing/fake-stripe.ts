@@ -38,6 +38,8 @@ export interface FakeStripe {
   readonly objects: Map<string, StripeObject>;
   /** The buyer pays a Checkout Session: its events (completion; subscription and first invoice). */
   completeCheckout(sessionId: string): StripeEvent[];
+  /** The charge of a paid one-off session (to script refunds made in Stripe's dashboard). */
+  chargeOf(sessionId: string): StripeObject;
   /** The session expires unpaid. */
   expireCheckout(sessionId: string): StripeEvent[];
   /** A new period of a subscription is paid: `invoice.paid` and `customer.subscription.updated`. */
@@ -397,6 +399,11 @@ export async function startFakeStripe(): Promise<FakeStripe> {
         emit('invoice.paid', invoice),
         emit('checkout.session.completed', session),
       ];
+    },
+
+    chargeOf(sessionId) {
+      const intent = get(get(sessionId, 'checkout session').payment_intent as string, 'payment intent');
+      return get(intent.latest_charge as string, 'charge');
     },
 
     expireCheckout(sessionId) {

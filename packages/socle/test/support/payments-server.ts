@@ -2,7 +2,6 @@ import { afterAll, beforeAll } from 'vitest';
 import {
   createLedgerModule,
   createPaymentsModule,
-  defineCatalog,
   type LedgerService,
   type PaymentsService,
   tenantSettings,
@@ -20,30 +19,9 @@ import {
   type TestSocle,
   type TestTenant,
 } from '../../src/testing/index.js';
+import { paymentsTestCatalog as paymentsCatalog } from '../fixtures/payments-module.js';
 import { callAs } from './api-client.js';
 import { pusherClient, testRealtimeApp } from './realtime-clients.js';
-
-export const paymentsCatalog = defineCatalog([
-  {
-    id: 'coins-500',
-    kind: 'pack',
-    name: '500 coins',
-    price: 499,
-    currency: 'EUR',
-    credits: 500,
-    unit: 'coins',
-  },
-  {
-    id: 'pro-monthly',
-    kind: 'subscription',
-    name: 'Pro',
-    price: 1900,
-    currency: 'EUR',
-    interval: 'month',
-    credits: 1000,
-    unit: 'credits',
-  },
-]);
 
 /** A listening Socle with ledger, realtime and payments on Stripe, and the fake Stripe it talks to. */
 export interface PaymentsServer {
