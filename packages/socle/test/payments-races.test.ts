@@ -4,12 +4,15 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { type LedgerService, type PaymentsService, tenantSettings } from '../src/index.js';
 import { createIdentityModule } from '../src/modules/identity/index.js';
 import { createMailModule } from '../src/modules/mail/index.js';
+import { createOutboundModule } from '../src/modules/outbound/index.js';
 import { createRealtimeModule } from '../src/modules/realtime/index.js';
 import { createTenancyModule } from '../src/modules/tenancy/index.js';
 import {
   createTestSocle,
+  type FakeBtcpay,
   type FakeStripe,
   type StripeEvent,
+  startFakeBtcpay,
   startFakeStripe,
   TEST_SECRET_KEY,
   type TestDatabase,
@@ -28,10 +31,11 @@ describe.skipIf(!postgresTarget.available)('Payments under concurrency and crash
   let database: TestDatabase;
   let socle: TestSocle;
   let stripe: FakeStripe;
+  let btcpay: FakeBtcpay;
   let payments: PaymentsService;
   let ledger: LedgerService;
   let baseUrl: string;
-  const [ledgerModule, paymentsModule, shopModule] = createPaymentsTestModules();
+  const [ledgerModule, paymentsModule, shopModule] = createPaymentsTestModules(['stripe', 'btcpay']);
   // At most 64 sockets to the server, reused: 2,000 deliveries in flight without 2,000 connections.
   const agent = new Agent({ connections: 64, pipelining: 1 });
   afterEach(killCliProcesses);
@@ -39,6 +43,7 @@ describe.skipIf(!postgresTarget.available)('Payments under concurrency and crash
   beforeAll(async () => {
     database = await postgresTarget.create();
     stripe = await startFakeStripe();
+    btcpay = await startFakeBtcpay();
     socle = await createTestSocle(postgresTarget, {
       database,
       settings: {
@@ -46,12 +51,17 @@ describe.skipIf(!postgresTarget.available)('Payments under concurrency and crash
           stripeSecretKey: stripe.secretKey,
           stripeWebhookSecrets: [stripe.webhookSecret],
           stripeApiUrl: stripe.url,
+          btcpayUrl: btcpay.url,
+          btcpayApiKey: btcpay.apiKey,
+          btcpayStoreId: btcpay.storeId,
+          btcpayWebhookSecret: btcpay.webhookSecret,
         },
       },
       modules: [
         createIdentityModule({ rateLimits: false }),
         createMailModule(),
         createTenancyModule(),
+        createOutboundModule(),
         createRealtimeModule(),
         ledgerModule,
         paymentsModule,
@@ -68,6 +78,7 @@ describe.skipIf(!postgresTarget.available)('Payments under concurrency and crash
     await socle?.dispose();
     await database?.drop();
     await stripe?.close();
+    await btcpay?.close();
   });
 
   const checkout = async (tenant: TestTenant, productId: string) => {
@@ -139,6 +150,43 @@ describe.skipIf(!postgresTarget.available)('Payments under concurrency and crash
       ['paid', 'refund_recorded'],
       ['paid', 'refunded'],
     ]).toContainEqual(rows.map((row) => row.outcome).sort());
+    expect((await ledger.check()).ok).toBe(true);
+  }, 180_000);
+
+  it('credits a Bitcoin pack once when BTCPay redelivers its settlement 1,000× concurrently, each with a new delivery id', async () => {
+    const tenant = await socle.newTenant();
+    const invoice = await socle.scope.run({ tenantId: tenant.id }, () =>
+      payments.createInvoice({
+        provider: 'btcpay',
+        orderId: 'storm',
+        amount: 499,
+        currency: 'EUR',
+        productId: 'coins-500',
+        userId: tenant.owner.userId,
+      }),
+    );
+    btcpay.settle(invoice.providerReference);
+    const statuses = await Promise.all(
+      Array.from({ length: 1000 }, async (_, index) => {
+        const { body, headers } = btcpay.sign(
+          invoice.providerReference,
+          index % 2 === 0 ? 'InvoiceSettled' : 'InvoicePaymentSettled',
+          { redelivery: index > 1 },
+        );
+        const answer = await request(`${baseUrl}/payments/webhooks/btcpay`, {
+          method: 'POST',
+          headers,
+          body,
+          dispatcher: agent,
+        });
+        await answer.body.dump();
+        return answer.statusCode;
+      }),
+    );
+    expect(statuses.filter((status) => status !== 200)).toEqual([]);
+    const wallet = await walletOf(tenant, 'coins');
+    expect(wallet?.balance.posted).toBe(500n);
+    expect(await historyOf(tenant, wallet?.id as string)).toHaveLength(1);
     expect((await ledger.check()).ok).toBe(true);
   }, 180_000);
 

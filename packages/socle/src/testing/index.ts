@@ -7,6 +7,15 @@ export {
   probeCrossTenantAccess,
 } from './cross-tenant-probe.js';
 export {
+  FAKE_BTC_RATE,
+  type FakeBtcpay,
+  type FakeBtcpayInvoice,
+  type FakeSwissBitcoinPay,
+  type FakeSwissCheckout,
+  startFakeBtcpay,
+  startFakeSwissBitcoinPay,
+} from './fake-bitcoin.js';
+export {
   type FakeStripe,
   type StripeDeliveryOptions,
   type StripeEvent,

@@ -8,6 +8,7 @@ import {
 } from '../../src/index.js';
 import { createIdentityModule } from '../../src/modules/identity/index.js';
 import { createMailModule } from '../../src/modules/mail/index.js';
+import { createOutboundModule } from '../../src/modules/outbound/index.js';
 import { createPrivacyModule } from '../../src/modules/privacy/index.js';
 import { createRealtimeModule } from '../../src/modules/realtime/index.js';
 import { createTenancyModule } from '../../src/modules/tenancy/index.js';
@@ -71,6 +72,7 @@ export function usePaymentsServer(target: TestDatabaseTarget): PaymentsServer {
         createMailModule(),
         createTenancyModule(),
         createPrivacyModule(),
+        createOutboundModule(),
         createRealtimeModule(),
         ledgerModule,
         paymentsModule,

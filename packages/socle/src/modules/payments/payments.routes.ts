@@ -1,6 +1,8 @@
+import { randomUUID } from 'node:crypto';
 import { Type } from '@fastify/type-provider-typebox';
 import { type HttpServer, routeSecurity } from '../../kernel/index.js';
 import { OrgHeaders, requireOrg, requireOrgRole } from '../tenancy/index.js';
+import { paymentsErrors } from './payments.errors.js';
 import type { Payment, PaymentsService, Subscription } from './payments.service.js';
 
 const NullableString = Type.Union([Type.String(), Type.Null()]);
@@ -161,6 +163,65 @@ export function registerPaymentsRoutes(app: HttpServer, payments: PaymentsServic
       const { orgId, userId } = requireOrg(request);
       const payment = await payments.createCheckout({ ...request.body, orgId, userId });
       return reply.code(201).send(serializePayment(payment));
+    },
+  );
+
+  app.post(
+    '/payments/invoices',
+    {
+      schema: {
+        ...member,
+        summary:
+          'Opens a Bitcoin invoice for a pack of the catalog: sats and fiat amounts, expiry, BIP21 URI (with Lightning); QR at /payments/payments/{id}/qr.svg',
+        body: Type.Object(
+          {
+            productId: Type.String({ minLength: 1, maxLength: 64 }),
+            provider: Type.Optional(Type.String({ pattern: '^[a-z0-9-]{1,32}$' })),
+          },
+          { additionalProperties: false },
+        ),
+        response: { 201: PaymentSchema },
+      },
+    },
+    async (request, reply) => {
+      const { userId } = requireOrg(request);
+      const product = payments.catalog.product(request.body.productId);
+      if (product === undefined) throw paymentsErrors.productNotFound(request.body.productId);
+      const invoice = await payments.createInvoice({
+        orderId: `pack:${randomUUID()}`,
+        amount: product.price,
+        currency: product.currency,
+        productId: product.id,
+        userId,
+        provider: request.body.provider,
+        description: product.name,
+      });
+      return reply.code(201).send(serializePayment(invoice));
+    },
+  );
+
+  app.get(
+    '/payments/payments/:paymentId/qr.:format',
+    {
+      schema: {
+        ...member,
+        summary: "The QR code of one of your invoices' payment URI (png or svg)",
+        params: Type.Object({
+          paymentId: Type.String({ format: 'uuid' }),
+          format: Type.Union([Type.Literal('png'), Type.Literal('svg')]),
+        }),
+      },
+    },
+    async (request, reply) => {
+      const { userId } = requireOrg(request);
+      const payment = await payments.payment(request.params.paymentId);
+      // Another member's invoice answers as if it did not exist.
+      if (payment.userId !== userId) throw paymentsErrors.paymentNotFound(payment.id);
+      const image = await payments.invoiceQrCode(payment.id, request.params.format);
+      return reply
+        .header('content-type', request.params.format === 'png' ? 'image/png' : 'image/svg+xml')
+        .header('cache-control', 'private, max-age=300')
+        .send(image);
     },
   );
 

@@ -6,13 +6,21 @@ import {
   isSocleError,
   type Logger,
   type MetricCounter,
+  type ScopeAccess,
   tenantSettings,
+  withOwnerTransaction,
 } from '../../kernel/index.js';
 import type { LedgerService } from '../ledger/index.js';
 import type { Realtime } from '../realtime/index.js';
+import { paymentQrCode } from './bitcoin.js';
 import type { Catalog, Product } from './catalog.js';
 import { paymentsErrors } from './payments.errors.js';
-import { type PaymentRow, paymentsStore, type SubscriptionRow } from './payments.store.js';
+import {
+  type NewPaymentRow,
+  type PaymentRow,
+  paymentsStore,
+  type SubscriptionRow,
+} from './payments.store.js';
 import type { PaymentsTables } from './payments.tables.js';
 import type { PaymentProvider, VerifiedEvent } from './provider.js';
 
@@ -66,6 +74,29 @@ export type PaymentEventName =
 // biome-ignore lint/suspicious/noExplicitAny: the caller's transaction is typed with its own tables
 export type PaymentHandler = (trx: Transaction<any>, payment: Payment) => Promise<void> | void;
 
+/** An invoice an app opens at a Bitcoin processor for one of its orders. */
+export interface NewInvoice {
+  /** The app's reference, unique in the organization: the same order asked twice is one invoice. */
+  readonly orderId: string;
+  /** Minor units of `currency` (2500 = 25.00 EUR); the processor converts to sats at its rate. */
+  readonly amount: bigint | number;
+  readonly currency: string;
+  /** Default: the first enabled provider that opens invoices. */
+  readonly provider?: string | undefined;
+  /** Who pays: told on their private channel, and their data for privacy export/erase. */
+  readonly userId?: string | null | undefined;
+  /** A pack of the catalog: its credits are posted to the buyer's wallet on settlement. */
+  readonly productId?: string | undefined;
+  readonly description?: string | undefined;
+  /** The app's own data, returned on the payment its handlers receive. */
+  readonly metadata?: Readonly<Record<string, unknown>> | undefined;
+  /** Default 15 minutes. */
+  readonly expiresInSeconds?: number | undefined;
+}
+
+const ORDER_ID = /^[A-Za-z0-9][A-Za-z0-9_.:\-/]{0,127}$/;
+const DEFAULT_INVOICE_SECONDS = 900;
+
 /** What a received event did. */
 export interface ReceivedEvent {
   readonly duplicate: boolean;
@@ -81,6 +112,8 @@ export interface PaymentsServiceOptions {
   readonly providers: readonly PaymentProvider[];
   readonly clock: Clock;
   readonly log: Logger;
+  /** Where the current organization is read (a request's, a job's, `scope.run`). */
+  readonly scope: ScopeAccess;
   readonly eventsApplied: MetricCounter;
   /** How far back `backfill()` reads by default. */
   readonly backfillHours: number;
@@ -301,8 +334,9 @@ export function createPaymentsService(options: PaymentsServiceOptions) {
           updated_at: now,
         });
         let balance: bigint | undefined;
-        // A pack credits here; a subscription's credits come with each paid invoice.
-        if (payment.kind === 'pack') {
+        // A pack (by checkout or invoice) credits here; a subscription's credits come with each
+        // paid invoice; an app's order credits nothing (its handler does what the order needs).
+        if (payment.kind !== 'subscription' && BigInt(payment.credits) > 0n) {
           const transferId = `payments:${payment.id}:credit`;
           balance = await credit(trx, payment, transferId, BigInt(payment.credits), 'payments.purchase');
           if (balance !== undefined)
@@ -315,7 +349,7 @@ export function createPaymentsService(options: PaymentsServiceOptions) {
         }
         await runHandlers(trx, 'payment.succeeded', payment);
         notice(notices, 'payment.succeeded', payment, {
-          credits: payment.kind === 'pack' ? String(payment.credits) : '0',
+          credits: payment.kind === 'subscription' ? '0' : String(payment.credits),
           balance: balance?.toString() ?? (await balanceOf(trx, payment))?.toString() ?? null,
         });
         return 'paid';
@@ -524,6 +558,142 @@ export function createPaymentsService(options: PaymentsServiceOptions) {
     },
 
     /**
+     * Opens an invoice at a Bitcoin processor for an app's order, in the current organization:
+     * an amount in sats and fiat, an expiry, a BIP21 URI (with Lightning when the processor gives
+     * an invoice) and a QR code (`invoiceQrCode`). Settlement, expiry and failure arrive as events
+     * applied once, in one transaction, where the app's `on(...)` handlers run.
+     *
+     * @example
+     * const invoice = await payments.createInvoice({ orderId: `appointment:${id}`, amount: 4500n,
+     *   currency: 'EUR', userId: patientId, metadata: { appointmentId: id } });
+     * // invoice.paymentUri, invoice.amountSats, invoice.expiresAt; payments.invoiceQrCode(invoice.id, 'svg')
+     */
+    async createInvoice(input: NewInvoice): Promise<Payment> {
+      if (!ORDER_ID.test(input.orderId))
+        throw paymentsErrors.invalidInput(
+          'payments.invalid_order_id',
+          'orderId',
+          'must be 1 to 128 of A-Za-z0-9_.:-/',
+        );
+      const amount = BigInt(input.amount);
+      if (amount <= 0n)
+        throw paymentsErrors.invalidInput('payments.invalid_amount', 'amount', 'must be positive');
+      if (!/^[A-Z]{3}$/.test(input.currency))
+        throw paymentsErrors.invalidInput(
+          'payments.invalid_currency',
+          'currency',
+          'must be an ISO 4217 code such as EUR',
+        );
+      const expiresIn = input.expiresInSeconds ?? DEFAULT_INVOICE_SECONDS;
+      if (!Number.isInteger(expiresIn) || expiresIn < 60 || expiresIn > 7 * 86_400)
+        throw paymentsErrors.invalidInput(
+          'payments.invalid_expiry',
+          'expiresInSeconds',
+          'must be 60 to 604800',
+        );
+      const product = input.productId === undefined ? undefined : catalog.product(input.productId);
+      if (input.productId !== undefined && (product === undefined || product.kind !== 'pack'))
+        throw paymentsErrors.productNotFound(input.productId, 'productId');
+      if (options.scope.current()?.tenantId === undefined) throw paymentsErrors.tenantRequired();
+      const provider =
+        input.provider === undefined
+          ? [...providers.values()].find((candidate) => candidate.createInvoice !== undefined)
+          : providerNamed(input.provider, 'provider');
+      if (provider?.createInvoice === undefined)
+        throw paymentsErrors.invalidInput(
+          'payments.no_invoices',
+          'provider',
+          'no enabled provider opens invoices',
+        );
+      const now = clock.now();
+      const row: NewPaymentRow = {
+        id: randomUUID(),
+        user_id: input.userId ?? null,
+        provider: provider.name,
+        provider_reference: '',
+        provider_payment_id: null,
+        provider_subscription_id: null,
+        provider_customer_id: null,
+        kind: 'invoice',
+        product_id: product?.id ?? null,
+        order_id: input.orderId,
+        status: 'pending',
+        amount: amount.toString(),
+        currency: input.currency,
+        credits: String(product?.credits ?? 0),
+        unit: product?.unit ?? null,
+        transfer_id: null,
+        amount_sats: null,
+        payment_uri: null,
+        checkout_url: null,
+        expires_at: null,
+        metadata: input.metadata ?? {},
+        created_at: now,
+        updated_at: now,
+        settled_at: null,
+      };
+      const existing = await db.transaction(async (trx) => {
+        const inserted = await paymentsStore.insertOrderPayment(trx, {
+          ...row,
+          provider_reference: `pending:${row.id}`,
+        });
+        if (inserted === undefined) {
+          const found = await paymentsStore.findPaymentByOrder(trx, input.orderId);
+          if (found === undefined) throw paymentsErrors.orderExists(input.orderId);
+          return found;
+        }
+        await paymentsStore.addReferences(trx, [
+          { provider: provider.name, reference: row.id, tenant_id: inserted.tenant_id, payment_id: row.id },
+        ]);
+        return inserted;
+      });
+      if (
+        existing.id !== row.id &&
+        (existing.provider !== provider.name ||
+          BigInt(existing.amount) !== amount ||
+          existing.currency !== input.currency)
+      )
+        throw paymentsErrors.orderExists(input.orderId);
+      // The same order asked again: its invoice, or (when opening it failed) a new try.
+      if (!existing.provider_reference.startsWith('pending:')) return toPayment(existing);
+      const created = await provider.createInvoice({
+        paymentId: existing.id,
+        orgId: existing.tenant_id,
+        amount,
+        currency: input.currency,
+        orderId: input.orderId,
+        description: input.description,
+        expiresInSeconds: expiresIn,
+      });
+      const updated = await db.transaction(async (trx) => {
+        await paymentsStore.addReferences(trx, [
+          {
+            provider: provider.name,
+            reference: created.reference,
+            tenant_id: existing.tenant_id,
+            payment_id: existing.id,
+          },
+        ]);
+        return paymentsStore.updatePayment(trx, existing.id, {
+          provider_reference: created.reference,
+          amount_sats: created.amountSats.toString(),
+          payment_uri: created.paymentUri,
+          checkout_url: created.checkoutUrl ?? null,
+          expires_at: created.expiresAt,
+          updated_at: clock.now(),
+        });
+      });
+      return toPayment(updated);
+    },
+
+    /** The QR code of an invoice's payment URI: PNG bytes or SVG text; 404 for a payment without one. */
+    async invoiceQrCode(paymentId: string, format: 'png' | 'svg'): Promise<Buffer | string> {
+      const payment = await service.payment(paymentId);
+      if (payment.paymentUri === null) throw paymentsErrors.paymentNotFound(paymentId);
+      return paymentQrCode(payment.paymentUri, format);
+    },
+
+    /**
      * Verifies a webhook with its provider, then stores it and applies it (see
      * {@link receiveEvent}). 400 and nothing stored when it does not verify.
      */
@@ -662,18 +832,32 @@ export function createPaymentsService(options: PaymentsServiceOptions) {
       since: Date = new Date(clock.now().getTime() - options.backfillHours * 3_600_000),
     ): Promise<{ applied: number; duplicates: number; skipped: number }> {
       const counts = { applied: 0, duplicates: 0, skipped: 0 };
+      const count = async (event: VerifiedEvent, provider: string) => {
+        try {
+          const result = await service.receiveEvent(provider, event);
+          if (result.duplicate) counts.duplicates++;
+          else counts.applied++;
+        } catch (error) {
+          if (!isSocleError(error) || error.code !== 'payments.unknown_event') throw error;
+          counts.skipped++;
+        }
+      };
+      // Invoices still open here: their processor is asked for their state.
+      for (const pending of await withOwnerTransaction(db, (connection) =>
+        paymentsStore.listOpenInvoices(connection),
+      )) {
+        const provider = providers.get(pending.provider);
+        if (provider?.invoiceEvent === undefined) continue;
+        try {
+          const event = await provider.invoiceEvent(pending.provider_reference);
+          if (event !== undefined) await count(event, provider.name);
+        } catch (error) {
+          log.warn({ err: error, paymentId: pending.id }, 'Invoice state could not be read back');
+        }
+      }
       for (const provider of providers.values()) {
         if (provider.eventsSince === undefined) continue;
-        for await (const event of provider.eventsSince(since)) {
-          try {
-            const result = await service.receiveEvent(provider.name, event);
-            if (result.duplicate) counts.duplicates++;
-            else counts.applied++;
-          } catch (error) {
-            if (!isSocleError(error) || error.code !== 'payments.unknown_event') throw error;
-            counts.skipped++;
-          }
-        }
+        for await (const event of provider.eventsSince(since)) await count(event, provider.name);
       }
       return counts;
     },

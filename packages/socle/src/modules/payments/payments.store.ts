@@ -16,6 +16,21 @@ export const paymentsStore = {
     return trx.insertInto('payments.payments').values(row).returningAll().executeTakeFirstOrThrow();
   },
 
+  /**
+   * Inserts the payment of an order unless the order has one (a concurrent request waits on the
+   * unique key, then finds the winner's row); undefined when it had.
+   */
+  insertOrderPayment(trx: Executor, row: NewPaymentRow) {
+    return trx
+      .insertInto('payments.payments')
+      .values(row)
+      .onConflict((conflict) =>
+        conflict.columns(['tenant_id', 'order_id']).where('order_id', 'is not', null).doNothing(),
+      )
+      .returningAll()
+      .executeTakeFirst();
+  },
+
   findPayment(trx: Executor, id: string) {
     return trx.selectFrom('payments.payments').selectAll().where('id', '=', id).executeTakeFirst();
   },
@@ -164,6 +179,16 @@ export const paymentsStore = {
     let query = trx.selectFrom('payments.subscriptions').selectAll();
     if (userId !== undefined) query = query.where('user_id', '=', userId);
     return query.orderBy('created_at', 'desc').execute();
+  },
+
+  /** Invoices still open, of every organization (owner role), for the backfill's re-fetch. */
+  async listOpenInvoices(connection: SqlConnection) {
+    const { rows } = await connection.query<{ id: string; provider: string; provider_reference: string }>(
+      `select id, provider, provider_reference from payments.payments
+        where status = 'pending' and kind = 'invoice' and provider_reference not like 'pending:%'
+        order by created_at limit 500`,
+    );
+    return rows;
   },
 
   /** Privacy export: a person's payments, subscriptions and their events, in every organization (owner role). */

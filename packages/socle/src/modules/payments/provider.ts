@@ -112,6 +112,8 @@ export interface PaymentProvider {
     amount: bigint,
     key: string,
   ): Promise<void>;
+  /** The current state of an invoice as an event (undefined while it is still open): the backfill. */
+  invoiceEvent?(reference: string): Promise<VerifiedEvent | undefined>;
   /** Events since `since`, oldest first, read through the API (authenticated, not signed). */
   eventsSince?(since: Date): AsyncIterable<VerifiedEvent>;
 }
