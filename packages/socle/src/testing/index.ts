@@ -8,6 +8,22 @@ export {
   probeCrossTenantAccess,
 } from './cross-tenant-probe.js';
 export {
+  FAKE_BTC_RATE,
+  type FakeBtcpay,
+  type FakeBtcpayInvoice,
+  type FakeSwissBitcoinPay,
+  type FakeSwissCheckout,
+  startFakeBtcpay,
+  startFakeSwissBitcoinPay,
+} from './fake-bitcoin.js';
+export {
+  type FakeStripe,
+  type StripeDeliveryOptions,
+  type StripeEvent,
+  type StripeObject,
+  startFakeStripe,
+} from './fake-stripe.js';
+export {
   type FaultyProvider,
   type ProviderFault,
   type ProviderHandler,

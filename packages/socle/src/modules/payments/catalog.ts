@@ -1,0 +1,67 @@
+import { paymentsErrors } from './payments.errors.js';
+
+/** A one-off pack: pay once, receive `credits` of `unit` ("500 coins for 4.99 EUR"). */
+export interface PackProduct {
+  readonly id: string;
+  readonly kind: 'pack';
+  readonly name: string;
+  /** Minor units of `currency` (499 = 4.99 EUR). */
+  readonly price: number;
+  readonly currency: string;
+  readonly credits: number;
+  /** A ledger app unit (`coins`, `credits`). */
+  readonly unit: string;
+}
+
+/** A subscription: pay every month, receive `credits` of `unit` at each paid period. */
+export interface SubscriptionProduct {
+  readonly id: string;
+  readonly kind: 'subscription';
+  readonly name: string;
+  readonly price: number;
+  readonly currency: string;
+  readonly interval: 'month' | 'year';
+  /** Credits granted at each paid invoice (the first included). */
+  readonly credits: number;
+  readonly unit: string;
+}
+
+export type Product = PackProduct | SubscriptionProduct;
+
+/** The products an app sells, by id. */
+export interface Catalog {
+  readonly products: readonly Product[];
+  product(id: string): Product | undefined;
+}
+
+const PRODUCT_ID = /^[a-z0-9][a-z0-9_.-]{0,63}$/;
+const CURRENCY = /^[A-Z]{3}$/;
+const UNIT = /^[a-z][a-z0-9_]{0,31}$/;
+
+/**
+ * Checks a catalog once, at start: a bad product is a programming error, thrown with its index.
+ *
+ * @example
+ * const catalog = defineCatalog([
+ *   { id: 'coins-500', kind: 'pack', name: '500 coins', price: 499, currency: 'EUR', credits: 500, unit: 'coins' },
+ *   { id: 'pro-monthly', kind: 'subscription', name: 'Pro', price: 1900, currency: 'EUR',
+ *     interval: 'month', credits: 1000, unit: 'credits' },
+ * ]);
+ */
+export function defineCatalog(products: readonly Product[]): Catalog {
+  const byId = new Map<string, Product>();
+  products.forEach((product, index) => {
+    const bad = (message: string) =>
+      paymentsErrors.invalidInput('payments.invalid_catalog', `catalog/${index}`, message);
+    if (!PRODUCT_ID.test(product.id)) throw bad('id must be 1 to 64 of a-z 0-9 _ . -');
+    if (byId.has(product.id)) throw bad(`id ${product.id} is declared twice`);
+    if (!Number.isSafeInteger(product.price) || product.price <= 0)
+      throw bad('price must be a positive integer of minor units');
+    if (!CURRENCY.test(product.currency)) throw bad('currency must be an ISO 4217 code such as EUR');
+    if (!Number.isSafeInteger(product.credits) || product.credits < 0)
+      throw bad('credits must be a non-negative integer');
+    if (!UNIT.test(product.unit)) throw bad('unit must be a lower-case ledger app unit such as coins');
+    byId.set(product.id, Object.freeze({ ...product }));
+  });
+  return Object.freeze({ products: [...byId.values()], product: (id: string) => byId.get(id) });
+}

@@ -1,0 +1,43 @@
+/** The payments module: providers, catalog, checkouts and invoices, webhooks applied to the ledger once. */
+
+export {
+  type Catalog,
+  defineCatalog,
+  type PackProduct,
+  type Product,
+  type SubscriptionProduct,
+} from './catalog.js';
+export { paymentsErrors } from './payments.errors.js';
+export {
+  createPaymentsModule,
+  type PaymentsModule,
+  type PaymentsOptions,
+  type PaymentsServices,
+  type PaymentsSettings,
+  paymentsSettings,
+} from './payments.module.js';
+export type {
+  Payment,
+  PaymentEventName,
+  PaymentHandler,
+  PaymentsService,
+  ReceivedEvent,
+  Subscription,
+} from './payments.service.js';
+export type { PaymentsTables } from './payments.tables.js';
+export type {
+  CheckoutCreated,
+  CheckoutRequest,
+  InvoiceCreated,
+  InvoiceRequest,
+  PaymentChange,
+  PaymentProvider,
+  VerifiedEvent,
+  WebhookHeaders,
+} from './provider.js';
+export {
+  createStripeProvider,
+  readStripeEvent,
+  STRIPE_METADATA,
+  type StripeProviderOptions,
+} from './stripe-provider.js';

@@ -1,0 +1,86 @@
+import { SocleError } from '../../kernel/index.js';
+
+const field = (path: string, message: string) => [{ field: path, message }];
+
+/** Errors of payments: stable codes clients branch on. Nothing is stored when one is thrown. */
+export const paymentsErrors = {
+  productNotFound: (productId: string, path = 'body/productId') =>
+    new SocleError('payments.product_not_found', `Product ${productId} is not in the catalog`, {
+      status: 404,
+      details: { productId },
+      errors: field(path, 'is not a product of the catalog'),
+    }),
+  providerNotFound: (provider: string, path = 'params/provider') =>
+    new SocleError('payments.provider_not_found', `Payment provider ${provider} is not enabled`, {
+      status: 404,
+      details: { provider },
+      errors: field(path, 'is not an enabled payment provider'),
+    }),
+  paymentNotFound: (paymentId: string) =>
+    new SocleError('payments.payment_not_found', `Payment ${paymentId} does not exist`, {
+      status: 404,
+      details: { paymentId },
+      errors: field('paymentId', 'is not a payment of this organization'),
+    }),
+  invalidInput: (code: string, path: string, message: string) =>
+    new SocleError(code, `${path} ${message}`, { status: 400, errors: field(path, message) }),
+  /** A webhook whose signature, secret or timestamp does not verify: 400, nothing stored. */
+  invalidSignature: (provider: string, reason: string) =>
+    new SocleError('payments.invalid_signature', `The ${provider} webhook does not verify: ${reason}`, {
+      status: 400,
+      details: { provider },
+      errors: field('headers', reason),
+    }),
+  /** A verified webhook of a type payments does not handle, or about an object it never created. */
+  unknownEvent: (provider: string, reason: string) =>
+    new SocleError('payments.unknown_event', `The ${provider} event is not one payments handles: ${reason}`, {
+      status: 400,
+      details: { provider },
+      errors: field('body', reason),
+    }),
+  notRefundable: (paymentId: string, reason: string) =>
+    new SocleError('payments.not_refundable', `Payment ${paymentId} cannot be refunded: ${reason}`, {
+      status: 409,
+      details: { paymentId },
+    }),
+  noCustomer: () =>
+    new SocleError('payments.no_customer', 'You have no customer account at this provider yet', {
+      status: 404,
+    }),
+  orderExists: (orderId: string) =>
+    new SocleError('payments.order_exists', `Order ${orderId} already has a payment with other terms`, {
+      status: 409,
+      details: { orderId },
+      errors: field('body/orderId', 'already has a payment with other terms'),
+    }),
+  /** The provider could not be reached or is throttling us: try again later. */
+  providerUnavailable: (provider: string, operation: string, status: number | undefined) =>
+    new SocleError(
+      'payments.provider_unavailable',
+      `${provider} did not answer ${operation}; try again later`,
+      {
+        status: status === 429 ? 503 : 502,
+        details: { provider, operation, ...(status === undefined ? {} : { providerStatus: status }) },
+      },
+    ),
+  /** The provider refused what we asked (its message is kept, without secrets). */
+  providerRejected: (provider: string, operation: string, status: number | undefined, message: string) =>
+    new SocleError(
+      'payments.provider_rejected',
+      `${provider} refused ${operation}: ${message.slice(0, 300)}`,
+      {
+        status: 502,
+        details: { provider, operation, ...(status === undefined ? {} : { providerStatus: status }) },
+      },
+    ),
+  notConfigured: (provider: string, setting: string) =>
+    new SocleError('payments.not_configured', `Payment provider ${provider} needs ${setting}`, {
+      status: 500,
+      details: { provider, setting },
+    }),
+  tenantRequired: () =>
+    new SocleError('payments.tenant_required', 'Payments act in an organization (X-Org-Id)', {
+      status: 400,
+      errors: field('headers/x-org-id', 'is required'),
+    }),
+};

@@ -1,0 +1,869 @@
+import { randomUUID } from 'node:crypto';
+import type { Transaction } from 'kysely';
+import {
+  type Clock,
+  type Database,
+  isSocleError,
+  type Logger,
+  type MetricCounter,
+  type ScopeAccess,
+  tenantSettings,
+  withOwnerTransaction,
+} from '../../kernel/index.js';
+import type { LedgerService } from '../ledger/index.js';
+import type { Realtime } from '../realtime/index.js';
+import { paymentQrCode } from './bitcoin.js';
+import type { Catalog, Product } from './catalog.js';
+import { paymentsErrors } from './payments.errors.js';
+import {
+  type NewPaymentRow,
+  type PaymentRow,
+  paymentsStore,
+  type SubscriptionRow,
+} from './payments.store.js';
+import type { PaymentsTables } from './payments.tables.js';
+import type { PaymentProvider, VerifiedEvent } from './provider.js';
+
+/** A payment as apps and clients see it (amounts in minor units, as bigints). */
+export interface Payment {
+  readonly id: string;
+  readonly orgId: string;
+  readonly userId: string | null;
+  readonly provider: string;
+  readonly providerReference: string;
+  readonly kind: 'pack' | 'subscription' | 'invoice';
+  readonly productId: string | null;
+  readonly orderId: string | null;
+  readonly status: 'pending' | 'succeeded' | 'failed' | 'expired';
+  readonly amount: bigint;
+  readonly currency: string;
+  readonly refundedAmount: bigint;
+  readonly credits: bigint;
+  readonly unit: string | null;
+  readonly transferId: string | null;
+  readonly amountSats: bigint | null;
+  readonly paymentUri: string | null;
+  readonly checkoutUrl: string | null;
+  readonly expiresAt: Date | null;
+  readonly metadata: Record<string, unknown>;
+  readonly createdAt: Date;
+  readonly settledAt: Date | null;
+}
+
+/** A subscription's state, as its provider's events left it. */
+export interface Subscription {
+  readonly id: string;
+  readonly userId: string | null;
+  readonly provider: string;
+  readonly providerSubscriptionId: string;
+  readonly productId: string;
+  /** Stripe's: `active`, `trialing`, `past_due`, `canceled`, `unpaid`, `incomplete`… */
+  readonly status: string;
+  readonly currentPeriodEnd: Date | null;
+  readonly cancelAtPeriodEnd: boolean;
+}
+
+/** What payments tells apps inside the transaction that records the provider's event. */
+export type PaymentEventName =
+  | 'payment.succeeded'
+  | 'payment.failed'
+  | 'payment.refunded'
+  | 'invoice.expired';
+
+/** An app's reaction to a payment, run in the event's transaction: throw and nothing is recorded. */
+// biome-ignore lint/suspicious/noExplicitAny: the caller's transaction is typed with its own tables
+export type PaymentHandler = (trx: Transaction<any>, payment: Payment) => Promise<void> | void;
+
+/** An invoice an app opens at a Bitcoin processor for one of its orders. */
+export interface NewInvoice {
+  /** The app's reference, unique in the organization: the same order asked twice is one invoice. */
+  readonly orderId: string;
+  /** Minor units of `currency` (2500 = 25.00 EUR); the processor converts to sats at its rate. */
+  readonly amount: bigint | number;
+  readonly currency: string;
+  /** Default: the first enabled provider that opens invoices. */
+  readonly provider?: string | undefined;
+  /** Who pays: told on their private channel, and their data for privacy export/erase. */
+  readonly userId?: string | null | undefined;
+  /** A pack of the catalog: its credits are posted to the buyer's wallet on settlement. */
+  readonly productId?: string | undefined;
+  readonly description?: string | undefined;
+  /** The app's own data, returned on the payment its handlers receive. */
+  readonly metadata?: Readonly<Record<string, unknown>> | undefined;
+  /** Default 15 minutes. */
+  readonly expiresInSeconds?: number | undefined;
+}
+
+const ORDER_ID = /^[A-Za-z0-9][A-Za-z0-9_.:\-/]{0,127}$/;
+const DEFAULT_INVOICE_SECONDS = 900;
+
+/** What a received event did. */
+export interface ReceivedEvent {
+  readonly duplicate: boolean;
+  readonly outcome: string;
+  readonly paymentId: string;
+}
+
+export interface PaymentsServiceOptions {
+  readonly db: Database<PaymentsTables>;
+  readonly ledger: LedgerService;
+  readonly realtime: Realtime | undefined;
+  readonly catalog: Catalog;
+  readonly providers: readonly PaymentProvider[];
+  readonly clock: Clock;
+  readonly log: Logger;
+  /** Where the current organization is read (a request's, a job's, `scope.run`). */
+  readonly scope: ScopeAccess;
+  readonly eventsApplied: MetricCounter;
+  /** How far back `backfill()` reads by default. */
+  readonly backfillHours: number;
+}
+
+const toBigint = (value: string | bigint | null) => (value === null ? null : BigInt(value));
+
+export function toPayment(row: PaymentRow): Payment {
+  return {
+    id: row.id,
+    orgId: row.tenant_id,
+    userId: row.user_id,
+    provider: row.provider,
+    providerReference: row.provider_reference,
+    kind: row.kind as Payment['kind'],
+    productId: row.product_id,
+    orderId: row.order_id,
+    status: row.status as Payment['status'],
+    amount: BigInt(row.amount),
+    currency: row.currency,
+    refundedAmount: BigInt(row.refunded_amount),
+    credits: BigInt(row.credits),
+    unit: row.unit,
+    transferId: row.transfer_id,
+    amountSats: toBigint(row.amount_sats),
+    paymentUri: row.payment_uri,
+    checkoutUrl: row.checkout_url,
+    expiresAt: row.expires_at === null ? null : new Date(row.expires_at),
+    metadata: (row.metadata ?? {}) as Record<string, unknown>,
+    createdAt: new Date(row.created_at),
+    settledAt: row.settled_at === null ? null : new Date(row.settled_at),
+  };
+}
+
+function toSubscription(row: SubscriptionRow): Subscription {
+  return {
+    id: row.id,
+    userId: row.user_id,
+    provider: row.provider,
+    providerSubscriptionId: row.provider_subscription_id,
+    productId: row.product_id,
+    status: row.status,
+    currentPeriodEnd: row.current_period_end === null ? null : new Date(row.current_period_end),
+    cancelAtPeriodEnd: row.cancel_at_period_end,
+  };
+}
+
+/** A message for the buyer's private channel, sent once the transaction committed. */
+interface Notice {
+  readonly userId: string;
+  readonly event: PaymentEventName;
+  readonly data: Record<string, unknown>;
+}
+
+const SOURCE_OWNER = 'source';
+
+/**
+ * Payments: checkouts and invoices opened at a provider, and the provider's events applied to the
+ * ledger exactly once. An event is stored under (provider, event id) and its effect applied in
+ * the same transaction, on the payment row locked: a replay finds the row, a concurrent copy waits
+ * for the first and then finds it, a crash rolls both back so the redelivery applies it.
+ */
+export function createPaymentsService(options: PaymentsServiceOptions) {
+  const { db, ledger, catalog, clock, log } = options;
+  const providers = new Map(options.providers.map((provider) => [provider.name, provider]));
+  const handlers = new Map<PaymentEventName, PaymentHandler[]>();
+
+  const providerNamed = (name: string, path?: string) => {
+    const provider = providers.get(name);
+    if (provider === undefined) throw paymentsErrors.providerNotFound(name, path);
+    return provider;
+  };
+
+  /** The ledger account of `owner` (a user id, or the organization's source) in `unit`. */
+  async function walletOf(trx: Transaction<PaymentsTables>, owner: string, unit: string): Promise<string> {
+    const found = await paymentsStore.findWallet(trx, owner, unit);
+    if (found !== undefined) return found.account_id;
+    const accountId = randomUUID();
+    const claimed = await paymentsStore.claimWallet(trx, owner, unit, accountId);
+    if (claimed === undefined) {
+      const winner = await paymentsStore.findWallet(trx, owner, unit);
+      if (winner === undefined) throw new Error(`wallet ${owner}/${unit} vanished`);
+      return winner.account_id;
+    }
+    await ledger.createAccount(trx, {
+      id: accountId,
+      owner: owner === SOURCE_OWNER ? { kind: 'system' } : { kind: 'user', userId: owner },
+      unit,
+      rule: owner === SOURCE_OWNER ? null : 'debits_must_not_exceed_credits',
+      code: owner === SOURCE_OWNER ? 'payments.source' : 'wallet',
+    });
+    return accountId;
+  }
+
+  /** Posts `credits` from the source to the buyer's wallet; returns the wallet's new balance. */
+  async function credit(
+    trx: Transaction<PaymentsTables>,
+    payment: PaymentRow,
+    transferId: string,
+    credits: bigint,
+    code: string,
+  ): Promise<bigint | undefined> {
+    if (payment.user_id === null || payment.unit === null || credits === 0n) return undefined;
+    const wallet = await walletOf(trx, payment.user_id, payment.unit);
+    const source = await walletOf(trx, SOURCE_OWNER, payment.unit);
+    await ledger.transfer(trx, {
+      id: transferId,
+      debitAccountId: source,
+      creditAccountId: wallet,
+      amount: credits,
+      code,
+      metadata: { paymentId: payment.id, productId: payment.product_id },
+    });
+    return (await ledger.balance(trx, wallet)).posted;
+  }
+
+  /**
+   * Moves back the credits a refund takes: the share of the credits the refunded share of the
+   * amount is, at most what the wallet still holds (credits already spent stay spent; the rest is
+   * taken by a later refund event). Each step is its own reversal, named by what was reversed before.
+   */
+  async function reverseRefunded(trx: Transaction<PaymentsTables>, payment: PaymentRow) {
+    if (payment.transfer_id === null || payment.user_id === null || payment.unit === null) return payment;
+    const credits = BigInt(payment.credits);
+    const amount = BigInt(payment.amount);
+    const refunded = BigInt(payment.refunded_amount);
+    const target = amount === 0n ? 0n : refunded >= amount ? credits : (credits * refunded) / amount;
+    const reversed = BigInt(payment.reversed_credits);
+    if (target <= reversed) return payment;
+    const wallet = await walletOf(trx, payment.user_id, payment.unit);
+    const available = (await ledger.balance(trx, wallet)).available;
+    const step = target - reversed < available ? target - reversed : available;
+    if (step <= 0n) return payment;
+    await ledger.reverse(trx, {
+      id: `payments:${payment.id}:reversal:${reversed}`,
+      transferId: payment.transfer_id,
+      amount: step,
+      code: 'payments.refund',
+      metadata: { paymentId: payment.id },
+    });
+    return paymentsStore.updatePayment(trx, payment.id, { reversed_credits: (reversed + step).toString() });
+  }
+
+  async function runHandlers(trx: Transaction<PaymentsTables>, name: PaymentEventName, row: PaymentRow) {
+    for (const handler of handlers.get(name) ?? []) await handler(trx, toPayment(row));
+  }
+
+  async function balanceOf(trx: Transaction<PaymentsTables>, row: PaymentRow) {
+    if (row.user_id === null || row.unit === null) return undefined;
+    const found = await paymentsStore.findWallet(trx, row.user_id, row.unit);
+    return found === undefined ? undefined : (await ledger.balance(trx, found.account_id)).posted;
+  }
+
+  function notice(
+    notices: Notice[],
+    name: PaymentEventName,
+    row: PaymentRow,
+    extra: Record<string, unknown>,
+  ) {
+    if (row.user_id === null) return;
+    notices.push({
+      userId: row.user_id,
+      event: name,
+      data: {
+        paymentId: row.id,
+        productId: row.product_id,
+        orderId: row.order_id,
+        status: row.status,
+        unit: row.unit,
+        ...extra,
+      },
+    });
+  }
+
+  /** Applies one verified event's change to its locked payment; returns the outcome. */
+  async function apply(
+    trx: Transaction<PaymentsTables>,
+    provider: string,
+    event: VerifiedEvent,
+    locked: PaymentRow,
+    notices: Notice[],
+  ): Promise<string> {
+    let payment = locked;
+    const now = clock.now();
+    const change = event.change;
+    const references = (ids: (string | undefined)[]) =>
+      paymentsStore.addReferences(
+        trx,
+        ids
+          .filter((id): id is string => id !== undefined)
+          .map((reference) => ({
+            provider,
+            reference,
+            tenant_id: payment.tenant_id,
+            payment_id: payment.id,
+          })),
+      );
+    switch (change.kind) {
+      case 'noted':
+        return 'noted';
+      case 'paid': {
+        await references([change.providerPaymentId, change.subscriptionId]);
+        const learned = {
+          ...(change.providerPaymentId === undefined
+            ? {}
+            : { provider_payment_id: change.providerPaymentId }),
+          ...(change.customerId === undefined ? {} : { provider_customer_id: change.customerId }),
+          ...(change.subscriptionId === undefined ? {} : { provider_subscription_id: change.subscriptionId }),
+        };
+        if (payment.status === 'succeeded') {
+          if (Object.keys(learned).length > 0) await paymentsStore.updatePayment(trx, payment.id, learned);
+          return 'already_paid';
+        }
+        payment = await paymentsStore.updatePayment(trx, payment.id, {
+          ...learned,
+          status: 'succeeded',
+          settled_at: event.occurredAt,
+          updated_at: now,
+        });
+        let balance: bigint | undefined;
+        // A pack (by checkout or invoice) credits here; a subscription's credits come with each
+        // paid invoice; an app's order credits nothing (its handler does what the order needs).
+        if (payment.kind !== 'subscription' && BigInt(payment.credits) > 0n) {
+          const transferId = `payments:${payment.id}:credit`;
+          balance = await credit(trx, payment, transferId, BigInt(payment.credits), 'payments.purchase');
+          if (balance !== undefined)
+            payment = await paymentsStore.updatePayment(trx, payment.id, { transfer_id: transferId });
+          // A refund that arrived before the payment: applied now that there is something to reverse.
+          if (BigInt(payment.refunded_amount) > 0n) {
+            payment = await reverseRefunded(trx, payment);
+            balance = await balanceOf(trx, payment);
+          }
+        }
+        await runHandlers(trx, 'payment.succeeded', payment);
+        notice(notices, 'payment.succeeded', payment, {
+          credits: payment.kind === 'subscription' ? '0' : String(payment.credits),
+          balance: balance?.toString() ?? (await balanceOf(trx, payment))?.toString() ?? null,
+        });
+        return 'paid';
+      }
+      case 'failed':
+      case 'expired': {
+        if (payment.status !== 'pending') return 'ignored';
+        payment = await paymentsStore.updatePayment(trx, payment.id, {
+          status: change.kind === 'failed' ? 'failed' : 'expired',
+          updated_at: now,
+        });
+        const name = change.kind === 'failed' ? 'payment.failed' : 'invoice.expired';
+        await runHandlers(trx, name, payment);
+        notice(notices, name, payment, { balance: (await balanceOf(trx, payment))?.toString() ?? null });
+        return change.kind;
+      }
+      case 'refunded': {
+        await references([change.providerPaymentId]);
+        if (change.refundedAmount <= BigInt(payment.refunded_amount)) return 'ignored';
+        payment = await paymentsStore.updatePayment(trx, payment.id, {
+          refunded_amount: change.refundedAmount.toString(),
+          ...(change.providerPaymentId === undefined
+            ? {}
+            : { provider_payment_id: change.providerPaymentId }),
+          updated_at: now,
+        });
+        // Before the payment is known paid, the refund is recorded and applied when it is.
+        if (payment.status !== 'succeeded') return 'refund_recorded';
+        payment = await reverseRefunded(trx, payment);
+        await runHandlers(trx, 'payment.refunded', payment);
+        notice(notices, 'payment.refunded', payment, {
+          refundedAmount: String(payment.refunded_amount),
+          balance: (await balanceOf(trx, payment))?.toString() ?? null,
+        });
+        return 'refunded';
+      }
+      case 'subscription': {
+        await references([change.subscriptionId]);
+        const current = await paymentsStore.lockSubscription(trx, provider, change.subscriptionId);
+        // By state, not arrival: an older event, or anything after cancellation, changes nothing.
+        if (
+          current !== undefined &&
+          (new Date(current.state_at) > event.occurredAt || current.status === 'canceled')
+        )
+          return 'stale';
+        await paymentsStore.upsertSubscription(trx, {
+          id: current?.id ?? randomUUID(),
+          user_id: payment.user_id,
+          provider,
+          provider_subscription_id: change.subscriptionId,
+          product_id: payment.product_id ?? '',
+          status: change.status,
+          current_period_end: change.currentPeriodEnd,
+          cancel_at_period_end: change.cancelAtPeriodEnd,
+          state_at: event.occurredAt,
+          created_at: now,
+          updated_at: now,
+        });
+        if (payment.provider_subscription_id === null)
+          await paymentsStore.updatePayment(trx, payment.id, {
+            provider_subscription_id: change.subscriptionId,
+          });
+        return `subscription_${change.status}`;
+      }
+      case 'renewal': {
+        await references([change.subscriptionId, change.invoiceId]);
+        // One grant per paid invoice: the ledger id is the invoice's, whatever event carried it.
+        const balance = await credit(
+          trx,
+          payment,
+          `payments:${payment.id}:grant:${change.invoiceId}`,
+          BigInt(payment.credits),
+          'payments.subscription_grant',
+        );
+        await runHandlers(trx, 'payment.succeeded', payment);
+        notice(notices, 'payment.succeeded', payment, {
+          invoiceId: change.invoiceId,
+          credits: String(payment.credits),
+          balance: balance?.toString() ?? null,
+        });
+        return 'granted';
+      }
+      case 'renewal_failed': {
+        await runHandlers(trx, 'payment.failed', payment);
+        notice(notices, 'payment.failed', payment, { invoiceId: change.invoiceId });
+        return 'renewal_failed';
+      }
+    }
+  }
+
+  async function publish(notices: readonly Notice[]) {
+    if (options.realtime === undefined) return;
+    for (const item of notices) {
+      try {
+        await options.realtime.publish({
+          channel: `private-user-${item.userId}`,
+          event: item.event,
+          data: item.data,
+        });
+      } catch (error) {
+        // The event is committed: a lost message is not a lost payment (the client can re-read).
+        log.warn({ err: error, event: item.event }, 'Payment message could not be published');
+      }
+    }
+  }
+
+  const service = {
+    catalog,
+
+    /** The enabled providers' names. */
+    providers: () => [...providers.keys()],
+
+    /**
+     * Runs `handler` inside the transaction that records each matching provider event, after its
+     * ledger effect: an app marks its order paid in the same commit, or throws to refuse it all.
+     *
+     * @example
+     * payments.on('payment.succeeded', async (trx, payment) => {
+     *   if (payment.orderId?.startsWith('appointment:')) await markPaid(trx, payment.orderId);
+     * });
+     */
+    on(name: PaymentEventName, handler: PaymentHandler): void {
+      handlers.set(name, [...(handlers.get(name) ?? []), handler]);
+    },
+
+    /**
+     * Opens a checkout at the provider for a product of the catalog, for the signed-in person in
+     * the current organization. The payment row is written first (pending), so the provider's
+     * events always find it.
+     */
+    async createCheckout(input: {
+      readonly orgId: string;
+      readonly userId: string;
+      readonly productId: string;
+      readonly provider?: string | undefined;
+      readonly successUrl: string;
+      readonly cancelUrl: string;
+      readonly email?: string | undefined;
+    }): Promise<Payment> {
+      const product: Product | undefined = catalog.product(input.productId);
+      if (product === undefined) throw paymentsErrors.productNotFound(input.productId);
+      const provider = providerNamed(input.provider ?? [...providers.keys()][0] ?? 'stripe', 'body/provider');
+      if (provider.createCheckout === undefined)
+        throw paymentsErrors.invalidInput(
+          'payments.no_checkout',
+          'body/provider',
+          'does not offer checkouts',
+        );
+      const id = randomUUID();
+      const now = clock.now();
+      const customerId = await db.transaction(async (trx) => {
+        await paymentsStore.insertPayment(trx, {
+          id,
+          user_id: input.userId,
+          provider: provider.name,
+          provider_reference: `pending:${id}`,
+          provider_payment_id: null,
+          provider_subscription_id: null,
+          provider_customer_id: null,
+          kind: product.kind,
+          product_id: product.id,
+          order_id: null,
+          status: 'pending',
+          amount: String(product.price),
+          currency: product.currency,
+          credits: String(product.credits),
+          unit: product.unit,
+          transfer_id: null,
+          amount_sats: null,
+          payment_uri: null,
+          checkout_url: null,
+          expires_at: null,
+          metadata: {},
+          created_at: now,
+          updated_at: now,
+          settled_at: null,
+        });
+        await paymentsStore.addReferences(trx, [
+          { provider: provider.name, reference: id, tenant_id: input.orgId, payment_id: id },
+        ]);
+        return paymentsStore.latestCustomer(trx, input.userId, provider.name);
+      });
+      const created = await provider.createCheckout({
+        paymentId: id,
+        orgId: input.orgId,
+        userId: input.userId,
+        product,
+        successUrl: input.successUrl,
+        cancelUrl: input.cancelUrl,
+        customerId,
+        email: input.email,
+      });
+      const row = await db.transaction(async (trx) => {
+        await paymentsStore.addReferences(trx, [
+          { provider: provider.name, reference: created.reference, tenant_id: input.orgId, payment_id: id },
+        ]);
+        return paymentsStore.updatePayment(trx, id, {
+          provider_reference: created.reference,
+          checkout_url: created.url,
+          expires_at: created.expiresAt ?? null,
+          ...(created.customerId === undefined ? {} : { provider_customer_id: created.customerId }),
+          updated_at: clock.now(),
+        });
+      });
+      return toPayment(row);
+    },
+
+    /**
+     * Opens an invoice at a Bitcoin processor for an app's order, in the current organization:
+     * an amount in sats and fiat, an expiry, a BIP21 URI (with Lightning when the processor gives
+     * an invoice) and a QR code (`invoiceQrCode`). Settlement, expiry and failure arrive as events
+     * applied once, in one transaction, where the app's `on(...)` handlers run.
+     *
+     * @example
+     * const invoice = await payments.createInvoice({ orderId: `appointment:${id}`, amount: 4500n,
+     *   currency: 'EUR', userId: patientId, metadata: { appointmentId: id } });
+     * // invoice.paymentUri, invoice.amountSats, invoice.expiresAt; payments.invoiceQrCode(invoice.id, 'svg')
+     */
+    async createInvoice(input: NewInvoice): Promise<Payment> {
+      if (!ORDER_ID.test(input.orderId))
+        throw paymentsErrors.invalidInput(
+          'payments.invalid_order_id',
+          'orderId',
+          'must be 1 to 128 of A-Za-z0-9_.:-/',
+        );
+      const amount = BigInt(input.amount);
+      if (amount <= 0n)
+        throw paymentsErrors.invalidInput('payments.invalid_amount', 'amount', 'must be positive');
+      if (!/^[A-Z]{3}$/.test(input.currency))
+        throw paymentsErrors.invalidInput(
+          'payments.invalid_currency',
+          'currency',
+          'must be an ISO 4217 code such as EUR',
+        );
+      const expiresIn = input.expiresInSeconds ?? DEFAULT_INVOICE_SECONDS;
+      if (!Number.isInteger(expiresIn) || expiresIn < 60 || expiresIn > 7 * 86_400)
+        throw paymentsErrors.invalidInput(
+          'payments.invalid_expiry',
+          'expiresInSeconds',
+          'must be 60 to 604800',
+        );
+      const product = input.productId === undefined ? undefined : catalog.product(input.productId);
+      if (input.productId !== undefined && (product === undefined || product.kind !== 'pack'))
+        throw paymentsErrors.productNotFound(input.productId, 'productId');
+      if (options.scope.current()?.tenantId === undefined) throw paymentsErrors.tenantRequired();
+      const provider =
+        input.provider === undefined
+          ? [...providers.values()].find((candidate) => candidate.createInvoice !== undefined)
+          : providerNamed(input.provider, 'provider');
+      if (provider?.createInvoice === undefined)
+        throw paymentsErrors.invalidInput(
+          'payments.no_invoices',
+          'provider',
+          'no enabled provider opens invoices',
+        );
+      const now = clock.now();
+      const row: NewPaymentRow = {
+        id: randomUUID(),
+        user_id: input.userId ?? null,
+        provider: provider.name,
+        provider_reference: '',
+        provider_payment_id: null,
+        provider_subscription_id: null,
+        provider_customer_id: null,
+        kind: 'invoice',
+        product_id: product?.id ?? null,
+        order_id: input.orderId,
+        status: 'pending',
+        amount: amount.toString(),
+        currency: input.currency,
+        credits: String(product?.credits ?? 0),
+        unit: product?.unit ?? null,
+        transfer_id: null,
+        amount_sats: null,
+        payment_uri: null,
+        checkout_url: null,
+        expires_at: null,
+        metadata: input.metadata ?? {},
+        created_at: now,
+        updated_at: now,
+        settled_at: null,
+      };
+      const existing = await db.transaction(async (trx) => {
+        const inserted = await paymentsStore.insertOrderPayment(trx, {
+          ...row,
+          provider_reference: `pending:${row.id}`,
+        });
+        if (inserted === undefined) {
+          const found = await paymentsStore.findPaymentByOrder(trx, input.orderId);
+          if (found === undefined) throw paymentsErrors.orderExists(input.orderId);
+          return found;
+        }
+        await paymentsStore.addReferences(trx, [
+          { provider: provider.name, reference: row.id, tenant_id: inserted.tenant_id, payment_id: row.id },
+        ]);
+        return inserted;
+      });
+      if (
+        existing.id !== row.id &&
+        (existing.provider !== provider.name ||
+          BigInt(existing.amount) !== amount ||
+          existing.currency !== input.currency)
+      )
+        throw paymentsErrors.orderExists(input.orderId);
+      // The same order asked again: its invoice, or (when opening it failed) a new try.
+      if (!existing.provider_reference.startsWith('pending:')) return toPayment(existing);
+      const created = await provider.createInvoice({
+        paymentId: existing.id,
+        orgId: existing.tenant_id,
+        amount,
+        currency: input.currency,
+        orderId: input.orderId,
+        description: input.description,
+        expiresInSeconds: expiresIn,
+      });
+      const updated = await db.transaction(async (trx) => {
+        await paymentsStore.addReferences(trx, [
+          {
+            provider: provider.name,
+            reference: created.reference,
+            tenant_id: existing.tenant_id,
+            payment_id: existing.id,
+          },
+        ]);
+        return paymentsStore.updatePayment(trx, existing.id, {
+          provider_reference: created.reference,
+          amount_sats: created.amountSats.toString(),
+          payment_uri: created.paymentUri,
+          checkout_url: created.checkoutUrl ?? null,
+          expires_at: created.expiresAt,
+          updated_at: clock.now(),
+        });
+      });
+      return toPayment(updated);
+    },
+
+    /** The QR code of an invoice's payment URI: PNG bytes or SVG text; 404 for a payment without one. */
+    async invoiceQrCode(paymentId: string, format: 'png' | 'svg'): Promise<Buffer | string> {
+      const payment = await service.payment(paymentId);
+      if (payment.paymentUri === null) throw paymentsErrors.paymentNotFound(paymentId);
+      return paymentQrCode(payment.paymentUri, format);
+    },
+
+    /**
+     * Verifies a webhook with its provider, then stores it and applies it (see
+     * {@link receiveEvent}). 400 and nothing stored when it does not verify.
+     */
+    async receiveWebhook(
+      providerName: string,
+      rawBody: Buffer,
+      headers: Readonly<Record<string, string | string[] | undefined>>,
+      query: Readonly<Record<string, string>> = {},
+    ): Promise<ReceivedEvent> {
+      const provider = providerNamed(providerName);
+      const event = await provider.verifyWebhook(rawBody, headers, query);
+      return service.receiveEvent(provider.name, event);
+    },
+
+    /**
+     * Stores a verified event and applies its effect in one transaction, in the organization of
+     * the payment it names; once per (provider, event id) whatever the replays, races and order.
+     * The buyer is told on `private-user-{userId}` after the commit.
+     */
+    async receiveEvent(provider: string, event: VerifiedEvent): Promise<ReceivedEvent> {
+      const references = [...(event.paymentId === undefined ? [] : [event.paymentId]), ...event.references];
+      const route =
+        references.length === 0 ? undefined : await paymentsStore.findRoute(db.kysely, provider, references);
+      if (route === undefined)
+        throw paymentsErrors.unknownEvent(provider, 'it names no payment of this server');
+      const notices: Notice[] = [];
+      const result = await db.transaction(
+        async (trx) => {
+          const stored = await paymentsStore.insertEvent(trx, {
+            provider,
+            event_id: event.eventId,
+            type: event.type,
+            payment_id: route.payment_id,
+            occurred_at: event.occurredAt,
+            received_at: clock.now(),
+            outcome: 'received',
+            payload: JSON.stringify(event.payload),
+          });
+          if (stored === undefined) return { duplicate: true, outcome: 'duplicate' };
+          const payment = await paymentsStore.lockPayment(trx, route.payment_id);
+          if (payment === undefined)
+            throw paymentsErrors.unknownEvent(provider, 'its payment does not exist');
+          const outcome = await apply(trx, provider, event, payment, notices);
+          await paymentsStore.setEventOutcome(trx, provider, event.eventId, outcome, payment.id);
+          return { duplicate: false, outcome };
+        },
+        { settings: tenantSettings({ tenantId: route.tenant_id }) },
+      );
+      options.eventsApplied.inc({ provider, outcome: result.outcome });
+      await publish(notices);
+      return { ...result, paymentId: route.payment_id };
+    },
+
+    /** A payment of the current organization, or 404. */
+    async payment(id: string): Promise<Payment> {
+      const row = await paymentsStore.findPayment(db.kysely, id);
+      if (row === undefined) throw paymentsErrors.paymentNotFound(id);
+      return toPayment(row);
+    },
+
+    /** The events received about a payment, in provider order. */
+    async paymentEvents(id: string) {
+      await service.payment(id);
+      return paymentsStore.listEvents(db.kysely, id);
+    },
+
+    /** Payments of the current organization (of one person with `userId`), newest first. */
+    async payments(
+      filter: { userId?: string | undefined; limit?: number | undefined } = {},
+    ): Promise<Payment[]> {
+      const rows = await paymentsStore.listPayments(db.kysely, {
+        userId: filter.userId,
+        limit: filter.limit ?? 50,
+      });
+      return rows.map(toPayment);
+    },
+
+    /** Subscriptions of the current organization (of one person with `userId`). */
+    async subscriptions(userId?: string): Promise<Subscription[]> {
+      return (await paymentsStore.listSubscriptions(db.kysely, userId)).map(toSubscription);
+    },
+
+    /** Whether the person holds a subscription to `productId` that is active or trialing. */
+    async hasActiveSubscription(userId: string, productId: string): Promise<boolean> {
+      const rows = await paymentsStore.listSubscriptions(db.kysely, userId);
+      return rows.some(
+        (row) => row.product_id === productId && (row.status === 'active' || row.status === 'trialing'),
+      );
+    },
+
+    /** The provider's customer portal for the person (Stripe's billing portal). */
+    async portalUrl(userId: string, returnUrl: string, providerName = 'stripe'): Promise<string> {
+      const provider = providerNamed(providerName, 'body/provider');
+      if (provider.portalUrl === undefined)
+        throw paymentsErrors.invalidInput('payments.no_portal', 'body/provider', 'has no customer portal');
+      const customerId = await paymentsStore.latestCustomer(db.kysely, userId, provider.name);
+      if (customerId === undefined) throw paymentsErrors.noCustomer();
+      return provider.portalUrl(customerId, returnUrl);
+    },
+
+    /**
+     * Asks the provider to refund all (default) or part of what remains of a payment. The ledger
+     * reversal follows from the provider's refund event, like every effect.
+     */
+    async refund(paymentId: string, amount?: bigint): Promise<void> {
+      const payment = await service.payment(paymentId);
+      const provider = providerNamed(payment.provider);
+      if (provider.refund === undefined)
+        throw paymentsErrors.notRefundable(paymentId, 'the provider has no refunds');
+      if (payment.status !== 'succeeded' || payment.kind !== 'pack')
+        throw paymentsErrors.notRefundable(paymentId, 'only a paid pack can be refunded here');
+      const remaining = payment.amount - payment.refundedAmount;
+      const asked = amount ?? remaining;
+      if (asked <= 0n || asked > remaining)
+        throw paymentsErrors.invalidInput(
+          'payments.invalid_amount',
+          'body/amount',
+          `must be between 1 and ${remaining}`,
+        );
+      const providerPaymentId = (await paymentsStore.findPayment(db.kysely, paymentId))?.provider_payment_id;
+      if (providerPaymentId == null)
+        throw paymentsErrors.notRefundable(paymentId, 'its provider payment is unknown');
+      await provider.refund(
+        { id: paymentId, providerPaymentId },
+        asked,
+        `socle-refund-${paymentId}-${payment.refundedAmount}-${asked}`,
+      );
+    },
+
+    /**
+     * Recovers missed webhooks: each provider's events since `since`, applied like webhooks
+     * (those already applied are duplicates); by default the last `PAYMENTS_BACKFILL_HOURS`.
+     * The `payments.backfill` job runs it.
+     */
+    async backfill(
+      since: Date = new Date(clock.now().getTime() - options.backfillHours * 3_600_000),
+    ): Promise<{ applied: number; duplicates: number; skipped: number }> {
+      const counts = { applied: 0, duplicates: 0, skipped: 0 };
+      const count = async (event: VerifiedEvent, provider: string) => {
+        try {
+          const result = await service.receiveEvent(provider, event);
+          if (result.duplicate) counts.duplicates++;
+          else counts.applied++;
+        } catch (error) {
+          if (!isSocleError(error) || error.code !== 'payments.unknown_event') throw error;
+          counts.skipped++;
+        }
+      };
+      // Invoices still open here: their processor is asked for their state.
+      for (const pending of await withOwnerTransaction(db, (connection) =>
+        paymentsStore.listOpenInvoices(connection),
+      )) {
+        const provider = providers.get(pending.provider);
+        if (provider?.invoiceEvent === undefined) continue;
+        try {
+          const event = await provider.invoiceEvent(pending.provider_reference);
+          if (event !== undefined) await count(event, provider.name);
+        } catch (error) {
+          log.warn({ err: error, paymentId: pending.id }, 'Invoice state could not be read back');
+        }
+      }
+      for (const provider of providers.values()) {
+        if (provider.eventsSince === undefined) continue;
+        for await (const event of provider.eventsSince(since)) await count(event, provider.name);
+      }
+      return counts;
+    },
+  };
+  return service;
+}
+
+/** The payments service API (`socle.servicesOf(paymentsModule).payments`). */
+export type PaymentsService = ReturnType<typeof createPaymentsService>;

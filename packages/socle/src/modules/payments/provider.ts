@@ -1,0 +1,119 @@
+import type { Product } from './catalog.js';
+
+/** What a provider event changes about a payment, read from the object's state in the event. */
+export type PaymentChange =
+  /** Paid: credits the pack once (a subscription's checkout records its ids; invoices grant). */
+  | {
+      readonly kind: 'paid';
+      readonly providerPaymentId?: string | undefined;
+      readonly customerId?: string | undefined;
+      readonly subscriptionId?: string | undefined;
+    }
+  /** Recorded, nothing changes yet (a completed session still waiting for its money). */
+  | { readonly kind: 'noted' }
+  | { readonly kind: 'failed' }
+  | { readonly kind: 'expired' }
+  /** The provider's cumulative refunded amount (minor units): only ever grows. */
+  | { readonly kind: 'refunded'; readonly refundedAmount: bigint; readonly providerPaymentId?: string }
+  /** A subscription's state: applied when newer than the stored one; canceled is final. */
+  | {
+      readonly kind: 'subscription';
+      readonly subscriptionId: string;
+      readonly status: string;
+      readonly currentPeriodEnd: Date | null;
+      readonly cancelAtPeriodEnd: boolean;
+    }
+  /** A subscription invoice paid: grants the period's credits once per invoice. */
+  | { readonly kind: 'renewal'; readonly subscriptionId: string; readonly invoiceId: string }
+  /** A subscription invoice that failed: the buyer is told. */
+  | { readonly kind: 'renewal_failed'; readonly subscriptionId: string; readonly invoiceId: string };
+
+/** A webhook (or a backfilled event) the provider's adapter verified and read. */
+export interface VerifiedEvent {
+  /** The key of the event's row: Stripe's `evt_…`; invoice + type where deliveries get new ids. */
+  readonly eventId: string;
+  readonly type: string;
+  readonly occurredAt: Date;
+  /** Our payment's id when the provider echoes it (metadata), else found by `references`. */
+  readonly paymentId?: string | undefined;
+  /** Provider ids that name the payment (session, PaymentIntent, subscription, invoice). */
+  readonly references: readonly string[];
+  readonly change: PaymentChange;
+  /** The event as received, stored with it. */
+  readonly payload: unknown;
+}
+
+/** A checkout to open at the provider for one payment. */
+export interface CheckoutRequest {
+  readonly paymentId: string;
+  readonly orgId: string;
+  readonly userId: string;
+  readonly product: Product;
+  readonly successUrl: string;
+  readonly cancelUrl: string;
+  readonly customerId?: string | undefined;
+  readonly email?: string | undefined;
+}
+
+export interface CheckoutCreated {
+  /** The provider's object (a Checkout Session id): the payment's reference. */
+  readonly reference: string;
+  readonly url: string;
+  readonly customerId?: string | undefined;
+  readonly expiresAt?: Date | undefined;
+}
+
+/** An invoice to open at a processor (Bitcoin): an amount in a currency, for an order. */
+export interface InvoiceRequest {
+  readonly paymentId: string;
+  readonly orgId: string;
+  readonly amount: bigint;
+  readonly currency: string;
+  readonly orderId: string;
+  readonly description?: string | undefined;
+  readonly expiresInSeconds: number;
+}
+
+export interface InvoiceCreated {
+  readonly reference: string;
+  readonly amountSats: bigint;
+  /** BIP21, with `lightning=` when the processor gave a Lightning invoice. */
+  readonly paymentUri: string;
+  readonly checkoutUrl?: string | undefined;
+  readonly expiresAt: Date;
+}
+
+/** Headers as Fastify gives them. */
+export type WebhookHeaders = Readonly<Record<string, string | string[] | undefined>>;
+
+/**
+ * One payment provider, as payments sees it. An adapter verifies and reads webhooks (never
+ * trusting an unsigned body), opens checkouts or invoices, refunds, and lists recent events for
+ * the backfill. Calls that create something carry a key derived from our payment's id, so a
+ * retried job or request never creates it twice.
+ */
+export interface PaymentProvider {
+  readonly name: string;
+  /**
+   * Verifies the raw body (signature, timestamp) and reads it. Throws `payments.invalid_signature`
+   * or `payments.unknown_event` (400, nothing stored).
+   */
+  verifyWebhook(
+    rawBody: Buffer,
+    headers: WebhookHeaders,
+    query: Readonly<Record<string, string>>,
+  ): Promise<VerifiedEvent>;
+  createCheckout?(request: CheckoutRequest): Promise<CheckoutCreated>;
+  createInvoice?(request: InvoiceRequest): Promise<InvoiceCreated>;
+  portalUrl?(customerId: string, returnUrl: string): Promise<string>;
+  /** Asks for a refund of `amount` (minor units); its effect arrives as an event. */
+  refund?(
+    payment: { readonly id: string; readonly providerPaymentId: string },
+    amount: bigint,
+    key: string,
+  ): Promise<void>;
+  /** The current state of an invoice as an event (undefined while it is still open): the backfill. */
+  invoiceEvent?(reference: string): Promise<VerifiedEvent | undefined>;
+  /** Events since `since`, oldest first, read through the API (authenticated, not signed). */
+  eventsSince?(since: Date): AsyncIterable<VerifiedEvent>;
+}

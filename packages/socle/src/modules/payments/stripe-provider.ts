@@ -1,0 +1,262 @@
+import Stripe from 'stripe';
+import { paymentsErrors } from './payments.errors.js';
+import type { PaymentChange, PaymentProvider, VerifiedEvent } from './provider.js';
+
+/** Metadata keys payments puts on every Stripe object it creates (session, PaymentIntent, subscription). */
+export const STRIPE_METADATA = { paymentId: 'socle_payment_id', orgId: 'socle_org_id' } as const;
+
+export interface StripeProviderOptions {
+  readonly secretKey: string;
+  /** Endpoint signing secrets (`whsec_…`): several while one is rotated; any of them verifies. */
+  readonly webhookSecrets: readonly string[];
+  /** Seconds a signature's timestamp may be old (Stripe's default: 300). */
+  readonly toleranceSeconds?: number;
+  /** The API's address: Stripe's by default, a local fake in tests and demos. */
+  readonly apiUrl?: string | undefined;
+  /** Milliseconds before a call times out (the SDK retries network errors and 5xx with our keys). */
+  readonly timeoutMs?: number;
+  readonly maxNetworkRetries?: number;
+}
+
+type Metadata = Record<string, string> | null | undefined;
+const paymentIdIn = (metadata: Metadata) => metadata?.[STRIPE_METADATA.paymentId] || undefined;
+const idOf = (value: string | { id: string } | null | undefined) =>
+  value == null ? undefined : typeof value === 'string' ? value : value.id;
+
+/**
+ * Reads a Stripe event into what it changes, from the object's state carried in the event (not
+ * from its type alone): a completed session that is still unpaid changes nothing yet.
+ */
+export function readStripeEvent(event: Stripe.Event): VerifiedEvent {
+  const base = {
+    eventId: event.id,
+    type: event.type,
+    occurredAt: new Date(event.created * 1000),
+    payload: event,
+  };
+  const object = event.data.object as unknown as Record<string, unknown>;
+  const make = (
+    paymentId: string | undefined,
+    references: (string | undefined)[],
+    change: PaymentChange,
+  ) => ({
+    ...base,
+    paymentId,
+    references: references.filter((reference): reference is string => reference !== undefined),
+    change,
+  });
+  switch (event.type) {
+    case 'checkout.session.completed':
+    case 'checkout.session.async_payment_succeeded':
+    case 'checkout.session.async_payment_failed':
+    case 'checkout.session.expired': {
+      const session = event.data.object;
+      const paid = session.payment_status === 'paid' || session.payment_status === 'no_payment_required';
+      const change: PaymentChange =
+        event.type === 'checkout.session.expired'
+          ? { kind: 'expired' }
+          : event.type === 'checkout.session.async_payment_failed'
+            ? { kind: 'failed' }
+            : paid
+              ? {
+                  kind: 'paid',
+                  providerPaymentId: idOf(session.payment_intent),
+                  customerId: idOf(session.customer),
+                  subscriptionId: idOf(session.subscription),
+                }
+              : { kind: 'noted' };
+      return make(
+        paymentIdIn(session.metadata) ?? session.client_reference_id ?? undefined,
+        [session.id],
+        change,
+      );
+    }
+    case 'charge.refunded': {
+      const charge = event.data.object;
+      const paymentIntent = idOf(charge.payment_intent);
+      return make(paymentIdIn(charge.metadata), [paymentIntent], {
+        kind: 'refunded',
+        refundedAmount: BigInt(charge.amount_refunded),
+        ...(paymentIntent === undefined ? {} : { providerPaymentId: paymentIntent }),
+      });
+    }
+    case 'customer.subscription.created':
+    case 'customer.subscription.updated':
+    case 'customer.subscription.deleted': {
+      const subscription = event.data.object;
+      const item = subscription.items?.data?.[0] as { current_period_end?: number } | undefined;
+      const periodEnd = item?.current_period_end ?? (object.current_period_end as number | undefined);
+      return make(paymentIdIn(subscription.metadata), [subscription.id], {
+        kind: 'subscription',
+        subscriptionId: subscription.id,
+        status: event.type === 'customer.subscription.deleted' ? 'canceled' : subscription.status,
+        currentPeriodEnd: periodEnd === undefined ? null : new Date(periodEnd * 1000),
+        cancelAtPeriodEnd: subscription.cancel_at_period_end === true,
+      });
+    }
+    case 'invoice.paid':
+    case 'invoice.payment_failed': {
+      const invoice = event.data.object;
+      const details = invoice.parent?.subscription_details;
+      const subscriptionId = idOf(details?.subscription as string | { id: string } | null | undefined);
+      if (subscriptionId === undefined || invoice.id === undefined)
+        throw paymentsErrors.unknownEvent('stripe', 'the invoice belongs to no subscription');
+      return make(paymentIdIn(details?.metadata), [subscriptionId], {
+        kind: event.type === 'invoice.paid' ? 'renewal' : 'renewal_failed',
+        subscriptionId,
+        invoiceId: invoice.id,
+      });
+    }
+    default:
+      throw paymentsErrors.unknownEvent('stripe', `type ${event.type} is not handled`);
+  }
+}
+
+/** Turns the SDK's errors into payments' (the SDK already retried what is safe to retry). */
+async function callStripe<T>(operation: string, call: () => Promise<T>): Promise<T> {
+  try {
+    return await call();
+  } catch (error) {
+    if (!(error instanceof Stripe.errors.StripeError)) throw error;
+    const status = error.statusCode;
+    if (status === undefined || status === 429 || status >= 500 || error.type === 'StripeConnectionError')
+      throw paymentsErrors.providerUnavailable('stripe', operation, status);
+    throw paymentsErrors.providerRejected('stripe', operation, status, error.message);
+  }
+}
+
+/**
+ * Stripe through its official SDK: Checkout Sessions for packs (`mode: payment`) and
+ * subscriptions, the customer portal, refunds, the events list, and webhooks verified with
+ * `stripe.webhooks.constructEvent` on the raw body against every configured secret (rotation).
+ * Every create carries an idempotency key derived from our payment id: the SDK's own random keys
+ * would not survive a retried request or job.
+ */
+export function createStripeProvider(options: StripeProviderOptions): PaymentProvider {
+  const api = options.apiUrl === undefined ? undefined : new URL(options.apiUrl);
+  const stripe = new Stripe(options.secretKey, {
+    maxNetworkRetries: options.maxNetworkRetries ?? 2,
+    timeout: options.timeoutMs ?? 10_000,
+    ...(api === undefined
+      ? {}
+      : {
+          host: api.hostname,
+          port: Number(api.port || (api.protocol === 'https:' ? 443 : 80)),
+          protocol: api.protocol === 'https:' ? 'https' : 'http',
+        }),
+  });
+  const tolerance = options.toleranceSeconds ?? 300;
+
+  return {
+    name: 'stripe',
+
+    async verifyWebhook(rawBody, headers) {
+      const signature = headers['stripe-signature'];
+      if (typeof signature !== 'string' || signature === '')
+        throw paymentsErrors.invalidSignature('stripe', 'the Stripe-Signature header is missing');
+      if (options.webhookSecrets.length === 0)
+        throw paymentsErrors.notConfigured('stripe', 'PAYMENTS_STRIPE_WEBHOOK_SECRETS');
+      let event: Stripe.Event | undefined;
+      let failure = 'no signature matches';
+      for (const secret of options.webhookSecrets) {
+        try {
+          event = stripe.webhooks.constructEvent(rawBody, signature, secret, tolerance);
+          break;
+        } catch (error) {
+          // The SDK says why (no v1, timestamp outside the tolerance, no match): keep its reason.
+          failure = error instanceof Error ? (error.message.split('\n')[0] ?? failure) : failure;
+        }
+      }
+      if (event === undefined) throw paymentsErrors.invalidSignature('stripe', failure);
+      return readStripeEvent(event);
+    },
+
+    async createCheckout(request) {
+      const { product } = request;
+      const metadata = {
+        [STRIPE_METADATA.paymentId]: request.paymentId,
+        [STRIPE_METADATA.orgId]: request.orgId,
+      };
+      const session = await callStripe('checkout.sessions.create', () =>
+        stripe.checkout.sessions.create(
+          {
+            mode: product.kind === 'pack' ? 'payment' : 'subscription',
+            client_reference_id: request.paymentId,
+            success_url: request.successUrl,
+            cancel_url: request.cancelUrl,
+            line_items: [
+              {
+                quantity: 1,
+                price_data: {
+                  currency: product.currency.toLowerCase(),
+                  unit_amount: product.price,
+                  product_data: { name: product.name, metadata: { socle_product_id: product.id } },
+                  ...(product.kind === 'subscription' ? { recurring: { interval: product.interval } } : {}),
+                },
+              },
+            ],
+            metadata,
+            ...(request.customerId === undefined
+              ? request.email === undefined
+                ? {}
+                : { customer_email: request.email }
+              : { customer: request.customerId }),
+            ...(product.kind === 'pack'
+              ? {
+                  payment_intent_data: { metadata },
+                  ...(request.customerId === undefined ? { customer_creation: 'always' as const } : {}),
+                }
+              : { subscription_data: { metadata } }),
+          },
+          { idempotencyKey: `socle-checkout-${request.paymentId}` },
+        ),
+      );
+      if (session.url == null) throw paymentsErrors.unknownEvent('stripe', 'the Checkout Session has no url');
+      return {
+        reference: session.id,
+        url: session.url,
+        customerId: idOf(session.customer),
+        expiresAt: new Date(session.expires_at * 1000),
+      };
+    },
+
+    async portalUrl(customerId, returnUrl) {
+      const session = await callStripe('billing_portal.sessions.create', () =>
+        stripe.billingPortal.sessions.create({ customer: customerId, return_url: returnUrl }),
+      );
+      return session.url;
+    },
+
+    async refund(payment, amount, key) {
+      await callStripe('refunds.create', () =>
+        stripe.refunds.create(
+          {
+            payment_intent: payment.providerPaymentId,
+            amount: Number(amount),
+            metadata: { [STRIPE_METADATA.paymentId]: payment.id },
+          },
+          { idempotencyKey: key },
+        ),
+      );
+    },
+
+    async *eventsSince(since) {
+      const events: Stripe.Event[] = [];
+      // Stripe lists newest first; collect, then apply oldest first.
+      await callStripe('events.list', async () => {
+        for await (const event of stripe.events.list({
+          created: { gte: Math.floor(since.getTime() / 1000) },
+          limit: 100,
+        }))
+          events.push(event);
+      });
+      for (const event of events.reverse()) {
+        try {
+          yield readStripeEvent(event);
+        } catch {
+          // An event type payments does not handle: nothing to backfill.
+        }
+      }
+    },
+  };
+}

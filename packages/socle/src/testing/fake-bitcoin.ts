@@ -1,0 +1,301 @@
+import { createHmac, randomBytes } from 'node:crypto';
+import { type FaultyProvider, type ReceivedRequest, startFaultyProvider } from './faulty-provider.js';
+
+/** The rate both fakes convert at: 1 BTC = 50,000 of the invoice's currency (12.50 EUR = 25,000 sats). */
+export const FAKE_BTC_RATE = 50_000;
+
+const satsFor = (amount: number) => Math.round((amount / FAKE_BTC_RATE) * 100_000_000);
+const btc = (sats: number) => (sats / 100_000_000).toFixed(8);
+const token = (prefix: string) => `${prefix}${randomBytes(10).toString('hex')}`;
+const unauthorized = {
+  status: 401,
+  json: { code: 'unauthenticated', message: 'Authentication is required' },
+};
+
+async function post(url: string, headers: Record<string, string>, body: string): Promise<number> {
+  const response = await fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...headers },
+    body,
+  });
+  await response.arrayBuffer();
+  return response.status;
+}
+
+/** A BTCPay Greenfield invoice as the fake keeps it. */
+export interface FakeBtcpayInvoice {
+  id: string;
+  storeId: string;
+  status: 'New' | 'Processing' | 'Settled' | 'Expired' | 'Invalid';
+  amount: string;
+  currency: string;
+  checkoutLink: string;
+  createdTime: number;
+  expirationTime: number;
+  metadata: Record<string, unknown>;
+  sats: number;
+}
+
+/** A local BTCPay Server (Greenfield API, one store) with signed webhook deliveries. */
+export interface FakeBtcpay {
+  readonly url: string;
+  readonly apiKey: string;
+  readonly storeId: string;
+  readonly webhookSecret: string;
+  /** Fault injection on the API. */
+  readonly api: FaultyProvider;
+  readonly invoices: Map<string, FakeBtcpayInvoice>;
+  /** The invoice is paid and confirmed (`Settled`). */
+  settle(invoiceId: string): void;
+  expire(invoiceId: string): void;
+  /**
+   * POSTs a webhook of `type` about the invoice to `url`, signed `BTCPay-Sig: sha256=…` (with
+   * `secret`, default the webhook's); every delivery has a new delivery id, as BTCPay's redeliveries do.
+   */
+  deliver(
+    url: string,
+    invoiceId: string,
+    type: string,
+    options?: { secret?: string; redelivery?: boolean },
+  ): Promise<number>;
+  /** The body and headers of such a delivery, for a test that sends it itself. */
+  sign(
+    invoiceId: string,
+    type: string,
+    options?: { secret?: string; redelivery?: boolean },
+  ): { body: string; headers: Record<string, string> };
+  close(): Promise<void>;
+}
+
+/**
+ * Starts a fake BTCPay Server: `POST/GET /api/v1/stores/{store}/invoices[/{id}[/payment-methods]]`
+ * behind `Authorization: token <apiKey>`, on-chain (`BTC-CHAIN`) and Lightning (`BTC-LN`) payment
+ * methods at {@link FAKE_BTC_RATE}, and webhooks as BTCPay sends them.
+ */
+export async function startFakeBtcpay(): Promise<FakeBtcpay> {
+  const api = await startFaultyProvider();
+  const apiKey = token('btcpay_');
+  const storeId = token('store').slice(0, 20);
+  const webhookSecret = token('whs_');
+  const invoices = new Map<string, FakeBtcpayInvoice>();
+  const view = ({ sats: _sats, ...invoice }: FakeBtcpayInvoice) => invoice;
+
+  api.answer((request: ReceivedRequest) => {
+    if (request.headers.authorization !== `token ${apiKey}`) return unauthorized;
+    const url = new URL(request.url, api.url);
+    const prefix = `/api/v1/stores/${storeId}/invoices`;
+    if (!url.pathname.startsWith(prefix))
+      return { status: 404, json: { code: 'store-not-found', message: 'Store not found' } };
+    const rest = url.pathname.slice(prefix.length).split('/').filter(Boolean);
+    if (request.method === 'POST' && rest.length === 0) {
+      const body = JSON.parse(request.body || '{}') as {
+        amount?: string;
+        currency?: string;
+        metadata?: Record<string, unknown>;
+        checkout?: { expirationMinutes?: number };
+      };
+      const amount = Number(body.amount);
+      if (!(amount > 0))
+        return { status: 422, json: [{ path: 'amount', message: 'Amount should be positive' }] };
+      const now = Math.floor(Date.now() / 1000);
+      const id = token('inv').slice(0, 22);
+      const invoice: FakeBtcpayInvoice = {
+        id,
+        storeId,
+        status: 'New',
+        amount: String(body.amount),
+        currency: body.currency ?? 'EUR',
+        checkoutLink: `${api.url}/i/${id}`,
+        createdTime: now,
+        expirationTime: now + 60 * (body.checkout?.expirationMinutes ?? 15),
+        metadata: body.metadata ?? {},
+        sats: satsFor(amount),
+      };
+      invoices.set(id, invoice);
+      return { json: view(invoice) };
+    }
+    const invoice = invoices.get(rest[0] ?? '');
+    if (invoice === undefined)
+      return { status: 404, json: { code: 'invoice-not-found', message: 'The invoice was not found' } };
+    if (request.method === 'GET' && rest.length === 1) return { json: view(invoice) };
+    if (request.method === 'GET' && rest[1] === 'payment-methods')
+      return {
+        json: [
+          {
+            paymentMethodId: 'BTC-CHAIN',
+            destination: `bcrt1q${invoice.id.toLowerCase().slice(3, 23)}`,
+            amount: btc(invoice.sats),
+            rate: String(FAKE_BTC_RATE),
+          },
+          {
+            paymentMethodId: 'BTC-LN',
+            destination: `lnbcrt${invoice.sats}n1p${invoice.id.toLowerCase()}`,
+            amount: btc(invoice.sats),
+            rate: String(FAKE_BTC_RATE),
+          },
+        ],
+      };
+    return { status: 404, json: { code: 'not-found', message: 'Not found' } };
+  });
+
+  const get = (invoiceId: string) => {
+    const invoice = invoices.get(invoiceId);
+    if (invoice === undefined) throw new Error(`fake BTCPay: no invoice ${invoiceId}`);
+    return invoice;
+  };
+
+  const fake: FakeBtcpay = {
+    url: api.url,
+    apiKey,
+    storeId,
+    webhookSecret,
+    api,
+    invoices,
+    settle(invoiceId) {
+      get(invoiceId).status = 'Settled';
+    },
+    expire(invoiceId) {
+      get(invoiceId).status = 'Expired';
+    },
+    sign(invoiceId, type, options = {}) {
+      const invoice = get(invoiceId);
+      const deliveryId = token('dlv');
+      const body = JSON.stringify({
+        deliveryId,
+        webhookId: 'wh_fake',
+        originalDeliveryId: options.redelivery === true ? token('dlv') : deliveryId,
+        isRedelivery: options.redelivery === true,
+        type,
+        timestamp: Math.floor(Date.now() / 1000),
+        storeId,
+        invoiceId,
+        metadata: invoice.metadata,
+      });
+      const signature = createHmac('sha256', options.secret ?? webhookSecret)
+        .update(body)
+        .digest('hex');
+      return { body, headers: { 'content-type': 'application/json', 'btcpay-sig': `sha256=${signature}` } };
+    },
+    deliver(url, invoiceId, type, options = {}) {
+      const { body, headers } = fake.sign(invoiceId, type, options);
+      return post(url, headers, body);
+    },
+    close: () => api.close(),
+  };
+  return fake;
+}
+
+/** A Swiss Bitcoin Pay checkout as the fake keeps it. */
+export interface FakeSwissCheckout {
+  id: string;
+  title: string;
+  amount: number;
+  unit: string;
+  pr: string;
+  onChainAddr: string;
+  checkoutUrl: string;
+  expiry: number;
+  isPaid: boolean;
+  isExpired: boolean;
+  extra: Record<string, unknown>;
+  webhook?: { url: string; headers?: Record<string, string> };
+}
+
+/** A local Swiss Bitcoin Pay API whose webhooks, like the real ones, carry no signature. */
+export interface FakeSwissBitcoinPay {
+  readonly url: string;
+  readonly apiKey: string;
+  readonly api: FaultyProvider;
+  readonly checkouts: Map<string, FakeSwissCheckout>;
+  pay(checkoutId: string): void;
+  expire(checkoutId: string): void;
+  /**
+   * POSTs the checkout as its webhook to the URL and headers given at creation (or `url`), with
+   * `body` overriding fields (a forged "isPaid": true) and `headers` replacing the given ones.
+   */
+  deliver(
+    checkoutId: string,
+    options?: { url?: string; body?: Record<string, unknown>; headers?: Record<string, string> },
+  ): Promise<number>;
+  close(): Promise<void>;
+}
+
+/**
+ * Starts a fake Swiss Bitcoin Pay: `POST /checkout` and `GET /checkout/{id}` behind the `api-key`
+ * header, a Lightning invoice and an on-chain address per checkout at {@link FAKE_BTC_RATE}.
+ */
+export async function startFakeSwissBitcoinPay(): Promise<FakeSwissBitcoinPay> {
+  const api = await startFaultyProvider();
+  const apiKey = token('sbp_');
+  const checkouts = new Map<string, FakeSwissCheckout>();
+  const view = ({ webhook: _webhook, ...checkout }: FakeSwissCheckout) => checkout;
+
+  api.answer((request: ReceivedRequest) => {
+    if (request.headers['api-key'] !== apiKey) return { status: 401, json: { message: 'Invalid api key' } };
+    const url = new URL(request.url, api.url);
+    if (request.method === 'POST' && url.pathname === '/checkout') {
+      const body = JSON.parse(request.body || '{}') as {
+        title?: string;
+        amount?: number;
+        unit?: string;
+        delay?: number;
+        extra?: Record<string, unknown>;
+        webhook?: FakeSwissCheckout['webhook'];
+      };
+      if (typeof body.amount !== 'number' || !(body.amount > 0))
+        return { status: 400, json: { message: 'amount must be positive' } };
+      const id = token('').slice(0, 24);
+      const sats = body.unit === 'sat' ? body.amount : satsFor(body.amount);
+      const checkout: FakeSwissCheckout = {
+        id,
+        title: body.title ?? '',
+        amount: sats,
+        unit: body.unit ?? 'sat',
+        pr: `lnbc${sats}n1p${id}`,
+        onChainAddr: `bc1q${id.slice(0, 20)}`,
+        checkoutUrl: `${api.url}/c/${id}`,
+        expiry: Math.floor(Date.now() / 1000) + 60 * (body.delay ?? 10),
+        isPaid: false,
+        isExpired: false,
+        extra: body.extra ?? {},
+        ...(body.webhook === undefined ? {} : { webhook: body.webhook }),
+      };
+      checkouts.set(id, checkout);
+      return { status: 201, json: view(checkout) };
+    }
+    const match = /^\/checkout\/([^/]+)$/.exec(url.pathname);
+    const checkout = checkouts.get(match?.[1] ?? '');
+    if (request.method === 'GET' && checkout !== undefined) return { json: view(checkout) };
+    return { status: 404, json: { message: 'Not found' } };
+  });
+
+  const get = (checkoutId: string) => {
+    const checkout = checkouts.get(checkoutId);
+    if (checkout === undefined) throw new Error(`fake Swiss Bitcoin Pay: no checkout ${checkoutId}`);
+    return checkout;
+  };
+
+  return {
+    url: api.url,
+    apiKey,
+    api,
+    checkouts,
+    pay(checkoutId) {
+      get(checkoutId).isPaid = true;
+    },
+    expire(checkoutId) {
+      get(checkoutId).isExpired = true;
+    },
+    deliver(checkoutId, options = {}) {
+      const checkout = get(checkoutId);
+      const url = options.url ?? checkout.webhook?.url;
+      if (url === undefined) throw new Error('fake Swiss Bitcoin Pay: no webhook URL');
+      return post(
+        url,
+        options.headers ?? checkout.webhook?.headers ?? {},
+        JSON.stringify({ ...view(checkout), ...options.body }),
+      );
+    },
+    close: () => api.close(),
+  };
+}

@@ -1,0 +1,379 @@
+import { describe, expect, it } from 'vitest';
+import { STRIPE_METADATA } from '../src/index.js';
+import { findTenantIsolationProblems, type StripeEvent } from '../src/testing/index.js';
+import { callAs } from './support/api-client.js';
+import { describeEachDatabase } from './support/each-database.js';
+import { usePaymentsServer } from './support/payments-server.js';
+import { connected, nextEvent } from './support/realtime-clients.js';
+
+describeEachDatabase('Payments', (target) => {
+  const server = usePaymentsServer(target);
+  const sessionOf = (sessionId: string) => server.stripe.objects.get(sessionId) as Record<string, unknown>;
+  const deliver = (event: StripeEvent, options?: { secrets?: readonly string[]; timestamp?: number }) =>
+    server.stripe.deliver(server.webhookUrl, event, options);
+  const deliverAll = async (events: readonly StripeEvent[]) => {
+    for (const event of events) expect(await deliver(event)).toBe(200);
+  };
+
+  it('keeps its tenant tables under forced row-level security', async () => {
+    expect(await findTenantIsolationProblems(server.socle.db, server.socle.modules)).toEqual([]);
+  });
+
+  describe('checkout', () => {
+    it('opens a Stripe Checkout Session carrying the payment and organization, with a deterministic idempotency key', async () => {
+      const tenant = await server.socle.newTenant();
+      const { paymentId, sessionId } = await server.checkout(tenant, 'coins-500');
+      const session = sessionOf(sessionId);
+      expect(session.mode).toBe('payment');
+      expect(session.amount_total).toBe(499);
+      expect(session.metadata).toEqual({
+        [STRIPE_METADATA.paymentId]: paymentId,
+        [STRIPE_METADATA.orgId]: tenant.id,
+      });
+      const request = server.stripe.api.requests.findLast(
+        (received) => received.url === '/v1/checkout/sessions',
+      );
+      expect(request?.headers['idempotency-key']).toBe(`socle-checkout-${paymentId}`);
+      const listed = await callAs(server.socle, tenant.owner, 'GET', '/payments/payments', {
+        orgId: tenant.id,
+      });
+      expect(listed.json().payments).toMatchObject([
+        { id: paymentId, status: 'pending', amount: '499', currency: 'EUR' },
+      ]);
+    });
+
+    it('survives 5xx from Stripe (the SDK retries with the same key: one session), and answers 503 on a 429', async () => {
+      const tenant = await server.socle.newTenant();
+      const before = server.stripe.objects.size;
+      server.stripe.api.failNext(2, { status: 500 });
+      const { paymentId } = await server.checkout(tenant, 'coins-500');
+      const attempts = server.stripe.api.requests.filter(
+        (received) => received.headers['idempotency-key'] === `socle-checkout-${paymentId}`,
+      );
+      expect(attempts).toHaveLength(3);
+      expect(server.stripe.objects.size).toBe(before + 1);
+
+      server.stripe.api.failNext(1, { status: 429 });
+      const throttled = await callAs(server.socle, tenant.owner, 'POST', '/payments/checkout', {
+        orgId: tenant.id,
+        payload: { productId: 'coins-500', successUrl: 'https://a.test/ok', cancelUrl: 'https://a.test/no' },
+      });
+      expect(throttled.statusCode).toBe(503);
+      expect(throttled.json()).toMatchObject({ code: 'payments.provider_unavailable' });
+    });
+
+    it('answers 404 problem+json for a product not in the catalog, and 400 for a bad URL', async () => {
+      const tenant = await server.socle.newTenant();
+      const unknown = await callAs(server.socle, tenant.owner, 'POST', '/payments/checkout', {
+        orgId: tenant.id,
+        payload: { productId: 'gold-bars', successUrl: 'https://a.test/ok', cancelUrl: 'https://a.test/no' },
+      });
+      expect(unknown.statusCode).toBe(404);
+      expect(unknown.headers['content-type']).toContain('application/problem+json');
+      expect(unknown.json().code).toBe('payments.product_not_found');
+      const bad = await callAs(server.socle, tenant.owner, 'POST', '/payments/checkout', {
+        orgId: tenant.id,
+        payload: {
+          productId: 'coins-500',
+          successUrl: 'javascript:alert(1)',
+          cancelUrl: 'https://a.test/no',
+        },
+      });
+      expect(bad.statusCode).toBe(400);
+    });
+  });
+
+  describe('webhooks', () => {
+    it('credits a paid pack once and tells the buyer on their private channel, with the new balance', async () => {
+      const tenant = await server.socle.newTenant();
+      const buyer = tenant.owner;
+      const client = server.pusher(buyer.token);
+      await connected(client);
+      const channel = client.subscribe(`private-user-${buyer.userId}`);
+      await nextEvent(channel, 'pusher:subscription_succeeded');
+      const message = nextEvent<Record<string, unknown>>(channel, 'payment.succeeded');
+
+      const { paymentId, sessionId } = await server.checkout(tenant, 'coins-500');
+      const [completed] = server.stripe.completeCheckout(sessionId);
+      expect(await deliver(completed as StripeEvent)).toBe(200);
+
+      expect(await message).toMatchObject({
+        paymentId,
+        productId: 'coins-500',
+        credits: '500',
+        balance: '500',
+        unit: 'coins',
+      });
+      expect(await server.balance(tenant, buyer.userId, 'coins')).toBe(500n);
+      const other = await server.socle.newTenant();
+      const elsewhere = await callAs(server.socle, other.owner, 'GET', '/payments/payments', {
+        orgId: other.id,
+      });
+      expect(elsewhere.json().payments).toEqual([]); // another organization does not see it
+      const listed = await callAs(server.socle, buyer, 'GET', '/payments/payments', { orgId: tenant.id });
+      expect(listed.json().payments[0]).toMatchObject({ id: paymentId, status: 'succeeded' });
+    });
+
+    it('applies the same event once whatever the replays, sequential and concurrent', async () => {
+      const tenant = await server.socle.newTenant();
+      const { sessionId } = await server.checkout(tenant, 'coins-500');
+      const [completed] = server.stripe.completeCheckout(sessionId) as [StripeEvent];
+      const statuses = await Promise.all(Array.from({ length: 20 }, () => deliver(completed)));
+      expect(statuses.every((status) => status === 200)).toBe(true);
+      expect(await deliver(completed)).toBe(200);
+      expect(await server.balance(tenant, tenant.owner.userId, 'coins')).toBe(500n);
+      expect(await server.eventCount(tenant)).toBe(1);
+    });
+
+    it('refuses a bad signature, a stale timestamp, an unknown secret and a missing header with 400, storing nothing', async () => {
+      const tenant = await server.socle.newTenant();
+      const { sessionId } = await server.checkout(tenant, 'coins-500');
+      const [completed] = server.stripe.completeCheckout(sessionId) as [StripeEvent];
+      const signed = server.stripe.sign(completed);
+      const tampered = await fetch(server.webhookUrl, {
+        method: 'POST',
+        headers: signed.headers,
+        body: signed.body.replace('"amount_total": 499', '"amount_total": 1'),
+      });
+      expect(tampered.status).toBe(400);
+      const problem = (await tampered.json()) as { code: string };
+      expect(problem.code).toBe('payments.invalid_signature');
+      expect(await deliver(completed, { timestamp: Math.floor(Date.now() / 1000) - 3600 })).toBe(400);
+      expect(await deliver(completed, { secrets: ['whsec_not_ours'] })).toBe(400);
+      const unsigned = await fetch(server.webhookUrl, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: signed.body,
+      });
+      expect(unsigned.status).toBe(400);
+      expect(await server.eventCount(tenant)).toBe(0);
+      expect(await server.balance(tenant, tenant.owner.userId, 'coins')).toBe(0n);
+    });
+
+    it('accepts a signature made with the rotated-out secret, the new one, or both (Stripe sends a v1 each)', async () => {
+      const tenant = await server.socle.newTenant();
+      const { sessionId } = await server.checkout(tenant, 'coins-500');
+      const [completed] = server.stripe.completeCheckout(sessionId) as [StripeEvent];
+      expect(await deliver(completed, { secrets: [server.oldSecret] })).toBe(200);
+      expect(await deliver(completed, { secrets: [server.stripe.webhookSecret] })).toBe(200);
+      expect(await deliver(completed)).toBe(200);
+      expect(await server.balance(tenant, tenant.owner.userId, 'coins')).toBe(500n);
+    });
+
+    it('answers 400 for an event type it does not handle and for an object it never created, storing nothing', async () => {
+      const tenant = await server.socle.newTenant();
+      const { sessionId } = await server.checkout(tenant, 'coins-500');
+      const [completed] = server.stripe.completeCheckout(sessionId) as [StripeEvent];
+      const unknownType = { ...completed, id: `${completed.id}_x`, type: 'customer.created' };
+      expect(await deliver(unknownType)).toBe(400);
+      const foreign = {
+        ...completed,
+        id: `${completed.id}_y`,
+        data: {
+          object: { ...completed.data.object, id: 'cs_foreign', metadata: {}, client_reference_id: null },
+        },
+      };
+      expect(await deliver(foreign)).toBe(400);
+      const notJson = server.stripe.sign(completed);
+      const garbage = await fetch(server.webhookUrl, {
+        method: 'POST',
+        headers: notJson.headers,
+        body: '{"id": ',
+      });
+      expect(garbage.status).toBe(400);
+      expect(await server.eventCount(tenant)).toBe(0);
+    });
+
+    it('runs an app handler inside the event transaction: when it throws nothing is stored, and the redelivery applies once', async () => {
+      const tenant = await server.socle.newTenant();
+      const { paymentId, sessionId } = await server.checkout(tenant, 'coins-500');
+      let failing = true;
+      const seen: string[] = [];
+      server.payments.on('payment.succeeded', (_trx, payment) => {
+        if (payment.id !== paymentId) return;
+        if (failing) throw new Error('the app is down');
+        seen.push(payment.id);
+      });
+      const [completed] = server.stripe.completeCheckout(sessionId) as [StripeEvent];
+      expect(await deliver(completed)).toBe(500);
+      expect(await server.eventCount(tenant)).toBe(0);
+      expect(await server.balance(tenant, tenant.owner.userId, 'coins')).toBe(0n);
+      failing = false;
+      expect(await deliver(completed)).toBe(200);
+      expect(await deliver(completed)).toBe(200);
+      expect(seen).toEqual([paymentId]);
+      expect(await server.balance(tenant, tenant.owner.userId, 'coins')).toBe(500n);
+    });
+  });
+
+  describe('refunds', () => {
+    it('posts the reversal of a refund, partial then full, through the admin route and Stripe', async () => {
+      const tenant = await server.socle.newTenant();
+      const { paymentId, sessionId } = await server.checkout(tenant, 'coins-500');
+      await deliverAll(server.stripe.completeCheckout(sessionId));
+      const partial = await callAs(
+        server.socle,
+        tenant.owner,
+        'POST',
+        `/org/payments/payments/${paymentId}/refund`,
+        {
+          orgId: tenant.id,
+          payload: { amount: '100' },
+        },
+      );
+      expect(partial.statusCode).toBe(202);
+      await deliverAll([server.stripe.events.at(-1) as StripeEvent]);
+      // 100 of 499 cents: floor(500 × 100 / 499) = 100 coins back.
+      expect(await server.balance(tenant, tenant.owner.userId, 'coins')).toBe(400n);
+      const full = await callAs(
+        server.socle,
+        tenant.owner,
+        'POST',
+        `/org/payments/payments/${paymentId}/refund`,
+        {
+          orgId: tenant.id,
+          payload: {},
+        },
+      );
+      expect(full.statusCode).toBe(202);
+      await deliverAll([server.stripe.events.at(-1) as StripeEvent]);
+      expect(await server.balance(tenant, tenant.owner.userId, 'coins')).toBe(0n);
+      const again = await callAs(
+        server.socle,
+        tenant.owner,
+        'POST',
+        `/org/payments/payments/${paymentId}/refund`,
+        {
+          orgId: tenant.id,
+          payload: {},
+        },
+      );
+      expect(again.statusCode).toBe(400);
+    });
+
+    it('applies a refund that arrives before its payment once the payment arrives, and an older refund after a newer one changes nothing', async () => {
+      const tenant = await server.socle.newTenant();
+      const { paymentId, sessionId } = await server.checkout(tenant, 'coins-500');
+      const [completed] = server.stripe.completeCheckout(sessionId) as [StripeEvent];
+      // Two refunds made at Stripe (100 cents, then the rest), delivered in the worst order:
+      // the full refund, the partial one, then the payment, then the partial one again.
+      const charge = server.stripe.chargeOf(sessionId);
+      charge.amount_refunded = 100;
+      const partialEvent = {
+        ...completed,
+        id: `evt_refund_partial_${paymentId.slice(0, 8)}`,
+        type: 'charge.refunded',
+        created: completed.created + 1,
+        data: { object: structuredClone(charge) },
+      } as StripeEvent;
+      charge.amount_refunded = 499;
+      const fullEvent = {
+        ...partialEvent,
+        id: `evt_refund_full_${paymentId.slice(0, 8)}`,
+        created: completed.created + 2,
+        data: { object: structuredClone(charge) },
+      } as StripeEvent;
+      await deliverAll([fullEvent, partialEvent, completed, partialEvent]);
+      expect(await server.balance(tenant, tenant.owner.userId, 'coins')).toBe(0n);
+      const payment = await server.socle.scope.run({ tenantId: tenant.id }, () =>
+        server.payments.payment(paymentId),
+      );
+      expect(payment).toMatchObject({ status: 'succeeded', refundedAmount: 499n });
+    });
+  });
+
+  describe('subscriptions', () => {
+    it('follows created, renewed with monthly credits, past_due and canceled, whatever the delivery order', async () => {
+      const tenant = await server.socle.newTenant();
+      const buyer = tenant.owner;
+      const { sessionId } = await server.checkout(tenant, 'pro-monthly');
+      expect(sessionOf(sessionId).mode).toBe('subscription');
+      const opened = server.stripe.completeCheckout(sessionId);
+      await deliverAll([...opened].reverse());
+      const subscriptions = async () =>
+        (await callAs(server.socle, buyer, 'GET', '/payments/subscriptions', { orgId: tenant.id })).json()
+          .subscriptions as { status: string; productId: string }[];
+      expect(await subscriptions()).toMatchObject([{ status: 'active', productId: 'pro-monthly' }]);
+      expect(await server.balance(tenant, buyer.userId, 'credits')).toBe(1000n);
+
+      const subscriptionId = sessionOf(sessionId).subscription as string;
+      const renewed = server.stripe.renewSubscription(subscriptionId);
+      await deliverAll([...renewed, ...renewed]);
+      expect(await server.balance(tenant, buyer.userId, 'credits')).toBe(2000n);
+
+      const failed = server.stripe.failRenewal(subscriptionId);
+      await deliverAll(failed);
+      expect(await subscriptions()).toMatchObject([{ status: 'past_due' }]);
+      expect(await server.balance(tenant, buyer.userId, 'credits')).toBe(2000n);
+
+      const canceled = server.stripe.cancelSubscription(subscriptionId);
+      // The deletion first, then an older update that says "active": canceled stays.
+      await deliverAll([...canceled, ...(renewed.slice(1) as StripeEvent[])]);
+      expect(await subscriptions()).toMatchObject([{ status: 'canceled' }]);
+      const active = await server.socle.scope.run({ tenantId: tenant.id }, () =>
+        server.payments.hasActiveSubscription(buyer.userId, 'pro-monthly'),
+      );
+      expect(active).toBe(false);
+    });
+
+    it('links the customer portal of a buyer who has paid, and 404 for one who never did', async () => {
+      const tenant = await server.socle.newTenant();
+      const { sessionId } = await server.checkout(tenant, 'pro-monthly');
+      const none = await callAs(server.socle, tenant.owner, 'POST', '/payments/portal', {
+        orgId: tenant.id,
+        payload: { returnUrl: 'https://app.test/account' },
+      });
+      expect(none.statusCode).toBe(404);
+      await deliverAll(server.stripe.completeCheckout(sessionId));
+      const portal = await callAs(server.socle, tenant.owner, 'POST', '/payments/portal', {
+        orgId: tenant.id,
+        payload: { returnUrl: 'https://app.test/account' },
+      });
+      expect(portal.statusCode).toBe(200);
+      expect(portal.json().url).toContain(`${server.stripe.url}/portal/`);
+    });
+  });
+
+  describe('recovery and privacy', () => {
+    it('recovers missed webhooks from the events list; a second pass applies nothing', async () => {
+      const tenant = await server.socle.newTenant();
+      const { sessionId } = await server.checkout(tenant, 'coins-500');
+      server.stripe.completeCheckout(sessionId); // never delivered
+      const first = await server.payments.backfill(new Date(Date.now() - 3_600_000));
+      expect(first.applied).toBeGreaterThanOrEqual(1);
+      expect(await server.balance(tenant, tenant.owner.userId, 'coins')).toBe(500n);
+      const second = await server.payments.backfill(new Date(Date.now() - 3_600_000));
+      expect(second.applied).toBe(0);
+      expect(await server.balance(tenant, tenant.owner.userId, 'coins')).toBe(500n);
+    });
+
+    it("exports a person's payments and erases them by pseudonymizing, keeping amounts and dates", async () => {
+      const tenant = await server.socle.newTenant();
+      const { paymentId, sessionId } = await server.checkout(tenant, 'coins-500');
+      await deliverAll(server.stripe.completeCheckout(sessionId));
+      const hooks = server.socle.modules.find((module) => module.name === 'payments');
+      expect(hooks).toBeDefined();
+      const privacy = (await import('../src/modules/payments/payments.privacy.js')).createPaymentsPrivacy(
+        server.socle.db,
+      );
+      const subject = { userId: tenant.owner.userId, email: tenant.owner.email };
+      const exported = (await privacy.exportSubject(subject)) as {
+        payments: { id: string; amount: string }[];
+      };
+      expect(exported.payments).toMatchObject([{ id: paymentId, amount: '499' }]);
+      await privacy.eraseSubject?.(subject);
+      const after = (await privacy.exportSubject(subject)) as { payments: unknown[] };
+      expect(after.payments).toEqual([]);
+      const { rows } = await server.socle.db.withConnection(
+        (connection) =>
+          connection.query<{ user_id: string | null; amount: string; settled_at: Date | null }>(
+            'select user_id, amount::text as amount, settled_at from payments.payments where id = $1',
+            [paymentId],
+          ),
+        'owner',
+      );
+      expect(rows[0]).toMatchObject({ user_id: null, amount: '499' });
+      expect(rows[0]?.settled_at).not.toBeNull();
+    });
+  });
+});
