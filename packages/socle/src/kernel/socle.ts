@@ -15,7 +15,7 @@ import {
   openDatabase,
 } from './db/index.js';
 import { registerHealthRoutes } from './health/index.js';
-import { createHttpServer, type HttpServer } from './http/index.js';
+import { createHttpServer, type HttpServer, installReadYourWrites } from './http/index.js';
 import { createLogger, type Logger } from './log/index.js';
 import { createMetrics, type Metrics } from './metrics/index.js';
 import {
@@ -145,6 +145,7 @@ export async function createSocle(options: CreateSocleOptions): Promise<Socle> {
     log,
     observeQuery: metrics.observeQuery,
     outage: databaseOutage,
+    routeReads: { clock, metrics },
     ...(options.inMemory === undefined ? {} : { inMemory: options.inMemory }),
   });
   metrics.trackPool(() => db.statistics());
@@ -260,6 +261,7 @@ export async function createSocle(options: CreateSocleOptions): Promise<Socle> {
       running,
     });
     registerHealthRoutes(app, { db: readinessDb, migrations, metrics, redis, isDraining: () => draining });
+    if (config.databaseReplicaUrls.length > 0) installReadYourWrites(app, db, log);
     for (const module of modules)
       services.set(module.name, await module.setup?.({ ...setupContext, settings: settingsOf(module) }));
     for (const module of modules) await module.configureHttp?.(app, contextOf(module));

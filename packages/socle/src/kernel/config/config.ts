@@ -76,6 +76,16 @@ export interface Config {
    */
   readonly databaseBackgroundPoolMax: number;
   /**
+   * Streaming replicas of `databaseUrl` (`postgres://…`, comma-separated). Reads a module marks as
+   * allowed to be stale (`db.replica`) go to one of them when it has replayed the caller's last
+   * write; everything else, and every read when none qualifies, goes to the primary.
+   */
+  readonly databaseReplicaUrls: readonly string[];
+  /** A replica further behind the primary than this is taken out of rotation until it catches up. */
+  readonly databaseReplicaMaxLagMs: number;
+  /** How often each replica's replay position (and so its lag and health) is read. */
+  readonly databaseReplicaCheckIntervalMs: number;
+  /**
    * Prefix of every Redis key and pub/sub channel (`<namespace>:rt:…`, `<namespace>:rate-limit:…`),
    * so deployments sharing one Redis never see each other's state.
    */
@@ -205,6 +215,17 @@ const blobUrl: Parser<string | undefined> = (raw) => {
   };
 };
 
+/** `DATABASE_REPLICA_URLS`: postgres URLs, never echoed (they may carry a password). */
+const replicaUrls: Parser<readonly string[]> = (raw) => {
+  const parsed = list(raw);
+  if (!parsed.ok) return parsed;
+  const postgresUrl = url(['postgres:', 'postgresql:'], 'a postgres:// URL', { requireHost: false });
+  const bad = parsed.value.findIndex((item) => !postgresUrl(item).ok);
+  return bad === -1
+    ? parsed
+    : { ok: false, message: `must be comma-separated postgres:// URLs; item ${bad + 1} is not one` };
+};
+
 /** Every setting Socle reads, in the order `socle help config` prints them. */
 const SETTINGS = [
   {
@@ -320,6 +341,28 @@ const SETTINGS = [
       'Postgres only: connections of the pool job handlers use (webhooks, mail), apart from the request pool',
     defaultValue: 4,
     parse: integer(1, 1000),
+  },
+  {
+    key: 'databaseReplicaUrls',
+    env: 'DATABASE_REPLICA_URLS',
+    description:
+      'Postgres streaming replicas of DATABASE_URL, comma-separated: reads marked as allowed to be stale go to one that has replayed the caller’s last write',
+    defaultValue: [],
+    parse: replicaUrls,
+  },
+  {
+    key: 'databaseReplicaMaxLagMs',
+    env: 'DATABASE_REPLICA_MAX_LAG_MS',
+    description: 'A replica further behind the primary than this is out of rotation until it catches up',
+    defaultValue: 5000,
+    parse: integer(0, 3_600_000),
+  },
+  {
+    key: 'databaseReplicaCheckIntervalMs',
+    env: 'DATABASE_REPLICA_CHECK_INTERVAL_MS',
+    description: 'How often each replica’s replay position (its lag, whether it answers) is read',
+    defaultValue: 1000,
+    parse: integer(50, 600_000),
   },
   {
     key: 'redisNamespace',
