@@ -110,6 +110,12 @@ export interface Config {
   readonly logLevel: LogLevel;
   readonly logFormat: 'json' | 'pretty' | 'auto';
   readonly shutdownTimeoutMs: number;
+  /**
+   * Behind a load balancer: on SIGTERM, how long readiness fails while requests are still served
+   * normally, so the balancer's health check takes the node out before it stops accepting
+   * connections (a rolling deploy then loses nothing). 0: stop accepting at once.
+   */
+  readonly shutdownDrainDelayMs: number;
   /** Job queues this process works (`high`, `default`, `low`); empty: enqueue only. */
   readonly jobsQueues: readonly string[];
   /** Fetch loops per worked queue in this process. */
@@ -431,6 +437,14 @@ const SETTINGS = [
     description: 'Deadline for in-flight requests on SIGTERM/SIGINT',
     defaultValue: 10_000,
     parse: integer(0, 3_600_000),
+  },
+  {
+    key: 'shutdownDrainDelayMs',
+    env: 'SHUTDOWN_DRAIN_DELAY_MS',
+    description:
+      'On SIGTERM, how long /readyz fails while requests are still served, before the server stops accepting connections (behind a load balancer: longer than its health check takes to mark the node down)',
+    defaultValue: 0,
+    parse: integer(0, 600_000),
   },
   {
     key: 'jobsQueues',
