@@ -7,3 +7,10 @@ export {
 } from './http-server.js';
 export { routeSecurity, SECURITY_SCHEMES } from './openapi.js';
 export { installReadYourWrites, LSN_COOKIE, LSN_HEADER } from './read-your-writes.js';
+export {
+  DEFAULT_CONTENT_SECURITY_POLICY,
+  registerWebClient,
+  type WebClient,
+  webClientErrors,
+  webClientPath,
+} from './web-client.js';
