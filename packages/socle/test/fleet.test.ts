@@ -153,16 +153,12 @@ describe.skipIf(!runnable)('fleet: HAProxy, three nodes, primary + replica, Redi
       DATABASE_POOL_MAX: '5',
     };
     const ports = [await freePort(), await freePort(), await freePort()];
-    // The first node migrates; the others then find nothing pending.
-    const first = startNode(ports[0] as number);
-    await listening(first);
-    nodes.push({ port: ports[0] as number, process: first });
-    for (const port of ports.slice(1)) nodes.push({ port, process: startNode(port) });
+    // All at once: the first to take the migration lock migrates, the others then find nothing pending.
+    for (const port of ports) nodes.push({ port, process: startNode(port) });
+    await Promise.all(nodes.map((node) => listening(node.process)));
+    // Migrated by now: the worker finds the job tables.
     worker = spawnCli(['worker'], { env });
-    await Promise.all([
-      ...nodes.slice(1).map((node) => listening(node.process)),
-      worker.waitForLog((line) => line.msg.includes('worker started'), 60_000),
-    ]);
+    await worker.waitForLog((line) => line.msg.includes('worker started'), 60_000);
     const listenPort = await freePort();
     base = `http://127.0.0.1:${listenPort}`;
     haproxy = spawn(HAPROXY, ['-db', '-f', HAPROXY_CONFIG], {
