@@ -1,13 +1,14 @@
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createManualClock } from '../src/kernel/clock/index.js';
+import type { ModuleDefinition } from '../src/kernel/modules/index.js';
 import {
   createTestSocle,
   postgresRequirement,
   type TestSocle,
   testDatabaseTargets,
 } from '../src/testing/index.js';
-import replicaProbe from './fixtures/replica-probe-module.js';
+import probeModule from './fixtures/replica-probe-module.js';
 import {
   canRunPrivateClusters,
   createStreamingPair,
@@ -15,6 +16,8 @@ import {
 } from './fixtures/streaming-replica.js';
 
 const targets = await testDatabaseTargets();
+/** Written against the built `socle` (the fleet test loads it into the built CLI): the same object, typed by the source here. */
+const replicaProbe = probeModule as unknown as ModuleDefinition;
 
 /** `socle_lsn=…` of a response's Set-Cookie, as a request Cookie header. */
 function lsnCookie(response: { headers: Record<string, unknown> }): string {
