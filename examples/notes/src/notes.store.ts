@@ -23,8 +23,8 @@ export interface Acting {
  * belongs in `db.transaction(work, { settings })`.
  */
 export function createNoteStore(db: Database<NotesTables>) {
-  const inOrg = (acting: Acting) =>
-    db.withSettings(tenantSettings({ tenantId: acting.orgId, userId: acting.userId }));
+  const inOrg = (acting: Acting, options: { replica?: boolean } = {}) =>
+    db.withSettings(tenantSettings({ tenantId: acting.orgId, userId: acting.userId }), options);
   return {
     async insert(acting: Acting, note: Note): Promise<void> {
       await inOrg(acting)
@@ -42,7 +42,9 @@ export function createNoteStore(db: Database<NotesTables>) {
 
     /** The organization's notes not deleted, oldest first. */
     list(acting: Acting): Promise<Note[]> {
-      return inOrg(acting)
+      // A read that may be stale: with DATABASE_REPLICA_URLS a replica serves it once it has
+      // replayed this client's own last write (read-your-writes); otherwise the primary.
+      return inOrg(acting, { replica: true })
         .selectFrom('notes.notes')
         .select(['id', 'author_id as authorId', 'body', 'created_at as createdAt'])
         .where('deleted_at', 'is', null)

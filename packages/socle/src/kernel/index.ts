@@ -52,11 +52,13 @@ export type {
   MigrationSource,
   PoolStatistics,
   PreparedQuery,
+  ReplicaStatus,
   SqlConnection,
   SqlResult,
   TransactionContextProvider,
   TransactionOptions,
   TransactionSettings,
+  WithSettingsOptions,
 } from './db/index.js';
 /** 503 `db.unavailable`: what a module answers when the database cannot be reached in time. */
 export { databaseErrors } from './db/index.js';

@@ -15,7 +15,7 @@ import {
   openDatabase,
 } from './db/index.js';
 import { registerHealthRoutes } from './health/index.js';
-import { createHttpServer, type HttpServer, registerWebClient } from './http/index.js';
+import { createHttpServer, type HttpServer, installReadYourWrites, registerWebClient } from './http/index.js';
 import { createLogger, type Logger } from './log/index.js';
 import { createMetrics, type Metrics } from './metrics/index.js';
 import {
@@ -145,6 +145,7 @@ export async function createSocle(options: CreateSocleOptions): Promise<Socle> {
     log,
     observeQuery: metrics.observeQuery,
     outage: databaseOutage,
+    routeReads: { clock, metrics },
     ...(options.inMemory === undefined ? {} : { inMemory: options.inMemory }),
   });
   metrics.trackPool(() => db.statistics());
@@ -185,6 +186,8 @@ export async function createSocle(options: CreateSocleOptions): Promise<Socle> {
   backgroundDb.setTransactionContextProvider(scope.transactionSettings);
 
   let draining = false;
+  /** Readiness fails from the stop signal on; requests are refused only once `draining`. */
+  let stopping = false;
   const running = { count: 0 };
   let app: HttpServer | undefined;
   // What each module's setup returned, filled in dependency order: the one place services live.
@@ -259,7 +262,14 @@ export async function createSocle(options: CreateSocleOptions): Promise<Socle> {
       isDraining: () => draining,
       running,
     });
-    registerHealthRoutes(app, { db: readinessDb, migrations, metrics, redis, isDraining: () => draining });
+    registerHealthRoutes(app, {
+      db: readinessDb,
+      migrations,
+      metrics,
+      redis,
+      isDraining: () => stopping || draining,
+    });
+    if (config.databaseReplicaUrls.length > 0) installReadYourWrites(app, db, log);
     for (const module of modules)
       services.set(module.name, await module.setup?.({ ...setupContext, settings: settingsOf(module) }));
     for (const module of modules) await module.configureHttp?.(app, contextOf(module));
@@ -292,6 +302,14 @@ export async function createSocle(options: CreateSocleOptions): Promise<Socle> {
 
   let closing: Promise<CloseResult> | undefined;
   const close = async (): Promise<CloseResult> => {
+    stopping = true;
+    if (config.shutdownDrainDelayMs > 0) {
+      // The load balancer sees /readyz fail and stops sending new requests here; until then they
+      // are served as usual. Closing the listener sooner would reset connections still queued in
+      // its backlog, which the balancer cannot safely retry for a non-idempotent request.
+      log.info({ delayMs: config.shutdownDrainDelayMs }, 'Draining: readiness fails, still serving');
+      await new Promise((resolve) => setTimeout(resolve, config.shutdownDrainDelayMs));
+    }
     draining = true;
     const started = performance.now();
     // Workers stop taking jobs at once; running ones share the deadline with requests.

@@ -76,6 +76,16 @@ export interface Config {
    */
   readonly databaseBackgroundPoolMax: number;
   /**
+   * Streaming replicas of `databaseUrl` (`postgres://…`, comma-separated). Reads a module marks as
+   * allowed to be stale (`db.replica`) go to one of them when it has replayed the caller's last
+   * write; everything else, and every read when none qualifies, goes to the primary.
+   */
+  readonly databaseReplicaUrls: readonly string[];
+  /** A replica further behind the primary than this is taken out of rotation until it catches up. */
+  readonly databaseReplicaMaxLagMs: number;
+  /** How often each replica's replay position (and so its lag and health) is read. */
+  readonly databaseReplicaCheckIntervalMs: number;
+  /**
    * Prefix of every Redis key and pub/sub channel (`<namespace>:rt:…`, `<namespace>:rate-limit:…`),
    * so deployments sharing one Redis never see each other's state.
    */
@@ -100,6 +110,12 @@ export interface Config {
   readonly logLevel: LogLevel;
   readonly logFormat: 'json' | 'pretty' | 'auto';
   readonly shutdownTimeoutMs: number;
+  /**
+   * Behind a load balancer: on SIGTERM, how long readiness fails while requests are still served
+   * normally, so the balancer's health check takes the node out before it stops accepting
+   * connections (a rolling deploy then loses nothing). 0: stop accepting at once.
+   */
+  readonly shutdownDrainDelayMs: number;
   /** Job queues this process works (`high`, `default`, `low`); empty: enqueue only. */
   readonly jobsQueues: readonly string[];
   /** Fetch loops per worked queue in this process. */
@@ -203,6 +219,17 @@ const blobUrl: Parser<string | undefined> = (raw) => {
     message:
       'must be s3://bucket[/prefix]?endpoint=…&region=…&forcePathStyle=true (credentials in AWS_* variables, not the URL) or file:///directory',
   };
+};
+
+/** `DATABASE_REPLICA_URLS`: postgres URLs, never echoed (they may carry a password). */
+const replicaUrls: Parser<readonly string[]> = (raw) => {
+  const parsed = list(raw);
+  if (!parsed.ok) return parsed;
+  const postgresUrl = url(['postgres:', 'postgresql:'], 'a postgres:// URL', { requireHost: false });
+  const bad = parsed.value.findIndex((item) => !postgresUrl(item).ok);
+  return bad === -1
+    ? parsed
+    : { ok: false, message: `must be comma-separated postgres:// URLs; item ${bad + 1} is not one` };
 };
 
 /** Every setting Socle reads, in the order `socle help config` prints them. */
@@ -322,6 +349,28 @@ const SETTINGS = [
     parse: integer(1, 1000),
   },
   {
+    key: 'databaseReplicaUrls',
+    env: 'DATABASE_REPLICA_URLS',
+    description:
+      'Postgres streaming replicas of DATABASE_URL, comma-separated: reads marked as allowed to be stale go to one that has replayed the caller’s last write',
+    defaultValue: [],
+    parse: replicaUrls,
+  },
+  {
+    key: 'databaseReplicaMaxLagMs',
+    env: 'DATABASE_REPLICA_MAX_LAG_MS',
+    description: 'A replica further behind the primary than this is out of rotation until it catches up',
+    defaultValue: 5000,
+    parse: integer(0, 3_600_000),
+  },
+  {
+    key: 'databaseReplicaCheckIntervalMs',
+    env: 'DATABASE_REPLICA_CHECK_INTERVAL_MS',
+    description: 'How often each replica’s replay position (its lag, whether it answers) is read',
+    defaultValue: 1000,
+    parse: integer(50, 600_000),
+  },
+  {
     key: 'redisNamespace',
     env: 'REDIS_NAMESPACE',
     description:
@@ -388,6 +437,14 @@ const SETTINGS = [
     description: 'Deadline for in-flight requests on SIGTERM/SIGINT',
     defaultValue: 10_000,
     parse: integer(0, 3_600_000),
+  },
+  {
+    key: 'shutdownDrainDelayMs',
+    env: 'SHUTDOWN_DRAIN_DELAY_MS',
+    description:
+      'On SIGTERM, how long /readyz fails while requests are still served, before the server stops accepting connections (behind a load balancer: longer than its health check takes to mark the node down)',
+    defaultValue: 0,
+    parse: integer(0, 600_000),
   },
   {
     key: 'jobsQueues',

@@ -15,6 +15,7 @@ import {
   withSettingsHandoff,
 } from './kysely-dialect.js';
 import { type PreparedQuery, prepareQuery } from './prepared-query.js';
+import { formatLsn, noteWrite, type ReadRouter, type ReplicaStatus } from './read-routing.js';
 
 /** Transaction-local settings (`set_config(name, value, true)`), e.g. `app.tenant_id`. */
 export type TransactionSettings = Readonly<Record<string, string>>;
@@ -55,6 +56,28 @@ export interface Database<Tables = unknown> {
    * round trip. Work of several statements that must agree belongs in `transaction`.
    */
   readonly kysely: Kysely<Tables>;
+  /**
+   * A Kysely for reads that may be stale: lists, searches, dashboards, history, anything a user
+   * would not miss for a second after someone else's write. With `DATABASE_REPLICA_URLS`, each
+   * statement goes to a streaming replica that has replayed this client's last write (read your
+   * writes) and is within the lag threshold, else to the primary; without replicas, and outside
+   * a request (jobs, CLI), to the primary. Its statements run read-only everywhere (a write on it
+   * fails, on the primary too) and carry the scope's settings like `kysely`'s; a transaction on it
+   * is refused. A prepared query runs on it with `query.execute(params, db.replica)`.
+   *
+   * @example
+   * const recent = await db.replica.selectFrom('notes.notes').selectAll().orderBy('created_at', 'desc').limit(50).execute();
+   */
+  readonly replica: Kysely<Tables>;
+  /** Each configured replica: in rotation or not, and why; its lag. Empty without replicas. */
+  replicaStatus(): readonly ReplicaStatus[];
+  /**
+   * The primary's current WAL position, as `pg_lsn` text: what a client that has just written must
+   * see from now on (the HTTP layer sends it back in the `socle-lsn` cookie). Undefined without replicas.
+   */
+  primaryPosition(): Promise<string | undefined>;
+  /** Reads every replica's position now instead of at the next check (tests, `socle` commands). */
+  checkReplicas(): Promise<void>;
   transaction<T>(work: (trx: Transaction<Tables>) => Promise<T>, options?: TransactionOptions): Promise<T>;
   /**
    * Compiles a query once for a hot path; pass a transaction as `executor` to run it inside one.
@@ -78,7 +101,7 @@ export interface Database<Tables = unknown> {
    * @example
    * const members = await store.listMembers(db.withSettings({ 'app.tenant_id': orgId, 'app.user_id': userId }));
    */
-  withSettings(settings: TransactionSettings): Kysely<Tables>;
+  withSettings(settings: TransactionSettings, options?: WithSettingsOptions): Kysely<Tables>;
   /** The same database, typed with a module's own tables. */
   withTables<Other>(): Database<Other>;
   /** Installs the provider of per-transaction settings (one per process; the tenancy module's). */
@@ -141,7 +164,29 @@ export function settingsOfExecutor(executor: object): Readonly<Record<string, st
   return executorSettings.get(executor)?.();
 }
 
-export function createDatabase(backend: DatabaseBackend): Database {
+
+/** Reads on `db.replica` run in a read-only transaction wherever they land, so a write fails the same way on the primary. */
+const READ_ONLY: SettingEntries = [['transaction_read_only', 'on']];
+
+export interface WithSettingsOptions {
+  /**
+   * The statements are reads that may be stale: routed and refused writes as on `db.replica`.
+   *
+   * @example
+   * const notes = await db.withSettings(tenantSettings({ tenantId }), { replica: true }).selectFrom('notes.notes').selectAll().execute();
+   */
+  readonly replica?: boolean;
+}
+
+export interface CreateDatabaseOptions {
+  /** Replicas to send `db.replica` reads to (Postgres with `DATABASE_REPLICA_URLS`). */
+  readonly readRouter?: ReadRouter;
+  /** Pools of the replicas, closed with this database. */
+  readonly replicaBackends?: readonly DatabaseBackend[];
+}
+
+export function createDatabase(backend: DatabaseBackend, options: CreateDatabaseOptions = {}): Database {
+  const { readRouter } = options;
   let contextProvider: TransactionContextProvider | undefined;
   let closing: Promise<void> | undefined;
   // Statements outside a transaction carry the current scope's settings (see BackendConnection).
@@ -149,8 +194,20 @@ export function createDatabase(backend: DatabaseBackend): Database {
     const settings = contextProvider?.();
     return settings === undefined ? undefined : settingEntries(settings);
   };
-  const kysely = new Kysely<unknown>({ dialect: createKyselyDialect(backend, scopeSettings) });
-  const runStatement = createStatementRunner(backend, scopeSettings);
+  // Writes are noted only when replicas exist: nothing else needs to know.
+  const onWrite = readRouter === undefined ? undefined : noteWrite;
+  const kysely = new Kysely<unknown>({ dialect: createKyselyDialect(backend, scopeSettings, { onWrite }) });
+  const runStatement = createStatementRunner(backend, scopeSettings, onWrite);
+  const replica = new Kysely<unknown>({
+    dialect: createKyselyDialect(
+      readRouter?.reads ?? backend,
+      () => {
+        const scope = scopeSettings();
+        return scope === undefined ? READ_ONLY : [...scope, ...READ_ONLY];
+      },
+      { refuseTransactions: true },
+    ),
+  });
 
   // Embedded: a lease asked for from inside a transaction that holds the only session fails at
   // once instead of deadlocking (see DatabaseBackend.holdingLease); a pool needs nothing.
@@ -160,6 +217,15 @@ export function createDatabase(backend: DatabaseBackend): Database {
     dialect: backend.dialect,
     location: backend.location,
     kysely,
+    replica,
+    replicaStatus: () => readRouter?.status() ?? [],
+    async primaryPosition() {
+      if (readRouter === undefined) return undefined;
+      return formatLsn(await readRouter.primaryLsn());
+    },
+    async checkReplicas() {
+      await readRouter?.check();
+    },
     async transaction(work, options = {}) {
       const settings = { ...contextProvider?.(), ...options.settings };
       const entries = settingEntries(settings);
@@ -193,7 +259,7 @@ export function createDatabase(backend: DatabaseBackend): Database {
     prepare(build) {
       return prepareQuery(kysely, build, runStatement);
     },
-    withSettings(settings) {
+    withSettings(settings, withOptions = {}) {
       // Checked now, so a bad name fails where it is written rather than at the first statement.
       const explicit = settingEntries(settings);
       const statementSettings: ScopeSettingsSource = () => {
@@ -202,8 +268,18 @@ export function createDatabase(backend: DatabaseBackend): Database {
       };
       // A Kysely of its own (about 1 µs to build, measured): its driver hands these settings to
       // every statement, whatever path runs it (builder, raw sql, a prepared query's executor).
+      if (withOptions.replica === true)
+        return new Kysely<unknown>({
+          dialect: createKyselyDialect(
+            readRouter?.reads ?? backend,
+            () => [...(statementSettings() ?? []), ...READ_ONLY],
+            {
+              refuseTransactions: true,
+            },
+          ),
+        });
       const instance = new Kysely<unknown>({
-        dialect: createKyselyDialect(backend, statementSettings, { refuseTransactions: true }),
+        dialect: createKyselyDialect(backend, statementSettings, { refuseTransactions: true, onWrite }),
       });
       executorSettings.set(instance, () => ({ ...contextProvider?.(), ...settings }));
       return instance;
@@ -216,6 +292,7 @@ export function createDatabase(backend: DatabaseBackend): Database {
     },
     enableAppRole(role) {
       backend.setAppRole(role);
+      for (const replicaBackend of options.replicaBackends ?? []) replicaBackend.setAppRole(role);
     },
     ...(backend.listen === undefined ? {} : { listen: backend.listen.bind(backend) }),
     withConnection(work, privilege = 'app') {
@@ -237,7 +314,11 @@ export function createDatabase(backend: DatabaseBackend): Database {
     },
     statistics: () => backend.statistics(),
     close() {
-      closing ??= backend.close();
+      closing ??= (async () => {
+        await readRouter?.close();
+        await Promise.all((options.replicaBackends ?? []).map((replicaBackend) => replicaBackend.close()));
+        await backend.close();
+      })();
       return closing;
     },
   };

@@ -6,6 +6,7 @@ export {
   type TransactionContextProvider,
   type TransactionOptions,
   type TransactionSettings,
+  type WithSettingsOptions,
 } from './database.js';
 export {
   DATABASE_RETRY_AFTER_SECONDS,
@@ -26,3 +27,12 @@ export {
 export { createDatabaseOutageLog, type OpenDatabaseOptions, openDatabase } from './open-database.js';
 export { redactUrl } from './postgres-backend.js';
 export type { PreparedQuery } from './prepared-query.js';
+export {
+  createReadRouter,
+  formatLsn,
+  parseLsn,
+  type ReadConsistency,
+  type ReadRouter,
+  type ReplicaStatus,
+  withReadConsistency,
+} from './read-routing.js';

@@ -61,14 +61,26 @@ export type ScopeSettingsSource = () => SettingEntries | undefined;
 export function createKyselyDialect(
   backend: DatabaseBackend,
   scopeSettings: ScopeSettingsSource,
-  options: { readonly refuseTransactions?: boolean } = {},
+  options: { readonly refuseTransactions?: boolean; readonly onWrite?: WriteObserver | undefined } = {},
 ): Dialect {
   return {
     createAdapter: () => new PostgresAdapter(),
-    createDriver: () => new BackendDriver(backend, scopeSettings, options.refuseTransactions ?? false),
+    createDriver: () =>
+      new BackendDriver(backend, scopeSettings, options.refuseTransactions ?? false, options.onWrite),
     createQueryCompiler: () => new PostgresQueryCompiler(),
     createIntrospector: (db: Kysely<unknown>) => new PostgresIntrospector(db),
   };
+}
+
+/**
+ * Told after a transaction commits or a statement that may write succeeds outside one, so the
+ * request's later reads and its client's next ones do not go to a replica that has not replayed it.
+ */
+export type WriteObserver = () => void;
+
+/** A statement outside a transaction that is not a plain `select` may have written (conservative). */
+export function mayWrite(sql: string): boolean {
+  return !/^\s*select\b/i.test(sql);
 }
 
 /** One statement on a leased session, in its own implicit transaction with `settings` when there are any. */
@@ -88,11 +100,17 @@ function querySession<Row>(
  * the same round trip: what Kysely's executor does for such a statement, without its connection
  * provider and promise chain (the hot path of `db.prepare(…).execute()`; see prepared-query.ts).
  */
-export function createStatementRunner(backend: DatabaseBackend, scopeSettings: ScopeSettingsSource) {
+export function createStatementRunner(
+  backend: DatabaseBackend,
+  scopeSettings: ScopeSettingsSource,
+  onWrite?: WriteObserver,
+) {
   return async <Row>(sql: string, parameters: readonly unknown[]): Promise<Row[]> => {
     const leased = await backend.acquire();
     try {
-      return (await querySession<Row>(leased, scopeSettings(), sql, parameters)).rows;
+      const { rows } = await querySession<Row>(leased, scopeSettings(), sql, parameters);
+      if (onWrite !== undefined && mayWrite(sql)) onWrite();
+      return rows;
     } finally {
       // As Kysely's driver does (releaseConnection): the backend discards a session it knows broken.
       leased.release();
@@ -109,6 +127,7 @@ class BackendConnection implements DatabaseConnection {
   constructor(
     readonly leased: LeasedConnection,
     private readonly scopeSettings: ScopeSettingsSource,
+    private readonly onWrite: WriteObserver | undefined,
   ) {}
 
   async executeQuery<Row>(compiledQuery: CompiledQuery): Promise<QueryResult<Row>> {
@@ -121,6 +140,7 @@ class BackendConnection implements DatabaseConnection {
       compiledQuery.sql,
       compiledQuery.parameters,
     );
+    if (this.onWrite !== undefined && !this.inTransaction && mayWrite(compiledQuery.sql)) this.onWrite();
     return {
       rows: result.rows,
       ...(result.affectedRows === undefined ? {} : { numAffectedRows: BigInt(result.affectedRows) }),
@@ -139,12 +159,13 @@ class BackendDriver implements Driver {
     private readonly scopeSettings: ScopeSettingsSource,
     /** `db.withSettings()`: its settings reach single statements only, never a BEGIN. */
     private readonly refuseTransactions: boolean,
+    private readonly onWrite: WriteObserver | undefined,
   ) {}
 
   async init(): Promise<void> {}
 
   async acquireConnection(): Promise<DatabaseConnection> {
-    return new BackendConnection(await this.backend.acquire(), this.scopeSettings);
+    return new BackendConnection(await this.backend.acquire(), this.scopeSettings, this.onWrite);
   }
 
   async beginTransaction(connection: DatabaseConnection, settings: TransactionSettings): Promise<void> {
@@ -187,6 +208,7 @@ class BackendDriver implements Driver {
     await leased.execute('commit');
     leased.setInTransaction(false);
     (connection as BackendConnection).inTransaction = false;
+    this.onWrite?.();
   }
 
   async rollbackTransaction(connection: DatabaseConnection): Promise<void> {

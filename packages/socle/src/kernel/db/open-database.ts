@@ -1,12 +1,14 @@
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
+import type { Clock } from '../clock/index.js';
 import type { Config } from '../config/index.js';
 import { createOutageLog, type Logger, type OutageLog } from '../log/index.js';
-import type { QueryObserver } from './backend.js';
+import type { DatabaseBackend, QueryObserver } from './backend.js';
 import { lockDataDirectory } from './data-dir-lock.js';
 import { createDatabase, type Database } from './database.js';
 import { createPgliteBackend } from './pglite-backend.js';
-import { createPostgresBackend } from './postgres-backend.js';
+import { createPostgresBackend, redactUrl } from './postgres-backend.js';
+import { createReadRouter, type ReadRoutingMetrics } from './read-routing.js';
 
 export interface OpenDatabaseOptions {
   readonly config: Pick<
@@ -18,7 +20,10 @@ export interface OpenDatabaseOptions {
     | 'databasePreparedStatements'
     | 'dataDir'
     | 'baseDir'
-  >;
+  > &
+    Partial<
+      Pick<Config, 'databaseReplicaUrls' | 'databaseReplicaMaxLagMs' | 'databaseReplicaCheckIntervalMs'>
+    >;
   readonly log: Logger;
   readonly observeQuery?: QueryObserver;
   /** Postgres: connections of this pool; default `databasePoolMax`. */
@@ -32,6 +37,21 @@ export interface OpenDatabaseOptions {
   readonly outage?: OutageLog | false;
   /** Embedded mode only: keep the database in memory instead of `<dataDir>/data` (tests). */
   readonly inMemory?: boolean;
+  /**
+   * Postgres: open a pool per `databaseReplicaUrls` and send `db.replica` reads there (the request
+   * pool only; background work and readiness use the primary).
+   */
+  readonly routeReads?: { readonly clock: Clock; readonly metrics?: ReadRoutingMetrics };
+}
+
+/** `host:port/database` of a replica URL: its name in logs and metrics. */
+function replicaName(url: string): string {
+  try {
+    const parsed = new URL(url);
+    return `${parsed.hostname || parsed.searchParams.get('host') || 'localhost'}:${parsed.port || '5432'}${parsed.pathname}`;
+  } catch {
+    return redactUrl(url);
+  }
 }
 
 /** The one line a database outage gets, shared by the pools of a process. */
@@ -42,21 +62,57 @@ export function createDatabaseOutageLog(log: Logger): OutageLog {
 /** Opens Postgres when `databaseUrl` is set, otherwise the embedded PGlite database. */
 export async function openDatabase(options: OpenDatabaseOptions): Promise<Database> {
   const { config, log } = options;
+  const replicaUrls = options.routeReads === undefined ? [] : (config.databaseReplicaUrls ?? []);
+  if (config.databaseUrl === undefined && replicaUrls.length > 0)
+    throw new TypeError('DATABASE_REPLICA_URLS needs DATABASE_URL: the embedded database has no replicas');
   if (config.databaseUrl !== undefined) {
-    return createDatabase(
-      createPostgresBackend({
-        url: config.databaseUrl,
+    const primary = createPostgresBackend({
+      url: config.databaseUrl,
+      poolMax: options.poolMax ?? config.databasePoolMax,
+      connectTimeoutMs: config.databaseConnectTimeoutMs,
+      statementTimeoutMs: config.databaseStatementTimeoutMs,
+      ...(options.applicationName === undefined ? {} : { applicationName: options.applicationName }),
+      ...(options.outage === false ? {} : { outage: options.outage ?? createDatabaseOutageLog(log) }),
+      preparedStatements: config.databasePreparedStatements,
+      ...(options.observeQuery ? { observeQuery: options.observeQuery } : {}),
+      onPoolError: (error) =>
+        log.warn({ err: error }, 'An idle database connection failed; it was removed from the pool'),
+    });
+    if (replicaUrls.length === 0 || options.routeReads === undefined) return createDatabase(primary);
+    const replicas = replicaUrls.map((url) => {
+      const name = replicaName(url);
+      const backend: DatabaseBackend = createPostgresBackend({
+        url,
         poolMax: options.poolMax ?? config.databasePoolMax,
         connectTimeoutMs: config.databaseConnectTimeoutMs,
         statementTimeoutMs: config.databaseStatementTimeoutMs,
-        ...(options.applicationName === undefined ? {} : { applicationName: options.applicationName }),
-        ...(options.outage === false ? {} : { outage: options.outage ?? createDatabaseOutageLog(log) }),
+        applicationName: `${options.applicationName ?? 'socle'}-replica`,
+        outage: createOutageLog(log, `Read replica ${name}`, 'its reads go to the primary'),
         preparedStatements: config.databasePreparedStatements,
         ...(options.observeQuery ? { observeQuery: options.observeQuery } : {}),
         onPoolError: (error) =>
-          log.warn({ err: error }, 'An idle database connection failed; it was removed from the pool'),
-      }),
-    );
+          log.warn(
+            { err: error, replica: name },
+            'An idle replica connection failed; it was removed from the pool',
+          ),
+      });
+      return { name, backend };
+    });
+    const readRouter = createReadRouter({
+      primary,
+      replicas,
+      maxLagMs: config.databaseReplicaMaxLagMs ?? 5000,
+      checkIntervalMs: config.databaseReplicaCheckIntervalMs ?? 1000,
+      clock: options.routeReads.clock,
+      log,
+      ...(options.routeReads.metrics === undefined ? {} : { metrics: options.routeReads.metrics }),
+    });
+    // Where each replica is, before the first read is routed (one that does not answer stays out).
+    await readRouter.check();
+    return createDatabase(primary, {
+      readRouter,
+      replicaBackends: replicas.map((replica) => replica.backend),
+    });
   }
   if (options.inMemory) {
     return createDatabase(

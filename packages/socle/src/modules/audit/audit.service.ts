@@ -98,7 +98,9 @@ export function createAuditService(options: {
           after,
           limit: limit + 1,
         },
-        db.withSettings(actingSettings(org)),
+        // The log is written in batches after the request anyway: a read replica may serve it
+        // (DATABASE_REPLICA_URLS), once it has replayed this client's own last write.
+        db.withSettings(actingSettings(org), { replica: true }),
       );
       const page = rows.slice(0, limit);
       const last = page.at(-1);

@@ -972,7 +972,9 @@ export function createLedgerService(options: {
     ): Promise<TransferPage> {
       const [trx, query] = splitArguments<TransferQuery>(args);
       const limit = query.limit ?? DEFAULT_PAGE_SIZE;
-      const rows = await ledgerStore.listTransfers(trx ?? db.kysely, {
+      // Outside a caller's transaction, history is a read that may be stale: a read replica serves
+      // it once it has replayed this client's own last write (the balance reads stay on the primary).
+      const rows = await ledgerStore.listTransfers(trx ?? db.replica, {
         accountId: query.accountId,
         code: query.code,
         since: query.since,
