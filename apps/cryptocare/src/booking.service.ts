@@ -277,9 +277,14 @@ export function createBookingService(options: BookingServiceOptions) {
      * before its time (the job engine's clock ahead of Socle's), it says how long is left and
      * changes nothing.
      */
-    async expireHold(appointmentId: string, orgId: string): Promise<{ expired: boolean; remainingMs: number }> {
+    async expireHold(
+      appointmentId: string,
+      orgId: string,
+    ): Promise<{ expired: boolean; remainingMs: number }> {
       const expired = await expire(appointmentId, orgId, false);
-      return typeof expired === 'number' ? { expired: false, remainingMs: expired } : { expired: expired !== undefined, remainingMs: 0 };
+      return typeof expired === 'number'
+        ? { expired: false, remainingMs: expired }
+        : { expired: expired !== undefined, remainingMs: 0 };
     },
   };
 

@@ -195,10 +195,9 @@ function buildServices(context: SetupContext<unknown, CryptoCareSettings>, optio
         text,
         `cryptocare:zoom:${appointment.id}`,
       );
-      const professional = await directoryStore.professional(appointment.professionalId);
       await mailTo(
         trx,
-        professional?.userId ?? null,
+        await directoryStore.professionalUserId(trx, appointment.professionalId),
         'Consultation link',
         text,
         `cryptocare:zoom-pro:${appointment.id}`,

@@ -1,4 +1,4 @@
-import { type Database, sql, tenantSettings } from 'socle';
+import { type Database, sql, type Transaction, tenantSettings } from 'socle';
 
 /** A practice (an organization) as patients see it. */
 export interface Practice {
@@ -116,6 +116,13 @@ export function createDirectoryStore(db: Database) {
       const { rows } = await sql<Professional>`select ${PROFESSIONAL_COLUMNS}
         from cryptocare.professionals p where p.id = ${id}`.execute(db.kysely);
       return rows[0];
+    },
+
+    /** The professional's account, read in the caller's transaction. */
+    async professionalUserId(trx: Transaction<unknown>, id: string): Promise<string | null> {
+      const { rows } = await sql<{ userId: string }>`select user_id as "userId"
+        from cryptocare.professionals where id = ${id}`.execute(trx);
+      return rows[0]?.userId ?? null;
     },
 
     async professionalOfUser(userId: string): Promise<Professional | undefined> {

@@ -118,8 +118,8 @@ export function createMeetingService(options: MeetingServiceOptions) {
             settings: { join_before_host: false, waiting_room: true },
           },
           operation: 'meetings.create',
-          // Zoom ignores it; a fallback provider or proxy honouring it would not create twice.
-          idempotencyKey: appointmentId,
+          // No idempotency key: Zoom honours none, so the client must not resend this POST after
+          // a lost answer. The job's next attempt looks the meeting up on the host first.
           ...(signal ? { signal } : {}),
         });
         meeting = answer.json<ZoomMeeting>(meetingShape);

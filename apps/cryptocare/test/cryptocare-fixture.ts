@@ -7,14 +7,25 @@ import {
   createRealtimeModule,
   createTenancyModule,
 } from 'socle';
-import { createTestSocle, type TestDatabaseTarget, type TestSocle, type TestTenant, type TestUser } from 'socle/testing';
+import {
+  createTestSocle,
+  type TestDatabaseTarget,
+  type TestSocle,
+  type TestTenant,
+  type TestUser,
+} from 'socle/testing';
 import { expect } from 'vitest';
 import { type CryptoCareOptions, createCryptoCareModule } from '../src/index.js';
 
 /** A Socle with CryptoCare on a fresh database, and helpers to build practices and professionals. */
 export async function startCryptoCare(
   target: TestDatabaseTarget,
-  options: { now: Date; settings?: Record<string, unknown>; cryptocare?: CryptoCareOptions; poolMax?: number },
+  options: {
+    now: Date;
+    settings?: Record<string, unknown>;
+    cryptocare?: CryptoCareOptions;
+    poolMax?: number;
+  },
 ) {
   const clock = createManualClock(options.now);
   const module = createCryptoCareModule(options.cryptocare);
@@ -84,7 +95,12 @@ export async function startCryptoCare(
     const tenant: TestTenant = await socle.newTenant();
     const practice = await call(tenant.owner, 'PUT', '/cryptocare/practice', {
       orgId: tenant.id,
-      payload: { name: `Practice ${tenant.id.slice(0, 4)}`, address: 'Bahnhofstrasse 1', latitude: place.latitude, longitude: place.longitude },
+      payload: {
+        name: `Practice ${tenant.id.slice(0, 4)}`,
+        address: 'Bahnhofstrasse 1',
+        latitude: place.latitude,
+        longitude: place.longitude,
+      },
     });
     expect(practice.statusCode, practice.body).toBe(200);
     const user = await socle.newMember(tenant);
@@ -99,8 +115,11 @@ export async function startCryptoCare(
       },
     });
     expect(created.statusCode, created.body).toBe(201);
-    expect((await call(user, 'POST', '/cryptocare/practice/professionals', { orgId: tenant.id })).statusCode).toBe(200);
-    const hours = place.hours ?? [1, 2, 3, 4, 5, 6, 7].map((weekday) => ({ weekday, opens: '08:00', closes: '10:00' }));
+    expect(
+      (await call(user, 'POST', '/cryptocare/practice/professionals', { orgId: tenant.id })).statusCode,
+    ).toBe(200);
+    const hours =
+      place.hours ?? [1, 2, 3, 4, 5, 6, 7].map((weekday) => ({ weekday, opens: '08:00', closes: '10:00' }));
     const set = await call(user, 'PUT', '/cryptocare/professionals/me/hours', { payload: { hours } });
     expect(set.statusCode, set.body).toBe(204);
     return { tenant, professional: user, professionalId: created.json().id as string };
