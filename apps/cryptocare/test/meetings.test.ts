@@ -41,15 +41,13 @@ describe.each(targets.map((target) => [target.dialect, target] as const))(
       });
       expect(hold.statusCode, hold.body).toBe(201);
       const { id } = hold.json().appointment as { id: string };
-      await app
-        .services()
-        .booking.paymentSettled({
-          appointmentId: id,
-          orgId: practice.tenant.id,
-          invoiceId: `inv-${id}`,
-          paidChfCents: 12_000,
-          paidAt: app.clock.now(),
-        });
+      await app.services().booking.paymentSettled({
+        appointmentId: id,
+        orgId: practice.tenant.id,
+        invoiceId: `inv-${id}`,
+        paidChfCents: 12_000,
+        paidAt: app.clock.now(),
+      });
       return { id, patient };
     }
 
@@ -75,15 +73,13 @@ describe.each(targets.map((target) => [target.dialect, target] as const))(
         expect(zoom.tokenRequests()).toBe(1);
 
         // Running the sync again (a duplicated job, a redelivered payment) makes nothing more.
-        await app
-          .services()
-          .booking.paymentSettled({
-            appointmentId: first.id,
-            orgId: practice.tenant.id,
-            invoiceId: `inv-${first.id}`,
-            paidChfCents: 12_000,
-            paidAt: app.clock.now(),
-          });
+        await app.services().booking.paymentSettled({
+          appointmentId: first.id,
+          orgId: practice.tenant.id,
+          invoiceId: `inv-${first.id}`,
+          paidChfCents: 12_000,
+          paidAt: app.clock.now(),
+        });
         expect(await app.services().meetings.sync(first.id, practice.tenant.id)).toBe('unchanged');
         await app.socle.jobs.runDueJobs();
         expect(zoom.meetings.filter((m) => m.agenda === `cryptocare:${first.id}`)).toHaveLength(1);
