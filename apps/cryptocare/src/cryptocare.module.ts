@@ -248,6 +248,8 @@ export function createCryptoCareModule(options: CryptoCareOptions = {}) {
     dependsOn: ['identity', 'tenancy', 'mail', 'realtime', 'outbound'],
     migrations: new URL('./migrations/', import.meta.url),
     settings: cryptocareSettings,
+    // The web client (plain HTML and ES modules), at /apps/cryptocare/.
+    web: { root: new URL('../web/', import.meta.url) },
     setup: (context: SetupContext<unknown, CryptoCareSettings>) => buildServices(context, options),
 
     routes(app, { services }) {

@@ -49,7 +49,7 @@ export async function startCryptoCare(
     ],
     settings: {
       cryptocare: { ...options.settings },
-      realtime: { appId: 'cryptocare', appKey: 'cryptocare-key', appSecret: 'cryptocare-secret' },
+      realtime: { appId: 'cryptocare-app', appKey: 'cryptocare-key', appSecret: 'cryptocare-secret' },
     },
   });
 
