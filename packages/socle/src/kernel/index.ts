@@ -5,7 +5,6 @@
  */
 
 export { Type } from '@fastify/type-provider-typebox';
-export { sql } from 'kysely';
 /**
  * Kysely's types, named by what modules receive: `db.kysely` is a `Kysely<Tables>`, the work of
  * `db.transaction` gets a `Transaction<Tables>`, and services that join a caller's transaction
@@ -13,6 +12,7 @@ export { sql } from 'kysely';
  * that runs inside the caller's transaction.
  */
 export type { Kysely, Transaction } from 'kysely';
+export { sql } from 'kysely';
 /**
  * Blob storage (`context.blobs`): one streaming interface over a local directory and any
  * S3-compatible store; `byteLimit` is the counting, size-limiting stream stage both use.
