@@ -1,3 +1,4 @@
+import { sql } from 'socle';
 import { testDatabaseTargets } from 'socle/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startCryptoCare } from './cryptocare-fixture.js';
@@ -362,6 +363,66 @@ describe.each(targets.map((target) => [target.dialect, target] as const))(
         expect(moved.json()).toMatchObject({ status: 'confirmed', startsAt: '2026-04-01T06:00:00.000Z' });
         expect(other.id).toBeDefined();
       },
+    );
+
+    it.skipIf(!target.available || target.dialect !== 'postgres')(
+      'random concurrent holds on two slot grids never overlap (Postgres)',
+      async () => {
+        const { tenant, professional, professionalId } = await app.newPractice({
+          ...ZURICH,
+          slotMinutes: 30,
+        });
+        const patients: Awaited<ReturnType<typeof app.socle.newUser>>[] = [];
+        for (let batch = 0; batch < 4; batch++)
+          patients.push(...(await Promise.all(Array.from({ length: 5 }, () => app.socle.newUser()))));
+        const pick = <T>(items: readonly T[]) => items[Math.floor(Math.random() * items.length)] as T;
+        const attempt = async (count: number) => {
+          const free = await slots(
+            pick(patients),
+            professionalId,
+            '2026-04-06T00:00:00Z',
+            '2026-04-09T00:00:00Z',
+          );
+          const all = free.map((slot) => slot.startsAt);
+          return Promise.all(
+            Array.from({ length: count }, () =>
+              app.call(pick(patients), 'POST', '/cryptocare/appointments', {
+                payload: { professionalId, startsAt: pick(all) },
+              }),
+            ),
+          );
+        };
+        const first = await attempt(100);
+        // The professional moves to 45-minute slots and longer days: the new grid overlaps the
+        // first holds partially (09:30–10:15 against 09:30–10:00).
+        await sql`update cryptocare.professionals set slot_minutes = 45 where id = ${professionalId}`.execute(
+          app.socle.db.withSettings({ 'app.user_id': professional.userId }),
+        );
+        const longer = [1, 2, 3, 4, 5, 6, 7].map((weekday) => ({ weekday, opens: '08:00', closes: '14:00' }));
+        expect(
+          (
+            await app.call(professional, 'PUT', '/cryptocare/professionals/me/hours', {
+              payload: { hours: longer },
+            })
+          ).statusCode,
+        ).toBe(204);
+        const second = await attempt(100);
+        const answers = [...first, ...second];
+        expect(
+          answers.filter((a) => a.statusCode !== 201 && a.statusCode !== 409).map((a) => a.body),
+        ).toEqual([]);
+        const { rows } = await sql<{ overlaps: string; live: string }>`select
+            (select count(*) from cryptocare.appointments a join cryptocare.appointments b
+               on a.professional_id = b.professional_id and a.id < b.id and a.during && b.during
+              where a.status in ('held', 'confirmed') and b.status in ('held', 'confirmed')) as overlaps,
+            (select count(*) from cryptocare.appointments where professional_id = ${professionalId}
+                and status = 'held') as live`.execute(
+          app.socle.db.withSettings({ 'app.tenant_id': tenant.id }),
+        );
+        expect(rows[0]?.overlaps).toBe('0');
+        expect(Number(rows[0]?.live)).toBe(answers.filter((a) => a.statusCode === 201).length);
+      },
+      180_000,
     );
 
     it.skipIf(!target.available || target.dialect !== 'postgres')(
