@@ -8,6 +8,9 @@ export interface StoredNote {
   readonly createdAt: Date;
 }
 
+/** A note being written: its author is the member writing it. */
+export type NewNote = StoredNote & { readonly authorId: string };
+
 /**
  * Consultation notes, the practice's sealed key and the log of reads. A read and its log row are
  * one transaction: no note is shown without its read being recorded.
@@ -25,12 +28,12 @@ export function createNoteStore(db: Database) {
       return (rows[0] as { sealedKey: string }).sealedKey;
     },
 
-    async insert(orgId: string, note: StoredNote): Promise<boolean> {
+    async insert(orgId: string, note: NewNote): Promise<boolean> {
       const result =
         await sql`insert into cryptocare.consultation_notes (id, tenant_id, appointment_id, author_id, sealed_body, created_at)
         select ${note.id}, ${orgId}, a.id, ${note.authorId}, ${note.sealedBody}, ${note.createdAt}
           from cryptocare.appointments a where a.id = ${note.appointmentId} and a.tenant_id = ${orgId}`.execute(
-          db.withSettings(inOrg(orgId, note.authorId ?? '')),
+          db.withSettings(inOrg(orgId, note.authorId)),
         );
       return result.numAffectedRows === 1n;
     },
