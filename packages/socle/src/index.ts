@@ -76,6 +76,7 @@ export {
   type Authentication,
   createIdentityModule,
   type IdentityOptions,
+  type IdentityServices,
   requireUser,
 } from './modules/identity/index.js';
 export { createBuiltInModules } from './modules/index.js';

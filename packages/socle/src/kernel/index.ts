@@ -5,6 +5,13 @@
  */
 
 export { Type } from '@fastify/type-provider-typebox';
+/**
+ * Kysely's types, named by what modules receive: `db.kysely` is a `Kysely<Tables>`, the work of
+ * `db.transaction` gets a `Transaction<Tables>`, and services that join a caller's transaction
+ * (the mail outbox's `enqueue(trx, …)`) take one. Without them an app could not type a store function
+ * that runs inside the caller's transaction.
+ */
+export type { Kysely, Transaction } from 'kysely';
 export { sql } from 'kysely';
 /**
  * Blob storage (`context.blobs`): one streaming interface over a local directory and any

@@ -1,0 +1,121 @@
+import {
+  chromiumAvailable,
+  launchBrowser,
+  TEST_PASSWORD,
+  testDatabaseTargets,
+  watchPage,
+} from 'socle/testing';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { PaymentGateway } from '../src/index.js';
+import { startCryptoCare } from './cryptocare-fixture.js';
+import { startFakeZoom } from './fake-zoom.js';
+
+const targets = await testDatabaseTargets();
+const credentials = { accountId: 'acc-1', clientId: 'client-1', clientSecret: 'secret-1' };
+
+/** A stand-in for the payments module behind the seam: an invoice with its URI and QR code. */
+const payments: PaymentGateway = {
+  async createInvoice(request) {
+    const amountSats = Math.round(request.amountChfCents * 11);
+    return {
+      invoiceId: `inv-${request.appointmentId}`,
+      paymentUri: `bitcoin:bc1qtest?amount=${amountSats / 1e8}&lightning=lnbc1test`,
+      amountSats,
+      expiresAt: request.expiresAt,
+      qrSvg:
+        '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 4 4" id="qr"><rect width="2" height="2"/></svg>',
+    };
+  },
+};
+
+const postgres = targets.find((target) => target.dialect === 'postgres' && target.available);
+const target = postgres ?? targets[0];
+
+describe.skipIf(!chromiumAvailable() || target === undefined || !target.available)(
+  'CryptoCare in Chromium',
+  () => {
+    let app: Awaited<ReturnType<typeof startCryptoCare>>;
+    let zoom: Awaited<ReturnType<typeof startFakeZoom>>;
+    let baseUrl: string;
+    beforeAll(async () => {
+      zoom = await startFakeZoom(credentials);
+      app = await startCryptoCare(target as NonNullable<typeof target>, {
+        now: new Date('2026-03-23T08:00:00Z'),
+        cryptocare: { payments },
+        settings: {
+          zoomApiUrl: zoom.apiUrl,
+          zoomTokenUrl: zoom.tokenUrl,
+          zoomAccountId: credentials.accountId,
+          zoomClientId: credentials.clientId,
+          zoomClientSecret: credentials.clientSecret,
+        },
+      });
+      baseUrl = await app.socle.listen();
+    });
+    afterAll(async () => {
+      await app?.socle.dispose();
+      await zoom?.close();
+    });
+
+    it('a patient searches, books, sees the QR, then confirmed, then the Zoom link; the agenda follows live', async () => {
+      const practice = await app.newPractice({
+        latitude: 47.37,
+        longitude: 8.54,
+        specialties: ['psychiatry'],
+      });
+      const patient = await app.socle.newUser();
+      const browser = await launchBrowser();
+      try {
+        const signIn = async (page: import('playwright-core').Page, email: string) => {
+          await page.fill('input[name=email]', email);
+          await page.fill('input[name=password]', TEST_PASSWORD);
+          await page.click('#sign-in-form button');
+        };
+        // The professional's agenda, open before the booking.
+        const agenda = await browser.newPage();
+        const agendaWatch = watchPage(agenda);
+        await agenda.goto(`${baseUrl}/apps/cryptocare/?key=cryptocare-key&org=${practice.tenant.id}`);
+        await signIn(agenda, practice.professional.email);
+        await agenda.locator('#agenda').waitFor();
+
+        const page = await browser.newPage();
+        const watched = watchPage(page);
+        await page.goto(`${baseUrl}/apps/cryptocare/?key=cryptocare-key`);
+        await signIn(page, patient.email);
+        await page.fill('input[name=specialty]', 'psychiatry');
+        await page.click('#search-form button');
+        const slot = page.locator('#results .slots button').first();
+        await slot.waitFor();
+        await slot.click();
+        await page.locator('#status', { hasText: 'held' }).waitFor();
+        await page.locator('#payment svg').waitFor();
+        expect(await page.locator('#pay-link').getAttribute('href')).toMatch(/^bitcoin:/);
+        await agenda.locator('#agenda-list li', { hasText: 'held' }).waitFor();
+
+        // The processor settles the invoice: the page turns to confirmed without reloading.
+        const [appointment] = await app
+          .services()
+          .booking.list({ userId: patient.userId }, { from: new Date(0), to: new Date('2100-01-01') });
+        await app.services().booking.paymentSettled({
+          appointmentId: appointment?.id as string,
+          orgId: practice.tenant.id,
+          invoiceId: appointment?.invoiceId as string,
+          paidChfCents: 12_000,
+          paidAt: app.clock.now(),
+        });
+        await page.locator('#status', { hasText: 'confirmed' }).waitFor();
+        await agenda.locator('#agenda-list li', { hasText: 'confirmed' }).waitFor();
+        // The job makes the Zoom link; it appears on both pages.
+        await app.socle.jobs.runDueJobs();
+        await page.locator('#zoom-link').waitFor();
+        expect(await page.locator('#zoom-link').getAttribute('href')).toBe(zoom.meetings[0]?.join_url);
+        await agenda.locator('#agenda-list li', { hasText: 'video ready' }).waitFor();
+        expect(zoom.meetings).toHaveLength(1);
+        await watched.assertClean('patient page');
+        await agendaWatch.assertClean('agenda');
+      } finally {
+        await browser.close();
+      }
+    }, 120_000);
+  },
+);
