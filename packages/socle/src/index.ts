@@ -154,14 +154,18 @@ export {
   type SubjectExport,
 } from './modules/privacy/index.js';
 export {
+  type ClientEventHandler,
   channelAuth,
   createRealtimeModule,
+  type LatencyEstimate,
+  monotonicNow,
   type Realtime,
   type RealtimeApp,
   type RealtimeChannelRule,
   type RealtimeModule,
   type RealtimeOptions,
   type RealtimeSettings,
+  type ReceivedClientEvent,
   realtimeSettings,
   userAuth,
   type WebhookEvent,
