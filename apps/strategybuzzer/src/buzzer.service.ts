@@ -68,6 +68,8 @@ export function createBuzzerService(options: BuzzerServiceOptions) {
   const rooms = new Map<string, RoomEntry>();
   /** The room each player sits in (until it ends): a player is never in two. */
   const seats = new Map<string, string>();
+  /** The room each player last played in, kept while its results are (`FINISHED_ROOM_KEPT_MS`). */
+  const lastRooms = new Map<string, string>();
   /** The socket each player last said hello from. */
   const sockets = new Map<string, string>();
   let starting = Promise.resolve();
@@ -94,7 +96,10 @@ export function createBuzzerService(options: BuzzerServiceOptions) {
     const entry = rooms.get(roomId);
     if (entry === undefined) return;
     entry.dropAt = now() + FINISHED_ROOM_KEPT_MS;
-    for (const userId of entry.room.players()) if (seats.get(userId) === roomId) seats.delete(userId);
+    for (const userId of entry.room.players()) {
+      if (seats.get(userId) === roomId) seats.delete(userId);
+      lastRooms.set(userId, roomId);
+    }
     const first = entry.tickets[0] as Ticket;
     try {
       await store.saveGame({
@@ -238,7 +243,7 @@ export function createBuzzerService(options: BuzzerServiceOptions) {
     /** Where the player is: their ticket, or their room drawn again (a reconnection resyncs with this). */
     current(userId: string) {
       const ticket = matchmaker.ticketOf(userId);
-      const roomId = seats.get(userId);
+      const roomId = seats.get(userId) ?? lastRooms.get(userId);
       const entry = roomId === undefined ? undefined : rooms.get(roomId);
       return {
         ticket:
@@ -248,7 +253,9 @@ export function createBuzzerService(options: BuzzerServiceOptions) {
         room: entry === undefined ? null : entry.room.snapshot(),
         channels: {
           player: channels.player(userId),
-          ...(roomId === undefined ? {} : { room: channels.room(roomId), chat: channels.chat(roomId) }),
+          ...(entry === undefined || roomId === undefined
+            ? {}
+            : { room: channels.room(roomId), chat: channels.chat(roomId) }),
         },
       };
     },
@@ -369,7 +376,11 @@ export function createBuzzerService(options: BuzzerServiceOptions) {
       }
       for (const [roomId, entry] of rooms) {
         entry.room.tick(at);
-        if (entry.dropAt !== undefined && at >= entry.dropAt) rooms.delete(roomId);
+        if (entry.dropAt !== undefined && at >= entry.dropAt) {
+          rooms.delete(roomId);
+          for (const userId of entry.room.players())
+            if (lastRooms.get(userId) === roomId) lastRooms.delete(userId);
+        }
       }
     },
 
