@@ -72,9 +72,12 @@ export {
   type SocleErrorOptions,
 } from './errors/index.js';
 export {
+  DEFAULT_CONTENT_SECURITY_POLICY,
   type HttpServer,
   REQUEST_ID_HEADER,
   routeSecurity,
+  type WebClient,
+  webClientPath,
   writeProblemOnSocket,
 } from './http/index.js';
 export { isUuid } from './ids/index.js';

@@ -15,7 +15,7 @@ import {
   openDatabase,
 } from './db/index.js';
 import { registerHealthRoutes } from './health/index.js';
-import { createHttpServer, type HttpServer } from './http/index.js';
+import { createHttpServer, type HttpServer, registerWebClient } from './http/index.js';
 import { createLogger, type Logger } from './log/index.js';
 import { createMetrics, type Metrics } from './metrics/index.js';
 import {
@@ -270,6 +270,7 @@ export async function createSocle(options: CreateSocleOptions): Promise<Socle> {
           await routes.call(module, scope as HttpServer, contextOf(module));
         });
       }
+      if (module.web) await registerWebClient(app, module.name, module.web);
     }
     await jobs.start(options.jobQueues ?? (config.jobsQueues as JobQueue[]));
     for (const module of modules) await module.onStart?.(contextOf(module));

@@ -1,5 +1,6 @@
 /** Test helpers for Socle modules and apps: fresh databases per dialect, a Socle per test. */
 
+export { CHROMIUM_PATH, chromiumAvailable, launchBrowser, type WatchedPage, watchPage } from './browser.js';
 export {
   exampleFor,
   type ProbeCaller,

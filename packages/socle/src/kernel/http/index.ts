@@ -6,3 +6,10 @@ export {
   REQUEST_ID_HEADER,
 } from './http-server.js';
 export { routeSecurity, SECURITY_SCHEMES } from './openapi.js';
+export {
+  DEFAULT_CONTENT_SECURITY_POLICY,
+  registerWebClient,
+  type WebClient,
+  webClientErrors,
+  webClientPath,
+} from './web-client.js';

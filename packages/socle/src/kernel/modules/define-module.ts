@@ -6,7 +6,7 @@ import type { Config, SettingsSpec } from '../config/index.js';
 import type { ScopeAccess } from '../context/index.js';
 import type { Database, MigrationSource } from '../db/index.js';
 import { SocleError } from '../errors/index.js';
-import type { HttpServer } from '../http/index.js';
+import { type HttpServer, type WebClient, webClientPath } from '../http/index.js';
 import type { Logger } from '../log/index.js';
 import type { Metrics } from '../metrics/index.js';
 import type { PrivacyHooks } from '../privacy/index.js';
@@ -127,6 +127,12 @@ export interface ModuleDefinition<Tables = unknown, Services = unknown, Settings
    */
   // biome-ignore lint/suspicious/noExplicitAny: each job is typed with its own payload
   readonly jobs?: Readonly<Record<string, JobDefinition<any, NoInfer<Services>>>>;
+  /**
+   * A static web client (HTML, scripts, styles) served by Socle at `web.path`, by default
+   * `/apps/<name>/`, from `web.root` (`new URL('../web/', import.meta.url)`), with a strict
+   * Content-Security-Policy; see docs/architecture.md#web-clients.
+   */
+  readonly web?: WebClient;
   /** Registers HTTP routes. Routes are thin: schema, service call, reply. */
   routes?(app: HttpServer, context: ModuleContext<Tables, Services, Settings>): void | Promise<void>;
   /**
@@ -213,6 +219,7 @@ export function defineModule<Tables = unknown, Services = undefined, Settings = 
   ) {
     throw moduleErrors.invalidName(definition.name);
   }
+  if (definition.web) webClientPath(definition.name, definition.web);
   return Object.freeze({ ...definition, dependsOn: Object.freeze([...(definition.dependsOn ?? [])]) });
 }
 

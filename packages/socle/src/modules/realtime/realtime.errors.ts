@@ -2,6 +2,12 @@ import { SocleError } from '../../kernel/index.js';
 
 /** Errors of the realtime module's HTTP routes (the WebSocket side speaks `pusher:error`). */
 export const realtimeErrors = {
+  appIdTaken: (appId: string, module: string) =>
+    new SocleError(
+      'realtime.app_id_taken',
+      `Realtime app id "${appId}" is the path of module "${module}"'s web client (/apps/${appId}/), where Pusher's HTTP API for that app would be: give the app another id`,
+      { details: { appId, module } },
+    ),
   invalidHandshake: (reason: string) =>
     new SocleError('realtime.invalid_handshake', `Not a valid WebSocket handshake: ${reason}`, {
       status: 400,

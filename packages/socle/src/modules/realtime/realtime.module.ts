@@ -1,3 +1,5 @@
+import { createRequire } from 'node:module';
+import { dirname } from 'node:path';
 import type { JobBackoff } from '../../kernel/index.js';
 import {
   defineModule,
@@ -5,6 +7,7 @@ import {
   type ModuleDefinition,
   type SetupContext,
   type SharedState,
+  webClientPath,
 } from '../../kernel/index.js';
 import { type AppDirectory, configuredApp, type RealtimeApp } from './apps.js';
 import { registerAppRoutes } from './apps.routes.js';
@@ -30,6 +33,10 @@ import {
   type WebhookDelivery,
   type WebhookSink,
 } from './webhooks.js';
+
+const PUSHER_JS_BROWSER_DIR = dirname(
+  createRequire(import.meta.url).resolve('pusher-js/dist/web/pusher.min.js'),
+);
 
 export interface RealtimeOptions {
   /** Apps besides the one of `REALTIME_APP_ID/KEY/SECRET` (which, when set, comes first). */
@@ -114,12 +121,21 @@ function createRealtimeServices(
 ): RealtimeServices {
   const { settings, clock, log, bus } = context;
   const configured = configuredApp(settings);
+  const staticApps = [...(configured ? [configured] : []), ...(options.apps ?? [])];
+  // Pusher's HTTP API lives under `/apps/{appId}/`, where web clients live too (`/apps/<module>/`):
+  // an app named like a module serving there would lose its GET routes to the module's files.
+  // (Apps created through the API have UUID ids, which no module name can be.)
+  for (const module of context.modules) {
+    const path = module.web === undefined ? undefined : webClientPath(module.name, module.web);
+    const taken = staticApps.find((app) => path === `/apps/${app.id}/`);
+    if (taken) throw realtimeErrors.appIdTaken(taken.id, module.name);
+  }
   const db = context.db.withTables<RealtimeTables>();
   const appsService = createAppsService({
     db,
     store: createAppsStore(db),
     clock,
-    staticApps: [...(configured ? [configured] : []), ...(options.apps ?? [])],
+    staticApps,
     secrets: context.secrets,
     log,
   });
@@ -219,6 +235,9 @@ export function createRealtimeModule(options: RealtimeOptions = {}): RealtimeMod
     privacy: ({ services }) =>
       createRealtimePrivacy((userId) => services.gateway.terminatePersonConnections(userId)),
     migrations: new URL('./migrations/', import.meta.url),
+    // The browser client (pusher-js, the same release the tests drive) served by Socle itself, so
+    // a web client loads `/realtime/client/pusher.min.js` from its own origin: no CDN, strict CSP.
+    web: { root: PUSHER_JS_BROWSER_DIR, path: '/realtime/client/' },
     setup: (context) => createRealtimeServices(context, options),
     jobs: { deliverWebhook: defineWebhookJob(options.webhookBackoff) },
     configureHttp(app, { services: { gateway, webhooks } }) {
