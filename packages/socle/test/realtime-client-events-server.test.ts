@@ -46,6 +46,12 @@ describeEachDatabase('Realtime: client events and latency for server code', (tar
     }
   });
 
+  it("tells server code the key clients connect with (a module's web client learns it from its API)", async () => {
+    expect(await server.realtime.clientKey()).toBe(server.app.appKey);
+    expect(await server.realtime.clientKey(server.limitedApp.id)).toBe(server.limitedApp.key);
+    expect(await server.realtime.clientKey('no-such-app')).toBeUndefined();
+  });
+
   it('names the sender: the presence member, else the signed-in user; ignores unsolicited pongs', async () => {
     const received: ReceivedClientEvent[] = [];
     const stop = server.realtime.onClientEvent((event) => {

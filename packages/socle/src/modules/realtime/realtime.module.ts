@@ -93,6 +93,12 @@ export interface Realtime {
   /** A socket's measured latency (median of its recent samples), or undefined. */
   latency(socketId: string): LatencyEstimate | undefined;
   /**
+   * The key clients connect with (public by design: every browser holds it), of the configured
+   * app by default, for a module's web client to learn it from its own API; undefined when there
+   * is no such app.
+   */
+  clientKey(appId?: string): Promise<string | undefined>;
+  /**
    * Sockets of an app on every live node (what its `maxConnections` limit counts): this node's,
    * plus with Redis those the other nodes reported. `appId` defaults to the configured app.
    */
@@ -217,6 +223,9 @@ function createRealtimeServices(
     onClientEvent: (handler) => gateway.onClientEvent(handler),
     probeLatency: (socketId, samples = 1) => gateway.probeLatency(socketId, samples),
     latency: (socketId) => gateway.latency(socketId),
+    async clientKey(appId) {
+      return (appId === undefined ? apps.defaultApp : await apps.byId(appId))?.key;
+    },
     async fleetConnectionCount(appId) {
       return gateway.fleetConnectionCount((await appOf(appId)).id);
     },
