@@ -56,6 +56,8 @@ export function createStrategyBuzzerModule(options: BuzzerOptions = {}) {
     dependsOn: ['identity', 'tenancy', 'realtime', 'ledger'],
     migrations: new URL('./migrations/', import.meta.url),
     settings: buzzerSettings,
+    // The reference web client (plain HTML and ES modules), served at /apps/strategybuzzer/.
+    web: { root: new URL('../web/', import.meta.url) },
 
     setup(context: SetupContext<BuzzerTables, BuzzerSettings>): BuzzerServices {
       const store = createBuzzerStore(context.db);
@@ -91,12 +93,13 @@ export function createStrategyBuzzerModule(options: BuzzerOptions = {}) {
         seated(requireUser(request).userId, roomId as string),
     },
 
-    routes(app, { services, clock }) {
+    routes(app, { services, clock, servicesOf }) {
       registerBuzzerRoutes(app, {
         service: services.game,
         store: services.store,
         coins: services.coins,
         clock,
+        realtime: servicesOf<Realtime>('realtime'),
       });
     },
 

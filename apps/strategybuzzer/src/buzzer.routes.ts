@@ -2,6 +2,7 @@ import {
   type Clock,
   type HttpServer,
   OrgHeaders,
+  type Realtime,
   requireOrgRole,
   requireUser,
   routeSecurity,
@@ -25,7 +26,7 @@ const RoomParams = Type.Object({ roomId: Type.String({ format: 'uuid' }) });
  */
 export function registerBuzzerRoutes(
   app: HttpServer,
-  deps: { service: BuzzerService; store: BuzzerStore; coins: Coins; clock: Clock },
+  deps: { service: BuzzerService; store: BuzzerStore; coins: Coins; clock: Clock; realtime: Realtime },
 ): void {
   const { service, store, coins, clock } = deps;
 
@@ -38,9 +39,15 @@ export function registerBuzzerRoutes(
   }
 
   app.get(
-    '/strategybuzzer/regions',
-    { schema: { tags, summary: 'The regions players are matched in (time this call to each to pick one)' } },
-    async () => ({ regions: service.regions }),
+    '/strategybuzzer/config',
+    {
+      schema: {
+        tags,
+        summary:
+          'What a client needs to connect: the realtime key, the regions (time this call to each to pick one)',
+      },
+    },
+    async () => ({ appKey: (await deps.realtime.clientKey()) ?? null, regions: service.regions }),
   );
 
   app.get(

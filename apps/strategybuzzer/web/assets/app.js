@@ -109,7 +109,8 @@ function connect() {
   });
   own.bind('hint', ({ no, strike }) => {
     if (no !== state.no) return;
-    for (const index of strike) $('choices').children[index]?.querySelector('button')?.classList.add('struck');
+    for (const index of strike)
+      $('choices').children[index]?.querySelector('button')?.classList.add('struck');
   });
 }
 
