@@ -167,6 +167,7 @@ export {
   type RealtimeSettings,
   type ReceivedClientEvent,
   realtimeSettings,
+  type SocketClosedHandler,
   userAuth,
   type WebhookEvent,
   type WebhookSink,

@@ -52,6 +52,28 @@ describeEachDatabase('Realtime: client events and latency for server code', (tar
     expect(await server.realtime.clientKey('no-such-app')).toBeUndefined();
   });
 
+  it('tells server code when a socket closed, with the user it signed in as', async () => {
+    const closed: { socketId: string; userId: string | undefined }[] = [];
+    const stop = server.realtime.onSocketClosed(({ socketId, userId }) => closed.push({ socketId, userId }));
+    try {
+      const client = server.client(server.alice.token);
+      client.signin();
+      await expect
+        .poll(() => client.user.serverToUserChannel?.subscribed ?? false, { timeout: 5000 })
+        .toBe(true);
+      const socketId = client.connection.socket_id as string;
+      client.disconnect();
+      await expect
+        .poll(() => closed.find((entry) => entry.socketId === socketId), { timeout: 5000 })
+        .toEqual({
+          socketId,
+          userId: server.alice.userId,
+        });
+    } finally {
+      stop();
+    }
+  });
+
   it('names the sender: the presence member, else the signed-in user; ignores unsolicited pongs', async () => {
     const received: ReceivedClientEvent[] = [];
     const stop = server.realtime.onClientEvent((event) => {

@@ -22,6 +22,13 @@ import { CLOSE, channelType, encodeFrame, newSocketId, PROTOCOL_VERSION } from '
 import { realtimeErrors } from './realtime.errors.js';
 import { noWebhooks, type WebhookEvent, type WebhookSink } from './webhooks.js';
 
+/** A socket of this node that closed: its app, id and the user it signed in as, if any. */
+export type SocketClosedHandler = (socket: {
+  readonly appId: string;
+  readonly socketId: string;
+  readonly userId: string | undefined;
+}) => void;
+
 /** How long the server waits for `pusher:pong` after its `pusher:ping`. */
 const PONG_TIMEOUT_MS = 30_000;
 /** How long the last event of a cache channel is kept (Pusher keeps it 30 minutes). */
@@ -127,6 +134,7 @@ export function createGateway(options: GatewayOptions) {
     maxChannelsPerConnection: options.maxChannelsPerConnection,
   });
   const clientEventHandlers = new Set<ClientEventHandler>();
+  const closeHandlers = new Set<SocketClosedHandler>();
   const bySocketId = new Map<string, Connection>();
   const onMessage = createClientMessageHandler({
     output,
@@ -188,6 +196,13 @@ export function createGateway(options: GatewayOptions) {
         await subscriptions.unsubscribe(connection, channel);
       } catch (error) {
         log.warn({ err: error, channel }, 'Realtime cleanup of a closed socket failed');
+      }
+    }
+    for (const handler of closeHandlers) {
+      try {
+        handler({ appId: connection.app.id, socketId: connection.socketId, userId: connection.userId });
+      } catch (error) {
+        log.error({ err: error }, 'Realtime socket close handler failed');
       }
     }
   }
@@ -349,6 +364,11 @@ export function createGateway(options: GatewayOptions) {
     onClientEvent(handler: ClientEventHandler): () => void {
       clientEventHandlers.add(handler);
       return () => clientEventHandlers.delete(handler);
+    },
+    /** Calls `handler` when a socket of this node has closed (its channels left); returns its removal. */
+    onSocketClosed(handler: SocketClosedHandler): () => void {
+      closeHandlers.add(handler);
+      return () => closeHandlers.delete(handler);
     },
     /** Resolves once this node listens to its control channel (terminations). */
     ready: () => controlSubscribed,

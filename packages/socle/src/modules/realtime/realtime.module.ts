@@ -15,7 +15,7 @@ import { type AppsService, createAppsService } from './apps.service.js';
 import { createAppsStore } from './apps.store.js';
 import { registerAuthRoutes } from './auth.routes.js';
 import { encryptEventData } from './encryption.js';
-import { createGateway, type Gateway } from './gateway.js';
+import { createGateway, type Gateway, type SocketClosedHandler } from './gateway.js';
 import type { ClientEventHandler } from './gateway-client-events.js';
 import type { LatencyEstimate } from './gateway-latency.js';
 import { registerHttpApiRoutes } from './http-api.routes.js';
@@ -85,6 +85,11 @@ export interface Realtime {
    * realtime.onClientEvent(({ channel, event, userId, receivedAt, latency }) => { … });
    */
   onClientEvent(handler: ClientEventHandler): () => void;
+  /**
+   * Calls `handler` when a socket of this node has closed, after its channels were left (a module
+   * keeps a player's seat for a grace period, then frees it). Returns the handler's removal.
+   */
+  onSocketClosed(handler: SocketClosedHandler): () => void;
   /**
    * Measures a socket's round-trip time: sends `pusher:ping` and times the `pusher:pong`,
    * `samples` times in a row (default 1). False when the socket is not on this node.
@@ -221,6 +226,7 @@ function createRealtimeServices(
     sweepDeadNodes: () => gateway.sweepDeadNodes(),
     connectionCount: () => gateway.connectionCount(),
     onClientEvent: (handler) => gateway.onClientEvent(handler),
+    onSocketClosed: (handler) => gateway.onSocketClosed(handler),
     probeLatency: (socketId, samples = 1) => gateway.probeLatency(socketId, samples),
     latency: (socketId) => gateway.latency(socketId),
     async clientKey(appId) {
