@@ -117,7 +117,10 @@ export function createStrategyBuzzerModule(options: BuzzerOptions = {}) {
 
     onStart({ services, servicesOf, log }) {
       const realtime = servicesOf<Realtime>('realtime');
-      services.stopListening.push(realtime.onClientEvent((event) => services.game.onClientEvent(event)));
+      services.stopListening.push(
+        realtime.onClientEvent((event) => services.game.onClientEvent(event)),
+        realtime.onSocketClosed(({ socketId }) => services.game.onSocketClosed(socketId)),
+      );
       if (options.timers === false) return;
       const tick = setInterval(() => {
         services.game.tick().catch((error) => log.error({ err: error }, 'Game tick failed'));

@@ -72,6 +72,8 @@ export function createBuzzerService(options: BuzzerServiceOptions) {
   const lastRooms = new Map<string, string>();
   /** The socket each player last said hello from. */
   const sockets = new Map<string, string>();
+  /** Seated players whose socket closed, and when their seat goes (monotonic ms). */
+  const away = new Map<string, number>();
   let starting = Promise.resolve();
 
   const publish = (channel: string, event: string, data: unknown) =>
@@ -338,6 +340,7 @@ export function createBuzzerService(options: BuzzerServiceOptions) {
         switch (event.event) {
           case 'client-hello':
             sockets.set(userId, event.socketId);
+            away.delete(userId); // back in time: the seat is theirs
             realtime.probeLatency(event.socketId, 5);
             return;
           case 'client-buzz':
@@ -363,6 +366,15 @@ export function createBuzzerService(options: BuzzerServiceOptions) {
       }
     },
 
+    /** A socket closed: if it was a seated player's, their seat waits SB_RECONNECT_GRACE_SECONDS for them. */
+    onSocketClosed(socketId: string): void {
+      for (const [userId, known] of sockets) {
+        if (known !== socketId) continue;
+        sockets.delete(userId);
+        if (seats.has(userId)) away.set(userId, now() + settings.reconnectGraceSeconds * 1000);
+      }
+    },
+
     /**
      * Moves time on: rooms out of matched tickets, every room's deadlines, finished rooms
      * forgotten. Runs on a timer (every 50 ms); tests call it after moving their clock.
@@ -373,6 +385,16 @@ export function createBuzzerService(options: BuzzerServiceOptions) {
       if (matched.length > 0) {
         starting = starting.then(() => Promise.all(matched.map(startRoom))).then(() => undefined);
         await starting;
+      }
+      for (const [userId, until] of away) {
+        if (at < until) continue;
+        away.delete(userId);
+        const roomId = seats.get(userId);
+        const entry = roomId === undefined ? undefined : rooms.get(roomId);
+        seats.delete(userId);
+        if (entry === undefined || roomId === undefined) continue;
+        entry.room.leave(userId);
+        entry.publishing = entry.publishing.then(() => publish(channels.room(roomId), 'left', { userId }));
       }
       for (const [roomId, entry] of rooms) {
         entry.room.tick(at);

@@ -108,6 +108,13 @@ export const buzzerSettings = defineSettings({
     min: 1,
     max: 2000,
   }),
+  reconnectGraceSeconds: setting.integer({
+    env: 'SB_RECONNECT_GRACE_SECONDS',
+    description: 'How long a player whose socket closed keeps their seat in a running game',
+    default: 30,
+    min: 1,
+    max: 3600,
+  }),
   chatRetentionDays: setting.integer({
     env: 'SB_CHAT_RETENTION_DAYS',
     description: 'Days chat messages are kept before the daily purge',

@@ -21,6 +21,8 @@ export interface Seat {
   bestStreak: number;
   correct: number;
   wrong: number;
+  /** Gone past the reconnection grace: no more buzzes, the score stays. */
+  left: boolean;
 }
 
 /** A buzz as the room holds it: when it arrived and when the server estimates it was pressed. */
@@ -135,7 +137,7 @@ export function createRoom(options: RoomOptions) {
   const seats = new Map<string, Seat>(
     options.players.map((player) => [
       player.userId,
-      { ...player, score: 0, streak: 0, bestStreak: 0, correct: 0, wrong: 0 },
+      { ...player, score: 0, streak: 0, bestStreak: 0, correct: 0, wrong: 0, left: false },
     ]),
   );
   let phase: Phase = { kind: 'starting', until: options.now() + timings.startDelayMs };
@@ -234,7 +236,8 @@ export function createRoom(options: RoomOptions) {
       return true;
     }
     const idle = current.floor === undefined && current.queue.length === 0 && current.pending.length === 0;
-    if (idle && (now >= current.deadline || current.buzzed.size === seats.size)) {
+    const waitingFor = [...seats.values()].filter((seat) => !seat.left && !current.buzzed.has(seat.userId));
+    if (idle && (now >= current.deadline || waitingFor.length === 0)) {
       reveal(current.no, null, now);
       return true;
     }
@@ -261,7 +264,7 @@ export function createRoom(options: RoomOptions) {
      * connection of measured `latency`. One per player per question.
      */
     buzz(userId: string, no: number, receivedAt: number, latency: LatencyEstimate | undefined) {
-      if (!seats.has(userId)) return refuse('not_in_room');
+      if (!seats.has(userId) || seats.get(userId)?.left) return refuse('not_in_room');
       if (phase.kind === 'finished') return refuse('finished');
       if (phase.kind !== 'question' || phase.no !== no || receivedAt >= phase.deadline)
         return refuse('question_closed');
@@ -328,6 +331,15 @@ export function createRoom(options: RoomOptions) {
         .map((_, index) => index)
         .filter((index) => index !== question.answer)
         .slice(0, 2);
+    },
+
+    /** The player is gone for good (past the reconnection grace): a floor they hold passes on. */
+    leave(userId: string): void {
+      const seat = seats.get(userId);
+      if (seat === undefined || seat.left) return;
+      seat.left = true;
+      if (phase.kind === 'question' && phase.floor?.userId === userId) wrong(phase, userId, null);
+      tick();
     },
 
     has: (userId: string) => seats.has(userId),

@@ -19,6 +19,7 @@ describe.each(targets.map((target) => [target.dialect, target] as const))(
       answerSeconds: 5,
       revealMs: 1000,
       maxCompensationMs: 100,
+      reconnectGraceSeconds: 5,
     };
 
     beforeAll(async () => {
@@ -186,6 +187,48 @@ describe.each(targets.map((target) => [target.dialect, target] as const))(
           room: `private-sb-room-${roomId}`,
           chat: `private-sb-chat-${roomId}`,
         });
+      },
+    );
+
+    it.skipIf(!target.available)(
+      'keeps the seat of a player whose socket closed for the grace period, then frees it',
+      async () => {
+        const { a, b, roomId } = await roomOfTwo();
+        const { game } = world.services;
+        const hello = (socketId: string) =>
+          game.onClientEvent({
+            appId: world.app.appId,
+            channel: `private-sb-player-${a.userId}`,
+            event: 'client-hello',
+            data: '{}',
+            socketId,
+            userId: undefined,
+            receivedAt: clock.now(),
+            latency: undefined,
+          });
+        await hello('1.1');
+        game.onSocketClosed('1.1');
+        await tick(4_000); // within the 5 s grace
+        expect(game.roomOf(a.userId)).toBe(roomId);
+        await hello('1.2'); // back from a new socket: the seat is theirs again
+        await tick(2_000);
+        expect(game.roomOf(a.userId)).toBe(roomId);
+
+        game.onSocketClosed('9.9'); // somebody else's socket: nothing changes
+        game.onSocketClosed('1.2');
+        await tick(5_000);
+        expect(game.roomOf(a.userId)).toBeUndefined(); // gone: free to play elsewhere
+        expect(game.roomOf(b.userId)).toBe(roomId);
+        await tick(1_000); // question 1 opens
+        expect(room(b)).toMatchObject({ phase: 'question', no: 1 });
+        await expect(game.buzz(a.userId, roomId, 1, clock.now(), undefined)).rejects.toMatchObject({
+          code: 'strategybuzzer.not_in_room',
+        });
+        // The one left buzzing is enough to end the question when they fail.
+        await game.buzz(b.userId, roomId, 1, clock.now(), undefined);
+        await tick(300);
+        expect(game.answer(b.userId, roomId, 1, 1)).toBe(false);
+        expect(room(b)).toMatchObject({ phase: 'reveal', no: 1 });
       },
     );
 
