@@ -2,7 +2,7 @@
 // Built-in modules are written exactly like apps: they import the kernel only through its public
 // barrel (packages/socle/src/kernel/index.ts, re-exported by `socle`) and other modules only
 // through their index.ts. Test files may reach internals. Exits 1 listing every violation.
-import { readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 
 const modulesDir = path.resolve(import.meta.dirname, '../packages/socle/src/modules');
@@ -45,15 +45,13 @@ if (problems.length > 0) {
   process.exit(1);
 }
 
-// Example modules (examples/*) and apps (apps/*) are written as an app outside this repository would
-// be: they import Socle only through its published entries (`socle`, `socle/testing`), never its files.
+// Example modules (examples/*) and apps (apps/*) are written as an app outside this repository
+// would be: they import Socle only through its published entries (`socle`, `socle/testing`),
+// never its files.
 const exampleProblems = [];
 for (const examplesDir of ['../examples', '../apps'].map((dir) => path.resolve(import.meta.dirname, dir))) {
-  let entries = [];
-  try {
-    entries = readdirSync(examplesDir, { withFileTypes: true });
-  } catch {}
-  for (const example of entries) {
+  if (!existsSync(examplesDir)) continue;
+  for (const example of readdirSync(examplesDir, { withFileTypes: true })) {
     if (!example.isDirectory()) continue;
     for (const folder of ['src', 'test']) {
       const dir = path.join(examplesDir, example.name, folder);
@@ -66,7 +64,8 @@ for (const examplesDir of ['../examples', '../apps'].map((dir) => path.resolve(i
         for (const entry of readdirSync(d, { withFileTypes: true })) {
           const full = path.join(d, entry.name);
           if (entry.isDirectory()) yield* all(full);
-          else if (entry.name.endsWith('.ts')) yield full;
+          else if (entry.name.endsWith('.ts') || (entry.name.endsWith('.js') && !full.includes('/dist/')))
+            yield full;
         }
       })(dir)) {
         for (const match of readFileSync(file, 'utf8').matchAll(IMPORT)) {

@@ -1,8 +1,10 @@
 import type { RawData } from 'ws';
+import type { Logger } from '../../kernel/index.js';
 import type { RealtimeApp } from './apps.js';
 import type { SocketOutput } from './gateway-backpressure.js';
 import type { ChannelRouter } from './gateway-channels.js';
 import type { Connection } from './gateway-connection.js';
+import { type LatencyEstimate, latencyEstimate, monotonicNow, recordPong } from './gateway-latency.js';
 import type { Subscriptions } from './gateway-subscriptions.js';
 import {
   type ChannelType,
@@ -17,6 +19,34 @@ import {
 import type { WebhookEvent } from './webhooks.js';
 
 /**
+ * A `client-` event as the node that received it saw it, for server code
+ * (`realtime.onClientEvent`); the frame is relayed to the channel's other subscribers as well.
+ */
+export interface ReceivedClientEvent {
+  readonly appId: string;
+  readonly channel: string;
+  readonly event: string;
+  /** The event's `data` as the client sent it (a string; JSON when the client sent an object). */
+  readonly data: string;
+  readonly socketId: string;
+  /**
+   * Who sent it, as the server knows it: the presence member the socket joined the channel as, or
+   * else the user it signed in as (`pusher:signin`); undefined for neither. On a `private-`
+   * channel a module's authorizer may tie the channel name itself to one user.
+   */
+  readonly userId: string | undefined;
+  /**
+   * When the frame arrived, in this node's monotonic milliseconds (`performance.now()`), read
+   * before it waited behind the socket's earlier frames. Never the client's clock.
+   */
+  readonly receivedAt: number;
+  /** The socket's measured latency at that moment (`realtime.probeLatency` takes samples). */
+  readonly latency: LatencyEstimate | undefined;
+}
+
+export type ClientEventHandler = (event: ReceivedClientEvent) => void | Promise<void>;
+
+/**
  * The frames a client sends: ping/pong, subscribe/unsubscribe, sign-in and `client-` events
  * (private and presence channels, within the app's per-second budget).
  */
@@ -29,11 +59,31 @@ export function createClientMessageHandler(options: {
   readonly signedIn: (connection: Connection, userId: string) => void;
   readonly now: () => number;
   readonly maxMessageBytes: number;
-}): (connection: Connection, raw: RawData, isBinary: boolean) => Promise<void> {
+  /** Server code listening to client events (`realtime.onClientEvent`). */
+  readonly handlers: ReadonlySet<ClientEventHandler>;
+  readonly log: Logger;
+}): (connection: Connection, raw: RawData, isBinary: boolean, receivedAt: number) => Promise<void> {
   const { output, channels, subscriptions, emit, now } = options;
   const { send, sendError, close } = output;
 
-  async function clientEvent(connection: Connection, frame: Record<string, unknown>, size: number) {
+  function notifyHandlers(received: ReceivedClientEvent) {
+    for (const handler of options.handlers) {
+      try {
+        const result = handler(received);
+        if (result instanceof Promise)
+          result.catch((error) => options.log.error({ err: error }, 'Realtime client event handler failed'));
+      } catch (error) {
+        options.log.error({ err: error }, 'Realtime client event handler failed');
+      }
+    }
+  }
+
+  async function clientEvent(
+    connection: Connection,
+    frame: Record<string, unknown>,
+    size: number,
+    receivedAt: number,
+  ) {
     const { event, channel, data } = frame;
     if (typeof channel !== 'string' || !connection.channels.has(channel)) {
       return sendError(
@@ -74,6 +124,18 @@ export function createClientMessageHandler(options: {
     const member = connection.channels.get(channel);
     const userId = member?.userId;
     const encoded = typeof data === 'string' ? data : JSON.stringify(data ?? null);
+    if (options.handlers.size > 0) {
+      notifyHandlers({
+        appId: connection.app.id,
+        channel,
+        event: event as string,
+        data: encoded,
+        socketId: connection.socketId,
+        userId: userId ?? connection.userId,
+        receivedAt,
+        latency: latencyEstimate(connection.latency),
+      });
+    }
     await channels.publishFrame(
       connection.app.id,
       channel,
@@ -108,7 +170,7 @@ export function createClientMessageHandler(options: {
     send(connection, encodeFrame('pusher:signin_success', { user_data: userData }));
   }
 
-  async function onMessage(connection: Connection, raw: RawData, isBinary: boolean) {
+  async function onMessage(connection: Connection, raw: RawData, isBinary: boolean, receivedAt: number) {
     // ws still emits frames that arrive while a socket is closing; once its cleanup ran (a slow
     // consumer, a shutdown), a subscribe would join channels that nothing would ever leave.
     if (connection.closed) return;
@@ -129,6 +191,11 @@ export function createClientMessageHandler(options: {
       case 'pusher:ping':
         return send(connection, encodeFrame('pusher:pong', {}));
       case 'pusher:pong':
+        // The answer to a latency probe: one more sample, and the next probe if more were asked.
+        if (recordPong(connection.latency, receivedAt)) {
+          connection.latency.probeSentAt = monotonicNow();
+          send(connection, encodeFrame('pusher:ping', {}));
+        }
         return;
       case 'pusher:subscribe':
         return subscriptions.subscribe(connection, data);
@@ -139,7 +206,8 @@ export function createClientMessageHandler(options: {
       case 'pusher:signin':
         return signin(connection, data);
       default:
-        if (event.startsWith('client-')) return clientEvent(connection, message, (text as string).length);
+        if (event.startsWith('client-'))
+          return clientEvent(connection, message, (text as string).length, receivedAt);
         return sendError(connection, ERROR.invalidEvent, `Unsupported event "${event.slice(0, 200)}"`);
     }
   }

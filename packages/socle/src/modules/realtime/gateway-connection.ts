@@ -3,6 +3,7 @@ import type { WebSocket } from 'ws';
 import type { PresenceMember } from '../../kernel/index.js';
 import type { RealtimeApp } from './apps.js';
 import type { FanoutRecipient } from './fanout-writer.js';
+import type { LatencyState } from './gateway-latency.js';
 import { parseJsonObject } from './protocol.js';
 
 /** One WebSocket of the gateway and what this node knows of it. */
@@ -17,6 +18,8 @@ export interface Connection extends FanoutRecipient {
   pingSentAt: number | undefined;
   clientEventWindow: number;
   clientEventCount: number;
+  /** Round-trip samples of server pings (see gateway-latency.ts). */
+  readonly latency: LatencyState;
   closed: boolean;
   /** The socket's handlers, chained: one frame at a time, then the cleanup of its close. */
   handling: Promise<void>;

@@ -13,13 +13,21 @@ import {
 import type { AppDirectory, RealtimeApp } from './apps.js';
 import { createSocketOutput } from './gateway-backpressure.js';
 import { createChannelRouter } from './gateway-channels.js';
-import { createClientMessageHandler } from './gateway-client-events.js';
+import { type ClientEventHandler, createClientMessageHandler } from './gateway-client-events.js';
 import { type Connection, invalidHandshake, userKey } from './gateway-connection.js';
+import { type LatencyEstimate, latencyEstimate, monotonicNow, newLatencyState } from './gateway-latency.js';
 import { createPresence } from './gateway-presence.js';
 import { createSubscriptions } from './gateway-subscriptions.js';
 import { CLOSE, channelType, encodeFrame, newSocketId, PROTOCOL_VERSION } from './protocol.js';
 import { realtimeErrors } from './realtime.errors.js';
 import { noWebhooks, type WebhookEvent, type WebhookSink } from './webhooks.js';
+
+/** A socket of this node that closed: its app, id and the user it signed in as, if any. */
+export type SocketClosedHandler = (socket: {
+  readonly appId: string;
+  readonly socketId: string;
+  readonly userId: string | undefined;
+}) => void;
 
 /** How long the server waits for `pusher:pong` after its `pusher:ping`. */
 const PONG_TIMEOUT_MS = 30_000;
@@ -125,12 +133,17 @@ export function createGateway(options: GatewayOptions) {
     maxUserInfoBytes: options.maxUserInfoBytes,
     maxChannelsPerConnection: options.maxChannelsPerConnection,
   });
+  const clientEventHandlers = new Set<ClientEventHandler>();
+  const closeHandlers = new Set<SocketClosedHandler>();
+  const bySocketId = new Map<string, Connection>();
   const onMessage = createClientMessageHandler({
     output,
     channels,
     subscriptions,
     emit,
     now,
+    handlers: clientEventHandlers,
+    log,
     maxMessageBytes: options.maxMessageBytes,
     signedIn(connection, userId) {
       const key = userKey(connection.app.id, userId);
@@ -170,6 +183,7 @@ export function createGateway(options: GatewayOptions) {
     if (connection.closed) return;
     connection.closed = true;
     connections.delete(connection);
+    bySocketId.delete(connection.socketId);
     countConnection(connection.app.id, -1);
     if (connection.userId !== undefined) {
       const key = userKey(connection.app.id, connection.userId);
@@ -182,6 +196,13 @@ export function createGateway(options: GatewayOptions) {
         await subscriptions.unsubscribe(connection, channel);
       } catch (error) {
         log.warn({ err: error, channel }, 'Realtime cleanup of a closed socket failed');
+      }
+    }
+    for (const handler of closeHandlers) {
+      try {
+        handler({ appId: connection.app.id, socketId: connection.socketId, userId: connection.userId });
+      } catch (error) {
+        log.error({ err: error }, 'Realtime socket close handler failed');
       }
     }
   }
@@ -207,16 +228,25 @@ export function createGateway(options: GatewayOptions) {
       pingSentAt: undefined,
       clientEventWindow: 0,
       clientEventCount: 0,
+      latency: newLatencyState(),
       closed: false,
       heldInTurn: 0,
       handling: Promise.resolve(),
     };
     connections.add(connection);
+    bySocketId.set(connection.socketId, connection);
     countConnection(app.id, 1);
     // Handlers run one frame at a time per socket, so a subscribe finishes before the next frame.
-    socket.on('message', (raw, isBinary) =>
-      handleInTurn(connection, () => onMessage(connection, raw, isBinary), 'Realtime frame handling failed'),
-    );
+    // The arrival instant is read here, before the frame waits for the socket's earlier ones:
+    // what modules order client events by, and the end of a latency probe.
+    socket.on('message', (raw, isBinary) => {
+      const receivedAt = monotonicNow();
+      handleInTurn(
+        connection,
+        () => onMessage(connection, raw, isBinary, receivedAt),
+        'Realtime frame handling failed',
+      );
+    });
     socket.on('close', () => handleInTurn(connection, () => onClose(connection), 'Realtime close failed'));
     socket.on('error', (error) => log.debug({ err: error }, 'Realtime socket error'));
     send(
@@ -308,10 +338,38 @@ export function createGateway(options: GatewayOptions) {
     );
   }
 
+  /** Sends `samples` pings in a row (each after the previous pong) to a socket of this node. */
+  function probeLatency(socketId: string, samples: number): boolean {
+    const connection = bySocketId.get(socketId);
+    if (connection === undefined || connection.closed) return false;
+    connection.latency.probesLeft = Math.max(connection.latency.probesLeft, Math.max(1, samples) - 1);
+    if (connection.latency.probeSentAt === undefined) {
+      connection.latency.probeSentAt = monotonicNow();
+      send(connection, encodeFrame('pusher:ping', {}));
+    }
+    return true;
+  }
+
   return {
     handleUpgrade,
     checkActivity,
     publish,
+    probeLatency,
+    /** The measured latency of a socket of this node (undefined: unknown socket or no sample yet). */
+    latency(socketId: string): LatencyEstimate | undefined {
+      const connection = bySocketId.get(socketId);
+      return connection === undefined ? undefined : latencyEstimate(connection.latency);
+    },
+    /** Calls `handler` for every client event this node receives; returns its removal. */
+    onClientEvent(handler: ClientEventHandler): () => void {
+      clientEventHandlers.add(handler);
+      return () => clientEventHandlers.delete(handler);
+    },
+    /** Calls `handler` when a socket of this node has closed (its channels left); returns its removal. */
+    onSocketClosed(handler: SocketClosedHandler): () => void {
+      closeHandlers.add(handler);
+      return () => closeHandlers.delete(handler);
+    },
     /** Resolves once this node listens to its control channel (terminations). */
     ready: () => controlSubscribed,
     /** Closes every connection of the user on every node. */

@@ -1,5 +1,8 @@
 /** The realtime module: the Pusher Channels protocol, channel authorization, HTTP API, fan-out over the bus. */
 export type { AppDirectory, RealtimeApp } from './apps.js';
+export type { SocketClosedHandler } from './gateway.js';
+export type { ClientEventHandler, ReceivedClientEvent } from './gateway-client-events.js';
+export { type LatencyEstimate, monotonicNow } from './gateway-latency.js';
 export { channelAuth, channelType, encodeFrame, userAuth } from './protocol.js';
 export {
   createRealtimeModule,

@@ -15,7 +15,9 @@ import { type AppsService, createAppsService } from './apps.service.js';
 import { createAppsStore } from './apps.store.js';
 import { registerAuthRoutes } from './auth.routes.js';
 import { encryptEventData } from './encryption.js';
-import { createGateway, type Gateway } from './gateway.js';
+import { createGateway, type Gateway, type SocketClosedHandler } from './gateway.js';
+import type { ClientEventHandler } from './gateway-client-events.js';
+import type { LatencyEstimate } from './gateway-latency.js';
 import { registerHttpApiRoutes } from './http-api.routes.js';
 import { createHttpApiService, type HttpApiService } from './http-api.service.js';
 import { channelType, newSocketId } from './protocol.js';
@@ -73,6 +75,34 @@ export interface Realtime {
   sweepDeadNodes(): Promise<void>;
   /** Sockets connected to this node. */
   connectionCount(): number;
+  /**
+   * Calls `handler` with every `client-` event a socket of this node sends (after the checks of
+   * the protocol: a joined private or presence channel, size, rate), with who sent it, when it
+   * arrived (this node's monotonic clock) and the socket's measured latency. A module's players
+   * press a buzzer, answer, chat over their websocket this way. Returns the handler's removal.
+   *
+   * @example
+   * realtime.onClientEvent(({ channel, event, userId, receivedAt, latency }) => { … });
+   */
+  onClientEvent(handler: ClientEventHandler): () => void;
+  /**
+   * Calls `handler` when a socket of this node has closed, after its channels were left (a module
+   * keeps a player's seat for a grace period, then frees it). Returns the handler's removal.
+   */
+  onSocketClosed(handler: SocketClosedHandler): () => void;
+  /**
+   * Measures a socket's round-trip time: sends `pusher:ping` and times the `pusher:pong`,
+   * `samples` times in a row (default 1). False when the socket is not on this node.
+   */
+  probeLatency(socketId: string, samples?: number): boolean;
+  /** A socket's measured latency (median of its recent samples), or undefined. */
+  latency(socketId: string): LatencyEstimate | undefined;
+  /**
+   * The key clients connect with (public by design: every browser holds it), of the configured
+   * app by default, for a module's web client to learn it from its own API; undefined when there
+   * is no such app.
+   */
+  clientKey(appId?: string): Promise<string | undefined>;
   /**
    * Sockets of an app on every live node (what its `maxConnections` limit counts): this node's,
    * plus with Redis those the other nodes reported. `appId` defaults to the configured app.
@@ -195,6 +225,13 @@ function createRealtimeServices(
     checkActivity: () => gateway.checkActivity(),
     sweepDeadNodes: () => gateway.sweepDeadNodes(),
     connectionCount: () => gateway.connectionCount(),
+    onClientEvent: (handler) => gateway.onClientEvent(handler),
+    onSocketClosed: (handler) => gateway.onSocketClosed(handler),
+    probeLatency: (socketId, samples = 1) => gateway.probeLatency(socketId, samples),
+    latency: (socketId) => gateway.latency(socketId),
+    async clientKey(appId) {
+      return (appId === undefined ? apps.defaultApp : await apps.byId(appId))?.key;
+    },
     async fleetConnectionCount(appId) {
       return gateway.fleetConnectionCount((await appOf(appId)).id);
     },

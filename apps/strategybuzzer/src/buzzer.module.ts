@@ -1,0 +1,141 @@
+import {
+  defineJob,
+  defineModule,
+  type LedgerServices,
+  monotonicNow,
+  type Realtime,
+  requireUser,
+  type SetupContext,
+} from 'socle';
+import { registerBuzzerRoutes } from './buzzer.routes.js';
+import { type BuzzerService, createBuzzerService } from './buzzer.service.js';
+import { type BuzzerSettings, buzzerSettings } from './buzzer.settings.js';
+import { type BuzzerStore, createBuzzerStore } from './buzzer.store.js';
+import type { BuzzerTables } from './buzzer.tables.js';
+import { type Coins, createCoins } from './coins.js';
+
+/** What the app gives tests and other modules (`socle.servicesOf(strategybuzzer)`). */
+export interface BuzzerServices {
+  readonly game: BuzzerService;
+  readonly store: BuzzerStore;
+  readonly coins: Coins;
+  /** Deletes chat older than SB_CHAT_RETENTION_DAYS; how many messages (the nightly job). */
+  readonly purgeChat: () => Promise<number>;
+  /** Timers of the running node (cleared on stop). */
+  readonly timers: NodeJS.Timeout[];
+  readonly stopListening: (() => void)[];
+}
+
+export interface BuzzerOptions {
+  /**
+   * The monotonic clock rounds run on, in milliseconds: Socle's `monotonicNow` (the clock the
+   * realtime module reads buzz arrivals on). Tests pass their own to move time by hand.
+   */
+  readonly now?: () => number;
+  /** False: no timers (tests call `game.tick()` themselves). */
+  readonly timers?: boolean;
+}
+
+const DAY_MS = 24 * 60 * 60 * 1000;
+
+/**
+ * StrategyBuzzer: quiz rooms where players buzz to answer first, ordered fairly by the server
+ * (arrival corrected by each connection's measured latency, capped), with text chat and coins.
+ * Written only against Socle's public API, like any app.
+ *
+ * @example
+ * const socle = await createSocle({ config, modules: [...createBuiltInModules(), createLedgerModule(), createStrategyBuzzerModule()] });
+ */
+export function createStrategyBuzzerModule(options: BuzzerOptions = {}) {
+  const now = options.now ?? monotonicNow;
+  let game: BuzzerService | undefined;
+  const seated = (userId: string, roomId: string) => game?.canWatch(userId, roomId) ?? false;
+
+  return defineModule({
+    name: 'strategybuzzer',
+    dependsOn: ['identity', 'tenancy', 'realtime', 'ledger'],
+    migrations: new URL('./migrations/', import.meta.url),
+    settings: buzzerSettings,
+    // The reference web client (plain HTML and ES modules), served at /apps/strategybuzzer/.
+    web: { root: new URL('../web/', import.meta.url) },
+
+    setup(context: SetupContext<BuzzerTables, BuzzerSettings>): BuzzerServices {
+      const store = createBuzzerStore(context.db);
+      const { ledger } = context.servicesOf<LedgerServices>('ledger');
+      const coins = createCoins({
+        db: context.db,
+        ledger,
+        store,
+        clock: context.clock,
+        starterCoins: context.settings.starterCoins,
+      });
+      game = createBuzzerService({
+        store,
+        coins,
+        realtime: context.servicesOf<Realtime>('realtime'),
+        rateLimiter: context.rateLimiter,
+        clock: context.clock,
+        log: context.log,
+        settings: context.settings,
+        now,
+      });
+      const retentionMs = context.settings.chatRetentionDays * DAY_MS;
+      const purgeChat = () => store.purgeChatBefore(new Date(context.clock.now().getTime() - retentionMs));
+      return { game, store, coins, purgeChat, timers: [], stopListening: [] };
+    },
+
+    // Who may open the game's channels: a player their own; the players of a room its two.
+    channels: {
+      'private-sb-player-{userId}': (request, { userId }) => requireUser(request).userId === userId,
+      'private-sb-room-{roomId}': (request, { roomId }) =>
+        seated(requireUser(request).userId, roomId as string),
+      'private-sb-chat-{roomId}': (request, { roomId }) =>
+        seated(requireUser(request).userId, roomId as string),
+    },
+
+    routes(app, { services, clock, servicesOf }) {
+      registerBuzzerRoutes(app, {
+        service: services.game,
+        store: services.store,
+        coins: services.coins,
+        clock,
+        realtime: servicesOf<Realtime>('realtime'),
+      });
+    },
+
+    jobs: {
+      // Chat is kept SB_CHAT_RETENTION_DAYS, then deleted every night.
+      purgeChat: defineJob({
+        cron: '30 3 * * *',
+        queue: 'low',
+        async handler({ log }, { purgeChat }: BuzzerServices) {
+          const purged = await purgeChat();
+          if (purged > 0) log.info({ purged }, 'Old chat messages deleted');
+        },
+      }),
+    },
+
+    onStart({ services, servicesOf, log }) {
+      const realtime = servicesOf<Realtime>('realtime');
+      services.stopListening.push(
+        realtime.onClientEvent((event) => services.game.onClientEvent(event)),
+        realtime.onSocketClosed(({ socketId }) => services.game.onSocketClosed(socketId)),
+      );
+      if (options.timers === false) return;
+      const tick = setInterval(() => {
+        services.game.tick().catch((error) => log.error({ err: error }, 'Game tick failed'));
+      }, 50);
+      const probe = setInterval(() => services.game.probeSeated(), 2000);
+      tick.unref();
+      probe.unref();
+      services.timers.push(tick, probe);
+    },
+
+    onStop({ services }) {
+      for (const timer of services.timers) clearInterval(timer);
+      for (const stop of services.stopListening) stop();
+    },
+  });
+}
+
+export type StrategyBuzzerModule = ReturnType<typeof createStrategyBuzzerModule>;

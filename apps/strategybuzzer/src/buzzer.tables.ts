@@ -1,0 +1,59 @@
+/** The module's tables as Kysely sees them: `<module>.<table>`. */
+export interface BuzzerTables {
+  'strategybuzzer.house': {
+    id: number;
+    org_id: string;
+    source_account_id: string;
+    revenue_account_id: string;
+    claimed_by: string;
+    claimed_at: Date;
+  };
+  'strategybuzzer.players': {
+    user_id: string;
+    name: string;
+    level: number;
+    wallet_account_id: string | null;
+    games: number;
+    wins: number;
+    points: string | number | bigint;
+    best_streak: number;
+    created_at: Date;
+  };
+  'strategybuzzer.questions': {
+    id: string;
+    language: string;
+    category: string;
+    level: number;
+    prompt: string;
+    choices: string;
+    answer: number;
+    created_at: Date;
+  };
+  'strategybuzzer.games': {
+    id: string;
+    region: string;
+    mode: string;
+    language: string;
+    code: string | null;
+    started_at: Date;
+    ended_at: Date;
+  };
+  'strategybuzzer.game_players': {
+    game_id: string;
+    user_id: string;
+    name: string;
+    score: number;
+    best_streak: number;
+    correct: number;
+    wrong: number;
+    rank: number;
+  };
+  'strategybuzzer.chat_messages': {
+    id: string;
+    room_id: string;
+    user_id: string;
+    name: string;
+    body: string;
+    created_at: Date;
+  };
+}

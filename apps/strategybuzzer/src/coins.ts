@@ -1,0 +1,166 @@
+import { randomUUID } from 'node:crypto';
+import { type Clock, type Database, type LedgerService, tenantSettings } from 'socle';
+import { buzzerErrors } from './buzzer.errors.js';
+import type { BuzzerStore, House } from './buzzer.store.js';
+import type { BuzzerTables } from './buzzer.tables.js';
+
+export interface CoinsOptions {
+  readonly db: Database<BuzzerTables>;
+  readonly ledger: LedgerService;
+  readonly store: BuzzerStore;
+  readonly clock: Clock;
+  readonly starterCoins: number;
+}
+
+const UNIT = 'coins';
+
+/** A transaction of the app's database (Socle exports no name for Kysely's). */
+type Transaction = Parameters<Parameters<Database<BuzzerTables>['transaction']>[0]>[0];
+
+/**
+ * Coins in Socle's ledger: every player's wallet (never negative: the ledger's
+ * `debits_must_not_exceed_credits` rule), a source they are minted from (starter coins, later
+ * purchases) and the revenue spends go to, all in the organization that runs the game (the
+ * "house"; ledger accounts belong to an organization). Every movement has an id derived from what
+ * it records, so a retry never moves coins twice.
+ */
+export function createCoins({ db, ledger, store, clock, starterCoins }: CoinsOptions) {
+  const inHouse = async <T>(userId: string, work: (trx: Transaction, house: House) => Promise<T>) => {
+    const house = await store.house();
+    if (house === undefined) throw buzzerErrors.notSetUp();
+    return db.transaction((trx) => work(trx, house), {
+      settings: tenantSettings({ tenantId: house.orgId, userId }),
+    });
+  };
+
+  /** The player's wallet, opened with the starter coins on first use (once, even when raced). */
+  async function wallet(userId: string): Promise<string> {
+    const known = (await store.player(userId))?.walletAccountId;
+    if (known) return known;
+    return inHouse(userId, async (trx, house) => {
+      const id = randomUUID();
+      // The player's row is locked by this update until commit: a concurrent first use waits,
+      // then finds the wallet set and opens nothing.
+      const claimed = await trx
+        .updateTable('strategybuzzer.players')
+        .set({ wallet_account_id: id })
+        .where('user_id', '=', userId)
+        .where('wallet_account_id', 'is', null)
+        .executeTakeFirst();
+      if (Number(claimed.numUpdatedRows) !== 1) {
+        const row = await trx
+          .selectFrom('strategybuzzer.players')
+          .select('wallet_account_id')
+          .where('user_id', '=', userId)
+          .executeTakeFirstOrThrow();
+        return row.wallet_account_id as string;
+      }
+      await ledger.createAccount(trx, {
+        id,
+        owner: { kind: 'user', userId },
+        unit: UNIT,
+        rule: 'debits_must_not_exceed_credits',
+        code: 'wallet',
+      });
+      if (starterCoins > 0)
+        await ledger.transfer(trx, {
+          id: `starter:${userId}`,
+          debitAccountId: house.sourceAccountId,
+          creditAccountId: id,
+          amount: BigInt(starterCoins),
+          code: 'starter',
+        });
+      return id;
+    });
+  }
+
+  return {
+    wallet,
+
+    /** The organization `orgId` runs the game from now on: its accounts hold the coins. */
+    async claim(orgId: string, userId: string): Promise<void> {
+      const existing = await store.house();
+      if (existing !== undefined) {
+        if (existing.orgId === orgId) return;
+        throw buzzerErrors.claimed();
+      }
+      await db.transaction(
+        async (trx) => {
+          const source = await ledger.createAccount(trx, {
+            owner: { kind: 'system' },
+            unit: UNIT,
+            code: 'coins-source',
+          });
+          const revenue = await ledger.createAccount(trx, {
+            owner: { kind: 'system' },
+            unit: UNIT,
+            code: 'coins-revenue',
+          });
+          const inserted = await trx
+            .insertInto('strategybuzzer.house')
+            .values({
+              id: 1,
+              org_id: orgId,
+              source_account_id: source.id,
+              revenue_account_id: revenue.id,
+              claimed_by: userId,
+              claimed_at: clock.now(),
+            })
+            .onConflict((conflict) => conflict.column('id').doNothing())
+            .executeTakeFirst();
+          // Claimed meanwhile by someone else: roll the accounts back with it.
+          if (Number(inserted.numInsertedOrUpdatedRows ?? 0n) !== 1) throw buzzerErrors.claimed();
+        },
+        { settings: tenantSettings({ tenantId: orgId, userId }) },
+      );
+    },
+
+    /** Coins the player can spend now (held entries excluded). */
+    async balance(userId: string): Promise<number> {
+      const id = await wallet(userId);
+      return inHouse(userId, async (trx) => Number((await ledger.balance(trx, id)).available));
+    },
+
+    /** Spends coins on something (`id` names it: the same id spends once). 422 `ledger.insufficient_funds` when short. */
+    async spend(userId: string, id: string, amount: number, code: string): Promise<void> {
+      const from = await wallet(userId);
+      await inHouse(userId, (trx, house) =>
+        ledger.transfer(trx, {
+          id,
+          debitAccountId: from,
+          creditAccountId: house.revenueAccountId,
+          amount: BigInt(amount),
+          code,
+        }),
+      );
+    },
+
+    /** Reserves a room's entry fee until the room starts (posted) or the ticket goes (voided). */
+    async hold(userId: string, id: string, amount: number): Promise<void> {
+      const from = await wallet(userId);
+      await inHouse(userId, (trx, house) =>
+        ledger.hold(trx, {
+          id,
+          debitAccountId: from,
+          creditAccountId: house.revenueAccountId,
+          amount: BigInt(amount),
+          code: 'premium_entry',
+          timeoutSeconds: 3600,
+        }),
+      );
+    },
+    post: (userId: string, holdId: string) =>
+      inHouse(userId, (trx) => ledger.post(trx, { id: `${holdId}:post`, holdId })),
+    release: (userId: string, holdId: string) =>
+      inHouse(userId, (trx) => ledger.void(trx, { id: `${holdId}:void`, holdId })),
+
+    /** Coins the game has taken in (its revenue account), for the admin. */
+    async revenue(userId: string): Promise<number> {
+      return inHouse(userId, async (trx, house) =>
+        Number((await ledger.balance(trx, house.revenueAccountId)).posted),
+      );
+    },
+  };
+}
+
+export type Coins = ReturnType<typeof createCoins>;

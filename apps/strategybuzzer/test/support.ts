@@ -1,0 +1,112 @@
+import { randomBytes } from 'node:crypto';
+import {
+  createIdentityModule,
+  createLedgerModule,
+  createMailModule,
+  createRealtimeModule,
+  createTenancyModule,
+  type Realtime,
+} from 'socle';
+import { createTestSocle, type TestDatabaseTarget, type TestSocle, type TestUser } from 'socle/testing';
+import { type BuzzerServices, type BuzzerSettings, createStrategyBuzzerModule } from '../src/index.js';
+
+/** A realtime app configured like REALTIME_APP_ID/KEY/SECRET, unique per test file. */
+export function realtimeApp() {
+  const unique = randomBytes(6).toString('hex');
+  return { appId: `sb-${unique}`, appKey: `sb-key-${unique}`, appSecret: `sb-secret-${unique}` };
+}
+
+/** A clock of monotonic milliseconds the test moves by hand. */
+export function manualMonotonic(start = 1_000_000) {
+  let value = start;
+  return {
+    now: () => value,
+    advance(ms: number) {
+      value += ms;
+    },
+  };
+}
+
+export interface BuzzerWorld {
+  readonly socle: TestSocle;
+  readonly services: BuzzerServices;
+  readonly realtime: Realtime;
+  readonly app: ReturnType<typeof realtimeApp>;
+  readonly admin: TestUser & { orgId: string };
+}
+
+/** A Socle with the app and the modules it needs, its admin claiming it, questions imported. */
+export async function startBuzzerWorld(
+  target: TestDatabaseTarget,
+  options: {
+    settings?: Partial<BuzzerSettings>;
+    now?: () => number;
+    timers?: boolean;
+    questions?: number;
+  } = {},
+): Promise<BuzzerWorld> {
+  const app = realtimeApp();
+  const realtimeModule = createRealtimeModule();
+  const buzzer = createStrategyBuzzerModule({
+    ...(options.now === undefined ? {} : { now: options.now }),
+    timers: options.timers ?? false,
+  });
+  const socle = await createTestSocle(target, {
+    modules: [
+      createIdentityModule({ accessTokenTtlSeconds: 3600, rateLimits: false }),
+      createMailModule(),
+      createTenancyModule(),
+      realtimeModule,
+      createLedgerModule(),
+      buzzer,
+    ],
+    settings: { realtime: app, strategybuzzer: { ...options.settings } },
+  });
+  const tenant = await socle.newTenant();
+  const admin = { ...tenant.owner, orgId: tenant.id };
+  const claimed = await socle.app.inject({
+    method: 'POST',
+    url: '/strategybuzzer/admin/claim',
+    headers: { authorization: `Bearer ${admin.token}`, 'x-org-id': admin.orgId },
+  });
+  if (claimed.statusCode !== 200) throw new Error(`claim: ${claimed.body}`);
+  const count = options.questions ?? 20;
+  const imported = await socle.app.inject({
+    method: 'POST',
+    url: '/strategybuzzer/admin/questions',
+    headers: { authorization: `Bearer ${admin.token}`, 'x-org-id': admin.orgId },
+    // The right choice is always the first: scripted players answer 0.
+    payload: Array.from({ length: count }, (_, n) => ({
+      language: 'fr',
+      prompt: `Question ${n + 1} ?`,
+      choices: ['right', 'wrong A', 'wrong B', 'wrong C'],
+      answer: 0,
+      level: 1 + (n % 3),
+    })),
+  });
+  if (imported.statusCode !== 200) throw new Error(`import: ${imported.body}`);
+  return {
+    socle,
+    services: socle.servicesOf(buzzer),
+    realtime: socle.servicesOf(realtimeModule),
+    app,
+    admin,
+  };
+}
+
+/** An HTTP call as `user` (JSON). */
+export function caller(socle: TestSocle) {
+  return (
+    user: Pick<TestUser, 'token'>,
+    method: 'GET' | 'POST' | 'PUT' | 'DELETE',
+    url: string,
+    payload?: unknown,
+    headers: Record<string, string> = {},
+  ) =>
+    socle.app.inject({
+      method,
+      url,
+      headers: { authorization: `Bearer ${user.token}`, ...headers },
+      ...(payload === undefined ? {} : { payload: payload as object }),
+    });
+}
