@@ -118,5 +118,53 @@ describeEachDatabase('files: image variants through signed links', (target) => {
       expect(expired.statusCode).toBe(403);
       expect(expired.json().code).toBe('files.signature_expired');
     });
+
+    it("deletes an object's cached variants with it, and the cleanup job those no object holds", async () => {
+      const other = await sharp({
+        create: { width: 640, height: 480, channels: 3, background: { r: 10, g: 120, b: 60 } },
+      })
+        .png()
+        .toBuffer();
+      // A tenant of its own: the clock went past the first tenant's tokens above.
+      const owner = await socle.newTenant();
+      const headers = { authorization: `Bearer ${owner.owner.token}`, 'x-org-id': owner.id };
+      const uploaded = await socle.app.inject({
+        method: 'POST',
+        url: '/files/photos?name=other.png',
+        payload: other,
+        headers,
+      });
+      expect(uploaded.statusCode, uploaded.body).toBe(201);
+      const second = uploaded.json() as FileObject;
+      for (const width of [100, 300]) {
+        const { url } = files.variants.variantUrl(second, { width, format: 'webp' });
+        expect((await get(url)).statusCode).toBe(200);
+      }
+      const ofSecond = (keys: string[]) => keys.filter((key) => key.startsWith(`variants/${second.sha256}/`));
+      expect(ofSecond(await cachedVariants())).toHaveLength(2);
+      const kept = (await cachedVariants()).filter((key) => key.startsWith(`variants/${object.sha256}/`));
+      expect(kept.length).toBeGreaterThan(0);
+
+      const deleted = await socle.app.inject({
+        method: 'DELETE',
+        url: `/files/photos/${second.id}`,
+        headers,
+      });
+      expect(deleted.statusCode, deleted.body).toBe(204);
+      expect(ofSecond(await cachedVariants())).toEqual([]);
+
+      // Left behind: a variant stored before variants were grouped by source, and one whose
+      // source no object holds (a render that finished after its source was erased).
+      const { Readable } = await import('node:stream');
+      const legacy = `variants/${'a'.repeat(64)}`;
+      const orphan = `variants/${'b'.repeat(64)}/${'c'.repeat(64)}`;
+      for (const key of [legacy, orphan]) await socle.blobs.put(key, Readable.from([Buffer.from('x')]));
+      clock.advance(2 * 3600_000);
+      expect(await files.removeAbandonedUploads()).toBeGreaterThanOrEqual(2);
+      const left = await cachedVariants();
+      expect(left).not.toContain(legacy);
+      expect(left).not.toContain(orphan);
+      expect(left).toEqual(expect.arrayContaining(kept));
+    });
   });
 });

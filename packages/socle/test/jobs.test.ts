@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type JobRecord, sql } from '../src/index.js';
+import { type JobRecord, sql, tenantSettings } from '../src/index.js';
 import { createTestSocle, type TestSocle } from '../src/testing/index.js';
 import { createJobsFixtureModule, type JobsFixtureLog } from './fixtures/jobs-module.js';
 import { describeEachDatabase } from './support/each-database.js';
@@ -288,6 +288,38 @@ describeEachDatabase('Durable jobs', (target) => {
     await expect(socle.jobs.get(id, '00000000-0000-4000-8000-000000000000')).rejects.toMatchObject({
       code: 'jobs.not_found',
     });
+  });
+
+  it("gives a job the tenant and user of the transaction that enqueues it, over the current request's", async () => {
+    const webhookTenant = '2f1d6c0e-4b7a-4c1e-9f3d-6a5b4c3d2e1f';
+    const buyer = '5a4b3c2d-1e0f-4a9b-8c7d-6e5f4a3b2c1d';
+    const requestTenant = '9e8d7c6b-5a4f-4e3d-8c2b-1a0f9e8d7c6b';
+    // A webhook: no request scope; the transaction names the organization it credits.
+    const fromWebhook = await socle.db.transaction(
+      (trx) => socle.jobs.enqueue(trx, 'jobs_fixture.effect', { label: 'webhook' }),
+      { settings: tenantSettings({ tenantId: webhookTenant, userId: buyer }) },
+    );
+    // A request of one organization whose transaction acts for another (explicit settings win).
+    const crossed = await socle.scope.run({ tenantId: requestTenant }, () =>
+      socle.db.transaction((trx) => socle.jobs.enqueue(trx, 'jobs_fixture.effect', { label: 'crossed' }), {
+        settings: tenantSettings({ tenantId: webhookTenant }),
+      }),
+    );
+    // A transaction that names no tenant inherits the request's, as before.
+    const inherited = await socle.scope.run({ tenantId: requestTenant }, () =>
+      socle.db.transaction((trx) => socle.jobs.enqueue(trx, 'jobs_fixture.effect', { label: 'inherited' })),
+    );
+    for (const { id } of [fromWebhook, crossed, inherited])
+      await eventually(
+        () => job(id),
+        (record) => record.state === 'completed',
+      );
+    const tenantOf = (label: string) =>
+      log.started.find((started) => (started.payload as { label?: string }).label === label)?.tenantId;
+    expect(tenantOf('webhook')).toBe(webhookTenant);
+    expect(tenantOf('crossed')).toBe(webhookTenant);
+    expect(tenantOf('inherited')).toBe(requestTenant);
+    expect(await socle.jobs.get(fromWebhook.id, webhookTenant)).toMatchObject({ tenantId: webhookTenant });
   });
 
   it('keeps a delayed job queued until its time, and cancels it', async () => {

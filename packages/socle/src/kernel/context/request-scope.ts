@@ -43,6 +43,19 @@ export function tenantSettings(scope: RequestScope): Record<string, string> {
   return settings;
 }
 
+/**
+ * The scope transaction settings act for (the inverse of {@link tenantSettings}): an empty string
+ * acts in no tenant (or as no user).
+ */
+export function scopeOfSettings(settings: Readonly<Record<string, string>>): RequestScope {
+  const tenantId = settings[TENANT_ID_SETTING];
+  const userId = settings[USER_ID_SETTING];
+  return {
+    ...(tenantId ? { tenantId } : {}),
+    ...(userId ? { userId } : {}),
+  };
+}
+
 export function createScopeAccess(): ScopeAccess {
   const storage = new AsyncLocalStorage<RequestScope>();
   return {

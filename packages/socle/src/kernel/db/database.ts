@@ -126,6 +126,21 @@ function settingEntries(settings: TransactionSettings): SettingEntries {
   return entries;
 }
 
+/**
+ * The settings each open transaction (and each `withSettings` instance) carries, by executor: what
+ * the job engine reads so a job enqueued in a transaction acts for that transaction's tenant and
+ * user, not for whatever request happens to be current.
+ */
+const executorSettings = new WeakMap<object, () => Readonly<Record<string, string>>>();
+
+/**
+ * The settings (`app.tenant_id`, `app.user_id`…) statements run on `executor` carry: a transaction
+ * opened by `db.transaction` or an instance made by `db.withSettings`; undefined for anything else.
+ */
+export function settingsOfExecutor(executor: object): Readonly<Record<string, string>> | undefined {
+  return executorSettings.get(executor)?.();
+}
+
 export function createDatabase(backend: DatabaseBackend): Database {
   let contextProvider: TransactionContextProvider | undefined;
   let closing: Promise<void> | undefined;
@@ -146,15 +161,24 @@ export function createDatabase(backend: DatabaseBackend): Database {
     location: backend.location,
     kysely,
     async transaction(work, options = {}) {
-      const entries = settingEntries({ ...contextProvider?.(), ...options.settings });
+      const settings = { ...contextProvider?.(), ...options.settings };
+      const entries = settingEntries(settings);
       let builder = kysely.transaction();
       if (options.isolation) builder = builder.setIsolationLevel(options.isolation);
-      if (entries.length === 0) return holdingLease(() => builder.execute(work));
+      const carried = () => settings;
+      if (entries.length === 0)
+        return holdingLease(() =>
+          builder.execute((trx) => {
+            executorSettings.set(trx, carried);
+            return work(trx);
+          }),
+        );
       // The driver sends the settings with BEGIN, in one round trip (see SettingsHandoff).
       const handoff: SettingsHandoff = { entries, claimed: false };
       return holdingLease(() =>
         withSettingsHandoff(handoff, () =>
           builder.execute(async (trx) => {
+            executorSettings.set(trx, carried);
             if (!handoff.claimed) {
               handoff.claimed = true;
               await sql`select ${sql.join(entries.map(([name, value]) => sql`set_config(${name}, ${value}, true)`))}`.execute(
@@ -178,9 +202,11 @@ export function createDatabase(backend: DatabaseBackend): Database {
       };
       // A Kysely of its own (about 1 µs to build, measured): its driver hands these settings to
       // every statement, whatever path runs it (builder, raw sql, a prepared query's executor).
-      return new Kysely<unknown>({
+      const instance = new Kysely<unknown>({
         dialect: createKyselyDialect(backend, statementSettings, { refuseTransactions: true }),
       });
+      executorSettings.set(instance, () => ({ ...contextProvider?.(), ...settings }));
+      return instance;
     },
     withTables<Other>() {
       return database as unknown as Database<Other>;

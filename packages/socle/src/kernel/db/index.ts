@@ -2,6 +2,7 @@ export type { Dialect, PoolStatistics, SqlConnection, SqlResult } from './backen
 export {
   createDatabase,
   type Database,
+  settingsOfExecutor,
   type TransactionContextProvider,
   type TransactionOptions,
   type TransactionSettings,

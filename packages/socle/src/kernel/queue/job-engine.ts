@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import type { Db, PgBoss } from 'pg-boss';
 import type { Config } from '../config/index.js';
-import type { ScopeAccess } from '../context/index.js';
-import { type Database, isDatabaseUnavailable } from '../db/index.js';
+import { type RequestScope, type ScopeAccess, scopeOfSettings } from '../context/index.js';
+import { type Database, isDatabaseUnavailable, settingsOfExecutor } from '../db/index.js';
 import { isUuid } from '../ids/index.js';
 import { createOutageLog, type Logger, type OutageLog } from '../log/index.js';
 import type { Metrics } from '../metrics/index.js';
@@ -111,6 +111,13 @@ export function createJobEngine(options: JobEngineOptions): JobEngine {
     if (boss === undefined || store === undefined || runner === undefined || stopping !== undefined)
       throw jobErrors.engineNotStarted();
     return { boss, store, runner };
+  };
+
+  // A job acts for the tenant and user of the transaction that enqueues it (which may name them
+  // explicitly, as a webhook crediting an organization does), not merely for the current request.
+  const actingFor = (trx: object): RequestScope | undefined => {
+    const settings = settingsOfExecutor(trx);
+    return settings === undefined ? scope.current() : scopeOfSettings(settings);
   };
 
   const get = async (id: string, tenantId: string | null) => {
@@ -243,7 +250,7 @@ export function createJobEngine(options: JobEngineOptions): JobEngine {
         definition,
         payload,
         enqueueOptions,
-        scope.current(),
+        actingFor(trx),
       );
       const created = await instance.send(definition.queue ?? 'default', data as unknown as object, {
         ...sendOptions,
@@ -261,7 +268,7 @@ export function createJobEngine(options: JobEngineOptions): JobEngine {
       if (errors.length > 0) throw jobErrors.invalidPayload(name, errors.slice(0, 10));
       const { boss: instance } = requireStarted();
       if (jobs.length === 0) return [];
-      const current = scope.current();
+      const current = actingFor(trx);
       // Ids are chosen here (a keyed job's from its key) so each job's outcome is known from the
       // ids the insert returns; a key given twice in one call is one job.
       const rows = new Map<string, JobRow>();

@@ -39,7 +39,9 @@ export interface Jobs {
   /**
    * Enqueues `name` (`module.jobName`) inside the caller's transaction: no job without its row,
    * no row without its job. The payload is checked against the job's schema here. The tenant and
-   * user of the current scope travel with the job; its handler runs in that scope.
+   * user the transaction acts for travel with the job (its settings: the current request's, or
+   * those it names with `tenantSettings`, as a webhook crediting an organization does); its
+   * handler runs in that scope.
    *
    * @example
    * await db.transaction(async (trx) => {

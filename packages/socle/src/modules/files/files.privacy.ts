@@ -32,8 +32,8 @@ export function createFilesPrivacy(db: Pick<Database, 'withConnection'>, files: 
       const rows = await withOwnerTransaction(db, (connection) =>
         objectsStore.eraseObjectsOwnedBy(connection, subject.userId, files.bucketsKeptOnErase()),
       );
-      // Records are gone: a blob whose deletion fails here is removed by the cleanup job.
-      for (const row of rows) await files.deleteBlobQuietly(row.blob_key);
+      // Records are gone: a blob (or variant) whose deletion fails here is removed by the cleanup job.
+      for (const row of rows) await files.deleteObjectBlobs(row);
     },
   };
 }

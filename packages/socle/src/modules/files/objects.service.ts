@@ -12,6 +12,7 @@ import {
   type ScopeAccess,
   type SecretBox,
   tenantSettings,
+  withOwnerTransaction,
 } from '../../kernel/index.js';
 import { type Bucket, type BucketDefinition, defineBucket } from './buckets.js';
 import { filesErrors } from './files.errors.js';
@@ -20,6 +21,7 @@ import { parseRange } from './http-ranges.js';
 import { type DueRule, type ObjectRow, objectsStore } from './objects.store.js';
 import { createUrlSigner, type UrlSigner } from './signed-urls.js';
 import { createUploadInspection } from './upload-inspection.js';
+import { VARIANT_KEY_PREFIX, variantBlobDirectory } from './variants/index.js';
 
 /** A stored object: its bytes are complete and verified. */
 export interface FileObject {
@@ -218,6 +220,24 @@ export async function createFilesService(options: FilesServiceOptions) {
       log.warn({ err: error, key }, 'Blob could not be deleted; the cleanup job will retry');
     });
 
+  /**
+   * Deletes an object's blob and the cached variants of its bytes (an erased photo leaves no
+   * thumbnail behind; another object with the same bytes renders its variants again), logging
+   * failures: the cleanup job removes what is left.
+   */
+  const deleteObjectBlobs = async (row: Pick<ObjectRow, 'blob_key' | 'sha256'>): Promise<void> => {
+    await deleteBlobQuietly(row.blob_key);
+    try {
+      for await (const info of blobs.list(`${VARIANT_KEY_PREFIX}${variantBlobDirectory(row.sha256)}`))
+        await blobs.delete(info.key);
+    } catch (error) {
+      log.warn(
+        { err: error, sha256: row.sha256 },
+        'Variants could not be deleted; the cleanup job will retry',
+      );
+    }
+  };
+
   async function upload<T = undefined, Tables = FilesTables>(
     input: UploadInput,
     attach?: (trx: Transaction<Tables>, object: FileObject) => Promise<T>,
@@ -345,7 +365,7 @@ export async function createFilesService(options: FilesServiceOptions) {
     const scope = scopeOf(bucket, actor);
     const row = await deleteRecord(scope, bucket.name, id);
     if (row === undefined) return false;
-    await deleteBlobQuietly(row.blob_key);
+    await deleteObjectBlobs(row);
     return true;
   }
 
@@ -451,7 +471,7 @@ export async function createFilesService(options: FilesServiceOptions) {
           try {
             if (rule.deleteBefore !== undefined && row.created_at < rule.deleteBefore) {
               if ((await deleteRecord(scope, row.bucket, row.id)) !== undefined) {
-                await deleteBlobQuietly(row.blob_key);
+                await deleteObjectBlobs(row);
                 deleted += 1;
               }
             } else {
@@ -521,10 +541,47 @@ export async function createFilesService(options: FilesServiceOptions) {
       }
       await sweep();
     }
+    removed += await removeOrphanVariants(olderThan);
     if (removed > 0) {
       metrics.uploadsAbandoned.inc(removed);
       log.info({ removed }, 'Removed abandoned uploads');
     }
+    return removed;
+  }
+
+  /**
+   * Deletes cached variants whose source bytes no object holds any more (a delete whose variant
+   * removal failed, a render that finished after its source was erased) and variants stored
+   * before they were grouped by source. Returns how many it removed.
+   */
+  async function removeOrphanVariants(olderThan: Date): Promise<number> {
+    let removed = 0;
+    let batch: string[] = [];
+    const contentOf = (key: string) => {
+      const parts = key.slice(VARIANT_KEY_PREFIX.length).split('/');
+      return parts.length === 2 && /^[0-9a-f]{64}$/.test(parts[0] as string)
+        ? (parts[0] as string)
+        : undefined;
+    };
+    const sweep = async () => {
+      const contents = [...new Set(batch.map(contentOf).filter((sha) => sha !== undefined))];
+      const held = await withOwnerTransaction(db, (connection) =>
+        objectsStore.heldContents(connection, contents),
+      );
+      for (const key of batch) {
+        const sha256 = contentOf(key);
+        if (sha256 !== undefined && held.has(sha256)) continue;
+        await blobs.delete(key);
+        removed += 1;
+      }
+      batch = [];
+    };
+    for await (const info of blobs.list(VARIANT_KEY_PREFIX)) {
+      if (info.lastModified >= olderThan) continue;
+      batch.push(info.key);
+      if (batch.length >= WALK_PAGE) await sweep();
+    }
+    await sweep();
     return removed;
   }
 
@@ -552,6 +609,7 @@ export async function createFilesService(options: FilesServiceOptions) {
     signer,
     /** Deletes a blob, logging a failure (the cleanup job removes what is left). */
     deleteBlobQuietly,
+    deleteObjectBlobs,
     /** Buckets whose objects survive their uploader's erasure. */
     bucketsKeptOnErase: () => [...buckets.values()].filter((bucket) => bucket.keepOnErase).map((b) => b.name),
   };

@@ -203,6 +203,19 @@ export const objectsStore = {
   },
 
   /** Privacy (owner role, every tenant): the person's objects. */
+  /**
+   * Cleanup (owner role, across scopes: variants are shared by every object with the same bytes):
+   * which of these contents some object still holds.
+   */
+  async heldContents(connection: SqlConnection, sha256s: readonly string[]): Promise<Set<string>> {
+    if (sha256s.length === 0) return new Set();
+    const { rows } = await connection.query<{ sha256: string }>(
+      'select distinct sha256 from files.objects where sha256 = any($1::text[])',
+      [sha256s],
+    );
+    return new Set(rows.map((row) => row.sha256));
+  },
+
   async objectsOwnedBy(connection: SqlConnection, userId: string): Promise<ObjectRow[]> {
     const { rows } = await connection.query<ObjectRow>(
       `select ${OBJECT_COLUMNS.join(', ')} from files.objects where owner_id = $1 order by created_at`,

@@ -12,11 +12,13 @@ export {
 export {
   type CachedVariant,
   createVariantCache,
+  VARIANT_KEY_PREFIX,
   type VariantBlobStore,
   type VariantCache,
   type VariantCacheOptions,
   type VariantCacheOutcome,
   type VariantRequest,
+  variantBlobDirectory,
 } from './variant-cache.js';
 export {
   createVariantSigner,

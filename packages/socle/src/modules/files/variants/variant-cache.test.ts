@@ -66,7 +66,7 @@ describe('createVariantCache', () => {
 
     expect(again).toMatchObject({ outcome: 'hit', contentType: 'image/webp', blobKey: first.blobKey });
     expect((await buffer(again.body)).equals(firstBytes)).toBe(true);
-    expect(first.blobKey).toMatch(/^variants\/[0-9a-f]{64}$/);
+    expect(first.blobKey).toMatch(/^variants\/[0-9a-f]{64}\/[0-9a-f]{64}$/);
     expect(renderVariant).toHaveBeenCalledTimes(1);
     expect(outcomes).toEqual(['miss', 'hit']);
   });

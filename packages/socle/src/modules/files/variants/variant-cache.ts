@@ -67,9 +67,21 @@ export interface VariantCacheOptions {
  *   openSource: () => openObjectBody(object), // the source's bytes, as the download route reads them
  * });
  */
+/** Where variants are cached in the blob store, by default. */
+export const VARIANT_KEY_PREFIX = 'variants/';
+
+/**
+ * Where the variants of one source live, under the cache's prefix: `<sha256 of the source>/`.
+ * Grouped by source so that deleting or erasing an object deletes its variants (a list of one
+ * prefix), and the cleanup job finds variants whose source is gone.
+ */
+export function variantBlobDirectory(sourceSha256: string): string {
+  return `${sourceSha256}/`;
+}
+
 export function createVariantCache(options: VariantCacheOptions): VariantCache {
   const { store, renderer } = options;
-  const keyPrefix = options.keyPrefix ?? 'variants/';
+  const keyPrefix = options.keyPrefix ?? VARIANT_KEY_PREFIX;
   const inFlight = new Map<string, Promise<RenderedVariant>>();
 
   const renderAndStore = async (blobKey: string, request: VariantRequest): Promise<RenderedVariant> => {
@@ -94,7 +106,7 @@ export function createVariantCache(options: VariantCacheOptions): VariantCache {
 
   return {
     async getVariant(request) {
-      const blobKey = `${keyPrefix}${variantCacheKey(request.sourceSha256, request.spec)}`;
+      const blobKey = `${keyPrefix}${variantBlobDirectory(request.sourceSha256)}${variantCacheKey(request.sourceSha256, request.spec)}`;
       const running = inFlight.get(blobKey);
       if (running !== undefined) return served(await running, blobKey, 'shared');
       const stored = await store.get(blobKey);
