@@ -8,11 +8,9 @@ interface Check {
 }
 /** Metric families shown, summed over their labels (from the Prometheus text of /metrics). */
 const KEY_METRICS = [
-  'socle_http_requests_total',
   'socle_http_request_duration_seconds_count',
-  'socle_jobs_completed_total',
-  'socle_jobs_failed_total',
-  'socle_realtime_connections',
+  'socle_jobs_finished_total',
+  'socle_db_pool_connections',
   'process_resident_memory_bytes',
   'nodejs_eventloop_lag_p99_seconds',
 ];
@@ -41,7 +39,9 @@ export function Health(_props: PageProps) {
   );
   const shown = data ? KEY_METRICS.filter((name) => data.metrics.has(name)) : [];
   const others = data
-    ? [...data.metrics.keys()].filter((name) => name.startsWith('socle_') && !KEY_METRICS.includes(name))
+    ? [...data.metrics.keys()].filter(
+        (name) => name.startsWith('socle_') && !name.endsWith('_bucket') && !KEY_METRICS.includes(name),
+      )
     : [];
   return (
     <>
