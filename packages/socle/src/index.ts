@@ -22,6 +22,7 @@ export {
   type AuditTables,
   createAuditModule,
 } from './modules/audit/index.js';
+export { CONSOLE_PATH, createConsoleModule } from './modules/console/index.js';
 export {
   type Bucket,
   type BucketDefinition,

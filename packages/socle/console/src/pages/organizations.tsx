@@ -1,0 +1,227 @@
+import { useState } from 'preact/hooks';
+import { api } from '../api.js';
+import { format } from '../i18n.js';
+import { Messages, type PageProps, useLoad, useWords, when } from '../shared.js';
+
+interface Member {
+  userId: string;
+  email: string;
+  name: string | null;
+  role: string;
+  joinedAt: string;
+}
+interface Invitation {
+  id: string;
+  email: string;
+  role: string;
+  expiresAt: string;
+}
+const GRANTABLE = ['admin', 'member', 'viewer'] as const;
+
+/** The organizations of the signed-in account, then the chosen one's members and invitations. */
+export function Organizations({ context }: PageProps) {
+  const words = useWords();
+  const [query, setQuery] = useState('');
+  const found = context.organizations.filter((org) =>
+    `${org.name} ${org.slug}`.toLowerCase().includes(query.trim().toLowerCase()),
+  );
+  return (
+    <>
+      <label>
+        <span>{words.search}</span>
+        <input
+          type="search"
+          name="search"
+          value={query}
+          onInput={(event) => setQuery(event.currentTarget.value)}
+        />
+      </label>
+      {found.length === 0 ? (
+        <p>{words.none}</p>
+      ) : (
+        <table>
+          <thead>
+            <tr>
+              <th>{words.name}</th>
+              <th>{words.slug}</th>
+              <th>{words.role}</th>
+              <th>{words.created}</th>
+              <th>{words.actions}</th>
+            </tr>
+          </thead>
+          <tbody>
+            {found.map((org) => (
+              <tr key={org.id} aria-selected={org.id === context.orgId}>
+                <td>{org.name}</td>
+                <td>{org.slug}</td>
+                <td>{org.role}</td>
+                <td>{when(org.createdAt)}</td>
+                <td>
+                  <button
+                    type="button"
+                    onClick={() => context.selectOrg(org.id)}
+                    aria-label={`${words.open} ${org.name}`}
+                  >
+                    {words.open}
+                  </button>
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+      {context.orgId && context.organization && (
+        <Members orgId={context.orgId} name={context.organization.name} />
+      )}
+    </>
+  );
+}
+
+function Members({ orgId, name }: { orgId: string; name: string }) {
+  const words = useWords();
+  const [email, setEmail] = useState('');
+  const [role, setRole] = useState<string>('member');
+  const { data, error, notice, run } = useLoad(
+    async () => ({
+      members: await api<Member[]>('/org/members', { orgId }),
+      invitations: await api<Invitation[]>('/org/invitations', { orgId }),
+    }),
+    [orgId],
+  );
+  const invite = (event: Event) => {
+    event.preventDefault();
+    const who = email;
+    void run(
+      async () => {
+        await api('/org/invitations', { method: 'POST', orgId, body: { email: who, role } });
+        setEmail('');
+      },
+      format(words.invited, { who }),
+    );
+  };
+  return (
+    <section aria-labelledby="members-title">
+      <h3 id="members-title">
+        {words.members} — {name}
+      </h3>
+      <Messages error={error} notice={notice} />
+      <table>
+        <thead>
+          <tr>
+            <th>{words.email}</th>
+            <th>{words.name}</th>
+            <th>{words.role}</th>
+            <th>{words.joined}</th>
+            <th>{words.actions}</th>
+          </tr>
+        </thead>
+        <tbody>
+          {data?.members.map((member) => (
+            <tr key={member.userId}>
+              <td>{member.email}</td>
+              <td>{member.name ?? ''}</td>
+              <td>
+                {member.role === 'owner' ? (
+                  member.role
+                ) : (
+                  <select
+                    aria-label={format(words.changeRole, { who: member.email })}
+                    value={member.role}
+                    onChange={(event) => {
+                      const next = event.currentTarget.value;
+                      void run(() =>
+                        api(`/org/members/${member.userId}`, {
+                          method: 'PATCH',
+                          orgId,
+                          body: { role: next },
+                        }),
+                      );
+                    }}
+                  >
+                    {GRANTABLE.map((value) => (
+                      <option key={value} value={value}>
+                        {value}
+                      </option>
+                    ))}
+                  </select>
+                )}
+              </td>
+              <td>{when(member.joinedAt)}</td>
+              <td>
+                {member.role !== 'owner' && (
+                  <button
+                    type="button"
+                    class="danger"
+                    onClick={() => {
+                      if (confirm(format(words.removeConfirm, { who: member.email })))
+                        void run(() => api(`/org/members/${member.userId}`, { method: 'DELETE', orgId }));
+                    }}
+                  >
+                    {words.remove}
+                  </button>
+                )}
+              </td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+      <form class="inline" onSubmit={invite}>
+        <label>
+          <span>{words.inviteEmail}</span>
+          <input
+            type="email"
+            name="inviteEmail"
+            required
+            value={email}
+            onInput={(event) => setEmail(event.currentTarget.value)}
+          />
+        </label>
+        <label>
+          <span>{words.role}</span>
+          <select name="inviteRole" value={role} onChange={(event) => setRole(event.currentTarget.value)}>
+            {GRANTABLE.map((value) => (
+              <option key={value} value={value}>
+                {value}
+              </option>
+            ))}
+          </select>
+        </label>
+        <button type="submit">{words.invite}</button>
+      </form>
+      <h4>{words.invitations}</h4>
+      {data && data.invitations.length === 0 ? (
+        <p>{words.none}</p>
+      ) : (
+        <table>
+          <thead>
+            <tr>
+              <th>{words.email}</th>
+              <th>{words.role}</th>
+              <th>{words.expires}</th>
+              <th>{words.actions}</th>
+            </tr>
+          </thead>
+          <tbody>
+            {data?.invitations.map((invitation) => (
+              <tr key={invitation.id}>
+                <td>{invitation.email}</td>
+                <td>{invitation.role}</td>
+                <td>{when(invitation.expiresAt)}</td>
+                <td>
+                  <button
+                    type="button"
+                    onClick={() =>
+                      void run(() => api(`/org/invitations/${invitation.id}`, { method: 'DELETE', orgId }))
+                    }
+                  >
+                    {words.revoke}
+                  </button>
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+    </section>
+  );
+}

@@ -1,0 +1,96 @@
+import { createContext } from 'preact';
+import { useCallback, useContext, useEffect, useState } from 'preact/hooks';
+import { ApiError } from './api.js';
+import { languages, type Words } from './i18n.js';
+
+export interface Organization {
+  id: string;
+  name: string;
+  slug: string;
+  role: 'owner' | 'admin' | 'member' | 'viewer';
+  createdAt: string;
+}
+
+/** What every page gets from the shell. */
+export interface Context {
+  orgId: string | undefined;
+  organization: Organization | undefined;
+  organizations: Organization[];
+  /** The operator token is held. */
+  operator: boolean;
+  /** A user is signed in. */
+  user: boolean;
+  selectOrg(id: string | undefined): void;
+  signOut(): Promise<void>;
+}
+export interface PageProps {
+  context: Context;
+}
+
+export const WordsContext = createContext<Words>(languages.en);
+export const useWords = () => useContext(WordsContext);
+
+export function describeError(error: unknown): string {
+  if (error instanceof ApiError) return `${error.message}${error.code ? ` (${error.code})` : ''}`;
+  return error instanceof Error ? error.message : String(error);
+}
+
+/** Loads once and on `reload()`; `run` wraps an action so its error or notice shows. */
+export function useLoad<T>(load: () => Promise<T>, deps: unknown[]) {
+  const [data, setData] = useState<T | undefined>(undefined);
+  const [error, setError] = useState<string | undefined>(undefined);
+  const [notice, setNotice] = useState<string | undefined>(undefined);
+  const [version, setVersion] = useState(0);
+  // The page names what reloads it in `deps`.
+  useEffect(() => {
+    let live = true;
+    load().then(
+      (value) => {
+        if (!live) return;
+        setData(value);
+        setError(undefined);
+      },
+      (failure) => {
+        if (live) setError(describeError(failure));
+      },
+    );
+    return () => {
+      live = false;
+    };
+  }, [...deps, version]);
+  const reload = useCallback(() => setVersion((value) => value + 1), []);
+  const run = useCallback(
+    async <R,>(action: () => Promise<R>, done?: string | ((result: R) => string)) => {
+      try {
+        const result = await action();
+        setError(undefined);
+        setNotice(typeof done === 'function' ? done(result) : done);
+        reload();
+      } catch (failure) {
+        setNotice(undefined);
+        setError(describeError(failure));
+      }
+    },
+    [reload],
+  );
+  return { data, error, notice, reload, run };
+}
+
+export function Messages({ error, notice }: { error?: string | undefined; notice?: string | undefined }) {
+  return (
+    <>
+      {error && (
+        <p class="error" role="alert">
+          {error}
+        </p>
+      )}
+      {notice && (
+        <p class="notice" role="status">
+          {notice}
+        </p>
+      )}
+    </>
+  );
+}
+
+export const when = (iso: string | null | undefined) => (iso ? new Date(iso).toLocaleString() : '—');

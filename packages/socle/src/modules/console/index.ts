@@ -1,0 +1,1 @@
+export { CONSOLE_PATH, createConsoleModule } from './console.module.js';
