@@ -164,7 +164,6 @@ export function settingsOfExecutor(executor: object): Readonly<Record<string, st
   return executorSettings.get(executor)?.();
 }
 
-
 /** Reads on `db.replica` run in a read-only transaction wherever they land, so a write fails the same way on the primary. */
 const READ_ONLY: SettingEntries = [['transaction_read_only', 'on']];
 
