@@ -160,18 +160,27 @@ export function createBookingService(options: BookingServiceOptions) {
           throw isOverlap(error) ? cryptocareErrors.slotTaken(professional.id, slot.startsAt) : error;
         });
       await announceAll([...released, [appointment, 'appointment.held']]);
-      // Asked after the hold committed: a slow or failing processor never holds a slot lock, and
-      // without an invoice the hold just expires.
-      const invoice = await options.openInvoice?.({
-        appointmentId: id,
-        orgId,
-        patientId,
-        amountChfCents: professional.priceChfCents,
-        description: `Consultation ${professional.displayName} ${slot.startsAt.toISOString()}`,
-        holdMinutes: options.holdMinutes,
-      });
-      if (invoice !== undefined)
-        await store.transaction({ userId: patientId }, (trx) => store.setInvoice(trx, id, invoice.invoiceId));
+      // Asked after the hold committed: a slow or failing processor never holds a slot lock. When
+      // no invoice can be opened the hold is released at once (the patient could not pay it) and
+      // the payments module's error answers (503 payments.provider_unavailable…).
+      let invoice: PaymentInvoice | undefined;
+      try {
+        invoice = await options.openInvoice?.({
+          appointmentId: id,
+          orgId,
+          patientId,
+          amountChfCents: professional.priceChfCents,
+          description: `Consultation ${professional.displayName} ${slot.startsAt.toISOString()}`,
+          holdMinutes: options.holdMinutes,
+        });
+      } catch (error) {
+        const released = await store.transaction({ orgId }, (trx) => expireIn(trx, id, clock.now(), true));
+        if (typeof released === 'object') await options.announce(released, 'appointment.expired');
+        throw error;
+      }
+      const invoiceId = invoice?.invoiceId;
+      if (invoiceId !== undefined)
+        await store.transaction({ userId: patientId }, (trx) => store.setInvoice(trx, id, invoiceId));
       return { appointment: { ...appointment, invoiceId: invoice?.invoiceId ?? null }, invoice };
     },
 

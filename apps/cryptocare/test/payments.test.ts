@@ -109,5 +109,27 @@ describe.each(targets.map((target) => [target.dialect, target] as const))(
         expect(await status()).toMatchObject({ status: 'expired', paymentFlag: 'late_payment' });
       },
     );
+
+    it.skipIf(!target.available)(
+      'a processor that cannot open the invoice answers its error and leaves the slot free',
+      async () => {
+        const { professionalId } = await app.newPractice({ ...ZURICH });
+        const patient = await app.socle.newUser();
+        const startsAt = '2026-03-28T07:00:00.000Z';
+        app.btcpay.api.failAll({ status: 500 });
+        const refused = await app.call(patient, 'POST', '/cryptocare/appointments', {
+          payload: { professionalId, startsAt },
+        });
+        // BTCPay's calls go through the outbound module: its retries spent, its error answers.
+        expect(refused.statusCode, refused.body).toBe(502);
+        expect(refused.json().code).toBe('outbound.unavailable');
+        app.btcpay.api.recover();
+        const again = await app.call(patient, 'POST', '/cryptocare/appointments', {
+          payload: { professionalId, startsAt },
+        });
+        expect(again.statusCode, again.body).toBe(201);
+        expect(again.json().invoice.paymentUri).toMatch(/^bitcoin:/);
+      },
+    );
   },
 );
