@@ -3,7 +3,6 @@ import type { Clock, Jobs, Transaction } from 'socle';
 import { type Appointment, type BookingStore, isOverlap, type Viewer } from './booking.store.js';
 import { cryptocareErrors } from './cryptocare.errors.js';
 import type { DirectoryStore } from './directory.store.js';
-import type { PaymentGateway, PaymentInvoice, SettledPayment } from './payment.seam.js';
 
 const MINUTE_MS = 60_000;
 const HOUR_MS = 60 * MINUTE_MS;
@@ -18,6 +17,39 @@ export type AppointmentEvent =
   | 'appointment.payment_flagged'
   | 'appointment.zoom_ready';
 
+/** What opening an appointment's invoice asks of the payments module. */
+export interface InvoiceRequest {
+  readonly appointmentId: string;
+  readonly orgId: string;
+  readonly patientId: string;
+  readonly amountChfCents: number;
+  readonly description: string;
+  /** The hold's length: the invoice expires with it. */
+  readonly holdMinutes: number;
+}
+
+/** What the patient's page shows: the QR code of `paymentUri`, with Lightning when offered. */
+export interface PaymentInvoice {
+  /** The payments module's payment id. */
+  readonly invoiceId: string;
+  /** BIP21 URI (`bitcoin:…?amount=…&lightning=…`). */
+  readonly paymentUri: string;
+  readonly amountSats: number;
+  readonly expiresAt: Date;
+  readonly checkoutUrl: string | null;
+  readonly qrSvg: string;
+}
+
+/** A payment of an appointment's invoice, as the payments module reports it. */
+export interface SettledPayment {
+  readonly appointmentId: string;
+  readonly orgId: string;
+  readonly invoiceId: string;
+  readonly paidChfCents: number;
+  /** When it was applied: after the hold's expiry it is a late payment. */
+  readonly paidAt: Date;
+}
+
 export interface BookingServiceOptions {
   readonly store: BookingStore;
   readonly directory: DirectoryStore;
@@ -26,7 +58,8 @@ export interface BookingServiceOptions {
   readonly holdMinutes: number;
   /** A patient may cancel or move a confirmed appointment up to this many hours before it. */
   readonly noticeHours: number;
-  readonly payments: PaymentGateway | undefined;
+  /** Opens the hold's invoice (the payments module); none, the hold just expires. */
+  readonly openInvoice: ((request: InvoiceRequest) => Promise<PaymentInvoice>) | undefined;
   /** Tells the patient and the practice, after the change committed. */
   readonly announce: (appointment: Appointment, event: AppointmentEvent) => Promise<void>;
   /** Queues the patient's mail about the change, inside its transaction. */
@@ -127,18 +160,27 @@ export function createBookingService(options: BookingServiceOptions) {
           throw isOverlap(error) ? cryptocareErrors.slotTaken(professional.id, slot.startsAt) : error;
         });
       await announceAll([...released, [appointment, 'appointment.held']]);
-      // Asked after the hold committed: a slow or failing processor never holds a slot lock, and
-      // without an invoice the hold just expires.
-      const invoice = await options.payments?.createInvoice({
-        appointmentId: id,
-        orgId,
-        patientId,
-        amountChfCents: professional.priceChfCents,
-        description: `Consultation ${professional.displayName} ${slot.startsAt.toISOString()}`,
-        expiresAt: holdExpiresAt,
-      });
-      if (invoice !== undefined)
-        await store.transaction({ userId: patientId }, (trx) => store.setInvoice(trx, id, invoice.invoiceId));
+      // Asked after the hold committed: a slow or failing processor never holds a slot lock. When
+      // no invoice can be opened the hold is released at once (the patient could not pay it) and
+      // the payments module's error answers (503 payments.provider_unavailable…).
+      let invoice: PaymentInvoice | undefined;
+      try {
+        invoice = await options.openInvoice?.({
+          appointmentId: id,
+          orgId,
+          patientId,
+          amountChfCents: professional.priceChfCents,
+          description: `Consultation ${professional.displayName} ${slot.startsAt.toISOString()}`,
+          holdMinutes: options.holdMinutes,
+        });
+      } catch (error) {
+        const released = await store.transaction({ orgId }, (trx) => expireIn(trx, id, clock.now(), true));
+        if (typeof released === 'object') await options.announce(released, 'appointment.expired');
+        throw error;
+      }
+      const invoiceId = invoice?.invoiceId;
+      if (invoiceId !== undefined)
+        await store.transaction({ userId: patientId }, (trx) => store.setInvoice(trx, id, invoiceId));
       return { appointment: { ...appointment, invoiceId: invoice?.invoiceId ?? null }, invoice };
     },
 
@@ -223,52 +265,65 @@ export function createBookingService(options: BookingServiceOptions) {
     },
 
     /**
-     * The payment side says an invoice was paid. Confirms a live hold paid in full (and queues the
-     * Zoom link and the mail in the same transaction); a duplicate or reordered notice changes
-     * nothing; an underpayment, or a payment after the hold expired or was cancelled, is flagged
-     * for the practice and never confirms.
+     * An invoice was paid, in the transaction that records it (the payments module's
+     * `payment.succeeded`). Confirms a live hold paid in full (and queues the Zoom link and the
+     * mail in that transaction); a duplicate or reordered notice changes nothing; an underpayment,
+     * or a payment after the hold expired or was cancelled, is flagged for the practice and never
+     * confirms. Returns what to announce once committed (nothing for an unknown appointment).
      */
-    async paymentSettled(payment: SettledPayment): Promise<Appointment> {
+    async applyPayment(
+      trx: Transaction<unknown>,
+      payment: SettledPayment,
+    ): Promise<{ appointment: Appointment | undefined; event: AppointmentEvent | undefined }> {
       const at = clock.now();
-      let event: AppointmentEvent | undefined;
-      const appointment = await store.transaction({ orgId: payment.orgId }, async (trx) => {
-        const current = await store.find(trx, payment.appointmentId, true);
-        if (current === undefined) throw cryptocareErrors.appointmentNotFound(payment.appointmentId);
-        if (current.status === 'confirmed') return current;
-        const late =
-          current.status !== 'held' ||
-          (current.holdExpiresAt !== null && payment.paidAt > current.holdExpiresAt);
-        if (late) {
-          await store.flagPayment(trx, current.id, 'late_payment', at);
-          if (current.status === 'held') await store.setStatus(trx, current.id, 'expired', at);
-          event = 'appointment.payment_flagged';
-        } else if (payment.paidChfCents < current.priceChfCents) {
-          await store.flagPayment(trx, current.id, 'underpaid', at);
-          event = 'appointment.payment_flagged';
-        } else {
-          await store.setStatus(trx, current.id, 'confirmed', at, {
-            paidAt: payment.paidAt,
-            invoiceId: payment.invoiceId,
-          });
-          await jobs.enqueue(
-            trx,
-            'cryptocare.syncMeeting',
-            { appointmentId: current.id, orgId: current.orgId },
-            { key: `${current.id}:${current.startsAt.toISOString()}` },
-          );
-          event = 'appointment.confirmed';
-        }
-        const changed = (await store.find(trx, current.id)) as Appointment;
-        if (event === 'appointment.confirmed') await options.mailPatient(trx, changed, event);
-        return changed;
-      });
+      const current = await store.find(trx, payment.appointmentId, true);
+      if (current === undefined || current.status === 'confirmed')
+        return { appointment: current, event: undefined };
+      let event: AppointmentEvent;
+      const late =
+        current.status !== 'held' ||
+        (current.holdExpiresAt !== null && payment.paidAt > current.holdExpiresAt);
+      if (late) {
+        await store.flagPayment(trx, current.id, 'late_payment', at);
+        if (current.status === 'held') await store.setStatus(trx, current.id, 'expired', at);
+        event = 'appointment.payment_flagged';
+      } else if (payment.paidChfCents < current.priceChfCents) {
+        await store.flagPayment(trx, current.id, 'underpaid', at);
+        event = 'appointment.payment_flagged';
+      } else {
+        await store.setStatus(trx, current.id, 'confirmed', at, {
+          paidAt: payment.paidAt,
+          invoiceId: payment.invoiceId,
+        });
+        await jobs.enqueue(
+          trx,
+          'cryptocare.syncMeeting',
+          { appointmentId: current.id, orgId: current.orgId },
+          { key: `${current.id}:${current.startsAt.toISOString()}` },
+        );
+        event = 'appointment.confirmed';
+      }
+      const changed = (await store.find(trx, current.id)) as Appointment;
+      if (event === 'appointment.confirmed') await options.mailPatient(trx, changed, event);
+      return { appointment: changed, event };
+    },
+
+    /** {@link applyPayment} in its own transaction, announced once committed. */
+    async paymentSettled(payment: SettledPayment): Promise<Appointment> {
+      const { appointment, event } = await store.transaction({ orgId: payment.orgId }, (trx) =>
+        this.applyPayment(trx, payment),
+      );
+      if (appointment === undefined) throw cryptocareErrors.appointmentNotFound(payment.appointmentId);
       if (event !== undefined) await options.announce(appointment, event);
       return appointment;
     },
 
-    /** The invoice expired unpaid: the hold ends now (the slot is free again). */
-    invoiceExpired: async (appointmentId: string, orgId: string) => {
-      const expired = await expire(appointmentId, orgId, true);
+    /**
+     * The invoice expired unpaid (the payments module's `invoice.expired`, in its transaction):
+     * the hold ends now, whatever its own expiry says. Returns the expired appointment to announce.
+     */
+    expireInvoiceHold: async (trx: Transaction<unknown>, appointmentId: string) => {
+      const expired = await expireIn(trx, appointmentId, clock.now(), true);
       return typeof expired === 'object' ? expired : undefined;
     },
 
@@ -281,7 +336,7 @@ export function createBookingService(options: BookingServiceOptions) {
       appointmentId: string,
       orgId: string,
     ): Promise<{ expired: boolean; remainingMs: number }> {
-      const expired = await expire(appointmentId, orgId, false);
+      const expired = await expire(appointmentId, orgId);
       return typeof expired === 'number'
         ? { expired: false, remainingMs: expired }
         : { expired: expired !== undefined, remainingMs: 0 };
@@ -289,16 +344,24 @@ export function createBookingService(options: BookingServiceOptions) {
   };
 
   /** Expires the hold; undefined if it is no hold, or the milliseconds left before its expiry. */
-  async function expire(appointmentId: string, orgId: string, whateverTheTime: boolean) {
-    const at = clock.now();
-    const expired = await store.transaction({ orgId }, async (trx) => {
-      const current = await store.find(trx, appointmentId, true);
-      if (current?.status !== 'held') return undefined;
-      if (!whateverTheTime && current.holdExpiresAt !== null && current.holdExpiresAt > at)
-        return current.holdExpiresAt.getTime() - at.getTime();
-      await store.setStatus(trx, appointmentId, 'expired', at);
-      return (await store.find(trx, appointmentId)) as Appointment;
-    });
+  async function expireIn(
+    trx: Transaction<unknown>,
+    appointmentId: string,
+    at: Date,
+    whateverTheTime: boolean,
+  ) {
+    const current = await store.find(trx, appointmentId, true);
+    if (current?.status !== 'held') return undefined;
+    if (!whateverTheTime && current.holdExpiresAt !== null && current.holdExpiresAt > at)
+      return current.holdExpiresAt.getTime() - at.getTime();
+    await store.setStatus(trx, appointmentId, 'expired', at);
+    return (await store.find(trx, appointmentId)) as Appointment;
+  }
+
+  async function expire(appointmentId: string, orgId: string) {
+    const expired = await store.transaction({ orgId }, (trx) =>
+      expireIn(trx, appointmentId, clock.now(), false),
+    );
     if (typeof expired === 'object') await options.announce(expired, 'appointment.expired');
     return expired;
   }

@@ -7,6 +7,8 @@ import {
   type IdentityServices,
   type MailServices,
   type OutboundServices,
+  type Payment,
+  type PaymentsServices,
   postponeJob,
   type Realtime,
   type SettingValues,
@@ -24,7 +26,6 @@ import { createMeetingService } from './meetings.service.js';
 import { createMeetingStore } from './meetings.store.js';
 import { createNoteService } from './notes.service.js';
 import { createNoteStore } from './notes.store.js';
-import type { PaymentGateway } from './payment.seam.js';
 import { createPersonalDataStore } from './personal-data.store.js';
 import { createReminderService } from './reminders.service.js';
 import { createReminderStore } from './reminders.store.js';
@@ -91,9 +92,15 @@ export const cryptocareSettings = defineSettings({
 export type CryptoCareSettings = SettingValues<typeof cryptocareSettings>;
 
 export interface CryptoCareOptions {
-  /** Takes the money: the payments module's gateway (see payment.seam.ts); none, holds just expire. */
-  readonly payments?: PaymentGateway;
+  /** The payments module's provider that opens the invoices (default: its first that does). */
+  readonly paymentProvider?: 'btcpay' | 'swiss-bitcoin-pay' | (string & {});
 }
+
+const ORDER_PREFIX = 'appointment:';
+
+/** The appointment an invoice was opened for (`appointment:<id>`), if it is one of ours. */
+const appointmentOf = (payment: Payment) =>
+  payment.orderId?.startsWith(ORDER_PREFIX) ? payment.orderId.slice(ORDER_PREFIX.length) : undefined;
 
 const AppointmentJob = Type.Object({
   appointmentId: Type.String({ format: 'uuid' }),
@@ -107,6 +114,7 @@ function buildServices(context: SetupContext<unknown, CryptoCareSettings>, optio
   const realtime = context.servicesOf<Realtime>('realtime');
   const { outbox } = context.servicesOf<MailServices>('mail');
   const identity = context.servicesOf<IdentityServices>('identity');
+  const { payments } = context.servicesOf<PaymentsServices>('payments');
   const directoryStore = createDirectoryStore(db);
   const bookings = createBookingStore(db);
 
@@ -174,10 +182,55 @@ function buildServices(context: SetupContext<unknown, CryptoCareSettings>, optio
     jobs: context.jobs,
     holdMinutes: settings.holdMinutes,
     noticeHours: settings.noticeHours,
-    payments: options.payments,
+    async openInvoice(request) {
+      // Invoices belong to the practice (the organization): opened in its scope, for the patient.
+      return context.scope.run({ tenantId: request.orgId, userId: request.patientId }, async () => {
+        const invoice = await payments.createInvoice({
+          orderId: `${ORDER_PREFIX}${request.appointmentId}`,
+          amount: request.amountChfCents,
+          currency: 'CHF',
+          userId: request.patientId,
+          description: request.description,
+          metadata: { appointmentId: request.appointmentId },
+          expiresInSeconds: request.holdMinutes * 60,
+          provider: options.paymentProvider,
+        });
+        return {
+          invoiceId: invoice.id,
+          paymentUri: invoice.paymentUri ?? '',
+          amountSats: Number(invoice.amountSats ?? 0n),
+          expiresAt: invoice.expiresAt ?? new Date(clock.now().getTime() + request.holdMinutes * 60_000),
+          checkoutUrl: invoice.checkoutUrl,
+          qrSvg: (await payments.invoiceQrCode(invoice.id, 'svg')) as string,
+        };
+      });
+    },
     announce,
     mailPatient,
   });
+  // The processor's verdict is applied in the transaction that records its event (once, whatever
+  // the redeliveries and their order); the patient and the practice are told once it committed.
+  payments.on('payment.succeeded', async (trx, payment, afterCommit) => {
+    const appointmentId = appointmentOf(payment);
+    if (appointmentId === undefined) return;
+    const { appointment, event } = await booking.applyPayment(trx, {
+      appointmentId,
+      orgId: payment.orgId,
+      invoiceId: payment.id,
+      paidChfCents: payment.currency === 'CHF' ? Number(payment.amount) : 0,
+      // On Socle's clock, when the settlement is applied: the hold and its invoice expire together,
+      // so a settlement applied after the hold ended is a late payment.
+      paidAt: clock.now(),
+    });
+    if (appointment !== undefined && event !== undefined) afterCommit(() => announce(appointment, event));
+  });
+  payments.on('invoice.expired', async (trx, payment, afterCommit) => {
+    const appointmentId = appointmentOf(payment);
+    if (appointmentId === undefined) return;
+    const expired = await booking.expireInvoiceHold(trx, appointmentId);
+    if (expired !== undefined) afterCommit(() => announce(expired, 'appointment.expired'));
+  });
+
   const meetings = createMeetingService({
     zoom,
     store: createMeetingStore(db),
@@ -240,12 +293,12 @@ export function presentForChannel(appointment: Appointment) {
  * patient's page update live; consultation notes sealed per practice, their reads logged.
  *
  * @example
- * const socle = await createSocle({ config, modules: [...createBuiltInModules(), createCryptoCareModule({ payments })] });
+ * const socle = await createSocle({ config, modules: [...createBuiltInModules(), createCryptoCareModule()] });
  */
 export function createCryptoCareModule(options: CryptoCareOptions = {}) {
   return defineModule({
     name: 'cryptocare',
-    dependsOn: ['identity', 'tenancy', 'mail', 'realtime', 'outbound'],
+    dependsOn: ['identity', 'tenancy', 'mail', 'realtime', 'outbound', 'payments'],
     migrations: new URL('./migrations/', import.meta.url),
     settings: cryptocareSettings,
     // The web client (plain HTML and ES modules), at /apps/cryptocare/.

@@ -1,5 +1,11 @@
 /** CryptoCare, the reference app: what an app or another module may import from it. */
-export type { AppointmentEvent, BookingService } from './booking.service.js';
+export type {
+  AppointmentEvent,
+  BookingService,
+  InvoiceRequest,
+  PaymentInvoice,
+  SettledPayment,
+} from './booking.service.js';
 export type { Appointment, AppointmentStatus } from './booking.store.js';
 export { cryptocareErrors } from './cryptocare.errors.js';
 export {
@@ -11,4 +17,3 @@ export {
   cryptocareSettings,
 } from './cryptocare.module.js';
 export type { FreeSlot, Practice, Professional } from './directory.store.js';
-export type { InvoiceRequest, PaymentGateway, PaymentInvoice, SettledPayment } from './payment.seam.js';

@@ -17,7 +17,7 @@ describe.each(targets.map((target) => [target.dialect, target] as const))(
       if (!target.available) return;
       app = await startCryptoCare(target, { now: new Date('2026-03-23T08:00:00Z'), poolMax: 20 });
     });
-    afterAll(() => app?.socle.dispose());
+    afterAll(() => app?.dispose());
 
     const slots = async (
       caller: { token: string; email: string },

@@ -1,14 +1,18 @@
 import {
   createIdentityModule,
+  createLedgerModule,
   createMailModule,
   createManualClock,
   createOutboundModule,
+  createPaymentsModule,
   createPrivacyModule,
   createRealtimeModule,
   createTenancyModule,
+  defineCatalog,
 } from 'socle';
 import {
   createTestSocle,
+  startFakeBtcpay,
   type TestDatabaseTarget,
   type TestSocle,
   type TestTenant,
@@ -17,7 +21,10 @@ import {
 import { expect } from 'vitest';
 import { type CryptoCareOptions, createCryptoCareModule } from '../src/index.js';
 
-/** A Socle with CryptoCare on a fresh database, and helpers to build practices and professionals. */
+/**
+ * A Socle with CryptoCare and the payments module (a local fake BTCPay Server behind it) on a
+ * fresh database, and helpers to build practices and professionals.
+ */
 export async function startCryptoCare(
   target: TestDatabaseTarget,
   options: {
@@ -29,6 +36,7 @@ export async function startCryptoCare(
 ) {
   const clock = createManualClock(options.now);
   const module = createCryptoCareModule(options.cryptocare);
+  const btcpay = await startFakeBtcpay();
   const socle: TestSocle = await createTestSocle(target, {
     clock,
     // A burst of requests waits for the pool's connections longer than the default 5 s on a
@@ -45,10 +53,18 @@ export async function startCryptoCare(
       createPrivacyModule(),
       createRealtimeModule(),
       createOutboundModule(),
+      createLedgerModule(),
+      createPaymentsModule({ providers: ['btcpay'], catalog: defineCatalog([]) }),
       module,
     ],
     settings: {
       cryptocare: { ...options.settings },
+      payments: {
+        btcpayUrl: btcpay.url,
+        btcpayApiKey: btcpay.apiKey,
+        btcpayStoreId: btcpay.storeId,
+        btcpayWebhookSecret: btcpay.webhookSecret,
+      },
       realtime: { appId: 'cryptocare-app', appKey: 'cryptocare-key', appSecret: 'cryptocare-secret' },
     },
   });
@@ -125,5 +141,24 @@ export async function startCryptoCare(
     return { tenant, professional: user, professionalId: created.json().id as string };
   }
 
-  return { socle, clock, module, call, newPractice, services: () => socle.servicesOf(module) };
+  /** BTCPay's webhook about the invoice, through the real endpoint (a new delivery id each time). */
+  async function btcpayWebhook(invoiceReference: string, type: string) {
+    const { body, headers } = btcpay.sign(invoiceReference, type, { redelivery: true });
+    return socle.app.inject({ method: 'POST', url: '/payments/webhooks/btcpay', payload: body, headers });
+  }
+
+  return {
+    socle,
+    clock,
+    module,
+    call,
+    newPractice,
+    btcpay,
+    btcpayWebhook,
+    services: () => socle.servicesOf(module),
+    async dispose() {
+      await socle.dispose();
+      await btcpay.close();
+    },
+  };
 }

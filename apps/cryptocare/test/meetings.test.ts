@@ -29,7 +29,7 @@ describe.each(targets.map((target) => [target.dialect, target] as const))(
       });
     });
     afterAll(async () => {
-      await app?.socle.dispose();
+      await app?.dispose();
       await zoom?.close();
     });
 

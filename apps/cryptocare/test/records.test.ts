@@ -14,7 +14,7 @@ describe.each(targets.map((target) => [target.dialect, target] as const))(
       if (!target.available) return;
       app = await startCryptoCare(target, { now: new Date('2026-03-23T08:00:00Z') });
     });
-    afterAll(() => app?.socle.dispose());
+    afterAll(() => app?.dispose());
 
     async function confirmed(practice: Awaited<ReturnType<typeof app.newPractice>>, startsAt: string) {
       const patient = await app.socle.newUser();

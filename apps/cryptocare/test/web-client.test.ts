@@ -6,27 +6,11 @@ import {
   watchPage,
 } from 'socle/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { PaymentGateway } from '../src/index.js';
 import { startCryptoCare } from './cryptocare-fixture.js';
 import { startFakeZoom } from './fake-zoom.js';
 
 const targets = await testDatabaseTargets();
 const credentials = { accountId: 'acc-1', clientId: 'client-1', clientSecret: 'secret-1' };
-
-/** A stand-in for the payments module behind the seam: an invoice with its URI and QR code. */
-const payments: PaymentGateway = {
-  async createInvoice(request) {
-    const amountSats = Math.round(request.amountChfCents * 11);
-    return {
-      invoiceId: `inv-${request.appointmentId}`,
-      paymentUri: `bitcoin:bc1qtest?amount=${amountSats / 1e8}&lightning=lnbc1test`,
-      amountSats,
-      expiresAt: request.expiresAt,
-      qrSvg:
-        '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 4 4" id="qr"><rect width="2" height="2"/></svg>',
-    };
-  },
-};
 
 const postgres = targets.find((target) => target.dialect === 'postgres' && target.available);
 const target = postgres ?? targets[0];
@@ -41,7 +25,6 @@ describe.skipIf(!chromiumAvailable() || target === undefined || !target.availabl
       zoom = await startFakeZoom(credentials);
       app = await startCryptoCare(target as NonNullable<typeof target>, {
         now: new Date('2026-03-23T08:00:00Z'),
-        cryptocare: { payments },
         settings: {
           zoomApiUrl: zoom.apiUrl,
           zoomTokenUrl: zoom.tokenUrl,
@@ -53,7 +36,7 @@ describe.skipIf(!chromiumAvailable() || target === undefined || !target.availabl
       baseUrl = await app.socle.listen();
     });
     afterAll(async () => {
-      await app?.socle.dispose();
+      await app?.dispose();
       await zoom?.close();
     });
 
@@ -89,20 +72,29 @@ describe.skipIf(!chromiumAvailable() || target === undefined || !target.availabl
         await slot.click();
         await page.locator('#status', { hasText: 'held' }).waitFor();
         await page.locator('#payment svg').waitFor();
-        expect(await page.locator('#pay-link').getAttribute('href')).toMatch(/^bitcoin:/);
+        // The payments module's invoice: BIP21 with Lightning, its QR code drawn by the module.
+        expect(await page.locator('#pay-link').getAttribute('href')).toMatch(
+          /^bitcoin:[^?]+\?amount=0\.0024&lightning=/,
+        );
         await agenda.locator('#agenda-list li', { hasText: 'held' }).waitFor();
 
-        // The processor settles the invoice: the page turns to confirmed without reloading.
+        // The processor (a fake BTCPay Server) settles the invoice and says so on the payments
+        // module's webhook: the page turns to confirmed without reloading.
         const [appointment] = await app
           .services()
           .booking.list({ userId: patient.userId }, { from: new Date(0), to: new Date('2100-01-01') });
-        await app.services().booking.paymentSettled({
-          appointmentId: appointment?.id as string,
-          orgId: practice.tenant.id,
-          invoiceId: appointment?.invoiceId as string,
-          paidChfCents: 12_000,
-          paidAt: app.clock.now(),
-        });
+        const invoice = [...app.btcpay.invoices.values()].find(
+          (candidate) => candidate.metadata.orderId === `appointment:${appointment?.id}`,
+        );
+        expect(invoice).toMatchObject({ currency: 'CHF', amount: '120.00' });
+        app.btcpay.settle(invoice?.id as string);
+        expect(
+          await app.btcpay.deliver(
+            `${baseUrl}/payments/webhooks/btcpay`,
+            invoice?.id as string,
+            'InvoiceSettled',
+          ),
+        ).toBe(200);
         await page.locator('#status', { hasText: 'confirmed' }).waitFor();
         await agenda.locator('#agenda-list li', { hasText: 'confirmed' }).waitFor();
         // The job makes the Zoom link; it appears on both pages.

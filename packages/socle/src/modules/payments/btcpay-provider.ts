@@ -114,7 +114,10 @@ export function createBtcpayProvider(options: BtcpayProviderOptions): PaymentPro
         throw paymentsErrors.unknownEvent('btcpay', 'the event is of another store');
       // Believe the state, not the delivery: read the invoice back.
       const invoice = await fetchInvoice(body.invoiceId);
-      return eventOf(invoice, `${body.invoiceId}:${body.type}`, body.type, body);
+      // Keyed by the state read back, not the delivery's type: a delivery that came before the
+      // state it names (reordered, or forged) is noted under the state it found and does not
+      // swallow the real one; redeliveries of any type about one state apply once.
+      return eventOf(invoice, `${invoice.id}:${invoice.status}`, body.type, body);
     },
 
     async createInvoice(request) {
@@ -173,7 +176,7 @@ export function createBtcpayProvider(options: BtcpayProviderOptions): PaymentPro
     async invoiceEvent(reference) {
       const invoice = await fetchInvoice(reference);
       if (invoice.status === 'New' || invoice.status === 'Processing') return undefined;
-      return eventOf(invoice, `${invoice.id}:Invoice${invoice.status}`, `Invoice${invoice.status}`, invoice);
+      return eventOf(invoice, `${invoice.id}:${invoice.status}`, `Invoice${invoice.status}`, invoice);
     },
   };
 }

@@ -70,9 +70,17 @@ export type PaymentEventName =
   | 'payment.refunded'
   | 'invoice.expired';
 
-/** An app's reaction to a payment, run in the event's transaction: throw and nothing is recorded. */
-// biome-ignore lint/suspicious/noExplicitAny: the caller's transaction is typed with its own tables
-export type PaymentHandler = (trx: Transaction<any>, payment: Payment) => Promise<void> | void;
+/**
+ * An app's reaction to a payment, run in the event's transaction: throw and nothing is recorded.
+ * `afterCommit` queues work for once the transaction committed (telling the app's clients what
+ * changed): it never runs for an event rolled back, and its failure is logged, not retried.
+ */
+export type PaymentHandler = (
+  // biome-ignore lint/suspicious/noExplicitAny: the caller's transaction is typed with its own tables
+  trx: Transaction<any>,
+  payment: Payment,
+  afterCommit: (work: () => Promise<void>) => void,
+) => Promise<void> | void;
 
 /** An invoice an app opens at a Bitcoin processor for one of its orders. */
 export interface NewInvoice {
@@ -161,12 +169,10 @@ function toSubscription(row: SubscriptionRow): Subscription {
   };
 }
 
-/** A message for the buyer's private channel, sent once the transaction committed. */
-interface Notice {
-  readonly userId: string;
-  readonly event: PaymentEventName;
-  readonly data: Record<string, unknown>;
-}
+/** A message for the buyer's private channel, or an app handler's work, run once the transaction committed. */
+type Notice =
+  | { readonly userId: string; readonly event: PaymentEventName; readonly data: Record<string, unknown> }
+  | { readonly afterCommit: () => Promise<void> };
 
 const SOURCE_OWNER = 'source';
 
@@ -257,8 +263,14 @@ export function createPaymentsService(options: PaymentsServiceOptions) {
     return paymentsStore.updatePayment(trx, payment.id, { reversed_credits: (reversed + step).toString() });
   }
 
-  async function runHandlers(trx: Transaction<PaymentsTables>, name: PaymentEventName, row: PaymentRow) {
-    for (const handler of handlers.get(name) ?? []) await handler(trx, toPayment(row));
+  async function runHandlers(
+    trx: Transaction<PaymentsTables>,
+    name: PaymentEventName,
+    row: PaymentRow,
+    notices: Notice[],
+  ) {
+    for (const handler of handlers.get(name) ?? [])
+      await handler(trx, toPayment(row), (afterCommit) => notices.push({ afterCommit }));
   }
 
   async function balanceOf(trx: Transaction<PaymentsTables>, row: PaymentRow) {
@@ -347,7 +359,7 @@ export function createPaymentsService(options: PaymentsServiceOptions) {
             balance = await balanceOf(trx, payment);
           }
         }
-        await runHandlers(trx, 'payment.succeeded', payment);
+        await runHandlers(trx, 'payment.succeeded', payment, notices);
         notice(notices, 'payment.succeeded', payment, {
           credits: payment.kind === 'subscription' ? '0' : String(payment.credits),
           balance: balance?.toString() ?? (await balanceOf(trx, payment))?.toString() ?? null,
@@ -362,7 +374,7 @@ export function createPaymentsService(options: PaymentsServiceOptions) {
           updated_at: now,
         });
         const name = change.kind === 'failed' ? 'payment.failed' : 'invoice.expired';
-        await runHandlers(trx, name, payment);
+        await runHandlers(trx, name, payment, notices);
         notice(notices, name, payment, { balance: (await balanceOf(trx, payment))?.toString() ?? null });
         return change.kind;
       }
@@ -379,7 +391,7 @@ export function createPaymentsService(options: PaymentsServiceOptions) {
         // Before the payment is known paid, the refund is recorded and applied when it is.
         if (payment.status !== 'succeeded') return 'refund_recorded';
         payment = await reverseRefunded(trx, payment);
-        await runHandlers(trx, 'payment.refunded', payment);
+        await runHandlers(trx, 'payment.refunded', payment, notices);
         notice(notices, 'payment.refunded', payment, {
           refundedAmount: String(payment.refunded_amount),
           balance: (await balanceOf(trx, payment))?.toString() ?? null,
@@ -424,7 +436,7 @@ export function createPaymentsService(options: PaymentsServiceOptions) {
           BigInt(payment.credits),
           'payments.subscription_grant',
         );
-        await runHandlers(trx, 'payment.succeeded', payment);
+        await runHandlers(trx, 'payment.succeeded', payment, notices);
         notice(notices, 'payment.succeeded', payment, {
           invoiceId: change.invoiceId,
           credits: String(payment.credits),
@@ -433,7 +445,7 @@ export function createPaymentsService(options: PaymentsServiceOptions) {
         return 'granted';
       }
       case 'renewal_failed': {
-        await runHandlers(trx, 'payment.failed', payment);
+        await runHandlers(trx, 'payment.failed', payment, notices);
         notice(notices, 'payment.failed', payment, { invoiceId: change.invoiceId });
         return 'renewal_failed';
       }
@@ -441,17 +453,21 @@ export function createPaymentsService(options: PaymentsServiceOptions) {
   }
 
   async function publish(notices: readonly Notice[]) {
-    if (options.realtime === undefined) return;
     for (const item of notices) {
       try {
-        await options.realtime.publish({
-          channel: `private-user-${item.userId}`,
-          event: item.event,
-          data: item.data,
-        });
+        if ('afterCommit' in item) await item.afterCommit();
+        else if (options.realtime !== undefined)
+          await options.realtime.publish({
+            channel: `private-user-${item.userId}`,
+            event: item.event,
+            data: item.data,
+          });
       } catch (error) {
         // The event is committed: a lost message is not a lost payment (the client can re-read).
-        log.warn({ err: error, event: item.event }, 'Payment message could not be published');
+        log.warn(
+          { err: error, event: 'event' in item ? item.event : 'afterCommit' },
+          'Payment message could not be published',
+        );
       }
     }
   }
