@@ -12,7 +12,28 @@ export const databaseErrors = {
       headers: { 'retry-after': String(DATABASE_RETRY_AFTER_SECONDS) },
       cause,
     }),
+  /**
+   * 409: the transaction lost to a concurrent one (a deadlock, or a serialization failure under
+   * repeatable read or serializable isolation) and was rolled back whole; the same request, sent
+   * again, normally succeeds.
+   */
+  conflict: (cause: unknown) =>
+    new SocleError(
+      'db.conflict',
+      'The request collided with a concurrent one and was rolled back without effect; send it again',
+      { status: 409, headers: { 'retry-after': '1' }, cause },
+    ),
 };
+
+/**
+ * True when `error` is Postgres rolling a transaction back because of a concurrent one: a deadlock
+ * (40P01) or a serialization failure (40001). Nothing of the transaction was written.
+ */
+export function isTransactionConflict(error: unknown): boolean {
+  if (error === null || typeof error !== 'object') return false;
+  const { code } = error as { code?: unknown };
+  return code === '40P01' || code === '40001';
+}
 
 /** Node socket errors of a connection that could not be made or was lost. */
 const SOCKET_CODES = new Set([

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { databaseErrors, isDatabaseUnavailable } from '../db/index.js';
+import { databaseErrors, isDatabaseUnavailable, isTransactionConflict } from '../db/index.js';
 import {
   type FieldError,
   httpErrors,
@@ -88,6 +88,8 @@ function toSocleError(error: FastifyError, request: FastifyRequest, bodyLimitByt
   // An outage seen through a driver Socle does not wrap (the job engine's own pool): 503, not a 500
   // logged with a stack per request.
   if (isDatabaseUnavailable(error)) return databaseErrors.unavailable(error);
+  // A deadlock or serialization failure rolled the whole transaction back: the client may resend.
+  if (isTransactionConflict(error)) return databaseErrors.conflict(error);
   if (isRedisUnavailable(error)) return redisErrors.unavailable(error);
   return httpErrors.unexpected(request.id);
 }
