@@ -1,4 +1,4 @@
-import { createContext } from 'preact';
+import { createContext, type InputHTMLAttributes } from 'preact';
 import { useCallback, useContext, useEffect, useState } from 'preact/hooks';
 import { ApiError } from './api.js';
 import { languages, type Words } from './i18n.js';
@@ -94,3 +94,30 @@ export function Messages({ error, notice }: { error?: string | undefined; notice
 }
 
 export const when = (iso: string | null | undefined) => (iso ? new Date(iso).toLocaleString() : '—');
+
+/** A labelled text input bound to a piece of state: every form field of the console. */
+export function TextField({
+  label,
+  onValue,
+  ...input
+}: {
+  label: string;
+  name: string;
+  value: string;
+  onValue(value: string): void;
+  type?: 'text' | 'email' | 'password' | 'search';
+  autocomplete?: string;
+  inputMode?: 'numeric' | 'text' | 'email';
+  required?: boolean;
+}) {
+  return (
+    <label>
+      <span>{label}</span>
+      {/* Preact types each input `type` as its own variant; a union of them needs the cast. */}
+      <input
+        {...(input as InputHTMLAttributes<HTMLInputElement>)}
+        onInput={(event) => onValue(event.currentTarget.value)}
+      />
+    </label>
+  );
+}

@@ -1,7 +1,7 @@
 import { useRef, useState } from 'preact/hooks';
 import { api, clearCredentials } from '../api.js';
 import { format } from '../i18n.js';
-import { describeError, Messages, type PageProps, useLoad, useWords, when } from '../shared.js';
+import { describeError, Messages, type PageProps, TextField, useLoad, useWords, when } from '../shared.js';
 
 interface User {
   id: string;
@@ -126,33 +126,22 @@ export function Account({ context }: PageProps) {
         <form onSubmit={erase}>
           <h3 id="erase-title">{format(words.eraseTitle, { who: me?.email ?? '' })}</h3>
           <p>{words.eraseWarning}</p>
-          <label>
-            <span>{words.eraseConfirmLabel}</span>
-            <input
-              name="confirmEmail"
-              value={typed}
-              onInput={(event) => setTyped(event.currentTarget.value)}
-            />
-          </label>
-          <label>
-            <span>{words.password}</span>
-            <input
-              name="erasePassword"
-              type="password"
-              autocomplete="current-password"
-              value={password}
-              onInput={(event) => setPassword(event.currentTarget.value)}
-            />
-          </label>
-          <label>
-            <span>{words.eraseCode}</span>
-            <input
-              name="eraseCode"
-              autocomplete="one-time-code"
-              value={code}
-              onInput={(event) => setCode(event.currentTarget.value)}
-            />
-          </label>
+          <TextField label={words.eraseConfirmLabel} name="confirmEmail" value={typed} onValue={setTyped} />
+          <TextField
+            label={words.password}
+            name="erasePassword"
+            type="password"
+            autocomplete="current-password"
+            value={password}
+            onValue={setPassword}
+          />
+          <TextField
+            label={words.eraseCode}
+            name="eraseCode"
+            autocomplete="one-time-code"
+            value={code}
+            onValue={setCode}
+          />
           {eraseError && (
             <p class="error" role="alert">
               {eraseError}

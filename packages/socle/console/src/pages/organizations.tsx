@@ -1,7 +1,7 @@
 import { useState } from 'preact/hooks';
 import { api } from '../api.js';
 import { format } from '../i18n.js';
-import { Messages, type PageProps, useLoad, useWords, when } from '../shared.js';
+import { Messages, type PageProps, TextField, useLoad, useWords, when } from '../shared.js';
 
 interface Member {
   userId: string;
@@ -27,15 +27,7 @@ export function Organizations({ context }: PageProps) {
   );
   return (
     <>
-      <label>
-        <span>{words.search}</span>
-        <input
-          type="search"
-          name="search"
-          value={query}
-          onInput={(event) => setQuery(event.currentTarget.value)}
-        />
-      </label>
+      <TextField label={words.search} type="search" name="search" value={query} onValue={setQuery} />
       {found.length === 0 ? (
         <p>{words.none}</p>
       ) : (
@@ -166,16 +158,14 @@ function Members({ orgId, name }: { orgId: string; name: string }) {
         </tbody>
       </table>
       <form class="inline" onSubmit={invite}>
-        <label>
-          <span>{words.inviteEmail}</span>
-          <input
-            type="email"
-            name="inviteEmail"
-            required
-            value={email}
-            onInput={(event) => setEmail(event.currentTarget.value)}
-          />
-        </label>
+        <TextField
+          label={words.inviteEmail}
+          type="email"
+          name="inviteEmail"
+          required
+          value={email}
+          onValue={setEmail}
+        />
         <label>
           <span>{words.role}</span>
           <select name="inviteRole" value={role} onChange={(event) => setRole(event.currentTarget.value)}>

@@ -1,6 +1,6 @@
 import { useState } from 'preact/hooks';
 import { ApiError, api, type Credentials, saveCredentials } from '../api.js';
-import { describeError, useWords } from '../shared.js';
+import { describeError, TextField, useWords } from '../shared.js';
 
 interface Tokens {
   accessToken: string;
@@ -64,49 +64,41 @@ export function SignIn({ onSignedIn }: { onSignedIn(credentials: Credentials): v
       <h2>{words.signIn}</h2>
       <form onSubmit={submit}>
         {mfaToken ? (
-          <label>
-            <span>{words.mfaCode}</span>
-            <input
-              name="code"
-              autocomplete="one-time-code"
-              inputMode="numeric"
-              required
-              value={code}
-              onInput={(event) => setCode(event.currentTarget.value)}
-            />
-          </label>
+          <TextField
+            label={words.mfaCode}
+            name="code"
+            autocomplete="one-time-code"
+            inputMode="numeric"
+            required
+            value={code}
+            onValue={setCode}
+          />
         ) : (
           <>
-            <label>
-              <span>{words.email}</span>
-              <input
-                name="email"
-                type="email"
-                autocomplete="username"
-                value={email}
-                onInput={(event) => setEmail(event.currentTarget.value)}
-              />
-            </label>
-            <label>
-              <span>{words.password}</span>
-              <input
-                name="password"
-                type="password"
-                autocomplete="current-password"
-                value={password}
-                onInput={(event) => setPassword(event.currentTarget.value)}
-              />
-            </label>
-            <label>
-              <span>{words.operatorToken}</span>
-              <input
-                name="operatorToken"
-                type="password"
-                autocomplete="off"
-                value={operatorToken}
-                onInput={(event) => setOperatorToken(event.currentTarget.value)}
-              />
-            </label>
+            <TextField
+              label={words.email}
+              name="email"
+              type="email"
+              autocomplete="username"
+              value={email}
+              onValue={setEmail}
+            />
+            <TextField
+              label={words.password}
+              name="password"
+              type="password"
+              autocomplete="current-password"
+              value={password}
+              onValue={setPassword}
+            />
+            <TextField
+              label={words.operatorToken}
+              name="operatorToken"
+              type="password"
+              autocomplete="off"
+              value={operatorToken}
+              onValue={setOperatorToken}
+            />
             <p class="muted">{words.operatorHint}</p>
           </>
         )}
