@@ -297,13 +297,16 @@ async function measureLatency(run: Run, group: SubscriberGroup) {
   group.broadcast({ type: 'latency', messages: LATENCY_MESSAGES });
   let missingMessages = 0;
   for (let message = 0; message < LATENCY_MESSAGES; message++) {
-    const received = group.collect('received', LATENCY_TIMEOUT_MS, (report) => report.message === message);
+    // Settled into a boolean at once: a publish slower than the timeout (a loaded machine) must
+    // not leave the rejection unhandled while it is awaited, which ends the whole bench run.
+    const received = group
+      .collect('received', LATENCY_TIMEOUT_MS, (report) => report.message === message)
+      .then(
+        () => true,
+        () => false,
+      );
     await run.contender.publish(run.server.url, benchPayload(message, nowNs()));
-    try {
-      await received;
-    } catch {
-      missingMessages++;
-    }
+    if (!(await received)) missingMessages++;
     await sleep(LATENCY_PAUSE_MS);
   }
   const reported = group.collect('latencies', 60_000);
