@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { postgresRequirement, TEST_SECRET_KEY } from '../src/testing/index.js';
+import { postgresRequirement, TEST_PASSWORD, TEST_SECRET_KEY } from '../src/testing/index.js';
 import {
   canRunPrivateClusters,
   createStreamingPair,
@@ -11,13 +11,22 @@ import {
   type StreamingPair,
 } from './fixtures/streaming-replica.js';
 import { type CliProcess, killCliProcesses, spawnLogged } from './support/cli-process.js';
+import {
+  connected,
+  nextEvent,
+  type PresenceChannel,
+  type PusherJs,
+  pusherClient,
+  testRealtimeApp,
+} from './support/realtime-clients.js';
 
 /**
  * The fleet on one machine, with real processes: HAProxy (the configuration shipped in
  * deploy/haproxy) in front of three `socle start` nodes health-checked on /readyz, a Postgres
  * primary and its streaming replica (pg_basebackup), Redis and a `socle worker`. Under steady
  * load through HAProxy: a rolling restart (SIGTERM, drain, start again, node by node) fails no
- * request; `kill -9` of a node fails at most the requests it had in flight.
+ * request; `kill -9` of a node fails at most the requests it had in flight, and the realtime
+ * clients it held reconnect through HAProxy to the others, presence converging everywhere.
  */
 
 const HAPROXY = process.env.SOCLE_TEST_HAPROXY ?? '/usr/sbin/haproxy';
@@ -31,6 +40,9 @@ const PROBE_MODULE = fileURLToPath(new URL('./fixtures/replica-probe-module.ts',
 const BUILT_CLI = fileURLToPath(new URL('../dist/cli/main.js', import.meta.url));
 /** Concurrent clients of the load; also the most requests a killed node can have in flight. */
 const CLIENTS = 6;
+/** pusher-js clients in one presence channel, connected one by one: two per node (round robin). */
+const REALTIME_CLIENTS = 6;
+const PRESENCE_CHANNEL = 'presence-fleet';
 
 const inCi = Boolean(process.env.CI);
 const haproxyInstalled = existsSync(HAPROXY);
@@ -109,6 +121,8 @@ describe.skipIf(!runnable)('fleet: HAProxy, three nodes, primary + replica, Redi
   const nodes: Node[] = [];
   let worker: CliProcess;
   let env: Record<string, string>;
+  const realtimeApp = testRealtimeApp('-fleet');
+  const realtimeClients: PusherJs[] = [];
 
   const socle = (args: readonly string[], extra: Record<string, string> = {}) =>
     spawnLogged(process.execPath, [BUILT_CLI, ...args], { env: { ...env, ...extra } });
@@ -160,6 +174,12 @@ describe.skipIf(!runnable)('fleet: HAProxy, three nodes, primary + replica, Redi
       LOG_LEVEL: 'info',
       DATABASE_POOL_MAX: '5',
       MIGRATE_ON_START: 'false',
+      REALTIME_APP_ID: realtimeApp.appId,
+      REALTIME_APP_KEY: realtimeApp.appKey,
+      REALTIME_APP_SECRET: realtimeApp.appSecret,
+      REALTIME_CHANNEL_RULES: `${PRESENCE_CHANNEL}:user`,
+      // A dead node's presence members are removed by the others within 1.25 x this.
+      REALTIME_NODE_EXPIRY_SECONDS: '2',
     };
     const ports = [await freePort(), await freePort(), await freePort()];
     // As a deploy does it: `socle migrate` once, then nodes that do not migrate (MIGRATE_ON_START=false).
@@ -186,6 +206,7 @@ describe.skipIf(!runnable)('fleet: HAProxy, three nodes, primary + replica, Redi
   }, 150_000);
 
   afterAll(async () => {
+    for (const client of realtimeClients) client.disconnect();
     haproxy?.kill('SIGKILL');
     await killCliProcesses();
     redis?.kill('SIGKILL');
@@ -224,7 +245,78 @@ describe.skipIf(!runnable)('fleet: HAProxy, three nodes, primary + replica, Redi
     expect(Number(onReplica)).toBe(result.acknowledged.length);
   }, 170_000);
 
-  it('loses only requests in flight on a node killed with SIGKILL; reads are retried elsewhere', async () => {
+  /** `promise`, or a failure naming `what` after 20 s. */
+  async function within<T>(promise: Promise<T>, what: string): Promise<T> {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`timed out waiting for ${what}`)), 20_000);
+    });
+    try {
+      return await Promise.race([promise, timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** Signs a user up through HAProxy and connects a pusher-js client in the presence channel. */
+  async function joinPresence(index: number): Promise<{ client: PusherJs; userId: string }> {
+    const signUp = await fetch(`${base}/auth/sign-up`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({
+        email: `fleet-${index}-${randomBytes(3).toString('hex')}@example.com`,
+        password: TEST_PASSWORD,
+      }),
+    });
+    expect(signUp.status).toBe(201);
+    const { tokens } = (await signUp.json()) as { tokens: { accessToken: string } };
+    const client = pusherClient(base, realtimeApp, tokens.accessToken);
+    realtimeClients.push(client);
+    await within(connected(client), `client ${index} to connect`);
+    const channel = client.subscribe(PRESENCE_CHANNEL) as PresenceChannel;
+    const refused = nextEvent<{ status: number; error: string }>(channel, 'pusher:subscription_error').then(
+      (error) => {
+        throw new Error(`client ${index} was refused ${PRESENCE_CHANNEL}: ${JSON.stringify(error)}`);
+      },
+    );
+    await within(
+      Promise.race([nextEvent(channel, 'pusher:subscription_succeeded'), refused]),
+      `client ${index} to join ${PRESENCE_CHANNEL}`,
+    );
+    return { client, userId: channel.members.me.id as string };
+  }
+
+  /** Waits (bounded) until every client is connected and sees exactly `userIds` in the channel. */
+  async function presenceConverged(userIds: readonly string[]): Promise<void> {
+    const expected = [...userIds].sort();
+    const seen = () =>
+      realtimeClients.map((client) => {
+        const members: string[] = [];
+        (client.channel(PRESENCE_CHANNEL) as PresenceChannel | undefined)?.members.each(
+          (member: { id: string }) => members.push(member.id),
+        );
+        return { state: client.connection.state, members: members.sort() };
+      });
+    for (let attempt = 0; attempt < 600; attempt++) {
+      if (seen().every((view) => view.state === 'connected' && view.members.join() === expected.join()))
+        return;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    expect(seen()).toEqual(realtimeClients.map(() => ({ state: 'connected', members: expected })));
+  }
+
+  it('loses only requests in flight on a node killed with SIGKILL; reads are retried elsewhere; its realtime clients reconnect to the others', async () => {
+    // One after the other, so HAProxy's round robin gives each node two of them.
+    const joined: { client: PusherJs; userId: string }[] = [];
+    for (let index = 0; index < REALTIME_CLIENTS; index++) joined.push(await joinPresence(index));
+    const userIds = joined.map((member) => member.userId);
+    await presenceConverged(userIds);
+    let reconnections = 0;
+    for (const { client } of joined)
+      client.connection.bind('state_change', ({ previous }: { previous: string; current: string }) => {
+        if (previous === 'connected') reconnections++;
+      });
+
     const load = startLoad(base);
     await waitForRequests(load.result, 50);
     const victim = nodes[1] as Node;
@@ -239,5 +331,9 @@ describe.skipIf(!runnable)('fleet: HAProxy, three nodes, primary + replica, Redi
     for (const failure of result.failures) expect(failure).toMatch(/^POST /);
     const { pid } = (await (await fetch(`${base}/livez`)).json()) as { pid: number };
     expect(pid).not.toBe(victim.process.pid);
-  }, 60_000);
+    // The killed node's sockets reconnected through HAProxy to the others and joined again; the
+    // others dropped its members (node expiry) and see them back: every client sees all six.
+    await presenceConverged(userIds);
+    expect(reconnections).toBeGreaterThanOrEqual(1);
+  }, 90_000);
 });

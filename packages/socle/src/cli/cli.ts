@@ -20,6 +20,8 @@ Commands:
   worker [--queues high,default]     Work jobs only, no HTTP (Postgres only)
   ledger check                       Reconcile the ledger; exit 1 on drift (ledger module loaded)
   jobs list|show|retry|cancel        Inspect and steer jobs (see "socle help jobs")
+  backup [--output <dir>]            Back the database, local files and key up, while serving
+  restore <dir> [--force]            Restore a backup into an empty installation
   plan <workload.yaml> [--json] [--html <file>]
                                      Capacity and cost plan by phase (see "socle help plan")
   help [topic]                       Help on a command, or "config" for every setting
@@ -74,6 +76,37 @@ Recomputes every ledger account's balances from its transfers and checks that ev
 organization sums to zero (the ledger module must be loaded: SOCLE_MODULES). Prints the report as
 JSON on stdout; exits 1 when anything drifted.`,
   jobs: JOBS_HELP,
+  backup: `Usage: socle backup [--output <dir>] [--without-secret-key] [--config <file>]
+
+Writes the whole installation at one moment into a new directory (default
+./socle-backup-<UTC time>): the database, the local blobs (files' bytes in DATA_DIR/blobs or
+BLOB_URL=file://), and manifest.json (Socle version, time, sizes, sha256, the id of the key that
+sealed the stored secrets). The servers keep serving.
+
+Embedded mode's generated DATA_DIR/secret-key is copied too (owner-only), since the restored
+server cannot open its stored secrets without it: the backup is then as private as DATA_DIR.
+--without-secret-key leaves it out (restore then needs SECRET_KEY set to it). A SECRET_KEY from
+the environment is never written into a backup.
+
+Postgres (DATABASE_URL)  pg_dump --format=custom: a consistent snapshot. Needs the Postgres
+                         client tools of the server's major version or newer (PATH, POSTGRES_BIN).
+Embedded                 PGlite's data directory as a gzipped tar, taken between transactions
+                         by the running server (or by this process when none runs).
+An S3 bucket (BLOB_URL=s3://) is not copied: use its own versioning or replication.
+For point-in-time recovery on Postgres (RPO of minutes), see docs/operations.md#backups.`,
+  restore: `Usage: socle restore <dir> [--force] [--config <file>]
+
+Restores a directory written by "socle backup" into the installation the configuration names,
+then applies the migrations this version has and the backup did not:
+
+Postgres (DATABASE_URL)  pg_restore --single-transaction into that database (all or nothing).
+                         It must not hold Socle yet: create a new one (createdb), restore into
+                         it, point DATABASE_URL at it, and keep the old one until you are sure.
+                         Creates the application role if the cluster lacks it.
+Embedded                 into DATA_DIR/data; the server must be stopped. With --force, the data,
+                         blobs and key already there are moved aside
+                         (<name>.before-restore-<time>), never deleted.
+The manifest's sha256 is checked first: a damaged backup restores nothing.`,
   plan: `Usage: socle plan <workload.yaml> [--json] [--html <file>] [--calibration <file>]
 
 Reads a workload (a product by growth phase, in founders' units: users, requests per user per
@@ -119,6 +152,9 @@ const parseCommandLine = (argv: readonly string[]) =>
       json: { type: 'boolean' },
       html: { type: 'string' },
       calibration: { type: 'string' },
+      output: { type: 'string' },
+      force: { type: 'boolean' },
+      'without-secret-key': { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
       version: { type: 'boolean', short: 'v' },
     },
@@ -188,6 +224,21 @@ export async function main(argv: readonly string[]): Promise<number> {
       case 'ledger':
         if (rest.length !== 1 || rest[0] !== 'check') break;
         return await (await commands()).runOneShot(values.config, { command: 'ledger check' });
+      case 'backup':
+        if (rest.length > 0) break;
+        return await (await commands()).backup(
+          values.config,
+          values.output,
+          values['without-secret-key'] === true,
+        );
+      case 'restore': {
+        const [directory] = rest;
+        if (rest.length !== 1 || directory === undefined) {
+          process.stderr.write(`socle restore needs one backup directory.\n\n${HELP.restore}\n`);
+          return EXIT.usage;
+        }
+        return await (await commands()).restore(values.config, directory, values.force === true);
+      }
       case 'plan': {
         const [file] = rest;
         if (rest.length !== 1 || file === undefined) {

@@ -17,6 +17,14 @@ import { createBuiltInModules } from '../modules/index.js';
 import type { LedgerServices } from '../modules/ledger/index.js';
 import { createPrivacyService } from '../modules/privacy/index.js';
 import {
+  BackupError,
+  type BackupManifest,
+  defaultBackupDirectory,
+  type RestoreReport,
+  restoreBackup,
+  writeBackup,
+} from './backup.js';
+import {
   askRunningServer,
   type CommandOutput,
   type ControlCommand,
@@ -297,6 +305,17 @@ async function executeCommand(socle: Socle, command: ControlCommand): Promise<Co
         return await migrationStatusOutput(socle.db, socle.migrations);
       case 'jobs':
         return { stdout: await runJobsCommand(socle.jobs, command.jobs), stderr: '', code: EXIT.ok };
+      case 'backup':
+        return {
+          stdout: backupSummary(
+            await writeBackup(socle.config, command.output, socle.db, {
+              withoutSecretKey: command.withoutSecretKey,
+            }),
+            command.output,
+          ),
+          stderr: '',
+          code: EXIT.ok,
+        };
       case 'ledger check': {
         if (!socle.modules.some((module) => module.name === 'ledger'))
           return {
@@ -330,6 +349,12 @@ async function executeCommand(socle: Socle, command: ControlCommand): Promise<Co
       }
     }
   } catch (error) {
+    if (error instanceof BackupError)
+      return {
+        stdout: '',
+        stderr: `socle: ${error.message}\n`,
+        code: error.usage ? EXIT.usage : EXIT.failure,
+      };
     return { stdout: '', ...failureOutput(error) };
   }
   // Only another version of the CLI, or a hand-written client, sends something else.
@@ -371,4 +396,97 @@ function print(output: CommandOutput): number {
   process.stdout.write(output.stdout);
   process.stderr.write(output.stderr);
   return output.code;
+}
+
+/**
+ * `socle backup [--output <dir>]`: Postgres, pg_dump from this process while the nodes serve;
+ * embedded, the running server takes the snapshot (it holds the database), or this process when
+ * none runs. Local blobs are copied beside it.
+ */
+export async function backup(
+  configFile: string | undefined,
+  output: string | undefined,
+  withoutSecretKey: boolean,
+): Promise<number> {
+  const { config } = await loadAll(configFile);
+  const directory = output === undefined ? defaultBackupDirectory(new Date()) : path.resolve(output);
+  const command: ControlCommand = { command: 'backup', output: directory, withoutSecretKey };
+  if (config.databaseUrl === undefined) {
+    const answer = await askRunningServer(controlSocketPath(dataDirOf(config)), command);
+    if (answer !== undefined) return print(answer);
+  }
+  const log = createLogger(
+    { ...config, logLevel: config.logLevel === 'info' ? 'warn' : config.logLevel },
+    process.stderr,
+  );
+  return guardBackup(async () => {
+    const db = config.databaseUrl === undefined ? await openDatabase({ config, log }) : undefined;
+    try {
+      return backupSummary(await writeBackup(config, directory, db, { withoutSecretKey }), directory);
+    } finally {
+      await db?.close();
+    }
+  });
+}
+
+/** `socle restore <dir> [--force]`: into an empty database or DATA_DIR, with its server stopped. */
+export async function restore(
+  configFile: string | undefined,
+  input: string,
+  force: boolean,
+): Promise<number> {
+  const { config, modules } = await loadAll(configFile);
+  if (config.databaseUrl === undefined && (await isServerRunning(config))) {
+    process.stderr.write(
+      `A Socle server is running on ${dataDirOf(config)}: stop it before restoring into its data directory.\n`,
+    );
+    return EXIT.failure;
+  }
+  const log = createLogger(
+    { ...config, logLevel: config.logLevel === 'info' ? 'warn' : config.logLevel },
+    process.stderr,
+  );
+  return guardBackup(async () => {
+    const report = await restoreBackup(config, path.resolve(input), { force, log });
+    // The restored schema is this version's, or older: bring it up to date now, as `socle migrate`.
+    const applied = await installSchema(config, modules, log);
+    return restoreSummary(report, applied.length);
+  });
+}
+
+async function guardBackup(work: () => Promise<string>): Promise<number> {
+  try {
+    process.stdout.write(await work());
+    return EXIT.ok;
+  } catch (error) {
+    if (!(error instanceof BackupError)) throw error;
+    process.stderr.write(`socle: ${error.message}\n`);
+    return error.usage ? EXIT.usage : EXIT.failure;
+  }
+}
+
+function backupSummary(manifest: BackupManifest, directory: string): string {
+  const blobs = manifest.blobs.included
+    ? `${manifest.blobs.files} blob file(s), ${formatBytes(manifest.blobs.bytes)}`
+    : `blobs not copied: ${manifest.blobs.reason}`;
+  const key = manifest.secretKey.included
+    ? ` It holds DATA_DIR/secret-key, which opens the stored secrets: keep it as private as DATA_DIR.`
+    : ` Restoring it needs the secret key of id ${manifest.secretKey.id} (SECRET_KEY).`;
+  return `Backup written to ${directory} in ${(manifest.durationMs / 1000).toFixed(1)} s: ${manifest.dialect} database ${formatBytes(manifest.database.bytes)} (sha256 ${manifest.database.sha256.slice(0, 16)}…), ${blobs}.${key}\n`;
+}
+
+function restoreSummary(report: RestoreReport, migrationsApplied: number): string {
+  const lines = [
+    `Restored the backup of ${report.manifest.createdAt} (Socle ${report.manifest.socleVersion}) into ${report.target} in ${(report.durationMs / 1000).toFixed(1)} s.`,
+    ...report.movedAside.map((aside) => `What was there before is kept in ${aside}.`),
+    migrationsApplied === 0
+      ? 'Its schema is up to date.'
+      : `Applied ${migrationsApplied} migration(s) the backup did not have yet.`,
+  ];
+  return `${lines.join('\n')}\n`;
+}
+
+function formatBytes(bytes: number): string {
+  if (bytes < 1024 * 1024) return `${(bytes / 1024).toFixed(1)} KiB`;
+  return `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
 }

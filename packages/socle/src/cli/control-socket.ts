@@ -20,7 +20,9 @@ export type ControlCommand =
   | { readonly command: 'privacy'; readonly action: 'export' | 'erase'; readonly user: string }
   | { readonly command: 'jobs'; readonly jobs: JobsCommand }
   | { readonly command: 'migrate status' }
-  | { readonly command: 'ledger check' };
+  | { readonly command: 'ledger check' }
+  /** Writes a backup into `output`, an absolute directory path (see backup.ts). */
+  | { readonly command: 'backup'; readonly output: string; readonly withoutSecretKey: boolean };
 
 /** What the command printed and its exit code. */
 export interface CommandOutput {

@@ -38,6 +38,24 @@ export interface DisposablePostgres {
   thaw(): Promise<void>;
   /** Stops the server if it runs and removes its files. Safe to call twice. */
   destroy(): Promise<void>;
+  /** The temporary directory that holds everything of this server (data directory, log, socket). */
+  readonly directory: string;
+  readonly dataDirectory: string;
+  /** Runs a Postgres binary (pg_basebackup, psql…) as the server's owner, in `directory`. */
+  runTool(name: string, args: readonly string[]): Promise<string>;
+}
+
+export interface DisposablePostgresOptions {
+  /** Server settings (`-c name=value`) over the test defaults (fsync off, loopback only). */
+  readonly settings?: Readonly<Record<string, string>>;
+  /**
+   * Fills the data directory instead of `initdb` (a base backup to recover, say); `runTool` runs
+   * Postgres binaries as the owner. The server starts on it afterwards.
+   */
+  readonly initialize?: (
+    dataDirectory: string,
+    runTool: (name: string, args: readonly string[]) => Promise<string>,
+  ) => Promise<void>;
 }
 
 /** The postmaster's pid (first line of postmaster.pid) and the pids of its children. */
@@ -83,6 +101,7 @@ async function userIds(): Promise<{ uid: number; gid: number } | undefined> {
  */
 export async function startDisposablePostgres(
   binDirectory = findPostgresBinaries(),
+  startOptions: DisposablePostgresOptions = {},
 ): Promise<DisposablePostgres> {
   const tool = (name: string) => (binDirectory === undefined ? name : path.join(binDirectory, name));
   const owner = await userIds();
@@ -96,7 +115,7 @@ export async function startDisposablePostgres(
         ? [tool(name), [...args]]
         : ['runuser', ['-u', 'postgres', '--', tool(name), ...args]];
     try {
-      await run(command, commandArgs, { cwd: directory });
+      return (await run(command, commandArgs, { cwd: directory })).stdout;
     } catch (error) {
       const { stderr = '', stdout = '' } = error as { stderr?: string; stdout?: string };
       const log = existsSync(logFile) ? readFileSync(logFile, 'utf8').slice(-2000) : '';
@@ -110,27 +129,35 @@ export async function startDisposablePostgres(
   let frozen = false;
   let port = 0;
   try {
-    await exec('initdb', [
-      '-D',
-      dataDirectory,
-      '-A',
-      'trust',
-      '-U',
-      'postgres',
-      '-E',
-      'UTF8',
-      '--no-sync',
-      '--no-instructions',
-    ]);
+    if (startOptions.initialize === undefined)
+      await exec('initdb', [
+        '-D',
+        dataDirectory,
+        '-A',
+        'trust',
+        '-U',
+        'postgres',
+        '-E',
+        'UTF8',
+        '--no-sync',
+        '--no-instructions',
+      ]);
+    else await startOptions.initialize(dataDirectory, exec);
     port = await freePort();
   } catch (error) {
     rmSync(directory, { recursive: true, force: true });
     throw error;
   }
-  const options = `-p ${port} -k ${directory} -c listen_addresses=127.0.0.1 -c fsync=off`;
+  const settings = Object.entries(startOptions.settings ?? {})
+    .map(([name, value]) => ` -c ${name}=${value}`)
+    .join('');
+  const options = `-p ${port} -k ${directory} -c listen_addresses=127.0.0.1 -c fsync=off${settings}`;
 
   const server: DisposablePostgres = {
     port,
+    directory,
+    dataDirectory,
+    runTool: exec,
     url: `postgres://postgres@127.0.0.1:${port}/postgres`,
     async start() {
       await exec('pg_ctl', ['-D', dataDirectory, '-l', logFile, '-o', options, '-w', '-t', '60', 'start']);

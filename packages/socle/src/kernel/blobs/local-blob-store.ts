@@ -7,7 +7,7 @@ import { pipeline } from 'node:stream/promises';
 import { assertBlobKey, type BlobInfo, type BlobStore, blobErrors } from './blob-store.js';
 
 /** Temporary files live here, inside the root (same filesystem, so `rename` is atomic). */
-const TEMPORARY_DIRECTORY = '.tmp';
+export const TEMPORARY_DIRECTORY = '.tmp';
 
 /** Counts bytes through it (`bytes`) and fails with `blobs.too_large` past `maxBytes`. */
 export function byteLimit(maxBytes: number): Transform & { readonly bytes: number } {

@@ -63,6 +63,11 @@ export interface DatabaseBackend {
    * held fails at once (`db.embedded_session_held`) instead of waiting for itself forever.
    */
   holdingLease?<T>(work: () => Promise<T>): Promise<T>;
+  /**
+   * Embedded only: the whole data directory as a gzipped tar, taken between transactions (it
+   * waits for the session, so no transaction is half in it): a consistent copy while serving.
+   */
+  snapshot?(): Promise<Uint8Array>;
 }
 
 /** Transaction-local settings as `[name, value]` pairs, names already validated. */

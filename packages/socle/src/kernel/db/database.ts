@@ -124,6 +124,11 @@ export interface Database<Tables = unknown> {
     channel: string,
     onNotification: (payload: string) => void,
   ) => Promise<() => Promise<void>>;
+  /**
+   * Embedded only (undefined on Postgres): the data directory as a gzipped tar, consistent while
+   * the server runs (`socle backup`). On Postgres, `pg_dump` or a base backup does this.
+   */
+  readonly snapshot?: () => Promise<Uint8Array>;
   ping(): Promise<void>;
   statistics(): PoolStatistics;
   close(): Promise<void>;
@@ -294,6 +299,7 @@ export function createDatabase(backend: DatabaseBackend, options: CreateDatabase
       for (const replicaBackend of options.replicaBackends ?? []) replicaBackend.setAppRole(role);
     },
     ...(backend.listen === undefined ? {} : { listen: backend.listen.bind(backend) }),
+    ...(backend.snapshot === undefined ? {} : { snapshot: backend.snapshot.bind(backend) }),
     withConnection(work, privilege = 'app') {
       return holdingLease(async () => {
         const connection = await backend.acquire(privilege);

@@ -15,6 +15,7 @@ export {
   isTransactionConflict,
 } from './database-errors.js';
 export {
+  applicationRoleStatement,
   applyMigrations,
   checksumOf,
   loadMigrations,

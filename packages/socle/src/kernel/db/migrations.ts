@@ -131,11 +131,11 @@ const BOOKKEEPING = `
 `;
 
 /**
- * The application role and the SQL helpers row-level-security policies use. Idempotent; runs on
- * every migration pass under the migration lock. Roles are global to a Postgres cluster, so
- * several databases may race to create it: the loser's duplicate error is swallowed.
+ * The application role, and the login role's membership in it. Idempotent. Roles are global to a
+ * Postgres cluster, so several databases may race to create it: the loser's duplicate error is
+ * swallowed. Also run by `socle restore` before the dump's grants name the role.
  */
-function applicationRoleSql(role: string): string {
+export function applicationRoleStatement(role: string): string {
   const quoted = quoteIdentifier(role);
   const literal = `'${role.replaceAll("'", "''")}'`;
   return `
@@ -153,6 +153,16 @@ function applicationRoleSql(role: string): string {
         execute format('grant %I to %I', ${literal}, current_user);
       end if;
     end $$;
+  `;
+}
+
+/**
+ * The application role and the SQL helpers row-level-security policies use. Idempotent; runs on
+ * every migration pass under the migration lock.
+ */
+function applicationRoleSql(role: string): string {
+  const quoted = quoteIdentifier(role);
+  return `${applicationRoleStatement(role)}
     create or replace function socle.current_tenant_id() returns uuid language sql stable
       as $fn$ select nullif(current_setting('app.tenant_id', true), '')::uuid $fn$;
     create or replace function socle.current_user_id() returns uuid language sql stable

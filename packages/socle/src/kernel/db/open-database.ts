@@ -35,6 +35,11 @@ export interface OpenDatabaseOptions {
    * new one; `false`: not logged (the readiness check reports it itself).
    */
   readonly outage?: OutageLog | false;
+  /**
+   * Embedded mode only: fill an empty `<dataDir>/data` from this gzipped tar of a data directory
+   * (what `Database.snapshot` returns) before opening it (`socle restore`).
+   */
+  readonly loadDataDir?: Uint8Array;
   /** Embedded mode only: keep the database in memory instead of `<dataDir>/data` (tests). */
   readonly inMemory?: boolean;
   /**
@@ -129,6 +134,7 @@ export async function openDatabase(options: OpenDatabaseOptions): Promise<Databa
     const database = createDatabase(
       await createPgliteBackend({
         dataDir: path.join(root, 'data'),
+        ...(options.loadDataDir === undefined ? {} : { loadDataDir: options.loadDataDir }),
         ...(options.observeQuery ? { observeQuery: options.observeQuery } : {}),
       }),
     );

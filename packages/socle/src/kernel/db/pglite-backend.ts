@@ -23,6 +23,8 @@ import { Mutex } from './mutex.js';
 export interface PgliteBackendOptions {
   /** Directory of the database files; undefined keeps everything in memory. */
   readonly dataDir: string | undefined;
+  /** A gzipped tar of a data directory (`snapshot()`) to fill an empty `dataDir` from. */
+  readonly loadDataDir?: Uint8Array;
   readonly observeQuery?: QueryObserver;
 }
 
@@ -53,6 +55,7 @@ export async function createPgliteBackend(
   if (options.dataDir !== undefined) mkdirSync(options.dataDir, { recursive: true });
   const pglite = await PGlite.create({
     ...(options.dataDir === undefined ? {} : { dataDir: options.dataDir }),
+    ...(options.loadDataDir === undefined ? {} : { loadDataDir: new Blob([options.loadDataDir]) }),
     extensions: { btree_gist, citext, cube, earthdistance, pg_trgm, pgcrypto },
     parsers: { [types.INT8]: identity, [types.DATE]: identity },
     // Postgres's default 128 MB of shared buffers is most of an idle embedded server's memory
@@ -161,6 +164,17 @@ export async function createPgliteBackend(
       return async () => {
         if (!closed) await unsubscribe();
       };
+    },
+    async snapshot() {
+      if (closed) throw new Error('The embedded database is closed');
+      // Holding the session's lock: whatever it dumps is between two transactions.
+      await mutex.lock();
+      try {
+        const archive = await pglite.dumpDataDir('gzip');
+        return new Uint8Array(await archive.arrayBuffer());
+      } finally {
+        mutex.unlock();
+      }
     },
     statistics: () => ({ total: 1, idle: mutex.locked ? 0 : 1, waiting: mutex.waiting, max: 1 }),
     async close() {
