@@ -219,6 +219,33 @@ describe('seed 004 (CryptoCare)', () => {
   });
 });
 
+describe('a newer calibration profile', () => {
+  it('costs writes with the measured write figure, and ignores figures it does not read', () => {
+    const newer = {
+      ...calibration,
+      capacities: {
+        ...calibration.capacities,
+        write: {
+          benchmark: 'tenant-write (postgres)',
+          operation: 'write',
+          cpuMsPerOperation: 2,
+          operationsPerVcpuSecond: 500,
+          measuredPerSecond: 0,
+        },
+        // A throughput figure a later bench may add: no CPU time per operation.
+        filesUpload: { benchmark: 'files-upload (postgres)', megabytesPerSecond: 80 },
+      },
+    } as unknown as typeof calibration;
+    const text = readFileSync(new URL('../../../../plans/001-crm-ia-cabinets.yaml', import.meta.url), 'utf8');
+    const phase = plan(parseWorkload(text), prices, newer).phases[0];
+    // 400 brokers × (300 reads × 0.5 ms + 60 writes × 2 ms + 1 sign-in × 50 ms) a day, × 3 at peak,
+    // ÷ 60 % utilization.
+    const vcpu = (((400 * (300 * 0.5 + 60 * 2 + 1 * 50)) / 86400) * 3) / 1000 / 0.6;
+    expect(phase?.api.vcpu.hi).toBeCloseTo(vcpu, 12);
+    expect(phase?.capacitySources).toContain('writes: 2 ms CPU each, from tenant-write (postgres)');
+  });
+});
+
 describe('shipped data', () => {
   it('the shipped calibration profile (npm run bench -- --calibrate) names its machine and every benchmark', () => {
     const shipped = loadCalibration();
