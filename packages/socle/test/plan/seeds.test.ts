@@ -289,8 +289,8 @@ describe('shipped data', () => {
 
   it('a total using a price not found when checked says so', () => {
     const result = planOf('000-strategybuzzer.yaml');
-    // GCP's e2 prices other than e2-micro were not found: its totals are marked unverified.
-    expect(result.phases[0]?.providers.find((cost) => cost.provider === 'gcp')?.priceStatus).toBe(
+    // DigitalOcean's droplet prices were not found: its totals are marked unverified.
+    expect(result.phases[0]?.providers.find((cost) => cost.provider === 'digitalocean')?.priceStatus).toBe(
       'unverified',
     );
     expect(result.phases[0]?.cdn?.services.find((cost) => cost.provider === 'cloudfront')?.priceStatus).toBe(
