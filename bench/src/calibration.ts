@@ -59,6 +59,11 @@ const REQUEST_CAPACITIES: Readonly<Record<string, { key: string; operation: stri
     operation: 'signed-in GET of one tenant row (token, membership, RLS)',
   },
   'sign-in': { key: 'signIn', operation: 'POST /auth/sign-in (argon2id hash check, tokens issued)' },
+  'tenant-write': {
+    key: 'write',
+    operation:
+      'signed-in PATCH of one tenant row (token, membership, body validation, UPDATE … RETURNING under RLS)',
+  },
 };
 
 const round = (value: number, digits = 4) => Number(value.toPrecision(digits));
@@ -105,6 +110,12 @@ function gitCommit(): string | undefined {
   } catch {
     return undefined;
   }
+}
+
+/** A text progress bar for the calibration runs: `[######..] 3/4` (scenario runs done of all). */
+export function progressBar(done: number, total: number, width = 20): string {
+  const filled = total <= 0 ? width : Math.min(width, Math.round((width * done) / total));
+  return `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${done}/${total}`;
 }
 
 /** Builds the profile from what one `npm run bench` invocation measured. */

@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { loadConfig } from 'socle';
 import { testPostgresAdminUrl } from 'socle/testing';
-import { buildCalibration, writeCalibration } from './calibration.js';
+import { buildCalibration, progressBar, writeCalibration } from './calibration.js';
 import {
   DEFAULT_CONNECTIONS,
   type RunSettings,
@@ -176,12 +176,22 @@ async function main(): Promise<number> {
   const results: ScenarioResult[] = [];
   const customResults: CustomResult[] = [];
   let failed = false;
+  // With --calibrate, a progress bar over the scenario runs (each runs its servers in turn).
+  const runsTotal = options.scenarios.reduce(
+    (count, scenario) =>
+      count + options.dialects.filter((dialect) => scenario.dialects.includes(dialect)).length,
+    0,
+  );
+  let runsDone = 0;
   for (const scenario of options.scenarios) {
     for (const dialect of options.dialects) {
       if (!scenario.dialects.includes(dialect)) {
         console.error(`${scenario.name}: skipped on ${dialect} (not supported)`);
         continue;
       }
+      if (options.calibrationFile !== undefined)
+        console.error(`calibration ${progressBar(runsDone, runsTotal)} next: ${scenario.name} on ${dialect}`);
+      runsDone += 1;
       console.error(`${scenario.name} on ${dialect}: ${scenario.description}`);
       if ('kind' in scenario) {
         try {
@@ -240,6 +250,7 @@ async function main(): Promise<number> {
     console.error(`Results: ${written.join(', ')}`);
   }
   if (options.calibrationFile !== undefined && !interrupt.signal.aborted) {
+    console.error(`calibration ${progressBar(runsDone, runsTotal)} done`);
     const profile = buildCalibration(
       results,
       customResults,

@@ -8,6 +8,7 @@ import { realtimeBurst } from './realtime-burst/scenario.js';
 import { realtimeFanout } from './realtime-fanout/scenario.js';
 import { signIn } from './sign-in/scenario.js';
 import { tenantSelect } from './tenant-select/scenario.js';
+import { tenantWrite } from './tenant-write/scenario.js';
 import { thumbnails } from './thumbnails/scenario.js';
 
 /** Every scenario, in the order `npm run bench` runs them. */
@@ -15,6 +16,7 @@ export const scenarios: readonly (Scenario | CustomScenario)[] = [
   dbSelect,
   dbSelectBuilder,
   tenantSelect,
+  tenantWrite,
   signIn,
   jobs,
   realtimeFanout,

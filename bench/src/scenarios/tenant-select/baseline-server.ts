@@ -1,5 +1,6 @@
 /**
- * Child process: the hand-written baseline for `GET /tenant-items/:id` — bare Fastify 5 with the
+ * Child process: the hand-written baseline for `GET /tenant-items/:id` (and `PATCH` for
+ * `tenant-write`) — bare Fastify 5 with the
  * same schemas and a `pg` Pool with a named prepared statement selecting by `tenant_id` and `id`.
  * No authentication, no transaction, no row-level security (it connects as the owner): the
  * organization comes from the `X-Org-Id` header as is. Started by the harness after the Socle
@@ -10,7 +11,12 @@ import Fastify from 'fastify';
 import pg from 'pg';
 import { runServerChild } from '../../server-child.js';
 import { Item, ItemParams, type ItemRow, toItem } from '../db-select/items.js';
-import { BENCH_ORG_SLUG, SELECT_TENANT_ITEM_SQL } from './tenant-items.js';
+import {
+  BENCH_ORG_SLUG,
+  PriceChange,
+  SELECT_TENANT_ITEM_SQL,
+  UPDATE_TENANT_ITEM_SQL,
+} from './tenant-items.js';
 
 const Failure = Type.Object({ message: Type.String() });
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -39,6 +45,27 @@ runServerChild(async (settings) => {
         name: 'tenant_item_by_id',
         text: SELECT_TENANT_ITEM_SQL,
         values: [tenantId, request.params.id],
+      });
+      const row = result.rows[0];
+      if (row === undefined) {
+        reply.callNotFound();
+        return reply;
+      }
+      return toItem(row);
+    },
+  );
+  app.patch(
+    '/tenant-items/:id',
+    { schema: { params: ItemParams, body: PriceChange, response: { 200: Item, 400: Failure } } },
+    async (request, reply) => {
+      const tenantId = request.headers['x-org-id'];
+      if (typeof tenantId !== 'string' || !UUID.test(tenantId)) {
+        return reply.code(400).send({ message: 'X-Org-Id must be a UUID' });
+      }
+      const result = await pool.query<ItemRow>({
+        name: 'tenant_item_set_price',
+        text: UPDATE_TENANT_ITEM_SQL,
+        values: [tenantId, request.params.id, request.body.priceCents],
       });
       const row = result.rows[0];
       if (row === undefined) {

@@ -1,6 +1,6 @@
 import { defineModule, requireOrg, SocleError } from 'socle';
 import { Item, ItemParams, toItem } from '../db-select/items.js';
-import { CREATE_TENANT_ITEMS_SQL, TENANT_SCHEMA, type TenantItemTable } from './tenant-items.js';
+import { CREATE_TENANT_ITEMS_SQL, PriceChange, TENANT_SCHEMA, type TenantItemTable } from './tenant-items.js';
 
 /** The tables of the tenant bench module, as Kysely sees them. */
 export interface TenantBenchTables {
@@ -42,6 +42,25 @@ export function createTenantBenchModule() {
           // One statement, no transaction: it carries the request's tenant in its own implicit
           // transaction, in the statement's one round trip.
           const row = await findItem.executeTakeFirst({ id });
+          if (row === undefined) throw benchErrors.itemNotFound(id);
+          return toItem(row);
+        },
+      );
+      // The write of `tenant-write`: one UPDATE … RETURNING confined to the tenant by RLS.
+      const setPrice = db.prepare((kysely, params: { id: number; priceCents: number }) =>
+        kysely
+          .updateTable('bench_tenant.items')
+          .set({ price_cents: params.priceCents })
+          .where('id', '=', params.id)
+          .returning(['id', 'name', 'price_cents as priceCents', 'created_at as createdAt']),
+      );
+      app.patch(
+        '/tenant-items/:id',
+        { schema: { params: ItemParams, body: PriceChange, response: { 200: Item } } },
+        async (request) => {
+          requireOrg(request);
+          const { id } = request.params;
+          const row = await setPrice.executeTakeFirst({ id, priceCents: request.body.priceCents });
           if (row === undefined) throw benchErrors.itemNotFound(id);
           return toItem(row);
         },

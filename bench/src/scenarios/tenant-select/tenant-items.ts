@@ -1,3 +1,4 @@
+import { Type } from 'socle';
 import { ITEM_COUNT, type ItemTable } from '../db-select/items.js';
 
 /** Name of the Socle module, and so of the Postgres schema holding the tenant table `items`. */
@@ -63,3 +64,12 @@ export const SELECT_TENANT_ITEM_SQL = `select "id", "name", "price_cents" as "pr
 export interface TenantItemTable extends ItemTable {
   tenant_id: string;
 }
+
+/** Body of `PATCH /tenant-items/:id` (the `tenant-write` scenario): the item's new price. */
+export const PriceChange = Type.Object(
+  { priceCents: Type.Integer({ minimum: 0, maximum: 1_000_000 }) },
+  { additionalProperties: false },
+);
+
+/** The baseline's write: Socle's UPDATE … RETURNING with the tenant filter written by hand. */
+export const UPDATE_TENANT_ITEM_SQL = `update "${TENANT_SCHEMA}"."items" set "price_cents" = $3 where "tenant_id" = $1 and "id" = $2 returning "id", "name", "price_cents" as "priceCents", "created_at" as "createdAt"`;

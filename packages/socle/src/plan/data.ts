@@ -7,15 +7,32 @@ import type { Currency } from './quantity.js';
  * with `--calibration`). Checked on load: a hand-edited file that lost a field fails here, by name.
  */
 
+/**
+ * How far a price entry was checked: `official` (read on the provider's own page, docs or API),
+ * `secondary` (a third-party page quoting it, with its date) or `unverified` (not found: the
+ * figure is the author's). Every entry says when (`checkedAt`) and where (`checkedFrom`).
+ */
+export const CHECK_STATUSES = ['official', 'secondary', 'unverified'] as const;
+export type CheckStatus = (typeof CHECK_STATUSES)[number];
+
+export interface PriceCheck {
+  readonly checkedAt: string;
+  readonly checkedFrom: readonly string[];
+  readonly status: CheckStatus;
+  readonly checkNote?: string;
+}
+
 export interface Instance {
   readonly type: string;
   readonly vcpu: number;
   readonly ramGiB: number;
   readonly hourly?: number;
   readonly monthly?: number;
+  /** Not found when the entry was checked, though other figures of the entry were. */
+  readonly unverified?: boolean;
 }
 
-export interface ComputeProvider {
+export interface ComputeProvider extends PriceCheck {
   readonly name: string;
   readonly currency: Currency;
   readonly recordedOn: string;
@@ -26,7 +43,7 @@ export interface ComputeProvider {
   readonly egressGB: number;
 }
 
-export interface ObjectStore {
+export interface ObjectStore extends PriceCheck {
   readonly name: string;
   readonly currency: Currency;
   readonly storageGBMonth: number;
@@ -41,16 +58,52 @@ export interface ObjectStore {
   readonly recordedOn: string;
 }
 
+/** A service billed per GB sent (a CDN, a TURN relay), with a free allowance per month. */
+export interface PerGbService extends PriceCheck {
+  readonly name: string;
+  readonly currency: Currency;
+  readonly perGB: number;
+  readonly freeGB?: number;
+  readonly baseMonthly?: number;
+  readonly source: string;
+  readonly recordedOn: string;
+}
+
+export interface MeetingService extends PriceCheck {
+  readonly name: string;
+  readonly currency: Currency;
+  /** A licensed host a month (annual billing); one host runs one meeting at a time. */
+  readonly perHostMonthly: number;
+  readonly source: string;
+  readonly recordedOn: string;
+}
+
+/** A platform priced by plan (Vercel, Supabase): a seed row naming it is checked against it. */
+export interface Platform extends PriceCheck {
+  readonly name: string;
+  readonly currency: Currency;
+  /** Monthly price of each plan, per `unit`. */
+  readonly plans: Readonly<Record<string, number>>;
+  readonly unit: string;
+  readonly source: string;
+  readonly recordedOn: string;
+}
+
 export interface PriceTable {
   readonly table: 'socle-prices/1';
   readonly recordedOn: string;
+  readonly checkedOn?: string;
   readonly note: string;
   readonly compute: Readonly<Record<string, ComputeProvider>>;
   readonly objectStorage: Readonly<Record<string, ObjectStore>>;
+  readonly cdn: Readonly<Record<string, PerGbService>>;
+  readonly turn: Readonly<Record<string, PerGbService>>;
+  readonly meetings: Readonly<Record<string, MeetingService>>;
+  readonly platforms: Readonly<Record<string, Platform>>;
   readonly ai: Readonly<
     Record<
       string,
-      {
+      PriceCheck & {
         readonly currency: Currency;
         readonly perAudioMinute?: number;
         readonly perMillionInputTokens?: number;
@@ -63,7 +116,7 @@ export interface PriceTable {
   readonly payments: Readonly<
     Record<
       string,
-      {
+      PriceCheck & {
         readonly currency: Currency;
         readonly percent: number;
         readonly fixed: number;
@@ -124,8 +177,52 @@ export function loadPrices(path: string | URL = dataUrl('prices.json')): PriceTa
       typeof provider.recordedOn !== 'string'
     )
       throw new PlanDataError(`${String(path)}: compute.${key} needs instances, source and recordedOn`);
+  const problems: string[] = [];
+  for (const group of PRICE_GROUPS) {
+    const entries = table[group];
+    if (typeof entries !== 'object' || entries === null) {
+      problems.push(`${group}: missing`);
+      continue;
+    }
+    for (const [key, entry] of Object.entries(entries as Record<string, Partial<PriceCheck>>)) {
+      const problem = checkProblem(entry);
+      if (problem !== undefined) problems.push(`${group}.${key}: ${problem}`);
+    }
+  }
+  if (problems.length > 0)
+    throw new PlanDataError(
+      `${String(path)}: every price entry says when and where it was checked:\n  ${problems.join('\n  ')}`,
+    );
   return table;
 }
+
+/** The groups of the price table whose entries are prices (and so carry their check). */
+export const PRICE_GROUPS = [
+  'compute',
+  'objectStorage',
+  'cdn',
+  'turn',
+  'meetings',
+  'platforms',
+  'ai',
+  'payments',
+] as const;
+
+function checkProblem(entry: Partial<PriceCheck>): string | undefined {
+  if (typeof entry.checkedAt !== 'string' || !/^\d{4}-\d{2}-\d{2}$/.test(entry.checkedAt))
+    return 'checkedAt must be a date (YYYY-MM-DD)';
+  if (!Array.isArray(entry.checkedFrom) || !entry.checkedFrom.every((item) => typeof item === 'string'))
+    return 'checkedFrom must list the pages read (empty when none was found)';
+  if (!CHECK_STATUSES.includes(entry.status as CheckStatus))
+    return `status must be one of ${CHECK_STATUSES.join(', ')}`;
+  if (entry.status !== 'unverified' && entry.checkedFrom.length === 0)
+    return `status ${entry.status} needs the page it was read on in checkedFrom`;
+  return undefined;
+}
+
+/** Whether a figure of this entry was not found when checked (the entry's, or the instance's). */
+export const isUnverified = (entry: PriceCheck, instance?: Instance): boolean =>
+  entry.status === 'unverified' || instance?.unverified === true;
 
 export function loadCalibration(path: string | URL = dataUrl('calibration.json')): CalibrationProfile {
   const profile = readJson(path, 'calibration profile') as CalibrationProfile;

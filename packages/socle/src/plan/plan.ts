@@ -1,5 +1,13 @@
-import type { CalibrationProfile, ComputeProvider, Instance, ObjectStore, PriceTable } from './data.js';
-import { monthlyPrice } from './data.js';
+import type {
+  CalibrationProfile,
+  Capacity,
+  ComputeProvider,
+  Instance,
+  ObjectStore,
+  PerGbService,
+  PriceTable,
+} from './data.js';
+import { isUnverified, monthlyPrice } from './data.js';
 import {
   type Currency,
   exact,
@@ -12,7 +20,7 @@ import {
   sum,
   times,
 } from './quantity.js';
-import { CLAIM_UNITS, type Claim, type Phase, type Workload } from './workload.js';
+import { CLAIM_UNITS, type Claim, type Phase, type VoiceLoad, type Workload } from './workload.js';
 
 /**
  * The planner: from a workload and Socle's measured capacities, machine counts per phase, costs per
@@ -29,7 +37,7 @@ export const CONNECTIONS_PER_PROCESS = 15;
 
 export interface Check {
   readonly severity: 'error' | 'warning';
-  readonly kind: 'arithmetic' | 'units' | 'target' | 'missing-component' | 'limit' | 'currency';
+  readonly kind: 'arithmetic' | 'units' | 'target' | 'missing-component' | 'limit' | 'currency' | 'sizing';
   readonly message: string;
 }
 
@@ -51,6 +59,8 @@ export interface ProviderCost {
     | undefined;
   readonly source: string;
   readonly recordedOn: string;
+  /** How far the prices used were checked (see prices.json): any figure not found makes it `unverified`. */
+  readonly priceStatus: 'official' | 'secondary' | 'unverified';
 }
 
 export interface ClaimResult {
@@ -91,10 +101,16 @@ export interface PhasePlan {
   readonly workers: { readonly concurrentJobs: Range; readonly vcpu: Range; readonly nodes: Range };
   readonly postgres: {
     readonly storageGB: Range;
+    /** Connections each Postgres server receives (every process connects to every shard). */
     readonly connections: Range;
     readonly replicas: number;
     readonly vcpu: number;
     readonly ramGiB: number;
+    /** Disk operations per second at peak: writes × IOPS per write + reads × miss share. */
+    readonly iops: Range;
+    /** Shards the load needs (IOPS and storage over one server's targets), and the shards planned (the upper end). */
+    readonly shardsNeeded: Range;
+    readonly shards: number;
   };
   readonly redis: { readonly needed: boolean; readonly why: string };
   readonly storage: {
@@ -103,6 +119,16 @@ export interface PhasePlan {
     readonly byMonth: readonly { readonly month: number; readonly totalGB: Range; readonly coldGB: Range }[];
   };
   readonly egressGBPerMonth: Range;
+  /** Egress served by a CDN (the workload's `cdn.share`), and what it costs per CDN. */
+  readonly cdn: { readonly egressGB: Range; readonly services: readonly ProviderCost[] } | undefined;
+  /** Voice media relayed by TURN a month, and what a managed relay costs. */
+  readonly turn: { readonly relayGB: Range; readonly services: readonly ProviderCost[] } | undefined;
+  /** Licensed meeting hosts needed (one meeting at a time each), per meeting provider. */
+  readonly meetings: readonly {
+    readonly provider: string;
+    readonly concurrentAtPeak: Range;
+    readonly hosts: Range;
+  }[];
   readonly thirdParty: readonly (CostLine & { readonly currency: Currency; readonly source: string })[];
   readonly providers: readonly ProviderCost[];
   readonly objectStores: readonly ProviderCost[];
@@ -117,7 +143,11 @@ export interface Plan {
   readonly source: string | undefined;
   readonly currency: Currency;
   readonly calibration: { readonly measuredAt: string; readonly machine: string; readonly note: string };
-  readonly prices: { readonly recordedOn: string; readonly note: string };
+  readonly prices: {
+    readonly recordedOn: string;
+    readonly checkedOn: string | undefined;
+    readonly note: string;
+  };
   readonly targets: Workload['targets'];
   readonly phases: readonly PhasePlan[];
 }
@@ -154,6 +184,57 @@ export const concurrentJobs = (rate: Range, duration: Range): Range => times(rat
 /** GB stored after `months` months of `perMonthGB`, keeping each file `retentionMonths`. */
 export function storedAfter(perMonthGB: Range, months: number, retentionMonths: number | undefined): Range {
   return times(perMonthGB, retentionMonths === undefined ? months : Math.min(months, retentionMonths));
+}
+
+/**
+ * GB a TURN relay sends a month: the average concurrent users (peak ÷ peak factor) in a call ×
+ * the share relayed × both directions of each relayed stream (it reaches the relay and leaves it
+ * towards the other side, and the other side's stream comes back through it) × bitrate × a month.
+ */
+export function turnRelayGB(concurrentAtPeak: Range, peakFactor: Range, voice: VoiceLoad): Range {
+  const average = { lo: concurrentAtPeak.lo / peakFactor.hi, hi: concurrentAtPeak.hi / peakFactor.lo };
+  return times(times(times(times(average, voice.share), voice.relayed), voice.bitrate), (2 * MONTH) / 1e9);
+}
+
+/** Meetings at once at peak (Little: arrivals/s × peak factor × duration) and the hosts they need. */
+export function meetingHosts(
+  rate: Range,
+  duration: Range,
+  peakFactor: Range,
+): { concurrent: Range; hosts: Range } {
+  const concurrent = times(times(rate, peakFactor), duration);
+  return { concurrent, hosts: atLeast(ceil(concurrent), 1) };
+}
+
+/** A per-GB service's monthly bill: base fee + GB beyond the free allowance × price. */
+export const perGbMonthly = (service: PerGbService, gigabytes: number): number =>
+  (service.baseMonthly ?? 0) + Math.max(0, gigabytes - (service.freeGB ?? 0)) * service.perGB;
+
+/** Disk operations/s at peak: each write's IOPS, and the reads that miss the cache (one each). */
+export const databaseIops = (
+  writesPerSecond: Range,
+  readsPerSecond: Range,
+  iopsPerWrite: number,
+  readMissShare: number,
+): Range => add2(times(writesPerSecond, iopsPerWrite), times(readsPerSecond, readMissShare));
+
+/** Shards needed: the larger of IOPS and storage over what one server is planned to hold; at least 1. */
+export const shardsNeeded = (iops: Range, storageGB: Range, maxIops: number, maxStorageGB: number): Range =>
+  atLeast(
+    ceil({
+      lo: Math.max(iops.lo / maxIops, storageGB.lo / maxStorageGB),
+      hi: Math.max(iops.hi / maxIops, storageGB.hi / maxStorageGB),
+    }),
+    1,
+  );
+
+/** A capacity the profile measured with a usable CPU figure (a profile may hold other figures). */
+export function measured(capacity: Capacity | undefined): Capacity | undefined {
+  return capacity !== undefined &&
+    typeof capacity.cpuMsPerOperation === 'number' &&
+    capacity.cpuMsPerOperation > 0
+    ? capacity
+    : undefined;
 }
 
 /** The cheapest instance of a provider with at least this vCPU and RAM (undefined: none is). */
@@ -253,6 +334,32 @@ function checkRowPrice(
   checks: Check[],
 ): void {
   if (row.provider === undefined || row.instances === undefined) return;
+  const platform = prices.platforms?.[row.provider];
+  if (platform !== undefined) {
+    const plan = platform.plans[row.instances.type.toLowerCase()];
+    if (plan === undefined) {
+      checks.push({
+        severity: 'warning',
+        kind: 'missing-component',
+        message: `${title}: "${row.item}": ${platform.name} has no plan "${row.instances.type}" in the price table (plans: ${Object.keys(platform.plans).join(', ')}); price not checked`,
+      });
+      return;
+    }
+    const listed = convert(
+      { ...times(row.instances.count, plan), currency: platform.currency },
+      row.cost.currency,
+      workload,
+      checks,
+      `${title}: "${row.item}"`,
+    );
+    if (listed !== undefined && !endsMatch(row.cost, listed, PRICE_TOLERANCE))
+      checks.push({
+        severity: 'error',
+        kind: 'arithmetic',
+        message: `${title}: "${row.item}" is priced ${formatRange(row.cost, `${row.cost.currency}/month`)}; ${formatRange(row.instances.count)} × ${platform.name} ${row.instances.type} lists at ${formatRange(listed, `${row.cost.currency}/month`)} ${platform.unit} (${platform.source}, checked ${platform.checkedAt}: ${platform.status})`,
+      });
+    return;
+  }
   const provider = prices.compute[row.provider];
   const instance = provider?.instances.find((entry) => entry.type === row.instances?.type);
   if (provider === undefined || instance === undefined) {
@@ -276,7 +383,7 @@ function checkRowPrice(
     checks.push({
       severity: 'error',
       kind: 'arithmetic',
-      message: `${title}: "${row.item}" is priced ${formatRange(row.cost, `${row.cost.currency}/month`)}; ${formatRange(row.instances.count)} × ${instance.type} lists at ${formatRange(inRowCurrency, `${row.cost.currency}/month`)} (${provider.name}, ${provider.source}, recorded ${provider.recordedOn})`,
+      message: `${title}: "${row.item}" is priced ${formatRange(row.cost, `${row.cost.currency}/month`)}; ${formatRange(row.instances.count)} × ${instance.type} lists at ${formatRange(inRowCurrency, `${row.cost.currency}/month`)} (${provider.name}, ${provider.source}, recorded ${provider.recordedOn}${isUnverified(provider, instance) ? `; this price is unverified: not found when checked on ${provider.checkedAt}` : `; checked ${provider.checkedAt}: ${provider.status}`})`,
     });
 }
 
@@ -333,7 +440,9 @@ function planPhase(
   const tenantRead = capacities.tenantRead as NonNullable<typeof capacities.tenantRead>;
   const signIn = capacities.signIn as NonNullable<typeof capacities.signIn>;
   const job = capacities.job as NonNullable<typeof capacities.job>;
-  const delivery = capacities.realtimeDelivery;
+  const delivery = measured(capacities.realtimeDelivery);
+  const writeCapacity = measured(capacities.write);
+  const memory = calibration.memory ?? {};
   const { daily, concurrent } = users(phase);
 
   if (phase.users.daily && phase.users.concurrent && phase.users.concurrentShare) {
@@ -360,12 +469,16 @@ function planPhase(
     : exact(0);
   const deliveries = phase.realtime ? times(connections, phase.realtime.messagesPerConnection) : exact(0);
   const capacitySources = [
-    `reads and writes: ${formatNumber(tenantRead.cpuMsPerOperation)} ms CPU each, from ${tenantRead.benchmark} (no write benchmark yet: writes are costed as tenant reads)`,
+    `reads: ${formatNumber(tenantRead.cpuMsPerOperation)} ms CPU each, from ${tenantRead.benchmark}`,
+    writeCapacity === undefined
+      ? `writes: ${formatNumber(tenantRead.cpuMsPerOperation)} ms CPU each, as tenant reads (the calibration profile has no write figure: run npm run bench -- --scenario tenant-write --calibrate)`
+      : `writes: ${formatNumber(writeCapacity.cpuMsPerOperation)} ms CPU each, from ${writeCapacity.benchmark}`,
     `sign-ins: ${formatNumber(signIn.cpuMsPerOperation)} ms CPU each, from ${signIn.benchmark}`,
     `jobs: ${formatNumber(job.cpuMsPerOperation)} ms CPU of queue overhead each, from ${job.benchmark}`,
   ];
   const apiCpu = sum([
-    vcpuFor(add2(read, write), tenantRead.cpuMsPerOperation, targets.cpuUtilization),
+    vcpuFor(read, tenantRead.cpuMsPerOperation, targets.cpuUtilization),
+    vcpuFor(write, (writeCapacity ?? tenantRead).cpuMsPerOperation, targets.cpuUtilization),
     vcpuFor(signInRate, signIn.cpuMsPerOperation, targets.cpuUtilization),
     delivery === undefined
       ? exact(0)
@@ -383,11 +496,11 @@ function planPhase(
     );
   const highAvailability = (phase.availability?.lo ?? 0) >= 0.999;
   const apiNodes = atLeast(ceil(map(apiCpu, (vcpu) => vcpu / targets.nodeVcpu)), highAvailability ? 2 : 1);
-  const perConnection = calibration.memory.realtimeConnection?.bytes ?? 0;
-  const base = calibration.memory.processBase?.bytes ?? 0;
-  if (calibration.memory.processBase)
+  const perConnection = memory.realtimeConnection?.bytes ?? 0;
+  const base = memory.processBase?.bytes ?? 0;
+  if (memory.processBase)
     capacitySources.push(
-      `memory: ${formatNumber(base / 2 ** 20)} MiB per process and ${formatNumber(perConnection / 1024)} KiB per realtime connection, from ${calibration.memory.processBase.benchmark}`,
+      `memory: ${formatNumber(base / 2 ** 20)} MiB per process and ${formatNumber(perConnection / 1024)} KiB per realtime connection, from ${memory.processBase.benchmark}`,
     );
   const ramPerNode = map(
     { lo: connections.lo / apiNodes.lo, hi: connections.hi / apiNodes.hi },
@@ -457,7 +570,15 @@ function planPhase(
   });
   const storage = { addedPerMonthGB: addedPerMonth, byMonth };
   const end = byMonth.at(-1) ?? { totalGB: exact(0), coldGB: exact(0) };
-  const egress = times(phase.egress, MONTH);
+  const totalEgress = times(phase.egress, MONTH);
+  const cdnEgress = phase.cdnShare === undefined ? undefined : times(totalEgress, phase.cdnShare);
+  // What leaves the origin: the CDN's misses (the CDN's own fetches from the origin are billed as egress).
+  const egress =
+    cdnEgress === undefined
+      ? totalEgress
+      : map({ lo: totalEgress.lo - cdnEgress.hi, hi: totalEgress.hi - cdnEgress.lo }, (value) =>
+          Math.max(0, value),
+        );
 
   const replicas = highAvailability
     ? Math.max(1, phase.database.replicas ?? 1)
@@ -468,14 +589,50 @@ function planPhase(
       kind: 'missing-component',
       message: `availability ${formatRange(times(phase.availability ?? exact(0), 100), '%')} with one database and no replica: a failed database is an outage for its whole restore time`,
     });
+  const storageGB = add2(phase.database.size, times(times(phase.database.growth, MONTH), months.hi));
+  const iops = databaseIops(write, read, targets.databaseIopsPerWrite, targets.databaseReadMissShare);
+  const needed = shardsNeeded(iops, storageGB, targets.databaseMaxIops, targets.databaseMaxStorageGB);
   const postgres = {
-    storageGB: add2(phase.database.size, times(times(phase.database.growth, MONTH), months.hi)),
+    storageGB,
     // Socle's defaults per process: DATABASE_POOL_MAX 10 + JOBS_POOL_MAX 4 + one LISTEN connection.
     connections: times(add2(apiNodes, workerNodes), CONNECTIONS_PER_PROCESS),
     replicas,
     vcpu: targets.databaseVcpu,
     ramGiB: targets.databaseRamGiB,
+    iops,
+    shardsNeeded: needed,
+    // Socle's plan: the shards the load needs (a document's own count is only checked).
+    shards: needed.hi,
   };
+  capacitySources.push(
+    `Postgres IOPS: ${targets.databaseIopsPerWrite} per write and ${formatNumber(targets.databaseReadMissShare * 100)} % of reads (targets, not measured); a server is planned at ${formatNumber(targets.databaseMaxIops)} IOPS and ${formatNumber(targets.databaseMaxStorageGB)} GB`,
+  );
+  const stated = phase.database.shards;
+  const why = `${formatRange(iops)} IOPS at peak for ${formatNumber(targets.databaseMaxIops)} per server, ${formatRange(storageGB, 'GB')} for ${formatNumber(targets.databaseMaxStorageGB)} GB per server`;
+  if (stated !== undefined && stated > needed.hi)
+    checks.push({
+      severity: 'warning',
+      kind: 'sizing',
+      message: `database: ${stated} shards planned where ${formatRange(needed)} is enough (${why}); each shard adds a server${replicas > 0 ? ` and ${replicas} replica(s)` : ''} and cross-shard queries`,
+    });
+  if (stated !== undefined && stated < needed.lo)
+    checks.push({
+      severity: 'error',
+      kind: 'sizing',
+      message: `database: ${stated} shard(s) planned where ${formatRange(needed)} are needed (${why})`,
+    });
+  if (stated === undefined && needed.hi > 1)
+    checks.push({
+      severity: 'warning',
+      kind: 'sizing',
+      message: `database: ${formatRange(needed)} shards needed (${why}): split the tenants over several Postgres servers, or raise the targets for a larger server`,
+    });
+  if (postgres.connections.hi > targets.databaseMaxConnections)
+    checks.push({
+      severity: 'warning',
+      kind: 'limit',
+      message: `database: ${formatRange(postgres.connections)} connections from ${formatRange(add2(apiNodes, workerNodes))} Socle processes (${CONNECTIONS_PER_PROCESS} each) exceed ${targets.databaseMaxConnections} per server: put a pooler (PgBouncer) in front or lower DATABASE_POOL_MAX`,
+    });
   const redisNeeded = apiNodes.hi > 1 || workerNodes.hi > 1;
   const redis = {
     needed: redisNeeded,
@@ -572,6 +729,63 @@ function planPhase(
     });
   }
 
+  const meetings = phase.meetings.map((entry) => {
+    const { concurrent: atOnce, hosts } = meetingHosts(entry.rate, entry.duration, phase.peakFactor);
+    const price = prices.meetings?.[entry.provider];
+    if (price === undefined)
+      checks.push({
+        severity: 'warning',
+        kind: 'missing-component',
+        message: `meetings ${entry.provider}: no price in the price table; not costed`,
+      });
+    else
+      thirdParty.push({
+        component: `meetings ${entry.provider}`,
+        detail: `${formatRange(hosts)} licensed host(s) for ${formatRange(atOnce)} meetings at once at peak (${formatRange(times(entry.rate, MONTH))}/month × ${formatRange(times(entry.duration, 1 / 60), 'min')} × peak ${formatRange(phase.peakFactor)}) × ${price.perHostMonthly} ${price.currency}`,
+        monthly: times(hosts, price.perHostMonthly),
+        currency: price.currency,
+        source: price.source,
+      });
+    return { provider: entry.provider, concurrentAtPeak: atOnce, hosts };
+  });
+  const relayGB =
+    phase.voice === undefined ? undefined : turnRelayGB(concurrent, phase.peakFactor, phase.voice);
+  const perGbCosts = (services: Readonly<Record<string, PerGbService>>, gigabytes: Range, what: string) =>
+    Object.entries(services).map(([key, service]) => {
+      const total = { lo: perGbMonthly(service, gigabytes.lo), hi: perGbMonthly(service, gigabytes.hi) };
+      return withConversion(
+        {
+          provider: key,
+          name: service.name,
+          currency: service.currency,
+          lines: [
+            {
+              component: what,
+              detail: `${formatRange(gigabytes, 'GB')}/month × ${service.perGB} ${service.currency}/GB beyond ${formatNumber(service.freeGB ?? 0)} GB free${service.baseMonthly ? ` + ${service.baseMonthly} ${service.currency}/month` : ''}`,
+              monthly: total,
+            },
+          ],
+          total,
+          source: service.source,
+          recordedOn: service.recordedOn,
+          priceStatus: service.status,
+        },
+        workload,
+      );
+    });
+  const turn =
+    relayGB === undefined
+      ? undefined
+      : { relayGB, services: perGbCosts(prices.turn ?? {}, relayGB, 'TURN relay') };
+  const cdn =
+    cdnEgress === undefined
+      ? undefined
+      : { egressGB: cdnEgress, services: perGbCosts(prices.cdn ?? {}, cdnEgress, 'CDN egress') };
+  if (phase.voice !== undefined && relayGB !== undefined)
+    capacitySources.push(
+      `TURN relay: ${formatRange(relayGB, 'GB')}/month = average concurrent users (${formatRange(concurrent)} ÷ peak ${formatRange(phase.peakFactor)}) × ${formatRange(times(phase.voice.share, 100), '%')} in a call × ${formatRange(times(phase.voice.relayed, 100), '%')} relayed × 2 directions × ${formatRange(times(phase.voice.bitrate, 8 / 1000), 'kbit/s')}`,
+    );
+
   const providers = Object.entries(prices.compute).map(([key, provider]) =>
     providerCost(key, provider, workload, {
       apiNodes,
@@ -580,6 +794,7 @@ function planPhase(
       postgres,
       egress,
       redisNeeded,
+      relayGB,
     }),
   );
   const objectStores =
@@ -610,6 +825,7 @@ function planPhase(
               total,
               source: store.source,
               recordedOn: store.recordedOn,
+              priceStatus: store.status,
             },
             workload,
           );
@@ -640,6 +856,9 @@ function planPhase(
     redis,
     storage,
     egressGBPerMonth: egress,
+    cdn,
+    turn,
+    meetings,
     thirdParty,
     providers,
     objectStores,
@@ -706,10 +925,12 @@ function providerCost(
     postgres: PhasePlan['postgres'];
     egress: Range;
     redisNeeded: boolean;
+    relayGB: Range | undefined;
   },
 ): ProviderCost {
   const { targets } = workload;
   const lines: CostLine[] = [];
+  const used: Instance[] = [];
   const node = (vcpu: number, ram: number) => cheapestInstance(provider, vcpu, ram);
   const apiInstance = node(targets.nodeVcpu, Math.max(targets.nodeRamGiB, needs.ramPerNode.hi));
   const dbInstance = node(needs.postgres.vcpu, needs.postgres.ramGiB);
@@ -724,19 +945,25 @@ function providerCost(
       });
       return;
     }
+    used.push(instance);
     lines.push({
       component,
-      detail: `${formatRange(count)} × ${instance.type} (${instance.vcpu} vCPU, ${instance.ramGiB} GiB)`,
+      detail: `${formatRange(count)} × ${instance.type} (${instance.vcpu} vCPU, ${instance.ramGiB} GiB)${instance.unverified ? ', price unverified' : ''}`,
       monthly: times(count, monthlyPrice(instance)),
     });
   };
+  const { shards, replicas } = needs.postgres;
   line('API nodes', apiInstance, needs.apiNodes);
   line('worker nodes', apiInstance, needs.workerNodes);
-  line('Postgres (self-run on VMs)', dbInstance, exact(1 + needs.postgres.replicas));
+  line(
+    shards > 1 ? `Postgres (${shards} shards, self-run on VMs)` : 'Postgres (self-run on VMs)',
+    dbInstance,
+    exact(shards * (1 + replicas)),
+  );
   lines.push({
     component: 'Postgres disk',
-    detail: `${formatRange(needs.postgres.storageGB, 'GB')} × ${1 + needs.postgres.replicas}`,
-    monthly: times(needs.postgres.storageGB, provider.blockStorageGBMonth * (1 + needs.postgres.replicas)),
+    detail: `${formatRange(needs.postgres.storageGB, 'GB')} × ${1 + replicas}`,
+    monthly: times(needs.postgres.storageGB, provider.blockStorageGBMonth * (1 + replicas)),
   });
   if (needs.redisNeeded) line('Redis', redisInstance, exact(1));
   if (needs.apiNodes.hi > 1)
@@ -747,6 +974,14 @@ function providerCost(
       detail: `${formatRange(needs.egress, 'GB')}/month × ${provider.egressGB} ${provider.currency}/GB`,
       monthly: times(needs.egress, provider.egressGB),
     });
+  if (needs.relayGB !== undefined) {
+    line('TURN relay (coTURN)', redisInstance, exact(1));
+    lines.push({
+      component: 'TURN relay egress',
+      detail: `${formatRange(needs.relayGB, 'GB')}/month × ${provider.egressGB} ${provider.currency}/GB`,
+      monthly: times(needs.relayGB, provider.egressGB),
+    });
+  }
   const total = sum(lines.map((entry) => entry.monthly));
   return withConversion(
     {
@@ -757,6 +992,7 @@ function providerCost(
       total,
       source: provider.source,
       recordedOn: provider.recordedOn,
+      priceStatus: used.some((instance) => isUnverified(provider, instance)) ? 'unverified' : provider.status,
     },
     workload,
   );
@@ -774,7 +1010,7 @@ export function plan(workload: Workload, prices: PriceTable, calibration: Calibr
       machine: `${machine.cpus} × ${machine.cpuModel ?? 'unknown CPU'}${machine.loadAverageAtStart ? ` (load average ${machine.loadAverageAtStart.map((value) => formatNumber(value)).join(' / ')} at start)` : ''}`,
       note: calibration.note,
     },
-    prices: { recordedOn: prices.recordedOn, note: prices.note },
+    prices: { recordedOn: prices.recordedOn, checkedOn: prices.checkedOn, note: prices.note },
     targets: workload.targets,
     phases: workload.phases.map((phase) => planPhase(workload, phase, prices, calibration)),
   };

@@ -6,7 +6,7 @@ export function renderText(plan: Plan): string {
   const out: string[] = [
     `Plan: ${plan.workload}${plan.source ? ` (from ${plan.source})` : ''}`,
     `Capacities: calibration measured ${plan.calibration.measuredAt} on ${plan.calibration.machine}`,
-    `Prices: table recorded ${plan.prices.recordedOn} (list prices; see each source)`,
+    `Prices: table recorded ${plan.prices.recordedOn}${plan.prices.checkedOn ? `, checked ${plan.prices.checkedOn}` : ''} (list prices; see each source; "unverified" marks a total using a figure not found when checked)`,
     `Targets: CPU ${formatNumber(plan.targets.cpuUtilization * 100)} %, memory ${formatNumber(plan.targets.memoryUtilization * 100)} %, nodes ${plan.targets.nodeVcpu} vCPU / ${plan.targets.nodeRamGiB} GiB, ${plan.targets.workerConcurrency} jobs per worker, database ${plan.targets.databaseVcpu} vCPU / ${plan.targets.databaseRamGiB} GiB`,
   ];
   for (const phase of plan.phases) out.push('', ...renderPhase(phase));
@@ -25,7 +25,8 @@ function providerLine(cost: ProviderCost): string {
   const converted = cost.converted
     ? ` ≈ ${money(cost.converted.total, cost.converted.currency)} at ${cost.converted.rate}`
     : '';
-  return `    ${cost.provider.padEnd(13)} ${money(cost.total, cost.currency).padStart(24)}${converted}`;
+  const status = cost.priceStatus === 'unverified' ? '  (unverified prices)' : '';
+  return `    ${cost.provider.padEnd(15)} ${money(cost.total, cost.currency).padStart(24)}${converted}${status}`;
 }
 
 function renderPhase(phase: PhasePlan): string[] {
@@ -39,7 +40,7 @@ function renderPhase(phase: PhasePlan): string[] {
         : 'RAM not calibrated (no realtime-fanout memory figure)'
     }`,
     `  workers  ${formatRange(workers.nodes)} node(s), ${formatRange(workers.concurrentJobs)} jobs in flight at peak, ${formatRange(workers.vcpu)} vCPU`,
-    `  postgres ${postgres.vcpu} vCPU / ${postgres.ramGiB} GiB + ${postgres.replicas} replica(s), ${formatRange(postgres.storageGB, 'GB')} at the end, ${formatRange(postgres.connections)} connections`,
+    `  postgres ${postgres.shards > 1 ? `${postgres.shards} shards × ` : ''}${postgres.vcpu} vCPU / ${postgres.ramGiB} GiB + ${postgres.replicas} replica(s), ${formatRange(postgres.storageGB, 'GB')} at the end, ${formatRange(postgres.connections)} connections, ${formatRange(postgres.iops)} IOPS at peak (${formatRange(postgres.shardsNeeded)} shard(s) needed)`,
     `  redis    ${phase.redis.needed ? 'yes' : 'no'}: ${phase.redis.why}`,
   ];
   const last = phase.storage.byMonth.at(-1);
@@ -47,12 +48,26 @@ function renderPhase(phase: PhasePlan): string[] {
     lines.push(
       `  files    ${formatRange(phase.storage.addedPerMonthGB, 'GB')}/month added, ${formatRange(last.totalGB, 'GB')} stored after month ${last.month} (${formatRange(last.coldGB, 'GB')} cold)`,
     );
-  if (phase.egressGBPerMonth.hi > 0)
-    lines.push(`  egress   ${formatRange(phase.egressGBPerMonth, 'GB')}/month`);
+  if (phase.egressGBPerMonth.hi > 0 || phase.cdn !== undefined)
+    lines.push(
+      `  egress   ${formatRange(phase.egressGBPerMonth, 'GB')}/month from the origin${phase.cdn ? `, ${formatRange(phase.cdn.egressGB, 'GB')}/month from a CDN` : ''}`,
+    );
+  if (phase.turn !== undefined)
+    lines.push(`  turn     ${formatRange(phase.turn.relayGB, 'GB')}/month of voice relayed`);
+  for (const meeting of phase.meetings)
+    lines.push(
+      `  meetings ${meeting.provider}: ${formatRange(meeting.concurrentAtPeak)} at once at peak, ${formatRange(meeting.hosts)} licensed host(s)`,
+    );
   lines.push('  capacity from:', ...phase.capacitySources.map((source) => `    ${source}`));
   lines.push('  monthly infrastructure by provider:', ...phase.providers.map(providerLine));
   if (phase.objectStores.length > 0)
     lines.push('  object storage by store:', ...phase.objectStores.map(providerLine));
+  if (phase.cdn !== undefined) lines.push('  CDN by provider:', ...phase.cdn.services.map(providerLine));
+  if (phase.turn !== undefined)
+    lines.push(
+      '  managed TURN relay (or self-hosted coTURN, in each provider above):',
+      ...phase.turn.services.map(providerLine),
+    );
   if (phase.thirdParty.length > 0)
     lines.push(
       '  third parties:',
@@ -109,9 +124,9 @@ function costChart(phase: PhasePlan): string {
       return rect;
     });
     return `<text x="0" y="${row * rowHeight + 18}">${escapeHtml(cost.provider)}</text>${segments.join('')}<text x="${(x + 6).toFixed(1)}" y="${row * rowHeight + 18}">${escapeHtml(
-      cost.converted
+      (cost.converted
         ? `${formatRange(cost.converted.total, cost.converted.currency)} (${formatRange(cost.total, cost.currency)})`
-        : formatRange(cost.total, cost.currency),
+        : formatRange(cost.total, cost.currency)) + (cost.priceStatus === 'unverified' ? ', unverified' : ''),
     )}</text>`;
   });
   const legend = components

@@ -55,6 +55,25 @@ export interface AiLoad {
   readonly rateLimit: Range | undefined;
 }
 
+/** Video meetings hosted on a provider's licensed hosts (Zoom): one host, one meeting at a time. */
+export interface MeetingLoad {
+  readonly provider: string;
+  /** Meetings per second. */
+  readonly rate: Range;
+  /** Seconds each meeting lasts. */
+  readonly duration: Range;
+}
+
+/** Voice chat over WebRTC: some concurrent users in a call, some of them relayed by TURN. */
+export interface VoiceLoad {
+  /** Share of the concurrent users in a voice call. */
+  readonly share: Range;
+  /** Bytes per second of one participant's audio stream. */
+  readonly bitrate: Range;
+  /** Share of those participants whose media goes through a TURN relay (no direct path). */
+  readonly relayed: Range;
+}
+
 export interface PaymentLoad {
   readonly provider: string;
   /** Payments per second. */
@@ -124,13 +143,23 @@ export interface Phase {
   readonly realtime:
     | { readonly connectionsPerConcurrentUser: Range; readonly messagesPerConnection: Range }
     | undefined;
+  readonly voice: VoiceLoad | undefined;
+  readonly meetings: readonly MeetingLoad[];
+  /** Share of the egress served from a CDN's cache (the rest leaves the origin). */
+  readonly cdnShare: Range | undefined;
   readonly jobs: readonly JobLoad[];
   /** Queues some worker consumes; undefined: every queue is consumed. */
   readonly workerQueues: readonly string[] | undefined;
   readonly files: readonly FileLoad[];
   /** GB per second served to clients (pages, downloads). */
   readonly egress: Range;
-  readonly database: { readonly size: Range; readonly growth: Range; readonly replicas: number | undefined };
+  readonly database: {
+    readonly size: Range;
+    readonly growth: Range;
+    readonly replicas: number | undefined;
+    /** Shards the workload's document plans (checked against the shards needed). */
+    readonly shards: number | undefined;
+  };
   readonly ai: readonly AiLoad[];
   readonly payments: readonly PaymentLoad[];
   readonly availability: Range | undefined;
@@ -159,6 +188,14 @@ export interface Workload {
     /** Database server size: Postgres CPU is not calibrated yet, so the workload states it. */
     readonly databaseVcpu: number;
     readonly databaseRamGiB: number;
+    /** Disk writes (IOPS) one committed write costs: heap page, index page, WAL flush. */
+    readonly databaseIopsPerWrite: number;
+    /** Share of reads that miss Postgres's cache and read the disk once. */
+    readonly databaseReadMissShare: number;
+    /** IOPS, GB and connections one Postgres server is planned to hold; beyond, shards. */
+    readonly databaseMaxIops: number;
+    readonly databaseMaxStorageGB: number;
+    readonly databaseMaxConnections: number;
   };
   readonly phases: readonly Phase[];
 }
@@ -293,6 +330,9 @@ function parsePhase(problems: FieldProblem[], path: string, raw: Raw): Phase {
     'peakFactor',
     'requestsPerUser',
     'realtime',
+    'voice',
+    'meetings',
+    'cdn',
     'jobs',
     'workerQueues',
     'files',
@@ -337,6 +377,31 @@ function parsePhase(problems: FieldProblem[], path: string, raw: Raw): Phase {
               reader.field('messagesPerConnection', (value) => parseRate(value), true) ?? ZERO,
           };
         })();
+  const voiceRaw = phase.object('voice', false);
+  const voice =
+    voiceRaw === undefined
+      ? undefined
+      : (() => {
+          const reader = phase.child('voice', voiceRaw, ['share', 'bitrate', 'relayed']);
+          return {
+            share: reader.field('share', parsePercent, true) ?? ZERO,
+            bitrate: reader.field('bitrate', parseBitrate, true) ?? ZERO,
+            relayed: reader.field('relayed', parsePercent, true) ?? ZERO,
+          };
+        })();
+  const meetings = phase.list('meetings').map((entry, index) => {
+    const reader = phase.child(`meetings[${index}]`, entry, ['provider', 'count', 'duration']);
+    return {
+      provider: reader.string('provider', true) ?? '',
+      rate: reader.field('count', (value) => parseRate(value), true) ?? ZERO,
+      duration: reader.field('duration', parseDuration, true) ?? ZERO,
+    };
+  });
+  const cdnRaw = phase.object('cdn', false);
+  const cdnShare =
+    cdnRaw === undefined
+      ? undefined
+      : (phase.child('cdn', cdnRaw, ['share']).field('share', parsePercent, true) ?? ZERO);
   const jobs = phase.list('jobs').map((job, index) => {
     const reader = phase.child(`jobs[${index}]`, job, ['name', 'queue', 'count', 'duration', 'cpuBound']);
     const name = reader.string('name', true) ?? `job ${index}`;
@@ -376,7 +441,7 @@ function parsePhase(problems: FieldProblem[], path: string, raw: Raw): Phase {
     };
   });
   const databaseRaw = phase.object('database', false) ?? {};
-  const database = phase.child('database', databaseRaw, ['size', 'growth', 'replicas']);
+  const database = phase.child('database', databaseRaw, ['size', 'growth', 'replicas', 'shards']);
   const ai = phase.list('ai').map((entry, index) => {
     const reader = phase.child(`ai[${index}]`, entry, [
       'model',
@@ -483,6 +548,9 @@ function parsePhase(problems: FieldProblem[], path: string, raw: Raw): Phase {
       signIn: requests.field('signIn', (value) => parseRate(value), false) ?? ZERO,
     },
     realtime,
+    voice,
+    meetings,
+    cdnShare,
     jobs,
     workerQueues,
     files,
@@ -491,6 +559,7 @@ function parsePhase(problems: FieldProblem[], path: string, raw: Raw): Phase {
       size: database.field('size', parseSize, false) ?? ZERO,
       growth: database.field('growth', (value) => parseRate(value, { size: true }), false) ?? ZERO,
       replicas: database.field('replicas', wholeNumber, false),
+      shards: database.field('shards', wholeNumber, false),
     },
     ai,
     payments,
@@ -514,6 +583,23 @@ function parseInstances(raw: unknown): { count: Range; type: string } {
       `expected a count and an instance type like "2 × e2-standard-4", got ${JSON.stringify(raw)}`,
     );
   return { count: parseCount(match[1]), type: match[2] ?? '' };
+}
+
+/** A media bitrate: `32 kbit/s`, `1.5 Mbit/s` → bytes per second (decimal units). */
+export function parseBitrate(raw: unknown): Range {
+  const match =
+    typeof raw === 'string'
+      ? /^\s*(\d+(?:\.\d+)?)(?:\s*[-–]\s*(\d+(?:\.\d+)?))?\s*(kbit|Mbit|kbps|Mbps)\/?s?\s*$/i.exec(raw)
+      : null;
+  if (match === null)
+    throw new QuantityError(
+      `expected a bitrate like "32 kbit/s" or "1.5 Mbit/s", got ${JSON.stringify(raw)}`,
+    );
+  const unit = (match[3] ?? '').toLowerCase().startsWith('m') ? 1e6 : 1e3;
+  const lo = Number(match[1]);
+  const hi = match[2] === undefined ? lo : Number(match[2]);
+  if (hi < lo) throw new QuantityError(`the range ${JSON.stringify(raw)} goes down`);
+  return { lo: (lo * unit) / 8, hi: (hi * unit) / 8 };
 }
 
 /** Audio per period: `40000 min/month` → audio seconds per second. */
@@ -571,6 +657,11 @@ export function parseWorkload(text: string): Workload {
     'workerConcurrency',
     'databaseVcpu',
     'databaseRam',
+    'databaseIopsPerWrite',
+    'databaseReadMissShare',
+    'databaseMaxIops',
+    'databaseMaxStorage',
+    'databaseMaxConnections',
   ]);
   const phasesRaw = top.list('phases');
   if (phasesRaw.length === 0 && !problems.some((problem) => problem.path === 'phases'))
@@ -588,6 +679,21 @@ export function parseWorkload(text: string): Workload {
       workerConcurrency: targets.field('workerConcurrency', positiveNumber, false) ?? 10,
       databaseVcpu: targets.field('databaseVcpu', cpuOrRam('vCPU'), false) ?? 2,
       databaseRamGiB: targets.field('databaseRam', cpuOrRam('GiB'), false) ?? 8,
+      databaseIopsPerWrite: targets.field('databaseIopsPerWrite', positiveNumber, false) ?? 3,
+      databaseReadMissShare: targets.field('databaseReadMissShare', fraction, false) ?? 0.05,
+      databaseMaxIops: targets.field('databaseMaxIops', positiveNumber, false) ?? 3000,
+      databaseMaxStorageGB:
+        targets.field(
+          'databaseMaxStorage',
+          (value) => {
+            const size = parseSize(value);
+            if (size.lo !== size.hi || size.lo <= 0)
+              throw new QuantityError('expected one size above 0, like "2 TB"');
+            return size.lo;
+          },
+          false,
+        ) ?? 2000,
+      databaseMaxConnections: targets.field('databaseMaxConnections', positiveNumber, false) ?? 100,
     },
     phases: phasesRaw.map((phase, index) => parsePhase(problems, `phases[${index}]`, phase)),
   };

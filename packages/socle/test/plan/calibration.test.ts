@@ -2,7 +2,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { buildCalibration, writeCalibration } from '../../../../bench/src/calibration.js';
+import { buildCalibration, progressBar, writeCalibration } from '../../../../bench/src/calibration.js';
 import type { ScenarioResult } from '../../../../bench/src/harness.js';
 import { loadCalibration } from '../../src/plan/data.js';
 
@@ -26,7 +26,7 @@ describe('npm run bench -- --calibrate', () => {
     try {
       const file = join(directory, 'calibration.json');
       const first = buildCalibration(
-        [request('tenant-select', 0.4), request('sign-in', 30)],
+        [request('tenant-select', 0.4), request('sign-in', 30), request('tenant-write', 0.8)],
         [
           {
             scenario: 'jobs',
@@ -60,6 +60,8 @@ describe('npm run bench -- --calibrate', () => {
       await writeCalibration(file, first);
       const profile = loadCalibration(file);
       expect(profile.capacities.tenantRead?.operationsPerVcpuSecond).toBe(2500);
+      expect(profile.capacities.write?.cpuMsPerOperation).toBe(0.8);
+      expect(profile.capacities.write?.benchmark).toBe('tenant-write (postgres)');
       expect(profile.capacities.realtimeDelivery?.cpuMsPerOperation).toBe(0.004);
       expect(profile.memory.processBase?.bytes).toBe(100_000_000);
 
@@ -74,5 +76,12 @@ describe('npm run bench -- --calibrate', () => {
     } finally {
       await rm(directory, { recursive: true, force: true });
     }
+  });
+
+  it('shows its progress as a bar of the scenarios done', () => {
+    expect(progressBar(0, 4, 8)).toBe('[........] 0/4');
+    expect(progressBar(3, 4, 8)).toBe('[######..] 3/4');
+    expect(progressBar(4, 4, 8)).toBe('[########] 4/4');
+    expect(progressBar(1, 0, 4)).toBe('[####] 1/0');
   });
 });

@@ -1,12 +1,24 @@
 import { describe, expect, it } from 'vitest';
-import { type ComputeProvider, monthlyPrice, type ObjectStore } from '../../src/plan/data.js';
+import {
+  type Capacity,
+  type ComputeProvider,
+  monthlyPrice,
+  type ObjectStore,
+  type PerGbService,
+} from '../../src/plan/data.js';
 import {
   cheapestInstance,
   concurrentJobs,
+  databaseIops,
   endsMatch,
+  measured,
+  meetingHosts,
   objectStoreMonthly,
   peakRate,
+  perGbMonthly,
+  shardsNeeded,
   storedAfter,
+  turnRelayGB,
   users,
   vcpuFor,
 } from '../../src/plan/plan.js';
@@ -21,7 +33,7 @@ import {
   parseSize,
   QuantityError,
 } from '../../src/plan/quantity.js';
-import type { Phase } from '../../src/plan/workload.js';
+import { type Phase, parseBitrate } from '../../src/plan/workload.js';
 
 describe('quantities', () => {
   it('reads durations, sizes, rates, percentages and money with their units', () => {
@@ -108,5 +120,53 @@ describe('formulas', () => {
   it('a table total matches when each end is within the tolerance', () => {
     expect(endsMatch({ lo: 220, hi: 260 }, { lo: 232, hi: 257 }, 0.1)).toBe(true);
     expect(endsMatch({ lo: 1400, hi: 1700 }, { lo: 1230, hi: 1630 }, 0.1)).toBe(false);
+  });
+
+  it('TURN relay GB = average concurrent users in a call × share relayed × 2 directions × bitrate × a month', () => {
+    // 4,000 concurrent at peak, peak factor 4 → 1,000 on average; 20 % in a call, 20 % of them
+    // relayed → 40 relayed streams of 32 kbit/s (4,000 B/s), both ways: 320,000 B/s, over 730 h.
+    const gigabytes = (1000 * 0.2 * 0.2 * 2 * 4000 * 730 * 3600) / 1e9;
+    const relay = turnRelayGB(exact(4000), exact(4), {
+      share: exact(0.2),
+      bitrate: exact(4000),
+      relayed: exact(0.2),
+    });
+    expect(relay.lo).toBeCloseTo(gigabytes, 9);
+    expect(gigabytes).toBeCloseTo(840.96, 6);
+    expect(parseBitrate('32 kbit/s')).toEqual(exact(4000));
+    expect(parseBitrate('1.5 Mbit/s').lo).toBe(187500);
+    expect(() => parseBitrate('32 kB')).toThrow(/bitrate like/);
+  });
+
+  it('meeting hosts = meetings at once at peak (arrivals × peak factor × duration), rounded up', () => {
+    // 4,000 a month, 30-60 min, peak 3: 4000/2,628,000 s × 3 × 1,800-3,600 s = 8.2-16.4 at once.
+    const { concurrent, hosts } = meetingHosts(exact(4000 / 2_628_000), { lo: 1800, hi: 3600 }, exact(3));
+    expect(concurrent.lo).toBeCloseTo((4000 * 3 * 1800) / 2_628_000, 9);
+    expect(hosts).toEqual({ lo: 9, hi: 17 });
+    expect(meetingHosts(exact(0), exact(60), exact(1)).hosts).toEqual(exact(1));
+  });
+
+  it('a per-GB service bills what is beyond its free allowance, plus its base fee', () => {
+    const turn = { perGB: 0.05, freeGB: 1000 } as PerGbService;
+    expect(perGbMonthly(turn, 840)).toBe(0);
+    expect(perGbMonthly(turn, 3000)).toBeCloseTo(100, 9);
+    expect(perGbMonthly({ perGB: 0, baseMonthly: 20 } as PerGbService, 5000)).toBe(20);
+  });
+
+  it('Postgres IOPS = writes × IOPS per write + reads × cache misses; shards = the larger need, at least 1', () => {
+    // 1,000 writes/s × 3 + 20,000 reads/s × 5 % = 4,000 IOPS: two servers of 3,000.
+    const iops = databaseIops(exact(1000), exact(20000), 3, 0.05);
+    expect(iops.lo).toBeCloseTo(4000, 9);
+    expect(shardsNeeded(iops, exact(500), 3000, 2000)).toEqual(exact(2));
+    // Storage can be the reason too: 5 TB on servers of 2 TB.
+    expect(shardsNeeded(exact(10), exact(5000), 3000, 2000)).toEqual(exact(3));
+    expect(shardsNeeded(exact(0), exact(0), 3000, 2000)).toEqual(exact(1));
+  });
+
+  it('a calibration figure without a usable CPU time is not used (newer profiles hold other figures)', () => {
+    const capacity = { benchmark: 'x', operation: 'y', cpuMsPerOperation: 0.8 } as Capacity;
+    expect(measured(capacity)).toBe(capacity);
+    expect(measured({ benchmark: 'files', megabytesPerSecond: 80 } as unknown as Capacity)).toBeUndefined();
+    expect(measured(undefined)).toBeUndefined();
   });
 });

@@ -52,4 +52,28 @@ phases: [{ name: p, duration: 1 month, users: { daily: 10 }, peakFactor: 1 }]
 `);
     expect(problems).toEqual([{ path: 'rates.USD', message: 'expected one amount in EUR, e.g. "0.92 EUR"' }]);
   });
+
+  it('checks voice, meetings, CDN and shards with their units', () => {
+    const problems = problemsOf(`
+name: x
+currency: USD
+targets: { databaseMaxStorage: 2 TB, databaseReadMissShare: 5 }
+phases:
+  - name: p
+    duration: 1 month
+    users: { daily: 10 }
+    peakFactor: 1
+    voice: { share: 20 %, bitrate: 32 kB, relayed: 20 % }
+    meetings: [{ provider: zoom-pro, count: 4000/month }]
+    cdn: { share: 0.95 }
+    database: { shards: two }
+`);
+    const byPath = Object.fromEntries(problems.map((problem) => [problem.path, problem.message]));
+    expect(byPath['phases[0].voice.bitrate']).toMatch(/bitrate like "32 kbit\/s"/);
+    expect(byPath['phases[0].meetings[0].duration']).toBe('required');
+    expect(byPath['phases[0].cdn.share']).toMatch(/percentage like/);
+    expect(byPath['phases[0].database.shards']).toMatch(/whole number/);
+    expect(byPath['targets.databaseReadMissShare']).toMatch(/percentage/);
+    expect(problems).toHaveLength(5);
+  });
 });
