@@ -247,7 +247,7 @@ describeEachDatabase('In-app purchases', (target) => {
         body: stranger.notification('REFUND', theirs.transactionId),
       });
       expect(forged.status).toBe(400);
-      expect((await forged.json()).code).toBe('payments.invalid_signature');
+      expect(((await forged.json()) as { code: string }).code).toBe('payments.invalid_signature');
       for (const body of ['{}', 'not json', JSON.stringify({ signedPayload: 'a.b.c' })]) {
         const response = await fetch(webhook('apple'), { method: 'POST', body });
         expect(response.status).toBe(400);
