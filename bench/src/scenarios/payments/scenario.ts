@@ -11,8 +11,11 @@ import { PAYMENTS_APP, type Renewal, stripeSignature } from './shared.js';
 const BURST_RATE = 500;
 /** Concurrent connections of the throughput run (each waits for its answer before the next). */
 const CONNECTIONS = 50;
-/** Concurrent loops opening an invoice and reading its QR code. */
-const INVOICE_LOOPS = 10;
+/**
+ * Loops opening an invoice and reading its QR code: one, so the figure is the creation time of
+ * one invoice (the issue's "invoice + QR < 50 ms"), not a queue behind concurrent ones.
+ */
+const INVOICE_LOOPS = 1;
 /** Longest wait for the burst's messages once it is sent: the scenario always ends. */
 const MESSAGES_TIMEOUT_MS = 120_000;
 const GOALS = { burstP99Ms: 500, invoiceP99Ms: 50, ratio: 0.5 };
