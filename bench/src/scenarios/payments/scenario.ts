@@ -2,6 +2,7 @@ import { createHmac } from 'node:crypto';
 import { Agent, request } from 'undici';
 import WebSocket from 'ws';
 import { processCpuSeconds } from '../../process-cpu.js';
+import { formatProfileEntries, summarizeProfile } from '../../profile-summary.js';
 import type { CustomResult, CustomRunSettings, CustomScenario } from '../../scenario.js';
 import { type ServerProcess, spawnServer } from '../../server-process.js';
 import type { BenchDialect } from '../../server-protocol.js';
@@ -278,7 +279,19 @@ async function oneRound(dialect: BenchDialect, settings: CustomRunSettings, roun
     settings.progress(`payments: round ${round + 1}: burst of ${burstList.length} at ${BURST_RATE}/s`);
     const burstFigures = await burst(socle, agent, burstList);
     settings.progress(`payments: round ${round + 1}: throughput, invoices`);
+    if (settings.profileDirectory !== undefined) socle.startProfile();
     const socleThroughput = await throughput(socle, agent, throughputList, settings.durationSeconds);
+    if (settings.profileDirectory !== undefined) {
+      // Where Socle's CPU per webhook goes (`--profile`): the throughput run only.
+      const path = `${settings.profileDirectory}/payments-socle-${Date.now()}.cpuprofile`;
+      await socle.stopProfile(path);
+      const summary = await summarizeProfile(path, 20);
+      const requests = Math.max(1, socleThroughput.perSecond * settings.durationSeconds);
+      settings.progress(
+        `  socle CPU by package (${path}):\n${formatProfileEntries(summary.byPackage, requests)}\n` +
+          `  socle heaviest functions:\n${formatProfileEntries(summary.byFunction, requests)}`,
+      );
+    }
     const invoice = await invoices(socle, agent, settings.durationSeconds);
     socleFigures = { burst: burstFigures, invoice, socle: socleThroughput };
   } finally {
