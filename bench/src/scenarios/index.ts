@@ -4,6 +4,7 @@ import { filesDownload, filesUpload } from './files/scenario.js';
 import { jobs } from './jobs/scenario.js';
 import { ledgerTransfers } from './ledger/scenario.js';
 import { outbound } from './outbound/scenario.js';
+import { payments } from './payments/scenario.js';
 import { realtimeBurst } from './realtime-burst/scenario.js';
 import { realtimeFanout } from './realtime-fanout/scenario.js';
 import { signIn } from './sign-in/scenario.js';
@@ -26,4 +27,5 @@ export const scenarios: readonly (Scenario | CustomScenario)[] = [
   filesDownload,
   filesUpload,
   outbound,
+  payments,
 ];

@@ -176,6 +176,8 @@ export {
   type ReceivedEvent,
   readStripeEvent,
   STRIPE_METADATA,
+  type StorePurchase,
+  type StorePurchaseProof,
   type StripeProviderOptions,
   type Subscription,
   type SubscriptionProduct,

@@ -282,6 +282,48 @@ describeEachDatabase('Payments', (target) => {
     });
   });
 
+  describe('chargebacks', () => {
+    it("holds back a disputed purchase's credits, gives them back when the dispute is won, keeps them when lost; redelivered events apply once", async () => {
+      const balance = (tenant: { id: string; owner: { userId: string } }) =>
+        server.balance(tenant as Parameters<typeof server.balance>[0], tenant.owner.userId, 'coins');
+      const won = await server.socle.newTenant();
+      const first = await server.checkout(won, 'coins-500');
+      await deliverAll(server.stripe.completeCheckout(first.sessionId));
+      const [opened] = server.stripe.dispute(first.sessionId) as [StripeEvent];
+      await deliverAll([opened, opened]);
+      expect(await balance(won)).toBe(0n);
+      const disputeId = (opened.data.object as { id: string }).id;
+      const [closed] = server.stripe.closeDispute(disputeId, 'won') as [StripeEvent];
+      await deliverAll([closed, opened, closed]);
+      expect(await balance(won)).toBe(500n);
+
+      const lost = await server.socle.newTenant();
+      const second = await server.checkout(lost, 'coins-500');
+      await deliverAll(server.stripe.completeCheckout(second.sessionId));
+      // A partial dispute (100 of 499 cents: 100 coins), lost; delivered closed first.
+      const [partial] = server.stripe.dispute(second.sessionId, 100) as [StripeEvent];
+      const [lostEvent] = server.stripe.closeDispute((partial.data.object as { id: string }).id, 'lost') as [
+        StripeEvent,
+      ];
+      await deliverAll([lostEvent, partial, lostEvent]);
+      expect(await balance(lost)).toBe(400n);
+      // A full refund afterwards takes the rest, never more than the purchase.
+      const refund = await callAs(
+        server.socle,
+        lost.owner,
+        'POST',
+        `/org/payments/payments/${second.paymentId}/refund`,
+        {
+          orgId: lost.id,
+          payload: {},
+        },
+      );
+      expect(refund.statusCode).toBe(202);
+      await deliverAll([server.stripe.events.at(-1) as StripeEvent]);
+      expect(await balance(lost)).toBe(0n);
+    });
+  });
+
   describe('subscriptions', () => {
     it('follows created, renewed with monthly credits, past_due and canceled, whatever the delivery order', async () => {
       const tenant = await server.socle.newTenant();

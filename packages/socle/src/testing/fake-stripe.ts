@@ -40,6 +40,10 @@ export interface FakeStripe {
   completeCheckout(sessionId: string): StripeEvent[];
   /** The charge of a paid one-off session (to script refunds made in Stripe's dashboard). */
   chargeOf(sessionId: string): StripeObject;
+  /** The buyer's bank disputes the paid session's charge (all of it by default): `charge.dispute.created`. */
+  dispute(sessionId: string, amount?: number): StripeEvent[];
+  /** The dispute closes `won` or `lost`: `charge.dispute.closed`. */
+  closeDispute(disputeId: string, outcome: 'won' | 'lost'): StripeEvent[];
   /** The session expires unpaid. */
   expireCheckout(sessionId: string): StripeEvent[];
   /** A new period of a subscription is paid: `invoice.paid` and `customer.subscription.updated`. */
@@ -404,6 +408,32 @@ export async function startFakeStripe(): Promise<FakeStripe> {
     chargeOf(sessionId) {
       const intent = get(get(sessionId, 'checkout session').payment_intent as string, 'payment intent');
       return get(intent.latest_charge as string, 'charge');
+    },
+
+    dispute(sessionId, amount) {
+      const session = get(sessionId, 'checkout session');
+      const intent = get(session.payment_intent as string, 'payment intent');
+      const charge = get(intent.latest_charge as string, 'charge');
+      const dispute = put({
+        id: id('dp'),
+        object: 'dispute',
+        amount: amount ?? charge.amount,
+        currency: charge.currency,
+        charge: charge.id,
+        payment_intent: intent.id,
+        reason: 'fraudulent',
+        status: 'needs_response',
+        created: clock,
+        metadata: {},
+      });
+      charge.disputed = true;
+      return [emit('charge.dispute.created', dispute)];
+    },
+
+    closeDispute(disputeId, outcome) {
+      const dispute = get(disputeId, 'dispute');
+      dispute.status = outcome;
+      return [emit('charge.dispute.closed', dispute)];
     },
 
     expireCheckout(sessionId) {

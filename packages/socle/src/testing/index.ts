@@ -7,6 +7,7 @@ export {
   type ProbeFinding,
   probeCrossTenantAccess,
 } from './cross-tenant-probe.js';
+export { createFakeAppStore, type FakeAppStore, type FakeAppStoreTransaction } from './fake-app-store.js';
 export {
   FAKE_BTC_RATE,
   type FakeBtcpay,
@@ -16,6 +17,7 @@ export {
   startFakeBtcpay,
   startFakeSwissBitcoinPay,
 } from './fake-bitcoin.js';
+export { type FakeGooglePlay, type FakePlayPurchase, startFakeGooglePlay } from './fake-google-play.js';
 export {
   type FakeStripe,
   type StripeDeliveryOptions,

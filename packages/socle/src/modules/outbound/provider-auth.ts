@@ -1,3 +1,4 @@
+import { importPKCS8, SignJWT } from 'jose';
 import type { Dispatcher } from 'undici';
 import type { Clock } from '../../kernel/index.js';
 import { outboundErrors } from './outbound.errors.js';
@@ -37,22 +38,45 @@ export function createAuthHeaders(
     return { headers: () => headers, invalidate: () => false };
   }
   const refreshBeforeMs = auth.refreshBeforeMs ?? 60_000;
-  const basic = Buffer.from(
-    `${encodeURIComponent(auth.clientId)}:${encodeURIComponent(auth.clientSecret)}`,
-  ).toString('base64');
   const tokenUrl = new URL(auth.tokenUrl);
   let cached: CachedToken | undefined;
   let inFlight: Promise<CachedToken> | undefined;
+  let signingKey: ReturnType<typeof importPKCS8> | undefined;
+
+  /** The token request: client credentials with Basic auth, or a service account's signed JWT. */
+  const tokenRequest = async (): Promise<{ headers: Record<string, string>; form: URLSearchParams }> => {
+    const headers: Record<string, string> = { 'content-type': 'application/x-www-form-urlencoded' };
+    if (auth.type === 'client-credentials') {
+      const basic = Buffer.from(
+        `${encodeURIComponent(auth.clientId)}:${encodeURIComponent(auth.clientSecret)}`,
+      ).toString('base64');
+      headers.authorization = `Basic ${basic}`;
+      return { headers, form: new URLSearchParams({ grant_type: 'client_credentials', ...auth.form }) };
+    }
+    signingKey ??= importPKCS8(auth.privateKey, 'RS256');
+    const now = Math.floor(clock.now().getTime() / 1000);
+    const assertion = await new SignJWT({ scope: auth.scope })
+      .setProtectedHeader({ alg: 'RS256', typ: 'JWT' })
+      .setIssuer(auth.clientEmail)
+      .setAudience(auth.tokenUrl)
+      .setIssuedAt(now)
+      .setExpirationTime(now + 3600)
+      .sign(await signingKey);
+    return {
+      headers,
+      form: new URLSearchParams({ grant_type: 'urn:ietf:params:oauth:grant-type:jwt-bearer', assertion }),
+    };
+  };
 
   const fetchToken = async (signal: AbortSignal): Promise<CachedToken> => {
-    const form = new URLSearchParams({ grant_type: 'client_credentials', ...auth.form });
     let response: Dispatcher.ResponseData;
     try {
+      const { headers, form } = await tokenRequest();
       response = await dispatcher.request({
         origin: tokenUrl.origin,
         path: tokenUrl.pathname + tokenUrl.search,
         method: 'POST',
-        headers: { authorization: `Basic ${basic}`, 'content-type': 'application/x-www-form-urlencoded' },
+        headers,
         body: form.toString(),
         signal,
       });

@@ -43,6 +43,21 @@ export type ProviderAuth =
       readonly form?: Readonly<Record<string, string>>;
       /** Renew the token this long before it expires; default 60 s. */
       readonly refreshBeforeMs?: number;
+    }
+  | {
+      /**
+       * OAuth2 JWT bearer grant (RFC 7523) of a service account (Google APIs): a JWT signed RS256
+       * with the account's private key is exchanged at `tokenUrl`; the token is cached and shared.
+       */
+      readonly type: 'service-account';
+      readonly tokenUrl: string;
+      /** The account's email (`client_email` of its JSON key): the JWT's issuer. */
+      readonly clientEmail: string;
+      /** The account's private key, PKCS#8 PEM (`private_key` of its JSON key). */
+      readonly privateKey: string;
+      /** Space-separated scopes (`https://www.googleapis.com/auth/androidpublisher`). */
+      readonly scope: string;
+      readonly refreshBeforeMs?: number;
     };
 
 /** The declaration of a provider: where it is and how calls to it behave. */
@@ -166,7 +181,10 @@ export function defineProvider(name: string, options: ProviderOptions): Provider
   const fallback = options.fallback ?? [];
   if (fallback.some((other) => other.name === name))
     throw outboundErrors.invalidProvider(name, 'a provider cannot fall back to itself');
-  if (options.auth?.type === 'client-credentials' && !URL.canParse(options.auth.tokenUrl))
+  if (
+    (options.auth?.type === 'client-credentials' || options.auth?.type === 'service-account') &&
+    !URL.canParse(options.auth.tokenUrl)
+  )
     throw outboundErrors.invalidProvider(name, 'auth.tokenUrl is not a URL');
   return Object.freeze({
     name,

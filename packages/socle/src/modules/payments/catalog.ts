@@ -11,6 +11,11 @@ export interface PackProduct {
   readonly credits: number;
   /** A ledger app unit (`coins`, `credits`). */
   readonly unit: string;
+  /**
+   * The product's id in the app stores, when it differs from `id` (`com.example.coins500`):
+   * in-app purchases posted to `POST /payments/purchases/{apple|google-play}` are matched by it.
+   */
+  readonly storeProductIds?: Readonly<Partial<Record<'apple' | 'google-play', string>>>;
 }
 
 /** A subscription: pay every month, receive `credits` of `unit` at each paid period. */
@@ -32,6 +37,8 @@ export type Product = PackProduct | SubscriptionProduct;
 export interface Catalog {
   readonly products: readonly Product[];
   product(id: string): Product | undefined;
+  /** The pack sold in `store` as `storeProductId` (its `storeProductIds[store]`, else its `id`). */
+  storeProduct(store: string, storeProductId: string): Product | undefined;
 }
 
 const PRODUCT_ID = /^[a-z0-9][a-z0-9_.-]{0,63}$/;
@@ -63,5 +70,15 @@ export function defineCatalog(products: readonly Product[]): Catalog {
     if (!UNIT.test(product.unit)) throw bad('unit must be a lower-case ledger app unit such as coins');
     byId.set(product.id, Object.freeze({ ...product }));
   });
-  return Object.freeze({ products: [...byId.values()], product: (id: string) => byId.get(id) });
+  const inStore = (store: string, storeProductId: string) =>
+    [...byId.values()].find(
+      (product) =>
+        product.kind === 'pack' &&
+        (product.storeProductIds?.[store as 'apple'] ?? product.id) === storeProductId,
+    );
+  return Object.freeze({
+    products: [...byId.values()],
+    product: (id: string) => byId.get(id),
+    storeProduct: inStore,
+  });
 }

@@ -1,5 +1,6 @@
 /** The payments module: providers, catalog, checkouts and invoices, webhooks applied to the ledger once. */
 
+export { type AppleProviderOptions, createAppleProvider } from './apple-provider.js';
 export {
   type Catalog,
   defineCatalog,
@@ -7,6 +8,7 @@ export {
   type Product,
   type SubscriptionProduct,
 } from './catalog.js';
+export { createGooglePlayProvider, type GooglePlayProviderOptions } from './google-play-provider.js';
 export { paymentsErrors } from './payments.errors.js';
 export {
   createPaymentsModule,
@@ -32,6 +34,8 @@ export type {
   InvoiceRequest,
   PaymentChange,
   PaymentProvider,
+  StorePurchase,
+  StorePurchaseProof,
   VerifiedEvent,
   WebhookHeaders,
 } from './provider.js';

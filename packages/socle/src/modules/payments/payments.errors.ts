@@ -73,6 +73,20 @@ export const paymentsErrors = {
         details: { provider, operation, ...(status === undefined ? {} : { providerStatus: status }) },
       },
     ),
+  /** A store purchase another person (or organization) claimed first, or bound to another buyer. */
+  purchaseNotYours: (provider: string) =>
+    new SocleError('payments.purchase_not_yours', `This ${provider} purchase belongs to someone else`, {
+      status: 409,
+      details: { provider },
+      errors: field('body', 'is a purchase of another account'),
+    }),
+  /** A store purchase refunded or revoked before it was ever credited: nothing to credit. */
+  purchaseRevoked: (provider: string) =>
+    new SocleError('payments.purchase_revoked', `This ${provider} purchase was refunded or revoked`, {
+      status: 409,
+      details: { provider },
+      errors: field('body', 'was refunded or revoked by the store'),
+    }),
   notConfigured: (provider: string, setting: string) =>
     new SocleError('payments.not_configured', `Payment provider ${provider} needs ${setting}`, {
       status: 500,

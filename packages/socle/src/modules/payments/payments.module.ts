@@ -10,8 +10,10 @@ import {
 import type { LedgerServices } from '../ledger/index.js';
 import { defineProvider, type OutboundServices } from '../outbound/index.js';
 import type { Realtime } from '../realtime/index.js';
+import { createAppleProvider } from './apple-provider.js';
 import { createBtcpayProvider } from './btcpay-provider.js';
 import type { Catalog } from './catalog.js';
+import { createGooglePlayProvider } from './google-play-provider.js';
 import { paymentsErrors } from './payments.errors.js';
 import { createPaymentsPrivacy } from './payments.privacy.js';
 import { registerPaymentsRoutes } from './payments.routes.js';
@@ -78,6 +80,54 @@ export const paymentsSettings = defineSettings({
     description: 'Public address of this server, for webhook URLs given to processors with each invoice',
     protocols: ['http:', 'https:'],
   }),
+  appleBundleId: setting.optionalString({
+    env: 'PAYMENTS_APPLE_BUNDLE_ID',
+    description: "The app's bundle id; required when the apple provider (in-app purchases) is enabled",
+  }),
+  appleEnvironment: setting.oneOf({
+    env: 'PAYMENTS_APPLE_ENVIRONMENT',
+    description: 'App Store environment of the signed transactions accepted (Sandbox for TestFlight)',
+    values: ['Production', 'Sandbox'],
+    default: 'Production',
+  }),
+  appleAppId: setting.integer({
+    env: 'PAYMENTS_APPLE_APP_ID',
+    description: "The app's Apple id (App Store Connect); required in Production, 0 when unset",
+    default: 0,
+    min: 0,
+    max: Number.MAX_SAFE_INTEGER,
+  }),
+  appleRootCertificates: setting.list({
+    env: 'PAYMENTS_APPLE_ROOT_CERTIFICATES',
+    description:
+      'Trusted roots of App Store signatures, base64 DER, comma-separated (base64 -w0 AppleRootCA-G3.cer)',
+  }),
+  appleOnlineChecks: setting.boolean({
+    env: 'PAYMENTS_APPLE_ONLINE_CHECKS',
+    description:
+      'OCSP revocation checks of the signing chain, validity at the current date (off only for test chains)',
+    default: true,
+  }),
+  googlePlayPackageName: setting.optionalString({
+    env: 'PAYMENTS_GOOGLE_PLAY_PACKAGE_NAME',
+    description: "The app's package name; required when the google-play provider is enabled",
+  }),
+  googlePlayServiceAccount: setting.secret({
+    env: 'PAYMENTS_GOOGLE_PLAY_SERVICE_ACCOUNT',
+    description:
+      'JSON key of a service account with access to the Play Console (client_email, private_key, token_uri)',
+  }),
+  googlePlayApiUrl: setting.url({
+    env: 'PAYMENTS_GOOGLE_PLAY_API_URL',
+    description: "The Android Publisher API's address (a local fake in tests and demos)",
+    protocols: ['http:', 'https:'],
+  }),
+  googlePlayNotificationSecret: setting.secret({
+    env: 'PAYMENTS_GOOGLE_PLAY_NOTIFICATION_SECRET',
+    description:
+      'Secret of the Pub/Sub push URL of Real-time developer notifications (/payments/webhooks/google-play?secret=…)',
+    minLength: 16,
+  }),
   webhookToleranceSeconds: setting.integer({
     env: 'PAYMENTS_WEBHOOK_TOLERANCE_SECONDS',
     description: 'Age past which a signed webhook timestamp is refused (replayed captures)',
@@ -104,9 +154,36 @@ export interface PaymentsOptions {
    * `'stripe'`, `'btcpay'`, `'swiss-bitcoin-pay'` (configured by the PAYMENTS_* settings), or an
    * adapter of the app's.
    */
-  readonly providers: readonly ('stripe' | 'btcpay' | 'swiss-bitcoin-pay' | PaymentProvider)[];
+  readonly providers: readonly (
+    | 'stripe'
+    | 'btcpay'
+    | 'swiss-bitcoin-pay'
+    | 'apple'
+    | 'google-play'
+    | PaymentProvider
+  )[];
   /** What is on sale: `defineCatalog([...])`. */
   readonly catalog: Catalog;
+}
+
+/** The fields payments reads of a service account's JSON key. */
+function readServiceAccount(json: string): { client_email: string; private_key: string; token_uri?: string } {
+  let key: { client_email?: unknown; private_key?: unknown; token_uri?: unknown };
+  try {
+    key = JSON.parse(json);
+  } catch {
+    throw paymentsErrors.notConfigured('google-play', 'PAYMENTS_GOOGLE_PLAY_SERVICE_ACCOUNT (a JSON key)');
+  }
+  if (typeof key.client_email !== 'string' || typeof key.private_key !== 'string')
+    throw paymentsErrors.notConfigured(
+      'google-play',
+      'PAYMENTS_GOOGLE_PLAY_SERVICE_ACCOUNT with client_email and private_key',
+    );
+  return {
+    client_email: key.client_email,
+    private_key: key.private_key,
+    ...(typeof key.token_uri === 'string' ? { token_uri: key.token_uri } : {}),
+  };
 }
 
 /** Every ten minutes: events of the last `backfillHours` applied again (duplicates are no-ops). */
@@ -197,6 +274,52 @@ export function createPaymentsModule(options: PaymentsOptions): PaymentsModule {
                     'payments/webhooks/swiss-bitcoin-pay',
                     settings.publicUrl.endsWith('/') ? settings.publicUrl : `${settings.publicUrl}/`,
                   ).href,
+          });
+        }
+        if (provider === 'apple') {
+          const roots = settings.appleRootCertificates.map((value) => Buffer.from(value, 'base64'));
+          if (roots.length === 0)
+            throw paymentsErrors.notConfigured('apple', 'PAYMENTS_APPLE_ROOT_CERTIFICATES');
+          return createAppleProvider({
+            bundleId: required(settings.appleBundleId, 'apple', 'PAYMENTS_APPLE_BUNDLE_ID'),
+            environment: settings.appleEnvironment === 'Sandbox' ? 'Sandbox' : 'Production',
+            appAppleId: settings.appleAppId === 0 ? undefined : settings.appleAppId,
+            rootCertificates: roots,
+            onlineChecks: settings.appleOnlineChecks,
+          });
+        }
+        if (provider === 'google-play') {
+          const key = readServiceAccount(
+            required(
+              settings.googlePlayServiceAccount,
+              'google-play',
+              'PAYMENTS_GOOGLE_PLAY_SERVICE_ACCOUNT',
+            ),
+          );
+          return createGooglePlayProvider({
+            client: outbound.client(
+              defineProvider('google-play', {
+                baseUrl: settings.googlePlayApiUrl ?? 'https://androidpublisher.googleapis.com',
+                auth: {
+                  type: 'service-account',
+                  tokenUrl: key.token_uri ?? 'https://oauth2.googleapis.com/token',
+                  clientEmail: key.client_email,
+                  privateKey: key.private_key,
+                  scope: 'https://www.googleapis.com/auth/androidpublisher',
+                },
+                timeoutMs: { attemptMs: 5_000, totalMs: 15_000 },
+              }),
+            ),
+            packageName: required(
+              settings.googlePlayPackageName,
+              'google-play',
+              'PAYMENTS_GOOGLE_PLAY_PACKAGE_NAME',
+            ),
+            notificationSecret: required(
+              settings.googlePlayNotificationSecret,
+              'google-play',
+              'PAYMENTS_GOOGLE_PLAY_NOTIFICATION_SECRET',
+            ),
           });
         }
         return provider;

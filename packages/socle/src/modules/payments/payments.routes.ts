@@ -200,6 +200,38 @@ export function registerPaymentsRoutes(app: HttpServer, payments: PaymentsServic
     },
   );
 
+  app.post(
+    '/payments/purchases/:provider',
+    {
+      schema: {
+        ...member,
+        summary:
+          'Credits an in-app purchase once: Apple `signedTransaction` (StoreKit 2 JWS) or Google Play `productId` + `purchaseToken`',
+        params: Type.Object({ provider: Type.String({ pattern: '^[a-z0-9-]{1,32}$' }) }),
+        body: Type.Object(
+          {
+            signedTransaction: Type.Optional(Type.String({ minLength: 1, maxLength: 16_384 })),
+            productId: Type.Optional(Type.String({ minLength: 1, maxLength: 150 })),
+            purchaseToken: Type.Optional(Type.String({ minLength: 1, maxLength: 512 })),
+          },
+          { additionalProperties: false },
+        ),
+        response: {
+          200: Type.Object({ payment: PaymentSchema, duplicate: Type.Boolean(), outcome: Type.String() }),
+        },
+      },
+    },
+    async (request) => {
+      const { orgId, userId } = requireOrg(request);
+      const result = await payments.claimPurchase(request.params.provider, request.body, { orgId, userId });
+      return {
+        payment: serializePayment(result.payment),
+        duplicate: result.duplicate,
+        outcome: result.outcome,
+      };
+    },
+  );
+
   app.get(
     '/payments/payments/:paymentId/qr.:format',
     {

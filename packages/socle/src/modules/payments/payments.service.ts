@@ -22,7 +22,7 @@ import {
   type SubscriptionRow,
 } from './payments.store.js';
 import type { PaymentsTables } from './payments.tables.js';
-import type { PaymentProvider, VerifiedEvent } from './provider.js';
+import type { PaymentChange, PaymentProvider, StorePurchaseProof, VerifiedEvent } from './provider.js';
 
 /** A payment as apps and clients see it (amounts in minor units, as bigints). */
 export interface Payment {
@@ -237,27 +237,39 @@ export function createPaymentsService(options: PaymentsServiceOptions) {
   }
 
   /**
-   * Moves back the credits a refund takes: the share of the credits the refunded share of the
-   * amount is, at most what the wallet still holds (credits already spent stay spent; the rest is
-   * taken by a later refund event). Each step is its own reversal, named by what was reversed before.
+   * Brings the credits held back from a purchase to what its refunds and disputes take now: the
+   * share of the credits that the refunded plus disputed (opened or lost) share of the amount is.
+   * More than before: reversals of the purchase, at most what the wallet still holds (credits
+   * already spent stay spent; the rest is taken by a later event) and what the purchase has left
+   * to reverse. Less (a dispute won): the difference given back by a new transfer. Each step is
+   * named by what was moved before, so the ledger's own idempotency is a second line.
    */
-  async function reverseRefunded(trx: Transaction<PaymentsTables>, payment: PaymentRow) {
+  async function settleReversals(trx: Transaction<PaymentsTables>, payment: PaymentRow) {
     if (payment.transfer_id === null || payment.user_id === null || payment.unit === null) return payment;
     const credits = BigInt(payment.credits);
     const amount = BigInt(payment.amount);
-    const refunded = BigInt(payment.refunded_amount);
-    const target = amount === 0n ? 0n : refunded >= amount ? credits : (credits * refunded) / amount;
+    const held = BigInt(payment.refunded_amount) + (await paymentsStore.heldByDisputes(trx, payment.id));
+    const target = amount === 0n ? 0n : held >= amount ? credits : (credits * held) / amount;
     const reversed = BigInt(payment.reversed_credits);
-    if (target <= reversed) return payment;
+    const restored = BigInt(payment.restored_credits);
+    const net = reversed - restored;
+    if (target < net) {
+      const step = net - target;
+      await credit(trx, payment, `payments:${payment.id}:restore:${restored}`, step, 'payments.dispute_won');
+      return paymentsStore.updatePayment(trx, payment.id, { restored_credits: (restored + step).toString() });
+    }
+    if (target === net) return payment;
     const wallet = await walletOf(trx, payment.user_id, payment.unit);
     const available = (await ledger.balance(trx, wallet)).available;
-    const step = target - reversed < available ? target - reversed : available;
+    let step = target - net;
+    if (step > available) step = available;
+    if (step > credits - reversed) step = credits - reversed;
     if (step <= 0n) return payment;
     await ledger.reverse(trx, {
       id: `payments:${payment.id}:reversal:${reversed}`,
       transferId: payment.transfer_id,
       amount: step,
-      code: 'payments.refund',
+      code: held > BigInt(payment.refunded_amount) ? 'payments.chargeback' : 'payments.refund',
       metadata: { paymentId: payment.id },
     });
     return paymentsStore.updatePayment(trx, payment.id, { reversed_credits: (reversed + step).toString() });
@@ -310,7 +322,11 @@ export function createPaymentsService(options: PaymentsServiceOptions) {
   ): Promise<string> {
     let payment = locked;
     const now = clock.now();
-    const change = event.change;
+    // A store's refund or revocation takes the whole purchase back: a full refund.
+    const change: Exclude<PaymentChange, { kind: 'revoked' }> =
+      event.change.kind === 'revoked'
+        ? { kind: 'refunded', refundedAmount: BigInt(locked.amount) }
+        : event.change;
     const references = (ids: (string | undefined)[]) =>
       paymentsStore.addReferences(
         trx,
@@ -353,11 +369,11 @@ export function createPaymentsService(options: PaymentsServiceOptions) {
           balance = await credit(trx, payment, transferId, BigInt(payment.credits), 'payments.purchase');
           if (balance !== undefined)
             payment = await paymentsStore.updatePayment(trx, payment.id, { transfer_id: transferId });
-          // A refund that arrived before the payment: applied now that there is something to reverse.
-          if (BigInt(payment.refunded_amount) > 0n) {
-            payment = await reverseRefunded(trx, payment);
-            balance = await balanceOf(trx, payment);
-          }
+          // A refund or dispute that arrived before the payment: applied now that there is
+          // something to reverse.
+          const reversedBefore = payment.reversed_credits;
+          payment = await settleReversals(trx, payment);
+          if (payment.reversed_credits !== reversedBefore) balance = await balanceOf(trx, payment);
         }
         await runHandlers(trx, 'payment.succeeded', payment, notices);
         notice(notices, 'payment.succeeded', payment, {
@@ -390,13 +406,45 @@ export function createPaymentsService(options: PaymentsServiceOptions) {
         });
         // Before the payment is known paid, the refund is recorded and applied when it is.
         if (payment.status !== 'succeeded') return 'refund_recorded';
-        payment = await reverseRefunded(trx, payment);
+        payment = await settleReversals(trx, payment);
         await runHandlers(trx, 'payment.refunded', payment, notices);
         notice(notices, 'payment.refunded', payment, {
           refundedAmount: String(payment.refunded_amount),
           balance: (await balanceOf(trx, payment))?.toString() ?? null,
         });
         return 'refunded';
+      }
+      case 'disputed': {
+        await references([change.disputeId]);
+        const current = await paymentsStore.lockDispute(trx, provider, change.disputeId);
+        // By state: an older event, or anything after won or lost, changes nothing.
+        if (
+          current !== undefined &&
+          (new Date(current.state_at) > event.occurredAt ||
+            current.status === 'won' ||
+            current.status === 'lost')
+        )
+          return 'stale';
+        await paymentsStore.upsertDispute(trx, {
+          provider,
+          dispute_id: change.disputeId,
+          payment_id: payment.id,
+          amount: change.amount.toString(),
+          status: change.status,
+          state_at: event.occurredAt,
+        });
+        if (payment.status !== 'succeeded') return 'dispute_recorded';
+        const before = BigInt(payment.reversed_credits) - BigInt(payment.restored_credits);
+        payment = await settleReversals(trx, payment);
+        const after = BigInt(payment.reversed_credits) - BigInt(payment.restored_credits);
+        if (after !== before)
+          notice(notices, 'payment.refunded', payment, {
+            refundedAmount: String(payment.refunded_amount),
+            disputeId: change.disputeId,
+            disputeStatus: change.status,
+            balance: (await balanceOf(trx, payment))?.toString() ?? null,
+          });
+        return `dispute_${change.status}`;
       }
       case 'subscription': {
         await references([change.subscriptionId]);
@@ -449,6 +497,17 @@ export function createPaymentsService(options: PaymentsServiceOptions) {
         notice(notices, 'payment.failed', payment, { invoiceId: change.invoiceId });
         return 'renewal_failed';
       }
+    }
+  }
+
+  /** Tells the store an applied purchase was delivered, when it asks to be told. */
+  async function acknowledge(event: VerifiedEvent, paymentId: string) {
+    if (event.acknowledge === undefined) return;
+    try {
+      await event.acknowledge();
+    } catch (error) {
+      // Applied already; the next delivery or post of this purchase acknowledges it again.
+      log.warn({ err: error, paymentId }, 'Store purchase could not be acknowledged');
     }
   }
 
@@ -702,6 +761,95 @@ export function createPaymentsService(options: PaymentsServiceOptions) {
       return toPayment(updated);
     },
 
+    /**
+     * Credits a purchase an app made in a store (StoreKit, Play Billing) once its proof verifies:
+     * Apple's signed transaction (JWS checked against Apple's certificate chain) or Play's purchase
+     * token (read back from the Android Publisher API). The payment is keyed by the store's id of
+     * the purchase, so the same purchase posted again, by any client, or told by the store's
+     * notification, is credited once; a revoked or refunded one is reversed. The first account to
+     * post a purchase owns it (and the store's account token, when the app set one, must be theirs).
+     */
+    async claimPurchase(
+      providerName: string,
+      proof: StorePurchaseProof,
+      buyer: { readonly orgId: string; readonly userId: string },
+    ): Promise<ReceivedEvent & { readonly payment: Payment }> {
+      const provider = providerNamed(providerName);
+      if (provider.verifyPurchase === undefined)
+        throw paymentsErrors.invalidInput(
+          'payments.no_purchases',
+          'params/provider',
+          'takes no in-app purchases',
+        );
+      const purchase = await provider.verifyPurchase(proof);
+      const product = catalog.storeProduct(provider.name, purchase.storeProductId);
+      if (product === undefined) throw paymentsErrors.productNotFound(purchase.storeProductId, 'body');
+      if (purchase.accountToken !== undefined && purchase.accountToken.toLowerCase() !== buyer.userId)
+        throw paymentsErrors.purchaseNotYours(provider.name);
+      const now = clock.now();
+      const row: NewPaymentRow = {
+        id: randomUUID(),
+        user_id: buyer.userId,
+        provider: provider.name,
+        provider_reference: purchase.reference,
+        provider_payment_id: null,
+        provider_subscription_id: null,
+        provider_customer_id: null,
+        kind: 'pack',
+        product_id: product.id,
+        order_id: null,
+        status: 'pending',
+        amount: String(product.price),
+        currency: product.currency,
+        credits: String(product.credits),
+        unit: product.unit,
+        transfer_id: null,
+        amount_sats: null,
+        payment_uri: null,
+        checkout_url: null,
+        expires_at: null,
+        metadata: {},
+        created_at: now,
+        updated_at: now,
+        settled_at: null,
+      };
+      let route = await paymentsStore.findRoute(db.kysely, provider.name, [purchase.reference]);
+      if (route === undefined) {
+        // Never credited here and already taken back by the store: nothing to record.
+        if (purchase.event.change.kind === 'revoked') throw paymentsErrors.purchaseRevoked(provider.name);
+        await db.transaction(
+          async (trx) => {
+            const inserted = await paymentsStore.insertStorePayment(trx, row);
+            if (inserted !== undefined)
+              await paymentsStore.addReferences(trx, [
+                {
+                  provider: provider.name,
+                  reference: purchase.reference,
+                  tenant_id: buyer.orgId,
+                  payment_id: row.id,
+                },
+              ]);
+          },
+          { settings: tenantSettings({ tenantId: buyer.orgId, userId: buyer.userId }) },
+        );
+        route = await paymentsStore.findRoute(db.kysely, provider.name, [purchase.reference]);
+      }
+      if (route === undefined) throw new Error(`the ${provider.name} purchase has no payment`);
+      const { tenant_id: tenantId, payment_id: paymentId } = route;
+      const owner = await db.transaction((trx) => paymentsStore.findPayment(trx, paymentId), {
+        settings: tenantSettings({ tenantId }),
+      });
+      if (tenantId !== buyer.orgId || owner?.user_id !== buyer.userId)
+        throw paymentsErrors.purchaseNotYours(provider.name);
+      const result = await service.receiveEvent(provider.name, { ...purchase.event, paymentId });
+      const payment = await db.transaction((trx) => paymentsStore.findPayment(trx, paymentId), {
+        settings: tenantSettings({ tenantId }),
+      });
+      if (payment === undefined) throw paymentsErrors.paymentNotFound(paymentId);
+      await acknowledge(purchase.event, paymentId);
+      return { ...result, payment: toPayment(payment) };
+    },
+
     /** The QR code of an invoice's payment URI: PNG bytes or SVG text; 404 for a payment without one. */
     async invoiceQrCode(paymentId: string, format: 'png' | 'svg'): Promise<Buffer | string> {
       const payment = await service.payment(paymentId);
@@ -721,7 +869,9 @@ export function createPaymentsService(options: PaymentsServiceOptions) {
     ): Promise<ReceivedEvent> {
       const provider = providerNamed(providerName);
       const event = await provider.verifyWebhook(rawBody, headers, query);
-      return service.receiveEvent(provider.name, event);
+      const received = await service.receiveEvent(provider.name, event);
+      await acknowledge(event, received.paymentId);
+      return received;
     },
 
     /**

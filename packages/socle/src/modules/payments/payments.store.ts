@@ -7,7 +7,7 @@ export type PaymentRow = Selectable<PaymentsTables['payments.payments']>;
 export type SubscriptionRow = Selectable<PaymentsTables['payments.subscriptions']>;
 export type NewPaymentRow = Omit<
   PaymentsTables['payments.payments'],
-  'tenant_id' | 'refunded_amount' | 'reversed_credits' | 'metadata' | 'credits'
+  'tenant_id' | 'refunded_amount' | 'reversed_credits' | 'restored_credits' | 'metadata' | 'credits'
 > & { credits: string; metadata: unknown };
 
 /** SQL of payments. Tenant tables run under the caller's transaction (row-level security). */
@@ -27,6 +27,19 @@ export const paymentsStore = {
       .onConflict((conflict) =>
         conflict.columns(['tenant_id', 'order_id']).where('order_id', 'is not', null).doNothing(),
       )
+      .returningAll()
+      .executeTakeFirst();
+  },
+
+  /**
+   * Inserts the payment of a store purchase unless the purchase has one (its provider reference is
+   * unique across organizations: a concurrent claim waits, then finds it); undefined when it had.
+   */
+  insertStorePayment(trx: Executor, row: NewPaymentRow) {
+    return trx
+      .insertInto('payments.payments')
+      .values(row)
+      .onConflict((conflict) => conflict.columns(['provider', 'provider_reference']).doNothing())
       .returningAll()
       .executeTakeFirst();
   },
@@ -179,6 +192,40 @@ export const paymentsStore = {
     let query = trx.selectFrom('payments.subscriptions').selectAll();
     if (userId !== undefined) query = query.where('user_id', '=', userId);
     return query.orderBy('created_at', 'desc').execute();
+  },
+
+  /** A dispute's row, locked until the transaction ends (two events about it apply one after the other). */
+  lockDispute(trx: Executor, provider: string, disputeId: string) {
+    return trx
+      .selectFrom('payments.disputes')
+      .selectAll()
+      .where('provider', '=', provider)
+      .where('dispute_id', '=', disputeId)
+      .forUpdate()
+      .executeTakeFirst();
+  },
+
+  upsertDispute(trx: Executor, row: Omit<PaymentsTables['payments.disputes'], 'tenant_id'>) {
+    return trx
+      .insertInto('payments.disputes')
+      .values(row)
+      .onConflict((conflict) =>
+        conflict
+          .columns(['provider', 'dispute_id'])
+          .doUpdateSet({ amount: row.amount, status: row.status, state_at: row.state_at }),
+      )
+      .execute();
+  },
+
+  /** What the payment's disputes hold back now: opened (funds withdrawn) or lost. */
+  async heldByDisputes(trx: Executor, paymentId: string): Promise<bigint> {
+    const row = await trx
+      .selectFrom('payments.disputes')
+      .select((eb) => eb.fn.coalesce(eb.fn.sum<string>('amount'), eb.val('0')).as('held'))
+      .where('payment_id', '=', paymentId)
+      .where('status', 'in', ['needs_response', 'under_review', 'lost'])
+      .executeTakeFirst();
+    return BigInt(row?.held ?? 0);
   },
 
   /** Invoices still open, of every organization (owner role), for the backfill's re-fetch. */

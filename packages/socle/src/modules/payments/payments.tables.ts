@@ -25,6 +25,7 @@ export interface PaymentsTables {
     unit: string | null;
     transfer_id: string | null;
     reversed_credits: Generated<SqlBigint>;
+    restored_credits: Generated<SqlBigint>;
     amount_sats: SqlBigint | null;
     payment_uri: string | null;
     checkout_url: string | null;
@@ -64,6 +65,15 @@ export interface PaymentsTables {
     owner: string;
     unit: string;
     account_id: string;
+  };
+  'payments.disputes': {
+    provider: string;
+    dispute_id: string;
+    tenant_id: Generated<string>;
+    payment_id: string;
+    amount: SqlBigint;
+    status: string;
+    state_at: Date;
   };
   'payments.provider_references': {
     provider: string;

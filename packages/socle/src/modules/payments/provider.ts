@@ -15,6 +15,18 @@ export type PaymentChange =
   | { readonly kind: 'expired' }
   /** The provider's cumulative refunded amount (minor units): only ever grows. */
   | { readonly kind: 'refunded'; readonly refundedAmount: bigint; readonly providerPaymentId?: string }
+  /**
+   * A chargeback's state (Stripe's dispute): opened or lost holds back the disputed share of the
+   * credits; won gives it back. Applied when newer than the stored state; won and lost are final.
+   */
+  | {
+      readonly kind: 'disputed';
+      readonly disputeId: string;
+      readonly amount: bigint;
+      readonly status: string;
+    }
+  /** Refunded or revoked whole (an app store's refund, a voided purchase): reversed like a full refund. */
+  | { readonly kind: 'revoked' }
   /** A subscription's state: applied when newer than the stored one; canceled is final. */
   | {
       readonly kind: 'subscription';
@@ -41,6 +53,12 @@ export interface VerifiedEvent {
   readonly change: PaymentChange;
   /** The event as received, stored with it. */
   readonly payload: unknown;
+  /**
+   * Tells the store, once the event is applied, that the purchase was delivered (Play refunds a
+   * purchase left unacknowledged for three days). A failure is logged; the next delivery or post
+   * of the purchase acknowledges it again.
+   */
+  readonly acknowledge?: (() => Promise<void>) | undefined;
 }
 
 /** A checkout to open at the provider for one payment. */
@@ -83,6 +101,27 @@ export interface InvoiceCreated {
   readonly expiresAt: Date;
 }
 
+/** What an app posts after a purchase in a store (StoreKit 2, Play Billing). */
+export interface StorePurchaseProof {
+  /** Apple: the JWS `signedTransaction` (StoreKit 2 `Transaction.jwsRepresentation`). */
+  readonly signedTransaction?: string | undefined;
+  /** Google Play: the product id of the purchase and its purchase token. */
+  readonly productId?: string | undefined;
+  readonly purchaseToken?: string | undefined;
+}
+
+/** A store purchase the provider verified (a signature checked, or the store's API asked). */
+export interface StorePurchase {
+  /** The store's id of this purchase (Apple transaction id, Play purchase token): the payment's reference. */
+  readonly reference: string;
+  /** The store's product id, mapped to the catalog by `storeProductIds` (or equal to the catalog id). */
+  readonly storeProductId: string;
+  /** The buyer id the app bound to the purchase (Apple `appAccountToken`, Play `obfuscatedExternalAccountId`). */
+  readonly accountToken?: string | undefined;
+  /** The purchase's state as an event (paid, revoked, or noted while pending). */
+  readonly event: VerifiedEvent;
+}
+
 /** Headers as Fastify gives them. */
 export type WebhookHeaders = Readonly<Record<string, string | string[] | undefined>>;
 
@@ -114,6 +153,8 @@ export interface PaymentProvider {
   ): Promise<void>;
   /** The current state of an invoice as an event (undefined while it is still open): the backfill. */
   invoiceEvent?(reference: string): Promise<VerifiedEvent | undefined>;
+  /** Verifies a purchase an app made in a store (signature or the store's API): `POST /payments/purchases/{provider}`. */
+  verifyPurchase?(proof: StorePurchaseProof): Promise<StorePurchase>;
   /** Events since `since`, oldest first, read through the API (authenticated, not signed). */
   eventsSince?(since: Date): AsyncIterable<VerifiedEvent>;
 }

@@ -80,6 +80,18 @@ export function readStripeEvent(event: Stripe.Event): VerifiedEvent {
         ...(paymentIntent === undefined ? {} : { providerPaymentId: paymentIntent }),
       });
     }
+    case 'charge.dispute.created':
+    case 'charge.dispute.updated':
+    case 'charge.dispute.closed': {
+      const dispute = event.data.object;
+      const paymentIntent = idOf(dispute.payment_intent);
+      return make(undefined, [paymentIntent], {
+        kind: 'disputed',
+        disputeId: dispute.id,
+        amount: BigInt(dispute.amount),
+        status: dispute.status,
+      });
+    }
     case 'customer.subscription.created':
     case 'customer.subscription.updated':
     case 'customer.subscription.deleted': {

@@ -1,0 +1,229 @@
+import { generateKeyPairSync, randomBytes, verify } from 'node:crypto';
+import { type FaultyProvider, type ReceivedRequest, startFaultyProvider } from './faulty-provider.js';
+
+/** A one-time product purchase as the fake keeps it (`purchases.products` resource fields). */
+export interface FakePlayPurchase {
+  readonly productId: string;
+  readonly purchaseToken: string;
+  orderId: string;
+  /** 0 purchased, 1 canceled (voided, refunded), 2 pending. */
+  purchaseState: 0 | 1 | 2;
+  acknowledgementState: 0 | 1;
+  consumptionState: 0 | 1;
+  purchaseTimeMillis: string;
+  obfuscatedExternalAccountId?: string;
+  voidedTimeMillis?: string;
+}
+
+/** Google Play's Android Publisher API and OAuth token endpoint, with RTDN pushes. */
+export interface FakeGooglePlay {
+  /** The API's address: `PAYMENTS_GOOGLE_PLAY_API_URL`. */
+  readonly url: string;
+  readonly packageName: string;
+  /** A service account JSON key whose `token_uri` is the fake's: `PAYMENTS_GOOGLE_PLAY_SERVICE_ACCOUNT`. */
+  readonly serviceAccount: string;
+  /** Fault injection (token endpoint and API). */
+  readonly api: FaultyProvider;
+  readonly purchases: Map<string, FakePlayPurchase>;
+  /** Access tokens issued so far (one per JWT grant). */
+  readonly tokensIssued: number;
+  /** A purchase in the app; returns its purchase token. */
+  purchase(productId: string, options?: { accountId?: string; pending?: boolean }): string;
+  /** A pending purchase is paid. */
+  complete(purchaseToken: string): void;
+  /** Google voids the purchase (refund, chargeback): canceled, listed in voided purchases. */
+  voidPurchase(purchaseToken: string): void;
+  /** POSTs a Real-time developer notification (Pub/Sub push JSON) about the purchase to `url`. */
+  notify(url: string, purchaseToken: string, kind: 'purchased' | 'canceled' | 'voided'): Promise<number>;
+  close(): Promise<void>;
+}
+
+const unauthorized = {
+  status: 401,
+  json: { error: { code: 401, message: 'Request is missing valid credentials' } },
+};
+const notFound = (message: string) => ({ status: 404, json: { error: { code: 404, message } } });
+
+/**
+ * A fake Google Play: an OAuth token endpoint that accepts only the JWT bearer grant signed RS256
+ * by its service account's key, and the Android Publisher API calls payments makes
+ * (`purchases.products.get`, `:acknowledge`, `purchases.voidedpurchases.list`) behind that token;
+ * Real-time developer notifications are pushed as Pub/Sub does (`{ message: { data: base64 } }`).
+ *
+ * @example
+ * const play = await startFakeGooglePlay();
+ * const token = play.purchase('coins-500', { accountId: userId });
+ * // the app: POST /payments/purchases/google-play { productId: 'coins-500', purchaseToken: token }
+ */
+export async function startFakeGooglePlay(options: { packageName?: string } = {}): Promise<FakeGooglePlay> {
+  const packageName = options.packageName ?? 'com.example.socle';
+  const { publicKey, privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  const clientEmail = 'payments@socle-test.iam.gserviceaccount.com';
+  const api = await startFaultyProvider();
+  const tokenUri = `${api.url}/token`;
+  const purchases = new Map<string, FakePlayPurchase>();
+  const accessTokens = new Set<string>();
+  const prefix = `/androidpublisher/v3/applications/${encodeURIComponent(packageName)}/purchases/`;
+
+  /** Checks the grant: RS256 by the account's key, issued by it, for this endpoint, not expired. */
+  const grant = (request: ReceivedRequest) => {
+    const form = new URLSearchParams(request.body);
+    if (form.get('grant_type') !== 'urn:ietf:params:oauth:grant-type:jwt-bearer') return undefined;
+    const [head = '', body = '', signature = ''] = (form.get('assertion') ?? '').split('.');
+    const valid = verify(
+      'sha256',
+      Buffer.from(`${head}.${body}`),
+      publicKey,
+      Buffer.from(signature, 'base64url'),
+    );
+    if (!valid) return undefined;
+    let claims: Record<string, unknown>;
+    try {
+      claims = JSON.parse(Buffer.from(body, 'base64url').toString('utf8'));
+    } catch {
+      return undefined;
+    }
+    const now = Date.now() / 1000;
+    if (claims.iss !== clientEmail || claims.aud !== tokenUri || typeof claims.exp !== 'number')
+      return undefined;
+    if (claims.exp < now || claims.scope !== 'https://www.googleapis.com/auth/androidpublisher')
+      return undefined;
+    const token = `ya29.${randomBytes(16).toString('hex')}`;
+    accessTokens.add(token);
+    return token;
+  };
+
+  api.answer((request) => {
+    const url = new URL(request.url, api.url);
+    if (request.method === 'POST' && url.pathname === '/token') {
+      const token = grant(request);
+      return token === undefined
+        ? { status: 400, json: { error: 'invalid_grant', error_description: 'Invalid JWT Signature.' } }
+        : { json: { access_token: token, expires_in: 3599, token_type: 'Bearer' } };
+    }
+    const bearer = String(request.headers.authorization ?? '').replace(/^Bearer /, '');
+    if (!accessTokens.has(bearer)) return unauthorized;
+    if (!url.pathname.startsWith(prefix)) return notFound('Package not found');
+    const rest = url.pathname.slice(prefix.length);
+    if (request.method === 'GET' && rest === 'voidedpurchases') {
+      const since = Number(url.searchParams.get('startTime') ?? 0);
+      return {
+        json: {
+          voidedPurchases: [...purchases.values()]
+            .filter(
+              (purchase) =>
+                purchase.voidedTimeMillis !== undefined && Number(purchase.voidedTimeMillis) >= since,
+            )
+            .map((purchase) => ({
+              kind: 'androidpublisher#voidedPurchase',
+              purchaseToken: purchase.purchaseToken,
+              orderId: purchase.orderId,
+              purchaseTimeMillis: purchase.purchaseTimeMillis,
+              voidedTimeMillis: purchase.voidedTimeMillis,
+              voidedSource: 0,
+              voidedReason: 1,
+            })),
+        },
+      };
+    }
+    const match = /^products\/([^/]+)\/tokens\/([^/]+?)(:acknowledge)?$/.exec(rest);
+    if (match === null) return notFound('Not found');
+    const purchase = purchases.get(decodeURIComponent(match[2] ?? ''));
+    if (purchase === undefined || purchase.productId !== decodeURIComponent(match[1] ?? ''))
+      return { status: 400, json: { error: { code: 400, message: 'Invalid Value' } } };
+    if (match[3] !== undefined) {
+      if (request.method !== 'POST') return notFound('Not found');
+      purchase.acknowledgementState = 1;
+      return { status: 204, body: '' };
+    }
+    if (request.method !== 'GET') return notFound('Not found');
+    const { productId: _product, purchaseToken: _token, voidedTimeMillis: _voided, ...fields } = purchase;
+    return { json: { kind: 'androidpublisher#productPurchase', regionCode: 'CH', quantity: 1, ...fields } };
+  });
+
+  const find = (token: string) => {
+    const found = purchases.get(token);
+    if (found === undefined) throw new Error(`no purchase ${token}`);
+    return found;
+  };
+
+  return {
+    url: api.url,
+    packageName,
+    serviceAccount: JSON.stringify({
+      type: 'service_account',
+      client_email: clientEmail,
+      private_key: privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
+      token_uri: tokenUri,
+    }),
+    api,
+    purchases,
+    get tokensIssued() {
+      return accessTokens.size;
+    },
+    purchase(productId, purchase = {}) {
+      const purchaseToken = `${randomBytes(24)
+        .toString('base64url')
+        .replace(/[^A-Za-z0-9]/g, 'x')}.AO-J1O${randomBytes(8).toString('hex')}`;
+      purchases.set(purchaseToken, {
+        productId,
+        purchaseToken,
+        orderId: `GPA.${randomBytes(2).toString('hex')}-${randomBytes(2).toString('hex')}-${randomBytes(3).toString('hex')}`,
+        purchaseState: purchase.pending === true ? 2 : 0,
+        acknowledgementState: 0,
+        consumptionState: 0,
+        purchaseTimeMillis: String(Date.now()),
+        ...(purchase.accountId === undefined ? {} : { obfuscatedExternalAccountId: purchase.accountId }),
+      });
+      return purchaseToken;
+    },
+    complete(purchaseToken) {
+      find(purchaseToken).purchaseState = 0;
+    },
+    voidPurchase(purchaseToken) {
+      const purchase = find(purchaseToken);
+      purchase.purchaseState = 1;
+      purchase.voidedTimeMillis = String(Date.now());
+    },
+    async notify(url, purchaseToken, kind) {
+      const purchase = find(purchaseToken);
+      const notification = {
+        version: '1.0',
+        packageName,
+        eventTimeMillis: String(Date.now()),
+        ...(kind === 'voided'
+          ? {
+              voidedPurchaseNotification: {
+                purchaseToken,
+                orderId: purchase.orderId,
+                productType: 2,
+                refundType: 1,
+              },
+            }
+          : {
+              oneTimeProductNotification: {
+                version: '1.0',
+                notificationType: kind === 'purchased' ? 1 : 2,
+                purchaseToken,
+                sku: purchase.productId,
+              },
+            }),
+      };
+      const response = await fetch(url, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({
+          message: {
+            data: Buffer.from(JSON.stringify(notification)).toString('base64'),
+            messageId: randomBytes(8).toString('hex'),
+            publishTime: new Date().toISOString(),
+          },
+          subscription: 'projects/socle-test/subscriptions/play-rtdn',
+        }),
+      });
+      await response.arrayBuffer();
+      return response.status;
+    },
+    close: () => api.close(),
+  };
+}
