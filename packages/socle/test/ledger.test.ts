@@ -139,6 +139,54 @@ describeEachDatabase('Ledger', (target) => {
         inTenant(tenant, (trx) => ledger.transfer(trx, { ...operation, metadata: { other: true } })),
       ).rejects.toMatchObject({ code: 'ledger.idempotency_conflict' });
       expect((await balanceOf(tenant, wallet)).posted).toBe(700n);
+
+      // A replay answers the original even when the balance no longer covers it.
+      const spend = { id: nextId('spend'), debitAccountId: wallet.id, creditAccountId: source.id, amount: 700 };
+      const [spent] = await inTenant(tenant, (trx) => ledger.transfer(trx, spend));
+      expect(await inTenant(tenant, (trx) => ledger.transfer(trx, spend))).toEqual([spent]);
+      await expect(
+        inTenant(tenant, (trx) => ledger.transfer(trx, { ...spend, amount: 1 })),
+      ).rejects.toMatchObject({ code: 'ledger.idempotency_conflict' });
+      await expect(
+        inTenant(tenant, (trx) => ledger.transfer(trx, { ...spend, id: nextId('spend') })),
+      ).rejects.toMatchObject({ code: 'ledger.insufficient_funds', status: 422 });
+      expect((await balanceOf(tenant, wallet)).posted).toBe(0n);
+    });
+
+    it("opens a person's account only for a member of the organization", async () => {
+      const tenant = await socle.newTenant();
+      const outsider = await socle.newUser();
+      const other = await socle.newTenant();
+      const before = await inTenant(tenant, (trx) => ledger.accounts(trx, {}));
+      for (const userId of [outsider.userId, other.owner.userId, crypto.randomUUID()])
+        await expect(
+          open(tenant, { owner: { kind: 'user', userId }, rule: 'debits_must_not_exceed_credits' }),
+        ).rejects.toMatchObject({
+          code: 'ledger.owner_not_member',
+          status: 422,
+          errors: [{ field: 'owner/userId' }],
+        });
+      // Refused before anything is written, also inside the caller's transaction.
+      await inTenant(tenant, async (trx) => {
+        await expect(
+          ledger.createAccount(trx, { owner: { kind: 'user', userId: outsider.userId }, unit: 'credits' }),
+        ).rejects.toMatchObject({ code: 'ledger.owner_not_member' });
+        expect(await ledger.accounts(trx, {})).toEqual(before);
+      });
+      const response = await callAs(socle, tenant.owner, 'POST', '/org/ledger/accounts', {
+        orgId: tenant.id,
+        payload: { owner: { kind: 'user', userId: outsider.userId }, unit: 'credits' },
+      });
+      expect(response.statusCode).toBe(422);
+      expect(response.headers['content-type']).toContain('application/problem+json');
+      expect(response.json()).toMatchObject({
+        code: 'ledger.owner_not_member',
+        errors: [{ field: 'owner/userId' }],
+      });
+      // A member (any role) may own one.
+      const member = await socle.newMember(tenant, { role: 'viewer' });
+      const wallet = await open(tenant, { owner: { kind: 'user', userId: member.userId } });
+      expect(wallet.owner).toEqual({ kind: 'user', userId: member.userId });
     });
 
     it('writes a batch all or none', async () => {

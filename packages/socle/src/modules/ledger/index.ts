@@ -4,6 +4,7 @@ export { ledgerErrors } from './ledger.errors.js';
 export {
   createLedgerModule,
   type LedgerModule,
+  type LedgerOptions,
   type LedgerServices,
   type LedgerSettings,
   ledgerSettings,
@@ -12,6 +13,7 @@ export type {
   Account,
   AccountOwner,
   Balance,
+  BalanceMessage,
   BalanceRule,
   HoldOperation,
   LedgerOperation,
