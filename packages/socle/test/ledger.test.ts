@@ -151,6 +151,33 @@ describeEachDatabase('Ledger', (target) => {
         inTenant(tenant, (trx) => ledger.transfer(trx, { ...spend, id: nextId('spend') })),
       ).rejects.toMatchObject({ code: 'ledger.insufficient_funds', status: 422 });
       expect((await balanceOf(tenant, wallet)).posted).toBe(0n);
+
+      // The same on the hot path in a transaction of its own (no caller's): nothing is written.
+      const alone = (operation: LedgerOperation) =>
+        socle.scope.run({ tenantId: tenant.id }, () => ledger.transfer(operation));
+      expect(await alone(spend)).toEqual([spent]);
+      const tooMuch = { id: nextId('alone'), debitAccountId: wallet.id, creditAccountId: source.id, amount: 1 };
+      await expect(alone(tooMuch)).rejects.toMatchObject({
+        code: 'ledger.insufficient_funds',
+        status: 422,
+        details: { accountId: wallet.id, rule: 'debits_must_not_exceed_credits' },
+        errors: [{ field: 'transfers/0/amount' }],
+      });
+      await expect(inTenant(tenant, (trx) => ledger.getTransfer(trx, tooMuch.id))).rejects.toMatchObject({
+        code: 'ledger.transfer_not_found',
+      });
+      const debtor = await open(tenant, { rule: 'credits_must_not_exceed_debits' });
+      await expect(
+        alone({ id: nextId('alone'), debitAccountId: source.id, creditAccountId: debtor.id, amount: 1 }),
+      ).rejects.toMatchObject({
+        code: 'ledger.insufficient_funds',
+        details: { accountId: debtor.id, rule: 'credits_must_not_exceed_debits' },
+      });
+      const [refill] = await alone({ ...tooMuch, debitAccountId: source.id, creditAccountId: wallet.id });
+      expect(refill).toMatchObject({ id: tooMuch.id, amount: 1n });
+      expect(await alone({ ...tooMuch, debitAccountId: source.id, creditAccountId: wallet.id })).toEqual([refill]);
+      expect((await balanceOf(tenant, wallet)).posted).toBe(1n);
+      expect((await ledger.check()).ok).toBe(true);
     });
 
     it("opens a person's account only for a member of the organization", async () => {
