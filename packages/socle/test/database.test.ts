@@ -193,7 +193,11 @@ describeEachDatabase('Database access', (target) => {
     const committed = await db().transaction(async (trx) => {
       await trx.insertInto('ledger.entries').values({ id: 7, amount: '1', note: 'kept' }).execute();
       await db().afterCommit(trx, async () => {
-        const row = await db().kysely.selectFrom('ledger.entries').select('note').where('id', '=', 7).executeTakeFirst();
+        const row = await db()
+          .kysely.selectFrom('ledger.entries')
+          .select('note')
+          .where('id', '=', 7)
+          .executeTakeFirst();
         seen.push(`after commit: ${row?.note}`);
       });
       await db().afterCommit(trx, async () => {

@@ -13,7 +13,13 @@ import { createRealtimeModule } from '../src/modules/realtime/index.js';
 import { createTenancyModule } from '../src/modules/tenancy/index.js';
 import { createTestSocle, type TestSocle, type TestTenant } from '../src/testing/index.js';
 import { describeEachDatabase } from './support/each-database.js';
-import { connected, nextEvent, type PusherJs, pusherClient, testRealtimeApp } from './support/realtime-clients.js';
+import {
+  connected,
+  nextEvent,
+  type PusherJs,
+  pusherClient,
+  testRealtimeApp,
+} from './support/realtime-clients.js';
 
 describeEachDatabase('Ledger balance pushes', (target) => {
   let socle: TestSocle;
@@ -93,10 +99,20 @@ describeEachDatabase('Ledger balance pushes', (target) => {
       }),
     ).rejects.toThrow('the caller gives up');
     await inTenant(tenant, (trx) =>
-      ledger.transfer(trx, { id: 'purchase-1', debitAccountId: source.id, creditAccountId: wallet.id, amount: 500n }),
+      ledger.transfer(trx, {
+        id: 'purchase-1',
+        debitAccountId: source.id,
+        creditAccountId: wallet.id,
+        amount: 500n,
+      }),
     );
     expect(await message).toEqual(
-      walletMessage('purchase-1', { posted: '500', available: '500', creditsPosted: '500', debitsPending: '0' }),
+      walletMessage('purchase-1', {
+        posted: '500',
+        available: '500',
+        creditsPosted: '500',
+        debitsPending: '0',
+      }),
     );
 
     // A hold (the general path, in the caller's transaction): pending, available goes down.
@@ -111,7 +127,9 @@ describeEachDatabase('Ledger balance pushes', (target) => {
     // A void in the ledger's own transaction (no caller's), acting in the tenant's scope.
     message = channel.next();
     await socle.scope.run({ tenantId: tenant.id }, () => ledger.void({ id: 'void-1', holdId: 'hold-1' }));
-    expect(await message).toEqual(walletMessage('void-1', { posted: '500', available: '500', debitsPending: '0' }));
+    expect(await message).toEqual(
+      walletMessage('void-1', { posted: '500', available: '500', debitsPending: '0' }),
+    );
 
     // The hot path on its own (one statement, committed by itself).
     message = channel.next();
@@ -119,18 +137,33 @@ describeEachDatabase('Ledger balance pushes', (target) => {
       ledger.transfer({ id: 'spend-1', debitAccountId: wallet.id, creditAccountId: source.id, amount: 120 }),
     );
     expect(await message).toEqual(
-      walletMessage('spend-1', { posted: '380', available: '380', debitsPosted: '120', creditsPosted: '500' }),
+      walletMessage('spend-1', {
+        posted: '380',
+        available: '380',
+        debitsPosted: '120',
+        creditsPosted: '500',
+      }),
     );
 
     // A replay writes nothing and tells nothing; a refused transfer neither: the next message
     // is the one of the batch after them, with the balance after its last operation.
     message = channel.next();
     await inTenant(tenant, (trx) =>
-      ledger.transfer(trx, { id: 'spend-1', debitAccountId: wallet.id, creditAccountId: source.id, amount: 120 }),
+      ledger.transfer(trx, {
+        id: 'spend-1',
+        debitAccountId: wallet.id,
+        creditAccountId: source.id,
+        amount: 120,
+      }),
     );
     await expect(
       inTenant(tenant, (trx) =>
-        ledger.transfer(trx, { id: 'too-much', debitAccountId: wallet.id, creditAccountId: source.id, amount: 1000 }),
+        ledger.transfer(trx, {
+          id: 'too-much',
+          debitAccountId: wallet.id,
+          creditAccountId: source.id,
+          amount: 1000,
+        }),
       ),
     ).rejects.toMatchObject({ code: 'ledger.insufficient_funds' });
     await inTenant(tenant, (trx) =>

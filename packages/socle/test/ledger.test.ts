@@ -141,7 +141,12 @@ describeEachDatabase('Ledger', (target) => {
       expect((await balanceOf(tenant, wallet)).posted).toBe(700n);
 
       // A replay answers the original even when the balance no longer covers it.
-      const spend = { id: nextId('spend'), debitAccountId: wallet.id, creditAccountId: source.id, amount: 700 };
+      const spend = {
+        id: nextId('spend'),
+        debitAccountId: wallet.id,
+        creditAccountId: source.id,
+        amount: 700,
+      };
       const [spent] = await inTenant(tenant, (trx) => ledger.transfer(trx, spend));
       expect(await inTenant(tenant, (trx) => ledger.transfer(trx, spend))).toEqual([spent]);
       await expect(
@@ -156,7 +161,12 @@ describeEachDatabase('Ledger', (target) => {
       const alone = (operation: LedgerOperation) =>
         socle.scope.run({ tenantId: tenant.id }, () => ledger.transfer(operation));
       expect(await alone(spend)).toEqual([spent]);
-      const tooMuch = { id: nextId('alone'), debitAccountId: wallet.id, creditAccountId: source.id, amount: 1 };
+      const tooMuch = {
+        id: nextId('alone'),
+        debitAccountId: wallet.id,
+        creditAccountId: source.id,
+        amount: 1,
+      };
       await expect(alone(tooMuch)).rejects.toMatchObject({
         code: 'ledger.insufficient_funds',
         status: 422,
@@ -175,7 +185,9 @@ describeEachDatabase('Ledger', (target) => {
       });
       const [refill] = await alone({ ...tooMuch, debitAccountId: source.id, creditAccountId: wallet.id });
       expect(refill).toMatchObject({ id: tooMuch.id, amount: 1n });
-      expect(await alone({ ...tooMuch, debitAccountId: source.id, creditAccountId: wallet.id })).toEqual([refill]);
+      expect(await alone({ ...tooMuch, debitAccountId: source.id, creditAccountId: wallet.id })).toEqual([
+        refill,
+      ]);
       expect((await balanceOf(tenant, wallet)).posted).toBe(1n);
       expect((await ledger.check()).ok).toBe(true);
     });

@@ -135,7 +135,11 @@ async function load(
 }
 
 /** Socle's ledger service (`ledger.transfer`, its own transaction per call) on the run's database. */
-async function runSocle(settings: CustomRunSettings, accounts: number, profilePath?: string): Promise<Figures> {
+async function runSocle(
+  settings: CustomRunSettings,
+  accounts: number,
+  profilePath?: string,
+): Promise<Figures> {
   const ledgerModule = createLedgerModule();
   const socle = await createSocle({
     config: loadConfig({
@@ -201,15 +205,19 @@ async function runSocle(settings: CustomRunSettings, accounts: number, profilePa
       );
       ids.push(...batch.map((account) => account.id));
     }
-    return await measure(settings, 'socle', accounts, (id, debit, credit) =>
-      inTenant(() =>
-        ledger.transfer({
-          id,
-          debitAccountId: ids[debit] as string,
-          creditAccountId: ids[credit] as string,
-          amount: 1,
-        }),
-      ).then(() => undefined),
+    return await measure(
+      settings,
+      'socle',
+      accounts,
+      (id, debit, credit) =>
+        inTenant(() =>
+          ledger.transfer({
+            id,
+            debitAccountId: ids[debit] as string,
+            creditAccountId: ids[credit] as string,
+            amount: 1,
+          }),
+        ).then(() => undefined),
       profilePath,
     );
   } finally {
@@ -317,7 +325,8 @@ export const ledgerTransfers: CustomScenario = {
       .join('\n');
     for (const path of profiles) {
       const summary = await summarizeProfile(path, 15);
-      const transfers = rows.find((row) => path.includes(`-socle-${row.accounts}-`))?.rounds.at(-1)?.socle.transfers ?? 1;
+      const transfers =
+        rows.find((row) => path.includes(`-socle-${row.accounts}-`))?.rounds.at(-1)?.socle.transfers ?? 1;
       text += `\n  socle CPU by package (${path}):\n${formatProfileEntries(summary.byPackage, transfers)}\n  socle heaviest functions:\n${formatProfileEntries(summary.byFunction, transfers)}`;
     }
     return { scenario: 'ledger-transfers', dialect, text, figures: rows };

@@ -15,7 +15,11 @@ export const ledgerErrors = {
     new SocleError(
       'ledger.owner_not_member',
       `User ${userId} is not a member of this organization: their account cannot be opened in it`,
-      { status: 422, details: { userId }, errors: field('owner/userId', 'is not a member of this organization') },
+      {
+        status: 422,
+        details: { userId },
+        errors: field('owner/userId', 'is not a member of this organization'),
+      },
     ),
   accountExists: (accountId: string) =>
     new SocleError('ledger.account_exists', `Account ${accountId} already exists`, {

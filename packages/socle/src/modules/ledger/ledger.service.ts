@@ -962,7 +962,11 @@ export function createLedgerService(options: {
         );
       const row = await inTransaction(trx, async (executor) => {
         // Before the insert, so a refusal leaves nothing behind in the caller's transaction.
-        if (owner.kind === 'user' && options.isMember !== undefined && !(await options.isMember(executor, owner.userId)))
+        if (
+          owner.kind === 'user' &&
+          options.isMember !== undefined &&
+          !(await options.isMember(executor, owner.userId))
+        )
           throw ledgerErrors.ownerNotMember(owner.userId);
         return ledgerStore.insertAccount(executor, {
           id,
