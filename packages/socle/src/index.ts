@@ -92,7 +92,6 @@ export {
   type HoldOperation,
   type LedgerModule,
   type LedgerOperation,
-  type LedgerOptions,
   type LedgerService,
   type LedgerServices,
   type LedgerSettings,

@@ -222,6 +222,14 @@ describeEachDatabase('Ledger', (target) => {
         code: 'ledger.owner_not_member',
         errors: [{ field: 'owner/userId' }],
       });
+      // A person opening their own account (the transaction acts as them) needs no membership:
+      // a player's wallet in the organization running a game.
+      const own = await socle.db.transaction(
+        (trx) =>
+          ledger.createAccount(trx, { owner: { kind: 'user', userId: outsider.userId }, unit: 'coins' }),
+        { settings: tenantSettings({ tenantId: tenant.id, userId: outsider.userId }) },
+      );
+      expect(own.owner).toEqual({ kind: 'user', userId: outsider.userId });
       // A member (any role) may own one.
       const member = await socle.newMember(tenant, { role: 'viewer' });
       const wallet = await open(tenant, { owner: { kind: 'user', userId: member.userId } });

@@ -4,7 +4,6 @@ export { ledgerErrors } from './ledger.errors.js';
 export {
   createLedgerModule,
   type LedgerModule,
-  type LedgerOptions,
   type LedgerServices,
   type LedgerSettings,
   ledgerSettings,

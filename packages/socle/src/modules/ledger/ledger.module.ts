@@ -36,16 +36,6 @@ export type LedgerSettings = SettingValues<typeof ledgerSettings>;
 /** The ledger module's definition; its public API is {@link LedgerServices}. */
 export type LedgerModule = ModuleDefinition<LedgerTables, LedgerServices, LedgerSettings>;
 
-export interface LedgerOptions {
-  /**
-   * A person's account (`owner: { kind: 'user', userId }`) may only be opened for a member of the
-   * organization (422 `ledger.owner_not_member` otherwise): the default. `false` for an app whose
-   * users hold value in an organization they do not join (a game run by one "house"
-   * organization, whose players are any signed-in user).
-   */
-  readonly ownersMustBeMembers?: boolean;
-}
-
 /** Every minute: holds past their expiry are voided (a job's schedule is part of its declaration). */
 const HOLD_EXPIRY_CRON = '* * * * *';
 /** Every hour: reconciliation recomputes every balance and reports drift. */
@@ -65,27 +55,21 @@ const RECONCILIATION_CRON = '17 * * * *';
  * const socle = await createSocle({ config, modules: [...createBuiltInModules(), createLedgerModule()] });
  * const { ledger } = socle.servicesOf(ledgerModule);
  */
-export function createLedgerModule(options: LedgerOptions = {}): LedgerModule {
+export function createLedgerModule(): LedgerModule {
   return defineModule({
     name: 'ledger',
     dependsOn: ['identity', 'tenancy'],
     migrations: new URL('./migrations/', import.meta.url),
     settings: ledgerSettings,
     setup(context: SetupContext<LedgerTables, LedgerSettings>): LedgerServices {
-      const { tenancy } =
-        options.ownersMustBeMembers === false
-          ? { tenancy: undefined }
-          : { tenancy: context.servicesOf<TenancyServices>('tenancy') };
+      const { memberRole } = context.servicesOf<TenancyServices>('tenancy');
       // Realtime is optional: without it (or before it is set up) balances are not pushed. It is
       // looked up when the first push is due, once every module is set up, so the ledger need not
       // depend on it (nor be set up after it).
       const realtimeRegistered = context.modules.some((module) => module.name === 'realtime');
       return {
         ledger: createLedgerService({
-          isMember:
-            tenancy === undefined
-              ? undefined
-              : async (executor, userId) => (await tenancy.memberRole(executor, userId)) !== null,
+          isMember: async (executor, userId) => (await memberRole(executor, userId)) !== null,
           publish: realtimeRegistered
             ? (message) => context.servicesOf<Realtime>('realtime').publish(message)
             : undefined,

@@ -470,10 +470,10 @@ export function createLedgerService(options: {
   /** Hold lifetime when an operation does not say (`LEDGER_HOLD_TIMEOUT_SECONDS`). */
   readonly defaultHoldTimeoutSeconds: number;
   /**
-   * Whether a user is a member of the organization `executor` acts in; asked before a person's
-   * account is opened. Undefined: anyone may own an account (`ownersMustBeMembers: false`).
+   * Whether a user is a member of the organization `executor` acts in (tenancy's `memberRole`);
+   * asked before a person's account is opened for someone other than the acting user.
    */
-  readonly isMember?: ((executor: LedgerExecutor, userId: string) => Promise<boolean>) | undefined;
+  readonly isMember: (executor: LedgerExecutor, userId: string) => Promise<boolean>;
   /** Sends a realtime event (the realtime module's `publish`); undefined without realtime. */
   readonly publish?:
     | ((message: { channel: string; event: string; data: unknown }) => Promise<void>)
@@ -961,10 +961,13 @@ export function createLedgerService(options: {
           'must be 1 to 64 lower-case letters, digits or _ . : -',
         );
       const row = await inTransaction(trx, async (executor) => {
-        // Before the insert, so a refusal leaves nothing behind in the caller's transaction.
+        // Before the insert, so a refusal leaves nothing behind in the caller's transaction. A
+        // person's account is for a member of the organization, or opened by that person acting
+        // for themself (the transaction's app.user_id: a player opening their own wallet in the
+        // organization that runs a game, which players do not join).
         if (
           owner.kind === 'user' &&
-          options.isMember !== undefined &&
+          !(await ledgerStore.actsAs(executor, owner.userId)) &&
           !(await options.isMember(executor, owner.userId))
         )
           throw ledgerErrors.ownerNotMember(owner.userId);

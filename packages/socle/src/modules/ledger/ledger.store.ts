@@ -113,6 +113,13 @@ export const ledgerStore = {
     return rows[0];
   },
 
+  /** Whether the transaction acts as `userId` (its `app.user_id`). */
+  async actsAs(executor: LedgerExecutor, userId: string): Promise<boolean> {
+    const { rows } = await sql<{ acting: boolean }>`
+      select coalesce(socle.current_user_id() = ${userId}::uuid, false) as acting`.execute(executor);
+    return rows[0]?.acting === true;
+  },
+
   async findAccount(executor: LedgerExecutor, id: string): Promise<AccountRow | undefined> {
     const { rows } = await sql<AccountRow>`
       select ${ACCOUNT_COLUMNS} from ledger.accounts where id = ${id}::uuid`.execute(executor);
