@@ -86,6 +86,7 @@ export {
   type AccountOwner,
   type Amount,
   type Balance,
+  type BalanceMessage,
   type BalanceRule,
   createLedgerModule,
   type HoldOperation,

@@ -187,6 +187,55 @@ describeEachDatabase('Database access', (target) => {
     expect(rows).toEqual([]);
   });
 
+  it('runs after-commit work once the transaction committed, never after a rollback', async () => {
+    const seen: string[] = [];
+    // What the work sees is committed: a statement of its own (another session) reads the row.
+    const committed = await db().transaction(async (trx) => {
+      await trx.insertInto('ledger.entries').values({ id: 7, amount: '1', note: 'kept' }).execute();
+      await db().afterCommit(trx, async () => {
+        const row = await db()
+          .kysely.selectFrom('ledger.entries')
+          .select('note')
+          .where('id', '=', 7)
+          .executeTakeFirst();
+        seen.push(`after commit: ${row?.note}`);
+      });
+      await db().afterCommit(trx, async () => {
+        throw new Error('a failed push does not fail the committed transaction');
+      });
+      await db().afterCommit(trx, async () => {
+        seen.push('second');
+      });
+      seen.push('in transaction');
+      return 'done';
+    });
+    expect(committed).toBe('done');
+    expect(seen).toEqual(['in transaction', 'after commit: kept', 'second']);
+
+    await expect(
+      db().transaction(async (trx) => {
+        await db().afterCommit(trx, async () => {
+          seen.push('rolled back');
+        });
+        throw new Error('no');
+      }),
+    ).rejects.toThrow('no');
+    expect(seen).not.toContain('rolled back');
+
+    // Outside a transaction the statement committed already: the work runs now. A transaction
+    // that ended is refused rather than left waiting forever.
+    await db().afterCommit(db().kysely, async () => {
+      seen.push('now');
+    });
+    expect(seen.at(-1)).toBe('now');
+    let ended: object | undefined;
+    await db().transaction(async (trx) => {
+      ended = trx;
+    });
+    expect(() => db().afterCommit(ended as object, async () => undefined)).toThrow(TypeError);
+    await db().kysely.deleteFrom('ledger.entries').execute();
+  });
+
   it('never lets a concurrent caller see or join an open transaction', async () => {
     const seen: number[] = [];
     const writer = db().transaction(async (trx) => {

@@ -139,6 +139,101 @@ describeEachDatabase('Ledger', (target) => {
         inTenant(tenant, (trx) => ledger.transfer(trx, { ...operation, metadata: { other: true } })),
       ).rejects.toMatchObject({ code: 'ledger.idempotency_conflict' });
       expect((await balanceOf(tenant, wallet)).posted).toBe(700n);
+
+      // A replay answers the original even when the balance no longer covers it.
+      const spend = {
+        id: nextId('spend'),
+        debitAccountId: wallet.id,
+        creditAccountId: source.id,
+        amount: 700,
+      };
+      const [spent] = await inTenant(tenant, (trx) => ledger.transfer(trx, spend));
+      expect(await inTenant(tenant, (trx) => ledger.transfer(trx, spend))).toEqual([spent]);
+      await expect(
+        inTenant(tenant, (trx) => ledger.transfer(trx, { ...spend, amount: 1 })),
+      ).rejects.toMatchObject({ code: 'ledger.idempotency_conflict' });
+      await expect(
+        inTenant(tenant, (trx) => ledger.transfer(trx, { ...spend, id: nextId('spend') })),
+      ).rejects.toMatchObject({ code: 'ledger.insufficient_funds', status: 422 });
+      expect((await balanceOf(tenant, wallet)).posted).toBe(0n);
+
+      // The same on the hot path in a transaction of its own (no caller's): nothing is written.
+      const alone = (operation: LedgerOperation) =>
+        socle.scope.run({ tenantId: tenant.id }, () => ledger.transfer(operation));
+      expect(await alone(spend)).toEqual([spent]);
+      const tooMuch = {
+        id: nextId('alone'),
+        debitAccountId: wallet.id,
+        creditAccountId: source.id,
+        amount: 1,
+      };
+      await expect(alone(tooMuch)).rejects.toMatchObject({
+        code: 'ledger.insufficient_funds',
+        status: 422,
+        details: { accountId: wallet.id, rule: 'debits_must_not_exceed_credits' },
+        errors: [{ field: 'transfers/0/amount' }],
+      });
+      await expect(inTenant(tenant, (trx) => ledger.getTransfer(trx, tooMuch.id))).rejects.toMatchObject({
+        code: 'ledger.transfer_not_found',
+      });
+      const debtor = await open(tenant, { rule: 'credits_must_not_exceed_debits' });
+      await expect(
+        alone({ id: nextId('alone'), debitAccountId: source.id, creditAccountId: debtor.id, amount: 1 }),
+      ).rejects.toMatchObject({
+        code: 'ledger.insufficient_funds',
+        details: { accountId: debtor.id, rule: 'credits_must_not_exceed_debits' },
+      });
+      const [refill] = await alone({ ...tooMuch, debitAccountId: source.id, creditAccountId: wallet.id });
+      expect(refill).toMatchObject({ id: tooMuch.id, amount: 1n });
+      expect(await alone({ ...tooMuch, debitAccountId: source.id, creditAccountId: wallet.id })).toEqual([
+        refill,
+      ]);
+      expect((await balanceOf(tenant, wallet)).posted).toBe(1n);
+      expect((await ledger.check()).ok).toBe(true);
+    });
+
+    it("opens a person's account only for a member of the organization", async () => {
+      const tenant = await socle.newTenant();
+      const outsider = await socle.newUser();
+      const other = await socle.newTenant();
+      const before = await inTenant(tenant, (trx) => ledger.accounts(trx, {}));
+      for (const userId of [outsider.userId, other.owner.userId, crypto.randomUUID()])
+        await expect(
+          open(tenant, { owner: { kind: 'user', userId }, rule: 'debits_must_not_exceed_credits' }),
+        ).rejects.toMatchObject({
+          code: 'ledger.owner_not_member',
+          status: 422,
+          errors: [{ field: 'owner/userId' }],
+        });
+      // Refused before anything is written, also inside the caller's transaction.
+      await inTenant(tenant, async (trx) => {
+        await expect(
+          ledger.createAccount(trx, { owner: { kind: 'user', userId: outsider.userId }, unit: 'credits' }),
+        ).rejects.toMatchObject({ code: 'ledger.owner_not_member' });
+        expect(await ledger.accounts(trx, {})).toEqual(before);
+      });
+      const response = await callAs(socle, tenant.owner, 'POST', '/org/ledger/accounts', {
+        orgId: tenant.id,
+        payload: { owner: { kind: 'user', userId: outsider.userId }, unit: 'credits' },
+      });
+      expect(response.statusCode).toBe(422);
+      expect(response.headers['content-type']).toContain('application/problem+json');
+      expect(response.json()).toMatchObject({
+        code: 'ledger.owner_not_member',
+        errors: [{ field: 'owner/userId' }],
+      });
+      // A person opening their own account (the transaction acts as them) needs no membership:
+      // a player's wallet in the organization running a game.
+      const own = await socle.db.transaction(
+        (trx) =>
+          ledger.createAccount(trx, { owner: { kind: 'user', userId: outsider.userId }, unit: 'coins' }),
+        { settings: tenantSettings({ tenantId: tenant.id, userId: outsider.userId }) },
+      );
+      expect(own.owner).toEqual({ kind: 'user', userId: outsider.userId });
+      // A member (any role) may own one.
+      const member = await socle.newMember(tenant, { role: 'viewer' });
+      const wallet = await open(tenant, { owner: { kind: 'user', userId: member.userId } });
+      expect(wallet.owner).toEqual({ kind: 'user', userId: member.userId });
     });
 
     it('writes a batch all or none', async () => {

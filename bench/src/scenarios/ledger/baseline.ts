@@ -27,9 +27,16 @@ begin
 end $$;
 `;
 
+/** The baseline's sessions, as `pg_stat_activity` names them (the bench reads their CPU). */
+export const BASELINE_APPLICATION_NAME = 'bench_ledger_baseline';
+
 /** A pool on the run's database with the baseline's schema and `accounts` funded accounts. */
 export async function openBaseline(url: string, poolMax: number, accounts: number, funds: bigint) {
-  const pool = new pg.Pool({ connectionString: url, max: poolMax });
+  const pool = new pg.Pool({
+    connectionString: url,
+    max: poolMax,
+    application_name: BASELINE_APPLICATION_NAME,
+  });
   pool.on('error', () => undefined);
   await pool.query(BASELINE_SCHEMA_SQL);
   await pool.query(

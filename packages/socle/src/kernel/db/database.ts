@@ -80,6 +80,21 @@ export interface Database<Tables = unknown> {
   checkReplicas(): Promise<void>;
   transaction<T>(work: (trx: Transaction<Tables>) => Promise<T>, options?: TransactionOptions): Promise<T>;
   /**
+   * Runs `work` once the transaction `executor` belongs to has committed, and never if it rolls
+   * back: what tells the outside world about a write (a realtime message) without telling it about
+   * one that did not happen. Queued work runs in order after COMMIT, before `transaction` resolves;
+   * it handles its own failures (the data is committed: a rejection is ignored). On an executor
+   * that is no transaction (`db.kysely`: each statement committed on its own) it runs now. Only
+   * transactions opened by `transaction` are known: another one is refused with a TypeError.
+   *
+   * @example
+   * await db.transaction(async (trx) => {
+   *   await store.insertMessage(trx, message);
+   *   await db.afterCommit(trx, () => realtime.publish({ channel, event: 'posted', data: message }));
+   * });
+   */
+  afterCommit(executor: object, work: () => Promise<void>): Promise<void>;
+  /**
    * Compiles a query once for a hot path; pass a transaction as `executor` to run it inside one.
    * Without one it runs as a single statement carrying the scope's settings (see `kysely`).
    *
@@ -161,6 +176,20 @@ function settingEntries(settings: TransactionSettings): SettingEntries {
  */
 const executorSettings = new WeakMap<object, () => Readonly<Record<string, string>>>();
 
+/** Work queued by `afterCommit` for each open transaction of `db.transaction`. */
+const commitQueues = new WeakMap<object, (() => Promise<void>)[]>();
+
+/** Runs what was queued for after a commit, in order; a failure does not stop the rest. */
+async function runAfterCommit(queue: readonly (() => Promise<void>)[]): Promise<void> {
+  for (const work of queue) {
+    try {
+      await work();
+    } catch {
+      // Committed already: the work reports its own failures (see Database.afterCommit).
+    }
+  }
+}
+
 /**
  * The settings (`app.tenant_id`, `app.user_id`…) statements run on `executor` carry: a transaction
  * opened by `db.transaction` or an instance made by `db.withSettings`; undefined for anything else.
@@ -236,29 +265,58 @@ export function createDatabase(backend: DatabaseBackend, options: CreateDatabase
       let builder = kysely.transaction();
       if (options.isolation) builder = builder.setIsolationLevel(options.isolation);
       const carried = () => settings;
-      if (entries.length === 0)
-        return holdingLease(() =>
-          builder.execute((trx) => {
-            executorSettings.set(trx, carried);
-            return work(trx);
-          }),
+      const queue: (() => Promise<void>)[] = [];
+      let open: object | undefined;
+      const begin = (trx: object) => {
+        open = trx;
+        executorSettings.set(trx, carried);
+        commitQueues.set(trx, queue);
+      };
+      let result: Awaited<ReturnType<typeof work>>;
+      try {
+        if (entries.length === 0)
+          result = await holdingLease(() =>
+            builder.execute((trx) => {
+              begin(trx);
+              return work(trx);
+            }),
+          );
+        else {
+          // The driver sends the settings with BEGIN, in one round trip (see SettingsHandoff).
+          const handoff: SettingsHandoff = { entries, claimed: false };
+          result = await holdingLease(() =>
+            withSettingsHandoff(handoff, () =>
+              builder.execute(async (trx) => {
+                begin(trx);
+                if (!handoff.claimed) {
+                  handoff.claimed = true;
+                  await sql`select ${sql.join(entries.map(([name, value]) => sql`set_config(${name}, ${value}, true)`))}`.execute(
+                    trx,
+                  );
+                }
+                return work(trx);
+              }),
+            ),
+          );
+        }
+      } finally {
+        // Committed or rolled back: nothing more may be queued on it.
+        if (open !== undefined) commitQueues.delete(open);
+      }
+      if (queue.length > 0) await runAfterCommit(queue);
+      return result;
+    },
+    afterCommit(executor, work) {
+      const queue = commitQueues.get(executor);
+      if (queue !== undefined) {
+        queue.push(work);
+        return Promise.resolve();
+      }
+      if ((executor as { isTransaction?: unknown }).isTransaction === true)
+        throw new TypeError(
+          'afterCommit needs a transaction opened by db.transaction (this one is unknown or already ended)',
         );
-      // The driver sends the settings with BEGIN, in one round trip (see SettingsHandoff).
-      const handoff: SettingsHandoff = { entries, claimed: false };
-      return holdingLease(() =>
-        withSettingsHandoff(handoff, () =>
-          builder.execute(async (trx) => {
-            executorSettings.set(trx, carried);
-            if (!handoff.claimed) {
-              handoff.claimed = true;
-              await sql`select ${sql.join(entries.map(([name, value]) => sql`set_config(${name}, ${value}, true)`))}`.execute(
-                trx,
-              );
-            }
-            return work(trx);
-          }),
-        ),
-      );
+      return work();
     },
     prepare(build) {
       return prepareQuery(kysely, build, runStatement);

@@ -12,6 +12,7 @@ export type {
   Account,
   AccountOwner,
   Balance,
+  BalanceMessage,
   BalanceRule,
   HoldOperation,
   LedgerOperation,

@@ -11,6 +11,16 @@ export const ledgerErrors = {
       details: { accountId },
       errors: field(path, 'is not an account of this organization'),
     }),
+  ownerNotMember: (userId: string) =>
+    new SocleError(
+      'ledger.owner_not_member',
+      `User ${userId} is not a member of this organization: their account cannot be opened in it`,
+      {
+        status: 422,
+        details: { userId },
+        errors: field('owner/userId', 'is not a member of this organization'),
+      },
+    ),
   accountExists: (accountId: string) =>
     new SocleError('ledger.account_exists', `Account ${accountId} already exists`, {
       status: 409,

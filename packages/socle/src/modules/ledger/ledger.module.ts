@@ -7,6 +7,8 @@ import {
   type SetupContext,
   setting,
 } from '../../kernel/index.js';
+import type { Realtime } from '../realtime/index.js';
+import type { TenancyServices } from '../tenancy/index.js';
 import { createLedgerPrivacy } from './ledger.privacy.js';
 import { registerLedgerRoutes } from './ledger.routes.js';
 import { createLedgerService, type LedgerService } from './ledger.service.js';
@@ -60,8 +62,17 @@ export function createLedgerModule(): LedgerModule {
     migrations: new URL('./migrations/', import.meta.url),
     settings: ledgerSettings,
     setup(context: SetupContext<LedgerTables, LedgerSettings>): LedgerServices {
+      const { memberRole } = context.servicesOf<TenancyServices>('tenancy');
+      // Realtime is optional: without it (or before it is set up) balances are not pushed. It is
+      // looked up when the first push is due, once every module is set up, so the ledger need not
+      // depend on it (nor be set up after it).
+      const realtimeRegistered = context.modules.some((module) => module.name === 'realtime');
       return {
         ledger: createLedgerService({
+          isMember: async (executor, userId) => (await memberRole(executor, userId)) !== null,
+          publish: realtimeRegistered
+            ? (message) => context.servicesOf<Realtime>('realtime').publish(message)
+            : undefined,
           defaultHoldTimeoutSeconds: context.settings.holdTimeoutSeconds,
           db: context.db,
           clock: context.clock,

@@ -70,6 +70,24 @@ export interface Balance {
   readonly available: bigint;
 }
 
+/**
+ * What the owner of a person's account is told, after the commit, on their private realtime
+ * channel `private-user-{userId}` (event `ledger.balance`) when a transfer, hold, post, void,
+ * reversal or expiry changed the account. Amounts are decimal strings of the minor unit.
+ */
+export interface BalanceMessage {
+  readonly accountId: string;
+  readonly unit: string;
+  readonly scale: number;
+  readonly code: string | null;
+  /** The operation that changed it (the last one, for a batch touching the account several times). */
+  readonly transferId: string;
+  readonly balance: Record<keyof Balance, string>;
+}
+
+/** The realtime event of a {@link BalanceMessage}. */
+export const BALANCE_EVENT = 'ledger.balance';
+
 /** What every ledger operation carries. */
 interface OperationBase {
   /**
@@ -277,6 +295,38 @@ export function toAccount(row: AccountRow): Account {
   };
 }
 
+/** A person's account's new balance, to push once the transaction has committed. */
+interface BalancePush {
+  readonly userId: string;
+  readonly message: BalanceMessage;
+}
+
+function amountTexts(balance: Balance): Record<keyof Balance, string> {
+  return {
+    debitsPending: balance.debitsPending.toString(),
+    debitsPosted: balance.debitsPosted.toString(),
+    creditsPending: balance.creditsPending.toString(),
+    creditsPosted: balance.creditsPosted.toString(),
+    posted: balance.posted.toString(),
+    available: balance.available.toString(),
+  };
+}
+
+function balancePush(row: AccountRow, sums: Sums, transferId: string): BalancePush | undefined {
+  if (row.owner_kind !== 'user' || row.owner_user_id === null) return undefined;
+  return {
+    userId: row.owner_user_id,
+    message: {
+      accountId: row.id,
+      unit: row.unit,
+      scale: row.scale,
+      code: row.code,
+      transferId,
+      balance: amountTexts(balanceOf(sums)),
+    },
+  };
+}
+
 function encodeCursor(sequence: bigint): string {
   return Buffer.from(`seq:${sequence}`, 'utf8').toString('base64url');
 }
@@ -419,9 +469,41 @@ export function createLedgerService(options: {
   readonly driftFound: MetricCounter;
   /** Hold lifetime when an operation does not say (`LEDGER_HOLD_TIMEOUT_SECONDS`). */
   readonly defaultHoldTimeoutSeconds: number;
+  /**
+   * Whether a user is a member of the organization `executor` acts in (tenancy's `memberRole`);
+   * asked before a person's account is opened for someone other than the acting user.
+   */
+  readonly isMember: (executor: LedgerExecutor, userId: string) => Promise<boolean>;
+  /** Sends a realtime event (the realtime module's `publish`); undefined without realtime. */
+  readonly publish?:
+    | ((message: { channel: string; event: string; data: unknown }) => Promise<void>)
+    | undefined;
 }) {
   const { db, clock, log } = options;
   const postTransfer = preparePostTransfer(db);
+
+  /** Tells each owner their account's new balance; failures are logged (the transfer committed). */
+  async function pushBalances(pushes: readonly BalancePush[]): Promise<void> {
+    const publish = options.publish;
+    if (publish === undefined) return;
+    for (const push of pushes) {
+      try {
+        await publish({ channel: `private-user-${push.userId}`, event: BALANCE_EVENT, data: push.message });
+      } catch (error) {
+        log.warn({ err: error, accountId: push.message.accountId }, 'Ledger balance could not be pushed');
+      }
+    }
+  }
+
+  /**
+   * Pushes once `executor`'s transaction has committed (never for one rolled back); at once when
+   * it is no transaction (the statement that wrote committed on its own).
+   */
+  async function pushAfterCommit(executor: LedgerExecutor, pushes: readonly BalancePush[]): Promise<void> {
+    if (options.publish === undefined || pushes.length === 0) return;
+    if (executor === db.kysely) return pushBalances(pushes);
+    await db.afterCommit(executor, () => pushBalances(pushes));
+  }
 
   /** Runs `work` in the caller's transaction, or in one of its own (retried on a concurrent duplicate). */
   async function inTransaction<T>(
@@ -708,6 +790,23 @@ export function createLedgerService(options: {
       });
       await ledgerStore.updateAccountSums(executor, newSums);
       options.transfersPosted.inc(written.size);
+      if (options.publish !== undefined) {
+        const lastWriter = new Map<string, string>();
+        for (const row of written.values()) {
+          lastWriter.set(row.debit_account_id, row.id);
+          lastWriter.set(row.credit_account_id, row.id);
+        }
+        const pushes: BalancePush[] = [];
+        for (const id of changed) {
+          const push = balancePush(
+            locked.get(id) as AccountRow,
+            sums.get(id) as Sums,
+            lastWriter.get(id) as string,
+          );
+          if (push !== undefined) pushes.push(push);
+        }
+        await pushAfterCommit(executor, pushes);
+      }
     }
     return results.map((row) =>
       'seq' in row
@@ -750,6 +849,28 @@ export function createLedgerService(options: {
     switch (result.outcome) {
       case 'ok':
         options.transfersPosted.inc();
+        if (result.pushes !== null && options.publish !== undefined)
+          await pushAfterCommit(
+            executor,
+            result.pushes.map((owner) => ({
+              userId: owner.userId,
+              message: {
+                accountId: owner.accountId,
+                unit: owner.unit,
+                scale: owner.scale,
+                code: owner.code,
+                transferId: result.id,
+                balance: amountTexts(
+                  balanceOf({
+                    debitsPending: BigInt(owner.debitsPending),
+                    debitsPosted: BigInt(owner.debitsPosted),
+                    creditsPending: BigInt(owner.creditsPending),
+                    creditsPosted: BigInt(owner.creditsPosted),
+                  }),
+                ),
+              },
+            })),
+          );
         return toTransfer(result);
       case 'replay':
         if (
@@ -839,8 +960,18 @@ export function createLedgerService(options: {
           'code',
           'must be 1 to 64 lower-case letters, digits or _ . : -',
         );
-      const row = await inTransaction(trx, (executor) =>
-        ledgerStore.insertAccount(executor, {
+      const row = await inTransaction(trx, async (executor) => {
+        // Before the insert, so a refusal leaves nothing behind in the caller's transaction. A
+        // person's account is for a member of the organization, or opened by that person acting
+        // for themself (the transaction's app.user_id: a player opening their own wallet in the
+        // organization that runs a game, which players do not join).
+        if (
+          owner.kind === 'user' &&
+          !(await ledgerStore.actsAs(executor, owner.userId)) &&
+          !(await options.isMember(executor, owner.userId))
+        )
+          throw ledgerErrors.ownerNotMember(owner.userId);
+        return ledgerStore.insertAccount(executor, {
           id,
           owner_kind: owner.kind,
           owner_user_id: owner.kind === 'user' ? owner.userId : null,
@@ -851,8 +982,8 @@ export function createLedgerService(options: {
           credits_must_not_exceed_debits: input.rule === 'credits_must_not_exceed_debits',
           metadata: input.metadata ?? {},
           created_at: clock.now(),
-        }),
-      ).catch((error: unknown) => {
+        });
+      }).catch((error: unknown) => {
         // The primary key: a client-chosen id already taken (in this organization or another).
         if (sqlState(error) === '23505') throw ledgerErrors.accountExists(id);
         throw error;
@@ -1045,12 +1176,15 @@ export function createLedgerService(options: {
                 },
               ]);
               if (inserted.length === 0) return;
+              const pushes: BalancePush[] = [];
               await ledgerStore.updateAccountSums(
                 trx,
                 locked.map((account) => {
                   const sums = sumsOf(account);
                   if (account.id === row.debit_account_id) sums.debitsPending -= amount;
                   if (account.id === row.credit_account_id) sums.creditsPending -= amount;
+                  const push = balancePush(account, sums, `expire:${hold.id}`.slice(0, 128));
+                  if (push !== undefined) pushes.push(push);
                   return {
                     id: account.id,
                     debits_pending: sums.debitsPending.toString(),
@@ -1060,6 +1194,7 @@ export function createLedgerService(options: {
                   };
                 }),
               );
+              await pushAfterCommit(trx, pushes);
               expired++;
             },
             { settings: { 'app.tenant_id': hold.tenant_id } },

@@ -113,6 +113,13 @@ export const ledgerStore = {
     return rows[0];
   },
 
+  /** Whether the transaction acts as `userId` (its `app.user_id`). */
+  async actsAs(executor: LedgerExecutor, userId: string): Promise<boolean> {
+    const { rows } = await sql<{ acting: boolean }>`
+      select coalesce(socle.current_user_id() = ${userId}::uuid, false) as acting`.execute(executor);
+    return rows[0]?.acting === true;
+  },
+
   async findAccount(executor: LedgerExecutor, id: string): Promise<AccountRow | undefined> {
     const { rows } = await sql<AccountRow>`
       select ${ACCOUNT_COLUMNS} from ledger.accounts where id = ${id}::uuid`.execute(executor);
@@ -340,8 +347,24 @@ export const ledgerStore = {
   },
 };
 
-/** What `ledger.post_transfer` answers: `outcome`, and on 'ok' and 'replay' the transfer. */
-export type PostTransferResult = TransferRow & { outcome: string };
+/** A person's account changed by `ledger.post_transfer`: its owner and new sums (decimal strings). */
+export interface OwnerSums {
+  readonly userId: string;
+  readonly accountId: string;
+  readonly unit: string;
+  readonly scale: number;
+  readonly code: string | null;
+  readonly debitsPending: string;
+  readonly debitsPosted: string;
+  readonly creditsPending: string;
+  readonly creditsPosted: string;
+}
+
+/**
+ * What `ledger.post_transfer` answers: `outcome`, on 'ok' and 'replay' the transfer, and on 'ok'
+ * the new sums of the accounts a person owns (null when neither is).
+ */
+export type PostTransferResult = TransferRow & { outcome: string; pushes: OwnerSums[] | null };
 
 /** The parameters of `ledger.post_transfer`. */
 export type PostTransferParams = Pick<
@@ -350,7 +373,7 @@ export type PostTransferParams = Pick<
 > & { readonly metadata: string };
 
 /**
- * One posted transfer in one statement (migration 0002): lock, replay check, rules, insert, sums.
+ * One posted transfer in one statement (migration 0003): lock, rules, insert, sums, replay check.
  * Prepared once (a named statement: Postgres parses it once per session): the ledger's hot path.
  */
 export function preparePostTransfer(

@@ -23,10 +23,21 @@ export function createOrganizationsStore(db: Database<TenancyTables>) {
     ),
   );
 
+  const roleInActingTenant = db.prepare((kysely, params: { userId: string }) =>
+    kysely.selectNoFrom(
+      sql<OrgRole | null>`tenancy.membership_role(${actingTenant}, ${params.userId}::uuid)`.as('role'),
+    ),
+  );
+
   return {
     /** The role of a user in an organization (null if not a member), in one statement. */
     async membershipRole(tenantId: string, userId: string): Promise<OrgRole | null> {
       return (await roleOf.executeTakeFirst({ tenantId, userId }))?.role ?? null;
+    },
+
+    /** The role of a user in the organization `executor` acts in (null if not a member, or none). */
+    async memberRole(executor: Kysely<unknown>, userId: string): Promise<OrgRole | null> {
+      return (await roleInActingTenant.executeTakeFirst({ userId }, executor))?.role ?? null;
     },
 
     async insertOrganization(

@@ -1,3 +1,4 @@
+import type { Kysely } from 'kysely';
 import { defineModule, type SetupContext } from '../../kernel/index.js';
 import type { IdentityServices } from '../identity/index.js';
 import type { MailServices } from '../mail/index.js';
@@ -9,6 +10,7 @@ import { installCurrentOrg } from './current-org.hooks.js';
 import { createOrganizationService, type InvitationDelivery } from './organizations.service.js';
 import { createOrganizationsStore } from './organizations.store.js';
 import { createPersonalDataStore } from './personal-data.store.js';
+import type { OrgRole } from './roles.js';
 import { createTenancyPrivacy } from './tenancy.privacy.js';
 import { registerTenancyRoutes } from './tenancy.routes.js';
 import type { TenancyTables } from './tenancy.tables.js';
@@ -65,6 +67,7 @@ function createTenancyServices(context: SetupContext<TenancyTables>, options: Te
     apiKeys,
     personalData,
     organizationIdsOf: personalData.organizationIdsOf,
+    memberRole: (executor: Kysely<unknown>, userId: string) => store.memberRole(executor, userId),
   } satisfies TenancyServices & Record<string, unknown>;
 }
 
@@ -75,6 +78,16 @@ export interface TenancyServices {
    * row-level security): for privacy hooks, which act on a person wherever they are.
    */
   organizationIdsOf(userId: string): Promise<string[]>;
+  /**
+   * The role of `userId` in the organization the transaction `executor` acts in (its
+   * `app.tenant_id`), or null when they are not a member of it: what another module asks before
+   * attributing something in the organization to a person (the ledger, opening their account).
+   *
+   * @example
+   * if ((await tenancy.memberRole(trx, userId)) === null) throw errors.notAMember(userId);
+   */
+  // biome-ignore lint/suspicious/noExplicitAny: a transaction of any module's tables
+  memberRole(executor: Kysely<any>, userId: string): Promise<OrgRole | null>;
 }
 
 /**
