@@ -17,12 +17,26 @@ export {
   startFakeSwissBitcoinPay,
 } from './fake-bitcoin.js';
 export {
+  type FakeOpenAi,
+  type ReceivedFile,
+  type ReceivedMultipart,
+  readMultipartStreaming,
+  startFakeOpenAi,
+} from './fake-openai.js';
+export {
+  type FakePrediction,
+  type FakeReplicate,
+  type FakeWebhookDelivery,
+  startFakeReplicate,
+} from './fake-replicate.js';
+export {
   type FakeStripe,
   type StripeDeliveryOptions,
   type StripeEvent,
   type StripeObject,
   startFakeStripe,
 } from './fake-stripe.js';
+export { type FakeZoom, type FakeZoomMeeting, startFakeZoom } from './fake-zoom.js';
 export {
   type FaultyProvider,
   type ProviderFault,

@@ -47,8 +47,17 @@ export interface OutboundRequest {
   readonly headers?: Readonly<Record<string, string>>;
   /** Sent as JSON (`content-type: application/json`). */
   readonly json?: unknown;
-  /** A raw body. A stream is sent once: a call with a stream body is never retried nor sent to a fallback. */
-  readonly body?: string | Uint8Array | Readable | FormData;
+  /**
+   * A raw body. A stream is sent once: a call with a stream body is never retried nor sent to a
+   * fallback. A function opening the body anew (a file read from disk) is called once per attempt:
+   * such a call is retried and falls back like any other, and the bytes are never held in memory.
+   */
+  readonly body?: string | Uint8Array | Readable | FormData | (() => Readable);
+  /**
+   * The call has no effect that a repeat would duplicate (a transcription, a search sent as a
+   * POST): it is retried like an idempotent method, without an idempotency key.
+   */
+  readonly repeatable?: boolean;
   /**
    * Makes a non-idempotent call (POST, PATCH) safe to retry: sent in the provider's idempotency
    * header. From a job, derive it from the job (`jobIdempotencyKey(job, 'step')`) so every attempt
@@ -115,6 +124,8 @@ export interface ClientDependencies {
   readonly requestId: () => string | undefined;
   /** The client of a fallback provider (the same per node). */
   readonly clientOf: (provider: ProviderDefinition) => ProviderClient;
+  /** The calling organization's stored key for a provider (`tenant-key` auth). */
+  readonly tenantKey: (provider: string) => Promise<string | undefined>;
 }
 
 /** A client as the service keeps it: with the call that skips the fallbacks (a fallback's own). */
@@ -136,7 +147,9 @@ class CallState {
   ) {
     this.safe =
       !isStream(request.body) &&
-      (IDEMPOTENT_METHODS.has(request.method) || request.idempotencyKey !== undefined);
+      (IDEMPOTENT_METHODS.has(request.method) ||
+        request.idempotencyKey !== undefined ||
+        request.repeatable === true);
   }
 
   /** Marks `failure` as this call's (the shared retry policy asks it whether to retry). */
@@ -187,6 +200,15 @@ const FALLBACK_CODES = new Set([
   'outbound.overloaded',
 ]);
 
+/**
+ * True when `error` says the provider itself failed (unreachable, 5xx, timeout, open circuit,
+ * throttled, overloaded), so another provider may do better; false for refusals and bad answers.
+ */
+export function isProviderFailure(error: unknown): boolean {
+  const code = (error as { code?: unknown } | undefined)?.code;
+  return typeof code === 'string' && FALLBACK_CODES.has(code);
+}
+
 /** `Retry-After` in milliseconds (seconds or an HTTP date), if any. */
 export function parseRetryAfter(value: string | string[] | undefined, now: number): number | undefined {
   const text = Array.isArray(value) ? value[0] : value;
@@ -233,7 +255,13 @@ export function createOutboundClient(
 ): ProviderClient {
   const { dispatcher, rateLimiter, metrics, clock } = dependencies;
   const log = dependencies.log.child({ provider: provider.name });
-  const auth: AuthHeaders = createAuthHeaders(provider, provider.auth, dispatcher, clock);
+  const auth: AuthHeaders = createAuthHeaders(
+    provider,
+    provider.auth,
+    dispatcher,
+    clock,
+    dependencies.tenantKey,
+  );
   const origin = provider.baseUrl.origin;
   const basePath = provider.baseUrl.pathname;
 
@@ -319,11 +347,13 @@ export function createOutboundClient(
       authHeaders = await auth.headers(signal);
     } catch (error) {
       const socleError = error as SocleError;
+      if (socleError.code === 'outbound.credential_missing')
+        throw new AttemptFailure(socleError, false, false);
       throw new AttemptFailure(socleError, socleError.code !== 'outbound.rejected', true);
     }
     const headers: Record<string, string> = { ...provider.headers, ...request.headers, ...authHeaders };
     if (request.idempotencyKey !== undefined) headers[provider.idempotencyHeader] = request.idempotencyKey;
-    let body = request.body;
+    let body = typeof request.body === 'function' ? request.body() : request.body;
     if (request.json !== undefined) {
       body = JSON.stringify(request.json);
       headers['content-type'] = 'application/json';
