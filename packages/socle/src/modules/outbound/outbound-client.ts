@@ -11,8 +11,6 @@ import {
   retry,
   SamplingBreaker,
   TaskCancelledError,
-  TimeoutStrategy,
-  timeout,
 } from 'cockatiel';
 import type { Dispatcher, FormData } from 'undici';
 import {
@@ -27,6 +25,9 @@ import { outboundErrors } from './outbound.errors.js';
 import type { OutboundMetrics } from './outbound-metrics.js';
 import type { ProviderDefinition } from './provider.js';
 import { type AuthHeaders, createAuthHeaders } from './provider-auth.js';
+
+/** The signal of a call nobody can cancel and that has no timer of its own. */
+const NEVER_ABORTED = new AbortController().signal;
 
 /** Methods a repeat of which has the effect of one call (RFC 9110 §9.2.2). */
 const IDEMPOTENT_METHODS = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE']);
@@ -301,11 +302,33 @@ export function createOutboundClient(
 
   const concurrencyCap: { execute<T>(fn: () => Promise<T>, signal?: AbortSignal): Promise<T> } =
     provider.concurrency === undefined ? noop : bulkhead(provider.concurrency, provider.concurrency);
-  const attemptTimeout = timeout(provider.attemptTimeoutMs, {
-    strategy: TimeoutStrategy.Aggressive,
-    // Aborting a finished attempt's signal builds a DOMException per call (6 % of a call's CPU).
-    abortOnReturn: false,
-  });
+  /**
+   * One attempt under its own timeout: a signal of its own, aborted by a timer or by the call's
+   * signal. undici and the body reader honour it, so a timer and one listener do what cockatiel's
+   * TimeoutPolicy did with a derived controller, two raced promises and three listeners per attempt
+   * (measured: see docs/outbound.md#benchmark).
+   */
+  const withAttemptTimeout = async <T>(
+    work: (context: { signal: AbortSignal }) => Promise<T>,
+    callSignal: AbortSignal,
+    deadline: number,
+  ): Promise<T> => {
+    if (callSignal.aborted) throw new TaskCancelledError();
+    const controller = new AbortController();
+    const abort = () => controller.abort();
+    // The call's total time bounds its last attempt too.
+    const timer = setTimeout(
+      abort,
+      Math.max(0, Math.min(provider.attemptTimeoutMs, deadline - performance.now())),
+    );
+    callSignal.addEventListener('abort', abort);
+    try {
+      return await work({ signal: controller.signal });
+    } finally {
+      clearTimeout(timer);
+      callSignal.removeEventListener('abort', abort);
+    }
+  };
 
   /** Waits for the shared rate limit, at most until `deadline`; refuses when the wait is longer. */
   const takeRateLimit = async (operation: string, deadline: number) => {
@@ -466,14 +489,25 @@ export function createOutboundClient(
       metrics.observeCall(provider.name, operation, 'circuit_open', (performance.now() - started) / 1000);
       throw refused;
     }
-    const totalTimeout = AbortSignal.timeout(provider.totalTimeoutMs);
+    // The total time is enforced where a call spends it: each attempt's timer stops at the
+    // deadline, backoffs and rate-limit waits are cut to it. Only a wait in the concurrency queue
+    // needs a timer of its own (a timeout signal per call costs as much as an attempt's timer).
     const signal =
-      request.signal === undefined ? totalTimeout : AbortSignal.any([request.signal, totalTimeout]);
+      provider.concurrency === undefined
+        ? (request.signal ?? NEVER_ABORTED)
+        : request.signal === undefined
+          ? AbortSignal.timeout(provider.totalTimeoutMs)
+          : AbortSignal.any([request.signal, AbortSignal.timeout(provider.totalTimeoutMs)]);
     const call = new CallState(request, operation, started + provider.totalTimeoutMs);
     const timedOut = () =>
       call.claim(
         new AttemptFailure(
-          outboundErrors.timeout(provider.name, operation, provider.attemptTimeoutMs),
+          outboundErrors.timeout(
+            provider.name,
+            operation,
+            // Stopped by the call's deadline rather than the attempt's own time: say so.
+            performance.now() >= call.deadline - 1 ? provider.totalTimeoutMs : provider.attemptTimeoutMs,
+          ),
           true,
           true,
         ),
@@ -494,7 +528,7 @@ export function createOutboundClient(
         throw error instanceof AttemptFailure ? call.claim(error) : error;
       }
       try {
-        return await concurrencyCap.execute(() => attemptTimeout.execute(attemptWithin, signal));
+        return await concurrencyCap.execute(() => withAttemptTimeout(attemptWithin, signal, call.deadline));
       } catch (error) {
         if (error instanceof TaskCancelledError && !signal.aborted) throw timedOut();
         throw error;
