@@ -128,6 +128,14 @@ describe('socle usage errors', { timeout: TIMEOUT_MS }, () => {
       /^ {2}SETTINGS_FIXTURE_LIMIT +settingsFixtureLimit +5\n +\(settings_fixture\) How many/m,
     );
     expect(help.stdout).toMatch(/^ {2}MAIL_FROM +mailFrom /m);
+    // Provider secrets are listed by name, never by value.
+    const withSecret = await runIsolated(['help', 'config'], {
+      ...env,
+      OPENAI_API_KEY: 'sk-cli-test-hunter2',
+    });
+    expect(withSecret.stdout).toMatch(/^ {2}OPENAI_API_KEY +openaiApiKey +\(unset\)\n +\(outbound\)/m);
+    expect(withSecret.stdout).toMatch(/^ {2}ZOOM_CLIENT_SECRET +zoomClientSecret /m);
+    expect(withSecret.stdout + withSecret.stderr).not.toContain('hunter2');
   });
 
   it('exits 2 when Postgres is configured without SECRET_KEY, and never echoes a bad key', async () => {

@@ -1,7 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import { generate } from 'otplib';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { createFilesModule, createLedgerModule, defineBucket, sql } from '../src/index.js';
+import {
+  createFilesModule,
+  createLedgerModule,
+  createOutboundCredentialsModule,
+  defineBucket,
+  sql,
+} from '../src/index.js';
 import { createIdentityModule, createIdentityRateLimits } from '../src/modules/identity/index.js';
 import { createBuiltInModules } from '../src/modules/index.js';
 import {
@@ -38,6 +44,7 @@ describeEachDatabase('Fuzz gate over every operation of /openapi.json', (target)
         createJobsFixtureModule().module,
         // The opt-in modules too: every route an app can turn on is fuzzed.
         createLedgerModule(),
+        createOutboundCredentialsModule(),
         createFilesModule({
           buckets: [
             defineBucket({
@@ -292,6 +299,18 @@ describeEachDatabase('Fuzz gate over every operation of /openapi.json', (target)
     },
     'POST /operator/jobs/{id}/cancel': {
       operator: async () => ({ path: { id: await queuedJob(undefined, false) } }),
+    },
+    // A stored key to remove, whatever came before.
+    'DELETE /org/outbound/credentials/{provider}': {
+      user: async (credential) => {
+        await send(
+          'PUT',
+          '/org/outbound/credentials/fuzzprovider',
+          { key: 'fuzz-key-0123456789' },
+          credential.headers,
+        );
+        return { path: { provider: 'fuzzprovider' } };
+      },
     },
     'POST /me/erase': {
       user: async () => ({ headers: (await signUp()).headers, body: { password: PASSWORD } }),

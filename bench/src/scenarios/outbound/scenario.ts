@@ -26,6 +26,8 @@ interface LoadFigures {
   readonly requestsPerSecond: number;
   readonly p50Ms: number;
   readonly p99Ms: number;
+  /** This process's CPU (user + system) per call, the local fake's share included. */
+  readonly cpuUsPerCall: number;
 }
 
 const percentile = (sorted: Float64Array, fraction: number) =>
@@ -38,6 +40,7 @@ async function load(
   seconds: number,
 ): Promise<LoadFigures> {
   const latencies: number[] = [];
+  const cpuBefore = process.cpuUsage();
   const started = performance.now();
   const until = started + seconds * 1000;
   await Promise.all(
@@ -50,8 +53,10 @@ async function load(
     }),
   );
   const elapsed = (performance.now() - started) / 1000;
+  const cpu = process.cpuUsage(cpuBefore);
   const sorted = Float64Array.from(latencies).sort();
   return {
+    cpuUsPerCall: (cpu.user + cpu.system) / Math.max(1, latencies.length),
     requestsPerSecond: latencies.length / elapsed,
     p50Ms: percentile(sorted, 0.5),
     p99Ms: percentile(sorted, 0.99),
@@ -126,17 +131,20 @@ export const outbound: CustomScenario = {
         const socleFigures = await load(viaSocle, concurrency, settings.durationSeconds);
         rounds.push({ baseline, socle: socleFigures });
         settings.progress(
-          `round ${round + 1}: ratio ${(socleFigures.requestsPerSecond / baseline.requestsPerSecond).toFixed(2)}`,
+          `round ${round + 1}: ratio ${(socleFigures.requestsPerSecond / baseline.requestsPerSecond).toFixed(2)}, CPU ratio ${(baseline.cpuUsPerCall / socleFigures.cpuUsPerCall).toFixed(2)}`,
         );
       }
       const pick = (side: 'baseline' | 'socle'): LoadFigures => ({
         requestsPerSecond: median(rounds.map((round) => round[side].requestsPerSecond)),
         p50Ms: median(rounds.map((round) => round[side].p50Ms)),
         p99Ms: median(rounds.map((round) => round[side].p99Ms)),
+        cpuUsPerCall: median(rounds.map((round) => round[side].cpuUsPerCall)),
       });
       const socleFigures = pick('socle');
       const baseline = pick('baseline');
       const ratio = socleFigures.requestsPerSecond / baseline.requestsPerSecond;
+      // CPU per call, baseline over Socle: what the client costs, less sensitive to a busy machine.
+      const cpuRatio = baseline.cpuUsPerCall / socleFigures.cpuUsPerCall;
 
       // Open the circuit, then time calls that it refuses.
       failing = true;
@@ -156,14 +164,14 @@ export const outbound: CustomScenario = {
         `outbound (${dialect}, ${concurrency} concurrent calls, ${settings.durationSeconds} s, median of ${rounds.length} rounds)`,
         format('socle', socleFigures),
         format('baseline', baseline),
-        `  ratio ${ratio.toFixed(2)} (goal ≥ ${OVERHEAD_GOAL.toFixed(2)}: ${ratio >= OVERHEAD_GOAL ? 'met' : 'NOT met'})`,
+        `  ratio ${ratio.toFixed(2)} (goal ≥ ${OVERHEAD_GOAL.toFixed(2)}: ${ratio >= OVERHEAD_GOAL ? 'met' : 'NOT met'}); CPU per call ${socleFigures.cpuUsPerCall.toFixed(0)} vs ${baseline.cpuUsPerCall.toFixed(0)} µs, CPU ratio ${cpuRatio.toFixed(2)}`,
         `  breaker open: fail fast p50 ${(failFastFigures.p50Ms * 1000).toFixed(1)} µs  p99 ${(failFastFigures.p99Ms * 1000).toFixed(1)} µs (goal p99 < ${FAIL_FAST_GOAL_MS} ms: ${failFastFigures.p99Ms < FAIL_FAST_GOAL_MS ? 'met' : 'NOT met'})`,
       ].join('\n');
       return {
         scenario: 'outbound',
         dialect,
         text,
-        figures: { socle: socleFigures, baseline, ratio, rounds, failFast: failFastFigures },
+        figures: { socle: socleFigures, baseline, ratio, cpuRatio, rounds, failFast: failFastFigures },
       };
     } finally {
       await socle.close();

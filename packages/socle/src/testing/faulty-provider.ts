@@ -7,7 +7,8 @@ import type { AddressInfo, Socket } from 'node:net';
  */
 export type ProviderFault =
   | { readonly status: number; readonly retryAfter?: string; readonly body?: string }
-  | { readonly reset: true }
+  /** Resets the connection; `afterHandling`: after the provider acted on the request (a lost answer). */
+  | { readonly reset: true; readonly afterHandling?: boolean }
   | { readonly hang: true }
   | { readonly delayMs: number };
 
@@ -26,6 +27,8 @@ export type ProviderHandler = (request: ReceivedRequest) =>
       readonly json?: unknown;
       readonly body?: string;
       readonly headers?: Record<string, string>;
+      /** Acted on, then the connection is reset: the caller never sees the answer. */
+      readonly reset?: boolean;
     }
   | undefined;
 
@@ -55,7 +58,15 @@ export interface FaultyProvider {
  * fake.failNext(2, { status: 503, retryAfter: '1' });
  * const zoom = defineProvider('zoom', { baseUrl: fake.url });
  */
-export async function startFaultyProvider(): Promise<FaultyProvider> {
+export async function startFaultyProvider(
+  options: {
+    /**
+     * Reads a request's body instead of buffering it (a fake receiving 200 MB uploads): what it
+     * returns is the request's `body`; a failure answers 400.
+     */
+    readBody?: (incoming: IncomingMessage) => Promise<string>;
+  } = {},
+): Promise<FaultyProvider> {
   const requests: ReceivedRequest[] = [];
   const queued: ProviderFault[] = [];
   let always: ProviderFault | undefined;
@@ -63,46 +74,64 @@ export async function startFaultyProvider(): Promise<FaultyProvider> {
   const sockets = new Set<Socket>();
   const hanging = new Set<ServerResponse>();
 
-  const server: Server = createServer((incoming, response) => {
-    const chunks: Buffer[] = [];
-    incoming.on('data', (chunk: Buffer) => chunks.push(chunk));
-    incoming.on('end', () => {
-      const request = {
-        method: incoming.method ?? 'GET',
-        url: incoming.url ?? '/',
-        headers: incoming.headers,
-        body: Buffer.concat(chunks).toString('utf8'),
-      };
-      requests.push(request);
-      const fault = queued.shift() ?? always;
-      const send = () => {
-        const answer = handler(request) ?? { json: { ok: true } };
-        const body = answer.json === undefined ? (answer.body ?? '') : JSON.stringify(answer.json);
-        response.writeHead(answer.status ?? 200, {
-          ...(answer.json === undefined ? {} : { 'content-type': 'application/json' }),
-          ...answer.headers,
-        });
-        response.end(body);
-      };
-      if (fault === undefined) return send();
-      if ('reset' in fault) return incoming.socket.resetAndDestroy();
-      if ('hang' in fault) {
-        hanging.add(response);
-        return;
-      }
-      if ('delayMs' in fault) {
-        setTimeout(() => {
-          if (!response.destroyed) send();
-        }, fault.delayMs);
-        return;
-      }
-      response.writeHead(fault.status, {
-        'content-type': 'application/json',
-        ...(fault.retryAfter === undefined ? {} : { 'retry-after': fault.retryAfter }),
-      });
-      response.end(fault.body ?? JSON.stringify({ error: `injected ${fault.status}` }));
+  const readBody =
+    options.readBody ??
+    (async (incoming: IncomingMessage) => {
+      const chunks: Buffer[] = [];
+      for await (const chunk of incoming) chunks.push(chunk as Buffer);
+      return Buffer.concat(chunks).toString('utf8');
     });
+
+  const server: Server = createServer((incoming, response) => {
+    readBody(incoming).then(
+      (body) => respond(incoming, response, body),
+      () => {
+        if (response.headersSent || response.destroyed) return;
+        response.writeHead(400, { 'content-type': 'application/json', connection: 'close' });
+        response.end(JSON.stringify({ error: 'unreadable body' }));
+      },
+    );
   });
+  const respond = (incoming: IncomingMessage, response: ServerResponse, body: string) => {
+    const request = {
+      method: incoming.method ?? 'GET',
+      url: incoming.url ?? '/',
+      headers: incoming.headers,
+      body,
+    };
+    requests.push(request);
+    const fault = queued.shift() ?? always;
+    const send = () => {
+      const answer = handler(request) ?? { json: { ok: true } };
+      if (answer.reset === true) return incoming.socket.resetAndDestroy();
+      const body = answer.json === undefined ? (answer.body ?? '') : JSON.stringify(answer.json);
+      response.writeHead(answer.status ?? 200, {
+        ...(answer.json === undefined ? {} : { 'content-type': 'application/json' }),
+        ...answer.headers,
+      });
+      response.end(body);
+    };
+    if (fault === undefined) return send();
+    if ('reset' in fault) {
+      if (fault.afterHandling === true) handler(request);
+      return incoming.socket.resetAndDestroy();
+    }
+    if ('hang' in fault) {
+      hanging.add(response);
+      return;
+    }
+    if ('delayMs' in fault) {
+      setTimeout(() => {
+        if (!response.destroyed) send();
+      }, fault.delayMs);
+      return;
+    }
+    response.writeHead(fault.status, {
+      'content-type': 'application/json',
+      ...(fault.retryAfter === undefined ? {} : { 'retry-after': fault.retryAfter }),
+    });
+    response.end(fault.body ?? JSON.stringify({ error: `injected ${fault.status}` }));
+  };
   server.on('connection', (socket) => {
     sockets.add(socket);
     socket.on('close', () => sockets.delete(socket));

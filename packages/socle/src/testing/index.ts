@@ -19,12 +19,26 @@ export {
 } from './fake-bitcoin.js';
 export { type FakeGooglePlay, type FakePlayPurchase, startFakeGooglePlay } from './fake-google-play.js';
 export {
+  type FakeOpenAi,
+  type ReceivedFile,
+  type ReceivedMultipart,
+  readMultipartStreaming,
+  startFakeOpenAi,
+} from './fake-openai.js';
+export {
+  type FakePrediction,
+  type FakeReplicate,
+  type FakeWebhookDelivery,
+  startFakeReplicate,
+} from './fake-replicate.js';
+export {
   type FakeStripe,
   type StripeDeliveryOptions,
   type StripeEvent,
   type StripeObject,
   startFakeStripe,
 } from './fake-stripe.js';
+export { type FakeZoom, type FakeZoomMeeting, startFakeZoom } from './fake-zoom.js';
 export {
   type FaultyProvider,
   type ProviderFault,

@@ -7,7 +7,7 @@ export { TEST_PASSWORD, type TestUser } from '../../src/testing/index.js';
 export function callAs(
   socle: Pick<Socle, 'app'>,
   user: Pick<TestUser, 'token'>,
-  method: 'GET' | 'POST' | 'PATCH' | 'DELETE',
+  method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE',
   url: string,
   options: {
     orgId?: string | undefined;

@@ -1,3 +1,4 @@
+import type { FastifyRequest } from 'fastify';
 import {
   defineJob,
   defineModule,
@@ -7,7 +8,7 @@ import {
   setting,
 } from '../../kernel/index.js';
 import { purgeEffectsOlderThan } from './effects.store.js';
-import { registerOperatorJobRoutes, registerOrgJobRoutes } from './jobs.routes.js';
+import { operatorCheck, registerOperatorJobRoutes, registerOrgJobRoutes } from './jobs.routes.js';
 
 /** The jobs module's settings (the engine's own, JOBS_*, are the kernel's). */
 export const jobsSettings = defineSettings({
@@ -19,6 +20,15 @@ export const jobsSettings = defineSettings({
 });
 
 export type JobsSettings = SettingValues<typeof jobsSettings>;
+
+/** What the jobs module gives other modules: the operator check, for their own operator routes. */
+export interface JobsServices {
+  /**
+   * Throws unless the request carries `OPERATOR_TOKEN` in `X-Operator-Token` (404
+   * `jobs.operator_api_disabled` without the setting, 401 `jobs.not_operator` otherwise).
+   */
+  requireOperator(request: FastifyRequest): void;
+}
 
 /** As long as the engine keeps finished jobs (30 days), plus a margin. */
 const EFFECTS_KEPT_DAYS = 31;
@@ -36,7 +46,7 @@ const ENGINE_TABLE =
  * handlers run in that tenant's scope (so their own transactions are under RLS), and the
  * application role reaches these tables only through the engine.
  */
-export function createJobsModule(): ModuleDefinition<unknown, undefined, JobsSettings> {
+export function createJobsModule(): ModuleDefinition<unknown, JobsServices, JobsSettings> {
   return defineModule({
     name: 'jobs',
     dependsOn: ['tenancy'],
@@ -67,9 +77,10 @@ export function createJobsModule(): ModuleDefinition<unknown, undefined, JobsSet
         },
       }),
     },
-    routes(app, { jobs, settings }) {
+    setup: ({ settings }) => ({ requireOperator: operatorCheck(settings.operatorToken) }),
+    routes(app, { jobs, services }) {
       registerOrgJobRoutes(app, jobs);
-      registerOperatorJobRoutes(app, jobs, settings.operatorToken);
+      registerOperatorJobRoutes(app, jobs, services.requireOperator);
     },
   });
 }

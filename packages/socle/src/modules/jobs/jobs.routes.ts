@@ -135,19 +135,33 @@ export function registerOrgJobRoutes(app: HttpServer, jobs: Jobs): void {
  * `X-Operator-Token` header: `Authorization` carries users' access tokens). Without the setting
  * these routes answer 404.
  */
-export function registerOperatorJobRoutes(app: HttpServer, jobs: Jobs, token: string | undefined): void {
+export function registerOperatorJobRoutes(
+  app: HttpServer,
+  jobs: Jobs,
+  requireOperator: (request: FastifyRequest) => void,
+): void {
   registerJobRoutes(app, jobs, {
     prefix: '/operator/jobs',
     who: '(operator token)',
     security: routeSecurity.operator,
     tenantOf(request) {
-      if (token === undefined) throw jobsModuleErrors.operatorApiDisabled();
-      const header = request.headers[OPERATOR_TOKEN_HEADER];
-      const expected = Buffer.from(token);
-      const actual = Buffer.from(typeof header === 'string' ? header : '');
-      if (actual.length !== expected.length || !timingSafeEqual(actual, expected))
-        throw jobsModuleErrors.notOperator();
+      requireOperator(request);
       return null;
     },
   });
+}
+
+/**
+ * The check of every operator route: `token` (`OPERATOR_TOKEN`) in the `X-Operator-Token` header,
+ * compared in constant time; without the setting the operator API is off (404).
+ */
+export function operatorCheck(token: string | undefined): (request: FastifyRequest) => void {
+  const expected = token === undefined ? undefined : Buffer.from(token);
+  return (request) => {
+    if (expected === undefined) throw jobsModuleErrors.operatorApiDisabled();
+    const header = request.headers[OPERATOR_TOKEN_HEADER];
+    const actual = Buffer.from(typeof header === 'string' ? header : '');
+    if (actual.length !== expected.length || !timingSafeEqual(actual, expected))
+      throw jobsModuleErrors.notOperator();
+  };
 }

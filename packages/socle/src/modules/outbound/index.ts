@@ -1,5 +1,18 @@
 /** Outbound calls: declared providers with timeouts, retries, a breaker, a shared rate limit and fallbacks. */
 
+export { createOutboundCredentialsModule, type OutboundCredentialsServices } from './credentials.module.js';
+export type { CredentialsService, StoredCredential } from './credentials.service.js';
+export {
+  createOpenAiAudio,
+  defineOpenAiProvider,
+  multipartBody,
+  OPENAI_BASE_URL,
+  type OpenAiAudio,
+  type OpenAiProviderOptions,
+  openAiSdkOptions,
+  type Transcription,
+  type TranscriptionRequest,
+} from './openai.provider.js';
 export { outboundErrors } from './outbound.errors.js';
 export { createOutboundModule, type OutboundModule, type OutboundServices } from './outbound.module.js';
 export {
@@ -8,8 +21,10 @@ export {
   jobIdempotencyKey,
   type Outbound,
 } from './outbound.service.js';
+export { type OutboundSettings, outboundSettings } from './outbound.settings.js';
 export {
   type CircuitStateName,
+  isProviderFailure,
   type JsonValidator,
   type OutboundClient,
   type OutboundMethod,
@@ -26,3 +41,32 @@ export {
   type ProviderRateLimit,
   type RetryOptions,
 } from './provider.js';
+export {
+  createReplicatePredictions,
+  defineReplicateProvider,
+  isPredictionDone,
+  type NewPrediction,
+  type Prediction,
+  type PredictionStatus,
+  REPLICATE_API_URL,
+  type ReplicatePredictions,
+  type ReplicateProviderOptions,
+} from './replicate.provider.js';
+export {
+  type StandardWebhookCheck,
+  signStandardWebhook,
+  type VerifiedWebhook,
+  verifyStandardWebhook,
+} from './webhook-signature.js';
+export {
+  createJitsiMeetings,
+  createZoomMeetings,
+  defineZoomProvider,
+  type NewMeeting,
+  type VideoMeeting,
+  type VideoMeetings,
+  withMeetingFallback,
+  ZOOM_API_URL,
+  ZOOM_TOKEN_URL,
+  type ZoomProviderOptions,
+} from './zoom.provider.js';

@@ -11,8 +11,6 @@ import {
   retry,
   SamplingBreaker,
   TaskCancelledError,
-  TimeoutStrategy,
-  timeout,
 } from 'cockatiel';
 import type { Dispatcher, FormData } from 'undici';
 import {
@@ -27,6 +25,9 @@ import { outboundErrors } from './outbound.errors.js';
 import type { OutboundMetrics } from './outbound-metrics.js';
 import type { ProviderDefinition } from './provider.js';
 import { type AuthHeaders, createAuthHeaders } from './provider-auth.js';
+
+/** The signal of a call nobody can cancel and that has no timer of its own. */
+const NEVER_ABORTED = new AbortController().signal;
 
 /** Methods a repeat of which has the effect of one call (RFC 9110 §9.2.2). */
 const IDEMPOTENT_METHODS = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE']);
@@ -47,8 +48,17 @@ export interface OutboundRequest {
   readonly headers?: Readonly<Record<string, string>>;
   /** Sent as JSON (`content-type: application/json`). */
   readonly json?: unknown;
-  /** A raw body. A stream is sent once: a call with a stream body is never retried nor sent to a fallback. */
-  readonly body?: string | Uint8Array | Readable | FormData;
+  /**
+   * A raw body. A stream is sent once: a call with a stream body is never retried nor sent to a
+   * fallback. A function opening the body anew (a file read from disk) is called once per attempt:
+   * such a call is retried and falls back like any other, and the bytes are never held in memory.
+   */
+  readonly body?: string | Uint8Array | Readable | FormData | (() => Readable);
+  /**
+   * The call has no effect that a repeat would duplicate (a transcription, a search sent as a
+   * POST): it is retried like an idempotent method, without an idempotency key.
+   */
+  readonly repeatable?: boolean;
   /**
    * Makes a non-idempotent call (POST, PATCH) safe to retry: sent in the provider's idempotency
    * header. From a job, derive it from the job (`jobIdempotencyKey(job, 'step')`) so every attempt
@@ -115,6 +125,8 @@ export interface ClientDependencies {
   readonly requestId: () => string | undefined;
   /** The client of a fallback provider (the same per node). */
   readonly clientOf: (provider: ProviderDefinition) => ProviderClient;
+  /** The calling organization's stored key for a provider (`tenant-key` auth). */
+  readonly tenantKey: (provider: string) => Promise<string | undefined>;
 }
 
 /** A client as the service keeps it: with the call that skips the fallbacks (a fallback's own). */
@@ -136,7 +148,9 @@ class CallState {
   ) {
     this.safe =
       !isStream(request.body) &&
-      (IDEMPOTENT_METHODS.has(request.method) || request.idempotencyKey !== undefined);
+      (IDEMPOTENT_METHODS.has(request.method) ||
+        request.idempotencyKey !== undefined ||
+        request.repeatable === true);
   }
 
   /** Marks `failure` as this call's (the shared retry policy asks it whether to retry). */
@@ -187,6 +201,15 @@ const FALLBACK_CODES = new Set([
   'outbound.overloaded',
 ]);
 
+/**
+ * True when `error` says the provider itself failed (unreachable, 5xx, timeout, open circuit,
+ * throttled, overloaded), so another provider may do better; false for refusals and bad answers.
+ */
+export function isProviderFailure(error: unknown): boolean {
+  const code = (error as { code?: unknown } | undefined)?.code;
+  return typeof code === 'string' && FALLBACK_CODES.has(code);
+}
+
 /** `Retry-After` in milliseconds (seconds or an HTTP date), if any. */
 export function parseRetryAfter(value: string | string[] | undefined, now: number): number | undefined {
   const text = Array.isArray(value) ? value[0] : value;
@@ -233,7 +256,13 @@ export function createOutboundClient(
 ): ProviderClient {
   const { dispatcher, rateLimiter, metrics, clock } = dependencies;
   const log = dependencies.log.child({ provider: provider.name });
-  const auth: AuthHeaders = createAuthHeaders(provider, provider.auth, dispatcher, clock);
+  const auth: AuthHeaders = createAuthHeaders(
+    provider,
+    provider.auth,
+    dispatcher,
+    clock,
+    dependencies.tenantKey,
+  );
   const origin = provider.baseUrl.origin;
   const basePath = provider.baseUrl.pathname;
 
@@ -273,11 +302,33 @@ export function createOutboundClient(
 
   const concurrencyCap: { execute<T>(fn: () => Promise<T>, signal?: AbortSignal): Promise<T> } =
     provider.concurrency === undefined ? noop : bulkhead(provider.concurrency, provider.concurrency);
-  const attemptTimeout = timeout(provider.attemptTimeoutMs, {
-    strategy: TimeoutStrategy.Aggressive,
-    // Aborting a finished attempt's signal builds a DOMException per call (6 % of a call's CPU).
-    abortOnReturn: false,
-  });
+  /**
+   * One attempt under its own timeout: a signal of its own, aborted by a timer or by the call's
+   * signal. undici and the body reader honour it, so a timer and one listener do what cockatiel's
+   * TimeoutPolicy did with a derived controller, two raced promises and three listeners per attempt
+   * (measured: see docs/outbound.md#benchmark).
+   */
+  const withAttemptTimeout = async <T>(
+    work: (context: { signal: AbortSignal }) => Promise<T>,
+    callSignal: AbortSignal,
+    deadline: number,
+  ): Promise<T> => {
+    if (callSignal.aborted) throw new TaskCancelledError();
+    const controller = new AbortController();
+    const abort = () => controller.abort();
+    // The call's total time bounds its last attempt too.
+    const timer = setTimeout(
+      abort,
+      Math.max(0, Math.min(provider.attemptTimeoutMs, deadline - performance.now())),
+    );
+    callSignal.addEventListener('abort', abort);
+    try {
+      return await work({ signal: controller.signal });
+    } finally {
+      clearTimeout(timer);
+      callSignal.removeEventListener('abort', abort);
+    }
+  };
 
   /** Waits for the shared rate limit, at most until `deadline`; refuses when the wait is longer. */
   const takeRateLimit = async (operation: string, deadline: number) => {
@@ -319,11 +370,13 @@ export function createOutboundClient(
       authHeaders = await auth.headers(signal);
     } catch (error) {
       const socleError = error as SocleError;
+      if (socleError.code === 'outbound.credential_missing')
+        throw new AttemptFailure(socleError, false, false);
       throw new AttemptFailure(socleError, socleError.code !== 'outbound.rejected', true);
     }
     const headers: Record<string, string> = { ...provider.headers, ...request.headers, ...authHeaders };
     if (request.idempotencyKey !== undefined) headers[provider.idempotencyHeader] = request.idempotencyKey;
-    let body = request.body;
+    let body = typeof request.body === 'function' ? request.body() : request.body;
     if (request.json !== undefined) {
       body = JSON.stringify(request.json);
       headers['content-type'] = 'application/json';
@@ -436,14 +489,25 @@ export function createOutboundClient(
       metrics.observeCall(provider.name, operation, 'circuit_open', (performance.now() - started) / 1000);
       throw refused;
     }
-    const totalTimeout = AbortSignal.timeout(provider.totalTimeoutMs);
+    // The total time is enforced where a call spends it: each attempt's timer stops at the
+    // deadline, backoffs and rate-limit waits are cut to it. Only a wait in the concurrency queue
+    // needs a timer of its own (a timeout signal per call costs as much as an attempt's timer).
     const signal =
-      request.signal === undefined ? totalTimeout : AbortSignal.any([request.signal, totalTimeout]);
+      provider.concurrency === undefined
+        ? (request.signal ?? NEVER_ABORTED)
+        : request.signal === undefined
+          ? AbortSignal.timeout(provider.totalTimeoutMs)
+          : AbortSignal.any([request.signal, AbortSignal.timeout(provider.totalTimeoutMs)]);
     const call = new CallState(request, operation, started + provider.totalTimeoutMs);
     const timedOut = () =>
       call.claim(
         new AttemptFailure(
-          outboundErrors.timeout(provider.name, operation, provider.attemptTimeoutMs),
+          outboundErrors.timeout(
+            provider.name,
+            operation,
+            // Stopped by the call's deadline rather than the attempt's own time: say so.
+            performance.now() >= call.deadline - 1 ? provider.totalTimeoutMs : provider.attemptTimeoutMs,
+          ),
           true,
           true,
         ),
@@ -464,7 +528,7 @@ export function createOutboundClient(
         throw error instanceof AttemptFailure ? call.claim(error) : error;
       }
       try {
-        return await concurrencyCap.execute(() => attemptTimeout.execute(attemptWithin, signal));
+        return await concurrencyCap.execute(() => withAttemptTimeout(attemptWithin, signal, call.deadline));
       } catch (error) {
         if (error instanceof TaskCancelledError && !signal.aborted) throw timedOut();
         throw error;

@@ -41,11 +41,26 @@ export function createOutboundMetrics(metrics: Metrics): OutboundMetrics {
       for (const [provider, state] of circuits) set({ provider }, CIRCUIT_VALUES[state()]);
     },
   });
+  // Each (provider, operation, outcome)'s labels and histogram series, looked up once: a call then
+  // costs one map read, not a label hash per metric.
+  const seriesOfCall = new Map<
+    string,
+    {
+      labels: { provider: string; operation: string; outcome: string };
+      duration: { observe(value: number): void };
+    }
+  >();
   return {
     observeCall(provider, operation, outcome, seconds) {
-      const labels = { provider, operation, outcome };
-      calls.inc(labels);
-      duration.observe(labels, seconds);
+      const key = `${provider}\u0000${operation}\u0000${outcome}`;
+      let series = seriesOfCall.get(key);
+      if (series === undefined) {
+        const labels = { provider, operation, outcome };
+        series = { labels, duration: duration.series(labels) };
+        seriesOfCall.set(key, series);
+      }
+      calls.inc(series.labels);
+      series.duration.observe(seconds);
     },
     rateLimitWait(provider, seconds) {
       waits.inc({ provider }, seconds);

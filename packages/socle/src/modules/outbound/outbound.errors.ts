@@ -106,6 +106,25 @@ export const outboundErrors = {
       `${provider} answered ${operation} with more than ${maxResponseBytes} bytes`,
       { status: 502, details: { provider, operation, maxResponseBytes } },
     ),
+  /** A webhook said to come from the provider whose signature does not hold (or is too old). */
+  webhookSignatureInvalid: (provider: string, reason: string) =>
+    new SocleError('outbound.webhook_signature_invalid', `The ${provider} webhook is refused: ${reason}`, {
+      status: 400,
+      details: { provider, reason },
+    }),
+  /** The provider takes each organization's own key, and this one stored none. */
+  credentialMissing: (provider: string) =>
+    new SocleError(
+      'outbound.credential_missing',
+      `This organization has stored no key for ${provider}: an admin sets it with PUT /org/outbound/credentials/${provider}`,
+      { status: 409, details: { provider } },
+    ),
+  /** The organization has no stored key for this provider. */
+  credentialNotFound: (provider: string) =>
+    new SocleError('outbound.credential_not_found', `No key is stored for ${provider}`, {
+      status: 404,
+      details: { provider },
+    }),
   /** A provider declared twice with different settings, or a client asked for an undeclared one. */
   invalidProvider: (provider: string, reason: string) =>
     new SocleError('outbound.invalid_provider', `Provider ${provider}: ${reason}`, {

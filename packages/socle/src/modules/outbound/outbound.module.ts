@@ -1,13 +1,18 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
-import { defineModule, type ModuleDefinition } from '../../kernel/index.js';
+import { defineModule, isSocleError, type ModuleDefinition } from '../../kernel/index.js';
+import type { JobsServices } from '../jobs/index.js';
+import { registerOutboundOperatorRoutes } from './outbound.routes.js';
 import { createOutbound, type Outbound } from './outbound.service.js';
+import { type OutboundSettings, outboundSettings } from './outbound.settings.js';
 
 /** What the outbound module gives modules and apps: `context.servicesOf<OutboundServices>('outbound')`. */
 export interface OutboundServices {
   readonly outbound: Outbound;
+  /** Provider credentials and addresses from the environment (`OPENAI_API_KEY`, `ZOOM_*`…). */
+  readonly settings: OutboundSettings;
 }
 
-export type OutboundModule = ModuleDefinition<unknown, OutboundServices>;
+export type OutboundModule = ModuleDefinition<unknown, OutboundServices, OutboundSettings>;
 
 /**
  * Outbound calls to third-party APIs (OpenAI, Zoom, Stripe…) through declared providers: apps
@@ -30,8 +35,10 @@ export function createOutboundModule(): OutboundModule {
   const requestIds = new AsyncLocalStorage<string>();
   return defineModule({
     name: 'outbound',
+    settings: outboundSettings,
     setup(context) {
       return {
+        settings: context.settings,
         outbound: createOutbound({
           rateLimiter: context.rateLimiter,
           metrics: context.metrics,
@@ -43,6 +50,17 @@ export function createOutboundModule(): OutboundModule {
     },
     configureHttp(app) {
       app.addHook('onRequest', (request, _reply, done) => requestIds.run(request.id, done));
+    },
+    routes(app, context) {
+      // The operator token is the jobs module's setting: the circuits view is served with it.
+      let jobs: JobsServices;
+      try {
+        jobs = context.servicesOf<JobsServices>('jobs');
+      } catch (error) {
+        if (isSocleError(error) && error.code === 'module.not_set_up') return;
+        throw error;
+      }
+      registerOutboundOperatorRoutes(app, context.services.outbound, jobs.requireOperator);
     },
     async onStop({ services }) {
       await services.outbound.close();

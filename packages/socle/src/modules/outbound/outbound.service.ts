@@ -24,6 +24,11 @@ export interface Outbound {
   client(provider: ProviderDefinition): OutboundClient;
   /** Each provider used so far and its circuit state: for an operator's page, never for `/readyz`. */
   circuits(): Record<string, CircuitStateName>;
+  /**
+   * Where providers with `tenant-key` auth find the calling organization's key (the
+   * `outbound_credentials` module sets it up).
+   */
+  useTenantKeys(source: (provider: string) => Promise<string | undefined>): void;
   /** Closes the connections (the module's `onStop`). */
   close(): Promise<void>;
 }
@@ -55,6 +60,8 @@ export function createOutbound(options: CreateOutboundOptions): Outbound {
   const metrics = createOutboundMetrics(options.metrics);
   const clients = new Map<string, { provider: ProviderDefinition; client: ProviderClient }>();
   const requestId = options.requestId ?? (() => undefined);
+  let tenantKeys: (provider: string) => Promise<string | undefined> = async () => undefined;
+  const tenantKey = (provider: string) => tenantKeys(provider);
 
   const clientOf = (provider: ProviderDefinition): ProviderClient => {
     const known = clients.get(provider.name);
@@ -74,6 +81,7 @@ export function createOutbound(options: CreateOutboundOptions): Outbound {
       clock: options.clock,
       requestId,
       clientOf,
+      tenantKey,
     });
     clients.set(provider.name, { provider, client });
     return client;
@@ -83,6 +91,9 @@ export function createOutbound(options: CreateOutboundOptions): Outbound {
     client: clientOf,
     circuits: () =>
       Object.fromEntries([...clients].map(([name, { client }]) => [name, client.circuitState()])),
+    useTenantKeys(source) {
+      tenantKeys = source;
+    },
     close: () => dispatcher.close(),
   };
 }

@@ -27,8 +27,27 @@ export function createAuthHeaders(
   auth: ProviderAuth | undefined,
   dispatcher: Dispatcher,
   clock: Clock,
+  /** The calling organization's key for a provider, if it stored one (`tenant-key` auth). */
+  tenantKey: (provider: string) => Promise<string | undefined> = async () => undefined,
 ): AuthHeaders {
   if (auth === undefined) return { headers: () => ({}), invalidate: () => false };
+  if (auth.type === 'tenant-key') {
+    const header = (auth.header ?? 'authorization').toLowerCase();
+    const prefix = auth.prefix ?? (header === 'authorization' ? 'Bearer ' : '');
+    const otherwise =
+      auth.otherwise === undefined
+        ? undefined
+        : createAuthHeaders(provider, auth.otherwise, dispatcher, clock);
+    return {
+      async headers(signal) {
+        const key = await tenantKey(provider.name);
+        if (key !== undefined) return { [header]: `${prefix}${key}` };
+        if (otherwise === undefined) throw outboundErrors.credentialMissing(provider.name);
+        return otherwise.headers(signal);
+      },
+      invalidate: () => otherwise?.invalidate() ?? false,
+    };
+  }
   if (auth.type === 'bearer') {
     const headers = { authorization: `Bearer ${auth.token}` };
     return { headers: () => headers, invalidate: () => false };

@@ -58,6 +58,19 @@ export type ProviderAuth =
       /** Space-separated scopes (`https://www.googleapis.com/auth/androidpublisher`). */
       readonly scope: string;
       readonly refreshBeforeMs?: number;
+    }
+  | {
+      /**
+       * The key the calling organization stored for this provider (sealed at rest; see the
+       * `outbound_credentials` module), sent as `<header>: <prefix><key>` on the calls made for it.
+       */
+      readonly type: 'tenant-key';
+      /** Default `authorization`. */
+      readonly header?: string;
+      /** Default `Bearer ` (with `authorization`), none otherwise. */
+      readonly prefix?: string;
+      /** Used when the organization stored no key (the app's own account); without it such calls fail. */
+      readonly otherwise?: Exclude<ProviderAuth, { readonly type: 'tenant-key' }>;
     };
 
 /** The declaration of a provider: where it is and how calls to it behave. */
