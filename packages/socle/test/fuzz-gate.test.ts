@@ -57,7 +57,7 @@ describeEachDatabase('Fuzz gate over every operation of /openapi.json', (target)
       // No worker: the jobs the gate retries and cancels stay queued.
       config: { jobsQueues: [] },
       settings: {
-        jobs: { operatorToken: OPERATOR_TOKEN },
+        identity: { operatorToken: OPERATOR_TOKEN },
         realtime: { channelRules: [{ pattern: 'presence-fuzz-*', role: 'user' }] },
       },
     });
@@ -293,6 +293,16 @@ describeEachDatabase('Fuzz gate over every operation of /openapi.json', (target)
     'POST /operator/jobs/{id}/cancel': {
       operator: async () => ({ path: { id: await queuedJob(undefined, false) } }),
     },
+    // Someone else to export or erase: each erasure needs a person not erased yet.
+    'POST /operator/users/{userId}/export': {
+      operator: async () => ({ path: { userId: (await signUp()).userId } }),
+    },
+    'POST /operator/users/{userId}/erase': {
+      operator: async () => {
+        const person = await signUp();
+        return { path: { userId: person.userId }, body: { confirmEmail: person.email } };
+      },
+    },
     'POST /me/erase': {
       user: async () => ({ headers: (await signUp()).headers, body: { password: PASSWORD } }),
     },
@@ -303,6 +313,9 @@ describeEachDatabase('Fuzz gate over every operation of /openapi.json', (target)
     },
     'POST /realtime/user-auth': {
       user: async (credential) => ({ body: { socket_id: '1234.5678', app_key: credential.app?.key } }),
+    },
+    'GET /realtime/apps/{id}/activity': {
+      user: async (credential) => ({ path: { id: credential.app?.id as string } }),
     },
     'GET /apps/{appId}/channels/{channelName}/users': {
       user: async () => ({ path: { channelName: 'presence-fuzz-1' } }),
