@@ -99,16 +99,17 @@ describeEachDatabase('Operator console', (target) => {
         // A refusal the page handles: problem+json to its fetch (a wrong operator token).
         await page.evaluate(() => fetch('/operator/users', { headers: { 'x-operator-token': 'wrong' } }));
         expect(watched.problems).toEqual([]);
-        // An inline script (refused by the CSP) and an image that does not exist.
-        await page.evaluate(() => {
+        // An inline script (refused by the CSP) and an image that does not exist (not under
+        // /console/, where any path is the single-page client). A script's text: it runs in the
+        // page, whose types this Node project does not load.
+        await page.evaluate(`(() => {
           const script = document.createElement('script');
           script.textContent = 'window.injected = true';
           document.head.append(script);
           const image = document.createElement('img');
-          // (Not under /console/: any path there is the single-page client.)
           image.src = '/realtime/client/missing.png';
           document.body.append(image);
-        });
+        })()`);
         await expect
           .poll(() => watched.problems.join('\n'))
           .toMatch(/client error: GET \S+\/realtime\/client\/missing\.png → 404/);
