@@ -78,6 +78,9 @@ export {
   createIdentityModule,
   type IdentityOptions,
   type IdentityServices,
+  type IdentitySettings,
+  OPERATOR_TOKEN_HEADER,
+  requireOperator,
   requireUser,
 } from './modules/identity/index.js';
 export { createBuiltInModules } from './modules/index.js';

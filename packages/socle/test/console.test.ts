@@ -1,3 +1,4 @@
+import { generate } from 'otplib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_CONTENT_SECURITY_POLICY } from '../src/index.js';
 import { createConsoleModule } from '../src/modules/console/index.js';
@@ -8,10 +9,13 @@ import {
   launchBrowser,
   TEST_PASSWORD,
   type TestSocle,
+  type TestUser,
   watchPage,
 } from '../src/testing/index.js';
 import { createJobsFixtureModule } from './fixtures/jobs-module.js';
+import { callAs } from './support/api-client.js';
 import { describeEachDatabase } from './support/each-database.js';
+import { RawPusherSocket } from './support/realtime-clients.js';
 
 const OPERATOR_TOKEN = 'operator-token-of-the-console-suite-0123456789';
 
@@ -20,17 +24,49 @@ describeEachDatabase('Operator console', (target) => {
   let baseUrl: string;
   let failedJob: string;
   let orgId: string;
+  let bob: { userId: string; email: string };
+  let carolTotpSecret: string;
+  let dave: TestUser;
+  let quizKey: string;
 
   beforeAll(async () => {
     socle = await createTestSocle(target, {
       modules: [...createBuiltInModules(), createJobsFixtureModule().module, createConsoleModule()],
       // No worker: the failing job is run once by hand, so the test does not wait on polling.
       config: { jobsQueues: [] },
-      settings: { jobs: { operatorToken: OPERATOR_TOKEN } },
+      settings: {
+        identity: { operatorToken: OPERATOR_TOKEN },
+        realtime: { channelRules: [{ pattern: 'presence-console-*', role: 'member' }] },
+      },
     });
     const alice = await socle.newUser({ email: 'alice@console.test' });
     await socle.newTenant({ owner: await socle.newUser(), name: 'Cabinet Beta' });
-    orgId = (await socle.newTenant({ owner: alice, name: 'Cabinet Alpha' })).id;
+    // Bob is erased by the operator; Carol signs in with a second factor.
+    bob = await socle.newUser({ email: 'bob@console.test' });
+    const carol = await socle.newUser({ email: 'carol@console.test' });
+    await socle.newTenant({ owner: carol, name: 'Cabinet Gamma' });
+    const asCarol = { authorization: `Bearer ${carol.token}` };
+    const enrolled = await socle.app.inject({
+      method: 'POST',
+      url: '/auth/mfa/totp/enroll',
+      headers: asCarol,
+      payload: {},
+    });
+    carolTotpSecret = enrolled.json().secret;
+    const confirmed = await socle.app.inject({
+      method: 'POST',
+      url: '/auth/mfa/totp/confirm',
+      headers: asCarol,
+      payload: { code: await totpCode(carolTotpSecret) },
+    });
+    expect(confirmed.statusCode, confirmed.body).toBeLessThan(300);
+    const alpha = await socle.newTenant({ owner: alice, name: 'Cabinet Alpha' });
+    orgId = alpha.id;
+    // Dave, a member of Cabinet Alpha, joins a presence channel of its realtime app "Quiz".
+    dave = await socle.newMember(alpha);
+    const quiz = await callAs(socle, alice, 'POST', '/realtime/apps', { orgId, payload: { name: 'Quiz' } });
+    expect(quiz.statusCode, quiz.body).toBe(201);
+    quizKey = quiz.json().key;
     failedJob = (
       await socle.jobs.enqueue(socle.db.kysely, 'jobs_fixture.failing', { n: 1 }, { maxAttempts: 1 })
     ).id;
@@ -53,80 +89,210 @@ describeEachDatabase('Operator console', (target) => {
   });
 
   describe.skipIf(!chromiumAvailable())('in Chromium', () => {
-    it('signs in as operator, finds a tenant, invites a member, retries a failed job, erases an account', async () => {
+    it("fails a page on a CSP violation or a missing file, not on the API's own refusals", async () => {
+      const browser = await launchBrowser();
+      try {
+        const page = await browser.newPage();
+        const watched = watchPage(page);
+        await page.goto(`${baseUrl}/console/`);
+        await page.getByRole('button', { name: /Sign in|Se connecter/ }).waitFor();
+        // A refusal the page handles: problem+json to its fetch (a wrong operator token).
+        await page.evaluate(() => fetch('/operator/users', { headers: { 'x-operator-token': 'wrong' } }));
+        expect(watched.problems).toEqual([]);
+        // An inline script (refused by the CSP) and an image that does not exist (not under
+        // /console/, where any path is the single-page client). A script's text: it runs in the
+        // page, whose types this Node project does not load.
+        await page.evaluate(`(() => {
+          const script = document.createElement('script');
+          script.textContent = 'window.injected = true';
+          document.head.append(script);
+          const image = document.createElement('img');
+          image.src = '/realtime/client/missing.png';
+          document.body.append(image);
+        })()`);
+        await expect
+          .poll(() => watched.problems.join('\n'))
+          .toMatch(/client error: GET \S+\/realtime\/client\/missing\.png → 404/);
+        expect(watched.problems.join('\n')).toMatch(/CSP violation: script-src/);
+        await expect(watched.assertClean('csp-check')).rejects.toThrow(/problem/);
+      } finally {
+        await browser.close();
+      }
+    }, 60_000);
+
+    it('signs in with a second factor (TOTP) in the browser', async () => {
+      const browser = await launchBrowser();
+      try {
+        const page = await browser.newPage();
+        page.setDefaultTimeout(10_000);
+        const watched = watchPage(page);
+        await watched.run('console-2fa', async () => {
+          await page.goto(`${baseUrl}/console/`);
+          await page.getByRole('combobox', { name: 'Language' }).selectOption('en');
+          await page.getByLabel('Email').fill('carol@console.test');
+          await page.getByLabel('Password').fill(TEST_PASSWORD);
+          await page.getByRole('button', { name: 'Sign in' }).click();
+          // The password was right; the console asks for the code (the next step's: each is used once).
+          await page
+            .getByLabel('Authentication code (TOTP or recovery code)')
+            .fill(await totpCode(carolTotpSecret, 1));
+          await page.getByRole('button', { name: 'Verify' }).click();
+          await page.getByRole('combobox', { name: 'Organization' }).waitFor();
+          expect(await page.getByRole('combobox', { name: 'Organization' }).textContent()).toContain(
+            'Cabinet Gamma',
+          );
+          await page.getByRole('button', { name: 'Sign out' }).click();
+          await page.getByRole('button', { name: 'Sign in' }).waitFor();
+        });
+      } finally {
+        await browser.close();
+      }
+    }, 60_000);
+
+    it('signs in as operator, finds a tenant, invites a member, retries a failed job, erases another user, then the account', async () => {
       const browser = await launchBrowser();
       try {
         const page = await browser.newPage();
         page.setDefaultTimeout(10_000);
         const watched = watchPage(page);
         page.on('dialog', (dialog) => void dialog.accept());
-        await page.goto(`${baseUrl}/console/`);
-        await page.getByRole('combobox', { name: 'Language' }).selectOption('en');
+        await watched.run('console', async () => {
+          await page.goto(`${baseUrl}/console/`);
+          await page.getByRole('combobox', { name: 'Language' }).selectOption('en');
 
-        // Sign in: an organization owner's account and the operator token.
-        await page.getByLabel('Email').fill('alice@console.test');
-        await page.getByLabel('Password').fill(TEST_PASSWORD);
-        await page.getByLabel('Operator token (optional)').fill(OPERATOR_TOKEN);
-        await page.getByRole('button', { name: 'Sign in' }).click();
+          // Sign in: an organization owner's account and the operator token.
+          await page.getByLabel('Email').fill('alice@console.test');
+          await page.getByLabel('Password').fill(TEST_PASSWORD);
+          await page.getByLabel('Operator token (optional)').fill(OPERATOR_TOKEN);
+          await page.getByRole('button', { name: 'Sign in' }).click();
 
-        // Find the tenant and invite a member.
-        await page.getByRole('searchbox', { name: 'Search' }).fill('alpha');
-        await page.getByRole('button', { name: 'Open Cabinet Alpha' }).click();
-        await page.getByLabel('Email to invite').fill('new.member@console.test');
-        await page.getByRole('button', { name: 'Invite', exact: true }).click();
-        await page.getByText('Invitation sent to new.member@console.test.').waitFor();
-        await page.getByRole('cell', { name: 'new.member@console.test' }).waitFor();
-        const invitations = await socle.app.inject({
-          method: 'GET',
-          url: '/org/invitations',
-          headers: {
-            authorization: `Bearer ${(await signIn('alice@console.test')).accessToken}`,
-            'x-org-id': orgId,
-          },
+          // The operator sees every organization, Alice's and others'.
+          const every = page.getByRole('region', { name: 'Every organization (operator token)' });
+          await every.getByRole('searchbox').fill('cabinet');
+          await every.getByRole('button', { name: 'Search' }).click();
+          await every.getByRole('cell', { name: 'Cabinet Beta' }).waitFor();
+          await every.getByRole('cell', { name: 'Cabinet Gamma' }).waitFor();
+
+          // Find the tenant and invite a member.
+          await page.getByRole('searchbox', { name: 'Search', exact: true }).fill('alpha');
+          await page.getByRole('button', { name: 'Open Cabinet Alpha' }).first().click();
+          await page.getByLabel('Email to invite').fill('new.member@console.test');
+          await page.getByRole('button', { name: 'Invite', exact: true }).click();
+          await page.getByText('Invitation sent to new.member@console.test.').waitFor();
+          await page.getByRole('cell', { name: 'new.member@console.test' }).waitFor();
+          const invitations = await socle.app.inject({
+            method: 'GET',
+            url: '/org/invitations',
+            headers: {
+              authorization: `Bearer ${(await signIn('alice@console.test')).accessToken}`,
+              'x-org-id': orgId,
+            },
+          });
+          expect(invitations.json()).toEqual([expect.objectContaining({ email: 'new.member@console.test' })]);
+
+          // The failed job, its error, and a retry (the operator sees every tenant's jobs).
+          await page.getByRole('link', { name: 'Jobs' }).click();
+          const row = page.locator(`tr[data-job-id="${failedJob}"]`);
+          await row.waitFor();
+          expect(await row.textContent()).toContain('failed');
+          await row.getByRole('button', { name: /^Retry/ }).click();
+          await page.getByText(`Job ${failedJob} queued again.`).waitFor();
+          expect(['created', 'retry']).toContain((await socle.jobs.get(failedJob, null)).state);
+
+          // A realtime channel's presence, watched as it changes: Dave joins, then leaves.
+          await page.getByRole('link', { name: 'Realtime' }).click();
+          await page.getByRole('heading', { name: 'Activity of Quiz' }).waitFor();
+          await page.getByText('No occupied channel.').waitFor();
+          const socket = new RawPusherSocket(baseUrl, quizKey);
+          try {
+            const channel = 'presence-console-room';
+            const auth = await callAs(socle, dave, 'POST', '/realtime/auth', {
+              orgId,
+              payload: { socket_id: await socket.socketId(), app_key: quizKey, channel_name: channel },
+            });
+            expect(auth.statusCode, auth.body).toBe(200);
+            socket.send({ event: 'pusher:subscribe', data: { channel, ...auth.json() } });
+            await socket.next('pusher_internal:subscription_succeeded');
+            const members = page.getByRole('list', { name: `Members of ${channel}` });
+            await members.getByText(dave.userId).waitFor();
+            expect(await page.getByTestId('connections').textContent()).toBe('1');
+            socket.send({ event: 'pusher:unsubscribe', data: { channel } });
+            await page.getByText('No occupied channel.').waitFor();
+          } finally {
+            socket.close();
+          }
+
+          // Another person's account: found, exported, erased after typing their email again.
+          await page.getByRole('link', { name: 'Users' }).click();
+          await page.getByRole('searchbox', { name: 'Search accounts (email or name)' }).fill('bob@');
+          await page.getByRole('button', { name: 'Search', exact: true }).click();
+          await page.getByRole('button', { name: 'Export bob@console.test' }).click();
+          await page.getByText(/^Archive of bob@console.test: \d+ bytes$/).waitFor();
+          await page.getByRole('button', { name: 'Erase bob@console.test' }).click();
+          const eraseBob = page.getByRole('dialog');
+          const confirmBob = eraseBob.getByRole('button', { name: 'Erase', exact: true });
+          await eraseBob.getByLabel('Type the account email to confirm').fill('alice@console.test');
+          expect(await confirmBob.isDisabled()).toBe(true);
+          await eraseBob.getByLabel('Type the account email to confirm').fill('bob@console.test');
+          await confirmBob.click();
+          await page.getByText('The account bob@console.test was erased.').waitFor();
+          const bobGone = await socle.app.inject({
+            method: 'POST',
+            url: '/auth/sign-in',
+            payload: { email: bob.email, password: TEST_PASSWORD },
+          });
+          expect(bobGone.statusCode).toBe(401);
+          // The operator is still signed in as Alice.
+          expect((await signIn('alice@console.test')).accessToken).toEqual(expect.any(String));
+
+          // The audit log shows the invitation the console made through the API.
+          await page.getByRole('link', { name: 'Audit log' }).click();
+          await page.getByRole('cell', { name: 'POST /org/invitations' }).first().waitFor();
+
+          // The configuration, read-only, the operator token masked.
+          await page.getByRole('link', { name: 'Configuration' }).click();
+          const tokenRow = page.locator('tr[data-setting="OPERATOR_TOKEN"]');
+          await tokenRow.waitFor();
+          expect(await tokenRow.textContent()).toContain('secret, set');
+          expect(await page.content()).not.toContain(OPERATOR_TOKEN);
+
+          // French too.
+          await page.getByRole('combobox', { name: 'Language' }).selectOption('fr');
+          await page.getByRole('link', { name: 'Utilisateurs' }).click();
+          await page.getByRole('searchbox', { name: 'Rechercher des comptes (e-mail ou nom)' }).waitFor();
+          await page.getByRole('link', { name: 'Santé' }).click();
+          await page.getByRole('heading', { name: 'Disponibilité' }).waitFor();
+          await page.getByRole('combobox', { name: 'Langue' }).selectOption('en');
+
+          // The charts: a second reading of /metrics (5 s later) gives the first point.
+          await page.getByRole('link', { name: 'Health' }).click();
+          await page.getByRole('img', { name: /^Requests, last value \d/ }).waitFor({ timeout: 20_000 });
+          await page.getByRole('img', { name: /^Jobs finished, last value \d/ }).waitFor();
+
+          // Without the ledger module (not loaded here) there is no ledger page, and nothing failed.
+          expect(await page.getByRole('link', { name: 'Ledger' }).count()).toBe(0);
+
+          // Erase the signed-in account, after typing its email in the confirmation dialog.
+          await page.getByRole('link', { name: 'Account' }).click();
+          await page.getByRole('button', { name: 'Erase this account' }).click();
+          const dialog = page.getByRole('dialog');
+          const confirm = dialog.getByRole('button', { name: 'Erase this account' });
+          await dialog.getByLabel('Password').fill(TEST_PASSWORD);
+          expect(await confirm.isDisabled()).toBe(true);
+          await dialog.getByLabel('Type the account email to confirm').fill('alice@console.test');
+          await confirm.click();
+          await page.getByRole('button', { name: 'Sign in' }).waitFor();
+          const gone = await socle.app.inject({
+            method: 'POST',
+            url: '/auth/sign-in',
+            payload: { email: 'alice@console.test', password: TEST_PASSWORD },
+          });
+          expect(gone.statusCode).toBe(401);
         });
-        expect(invitations.json()).toEqual([expect.objectContaining({ email: 'new.member@console.test' })]);
-
-        // The failed job, its error, and a retry (the operator sees every tenant's jobs).
-        await page.getByRole('link', { name: 'Jobs' }).click();
-        const row = page.locator(`tr[data-job-id="${failedJob}"]`);
-        await row.waitFor();
-        expect(await row.textContent()).toContain('failed');
-        await row.getByRole('button', { name: /^Retry/ }).click();
-        await page.getByText(`Job ${failedJob} queued again.`).waitFor();
-        expect(['created', 'retry']).toContain((await socle.jobs.get(failedJob, null)).state);
-
-        // The audit log shows the invitation the console made through the API.
-        await page.getByRole('link', { name: 'Audit log' }).click();
-        await page.getByRole('cell', { name: 'POST /org/invitations' }).first().waitFor();
-
-        // French too.
-        await page.getByRole('combobox', { name: 'Language' }).selectOption('fr');
-        await page.getByRole('link', { name: 'Santé' }).click();
-        await page.getByRole('heading', { name: 'Disponibilité' }).waitFor();
-        await page.getByRole('combobox', { name: 'Langue' }).selectOption('en');
-
-        // Erase the account, after typing its email in the confirmation dialog.
-        await page.getByRole('link', { name: 'Account' }).click();
-        await page.getByRole('button', { name: 'Erase this account' }).click();
-        const dialog = page.getByRole('dialog');
-        const confirm = dialog.getByRole('button', { name: 'Erase this account' });
-        await dialog.getByLabel('Password').fill(TEST_PASSWORD);
-        expect(await confirm.isDisabled()).toBe(true);
-        await dialog.getByLabel('Type the account email to confirm').fill('alice@console.test');
-        await confirm.click();
-        await page.getByRole('button', { name: 'Sign in' }).waitFor();
-        const gone = await socle.app.inject({
-          method: 'POST',
-          url: '/auth/sign-in',
-          payload: { email: 'alice@console.test', password: TEST_PASSWORD },
-        });
-        expect(gone.statusCode).toBe(401);
-
-        await watched.assertClean('console');
       } finally {
         await browser.close();
       }
-    }, 60_000);
+    }, 90_000);
   });
 
   async function signIn(email: string): Promise<{ accessToken: string }> {
@@ -138,3 +304,8 @@ describeEachDatabase('Operator console', (target) => {
     return response.json();
   }
 });
+
+/** A TOTP code `stepsAhead` steps from now (the server accepts ±1 step and each code once). */
+function totpCode(secret: string, stepsAhead = 0): Promise<string> {
+  return generate({ secret, epoch: Math.floor(Date.now() / 1000) + stepsAhead * 30 });
+}

@@ -76,7 +76,7 @@ describe.skipIf(skip)('requests during a database outage (Postgres, disposable s
         databaseStatementTimeoutMs: 1000,
         jobsPollIntervalMs: 500,
       },
-      settings: { jobs: { operatorToken: OPERATOR_TOKEN } },
+      settings: { identity: { operatorToken: OPERATOR_TOKEN } },
     });
   }, 120_000);
 

@@ -22,7 +22,7 @@ describeEachDatabase('Jobs admin API', (target) => {
       modules: [...createBuiltInModules(), createJobsFixtureModule().module],
       // No worker here: jobs stay queued, so what the API shows does not depend on timing.
       config: { jobsQueues: [] },
-      settings: { jobs: { operatorToken: OPERATOR_TOKEN } },
+      settings: { identity: { operatorToken: OPERATOR_TOKEN } },
     });
     alice = await socle.newUser({ email: 'alice@jobs.test' });
     bruno = await socle.newUser({ email: 'bruno@jobs.test' });

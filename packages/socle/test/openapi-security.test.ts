@@ -31,7 +31,7 @@ describeEachDatabase('OpenAPI document: credentials of each route', (target) => 
   beforeAll(async () => {
     socle = await createTestSocle(target, {
       modules: createBuiltInModules(),
-      settings: { jobs: { operatorToken: 'operator-token-0123456789' } },
+      settings: { identity: { operatorToken: 'operator-token-0123456789' } },
     });
     document = (await socle.app.inject({ method: 'GET', url: '/openapi.json' })).json();
   });
@@ -52,7 +52,14 @@ describeEachDatabase('OpenAPI document: credentials of each route', (target) => 
     expect(securityOf('GET /me')).toEqual([{ accessToken: [] }]);
     expect(securityOf('GET /org/members')).toEqual([{ accessToken: [] }, { apiKey: [] }]);
     expect(securityOf('POST /org/api-keys')).toEqual([{ accessToken: [] }]);
-    expect(securityOf('GET /operator/jobs')).toEqual([{ operatorToken: [] }]);
+    for (const label of [
+      'GET /operator/jobs',
+      'GET /operator/organizations',
+      'GET /operator/users',
+      'POST /operator/users/{userId}/export',
+      'POST /operator/users/{userId}/erase',
+    ])
+      expect(securityOf(label), label).toEqual([{ operatorToken: [] }]);
     expect(securityOf('POST /apps/{appId}/events')).toEqual([{ appSignature: [] }]);
     expect(securityOf('POST /auth/sign-in')).toBeUndefined();
     for (const { label, operation } of operations()) {

@@ -4,16 +4,34 @@ import { api, clearCredentials, loadCredentials, saveCredentials } from './api.j
 import { initialLanguage, type Language, languages } from './i18n.js';
 import { Account } from './pages/account.js';
 import { Audit } from './pages/audit.js';
+import { Configuration } from './pages/configuration.js';
 import { Health } from './pages/health.js';
 import { Jobs } from './pages/jobs.js';
+import { Ledger } from './pages/ledger.js';
 import { Organizations } from './pages/organizations.js';
 import { Realtime } from './pages/realtime.js';
 import { SignIn } from './pages/sign-in.js';
+import { Users } from './pages/users.js';
 import { type Context, type Organization, WordsContext } from './shared.js';
 
 const BASE = '/console/';
-const PAGES = ['organizations', 'jobs', 'realtime', 'audit', 'account', 'health'] as const;
+const PAGES = [
+  'organizations',
+  'users',
+  'jobs',
+  'realtime',
+  'ledger',
+  'audit',
+  'account',
+  'health',
+  'configuration',
+] as const;
 type Page = (typeof PAGES)[number];
+/**
+ * Pages of opt-in modules, each shown when the server has the module: when `/openapi.json` lists
+ * the route the page starts from. The console works the same without them.
+ */
+const OPTIONAL_PAGES: Partial<Record<Page, string>> = { ledger: '/org/ledger/accounts' };
 
 function pageOfLocation(): Page {
   const name = location.pathname.slice(BASE.length).split('/')[0];
@@ -29,6 +47,7 @@ function App() {
   const [page, setPage] = useState<Page>(pageOfLocation);
   const [organizations, setOrganizations] = useState<Organization[]>([]);
   const [orgId, setOrgId] = useState<string | undefined>(undefined);
+  const [paths, setPaths] = useState<ReadonlySet<string>>(new Set());
   const words = languages[language];
 
   useEffect(() => {
@@ -40,6 +59,13 @@ function App() {
     addEventListener('popstate', onPop);
     return () => removeEventListener('popstate', onPop);
   }, []);
+  useEffect(() => {
+    if (!signedIn) return;
+    api<{ paths?: Record<string, unknown> }>('/openapi.json').then(
+      (document) => setPaths(new Set(Object.keys(document.paths ?? {}))),
+      () => setPaths(new Set()),
+    );
+  }, [signedIn]);
   useEffect(() => {
     if (!signedIn || !loadCredentials().accessToken) return;
     api<Organization[]>('/orgs').then(
@@ -97,6 +123,11 @@ function App() {
     );
   }
 
+  const visible = PAGES.filter((name) => {
+    const needs = OPTIONAL_PAGES[name];
+    return needs === undefined || paths.has(needs);
+  });
+  const shownPage: Page = visible.includes(page) ? page : 'organizations';
   const credentials = loadCredentials();
   const context: Context = {
     orgId,
@@ -109,12 +140,15 @@ function App() {
   };
   const Current = {
     organizations: Organizations,
+    users: Users,
     jobs: Jobs,
     realtime: Realtime,
+    ledger: Ledger,
     audit: Audit,
     account: Account,
     health: Health,
-  }[page];
+    configuration: Configuration,
+  }[shownPage];
   return (
     <WordsContext.Provider value={words}>
       <header>
@@ -143,11 +177,11 @@ function App() {
       <div class="layout">
         <nav aria-label={words.nav}>
           <ul>
-            {PAGES.map((name) => (
+            {visible.map((name) => (
               <li key={name}>
                 <a
                   href={`${BASE}${name}`}
-                  aria-current={name === page ? 'page' : undefined}
+                  aria-current={name === shownPage ? 'page' : undefined}
                   onClick={go(name)}
                 >
                   {words[name]}
@@ -157,8 +191,8 @@ function App() {
           </ul>
         </nav>
         <main>
-          <h2>{words[page]}</h2>
-          <Current key={`${page}:${orgId ?? ''}`} context={context} />
+          <h2>{words[shownPage]}</h2>
+          <Current key={`${shownPage}:${orgId ?? ''}`} context={context} />
         </main>
       </div>
     </WordsContext.Provider>

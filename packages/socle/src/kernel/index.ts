@@ -35,6 +35,7 @@ export { type Clock, createManualClock, systemClock } from './clock/index.js';
 export {
   CONFIG_FILE_NAME,
   type Config,
+  type ConfigurationEntry,
   defineSettings,
   type LoadConfigOptions,
   type LogLevel,

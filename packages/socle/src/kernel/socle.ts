@@ -3,7 +3,7 @@ import path from 'node:path';
 import { type BlobStore, openBlobStore } from './blobs/index.js';
 import { createBus } from './bus/index.js';
 import { type Clock, systemClock } from './clock/index.js';
-import { type Config, resolveModuleSettings } from './config/index.js';
+import { type Config, describeConfiguration, resolveModuleSettings } from './config/index.js';
 import { createScopeAccess, type ScopeAccess } from './context/index.js';
 import {
   applyMigrations,
@@ -226,6 +226,7 @@ export async function createSocle(options: CreateSocleOptions): Promise<Socle> {
     redis,
     blobs,
     servicesOf,
+    configuration: () => describeConfiguration(config, modules, moduleSettings),
     privacyHooks() {
       privacyHooks ??= modules.flatMap((module) =>
         module.privacy === undefined

@@ -65,7 +65,105 @@ export function Organizations({ context }: PageProps) {
       {context.orgId && context.organization && (
         <Members orgId={context.orgId} name={context.organization.name} />
       )}
+      {context.operator && <EveryOrganization context={context} />}
     </>
+  );
+}
+
+interface OrganizationSummary {
+  id: string;
+  name: string;
+  slug: string;
+  members: number;
+  createdAt: string;
+}
+
+/** Every organization of the server (operator token: `GET /operator/organizations`), page by page. */
+function EveryOrganization({ context }: PageProps) {
+  const words = useWords();
+  const [draft, setDraft] = useState('');
+  const [search, setSearch] = useState('');
+  const [after, setAfter] = useState<string | undefined>(undefined);
+  const { data, error } = useLoad(async () => {
+    const params = new URLSearchParams({ limit: '50' });
+    if (search) params.set('search', search);
+    if (after) params.set('after', after);
+    return api<{ organizations: OrganizationSummary[]; next: string | null }>(
+      `/operator/organizations?${params}`,
+    );
+  }, [search, after]);
+  return (
+    <section aria-labelledby="every-organization-title">
+      <h3 id="every-organization-title">{words.everyOrganization}</h3>
+      <form
+        class="inline"
+        onSubmit={(event) => {
+          event.preventDefault();
+          setAfter(undefined);
+          setSearch(draft.trim());
+        }}
+      >
+        <TextField
+          label={words.searchEveryOrganization}
+          type="search"
+          name="organizationSearch"
+          value={draft}
+          onValue={setDraft}
+        />
+        <button type="submit">{words.search}</button>
+      </form>
+      <Messages error={error} />
+      {data && data.organizations.length === 0 ? (
+        <p>{words.none}</p>
+      ) : (
+        <table>
+          <thead>
+            <tr>
+              <th>{words.name}</th>
+              <th>{words.slug}</th>
+              <th>{words.members}</th>
+              <th>{words.created}</th>
+              <th>{words.actions}</th>
+            </tr>
+          </thead>
+          <tbody>
+            {data?.organizations.map((org) => (
+              <tr key={org.id}>
+                <td>{org.name}</td>
+                <td>{org.slug}</td>
+                <td>{org.members}</td>
+                <td>{when(org.createdAt)}</td>
+                <td>
+                  {context.organizations.some((mine) => mine.id === org.id) ? (
+                    <button
+                      type="button"
+                      onClick={() => context.selectOrg(org.id)}
+                      aria-label={`${words.open} ${org.name}`}
+                    >
+                      {words.open}
+                    </button>
+                  ) : (
+                    <span class="muted">{words.notAMember}</span>
+                  )}
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+      <p>
+        {after !== undefined && (
+          <button type="button" onClick={() => setAfter(undefined)}>
+            {words.firstPage}
+          </button>
+        )}{' '}
+        {data?.next && (
+          <button type="button" onClick={() => setAfter(data.next ?? undefined)}>
+            {words.more}
+          </button>
+        )}
+      </p>
+    </section>
   );
 }
 

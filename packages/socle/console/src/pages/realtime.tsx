@@ -1,5 +1,7 @@
+import { useEffect, useState } from 'preact/hooks';
 import { api } from '../api.js';
-import { Messages, type PageProps, useLoad, useWords, when } from '../shared.js';
+import { format } from '../i18n.js';
+import { describeError, Messages, type PageProps, useLoad, useWords, when } from '../shared.js';
 
 interface App {
   id: string;
@@ -9,16 +11,43 @@ interface App {
   createdAt: string;
   [limit: string]: unknown;
 }
+interface Activity {
+  connections: number;
+  channels: {
+    name: string;
+    subscriptions: number;
+    memberCount?: number;
+    members?: { userId: string; userInfo?: unknown }[];
+  }[];
+  truncated: boolean;
+}
+interface Job {
+  id: string;
+  name: string;
+  state: string;
+  attempts: number;
+  maxAttempts: number;
+  error: unknown;
+  createdAt: string;
+}
+/** How often the activity of the app watched is read again. */
+const ACTIVITY_REFRESH_MS = 2000;
 
-/** The current organization's realtime apps (GET /realtime/apps, admins). */
+/**
+ * The current organization's realtime apps (GET /realtime/apps, admins); the activity of the one
+ * watched, read again every 2 s (connections, channels, presence members); its webhook deliveries
+ * (the `realtime.deliverWebhook` jobs of the organization).
+ */
 export function Realtime({ context }: PageProps) {
   const words = useWords();
   const orgId = context.orgId;
+  const [watched, setWatched] = useState<string | undefined>(undefined);
   const { data, error } = useLoad(
     async () => (orgId === undefined ? undefined : api<App[]>('/realtime/apps', { orgId })),
     [orgId],
   );
   if (orgId === undefined) return <p>{words.noOrganization}</p>;
+  const current = data?.find((app) => app.id === (watched ?? data[0]?.id));
   return (
     <>
       <Messages error={error} />
@@ -34,21 +63,154 @@ export function Realtime({ context }: PageProps) {
               <th>{words.key}</th>
               <th>{words.webhook}</th>
               <th>{words.created}</th>
+              <th>{words.actions}</th>
             </tr>
           </thead>
           <tbody>
             {data?.map((app) => (
-              <tr key={app.id}>
+              <tr key={app.id} aria-selected={app.id === current?.id}>
                 <td>{app.name}</td>
                 <td>{app.id}</td>
                 <td>{app.key}</td>
                 <td>{app.webhookUrl ?? '—'}</td>
                 <td>{when(app.createdAt)}</td>
+                <td>
+                  <button
+                    type="button"
+                    aria-label={`${words.watch} ${app.name}`}
+                    aria-pressed={app.id === current?.id}
+                    onClick={() => setWatched(app.id)}
+                  >
+                    {words.watch}
+                  </button>
+                </td>
               </tr>
             ))}
           </tbody>
         </table>
       )}
+      {current && <AppActivity key={current.id} orgId={orgId} app={current} />}
+      {current && <WebhookDeliveries orgId={orgId} />}
     </>
+  );
+}
+
+function AppActivity({ orgId, app }: { orgId: string; app: App }) {
+  const words = useWords();
+  const [activity, setActivity] = useState<Activity | undefined>(undefined);
+  const [error, setError] = useState<string | undefined>(undefined);
+  useEffect(() => {
+    let live = true;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const read = async () => {
+      try {
+        const next = await api<Activity>(`/realtime/apps/${app.id}/activity`, { orgId });
+        if (live) {
+          setActivity(next);
+          setError(undefined);
+        }
+      } catch (failure) {
+        if (live) setError(describeError(failure));
+      }
+      if (live) timer = setTimeout(read, ACTIVITY_REFRESH_MS);
+    };
+    void read();
+    return () => {
+      live = false;
+      if (timer !== undefined) clearTimeout(timer);
+    };
+  }, [orgId, app.id]);
+  return (
+    <section aria-labelledby="activity-title">
+      <h3 id="activity-title">{format(words.activityOf, { name: app.name })}</h3>
+      <p class="muted">{words.refreshedEvery}</p>
+      <Messages error={error} />
+      {activity && (
+        <>
+          <p>
+            {words.connections}: <strong data-testid="connections">{activity.connections}</strong>
+          </p>
+          {activity.channels.length === 0 ? (
+            <p>{words.noChannels}</p>
+          ) : (
+            <table>
+              <thead>
+                <tr>
+                  <th>{words.channel}</th>
+                  <th>{words.subscriptions}</th>
+                  <th>{words.presenceMembers}</th>
+                </tr>
+              </thead>
+              <tbody>
+                {activity.channels.map((channel) => (
+                  <tr key={channel.name}>
+                    <td>{channel.name}</td>
+                    <td>{channel.subscriptions}</td>
+                    <td>
+                      {channel.members === undefined ? (
+                        '—'
+                      ) : (
+                        <ul aria-label={format(words.membersOf, { channel: channel.name })}>
+                          {channel.members.map((member) => (
+                            <li key={member.userId}>
+                              {member.userId}
+                              {member.userInfo === undefined ? '' : ` ${JSON.stringify(member.userInfo)}`}
+                            </li>
+                          ))}
+                        </ul>
+                      )}
+                    </td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          )}
+          {activity.truncated && <p class="muted">{words.truncated}</p>}
+        </>
+      )}
+    </section>
+  );
+}
+
+/** Webhook deliveries are jobs of the organization (`realtime.deliverWebhook`), newest last. */
+function WebhookDeliveries({ orgId }: { orgId: string }) {
+  const words = useWords();
+  const { data, error } = useLoad(async () => {
+    const { jobs } = await api<{ jobs: Job[] }>('/org/jobs?limit=200', { orgId });
+    return jobs.filter((job) => job.name === 'realtime.deliverWebhook');
+  }, [orgId]);
+  return (
+    <section aria-labelledby="deliveries-title">
+      <h3 id="deliveries-title">{words.webhookDeliveries}</h3>
+      <Messages error={error} />
+      {data && data.length === 0 ? (
+        <p>{words.none}</p>
+      ) : (
+        <table>
+          <thead>
+            <tr>
+              <th>{words.job}</th>
+              <th>{words.state}</th>
+              <th>{words.attempts}</th>
+              <th>{words.created}</th>
+              <th>{words.error}</th>
+            </tr>
+          </thead>
+          <tbody>
+            {data?.map((job) => (
+              <tr key={job.id}>
+                <td>{job.id}</td>
+                <td>{job.state}</td>
+                <td>
+                  {job.attempts}/{job.maxAttempts}
+                </td>
+                <td>{when(job.createdAt)}</td>
+                <td>{job.error == null ? '' : JSON.stringify(job.error)}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+    </section>
   );
 }

@@ -157,6 +157,8 @@ interface Setting<K extends keyof Config> {
   readonly description: string;
   readonly defaultValue: Config[K];
   readonly parse: Parser<Config[K]>;
+  /** A credential, or a URL that may carry one: never shown (see `describeConfiguration`). */
+  readonly secret?: boolean;
 }
 
 const MAX_PROCESSES = 1024;
@@ -258,6 +260,7 @@ const SETTINGS = [
   },
   {
     key: 'databaseUrl',
+    secret: true,
     env: 'DATABASE_URL',
     description: 'Postgres URL; unset runs embedded PGlite',
     defaultValue: undefined,
@@ -295,6 +298,7 @@ const SETTINGS = [
   },
   {
     key: 'redisUrl',
+    secret: true,
     env: 'REDIS_URL',
     description:
       'Redis URL; shares rate limits, realtime fan-out and presence across nodes. Unset keeps them in process',
@@ -350,6 +354,7 @@ const SETTINGS = [
   },
   {
     key: 'databaseReplicaUrls',
+    secret: true,
     env: 'DATABASE_REPLICA_URLS',
     description:
       'Postgres streaming replicas of DATABASE_URL, comma-separated: reads marked as allowed to be stale go to one that has replayed the caller’s last write',
@@ -388,6 +393,7 @@ const SETTINGS = [
   },
   {
     key: 'secretKey',
+    secret: true,
     env: 'SECRET_KEY',
     description:
       'Key encrypting stored secrets (base64 of 32 bytes; `openssl rand -base64 32`). Required with DATABASE_URL; embedded mode generates DATA_DIR/secret-key',
@@ -396,6 +402,7 @@ const SETTINGS = [
   },
   {
     key: 'previousSecretKeys',
+    secret: true,
     env: 'SECRET_KEYS_PREVIOUS',
     description:
       'Comma-separated former SECRET_KEYs: still open old values, which are resealed with the current key',
@@ -554,6 +561,74 @@ export function describeSettings(modules: readonly SettingsOwner[] = []): readon
       description: definition.description,
       defaultValue: show(definition.defaultValue),
     })),
+  ];
+}
+
+/** One setting as an operator's configuration page shows it (`GET /operator/configuration`). */
+export interface ConfigurationEntry {
+  readonly env: string;
+  readonly fileKey: string;
+  /** The module declaring it; undefined for the kernel's own. */
+  readonly module: string | undefined;
+  readonly description: string;
+  /** A credential: its value is never shown. */
+  readonly secret: boolean;
+  /** Whether a value is in effect (a secret's too); false for an unset optional setting. */
+  readonly set: boolean;
+  /** Whether the value in effect is the default. */
+  readonly isDefault: boolean;
+  /** The value in effect as JSON text; null for a secret or an unset setting. */
+  readonly value: string | null;
+}
+
+/**
+ * Every setting of the kernel and of `modules` with the value in effect, secrets masked: a setting
+ * declared `secret` (`setting.secret`, `setting.key`, `setting.url`, DATABASE_URL, REDIS_URL,
+ * SECRET_KEY…) shows only whether it is set. For the operator's read-only configuration page.
+ */
+export function describeConfiguration(
+  config: Config,
+  modules: readonly SettingsOwner[],
+  moduleSettings: Readonly<Record<string, Readonly<Record<string, unknown>>>>,
+): readonly ConfigurationEntry[] {
+  const entry = (
+    base: { env: string; fileKey: string; module: string | undefined; description: string },
+    secret: boolean,
+    value: unknown,
+    defaultValue: unknown,
+  ): ConfigurationEntry => {
+    const set = value !== undefined && !(Array.isArray(value) && value.length === 0 && secret);
+    const shown = JSON.stringify(value) ?? null;
+    return {
+      ...base,
+      secret,
+      set,
+      isDefault: shown === (JSON.stringify(defaultValue) ?? null),
+      value: secret || value === undefined ? null : shown,
+    };
+  };
+  return [
+    ...SETTINGS.map((setting) =>
+      entry(
+        { env: setting.env, fileKey: setting.key, module: undefined, description: setting.description },
+        'secret' in setting && setting.secret === true,
+        config[setting.key],
+        setting.defaultValue,
+      ),
+    ),
+    ...moduleSettingsOf(modules).map(({ module, key, definition }) =>
+      entry(
+        {
+          env: definition.env,
+          fileKey: fileKeyOf(definition.env),
+          module,
+          description: definition.description,
+        },
+        definition.secret === true,
+        moduleSettings[module]?.[key] ?? definition.defaultValue,
+        definition.defaultValue,
+      ),
+    ),
   ];
 }
 

@@ -1,6 +1,8 @@
 export {
   CONFIG_FILE_NAME,
   type Config,
+  type ConfigurationEntry,
+  describeConfiguration,
   describeSettings,
   type LoadConfigOptions,
   type LogLevel,

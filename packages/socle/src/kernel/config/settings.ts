@@ -14,6 +14,11 @@ export interface SettingDefinition<T> {
   readonly description: string;
   readonly defaultValue: T;
   readonly parse: SettingParser<T>;
+  /**
+   * Its value is a credential (a token, a key, a URL that may carry a password): never shown, in a
+   * problem or on the operator's configuration page (`describeConfiguration` masks it).
+   */
+  readonly secret?: boolean;
 }
 
 /** A module's settings: the name it reads each value under, and its definition. */
@@ -27,6 +32,8 @@ export type SettingValues<Spec> = {
 interface Described {
   readonly env: string;
   readonly description: string;
+  /** A credential stored as a plain string or list (a webhook secret): never shown. */
+  readonly secret?: boolean;
 }
 
 /**
@@ -70,6 +77,7 @@ export const setting = {
     return {
       ...described(options),
       defaultValue: undefined,
+      secret: true,
       // "an smtp://", "an https://": the article goes by how the first letter is spelled out.
       parse: parsers.url(
         options.protocols,
@@ -79,11 +87,16 @@ export const setting = {
   },
   /** A secret (a token, a password), unset by default; never echoed in problems. */
   secret(options: Described & { minLength?: number }): SettingDefinition<string | undefined> {
-    return { ...described(options), defaultValue: undefined, parse: parsers.secret(options.minLength ?? 1) };
+    return {
+      ...described(options),
+      defaultValue: undefined,
+      parse: parsers.secret(options.minLength ?? 1),
+      secret: true,
+    };
   },
   /** A base64 32-byte key, unset by default; never echoed in problems. */
   key(options: Described): SettingDefinition<string | undefined> {
-    return { ...described(options), defaultValue: undefined, parse: parsers.secretKey };
+    return { ...described(options), defaultValue: undefined, parse: parsers.secretKey, secret: true };
   },
   /** A comma-separated list (a JSON array in the file). */
   list(options: Described & { default?: readonly string[] }): SettingDefinition<readonly string[]> {
@@ -98,7 +111,11 @@ export const setting = {
   },
 };
 
-const described = ({ env, description }: Described) => ({ env, description });
+const described = ({ env, description, secret }: Described) => ({
+  env,
+  description,
+  ...(secret ? { secret: true } : {}),
+});
 
 const ENV_NAME = /^[A-Z][A-Z0-9_]{0,99}$/;
 

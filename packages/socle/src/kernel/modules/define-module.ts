@@ -2,7 +2,7 @@ import type { FastifyRequest } from 'fastify';
 import type { BlobStore } from '../blobs/index.js';
 import type { Bus } from '../bus/index.js';
 import type { Clock } from '../clock/index.js';
-import type { Config, SettingsSpec } from '../config/index.js';
+import type { Config, ConfigurationEntry, SettingsSpec } from '../config/index.js';
 import type { ScopeAccess } from '../context/index.js';
 import type { Database, MigrationSource } from '../db/index.js';
 import { SocleError } from '../errors/index.js';
@@ -86,6 +86,11 @@ export interface SetupContext<Tables = unknown, Settings = object> {
    * first asked, once every module is set up (the privacy module asks at request time).
    */
   privacyHooks(): readonly ModulePrivacyHooks[];
+  /**
+   * Every setting of the kernel and of every module with the value in effect, credentials masked
+   * (settings declared `secret`): for an operator's read-only view, never for decisions.
+   */
+  configuration(): readonly ConfigurationEntry[];
 }
 
 /**

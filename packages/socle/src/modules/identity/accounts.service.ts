@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Transaction } from 'kysely';
-import type { Database } from '../../kernel/index.js';
+import type { Clock, Database } from '../../kernel/index.js';
 import { identityErrors } from './identity.errors.js';
 import type { IdentityTables, UserRow } from './identity.tables.js';
 import type { MfaService } from './mfa.service.js';
@@ -25,6 +25,14 @@ export interface PublicUser {
   readonly createdAt: string;
 }
 
+/** An account as operators list it. */
+export interface AccountSummary extends PublicUser {
+  /** Two-factor authentication (TOTP) is on. */
+  readonly twoFactor: boolean;
+  /** Sessions neither revoked nor expired. */
+  readonly activeSessions: number;
+}
+
 export function toPublicUser(user: UserRow): PublicUser {
   return {
     id: user.id,
@@ -37,6 +45,8 @@ export function toPublicUser(user: UserRow): PublicUser {
 
 export interface AccountServiceOptions {
   readonly db: Database<IdentityTables>;
+  /** "Now" of the operator list's active sessions. */
+  readonly clock: Clock;
   readonly users: UsersStore;
   readonly sessions: SessionService;
   /** Opens the second step of a sign-in when the account has two-factor authentication on. */
@@ -59,7 +69,7 @@ export interface IdentityCredentials {
 
 /** Sign-up and sign-in with email and password. */
 export function createAccountService(options: AccountServiceOptions) {
-  const { db, users, sessions, mfa, verification } = options;
+  const { db, clock, users, sessions, mfa, verification } = options;
   return {
     /** Creates an account, signs it in and queues its verification mail, in one transaction. */
     async signUp(
@@ -132,6 +142,31 @@ export function createAccountService(options: AccountServiceOptions) {
       const user = await users.findById(userId);
       if (user === undefined) throw sessionErrors.tokenInvalid();
       return toPublicUser(user);
+    },
+
+    /**
+     * Every account, for operators: a page in email order after `after` (the last email of the
+     * previous page), `next` being the cursor of the following page or null at the end.
+     */
+    async listAll(query: {
+      search?: string | undefined;
+      after?: string | undefined;
+      limit: number;
+    }): Promise<{ users: AccountSummary[]; next: string | null }> {
+      const rows = await users.listAll({ ...query, limit: query.limit + 1, now: clock.now() });
+      const page = rows.slice(0, query.limit);
+      return {
+        users: page.map((row) => ({
+          id: row.id,
+          email: row.email,
+          name: row.name,
+          emailVerified: row.email_verified_at !== null,
+          twoFactor: row.totp_confirmed_at !== null,
+          activeSessions: Number(row.active_sessions ?? 0),
+          createdAt: row.created_at.toISOString(),
+        })),
+        next: rows.length > query.limit ? (page.at(-1)?.email ?? null) : null,
+      };
     },
   };
 }

@@ -1,6 +1,13 @@
 import type { QueryExecutorProvider } from 'kysely';
 import type { HttpRateLimitRule } from '../../kernel/index.js';
-import { defineModule, type PrivacySubject, type SetupContext } from '../../kernel/index.js';
+import {
+  defineModule,
+  defineSettings,
+  type PrivacySubject,
+  type SettingValues,
+  type SetupContext,
+  setting,
+} from '../../kernel/index.js';
 import type { MailServices } from '../mail/index.js';
 import { createAccessTokens } from './access-tokens.service.js';
 import { registerAccountRoutes } from './accounts.routes.js';
@@ -14,6 +21,8 @@ import type { IdentityTables } from './identity.tables.js';
 import { registerMfaRoutes } from './mfa.routes.js';
 import { createMfaService } from './mfa.service.js';
 import { createMfaStore } from './mfa.store.js';
+import { registerOperatorAccountRoutes, registerOperatorConfigurationRoute } from './operator.routes.js';
+import { installOperatorAccess } from './operator-access.hooks.js';
 import { createPersonalDataStore } from './personal-data.store.js';
 import { createIdentityRateLimits, installIdentityRateLimits } from './rate-limits.hooks.js';
 import { installReauthentication } from './reauthentication.hooks.js';
@@ -52,10 +61,25 @@ export interface IdentityOptions {
   readonly passwordResetLink?: (token: string) => string;
 }
 
+/** The identity module's settings. */
+export const identitySettings = defineSettings({
+  operatorToken: setting.secret({
+    env: 'OPERATOR_TOKEN',
+    description:
+      'Token of the operator API (/operator/*: every organization, account and job; X-Operator-Token header); unset disables it',
+    minLength: 32,
+  }),
+});
+
+export type IdentitySettings = SettingValues<typeof identitySettings>;
+
 const HOUR_MS = 60 * 60 * 1000;
 const DAY_MS = 24 * HOUR_MS;
 
-function createIdentityServices(context: SetupContext<IdentityTables>, options: IdentityOptions) {
+function createIdentityServices(
+  context: SetupContext<IdentityTables, IdentitySettings>,
+  options: IdentityOptions,
+) {
   const { db, clock, log, secrets } = context;
   const accessTokens = createAccessTokens({
     store: createSigningKeysStore(db, secrets),
@@ -102,7 +126,7 @@ function createIdentityServices(context: SetupContext<IdentityTables>, options: 
     verificationLink: options.emailVerificationLink,
     passwordResetLink: options.passwordResetLink,
   });
-  const accounts = createAccountService({ db, users, sessions, mfa, verification: emailTokens });
+  const accounts = createAccountService({ db, clock, users, sessions, mfa, verification: emailTokens });
   return {
     accessTokens,
     sessions,
@@ -139,12 +163,14 @@ export interface IdentityServices {
  * Accounts (email + password), email verification and password reset (tokens mailed through the
  * mail module's outbox, hence `dependsOn: ['mail']`), two-factor authentication (TOTP and
  * recovery codes), sessions with rotating refresh tokens, access tokens (EdDSA JWTs, JWKS) and
- * request authentication for every module.
+ * request authentication for every module, the operator token included (`requireOperator`, `OPERATOR_TOKEN`).
  */
 export function createIdentityModule(options: IdentityOptions = {}) {
   return defineModule({
     name: 'identity',
-    setup: (context: SetupContext<IdentityTables>) => createIdentityServices(context, options),
+    settings: identitySettings,
+    setup: (context: SetupContext<IdentityTables, IdentitySettings>) =>
+      createIdentityServices(context, options),
     privacy: ({ services }) => createIdentityPrivacy(services.personalData),
     dependsOn: ['mail'],
     migrations: new URL('./migrations/', import.meta.url),
@@ -170,6 +196,7 @@ export function createIdentityModule(options: IdentityOptions = {}) {
     configureHttp(app, context) {
       const { accessTokens, credentials, accounts, knownSignInAddress } = context.services;
       installAuthentication(app, accessTokens, context.scope, credentials);
+      installOperatorAccess(app, context.settings.operatorToken);
       installReauthentication(app, accounts, options.rateLimits === false ? undefined : context.rateLimiter);
       if (options.rateLimits !== false)
         installIdentityRateLimits(
@@ -178,11 +205,13 @@ export function createIdentityModule(options: IdentityOptions = {}) {
           options.rateLimits ?? createIdentityRateLimits(knownSignInAddress),
         );
     },
-    routes(app, { services }) {
+    routes(app, { services, configuration }) {
       registerAccountRoutes(app, services.accounts);
       registerSessionRoutes(app, services.sessions, services.accessTokens);
       registerMfaRoutes(app, services);
       registerEmailTokenRoutes(app, services);
+      registerOperatorAccountRoutes(app, services.accounts);
+      registerOperatorConfigurationRoute(app, configuration);
     },
   });
 }

@@ -17,6 +17,18 @@ export async function markEmailVerified(
              where id = ${id} and email_verified_at is null`.execute(executor);
 }
 
+/** An account as the operator list shows it. */
+export interface AccountSummaryRow {
+  readonly id: string;
+  readonly email: string;
+  readonly name: string | null;
+  readonly email_verified_at: Date | null;
+  readonly totp_confirmed_at: Date | null;
+  readonly created_at: Date;
+  /** Sessions neither revoked nor expired (a count: a string from both drivers). */
+  readonly active_sessions: string | number | bigint | null;
+}
+
 /** An account as other modules show it (an organization's member list). */
 export interface AccountProfile {
   readonly id: string;
@@ -104,6 +116,48 @@ export function createUsersStore(db: Database<IdentityTables>) {
         .executeTakeFirst();
     },
     markEmailVerified,
+    /**
+     * Every account in email order, a page after the email `after`, for operators:
+     * `search` matches part of the email or the name, case-insensitively.
+     */
+    async listAll(options: {
+      search?: string | undefined;
+      after?: string | undefined;
+      limit: number;
+      now: Date;
+    }): Promise<AccountSummaryRow[]> {
+      let query = db.kysely
+        .selectFrom('identity.users as user')
+        .select([
+          'user.id',
+          'user.email',
+          'user.name',
+          'user.email_verified_at',
+          'user.totp_confirmed_at',
+          'user.created_at',
+          (eb) =>
+            eb
+              .selectFrom('identity.sessions as session')
+              .select((count) => count.fn.countAll<string>().as('sessions'))
+              .whereRef('session.user_id', '=', 'user.id')
+              .where('session.revoked_at', 'is', null)
+              .where('session.expires_at', '>', options.now)
+              .as('active_sessions'),
+        ])
+        // Erased accounts stay as pseudonymized rows (personal-data.store.ts): not people to list.
+        .where('user.email', 'not like', '%@erased.invalid')
+        .orderBy('user.email')
+        .limit(options.limit);
+      if (options.search !== undefined && options.search.trim() !== '') {
+        const pattern = `%${options.search.trim().replace(/[\\%_]/g, (character) => `\\${character}`)}%`;
+        query = query.where((eb) =>
+          eb.or([eb('user.email', 'ilike', pattern), eb('user.name', 'ilike', pattern)]),
+        );
+      }
+      // Keyset pagination on the (unique) email: stable while accounts are added or erased.
+      if (options.after !== undefined) query = query.where('user.email', '>', options.after);
+      return query.execute();
+    },
     async updatePasswordHash(id: string, passwordHash: string, executor?: Executor): Promise<void> {
       await (executor ?? db.kysely)
         .updateTable('identity.users')

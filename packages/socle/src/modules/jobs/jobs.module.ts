@@ -1,34 +1,6 @@
-import type { FastifyRequest } from 'fastify';
-import {
-  defineJob,
-  defineModule,
-  defineSettings,
-  type ModuleDefinition,
-  type SettingValues,
-  setting,
-} from '../../kernel/index.js';
+import { defineJob, defineModule, type ModuleDefinition } from '../../kernel/index.js';
 import { purgeEffectsOlderThan } from './effects.store.js';
-import { operatorCheck, registerOperatorJobRoutes, registerOrgJobRoutes } from './jobs.routes.js';
-
-/** The jobs module's settings (the engine's own, JOBS_*, are the kernel's). */
-export const jobsSettings = defineSettings({
-  operatorToken: setting.secret({
-    env: 'OPERATOR_TOKEN',
-    description: 'Token of the operator API (/operator/jobs, X-Operator-Token header); unset disables it',
-    minLength: 32,
-  }),
-});
-
-export type JobsSettings = SettingValues<typeof jobsSettings>;
-
-/** What the jobs module gives other modules: the operator check, for their own operator routes. */
-export interface JobsServices {
-  /**
-   * Throws unless the request carries `OPERATOR_TOKEN` in `X-Operator-Token` (404
-   * `jobs.operator_api_disabled` without the setting, 401 `jobs.not_operator` otherwise).
-   */
-  requireOperator(request: FastifyRequest): void;
-}
+import { registerOperatorJobRoutes, registerOrgJobRoutes } from './jobs.routes.js';
 
 /** As long as the engine keeps finished jobs (30 days), plus a margin. */
 const EFFECTS_KEPT_DAYS = 31;
@@ -39,18 +11,17 @@ const ENGINE_TABLE =
 /**
  * The jobs module: owns the `jobs` schema where the kernel's job engine (pg-boss) keeps its
  * tables, and serves the admin API: `/org/jobs` (an organization's admins see only its jobs) and
- * `/operator/jobs` (every job, with `OPERATOR_TOKEN`).
+ * `/operator/jobs` (every job, with the identity module's `OPERATOR_TOKEN`).
  *
  * Job rows hold tenant payloads without row-level security: pg-boss's fetch must see every
  * tenant's jobs. Isolation is the engine's: tenant reads filter by the tenant the job carries,
  * handlers run in that tenant's scope (so their own transactions are under RLS), and the
  * application role reaches these tables only through the engine.
  */
-export function createJobsModule(): ModuleDefinition<unknown, JobsServices, JobsSettings> {
+export function createJobsModule(): ModuleDefinition {
   return defineModule({
     name: 'jobs',
-    dependsOn: ['tenancy'],
-    settings: jobsSettings,
+    dependsOn: ['identity', 'tenancy'],
     globalTables: {
       job: ENGINE_TABLE,
       job_common: ENGINE_TABLE,
@@ -77,10 +48,9 @@ export function createJobsModule(): ModuleDefinition<unknown, JobsServices, Jobs
         },
       }),
     },
-    setup: ({ settings }) => ({ requireOperator: operatorCheck(settings.operatorToken) }),
-    routes(app, { jobs, services }) {
+    routes(app, { jobs }) {
       registerOrgJobRoutes(app, jobs);
-      registerOperatorJobRoutes(app, jobs, services.requireOperator);
+      registerOperatorJobRoutes(app, jobs);
     },
   });
 }

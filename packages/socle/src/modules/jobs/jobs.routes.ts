@@ -1,12 +1,8 @@
-import { timingSafeEqual } from 'node:crypto';
 import { Type } from '@fastify/type-provider-typebox';
 import type { FastifyRequest } from 'fastify';
 import { type HttpServer, JOB_QUEUES, JOB_STATES, type Jobs, routeSecurity } from '../../kernel/index.js';
+import { requireOperator } from '../identity/index.js';
 import { OrgHeaders, requireOrgRole } from '../tenancy/index.js';
-import { jobsModuleErrors } from './jobs.errors.js';
-
-/** The header carrying `OPERATOR_TOKEN`. */
-export const OPERATOR_TOKEN_HEADER = 'x-operator-token';
 
 const NullableString = Type.Union([Type.String(), Type.Null()]);
 const JobState = Type.Union(
@@ -133,13 +129,9 @@ export function registerOrgJobRoutes(app: HttpServer, jobs: Jobs): void {
 /**
  * Every tenant's jobs and global ones, for operators holding `OPERATOR_TOKEN` (in the
  * `X-Operator-Token` header: `Authorization` carries users' access tokens). Without the setting
- * these routes answer 404.
+ * these routes answer 404 (`requireOperator`).
  */
-export function registerOperatorJobRoutes(
-  app: HttpServer,
-  jobs: Jobs,
-  requireOperator: (request: FastifyRequest) => void,
-): void {
+export function registerOperatorJobRoutes(app: HttpServer, jobs: Jobs): void {
   registerJobRoutes(app, jobs, {
     prefix: '/operator/jobs',
     who: '(operator token)',
@@ -149,19 +141,4 @@ export function registerOperatorJobRoutes(
       return null;
     },
   });
-}
-
-/**
- * The check of every operator route: `token` (`OPERATOR_TOKEN`) in the `X-Operator-Token` header,
- * compared in constant time; without the setting the operator API is off (404).
- */
-export function operatorCheck(token: string | undefined): (request: FastifyRequest) => void {
-  const expected = token === undefined ? undefined : Buffer.from(token);
-  return (request) => {
-    if (expected === undefined) throw jobsModuleErrors.operatorApiDisabled();
-    const header = request.headers[OPERATOR_TOKEN_HEADER];
-    const actual = Buffer.from(typeof header === 'string' ? header : '');
-    if (actual.length !== expected.length || !timingSafeEqual(actual, expected))
-      throw jobsModuleErrors.notOperator();
-  };
 }

@@ -1,6 +1,5 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
-import { defineModule, isSocleError, type ModuleDefinition } from '../../kernel/index.js';
-import type { JobsServices } from '../jobs/index.js';
+import { defineModule, type ModuleDefinition } from '../../kernel/index.js';
 import { registerOutboundOperatorRoutes } from './outbound.routes.js';
 import { createOutbound, type Outbound } from './outbound.service.js';
 import { type OutboundSettings, outboundSettings } from './outbound.settings.js';
@@ -52,15 +51,7 @@ export function createOutboundModule(): OutboundModule {
       app.addHook('onRequest', (request, _reply, done) => requestIds.run(request.id, done));
     },
     routes(app, context) {
-      // The operator token is the jobs module's setting: the circuits view is served with it.
-      let jobs: JobsServices;
-      try {
-        jobs = context.servicesOf<JobsServices>('jobs');
-      } catch (error) {
-        if (isSocleError(error) && error.code === 'module.not_set_up') return;
-        throw error;
-      }
-      registerOutboundOperatorRoutes(app, context.services.outbound, jobs.requireOperator);
+      registerOutboundOperatorRoutes(app, context.services.outbound);
     },
     async onStop({ services }) {
       await services.outbound.close();

@@ -1,6 +1,6 @@
 import { Type } from '@fastify/type-provider-typebox';
-import type { FastifyRequest } from 'fastify';
 import { type HttpServer, routeSecurity } from '../../kernel/index.js';
+import { requireOperator } from '../identity/index.js';
 import type { Outbound } from './outbound.service.js';
 
 const Circuit = Type.Object({
@@ -18,11 +18,7 @@ const Circuit = Type.Object({
  * for operators (`OPERATOR_TOKEN`). Never part of `/readyz`: a provider that is down must not take
  * the API out of the load balancer.
  */
-export function registerOutboundOperatorRoutes(
-  app: HttpServer,
-  outbound: Outbound,
-  requireOperator: (request: FastifyRequest) => void,
-): void {
+export function registerOutboundOperatorRoutes(app: HttpServer, outbound: Outbound): void {
   app.get(
     '/operator/outbound/circuits',
     {

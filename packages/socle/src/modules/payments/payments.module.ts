@@ -39,6 +39,7 @@ export const paymentsSettings = defineSettings({
     env: 'PAYMENTS_STRIPE_WEBHOOK_SECRETS',
     description:
       'Stripe webhook endpoint signing secrets (whsec_…), comma-separated: the new and the old one while rotating',
+    secret: true,
   }),
   stripeApiUrl: setting.url({
     env: 'PAYMENTS_STRIPE_API_URL',

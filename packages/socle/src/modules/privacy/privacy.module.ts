@@ -1,11 +1,19 @@
 import { Type } from '@fastify/type-provider-typebox';
 import { defineModule, routeSecurity } from '../../kernel/index.js';
-import { ReauthenticationFields, requireUser } from '../identity/index.js';
+import { ReauthenticationFields, requireOperator, requireUser } from '../identity/index.js';
+import { privacyErrors } from './privacy.errors.js';
 import { createPrivacyService } from './privacy.service.js';
+
+const UserParams = Type.Object({ userId: Type.String({ format: 'uuid' }) });
+const ErasureResult = Type.Object({
+  runId: Type.String({ format: 'uuid' }),
+  erasedModules: Type.Array(Type.String()),
+});
 
 /**
  * GDPR export (`GET /me/export`, `socle privacy export`) and erasure (`POST /me/erase` after
- * re-authentication, `socle privacy erase`).
+ * re-authentication, `socle privacy erase`); for operators, of any account
+ * (`POST /operator/users/:userId/export` and `/erase`, the latter confirmed by the account's email).
  */
 export function createPrivacyModule() {
   return defineModule({
@@ -44,18 +52,63 @@ export function createPrivacyModule() {
             description:
               'Needs the password, and a TOTP or recovery code when two-factor authentication is on. Every module deletes or pseudonymizes what it holds about you; the account and its sessions are gone afterwards. Irreversible.',
             body: Type.Object(ReauthenticationFields, { additionalProperties: false }),
-            response: {
-              200: Type.Object({
-                runId: Type.String({ format: 'uuid' }),
-                erasedModules: Type.Array(Type.String()),
-              }),
-            },
+            response: { 200: ErasureResult },
           },
         },
         async (request) => {
           const { userId } = requireUser(request);
           await request.confirmIdentity(request.body);
           const result = await privacy.erase(await privacy.findSubject(userId));
+          return { runId: result.runId, erasedModules: [...result.erasedNow] };
+        },
+      );
+
+      // An operator reading someone's data leaves a trace: a POST, so the audit log records it.
+      app.post(
+        '/operator/users/:userId/export',
+        {
+          schema: {
+            tags: ['privacy'],
+            security: routeSecurity.operator,
+            summary: 'Everything Socle holds about an account, as one JSON archive (operator token; audited)',
+            params: UserParams,
+          },
+        },
+        async (request, reply) => {
+          requireOperator(request);
+          const { userId } = request.params;
+          const archive = await privacy.export(await privacy.findSubject(userId));
+          return reply
+            .header('content-disposition', `attachment; filename="socle-export-${userId}.json"`)
+            .header('cache-control', 'no-store')
+            .send(archive);
+        },
+      );
+
+      app.post(
+        '/operator/users/:userId/erase',
+        {
+          schema: {
+            tags: ['privacy'],
+            security: routeSecurity.operator,
+            summary: 'Erase an account and everything about it (operator token; GDPR art. 17)',
+            description:
+              "Confirmed by the account's email typed again (`confirmEmail`): an operator erasing the wrong person gets 400 `privacy.confirmation_mismatch`. The person's sessions and tokens stop working, then every module deletes or pseudonymizes what it holds. Irreversible; audited.",
+            params: UserParams,
+            body: Type.Object(
+              { confirmEmail: Type.String({ minLength: 1, maxLength: 254 }) },
+              { additionalProperties: false },
+            ),
+            response: { 200: ErasureResult },
+          },
+        },
+        async (request) => {
+          requireOperator(request);
+          const subject = await privacy.findSubject(request.params.userId);
+          // Emails are stored trimmed and lower-cased (identity's normalizeEmail).
+          const typed = request.body.confirmEmail.trim().normalize('NFKC').toLowerCase();
+          if (typed !== subject.email) throw privacyErrors.confirmationMismatch();
+          const result = await privacy.erase(subject);
           return { runId: result.runId, erasedModules: [...result.erasedNow] };
         },
       );

@@ -3,6 +3,7 @@ import type { FastifyRequest } from 'fastify';
 import { type HttpServer, routeSecurity } from '../../kernel/index.js';
 import { requireUser } from '../identity/index.js';
 import { OrgHeaders, requireOrgRole } from '../tenancy/index.js';
+import type { ActivityService } from './activity.service.js';
 import type { AppsService } from './apps.service.js';
 
 const Limits = {
@@ -48,7 +49,7 @@ const AppWithEncryptionKey = Type.Object({
 const IdParams = Type.Object({ id: Type.String({ format: 'uuid' }) });
 
 /** Realtime apps of the current organization, managed by its admins (signed in; not API keys). */
-export function registerAppRoutes(app: HttpServer, apps: AppsService): void {
+export function registerAppRoutes(app: HttpServer, apps: AppsService, activity: ActivityService): void {
   const tags = ['realtime'];
   const admin = (request: FastifyRequest) => {
     requireUser(request);
@@ -91,6 +92,43 @@ export function registerAppRoutes(app: HttpServer, apps: AppsService): void {
       },
     },
     async (request) => apps.list(admin(request)),
+  );
+
+  app.get(
+    '/realtime/apps/:id/activity',
+    {
+      schema: {
+        tags,
+        security: routeSecurity.user,
+        summary:
+          'What happens in an app now, on every node: connected sockets, occupied channels, presence members (admin)',
+        headers: OrgHeaders,
+        params: IdParams,
+        response: {
+          200: Type.Object({
+            connections: Type.Integer({ description: 'sockets connected to the app, every node' }),
+            channels: Type.Array(
+              Type.Object({
+                name: Type.String(),
+                subscriptions: Type.Integer(),
+                memberCount: Type.Optional(Type.Integer({ description: 'presence channels: users' })),
+                members: Type.Optional(
+                  Type.Array(
+                    Type.Object({ userId: Type.String(), userInfo: Type.Optional(Type.Unknown()) }),
+                    {
+                      description: 'presence channels: the first 100 users',
+                    },
+                  ),
+                ),
+              }),
+              { description: 'occupied channels in name order, the first 500' },
+            ),
+            truncated: Type.Boolean({ description: 'more channels are occupied than listed' }),
+          }),
+        },
+      },
+    },
+    async (request) => activity.activity(admin(request), request.params.id),
   );
 
   app.post(

@@ -9,6 +9,7 @@ import {
   type SharedState,
   webClientPath,
 } from '../../kernel/index.js';
+import { createActivityService } from './activity.service.js';
 import { type AppDirectory, configuredApp, type RealtimeApp } from './apps.js';
 import { registerAppRoutes } from './apps.routes.js';
 import { type AppsService, createAppsService } from './apps.service.js';
@@ -179,6 +180,11 @@ function createRealtimeServices(
       help: 'Realtime sockets closed with 4100 because they did not read fast enough (REALTIME_MAX_BUFFERED_BYTES)',
     }),
   });
+  context.metrics.gauge({
+    name: 'socle_realtime_connections',
+    help: 'Realtime sockets connected to this node (every app)',
+    collect: (set) => set({}, gateway.connectionCount()),
+  });
   const appOf = async (appId: string | undefined) => {
     const app = appId === undefined ? apps.defaultApp : await apps.byId(appId);
     if (app === undefined)
@@ -266,8 +272,8 @@ export function createRealtimeModule(options: RealtimeOptions = {}): RealtimeMod
       });
     },
     routes(app, context) {
-      const { apps, appsService, signatures, httpApi } = context.services;
-      registerAppRoutes(app, appsService);
+      const { apps, appsService, signatures, httpApi, gateway, state } = context.services;
+      registerAppRoutes(app, appsService, createActivityService({ apps: appsService, gateway, state }));
       registerAuthRoutes(app, {
         apps,
         modules: context.modules,

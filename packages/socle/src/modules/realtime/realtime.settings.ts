@@ -43,6 +43,7 @@ export const realtimeSettings = defineSettings({
   appSecret: setting.optionalString({
     env: 'REALTIME_APP_SECRET',
     description: 'Secret of the configured realtime app (signs channel authorizations and API calls)',
+    secret: true,
   }),
   /**
    * Encryption master key of the configured realtime app (base64 of 32 bytes, the pusher SDK's

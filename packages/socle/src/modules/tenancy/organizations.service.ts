@@ -8,7 +8,7 @@ import {
   normalizeEmail,
   parseSecretToken,
 } from '../identity/index.js';
-import type { OrganizationsStore } from './organizations.store.js';
+import { OPERATOR_READ, type OrganizationsStore } from './organizations.store.js';
 import { hasRole, ORG_PERMISSIONS, type OrgRole } from './roles.js';
 import { tenancyErrors } from './tenancy.errors.js';
 import type { TenancyTables } from './tenancy.tables.js';
@@ -20,6 +20,15 @@ export interface Organization {
   readonly name: string;
   readonly slug: string;
   readonly role: OrgRole;
+  readonly createdAt: string;
+}
+
+/** An organization as operators list it. */
+export interface OrganizationSummary {
+  readonly id: string;
+  readonly name: string;
+  readonly slug: string;
+  readonly members: number;
   readonly createdAt: string;
 }
 
@@ -154,6 +163,29 @@ export function createOrganizationService(options: OrganizationServiceOptions) {
         role: row.role,
         createdAt: row.created_at.toISOString(),
       }));
+    },
+
+    /**
+     * Every organization with its number of members, for operators: a page in slug order after
+     * `after` (the last slug of the previous page); `next` is the following page's, or null.
+     */
+    async listAll(query: {
+      search?: string | undefined;
+      after?: string | undefined;
+      limit: number;
+    }): Promise<{ organizations: OrganizationSummary[]; next: string | null }> {
+      const rows = await store.listAll({ ...query, limit: query.limit + 1 }, db.withSettings(OPERATOR_READ));
+      const page = rows.slice(0, query.limit);
+      return {
+        organizations: page.map((row) => ({
+          id: row.id,
+          name: row.name,
+          slug: row.slug,
+          members: Number(row.members ?? 0),
+          createdAt: row.created_at.toISOString(),
+        })),
+        next: rows.length > query.limit ? (page.at(-1)?.slug ?? null) : null,
+      };
     },
 
     async current(acting: Acting): Promise<Organization> {

@@ -13,6 +13,9 @@ type Trx = Transaction<TenancyTables>;
  */
 const actingTenant = sql<string>`socle.current_tenant_id()`;
 
+/** The transaction setting an operator's reads present (policies `*_operator_read`, migration 0003). */
+export const OPERATOR_READ = { 'app.operator_read': 'on' } as const;
+
 /** SQL of organizations, memberships and invitations. Row-level security scopes every query. */
 export function createOrganizationsStore(db: Database<TenancyTables>) {
   const roleOf = db.prepare((kysely, params: { tenantId: string; userId: string }) =>
@@ -73,6 +76,42 @@ export function createOrganizationsStore(db: Database<TenancyTables>) {
         .where('m.user_id', '=', userId)
         .orderBy('o.created_at')
         .execute();
+    },
+
+    /**
+     * Every organization in slug order with its number of members, a page after the slug
+     * `after`, for operators: run it on an executor presenting `app.operator_read` (see
+     * OPERATOR_READ), the only way past row-level security to other tenants' organizations.
+     * `search` matches part of the name or slug, case-insensitively.
+     */
+    listAll(
+      options: { search?: string | undefined; after?: string | undefined; limit: number },
+      executor: Executor,
+    ) {
+      let query = executor
+        .selectFrom('tenancy.organizations as o')
+        .select([
+          'o.id',
+          'o.name',
+          'o.slug',
+          'o.created_at',
+          (eb) =>
+            eb
+              .selectFrom('tenancy.memberships as m')
+              .select((count) => count.fn.countAll<string>().as('members'))
+              .whereRef('m.tenant_id', '=', 'o.id')
+              .as('members'),
+        ])
+        .orderBy('o.slug')
+        .limit(options.limit);
+      const search = options.search?.trim();
+      if (search) {
+        const pattern = `%${search.replace(/[\\%_]/g, (character) => `\\${character}`)}%`;
+        query = query.where((eb) => eb.or([eb('o.name', 'ilike', pattern), eb('o.slug', 'ilike', pattern)]));
+      }
+      // Keyset pagination on the (unique) slug: stable while organizations are added or deleted.
+      if (options.after !== undefined) query = query.where('o.slug', '>', options.after);
+      return query.execute();
     },
 
     findOrganization(id: string, trx: Executor) {

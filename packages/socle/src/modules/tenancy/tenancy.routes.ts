@@ -1,6 +1,6 @@
 import { Type } from '@fastify/type-provider-typebox';
 import { type HttpServer, routeSecurity } from '../../kernel/index.js';
-import { requireUser } from '../identity/index.js';
+import { operatorListQuery, requireOperator, requireUser } from '../identity/index.js';
 import { OrgHeaders, requireOrgRole } from './current-org.hooks.js';
 import type { OrganizationService } from './organizations.service.js';
 
@@ -69,6 +69,38 @@ export function registerTenancyRoutes(app: HttpServer, organizations: Organizati
       },
     },
     async (request) => organizations.listMine(requireUser(request).userId),
+  );
+
+  app.get(
+    '/operator/organizations',
+    {
+      schema: {
+        tags,
+        security: routeSecurity.operator,
+        summary:
+          'Every organization with its number of members, in slug order, page after page (operator token)',
+        querystring: operatorListQuery('`next` of the previous page (the last slug it listed)'),
+        response: {
+          200: Type.Object({
+            organizations: Type.Array(
+              Type.Object({
+                id: Type.String({ format: 'uuid' }),
+                name: Type.String(),
+                slug: Type.String(),
+                members: Type.Integer(),
+                createdAt: Type.String({ format: 'date-time' }),
+              }),
+            ),
+            next: Type.Union([Type.String(), Type.Null()], { description: 'the `after` of the next page' }),
+          }),
+        },
+      },
+    },
+    async (request) => {
+      requireOperator(request);
+      const { search, after, limit = 50 } = request.query;
+      return organizations.listAll({ search, after, limit });
+    },
   );
 
   app.get(

@@ -1,0 +1,176 @@
+import { useRef, useState } from 'preact/hooks';
+import { api } from '../api.js';
+import { format } from '../i18n.js';
+import { describeError, Messages, type PageProps, TextField, useLoad, useWords, when } from '../shared.js';
+
+interface Account {
+  id: string;
+  email: string;
+  name: string | null;
+  emailVerified: boolean;
+  twoFactor: boolean;
+  activeSessions: number;
+  createdAt: string;
+}
+
+/**
+ * Every account (operator token: `GET /operator/users`), searched and page by page; export one
+ * (`POST /operator/users/:id/export`) or erase one after typing its email again
+ * (`POST /operator/users/:id/erase`). Both are audited by the API.
+ */
+export function Users({ context }: PageProps) {
+  const words = useWords();
+  const [draft, setDraft] = useState('');
+  const [search, setSearch] = useState('');
+  const [after, setAfter] = useState<string | undefined>(undefined);
+  const [target, setTarget] = useState<Account | undefined>(undefined);
+  const [typed, setTyped] = useState('');
+  const [eraseError, setEraseError] = useState<string | undefined>(undefined);
+  const dialog = useRef<HTMLDialogElement>(null);
+  const { data, error, notice, run } = useLoad(async () => {
+    if (!context.operator) return undefined;
+    const params = new URLSearchParams({ limit: '50' });
+    if (search) params.set('search', search);
+    if (after) params.set('after', after);
+    return api<{ users: Account[]; next: string | null }>(`/operator/users?${params}`);
+  }, [context.operator, search, after]);
+  if (!context.operator) return <p>{words.operatorTokenNeeded}</p>;
+
+  const erase = async (event: Event) => {
+    event.preventDefault();
+    if (target === undefined) return;
+    const who = target.email;
+    try {
+      await api(`/operator/users/${target.id}/erase`, { method: 'POST', body: { confirmEmail: typed } });
+      dialog.current?.close();
+      setTarget(undefined);
+      await run(async () => undefined, format(words.erasedUser, { who }));
+    } catch (failure) {
+      setEraseError(describeError(failure));
+    }
+  };
+  return (
+    <>
+      <form
+        class="inline"
+        onSubmit={(event) => {
+          event.preventDefault();
+          setAfter(undefined);
+          setSearch(draft.trim());
+        }}
+      >
+        <TextField
+          label={words.searchUsers}
+          type="search"
+          name="userSearch"
+          value={draft}
+          onValue={setDraft}
+        />
+        <button type="submit">{words.search}</button>
+      </form>
+      <Messages error={error} notice={notice} />
+      {data && data.users.length === 0 ? (
+        <p>{words.none}</p>
+      ) : (
+        <table>
+          <thead>
+            <tr>
+              <th>{words.email}</th>
+              <th>{words.name}</th>
+              <th>{words.emailVerified}</th>
+              <th>{words.twoFactor}</th>
+              <th>{words.activeSessions}</th>
+              <th>{words.created}</th>
+              <th>{words.actions}</th>
+            </tr>
+          </thead>
+          <tbody>
+            {data?.users.map((user) => (
+              <tr key={user.id} data-user-id={user.id}>
+                <td>{user.email}</td>
+                <td>{user.name ?? ''}</td>
+                <td>{user.emailVerified ? words.yes : words.no}</td>
+                <td>{user.twoFactor ? words.yes : words.no}</td>
+                <td>{user.activeSessions}</td>
+                <td>{when(user.createdAt)}</td>
+                <td>
+                  <button
+                    type="button"
+                    aria-label={`${words.export} ${user.email}`}
+                    onClick={() =>
+                      void run(
+                        () =>
+                          api<string>(`/operator/users/${user.id}/export`, { method: 'POST', text: true }),
+                        (archive) =>
+                          format(words.exportedUser, {
+                            who: user.email,
+                            size: new TextEncoder().encode(archive).length,
+                          }),
+                      )
+                    }
+                  >
+                    {words.export}
+                  </button>{' '}
+                  <button
+                    type="button"
+                    class="danger"
+                    aria-label={`${words.eraseUser} ${user.email}`}
+                    onClick={() => {
+                      setTarget(user);
+                      setTyped('');
+                      setEraseError(undefined);
+                      dialog.current?.showModal();
+                    }}
+                  >
+                    {words.eraseUser}
+                  </button>
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+      <p>
+        {after !== undefined && (
+          <button type="button" onClick={() => setAfter(undefined)}>
+            {words.firstPage}
+          </button>
+        )}{' '}
+        {data?.next && (
+          <button type="button" onClick={() => setAfter(data.next ?? undefined)}>
+            {words.more}
+          </button>
+        )}
+      </p>
+      <dialog ref={dialog} aria-labelledby="erase-user-title">
+        <form onSubmit={erase}>
+          <h3 id="erase-user-title">{format(words.eraseTitle, { who: target?.email ?? '' })}</h3>
+          <p>{words.eraseWarning}</p>
+          <TextField
+            label={words.eraseConfirmLabel}
+            name="confirmUserEmail"
+            value={typed}
+            onValue={setTyped}
+          />
+          {eraseError && (
+            <p class="error" role="alert">
+              {eraseError}
+            </p>
+          )}
+          <p>
+            <button type="button" onClick={() => dialog.current?.close()}>
+              {words.cancel}
+            </button>{' '}
+            <button
+              type="submit"
+              class="danger"
+              disabled={!target || typed.trim().toLowerCase() !== target.email.toLowerCase()}
+            >
+              {words.eraseUser}
+            </button>
+          </p>
+        </form>
+      </dialog>
+    </>
+  );
+}
