@@ -20,21 +20,12 @@ import {
   startFakeStripe,
   type TestSocle,
 } from '../src/testing/index.js';
+import { coinsPack } from './fixtures/payments-module.js';
 import { describeEachDatabase } from './support/each-database.js';
 
 const PASSWORD = 'correct horse battery staple orbit';
-const catalog = defineCatalog([
-  {
-    id: 'coins-500',
-    kind: 'pack',
-    name: '500 coins',
-    price: 499,
-    currency: 'EUR',
-    credits: 500,
-    unit: 'coins',
-    storeProductIds: { apple: 'com.example.socle.coins500' },
-  },
-]);
+/** A pack sold in both stores under their own product ids. */
+const catalog = defineCatalog([coinsPack]);
 
 /**
  * The fuzz gate over the payments module's operations only (`only`): the main gate

@@ -15,24 +15,14 @@ import {
   type TestTenant,
   type TestUser,
 } from '../src/testing/index.js';
+import { coinsPack } from './fixtures/payments-module.js';
 import { callAs } from './support/api-client.js';
 import { describeEachDatabase } from './support/each-database.js';
 
 const PLAY_SECRET = 'play-rtdn-secret-0123456789';
 
 /** A pack sold in both stores under their own product ids. */
-const catalog = defineCatalog([
-  {
-    id: 'coins-500',
-    kind: 'pack',
-    name: '500 coins',
-    price: 499,
-    currency: 'EUR',
-    credits: 500,
-    unit: 'coins',
-    storeProductIds: { apple: 'com.example.socle.coins500', 'google-play': 'coins_500' },
-  },
-]);
+const catalog = defineCatalog([coinsPack]);
 
 describeEachDatabase('In-app purchases', (target) => {
   let socle: TestSocle;

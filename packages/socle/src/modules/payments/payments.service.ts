@@ -129,6 +129,42 @@ export interface PaymentsServiceOptions {
 
 const toBigint = (value: string | bigint | null) => (value === null ? null : BigInt(value));
 
+/** A payment row before its provider said anything: pending, nothing settled, no provider ids yet. */
+function pendingPayment(
+  fields: Pick<
+    NewPaymentRow,
+    | 'id'
+    | 'user_id'
+    | 'provider'
+    | 'provider_reference'
+    | 'kind'
+    | 'product_id'
+    | 'order_id'
+    | 'amount'
+    | 'currency'
+    | 'credits'
+    | 'unit'
+  > & { readonly metadata?: NewPaymentRow['metadata'] },
+  now: Date,
+): NewPaymentRow {
+  return {
+    provider_payment_id: null,
+    provider_subscription_id: null,
+    provider_customer_id: null,
+    status: 'pending',
+    transfer_id: null,
+    amount_sats: null,
+    payment_uri: null,
+    checkout_url: null,
+    expires_at: null,
+    metadata: {},
+    created_at: now,
+    updated_at: now,
+    settled_at: null,
+    ...fields,
+  };
+}
+
 export function toPayment(row: PaymentRow): Payment {
   return {
     id: row.id,
@@ -576,32 +612,25 @@ export function createPaymentsService(options: PaymentsServiceOptions) {
       const id = randomUUID();
       const now = clock.now();
       const customerId = await db.transaction(async (trx) => {
-        await paymentsStore.insertPayment(trx, {
-          id,
-          user_id: input.userId,
-          provider: provider.name,
-          provider_reference: `pending:${id}`,
-          provider_payment_id: null,
-          provider_subscription_id: null,
-          provider_customer_id: null,
-          kind: product.kind,
-          product_id: product.id,
-          order_id: null,
-          status: 'pending',
-          amount: String(product.price),
-          currency: product.currency,
-          credits: String(product.credits),
-          unit: product.unit,
-          transfer_id: null,
-          amount_sats: null,
-          payment_uri: null,
-          checkout_url: null,
-          expires_at: null,
-          metadata: {},
-          created_at: now,
-          updated_at: now,
-          settled_at: null,
-        });
+        await paymentsStore.insertPayment(
+          trx,
+          pendingPayment(
+            {
+              id,
+              user_id: input.userId,
+              provider: provider.name,
+              provider_reference: `pending:${id}`,
+              kind: product.kind,
+              product_id: product.id,
+              order_id: null,
+              amount: String(product.price),
+              currency: product.currency,
+              credits: String(product.credits),
+              unit: product.unit,
+            },
+            now,
+          ),
+        );
         await paymentsStore.addReferences(trx, [
           { provider: provider.name, reference: id, tenant_id: input.orgId, payment_id: id },
         ]);
@@ -681,32 +710,23 @@ export function createPaymentsService(options: PaymentsServiceOptions) {
           'no enabled provider opens invoices',
         );
       const now = clock.now();
-      const row: NewPaymentRow = {
-        id: randomUUID(),
-        user_id: input.userId ?? null,
-        provider: provider.name,
-        provider_reference: '',
-        provider_payment_id: null,
-        provider_subscription_id: null,
-        provider_customer_id: null,
-        kind: 'invoice',
-        product_id: product?.id ?? null,
-        order_id: input.orderId,
-        status: 'pending',
-        amount: amount.toString(),
-        currency: input.currency,
-        credits: String(product?.credits ?? 0),
-        unit: product?.unit ?? null,
-        transfer_id: null,
-        amount_sats: null,
-        payment_uri: null,
-        checkout_url: null,
-        expires_at: null,
-        metadata: input.metadata ?? {},
-        created_at: now,
-        updated_at: now,
-        settled_at: null,
-      };
+      const row = pendingPayment(
+        {
+          id: randomUUID(),
+          user_id: input.userId ?? null,
+          provider: provider.name,
+          provider_reference: '',
+          kind: 'invoice',
+          product_id: product?.id ?? null,
+          order_id: input.orderId,
+          amount: amount.toString(),
+          currency: input.currency,
+          credits: String(product?.credits ?? 0),
+          unit: product?.unit ?? null,
+          metadata: input.metadata ?? {},
+        },
+        now,
+      );
       const existing = await db.transaction(async (trx) => {
         const inserted = await paymentsStore.insertOrderPayment(trx, {
           ...row,
@@ -787,32 +807,22 @@ export function createPaymentsService(options: PaymentsServiceOptions) {
       if (purchase.accountToken !== undefined && purchase.accountToken.toLowerCase() !== buyer.userId)
         throw paymentsErrors.purchaseNotYours(provider.name);
       const now = clock.now();
-      const row: NewPaymentRow = {
-        id: randomUUID(),
-        user_id: buyer.userId,
-        provider: provider.name,
-        provider_reference: purchase.reference,
-        provider_payment_id: null,
-        provider_subscription_id: null,
-        provider_customer_id: null,
-        kind: 'pack',
-        product_id: product.id,
-        order_id: null,
-        status: 'pending',
-        amount: String(product.price),
-        currency: product.currency,
-        credits: String(product.credits),
-        unit: product.unit,
-        transfer_id: null,
-        amount_sats: null,
-        payment_uri: null,
-        checkout_url: null,
-        expires_at: null,
-        metadata: {},
-        created_at: now,
-        updated_at: now,
-        settled_at: null,
-      };
+      const row = pendingPayment(
+        {
+          id: randomUUID(),
+          user_id: buyer.userId,
+          provider: provider.name,
+          provider_reference: purchase.reference,
+          kind: 'pack',
+          product_id: product.id,
+          order_id: null,
+          amount: String(product.price),
+          currency: product.currency,
+          credits: String(product.credits),
+          unit: product.unit,
+        },
+        now,
+      );
       let route = await paymentsStore.findRoute(db.kysely, provider.name, [purchase.reference]);
       if (route === undefined) {
         // Never credited here and already taken back by the store: nothing to record.

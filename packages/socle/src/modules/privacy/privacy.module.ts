@@ -1,4 +1,5 @@
 import { Type } from '@fastify/type-provider-typebox';
+import type { FastifyReply } from 'fastify';
 import { defineModule, routeSecurity } from '../../kernel/index.js';
 import { ReauthenticationFields, requireOperator, requireUser } from '../identity/index.js';
 import { privacyErrors } from './privacy.errors.js';
@@ -34,11 +35,7 @@ export function createPrivacyModule() {
         },
         async (request, reply) => {
           const { userId } = requireUser(request);
-          const archive = await privacy.export(await privacy.findSubject(userId));
-          return reply
-            .header('content-disposition', `attachment; filename="socle-export-${userId}.json"`)
-            .header('cache-control', 'no-store')
-            .send(archive);
+          return sendArchive(reply, userId, await privacy.export(await privacy.findSubject(userId)));
         },
       );
 
@@ -77,11 +74,7 @@ export function createPrivacyModule() {
         async (request, reply) => {
           requireOperator(request);
           const { userId } = request.params;
-          const archive = await privacy.export(await privacy.findSubject(userId));
-          return reply
-            .header('content-disposition', `attachment; filename="socle-export-${userId}.json"`)
-            .header('cache-control', 'no-store')
-            .send(archive);
+          return sendArchive(reply, userId, await privacy.export(await privacy.findSubject(userId)));
         },
       );
 
@@ -114,4 +107,12 @@ export function createPrivacyModule() {
       );
     },
   });
+}
+
+/** A person's export as a download that no cache keeps. */
+function sendArchive(reply: FastifyReply, userId: string, archive: unknown) {
+  return reply
+    .header('content-disposition', `attachment; filename="socle-export-${userId}.json"`)
+    .header('cache-control', 'no-store')
+    .send(archive);
 }
