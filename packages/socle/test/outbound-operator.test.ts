@@ -38,7 +38,7 @@ describeEachDatabase('Outbound: provider settings from the environment, circuits
       modules: [...createBuiltInModules(), crm],
       config: { jobsQueues: [] },
       settings: {
-        jobs: { operatorToken: OPERATOR_TOKEN },
+        identity: { operatorToken: OPERATOR_TOKEN },
         outbound: { openaiApiKey: 'sk-from-settings-SECRET', openaiBaseUrl: openai.baseUrl },
       },
     });
