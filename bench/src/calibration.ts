@@ -209,8 +209,9 @@ export function buildCalibration(
     note:
       'CPU per operation of the Socle process, measured by npm run bench on the machine above. ' +
       'A cloud vCPU is one hardware thread: treat operationsPerVcpuSecond as per vCPU. ' +
-      'A busy machine (load average above its core count) inflates CPU per operation a little and ' +
-      'measuredPerSecond a lot: plan from CPU per operation.',
+      'A busy machine (load average above its core count) inflates CPU per operation (a tenant read ' +
+      'measured 14× more at load 28 than at load 2) and measuredPerSecond more: calibrate on a quiet ' +
+      'machine and plan from CPU per operation.',
     capacities,
     memory,
   };
