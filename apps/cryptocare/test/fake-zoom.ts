@@ -30,6 +30,7 @@ export async function startFakeZoom(credentials: {
   const meetings: FakeMeeting[] = [];
   const tokens = new Set<string>();
   let tokenRequests = 0;
+  let refused = 0;
   let down = false;
   let loseNextAnswer = false;
   const sockets = new Set<Socket>();
@@ -114,7 +115,10 @@ export async function startFakeZoom(credentials: {
     const chunks: Buffer[] = [];
     request.on('data', (chunk: Buffer) => chunks.push(chunk));
     request.on('end', () => {
-      if (down) return send(response, 503, { code: 503, message: 'Service unavailable' });
+      if (down) {
+        refused++;
+        return send(response, 503, { code: 503, message: 'Service unavailable' });
+      }
       const body = Buffer.concat(chunks).toString('utf8');
       if (request.url?.startsWith('/oauth/token')) return token(request, body, response);
       api(request, body, response);
@@ -132,6 +136,8 @@ export async function startFakeZoom(credentials: {
     tokenUrl: `${url}/oauth/token`,
     meetings,
     tokenRequests: () => tokenRequests,
+    /** Requests answered 503 because it was down. */
+    refusedRequests: () => refused,
     down: () => {
       down = true;
     },

@@ -153,5 +153,72 @@ describe.each(targets.map((target) => [target.dialect, target] as const))(
         vi.useRealTimers();
       },
     );
+
+    it.skipIf(!target.available)(
+      'Zoom down for 30 s during a booking: confirmed at once, the link comes through the job engine after recovery, once',
+      async () => {
+        // Another day: each host has its day's meetings again.
+        app.clock.advance(24 * 60 * 60_000);
+        const practice = await app.newPractice({ ...ZURICH });
+        const patient = await app.socle.newUser();
+        zoom.down();
+        const held = await app.call(patient, 'POST', '/cryptocare/appointments', {
+          payload: { professionalId: practice.professionalId, startsAt: '2026-04-02T06:00:00.000Z' },
+        });
+        expect(held.statusCode, held.body).toBe(201);
+        const { id } = held.json().appointment as { id: string };
+        // Paid: the processor settles the invoice and its webhook reaches the real endpoint.
+        const atProcessor = [...app.btcpay.invoices.values()].find(
+          (invoice) => invoice.metadata.orderId === `appointment:${id}`,
+        );
+        if (atProcessor === undefined) throw new Error('no BTCPay invoice for the appointment');
+        app.btcpay.settle(atProcessor.id);
+        expect((await app.btcpayWebhook(atProcessor.id, 'InvoiceSettled')).statusCode).toBe(200);
+        const seen = async () => (await app.call(patient, 'GET', `/cryptocare/appointments/${id}`)).json();
+        const meetingsOf = () => zoom.meetings.filter((m) => m.agenda === `cryptocare:${id}`);
+        const syncJobs = async () =>
+          (await app.socle.jobs.list({ tenantId: null, limit: 1000 })).filter(
+            (job) =>
+              job.name === 'cryptocare.syncMeeting' &&
+              (job.payload as { appointmentId?: string }).appointmentId === id,
+          );
+
+        // 30 s of Zoom down on the job engine's clock: the job runs, fails, is retried after its
+        // backoff, and once the failures open the circuit it is postponed (attempts kept).
+        const refusedBefore = zoom.refusedRequests();
+        await app.socle.jobs.runDueJobs({ advanceMs: 30_000 });
+        expect(zoom.refusedRequests()).toBeGreaterThan(refusedBefore);
+        expect(await seen()).toMatchObject({ status: 'confirmed', zoomJoinUrl: null });
+        expect(meetingsOf()).toHaveLength(0);
+        const waiting = await syncJobs();
+        // Waiting for its next time, not dead: attempts are left (an open circuit spends none).
+        expect(waiting.map((job) => job.state)).toEqual([expect.stringMatching(/^(created|retry)$/)]);
+        expect(waiting[0]?.attempts).toBeLessThan(waiting[0]?.maxAttempts ?? 0);
+
+        // Zoom is back. The circuit reads Date.now(): moved past its half-open delay, as the 30 s
+        // would have; the job's next time comes within the job clock's next minutes.
+        zoom.up();
+        vi.useFakeTimers({ toFake: ['Date'] });
+        try {
+          vi.setSystemTime(Date.now() + 30_000);
+          await app.socle.jobs.runDueJobs({ advanceMs: 15 * 60_000 });
+          const ready = await seen();
+          expect(ready).toMatchObject({
+            status: 'confirmed',
+            zoomJoinUrl: expect.stringMatching(/^https:\/\/zoom\.example\/j\//),
+          });
+          expect(meetingsOf()).toHaveLength(1);
+          expect(ready.zoomJoinUrl).toBe(meetingsOf()[0]?.join_url);
+          expect((await syncJobs()).map((job) => job.state)).toEqual(['completed']);
+          // Later runs (a redelivered webhook, more time) make no second meeting.
+          expect((await app.btcpayWebhook(atProcessor.id, 'InvoiceSettled')).statusCode).toBe(200);
+          await app.socle.jobs.runDueJobs({ advanceMs: 60 * 60_000 });
+          expect(meetingsOf()).toHaveLength(1);
+        } finally {
+          vi.useRealTimers();
+        }
+      },
+      120_000,
+    );
   },
 );

@@ -1,4 +1,5 @@
 import type { CustomScenario, Scenario } from '../scenario.js';
+import { cryptocare } from './cryptocare/scenario.js';
 import { dbSelect, dbSelectBuilder } from './db-select/scenario.js';
 import { filesDownload, filesUpload } from './files/scenario.js';
 import { jobs } from './jobs/scenario.js';
@@ -28,4 +29,5 @@ export const scenarios: readonly (Scenario | CustomScenario)[] = [
   filesUpload,
   outbound,
   payments,
+  cryptocare,
 ];

@@ -47,10 +47,18 @@ export interface JobEngine extends Jobs {
    * (retries without backoff are due at once and run too; a retry with a backoff waits for it);
    * resolves to how many attempts completed and failed. For tests and one-off commands: in a
    * process that works no queue (`JOBS_QUEUES=`) nothing else runs jobs, so every outcome is
-   * there when it resolves, without polling. Stops after `maxJobs` attempts (default 10,000), in
-   * case a job keeps enqueueing another.
+   * there when it resolves, without polling. Stops after `maxJobs` attempts (default 10,000,
+   * postponements included), in case a job keeps enqueueing another.
+   *
+   * With `advanceMs`, the job clock then moves forward that far, step by step: each job waiting
+   * for its time (a delay, a retry's backoff, a postponement) runs when its time comes, and what it
+   * schedules from there is due relative to that moment. Jobs are due by the database's clock, which
+   * a test's manual clock does not move: this is how a test makes "30 s later" happen for jobs.
    */
-  runDueJobs(options?: { readonly maxJobs?: number }): Promise<{ completed: number; failed: number }>;
+  runDueJobs(options?: {
+    readonly maxJobs?: number;
+    readonly advanceMs?: number;
+  }): Promise<{ completed: number; failed: number }>;
 }
 
 export interface JobEngineOptions {
@@ -294,39 +302,59 @@ export function createJobEngine(options: JobEngineOptions): JobEngine {
       const outcome = { completed: 0, failed: 0 };
       if (!enabled) return outcome;
       const { boss: instance, store: jobsStore, runner: batchRunner } = requireStarted();
-      for (;;) {
-        let fetched = 0;
-        for (const queue of JOB_QUEUES) {
-          const limit = Math.min(config.jobsBatchSize, maxJobs - outcome.completed - outcome.failed);
-          if (limit <= 0) return outcome;
-          const batch = await instance.fetch<Envelope>(queue, { batchSize: limit });
-          fetched += batch.length;
-          if (batch.length === 0) continue;
-          // fetch() hands out jobs without the signal work() gives them (aborted when shutdown
-          // releases a job); nothing releases these, so theirs is never aborted.
-          const unreleased = new AbortController().signal;
-          const retryCounts = new Map(batch.map((job) => [job.id, job.retryCount]));
-          const results = await batchRunner.runBatch(
-            batch.map((job) => Object.assign(job, { signal: unreleased })),
-            queue,
-          );
-          for (const result of results) {
-            const attempt = { id: result.id, retryCount: retryCounts.get(result.id) as number };
-            // Put back in the queue by postponeJob: not an attempt that completed or failed.
-            if ('postponed' in result) continue;
-            if (result.status === 'completed') {
-              await instance.complete(queue, attempt, result.output ?? null);
-              outcome.completed++;
-            } else {
-              // A job of an unknown name is dead at once, as the workers' batch settlement makes it.
-              if (result.status === 'deadletter') await jobsStore.exhaustRetries(queue, result.id);
-              await instance.fail(queue, attempt, result.output ?? null);
-              outcome.failed++;
+      // Attempts run, postponed ones included: they bound the call as the others do.
+      let attempts = 0;
+      const runDue = async () => {
+        for (;;) {
+          let fetched = 0;
+          for (const queue of JOB_QUEUES) {
+            const limit = Math.min(config.jobsBatchSize, maxJobs - attempts);
+            if (limit <= 0) return;
+            const batch = await instance.fetch<Envelope>(queue, { batchSize: limit });
+            fetched += batch.length;
+            if (batch.length === 0) continue;
+            // fetch() hands out jobs without the signal work() gives them (aborted when shutdown
+            // releases a job); nothing releases these, so theirs is never aborted.
+            const unreleased = new AbortController().signal;
+            const retryCounts = new Map(batch.map((job) => [job.id, job.retryCount]));
+            const results = await batchRunner.runBatch(
+              batch.map((job) => Object.assign(job, { signal: unreleased })),
+              queue,
+            );
+            attempts += results.length;
+            for (const result of results) {
+              const attempt = { id: result.id, retryCount: retryCounts.get(result.id) as number };
+              // Put back in the queue by postponeJob: not an attempt that completed or failed.
+              if ('postponed' in result) continue;
+              if (result.status === 'completed') {
+                await instance.complete(queue, attempt, result.output ?? null);
+                outcome.completed++;
+              } else {
+                // A job of an unknown name is dead at once, as the workers' batch settlement makes it.
+                if (result.status === 'deadletter') await jobsStore.exhaustRetries(queue, result.id);
+                await instance.fail(queue, attempt, result.output ?? null);
+                outcome.failed++;
+              }
             }
           }
+          if (fetched === 0) return;
         }
-        if (fetched === 0) return outcome;
+      };
+      await runDue();
+      // The job clock moves by bringing every waiting job forward, in steps that end at the next
+      // job's time: what a job schedules while it runs (a backoff, a postponement) is due from the
+      // database's now, which is that moment of the advance. Every step but the last moves at
+      // least 1 ms, so the loop ends.
+      let left = Math.max(0, runOptions.advanceMs ?? 0);
+      while (left > 0 && attempts < maxJobs) {
+        const next = await jobsStore.nextWaitingInMs();
+        const step = next === undefined ? left : Math.min(left, Math.max(1, next));
+        await jobsStore.bringForward(step);
+        left -= step;
+        await runDue();
+        if (next === undefined) break;
       }
+      return outcome;
     },
 
     list: (filter) => requireStarted().store.list(filter),

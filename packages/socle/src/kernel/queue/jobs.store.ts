@@ -124,6 +124,30 @@ export function createJobsStore(engineDb: Db, queues: readonly string[]) {
       return rows.length > 0;
     },
 
+    /** Milliseconds until the next job waiting for its time is due; undefined when none waits. */
+    async nextWaitingInMs(): Promise<number | undefined> {
+      const { rows } = await engineDb.executeSql(
+        `select ceil(extract(epoch from min(start_after) - ${JOBS_SCHEMA}.job_now()) * 1000)::float8 as "waitMs"
+           from ${JOBS_SCHEMA}.job
+          where name = any($1::text[]) and state in ('created', 'retry') and start_after > ${JOBS_SCHEMA}.job_now()`,
+        [queues],
+      );
+      const waitMs = (rows[0] as { waitMs: number | null } | undefined)?.waitMs;
+      return waitMs === null || waitMs === undefined ? undefined : waitMs;
+    },
+
+    /**
+     * Moves every job waiting for its time `ms` earlier: the job clock of `runDueJobs({ advanceMs })`.
+     * Jobs already due are left as they are.
+     */
+    async bringForward(ms: number): Promise<void> {
+      await engineDb.executeSql(
+        `update ${JOBS_SCHEMA}.job set start_after = start_after - $2::float8 * interval '1 millisecond'
+          where name = any($1::text[]) and state in ('created', 'retry') and start_after > ${JOBS_SCHEMA}.job_now()`,
+        [queues, ms],
+      );
+    },
+
     /** Depth (ready to run) and the age of the oldest ready job, per queue. */
     async depth(): Promise<{ queue: string; ready: number; oldestSeconds: number }[]> {
       const { rows } = await engineDb.executeSql(

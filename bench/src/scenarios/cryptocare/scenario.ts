@@ -1,0 +1,472 @@
+import { createHmac } from 'node:crypto';
+import { loadavg } from 'node:os';
+import { Agent, request } from 'undici';
+import WebSocket from 'ws';
+import { type LoadMeasurement, measureLoad } from '../../load.js';
+import { processCpuSeconds } from '../../process-cpu.js';
+import type { CustomResult, CustomRunSettings, CustomScenario } from '../../scenario.js';
+import { type ServerProcess, spawnServer } from '../../server-process.js';
+import type { BenchDialect } from '../../server-protocol.js';
+import { CRYPTOCARE_APP, type Seed, type SignedWebhook, searchQuery } from './shared.js';
+
+/** Virtual users when `--connections` is not given (the seed's 1,000 concurrent users). */
+const DEFAULT_USERS = 1_000;
+/**
+ * Mean pause between two actions of one user (uniform between half and 1.5 times it), as a load
+ * test's `sleep(1)` does: 1,000 users then offer about 1,000 actions a second.
+ */
+const THINK_MS = Number(process.env.BENCH_CRYPTOCARE_THINK_MS ?? 1_000);
+/** Connections of the search-only run that compares Socle with the baseline. */
+const SEARCH_CONNECTIONS = 50;
+/** Longest wait, after the load, for payment flows still running and their messages. */
+const TAIL_TIMEOUT_MS = 30_000;
+/** The issue's goals (ten times the seed's). */
+const GOALS = { p95Ms: 50, qrP99Ms: 50, pageP99Ms: 500, zoomP99Ms: 2_000, ratio: 0.7 };
+
+const ENDPOINTS = ['search', 'professional', 'slots', 'hold', 'webhook', 'agenda'] as const;
+type Endpoint = (typeof ENDPOINTS)[number];
+const LABELS: Record<Endpoint, string> = {
+  search: 'GET  search',
+  professional: 'GET  professional',
+  slots: 'GET  slots',
+  hold: 'POST hold (invoice + QR)',
+  webhook: 'POST BTCPay webhook',
+  agenda: 'GET  agenda',
+};
+
+interface Latency {
+  count: number;
+  p50Ms: number;
+  p95Ms: number;
+  p99Ms: number;
+  maxMs: number;
+}
+interface EndpointFigures extends Latency {
+  errors: number;
+}
+interface Round {
+  users: number;
+  seconds: number;
+  requests: number;
+  errors: number;
+  errorSamples: string[];
+  holds: number;
+  slotTaken: number;
+  serverCores: number;
+  serverCpuMsPerRequest: number;
+  endpoints: Record<Endpoint, EndpointFigures>;
+  webhookToPage: Latency & { missing: number };
+  zoomLink: Latency & { missing: number };
+  search: { socle: SearchRun; baseline: SearchRun; ratio: number; cpuRatio: number; sameBody: boolean };
+  loadAverage: { before: number[]; after: number[] };
+}
+interface SearchRun {
+  perSecond: number;
+  p50Ms: number;
+  p99Ms: number;
+  non2xx: number;
+  cpuMsPerRequest: number;
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+const round2 = (value: number) => Math.round(value * 100) / 100;
+const pick = <T>(items: readonly T[]) => items[Math.floor(Math.random() * items.length)] as T;
+const median = (values: readonly number[]) => {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)] ?? Number.NaN;
+};
+function latency(values: readonly number[]): Latency {
+  const sorted = [...values].sort((a, b) => a - b);
+  const at = (fraction: number) =>
+    round2(sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(sorted.length * fraction) - 1))] ?? NaN);
+  return {
+    count: sorted.length,
+    p50Ms: at(0.5),
+    p95Ms: at(0.95),
+    p99Ms: at(0.99),
+    maxMs: round2(sorted.at(-1) ?? NaN),
+  };
+}
+
+/** Each patient's WebSocket on `private-user-{id}` (raw Pusher protocol): when each appointment's events arrive. */
+async function listen(url: string, userIds: readonly string[]) {
+  const confirmed = new Map<string, number>();
+  const zoomReady = new Map<string, number>();
+  const sockets = await Promise.all(
+    userIds.map(
+      (userId) =>
+        new Promise<WebSocket>((resolve, reject) => {
+          const socket = new WebSocket(`${url.replace('http', 'ws')}/app/${CRYPTOCARE_APP.key}?protocol=7`);
+          const channel = `private-user-${userId}`;
+          socket.on('message', (raw) => {
+            const frame = JSON.parse(raw.toString()) as { event: string; data?: string };
+            if (frame.event === 'pusher:connection_established') {
+              const { socket_id: socketId } = JSON.parse(frame.data ?? '{}') as { socket_id: string };
+              const signature = createHmac('sha256', CRYPTOCARE_APP.secret)
+                .update(`${socketId}:${channel}`)
+                .digest('hex');
+              socket.send(
+                JSON.stringify({
+                  event: 'pusher:subscribe',
+                  data: { channel, auth: `${CRYPTOCARE_APP.key}:${signature}` },
+                }),
+              );
+            } else if (frame.event === 'pusher_internal:subscription_succeeded') resolve(socket);
+            else if (frame.event === 'appointment.confirmed' || frame.event === 'appointment.zoom_ready') {
+              const { id } = JSON.parse(frame.data ?? '{}') as { id?: string };
+              const seen = frame.event === 'appointment.confirmed' ? confirmed : zoomReady;
+              if (id !== undefined && !seen.has(id)) seen.set(id, performance.now());
+            }
+          });
+          socket.on('error', reject);
+        }),
+    ),
+  );
+  return {
+    confirmed,
+    zoomReady,
+    close: () => {
+      for (const socket of sockets) socket.close();
+    },
+  };
+}
+
+/** The mixed load: `users` virtual users, each acting then pausing, until `until`. */
+async function mixedLoad(node: ServerProcess, seed: Seed, users: number, seconds: number) {
+  const agent = new Agent({ pipelining: 1, headersTimeout: 30_000, bodyTimeout: 30_000 });
+  const times = Object.fromEntries(ENDPOINTS.map((endpoint) => [endpoint, [] as number[]])) as Record<
+    Endpoint,
+    number[]
+  >;
+  const errors = Object.fromEntries(ENDPOINTS.map((endpoint) => [endpoint, 0])) as Record<Endpoint, number>;
+  const errorSamples: string[] = [];
+  let holds = 0;
+  let slotTaken = 0;
+  const paidAt = new Map<string, number>();
+  const events = await listen(node.url, [...new Set(seed.patients.map((patient) => patient.userId))]);
+
+  const call = async (
+    endpoint: Endpoint | undefined,
+    method: 'GET' | 'POST',
+    path: string,
+    headers: Record<string, string>,
+    body?: string,
+  ): Promise<{ status: number; text: string }> => {
+    const started = performance.now();
+    let status = 0;
+    let text = '';
+    try {
+      const response = await request(`${node.url}${path}`, {
+        method,
+        dispatcher: agent,
+        headers: body === undefined ? headers : { 'content-type': 'application/json', ...headers },
+        ...(body === undefined ? {} : { body }),
+      });
+      status = response.statusCode;
+      text = await response.body.text();
+    } catch (error) {
+      text = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+    }
+    if (endpoint === undefined) return { status, text };
+    const slotIsTaken = endpoint === 'hold' && status === 409 && text.includes('cryptocare.slot_taken');
+    if (status >= 200 && status < 300) times[endpoint].push(performance.now() - started);
+    else if (!slotIsTaken) {
+      errors[endpoint]++;
+      if (errorSamples.length < 5) errorSamples.push(`${endpoint} ${status}: ${text.slice(0, 200)}`);
+    }
+    return { status, text };
+  };
+
+  const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
+  const freeSlots = async (token: string, professionalId: string) => {
+    const from = new Date().toISOString();
+    const to = new Date(Date.now() + 3 * 24 * 3600_000).toISOString();
+    const answer = await call(
+      'slots',
+      'GET',
+      `/cryptocare/professionals/${professionalId}/slots?from=${from}&to=${to}`,
+      bearer(token),
+    );
+    return answer.status === 200 ? (JSON.parse(answer.text) as { slots: { startsAt: string }[] }).slots : [];
+  };
+
+  const actions = {
+    search: async () => {
+      await call('search', 'GET', searchQuery(Math.random), bearer(pick(seed.patients).token));
+    },
+    professionalPage: async () => {
+      const { token } = pick(seed.patients);
+      const { id } = pick(seed.professionals);
+      await call('professional', 'GET', `/cryptocare/professionals/${id}`, bearer(token));
+      await freeSlots(token, id);
+    },
+    bookAndPay: async () => {
+      const patient = pick(seed.patients);
+      const { id } = pick(seed.professionals);
+      const slots = await freeSlots(patient.token, id);
+      if (slots.length === 0) return;
+      const { startsAt } = pick(slots.slice(0, 20));
+      const held = await call(
+        'hold',
+        'POST',
+        '/cryptocare/appointments',
+        bearer(patient.token),
+        JSON.stringify({ professionalId: id, startsAt }),
+      );
+      if (held.status === 409) slotTaken++;
+      if (held.status !== 201) return;
+      holds++;
+      const { appointment } = JSON.parse(held.text) as { appointment: { id: string } };
+      // The processor settles the invoice (not timed), then its webhook is delivered and timed.
+      const signed = await call(
+        undefined,
+        'POST',
+        '/bench/cryptocare/settlement',
+        {},
+        JSON.stringify({ appointmentId: appointment.id }),
+      );
+      if (signed.status !== 200) {
+        errorSamples.push(`settlement ${signed.status}: ${signed.text.slice(0, 200)}`);
+        return;
+      }
+      const webhook = JSON.parse(signed.text) as SignedWebhook;
+      paidAt.set(appointment.id, performance.now());
+      await call('webhook', 'POST', '/payments/webhooks/btcpay', webhook.headers, webhook.body);
+    },
+    agenda: async () => {
+      const professional = pick(seed.professionals);
+      const from = new Date(Date.now() - 24 * 3600_000).toISOString();
+      const to = new Date(Date.now() + 14 * 24 * 3600_000).toISOString();
+      await call('agenda', 'GET', `/cryptocare/agenda?from=${from}&to=${to}`, {
+        ...bearer(professional.token),
+        'x-org-id': professional.orgId,
+      });
+    },
+  };
+
+  const cpuBefore = (await processCpuSeconds(node.pid)) ?? 0;
+  const started = performance.now();
+  const until = started + seconds * 1000;
+  await Promise.all(
+    Array.from({ length: users }, async () => {
+      // Users arrive spread over one pause, not all in the same millisecond.
+      await sleep(Math.random() * THINK_MS);
+      while (performance.now() < until) {
+        const draw = Math.random();
+        if (draw < 0.6) await actions.search();
+        else if (draw < 0.8) await actions.professionalPage();
+        else if (draw < 0.9) await actions.bookAndPay();
+        else await actions.agenda();
+        await sleep(THINK_MS * (0.5 + Math.random()));
+      }
+    }),
+  );
+  const elapsed = (performance.now() - started) / 1000;
+  const cpu = ((await processCpuSeconds(node.pid)) ?? 0) - cpuBefore;
+  // Messages still on their way (Zoom links take a job and 300 ms of Zoom).
+  const tailUntil = Date.now() + TAIL_TIMEOUT_MS;
+  while (
+    (events.confirmed.size < paidAt.size || events.zoomReady.size < paidAt.size) &&
+    Date.now() < tailUntil
+  )
+    await sleep(100);
+  events.close();
+  await agent.close();
+
+  const requests = ENDPOINTS.reduce((sum, endpoint) => sum + times[endpoint].length + errors[endpoint], 0);
+  const sinceWebhook = (arrivals: Map<string, number>) => {
+    const values = [...paidAt]
+      .filter(([id]) => arrivals.has(id))
+      .map(([id, at]) => (arrivals.get(id) as number) - at);
+    return { ...latency(values), missing: paidAt.size - values.length };
+  };
+  return {
+    seconds: round2(elapsed),
+    requests: requests + slotTaken,
+    errors: ENDPOINTS.reduce((sum, endpoint) => sum + errors[endpoint], 0),
+    errorSamples,
+    holds,
+    slotTaken,
+    serverCores: round2(cpu / elapsed),
+    serverCpuMsPerRequest: Math.round(((cpu * 1000) / Math.max(1, requests + slotTaken)) * 1000) / 1000,
+    endpoints: Object.fromEntries(
+      ENDPOINTS.map((endpoint) => [endpoint, { ...latency(times[endpoint]), errors: errors[endpoint] }]),
+    ) as Record<Endpoint, EndpointFigures>,
+    webhookToPage: sinceWebhook(events.confirmed),
+    zoomLink: sinceWebhook(events.zoomReady),
+  };
+}
+
+/** Search only, `SEARCH_CONNECTIONS` keep-alive connections back to back (autocannon), with the server's CPU. */
+async function searchOnly(node: ServerProcess, token: string, settings: CustomRunSettings) {
+  const nextRequest = () => ({
+    method: 'GET' as const,
+    path: searchQuery(Math.random),
+    headers: { authorization: `Bearer ${token}` },
+  });
+  const load = (durationSeconds: number) =>
+    measureLoad({
+      url: node.url,
+      connections: SEARCH_CONNECTIONS,
+      durationSeconds,
+      nextRequest,
+      signal: settings.signal,
+    });
+  await load(2);
+  const cpuBefore = (await processCpuSeconds(node.pid)) ?? 0;
+  const measured: LoadMeasurement = await load(settings.durationSeconds);
+  const cpu = ((await processCpuSeconds(node.pid)) ?? 0) - cpuBefore;
+  return {
+    perSecond: Math.round(measured.requestsPerSecond),
+    p50Ms: round2(measured.latencyMs.p50),
+    p99Ms: round2(measured.latencyMs.p99),
+    non2xx: measured.non2xx + measured.errors + measured.timeouts,
+    cpuMsPerRequest: Math.round(((cpu * 1000) / Math.max(1, measured.totalRequests)) * 1000) / 1000,
+  } satisfies SearchRun;
+}
+
+/** One fixed search's body, to check both servers answer the same. */
+async function probe(node: ServerProcess, token: string) {
+  const response = await fetch(
+    `${node.url}/cryptocare/search?latitude=47.3769&longitude=8.5417&radiusKm=25&limit=10`,
+    { headers: { authorization: `Bearer ${token}` } },
+  );
+  return `${response.status} ${await response.text()}`;
+}
+
+async function oneRound(dialect: BenchDialect, settings: CustomRunSettings, index: number): Promise<Round> {
+  const serverSettings = { dialect, databaseUrl: settings.databaseUrl, poolMax: settings.poolMax };
+  const users = settings.connections ?? DEFAULT_USERS;
+  const before = loadavg().map(round2);
+  settings.progress(`cryptocare: round ${index + 1}: starting Socle and seeding the directory`);
+  const socle = await spawnServer({
+    label: `socle-${index + 1}`,
+    entry: new URL('./socle-server.js', import.meta.url),
+    settings: serverSettings,
+    signal: settings.signal,
+  });
+  let mixed: Awaited<ReturnType<typeof mixedLoad>>;
+  let socleSearch: SearchRun;
+  let socleProbe: string;
+  let token: string;
+  try {
+    const seeded = await request(`${socle.url}/bench/cryptocare/seed`, {
+      method: 'POST',
+      headersTimeout: 600_000,
+      bodyTimeout: 600_000,
+    });
+    if (seeded.statusCode !== 200)
+      throw new Error(`seeding answered ${seeded.statusCode}: ${await seeded.body.text()}`);
+    const seed = (await seeded.body.json()) as Seed;
+    token = (seed.patients[0] as { token: string }).token;
+    settings.progress(`cryptocare: round ${index + 1}: ${users} users for ${settings.durationSeconds} s`);
+    mixed = await mixedLoad(socle, seed, users, settings.durationSeconds);
+    settings.progress(`cryptocare: round ${index + 1}: search only, Socle`);
+    socleSearch = await searchOnly(socle, token, settings);
+    socleProbe = await probe(socle, token);
+  } finally {
+    await socle.stop();
+  }
+  const baseline = await spawnServer({
+    label: `baseline-${index + 1}`,
+    entry: new URL('./baseline-server.js', import.meta.url),
+    settings: serverSettings,
+    signal: settings.signal,
+  });
+  try {
+    settings.progress(`cryptocare: round ${index + 1}: search only, baseline`);
+    const baselineProbe = await probe(baseline, token);
+    const baselineSearch = await searchOnly(baseline, token, settings);
+    return {
+      users,
+      ...mixed,
+      search: {
+        socle: socleSearch,
+        baseline: baselineSearch,
+        ratio: round2(socleSearch.perSecond / baselineSearch.perSecond),
+        cpuRatio: round2(baselineSearch.cpuMsPerRequest / socleSearch.cpuMsPerRequest),
+        sameBody: baselineProbe === socleProbe,
+      },
+      loadAverage: { before, after: loadavg().map(round2) },
+    };
+  } finally {
+    await baseline.stop();
+  }
+}
+
+const met = (ok: boolean) => (ok ? 'met' : 'NOT met');
+const figures = (value: Latency) =>
+  `p50 ${value.p50Ms.toFixed(1)}  p95 ${value.p95Ms.toFixed(1)}  p99 ${value.p99Ms.toFixed(1)}  max ${value.maxMs.toFixed(1)} ms (${value.count})`;
+
+function describeRound(round: Round, index: number): string[] {
+  const worst = ENDPOINTS.filter((endpoint) => endpoint !== 'webhook').reduce((a, b) =>
+    round.endpoints[a].p95Ms >= round.endpoints[b].p95Ms ? a : b,
+  );
+  const errorRate = round.errors / Math.max(1, round.requests);
+  const { search } = round;
+  return [
+    `  round ${index + 1}: ${round.users} users, ${round.requests} requests in ${round.seconds} s (${Math.round(round.requests / round.seconds)} req/s), ${round.errors} errors (${(errorRate * 100).toFixed(2)} %), holds ${round.holds} + ${round.slotTaken} × 409 slot_taken; server ${round.serverCores} cores, ${round.serverCpuMsPerRequest} ms cpu/req; load average ${round.loadAverage.before.join(' ')} → ${round.loadAverage.after.join(' ')}`,
+    ...ENDPOINTS.map(
+      (endpoint) =>
+        `    ${LABELS[endpoint].padEnd(26)} ${figures(round.endpoints[endpoint])}${round.endpoints[endpoint].errors > 0 ? `  ${round.endpoints[endpoint].errors} errors` : ''}`,
+    ),
+    `    webhook → patient's page   ${figures(round.webhookToPage)}, ${round.webhookToPage.missing} missing`,
+    `    webhook → Zoom link        ${figures(round.zoomLink)}, ${round.zoomLink.missing} missing (fake Zoom answers in 300 ms)`,
+    `    search only (${SEARCH_CONNECTIONS} conns): socle ${search.socle.perSecond} req/s p50 ${search.socle.p50Ms} p99 ${search.socle.p99Ms} ms cpu ${search.socle.cpuMsPerRequest} ms/req; baseline ${search.baseline.perSecond} req/s p50 ${search.baseline.p50Ms} p99 ${search.baseline.p99Ms} ms cpu ${search.baseline.cpuMsPerRequest} ms/req; ratio ${search.ratio} cpu ratio ${search.cpuRatio}`,
+    ...(search.sameBody
+      ? []
+      : ['    warning: Socle and the baseline answered the probe search with different bodies']),
+    ...(search.socle.non2xx + search.baseline.non2xx > 0
+      ? [
+          `    warning: search-only non-2xx/errors: socle ${search.socle.non2xx}, baseline ${search.baseline.non2xx}`,
+        ]
+      : []),
+    ...round.errorSamples.map((sample) => `    error: ${sample}`),
+    `    worst API p95: ${LABELS[worst].trim()} ${round.endpoints[worst].p95Ms} ms`,
+  ];
+}
+
+/**
+ * The seed's load test on loopback: virtual users (1,000 by default, `--connections` to lower)
+ * searching (60 %), opening a professional's page (20 %), booking and paying (10 %: slots, a hold
+ * that opens the Bitcoin invoice and its QR, the processor's webhook) and reading a practice's
+ * agenda (10 %), each pausing about a second between actions, for `--duration` seconds; then
+ * search alone against a bare Fastify + pg route running the same SQL.
+ */
+export const cryptocare: CustomScenario = {
+  kind: 'custom',
+  name: 'cryptocare',
+  description:
+    'CryptoCare mixed load (search, professional page, book + pay, agenda) by virtual users; webhook → page and Zoom link times; search vs bare Fastify + pg',
+  dialects: ['postgres'],
+  async run(dialect: BenchDialect, settings: CustomRunSettings): Promise<CustomResult> {
+    const rounds: Round[] = [];
+    for (let index = 0; index < settings.rounds; index++)
+      rounds.push(await oneRound(dialect, settings, index));
+    const of = (value: (round: Round) => number) => median(rounds.map(value));
+    const summary = {
+      worstP95Ms: of((round) =>
+        Math.max(
+          ...ENDPOINTS.filter((endpoint) => endpoint !== 'webhook').map(
+            (endpoint) => round.endpoints[endpoint].p95Ms,
+          ),
+        ),
+      ),
+      errors: of((round) => round.errors),
+      qrP99Ms: of((round) => round.endpoints.hold.p99Ms),
+      pageP99Ms: of((round) => round.webhookToPage.p99Ms),
+      zoomP99Ms: of((round) => round.zoomLink.p99Ms),
+      ratio: of((round) => round.search.ratio),
+      cpuRatio: of((round) => round.search.cpuRatio),
+    };
+    const lines = [
+      `cryptocare (${dialect}, ${rounds[0]?.users} users pausing ~${THINK_MS} ms, ${settings.durationSeconds} s, ${rounds.length} round(s); medians)`,
+      ...rounds.flatMap(describeRound),
+      `  API p95 (worst endpoint) ${summary.worstP95Ms} ms (goal < ${GOALS.p95Ms} ms: ${met(summary.worstP95Ms < GOALS.p95Ms)}); errors ${summary.errors} (goal 0: ${met(summary.errors === 0)})`,
+      `  hold with invoice + QR p99 ${summary.qrP99Ms} ms (goal < ${GOALS.qrP99Ms} ms: ${met(summary.qrP99Ms < GOALS.qrP99Ms)}; the fake processor answers on loopback)`,
+      `  webhook → patient's page p99 ${summary.pageP99Ms} ms (goal < ${GOALS.pageP99Ms} ms: ${met(summary.pageP99Ms < GOALS.pageP99Ms)}); Zoom link p99 ${summary.zoomP99Ms} ms (goal < ${GOALS.zoomP99Ms} ms: ${met(summary.zoomP99Ms < GOALS.zoomP99Ms)})`,
+      `  search ratio ${summary.ratio} (goal ≥ ${GOALS.ratio}: ${met(summary.ratio >= GOALS.ratio)}), cpu ratio ${summary.cpuRatio}`,
+    ];
+    return { scenario: 'cryptocare', dialect, text: lines.join('\n'), figures: { rounds, summary } };
+  },
+};
