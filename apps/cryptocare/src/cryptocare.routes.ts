@@ -243,7 +243,7 @@ export function registerCryptoCareRoutes(
             radiusKm: Type.Optional(Type.Number({ exclusiveMinimum: 0, maximum: 500 })),
             specialty: Type.Optional(Tag),
             language: Type.Optional(Type.String({ pattern: '^[a-z]{2}$' })),
-            maxPriceChf: Type.Optional(Type.Number({ minimum: 0 })),
+            maxPriceChf: Type.Optional(Type.Number({ minimum: 0, maximum: 1_000_000 })),
             timeZone: Type.Optional(Type.String({ maxLength: 64 })),
             limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 50 })),
             cursor: Type.Optional(Type.String({ maxLength: 200 })),

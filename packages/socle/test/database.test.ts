@@ -55,6 +55,16 @@ describeEachDatabase('Database access', (target) => {
   afterAll(() => socle?.dispose());
   const db = () => socle.db.withTables<Tables>();
 
+  it.runIf(target.dialect === 'postgres')(
+    'runs its sessions with JIT off (short OLTP statements)',
+    async () => {
+      const { rows } = await socle.db.withConnection((connection) =>
+        connection.query<{ jit: string }>("select current_setting('jit') as jit"),
+      );
+      expect(rows).toEqual([{ jit: 'off' }]);
+    },
+  );
+
   it('sets transaction-local settings for the transaction only', async () => {
     const inside = await db().transaction(
       async (trx) =>

@@ -17,6 +17,7 @@ describeEachDatabase('Jobs at shutdown', (target) => {
   async function workerWithRunningJob(
     ms: number,
     deadlineMs: number,
+    maxAttempts?: number,
   ): Promise<{ socle: TestSocle; id: string; log: JobsFixtureLog }> {
     const database = await target.create();
     databases.push(database);
@@ -26,7 +27,12 @@ describeEachDatabase('Jobs at shutdown', (target) => {
       modules: [fixture.module],
       config: { shutdownTimeoutMs: deadlineMs, jobsPollIntervalMs: 500 },
     });
-    const { id } = await socle.jobs.enqueue(socle.db.kysely, 'jobs_fixture.slow', { ms });
+    const { id } = await socle.jobs.enqueue(
+      socle.db.kysely,
+      'jobs_fixture.slow',
+      { ms },
+      maxAttempts === undefined ? {} : { maxAttempts },
+    );
     const until = Date.now() + 20_000;
     while (!fixture.log.started.some((entry) => entry.name === 'jobs_fixture.slow') && Date.now() < until)
       await new Promise((resolve) => setTimeout(resolve, 20));
@@ -54,10 +60,32 @@ describeEachDatabase('Jobs at shutdown', (target) => {
     expect(await stateAfterClose(socle, id)).toMatchObject({ state: 'completed', attempts: 1 });
   });
 
-  it('releases a job still running at the deadline, with its retries left', async () => {
+  it('releases a job still running at the deadline, the attempt given back', async () => {
     const { socle, id } = await workerWithRunningJob(60_000, 1500);
     await socle.close();
     const released = await stateAfterClose(socle, id);
-    expect(released).toMatchObject({ state: 'retry', attempts: 1, maxAttempts: 3 });
+    // Started once; the release did not count against its three runs.
+    expect(released).toMatchObject({ state: 'retry', attempts: 1, maxAttempts: 4 });
+  });
+
+  it('releases a job allowed a single run (a cron job) for another node to run, not dead', async () => {
+    // Long enough to outlive the deadline, short enough to run to its end on the next node.
+    const { socle, id } = await workerWithRunningJob(8000, 1500, 1);
+    await socle.close();
+    expect(await stateAfterClose(socle, id)).toMatchObject({ state: 'retry', attempts: 1, maxAttempts: 2 });
+    // The next node runs it to the end.
+    const fixture = createJobsFixtureModule();
+    const next = await createTestSocle(target, {
+      database: socle.database,
+      modules: [fixture.module],
+      config: { jobsQueues: [] },
+    });
+    try {
+      const outcome = await next.jobs.runDueJobs();
+      expect(outcome).toMatchObject({ completed: 1, failed: 0 });
+      expect(await next.jobs.get(id, null)).toMatchObject({ state: 'completed', attempts: 2 });
+    } finally {
+      await next.close();
+    }
   });
 });

@@ -102,8 +102,23 @@ describeEachDatabase('Privacy: export and erasure across every module', (target)
     // Interrupted, the person stays fenced out until the erasure is resumed.
     const fenced = await socle.app.inject({ method: 'GET', url: '/me', headers: as(ada.token) });
     expect([fenced.statusCode, fenced.json().code]).toEqual([401, 'auth.credentials_revoked']);
+    // As if the crash had come after identity pseudonymized the account: the account's email is
+    // not Ada's any more, but an operator confirms with the one the erasure started with.
+    await socle.db.withConnection(
+      (connection) =>
+        connection.query(
+          `update identity.users set email = 'erased-' || id || '@erased.invalid' where id = $1`,
+          [ada.userId],
+        ),
+      'owner',
+    );
+    await expect(
+      privacy.eraseConfirmed(ada.userId, `erased-${ada.userId}@erased.invalid`),
+    ).rejects.toMatchObject({
+      code: 'privacy.confirmation_mismatch',
+    });
     // Resumed: modules already erased are not erased again; the rest finish.
-    const resumed = await privacy.erase(await privacy.findSubject(ada.userId));
+    const resumed = await privacy.eraseConfirmed(ada.userId, ' Ada@Cabinet.example ');
     expect(resumed.erasedNow).toEqual(['flaky_app']);
     expect(flakyCalls).toEqual(['ada@cabinet.example', 'ada@cabinet.example']);
 

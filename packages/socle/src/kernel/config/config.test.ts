@@ -213,6 +213,40 @@ describe('module settings', () => {
     ]);
   });
 
+  it('refuses a given value that no loaded module reads instead of ignoring it', () => {
+    const config = loadConfig({
+      env: {},
+      configFile: false,
+      overrides: {
+        moduleSettings: {
+          quiz: { mode: 'fast', operatorToken: 'x' },
+          mail: { from: 'a@b.test' },
+          console: {},
+        },
+      },
+    });
+    const error = configError(() => resolveModuleSettings(config, [quiz, { name: 'jobs' }]));
+    expect(error.code).toBe('config.invalid');
+    expect(error.errors).toEqual([
+      {
+        field: 'moduleSettings.quiz.operatorToken',
+        message: 'is not a setting of module quiz (its settings: roomSize, webhookUrl, mode)',
+      },
+      { field: 'moduleSettings.mail', message: 'is not a loaded module (loaded: quiz, jobs)' },
+    ]);
+    const misplaced = loadConfig({
+      env: {},
+      configFile: false,
+      overrides: { moduleSettings: { jobs: { operatorToken: 'x' } } },
+    });
+    expect(configError(() => resolveModuleSettings(misplaced, [quiz, { name: 'jobs' }])).errors).toEqual([
+      {
+        field: 'moduleSettings.jobs.operatorToken',
+        message: 'is not a setting of module jobs (it declares none)',
+      },
+    ]);
+  });
+
   it('refuses two owners of one variable and a name that is not UPPER_SNAKE_CASE', () => {
     const clash = {
       name: 'clash',

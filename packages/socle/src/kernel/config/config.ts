@@ -756,8 +756,45 @@ export function resolveModuleSettings(
   };
   const problems: FieldError[] = [];
   const parsed = parseModuleSettings(sources, modules, problems);
+  problems.push(...undeclaredModuleSettings(config.moduleSettings ?? {}, modules));
   if (problems.length > 0) throw invalidConfig(problems);
   return Object.freeze(mergeModuleSettings(parsed, config.moduleSettings ?? {}));
+}
+
+/**
+ * Values given for a module that is not loaded, or for a setting its module does not declare:
+ * nothing would read them, so a misplaced key (a setting put under the wrong module, a typo)
+ * would otherwise change nothing without a word.
+ */
+function undeclaredModuleSettings(
+  given: Readonly<Record<string, Readonly<Record<string, unknown>>>>,
+  modules: readonly SettingsOwner[],
+): FieldError[] {
+  const problems: FieldError[] = [];
+  for (const [name, values] of Object.entries(given)) {
+    const keys = Object.keys(values);
+    const module = modules.find((candidate) => candidate.name === name);
+    if (module === undefined) {
+      if (keys.length > 0)
+        problems.push({
+          field: `moduleSettings.${name}`,
+          message: `is not a loaded module (loaded: ${modules.map((each) => each.name).join(', ') || 'none'})`,
+        });
+      continue;
+    }
+    const declared = specOf(module).map(([key]) => key);
+    for (const key of keys) {
+      if (declared.includes(key)) continue;
+      problems.push({
+        field: `moduleSettings.${name}.${key}`,
+        message:
+          declared.length === 0
+            ? `is not a setting of module ${name} (it declares none)`
+            : `is not a setting of module ${name} (its settings: ${declared.join(', ')})`,
+      });
+    }
+  }
+  return problems;
 }
 
 function mergeModuleSettings(

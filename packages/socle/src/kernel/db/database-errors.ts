@@ -23,7 +23,35 @@ export const databaseErrors = {
       'The request collided with a concurrent one and was rolled back without effect; send it again',
       { status: 409, headers: { 'retry-after': '1' }, cause },
     ),
+  /**
+   * 400: Postgres refused a value the request carried as data it cannot hold (SQLSTATE class 22,
+   * "data exception": a number out of range for its column, a date past its range, bad text for
+   * the type). What PostgREST answers too; the statement, and its transaction, wrote nothing.
+   */
+  invalidValue: (cause: unknown) =>
+    new SocleError(
+      'db.invalid_value',
+      `A value of the request is one the database cannot store: ${messageOf(cause)}`,
+      { status: 400, cause },
+    ),
 };
+
+const messageOf = (error: unknown) =>
+  error !== null && typeof error === 'object' && typeof (error as { message?: unknown }).message === 'string'
+    ? (error as { message: string }).message.slice(0, 200)
+    : 'out of range or malformed';
+
+/**
+ * True when `error` is Postgres refusing a value as data (SQLSTATE class 22: numeric value out of
+ * range, datetime field overflow, invalid text representation…), as opposed to a constraint or a
+ * statement of Socle's that is wrong. Only values reach Postgres as parameters, so such a value
+ * came from the caller: 400, not 500.
+ */
+export function isDataException(error: unknown): boolean {
+  if (error === null || typeof error !== 'object') return false;
+  const { code } = error as { code?: unknown };
+  return typeof code === 'string' && code.length === 5 && code.startsWith('22');
+}
 
 /**
  * True when `error` is Postgres rolling a transaction back because of a concurrent one: a deadlock

@@ -12,6 +12,7 @@ export {
   DATABASE_RETRY_AFTER_SECONDS,
   databaseErrors,
   isDatabaseUnavailable,
+  isDataException,
   isTransactionConflict,
 } from './database-errors.js';
 export {

@@ -319,6 +319,12 @@ export function createPostgresBackend(options: PostgresBackendOptions): Database
         }),
     idleTimeoutMillis: 30_000,
     application_name: options.applicationName ?? 'socle',
+    // JIT off for every session: Socle's statements are short OLTP ones, and JIT compiles any
+    // whose estimated cost passes jit_above_cost, which a function's default row estimates (a
+    // security-definer SQL function over generate_series) reach easily: measured here 1.5–3.5 s of
+    // compilation per call of CryptoCare's free_slots against 1.6 ms without. An `options`
+    // parameter in DATABASE_URL replaces this (node-postgres lets the URL win).
+    options: '-c jit=off',
     types: typeParsers,
   });
   // An idle client whose server went away emits here; without a listener the process would crash.

@@ -2,7 +2,12 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { databaseErrors, isDatabaseUnavailable, isTransactionConflict } from '../db/index.js';
+import {
+  databaseErrors,
+  isDatabaseUnavailable,
+  isDataException,
+  isTransactionConflict,
+} from '../db/index.js';
 import {
   type FieldError,
   httpErrors,
@@ -90,6 +95,8 @@ function toSocleError(error: FastifyError, request: FastifyRequest, bodyLimitByt
   if (isDatabaseUnavailable(error)) return databaseErrors.unavailable(error);
   // A deadlock or serialization failure rolled the whole transaction back: the client may resend.
   if (isTransactionConflict(error)) return databaseErrors.conflict(error);
+  // A value Postgres cannot hold (out of range, past its date range): the caller's, so a 400.
+  if (isDataException(error)) return databaseErrors.invalidValue(error);
   if (isRedisUnavailable(error)) return redisErrors.unavailable(error);
   return httpErrors.unexpected(request.id);
 }
@@ -237,6 +244,9 @@ export function installErrorHandling(app: FastifyInstance, bodyLimitBytes: numbe
     const socleError = toSocleError(error, request, bodyLimitBytes);
     if (socleError.code === 'internal.unexpected')
       request.log.error({ err: error }, 'unhandled error while serving request');
+    // Logged with its statement's error: a value out of range may also be a computed one.
+    else if (socleError.code === 'db.invalid_value')
+      request.log.warn({ err: error }, 'the database refused a value of the request');
     return sendProblem(reply, request, socleError);
   });
   app.setNotFoundHandler((request, reply) =>

@@ -76,8 +76,10 @@ interface FormatRegistry {
 }
 
 /**
- * Narrows formats to what Postgres holds: a `date-time` of year 0000 is valid RFC 3339 but not a
- * Postgres timestamp (it has no year zero). Runs once Fastify's Ajv has its formats (`onCreate`).
+ * Narrows formats to what handlers and Postgres hold: a `date-time` of year 0000 is valid RFC 3339
+ * but not a Postgres timestamp (it has no year zero), and one JavaScript cannot represent (a leap
+ * second, `23:59:60`; past ±275,760 years) would reach a handler's `new Date(value)` as an Invalid
+ * Date. Runs once Fastify's Ajv has its formats (`onCreate`).
  */
 export function refineFormats(ajv: FormatRegistry): void {
   const dateTime = ajv.formats['date-time'] as { validate?: unknown } | undefined;
@@ -85,6 +87,9 @@ export function refineFormats(ajv: FormatRegistry): void {
   if (typeof validate !== 'function') throw new Error('the date-time format is missing from Ajv');
   ajv.addFormat('date-time', {
     type: 'string',
-    validate: (value) => !value.startsWith('0000') && (validate as (text: string) => boolean)(value),
+    validate: (value) =>
+      !value.startsWith('0000') &&
+      (validate as (text: string) => boolean)(value) &&
+      !Number.isNaN(Date.parse(value)),
   });
 }

@@ -101,6 +101,8 @@ export function createJobEngine(options: JobEngineOptions): JobEngine {
   let stopMetrics: (() => void) | undefined;
   let workQueues: readonly JobQueue[] = [];
   let running = 0;
+  /** The jobs this node is running, by id, with their queue: released if still running at stop. */
+  const inFlight = new Map<string, JobQueue>();
   let workersStopping: Promise<void> | undefined;
   const jobRows = createJobRows(definitions);
 
@@ -216,10 +218,12 @@ export function createJobEngine(options: JobEngineOptions): JobEngine {
           },
           async (jobs) => {
             running += jobs.length;
+            for (const job of jobs) inFlight.set(job.id, queue);
             try {
               return await batchRunner.runBatch(jobs, queue);
             } finally {
               running -= jobs.length;
+              for (const job of jobs) inFlight.delete(job.id);
             }
           },
         );
@@ -235,7 +239,16 @@ export function createJobEngine(options: JobEngineOptions): JobEngine {
         const until = performance.now() + timeoutMs;
         while (running > 0 && performance.now() < until)
           await new Promise((resolve) => setTimeout(resolve, 10));
-        if (running > 0) log.warn({ running }, 'Jobs still running at the shutdown deadline; releasing them');
+        if (running === 0) return;
+        log.warn({ running }, 'Jobs still running at the shutdown deadline; releasing them');
+        const byQueue = new Map<JobQueue, string[]>();
+        for (const [id, queue] of inFlight) byQueue.set(queue, [...(byQueue.get(queue) ?? []), id]);
+        try {
+          for (const [queue, ids] of byQueue) await store?.giveBackAttempts(queue, ids);
+        } catch (error) {
+          // The database may be what stopped: they are released anyway, one attempt spent.
+          log.warn({ err: error }, 'Could not give the released jobs their attempt back');
+        }
       })();
       return workersStopping;
     },

@@ -106,6 +106,20 @@ export function createJobsStore(engineDb: Db, queues: readonly string[]) {
     },
 
     /**
+     * Gives the active jobs `ids` one more attempt: they are about to be released at shutdown,
+     * and a release is the node's doing, not the job's, so it must not use up an attempt (a job
+     * allowed one, such as a cron job, would otherwise be dead). pg-boss's release then fails them
+     * into a retry under a new attempt number, which fences off the released attempt's settlement.
+     */
+    async giveBackAttempts(queue: string, ids: readonly string[]): Promise<void> {
+      await engineDb.executeSql(
+        `update ${JOBS_SCHEMA}.job set retry_limit = retry_limit + 1
+          where name = $1 and id = any($2::uuid[]) and state = 'active'`,
+        [queue, ids],
+      );
+    },
+
+    /**
      * Puts the running attempt `retryCount` of job `id` back in the queue, due in `delayMs`, with
      * its attempts untouched: the job is no longer active, so the engine's (fenced) settlement of
      * this attempt that follows changes nothing. `started_on` is cleared: pg-boss counts an attempt

@@ -97,11 +97,7 @@ export function createPrivacyModule() {
         },
         async (request) => {
           requireOperator(request);
-          const subject = await privacy.findSubject(request.params.userId);
-          // Emails are stored trimmed and lower-cased (identity's normalizeEmail).
-          const typed = request.body.confirmEmail.trim().normalize('NFKC').toLowerCase();
-          if (typed !== subject.email) throw privacyErrors.confirmationMismatch();
-          const result = await privacy.erase(subject);
+          const result = await privacy.eraseConfirmed(request.params.userId, request.body.confirmEmail);
           return { runId: result.runId, erasedModules: [...result.erasedNow] };
         },
       );

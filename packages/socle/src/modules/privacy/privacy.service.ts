@@ -29,7 +29,7 @@ export function createPrivacyService(context: SetupContext) {
   // Each module's hooks are built by the kernel from that module's own context and services.
   const hooksOf = () => context.privacyHooks().map(({ module, hooks }) => ({ name: module, hooks }));
 
-  return {
+  const service = {
     /** Finds a person by user id or email (CLI: `--user <id|email>`), through the identity module. */
     async findSubject(reference: string): Promise<PrivacySubject> {
       const subject = await context.servicesOf<IdentityServices>('identity').findPrivacySubject(reference);
@@ -41,6 +41,23 @@ export function createPrivacyService(context: SetupContext) {
       const modules: Record<string, unknown> = {};
       for (const { name, hooks } of hooksOf()) modules[name] = await hooks.exportSubject(subject);
       return { subject, exportedAt: clock.now().toISOString(), modules };
+    },
+
+    /**
+     * An operator's erasure of `userId`, confirmed by the account's email typed again (trimmed,
+     * any case). An interrupted erasure is confirmed by the email it started with (identity may
+     * have pseudonymized the account's own already) and resumed; an account already erased has
+     * nothing left to confirm against or to erase: the earlier run is the answer, nothing is run.
+     */
+    async eraseConfirmed(userId: string, confirmEmail: string): Promise<ErasureResult> {
+      const subject = await service.findSubject(userId);
+      const latest = await runs.latest(subject.userId);
+      if (latest?.completed === true) return { runId: latest.id, userId: subject.userId, erasedNow: [] };
+      // Emails are stored trimmed and lower-cased (identity's normalizeEmail).
+      const typed = confirmEmail.trim().normalize('NFKC').toLowerCase();
+      const expected = latest?.email ?? subject.email;
+      if (typed !== expected) throw privacyErrors.confirmationMismatch();
+      return service.erase(subject);
     },
 
     async erase(subject: PrivacySubject): Promise<ErasureResult> {
@@ -77,6 +94,7 @@ export function createPrivacyService(context: SetupContext) {
       return { runId: run.id, userId: subject.userId, erasedNow };
     },
   };
+  return service;
 }
 
 export type PrivacyService = ReturnType<typeof createPrivacyService>;

@@ -8,6 +8,13 @@ export interface ErasureRun {
   readonly completed_modules: readonly string[];
 }
 
+/** A person's latest erasure: `email` only while it is unfinished (a finished one keeps none). */
+export interface LatestErasure {
+  readonly id: string;
+  readonly email: string | null;
+  readonly completed: boolean;
+}
+
 /**
  * SQL of `privacy.erasure_runs`, as the owner role: an erasure is about a person across every
  * organization, beneath row-level security.
@@ -33,6 +40,15 @@ export function createErasureRunsStore(db: Database) {
         ]);
         return { id, email: subject.email, completed_modules: [] };
       }),
+    /** The person's latest erasure run, finished or not, or `undefined` if none. */
+    async latest(userId: string): Promise<LatestErasure | undefined> {
+      const { rows } = await run(
+        `select id, email, completed_at is not null as completed from privacy.erasure_runs
+          where user_id = $1 order by completed_at desc nulls first, started_at desc limit 1`,
+        [userId],
+      );
+      return rows[0] as LatestErasure | undefined;
+    },
     async recordError(runId: string, message: string): Promise<void> {
       await run('update privacy.erasure_runs set last_error = $2 where id = $1', [runId, message]);
     },
@@ -42,10 +58,12 @@ export function createErasureRunsStore(db: Database) {
         [runId, module],
       );
     },
+    /** Marks the run finished and forgets the email it kept: nothing needs it any more. */
     async finish(runId: string): Promise<void> {
-      await run('update privacy.erasure_runs set completed_at = now(), last_error = null where id = $1', [
-        runId,
-      ]);
+      await run(
+        'update privacy.erasure_runs set completed_at = now(), last_error = null, email = null where id = $1',
+        [runId],
+      );
     },
   };
 }
