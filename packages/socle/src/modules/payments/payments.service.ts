@@ -336,11 +336,15 @@ export function createPaymentsService(options: PaymentsServiceOptions) {
    * Brings the credits held back from a purchase to what its refunds and disputes take now: the
    * share of the credits that the refunded plus disputed (opened or lost) share of the amount is.
    * More than before: reversals of the purchase, at most what the wallet still holds (credits
-   * already spent stay spent; the rest is taken by a later event) and what the purchase has left
-   * to reverse. Less (a dispute won): the difference given back by a new transfer. Each step is
+   * already spent stay spent; the rest is taken by a later event). Less (a dispute won, a refund
+   * reversed): the difference given back by a new transfer. Each step is
    * named by what was moved before, so the ledger's own idempotency is a second line.
    */
-  async function settleReversals(trx: Transaction<PaymentsTables>, payment: PaymentRow) {
+  async function settleReversals(
+    trx: Transaction<PaymentsTables>,
+    payment: PaymentRow,
+    restoreCode = 'payments.dispute_won',
+  ) {
     if (payment.transfer_id === null || payment.user_id === null || payment.unit === null) return payment;
     const credits = BigInt(payment.credits);
     const amount = BigInt(payment.amount);
@@ -351,23 +355,39 @@ export function createPaymentsService(options: PaymentsServiceOptions) {
     const net = reversed - restored;
     if (target < net) {
       const step = net - target;
-      await credit(trx, payment, `payments:${payment.id}:restore:${restored}`, step, 'payments.dispute_won');
+      await credit(trx, payment, `payments:${payment.id}:restore:${restored}`, step, restoreCode);
       return paymentsStore.updatePayment(trx, payment.id, { restored_credits: (restored + step).toString() });
     }
     if (target === net) return payment;
-    const wallet = await walletOf(trx, payment.tenant_id, payment.user_id, payment.unit);
+    const accounts = await walletsOf(trx, payment.tenant_id, [payment.user_id, SOURCE_OWNER], payment.unit);
+    const wallet = accounts.get(payment.user_id) as string;
     const available = (await ledger.balance(trx, wallet)).available;
     let step = target - net;
     if (step > available) step = available;
-    if (step > credits - reversed) step = credits - reversed;
     if (step <= 0n) return payment;
-    await ledger.reverse(trx, {
-      id: `payments:${payment.id}:reversal:${reversed}`,
-      transferId: payment.transfer_id,
-      amount: step,
-      code: held > BigInt(payment.refunded_amount) ? 'payments.chargeback' : 'payments.refund',
-      metadata: { paymentId: payment.id },
-    });
+    const code = held > BigInt(payment.refunded_amount) ? 'payments.chargeback' : 'payments.refund';
+    // The purchase's transfer, as far as it has anything left to reverse (the ledger bounds a
+    // transfer's reversals by its amount)...
+    const fromPurchase = step < credits - reversed ? step : credits > reversed ? credits - reversed : 0n;
+    if (fromPurchase > 0n)
+      await ledger.reverse(trx, {
+        id: `payments:${payment.id}:reversal:${reversed}`,
+        transferId: payment.transfer_id,
+        amount: fromPurchase,
+        code,
+        metadata: { paymentId: payment.id },
+      });
+    // ...then credits given back since (a refund Apple reversed, refunded again) are taken back by
+    // a transfer of their own, from the wallet to the source.
+    if (step > fromPurchase)
+      await ledger.transfer(trx, {
+        id: `payments:${payment.id}:reversal:${reversed + fromPurchase}`,
+        debitAccountId: wallet,
+        creditAccountId: accounts.get(SOURCE_OWNER) as string,
+        amount: step - fromPurchase,
+        code,
+        metadata: { paymentId: payment.id },
+      });
     return paymentsStore.updatePayment(trx, payment.id, { reversed_credits: (reversed + step).toString() });
   }
 
@@ -489,6 +509,13 @@ export function createPaymentsService(options: PaymentsServiceOptions) {
       case 'refunded': {
         references([change.providerPaymentId]);
         if (change.refundedAmount <= BigInt(payment.refunded_amount)) return 'ignored';
+        // A store's revocation older than a reversal of a refund already received: delivered
+        // late (the reversal came first), it changes nothing.
+        if (
+          event.change.kind === 'revoked' &&
+          (await paymentsStore.refundReversedAfter(trx, payment.id, event.occurredAt))
+        )
+          return 'stale';
         payment = await paymentsStore.updatePayment(trx, payment.id, {
           refunded_amount: change.refundedAmount.toString(),
           ...(change.providerPaymentId === undefined
@@ -505,6 +532,23 @@ export function createPaymentsService(options: PaymentsServiceOptions) {
           balance: (await balanceOf(trx, payment))?.toString() ?? null,
         });
         return 'refunded';
+      }
+      case 'refund_reversed': {
+        if (BigInt(payment.refunded_amount) === 0n) return 'ignored';
+        payment = await paymentsStore.updatePayment(trx, payment.id, {
+          refunded_amount: '0',
+          updated_at: now,
+        });
+        if (payment.status !== 'succeeded') return 'refund_reversal_recorded';
+        const before = BigInt(payment.reversed_credits) - BigInt(payment.restored_credits);
+        payment = await settleReversals(trx, payment, 'payments.refund_reversed');
+        if (BigInt(payment.reversed_credits) - BigInt(payment.restored_credits) !== before)
+          notice(notices, 'payment.refunded', payment, {
+            refundedAmount: '0',
+            refundReversed: true,
+            balance: (await balanceOf(trx, payment))?.toString() ?? null,
+          });
+        return 'refund_reversed';
       }
       case 'disputed': {
         references([change.disputeId]);

@@ -1,6 +1,7 @@
 import { type Kysely, type Selectable, sql, type Transaction } from 'kysely';
 import type { Database, PreparedQuery, SqlConnection } from '../../kernel/index.js';
 import type { PaymentsTables } from './payments.tables.js';
+import { REFUND_REVERSED_EVENT } from './provider.js';
 
 type Executor = Kysely<PaymentsTables> | Transaction<PaymentsTables>;
 export type PaymentRow = Selectable<PaymentsTables['payments.payments']>;
@@ -79,6 +80,19 @@ export const paymentsStore = {
       .limit(1)
       .executeTakeFirst();
     return row?.provider_customer_id ?? undefined;
+  },
+
+  /** Whether a reversal of the payment's refund (a store's REFUND_REVERSED) happened at or after `time`. */
+  async refundReversedAfter(trx: Executor, paymentId: string, time: Date): Promise<boolean> {
+    const row = await trx
+      .selectFrom('payments.events')
+      .select('event_id')
+      .where('payment_id', '=', paymentId)
+      .where('type', '=', REFUND_REVERSED_EVENT)
+      .where('occurred_at', '>=', time)
+      .limit(1)
+      .executeTakeFirst();
+    return row !== undefined;
   },
 
   listEvents(trx: Executor, paymentId: string) {
