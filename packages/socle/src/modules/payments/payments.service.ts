@@ -304,11 +304,6 @@ export function createPaymentsService(options: PaymentsServiceOptions) {
     return accounts;
   }
 
-  /** The ledger account of `owner` (a user id, or the organization's source) in `unit`. */
-  async function walletOf(trx: Transaction<PaymentsTables>, orgId: string, owner: string, unit: string) {
-    return (await walletsOf(trx, orgId, [owner], unit)).get(owner) as string;
-  }
-
   /** Posts `credits` from the source to the buyer's wallet; returns the wallet's new balance. */
   async function credit(
     trx: Transaction<PaymentsTables>,
