@@ -103,6 +103,7 @@ export {
   ledgerErrors,
   ledgerSettings,
   type NewAccount,
+  type PostedTransfer,
   type PostOperation,
   type ReconciliationReport,
   type ReverseOperation,

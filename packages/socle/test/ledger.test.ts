@@ -118,6 +118,28 @@ describeEachDatabase('Ledger', (target) => {
       expect((await ledger.check()).ok).toBe(true);
     });
 
+    it("answers the new balance of a person's account with the transfer (none on a replay)", async () => {
+      const tenant = await socle.newTenant();
+      const { source, wallet } = await sourceAndWallet(tenant);
+      const operation = { id: nextId('grant'), debitAccountId: source.id, creditAccountId: wallet.id };
+      const first = await inTenant(tenant, (trx) =>
+        ledger.transferWithBalances(trx, { ...operation, amount: 300n }),
+      );
+      expect(first.transfer).toMatchObject({ id: operation.id, amount: 300n });
+      // Only the account a person owns: the system source is nobody's to be told.
+      expect([...first.balances.keys()]).toEqual([wallet.id]);
+      expect(first.balances.get(wallet.id)).toEqual(await balanceOf(tenant, wallet));
+      const second = await inTenant(tenant, (trx) =>
+        ledger.transferWithBalances(trx, { ...operation, id: nextId('grant'), amount: 200n }),
+      );
+      expect(second.balances.get(wallet.id)).toMatchObject({ posted: 500n, available: 500n });
+      const replay = await inTenant(tenant, (trx) =>
+        ledger.transferWithBalances(trx, { ...operation, amount: 300n }),
+      );
+      expect(replay.transfer.id).toBe(operation.id);
+      expect(replay.balances.size).toBe(0);
+    });
+
     it('returns the original on a replay and refuses the same id with other content', async () => {
       const tenant = await socle.newTenant();
       const { source, wallet } = await sourceAndWallet(tenant);

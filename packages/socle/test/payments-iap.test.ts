@@ -189,6 +189,55 @@ describeEachDatabase('In-app purchases', (target) => {
       expect(await stored(tenant)).toEqual({ payments: 2, events: 4 });
     });
 
+    it('gives back the credits of a refund Apple reverses (REFUND_REVERSED) once, in either order, and reverses a new refund after it', async () => {
+      const tenant = await socle.newTenant();
+      const buyer = tenant.owner;
+      const post = async (body: string) => {
+        const response = await fetch(webhook('apple'), {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body,
+        });
+        return { status: response.status, json: (await response.json()) as Record<string, unknown> };
+      };
+      const one = store.purchase('com.example.socle.coins500');
+      expect(
+        (await claim(tenant, buyer, 'apple', { signedTransaction: one.signedTransaction })).json().outcome,
+      ).toBe('paid');
+      store.refund(one.transactionId);
+      expect(await store.deliver(webhook('apple'), 'REFUND', one.transactionId)).toBe(200);
+      expect(await balance(tenant, buyer.userId)).toBe(0n);
+
+      // Apple reverses the refund: the credits come back, once, whatever is redelivered.
+      store.reverseRefund(one.transactionId);
+      const reversal = store.notification('REFUND_REVERSED', one.transactionId);
+      expect(await post(reversal)).toMatchObject({ status: 200, json: { outcome: 'refund_reversed' } });
+      expect(await post(reversal)).toMatchObject({ status: 200, json: { duplicate: true } });
+      const again = store.notification('REFUND_REVERSED', one.transactionId);
+      expect(await post(again)).toMatchObject({ status: 200, json: { outcome: 'ignored' } });
+      expect(await balance(tenant, buyer.userId)).toBe(500n);
+      // A new refund of it later is a new revocation: reversed again.
+      store.refund(one.transactionId);
+      expect(await store.deliver(webhook('apple'), 'REFUND', one.transactionId)).toBe(200);
+      expect(await balance(tenant, buyer.userId)).toBe(0n);
+
+      // Out of order: the reversal arrives before the refund it reverses, which then changes nothing.
+      const two = store.purchase('com.example.socle.coins500');
+      expect(
+        (await claim(tenant, buyer, 'apple', { signedTransaction: two.signedTransaction })).json().outcome,
+      ).toBe('paid');
+      store.refund(two.transactionId);
+      const refund = store.notification('REFUND', two.transactionId);
+      store.reverseRefund(two.transactionId);
+      const early = store.notification('REFUND_REVERSED', two.transactionId);
+      expect(await post(early)).toMatchObject({ status: 200, json: { outcome: 'ignored' } });
+      expect(await post(refund)).toMatchObject({ status: 200, json: { outcome: 'stale' } });
+      expect(await balance(tenant, buyer.userId)).toBe(500n);
+      // A reversal naming a transaction still revoked is refused.
+      store.refund(two.transactionId);
+      expect((await post(store.notification('REFUND_REVERSED', two.transactionId))).status).toBe(400);
+    });
+
     it('does not credit a transaction revoked before it was ever posted, nor one of another account', async () => {
       const tenant = await socle.newTenant();
       const buyer = tenant.owner;

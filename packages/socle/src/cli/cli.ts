@@ -55,7 +55,13 @@ machine, auto one per core, all listening on HOST:PORT: the kernel spreads conne
 them (SO_REUSEPORT, Linux). Needs DATABASE_URL, REDIS_URL and a fixed PORT (exit 2 otherwise).
 This process then supervises: it applies migrations once, starts the n processes, restarts one
 that exits (after 1 s, doubling up to 30 s while it keeps failing), forwards SIGTERM/SIGINT to
-all (exit 0 when all drained, 1 otherwise) and kills them on a second signal.`,
+all (exit 0 when all drained, 1 otherwise) and kills them on a second signal.
+
+PAYMENTS_FAKES=stripe,btcpay (embedded mode only, with the payments module in SOCLE_MODULES)
+starts local fakes of those providers in this process and points the payments adapters at
+them: a checkout's URL (or an invoice's link) is a page whose "Pay" button delivers the signed
+webhook here, so coins can be bought end to end without a provider account. Refused with
+DATABASE_URL (exit 2): the fakes accept any payment. See docs/payments.md.`,
   migrate: `Usage: socle migrate [apply|status] [--config <file>]
 
 apply (default)  Apply pending migrations in dependency order, each in its own transaction,

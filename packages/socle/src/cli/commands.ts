@@ -36,6 +36,7 @@ import { EXIT, EXIT_AFTER_DEADLINE_MS, failureOutput } from './exit-codes.js';
 import { installSchema } from './install-schema.js';
 import { runJobsCommand } from './jobs-command.js';
 import { loadModules } from './module-loader.js';
+import { type RunningPaymentFakes, readPaymentFakes, startPaymentFakes } from './payment-fakes.js';
 import { onStopSignals } from './stop-signals.js';
 import {
   type ListeningMessage,
@@ -58,9 +59,10 @@ const dataDirOf = (config: Config) => path.resolve(config.baseDir, config.dataDi
 async function loadAll(
   configFile: string | undefined,
   processes?: string,
+  overrides: Readonly<Record<string, string>> = {},
 ): Promise<{ config: Config; modules: ModuleDefinition[] }> {
   const sources = {
-    env: process.env,
+    env: { ...process.env, ...overrides },
     ...(configFile === undefined ? {} : { configFile }),
   };
   const { specifiers, baseDir } = readModuleSpecifiers(sources);
@@ -107,9 +109,36 @@ export async function worker(configFile: string | undefined, queues: string | un
 }
 
 export async function start(configFile: string | undefined, processes: string | undefined): Promise<number> {
-  const { config, modules } = await loadAll(configFile, processes);
-  if (config.processes > 1) return supervise(configFile, config, modules);
-  return serve(config, modules);
+  const loaded = await loadAll(configFile, processes);
+  const fakeNames = readPaymentFakes(process.env.PAYMENTS_FAKES);
+  if (typeof fakeNames === 'string') {
+    process.stderr.write(`${fakeNames}\n`);
+    return EXIT.usage;
+  }
+  if (fakeNames.length === 0) {
+    if (loaded.config.processes > 1) return supervise(configFile, loaded.config, loaded.modules);
+    return serve(loaded.config, loaded.modules);
+  }
+  const refusal =
+    loaded.config.databaseUrl !== undefined
+      ? 'it runs in embedded mode only (no DATABASE_URL): the fakes accept any payment, so a server on Postgres never starts them'
+      : loaded.config.processes > 1
+        ? 'it runs in one process (PROCESSES=1): the fakes live in the process that starts them'
+        : !loaded.modules.some((module) => module.name === 'payments')
+          ? 'no module named payments runs: add the module file that creates it (createPaymentsModule) to SOCLE_MODULES'
+          : undefined;
+  if (refusal !== undefined) {
+    process.stderr.write(`socle start refuses PAYMENTS_FAKES=${process.env.PAYMENTS_FAKES}: ${refusal}.\n`);
+    return EXIT.usage;
+  }
+  const fakes = await startPaymentFakes(fakeNames);
+  try {
+    // Again, with the fakes' addresses and keys over the environment's payments settings.
+    const { config, modules } = await loadAll(configFile, processes, fakes.env);
+    return await serve(config, modules, undefined, fakes);
+  } finally {
+    await fakes.close();
+  }
 }
 
 /** Runs one Socle process: the HTTP server (`start`), or jobs only when `workerQueues` is given. */
@@ -117,6 +146,7 @@ async function serve(
   config: Config,
   modules: readonly ModuleDefinition[],
   workerQueues?: readonly JobQueue[],
+  fakes?: RunningPaymentFakes,
 ): Promise<number> {
   const log = createLogger(config);
   // Started by `socle start --processes N`: share the port, report, and never outlive the supervisor.
@@ -132,6 +162,13 @@ async function serve(
     return waitForSignal(socle, config, log, false);
   }
   const url = await socle.listen({ reusePort: supervised });
+  if (fakes !== undefined) {
+    fakes.attach(url);
+    log.warn(
+      { fakes: fakes.names, env: Object.keys(fakes.env) },
+      `Payments run against local fakes (PAYMENTS_FAKES=${fakes.names.join(',')}): every payment is pretend. Open a checkout's URL and press Pay`,
+    );
+  }
   // Embedded: the CLI's one-shot commands (jobs, privacy, migrate status) reach the database here.
   const control =
     socle.mode === 'embedded'

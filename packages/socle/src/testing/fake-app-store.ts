@@ -117,6 +117,9 @@ export interface FakeAppStoreTransaction {
   revocationReason?: number;
 }
 
+/** The Server Notifications V2 types the fake sends. */
+export type NotificationType = 'REFUND' | 'REVOKE' | 'REFUND_REVERSED' | 'ONE_TIME_CHARGE' | 'TEST';
+
 /** The App Store, as far as a server sees it: signed transactions and Server Notifications V2. */
 export interface FakeAppStore {
   readonly bundleId: string;
@@ -131,18 +134,16 @@ export interface FakeAppStore {
   ): { transactionId: string; signedTransaction: string };
   /** Apple refunds the transaction (`revocationDate` set); returns its new JWS. */
   refund(transactionId: string): string;
+  /** Apple takes the refund back (REFUND_REVERSED: the revocation is gone); returns the new JWS. */
+  reverseRefund(transactionId: string): string;
   /** The transaction's current JWS. */
   signedTransaction(transactionId: string): string;
   /** The JWS of any payload, signed by this store's chain (to test what the server refuses). */
   sign(payload: unknown): string;
   /** A Server Notification V2 body (`{ "signedPayload": … }`) about the transaction. */
-  notification(type: 'REFUND' | 'REVOKE' | 'ONE_TIME_CHARGE' | 'TEST', transactionId: string): string;
+  notification(type: NotificationType, transactionId: string): string;
   /** POSTs that notification to `url`; returns the status. */
-  deliver(
-    url: string,
-    type: 'REFUND' | 'REVOKE' | 'ONE_TIME_CHARGE' | 'TEST',
-    transactionId: string,
-  ): Promise<number>;
+  deliver(url: string, type: NotificationType, transactionId: string): Promise<number>;
 }
 
 /**
@@ -250,6 +251,12 @@ export function createFakeAppStore(
       const transaction = find(transactionId);
       transaction.revocationDate = Date.now();
       transaction.revocationReason = 0;
+      return signedTransaction(transactionId);
+    },
+    reverseRefund(transactionId) {
+      const transaction = find(transactionId);
+      delete transaction.revocationDate;
+      delete transaction.revocationReason;
       return signedTransaction(transactionId);
     },
     signedTransaction,

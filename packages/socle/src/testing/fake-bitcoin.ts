@@ -64,6 +64,13 @@ export interface FakeBtcpay {
     type: string,
     options?: { secret?: string; redelivery?: boolean },
   ): { body: string; headers: Record<string, string> };
+  /**
+   * Where the hosted invoice page's pay step delivers `InvoiceSettled` (the server's
+   * `/payments/webhooks/btcpay`); `socle start` with `PAYMENTS_FAKES=btcpay` sets it.
+   */
+  webhookUrl: string | undefined;
+  /** The pay step's deliveries so far, with the status each was answered (0: unreachable). */
+  readonly deliveries: { readonly invoiceId: string; readonly type: string; readonly status: number }[];
   close(): Promise<void>;
 }
 
@@ -80,7 +87,52 @@ export async function startFakeBtcpay(): Promise<FakeBtcpay> {
   const invoices = new Map<string, FakeBtcpayInvoice>();
   const view = ({ sats: _sats, ...invoice }: FakeBtcpayInvoice) => invoice;
 
+  let webhookUrl: string | undefined;
+  const deliveries: FakeBtcpay['deliveries'] = [];
+
+  /**
+   * The invoice page BTCPay shows at `checkoutLink` (the buyer's browser, no API key) and its pay
+   * step: the invoice is settled and `InvoiceSettled` is delivered to `webhookUrl` in the
+   * background, as a wallet paying it would cause.
+   */
+  const hostedInvoice = (request: ReceivedRequest) => {
+    const match = /^\/i\/([^/]+)(\/pay)?$/.exec(new URL(request.url, api.url).pathname);
+    const invoice = match?.[1] === undefined ? undefined : invoices.get(decodeURIComponent(match[1]));
+    if (match === null || invoice === undefined) return undefined;
+    if (request.method === 'GET' && match[2] === undefined)
+      return {
+        status: 200,
+        headers: { 'content-type': 'text/html; charset=utf-8' },
+        body: `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Fake BTCPay invoice</title></head><body>
+<h1>Fake BTCPay invoice (regtest)</h1><p>${invoice.id}: ${btc(invoice.sats)} BTC (${invoice.amount} ${invoice.currency}), ${invoice.status}</p>
+${invoice.status === 'New' ? `<form method="post" action="/i/${invoice.id}/pay"><button type="submit">Pay from a test wallet</button></form>` : ''}
+</body></html>`,
+      };
+    if (request.method === 'POST' && match[2] === '/pay') {
+      if (invoice.status !== 'New')
+        return {
+          status: 400,
+          json: { code: 'invoice-not-payable', message: `The invoice is ${invoice.status}` },
+        };
+      invoice.status = 'Settled';
+      const url = webhookUrl;
+      if (url !== undefined) {
+        const { body, headers } = fake.sign(invoice.id, 'InvoiceSettled');
+        void post(url, headers, body).then(
+          (status) => deliveries.push({ invoiceId: invoice.id, type: 'InvoiceSettled', status }),
+          () => deliveries.push({ invoiceId: invoice.id, type: 'InvoiceSettled', status: 0 }),
+        );
+      }
+      return { status: 200, headers: { 'content-type': 'text/html; charset=utf-8' }, body: '<p>Paid.</p>' };
+    }
+    return undefined;
+  };
+
   api.answer((request: ReceivedRequest) => {
+    if (request.url.startsWith('/i/')) {
+      const page = hostedInvoice(request);
+      if (page !== undefined) return page;
+    }
     if (request.headers.authorization !== `token ${apiKey}`) return unauthorized;
     const url = new URL(request.url, api.url);
     const prefix = `/api/v1/stores/${storeId}/invoices`;
@@ -180,6 +232,13 @@ export async function startFakeBtcpay(): Promise<FakeBtcpay> {
       const { body, headers } = fake.sign(invoiceId, type, options);
       return post(url, headers, body);
     },
+    get webhookUrl() {
+      return webhookUrl;
+    },
+    set webhookUrl(url) {
+      webhookUrl = url;
+    },
+    deliveries,
     close: () => api.close(),
   };
   return fake;

@@ -1,5 +1,10 @@
 import { createHmac, randomBytes } from 'node:crypto';
-import { type FaultyProvider, type ReceivedRequest, startFaultyProvider } from './faulty-provider.js';
+import {
+  type FaultyProvider,
+  type ProviderHandler,
+  type ReceivedRequest,
+  startFaultyProvider,
+} from './faulty-provider.js';
 
 /** A Stripe object as the fake keeps it: the JSON Stripe's API would answer. */
 export type StripeObject = Record<string, unknown> & { id: string };
@@ -61,6 +66,14 @@ export interface FakeStripe {
   ): { body: string; headers: Record<string, string> };
   /** POSTs `event` to `url`, signed; resolves with the status code. */
   deliver(url: string, event: StripeEvent, options?: StripeDeliveryOptions): Promise<number>;
+  /**
+   * Where the hosted checkout page's pay step delivers its events (the server's
+   * `/payments/webhooks/stripe`); unset, the page pays and delivers nothing. `socle start` with
+   * `PAYMENTS_FAKES=stripe` sets it.
+   */
+  webhookUrl: string | undefined;
+  /** The pay step's deliveries so far: each event and the status it was answered (0: unreachable). */
+  readonly deliveries: { readonly eventId: string; readonly type: string; readonly status: number }[];
   close(): Promise<void>;
 }
 
@@ -294,7 +307,66 @@ export async function startFakeStripe(): Promise<FakeStripe> {
     return { status: 200, json: refund };
   }
 
+  const deliveries: FakeStripe['deliveries'] = [];
+  let webhookUrl: string | undefined;
+  /** Delivers the events in order, in the background (as Stripe does, after the buyer is redirected). */
+  const deliverInBackground = (events: readonly StripeEvent[]) => {
+    const url = webhookUrl;
+    if (url === undefined) return;
+    void (async () => {
+      for (const event of events) {
+        const { body, headers } = sign(event);
+        const status = await fetch(url, { method: 'POST', headers, body }).then(
+          async (response) => {
+            await response.arrayBuffer();
+            return response.status;
+          },
+          () => 0,
+        );
+        deliveries.push({ eventId: event.id, type: event.type, status });
+      }
+    })();
+  };
+
+  /**
+   * The hosted checkout page Stripe would show at the session's `url` (no API key: the buyer's
+   * browser), and its pay step: the session is paid, its events are delivered to `webhookUrl`,
+   * and the buyer is sent to the success URL.
+   */
+  function hostedCheckout(request: ReceivedRequest): ReturnType<ProviderHandler> {
+    const match = /^\/checkout\/([^/]+)(\/pay)?$/.exec(new URL(request.url, api.url).pathname);
+    const session = match?.[1] === undefined ? undefined : objects.get(decodeURIComponent(match[1]));
+    if (match === null || session === undefined || session.object !== 'checkout.session') return undefined;
+    if (request.method === 'GET' && match[2] === undefined) {
+      const amount = `${((session.amount_total as number) / 100).toFixed(2)} ${String(session.currency).toUpperCase()}`;
+      const open = session.status === 'open';
+      return {
+        status: 200,
+        headers: { 'content-type': 'text/html; charset=utf-8' },
+        body: `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Fake Stripe Checkout</title></head><body>
+<h1>Fake Stripe Checkout (test mode)</h1><p>${escapeHtml(session.id)}: ${escapeHtml(amount)}</p>
+${open ? `<form method="post" action="/checkout/${encodeURIComponent(session.id)}/pay"><button type="submit">Pay ${escapeHtml(amount)}</button></form>` : `<p>This session is ${escapeHtml(String(session.status))}.</p>`}
+</body></html>`,
+      };
+    }
+    if (request.method === 'POST' && match[2] === '/pay') {
+      if (session.status !== 'open')
+        return stripeError(
+          400,
+          'invalid_request_error',
+          `This Checkout Session is ${String(session.status)}.`,
+        );
+      deliverInBackground(fake.completeCheckout(session.id));
+      return { status: 303, headers: { location: String(session.success_url) }, body: '' };
+    }
+    return undefined;
+  }
+
   api.answer((request) => {
+    if (request.url.startsWith('/checkout/')) {
+      const page = hostedCheckout(request);
+      if (page !== undefined) return page;
+    }
     const key = request.headers['idempotency-key'];
     if (request.method !== 'POST' || typeof key !== 'string') return route(request);
     const seen = idempotent.get(key);
@@ -326,7 +398,7 @@ export async function startFakeStripe(): Promise<FakeStripe> {
     };
   };
 
-  return {
+  const fake: FakeStripe = {
     url: api.url,
     secretKey,
     get webhookSecret() {
@@ -482,6 +554,17 @@ export async function startFakeStripe(): Promise<FakeStripe> {
       return response.status;
     },
 
+    get webhookUrl() {
+      return webhookUrl;
+    },
+    set webhookUrl(url) {
+      webhookUrl = url;
+    },
+    deliveries,
+
     close: () => api.close(),
   };
+  return fake;
 }
+
+const escapeHtml = (text: string) => text.replace(/[&<>"']/g, (character) => `&#${character.charCodeAt(0)};`);

@@ -18,6 +18,7 @@ export type {
   LedgerOperation,
   LedgerService,
   NewAccount,
+  PostedTransfer,
   PostOperation,
   ReconciliationReport,
   ReverseOperation,

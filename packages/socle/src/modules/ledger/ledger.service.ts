@@ -85,6 +85,15 @@ export interface BalanceMessage {
   readonly balance: Record<keyof Balance, string>;
 }
 
+/**
+ * A transfer `transferWithBalances` posted, and the new balances of its accounts that a person
+ * owns, by account id (empty for a replay: nothing changed).
+ */
+export interface PostedTransfer {
+  readonly transfer: Transfer;
+  readonly balances: ReadonlyMap<string, Balance>;
+}
+
 /** The realtime event of a {@link BalanceMessage}. */
 export const BALANCE_EVENT = 'ledger.balance';
 
@@ -829,7 +838,7 @@ export function createLedgerService(options: {
     executor: LedgerExecutor,
     operation: TransferOperation,
     prefix: string,
-  ): Promise<Transfer> {
+  ): Promise<PostedTransfer> {
     const checked = checkOperation(operation, 0, prefix, options.defaultHoldTimeoutSeconds);
     const row = {
       id: checked.id,
@@ -847,8 +856,19 @@ export function createLedgerService(options: {
     )) as PostTransferResult;
     const { path } = checked;
     switch (result.outcome) {
-      case 'ok':
+      case 'ok': {
         options.transfersPosted.inc();
+        const balances = new Map<string, Balance>();
+        for (const owner of result.pushes ?? [])
+          balances.set(
+            owner.accountId,
+            balanceOf({
+              debitsPending: BigInt(owner.debitsPending),
+              debitsPosted: BigInt(owner.debitsPosted),
+              creditsPending: BigInt(owner.creditsPending),
+              creditsPosted: BigInt(owner.creditsPosted),
+            }),
+          );
         if (result.pushes !== null && options.publish !== undefined)
           await pushAfterCommit(
             executor,
@@ -860,18 +880,12 @@ export function createLedgerService(options: {
                 scale: owner.scale,
                 code: owner.code,
                 transferId: result.id,
-                balance: amountTexts(
-                  balanceOf({
-                    debitsPending: BigInt(owner.debitsPending),
-                    debitsPosted: BigInt(owner.debitsPosted),
-                    creditsPending: BigInt(owner.creditsPending),
-                    creditsPosted: BigInt(owner.creditsPosted),
-                  }),
-                ),
+                balance: amountTexts(balances.get(owner.accountId) as Balance),
               },
             })),
           );
-        return toTransfer(result);
+        return { transfer: toTransfer(result), balances };
+      }
       case 'replay':
         if (
           !sameContent(result, {
@@ -884,7 +898,7 @@ export function createLedgerService(options: {
           })
         )
           throw ledgerErrors.idempotencyConflict(checked.id, `${path}/id`);
-        return toTransfer(result);
+        return { transfer: toTransfer(result), balances: new Map() };
       case 'debit_not_found':
         throw ledgerErrors.accountNotFound(row.debit_account_id, `${path}/debitAccountId`);
       case 'credit_not_found':
@@ -1037,7 +1051,7 @@ export function createLedgerService(options: {
       if (single !== undefined)
         return guarded(() =>
           inTransaction(undefined, (executor) => postOne(executor, single, 'body/transfers/'), true),
-        ).then((transfer) => [transfer]);
+        ).then(({ transfer }) => [transfer]);
       return guarded(() =>
         inTransaction(undefined, (executor) => executeBatch(executor, operations, 'body/transfers/')),
       );
@@ -1055,10 +1069,30 @@ export function createLedgerService(options: {
         // carries the scope's tenant (see Database.kysely) and commits on its own.
         return guarded(() =>
           inTransaction(trx, (executor) => postOne(executor, single, 'transfers/'), true),
-        ).then((transfer) => [transfer]);
+        ).then(({ transfer }) => [transfer]);
       const operations = Array.isArray(input) ? input : [input as LedgerOperation];
       return guarded(() =>
         inTransaction(trx, (executor) => executeBatch(executor, operations, 'transfers/')),
+      );
+    },
+
+    /**
+     * One posted transfer, as `transfer` posts it (one statement), with the new balances of the
+     * accounts it changed that a person owns (what their owners are told after the commit), so a
+     * caller that shows the balance needs no read after the write. A replay answers the original
+     * transfer and no balances (read them with `balance`).
+     *
+     * @example
+     * const { balances } = await ledger.transferWithBalances(trx, { id: `grant:${invoiceId}`,
+     *   debitAccountId: source, creditAccountId: wallet, amount: 1000n });
+     * balances.get(wallet)?.posted; // the wallet's balance after the grant
+     */
+    transferWithBalances(
+      trx: LedgerExecutor | undefined,
+      operation: TransferOperation,
+    ): Promise<PostedTransfer> {
+      return guarded(() =>
+        inTransaction(trx, (executor) => postOne(executor, operation, 'transfers/'), true),
       );
     },
 

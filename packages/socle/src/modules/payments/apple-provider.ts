@@ -5,7 +5,13 @@ import {
   VerificationException,
 } from '@apple/app-store-server-library';
 import { paymentsErrors } from './payments.errors.js';
-import type { PaymentProvider, StorePurchase, StorePurchaseProof, VerifiedEvent } from './provider.js';
+import {
+  type PaymentProvider,
+  REFUND_REVERSED_EVENT,
+  type StorePurchase,
+  type StorePurchaseProof,
+  type VerifiedEvent,
+} from './provider.js';
 
 export interface AppleProviderOptions {
   /** The app's bundle id (`com.example.app`): a transaction of another app does not verify. */
@@ -22,6 +28,8 @@ export interface AppleProviderOptions {
 
 /** Notification types (App Store Server Notifications V2) payments applies; others answer 400. */
 const REVOKING = new Set(['REFUND', 'REVOKE']);
+/** A refund taken back: the transaction it names carries no revocation any more. */
+const REFUND_REVERSED = 'REFUND_REVERSED';
 const PURCHASING = new Set(['ONE_TIME_CHARGE']);
 /** Product types credited as packs; auto-renewable subscriptions are not handled yet. */
 const PACK_TYPES = new Set(['Consumable', 'Non-Consumable', 'Non-Renewing Subscription']);
@@ -64,7 +72,9 @@ export function createAppleProvider(options: AppleProviderOptions): PaymentProvi
       throw paymentsErrors.unknownEvent('apple', `${transaction.type} transactions are not handled`);
     const revoked = transaction.revocationDate !== undefined;
     return {
-      eventId: `transaction:${id}:${revoked ? 'revoked' : 'purchased'}`,
+      // A revocation is keyed by its date: a refund reversed (REFUND_REVERSED) and then granted
+      // again is a new revocation, applied again.
+      eventId: `transaction:${id}:${revoked ? `revoked:${transaction.revocationDate}` : 'purchased'}`,
       type: `${source}.${revoked ? 'revoked' : 'purchased'}`,
       occurredAt: new Date(
         (revoked ? transaction.revocationDate : transaction.purchaseDate) ?? transaction.signedDate ?? 0,
@@ -113,10 +123,27 @@ export function createAppleProvider(options: AppleProviderOptions): PaymentProvi
       }
       const type = String(notification.notificationType);
       const signedTransaction = notification.data?.signedTransactionInfo;
-      if ((!REVOKING.has(type) && !PURCHASING.has(type)) || signedTransaction === undefined)
+      if (
+        (!REVOKING.has(type) && !PURCHASING.has(type) && type !== REFUND_REVERSED) ||
+        signedTransaction === undefined
+      )
         throw paymentsErrors.unknownEvent('apple', `notification ${type} is not handled`);
       const transaction = await decodeTransaction(signedTransaction);
       const revoked = transaction.revocationDate !== undefined;
+      if (type === REFUND_REVERSED) {
+        if (revoked)
+          throw paymentsErrors.unknownEvent('apple', 'a REFUND_REVERSED about a transaction still revoked');
+        const purchased = eventOf(transaction, 'notification');
+        return {
+          ...purchased,
+          // Apple's redeliveries of one notification keep its UUID; the state makes a second
+          // notification of the same reversal change nothing.
+          eventId: `transaction:${transaction.transactionId}:refund_reversed:${notification.notificationUUID}`,
+          type: REFUND_REVERSED_EVENT,
+          occurredAt: new Date(notification.signedDate ?? transaction.signedDate ?? 0),
+          change: { kind: 'refund_reversed' },
+        };
+      }
       if (REVOKING.has(type) !== revoked)
         throw paymentsErrors.unknownEvent(
           'apple',

@@ -17,9 +17,12 @@ import type { Catalog, Product } from './catalog.js';
 import { paymentsErrors } from './payments.errors.js';
 import {
   type NewPaymentRow,
+  type PaymentRoute,
   type PaymentRow,
   paymentsStore,
+  preparePaymentsStatements,
   type SubscriptionRow,
+  textArray,
 } from './payments.store.js';
 import type { PaymentsTables } from './payments.tables.js';
 import type { PaymentChange, PaymentProvider, StorePurchaseProof, VerifiedEvent } from './provider.js';
@@ -211,6 +214,10 @@ type Notice =
   | { readonly afterCommit: () => Promise<void> };
 
 const SOURCE_OWNER = 'source';
+/** Wallet ids remembered per process (see knownWallets): ~100 bytes each. */
+const KNOWN_WALLETS_MAX = 10_000;
+/** QR images remembered per process: ~2–10 kB each. */
+const QR_CODES_MAX = 500;
 
 /**
  * Payments: checkouts and invoices opened at a provider, and the provider's events applied to the
@@ -220,6 +227,7 @@ const SOURCE_OWNER = 'source';
  */
 export function createPaymentsService(options: PaymentsServiceOptions) {
   const { db, ledger, catalog, clock, log } = options;
+  const statements = preparePaymentsStatements(db);
   const providers = new Map(options.providers.map((provider) => [provider.name, provider]));
   const handlers = new Map<PaymentEventName, PaymentHandler[]>();
 
@@ -229,25 +237,71 @@ export function createPaymentsService(options: PaymentsServiceOptions) {
     return provider;
   };
 
-  /** The ledger account of `owner` (a user id, or the organization's source) in `unit`. */
-  async function walletOf(trx: Transaction<PaymentsTables>, owner: string, unit: string): Promise<string> {
-    const found = await paymentsStore.findWallet(trx, owner, unit);
-    if (found !== undefined) return found.account_id;
-    const accountId = randomUUID();
-    const claimed = await paymentsStore.claimWallet(trx, owner, unit, accountId);
-    if (claimed === undefined) {
-      const winner = await paymentsStore.findWallet(trx, owner, unit);
-      if (winner === undefined) throw new Error(`wallet ${owner}/${unit} vanished`);
-      return winner.account_id;
+  /**
+   * Wallet ids already committed, by organization, owner and unit: a wallet row never changes
+   * once written, so the webhook path reads it once per process. Only rows of committed
+   * transactions go in (see walletsOf): one created by a transaction that then rolled back must
+   * not be remembered.
+   */
+  const knownWallets = new Map<string, string>();
+  /** QR images by format and payment URI, oldest first (evicted first). */
+  const qrCodes = new Map<string, Promise<Buffer | string>>();
+  const walletKey = (orgId: string, owner: string, unit: string) => `${orgId}/${owner}/${unit}`;
+  const rememberWallets = (entries: readonly [string, string][]) => {
+    for (const [key, accountId] of entries) {
+      if (knownWallets.size >= KNOWN_WALLETS_MAX && !knownWallets.has(key)) {
+        const oldest = knownWallets.keys().next().value;
+        if (oldest !== undefined) knownWallets.delete(oldest);
+      }
+      knownWallets.set(key, accountId);
     }
-    await ledger.createAccount(trx, {
-      id: accountId,
-      owner: owner === SOURCE_OWNER ? { kind: 'system' } : { kind: 'user', userId: owner },
-      unit,
-      rule: owner === SOURCE_OWNER ? null : 'debits_must_not_exceed_credits',
-      code: owner === SOURCE_OWNER ? 'payments.source' : 'wallet',
-    });
-    return accountId;
+  };
+
+  /**
+   * The ledger accounts of `owners` (user ids, or the organization's source) in `unit`, created
+   * on first use: remembered ones, then one statement for the others, then a claim for each
+   * still missing (the claim's unique key serializes two first purchases of one person).
+   */
+  async function walletsOf(
+    trx: Transaction<PaymentsTables>,
+    orgId: string,
+    owners: readonly string[],
+    unit: string,
+  ): Promise<Map<string, string>> {
+    const accounts = new Map<string, string>();
+    for (const owner of owners) {
+      const known = knownWallets.get(walletKey(orgId, owner, unit));
+      if (known !== undefined) accounts.set(owner, known);
+    }
+    if (accounts.size === owners.length) return accounts;
+    const read = owners.filter((owner) => !accounts.has(owner));
+    for (const row of await statements.findWallets.execute({ unit, owners: textArray(read) }, trx))
+      accounts.set(row.owner, row.account_id);
+    for (const owner of read) {
+      if (accounts.has(owner)) continue;
+      const accountId = randomUUID();
+      const claimed = await paymentsStore.claimWallet(trx, owner, unit, accountId);
+      if (claimed === undefined) {
+        const winner = await paymentsStore.findWallet(trx, owner, unit);
+        if (winner === undefined) throw new Error(`wallet ${owner}/${unit} vanished`);
+        accounts.set(owner, winner.account_id);
+        continue;
+      }
+      await ledger.createAccount(trx, {
+        id: accountId,
+        owner: owner === SOURCE_OWNER ? { kind: 'system' } : { kind: 'user', userId: owner },
+        unit,
+        rule: owner === SOURCE_OWNER ? null : 'debits_must_not_exceed_credits',
+        code: owner === SOURCE_OWNER ? 'payments.source' : 'wallet',
+      });
+      accounts.set(owner, accountId);
+    }
+    const learned = read.map((owner): [string, string] => [
+      walletKey(orgId, owner, unit),
+      accounts.get(owner) as string,
+    ]);
+    await db.afterCommit(trx, async () => rememberWallets(learned));
+    return accounts;
   }
 
   /** Posts `credits` from the source to the buyer's wallet; returns the wallet's new balance. */
@@ -259,28 +313,33 @@ export function createPaymentsService(options: PaymentsServiceOptions) {
     code: string,
   ): Promise<bigint | undefined> {
     if (payment.user_id === null || payment.unit === null || credits === 0n) return undefined;
-    const wallet = await walletOf(trx, payment.user_id, payment.unit);
-    const source = await walletOf(trx, SOURCE_OWNER, payment.unit);
-    await ledger.transfer(trx, {
+    const accounts = await walletsOf(trx, payment.tenant_id, [payment.user_id, SOURCE_OWNER], payment.unit);
+    const wallet = accounts.get(payment.user_id) as string;
+    const { balances } = await ledger.transferWithBalances(trx, {
       id: transferId,
-      debitAccountId: source,
+      debitAccountId: accounts.get(SOURCE_OWNER) as string,
       creditAccountId: wallet,
       amount: credits,
       code,
       metadata: { paymentId: payment.id, productId: payment.product_id },
     });
-    return (await ledger.balance(trx, wallet)).posted;
+    // Posted now: the ledger says the new balance; a replay (posted before) changed nothing.
+    return (balances.get(wallet) ?? (await ledger.balance(trx, wallet))).posted;
   }
 
   /**
    * Brings the credits held back from a purchase to what its refunds and disputes take now: the
    * share of the credits that the refunded plus disputed (opened or lost) share of the amount is.
    * More than before: reversals of the purchase, at most what the wallet still holds (credits
-   * already spent stay spent; the rest is taken by a later event) and what the purchase has left
-   * to reverse. Less (a dispute won): the difference given back by a new transfer. Each step is
+   * already spent stay spent; the rest is taken by a later event). Less (a dispute won, a refund
+   * reversed): the difference given back by a new transfer. Each step is
    * named by what was moved before, so the ledger's own idempotency is a second line.
    */
-  async function settleReversals(trx: Transaction<PaymentsTables>, payment: PaymentRow) {
+  async function settleReversals(
+    trx: Transaction<PaymentsTables>,
+    payment: PaymentRow,
+    restoreCode = 'payments.dispute_won',
+  ) {
     if (payment.transfer_id === null || payment.user_id === null || payment.unit === null) return payment;
     const credits = BigInt(payment.credits);
     const amount = BigInt(payment.amount);
@@ -291,23 +350,39 @@ export function createPaymentsService(options: PaymentsServiceOptions) {
     const net = reversed - restored;
     if (target < net) {
       const step = net - target;
-      await credit(trx, payment, `payments:${payment.id}:restore:${restored}`, step, 'payments.dispute_won');
+      await credit(trx, payment, `payments:${payment.id}:restore:${restored}`, step, restoreCode);
       return paymentsStore.updatePayment(trx, payment.id, { restored_credits: (restored + step).toString() });
     }
     if (target === net) return payment;
-    const wallet = await walletOf(trx, payment.user_id, payment.unit);
+    const accounts = await walletsOf(trx, payment.tenant_id, [payment.user_id, SOURCE_OWNER], payment.unit);
+    const wallet = accounts.get(payment.user_id) as string;
     const available = (await ledger.balance(trx, wallet)).available;
     let step = target - net;
     if (step > available) step = available;
-    if (step > credits - reversed) step = credits - reversed;
     if (step <= 0n) return payment;
-    await ledger.reverse(trx, {
-      id: `payments:${payment.id}:reversal:${reversed}`,
-      transferId: payment.transfer_id,
-      amount: step,
-      code: held > BigInt(payment.refunded_amount) ? 'payments.chargeback' : 'payments.refund',
-      metadata: { paymentId: payment.id },
-    });
+    const code = held > BigInt(payment.refunded_amount) ? 'payments.chargeback' : 'payments.refund';
+    // The purchase's transfer, as far as it has anything left to reverse (the ledger bounds a
+    // transfer's reversals by its amount)...
+    const fromPurchase = step < credits - reversed ? step : credits > reversed ? credits - reversed : 0n;
+    if (fromPurchase > 0n)
+      await ledger.reverse(trx, {
+        id: `payments:${payment.id}:reversal:${reversed}`,
+        transferId: payment.transfer_id,
+        amount: fromPurchase,
+        code,
+        metadata: { paymentId: payment.id },
+      });
+    // ...then credits given back since (a refund Apple reversed, refunded again) are taken back by
+    // a transfer of their own, from the wallet to the source.
+    if (step > fromPurchase)
+      await ledger.transfer(trx, {
+        id: `payments:${payment.id}:reversal:${reversed + fromPurchase}`,
+        debitAccountId: wallet,
+        creditAccountId: accounts.get(SOURCE_OWNER) as string,
+        amount: step - fromPurchase,
+        code,
+        metadata: { paymentId: payment.id },
+      });
     return paymentsStore.updatePayment(trx, payment.id, { reversed_credits: (reversed + step).toString() });
   }
 
@@ -348,13 +423,17 @@ export function createPaymentsService(options: PaymentsServiceOptions) {
     });
   }
 
-  /** Applies one verified event's change to its locked payment; returns the outcome. */
+  /**
+   * Applies one verified event's change to its locked payment; returns the outcome. Provider ids
+   * the event teaches go into `references`, mapped to the payment with the outcome.
+   */
   async function apply(
     trx: Transaction<PaymentsTables>,
     provider: string,
     event: VerifiedEvent,
     locked: PaymentRow,
     notices: Notice[],
+    learnedReferences: string[],
   ): Promise<string> {
     let payment = locked;
     const now = clock.now();
@@ -363,23 +442,14 @@ export function createPaymentsService(options: PaymentsServiceOptions) {
       event.change.kind === 'revoked'
         ? { kind: 'refunded', refundedAmount: BigInt(locked.amount) }
         : event.change;
-    const references = (ids: (string | undefined)[]) =>
-      paymentsStore.addReferences(
-        trx,
-        ids
-          .filter((id): id is string => id !== undefined)
-          .map((reference) => ({
-            provider,
-            reference,
-            tenant_id: payment.tenant_id,
-            payment_id: payment.id,
-          })),
-      );
+    const references = (ids: (string | undefined)[]) => {
+      for (const id of ids) if (id !== undefined) learnedReferences.push(id);
+    };
     switch (change.kind) {
       case 'noted':
         return 'noted';
       case 'paid': {
-        await references([change.providerPaymentId, change.subscriptionId]);
+        references([change.providerPaymentId, change.subscriptionId]);
         const learned = {
           ...(change.providerPaymentId === undefined
             ? {}
@@ -391,20 +461,21 @@ export function createPaymentsService(options: PaymentsServiceOptions) {
           if (Object.keys(learned).length > 0) await paymentsStore.updatePayment(trx, payment.id, learned);
           return 'already_paid';
         }
+        // A pack (by checkout or invoice) credits here; a subscription's credits come with each
+        // paid invoice; an app's order credits nothing (its handler does what the order needs).
+        const credits = payment.kind === 'subscription' ? 0n : BigInt(payment.credits);
+        const credited = credits > 0n && payment.user_id !== null && payment.unit !== null;
+        const transferId = `payments:${payment.id}:credit`;
         payment = await paymentsStore.updatePayment(trx, payment.id, {
           ...learned,
           status: 'succeeded',
           settled_at: event.occurredAt,
           updated_at: now,
+          ...(credited ? { transfer_id: transferId } : {}),
         });
         let balance: bigint | undefined;
-        // A pack (by checkout or invoice) credits here; a subscription's credits come with each
-        // paid invoice; an app's order credits nothing (its handler does what the order needs).
-        if (payment.kind !== 'subscription' && BigInt(payment.credits) > 0n) {
-          const transferId = `payments:${payment.id}:credit`;
-          balance = await credit(trx, payment, transferId, BigInt(payment.credits), 'payments.purchase');
-          if (balance !== undefined)
-            payment = await paymentsStore.updatePayment(trx, payment.id, { transfer_id: transferId });
+        if (credited) {
+          balance = await credit(trx, payment, transferId, credits, 'payments.purchase');
           // A refund or dispute that arrived before the payment: applied now that there is
           // something to reverse.
           const reversedBefore = payment.reversed_credits;
@@ -431,8 +502,15 @@ export function createPaymentsService(options: PaymentsServiceOptions) {
         return change.kind;
       }
       case 'refunded': {
-        await references([change.providerPaymentId]);
+        references([change.providerPaymentId]);
         if (change.refundedAmount <= BigInt(payment.refunded_amount)) return 'ignored';
+        // A store's revocation older than a reversal of a refund already received: delivered
+        // late (the reversal came first), it changes nothing.
+        if (
+          event.change.kind === 'revoked' &&
+          (await paymentsStore.refundReversedAfter(trx, payment.id, event.occurredAt))
+        )
+          return 'stale';
         payment = await paymentsStore.updatePayment(trx, payment.id, {
           refunded_amount: change.refundedAmount.toString(),
           ...(change.providerPaymentId === undefined
@@ -450,8 +528,25 @@ export function createPaymentsService(options: PaymentsServiceOptions) {
         });
         return 'refunded';
       }
+      case 'refund_reversed': {
+        if (BigInt(payment.refunded_amount) === 0n) return 'ignored';
+        payment = await paymentsStore.updatePayment(trx, payment.id, {
+          refunded_amount: '0',
+          updated_at: now,
+        });
+        if (payment.status !== 'succeeded') return 'refund_reversal_recorded';
+        const before = BigInt(payment.reversed_credits) - BigInt(payment.restored_credits);
+        payment = await settleReversals(trx, payment, 'payments.refund_reversed');
+        if (BigInt(payment.reversed_credits) - BigInt(payment.restored_credits) !== before)
+          notice(notices, 'payment.refunded', payment, {
+            refundedAmount: '0',
+            refundReversed: true,
+            balance: (await balanceOf(trx, payment))?.toString() ?? null,
+          });
+        return 'refund_reversed';
+      }
       case 'disputed': {
-        await references([change.disputeId]);
+        references([change.disputeId]);
         const current = await paymentsStore.lockDispute(trx, provider, change.disputeId);
         // By state: an older event, or anything after won or lost, changes nothing.
         if (
@@ -483,7 +578,7 @@ export function createPaymentsService(options: PaymentsServiceOptions) {
         return `dispute_${change.status}`;
       }
       case 'subscription': {
-        await references([change.subscriptionId]);
+        references([change.subscriptionId]);
         const current = await paymentsStore.lockSubscription(trx, provider, change.subscriptionId);
         // By state, not arrival: an older event, or anything after cancellation, changes nothing.
         if (
@@ -511,7 +606,7 @@ export function createPaymentsService(options: PaymentsServiceOptions) {
         return `subscription_${change.status}`;
       }
       case 'renewal': {
-        await references([change.subscriptionId, change.invoiceId]);
+        references([change.subscriptionId, change.invoiceId]);
         // One grant per paid invoice: the ledger id is the invoice's, whatever event carried it.
         const balance = await credit(
           trx,
@@ -864,7 +959,17 @@ export function createPaymentsService(options: PaymentsServiceOptions) {
     async invoiceQrCode(paymentId: string, format: 'png' | 'svg'): Promise<Buffer | string> {
       const payment = await service.payment(paymentId);
       if (payment.paymentUri === null) throw paymentsErrors.paymentNotFound(paymentId);
-      return paymentQrCode(payment.paymentUri, format);
+      // A payment's URI never changes: its image is drawn once (a PNG of a BIP21 URI with its
+      // Lightning invoice is ~15 ms of CPU) and a wallet screen that polls it costs a lookup.
+      const key = `${format} ${payment.paymentUri}`;
+      let image = qrCodes.get(key);
+      if (image === undefined) {
+        image = paymentQrCode(payment.paymentUri, format);
+        if (qrCodes.size >= QR_CODES_MAX) qrCodes.delete(qrCodes.keys().next().value as string);
+        qrCodes.set(key, image);
+        image.catch(() => qrCodes.delete(key));
+      }
+      return image;
     },
 
     /**
@@ -891,29 +996,46 @@ export function createPaymentsService(options: PaymentsServiceOptions) {
      */
     async receiveEvent(provider: string, event: VerifiedEvent): Promise<ReceivedEvent> {
       const references = [...(event.paymentId === undefined ? [] : [event.paymentId]), ...event.references];
-      const route =
-        references.length === 0 ? undefined : await paymentsStore.findRoute(db.kysely, provider, references);
+      const route: PaymentRoute | undefined =
+        references.length === 0
+          ? undefined
+          : await statements.findRoute.executeTakeFirst({ provider, references: textArray(references) });
       if (route === undefined)
         throw paymentsErrors.unknownEvent(provider, 'it names no payment of this server');
       const notices: Notice[] = [];
       const result = await db.transaction(
         async (trx) => {
-          const stored = await paymentsStore.insertEvent(trx, {
-            provider,
-            event_id: event.eventId,
-            type: event.type,
-            payment_id: route.payment_id,
-            occurred_at: event.occurredAt,
-            received_at: clock.now(),
-            outcome: 'received',
-            payload: JSON.stringify(event.payload),
-          });
-          if (stored === undefined) return { duplicate: true, outcome: 'duplicate' };
-          const payment = await paymentsStore.lockPayment(trx, route.payment_id);
-          if (payment === undefined)
-            throw paymentsErrors.unknownEvent(provider, 'its payment does not exist');
-          const outcome = await apply(trx, provider, event, payment, notices);
-          await paymentsStore.setEventOutcome(trx, provider, event.eventId, outcome, payment.id);
+          const payment = await statements.storeEventAndLockPayment.executeTakeFirst(
+            {
+              provider,
+              eventId: event.eventId,
+              type: event.type,
+              paymentId: route.payment_id,
+              occurredAt: event.occurredAt.toISOString(),
+              receivedAt: clock.now().toISOString(),
+              payload: JSON.stringify(event.payload),
+            },
+            trx,
+          );
+          if (payment === undefined) {
+            // Stored before (a replay, or a concurrent copy that committed first), or no payment.
+            if ((await paymentsStore.findPayment(trx, route.payment_id)) === undefined)
+              throw paymentsErrors.unknownEvent(provider, 'its payment does not exist');
+            return { duplicate: true, outcome: 'duplicate' };
+          }
+          const learned: string[] = [];
+          const outcome = await apply(trx, provider, event, payment, notices, learned);
+          await statements.finishEvent.execute(
+            {
+              provider,
+              eventId: event.eventId,
+              outcome,
+              tenantId: payment.tenant_id,
+              paymentId: payment.id,
+              references: textArray(learned),
+            },
+            trx,
+          );
           return { duplicate: false, outcome };
         },
         { settings: tenantSettings({ tenantId: route.tenant_id }) },

@@ -1,6 +1,7 @@
-import type { Kysely, Selectable, Transaction } from 'kysely';
-import type { SqlConnection } from '../../kernel/index.js';
+import { type Kysely, type Selectable, sql, type Transaction } from 'kysely';
+import type { Database, PreparedQuery, SqlConnection } from '../../kernel/index.js';
 import type { PaymentsTables } from './payments.tables.js';
+import { REFUND_REVERSED_EVENT } from './provider.js';
 
 type Executor = Kysely<PaymentsTables> | Transaction<PaymentsTables>;
 export type PaymentRow = Selectable<PaymentsTables['payments.payments']>;
@@ -52,16 +53,6 @@ export const paymentsStore = {
     return trx.selectFrom('payments.payments').selectAll().where('order_id', '=', orderId).executeTakeFirst();
   },
 
-  /** The payment row, locked until the transaction ends: one event applies to it at a time. */
-  lockPayment(trx: Executor, id: string) {
-    return trx
-      .selectFrom('payments.payments')
-      .selectAll()
-      .where('id', '=', id)
-      .forUpdate()
-      .executeTakeFirst();
-  },
-
   updatePayment(trx: Executor, id: string, changes: Partial<Omit<PaymentRow, 'id' | 'tenant_id'>>) {
     return trx
       .updateTable('payments.payments')
@@ -91,23 +82,17 @@ export const paymentsStore = {
     return row?.provider_customer_id ?? undefined;
   },
 
-  /** Stores the event; undefined when it was stored before (or by a concurrent transaction that committed). */
-  insertEvent(trx: Executor, row: Omit<PaymentsTables['payments.events'], 'tenant_id'>) {
-    return trx
-      .insertInto('payments.events')
-      .values(row)
-      .onConflict((conflict) => conflict.columns(['provider', 'event_id']).doNothing())
-      .returning('event_id')
+  /** Whether a reversal of the payment's refund (a store's REFUND_REVERSED) happened at or after `time`. */
+  async refundReversedAfter(trx: Executor, paymentId: string, time: Date): Promise<boolean> {
+    const row = await trx
+      .selectFrom('payments.events')
+      .select('event_id')
+      .where('payment_id', '=', paymentId)
+      .where('type', '=', REFUND_REVERSED_EVENT)
+      .where('occurred_at', '>=', time)
+      .limit(1)
       .executeTakeFirst();
-  },
-
-  setEventOutcome(trx: Executor, provider: string, eventId: string, outcome: string, paymentId: string) {
-    return trx
-      .updateTable('payments.events')
-      .set({ outcome, payment_id: paymentId })
-      .where('provider', '=', provider)
-      .where('event_id', '=', eventId)
-      .execute();
+    return row !== undefined;
   },
 
   listEvents(trx: Executor, paymentId: string) {
@@ -275,3 +260,103 @@ export const paymentsStore = {
     await connection.query(`update payments.subscriptions set user_id = null where user_id = $1`, [userId]);
   },
 };
+
+/** A Postgres array literal of text values (quoted), for `= any($1::text[])` on both drivers. */
+export function textArray(values: readonly string[]): string {
+  return `{${values.map((value) => `"${value.replaceAll('\\', '\\\\').replaceAll('"', '\\"')}"`).join(',')}}`;
+}
+
+/** Which organization and payment a provider object belongs to. */
+export interface PaymentRoute {
+  readonly tenant_id: string;
+  readonly payment_id: string;
+}
+
+/** A received event to store (the payload as JSON text). */
+export interface ReceivedEventRow extends Record<string, unknown> {
+  readonly provider: string;
+  readonly eventId: string;
+  readonly type: string;
+  readonly paymentId: string;
+  readonly occurredAt: string;
+  readonly receivedAt: string;
+  readonly payload: string;
+}
+
+/**
+ * The statements of the webhook path, compiled once (named prepared statements on Postgres): a
+ * webhook runs the same four or five statements each time, and building them with the query
+ * builder cost ~0.1 ms of CPU each (measured by the payments bench's profile).
+ */
+export function preparePaymentsStatements(db: Database<PaymentsTables>) {
+  return {
+    /** The route of the first of `references` (a text array literal) known here (global table). */
+    findRoute: db.prepare((kysely, p: { provider: string; references: string }) => ({
+      compile: () =>
+        sql<PaymentRoute>`
+          select tenant_id, payment_id from payments.provider_references
+           where provider = ${p.provider} and reference = any(${p.references}::text[])
+           limit 1`.compile(kysely),
+    })) as PreparedQuery<{ provider: string; references: string }, PaymentRoute>,
+
+    /**
+     * Stores the event (`on conflict do nothing`: a replay, or a concurrent copy once the first
+     * committed, stores nothing) and, only when it was stored now, locks its payment row until the
+     * transaction ends and returns it: one round trip for what were two. No row: a duplicate, or
+     * a payment that does not exist (the caller tells them apart).
+     */
+    storeEventAndLockPayment: db.prepare((kysely, p: ReceivedEventRow) => ({
+      compile: () =>
+        sql<PaymentRow>`
+          with stored as (
+            insert into payments.events (provider, event_id, type, payment_id, occurred_at, received_at, outcome, payload)
+            values (${p.provider}, ${p.eventId}, ${p.type}, ${p.paymentId}::uuid, ${p.occurredAt}::timestamptz,
+                    ${p.receivedAt}::timestamptz, 'received', ${p.payload}::jsonb)
+            on conflict (provider, event_id) do nothing
+            returning 1
+          )
+          select p.* from payments.payments p
+           where p.id = ${p.paymentId}::uuid and exists (select 1 from stored)
+             for update of p`.compile(kysely),
+    })) as PreparedQuery<ReceivedEventRow, PaymentRow>,
+
+    /**
+     * The event's outcome, and the provider ids it taught (a PaymentIntent, an invoice) mapped to
+     * its payment for events that name only them: one statement at the end of the event.
+     */
+    finishEvent: db.prepare(
+      (
+        kysely,
+        p: {
+          provider: string;
+          eventId: string;
+          outcome: string;
+          tenantId: string;
+          paymentId: string;
+          references: string;
+        },
+      ) => ({
+        compile: () =>
+          sql<never>`
+            with added as (
+              insert into payments.provider_references (provider, reference, tenant_id, payment_id)
+              select ${p.provider}, reference, ${p.tenantId}::uuid, ${p.paymentId}::uuid
+                from unnest(${p.references}::text[]) as reference
+              on conflict do nothing
+            )
+            update payments.events set outcome = ${p.outcome}
+             where provider = ${p.provider} and event_id = ${p.eventId}`.compile(kysely),
+      }),
+    ),
+
+    /** The ledger accounts of `owners` (a text array literal: user ids, 'source') in `unit`. */
+    findWallets: db.prepare((kysely, p: { unit: string; owners: string }) => ({
+      compile: () =>
+        sql<{ owner: string; account_id: string }>`
+          select owner, account_id from payments.wallets
+           where unit = ${p.unit} and owner = any(${p.owners}::text[])`.compile(kysely),
+    })) as PreparedQuery<{ unit: string; owners: string }, { owner: string; account_id: string }>,
+  };
+}
+
+export type PaymentsStatements = ReturnType<typeof preparePaymentsStatements>;

@@ -1,5 +1,8 @@
 import type { Product } from './catalog.js';
 
+/** The event type of a store's refund reversal (`refund_reversed`), as stored: later revocations look for it. */
+export const REFUND_REVERSED_EVENT = 'notification.refund_reversed';
+
 /** What a provider event changes about a payment, read from the object's state in the event. */
 export type PaymentChange =
   /** Paid: credits the pack once (a subscription's checkout records its ids; invoices grant). */
@@ -27,6 +30,12 @@ export type PaymentChange =
     }
   /** Refunded or revoked whole (an app store's refund, a voided purchase): reversed like a full refund. */
   | { readonly kind: 'revoked' }
+  /**
+   * A store's refund taken back (Apple's REFUND_REVERSED: the refund was granted, then reversed):
+   * the purchase is whole again and the credits its refund reversed are given back. A refund
+   * older than this event that arrives after it changes nothing.
+   */
+  | { readonly kind: 'refund_reversed' }
   /** A subscription's state: applied when newer than the stored one; canceled is final. */
   | {
       readonly kind: 'subscription';
