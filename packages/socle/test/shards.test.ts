@@ -11,9 +11,11 @@ import { createTenancyModule, OrgHeaders, requireOrg } from '../src/modules/tena
 import {
   createTestSocle,
   postgresRequirement,
+  TEST_SECRET_KEY,
   type TestSocle,
   type TestTenant,
 } from '../src/testing/index.js';
+import { runCli } from './support/cli-process.js';
 import {
   type DisposablePostgres,
   disposablePostgresSetup,
@@ -313,7 +315,7 @@ describe.skipIf(skip)('tenant shards (Postgres, private cluster with wal_level=l
     await writer;
 
     console.log(
-      `tenant move: ${report.tables['shard_notes.notes']} notes copied, copy ${report.copyMs} ms, freeze ${report.freezeMs} ms, total ${report.totalMs} ms, ${refused} write(s) refused during the freeze and retried, ${expected.size} notes at the end`,
+      `tenant move: ${report.tables['shard_notes.notes']} notes copied, copy ${report.copyMs} ms, freeze ${report.freezeMs} ms (${JSON.stringify(report.freezeSteps)}), total ${report.totalMs} ms, ${refused} write(s) refused during the freeze and retried, ${expected.size} notes at the end`,
     );
     expect(report).toMatchObject({ from: 'a', to: 'b' });
     expect(report.freezeMs).toBeGreaterThanOrEqual(0);
@@ -337,6 +339,43 @@ describe.skipIf(skip)('tenant shards (Postgres, private cluster with wal_level=l
     expect(await rowsIn('a', 'select slot_name from pg_replication_slots')).toEqual([]);
     expect(await rowsIn('a', 'select pubname from pg_publication')).toEqual([]);
   }, 300_000);
+
+  it('socle shards move moves an organization from the command line', async () => {
+    const tenant = await socle.newTenant();
+    const note = randomUUID();
+    expect((await putNote(tenant, note, 'by the command')).statusCode).toBe(200);
+    const env = {
+      DATABASE_URL: urls.primary,
+      SHARDS: `a=${urls.a},b=${urls.b}`,
+      SHARDS_DIRECTORY_CACHE_MS: '200',
+      SECRET_KEY: TEST_SECRET_KEY,
+    };
+    const usage = await runCli(['shards', 'move', tenant.id], { env });
+    expect(usage.code).toBe(2);
+    expect(usage.stderr).toContain('socle shards move needs an organization id and a shard');
+    const moved = await runCli(['shards', 'move', tenant.id, 'b'], { env }, 120_000);
+    expect(moved.stderr).toBe('');
+    expect(moved.code).toBe(0);
+    expect(JSON.parse(moved.stdout)).toMatchObject({
+      tenantId: tenant.id,
+      from: 'primary',
+      to: 'b',
+      tables: { 'shard_notes.notes': 1 },
+    });
+    expect(
+      await rowsIn('b', 'select id, body from shard_notes.notes where tenant_id = $1', [tenant.id]),
+    ).toEqual([{ id: note, body: 'by the command' }]);
+    // This server reads the directory again once its entry is older than SHARDS_DIRECTORY_CACHE_MS.
+    const listed = await socle.app.inject({
+      method: 'GET',
+      url: '/notes',
+      headers: { authorization: `Bearer ${tenant.owner.token}`, 'x-org-id': tenant.id },
+    });
+    expect(listed.json()).toEqual([{ id: note, body: 'by the command' }]);
+    const again = await runCli(['shards', 'move', tenant.id, 'b'], { env }, 60_000);
+    expect(again.code).toBe(1);
+    expect(again.stderr).toContain('[shards.already_there]');
+  }, 240_000);
 
   it('refuses a move to a shard SHARDS does not name, or to where the tenant already is', async () => {
     const tenant = await socle.newTenant();

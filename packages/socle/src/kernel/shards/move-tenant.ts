@@ -34,6 +34,16 @@ export interface MoveReport {
   readonly copyMs: number;
   /** From the freeze to the directory's switch: how long the tenant's writes were refused (503, retried). */
   readonly freezeMs: number;
+  /**
+   * Where the freeze went: waiting for the transactions begun before it, for the last changes to
+   * arrive, comparing the tables, and writing the directory.
+   */
+  readonly freezeSteps: {
+    readonly drainMs: number;
+    readonly catchUpMs: number;
+    readonly verifyMs: number;
+    readonly switchMs: number;
+  };
   readonly totalMs: number;
 }
 
@@ -79,18 +89,29 @@ interface TenantTable {
   readonly identityChanged: boolean;
 }
 
+/** Longest pause between two polls while the tenant is frozen. */
+const FROZEN_POLL_MS = 2;
+
 /** Lock key of moves on the primary ("smov"), with the tenant as second key. */
 const MOVE_LOCK_KEY = 0x736d6f76;
 
-/** Polls `check` every few milliseconds until it is true, or throws `timedOut(step)`. */
-async function waitFor(step: string, timeoutMs: number, check: () => Promise<boolean>): Promise<void> {
+/**
+ * Polls `check` until it is true, or throws `timedOut(step)`: every millisecond or two at first,
+ * backing off to `maxPauseMs` (short while the tenant is frozen: each pause is part of the freeze).
+ */
+async function waitFor(
+  step: string,
+  timeoutMs: number,
+  check: () => Promise<boolean>,
+  maxPauseMs = 50,
+): Promise<void> {
   const until = performance.now() + timeoutMs;
-  let pause = 2;
+  let pause = 1;
   for (;;) {
     if (await check()) return;
     if (performance.now() > until) throw moveErrors.timedOut(step);
     await new Promise((resolve) => setTimeout(resolve, pause));
-    pause = Math.min(pause * 2, 50);
+    pause = Math.min(pause * 2, maxPauseMs);
   }
 }
 
@@ -293,25 +314,49 @@ async function copyAndSwitch(context: MoveContext): Promise<Omit<MoveReport, 'to
     const freezeTimeout = context.freezeTimeoutMs ?? 30_000;
     // Transactions that began before the freeze may have written already: they commit (or not)
     // first, and their changes travel before the marker.
-    await waitFor('waiting for transactions begun before the freeze', freezeTimeout, async () => {
-      const { rows } = await source.query<{ running: string }>(
-        `select count(*) as running from pg_stat_activity
+    await waitFor(
+      'waiting for transactions begun before the freeze',
+      freezeTimeout,
+      async () => {
+        const { rows } = await source.query<{ running: string }>(
+          `select count(*) as running from pg_stat_activity
           where datname = current_database() and backend_type = 'client backend'
             and pid <> pg_backend_pid() and xact_start < $1`,
-        [frozenAt[0]?.at],
-      );
-      return rows[0]?.running === '0';
-    });
-    await sendMarker(context, moveId, 'frozen', freezeTimeout);
+          [frozenAt[0]?.at],
+        );
+        return rows[0]?.running === '0';
+      },
+      FROZEN_POLL_MS,
+    );
+    const drained = performance.now();
+    await sendMarker(context, moveId, 'frozen', freezeTimeout, FROZEN_POLL_MS);
+    const caughtUp = performance.now();
+    // Every table's row count and md5 of its rows, in one statement per side, both sides at once:
+    // the verification is part of the freeze.
+    const digests = tables
+      .map(
+        (table) =>
+          `select ${quoteLiteral(table.name)} as name, count(*) as count,
+                  md5(coalesce(string_agg(t::text, ',' order by t::text), '')) as digest
+             from ${table.name} t where tenant_id = $1`,
+      )
+      .join(' union all ');
+    type Digest = { name: string; count: string; digest: string };
+    const [sourceDigests, targetDigests] =
+      tables.length === 0
+        ? [[], []]
+        : await Promise.all([
+            inTenant<Digest>(source, tenantId, digests),
+            inTenant<Digest>(target, tenantId, digests),
+          ]);
     for (const table of tables) {
-      const digest = `select count(*) as count, md5(coalesce(string_agg(t::text, ',' order by t::text), '')) as digest
-                        from ${table.name} t where tenant_id = $1`;
-      const [sourceRows] = await inTenant<{ count: string; digest: string }>(source, tenantId, digest);
-      const [targetRows] = await inTenant<{ count: string; digest: string }>(target, tenantId, digest);
+      const sourceRows = sourceDigests.find((row) => row.name === table.name);
+      const targetRows = targetDigests.find((row) => row.name === table.name);
       if (sourceRows?.count !== targetRows?.count || sourceRows?.digest !== targetRows?.digest)
         throw moveErrors.verificationFailed(tenantId, table.name);
       counts[table.name] = Number(sourceRows?.count ?? 0);
     }
+    const verified = performance.now();
     // Switch: from this commit on, every node that reads the directory sends the tenant to `to`.
     if (to === PRIMARY_SHARD)
       await primary.query('delete from socle.tenant_shards where tenant_id = $1', [tenantId]);
@@ -322,12 +367,19 @@ async function copyAndSwitch(context: MoveContext): Promise<Omit<MoveReport, 'to
         [tenantId, to],
       );
     switched = true;
-    freezeMs = Math.round(performance.now() - freezeStarted);
+    const switchedAt = performance.now();
+    freezeMs = Math.round(switchedAt - freezeStarted);
+    const freezeSteps = {
+      drainMs: Math.round(drained - freezeStarted),
+      catchUpMs: Math.round(caughtUp - drained),
+      verifyMs: Math.round(verified - caughtUp),
+      switchMs: Math.round(switchedAt - verified),
+    };
     await dropSubscription(target, moveId);
     await dropSlot(source, moveId);
     await source.query(`drop publication if exists ${quoteIdentifier(moveId)}`);
     await cleanSource(context, tables, moveId);
-    return { tenantId, from, to, tables: counts, copyMs, freezeMs };
+    return { tenantId, from, to, tables: counts, copyMs, freezeMs, freezeSteps };
   } catch (error) {
     if (!switched) await runUndo();
     throw error;
@@ -340,8 +392,9 @@ async function sendMarker(
   moveId: string,
   step: string,
   timeoutMs: number,
+  maxPauseMs?: number,
 ): Promise<void> {
-  const markerId = `${moveId}`;
+  const markerId = moveId;
   await context.source.query(
     `insert into socle.move_markers (move_id, tenant_id) values ($1, $2)
        on conflict (move_id) do update set at = clock_timestamp()`,
@@ -352,13 +405,18 @@ async function sendMarker(
     [markerId],
   );
   const sentAt = rows[0]?.at.getTime() ?? 0;
-  await waitFor(`catching up (${step})`, timeoutMs, async () => {
-    const { rows: arrived } = await context.target.query<{ at: Date }>(
-      'select at from socle.move_markers where move_id = $1',
-      [markerId],
-    );
-    return arrived[0] !== undefined && arrived[0].at.getTime() >= sentAt;
-  });
+  await waitFor(
+    `catching up (${step})`,
+    timeoutMs,
+    async () => {
+      const { rows: arrived } = await context.target.query<{ at: Date }>(
+        'select at from socle.move_markers where move_id = $1',
+        [markerId],
+      );
+      return arrived[0] !== undefined && arrived[0].at.getTime() >= sentAt;
+    },
+    maxPauseMs,
+  );
 }
 
 /** Drops the move's slot on the source once the subscription's sender has let go of it (bounded). */
