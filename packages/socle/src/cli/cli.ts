@@ -20,6 +20,7 @@ Commands:
   worker [--queues high,default]     Work jobs only, no HTTP (Postgres only)
   ledger check                       Reconcile the ledger; exit 1 on drift (ledger module loaded)
   jobs list|show|retry|cancel        Inspect and steer jobs (see "socle help jobs")
+  shards move <org> <shard>          Move an organization to another shard, online (SHARDS)
   backup [--output <dir>]            Back the database, local files and key up, while serving
   restore <dir> [--force]            Restore a backup into an empty installation
   plan <workload.yaml> [--json] [--html <file>]
@@ -82,6 +83,15 @@ Recomputes every ledger account's balances from its transfers and checks that ev
 organization sums to zero (the ledger module must be loaded: SOCLE_MODULES). Prints the report as
 JSON on stdout; exits 1 when anything drifted.`,
   jobs: JOBS_HELP,
+  shards: `Usage: socle shards move <organization id> <shard> [--config <file>]
+
+Moves an organization's rows from its shard (or the primary) to <shard> (a name of SHARDS, or
+"primary") while it keeps serving: logical replication copies them and streams later changes; once
+caught up, its writes are refused (503 shards.tenant_moving, retried by clients) for the
+milliseconds it takes to see the last change arrive, compare every table on both sides and switch
+the directory; then its rows are deleted from the old shard. Prints the rows moved per table and
+the copy and freeze times as JSON. Needs wal_level=logical on the source and a superuser login
+on the target. On failure before the switch everything is undone (exit 1).`,
   backup: `Usage: socle backup [--output <dir>] [--without-secret-key] [--config <file>]
 
 Writes the whole installation at one moment into a new directory (default
@@ -256,6 +266,14 @@ export async function main(argv: readonly string[]): Promise<number> {
           html: values.html,
           calibration: values.calibration,
         });
+      }
+      case 'shards': {
+        const [action, tenantId, shard] = rest;
+        if (rest.length !== 3 || action !== 'move' || tenantId === undefined || shard === undefined) {
+          process.stderr.write(`socle shards move needs an organization id and a shard.\n\n${HELP.shards}\n`);
+          return EXIT.usage;
+        }
+        return await (await commands()).moveShard(values.config, tenantId, shard);
       }
       case 'migrate': {
         const action = rest[0] ?? 'apply';

@@ -11,6 +11,7 @@ import { createLogger, type Logger } from '../kernel/log/index.js';
 import type { ModuleDefinition } from '../kernel/modules/index.js';
 import { JOB_QUEUES, type JobQueue } from '../kernel/queue/index.js';
 import { openSecretBox } from '../kernel/secrets/index.js';
+import { moveTenant } from '../kernel/shards/index.js';
 import { collectMigrations, createSocle, type Socle } from '../kernel/socle.js';
 import { SOCLE_VERSION } from '../kernel/version.js';
 import { createBuiltInModules } from '../modules/index.js';
@@ -526,4 +527,27 @@ function restoreSummary(report: RestoreReport, migrationsApplied: number): strin
 function formatBytes(bytes: number): string {
   if (bytes < 1024 * 1024) return `${(bytes / 1024).toFixed(1)} KiB`;
   return `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
+}
+
+/**
+ * `socle shards move <org> <shard>`: moves an organization's rows to another shard while it keeps
+ * serving (see moveTenant); prints the report (rows per table, copy and freeze times) as JSON.
+ */
+export async function moveShard(
+  configFile: string | undefined,
+  tenantId: string,
+  shard: string,
+): Promise<number> {
+  const { config, modules } = await loadAll(configFile);
+  if (config.shards.length === 0 || config.databaseUrl === undefined) {
+    process.stderr.write('socle shards move needs DATABASE_URL and SHARDS (see "socle help config").\n');
+    return EXIT.usage;
+  }
+  const log = createLogger(
+    { ...config, logLevel: config.logLevel === 'info' ? 'warn' : config.logLevel },
+    process.stderr,
+  );
+  const report = await moveTenant({ config, log, modules, tenantId, to: shard });
+  process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+  return EXIT.ok;
 }

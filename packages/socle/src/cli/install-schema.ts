@@ -5,6 +5,7 @@ import type { Logger } from '../kernel/log/index.js';
 import { createMetrics } from '../kernel/metrics/index.js';
 import type { ModuleDefinition } from '../kernel/modules/index.js';
 import { createJobEngine } from '../kernel/queue/index.js';
+import { installShards } from '../kernel/shards/index.js';
 import { collectMigrations } from '../kernel/socle.js';
 
 /**
@@ -22,14 +23,25 @@ export async function installSchema(
     const applied = await applyMigrations(db, collectMigrations(modules), log, {
       appRole: config.databaseAppRole,
     });
-    await createJobEngine({
-      db,
+    const installJobs = (target: typeof db, targetConfig: Config) =>
+      createJobEngine({
+        db: target,
+        config: targetConfig,
+        log,
+        metrics: createMetrics(),
+        scope: createScopeAccess(),
+        modules,
+      }).install();
+    await installJobs(db, config);
+    // With SHARDS: the directory here, and the same migrations and job tables on every shard.
+    await installShards({
       config,
       log,
-      metrics: createMetrics(),
-      scope: createScopeAccess(),
+      primary: db,
+      migrations: collectMigrations(modules),
       modules,
-    }).install();
+      installJobs,
+    });
     return applied;
   } finally {
     await db.close();

@@ -30,6 +30,7 @@ import { createJobEngine, type JobDefinition, type JobEngine, type JobQueue } fr
 import { createRateLimiter } from './rate-limit/index.js';
 import { createRedisConnections } from './redis/index.js';
 import { openSecretBox, type SecretBox } from './secrets/index.js';
+import { createShardedJobEngine, installShards, shardConfig } from './shards/index.js';
 import { createSharedStates } from './shared-state/index.js';
 import { SOCLE_VERSION } from './version.js';
 
@@ -146,6 +147,7 @@ export async function createSocle(options: CreateSocleOptions): Promise<Socle> {
     observeQuery: metrics.observeQuery,
     outage: databaseOutage,
     routeReads: { clock, metrics },
+    routeTenants: { clock },
     ...(options.inMemory === undefined ? {} : { inMemory: options.inMemory }),
   });
   metrics.trackPool(() => db.statistics());
@@ -159,6 +161,7 @@ export async function createSocle(options: CreateSocleOptions): Promise<Socle> {
         poolMax: config.databaseBackgroundPoolMax,
         applicationName: 'socle-background',
         outage: databaseOutage,
+        routeTenants: { clock },
       })
     : db;
   const readinessDb = postgres
@@ -198,7 +201,9 @@ export async function createSocle(options: CreateSocleOptions): Promise<Socle> {
     if (!services.has(name)) throw moduleErrors.notSetUp(name);
     return services.get(name) as S;
   };
-  const jobs = createJobEngine({
+  // Each handler gets its module's services; workers start after every module is set up.
+  const jobModules = modules.map((module) => bindJobServices(module, () => servicesOf(module.name)));
+  const primaryJobs = createJobEngine({
     db,
     backgroundDb,
     outage: databaseOutage,
@@ -206,9 +211,35 @@ export async function createSocle(options: CreateSocleOptions): Promise<Socle> {
     log,
     metrics,
     scope,
-    // Each handler gets its module's services; workers start after every module is set up.
-    modules: modules.map((module) => bindJobServices(module, () => servicesOf(module.name))),
+    modules: jobModules,
   });
+  // With SHARDS, each shard has its own job tables and engine (see createShardedJobEngine).
+  const jobs =
+    config.shards.length === 0
+      ? primaryJobs
+      : createShardedJobEngine(
+          primaryJobs,
+          new Map(
+            config.shards.map((shard) => [
+              shard.name,
+              createJobEngine({
+                db,
+                backgroundDb,
+                config: shardConfig(config, shard.url),
+                log,
+                metrics,
+                scope,
+                modules: jobModules,
+                runSchedules: false,
+                sharedMetrics: primaryJobs.metrics,
+              }),
+            ]),
+          ),
+          (tenantId) => db.shardOf(tenantId),
+        );
+  // Modules whose tables stay on the primary with SHARDS get a database that never routes by tenant.
+  const dbOf = (module: ModuleDefinition | undefined) =>
+    module?.placement === 'primary' ? db.onPrimary() : db;
   let privacyHooks: readonly ModulePrivacyHooks[] | undefined;
   const setupContext: Omit<SetupContext, 'settings'> = {
     db,
@@ -238,6 +269,7 @@ export async function createSocle(options: CreateSocleOptions): Promise<Socle> {
   };
   const contextOf = (module?: ModuleDefinition): ModuleContext => ({
     ...setupContext,
+    db: dbOf(module),
     settings: settingsOf(module),
     services: module === undefined ? undefined : services.get(module.name),
   });
@@ -245,6 +277,23 @@ export async function createSocle(options: CreateSocleOptions): Promise<Socle> {
     if (config.migrateOnStart) {
       await applyMigrations(db, migrations, log, { appRole: config.databaseAppRole });
       await jobs.install();
+      await installShards({
+        config,
+        log,
+        primary: db,
+        migrations,
+        modules,
+        installJobs: (shardDb, ownConfig) =>
+          createJobEngine({
+            db: shardDb,
+            config: ownConfig,
+            log,
+            metrics,
+            scope,
+            modules: jobModules,
+            sharedMetrics: primaryJobs.metrics,
+          }).install(),
+      });
     } else {
       const pending = (await migrationStatus(db, migrations)).filter((status) => status.state !== 'applied');
       if (pending.length > 0)
@@ -272,7 +321,10 @@ export async function createSocle(options: CreateSocleOptions): Promise<Socle> {
     });
     if (config.databaseReplicaUrls.length > 0) installReadYourWrites(app, db, log);
     for (const module of modules)
-      services.set(module.name, await module.setup?.({ ...setupContext, settings: settingsOf(module) }));
+      services.set(
+        module.name,
+        await module.setup?.({ ...setupContext, db: dbOf(module), settings: settingsOf(module) }),
+      );
     for (const module of modules) await module.configureHttp?.(app, contextOf(module));
     for (const module of modules) {
       const routes = module.routes;

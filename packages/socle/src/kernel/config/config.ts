@@ -86,6 +86,17 @@ export interface Config {
   /** How often each replica's replay position (and so its lag and health) is read. */
   readonly databaseReplicaCheckIntervalMs: number;
   /**
+   * Tenant shards (`SHARDS=eu1=postgres://…,eu2=postgres://…`): databases that hold the data of
+   * the tenants the directory (`socle.tenant_shards` on `databaseUrl`) places on them. Empty: one
+   * database, no directory, nothing looked up. See docs/fleet.md.
+   */
+  readonly shards: readonly Shard[];
+  /**
+   * How long a node reuses a tenant's directory entry before reading it again: the longest a node
+   * may still send a moved tenant's statements to its old shard (they are refused there).
+   */
+  readonly shardsDirectoryCacheMs: number;
+  /**
    * Prefix of every Redis key and pub/sub channel (`<namespace>:rt:…`, `<namespace>:rate-limit:…`),
    * so deployments sharing one Redis never see each other's state.
    */
@@ -150,6 +161,13 @@ export interface Config {
 }
 
 type Parser<T> = SettingParser<T>;
+
+/** One tenant shard: its name in the directory and its database. */
+export interface Shard {
+  /** lower-case letters, digits, `_` and `-`; `primary` names `databaseUrl` and is reserved. */
+  readonly name: string;
+  readonly url: string;
+}
 
 interface Setting<K extends keyof Config> {
   readonly key: K;
@@ -232,6 +250,32 @@ const replicaUrls: Parser<readonly string[]> = (raw) => {
   return bad === -1
     ? parsed
     : { ok: false, message: `must be comma-separated postgres:// URLs; item ${bad + 1} is not one` };
+};
+
+const SHARD_NAME = /^[a-z0-9][a-z0-9_-]{0,62}$/;
+
+/** `SHARDS`: `name=postgres://…` items, comma-separated; the URLs are never echoed. */
+const shardList: Parser<readonly Shard[]> = (raw) => {
+  const parsed = list(raw);
+  if (!parsed.ok) return parsed;
+  const postgresUrl = url(['postgres:', 'postgresql:'], 'a postgres:// URL', { requireHost: false });
+  const shards: Shard[] = [];
+  for (const [index, item] of parsed.value.entries()) {
+    const separator = item.indexOf('=');
+    const name = separator === -1 ? '' : item.slice(0, separator).trim();
+    const shardUrl = separator === -1 ? '' : item.slice(separator + 1).trim();
+    if (!SHARD_NAME.test(name) || name === 'primary')
+      return {
+        ok: false,
+        message: `must be comma-separated name=postgres://… items; item ${index + 1} has no valid name (lower-case letters, digits, _ and -, not "primary")`,
+      };
+    if (shardUrl === '' || !postgresUrl(shardUrl).ok)
+      return { ok: false, message: `item ${index + 1} (${name}) is not name=postgres://…` };
+    if (shards.some((shard) => shard.name === name))
+      return { ok: false, message: `names shard ${name} twice` };
+    shards.push({ name, url: shardUrl });
+  }
+  return { ok: true, value: shards };
 };
 
 /** Every setting Socle reads, in the order `socle help config` prints them. */
@@ -374,6 +418,23 @@ const SETTINGS = [
     description: 'How often each replica’s replay position (its lag, whether it answers) is read',
     defaultValue: 1000,
     parse: integer(50, 600_000),
+  },
+  {
+    key: 'shards',
+    secret: true,
+    env: 'SHARDS',
+    description:
+      'Tenant shards, name=postgres://… comma-separated: each organization the directory places on one has its requests, jobs and commands run there (needs DATABASE_URL, the directory)',
+    defaultValue: [],
+    parse: shardList,
+  },
+  {
+    key: 'shardsDirectoryCacheMs',
+    env: 'SHARDS_DIRECTORY_CACHE_MS',
+    description:
+      'How long a node reuses a tenant’s shard before reading the directory again (a move waits twice this before cleaning the old shard)',
+    defaultValue: 1000,
+    parse: integer(0, 60_000),
   },
   {
     key: 'redisNamespace',

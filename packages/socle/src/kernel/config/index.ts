@@ -10,6 +10,7 @@ export {
   readModuleSpecifiers,
   resolveModuleSettings,
   type SettingDescription,
+  type Shard,
 } from './config.js';
 export type { RawValue, SettingParser } from './parsers.js';
 export {

@@ -1,4 +1,5 @@
 import { type Compilable, type IsolationLevel, Kysely, sql, type Transaction } from 'kysely';
+import { TENANT_ID_SETTING } from '../context/index.js';
 import type {
   DatabaseBackend,
   Dialect,
@@ -10,12 +11,14 @@ import type {
 import {
   createKyselyDialect,
   createStatementRunner,
+  pendingTransactionSettings,
   type ScopeSettingsSource,
   type SettingsHandoff,
   withSettingsHandoff,
 } from './kysely-dialect.js';
 import { type PreparedQuery, prepareQuery } from './prepared-query.js';
 import { formatLsn, noteWrite, type ReadRouter, type ReplicaStatus } from './read-routing.js';
+import type { ShardRouter } from './shard-routing.js';
 
 /** Transaction-local settings (`set_config(name, value, true)`), e.g. `app.tenant_id`. */
 export type TransactionSettings = Readonly<Record<string, string>>;
@@ -119,6 +122,18 @@ export interface Database<Tables = unknown> {
   withSettings(settings: TransactionSettings, options?: WithSettingsOptions): Kysely<Tables>;
   /** The same database, typed with a module's own tables. */
   withTables<Other>(): Database<Other>;
+  /**
+   * With `SHARDS`, statements acting for a tenant run on that tenant's shard. This is the same
+   * database with every statement on the primary (`DATABASE_URL`, the directory) whatever tenant
+   * it acts for: what modules whose tables are global (accounts, organizations) get as
+   * `context.db`. Without shards, this database itself.
+   */
+  onPrimary(): Database<Tables>;
+  /**
+   * The shard a tenant's statements run on (`primary` when the directory places it on none), as
+   * this process sees it now (cached `SHARDS_DIRECTORY_CACHE_MS`); undefined without `SHARDS`.
+   */
+  shardOf(tenantId: string): Promise<string | undefined>;
   /** Installs the provider of per-transaction settings (one per process; the tenancy module's). */
   setTransactionContextProvider(provider: TransactionContextProvider | undefined): void;
   /**
@@ -216,10 +231,21 @@ export interface CreateDatabaseOptions {
   readonly readRouter?: ReadRouter;
   /** Pools of the replicas, closed with this database. */
   readonly replicaBackends?: readonly DatabaseBackend[];
+  /**
+   * Tenant shards (`SHARDS`): each statement acting for a tenant (its settings' `app.tenant_id`,
+   * explicit or the scope's) leases a session of that tenant's shard. Its pools close with this database.
+   */
+  readonly shardRouter?: ShardRouter;
+}
+
+/** The tenant of `[name, value]` settings, if they name one. */
+function tenantOfEntries(entries: SettingEntries): string | undefined {
+  for (const [name, value] of entries) if (name === TENANT_ID_SETTING) return value;
+  return undefined;
 }
 
 export function createDatabase(backend: DatabaseBackend, options: CreateDatabaseOptions = {}): Database {
-  const { readRouter } = options;
+  const { readRouter, shardRouter } = options;
   let contextProvider: TransactionContextProvider | undefined;
   let closing: Promise<void> | undefined;
   // Statements outside a transaction carry the current scope's settings (see BackendConnection).
@@ -229,11 +255,24 @@ export function createDatabase(backend: DatabaseBackend, options: CreateDatabase
   };
   // Writes are noted only when replicas exist: nothing else needs to know.
   const onWrite = readRouter === undefined ? undefined : noteWrite;
-  const kysely = new Kysely<unknown>({ dialect: createKyselyDialect(backend, scopeSettings, { onWrite }) });
-  const runStatement = createStatementRunner(backend, scopeSettings, onWrite);
+  // With shards, every lease asks which tenant it acts for; without, the backend is used as it is
+  // (nothing looked up, no wrapper: the single-database path is unchanged).
+  const scopeTenant = () => contextProvider?.()?.[TENANT_ID_SETTING];
+  const routed = (tenantOf: () => string | undefined, base: DatabaseBackend = backend): DatabaseBackend =>
+    shardRouter === undefined ? base : shardRouter.route(tenantOf, base);
+  // A transaction's session is leased before its BEGIN: the tenant is that of the settings it is
+  // about to carry (explicit ones over the scope's); any other lease acts for the scope's tenant.
+  const statementBackend = routed(() => {
+    const pending = pendingTransactionSettings();
+    return pending === undefined ? scopeTenant() : tenantOfEntries(pending);
+  });
+  const kysely = new Kysely<unknown>({
+    dialect: createKyselyDialect(statementBackend, scopeSettings, { onWrite }),
+  });
+  const runStatement = createStatementRunner(statementBackend, scopeSettings, onWrite);
   const replica = new Kysely<unknown>({
     dialect: createKyselyDialect(
-      readRouter?.reads ?? backend,
+      routed(scopeTenant, readRouter?.reads ?? backend),
       () => {
         const scope = scopeSettings();
         return scope === undefined ? READ_ONLY : [...scope, ...READ_ONLY];
@@ -330,10 +369,12 @@ export function createDatabase(backend: DatabaseBackend, options: CreateDatabase
       };
       // A Kysely of its own (about 1 µs to build, measured): its driver hands these settings to
       // every statement, whatever path runs it (builder, raw sql, a prepared query's executor).
+      const explicitTenant = settings[TENANT_ID_SETTING];
+      const instanceTenant = () => explicitTenant ?? scopeTenant();
       if (withOptions.replica === true)
         return new Kysely<unknown>({
           dialect: createKyselyDialect(
-            readRouter?.reads ?? backend,
+            routed(instanceTenant, readRouter?.reads ?? backend),
             () => [...(statementSettings() ?? []), ...READ_ONLY],
             {
               refuseTransactions: true,
@@ -341,7 +382,10 @@ export function createDatabase(backend: DatabaseBackend, options: CreateDatabase
           ),
         });
       const instance = new Kysely<unknown>({
-        dialect: createKyselyDialect(backend, statementSettings, { refuseTransactions: true, onWrite }),
+        dialect: createKyselyDialect(routed(instanceTenant), statementSettings, {
+          refuseTransactions: true,
+          onWrite,
+        }),
       });
       executorSettings.set(instance, () => ({ ...contextProvider?.(), ...settings }));
       return instance;
@@ -349,12 +393,18 @@ export function createDatabase(backend: DatabaseBackend, options: CreateDatabase
     withTables<Other>() {
       return database as unknown as Database<Other>;
     },
+    onPrimary: () => primaryView ?? database,
+    async shardOf(tenantId) {
+      return shardRouter?.shardOf(tenantId);
+    },
     setTransactionContextProvider(provider) {
       contextProvider = provider;
+      primaryView?.setTransactionContextProvider(provider);
     },
     enableAppRole(role) {
       backend.setAppRole(role);
       for (const replicaBackend of options.replicaBackends ?? []) replicaBackend.setAppRole(role);
+      for (const shardBackend of shardRouter?.shards.values() ?? []) shardBackend.setAppRole(role);
     },
     ...(backend.listen === undefined ? {} : { listen: backend.listen.bind(backend) }),
     ...(backend.snapshot === undefined ? {} : { snapshot: backend.snapshot.bind(backend) }),
@@ -380,10 +430,18 @@ export function createDatabase(backend: DatabaseBackend, options: CreateDatabase
       closing ??= (async () => {
         await readRouter?.close();
         await Promise.all((options.replicaBackends ?? []).map((replicaBackend) => replicaBackend.close()));
+        await shardRouter?.close();
         await backend.close();
       })();
       return closing;
     },
   };
+  // The same pools without shard routing, for global modules; closed with this database.
+  const primaryView: Database | undefined =
+    shardRouter === undefined
+      ? undefined
+      : Object.assign(createDatabase(backend, readRouter === undefined ? {} : { readRouter }), {
+          close: () => database.close(),
+        });
   return database;
 }

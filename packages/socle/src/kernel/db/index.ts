@@ -39,3 +39,11 @@ export {
   type ReplicaStatus,
   withReadConsistency,
 } from './read-routing.js';
+export {
+  createShardRouter,
+  isTenantFrozen,
+  PRIMARY_SHARD,
+  type ShardRouter,
+  shardErrors,
+  TENANT_FROZEN_SQLSTATE,
+} from './shard-routing.js';

@@ -42,6 +42,15 @@ export interface SettingsHandoff {
 
 const pendingSettings = new AsyncLocalStorage<SettingsHandoff>();
 
+/**
+ * The settings of the transaction being opened in this async context, before its BEGIN claims them:
+ * what the shard router reads to lease the session of the tenant the transaction acts for.
+ */
+export function pendingTransactionSettings(): SettingEntries | undefined {
+  const handoff = pendingSettings.getStore();
+  return handoff === undefined || handoff.claimed ? undefined : handoff.entries;
+}
+
 /** Runs `open`, which opens one Kysely transaction, with `handoff` for that transaction's BEGIN. */
 export function withSettingsHandoff<T>(handoff: SettingsHandoff, open: () => Promise<T>): Promise<T> {
   return pendingSettings.run(handoff, open);

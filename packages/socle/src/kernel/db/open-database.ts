@@ -9,6 +9,7 @@ import { createDatabase, type Database } from './database.js';
 import { createPgliteBackend } from './pglite-backend.js';
 import { createPostgresBackend, redactUrl } from './postgres-backend.js';
 import { createReadRouter, type ReadRoutingMetrics } from './read-routing.js';
+import { createShardRouter, type ShardRouter } from './shard-routing.js';
 
 export interface OpenDatabaseOptions {
   readonly config: Pick<
@@ -22,7 +23,14 @@ export interface OpenDatabaseOptions {
     | 'baseDir'
   > &
     Partial<
-      Pick<Config, 'databaseReplicaUrls' | 'databaseReplicaMaxLagMs' | 'databaseReplicaCheckIntervalMs'>
+      Pick<
+        Config,
+        | 'databaseReplicaUrls'
+        | 'databaseReplicaMaxLagMs'
+        | 'databaseReplicaCheckIntervalMs'
+        | 'shards'
+        | 'shardsDirectoryCacheMs'
+      >
     >;
   readonly log: Logger;
   readonly observeQuery?: QueryObserver;
@@ -47,6 +55,11 @@ export interface OpenDatabaseOptions {
    * pool only; background work and readiness use the primary).
    */
   readonly routeReads?: { readonly clock: Clock; readonly metrics?: ReadRoutingMetrics };
+  /**
+   * Postgres with `SHARDS`: open a pool per shard and run each statement acting for a tenant on
+   * that tenant's shard (the request and background pools; readiness and migrations use the primary).
+   */
+  readonly routeTenants?: { readonly clock: Clock };
 }
 
 /** `host:port/database` of a replica URL: its name in logs and metrics. */
@@ -57,6 +70,38 @@ function replicaName(url: string): string {
   } catch {
     return redactUrl(url);
   }
+}
+
+/** A pool per `SHARDS` entry (sized and bounded like the primary's), and the router between them. */
+function openShards(options: OpenDatabaseOptions, primary: DatabaseBackend, clock: Clock): ShardRouter {
+  const { config, log } = options;
+  const shards = new Map<string, DatabaseBackend>();
+  for (const shard of config.shards ?? []) {
+    shards.set(
+      shard.name,
+      createPostgresBackend({
+        url: shard.url,
+        poolMax: options.poolMax ?? config.databasePoolMax,
+        connectTimeoutMs: config.databaseConnectTimeoutMs,
+        statementTimeoutMs: config.databaseStatementTimeoutMs,
+        applicationName: `${options.applicationName ?? 'socle'}-shard-${shard.name}`,
+        outage: createOutageLog(log, `Shard ${shard.name}`, 'requests of its tenants answer 503'),
+        preparedStatements: config.databasePreparedStatements,
+        ...(options.observeQuery ? { observeQuery: options.observeQuery } : {}),
+        onPoolError: (error) =>
+          log.warn(
+            { err: error, shard: shard.name },
+            'An idle shard connection failed; it was removed from the pool',
+          ),
+      }),
+    );
+  }
+  return createShardRouter({
+    primary,
+    shards,
+    cacheMs: config.shardsDirectoryCacheMs ?? 1000,
+    clock,
+  });
 }
 
 /** The one line a database outage gets, shared by the pools of a process. */
@@ -70,6 +115,8 @@ export async function openDatabase(options: OpenDatabaseOptions): Promise<Databa
   const replicaUrls = options.routeReads === undefined ? [] : (config.databaseReplicaUrls ?? []);
   if (config.databaseUrl === undefined && replicaUrls.length > 0)
     throw new TypeError('DATABASE_REPLICA_URLS needs DATABASE_URL: the embedded database has no replicas');
+  if (config.databaseUrl === undefined && (config.shards ?? []).length > 0)
+    throw new TypeError('SHARDS needs DATABASE_URL (the directory): the embedded database has no shards');
   if (config.databaseUrl !== undefined) {
     const primary = createPostgresBackend({
       url: config.databaseUrl,
@@ -83,7 +130,12 @@ export async function openDatabase(options: OpenDatabaseOptions): Promise<Databa
       onPoolError: (error) =>
         log.warn({ err: error }, 'An idle database connection failed; it was removed from the pool'),
     });
-    if (replicaUrls.length === 0 || options.routeReads === undefined) return createDatabase(primary);
+    const shardRouter =
+      options.routeTenants === undefined || (config.shards ?? []).length === 0
+        ? undefined
+        : openShards(options, primary, options.routeTenants.clock);
+    const sharded = shardRouter === undefined ? {} : { shardRouter };
+    if (replicaUrls.length === 0 || options.routeReads === undefined) return createDatabase(primary, sharded);
     const replicas = replicaUrls.map((url) => {
       const name = replicaName(url);
       const backend: DatabaseBackend = createPostgresBackend({
@@ -117,6 +169,7 @@ export async function openDatabase(options: OpenDatabaseOptions): Promise<Databa
     return createDatabase(primary, {
       readRouter,
       replicaBackends: replicas.map((replica) => replica.backend),
+      ...sharded,
     });
   }
   if (options.inMemory) {

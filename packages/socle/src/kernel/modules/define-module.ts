@@ -113,6 +113,14 @@ export interface ModuleDefinition<Tables = unknown, Services = unknown, Settings
    * the reason. Every other table must have RLS enabled, forced, and a policy (a test checks).
    */
   readonly globalTables?: Readonly<Record<string, string>>;
+  /**
+   * Where this module's tables live with `SHARDS` (tenant shards). `tenant` (default): a tenant's
+   * rows live on its shard, and every statement acting for a tenant runs there. `primary`: the
+   * tables stay on the primary (directory) database only, and `context.db` runs every statement
+   * there whatever tenant it acts for: accounts, organizations and memberships, which must be read
+   * before the tenant's shard is known. Without `SHARDS`, nothing changes.
+   */
+  readonly placement?: 'tenant' | 'primary';
   /** A directory of numbered `.sql` files (`new URL('./migrations/', import.meta.url)`) or inline sources. */
   readonly migrations?: URL | string | readonly MigrationSource[];
   /**

@@ -15,7 +15,7 @@ import {
   type JobDefinition,
   type JobQueue,
 } from './job-definition.js';
-import { createJobMetrics } from './job-metrics.js';
+import { createJobMetrics, type JobMetrics } from './job-metrics.js';
 import { createJobRows, type JobRow } from './job-rows.js';
 import { createJobRunner, type Envelope, type JobRunner } from './job-runner.js';
 import { registerSchedules } from './job-schedules.js';
@@ -26,6 +26,8 @@ import { createJobsStore, JOBS_SCHEMA, type JobsStore } from './jobs.store.js';
 export interface JobEngine extends Jobs {
   /** Every declared job, by `module.jobName`. */
   readonly definitions: ReadonlyMap<string, JobDefinition>;
+  /** The engine's Prometheus series (attempts, durations), for another engine of the process to share. */
+  readonly metrics: JobMetrics;
   /** Installs or upgrades the engine's tables as the owner role and grants the app role. */
   install(): Promise<void>;
   /** Connects as the app role; `queues` will be worked in this process (none: enqueue only). */
@@ -76,6 +78,16 @@ export interface JobEngineOptions {
   readonly metrics: Metrics;
   readonly scope: ScopeAccess;
   readonly modules: readonly JobDeclaringModule[];
+  /**
+   * Whether this engine registers and fires the cron schedules (default true). A tenant shard's
+   * engine does not: a schedule fires once, on the primary's.
+   */
+  readonly runSchedules?: boolean;
+  /**
+   * The job metrics of another engine of the process to count into (a shard's engine shares the
+   * primary's); queue depth is then that engine's to report.
+   */
+  readonly sharedMetrics?: JobMetrics;
 }
 
 /**
@@ -92,7 +104,7 @@ export interface JobEngineOptions {
 export function createJobEngine(options: JobEngineOptions): JobEngine {
   const { db, config, log, metrics, scope } = options;
   const definitions = collectJobDefinitions(options.modules);
-  const jobMetrics = createJobMetrics(metrics.registry);
+  const jobMetrics = options.sharedMetrics ?? createJobMetrics(metrics.registry);
   const outage = options.outage ?? createOutageLog(log, 'Database (job engine)', 'jobs wait');
   let boss: PgBoss | undefined;
   let store: JobsStore | undefined;
@@ -140,6 +152,7 @@ export function createJobEngine(options: JobEngineOptions): JobEngine {
 
   return {
     definitions,
+    metrics: jobMetrics,
 
     async install() {
       if (enabled) await installJobEngine({ db, config, log });
@@ -165,7 +178,7 @@ export function createJobEngine(options: JobEngineOptions): JobEngine {
         useListenNotify: true,
         migrate: false,
         supervise: workQueues.length > 0,
-        schedule: workQueues.length > 0,
+        schedule: workQueues.length > 0 && options.runSchedules !== false,
         superviseIntervalSeconds: superviseSeconds,
         monitorIntervalSeconds: superviseSeconds,
         cronMonitorIntervalSeconds: Math.min(45, superviseSeconds),
@@ -197,13 +210,15 @@ export function createJobEngine(options: JobEngineOptions): JobEngine {
         store: startedStore,
         engine: instance,
       });
-      stopMetrics = jobMetrics.trackDepth(() => startedStore.depth());
+      if (options.sharedMetrics === undefined)
+        stopMetrics = jobMetrics.trackDepth(() => startedStore.depth());
     },
 
     async startWorkers() {
       if (!enabled) return;
       const { boss: instance, runner: batchRunner } = requireStarted();
-      if (workQueues.length > 0) await registerSchedules(instance, definitions, jobRows);
+      if (workQueues.length > 0 && options.runSchedules !== false)
+        await registerSchedules(instance, definitions, jobRows);
       const pollingSeconds = Math.max(0.5, config.jobsPollIntervalMs / 1000);
       for (const queue of workQueues) {
         await instance.work<Envelope, unknown, WorkOptionsFor>(

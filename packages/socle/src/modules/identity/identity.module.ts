@@ -168,6 +168,8 @@ export interface IdentityServices {
 export function createIdentityModule(options: IdentityOptions = {}) {
   return defineModule({
     name: 'identity',
+    // Read before a request's tenant (and so its shard) is known: stays on the primary with SHARDS.
+    placement: 'primary',
     settings: identitySettings,
     setup: (context: SetupContext<IdentityTables, IdentitySettings>) =>
       createIdentityServices(context, options),

@@ -119,6 +119,8 @@ export type MailModule = ModuleDefinition<MailTables, MailModuleServices, MailSe
 export function createMailModule(options: MailModuleOptions = {}): MailModule {
   return defineModule({
     name: 'mail',
+    // Written in identity's and tenancy's transactions, on the primary: stays there with SHARDS.
+    placement: 'primary',
     globalTables: {
       outbox:
         'mail is addressed to a person, and its delivery job reads it by id whatever tenant queued it: under RLS a job of another scope would see no row',

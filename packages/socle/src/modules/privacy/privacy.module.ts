@@ -19,6 +19,8 @@ const ErasureResult = Type.Object({
 export function createPrivacyModule() {
   return defineModule({
     name: 'privacy',
+    // An erasure run is about a person across every organization: stays on the primary with SHARDS.
+    placement: 'primary',
     dependsOn: ['identity'],
     migrations: new URL('./migrations/', import.meta.url),
     globalTables: { erasure_runs: 'an erasure is about a person across every organization they belong to' },

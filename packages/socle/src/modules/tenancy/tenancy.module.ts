@@ -97,6 +97,8 @@ export interface TenancyServices {
 export function createTenancyModule(options: TenancyOptions = {}) {
   return defineModule({
     name: 'tenancy',
+    // Read before a request's tenant (and so its shard) is known: stays on the primary with SHARDS.
+    placement: 'primary',
     setup: (context: SetupContext<TenancyTables>) => createTenancyServices(context, options),
     privacy: ({ services }) => createTenancyPrivacy(services.personalData),
     dependsOn: ['identity', 'mail'],
