@@ -2,7 +2,6 @@ import { Type } from '@fastify/type-provider-typebox';
 import type { FastifyReply } from 'fastify';
 import { defineModule, routeSecurity } from '../../kernel/index.js';
 import { ReauthenticationFields, requireOperator, requireUser } from '../identity/index.js';
-import { privacyErrors } from './privacy.errors.js';
 import { createPrivacyService } from './privacy.service.js';
 
 const UserParams = Type.Object({ userId: Type.String({ format: 'uuid' }) });
