@@ -206,7 +206,7 @@ describeEachDatabase('Operator routes: every organization and account, erasure o
       'owner',
     );
     expect(rows).toContainEqual({
-      action: 'DELETE /operator/users/:userId/sessions/:sessionId',
+      action: 'DELETE /operator/users/:userId/sessions/:id',
       status: 204,
     });
   });

@@ -196,7 +196,7 @@ interface Session {
 
 /**
  * Another account's live sessions (`GET /operator/users/:id/sessions`); revoking one
- * (`DELETE /operator/users/:id/sessions/:sessionId`, audited) asks for a confirmation first.
+ * (`DELETE /operator/users/:userId/sessions/:id`, audited) asks for a confirmation first.
  */
 function AccountSessions({ account }: { account: Account }) {
   const words = useWords();

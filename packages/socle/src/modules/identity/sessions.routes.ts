@@ -170,7 +170,7 @@ export function registerOperatorSessionRoutes(
     },
   );
   app.delete(
-    '/operator/users/:userId/sessions/:sessionId',
+    '/operator/users/:userId/sessions/:id',
     {
       schema: {
         tags,
@@ -178,13 +178,13 @@ export function registerOperatorSessionRoutes(
         summary: "Revoke one of an account's sessions: its refresh token stops working (operator token)",
         params: Type.Object({
           userId: Type.String({ format: 'uuid' }),
-          sessionId: Type.String({ format: 'uuid' }),
+          id: Type.String({ format: 'uuid', description: 'the session' }),
         }),
       },
     },
     async (request, reply) => {
       await checked(request, request.params.userId);
-      await sessions.revoke(request.params.userId, request.params.sessionId, 'operator');
+      await sessions.revoke(request.params.userId, request.params.id, 'operator');
       return reply.code(204).send();
     },
   );
