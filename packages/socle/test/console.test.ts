@@ -1,6 +1,6 @@
 import { generate } from 'otplib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DEFAULT_CONTENT_SECURITY_POLICY } from '../src/index.js';
+import { createLedgerModule, DEFAULT_CONTENT_SECURITY_POLICY, withOwnerTransaction } from '../src/index.js';
 import { createConsoleModule } from '../src/modules/console/index.js';
 import { createBuiltInModules } from '../src/modules/index.js';
 import {
@@ -360,6 +360,72 @@ describeEachDatabase('Operator console', (target) => {
     });
     return response.json();
   }
+});
+
+describeEachDatabase('Operator console with the ledger module', (target) => {
+  let socle: TestSocle;
+  let baseUrl: string;
+  let walletId: string;
+
+  beforeAll(async () => {
+    socle = await createTestSocle(target, {
+      modules: [...createBuiltInModules(), createLedgerModule(), createConsoleModule()],
+      settings: { identity: { operatorToken: OPERATOR_TOKEN } },
+    });
+    const owner = await socle.newUser();
+    const tenant = await socle.newTenant({ owner });
+    const open = async (payload: object) => {
+      const response = await callAs(socle, owner, 'POST', '/org/ledger/accounts', {
+        orgId: tenant.id,
+        payload,
+      });
+      expect(response.statusCode, response.body).toBe(201);
+      return response.json().id as string;
+    };
+    walletId = await open({ owner: { kind: 'user', userId: owner.userId }, unit: 'credits' });
+    baseUrl = await socle.listen();
+  }, 60_000);
+  afterAll(async () => {
+    await socle?.dispose();
+  });
+
+  it.skipIf(!chromiumAvailable())(
+    'reconciles every ledger on demand for the operator, and shows a drifted account',
+    async () => {
+      const browser = await launchBrowser();
+      try {
+        const page = await browser.newPage();
+        page.setDefaultTimeout(10_000);
+        const watched = watchPage(page);
+        await watched.run('console-ledger', async () => {
+          await page.goto(`${baseUrl}/console/`);
+          await page.getByRole('combobox', { name: 'Language' }).selectOption('en');
+          await page.getByLabel('Operator token (optional)').fill(OPERATOR_TOKEN);
+          await page.getByRole('button', { name: 'Sign in' }).click();
+          await page.getByRole('link', { name: 'Ledger' }).click();
+          await page.getByRole('button', { name: 'Reconcile now' }).click();
+          await page.getByText(/every balance matches its transfers/).waitFor();
+          // An account changed by hand, as a faulty migration would.
+          await withOwnerTransaction(socle.db, (connection) =>
+            connection.query('update ledger.accounts set credits_posted = credits_posted + 5 where id = $1', [
+              walletId,
+            ]),
+          );
+          await page.getByRole('button', { name: 'Reconcile now' }).click();
+          await page.getByText(/2 problem\(s\) found/).waitFor();
+          await page
+            .getByRole('table', { name: /Accounts whose stored sums differ/ })
+            .getByRole('cell', { name: walletId })
+            .waitFor();
+          await page.getByRole('combobox', { name: 'Language' }).selectOption('fr');
+          await page.getByRole('button', { name: 'Rapprocher maintenant' }).waitFor();
+        });
+      } finally {
+        await browser.close();
+      }
+    },
+    60_000,
+  );
 });
 
 /** A TOTP code `stepsAhead` steps from now (the server accepts ±1 step and each code once). */
