@@ -1,4 +1,11 @@
-import type { JobQueueCounts, Jobs, Logger, SecretBox, SharedState } from '../../kernel/index.js';
+import {
+  isRedisUnavailable,
+  type JobQueueCounts,
+  type Jobs,
+  type Logger,
+  type SecretBox,
+  type SharedState,
+} from '../../kernel/index.js';
 import type { RealtimeApp } from './apps.js';
 import type { PublishInput } from './gateway.js';
 
@@ -69,9 +76,13 @@ export function createOperatorFeed(options: {
   const watched = async () => (await options.state.channels(app.id)).has(OPERATOR_CHANNEL);
   const send = <E extends keyof OperatorFeedEvents>(event: E, data: OperatorFeedEvents[E]) =>
     options.publish({ app, channels: [OPERATOR_CHANNEL], event, data });
-  /** Logs the first failure of a series only (a database or Redis outage lasts). */
+  /**
+   * Logs the first failure of a series only; never a Redis outage, which the kernel's connections
+   * log once themselves (the watch check reads the shared state every second).
+   */
   const failed = (error: unknown) => {
-    if (!failing) log.warn({ err: error }, 'Realtime operator feed could not be sent');
+    if (!failing && !isRedisUnavailable(error))
+      log.warn({ err: error }, 'Realtime operator feed could not be sent');
     failing = true;
   };
 
