@@ -1,6 +1,6 @@
 import { generate } from 'otplib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DEFAULT_CONTENT_SECURITY_POLICY } from '../src/index.js';
+import { createLedgerModule, DEFAULT_CONTENT_SECURITY_POLICY, withOwnerTransaction } from '../src/index.js';
 import { createConsoleModule } from '../src/modules/console/index.js';
 import { createBuiltInModules } from '../src/modules/index.js';
 import {
@@ -26,6 +26,7 @@ describeEachDatabase('Operator console', (target) => {
   let orgId: string;
   let bob: { userId: string; email: string };
   let carolTotpSecret: string;
+  let carolId: string;
   let dave: TestUser;
   let quizKey: string;
 
@@ -44,6 +45,7 @@ describeEachDatabase('Operator console', (target) => {
     // Bob is erased by the operator; Carol signs in with a second factor.
     bob = await socle.newUser({ email: 'bob@console.test' });
     const carol = await socle.newUser({ email: 'carol@console.test' });
+    carolId = carol.userId;
     await socle.newTenant({ owner: carol, name: 'Cabinet Gamma' });
     const asCarol = { authorization: `Bearer ${carol.token}` };
     const enrolled = await socle.app.inject({
@@ -156,6 +158,8 @@ describeEachDatabase('Operator console', (target) => {
         page.setDefaultTimeout(10_000);
         const watched = watchPage(page);
         page.on('dialog', (dialog) => void dialog.accept());
+        const requested: string[] = [];
+        page.on('request', (request) => requested.push(new URL(request.url()).pathname));
         await watched.run('console', async () => {
           await page.goto(`${baseUrl}/console/`);
           await page.getByRole('combobox', { name: 'Language' }).selectOption('en');
@@ -170,8 +174,14 @@ describeEachDatabase('Operator console', (target) => {
           const every = page.getByRole('region', { name: 'Every organization (operator token)' });
           await every.getByRole('searchbox').fill('cabinet');
           await every.getByRole('button', { name: 'Search' }).click();
-          await every.getByRole('cell', { name: 'Cabinet Beta' }).waitFor();
-          await every.getByRole('cell', { name: 'Cabinet Gamma' }).waitFor();
+          await every.getByRole('cell', { name: 'Cabinet Beta', exact: true }).waitFor();
+          await every.getByRole('cell', { name: 'Cabinet Gamma', exact: true }).waitFor();
+          // The members of an organization the operator does not belong to.
+          await every.getByRole('button', { name: 'Members of Cabinet Gamma' }).click();
+          await page
+            .getByRole('region', { name: 'Members of Cabinet Gamma' })
+            .getByRole('cell', { name: 'carol@console.test' })
+            .waitFor();
 
           // Find the tenant and invite a member.
           await page.getByRole('searchbox', { name: 'Search', exact: true }).fill('alpha');
@@ -199,10 +209,33 @@ describeEachDatabase('Operator console', (target) => {
           await page.getByText(`Job ${failedJob} queued again.`).waitFor();
           expect(['created', 'retry']).toContain((await socle.jobs.get(failedJob, null)).state);
 
+          // Live, pushed by the realtime gateway on the operator channel: a job enqueued, then
+          // failing, shows up without a reload, and the counts were not read again (no polling).
+          await page.getByRole('status').filter({ hasText: 'Live updates on' }).waitFor();
+          await page.getByText(/Updated live/).waitFor();
+          const count = async (testId: string) => Number(await page.getByTestId(testId).textContent());
+          // The retried job waits (with whatever else the server queued meanwhile).
+          await expect.poll(() => count('waiting-default'), { timeout: 15_000 }).toBeGreaterThan(0);
+          const waiting = await count('waiting-default');
+          const failed = await count('failed-default');
+          const countsRead = requested.filter((path) => path === '/operator/jobs/counts').length;
+          expect(countsRead).toBeGreaterThanOrEqual(1);
+          const another = (
+            await socle.jobs.enqueue(socle.db.kysely, 'jobs_fixture.failing', { n: 2 }, { maxAttempts: 1 })
+          ).id;
+          await expect.poll(() => count('waiting-default'), { timeout: 15_000 }).toBe(waiting + 1);
+          await socle.jobs.runDueJobs();
+          expect((await socle.jobs.get(another, null)).state).toBe('failed');
+          await page.locator(`tr[data-job-id="${another}"]`).waitFor();
+          await expect.poll(() => count('failed-default'), { timeout: 15_000 }).toBeGreaterThan(failed);
+          expect(requested.filter((path) => path === '/operator/jobs/counts').length).toBe(countsRead);
+
           // A realtime channel's presence, watched as it changes: Dave joins, then leaves.
           await page.getByRole('link', { name: 'Realtime' }).click();
           await page.getByRole('heading', { name: 'Activity of Quiz' }).waitFor();
           await page.getByText('No occupied channel.').waitFor();
+          // Read again when the feed says the app changed, not every 2 s.
+          await page.getByText(/Updated live/).waitFor();
           const socket = new RawPusherSocket(baseUrl, quizKey);
           try {
             const channel = 'presence-console-room';
@@ -244,6 +277,30 @@ describeEachDatabase('Operator console', (target) => {
           expect(bobGone.statusCode).toBe(401);
           // The operator is still signed in as Alice.
           expect((await signIn('alice@console.test')).accessToken).toEqual(expect.any(String));
+
+          // Another account's sessions: one revoked after a confirmation (accepted above), audited.
+          const carolSessions = async () =>
+            (
+              await socle.app.inject({
+                method: 'GET',
+                url: `/operator/users/${carolId}/sessions`,
+                headers: { 'x-operator-token': OPERATOR_TOKEN },
+              })
+            ).json().sessions as { id: string }[];
+          const [carolSession] = await carolSessions();
+          expect(carolSession).toBeDefined();
+          const sessionsBefore = (await carolSessions()).length;
+          await page.getByRole('searchbox', { name: 'Search accounts (email or name)' }).fill('carol@');
+          await page.getByRole('button', { name: 'Search', exact: true }).click();
+          await page.getByRole('button', { name: 'Sessions of carol@console.test' }).click();
+          const sessionsRegion = page.getByRole('region', { name: 'Sessions of carol@console.test' });
+          await sessionsRegion
+            .locator(`tr[data-session-id="${carolSession?.id}"]`)
+            .getByRole('button', { name: /^Revoke/ })
+            .click();
+          await page.getByText('A session of carol@console.test was revoked.').waitFor();
+          expect((await carolSessions()).map((session) => session.id)).not.toContain(carolSession?.id);
+          expect((await carolSessions()).length).toBe(sessionsBefore - 1);
 
           // The audit log shows the invitation the console made through the API.
           await page.getByRole('link', { name: 'Audit log' }).click();
@@ -303,6 +360,72 @@ describeEachDatabase('Operator console', (target) => {
     });
     return response.json();
   }
+});
+
+describeEachDatabase('Operator console with the ledger module', (target) => {
+  let socle: TestSocle;
+  let baseUrl: string;
+  let walletId: string;
+
+  beforeAll(async () => {
+    socle = await createTestSocle(target, {
+      modules: [...createBuiltInModules(), createLedgerModule(), createConsoleModule()],
+      settings: { identity: { operatorToken: OPERATOR_TOKEN } },
+    });
+    const owner = await socle.newUser();
+    const tenant = await socle.newTenant({ owner });
+    const open = async (payload: object) => {
+      const response = await callAs(socle, owner, 'POST', '/org/ledger/accounts', {
+        orgId: tenant.id,
+        payload,
+      });
+      expect(response.statusCode, response.body).toBe(201);
+      return response.json().id as string;
+    };
+    walletId = await open({ owner: { kind: 'user', userId: owner.userId }, unit: 'credits' });
+    baseUrl = await socle.listen();
+  }, 60_000);
+  afterAll(async () => {
+    await socle?.dispose();
+  });
+
+  it.skipIf(!chromiumAvailable())(
+    'reconciles every ledger on demand for the operator, and shows a drifted account',
+    async () => {
+      const browser = await launchBrowser();
+      try {
+        const page = await browser.newPage();
+        page.setDefaultTimeout(10_000);
+        const watched = watchPage(page);
+        await watched.run('console-ledger', async () => {
+          await page.goto(`${baseUrl}/console/`);
+          await page.getByRole('combobox', { name: 'Language' }).selectOption('en');
+          await page.getByLabel('Operator token (optional)').fill(OPERATOR_TOKEN);
+          await page.getByRole('button', { name: 'Sign in' }).click();
+          await page.getByRole('link', { name: 'Ledger' }).click();
+          await page.getByRole('button', { name: 'Reconcile now' }).click();
+          await page.getByText(/every balance matches its transfers/).waitFor();
+          // An account changed by hand, as a faulty migration would.
+          await withOwnerTransaction(socle.db, (connection) =>
+            connection.query('update ledger.accounts set credits_posted = credits_posted + 5 where id = $1', [
+              walletId,
+            ]),
+          );
+          await page.getByRole('button', { name: 'Reconcile now' }).click();
+          await page.getByText(/2 problem\(s\) found/).waitFor();
+          await page
+            .getByRole('table', { name: /Accounts whose stored sums differ/ })
+            .getByRole('cell', { name: walletId })
+            .waitFor();
+          await page.getByRole('combobox', { name: 'Language' }).selectOption('fr');
+          await page.getByRole('button', { name: 'Rapprocher maintenant' }).waitFor();
+        });
+      } finally {
+        await browser.close();
+      }
+    },
+    60_000,
+  );
 });
 
 /** A TOTP code `stepsAhead` steps from now (the server accepts ±1 step and each code once). */

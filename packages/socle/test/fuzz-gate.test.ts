@@ -325,6 +325,22 @@ describeEachDatabase('Fuzz gate over every operation of /openapi.json', (target)
         path: { id: await queuedJob(credential.headers['x-org-id'], false) },
       }),
     },
+    'POST /operator/realtime/auth': {
+      operator: async () => ({ body: { socket_id: '1234.5678', channel_name: 'private-socle-operator' } }),
+    },
+    'GET /operator/organizations/{orgId}/members': {
+      operator: async () => ({ path: { orgId: (await organizationWithMember()).orgId } }),
+    },
+    'GET /operator/users/{userId}/sessions': {
+      operator: async () => ({ path: { userId: (await signUp()).userId } }),
+    },
+    'DELETE /operator/users/{userId}/sessions/{id}': {
+      operator: async () => {
+        const person = await signUp();
+        const sessions = await send('GET', '/auth/sessions', undefined, person.headers);
+        return { path: { userId: person.userId, id: sessions[0].id } };
+      },
+    },
     'POST /operator/jobs/{id}/retry': {
       operator: async () => ({ path: { id: await queuedJob(undefined, true) } }),
     },

@@ -69,6 +69,31 @@ describeEachDatabase('Jobs admin API', (target) => {
     expect((await socle.jobs.get(jobOfA, null)).state).toBe('created');
   });
 
+  it("counts an organization's jobs by queue and state for its admins, every job for the operator", async () => {
+    const ofA = await callAs(socle, alice, 'GET', '/org/jobs/counts', { orgId: orgA });
+    expect(ofA.statusCode, ofA.body).toBe(200);
+    const created = (await socle.jobs.get(jobOfA, orgA)).createdAt;
+    expect(ofA.json().queues).toEqual([
+      { queue: 'high', created: 0, retry: 0, active: 0, failed: 0, oldestWaitingAt: null },
+      { queue: 'default', created: 1, retry: 0, active: 0, failed: 0, oldestWaitingAt: created },
+      { queue: 'low', created: 0, retry: 0, active: 0, failed: 0, oldestWaitingAt: null },
+    ]);
+    const ofB = await callAs(socle, bruno, 'GET', '/org/jobs/counts', { orgId: orgB });
+    expect(ofB.json().queues.map((queue: { created: number }) => queue.created)).toEqual([0, 0, 0]);
+    const every = await socle.app.inject({
+      method: 'GET',
+      url: '/operator/jobs/counts',
+      headers: { 'x-operator-token': OPERATOR_TOKEN },
+    });
+    expect(every.statusCode, every.body).toBe(200);
+    const listed = (await socle.jobs.list({ tenantId: null, state: 'created', queue: 'default', limit: 200 }))
+      .length;
+    expect(every.json().queues[1]).toMatchObject({ queue: 'default', created: listed });
+    expect(listed).toBeGreaterThanOrEqual(2);
+    const anonymous = await socle.app.inject({ method: 'GET', url: '/operator/jobs/counts' });
+    expect(anonymous.statusCode).toBe(401);
+  });
+
   it('cancels a queued job and runs it again on retry', async () => {
     const cancelled = await callAs(socle, alice, 'POST', `/org/jobs/${jobOfA}/cancel`, { orgId: orgA });
     expect(cancelled.statusCode, cancelled.body).toBe(200);

@@ -23,6 +23,8 @@ import {
 import { callAs } from './support/api-client.js';
 import { describeEachDatabase } from './support/each-database.js';
 
+const OPERATOR_TOKEN = 'operator-token-of-the-ledger-suite-0123456789';
+
 describeEachDatabase('Ledger', (target) => {
   let socle: TestSocle;
   let ledger: LedgerService;
@@ -34,6 +36,7 @@ describeEachDatabase('Ledger', (target) => {
   beforeAll(async () => {
     socle = await createTestSocle(target, {
       clock,
+      settings: { identity: { operatorToken: OPERATOR_TOKEN } },
       modules: [
         createIdentityModule({ rateLimits: false }),
         createMailModule(),
@@ -569,6 +572,13 @@ describeEachDatabase('Ledger', (target) => {
       );
       const report = await ledger.check();
       expect(report.ok).toBe(false);
+      // The same report for the operator token over HTTP (the console's ledger page).
+      const reconcile = (headers: Record<string, string>) =>
+        socle.app.inject({ method: 'POST', url: '/operator/ledger/reconciliation', headers });
+      expect((await reconcile({})).statusCode).toBe(401);
+      const served = await reconcile({ 'x-operator-token': OPERATOR_TOKEN });
+      expect(served.statusCode, served.body).toBe(200);
+      expect(served.json()).toEqual({ checkedAt: clock.now().toISOString(), ...report });
       expect(report.accounts).toContainEqual(
         expect.objectContaining({
           accountId: wallet.id,
@@ -582,6 +592,8 @@ describeEachDatabase('Ledger', (target) => {
         ]),
       );
       expect((await ledger.check()).ok).toBe(true);
+      const again = await reconcile({ 'x-operator-token': OPERATOR_TOKEN });
+      expect(again.json()).toMatchObject({ ok: true, accounts: [], units: [] });
     });
 
     it("exports a person's accounts and history, and erasure pseudonymizes them", async () => {

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { createBuiltInModules } from '../src/modules/index.js';
-import { createTestSocle, type TestSocle, type TestUser } from '../src/testing/index.js';
+import { createTestSocle, TEST_PASSWORD, type TestSocle, type TestUser } from '../src/testing/index.js';
 import { callAs } from './support/api-client.js';
 import { describeEachDatabase } from './support/each-database.js';
 
@@ -140,6 +140,75 @@ describeEachDatabase('Operator routes: every organization and account, erasure o
       ),
     ).toEqual([]);
     expect((await get('/operator/configuration', {})).statusCode).toBe(401);
+  });
+
+  it("shows any organization's members and another account's sessions, and revokes one, audited", async () => {
+    const alpha = (await get('/operator/organizations?search=alpha')).json().organizations[0];
+    const members = await get(`/operator/organizations/${alpha.id}/members`);
+    expect(members.statusCode, members.body).toBe(200);
+    expect(members.json().members).toEqual([
+      expect.objectContaining({ userId: alice.userId, email: 'alice@operator.test', role: 'owner' }),
+      expect.objectContaining({ userId: bruno.userId, email: 'bruno@operator.test', role: 'member' }),
+    ]);
+    const unknown = '00000000-0000-4000-8000-000000000000';
+    const noOrg = await get(`/operator/organizations/${unknown}/members`);
+    expect(noOrg.json()).toMatchObject({ status: 404, code: 'tenancy.organization_not_found' });
+    expect((await get(`/operator/organizations/${alpha.id}/members`, {})).statusCode).toBe(401);
+    // A member of the organization is not an operator either.
+    expect(
+      (await callAs(socle, alice, 'GET', `/operator/organizations/${alpha.id}/members`)).statusCode,
+    ).toBe(401);
+
+    // Bruno signs in on a second device: two live sessions; the operator revokes that one.
+    const signedIn = await socle.app.inject({
+      method: 'POST',
+      url: '/auth/sign-in',
+      payload: { email: 'bruno@operator.test', password: TEST_PASSWORD },
+      headers: { 'user-agent': 'second laptop' },
+    });
+    expect(signedIn.statusCode, signedIn.body).toBe(200);
+    const { sessionId, refreshToken } = signedIn.json();
+    const listed = await get(`/operator/users/${bruno.userId}/sessions`);
+    expect(listed.statusCode, listed.body).toBe(200);
+    const sessions: { id: string; userAgent: string | null }[] = listed.json().sessions;
+    expect(sessions.length).toBeGreaterThanOrEqual(2);
+    expect(sessions).toContainEqual(expect.objectContaining({ id: sessionId, userAgent: 'second laptop' }));
+    const revoke = (userId: string, id: string, headers: Record<string, string> = operator) =>
+      socle.app.inject({ method: 'DELETE', url: `/operator/users/${userId}/sessions/${id}`, headers });
+    expect((await revoke(bruno.userId, sessionId, {})).statusCode).toBe(401);
+    // Another account's session id under Bruno's: not found, nothing revoked.
+    expect((await revoke(alice.userId, sessionId)).json().code).toBe('auth.session_not_found');
+    const revoked = await revoke(bruno.userId, sessionId);
+    expect(revoked.statusCode, revoked.body).toBe(204);
+    const after = (await get(`/operator/users/${bruno.userId}/sessions`)).json().sessions;
+    expect(after.map((session: { id: string }) => session.id)).not.toContain(sessionId);
+    expect(after).toHaveLength(sessions.length - 1);
+    const refresh = await socle.app.inject({
+      method: 'POST',
+      url: '/auth/refresh',
+      payload: { refreshToken },
+    });
+    expect(refresh.statusCode).toBe(401);
+    expect((await revoke(bruno.userId, sessionId)).json().code).toBe('auth.session_not_found');
+    expect((await get(`/operator/users/${unknown}/sessions`)).json()).toMatchObject({
+      status: 404,
+      code: 'auth.account_not_found',
+    });
+    expect((await get('/operator/users/not-a-uuid/sessions')).statusCode).toBe(400);
+
+    await new Promise((resolve) => setImmediate(resolve));
+    await socle.servicesOf<{ flush(): Promise<void> }>('audit').flush();
+    const { rows } = await socle.db.withConnection(
+      (connection) =>
+        connection.query<{ action: string; status: number }>(
+          `select action, status from audit.events where action like 'DELETE /operator/users/%' order by occurred_at, id`,
+        ),
+      'owner',
+    );
+    expect(rows).toContainEqual({
+      action: 'DELETE /operator/users/:userId/sessions/:id',
+      status: 204,
+    });
   });
 
   it("exports another person's data, and erases them only when their email is typed again", async () => {

@@ -150,6 +150,25 @@ const en = {
   debit: 'Debited account',
   credit: 'Credited account',
   amount: 'Amount',
+  liveOn: 'Live updates on',
+  liveOff: 'Live updates off (read again periodically)',
+  updatedLive: 'Updated live (pushed by the realtime gateway).',
+  updatedEvery: 'Read again every 5 seconds.',
+  failedJobs: 'Failed',
+  membersOfOrganization: 'Members of {name}',
+  sessionsOf: 'Sessions of {who}',
+  confirmRevokeSession: 'Revoke this session of {who}? Its device will have to sign in again.',
+  revokedSession: 'A session of {who} was revoked.',
+  reconciliation: 'Reconciliation (every organization)',
+  reconciliationHint:
+    'Recomputes every account from its transfers and checks that each unit sums to zero; it also runs every hour.',
+  reconcileNow: 'Reconcile now',
+  reconciledOk: 'Checked {when}: every balance matches its transfers.',
+  reconciledDrift: 'Checked {when}: {count} problem(s) found.',
+  driftedAccounts: 'Accounts whose stored sums differ (debits / credits posted, pending)',
+  unbalancedUnits: 'Units that do not sum to zero',
+  storedSums: 'Stored',
+  computedSums: 'From transfers',
 };
 
 export type Words = typeof en;
@@ -303,6 +322,26 @@ const fr: Words = {
   debit: 'Compte débité',
   credit: 'Compte crédité',
   amount: 'Montant',
+  liveOn: 'Mises à jour en direct',
+  liveOff: 'Pas de direct (relu régulièrement)',
+  updatedLive: 'Mis à jour en direct (poussé par la passerelle temps réel).',
+  updatedEvery: 'Relu toutes les 5 secondes.',
+  failedJobs: 'En échec',
+  membersOfOrganization: 'Membres de {name}',
+  sessionsOf: 'Sessions de {who}',
+  confirmRevokeSession: 'Révoquer cette session de {who} ? Son appareil devra se reconnecter.',
+  revokedSession: 'Une session de {who} a été révoquée.',
+  reconciliation: 'Rapprochement (toutes les organisations)',
+  reconciliationHint:
+    'Recalcule chaque compte à partir de ses virements et vérifie que chaque unité a une somme nulle ; il tourne aussi toutes les heures.',
+  reconcileNow: 'Rapprocher maintenant',
+  reconciledOk: 'Vérifié {when} : chaque solde correspond à ses virements.',
+  reconciledDrift: 'Vérifié {when} : {count} problème(s) trouvé(s).',
+  driftedAccounts:
+    'Comptes dont les sommes enregistrées diffèrent (débits / crédits comptabilisés, en attente)',
+  unbalancedUnits: 'Unités dont la somme n’est pas nulle',
+  storedSums: 'Enregistré',
+  computedSums: 'D’après les virements',
 };
 
 export const languages = { en, fr } as const;

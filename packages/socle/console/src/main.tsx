@@ -2,6 +2,7 @@ import { render } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
 import { api, clearCredentials, loadCredentials, saveCredentials } from './api.js';
 import { initialLanguage, type Language, languages } from './i18n.js';
+import { connectLiveFeed, FEED_ROUTE, type LiveFeed } from './live.js';
 import { Account } from './pages/account.js';
 import { Audit } from './pages/audit.js';
 import { Configuration } from './pages/configuration.js';
@@ -48,6 +49,7 @@ function App() {
   const [organizations, setOrganizations] = useState<Organization[]>([]);
   const [orgId, setOrgId] = useState<string | undefined>(undefined);
   const [paths, setPaths] = useState<ReadonlySet<string>>(new Set());
+  const [live, setLive] = useState<LiveFeed | undefined>(undefined);
   const words = languages[language];
 
   useEffect(() => {
@@ -78,6 +80,32 @@ function App() {
       () => setOrganizations([]),
     );
   }, [signedIn]);
+
+  // Live updates through Socle's own realtime gateway, for the operator token, when the server has
+  // the realtime module (its feed route is in /openapi.json); pages poll while there is none.
+  const operatorSignedIn = signedIn && Boolean(loadCredentials().operatorToken);
+  const feedServed = paths.has(FEED_ROUTE);
+  useEffect(() => {
+    if (!operatorSignedIn || !feedServed) return;
+    let open = true;
+    let connection: Awaited<ReturnType<typeof connectLiveFeed>> | undefined;
+    connectLiveFeed((connected) => {
+      if (open) setLive(connected ? connection?.feed : undefined);
+    }).then(
+      (connected) => {
+        connection = connected;
+        if (open) setLive(connected.feed);
+        else connected.close();
+      },
+      // Pages keep polling; the failure is not the operator's to act on.
+      () => undefined,
+    );
+    return () => {
+      open = false;
+      connection?.close();
+      setLive(undefined);
+    };
+  }, [operatorSignedIn, feedServed]);
 
   const signOut = async () => {
     if (loadCredentials().accessToken) await api('/auth/sign-out', { method: 'POST' }).catch(() => undefined);
@@ -135,6 +163,7 @@ function App() {
     organizations,
     operator: Boolean(credentials.operatorToken),
     user: Boolean(credentials.accessToken),
+    live,
     selectOrg: setOrgId,
     signOut,
   };
@@ -168,6 +197,11 @@ function App() {
               ))}
             </select>
           </label>
+        )}
+        {context.operator && (
+          <span class="muted" role="status">
+            {live ? words.liveOn : words.liveOff}
+          </span>
         )}
         {languagePicker}
         <button type="button" onClick={signOut}>

@@ -2,6 +2,7 @@ import { createContext, type InputHTMLAttributes } from 'preact';
 import { useCallback, useContext, useEffect, useState } from 'preact/hooks';
 import { ApiError } from './api.js';
 import { languages, type Words } from './i18n.js';
+import type { LiveFeed } from './live.js';
 
 export interface Organization {
   id: string;
@@ -20,6 +21,8 @@ export interface Context {
   operator: boolean;
   /** A user is signed in. */
   user: boolean;
+  /** Events pushed by the realtime gateway (operator token, realtime module); else pages poll. */
+  live: LiveFeed | undefined;
   selectOrg(id: string | undefined): void;
   signOut(): Promise<void>;
 }

@@ -120,6 +120,7 @@ export {
   type JobContext,
   type JobDefinition,
   type JobQueue,
+  type JobQueueCounts,
   type JobRecord,
   type Jobs,
   type JobToEnqueue,

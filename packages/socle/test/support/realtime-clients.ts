@@ -7,7 +7,8 @@ import WebSocket from 'ws';
 /** pusher-js's class (its typings describe an ES default export; at run time it is the CJS export). */
 type PusherClass = typeof import('pusher-js/types/src/core/pusher.js')['default'];
 export type PusherJs = InstanceType<PusherClass>;
-const PusherJs = PusherModule as unknown as PusherClass;
+/** The class itself, for a client configured otherwise than {@link pusherClient}'s. */
+export const PusherJs = PusherModule as unknown as PusherClass;
 export type PresenceChannel = InstanceType<
   typeof import('pusher-js/types/src/core/channels/presence_channel.js')['default']
 >;

@@ -1,4 +1,4 @@
-import { useState } from 'preact/hooks';
+import { useEffect, useState } from 'preact/hooks';
 import { api } from '../api.js';
 import { format } from '../i18n.js';
 import { Messages, type PageProps, useLoad, useWords, when } from '../shared.js';
@@ -15,8 +15,18 @@ interface Job {
   createdAt: string;
   startedAt: string | null;
 }
+interface QueueCounts {
+  queue: string;
+  created: number;
+  retry: number;
+  active: number;
+  failed: number;
+  oldestWaitingAt: string | null;
+}
 const STATES = ['created', 'retry', 'active', 'completed', 'cancelled', 'failed'] as const;
 const WAITING = new Set(['created', 'retry']);
+/** How often counts and jobs are read again when nothing pushes them (no realtime module). */
+const POLL_MS = 5000;
 
 function errorText(error: unknown): string {
   if (error == null) return '';
@@ -26,43 +36,54 @@ function errorText(error: unknown): string {
 
 /**
  * Every job with the operator token (`/operator/jobs`), else the current organization's
- * (`/org/jobs`). Queue depth and age are counted from the waiting jobs listed (at most 200).
+ * (`/org/jobs`): counts by queue and state (`…/jobs/counts`), jobs of a state. With the operator
+ * feed the counts are pushed as they change (and the list is read again then); without it both
+ * are read every 5 s.
  */
 export function Jobs({ context }: PageProps) {
   const words = useWords();
   const [state, setState] = useState<string>('failed');
+  const [pushed, setPushed] = useState<QueueCounts[] | undefined>(undefined);
   const base = context.operator ? '/operator/jobs' : '/org/jobs';
   const orgId = context.operator ? undefined : context.orgId;
   const usable = context.operator || orgId !== undefined;
-  const { data, error, notice, run } = useLoad(async () => {
+  const live = context.operator ? context.live : undefined;
+  const counts = useLoad(async () => {
     if (!usable) return undefined;
-    const [listed, waiting, running] = await Promise.all([
-      api<{ jobs: Job[] }>(`${base}?limit=200${state ? `&state=${state}` : ''}`, { orgId }),
-      Promise.all(
-        ['created', 'retry'].map((s) => api<{ jobs: Job[] }>(`${base}?limit=200&state=${s}`, { orgId })),
-      ),
-      api<{ jobs: Job[] }>(`${base}?limit=200&state=active`, { orgId }),
-    ]);
-    const queues = new Map<string, { depth: number; oldest: string; running: number }>();
-    for (const job of [...waiting.flatMap((page) => page.jobs), ...running.jobs]) {
-      const entry = queues.get(job.queue) ?? { depth: 0, oldest: job.createdAt, running: 0 };
-      if (WAITING.has(job.state)) {
-        entry.depth += 1;
-        if (job.createdAt < entry.oldest) entry.oldest = job.createdAt;
-      } else entry.running += 1;
-      queues.set(job.queue, entry);
-    }
-    return { jobs: listed.jobs, queues: [...queues.entries()] };
+    return (await api<{ queues: QueueCounts[] }>(`${base}/counts`, { orgId })).queues;
+  }, [base, orgId, live]);
+  const { data, error, notice, run, reload } = useLoad(async () => {
+    if (!usable) return undefined;
+    const query = `${base}?limit=200${state ? `&state=${state}` : ''}`;
+    return (await api<{ jobs: Job[] }>(query, { orgId })).jobs;
   }, [state, base, orgId]);
+  const reloadCounts = counts.reload;
+  useEffect(() => {
+    if (!usable) return;
+    setPushed(undefined);
+    if (live)
+      return live.listen((event, pushedData) => {
+        if (event !== 'jobs') return;
+        setPushed((pushedData as { queues: QueueCounts[] }).queues);
+        reload();
+      });
+    const timer = setInterval(() => {
+      reloadCounts();
+      reload();
+    }, POLL_MS);
+    return () => clearInterval(timer);
+  }, [usable, live, reload, reloadCounts]);
   if (!usable) return <p>{words.operatorOnly}</p>;
+  const queues = pushed ?? counts.data;
   return (
     <>
       <p class="muted">
         {context.operator
           ? words.operatorScope
-          : format(words.orgScope, { name: context.organization?.name ?? '' })}
+          : format(words.orgScope, { name: context.organization?.name ?? '' })}{' '}
+        {live ? words.updatedLive : words.updatedEvery}
       </p>
-      <Messages error={error} notice={notice} />
+      <Messages error={error ?? counts.error} notice={notice} />
       <h3>{words.queues}</h3>
       <table>
         <thead>
@@ -71,15 +92,17 @@ export function Jobs({ context }: PageProps) {
             <th>{words.depth}</th>
             <th>{words.oldest}</th>
             <th>{words.running}</th>
+            <th>{words.failedJobs}</th>
           </tr>
         </thead>
         <tbody>
-          {data?.queues.map(([queue, entry]) => (
-            <tr key={queue}>
-              <td>{queue}</td>
-              <td>{entry.depth}</td>
-              <td>{entry.depth > 0 ? when(entry.oldest) : '—'}</td>
-              <td>{entry.running}</td>
+          {queues?.map((entry) => (
+            <tr key={entry.queue} data-queue={entry.queue}>
+              <td>{entry.queue}</td>
+              <td data-testid={`waiting-${entry.queue}`}>{entry.created + entry.retry}</td>
+              <td>{when(entry.oldestWaitingAt)}</td>
+              <td>{entry.active}</td>
+              <td data-testid={`failed-${entry.queue}`}>{entry.failed}</td>
             </tr>
           ))}
         </tbody>
@@ -95,7 +118,7 @@ export function Jobs({ context }: PageProps) {
           ))}
         </select>
       </label>
-      {data && data.jobs.length === 0 ? (
+      {data && data.length === 0 ? (
         <p>{words.none}</p>
       ) : (
         <table>
@@ -111,7 +134,7 @@ export function Jobs({ context }: PageProps) {
             </tr>
           </thead>
           <tbody>
-            {data?.jobs.map((job) => (
+            {data?.map((job) => (
               <tr key={job.id} data-job-id={job.id}>
                 <td>
                   {job.name}

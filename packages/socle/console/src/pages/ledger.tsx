@@ -1,5 +1,7 @@
+import { useState } from 'preact/hooks';
 import { api } from '../api.js';
-import { Messages, type PageProps, useLoad, useWords, when } from '../shared.js';
+import { format } from '../i18n.js';
+import { describeError, Messages, type PageProps, useLoad, useWords, when } from '../shared.js';
 
 interface Balance {
   posted: string;
@@ -51,10 +53,18 @@ export function Ledger({ context }: PageProps) {
     ]);
     return { accounts: accounts.accounts, transfers: transfers.transfers };
   }, [orgId]);
-  if (orgId === undefined) return <p>{words.noOrganization}</p>;
+  const reconciliation = context.operator && <Reconciliation />;
+  if (orgId === undefined)
+    return (
+      <>
+        {reconciliation}
+        <p>{words.noOrganization}</p>
+      </>
+    );
   const scaleOf = new Map(data?.accounts.map((account) => [account.id, account.scale]));
   return (
     <>
+      {reconciliation}
       <Messages error={error} />
       <h3>{words.accounts}</h3>
       {data && data.accounts.length === 0 ? (
@@ -128,5 +138,111 @@ export function Ledger({ context }: PageProps) {
         </table>
       )}
     </>
+  );
+}
+
+interface Sums {
+  debitsPending: string;
+  debitsPosted: string;
+  creditsPending: string;
+  creditsPosted: string;
+}
+interface ReconciliationReport {
+  checkedAt: string;
+  ok: boolean;
+  accounts: { accountId: string; orgId: string; unit: string; stored: Sums; computed: Sums }[];
+  units: { orgId: string; unit: string; posted: string; pending: string }[];
+}
+
+const sumsText = (sums: Sums) =>
+  `${sums.debitsPosted} / ${sums.creditsPosted} (${sums.debitsPending} / ${sums.creditsPending})`;
+
+/**
+ * Every organization's reconciliation, run on demand by the operator
+ * (`POST /operator/ledger/reconciliation`, audited): drifted accounts and unbalanced units.
+ */
+function Reconciliation() {
+  const words = useWords();
+  const [report, setReport] = useState<ReconciliationReport | undefined>(undefined);
+  const [error, setError] = useState<string | undefined>(undefined);
+  const [busy, setBusy] = useState(false);
+  const reconcile = async () => {
+    setBusy(true);
+    try {
+      setReport(await api<ReconciliationReport>('/operator/ledger/reconciliation', { method: 'POST' }));
+      setError(undefined);
+    } catch (failure) {
+      setError(describeError(failure));
+    } finally {
+      setBusy(false);
+    }
+  };
+  return (
+    <section aria-labelledby="reconciliation-title">
+      <h3 id="reconciliation-title">{words.reconciliation}</h3>
+      <p class="muted">{words.reconciliationHint}</p>
+      <button type="button" disabled={busy} onClick={() => void reconcile()}>
+        {words.reconcileNow}
+      </button>
+      <Messages error={error} />
+      {report && (
+        <div role="status">
+          <p class={report.ok ? 'notice' : 'error'}>
+            {format(report.ok ? words.reconciledOk : words.reconciledDrift, {
+              when: when(report.checkedAt),
+              count: report.accounts.length + report.units.length,
+            })}
+          </p>
+          {report.accounts.length > 0 && (
+            <table>
+              <caption>{words.driftedAccounts}</caption>
+              <thead>
+                <tr>
+                  <th>Id</th>
+                  <th>{words.organization}</th>
+                  <th>{words.unit}</th>
+                  <th>{words.storedSums}</th>
+                  <th>{words.computedSums}</th>
+                </tr>
+              </thead>
+              <tbody>
+                {report.accounts.map((account) => (
+                  <tr key={account.accountId}>
+                    <td>{account.accountId}</td>
+                    <td class="muted">{account.orgId}</td>
+                    <td>{account.unit}</td>
+                    <td>{sumsText(account.stored)}</td>
+                    <td>{sumsText(account.computed)}</td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          )}
+          {report.units.length > 0 && (
+            <table>
+              <caption>{words.unbalancedUnits}</caption>
+              <thead>
+                <tr>
+                  <th>{words.organization}</th>
+                  <th>{words.unit}</th>
+                  <th>{words.posted}</th>
+                  <th>{words.pending}</th>
+                </tr>
+              </thead>
+              <tbody>
+                {report.units.map((unit) => (
+                  <tr key={`${unit.orgId}:${unit.unit}`}>
+                    <td class="muted">{unit.orgId}</td>
+                    <td>{unit.unit}</td>
+                    <td>{unit.posted}</td>
+                    <td>{unit.pending}</td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          )}
+        </div>
+      )}
+    </section>
   );
 }

@@ -84,6 +84,7 @@ function EveryOrganization({ context }: PageProps) {
   const [draft, setDraft] = useState('');
   const [search, setSearch] = useState('');
   const [after, setAfter] = useState<string | undefined>(undefined);
+  const [shown, setShown] = useState<OrganizationSummary | undefined>(undefined);
   const { data, error } = useLoad(async () => {
     const params = new URLSearchParams({ limit: '50' });
     if (search) params.set('search', search);
@@ -144,7 +145,15 @@ function EveryOrganization({ context }: PageProps) {
                     </button>
                   ) : (
                     <span class="muted">{words.notAMember}</span>
-                  )}
+                  )}{' '}
+                  <button
+                    type="button"
+                    aria-label={format(words.membersOfOrganization, { name: org.name })}
+                    aria-pressed={shown?.id === org.id}
+                    onClick={() => setShown(org)}
+                  >
+                    {words.members}
+                  </button>
                 </td>
               </tr>
             ))}
@@ -163,6 +172,47 @@ function EveryOrganization({ context }: PageProps) {
           </button>
         )}
       </p>
+      {shown && <OperatorMembers key={shown.id} organization={shown} />}
+    </section>
+  );
+}
+
+/** Any organization's members, read-only, for the operator (`GET /operator/organizations/:id/members`). */
+function OperatorMembers({ organization }: { organization: OrganizationSummary }) {
+  const words = useWords();
+  const { data, error } = useLoad(
+    () => api<{ members: Member[] }>(`/operator/organizations/${organization.id}/members`),
+    [organization.id],
+  );
+  const title = format(words.membersOfOrganization, { name: organization.name });
+  return (
+    <section aria-label={title}>
+      <h4>{title}</h4>
+      <Messages error={error} />
+      {data && data.members.length === 0 ? (
+        <p>{words.none}</p>
+      ) : (
+        <table>
+          <thead>
+            <tr>
+              <th>{words.email}</th>
+              <th>{words.name}</th>
+              <th>{words.role}</th>
+              <th>{words.joined}</th>
+            </tr>
+          </thead>
+          <tbody>
+            {data?.members.map((member) => (
+              <tr key={member.userId}>
+                <td>{member.email}</td>
+                <td>{member.name ?? ''}</td>
+                <td>{member.role}</td>
+                <td>{when(member.joinedAt)}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
     </section>
   );
 }

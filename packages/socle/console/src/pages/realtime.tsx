@@ -1,6 +1,7 @@
 import { useEffect, useState } from 'preact/hooks';
 import { api } from '../api.js';
 import { format } from '../i18n.js';
+import type { LiveFeed } from '../live.js';
 import { describeError, Messages, type PageProps, useLoad, useWords, when } from '../shared.js';
 
 interface App {
@@ -30,13 +31,14 @@ interface Job {
   error: unknown;
   createdAt: string;
 }
-/** How often the activity of the app watched is read again. */
+/** How often the activity of the app watched is read again when nothing pushes its changes. */
 const ACTIVITY_REFRESH_MS = 2000;
 
 /**
  * The current organization's realtime apps (GET /realtime/apps, admins); the activity of the one
- * watched, read again every 2 s (connections, channels, presence members); its webhook deliveries
- * (the `realtime.deliverWebhook` jobs of the organization).
+ * watched (connections, channels, presence members), read again when the operator feed says it
+ * changed, else every 2 s; its webhook deliveries (the `realtime.deliverWebhook` jobs of the
+ * organization).
  */
 export function Realtime({ context }: PageProps) {
   const words = useWords();
@@ -89,41 +91,58 @@ export function Realtime({ context }: PageProps) {
           </tbody>
         </table>
       )}
-      {current && <AppActivity key={current.id} orgId={orgId} app={current} />}
+      {current && <AppActivity key={current.id} orgId={orgId} app={current} live={context.live} />}
       {current && <WebhookDeliveries orgId={orgId} />}
     </>
   );
 }
 
-function AppActivity({ orgId, app }: { orgId: string; app: App }) {
+function AppActivity({ orgId, app, live }: { orgId: string; app: App; live: LiveFeed | undefined }) {
   const words = useWords();
   const [activity, setActivity] = useState<Activity | undefined>(undefined);
   const [error, setError] = useState<string | undefined>(undefined);
   useEffect(() => {
-    let live = true;
+    let open = true;
     let timer: ReturnType<typeof setTimeout> | undefined;
+    let reading = false;
+    let again = false;
     const read = async () => {
+      // One read at a time; a change pushed meanwhile is read once this one is done.
+      if (reading) {
+        again = true;
+        return;
+      }
+      reading = true;
       try {
         const next = await api<Activity>(`/realtime/apps/${app.id}/activity`, { orgId });
-        if (live) {
+        if (open) {
           setActivity(next);
           setError(undefined);
         }
       } catch (failure) {
-        if (live) setError(describeError(failure));
+        if (open) setError(describeError(failure));
       }
-      if (live) timer = setTimeout(read, ACTIVITY_REFRESH_MS);
+      reading = false;
+      if (again) {
+        again = false;
+        void read();
+      } else if (open && live === undefined) timer = setTimeout(read, ACTIVITY_REFRESH_MS);
     };
     void read();
+    const stopListening = live?.listen((event, data) => {
+      const apps = event === 'realtime' ? (data as { apps?: { appId: string }[] }).apps : undefined;
+      if (apps?.some((changed) => changed.appId === app.id)) void read();
+    });
     return () => {
-      live = false;
+      open = false;
+      stopListening?.();
       if (timer !== undefined) clearTimeout(timer);
     };
-  }, [orgId, app.id]);
+  }, [orgId, app.id, live]);
   return (
     <section aria-labelledby="activity-title">
       <h3 id="activity-title">{format(words.activityOf, { name: app.name })}</h3>
-      <p class="muted">{words.refreshedEvery}</p>
+      <p class="muted">{live ? words.updatedLive : words.refreshedEvery}</p>
       <Messages error={error} />
       {activity && (
         <>

@@ -26,6 +26,7 @@ export function Users({ context }: PageProps) {
   const [target, setTarget] = useState<Account | undefined>(undefined);
   const [typed, setTyped] = useState('');
   const [eraseError, setEraseError] = useState<string | undefined>(undefined);
+  const [sessionsOf, setSessionsOf] = useState<Account | undefined>(undefined);
   const dialog = useRef<HTMLDialogElement>(null);
   const { data, error, notice, run } = useLoad(async () => {
     if (!context.operator) return undefined;
@@ -113,6 +114,14 @@ export function Users({ context }: PageProps) {
                   </button>{' '}
                   <button
                     type="button"
+                    aria-label={format(words.sessionsOf, { who: user.email })}
+                    aria-pressed={sessionsOf?.id === user.id}
+                    onClick={() => setSessionsOf(user)}
+                  >
+                    {words.sessions}
+                  </button>{' '}
+                  <button
+                    type="button"
                     class="danger"
                     aria-label={`${words.eraseUser} ${user.email}`}
                     onClick={() => {
@@ -142,6 +151,7 @@ export function Users({ context }: PageProps) {
           </button>
         )}
       </p>
+      {sessionsOf && <AccountSessions key={sessionsOf.id} account={sessionsOf} />}
       <dialog ref={dialog} aria-labelledby="erase-user-title">
         <form onSubmit={erase}>
           <h3 id="erase-user-title">{format(words.eraseTitle, { who: target?.email ?? '' })}</h3>
@@ -172,5 +182,77 @@ export function Users({ context }: PageProps) {
         </form>
       </dialog>
     </>
+  );
+}
+
+interface Session {
+  id: string;
+  createdAt: string;
+  lastRefreshedAt: string;
+  expiresAt: string;
+  userAgent: string | null;
+  ip: string | null;
+}
+
+/**
+ * Another account's live sessions (`GET /operator/users/:id/sessions`); revoking one
+ * (`DELETE /operator/users/:userId/sessions/:id`, audited) asks for a confirmation first.
+ */
+function AccountSessions({ account }: { account: Account }) {
+  const words = useWords();
+  const { data, error, notice, run } = useLoad(
+    () => api<{ sessions: Session[] }>(`/operator/users/${account.id}/sessions`),
+    [account.id],
+  );
+  const title = format(words.sessionsOf, { who: account.email });
+  return (
+    <section aria-label={title}>
+      <h3>{title}</h3>
+      <Messages error={error} notice={notice} />
+      {data && data.sessions.length === 0 ? (
+        <p>{words.none}</p>
+      ) : (
+        <table>
+          <thead>
+            <tr>
+              <th>{words.created}</th>
+              <th>{words.lastUsed}</th>
+              <th>{words.expires}</th>
+              <th>{words.client}</th>
+              <th>{words.actions}</th>
+            </tr>
+          </thead>
+          <tbody>
+            {data?.sessions.map((session) => (
+              <tr key={session.id} data-session-id={session.id}>
+                <td>{when(session.createdAt)}</td>
+                <td>{when(session.lastRefreshedAt)}</td>
+                <td>{when(session.expiresAt)}</td>
+                <td>
+                  {session.userAgent ?? ''} {session.ip ?? ''}
+                </td>
+                <td>
+                  <button
+                    type="button"
+                    class="danger"
+                    aria-label={`${words.revoke} ${session.userAgent ?? ''} ${session.id}`}
+                    onClick={() => {
+                      if (!confirm(format(words.confirmRevokeSession, { who: account.email }))) return;
+                      void run(
+                        () =>
+                          api(`/operator/users/${account.id}/sessions/${session.id}`, { method: 'DELETE' }),
+                        format(words.revokedSession, { who: account.email }),
+                      );
+                    }}
+                  >
+                    {words.revoke}
+                  </button>
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+    </section>
   );
 }

@@ -16,4 +16,11 @@ export { createJobEngine, type JobEngine, type JobEngineOptions } from './job-en
 export { keyedJobId } from './job-rows.js';
 export { jobErrors } from './jobs.errors.js';
 export type { Enqueued, EnqueueOptions, JobExecutor, Jobs, JobToEnqueue } from './jobs.js';
-export { JOB_STATES, JOBS_SCHEMA, type JobListFilter, type JobRecord, type JobState } from './jobs.store.js';
+export {
+  JOB_STATES,
+  JOBS_SCHEMA,
+  type JobListFilter,
+  type JobQueueCounts,
+  type JobRecord,
+  type JobState,
+} from './jobs.store.js';

@@ -386,6 +386,7 @@ export function createJobEngine(options: JobEngineOptions): JobEngine {
     },
 
     list: (filter) => requireStarted().store.list(filter),
+    counts: (tenantId) => requireStarted().store.counts(tenantId),
     get,
 
     async retry(id, tenantId) {

@@ -29,6 +29,20 @@ export interface JobRecord {
   readonly completedAt: string | null;
 }
 
+/**
+ * How many jobs of a queue are in each unfinished state, and failed (dead) ones, with the
+ * creation time of the oldest one waiting: what the console shows live.
+ */
+export interface JobQueueCounts {
+  readonly queue: string;
+  readonly created: number;
+  readonly retry: number;
+  readonly active: number;
+  readonly failed: number;
+  /** Creation time of the oldest created or retry job; null when none waits. */
+  readonly oldestWaitingAt: string | null;
+}
+
 export interface JobListFilter {
   /** Only this tenant's jobs; null lists every tenant's and global jobs (operators). */
   readonly tenantId: string | null;
@@ -74,6 +88,38 @@ export function createJobsStore(engineDb: Db, queues: readonly string[]) {
         ],
       );
       return rows as JobRecord[];
+    },
+
+    /** Counts of every queue (zeros included), of one tenant's jobs or (null) of all. */
+    async counts(tenantId: string | null): Promise<JobQueueCounts[]> {
+      // Finished states (completed, cancelled) are left out: they grow for 30 days and nobody
+      // watches them live; failed ones are what an operator acts on.
+      const { rows } = await engineDb.executeSql(
+        `select name as queue,
+                count(*) filter (where state = 'created')::int as created,
+                count(*) filter (where state = 'retry')::int as retry,
+                count(*) filter (where state = 'active')::int as active,
+                count(*) filter (where state = 'failed')::int as failed,
+                to_char(min(created_on) filter (where state in ('created', 'retry')) at time zone 'UTC',
+                        'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') as "oldestWaitingAt"
+           from ${JOBS_SCHEMA}.job
+          where name = any($1::text[]) and state in ('created', 'retry', 'active', 'failed')
+            and ($2::text is null or data->>'tenantId' = $2)
+          group by name`,
+        [queues, tenantId],
+      );
+      const found = rows as JobQueueCounts[];
+      return queues.map(
+        (queue) =>
+          found.find((row) => row.queue === queue) ?? {
+            queue,
+            created: 0,
+            retry: 0,
+            active: 0,
+            failed: 0,
+            oldestWaitingAt: null,
+          },
+      );
     },
 
     async find(id: string, tenantId: string | null): Promise<JobRecord | undefined> {

@@ -1,4 +1,4 @@
-import type { JobListFilter, JobRecord } from './jobs.store.js';
+import type { JobListFilter, JobQueueCounts, JobRecord } from './jobs.store.js';
 
 /** Options of one enqueue. */
 export interface EnqueueOptions {
@@ -62,6 +62,11 @@ export interface Jobs {
    */
   enqueueMany(trx: JobExecutor, name: string, jobs: readonly JobToEnqueue[]): Promise<Enqueued[]>;
   list(filter: JobListFilter): Promise<JobRecord[]>;
+  /**
+   * Per queue: created, retry, active and failed jobs, and when the oldest waiting one was created,
+   * of one tenant (its admins' view) or, with null, of every tenant and global jobs (operators).
+   */
+  counts(tenantId: string | null): Promise<JobQueueCounts[]>;
   get(id: string, tenantId: string | null): Promise<JobRecord>;
   /** Runs a failed (dead) or cancelled job again. */
   retry(id: string, tenantId: string | null): Promise<JobRecord>;

@@ -26,6 +26,15 @@ describe('secret box', () => {
     );
   });
 
+  it('derives the same key for a context from the same SECRET_KEY only, another for another context', () => {
+    const derived = createSecretBox(keyA).derive('realtime.operator-app');
+    expect(derived).toHaveLength(32);
+    expect(createSecretBox(keyA, [keyB]).derive('realtime.operator-app').equals(derived)).toBe(true);
+    expect(createSecretBox(keyB).derive('realtime.operator-app').equals(derived)).toBe(false);
+    expect(createSecretBox(keyA).derive('another').equals(derived)).toBe(false);
+    expect(derived.includes(keyA)).toBe(false);
+  });
+
   it('refuses a tampered value', () => {
     const box = createSecretBox(keyA);
     const sealed = box.seal('secret', 'c');

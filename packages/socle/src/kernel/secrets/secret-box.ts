@@ -1,4 +1,4 @@
-import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHash, createHmac, randomBytes } from 'node:crypto';
 import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { SocleError } from '../errors/index.js';
@@ -40,6 +40,12 @@ export interface SecretBox {
    * SECRET_KEY rotation writes back.
    */
   reseal(stored: string, context: string): string;
+  /**
+   * A 32-byte key derived from the current key for `context` (HMAC-SHA256): the same on every node
+   * sharing SECRET_KEY, unknown to anyone without it, and never stored. For secrets that every node
+   * must agree on without a row to keep them in (the realtime operator feed's app secret).
+   */
+  derive(context: string): Buffer;
 }
 
 const PREFIX = 'sb1';
@@ -123,6 +129,7 @@ export function createSecretBox(current: Buffer, previous: readonly Buffer[] = [
     openStored: (stored, context) => (box.isSealed(stored) ? box.open(stored, context) : stored),
     reseal: (stored, context) =>
       box.isCurrent(stored) ? stored : box.seal(box.openStored(stored, context), context),
+    derive: (context) => createHmac('sha256', current).update(`socle derived key:${context}`).digest(),
   };
   return box;
 }

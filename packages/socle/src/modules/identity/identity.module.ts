@@ -26,7 +26,7 @@ import { installOperatorAccess } from './operator-access.hooks.js';
 import { createPersonalDataStore } from './personal-data.store.js';
 import { createIdentityRateLimits, installIdentityRateLimits } from './rate-limits.hooks.js';
 import { installReauthentication } from './reauthentication.hooks.js';
-import { registerSessionRoutes } from './sessions.routes.js';
+import { registerOperatorSessionRoutes, registerSessionRoutes } from './sessions.routes.js';
 import { createSessionService } from './sessions.service.js';
 import { createSessionsStore } from './sessions.store.js';
 import { createSigningKeysStore } from './signing-keys.store.js';
@@ -213,6 +213,11 @@ export function createIdentityModule(options: IdentityOptions = {}) {
       registerMfaRoutes(app, services);
       registerEmailTokenRoutes(app, services);
       registerOperatorAccountRoutes(app, services.accounts);
+      registerOperatorSessionRoutes(
+        app,
+        services.sessions,
+        async (userId) => (await services.findProfiles([userId])).length > 0,
+      );
       registerOperatorConfigurationRoute(app, configuration);
     },
   });

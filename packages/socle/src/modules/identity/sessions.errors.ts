@@ -42,6 +42,8 @@ export const sessionErrors = {
       status: 404,
       details: { id },
     }),
+  accountNotFound: (userId: string) =>
+    new SocleError('auth.account_not_found', `No account ${userId}`, { status: 404, details: { userId } }),
   emailTaken: () =>
     new SocleError('auth.email_taken', 'An account with this email already exists; sign in instead', {
       status: 409,

@@ -162,8 +162,8 @@ export function createSessionService(options: SessionServiceOptions) {
 
     list: (userId: string): Promise<SessionRow[]> => store.listActive(userId, clock.now()),
 
-    async revoke(userId: string, sessionId: string): Promise<void> {
-      const revoked = await store.revoke({ sessionId, userId }, 'revoked by user', clock.now());
+    async revoke(userId: string, sessionId: string, by: 'user' | 'operator' = 'user'): Promise<void> {
+      const revoked = await store.revoke({ sessionId, userId }, `revoked by ${by}`, clock.now());
       if (revoked === 0) throw sessionErrors.sessionNotFound(sessionId);
     },
   };

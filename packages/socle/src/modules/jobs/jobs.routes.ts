@@ -38,6 +38,21 @@ const ListQuery = Type.Object(
   { additionalProperties: false },
 );
 const IdParams = Type.Object({ id: Type.String({ format: 'uuid' }) });
+/** What `GET …/jobs/counts` answers, and what the realtime operator feed pushes (`jobs` event). */
+const JobCounts = Type.Object({
+  queues: Type.Array(
+    Type.Object({
+      queue: Type.String(),
+      created: Type.Integer({ description: 'queued, never run' }),
+      retry: Type.Integer({ description: 'queued again after a failed attempt' }),
+      active: Type.Integer({ description: 'running' }),
+      failed: Type.Integer({ description: 'dead after their last attempt' }),
+      oldestWaitingAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()], {
+        description: 'creation time of the oldest created or retry job',
+      }),
+    }),
+  ),
+});
 
 /**
  * Who may use one set of job routes and which jobs they see: `tenantOf` checks the caller and
@@ -74,6 +89,19 @@ function registerJobRoutes(app: HttpServer, jobs: Jobs, audience: JobAudience): 
       const { state, queue, limit = 50, after } = request.query;
       return { jobs: await jobs.list({ tenantId, state, queue, limit, after }) };
     },
+  );
+  app.get(
+    `${prefix}/counts`,
+    {
+      schema: {
+        tags: ['jobs'],
+        summary: `Jobs of each queue by state (created, retry, active, failed) and the oldest waiting ${who}`,
+        security,
+        ...headers,
+        response: { 200: JobCounts },
+      },
+    },
+    async (request) => ({ queues: await jobs.counts(tenantOf(request)) }),
   );
   const actions = [
     {

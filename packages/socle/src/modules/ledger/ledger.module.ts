@@ -88,8 +88,8 @@ export function createLedgerModule(): LedgerModule {
         }),
       };
     },
-    routes(app, { services }) {
-      registerLedgerRoutes(app, services.ledger);
+    routes(app, { services, clock }) {
+      registerLedgerRoutes(app, services.ledger, clock);
     },
     jobs: {
       expireHolds: defineJob<Record<string, never>, LedgerServices>({

@@ -1,6 +1,7 @@
 import { Type } from '@fastify/type-provider-typebox';
 import type { FastifyRequest } from 'fastify';
-import { type HttpServer, routeSecurity } from '../../kernel/index.js';
+import { type Clock, type HttpServer, routeSecurity } from '../../kernel/index.js';
+import { requireOperator } from '../identity/index.js';
 import { OrgHeaders, requireOrg, requireOrgRole } from '../tenancy/index.js';
 import { ledgerErrors } from './ledger.errors.js';
 import {
@@ -135,8 +136,49 @@ const listQuery = (query: {
  * everything; members read their own accounts (`/ledger/…`) and never post: value moves through
  * the app's code (a purchase webhook, a job), which calls the service API.
  */
-export function registerLedgerRoutes(app: HttpServer, ledger: LedgerService): void {
+export function registerLedgerRoutes(app: HttpServer, ledger: LedgerService, clock: Clock): void {
   const admin = { tags: ['ledger'], security: routeSecurity.memberOrApiKey, headers: OrgHeaders };
+
+  const Sums = Type.Object({
+    debitsPending: AmountOutput,
+    debitsPosted: AmountOutput,
+    creditsPending: AmountOutput,
+    creditsPosted: AmountOutput,
+  });
+  app.post(
+    '/operator/ledger/reconciliation',
+    {
+      schema: {
+        tags: ['ledger'],
+        security: routeSecurity.operator,
+        summary:
+          "Reconcile now, every organization's ledger: accounts whose stored sums differ from their transfers', units that do not sum to zero (operator token)",
+        response: {
+          200: Type.Object({
+            checkedAt: Type.String({ format: 'date-time' }),
+            ok: Type.Boolean({ description: 'nothing drifted' }),
+            accounts: Type.Array(
+              Type.Object({
+                accountId: Uuid,
+                orgId: Uuid,
+                unit: Type.String(),
+                stored: Sums,
+                computed: Sums,
+              }),
+            ),
+            units: Type.Array(
+              Type.Object({ orgId: Uuid, unit: Type.String(), posted: AmountOutput, pending: AmountOutput }),
+            ),
+          }),
+        },
+      },
+    },
+    async (request) => {
+      requireOperator(request);
+      const checkedAt = clock.now().toISOString();
+      return { checkedAt, ...(await ledger.check()) };
+    },
+  );
 
   app.post(
     '/org/ledger/accounts',

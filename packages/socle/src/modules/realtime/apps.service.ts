@@ -93,6 +93,8 @@ export function createAppsService(options: {
   store: AppsStore;
   clock: Clock;
   staticApps: readonly RealtimeApp[];
+  /** Apps of Socle's own (the operator feed's): found by key and id, never the default. */
+  internalApps?: readonly RealtimeApp[];
   /** Seals app secrets at rest (AES-256-GCM with SECRET_KEY). */
   secrets: SecretBox;
   log: Logger;
@@ -113,15 +115,14 @@ export function createAppsService(options: {
     return app;
   }
 
+  const known = [...options.staticApps, ...(options.internalApps ?? [])];
   const directory: AppDirectory = {
     defaultApp: options.staticApps[0],
     async byKey(key) {
-      return (
-        options.staticApps.find((app) => app.key === key) ?? cached(`key:${key}`, () => store.find({ key }))
-      );
+      return known.find((app) => app.key === key) ?? cached(`key:${key}`, () => store.find({ key }));
     },
     async byId(id) {
-      return options.staticApps.find((app) => app.id === id) ?? cached(`id:${id}`, () => store.find({ id }));
+      return known.find((app) => app.id === id) ?? cached(`id:${id}`, () => store.find({ id }));
     },
   };
 

@@ -5,6 +5,7 @@ import { type HttpServer, routeSecurity } from '../../kernel/index.js';
 import { requireUser } from '../identity/index.js';
 import { hasRole, type OrgRole, requireOrg } from '../tenancy/index.js';
 import type { AppDirectory, RealtimeApp } from './apps.js';
+import { OPERATOR_APP_ID } from './operator-feed.js';
 import {
   channelAuth,
   channelType,
@@ -103,6 +104,9 @@ async function resolveApp(
   const app = appKey === undefined ? apps.defaultApp : await apps.byKey(appKey);
   if (app === undefined)
     throw appKey === undefined ? realtimeErrors.noDefaultApp() : realtimeErrors.appNotFound();
+  // The operator feed's app signs for the operator token only (/operator/realtime/auth), whatever
+  // channel rules a module or the configuration declares.
+  if (app.id === OPERATOR_APP_ID) throw realtimeErrors.appNotFound();
   // An organization's app authorizes only its members, acting in that organization.
   if (app.orgId !== null && requireOrg(request).orgId !== app.orgId) throw realtimeErrors.appNotFound();
   return app;

@@ -52,6 +52,11 @@ export interface GatewayOptions {
   readonly webhooks?: WebhookSink;
   /** Counts sockets closed because they did not read fast enough (a Prometheus counter). */
   readonly slowDisconnects?: { inc(): void };
+  /**
+   * Called when an app's sockets, occupied channels or presence members changed on this node
+   * (not for client events): the operator feed pushes the change to the console.
+   */
+  readonly onAppActivity?: (appId: string) => void;
 }
 
 /** An event to send to channels from the HTTP API or from server code. */
@@ -95,6 +100,7 @@ export function createGateway(options: GatewayOptions) {
     if (count > 0) connectionsPerApp.set(appId, count);
     else connectionsPerApp.delete(appId);
     state.reportConnections(appId, Math.max(count, 0));
+    options.onAppActivity?.(appId);
   };
   /**
    * Whether the app is at its connection limit across the fleet: this node's sockets (exact) plus
@@ -108,6 +114,7 @@ export function createGateway(options: GatewayOptions) {
     return (connectionsPerApp.get(app.id) ?? 0) + others >= app.maxConnections;
   };
   const emit = (app: RealtimeApp, event: WebhookEvent) => {
+    if (event.name !== 'client_event' && event.name !== 'cache_miss') options.onAppActivity?.(app.id);
     try {
       webhooks.notify(app, event);
     } catch (error) {

@@ -21,6 +21,8 @@ import type { ClientEventHandler } from './gateway-client-events.js';
 import type { LatencyEstimate } from './gateway-latency.js';
 import { registerHttpApiRoutes } from './http-api.routes.js';
 import { createHttpApiService, type HttpApiService } from './http-api.service.js';
+import { createOperatorApp, createOperatorFeed, type OperatorFeed } from './operator-feed.js';
+import { registerOperatorFeedRoutes } from './operator-feed.routes.js';
 import { channelType, newSocketId } from './protocol.js';
 import { realtimeErrors } from './realtime.errors.js';
 import { createRealtimePrivacy } from './realtime.privacy.js';
@@ -120,6 +122,9 @@ interface RealtimeServices extends Realtime {
   /** Pusher's HTTP API: the signature check of its calls, and what the calls do. */
   readonly signatures: SignatureService;
   readonly httpApi: HttpApiService;
+  /** The operator console's live feed (job counts, apps' activity) and the app it goes through. */
+  readonly operatorFeed: OperatorFeed;
+  readonly operatorApp: RealtimeApp;
   /** The activity and dead-node timers, set by onStart and cleared by onStop. */
   readonly timers: NodeJS.Timeout[];
 }
@@ -143,11 +148,13 @@ function createRealtimeServices(
     if (taken) throw realtimeErrors.appIdTaken(taken.id, module.name);
   }
   const db = context.db.withTables<RealtimeTables>();
+  const operatorApp = createOperatorApp(context.secrets);
   const appsService = createAppsService({
     db,
     store: createAppsStore(db),
     clock,
     staticApps,
+    internalApps: [operatorApp],
     secrets: context.secrets,
     log,
   });
@@ -163,6 +170,15 @@ function createRealtimeServices(
   const delivery =
     options.webhookDelivery ?? createJobWebhookDelivery({ jobs: context.jobs, db: context.db });
   const webhooks = options.webhooks ?? createWebhookSink({ delivery, now, log });
+  // Late-bound to the gateway below, which reports activity to it.
+  const operatorFeed = createOperatorFeed({
+    app: operatorApp,
+    publish: (input) => gateway.publish(input),
+    fleetConnectionCount: (appId) => gateway.fleetConnectionCount(appId),
+    state,
+    jobs: context.jobs,
+    log,
+  });
   const gateway = createGateway({
     apps,
     bus,
@@ -179,6 +195,7 @@ function createRealtimeServices(
       name: 'socle_realtime_slow_disconnects_total',
       help: 'Realtime sockets closed with 4100 because they did not read fast enough (REALTIME_MAX_BUFFERED_BYTES)',
     }),
+    onAppActivity: (appId) => operatorFeed.appActivityChanged(appId),
   });
   context.metrics.gauge({
     name: 'socle_realtime_connections',
@@ -197,6 +214,8 @@ function createRealtimeServices(
     apps,
     appsService,
     webhooks,
+    operatorFeed,
+    operatorApp,
     signatures: createSignatureService({ apps, clock }),
     httpApi: createHttpApiService({
       gateway,
@@ -280,6 +299,7 @@ export function createRealtimeModule(options: RealtimeOptions = {}): RealtimeMod
         channelRules: context.settings.channelRules,
         maxUserInfoBytes: context.settings.maxUserInfoBytes,
       });
+      registerOperatorFeedRoutes(app, context.services.operatorApp);
       app.register(async (scope) => {
         registerHttpApiRoutes(scope as typeof app, { signatures, httpApi });
       });
@@ -301,10 +321,11 @@ export function createRealtimeModule(options: RealtimeOptions = {}): RealtimeMod
       }, context.settings.nodeExpirySeconds * 250);
       activity.unref();
       sweep.unref();
-      current.timers.push(activity, sweep);
+      current.timers.push(activity, sweep, current.operatorFeed.start());
     },
     async onStop({ services }) {
       for (const timer of services.timers) clearInterval(timer);
+      services.operatorFeed.stop();
       await services.state.close();
     },
   });

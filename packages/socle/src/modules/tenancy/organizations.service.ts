@@ -132,6 +132,26 @@ export function createOrganizationService(options: OrganizationServiceOptions) {
     return member;
   }
 
+  /** Memberships with their accounts' email and name (a membership's account always exists: foreign key). */
+  const withProfiles = async (rows: { user_id: string; role: OrgRole; created_at: Date }[]) => {
+    const profiles = new Map(
+      (await identity.findProfiles(rows.map((row) => row.user_id))).map((profile) => [profile.id, profile]),
+    );
+    return rows.flatMap((row) => {
+      const profile = profiles.get(row.user_id);
+      if (profile === undefined) return [];
+      return [
+        {
+          userId: row.user_id,
+          email: profile.email,
+          name: profile.name,
+          role: row.role,
+          joinedAt: row.created_at.toISOString(),
+        },
+      ];
+    });
+  };
+
   return {
     async create(userId: string, input: { name: string; slug?: string | undefined }): Promise<Organization> {
       const id = randomUUID();
@@ -205,24 +225,18 @@ export function createOrganizationService(options: OrganizationServiceOptions) {
     },
 
     async members(acting: Acting) {
-      const rows = await store.listMembers(inOrgStatement(acting));
-      const profiles = new Map(
-        (await identity.findProfiles(rows.map((row) => row.user_id))).map((profile) => [profile.id, profile]),
-      );
-      // A membership's account always exists (foreign key): the members listed are those read.
-      return rows.flatMap((row) => {
-        const profile = profiles.get(row.user_id);
-        if (profile === undefined) return [];
-        return [
-          {
-            userId: row.user_id,
-            email: profile.email,
-            name: profile.name,
-            role: row.role,
-            joinedAt: row.created_at.toISOString(),
-          },
-        ];
-      });
+      return withProfiles(await store.listMembers(inOrgStatement(acting)));
+    },
+
+    /**
+     * The members of any organization, for operators (who need not belong to it): read acting in
+     * that organization, with no user; 404 `tenancy.organization_not_found` when there is none.
+     */
+    async membersForOperator(orgId: string) {
+      const inThatOrg = db.withSettings(tenantSettings({ tenantId: orgId }));
+      if ((await store.findOrganization(orgId, inThatOrg)) === undefined)
+        throw tenancyErrors.organizationNotFound(orgId);
+      return withProfiles(await store.listMembers(inThatOrg));
     },
 
     async changeRole(acting: Acting, userId: string, role: Exclude<OrgRole, 'owner'>): Promise<void> {

@@ -29,6 +29,11 @@ export const tenancyErrors = {
       status: 409,
       errors: [{ field: 'body/slug', message: 'is taken' }],
     }),
+  organizationNotFound: (orgId: string) =>
+    new SocleError('tenancy.organization_not_found', `No organization ${orgId}`, {
+      status: 404,
+      details: { orgId },
+    }),
   memberNotFound: (userId: string) =>
     new SocleError('tenancy.member_not_found', `No member ${userId} in this organization`, {
       status: 404,

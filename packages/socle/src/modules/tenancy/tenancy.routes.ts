@@ -104,6 +104,23 @@ export function registerTenancyRoutes(app: HttpServer, organizations: Organizati
   );
 
   app.get(
+    '/operator/organizations/:orgId/members',
+    {
+      schema: {
+        tags,
+        security: routeSecurity.operator,
+        summary: "Any organization's members, oldest first, without belonging to it (operator token)",
+        params: Type.Object({ orgId: Type.String({ format: 'uuid' }) }),
+        response: { 200: Type.Object({ members: Type.Array(Member) }) },
+      },
+    },
+    async (request) => {
+      requireOperator(request);
+      return { members: await organizations.membersForOperator(request.params.orgId) };
+    },
+  );
+
+  app.get(
     '/org',
     {
       schema: {
