@@ -1,4 +1,4 @@
-import type { JobEngine } from '../queue/index.js';
+import type { JobEngine, JobQueueCounts } from '../queue/index.js';
 
 /**
  * The job engines of an installation with `SHARDS`: the primary's and one per shard, each working
@@ -48,9 +48,40 @@ export function createShardedJobEngine(
       }
       return outcome;
     },
+    // A tenant's counts are its shard's; an operator's (no tenant) add up every database's.
+    async counts(tenantId) {
+      if (tenantId !== null) return (await engineOf(tenantId)).counts(tenantId);
+      return sumCounts(await Promise.all(all.map((engine) => engine.counts(null))));
+    },
     list: async (filter) => (await engineOf(filter.tenantId)).list(filter),
     get: async (id, tenantId) => (await engineOf(tenantId)).get(id, tenantId),
     retry: async (id, tenantId) => (await engineOf(tenantId)).retry(id, tenantId),
     cancel: async (id, tenantId) => (await engineOf(tenantId)).cancel(id, tenantId),
   };
+}
+
+/** Per queue: the sum of each database's counts and the oldest of their oldest waiting jobs. */
+function sumCounts(perEngine: readonly (readonly JobQueueCounts[])[]): JobQueueCounts[] {
+  const byQueue = new Map<string, JobQueueCounts>();
+  for (const row of perEngine.flat()) {
+    const known = byQueue.get(row.queue);
+    byQueue.set(
+      row.queue,
+      known === undefined
+        ? row
+        : {
+            queue: row.queue,
+            created: known.created + row.created,
+            retry: known.retry + row.retry,
+            active: known.active + row.active,
+            failed: known.failed + row.failed,
+            oldestWaitingAt:
+              known.oldestWaitingAt === null ||
+              (row.oldestWaitingAt !== null && row.oldestWaitingAt < known.oldestWaitingAt)
+                ? row.oldestWaitingAt
+                : known.oldestWaitingAt,
+          },
+    );
+  }
+  return [...byQueue.values()];
 }
