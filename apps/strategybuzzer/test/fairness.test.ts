@@ -152,8 +152,8 @@ async function playRounds(world: BuzzerWorld, rooms: number, rounds: number, jit
           // The floor holder answers right: the next question opens (or the game ends).
           await expect
             .poll(
-              () => {
-                const snapshot = world.services.game.current(group[0]?.user.userId as string).room;
+              async () => {
+                const snapshot = (await world.services.game.current(group[0]?.user.userId as string)).room;
                 return snapshot === null || snapshot.phase !== 'question' || snapshot.no !== no
                   ? 'moved on'
                   : 'waiting';
