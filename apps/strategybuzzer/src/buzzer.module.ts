@@ -147,11 +147,13 @@ export function createStrategyBuzzerModule(options: BuzzerOptions = {}) {
       every(50, 'Game tick', () => services.game.advance());
       every(250, 'Matchmaking', () => services.game.match());
       every(2000, 'Latency probe', () => services.game.probeSeated());
-      // The fleet's watch: heartbeats of the rooms hosted here (four per SB_HOST_TIMEOUT_SECONDS
-      // at least, so a loaded node is not taken for dead), rooms of a lost host ended.
-      every(Math.min(2000, settings.hostTimeoutSeconds * 250), 'Room watch', () =>
-        services.game.watchRooms(),
-      );
+      // The fleet's watch (with Redis: other nodes may exist): heartbeats of the rooms hosted here
+      // (four per SB_HOST_TIMEOUT_SECONDS at least, so a loaded node is not taken for dead),
+      // rooms of a lost host ended.
+      if (services.game.fleet)
+        every(Math.min(2000, settings.hostTimeoutSeconds * 250), 'Room watch', () =>
+          services.game.watchRooms(),
+        );
     },
 
     async onStop({ services }) {

@@ -22,6 +22,12 @@ const busChannels = {
 };
 /** How long a node waits for a room's host to draw the room for a player's `GET /me`. */
 const SNAPSHOT_TIMEOUT_MS = 2000;
+/** Bus channel where a node says it made a ticket (the matchmakers of the fleet look). */
+const TICKETS_CHANNEL = 'strategybuzzer:tickets';
+/** Matchmaking looks again this soon when another node held a region's turn. */
+const MATCH_RETRY_MS = 250;
+/** Matchmaking looks at least this often, whatever it was told. */
+const MATCH_FALLBACK_MS = 5000;
 
 export interface PlayInput {
   readonly mode: 'classic' | 'premium';
@@ -100,6 +106,15 @@ export function createBuzzerService(options: BuzzerServiceOptions) {
   /** Snapshot requests of this node waiting for a host's answer. */
   const snapshotRequests = new Map<string, (room: unknown) => void>();
   let starting = Promise.resolve();
+  /** Other nodes may exist (Redis): rooms are watched and checkpointed for them. */
+  const fleet = bus.kind === 'redis';
+  /** A ticket was made since the last match (told on the bus by the node that made it). */
+  let matchDue = true;
+  /** When the oldest waiting ticket's wait is over (monotonic ms). */
+  let nextMatchAt = Number.NEGATIVE_INFINITY;
+  const onTicketNotice = () => {
+    matchDue = true;
+  };
 
   const publish = (channel: string, event: string, data: unknown) =>
     realtime
@@ -118,8 +133,10 @@ export function createBuzzerService(options: BuzzerServiceOptions) {
         return;
       }
       entry.publishing = entry.publishing.then(send);
-      if (event.type === 'answer') {
+      if (event.type === 'answer' && fleet) {
         // The scores as of this answer, kept in the database: what is saved if this node dies.
+        // Only on a fleet: embedded, no other node could take them over, and the database runs
+        // in this event loop, where a write at each answer would delay the next buzzes' frames.
         const results = entry.room.results();
         entry.publishing = entry.publishing.then(() =>
           store
@@ -418,8 +435,17 @@ export function createBuzzerService(options: BuzzerServiceOptions) {
     regions,
     nodeId,
 
-    /** Listens to this node's bus channel (answers to its snapshot requests). */
-    start: () => bus.subscribe(busChannels.node(nodeId), onNodeMessage),
+    /** Listens to this node's bus channel (answers to its snapshot requests) and to ticket notices. */
+    async start(): Promise<void> {
+      await bus.subscribe(busChannels.node(nodeId), onNodeMessage);
+      await bus.subscribe(TICKETS_CHANNEL, onTicketNotice);
+      // Embedded, this process is the only node: a room still running in the database was
+      // hosted by a process that died (a crash, a kill). It ends now, its seats freed.
+      if (!fleet) for (const room of await store.endOrphanedRooms(0)) await endOrphan(room);
+    },
+
+    /** Whether rooms need the fleet's watch (`watchRooms`): other nodes may exist. */
+    fleet,
 
     /**
      * A node stopping (a deploy, SIGTERM): its running rooms end now, cleanly, with their scores
@@ -445,6 +471,7 @@ export function createBuzzerService(options: BuzzerServiceOptions) {
         forget(roomId);
       }
       await bus.unsubscribe(busChannels.node(nodeId), onNodeMessage);
+      await bus.unsubscribe(TICKETS_CHANNEL, onTicketNotice);
     },
 
     /** The player's profile, made on first sight. */
@@ -481,6 +508,12 @@ export function createBuzzerService(options: BuzzerServiceOptions) {
       // Raced by another request of the same player: give back what this one held.
       if (ticket.id !== id && holdId !== undefined) await coins.release(userId, holdId);
       if (roomId !== undefined) throw buzzerErrors.inRoom(roomId);
+      if (ticket.id === id) {
+        matchDue = true;
+        await bus
+          .publish(TICKETS_CHANNEL, nodeId)
+          .catch((error) => log.warn({ err: error }, 'Ticket notice failed (matched within 5 s anyway)'));
+      }
       return ticket;
     },
 
@@ -637,13 +670,31 @@ export function createBuzzerService(options: BuzzerServiceOptions) {
 
     /**
      * Claims rooms out of this region's waiting tickets (and friends' codes), hosted here. Runs
-     * on a timer (every 250 ms: a transaction each time, so not at every tick).
+     * on a timer (every 250 ms) but asks the database only when a room may be due: a ticket was
+     * made on some node (each node says so on the bus), the oldest waiting ticket's wait is over,
+     * another node held the turn, or 5 s passed (a notice lost with Redis). An embedded node's
+     * database runs in its own event loop: a transaction every 250 ms would delay the very
+     * frames whose arrival instants order buzzes. `force` (tests) matches now.
      */
-    async match(): Promise<void> {
+    async match(force = false): Promise<void> {
       const at = now();
-      const claimed = await store.claimRooms(nodeRegion, nodeId, clock.now(), (tickets) =>
-        matchTickets(tickets, fleetTime(at), rules),
-      );
+      if (!force && !matchDue && at < nextMatchAt) return;
+      matchDue = false;
+      let waiting: readonly Ticket[] = [];
+      const claimed = await store.claimRooms(nodeRegion, nodeId, clock.now(), (tickets) => {
+        const matched = matchTickets(tickets, fleetTime(at), rules);
+        const seated = new Set(matched.flat());
+        waiting = tickets.filter((ticket) => !seated.has(ticket));
+        return matched;
+      });
+      if (claimed === undefined) {
+        nextMatchAt = at + MATCH_RETRY_MS; // another node's turn: look again soon
+        return;
+      }
+      // The oldest waiting ticket's wait ends then (fleet ms, moved to this clock).
+      const oldest = Math.min(...waiting.map((ticket) => ticket.createdAt));
+      const due = at + (oldest + rules.waitMs - fleetTime(at));
+      nextMatchAt = Math.min(at + MATCH_FALLBACK_MS, Number.isFinite(due) ? due : Number.POSITIVE_INFINITY);
       if (claimed.length === 0) return;
       starting = starting
         .then(() => Promise.all(claimed.map(({ roomId, tickets }) => startRoom(roomId, tickets))))
@@ -676,7 +727,7 @@ export function createBuzzerService(options: BuzzerServiceOptions) {
 
     /** Both of the above: what tests call after moving their clock. */
     async tick(): Promise<void> {
-      await service.match();
+      await service.match(true);
       await service.advance();
     },
 
@@ -687,8 +738,10 @@ export function createBuzzerService(options: BuzzerServiceOptions) {
      * is let go.
      */
     async watchRooms(): Promise<void> {
-      const running = new Set(await store.heartbeat(nodeId));
-      for (const [roomId, entry] of [...rooms]) {
+      // Only rooms hosted before the heartbeat read: one claimed meanwhile is not in its answer.
+      const hosted = [...rooms];
+      const running = new Set(hosted.length === 0 ? [] : await store.heartbeat(nodeId));
+      for (const [roomId, entry] of hosted) {
         if (entry.dropAt === undefined && !entry.room.finished() && !running.has(roomId)) {
           log.warn({ roomId }, 'A room hosted here was ended by another node: let go');
           forget(roomId);

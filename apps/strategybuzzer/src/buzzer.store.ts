@@ -427,21 +427,22 @@ export function createBuzzerStore(db: Database<BuzzerTables>) {
      * Makes rooms of the region's waiting tickets, hosted by `hostNode`, in one transaction: one
      * node of the fleet at a time matches a region (a transaction-scoped advisory lock; the
      * others skip their turn), and a ticket becomes a seat only while it still waits, so a
-     * player is never seated twice whatever the nodes do at once.
+     * player is never seated twice whatever the nodes do at once. Undefined when another node
+     * held the region's turn.
      */
     async claimRooms(
       region: string,
       hostNode: string,
       at: Date,
       match: (tickets: readonly Ticket[]) => Ticket[][],
-    ): Promise<{ roomId: string; tickets: Ticket[] }[]> {
+    ): Promise<{ roomId: string; tickets: Ticket[] }[] | undefined> {
       return db.transaction(async (trx) => {
         const locked = await sql<{
           locked: boolean;
         }>`select pg_try_advisory_xact_lock(hashtextextended(${`strategybuzzer.match:${region}`}, 0)) as locked`.execute(
           trx,
         );
-        if (locked.rows[0]?.locked !== true) return [];
+        if (locked.rows[0]?.locked !== true) return undefined; // another node is matching
         const rows = await trx
           .selectFrom('strategybuzzer.tickets')
           .selectAll()

@@ -192,6 +192,7 @@ describe.skipIf(skipReason !== undefined)(
       const host = nodes[hostIndex] as Node;
       host.child.kill('SIGKILL');
       await new Promise((resolve) => host.child.once('exit', resolve));
+      const killedAt = Date.now();
 
       // The surviving node notices the silent host and ends the game: its players are told,
       // with the scores as of the last answer.
@@ -201,6 +202,9 @@ describe.skipIf(skipReason !== undefined)(
           interval: 200,
         })
         .toBe(1);
+      console.info(
+        `the game ended on the surviving node ${Date.now() - killedAt} ms after kill -9 (SB_HOST_TIMEOUT_SECONDS=${HOST_TIMEOUT_SECONDS})`,
+      );
       const finished = eventsOf(survivor, 'room', 'finished')[0]?.data as {
         reason: string;
         results: { userId: string; score: number; rank: number }[];
