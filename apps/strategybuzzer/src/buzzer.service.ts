@@ -672,7 +672,7 @@ export function createBuzzerService(options: BuzzerServiceOptions) {
      * Claims rooms out of this region's waiting tickets (and friends' codes), hosted here. Runs
      * on a timer (every 250 ms) but asks the database only when a room may be due: a ticket was
      * made on some node (each node says so on the bus), the oldest waiting ticket's wait is over,
-     * another node held the turn, or 5 s passed (a notice lost with Redis). An embedded node's
+     * another node held the turn, or (on a fleet) 5 s passed (a notice lost with Redis). An embedded node's
      * database runs in its own event loop: a transaction every 250 ms would delay the very
      * frames whose arrival instants order buzzes. `force` (tests) matches now.
      */
@@ -694,7 +694,9 @@ export function createBuzzerService(options: BuzzerServiceOptions) {
       // The oldest waiting ticket's wait ends then (fleet ms, moved to this clock).
       const oldest = Math.min(...waiting.map((ticket) => ticket.createdAt));
       const due = at + (oldest + rules.waitMs - fleetTime(at));
-      nextMatchAt = Math.min(at + MATCH_FALLBACK_MS, Number.isFinite(due) ? due : Number.POSITIVE_INFINITY);
+      // Embedded, notices go in process and are never lost: no fallback look.
+      const fallback = fleet ? at + MATCH_FALLBACK_MS : Number.POSITIVE_INFINITY;
+      nextMatchAt = Math.min(fallback, Number.isFinite(due) ? due : Number.POSITIVE_INFINITY);
       if (claimed.length === 0) return;
       starting = starting
         .then(() => Promise.all(claimed.map(({ roomId, tickets }) => startRoom(roomId, tickets))))

@@ -60,7 +60,7 @@ describe.skipIf(skipReason !== undefined)(
           SB_MIN_PLAYERS: '2',
           SB_MATCH_WAIT_SECONDS: '0',
           SB_QUESTIONS_PER_GAME: '5',
-          SB_START_DELAY_MS: '300',
+          SB_START_DELAY_MS: '2000', // players open the room's channels before the first question
           SB_QUESTION_SECONDS: '60',
           SB_ANSWER_SECONDS: '30',
           SB_REVEAL_MS: '60000',

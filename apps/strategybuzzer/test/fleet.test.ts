@@ -51,7 +51,7 @@ describe.skipIf(skipReason !== undefined)(
       minPlayers: 2,
       matchWaitSeconds: 60,
       questionsPerGame: 3,
-      startDelayMs: 300,
+      startDelayMs: 2000, // players open the room's channels before the first question
       questionSeconds: 20,
       answerSeconds: 10,
       revealMs: 300,
