@@ -49,7 +49,7 @@ const DAY_MS = 24 * 60 * 60 * 1000;
 export function createStrategyBuzzerModule(options: BuzzerOptions = {}) {
   const now = options.now ?? monotonicNow;
   let game: BuzzerService | undefined;
-  const seated = (userId: string, roomId: string) => game?.canWatch(userId, roomId) ?? false;
+  const seated = async (userId: string, roomId: string) => (await game?.canWatch(userId, roomId)) ?? false;
 
   return defineModule({
     name: 'strategybuzzer',
@@ -73,6 +73,7 @@ export function createStrategyBuzzerModule(options: BuzzerOptions = {}) {
         store,
         coins,
         realtime: context.servicesOf<Realtime>('realtime'),
+        bus: context.bus,
         rateLimiter: context.rateLimiter,
         clock: context.clock,
         log: context.log,
@@ -115,25 +116,51 @@ export function createStrategyBuzzerModule(options: BuzzerOptions = {}) {
       }),
     },
 
-    onStart({ services, servicesOf, log }) {
+    async onStart({ services, servicesOf, log, settings }) {
       const realtime = servicesOf<Realtime>('realtime');
+      await services.game.start();
       services.stopListening.push(
         realtime.onClientEvent((event) => services.game.onClientEvent(event)),
-        realtime.onSocketClosed(({ socketId }) => services.game.onSocketClosed(socketId)),
+        realtime.onSocketClosed(({ socketId }) => {
+          services.game
+            .onSocketClosed(socketId)
+            .catch((error) => log.warn({ err: error }, 'A closed socket could not be handled'));
+        }),
       );
       if (options.timers === false) return;
-      const tick = setInterval(() => {
-        services.game.tick().catch((error) => log.error({ err: error }, 'Game tick failed'));
-      }, 50);
-      const probe = setInterval(() => services.game.probeSeated(), 2000);
-      tick.unref();
-      probe.unref();
-      services.timers.push(tick, probe);
+      /** Runs `work` every `ms`, skipping a turn while the previous one still runs. */
+      const every = (ms: number, what: string, work: () => Promise<void> | void) => {
+        let running = false;
+        const timer = setInterval(() => {
+          if (running) return;
+          running = true;
+          Promise.resolve()
+            .then(work)
+            .catch((error) => log.error({ err: error }, `${what} failed`))
+            .finally(() => {
+              running = false;
+            });
+        }, ms);
+        timer.unref();
+        services.timers.push(timer);
+      };
+      every(50, 'Game tick', () => services.game.advance());
+      every(250, 'Matchmaking', () => services.game.match());
+      every(2000, 'Latency probe', () => services.game.probeSeated());
+      // The fleet's watch (with Redis: other nodes may exist): heartbeats of the rooms hosted here
+      // (four per SB_HOST_TIMEOUT_SECONDS at least, so a loaded node is not taken for dead),
+      // rooms of a lost host ended.
+      if (services.game.fleet)
+        every(Math.min(2000, settings.hostTimeoutSeconds * 250), 'Room watch', () =>
+          services.game.watchRooms(),
+        );
     },
 
-    onStop({ services }) {
+    async onStop({ services }) {
       for (const timer of services.timers) clearInterval(timer);
       for (const stop of services.stopListening) stop();
+      // Rooms hosted here end cleanly, scores kept, while the database and the bus are still up.
+      await services.game.stop();
     },
   });
 }

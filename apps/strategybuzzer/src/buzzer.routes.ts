@@ -65,7 +65,7 @@ export function registerBuzzerRoutes(
       return {
         player,
         coins: balance,
-        ...service.current(userId),
+        ...(await service.current(userId)),
         recentGames: await store.gamesOf(userId, 10),
       };
     },
@@ -148,7 +148,7 @@ export function registerBuzzerRoutes(
     },
     async (request) => {
       const { userId } = requireUser(request);
-      if (!service.canWatch(userId, request.params.roomId)) throw buzzerErrors.notInRoom();
+      if (!(await service.canWatch(userId, request.params.roomId))) throw buzzerErrors.notInRoom();
       return { messages: await service.lastChat(request.params.roomId) };
     },
   );
@@ -227,8 +227,10 @@ export function registerBuzzerRoutes(
     async (request) => {
       const org = await requireGameAdmin(request);
       return {
-        rooms: service.liveRooms(),
-        waitingPlayers: service.waitingPlayers(),
+        /** The node that answered (rooms name their host with it). */
+        node: service.nodeId,
+        rooms: await service.liveRooms(),
+        waitingPlayers: await service.waitingPlayers(),
         questions: await store.countQuestions(),
         revenueCoins: await coins.revenue(org.userId),
       };

@@ -12,6 +12,27 @@ export const buzzerSettings = defineSettings({
     pattern: /^[a-z0-9-]+(,[a-z0-9-]+)*$/,
     expectation: 'comma-separated lower-case region names',
   }),
+  nodeRegion: setting.optionalString({
+    env: 'SB_NODE_REGION',
+    description:
+      "The region this node hosts rooms for (one of SB_REGIONS; default the first): it matches that region's tickets",
+  }),
+  hostTimeoutSeconds: setting.integer({
+    env: 'SB_HOST_TIMEOUT_SECONDS',
+    description:
+      'A room whose host node has not beaten for this long is ended by another node, its scores kept (the host is lost)',
+    default: 10,
+    min: 2,
+    max: 600,
+  }),
+  maxClockSkewMs: setting.integer({
+    env: 'SB_MAX_CLOCK_SKEW_MS',
+    description:
+      "The most a buzz forwarded from another node may be moved earlier for its transit, read on two nodes' clocks (caps what clock skew can do)",
+    default: 25,
+    min: 0,
+    max: 1000,
+  }),
   roomSize: setting.integer({
     env: 'SB_ROOM_SIZE',
     description: 'Players per room at most',

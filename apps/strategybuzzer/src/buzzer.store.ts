@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { type Database, sql } from 'socle';
 import type { BuzzerTables } from './buzzer.tables.js';
 import type { Question, Result } from './game.js';
+import type { Ticket } from './matchmaker.js';
 import type { NewQuestion } from './questions.js';
 
 export interface Player {
@@ -62,6 +63,50 @@ const toPlayer = (row: {
   wins: row.wins,
   points: Number(row.points),
   bestStreak: row.best_streak,
+});
+
+/** A room of the fleet as the database holds it. */
+export interface RoomRecord {
+  readonly id: string;
+  readonly hostNode: string;
+  readonly region: string;
+  readonly mode: 'classic' | 'premium';
+  readonly language: string;
+  readonly code: string | undefined;
+  readonly players: readonly { userId: string; name: string }[];
+  /** The results as of the last answer (what is kept if the host dies mid-game). */
+  readonly results: readonly Result[];
+  readonly startedAt: Date;
+}
+
+type TicketRow = BuzzerTables['strategybuzzer.tickets'];
+type RoomRow = BuzzerTables['strategybuzzer.rooms'];
+
+const json = <T>(value: unknown): T => (typeof value === 'string' ? JSON.parse(value) : value) as T;
+
+const toTicket = (row: TicketRow): Ticket => ({
+  id: row.id,
+  userId: row.user_id,
+  name: row.name,
+  region: row.region,
+  mode: row.mode as Ticket['mode'],
+  language: row.language,
+  level: row.level,
+  code: row.code ?? undefined,
+  createdAt: Number(row.created_ms),
+  holdId: row.hold_id ?? undefined,
+});
+
+const toRoom = (row: RoomRow): RoomRecord => ({
+  id: row.id,
+  hostNode: row.host_node,
+  region: row.region,
+  mode: row.mode as RoomRecord['mode'],
+  language: row.language,
+  code: row.code ?? undefined,
+  players: json(row.players),
+  results: json(row.results),
+  startedAt: row.started_at,
 });
 
 /** Every SQL statement of the app: services never see the database. */
@@ -200,10 +245,20 @@ export function createBuzzerStore(db: Database<BuzzerTables>) {
 
     /**
      * Records a finished game and its players' results, and adds them to the players' stats, in
-     * one transaction; a second call for the same game changes nothing.
+     * one transaction; a second call for the same game changes nothing. With `endReason`, the
+     * room ends in the same transaction (its seats freed): players are free once results exist.
      */
-    async saveGame(game: FinishedGame): Promise<boolean> {
+    async saveGame(game: FinishedGame, endReason?: string): Promise<boolean> {
       return db.transaction(async (trx) => {
+        if (endReason !== undefined) {
+          await trx
+            .updateTable('strategybuzzer.rooms')
+            .set({ ended_at: sql<Date>`now()`, end_reason: endReason })
+            .where('id', '=', game.id)
+            .where('ended_at', 'is', null)
+            .execute();
+          await trx.deleteFrom('strategybuzzer.tickets').where('room_id', '=', game.id).execute();
+        }
         const inserted = await trx
           .insertInto('strategybuzzer.games')
           .values({
@@ -321,6 +376,240 @@ export function createBuzzerStore(db: Database<BuzzerTables>) {
         .limit(limit)
         .execute();
       return rows.reverse();
+    },
+
+    /**
+     * The player's ticket, or the ticket they already hold: `roomId` set when they are seated.
+     * One row per player (the primary key), so two requests, on two nodes, hold one ticket.
+     */
+    async addTicket(ticket: Ticket): Promise<{ ticket: Ticket; roomId: string | undefined }> {
+      await k
+        .insertInto('strategybuzzer.tickets')
+        .values({
+          user_id: ticket.userId,
+          id: ticket.id,
+          name: ticket.name,
+          region: ticket.region,
+          mode: ticket.mode,
+          language: ticket.language,
+          level: ticket.level,
+          code: ticket.code ?? null,
+          created_ms: ticket.createdAt,
+          hold_id: ticket.holdId ?? null,
+          room_id: null,
+        })
+        .onConflict((conflict) => conflict.column('user_id').doNothing())
+        .execute();
+      return (await this.ticketOf(ticket.userId)) ?? { ticket, roomId: undefined };
+    },
+
+    async ticketOf(userId: string): Promise<{ ticket: Ticket; roomId: string | undefined } | undefined> {
+      const row = await k
+        .selectFrom('strategybuzzer.tickets')
+        .selectAll()
+        .where('user_id', '=', userId)
+        .executeTakeFirst();
+      return row === undefined ? undefined : { ticket: toTicket(row), roomId: row.room_id ?? undefined };
+    },
+
+    /** Withdraws a waiting ticket (not a seat); the ticket withdrawn, if any. */
+    async withdrawTicket(userId: string): Promise<Ticket | undefined> {
+      const row = await k
+        .deleteFrom('strategybuzzer.tickets')
+        .where('user_id', '=', userId)
+        .where('room_id', 'is', null)
+        .returningAll()
+        .executeTakeFirst();
+      return row === undefined ? undefined : toTicket(row);
+    },
+
+    /**
+     * Makes rooms of the region's waiting tickets, hosted by `hostNode`, in one transaction: one
+     * node of the fleet at a time matches a region (a transaction-scoped advisory lock; the
+     * others skip their turn), and a ticket becomes a seat only while it still waits, so a
+     * player is never seated twice whatever the nodes do at once. Undefined when another node
+     * held the region's turn.
+     */
+    async claimRooms(
+      region: string,
+      hostNode: string,
+      at: Date,
+      match: (tickets: readonly Ticket[]) => Ticket[][],
+    ): Promise<{ roomId: string; tickets: Ticket[] }[] | undefined> {
+      return db.transaction(async (trx) => {
+        const locked = await sql<{
+          locked: boolean;
+        }>`select pg_try_advisory_xact_lock(hashtextextended(${`strategybuzzer.match:${region}`}, 0)) as locked`.execute(
+          trx,
+        );
+        if (locked.rows[0]?.locked !== true) return undefined; // another node is matching
+        const rows = await trx
+          .selectFrom('strategybuzzer.tickets')
+          .selectAll()
+          // A friends' code plays together whatever regions its players picked.
+          .where((eb) => eb.or([eb('region', '=', region), eb('code', 'is not', null)]))
+          .where('room_id', 'is', null)
+          .forUpdate()
+          .execute();
+        const claimed: { roomId: string; tickets: Ticket[] }[] = [];
+        for (const tickets of match(rows.map(toTicket))) {
+          const roomId = randomUUID();
+          const first = tickets[0] as Ticket;
+          await trx
+            .insertInto('strategybuzzer.rooms')
+            .values({
+              id: roomId,
+              host_node: hostNode,
+              region: first.region,
+              mode: first.mode,
+              language: first.language,
+              code: first.code ?? null,
+              players: JSON.stringify(tickets.map(({ userId, name }) => ({ userId, name }))),
+              results: '[]',
+              started_at: at,
+              heartbeat_at: sql<Date>`now()`,
+              ended_at: null,
+              end_reason: null,
+            })
+            .execute();
+          const seated = await trx
+            .updateTable('strategybuzzer.tickets')
+            .set({ room_id: roomId })
+            .where(
+              'user_id',
+              'in',
+              tickets.map((ticket) => ticket.userId),
+            )
+            .where('room_id', 'is', null)
+            .executeTakeFirst();
+          // The rows are locked FOR UPDATE and still waiting: every one of them is seated.
+          if (Number(seated.numUpdatedRows) !== tickets.length)
+            throw new Error('A ticket changed while locked');
+          claimed.push({ roomId, tickets });
+        }
+        return claimed;
+      });
+    },
+
+    /** The room a player is seated in, and the node hosting it. */
+    async seatOf(userId: string): Promise<{ roomId: string; hostNode: string } | undefined> {
+      const row = await k
+        .selectFrom('strategybuzzer.tickets as t')
+        .innerJoin('strategybuzzer.rooms as r', 'r.id', 't.room_id')
+        .select(['r.id as roomId', 'r.host_node as hostNode'])
+        .where('t.user_id', '=', userId)
+        .where('r.ended_at', 'is', null)
+        .executeTakeFirst();
+      return row;
+    },
+
+    /** Frees a player's seat in the room (left past the reconnection grace, or left out at the start). */
+    async freeSeat(userId: string, roomId: string): Promise<void> {
+      await k
+        .deleteFrom('strategybuzzer.tickets')
+        .where('user_id', '=', userId)
+        .where('room_id', '=', roomId)
+        .execute();
+    },
+
+    /** Whether the user is one of the room's players (it running or over). */
+    async isPlayerOf(userId: string, roomId: string): Promise<boolean> {
+      const row = await k
+        .selectFrom('strategybuzzer.rooms')
+        .select('id')
+        .where('id', '=', roomId)
+        .where(sql<boolean>`players @> ${JSON.stringify([{ userId }])}::jsonb`)
+        .executeTakeFirst();
+      return row !== undefined;
+    },
+
+    /** Keeps the room's results as of now: what the fleet saves if its host dies. */
+    async checkpoint(roomId: string, results: readonly Result[]): Promise<void> {
+      await k
+        .updateTable('strategybuzzer.rooms')
+        .set({ results: JSON.stringify(results) })
+        .where('id', '=', roomId)
+        .where('ended_at', 'is', null)
+        .execute();
+    },
+
+    /**
+     * The host's heartbeat on its running rooms (database time: no node's clock is compared with
+     * another's); the ids of those still running (one missing was ended by another node).
+     */
+    async heartbeat(hostNode: string): Promise<string[]> {
+      const rows = await k
+        .updateTable('strategybuzzer.rooms')
+        .set({ heartbeat_at: sql<Date>`now()` })
+        .where('host_node', '=', hostNode)
+        .where('ended_at', 'is', null)
+        .returning('id')
+        .execute();
+      return rows.map((row) => row.id);
+    },
+
+    /**
+     * Ends a running room and frees its seats, in one transaction; false if it had ended already
+     * (a second call, on any node, changes nothing).
+     */
+    async endRoom(roomId: string, reason: string): Promise<boolean> {
+      return db.transaction(async (trx) => {
+        const ended = await trx
+          .updateTable('strategybuzzer.rooms')
+          .set({ ended_at: sql<Date>`now()`, end_reason: reason })
+          .where('id', '=', roomId)
+          .where('ended_at', 'is', null)
+          .executeTakeFirst();
+        if (Number(ended.numUpdatedRows) !== 1) return false;
+        await trx.deleteFrom('strategybuzzer.tickets').where('room_id', '=', roomId).execute();
+        return true;
+      });
+    },
+
+    /**
+     * Ends the rooms whose host stopped beating for `timeoutMs` (killed, cut off) and frees their
+     * seats, in one transaction: each such room is claimed by exactly one node.
+     */
+    async endOrphanedRooms(timeoutMs: number): Promise<RoomRecord[]> {
+      return db.transaction(async (trx) => {
+        const rows = await trx
+          .updateTable('strategybuzzer.rooms')
+          .set({ ended_at: sql<Date>`now()`, end_reason: 'host_lost' })
+          .where('ended_at', 'is', null)
+          .where(sql<boolean>`heartbeat_at < now() - make_interval(secs => ${timeoutMs / 1000})`)
+          .returningAll()
+          .execute();
+        if (rows.length > 0)
+          await trx
+            .deleteFrom('strategybuzzer.tickets')
+            .where(
+              'room_id',
+              'in',
+              rows.map((row) => row.id),
+            )
+            .execute();
+        return rows.map(toRoom);
+      });
+    },
+
+    /** Running rooms of the fleet (admin). */
+    async liveRooms(): Promise<RoomRecord[]> {
+      const rows = await k
+        .selectFrom('strategybuzzer.rooms')
+        .selectAll()
+        .where('ended_at', 'is', null)
+        .orderBy('started_at')
+        .execute();
+      return rows.map(toRoom);
+    },
+
+    async waitingCount(): Promise<number> {
+      const row = await k
+        .selectFrom('strategybuzzer.tickets')
+        .select((eb) => eb.fn.countAll<string>().as('count'))
+        .where('room_id', 'is', null)
+        .executeTakeFirstOrThrow();
+      return Number(row.count);
     },
 
     /** Deletes chat older than `cutoff`; how many. */

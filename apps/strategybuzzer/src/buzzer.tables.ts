@@ -56,4 +56,31 @@ export interface BuzzerTables {
     body: string;
     created_at: Date;
   };
+  'strategybuzzer.tickets': {
+    user_id: string;
+    id: string;
+    name: string;
+    region: string;
+    mode: string;
+    language: string;
+    level: number;
+    code: string | null;
+    created_ms: number;
+    hold_id: string | null;
+    room_id: string | null;
+  };
+  'strategybuzzer.rooms': {
+    id: string;
+    host_node: string;
+    region: string;
+    mode: string;
+    language: string;
+    code: string | null;
+    players: string;
+    results: string;
+    started_at: Date;
+    heartbeat_at: Date;
+    ended_at: Date | null;
+    end_reason: string | null;
+  };
 }

@@ -9,5 +9,5 @@ export { channels } from './buzzer.service.js';
 export { type BuzzerSettings, buzzerSettings } from './buzzer.settings.js';
 export { type FairnessPolicy, pressedAt } from './fairness.js';
 export { createRoom, type Question, type RoomEvent } from './game.js';
-export { createMatchmaker, type Ticket } from './matchmaker.js';
+export { matchTickets, type Ticket } from './matchmaker.js';
 export { parseCsvQuestions, parseJsonQuestions } from './questions.js';

@@ -52,7 +52,7 @@ describe.each(targets.map((target) => [target.dialect, target] as const))(
         await call(a, 'POST', '/strategybuzzer/play', { mode: 'premium', language: 'fr', code });
         await call(b, 'POST', '/strategybuzzer/play', { mode: 'premium', language: 'fr', code });
         await world.services.game.tick();
-        expect(world.services.game.roomOf(a.userId)).toBeDefined();
+        expect(await world.services.game.roomOf(a.userId)).toBeDefined();
         expect([await coinsOf(a), await coinsOf(b)]).toEqual([80, 80]);
         expect(await world.services.coins.revenue(world.admin.userId)).toBe(revenueBefore + 40);
       },
@@ -67,7 +67,7 @@ describe.each(targets.map((target) => [target.dialect, target] as const))(
         await call(a, 'POST', '/strategybuzzer/play', { mode: 'classic', language: 'fr', code });
         await call(b, 'POST', '/strategybuzzer/play', { mode: 'classic', language: 'fr', code });
         await world.services.game.tick();
-        const roomId = world.services.game.roomOf(a.userId) as string;
+        const roomId = (await world.services.game.roomOf(a.userId)) as string;
         const { game } = world.services;
         await expect(game.hint(a.userId, roomId, 0)).rejects.toMatchObject({
           code: 'strategybuzzer.not_your_turn',
@@ -110,7 +110,7 @@ describe.each(targets.map((target) => [target.dialect, target] as const))(
         });
         expect(refused.statusCode).toBe(422);
         expect(refused.json().code).toBe('ledger.insufficient_funds');
-        expect(world.services.game.current(player.userId).ticket).toBeNull();
+        expect((await world.services.game.current(player.userId)).ticket).toBeNull();
       },
     );
   },

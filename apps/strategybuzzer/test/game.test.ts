@@ -35,7 +35,7 @@ describe.each(targets.map((target) => [target.dialect, target] as const))(
       clock.advance(ms);
       await world.services.game.tick();
     };
-    const room = (user: TestUser) => world.services.game.current(user.userId).room;
+    const room = async (user: TestUser) => (await world.services.game.current(user.userId)).room;
 
     /** Two players matched into a room, its first question open. */
     async function roomOfTwo() {
@@ -45,10 +45,10 @@ describe.each(targets.map((target) => [target.dialect, target] as const))(
       expect((await play(a, { mode: 'classic', language: 'fr', code })).statusCode).toBe(202);
       expect((await play(b, { mode: 'classic', language: 'fr', code })).statusCode).toBe(202);
       await tick(10_000); // the wait is over: the two start
-      const roomId = world.services.game.roomOf(a.userId) as string;
-      expect(world.services.game.roomOf(b.userId)).toBe(roomId);
+      const roomId = (await world.services.game.roomOf(a.userId)) as string;
+      expect(await world.services.game.roomOf(b.userId)).toBe(roomId);
       await tick(1000); // start delay
-      expect(room(a)).toMatchObject({ phase: 'question', no: 0 });
+      expect(await room(a)).toMatchObject({ phase: 'question', no: 0 });
       return { a, b, roomId };
     }
 
@@ -59,7 +59,7 @@ describe.each(targets.map((target) => [target.dialect, target] as const))(
         for (const player of players) expect((await play(player)).statusCode, 'play').toBe(202);
         // Asking again keeps the one ticket.
         expect((await play(players[0] as TestUser)).json().ticket.id).toBe(
-          world.services.game.current((players[0] as TestUser).userId).ticket?.id,
+          (await world.services.game.current((players[0] as TestUser).userId)).ticket?.id,
         );
         // An unknown region is refused, naming the regions.
         const far = await world.socle.newUser();
@@ -72,7 +72,9 @@ describe.each(targets.map((target) => [target.dialect, target] as const))(
         );
 
         await tick(0); // 5 tickets, rooms of 3: one full room at once, two wait
-        const seated = players.filter((player) => world.services.game.roomOf(player.userId) !== undefined);
+        const seatOf = (player: TestUser) => world.services.game.roomOf(player.userId);
+        const seated: TestUser[] = [];
+        for (const player of players) if ((await seatOf(player)) !== undefined) seated.push(player);
         expect(seated).toHaveLength(3);
         const inRoom = seated[0] as TestUser;
         const again = await play(inRoom);
@@ -81,10 +83,10 @@ describe.each(targets.map((target) => [target.dialect, target] as const))(
 
         await tick(5_000);
         expect(
-          players.filter((player) => world.services.game.roomOf(player.userId) !== undefined),
+          (await Promise.all(players.map(seatOf))).filter((roomId) => roomId !== undefined),
         ).toHaveLength(3);
         await tick(5_000); // the oldest waited 10 s: the two left start together
-        const rooms = new Set(players.map((player) => world.services.game.roomOf(player.userId)));
+        const rooms = new Set(await Promise.all(players.map(seatOf)));
         expect(rooms.size).toBe(2);
         expect(rooms.has(undefined)).toBe(false);
       },
@@ -104,17 +106,19 @@ describe.each(targets.map((target) => [target.dialect, target] as const))(
           game.buzz(b.userId, roomId, 0, t + 90, { samples: 5, rttMs: 180, minRttMs: 170, oneWayMs: 90 }),
         ).rejects.toMatchObject({ code: 'strategybuzzer.already_buzzed' });
         await tick(200); // past the settling window (the cap)
-        expect(room(a)).toMatchObject({ order: [b.userId, a.userId], floor: { userId: b.userId } });
+        expect(await room(a)).toMatchObject({ order: [b.userId, a.userId], floor: { userId: b.userId } });
 
         // Only the floor holder answers; b is wrong: the floor passes to a, who is right.
         expect(() => game.answer(a.userId, roomId, 0, 0)).toThrow(
           expect.objectContaining({ code: 'strategybuzzer.not_your_turn' }),
         );
         expect(game.answer(b.userId, roomId, 0, 2)).toBe(false);
-        expect(room(a)).toMatchObject({ floor: { userId: a.userId } });
+        expect(await room(a)).toMatchObject({ floor: { userId: a.userId } });
         expect(game.answer(a.userId, roomId, 0, 0)).toBe(true);
-        expect(room(a)).toMatchObject({ phase: 'reveal', answer: 0 });
-        const scores = Object.fromEntries((room(a)?.scores ?? []).map((seat) => [seat.userId, seat.score]));
+        expect(await room(a)).toMatchObject({ phase: 'reveal', answer: 0 });
+        const scores = Object.fromEntries(
+          ((await room(a))?.scores ?? []).map((seat) => [seat.userId, seat.score]),
+        );
         expect(scores).toEqual({ [a.userId]: 10, [b.userId]: -5 });
 
         // Question 2: a buzz on the closed question is refused; a player faking 500 ms of lag
@@ -133,19 +137,19 @@ describe.each(targets.map((target) => [target.dialect, target] as const))(
           oneWayMs: 500,
         });
         await tick(300);
-        expect(room(a)).toMatchObject({ order: [a.userId, b.userId], floor: { userId: a.userId } });
+        expect(await room(a)).toMatchObject({ order: [a.userId, b.userId], floor: { userId: a.userId } });
         // a lets the answer time run out: a wrong answer, the floor passes to b.
         await tick(5000);
-        expect(room(a)).toMatchObject({ floor: { userId: b.userId } });
+        expect(await room(a)).toMatchObject({ floor: { userId: b.userId } });
         expect(game.answer(b.userId, roomId, 1, 0)).toBe(true); // b's streak starts
 
         // Question 3: nobody buzzes; the deadline reveals it; then the game ends.
         await tick(1000);
-        expect(room(a)).toMatchObject({ phase: 'question', no: 2 });
+        expect(await room(a)).toMatchObject({ phase: 'question', no: 2 });
         await tick(10_000);
-        expect(room(a)).toMatchObject({ phase: 'reveal', no: 2 });
+        expect(await room(a)).toMatchObject({ phase: 'reveal', no: 2 });
         await tick(1000);
-        expect(room(a)).toMatchObject({ phase: 'finished' });
+        expect(await room(a)).toMatchObject({ phase: 'finished' });
         await world.services.game.published(roomId);
 
         // Results persisted, stats added, the players free to play again.
@@ -207,20 +211,20 @@ describe.each(targets.map((target) => [target.dialect, target] as const))(
             latency: undefined,
           });
         await hello('1.1');
-        game.onSocketClosed('1.1');
+        await game.onSocketClosed('1.1');
         await tick(4_000); // within the 5 s grace
-        expect(game.roomOf(a.userId)).toBe(roomId);
+        expect(await game.roomOf(a.userId)).toBe(roomId);
         await hello('1.2'); // back from a new socket: the seat is theirs again
         await tick(2_000);
-        expect(game.roomOf(a.userId)).toBe(roomId);
+        expect(await game.roomOf(a.userId)).toBe(roomId);
 
-        game.onSocketClosed('9.9'); // somebody else's socket: nothing changes
-        game.onSocketClosed('1.2');
+        await game.onSocketClosed('9.9'); // somebody else's socket: nothing changes
+        await game.onSocketClosed('1.2');
         await tick(5_000);
-        expect(game.roomOf(a.userId)).toBeUndefined(); // gone: free to play elsewhere
-        expect(game.roomOf(b.userId)).toBe(roomId);
+        expect(await game.roomOf(a.userId)).toBeUndefined(); // gone: free to play elsewhere
+        expect(await game.roomOf(b.userId)).toBe(roomId);
         await tick(1_000); // question 1 opens
-        expect(room(b)).toMatchObject({ phase: 'question', no: 1 });
+        expect(await room(b)).toMatchObject({ phase: 'question', no: 1 });
         await expect(game.buzz(a.userId, roomId, 1, clock.now(), undefined)).rejects.toMatchObject({
           code: 'strategybuzzer.not_in_room',
         });
@@ -228,7 +232,7 @@ describe.each(targets.map((target) => [target.dialect, target] as const))(
         await game.buzz(b.userId, roomId, 1, clock.now(), undefined);
         await tick(300);
         expect(game.answer(b.userId, roomId, 1, 1)).toBe(false);
-        expect(room(b)).toMatchObject({ phase: 'reveal', no: 1 });
+        expect(await room(b)).toMatchObject({ phase: 'reveal', no: 1 });
       },
     );
 

@@ -43,9 +43,15 @@ export async function startBuzzerWorld(
     now?: () => number;
     timers?: boolean;
     questions?: number;
+    /** Another node of a fleet: the first node's database, Redis and realtime app (set up already). */
+    node?: { of: BuzzerWorld; redisUrl: string };
+    /** The first node of a fleet: Redis for its bus. */
+    redisUrl?: string;
   } = {},
 ): Promise<BuzzerWorld> {
-  const app = realtimeApp();
+  const first = options.node?.of;
+  const app = first?.app ?? realtimeApp();
+  const redisUrl = options.node?.redisUrl ?? options.redisUrl;
   const realtimeModule = createRealtimeModule();
   const buzzer = createStrategyBuzzerModule({
     ...(options.now === undefined ? {} : { now: options.now }),
@@ -61,7 +67,17 @@ export async function startBuzzerWorld(
       buzzer,
     ],
     settings: { realtime: app, strategybuzzer: { ...options.settings } },
+    ...(redisUrl === undefined ? {} : { config: { redisUrl, redisNamespace: app.appId } }),
+    ...(first === undefined ? {} : { database: first.socle.database }),
   });
+  if (first !== undefined)
+    return {
+      socle,
+      services: socle.servicesOf(buzzer),
+      realtime: socle.servicesOf(realtimeModule),
+      app,
+      admin: first.admin,
+    };
   const tenant = await socle.newTenant();
   const admin = { ...tenant.owner, orgId: tenant.id };
   const claimed = await socle.app.inject({

@@ -149,8 +149,10 @@ function enterRoom(roomId) {
     $('buzz').disabled = true;
     enableChoices(false);
   });
-  room.bind('finished', ({ results }) => {
+  room.bind('finished', ({ results, reason }) => {
     $('results').hidden = false;
+    // A game cut short (its server stopped or was lost) ends with the scores it had.
+    if (reason) $('floor').textContent = 'The game was cut short: scores as they stood';
     $('result-list').replaceChildren(
       ...results.map((result) => {
         const item = document.createElement('li');
