@@ -8,6 +8,7 @@ import { payments } from './payments/scenario.js';
 import { realtimeBurst } from './realtime-burst/scenario.js';
 import { realtimeFanout } from './realtime-fanout/scenario.js';
 import { signIn } from './sign-in/scenario.js';
+import { strategybuzzer } from './strategybuzzer/scenario.js';
 import { tenantSelect } from './tenant-select/scenario.js';
 import { tenantWrite } from './tenant-write/scenario.js';
 import { thumbnails } from './thumbnails/scenario.js';
@@ -28,4 +29,5 @@ export const scenarios: readonly (Scenario | CustomScenario)[] = [
   filesUpload,
   outbound,
   payments,
+  strategybuzzer,
 ];
