@@ -33,6 +33,8 @@ interface StepFigures {
   clientCpuShare: number;
   rssMiB: number;
   passed: boolean;
+  /** A failing first window, when the step was measured again. */
+  firstWindow?: StepFigures;
 }
 
 interface ContenderFigures {
@@ -55,6 +57,40 @@ async function rssMiB(pid: number): Promise<number> {
   const status = await readFile(`/proc/${pid}/status`, 'utf8').catch(() => '');
   const kib = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1]);
   return kib / 1024;
+}
+
+async function measureStep(
+  server: ServerProcess,
+  sink: LatencySink,
+  roomCount: number,
+  durationSeconds: number,
+): Promise<StepFigures> {
+  sink.samples.length = 0;
+  sink.recording = true;
+  const cpuBefore = await processCpuSeconds(server.pid);
+  const clientBefore = process.cpuUsage();
+  const started = performance.now();
+  await new Promise((resolve) => setTimeout(resolve, durationSeconds * 1000));
+  const seconds = (performance.now() - started) / 1000;
+  sink.recording = false;
+  const cpuAfter = await processCpuSeconds(server.pid);
+  const client = process.cpuUsage(clientBefore);
+  const sorted = [...sink.samples].sort((a, b) => a - b);
+  const serverCpuShare =
+    cpuBefore === undefined || cpuAfter === undefined ? Number.NaN : (cpuAfter - cpuBefore) / seconds;
+  const p99Ms = percentile(sorted, 0.99);
+  return {
+    rooms: roomCount,
+    players: roomCount * ROOM_SIZE,
+    buzzes: sorted.length,
+    p50Ms: percentile(sorted, 0.5),
+    p99Ms,
+    maxMs: sorted.at(-1) ?? Number.NaN,
+    serverCpuShare,
+    clientCpuShare: (client.user + client.system) / 1e6 / seconds,
+    rssMiB: await rssMiB(server.pid),
+    passed: sorted.length > 0 && p99Ms < P99_LIMIT_MS,
+  };
 }
 
 async function contender(
@@ -107,32 +143,15 @@ async function contender(
       await Promise.all(added.map((room) => room.started));
       // Questions of the new rooms come on their own rhythm: one full question cycle first.
       await new Promise((resolve) => setTimeout(resolve, 3000));
-      sink.samples.length = 0;
-      sink.recording = true;
-      const cpuBefore = await processCpuSeconds(server.pid);
-      const clientBefore = process.cpuUsage();
-      const started = performance.now();
-      await new Promise((resolve) => setTimeout(resolve, settings.durationSeconds * 1000));
-      const seconds = (performance.now() - started) / 1000;
-      sink.recording = false;
-      const cpuAfter = await processCpuSeconds(server.pid);
-      const client = process.cpuUsage(clientBefore);
-      const sorted = [...sink.samples].sort((a, b) => a - b);
-      const serverCpuShare =
-        cpuBefore === undefined || cpuAfter === undefined ? Number.NaN : (cpuAfter - cpuBefore) / seconds;
-      const step: StepFigures = {
-        rooms: rooms.length,
-        players: rooms.length * ROOM_SIZE,
-        buzzes: sorted.length,
-        p50Ms: percentile(sorted, 0.5),
-        p99Ms: percentile(sorted, 0.99),
-        maxMs: sorted.at(-1) ?? Number.NaN,
-        serverCpuShare,
-        clientCpuShare: (client.user + client.system) / 1e6 / seconds,
-        rssMiB: await rssMiB(server.pid),
-        passed: false,
-      };
-      step.passed = step.buzzes > 0 && step.p99Ms < P99_LIMIT_MS;
+      let step = await measureStep(server, sink, rooms.length, settings.durationSeconds);
+      if (!step.passed && step.serverCpuShare < SATURATED_CPU_SHARE) {
+        // On a shared machine one scheduling stall of the server or of the players (100 ms and
+        // more at load 10+) is the p99 of a window: a failing step is measured once more, and
+        // fails only if that window fails too (both are stored).
+        settings.progress(`  ${stepLine(step)} (measured again)`);
+        const again = await measureStep(server, sink, rooms.length, settings.durationSeconds);
+        step = { ...again, firstWindow: step };
+      }
       steps.push(step);
       settings.progress(`  ${stepLine(step)}`);
       if (!step.passed) {
@@ -180,6 +199,7 @@ function summary(label: string, figures: ContenderFigures): string {
  * earlier ones keep playing; each step is measured for `--duration` seconds: buzz → order
  * broadcast latency (each player, from its press to the first `order` naming it), the server's
  * CPU share (its process alone, pinned to one core; the players run on the other) and RSS.
+ * A failing step is measured once more (a scheduling stall of a shared machine is a window's p99).
  * Stepping stops at p99 ≥ 50 ms, a saturated server core, `--connections` rooms (default 128) or
  * 5 minutes per server.
  */
