@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import os from 'node:os';
 import { coreSplit, pinProcess } from '../../cpu-affinity.js';
 import { processCpuSeconds } from '../../process-cpu.js';
+import { formatProfileEntries, summarizeProfile } from '../../profile-summary.js';
 import type { CustomResult, CustomRunSettings, CustomScenario } from '../../scenario.js';
 import { type ServerProcess, spawnServer } from '../../server-process.js';
 import type { BenchDialect } from '../../server-protocol.js';
@@ -50,6 +51,8 @@ interface ContenderFigures {
   roomsPerCoreAtLastStep: number;
   memoryPerPlayerKiB: number;
   stoppedBecause: string;
+  /** With --profile: the server's CPU by package during the last step. */
+  profile: string | undefined;
 }
 
 function percentile(sorted: readonly number[], fraction: number): number {
@@ -114,6 +117,11 @@ async function contender(
   const sink: LatencySink = { recording: false, samples: [], questions: 0 };
   const maxRooms = settings.connections ?? DEFAULT_MAX_ROOMS;
   const began = Date.now();
+  // With --profile, the server's CPU during each step's (first) window; the last step's stays.
+  const profile =
+    settings.profileDirectory === undefined
+      ? undefined
+      : `${settings.profileDirectory}/strategybuzzer-${label}-${dialect}.cpuprofile`;
   let stoppedBecause = `reached ${maxRooms} rooms (--connections)`;
   try {
     if (cores !== undefined) await pinProcess(server.pid, cores.server);
@@ -147,7 +155,9 @@ async function contender(
       await Promise.all(added.map((room) => room.started));
       // Questions of the new rooms come on their own rhythm: one full question cycle first.
       await new Promise((resolve) => setTimeout(resolve, 3000));
+      if (profile !== undefined) server.startProfile();
       let step = await measureStep(server, sink, rooms.length, settings.durationSeconds);
+      if (profile !== undefined) await server.stopProfile(profile);
       if (!step.passed && step.serverCpuShare < SATURATED_CPU_SHARE) {
         // On a shared machine one scheduling stall of the server or of the players (100 ms and
         // more at load 10+) is the p99 of a window: a failing step is measured once more, and
@@ -180,6 +190,10 @@ async function contender(
       roomsAtLimit: best?.rooms ?? 0,
       roomsPerCore: best === undefined ? 0 : best.rooms / Math.max(best.serverCpuShare, 0.01),
       roomsPerCoreAtLastStep: last === undefined ? 0 : last.rooms / Math.max(last.serverCpuShare, 0.01),
+      profile:
+        profile === undefined || last === undefined
+          ? undefined
+          : `${formatProfileEntries((await summarizeProfile(profile, 12)).byPackage, last.buzzes)}\n    (${profile}; µs per buzz measured)`,
       memoryPerPlayerKiB:
         last === undefined ? Number.NaN : ((last.rssMiB - idleRssMiB) * 1024) / last.players,
       stoppedBecause,
@@ -199,6 +213,7 @@ function summary(label: string, figures: ContenderFigures): string {
   return [
     `  ${label}: ${figures.roomsAtLimit} rooms at p99 < ${P99_LIMIT_MS} ms, ${figures.roomsPerCore.toFixed(0)} rooms per core (rooms ÷ server CPU share) there, ${figures.roomsPerCoreAtLastStep.toFixed(0)} at the largest step, ${figures.memoryPerPlayerKiB.toFixed(0)} KiB per player (RSS over idle ${figures.idleRssMiB.toFixed(0)} MiB); stopped: ${figures.stoppedBecause}`,
     ...figures.steps.map((step) => `    ${stepLine(step)}`),
+    ...(figures.profile === undefined ? [] : [`    CPU by package at the last step:\n${figures.profile}`]),
   ].join('\n');
 }
 
