@@ -9,6 +9,7 @@ import { payments } from './payments/scenario.js';
 import { realtimeBurst } from './realtime-burst/scenario.js';
 import { realtimeFanout } from './realtime-fanout/scenario.js';
 import { signIn } from './sign-in/scenario.js';
+import { strategybuzzer } from './strategybuzzer/scenario.js';
 import { tenantSelect } from './tenant-select/scenario.js';
 import { tenantWrite } from './tenant-write/scenario.js';
 import { thumbnails } from './thumbnails/scenario.js';
@@ -30,4 +31,5 @@ export const scenarios: readonly (Scenario | CustomScenario)[] = [
   outbound,
   payments,
   cryptocare,
+  strategybuzzer,
 ];

@@ -1,0 +1,89 @@
+/**
+ * Child process: Socle running the StrategyBuzzer app as `socle start` would (identity, mail,
+ * tenancy, realtime, ledger, the game), its admin claiming the game and importing questions
+ * before it reports ready. Buzzes are ordered by arrival (`latencyCompensation: false`): the
+ * compensation window is a deliberate wait of up to `maxCompensationMs`, not work, and the
+ * Colyseus baseline has none.
+ */
+import {
+  createIdentityModule,
+  createLedgerModule,
+  createRealtimeModule,
+  createSocle,
+  createTenancyModule,
+} from 'socle';
+import { createStrategyBuzzerModule } from 'strategybuzzer';
+import { runServerChild } from '../../server-child.js';
+import { benchMailModule, benchSocleConfig, injectJson, signInBenchUser } from '../shared/socle-setup.js';
+import {
+  ANSWER_SECONDS,
+  BUZZER_APP,
+  QUESTION_SECONDS,
+  QUESTIONS_PER_GAME,
+  REVEAL_MS,
+  ROOM_SIZE,
+  START_DELAY_MS,
+} from './game-rules.js';
+
+runServerChild(async (settings) => {
+  const socle = await createSocle({
+    config: benchSocleConfig(settings, {
+      moduleSettings: {
+        realtime: { appId: BUZZER_APP.id, appKey: BUZZER_APP.key, appSecret: BUZZER_APP.secret },
+        strategybuzzer: {
+          roomSize: ROOM_SIZE,
+          minPlayers: ROOM_SIZE,
+          matchWaitSeconds: 0,
+          startDelayMs: START_DELAY_MS,
+          questionSeconds: QUESTION_SECONDS,
+          answerSeconds: ANSWER_SECONDS,
+          revealMs: REVEAL_MS,
+          questionsPerGame: QUESTIONS_PER_GAME,
+          latencyCompensation: false,
+        },
+      },
+    }),
+    modules: [
+      // The players sign up before each step; the sign-up limit per address would refuse them.
+      createIdentityModule({ accessTokenTtlSeconds: 3600, rateLimits: false }),
+      benchMailModule(),
+      createTenancyModule(),
+      createRealtimeModule(),
+      createLedgerModule(),
+      createStrategyBuzzerModule(),
+    ],
+    ...(settings.dialect === 'pglite' ? { inMemory: true } : {}),
+  });
+  const token = await signInBenchUser(socle.app);
+  const auth = { authorization: `Bearer ${token}` };
+  const { body: orgs } = await injectJson(socle.app, { method: 'GET', url: '/orgs', headers: auth }, [200]);
+  let orgId = (orgs as { id: string }[])[0]?.id;
+  if (orgId === undefined) {
+    const created = await injectJson(
+      socle.app,
+      { method: 'POST', url: '/orgs', headers: auth, payload: { name: 'StrategyBuzzer bench' } },
+      [201],
+    );
+    orgId = (created.body as { id: string }).id;
+  }
+  const admin = { ...auth, 'x-org-id': orgId };
+  await injectJson(socle.app, { method: 'POST', url: '/strategybuzzer/admin/claim', headers: admin }, [200]);
+  await injectJson(
+    socle.app,
+    {
+      method: 'POST',
+      url: '/strategybuzzer/admin/questions',
+      headers: admin,
+      // The right choice is the first: the bench players answer 0.
+      payload: Array.from({ length: QUESTIONS_PER_GAME }, (_, n) => ({
+        language: 'fr',
+        prompt: `Question ${n + 1} ?`,
+        choices: ['right', 'wrong A', 'wrong B', 'wrong C'],
+        answer: 0,
+      })) as unknown as Record<string, unknown>,
+    },
+    [200],
+  );
+  const url = await socle.listen();
+  return { url, close: async () => void (await socle.close()) };
+});
