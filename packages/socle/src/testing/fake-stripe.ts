@@ -23,6 +23,18 @@ export interface StripeDeliveryOptions {
   readonly timestamp?: number;
 }
 
+/** How a fake Stripe starts: fixed address and secrets for a demo, where its checkout page delivers. */
+export interface FakeStripeOptions {
+  /** The loopback port (default: any free one). */
+  readonly port?: number;
+  /** The secret API key it accepts (default: a random `sk_test_…`). */
+  readonly secretKey?: string;
+  /** The webhook endpoint's signing secret (default: a random `whsec_…`). */
+  readonly webhookSecret?: string;
+  /** Where its hosted checkout page delivers a paid session's events (`…/payments/webhooks/stripe`). */
+  readonly webhookUrl?: string;
+}
+
 /** A local Stripe API for tests and demos, driven by the official `stripe` SDK. */
 export interface FakeStripe {
   /** Give it to the SDK (`PAYMENTS_STRIPE_API_URL`). */
@@ -36,6 +48,13 @@ export interface FakeStripe {
   readonly events: StripeEvent[];
   /** Objects by id: sessions, customers, payment intents, charges, subscriptions, invoices, refunds. */
   readonly objects: Map<string, StripeObject>;
+  /**
+   * Where the hosted checkout page (`GET /checkout/{session}`, the session's `url`) delivers the
+   * events of a session the buyer pays there; undefined: paid, not delivered (the test delivers).
+   */
+  webhookUrl: string | undefined;
+  /** Deliveries made by the hosted checkout page, in order: the event and the status answered (0: no answer). */
+  readonly hostedDeliveries: { readonly event: StripeEvent; readonly status: number }[];
   /** The buyer pays a Checkout Session: its events (completion; subscription and first invoice). */
   completeCheckout(sessionId: string): StripeEvent[];
   /** The charge of a paid one-off session (to script refunds made in Stripe's dashboard). */
@@ -94,6 +113,10 @@ const stripeError = (status: number, type: string, message: string) => ({
  * answer; other parameters under one key are refused), and signed webhook deliveries (`t=…,v1=…`,
  * one `v1` per secret while rotating). Faults come from {@link startFaultyProvider} (`api`).
  *
+ * A session's `url` is a hosted checkout page a browser can use: its Pay button completes the
+ * session, delivers its events to `webhookUrl` (signed, in order) and redirects to the session's
+ * `success_url`, as Stripe Checkout does; Cancel goes to its `cancel_url`.
+ *
  * @example
  * const stripe = await startFakeStripe();
  * // PAYMENTS_STRIPE_API_URL=stripe.url PAYMENTS_STRIPE_SECRET_KEY=stripe.secretKey
@@ -101,10 +124,12 @@ const stripeError = (status: number, type: string, message: string) => ({
  * const [completed] = stripe.completeCheckout(sessionId);
  * await stripe.deliver(`${baseUrl}/payments/webhooks/stripe`, completed);
  */
-export async function startFakeStripe(): Promise<FakeStripe> {
-  const api = await startFaultyProvider();
-  const secretKey = `sk_test_${randomBytes(12).toString('hex')}`;
-  const secrets = [`whsec_${randomBytes(16).toString('hex')}`];
+export async function startFakeStripe(options: FakeStripeOptions = {}): Promise<FakeStripe> {
+  const api = await startFaultyProvider(options.port === undefined ? {} : { port: options.port });
+  const secretKey = options.secretKey ?? `sk_test_${randomBytes(12).toString('hex')}`;
+  const secrets = [options.webhookSecret ?? `whsec_${randomBytes(16).toString('hex')}`];
+  let webhookUrl = options.webhookUrl;
+  const hostedDeliveries: { event: StripeEvent; status: number }[] = [];
   const objects = new Map<string, StripeObject>();
   const events: StripeEvent[] = [];
   const idempotent = new Map<string, { body: string; answer: { status: number; json: unknown } }>();
@@ -190,6 +215,7 @@ export async function startFakeStripe(): Promise<FakeStripe> {
       _payment_intent_data: params.payment_intent_data ?? {},
       _subscription_data: params.subscription_data ?? {},
       _recurring: price.recurring ?? null,
+      _line_item: { name: (price.product_data as { name?: unknown } | undefined)?.name },
     });
     session.url = `${api.url}/checkout/${session.id}`;
     return { status: 200, json: publicView(session) };
@@ -294,7 +320,51 @@ export async function startFakeStripe(): Promise<FakeStripe> {
     return { status: 200, json: refund };
   }
 
+  /** Delivers a paid session's events one after the other (the page answered already). */
+  async function deliverInOrder(events: readonly StripeEvent[]) {
+    for (const event of events) {
+      const target = webhookUrl;
+      if (target === undefined) return;
+      const status = await fakeStripe.deliver(target, event).catch(() => 0);
+      hostedDeliveries.push({ event, status });
+    }
+  }
+
+  /** Stripe Checkout's hosted page, for a browser: the amount, Pay, Cancel. */
+  function hostedCheckout(
+    request: ReceivedRequest,
+  ): { status: number; body: string; headers: Record<string, string> } | undefined {
+    const match = /^\/checkout\/([A-Za-z0-9_]+)(\/pay)?$/.exec(new URL(request.url, api.url).pathname);
+    if (match === null) return undefined;
+    const session = objects.get(match[1] as string);
+    const html = (status: number, body: string) => ({
+      status,
+      body: `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Checkout (fake Stripe)</title></head><body>${body}</body></html>`,
+      headers: { 'content-type': 'text/html; charset=utf-8' },
+    });
+    if (session === undefined || session.object !== 'checkout.session')
+      return html(404, '<h1>No such checkout session</h1>');
+    if (request.method === 'POST' && match[2] !== undefined) {
+      // Paying twice (a double click, a reload) pays once.
+      if (session.status === 'open') void deliverInOrder(fakeStripe.completeCheckout(session.id));
+      return { status: 303, body: '', headers: { location: String(session.success_url) } };
+    }
+    if (request.method !== 'GET') return html(405, '<h1>Method not allowed</h1>');
+    const price = (session._line_item as { name?: string } | undefined)?.name ?? 'Your order';
+    const amount = `${((session.amount_total as number) / 100).toFixed(2)} ${String(session.currency).toUpperCase()}`;
+    return html(
+      200,
+      `<h1>Checkout (fake Stripe)</h1><p id="product">${escapeHtml(price)}</p><p id="amount">${escapeHtml(amount)}</p>` +
+        (session.status === 'open'
+          ? `<form method="post" action="/checkout/${session.id}/pay"><button id="pay" type="submit">Pay</button></form>` +
+            `<p><a id="cancel" href="${escapeHtml(String(session.cancel_url))}">Cancel</a></p>`
+          : `<p id="status">This checkout is ${escapeHtml(String(session.status))}.</p>`),
+    );
+  }
+
   api.answer((request) => {
+    const page = hostedCheckout(request);
+    if (page !== undefined) return page;
     const key = request.headers['idempotency-key'];
     if (request.method !== 'POST' || typeof key !== 'string') return route(request);
     const seen = idempotent.get(key);
@@ -326,7 +396,7 @@ export async function startFakeStripe(): Promise<FakeStripe> {
     };
   };
 
-  return {
+  const fakeStripe: FakeStripe = {
     url: api.url,
     secretKey,
     get webhookSecret() {
@@ -335,6 +405,13 @@ export async function startFakeStripe(): Promise<FakeStripe> {
     api,
     events,
     objects,
+    get webhookUrl() {
+      return webhookUrl;
+    },
+    set webhookUrl(url) {
+      webhookUrl = url;
+    },
+    hostedDeliveries,
 
     completeCheckout(sessionId) {
       const session = get(sessionId, 'checkout session');
@@ -484,4 +561,7 @@ export async function startFakeStripe(): Promise<FakeStripe> {
 
     close: () => api.close(),
   };
+  return fakeStripe;
 }
+
+const escapeHtml = (text: string) => text.replace(/[&<>"']/g, (character) => `&#${character.charCodeAt(0)};`);

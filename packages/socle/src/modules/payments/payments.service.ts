@@ -296,18 +296,33 @@ export function createPaymentsService(options: PaymentsServiceOptions) {
     }
     if (target === net) return payment;
     const wallet = await walletOf(trx, payment.user_id, payment.unit);
-    const available = (await ledger.balance(trx, wallet)).available;
-    let step = target - net;
-    if (step > available) step = available;
-    if (step > credits - reversed) step = credits - reversed;
-    if (step <= 0n) return payment;
-    await ledger.reverse(trx, {
-      id: `payments:${payment.id}:reversal:${reversed}`,
-      transferId: payment.transfer_id,
-      amount: step,
-      code: held > BigInt(payment.refunded_amount) ? 'payments.chargeback' : 'payments.refund',
-      metadata: { paymentId: payment.id },
-    });
+    const reverse = async (): Promise<bigint> => {
+      const available = (await ledger.balance(trx, wallet)).available;
+      let step = target - net;
+      if (step > available) step = available;
+      if (step > credits - reversed) step = credits - reversed;
+      if (step <= 0n) return 0n;
+      await ledger.reverse(trx, {
+        id: `payments:${payment.id}:reversal:${reversed}`,
+        transferId: payment.transfer_id as string,
+        amount: step,
+        code: held > BigInt(payment.refunded_amount) ? 'payments.chargeback' : 'payments.refund',
+        metadata: { paymentId: payment.id },
+      });
+      return step;
+    };
+    let step: bigint;
+    try {
+      step = await reverse();
+    } catch (error) {
+      // The wallet was read without a lock: a spend committed in between left less than read.
+      // The refused reversal locked the wallet in this transaction (the ledger locks a batch's
+      // accounts before it checks them, and a refusal writes nothing), so what is read again
+      // cannot move before this commits: the second try takes what is there.
+      if (!isSocleError(error) || error.code !== 'ledger.insufficient_funds') throw error;
+      step = await reverse();
+    }
+    if (step === 0n) return payment;
     return paymentsStore.updatePayment(trx, payment.id, { reversed_credits: (reversed + step).toString() });
   }
 
@@ -570,6 +585,18 @@ export function createPaymentsService(options: PaymentsServiceOptions) {
   const service = {
     catalog,
 
+    /**
+     * The person's wallet in `unit` in the transaction's organization: the ledger account packs,
+     * store purchases and subscriptions credit (and refunds reverse), opened empty when first
+     * asked. An app keeps its own movements of that unit (spends, grants) on the same account.
+     * Open it in a transaction acting as the person (or for a member of the organization).
+     *
+     * @example
+     * const walletId = await payments.wallet(trx, userId, 'coins');
+     */
+    wallet: <Tables>(trx: Transaction<Tables>, userId: string, unit: string): Promise<string> =>
+      walletOf(trx as unknown as Transaction<PaymentsTables>, userId, unit),
+
     /** The enabled providers' names. */
     providers: () => [...providers.keys()],
 
@@ -612,6 +639,10 @@ export function createPaymentsService(options: PaymentsServiceOptions) {
       const id = randomUUID();
       const now = clock.now();
       const customerId = await db.transaction(async (trx) => {
+        // The buyer's wallet is opened now, by the buyer (this transaction acts as them): the
+        // paid webhook acts for nobody, and the ledger opens a person's account in an
+        // organization only for a member or for themself (a game's players are not members).
+        await walletOf(trx, input.userId, product.unit);
         await paymentsStore.insertPayment(
           trx,
           pendingPayment(
@@ -830,6 +861,8 @@ export function createPaymentsService(options: PaymentsServiceOptions) {
         await db.transaction(
           async (trx) => {
             const inserted = await paymentsStore.insertStorePayment(trx, row);
+            // Opened by the buyer, as at checkout: the store's notifications act for nobody.
+            if (inserted !== undefined) await walletOf(trx, buyer.userId, product.unit);
             if (inserted !== undefined)
               await paymentsStore.addReferences(trx, [
                 {
