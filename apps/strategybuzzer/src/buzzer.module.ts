@@ -3,6 +3,7 @@ import {
   defineModule,
   type LedgerServices,
   monotonicNow,
+  type PaymentsServices,
   type Realtime,
   requireUser,
   type SetupContext,
@@ -13,12 +14,16 @@ import { type BuzzerSettings, buzzerSettings } from './buzzer.settings.js';
 import { type BuzzerStore, createBuzzerStore } from './buzzer.store.js';
 import type { BuzzerTables } from './buzzer.tables.js';
 import { type Coins, createCoins } from './coins.js';
+import { createShop, type Shop } from './shop.js';
+import { registerShopRoutes } from './shop.routes.js';
 
 /** What the app gives tests and other modules (`socle.servicesOf(strategybuzzer)`). */
 export interface BuzzerServices {
   readonly game: BuzzerService;
   readonly store: BuzzerStore;
   readonly coins: Coins;
+  /** Coin packs through the payments module. */
+  readonly shop: Shop;
   /** Deletes chat older than SB_CHAT_RETENTION_DAYS; how many messages (the nightly job). */
   readonly purgeChat: () => Promise<number>;
   /** Timers of the running node (cleared on stop). */
@@ -44,7 +49,8 @@ const DAY_MS = 24 * 60 * 60 * 1000;
  * Written only against Socle's public API, like any app.
  *
  * @example
- * const socle = await createSocle({ config, modules: [...createBuiltInModules(), createLedgerModule(), createStrategyBuzzerModule()] });
+ * const payments = createPaymentsModule({ providers: ['stripe'], catalog: coinPacks });
+ * const socle = await createSocle({ config, modules: [...createBuiltInModules(), createLedgerModule(), payments, createStrategyBuzzerModule()] });
  */
 export function createStrategyBuzzerModule(options: BuzzerOptions = {}) {
   const now = options.now ?? monotonicNow;
@@ -53,7 +59,7 @@ export function createStrategyBuzzerModule(options: BuzzerOptions = {}) {
 
   return defineModule({
     name: 'strategybuzzer',
-    dependsOn: ['identity', 'tenancy', 'realtime', 'ledger'],
+    dependsOn: ['identity', 'tenancy', 'realtime', 'ledger', 'payments'],
     migrations: new URL('./migrations/', import.meta.url),
     settings: buzzerSettings,
     // The reference web client (plain HTML and ES modules), served at /apps/strategybuzzer/.
@@ -62,9 +68,11 @@ export function createStrategyBuzzerModule(options: BuzzerOptions = {}) {
     setup(context: SetupContext<BuzzerTables, BuzzerSettings>): BuzzerServices {
       const store = createBuzzerStore(context.db);
       const { ledger } = context.servicesOf<LedgerServices>('ledger');
+      const { payments } = context.servicesOf<PaymentsServices>('payments');
       const coins = createCoins({
         db: context.db,
         ledger,
+        payments,
         store,
         clock: context.clock,
         starterCoins: context.settings.starterCoins,
@@ -81,7 +89,23 @@ export function createStrategyBuzzerModule(options: BuzzerOptions = {}) {
       });
       const retentionMs = context.settings.chatRetentionDays * DAY_MS;
       const purgeChat = () => store.purgeChatBefore(new Date(context.clock.now().getTime() - retentionMs));
-      return { game, store, coins, purgeChat, timers: [], stopListening: [] };
+      const shop = createShop({
+        payments,
+        coins,
+        store,
+        scope: context.scope,
+        realtime: context.servicesOf<Realtime>('realtime'),
+        log: context.log,
+      });
+      return {
+        game,
+        store,
+        coins,
+        shop,
+        purgeChat,
+        timers: [],
+        stopListening: [],
+      };
     },
 
     // Who may open the game's channels: a player their own; the players of a room its two.
@@ -101,6 +125,7 @@ export function createStrategyBuzzerModule(options: BuzzerOptions = {}) {
         clock,
         realtime: servicesOf<Realtime>('realtime'),
       });
+      registerShopRoutes(app, { shop: services.shop, service: services.game });
     },
 
     jobs: {

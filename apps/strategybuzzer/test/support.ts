@@ -3,12 +3,25 @@ import {
   createIdentityModule,
   createLedgerModule,
   createMailModule,
+  createOutboundModule,
+  createPaymentsModule,
   createRealtimeModule,
   createTenancyModule,
   type Realtime,
 } from 'socle';
-import { createTestSocle, type TestDatabaseTarget, type TestSocle, type TestUser } from 'socle/testing';
-import { type BuzzerServices, type BuzzerSettings, createStrategyBuzzerModule } from '../src/index.js';
+import {
+  createTestSocle,
+  type FakeStripe,
+  type TestDatabaseTarget,
+  type TestSocle,
+  type TestUser,
+} from 'socle/testing';
+import {
+  type BuzzerServices,
+  type BuzzerSettings,
+  coinPacks,
+  createStrategyBuzzerModule,
+} from '../src/index.js';
 
 /** A realtime app configured like REALTIME_APP_ID/KEY/SECRET, unique per test file. */
 export function realtimeApp() {
@@ -43,6 +56,8 @@ export async function startBuzzerWorld(
     now?: () => number;
     timers?: boolean;
     questions?: number;
+    /** The fake Stripe payments talk to (default: none reachable; checkouts fail). */
+    stripe?: FakeStripe;
   } = {},
 ): Promise<BuzzerWorld> {
   const app = realtimeApp();
@@ -57,10 +72,20 @@ export async function startBuzzerWorld(
       createMailModule(),
       createTenancyModule(),
       realtimeModule,
+      createOutboundModule(),
       createLedgerModule(),
+      createPaymentsModule({ providers: ['stripe'], catalog: coinPacks }),
       buzzer,
     ],
-    settings: { realtime: app, strategybuzzer: { ...options.settings } },
+    settings: {
+      realtime: app,
+      strategybuzzer: { ...options.settings },
+      payments: {
+        stripeSecretKey: options.stripe?.secretKey ?? 'sk_test_unused',
+        stripeWebhookSecrets: [options.stripe?.webhookSecret ?? 'whsec_unused'],
+        stripeApiUrl: options.stripe?.url ?? 'http://127.0.0.1:9',
+      },
+    },
   });
   const tenant = await socle.newTenant();
   const admin = { ...tenant.owner, orgId: tenant.id };

@@ -76,6 +76,43 @@ async function loadLeaderboard() {
   );
 }
 
+async function loadShop() {
+  const { packs } = await api('GET', '/strategybuzzer/shop');
+  $('packs').replaceChildren(
+    ...packs.map((pack) => {
+      const item = document.createElement('li');
+      const button = document.createElement('button');
+      button.type = 'button';
+      button.dataset.pack = pack.id;
+      button.textContent = `${pack.name} — ${(pack.price / 100).toFixed(2)} ${pack.currency}`;
+      button.addEventListener('click', () => void buy(pack.id));
+      item.append(button);
+      return item;
+    }),
+  );
+}
+
+// Stripe Checkout opens in another tab: this page stays as it is and gets the new balance on
+// the player's channel (`coins`) once the payment's webhook is applied. The tab is opened at
+// the click (a popup opened after an await would be blocked), then sent to Stripe's page.
+async function buy(packId) {
+  const tab = window.open('', 'sb-checkout');
+  const done = new URL('checkout.html', location.href).href;
+  try {
+    const { checkoutUrl } = await api('POST', '/strategybuzzer/shop/checkout', {
+      packId,
+      successUrl: `${done}?paid=1`,
+      cancelUrl: done,
+    });
+    if (tab) tab.location.href = checkoutUrl;
+    else location.assign(checkoutUrl); // no popups here: pay in this tab
+    notice('Complete the payment in the Stripe tab: your coins arrive here.');
+  } catch (error) {
+    tab?.close();
+    notice(error.message);
+  }
+}
+
 function connect() {
   state.config ??= null;
   const pusher = new window.Pusher(state.config.appKey, {
@@ -259,6 +296,7 @@ async function start() {
     $('cancel').hidden = !me.ticket;
     $('lobby-status').textContent = me.ticket ? 'Waiting for players…' : '';
     void loadLeaderboard();
+    void loadShop();
   }
 }
 
