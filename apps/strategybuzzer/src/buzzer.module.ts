@@ -1,6 +1,7 @@
 import {
   defineJob,
   defineModule,
+  type FilesServices,
   type LedgerServices,
   monotonicNow,
   type PaymentsServices,
@@ -14,6 +15,11 @@ import { type BuzzerSettings, buzzerSettings } from './buzzer.settings.js';
 import { type BuzzerStore, createBuzzerStore } from './buzzer.store.js';
 import type { BuzzerTables } from './buzzer.tables.js';
 import { type Coins, createCoins } from './coins.js';
+import { createLeaderboard, type Leaderboard } from './leaderboard.js';
+import { registerLeaderboardRoutes } from './leaderboard.routes.js';
+import { createLeaderboardStore } from './leaderboard.store.js';
+import { avatarBucket, createProfiles, type Profiles } from './profile.js';
+import { registerProfileRoutes } from './profile.routes.js';
 import { createShop, type Shop } from './shop.js';
 import { registerShopRoutes } from './shop.routes.js';
 
@@ -24,6 +30,10 @@ export interface BuzzerServices {
   readonly coins: Coins;
   /** Coin packs through the payments module. */
   readonly shop: Shop;
+  /** Global and weekly leaderboards. */
+  readonly leaderboard: Leaderboard;
+  /** Player profiles and avatars (files module). */
+  readonly profiles: Profiles;
   /** Deletes chat older than SB_CHAT_RETENTION_DAYS; how many messages (the nightly job). */
   readonly purgeChat: () => Promise<number>;
   /** Timers of the running node (cleared on stop). */
@@ -59,7 +69,7 @@ export function createStrategyBuzzerModule(options: BuzzerOptions = {}) {
 
   return defineModule({
     name: 'strategybuzzer',
-    dependsOn: ['identity', 'tenancy', 'realtime', 'ledger', 'payments'],
+    dependsOn: ['identity', 'tenancy', 'realtime', 'ledger', 'payments', 'files'],
     migrations: new URL('./migrations/', import.meta.url),
     settings: buzzerSettings,
     // The reference web client (plain HTML and ES modules), served at /apps/strategybuzzer/.
@@ -97,11 +107,18 @@ export function createStrategyBuzzerModule(options: BuzzerOptions = {}) {
         realtime: context.servicesOf<Realtime>('realtime'),
         log: context.log,
       });
+      const leaderboardStore = createLeaderboardStore(context.db);
+      const leaderboard = createLeaderboard({ store: leaderboardStore, clock: context.clock });
+      const files = context.servicesOf<FilesServices>('files');
+      files.registerBucket(avatarBucket);
+      const profiles = createProfiles({ files, store, leaderboardStore, clock: context.clock });
       return {
         game,
         store,
         coins,
         shop,
+        leaderboard,
+        profiles,
         purgeChat,
         timers: [],
         stopListening: [],
@@ -126,6 +143,8 @@ export function createStrategyBuzzerModule(options: BuzzerOptions = {}) {
         realtime: servicesOf<Realtime>('realtime'),
       });
       registerShopRoutes(app, { shop: services.shop, service: services.game });
+      registerLeaderboardRoutes(app, { leaderboard: services.leaderboard });
+      registerProfileRoutes(app, { profiles: services.profiles, service: services.game });
     },
 
     jobs: {

@@ -2,6 +2,8 @@ import { randomUUID } from 'node:crypto';
 import { type Database, sql } from 'socle';
 import type { BuzzerTables } from './buzzer.tables.js';
 import type { Question, Result } from './game.js';
+import { weekStart } from './leaderboard.js';
+import { createLeaderboardStore } from './leaderboard.store.js';
 import type { NewQuestion } from './questions.js';
 
 export interface Player {
@@ -13,6 +15,8 @@ export interface Player {
   readonly wins: number;
   readonly points: number;
   readonly bestStreak: number;
+  /** The avatar's object in the files module (bucket `sb-avatars`), if the player uploaded one. */
+  readonly avatarObjectId: string | null;
 }
 
 export interface House {
@@ -53,6 +57,7 @@ const toPlayer = (row: {
   wins: number;
   points: string | number | bigint;
   best_streak: number;
+  avatar_object_id: string | null;
 }): Player => ({
   userId: row.user_id,
   name: row.name,
@@ -62,6 +67,7 @@ const toPlayer = (row: {
   wins: row.wins,
   points: Number(row.points),
   bestStreak: row.best_streak,
+  avatarObjectId: row.avatar_object_id,
 });
 
 /** Every SQL statement of the app: services never see the database. */
@@ -118,6 +124,7 @@ export function createBuzzerStore(db: Database<BuzzerTables>) {
           wins: 0,
           points: 0,
           best_streak: 0,
+          avatar_object_id: null,
           created_at: at,
         })
         .onConflict((conflict) => conflict.column('user_id').doNothing())
@@ -247,6 +254,16 @@ export function createBuzzerStore(db: Database<BuzzerTables>) {
             .where('user_id', '=', result.userId)
             .execute();
         }
+        // The weekly leaderboard counts the game in the week it ended, in the same transaction.
+        await createLeaderboardStore(db).addWeeklyScores(
+          trx,
+          weekStart(game.endedAt),
+          game.results.map((result) => ({
+            userId: result.userId,
+            score: result.score,
+            won: result.rank === 1 && game.results.length > 1,
+          })),
+        );
         return true;
       });
     },
@@ -284,16 +301,6 @@ export function createBuzzerStore(db: Database<BuzzerTables>) {
         .where('game_id', '=', gameId)
         .orderBy('rank')
         .orderBy('user_id')
-        .execute(),
-
-    /** Global leaderboard: most points. */
-    leaderboard: (limit = 20) =>
-      k
-        .selectFrom('strategybuzzer.players')
-        .select(['user_id as userId', 'name', 'points', 'level', 'wins', 'games'])
-        .orderBy('points', 'desc')
-        .orderBy('user_id')
-        .limit(limit)
         .execute(),
 
     async addChat(message: ChatMessage): Promise<void> {

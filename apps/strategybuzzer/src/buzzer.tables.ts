@@ -17,6 +17,7 @@ export interface BuzzerTables {
     wins: number;
     points: string | number | bigint;
     best_streak: number;
+    avatar_object_id: string | null;
     created_at: Date;
   };
   'strategybuzzer.questions': {
@@ -55,5 +56,12 @@ export interface BuzzerTables {
     name: string;
     body: string;
     created_at: Date;
+  };
+  'strategybuzzer.weekly_scores': {
+    week: string;
+    user_id: string;
+    points: string | number | bigint;
+    games: number;
+    wins: number;
   };
 }

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import {
+  createFilesModule,
   createIdentityModule,
   createLedgerModule,
   createMailModule,
@@ -73,6 +74,7 @@ export async function startBuzzerWorld(
       createTenancyModule(),
       realtimeModule,
       createOutboundModule(),
+      createFilesModule(),
       createLedgerModule(),
       createPaymentsModule({ providers: ['stripe'], catalog: coinPacks }),
       buzzer,
