@@ -22,6 +22,8 @@ import { avatarBucket, createProfiles, type Profiles } from './profile.js';
 import { registerProfileRoutes } from './profile.routes.js';
 import { createShop, type Shop } from './shop.js';
 import { registerShopRoutes } from './shop.routes.js';
+import { createVoice, type Voice } from './voice.js';
+import { registerVoiceRoutes } from './voice.routes.js';
 
 /** What the app gives tests and other modules (`socle.servicesOf(strategybuzzer)`). */
 export interface BuzzerServices {
@@ -34,6 +36,8 @@ export interface BuzzerServices {
   readonly leaderboard: Leaderboard;
   /** Player profiles and avatars (files module). */
   readonly profiles: Profiles;
+  /** WebRTC signalling between the players of a room (a mesh, capped). */
+  readonly voice: Voice;
   /** Deletes chat older than SB_CHAT_RETENTION_DAYS; how many messages (the nightly job). */
   readonly purgeChat: () => Promise<number>;
   /** Timers of the running node (cleared on stop). */
@@ -107,6 +111,13 @@ export function createStrategyBuzzerModule(options: BuzzerOptions = {}) {
         realtime: context.servicesOf<Realtime>('realtime'),
         log: context.log,
       });
+      const service = game;
+      const voice = createVoice({
+        realtime: context.servicesOf<Realtime>('realtime'),
+        log: context.log,
+        roomOf: (userId) => service.roomOf(userId),
+        maxPeers: context.settings.voiceMaxPeers,
+      });
       const leaderboardStore = createLeaderboardStore(context.db);
       const leaderboard = createLeaderboard({ store: leaderboardStore, clock: context.clock });
       const files = context.servicesOf<FilesServices>('files');
@@ -117,6 +128,7 @@ export function createStrategyBuzzerModule(options: BuzzerOptions = {}) {
         store,
         coins,
         shop,
+        voice,
         leaderboard,
         profiles,
         purgeChat,
@@ -134,7 +146,7 @@ export function createStrategyBuzzerModule(options: BuzzerOptions = {}) {
         seated(requireUser(request).userId, roomId as string),
     },
 
-    routes(app, { services, clock, servicesOf }) {
+    routes(app, { services, clock, servicesOf, settings }) {
       registerBuzzerRoutes(app, {
         service: services.game,
         store: services.store,
@@ -143,6 +155,7 @@ export function createStrategyBuzzerModule(options: BuzzerOptions = {}) {
         realtime: servicesOf<Realtime>('realtime'),
       });
       registerShopRoutes(app, { shop: services.shop, service: services.game });
+      registerVoiceRoutes(app, { service: services.game, settings, clock });
       registerLeaderboardRoutes(app, { leaderboard: services.leaderboard });
       registerProfileRoutes(app, { profiles: services.profiles, service: services.game });
     },
@@ -163,6 +176,7 @@ export function createStrategyBuzzerModule(options: BuzzerOptions = {}) {
       const realtime = servicesOf<Realtime>('realtime');
       services.stopListening.push(
         realtime.onClientEvent((event) => services.game.onClientEvent(event)),
+        realtime.onClientEvent((event) => services.voice.onClientEvent(event)),
         realtime.onSocketClosed(({ socketId }) => services.game.onSocketClosed(socketId)),
       );
       if (options.timers === false) return;
