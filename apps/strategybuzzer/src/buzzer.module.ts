@@ -14,6 +14,7 @@ import { type BuzzerService, createBuzzerService } from './buzzer.service.js';
 import { type BuzzerSettings, buzzerSettings } from './buzzer.settings.js';
 import { type BuzzerStore, createBuzzerStore } from './buzzer.store.js';
 import type { BuzzerTables } from './buzzer.tables.js';
+import { chatArchiveBucket, createChatExport } from './chat-export.js';
 import { type Coins, createCoins } from './coins.js';
 import { createLeaderboard, type Leaderboard } from './leaderboard.js';
 import { registerLeaderboardRoutes } from './leaderboard.routes.js';
@@ -38,7 +39,10 @@ export interface BuzzerServices {
   readonly profiles: Profiles;
   /** WebRTC signalling between the players of a room (a mesh, capped). */
   readonly voice: Voice;
-  /** Deletes chat older than SB_CHAT_RETENTION_DAYS; how many messages (the nightly job). */
+  /**
+   * Exports chat older than SB_CHAT_RETENTION_DAYS to object storage (gzip NDJSON, bucket
+   * sb-chat-archive) and deletes it in the same transaction; how many messages (the nightly job).
+   */
   readonly purgeChat: () => Promise<number>;
   /** Timers of the running node (cleared on stop). */
   readonly timers: NodeJS.Timeout[];
@@ -54,8 +58,6 @@ export interface BuzzerOptions {
   /** False: no timers (tests call `game.tick()` themselves). */
   readonly timers?: boolean;
 }
-
-const DAY_MS = 24 * 60 * 60 * 1000;
 
 /**
  * StrategyBuzzer: quiz rooms where players buzz to answer first, ordered fairly by the server
@@ -101,8 +103,6 @@ export function createStrategyBuzzerModule(options: BuzzerOptions = {}) {
         settings: context.settings,
         now,
       });
-      const retentionMs = context.settings.chatRetentionDays * DAY_MS;
-      const purgeChat = () => store.purgeChatBefore(new Date(context.clock.now().getTime() - retentionMs));
       const shop = createShop({
         payments,
         coins,
@@ -122,6 +122,15 @@ export function createStrategyBuzzerModule(options: BuzzerOptions = {}) {
       const leaderboard = createLeaderboard({ store: leaderboardStore, clock: context.clock });
       const files = context.servicesOf<FilesServices>('files');
       files.registerBucket(avatarBucket);
+      files.registerBucket(chatArchiveBucket);
+      const chatExport = createChatExport({
+        files,
+        store,
+        clock: context.clock,
+        log: context.log,
+        retentionDays: context.settings.chatRetentionDays,
+      });
+      const purgeChat = async () => (await chatExport.run()).exported;
       const profiles = createProfiles({ files, store, leaderboardStore, clock: context.clock });
       return {
         game,
@@ -161,13 +170,13 @@ export function createStrategyBuzzerModule(options: BuzzerOptions = {}) {
     },
 
     jobs: {
-      // Chat is kept SB_CHAT_RETENTION_DAYS, then deleted every night.
+      // Chat is kept SB_CHAT_RETENTION_DAYS, then exported to object storage and deleted every night.
       purgeChat: defineJob({
         cron: '30 3 * * *',
         queue: 'low',
         async handler({ log }, { purgeChat }: BuzzerServices) {
           const purged = await purgeChat();
-          if (purged > 0) log.info({ purged }, 'Old chat messages deleted');
+          if (purged > 0) log.info({ purged }, 'Old chat messages exported and deleted');
         },
       }),
     },

@@ -330,13 +330,29 @@ export function createBuzzerStore(db: Database<BuzzerTables>) {
       return rows.reverse();
     },
 
-    /** Deletes chat older than `cutoff`; how many. */
-    async purgeChatBefore(cutoff: Date): Promise<number> {
-      const result = await k
-        .deleteFrom('strategybuzzer.chat_messages')
+    /** The oldest messages written before `cutoff`, oldest first (what the nightly export takes). */
+    async chatBefore(cutoff: Date, limit: number): Promise<ChatMessage[]> {
+      return k
+        .selectFrom('strategybuzzer.chat_messages')
+        .select(['id', 'room_id as roomId', 'user_id as userId', 'name', 'body', 'created_at as createdAt'])
         .where('created_at', '<', cutoff)
-        .executeTakeFirst();
-      return Number(result.numDeletedRows);
+        .orderBy('created_at')
+        .orderBy('id')
+        .limit(limit)
+        .execute();
+    },
+
+    /** Deletes these messages (in the transaction recording their archive); how many. */
+    async deleteChat(trx: Database<BuzzerTables>['kysely'], ids: readonly string[]): Promise<number> {
+      let deleted = 0;
+      for (let start = 0; start < ids.length; start += 1000) {
+        const result = await trx
+          .deleteFrom('strategybuzzer.chat_messages')
+          .where('id', 'in', ids.slice(start, start + 1000))
+          .executeTakeFirst();
+        deleted += Number(result.numDeletedRows);
+      }
+      return deleted;
     },
   };
 }
