@@ -12,6 +12,7 @@ import {
 } from 'socle';
 import {
   createTestSocle,
+  type FakeAppStore,
   type FakeStripe,
   type TestDatabaseTarget,
   type TestSocle,
@@ -59,6 +60,8 @@ export async function startBuzzerWorld(
     questions?: number;
     /** The fake Stripe payments talk to (default: none reachable; checkouts fail). */
     stripe?: FakeStripe;
+    /** A fake App Store whose signed purchases payments verifies (enables the 'apple' provider). */
+    appStore?: FakeAppStore;
   } = {},
 ): Promise<BuzzerWorld> {
   const app = realtimeApp();
@@ -76,7 +79,10 @@ export async function startBuzzerWorld(
       createOutboundModule(),
       createFilesModule(),
       createLedgerModule(),
-      createPaymentsModule({ providers: ['stripe'], catalog: coinPacks }),
+      createPaymentsModule({
+        providers: options.appStore === undefined ? ['stripe'] : ['stripe', 'apple'],
+        catalog: coinPacks,
+      }),
       buzzer,
     ],
     settings: {
@@ -86,6 +92,14 @@ export async function startBuzzerWorld(
         stripeSecretKey: options.stripe?.secretKey ?? 'sk_test_unused',
         stripeWebhookSecrets: [options.stripe?.webhookSecret ?? 'whsec_unused'],
         stripeApiUrl: options.stripe?.url ?? 'http://127.0.0.1:9',
+        ...(options.appStore === undefined
+          ? {}
+          : {
+              appleBundleId: options.appStore.bundleId,
+              appleEnvironment: 'Sandbox',
+              appleRootCertificates: [options.appStore.rootCertificate],
+              appleOnlineChecks: false,
+            }),
       },
     },
   });
