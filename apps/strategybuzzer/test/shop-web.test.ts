@@ -62,6 +62,29 @@ describe.each(targets.map((target) => [target.dialect, target] as const))(
               'same page',
             );
             expect(stripe.hostedDeliveries.map((delivery) => delivery.status)).toEqual([200]);
+
+            // The profile: an avatar chosen in the page shows as its signed 64 px variant.
+            await page.setInputFiles('#avatar-file', {
+              name: 'me.png',
+              mimeType: 'image/png',
+              buffer: Buffer.from(
+                'iVBORw0KGgoAAAANSUhEUgAAAAgAAAAICAIAAABLbSncAAAAEklEQVR4nGP4z8CAFWEXHbQSACj/P8Fu7N9hAAAAAElFTkSuQmCC',
+                'base64',
+              ),
+            });
+            // (An 8 px image stays 8 px: variants never enlarge.) The image loaded under the page's CSP.
+            await expect
+              .poll(() =>
+                page.evaluate(() => (document.querySelector('#avatar') as HTMLImageElement).naturalWidth),
+              )
+              .toBe(8);
+            expect(await page.getAttribute('#avatar', 'src')).toContain('/files/variant/sb-avatars/');
+            await page.selectOption('#leaderboard-period', 'week');
+            await page
+              .locator('#leaderboard li')
+              .first()
+              .waitFor({ state: 'attached' })
+              .catch(() => undefined);
           });
         } finally {
           await browser.close();
