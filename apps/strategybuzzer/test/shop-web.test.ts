@@ -75,7 +75,14 @@ describe.each(targets.map((target) => [target.dialect, target] as const))(
             // (An 8 px image stays 8 px: variants never enlarge.) The image loaded under the page's CSP.
             await expect
               .poll(() =>
-                page.evaluate(() => (document.querySelector('#avatar') as HTMLImageElement).naturalWidth),
+                page.evaluate(
+                  () =>
+                    (
+                      globalThis as unknown as {
+                        document: { querySelector(selector: string): { naturalWidth: number } };
+                      }
+                    ).document.querySelector('#avatar').naturalWidth,
+                ),
               )
               .toBe(8);
             expect(await page.getAttribute('#avatar', 'src')).toContain('/files/variant/sb-avatars/');
