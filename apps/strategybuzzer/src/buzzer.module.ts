@@ -1,8 +1,10 @@
 import {
   defineJob,
   defineModule,
+  type FilesServices,
   type LedgerServices,
   monotonicNow,
+  type PaymentsServices,
   type Realtime,
   requireUser,
   type SetupContext,
@@ -12,14 +14,35 @@ import { type BuzzerService, createBuzzerService } from './buzzer.service.js';
 import { type BuzzerSettings, buzzerSettings } from './buzzer.settings.js';
 import { type BuzzerStore, createBuzzerStore } from './buzzer.store.js';
 import type { BuzzerTables } from './buzzer.tables.js';
+import { chatArchiveBucket, createChatExport } from './chat-export.js';
 import { type Coins, createCoins } from './coins.js';
+import { createLeaderboard, type Leaderboard } from './leaderboard.js';
+import { registerLeaderboardRoutes } from './leaderboard.routes.js';
+import { createLeaderboardStore } from './leaderboard.store.js';
+import { avatarBucket, createProfiles, type Profiles } from './profile.js';
+import { registerProfileRoutes } from './profile.routes.js';
+import { createShop, type Shop } from './shop.js';
+import { registerShopRoutes } from './shop.routes.js';
+import { createVoice, type Voice } from './voice.js';
+import { registerVoiceRoutes } from './voice.routes.js';
 
 /** What the app gives tests and other modules (`socle.servicesOf(strategybuzzer)`). */
 export interface BuzzerServices {
   readonly game: BuzzerService;
   readonly store: BuzzerStore;
   readonly coins: Coins;
-  /** Deletes chat older than SB_CHAT_RETENTION_DAYS; how many messages (the nightly job). */
+  /** Coin packs through the payments module. */
+  readonly shop: Shop;
+  /** Global and weekly leaderboards. */
+  readonly leaderboard: Leaderboard;
+  /** Player profiles and avatars (files module). */
+  readonly profiles: Profiles;
+  /** WebRTC signalling between the players of a room (a mesh, capped). */
+  readonly voice: Voice;
+  /**
+   * Exports chat older than SB_CHAT_RETENTION_DAYS to object storage (gzip NDJSON, bucket
+   * sb-chat-archive) and deletes it in the same transaction; how many messages (the nightly job).
+   */
   readonly purgeChat: () => Promise<number>;
   /** Timers of the running node (cleared on stop). */
   readonly timers: NodeJS.Timeout[];
@@ -36,15 +59,14 @@ export interface BuzzerOptions {
   readonly timers?: boolean;
 }
 
-const DAY_MS = 24 * 60 * 60 * 1000;
-
 /**
  * StrategyBuzzer: quiz rooms where players buzz to answer first, ordered fairly by the server
  * (arrival corrected by each connection's measured latency, capped), with text chat and coins.
  * Written only against Socle's public API, like any app.
  *
  * @example
- * const socle = await createSocle({ config, modules: [...createBuiltInModules(), createLedgerModule(), createStrategyBuzzerModule()] });
+ * const payments = createPaymentsModule({ providers: ['stripe'], catalog: coinPacks });
+ * const socle = await createSocle({ config, modules: [...createBuiltInModules(), createLedgerModule(), payments, createStrategyBuzzerModule()] });
  */
 export function createStrategyBuzzerModule(options: BuzzerOptions = {}) {
   const now = options.now ?? monotonicNow;
@@ -53,7 +75,7 @@ export function createStrategyBuzzerModule(options: BuzzerOptions = {}) {
 
   return defineModule({
     name: 'strategybuzzer',
-    dependsOn: ['identity', 'tenancy', 'realtime', 'ledger'],
+    dependsOn: ['identity', 'tenancy', 'realtime', 'ledger', 'payments', 'files'],
     migrations: new URL('./migrations/', import.meta.url),
     settings: buzzerSettings,
     // The reference web client (plain HTML and ES modules), served at /apps/strategybuzzer/.
@@ -62,9 +84,11 @@ export function createStrategyBuzzerModule(options: BuzzerOptions = {}) {
     setup(context: SetupContext<BuzzerTables, BuzzerSettings>): BuzzerServices {
       const store = createBuzzerStore(context.db);
       const { ledger } = context.servicesOf<LedgerServices>('ledger');
+      const { payments } = context.servicesOf<PaymentsServices>('payments');
       const coins = createCoins({
         db: context.db,
         ledger,
+        payments,
         store,
         clock: context.clock,
         starterCoins: context.settings.starterCoins,
@@ -80,9 +104,49 @@ export function createStrategyBuzzerModule(options: BuzzerOptions = {}) {
         settings: context.settings,
         now,
       });
-      const retentionMs = context.settings.chatRetentionDays * DAY_MS;
-      const purgeChat = () => store.purgeChatBefore(new Date(context.clock.now().getTime() - retentionMs));
-      return { game, store, coins, purgeChat, timers: [], stopListening: [] };
+      const shop = createShop({
+        payments,
+        coins,
+        store,
+        scope: context.scope,
+        realtime: context.servicesOf<Realtime>('realtime'),
+        log: context.log,
+      });
+      const service = game;
+      const voice = createVoice({
+        realtime: context.servicesOf<Realtime>('realtime'),
+        log: context.log,
+        roomOf: (userId) => service.seatHere(userId),
+        maxPeers: context.settings.voiceMaxPeers,
+      });
+      // Voice events go to the room's host, as the game's do: one node keeps a room's voice.
+      service.onHostEvent('client-voice-', (userId, event, data) => voice.onRoomEvent(userId, event, data));
+      const leaderboardStore = createLeaderboardStore(context.db);
+      const leaderboard = createLeaderboard({ store: leaderboardStore, clock: context.clock });
+      const files = context.servicesOf<FilesServices>('files');
+      files.registerBucket(avatarBucket);
+      files.registerBucket(chatArchiveBucket);
+      const chatExport = createChatExport({
+        files,
+        store,
+        clock: context.clock,
+        log: context.log,
+        retentionDays: context.settings.chatRetentionDays,
+      });
+      const purgeChat = async () => (await chatExport.run()).exported;
+      const profiles = createProfiles({ files, store, leaderboardStore, clock: context.clock });
+      return {
+        game,
+        store,
+        coins,
+        shop,
+        voice,
+        leaderboard,
+        profiles,
+        purgeChat,
+        timers: [],
+        stopListening: [],
+      };
     },
 
     // Who may open the game's channels: a player their own; the players of a room its two.
@@ -94,7 +158,7 @@ export function createStrategyBuzzerModule(options: BuzzerOptions = {}) {
         seated(requireUser(request).userId, roomId as string),
     },
 
-    routes(app, { services, clock, servicesOf }) {
+    routes(app, { services, clock, servicesOf, settings }) {
       registerBuzzerRoutes(app, {
         service: services.game,
         store: services.store,
@@ -102,16 +166,20 @@ export function createStrategyBuzzerModule(options: BuzzerOptions = {}) {
         clock,
         realtime: servicesOf<Realtime>('realtime'),
       });
+      registerShopRoutes(app, { shop: services.shop, service: services.game });
+      registerVoiceRoutes(app, { service: services.game, settings, clock });
+      registerLeaderboardRoutes(app, { leaderboard: services.leaderboard });
+      registerProfileRoutes(app, { profiles: services.profiles, service: services.game });
     },
 
     jobs: {
-      // Chat is kept SB_CHAT_RETENTION_DAYS, then deleted every night.
+      // Chat is kept SB_CHAT_RETENTION_DAYS, then exported to object storage and deleted every night.
       purgeChat: defineJob({
         cron: '30 3 * * *',
         queue: 'low',
         async handler({ log }, { purgeChat }: BuzzerServices) {
           const purged = await purgeChat();
-          if (purged > 0) log.info({ purged }, 'Old chat messages deleted');
+          if (purged > 0) log.info({ purged }, 'Old chat messages exported and deleted');
         },
       }),
     },

@@ -162,12 +162,6 @@ export function registerBuzzerRoutes(
     },
   );
 
-  app.get(
-    '/strategybuzzer/leaderboard',
-    { schema: { tags, summary: 'Players with the most points' } },
-    async () => ({ players: await store.leaderboard(20) }),
-  );
-
   app.post(
     '/strategybuzzer/admin/claim',
     {

@@ -103,6 +103,11 @@ export function createBuzzerService(options: BuzzerServiceOptions) {
   const away = new Map<string, number>();
   /** Sockets of this node that said hello, by player (latency samples are taken here). */
   const localSockets = new Map<string, string>();
+  /** Other room events (voice), handled on the room's host like the game's (see `onHostEvent`). */
+  const hostHandlers: {
+    readonly prefix: string;
+    readonly handler: (userId: string, event: string, data: string) => Promise<void>;
+  }[] = [];
   /** Snapshot requests of this node waiting for a host's answer. */
   const snapshotRequests = new Map<string, (room: unknown) => void>();
   let starting = Promise.resolve();
@@ -400,8 +405,11 @@ export function createBuzzerService(options: BuzzerServiceOptions) {
         case 'client-chat':
           await service.chat(userId, roomId, typeof data.body === 'string' ? data.body : '');
           return;
-        default:
+        default: {
+          const other = hostHandlers.find(({ prefix }) => event.startsWith(prefix));
+          if (other !== undefined) await other.handler(userId, event, raw);
           return;
+        }
       }
     } catch (error) {
       const code = (error as { code?: string }).code ?? 'strategybuzzer.failed';
@@ -763,6 +771,19 @@ export function createBuzzerService(options: BuzzerServiceOptions) {
     published: (roomId: string) => rooms.get(roomId)?.publishing ?? Promise.resolve(),
     /** The room the player is seated in, on any node. */
     roomOf: async (userId: string) => (await store.seatOf(userId))?.roomId,
+    /** The room the player is seated in among the rooms this node hosts (what a host checks). */
+    seatHere: (userId: string): string | undefined => seats.get(userId),
+    /**
+     * Handles the player events named `prefix…` (naming their `roomId`) on the room's host, as
+     * the game's own: whichever node holds the player's socket forwards them there over the bus,
+     * so state kept in the host's memory (the voice's members) is one per room across the fleet.
+     */
+    onHostEvent(
+      prefix: string,
+      handler: (userId: string, event: string, data: string) => Promise<void>,
+    ): void {
+      hostHandlers.push({ prefix, handler });
+    },
     /** Whether this node hosts the room. */
     hosts: (roomId: string) => rooms.has(roomId),
     async liveRooms() {

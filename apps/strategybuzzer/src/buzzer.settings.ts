@@ -136,6 +136,31 @@ export const buzzerSettings = defineSettings({
     min: 1,
     max: 3600,
   }),
+  turnSecret: setting.secret({
+    env: 'SB_TURN_SECRET',
+    description:
+      "coTURN's static-auth-secret (use-auth-secret): per-player TURN credentials are signed with it; unset, voice gets no TURN relay",
+    minLength: 16,
+  }),
+  turnUrls: setting.list({
+    env: 'SB_TURN_URLS',
+    description:
+      'TURN/STUN addresses given to clients, comma-separated (turn:turn.example.com:3478?transport=udp,turns:turn.example.com:5349)',
+  }),
+  turnTtlSeconds: setting.integer({
+    env: 'SB_TURN_TTL_SECONDS',
+    description: 'How long a TURN credential works (coTURN checks it at each allocation and refresh)',
+    default: 3600,
+    min: 60,
+    max: 86_400,
+  }),
+  voiceMaxPeers: setting.integer({
+    env: 'SB_VOICE_MAX_PEERS',
+    description: "Players in one room's voice at most (a mesh: each sends to every other)",
+    default: 4,
+    min: 2,
+    max: 5,
+  }),
   chatRetentionDays: setting.integer({
     env: 'SB_CHAT_RETENTION_DAYS',
     description: 'Days chat messages are kept before the daily purge',

@@ -2,6 +2,8 @@ import { randomUUID } from 'node:crypto';
 import { type Database, sql } from 'socle';
 import type { BuzzerTables } from './buzzer.tables.js';
 import type { Question, Result } from './game.js';
+import { weekStart } from './leaderboard.js';
+import { createLeaderboardStore } from './leaderboard.store.js';
 import type { Ticket } from './matchmaker.js';
 import type { NewQuestion } from './questions.js';
 
@@ -14,6 +16,8 @@ export interface Player {
   readonly wins: number;
   readonly points: number;
   readonly bestStreak: number;
+  /** The avatar's object in the files module (bucket `sb-avatars`), if the player uploaded one. */
+  readonly avatarObjectId: string | null;
 }
 
 export interface House {
@@ -54,6 +58,7 @@ const toPlayer = (row: {
   wins: number;
   points: string | number | bigint;
   best_streak: number;
+  avatar_object_id: string | null;
 }): Player => ({
   userId: row.user_id,
   name: row.name,
@@ -63,6 +68,7 @@ const toPlayer = (row: {
   wins: row.wins,
   points: Number(row.points),
   bestStreak: row.best_streak,
+  avatarObjectId: row.avatar_object_id,
 });
 
 /** A room of the fleet as the database holds it. */
@@ -163,6 +169,7 @@ export function createBuzzerStore(db: Database<BuzzerTables>) {
           wins: 0,
           points: 0,
           best_streak: 0,
+          avatar_object_id: null,
           created_at: at,
         })
         .onConflict((conflict) => conflict.column('user_id').doNothing())
@@ -302,6 +309,16 @@ export function createBuzzerStore(db: Database<BuzzerTables>) {
             .where('user_id', '=', result.userId)
             .execute();
         }
+        // The weekly leaderboard counts the game in the week it ended, in the same transaction.
+        await createLeaderboardStore(db).addWeeklyScores(
+          trx,
+          weekStart(game.endedAt),
+          game.results.map((result) => ({
+            userId: result.userId,
+            score: result.score,
+            won: result.rank === 1 && game.results.length > 1,
+          })),
+        );
         return true;
       });
     },
@@ -339,16 +356,6 @@ export function createBuzzerStore(db: Database<BuzzerTables>) {
         .where('game_id', '=', gameId)
         .orderBy('rank')
         .orderBy('user_id')
-        .execute(),
-
-    /** Global leaderboard: most points. */
-    leaderboard: (limit = 20) =>
-      k
-        .selectFrom('strategybuzzer.players')
-        .select(['user_id as userId', 'name', 'points', 'level', 'wins', 'games'])
-        .orderBy('points', 'desc')
-        .orderBy('user_id')
-        .limit(limit)
         .execute(),
 
     async addChat(message: ChatMessage): Promise<void> {
@@ -612,13 +619,29 @@ export function createBuzzerStore(db: Database<BuzzerTables>) {
       return Number(row.count);
     },
 
-    /** Deletes chat older than `cutoff`; how many. */
-    async purgeChatBefore(cutoff: Date): Promise<number> {
-      const result = await k
-        .deleteFrom('strategybuzzer.chat_messages')
+    /** The oldest messages written before `cutoff`, oldest first (what the nightly export takes). */
+    async chatBefore(cutoff: Date, limit: number): Promise<ChatMessage[]> {
+      return k
+        .selectFrom('strategybuzzer.chat_messages')
+        .select(['id', 'room_id as roomId', 'user_id as userId', 'name', 'body', 'created_at as createdAt'])
         .where('created_at', '<', cutoff)
-        .executeTakeFirst();
-      return Number(result.numDeletedRows);
+        .orderBy('created_at')
+        .orderBy('id')
+        .limit(limit)
+        .execute();
+    },
+
+    /** Deletes these messages (in the transaction recording their archive); how many. */
+    async deleteChat(trx: Database<BuzzerTables>['kysely'], ids: readonly string[]): Promise<number> {
+      let deleted = 0;
+      for (let start = 0; start < ids.length; start += 1000) {
+        const result = await trx
+          .deleteFrom('strategybuzzer.chat_messages')
+          .where('id', 'in', ids.slice(start, start + 1000))
+          .executeTakeFirst();
+        deleted += Number(result.numDeletedRows);
+      }
+      return deleted;
     },
   };
 }

@@ -17,6 +17,7 @@ export interface BuzzerTables {
     wins: number;
     points: string | number | bigint;
     best_streak: number;
+    avatar_object_id: string | null;
     created_at: Date;
   };
   'strategybuzzer.questions': {
@@ -82,5 +83,12 @@ export interface BuzzerTables {
     heartbeat_at: Date;
     ended_at: Date | null;
     end_reason: string | null;
+  };
+  'strategybuzzer.weekly_scores': {
+    week: string;
+    user_id: string;
+    points: string | number | bigint;
+    games: number;
+    wins: number;
   };
 }

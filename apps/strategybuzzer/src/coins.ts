@@ -1,5 +1,4 @@
-import { randomUUID } from 'node:crypto';
-import { type Clock, type Database, type LedgerService, tenantSettings } from 'socle';
+import { type Clock, type Database, type LedgerService, type PaymentsService, tenantSettings } from 'socle';
 import { buzzerErrors } from './buzzer.errors.js';
 import type { BuzzerStore, House } from './buzzer.store.js';
 import type { BuzzerTables } from './buzzer.tables.js';
@@ -7,24 +6,28 @@ import type { BuzzerTables } from './buzzer.tables.js';
 export interface CoinsOptions {
   readonly db: Database<BuzzerTables>;
   readonly ledger: LedgerService;
+  /** The wallet is the payments module's (the account coin packs credit). */
+  readonly payments: PaymentsService;
   readonly store: BuzzerStore;
   readonly clock: Clock;
   readonly starterCoins: number;
 }
 
-const UNIT = 'coins';
+/** The ledger unit of the game's coins (the packs of the catalog credit it). */
+export const COINS = 'coins';
+const UNIT = COINS;
 
 /** A transaction of the app's database (Socle exports no name for Kysely's). */
 type Transaction = Parameters<Parameters<Database<BuzzerTables>['transaction']>[0]>[0];
 
 /**
  * Coins in Socle's ledger: every player's wallet (never negative: the ledger's
- * `debits_must_not_exceed_credits` rule), a source they are minted from (starter coins, later
- * purchases) and the revenue spends go to, all in the organization that runs the game (the
- * "house"; ledger accounts belong to an organization). Every movement has an id derived from what
- * it records, so a retry never moves coins twice.
+ * `debits_must_not_exceed_credits` rule; the same account the payments module credits when a pack
+ * is bought), a source starter coins are minted from and the revenue spends go to, all in the
+ * organization that runs the game (the "house"; ledger accounts belong to an organization). Every
+ * movement has an id derived from what it records, so a retry never moves coins twice.
  */
-export function createCoins({ db, ledger, store, clock, starterCoins }: CoinsOptions) {
+export function createCoins({ db, ledger, payments, store, clock, starterCoins }: CoinsOptions) {
   const inHouse = async <T>(userId: string, work: (trx: Transaction, house: House) => Promise<T>) => {
     const house = await store.house();
     if (house === undefined) throw buzzerErrors.notSetUp();
@@ -38,30 +41,24 @@ export function createCoins({ db, ledger, store, clock, starterCoins }: CoinsOpt
     const known = (await store.player(userId))?.walletAccountId;
     if (known) return known;
     return inHouse(userId, async (trx, house) => {
-      const id = randomUUID();
       // The player's row is locked by this update until commit: a concurrent first use waits,
       // then finds the wallet set and opens nothing.
-      const claimed = await trx
+      const locked = await trx
+        .updateTable('strategybuzzer.players')
+        .set((eb) => ({ wallet_account_id: eb.ref('wallet_account_id') }))
+        .where('user_id', '=', userId)
+        .returning('wallet_account_id')
+        .executeTakeFirst();
+      if (locked === undefined) throw new Error(`player ${userId} has no profile`);
+      if (locked.wallet_account_id !== null) return locked.wallet_account_id;
+      // The payments module's wallet of the player (opened here, as the player): purchases
+      // credit it, spends debit it.
+      const id = await payments.wallet(trx, userId, UNIT);
+      await trx
         .updateTable('strategybuzzer.players')
         .set({ wallet_account_id: id })
         .where('user_id', '=', userId)
-        .where('wallet_account_id', 'is', null)
-        .executeTakeFirst();
-      if (Number(claimed.numUpdatedRows) !== 1) {
-        const row = await trx
-          .selectFrom('strategybuzzer.players')
-          .select('wallet_account_id')
-          .where('user_id', '=', userId)
-          .executeTakeFirstOrThrow();
-        return row.wallet_account_id as string;
-      }
-      await ledger.createAccount(trx, {
-        id,
-        owner: { kind: 'user', userId },
-        unit: UNIT,
-        rule: 'debits_must_not_exceed_credits',
-        code: 'wallet',
-      });
+        .execute();
       if (starterCoins > 0)
         await ledger.transfer(trx, {
           id: `starter:${userId}`,

@@ -11,3 +11,4 @@ export { type FairnessPolicy, pressedAt } from './fairness.js';
 export { createRoom, type Question, type RoomEvent } from './game.js';
 export { matchTickets, type Ticket } from './matchmaker.js';
 export { parseCsvQuestions, parseJsonQuestions } from './questions.js';
+export { type CoinPurchase, coinPacks, type Shop } from './shop.js';

@@ -56,6 +56,11 @@ describe.skipIf(skipReason !== undefined)(
           REALTIME_APP_KEY: setup.app.appKey,
           REALTIME_APP_SECRET: setup.app.appSecret,
           SOCLE_MODULES: SERVER,
+          // The game's server sells coin packs through Stripe: it starts only configured (the
+          // API is never called here).
+          PAYMENTS_STRIPE_SECRET_KEY: 'sk_test_unused',
+          PAYMENTS_STRIPE_WEBHOOK_SECRETS: 'whsec_unused',
+          PAYMENTS_STRIPE_API_URL: 'http://127.0.0.1:9',
           SB_ROOM_SIZE: '2',
           SB_MIN_PLAYERS: '2',
           SB_MATCH_WAIT_SECONDS: '0',

@@ -178,6 +178,34 @@ describe.skipIf(skipReason !== undefined)(
           timeout: 20_000,
         })
         .toBe(true);
+
+      // Voice across nodes: its members are kept by the room's host, whichever node holds each
+      // socket. A player of the host's node joins, then the remote one, who finds them there and
+      // sends them an offer: it arrives from the remote player, relayed through the host.
+      local.trigger('client-voice-join', {});
+      await expect
+        .poll(() => eventsOf(local, 'player', 'voice-peers').map((peers) => peers.data.peers), {
+          timeout: 20_000,
+        })
+        .toEqual([[]]);
+      remote.trigger('client-voice-join', {});
+      await expect
+        .poll(() => eventsOf(remote, 'player', 'voice-peers').map((peers) => peers.data.peers), {
+          timeout: 20_000,
+        })
+        .toEqual([[local.user.userId]]);
+      await expect
+        .poll(() => eventsOf(local, 'player', 'voice-joined').map((joined) => joined.data.userId), {
+          timeout: 20_000,
+        })
+        .toEqual([remote.user.userId]);
+      const offer = { type: 'offer', sdp: 'v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\n' };
+      remote.trigger('client-voice-signal', { to: local.user.userId, kind: 'offer', data: offer });
+      await expect
+        .poll(() => eventsOf(local, 'player', 'voice-signal').map((signal) => signal.data), {
+          timeout: 20_000,
+        })
+        .toEqual([{ roomId, from: remote.user.userId, kind: 'offer', data: offer }]);
     });
 
     it('keeps the seat of a remote player through the grace, then frees it: the host hears of sockets it does not hold', {

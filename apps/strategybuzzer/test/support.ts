@@ -1,14 +1,29 @@
 import { randomBytes } from 'node:crypto';
 import {
+  createFilesModule,
   createIdentityModule,
   createLedgerModule,
   createMailModule,
+  createOutboundModule,
+  createPaymentsModule,
   createRealtimeModule,
   createTenancyModule,
   type Realtime,
 } from 'socle';
-import { createTestSocle, type TestDatabaseTarget, type TestSocle, type TestUser } from 'socle/testing';
-import { type BuzzerServices, type BuzzerSettings, createStrategyBuzzerModule } from '../src/index.js';
+import {
+  createTestSocle,
+  type FakeAppStore,
+  type FakeStripe,
+  type TestDatabaseTarget,
+  type TestSocle,
+  type TestUser,
+} from 'socle/testing';
+import {
+  type BuzzerServices,
+  type BuzzerSettings,
+  coinPacks,
+  createStrategyBuzzerModule,
+} from '../src/index.js';
 
 /** A realtime app configured like REALTIME_APP_ID/KEY/SECRET, unique per test file. */
 export function realtimeApp() {
@@ -47,6 +62,10 @@ export async function startBuzzerWorld(
     node?: { of: BuzzerWorld; redisUrl: string };
     /** The first node of a fleet: Redis for its bus. */
     redisUrl?: string;
+    /** The fake Stripe payments talk to (default: none reachable; checkouts fail). */
+    stripe?: FakeStripe;
+    /** A fake App Store whose signed purchases payments verifies (enables the 'apple' provider). */
+    appStore?: FakeAppStore;
   } = {},
 ): Promise<BuzzerWorld> {
   const first = options.node?.of;
@@ -63,10 +82,32 @@ export async function startBuzzerWorld(
       createMailModule(),
       createTenancyModule(),
       realtimeModule,
+      createOutboundModule(),
+      createFilesModule(),
       createLedgerModule(),
+      createPaymentsModule({
+        providers: options.appStore === undefined ? ['stripe'] : ['stripe', 'apple'],
+        catalog: coinPacks,
+      }),
       buzzer,
     ],
-    settings: { realtime: app, strategybuzzer: { ...options.settings } },
+    settings: {
+      realtime: app,
+      strategybuzzer: { ...options.settings },
+      payments: {
+        stripeSecretKey: options.stripe?.secretKey ?? 'sk_test_unused',
+        stripeWebhookSecrets: [options.stripe?.webhookSecret ?? 'whsec_unused'],
+        stripeApiUrl: options.stripe?.url ?? 'http://127.0.0.1:9',
+        ...(options.appStore === undefined
+          ? {}
+          : {
+              appleBundleId: options.appStore.bundleId,
+              appleEnvironment: 'Sandbox',
+              appleRootCertificates: [options.appStore.rootCertificate],
+              appleOnlineChecks: false,
+            }),
+      },
+    },
     ...(redisUrl === undefined ? {} : { config: { redisUrl, redisNamespace: app.appId } }),
     ...(first === undefined ? {} : { database: first.socle.database }),
   });

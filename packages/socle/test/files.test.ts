@@ -272,6 +272,18 @@ describeEachDatabase('files', (target) => {
       expect(await blobKeys(`t.${tenant.id}/photos/`)).toEqual(before);
     });
 
+    it('refuses a file shorter than the sniffing window the same way, with no uncaught error', async () => {
+      // Decided at the end of the body (the stream's flush): its 'error' came after the blob store
+      // stopped listening, an uncaught exception Vitest reports (the process would have crashed).
+      const response = await upload(
+        'photos',
+        Buffer.from('%PDF-1.4\n%%EOF\n'),
+        headersOf(tenant, { 'content-type': 'image/png' }),
+      );
+      expect(response.statusCode).toBe(415);
+      expect(response.json()).toMatchObject({ code: 'files.type_not_allowed', detected: 'application/pdf' });
+    });
+
     it('refuses a file over the bucket limit, announced or streamed (413), leaving nothing', async () => {
       const before = await blobKeys(`t.${tenant.id}/photos/`);
       const announced = await upload(

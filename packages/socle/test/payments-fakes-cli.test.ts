@@ -89,8 +89,12 @@ describe('socle start with PAYMENTS_FAKES (embedded)', { timeout: TIMEOUT_MS }, 
     expect(pay.headers.get('location')).toBe('https://shop.test/ok');
     await paid(checkout.json.id as string);
     expect(await coins()).toBe('500');
-    // Paid once: the page now says so and refuses a second payment.
-    expect((await fetch(`${checkoutUrl}/pay`, { method: 'POST', redirect: 'manual' })).status).toBe(400);
+    // Paid once: the page now says so, and Pay again (a reload, a double click) pays nothing more:
+    // the buyer goes back to the app (the 1000 coins below prove no second credit).
+    expect(await (await fetch(checkoutUrl)).text()).toContain('This checkout is complete');
+    const again = await fetch(`${checkoutUrl}/pay`, { method: 'POST', redirect: 'manual' });
+    expect(again.status).toBe(303);
+    expect(again.headers.get('location')).toBe('https://shop.test/ok');
 
     // BTCPay: the invoice's link is the fake's invoice page; paying it delivers InvoiceSettled.
     const invoice = await call(baseUrl, 'POST', '/payments/invoices', {

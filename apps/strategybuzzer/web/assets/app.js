@@ -65,15 +65,70 @@ async function refreshMe() {
   return state.me;
 }
 
-async function loadLeaderboard() {
-  const { players } = await api('GET', '/strategybuzzer/leaderboard');
-  $('leaderboard').replaceChildren(
-    ...players.map((player) => {
+let leaderboardCursor = null;
+async function loadLeaderboard(more = false) {
+  const period = $('leaderboard-period').value;
+  const query = `period=${period}&limit=20${more && leaderboardCursor ? `&cursor=${leaderboardCursor}` : ''}`;
+  const { players, nextCursor } = await api('GET', `/strategybuzzer/leaderboard?${query}`);
+  leaderboardCursor = nextCursor;
+  $('leaderboard-more').hidden = nextCursor === null;
+  const items = players.map((player) => {
+    const item = document.createElement('li');
+    item.textContent = `${player.name} — ${player.points} pts (level ${player.level})`;
+    return item;
+  });
+  if (more) $('leaderboard').append(...items);
+  else $('leaderboard').replaceChildren(...items);
+}
+
+async function loadProfile() {
+  const profile = await api('GET', `/strategybuzzer/players/${state.me.player.userId}`);
+  const { stats, week } = profile;
+  $('stats').textContent =
+    `${stats.games} games, ${stats.wins} wins, ${stats.points} pts, best streak ${stats.bestStreak}; this week ${week.points} pts`;
+  showAvatar(profile.avatar);
+}
+
+function showAvatar(avatar) {
+  $('avatar').hidden = !avatar;
+  if (avatar) $('avatar').src = avatar.small;
+}
+
+async function loadShop() {
+  const { packs } = await api('GET', '/strategybuzzer/shop');
+  $('packs').replaceChildren(
+    ...packs.map((pack) => {
       const item = document.createElement('li');
-      item.textContent = `${player.name} — ${player.points} pts (level ${player.level})`;
+      const button = document.createElement('button');
+      button.type = 'button';
+      button.dataset.pack = pack.id;
+      button.textContent = `${pack.name} — ${(pack.price / 100).toFixed(2)} ${pack.currency}`;
+      button.addEventListener('click', () => void buy(pack.id));
+      item.append(button);
       return item;
     }),
   );
+}
+
+// Stripe Checkout opens in another tab: this page stays as it is and gets the new balance on
+// the player's channel (`coins`) once the payment's webhook is applied. The tab is opened at
+// the click (a popup opened after an await would be blocked), then sent to Stripe's page.
+async function buy(packId) {
+  const tab = window.open('', 'sb-checkout');
+  const done = new URL('checkout.html', location.href).href;
+  try {
+    const { checkoutUrl } = await api('POST', '/strategybuzzer/shop/checkout', {
+      packId,
+      successUrl: `${done}?paid=1`,
+      cancelUrl: done,
+    });
+    if (tab) tab.location.href = checkoutUrl;
+    else location.assign(checkoutUrl); // no popups here: pay in this tab
+    notice('Complete the payment in the Stripe tab: your coins arrive here.');
+  } catch (error) {
+    tab?.close();
+    notice(error.message);
+  }
 }
 
 function connect() {
@@ -107,11 +162,86 @@ function connect() {
   own.bind('coins', ({ balance }) => {
     $('coins').textContent = balance;
   });
+  own.bind('voice-peers', ({ peers }) => {
+    for (const userId of peers) offerTo(userId).catch((error) => notice(error.message));
+  });
+  own.bind('voice-signal', (signal) => onSignal(signal).catch((error) => notice(error.message)));
+  own.bind('voice-left', ({ userId }) => closePeer(userId));
   own.bind('hint', ({ no, strike }) => {
     if (no !== state.no) return;
     for (const index of strike)
       $('choices').children[index]?.querySelector('button')?.classList.add('struck');
   });
+}
+
+// Voice: a WebRTC mesh (one peer connection per other player, 4 at most), signalled through
+// the server on this player's channel; TURN credentials of this player's own, short-lived.
+const voice = { on: false, stream: null, iceServers: [], peers: new Map() };
+
+async function joinVoice() {
+  try {
+    const { iceServers } = await api('GET', '/strategybuzzer/voice/credentials');
+    voice.iceServers = iceServers;
+    voice.stream = await navigator.mediaDevices.getUserMedia({ audio: true });
+    voice.on = true;
+    $('voice').textContent = 'Leave voice';
+    send('client-voice-join', {});
+  } catch (error) {
+    notice(error.message);
+  }
+}
+
+function leaveVoice() {
+  if (!voice.on) return;
+  if (state.roomId) send('client-voice-leave', {});
+  for (const userId of [...voice.peers.keys()]) closePeer(userId);
+  for (const track of voice.stream?.getTracks() ?? []) track.stop();
+  voice.on = false;
+  voice.stream = null;
+  $('voice').textContent = 'Join voice';
+}
+
+function peerOf(userId) {
+  const known = voice.peers.get(userId);
+  if (known) return known;
+  const peer = new RTCPeerConnection({ iceServers: voice.iceServers });
+  for (const track of voice.stream.getTracks()) peer.addTrack(track, voice.stream);
+  peer.addEventListener('icecandidate', ({ candidate }) => {
+    if (candidate) send('client-voice-signal', { to: userId, kind: 'ice', data: candidate.toJSON() });
+  });
+  peer.addEventListener('track', ({ streams }) => {
+    const audio = document.createElement('audio');
+    audio.autoplay = true;
+    audio.srcObject = streams[0];
+    audio.dataset.userId = userId;
+    $('voice-audio').append(audio);
+  });
+  voice.peers.set(userId, peer);
+  return peer;
+}
+
+function closePeer(userId) {
+  voice.peers.get(userId)?.close();
+  voice.peers.delete(userId);
+  for (const audio of $('voice-audio').querySelectorAll('audio'))
+    if (audio.dataset.userId === userId) audio.remove();
+}
+
+async function offerTo(userId) {
+  const peer = peerOf(userId);
+  await peer.setLocalDescription(await peer.createOffer());
+  send('client-voice-signal', { to: userId, kind: 'offer', data: peer.localDescription.toJSON() });
+}
+
+async function onSignal({ from, kind, data }) {
+  if (!voice.on) return;
+  const peer = peerOf(from);
+  if (kind === 'offer') {
+    await peer.setRemoteDescription(data);
+    await peer.setLocalDescription(await peer.createAnswer());
+    send('client-voice-signal', { to: from, kind: 'answer', data: peer.localDescription.toJSON() });
+  } else if (kind === 'answer') await peer.setRemoteDescription(data);
+  else await peer.addIceCandidate(data);
 }
 
 function send(event, data) {
@@ -174,6 +304,7 @@ function enterRoom(roomId) {
 
 function leaveRoom() {
   if (state.roomId === null) return;
+  leaveVoice();
   state.pusher.unsubscribe(`private-sb-room-${state.roomId}`);
   state.pusher.unsubscribe(`private-sb-chat-${state.roomId}`);
   state.roomId = null;
@@ -261,6 +392,8 @@ async function start() {
     $('cancel').hidden = !me.ticket;
     $('lobby-status').textContent = me.ticket ? 'Waiting for players…' : '';
     void loadLeaderboard();
+    void loadShop();
+    void loadProfile();
   }
 }
 
@@ -311,6 +444,21 @@ document.addEventListener('keydown', (event) => {
   }
 });
 $('hint').addEventListener('click', () => send('client-hint', { no: state.no }));
+$('voice').addEventListener('click', () => (voice.on ? leaveVoice() : void joinVoice()));
+$('leaderboard-period').addEventListener('change', () => void loadLeaderboard());
+$('leaderboard-more').addEventListener('click', () => void loadLeaderboard(true));
+$('avatar-file').addEventListener('change', async () => {
+  const file = $('avatar-file').files[0];
+  if (!file) return;
+  const response = await fetch('/strategybuzzer/me/avatar', {
+    method: 'PUT',
+    headers: { authorization: `Bearer ${state.token}`, 'content-type': file.type },
+    body: file,
+  });
+  const answer = await response.json();
+  if (response.ok) showAvatar(answer.avatar);
+  else notice(answer.detail ?? response.statusText);
+});
 $('chat-form').addEventListener('submit', (event) => {
   event.preventDefault();
   const body = $('chat-input').value.trim();

@@ -1,10 +1,5 @@
 import { createHmac, randomBytes } from 'node:crypto';
-import {
-  type FaultyProvider,
-  type ProviderHandler,
-  type ReceivedRequest,
-  startFaultyProvider,
-} from './faulty-provider.js';
+import { type FaultyProvider, type ReceivedRequest, startFaultyProvider } from './faulty-provider.js';
 
 /** A Stripe object as the fake keeps it: the JSON Stripe's API would answer. */
 export type StripeObject = Record<string, unknown> & { id: string };
@@ -28,6 +23,18 @@ export interface StripeDeliveryOptions {
   readonly timestamp?: number;
 }
 
+/** How a fake Stripe starts: fixed address and secrets for a demo, where its checkout page delivers. */
+export interface FakeStripeOptions {
+  /** The loopback port (default: any free one). */
+  readonly port?: number;
+  /** The secret API key it accepts (default: a random `sk_test_…`). */
+  readonly secretKey?: string;
+  /** The webhook endpoint's signing secret (default: a random `whsec_…`). */
+  readonly webhookSecret?: string;
+  /** Where its hosted checkout page delivers a paid session's events (`…/payments/webhooks/stripe`). */
+  readonly webhookUrl?: string;
+}
+
 /** A local Stripe API for tests and demos, driven by the official `stripe` SDK. */
 export interface FakeStripe {
   /** Give it to the SDK (`PAYMENTS_STRIPE_API_URL`). */
@@ -41,6 +48,22 @@ export interface FakeStripe {
   readonly events: StripeEvent[];
   /** Objects by id: sessions, customers, payment intents, charges, subscriptions, invoices, refunds. */
   readonly objects: Map<string, StripeObject>;
+  /**
+   * Where the hosted checkout page (`GET /checkout/{session}`, the session's `url`) delivers the
+   * events of a session the buyer pays there (the server's `/payments/webhooks/stripe`; `socle
+   * start` with `PAYMENTS_FAKES=stripe` sets it); undefined: paid, not delivered (the test delivers).
+   */
+  webhookUrl: string | undefined;
+  /**
+   * The hosted page's deliveries so far, in order: each event (and its id and type) and the
+   * status it was answered (0: unreachable).
+   */
+  readonly deliveries: {
+    readonly event: StripeEvent;
+    readonly eventId: string;
+    readonly type: string;
+    readonly status: number;
+  }[];
   /** The buyer pays a Checkout Session: its events (completion; subscription and first invoice). */
   completeCheckout(sessionId: string): StripeEvent[];
   /** The charge of a paid one-off session (to script refunds made in Stripe's dashboard). */
@@ -66,14 +89,6 @@ export interface FakeStripe {
   ): { body: string; headers: Record<string, string> };
   /** POSTs `event` to `url`, signed; resolves with the status code. */
   deliver(url: string, event: StripeEvent, options?: StripeDeliveryOptions): Promise<number>;
-  /**
-   * Where the hosted checkout page's pay step delivers its events (the server's
-   * `/payments/webhooks/stripe`); unset, the page pays and delivers nothing. `socle start` with
-   * `PAYMENTS_FAKES=stripe` sets it.
-   */
-  webhookUrl: string | undefined;
-  /** The pay step's deliveries so far: each event and the status it was answered (0: unreachable). */
-  readonly deliveries: { readonly eventId: string; readonly type: string; readonly status: number }[];
   close(): Promise<void>;
 }
 
@@ -107,6 +122,10 @@ const stripeError = (status: number, type: string, message: string) => ({
  * answer; other parameters under one key are refused), and signed webhook deliveries (`t=…,v1=…`,
  * one `v1` per secret while rotating). Faults come from {@link startFaultyProvider} (`api`).
  *
+ * A session's `url` is a hosted checkout page a browser can use: its Pay button completes the
+ * session, delivers its events to `webhookUrl` (signed, in order) and redirects to the session's
+ * `success_url`, as Stripe Checkout does; Cancel goes to its `cancel_url`.
+ *
  * @example
  * const stripe = await startFakeStripe();
  * // PAYMENTS_STRIPE_API_URL=stripe.url PAYMENTS_STRIPE_SECRET_KEY=stripe.secretKey
@@ -114,10 +133,12 @@ const stripeError = (status: number, type: string, message: string) => ({
  * const [completed] = stripe.completeCheckout(sessionId);
  * await stripe.deliver(`${baseUrl}/payments/webhooks/stripe`, completed);
  */
-export async function startFakeStripe(): Promise<FakeStripe> {
-  const api = await startFaultyProvider();
-  const secretKey = `sk_test_${randomBytes(12).toString('hex')}`;
-  const secrets = [`whsec_${randomBytes(16).toString('hex')}`];
+export async function startFakeStripe(options: FakeStripeOptions = {}): Promise<FakeStripe> {
+  const api = await startFaultyProvider(options.port === undefined ? {} : { port: options.port });
+  const secretKey = options.secretKey ?? `sk_test_${randomBytes(12).toString('hex')}`;
+  const secrets = [options.webhookSecret ?? `whsec_${randomBytes(16).toString('hex')}`];
+  let webhookUrl = options.webhookUrl;
+  const deliveries: FakeStripe['deliveries'] = [];
   const objects = new Map<string, StripeObject>();
   const events: StripeEvent[] = [];
   const idempotent = new Map<string, { body: string; answer: { status: number; json: unknown } }>();
@@ -203,6 +224,7 @@ export async function startFakeStripe(): Promise<FakeStripe> {
       _payment_intent_data: params.payment_intent_data ?? {},
       _subscription_data: params.subscription_data ?? {},
       _recurring: price.recurring ?? null,
+      _line_item: { name: (price.product_data as { name?: unknown } | undefined)?.name },
     });
     session.url = `${api.url}/checkout/${session.id}`;
     return { status: 200, json: publicView(session) };
@@ -307,66 +329,58 @@ export async function startFakeStripe(): Promise<FakeStripe> {
     return { status: 200, json: refund };
   }
 
-  const deliveries: FakeStripe['deliveries'] = [];
-  let webhookUrl: string | undefined;
-  /** Delivers the events in order, in the background (as Stripe does, after the buyer is redirected). */
-  const deliverInBackground = (events: readonly StripeEvent[]) => {
-    const url = webhookUrl;
-    if (url === undefined) return;
-    void (async () => {
-      for (const event of events) {
-        const { body, headers } = sign(event);
-        const status = await fetch(url, { method: 'POST', headers, body }).then(
-          async (response) => {
-            await response.arrayBuffer();
-            return response.status;
-          },
-          () => 0,
-        );
-        deliveries.push({ eventId: event.id, type: event.type, status });
-      }
-    })();
-  };
+  /** Delivers a paid session's events one after the other, in the background (the page answered already, as Stripe's does). */
+  async function deliverInOrder(events: readonly StripeEvent[]) {
+    for (const event of events) {
+      const target = webhookUrl;
+      if (target === undefined) return;
+      const status = await fake.deliver(target, event).catch(() => 0);
+      deliveries.push({ event, eventId: event.id, type: event.type, status });
+    }
+  }
 
   /**
-   * The hosted checkout page Stripe would show at the session's `url` (no API key: the buyer's
-   * browser), and its pay step: the session is paid, its events are delivered to `webhookUrl`,
-   * and the buyer is sent to the success URL.
+   * Stripe Checkout's hosted page at the session's `url`, for a browser (no API key): the product,
+   * the amount, Pay and Cancel. Pay completes the session, delivers its events to `webhookUrl` and
+   * sends the buyer to the success URL. Pay again on a paid session (a double click, a reload)
+   * pays nothing more and goes to the success URL too; on an expired one it is refused (400).
    */
-  function hostedCheckout(request: ReceivedRequest): ReturnType<ProviderHandler> {
+  function hostedCheckout(
+    request: ReceivedRequest,
+  ): { status: number; body: string; headers: Record<string, string> } | undefined {
     const match = /^\/checkout\/([^/]+)(\/pay)?$/.exec(new URL(request.url, api.url).pathname);
-    const session = match?.[1] === undefined ? undefined : objects.get(decodeURIComponent(match[1]));
-    if (match === null || session === undefined || session.object !== 'checkout.session') return undefined;
-    if (request.method === 'GET' && match[2] === undefined) {
-      const amount = `${((session.amount_total as number) / 100).toFixed(2)} ${String(session.currency).toUpperCase()}`;
-      const open = session.status === 'open';
-      return {
-        status: 200,
-        headers: { 'content-type': 'text/html; charset=utf-8' },
-        body: `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Fake Stripe Checkout</title></head><body>
-<h1>Fake Stripe Checkout (test mode)</h1><p>${escapeHtml(session.id)}: ${escapeHtml(amount)}</p>
-${open ? `<form method="post" action="/checkout/${encodeURIComponent(session.id)}/pay"><button type="submit">Pay ${escapeHtml(amount)}</button></form>` : `<p>This session is ${escapeHtml(String(session.status))}.</p>`}
-</body></html>`,
-      };
+    if (match === null) return undefined;
+    const session = objects.get(decodeURIComponent(match[1] as string));
+    const html = (status: number, body: string) => ({
+      status,
+      body: `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Checkout (fake Stripe, test mode)</title></head><body>${body}</body></html>`,
+      headers: { 'content-type': 'text/html; charset=utf-8' },
+    });
+    if (session === undefined || session.object !== 'checkout.session')
+      return html(404, '<h1>No such checkout session</h1>');
+    if (request.method === 'POST' && match[2] !== undefined) {
+      if (session.status === 'open') void deliverInOrder(fake.completeCheckout(session.id));
+      else if (session.status !== 'complete')
+        return html(400, `<p id="status">This checkout is ${escapeHtml(String(session.status))}.</p>`);
+      return { status: 303, body: '', headers: { location: String(session.success_url) } };
     }
-    if (request.method === 'POST' && match[2] === '/pay') {
-      if (session.status !== 'open')
-        return stripeError(
-          400,
-          'invalid_request_error',
-          `This Checkout Session is ${String(session.status)}.`,
-        );
-      deliverInBackground(fake.completeCheckout(session.id));
-      return { status: 303, headers: { location: String(session.success_url) }, body: '' };
-    }
-    return undefined;
+    if (request.method !== 'GET') return html(405, '<h1>Method not allowed</h1>');
+    const product = (session._line_item as { name?: string } | undefined)?.name ?? 'Your order';
+    const amount = `${((session.amount_total as number) / 100).toFixed(2)} ${String(session.currency).toUpperCase()}`;
+    return html(
+      200,
+      `<h1>Checkout (fake Stripe, test mode)</h1><p id="session">${escapeHtml(session.id)}</p>` +
+        `<p id="product">${escapeHtml(product)}</p><p id="amount">${escapeHtml(amount)}</p>` +
+        (session.status === 'open'
+          ? `<form method="post" action="/checkout/${encodeURIComponent(session.id)}/pay"><button id="pay" type="submit">Pay ${escapeHtml(amount)}</button></form>` +
+            `<p><a id="cancel" href="${escapeHtml(String(session.cancel_url))}">Cancel</a></p>`
+          : `<p id="status">This checkout is ${escapeHtml(String(session.status))}.</p>`),
+    );
   }
 
   api.answer((request) => {
-    if (request.url.startsWith('/checkout/')) {
-      const page = hostedCheckout(request);
-      if (page !== undefined) return page;
-    }
+    const page = hostedCheckout(request);
+    if (page !== undefined) return page;
     const key = request.headers['idempotency-key'];
     if (request.method !== 'POST' || typeof key !== 'string') return route(request);
     const seen = idempotent.get(key);
@@ -407,6 +421,13 @@ ${open ? `<form method="post" action="/checkout/${encodeURIComponent(session.id)
     api,
     events,
     objects,
+    get webhookUrl() {
+      return webhookUrl;
+    },
+    set webhookUrl(url) {
+      webhookUrl = url;
+    },
+    deliveries,
 
     completeCheckout(sessionId) {
       const session = get(sessionId, 'checkout session');
@@ -553,14 +574,6 @@ ${open ? `<form method="post" action="/checkout/${encodeURIComponent(session.id)
       await response.arrayBuffer();
       return response.status;
     },
-
-    get webhookUrl() {
-      return webhookUrl;
-    },
-    set webhookUrl(url) {
-      webhookUrl = url;
-    },
-    deliveries,
 
     close: () => api.close(),
   };

@@ -65,6 +65,8 @@ export async function startFaultyProvider(
      * returns is the request's `body`; a failure answers 400.
      */
     readBody?: (incoming: IncomingMessage) => Promise<string>;
+    /** The loopback port to listen on (a demo's fixed address); any free port by default. */
+    port?: number;
   } = {},
 ): Promise<FaultyProvider> {
   const requests: ReceivedRequest[] = [];
@@ -136,7 +138,10 @@ export async function startFaultyProvider(
     sockets.add(socket);
     socket.on('close', () => sockets.delete(socket));
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject); // a fixed port already taken
+    server.listen(options.port ?? 0, '127.0.0.1', resolve);
+  });
   const { port } = server.address() as AddressInfo;
 
   return {

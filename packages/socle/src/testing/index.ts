@@ -33,6 +33,7 @@ export {
 } from './fake-replicate.js';
 export {
   type FakeStripe,
+  type FakeStripeOptions,
   type StripeDeliveryOptions,
   type StripeEvent,
   type StripeObject,

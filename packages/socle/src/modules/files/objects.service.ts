@@ -267,6 +267,11 @@ export async function createFilesService(options: FilesServiceOptions) {
       const blobKey = `${scopeToken(scope)}/${bucket.name}/${id}`;
       // Errors of the request body (a client that hung up) fail the inspection, so the write. The
       // reverse does not hold: a refusal leaves the body alone, so the client still gets its 413.
+      // The inspection's refusal is read from `inspection.errored` below. A body shorter than
+      // the sniffing window is refused at its end (flush), and the stream then emits its 'error'
+      // after the blob store stopped listening: without a listener of its own that event was an
+      // uncaught exception (an 8-byte non-image posted to an image bucket).
+      inspection.on('error', () => {});
       const forwardBodyError = (error: Error) => inspection.destroy(error);
       input.body.once('error', forwardBodyError);
       input.body.pipe(inspection);

@@ -261,16 +261,18 @@ export function createPaymentsService(options: PaymentsServiceOptions) {
    * The ledger accounts of `owners` (user ids, or the organization's source) in `unit`, created
    * on first use: remembered ones, then one statement for the others, then a claim for each
    * still missing (the claim's unique key serializes two first purchases of one person).
+   * `orgId` is the transaction's organization, the cache's key; undefined when the caller cannot
+   * vouch for it (an app's transaction): nothing is then read from or added to the cache.
    */
   async function walletsOf(
     trx: Transaction<PaymentsTables>,
-    orgId: string,
+    orgId: string | undefined,
     owners: readonly string[],
     unit: string,
   ): Promise<Map<string, string>> {
     const accounts = new Map<string, string>();
-    for (const owner of owners) {
-      const known = knownWallets.get(walletKey(orgId, owner, unit));
+    for (const owner of orgId === undefined ? [] : owners) {
+      const known = knownWallets.get(walletKey(orgId as string, owner, unit));
       if (known !== undefined) accounts.set(owner, known);
     }
     if (accounts.size === owners.length) return accounts;
@@ -296,12 +298,23 @@ export function createPaymentsService(options: PaymentsServiceOptions) {
       });
       accounts.set(owner, accountId);
     }
+    if (orgId === undefined) return accounts;
     const learned = read.map((owner): [string, string] => [
       walletKey(orgId, owner, unit),
       accounts.get(owner) as string,
     ]);
     await db.afterCommit(trx, async () => rememberWallets(learned));
     return accounts;
+  }
+
+  /** One person's wallet (see walletsOf); `orgId` undefined: not remembered, read every time. */
+  async function walletOf(
+    trx: Transaction<PaymentsTables>,
+    orgId: string | undefined,
+    owner: string,
+    unit: string,
+  ): Promise<string> {
+    return (await walletsOf(trx, orgId, [owner], unit)).get(owner) as string;
   }
 
   /** Posts `credits` from the source to the buyer's wallet; returns the wallet's new balance. */
@@ -356,34 +369,55 @@ export function createPaymentsService(options: PaymentsServiceOptions) {
     if (target === net) return payment;
     const accounts = await walletsOf(trx, payment.tenant_id, [payment.user_id, SOURCE_OWNER], payment.unit);
     const wallet = accounts.get(payment.user_id) as string;
-    const available = (await ledger.balance(trx, wallet)).available;
-    let step = target - net;
-    if (step > available) step = available;
-    if (step <= 0n) return payment;
     const code = held > BigInt(payment.refunded_amount) ? 'payments.chargeback' : 'payments.refund';
-    // The purchase's transfer, as far as it has anything left to reverse (the ledger bounds a
-    // transfer's reversals by its amount)...
-    const fromPurchase = step < credits - reversed ? step : credits > reversed ? credits - reversed : 0n;
-    if (fromPurchase > 0n)
-      await ledger.reverse(trx, {
-        id: `payments:${payment.id}:reversal:${reversed}`,
-        transferId: payment.transfer_id,
-        amount: fromPurchase,
-        code,
-        metadata: { paymentId: payment.id },
-      });
-    // ...then credits given back since (a refund Apple reversed, refunded again) are taken back by
-    // a transfer of their own, from the wallet to the source.
-    if (step > fromPurchase)
-      await ledger.transfer(trx, {
-        id: `payments:${payment.id}:reversal:${reversed + fromPurchase}`,
-        debitAccountId: wallet,
-        creditAccountId: accounts.get(SOURCE_OWNER) as string,
-        amount: step - fromPurchase,
-        code,
-        metadata: { paymentId: payment.id },
-      });
-    return paymentsStore.updatePayment(trx, payment.id, { reversed_credits: (reversed + step).toString() });
+    /** Credits taken back by this call so far (a retry goes on from there, under new ids). */
+    let done = 0n;
+    const reverse = async (): Promise<void> => {
+      const available = (await ledger.balance(trx, wallet)).available;
+      let step = target - net - done;
+      if (step > available) step = available;
+      if (step <= 0n) return;
+      const before = reversed + done;
+      // The purchase's transfer, as far as it has anything left to reverse (the ledger bounds a
+      // transfer's reversals by its amount)...
+      const fromPurchase = step < credits - before ? step : credits > before ? credits - before : 0n;
+      if (fromPurchase > 0n) {
+        await ledger.reverse(trx, {
+          id: `payments:${payment.id}:reversal:${before}`,
+          transferId: payment.transfer_id as string,
+          amount: fromPurchase,
+          code,
+          metadata: { paymentId: payment.id },
+        });
+        done += fromPurchase;
+      }
+      // ...then credits given back since (a refund Apple reversed, refunded again) are taken back by
+      // a transfer of their own, from the wallet to the source.
+      if (step > fromPurchase) {
+        await ledger.transfer(trx, {
+          id: `payments:${payment.id}:reversal:${reversed + done}`,
+          debitAccountId: wallet,
+          creditAccountId: accounts.get(SOURCE_OWNER) as string,
+          amount: step - fromPurchase,
+          code,
+          metadata: { paymentId: payment.id },
+        });
+        done += step - fromPurchase;
+      }
+    };
+    try {
+      await reverse();
+    } catch (error) {
+      // The wallet was read without a lock: a spend committed in between left less than read.
+      // The refused movement locked the wallet in this transaction (the ledger locks a batch's
+      // accounts before it checks them, and a refusal writes nothing), so what is read again
+      // cannot move before this commits: the second try takes what is there (after what the
+      // first try already moved, if its first part went through).
+      if (!isSocleError(error) || error.code !== 'ledger.insufficient_funds') throw error;
+      await reverse();
+    }
+    if (done === 0n) return payment;
+    return paymentsStore.updatePayment(trx, payment.id, { reversed_credits: (reversed + done).toString() });
   }
 
   async function runHandlers(
@@ -665,6 +699,18 @@ export function createPaymentsService(options: PaymentsServiceOptions) {
   const service = {
     catalog,
 
+    /**
+     * The person's wallet in `unit` in the transaction's organization: the ledger account packs,
+     * store purchases and subscriptions credit (and refunds reverse), opened empty when first
+     * asked. An app keeps its own movements of that unit (spends, grants) on the same account.
+     * Open it in a transaction acting as the person (or for a member of the organization).
+     *
+     * @example
+     * const walletId = await payments.wallet(trx, userId, 'coins');
+     */
+    wallet: <Tables>(trx: Transaction<Tables>, userId: string, unit: string): Promise<string> =>
+      walletOf(trx as unknown as Transaction<PaymentsTables>, undefined, userId, unit),
+
     /** The enabled providers' names. */
     providers: () => [...providers.keys()],
 
@@ -707,6 +753,10 @@ export function createPaymentsService(options: PaymentsServiceOptions) {
       const id = randomUUID();
       const now = clock.now();
       const customerId = await db.transaction(async (trx) => {
+        // The buyer's wallet is opened now, by the buyer (this transaction acts as them): the
+        // paid webhook acts for nobody, and the ledger opens a person's account in an
+        // organization only for a member or for themself (a game's players are not members).
+        await walletOf(trx, input.orgId, input.userId, product.unit);
         await paymentsStore.insertPayment(
           trx,
           pendingPayment(
@@ -925,6 +975,8 @@ export function createPaymentsService(options: PaymentsServiceOptions) {
         await db.transaction(
           async (trx) => {
             const inserted = await paymentsStore.insertStorePayment(trx, row);
+            // Opened by the buyer, as at checkout: the store's notifications act for nobody.
+            if (inserted !== undefined) await walletOf(trx, buyer.orgId, buyer.userId, product.unit);
             if (inserted !== undefined)
               await paymentsStore.addReferences(trx, [
                 {
