@@ -375,6 +375,7 @@ export async function runCalibration(options: CalibrateOptions): Promise<number>
           socle: SOCLE_VERSION,
           node: process.version,
           dialect,
+          ...(database === undefined ? {} : { throwawayDatabase: database.name }),
           durationSeconds: options.duration,
           connections: options.connections,
           loadAverageAtStart: loadAtStart,

@@ -1,0 +1,153 @@
+import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadCalibration } from '../../src/plan/data.js';
+import { formatNumber } from '../../src/plan/quantity.js';
+import { describeEachDatabase } from '../support/each-database.js';
+
+/**
+ * `socle bench --calibrate` as a user of the installed package runs it: the built CLI (`npm test`
+ * builds first), by Node itself, on embedded PGlite. Bounded (one second per phase, four
+ * connections); no figure is asserted, only that each is measured and reaches the planner.
+ */
+const BUILT_CLI = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
+if (!existsSync(BUILT_CLI))
+  throw new Error(`The calibration test runs the built CLI: run npm run build (${BUILT_CLI})`);
+const seed = fileURLToPath(new URL('../../../../plans/001-crm-ia-cabinets.yaml', import.meta.url));
+
+interface Run {
+  readonly code: number | null;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+function socle(args: readonly string[], cwd: string, env: NodeJS.ProcessEnv = {}): Promise<Run> {
+  return new Promise((resolve) => {
+    // Without DATABASE_URL: the calibration must run on embedded PGlite whatever the caller's shell holds.
+    const { DATABASE_URL: _ignored, ...inherited } = process.env;
+    execFile(
+      process.execPath,
+      [BUILT_CLI, ...args],
+      { cwd, env: { ...inherited, ...env }, timeout: 240_000, maxBuffer: 10 * 2 ** 20 },
+      (error, stdout, stderr) => {
+        const code = error === null ? 0 : typeof error.code === 'number' ? error.code : null;
+        resolve({ code, stdout, stderr });
+      },
+    );
+  });
+}
+
+describeEachDatabase('socle bench --calibrate', (target) => {
+  const dialect = target.dialect;
+  // Postgres: the server DATABASE_URL names, where the command makes (and drops) its own database.
+  const env = dialect === 'postgres' ? { DATABASE_URL: process.env.SOCLE_TEST_POSTGRES_URL ?? '' } : {};
+  let directory: string;
+  beforeAll(async () => {
+    directory = await mkdtemp(join(tmpdir(), 'socle-calibrate-test-'));
+  });
+  afterAll(async () => {
+    await rm(directory, { recursive: true, force: true });
+  });
+
+  it('writes a profile the planner reads, and socle plan names its figures', async () => {
+    const output = join(directory, 'profile.json');
+    const run = await socle(
+      ['bench', '--calibrate', '--duration', '1', '--connections', '4', '--output', output],
+      directory,
+      env,
+    );
+    expect(run.code, run.stderr).toBe(0);
+    // The progress bar went to stderr, and ended complete.
+    expect(run.stderr).toContain('[########################] 5/5 done');
+    expect(run.stdout).toContain(`Wrote ${output}`);
+
+    // The planner's own reader accepts it (it checks the required capacities are positive).
+    const profile = loadCalibration(output);
+    expect(profile.profile).toBe('socle-calibration/1');
+    expect(profile.machine.cpus).toBeGreaterThan(0);
+    const expected = {
+      tenantRead: `socle bench --calibrate tenant read (${dialect})`,
+      write: `socle bench --calibrate tenant write (${dialect})`,
+      signIn: `socle bench --calibrate sign-in (${dialect})`,
+      job: `socle bench --calibrate jobs (${dialect})`,
+    };
+    for (const [key, benchmark] of Object.entries(expected)) {
+      const capacity = profile.capacities[key] as unknown as Record<string, unknown>;
+      expect(capacity, key).toBeDefined();
+      expect(capacity.benchmark).toBe(benchmark);
+      for (const field of [
+        'cpuMsPerOperation',
+        'operationsPerVcpuSecond',
+        'measuredPerSecond',
+        'loadAverage',
+      ])
+        expect(typeof capacity[field], `${key}.${field}`).toBe('number');
+      expect(capacity.cpuMsPerOperation as number, key).toBeGreaterThan(0);
+      expect(
+        (capacity.operationsPerVcpuSecond as number) * (capacity.cpuMsPerOperation as number),
+        key,
+      ).toBeCloseTo(1000, -1);
+      expect(Number.isNaN(Date.parse(String(capacity.measuredAt))), key).toBe(false);
+    }
+    expect(typeof (profile.capacities.tenantRead as unknown as { p99Ms: unknown }).p99Ms).toBe('number');
+    // Nothing left in the working directory (PGlite was in a temporary one, since removed), nor
+    // the throwaway Postgres database.
+    expect(await readdir(directory)).toEqual(['profile.json']);
+    if (dialect === 'postgres') {
+      const name = (profile as unknown as { runs: { throwawayDatabase?: string }[] }).runs[0]
+        ?.throwawayDatabase;
+      expect(name).toMatch(/^socle_calibrate_/);
+      const client = new pg.Client({ connectionString: env.DATABASE_URL });
+      await client.connect();
+      try {
+        const found = await client.query('select 1 from pg_database where datname = $1', [name]);
+        expect(found.rowCount).toBe(0);
+      } finally {
+        await client.end();
+      }
+    }
+
+    const planned = await socle(['plan', seed, '--calibration', output], directory);
+    expect(planned.code, planned.stderr).toBe(0);
+    // Each figure as the planner prints its numbers, beside the benchmark it came from.
+    const formatted = (key: keyof typeof expected) =>
+      formatNumber(profile.capacities[key]?.cpuMsPerOperation as number);
+    expect(planned.stdout).toContain(
+      `reads: ${formatted('tenantRead')} ms CPU each, from ${expected.tenantRead}`,
+    );
+    expect(planned.stdout).toContain(`writes: ${formatted('write')} ms CPU each, from ${expected.write}`);
+    expect(planned.stdout).toContain(`sign-ins: ${formatted('signIn')} ms CPU each, from ${expected.signIn}`);
+    expect(planned.stdout).toContain(`from ${expected.job}`);
+  }, 300_000);
+});
+
+describe('socle bench --calibrate flags', () => {
+  let directory: string;
+  beforeAll(async () => {
+    directory = await mkdtemp(join(tmpdir(), 'socle-calibrate-flags-'));
+  });
+  afterAll(async () => {
+    await rm(directory, { recursive: true, force: true });
+  });
+
+  it('exits 2 naming the bad flag', async () => {
+    const cases: [string[], string][] = [
+      [['bench', '--calibrate', '--duration', 'soon'], '--duration'],
+      [['bench', '--calibrate', '--duration', '0'], '--duration'],
+      [['bench', '--calibrate', '--connections', '0'], '--connections'],
+      [['bench', '--calibrate', '--connections', '2.5'], '--connections'],
+      [['bench'], 'needs --calibrate'],
+      [['bench', '--calibrate', '--speed', '3'], "'--speed'"],
+    ];
+    for (const [args, named] of cases) {
+      const run = await socle(args, directory);
+      expect(run.code, args.join(' ')).toBe(2);
+      expect(run.stderr, args.join(' ')).toContain(named);
+    }
+  }, 120_000);
+});
