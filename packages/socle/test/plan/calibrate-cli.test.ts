@@ -135,6 +135,19 @@ describe('socle bench --calibrate flags', () => {
     await rm(directory, { recursive: true, force: true });
   });
 
+  it('socle help bench and socle bench --help document it; socle --help lists it', async () => {
+    for (const args of [
+      ['help', 'bench'],
+      ['bench', '--help'],
+    ]) {
+      const run = await socle(args, directory);
+      expect(run.code, args.join(' ')).toBe(0);
+      expect(run.stdout).toContain('Usage: socle bench --calibrate [--output <file>]');
+    }
+    const main = await socle(['--help'], directory);
+    expect(main.stdout).toContain('bench --calibrate [--output <file>]');
+  });
+
   it('exits 2 naming the bad flag', async () => {
     const cases: [string[], string][] = [
       [['bench', '--calibrate', '--duration', 'soon'], '--duration'],
