@@ -1,6 +1,6 @@
 import { type ChildProcess, fork } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -270,9 +270,19 @@ export async function runCalibration(options: CalibrateOptions): Promise<number>
   let child: ChildProcess | undefined;
   let pool: Pool | undefined;
   const startedAt = new Date();
+  // Ctrl-C or SIGTERM stops the server, which fails the phase under way; the cleanup below then
+  // removes the temporary directory and drops the throwaway database before exiting (1).
+  let interrupted: NodeJS.Signals | undefined;
+  const onSignal = (signal: NodeJS.Signals) => {
+    interrupted = signal;
+    child?.kill('SIGTERM');
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
   try {
     show(0, PHASES[0]);
     if (databaseUrl !== undefined) database = await throwawayDatabase(databaseUrl);
+    if (interrupted !== undefined) throw new Error('interrupted');
     const settings: CalibrationChildSettings = {
       dataDir,
       databaseUrl: database?.url,
@@ -394,7 +404,10 @@ export async function runCalibration(options: CalibrateOptions): Promise<number>
       memory: {},
     };
     await mkdir(path.dirname(path.resolve(options.output)), { recursive: true });
-    await writeFile(options.output, `${JSON.stringify(profile, null, 2)}\n`);
+    // Written beside, then renamed: an interrupted write never leaves half a profile.
+    const partial = `${options.output}.${process.pid}.partial`;
+    await writeFile(partial, `${JSON.stringify(profile, null, 2)}\n`);
+    await rename(partial, options.output);
     const rows = Object.entries(capacities).map(
       ([key, value]) =>
         `  ${key.padEnd(11)} ${String(value.cpuMsPerOperation).padStart(9)} ms CPU/op  ${String(value.operationsPerVcpuSecond).padStart(9)} /vCPU-s  ${String(value.measuredPerSecond).padStart(9)} /s measured`,
@@ -406,9 +419,15 @@ export async function runCalibration(options: CalibrateOptions): Promise<number>
     return EXIT.ok;
   } catch (error) {
     if (tty) err.write('\n');
-    err.write(`socle bench --calibrate: ${(error as Error).message}\n`);
+    err.write(
+      interrupted === undefined
+        ? `socle bench --calibrate: ${(error as Error).message}\n`
+        : `socle bench --calibrate: stopped by ${interrupted}, nothing written\n`,
+    );
     return EXIT.failure;
   } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
     await pool?.close().catch(() => undefined);
     if (child !== undefined && child.exitCode === null && child.signalCode === null) {
       const exited = new Promise((resolve) => child?.once('exit', resolve));

@@ -157,7 +157,8 @@ the load average is above the core count (the figures are then inflated).
 --duration <seconds>   length of each phase (default 10)
 --connections <n>      keep-alive connections, each with one request in flight (default 16)
 
-Exit 0 when written, 1 when a phase failed, 2 for a bad flag.`,
+Ctrl-C stops it cleanly: the throwaway database is dropped, nothing is written.
+Exit 0 when written, 1 when a phase failed or it was interrupted, 2 for a bad flag.`,
   config: 'Settings (environment variable / socle.config.json key, default):',
 };
 

@@ -1,6 +1,6 @@
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -8,6 +8,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadCalibration } from '../../src/plan/data.js';
 import { formatNumber } from '../../src/plan/quantity.js';
+import { testPostgresAdminUrl } from '../../src/testing/index.js';
 import { describeEachDatabase } from '../support/each-database.js';
 
 /**
@@ -45,7 +46,8 @@ function socle(args: readonly string[], cwd: string, env: NodeJS.ProcessEnv = {}
 describeEachDatabase('socle bench --calibrate', (target) => {
   const dialect = target.dialect;
   // Postgres: the server DATABASE_URL names, where the command makes (and drops) its own database.
-  const env = dialect === 'postgres' ? { DATABASE_URL: process.env.SOCLE_TEST_POSTGRES_URL ?? '' } : {};
+  const env: { DATABASE_URL?: string } =
+    dialect === 'postgres' ? { DATABASE_URL: testPostgresAdminUrl() } : {};
   let directory: string;
   beforeAll(async () => {
     directory = await mkdtemp(join(tmpdir(), 'socle-calibrate-test-'));
@@ -124,6 +126,46 @@ describeEachDatabase('socle bench --calibrate', (target) => {
     expect(planned.stdout).toContain(`sign-ins: ${formatted('signIn')} ms CPU each, from ${expected.signIn}`);
     expect(planned.stdout).toContain(`from ${expected.job}`);
   }, 300_000);
+
+  it('Ctrl-C mid-run: exits 1, writes nothing, leaves no temporary directory or database', async () => {
+    const tmp = join(directory, 'tmp');
+    const output = join(directory, 'interrupted.json');
+    await mkdir(tmp);
+    const { DATABASE_URL: _ignored, ...inherited } = process.env;
+    const child = spawn(
+      process.execPath,
+      [BUILT_CLI, 'bench', '--calibrate', '--duration', '30', '--connections', '2', '--output', output],
+      { cwd: directory, env: { ...inherited, ...env, TMPDIR: tmp }, stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    let stderr = '';
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    // Interrupted in the middle of the first measured phase.
+    await new Promise<void>((resolve, reject) => {
+      child.stderr.on('data', (chunk: Buffer) => {
+        stderr += chunk.toString();
+        if (stderr.includes('1/5 tenant read')) resolve();
+      });
+      child.once('exit', () => reject(new Error(`exited before the read phase:\n${stderr}`)));
+    });
+    child.kill('SIGINT');
+    expect(await exited, stderr).toBe(1);
+    expect(stderr).toContain('stopped by SIGINT, nothing written');
+    expect(existsSync(output)).toBe(false);
+    expect(await readdir(tmp)).toEqual([]);
+    if (dialect === 'postgres') {
+      const client = new pg.Client({ connectionString: env.DATABASE_URL });
+      await client.connect();
+      try {
+        // Named socle_calibrate_<ms since 1970>_<hex>: none of this run's is left.
+        const left = await client.query<{ datname: string }>(
+          "select datname from pg_database where datname like 'socle_calibrate_%'",
+        );
+        expect(left.rows).toEqual([]);
+      } finally {
+        await client.end();
+      }
+    }
+  }, 120_000);
 });
 
 describe('socle bench --calibrate flags', () => {
