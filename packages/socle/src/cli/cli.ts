@@ -25,6 +25,8 @@ Commands:
   restore <dir> [--force]            Restore a backup into an empty installation
   plan <workload.yaml> [--json] [--html <file>]
                                      Capacity and cost plan by phase (see "socle help plan")
+  bench --calibrate [--output <file>]
+                                     Measure this machine's capacities for plan (see "socle help bench")
   help [topic]                       Help on a command, or "config" for every setting
 
 Options:
@@ -128,15 +130,35 @@ The manifest's sha256 is checked first: a damaged backup restores nothing.`,
 Reads a workload (a product by growth phase, in founders' units: users, requests per user per
 day, jobs, files, AI, payments, availability) and prints, per phase, the API and worker nodes,
 Postgres, Redis and object storage it needs, sized from Socle's measured CPU per operation (the
-calibration profile written by "npm run bench -- --calibrate"), the monthly cost per provider from
+calibration profile written by "socle bench --calibrate"), the monthly cost per provider from
 the shipped price table, and every check the workload's own figures fail. See docs/plan.md.
 
 --json                 the plan as JSON on stdout
 --html <file>          also write a self-contained HTML report (charts, no external resource)
---calibration <file>   a calibration profile of your own machine instead of the shipped one
+--calibration <file>   a calibration profile of your own machine (written by "socle bench
+                       --calibrate") instead of the shipped one
 
 Exit 0 when planned (found errors are part of the report), 2 for an invalid workload (every
 problem named with its field path and the unit expected).`,
+  bench: `Usage: socle bench --calibrate [--output <file>] [--duration <seconds>] [--connections <n>]
+
+Measures Socle's CPU per operation on this machine and writes a calibration profile for
+"socle plan --calibration <file>" (default file ./socle-calibration.json). It starts a Socle
+server (the built-in modules and a small tenant table) as a child process on a throwaway
+database: embedded PGlite in a temporary directory, or, when DATABASE_URL is set, a fresh
+database it creates on that server and drops at the end (the login needs CREATEDB). It signs
+up users, then runs four bounded phases against it over keep-alive connections: tenant read
+(signed-in GET of one row under RLS), tenant write (PATCH of it), sign-in (argon2id), jobs
+(batches of no-op jobs enqueued and processed). The server reports its own CPU time per
+phase, so the figures are the server's alone. A progress bar goes to stderr; a warning when
+the load average is above the core count (the figures are then inflated).
+
+--output <file>        where to write the profile (default socle-calibration.json)
+--duration <seconds>   length of each phase (default 10)
+--connections <n>      keep-alive connections, each with one request in flight (default 16)
+
+Ctrl-C stops it cleanly: the throwaway database is dropped, nothing is written.
+Exit 0 when written, 1 when a phase failed or it was interrupted, 2 for a bad flag.`,
   config: 'Settings (environment variable / socle.config.json key, default):',
 };
 
@@ -169,6 +191,9 @@ const parseCommandLine = (argv: readonly string[]) =>
       html: { type: 'string' },
       calibration: { type: 'string' },
       output: { type: 'string' },
+      calibrate: { type: 'boolean' },
+      duration: { type: 'string' },
+      connections: { type: 'string' },
       force: { type: 'boolean' },
       'without-secret-key': { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
@@ -266,6 +291,19 @@ export async function main(argv: readonly string[]): Promise<number> {
           html: values.html,
           calibration: values.calibration,
         });
+      }
+      case 'bench': {
+        if (rest.length > 0 || values.calibrate !== true) {
+          process.stderr.write(`socle bench needs --calibrate (and no other argument).\n\n${HELP.bench}\n`);
+          return EXIT.usage;
+        }
+        const { parseCalibrateOptions, runCalibration } = await import('./calibrate.js');
+        const options = parseCalibrateOptions(values);
+        if (typeof options === 'string') {
+          process.stderr.write(`socle bench --calibrate: ${options}\n\n${HELP.bench}\n`);
+          return EXIT.usage;
+        }
+        return await runCalibration(options);
       }
       case 'shards': {
         const [action, tenantId, shard] = rest;

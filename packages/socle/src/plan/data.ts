@@ -3,8 +3,8 @@ import type { Currency } from './quantity.js';
 
 /**
  * The data `socle plan` reads: the price table and the calibration profile shipped in
- * `plan-data/` (the profile is written by `npm run bench -- --calibrate`; a user passes their own
- * with `--calibration`). Checked on load: a hand-edited file that lost a field fails here, by name.
+ * `plan-data/` (the profile is written by `npm run bench -- --calibrate`; a user passes their own,
+ * written by `socle bench --calibrate`, with `--calibration`). Checked on load: a hand-edited file that lost a field fails here, by name.
  */
 
 /**
@@ -228,7 +228,7 @@ export function loadCalibration(path: string | URL = dataUrl('calibration.json')
   const profile = readJson(path, 'calibration profile') as CalibrationProfile;
   if (profile?.profile !== 'socle-calibration/1')
     throw new PlanDataError(
-      `${String(path)} is not a socle-calibration/1 profile (write one with npm run bench -- --calibrate)`,
+      `${String(path)} is not a socle-calibration/1 profile (write one with socle bench --calibrate)`,
     );
   const missing = REQUIRED_CAPACITIES.filter(
     (key) =>

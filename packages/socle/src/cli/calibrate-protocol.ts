@@ -1,0 +1,43 @@
+/** What `socle bench --calibrate` and the server child it starts (calibrate-child.ts) exchange. */
+
+/** The child's settings, in the environment variable SOCLE_CALIBRATION_CHILD (JSON). */
+export interface CalibrationChildSettings {
+  /** Embedded PGlite's directory (a temporary one), also the data directory with Postgres. */
+  readonly dataDir: string;
+  /** The throwaway Postgres database, or undefined for embedded PGlite. */
+  readonly databaseUrl: string | undefined;
+  /** Accounts to sign up: the sign-in phase cycles through them. */
+  readonly users: number;
+}
+
+/** Tenant rows seeded for the organization the read and write phases act in. */
+export const CALIBRATION_ITEMS = 1000;
+/** The calibration accounts' password: passes the strength policy, used on a throwaway database only. */
+export const CALIBRATION_PASSWORD = 'quartz-lantern-hollow-91-meadow';
+export const calibrationEmail = (index: number) => `calibration-${index}@example.com`;
+
+export type CalibrationParentMessage =
+  /** Asks the child for the CPU it has used so far. */
+  | { readonly type: 'cpu'; readonly id: number }
+  /** Asks the child to enqueue and process batches of no-op jobs for `seconds`. */
+  | { readonly type: 'jobs'; readonly seconds: number; readonly batch: number };
+
+export type CalibrationChildMessage =
+  | { readonly type: 'ready'; readonly url: string; readonly headers: Readonly<Record<string, string>> }
+  | { readonly type: 'cpu'; readonly id: number; readonly micros: number }
+  | {
+      readonly type: 'jobs-done';
+      readonly jobs: number;
+      readonly cpuMicros: number;
+      readonly elapsedMs: number;
+    }
+  | { readonly type: 'failed'; readonly message: string };
+
+const isObject = (value: unknown): value is Record<string, unknown> =>
+  typeof value === 'object' && value !== null;
+
+export const isCalibrationParentMessage = (value: unknown): value is CalibrationParentMessage =>
+  isObject(value) && (value.type === 'cpu' || value.type === 'jobs');
+
+export const isCalibrationChildMessage = (value: unknown): value is CalibrationChildMessage =>
+  isObject(value) && ['ready', 'cpu', 'jobs-done', 'failed'].includes(String(value.type));

@@ -1,0 +1,448 @@
+import { type ChildProcess, fork } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdir, mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import pg from 'pg';
+import { Pool } from 'undici';
+import { SOCLE_VERSION } from '../kernel/version.js';
+import type { CalibrationProfile, Capacity } from '../plan/data.js';
+import {
+  CALIBRATION_ITEMS,
+  CALIBRATION_PASSWORD,
+  type CalibrationChildMessage,
+  type CalibrationChildSettings,
+  type CalibrationParentMessage,
+  calibrationEmail,
+  isCalibrationChildMessage,
+} from './calibrate-protocol.js';
+import { EXIT } from './exit-codes.js';
+
+/**
+ * `socle bench --calibrate`: measures Socle's CPU per operation on this machine and writes the
+ * calibration profile `socle plan --calibration` reads (`socle-calibration/1`, the format
+ * `npm run bench -- --calibrate` writes in the repository). The server runs in a child process
+ * on a throwaway database; this process drives bounded phases over keep-alive connections
+ * (undici) and asks the child for its own CPU time around each, so CPU per operation is the
+ * server's alone. The load generator is written here rather than taken from autocannon: it is 40
+ * lines on undici, which Socle already depends on, and an installed `socle` must not need a
+ * benchmarking tool.
+ */
+
+export interface CalibrateOptions {
+  readonly output: string;
+  /** Seconds each phase runs. */
+  readonly duration: number;
+  /** Keep-alive connections (and concurrent requests) of the load. */
+  readonly connections: number;
+}
+
+export const CALIBRATE_DEFAULTS = { output: 'socle-calibration.json', duration: 10, connections: 16 };
+
+/** Reads the flags; a string names what is wrong (the CLI exits 2 with it). */
+export function parseCalibrateOptions(values: {
+  readonly output?: string | undefined;
+  readonly duration?: string | undefined;
+  readonly connections?: string | undefined;
+}): CalibrateOptions | string {
+  const duration = values.duration === undefined ? CALIBRATE_DEFAULTS.duration : Number(values.duration);
+  if (!Number.isFinite(duration) || duration <= 0 || duration > 600)
+    return `--duration must be a number of seconds per phase, above 0 and at most 600 (got "${values.duration}")`;
+  const connections =
+    values.connections === undefined ? CALIBRATE_DEFAULTS.connections : Number(values.connections);
+  if (!Number.isInteger(connections) || connections < 1 || connections > 1000)
+    return `--connections must be a whole number from 1 to 1000 (got "${values.connections}")`;
+  if (values.output === '') return '--output must name a file';
+  return { output: values.output ?? CALIBRATE_DEFAULTS.output, duration, connections };
+}
+
+/** `[######......] 2/5 tenant write`: the phases done of all, and the one running. */
+export function progressBar(done: number, total: number, label: string, width = 24): string {
+  const filled = total <= 0 ? width : Math.min(width, Math.round((width * done) / total));
+  return `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${done}/${total} ${label}`;
+}
+
+const round = (value: number, digits = 4) => Number(value.toPrecision(digits));
+
+/** The server child and the IPC questions asked of it. */
+class Server {
+  private nextId = 0;
+  private readonly waiting = new Map<number, (micros: number) => void>();
+  private jobsWaiter: ((message: CalibrationChildMessage & { type: 'jobs-done' }) => void) | undefined;
+  private failure: ((error: Error) => void)[] = [];
+  readonly ready: Promise<{ url: string; headers: Readonly<Record<string, string>> }>;
+
+  constructor(readonly child: ChildProcess) {
+    this.ready = new Promise((resolve, reject) => {
+      this.failure.push(reject);
+      child.on('message', (message: unknown) => {
+        if (!isCalibrationChildMessage(message)) return;
+        if (message.type === 'ready') resolve({ url: message.url, headers: message.headers });
+        else if (message.type === 'cpu') this.waiting.get(message.id)?.(message.micros);
+        else if (message.type === 'jobs-done') this.jobsWaiter?.(message);
+        else this.fail(new Error(`the calibration server failed: ${message.message}`));
+      });
+    });
+    child.once('exit', (code, signal) =>
+      this.fail(new Error(`the calibration server exited (${signal ?? `code ${code}`})`)),
+    );
+  }
+
+  private fail(error: Error) {
+    for (const reject of this.failure.splice(0)) reject(error);
+  }
+
+  private ask<T>(
+    message: CalibrationParentMessage,
+    register: (resolve: (value: T) => void) => void,
+  ): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      this.failure.push(reject);
+      register(resolve);
+      this.child.send(message);
+    });
+  }
+
+  /** CPU microseconds the server has used so far. */
+  cpuMicros(): Promise<number> {
+    const id = this.nextId++;
+    return this.ask<number>({ type: 'cpu', id }, (resolve) =>
+      this.waiting.set(id, (micros) => {
+        this.waiting.delete(id);
+        resolve(micros);
+      }),
+    );
+  }
+
+  jobs(seconds: number, batch: number) {
+    return this.ask<CalibrationChildMessage & { type: 'jobs-done' }>(
+      { type: 'jobs', seconds, batch },
+      (resolve) => {
+        this.jobsWaiter = resolve;
+      },
+    );
+  }
+}
+
+interface Measured {
+  readonly operations: number;
+  readonly cpuMicros: number;
+  readonly seconds: number;
+  readonly p99Ms: number | undefined;
+}
+
+/**
+ * Runs `connections` loops of `request` on keep-alive connections for `seconds`, with the server's
+ * CPU read before and after. A non-2xx answer stops the run: the figure would not be of the
+ * operation named.
+ */
+async function drive(
+  server: Server,
+  pool: Pool,
+  connections: number,
+  seconds: number,
+  request: (index: number) => {
+    method: 'GET' | 'POST' | 'PATCH';
+    path: string;
+    body?: unknown;
+    headers?: Record<string, string>;
+  },
+  onTick: (elapsed: number) => void,
+): Promise<Measured> {
+  const latencies: number[] = [];
+  const cpuBefore = await server.cpuMicros();
+  const startedAt = performance.now();
+  const deadline = startedAt + seconds * 1000;
+  const ticker = setInterval(() => onTick((performance.now() - startedAt) / 1000), 250);
+  let counter = 0;
+  try {
+    await Promise.all(
+      Array.from({ length: connections }, async () => {
+        while (performance.now() < deadline) {
+          const next = request(counter++);
+          const sent = performance.now();
+          const response = await pool.request({
+            method: next.method,
+            path: next.path,
+            headers: {
+              ...next.headers,
+              ...(next.body === undefined ? {} : { 'content-type': 'application/json' }),
+            },
+            ...(next.body === undefined ? {} : { body: JSON.stringify(next.body) }),
+          });
+          const text = await response.body.text();
+          if (response.statusCode >= 300)
+            throw new Error(
+              `${next.method} ${next.path} answered ${response.statusCode}: ${text.slice(0, 300)}`,
+            );
+          latencies.push(performance.now() - sent);
+        }
+      }),
+    );
+  } finally {
+    clearInterval(ticker);
+  }
+  const elapsed = (performance.now() - startedAt) / 1000;
+  const cpuAfter = await server.cpuMicros();
+  latencies.sort((a, b) => a - b);
+  return {
+    operations: latencies.length,
+    cpuMicros: cpuAfter - cpuBefore,
+    seconds: elapsed,
+    p99Ms: latencies[Math.min(latencies.length - 1, Math.floor(latencies.length * 0.99))],
+  };
+}
+
+function capacity(
+  benchmark: string,
+  operation: string,
+  measured: Measured,
+): Capacity & Record<string, unknown> {
+  const cpuMs = measured.cpuMicros / 1000 / Math.max(1, measured.operations);
+  return {
+    benchmark,
+    operation,
+    cpuMsPerOperation: round(cpuMs),
+    operationsPerVcpuSecond: round(1000 / cpuMs),
+    measuredPerSecond: round(measured.operations / measured.seconds),
+    ...(measured.p99Ms === undefined ? {} : { p99Ms: round(measured.p99Ms) }),
+    measuredAt: new Date().toISOString(),
+    loadAverage: round(os.loadavg()[0] ?? 0, 3),
+  };
+}
+
+/** A fresh Postgres database on DATABASE_URL's server, dropped by `drop()`. */
+async function throwawayDatabase(databaseUrl: string) {
+  const name = `socle_calibrate_${Date.now()}_${randomBytes(3).toString('hex')}`;
+  const admin = new pg.Client({ connectionString: databaseUrl });
+  await admin.connect();
+  try {
+    await admin.query(`create database "${name}"`);
+  } finally {
+    await admin.end();
+  }
+  const url = new URL(databaseUrl);
+  url.pathname = `/${name}`;
+  return {
+    name,
+    url: url.toString(),
+    async drop() {
+      const client = new pg.Client({ connectionString: databaseUrl });
+      await client.connect();
+      try {
+        await client.query(`drop database if exists "${name}" with (force)`);
+      } finally {
+        await client.end();
+      }
+    },
+  };
+}
+
+/** The child's entry point beside this file: `.js` when built, `.ts` under tsx (tests from source). */
+function childEntry(): string {
+  const here = fileURLToPath(import.meta.url);
+  return path.join(path.dirname(here), `calibrate-child${path.extname(here)}`);
+}
+
+const PHASES = ['start the server', 'tenant read', 'tenant write', 'sign-in', 'jobs'] as const;
+
+export async function runCalibration(options: CalibrateOptions): Promise<number> {
+  const err = process.stderr;
+  const tty = err.isTTY === true;
+  // On a terminal the bar redraws in place; in a log, one line per phase.
+  const show = (done: number, label: string, options: { tick?: boolean; final?: boolean } = {}) => {
+    const line = progressBar(done, PHASES.length, label);
+    if (tty) err.write(`\r${line.padEnd(72)}${options.final ? '\n' : ''}`);
+    else if (options.tick !== true) err.write(`${line}\n`);
+  };
+  const cpus = os.cpus();
+  const loadAverageAtStart = os.loadavg();
+  if ((loadAverageAtStart[0] ?? 0) > cpus.length)
+    err.write(
+      `warning: the load average (${loadAverageAtStart[0]?.toFixed(2)}) is above this machine's ${cpus.length} cores: ` +
+        'other work inflates CPU per operation; calibrate on a quiet machine for figures to plan from.\n',
+    );
+  const databaseUrl = process.env.DATABASE_URL || undefined;
+  const dialect = databaseUrl === undefined ? 'pglite' : 'postgres';
+  const dataDir = await mkdtemp(path.join(os.tmpdir(), 'socle-calibrate-'));
+  let database: Awaited<ReturnType<typeof throwawayDatabase>> | undefined;
+  let child: ChildProcess | undefined;
+  let pool: Pool | undefined;
+  const startedAt = new Date();
+  // Ctrl-C or SIGTERM stops the server, which fails the phase under way; the cleanup below then
+  // removes the temporary directory and drops the throwaway database before exiting (1).
+  let interrupted: NodeJS.Signals | undefined;
+  const onSignal = (signal: NodeJS.Signals) => {
+    interrupted = signal;
+    child?.kill('SIGTERM');
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  try {
+    show(0, PHASES[0]);
+    if (databaseUrl !== undefined) database = await throwawayDatabase(databaseUrl);
+    if (interrupted !== undefined) throw new Error('interrupted');
+    const settings: CalibrationChildSettings = {
+      dataDir,
+      databaseUrl: database?.url,
+      users: options.connections,
+    };
+    child = fork(childEntry(), [], {
+      env: { ...process.env, SOCLE_CALIBRATION_CHILD: JSON.stringify(settings) },
+      stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
+    });
+    const server = new Server(child);
+    const { url, headers } = await server.ready;
+    pool = new Pool(url, { connections: options.connections, pipelining: 1 });
+    const phase = (done: number) => (elapsed: number) =>
+      show(done, `${PHASES[done]} ${Math.min(elapsed, options.duration).toFixed(1)}/${options.duration} s`, {
+        tick: true,
+      });
+    const itemId = (index: number) => ((Math.imul(index + 1, 2654435761) >>> 0) % CALIBRATION_ITEMS) + 1;
+
+    show(1, PHASES[1]);
+    const readRequest = (index: number) => ({
+      method: 'GET' as const,
+      path: `/calibration/items/${itemId(index)}`,
+      headers: { ...headers },
+    });
+    // Unmeasured warm-up (a fifth of a phase): the first requests pay for compiling the code.
+    await drive(server, pool, options.connections, options.duration / 5, readRequest, () => undefined);
+    const read = await drive(server, pool, options.connections, options.duration, readRequest, phase(1));
+    show(2, PHASES[2]);
+    const write = await drive(
+      server,
+      pool,
+      options.connections,
+      options.duration,
+      (index) => ({
+        method: 'PATCH',
+        path: `/calibration/items/${itemId(index)}`,
+        headers: { ...headers },
+        body: { priceCents: index % 100_000 },
+      }),
+      phase(2),
+    );
+    show(3, PHASES[3]);
+    const signIn = await drive(
+      server,
+      pool,
+      options.connections,
+      options.duration,
+      (index) => ({
+        method: 'POST',
+        path: '/auth/sign-in',
+        body: { email: calibrationEmail(index % options.connections), password: CALIBRATION_PASSWORD },
+      }),
+      phase(3),
+    );
+    show(4, PHASES[4]);
+    const jobsDone = await server.jobs(options.duration, 500);
+    const jobs: Measured = {
+      operations: jobsDone.jobs,
+      cpuMicros: jobsDone.cpuMicros,
+      seconds: jobsDone.elapsedMs / 1000,
+      p99Ms: undefined,
+    };
+    show(5, 'done', { final: true });
+
+    const source = (what: string) => `socle bench --calibrate ${what} (${dialect})`;
+    const capacities = {
+      tenantRead: capacity(
+        source('tenant read'),
+        'signed-in GET of one tenant row (token, membership, RLS)',
+        read,
+      ),
+      write: capacity(
+        source('tenant write'),
+        'signed-in PATCH of one tenant row (token, membership, body validation, UPDATE … RETURNING under RLS)',
+        write,
+      ),
+      signIn: capacity(source('sign-in'), 'POST /auth/sign-in (argon2id hash check, tokens issued)', signIn),
+      job: capacity(
+        source('jobs'),
+        'one no-op job enqueued in a batch and processed (worker overhead, not the job’s own work)',
+        jobs,
+      ),
+    };
+    const loadAtStart = loadAverageAtStart.map((value) => round(value, 3));
+    const profile: CalibrationProfile & Record<string, unknown> = {
+      profile: 'socle-calibration/1',
+      measuredAt: startedAt.toISOString(),
+      machine: {
+        ...(cpus[0]?.model === undefined ? {} : { cpuModel: cpus[0].model }),
+        cpus: cpus.length,
+        memoryGiB: round(os.totalmem() / 2 ** 30, 3),
+        node: process.version,
+        platform: `${os.platform()} ${os.release()}`,
+        loadAverageAtStart: loadAtStart,
+      } as CalibrationProfile['machine'],
+      runs: [
+        {
+          startedAt: startedAt.toISOString(),
+          command: 'socle bench --calibrate',
+          socle: SOCLE_VERSION,
+          node: process.version,
+          dialect,
+          ...(database === undefined ? {} : { throwawayDatabase: database.name }),
+          durationSeconds: options.duration,
+          connections: options.connections,
+          loadAverageAtStart: loadAtStart,
+          measured: Object.keys(capacities),
+          operations: Object.fromEntries(
+            Object.entries({ read, write, signIn, jobs }).map(([key, value]) => [key, value.operations]),
+          ),
+        },
+      ],
+      note:
+        `CPU per operation of the Socle server process, measured by socle bench --calibrate (socle ${SOCLE_VERSION}) ` +
+        'on the machine above. A cloud vCPU is one hardware thread: treat operationsPerVcpuSecond as per vCPU. ' +
+        'A busy machine (load average above its core count) inflates CPU per operation and measuredPerSecond ' +
+        'more: calibrate on a quiet machine and plan from CPU per operation.',
+      capacities,
+      memory: {},
+    };
+    await mkdir(path.dirname(path.resolve(options.output)), { recursive: true });
+    // Written beside, then renamed: an interrupted write never leaves half a profile.
+    const partial = `${options.output}.${process.pid}.partial`;
+    await writeFile(partial, `${JSON.stringify(profile, null, 2)}\n`);
+    await rename(partial, options.output);
+    const rows = Object.entries(capacities).map(
+      ([key, value]) =>
+        `  ${key.padEnd(11)} ${String(value.cpuMsPerOperation).padStart(9)} ms CPU/op  ${String(value.operationsPerVcpuSecond).padStart(9)} /vCPU-s  ${String(value.measuredPerSecond).padStart(9)} /s measured`,
+    );
+    process.stdout.write(
+      `Calibration (${dialect}, load average ${loadAtStart[0]} at start, ${cpus.length} cores):\n${rows.join('\n')}\n` +
+        `Wrote ${options.output}: plan with it by "socle plan <workload.yaml> --calibration ${options.output}"\n`,
+    );
+    return EXIT.ok;
+  } catch (error) {
+    if (tty) err.write('\n');
+    err.write(
+      interrupted === undefined
+        ? `socle bench --calibrate: ${(error as Error).message}\n`
+        : `socle bench --calibrate: stopped by ${interrupted}, nothing written\n`,
+    );
+    return EXIT.failure;
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    await pool?.close().catch(() => undefined);
+    if (child !== undefined && child.exitCode === null && child.signalCode === null) {
+      const exited = new Promise((resolve) => child?.once('exit', resolve));
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child?.kill('SIGKILL'), 10_000);
+      await exited;
+      clearTimeout(timer);
+    }
+    await database
+      ?.drop()
+      .catch((error: unknown) =>
+        err.write(
+          `socle bench --calibrate: could not drop the database ${database?.name}: ${String(error)}\n`,
+        ),
+      );
+    await rm(dataDir, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,208 @@
+import { execFile, spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, readdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadCalibration } from '../../src/plan/data.js';
+import { formatNumber } from '../../src/plan/quantity.js';
+import { testPostgresAdminUrl } from '../../src/testing/index.js';
+import { describeEachDatabase } from '../support/each-database.js';
+
+/**
+ * `socle bench --calibrate` as a user of the installed package runs it: the built CLI (`npm test`
+ * builds first), by Node itself, on embedded PGlite. Bounded (one second per phase, four
+ * connections); no figure is asserted, only that each is measured and reaches the planner.
+ */
+const BUILT_CLI = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
+if (!existsSync(BUILT_CLI))
+  throw new Error(`The calibration test runs the built CLI: run npm run build (${BUILT_CLI})`);
+const seed = fileURLToPath(new URL('../../../../plans/001-crm-ia-cabinets.yaml', import.meta.url));
+
+interface Run {
+  readonly code: number | null;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+function socle(args: readonly string[], cwd: string, env: NodeJS.ProcessEnv = {}): Promise<Run> {
+  return new Promise((resolve) => {
+    // Without DATABASE_URL: the calibration must run on embedded PGlite whatever the caller's shell holds.
+    const { DATABASE_URL: _ignored, ...inherited } = process.env;
+    execFile(
+      process.execPath,
+      [BUILT_CLI, ...args],
+      { cwd, env: { ...inherited, ...env }, timeout: 240_000, maxBuffer: 10 * 2 ** 20 },
+      (error, stdout, stderr) => {
+        const code = error === null ? 0 : typeof error.code === 'number' ? error.code : null;
+        resolve({ code, stdout, stderr });
+      },
+    );
+  });
+}
+
+describeEachDatabase('socle bench --calibrate', (target) => {
+  const dialect = target.dialect;
+  // Postgres: the server DATABASE_URL names, where the command makes (and drops) its own database.
+  const env: { DATABASE_URL?: string } =
+    dialect === 'postgres' ? { DATABASE_URL: testPostgresAdminUrl() } : {};
+  let directory: string;
+  beforeAll(async () => {
+    directory = await mkdtemp(join(tmpdir(), 'socle-calibrate-test-'));
+  });
+  afterAll(async () => {
+    await rm(directory, { recursive: true, force: true });
+  });
+
+  it('writes a profile the planner reads, and socle plan names its figures', async () => {
+    const output = join(directory, 'profile.json');
+    const run = await socle(
+      ['bench', '--calibrate', '--duration', '1', '--connections', '4', '--output', output],
+      directory,
+      env,
+    );
+    expect(run.code, run.stderr).toBe(0);
+    // The progress bar went to stderr, and ended complete.
+    expect(run.stderr).toContain('[########################] 5/5 done');
+    expect(run.stdout).toContain(`Wrote ${output}`);
+
+    // The planner's own reader accepts it (it checks the required capacities are positive).
+    const profile = loadCalibration(output);
+    expect(profile.profile).toBe('socle-calibration/1');
+    expect(profile.machine.cpus).toBeGreaterThan(0);
+    const expected = {
+      tenantRead: `socle bench --calibrate tenant read (${dialect})`,
+      write: `socle bench --calibrate tenant write (${dialect})`,
+      signIn: `socle bench --calibrate sign-in (${dialect})`,
+      job: `socle bench --calibrate jobs (${dialect})`,
+    };
+    for (const [key, benchmark] of Object.entries(expected)) {
+      const capacity = profile.capacities[key] as unknown as Record<string, unknown>;
+      expect(capacity, key).toBeDefined();
+      expect(capacity.benchmark).toBe(benchmark);
+      for (const field of [
+        'cpuMsPerOperation',
+        'operationsPerVcpuSecond',
+        'measuredPerSecond',
+        'loadAverage',
+      ])
+        expect(typeof capacity[field], `${key}.${field}`).toBe('number');
+      expect(capacity.cpuMsPerOperation as number, key).toBeGreaterThan(0);
+      expect(
+        (capacity.operationsPerVcpuSecond as number) * (capacity.cpuMsPerOperation as number),
+        key,
+      ).toBeCloseTo(1000, -1);
+      expect(Number.isNaN(Date.parse(String(capacity.measuredAt))), key).toBe(false);
+    }
+    expect(typeof (profile.capacities.tenantRead as unknown as { p99Ms: unknown }).p99Ms).toBe('number');
+    // Nothing left in the working directory (PGlite was in a temporary one, since removed), nor
+    // the throwaway Postgres database.
+    expect(await readdir(directory)).toEqual(['profile.json']);
+    if (dialect === 'postgres') {
+      const name = (profile as unknown as { runs: { throwawayDatabase?: string }[] }).runs[0]
+        ?.throwawayDatabase;
+      expect(name).toMatch(/^socle_calibrate_/);
+      const client = new pg.Client({ connectionString: env.DATABASE_URL });
+      await client.connect();
+      try {
+        const found = await client.query('select 1 from pg_database where datname = $1', [name]);
+        expect(found.rowCount).toBe(0);
+      } finally {
+        await client.end();
+      }
+    }
+
+    const planned = await socle(['plan', seed, '--calibration', output], directory);
+    expect(planned.code, planned.stderr).toBe(0);
+    // Each figure as the planner prints its numbers, beside the benchmark it came from.
+    const formatted = (key: keyof typeof expected) =>
+      formatNumber(profile.capacities[key]?.cpuMsPerOperation as number);
+    expect(planned.stdout).toContain(
+      `reads: ${formatted('tenantRead')} ms CPU each, from ${expected.tenantRead}`,
+    );
+    expect(planned.stdout).toContain(`writes: ${formatted('write')} ms CPU each, from ${expected.write}`);
+    expect(planned.stdout).toContain(`sign-ins: ${formatted('signIn')} ms CPU each, from ${expected.signIn}`);
+    expect(planned.stdout).toContain(`from ${expected.job}`);
+  }, 300_000);
+
+  it('Ctrl-C mid-run: exits 1, writes nothing, leaves no temporary directory or database', async () => {
+    const tmp = join(directory, 'tmp');
+    const output = join(directory, 'interrupted.json');
+    await mkdir(tmp);
+    const { DATABASE_URL: _ignored, ...inherited } = process.env;
+    const child = spawn(
+      process.execPath,
+      [BUILT_CLI, 'bench', '--calibrate', '--duration', '30', '--connections', '2', '--output', output],
+      { cwd: directory, env: { ...inherited, ...env, TMPDIR: tmp }, stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    let stderr = '';
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    // Interrupted in the middle of the first measured phase.
+    await new Promise<void>((resolve, reject) => {
+      child.stderr.on('data', (chunk: Buffer) => {
+        stderr += chunk.toString();
+        if (stderr.includes('1/5 tenant read')) resolve();
+      });
+      child.once('exit', () => reject(new Error(`exited before the read phase:\n${stderr}`)));
+    });
+    child.kill('SIGINT');
+    expect(await exited, stderr).toBe(1);
+    expect(stderr).toContain('stopped by SIGINT, nothing written');
+    expect(existsSync(output)).toBe(false);
+    expect(await readdir(tmp)).toEqual([]);
+    if (dialect === 'postgres') {
+      const client = new pg.Client({ connectionString: env.DATABASE_URL });
+      await client.connect();
+      try {
+        // Named socle_calibrate_<ms since 1970>_<hex>: none of this run's is left.
+        const left = await client.query<{ datname: string }>(
+          "select datname from pg_database where datname like 'socle_calibrate_%'",
+        );
+        expect(left.rows).toEqual([]);
+      } finally {
+        await client.end();
+      }
+    }
+  }, 120_000);
+});
+
+describe('socle bench --calibrate flags', () => {
+  let directory: string;
+  beforeAll(async () => {
+    directory = await mkdtemp(join(tmpdir(), 'socle-calibrate-flags-'));
+  });
+  afterAll(async () => {
+    await rm(directory, { recursive: true, force: true });
+  });
+
+  it('socle help bench and socle bench --help document it; socle --help lists it', async () => {
+    for (const args of [
+      ['help', 'bench'],
+      ['bench', '--help'],
+    ]) {
+      const run = await socle(args, directory);
+      expect(run.code, args.join(' ')).toBe(0);
+      expect(run.stdout).toContain('Usage: socle bench --calibrate [--output <file>]');
+    }
+    const main = await socle(['--help'], directory);
+    expect(main.stdout).toContain('bench --calibrate [--output <file>]');
+  });
+
+  it('exits 2 naming the bad flag', async () => {
+    const cases: [string[], string][] = [
+      [['bench', '--calibrate', '--duration', 'soon'], '--duration'],
+      [['bench', '--calibrate', '--duration', '0'], '--duration'],
+      [['bench', '--calibrate', '--connections', '0'], '--connections'],
+      [['bench', '--calibrate', '--connections', '2.5'], '--connections'],
+      [['bench'], 'needs --calibrate'],
+      [['bench', '--calibrate', '--speed', '3'], "'--speed'"],
+    ];
+    for (const [args, named] of cases) {
+      const run = await socle(args, directory);
+      expect(run.code, args.join(' ')).toBe(2);
+      expect(run.stderr, args.join(' ')).toContain(named);
+    }
+  }, 120_000);
+});
