@@ -1,11 +1,6 @@
 import net from 'node:net';
-import PusherModule from 'pusher-js';
 import type { TestUser } from 'socle/testing';
-
-/** pusher-js's class (its typings describe an ES default export; at run time it is the CJS export). */
-type PusherClass = typeof import('pusher-js/types/src/core/pusher.js')['default'];
-type PusherJs = InstanceType<PusherClass>;
-const Pusher = PusherModule as unknown as PusherClass;
+import { type PusherJs, pusherClient } from './pusher-clients.js';
 
 export const redisUrl = process.env.SOCLE_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 
@@ -38,20 +33,7 @@ export interface FleetPlayer {
 
 /** A player on the node at `baseUrl`: signed in, their own channel joined, hello said. */
 export async function connectPlayer(baseUrl: string, appKey: string, user: TestUser): Promise<FleetPlayer> {
-  const url = new URL(baseUrl);
-  const pusher = new Pusher(appKey, {
-    cluster: 'local',
-    wsHost: url.hostname,
-    wsPort: Number(url.port),
-    forceTLS: false,
-    enabledTransports: ['ws'],
-    disableStats: true,
-    channelAuthorization: {
-      endpoint: `${baseUrl}/realtime/auth`,
-      transport: 'ajax',
-      headers: { authorization: `Bearer ${user.token}` },
-    },
-  });
+  const pusher = pusherClient(appKey, baseUrl, user);
   const own = `private-sb-player-${user.userId}`;
   const player: FleetPlayer = {
     user,

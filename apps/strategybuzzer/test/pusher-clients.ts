@@ -10,8 +10,13 @@ const Pusher = PusherModule as unknown as PusherClass;
 
 /** A pusher-js client of `user` on the listening server at `baseUrl`, as the web client makes it. */
 export function pusherFor(world: BuzzerWorld, baseUrl: string, user: Pick<TestUser, 'token'>): PusherJs {
+  return pusherClient(world.app.appKey, baseUrl, user);
+}
+
+/** The same, for the realtime app `appKey` (a node of a fleet test, no world). */
+export function pusherClient(appKey: string, baseUrl: string, user: Pick<TestUser, 'token'>): PusherJs {
   const url = new URL(baseUrl);
-  return new Pusher(world.app.appKey, {
+  return new Pusher(appKey, {
     cluster: 'local',
     wsHost: url.hostname,
     wsPort: Number(url.port),
