@@ -239,7 +239,7 @@ export function loadCalibration(path: string | URL = dataUrl('calibration.json')
   );
   if (missing.length > 0)
     throw new PlanDataError(
-      `${String(path)} lacks the capacities ${missing.join(', ')}: run npm run bench -- --calibrate with the tenant-select, sign-in and jobs scenarios`,
+      `${String(path)} lacks the capacities ${missing.join(', ')}: write one with socle bench --calibrate (or, in Socle's repository, npm run bench -- --calibrate with the tenant-select, sign-in and jobs scenarios)`,
     );
   return profile;
 }

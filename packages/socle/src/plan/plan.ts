@@ -471,7 +471,7 @@ function planPhase(
   const capacitySources = [
     `reads: ${formatNumber(tenantRead.cpuMsPerOperation)} ms CPU each, from ${tenantRead.benchmark}`,
     writeCapacity === undefined
-      ? `writes: ${formatNumber(tenantRead.cpuMsPerOperation)} ms CPU each, as tenant reads (the calibration profile has no write figure: run npm run bench -- --scenario tenant-write --calibrate)`
+      ? `writes: ${formatNumber(tenantRead.cpuMsPerOperation)} ms CPU each, as tenant reads (the calibration profile has no write figure: write a new one with socle bench --calibrate)`
       : `writes: ${formatNumber(writeCapacity.cpuMsPerOperation)} ms CPU each, from ${writeCapacity.benchmark}`,
     `sign-ins: ${formatNumber(signIn.cpuMsPerOperation)} ms CPU each, from ${signIn.benchmark}`,
     `jobs: ${formatNumber(job.cpuMsPerOperation)} ms CPU of queue overhead each, from ${job.benchmark}`,

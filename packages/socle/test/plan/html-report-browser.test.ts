@@ -12,7 +12,8 @@ import { chromiumAvailable, launchBrowser, watchPage } from '../../src/testing/i
 
 // The HTML report of every seed, opened in Chromium as a founder would open the file: it renders,
 // with its charts, no console error, no failed request, and a screenshot is taken (kept in
-// SOCLE_TEST_SCREENSHOTS when set, else in a temporary directory removed afterwards).
+// SOCLE_TEST_ARTIFACTS/plan-reports when set, as CI sets it, else in a temporary directory removed
+// afterwards). Not in SOCLE_TEST_SCREENSHOTS: that directory holds only pages that failed.
 
 const calibration = loadCalibration(new URL('./fixture-calibration.json', import.meta.url));
 const prices = loadPrices();
@@ -69,9 +70,13 @@ describe.skipIf(!chromiumAvailable())('socle plan --html in Chromium', () => {
         phase.checks.filter((check) => check.severity === 'error'),
       );
       expect(await page.locator('.checks li.error').count()).toBe(errors.length);
+      const artifacts = process.env.SOCLE_TEST_ARTIFACTS;
       const screenshot = await page.screenshot({
         fullPage: true,
-        path: join(process.env.SOCLE_TEST_SCREENSHOTS ?? directory, `plan-${seed.replace('.yaml', '')}.png`),
+        path: join(
+          artifacts ? join(artifacts, 'plan-reports') : directory,
+          `plan-${seed.replace('.yaml', '')}.png`,
+        ),
       });
       // A PNG of the whole report (its signature, and more than a blank page's few bytes).
       expect(screenshot.subarray(1, 4).toString('latin1')).toBe('PNG');
