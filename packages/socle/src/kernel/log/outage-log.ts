@@ -14,9 +14,22 @@ export interface OutageLog {
 
 /** Name, code and message of an error: enough to say why, without a stack per outage. */
 export function describeError(error: unknown): { name: string; message: string; code?: string } {
-  if (!(error instanceof Error)) return { name: 'Error', message: String(error) };
-  const code = (error as { code?: unknown }).code;
-  return { name: error.name, message: error.message, ...(typeof code === 'string' ? { code } : {}) };
+  if (error === null || typeof error !== 'object') return { name: 'Error', message: String(error) };
+  // pg-boss emits plain objects carrying the driver error's fields: read them as an Error's.
+  const { name, message, code } = error as { name?: unknown; message?: unknown; code?: unknown };
+  return {
+    name: typeof name === 'string' ? name : 'Error',
+    message: typeof message === 'string' ? message : jsonOf(error),
+    ...(typeof code === 'string' ? { code } : {}),
+  };
+}
+
+function jsonOf(value: object): string {
+  try {
+    return JSON.stringify(value).slice(0, 500);
+  } catch {
+    return Object.prototype.toString.call(value);
+  }
 }
 
 /**
