@@ -190,8 +190,8 @@ interface Run {
   readonly settings: CustomRunSettings;
 }
 
-function subscribe(run: Run, sockets: number): Promise<SubscriberGroup> {
-  return openSubscribers({
+async function subscribe(run: Run, sockets: number): Promise<SubscriberGroup> {
+  const group = await openSubscribers({
     url: run.server.url,
     protocol: run.contender.protocol,
     sockets,
@@ -199,6 +199,11 @@ function subscribe(run: Run, sockets: number): Promise<SubscriberGroup> {
     cores: run.subscriberCores,
     signal: run.settings.signal,
   });
+  if (group.handshakeRetries > 0)
+    run.settings.progress(
+      `    warning: ${group.handshakeRetries} of ${sockets} handshakes retried (the server refused or dropped them while busy)`,
+    );
+  return group;
 }
 
 /** Memory per connection from the readings before and after `connections` sockets were opened. */

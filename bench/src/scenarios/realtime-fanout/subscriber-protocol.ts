@@ -43,7 +43,8 @@ export type SubscriberCommand =
 
 /** Sent by a subscriber process. */
 export type SubscriberReport =
-  | { readonly type: 'ready' }
+  /** Every socket joined; `retries`: handshakes tried again after the server refused or dropped them. */
+  | { readonly type: 'ready'; readonly retries: number }
   | { readonly type: 'failed'; readonly error: string }
   | { readonly type: 'received'; readonly message: number }
   | {

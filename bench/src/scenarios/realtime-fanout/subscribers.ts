@@ -22,6 +22,8 @@ interface Child {
 export interface SubscriberGroup {
   readonly sockets: number;
   readonly processes: number;
+  /** Handshakes tried again because the server refused or dropped them while the sockets opened. */
+  readonly handshakeRetries: number;
   /** Sends a command to every subscriber process. */
   broadcast(command: SubscriberCommand): void;
   /**
@@ -110,7 +112,7 @@ export async function openSubscribers(options: {
       }
     });
 
-  const group: SubscriberGroup = {
+  const group: Omit<SubscriberGroup, 'handshakeRetries'> = {
     sockets: options.sockets,
     processes: count,
     broadcast(command) {
@@ -159,10 +161,10 @@ export async function openSubscribers(options: {
     },
   };
   try {
-    await collect('ready', OPEN_TIMEOUT_MS);
+    const ready = await collect('ready', OPEN_TIMEOUT_MS);
+    return { ...group, handshakeRetries: ready.reduce((sum, report) => sum + report.retries, 0) };
   } catch (error) {
     await group.close();
     throw error;
   }
-  return group;
 }
