@@ -192,6 +192,7 @@ export {
   type ZoomProviderOptions,
 } from './modules/outbound/index.js';
 export {
+  type BuiltInPaymentProvider,
   type Catalog,
   type CheckoutCreated,
   type CheckoutRequest,
@@ -206,6 +207,7 @@ export {
   type PaymentEventName,
   type PaymentHandler,
   type PaymentProvider,
+  type PaymentProviderPolicies,
   type PaymentsModule,
   type PaymentsOptions,
   type PaymentsService,

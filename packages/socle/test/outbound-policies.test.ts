@@ -1,3 +1,6 @@
+import { getEventListeners, setMaxListeners } from 'node:events';
+import { createServer, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { Compile } from 'typebox/compile';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { defineProvider, isSocleError, postponementOf, type SocleError, Type } from '../src/index.js';
@@ -430,5 +433,90 @@ describe('Outbound client: rate limit, concurrency cap and fallback', () => {
     expect(tokens).toBe(2);
     expect(fake.requests.at(-1)?.headers.authorization).toBe('Bearer token-2');
     expect(harness.logText()).not.toContain('CLIENTSECRET');
+  });
+});
+
+describe('Outbound client: abort signals', () => {
+  let harness: ReturnType<typeof createOutboundHarness>;
+  let server: Server;
+  let url: string;
+  /** Requests held until `release()`: the calls stay in flight while the test looks at the signals. */
+  let held: ServerResponse[] = [];
+  let arrived: (count: number) => void = () => undefined;
+
+  beforeEach(async () => {
+    harness = createOutboundHarness();
+    server = createServer((incoming, response) => {
+      incoming.resume();
+      held.push(response);
+      arrived(held.length);
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  });
+  afterEach(async () => {
+    await harness.close();
+    server.closeAllConnections();
+    await new Promise((resolve) => server.close(resolve));
+  });
+
+  /** Starts `count` calls, waits until the server holds them all, runs `whileInFlight`, answers them. */
+  const inFlight = async (calls: () => Promise<unknown>[], count: number, whileInFlight: () => void) => {
+    held = [];
+    const allArrived = new Promise<void>((resolve) => {
+      arrived = (seen) => seen === count && resolve();
+    });
+    const started = calls();
+    await allArrived;
+    whileInFlight();
+    for (const response of held) response.end('{"ok":true}');
+    await Promise.all(started);
+  };
+
+  it('adds no abort listener per call to a signal many calls share, and keeps none after them', async () => {
+    const client = harness.outbound.client(defineProvider('shared-signal', { baseUrl: url }));
+    // One caller's signal shared by 40 calls in flight (a job's fan-out, a worker's shutdown signal;
+    // calls without a signal share the client's own "never" signal the same way: the bench's load).
+    const shared = new AbortController().signal;
+    setMaxListeners(10, shared); // Node's leak warning, as the bench process had it
+    const warnings: Error[] = [];
+    const onWarning = (warning: Error) => warnings.push(warning);
+    process.on('warning', onWarning);
+    try {
+      let listenersInFlight = -1;
+      await inFlight(
+        () => Array.from({ length: 40 }, () => client.request({ method: 'GET', path: 'models', signal: shared })),
+        40,
+        () => {
+          listenersInFlight = getEventListeners(shared, 'abort').length;
+        },
+      );
+      expect(listenersInFlight).toBe(1);
+      expect(getEventListeners(shared, 'abort')).toHaveLength(0);
+      await new Promise((resolve) => setImmediate(resolve)); // warnings are emitted on the next tick
+      expect(warnings.filter((warning) => warning.name === 'MaxListenersExceededWarning')).toEqual([]);
+    } finally {
+      process.off('warning', onWarning);
+    }
+  });
+
+  it('still cancels every call in flight when the signal they share aborts', async () => {
+    const client = harness.outbound.client(defineProvider('shared-abort', { baseUrl: url }));
+    const controller = new AbortController();
+    held = [];
+    const allArrived = new Promise<void>((resolve) => {
+      arrived = (seen) => seen === 20 && resolve();
+    });
+    const calls = Array.from({ length: 20 }, () =>
+      client.request({ method: 'GET', path: 'models', signal: controller.signal }).then(
+        () => 'answered',
+        (error: unknown) => (error instanceof Error ? error.name : String(error)),
+      ),
+    );
+    await allArrived;
+    controller.abort();
+    const outcomes = await Promise.all(calls);
+    expect(new Set(outcomes)).toEqual(new Set(['AbortError']));
+    expect(getEventListeners(controller.signal, 'abort')).toHaveLength(0);
   });
 });

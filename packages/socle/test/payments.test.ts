@@ -42,7 +42,7 @@ describeEachDatabase('Payments', (target) => {
       ]);
     });
 
-    it('survives 5xx from Stripe (the SDK retries with the same key: one session), and answers 503 on a 429', async () => {
+    it('survives 5xx from Stripe (retried with the same key: one session), waits out a 429, and answers 503 when Stripe keeps throttling', async () => {
       const tenant = await server.socle.newTenant();
       const before = server.stripe.objects.size;
       server.stripe.api.failNext(2, { status: 500 });
@@ -53,13 +53,20 @@ describeEachDatabase('Payments', (target) => {
       expect(attempts).toHaveLength(3);
       expect(server.stripe.objects.size).toBe(before + 1);
 
-      server.stripe.api.failNext(1, { status: 429 });
+      server.stripe.api.failNext(1, { status: 429, retryAfter: '0' });
+      expect((await server.checkout(tenant, 'coins-500')).paymentId).toBeDefined();
+
+      server.stripe.api.failNext(3, { status: 429 });
       const throttled = await callAs(server.socle, tenant.owner, 'POST', '/payments/checkout', {
         orgId: tenant.id,
         payload: { productId: 'coins-500', successUrl: 'https://a.test/ok', cancelUrl: 'https://a.test/no' },
       });
       expect(throttled.statusCode).toBe(503);
-      expect(throttled.json()).toMatchObject({ code: 'payments.provider_unavailable' });
+      expect(throttled.json()).toMatchObject({
+        code: 'outbound.unavailable',
+        provider: 'stripe',
+        providerStatus: 429,
+      });
     });
 
     it('answers 404 problem+json for a product not in the catalog, and 400 for a bad URL', async () => {

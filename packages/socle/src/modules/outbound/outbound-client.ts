@@ -29,6 +29,42 @@ import { type AuthHeaders, createAuthHeaders } from './provider-auth.js';
 /** The signal of a call nobody can cancel and that has no timer of its own. */
 const NEVER_ABORTED = new AbortController().signal;
 
+/** The attempts in flight that a caller's signal cancels, and the one listener doing it. */
+interface Followers {
+  readonly attempts: Set<AbortController>;
+  readonly onAbort: () => void;
+}
+const followersOf = new WeakMap<AbortSignal, Followers>();
+
+/**
+ * Aborts `attempt` when `signal` aborts, until the returned function is called. A signal shared by
+ * many calls (a job's, a worker's, or the "never" signal of calls without one) gets **one**
+ * `abort` listener for all of their attempts, removed with the last: a listener per attempt put as
+ * many listeners on it as calls in flight (Node warns past 10: MaxListenersExceededWarning).
+ */
+function abortWith(signal: AbortSignal, attempt: AbortController): () => void {
+  if (signal === NEVER_ABORTED) return noopRelease;
+  let followers = followersOf.get(signal);
+  if (followers === undefined) {
+    const attempts = new Set<AbortController>();
+    const onAbort = () => {
+      followersOf.delete(signal);
+      for (const controller of attempts) controller.abort();
+    };
+    followers = { attempts, onAbort };
+    followersOf.set(signal, followers);
+    signal.addEventListener('abort', onAbort, { once: true });
+  }
+  const { attempts, onAbort } = followers;
+  attempts.add(attempt);
+  return () => {
+    if (!attempts.delete(attempt) || attempts.size > 0) return;
+    signal.removeEventListener('abort', onAbort);
+    if (followersOf.get(signal)?.attempts === attempts) followersOf.delete(signal);
+  };
+}
+const noopRelease = () => undefined;
+
 /** Methods a repeat of which has the effect of one call (RFC 9110 §9.2.2). */
 const IDEMPOTENT_METHODS = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE']);
 
@@ -315,18 +351,17 @@ export function createOutboundClient(
   ): Promise<T> => {
     if (callSignal.aborted) throw new TaskCancelledError();
     const controller = new AbortController();
-    const abort = () => controller.abort();
     // The call's total time bounds its last attempt too.
     const timer = setTimeout(
-      abort,
+      () => controller.abort(),
       Math.max(0, Math.min(provider.attemptTimeoutMs, deadline - performance.now())),
     );
-    callSignal.addEventListener('abort', abort);
+    const release = abortWith(callSignal, controller);
     try {
       return await work({ signal: controller.signal });
     } finally {
       clearTimeout(timer);
-      callSignal.removeEventListener('abort', abort);
+      release();
     }
   };
 

@@ -11,7 +11,9 @@ export {
 export { createGooglePlayProvider, type GooglePlayProviderOptions } from './google-play-provider.js';
 export { paymentsErrors } from './payments.errors.js';
 export {
+  type BuiltInPaymentProvider,
   createPaymentsModule,
+  type PaymentProviderPolicies,
   type PaymentsModule,
   type PaymentsOptions,
   type PaymentsServices,

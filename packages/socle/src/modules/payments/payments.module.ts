@@ -8,7 +8,7 @@ import {
   setting,
 } from '../../kernel/index.js';
 import type { LedgerServices } from '../ledger/index.js';
-import { defineProvider, type OutboundServices } from '../outbound/index.js';
+import { defineProvider, type OutboundServices, type ProviderOptions } from '../outbound/index.js';
 import type { Realtime } from '../realtime/index.js';
 import { createAppleProvider } from './apple-provider.js';
 import { createBtcpayProvider } from './btcpay-provider.js';
@@ -165,7 +165,23 @@ export interface PaymentsOptions {
   )[];
   /** What is on sale: `defineCatalog([...])`. */
   readonly catalog: Catalog;
+  /**
+   * The policies of the built-in providers' outbound clients, over payments' defaults (10 s per
+   * attempt and 30 s in all for Stripe, 5 s and 15 s for the others; 3 attempts; the default
+   * breaker; no rate limit). Stripe allows 100 requests a second in live mode and 25 in test mode:
+   * `{ stripe: { rateLimit: { limit: 100, windowMs: 1_000 } } }` shares that across the nodes.
+   */
+  readonly policies?: Partial<Record<BuiltInPaymentProvider, PaymentProviderPolicies>>;
 }
+
+/** The providers payments declares itself (configured by the PAYMENTS_* settings). */
+export type BuiltInPaymentProvider = 'stripe' | 'btcpay' | 'swiss-bitcoin-pay' | 'google-play';
+
+/** How calls to a built-in provider behave: the policy options of its outbound declaration. */
+export type PaymentProviderPolicies = Pick<
+  ProviderOptions,
+  'timeoutMs' | 'retry' | 'breaker' | 'rateLimit' | 'concurrency'
+>;
 
 /** The fields payments reads of a service account's JSON key. */
 function readServiceAccount(json: string): { client_email: string; private_key: string; token_uri?: string } {
@@ -227,7 +243,13 @@ export function createPaymentsModule(options: PaymentsOptions): PaymentsModule {
             secretKey: required(settings.stripeSecretKey, 'stripe', 'PAYMENTS_STRIPE_SECRET_KEY'),
             webhookSecrets: settings.stripeWebhookSecrets,
             toleranceSeconds: settings.webhookToleranceSeconds,
-            apiUrl: settings.stripeApiUrl,
+            client: outbound.client(
+              defineProvider('stripe', {
+                baseUrl: settings.stripeApiUrl ?? 'https://api.stripe.com',
+                timeoutMs: { attemptMs: 10_000, totalMs: 30_000 },
+                ...options.policies?.stripe,
+              }),
+            ),
           });
         if (provider === 'btcpay')
           return createBtcpayProvider({
@@ -240,6 +262,7 @@ export function createPaymentsModule(options: PaymentsOptions): PaymentsModule {
                   value: `token ${required(settings.btcpayApiKey, 'btcpay', 'PAYMENTS_BTCPAY_API_KEY')}`,
                 },
                 timeoutMs: { attemptMs: 5_000, totalMs: 15_000 },
+                ...options.policies?.btcpay,
               }),
             ),
             storeId: required(settings.btcpayStoreId, 'btcpay', 'PAYMENTS_BTCPAY_STORE_ID'),
@@ -265,6 +288,7 @@ export function createPaymentsModule(options: PaymentsOptions): PaymentsModule {
                   ),
                 },
                 timeoutMs: { attemptMs: 5_000, totalMs: 15_000 },
+                ...options.policies?.['swiss-bitcoin-pay'],
               }),
             ),
             webhookSecret,
@@ -309,6 +333,7 @@ export function createPaymentsModule(options: PaymentsOptions): PaymentsModule {
                   scope: 'https://www.googleapis.com/auth/androidpublisher',
                 },
                 timeoutMs: { attemptMs: 5_000, totalMs: 15_000 },
+                ...options.policies?.['google-play'],
               }),
             ),
             packageName: required(

@@ -1,4 +1,6 @@
 import Stripe from 'stripe';
+import { isSocleError } from '../../kernel/index.js';
+import type { OutboundClient } from '../outbound/index.js';
 import { paymentsErrors } from './payments.errors.js';
 import type { PaymentChange, PaymentProvider, VerifiedEvent } from './provider.js';
 
@@ -11,11 +13,12 @@ export interface StripeProviderOptions {
   readonly webhookSecrets: readonly string[];
   /** Seconds a signature's timestamp may be old (Stripe's default: 300). */
   readonly toleranceSeconds?: number;
-  /** The API's address: Stripe's by default, a local fake in tests and demos. */
-  readonly apiUrl?: string | undefined;
-  /** Milliseconds before a call times out (the SDK retries network errors and 5xx with our keys). */
-  readonly timeoutMs?: number;
-  readonly maxNetworkRetries?: number;
+  /**
+   * The outbound client of Stripe's API (`defineProvider('stripe', { baseUrl: 'https://api.stripe.com' })`,
+   * or a local fake's address): every request of the SDK goes through its timeouts, retries,
+   * breaker, rate limit, metrics and logs.
+   */
+  readonly client: OutboundClient;
 }
 
 type Metadata = Record<string, string> | null | undefined;
@@ -124,12 +127,18 @@ export function readStripeEvent(event: Stripe.Event): VerifiedEvent {
   }
 }
 
-/** Turns the SDK's errors into payments' (the SDK already retried what is safe to retry). */
+/**
+ * Turns the SDK's errors into payments' (the outbound client already retried what is safe to
+ * retry). What the client gave up on (an open circuit, the rate limit, 5xx or 429 after its
+ * retries, a timeout) reaches the SDK as a connection error carrying the `outbound.*` error: that
+ * error is thrown as is, with its `Retry-After` and, from a job, its postponement.
+ */
 async function callStripe<T>(operation: string, call: () => Promise<T>): Promise<T> {
   try {
     return await call();
   } catch (error) {
     if (!(error instanceof Stripe.errors.StripeError)) throw error;
+    if (error.type === 'StripeConnectionError' && isSocleError(error.detail)) throw error.detail;
     const status = error.statusCode;
     if (status === undefined || status === 429 || status >= 500 || error.type === 'StripeConnectionError')
       throw paymentsErrors.providerUnavailable('stripe', operation, status);
@@ -145,17 +154,20 @@ async function callStripe<T>(operation: string, call: () => Promise<T>): Promise
  * would not survive a retried request or job.
  */
 export function createStripeProvider(options: StripeProviderOptions): PaymentProvider {
-  const api = options.apiUrl === undefined ? undefined : new URL(options.apiUrl);
+  const { client } = options;
+  const api = client.provider.baseUrl;
+  if (api.pathname !== '/')
+    throw paymentsErrors.notConfigured('stripe', 'PAYMENTS_STRIPE_API_URL without a path (the SDK adds /v1/…)');
   const stripe = new Stripe(options.secretKey, {
-    maxNetworkRetries: options.maxNetworkRetries ?? 2,
-    timeout: options.timeoutMs ?? 10_000,
-    ...(api === undefined
-      ? {}
-      : {
-          host: api.hostname,
-          port: Number(api.port || (api.protocol === 'https:' ? 443 : 80)),
-          protocol: api.protocol === 'https:' ? 'https' : 'http',
-        }),
+    // The SDK's own code path, its requests sent by the declared client's `fetch`. Its retries are
+    // off: the client retries what is safe (the SDK keys every POST; payments' keys are
+    // deterministic) and its breaker must see every attempt. Its timer outlasts the client's.
+    httpClient: Stripe.createFetchHttpClient(client.fetch as typeof fetch),
+    maxNetworkRetries: 0,
+    timeout: client.provider.totalTimeoutMs + 1_000,
+    host: api.hostname,
+    port: Number(api.port || (api.protocol === 'https:' ? 443 : 80)),
+    protocol: api.protocol === 'https:' ? 'https' : 'http',
   });
   const tolerance = options.toleranceSeconds ?? 300;
 
