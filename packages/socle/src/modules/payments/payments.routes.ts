@@ -29,6 +29,7 @@ const PaymentSchema = Type.Object({
   expiresAt: Timestamp,
   createdAt: Type.String({ format: 'date-time' }),
   settledAt: Timestamp,
+  subscriptionPaymentId: Type.Union([Type.String({ format: 'uuid' }), Type.Null()]),
 });
 const SubscriptionSchema = Type.Object({
   id: Type.String({ format: 'uuid' }),
@@ -59,6 +60,7 @@ const serializePayment = (payment: Payment) => ({
   expiresAt: payment.expiresAt?.toISOString() ?? null,
   createdAt: payment.createdAt.toISOString(),
   settledAt: payment.settledAt?.toISOString() ?? null,
+  subscriptionPaymentId: payment.subscriptionPaymentId,
 });
 const serializeSubscription = (subscription: Subscription) => ({
   id: subscription.id,

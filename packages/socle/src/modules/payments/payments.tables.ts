@@ -34,6 +34,8 @@ export interface PaymentsTables {
     created_at: Date;
     updated_at: Date;
     settled_at: Date | null;
+    /** A subscription invoice's payment: its subscription's payment. */
+    parent_payment_id: Generated<string | null>;
   };
   'payments.events': {
     provider: string;
