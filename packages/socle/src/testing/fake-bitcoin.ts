@@ -269,6 +269,15 @@ export interface FakeSwissBitcoinPay {
   pay(checkoutId: string): void;
   expire(checkoutId: string): void;
   /**
+   * Where the hosted checkout page's pay step delivers the checkout's webhook when the checkout
+   * was created without one (`socle start` with `PAYMENTS_FAKES=swiss-bitcoin-pay` sets it, with
+   * `webhookHeaders`: the server's secret header); a checkout's own webhook comes first.
+   */
+  webhookUrl: string | undefined;
+  webhookHeaders: Record<string, string>;
+  /** The pay step's deliveries so far, with the status each was answered (0: unreachable). */
+  readonly deliveries: { readonly checkoutId: string; readonly status: number }[];
+  /**
    * POSTs the checkout as its webhook to the URL and headers given at creation (or `url`), with
    * `body` overriding fields (a forged "isPaid": true) and `headers` replacing the given ones.
    */
@@ -282,14 +291,63 @@ export interface FakeSwissBitcoinPay {
 /**
  * Starts a fake Swiss Bitcoin Pay: `POST /checkout` and `GET /checkout/{id}` behind the `api-key`
  * header, a Lightning invoice and an on-chain address per checkout at {@link FAKE_BTC_RATE}.
+ * The checkout's `checkoutUrl` is a page a browser can use (no key): its **Pay from a test
+ * wallet** button (`#pay`) marks the checkout paid and delivers its webhook in the background,
+ * as a wallet paying the Lightning invoice would cause; paying a paid or expired checkout is
+ * refused (400) and delivers nothing.
  */
 export async function startFakeSwissBitcoinPay(): Promise<FakeSwissBitcoinPay> {
   const api = await startFaultyProvider();
   const apiKey = token('sbp_');
   const checkouts = new Map<string, FakeSwissCheckout>();
   const view = ({ webhook: _webhook, ...checkout }: FakeSwissCheckout) => checkout;
+  let webhookUrl: string | undefined;
+  let webhookHeaders: Record<string, string> = {};
+  const deliveries: { checkoutId: string; status: number }[] = [];
+
+  /** The checkout's webhook (its own, else the fake's default), or undefined when it has none. */
+  const webhookOf = (checkout: FakeSwissCheckout) =>
+    checkout.webhook ?? (webhookUrl === undefined ? undefined : { url: webhookUrl, headers: webhookHeaders });
+
+  const hostedCheckout = (request: ReceivedRequest) => {
+    const match = /^\/c\/([^/]+)(\/pay)?$/.exec(new URL(request.url, api.url).pathname);
+    const checkout = match?.[1] === undefined ? undefined : checkouts.get(decodeURIComponent(match[1]));
+    if (match === null || checkout === undefined) return undefined;
+    const state = checkout.isPaid ? 'paid' : checkout.isExpired ? 'expired' : 'waiting for payment';
+    const html = (status: number, body: string) => ({
+      status,
+      headers: { 'content-type': 'text/html; charset=utf-8' },
+      body: `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Fake Swiss Bitcoin Pay checkout</title></head><body>
+<h1>Fake Swiss Bitcoin Pay checkout (test)</h1>${body}</body></html>`,
+    });
+    if (request.method === 'GET' && match[2] === undefined)
+      return html(
+        200,
+        `<p id="checkout">${checkout.id}: ${checkout.amount} sats</p><p id="status">${state}</p>` +
+          (state === 'waiting for payment'
+            ? `<form method="post" action="/c/${checkout.id}/pay"><button id="pay" type="submit">Pay from a test wallet</button></form>`
+            : ''),
+      );
+    if (request.method === 'POST' && match[2] === '/pay') {
+      if (checkout.isPaid || checkout.isExpired)
+        return html(400, `<p id="status">This checkout is ${state}.</p>`);
+      checkout.isPaid = true;
+      const webhook = webhookOf(checkout);
+      if (webhook !== undefined)
+        void post(webhook.url, webhook.headers ?? {}, JSON.stringify(view(checkout))).then(
+          (status) => deliveries.push({ checkoutId: checkout.id, status }),
+          () => deliveries.push({ checkoutId: checkout.id, status: 0 }),
+        );
+      return html(200, '<p id="status">paid</p>');
+    }
+    return undefined;
+  };
 
   api.answer((request: ReceivedRequest) => {
+    if (request.url.startsWith('/c/')) {
+      const page = hostedCheckout(request);
+      if (page !== undefined) return page;
+    }
     if (request.headers['api-key'] !== apiKey) return { status: 401, json: { message: 'Invalid api key' } };
     const url = new URL(request.url, api.url);
     if (request.method === 'POST' && url.pathname === '/checkout') {
@@ -339,6 +397,19 @@ export async function startFakeSwissBitcoinPay(): Promise<FakeSwissBitcoinPay> {
     apiKey,
     api,
     checkouts,
+    get webhookUrl() {
+      return webhookUrl;
+    },
+    set webhookUrl(url) {
+      webhookUrl = url;
+    },
+    get webhookHeaders() {
+      return webhookHeaders;
+    },
+    set webhookHeaders(headers) {
+      webhookHeaders = headers;
+    },
+    deliveries,
     pay(checkoutId) {
       get(checkoutId).isPaid = true;
     },
@@ -347,11 +418,11 @@ export async function startFakeSwissBitcoinPay(): Promise<FakeSwissBitcoinPay> {
     },
     deliver(checkoutId, options = {}) {
       const checkout = get(checkoutId);
-      const url = options.url ?? checkout.webhook?.url;
+      const url = options.url ?? webhookOf(checkout)?.url;
       if (url === undefined) throw new Error('fake Swiss Bitcoin Pay: no webhook URL');
       return post(
         url,
-        options.headers ?? checkout.webhook?.headers ?? {},
+        options.headers ?? webhookOf(checkout)?.headers ?? {},
         JSON.stringify({ ...view(checkout), ...options.body }),
       );
     },
