@@ -130,9 +130,9 @@ describe('socle start with PAYMENTS_FAKES (embedded)', { timeout: TIMEOUT_MS }, 
     });
     expect(forged.status).toBe(200);
     const { json: listed } = await call(baseUrl, 'GET', '/payments/payments', { headers });
-    expect((listed.payments as { id: string; status: string }[]).find((p) => p.id === swiss.json.id)?.status).toBe(
-      'pending',
-    );
+    expect(
+      (listed.payments as { id: string; status: string }[]).find((p) => p.id === swiss.json.id)?.status,
+    ).toBe('pending');
     expect(await coins()).toBe('1000');
     const swissUrl = swiss.json.checkoutUrl as string;
     expect(await (await fetch(swissUrl)).text()).toContain('Pay from a test wallet');
@@ -167,6 +167,8 @@ describe('socle start with PAYMENTS_FAKES (embedded)', { timeout: TIMEOUT_MS }, 
 
     const unknown = await runCli(['start'], { cwd: directory, env: { ...base, PAYMENTS_FAKES: 'paypal' } });
     expect(unknown.code, unknown.stderr).toBe(2);
-    expect(unknown.stderr).toContain('PAYMENTS_FAKES lists paypal: it takes stripe, btcpay, swiss-bitcoin-pay');
+    expect(unknown.stderr).toContain(
+      'PAYMENTS_FAKES lists paypal: it takes stripe, btcpay, swiss-bitcoin-pay',
+    );
   });
 });

@@ -396,12 +396,25 @@ describeEachDatabase('Payments', (target) => {
       expect(await credits()).toBe(1250n);
 
       // Each paid invoice is a payment of its own, named after the subscription's.
-      const listed = (await callAs(server.socle, buyer, 'GET', '/payments/payments', { orgId: tenant.id })).json()
-        .payments as { kind: string; status: string; refundedAmount: string; subscriptionPaymentId?: string }[];
+      const listed = (
+        await callAs(server.socle, buyer, 'GET', '/payments/payments', { orgId: tenant.id })
+      ).json().payments as {
+        kind: string;
+        status: string;
+        refundedAmount: string;
+        subscriptionPaymentId?: string;
+      }[];
       expect(listed.filter((payment) => payment.kind === 'subscription_invoice')).toHaveLength(3);
-      expect(listed.filter((payment) => payment.refundedAmount !== '0').map((payment) => payment.refundedAmount).sort()).toEqual(['1900', '475']);
       expect(
-        listed.every((payment) => payment.kind === 'subscription' || payment.subscriptionPaymentId === paymentId),
+        listed
+          .filter((payment) => payment.refundedAmount !== '0')
+          .map((payment) => payment.refundedAmount)
+          .sort(),
+      ).toEqual(['1900', '475']);
+      expect(
+        listed.every(
+          (payment) => payment.kind === 'subscription' || payment.subscriptionPaymentId === paymentId,
+        ),
       ).toBe(true);
     });
 

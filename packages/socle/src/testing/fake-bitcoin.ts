@@ -7,6 +7,7 @@ export const FAKE_BTC_RATE = 50_000;
 const satsFor = (amount: number) => Math.round((amount / FAKE_BTC_RATE) * 100_000_000);
 const btc = (sats: number) => (sats / 100_000_000).toFixed(8);
 const token = (prefix: string) => `${prefix}${randomBytes(10).toString('hex')}`;
+const now = () => Math.floor(Date.now() / 1000);
 const unauthorized = {
   status: 401,
   json: { code: 'unauthenticated', message: 'Authentication is required' },
@@ -34,6 +35,10 @@ export interface FakeBtcpayInvoice {
   expirationTime: number;
   metadata: Record<string, unknown>;
   sats: number;
+  /** Greenfield's: `None`, `PaidPartial` (less than due received), `PaidOver`, `Invalid`… */
+  additionalStatus: 'None' | 'PaidPartial' | 'PaidOver' | 'PaidLate' | 'Marked' | 'Invalid';
+  /** The payments received so far (sats each), oldest first. */
+  payments: { id: string; sats: number; receivedDate: number }[];
 }
 
 /** A local BTCPay Server (Greenfield API, one store) with signed webhook deliveries. */
@@ -47,7 +52,16 @@ export interface FakeBtcpay {
   readonly invoices: Map<string, FakeBtcpayInvoice>;
   /** The invoice is paid and confirmed (`Settled`). */
   settle(invoiceId: string): void;
+  /**
+   * A wallet pays `sats` to the invoice (confirmed at once): less than what is due leaves it
+   * `New` and `PaidPartial`; reaching it settles it (`PaidOver` past it). Returns the webhook
+   * types BTCPay sends for it, in order (`InvoiceReceivedPayment`, then `InvoiceSettled`).
+   */
+  pay(invoiceId: string, sats: number): string[];
+  /** The invoice expires (`PaidPartial` stays: `InvoiceExpired` then says `partiallyPaid`). */
   expire(invoiceId: string): void;
+  /** The invoice is marked invalid. */
+  invalidate(invoiceId: string): void;
   /**
    * POSTs a webhook of `type` about the invoice to `url`, signed `BTCPay-Sig: sha256=…` (with
    * `secret`, default the webhook's); every delivery has a new delivery id, as BTCPay's redeliveries do.
@@ -85,7 +99,33 @@ export async function startFakeBtcpay(): Promise<FakeBtcpay> {
   const storeId = token('store').slice(0, 20);
   const webhookSecret = token('whs_');
   const invoices = new Map<string, FakeBtcpayInvoice>();
-  const view = ({ sats: _sats, ...invoice }: FakeBtcpayInvoice) => invoice;
+  const view = ({ sats: _sats, payments: _payments, ...invoice }: FakeBtcpayInvoice) => invoice;
+  const paidSats = (invoice: FakeBtcpayInvoice) =>
+    invoice.payments.reduce((total, payment) => total + payment.sats, 0);
+  /** One payment method's Greenfield view: what is due, what it and all methods received. */
+  const paymentMethod = (invoice: FakeBtcpayInvoice, paymentMethodId: string, destination: string) => {
+    const paid = paidSats(invoice);
+    return {
+      paymentMethodId,
+      destination,
+      rate: String(FAKE_BTC_RATE),
+      amount: btc(invoice.sats),
+      paymentMethodPaid: paymentMethodId === 'BTC-CHAIN' ? btc(paid) : btc(0),
+      totalPaid: btc(paid),
+      due: btc(Math.max(0, invoice.sats - paid)),
+      payments:
+        paymentMethodId === 'BTC-CHAIN'
+          ? invoice.payments.map((payment) => ({
+              id: payment.id,
+              receivedDate: payment.receivedDate,
+              value: btc(payment.sats),
+              fee: '0.00000000',
+              status: 'Settled',
+              destination,
+            }))
+          : [],
+    };
+  };
 
   let webhookUrl: string | undefined;
   const deliveries: FakeBtcpay['deliveries'] = [];
@@ -115,6 +155,7 @@ ${invoice.status === 'New' ? `<form method="post" action="/i/${invoice.id}/pay">
           json: { code: 'invoice-not-payable', message: `The invoice is ${invoice.status}` },
         };
       invoice.status = 'Settled';
+      invoice.payments.push({ id: token('tx'), sats: invoice.sats - paidSats(invoice), receivedDate: now() });
       const url = webhookUrl;
       if (url !== undefined) {
         const { body, headers } = fake.sign(invoice.id, 'InvoiceSettled');
@@ -152,6 +193,8 @@ ${invoice.status === 'New' ? `<form method="post" action="/i/${invoice.id}/pay">
       const now = Math.floor(Date.now() / 1000);
       const id = token('inv').slice(0, 22);
       const invoice: FakeBtcpayInvoice = {
+        additionalStatus: 'None',
+        payments: [],
         id,
         storeId,
         status: 'New',
@@ -173,18 +216,8 @@ ${invoice.status === 'New' ? `<form method="post" action="/i/${invoice.id}/pay">
     if (request.method === 'GET' && rest[1] === 'payment-methods')
       return {
         json: [
-          {
-            paymentMethodId: 'BTC-CHAIN',
-            destination: `bcrt1q${invoice.id.toLowerCase().slice(3, 23)}`,
-            amount: btc(invoice.sats),
-            rate: String(FAKE_BTC_RATE),
-          },
-          {
-            paymentMethodId: 'BTC-LN',
-            destination: `lnbcrt${invoice.sats}n1p${invoice.id.toLowerCase()}`,
-            amount: btc(invoice.sats),
-            rate: String(FAKE_BTC_RATE),
-          },
+          paymentMethod(invoice, 'BTC-CHAIN', `bcrt1q${invoice.id.toLowerCase().slice(3, 23)}`),
+          paymentMethod(invoice, 'BTC-LN', `lnbcrt${invoice.sats}n1p${invoice.id.toLowerCase()}`),
         ],
       };
     return { status: 404, json: { code: 'not-found', message: 'Not found' } };
@@ -204,14 +237,66 @@ ${invoice.status === 'New' ? `<form method="post" action="/i/${invoice.id}/pay">
     api,
     invoices,
     settle(invoiceId) {
-      get(invoiceId).status = 'Settled';
+      const invoice = get(invoiceId);
+      if (paidSats(invoice) < invoice.sats)
+        invoice.payments.push({
+          id: token('tx'),
+          sats: invoice.sats - paidSats(invoice),
+          receivedDate: now(),
+        });
+      invoice.status = 'Settled';
+    },
+    pay(invoiceId, sats) {
+      const invoice = get(invoiceId);
+      if (invoice.status !== 'New') throw new Error(`fake BTCPay: invoice ${invoiceId} is ${invoice.status}`);
+      invoice.payments.push({ id: token('tx'), sats, receivedDate: now() });
+      const paid = paidSats(invoice);
+      if (paid < invoice.sats) {
+        invoice.additionalStatus = 'PaidPartial';
+        return ['InvoiceReceivedPayment'];
+      }
+      invoice.status = 'Settled';
+      invoice.additionalStatus = paid > invoice.sats ? 'PaidOver' : 'None';
+      return ['InvoiceReceivedPayment', 'InvoiceSettled'];
     },
     expire(invoiceId) {
       get(invoiceId).status = 'Expired';
     },
+    invalidate(invoiceId) {
+      const invoice = get(invoiceId);
+      invoice.status = 'Invalid';
+      invoice.additionalStatus = 'Marked';
+    },
     sign(invoiceId, type, options = {}) {
       const invoice = get(invoiceId);
       const deliveryId = token('dlv');
+      // The fields each type adds to Greenfield's webhook body (WebhookInvoice*Event).
+      const last = invoice.payments.at(-1);
+      const destination = `bcrt1q${invoice.id.toLowerCase().slice(3, 23)}`;
+      const specific: Record<string, unknown> =
+        type === 'InvoiceReceivedPayment' || type === 'InvoicePaymentSettled'
+          ? {
+              afterExpiration: invoice.status === 'Expired',
+              paymentMethodId: 'BTC-CHAIN',
+              payment:
+                last === undefined
+                  ? null
+                  : {
+                      id: last.id,
+                      receivedDate: last.receivedDate,
+                      value: btc(last.sats),
+                      fee: '0.00000000',
+                      status: 'Settled',
+                      destination,
+                    },
+            }
+          : type === 'InvoiceExpired'
+            ? { partiallyPaid: invoice.additionalStatus === 'PaidPartial' }
+            : type === 'InvoiceSettled'
+              ? { manuallyMarked: false, overPaid: invoice.additionalStatus === 'PaidOver' }
+              : type === 'InvoiceInvalid'
+                ? { manuallyMarked: invoice.additionalStatus === 'Marked' }
+                : {};
       const body = JSON.stringify({
         deliveryId,
         webhookId: 'wh_fake',
@@ -222,6 +307,7 @@ ${invoice.status === 'New' ? `<form method="post" action="/i/${invoice.id}/pay">
         storeId,
         invoiceId,
         metadata: invoice.metadata,
+        ...specific,
       });
       const signature = createHmac('sha256', options.secret ?? webhookSecret)
         .update(body)

@@ -598,7 +598,8 @@ export async function startFakeStripe(options: FakeStripeOptions = {}): Promise<
 
     chargeOfInvoice(invoiceId) {
       const invoice = get(invoiceId, 'invoice');
-      if (invoice._payment_intent === undefined) throw new Error(`fake Stripe: invoice ${invoiceId} is unpaid`);
+      if (invoice._payment_intent === undefined)
+        throw new Error(`fake Stripe: invoice ${invoiceId} is unpaid`);
       const intent = get(invoice._payment_intent as string, 'payment intent');
       return get(intent.latest_charge as string, 'charge');
     },

@@ -30,6 +30,7 @@ const PaymentSchema = Type.Object({
   createdAt: Type.String({ format: 'date-time' }),
   settledAt: Timestamp,
   subscriptionPaymentId: Type.Union([Type.String({ format: 'uuid' }), Type.Null()]),
+  receivedSats: Type.Union([Amount, Type.Null()]),
 });
 const SubscriptionSchema = Type.Object({
   id: Type.String({ format: 'uuid' }),
@@ -61,6 +62,7 @@ const serializePayment = (payment: Payment) => ({
   createdAt: payment.createdAt.toISOString(),
   settledAt: payment.settledAt?.toISOString() ?? null,
   subscriptionPaymentId: payment.subscriptionPaymentId,
+  receivedSats: payment.receivedSats?.toString() ?? null,
 });
 const serializeSubscription = (subscription: Subscription) => ({
   id: subscription.id,

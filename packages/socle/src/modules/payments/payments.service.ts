@@ -38,7 +38,11 @@ export interface Payment {
   readonly kind: 'pack' | 'subscription' | 'invoice' | 'subscription_invoice';
   readonly productId: string | null;
   readonly orderId: string | null;
-  readonly status: 'pending' | 'succeeded' | 'failed' | 'expired';
+  /**
+   * `partially_paid`: a Bitcoin invoice still open that received less than due; `underpaid`: one
+   * that expired so (final, never credited). `receivedSats` says what came.
+   */
+  readonly status: 'pending' | 'partially_paid' | 'succeeded' | 'failed' | 'expired' | 'underpaid';
   readonly amount: bigint;
   readonly currency: string;
   readonly refundedAmount: bigint;
@@ -46,6 +50,8 @@ export interface Payment {
   readonly unit: string | null;
   readonly transferId: string | null;
   readonly amountSats: bigint | null;
+  /** A Bitcoin invoice: what the processor received so far, in sats (null before anything came). */
+  readonly receivedSats: bigint | null;
   readonly paymentUri: string | null;
   readonly checkoutUrl: string | null;
   readonly expiresAt: Date | null;
@@ -74,7 +80,11 @@ export type PaymentEventName =
   | 'payment.succeeded'
   | 'payment.failed'
   | 'payment.refunded'
-  | 'invoice.expired';
+  | 'invoice.expired'
+  /** A Bitcoin invoice received less than due and is still open (each new amount received). */
+  | 'payment.partially_paid'
+  /** A Bitcoin invoice expired having received less than due: not paid, never credited. */
+  | 'payment.underpaid';
 
 /**
  * An app's reaction to a payment, run in the event's transaction: throw and nothing is recorded.
@@ -189,6 +199,7 @@ export function toPayment(row: PaymentRow): Payment {
     unit: row.unit,
     transferId: row.transfer_id,
     amountSats: toBigint(row.amount_sats),
+    receivedSats: toBigint(row.received_sats ?? null),
     paymentUri: row.payment_uri,
     checkoutUrl: row.checkout_url,
     expiresAt: row.expires_at === null ? null : new Date(row.expires_at),
@@ -495,6 +506,7 @@ export function createPaymentsService(options: PaymentsServiceOptions) {
       case 'paid': {
         references([change.providerPaymentId, change.subscriptionId]);
         const learned = {
+          ...(change.receivedSats === undefined ? {} : { received_sats: change.receivedSats.toString() }),
           ...(change.providerPaymentId === undefined
             ? {}
             : { provider_payment_id: change.providerPaymentId }),
@@ -533,11 +545,39 @@ export function createPaymentsService(options: PaymentsServiceOptions) {
         });
         return 'paid';
       }
+      case 'partially_paid':
+      case 'underpaid': {
+        // By state: more received than recorded while open; underpaid once, from open.
+        const recorded = BigInt(payment.received_sats ?? 0);
+        const open = payment.status === 'pending' || payment.status === 'partially_paid';
+        if (!open || (change.kind === 'partially_paid' && change.receivedSats <= recorded)) return 'ignored';
+        payment = await paymentsStore.updatePayment(trx, payment.id, {
+          status: change.kind,
+          received_sats: change.receivedSats.toString(),
+          updated_at: now,
+        });
+        const name = change.kind === 'underpaid' ? 'payment.underpaid' : 'payment.partially_paid';
+        await runHandlers(trx, name, payment, notices);
+        notice(notices, name, payment, {
+          amountSats: payment.amount_sats === null ? null : String(payment.amount_sats),
+          receivedSats: change.receivedSats.toString(),
+          missingSats: change.missingSats.toString(),
+        });
+        return change.kind;
+      }
       case 'failed':
       case 'expired': {
-        if (payment.status !== 'pending') return 'ignored';
+        // An invoice that received part of its amount can still be marked invalid.
+        const open =
+          payment.status === 'pending' ||
+          (change.kind === 'failed' &&
+            (payment.status === 'partially_paid' || payment.status === 'underpaid'));
+        if (!open) return 'ignored';
         payment = await paymentsStore.updatePayment(trx, payment.id, {
           status: change.kind === 'failed' ? 'failed' : 'expired',
+          ...(change.kind === 'failed' && change.receivedSats !== undefined && change.receivedSats > 0n
+            ? { received_sats: change.receivedSats.toString() }
+            : {}),
           updated_at: now,
         });
         const name = change.kind === 'failed' ? 'payment.failed' : 'invoice.expired';
@@ -666,10 +706,18 @@ export function createPaymentsService(options: PaymentsServiceOptions) {
           ...invoicePaymentRow(payment, change.invoiceId, change.amount, now),
           ...paid,
         });
-        const balance = await credit(trx, payment, grantId, BigInt(payment.credits), 'payments.subscription_grant');
+        const balance = await credit(
+          trx,
+          payment,
+          grantId,
+          BigInt(payment.credits),
+          'payments.subscription_grant',
+        );
         let reversedBalance: bigint | undefined;
         if (inserted === undefined) {
-          const recorded = await paymentsStore.findInvoicePayment(trx, payment.id, { invoiceId: change.invoiceId });
+          const recorded = await paymentsStore.findInvoicePayment(trx, payment.id, {
+            invoiceId: change.invoiceId,
+          });
           if (recorded !== undefined && recorded.status !== 'succeeded') {
             const updated = await paymentsStore.updatePayment(trx, recorded.id, paid);
             const settled = await settleReversals(trx, updated);
@@ -740,7 +788,8 @@ export function createPaymentsService(options: PaymentsServiceOptions) {
       invoiceId: change.invoiceId,
       providerPaymentId: change.providerPaymentId,
     });
-    const learned = change.providerPaymentId === undefined ? {} : { provider_payment_id: change.providerPaymentId };
+    const learned =
+      change.providerPaymentId === undefined ? {} : { provider_payment_id: change.providerPaymentId };
     if (found !== undefined)
       return found.provider_payment_id === null && change.providerPaymentId !== undefined
         ? paymentsStore.updatePayment(trx, found.id, learned)

@@ -15,6 +15,7 @@ export type NewPaymentRow = Omit<
   | 'metadata'
   | 'credits'
   | 'parent_payment_id'
+  | 'received_sats'
 > & { credits: string; metadata: unknown };
 
 /** SQL of payments. Tenant tables run under the caller's transaction (row-level security). */
@@ -77,7 +78,9 @@ export const paymentsStore = {
       .where((eb) =>
         eb.or([
           ...(by.invoiceId === undefined ? [] : [eb('provider_reference', '=', by.invoiceId)]),
-          ...(by.providerPaymentId === undefined ? [] : [eb('provider_payment_id', '=', by.providerPaymentId)]),
+          ...(by.providerPaymentId === undefined
+            ? []
+            : [eb('provider_payment_id', '=', by.providerPaymentId)]),
         ]),
       )
       .forUpdate()
@@ -256,7 +259,7 @@ export const paymentsStore = {
   async listOpenInvoices(connection: SqlConnection) {
     const { rows } = await connection.query<{ id: string; provider: string; provider_reference: string }>(
       `select id, provider, provider_reference from payments.payments
-        where status = 'pending' and kind = 'invoice' and provider_reference not like 'pending:%'
+        where status in ('pending', 'partially_paid') and kind = 'invoice' and provider_reference not like 'pending:%'
         order by created_at limit 500`,
     );
     return rows;

@@ -11,10 +11,22 @@ export type PaymentChange =
       readonly providerPaymentId?: string | undefined;
       readonly customerId?: string | undefined;
       readonly subscriptionId?: string | undefined;
+      /** A Bitcoin invoice: what it received (more than due when overpaid). */
+      readonly receivedSats?: bigint | undefined;
     }
   /** Recorded, nothing changes yet (a completed session still waiting for its money). */
   | { readonly kind: 'noted' }
-  | { readonly kind: 'failed' }
+  /**
+   * A Bitcoin invoice still open that received less than due (`receivedSats` so far, `missingSats`
+   * to go): the app and the buyer are told what is missing; nothing is credited.
+   */
+  | { readonly kind: 'partially_paid'; readonly receivedSats: bigint; readonly missingSats: bigint }
+  /**
+   * A Bitcoin invoice that expired having received less than due: final, never credited (the
+   * merchant settles it by hand or refunds what came).
+   */
+  | { readonly kind: 'underpaid'; readonly receivedSats: bigint; readonly missingSats: bigint }
+  | { readonly kind: 'failed'; readonly receivedSats?: bigint | undefined }
   | { readonly kind: 'expired' }
   /**
    * The provider's cumulative refunded amount (minor units): only ever grows. About a

@@ -257,7 +257,10 @@ export function createStripeProvider(options: StripeProviderOptions): PaymentPro
 
     async resolveEvent(event) {
       const { change } = event;
-      if ((change.kind !== 'refunded' && change.kind !== 'disputed') || change.providerPaymentId === undefined)
+      if (
+        (change.kind !== 'refunded' && change.kind !== 'disputed') ||
+        change.providerPaymentId === undefined
+      )
         return undefined;
       const paymentIntent = change.providerPaymentId;
       // Since API version 2025-03-31 a charge no longer names its invoice: the invoice payments
@@ -265,7 +268,10 @@ export function createStripeProvider(options: StripeProviderOptions): PaymentPro
       // metadata carries our payment).
       const [invoicePayment] = (
         await callStripe('invoice_payments.list', () =>
-          stripe.invoicePayments.list({ payment: { type: 'payment_intent', payment_intent: paymentIntent }, limit: 1 }),
+          stripe.invoicePayments.list({
+            payment: { type: 'payment_intent', payment_intent: paymentIntent },
+            limit: 1,
+          }),
         )
       ).data;
       const invoiceId = idOf(invoicePayment?.invoice as string | { id: string } | undefined);

@@ -9,3 +9,12 @@ alter table payments add constraint payments_kind_check
 alter table payments add column parent_payment_id uuid references payments (id) on delete cascade;
 create index payments_parent on payments (parent_payment_id, provider_payment_id)
   where parent_payment_id is not null;
+
+-- A Bitcoin invoice can be paid in part: `partially_paid` while it is open with less than due
+-- received, `underpaid` once it expired so (final: never credited, for the merchant to settle
+-- by hand or refund); received_sats is what the processor says it received, read back from its
+-- API (an overpaid invoice is `succeeded` with more than amount_sats).
+alter table payments drop constraint payments_status_check;
+alter table payments add constraint payments_status_check
+  check (status in ('pending', 'partially_paid', 'succeeded', 'failed', 'expired', 'underpaid'));
+alter table payments add column received_sats bigint check (received_sats >= 0);
