@@ -46,7 +46,12 @@ describeEachDatabase('Payments in Bitcoin', (target) => {
     dependsOn: ['payments'],
     setup(context: SetupContext) {
       const { payments } = context.servicesOf<PaymentsServices>('payments');
-      for (const event of ['payment.succeeded', 'invoice.expired'] as const)
+      for (const event of [
+        'payment.succeeded',
+        'invoice.expired',
+        'payment.partially_paid',
+        'payment.underpaid',
+      ] as const)
         payments.on(event, async (trx, payment) => {
           // The event's transaction has written (the event row): it holds a transaction id.
           const { rows } = await sql<{
@@ -253,6 +258,53 @@ describeEachDatabase('Payments in Bitcoin', (target) => {
       expect(told.filter((entry) => entry.payment.id === invoice.id).map((entry) => entry.event)).toEqual([
         'invoice.expired',
       ]);
+    });
+
+    it('carries what a partly paid invoice received to the app, never credits an underpaid one, and settles an overpaid one once', async () => {
+      const tenant = await socle.newTenant();
+      const eventsOf = (paymentId: string) =>
+        told.filter((entry) => entry.payment.id === paymentId).map((entry) => entry.event);
+      // 45.00 EUR at the fake's rate: 90,000 sats. A wallet sends 30,000, then the invoice expires.
+      const invoice = await invoiceFor(tenant, 'appointment:underpaid');
+      expect(invoice.amountSats).toBe(90_000n);
+      const reference = invoice.providerReference;
+      expect(btcpay.pay(reference, 30_000)).toEqual(['InvoiceReceivedPayment']);
+      for (let i = 0; i < 2; i++)
+        expect(
+          await btcpay.deliver(webhook('btcpay'), reference, 'InvoiceReceivedPayment', { redelivery: i > 0 }),
+        ).toBe(200);
+      expect(await inTenant(tenant, () => payments().payment(invoice.id))).toMatchObject({
+        status: 'partially_paid',
+        receivedSats: 30_000n,
+      });
+      const partial = told.find((entry) => entry.payment.id === invoice.id);
+      expect(partial).toMatchObject({ event: 'payment.partially_paid', inTransaction: true });
+      expect(partial?.payment).toMatchObject({ receivedSats: 30_000n, amountSats: 90_000n });
+      btcpay.expire(reference);
+      // A forged or early "settled" delivery changes nothing: the invoice read back is expired.
+      for (const type of ['InvoiceExpired', 'InvoiceSettled', 'InvoiceExpired'])
+        expect(await btcpay.deliver(webhook('btcpay'), reference, type)).toBe(200);
+      expect(await inTenant(tenant, () => payments().payment(invoice.id))).toMatchObject({
+        status: 'underpaid',
+        receivedSats: 30_000n,
+        settledAt: null,
+      });
+      expect(eventsOf(invoice.id)).toEqual(['payment.partially_paid', 'payment.underpaid']);
+
+      // Paid in two parts, the second more than enough: settled (overpaid) once, told paid once.
+      const over = await invoiceFor(tenant, 'appointment:overpaid');
+      expect(btcpay.pay(over.providerReference, 40_000)).toEqual(['InvoiceReceivedPayment']);
+      expect(btcpay.pay(over.providerReference, 60_000)).toEqual([
+        'InvoiceReceivedPayment',
+        'InvoiceSettled',
+      ]);
+      for (const type of ['InvoiceSettled', 'InvoiceReceivedPayment', 'InvoiceSettled'])
+        expect(await btcpay.deliver(webhook('btcpay'), over.providerReference, type)).toBe(200);
+      expect(await inTenant(tenant, () => payments().payment(over.id))).toMatchObject({
+        status: 'succeeded',
+        receivedSats: 100_000n,
+      });
+      expect(eventsOf(over.id)).toEqual(['payment.succeeded']);
     });
 
     it('credits a pack bought in Bitcoin through the route, once', async () => {

@@ -6,6 +6,8 @@ import { createEmbeddedDataDirectory, removeTempDirectories } from './support/te
 const SHOP_MODULE = fileURLToPath(new URL('./fixtures/payments-shop-module.ts', import.meta.url));
 /** Spawns Node with tsx and opens PGlite, then a purchase through two fakes: a busy 2-core machine. */
 const TIMEOUT_MS = 180_000;
+/** Our Swiss Bitcoin Pay webhook secret: the test posts a forged notice with it. */
+const SWISS_SECRET = 'sbp-webhook-secret-for-the-cli-test';
 
 afterEach(killCliProcesses);
 afterAll(removeTempDirectories);
@@ -40,15 +42,20 @@ async function eventually<T>(read: () => Promise<T | undefined>, timeoutMs = 60_
 }
 
 describe('socle start with PAYMENTS_FAKES (embedded)', { timeout: TIMEOUT_MS }, () => {
-  it('lets a newcomer buy coins end to end: the fake checkout page and invoice page pay, the signed webhook credits the wallet', async () => {
+  it('lets a newcomer buy coins end to end: the fake checkout page and invoice pages pay, the webhook credits the wallet', async () => {
     const directory = await createEmbeddedDataDirectory();
     const server = spawnCli(['start'], {
       cwd: directory,
-      env: { DATA_DIR: directory, SOCLE_MODULES: SHOP_MODULE, PAYMENTS_FAKES: 'stripe,btcpay' },
+      env: {
+        DATA_DIR: directory,
+        SOCLE_MODULES: SHOP_MODULE,
+        PAYMENTS_FAKES: 'stripe,btcpay,swiss-bitcoin-pay',
+        PAYMENTS_SWISS_BITCOIN_PAY_WEBHOOK_SECRET: SWISS_SECRET,
+      },
     });
     const baseUrl = await waitForListening(server, 90_000);
     const warning = await server.waitForLog((line) => Array.isArray(line.fakes));
-    expect(warning.fakes).toEqual(['stripe', 'btcpay']);
+    expect(warning.fakes).toEqual(['stripe', 'btcpay', 'swiss-bitcoin-pay']);
 
     const signUp = await call(baseUrl, 'POST', '/auth/sign-up', {
       body: { email: 'newcomer@example.com', password: 'quartz-lantern-hollow-91-meadow', name: 'New' },
@@ -107,6 +114,35 @@ describe('socle start with PAYMENTS_FAKES (embedded)', { timeout: TIMEOUT_MS }, 
     await paid(invoice.json.id as string);
     expect(await coins()).toBe('1000');
 
+    // Swiss Bitcoin Pay: its webhooks are unsigned, so a notice is only a hint. A forged one
+    // (our secret, a body saying paid) pays nothing: the server reads the checkout back from the
+    // fake's API, which says unpaid. The page's test wallet then pays; the real notice credits.
+    const swiss = await call(baseUrl, 'POST', '/payments/invoices', {
+      headers,
+      body: { productId: 'coins-500', provider: 'swiss-bitcoin-pay' },
+    });
+    expect(swiss.status).toBe(201);
+    expect(swiss.json.paymentUri).toMatch(/^bitcoin:bc1q.+lightning=lnbc/);
+    const forged = await fetch(`${baseUrl}/payments/webhooks/swiss-bitcoin-pay`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-webhook-secret': SWISS_SECRET },
+      body: JSON.stringify({ id: swiss.json.providerReference, isPaid: true }),
+    });
+    expect(forged.status).toBe(200);
+    const { json: listed } = await call(baseUrl, 'GET', '/payments/payments', { headers });
+    expect(
+      (listed.payments as { id: string; status: string }[]).find((p) => p.id === swiss.json.id)?.status,
+    ).toBe('pending');
+    expect(await coins()).toBe('1000');
+    const swissUrl = swiss.json.checkoutUrl as string;
+    expect(await (await fetch(swissUrl)).text()).toContain('Pay from a test wallet');
+    expect((await fetch(`${swissUrl}/pay`, { method: 'POST' })).status).toBe(200);
+    await paid(swiss.json.id as string);
+    expect(await coins()).toBe('1500');
+    // Paying it again is refused by the page and credits nothing.
+    expect((await fetch(`${swissUrl}/pay`, { method: 'POST' })).status).toBe(400);
+    expect(await coins()).toBe('1500');
+
     server.signal('SIGTERM');
     expect((await server.waitForExit(60_000)).code).toBe(0);
   });
@@ -131,6 +167,8 @@ describe('socle start with PAYMENTS_FAKES (embedded)', { timeout: TIMEOUT_MS }, 
 
     const unknown = await runCli(['start'], { cwd: directory, env: { ...base, PAYMENTS_FAKES: 'paypal' } });
     expect(unknown.code, unknown.stderr).toBe(2);
-    expect(unknown.stderr).toContain('PAYMENTS_FAKES lists paypal: it takes stripe, btcpay');
+    expect(unknown.stderr).toContain(
+      'PAYMENTS_FAKES lists paypal: it takes stripe, btcpay, swiss-bitcoin-pay',
+    );
   });
 });

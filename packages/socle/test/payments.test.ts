@@ -365,6 +365,66 @@ describeEachDatabase('Payments', (target) => {
       expect(active).toBe(false);
     });
 
+    it("takes back a refunded or disputed period's grant, once, whatever the order (a refund before its invoice.paid)", async () => {
+      const tenant = await server.socle.newTenant();
+      const buyer = tenant.owner;
+      const credits = () => server.balance(tenant, buyer.userId, 'credits');
+      const { paymentId, sessionId } = await server.checkout(tenant, 'pro-monthly');
+      const opened = server.stripe.completeCheckout(sessionId);
+      await deliverAll(opened);
+      const subscriptionId = sessionOf(sessionId).subscription as string;
+      const invoiceOf = (events: readonly StripeEvent[]) =>
+        (events.find((event) => event.type === 'invoice.paid')?.data.object as { id: string }).id;
+      const renewed = server.stripe.renewSubscription(subscriptionId);
+      await deliverAll(renewed);
+      expect(await credits()).toBe(2000n);
+
+      // The renewal refunded in full from Stripe's dashboard (its charge names only a
+      // PaymentIntent), delivered twice: that period's 1000 credits taken back once.
+      const refunded = server.stripe.refundInvoice(invoiceOf(renewed));
+      await deliverAll([...refunded, ...refunded]);
+      expect(await credits()).toBe(1000n);
+
+      // The first period's charge disputed for half its price, then lost: 500 held back.
+      const [disputed] = server.stripe.disputeInvoice(invoiceOf(opened), 950) as [StripeEvent];
+      const [lost] = server.stripe.closeDispute((disputed.data.object as { id: string }).id, 'lost') as [
+        StripeEvent,
+      ];
+      await deliverAll([lost, disputed, lost]);
+      expect(await credits()).toBe(500n);
+
+      // A third period: its refund (a quarter) arrives before its invoice.paid; the grant and the
+      // refund's share both apply when the invoice does, once.
+      const third = server.stripe.renewSubscription(subscriptionId);
+      const early = server.stripe.refundInvoice(invoiceOf(third), 475);
+      await deliverAll(early);
+      expect(await credits()).toBe(500n);
+      await deliverAll([...third, ...early, ...third]);
+      expect(await credits()).toBe(1250n);
+
+      // Each paid invoice is a payment of its own, named after the subscription's.
+      const listed = (
+        await callAs(server.socle, buyer, 'GET', '/payments/payments', { orgId: tenant.id })
+      ).json().payments as {
+        kind: string;
+        status: string;
+        refundedAmount: string;
+        subscriptionPaymentId?: string;
+      }[];
+      expect(listed.filter((payment) => payment.kind === 'subscription_invoice')).toHaveLength(3);
+      expect(
+        listed
+          .filter((payment) => payment.refundedAmount !== '0')
+          .map((payment) => payment.refundedAmount)
+          .sort(),
+      ).toEqual(['1900', '475']);
+      expect(
+        listed.every(
+          (payment) => payment.kind === 'subscription' || payment.subscriptionPaymentId === paymentId,
+        ),
+      ).toBe(true);
+    });
+
     it('links the customer portal of a buyer who has paid, and 404 for one who never did', async () => {
       const tenant = await server.socle.newTenant();
       const { sessionId } = await server.checkout(tenant, 'pro-monthly');

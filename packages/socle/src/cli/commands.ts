@@ -132,7 +132,7 @@ export async function start(configFile: string | undefined, processes: string | 
     process.stderr.write(`socle start refuses PAYMENTS_FAKES=${process.env.PAYMENTS_FAKES}: ${refusal}.\n`);
     return EXIT.usage;
   }
-  const fakes = await startPaymentFakes(fakeNames);
+  const fakes = await startPaymentFakes(fakeNames, process.env);
   try {
     // Again, with the fakes' addresses and keys over the environment's payments settings.
     const { config, modules } = await loadAll(configFile, processes, fakes.env);

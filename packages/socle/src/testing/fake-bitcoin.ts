@@ -7,6 +7,7 @@ export const FAKE_BTC_RATE = 50_000;
 const satsFor = (amount: number) => Math.round((amount / FAKE_BTC_RATE) * 100_000_000);
 const btc = (sats: number) => (sats / 100_000_000).toFixed(8);
 const token = (prefix: string) => `${prefix}${randomBytes(10).toString('hex')}`;
+const now = () => Math.floor(Date.now() / 1000);
 const unauthorized = {
   status: 401,
   json: { code: 'unauthenticated', message: 'Authentication is required' },
@@ -34,6 +35,10 @@ export interface FakeBtcpayInvoice {
   expirationTime: number;
   metadata: Record<string, unknown>;
   sats: number;
+  /** Greenfield's: `None`, `PaidPartial` (less than due received), `PaidOver`, `Invalid`… */
+  additionalStatus: 'None' | 'PaidPartial' | 'PaidOver' | 'PaidLate' | 'Marked' | 'Invalid';
+  /** The payments received so far (sats each), oldest first. */
+  payments: { id: string; sats: number; receivedDate: number }[];
 }
 
 /** A local BTCPay Server (Greenfield API, one store) with signed webhook deliveries. */
@@ -47,7 +52,16 @@ export interface FakeBtcpay {
   readonly invoices: Map<string, FakeBtcpayInvoice>;
   /** The invoice is paid and confirmed (`Settled`). */
   settle(invoiceId: string): void;
+  /**
+   * A wallet pays `sats` to the invoice (confirmed at once): less than what is due leaves it
+   * `New` and `PaidPartial`; reaching it settles it (`PaidOver` past it). Returns the webhook
+   * types BTCPay sends for it, in order (`InvoiceReceivedPayment`, then `InvoiceSettled`).
+   */
+  pay(invoiceId: string, sats: number): string[];
+  /** The invoice expires (`PaidPartial` stays: `InvoiceExpired` then says `partiallyPaid`). */
   expire(invoiceId: string): void;
+  /** The invoice is marked invalid. */
+  invalidate(invoiceId: string): void;
   /**
    * POSTs a webhook of `type` about the invoice to `url`, signed `BTCPay-Sig: sha256=…` (with
    * `secret`, default the webhook's); every delivery has a new delivery id, as BTCPay's redeliveries do.
@@ -85,7 +99,33 @@ export async function startFakeBtcpay(): Promise<FakeBtcpay> {
   const storeId = token('store').slice(0, 20);
   const webhookSecret = token('whs_');
   const invoices = new Map<string, FakeBtcpayInvoice>();
-  const view = ({ sats: _sats, ...invoice }: FakeBtcpayInvoice) => invoice;
+  const view = ({ sats: _sats, payments: _payments, ...invoice }: FakeBtcpayInvoice) => invoice;
+  const paidSats = (invoice: FakeBtcpayInvoice) =>
+    invoice.payments.reduce((total, payment) => total + payment.sats, 0);
+  /** One payment method's Greenfield view: what is due, what it and all methods received. */
+  const paymentMethod = (invoice: FakeBtcpayInvoice, paymentMethodId: string, destination: string) => {
+    const paid = paidSats(invoice);
+    return {
+      paymentMethodId,
+      destination,
+      rate: String(FAKE_BTC_RATE),
+      amount: btc(invoice.sats),
+      paymentMethodPaid: paymentMethodId === 'BTC-CHAIN' ? btc(paid) : btc(0),
+      totalPaid: btc(paid),
+      due: btc(Math.max(0, invoice.sats - paid)),
+      payments:
+        paymentMethodId === 'BTC-CHAIN'
+          ? invoice.payments.map((payment) => ({
+              id: payment.id,
+              receivedDate: payment.receivedDate,
+              value: btc(payment.sats),
+              fee: '0.00000000',
+              status: 'Settled',
+              destination,
+            }))
+          : [],
+    };
+  };
 
   let webhookUrl: string | undefined;
   const deliveries: FakeBtcpay['deliveries'] = [];
@@ -115,6 +155,7 @@ ${invoice.status === 'New' ? `<form method="post" action="/i/${invoice.id}/pay">
           json: { code: 'invoice-not-payable', message: `The invoice is ${invoice.status}` },
         };
       invoice.status = 'Settled';
+      invoice.payments.push({ id: token('tx'), sats: invoice.sats - paidSats(invoice), receivedDate: now() });
       const url = webhookUrl;
       if (url !== undefined) {
         const { body, headers } = fake.sign(invoice.id, 'InvoiceSettled');
@@ -152,6 +193,8 @@ ${invoice.status === 'New' ? `<form method="post" action="/i/${invoice.id}/pay">
       const now = Math.floor(Date.now() / 1000);
       const id = token('inv').slice(0, 22);
       const invoice: FakeBtcpayInvoice = {
+        additionalStatus: 'None',
+        payments: [],
         id,
         storeId,
         status: 'New',
@@ -173,18 +216,8 @@ ${invoice.status === 'New' ? `<form method="post" action="/i/${invoice.id}/pay">
     if (request.method === 'GET' && rest[1] === 'payment-methods')
       return {
         json: [
-          {
-            paymentMethodId: 'BTC-CHAIN',
-            destination: `bcrt1q${invoice.id.toLowerCase().slice(3, 23)}`,
-            amount: btc(invoice.sats),
-            rate: String(FAKE_BTC_RATE),
-          },
-          {
-            paymentMethodId: 'BTC-LN',
-            destination: `lnbcrt${invoice.sats}n1p${invoice.id.toLowerCase()}`,
-            amount: btc(invoice.sats),
-            rate: String(FAKE_BTC_RATE),
-          },
+          paymentMethod(invoice, 'BTC-CHAIN', `bcrt1q${invoice.id.toLowerCase().slice(3, 23)}`),
+          paymentMethod(invoice, 'BTC-LN', `lnbcrt${invoice.sats}n1p${invoice.id.toLowerCase()}`),
         ],
       };
     return { status: 404, json: { code: 'not-found', message: 'Not found' } };
@@ -204,14 +237,66 @@ ${invoice.status === 'New' ? `<form method="post" action="/i/${invoice.id}/pay">
     api,
     invoices,
     settle(invoiceId) {
-      get(invoiceId).status = 'Settled';
+      const invoice = get(invoiceId);
+      if (paidSats(invoice) < invoice.sats)
+        invoice.payments.push({
+          id: token('tx'),
+          sats: invoice.sats - paidSats(invoice),
+          receivedDate: now(),
+        });
+      invoice.status = 'Settled';
+    },
+    pay(invoiceId, sats) {
+      const invoice = get(invoiceId);
+      if (invoice.status !== 'New') throw new Error(`fake BTCPay: invoice ${invoiceId} is ${invoice.status}`);
+      invoice.payments.push({ id: token('tx'), sats, receivedDate: now() });
+      const paid = paidSats(invoice);
+      if (paid < invoice.sats) {
+        invoice.additionalStatus = 'PaidPartial';
+        return ['InvoiceReceivedPayment'];
+      }
+      invoice.status = 'Settled';
+      invoice.additionalStatus = paid > invoice.sats ? 'PaidOver' : 'None';
+      return ['InvoiceReceivedPayment', 'InvoiceSettled'];
     },
     expire(invoiceId) {
       get(invoiceId).status = 'Expired';
     },
+    invalidate(invoiceId) {
+      const invoice = get(invoiceId);
+      invoice.status = 'Invalid';
+      invoice.additionalStatus = 'Marked';
+    },
     sign(invoiceId, type, options = {}) {
       const invoice = get(invoiceId);
       const deliveryId = token('dlv');
+      // The fields each type adds to Greenfield's webhook body (WebhookInvoice*Event).
+      const last = invoice.payments.at(-1);
+      const destination = `bcrt1q${invoice.id.toLowerCase().slice(3, 23)}`;
+      const specific: Record<string, unknown> =
+        type === 'InvoiceReceivedPayment' || type === 'InvoicePaymentSettled'
+          ? {
+              afterExpiration: invoice.status === 'Expired',
+              paymentMethodId: 'BTC-CHAIN',
+              payment:
+                last === undefined
+                  ? null
+                  : {
+                      id: last.id,
+                      receivedDate: last.receivedDate,
+                      value: btc(last.sats),
+                      fee: '0.00000000',
+                      status: 'Settled',
+                      destination,
+                    },
+            }
+          : type === 'InvoiceExpired'
+            ? { partiallyPaid: invoice.additionalStatus === 'PaidPartial' }
+            : type === 'InvoiceSettled'
+              ? { manuallyMarked: false, overPaid: invoice.additionalStatus === 'PaidOver' }
+              : type === 'InvoiceInvalid'
+                ? { manuallyMarked: invoice.additionalStatus === 'Marked' }
+                : {};
       const body = JSON.stringify({
         deliveryId,
         webhookId: 'wh_fake',
@@ -222,6 +307,7 @@ ${invoice.status === 'New' ? `<form method="post" action="/i/${invoice.id}/pay">
         storeId,
         invoiceId,
         metadata: invoice.metadata,
+        ...specific,
       });
       const signature = createHmac('sha256', options.secret ?? webhookSecret)
         .update(body)
@@ -269,6 +355,15 @@ export interface FakeSwissBitcoinPay {
   pay(checkoutId: string): void;
   expire(checkoutId: string): void;
   /**
+   * Where the hosted checkout page's pay step delivers the checkout's webhook when the checkout
+   * was created without one (`socle start` with `PAYMENTS_FAKES=swiss-bitcoin-pay` sets it, with
+   * `webhookHeaders`: the server's secret header); a checkout's own webhook comes first.
+   */
+  webhookUrl: string | undefined;
+  webhookHeaders: Record<string, string>;
+  /** The pay step's deliveries so far, with the status each was answered (0: unreachable). */
+  readonly deliveries: { readonly checkoutId: string; readonly status: number }[];
+  /**
    * POSTs the checkout as its webhook to the URL and headers given at creation (or `url`), with
    * `body` overriding fields (a forged "isPaid": true) and `headers` replacing the given ones.
    */
@@ -282,14 +377,63 @@ export interface FakeSwissBitcoinPay {
 /**
  * Starts a fake Swiss Bitcoin Pay: `POST /checkout` and `GET /checkout/{id}` behind the `api-key`
  * header, a Lightning invoice and an on-chain address per checkout at {@link FAKE_BTC_RATE}.
+ * The checkout's `checkoutUrl` is a page a browser can use (no key): its **Pay from a test
+ * wallet** button (`#pay`) marks the checkout paid and delivers its webhook in the background,
+ * as a wallet paying the Lightning invoice would cause; paying a paid or expired checkout is
+ * refused (400) and delivers nothing.
  */
 export async function startFakeSwissBitcoinPay(): Promise<FakeSwissBitcoinPay> {
   const api = await startFaultyProvider();
   const apiKey = token('sbp_');
   const checkouts = new Map<string, FakeSwissCheckout>();
   const view = ({ webhook: _webhook, ...checkout }: FakeSwissCheckout) => checkout;
+  let webhookUrl: string | undefined;
+  let webhookHeaders: Record<string, string> = {};
+  const deliveries: { checkoutId: string; status: number }[] = [];
+
+  /** The checkout's webhook (its own, else the fake's default), or undefined when it has none. */
+  const webhookOf = (checkout: FakeSwissCheckout) =>
+    checkout.webhook ?? (webhookUrl === undefined ? undefined : { url: webhookUrl, headers: webhookHeaders });
+
+  const hostedCheckout = (request: ReceivedRequest) => {
+    const match = /^\/c\/([^/]+)(\/pay)?$/.exec(new URL(request.url, api.url).pathname);
+    const checkout = match?.[1] === undefined ? undefined : checkouts.get(decodeURIComponent(match[1]));
+    if (match === null || checkout === undefined) return undefined;
+    const state = checkout.isPaid ? 'paid' : checkout.isExpired ? 'expired' : 'waiting for payment';
+    const html = (status: number, body: string) => ({
+      status,
+      headers: { 'content-type': 'text/html; charset=utf-8' },
+      body: `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Fake Swiss Bitcoin Pay checkout</title></head><body>
+<h1>Fake Swiss Bitcoin Pay checkout (test)</h1>${body}</body></html>`,
+    });
+    if (request.method === 'GET' && match[2] === undefined)
+      return html(
+        200,
+        `<p id="checkout">${checkout.id}: ${checkout.amount} sats</p><p id="status">${state}</p>` +
+          (state === 'waiting for payment'
+            ? `<form method="post" action="/c/${checkout.id}/pay"><button id="pay" type="submit">Pay from a test wallet</button></form>`
+            : ''),
+      );
+    if (request.method === 'POST' && match[2] === '/pay') {
+      if (checkout.isPaid || checkout.isExpired)
+        return html(400, `<p id="status">This checkout is ${state}.</p>`);
+      checkout.isPaid = true;
+      const webhook = webhookOf(checkout);
+      if (webhook !== undefined)
+        void post(webhook.url, webhook.headers ?? {}, JSON.stringify(view(checkout))).then(
+          (status) => deliveries.push({ checkoutId: checkout.id, status }),
+          () => deliveries.push({ checkoutId: checkout.id, status: 0 }),
+        );
+      return html(200, '<p id="status">paid</p>');
+    }
+    return undefined;
+  };
 
   api.answer((request: ReceivedRequest) => {
+    if (request.url.startsWith('/c/')) {
+      const page = hostedCheckout(request);
+      if (page !== undefined) return page;
+    }
     if (request.headers['api-key'] !== apiKey) return { status: 401, json: { message: 'Invalid api key' } };
     const url = new URL(request.url, api.url);
     if (request.method === 'POST' && url.pathname === '/checkout') {
@@ -339,6 +483,19 @@ export async function startFakeSwissBitcoinPay(): Promise<FakeSwissBitcoinPay> {
     apiKey,
     api,
     checkouts,
+    get webhookUrl() {
+      return webhookUrl;
+    },
+    set webhookUrl(url) {
+      webhookUrl = url;
+    },
+    get webhookHeaders() {
+      return webhookHeaders;
+    },
+    set webhookHeaders(headers) {
+      webhookHeaders = headers;
+    },
+    deliveries,
     pay(checkoutId) {
       get(checkoutId).isPaid = true;
     },
@@ -347,11 +504,11 @@ export async function startFakeSwissBitcoinPay(): Promise<FakeSwissBitcoinPay> {
     },
     deliver(checkoutId, options = {}) {
       const checkout = get(checkoutId);
-      const url = options.url ?? checkout.webhook?.url;
+      const url = options.url ?? webhookOf(checkout)?.url;
       if (url === undefined) throw new Error('fake Swiss Bitcoin Pay: no webhook URL');
       return post(
         url,
-        options.headers ?? checkout.webhook?.headers ?? {},
+        options.headers ?? webhookOf(checkout)?.headers ?? {},
         JSON.stringify({ ...view(checkout), ...options.body }),
       );
     },

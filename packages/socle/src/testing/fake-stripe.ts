@@ -68,8 +68,17 @@ export interface FakeStripe {
   completeCheckout(sessionId: string): StripeEvent[];
   /** The charge of a paid one-off session (to script refunds made in Stripe's dashboard). */
   chargeOf(sessionId: string): StripeObject;
+  /** The charge that paid a subscription invoice (each paid invoice has its PaymentIntent and charge). */
+  chargeOfInvoice(invoiceId: string): StripeObject;
+  /**
+   * A subscription invoice refunded (all that remains by default), as from Stripe's dashboard:
+   * `charge.refunded` about the invoice's charge (which names its PaymentIntent, not the invoice).
+   */
+  refundInvoice(invoiceId: string, amount?: number): StripeEvent[];
   /** The buyer's bank disputes the paid session's charge (all of it by default): `charge.dispute.created`. */
   dispute(sessionId: string, amount?: number): StripeEvent[];
+  /** The buyer's bank disputes a subscription invoice's charge: `charge.dispute.created`. */
+  disputeInvoice(invoiceId: string, amount?: number): StripeEvent[];
   /** The dispute closes `won` or `lost`: `charge.dispute.closed`. */
   closeDispute(disputeId: string, outcome: 'won' | 'lost'): StripeEvent[];
   /** The session expires unpaid. */
@@ -151,7 +160,7 @@ export async function startFakeStripe(options: FakeStripeOptions = {}): Promise<
     objects.set(object.id, object);
     return object;
   };
-  const snapshot = (object: StripeObject) => structuredClone(object);
+  const snapshot = (object: StripeObject) => structuredClone(publicView(object)) as StripeObject;
   const emit = (type: string, object: StripeObject): StripeEvent => {
     const event: StripeEvent = {
       id: id('evt'),
@@ -173,9 +182,53 @@ export async function startFakeStripe(options: FakeStripeOptions = {}): Promise<
     return object;
   };
 
+  /**
+   * A paid invoice's PaymentIntent, charge and InvoicePayment (the link between them: since API
+   * version 2025-03-31 a charge no longer names its invoice, and `GET /v1/invoice_payments`
+   * finds the invoice of a PaymentIntent). Stripe puts no subscription metadata on them.
+   */
+  const payInvoice = (invoice: StripeObject) => {
+    const intent = put({
+      id: id('pi'),
+      object: 'payment_intent',
+      amount: invoice.amount_paid,
+      currency: invoice.currency,
+      status: 'succeeded',
+      customer: invoice.customer,
+      metadata: {},
+    });
+    const charge = put({
+      id: id('ch'),
+      object: 'charge',
+      amount: invoice.amount_paid,
+      amount_refunded: 0,
+      refunded: false,
+      currency: invoice.currency,
+      payment_intent: intent.id,
+      customer: invoice.customer,
+      metadata: {},
+    });
+    intent.latest_charge = charge.id;
+    put({
+      id: id('inpay'),
+      object: 'invoice_payment',
+      amount_paid: invoice.amount_paid,
+      amount_requested: invoice.amount_due,
+      created: clock,
+      currency: invoice.currency,
+      invoice: invoice.id,
+      is_default: true,
+      livemode: false,
+      payment: { type: 'payment_intent', payment_intent: intent.id },
+      status: 'paid',
+      status_transitions: { canceled_at: null, paid_at: clock },
+    });
+    invoice._payment_intent = intent.id;
+  };
+
   const newInvoice = (subscription: StripeObject, reason: string, paid: boolean) => {
     const item = (subscription.items as { data: Record<string, number>[] }).data[0] as Record<string, number>;
-    return put({
+    const invoice = put({
       id: id('in'),
       object: 'invoice',
       status: paid ? 'paid' : 'open',
@@ -192,6 +245,8 @@ export async function startFakeStripe(options: FakeStripeOptions = {}): Promise<
         subscription_details: { subscription: subscription.id, metadata: subscription.metadata },
       },
     });
+    if (paid) payInvoice(invoice);
+    return invoice;
   };
 
   function createSession(params: Record<string, unknown>) {
@@ -280,6 +335,20 @@ export async function startFakeStripe(options: FakeStripeOptions = {}): Promise<
         },
       };
     }
+    if (request.method === 'GET' && url.pathname === '/v1/invoice_payments') {
+      const payment = params.payment as { type?: string; payment_intent?: string } | undefined;
+      const found = [...objects.values()].filter(
+        (object) =>
+          object.object === 'invoice_payment' &&
+          (typeof params.invoice !== 'string' || object.invoice === params.invoice) &&
+          (payment?.payment_intent === undefined ||
+            (object.payment as { payment_intent?: string }).payment_intent === payment.payment_intent),
+      );
+      return {
+        status: 200,
+        json: { object: 'list', url: '/v1/invoice_payments', has_more: false, data: found.reverse() },
+      };
+    }
     const retrieve =
       /^\/v1\/(checkout\/sessions|customers|payment_intents|charges|subscriptions|invoices)\/([^/]+)$/.exec(
         url.pathname,
@@ -305,9 +374,16 @@ export async function startFakeStripe(options: FakeStripeOptions = {}): Promise<
         'invalid_request_error',
         `No such payment_intent: '${String(params.payment_intent)}'`,
       );
-    const charge = get(intent.latest_charge as string, 'charge');
+    return refundCharge(
+      get(intent.latest_charge as string, 'charge'),
+      params.amount === undefined ? undefined : Number(params.amount),
+      params.metadata,
+    );
+  }
+
+  function refundCharge(charge: StripeObject, asked: number | undefined, metadata: unknown = {}) {
     const remaining = (charge.amount as number) - (charge.amount_refunded as number);
-    const amount = params.amount === undefined ? remaining : Number(params.amount);
+    const amount = asked ?? remaining;
     if (!(amount > 0 && amount <= remaining))
       return stripeError(
         400,
@@ -321,12 +397,29 @@ export async function startFakeStripe(options: FakeStripeOptions = {}): Promise<
       object: 'refund',
       amount,
       charge: charge.id,
-      payment_intent: intent.id,
+      payment_intent: charge.payment_intent,
       status: 'succeeded',
-      metadata: params.metadata ?? {},
+      metadata: metadata ?? {},
     });
     emit('charge.refunded', charge);
     return { status: 200, json: refund };
+  }
+
+  function disputeCharge(charge: StripeObject, amount: number | undefined) {
+    const dispute = put({
+      id: id('dp'),
+      object: 'dispute',
+      amount: amount ?? charge.amount,
+      currency: charge.currency,
+      charge: charge.id,
+      payment_intent: charge.payment_intent,
+      reason: 'fraudulent',
+      status: 'needs_response',
+      created: clock,
+      metadata: {},
+    });
+    charge.disputed = true;
+    return [emit('charge.dispute.created', dispute)];
   }
 
   /** Delivers a paid session's events one after the other, in the background (the page answered already, as Stripe's does). */
@@ -503,24 +596,29 @@ export async function startFakeStripe(options: FakeStripeOptions = {}): Promise<
       return get(intent.latest_charge as string, 'charge');
     },
 
+    chargeOfInvoice(invoiceId) {
+      const invoice = get(invoiceId, 'invoice');
+      if (invoice._payment_intent === undefined)
+        throw new Error(`fake Stripe: invoice ${invoiceId} is unpaid`);
+      const intent = get(invoice._payment_intent as string, 'payment intent');
+      return get(intent.latest_charge as string, 'charge');
+    },
+
+    refundInvoice(invoiceId, amount) {
+      const before = events.length;
+      const answer = refundCharge(fake.chargeOfInvoice(invoiceId), amount);
+      if (answer.status !== 200) throw new Error(`fake Stripe: ${JSON.stringify(answer.json)}`);
+      return events.slice(before);
+    },
+
     dispute(sessionId, amount) {
       const session = get(sessionId, 'checkout session');
       const intent = get(session.payment_intent as string, 'payment intent');
-      const charge = get(intent.latest_charge as string, 'charge');
-      const dispute = put({
-        id: id('dp'),
-        object: 'dispute',
-        amount: amount ?? charge.amount,
-        currency: charge.currency,
-        charge: charge.id,
-        payment_intent: intent.id,
-        reason: 'fraudulent',
-        status: 'needs_response',
-        created: clock,
-        metadata: {},
-      });
-      charge.disputed = true;
-      return [emit('charge.dispute.created', dispute)];
+      return disputeCharge(get(intent.latest_charge as string, 'charge'), amount);
+    },
+
+    disputeInvoice(invoiceId, amount) {
+      return disputeCharge(fake.chargeOfInvoice(invoiceId), amount);
     },
 
     closeDispute(disputeId, outcome) {

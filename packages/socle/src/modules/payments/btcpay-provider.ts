@@ -16,6 +16,8 @@ export interface BtcpayProviderOptions {
 interface GreenfieldInvoice {
   id: string;
   status: 'New' | 'Processing' | 'Settled' | 'Expired' | 'Invalid';
+  /** `None`, `PaidPartial`, `PaidOver`, `PaidLate`, `Marked`, `Invalid`. */
+  additionalStatus?: string;
   checkoutLink?: string;
   expirationTime: number;
   metadata?: Record<string, unknown>;
@@ -26,16 +28,42 @@ interface GreenfieldPaymentMethod {
   paymentMethodId?: string;
   paymentMethod?: string;
   destination: string;
+  /** BTC due in all (decimal strings, as Greenfield writes amounts). */
   amount: string;
+  /** BTC received through every payment method, and still due. */
+  totalPaid?: string;
+  due?: string;
 }
 
-/** What an invoice's state means for its payment (events are hints; the state decides). */
-export function changeOfInvoiceStatus(status: string): PaymentChange {
-  if (status === 'Settled') return { kind: 'paid' };
-  if (status === 'Expired') return { kind: 'expired' };
-  if (status === 'Invalid') return { kind: 'failed' };
+/** What an invoice received and still lacks, in sats (from any of its payment methods: each carries the totals). */
+export interface InvoiceAmounts {
+  readonly receivedSats: bigint;
+  readonly missingSats: bigint;
+}
+
+/**
+ * What an invoice's state means for its payment (events are hints; the state decides): settled
+ * is paid (what it received, more than due when overpaid); expired having received something is
+ * underpaid, never paid; open with less than due received is partially paid.
+ */
+export function changeOfInvoiceStatus(
+  status: string,
+  amounts: InvoiceAmounts = { receivedSats: 0n, missingSats: 0n },
+): PaymentChange {
+  const { receivedSats, missingSats } = amounts;
+  if (status === 'Settled') return { kind: 'paid', receivedSats };
+  if (status === 'Expired')
+    return receivedSats > 0n ? { kind: 'underpaid', receivedSats, missingSats } : { kind: 'expired' };
+  if (status === 'Invalid') return { kind: 'failed', receivedSats };
+  if (receivedSats > 0n && missingSats > 0n) return { kind: 'partially_paid', receivedSats, missingSats };
   return { kind: 'noted' };
 }
+
+/** The key of an invoice's state: a part payment is a state of its own (one per amount received). */
+const stateKey = (invoice: GreenfieldInvoice, change: PaymentChange) =>
+  change.kind === 'partially_paid'
+    ? `${invoice.id}:${invoice.status}:received:${change.receivedSats}`
+    : `${invoice.id}:${invoice.status}`;
 
 const INVOICE_EVENTS = new Set([
   'InvoiceCreated',
@@ -66,13 +94,36 @@ export function createBtcpayProvider(options: BtcpayProviderOptions): PaymentPro
       })
     ).json<GreenfieldInvoice>();
 
+  /** What the invoice received and lacks, read back from its payment methods. */
+  const amountsOf = async (invoiceId: string): Promise<InvoiceAmounts> => {
+    const methods = (
+      await client.request({
+        method: 'GET',
+        path: `${base}/${encodeURIComponent(invoiceId)}/payment-methods`,
+        operation: 'invoices.payment_methods',
+      })
+    ).json<GreenfieldPaymentMethod[]>();
+    const totals = methods.find((method) => method.totalPaid !== undefined);
+    return {
+      receivedSats: totals?.totalPaid === undefined ? 0n : btcToSats(totals.totalPaid),
+      missingSats: totals?.due === undefined ? 0n : btcToSats(totals.due),
+    };
+  };
+
+  /** The invoice read back, with what it received unless it is new and untouched. */
+  const stateOf = async (invoiceId: string) => {
+    const invoice = await fetchInvoice(invoiceId);
+    const untouched = invoice.status === 'New' && (invoice.additionalStatus ?? 'None') === 'None';
+    const change = changeOfInvoiceStatus(invoice.status, untouched ? undefined : await amountsOf(invoice.id));
+    return { invoice, change };
+  };
+
   const eventOf = (
-    invoice: GreenfieldInvoice,
-    eventId: string,
+    { invoice, change }: { invoice: GreenfieldInvoice; change: PaymentChange },
     type: string,
     payload: unknown,
   ): VerifiedEvent => ({
-    eventId,
+    eventId: stateKey(invoice, change),
     type,
     occurredAt: new Date(),
     paymentId:
@@ -80,7 +131,7 @@ export function createBtcpayProvider(options: BtcpayProviderOptions): PaymentPro
         ? (invoice.metadata[STRIPE_METADATA.paymentId] as string)
         : undefined,
     references: [invoice.id],
-    change: changeOfInvoiceStatus(invoice.status),
+    change,
     payload,
   });
 
@@ -112,12 +163,12 @@ export function createBtcpayProvider(options: BtcpayProviderOptions): PaymentPro
         );
       if (body.storeId !== storeId)
         throw paymentsErrors.unknownEvent('btcpay', 'the event is of another store');
-      // Believe the state, not the delivery: read the invoice back.
-      const invoice = await fetchInvoice(body.invoiceId);
+      // Believe the state, not the delivery: read the invoice back (and what it received: the
+      // body's `partiallyPaid`, `overPaid` and payment value are hints too).
       // Keyed by the state read back, not the delivery's type: a delivery that came before the
       // state it names (reordered, or forged) is noted under the state it found and does not
       // swallow the real one; redeliveries of any type about one state apply once.
-      return eventOf(invoice, `${invoice.id}:${invoice.status}`, body.type, body);
+      return eventOf(await stateOf(body.invoiceId), body.type, body);
     },
 
     async createInvoice(request) {
@@ -174,9 +225,11 @@ export function createBtcpayProvider(options: BtcpayProviderOptions): PaymentPro
     },
 
     async invoiceEvent(reference) {
-      const invoice = await fetchInvoice(reference);
-      if (invoice.status === 'New' || invoice.status === 'Processing') return undefined;
-      return eventOf(invoice, `${invoice.id}:${invoice.status}`, `Invoice${invoice.status}`, invoice);
+      const state = await stateOf(reference);
+      if (state.change.kind === 'noted') return undefined;
+      const type =
+        state.change.kind === 'partially_paid' ? 'InvoiceReceivedPayment' : `Invoice${state.invoice.status}`;
+      return eventOf(state, type, state.invoice);
     },
   };
 }

@@ -29,6 +29,8 @@ const PaymentSchema = Type.Object({
   expiresAt: Timestamp,
   createdAt: Type.String({ format: 'date-time' }),
   settledAt: Timestamp,
+  subscriptionPaymentId: Type.Union([Type.String({ format: 'uuid' }), Type.Null()]),
+  receivedSats: Type.Union([Amount, Type.Null()]),
 });
 const SubscriptionSchema = Type.Object({
   id: Type.String({ format: 'uuid' }),
@@ -59,6 +61,8 @@ const serializePayment = (payment: Payment) => ({
   expiresAt: payment.expiresAt?.toISOString() ?? null,
   createdAt: payment.createdAt.toISOString(),
   settledAt: payment.settledAt?.toISOString() ?? null,
+  subscriptionPaymentId: payment.subscriptionPaymentId,
+  receivedSats: payment.receivedSats?.toString() ?? null,
 });
 const serializeSubscription = (subscription: Subscription) => ({
   id: subscription.id,

@@ -34,10 +34,15 @@ export interface Payment {
   readonly userId: string | null;
   readonly provider: string;
   readonly providerReference: string;
-  readonly kind: 'pack' | 'subscription' | 'invoice';
+  /** `subscription_invoice`: one paid invoice of a subscription (its period's grant). */
+  readonly kind: 'pack' | 'subscription' | 'invoice' | 'subscription_invoice';
   readonly productId: string | null;
   readonly orderId: string | null;
-  readonly status: 'pending' | 'succeeded' | 'failed' | 'expired';
+  /**
+   * `partially_paid`: a Bitcoin invoice still open that received less than due; `underpaid`: one
+   * that expired so (final, never credited). `receivedSats` says what came.
+   */
+  readonly status: 'pending' | 'partially_paid' | 'succeeded' | 'failed' | 'expired' | 'underpaid';
   readonly amount: bigint;
   readonly currency: string;
   readonly refundedAmount: bigint;
@@ -45,12 +50,16 @@ export interface Payment {
   readonly unit: string | null;
   readonly transferId: string | null;
   readonly amountSats: bigint | null;
+  /** A Bitcoin invoice: what the processor received so far, in sats (null before anything came). */
+  readonly receivedSats: bigint | null;
   readonly paymentUri: string | null;
   readonly checkoutUrl: string | null;
   readonly expiresAt: Date | null;
   readonly metadata: Record<string, unknown>;
   readonly createdAt: Date;
   readonly settledAt: Date | null;
+  /** A subscription invoice's payment: the subscription's payment (its checkout). */
+  readonly subscriptionPaymentId: string | null;
 }
 
 /** A subscription's state, as its provider's events left it. */
@@ -71,7 +80,11 @@ export type PaymentEventName =
   | 'payment.succeeded'
   | 'payment.failed'
   | 'payment.refunded'
-  | 'invoice.expired';
+  | 'invoice.expired'
+  /** A Bitcoin invoice received less than due and is still open (each new amount received). */
+  | 'payment.partially_paid'
+  /** A Bitcoin invoice expired having received less than due: not paid, never credited. */
+  | 'payment.underpaid';
 
 /**
  * An app's reaction to a payment, run in the event's transaction: throw and nothing is recorded.
@@ -186,12 +199,14 @@ export function toPayment(row: PaymentRow): Payment {
     unit: row.unit,
     transferId: row.transfer_id,
     amountSats: toBigint(row.amount_sats),
+    receivedSats: toBigint(row.received_sats ?? null),
     paymentUri: row.payment_uri,
     checkoutUrl: row.checkout_url,
     expiresAt: row.expires_at === null ? null : new Date(row.expires_at),
     metadata: (row.metadata ?? {}) as Record<string, unknown>,
     createdAt: new Date(row.created_at),
     settledAt: row.settled_at === null ? null : new Date(row.settled_at),
+    subscriptionPaymentId: row.parent_payment_id ?? null,
   };
 }
 
@@ -479,12 +494,19 @@ export function createPaymentsService(options: PaymentsServiceOptions) {
     const references = (ids: (string | undefined)[]) => {
       for (const id of ids) if (id !== undefined) learnedReferences.push(id);
     };
+    if (payment.kind === 'subscription' && (change.kind === 'refunded' || change.kind === 'disputed')) {
+      // A charge of one of the subscription's invoices: what it reverses is that invoice's grant.
+      const invoicePayment = await invoicePaymentOf(trx, payment, change, event.occurredAt);
+      if (invoicePayment === undefined) return 'ignored';
+      payment = invoicePayment;
+    }
     switch (change.kind) {
       case 'noted':
         return 'noted';
       case 'paid': {
         references([change.providerPaymentId, change.subscriptionId]);
         const learned = {
+          ...(change.receivedSats === undefined ? {} : { received_sats: change.receivedSats.toString() }),
           ...(change.providerPaymentId === undefined
             ? {}
             : { provider_payment_id: change.providerPaymentId }),
@@ -523,11 +545,39 @@ export function createPaymentsService(options: PaymentsServiceOptions) {
         });
         return 'paid';
       }
+      case 'partially_paid':
+      case 'underpaid': {
+        // By state: more received than recorded while open; underpaid once, from open.
+        const recorded = BigInt(payment.received_sats ?? 0);
+        const open = payment.status === 'pending' || payment.status === 'partially_paid';
+        if (!open || (change.kind === 'partially_paid' && change.receivedSats <= recorded)) return 'ignored';
+        payment = await paymentsStore.updatePayment(trx, payment.id, {
+          status: change.kind,
+          received_sats: change.receivedSats.toString(),
+          updated_at: now,
+        });
+        const name = change.kind === 'underpaid' ? 'payment.underpaid' : 'payment.partially_paid';
+        await runHandlers(trx, name, payment, notices);
+        notice(notices, name, payment, {
+          amountSats: payment.amount_sats === null ? null : String(payment.amount_sats),
+          receivedSats: change.receivedSats.toString(),
+          missingSats: change.missingSats.toString(),
+        });
+        return change.kind;
+      }
       case 'failed':
       case 'expired': {
-        if (payment.status !== 'pending') return 'ignored';
+        // An invoice that received part of its amount can still be marked invalid.
+        const open =
+          payment.status === 'pending' ||
+          (change.kind === 'failed' &&
+            (payment.status === 'partially_paid' || payment.status === 'underpaid'));
+        if (!open) return 'ignored';
         payment = await paymentsStore.updatePayment(trx, payment.id, {
           status: change.kind === 'failed' ? 'failed' : 'expired',
+          ...(change.kind === 'failed' && change.receivedSats !== undefined && change.receivedSats > 0n
+            ? { received_sats: change.receivedSats.toString() }
+            : {}),
           updated_at: now,
         });
         const name = change.kind === 'failed' ? 'payment.failed' : 'invoice.expired';
@@ -642,18 +692,44 @@ export function createPaymentsService(options: PaymentsServiceOptions) {
       case 'renewal': {
         references([change.subscriptionId, change.invoiceId]);
         // One grant per paid invoice: the ledger id is the invoice's, whatever event carried it.
+        const grantId = `payments:${payment.id}:grant:${change.invoiceId}`;
+        const credited = BigInt(payment.credits) > 0n && payment.user_id !== null && payment.unit !== null;
+        const paid = {
+          status: 'succeeded',
+          settled_at: event.occurredAt,
+          updated_at: now,
+          transfer_id: credited ? grantId : null,
+        };
+        // The invoice's own payment, which its refunds and disputes reverse: one statement when
+        // it is new; one a refund or dispute delivered first recorded is marked paid now.
+        const inserted = await paymentsStore.insertInvoicePayment(trx, {
+          ...invoicePaymentRow(payment, change.invoiceId, change.amount, now),
+          ...paid,
+        });
         const balance = await credit(
           trx,
           payment,
-          `payments:${payment.id}:grant:${change.invoiceId}`,
+          grantId,
           BigInt(payment.credits),
           'payments.subscription_grant',
         );
+        let reversedBalance: bigint | undefined;
+        if (inserted === undefined) {
+          const recorded = await paymentsStore.findInvoicePayment(trx, payment.id, {
+            invoiceId: change.invoiceId,
+          });
+          if (recorded !== undefined && recorded.status !== 'succeeded') {
+            const updated = await paymentsStore.updatePayment(trx, recorded.id, paid);
+            const settled = await settleReversals(trx, updated);
+            if (settled.reversed_credits !== updated.reversed_credits)
+              reversedBalance = await balanceOf(trx, settled);
+          }
+        }
         await runHandlers(trx, 'payment.succeeded', payment, notices);
         notice(notices, 'payment.succeeded', payment, {
           invoiceId: change.invoiceId,
           credits: String(payment.credits),
-          balance: balance?.toString() ?? null,
+          balance: (reversedBalance ?? balance)?.toString() ?? null,
         });
         return 'granted';
       }
@@ -663,6 +739,66 @@ export function createPaymentsService(options: PaymentsServiceOptions) {
         return 'renewal_failed';
       }
     }
+  }
+
+  /** The payment row of a subscription's invoice, before it is inserted (pending). */
+  function invoicePaymentRow(
+    subscription: PaymentRow,
+    invoiceId: string,
+    amount: bigint | undefined,
+    now: Date,
+  ): NewPaymentRow & { parent_payment_id: string } {
+    return {
+      ...pendingPayment(
+        {
+          id: randomUUID(),
+          user_id: subscription.user_id,
+          provider: subscription.provider,
+          provider_reference: invoiceId,
+          kind: 'subscription_invoice',
+          product_id: subscription.product_id,
+          order_id: null,
+          amount: (amount ?? BigInt(subscription.amount)).toString(),
+          currency: subscription.currency,
+          credits: String(subscription.credits),
+          unit: subscription.unit,
+        },
+        now,
+      ),
+      provider_subscription_id: subscription.provider_subscription_id,
+      provider_customer_id: subscription.provider_customer_id,
+      parent_payment_id: subscription.id,
+    };
+  }
+
+  /**
+   * The payment of the subscription invoice a refunded or disputed charge paid, locked: found by
+   * its PaymentIntent or invoice id; recorded pending when the charge's event comes before the
+   * invoice's `invoice.paid` (which then grants and reverses at once). Undefined when nothing
+   * here names the invoice (the provider did not say which it was).
+   */
+  async function invoicePaymentOf(
+    trx: Transaction<PaymentsTables>,
+    subscription: PaymentRow,
+    change: Extract<PaymentChange, { kind: 'refunded' | 'disputed' }>,
+    occurredAt: Date,
+  ): Promise<PaymentRow | undefined> {
+    if (change.providerPaymentId === undefined && change.invoiceId === undefined) return undefined;
+    const found = await paymentsStore.findInvoicePayment(trx, subscription.id, {
+      invoiceId: change.invoiceId,
+      providerPaymentId: change.providerPaymentId,
+    });
+    const learned =
+      change.providerPaymentId === undefined ? {} : { provider_payment_id: change.providerPaymentId };
+    if (found !== undefined)
+      return found.provider_payment_id === null && change.providerPaymentId !== undefined
+        ? paymentsStore.updatePayment(trx, found.id, learned)
+        : found;
+    if (change.invoiceId === undefined) return undefined;
+    return paymentsStore.insertPayment(trx, {
+      ...invoicePaymentRow(subscription, change.invoiceId, change.invoiceAmount, occurredAt),
+      ...learned,
+    });
   }
 
   /** Tells the store an applied purchase was delivered, when it asks to be told. */
@@ -1046,14 +1182,28 @@ export function createPaymentsService(options: PaymentsServiceOptions) {
      * the payment it names; once per (provider, event id) whatever the replays, races and order.
      * The buyer is told on `private-user-{userId}` after the commit.
      */
-    async receiveEvent(provider: string, event: VerifiedEvent): Promise<ReceivedEvent> {
-      const references = [...(event.paymentId === undefined ? [] : [event.paymentId]), ...event.references];
-      const route: PaymentRoute | undefined =
-        references.length === 0
+    async receiveEvent(provider: string, received: VerifiedEvent): Promise<ReceivedEvent> {
+      let event = received;
+      const routeOf = (known: VerifiedEvent): Promise<PaymentRoute | undefined> | undefined => {
+        const references = [...(known.paymentId === undefined ? [] : [known.paymentId]), ...known.references];
+        return references.length === 0
           ? undefined
-          : await statements.findRoute.executeTakeFirst({ provider, references: textArray(references) });
-      if (route === undefined)
+          : statements.findRoute.executeTakeFirst({ provider, references: textArray(references) });
+      };
+      let found = await routeOf(event);
+      // Named by ids this server never saw (a subscription invoice's charge): the provider's API
+      // may say which of our payments it is about.
+      const resolve = providers.get(provider)?.resolveEvent;
+      if (found === undefined && resolve !== undefined) {
+        const resolved = await resolve(event);
+        if (resolved !== undefined) {
+          event = resolved;
+          found = await routeOf(event);
+        }
+      }
+      if (found === undefined)
         throw paymentsErrors.unknownEvent(provider, 'it names no payment of this server');
+      const route = found;
       const notices: Notice[] = [];
       const result = await db.transaction(
         async (trx) => {

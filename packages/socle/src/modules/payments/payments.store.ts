@@ -8,7 +8,14 @@ export type PaymentRow = Selectable<PaymentsTables['payments.payments']>;
 export type SubscriptionRow = Selectable<PaymentsTables['payments.subscriptions']>;
 export type NewPaymentRow = Omit<
   PaymentsTables['payments.payments'],
-  'tenant_id' | 'refunded_amount' | 'reversed_credits' | 'restored_credits' | 'metadata' | 'credits'
+  | 'tenant_id'
+  | 'refunded_amount'
+  | 'reversed_credits'
+  | 'restored_credits'
+  | 'metadata'
+  | 'credits'
+  | 'parent_payment_id'
+  | 'received_sats'
 > & { credits: string; metadata: unknown };
 
 /** SQL of payments. Tenant tables run under the caller's transaction (row-level security). */
@@ -42,6 +49,41 @@ export const paymentsStore = {
       .values(row)
       .onConflict((conflict) => conflict.columns(['provider', 'provider_reference']).doNothing())
       .returningAll()
+      .executeTakeFirst();
+  },
+
+  /**
+   * Inserts the payment of a subscription's invoice unless it has one (the subscription's payment
+   * is locked by the caller, so two events about one invoice never race here); undefined when it had.
+   */
+  insertInvoicePayment(trx: Executor, row: NewPaymentRow & { parent_payment_id: string }) {
+    return trx
+      .insertInto('payments.payments')
+      .values(row)
+      .onConflict((conflict) => conflict.columns(['provider', 'provider_reference']).doNothing())
+      .returningAll()
+      .executeTakeFirst();
+  },
+
+  /** A subscription invoice's payment, by the invoice id or the PaymentIntent that paid it. */
+  findInvoicePayment(
+    trx: Executor,
+    parentId: string,
+    by: { readonly invoiceId?: string | undefined; readonly providerPaymentId?: string | undefined },
+  ) {
+    return trx
+      .selectFrom('payments.payments')
+      .selectAll()
+      .where('parent_payment_id', '=', parentId)
+      .where((eb) =>
+        eb.or([
+          ...(by.invoiceId === undefined ? [] : [eb('provider_reference', '=', by.invoiceId)]),
+          ...(by.providerPaymentId === undefined
+            ? []
+            : [eb('provider_payment_id', '=', by.providerPaymentId)]),
+        ]),
+      )
+      .forUpdate()
       .executeTakeFirst();
   },
 
@@ -217,7 +259,7 @@ export const paymentsStore = {
   async listOpenInvoices(connection: SqlConnection) {
     const { rows } = await connection.query<{ id: string; provider: string; provider_reference: string }>(
       `select id, provider, provider_reference from payments.payments
-        where status = 'pending' and kind = 'invoice' and provider_reference not like 'pending:%'
+        where status in ('pending', 'partially_paid') and kind = 'invoice' and provider_reference not like 'pending:%'
         order by created_at limit 500`,
     );
     return rows;

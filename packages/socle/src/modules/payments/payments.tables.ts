@@ -34,6 +34,10 @@ export interface PaymentsTables {
     created_at: Date;
     updated_at: Date;
     settled_at: Date | null;
+    /** A subscription invoice's payment: its subscription's payment. */
+    parent_payment_id: Generated<string | null>;
+    /** Bitcoin invoices: what the processor received, in sats (read back from its API). */
+    received_sats: Generated<SqlBigint | null>;
   };
   'payments.events': {
     provider: string;

@@ -11,13 +11,35 @@ export type PaymentChange =
       readonly providerPaymentId?: string | undefined;
       readonly customerId?: string | undefined;
       readonly subscriptionId?: string | undefined;
+      /** A Bitcoin invoice: what it received (more than due when overpaid). */
+      readonly receivedSats?: bigint | undefined;
     }
   /** Recorded, nothing changes yet (a completed session still waiting for its money). */
   | { readonly kind: 'noted' }
-  | { readonly kind: 'failed' }
+  /**
+   * A Bitcoin invoice still open that received less than due (`receivedSats` so far, `missingSats`
+   * to go): the app and the buyer are told what is missing; nothing is credited.
+   */
+  | { readonly kind: 'partially_paid'; readonly receivedSats: bigint; readonly missingSats: bigint }
+  /**
+   * A Bitcoin invoice that expired having received less than due: final, never credited (the
+   * merchant settles it by hand or refunds what came).
+   */
+  | { readonly kind: 'underpaid'; readonly receivedSats: bigint; readonly missingSats: bigint }
+  | { readonly kind: 'failed'; readonly receivedSats?: bigint | undefined }
   | { readonly kind: 'expired' }
-  /** The provider's cumulative refunded amount (minor units): only ever grows. */
-  | { readonly kind: 'refunded'; readonly refundedAmount: bigint; readonly providerPaymentId?: string }
+  /**
+   * The provider's cumulative refunded amount (minor units): only ever grows. About a
+   * subscription's charge, `invoiceId` names the invoice it paid (when the provider told it) and
+   * `invoiceAmount` what that invoice was paid.
+   */
+  | {
+      readonly kind: 'refunded';
+      readonly refundedAmount: bigint;
+      readonly providerPaymentId?: string;
+      readonly invoiceId?: string | undefined;
+      readonly invoiceAmount?: bigint | undefined;
+    }
   /**
    * A chargeback's state (Stripe's dispute): opened or lost holds back the disputed share of the
    * credits; won gives it back. Applied when newer than the stored state; won and lost are final.
@@ -27,6 +49,10 @@ export type PaymentChange =
       readonly disputeId: string;
       readonly amount: bigint;
       readonly status: string;
+      /** The disputed charge's PaymentIntent, and (a subscription's charge) its invoice, as for refunds. */
+      readonly providerPaymentId?: string | undefined;
+      readonly invoiceId?: string | undefined;
+      readonly invoiceAmount?: bigint | undefined;
     }
   /** Refunded or revoked whole (an app store's refund, a voided purchase): reversed like a full refund. */
   | { readonly kind: 'revoked' }
@@ -44,8 +70,16 @@ export type PaymentChange =
       readonly currentPeriodEnd: Date | null;
       readonly cancelAtPeriodEnd: boolean;
     }
-  /** A subscription invoice paid: grants the period's credits once per invoice. */
-  | { readonly kind: 'renewal'; readonly subscriptionId: string; readonly invoiceId: string }
+  /**
+   * A subscription invoice paid: grants the period's credits once per invoice, recorded as the
+   * invoice's own payment (`amount`: what it was paid) that its refunds and disputes reverse.
+   */
+  | {
+      readonly kind: 'renewal';
+      readonly subscriptionId: string;
+      readonly invoiceId: string;
+      readonly amount?: bigint | undefined;
+    }
   /** A subscription invoice that failed: the buyer is told. */
   | { readonly kind: 'renewal_failed'; readonly subscriptionId: string; readonly invoiceId: string };
 
@@ -164,6 +198,12 @@ export interface PaymentProvider {
   invoiceEvent?(reference: string): Promise<VerifiedEvent | undefined>;
   /** Verifies a purchase an app made in a store (signature or the store's API): `POST /payments/purchases/{provider}`. */
   verifyPurchase?(proof: StorePurchaseProof): Promise<StorePurchase>;
+  /**
+   * An event whose references name no payment here, completed from the provider's API (Stripe: a
+   * refunded or disputed charge names only its PaymentIntent; the invoice it paid names the
+   * subscription): undefined when the API knows no more. Called only on that miss.
+   */
+  resolveEvent?(event: VerifiedEvent): Promise<VerifiedEvent | undefined>;
   /** Events since `since`, oldest first, read through the API (authenticated, not signed). */
   eventsSince?(since: Date): AsyncIterable<VerifiedEvent>;
 }

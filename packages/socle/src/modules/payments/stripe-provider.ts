@@ -93,6 +93,7 @@ export function readStripeEvent(event: Stripe.Event): VerifiedEvent {
         disputeId: dispute.id,
         amount: BigInt(dispute.amount),
         status: dispute.status,
+        providerPaymentId: paymentIntent,
       });
     }
     case 'customer.subscription.created':
@@ -117,10 +118,12 @@ export function readStripeEvent(event: Stripe.Event): VerifiedEvent {
       if (subscriptionId === undefined || invoice.id === undefined)
         throw paymentsErrors.unknownEvent('stripe', 'the invoice belongs to no subscription');
       return make(paymentIdIn(details?.metadata), [subscriptionId], {
-        kind: event.type === 'invoice.paid' ? 'renewal' : 'renewal_failed',
+        ...(event.type === 'invoice.paid'
+          ? { kind: 'renewal', amount: BigInt(invoice.amount_paid) }
+          : { kind: 'renewal_failed' }),
         subscriptionId,
         invoiceId: invoice.id,
-      });
+      } as PaymentChange);
     }
     default:
       throw paymentsErrors.unknownEvent('stripe', `type ${event.type} is not handled`);
@@ -262,6 +265,43 @@ export function createStripeProvider(options: StripeProviderOptions): PaymentPro
           { idempotencyKey: key },
         ),
       );
+    },
+
+    async resolveEvent(event) {
+      const { change } = event;
+      if (
+        (change.kind !== 'refunded' && change.kind !== 'disputed') ||
+        change.providerPaymentId === undefined
+      )
+        return undefined;
+      const paymentIntent = change.providerPaymentId;
+      // Since API version 2025-03-31 a charge no longer names its invoice: the invoice payments
+      // list finds the invoice a PaymentIntent paid, and the invoice its subscription (whose
+      // metadata carries our payment).
+      const [invoicePayment] = (
+        await callStripe('invoice_payments.list', () =>
+          stripe.invoicePayments.list({
+            payment: { type: 'payment_intent', payment_intent: paymentIntent },
+            limit: 1,
+          }),
+        )
+      ).data;
+      const invoiceId = idOf(invoicePayment?.invoice as string | { id: string } | undefined);
+      if (invoicePayment === undefined || invoiceId === undefined) return undefined;
+      const invoice = await callStripe('invoices.retrieve', () => stripe.invoices.retrieve(invoiceId));
+      const details = invoice.parent?.subscription_details;
+      const subscriptionId = idOf(details?.subscription as string | { id: string } | null | undefined);
+      if (subscriptionId === undefined) return undefined;
+      return {
+        ...event,
+        paymentId: paymentIdIn(details?.metadata) ?? event.paymentId,
+        references: [...event.references, invoiceId, subscriptionId],
+        change: {
+          ...change,
+          invoiceId,
+          invoiceAmount: BigInt(invoicePayment.amount_paid ?? invoice.amount_paid),
+        },
+      };
     },
 
     async *eventsSince(since) {
