@@ -169,7 +169,11 @@ export function createStrategyBuzzerModule(options: BuzzerOptions = {}) {
       registerShopRoutes(app, { shop: services.shop, service: services.game });
       registerVoiceRoutes(app, { service: services.game, settings, clock });
       registerLeaderboardRoutes(app, { leaderboard: services.leaderboard });
-      registerProfileRoutes(app, { profiles: services.profiles, service: services.game });
+      registerProfileRoutes(app, {
+        profiles: services.profiles,
+        service: services.game,
+        files: servicesOf<FilesServices>('files'),
+      });
     },
 
     jobs: {

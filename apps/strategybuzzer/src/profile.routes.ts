@@ -1,18 +1,24 @@
-import type { Readable } from 'node:stream';
-import { type HttpServer, requireUser, routeSecurity, Type } from 'socle';
+import {
+  type FilesServices,
+  type HttpServer,
+  requireUser,
+  routeSecurity,
+  type Transaction,
+  Type,
+} from 'socle';
 import type { BuzzerService } from './buzzer.service.js';
-import type { Profiles } from './profile.js';
+import type { BuzzerTables } from './buzzer.tables.js';
+import { avatarBucket, type Profiles } from './profile.js';
 
 const tags = ['strategybuzzer'];
 const security = routeSecurity.user;
-const single = (value: string | string[] | undefined) => (Array.isArray(value) ? value[0] : value);
 
-/** Player profiles and the avatar upload (the image's bytes as the body, streamed to the files module). */
+/** Player profiles and the avatar upload (the image's bytes as the body: the files module's upload route). */
 export function registerProfileRoutes(
   app: HttpServer,
-  deps: { profiles: Profiles; service: BuzzerService },
+  deps: { profiles: Profiles; service: BuzzerService; files: FilesServices },
 ): void {
-  const { profiles, service } = deps;
+  const { profiles, service, files } = deps;
 
   app.get(
     '/strategybuzzer/players/:userId',
@@ -30,38 +36,25 @@ export function registerProfileRoutes(
     },
   );
 
-  app.register(async (plugin) => {
-    const scope = plugin as unknown as HttpServer;
-    scope.removeAllContentTypeParsers();
-    scope.addContentTypeParser('*', (_request, payload, done) => done(null, payload));
-    scope.put(
-      '/strategybuzzer/me/avatar',
-      {
-        schema: {
-          tags,
-          security,
-          summary:
-            'My avatar: the body is a PNG, JPEG or WebP image (5 MB at most; its type is read from its bytes)',
-        },
-      },
-      async (request, reply) => {
-        const { userId } = requireUser(request);
-        await service.profile(userId);
-        const length = single(request.headers['content-length']);
-        const type = single(request.headers['content-type']);
-        try {
-          const avatar = await profiles.setAvatar(userId, {
-            body: (request.body as Readable | undefined) ?? request.raw,
-            ...(type === undefined ? {} : { declaredType: type }),
-            ...(length === undefined ? {} : { declaredLength: Number(length) }),
-          });
-          return { avatar };
-        } catch (error) {
-          // The rest of a refused body is not read: close the connection rather than drain it.
-          if (!request.raw.readableEnded) reply.header('connection', 'close');
-          throw error;
-        }
-      },
-    );
+  files.uploadRoute(app, {
+    method: 'PUT',
+    url: '/strategybuzzer/me/avatar',
+    schema: {
+      tags,
+      security,
+      summary:
+        'My avatar: the body is a PNG, JPEG or WebP image (5 MB at most; its type is read from its bytes)',
+    },
+    bucket: avatarBucket.name,
+    authorize: async (request) => {
+      const { userId } = requireUser(request);
+      await service.profile(userId);
+      return { userId };
+    },
+    name: () => 'avatar',
+    attach: (trx: Transaction<BuzzerTables>, object) => profiles.attachAvatar(trx, object),
+    reply: async ({ object, attached: previous }) => ({
+      avatar: await profiles.avatarReplaced(object, previous),
+    }),
   });
 }

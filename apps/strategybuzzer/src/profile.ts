@@ -1,5 +1,11 @@
-import type { Readable } from 'node:stream';
-import { type Clock, defineBucket, type FileObject, type FilesServices, SocleError } from 'socle';
+import {
+  type Clock,
+  defineBucket,
+  type FileObject,
+  type FilesServices,
+  SocleError,
+  type Transaction,
+} from 'socle';
 import type { BuzzerStore } from './buzzer.store.js';
 import type { BuzzerTables } from './buzzer.tables.js';
 import { weekStart } from './leaderboard.js';
@@ -49,27 +55,32 @@ export function createProfiles({ files, store, leaderboardStore, clock }: Profil
 
   return {
     /**
-     * Stores the player's new avatar and points their profile at it in the transaction that
-     * records the file; the previous one is deleted after. Refusals (415 not an image, 413 too
-     * large) leave the old avatar in place.
+     * In the transaction that records the new avatar: points the player's profile at it (the
+     * row locked, so two uploads at once cannot both keep the old one); the previous avatar's id.
+     * Refusals (415 not an image, 413 too large) never get here: the old avatar stays.
      */
-    async setAvatar(
-      userId: string,
-      upload: { readonly body: Readable; readonly declaredType?: string; readonly declaredLength?: number },
-    ) {
-      const previous = (await store.player(userId))?.avatarObjectId ?? null;
-      const { object } = await files.upload<void, BuzzerTables>(
-        { bucket: avatarBucket.name, userId, name: 'avatar', ...upload },
-        async (trx, stored) => {
-          await trx
-            .updateTable('strategybuzzer.players')
-            .set({ avatar_object_id: stored.id })
-            .where('user_id', '=', userId)
-            .execute();
-        },
-      );
+    async attachAvatar(trx: Transaction<BuzzerTables>, object: FileObject): Promise<string | null> {
+      const userId = object.ownerId as string;
+      const row = await trx
+        .selectFrom('strategybuzzer.players')
+        .select('avatar_object_id')
+        .where('user_id', '=', userId)
+        .forUpdate()
+        .executeTakeFirst();
+      await trx
+        .updateTable('strategybuzzer.players')
+        .set({ avatar_object_id: object.id })
+        .where('user_id', '=', userId)
+        .execute();
+      return row?.avatar_object_id ?? null;
+    },
+
+    /** Once the new avatar is committed: deletes the previous one; the new one's links. */
+    async avatarReplaced(object: FileObject, previous: string | null) {
       if (previous !== null && previous !== object.id)
-        await files.delete({ userId }, avatarBucket.name, previous).catch(() => false);
+        await files
+          .delete({ userId: object.ownerId as string }, avatarBucket.name, previous)
+          .catch(() => false);
       return avatarLinks(object);
     },
 

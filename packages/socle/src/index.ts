@@ -38,8 +38,11 @@ export {
   type FilesOptions,
   type FilesServices,
   type FilesTables,
+  type FilesUploadRoute,
   filesErrors,
   type UploadInput,
+  type UploadRequest,
+  type UploadRouteOptions,
 } from './modules/files/index.js';
 export {
   type CachedVariant,

@@ -7,9 +7,10 @@ import {
 } from '../../kernel/index.js';
 import type { Bucket, BucketDefinition } from './buckets.js';
 import { createFilesPrivacy } from './files.privacy.js';
-import { registerFilesRoutes } from './files.routes.js';
+import { describeObject, registerFilesRoutes } from './files.routes.js';
 import type { FilesTables } from './files.tables.js';
 import { createFilesService, type FilesQuota, type FilesService } from './objects.service.js';
+import { createUploadRoute, type FilesUploadRoute } from './upload-route.js';
 import { createPresignedUploads, type PresignedUploads } from './uploads/presigned.js';
 import { createResumableUploads, type ResumableUploads } from './uploads/resumable.js';
 import { openStagingArea } from './uploads/staging.js';
@@ -35,6 +36,11 @@ export type FilesServices = FilesService & {
   readonly presigned: PresignedUploads;
   /** Signed links to image variants (`variantUrl(object, { width, format })`): see docs/files.md. */
   readonly variants: VariantDownloads;
+  /**
+   * Declares a route of yours whose body is a file's bytes streamed into a bucket (size, sniffed
+   * type, quota, `attach` in the record's transaction, problem+json refusals): see docs/files.md.
+   */
+  readonly uploadRoute: FilesUploadRoute;
 };
 
 /** The files module's definition; its public API is {@link FilesServices}. */
@@ -125,7 +131,8 @@ export function createFilesModule(options: FilesOptions = {}): FilesModule {
           }),
         },
       });
-      return { ...files, uploads, presigned, variants };
+      const uploadRoute = createUploadRoute(files, (object) => describeObject(files, object));
+      return { ...files, uploads, presigned, variants, uploadRoute };
     },
     routes(app, { services, clock }) {
       registerFilesRoutes(app, services, () => clock.now());

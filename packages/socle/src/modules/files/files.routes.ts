@@ -1,4 +1,3 @@
-import type { Readable } from 'node:stream';
 import { Type } from '@fastify/type-provider-typebox';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { type HttpServer, routeSecurity } from '../../kernel/index.js';
@@ -14,6 +13,7 @@ import {
   type OpenedObject,
   parseScopeToken,
 } from './objects.service.js';
+import { createUploadRoute } from './upload-route.js';
 
 export const FileObjectSchema = Type.Object({
   id: Type.String({ format: 'uuid' }),
@@ -91,51 +91,26 @@ const headerValue = (value: string | string[] | undefined) => (Array.isArray(val
  * and public downloads (`/files/public/…`).
  */
 export function registerFilesRoutes(app: HttpServer, files: FilesService, now: () => Date): void {
-  // The upload takes the body as a stream, whatever its type: only this route's scope has no parser.
-  app.register(async (plugin) => {
-    const scope = plugin as unknown as HttpServer;
-    scope.removeAllContentTypeParsers();
-    scope.addContentTypeParser('*', (_request, payload, done) => done(null, payload));
-    scope.post(
-      '/files/:bucket',
-      {
-        schema: {
-          tags: ['files'],
-          security: routeSecurity.memberOrApiKey,
-          summary:
-            'Uploads a file: the body is its bytes, streamed; type sniffed from the bytes, size and quota enforced while streaming',
-          params: BucketParams,
-          headers: OrgHeaders,
-          querystring: Type.Object(
-            {
-              name: Type.Optional(Type.String({ minLength: 1, maxLength: 255, description: 'File name' })),
-            },
-            { additionalProperties: false },
-          ),
-          response: { 201: FileObjectSchema },
+  createUploadRoute(files, (object) => describeObject(files, object))(app, {
+    url: '/files/:bucket',
+    schema: {
+      tags: ['files'],
+      security: routeSecurity.memberOrApiKey,
+      summary:
+        'Uploads a file: the body is its bytes, streamed; type sniffed from the bytes, size and quota enforced while streaming',
+      params: BucketParams,
+      headers: OrgHeaders,
+      querystring: Type.Object(
+        {
+          name: Type.Optional(Type.String({ minLength: 1, maxLength: 255, description: 'File name' })),
         },
-      },
-      async (request, reply) => {
-        const bucket = files.bucket(request.params.bucket);
-        const actor = actorOf(request, bucket, true);
-        const length = headerValue(request.headers['content-length']);
-        try {
-          const { object } = await files.upload({
-            ...actor,
-            bucket: bucket.name,
-            body: (request.body as Readable | undefined) ?? request.raw,
-            declaredType: headerValue(request.headers['content-type']),
-            declaredLength: length === undefined ? undefined : Number(length),
-            name: request.query.name,
-          });
-          return reply.code(201).send(await describeObject(files, object));
-        } catch (error) {
-          // The rest of a refused body is not read: close the connection rather than drain it.
-          if (!request.raw.readableEnded) reply.header('connection', 'close');
-          throw error;
-        }
-      },
-    );
+        { additionalProperties: false },
+      ),
+      response: { 201: FileObjectSchema },
+    },
+    bucket: (request) => request.params.bucket,
+    authorize: (request, bucket) => actorOf(request, bucket, true),
+    name: (request) => request.query.name,
   });
 
   app.get(

@@ -34,3 +34,4 @@ export {
 } from './objects.service.js';
 export { EXPIRES_PARAMETER, SIGNATURE_PARAMETER, type UrlSigner } from './signed-urls.js';
 export { createUploadInspection, type InspectedUpload } from './upload-inspection.js';
+export type { FilesUploadRoute, UploadRequest, UploadRouteOptions } from './upload-route.js';

@@ -7,6 +7,7 @@ import { OrgHeaders, requireOrgRole } from '../../tenancy/index.js';
 import type { Bucket } from '../buckets.js';
 import { describeObject, FileObjectSchema } from '../files.routes.js';
 import type { FilesActor, FilesService } from '../objects.service.js';
+import { registerStreamedRoutes, streamedBody } from '../upload-route.js';
 import { LOCAL_UPLOAD_PATH, MIN_PART_BYTES, type PresignedUploads } from './presigned.js';
 import { type ResumableUploads, TUS_PATH } from './resumable.js';
 
@@ -57,25 +58,15 @@ export function registerUploadRoutes(
   },
 ): void {
   const { files, resumable, presigned } = services;
-  app.register(async (plugin) => {
-    const scope = plugin as unknown as HttpServer;
-    // tus bodies are `application/offset+octet-stream`: hand every body over as a stream.
-    scope.removeAllContentTypeParsers();
-    scope.addContentTypeParser('*', (_request, payload, done) => done(null, payload));
-
+  // tus bodies are `application/offset+octet-stream`, presigned PUTs anything: streams, all of them.
+  registerStreamedRoutes(app, (scope) => {
     const tus = async (request: FastifyRequest, reply: FastifyReply, uploadId: string | undefined) => {
-      try {
-        const { response } = await resumable.handle({
-          request: toWebRequest(request),
-          uploadId,
-          actorFor: (bucket) => uploaderOf(request, bucket),
-        });
-        return await sendWebResponse(reply, response);
-      } catch (error) {
-        // The rest of a refused body is not read: close the connection rather than drain it.
-        if (!request.raw.readableEnded) reply.header('connection', 'close');
-        throw error;
-      }
+      const { response } = await resumable.handle({
+        request: toWebRequest(request),
+        uploadId,
+        actorFor: (bucket) => uploaderOf(request, bucket),
+      });
+      return sendWebResponse(reply, response);
     };
 
     scope.route({
@@ -107,17 +98,12 @@ export function registerUploadRoutes(
     // Local backend: Socle is the store the presigned URLs point at (HMAC-signed, expiring).
     const receive = async (request: FastifyRequest, reply: FastifyReply) => {
       const path = request.url.split('?')[0] as string;
-      try {
-        const { etag } = await presigned.receive(
-          path,
-          request.query as Record<string, string | undefined>,
-          (request.body as Readable | undefined) ?? request.raw,
-        );
-        return reply.code(200).header('etag', etag).header('access-control-expose-headers', 'ETag').send();
-      } catch (error) {
-        if (!request.raw.readableEnded) reply.header('connection', 'close');
-        throw error;
-      }
+      const { etag } = await presigned.receive(
+        path,
+        request.query as Record<string, string | undefined>,
+        streamedBody(request).body,
+      );
+      return reply.code(200).header('etag', etag).header('access-control-expose-headers', 'ETag').send();
     };
     const signedQuery = Type.Object({
       max: Type.Optional(Type.String()),
