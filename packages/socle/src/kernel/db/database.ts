@@ -161,6 +161,8 @@ export interface Database<Tables = unknown> {
   readonly snapshot?: () => Promise<Uint8Array>;
   ping(): Promise<void>;
   statistics(): PoolStatistics;
+  /** With `SHARDS`: each shard's pool usage, by shard name. Empty without. */
+  shardStatistics(): readonly { readonly shard: string; readonly statistics: PoolStatistics }[];
   close(): Promise<void>;
 }
 
@@ -426,6 +428,11 @@ export function createDatabase(backend: DatabaseBackend, options: CreateDatabase
       await database.withConnection((connection) => connection.query('select 1'));
     },
     statistics: () => backend.statistics(),
+    shardStatistics: () =>
+      [...(shardRouter?.shards ?? new Map<string, DatabaseBackend>())].map(([shard, shardBackend]) => ({
+        shard,
+        statistics: shardBackend.statistics(),
+      })),
     close() {
       closing ??= (async () => {
         await readRouter?.close();
