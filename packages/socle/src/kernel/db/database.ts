@@ -132,6 +132,7 @@ export interface Database<Tables = unknown> {
   /**
    * The shard a tenant's statements run on (`primary` when the directory places it on none), as
    * this process sees it now (cached `SHARDS_DIRECTORY_CACHE_MS`); undefined without `SHARDS`.
+   * The same answer on `onPrimary()`.
    */
   shardOf(tenantId: string): Promise<string | undefined>;
   /** Installs the provider of per-transaction settings (one per process; the tenancy module's). */
@@ -449,6 +450,8 @@ export function createDatabase(backend: DatabaseBackend, options: CreateDatabase
       ? undefined
       : Object.assign(createDatabase(backend, readRouter === undefined ? {} : { readRouter }), {
           close: () => database.close(),
+          // Where a tenant's statements go is the installation's answer, whichever view asks.
+          shardOf: database.shardOf,
         });
   return database;
 }

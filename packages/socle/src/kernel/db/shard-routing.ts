@@ -132,7 +132,8 @@ export function createShardRouter(options: ShardRouterOptions): ShardRouter {
             throw new Error(
               `The directory places tenant ${tenantId} on shard "${name}", which SHARDS does not name`,
             );
-          if (name === PRIMARY_SHARD) return new ShardSession(await backend.acquire(privilege), () => forget(tenantId));
+          if (name === PRIMARY_SHARD)
+            return new ShardSession(await backend.acquire(privilege), () => forget(tenantId));
           let leased: LeasedConnection;
           try {
             leased = await backend.acquire(privilege);
@@ -140,7 +141,11 @@ export function createShardRouter(options: ShardRouterOptions): ShardRouter {
             onError?.(name);
             throw error;
           }
-          return new ShardSession(leased, () => forget(tenantId), () => onError?.(name));
+          return new ShardSession(
+            leased,
+            () => forget(tenantId),
+            () => onError?.(name),
+          );
         },
         setAppRole() {
           // Each pool's role is set on the pool itself (Database.enableAppRole).
