@@ -141,13 +141,20 @@ export async function createSocle(options: CreateSocleOptions): Promise<Socle> {
   });
 
   const databaseOutage = createDatabaseOutageLog(log);
+  const shardFailures = metrics.counter({
+    name: 'socle_db_shard_errors_total',
+    help: 'Failures on each tenant shard: sessions that could not be opened, statements that failed',
+    labelNames: ['shard'],
+  });
+  for (const shard of config.shards) shardFailures.inc({ shard: shard.name }, 0);
+  const routeTenants = { clock, onShardError: (shard: string) => shardFailures.inc({ shard }) };
   const db = await openDatabase({
     config,
     log,
     observeQuery: metrics.observeQuery,
     outage: databaseOutage,
     routeReads: { clock, metrics },
-    routeTenants: { clock },
+    routeTenants,
     ...(options.inMemory === undefined ? {} : { inMemory: options.inMemory }),
   });
   metrics.trackPool(() => db.statistics());
@@ -161,13 +168,47 @@ export async function createSocle(options: CreateSocleOptions): Promise<Socle> {
         poolMax: config.databaseBackgroundPoolMax,
         applicationName: 'socle-background',
         outage: databaseOutage,
-        routeTenants: { clock },
+        routeTenants,
       })
     : db;
   const readinessDb = postgres
     ? await openDatabase({ config, log, poolMax: 1, applicationName: 'socle-readiness', outage: false })
     : db;
-  const extraDatabases = postgres ? [backgroundDb, readinessDb] : [];
+  // With SHARDS, readiness holds a session of each shard too (its outage is reported there).
+  const readinessShards = await Promise.all(
+    config.shards.map(async (shard) => ({
+      name: shard.name,
+      db: await openDatabase({
+        config: shardConfig(config, shard.url),
+        log,
+        poolMax: 1,
+        applicationName: 'socle-readiness',
+        outage: false,
+      }),
+    })),
+  );
+  metrics.gauge({
+    name: 'socle_db_shard_pool_connections',
+    help: 'Connections of each tenant shard’s pools (request and background) by state (total, idle, waiting callers, max)',
+    labelNames: ['shard', 'state'],
+    collect(set) {
+      const sums = new Map<string, { total: number; idle: number; waiting: number; max: number }>();
+      for (const database of postgres ? [db, backgroundDb] : [])
+        for (const { shard, statistics } of database.shardStatistics()) {
+          const sum = sums.get(shard) ?? { total: 0, idle: 0, waiting: 0, max: 0 };
+          sum.total += statistics.total;
+          sum.idle += statistics.idle;
+          sum.waiting += statistics.waiting;
+          sum.max += statistics.max;
+          sums.set(shard, sum);
+        }
+      for (const [shard, sum] of sums)
+        for (const [state, value] of Object.entries(sum)) set({ shard, state }, value);
+    },
+  });
+  const extraDatabases = postgres
+    ? [backgroundDb, readinessDb, ...readinessShards.map((shard) => shard.db)]
+    : [];
   const scope = createScopeAccess();
   // Every Redis connection of the process comes from here: bounded, namespaced, its outage logged once.
   const redis =
@@ -317,6 +358,7 @@ export async function createSocle(options: CreateSocleOptions): Promise<Socle> {
       migrations,
       metrics,
       redis,
+      shards: readinessShards,
       isDraining: () => stopping || draining,
     });
     if (config.databaseReplicaUrls.length > 0) installReadYourWrites(app, db, log);

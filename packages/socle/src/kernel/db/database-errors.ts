@@ -99,6 +99,9 @@ export function isDatabaseUnavailable(error: unknown): boolean {
   if (typeof code === 'string') {
     if (SOCKET_CODES.has(code) || SERVER_CODES.has(code) || code.startsWith('08')) return true;
     if (code === '57014') return DRIVER_MESSAGES.test(text);
+    // A database an operator closed to connections (ALTER DATABASE … ALLOW_CONNECTIONS false, as
+    // during maintenance): 55000 says only "not in prerequisite state", the message which one.
+    if (code === '55000') return text.includes('is not currently accepting connections');
   }
   if (DRIVER_MESSAGES.test(text)) return true;
   // AggregateError of a connect to every address of a host name (Node's happy eyeballs).

@@ -132,6 +132,7 @@ export interface Database<Tables = unknown> {
   /**
    * The shard a tenant's statements run on (`primary` when the directory places it on none), as
    * this process sees it now (cached `SHARDS_DIRECTORY_CACHE_MS`); undefined without `SHARDS`.
+   * The same answer on `onPrimary()`.
    */
   shardOf(tenantId: string): Promise<string | undefined>;
   /** Installs the provider of per-transaction settings (one per process; the tenancy module's). */
@@ -161,6 +162,8 @@ export interface Database<Tables = unknown> {
   readonly snapshot?: () => Promise<Uint8Array>;
   ping(): Promise<void>;
   statistics(): PoolStatistics;
+  /** With `SHARDS`: each shard's pool usage, by shard name. Empty without. */
+  shardStatistics(): readonly { readonly shard: string; readonly statistics: PoolStatistics }[];
   close(): Promise<void>;
 }
 
@@ -426,6 +429,11 @@ export function createDatabase(backend: DatabaseBackend, options: CreateDatabase
       await database.withConnection((connection) => connection.query('select 1'));
     },
     statistics: () => backend.statistics(),
+    shardStatistics: () =>
+      [...(shardRouter?.shards ?? new Map<string, DatabaseBackend>())].map(([shard, shardBackend]) => ({
+        shard,
+        statistics: shardBackend.statistics(),
+      })),
     close() {
       closing ??= (async () => {
         await readRouter?.close();
@@ -442,6 +450,8 @@ export function createDatabase(backend: DatabaseBackend, options: CreateDatabase
       ? undefined
       : Object.assign(createDatabase(backend, readRouter === undefined ? {} : { readRouter }), {
           close: () => database.close(),
+          // Where a tenant's statements go is the installation's answer, whichever view asks.
+          shardOf: database.shardOf,
         });
   return database;
 }

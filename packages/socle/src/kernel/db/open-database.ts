@@ -59,7 +59,11 @@ export interface OpenDatabaseOptions {
    * Postgres with `SHARDS`: open a pool per shard and run each statement acting for a tenant on
    * that tenant's shard (the request and background pools; readiness and migrations use the primary).
    */
-  readonly routeTenants?: { readonly clock: Clock };
+  readonly routeTenants?: {
+    readonly clock: Clock;
+    /** Counts a failure on a shard (see ShardRouterOptions.onError). */
+    readonly onShardError?: (shard: string) => void;
+  };
 }
 
 /** `host:port/database` of a replica URL: its name in logs and metrics. */
@@ -73,7 +77,11 @@ function replicaName(url: string): string {
 }
 
 /** A pool per `SHARDS` entry (sized and bounded like the primary's), and the router between them. */
-function openShards(options: OpenDatabaseOptions, primary: DatabaseBackend, clock: Clock): ShardRouter {
+function openShards(
+  options: OpenDatabaseOptions,
+  primary: DatabaseBackend,
+  routing: NonNullable<OpenDatabaseOptions['routeTenants']>,
+): ShardRouter {
   const { config, log } = options;
   const shards = new Map<string, DatabaseBackend>();
   for (const shard of config.shards ?? []) {
@@ -100,7 +108,8 @@ function openShards(options: OpenDatabaseOptions, primary: DatabaseBackend, cloc
     primary,
     shards,
     cacheMs: config.shardsDirectoryCacheMs ?? 1000,
-    clock,
+    clock: routing.clock,
+    ...(routing.onShardError === undefined ? {} : { onError: routing.onShardError }),
   });
 }
 
@@ -133,7 +142,7 @@ export async function openDatabase(options: OpenDatabaseOptions): Promise<Databa
     const shardRouter =
       options.routeTenants === undefined || (config.shards ?? []).length === 0
         ? undefined
-        : openShards(options, primary, options.routeTenants.clock);
+        : openShards(options, primary, options.routeTenants);
     const sharded = shardRouter === undefined ? {} : { shardRouter };
     if (replicaUrls.length === 0 || options.routeReads === undefined) return createDatabase(primary, sharded);
     const replicas = replicaUrls.map((url) => {

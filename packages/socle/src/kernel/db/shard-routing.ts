@@ -49,6 +49,11 @@ export interface ShardRouterOptions {
   readonly shards: ReadonlyMap<string, DatabaseBackend>;
   readonly cacheMs: number;
   readonly clock: Clock;
+  /**
+   * Called for each failure on a shard: a session it could not open, a statement it failed (a
+   * frozen tenant's refused write is not one). What `socle_db_shard_errors_total` counts.
+   */
+  readonly onError?: (shard: string) => void;
 }
 
 /**
@@ -74,7 +79,7 @@ export interface ShardRouter {
 const CACHE_LIMIT = 100_000;
 
 export function createShardRouter(options: ShardRouterOptions): ShardRouter {
-  const { primary, shards, clock } = options;
+  const { primary, shards, clock, onError } = options;
   const cache = new Map<string, { shard: string; until: number }>();
 
   async function readDirectory(tenantId: string): Promise<string> {
@@ -127,7 +132,20 @@ export function createShardRouter(options: ShardRouterOptions): ShardRouter {
             throw new Error(
               `The directory places tenant ${tenantId} on shard "${name}", which SHARDS does not name`,
             );
-          return new ShardSession(await backend.acquire(privilege), () => forget(tenantId));
+          if (name === PRIMARY_SHARD)
+            return new ShardSession(await backend.acquire(privilege), () => forget(tenantId));
+          let leased: LeasedConnection;
+          try {
+            leased = await backend.acquire(privilege);
+          } catch (error) {
+            onError?.(name);
+            throw error;
+          }
+          return new ShardSession(
+            leased,
+            () => forget(tenantId),
+            () => onError?.(name),
+          );
         },
         setAppRole() {
           // Each pool's role is set on the pool itself (Database.enableAppRole).
@@ -152,13 +170,17 @@ class ShardSession implements LeasedConnection {
   constructor(
     private readonly leased: LeasedConnection,
     private readonly onMoved: () => void,
+    private readonly onError?: () => void,
   ) {}
 
   async #run<T>(statement: Promise<T>): Promise<T> {
     try {
       return await statement;
     } catch (error) {
-      if (!isTenantFrozen(error)) throw error;
+      if (!isTenantFrozen(error)) {
+        this.onError?.();
+        throw error;
+      }
       this.onMoved();
       throw shardErrors.tenantMoving(error);
     }

@@ -21,6 +21,11 @@ export interface HealthOptions {
    * limits would fall back per process, realtime calls answer 503).
    */
   readonly redis?: RedisConnections | undefined;
+  /**
+   * With `SHARDS`: a session of each shard, by name. A node that cannot reach one of them (or finds
+   * its migrations pending) is not ready: its tenants' requests would fail there.
+   */
+  readonly shards?: readonly { readonly name: string; readonly db: Database }[];
   /** True once shutdown began: the load balancer must stop sending traffic. */
   readonly isDraining: () => boolean;
   readonly checkTimeoutMs?: number;
@@ -56,39 +61,54 @@ const CheckSchema = Type.Object({
 
 /**
  * `GET /livez`: the process serves HTTP (restart it if not), and its pid. `GET /readyz`: it can do useful
- * work: database reachable, every migration applied, not shutting down (take it out of the load
+ * work: database (and each shard of `SHARDS`: check `shard:<name>`) reachable, every migration
+ * applied there, not shutting down (take it out of the load
  * balancer if not). `GET /metrics`: Prometheus text.
  */
 export function registerHealthRoutes(app: HttpServer, options: HealthOptions): void {
   const timeoutMs = options.checkTimeoutMs ?? 2000;
   const expected = options.migrations.map((migration) => `${migration.module}/${migration.name}`);
 
+  /** Reachable, and every migration applied: failure as text, or undefined. */
+  const migrationsApplied = async (db: Database): Promise<string | undefined> => {
+    if (expected.length === 0) {
+      await db.ping();
+      return undefined;
+    }
+    const { rows } = await db.withConnection((connection) =>
+      connection.query<{ id: string }>(
+        "select module || '/' || name as id from socle.migrations where module || '/' || name = any($1::text[])",
+        [expected],
+      ),
+    );
+    const applied = new Set(rows.map((row) => row.id));
+    const pending = expected.filter((id) => !applied.has(id));
+    return pending.length === 0 ? undefined : `${pending.length} pending: ${pending.slice(0, 5).join(', ')}`;
+  };
+
   /** The database checks; probes arriving while one runs share it instead of each taking a session. */
-  let running: Promise<{ database: CheckResult; migrations: CheckResult }> | undefined;
+  let running: Promise<Record<string, CheckResult>> | undefined;
   const databaseChecks = () => {
     running ??= (async () => {
-      const database = await runCheck(timeoutMs, async () => {
-        await options.db.ping();
-        return undefined;
-      });
-      const migrations =
-        database.status === 'ok'
-          ? await runCheck(timeoutMs, async () => {
-              if (expected.length === 0) return undefined;
-              const { rows } = await options.db.withConnection((connection) =>
-                connection.query<{ id: string }>(
-                  "select module || '/' || name as id from socle.migrations where module || '/' || name = any($1::text[])",
-                  [expected],
-                ),
-              );
-              const applied = new Set(rows.map((row) => row.id));
-              const pending = expected.filter((id) => !applied.has(id));
-              return pending.length === 0
-                ? undefined
-                : `${pending.length} pending: ${pending.slice(0, 5).join(', ')}`;
-            })
-          : { status: 'failing' as const, detail: 'skipped: database unreachable', durationMs: 0 };
-      return { database, migrations };
+      const primary = (async () => {
+        const database = await runCheck(timeoutMs, async () => {
+          await options.db.ping();
+          return undefined;
+        });
+        const migrations =
+          database.status === 'ok'
+            ? await runCheck(timeoutMs, () => migrationsApplied(options.db))
+            : { status: 'failing' as const, detail: 'skipped: database unreachable', durationMs: 0 };
+        return { database, migrations };
+      })();
+      // Each shard in one statement (reachable and migrated), all at once with the primary's.
+      const shards = Promise.all(
+        (options.shards ?? []).map(
+          async (shard) =>
+            [`shard:${shard.name}`, await runCheck(timeoutMs, () => migrationsApplied(shard.db))] as const,
+        ),
+      );
+      return { ...(await primary), ...Object.fromEntries(await shards) };
     })().finally(() => {
       running = undefined;
     });
@@ -115,21 +135,20 @@ export function registerHealthRoutes(app: HttpServer, options: HealthOptions): v
       schema: {
         tags: ['operations'],
         summary:
-          'Readiness: database (and Redis, when configured) reachable, migrations applied, not draining',
+          'Readiness: database (and each shard, and Redis, when configured) reachable, migrations applied, not draining',
         response: {
           200: Type.Object({ status: Type.Literal('ok'), checks: Type.Record(Type.String(), CheckSchema) }),
         },
       },
     },
     async () => {
-      const { database, migrations } = await databaseChecks();
+      const databases = await databaseChecks();
       const draining: CheckResult = options.isDraining()
         ? { status: 'failing', detail: 'shutting down', durationMs: 0 }
         : { status: 'ok', durationMs: 0 };
       const redis = options.redis;
       const checks = {
-        database,
-        migrations,
+        ...databases,
         ...(redis === undefined ? {} : { redis: await runCheck(timeoutMs, () => redis.check()) }),
         shutdown: draining,
       };

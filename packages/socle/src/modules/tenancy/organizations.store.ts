@@ -1,6 +1,6 @@
 import { type Kysely, sql, type Transaction } from 'kysely';
 import type { Database } from '../../kernel/index.js';
-import { TENANT_ID_SETTING } from '../../kernel/index.js';
+import { PRIMARY_SHARD, settingsOfExecutor, TENANT_ID_SETTING } from '../../kernel/index.js';
 import type { OrgRole } from './roles.js';
 import type { TenancyTables } from './tenancy.tables.js';
 
@@ -38,8 +38,18 @@ export function createOrganizationsStore(db: Database<TenancyTables>) {
       return (await roleOf.executeTakeFirst({ tenantId, userId }))?.role ?? null;
     },
 
-    /** The role of a user in the organization `executor` acts in (null if not a member, or none). */
+    /**
+     * The role of a user in the organization `executor` acts in (null if not a member, or none).
+     * With SHARDS, a transaction of an organization on a shard runs there, where memberships are
+     * not (tenancy stays on the primary): its organization's role is then read on the primary.
+     */
     async memberRole(executor: Kysely<unknown>, userId: string): Promise<OrgRole | null> {
+      const tenantId = settingsOfExecutor(executor)?.[TENANT_ID_SETTING];
+      if (tenantId !== undefined && tenantId !== '') {
+        const shard = await db.shardOf(tenantId);
+        if (shard !== undefined && shard !== PRIMARY_SHARD)
+          return (await roleOf.executeTakeFirst({ tenantId, userId }))?.role ?? null;
+      }
       return (await roleInActingTenant.executeTakeFirst({ userId }, executor))?.role ?? null;
     },
 
