@@ -21,6 +21,12 @@ export const buzzerErrors = {
       status: 409,
       details: { language },
     }),
+  tooFewPlayers: (players: number, minimum: number) =>
+    new SocleError(
+      'strategybuzzer.too_few_players',
+      `Only ${players} of the room's players could enter (at least ${minimum} play)`,
+      { status: 409, details: { players, minimum } },
+    ),
   inRoom: (roomId: string) =>
     new SocleError('strategybuzzer.already_in_room', 'You are already playing in a room', {
       status: 409,

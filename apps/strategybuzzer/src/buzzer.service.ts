@@ -2,7 +2,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import type { Bus, Clock, LatencyEstimate, Logger, RateLimiter, Realtime, ReceivedClientEvent } from 'socle';
 import { buzzerErrors } from './buzzer.errors.js';
 import type { BuzzerSettings } from './buzzer.settings.js';
-import type { BuzzerStore, ChatMessage, RoomRecord } from './buzzer.store.js';
+import type { BuzzerStore, ChatMessage, RoomEnding, RoomRecord } from './buzzer.store.js';
 import type { Coins } from './coins.js';
 import { fleetTime, forwardedArrival, type RoomMessage, type SnapshotReply } from './fleet.js';
 import { createRoom, type Result, type Room, type RoomEvent } from './game.js';
@@ -219,7 +219,11 @@ export function createBuzzerService(options: BuzzerServiceOptions) {
       players = tickets.filter((_, index) => paid[index]);
       for (const ticket of tickets)
         if (!players.includes(ticket)) await store.freeSeat(ticket.userId, roomId);
-      if (questions.length === 0 || players.length === 0) throw buzzerErrors.noQuestions(first.language);
+      if (questions.length === 0) throw buzzerErrors.noQuestions(first.language);
+      // Too few left to play (the others' entries could not be taken): the room does not start,
+      // and those who paid get their fee back as it ends (below).
+      if (players.length < Math.min(settings.minPlayers, tickets.length))
+        throw buzzerErrors.tooFewPlayers(players.length, settings.minPlayers);
       for (const ticket of players) seats.set(ticket.userId, roomId);
       const room = createRoom({
         id: roomId,
@@ -272,7 +276,9 @@ export function createBuzzerService(options: BuzzerServiceOptions) {
     } catch (error) {
       for (const ticket of players) if (seats.get(ticket.userId) === roomId) seats.delete(ticket.userId);
       forget(roomId);
-      await store.endRoom(roomId, 'failed').catch(() => undefined);
+      await endCutShort((ending) => store.endRoom(roomId, 'failed', ending)).catch((endError) =>
+        log.error({ err: endError, roomId }, 'A room that could not start could not be ended'),
+      );
       log.error({ err: error, roomId }, 'A room could not start');
       await Promise.all(
         players.map((ticket) => tellPlayer(ticket.userId, 'error', { code: 'strategybuzzer.room_failed' })),
@@ -419,6 +425,20 @@ export function createBuzzerService(options: BuzzerServiceOptions) {
     }
   }
 
+  /**
+   * Ends rooms cut short through `end` (a store call ending them in one transaction), their
+   * entry fees given back in that transaction; then tells each refunded player their balance.
+   */
+  async function endCutShort<T>(end: (ending: RoomEnding | undefined) => Promise<T>): Promise<T> {
+    const refunds = await coins.refunds();
+    const ended = await end(refunds);
+    for (const userId of refunds?.refunded ?? [])
+      await tellPlayer(userId, 'coins', { balance: await coins.balance(userId) }).catch((error) =>
+        log.warn({ err: error, userId }, 'A refunded balance could not be pushed'),
+      );
+    return ended;
+  }
+
   /** Ends a room whose host is gone: its last checkpoint saved as its results, its players told. */
   async function endOrphan(room: RoomRecord) {
     const results: readonly Result[] =
@@ -449,7 +469,9 @@ export function createBuzzerService(options: BuzzerServiceOptions) {
       await bus.subscribe(TICKETS_CHANNEL, onTicketNotice);
       // Embedded, this process is the only node: a room still running in the database was
       // hosted by a process that died (a crash, a kill). It ends now, its seats freed.
-      if (!fleet) for (const room of await store.endOrphanedRooms(0)) await endOrphan(room);
+      if (!fleet)
+        for (const room of await endCutShort((ending) => store.endOrphanedRooms(0, ending)))
+          await endOrphan(room);
     },
 
     /** Whether rooms need the fleet's watch (`watchRooms`): other nodes may exist. */
@@ -465,7 +487,9 @@ export function createBuzzerService(options: BuzzerServiceOptions) {
         if (entry.dropAt === undefined && !entry.room.finished()) {
           const results = entry.room.results();
           try {
-            await store.saveGame(gameRecord(entry.record, results), 'host_stopped');
+            await endCutShort((ending) =>
+              store.saveGame(gameRecord(entry.record, results), 'host_stopped', ending),
+            );
             await entry.publishing;
             await publish(channels.room(roomId), 'finished', {
               type: 'finished',
@@ -757,7 +781,9 @@ export function createBuzzerService(options: BuzzerServiceOptions) {
           forget(roomId);
         }
       }
-      for (const room of await store.endOrphanedRooms(settings.hostTimeoutSeconds * 1000))
+      for (const room of await endCutShort((ending) =>
+        store.endOrphanedRooms(settings.hostTimeoutSeconds * 1000, ending),
+      ))
         await endOrphan(room);
     },
 

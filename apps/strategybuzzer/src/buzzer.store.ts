@@ -85,6 +85,27 @@ export interface RoomRecord {
   readonly startedAt: Date;
 }
 
+/** A seat a room's end freed, with the premium entry it was paid with (if any). */
+export interface FreedSeat {
+  readonly roomId: string;
+  readonly userId: string;
+  readonly holdId: string | undefined;
+}
+
+/** A transaction of the app's database (Socle exports no name for Kysely's). */
+export type BuzzerTransaction = Parameters<Parameters<Database<BuzzerTables>['transaction']>[0]>[0];
+
+/**
+ * What else a room's end does, in the transaction that ends it: with its `settings` (the
+ * organization the coins live in), `onEnded` gets the seats this end freed (each freed once: a
+ * second end, on any node, frees none), so a cut-short room gives its entry fees back exactly
+ * when it ends, and never twice.
+ */
+export interface RoomEnding {
+  readonly settings: Readonly<Record<string, string>>;
+  readonly onEnded: (trx: BuzzerTransaction, seats: readonly FreedSeat[]) => Promise<void>;
+}
+
 type TicketRow = BuzzerTables['strategybuzzer.tickets'];
 type RoomRow = BuzzerTables['strategybuzzer.rooms'];
 
@@ -118,6 +139,34 @@ const toRoom = (row: RoomRow): RoomRecord => ({
 /** Every SQL statement of the app: services never see the database. */
 export function createBuzzerStore(db: Database<BuzzerTables>) {
   const k = db.kysely;
+
+  /**
+   * Frees the seats of rooms that just ended and hands them to `ending`, in the caller's
+   * transaction. A seat row is deleted once: whichever transaction deletes it (the rooms' row
+   * lock orders two ends of one room) is the one that sees it.
+   */
+  async function freeSeats(
+    trx: BuzzerTransaction,
+    roomIds: readonly string[],
+    ending: RoomEnding | undefined,
+  ) {
+    if (roomIds.length === 0) return;
+    const freed = await trx
+      .deleteFrom('strategybuzzer.tickets')
+      .where('room_id', 'in', roomIds)
+      .returning(['room_id', 'user_id', 'hold_id'])
+      .execute();
+    if (ending !== undefined && freed.length > 0)
+      await ending.onEnded(
+        trx,
+        freed.map((row) => ({
+          roomId: row.room_id as string,
+          userId: row.user_id,
+          holdId: row.hold_id ?? undefined,
+        })),
+      );
+  }
+
   return {
     async house(): Promise<House | undefined> {
       const row = await k.selectFrom('strategybuzzer.house').selectAll().executeTakeFirst();
@@ -253,74 +302,78 @@ export function createBuzzerStore(db: Database<BuzzerTables>) {
     /**
      * Records a finished game and its players' results, and adds them to the players' stats, in
      * one transaction; a second call for the same game changes nothing. With `endReason`, the
-     * room ends in the same transaction (its seats freed): players are free once results exist.
+     * room ends in the same transaction (its seats freed, handed to `ending`): players are free
+     * once results exist.
      */
-    async saveGame(game: FinishedGame, endReason?: string): Promise<boolean> {
-      return db.transaction(async (trx) => {
-        if (endReason !== undefined) {
+    async saveGame(game: FinishedGame, endReason?: string, ending?: RoomEnding): Promise<boolean> {
+      return db.transaction(
+        async (trx) => {
+          if (endReason !== undefined) {
+            await trx
+              .updateTable('strategybuzzer.rooms')
+              .set({ ended_at: sql<Date>`now()`, end_reason: endReason })
+              .where('id', '=', game.id)
+              .where('ended_at', 'is', null)
+              .execute();
+            await freeSeats(trx, [game.id], ending);
+          }
+          const inserted = await trx
+            .insertInto('strategybuzzer.games')
+            .values({
+              id: game.id,
+              region: game.region,
+              mode: game.mode,
+              language: game.language,
+              code: game.code ?? null,
+              started_at: game.startedAt,
+              ended_at: game.endedAt,
+            })
+            .onConflict((conflict) => conflict.column('id').doNothing())
+            .executeTakeFirst();
+          if (Number(inserted.numInsertedOrUpdatedRows ?? 0n) !== 1) return false;
+          if (game.results.length === 0) return true;
           await trx
-            .updateTable('strategybuzzer.rooms')
-            .set({ ended_at: sql<Date>`now()`, end_reason: endReason })
-            .where('id', '=', game.id)
-            .where('ended_at', 'is', null)
+            .insertInto('strategybuzzer.game_players')
+            .values(
+              game.results.map((result) => ({
+                game_id: game.id,
+                user_id: result.userId,
+                name: result.name,
+                score: result.score,
+                best_streak: result.bestStreak,
+                correct: result.correct,
+                wrong: result.wrong,
+                rank: result.rank,
+              })),
+            )
             .execute();
-          await trx.deleteFrom('strategybuzzer.tickets').where('room_id', '=', game.id).execute();
-        }
-        const inserted = await trx
-          .insertInto('strategybuzzer.games')
-          .values({
-            id: game.id,
-            region: game.region,
-            mode: game.mode,
-            language: game.language,
-            code: game.code ?? null,
-            started_at: game.startedAt,
-            ended_at: game.endedAt,
-          })
-          .onConflict((conflict) => conflict.column('id').doNothing())
-          .executeTakeFirst();
-        if (Number(inserted.numInsertedOrUpdatedRows ?? 0n) !== 1) return false;
-        if (game.results.length === 0) return true;
-        await trx
-          .insertInto('strategybuzzer.game_players')
-          .values(
+          for (const result of game.results) {
+            await trx
+              .updateTable('strategybuzzer.players')
+              .set((eb) => ({
+                games: eb('games', '+', 1),
+                wins: eb('wins', '+', result.rank === 1 && game.results.length > 1 ? 1 : 0),
+                points: sql`greatest(0, points + ${result.score})`,
+                best_streak: sql`greatest(best_streak, ${result.bestStreak})`,
+                level: sql`least(10, 1 + greatest(0, points + ${result.score}) / ${POINTS_PER_LEVEL})`,
+              }))
+              .where('user_id', '=', result.userId)
+              .execute();
+          }
+          // The weekly leaderboard counts the game in the week it ended, in the same transaction.
+          await createLeaderboardStore(db).addWeeklyScores(
+            trx,
+            weekStart(game.endedAt),
             game.results.map((result) => ({
-              game_id: game.id,
-              user_id: result.userId,
-              name: result.name,
+              userId: result.userId,
               score: result.score,
-              best_streak: result.bestStreak,
-              correct: result.correct,
-              wrong: result.wrong,
-              rank: result.rank,
+              won: result.rank === 1 && game.results.length > 1,
             })),
-          )
-          .execute();
-        for (const result of game.results) {
-          await trx
-            .updateTable('strategybuzzer.players')
-            .set((eb) => ({
-              games: eb('games', '+', 1),
-              wins: eb('wins', '+', result.rank === 1 && game.results.length > 1 ? 1 : 0),
-              points: sql`greatest(0, points + ${result.score})`,
-              best_streak: sql`greatest(best_streak, ${result.bestStreak})`,
-              level: sql`least(10, 1 + greatest(0, points + ${result.score}) / ${POINTS_PER_LEVEL})`,
-            }))
-            .where('user_id', '=', result.userId)
-            .execute();
-        }
-        // The weekly leaderboard counts the game in the week it ended, in the same transaction.
-        await createLeaderboardStore(db).addWeeklyScores(
-          trx,
-          weekStart(game.endedAt),
-          game.results.map((result) => ({
-            userId: result.userId,
-            score: result.score,
-            won: result.rank === 1 && game.results.length > 1,
-          })),
-        );
-        return true;
-      });
+          );
+          return true;
+        },
+        ending === undefined ? {} : { settings: ending.settings },
+      );
     },
 
     /** A player's last games, newest first. */
@@ -556,47 +609,49 @@ export function createBuzzerStore(db: Database<BuzzerTables>) {
     },
 
     /**
-     * Ends a running room and frees its seats, in one transaction; false if it had ended already
-     * (a second call, on any node, changes nothing).
+     * Ends a running room and frees its seats (handed to `ending`), in one transaction; false if
+     * it had ended already (a second call, on any node, changes nothing).
      */
-    async endRoom(roomId: string, reason: string): Promise<boolean> {
-      return db.transaction(async (trx) => {
-        const ended = await trx
-          .updateTable('strategybuzzer.rooms')
-          .set({ ended_at: sql<Date>`now()`, end_reason: reason })
-          .where('id', '=', roomId)
-          .where('ended_at', 'is', null)
-          .executeTakeFirst();
-        if (Number(ended.numUpdatedRows) !== 1) return false;
-        await trx.deleteFrom('strategybuzzer.tickets').where('room_id', '=', roomId).execute();
-        return true;
-      });
+    async endRoom(roomId: string, reason: string, ending?: RoomEnding): Promise<boolean> {
+      return db.transaction(
+        async (trx) => {
+          const ended = await trx
+            .updateTable('strategybuzzer.rooms')
+            .set({ ended_at: sql<Date>`now()`, end_reason: reason })
+            .where('id', '=', roomId)
+            .where('ended_at', 'is', null)
+            .executeTakeFirst();
+          if (Number(ended.numUpdatedRows) !== 1) return false;
+          await freeSeats(trx, [roomId], ending);
+          return true;
+        },
+        ending === undefined ? {} : { settings: ending.settings },
+      );
     },
 
     /**
      * Ends the rooms whose host stopped beating for `timeoutMs` (killed, cut off) and frees their
-     * seats, in one transaction: each such room is claimed by exactly one node.
+     * seats (handed to `ending`), in one transaction: each such room is claimed by exactly one node.
      */
-    async endOrphanedRooms(timeoutMs: number): Promise<RoomRecord[]> {
-      return db.transaction(async (trx) => {
-        const rows = await trx
-          .updateTable('strategybuzzer.rooms')
-          .set({ ended_at: sql<Date>`now()`, end_reason: 'host_lost' })
-          .where('ended_at', 'is', null)
-          .where(sql<boolean>`heartbeat_at < now() - make_interval(secs => ${timeoutMs / 1000})`)
-          .returningAll()
-          .execute();
-        if (rows.length > 0)
-          await trx
-            .deleteFrom('strategybuzzer.tickets')
-            .where(
-              'room_id',
-              'in',
-              rows.map((row) => row.id),
-            )
+    async endOrphanedRooms(timeoutMs: number, ending?: RoomEnding): Promise<RoomRecord[]> {
+      return db.transaction(
+        async (trx) => {
+          const rows = await trx
+            .updateTable('strategybuzzer.rooms')
+            .set({ ended_at: sql<Date>`now()`, end_reason: 'host_lost' })
+            .where('ended_at', 'is', null)
+            .where(sql<boolean>`heartbeat_at < now() - make_interval(secs => ${timeoutMs / 1000})`)
+            .returningAll()
             .execute();
-        return rows.map(toRoom);
-      });
+          await freeSeats(
+            trx,
+            rows.map((row) => row.id),
+            ending,
+          );
+          return rows.map(toRoom);
+        },
+        ending === undefined ? {} : { settings: ending.settings },
+      );
     },
 
     /** Running rooms of the fleet (admin). */

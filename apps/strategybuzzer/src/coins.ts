@@ -1,6 +1,6 @@
 import { type Clock, type Database, type LedgerService, type PaymentsService, tenantSettings } from 'socle';
 import { buzzerErrors } from './buzzer.errors.js';
-import type { BuzzerStore, House } from './buzzer.store.js';
+import type { BuzzerStore, FreedSeat, House, RoomEnding } from './buzzer.store.js';
 import type { BuzzerTables } from './buzzer.tables.js';
 
 export interface CoinsOptions {
@@ -69,6 +69,32 @@ export function createCoins({ db, ledger, payments, store, clock, starterCoins }
         });
       return id;
     });
+  }
+
+  /** Gives one entry fee back in `trx`; whether coins moved back to the player. */
+  async function refundEntry(trx: Transaction, holdId: string): Promise<boolean> {
+    const posted = `${holdId}:post`;
+    const taken = await ledger.getTransfer(trx, posted).then(
+      () => true,
+      (error: unknown) => {
+        if ((error as { code?: string }).code === 'ledger.transfer_not_found') return false;
+        throw error;
+      },
+    );
+    if (taken) {
+      await ledger.reverse(trx, { id: `${holdId}:refund`, transferId: posted, code: 'premium_refund' });
+      return true;
+    }
+    // Never posted (the room ended before it took the fees): the hold goes, unless it went
+    // already (voided with the ticket, or expired).
+    try {
+      await ledger.void(trx, { id: `${holdId}:void`, holdId });
+      return true;
+    } catch (error) {
+      const code = (error as { code?: string }).code;
+      if (code === 'ledger.hold_already_resolved' || code === 'ledger.hold_expired') return false;
+      throw error;
+    }
   }
 
   return {
@@ -148,6 +174,31 @@ export function createCoins({ db, ledger, payments, store, clock, starterCoins }
     },
     post: (userId: string, holdId: string) =>
       inHouse(userId, (trx) => ledger.post(trx, { id: `${holdId}:post`, holdId })),
+
+    /**
+     * What a room cut short (its host lost or stopped, a start that failed) does as it ends: in
+     * the transaction that ends it, each freed seat's entry fee goes back to its player, a
+     * reversal of the fee's posting (`{hold}:refund`, linked to `{hold}:post`), or the hold
+     * voided if the room never took it. The store hands a seat to one end only, and the ids make
+     * a replay move nothing twice. `refunded` lists the players whose coins came back (to tell
+     * them their balance once the end committed). Undefined when no organization runs the game
+     * (then no entry was ever held).
+     */
+    async refunds(): Promise<(RoomEnding & { readonly refunded: string[] }) | undefined> {
+      const house = await store.house();
+      if (house === undefined) return undefined;
+      const refunded: string[] = [];
+      return {
+        settings: tenantSettings({ tenantId: house.orgId }),
+        refunded,
+        async onEnded(trx, seats: readonly FreedSeat[]) {
+          for (const { userId, holdId } of seats) {
+            if (holdId === undefined) continue;
+            if (await refundEntry(trx, holdId)) refunded.push(userId);
+          }
+        },
+      };
+    },
     release: (userId: string, holdId: string) =>
       inHouse(userId, (trx) => ledger.void(trx, { id: `${holdId}:void`, holdId })),
 
