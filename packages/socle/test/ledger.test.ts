@@ -570,15 +570,35 @@ describeEachDatabase('Ledger', (target) => {
           wallet.id,
         ]),
       );
-      const report = await ledger.check();
-      expect(report.ok).toBe(false);
-      // The same report for the operator token over HTTP (the console's ledger page).
+      // The hourly job's run is kept: the operator reads its result (the console's Ledger page).
+      const latest = async () => {
+        const response = await socle.app.inject({
+          method: 'GET',
+          url: '/operator/ledger/reconciliation',
+          headers: { 'x-operator-token': OPERATOR_TOKEN },
+        });
+        expect(response.statusCode, response.body).toBe(200);
+        return response.json().last;
+      };
+      // What the hourly job (ledger.reconcile) runs.
+      await ledger.check();
+      const report = await ledger.lastReconciliation();
+      expect(report).toMatchObject({ ok: false, trigger: 'schedule' });
+      expect(await latest()).toEqual({ ...report, checkedAt: report?.checkedAt.toISOString() });
+      const metrics = await socle.app.inject({ method: 'GET', url: '/metrics' });
+      expect(metrics.body).toMatch(/^socle_ledger_reconciliation_drifted [1-9]/m);
+      if (report === undefined) throw new Error('no reconciliation kept');
+      // The same report for the operator token over HTTP, on demand.
       const reconcile = (headers: Record<string, string>) =>
         socle.app.inject({ method: 'POST', url: '/operator/ledger/reconciliation', headers });
       expect((await reconcile({})).statusCode).toBe(401);
       const served = await reconcile({ 'x-operator-token': OPERATOR_TOKEN });
       expect(served.statusCode, served.body).toBe(200);
-      expect(served.json()).toEqual({ checkedAt: clock.now().toISOString(), ...report });
+      expect(served.json()).toEqual({
+        ...report,
+        checkedAt: clock.now().toISOString(),
+        trigger: 'operator',
+      });
       expect(report.accounts).toContainEqual(
         expect.objectContaining({
           accountId: wallet.id,
@@ -594,6 +614,7 @@ describeEachDatabase('Ledger', (target) => {
       expect((await ledger.check()).ok).toBe(true);
       const again = await reconcile({ 'x-operator-token': OPERATOR_TOKEN });
       expect(again.json()).toMatchObject({ ok: true, accounts: [], units: [] });
+      expect(await latest()).toMatchObject({ ok: true, trigger: 'operator', accounts: [] });
     });
 
     it("exports a person's accounts and history, and erasure pseudonymizes them", async () => {

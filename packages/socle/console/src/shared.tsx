@@ -1,4 +1,4 @@
-import { createContext, type InputHTMLAttributes } from 'preact';
+import { type ComponentChildren, createContext, type InputHTMLAttributes } from 'preact';
 import { useCallback, useContext, useEffect, useState } from 'preact/hooks';
 import { ApiError } from './api.js';
 import { languages, type Words } from './i18n.js';
@@ -122,5 +122,38 @@ export function TextField({
         onInput={(event) => onValue(event.currentTarget.value)}
       />
     </label>
+  );
+}
+
+/**
+ * A list as every page shows one: "Nothing here" once loaded and empty, else a table with these
+ * column headers whose rows are `children` (an empty table while `rows` is still loading).
+ */
+export function ListTable({
+  rows,
+  headers,
+  caption,
+  children,
+}: {
+  /** What the rows are made of: undefined while loading. */
+  rows: readonly unknown[] | undefined;
+  headers: readonly string[];
+  caption?: string | undefined;
+  children: ComponentChildren;
+}) {
+  const words = useWords();
+  if (rows !== undefined && rows.length === 0) return <p>{words.none}</p>;
+  return (
+    <table>
+      {caption !== undefined && <caption>{caption}</caption>}
+      <thead>
+        <tr>
+          {headers.map((header) => (
+            <th key={header}>{header}</th>
+          ))}
+        </tr>
+      </thead>
+      <tbody>{children}</tbody>
+    </table>
   );
 }

@@ -362,7 +362,7 @@ async function executeCommand(socle: Socle, command: ControlCommand): Promise<Co
               'The ledger module is not loaded: add a module file exporting createLedgerModule() to SOCLE_MODULES.\n',
             code: EXIT.usage,
           };
-        const report = await socle.servicesOf<LedgerServices>('ledger').ledger.check();
+        const report = await socle.servicesOf<LedgerServices>('ledger').ledger.check('operator');
         return {
           stdout: `${JSON.stringify(report, null, 2)}\n`,
           stderr: report.ok ? '' : 'Ledger drift found.\n',

@@ -44,6 +44,9 @@ export interface PaymentsServer {
   pusher(token: string): ReturnType<typeof pusherClient>;
 }
 
+/** The operator token of the payments test server (the operator routes of payments). */
+export const PAYMENTS_OPERATOR_TOKEN = 'operator-token-of-the-payments-suite-0123456789';
+
 export function usePaymentsServer(target: TestDatabaseTarget): PaymentsServer {
   let socle: TestSocle;
   let stripe: FakeStripe;
@@ -60,6 +63,7 @@ export function usePaymentsServer(target: TestDatabaseTarget): PaymentsServer {
     const newSecret = stripe.rotateWebhookSecret();
     socle = await createTestSocle(target, {
       settings: {
+        identity: { operatorToken: PAYMENTS_OPERATOR_TOKEN },
         realtime: realtimeApp,
         payments: {
           stripeSecretKey: stripe.secretKey,

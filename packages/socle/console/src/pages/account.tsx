@@ -1,7 +1,16 @@
 import { useRef, useState } from 'preact/hooks';
 import { api, clearCredentials } from '../api.js';
 import { format } from '../i18n.js';
-import { describeError, Messages, type PageProps, TextField, useLoad, useWords, when } from '../shared.js';
+import {
+  describeError,
+  ListTable,
+  Messages,
+  type PageProps,
+  TextField,
+  useLoad,
+  useWords,
+  when,
+} from '../shared.js';
 
 interface User {
   id: string;
@@ -64,39 +73,29 @@ export function Account({ context }: PageProps) {
         </dl>
       )}
       <h3>{words.sessions}</h3>
-      <table>
-        <thead>
-          <tr>
-            <th>{words.created}</th>
-            <th>{words.lastUsed}</th>
-            <th>{words.client}</th>
-            <th>{words.actions}</th>
+      <ListTable rows={data?.sessions} headers={[words.created, words.lastUsed, words.client, words.actions]}>
+        {data?.sessions.map((session) => (
+          <tr key={session.id}>
+            <td>
+              {when(session.createdAt)} {session.current && <strong>({words.current})</strong>}
+            </td>
+            <td>{when(session.lastRefreshedAt)}</td>
+            <td>
+              {session.userAgent ?? ''} {session.ip ?? ''}
+            </td>
+            <td>
+              {!session.current && (
+                <button
+                  type="button"
+                  onClick={() => void run(() => api(`/auth/sessions/${session.id}`, { method: 'DELETE' }))}
+                >
+                  {words.revoke}
+                </button>
+              )}
+            </td>
           </tr>
-        </thead>
-        <tbody>
-          {data?.sessions.map((session) => (
-            <tr key={session.id}>
-              <td>
-                {when(session.createdAt)} {session.current && <strong>({words.current})</strong>}
-              </td>
-              <td>{when(session.lastRefreshedAt)}</td>
-              <td>
-                {session.userAgent ?? ''} {session.ip ?? ''}
-              </td>
-              <td>
-                {!session.current && (
-                  <button
-                    type="button"
-                    onClick={() => void run(() => api(`/auth/sessions/${session.id}`, { method: 'DELETE' }))}
-                  >
-                    {words.revoke}
-                  </button>
-                )}
-              </td>
-            </tr>
-          ))}
-        </tbody>
-      </table>
+        ))}
+      </ListTable>
       <p>
         <button
           type="button"

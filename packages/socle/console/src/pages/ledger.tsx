@@ -1,7 +1,7 @@
 import { useState } from 'preact/hooks';
 import { api } from '../api.js';
 import { format } from '../i18n.js';
-import { describeError, Messages, type PageProps, useLoad, useWords, when } from '../shared.js';
+import { describeError, ListTable, Messages, type PageProps, useLoad, useWords, when } from '../shared.js';
 
 interface Balance {
   posted: string;
@@ -67,76 +67,49 @@ export function Ledger({ context }: PageProps) {
       {reconciliation}
       <Messages error={error} />
       <h3>{words.accounts}</h3>
-      {data && data.accounts.length === 0 ? (
-        <p>{words.none}</p>
-      ) : (
-        <table>
-          <thead>
-            <tr>
-              <th>Id</th>
-              <th>{words.owner}</th>
-              <th>{words.unit}</th>
-              <th>{words.posted}</th>
-              <th>{words.available}</th>
-              <th>{words.pending}</th>
-              <th>{words.created}</th>
-            </tr>
-          </thead>
-          <tbody>
-            {data?.accounts.map((account) => (
-              <tr key={account.id}>
-                <td>
-                  {account.code ?? ''}
-                  <br />
-                  <span class="muted">{account.id}</span>
-                </td>
-                <td>
-                  {account.owner.kind} {account.owner.userId ?? ''}
-                </td>
-                <td>{account.unit}</td>
-                <td>{inUnits(account.balance.posted, account.scale)}</td>
-                <td>{inUnits(account.balance.available, account.scale)}</td>
-                <td>
-                  −{inUnits(account.balance.debitsPending, account.scale)} / +
-                  {inUnits(account.balance.creditsPending, account.scale)}
-                </td>
-                <td>{when(account.createdAt)}</td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
-      )}
+      <ListTable
+        rows={data?.accounts}
+        headers={['Id', words.owner, words.unit, words.posted, words.available, words.pending, words.created]}
+      >
+        {data?.accounts.map((account) => (
+          <tr key={account.id}>
+            <td>
+              {account.code ?? ''}
+              <br />
+              <span class="muted">{account.id}</span>
+            </td>
+            <td>
+              {account.owner.kind} {account.owner.userId ?? ''}
+            </td>
+            <td>{account.unit}</td>
+            <td>{inUnits(account.balance.posted, account.scale)}</td>
+            <td>{inUnits(account.balance.available, account.scale)}</td>
+            <td>
+              −{inUnits(account.balance.debitsPending, account.scale)} / +
+              {inUnits(account.balance.creditsPending, account.scale)}
+            </td>
+            <td>{when(account.createdAt)}</td>
+          </tr>
+        ))}
+      </ListTable>
       <h3>{words.transfers}</h3>
-      {data && data.transfers.length === 0 ? (
-        <p>{words.none}</p>
-      ) : (
-        <table>
-          <thead>
-            <tr>
-              <th>Id</th>
-              <th>{words.kind}</th>
-              <th>{words.debit}</th>
-              <th>{words.credit}</th>
-              <th>{words.amount}</th>
-              <th>{words.when}</th>
-            </tr>
-          </thead>
-          <tbody>
-            {data?.transfers.map((transfer) => (
-              <tr key={transfer.id}>
-                <td>{transfer.id}</td>
-                <td>{transfer.kind}</td>
-                <td class="muted">{transfer.debitAccountId}</td>
-                <td class="muted">{transfer.creditAccountId}</td>
-                <td>
-                  {inUnits(transfer.amount, scaleOf.get(transfer.debitAccountId) ?? 0)} {transfer.unit}
-                </td>
-                <td>{when(transfer.createdAt)}</td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
-      )}
+      <ListTable
+        rows={data?.transfers}
+        headers={['Id', words.kind, words.debit, words.credit, words.amount, words.when]}
+      >
+        {data?.transfers.map((transfer) => (
+          <tr key={transfer.id}>
+            <td>{transfer.id}</td>
+            <td>{transfer.kind}</td>
+            <td class="muted">{transfer.debitAccountId}</td>
+            <td class="muted">{transfer.creditAccountId}</td>
+            <td>
+              {inUnits(transfer.amount, scaleOf.get(transfer.debitAccountId) ?? 0)} {transfer.unit}
+            </td>
+            <td>{when(transfer.createdAt)}</td>
+          </tr>
+        ))}
+      </ListTable>
     </>
   );
 }

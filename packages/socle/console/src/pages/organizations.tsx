@@ -1,7 +1,7 @@
 import { useState } from 'preact/hooks';
 import { api } from '../api.js';
 import { format } from '../i18n.js';
-import { Messages, type PageProps, TextField, useLoad, useWords, when } from '../shared.js';
+import { ListTable, Messages, type PageProps, TextField, useLoad, useWords, when } from '../shared.js';
 
 interface Member {
   userId: string;
@@ -28,40 +28,25 @@ export function Organizations({ context }: PageProps) {
   return (
     <>
       <TextField label={words.search} type="search" name="search" value={query} onValue={setQuery} />
-      {found.length === 0 ? (
-        <p>{words.none}</p>
-      ) : (
-        <table>
-          <thead>
-            <tr>
-              <th>{words.name}</th>
-              <th>{words.slug}</th>
-              <th>{words.role}</th>
-              <th>{words.created}</th>
-              <th>{words.actions}</th>
-            </tr>
-          </thead>
-          <tbody>
-            {found.map((org) => (
-              <tr key={org.id} aria-selected={org.id === context.orgId}>
-                <td>{org.name}</td>
-                <td>{org.slug}</td>
-                <td>{org.role}</td>
-                <td>{when(org.createdAt)}</td>
-                <td>
-                  <button
-                    type="button"
-                    onClick={() => context.selectOrg(org.id)}
-                    aria-label={`${words.open} ${org.name}`}
-                  >
-                    {words.open}
-                  </button>
-                </td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
-      )}
+      <ListTable rows={found} headers={[words.name, words.slug, words.role, words.created, words.actions]}>
+        {found.map((org) => (
+          <tr key={org.id} aria-selected={org.id === context.orgId}>
+            <td>{org.name}</td>
+            <td>{org.slug}</td>
+            <td>{org.role}</td>
+            <td>{when(org.createdAt)}</td>
+            <td>
+              <button
+                type="button"
+                onClick={() => context.selectOrg(org.id)}
+                aria-label={`${words.open} ${org.name}`}
+              >
+                {words.open}
+              </button>
+            </td>
+          </tr>
+        ))}
+      </ListTable>
       {context.orgId && context.organization && (
         <Members orgId={context.orgId} name={context.organization.name} />
       )}
@@ -114,52 +99,40 @@ function EveryOrganization({ context }: PageProps) {
         <button type="submit">{words.search}</button>
       </form>
       <Messages error={error} />
-      {data && data.organizations.length === 0 ? (
-        <p>{words.none}</p>
-      ) : (
-        <table>
-          <thead>
-            <tr>
-              <th>{words.name}</th>
-              <th>{words.slug}</th>
-              <th>{words.members}</th>
-              <th>{words.created}</th>
-              <th>{words.actions}</th>
-            </tr>
-          </thead>
-          <tbody>
-            {data?.organizations.map((org) => (
-              <tr key={org.id}>
-                <td>{org.name}</td>
-                <td>{org.slug}</td>
-                <td>{org.members}</td>
-                <td>{when(org.createdAt)}</td>
-                <td>
-                  {context.organizations.some((mine) => mine.id === org.id) ? (
-                    <button
-                      type="button"
-                      onClick={() => context.selectOrg(org.id)}
-                      aria-label={`${words.open} ${org.name}`}
-                    >
-                      {words.open}
-                    </button>
-                  ) : (
-                    <span class="muted">{words.notAMember}</span>
-                  )}{' '}
-                  <button
-                    type="button"
-                    aria-label={format(words.membersOfOrganization, { name: org.name })}
-                    aria-pressed={shown?.id === org.id}
-                    onClick={() => setShown(org)}
-                  >
-                    {words.members}
-                  </button>
-                </td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
-      )}
+      <ListTable
+        rows={data?.organizations}
+        headers={[words.name, words.slug, words.members, words.created, words.actions]}
+      >
+        {data?.organizations.map((org) => (
+          <tr key={org.id}>
+            <td>{org.name}</td>
+            <td>{org.slug}</td>
+            <td>{org.members}</td>
+            <td>{when(org.createdAt)}</td>
+            <td>
+              {context.organizations.some((mine) => mine.id === org.id) ? (
+                <button
+                  type="button"
+                  onClick={() => context.selectOrg(org.id)}
+                  aria-label={`${words.open} ${org.name}`}
+                >
+                  {words.open}
+                </button>
+              ) : (
+                <span class="muted">{words.notAMember}</span>
+              )}{' '}
+              <button
+                type="button"
+                aria-label={format(words.membersOfOrganization, { name: org.name })}
+                aria-pressed={shown?.id === org.id}
+                onClick={() => setShown(org)}
+              >
+                {words.members}
+              </button>
+            </td>
+          </tr>
+        ))}
+      </ListTable>
       <p>
         {after !== undefined && (
           <button type="button" onClick={() => setAfter(undefined)}>
@@ -189,30 +162,16 @@ function OperatorMembers({ organization }: { organization: OrganizationSummary }
     <section aria-label={title}>
       <h4>{title}</h4>
       <Messages error={error} />
-      {data && data.members.length === 0 ? (
-        <p>{words.none}</p>
-      ) : (
-        <table>
-          <thead>
-            <tr>
-              <th>{words.email}</th>
-              <th>{words.name}</th>
-              <th>{words.role}</th>
-              <th>{words.joined}</th>
-            </tr>
-          </thead>
-          <tbody>
-            {data?.members.map((member) => (
-              <tr key={member.userId}>
-                <td>{member.email}</td>
-                <td>{member.name ?? ''}</td>
-                <td>{member.role}</td>
-                <td>{when(member.joinedAt)}</td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
-      )}
+      <ListTable rows={data?.members} headers={[words.email, words.name, words.role, words.joined]}>
+        {data?.members.map((member) => (
+          <tr key={member.userId}>
+            <td>{member.email}</td>
+            <td>{member.name ?? ''}</td>
+            <td>{member.role}</td>
+            <td>{when(member.joinedAt)}</td>
+          </tr>
+        ))}
+      </ListTable>
     </section>
   );
 }
@@ -327,39 +286,25 @@ function Members({ orgId, name }: { orgId: string; name: string }) {
         <button type="submit">{words.invite}</button>
       </form>
       <h4>{words.invitations}</h4>
-      {data && data.invitations.length === 0 ? (
-        <p>{words.none}</p>
-      ) : (
-        <table>
-          <thead>
-            <tr>
-              <th>{words.email}</th>
-              <th>{words.role}</th>
-              <th>{words.expires}</th>
-              <th>{words.actions}</th>
-            </tr>
-          </thead>
-          <tbody>
-            {data?.invitations.map((invitation) => (
-              <tr key={invitation.id}>
-                <td>{invitation.email}</td>
-                <td>{invitation.role}</td>
-                <td>{when(invitation.expiresAt)}</td>
-                <td>
-                  <button
-                    type="button"
-                    onClick={() =>
-                      void run(() => api(`/org/invitations/${invitation.id}`, { method: 'DELETE', orgId }))
-                    }
-                  >
-                    {words.revoke}
-                  </button>
-                </td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
-      )}
+      <ListTable rows={data?.invitations} headers={[words.email, words.role, words.expires, words.actions]}>
+        {data?.invitations.map((invitation) => (
+          <tr key={invitation.id}>
+            <td>{invitation.email}</td>
+            <td>{invitation.role}</td>
+            <td>{when(invitation.expiresAt)}</td>
+            <td>
+              <button
+                type="button"
+                onClick={() =>
+                  void run(() => api(`/org/invitations/${invitation.id}`, { method: 'DELETE', orgId }))
+                }
+              >
+                {words.revoke}
+              </button>
+            </td>
+          </tr>
+        ))}
+      </ListTable>
     </section>
   );
 }

@@ -1,7 +1,16 @@
 import { useRef, useState } from 'preact/hooks';
 import { api } from '../api.js';
 import { format } from '../i18n.js';
-import { describeError, Messages, type PageProps, TextField, useLoad, useWords, when } from '../shared.js';
+import {
+  describeError,
+  ListTable,
+  Messages,
+  type PageProps,
+  TextField,
+  useLoad,
+  useWords,
+  when,
+} from '../shared.js';
 
 interface Account {
   id: string;
@@ -70,75 +79,68 @@ export function Users({ context }: PageProps) {
         <button type="submit">{words.search}</button>
       </form>
       <Messages error={error} notice={notice} />
-      {data && data.users.length === 0 ? (
-        <p>{words.none}</p>
-      ) : (
-        <table>
-          <thead>
-            <tr>
-              <th>{words.email}</th>
-              <th>{words.name}</th>
-              <th>{words.emailVerified}</th>
-              <th>{words.twoFactor}</th>
-              <th>{words.activeSessions}</th>
-              <th>{words.created}</th>
-              <th>{words.actions}</th>
-            </tr>
-          </thead>
-          <tbody>
-            {data?.users.map((user) => (
-              <tr key={user.id} data-user-id={user.id}>
-                <td>{user.email}</td>
-                <td>{user.name ?? ''}</td>
-                <td>{user.emailVerified ? words.yes : words.no}</td>
-                <td>{user.twoFactor ? words.yes : words.no}</td>
-                <td>{user.activeSessions}</td>
-                <td>{when(user.createdAt)}</td>
-                <td>
-                  <button
-                    type="button"
-                    aria-label={`${words.export} ${user.email}`}
-                    onClick={() =>
-                      void run(
-                        () =>
-                          api<string>(`/operator/users/${user.id}/export`, { method: 'POST', text: true }),
-                        (archive) =>
-                          format(words.exportedUser, {
-                            who: user.email,
-                            size: new TextEncoder().encode(archive).length,
-                          }),
-                      )
-                    }
-                  >
-                    {words.export}
-                  </button>{' '}
-                  <button
-                    type="button"
-                    aria-label={format(words.sessionsOf, { who: user.email })}
-                    aria-pressed={sessionsOf?.id === user.id}
-                    onClick={() => setSessionsOf(user)}
-                  >
-                    {words.sessions}
-                  </button>{' '}
-                  <button
-                    type="button"
-                    class="danger"
-                    aria-label={`${words.eraseUser} ${user.email}`}
-                    onClick={() => {
-                      setTarget(user);
-                      setTyped('');
-                      setEraseError(undefined);
-                      dialog.current?.showModal();
-                    }}
-                  >
-                    {words.eraseUser}
-                  </button>
-                </td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
-      )}
+      <ListTable
+        rows={data?.users}
+        headers={[
+          words.email,
+          words.name,
+          words.emailVerified,
+          words.twoFactor,
+          words.activeSessions,
+          words.created,
+          words.actions,
+        ]}
+      >
+        {data?.users.map((user) => (
+          <tr key={user.id} data-user-id={user.id}>
+            <td>{user.email}</td>
+            <td>{user.name ?? ''}</td>
+            <td>{user.emailVerified ? words.yes : words.no}</td>
+            <td>{user.twoFactor ? words.yes : words.no}</td>
+            <td>{user.activeSessions}</td>
+            <td>{when(user.createdAt)}</td>
+            <td>
+              <button
+                type="button"
+                aria-label={`${words.export} ${user.email}`}
+                onClick={() =>
+                  void run(
+                    () => api<string>(`/operator/users/${user.id}/export`, { method: 'POST', text: true }),
+                    (archive) =>
+                      format(words.exportedUser, {
+                        who: user.email,
+                        size: new TextEncoder().encode(archive).length,
+                      }),
+                  )
+                }
+              >
+                {words.export}
+              </button>{' '}
+              <button
+                type="button"
+                aria-label={format(words.sessionsOf, { who: user.email })}
+                aria-pressed={sessionsOf?.id === user.id}
+                onClick={() => setSessionsOf(user)}
+              >
+                {words.sessions}
+              </button>{' '}
+              <button
+                type="button"
+                class="danger"
+                aria-label={`${words.eraseUser} ${user.email}`}
+                onClick={() => {
+                  setTarget(user);
+                  setTyped('');
+                  setEraseError(undefined);
+                  dialog.current?.showModal();
+                }}
+              >
+                {words.eraseUser}
+              </button>
+            </td>
+          </tr>
+        ))}
+      </ListTable>
       <p>
         {after !== undefined && (
           <button type="button" onClick={() => setAfter(undefined)}>
@@ -209,50 +211,37 @@ function AccountSessions({ account }: { account: Account }) {
     <section aria-label={title}>
       <h3>{title}</h3>
       <Messages error={error} notice={notice} />
-      {data && data.sessions.length === 0 ? (
-        <p>{words.none}</p>
-      ) : (
-        <table>
-          <thead>
-            <tr>
-              <th>{words.created}</th>
-              <th>{words.lastUsed}</th>
-              <th>{words.expires}</th>
-              <th>{words.client}</th>
-              <th>{words.actions}</th>
-            </tr>
-          </thead>
-          <tbody>
-            {data?.sessions.map((session) => (
-              <tr key={session.id} data-session-id={session.id}>
-                <td>{when(session.createdAt)}</td>
-                <td>{when(session.lastRefreshedAt)}</td>
-                <td>{when(session.expiresAt)}</td>
-                <td>
-                  {session.userAgent ?? ''} {session.ip ?? ''}
-                </td>
-                <td>
-                  <button
-                    type="button"
-                    class="danger"
-                    aria-label={`${words.revoke} ${session.userAgent ?? ''} ${session.id}`}
-                    onClick={() => {
-                      if (!confirm(format(words.confirmRevokeSession, { who: account.email }))) return;
-                      void run(
-                        () =>
-                          api(`/operator/users/${account.id}/sessions/${session.id}`, { method: 'DELETE' }),
-                        format(words.revokedSession, { who: account.email }),
-                      );
-                    }}
-                  >
-                    {words.revoke}
-                  </button>
-                </td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
-      )}
+      <ListTable
+        rows={data?.sessions}
+        headers={[words.created, words.lastUsed, words.expires, words.client, words.actions]}
+      >
+        {data?.sessions.map((session) => (
+          <tr key={session.id} data-session-id={session.id}>
+            <td>{when(session.createdAt)}</td>
+            <td>{when(session.lastRefreshedAt)}</td>
+            <td>{when(session.expiresAt)}</td>
+            <td>
+              {session.userAgent ?? ''} {session.ip ?? ''}
+            </td>
+            <td>
+              <button
+                type="button"
+                class="danger"
+                aria-label={`${words.revoke} ${session.userAgent ?? ''} ${session.id}`}
+                onClick={() => {
+                  if (!confirm(format(words.confirmRevokeSession, { who: account.email }))) return;
+                  void run(
+                    () => api(`/operator/users/${account.id}/sessions/${session.id}`, { method: 'DELETE' }),
+                    format(words.revokedSession, { who: account.email }),
+                  );
+                }}
+              >
+                {words.revoke}
+              </button>
+            </td>
+          </tr>
+        ))}
+      </ListTable>
     </section>
   );
 }

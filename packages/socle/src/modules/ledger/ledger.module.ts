@@ -11,7 +11,7 @@ import type { Realtime } from '../realtime/index.js';
 import type { TenancyServices } from '../tenancy/index.js';
 import { createLedgerPrivacy } from './ledger.privacy.js';
 import { registerLedgerRoutes } from './ledger.routes.js';
-import { createLedgerService, type LedgerService } from './ledger.service.js';
+import { createLedgerService, type LedgerService, type ReconciliationReport } from './ledger.service.js';
 import type { LedgerTables } from './ledger.tables.js';
 
 /** What the ledger module gives other modules, apps and tests (`socle.servicesOf(ledger)`). */
@@ -60,6 +60,10 @@ export function createLedgerModule(): LedgerModule {
     name: 'ledger',
     dependsOn: ['identity', 'tenancy'],
     migrations: new URL('./migrations/', import.meta.url),
+    globalTables: {
+      reconciliations:
+        "reconciliation checks every organization's ledger at once; its results are the operator's (owner connections only)",
+    },
     settings: ledgerSettings,
     setup(context: SetupContext<LedgerTables, LedgerSettings>): LedgerServices {
       const { memberRole } = context.servicesOf<TenancyServices>('tenancy');
@@ -67,6 +71,23 @@ export function createLedgerModule(): LedgerModule {
       // looked up when the first push is due, once every module is set up, so the ledger need not
       // depend on it (nor be set up after it).
       const realtimeRegistered = context.modules.some((module) => module.name === 'realtime');
+      // The last reconciliation this node ran or read (the hourly job runs on one node; the
+      // console's Ledger page reads the stored latest).
+      let last: ReconciliationReport | undefined;
+      context.metrics.gauge({
+        name: 'socle_ledger_reconciliation_drifted',
+        help: 'Accounts and units out of balance at the last reconciliation this node ran or read (0: balanced)',
+        collect: (set) => {
+          if (last !== undefined) set({}, last.accounts.length + last.units.length);
+        },
+      });
+      context.metrics.gauge({
+        name: 'socle_ledger_reconciliation_timestamp_seconds',
+        help: 'When the last reconciliation this node ran or read was run (Unix time)',
+        collect: (set) => {
+          if (last !== undefined) set({}, last.checkedAt.getTime() / 1000);
+        },
+      });
       return {
         ledger: createLedgerService({
           isMember: async (executor, userId) => (await memberRole(executor, userId)) !== null,
@@ -85,6 +106,9 @@ export function createLedgerModule(): LedgerModule {
             name: 'socle_ledger_drift_total',
             help: 'Accounts and units that reconciliation found out of balance',
           }),
+          reconciled: (report) => {
+            if (last === undefined || report.checkedAt >= last.checkedAt) last = report;
+          },
         }),
       };
     },

@@ -10,6 +10,7 @@ import {
   type LedgerOperation,
   type LedgerService,
   MAX_BATCH_SIZE,
+  type ReconciliationReport,
   type Transfer,
   type TransferPage,
 } from './ledger.service.js';
@@ -145,6 +146,29 @@ export function registerLedgerRoutes(app: HttpServer, ledger: LedgerService, clo
     creditsPending: AmountOutput,
     creditsPosted: AmountOutput,
   });
+  const Reconciliation = Type.Object({
+    checkedAt: Type.String({ format: 'date-time' }),
+    trigger: Type.Union([Type.Literal('schedule'), Type.Literal('operator')], {
+      description: 'the hourly job, or the operator on demand',
+    }),
+    ok: Type.Boolean({ description: 'nothing drifted' }),
+    accounts: Type.Array(
+      Type.Object({
+        accountId: Uuid,
+        orgId: Uuid,
+        unit: Type.String(),
+        stored: Sums,
+        computed: Sums,
+      }),
+    ),
+    units: Type.Array(
+      Type.Object({ orgId: Uuid, unit: Type.String(), posted: AmountOutput, pending: AmountOutput }),
+    ),
+  });
+  const serializeReconciliation = (report: ReconciliationReport) => ({
+    ...report,
+    checkedAt: report.checkedAt.toISOString(),
+  });
   app.post(
     '/operator/ledger/reconciliation',
     {
@@ -152,31 +176,31 @@ export function registerLedgerRoutes(app: HttpServer, ledger: LedgerService, clo
         tags: ['ledger'],
         security: routeSecurity.operator,
         summary:
-          "Reconcile now, every organization's ledger: accounts whose stored sums differ from their transfers', units that do not sum to zero (operator token)",
-        response: {
-          200: Type.Object({
-            checkedAt: Type.String({ format: 'date-time' }),
-            ok: Type.Boolean({ description: 'nothing drifted' }),
-            accounts: Type.Array(
-              Type.Object({
-                accountId: Uuid,
-                orgId: Uuid,
-                unit: Type.String(),
-                stored: Sums,
-                computed: Sums,
-              }),
-            ),
-            units: Type.Array(
-              Type.Object({ orgId: Uuid, unit: Type.String(), posted: AmountOutput, pending: AmountOutput }),
-            ),
-          }),
-        },
+          "Reconcile now, every organization's ledger: accounts whose stored sums differ from their transfers', units that do not sum to zero (operator token); kept as the latest result",
+        response: { 200: Reconciliation },
       },
     },
     async (request) => {
       requireOperator(request);
-      const checkedAt = clock.now().toISOString();
-      return { checkedAt, ...(await ledger.check()) };
+      return serializeReconciliation(await ledger.check('operator'));
+    },
+  );
+
+  app.get(
+    '/operator/ledger/reconciliation',
+    {
+      schema: {
+        tags: ['ledger'],
+        security: routeSecurity.operator,
+        summary:
+          "The latest reconciliation's result, the hourly job's or an operator's (operator token); `last` is null before the first",
+        response: { 200: Type.Object({ last: Type.Union([Reconciliation, Type.Null()]) }) },
+      },
+    },
+    async (request) => {
+      requireOperator(request);
+      const last = await ledger.lastReconciliation();
+      return { last: last === undefined ? null : serializeReconciliation(last) };
     },
   );
 

@@ -191,6 +191,9 @@ export interface TransferQuery {
 
 /** What reconciliation found; `ok` when nothing drifted. */
 export interface ReconciliationReport {
+  /** When it ran, and what ran it (the hourly job, or the operator). */
+  readonly checkedAt: Date;
+  readonly trigger: 'schedule' | 'operator';
   readonly ok: boolean;
   readonly accounts: {
     readonly accountId: string;
@@ -476,6 +479,8 @@ export function createLedgerService(options: {
   readonly log: Logger;
   readonly transfersPosted: MetricCounter;
   readonly driftFound: MetricCounter;
+  /** Told each result (stored or read): the module's gauges of the last reconciliation. */
+  readonly reconciled?: ((report: ReconciliationReport) => void) | undefined;
   /** Hold lifetime when an operation does not say (`LEDGER_HOLD_TIMEOUT_SECONDS`). */
   readonly defaultHoldTimeoutSeconds: number;
   /**
@@ -1243,50 +1248,88 @@ export function createLedgerService(options: {
     /**
      * Reconciliation: recomputes every account's sums from its transfers and checks that every
      * unit of every organization sums to zero. Drift is logged and counted
-     * (`socle_ledger_drift_total`); `socle ledger check` exits 1 on it.
+     * (`socle_ledger_drift_total`); `socle ledger check` exits 1 on it. The result is kept (the
+     * latest is {@link lastReconciliation}) in the transaction that read the sums.
      */
-    async check(): Promise<ReconciliationReport> {
-      const drift = await withOwnerTransaction(db, (connection) => ledgerStore.findDrift(connection));
-      const sumsText = (row: {
-        debits_pending: unknown;
-        debits_posted: unknown;
-        credits_pending: unknown;
-        credits_posted: unknown;
-      }) => ({
-        debitsPending: String(row.debits_pending),
-        debitsPosted: String(row.debits_posted),
-        creditsPending: String(row.credits_pending),
-        creditsPosted: String(row.credits_posted),
+    async check(trigger: 'schedule' | 'operator' = 'schedule'): Promise<ReconciliationReport> {
+      const checkedAt = clock.now();
+      let report: ReconciliationReport | undefined;
+      await withOwnerTransaction(db, async (connection) => {
+        report = reportOf(checkedAt, trigger, await ledgerStore.findDrift(connection));
+        const { accounts, units } = report;
+        await ledgerStore.insertReconciliation(connection, {
+          checkedAt,
+          trigger,
+          ok: report.ok,
+          drift: { accounts, units },
+        });
       });
-      const report: ReconciliationReport = {
-        ok: drift.accounts.length === 0 && drift.units.length === 0,
-        accounts: drift.accounts.map((row) => ({
-          accountId: row.id,
-          orgId: row.tenant_id,
-          unit: row.unit,
-          stored: sumsText(row),
-          computed: sumsText({
-            debits_pending: row.computed_debits_pending,
-            debits_posted: row.computed_debits_posted,
-            credits_pending: row.computed_credits_pending,
-            credits_posted: row.computed_credits_posted,
-          }),
-        })),
-        units: drift.units.map((row) => ({
-          orgId: row.tenant_id,
-          unit: row.unit,
-          posted: String(row.posted),
-          pending: String(row.pending),
-        })),
-      };
-      if (!report.ok) {
-        options.driftFound.inc(report.accounts.length + report.units.length);
-        log.error({ drift: report }, 'Ledger reconciliation found drift');
+      const done = report as ReconciliationReport;
+      options.reconciled?.(done);
+      if (!done.ok) {
+        options.driftFound.inc(done.accounts.length + done.units.length);
+        log.error({ drift: done }, 'Ledger reconciliation found drift');
       }
+      return done;
+    },
+
+    /** The latest reconciliation's result (the hourly job's or the operator's), if any ran. */
+    async lastReconciliation(): Promise<ReconciliationReport | undefined> {
+      const row = await withOwnerTransaction(db, (connection) =>
+        ledgerStore.latestReconciliation(connection),
+      );
+      if (row === undefined) return undefined;
+      const drift = (typeof row.drift === 'string' ? JSON.parse(row.drift) : row.drift) as Pick<
+        ReconciliationReport,
+        'accounts' | 'units'
+      >;
+      const report = { checkedAt: new Date(row.checked_at), trigger: row.trigger, ok: row.ok, ...drift };
+      options.reconciled?.(report);
       return report;
     },
   };
   return service;
+}
+
+function reportOf(
+  checkedAt: Date,
+  trigger: 'schedule' | 'operator',
+  drift: Awaited<ReturnType<typeof ledgerStore.findDrift>>,
+): ReconciliationReport {
+  const sumsText = (row: {
+    debits_pending: unknown;
+    debits_posted: unknown;
+    credits_pending: unknown;
+    credits_posted: unknown;
+  }) => ({
+    debitsPending: String(row.debits_pending),
+    debitsPosted: String(row.debits_posted),
+    creditsPending: String(row.credits_pending),
+    creditsPosted: String(row.credits_posted),
+  });
+  return {
+    checkedAt,
+    trigger,
+    ok: drift.accounts.length === 0 && drift.units.length === 0,
+    accounts: drift.accounts.map((row) => ({
+      accountId: row.id,
+      orgId: row.tenant_id,
+      unit: row.unit,
+      stored: sumsText(row),
+      computed: sumsText({
+        debits_pending: row.computed_debits_pending,
+        debits_posted: row.computed_debits_posted,
+        credits_pending: row.computed_credits_pending,
+        credits_posted: row.computed_credits_posted,
+      }),
+    })),
+    units: drift.units.map((row) => ({
+      orgId: row.tenant_id,
+      unit: row.unit,
+      posted: String(row.posted),
+      pending: String(row.pending),
+    })),
+  };
 }
 
 /** The ledger's service API (`socle.servicesOf(ledger)`). */

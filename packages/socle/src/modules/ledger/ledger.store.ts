@@ -255,6 +255,30 @@ export const ledgerStore = {
     return rows;
   },
 
+  /** Keeps a reconciliation's result (owner session: the table spans every organization). */
+  async insertReconciliation(
+    connection: SqlConnection,
+    row: { checkedAt: Date; trigger: 'schedule' | 'operator'; ok: boolean; drift: unknown },
+  ): Promise<void> {
+    await connection.query(
+      'insert into ledger.reconciliations (checked_at, trigger, ok, drift) values ($1, $2, $3, $4)',
+      [row.checkedAt.toISOString(), row.trigger, row.ok, JSON.stringify(row.drift)],
+    );
+  },
+
+  /** The latest reconciliation's result, if any ran. */
+  async latestReconciliation(connection: SqlConnection) {
+    const { rows } = await connection.query<{
+      checked_at: Date | string;
+      trigger: 'schedule' | 'operator';
+      ok: boolean;
+      drift: unknown;
+    }>(
+      'select checked_at, trigger, ok, drift from ledger.reconciliations order by checked_at desc, id desc limit 1',
+    );
+    return rows[0];
+  },
+
   /**
    * Reconciliation, over every tenant (owner session): accounts whose stored sums differ from
    * what their transfers give, and units of a tenant whose accounts do not sum to zero.

@@ -22,6 +22,20 @@ export const paymentsErrors = {
       details: { paymentId },
       errors: field('paymentId', 'is not a payment of this organization'),
     }),
+  /** No failed event of this provider and id (in this organization), or it was never received. */
+  eventNotFound: (provider: string, eventId: string) =>
+    new SocleError('payments.event_not_found', `No failed ${provider} event ${eventId}`, {
+      status: 404,
+      details: { provider, eventId },
+      errors: field('params/eventId', 'is not a failed event of this organization'),
+    }),
+  /** A retry of an event that is applied already (a redelivery or a retry succeeded first). */
+  eventAlreadyApplied: (provider: string, eventId: string) =>
+    new SocleError('payments.event_already_applied', `The ${provider} event ${eventId} is applied already`, {
+      status: 409,
+      details: { provider, eventId },
+      errors: field('params/eventId', 'is applied already: nothing to retry'),
+    }),
   invalidInput: (code: string, path: string, message: string) =>
     new SocleError(code, `${path} ${message}`, { status: 400, errors: field(path, message) }),
   /** A webhook whose signature, secret or timestamp does not verify: 400, nothing stored. */

@@ -14,6 +14,8 @@ import { createAppleProvider } from './apple-provider.js';
 import { createBtcpayProvider } from './btcpay-provider.js';
 import type { Catalog } from './catalog.js';
 import { createGooglePlayProvider } from './google-play-provider.js';
+import { registerPaymentEventRoutes } from './payment-events.routes.js';
+import { createPaymentEventsService, type PaymentEventsService } from './payment-events.service.js';
 import { paymentsErrors } from './payments.errors.js';
 import { createPaymentsPrivacy } from './payments.privacy.js';
 import { registerPaymentsRoutes } from './payments.routes.js';
@@ -26,6 +28,8 @@ import { createSwissBitcoinPayProvider } from './swiss-bitcoin-pay-provider.js';
 /** What the payments module gives other modules, apps and tests (`socle.servicesOf(payments)`). */
 export interface PaymentsServices {
   readonly payments: PaymentsService;
+  /** Provider events received, applied or failed, and the retry of a failed one (the console's payments page). */
+  readonly events: PaymentEventsService;
 }
 
 /** The payments module's settings: provider secrets come from the environment, never from code. */
@@ -350,27 +354,33 @@ export function createPaymentsModule(options: PaymentsOptions): PaymentsModule {
         }
         return provider;
       });
+      const payments = createPaymentsService({
+        db: context.db,
+        ledger: context.servicesOf<LedgerServices>('ledger').ledger,
+        realtime: context.servicesOf<Realtime>('realtime'),
+        catalog: options.catalog,
+        providers,
+        clock: context.clock,
+        log: context.log,
+        scope: context.scope,
+        backfillHours: settings.backfillHours,
+        eventsApplied: context.metrics.counter({
+          name: 'socle_payments_events_total',
+          help: 'Provider events received, by provider and outcome (duplicate: already applied; failed: rolled back, kept for the payments page)',
+          labelNames: ['provider', 'outcome'],
+        }),
+      });
       return {
-        payments: createPaymentsService({
+        payments,
+        events: createPaymentEventsService({
           db: context.db,
-          ledger: context.servicesOf<LedgerServices>('ledger').ledger,
-          realtime: context.servicesOf<Realtime>('realtime'),
-          catalog: options.catalog,
-          providers,
-          clock: context.clock,
-          log: context.log,
-          scope: context.scope,
-          backfillHours: settings.backfillHours,
-          eventsApplied: context.metrics.counter({
-            name: 'socle_payments_events_total',
-            help: 'Provider events received, by provider and outcome (duplicate: already applied)',
-            labelNames: ['provider', 'outcome'],
-          }),
+          receiveEvent: (provider, event) => payments.receiveEvent(provider, event),
         }),
       };
     },
     routes(app, { services }) {
       registerPaymentsRoutes(app, services.payments);
+      registerPaymentEventRoutes(app, services.events);
     },
     jobs: {
       backfill: defineJob<Record<string, never>, PaymentsServices>({

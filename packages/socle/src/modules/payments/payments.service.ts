@@ -14,6 +14,7 @@ import type { LedgerService } from '../ledger/index.js';
 import type { Realtime } from '../realtime/index.js';
 import { paymentQrCode } from './bitcoin.js';
 import type { Catalog, Product } from './catalog.js';
+import { createEventFailureRecorder } from './payment-events.service.js';
 import { paymentsErrors } from './payments.errors.js';
 import {
   type NewPaymentRow,
@@ -243,6 +244,7 @@ const QR_CODES_MAX = 500;
 export function createPaymentsService(options: PaymentsServiceOptions) {
   const { db, ledger, catalog, clock, log } = options;
   const statements = preparePaymentsStatements(db);
+  const failures = createEventFailureRecorder({ db, clock, log });
   const providers = new Map(options.providers.map((provider) => [provider.name, provider]));
   const handlers = new Map<PaymentEventName, PaymentHandler[]>();
 
@@ -1205,43 +1207,50 @@ export function createPaymentsService(options: PaymentsServiceOptions) {
         throw paymentsErrors.unknownEvent(provider, 'it names no payment of this server');
       const route = found;
       const notices: Notice[] = [];
-      const result = await db.transaction(
-        async (trx) => {
-          const payment = await statements.storeEventAndLockPayment.executeTakeFirst(
-            {
-              provider,
-              eventId: event.eventId,
-              type: event.type,
-              paymentId: route.payment_id,
-              occurredAt: event.occurredAt.toISOString(),
-              receivedAt: clock.now().toISOString(),
-              payload: JSON.stringify(event.payload),
-            },
-            trx,
-          );
-          if (payment === undefined) {
-            // Stored before (a replay, or a concurrent copy that committed first), or no payment.
-            if ((await paymentsStore.findPayment(trx, route.payment_id)) === undefined)
-              throw paymentsErrors.unknownEvent(provider, 'its payment does not exist');
-            return { duplicate: true, outcome: 'duplicate' };
-          }
-          const learned: string[] = [];
-          const outcome = await apply(trx, provider, event, payment, notices, learned);
-          await statements.finishEvent.execute(
-            {
-              provider,
-              eventId: event.eventId,
-              outcome,
-              tenantId: payment.tenant_id,
-              paymentId: payment.id,
-              references: textArray(learned),
-            },
-            trx,
-          );
-          return { duplicate: false, outcome };
-        },
-        { settings: tenantSettings({ tenantId: route.tenant_id }) },
-      );
+      const result = await db
+        .transaction(
+          async (trx) => {
+            const payment = await statements.storeEventAndLockPayment.executeTakeFirst(
+              {
+                provider,
+                eventId: event.eventId,
+                type: event.type,
+                paymentId: route.payment_id,
+                occurredAt: event.occurredAt.toISOString(),
+                receivedAt: clock.now().toISOString(),
+                payload: JSON.stringify(event.payload),
+              },
+              trx,
+            );
+            if (payment === undefined) {
+              // Stored before (a replay, or a concurrent copy that committed first), or no payment.
+              if ((await paymentsStore.findPayment(trx, route.payment_id)) === undefined)
+                throw paymentsErrors.unknownEvent(provider, 'its payment does not exist');
+              return { duplicate: true, outcome: 'duplicate' };
+            }
+            const learned: string[] = [];
+            const outcome = await apply(trx, provider, event, payment, notices, learned);
+            await statements.finishEvent.execute(
+              {
+                provider,
+                eventId: event.eventId,
+                outcome,
+                tenantId: payment.tenant_id,
+                paymentId: payment.id,
+                references: textArray(learned),
+              },
+              trx,
+            );
+            return { duplicate: false, outcome };
+          },
+          { settings: tenantSettings({ tenantId: route.tenant_id }) },
+        )
+        .catch(async (error: unknown) => {
+          // Rolled back: the failure is kept by a transaction of its own (nothing on success).
+          await failures.record(provider, event, route, error);
+          options.eventsApplied.inc({ provider, outcome: 'failed' });
+          throw error;
+        });
       options.eventsApplied.inc({ provider, outcome: result.outcome });
       await publish(notices);
       return { ...result, paymentId: route.payment_id };

@@ -85,4 +85,17 @@ export interface PaymentsTables {
     tenant_id: string;
     payment_id: string;
   };
+  'payments.event_failures': {
+    provider: string;
+    event_id: string;
+    tenant_id: Generated<string>;
+    payment_id: string;
+    type: string;
+    error_code: string;
+    error_message: string;
+    attempts: Generated<number>;
+    first_seen_at: Date;
+    last_seen_at: Date;
+    verified: unknown;
+  };
 }

@@ -24,11 +24,19 @@ export function createChannelRouter(options: {
   readonly log: Logger;
   readonly output: SocketOutput;
   readonly emit: (app: RealtimeApp, event: WebhookEvent) => void;
+  /** A socket joined (+1) or left (-1) a channel on this node; see GatewayOptions.onLocalSubscriber. */
+  readonly onLocalSubscriber?: ((appId: string, channel: string, delta: 1 | -1) => void) | undefined;
 }): ChannelRouter {
-  const { bus, state, log, output, emit } = options;
+  const { bus, state, log, output, emit, onLocalSubscriber } = options;
   const local = new Map<
     string,
-    { members: Set<Connection>; handler: BusChannelHandler; subscribed: Promise<void> }
+    {
+      members: Set<Connection>;
+      handler: BusChannelHandler;
+      subscribed: Promise<void>;
+      /** Members onLocalSubscriber was told about (those whose SUBSCRIBE completed). */
+      told: Set<Connection>;
+    }
   >();
   /** Subscription count writes not answered yet (see countSubscriber). */
   const stateWrites = new Set<Promise<void>>();
@@ -65,7 +73,12 @@ export function createChannelRouter(options: {
           const frame = framedText(message.slice(newline + 1));
           for (const member of members) if (member.socketId !== exclude) output.write(member, frame);
         };
-        const created = { members, handler, subscribed: bus.subscribe(name, handler) };
+        const created = {
+          members,
+          handler,
+          subscribed: bus.subscribe(name, handler),
+          told: new Set<Connection>(),
+        };
         // A SUBSCRIBE that failed is tried again by the next socket joining the channel.
         created.subscribed.catch(() => {
           if (local.get(name) === created) local.delete(name);
@@ -77,12 +90,20 @@ export function createChannelRouter(options: {
       countSubscriber(connection.app, channel, 1);
       // Sockets joining while the node's SUBSCRIBE is on its way wait for it too.
       await entry.subscribed;
+      // Told once the bus delivers the channel here, if the socket is still in it (a failed
+      // SUBSCRIBE drops the entry, and a socket gone meanwhile is not told at all).
+      if (onLocalSubscriber !== undefined && entry.members.has(connection)) {
+        entry.told.add(connection);
+        onLocalSubscriber(connection.app.id, channel, 1);
+      }
     },
 
     leaveLocally(connection, channel) {
       const name = busChannel(connection.app.id, channel);
       const entry = local.get(name);
-      if (entry?.members.delete(connection) && entry.members.size === 0) {
+      const left = entry?.members.delete(connection) === true;
+      if (left && entry?.told.delete(connection)) onLocalSubscriber?.(connection.app.id, channel, -1);
+      if (left && entry?.members.size === 0) {
         local.delete(name);
         // The bus keeps SUBSCRIBE/UNSUBSCRIBE of a channel in order: no need to wait here.
         bus

@@ -57,6 +57,11 @@ export interface GatewayOptions {
    * (not for client events): the operator feed pushes the change to the console.
    */
   readonly onAppActivity?: (appId: string) => void;
+  /**
+   * Called when a socket of this node joins (+1) or leaves (-1) a channel: the operator feed
+   * learns whether a console watches from it, without reading the shared state.
+   */
+  readonly onLocalSubscriber?: (appId: string, channel: string, delta: 1 | -1) => void;
 }
 
 /** An event to send to channels from the HTTP API or from server code. */
@@ -129,7 +134,14 @@ export function createGateway(options: GatewayOptions) {
     onClose: (connection) => onClose(connection),
   });
   const { send, close, handleInTurn } = output;
-  const channels = createChannelRouter({ bus, state, log, output, emit });
+  const channels = createChannelRouter({
+    bus,
+    state,
+    log,
+    output,
+    emit,
+    onLocalSubscriber: options.onLocalSubscriber,
+  });
   const presence = createPresence({ apps, state, log, output, channels, emit });
   const subscriptions = createSubscriptions({
     state,

@@ -1,10 +1,10 @@
 import {
+  type Bus,
   isRedisUnavailable,
   type JobQueueCounts,
   type Jobs,
   type Logger,
   type SecretBox,
-  type SharedState,
 } from '../../kernel/index.js';
 import type { RealtimeApp } from './apps.js';
 import type { PublishInput } from './gateway.js';
@@ -24,6 +24,21 @@ export const OPERATOR_CHANNEL = 'private-socle-operator';
 const JOBS_SAMPLE_MS = 1000;
 /** How long activity changes of apps are gathered before one `realtime` event tells them. */
 const ACTIVITY_LINGER_MS = 200;
+/** Bus channel where nodes say whether a console watches the feed through them. */
+const WATCHERS_BUS_CHANNEL = 'socle-operator-feed:watchers';
+/** A node's word that it has watchers holds this long (a node that died stops counting then). */
+const WATCHERS_EXPIRY_MS = 15_000;
+/** A node with watchers says so again this often, well within the expiry. */
+const WATCHERS_RENEW_MS = 5_000;
+
+/** What a node publishes on {@link WATCHERS_BUS_CHANNEL}. */
+interface WatchersMessage {
+  readonly node: string;
+  /** Consoles subscribed to the operator channel through this node now. */
+  readonly watchers: number;
+  /** A console just subscribed: whoever pushes job counts sends them at its next reading. */
+  readonly joined: boolean;
+}
 
 /**
  * The operator app. Its secret is derived from SECRET_KEY, so every node of a fleet signs and
@@ -53,44 +68,86 @@ export interface OperatorFeedEvents {
 
 /**
  * Pushes what an operator watches live to the operator channel, through the gateway like any
- * event: job counts (read every second while the channel is occupied somewhere in the fleet, sent
- * when they changed) and the realtime apps whose activity changed on this node (gathered for
- * 200 ms). Each node sends its own changes; job counts read by several nodes may arrive more than
- * once, alike (the console keeps the last).
+ * event: job counts (read every second while a console watches somewhere in the fleet, sent when
+ * they changed, by one node) and the realtime apps whose activity changed on this node (gathered
+ * for 200 ms).
+ *
+ * Whether anyone watches costs no reading: each node counts the consoles subscribed through it
+ * (the gateway tells it) and says so on the bus when one comes or the last leaves, and again
+ * every 5 s while it has some; a word expires after 15 s (a node that died). Every node thus
+ * knows, in memory, which nodes have watchers; nobody watching, the feed reads nothing. Of the
+ * nodes with watchers, the one with the smallest id reads and pushes the job counts (one push per
+ * change for the whole fleet; a push is delivered to every node with a console by the bus).
  */
 export function createOperatorFeed(options: {
   readonly app: RealtimeApp;
   readonly publish: (input: PublishInput) => Promise<void>;
   readonly fleetConnectionCount: (appId: string) => Promise<number>;
-  readonly state: Pick<SharedState, 'channels'>;
+  readonly bus: Pick<Bus, 'publish' | 'subscribe' | 'unsubscribe'>;
+  /** This node's id in the shared state (unique in the fleet). */
+  readonly nodeId: string;
+  readonly now: () => number;
   readonly jobs: Pick<Jobs, 'counts'>;
   readonly log: Logger;
 }) {
-  const { app, log } = options;
+  const { app, log, nodeId, now } = options;
   const changedApps = new Set<string>();
   let lingering: NodeJS.Timeout | undefined;
   let lastJobs: string | undefined;
   let sampling = false;
   let failing = false;
+  /** Consoles subscribed to the operator channel through this node. */
+  let localWatchers = 0;
+  /** Nodes with watchers (this one included), until when their word holds. */
+  const watchingNodes = new Map<string, number>();
+  const timers: NodeJS.Timeout[] = [];
 
-  const watched = async () => (await options.state.channels(app.id)).has(OPERATOR_CHANNEL);
+  /** Whether a console watches anywhere in the fleet: memory only. */
+  const watched = () => {
+    const time = now();
+    for (const [node, until] of watchingNodes) if (until <= time) watchingNodes.delete(node);
+    return watchingNodes.size > 0;
+  };
+  /** Whether this node is the one that pushes job counts: the smallest id among those watched through. */
+  const pushesJobs = () => {
+    if (!watched()) return false;
+    for (const node of watchingNodes.keys()) if (node < nodeId) return false;
+    return watchingNodes.has(nodeId);
+  };
   const send = <E extends keyof OperatorFeedEvents>(event: E, data: OperatorFeedEvents[E]) =>
     options.publish({ app, channels: [OPERATOR_CHANNEL], event, data });
   /**
    * Logs the first failure of a series only; never a Redis outage, which the kernel's connections
-   * log once themselves (the watch check reads the shared state every second).
+   * log once themselves.
    */
   const failed = (error: unknown) => {
     if (!failing && !isRedisUnavailable(error))
       log.warn({ err: error }, 'Realtime operator feed could not be sent');
     failing = true;
   };
+  const announce = (joined: boolean) => {
+    const message: WatchersMessage = { node: nodeId, watchers: localWatchers, joined };
+    options.bus.publish(WATCHERS_BUS_CHANNEL, JSON.stringify(message)).catch(failed);
+  };
+  const heard = (text: string) => {
+    let message: WatchersMessage;
+    try {
+      message = JSON.parse(text);
+    } catch {
+      return;
+    }
+    if (typeof message.node !== 'string') return;
+    if (message.watchers > 0) watchingNodes.set(message.node, now() + WATCHERS_EXPIRY_MS);
+    else watchingNodes.delete(message.node);
+    // A new watcher gets the counts at the next reading, whichever node reads them.
+    if (message.joined) lastJobs = undefined;
+  };
 
   async function sendActivity() {
     lingering = undefined;
     const appIds = [...changedApps];
     changedApps.clear();
-    if (!(await watched())) return;
+    if (!watched()) return;
     const apps = await Promise.all(
       appIds.map(async (appId) => ({ appId, connections: await options.fleetConnectionCount(appId) })),
     );
@@ -112,31 +169,49 @@ export function createOperatorFeed(options: {
       lingering.unref();
     },
 
-    sampleJobs,
-
-    /** Starts reading job counts every second; returns the timer for onStop to clear. */
-    start(): NodeJS.Timeout {
-      const timer = setInterval(() => void sampleJobs(), JOBS_SAMPLE_MS);
-      timer.unref();
-      return timer;
+    /** A socket of this node joined or left a channel (the gateway's `onLocalSubscriber`). */
+    localSubscriberChanged(appId: string, channel: string, delta: 1 | -1): void {
+      if (appId !== app.id || channel !== OPERATOR_CHANNEL) return;
+      localWatchers = Math.max(0, localWatchers + delta);
+      // Said when a console comes and when the last one leaves; in between the renewals say it.
+      if (delta === 1 || localWatchers === 0) announce(delta === 1);
     },
 
-    stop(): void {
+    /** Whether a console watches the feed anywhere in the fleet, as this node knows it (memory). */
+    watched,
+
+    sampleJobs,
+
+    /** Listens to the other nodes' watchers and starts the readings (cleared by stop). */
+    async start(): Promise<void> {
+      await options.bus.subscribe(WATCHERS_BUS_CHANNEL, heard);
+      const sample = setInterval(() => void sampleJobs(), JOBS_SAMPLE_MS);
+      const renew = setInterval(() => {
+        if (localWatchers > 0) announce(false);
+      }, WATCHERS_RENEW_MS);
+      sample.unref();
+      renew.unref();
+      timers.push(sample, renew);
+    },
+
+    async stop(): Promise<void> {
       if (lingering !== undefined) clearTimeout(lingering);
       lingering = undefined;
+      for (const timer of timers.splice(0)) clearInterval(timer);
+      await options.bus.unsubscribe(WATCHERS_BUS_CHANNEL, heard).catch(() => undefined);
     },
   };
 
-  /** Reads job counts and sends them when they changed; skipped while nobody watches. */
+  /** Reads job counts and sends them when they changed; nothing read unless this node pushes them. */
   async function sampleJobs(): Promise<void> {
     if (sampling) return;
+    if (!pushesJobs()) {
+      // When this node becomes the one that pushes, it sends the counts at its first reading.
+      lastJobs = undefined;
+      return;
+    }
     sampling = true;
     try {
-      if (!(await watched())) {
-        // A new watcher gets the counts at the first reading.
-        lastJobs = undefined;
-        return;
-      }
       const queues = await options.jobs.counts(null);
       const text = JSON.stringify(queues);
       if (text !== lastJobs) {
@@ -151,5 +226,4 @@ export function createOperatorFeed(options: {
     }
   }
 }
-
 export type OperatorFeed = ReturnType<typeof createOperatorFeed>;

@@ -175,7 +175,9 @@ function createRealtimeServices(
     app: operatorApp,
     publish: (input) => gateway.publish(input),
     fleetConnectionCount: (appId) => gateway.fleetConnectionCount(appId),
-    state,
+    bus,
+    nodeId: state.nodeId,
+    now,
     jobs: context.jobs,
     log,
   });
@@ -196,6 +198,7 @@ function createRealtimeServices(
       help: 'Realtime sockets closed with 4100 because they did not read fast enough (REALTIME_MAX_BUFFERED_BYTES)',
     }),
     onAppActivity: (appId) => operatorFeed.appActivityChanged(appId),
+    onLocalSubscriber: (appId, channel, delta) => operatorFeed.localSubscriberChanged(appId, channel, delta),
   });
   context.metrics.gauge({
     name: 'socle_realtime_connections',
@@ -321,11 +324,12 @@ export function createRealtimeModule(options: RealtimeOptions = {}): RealtimeMod
       }, context.settings.nodeExpirySeconds * 250);
       activity.unref();
       sweep.unref();
-      current.timers.push(activity, sweep, current.operatorFeed.start());
+      current.timers.push(activity, sweep);
+      await current.operatorFeed.start();
     },
     async onStop({ services }) {
       for (const timer of services.timers) clearInterval(timer);
-      services.operatorFeed.stop();
+      await services.operatorFeed.stop();
       await services.state.close();
     },
   });
