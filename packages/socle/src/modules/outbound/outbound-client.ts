@@ -536,7 +536,7 @@ export function createOutboundClient(
       breaker?.state === CircuitState.Open &&
       Date.now() - openedAt < (provider.breaker?.halfOpenAfterMs ?? 0)
     ) {
-      const refused = finalError(new BrokenCircuitError(), operation, undefined, request);
+      const refused = circuitOpenError(operation);
       metrics.observeCall(provider.name, operation, 'circuit_open', (performance.now() - started) / 1000);
       throw refused;
     }
@@ -605,6 +605,12 @@ export function createOutboundClient(
     }
   };
 
+  /** `outbound.circuit_open`, postponing a job until the probe may go (one error made, no cockatiel one). */
+  const circuitOpenError = (operation: string) => {
+    const waitMs = Math.max(0, openedAt + (provider.breaker?.halfOpenAfterMs ?? 0) - Date.now());
+    return postponeJob(outboundErrors.circuitOpen(provider.name, operation, waitMs), waitMs);
+  };
+
   /** The error the caller sees; what a job should do with it travels on it (`postponeJob`). */
   const finalError = (
     error: unknown,
@@ -617,10 +623,7 @@ export function createOutboundClient(
         return postponeJob(error.error, Number(error.error.details.retryAfterSeconds) * 1000);
       return error.error;
     }
-    if (error instanceof BrokenCircuitError) {
-      const waitMs = Math.max(0, openedAt + (provider.breaker?.halfOpenAfterMs ?? 0) - Date.now());
-      return postponeJob(outboundErrors.circuitOpen(provider.name, operation, waitMs), waitMs);
-    }
+    if (error instanceof BrokenCircuitError) return circuitOpenError(operation);
     if (error instanceof BulkheadRejectedError)
       return outboundErrors.overloaded(provider.name, operation, provider.concurrency ?? 0);
     if (signal?.aborted === true && request.signal?.aborted !== true)
