@@ -485,7 +485,8 @@ describe('Outbound client: abort signals', () => {
     try {
       let listenersInFlight = -1;
       await inFlight(
-        () => Array.from({ length: 40 }, () => client.request({ method: 'GET', path: 'models', signal: shared })),
+        () =>
+          Array.from({ length: 40 }, () => client.request({ method: 'GET', path: 'models', signal: shared })),
         40,
         () => {
           listenersInFlight = getEventListeners(shared, 'abort').length;

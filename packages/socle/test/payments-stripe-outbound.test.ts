@@ -97,7 +97,9 @@ describeEachDatabase('Payments: Stripe calls through the declared outbound clien
     // The secret key travels in the SDK's Authorization header, never in a log line.
     expect(JSON.stringify(lines)).not.toContain(stripe.secretKey);
     const metrics = (await socle.app.inject({ method: 'GET', url: '/metrics' })).body;
-    expect(metrics).toMatch(/socle_outbound_calls_total\{provider="stripe",operation="POST",outcome="ok"\} 1/);
+    expect(metrics).toMatch(
+      /socle_outbound_calls_total\{provider="stripe",operation="POST",outcome="ok"\} 1/,
+    );
     expect(metrics).toMatch(/socle_outbound_circuit_state\{provider="stripe"\} 0/);
     expect(stripeCircuit()).toBe('closed');
 
@@ -120,8 +122,7 @@ describeEachDatabase('Payments: Stripe calls through the declared outbound clien
     // The breaker reads Date.now(): frozen from here, it stays open however slow the machine is.
     vi.useFakeTimers({ toFake: ['Date'] });
     vi.setSystemTime(new Date());
-    for (let call = 0; call < 5 && stripeCircuit() !== 'open'; call++)
-      await checkout(tenant);
+    for (let call = 0; call < 5 && stripeCircuit() !== 'open'; call++) await checkout(tenant);
     const seen = stripe.api.requests.length;
     const open = await checkout(tenant);
     expect(open.statusCode).toBe(503);

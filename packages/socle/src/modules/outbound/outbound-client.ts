@@ -7,7 +7,6 @@ import {
   circuitBreaker,
   DelegateBackoff,
   handleWhen,
-  noop,
   retry,
   SamplingBreaker,
   TaskCancelledError,
@@ -266,7 +265,15 @@ const CIRCUIT_NAMES: Record<CircuitState, CircuitStateName> = {
 async function readLimited(
   body: Dispatcher.ResponseData['body'],
   limit: number,
+  contentLength: string | string[] | undefined,
 ): Promise<Buffer | undefined> {
+  const announced = typeof contentLength === 'string' ? Number(contentLength) : Number.NaN;
+  if (Number.isSafeInteger(announced) && announced <= limit) {
+    // Announced within the limit: undici reads it in one go, as a bare `body.json()` does (an async
+    // iterator costs a promise per chunk); undici never delivers more than the announced length.
+    const bytes = await body.bytes();
+    return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  }
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of body) {
@@ -336,8 +343,8 @@ export function createOutboundClient(
     breaker === undefined ? 'closed' : CIRCUIT_NAMES[breaker.state];
   metrics.trackCircuit(provider.name, circuitState);
 
-  const concurrencyCap: { execute<T>(fn: () => Promise<T>, signal?: AbortSignal): Promise<T> } =
-    provider.concurrency === undefined ? noop : bulkhead(provider.concurrency, provider.concurrency);
+  const concurrencyCap =
+    provider.concurrency === undefined ? undefined : bulkhead(provider.concurrency, provider.concurrency);
   /**
    * One attempt under its own timeout: a signal of its own, aborted by a timer or by the call's
    * signal. undici and the body reader honour it, so a timer and one listener do what cockatiel's
@@ -402,7 +409,9 @@ export function createOutboundClient(
   const attemptOnce = async (request: OutboundRequest, operation: string, signal: AbortSignal) => {
     let authHeaders: Readonly<Record<string, string>>;
     try {
-      authHeaders = await auth.headers(signal);
+      const pending = auth.headers(signal);
+      // Static headers (none, bearer, header) are not awaited: a call spends no extra tick on them.
+      authHeaders = pending instanceof Promise ? await pending : pending;
     } catch (error) {
       const socleError = error as SocleError;
       if (socleError.code === 'outbound.credential_missing')
@@ -447,7 +456,11 @@ export function createOutboundClient(
       status < 400 ||
       (request.refusalsAsResponses === true && status !== 408 && status !== 429 && status < 500)
     ) {
-      const data = await readLimited(response.body, provider.maxResponseBytes);
+      const data = await readLimited(
+        response.body,
+        provider.maxResponseBytes,
+        response.headers['content-length'],
+      );
       if (data === undefined)
         throw new AttemptFailure(
           outboundErrors.responseTooLarge(provider.name, operation, provider.maxResponseBytes),
@@ -457,7 +470,10 @@ export function createOutboundClient(
       return { status, headers: response.headers, data };
     }
     // An error answer: only its first bytes matter.
-    const data = (await readLimited(response.body, 64 * 1024).catch(() => undefined)) ?? Buffer.alloc(0);
+    const data =
+      (await readLimited(response.body, 64 * 1024, response.headers['content-length']).catch(
+        () => undefined,
+      )) ?? Buffer.alloc(0);
     if (status === 401 && auth.invalidate()) {
       // A cached token the provider no longer takes: the request was refused, so sending it again is safe.
       throw new AttemptFailure(
@@ -520,7 +536,7 @@ export function createOutboundClient(
       breaker?.state === CircuitState.Open &&
       Date.now() - openedAt < (provider.breaker?.halfOpenAfterMs ?? 0)
     ) {
-      const refused = finalError(new BrokenCircuitError(), operation, undefined, request);
+      const refused = circuitOpenError(operation);
       metrics.observeCall(provider.name, operation, 'circuit_open', (performance.now() - started) / 1000);
       throw refused;
     }
@@ -557,13 +573,16 @@ export function createOutboundClient(
       }
     };
     const guarded = async () => {
+      if (provider.rateLimit !== undefined)
+        try {
+          await takeRateLimit(operation, call.deadline);
+        } catch (error) {
+          throw error instanceof AttemptFailure ? call.claim(error) : error;
+        }
       try {
-        await takeRateLimit(operation, call.deadline);
-      } catch (error) {
-        throw error instanceof AttemptFailure ? call.claim(error) : error;
-      }
-      try {
-        return await concurrencyCap.execute(() => withAttemptTimeout(attemptWithin, signal, call.deadline));
+        return await (concurrencyCap === undefined
+          ? withAttemptTimeout(attemptWithin, signal, call.deadline)
+          : concurrencyCap.execute(() => withAttemptTimeout(attemptWithin, signal, call.deadline)));
       } catch (error) {
         if (error instanceof TaskCancelledError && !signal.aborted) throw timedOut();
         throw error;
@@ -586,6 +605,12 @@ export function createOutboundClient(
     }
   };
 
+  /** `outbound.circuit_open`, postponing a job until the probe may go (one error made, no cockatiel one). */
+  const circuitOpenError = (operation: string) => {
+    const waitMs = Math.max(0, openedAt + (provider.breaker?.halfOpenAfterMs ?? 0) - Date.now());
+    return postponeJob(outboundErrors.circuitOpen(provider.name, operation, waitMs), waitMs);
+  };
+
   /** The error the caller sees; what a job should do with it travels on it (`postponeJob`). */
   const finalError = (
     error: unknown,
@@ -598,10 +623,7 @@ export function createOutboundClient(
         return postponeJob(error.error, Number(error.error.details.retryAfterSeconds) * 1000);
       return error.error;
     }
-    if (error instanceof BrokenCircuitError) {
-      const waitMs = Math.max(0, openedAt + (provider.breaker?.halfOpenAfterMs ?? 0) - Date.now());
-      return postponeJob(outboundErrors.circuitOpen(provider.name, operation, waitMs), waitMs);
-    }
+    if (error instanceof BrokenCircuitError) return circuitOpenError(operation);
     if (error instanceof BulkheadRejectedError)
       return outboundErrors.overloaded(provider.name, operation, provider.concurrency ?? 0);
     if (signal?.aborted === true && request.signal?.aborted !== true)
@@ -676,6 +698,7 @@ export function createOutboundClient(
     callAlone,
     async request(request) {
       const operation = request.operation ?? request.method;
+      if (provider.fallback.length === 0) return callAlone(request, operation);
       const chain = [provider, ...provider.fallback];
       let lastError: unknown;
       for (const [index, candidate] of chain.entries()) {
@@ -711,22 +734,32 @@ function toResponse(
   operation: string,
   answer: { status: number; headers: Dispatcher.ResponseData['headers']; data: Buffer },
 ): OutboundResponse {
-  return {
-    provider,
-    status: answer.status,
-    headers: answer.headers,
-    body: answer.data,
-    text: () => answer.data.toString('utf8'),
-    json<T>(validator?: JsonValidator): T {
-      let value: unknown;
-      try {
-        value = JSON.parse(answer.data.toString('utf8'));
-      } catch (cause) {
-        throw outboundErrors.badResponse(provider, operation, 'a body that is not JSON', cause);
-      }
-      if (validator !== undefined && !validator.Check(value))
-        throw outboundErrors.badResponse(provider, operation, 'JSON of an unexpected shape');
-      return value as T;
-    },
-  };
+  return new ProviderAnswer(provider, operation, answer.status, answer.headers, answer.data);
+}
+
+/** A provider's answer: one object per call, its readers on the prototype. */
+class ProviderAnswer implements OutboundResponse {
+  constructor(
+    readonly provider: string,
+    private readonly operation: string,
+    readonly status: number,
+    readonly headers: Dispatcher.ResponseData['headers'],
+    readonly body: Buffer,
+  ) {}
+
+  text(): string {
+    return this.body.toString('utf8');
+  }
+
+  json<T>(validator?: JsonValidator): T {
+    let value: unknown;
+    try {
+      value = JSON.parse(this.body.toString('utf8'));
+    } catch (cause) {
+      throw outboundErrors.badResponse(this.provider, this.operation, 'a body that is not JSON', cause);
+    }
+    if (validator !== undefined && !validator.Check(value))
+      throw outboundErrors.badResponse(this.provider, this.operation, 'JSON of an unexpected shape');
+    return value as T;
+  }
 }

@@ -160,7 +160,10 @@ export function createStripeProvider(options: StripeProviderOptions): PaymentPro
   const { client } = options;
   const api = client.provider.baseUrl;
   if (api.pathname !== '/')
-    throw paymentsErrors.notConfigured('stripe', 'PAYMENTS_STRIPE_API_URL without a path (the SDK adds /v1/…)');
+    throw paymentsErrors.notConfigured(
+      'stripe',
+      'PAYMENTS_STRIPE_API_URL without a path (the SDK adds /v1/…)',
+    );
   const stripe = new Stripe(options.secretKey, {
     // The SDK's own code path, its requests sent by the declared client's `fetch`. Its retries are
     // off: the client retries what is safe (the SDK keys every POST; payments' keys are
