@@ -291,6 +291,7 @@ export function createBookingService(options: BookingServiceOptions) {
         await store.flagPayment(trx, current.id, 'underpaid', at);
         event = 'appointment.payment_flagged';
       } else {
+        if (current.paymentFlag === 'underpaid') await store.clearUnderpaid(trx, current.id);
         await store.setStatus(trx, current.id, 'confirmed', at, {
           paidAt: payment.paidAt,
           invoiceId: payment.invoiceId,
@@ -306,6 +307,33 @@ export function createBookingService(options: BookingServiceOptions) {
       const changed = (await store.find(trx, current.id)) as Appointment;
       if (event === 'appointment.confirmed') await options.mailPatient(trx, changed, event);
       return { appointment: changed, event };
+    },
+
+    /**
+     * The invoice received less than the price (the payments module's `payment.partially_paid`
+     * while it is open, `payment.underpaid` once it expired so), in that event's transaction:
+     * the appointment is flagged `underpaid` with what came and what is missing, never confirmed.
+     * While the hold lives the patient may still send the rest (a later settlement confirms it);
+     * an underpaid invoice that expired ends the hold and frees the slot, for the practice to
+     * refund or settle by hand. A confirmed, cancelled or unknown appointment is left alone.
+     */
+    async applyUnderpayment(
+      trx: Transaction<unknown>,
+      underpayment: {
+        readonly appointmentId: string;
+        readonly receivedSats: number;
+        readonly missingSats: number;
+        readonly final: boolean;
+      },
+    ): Promise<Appointment | undefined> {
+      const at = clock.now();
+      const current = await store.find(trx, underpayment.appointmentId, true);
+      if (current === undefined || (current.status !== 'held' && current.status !== 'expired'))
+        return undefined;
+      await store.flagUnderpaid(trx, current.id, underpayment, at);
+      if (underpayment.final && current.status === 'held')
+        await store.setStatus(trx, current.id, 'expired', at);
+      return (await store.find(trx, current.id)) as Appointment;
     },
 
     /** {@link applyPayment} in its own transaction, announced once committed. */

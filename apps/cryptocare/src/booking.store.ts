@@ -15,6 +15,9 @@ export interface Appointment {
   readonly priceChfCents: number;
   readonly invoiceId: string | null;
   readonly paymentFlag: string | null;
+  /** An underpaid invoice: sats the processor received, and sats missing (null otherwise). */
+  readonly receivedSats: number | null;
+  readonly missingSats: number | null;
   readonly paidAt: Date | null;
   readonly zoomJoinUrl: string | null;
   readonly zoomMeetingId: string | null;
@@ -41,6 +44,7 @@ const COLUMNS = sql`a.id, a.tenant_id as "orgId", a.professional_id as "professi
   a.patient_id as "patientId", a.starts_at as "startsAt", a.ends_at as "endsAt", a.status,
   a.hold_expires_at as "holdExpiresAt", a.price_chf_cents as "priceChfCents",
   a.invoice_id as "invoiceId", a.payment_flag as "paymentFlag", a.paid_at as "paidAt",
+  a.received_sats::float8 as "receivedSats", a.missing_sats::float8 as "missingSats",
   a.zoom_join_url as "zoomJoinUrl", a.zoom_meeting_id as "zoomMeetingId"`;
 
 /** Postgres' `exclusion_violation`: the constraint refused an overlapping live appointment. */
@@ -115,6 +119,24 @@ export function createBookingStore(db: Database) {
 
     async setInvoice(trx: Transaction<unknown>, id: string, invoiceId: string): Promise<void> {
       await sql`update cryptocare.appointments set invoice_id = ${invoiceId} where id = ${id}`.execute(trx);
+    },
+
+    /** Flags an underpayment with what came and what is missing (sats). */
+    async flagUnderpaid(
+      trx: Transaction<unknown>,
+      id: string,
+      amounts: { receivedSats: number; missingSats: number },
+      at: Date,
+    ): Promise<void> {
+      await sql`update cryptocare.appointments set payment_flag = 'underpaid', updated_at = ${at},
+          received_sats = ${amounts.receivedSats}, missing_sats = ${amounts.missingSats}
+        where id = ${id}`.execute(trx);
+    },
+
+    /** The rest came: the underpayment is settled (confirmed appointments carry no flag). */
+    async clearUnderpaid(trx: Transaction<unknown>, id: string): Promise<void> {
+      await sql`update cryptocare.appointments set payment_flag = null, received_sats = null, missing_sats = null
+        where id = ${id} and payment_flag = 'underpaid'`.execute(trx);
     },
 
     async flagPayment(trx: Transaction<unknown>, id: string, flag: string, at: Date): Promise<void> {

@@ -224,6 +224,20 @@ function buildServices(context: SetupContext<unknown, CryptoCareSettings>, optio
     });
     if (appointment !== undefined && event !== undefined) afterCommit(() => announce(appointment, event));
   });
+  // Less than the price came: flagged with what is missing, for the patient and the practice.
+  for (const name of ['payment.partially_paid', 'payment.underpaid'] as const)
+    payments.on(name, async (trx, payment, afterCommit) => {
+      const appointmentId = appointmentOf(payment);
+      if (appointmentId === undefined) return;
+      const received = Number(payment.receivedSats ?? 0n);
+      const flagged = await booking.applyUnderpayment(trx, {
+        appointmentId,
+        receivedSats: received,
+        missingSats: Math.max(0, Number(payment.amountSats ?? 0n) - received),
+        final: name === 'payment.underpaid',
+      });
+      if (flagged !== undefined) afterCommit(() => announce(flagged, 'appointment.payment_flagged'));
+    });
   payments.on('invoice.expired', async (trx, payment, afterCommit) => {
     const appointmentId = appointmentOf(payment);
     if (appointmentId === undefined) return;
@@ -283,6 +297,8 @@ export function presentForChannel(appointment: Appointment) {
     endsAt: appointment.endsAt.toISOString(),
     status: appointment.status,
     paymentFlag: appointment.paymentFlag,
+    receivedSats: appointment.receivedSats,
+    missingSats: appointment.missingSats,
     zoomJoinUrl: appointment.zoomJoinUrl,
   };
 }

@@ -26,6 +26,9 @@ const AppointmentView = Type.Object({
   priceChfCents: Type.Integer(),
   invoiceId: Type.Union([Type.String(), Type.Null()]),
   paymentFlag: Type.Union([Type.String(), Type.Null()]),
+  /** An underpaid invoice: sats received and sats missing. */
+  receivedSats: Type.Union([Type.Integer(), Type.Null()]),
+  missingSats: Type.Union([Type.Integer(), Type.Null()]),
   zoomJoinUrl: Type.Union([Type.String(), Type.Null()]),
 });
 
@@ -46,6 +49,8 @@ const presentAppointment = (appointment: Appointment) => ({
   priceChfCents: appointment.priceChfCents,
   invoiceId: appointment.invoiceId,
   paymentFlag: appointment.paymentFlag,
+  receivedSats: appointment.receivedSats,
+  missingSats: appointment.missingSats,
   zoomJoinUrl: appointment.zoomJoinUrl,
 });
 

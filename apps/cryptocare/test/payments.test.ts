@@ -102,6 +102,59 @@ describe.each(targets.map((target) => [target.dialect, target] as const))(
     );
 
     it.skipIf(!target.available)(
+      'an underpaid invoice is shown to the patient with what is missing and never confirmed; the rest in time confirms, expired underpaid frees the slot',
+      async () => {
+        const { professionalId, atProcessor, status } = await book('2026-03-30T07:00:00.000Z');
+        // 120 CHF = 240,000 sats; the wallet sends 100,000 (BTCPay: InvoiceReceivedPayment).
+        expect(app.btcpay.pay(atProcessor.id, 100_000)).toEqual(['InvoiceReceivedPayment']);
+        for (let i = 0; i < 2; i++)
+          expect((await app.btcpayWebhook(atProcessor.id, 'InvoiceReceivedPayment')).statusCode).toBe(200);
+        expect(await status()).toMatchObject({
+          status: 'held',
+          paymentFlag: 'underpaid',
+          receivedSats: 100_000,
+          missingSats: 140_000,
+        });
+        // The invoice expires partly paid (InvoiceExpired, partiallyPaid): never confirmed, the
+        // hold ends and the slot is free; the practice sees the flag and the amounts.
+        app.btcpay.expire(atProcessor.id);
+        for (const type of ['InvoiceExpired', 'InvoiceSettled', 'InvoiceExpired'])
+          expect((await app.btcpayWebhook(atProcessor.id, type)).statusCode).toBe(200);
+        expect(await status()).toMatchObject({
+          status: 'expired',
+          paymentFlag: 'underpaid',
+          receivedSats: 100_000,
+          missingSats: 140_000,
+        });
+        const other = await app.socle.newUser();
+        const again = await app.call(other, 'POST', '/cryptocare/appointments', {
+          payload: { professionalId, startsAt: '2026-03-30T07:00:00.000Z' },
+        });
+        expect(again.statusCode, again.body).toBe(201);
+
+        // Another booking: part, then the rest before the hold ends → confirmed once, flag cleared.
+        const second = await book('2026-03-31T07:00:00.000Z');
+        app.btcpay.pay(second.atProcessor.id, 40_000);
+        expect((await app.btcpayWebhook(second.atProcessor.id, 'InvoiceReceivedPayment')).statusCode).toBe(
+          200,
+        );
+        expect(await second.status()).toMatchObject({ status: 'held', missingSats: 200_000 });
+        expect(app.btcpay.pay(second.atProcessor.id, 200_000)).toEqual([
+          'InvoiceReceivedPayment',
+          'InvoiceSettled',
+        ]);
+        for (const type of ['InvoiceReceivedPayment', 'InvoiceSettled'])
+          expect((await app.btcpayWebhook(second.atProcessor.id, type)).statusCode).toBe(200);
+        expect(await second.status()).toMatchObject({
+          status: 'confirmed',
+          paymentFlag: null,
+          missingSats: null,
+        });
+        expect(await jobsOf(second.appointment.id)).toBe(1);
+      },
+    );
+
+    it.skipIf(!target.available)(
       'a settlement applied after the hold ran out is flagged late, never confirmed',
       async () => {
         const { atProcessor, status } = await book('2026-03-27T07:00:00.000Z');

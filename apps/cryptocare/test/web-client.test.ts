@@ -87,7 +87,21 @@ describe.skipIf(!chromiumAvailable() || target === undefined || !target.availabl
           (candidate) => candidate.metadata.orderId === `appointment:${appointment?.id}`,
         );
         expect(invoice).toMatchObject({ currency: 'CHF', amount: '120.00' });
-        app.btcpay.settle(invoice?.id as string);
+        // The wallet first sends too little: the page says what is missing and stays held.
+        app.btcpay.pay(invoice?.id as string, 100_000);
+        expect(
+          await app.btcpay.deliver(
+            `${baseUrl}/payments/webhooks/btcpay`,
+            invoice?.id as string,
+            'InvoiceReceivedPayment',
+          ),
+        ).toBe(200);
+        await page
+          .locator('#payment-flag', { hasText: 'Underpaid: 100000 sats received, 140000 sats missing' })
+          .waitFor();
+        expect(await page.locator('#status').textContent()).toBe('held');
+        // Then the rest.
+        app.btcpay.pay(invoice?.id as string, 140_000);
         expect(
           await app.btcpay.deliver(
             `${baseUrl}/payments/webhooks/btcpay`,
@@ -96,6 +110,7 @@ describe.skipIf(!chromiumAvailable() || target === undefined || !target.availabl
           ),
         ).toBe(200);
         await page.locator('#status', { hasText: 'confirmed' }).waitFor();
+        expect(await page.locator('#payment-flag').isHidden()).toBe(true);
         await agenda.locator('#agenda-list li', { hasText: 'confirmed' }).waitFor();
         // The job makes the Zoom link; it appears on both pages.
         await app.socle.jobs.runDueJobs();

@@ -154,6 +154,15 @@ function showAppointment(appointment) {
   $('status').textContent = appointment.status;
   $('when').textContent = local(appointment.startsAt);
   if (appointment.status === 'confirmed') $('payment').textContent = 'Payment received.';
+  // An underpaid invoice is never confirmed: the patient sees what came and what is missing.
+  const flag = $('payment-flag');
+  flag.hidden = appointment.paymentFlag !== 'underpaid';
+  if (appointment.paymentFlag === 'underpaid')
+    flag.textContent =
+      `Underpaid: ${appointment.receivedSats} sats received, ${appointment.missingSats} sats missing. ` +
+      (appointment.status === 'held'
+        ? 'Send the rest before the hold expires to confirm the appointment.'
+        : 'The appointment is not confirmed; the practice will refund or contact you.');
   const zoom = $('zoom');
   zoom.replaceChildren();
   if (appointment.zoomJoinUrl) {

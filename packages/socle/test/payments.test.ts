@@ -374,7 +374,7 @@ describeEachDatabase('Payments', (target) => {
       await deliverAll(opened);
       const subscriptionId = sessionOf(sessionId).subscription as string;
       const invoiceOf = (events: readonly StripeEvent[]) =>
-        (events.find((event) => event.type === 'invoice.paid')?.data.object as { id: string }).id;
+        (events.find((event) => event.type === 'invoice.paid') as StripeEvent).data.object.id;
       const renewed = server.stripe.renewSubscription(subscriptionId);
       await deliverAll(renewed);
       expect(await credits()).toBe(2000n);

@@ -52,8 +52,12 @@ export function changeOfInvoiceStatus(
 ): PaymentChange {
   const { receivedSats, missingSats } = amounts;
   if (status === 'Settled') return { kind: 'paid', receivedSats };
+  // Expired having received all of it (paid late: `PaidLate`) is not underpaid: it expires as
+  // before and BTCPay's later settlement, if it comes, is a late payment.
   if (status === 'Expired')
-    return receivedSats > 0n ? { kind: 'underpaid', receivedSats, missingSats } : { kind: 'expired' };
+    return receivedSats > 0n && missingSats > 0n
+      ? { kind: 'underpaid', receivedSats, missingSats }
+      : { kind: 'expired' };
   if (status === 'Invalid') return { kind: 'failed', receivedSats };
   if (receivedSats > 0n && missingSats > 0n) return { kind: 'partially_paid', receivedSats, missingSats };
   return { kind: 'noted' };
