@@ -83,7 +83,7 @@ describe.each(targets.map((target) => [target.dialect, target] as const))(
         const held = await app.call(patient, 'POST', '/cryptocare/appointments', {
           payload: { professionalId: practice.professionalId, startsAt },
         });
-        if (held.statusCode === 201) return { id: held.json().id as string, startsAt };
+        if (held.statusCode === 201) return { id: held.json().appointment.id as string, startsAt };
       }
       throw new Error('could not hold a slot in 20 tries');
     }
@@ -112,6 +112,32 @@ describe.each(targets.map((target) => [target.dialect, target] as const))(
         ];
         const asPatient = { token: patientToken, email: patient.email };
         const byId = async () => ({ path: { id: (await heldAppointment(asPatient)).id } });
+        // The practice's own calls: the professional, a member, in the practice's organization.
+        const inPractice = { authorization: `Bearer ${professionalToken}`, 'x-org-id': practice.tenant.id };
+        const agendaById = async () => ({ ...(await byId()), headers: inPractice });
+        const profile = (name: string) => ({
+          displayName: `Dr ${name}`,
+          specialties: ['general'],
+          languages: ['de'],
+          priceChfCents: 9_000,
+        });
+        /** A person without a professional profile yet (signing up spends them). */
+        const newcomer = async () => {
+          const user = await app.socle.newUser();
+          return {
+            headers: { authorization: `Bearer ${user.token}` },
+            body: profile(user.userId.slice(0, 6)),
+          };
+        };
+        /** A member of the practice with a professional profile, not practising there yet. */
+        const joiner = async () => {
+          const user = await app.socle.newMember(practice.tenant);
+          const created = await app.call(user, 'POST', '/cryptocare/professionals', {
+            payload: profile(user.userId.slice(0, 6)),
+          });
+          if (created.statusCode !== 201) throw new Error(`profile: ${created.body}`);
+          return { headers: { authorization: `Bearer ${user.token}`, 'x-org-id': practice.tenant.id } };
+        };
         const preparations: Record<
           string,
           Partial<Record<string, (credential: FuzzCredential) => Promise<FuzzPreparation>>>
@@ -135,9 +161,13 @@ describe.each(targets.map((target) => [target.dialect, target] as const))(
               body: { startsAt: await nextSlot(asPatient) },
             }),
           },
-          'POST /cryptocare/agenda/{id}/cancel': { professional: byId },
-          'GET /cryptocare/agenda/{id}/notes': { professional: byId },
-          'PUT /cryptocare/agenda/{id}/notes': { professional: byId },
+          'POST /cryptocare/professionals': { patient: newcomer },
+          'POST /cryptocare/practice/professionals': { professional: joiner },
+          'POST /cryptocare/agenda/{id}/cancel': { professional: agendaById },
+          'GET /cryptocare/agenda/{id}/notes': { professional: agendaById },
+          'POST /cryptocare/agenda/{id}/notes': {
+            professional: async () => ({ ...(await agendaById()), body: { body: 'Seen today; all well.' } }),
+          },
           'PUT /cryptocare/professionals/me/hours': { professional: async () => ({ body: HOURS }) },
           'PUT /cryptocare/professionals/me/exceptions/{day}': {
             professional: async () => ({ path: { day: '2026-06-01' } }),
@@ -156,6 +186,8 @@ describe.each(targets.map((target) => [target.dialect, target] as const))(
           `fuzz gate cryptocare [${target.dialect}]: ${report.sent} requests over ${report.operations.length} operations, ${report.serverErrors} × 5xx; never 2xx: ${report.operations.filter((operation) => !report.succeeded.includes(operation)).join(', ') || 'none'}`,
         );
         expect(report.findings).toEqual([]);
+        // Every operation got past its checks at least once.
+        expect(report.operations.filter((operation) => !report.succeeded.includes(operation))).toEqual([]);
         expect(report.serverErrors).toBe(0);
         expect(report.operations.length).toBeGreaterThanOrEqual(18);
         expect(report.sent).toBeGreaterThan(report.operations.length * 50);

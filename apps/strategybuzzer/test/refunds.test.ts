@@ -81,7 +81,7 @@ describe.each(targets.map((target) => [target.dialect, target] as const))(
               now: clock.now,
               settings: { roomSize: 2, minPlayers: 2, starterCoins: 100, premiumEntryCoins: 20 },
               // The same database, an embedded bus each (no Redis): a process that restarted.
-              node: { of: world, redisUrl: undefined as unknown as string },
+              node: { of: world },
             }),
           ),
         );
@@ -102,7 +102,7 @@ describe.each(targets.map((target) => [target.dialect, target] as const))(
         extraNodes.push(
           await startBuzzerWorld(target, {
             now: clock.now,
-            node: { of: world, redisUrl: undefined as unknown as string },
+            node: { of: world },
           }),
         );
         for (const player of players) expect(await coinsOf(player)).toBe(100);

@@ -58,8 +58,11 @@ export async function startBuzzerWorld(
     now?: () => number;
     timers?: boolean;
     questions?: number;
-    /** Another node of a fleet: the first node's database, Redis and realtime app (set up already). */
-    node?: { of: BuzzerWorld; redisUrl: string };
+    /**
+     * Another node on the first one's database and realtime app (set up already): of a fleet with
+     * `redisUrl`, else a process alone on it (embedded bus), as after a restart.
+     */
+    node?: { of: BuzzerWorld; redisUrl?: string };
     /** The first node of a fleet: Redis for its bus. */
     redisUrl?: string;
     /** The fake Stripe payments talk to (default: none reachable; checkouts fail). */

@@ -50,6 +50,12 @@ export interface FuzzPreparation {
   readonly path?: Readonly<Record<string, string>>;
   /** The valid JSON body (sent as JSON even when the operation declares no body schema). */
   readonly body?: unknown;
+  /**
+   * The valid body as bytes of its own type, for an operation that reads a raw body (an image
+   * upload): sent as is with this `content-type` instead of `body`; the variants send the wrong
+   * bodies and types around it.
+   */
+  readonly rawBody?: { readonly contentType: string; readonly bytes: Buffer };
   /** Headers sent instead of the credential's (another person's token and organization). */
   readonly headers?: Readonly<Record<string, string>>;
 }
@@ -377,13 +383,23 @@ function* variantsOf(
       : bodySchema === undefined
         ? undefined
         : (exampleFor(bodySchema) as unknown);
-  const base: FuzzRequest = {
-    label: 'valid request',
-    path,
-    query,
-    headers: baseBody === undefined ? headers : { ...headers, ...json },
-    ...(baseBody === undefined ? {} : { body: JSON.stringify(baseBody) }),
-  };
+  const raw = preparation?.rawBody;
+  const base: FuzzRequest =
+    raw !== undefined
+      ? {
+          label: 'valid request',
+          path,
+          query,
+          headers: { ...headers, 'content-type': raw.contentType },
+          body: raw.bytes,
+        }
+      : {
+          label: 'valid request',
+          path,
+          query,
+          headers: baseBody === undefined ? headers : { ...headers, ...json },
+          ...(baseBody === undefined ? {} : { body: JSON.stringify(baseBody) }),
+        };
   yield base;
 
   // Path parameters.
