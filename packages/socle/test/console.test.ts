@@ -1,12 +1,20 @@
 import { generate } from 'otplib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createLedgerModule, DEFAULT_CONTENT_SECURITY_POLICY, withOwnerTransaction } from '../src/index.js';
+import {
+  createLedgerModule,
+  DEFAULT_CONTENT_SECURITY_POLICY,
+  type LedgerServices,
+  withOwnerTransaction,
+} from '../src/index.js';
+import { createAuditModule } from '../src/modules/audit/index.js';
 import { createConsoleModule } from '../src/modules/console/index.js';
 import { createBuiltInModules } from '../src/modules/index.js';
+import { createJobsModule } from '../src/modules/jobs/index.js';
 import {
   chromiumAvailable,
   createTestSocle,
   launchBrowser,
+  type StripeEvent,
   TEST_PASSWORD,
   type TestSocle,
   type TestUser,
@@ -15,6 +23,7 @@ import {
 import { createJobsFixtureModule } from './fixtures/jobs-module.js';
 import { callAs } from './support/api-client.js';
 import { describeEachDatabase } from './support/each-database.js';
+import { PAYMENTS_OPERATOR_TOKEN, usePaymentsServer } from './support/payments-server.js';
 import { RawPusherSocket } from './support/realtime-clients.js';
 
 const OPERATOR_TOKEN = 'operator-token-of-the-console-suite-0123456789';
@@ -403,6 +412,7 @@ describeEachDatabase('Operator console with the ledger module', (target) => {
           await page.getByLabel('Operator token (optional)').fill(OPERATOR_TOKEN);
           await page.getByRole('button', { name: 'Sign in' }).click();
           await page.getByRole('link', { name: 'Ledger' }).click();
+          await page.getByText(/No reconciliation has run yet/).waitFor();
           await page.getByRole('button', { name: 'Reconcile now' }).click();
           await page.getByText(/every balance matches its transfers/).waitFor();
           // An account changed by hand, as a faulty migration would.
@@ -417,9 +427,77 @@ describeEachDatabase('Operator console with the ledger module', (target) => {
             .getByRole('table', { name: /Accounts whose stored sums differ/ })
             .getByRole('cell', { name: walletId })
             .waitFor();
+          // The hourly job's result is kept and shown when the page opens.
+          await socle.servicesOf<LedgerServices>('ledger').ledger.check();
+          await page.reload();
+          await page.getByText(/2 problem\(s\) found/).waitFor();
+          await page.getByText('(by the hourly job)').waitFor();
           await page.getByRole('combobox', { name: 'Language' }).selectOption('fr');
           await page.getByRole('button', { name: 'Rapprocher maintenant' }).waitFor();
+          await page.getByText('(par la tâche horaire)').waitFor();
         });
+      } finally {
+        await browser.close();
+      }
+    },
+    60_000,
+  );
+});
+
+describeEachDatabase('Operator console with the payments module', (target) => {
+  // The jobs module checks the operator token at sign-in; the audit module records the retry.
+  const server = usePaymentsServer(target, [createJobsModule(), createAuditModule(), createConsoleModule()]);
+
+  it.skipIf(!chromiumAvailable())(
+    'shows a failed payment event with its error, and retries it once the app is back',
+    async () => {
+      const tenant = await server.socle.newTenant();
+      const { paymentId, sessionId } = await server.checkout(tenant, 'coins-500');
+      let failing = true;
+      server.payments.on('payment.succeeded', (_trx, payment) => {
+        if (payment.id === paymentId && failing) throw new Error('the app is down');
+      });
+      const [completed] = server.stripe.completeCheckout(sessionId) as [StripeEvent];
+      expect(await server.stripe.deliver(server.webhookUrl, completed)).toBe(500);
+
+      const browser = await launchBrowser();
+      try {
+        const page = await browser.newPage();
+        page.setDefaultTimeout(10_000);
+        const watched = watchPage(page);
+        await watched.run('console-payments', async () => {
+          await page.goto(`${server.baseUrl}/console/`);
+          await page.getByRole('combobox', { name: 'Language' }).selectOption('en');
+          await page.getByLabel('Operator token (optional)').fill(PAYMENTS_OPERATOR_TOKEN);
+          await page.getByRole('button', { name: 'Sign in' }).click();
+          await page.getByRole('link', { name: 'Payments' }).click();
+          await page.getByLabel('Status').selectOption('failed');
+          await page.getByRole('button', { name: 'Filter' }).click();
+          const row = page.locator(`tr[data-event-id="${completed.id}"]`);
+          await row.getByText('the app is down (internal)').waitFor();
+          await row.getByRole('cell', { name: 'Failed', exact: true }).waitFor();
+          // Keyboard only: the retry button is reached and pressed without the mouse.
+          failing = false;
+          await row.getByRole('button', { name: `Retry event ${completed.id}` }).focus();
+          await page.keyboard.press('Enter');
+          await page.getByText(`Event ${completed.id} applied (paid).`).waitFor();
+          // Applied now: gone from the failed ones, listed among the applied.
+          await row.waitFor({ state: 'detached' });
+          await page.getByLabel('Status').selectOption('applied');
+          await page.getByRole('button', { name: 'Filter' }).click();
+          await row.getByRole('cell', { name: 'Applied', exact: true }).waitFor();
+          await page.getByRole('combobox', { name: 'Language' }).selectOption('fr');
+          await page.getByRole('link', { name: 'Paiements' }).waitFor();
+          await row.getByRole('cell', { name: 'Appliqué', exact: true }).waitFor();
+        });
+        expect(await server.balance(tenant, tenant.owner.userId, 'coins')).toBe(500n);
+        await server.socle.servicesOf<{ flush(): Promise<void> }>('audit').flush();
+        const audited = await withOwnerTransaction(server.socle.db, (connection) =>
+          connection.query<{ action: string }>(
+            `select action from audit.events where action = 'POST /operator/payments/events/:provider/:eventId/retry'`,
+          ),
+        );
+        expect(audited.rows).toHaveLength(1);
       } finally {
         await browser.close();
       }

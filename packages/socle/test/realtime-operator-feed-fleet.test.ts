@@ -76,7 +76,7 @@ describe.skipIf(skipReason !== undefined)(
       const before = defaultQueue(
         await (watchers[1] as Watcher).next((data) => defaultQueue(data) !== undefined),
       );
-      const [first] = nodes as [{ socle: TestSocle }];
+      const first = nodes[0] as { socle: TestSocle };
       await first.socle.jobs.enqueue(first.socle.db.kysely, 'jobs_fixture.failing', {}, { maxAttempts: 1 });
       for (const watcher of watchers)
         await watcher.next((data) => defaultQueue(data)?.created === before.created + 1);

@@ -10,6 +10,7 @@ import { Health } from './pages/health.js';
 import { Jobs } from './pages/jobs.js';
 import { Ledger } from './pages/ledger.js';
 import { Organizations } from './pages/organizations.js';
+import { Payments } from './pages/payments.js';
 import { Realtime } from './pages/realtime.js';
 import { SignIn } from './pages/sign-in.js';
 import { Users } from './pages/users.js';
@@ -22,6 +23,7 @@ const PAGES = [
   'jobs',
   'realtime',
   'ledger',
+  'payments',
   'audit',
   'account',
   'health',
@@ -32,7 +34,10 @@ type Page = (typeof PAGES)[number];
  * Pages of opt-in modules, each shown when the server has the module: when `/openapi.json` lists
  * the route the page starts from. The console works the same without them.
  */
-const OPTIONAL_PAGES: Partial<Record<Page, string>> = { ledger: '/org/ledger/accounts' };
+const OPTIONAL_PAGES: Partial<Record<Page, string>> = {
+  ledger: '/org/ledger/accounts',
+  payments: '/org/payments/events',
+};
 
 function pageOfLocation(): Page {
   const name = location.pathname.slice(BASE.length).split('/')[0];
@@ -173,6 +178,7 @@ function App() {
     jobs: Jobs,
     realtime: Realtime,
     ledger: Ledger,
+    payments: Payments,
     audit: Audit,
     account: Account,
     health: Health,

@@ -3,6 +3,7 @@ import {
   createLedgerModule,
   createPaymentsModule,
   type LedgerService,
+  type ModuleDefinition,
   type PaymentsService,
   tenantSettings,
 } from '../../src/index.js';
@@ -47,7 +48,12 @@ export interface PaymentsServer {
 /** The operator token of the payments test server (the operator routes of payments). */
 export const PAYMENTS_OPERATOR_TOKEN = 'operator-token-of-the-payments-suite-0123456789';
 
-export function usePaymentsServer(target: TestDatabaseTarget): PaymentsServer {
+export function usePaymentsServer(
+  target: TestDatabaseTarget,
+  /** More modules (the console, for its browser test). */
+  // biome-ignore lint/suspicious/noExplicitAny: modules of any tables
+  extraModules: readonly ModuleDefinition<any, any, any>[] = [],
+): PaymentsServer {
   let socle: TestSocle;
   let stripe: FakeStripe;
   let baseUrl: string;
@@ -80,6 +86,7 @@ export function usePaymentsServer(target: TestDatabaseTarget): PaymentsServer {
         createRealtimeModule(),
         ledgerModule,
         paymentsModule,
+        ...extraModules,
       ],
     });
     baseUrl = await socle.listen();

@@ -122,6 +122,7 @@ interface Sums {
 }
 interface ReconciliationReport {
   checkedAt: string;
+  trigger: 'schedule' | 'operator';
   ok: boolean;
   accounts: { accountId: string; orgId: string; unit: string; stored: Sums; computed: Sums }[];
   units: { orgId: string; unit: string; posted: string; pending: string }[];
@@ -131,12 +132,18 @@ const sumsText = (sums: Sums) =>
   `${sums.debitsPosted} / ${sums.creditsPosted} (${sums.debitsPending} / ${sums.creditsPending})`;
 
 /**
- * Every organization's reconciliation, run on demand by the operator
+ * Every organization's reconciliation: the latest result kept by the server (the hourly job's or
+ * an operator's, `GET /operator/ledger/reconciliation`), or one run now
  * (`POST /operator/ledger/reconciliation`, audited): drifted accounts and unbalanced units.
  */
 function Reconciliation() {
   const words = useWords();
-  const [report, setReport] = useState<ReconciliationReport | undefined>(undefined);
+  const last = useLoad(
+    () => api<{ last: ReconciliationReport | null }>('/operator/ledger/reconciliation'),
+    [],
+  );
+  const [fresh, setReport] = useState<ReconciliationReport | undefined>(undefined);
+  const report = fresh ?? last.data?.last ?? undefined;
   const [error, setError] = useState<string | undefined>(undefined);
   const [busy, setBusy] = useState(false);
   const reconcile = async () => {
@@ -157,14 +164,16 @@ function Reconciliation() {
       <button type="button" disabled={busy} onClick={() => void reconcile()}>
         {words.reconcileNow}
       </button>
-      <Messages error={error} />
+      <Messages error={error ?? last.error} />
+      {last.data?.last === null && fresh === undefined && <p>{words.noReconciliationYet}</p>}
       {report && (
-        <div role="status">
+        <div role="status" aria-label={words.lastReconciliation}>
           <p class={report.ok ? 'notice' : 'error'}>
             {format(report.ok ? words.reconciledOk : words.reconciledDrift, {
               when: when(report.checkedAt),
               count: report.accounts.length + report.units.length,
-            })}
+            })}{' '}
+            <span class="muted">({words[`ranBy_${report.trigger}`]})</span>
           </p>
           {report.accounts.length > 0 && (
             <table>

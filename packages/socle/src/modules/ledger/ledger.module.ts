@@ -112,8 +112,8 @@ export function createLedgerModule(): LedgerModule {
         }),
       };
     },
-    routes(app, { services, clock }) {
-      registerLedgerRoutes(app, services.ledger, clock);
+    routes(app, { services }) {
+      registerLedgerRoutes(app, services.ledger);
     },
     jobs: {
       expireHolds: defineJob<Record<string, never>, LedgerServices>({

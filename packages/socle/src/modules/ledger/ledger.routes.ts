@@ -1,6 +1,6 @@
 import { Type } from '@fastify/type-provider-typebox';
 import type { FastifyRequest } from 'fastify';
-import { type Clock, type HttpServer, routeSecurity } from '../../kernel/index.js';
+import { type HttpServer, routeSecurity } from '../../kernel/index.js';
 import { requireOperator } from '../identity/index.js';
 import { OrgHeaders, requireOrg, requireOrgRole } from '../tenancy/index.js';
 import { ledgerErrors } from './ledger.errors.js';
@@ -137,7 +137,7 @@ const listQuery = (query: {
  * everything; members read their own accounts (`/ledger/…`) and never post: value moves through
  * the app's code (a purchase webhook, a job), which calls the service API.
  */
-export function registerLedgerRoutes(app: HttpServer, ledger: LedgerService, clock: Clock): void {
+export function registerLedgerRoutes(app: HttpServer, ledger: LedgerService): void {
   const admin = { tags: ['ledger'], security: routeSecurity.memberOrApiKey, headers: OrgHeaders };
 
   const Sums = Type.Object({
