@@ -64,48 +64,46 @@ export async function purgeDeletedTenants(
     // A shard SHARDS does not name (any more) cannot be reached from here: its entry stays marked.
     const backend = shards.get(shard);
     if (backend === undefined) continue;
-    {
-      await inTenantAsOwner(backend, tenantId, async (connection) => {
-        const { rows: tables } = await connection.query<{ name: string }>(
-          `select format('%I.%I', n.nspname, c.relname) as name
+    await inTenantAsOwner(backend, tenantId, async (connection) => {
+      const { rows: tables } = await connection.query<{ name: string }>(
+        `select format('%I.%I', n.nspname, c.relname) as name
              from pg_attribute a
              join pg_class c on c.oid = a.attrelid
              join pg_namespace n on n.oid = c.relnamespace
             where a.attname = 'tenant_id' and not a.attisdropped and c.relkind in ('r', 'p') and not c.relispartition
               and n.nspname not in ('socle', 'pg_catalog', 'information_schema')
             order by 1`,
-        );
-        // Foreign keys between tenant tables are checked at the end of each statement: a table
-        // referenced by another is emptied once the one referencing it is, so the deletes run in
-        // passes until every table of the tenant is empty (a table a pass could not empty waits
-        // behind a savepoint for the next).
-        let remaining = tables.map((table) => table.name);
-        for (let pass = 0; remaining.length > 0 && pass <= tables.length; pass++) {
-          const left: string[] = [];
-          for (const table of remaining) {
-            await connection.execute('savepoint socle_tenant_delete');
-            try {
-              await connection.query(`delete from ${table} where tenant_id = $1`, [tenantId]);
-              await connection.execute('release savepoint socle_tenant_delete');
-            } catch (error) {
-              if ((error as { code?: string }).code !== '23503') throw error;
-              await connection.execute('rollback to savepoint socle_tenant_delete');
-              left.push(table);
-            }
+      );
+      // Foreign keys between tenant tables are checked at the end of each statement: a table
+      // referenced by another is emptied once the one referencing it is, so the deletes run in
+      // passes until every table of the tenant is empty (a table a pass could not empty waits
+      // behind a savepoint for the next).
+      let remaining = tables.map((table) => table.name);
+      for (let pass = 0; remaining.length > 0 && pass <= tables.length; pass++) {
+        const left: string[] = [];
+        for (const table of remaining) {
+          await connection.execute('savepoint socle_tenant_delete');
+          try {
+            await connection.query(`delete from ${table} where tenant_id = $1`, [tenantId]);
+            await connection.execute('release savepoint socle_tenant_delete');
+          } catch (error) {
+            if ((error as { code?: string }).code !== '23503') throw error;
+            await connection.execute('rollback to savepoint socle_tenant_delete');
+            left.push(table);
           }
-          remaining = left;
         }
-        if (remaining.length > 0)
-          throw new Error(
-            `Rows of tenant ${tenantId} on shard ${shard} are still referenced in ${remaining.join(', ')}`,
-          );
-        const { rows: jobs } = await connection.query<{ present: boolean }>(
-          `select to_regclass('${JOBS_TABLE}') is not null as present`,
+        remaining = left;
+      }
+      if (remaining.length > 0)
+        throw new Error(
+          `Rows of tenant ${tenantId} on shard ${shard} are still referenced in ${remaining.join(', ')}`,
         );
-        if (jobs[0]?.present)
-          await connection.query(`delete from ${JOBS_TABLE} where data->>'tenantId' = $1`, [tenantId]);
-      });
-    }
+      const { rows: jobs } = await connection.query<{ present: boolean }>(
+        `select to_regclass('${JOBS_TABLE}') is not null as present`,
+      );
+      if (jobs[0]?.present)
+        await connection.query(`delete from ${JOBS_TABLE} where data->>'tenantId' = $1`, [tenantId]);
+    });
     await withOwnerSession(primary, (connection) =>
       connection.query('delete from socle.tenant_shards where tenant_id = $1 and deleted_at is not null', [
         tenantId,
