@@ -14,6 +14,7 @@ import {
   testPostgresAdminUrl,
 } from '../src/testing/index.js';
 import { postgresTarget } from './support/each-database.js';
+import { pusherServer } from './support/realtime-clients.js';
 
 // Postgres only, by nature: shards are Postgres databases (SHARDS needs DATABASE_URL). Unlike
 // shards.test.ts (which moves tenants with logical replication, on a private cluster), nothing here
@@ -211,7 +212,30 @@ describe.skipIf(!postgresTarget.available)(
       ).toEqual([{ owner_user_id: member.userId }]);
     }, 60_000);
 
-    it('deleting an organization deletes its rows on its shard and its directory entry; a retry after a failure finishes it', async () => {
+    it('finds a realtime app of an organization on a shard by its key and id (the HTTP API, no organization named)', async () => {
+    const tenant = await socle.newTenant();
+    await place(tenant, 'b');
+    const created = await socle.app.inject({
+      method: 'POST',
+      url: '/realtime/apps',
+      headers: as(tenant),
+      payload: { name: 'Quiz on a shard' },
+    });
+    expect(created.statusCode).toBe(201);
+    const app = created.json() as { id: string; key: string; secret: string };
+    expect(await rowsIn(shards.b.url, 'select id from realtime.apps where id = $1', [app.id])).toEqual([
+      { id: app.id },
+    ]);
+    const baseUrl = await socle.listen();
+    const pusher = pusherServer(baseUrl, { appId: app.id, appKey: app.key, appSecret: app.secret });
+    const triggered = await pusher.trigger('news', 'posted', { on: 'shard b' });
+    expect(triggered.status).toBe(200);
+    // A key that is nowhere is still refused.
+    const unknown = pusherServer(baseUrl, { appId: randomUUID(), appKey: 'nowhere', appSecret: app.secret });
+    await expect(unknown.trigger('news', 'posted', {})).rejects.toMatchObject({ status: 404 });
+  }, 60_000);
+
+  it('deleting an organization deletes its rows on its shard and its directory entry; a retry after a failure finishes it', async () => {
       const doomed = await socle.newTenant();
       const kept = await socle.newTenant();
       await place(doomed, 'a');

@@ -137,6 +137,20 @@ export interface Database<Tables = unknown> {
    */
   shardOf(tenantId: string): Promise<string | undefined>;
   /**
+   * The primary, then each shard of `SHARDS`, as databases that run every statement there whatever
+   * organization it acts for; without `SHARDS`, this database alone. For a lookup by a key that
+   * names no organization (a provider's webhook, a realtime app key): ask each in turn until one
+   * has the row (what a tenant on a shard wrote is there). Rare lookups only: it costs a statement
+   * per database for a key that is nowhere.
+   *
+   * @example
+   * for (const database of db.everyDatabase()) {
+   *   const app = await findApp.executeTakeFirst({ key }, database.kysely);
+   *   if (app !== undefined) return app;
+   * }
+   */
+  everyDatabase(): readonly Database<Tables>[];
+  /**
    * With `SHARDS`, in the transaction (on the primary, as the owner) that deletes an organization:
    * marks its directory entry deleted, so that `purgeDeletedTenants` deletes its rows on its
    * shard (no foreign key reaches there) even after a crash. Does nothing without `SHARDS`.
@@ -421,6 +435,7 @@ export function createDatabase(backend: DatabaseBackend, options: CreateDatabase
     async shardOf(tenantId) {
       return shardRouter?.shardOf(tenantId);
     },
+    everyDatabase: () => (primaryView === undefined ? [database] : [primaryView, ...shardViews]),
     async markTenantDeleted(connection, tenantId) {
       if (shardRouter !== undefined) await markTenantDeleted(connection, tenantId);
     },
@@ -433,6 +448,7 @@ export function createDatabase(backend: DatabaseBackend, options: CreateDatabase
     setTransactionContextProvider(provider) {
       contextProvider = provider;
       primaryView?.setTransactionContextProvider(provider);
+      for (const view of shardViews) view.setTransactionContextProvider(provider);
     },
     enableAppRole(role) {
       backend.setAppRole(role);
@@ -483,7 +499,13 @@ export function createDatabase(backend: DatabaseBackend, options: CreateDatabase
           // Where a tenant's statements go is the installation's answer, whichever view asks.
           shardOf: database.shardOf,
           markTenantDeleted: database.markTenantDeleted,
+          everyDatabase: () => database.everyDatabase(),
           purgeDeletedTenants: database.purgeDeletedTenants,
         });
+  // Each shard on its own, for lookups outside any organization (everyDatabase); its pool is the
+  // router's, closed with this database.
+  const shardViews: Database[] = [...(shardRouter?.shards.values() ?? [])].map((shardBackend) =>
+    Object.assign(createDatabase(shardBackend), { close: async () => {} }),
+  );
   return database;
 }
