@@ -4,17 +4,23 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { defineJob, defineModule, Type } from '../src/index.js';
 import { createBuiltInModules } from '../src/modules/index.js';
 import { createLedgerModule } from '../src/modules/ledger/index.js';
+import { createPaymentsModule } from '../src/modules/payments/index.js';
 import { OrgHeaders, requireOrg } from '../src/modules/tenancy/index.js';
 import {
   createTestPostgresDatabase,
   createTestSocle,
+  type FakeStripe,
+  type StripeEvent,
+  startFakeStripe,
   type TestDatabase,
   type TestSocle,
   type TestTenant,
   testPostgresAdminUrl,
 } from '../src/testing/index.js';
+import { paymentsTestCatalog } from './fixtures/payments-module.js';
+import { callAs } from './support/api-client.js';
 import { postgresTarget } from './support/each-database.js';
-import { pusherServer } from './support/realtime-clients.js';
+import { pusherServer, testRealtimeApp } from './support/realtime-clients.js';
 
 // Postgres only, by nature: shards are Postgres databases (SHARDS needs DATABASE_URL). Unlike
 // shards.test.ts (which moves tenants with logical replication, on a private cluster), nothing here
@@ -213,29 +219,33 @@ describe.skipIf(!postgresTarget.available)(
     }, 60_000);
 
     it('finds a realtime app of an organization on a shard by its key and id (the HTTP API, no organization named)', async () => {
-    const tenant = await socle.newTenant();
-    await place(tenant, 'b');
-    const created = await socle.app.inject({
-      method: 'POST',
-      url: '/realtime/apps',
-      headers: as(tenant),
-      payload: { name: 'Quiz on a shard' },
-    });
-    expect(created.statusCode).toBe(201);
-    const app = created.json() as { id: string; key: string; secret: string };
-    expect(await rowsIn(shards.b.url, 'select id from realtime.apps where id = $1', [app.id])).toEqual([
-      { id: app.id },
-    ]);
-    const baseUrl = await socle.listen();
-    const pusher = pusherServer(baseUrl, { appId: app.id, appKey: app.key, appSecret: app.secret });
-    const triggered = await pusher.trigger('news', 'posted', { on: 'shard b' });
-    expect(triggered.status).toBe(200);
-    // A key that is nowhere is still refused.
-    const unknown = pusherServer(baseUrl, { appId: randomUUID(), appKey: 'nowhere', appSecret: app.secret });
-    await expect(unknown.trigger('news', 'posted', {})).rejects.toMatchObject({ status: 404 });
-  }, 60_000);
+      const tenant = await socle.newTenant();
+      await place(tenant, 'b');
+      const created = await socle.app.inject({
+        method: 'POST',
+        url: '/realtime/apps',
+        headers: as(tenant),
+        payload: { name: 'Quiz on a shard' },
+      });
+      expect(created.statusCode).toBe(201);
+      const app = created.json() as { id: string; key: string; secret: string };
+      expect(await rowsIn(shards.b.url, 'select id from realtime.apps where id = $1', [app.id])).toEqual([
+        { id: app.id },
+      ]);
+      const baseUrl = await socle.listen();
+      const pusher = pusherServer(baseUrl, { appId: app.id, appKey: app.key, appSecret: app.secret });
+      const triggered = await pusher.trigger('news', 'posted', { on: 'shard b' });
+      expect(triggered.status).toBe(200);
+      // A key that is nowhere is still refused.
+      const unknown = pusherServer(baseUrl, {
+        appId: randomUUID(),
+        appKey: 'nowhere',
+        appSecret: app.secret,
+      });
+      await expect(unknown.trigger('news', 'posted', {})).rejects.toMatchObject({ status: 404 });
+    }, 60_000);
 
-  it('deleting an organization deletes its rows on its shard and its directory entry; a retry after a failure finishes it', async () => {
+    it('deleting an organization deletes its rows on its shard and its directory entry; a retry after a failure finishes it', async () => {
       const doomed = await socle.newTenant();
       const kept = await socle.newTenant();
       await place(doomed, 'a');
@@ -324,3 +334,71 @@ describe.skipIf(!postgresTarget.available)(
     }, 120_000);
   },
 );
+
+describe.skipIf(!postgresTarget.available)('tenant shards: payment webhooks (Postgres, fake Stripe)', () => {
+  let socle: TestSocle;
+  let stripe: FakeStripe;
+  let shard: TestDatabase;
+  const adminUrl = testPostgresAdminUrl();
+
+  beforeAll(async () => {
+    stripe = await startFakeStripe();
+    shard = await createTestPostgresDatabase(adminUrl, 'socle_shard');
+    socle = await createTestSocle(postgresTarget, {
+      settings: {
+        realtime: testRealtimeApp(),
+        payments: {
+          stripeSecretKey: stripe.secretKey,
+          stripeWebhookSecrets: [stripe.webhookSecret],
+          stripeApiUrl: stripe.url,
+        },
+      },
+      modules: [
+        ...createBuiltInModules(),
+        createLedgerModule(),
+        createPaymentsModule({ providers: ['stripe'], catalog: paymentsTestCatalog }),
+      ],
+      config: {
+        shards: [{ name: 's', url: shard.url as string }],
+        shardsDirectoryCacheMs: 0,
+        jobsQueues: [],
+      },
+    });
+  }, 180_000);
+
+  afterAll(async () => {
+    await socle?.dispose();
+    await stripe?.close();
+    await shard?.drop();
+  });
+
+  it('applies a provider webhook to a payment of an organization on a shard', async () => {
+    const tenant = await socle.newTenant();
+    const directory = new pg.Client({ connectionString: socle.database.url });
+    await directory.connect();
+    try {
+      await directory.query("insert into socle.tenant_shards (tenant_id, shard) values ($1, 's')", [
+        tenant.id,
+      ]);
+    } finally {
+      await directory.end();
+    }
+    const checkout = await callAs(socle, tenant.owner, 'POST', '/payments/checkout', {
+      orgId: tenant.id,
+      payload: {
+        productId: 'coins-500',
+        successUrl: 'https://app.test/ok',
+        cancelUrl: 'https://app.test/cancel',
+      },
+    });
+    expect(checkout.statusCode).toBe(201);
+    const { id: paymentId, providerReference: sessionId } = checkout.json() as {
+      id: string;
+      providerReference: string;
+    };
+    const [completed] = stripe.completeCheckout(sessionId) as [StripeEvent];
+    expect(await stripe.deliver(`${await socle.listen()}/payments/webhooks/stripe`, completed)).toBe(200);
+    const listed = await callAs(socle, tenant.owner, 'GET', '/payments/payments', { orgId: tenant.id });
+    expect(listed.json().payments[0]).toMatchObject({ id: paymentId, status: 'succeeded' });
+  }, 60_000);
+});

@@ -228,6 +228,21 @@ const QR_CODES_MAX = 500;
 export function createPaymentsService(options: PaymentsServiceOptions) {
   const { db, ledger, catalog, clock, log } = options;
   const statements = preparePaymentsStatements(db);
+  /**
+   * The organization and payment of the first of a provider's `references` known here. A webhook
+   * names no organization: with SHARDS the route (written with its payment, on the payment's
+   * database) is looked for on the primary, then each shard.
+   */
+  const findRoute = async (provider: string, references: readonly string[]) => {
+    const params = { provider, references: textArray(references) };
+    const databases = db.everyDatabase();
+    if (databases.length === 1) return statements.findRoute.executeTakeFirst(params);
+    for (const database of databases) {
+      const route = await statements.findRoute.executeTakeFirst(params, database.kysely);
+      if (route !== undefined) return route;
+    }
+    return undefined;
+  };
   const providers = new Map(options.providers.map((provider) => [provider.name, provider]));
   const handlers = new Map<PaymentEventName, PaymentHandler[]>();
 
@@ -968,7 +983,7 @@ export function createPaymentsService(options: PaymentsServiceOptions) {
         },
         now,
       );
-      let route = await paymentsStore.findRoute(db.kysely, provider.name, [purchase.reference]);
+      let route = await findRoute(provider.name, [purchase.reference]);
       if (route === undefined) {
         // Never credited here and already taken back by the store: nothing to record.
         if (purchase.event.change.kind === 'revoked') throw paymentsErrors.purchaseRevoked(provider.name);
@@ -989,7 +1004,7 @@ export function createPaymentsService(options: PaymentsServiceOptions) {
           },
           { settings: tenantSettings({ tenantId: buyer.orgId, userId: buyer.userId }) },
         );
-        route = await paymentsStore.findRoute(db.kysely, provider.name, [purchase.reference]);
+        route = await findRoute(provider.name, [purchase.reference]);
       }
       if (route === undefined) throw new Error(`the ${provider.name} purchase has no payment`);
       const { tenant_id: tenantId, payment_id: paymentId } = route;
@@ -1049,9 +1064,7 @@ export function createPaymentsService(options: PaymentsServiceOptions) {
     async receiveEvent(provider: string, event: VerifiedEvent): Promise<ReceivedEvent> {
       const references = [...(event.paymentId === undefined ? [] : [event.paymentId]), ...event.references];
       const route: PaymentRoute | undefined =
-        references.length === 0
-          ? undefined
-          : await statements.findRoute.executeTakeFirst({ provider, references: textArray(references) });
+        references.length === 0 ? undefined : await findRoute(provider, references);
       if (route === undefined)
         throw paymentsErrors.unknownEvent(provider, 'it names no payment of this server');
       const notices: Notice[] = [];
