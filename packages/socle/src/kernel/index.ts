@@ -69,13 +69,12 @@ export type {
   WithSettingsOptions,
 } from './db/index.js';
 /** 503 `db.unavailable`: what a module answers when the database cannot be reached in time. */
-export { databaseErrors } from './db/index.js';
 /**
  * The settings (`app.tenant_id`…) a transaction or `withSettings` instance acts with, and the name
  * `shardOf` gives the primary: what a module whose tables stay on the primary needs to answer a
  * question asked inside a tenant's transaction on its shard (tenancy's `memberRole`).
  */
-export { PRIMARY_SHARD, settingsOfExecutor } from './db/index.js';
+export { databaseErrors, PRIMARY_SHARD, settingsOfExecutor } from './db/index.js';
 /** The kernel's HTTP errors (`http.*`), for modules answering outside a route (WebSocket upgrades). */
 export {
   type FieldError,

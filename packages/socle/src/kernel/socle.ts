@@ -381,6 +381,16 @@ export async function createSocle(options: CreateSocleOptions): Promise<Socle> {
     for (const module of modules) await module.onStart?.(contextOf(module));
     await jobs.startWorkers();
     await app.ready();
+    // Organizations deleted while their shard could not be reached (or the node stopped in between).
+    if (config.shards.length > 0)
+      void db.purgeDeletedTenants().then(
+        (done) => {
+          if (done.length > 0)
+            log.info({ organizations: done }, 'Deleted organizations purged from their shards');
+        },
+        (error: unknown) =>
+          log.warn({ err: error }, 'Deleted organizations could not be purged from their shards yet'),
+      );
   } catch (error) {
     await jobs.stop().catch(() => undefined);
     await app?.close().catch(() => undefined);

@@ -19,6 +19,7 @@ import {
 import { type PreparedQuery, prepareQuery } from './prepared-query.js';
 import { formatLsn, noteWrite, type ReadRouter, type ReplicaStatus } from './read-routing.js';
 import type { ShardRouter } from './shard-routing.js';
+import { markTenantDeleted, purgeDeletedTenants } from './tenant-deletion.js';
 
 /** Transaction-local settings (`set_config(name, value, true)`), e.g. `app.tenant_id`. */
 export type TransactionSettings = Readonly<Record<string, string>>;
@@ -135,6 +136,40 @@ export interface Database<Tables = unknown> {
    * The same answer on `onPrimary()`.
    */
   shardOf(tenantId: string): Promise<string | undefined>;
+  /**
+   * The primary, then each shard of `SHARDS`, as databases that run every statement there whatever
+   * organization it acts for; without `SHARDS`, this database alone. For a lookup by a key that
+   * names no organization (a provider's webhook, a realtime app key): ask each in turn until one
+   * has the row (what a tenant on a shard wrote is there). Rare lookups only: it costs a statement
+   * per database for a key that is nowhere.
+   *
+   * @example
+   * for (const database of db.everyDatabase()) {
+   *   const app = await findApp.executeTakeFirst({ key }, database.kysely);
+   *   if (app !== undefined) return app;
+   * }
+   */
+  everyDatabase(): readonly Database<Tables>[];
+  /**
+   * With `SHARDS`, in the transaction (on the primary, as the owner) that deletes an organization:
+   * marks its directory entry deleted, so that `purgeDeletedTenants` deletes its rows on its
+   * shard (no foreign key reaches there) even after a crash. Does nothing without `SHARDS`.
+   *
+   * @example
+   * await withOwnerTransaction(db, async (connection) => {
+   *   await db.markTenantDeleted(connection, orgId);
+   *   await connection.query('delete from tenancy.organizations where id = $1', [orgId]);
+   * });
+   * await db.purgeDeletedTenants();
+   */
+  markTenantDeleted(connection: SqlConnection, tenantId: string): Promise<void>;
+  /**
+   * With `SHARDS`: for every organization marked deleted, deletes its rows on its shard (every
+   * table with `tenant_id`, and its jobs) and then its directory entry. Idempotent; run after the
+   * deleting transaction commits, and at start (what a crash in between left). Returns the
+   * organizations finished; none without `SHARDS`.
+   */
+  purgeDeletedTenants(): Promise<readonly string[]>;
   /** Installs the provider of per-transaction settings (one per process; the tenancy module's). */
   setTransactionContextProvider(provider: TransactionContextProvider | undefined): void;
   /**
@@ -400,9 +435,20 @@ export function createDatabase(backend: DatabaseBackend, options: CreateDatabase
     async shardOf(tenantId) {
       return shardRouter?.shardOf(tenantId);
     },
+    everyDatabase: () => (primaryView === undefined ? [database] : [primaryView, ...shardViews]),
+    async markTenantDeleted(connection, tenantId) {
+      if (shardRouter !== undefined) await markTenantDeleted(connection, tenantId);
+    },
+    async purgeDeletedTenants() {
+      if (shardRouter === undefined) return [];
+      const done = await purgeDeletedTenants(backend, shardRouter.shards);
+      for (const tenantId of done) shardRouter.forget(tenantId);
+      return done;
+    },
     setTransactionContextProvider(provider) {
       contextProvider = provider;
       primaryView?.setTransactionContextProvider(provider);
+      for (const view of shardViews) view.setTransactionContextProvider(provider);
     },
     enableAppRole(role) {
       backend.setAppRole(role);
@@ -452,6 +498,14 @@ export function createDatabase(backend: DatabaseBackend, options: CreateDatabase
           close: () => database.close(),
           // Where a tenant's statements go is the installation's answer, whichever view asks.
           shardOf: database.shardOf,
+          markTenantDeleted: database.markTenantDeleted,
+          everyDatabase: () => database.everyDatabase(),
+          purgeDeletedTenants: database.purgeDeletedTenants,
         });
+  // Each shard on its own, for lookups outside any organization (everyDatabase); its pool is the
+  // router's, closed with this database.
+  const shardViews: Database[] = [...(shardRouter?.shards.values() ?? [])].map((shardBackend) =>
+    Object.assign(createDatabase(shardBackend), { close: async () => {} }),
+  );
   return database;
 }

@@ -17,6 +17,8 @@ function directorySql(appRole: string): string {
       shard text not null,
       placed_at timestamptz not null default now()
     );
+    -- Set in the transaction that deletes the organization; the row goes once its shard's rows have.
+    alter table socle.tenant_shards add column if not exists deleted_at timestamptz;
     grant select on socle.tenant_shards to ${quoteIdentifier(appRole)};`;
 }
 

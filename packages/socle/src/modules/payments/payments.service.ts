@@ -245,6 +245,21 @@ export function createPaymentsService(options: PaymentsServiceOptions) {
   const { db, ledger, catalog, clock, log } = options;
   const statements = preparePaymentsStatements(db);
   const failures = createEventFailureRecorder({ db, clock, log });
+  /**
+   * The organization and payment of the first of a provider's `references` known here. A webhook
+   * names no organization: with SHARDS the route (written with its payment, on the payment's
+   * database) is looked for on the primary, then each shard.
+   */
+  const findRoute = async (provider: string, references: readonly string[]) => {
+    const params = { provider, references: textArray(references) };
+    const databases = db.everyDatabase();
+    if (databases.length === 1) return statements.findRoute.executeTakeFirst(params);
+    for (const database of databases) {
+      const route = await statements.findRoute.executeTakeFirst(params, database.kysely);
+      if (route !== undefined) return route;
+    }
+    return undefined;
+  };
   const providers = new Map(options.providers.map((provider) => [provider.name, provider]));
   const handlers = new Map<PaymentEventName, PaymentHandler[]>();
 
@@ -1106,7 +1121,7 @@ export function createPaymentsService(options: PaymentsServiceOptions) {
         },
         now,
       );
-      let route = await paymentsStore.findRoute(db.kysely, provider.name, [purchase.reference]);
+      let route = await findRoute(provider.name, [purchase.reference]);
       if (route === undefined) {
         // Never credited here and already taken back by the store: nothing to record.
         if (purchase.event.change.kind === 'revoked') throw paymentsErrors.purchaseRevoked(provider.name);
@@ -1127,7 +1142,7 @@ export function createPaymentsService(options: PaymentsServiceOptions) {
           },
           { settings: tenantSettings({ tenantId: buyer.orgId, userId: buyer.userId }) },
         );
-        route = await paymentsStore.findRoute(db.kysely, provider.name, [purchase.reference]);
+        route = await findRoute(provider.name, [purchase.reference]);
       }
       if (route === undefined) throw new Error(`the ${provider.name} purchase has no payment`);
       const { tenant_id: tenantId, payment_id: paymentId } = route;
@@ -1188,9 +1203,7 @@ export function createPaymentsService(options: PaymentsServiceOptions) {
       let event = received;
       const routeOf = (known: VerifiedEvent): Promise<PaymentRoute | undefined> | undefined => {
         const references = [...(known.paymentId === undefined ? [] : [known.paymentId]), ...known.references];
-        return references.length === 0
-          ? undefined
-          : statements.findRoute.executeTakeFirst({ provider, references: textArray(references) });
+        return references.length === 0 ? undefined : findRoute(provider, references);
       };
       let found = await routeOf(event);
       // Named by ids this server never saw (a subscription invoice's charge): the provider's API

@@ -146,17 +146,6 @@ export const paymentsStore = {
       .execute();
   },
 
-  /** Which organization and payment a provider object belongs to (global table: no tenant yet). */
-  findRoute(trx: Executor, provider: string, references: readonly string[]) {
-    return trx
-      .selectFrom('payments.provider_references')
-      .select(['tenant_id', 'payment_id'])
-      .where('provider', '=', provider)
-      .where('reference', 'in', references)
-      .limit(1)
-      .executeTakeFirst();
-  },
-
   addReferences(trx: Executor, rows: readonly PaymentsTables['payments.provider_references'][]) {
     if (rows.length === 0) return Promise.resolve();
     return trx

@@ -42,9 +42,21 @@ export function createAppsStore(db: Database<RealtimeTables>) {
   ] as const;
 
   return {
-    /** The app with this key or id in any organization (security-definer function). */
-    find(by: { key?: string; id?: string }): Promise<AppLookup | undefined> {
-      return lookup.executeTakeFirst({ key: by.key ?? null, id: by.id ?? null });
+    /**
+     * The app with this key or id in any organization (security-definer function); with SHARDS,
+     * on the primary then each shard: a key names no organization, so no shard either. A fan-out
+     * rather than a directory of keys on the primary: lookups are cached by the service, a key is
+     * found where its organization's rows are (moves included), and nothing is written twice.
+     */
+    async find(by: { key?: string; id?: string }): Promise<AppLookup | undefined> {
+      const params = { key: by.key ?? null, id: by.id ?? null };
+      const databases = db.everyDatabase();
+      if (databases.length === 1) return lookup.executeTakeFirst(params);
+      for (const database of databases) {
+        const found = await lookup.executeTakeFirst(params, database.kysely);
+        if (found !== undefined) return found;
+      }
+      return undefined;
     },
 
     insert(

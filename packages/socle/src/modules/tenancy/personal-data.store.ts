@@ -5,7 +5,9 @@ import { type Database, type PrivacySubject, withOwnerTransaction } from '../../
  * invitations, the API keys they minted), for export and erasure, as the owner role: a person
  * belongs to several organizations, so this works beneath row-level security.
  */
-export function createPersonalDataStore(db: Pick<Database, 'withConnection'>) {
+export function createPersonalDataStore(
+  db: Pick<Database, 'withConnection' | 'markTenantDeleted' | 'purgeDeletedTenants'>,
+) {
   return {
     /** The ids of the organizations the person is a member of. */
     organizationIdsOf: (userId: string): Promise<string[]> =>
@@ -65,6 +67,8 @@ export function createPersonalDataStore(db: Pick<Database, 'withConnection'>) {
         );
         for (const row of rows) {
           if (row.members === 1) {
+            // With SHARDS its rows on its shard (no foreign key reaches there) go after the commit.
+            await db.markTenantDeleted(connection, row.tenant_id);
             await connection.query('delete from tenancy.organizations where id = $1', [row.tenant_id]);
             continue;
           }
@@ -85,6 +89,8 @@ export function createPersonalDataStore(db: Pick<Database, 'withConnection'>) {
         }
         await connection.query('delete from tenancy.invitations where email = $1', [subject.email]);
       });
+      // Also what an earlier run left (a shard unreachable then): an erasure resumed finishes it.
+      await db.purgeDeletedTenants();
     },
   };
 }
