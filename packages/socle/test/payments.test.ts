@@ -121,6 +121,19 @@ describeEachDatabase('Payments', (target) => {
       expect(listed.json().payments[0]).toMatchObject({ id: paymentId, status: 'succeeded' });
     });
 
+    it('answers an event of a deleted organization as naming no payment, also once its route was used', async () => {
+      const tenant = await server.socle.newTenant();
+      const { sessionId } = await server.checkout(tenant, 'coins-500');
+      const [completed] = server.stripe.completeCheckout(sessionId) as [StripeEvent];
+      expect(await deliver(completed)).toBe(200); // its route is read, and remembered
+      // Its last member erased: the organization goes, and its payments, events and routes with it.
+      await server.socle.db.withConnection(
+        (connection) => connection.query('delete from tenancy.organizations where id = $1', [tenant.id]),
+        'owner',
+      );
+      expect(await deliver(completed)).toBe(400); // payments.unknown_event, as for any unknown payment
+    });
+
     it('applies the same event once whatever the replays, sequential and concurrent', async () => {
       const tenant = await server.socle.newTenant();
       const { sessionId } = await server.checkout(tenant, 'coins-500');

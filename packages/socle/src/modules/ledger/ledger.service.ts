@@ -884,12 +884,28 @@ export function createLedgerService(options: {
                 unit: owner.unit,
                 scale: owner.scale,
                 code: owner.code,
-                transferId: result.id,
+                transferId: row.id,
                 balance: amountTexts(balances.get(owner.accountId) as Balance),
               },
             })),
           );
-        return { transfer: toTransfer(result), balances };
+        // The function answers only what this call did not send (migration 0004).
+        const transfer: Transfer = {
+          id: row.id,
+          kind: 'transfer',
+          debitAccountId: row.debit_account_id,
+          creditAccountId: row.credit_account_id,
+          amount: checked.amount as bigint,
+          unit: result.unit,
+          holdId: null,
+          reversesId: null,
+          expiresAt: null,
+          code: row.code,
+          metadata: (result.metadata ?? {}) as Record<string, unknown>,
+          createdAt: new Date(row.created_at),
+          sequence: BigInt(result.seq),
+        };
+        return { transfer, balances };
       }
       case 'replay':
         if (

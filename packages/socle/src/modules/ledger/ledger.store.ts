@@ -385,7 +385,8 @@ export interface OwnerSums {
 }
 
 /**
- * What `ledger.post_transfer` answers: `outcome`, on 'ok' and 'replay' the transfer, and on 'ok'
+ * What `ledger.post_transfer` answers: `outcome`; on 'replay' the original transfer; on 'ok' only
+ * what the caller did not send (`seq`, `unit`, `metadata` as stored; the other columns null) and
  * the new sums of the accounts a person owns (null when neither is).
  */
 export type PostTransferResult = TransferRow & { outcome: string; pushes: OwnerSums[] | null };
@@ -397,7 +398,7 @@ export type PostTransferParams = Pick<
 > & { readonly metadata: string };
 
 /**
- * One posted transfer in one statement (migration 0003): lock, rules, insert, sums, replay check.
+ * One posted transfer in one statement (migration 0004): lock, rules, insert, sums, replay check.
  * Prepared once (a named statement: Postgres parses it once per session): the ledger's hot path.
  */
 export function preparePostTransfer(

@@ -17,6 +17,7 @@ import type { Catalog, Product } from './catalog.js';
 import { createEventFailureRecorder } from './payment-events.service.js';
 import { paymentsErrors } from './payments.errors.js';
 import {
+  type FoundRoute,
   type NewPaymentRow,
   type PaymentRoute,
   type PaymentRow,
@@ -232,6 +233,8 @@ type Notice =
 const SOURCE_OWNER = 'source';
 /** Wallet ids remembered per process (see knownWallets): ~100 bytes each. */
 const KNOWN_WALLETS_MAX = 10_000;
+/** Routes remembered per process (see knownRoutes): ~200 bytes each. */
+const KNOWN_ROUTES_MAX = 10_000;
 /** QR images remembered per process: ~2–10 kB each. */
 const QR_CODES_MAX = 500;
 
@@ -276,6 +279,23 @@ export function createPaymentsService(options: PaymentsServiceOptions) {
    * not be remembered.
    */
   const knownWallets = new Map<string, string>();
+  /**
+   * Routes already read, by provider and reference (oldest first, evicted first): a route row is
+   * never updated, so the webhooks of a payment seen before skip the lookup (one statement and
+   * round trip of each, measured by the payments bench). A route goes away only with its
+   * organization (deleted by cascade, e.g. when its last member is erased): an event applied on a
+   * remembered route that finds it gone forgets it and looks again (see receiveEvent).
+   */
+  const knownRoutes = new Map<string, PaymentRoute>();
+  const routeKey = (provider: string, reference: string) => `${provider}\n${reference}`;
+  const rememberRoute = (provider: string, route: FoundRoute) => {
+    const key = routeKey(provider, route.reference);
+    if (knownRoutes.size >= KNOWN_ROUTES_MAX && !knownRoutes.has(key)) {
+      const oldest = knownRoutes.keys().next().value;
+      if (oldest !== undefined) knownRoutes.delete(oldest);
+    }
+    knownRoutes.set(key, { tenant_id: route.tenant_id, payment_id: route.payment_id });
+  };
   /** QR images by format and payment URI, oldest first (evicted first). */
   const qrCodes = new Map<string, Promise<Buffer | string>>();
   const walletKey = (orgId: string, owner: string, unit: string) => `${orgId}/${owner}/${unit}`;
@@ -849,6 +869,79 @@ export function createPaymentsService(options: PaymentsServiceOptions) {
     }
   }
 
+  /**
+   * Whether applying an event on a remembered route failed because the route is gone: its
+   * organization was deleted (the event's row names it: foreign key violation, 23503) or its
+   * payment with it.
+   */
+  const isGoneRoute = (error: unknown): boolean =>
+    (isSocleError(error) && error.code === 'payments.unknown_event') ||
+    (error as { code?: unknown } | null)?.code === '23503';
+
+  /**
+   * Keeps the failure of an event whose transaction rolled back, in a transaction of its own
+   * (nothing is written on success), and gives the error back to throw.
+   */
+  const keptFailure = async (
+    provider: string,
+    event: VerifiedEvent,
+    route: PaymentRoute,
+    error: unknown,
+  ): Promise<unknown> => {
+    await failures.record(provider, event, route, error);
+    options.eventsApplied.inc({ provider, outcome: 'failed' });
+    return error;
+  };
+
+  /** Stores and applies a verified event in the organization of `route` (see receiveEvent). */
+  async function applyOnRoute(
+    provider: string,
+    event: VerifiedEvent,
+    route: PaymentRoute,
+  ): Promise<ReceivedEvent> {
+    const notices: Notice[] = [];
+    const result = await db.transaction(
+      async (trx) => {
+        const payment = await statements.storeEventAndLockPayment.executeTakeFirst(
+          {
+            provider,
+            eventId: event.eventId,
+            type: event.type,
+            paymentId: route.payment_id,
+            occurredAt: event.occurredAt.toISOString(),
+            receivedAt: clock.now().toISOString(),
+            payload: JSON.stringify(event.payload),
+          },
+          trx,
+        );
+        if (payment === undefined) {
+          // Stored before (a replay, or a concurrent copy that committed first), or no payment.
+          if ((await paymentsStore.findPayment(trx, route.payment_id)) === undefined)
+            throw paymentsErrors.unknownEvent(provider, 'its payment does not exist');
+          return { duplicate: true, outcome: 'duplicate' };
+        }
+        const learned: string[] = [];
+        const outcome = await apply(trx, provider, event, payment, notices, learned);
+        await statements.finishEvent.execute(
+          {
+            provider,
+            eventId: event.eventId,
+            outcome,
+            tenantId: payment.tenant_id,
+            paymentId: payment.id,
+            references: textArray(learned),
+          },
+          trx,
+        );
+        return { duplicate: false, outcome };
+      },
+      { settings: tenantSettings({ tenantId: route.tenant_id }) },
+    );
+    options.eventsApplied.inc({ provider, outcome: result.outcome });
+    await publish(notices);
+    return { ...result, paymentId: route.payment_id };
+  }
+
   const service = {
     catalog,
 
@@ -1201,8 +1294,25 @@ export function createPaymentsService(options: PaymentsServiceOptions) {
      */
     async receiveEvent(provider: string, received: VerifiedEvent): Promise<ReceivedEvent> {
       let event = received;
-      const routeOf = (known: VerifiedEvent): Promise<PaymentRoute | undefined> | undefined => {
-        const references = [...(known.paymentId === undefined ? [] : [known.paymentId]), ...known.references];
+      const referencesOf = (known: VerifiedEvent) => [
+        ...(known.paymentId === undefined ? [] : [known.paymentId]),
+        ...known.references,
+      ];
+      const remembered = referencesOf(event)
+        .map((reference) => routeKey(provider, reference))
+        .find((key) => knownRoutes.has(key));
+      if (remembered !== undefined) {
+        const route = knownRoutes.get(remembered) as PaymentRoute;
+        try {
+          return await applyOnRoute(provider, event, route);
+        } catch (error) {
+          // Its organization was deleted since (the transaction rolled back): look again.
+          if (!isGoneRoute(error)) throw await keptFailure(provider, event, route, error);
+          knownRoutes.delete(remembered);
+        }
+      }
+      const routeOf = (known: VerifiedEvent): Promise<FoundRoute | undefined> | undefined => {
+        const references = referencesOf(known);
         return references.length === 0 ? undefined : findRoute(provider, references);
       };
       let found = await routeOf(event);
@@ -1219,54 +1329,11 @@ export function createPaymentsService(options: PaymentsServiceOptions) {
       if (found === undefined)
         throw paymentsErrors.unknownEvent(provider, 'it names no payment of this server');
       const route = found;
-      const notices: Notice[] = [];
-      const result = await db
-        .transaction(
-          async (trx) => {
-            const payment = await statements.storeEventAndLockPayment.executeTakeFirst(
-              {
-                provider,
-                eventId: event.eventId,
-                type: event.type,
-                paymentId: route.payment_id,
-                occurredAt: event.occurredAt.toISOString(),
-                receivedAt: clock.now().toISOString(),
-                payload: JSON.stringify(event.payload),
-              },
-              trx,
-            );
-            if (payment === undefined) {
-              // Stored before (a replay, or a concurrent copy that committed first), or no payment.
-              if ((await paymentsStore.findPayment(trx, route.payment_id)) === undefined)
-                throw paymentsErrors.unknownEvent(provider, 'its payment does not exist');
-              return { duplicate: true, outcome: 'duplicate' };
-            }
-            const learned: string[] = [];
-            const outcome = await apply(trx, provider, event, payment, notices, learned);
-            await statements.finishEvent.execute(
-              {
-                provider,
-                eventId: event.eventId,
-                outcome,
-                tenantId: payment.tenant_id,
-                paymentId: payment.id,
-                references: textArray(learned),
-              },
-              trx,
-            );
-            return { duplicate: false, outcome };
-          },
-          { settings: tenantSettings({ tenantId: route.tenant_id }) },
-        )
-        .catch(async (error: unknown) => {
-          // Rolled back: the failure is kept by a transaction of its own (nothing on success).
-          await failures.record(provider, event, route, error);
-          options.eventsApplied.inc({ provider, outcome: 'failed' });
-          throw error;
-        });
-      options.eventsApplied.inc({ provider, outcome: result.outcome });
-      await publish(notices);
-      return { ...result, paymentId: route.payment_id };
+      const result = await applyOnRoute(provider, event, route).catch(async (error: unknown) => {
+        throw await keptFailure(provider, event, route, error);
+      });
+      rememberRoute(provider, route);
+      return result;
     },
 
     /** A payment of the current organization, or 404. */

@@ -303,6 +303,11 @@ export interface PaymentRoute {
   readonly payment_id: string;
 }
 
+/** A route as the webhook path reads it: with the reference it was found by. */
+export interface FoundRoute extends PaymentRoute {
+  readonly reference: string;
+}
+
 /** A received event to store (the payload as JSON text). */
 export interface ReceivedEventRow extends Record<string, unknown> {
   readonly provider: string;
@@ -321,14 +326,14 @@ export interface ReceivedEventRow extends Record<string, unknown> {
  */
 export function preparePaymentsStatements(db: Database<PaymentsTables>) {
   return {
-    /** The route of the first of `references` (a text array literal) known here (global table). */
+    /** The route of one of `references` (a text array literal) known here (global table). */
     findRoute: db.prepare((kysely, p: { provider: string; references: string }) => ({
       compile: () =>
-        sql<PaymentRoute>`
-          select tenant_id, payment_id from payments.provider_references
+        sql<FoundRoute>`
+          select reference, tenant_id, payment_id from payments.provider_references
            where provider = ${p.provider} and reference = any(${p.references}::text[])
            limit 1`.compile(kysely),
-    })) as PreparedQuery<{ provider: string; references: string }, PaymentRoute>,
+    })) as PreparedQuery<{ provider: string; references: string }, FoundRoute>,
 
     /**
      * Stores the event (`on conflict do nothing`: a replay, or a concurrent copy once the first
