@@ -6,6 +6,7 @@ import { connectLiveFeed, FEED_ROUTE, type LiveFeed } from './live.js';
 import { Account } from './pages/account.js';
 import { Audit } from './pages/audit.js';
 import { Configuration } from './pages/configuration.js';
+import { Files } from './pages/files.js';
 import { Health } from './pages/health.js';
 import { Jobs } from './pages/jobs.js';
 import { Ledger } from './pages/ledger.js';
@@ -22,6 +23,7 @@ const PAGES = [
   'jobs',
   'realtime',
   'ledger',
+  'files',
   'audit',
   'account',
   'health',
@@ -32,7 +34,10 @@ type Page = (typeof PAGES)[number];
  * Pages of opt-in modules, each shown when the server has the module: when `/openapi.json` lists
  * the route the page starts from. The console works the same without them.
  */
-const OPTIONAL_PAGES: Partial<Record<Page, string>> = { ledger: '/org/ledger/accounts' };
+const OPTIONAL_PAGES: Partial<Record<Page, string>> = {
+  ledger: '/org/ledger/accounts',
+  files: '/org/files/buckets',
+};
 
 function pageOfLocation(): Page {
   const name = location.pathname.slice(BASE.length).split('/')[0];
@@ -173,6 +178,7 @@ function App() {
     jobs: Jobs,
     realtime: Realtime,
     ledger: Ledger,
+    files: Files,
     audit: Audit,
     account: Account,
     health: Health,

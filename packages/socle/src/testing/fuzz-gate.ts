@@ -52,6 +52,10 @@ export interface FuzzPreparation {
   readonly body?: unknown;
   /** Headers sent instead of the credential's (another person's token and organization). */
   readonly headers?: Readonly<Record<string, string>>;
+  /** Query parameter values, by name, unencoded (a signed link's `expires` and `signature`). */
+  readonly query?: Readonly<Record<string, string>>;
+  /** A body sent as bytes with its own type instead of JSON (a file upload): wins over `body`. */
+  readonly rawBody?: { readonly contentType: string; readonly bytes: Buffer };
 }
 
 export interface FuzzOptions {
@@ -362,6 +366,8 @@ function* variantsOf(
           : parameter.name === 'appId' && credential.app !== undefined
             ? credential.app.id
             : encodeURIComponent(known ?? String(exampleFor(parameter.schema) ?? 'x'));
+    } else if (parameter.in === 'query' && preparation?.query?.[parameter.name] !== undefined) {
+      query.push([parameter.name, encodeURIComponent(preparation.query[parameter.name] as string)]);
     } else if (parameter.in === 'query' && parameter.required) {
       query.push([parameter.name, encodeURIComponent(String(exampleFor(parameter.schema)))]);
     } else if (parameter.in === 'header' && headers[parameter.name] === undefined) {
@@ -377,13 +383,26 @@ function* variantsOf(
       : bodySchema === undefined
         ? undefined
         : (exampleFor(bodySchema) as unknown);
-  const base: FuzzRequest = {
-    label: 'valid request',
-    path,
-    query,
-    headers: baseBody === undefined ? headers : { ...headers, ...json },
-    ...(baseBody === undefined ? {} : { body: JSON.stringify(baseBody) }),
-  };
+  const declared = new Set(parameters.map((parameter) => parameter.name));
+  for (const [name, value] of Object.entries(preparation?.query ?? {}))
+    if (!declared.has(name)) query.push([name, encodeURIComponent(value)]);
+  const raw = preparation?.rawBody;
+  const base: FuzzRequest =
+    raw !== undefined
+      ? {
+          label: 'valid request',
+          path,
+          query,
+          headers: { ...headers, 'content-type': raw.contentType },
+          body: raw.bytes,
+        }
+      : {
+          label: 'valid request',
+          path,
+          query,
+          headers: baseBody === undefined ? headers : { ...headers, ...json },
+          ...(baseBody === undefined ? {} : { body: JSON.stringify(baseBody) }),
+        };
   yield base;
 
   // Path parameters.
