@@ -1,8 +1,12 @@
+import { Readable } from 'node:stream';
 import { generate } from 'otplib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
+  createFilesModule,
   createLedgerModule,
   DEFAULT_CONTENT_SECURITY_POLICY,
+  defineBucket,
+  type FilesServices,
   type LedgerServices,
   withOwnerTransaction,
 } from '../src/index.js';
@@ -504,6 +508,140 @@ describeEachDatabase('Operator console with the payments module', (target) => {
     },
     60_000,
   );
+});
+
+describeEachDatabase('Operator console with the files module', (target) => {
+  let socle: TestSocle;
+  let baseUrl: string;
+  let owner: TestUser;
+  let orgId: string;
+  const contracts = defineBucket({
+    name: 'contracts',
+    maxBytes: 64 * 1024,
+    allowedTypes: ['application/pdf'],
+  });
+  const pdf = (text: string) => Buffer.from(`%PDF-1.4\n% ${text}\n1 0 obj\n<<>>\nendobj\n${' '.repeat(512)}`);
+
+  beforeAll(async () => {
+    socle = await createTestSocle(target, {
+      modules: [
+        ...createBuiltInModules(),
+        createFilesModule({
+          buckets: [contracts, defineBucket({ name: 'portraits', maxBytes: 1024, scope: 'user' })],
+          quotaBytes: 1024 * 1024,
+        }),
+        createConsoleModule(),
+      ],
+      settings: { identity: { operatorToken: OPERATOR_TOKEN } },
+    });
+    owner = await socle.newUser({ email: 'files-owner@console.test' });
+    orgId = (await socle.newTenant({ owner, name: 'Cabinet Fichiers' })).id;
+    const files = socle.servicesOf<FilesServices>('files');
+    for (const name of ['bail-2026.pdf', 'mandat.pdf'])
+      await files.upload({
+        bucket: 'contracts',
+        tenantId: orgId,
+        userId: owner.userId,
+        body: Readable.from([pdf(name)]),
+        name,
+      });
+    baseUrl = await socle.listen();
+  }, 60_000);
+  afterAll(async () => {
+    await socle?.dispose();
+  });
+
+  it.skipIf(!chromiumAvailable())(
+    "shows the buckets, the organization's use and the operator's usage by tenant; downloads, and deletes after a confirmation (audited)",
+    async () => {
+      const browser = await launchBrowser();
+      try {
+        const page = await browser.newPage();
+        page.setDefaultTimeout(10_000);
+        const watched = watchPage(page);
+        let answer: 'accept' | 'dismiss' = 'dismiss';
+        page.on('dialog', (dialog) => void dialog[answer]());
+        await watched.run('console-files', async () => {
+          await page.goto(`${baseUrl}/console/`);
+          await page.getByRole('combobox', { name: 'Language' }).selectOption('en');
+          await page.getByLabel('Email').fill('files-owner@console.test');
+          await page.getByLabel('Password').fill(TEST_PASSWORD);
+          await page.getByLabel('Operator token (optional)').fill(OPERATOR_TOKEN);
+          await page.getByRole('button', { name: 'Sign in' }).click();
+          await page.getByRole('link', { name: 'Files' }).click();
+
+          // The buckets, with the organization's use of each, and its quota.
+          const buckets = page.getByRole('table').first();
+          const row = buckets.getByRole('row', { name: /contracts/ });
+          await row.getByRole('cell', { name: '2', exact: true }).waitFor();
+          await buckets
+            .getByRole('row', { name: /portraits/ })
+            .getByText("each person's own")
+            .waitFor();
+          await page.getByText(/Stored: .* of 1\.0 MB\./).waitFor();
+          // The operator's view: storage by organization, named.
+          const usage = page.getByRole('region', { name: 'Storage by organization (operator)' });
+          await usage
+            .getByRole('row', { name: /Cabinet Fichiers/ })
+            .getByRole('cell', { name: '2', exact: true })
+            .waitFor();
+
+          // Keyboard only: focus the bucket's button and press Enter.
+          await page.getByRole('button', { name: 'Show the files of contracts' }).focus();
+          await page.keyboard.press('Enter');
+          const listed = page.getByRole('region', { name: 'Files in contracts' });
+          await listed.getByRole('link', { name: 'Download bail-2026.pdf' }).waitFor();
+
+          // The download link serves the bytes.
+          const href = await listed.getByRole('link', { name: 'Download mandat.pdf' }).getAttribute('href');
+          const downloaded = await page.evaluate(async (url) => {
+            const response = await fetch(url as string);
+            return { status: response.status, text: await response.text() };
+          }, href);
+          expect(downloaded.status).toBe(200);
+          expect(downloaded.text).toContain('% mandat.pdf');
+
+          // Deleting asks first: dismissed, the file stays; accepted, it goes (and is audited).
+          await listed.getByRole('button', { name: 'Delete mandat.pdf' }).click();
+          expect((await listFiles()).map((object) => object.name).sort()).toEqual([
+            'bail-2026.pdf',
+            'mandat.pdf',
+          ]);
+          answer = 'accept';
+          await listed.getByRole('button', { name: 'Delete mandat.pdf' }).click();
+          await listed.getByRole('status').getByText('mandat.pdf was deleted.').waitFor();
+          await listed.getByRole('button', { name: 'Delete mandat.pdf' }).waitFor({ state: 'detached' });
+          expect((await listFiles()).map((object) => object.name)).toEqual(['bail-2026.pdf']);
+          await row.getByRole('cell', { name: '1', exact: true }).waitFor();
+          await expect
+            .poll(async () => {
+              const events = await callAs(
+                socle,
+                owner,
+                'GET',
+                '/org/audit-events?action=DELETE%20%2Ffiles%2F%3Abucket%2F%3Aid',
+                { orgId },
+              );
+              return (events.json() as { events: { action: string }[] }).events.length;
+            })
+            .toBe(1);
+
+          await page.getByRole('combobox', { name: 'Language' }).selectOption('fr');
+          await page.getByRole('region', { name: 'Fichiers de contracts' }).waitFor();
+          await page.getByRole('button', { name: 'Supprimer bail-2026.pdf' }).waitFor();
+        });
+      } finally {
+        await browser.close();
+      }
+    },
+    60_000,
+  );
+
+  async function listFiles() {
+    const response = await callAs(socle, owner, 'GET', '/files/contracts', { orgId });
+    expect(response.statusCode, response.body).toBe(200);
+    return (response.json() as { objects: { name: string }[] }).objects;
+  }
 });
 
 /** A TOTP code `stepsAhead` steps from now (the server accepts ±1 step and each code once). */

@@ -231,6 +231,40 @@ describeEachDatabase('files: tus resumable uploads', (target) => {
       expect((await stagedOffset(refused.url as string, tenant)).status).toBe(404);
     });
 
+    it("answers the tus server's own refusals as problem+json (a PATCH of the wrong type, an upload already terminated)", async () => {
+      const created = await fetch(endpoint(), {
+        method: 'POST',
+        headers: {
+          ...headersOf(tenant),
+          'tus-resumable': '1.0.0',
+          'upload-length': '10',
+          'upload-metadata': `bucket ${b64('scans')}`,
+        },
+      });
+      expect(created.status).toBe(201);
+      const location = new URL(created.headers.get('location') as string, baseUrl).href;
+      const wrongType = await fetch(location, {
+        method: 'PATCH',
+        headers: {
+          ...headersOf(tenant),
+          'tus-resumable': '1.0.0',
+          'upload-offset': '0',
+          'content-type': 'text/plain',
+        },
+        body: 'hello',
+      });
+      expect(wrongType.status).toBe(400);
+      expect(wrongType.headers.get('content-type')).toContain('application/problem+json');
+      expect(((await wrongType.json()) as { code: string }).code).toBe('files.tus_refused');
+
+      const terminate = () =>
+        fetch(location, { method: 'DELETE', headers: { ...headersOf(tenant), 'tus-resumable': '1.0.0' } });
+      expect((await terminate()).status).toBe(204);
+      const again = await terminate();
+      expect(again.status).toBe(404);
+      expect(again.headers.get('content-type')).toContain('application/problem+json');
+    });
+
     it('refuses an upload whose declared length is over the bucket limit (413) or names no bucket (400)', async () => {
       const tooLarge = await fetch(endpoint(), {
         method: 'POST',

@@ -1,11 +1,14 @@
 import { randomUUID } from 'node:crypto';
+import { Readable } from 'node:stream';
 import { generate } from 'otplib';
+import sharp from 'sharp';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import {
   createFilesModule,
   createLedgerModule,
   createOutboundCredentialsModule,
   defineBucket,
+  type FilesServices,
   sql,
 } from '../src/index.js';
 import { createIdentityModule, createIdentityRateLimits } from '../src/modules/identity/index.js';
@@ -57,6 +60,19 @@ describeEachDatabase('Fuzz gate over every operation of /openapi.json', (target)
               maxBytes: 64 * 1024,
               allowedTypes: ['image/*'],
               scope: 'user',
+            }),
+            defineBucket({
+              name: 'fuzz-public',
+              maxBytes: 64 * 1024,
+              allowedTypes: ['image/*'],
+              scope: 'user',
+              public: true,
+            }),
+            // Over one multipart part (5 MiB): presigned multipart uploads.
+            defineBucket({
+              name: 'fuzz-large',
+              maxBytes: 8 * 1024 * 1024,
+              allowedTypes: ['application/pdf'],
             }),
           ],
         }),
@@ -208,6 +224,171 @@ describeEachDatabase('Fuzz gate over every operation of /openapi.json', (target)
   const exportedPerson = () => {
     exportedPersonMade ??= signUp();
     return exportedPersonMade;
+  };
+
+  // Files: objects to read, links signed for them, uploads under way (tus, presigned).
+  const PDF = Buffer.concat([Buffer.from('%PDF-1.4\n1 0 obj\n<<>>\nendobj\n'), Buffer.alloc(1024, 32)]);
+  const pdfUpload = { contentType: 'application/pdf', bytes: PDF };
+  const filesService = () => socle.servicesOf<FilesServices>('files');
+  /** The organization and user behind a caller's headers. */
+  const actorOf = (headers: Readonly<Record<string, string>>) => ({
+    tenantId: headers['x-org-id'] as string,
+    userId: userIds.get(headers.authorization as string) as string,
+  });
+  // Made when first asked for: whose files the anonymous routes (signed, public links) read.
+  let filesOwnerMade:
+    | Promise<{ tenantId: string; userId: string; headers: Readonly<Record<string, string>> }>
+    | undefined;
+  const filesOwner = () => {
+    filesOwnerMade ??= newCaller().then((credentials) => {
+      const { headers } = credentials.find((credential) => credential.name === 'user') as FuzzCredential;
+      return { ...actorOf(headers), headers };
+    });
+    return filesOwnerMade;
+  };
+  /** An object stored in `bucket` (a PDF, or an image sharp can render variants of). */
+  async function storedObject(actor: { tenantId?: string; userId: string }, bucket: string) {
+    const image = bucket !== 'fuzz-docs';
+    const bytes = image
+      ? await sharp({ create: { width: 8, height: 8, channels: 3, background: '#c00' } })
+          .png()
+          .toBuffer()
+      : PDF;
+    const scope =
+      bucket === 'fuzz-public' || bucket === 'fuzz-avatars'
+        ? { userId: actor.userId }
+        : { tenantId: actor.tenantId, userId: actor.userId };
+    const { object } = await filesService().upload({ bucket, ...scope, body: Readable.from([bytes]) });
+    return object;
+  }
+  /** A signed link's path parameters and query. */
+  const signedLink = (link: string) => ({
+    query: Object.fromEntries(new URL(link, 'http://socle.invalid').searchParams),
+  });
+  const tusHeaders = { 'tus-resumable': '1.0.0' };
+  async function tusUpload(headers: Readonly<Record<string, string>>) {
+    const created = await socle.app.inject({
+      method: 'POST',
+      url: '/files/tus',
+      headers: {
+        ...headers,
+        ...tusHeaders,
+        'upload-length': String(PDF.length),
+        'upload-metadata': `bucket ${Buffer.from('fuzz-docs').toString('base64')}`,
+      },
+    });
+    if (created.statusCode !== 201) throw new Error(`tus creation failed: ${created.body}`);
+    return (created.headers.location as string).split('/').pop() as string;
+  }
+  async function presignedUpload(headers: Readonly<Record<string, string>>, multipart: boolean) {
+    return send(
+      'POST',
+      multipart ? '/files/presigned/fuzz-large' : '/files/presigned/fuzz-docs',
+      multipart
+        ? { size: 5 * 1024 * 1024 + PDF.length, multipart: true, partSize: 5 * 1024 * 1024 }
+        : { size: PDF.length, name: 'fuzz.pdf' },
+      { ...headers },
+    ) as Promise<{ uploadId: string; token: string; url?: string; parts?: { url: string }[] }>;
+  }
+  const filesPreparations: Record<
+    string,
+    Partial<Record<string, (credential: FuzzCredential) => Promise<FuzzPreparation>>>
+  > = {
+    'POST /files/{bucket}': {
+      user: async () => ({ path: { bucket: 'fuzz-docs' }, rawBody: pdfUpload }),
+    },
+    'GET /files/{bucket}': { user: async () => ({ path: { bucket: 'fuzz-docs' } }) },
+    'GET /files/{bucket}/{id}': {
+      user: async (credential) => ({
+        path: { bucket: 'fuzz-docs', id: (await storedObject(actorOf(credential.headers), 'fuzz-docs')).id },
+      }),
+    },
+    'DELETE /files/{bucket}/{id}': {
+      user: async (credential) => ({
+        path: { bucket: 'fuzz-docs', id: (await storedObject(actorOf(credential.headers), 'fuzz-docs')).id },
+      }),
+    },
+    'GET /files/signed/{bucket}/{id}': {
+      anonymous: async () => {
+        const object = await storedObject(await filesOwner(), 'fuzz-docs');
+        const link = await filesService().downloadUrl(object);
+        return { path: { bucket: object.bucket, id: object.id }, ...signedLink(link.url) };
+      },
+    },
+    'GET /files/public/{bucket}/{scopeId}/{id}': {
+      anonymous: async () => {
+        const owner = await filesOwner();
+        const object = await storedObject(owner, 'fuzz-public');
+        return { path: { bucket: object.bucket, scopeId: owner.userId, id: object.id } };
+      },
+    },
+    'GET /files/variant/{bucket}/{id}': {
+      anonymous: async () => {
+        const object = await storedObject(await filesOwner(), 'fuzz-avatars');
+        const link = filesService().variants.variantUrl(object, { width: 4, format: 'webp' });
+        return { path: { bucket: object.bucket, id: object.id }, ...signedLink(link.url) };
+      },
+    },
+    'POST /files/tus': {
+      user: async (credential) => ({
+        headers: {
+          ...credential.headers,
+          ...tusHeaders,
+          'upload-length': String(PDF.length),
+          'upload-metadata': `bucket ${Buffer.from('fuzz-docs').toString('base64')}`,
+        },
+      }),
+    },
+    'PATCH /files/tus/{uploadId}': {
+      user: async (credential) => ({
+        path: { uploadId: await tusUpload(credential.headers) },
+        headers: { ...credential.headers, ...tusHeaders, 'upload-offset': '0' },
+        rawBody: { contentType: 'application/offset+octet-stream', bytes: PDF },
+      }),
+    },
+    'DELETE /files/tus/{uploadId}': {
+      user: async (credential) => ({
+        path: { uploadId: await tusUpload(credential.headers) },
+        headers: { ...credential.headers, ...tusHeaders },
+      }),
+    },
+    'POST /files/presigned/{bucket}': {
+      user: async () => ({ path: { bucket: 'fuzz-docs' }, body: { size: PDF.length, name: 'fuzz.pdf' } }),
+    },
+    'POST /files/presigned/{bucket}/complete': {
+      user: async (credential) => {
+        const started = await presignedUpload(credential.headers, false);
+        const put = await socle.app.inject({
+          method: 'PUT',
+          url: started.url as string,
+          payload: PDF,
+          headers: { 'content-type': 'application/pdf' },
+        });
+        if (put.statusCode !== 200) throw new Error(`presigned PUT failed: ${put.body}`);
+        return { path: { bucket: 'fuzz-docs' }, body: { token: started.token } };
+      },
+    },
+    'PUT /files/presigned-upload/{uploadId}': {
+      anonymous: async () => {
+        const started = await presignedUpload((await filesOwner()).headers, false);
+        return {
+          path: { uploadId: started.uploadId },
+          ...signedLink(started.url as string),
+          rawBody: pdfUpload,
+        };
+      },
+    },
+    'PUT /files/presigned-upload/{uploadId}/{partNumber}': {
+      anonymous: async () => {
+        const started = await presignedUpload((await filesOwner()).headers, true);
+        // The last part is the small one (the PDF's size): what the gate sends with each variant.
+        return {
+          path: { uploadId: started.uploadId, partNumber: '2' },
+          ...signedLink((started.parts as { url: string }[])[1]?.url as string),
+          rawBody: pdfUpload,
+        };
+      },
+    },
   };
 
   /**
@@ -419,6 +600,7 @@ describeEachDatabase('Fuzz gate over every operation of /openapi.json', (target)
     'GET /apps/{appId}/channels/{channelName}/users': {
       user: async () => ({ path: { channelName: 'presence-fuzz-1' } }),
     },
+    ...filesPreparations,
   };
 
   // A hang guard, not a timing: ~25,000 requests over 90 operations took 114-184 s per database on
@@ -447,16 +629,12 @@ describeEachDatabase('Fuzz gate over every operation of /openapi.json', (target)
     );
     expect(report.findings).toEqual([]);
     expect(report.serverErrors).toBe(0);
-    // Every operation got past its checks at least once: what lies behind them was fuzzed too.
-    // Not yet for the opt-in files routes: the gate has no preparations for them (uploads), so
-    // only their checks are fuzzed (every answer still a 4xx, above).
-    const optIn = /^\S+ \/(org\/)?files\//;
+    // Every operation got past its checks at least once: what lies behind them was fuzzed too
+    // (the files routes included: uploads, signed and public links, tus, presigned uploads).
+    expect(report.operations.filter((operation) => !report.succeeded.includes(operation))).toEqual([]);
     expect(
-      report.operations.filter(
-        (operation) => !report.succeeded.includes(operation) && !optIn.test(operation),
-      ),
-    ).toEqual([]);
-    expect(report.operations.filter((operation) => optIn.test(operation)).length).toBeGreaterThan(10);
+      report.operations.filter((operation) => /^\S+ \/(org\/|operator\/)?files\//.test(operation)).length,
+    ).toBeGreaterThan(10);
     // And no rate limit stood between the gate and a route.
     expect(report.statuses[429]).toBeUndefined();
     // It went through the built-in modules' routes, the Pusher HTTP API included.

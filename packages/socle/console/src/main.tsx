@@ -6,6 +6,7 @@ import { connectLiveFeed, FEED_ROUTE, type LiveFeed } from './live.js';
 import { Account } from './pages/account.js';
 import { Audit } from './pages/audit.js';
 import { Configuration } from './pages/configuration.js';
+import { Files } from './pages/files.js';
 import { Health } from './pages/health.js';
 import { Jobs } from './pages/jobs.js';
 import { Ledger } from './pages/ledger.js';
@@ -24,6 +25,7 @@ const PAGES = [
   'realtime',
   'ledger',
   'payments',
+  'files',
   'audit',
   'account',
   'health',
@@ -37,6 +39,7 @@ type Page = (typeof PAGES)[number];
 const OPTIONAL_PAGES: Partial<Record<Page, string>> = {
   ledger: '/org/ledger/accounts',
   payments: '/org/payments/events',
+  files: '/org/files/buckets',
 };
 
 function pageOfLocation(): Page {
@@ -179,6 +182,7 @@ function App() {
     realtime: Realtime,
     ledger: Ledger,
     payments: Payments,
+    files: Files,
     audit: Audit,
     account: Account,
     health: Health,

@@ -58,6 +58,8 @@ export interface FuzzPreparation {
   readonly rawBody?: { readonly contentType: string; readonly bytes: Buffer };
   /** Headers sent instead of the credential's (another person's token and organization). */
   readonly headers?: Readonly<Record<string, string>>;
+  /** Query parameter values, by name, unencoded (a signed link's `expires` and `signature`). */
+  readonly query?: Readonly<Record<string, string>>;
 }
 
 export interface FuzzOptions {
@@ -368,6 +370,8 @@ function* variantsOf(
           : parameter.name === 'appId' && credential.app !== undefined
             ? credential.app.id
             : encodeURIComponent(known ?? String(exampleFor(parameter.schema) ?? 'x'));
+    } else if (parameter.in === 'query' && preparation?.query?.[parameter.name] !== undefined) {
+      query.push([parameter.name, encodeURIComponent(preparation.query[parameter.name] as string)]);
     } else if (parameter.in === 'query' && parameter.required) {
       query.push([parameter.name, encodeURIComponent(String(exampleFor(parameter.schema)))]);
     } else if (parameter.in === 'header' && headers[parameter.name] === undefined) {
@@ -383,6 +387,9 @@ function* variantsOf(
       : bodySchema === undefined
         ? undefined
         : (exampleFor(bodySchema) as unknown);
+  const declared = new Set(parameters.map((parameter) => parameter.name));
+  for (const [name, value] of Object.entries(preparation?.query ?? {}))
+    if (!declared.has(name)) query.push([name, encodeURIComponent(value)]);
   const raw = preparation?.rawBody;
   const base: FuzzRequest =
     raw !== undefined

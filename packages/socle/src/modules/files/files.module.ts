@@ -9,6 +9,7 @@ import type { Bucket, BucketDefinition } from './buckets.js';
 import { createFilesPrivacy } from './files.privacy.js';
 import { describeObject, registerFilesRoutes } from './files.routes.js';
 import type { FilesTables } from './files.tables.js';
+import { registerFilesAdminRoutes } from './files-admin.routes.js';
 import { createFilesService, type FilesQuota, type FilesService } from './objects.service.js';
 import { createUploadRoute, type FilesUploadRoute } from './upload-route.js';
 import { createPresignedUploads, type PresignedUploads } from './uploads/presigned.js';
@@ -136,6 +137,7 @@ export function createFilesModule(options: FilesOptions = {}): FilesModule {
     },
     routes(app, { services, clock }) {
       registerFilesRoutes(app, services, () => clock.now());
+      registerFilesAdminRoutes(app, services);
       registerUploadRoutes(app, {
         files: services,
         resumable: services.uploads,

@@ -598,9 +598,51 @@ export async function createFilesService(options: FilesServiceOptions) {
     return { usedBytes: bytes, quotaBytes: quotaBytes ?? null };
   }
 
+  /**
+   * An organization's use of each tenant bucket (objects, bytes) and its quota: read under its
+   * row-level security, so per-user buckets (one person's files) are left out.
+   */
+  async function organizationUsage(tenantId: string) {
+    const byBucket = await objectsStore.usageByBucket(db.withSettings(tenantSettings({ tenantId })));
+    const scope: Scope = { kind: 'tenant', id: tenantId };
+    const quotaBytes =
+      typeof options.quotaBytes === 'function' ? await options.quotaBytes(scope) : options.quotaBytes;
+    return {
+      usedBytes: await objectsStore.usedBytes(db.withSettings(tenantSettings({ tenantId })), tenantId),
+      quotaBytes: quotaBytes ?? null,
+      buckets: [...buckets.values()].map((bucket) => {
+        const used =
+          bucket.scope === 'tenant' ? byBucket.find((row) => row.bucket === bucket.name) : undefined;
+        return {
+          bucket,
+          objects: bucket.scope === 'tenant' ? (used?.objects ?? 0) : null,
+          bytes: bucket.scope === 'tenant' ? (used?.bytes ?? 0) : null,
+        };
+      }),
+    };
+  }
+
+  /** The organizations (and users of per-user buckets) storing the most, with their quotas. */
+  async function largestScopes(kind: 'tenant' | 'user' | undefined, limit: number) {
+    const rows = await objectsStore.largestScopes(db.kysely, kind, limit);
+    return Promise.all(
+      rows.map(async (row) => {
+        const quotaBytes =
+          typeof options.quotaBytes === 'function'
+            ? await options.quotaBytes({ kind: row.kind, id: row.id })
+            : options.quotaBytes;
+        return { ...row, quotaBytes: quotaBytes ?? null };
+      }),
+    );
+  }
+
   return {
     registerBucket,
     bucket: bucketOf,
+    /** Every bucket declared, in the order they were. */
+    buckets: () => [...buckets.values()],
+    organizationUsage,
+    largestScopes,
     upload,
     find,
     findInTransaction,

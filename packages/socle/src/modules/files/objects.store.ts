@@ -102,6 +102,40 @@ export const objectsStore = {
     return Number(row?.bytes ?? 0);
   },
 
+  /** Objects and bytes per bucket of what the executor's settings let it see (RLS). */
+  async usageByBucket(executor: Executor) {
+    const rows = await executor
+      .selectFrom('files.objects')
+      .select((eb) => [
+        'bucket',
+        eb.fn.countAll<string>().as('objects'),
+        eb.fn.coalesce(eb.fn.sum<string>('size'), sql<string>`0`).as('bytes'),
+      ])
+      .groupBy('bucket')
+      .execute();
+    return rows.map((row) => ({
+      bucket: row.bucket,
+      objects: Number(row.objects),
+      bytes: Number(row.bytes),
+    }));
+  },
+
+  /** The scopes storing the most bytes (the global totals: no names, no contents). */
+  async largestScopes(executor: Executor, kind: 'tenant' | 'user' | undefined, limit: number) {
+    let query = executor
+      .selectFrom('files.usage')
+      .select(['scope_id', 'scope_kind', 'bytes', 'objects'])
+      .where('objects', '>', 0 as never);
+    if (kind !== undefined) query = query.where('scope_kind', '=', kind);
+    const rows = await query.orderBy('bytes', 'desc').orderBy('scope_id').limit(limit).execute();
+    return rows.map((row) => ({
+      kind: row.scope_kind as 'tenant' | 'user',
+      id: row.scope_id,
+      bytes: Number(row.bytes),
+      objects: Number(row.objects),
+    }));
+  },
+
   /** Scopes holding objects, after `afterScopeId` (pages of the lifecycle and cleanup walks). */
   scopesWithObjects(executor: Executor, afterScopeId: string | undefined, limit: number) {
     let query = executor

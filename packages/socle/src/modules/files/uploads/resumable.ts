@@ -216,6 +216,9 @@ export function createResumableUploads(options: {
     contexts.set(request, context);
     const response = await server.handleWeb(request);
     if (context.error !== undefined) throw context.error;
+    // @tus/server answers its own protocol refusals (a PATCH of the wrong type, an upload already
+    // terminated, a wrong offset) as text/plain: every error of Socle is problem+json.
+    if (response.status >= 400) throw await refusalOf(response);
     return { response, object: context.object };
   }
 
@@ -260,7 +263,16 @@ function parseMetadata(header: string | null): Record<string, string | null> {
 }
 
 /** Errors of resumable and presigned uploads (files module codes). */
+/** A refusal of the tus server itself, as a SocleError (404: the files module's own). */
+async function refusalOf(response: Response): Promise<SocleError> {
+  if (response.status === 404) return filesErrors.notFound();
+  const message = (await response.text()).trim() || 'The tus request was refused';
+  return uploadsErrors.tusRefused(response.status, message);
+}
+
 export const uploadsErrors = {
+  tusRefused: (status: number, message: string) =>
+    new SocleError('files.tus_refused', `tus: ${message}`, { status, details: { tusStatus: status } }),
   bucketRequired: () =>
     new SocleError('files.bucket_required', 'Upload-Metadata must name the bucket (bucket <base64 name>)', {
       status: 400,
