@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { defineJob, defineModule, Type } from '../src/index.js';
+import { type AuditServices, defineJob, defineModule, Type } from '../src/index.js';
 import { createBuiltInModules } from '../src/modules/index.js';
 import { createLedgerModule } from '../src/modules/ledger/index.js';
 import { createPaymentsModule } from '../src/modules/payments/index.js';
@@ -285,6 +285,8 @@ describe.skipIf(!postgresTarget.available)(
           )
         )[0];
       expect(await countOn(doomed.id)).toMatchObject({ notes: 2, accounts: 1, jobs: 2 });
+      // The audit module writes its rows in batches after the requests: have them written.
+      await socle.servicesOf<AuditServices>('audit').flush();
       expect((await countOn(doomed.id)).audit).toBeGreaterThan(0);
       const keptBefore = await countOn(kept.id);
 
