@@ -70,6 +70,27 @@ export interface DatabaseBackend {
   snapshot?(): Promise<Uint8Array>;
 }
 
+/**
+ * Runs `work` on a session of `backend` leased for it, and gives the session back, marked broken
+ * when `work` threw (a session in an unknown state is closed, never reused).
+ */
+export async function withBackendSession<T>(
+  backend: DatabaseBackend,
+  privilege: Privilege,
+  work: (connection: SqlConnection) => Promise<T>,
+): Promise<T> {
+  const connection = await backend.acquire(privilege);
+  let broken = false;
+  try {
+    return await work(connection);
+  } catch (error) {
+    broken = true;
+    throw error;
+  } finally {
+    connection.release(broken);
+  }
+}
+
 /** Transaction-local settings as `[name, value]` pairs, names already validated. */
 export type SettingEntries = readonly (readonly [name: string, value: string])[];
 

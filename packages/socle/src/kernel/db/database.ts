@@ -1,12 +1,13 @@
 import { type Compilable, type IsolationLevel, Kysely, sql, type Transaction } from 'kysely';
 import { TENANT_ID_SETTING } from '../context/index.js';
-import type {
-  DatabaseBackend,
-  Dialect,
-  PoolStatistics,
-  Privilege,
-  SettingEntries,
-  SqlConnection,
+import {
+  type DatabaseBackend,
+  type Dialect,
+  type PoolStatistics,
+  type Privilege,
+  type SettingEntries,
+  type SqlConnection,
+  withBackendSession,
 } from './backend.js';
 import {
   createKyselyDialect,
@@ -458,18 +459,7 @@ export function createDatabase(backend: DatabaseBackend, options: CreateDatabase
     ...(backend.listen === undefined ? {} : { listen: backend.listen.bind(backend) }),
     ...(backend.snapshot === undefined ? {} : { snapshot: backend.snapshot.bind(backend) }),
     withConnection(work, privilege = 'app') {
-      return holdingLease(async () => {
-        const connection = await backend.acquire(privilege);
-        let broken = false;
-        try {
-          return await work(connection);
-        } catch (error) {
-          broken = true;
-          throw error;
-        } finally {
-          connection.release(broken);
-        }
-      });
+      return holdingLease(() => withBackendSession(backend, privilege, work));
     },
     async ping() {
       await database.withConnection((connection) => connection.query('select 1'));

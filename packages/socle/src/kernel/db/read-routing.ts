@@ -2,7 +2,14 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import type { Clock } from '../clock/index.js';
 import { SocleError } from '../errors/index.js';
 import type { Logger } from '../log/index.js';
-import type { DatabaseBackend, LeasedConnection, Privilege, SettingEntries, SqlResult } from './backend.js';
+import {
+  type DatabaseBackend,
+  type LeasedConnection,
+  type Privilege,
+  type SettingEntries,
+  type SqlResult,
+  withBackendSession,
+} from './backend.js';
 import { isDatabaseUnavailable } from './database-errors.js';
 
 /**
@@ -173,16 +180,8 @@ export function createReadRouter(options: ReadRouterOptions): ReadRouter {
   };
 
   async function queryOne<Row>(backend: DatabaseBackend, text: string): Promise<Row> {
-    const connection = await backend.acquire('owner');
-    let broken = false;
-    try {
-      return (await connection.query<Row>(text)).rows[0] as Row;
-    } catch (error) {
-      broken = true;
-      throw error;
-    } finally {
-      connection.release(broken);
-    }
+    const { rows } = await withBackendSession(backend, 'owner', (connection) => connection.query<Row>(text));
+    return rows[0] as Row;
   }
 
   async function primaryLsn(): Promise<bigint> {

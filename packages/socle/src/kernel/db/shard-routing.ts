@@ -1,6 +1,13 @@
 import type { Clock } from '../clock/index.js';
 import { SocleError } from '../errors/index.js';
-import type { DatabaseBackend, LeasedConnection, Privilege, SettingEntries, SqlResult } from './backend.js';
+import {
+  type DatabaseBackend,
+  type LeasedConnection,
+  type Privilege,
+  type SettingEntries,
+  type SqlResult,
+  withBackendSession,
+} from './backend.js';
 
 /** The directory's name for `DATABASE_URL`: a tenant without a directory row lives there. */
 export const PRIMARY_SHARD = 'primary';
@@ -83,20 +90,12 @@ export function createShardRouter(options: ShardRouterOptions): ShardRouter {
   const cache = new Map<string, { shard: string; until: number }>();
 
   async function readDirectory(tenantId: string): Promise<string> {
-    const connection = await primary.acquire('app');
-    let broken = false;
-    try {
-      const { rows } = await connection.query<{ shard: string }>(
-        'select shard from socle.tenant_shards where tenant_id = $1',
-        [tenantId],
-      );
-      return rows[0]?.shard ?? PRIMARY_SHARD;
-    } catch (error) {
-      broken = true;
-      throw error;
-    } finally {
-      connection.release(broken);
-    }
+    const { rows } = await withBackendSession(primary, 'app', (connection) =>
+      connection.query<{ shard: string }>('select shard from socle.tenant_shards where tenant_id = $1', [
+        tenantId,
+      ]),
+    );
+    return rows[0]?.shard ?? PRIMARY_SHARD;
   }
 
   async function shardOf(tenantId: string): Promise<string> {

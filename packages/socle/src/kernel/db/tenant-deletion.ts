@@ -1,4 +1,4 @@
-import type { DatabaseBackend, SqlConnection } from './backend.js';
+import { type DatabaseBackend, type SqlConnection, withBackendSession } from './backend.js';
 
 /**
  * The job engine's table on each database (`JOBS_SCHEMA.job` of the queue): its rows name their
@@ -23,9 +23,7 @@ async function inTenantAsOwner(
   tenantId: string,
   work: (connection: SqlConnection) => Promise<void>,
 ): Promise<void> {
-  const connection = await backend.acquire('owner');
-  let broken = false;
-  try {
+  await withBackendSession(backend, 'owner', async (connection) => {
     await connection.execute('begin');
     try {
       await connection.query("select set_config('app.tenant_id', $1, true)", [tenantId]);
@@ -35,12 +33,7 @@ async function inTenantAsOwner(
       await connection.execute('rollback').catch(() => undefined);
       throw error;
     }
-  } catch (error) {
-    broken = true;
-    throw error;
-  } finally {
-    connection.release(broken);
-  }
+  });
 }
 
 /**
@@ -54,7 +47,7 @@ export async function purgeDeletedTenants(
   primary: DatabaseBackend,
   shards: ReadonlyMap<string, DatabaseBackend>,
 ): Promise<string[]> {
-  const marked = await withOwnerSession(primary, (connection) =>
+  const marked = await withBackendSession(primary, 'owner', (connection) =>
     connection.query<{ tenant_id: string; shard: string }>(
       'select tenant_id, shard from socle.tenant_shards where deleted_at is not null order by deleted_at',
     ),
@@ -104,7 +97,7 @@ export async function purgeDeletedTenants(
       if (jobs[0]?.present)
         await connection.query(`delete from ${JOBS_TABLE} where data->>'tenantId' = $1`, [tenantId]);
     });
-    await withOwnerSession(primary, (connection) =>
+    await withBackendSession(primary, 'owner', (connection) =>
       connection.query('delete from socle.tenant_shards where tenant_id = $1 and deleted_at is not null', [
         tenantId,
       ]),
@@ -112,20 +105,4 @@ export async function purgeDeletedTenants(
     done.push(tenantId);
   }
   return done;
-}
-
-async function withOwnerSession<T>(
-  backend: DatabaseBackend,
-  work: (connection: SqlConnection) => Promise<T>,
-): Promise<T> {
-  const connection = await backend.acquire('owner');
-  let broken = false;
-  try {
-    return await work(connection);
-  } catch (error) {
-    broken = true;
-    throw error;
-  } finally {
-    connection.release(broken);
-  }
 }

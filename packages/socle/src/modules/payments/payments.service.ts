@@ -739,7 +739,7 @@ export function createPaymentsService(options: PaymentsServiceOptions) {
         };
         // The invoice's own payment, which its refunds and disputes reverse: one statement when
         // it is new; one a refund or dispute delivered first recorded is marked paid now.
-        const inserted = await paymentsStore.insertInvoicePayment(trx, {
+        const inserted = await paymentsStore.insertPaymentOnce(trx, {
           ...invoicePaymentRow(payment, change.invoiceId, change.amount, now),
           ...paid,
         });
@@ -1220,7 +1220,7 @@ export function createPaymentsService(options: PaymentsServiceOptions) {
         if (purchase.event.change.kind === 'revoked') throw paymentsErrors.purchaseRevoked(provider.name);
         await db.transaction(
           async (trx) => {
-            const inserted = await paymentsStore.insertStorePayment(trx, row);
+            const inserted = await paymentsStore.insertPaymentOnce(trx, row);
             // Opened by the buyer, as at checkout: the store's notifications act for nobody.
             if (inserted !== undefined) await walletOf(trx, buyer.orgId, buyer.userId, product.unit);
             if (inserted !== undefined)

@@ -40,23 +40,11 @@ export const paymentsStore = {
   },
 
   /**
-   * Inserts the payment of a store purchase unless the purchase has one (its provider reference is
-   * unique across organizations: a concurrent claim waits, then finds it); undefined when it had.
+   * Inserts a payment unless its provider reference has one (unique across organizations): a store
+   * purchase claimed twice (a concurrent claim waits, then finds it), a subscription invoice told
+   * by two events (its subscription's payment is locked by the caller); undefined when it had.
    */
-  insertStorePayment(trx: Executor, row: NewPaymentRow) {
-    return trx
-      .insertInto('payments.payments')
-      .values(row)
-      .onConflict((conflict) => conflict.columns(['provider', 'provider_reference']).doNothing())
-      .returningAll()
-      .executeTakeFirst();
-  },
-
-  /**
-   * Inserts the payment of a subscription's invoice unless it has one (the subscription's payment
-   * is locked by the caller, so two events about one invoice never race here); undefined when it had.
-   */
-  insertInvoicePayment(trx: Executor, row: NewPaymentRow & { parent_payment_id: string }) {
+  insertPaymentOnce(trx: Executor, row: NewPaymentRow & { parent_payment_id?: string }) {
     return trx
       .insertInto('payments.payments')
       .values(row)
