@@ -36,6 +36,8 @@ describeEachDatabase('Ledger', (target) => {
   beforeAll(async () => {
     socle = await createTestSocle(target, {
       clock,
+      // No worker: jobs (the hourly reconciliation) run when a test calls runDueJobs, in the test.
+      config: { jobsQueues: [] },
       settings: { identity: { operatorToken: OPERATOR_TOKEN } },
       modules: [
         createIdentityModule({ rateLimits: false }),
@@ -580,8 +582,12 @@ describeEachDatabase('Ledger', (target) => {
         expect(response.statusCode, response.body).toBe(200);
         return response.json().last;
       };
-      // What the hourly job (ledger.reconcile) runs.
-      await ledger.check();
+      // The hourly job itself, enqueued now rather than waiting for the hour (a cron job is an
+      // ordinary job of its queue once enqueued).
+      // runDueJobs also runs what earlier tests left due (their mail): the job's own state says it ran.
+      const { id } = await socle.jobs.enqueue(socle.db.kysely, 'ledger.reconcile', {});
+      await socle.jobs.runDueJobs();
+      expect(await socle.jobs.get(id, null)).toMatchObject({ name: 'ledger.reconcile', state: 'completed' });
       const report = await ledger.lastReconciliation();
       expect(report).toMatchObject({ ok: false, trigger: 'schedule' });
       expect(await latest()).toEqual({ ...report, checkedAt: report?.checkedAt.toISOString() });
