@@ -98,7 +98,7 @@ describeEachDatabase('Payments: Stripe calls through the declared outbound clien
     expect(JSON.stringify(lines)).not.toContain(stripe.secretKey);
     const metrics = (await socle.app.inject({ method: 'GET', url: '/metrics' })).body;
     expect(metrics).toMatch(
-      /socle_outbound_calls_total\{provider="stripe",operation="POST",outcome="ok"\} 1/,
+      /socle_outbound_calls_total\{provider="stripe",operation="POST v1\/checkout\/sessions",outcome="ok"\} 1/,
     );
     expect(metrics).toMatch(/socle_outbound_circuit_state\{provider="stripe"\} 0/);
     expect(stripeCircuit()).toBe('closed');

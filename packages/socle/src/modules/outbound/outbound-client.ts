@@ -20,6 +20,7 @@ import {
   type RateLimiter,
   type SocleError,
 } from '../../kernel/index.js';
+import { operationOfPath } from './operation-name.js';
 import { outboundErrors } from './outbound.errors.js';
 import type { OutboundMetrics } from './outbound-metrics.js';
 import type { ProviderDefinition } from './provider.js';
@@ -666,9 +667,13 @@ export function createOutboundClient(
       headers[key] = value;
     });
     delete headers['content-length'];
+    const method = (init.method ?? 'GET').toUpperCase() as OutboundMethod;
+    const path = href.slice(provider.baseUrl.href.length);
     const answer = await client.request({
-      method: (init.method ?? 'GET').toUpperCase() as OutboundMethod,
-      path: href.slice(provider.baseUrl.href.length),
+      method,
+      path,
+      // An SDK names no operation: its method and path, ids taken out, name it in metrics and logs.
+      operation: operationOfPath(method, path),
       headers,
       ...(init.body === undefined || init.body === null
         ? {}
