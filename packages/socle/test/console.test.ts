@@ -435,7 +435,10 @@ describeEachDatabase('Operator console with the ledger module', (target) => {
           // The hourly job (enqueued now rather than at the hour) keeps its result, shown when the page opens.
           const { id } = await socle.jobs.enqueue(socle.db.kysely, 'ledger.reconcile', {});
           await socle.jobs.runDueJobs();
-          expect(await socle.jobs.get(id, null)).toMatchObject({ name: 'ledger.reconcile', state: 'completed' });
+          expect(await socle.jobs.get(id, null)).toMatchObject({
+            name: 'ledger.reconcile',
+            state: 'completed',
+          });
           await page.reload();
           await page.getByText(/2 problem\(s\) found/).waitFor();
           await page.getByText('(by the hourly job)').waitFor();
