@@ -34,6 +34,9 @@ const catalog = defineCatalog([coinsPack]);
  * bounded on a loaded machine. Every operation must answer 2xx at least once and never 5xx.
  */
 describeEachDatabase('Fuzz gate over the payments operations', (target) => {
+  const paymentsModule = createPaymentsModule({ providers: ['stripe', 'btcpay', 'apple'], catalog });
+  /** Payments whose app handler fails (an app down), for a failed event to retry. */
+  const failing = new Set<string>();
   let socle: TestSocle;
   let url: string;
   let stripe: FakeStripe;
@@ -52,7 +55,7 @@ describeEachDatabase('Fuzz gate over the payments operations', (target) => {
         createOutboundModule(),
         createRealtimeModule(),
         createLedgerModule(),
-        createPaymentsModule({ providers: ['stripe', 'btcpay', 'apple'], catalog }),
+        paymentsModule,
       ],
       config: { jobsQueues: [] },
       settings: {
@@ -70,6 +73,9 @@ describeEachDatabase('Fuzz gate over the payments operations', (target) => {
           appleOnlineChecks: false,
         },
       },
+    });
+    socle.servicesOf(paymentsModule).payments.on('payment.succeeded', (_trx, payment) => {
+      if (failing.has(payment.id)) throw new Error('the app is down');
     });
     url = await socle.listen();
   });
@@ -183,6 +189,29 @@ describeEachDatabase('Fuzz gate over the payments operations', (target) => {
         path: { provider: 'apple' },
         body: { signedTransaction: store.purchase('com.example.socle.coins500').signedTransaction },
       }),
+    },
+    // A Stripe event the app's handler refused (kept as failed), retried once the app is back.
+    'POST /org/payments/events/{provider}/{eventId}/retry': {
+      user: async (credential) => {
+        const payment = await send(
+          'POST',
+          '/payments/checkout',
+          { productId: 'coins-500', successUrl: 'https://app.test/ok', cancelUrl: 'https://app.test/no' },
+          credential.headers,
+        );
+        failing.add(payment.id as string);
+        const [completed] = stripe.completeCheckout(payment.providerReference as string);
+        const delivery = stripe.sign(completed as StripeEvent);
+        const refused = await socle.app.inject({
+          method: 'POST',
+          url: '/payments/webhooks/stripe',
+          headers: { ...delivery.headers, 'content-type': 'application/json' },
+          payload: delivery.body,
+        });
+        failing.delete(payment.id as string);
+        if (refused.statusCode !== 500) throw new Error(`the webhook did not fail: ${refused.body}`);
+        return { path: { provider: 'stripe', eventId: (completed as StripeEvent).id } };
+      },
     },
     // Apple's notification carries its signature in the body (a JWS): it survives the gate's JSON.
     'POST /payments/webhooks/{provider}': {
