@@ -148,10 +148,16 @@ export async function createSocle(options: CreateSocleOptions): Promise<Socle> {
   });
   for (const shard of config.shards) shardFailures.inc({ shard: shard.name }, 0);
   const routeTenants = { clock, onShardError: (shard: string) => shardFailures.inc({ shard }) };
+  const conflictRetries = metrics.counter({
+    name: 'socle_db_transaction_retries_total',
+    help: 'Transactions run again after Postgres rolled them back for a concurrent one (deadlock, serialization failure)',
+  });
+  const onConflictRetry = () => conflictRetries.inc();
   const db = await openDatabase({
     config,
     log,
     observeQuery: metrics.observeQuery,
+    onConflictRetry,
     outage: databaseOutage,
     routeReads: { clock, metrics },
     routeTenants,
@@ -167,6 +173,7 @@ export async function createSocle(options: CreateSocleOptions): Promise<Socle> {
         log,
         poolMax: config.databaseBackgroundPoolMax,
         applicationName: 'socle-background',
+        onConflictRetry,
         outage: databaseOutage,
         routeTenants,
       })

@@ -1,3 +1,4 @@
+import { setTimeout as delay } from 'node:timers/promises';
 import { type Compilable, type IsolationLevel, Kysely, sql, type Transaction } from 'kysely';
 import { TENANT_ID_SETTING } from '../context/index.js';
 import {
@@ -9,6 +10,7 @@ import {
   type SqlConnection,
   withBackendSession,
 } from './backend.js';
+import { isTransactionConflict } from './database-errors.js';
 import {
   createKyselyDialect,
   createStatementRunner,
@@ -32,7 +34,21 @@ export interface TransactionOptions {
    * policies, gone at COMMIT. Values are strings without NUL characters.
    */
   readonly settings?: TransactionSettings;
+  /**
+   * How many times the whole transaction runs again when Postgres rolls it back because of a
+   * concurrent one (a deadlock, 40P01, or a serialization failure, 40001): nothing of it was
+   * written, so `work` starts over on a new transaction after a short random pause. `work` must
+   * therefore have no effect outside the transaction (tell the world with `afterCommit`, which only
+   * runs for the attempt that committed). Default 2; 0 lets the first conflict surface (the HTTP
+   * layer answers 409 `db.conflict` with `Retry-After`), as does the last one when every retry loses.
+   */
+  readonly conflictRetries?: number;
 }
+
+/** Retries of a transaction that lost to a concurrent one (see TransactionOptions.conflictRetries). */
+const DEFAULT_CONFLICT_RETRIES = 2;
+/** Upper bound of the first retry's random pause; it doubles with each further attempt. */
+const CONFLICT_BACKOFF_MS = 10;
 
 /**
  * Supplies settings for every transaction opened in the current async context, and for every
@@ -275,6 +291,8 @@ export interface CreateDatabaseOptions {
    * explicit or the scope's) leases a session of that tenant's shard. Its pools close with this database.
    */
   readonly shardRouter?: ShardRouter;
+  /** Called each time a transaction that lost to a concurrent one is run again (a metric counts them). */
+  readonly onConflictRetry?: () => void;
 }
 
 /** The tenant of `[name, value]` settings, if they name one. */
@@ -284,7 +302,7 @@ function tenantOfEntries(entries: SettingEntries): string | undefined {
 }
 
 export function createDatabase(backend: DatabaseBackend, options: CreateDatabaseOptions = {}): Database {
-  const { readRouter, shardRouter } = options;
+  const { readRouter, shardRouter, onConflictRetry } = options;
   let contextProvider: TransactionContextProvider | undefined;
   let closing: Promise<void> | undefined;
   // Statements outside a transaction carry the current scope's settings (see BackendConnection).
@@ -324,6 +342,58 @@ export function createDatabase(backend: DatabaseBackend, options: CreateDatabase
   // once instead of deadlocking (see DatabaseBackend.holdingLease); a pool needs nothing.
   const holdingLease = <T>(work: () => Promise<T>): Promise<T> =>
     backend.holdingLease === undefined ? work() : backend.holdingLease(work);
+  // One attempt of `transaction`: BEGIN with the settings, `work`, COMMIT, then the afterCommit queue.
+  async function runTransaction<T>(
+    work: (trx: Transaction<unknown>) => Promise<T>,
+    options: TransactionOptions,
+  ): Promise<T> {
+    const settings = { ...contextProvider?.(), ...options.settings };
+    const entries = settingEntries(settings);
+    let builder = kysely.transaction();
+    if (options.isolation) builder = builder.setIsolationLevel(options.isolation);
+    const carried = () => settings;
+    const queue: (() => Promise<void>)[] = [];
+    let open: object | undefined;
+    const begin = (trx: object) => {
+      open = trx;
+      executorSettings.set(trx, carried);
+      commitQueues.set(trx, queue);
+    };
+    let result: Awaited<ReturnType<typeof work>>;
+    try {
+      if (entries.length === 0)
+        result = await holdingLease(() =>
+          builder.execute((trx) => {
+            begin(trx);
+            return work(trx);
+          }),
+        );
+      else {
+        // The driver sends the settings with BEGIN, in one round trip (see SettingsHandoff).
+        const handoff: SettingsHandoff = { entries, claimed: false };
+        result = await holdingLease(() =>
+          withSettingsHandoff(handoff, () =>
+            builder.execute(async (trx) => {
+              begin(trx);
+              if (!handoff.claimed) {
+                handoff.claimed = true;
+                await sql`select ${sql.join(entries.map(([name, value]) => sql`set_config(${name}, ${value}, true)`))}`.execute(
+                  trx,
+                );
+              }
+              return work(trx);
+            }),
+          ),
+        );
+      }
+    } finally {
+      // Committed or rolled back: nothing more may be queued on it.
+      if (open !== undefined) commitQueues.delete(open);
+    }
+    if (queue.length > 0) await runAfterCommit(queue);
+    return result;
+  }
+
   const database: Database = {
     dialect: backend.dialect,
     location: backend.location,
@@ -338,51 +408,18 @@ export function createDatabase(backend: DatabaseBackend, options: CreateDatabase
       await readRouter?.check();
     },
     async transaction(work, options = {}) {
-      const settings = { ...contextProvider?.(), ...options.settings };
-      const entries = settingEntries(settings);
-      let builder = kysely.transaction();
-      if (options.isolation) builder = builder.setIsolationLevel(options.isolation);
-      const carried = () => settings;
-      const queue: (() => Promise<void>)[] = [];
-      let open: object | undefined;
-      const begin = (trx: object) => {
-        open = trx;
-        executorSettings.set(trx, carried);
-        commitQueues.set(trx, queue);
-      };
-      let result: Awaited<ReturnType<typeof work>>;
-      try {
-        if (entries.length === 0)
-          result = await holdingLease(() =>
-            builder.execute((trx) => {
-              begin(trx);
-              return work(trx);
-            }),
-          );
-        else {
-          // The driver sends the settings with BEGIN, in one round trip (see SettingsHandoff).
-          const handoff: SettingsHandoff = { entries, claimed: false };
-          result = await holdingLease(() =>
-            withSettingsHandoff(handoff, () =>
-              builder.execute(async (trx) => {
-                begin(trx);
-                if (!handoff.claimed) {
-                  handoff.claimed = true;
-                  await sql`select ${sql.join(entries.map(([name, value]) => sql`set_config(${name}, ${value}, true)`))}`.execute(
-                    trx,
-                  );
-                }
-                return work(trx);
-              }),
-            ),
-          );
+      const retries = options.conflictRetries ?? DEFAULT_CONFLICT_RETRIES;
+      for (let attempt = 0; ; attempt++) {
+        try {
+          return await runTransaction(work, options);
+        } catch (error) {
+          if (attempt >= retries || !isTransactionConflict(error)) throw error;
+          onConflictRetry?.();
+          // The winner usually commits within milliseconds; a random pause keeps two losers from
+          // colliding again in step (full jitter, doubling per attempt, as AWS advises for retries).
+          await delay(Math.random() * CONFLICT_BACKOFF_MS * 2 ** attempt);
         }
-      } finally {
-        // Committed or rolled back: nothing more may be queued on it.
-        if (open !== undefined) commitQueues.delete(open);
       }
-      if (queue.length > 0) await runAfterCommit(queue);
-      return result;
     },
     afterCommit(executor, work) {
       const queue = commitQueues.get(executor);

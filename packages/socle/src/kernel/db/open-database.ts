@@ -34,6 +34,8 @@ export interface OpenDatabaseOptions {
     >;
   readonly log: Logger;
   readonly observeQuery?: QueryObserver;
+  /** Postgres: called each time a transaction that lost to a concurrent one runs again. */
+  readonly onConflictRetry?: () => void;
   /** Postgres: connections of this pool; default `databasePoolMax`. */
   readonly poolMax?: number;
   /** Postgres: `application_name` of its sessions (tells the pools apart in pg_stat_activity). */
@@ -143,7 +145,10 @@ export async function openDatabase(options: OpenDatabaseOptions): Promise<Databa
       options.routeTenants === undefined || (config.shards ?? []).length === 0
         ? undefined
         : openShards(options, primary, options.routeTenants);
-    const sharded = shardRouter === undefined ? {} : { shardRouter };
+    const sharded = {
+      ...(shardRouter === undefined ? {} : { shardRouter }),
+      ...(options.onConflictRetry === undefined ? {} : { onConflictRetry: options.onConflictRetry }),
+    };
     if (replicaUrls.length === 0 || options.routeReads === undefined) return createDatabase(primary, sharded);
     const replicas = replicaUrls.map((url) => {
       const name = replicaName(url);
