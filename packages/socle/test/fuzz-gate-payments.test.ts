@@ -60,13 +60,8 @@ describeEachDatabase('Fuzz gate over the payments operations', (target) => {
       config: { jobsQueues: [] },
       settings: {
         payments: {
-          stripeSecretKey: stripe.secretKey,
-          stripeWebhookSecrets: [stripe.webhookSecret],
-          stripeApiUrl: stripe.url,
-          btcpayUrl: btcpay.url,
-          btcpayApiKey: btcpay.apiKey,
-          btcpayStoreId: btcpay.storeId,
-          btcpayWebhookSecret: btcpay.webhookSecret,
+          ...stripe.paymentsSettings(),
+          ...btcpay.paymentsSettings(),
           appleBundleId: store.bundleId,
           appleEnvironment: 'Sandbox',
           appleRootCertificates: [store.rootCertificate],

@@ -69,10 +69,7 @@ describeEachDatabase('Payments in Bitcoin', (target) => {
     socle = await createTestSocle(target, {
       settings: {
         payments: {
-          btcpayUrl: btcpay.url,
-          btcpayApiKey: btcpay.apiKey,
-          btcpayStoreId: btcpay.storeId,
-          btcpayWebhookSecret: btcpay.webhookSecret,
+          ...btcpay.paymentsSettings(),
           swissBitcoinPayUrl: swiss.url,
           swissBitcoinPayApiKey: swiss.apiKey,
           swissBitcoinPayWebhookSecret: SBP_SECRET,

@@ -48,13 +48,8 @@ describe.skipIf(!postgresTarget.available)('Payments under concurrency and crash
       database,
       settings: {
         payments: {
-          stripeSecretKey: stripe.secretKey,
-          stripeWebhookSecrets: [stripe.webhookSecret],
-          stripeApiUrl: stripe.url,
-          btcpayUrl: btcpay.url,
-          btcpayApiKey: btcpay.apiKey,
-          btcpayStoreId: btcpay.storeId,
-          btcpayWebhookSecret: btcpay.webhookSecret,
+          ...stripe.paymentsSettings(),
+          ...btcpay.paymentsSettings(),
         },
       },
       modules: [

@@ -31,9 +31,7 @@ describeEachDatabase('Payments: Stripe calls through the declared outbound clien
       settings: {
         realtime: testRealtimeApp(),
         payments: {
-          stripeSecretKey: stripe.secretKey,
-          stripeWebhookSecrets: [stripe.webhookSecret],
-          stripeApiUrl: stripe.url,
+          ...stripe.paymentsSettings(),
         },
       },
       config: { jobsQueues: [] }, // jobs run when the test says (runDueJobs)

@@ -350,9 +350,7 @@ describe.skipIf(!postgresTarget.available)('tenant shards: payment webhooks (Pos
       settings: {
         realtime: testRealtimeApp(),
         payments: {
-          stripeSecretKey: stripe.secretKey,
-          stripeWebhookSecrets: [stripe.webhookSecret],
-          stripeApiUrl: stripe.url,
+          ...stripe.paymentsSettings(),
         },
       },
       modules: [

@@ -47,6 +47,16 @@ export interface FakeBtcpay {
   readonly apiKey: string;
   readonly storeId: string;
   readonly webhookSecret: string;
+  /**
+   * The payments module's settings that point Socle at this fake (URL, key, store, webhook secret):
+   * `settings: { payments: { ...btcpay.paymentsSettings() } }`.
+   */
+  paymentsSettings(): {
+    btcpayUrl: string;
+    btcpayApiKey: string;
+    btcpayStoreId: string;
+    btcpayWebhookSecret: string;
+  };
   /** Fault injection on the API. */
   readonly api: FaultyProvider;
   readonly invoices: Map<string, FakeBtcpayInvoice>;
@@ -234,6 +244,12 @@ ${invoice.status === 'New' ? `<form method="post" action="/i/${invoice.id}/pay">
     apiKey,
     storeId,
     webhookSecret,
+    paymentsSettings: () => ({
+      btcpayUrl: api.url,
+      btcpayApiKey: apiKey,
+      btcpayStoreId: storeId,
+      btcpayWebhookSecret: webhookSecret,
+    }),
     api,
     invoices,
     settle(invoiceId) {

@@ -42,6 +42,11 @@ export interface FakeStripe {
   readonly secretKey: string;
   /** The webhook endpoint's signing secret (`whsec_…`). */
   readonly webhookSecret: string;
+  /**
+   * The payments module's settings that point Socle at this fake (its key, URL and current webhook
+   * secret): `settings: { payments: { ...stripe.paymentsSettings() } }`.
+   */
+  paymentsSettings(): { stripeSecretKey: string; stripeWebhookSecrets: string[]; stripeApiUrl: string };
   /** Fault injection on the API: `failNext(2, { status: 500 })`, `{ status: 429 }`, `{ hang: true }`. */
   readonly api: FaultyProvider;
   /** Every event created, oldest first (what `GET /v1/events` lists, newest first). */
@@ -510,6 +515,13 @@ export async function startFakeStripe(options: FakeStripeOptions = {}): Promise<
     secretKey,
     get webhookSecret() {
       return secrets[secrets.length - 1] as string;
+    },
+    paymentsSettings() {
+      return {
+        stripeSecretKey: secretKey,
+        stripeWebhookSecrets: [fake.webhookSecret],
+        stripeApiUrl: api.url,
+      };
     },
     api,
     events,
