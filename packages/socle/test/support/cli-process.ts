@@ -229,7 +229,9 @@ export async function runCli(
 }
 
 /** Waits for the startup banner and returns the URL the server listens on. */
-export async function waitForListening(cli: CliProcess, timeoutMs = 30_000): Promise<string> {
+// Generous: spawning Node with tsx and opening PGlite took over 30 s at load 24 on two cores; a
+// healthy start resolves as soon as the banner is printed, so only a broken one waits this long.
+export async function waitForListening(cli: CliProcess, timeoutMs = 90_000): Promise<string> {
   const banner = await cli.waitForLog((line) => typeof line.url === 'string', timeoutMs);
   return banner.url as string;
 }
