@@ -26,6 +26,13 @@ export interface PrivacyHooks {
    * each run (a resumed one too), so it must be idempotent.
    */
   revokeAccess?(subject: PrivacySubject): Promise<void>;
+  /**
+   * An organization was deleted (today: the erasure of its only member), after the transaction
+   * that deleted it committed: removes what this module keeps of it that no foreign key cascades
+   * to (bytes in the blob store, rows of tables without a reference to the organization).
+   * Idempotent.
+   */
+  organizationDeleted?(tenantId: string): Promise<void>;
 }
 
 /**
@@ -61,6 +68,7 @@ export async function withOwnerTransaction<T>(
 export function combinePrivacyHooks(perDatabase: readonly PrivacyHooks[]): PrivacyHooks {
   if (perDatabase.length === 1) return perDatabase[0] as PrivacyHooks;
   const revoking = perDatabase.filter((hooks) => hooks.revokeAccess !== undefined);
+  const cleaning = perDatabase.filter((hooks) => hooks.organizationDeleted !== undefined);
   return {
     async exportSubject(subject) {
       const parts: unknown[] = [];
@@ -70,6 +78,13 @@ export function combinePrivacyHooks(perDatabase: readonly PrivacyHooks[]): Priva
     async eraseSubject(subject) {
       for (const hooks of perDatabase) await hooks.eraseSubject(subject);
     },
+    ...(cleaning.length === 0
+      ? {}
+      : {
+          async organizationDeleted(tenantId) {
+            for (const hooks of cleaning) await hooks.organizationDeleted?.(tenantId);
+          },
+        }),
     ...(revoking.length === 0
       ? {}
       : {
