@@ -20,6 +20,7 @@ import {
   type SetupContext,
 } from '../src/index.js';
 import { createBuiltInModules } from '../src/modules/index.js';
+import type { PrivacyService } from '../src/modules/privacy/index.js';
 import { createTestSocle, type TestSocle, type TestTenant } from '../src/testing/index.js';
 import { describeEachDatabase } from './support/each-database.js';
 import { startS3Server, TEST_S3_CREDENTIALS } from './support/s3-server.js';
@@ -43,6 +44,13 @@ const avatars = defineBucket({
   allowedTypes: ['image/png'],
   public: true,
   scope: 'user',
+});
+/** Minutes of meetings: they stay the organization's when their uploader is erased. */
+const minutes = defineBucket({
+  name: 'minutes',
+  maxBytes: 64 * 1024,
+  allowedTypes: ['image/*'],
+  keepOnErase: true,
 });
 const recordings = defineBucket({
   name: 'recordings',
@@ -106,7 +114,7 @@ describeEachDatabase('files', (target) => {
         modules: [
           ...createBuiltInModules(),
           createFilesModule({
-            buckets: [photos, avatars, recordings],
+            buckets: [photos, avatars, recordings, minutes],
             quotaBytes: (scope) => (smallPlan.has(scope.id) ? SMALL_QUOTA_BYTES : 1024 * 1024 * 1024),
           }),
           callsModule,
@@ -505,6 +513,26 @@ import { pathToFileURL } from 'node:url';
       expect(await files.find({ tenantId: tenant.id }, 'photos', mine.id)).toBeUndefined();
       expect(await socle.blobs.head(`t.${tenant.id}/photos/${mine.id}`)).toBeUndefined();
       await hooks?.eraseSubject(subject); // idempotent
+    });
+
+    it("deletes an organization's stored bytes with the organization, not only its rows", async () => {
+      const doomed = await socle.newTenant();
+      const kept = (await upload('minutes', png(3000), headersOf(doomed), 'minutes.png')).json() as {
+        id: string;
+      };
+      const photo = (await upload('photos', png(3500), headersOf(doomed))).json() as { id: string };
+      const another = (await upload('minutes', png(3000), headersOf(other))).json() as { id: string };
+      expect(await blobKeys(`t.${doomed.id}/`)).toHaveLength(2);
+      // Its only member is erased: the organization goes with them. Their photo goes with their
+      // files; the minutes stay the organization's (keepOnErase), and so go with the organization.
+      const { privacy } = socle.servicesOf<{ privacy: PrivacyService }>('privacy');
+      await privacy.erase(await privacy.findSubject(doomed.owner.userId));
+      expect(await files.find({ tenantId: doomed.id }, 'minutes', kept.id)).toBeUndefined();
+      expect(await socle.blobs.head(`t.${doomed.id}/photos/${photo.id}`)).toBeUndefined();
+      expect(await blobKeys(`t.${doomed.id}/`)).toEqual([]);
+      // Another organization's bytes are untouched.
+      expect(await socle.blobs.head(`t.${other.id}/minutes/${another.id}`)).toBeDefined();
+      expect(await files.find({ tenantId: other.id }, 'minutes', another.id)).toBeDefined();
     });
 
     it('archives and then deletes recordings as the lifecycle says (manual clock)', async () => {

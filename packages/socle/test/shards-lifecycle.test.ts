@@ -5,6 +5,7 @@ import { type AuditServices, defineJob, defineModule, Type } from '../src/index.
 import { createBuiltInModules } from '../src/modules/index.js';
 import { createLedgerModule } from '../src/modules/ledger/index.js';
 import { createPaymentsModule } from '../src/modules/payments/index.js';
+import type { PrivacyService } from '../src/modules/privacy/index.js';
 import { OrgHeaders, requireOrg } from '../src/modules/tenancy/index.js';
 import {
   createTestPostgresDatabase,
@@ -306,17 +307,21 @@ describe.skipIf(!postgresTarget.available)(
       } finally {
         await cutOff('a', false);
       }
-      // privacy.erasure_incomplete, a 500: its message (the shard's error) is not shown to the client.
+      // A 500: its message (the shard's error) is not shown to the client.
       expect(failed.statusCode).toBe(500);
-      // Between the two: the organization is gone from the primary, its directory entry marked, its
-      // rows still on the shard (what a crash at that point leaves too).
+      // The tenant modules' privacy hooks run on the shard too (the person's rows there), so the
+      // erasure stops at the first of them, before tenancy deletes the organization: it is still
+      // on the primary, its directory entry unmarked, its rows on the shard.
       expect(
         await rowsIn(
           socle.database.url,
           'select deleted_at is not null as marked from socle.tenant_shards where tenant_id = $1',
           [doomed.id],
         ),
-      ).toEqual([{ marked: true }]);
+      ).toEqual([{ marked: false }]);
+      expect(
+        await rowsIn(socle.database.url, 'select id from tenancy.organizations where id = $1', [doomed.id]),
+      ).toEqual([{ id: doomed.id }]);
       expect((await countOn(doomed.id)).notes).toBe(2);
       // Retried (as the erasure's own resume does), it finishes.
       const erased = await erase();
@@ -343,12 +348,23 @@ describe.skipIf(!postgresTarget.available)('tenant shards: payment webhooks (Pos
   let shard: TestDatabase;
   const adminUrl = testPostgresAdminUrl();
 
+  async function rowsOn(url: string | undefined, text: string, values: unknown[] = []) {
+    const client = new pg.Client({ connectionString: url });
+    await client.connect();
+    try {
+      return (await client.query(text, values)).rows;
+    } finally {
+      await client.end();
+    }
+  }
+
   beforeAll(async () => {
     stripe = await startFakeStripe();
     shard = await createTestPostgresDatabase(adminUrl, 'socle_shard');
     socle = await createTestSocle(postgresTarget, {
       settings: {
         realtime: testRealtimeApp(),
+        identity: { operatorToken: OPERATOR_TOKEN },
         payments: {
           ...stripe.paymentsSettings(),
         },
@@ -400,5 +416,60 @@ describe.skipIf(!postgresTarget.available)('tenant shards: payment webhooks (Pos
     expect(await stripe.deliver(`${await socle.listen()}/payments/webhooks/stripe`, completed)).toBe(200);
     const listed = await callAs(socle, tenant.owner, 'GET', '/payments/payments', { orgId: tenant.id });
     expect(listed.json().payments[0]).toMatchObject({ id: paymentId, status: 'succeeded' });
+  }, 60_000);
+
+  it("exports and erases a member's payments and ledger accounts kept on their organization's shard", async () => {
+    const tenant = await socle.newTenant();
+    await rowsOn(socle.database.url, "insert into socle.tenant_shards (tenant_id, shard) values ($1, 's')", [
+      tenant.id,
+    ]);
+    const member = await socle.newMember(tenant);
+    const checkout = await callAs(socle, member, 'POST', '/payments/checkout', {
+      orgId: tenant.id,
+      payload: {
+        productId: 'coins-500',
+        successUrl: 'https://app.test/ok',
+        cancelUrl: 'https://app.test/cancel',
+      },
+    });
+    expect(checkout.statusCode).toBe(201);
+    const paymentId = checkout.json().id as string;
+    const account = await callAs(socle, tenant.owner, 'POST', '/org/ledger/accounts', {
+      orgId: tenant.id,
+      payload: { owner: { kind: 'user', userId: member.userId }, unit: 'credits' },
+    });
+    expect(account.statusCode).toBe(201);
+    const accountId = account.json().id as string;
+    // Both rows are on the shard, naming the member.
+    const onShard = async () =>
+      (
+        await rowsOn(
+          shard.url,
+          `select (select user_id from payments.payments where id = $1)::text as "paymentUser",
+                  (select owner_user_id from ledger.accounts where id = $2)::text as "accountOwner"`,
+          [paymentId, accountId],
+        )
+      )[0];
+    expect(await onShard()).toEqual({ paymentUser: member.userId, accountOwner: member.userId });
+
+    const { privacy } = socle.servicesOf<{ privacy: PrivacyService }>('privacy');
+    const subject = await privacy.findSubject(member.userId);
+    const exported = await privacy.export(subject);
+    expect(exported.modules.payments).toMatchObject({ payments: [{ id: paymentId, orgId: tenant.id }] });
+    expect((exported.modules.ledger as { accounts: unknown[] }).accounts).toContainEqual(
+      expect.objectContaining({ id: accountId, orgId: tenant.id }),
+    );
+
+    const erased = await socle.app.inject({
+      method: 'POST',
+      url: `/operator/users/${member.userId}/erase`,
+      headers: { 'x-operator-token': OPERATOR_TOKEN },
+      payload: { confirmEmail: member.email },
+    });
+    expect(erased.statusCode).toBe(200);
+    // The rows stay (accounting keeps them) but no longer name the person, on the shard too.
+    expect(await onShard()).toEqual({ paymentUser: null, accountOwner: null });
+    // The organization and its owner are untouched.
+    expect(await socle.db.shardOf(tenant.id)).toBe('s');
   }, 60_000);
 });

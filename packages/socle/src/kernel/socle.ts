@@ -26,6 +26,7 @@ import {
   orderModules,
   type SetupContext,
 } from './modules/index.js';
+import { combinePrivacyHooks } from './privacy/index.js';
 import { createJobEngine, type JobDefinition, type JobEngine, type JobQueue } from './queue/index.js';
 import { createRateLimiter } from './rate-limit/index.js';
 import { createRedisConnections } from './redis/index.js';
@@ -307,11 +308,18 @@ export async function createSocle(options: CreateSocleOptions): Promise<Socle> {
     servicesOf,
     configuration: () => describeConfiguration(config, modules, moduleSettings),
     privacyHooks() {
-      privacyHooks ??= modules.flatMap((module) =>
-        module.privacy === undefined
-          ? []
-          : [{ module: module.name, hooks: module.privacy(contextOf(module)) }],
-      );
+      privacyHooks ??= modules.flatMap((module) => {
+        const build = module.privacy;
+        if (build === undefined) return [];
+        // A tenant module's rows about a person are wherever their organizations live: with
+        // SHARDS its hooks are built once per database and run on each (combinePrivacyHooks).
+        const databases = module.placement === 'primary' ? [] : db.everyDatabase();
+        const hooks =
+          databases.length <= 1
+            ? build(contextOf(module))
+            : combinePrivacyHooks(databases.map((database) => build({ ...contextOf(module), db: database })));
+        return [{ module: module.name, hooks }];
+      });
       return privacyHooks;
     },
   };

@@ -21,7 +21,7 @@ import {
 } from './kysely-dialect.js';
 import { type PreparedQuery, prepareQuery } from './prepared-query.js';
 import { formatLsn, noteWrite, type ReadRouter, type ReplicaStatus } from './read-routing.js';
-import type { ShardRouter } from './shard-routing.js';
+import { PRIMARY_SHARD, type ShardRouter } from './shard-routing.js';
 import { markTenantDeleted, purgeDeletedTenants } from './tenant-deletion.js';
 
 /** Transaction-local settings (`set_config(name, value, true)`), e.g. `app.tenant_id`. */
@@ -167,6 +167,13 @@ export interface Database<Tables = unknown> {
    * }
    */
   everyDatabase(): readonly Database<Tables>[];
+  /**
+   * Whether this database holds the rows of `tenantId`: on one of `everyDatabase()`, whether the
+   * directory places the organization there (as this process sees it now); on the database that
+   * routes by tenant (and without `SHARDS`), always true. For work that runs once per database
+   * (privacy hooks with `SHARDS`) and must write a tenant's row only where the tenant lives.
+   */
+  holdsTenant(tenantId: string): Promise<boolean>;
   /**
    * With `SHARDS`, in the transaction (on the primary, as the owner) that deletes an organization:
    * marks its directory entry deleted, so that `purgeDeletedTenants` deletes its rows on its
@@ -474,6 +481,7 @@ export function createDatabase(backend: DatabaseBackend, options: CreateDatabase
       return shardRouter?.shardOf(tenantId);
     },
     everyDatabase: () => (primaryView === undefined ? [database] : [primaryView, ...shardViews]),
+    holdsTenant: async () => true,
     async markTenantDeleted(connection, tenantId) {
       if (shardRouter !== undefined) await markTenantDeleted(connection, tenantId);
     },
@@ -527,12 +535,16 @@ export function createDatabase(backend: DatabaseBackend, options: CreateDatabase
           shardOf: database.shardOf,
           markTenantDeleted: database.markTenantDeleted,
           everyDatabase: () => database.everyDatabase(),
+          holdsTenant: async (tenantId: string) => (await shardRouter.shardOf(tenantId)) === PRIMARY_SHARD,
           purgeDeletedTenants: database.purgeDeletedTenants,
         });
   // Each shard on its own, for lookups outside any organization (everyDatabase); its pool is the
   // router's, closed with this database.
-  const shardViews: Database[] = [...(shardRouter?.shards.values() ?? [])].map((shardBackend) =>
-    Object.assign(createDatabase(shardBackend), { close: async () => {} }),
+  const shardViews: Database[] = [...(shardRouter?.shards ?? [])].map(([name, shardBackend]) =>
+    Object.assign(createDatabase(shardBackend), {
+      close: async () => {},
+      holdsTenant: async (tenantId: string) => (await shardRouter?.shardOf(tenantId)) === name,
+    }),
   );
   return database;
 }

@@ -1,1 +1,7 @@
-export { type PrivacyHooks, type PrivacySubject, withOwnerTransaction } from './privacy-hooks.js';
+export {
+  combinePrivacyHooks,
+  mergeExports,
+  type PrivacyHooks,
+  type PrivacySubject,
+  withOwnerTransaction,
+} from './privacy-hooks.js';

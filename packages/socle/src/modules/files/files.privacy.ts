@@ -9,7 +9,8 @@ const EXPORT_LINK_SECONDS = 7 * 24 * 3600;
 /**
  * The person's files: export lists every object they uploaded, each with a signed download link;
  * erasure deletes them (records first, in one transaction, then their blobs), except in buckets
- * declared `keepOnErase`, whose objects stay their organization's with no owner.
+ * declared `keepOnErase`, whose objects stay their organization's with no owner. An organization
+ * deleted takes all its objects' records and bytes with it.
  */
 export function createFilesPrivacy(db: Pick<Database, 'withConnection'>, files: FilesService): PrivacyHooks {
   return {
@@ -34,6 +35,16 @@ export function createFilesPrivacy(db: Pick<Database, 'withConnection'>, files: 
       );
       // Records are gone: a blob (or variant) whose deletion fails here is removed by the cleanup job.
       for (const row of rows) await files.deleteObjectBlobs(row);
+    },
+    // The organization's records, then its bytes: every blob of its scope, recorded or not (an
+    // upload abandoned half-way). A blob whose deletion fails is left to the cleanup job, which
+    // removes blobs no record names.
+    organizationDeleted: async (tenantId) => {
+      const rows = await withOwnerTransaction(db, (connection) =>
+        objectsStore.eraseTenantObjects(connection, tenantId),
+      );
+      for (const row of rows) await files.deleteObjectBlobs(row);
+      await files.deleteTenantBlobs(tenantId);
     },
   };
 }

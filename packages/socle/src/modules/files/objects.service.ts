@@ -657,6 +657,13 @@ export async function createFilesService(options: FilesServiceOptions) {
     /** Deletes a blob, logging a failure (the cleanup job removes what is left). */
     deleteBlobQuietly,
     deleteObjectBlobs,
+    /** Deletes every blob of an organization's scope (it was deleted), logging failures. */
+    async deleteTenantBlobs(tenantId: string): Promise<void> {
+      const keys: string[] = [];
+      for await (const info of blobs.list(`${scopeToken({ kind: 'tenant', id: tenantId })}/`))
+        keys.push(info.key);
+      for (const key of keys) await deleteBlobQuietly(key);
+    },
     /** Buckets whose objects survive their uploader's erasure. */
     bucketsKeptOnErase: () => [...buckets.values()].filter((bucket) => bucket.keepOnErase).map((b) => b.name),
   };

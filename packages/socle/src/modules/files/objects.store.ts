@@ -263,6 +263,21 @@ export const objectsStore = {
    * their organization's with no owner; returns the deleted rows (their blobs go next) after
    * releasing their usage.
    */
+  /**
+   * An organization deleted: its objects' records and its usage row (no foreign key reaches them:
+   * objects may belong to a user alone). Returns the records, whose blobs the caller deletes.
+   */
+  async eraseTenantObjects(connection: SqlConnection, tenantId: string): Promise<ObjectRow[]> {
+    const { rows } = await connection.query<ObjectRow>(
+      `delete from files.objects where tenant_id = $1 returning ${OBJECT_COLUMNS.join(', ')}`,
+      [tenantId],
+    );
+    await connection.query(`delete from files.usage where scope_id = $1 and scope_kind = 'tenant'`, [
+      tenantId,
+    ]);
+    return rows;
+  },
+
   async eraseObjectsOwnedBy(
     connection: SqlConnection,
     userId: string,

@@ -48,10 +48,11 @@ export function createPersonalDataStore(
 
     /**
      * Removes the person from every organization: one they were the only member of is deleted
-     * (with its data); one they were the last owner of gets its longest-standing remaining member
+     * (with its data: returned, for what lies outside the database); one they were the last owner of gets its longest-standing remaining member
      * (admins first) as owner. Deletes the invitations sent to their email.
      */
-    async eraseMemberships(subject: PrivacySubject): Promise<void> {
+    async eraseMemberships(subject: PrivacySubject): Promise<string[]> {
+      const deleted: string[] = [];
       await withOwnerTransaction(db, async (connection) => {
         const { rows } = await connection.query<{
           tenant_id: string;
@@ -70,6 +71,7 @@ export function createPersonalDataStore(
             // With SHARDS its rows on its shard (no foreign key reaches there) go after the commit.
             await db.markTenantDeleted(connection, row.tenant_id);
             await connection.query('delete from tenancy.organizations where id = $1', [row.tenant_id]);
+            deleted.push(row.tenant_id);
             continue;
           }
           if (row.role === 'owner' && row.owners === 1) {
@@ -91,6 +93,7 @@ export function createPersonalDataStore(
       });
       // Also what an earlier run left (a shard unreachable then): an erasure resumed finishes it.
       await db.purgeDeletedTenants();
+      return deleted;
     },
   };
 }

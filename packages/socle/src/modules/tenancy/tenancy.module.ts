@@ -100,7 +100,7 @@ export function createTenancyModule(options: TenancyOptions = {}) {
     // Read before a request's tenant (and so its shard) is known: stays on the primary with SHARDS.
     placement: 'primary',
     setup: (context: SetupContext<TenancyTables>) => createTenancyServices(context, options),
-    privacy: ({ services }) => createTenancyPrivacy(services.personalData),
+    privacy: ({ services, privacyHooks }) => createTenancyPrivacy(services.personalData, privacyHooks),
     dependsOn: ['identity', 'mail'],
     migrations: new URL('./migrations/', import.meta.url),
     configureHttp(app, { services, scope, clock }) {
