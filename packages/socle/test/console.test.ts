@@ -17,20 +17,22 @@ import { createJobsModule } from '../src/modules/jobs/index.js';
 import {
   chromiumAvailable,
   createTestSocle,
-  launchBrowser,
   type StripeEvent,
   TEST_PASSWORD,
   type TestSocle,
+  type TestTenant,
   type TestUser,
-  watchPage,
 } from '../src/testing/index.js';
 import { createJobsFixtureModule } from './fixtures/jobs-module.js';
 import { callAs } from './support/api-client.js';
+import { signInAs, useConsoleBrowser } from './support/console-page.js';
 import { describeEachDatabase } from './support/each-database.js';
 import { PAYMENTS_OPERATOR_TOKEN, usePaymentsServer } from './support/payments-server.js';
 import { RawPusherSocket } from './support/realtime-clients.js';
 
 const OPERATOR_TOKEN = 'operator-token-of-the-console-suite-0123456789';
+/** One Chromium for the file, a fresh context per test. */
+const consoleBrowser = useConsoleBrowser();
 
 describeEachDatabase('Operator console', (target) => {
   let socle: TestSocle;
@@ -42,6 +44,7 @@ describeEachDatabase('Operator console', (target) => {
   let carolId: string;
   let dave: TestUser;
   let quizKey: string;
+  const withConsolePage = consoleBrowser.at(() => baseUrl);
 
   beforeAll(async () => {
     socle = await createTestSocle(target, {
@@ -105,10 +108,8 @@ describeEachDatabase('Operator console', (target) => {
 
   describe.skipIf(!chromiumAvailable())('in Chromium', () => {
     it("fails a page on a CSP violation or a missing file, not on the API's own refusals", async () => {
-      const browser = await launchBrowser();
+      const { page, watched, close } = await consoleBrowser.newPage();
       try {
-        const page = await browser.newPage();
-        const watched = watchPage(page);
         await page.goto(`${baseUrl}/console/`);
         await page.getByRole('button', { name: /Sign in|Se connecter/ }).waitFor();
         // A refusal the page handles: problem+json to its fetch (a wrong operator token).
@@ -138,22 +139,15 @@ describeEachDatabase('Operator console', (target) => {
         const screenshot = /Screenshot: (.+)$/m.exec(refused?.message ?? '')?.[1];
         if (screenshot !== undefined) await rm(screenshot, { force: true });
       } finally {
-        await browser.close();
+        await close();
       }
     }, 60_000);
 
-    it('signs in with a second factor (TOTP) in the browser', async () => {
-      const browser = await launchBrowser();
-      try {
-        const page = await browser.newPage();
-        page.setDefaultTimeout(10_000);
-        const watched = watchPage(page);
-        await watched.run('console-2fa', async () => {
-          await page.goto(`${baseUrl}/console/`);
-          await page.getByRole('combobox', { name: 'Language' }).selectOption('en');
-          await page.getByLabel('Email').fill('carol@console.test');
-          await page.getByLabel('Password').fill(TEST_PASSWORD);
-          await page.getByRole('button', { name: 'Sign in' }).click();
+    it(
+      'signs in with a second factor (TOTP) in the browser',
+      () =>
+        withConsolePage('console-2fa', async (page) => {
+          await signInAs(page, { email: 'carol@console.test' });
           // The password was right; the console asks for the code (the next step's: each is used once).
           await page
             .getByLabel('Authentication code (TOTP or recovery code)')
@@ -165,30 +159,20 @@ describeEachDatabase('Operator console', (target) => {
           );
           await page.getByRole('button', { name: 'Sign out' }).click();
           await page.getByRole('button', { name: 'Sign in' }).waitFor();
-        });
-      } finally {
-        await browser.close();
-      }
-    }, 60_000);
+        }),
+      60_000,
+    );
 
-    it('signs in as operator, finds a tenant, invites a member, retries a failed job, erases another user, then the account', async () => {
-      const browser = await launchBrowser();
-      try {
-        const page = await browser.newPage();
-        page.setDefaultTimeout(10_000);
-        const watched = watchPage(page);
-        page.on('dialog', (dialog) => void dialog.accept());
-        const requested: string[] = [];
-        page.on('request', (request) => requested.push(new URL(request.url()).pathname));
-        await watched.run('console', async () => {
-          await page.goto(`${baseUrl}/console/`);
-          await page.getByRole('combobox', { name: 'Language' }).selectOption('en');
+    it(
+      'signs in as operator, finds a tenant, invites a member, retries a failed job, erases another user, then the account',
+      () =>
+        withConsolePage('console', async (page) => {
+          page.on('dialog', (dialog) => void dialog.accept());
+          const requested: string[] = [];
+          page.on('request', (request) => requested.push(new URL(request.url()).pathname));
 
           // Sign in: an organization owner's account and the operator token.
-          await page.getByLabel('Email').fill('alice@console.test');
-          await page.getByLabel('Password').fill(TEST_PASSWORD);
-          await page.getByLabel('Operator token (optional)').fill(OPERATOR_TOKEN);
-          await page.getByRole('button', { name: 'Sign in' }).click();
+          await signInAs(page, { email: 'alice@console.test', operatorToken: OPERATOR_TOKEN });
 
           // The operator sees every organization, Alice's and others'.
           const every = page.getByRole('region', { name: 'Every organization (operator token)' });
@@ -365,11 +349,9 @@ describeEachDatabase('Operator console', (target) => {
             payload: { email: 'alice@console.test', password: TEST_PASSWORD },
           });
           expect(gone.statusCode).toBe(401);
-        });
-      } finally {
-        await browser.close();
-      }
-    }, 90_000);
+        }),
+      90_000,
+    );
   });
 
   async function signIn(email: string): Promise<{ accessToken: string }> {
@@ -386,6 +368,7 @@ describeEachDatabase('Operator console with the ledger module', (target) => {
   let socle: TestSocle;
   let baseUrl: string;
   let walletId: string;
+  const withConsolePage = consoleBrowser.at(() => baseUrl);
 
   beforeAll(async () => {
     socle = await createTestSocle(target, {
@@ -413,51 +396,39 @@ describeEachDatabase('Operator console with the ledger module', (target) => {
 
   it.skipIf(!chromiumAvailable())(
     'reconciles every ledger on demand for the operator, and shows a drifted account',
-    async () => {
-      const browser = await launchBrowser();
-      try {
-        const page = await browser.newPage();
-        page.setDefaultTimeout(10_000);
-        const watched = watchPage(page);
-        await watched.run('console-ledger', async () => {
-          await page.goto(`${baseUrl}/console/`);
-          await page.getByRole('combobox', { name: 'Language' }).selectOption('en');
-          await page.getByLabel('Operator token (optional)').fill(OPERATOR_TOKEN);
-          await page.getByRole('button', { name: 'Sign in' }).click();
-          await page.getByRole('link', { name: 'Ledger' }).click();
-          await page.getByText(/No reconciliation has run yet/).waitFor();
-          await page.getByRole('button', { name: 'Reconcile now' }).click();
-          await page.getByText(/every balance matches its transfers/).waitFor();
-          // An account changed by hand, as a faulty migration would.
-          await withOwnerTransaction(socle.db, (connection) =>
-            connection.query('update ledger.accounts set credits_posted = credits_posted + 5 where id = $1', [
-              walletId,
-            ]),
-          );
-          await page.getByRole('button', { name: 'Reconcile now' }).click();
-          await page.getByText(/2 problem\(s\) found/).waitFor();
-          await page
-            .getByRole('table', { name: /Accounts whose stored sums differ/ })
-            .getByRole('cell', { name: walletId })
-            .waitFor();
-          // The hourly job (enqueued now rather than at the hour) keeps its result, shown when the page opens.
-          const { id } = await socle.jobs.enqueue(socle.db.kysely, 'ledger.reconcile', {});
-          await socle.jobs.runDueJobs();
-          expect(await socle.jobs.get(id, null)).toMatchObject({
-            name: 'ledger.reconcile',
-            state: 'completed',
-          });
-          await page.reload();
-          await page.getByText(/2 problem\(s\) found/).waitFor();
-          await page.getByText('(by the hourly job)').waitFor();
-          await page.getByRole('combobox', { name: 'Language' }).selectOption('fr');
-          await page.getByRole('button', { name: 'Rapprocher maintenant' }).waitFor();
-          await page.getByText('(par la tâche horaire)').waitFor();
+    () =>
+      withConsolePage('console-ledger', async (page) => {
+        await signInAs(page, { operatorToken: OPERATOR_TOKEN });
+        await page.getByRole('link', { name: 'Ledger' }).click();
+        await page.getByText(/No reconciliation has run yet/).waitFor();
+        await page.getByRole('button', { name: 'Reconcile now' }).click();
+        await page.getByText(/every balance matches its transfers/).waitFor();
+        // An account changed by hand, as a faulty migration would.
+        await withOwnerTransaction(socle.db, (connection) =>
+          connection.query('update ledger.accounts set credits_posted = credits_posted + 5 where id = $1', [
+            walletId,
+          ]),
+        );
+        await page.getByRole('button', { name: 'Reconcile now' }).click();
+        await page.getByText(/2 problem\(s\) found/).waitFor();
+        await page
+          .getByRole('table', { name: /Accounts whose stored sums differ/ })
+          .getByRole('cell', { name: walletId })
+          .waitFor();
+        // The hourly job (enqueued now rather than at the hour) keeps its result, shown when the page opens.
+        const { id } = await socle.jobs.enqueue(socle.db.kysely, 'ledger.reconcile', {});
+        await socle.jobs.runDueJobs();
+        expect(await socle.jobs.get(id, null)).toMatchObject({
+          name: 'ledger.reconcile',
+          state: 'completed',
         });
-      } finally {
-        await browser.close();
-      }
-    },
+        await page.reload();
+        await page.getByText(/2 problem\(s\) found/).waitFor();
+        await page.getByText('(by the hourly job)').waitFor();
+        await page.getByRole('combobox', { name: 'Language' }).selectOption('fr');
+        await page.getByRole('button', { name: 'Rapprocher maintenant' }).waitFor();
+        await page.getByText('(par la tâche horaire)').waitFor();
+      }),
     60_000,
   );
 });
@@ -465,60 +436,94 @@ describeEachDatabase('Operator console with the ledger module', (target) => {
 describeEachDatabase('Operator console with the payments module', (target) => {
   // The jobs module checks the operator token at sign-in; the audit module records the retry.
   const server = usePaymentsServer(target, [createJobsModule(), createAuditModule(), createConsoleModule()]);
+  const withConsolePage = consoleBrowser.at(() => server.baseUrl);
+  /** Payments whose `payment.succeeded` the app refuses (its handler is "down") while listed here. */
+  const refused = new Set<string>();
+  let handlerInstalled = false;
+  /** A checkout of `tenant` completed at the fake Stripe, its webhook not delivered yet. */
+  const failingCheckout = async (tenant: TestTenant) => {
+    if (!handlerInstalled) {
+      server.payments.on('payment.succeeded', (_trx, payment) => {
+        if (refused.has(payment.id)) throw new Error('the app is down');
+      });
+      handlerInstalled = true;
+    }
+    const { paymentId, sessionId } = await server.checkout(tenant, 'coins-500');
+    refused.add(paymentId);
+    const [completed] = server.stripe.completeCheckout(sessionId) as [StripeEvent];
+    return { paymentId, completed };
+  };
 
   it.skipIf(!chromiumAvailable())(
-    'shows a failed payment event with its error, and retries it once the app is back',
+    'shows a failed payment event live (no reload) with its error, and retries it once the app is back',
     async () => {
       const tenant = await server.socle.newTenant();
-      const { paymentId, sessionId } = await server.checkout(tenant, 'coins-500');
-      let failing = true;
-      server.payments.on('payment.succeeded', (_trx, payment) => {
-        if (payment.id === paymentId && failing) throw new Error('the app is down');
+      const { paymentId, completed } = await failingCheckout(tenant);
+      await withConsolePage('console-payments', async (page) => {
+        await signInAs(page, { operatorToken: PAYMENTS_OPERATOR_TOKEN });
+        await page.getByRole('link', { name: 'Payments' }).click();
+        await page.getByRole('status').filter({ hasText: 'Live updates on' }).waitFor();
+        await page.getByLabel('Status').selectOption('failed');
+        await page.getByRole('button', { name: 'Filter' }).click();
+        await page.getByText(/Updated live/).waitFor();
+        // The webhook fails while the page is open: the event appears, pushed by the realtime
+        // gateway (the page does not poll).
+        expect(await server.stripe.deliver(server.webhookUrl, completed)).toBe(500);
+        const row = page.locator(`tr[data-event-id="${completed.id}"]`);
+        await row.getByText('the app is down (internal)').waitFor();
+        await row.getByRole('cell', { name: 'Failed', exact: true }).waitFor();
+        // Keyboard only: the retry button is reached and pressed without the mouse.
+        refused.delete(paymentId);
+        await row.getByRole('button', { name: `Retry event ${completed.id}` }).focus();
+        await page.keyboard.press('Enter');
+        await page.getByText(`Event ${completed.id} applied (paid).`).waitFor();
+        // Applied now: gone from the failed ones, listed among the applied.
+        await row.waitFor({ state: 'detached' });
+        await page.getByLabel('Status').selectOption('applied');
+        await page.getByRole('button', { name: 'Filter' }).click();
+        await row.getByRole('cell', { name: 'Applied', exact: true }).waitFor();
+        await page.getByRole('combobox', { name: 'Language' }).selectOption('fr');
+        await page.getByRole('link', { name: 'Paiements' }).waitFor();
+        await row.getByRole('cell', { name: 'Appliqué', exact: true }).waitFor();
       });
-      const [completed] = server.stripe.completeCheckout(sessionId) as [StripeEvent];
-      expect(await server.stripe.deliver(server.webhookUrl, completed)).toBe(500);
+      expect(await server.balance(tenant, tenant.owner.userId, 'coins')).toBe(500n);
+      await server.socle.servicesOf<{ flush(): Promise<void> }>('audit').flush();
+      const audited = await withOwnerTransaction(server.socle.db, (connection) =>
+        connection.query<{ action: string }>(
+          `select action from audit.events where action = 'POST /operator/payments/events/:provider/:eventId/retry'`,
+        ),
+      );
+      expect(audited.rows).toHaveLength(1);
+    },
+    60_000,
+  );
 
-      const browser = await launchBrowser();
-      try {
-        const page = await browser.newPage();
-        page.setDefaultTimeout(10_000);
-        const watched = watchPage(page);
-        await watched.run('console-payments', async () => {
-          await page.goto(`${server.baseUrl}/console/`);
-          await page.getByRole('combobox', { name: 'Language' }).selectOption('en');
-          await page.getByLabel('Operator token (optional)').fill(PAYMENTS_OPERATOR_TOKEN);
-          await page.getByRole('button', { name: 'Sign in' }).click();
-          await page.getByRole('link', { name: 'Payments' }).click();
-          await page.getByLabel('Status').selectOption('failed');
-          await page.getByRole('button', { name: 'Filter' }).click();
-          const row = page.locator(`tr[data-event-id="${completed.id}"]`);
-          await row.getByText('the app is down (internal)').waitFor();
-          await row.getByRole('cell', { name: 'Failed', exact: true }).waitFor();
-          // Keyboard only: the retry button is reached and pressed without the mouse.
-          failing = false;
-          await row.getByRole('button', { name: `Retry event ${completed.id}` }).focus();
-          await page.keyboard.press('Enter');
-          await page.getByText(`Event ${completed.id} applied (paid).`).waitFor();
-          // Applied now: gone from the failed ones, listed among the applied.
-          await row.waitFor({ state: 'detached' });
-          await page.getByLabel('Status').selectOption('applied');
-          await page.getByRole('button', { name: 'Filter' }).click();
-          await row.getByRole('cell', { name: 'Applied', exact: true }).waitFor();
-          await page.getByRole('combobox', { name: 'Language' }).selectOption('fr');
-          await page.getByRole('link', { name: 'Paiements' }).waitFor();
-          await row.getByRole('cell', { name: 'Appliqué', exact: true }).waitFor();
-        });
-        expect(await server.balance(tenant, tenant.owner.userId, 'coins')).toBe(500n);
-        await server.socle.servicesOf<{ flush(): Promise<void> }>('audit').flush();
-        const audited = await withOwnerTransaction(server.socle.db, (connection) =>
-          connection.query<{ action: string }>(
-            `select action from audit.events where action = 'POST /operator/payments/events/:provider/:eventId/retry'`,
-          ),
-        );
-        expect(audited.rows).toHaveLength(1);
-      } finally {
-        await browser.close();
-      }
+  it.skipIf(!chromiumAvailable())(
+    "shows an organization's admin its own payment events live, never another organization's",
+    async () => {
+      const own = await server.socle.newTenant();
+      const other = await server.socle.newTenant();
+      const ofOther = await failingCheckout(other);
+      const ofOwn = await failingCheckout(own);
+      await withConsolePage('console-payments-admin', async (page) => {
+        // The owner's account, no operator token: the organization's own feed.
+        await signInAs(page, { email: own.owner.email });
+        await page.getByRole('status').filter({ hasText: 'Live updates on' }).waitFor();
+        await page.getByRole('link', { name: 'Jobs' }).click();
+        await page.getByText(/Updated live/).waitFor();
+        await page.getByRole('link', { name: 'Payments' }).click();
+        await page.getByText(/Updated live/).waitFor();
+        await page.getByText('Nothing here.').first().waitFor();
+        // The other organization's event fails first, then the admin's own: only its own shows.
+        expect(await server.stripe.deliver(server.webhookUrl, ofOther.completed)).toBe(500);
+        expect(await server.stripe.deliver(server.webhookUrl, ofOwn.completed)).toBe(500);
+        await page
+          .locator(`tr[data-event-id="${ofOwn.completed.id}"]`)
+          .getByText('the app is down (internal)')
+          .waitFor();
+        expect(await page.locator(`tr[data-event-id="${ofOther.completed.id}"]`).count()).toBe(0);
+        expect(await page.locator('tr[data-event-id]').count()).toBe(1);
+      });
     },
     60_000,
   );
@@ -534,6 +539,7 @@ describeEachDatabase('Operator console with the files module', (target) => {
     maxBytes: 64 * 1024,
     allowedTypes: ['application/pdf'],
   });
+  const withConsolePage = consoleBrowser.at(() => baseUrl);
   const pdf = (text: string) => Buffer.from(`%PDF-1.4\n% ${text}\n1 0 obj\n<<>>\nendobj\n${' '.repeat(512)}`);
 
   beforeAll(async () => {
@@ -567,87 +573,73 @@ describeEachDatabase('Operator console with the files module', (target) => {
 
   it.skipIf(!chromiumAvailable())(
     "shows the buckets, the organization's use and the operator's usage by tenant; downloads, and deletes after a confirmation (audited)",
-    async () => {
-      const browser = await launchBrowser();
-      try {
-        const page = await browser.newPage();
-        page.setDefaultTimeout(10_000);
-        const watched = watchPage(page);
+    () =>
+      withConsolePage('console-files', async (page) => {
         let answer: 'accept' | 'dismiss' = 'dismiss';
         page.on('dialog', (dialog) => void dialog[answer]());
-        await watched.run('console-files', async () => {
-          await page.goto(`${baseUrl}/console/`);
-          await page.getByRole('combobox', { name: 'Language' }).selectOption('en');
-          await page.getByLabel('Email').fill('files-owner@console.test');
-          await page.getByLabel('Password').fill(TEST_PASSWORD);
-          await page.getByLabel('Operator token (optional)').fill(OPERATOR_TOKEN);
-          await page.getByRole('button', { name: 'Sign in' }).click();
-          await page.getByRole('link', { name: 'Files' }).click();
+        await signInAs(page, { email: 'files-owner@console.test', operatorToken: OPERATOR_TOKEN });
+        await page.getByRole('link', { name: 'Files' }).click();
 
-          // The buckets, with the organization's use of each, and its quota.
-          const buckets = page.getByRole('table').first();
-          const row = buckets.getByRole('row', { name: /contracts/ });
-          await row.getByRole('cell', { name: '2', exact: true }).waitFor();
-          await buckets
-            .getByRole('row', { name: /portraits/ })
-            .getByText("each person's own")
-            .waitFor();
-          await page.getByText(/Stored: .* of 1\.0 MB\./).waitFor();
-          // The operator's view: storage by organization, named.
-          const usage = page.getByRole('region', { name: 'Storage by organization (operator)' });
-          await usage
-            .getByRole('row', { name: /Cabinet Fichiers/ })
-            .getByRole('cell', { name: '2', exact: true })
-            .waitFor();
+        // The buckets, with the organization's use of each, and its quota.
+        const buckets = page.getByRole('table').first();
+        const row = buckets.getByRole('row', { name: /contracts/ });
+        await row.getByRole('cell', { name: '2', exact: true }).waitFor();
+        await buckets
+          .getByRole('row', { name: /portraits/ })
+          .getByText("each person's own")
+          .waitFor();
+        await page.getByText(/Stored: .* of 1\.0 MB\./).waitFor();
+        // The operator's view: storage by organization, named.
+        const usage = page.getByRole('region', { name: 'Storage by organization (operator)' });
+        await usage
+          .getByRole('row', { name: /Cabinet Fichiers/ })
+          .getByRole('cell', { name: '2', exact: true })
+          .waitFor();
 
-          // Keyboard only: focus the bucket's button and press Enter.
-          await page.getByRole('button', { name: 'Show the files of contracts' }).focus();
-          await page.keyboard.press('Enter');
-          const listed = page.getByRole('region', { name: 'Files in contracts' });
-          await listed.getByRole('link', { name: 'Download bail-2026.pdf' }).waitFor();
+        // Keyboard only: focus the bucket's button and press Enter.
+        await page.getByRole('button', { name: 'Show the files of contracts' }).focus();
+        await page.keyboard.press('Enter');
+        const listed = page.getByRole('region', { name: 'Files in contracts' });
+        await listed.getByRole('link', { name: 'Download bail-2026.pdf' }).waitFor();
 
-          // The download link serves the bytes.
-          const href = await listed.getByRole('link', { name: 'Download mandat.pdf' }).getAttribute('href');
-          const downloaded = await page.evaluate(async (url) => {
-            const response = await fetch(url as string);
-            return { status: response.status, text: await response.text() };
-          }, href);
-          expect(downloaded.status).toBe(200);
-          expect(downloaded.text).toContain('% mandat.pdf');
+        // The download link serves the bytes.
+        const href = await listed.getByRole('link', { name: 'Download mandat.pdf' }).getAttribute('href');
+        const downloaded = await page.evaluate(async (url) => {
+          const response = await fetch(url as string);
+          return { status: response.status, text: await response.text() };
+        }, href);
+        expect(downloaded.status).toBe(200);
+        expect(downloaded.text).toContain('% mandat.pdf');
 
-          // Deleting asks first: dismissed, the file stays; accepted, it goes (and is audited).
-          await listed.getByRole('button', { name: 'Delete mandat.pdf' }).click();
-          expect((await listFiles()).map((object) => object.name).sort()).toEqual([
-            'bail-2026.pdf',
-            'mandat.pdf',
-          ]);
-          answer = 'accept';
-          await listed.getByRole('button', { name: 'Delete mandat.pdf' }).click();
-          await listed.getByRole('status').getByText('mandat.pdf was deleted.').waitFor();
-          await listed.getByRole('button', { name: 'Delete mandat.pdf' }).waitFor({ state: 'detached' });
-          expect((await listFiles()).map((object) => object.name)).toEqual(['bail-2026.pdf']);
-          await row.getByRole('cell', { name: '1', exact: true }).waitFor();
-          await expect
-            .poll(async () => {
-              const events = await callAs(
-                socle,
-                owner,
-                'GET',
-                '/org/audit-events?action=DELETE%20%2Ffiles%2F%3Abucket%2F%3Aid',
-                { orgId },
-              );
-              return (events.json() as { events: { action: string }[] }).events.length;
-            })
-            .toBe(1);
+        // Deleting asks first: dismissed, the file stays; accepted, it goes (and is audited).
+        await listed.getByRole('button', { name: 'Delete mandat.pdf' }).click();
+        expect((await listFiles()).map((object) => object.name).sort()).toEqual([
+          'bail-2026.pdf',
+          'mandat.pdf',
+        ]);
+        answer = 'accept';
+        await listed.getByRole('button', { name: 'Delete mandat.pdf' }).click();
+        await listed.getByRole('status').getByText('mandat.pdf was deleted.').waitFor();
+        await listed.getByRole('button', { name: 'Delete mandat.pdf' }).waitFor({ state: 'detached' });
+        expect((await listFiles()).map((object) => object.name)).toEqual(['bail-2026.pdf']);
+        await row.getByRole('cell', { name: '1', exact: true }).waitFor();
+        await expect
+          .poll(async () => {
+            const events = await callAs(
+              socle,
+              owner,
+              'GET',
+              '/org/audit-events?action=DELETE%20%2Ffiles%2F%3Abucket%2F%3Aid',
+              { orgId },
+            );
+            return (events.json() as { events: { action: string }[] }).events.length;
+          })
+          .toBe(1);
 
-          await page.getByRole('combobox', { name: 'Language' }).selectOption('fr');
-          await page.getByRole('region', { name: 'Fichiers de contracts' }).waitFor();
-          await page.getByRole('button', { name: 'Supprimer bail-2026.pdf' }).waitFor();
-        });
-      } finally {
-        await browser.close();
-      }
-    },
+        await page.getByRole('combobox', { name: 'Language' }).selectOption('fr');
+        await page.getByRole('region', { name: 'Fichiers de contracts' }).waitFor();
+        await page.getByRole('button', { name: 'Supprimer bail-2026.pdf' }).waitFor();
+      }),
     60_000,
   );
 

@@ -1,5 +1,6 @@
-import { afterAll, beforeAll, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createBuiltInModules } from '../src/modules/index.js';
+import type { Realtime } from '../src/modules/realtime/index.js';
 import { createTestSocle, type TestSocle, type TestUser } from '../src/testing/index.js';
 import { createJobsFixtureModule } from './fixtures/jobs-module.js';
 import { callAs } from './support/api-client.js';
@@ -20,6 +21,7 @@ describeEachDatabase('Realtime operator feed', (target) => {
   let baseUrl: string;
   let alice: TestUser;
   let quiz: { id: string; key: string };
+  let orgId: string;
 
   beforeAll(async () => {
     socle = await createTestSocle(target, {
@@ -29,7 +31,7 @@ describeEachDatabase('Realtime operator feed', (target) => {
       settings: { identity: { operatorToken: OPERATOR_TOKEN } },
     });
     alice = await socle.newUser();
-    const orgId = (await socle.newTenant({ owner: alice, name: 'Quiz Co' })).id;
+    orgId = (await socle.newTenant({ owner: alice, name: 'Quiz Co' })).id;
     const created = await callAs(socle, alice, 'POST', '/realtime/apps', {
       orgId,
       payload: { name: 'Quiz' },
@@ -140,7 +142,147 @@ describeEachDatabase('Realtime operator feed', (target) => {
       client.disconnect();
     }
   }, 60_000);
+
+  describe("an organization's feed, for its admins", () => {
+    let bruno: TestUser;
+    let member: TestUser;
+    let otherOrg: string;
+    let other: { id: string; key: string };
+
+    beforeAll(async () => {
+      bruno = await socle.newUser();
+      const tenant = await socle.newTenant({ owner: bruno, name: 'Other Co' });
+      otherOrg = tenant.id;
+      member = await socle.newMember({ id: orgId, owner: alice }, { role: 'member' });
+      const created = await callAs(socle, bruno, 'POST', '/realtime/apps', {
+        orgId: otherOrg,
+        payload: { name: 'Other' },
+      });
+      expect(created.statusCode, created.body).toBe(201);
+      other = created.json();
+    });
+
+    it("tells an admin where the organization's feed is and signs its channel only, for its admins only", async () => {
+      const feed = await callAs(socle, alice, 'GET', '/org/realtime/feed', { orgId });
+      expect(feed.statusCode, feed.body).toBe(200);
+      expect(feed.json()).toEqual({ key: 'socle-operator', channel: `private-socle-org-${orgId}` });
+      const auth = (channel: string, user: TestUser, actingIn: string) =>
+        callAs(socle, user, 'POST', '/org/realtime/feed/auth', {
+          orgId: actingIn,
+          payload: { socket_id: '1.2', channel_name: channel },
+        });
+      expect((await auth(`private-socle-org-${orgId}`, alice, orgId)).statusCode).toBe(200);
+      // Another organization's channel, acting in one's own: refused, naming the channel.
+      const stranger = await auth(`private-socle-org-${otherOrg}`, alice, orgId);
+      expect(stranger.statusCode).toBe(403);
+      expect(stranger.json().code).toBe('realtime.channel_forbidden');
+      // Acting in an organization one is not a member of; the operator's channel; a plain member.
+      expect((await auth(`private-socle-org-${otherOrg}`, alice, otherOrg)).statusCode).toBe(403);
+      expect((await auth('private-socle-operator', alice, orgId)).statusCode).toBe(403);
+      expect((await auth(`private-socle-org-${orgId}`, member, orgId)).statusCode).toBe(403);
+      expect((await callAs(socle, member, 'GET', '/org/realtime/feed', { orgId })).statusCode).toBe(403);
+      // No user: the operator token alone does not open an organization's feed.
+      const operatorOnly = await socle.app.inject({
+        method: 'POST',
+        url: '/org/realtime/feed/auth',
+        headers: { ...asOperator, 'x-org-id': orgId },
+        payload: { socket_id: '1.2', channel_name: `private-socle-org-${orgId}` },
+      });
+      expect(operatorOnly.statusCode).toBe(401);
+      // The users' endpoint never signs for the feed's app, whatever the channel.
+      const user = await callAs(socle, alice, 'POST', '/realtime/auth', {
+        orgId,
+        payload: { socket_id: '1.2', channel_name: `private-socle-org-${orgId}`, app_key: 'socle-operator' },
+      });
+      expect(user.statusCode).toBe(404);
+    });
+
+    it("pushes each admin its own organization's job counts, apps and payment notices, never another's", async () => {
+      const { hostname, port } = new URL(baseUrl);
+      const clientOf = (user: TestUser, actingIn: string): PusherJs =>
+        new PusherJs('socle-operator', {
+          cluster: 'local',
+          wsHost: hostname,
+          wsPort: Number(port),
+          forceTLS: false,
+          enabledTransports: ['ws'],
+          disableStats: true,
+          channelAuthorization: {
+            endpoint: `${baseUrl}/org/realtime/feed/auth`,
+            transport: 'ajax',
+            headers: { authorization: `Bearer ${user.token}`, 'x-org-id': actingIn },
+          },
+        });
+      const aliceClient = clientOf(alice, orgId);
+      const brunoClient = clientOf(bruno, otherOrg);
+      const ofAlice = recorder(aliceClient, `private-socle-org-${orgId}`);
+      const ofBruno = recorder(brunoClient, `private-socle-org-${otherOrg}`);
+      const countsOf = async (tenantId: string | null) =>
+        (await socle.jobs.counts(tenantId)).find((queue) => queue.queue === 'default');
+      try {
+        await Promise.all([connected(aliceClient), connected(brunoClient)]);
+        await Promise.all([ofAlice.subscribed, ofBruno.subscribed]);
+        // The first reading: each organization's own counts.
+        const aliceBefore = defaultQueue(await ofAlice.next('jobs', () => true)).created;
+        expect(aliceBefore).toBe((await countsOf(orgId))?.created ?? 0);
+        const brunoBefore = defaultQueue(await ofBruno.next('jobs', () => true)).created;
+
+        // A global job and one of the other organization, then one of Alice's.
+        await socle.jobs.enqueue(socle.db.kysely, 'jobs_fixture.effect', { label: 'global' });
+        await socle.scope.run({ tenantId: otherOrg, userId: bruno.userId }, () =>
+          socle.jobs.enqueue(socle.db.kysely, 'jobs_fixture.effect', { label: 'of Other Co' }),
+        );
+        await ofBruno.next('jobs', (data) => defaultQueue(data).created === brunoBefore + 1);
+        await socle.scope.run({ tenantId: orgId, userId: alice.userId }, () =>
+          socle.jobs.enqueue(socle.db.kysely, 'jobs_fixture.effect', { label: 'of Quiz Co' }),
+        );
+        await ofAlice.next('jobs', (data) => defaultQueue(data).created === aliceBefore + 1);
+        // Every count Alice was sent is her organization's: never the global job's nor Other Co's.
+        const aliceCounts = ofAlice.all
+          .filter((entry) => entry.event === 'jobs')
+          .map((entry) => defaultQueue(entry.data).created);
+        expect(Math.max(...aliceCounts)).toBe(aliceBefore + 1);
+
+        // Sockets of the other organization's app, then of Alice's: each admin hears of its own.
+        const otherSocket = new RawPusherSocket(baseUrl, other.key);
+        await otherSocket.socketId();
+        await ofBruno.next('realtime', (data) => appsOf(data).some((app) => app.appId === other.id));
+        const quizSocket = new RawPusherSocket(baseUrl, quiz.key);
+        await quizSocket.socketId();
+        await ofAlice.next('realtime', (data) => appsOf(data).some((app) => app.appId === quiz.id));
+        otherSocket.close();
+        quizSocket.close();
+
+        // A module's notice (the payments module's, for an event of Other Co, then of Quiz Co).
+        const realtime = socle.servicesOf<Realtime>('realtime');
+        await realtime.notifyConsole({
+          event: 'payments',
+          orgId: otherOrg,
+          data: { provider: 'stripe', eventId: 'evt_other', status: 'failed' },
+        });
+        await realtime.notifyConsole({
+          event: 'payments',
+          orgId,
+          data: { provider: 'stripe', eventId: 'evt_quiz', status: 'applied' },
+        });
+        await ofBruno.next('payments', (data) => (data as { eventId: string }).eventId === 'evt_other');
+        await ofAlice.next('payments', (data) => (data as { eventId: string }).eventId === 'evt_quiz');
+        const heard = JSON.stringify(ofAlice.all);
+        expect(heard).not.toContain(other.id);
+        expect(heard).not.toContain('evt_other');
+        expect(JSON.stringify(ofBruno.all)).not.toContain(quiz.id);
+        expect(JSON.stringify(ofBruno.all)).not.toContain('evt_quiz');
+      } finally {
+        aliceClient.disconnect();
+        brunoClient.disconnect();
+      }
+    }, 60_000);
+  });
 });
+
+function appsOf(data: unknown): { appId: string; connections: number }[] {
+  return (data as { apps: { appId: string; connections: number }[] }).apps;
+}
 
 function defaultQueue(data: unknown): QueueCounts {
   return (data as { queues: QueueCounts[] }).queues.find((queue) => queue.queue === 'default') as QueueCounts;

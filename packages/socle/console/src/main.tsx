@@ -2,7 +2,7 @@ import { render } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
 import { api, clearCredentials, loadCredentials, saveCredentials } from './api.js';
 import { initialLanguage, type Language, languages } from './i18n.js';
-import { connectLiveFeed, FEED_ROUTE, type LiveFeed } from './live.js';
+import { connectLiveFeed, FEED_ROUTE, type FeedTarget, type LiveFeed, ORG_FEED_ROUTE } from './live.js';
 import { Account } from './pages/account.js';
 import { Audit } from './pages/audit.js';
 import { Configuration } from './pages/configuration.js';
@@ -89,15 +89,27 @@ function App() {
     );
   }, [signedIn]);
 
-  // Live updates through Socle's own realtime gateway, for the operator token, when the server has
-  // the realtime module (its feed route is in /openapi.json); pages poll while there is none.
+  // Live updates through Socle's own realtime gateway when the server has the realtime module (its
+  // feed routes are in /openapi.json): the operator's feed with the operator token, else the
+  // current organization's for its admins (its own data only); pages poll while there is none.
   const operatorSignedIn = signedIn && Boolean(loadCredentials().operatorToken);
-  const feedServed = paths.has(FEED_ROUTE);
+  const adminOf = organizations.find(
+    (org) => org.id === orgId && (org.role === 'owner' || org.role === 'admin'),
+  );
+  const feedKey = operatorSignedIn
+    ? paths.has(FEED_ROUTE)
+      ? 'operator'
+      : undefined
+    : signedIn && adminOf !== undefined && paths.has(ORG_FEED_ROUTE)
+      ? `org:${adminOf.id}`
+      : undefined;
   useEffect(() => {
-    if (!operatorSignedIn || !feedServed) return;
+    if (feedKey === undefined) return;
+    const target: FeedTarget =
+      feedKey === 'operator' ? { operator: true } : { operator: false, orgId: feedKey.slice('org:'.length) };
     let open = true;
     let connection: Awaited<ReturnType<typeof connectLiveFeed>> | undefined;
-    connectLiveFeed((connected) => {
+    connectLiveFeed(target, (connected) => {
       if (open) setLive(connected ? connection?.feed : undefined);
     }).then(
       (connected) => {
@@ -113,7 +125,7 @@ function App() {
       connection?.close();
       setLive(undefined);
     };
-  }, [operatorSignedIn, feedServed]);
+  }, [feedKey]);
 
   const signOut = async () => {
     if (loadCredentials().accessToken) await api('/auth/sign-out', { method: 'POST' }).catch(() => undefined);
@@ -208,7 +220,7 @@ function App() {
             </select>
           </label>
         )}
-        {context.operator && (
+        {(context.operator || adminOf !== undefined) && (
           <span class="muted" role="status">
             {live ? words.liveOn : words.liveOff}
           </span>

@@ -47,7 +47,8 @@ export function Jobs({ context }: PageProps) {
   const base = context.operator ? '/operator/jobs' : '/org/jobs';
   const orgId = context.operator ? undefined : context.orgId;
   const usable = context.operator || orgId !== undefined;
-  const live = context.operator ? context.live : undefined;
+  // The operator's feed, or the organization's own (its admins): the same `jobs` event, scoped by the server.
+  const live = context.live;
   const counts = useLoad(async () => {
     if (!usable) return undefined;
     return (await api<{ queues: QueueCounts[] }>(`${base}/counts`, { orgId })).queues;

@@ -1,4 +1,4 @@
-import { useState } from 'preact/hooks';
+import { useEffect, useState } from 'preact/hooks';
 import { api } from '../api.js';
 import { format } from '../i18n.js';
 import { ListTable, Messages, type PageProps, TextField, useLoad, useWords, when } from '../shared.js';
@@ -43,7 +43,7 @@ export function Payments({ context }: PageProps) {
   const usable = context.operator || orgId !== undefined;
   const [draft, setDraft] = useState<Filter>({ provider: '', status: '', since: '', until: undefined });
   const [filter, setFilter] = useState<Filter>(draft);
-  const { data, error, notice, run } = useLoad(async () => {
+  const { data, error, notice, run, reload } = useLoad(async () => {
     if (!usable) return undefined;
     const query = new URLSearchParams();
     if (filter.provider.trim()) query.set('provider', filter.provider.trim());
@@ -53,6 +53,10 @@ export function Payments({ context }: PageProps) {
     const options = orgId === undefined ? {} : { orgId };
     return api<{ events: PaymentEvent[]; nextUntil: string | null }>(`${base}?${query}`, options);
   }, [base, orgId, filter]);
+  // Pushed by the live feed (the operator's, or the organization's own): an event received,
+  // applied or failed is read again without a reload; without the feed, the page reads when asked.
+  const live = context.live;
+  useEffect(() => live?.listen((event) => event === 'payments' && reload()), [live, reload]);
   if (!usable) return <p>{words.noOrganization}</p>;
 
   const retry = (event: PaymentEvent) =>
@@ -70,7 +74,9 @@ export function Payments({ context }: PageProps) {
   return (
     <section aria-labelledby="payment-events-title">
       <h3 id="payment-events-title">{words.paymentEvents}</h3>
-      <p class="muted">{words.paymentsHint}</p>
+      <p class="muted">
+        {words.paymentsHint} {live ? words.updatedLive : ''}
+      </p>
       <form
         class="inline"
         onSubmit={(event) => {

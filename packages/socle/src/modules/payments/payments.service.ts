@@ -879,6 +879,23 @@ export function createPaymentsService(options: PaymentsServiceOptions) {
     (error as { code?: unknown } | null)?.code === '23503';
 
   /**
+   * Tells the consoles watching (the operator's, the organization's admins') that an event was
+   * applied or failed, after its commit: their payments page reads the list again, no reload.
+   */
+  const tellConsole = async (
+    provider: string,
+    event: VerifiedEvent,
+    route: PaymentRoute,
+    status: 'applied' | 'failed',
+  ): Promise<void> => {
+    await options.realtime?.notifyConsole({
+      event: 'payments',
+      orgId: route.tenant_id,
+      data: { provider, eventId: event.eventId, status },
+    });
+  };
+
+  /**
    * Keeps the failure of an event whose transaction rolled back, in a transaction of its own
    * (nothing is written on success), and gives the error back to throw.
    */
@@ -890,6 +907,7 @@ export function createPaymentsService(options: PaymentsServiceOptions) {
   ): Promise<unknown> => {
     await failures.record(provider, event, route, error);
     options.eventsApplied.inc({ provider, outcome: 'failed' });
+    await tellConsole(provider, event, route, 'failed');
     return error;
   };
 
@@ -938,6 +956,7 @@ export function createPaymentsService(options: PaymentsServiceOptions) {
       { settings: tenantSettings({ tenantId: route.tenant_id }) },
     );
     options.eventsApplied.inc({ provider, outcome: result.outcome });
+    if (!result.duplicate) await tellConsole(provider, event, route, 'applied');
     await publish(notices);
     return { ...result, paymentId: route.payment_id };
   }

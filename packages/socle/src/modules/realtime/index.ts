@@ -3,6 +3,7 @@ export type { AppDirectory, RealtimeApp } from './apps.js';
 export type { SocketClosedHandler } from './gateway.js';
 export type { ClientEventHandler, ReceivedClientEvent } from './gateway-client-events.js';
 export { type LatencyEstimate, monotonicNow } from './gateway-latency.js';
+export type { ConsoleNotice, OperatorFeedEvents } from './operator-feed.js';
 export { channelAuth, channelType, encodeFrame, userAuth } from './protocol.js';
 export {
   createRealtimeModule,

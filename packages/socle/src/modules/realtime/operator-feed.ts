@@ -19,6 +19,13 @@ export const OPERATOR_APP_ID = 'socle-operator';
 export const OPERATOR_APP_KEY = 'socle-operator';
 /** The private channel the operator feed's events go to. */
 export const OPERATOR_CHANNEL = 'private-socle-operator';
+/** Prefix of an organization's feed channel (its admins' console), followed by the org id. */
+const ORG_CHANNEL_PREFIX = 'private-socle-org-';
+/** The private channel of an organization's feed: its job counts, its apps' activity, its payment events. */
+export const orgFeedChannel = (orgId: string): string => `${ORG_CHANNEL_PREFIX}${orgId}`;
+/** The organization of a feed channel, or undefined for any other channel. */
+const orgOfFeedChannel = (channel: string): string | undefined =>
+  channel.startsWith(ORG_CHANNEL_PREFIX) ? channel.slice(ORG_CHANNEL_PREFIX.length) : undefined;
 
 /** How often job counts are read while someone watches the feed. */
 const JOBS_SAMPLE_MS = 1000;
@@ -36,6 +43,8 @@ interface WatchersMessage {
   readonly node: string;
   /** Consoles subscribed to the operator channel through this node now. */
   readonly watchers: number;
+  /** Organizations whose feed channel a console (an admin's) watches through this node now. */
+  readonly orgs?: readonly string[];
   /** A console just subscribed: whoever pushes job counts sends them at its next reading. */
   readonly joined: boolean;
 }
@@ -64,6 +73,20 @@ export interface OperatorFeedEvents {
   readonly jobs: { readonly queues: readonly JobQueueCounts[] };
   /** Apps whose sockets, occupied channels or presence members changed, with their sockets now. */
   readonly realtime: { readonly apps: readonly { readonly appId: string; readonly connections: number }[] };
+  /** A provider event was received and applied, or failed (the payments module tells it, after its commit). */
+  readonly payments: {
+    readonly provider: string;
+    readonly eventId: string;
+    readonly status: 'applied' | 'failed';
+  };
+}
+
+/** What a module tells the consoles watching: the operator's, and the organization's admins' when it names one. */
+export interface ConsoleNotice<E extends keyof OperatorFeedEvents = keyof OperatorFeedEvents> {
+  readonly event: E;
+  /** The organization it is about (its admins' feed gets it too), or null (the operator's only). */
+  readonly orgId: string | null;
+  readonly data: OperatorFeedEvents[E];
 }
 
 /**
@@ -83,6 +106,8 @@ export function createOperatorFeed(options: {
   readonly app: RealtimeApp;
   readonly publish: (input: PublishInput) => Promise<void>;
   readonly fleetConnectionCount: (appId: string) => Promise<number>;
+  /** The organization an app belongs to (null: the configured app, an internal one). */
+  readonly orgOfApp: (appId: string) => Promise<string | null>;
   readonly bus: Pick<Bus, 'publish' | 'subscribe' | 'unsubscribe'>;
   /** This node's id in the shared state (unique in the fleet). */
   readonly nodeId: string;
@@ -98,24 +123,43 @@ export function createOperatorFeed(options: {
   let failing = false;
   /** Consoles subscribed to the operator channel through this node. */
   let localWatchers = 0;
-  /** Nodes with watchers (this one included), until when their word holds. */
-  const watchingNodes = new Map<string, number>();
+  /** Consoles subscribed to an organization's feed channel through this node, by organization. */
+  const localOrgWatchers = new Map<string, number>();
+  /** The job counts last sent to each organization's channel. */
+  const lastOrgJobs = new Map<string, string>();
+  /** Nodes with watchers (this one included), until when their word holds, and the organizations they watch. */
+  const watchingNodes = new Map<string, { until: number; operator: boolean; orgs: readonly string[] }>();
   const timers: NodeJS.Timeout[] = [];
 
-  /** Whether a console watches anywhere in the fleet: memory only. */
-  const watched = () => {
+  /** Nodes whose word still holds (memory only). */
+  const liveNodes = () => {
     const time = now();
-    for (const [node, until] of watchingNodes) if (until <= time) watchingNodes.delete(node);
-    return watchingNodes.size > 0;
+    for (const [node, word] of watchingNodes) if (word.until <= time) watchingNodes.delete(node);
+    return watchingNodes;
   };
-  /** Whether this node is the one that pushes job counts: the smallest id among those watched through. */
-  const pushesJobs = () => {
-    if (!watched()) return false;
-    for (const node of watchingNodes.keys()) if (node < nodeId) return false;
-    return watchingNodes.has(nodeId);
+  /** Whether the operator's console watches anywhere in the fleet: memory only. */
+  const watched = () => [...liveNodes().values()].some((word) => word.operator);
+  /** Organizations whose feed a console watches anywhere in the fleet. */
+  const watchedOrgs = () => new Set([...liveNodes().values()].flatMap((word) => word.orgs));
+  /**
+   * Whether this node pushes the job counts of the operator's feed (`orgId` null) or of an
+   * organization's: the smallest id among the nodes a console of that feed watches through.
+   */
+  const pushesJobs = (orgId: string | null) => {
+    const watching = [...liveNodes()].filter(([, word]) =>
+      orgId === null ? word.operator : word.orgs.includes(orgId),
+    );
+    return (
+      watching.length > 0 &&
+      watching.every(([node]) => node >= nodeId) &&
+      watching.some(([node]) => node === nodeId)
+    );
   };
-  const send = <E extends keyof OperatorFeedEvents>(event: E, data: OperatorFeedEvents[E]) =>
-    options.publish({ app, channels: [OPERATOR_CHANNEL], event, data });
+  const send = <E extends keyof OperatorFeedEvents>(
+    event: E,
+    data: OperatorFeedEvents[E],
+    channels: readonly string[] = [OPERATOR_CHANNEL],
+  ) => options.publish({ app, channels, event, data });
   /**
    * Logs the first failure of a series only; never a Redis outage, which the kernel's connections
    * log once themselves.
@@ -126,7 +170,12 @@ export function createOperatorFeed(options: {
     failing = true;
   };
   const announce = (joined: boolean) => {
-    const message: WatchersMessage = { node: nodeId, watchers: localWatchers, joined };
+    const message: WatchersMessage = {
+      node: nodeId,
+      watchers: localWatchers,
+      orgs: [...localOrgWatchers.keys()],
+      joined,
+    };
     options.bus.publish(WATCHERS_BUS_CHANNEL, JSON.stringify(message)).catch(failed);
   };
   const heard = (text: string) => {
@@ -137,21 +186,49 @@ export function createOperatorFeed(options: {
       return;
     }
     if (typeof message.node !== 'string') return;
-    if (message.watchers > 0) watchingNodes.set(message.node, now() + WATCHERS_EXPIRY_MS);
+    const orgs = Array.isArray(message.orgs) ? message.orgs.filter((org) => typeof org === 'string') : [];
+    if (message.watchers > 0 || orgs.length > 0)
+      watchingNodes.set(message.node, {
+        until: now() + WATCHERS_EXPIRY_MS,
+        operator: message.watchers > 0,
+        orgs,
+      });
     else watchingNodes.delete(message.node);
     // A new watcher gets the counts at the next reading, whichever node reads them.
-    if (message.joined) lastJobs = undefined;
+    if (message.joined) {
+      lastJobs = undefined;
+      lastOrgJobs.clear();
+    }
   };
 
   async function sendActivity() {
     lingering = undefined;
     const appIds = [...changedApps];
     changedApps.clear();
-    if (!watched()) return;
+    const operator = watched();
+    const orgs = watchedOrgs();
+    if (!operator && orgs.size === 0) return;
     const apps = await Promise.all(
-      appIds.map(async (appId) => ({ appId, connections: await options.fleetConnectionCount(appId) })),
+      appIds.map(async (appId) => ({
+        appId,
+        orgId: await options.orgOfApp(appId),
+        connections: await options.fleetConnectionCount(appId),
+      })),
     );
-    await send('realtime', { apps });
+    const sends: Promise<void>[] = [];
+    if (operator)
+      sends.push(send('realtime', { apps: apps.map(({ appId, connections }) => ({ appId, connections })) }));
+    // An organization's admins hear of its own apps only.
+    for (const orgId of orgs) {
+      const own = apps.filter((entry) => entry.orgId === orgId);
+      if (own.length > 0)
+        sends.push(
+          send('realtime', { apps: own.map(({ appId, connections }) => ({ appId, connections })) }, [
+            orgFeedChannel(orgId),
+          ]),
+        );
+    }
+    await Promise.all(sends);
   }
 
   return {
@@ -171,10 +248,27 @@ export function createOperatorFeed(options: {
 
     /** A socket of this node joined or left a channel (the gateway's `onLocalSubscriber`). */
     localSubscriberChanged(appId: string, channel: string, delta: 1 | -1): void {
-      if (appId !== app.id || channel !== OPERATOR_CHANNEL) return;
-      localWatchers = Math.max(0, localWatchers + delta);
-      // Said when a console comes and when the last one leaves; in between the renewals say it.
-      if (delta === 1 || localWatchers === 0) announce(delta === 1);
+      if (appId !== app.id) return;
+      const orgId = orgOfFeedChannel(channel);
+      let left: number;
+      if (channel === OPERATOR_CHANNEL) left = localWatchers = Math.max(0, localWatchers + delta);
+      else if (orgId !== undefined) {
+        left = Math.max(0, (localOrgWatchers.get(orgId) ?? 0) + delta);
+        if (left === 0) localOrgWatchers.delete(orgId);
+        else localOrgWatchers.set(orgId, left);
+      } else return;
+      // Said when a console comes and when the last one of a feed leaves; in between the renewals say it.
+      if (delta === 1 || left === 0) announce(delta === 1);
+    },
+
+    /**
+     * Tells the consoles watching: the operator's, and the organization's admins' when the notice
+     * names one. Sent whether or not anyone watches (a notice is rare: a payment event), through
+     * the gateway like any event; never throws (a lost notice only delays a page's reading).
+     */
+    async notify(notice: ConsoleNotice): Promise<void> {
+      const channels = [OPERATOR_CHANNEL, ...(notice.orgId === null ? [] : [orgFeedChannel(notice.orgId)])];
+      await send(notice.event, notice.data, channels).catch(failed);
     },
 
     /** Whether a console watches the feed anywhere in the fleet, as this node knows it (memory). */
@@ -187,7 +281,7 @@ export function createOperatorFeed(options: {
       await options.bus.subscribe(WATCHERS_BUS_CHANNEL, heard);
       const sample = setInterval(() => void sampleJobs(), JOBS_SAMPLE_MS);
       const renew = setInterval(() => {
-        if (localWatchers > 0) announce(false);
+        if (localWatchers > 0 || localOrgWatchers.size > 0) announce(false);
       }, WATCHERS_RENEW_MS);
       sample.unref();
       renew.unref();
@@ -202,21 +296,36 @@ export function createOperatorFeed(options: {
     },
   };
 
-  /** Reads job counts and sends them when they changed; nothing read unless this node pushes them. */
+  /**
+   * Reads job counts and sends them when they changed: every queue's to the operator's channel,
+   * an organization's own to its channel (`jobs.counts(orgId)`, its rows only); nothing read for a
+   * feed unless this node pushes it.
+   */
   async function sampleJobs(): Promise<void> {
     if (sampling) return;
-    if (!pushesJobs()) {
-      // When this node becomes the one that pushes, it sends the counts at its first reading.
-      lastJobs = undefined;
-      return;
-    }
+    const operator = pushesJobs(null);
+    // When this node becomes the one that pushes, it sends the counts at its first reading.
+    if (!operator) lastJobs = undefined;
+    const orgs = [...watchedOrgs()].filter((orgId) => pushesJobs(orgId));
+    for (const orgId of lastOrgJobs.keys()) if (!orgs.includes(orgId)) lastOrgJobs.delete(orgId);
+    if (!operator && orgs.length === 0) return;
     sampling = true;
     try {
-      const queues = await options.jobs.counts(null);
-      const text = JSON.stringify(queues);
-      if (text !== lastJobs) {
-        await send('jobs', { queues });
-        lastJobs = text;
+      if (operator) {
+        const queues = await options.jobs.counts(null);
+        const text = JSON.stringify(queues);
+        if (text !== lastJobs) {
+          await send('jobs', { queues });
+          lastJobs = text;
+        }
+      }
+      for (const orgId of orgs) {
+        const queues = await options.jobs.counts(orgId);
+        const text = JSON.stringify(queues);
+        if (text !== lastOrgJobs.get(orgId)) {
+          await send('jobs', { queues }, [orgFeedChannel(orgId)]);
+          lastOrgJobs.set(orgId, text);
+        }
       }
       failing = false;
     } catch (error) {

@@ -21,7 +21,12 @@ import type { ClientEventHandler } from './gateway-client-events.js';
 import type { LatencyEstimate } from './gateway-latency.js';
 import { registerHttpApiRoutes } from './http-api.routes.js';
 import { createHttpApiService, type HttpApiService } from './http-api.service.js';
-import { createOperatorApp, createOperatorFeed, type OperatorFeed } from './operator-feed.js';
+import {
+  type ConsoleNotice,
+  createOperatorApp,
+  createOperatorFeed,
+  type OperatorFeed,
+} from './operator-feed.js';
 import { registerOperatorFeedRoutes } from './operator-feed.routes.js';
 import { channelType, newSocketId } from './protocol.js';
 import { realtimeErrors } from './realtime.errors.js';
@@ -111,6 +116,15 @@ export interface Realtime {
    * plus with Redis those the other nodes reported. `appId` defaults to the configured app.
    */
   fleetConnectionCount(appId?: string): Promise<number>;
+  /**
+   * Tells the operator console, and the organization's admins' console when the notice names one,
+   * something they show live (the payments module: an event applied or failed), through this
+   * gateway's operator feed. Never throws.
+   *
+   * @example
+   * await realtime.notifyConsole({ event: 'payments', orgId, data: { provider, eventId, status: 'failed' } });
+   */
+  notifyConsole(notice: ConsoleNotice): Promise<void>;
 }
 
 interface RealtimeServices extends Realtime {
@@ -175,6 +189,7 @@ function createRealtimeServices(
     app: operatorApp,
     publish: (input) => gateway.publish(input),
     fleetConnectionCount: (appId) => gateway.fleetConnectionCount(appId),
+    orgOfApp: async (appId) => (await apps.byId(appId))?.orgId ?? null,
     bus,
     nodeId: state.nodeId,
     now,
@@ -263,6 +278,7 @@ function createRealtimeServices(
     async fleetConnectionCount(appId) {
       return gateway.fleetConnectionCount((await appOf(appId)).id);
     },
+    notifyConsole: (notice) => operatorFeed.notify(notice),
   };
 }
 
