@@ -152,6 +152,7 @@ export async function createSocle(options: CreateSocleOptions): Promise<Socle> {
     config,
     log,
     observeQuery: metrics.observeQuery,
+    observeAcquire: (waitSeconds) => metrics.observePoolWait('request', waitSeconds),
     outage: databaseOutage,
     routeReads: { clock, metrics },
     routeTenants,
@@ -167,6 +168,7 @@ export async function createSocle(options: CreateSocleOptions): Promise<Socle> {
         log,
         poolMax: config.databaseBackgroundPoolMax,
         applicationName: 'socle-background',
+        observeAcquire: (waitSeconds) => metrics.observePoolWait('background', waitSeconds),
         outage: databaseOutage,
         routeTenants,
       })
