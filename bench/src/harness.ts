@@ -299,7 +299,10 @@ export async function runCustomScenario(
       progress: settings.progress,
     });
   } finally {
-    if (database !== undefined) {
+    if (database !== undefined && process.env.BENCH_KEEP_DATABASE === '1') {
+      // To look at the data the run left (EXPLAIN ANALYZE at the bench's sizes); drop it by hand.
+      settings.progress(`  database ${database.name} kept (BENCH_KEEP_DATABASE=1)`);
+    } else if (database !== undefined) {
       await database.drop();
       settings.progress(`  database ${database.name} dropped`);
     }

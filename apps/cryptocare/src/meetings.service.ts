@@ -46,14 +46,24 @@ export interface MeetingServiceOptions {
 export function createMeetingService(options: MeetingServiceOptions) {
   const { zoom, store, bookings } = options;
 
-  async function pickHost(orgId: string, appointmentId: string): Promise<string> {
+  /**
+   * The appointment's host: the one an earlier attempt recorded (`recordedBefore`: that attempt
+   * may have made the meeting), or one with meetings left today, recorded now.
+   */
+  async function pickHost(
+    orgId: string,
+    appointmentId: string,
+  ): Promise<{ host: string; recordedBefore: boolean }> {
     const chosen = await store.host(orgId, appointmentId);
-    if (chosen !== null) return chosen;
+    if (chosen !== null) return { host: chosen, recordedBefore: true };
     const day = options.clock.now().toISOString().slice(0, 10);
     for (const host of options.hosts) {
       if (await store.reserveHost(host, day, options.meetingsPerHostPerDay)) {
-        await store.setHost(orgId, appointmentId, host);
-        return (await store.host(orgId, appointmentId)) ?? host;
+        if (await store.setHost(orgId, appointmentId, host)) return { host, recordedBefore: false };
+        // A concurrent attempt recorded its host first: that one (it may be making the meeting),
+        // and the meeting reserved here is given back.
+        await store.releaseHost(host, day);
+        return { host: (await store.host(orgId, appointmentId)) ?? host, recordedBefore: true };
       }
     }
     throw cryptocareErrors.zoomHostsExhausted(day, options.hosts.length);
@@ -102,8 +112,11 @@ export function createMeetingService(options: MeetingServiceOptions) {
         });
         return 'moved';
       }
-      const host = await pickHost(orgId, appointmentId);
-      let meeting = await findExisting(host, appointmentId, signal);
+      const { host, recordedBefore } = await pickHost(orgId, appointmentId);
+      // Only an attempt after one that recorded the host can find a meeting there (made, its
+      // answer lost): a first attempt skips the listing, one Zoom call (300 ms and a share of
+      // the rate limit) less per link.
+      let meeting = recordedBefore ? await findExisting(host, appointmentId, signal) : undefined;
       if (meeting === undefined) {
         const answer = await zoom.request({
           method: 'POST',

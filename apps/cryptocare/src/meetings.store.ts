@@ -28,12 +28,16 @@ export function createMeetingStore(db: Database) {
       return Object.fromEntries(rows.map((row) => [row.host, row.meetings]));
     },
 
-    /** Records the host chosen before the call, so a retry asks that host whether it was made. */
-    async setHost(orgId: string, appointmentId: string, host: string): Promise<void> {
-      await sql`update cryptocare.appointments set zoom_host = ${host}
+    /**
+     * Records the host chosen before the call, so a retry asks that host whether it was made;
+     * false when a host was recorded already (by a concurrent attempt).
+     */
+    async setHost(orgId: string, appointmentId: string, host: string): Promise<boolean> {
+      const result = await sql`update cryptocare.appointments set zoom_host = ${host}
         where id = ${appointmentId} and zoom_host is null`.execute(
         db.withSettings(tenantSettings({ tenantId: orgId })),
       );
+      return result.numAffectedRows === 1n;
     },
 
     async host(orgId: string, appointmentId: string): Promise<string | null> {

@@ -28,6 +28,8 @@ export async function startFakeZoom(credentials: {
   clientSecret: string;
 }) {
   const meetings: FakeMeeting[] = [];
+  /** Every API call (not the token's), as `METHOD /v2/path`. */
+  const calls: string[] = [];
   const tokens = new Set<string>();
   let tokenRequests = 0;
   let refused = 0;
@@ -64,6 +66,7 @@ export async function startFakeZoom(credentials: {
   }
 
   function api(request: IncomingMessage, body: string, response: ServerResponse) {
+    calls.push(`${request.method} ${new URL(request.url ?? '/', 'http://zoom').pathname}`);
     const bearer = /^Bearer (.+)$/.exec(request.headers.authorization ?? '')?.[1];
     if (bearer === undefined || !tokens.has(bearer))
       return send(response, 401, { code: 124, message: 'Invalid access token.' });
@@ -135,6 +138,7 @@ export async function startFakeZoom(credentials: {
     apiUrl: `${url}/v2`,
     tokenUrl: `${url}/oauth/token`,
     meetings,
+    calls,
     tokenRequests: () => tokenRequests,
     /** Requests answered 503 because it was down. */
     refusedRequests: () => refused,

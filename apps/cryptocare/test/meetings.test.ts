@@ -56,6 +56,7 @@ describe.each(targets.map((target) => [target.dialect, target] as const))(
       async () => {
         const practice = await app.newPractice({ ...ZURICH });
         const first = await confirmed(practice, '2026-03-25T07:00:00.000Z');
+        const callsBefore = zoom.calls.length;
         const outcome = await app.socle.jobs.runDueJobs();
         const failed = await app.socle.jobs.list({ tenantId: null, state: 'retry', limit: 10 });
         expect(failed.map((job) => [job.name, job.error])).toEqual([]);
@@ -71,6 +72,11 @@ describe.each(targets.map((target) => [target.dialect, target] as const))(
           duration: 60,
         });
         expect(zoom.tokenRequests()).toBe(1);
+        // A first attempt asks Zoom once: no earlier attempt can have made a meeting (the host is
+        // recorded before the call), so the host's meetings are only listed by a retry.
+        expect(zoom.calls.slice(callsBefore)).toEqual([
+          expect.stringMatching(/^POST \/v2\/users\/host-[ab]%40clinic\.example\/meetings$/),
+        ]);
 
         // Running the sync again (a duplicated job, a redelivered payment) makes nothing more.
         await app.services().booking.paymentSettled({

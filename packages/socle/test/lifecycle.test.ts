@@ -71,6 +71,45 @@ describeEachDatabase('Server lifecycle, readiness and metrics', (target) => {
     checkWithPromtool(text);
   });
 
+  it('reports how long callers waited for a pooled database session', async () => {
+    const metric = async (pattern: RegExp) => {
+      const text = await (await fetch(`${url}/metrics`)).text();
+      return Number(text.match(pattern)?.[1] ?? Number.NaN);
+    };
+    const waitCount = /socle_db_pool_wait_seconds_count\{pool="request"\} ([0-9.e+-]+)/;
+    const waitSum = /socle_db_pool_wait_seconds_sum\{pool="request"\} ([0-9.e+-]+)/;
+    const countBefore = await metric(waitCount);
+    const sumBefore = await metric(waitSum);
+    expect(countBefore).toBeGreaterThan(0);
+    // Every session of the request pool held by a transaction, then one more request: it queues.
+    let open!: () => void;
+    const gate = new Promise<void>((resolve) => {
+      open = resolve;
+    });
+    const { max } = socle.db.statistics();
+    let held = 0;
+    const holders = Array.from({ length: max }, () =>
+      socle.db.transaction(async () => {
+        held++;
+        await gate;
+      }),
+    );
+    await expect.poll(() => held, { timeout: 30_000 }).toBe(max);
+    const queued = fetch(`${url}/notes/1`);
+    await expect
+      .poll(() => metric(/socle_db_pool_connections\{state="waiting"\} ([0-9]+)/), { timeout: 30_000 })
+      .toBeGreaterThan(0);
+    // The queued request has waited at least from now until the gate opens.
+    const seenWaiting = performance.now();
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    const opened = performance.now();
+    open();
+    await Promise.all(holders);
+    expect((await queued).status).toBe(200);
+    expect(await metric(waitCount)).toBeGreaterThan(countBefore);
+    expect((await metric(waitSum)) - sumBefore).toBeGreaterThanOrEqual((opened - seenWaiting) / 1000);
+  });
+
   it('stops, closes the port, and close() is idempotent', async () => {
     const closing = socle.close();
     await closing;

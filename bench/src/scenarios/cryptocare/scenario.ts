@@ -1,10 +1,20 @@
 import { createHmac } from 'node:crypto';
 import { loadavg } from 'node:os';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { Agent, request } from 'undici';
 import WebSocket from 'ws';
+import { openDatabaseCpu } from '../../database-cpu.js';
 import { type LoadMeasurement, measureLoad } from '../../load.js';
 import { processCpuSeconds } from '../../process-cpu.js';
 import type { CustomResult, CustomRunSettings, CustomScenario } from '../../scenario.js';
+import {
+  histogramDelta,
+  histogramQuantile,
+  machineCpuTicks,
+  type ServerWatch,
+  scrapeMetrics,
+  watchServer,
+} from '../../server-metrics.js';
 import { type ServerProcess, spawnServer } from '../../server-process.js';
 import type { BenchDialect } from '../../server-protocol.js';
 import { CRYPTOCARE_APP, type Seed, type SignedWebhook, searchQuery } from './shared.js';
@@ -25,6 +35,17 @@ const GOALS = { p95Ms: 50, qrP99Ms: 50, pageP99Ms: 500, zoomP99Ms: 2_000, ratio:
 
 const ENDPOINTS = ['search', 'professional', 'slots', 'hold', 'webhook', 'agenda'] as const;
 type Endpoint = (typeof ENDPOINTS)[number];
+/** Each endpoint's route as Socle's HTTP metrics name it. */
+const ROUTES: Record<Endpoint, { method: string; route: string }> = {
+  search: { method: 'GET', route: '/cryptocare/search' },
+  professional: { method: 'GET', route: '/cryptocare/professionals/:id' },
+  slots: { method: 'GET', route: '/cryptocare/professionals/:id/slots' },
+  hold: { method: 'POST', route: '/cryptocare/appointments' },
+  webhook: { method: 'POST', route: '/payments/webhooks/:provider' },
+  agenda: { method: 'GET', route: '/cryptocare/agenda' },
+};
+/** How often the server's /metrics are sampled during the mixed load. */
+const WATCH_INTERVAL_MS = 250;
 const LABELS: Record<Endpoint, string> = {
   search: 'GET  search',
   professional: 'GET  professional',
@@ -43,6 +64,27 @@ interface Latency {
 }
 interface EndpointFigures extends Latency {
   errors: number;
+  /** Mean time inside the server (Socle's own histogram), to tell from the time the request waited before. */
+  serverMeanMs: number;
+}
+/** Where the mixed load's requests spent their time, besides the server's own CPU. */
+interface Queues {
+  /** CPU of the database's backends per request, and the cores they used. */
+  postgresCores: number;
+  postgresCpuMsPerRequest: number;
+  /** CPU of this process (the virtual users, the load generator) and the lag of its event loop. */
+  loadGeneratorCores: number;
+  loadGeneratorLagP99Ms: number;
+  /** The whole machine's busy share of its cores (every engineer's work included). */
+  machineBusy: number;
+  /** Waits for a session of the request pool (mean, p95 bucket bound) and of the background pool (jobs). */
+  poolWaitMeanMs: number;
+  poolWaitP95Ms: number;
+  poolWaits: number;
+  backgroundPoolWaitMeanMs: number;
+  backgroundPoolWaitP95Ms: number;
+  /** The server's event loop and request pool, sampled every WATCH_INTERVAL_MS. */
+  watch: ServerWatch;
 }
 interface Round {
   users: number;
@@ -54,6 +96,7 @@ interface Round {
   slotTaken: number;
   serverCores: number;
   serverCpuMsPerRequest: number;
+  queues: Queues;
   endpoints: Record<Endpoint, EndpointFigures>;
   webhookToPage: Latency & { missing: number };
   zoomLink: Latency & { missing: number };
@@ -66,6 +109,8 @@ interface SearchRun {
   p99Ms: number;
   non2xx: number;
   cpuMsPerRequest: number;
+  /** CPU of the database's backends per search. */
+  postgresCpuMsPerRequest: number;
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -132,7 +177,13 @@ async function listen(url: string, userIds: readonly string[]) {
 }
 
 /** The mixed load: `users` virtual users, each acting then pausing, until `until`. */
-async function mixedLoad(node: ServerProcess, seed: Seed, users: number, seconds: number) {
+async function mixedLoad(
+  node: ServerProcess,
+  seed: Seed,
+  users: number,
+  seconds: number,
+  databaseUrl: string | undefined,
+) {
   const agent = new Agent({ pipelining: 1, headersTimeout: 30_000, bodyTimeout: 30_000 });
   const times = Object.fromEntries(ENDPOINTS.map((endpoint) => [endpoint, [] as number[]])) as Record<
     Endpoint,
@@ -244,6 +295,14 @@ async function mixedLoad(node: ServerProcess, seed: Seed, users: number, seconds
     },
   };
 
+  const databaseCpu = databaseUrl === undefined ? undefined : await openDatabaseCpu(databaseUrl);
+  const metricsBefore = await scrapeMetrics(node.url);
+  const databaseCpuBefore = (await databaseCpu?.read()) ?? 0;
+  const machineBefore = await machineCpuTicks();
+  const harnessCpuBefore = process.cpuUsage();
+  const harnessLag = monitorEventLoopDelay({ resolution: 10 });
+  harnessLag.enable();
+  const watch = watchServer(node.url, WATCH_INTERVAL_MS);
   const cpuBefore = (await processCpuSeconds(node.pid)) ?? 0;
   const started = performance.now();
   const until = started + seconds * 1000;
@@ -263,6 +322,13 @@ async function mixedLoad(node: ServerProcess, seed: Seed, users: number, seconds
   );
   const elapsed = (performance.now() - started) / 1000;
   const cpu = ((await processCpuSeconds(node.pid)) ?? 0) - cpuBefore;
+  const harnessCpu = process.cpuUsage(harnessCpuBefore);
+  harnessLag.disable();
+  const machineAfter = await machineCpuTicks();
+  const databaseCpuMs = ((await databaseCpu?.read()) ?? 0) - databaseCpuBefore;
+  await databaseCpu?.close();
+  const watched = await watch.stop();
+  const metricsAfter = await scrapeMetrics(node.url);
   // Messages still on their way (Zoom links take a job and 300 ms of Zoom).
   const tailUntil = Date.now() + TAIL_TIMEOUT_MS;
   while (
@@ -280,17 +346,56 @@ async function mixedLoad(node: ServerProcess, seed: Seed, users: number, seconds
       .map(([id, at]) => (arrivals.get(id) as number) - at);
     return { ...latency(values), missing: paidAt.size - values.length };
   };
+  const answered = requests + slotTaken;
+  const poolWait = (pool: string) =>
+    histogramDelta(metricsBefore, metricsAfter, 'socle_db_pool_wait_seconds', { pool });
+  const requestPool = poolWait('request');
+  const backgroundPool = poolWait('background');
+  const meanMs = (delta: { sum: number; count: number }) =>
+    round2(delta.count > 0 ? (delta.sum * 1000) / delta.count : Number.NaN);
+  const serverMeanMs = (endpoint: Endpoint) =>
+    meanMs(
+      histogramDelta(metricsBefore, metricsAfter, 'socle_http_request_duration_seconds', ROUTES[endpoint]),
+    );
+  const queues: Queues = {
+    postgresCores: round2(databaseCpuMs / 1000 / elapsed),
+    postgresCpuMsPerRequest: round2(databaseCpuMs / Math.max(1, answered)),
+    loadGeneratorCores: round2((harnessCpu.user + harnessCpu.system) / 1e6 / elapsed),
+    loadGeneratorLagP99Ms: round2(harnessLag.percentile(99) / 1e6),
+    machineBusy:
+      machineBefore === undefined || machineAfter === undefined
+        ? Number.NaN
+        : round2(
+            (machineAfter.busy - machineBefore.busy) / Math.max(1, machineAfter.total - machineBefore.total),
+          ),
+    poolWaitMeanMs: meanMs(requestPool),
+    poolWaitP95Ms: round2(histogramQuantile(requestPool, 0.95) * 1000),
+    poolWaits: requestPool.count,
+    backgroundPoolWaitMeanMs: meanMs(backgroundPool),
+    backgroundPoolWaitP95Ms: round2(histogramQuantile(backgroundPool, 0.95) * 1000),
+    watch: {
+      ...watched,
+      poolWaitingMean: round2(watched.poolWaitingMean),
+      eventLoopP99Ms: round2(watched.eventLoopP99Ms),
+      eventLoopMaxMs: round2(watched.eventLoopMaxMs),
+      scrapeP50Ms: round2(watched.scrapeP50Ms),
+    },
+  };
   return {
     seconds: round2(elapsed),
-    requests: requests + slotTaken,
+    requests: answered,
     errors: ENDPOINTS.reduce((sum, endpoint) => sum + errors[endpoint], 0),
     errorSamples,
     holds,
     slotTaken,
     serverCores: round2(cpu / elapsed),
-    serverCpuMsPerRequest: Math.round(((cpu * 1000) / Math.max(1, requests + slotTaken)) * 1000) / 1000,
+    serverCpuMsPerRequest: Math.round(((cpu * 1000) / Math.max(1, answered)) * 1000) / 1000,
+    queues,
     endpoints: Object.fromEntries(
-      ENDPOINTS.map((endpoint) => [endpoint, { ...latency(times[endpoint]), errors: errors[endpoint] }]),
+      ENDPOINTS.map((endpoint) => [
+        endpoint,
+        { ...latency(times[endpoint]), errors: errors[endpoint], serverMeanMs: serverMeanMs(endpoint) },
+      ]),
     ) as Record<Endpoint, EndpointFigures>,
     webhookToPage: sinceWebhook(events.confirmed),
     zoomLink: sinceWebhook(events.zoomReady),
@@ -313,15 +418,21 @@ async function searchOnly(node: ServerProcess, token: string, settings: CustomRu
       signal: settings.signal,
     });
   await load(2);
+  const databaseCpu =
+    settings.databaseUrl === undefined ? undefined : await openDatabaseCpu(settings.databaseUrl);
+  const databaseCpuBefore = (await databaseCpu?.read()) ?? 0;
   const cpuBefore = (await processCpuSeconds(node.pid)) ?? 0;
   const measured: LoadMeasurement = await load(settings.durationSeconds);
   const cpu = ((await processCpuSeconds(node.pid)) ?? 0) - cpuBefore;
+  const databaseCpuMs = ((await databaseCpu?.read()) ?? 0) - databaseCpuBefore;
+  await databaseCpu?.close();
   return {
     perSecond: Math.round(measured.requestsPerSecond),
     p50Ms: round2(measured.latencyMs.p50),
     p99Ms: round2(measured.latencyMs.p99),
     non2xx: measured.non2xx + measured.errors + measured.timeouts,
     cpuMsPerRequest: Math.round(((cpu * 1000) / Math.max(1, measured.totalRequests)) * 1000) / 1000,
+    postgresCpuMsPerRequest: round2(databaseCpuMs / Math.max(1, measured.totalRequests)),
   } satisfies SearchRun;
 }
 
@@ -334,11 +445,23 @@ async function probe(node: ServerProcess, token: string) {
   return `${response.status} ${await response.text()}`;
 }
 
-async function oneRound(dialect: BenchDialect, settings: CustomRunSettings, index: number): Promise<Round> {
+/**
+ * One round on a new Socle server. The first round seeds the directory through it; later rounds
+ * reuse that seed (same database, same secret key: the tokens stay valid), so every round loads
+ * the same directory instead of one that grows by a seed per round.
+ */
+async function oneRound(
+  dialect: BenchDialect,
+  settings: CustomRunSettings,
+  index: number,
+  seeds: Seed[],
+): Promise<Round> {
   const serverSettings = { dialect, databaseUrl: settings.databaseUrl, poolMax: settings.poolMax };
   const users = settings.connections ?? DEFAULT_USERS;
   const before = loadavg().map(round2);
-  settings.progress(`cryptocare: round ${index + 1}: starting Socle and seeding the directory`);
+  settings.progress(
+    `cryptocare: round ${index + 1}: starting Socle${index === 0 ? ' and seeding the directory' : ''}`,
+  );
   const socle = await spawnServer({
     label: `socle-${index + 1}`,
     entry: new URL('./socle-server.js', import.meta.url),
@@ -350,17 +473,20 @@ async function oneRound(dialect: BenchDialect, settings: CustomRunSettings, inde
   let socleProbe: string;
   let token: string;
   try {
-    const seeded = await request(`${socle.url}/bench/cryptocare/seed`, {
-      method: 'POST',
-      headersTimeout: 600_000,
-      bodyTimeout: 600_000,
-    });
-    if (seeded.statusCode !== 200)
-      throw new Error(`seeding answered ${seeded.statusCode}: ${await seeded.body.text()}`);
-    const seed = (await seeded.body.json()) as Seed;
+    if (seeds.length === 0) {
+      const seeded = await request(`${socle.url}/bench/cryptocare/seed`, {
+        method: 'POST',
+        headersTimeout: 600_000,
+        bodyTimeout: 600_000,
+      });
+      if (seeded.statusCode !== 200)
+        throw new Error(`seeding answered ${seeded.statusCode}: ${await seeded.body.text()}`);
+      seeds.push((await seeded.body.json()) as Seed);
+    }
+    const seed = seeds[0] as Seed;
     token = (seed.patients[0] as { token: string }).token;
     settings.progress(`cryptocare: round ${index + 1}: ${users} users for ${settings.durationSeconds} s`);
-    mixed = await mixedLoad(socle, seed, users, settings.durationSeconds);
+    mixed = await mixedLoad(socle, seed, users, settings.durationSeconds, settings.databaseUrl);
     settings.progress(`cryptocare: round ${index + 1}: search only, Socle`);
     socleSearch = await searchOnly(socle, token, settings);
     socleProbe = await probe(socle, token);
@@ -403,16 +529,18 @@ function describeRound(round: Round, index: number): string[] {
     round.endpoints[a].p95Ms >= round.endpoints[b].p95Ms ? a : b,
   );
   const errorRate = round.errors / Math.max(1, round.requests);
-  const { search } = round;
+  const { search, queues } = round;
   return [
     `  round ${index + 1}: ${round.users} users, ${round.requests} requests in ${round.seconds} s (${Math.round(round.requests / round.seconds)} req/s), ${round.errors} errors (${(errorRate * 100).toFixed(2)} %), holds ${round.holds} + ${round.slotTaken} × 409 slot_taken; server ${round.serverCores} cores, ${round.serverCpuMsPerRequest} ms cpu/req; load average ${round.loadAverage.before.join(' ')} → ${round.loadAverage.after.join(' ')}`,
+    `    queues: postgres ${queues.postgresCores} cores, ${queues.postgresCpuMsPerRequest} ms cpu/req; load generator ${queues.loadGeneratorCores} cores, event loop p99 ${queues.loadGeneratorLagP99Ms} ms; machine ${Math.round(queues.machineBusy * 100)} % busy`,
+    `    server: pool wait mean ${queues.poolWaitMeanMs} ms, p95 ≤ ${queues.poolWaitP95Ms} ms (${queues.poolWaits} leases), callers queued mean ${queues.watch.poolWaitingMean} max ${queues.watch.poolWaitingMax}; background pool wait mean ${queues.backgroundPoolWaitMeanMs} ms, p95 ≤ ${queues.backgroundPoolWaitP95Ms} ms; event loop lag p99 ${queues.watch.eventLoopP99Ms} ms, max ${queues.watch.eventLoopMaxMs} ms; /metrics answered in ${queues.watch.scrapeP50Ms} ms (p50 of ${queues.watch.samples})`,
     ...ENDPOINTS.map(
       (endpoint) =>
-        `    ${LABELS[endpoint].padEnd(26)} ${figures(round.endpoints[endpoint])}${round.endpoints[endpoint].errors > 0 ? `  ${round.endpoints[endpoint].errors} errors` : ''}`,
+        `    ${LABELS[endpoint].padEnd(26)} ${figures(round.endpoints[endpoint])}; in server ${round.endpoints[endpoint].serverMeanMs} ms mean${round.endpoints[endpoint].errors > 0 ? `  ${round.endpoints[endpoint].errors} errors` : ''}`,
     ),
     `    webhook → patient's page   ${figures(round.webhookToPage)}, ${round.webhookToPage.missing} missing`,
     `    webhook → Zoom link        ${figures(round.zoomLink)}, ${round.zoomLink.missing} missing (fake Zoom answers in 300 ms)`,
-    `    search only (${SEARCH_CONNECTIONS} conns): socle ${search.socle.perSecond} req/s p50 ${search.socle.p50Ms} p99 ${search.socle.p99Ms} ms cpu ${search.socle.cpuMsPerRequest} ms/req; baseline ${search.baseline.perSecond} req/s p50 ${search.baseline.p50Ms} p99 ${search.baseline.p99Ms} ms cpu ${search.baseline.cpuMsPerRequest} ms/req; ratio ${search.ratio} cpu ratio ${search.cpuRatio}`,
+    `    search only (${SEARCH_CONNECTIONS} conns): socle ${search.socle.perSecond} req/s p50 ${search.socle.p50Ms} p99 ${search.socle.p99Ms} ms cpu ${search.socle.cpuMsPerRequest} ms/req + postgres ${search.socle.postgresCpuMsPerRequest} ms; baseline ${search.baseline.perSecond} req/s p50 ${search.baseline.p50Ms} p99 ${search.baseline.p99Ms} ms cpu ${search.baseline.cpuMsPerRequest} ms/req + postgres ${search.baseline.postgresCpuMsPerRequest} ms; ratio ${search.ratio} cpu ratio ${search.cpuRatio}`,
     ...(search.sameBody
       ? []
       : ['    warning: Socle and the baseline answered the probe search with different bodies']),
@@ -441,8 +569,9 @@ export const cryptocare: CustomScenario = {
   dialects: ['postgres'],
   async run(dialect: BenchDialect, settings: CustomRunSettings): Promise<CustomResult> {
     const rounds: Round[] = [];
+    const seeds: Seed[] = [];
     for (let index = 0; index < settings.rounds; index++)
-      rounds.push(await oneRound(dialect, settings, index));
+      rounds.push(await oneRound(dialect, settings, index, seeds));
     const of = (value: (round: Round) => number) => median(rounds.map(value));
     const summary = {
       worstP95Ms: of((round) =>
@@ -458,6 +587,13 @@ export const cryptocare: CustomScenario = {
       zoomP99Ms: of((round) => round.zoomLink.p99Ms),
       ratio: of((round) => round.search.ratio),
       cpuRatio: of((round) => round.search.cpuRatio),
+      requestsPerSecond: of((round) => round.requests / round.seconds),
+      serverCores: of((round) => round.serverCores),
+      serverCpuMsPerRequest: of((round) => round.serverCpuMsPerRequest),
+      postgresCpuMsPerRequest: of((round) => round.queues.postgresCpuMsPerRequest),
+      poolWaitMeanMs: of((round) => round.queues.poolWaitMeanMs),
+      eventLoopP99Ms: of((round) => round.queues.watch.eventLoopP99Ms),
+      loadGeneratorCores: of((round) => round.queues.loadGeneratorCores),
     };
     const lines = [
       `cryptocare (${dialect}, ${rounds[0]?.users} users pausing ~${THINK_MS} ms, ${settings.durationSeconds} s, ${rounds.length} round(s); medians)`,
@@ -466,6 +602,7 @@ export const cryptocare: CustomScenario = {
       `  hold with invoice + QR p99 ${summary.qrP99Ms} ms (goal < ${GOALS.qrP99Ms} ms: ${met(summary.qrP99Ms < GOALS.qrP99Ms)}; the fake processor answers on loopback)`,
       `  webhook → patient's page p99 ${summary.pageP99Ms} ms (goal < ${GOALS.pageP99Ms} ms: ${met(summary.pageP99Ms < GOALS.pageP99Ms)}); Zoom link p99 ${summary.zoomP99Ms} ms (goal < ${GOALS.zoomP99Ms} ms: ${met(summary.zoomP99Ms < GOALS.zoomP99Ms)})`,
       `  search ratio ${summary.ratio} (goal ≥ ${GOALS.ratio}: ${met(summary.ratio >= GOALS.ratio)}), cpu ratio ${summary.cpuRatio}`,
+      `  mixed load ${Math.round(summary.requestsPerSecond)} req/s; server ${summary.serverCores} cores, ${summary.serverCpuMsPerRequest} ms cpu/req; postgres ${summary.postgresCpuMsPerRequest} ms cpu/req; pool wait mean ${summary.poolWaitMeanMs} ms; server event loop p99 ${summary.eventLoopP99Ms} ms; load generator ${summary.loadGeneratorCores} cores`,
     ];
     return { scenario: 'cryptocare', dialect, text: lines.join('\n'), figures: { rounds, summary } };
   },

@@ -6,8 +6,8 @@
 import { execFile } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import { Session } from 'node:inspector/promises';
+import { openDatabaseCpu } from '../../database-cpu.js';
 import type { BenchDialect } from '../../server-protocol.js';
-import { openDatabaseCpu } from './database-cpu.js';
 
 /** Settings of a runner child, in `BENCH_JOBS_SETTINGS`. */
 export interface JobsRunSettings {

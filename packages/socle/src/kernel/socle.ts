@@ -159,6 +159,7 @@ export async function createSocle(options: CreateSocleOptions): Promise<Socle> {
     log,
     observeQuery: metrics.observeQuery,
     onConflictRetry,
+    observeAcquire: (waitSeconds) => metrics.observePoolWait('request', waitSeconds),
     outage: databaseOutage,
     routeReads: { clock, metrics },
     routeTenants,
@@ -175,6 +176,7 @@ export async function createSocle(options: CreateSocleOptions): Promise<Socle> {
         poolMax: config.databaseBackgroundPoolMax,
         applicationName: 'socle-background',
         onConflictRetry,
+        observeAcquire: (waitSeconds) => metrics.observePoolWait('background', waitSeconds),
         outage: databaseOutage,
         routeTenants,
       })

@@ -37,6 +37,13 @@ export type Dialect = 'pglite' | 'postgres';
 export type QueryObserver = (durationSeconds: number, outcome: 'ok' | 'error') => void;
 
 /**
+ * Observes every lease: how long the caller waited for a session (a busy pool queues callers).
+ * The metrics module reports it as `socle_db_pool_wait_seconds`, the wait that statement timings
+ * do not show.
+ */
+export type AcquireObserver = (waitSeconds: number) => void;
+
+/**
  * Who a session acts as. `app`: the application role, which owns nothing, so row-level security
  * applies (once enabled). `owner`: the login role that owns the schemas; migrations only.
  */

@@ -3,7 +3,7 @@ import path from 'node:path';
 import type { Clock } from '../clock/index.js';
 import type { Config } from '../config/index.js';
 import { createOutageLog, type Logger, type OutageLog } from '../log/index.js';
-import type { DatabaseBackend, QueryObserver } from './backend.js';
+import type { AcquireObserver, DatabaseBackend, QueryObserver } from './backend.js';
 import { lockDataDirectory } from './data-dir-lock.js';
 import { createDatabase, type Database } from './database.js';
 import { createPgliteBackend } from './pglite-backend.js';
@@ -36,6 +36,8 @@ export interface OpenDatabaseOptions {
   readonly observeQuery?: QueryObserver;
   /** Postgres: called each time a transaction that lost to a concurrent one runs again. */
   readonly onConflictRetry?: () => void;
+  /** Told how long each lease waited for a session of this pool (its replicas' and shards' too). */
+  readonly observeAcquire?: AcquireObserver;
   /** Postgres: connections of this pool; default `databasePoolMax`. */
   readonly poolMax?: number;
   /** Postgres: `application_name` of its sessions (tells the pools apart in pg_stat_activity). */
@@ -98,6 +100,7 @@ function openShards(
         outage: createOutageLog(log, `Shard ${shard.name}`, 'requests of its tenants answer 503'),
         preparedStatements: config.databasePreparedStatements,
         ...(options.observeQuery ? { observeQuery: options.observeQuery } : {}),
+        ...(options.observeAcquire ? { observeAcquire: options.observeAcquire } : {}),
         onPoolError: (error) =>
           log.warn(
             { err: error, shard: shard.name },
@@ -138,6 +141,7 @@ export async function openDatabase(options: OpenDatabaseOptions): Promise<Databa
       ...(options.outage === false ? {} : { outage: options.outage ?? createDatabaseOutageLog(log) }),
       preparedStatements: config.databasePreparedStatements,
       ...(options.observeQuery ? { observeQuery: options.observeQuery } : {}),
+      ...(options.observeAcquire ? { observeAcquire: options.observeAcquire } : {}),
       onPoolError: (error) =>
         log.warn({ err: error }, 'An idle database connection failed; it was removed from the pool'),
     });
@@ -161,6 +165,7 @@ export async function openDatabase(options: OpenDatabaseOptions): Promise<Databa
         outage: createOutageLog(log, `Read replica ${name}`, 'its reads go to the primary'),
         preparedStatements: config.databasePreparedStatements,
         ...(options.observeQuery ? { observeQuery: options.observeQuery } : {}),
+        ...(options.observeAcquire ? { observeAcquire: options.observeAcquire } : {}),
         onPoolError: (error) =>
           log.warn(
             { err: error, replica: name },
@@ -191,6 +196,7 @@ export async function openDatabase(options: OpenDatabaseOptions): Promise<Databa
       await createPgliteBackend({
         dataDir: undefined,
         ...(options.observeQuery ? { observeQuery: options.observeQuery } : {}),
+        ...(options.observeAcquire ? { observeAcquire: options.observeAcquire } : {}),
       }),
     );
   }
@@ -203,6 +209,7 @@ export async function openDatabase(options: OpenDatabaseOptions): Promise<Databa
         dataDir: path.join(root, 'data'),
         ...(options.loadDataDir === undefined ? {} : { loadDataDir: options.loadDataDir }),
         ...(options.observeQuery ? { observeQuery: options.observeQuery } : {}),
+        ...(options.observeAcquire ? { observeAcquire: options.observeAcquire } : {}),
       }),
     );
     const close = database.close;

@@ -9,6 +9,7 @@ import { pg_trgm } from '@electric-sql/pglite/contrib/pg_trgm';
 import { pgcrypto } from '@electric-sql/pglite/contrib/pgcrypto';
 import { SocleError } from '../errors/index.js';
 import {
+  type AcquireObserver,
   type DatabaseBackend,
   type LeasedConnection,
   type Privilege,
@@ -26,6 +27,8 @@ export interface PgliteBackendOptions {
   /** A gzipped tar of a data directory (`snapshot()`) to fill an empty `dataDir` from. */
   readonly loadDataDir?: Uint8Array;
   readonly observeQuery?: QueryObserver;
+  /** Told how long each lease waited for the one session. */
+  readonly observeAcquire?: AcquireObserver;
 }
 
 const identity = (value: string) => value;
@@ -134,7 +137,10 @@ export async function createPgliteBackend(
       if (closed) throw new Error('The embedded database is closed');
       const tokens = leaseContext.getStore();
       if (holder !== undefined && tokens?.includes(holder)) throw embeddedSessionHeld();
+      const observeAcquire = options.observeAcquire;
+      const asked = observeAcquire ? performance.now() : 0;
       await mutex.lock();
+      observeAcquire?.((performance.now() - asked) / 1000);
       holder = tokens?.at(-1);
       try {
         currentRole = await switchRole(

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import pg from 'pg';
 import type { OutageLog } from '../log/index.js';
 import {
+  type AcquireObserver,
   type DatabaseBackend,
   type LeasedConnection,
   type Privilege,
@@ -35,6 +36,8 @@ export interface PostgresBackendOptions {
   readonly preparedStatements: boolean;
   readonly applicationName?: string;
   readonly observeQuery?: QueryObserver;
+  /** Told how long each lease waited for a pooled connection (a new one connecting, or a busy pool). */
+  readonly observeAcquire?: AcquireObserver;
   readonly onPoolError?: (error: Error) => void;
 }
 
@@ -341,8 +344,11 @@ export function createPostgresBackend(options: PostgresBackendOptions): Database
     pool,
     async acquire(privilege: Privilege = 'app') {
       let client: pg.PoolClient;
+      const observeAcquire = options.observeAcquire;
+      const asked = observeAcquire ? performance.now() : 0;
       try {
         client = await pool.connect();
+        observeAcquire?.((performance.now() - asked) / 1000);
       } catch (error) {
         if (!isDatabaseUnavailable(error)) throw error;
         options.outage?.down(error);

@@ -4,6 +4,10 @@ import { SeriesHistogram } from './series-histogram.js';
 
 /** Seconds; spans a 1 ms cache hit to a 10 s slow request. */
 const HTTP_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+/** Seconds; from a free session (tens of microseconds) to the connect timeout. */
+const POOL_WAIT_BUCKETS = [
+  0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5,
+];
 const DB_BUCKETS = [0.0002, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5];
 
 /**
@@ -14,6 +18,11 @@ export interface Metrics {
   readonly registry: Registry;
   observeHttpRequest(method: string, route: string, statusCode: number, durationSeconds: number): void;
   observeQuery(durationSeconds: number, outcome: 'ok' | 'error'): void;
+  /**
+   * How long a caller waited for a session of `pool` (`request`: the routes' pool; `background`:
+   * the job handlers'): the queue in front of the database that statement timings do not include.
+   */
+  observePoolWait(pool: 'request' | 'background', waitSeconds: number): void;
   /** Reports the database pool's usage on every scrape. */
   trackPool(read: () => PoolStatistics): void;
   /**
@@ -102,8 +111,14 @@ export function createMetrics(): Metrics {
     'Database statement duration as seen by Socle, including queueing in the driver',
     DB_BUCKETS,
   );
+  const poolWait = new SeriesHistogram(
+    'socle_db_pool_wait_seconds',
+    'Time a caller waited for a database session of the pool (request or background), before its statements ran',
+    POOL_WAIT_BUCKETS,
+  );
   registry.registerMetric(httpDuration.asMetric());
   registry.registerMetric(queryDuration.asMetric());
+  registry.registerMetric(poolWait.asMetric());
   let readPool: (() => PoolStatistics) | undefined;
   new Gauge({
     name: 'socle_db_pool_connections',
@@ -122,6 +137,8 @@ export function createMetrics(): Metrics {
 
   const queryOk = queryDuration.series('ok', () => ({ outcome: 'ok' }));
   const queryError = queryDuration.series('error', () => ({ outcome: 'error' }));
+  const requestPoolWait = poolWait.series('request', () => ({ pool: 'request' }));
+  const backgroundPoolWait = poolWait.series('background', () => ({ pool: 'background' }));
 
   return {
     registry,
@@ -136,6 +153,9 @@ export function createMetrics(): Metrics {
     },
     observeQuery(durationSeconds, outcome) {
       (outcome === 'ok' ? queryOk : queryError).observe(durationSeconds);
+    },
+    observePoolWait(pool, waitSeconds) {
+      (pool === 'request' ? requestPoolWait : backgroundPoolWait).observe(waitSeconds);
     },
     trackPool(read) {
       readPool = read;
