@@ -2,7 +2,8 @@
  * The simulated players of the strategybuzzer scenario, on real websockets, with one behaviour on
  * both servers: when a question opens, each presses the buzzer after a random 0–100 ms (people do
  * not press at the same instant), and notes when the first `order` broadcast naming it arrives;
- * the player given the floor answers right 500 ms later. Socle's players speak the Pusher protocol
+ * the player given the floor (by the order of the first buzz, or by `floor` when it passes on)
+ * answers right 500 ms later. Both servers speak the game's protocol as the app does. Socle's players speak the Pusher protocol
  * with pusher-js (as the game's clients do); Colyseus's use its SDK.
  */
 import { Client as ColyseusClient, type Room as ColyseusRoom } from '@colyseus/sdk';
@@ -24,6 +25,13 @@ const PRESS_SPREAD_MS = 100;
 const ANSWER_DELAY_MS = 500;
 /** How long a room may take to form and open its first question. */
 const START_TIMEOUT_MS = 120_000;
+
+/** The room's `order` message: the floor rides on the order that gave it (the first buzz). */
+interface OrderMessage {
+  no: number;
+  order: string[];
+  floor?: { userId: string };
+}
 
 /** Where every player's buzz → order latency goes while a step is measured. */
 export interface LatencySink {
@@ -139,7 +147,10 @@ export async function socleRoom(baseUrl: string, sink: LatencySink): Promise<Ben
             logic.question(no);
             resolve();
           });
-          room.bind('order', ({ no, order }: { no: number; order: string[] }) => logic.order(no, order));
+          room.bind('order', ({ no, order, floor }: OrderMessage) => {
+            logic.order(no, order);
+            if (floor !== undefined) logic.floor(no, floor.userId);
+          });
           room.bind('floor', ({ no, userId }: { no: number; userId: string }) => logic.floor(no, userId));
         });
       }),
@@ -178,7 +189,10 @@ export async function colyseusRoom(baseUrl: string, sink: LatencySink): Promise<
         });
       }),
     );
-    room.onMessage('order', ({ no, order }: { no: number; order: string[] }) => logic.order(no, order));
+    room.onMessage('order', ({ no, order, floor }: OrderMessage) => {
+      logic.order(no, order);
+      if (floor !== undefined) logic.floor(no, floor.userId);
+    });
     room.onMessage('floor', ({ no, userId }: { no: number; userId: string }) => logic.floor(no, userId));
     for (const type of ['answer', 'reveal', 'finished']) room.onMessage(type, () => {});
   };
