@@ -8,7 +8,6 @@
  */
 import { Client as ColyseusClient, type Room as ColyseusRoom } from '@colyseus/sdk';
 import PusherModule from 'pusher-js';
-import { BENCH_USER } from '../shared/socle-setup.js';
 import { BUZZER_APP, ROOM_SIZE } from './game-rules.js';
 
 /** pusher-js's class (its typings describe an ES default export; at run time it is the CJS export). */
@@ -96,18 +95,15 @@ async function postJson(url: string, body: unknown, token?: string): Promise<unk
   return response.status === 204 ? undefined : response.json();
 }
 
-let players = 0;
-
-/** A room of `ROOM_SIZE` players on Socle's StrategyBuzzer: sign-ups, a friends' code, play. */
+/**
+ * A room of `ROOM_SIZE` players on Socle's StrategyBuzzer: their accounts (the bench server's
+ * `POST /bench/players`, signed in, without a password hash each), a friends' code, play.
+ */
 export async function socleRoom(baseUrl: string, sink: LatencySink): Promise<BenchRoom> {
-  const users: { id: string; token: string }[] = [];
-  for (let index = 0; index < ROOM_SIZE; index++) {
-    const body = (await postJson(`${baseUrl}/auth/sign-up`, {
-      email: `sb-player-${process.pid}-${++players}-${Date.now()}@example.com`,
-      password: BENCH_USER.password,
-    })) as { user: { id: string }; tokens: { accessToken: string } };
-    users.push({ id: body.user.id, token: body.tokens.accessToken });
-  }
+  const { players } = (await postJson(`${baseUrl}/bench/players`, { count: ROOM_SIZE })) as {
+    players: { userId: string; token: string }[];
+  };
+  const users = players.map(({ userId, token }) => ({ id: userId, token }));
   const { code } = (await postJson(`${baseUrl}/strategybuzzer/codes`, {}, users[0]?.token)) as {
     code: string;
   };

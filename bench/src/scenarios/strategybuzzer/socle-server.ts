@@ -18,6 +18,7 @@ import {
 import { coinPacks, createStrategyBuzzerModule } from 'strategybuzzer';
 import { runServerChild } from '../../server-child.js';
 import { benchMailModule, benchSocleConfig, injectJson, signInBenchUser } from '../shared/socle-setup.js';
+import { createBenchPlayersModule } from './bench-players.js';
 import {
   ANSWER_SECONDS,
   BUZZER_APP,
@@ -54,7 +55,6 @@ runServerChild(async (settings) => {
       },
     }),
     modules: [
-      // The players sign up before each step; the sign-up limit per address would refuse them.
       createIdentityModule({ accessTokenTtlSeconds: 3600, rateLimits: false }),
       benchMailModule(),
       createTenancyModule(),
@@ -64,6 +64,8 @@ runServerChild(async (settings) => {
       createLedgerModule(),
       createPaymentsModule({ providers: ['stripe'], catalog: coinPacks }),
       createStrategyBuzzerModule(),
+      // The players' accounts, opened without a password hash each (see bench-players.ts).
+      createBenchPlayersModule(),
     ],
     ...(settings.dialect === 'pglite' ? { inMemory: true } : {}),
   });
