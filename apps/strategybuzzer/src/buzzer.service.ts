@@ -138,8 +138,9 @@ export function createBuzzerService(options: BuzzerServiceOptions) {
         return;
       }
       entry.publishing = entry.publishing.then(send);
-      if (event.type === 'answer' && fleet) {
-        // The scores as of this answer, kept in the database: what is saved if this node dies.
+      if ((event.type === 'answer' || (event.type === 'reveal' && event.winner !== null)) && fleet) {
+        // The scores as of this answer (a wrong one, or the right one the reveal names), kept in
+        // the database: what is saved if this node dies.
         // Only on a fleet: embedded, no other node could take them over, and the database runs
         // in this event loop, where a write at each answer would delay the next buzzes' frames.
         const results = entry.room.results();
@@ -654,7 +655,7 @@ export function createBuzzerService(options: BuzzerServiceOptions) {
       let roomId: string | undefined;
       if (event.event === 'client-hello') {
         localSockets.set(userId, event.socketId);
-        realtime.probeLatency(event.socketId, 5);
+        if (settings.latencyCompensation) realtime.probeLatency(event.socketId, 5);
         // A hello names no room: the seat says which (none in the lobby).
         roomId = seats.get(userId) ?? (await store.seatOf(userId))?.roomId;
       } else {
@@ -789,6 +790,8 @@ export function createBuzzerService(options: BuzzerServiceOptions) {
 
     /** Keeps the latency estimates of this node's players fresh: one more sample each (every 2 s). */
     probeSeated(): void {
+      // Ordered by arrival alone, the game reads no latency: no pings every 2 s to every player.
+      if (!settings.latencyCompensation) return;
       for (const [userId, socketId] of localSockets)
         if (!realtime.probeLatency(socketId, 1)) localSockets.delete(userId);
     },
@@ -825,6 +828,8 @@ export function createBuzzerService(options: BuzzerServiceOptions) {
 
   /** A buzz may end its settling window before the next timer tick: wake the room then. */
   function schedule(entry: RoomEntry) {
+    // Ordered by arrival, a buzz settles in the call that received it: nothing to wake.
+    if (!settings.latencyCompensation) return;
     const timer = setTimeout(() => entry.room.tick(), settings.maxCompensationMs + 1);
     timer.unref();
   }

@@ -44,7 +44,13 @@ export type RoomEvent =
       category: string;
       remainingMs: number;
     }
-  | { type: 'order'; no: number; order: string[] }
+  | {
+      type: 'order';
+      no: number;
+      order: string[];
+      /** The floor, when the same step gave it (the first buzzes of a question): no `floor` event then. */
+      floor?: { userId: string; remainingMs: number };
+    }
   | { type: 'floor'; no: number; userId: string; remainingMs: number }
   | {
       type: 'answer';
@@ -215,13 +221,14 @@ export function createRoom(options: RoomOptions) {
     if (phase.kind !== 'question') return false;
     const current = phase;
     let changed = false;
+    let settled = false;
     if (current.pending.length > 0 && current.settleAt !== undefined && now >= current.settleAt) {
       current.queue.push(...current.pending.sort(byPress));
       current.queue.sort(byPress);
       current.order.push(...current.pending.map((buzz) => buzz.userId));
       current.pending = [];
       current.settleAt = undefined;
-      emit({ type: 'order', no: current.no, order: [...current.order] });
+      settled = true;
       changed = true;
     }
     if (current.floor !== undefined && now >= current.floor.deadline) {
@@ -232,16 +239,29 @@ export function createRoom(options: RoomOptions) {
     if (current.floor === undefined && current.queue.length > 0) {
       const next = current.queue.shift() as Buzz;
       current.floor = { userId: next.userId, deadline: now + timings.answerMs };
-      emit({ type: 'floor', no: current.no, userId: next.userId, remainingMs: timings.answerMs });
+      const floor = { userId: next.userId, remainingMs: timings.answerMs };
+      // The order that gave the floor carries it: one message to every player instead of two.
+      if (settled) emit({ type: 'order', no: current.no, order: [...current.order], floor });
+      else emit({ type: 'floor', no: current.no, ...floor });
       return true;
     }
-    const idle = current.floor === undefined && current.queue.length === 0 && current.pending.length === 0;
-    const waitingFor = [...seats.values()].filter((seat) => !seat.left && !current.buzzed.has(seat.userId));
-    if (idle && (now >= current.deadline || waitingFor.length === 0)) {
+    if (settled) emit({ type: 'order', no: current.no, order: [...current.order] });
+    if (
+      current.floor === undefined &&
+      current.queue.length === 0 &&
+      current.pending.length === 0 &&
+      (now >= current.deadline || everyoneBuzzed(current))
+    ) {
       reveal(current.no, null, now);
       return true;
     }
     return changed;
+  }
+
+  /** Whether every player still in the room buzzed on the question (no allocation: runs every tick). */
+  function everyoneBuzzed(current: Extract<Phase, { kind: 'question' }>): boolean {
+    for (const seat of seats.values()) if (!seat.left && !current.buzzed.has(seat.userId)) return false;
+    return true;
   }
 
   function wrong(current: Extract<Phase, { kind: 'question' }>, userId: string, choice: number | null) {
@@ -306,7 +326,8 @@ export function createRoom(options: RoomOptions) {
         seat.bestStreak = Math.max(seat.bestStreak, seat.streak);
         seat.correct += 1;
         phase.floor = undefined;
-        emit({ type: 'answer', no, userId, choice, correct: true, scores: scores() });
+        // No `answer` event for a right answer: the reveal says who found it (`winner`), what it
+        // was (`answer`) and the scores after it, in one message instead of two.
         reveal(no, userId, now);
       } else {
         wrong(phase, userId, choice);

@@ -109,12 +109,16 @@ async function playRounds(world: BuzzerWorld, rooms: number, rounds: number, jit
           const room = pusher.subscribe(`private-sb-room-${roomId}`);
           room.bind('question', ({ no }: { no: number }) => player.questions.add(no));
           room.bind('reveal', ({ no }: { no: number }) => player.revealed.add(no));
-          room.bind('floor', ({ no, userId }: { no: number; userId: string }) => {
+          const onFloor = (no: number, userId: string) => {
             // Every player of the room gets the same events in the same order: the first floor
-            // event of a question, whoever's client saw it, is the server's decision.
+            // of a question (on the order that gave it), whoever's client saw it, is the server's decision.
             if (!firstFloor.has(`${roomId}:${no}`)) firstFloor.set(`${roomId}:${no}`, userId);
             if (userId === user.userId) own.trigger('client-answer', { roomId, no, choice: 0 });
+          };
+          room.bind('order', ({ no, floor }: { no: number; floor?: { userId: string } }) => {
+            if (floor !== undefined) onFloor(no, floor.userId);
           });
+          room.bind('floor', ({ no, userId }: { no: number; userId: string }) => onFloor(no, userId));
         });
         own.trigger('client-hello', {});
         group.push(player);

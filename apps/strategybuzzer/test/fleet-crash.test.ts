@@ -176,12 +176,13 @@ describe.skipIf(skipReason !== undefined)(
         })
         .toBe(true);
       survivor.trigger('client-buzz', { no: 0 });
+      // The order that gives the floor carries it; a right answer comes as the reveal.
       await expect
-        .poll(() => eventsOf(survivor, 'room', 'floor').length, { timeout: 30_000 })
+        .poll(() => eventsOf(survivor, 'room', 'order').length, { timeout: 30_000 })
         .toBeGreaterThan(0);
       survivor.trigger('client-answer', { no: 0, choice: 0 });
       await expect
-        .poll(() => eventsOf(survivor, 'room', 'answer').length, { timeout: 30_000 })
+        .poll(() => eventsOf(survivor, 'room', 'reveal').length, { timeout: 30_000 })
         .toBeGreaterThan(0);
       await expect
         .poll(

@@ -127,14 +127,16 @@ describe.skipIf(skipReason !== undefined)(
         .toBe(true);
       remote.trigger('client-buzz', { no: 0 });
       await expect
-        .poll(() => group.every((player) => eventsOf(player, 'room', 'floor').length > 0), {
+        .poll(() => group.every((player) => eventsOf(player, 'room', 'order').length > 0), {
           timeout: 20_000,
         })
         .toBe(true);
+      // The order that gave the floor carries it.
       for (const player of group)
-        expect(eventsOf(player, 'room', 'floor')[0]?.data).toMatchObject({
+        expect(eventsOf(player, 'room', 'order')[0]?.data).toMatchObject({
           no: 0,
-          userId: remote.user.userId,
+          order: [remote.user.userId],
+          floor: { userId: remote.user.userId },
         });
 
       // A player of the host's node asks for the room through the other node (GET /me): the
@@ -151,14 +153,16 @@ describe.skipIf(skipReason !== undefined)(
       // The remote player answers right; everyone sees the same scores.
       remote.trigger('client-answer', { no: 0, choice: 0 });
       await expect
-        .poll(() => group.every((player) => eventsOf(player, 'room', 'answer').length > 0), {
+        .poll(() => group.every((player) => eventsOf(player, 'room', 'reveal').length > 0), {
           timeout: 20_000,
         })
         .toBe(true);
+      // A right answer is told by the reveal naming its winner.
       for (const player of group)
-        expect(eventsOf(player, 'room', 'answer')[0]?.data).toMatchObject({
-          userId: remote.user.userId,
-          correct: true,
+        expect(eventsOf(player, 'room', 'reveal')[0]?.data).toMatchObject({
+          no: 0,
+          winner: remote.user.userId,
+          answer: 0,
         });
 
       // A buzz on a room the sender does not sit in is refused by the host, whichever node.

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { createBuiltInModules } from '../src/modules/index.js';
-import { createTestSocle, type TestSocle } from '../src/testing/index.js';
+import { createTestAccounts, createTestSocle, type TestSocle } from '../src/testing/index.js';
 import { callAs } from './support/api-client.js';
 import { describeEachDatabase } from './support/each-database.js';
 
@@ -41,5 +41,27 @@ describeEachDatabase('The test factory of tenants and users', (target) => {
   it('fails the test with what the route answered when it refuses', async () => {
     const user = await socle.newUser();
     await expect(socle.newUser({ email: user.email })).rejects.toThrow(/POST \/auth\/sign-up answered 409/);
+  });
+
+  it('opens many signed-in accounts at once, sharing one password hash, that sign in through the route', async () => {
+    const players = await createTestAccounts(socle, 5, { emailPrefix: 'player' });
+    expect(new Set(players.map((player) => player.userId)).size).toBe(5);
+    for (const player of players)
+      expect((await callAs(socle, player, 'GET', '/me')).json()).toMatchObject({
+        id: player.userId,
+        email: player.email,
+      });
+    // The real sign-in route takes the shared password (TEST_PASSWORD) for any of them.
+    const token = await socle.newAccessToken(players[4] as (typeof players)[number]);
+    expect((await callAs(socle, { token }, 'GET', '/me')).json()).toMatchObject({ id: players[4]?.userId });
+    // Five rows, no more (one account each).
+    const { rows } = await socle.db.withConnection(
+      (connection) =>
+        connection.query<{ count: string }>(
+          "select count(*)::text as count from identity.users where email like 'player-%'",
+        ),
+      'owner',
+    );
+    expect(rows[0]?.count).toBe('5');
   });
 });

@@ -257,21 +257,28 @@ function enterRoom(roomId) {
   $('chat').replaceChildren();
   const room = state.pusher.subscribe(`private-sb-room-${roomId}`);
   room.bind('question', drawQuestion);
-  room.bind('order', ({ no, order }) => {
-    if (no === state.no) $('order').textContent = order.map(nameOf).join(' → ');
-  });
-  room.bind('floor', ({ no, userId, remainingMs }) => {
-    if (no !== state.no) return;
+  const giveFloor = ({ userId, remainingMs }) => {
     state.floor = userId;
     $('floor').textContent = `${nameOf(userId)} answers`;
     setDeadline(remainingMs);
     enableChoices(userId === state.me.player.userId);
+  };
+  // The order that gives the floor carries it (the first buzzes of a question); a floor passed on
+  // after a wrong answer comes alone.
+  room.bind('order', ({ no, order, floor }) => {
+    if (no !== state.no) return;
+    $('order').textContent = order.map(nameOf).join(' → ');
+    if (floor) giveFloor(floor);
+  });
+  room.bind('floor', ({ no, userId, remainingMs }) => {
+    if (no === state.no) giveFloor({ userId, remainingMs });
   });
   room.bind('answer', ({ userId, correct, scores }) => {
     $('floor').textContent = `${nameOf(userId)}: ${correct ? 'right!' : 'wrong'}`;
     drawScores(scores);
     enableChoices(false);
   });
+  // A right answer comes as the reveal naming its `winner` (a wrong one as `answer`).
   room.bind('reveal', ({ answer, winner, scores }) => {
     $('choices').children[answer]?.classList.add('right');
     $('floor').textContent = winner ? `${nameOf(winner)} scores` : 'Nobody found it';

@@ -1,8 +1,9 @@
 /**
  * Child process: the baseline, the same game written on Colyseus (`@colyseus/core` with its
  * WebSocket transport, the room framework Node teams pick for this). One room type with the
- * StrategyBuzzer rules the scenario exercises: 8 players, a question, one buzz each, buzzes
- * ordered by arrival and the order broadcast at once, the floor to the first, an answer within
+ * StrategyBuzzer rules the scenario exercises, in the app's protocol: 8 players, a question, one buzz
+ * each, buzzes ordered by arrival and the order broadcast at once, the floor to the first (on that
+ * order message), an answer within
  * `ANSWER_SECONDS` (right: +10, reveal, next question after `REVEAL_MS`; wrong or late: −5, the
  * floor passes), a question deadline. No database: Colyseus rooms live in memory, as Socle's do.
  */
@@ -87,21 +88,33 @@ class BuzzRoom extends Room {
     question.buzzed.add(sessionId);
     question.order.push(sessionId);
     question.queue.push(sessionId);
-    this.broadcast('order', { no: question.no, order: [...question.order] });
-    this.nextFloor(question);
+    // The order that gives the floor carries it (the app's protocol): one message, not two.
+    const floor = this.takeFloor(question);
+    this.broadcast('order', {
+      no: question.no,
+      order: [...question.order],
+      ...(floor === undefined ? {} : { floor: { userId: floor, remainingMs: ANSWER_SECONDS * 1000 } }),
+    });
   }
 
-  private nextFloor(question: Question): void {
-    if (question.floor !== undefined) return;
+  /** Gives the floor to the next buzzer if nobody holds it; returns who got it. */
+  private takeFloor(question: Question): string | undefined {
+    if (question.floor !== undefined) return undefined;
     const next = question.queue.shift();
-    if (next === undefined) {
-      if (question.buzzed.size === this.clients.length) this.reveal(question.no, null);
-      return;
-    }
+    if (next === undefined) return undefined;
     question.floor = next;
-    this.broadcast('floor', { no: question.no, userId: next, remainingMs: ANSWER_SECONDS * 1000 });
     clearTimeout(this.floorTimer);
     this.floorTimer = setTimeout(() => this.wrong(question, next, null), ANSWER_SECONDS * 1000);
+    return next;
+  }
+
+  /** After a wrong answer: the floor passes on (`floor`), or the answer is revealed. */
+  private nextFloor(question: Question): void {
+    const next = this.takeFloor(question);
+    if (next !== undefined)
+      this.broadcast('floor', { no: question.no, userId: next, remainingMs: ANSWER_SECONDS * 1000 });
+    else if (question.floor === undefined && question.buzzed.size === this.clients.length)
+      this.reveal(question.no, null);
   }
 
   private answer(sessionId: string, no: unknown, choice: unknown): void {
@@ -110,14 +123,8 @@ class BuzzRoom extends Room {
       return;
     clearTimeout(this.floorTimer);
     if (choice === 0) {
+      // A right answer is told by the reveal naming its winner (the app's protocol).
       this.scores.set(sessionId, (this.scores.get(sessionId) ?? 0) + POINTS_RIGHT);
-      this.broadcast('answer', {
-        no,
-        userId: sessionId,
-        choice,
-        correct: true,
-        scores: Object.fromEntries(this.scores),
-      });
       this.reveal(question.no, sessionId);
     } else this.wrong(question, sessionId, typeof choice === 'number' ? choice : null);
   }

@@ -2,12 +2,12 @@
  * The simulated players of the strategybuzzer scenario, on real websockets, with one behaviour on
  * both servers: when a question opens, each presses the buzzer after a random 0–100 ms (people do
  * not press at the same instant), and notes when the first `order` broadcast naming it arrives;
- * the player given the floor answers right 500 ms later. Socle's players speak the Pusher protocol
+ * the player given the floor (by the order of the first buzz, or by `floor` when it passes on)
+ * answers right 500 ms later. Both servers speak the game's protocol as the app does. Socle's players speak the Pusher protocol
  * with pusher-js (as the game's clients do); Colyseus's use its SDK.
  */
 import { Client as ColyseusClient, type Room as ColyseusRoom } from '@colyseus/sdk';
 import PusherModule from 'pusher-js';
-import { BENCH_USER } from '../shared/socle-setup.js';
 import { BUZZER_APP, ROOM_SIZE } from './game-rules.js';
 
 /** pusher-js's class (its typings describe an ES default export; at run time it is the CJS export). */
@@ -24,6 +24,13 @@ const PRESS_SPREAD_MS = 100;
 const ANSWER_DELAY_MS = 500;
 /** How long a room may take to form and open its first question. */
 const START_TIMEOUT_MS = 120_000;
+
+/** The room's `order` message: the floor rides on the order that gave it (the first buzz). */
+interface OrderMessage {
+  no: number;
+  order: string[];
+  floor?: { userId: string };
+}
 
 /** Where every player's buzz → order latency goes while a step is measured. */
 export interface LatencySink {
@@ -88,18 +95,15 @@ async function postJson(url: string, body: unknown, token?: string): Promise<unk
   return response.status === 204 ? undefined : response.json();
 }
 
-let players = 0;
-
-/** A room of `ROOM_SIZE` players on Socle's StrategyBuzzer: sign-ups, a friends' code, play. */
+/**
+ * A room of `ROOM_SIZE` players on Socle's StrategyBuzzer: their accounts (the bench server's
+ * `POST /bench/players`, signed in, without a password hash each), a friends' code, play.
+ */
 export async function socleRoom(baseUrl: string, sink: LatencySink): Promise<BenchRoom> {
-  const users: { id: string; token: string }[] = [];
-  for (let index = 0; index < ROOM_SIZE; index++) {
-    const body = (await postJson(`${baseUrl}/auth/sign-up`, {
-      email: `sb-player-${process.pid}-${++players}-${Date.now()}@example.com`,
-      password: BENCH_USER.password,
-    })) as { user: { id: string }; tokens: { accessToken: string } };
-    users.push({ id: body.user.id, token: body.tokens.accessToken });
-  }
+  const { players } = (await postJson(`${baseUrl}/bench/players`, { count: ROOM_SIZE })) as {
+    players: { userId: string; token: string }[];
+  };
+  const users = players.map(({ userId, token }) => ({ id: userId, token }));
   const { code } = (await postJson(`${baseUrl}/strategybuzzer/codes`, {}, users[0]?.token)) as {
     code: string;
   };
@@ -139,7 +143,10 @@ export async function socleRoom(baseUrl: string, sink: LatencySink): Promise<Ben
             logic.question(no);
             resolve();
           });
-          room.bind('order', ({ no, order }: { no: number; order: string[] }) => logic.order(no, order));
+          room.bind('order', ({ no, order, floor }: OrderMessage) => {
+            logic.order(no, order);
+            if (floor !== undefined) logic.floor(no, floor.userId);
+          });
           room.bind('floor', ({ no, userId }: { no: number; userId: string }) => logic.floor(no, userId));
         });
       }),
@@ -178,7 +185,10 @@ export async function colyseusRoom(baseUrl: string, sink: LatencySink): Promise<
         });
       }),
     );
-    room.onMessage('order', ({ no, order }: { no: number; order: string[] }) => logic.order(no, order));
+    room.onMessage('order', ({ no, order, floor }: OrderMessage) => {
+      logic.order(no, order);
+      if (floor !== undefined) logic.floor(no, floor.userId);
+    });
     room.onMessage('floor', ({ no, userId }: { no: number; userId: string }) => logic.floor(no, userId));
     for (const type of ['answer', 'reveal', 'finished']) room.onMessage(type, () => {});
   };

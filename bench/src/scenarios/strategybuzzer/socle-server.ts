@@ -1,20 +1,24 @@
 /**
  * Child process: Socle running the StrategyBuzzer app as `socle start` would (identity, mail,
- * tenancy, realtime, ledger, the game), its admin claiming the game and importing questions
+ * tenancy, realtime, outbound, files, ledger, payments, the game), its admin claiming the game and importing questions
  * before it reports ready. Buzzes are ordered by arrival (`latencyCompensation: false`): the
  * compensation window is a deliberate wait of up to `maxCompensationMs`, not work, and the
  * Colyseus baseline has none.
  */
 import {
+  createFilesModule,
   createIdentityModule,
   createLedgerModule,
+  createOutboundModule,
+  createPaymentsModule,
   createRealtimeModule,
   createSocle,
   createTenancyModule,
 } from 'socle';
-import { createStrategyBuzzerModule } from 'strategybuzzer';
+import { coinPacks, createStrategyBuzzerModule } from 'strategybuzzer';
 import { runServerChild } from '../../server-child.js';
 import { benchMailModule, benchSocleConfig, injectJson, signInBenchUser } from '../shared/socle-setup.js';
+import { createBenchPlayersModule } from './bench-players.js';
 import {
   ANSWER_SECONDS,
   BUZZER_APP,
@@ -41,16 +45,27 @@ runServerChild(async (settings) => {
           questionsPerGame: QUESTIONS_PER_GAME,
           latencyCompensation: false,
         },
+        // The game sells coin packs (a module it depends on); the bench buys none, so no Stripe
+        // is reachable.
+        payments: {
+          stripeSecretKey: 'sk_test_unused',
+          stripeWebhookSecrets: ['whsec_unused'],
+          stripeApiUrl: 'http://127.0.0.1:9',
+        },
       },
     }),
     modules: [
-      // The players sign up before each step; the sign-up limit per address would refuse them.
       createIdentityModule({ accessTokenTtlSeconds: 3600, rateLimits: false }),
       benchMailModule(),
       createTenancyModule(),
       createRealtimeModule(),
+      createOutboundModule(),
+      createFilesModule(),
       createLedgerModule(),
+      createPaymentsModule({ providers: ['stripe'], catalog: coinPacks }),
       createStrategyBuzzerModule(),
+      // The players' accounts, opened without a password hash each (see bench-players.ts).
+      createBenchPlayersModule(),
     ],
     ...(settings.dialect === 'pglite' ? { inMemory: true } : {}),
   });

@@ -67,6 +67,7 @@ export {
   testPostgresAdminUrl,
 } from './test-databases.js';
 export {
+  createTestAccounts,
   createTestFactory,
   TEST_PASSWORD,
   type TestApiKey,
