@@ -113,19 +113,27 @@ describe('Outbound client: retries, timeouts and idempotency', () => {
   });
 
   it('bounds each attempt (a hanging or slow provider) and the whole call', async () => {
+    // Robust on a loaded machine: no assertion depends on how long a healthy answer takes. The
+    // faults are far beyond the attempt's limit (a hang; an answer 30 s late), and the call may
+    // spend more attempts than the two faults if a healthy answer also outlives its attempt.
     const client = harness.outbound.client(
       defineProvider('sluggish', {
         baseUrl: fake.url,
-        retry: fastRetry,
-        timeoutMs: { attemptMs: 150, totalMs: 2000 },
+        retry: { maxAttempts: 6, initialDelayMs: 1, maxDelayMs: 5 },
+        timeoutMs: { attemptMs: 300, totalMs: 30_000 },
       }),
     );
     fake.failNext(1, { hang: true });
-    fake.failNext(1, { delayMs: 1000 });
+    fake.failNext(1, { delayMs: 30_000 });
     const response = await client.request({ method: 'GET', path: 'slow' });
     expect(response.status).toBe(200);
-    expect(fake.requests).toHaveLength(3);
-    expect(harness.lines.filter((line) => line.code === 'outbound.timeout')).toHaveLength(2);
+    const failed = harness.lines.filter((line) => line.msg.startsWith('Outbound attempt failed'));
+    // The hung and the late attempt (the first two the fake received) each ended in a timeout, and
+    // every attempt but the one answered was logged as one.
+    expect(failed.length).toBeGreaterThanOrEqual(2);
+    expect(failed.map((line) => line.code)).toEqual(failed.map(() => 'outbound.timeout'));
+    expect(failed.map((line) => line.attempt)).toEqual(failed.map((_, index) => index + 1));
+    expect(fake.requests.length).toBeGreaterThanOrEqual(3);
 
     fake.failAll({ hang: true });
     const timedOut = await failure(client.request({ method: 'GET', path: 'slow' }));
@@ -142,7 +150,8 @@ describe('Outbound client: retries, timeouts and idempotency', () => {
     const before = fake.requests.length;
     const total = await failure(overall.request({ method: 'GET', path: 'slow' }));
     expect(total.code).toBe('outbound.timeout');
-    // The total timeout stopped the retries well before ten attempts.
+    // The total timeout stopped the retries well before ten attempts: an attempt ends no sooner
+    // than its 150 ms unless the call's deadline cuts it, so at most three fit in 400 ms.
     expect(fake.requests.length - before).toBeLessThan(5);
   });
 

@@ -75,6 +75,8 @@ export async function startFaultyProvider(
   let handler: ProviderHandler = () => undefined;
   const sockets = new Set<Socket>();
   const hanging = new Set<ServerResponse>();
+  /** Answers held back by `delayMs`: cleared on close, so a long delay outlives no test. */
+  const delayed = new Set<NodeJS.Timeout>();
 
   const readBody =
     options.readBody ??
@@ -123,9 +125,11 @@ export async function startFaultyProvider(
       return;
     }
     if ('delayMs' in fault) {
-      setTimeout(() => {
+      const timer = setTimeout(() => {
+        delayed.delete(timer);
         if (!response.destroyed) send();
       }, fault.delayMs);
+      delayed.add(timer);
       return;
     }
     response.writeHead(fault.status, {
@@ -161,6 +165,7 @@ export async function startFaultyProvider(
       handler = next;
     },
     async close() {
+      for (const timer of delayed) clearTimeout(timer);
       for (const response of hanging) response.destroy();
       for (const socket of sockets) socket.destroy();
       await new Promise<void>((resolve) => server.close(() => resolve()));

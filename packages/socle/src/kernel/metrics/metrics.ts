@@ -71,6 +71,12 @@ export interface MetricCounter {
 export interface HistogramOptions extends MetricOptions {
   /** Upper bounds of the buckets; default: 1 ms to 10 s. */
   readonly buckets?: readonly number[];
+  /**
+   * Also exposes each series' observation count as a counter (`calls_total` next to
+   * `call_duration_seconds`): one `observe` counts and times, where a separate counter costs a
+   * label lookup per call.
+   */
+  readonly countedAs?: { readonly name: string; readonly help: string };
 }
 
 /** A distribution of observed values. */
@@ -163,9 +169,11 @@ export function createMetrics(): Metrics {
     counter({ name, help, labelNames = [] }) {
       return new Counter({ name, help, labelNames: [...labelNames], registers: [registry] });
     },
-    histogram({ name, help, labelNames = [], buckets = HTTP_BUCKETS }) {
+    histogram({ name, help, labelNames = [], buckets = HTTP_BUCKETS, countedAs }) {
       const histogram = new SeriesHistogram(name, help, [...buckets]);
       registry.registerMetric(histogram.asMetric());
+      if (countedAs !== undefined)
+        registry.registerMetric(histogram.countsAsCounter(countedAs.name, countedAs.help));
       const series = (labels: MetricLabels) =>
         histogram.series(labelNames.map((label) => labels[label] ?? '').join('\u0000'), () =>
           Object.fromEntries(labelNames.map((label) => [label, labels[label] ?? ''])),

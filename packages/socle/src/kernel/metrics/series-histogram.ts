@@ -90,4 +90,25 @@ export class SeriesHistogram {
   asMetric(): Metric {
     return this as unknown as Metric;
   }
+
+  /**
+   * A counter named `name` whose series are this histogram's observation counts (calls counted
+   * and timed by one `observe`: `x_total{…}` equals `x_seconds_count{…}` by construction).
+   */
+  countsAsCounter(name: string, help: string): Metric {
+    const series = this.#series;
+    const counter = {
+      name,
+      help,
+      type: 'counter',
+      aggregator: 'sum',
+      async get() {
+        const values: ExportedValue[] = [];
+        for (const one of series.values())
+          values.push({ metricName: name, labels: one.labels, value: one.count });
+        return { name, help, type: 'counter', values, aggregator: 'sum' };
+      },
+    };
+    return counter as unknown as Metric;
+  }
 }

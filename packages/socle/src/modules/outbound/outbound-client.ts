@@ -20,9 +20,10 @@ import {
   type RateLimiter,
   type SocleError,
 } from '../../kernel/index.js';
+import { AttemptSignal } from './attempt-signal.js';
 import { operationOfPath } from './operation-name.js';
 import { outboundErrors } from './outbound.errors.js';
-import type { OutboundMetrics } from './outbound-metrics.js';
+import type { CallSeries, OutboundMetrics } from './outbound-metrics.js';
 import type { ProviderDefinition } from './provider.js';
 import { type AuthHeaders, createAuthHeaders } from './provider-auth.js';
 
@@ -31,7 +32,7 @@ const NEVER_ABORTED = new AbortController().signal;
 
 /** The attempts in flight that a caller's signal cancels, and the one listener doing it. */
 interface Followers {
-  readonly attempts: Set<AbortController>;
+  readonly attempts: Set<AttemptSignal>;
   readonly onAbort: () => void;
 }
 const followersOf = new WeakMap<AbortSignal, Followers>();
@@ -42,11 +43,11 @@ const followersOf = new WeakMap<AbortSignal, Followers>();
  * `abort` listener for all of their attempts, removed with the last: a listener per attempt put as
  * many listeners on it as calls in flight (Node warns past 10: MaxListenersExceededWarning).
  */
-function abortWith(signal: AbortSignal, attempt: AbortController): () => void {
+function abortWith(signal: AbortSignal, attempt: AttemptSignal): () => void {
   if (signal === NEVER_ABORTED) return noopRelease;
   let followers = followersOf.get(signal);
   if (followers === undefined) {
-    const attempts = new Set<AbortController>();
+    const attempts = new Set<AttemptSignal>();
     const onAbort = () => {
       followersOf.delete(signal);
       for (const controller of attempts) controller.abort();
@@ -64,6 +65,8 @@ function abortWith(signal: AbortSignal, attempt: AbortController): () => void {
   };
 }
 const noopRelease = () => undefined;
+
+const abortAttempt = (attempt: AttemptSignal) => attempt.abort();
 
 /** Methods a repeat of which has the effect of one call (RFC 9110 §9.2.2). */
 const IDEMPOTENT_METHODS = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE']);
@@ -181,6 +184,8 @@ class CallState {
     readonly operation: string,
     /** `performance.now()` past which the call has failed. */
     readonly deadline: number,
+    /** Cancels the call: the caller's signal (with the total time, under a concurrency cap). */
+    readonly signal: AbortSignal,
   ) {
     this.safe =
       !isStream(request.body) &&
@@ -206,6 +211,13 @@ class CallState {
       performance.now() + (failure.retryAfterMs ?? 0) < this.deadline
     );
   }
+}
+
+/** An attempt's answer, read in full. */
+interface AttemptResult {
+  readonly status: number;
+  readonly headers: Dispatcher.ResponseData['headers'];
+  readonly data: Buffer;
 }
 
 const isStream = (body: OutboundRequest['body']) =>
@@ -263,29 +275,46 @@ const CIRCUIT_NAMES: Record<CircuitState, CircuitStateName> = {
 };
 
 /** Reads `body` whole, refusing more than `limit` bytes. */
-async function readLimited(
+function readLimited(
   body: Dispatcher.ResponseData['body'],
   limit: number,
   contentLength: string | string[] | undefined,
 ): Promise<Buffer | undefined> {
   const announced = typeof contentLength === 'string' ? Number(contentLength) : Number.NaN;
-  if (Number.isSafeInteger(announced) && announced <= limit) {
-    // Announced within the limit: undici reads it in one go, as a bare `body.json()` does (an async
-    // iterator costs a promise per chunk); undici never delivers more than the announced length.
-    const bytes = await body.bytes();
-    return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  }
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of body) {
-    size += (chunk as Buffer).length;
-    if (size > limit) {
-      body.destroy();
-      return undefined;
-    }
-    chunks.push(chunk as Buffer);
-  }
-  return Buffer.concat(chunks, size);
+  if (Number.isSafeInteger(announced) && announced <= limit)
+    // Announced within the limit: undici reads it in one go, as a bare `body.json()` does; undici
+    // never delivers more than the announced length.
+    return body.bytes().then((bytes) => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
+  // Chunked or too long: counted as it arrives. Listeners, not `for await`: the async iterator
+  // costs a promise per chunk and a stream-finished watcher per answer (measured on the bench's
+  // chunked answers: see docs/outbound.md#benchmark).
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let settled = false;
+    body.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size <= limit) chunks.push(chunk);
+      else if (!settled) {
+        settled = true;
+        body.destroy();
+        resolve(undefined);
+      }
+    });
+    body.on('end', () => {
+      settled = true;
+      resolve(Buffer.concat(chunks, size));
+    });
+    body.on('error', (error) => {
+      settled = true;
+      reject(error);
+    });
+    body.on('close', () => {
+      // The body stopped without an end or an error (the error is made only then: its stack costs).
+      if (!settled)
+        reject(Object.assign(new Error('Premature close'), { code: 'ERR_STREAM_PREMATURE_CLOSE' }));
+    });
+  });
 }
 
 /**
@@ -309,6 +338,9 @@ export function createOutboundClient(
   );
   const origin = provider.baseUrl.origin;
   const basePath = provider.baseUrl.pathname;
+  /** The headers of a call that adds none (no headers, key nor JSON), when the auth's never change. */
+  const fixedHeaders =
+    auth.fixed === undefined ? undefined : Object.freeze({ ...provider.headers, ...auth.fixed });
 
   // Circuit breaker: opens when the failure rate over the window passes the threshold, once the
   // window saw `minimumCalls`; after `halfOpenAfterMs` one probe decides whether it closes.
@@ -346,27 +378,43 @@ export function createOutboundClient(
 
   const concurrencyCap =
     provider.concurrency === undefined ? undefined : bulkhead(provider.concurrency, provider.concurrency);
-  /**
-   * One attempt under its own timeout: a signal of its own, aborted by a timer or by the call's
-   * signal. undici and the body reader honour it, so a timer and one listener do what cockatiel's
-   * TimeoutPolicy did with a derived controller, two raced promises and three listeners per attempt
-   * (measured: see docs/outbound.md#benchmark).
-   */
-  const withAttemptTimeout = async <T>(
-    work: (context: { signal: AbortSignal }) => Promise<T>,
-    callSignal: AbortSignal,
-    deadline: number,
-  ): Promise<T> => {
-    if (callSignal.aborted) throw new TaskCancelledError();
-    const controller = new AbortController();
-    // The call's total time bounds its last attempt too.
-    const timer = setTimeout(
-      () => controller.abort(),
-      Math.max(0, Math.min(provider.attemptTimeoutMs, deadline - performance.now())),
+  /** The call's deadline or the attempt's own time stopped it: `outbound.timeout` saying which. */
+  const timedOut = (call: CallState) =>
+    call.claim(
+      new AttemptFailure(
+        outboundErrors.timeout(
+          provider.name,
+          call.operation,
+          performance.now() >= call.deadline - 1 ? provider.totalTimeoutMs : provider.attemptTimeoutMs,
+        ),
+        true,
+        true,
+      ),
     );
-    const release = abortWith(callSignal, controller);
+
+  /**
+   * One attempt under its own timeout: a signal of its own, aborted by one timer (stopping at the
+   * earlier of the attempt's limit and the call's deadline) or by the call's signal. undici and
+   * the body reader honour it, so a timer and one listener do what cockatiel's TimeoutPolicy did
+   * with a derived controller, two raced promises and three listeners per attempt (measured: see
+   * docs/outbound.md#benchmark).
+   */
+  const attemptWithin = async (call: CallState): Promise<AttemptResult> => {
+    const callSignal = call.signal;
+    if (callSignal.aborted) throw new TaskCancelledError();
+    const attempt = new AttemptSignal();
+    const timer = setTimeout(
+      abortAttempt,
+      Math.max(0, Math.min(provider.attemptTimeoutMs, call.deadline - performance.now())),
+      attempt,
+    );
+    const release = abortWith(callSignal, attempt);
     try {
-      return await work({ signal: controller.signal });
+      return await attemptOnce(call.request, call.operation, attempt);
+    } catch (error) {
+      if (error instanceof AttemptFailure) throw call.claim(error);
+      if (attempt.aborted && !callSignal.aborted) throw timedOut(call);
+      throw error;
     } finally {
       clearTimeout(timer);
       release();
@@ -407,25 +455,42 @@ export function createOutboundClient(
   };
 
   /** One HTTP exchange; any failure is an AttemptFailure saying what the policies should do. */
-  const attemptOnce = async (request: OutboundRequest, operation: string, signal: AbortSignal) => {
-    let authHeaders: Readonly<Record<string, string>>;
-    try {
-      const pending = auth.headers(signal);
-      // Static headers (none, bearer, header) are not awaited: a call spends no extra tick on them.
-      authHeaders = pending instanceof Promise ? await pending : pending;
-    } catch (error) {
-      const socleError = error as SocleError;
-      if (socleError.code === 'outbound.credential_missing')
-        throw new AttemptFailure(socleError, false, false);
-      throw new AttemptFailure(socleError, socleError.code !== 'outbound.rejected', true);
+  const attemptOnce = async (
+    request: OutboundRequest,
+    operation: string,
+    signal: AttemptSignal,
+  ): Promise<AttemptResult> => {
+    let headers: Readonly<Record<string, string>>;
+    let json: string | undefined;
+    if (
+      fixedHeaders !== undefined &&
+      request.headers === undefined &&
+      request.idempotencyKey === undefined &&
+      request.json === undefined
+    )
+      // Nothing of the call's own: the provider's headers, merged once (undici only reads them).
+      headers = fixedHeaders;
+    else {
+      let authHeaders: Readonly<Record<string, string>>;
+      try {
+        const pending = auth.headers(signal);
+        // Static headers (none, bearer, header) are not awaited: a call spends no extra tick on them.
+        authHeaders = pending instanceof Promise ? await pending : pending;
+      } catch (error) {
+        const socleError = error as SocleError;
+        if (socleError.code === 'outbound.credential_missing')
+          throw new AttemptFailure(socleError, false, false);
+        throw new AttemptFailure(socleError, socleError.code !== 'outbound.rejected', true);
+      }
+      const merged: Record<string, string> = { ...provider.headers, ...request.headers, ...authHeaders };
+      if (request.idempotencyKey !== undefined) merged[provider.idempotencyHeader] = request.idempotencyKey;
+      if (request.json !== undefined) {
+        json = JSON.stringify(request.json);
+        merged['content-type'] = 'application/json';
+      }
+      headers = merged;
     }
-    const headers: Record<string, string> = { ...provider.headers, ...request.headers, ...authHeaders };
-    if (request.idempotencyKey !== undefined) headers[provider.idempotencyHeader] = request.idempotencyKey;
-    let body = typeof request.body === 'function' ? request.body() : request.body;
-    if (request.json !== undefined) {
-      body = JSON.stringify(request.json);
-      headers['content-type'] = 'application/json';
-    }
+    const body = json ?? (typeof request.body === 'function' ? request.body() : request.body);
     let response: Dispatcher.ResponseData;
     try {
       response = await dispatcher.request({
@@ -434,7 +499,7 @@ export function createOutboundClient(
         method: request.method,
         headers,
         body: body as Dispatcher.DispatchOptions['body'],
-        signal,
+        signal: signal.forDispatcher(),
       });
     } catch (error) {
       if (signal.aborted) throw error; // the timeout policy or the caller: handled above
@@ -529,6 +594,42 @@ export function createOutboundClient(
       logAttempt(call.request, call.operation, call.attempt, failure, Math.round(event.delay));
   });
 
+  /**
+   * Each (outcome, operation)'s metric series, looked up once: a call then costs two map reads of
+   * strings it already has (no label object, no key built).
+   */
+  const seriesByOutcome = new Map<string, Map<string, CallSeries>>();
+  const observeCall = (operation: string, outcome: string, started: number) => {
+    let byOperation = seriesByOutcome.get(outcome);
+    if (byOperation === undefined) {
+      byOperation = new Map();
+      seriesByOutcome.set(outcome, byOperation);
+    }
+    let series = byOperation.get(operation);
+    if (series === undefined) {
+      series = metrics.callSeries(provider.name, operation, outcome);
+      byOperation.set(operation, series);
+    }
+    series.observe((performance.now() - started) / 1000);
+  };
+
+  /** Rate limit, concurrency cap, then the attempt: what the breaker runs. */
+  const guarded = async (call: CallState): Promise<AttemptResult> => {
+    if (provider.rateLimit !== undefined)
+      try {
+        await takeRateLimit(call.operation, call.deadline);
+      } catch (error) {
+        throw error instanceof AttemptFailure ? call.claim(error) : error;
+      }
+    if (concurrencyCap === undefined) return attemptWithin(call);
+    try {
+      return await concurrencyCap.execute(() => attemptWithin(call));
+    } catch (error) {
+      if (error instanceof TaskCancelledError && !call.signal.aborted) throw timedOut(call);
+      throw error;
+    }
+  };
+
   /** One call on this provider alone (no fallback). */
   const callAlone = async (request: OutboundRequest, operation: string): Promise<OutboundResponse> => {
     const started = performance.now();
@@ -538,7 +639,7 @@ export function createOutboundClient(
       Date.now() - openedAt < (provider.breaker?.halfOpenAfterMs ?? 0)
     ) {
       const refused = circuitOpenError(operation);
-      metrics.observeCall(provider.name, operation, 'circuit_open', (performance.now() - started) / 1000);
+      observeCall(operation, 'circuit_open', started);
       throw refused;
     }
     // The total time is enforced where a call spends it: each attempt's timer stops at the
@@ -550,58 +651,21 @@ export function createOutboundClient(
         : request.signal === undefined
           ? AbortSignal.timeout(provider.totalTimeoutMs)
           : AbortSignal.any([request.signal, AbortSignal.timeout(provider.totalTimeoutMs)]);
-    const call = new CallState(request, operation, started + provider.totalTimeoutMs);
-    const timedOut = () =>
-      call.claim(
-        new AttemptFailure(
-          outboundErrors.timeout(
-            provider.name,
-            operation,
-            // Stopped by the call's deadline rather than the attempt's own time: say so.
-            performance.now() >= call.deadline - 1 ? provider.totalTimeoutMs : provider.attemptTimeoutMs,
-          ),
-          true,
-          true,
-        ),
-      );
-    const attemptWithin = async ({ signal: attemptSignal }: { signal: AbortSignal }) => {
-      try {
-        return await attemptOnce(request, operation, attemptSignal);
-      } catch (error) {
-        if (error instanceof AttemptFailure) throw call.claim(error);
-        if (attemptSignal.aborted && !signal.aborted) throw timedOut();
-        throw error;
-      }
-    };
-    const guarded = async () => {
-      if (provider.rateLimit !== undefined)
-        try {
-          await takeRateLimit(operation, call.deadline);
-        } catch (error) {
-          throw error instanceof AttemptFailure ? call.claim(error) : error;
-        }
-      try {
-        return await (concurrencyCap === undefined
-          ? withAttemptTimeout(attemptWithin, signal, call.deadline)
-          : concurrencyCap.execute(() => withAttemptTimeout(attemptWithin, signal, call.deadline)));
-      } catch (error) {
-        if (error instanceof TaskCancelledError && !signal.aborted) throw timedOut();
-        throw error;
-      }
-    };
+    const call = new CallState(request, operation, started + provider.totalTimeoutMs, signal);
+    const run = () => guarded(call);
     try {
       const result = await retryPolicy.execute(() => {
         call.attempt += 1;
-        return breaker === undefined ? guarded() : breaker.execute(guarded, signal);
+        return breaker === undefined ? run() : breaker.execute(run, signal);
       }, signal);
-      metrics.observeCall(provider.name, operation, 'ok', (performance.now() - started) / 1000);
-      return toResponse(provider.name, operation, result);
+      observeCall(operation, 'ok', started);
+      return new ProviderAnswer(provider.name, operation, result.status, result.headers, result.data);
     } catch (error) {
       const final = finalError(error, operation, signal, request);
       const outcome = isSocleError(final) ? final.code.slice('outbound.'.length) : 'cancelled';
       // A call refused by an open circuit is not logged: there would be one line per call.
       if (outcome !== 'circuit_open') logAttempt(request, operation, call.attempt, error, undefined);
-      metrics.observeCall(provider.name, operation, outcome, (performance.now() - started) / 1000);
+      observeCall(operation, outcome, started);
       throw final;
     }
   };
@@ -732,14 +796,6 @@ export function createOutboundClient(
     },
   };
   return client;
-}
-
-function toResponse(
-  provider: string,
-  operation: string,
-  answer: { status: number; headers: Dispatcher.ResponseData['headers']; data: Buffer },
-): OutboundResponse {
-  return new ProviderAnswer(provider, operation, answer.status, answer.headers, answer.data);
 }
 
 /** A provider's answer: one object per call, its readers on the prototype. */

@@ -5,10 +5,19 @@ const CALL_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 3
 
 const CIRCUIT_VALUES = { closed: 0, 'half-open': 1, open: 2, isolated: 3 } as const;
 
+/** One (provider, operation, outcome) series: a finished call counted and timed. */
+export interface CallSeries {
+  observe(seconds: number): void;
+}
+
 /** What outbound calls report at `/metrics`, per provider and operation. */
 export interface OutboundMetrics {
-  /** One finished call (retries included): `outcome` is `ok` or the error's reason (`timeout`, `circuit_open`…). */
-  observeCall(provider: string, operation: string, outcome: string, seconds: number): void;
+  /**
+   * The series of calls of `provider` and `operation` that ended in `outcome` (`ok` or the
+   * error's reason: `timeout`, `circuit_open`…), looked up once: keep it, and `observe` each
+   * finished call (retries included) on it.
+   */
+  callSeries(provider: string, operation: string, outcome: string): CallSeries;
   /** Time spent waiting for the shared rate limit. */
   rateLimitWait(provider: string, seconds: number): void;
   /** Reports the provider's circuit state on every scrape. */
@@ -16,16 +25,17 @@ export interface OutboundMetrics {
 }
 
 export function createOutboundMetrics(metrics: Metrics): OutboundMetrics {
-  const calls = metrics.counter({
-    name: 'socle_outbound_calls_total',
-    help: 'Outbound calls by provider, operation and outcome (ok, timeout, unavailable, rejected, circuit_open, rate_limited, overloaded, bad_response)',
-    labelNames: ['provider', 'operation', 'outcome'],
-  });
+  // One histogram series per (provider, operation, outcome) counts and times each call:
+  // `socle_outbound_calls_total` is its count, so a call costs one observation on a kept handle.
   const duration = metrics.histogram({
     name: 'socle_outbound_call_duration_seconds',
     help: 'Outbound call duration, retries and waits included, by provider, operation and outcome',
     labelNames: ['provider', 'operation', 'outcome'],
     buckets: CALL_BUCKETS,
+    countedAs: {
+      name: 'socle_outbound_calls_total',
+      help: 'Outbound calls by provider, operation and outcome (ok, timeout, unavailable, rejected, circuit_open, rate_limited, overloaded, bad_response)',
+    },
   });
   const waits = metrics.counter({
     name: 'socle_outbound_rate_limit_wait_seconds_total',
@@ -41,27 +51,8 @@ export function createOutboundMetrics(metrics: Metrics): OutboundMetrics {
       for (const [provider, state] of circuits) set({ provider }, CIRCUIT_VALUES[state()]);
     },
   });
-  // Each (provider, operation, outcome)'s labels and histogram series, looked up once: a call then
-  // costs one map read, not a label hash per metric.
-  const seriesOfCall = new Map<
-    string,
-    {
-      labels: { provider: string; operation: string; outcome: string };
-      duration: { observe(value: number): void };
-    }
-  >();
   return {
-    observeCall(provider, operation, outcome, seconds) {
-      const key = `${provider}\u0000${operation}\u0000${outcome}`;
-      let series = seriesOfCall.get(key);
-      if (series === undefined) {
-        const labels = { provider, operation, outcome };
-        series = { labels, duration: duration.series(labels) };
-        seriesOfCall.set(key, series);
-      }
-      calls.inc(series.labels);
-      series.duration.observe(seconds);
-    },
+    callSeries: (provider, operation, outcome) => duration.series({ provider, operation, outcome }),
     rateLimitWait(provider, seconds) {
       waits.inc({ provider }, seconds);
     },

@@ -1,15 +1,20 @@
 import { importPKCS8, SignJWT } from 'jose';
 import type { Dispatcher } from 'undici';
 import type { Clock } from '../../kernel/index.js';
+import type { AttemptSignal } from './attempt-signal.js';
 import { outboundErrors } from './outbound.errors.js';
 import type { ProviderAuth, ProviderDefinition } from './provider.js';
 
 /** The `authorization` (or other) header of a provider's calls. */
 export interface AuthHeaders {
   /** Headers to add to the next attempt; fetches a token when none is cached. */
-  headers(signal: AbortSignal): Promise<Readonly<Record<string, string>>> | Readonly<Record<string, string>>;
+  headers(
+    signal: AttemptSignal,
+  ): Promise<Readonly<Record<string, string>>> | Readonly<Record<string, string>>;
   /** Forgets a cached token the provider refused (401): the next attempt fetches a new one. */
   invalidate(): boolean;
+  /** The headers when they never change (none, `bearer`, `header`): merged once by the client. */
+  readonly fixed?: Readonly<Record<string, string>>;
 }
 
 interface CachedToken {
@@ -30,7 +35,10 @@ export function createAuthHeaders(
   /** The calling organization's key for a provider, if it stored one (`tenant-key` auth). */
   tenantKey: (provider: string) => Promise<string | undefined> = async () => undefined,
 ): AuthHeaders {
-  if (auth === undefined) return { headers: () => ({}), invalidate: () => false };
+  if (auth === undefined) {
+    const none = Object.freeze({});
+    return { headers: () => none, invalidate: () => false, fixed: none };
+  }
   if (auth.type === 'tenant-key') {
     const header = (auth.header ?? 'authorization').toLowerCase();
     const prefix = auth.prefix ?? (header === 'authorization' ? 'Bearer ' : '');
@@ -49,12 +57,12 @@ export function createAuthHeaders(
     };
   }
   if (auth.type === 'bearer') {
-    const headers = { authorization: `Bearer ${auth.token}` };
-    return { headers: () => headers, invalidate: () => false };
+    const headers = Object.freeze({ authorization: `Bearer ${auth.token}` });
+    return { headers: () => headers, invalidate: () => false, fixed: headers };
   }
   if (auth.type === 'header') {
-    const headers = { [auth.name.toLowerCase()]: auth.value };
-    return { headers: () => headers, invalidate: () => false };
+    const headers = Object.freeze({ [auth.name.toLowerCase()]: auth.value });
+    return { headers: () => headers, invalidate: () => false, fixed: headers };
   }
   const refreshBeforeMs = auth.refreshBeforeMs ?? 60_000;
   const tokenUrl = new URL(auth.tokenUrl);
@@ -87,7 +95,7 @@ export function createAuthHeaders(
     };
   };
 
-  const fetchToken = async (signal: AbortSignal): Promise<CachedToken> => {
+  const fetchToken = async (signal: AttemptSignal): Promise<CachedToken> => {
     let response: Dispatcher.ResponseData;
     try {
       const { headers, form } = await tokenRequest();
@@ -97,7 +105,7 @@ export function createAuthHeaders(
         method: 'POST',
         headers,
         body: form.toString(),
-        signal,
+        signal: signal.forDispatcher(),
       });
     } catch (cause) {
       throw outboundErrors.unavailable(
