@@ -1,4 +1,5 @@
 import { createHmac } from 'node:crypto';
+import pg from 'pg';
 import { Agent, request } from 'undici';
 import WebSocket from 'ws';
 import { processCpuSeconds } from '../../process-cpu.js';
@@ -31,6 +32,8 @@ interface Throughput {
   perSecond: number;
   failures: number;
   cpuMsPerRequest: number;
+  /** CPU of the run database's Postgres sessions (the server's pool) per webhook, from /proc. */
+  postgresCpuMsPerRequest: number | undefined;
 }
 interface Round {
   burst: {
@@ -177,6 +180,29 @@ async function burst(node: ServerProcess, agent: Agent, list: readonly Renewal[]
 }
 
 /**
+ * CPU seconds used so far by the Postgres sessions of the run's database (the server's pool: one
+ * server runs at a time), by backend pid; as the ledger scenario measures them.
+ */
+async function postgresSessionsCpu(url: string | undefined): Promise<Map<number, number>> {
+  const cpu = new Map<number, number>();
+  if (url === undefined) return cpu;
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    const { rows } = await client.query<{ pid: number }>(
+      'select pid from pg_stat_activity where datname = current_database() and pid <> pg_backend_pid()',
+    );
+    for (const { pid } of rows) {
+      const seconds = await processCpuSeconds(pid);
+      if (seconds !== undefined) cpu.set(pid, seconds);
+    }
+    return cpu;
+  } finally {
+    await client.end();
+  }
+}
+
+/**
  * `CONNECTIONS` loops delivering the list's webhooks one after the other for `seconds`. With
  * `cycle` (the baseline, which only stores events) the list is reused past its end under new event
  * ids; Socle gets each event once (a reused invoice would grant nothing: not the same work).
@@ -186,8 +212,9 @@ async function throughput(
   agent: Agent,
   list: readonly Renewal[],
   seconds: number,
+  databaseUrl: string | undefined,
   cycle = false,
-) {
+): Promise<Throughput> {
   const at = (index: number): Renewal => {
     const renewal = list[index % list.length] as Renewal;
     return index < list.length
@@ -197,6 +224,7 @@ async function throughput(
   let next = 0;
   let done = 0;
   let failures = 0;
+  const postgresBefore = await postgresSessionsCpu(databaseUrl);
   const cpuBefore = (await processCpuSeconds(node.pid)) ?? 0;
   const started = performance.now();
   const until = started + seconds * 1000;
@@ -211,11 +239,18 @@ async function throughput(
   );
   const elapsed = (performance.now() - started) / 1000;
   const cpu = ((await processCpuSeconds(node.pid)) ?? 0) - cpuBefore;
+  const postgresAfter = await postgresSessionsCpu(databaseUrl);
+  let postgresSeconds = 0;
+  for (const [pid, seconds] of postgresAfter) postgresSeconds += seconds - (postgresBefore.get(pid) ?? 0);
   if (!cycle && next >= list.length) throw new Error('the throughput run ran out of prepared webhooks');
   return {
     perSecond: Math.round(done / elapsed),
     failures,
     cpuMsPerRequest: Math.round(((cpu * 1000) / Math.max(1, done)) * 1000) / 1000,
+    postgresCpuMsPerRequest:
+      postgresAfter.size === 0
+        ? undefined
+        : Math.round(((postgresSeconds * 1000) / Math.max(1, done)) * 1000) / 1000,
   };
 }
 
@@ -280,7 +315,13 @@ async function oneRound(dialect: BenchDialect, settings: CustomRunSettings, roun
     const burstFigures = await burst(socle, agent, burstList);
     settings.progress(`payments: round ${round + 1}: throughput, invoices`);
     if (settings.profileDirectory !== undefined) socle.startProfile();
-    const socleThroughput = await throughput(socle, agent, throughputList, settings.durationSeconds);
+    const socleThroughput = await throughput(
+      socle,
+      agent,
+      throughputList,
+      settings.durationSeconds,
+      settings.databaseUrl,
+    );
     if (settings.profileDirectory !== undefined) {
       // Where Socle's CPU per webhook goes (`--profile`): the throughput run only.
       const path = `${settings.profileDirectory}/payments-socle-${Date.now()}.cpuprofile`;
@@ -309,6 +350,7 @@ async function oneRound(dialect: BenchDialect, settings: CustomRunSettings, roun
       agent,
       throughputList,
       settings.durationSeconds,
+      settings.databaseUrl,
       true,
     );
     return {
@@ -353,17 +395,22 @@ export const payments: CustomScenario = {
       baselinePerSecond: pick((round) => round.baseline.perSecond),
       ratio: pick((round) => round.ratio),
       cpuRatio: pick((round) => round.cpuRatio),
+      socleCpuMs: pick((round) => round.socle.cpuMsPerRequest),
+      soclePostgresCpuMs: pick((round) => round.socle.postgresCpuMsPerRequest ?? Number.NaN),
+      baselineCpuMs: pick((round) => round.baseline.cpuMsPerRequest),
+      baselinePostgresCpuMs: pick((round) => round.baseline.postgresCpuMsPerRequest ?? Number.NaN),
     };
     const met = (ok: boolean) => (ok ? 'met' : 'NOT met');
     const lines = [
       `payments (${dialect}, ${settings.durationSeconds} s phases, ${rounds.length} round(s); medians)`,
       ...rounds.map(
         (round, index) =>
-          `  round ${index + 1}: burst ${round.burst.sent} in ${round.burst.seconds.toFixed(1)} s (${round.burst.failures} failed, ${round.burst.missing} messages missing): answer p50 ${round.burst.answered.p50Ms} p99 ${round.burst.answered.p99Ms} ms, message p50 ${round.burst.told.p50Ms} p99 ${round.burst.told.p99Ms} max ${round.burst.told.maxMs} ms; throughput socle ${round.socle.perSecond}/s (cpu ${round.socle.cpuMsPerRequest} ms/req) baseline ${round.baseline.perSecond}/s (cpu ${round.baseline.cpuMsPerRequest} ms/req) ratio ${round.ratio} cpu ratio ${round.cpuRatio}; invoice+QR p50 ${round.invoice.p50Ms} p99 ${round.invoice.p99Ms} ms (${round.invoice.count}, ${round.invoice.failures} failed)`,
+          `  round ${index + 1}: burst ${round.burst.sent} in ${round.burst.seconds.toFixed(1)} s (${round.burst.failures} failed, ${round.burst.missing} messages missing): answer p50 ${round.burst.answered.p50Ms} p99 ${round.burst.answered.p99Ms} ms, message p50 ${round.burst.told.p50Ms} p99 ${round.burst.told.p99Ms} max ${round.burst.told.maxMs} ms; throughput socle ${round.socle.perSecond}/s (cpu ${round.socle.cpuMsPerRequest} ms/req + postgres ${round.socle.postgresCpuMsPerRequest ?? '?'}) baseline ${round.baseline.perSecond}/s (cpu ${round.baseline.cpuMsPerRequest} ms/req + postgres ${round.baseline.postgresCpuMsPerRequest ?? '?'}) ratio ${round.ratio} cpu ratio ${round.cpuRatio}; invoice+QR p50 ${round.invoice.p50Ms} p99 ${round.invoice.p99Ms} ms (${round.invoice.count}, ${round.invoice.failures} failed)`,
       ),
       `  webhook → ledger → WebSocket at ${BURST_RATE}/s: p50 ${summary.burstToldP50Ms} ms  p99 ${summary.burstToldP99Ms} ms (goal < ${GOALS.burstP99Ms} ms: ${met(summary.burstToldP99Ms < GOALS.burstP99Ms)})`,
       `  invoice + QR (no provider latency): p50 ${summary.invoiceP50Ms} ms  p99 ${summary.invoiceP99Ms} ms (goal < ${GOALS.invoiceP99Ms} ms: ${met(summary.invoiceP99Ms < GOALS.invoiceP99Ms)})`,
       `  throughput socle ${summary.soclePerSecond}/s vs baseline ${summary.baselinePerSecond}/s: ratio ${summary.ratio} (goal ≥ ${GOALS.ratio}: ${met(summary.ratio >= GOALS.ratio)}), cpu ratio ${summary.cpuRatio}`,
+      `  CPU per webhook: socle ${summary.socleCpuMs} ms + postgres ${summary.soclePostgresCpuMs} ms; baseline ${summary.baselineCpuMs} ms + postgres ${summary.baselinePostgresCpuMs} ms`,
     ];
     return { scenario: 'payments', dialect, text: lines.join('\n'), figures: { rounds, summary } };
   },

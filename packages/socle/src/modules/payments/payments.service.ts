@@ -520,6 +520,8 @@ export function createPaymentsService(options: PaymentsServiceOptions) {
     locked: PaymentRow,
     notices: Notice[],
     learnedReferences: string[],
+    /** Set when the change recorded the event's outcome and references itself (a renewal). */
+    finished: { recorded: boolean },
   ): Promise<string> {
     let payment = locked;
     const now = clock.now();
@@ -738,11 +740,33 @@ export function createPaymentsService(options: PaymentsServiceOptions) {
           transfer_id: credited ? grantId : null,
         };
         // The invoice's own payment, which its refunds and disputes reverse: one statement when
-        // it is new; one a refund or dispute delivered first recorded is marked paid now.
-        const inserted = await paymentsStore.insertPaymentOnce(trx, {
-          ...invoicePaymentRow(payment, change.invoiceId, change.amount, now),
-          ...paid,
-        });
+        // it is new; one a refund or dispute delivered first recorded is marked paid now. The
+        // same statement finishes the event (its outcome is known: 'granted').
+        const inserted = await statements.insertPaidInvoiceAndFinish.executeTakeFirst(
+          {
+            id: randomUUID(),
+            userId: payment.user_id,
+            provider: payment.provider,
+            invoiceId: change.invoiceId,
+            productId: payment.product_id,
+            amount: (change.amount ?? BigInt(payment.amount)).toString(),
+            currency: payment.currency,
+            credits: String(payment.credits),
+            unit: payment.unit,
+            transferId: paid.transfer_id,
+            subscriptionId: payment.provider_subscription_id,
+            customerId: payment.provider_customer_id,
+            parentId: payment.id,
+            tenantId: payment.tenant_id,
+            now: now.toISOString(),
+            settledAt: event.occurredAt.toISOString(),
+            eventId: event.eventId,
+            outcome: 'granted',
+            references: textArray(learnedReferences),
+          },
+          trx,
+        );
+        finished.recorded = true;
         const balance = await credit(
           trx,
           payment,
@@ -939,18 +963,20 @@ export function createPaymentsService(options: PaymentsServiceOptions) {
           return { duplicate: true, outcome: 'duplicate' };
         }
         const learned: string[] = [];
-        const outcome = await apply(trx, provider, event, payment, notices, learned);
-        await statements.finishEvent.execute(
-          {
-            provider,
-            eventId: event.eventId,
-            outcome,
-            tenantId: payment.tenant_id,
-            paymentId: payment.id,
-            references: textArray(learned),
-          },
-          trx,
-        );
+        const finished = { recorded: false };
+        const outcome = await apply(trx, provider, event, payment, notices, learned, finished);
+        if (!finished.recorded)
+          await statements.finishEvent.execute(
+            {
+              provider,
+              eventId: event.eventId,
+              outcome,
+              tenantId: payment.tenant_id,
+              paymentId: payment.id,
+              references: textArray(learned),
+            },
+            trx,
+          );
         return { duplicate: false, outcome };
       },
       { settings: tenantSettings({ tenantId: route.tenant_id }) },
