@@ -91,6 +91,7 @@ export function createLedgerModule(): LedgerModule {
       return {
         ledger: createLedgerService({
           isMember: async (executor, userId) => (await memberRole(executor, userId)) !== null,
+          scopeSettings: () => context.scope.transactionSettings(),
           publish: realtimeRegistered
             ? (message) => context.servicesOf<Realtime>('realtime').publish(message)
             : undefined,

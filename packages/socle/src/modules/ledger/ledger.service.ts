@@ -9,8 +9,11 @@ import {
   type LedgerExecutor,
   ledgerStore,
   type NewTransferRow,
+  type PostTransferParams,
   type PostTransferResult,
+  postTransfersParams,
   preparePostTransfer,
+  preparePostTransfers,
   type TransferRow,
 } from './ledger.store.js';
 import type { LedgerTables } from './ledger.tables.js';
@@ -218,6 +221,14 @@ export const MAX_BATCH_SIZE = 1000;
 const EXPIRY_BATCH = 500;
 /** Attempts of a batch that met a concurrent insert of one of its ids (then it is a replay). */
 const MAX_ATTEMPTS = 3;
+
+/**
+ * Single transfers posted outside a caller's transaction are coalesced into one statement
+ * (`ledger.post_transfers`) while earlier ones are in flight: at most this many per statement...
+ */
+const MAX_COALESCED = 64;
+/** ...and at most this many such statements in flight per organization (and user) at once. */
+const MAX_IN_FLIGHT = 2;
 
 const TRANSFER_ID = /^[A-Za-z0-9][A-Za-z0-9_.:\-/]{0,127}$/;
 const CODE = /^[a-z0-9][a-z0-9_.:-]{0,63}$/;
@@ -492,9 +503,99 @@ export function createLedgerService(options: {
   readonly publish?:
     | ((message: { channel: string; event: string; data: unknown }) => Promise<void>)
     | undefined;
+  /**
+   * The settings a statement outside a transaction carries now (the scope's tenant and user:
+   * `scope.transactionSettings`), so single transfers are coalesced only with others that carry
+   * the same. Undefined: never coalesced.
+   */
+  readonly scopeSettings?: (() => Readonly<Record<string, string>> | undefined) | undefined;
 }) {
   const { db, clock, log } = options;
   const postTransfer = preparePostTransfer(db);
+  const postTransfers = preparePostTransfers(db);
+
+  interface Queued {
+    readonly params: PostTransferParams;
+    readonly resolve: (result: PostTransferResult) => void;
+    readonly reject: (error: unknown) => void;
+  }
+  /** Single transfers waiting for a statement, by the settings they carry. */
+  const queues = new Map<string, { readonly waiting: Queued[]; inFlight: number }>();
+
+  /**
+   * One posted transfer in a statement of its own (no caller's transaction). Natural batching,
+   * as TigerBeetle's clients do: when no statement of the same organization is in flight it is
+   * sent at once, alone (ledger.post_transfer, no added latency); while MAX_IN_FLIGHT are, it
+   * waits and goes with every transfer that arrived meanwhile in ONE statement
+   * (ledger.post_transfers): one round trip, one commit, one set of settings for all of them,
+   * each decided on its own exactly as alone. Under load this is most of the CPU a transfer
+   * costs (measured: docs/ledger.md#performance).
+   *
+   * Why coalescing only transfers with the same settings is enough to run them together: a
+   * statement outside a transaction carries the settings of the async context that sends it
+   * (Database.kysely), and `drain` runs in the context of the caller that started it, whose
+   * settings are the queue's key.
+   */
+  function postAlone(params: PostTransferParams): Promise<PostTransferResult> {
+    const settings = options.scopeSettings?.();
+    if (options.scopeSettings === undefined)
+      return postTransfer.executeTakeFirst(params) as Promise<PostTransferResult>;
+    const key = settings === undefined ? '' : JSON.stringify(Object.entries(settings).sort());
+    let queue = queues.get(key);
+    if (queue === undefined) {
+      queue = { waiting: [], inFlight: 0 };
+      queues.set(key, queue);
+    }
+    const promise = new Promise<PostTransferResult>((resolve, reject) => {
+      (queue as { waiting: Queued[] }).waiting.push({ params, resolve, reject });
+    });
+    if (queue.inFlight < MAX_IN_FLIGHT) void drain(key, queue);
+    return promise;
+  }
+
+  async function drain(key: string, queue: { readonly waiting: Queued[]; inFlight: number }): Promise<void> {
+    queue.inFlight++;
+    try {
+      while (queue.waiting.length > 0) await sendQueued(queue.waiting.splice(0, MAX_COALESCED));
+    } finally {
+      queue.inFlight--;
+      if (queue.inFlight === 0 && queue.waiting.length === 0) queues.delete(key);
+    }
+  }
+
+  /** Sends `batch` (one statement, or the single function for one), settling each caller. */
+  async function sendQueued(batch: readonly Queued[]): Promise<void> {
+    if (batch.length === 1) {
+      const [only] = batch as [Queued];
+      await postTransfer.executeTakeFirst(only.params).then(
+        (result) => only.resolve(result as PostTransferResult),
+        only.reject,
+      );
+      return;
+    }
+    let rows: Awaited<ReturnType<typeof postTransfers.execute>>;
+    try {
+      rows = await postTransfers.execute(postTransfersParams(batch.map((queued) => queued.params)));
+    } catch {
+      // Nothing of the statement remains (an error rolls its implicit transaction back): each
+      // transfer goes alone, so each caller gets its own answer (the one that failed, its error).
+      await Promise.all(
+        batch.map((queued) =>
+          postTransfer
+            .executeTakeFirst(queued.params)
+            .then((result) => queued.resolve(result as PostTransferResult), queued.reject),
+        ),
+      );
+      return;
+    }
+    const answered = new Set<number>();
+    for (const row of rows) {
+      answered.add(row.ordinal);
+      batch[row.ordinal - 1]?.resolve(row);
+    }
+    for (const [index, queued] of batch.entries())
+      if (!answered.has(index + 1)) queued.reject(new Error('ledger.post_transfers answered no row for a transfer'));
+  }
 
   /** Tells each owner their account's new balance; failures are logged (the transfer committed). */
   async function pushBalances(pushes: readonly BalancePush[]): Promise<void> {
@@ -854,11 +955,13 @@ export function createLedgerService(options: {
       metadata: checked.metadata,
       created_at: clock.now().toISOString(),
     };
-    const result = (await postTransfer.executeTakeFirst(
-      { ...row, metadata: JSON.stringify(row.metadata) },
-      // Its own statement (no caller's transaction): run as one, carrying the scope's tenant.
-      executor === db.kysely ? undefined : executor,
-    )) as PostTransferResult;
+    const params = { ...row, metadata: JSON.stringify(row.metadata) };
+    const result =
+      executor === db.kysely
+        ? // Its own statement (no caller's transaction), carrying the scope's tenant; coalesced
+          // with concurrent ones (postAlone).
+          await postAlone(params)
+        : ((await postTransfer.executeTakeFirst(params, executor)) as PostTransferResult);
     const { path } = checked;
     switch (result.outcome) {
       case 'ok': {

@@ -414,6 +414,56 @@ export function preparePostTransfer(
   }));
 }
 
+/** What `ledger.post_transfers` answers: one {@link PostTransferResult} per transfer, by `ordinal` (from 1). */
+export type PostTransfersResult = PostTransferResult & { ordinal: number };
+
+/** The parameters of `ledger.post_transfers`: Postgres array literals, one element per transfer. */
+export interface PostTransfersParams extends Record<string, unknown> {
+  readonly ids: string;
+  readonly debitAccountIds: string;
+  readonly creditAccountIds: string;
+  readonly amounts: string;
+  readonly codes: string;
+  readonly metadata: string;
+  readonly createdAt: string;
+}
+
+/** The parameters of `ledger.post_transfers` for `transfers`, as array literals both drivers send alike. */
+export function postTransfersParams(transfers: readonly PostTransferParams[]): PostTransfersParams {
+  const column = (pick: (transfer: PostTransferParams) => string | null) =>
+    nullableArrayLiteral(transfers.map(pick));
+  return {
+    ids: column((t) => t.id),
+    debitAccountIds: column((t) => t.debit_account_id),
+    creditAccountIds: column((t) => t.credit_account_id),
+    amounts: column((t) => t.amount),
+    codes: column((t) => t.code ?? null),
+    metadata: column((t) => t.metadata),
+    createdAt: column((t) => t.created_at),
+  };
+}
+
+/**
+ * Several posted transfers in one statement (migration 0006), each decided on its own as
+ * `ledger.post_transfer` decides it: what concurrent single transfers are coalesced into.
+ */
+export function preparePostTransfers(
+  db: Database<LedgerTables>,
+): PreparedQuery<PostTransfersParams, PostTransfersResult> {
+  return db.prepare((kysely, p: PostTransfersParams) => ({
+    compile: () =>
+      sql<PostTransfersResult>`
+        select * from ledger.post_transfers(${p.ids}::text[], ${p.debitAccountIds}::uuid[],
+          ${p.creditAccountIds}::uuid[], ${p.amounts}::bigint[], ${p.codes}::text[], ${p.metadata}::jsonb[],
+          ${p.createdAt}::timestamptz[])`.compile(kysely),
+  }));
+}
+
+/** A Postgres array literal of text values, quoted, with null elements as NULL. */
+function nullableArrayLiteral(values: readonly (string | null)[]): string {
+  return `{${values.map((value) => (value === null ? 'NULL' : `"${value.replaceAll('\\', '\\\\').replaceAll('"', '\\"')}"`)).join(',')}}`;
+}
+
 /** A Postgres array literal of text values (quoted), for `= any($1::text[])` on both drivers. */
 function arrayLiteral(values: readonly string[]): string {
   return `{${values.map((value) => `"${value.replaceAll('\\', '\\\\').replaceAll('"', '\\"')}"`).join(',')}}`;
