@@ -533,10 +533,10 @@ export async function runCalibration(options: CalibrateOptions): Promise<number>
     await rename(partial, options.output);
     const rows = Object.entries(capacities).map(
       ([key, value]) =>
-        `  ${key.padEnd(11)} ${String(value.cpuMsPerOperation).padStart(9)} ms CPU/op  ${String(value.operationsPerVcpuSecond).padStart(9)} /vCPU-s  ${String(value.measuredPerSecond).padStart(9)} /s measured`,
+        `  ${key.padEnd(16)} ${String(value.cpuMsPerOperation).padStart(9)} ms CPU/op  ${String(value.operationsPerVcpuSecond).padStart(9)} /vCPU-s  ${String(value.measuredPerSecond).padStart(9)} /s measured`,
     );
     rows.push(
-      `  memory      ${formatKiB(memory.realtimeConnection.bytes)} KiB per realtime connection, ${formatKiB(memory.processBase.bytes / 1024)} MiB process`,
+      `  ${'memory'.padEnd(16)} ${formatKiB(memory.realtimeConnection.bytes)} KiB per realtime connection, ${formatKiB(memory.processBase.bytes / 1024)} MiB process`,
     );
     process.stdout.write(
       `Calibration (${dialect}, load average ${loadAtStart[0]} at start, ${cpus.length} cores):\n${rows.join('\n')}\n` +
