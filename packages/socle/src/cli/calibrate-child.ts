@@ -9,10 +9,14 @@ import { createSocle, type Socle } from '../kernel/socle.js';
 import { createIdentityModule } from '../modules/identity/index.js';
 import { createBuiltInModules } from '../modules/index.js';
 import { createLogSender, createMailModule } from '../modules/mail/index.js';
+import { createRealtimeModule, type Realtime } from '../modules/realtime/index.js';
 import { requireOrg } from '../modules/tenancy/index.js';
 import {
+  CALIBRATION_CHANNEL,
+  CALIBRATION_EVENT,
   CALIBRATION_ITEMS,
   CALIBRATION_PASSWORD,
+  CALIBRATION_REALTIME_KEY,
   type CalibrationChildMessage,
   type CalibrationChildSettings,
   calibrationEmail,
@@ -165,8 +169,26 @@ async function start(settings: CalibrationChildSettings): Promise<Socle> {
   // The built-in modules as a user runs them, but identity without its per-address and per-account
   // sign-in limits (one address signs in thousands of times) and mail without sending.
   const modules = [
-    ...createBuiltInModules().filter((module) => module.name !== 'identity' && module.name !== 'mail'),
+    ...createBuiltInModules().filter(
+      (module) => module.name !== 'identity' && module.name !== 'mail' && module.name !== 'realtime',
+    ),
     createIdentityModule({ accessTokenTtlSeconds: 3600, rateLimits: false }),
+    // The realtime phase's app: its sockets join a public channel, the server publishes to it.
+    createRealtimeModule({
+      apps: [
+        {
+          id: 'calibration',
+          key: CALIBRATION_REALTIME_KEY,
+          secret: randomBytes(24).toString('base64url'),
+          encryptionMasterKey: undefined,
+          orgId: null,
+          maxConnections: 0,
+          clientEventsPerSecond: 10,
+          backendEventsPerSecond: 0,
+          webhookUrl: undefined,
+        },
+      ],
+    }),
     createMailModule({ sender: createLogSender(createSilentLogger()) }),
     calibrationModule(),
   ];
@@ -211,6 +233,45 @@ async function start(settings: CalibrationChildSettings): Promise<Socle> {
   }
 }
 
+/**
+ * Publishes to the calibration channel until `seconds` passed, `concurrency` publishes in flight:
+ * the server's CPU then is the fan-out's (serializing once, writing to every socket).
+ */
+async function runPublish(socle: Socle, seconds: number, concurrency: number) {
+  const realtime = socle.servicesOf<Realtime>('realtime');
+  const startedAt = performance.now();
+  const cpuBefore = process.cpuUsage();
+  let messages = 0;
+  const loop = async () => {
+    while (performance.now() - startedAt < seconds * 1000) {
+      await realtime.publish({
+        appId: 'calibration',
+        channel: CALIBRATION_CHANNEL,
+        event: CALIBRATION_EVENT,
+        data: { n: messages },
+      });
+      messages += 1;
+    }
+  };
+  await Promise.all(Array.from({ length: concurrency }, loop));
+  const cpu = process.cpuUsage(cpuBefore);
+  return { messages, cpuMicros: cpu.user + cpu.system, elapsedMs: performance.now() - startedAt };
+}
+
+/**
+ * Memory after garbage collections (the parent starts this process with --expose-gc): resident,
+ * and what the program holds (JS heap in use plus buffers outside it). The second is what sockets
+ * add; RSS alone moves with what the collector hands back to the system, often more than a hundred
+ * idle sockets weigh.
+ */
+function memoryNow(): { rssBytes: number; heldBytes: number } {
+  const gc = (globalThis as { gc?: () => void }).gc;
+  gc?.();
+  gc?.();
+  const usage = process.memoryUsage();
+  return { rssBytes: usage.rss, heldBytes: usage.heapUsed + usage.external };
+}
+
 /** Enqueues batches of no-op jobs until `seconds` passed, waiting for each batch to be processed. */
 async function runJobs(socle: Socle, seconds: number, batch: number) {
   const startedAt = performance.now();
@@ -252,6 +313,17 @@ process.on('message', (message: unknown) => {
   if (message.type === 'cpu') {
     const usage = process.cpuUsage();
     send({ type: 'cpu', id: message.id, micros: usage.user + usage.system });
+    return;
+  }
+  if (message.type === 'memory') {
+    send({ type: 'memory', id: message.id, ...memoryNow() });
+    return;
+  }
+  if (message.type === 'publish') {
+    runPublish(running, message.seconds, message.concurrency).then(
+      (result) => send({ type: 'publish-done', ...result }),
+      (error: unknown) => send({ type: 'failed', message: String((error as Error).stack ?? error) }),
+    );
     return;
   }
   runJobs(running, message.seconds, message.batch).then(

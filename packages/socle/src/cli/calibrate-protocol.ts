@@ -15,12 +15,22 @@ export const CALIBRATION_ITEMS = 1000;
 /** The calibration accounts' password: passes the strength policy, used on a throwaway database only. */
 export const CALIBRATION_PASSWORD = 'quartz-lantern-hollow-91-meadow';
 export const calibrationEmail = (index: number) => `calibration-${index}@example.com`;
+/** The realtime app the realtime phase connects to (a throwaway server: its secret is nobody's). */
+export const CALIBRATION_REALTIME_KEY = 'calibration-key';
+/** The public channel every socket of the realtime phase joins and the server publishes to. */
+export const CALIBRATION_CHANNEL = 'calibration';
+/** The event the server publishes there. */
+export const CALIBRATION_EVENT = 'tick';
 
 export type CalibrationParentMessage =
   /** Asks the child for the CPU it has used so far. */
   | { readonly type: 'cpu'; readonly id: number }
   /** Asks the child to enqueue and process batches of no-op jobs for `seconds`. */
-  | { readonly type: 'jobs'; readonly seconds: number; readonly batch: number };
+  | { readonly type: 'jobs'; readonly seconds: number; readonly batch: number }
+  /** Asks the child for its resident memory, after a garbage collection. */
+  | { readonly type: 'memory'; readonly id: number }
+  /** Asks the child to publish to {@link CALIBRATION_CHANNEL} for `seconds`, `concurrency` at a time. */
+  | { readonly type: 'publish'; readonly seconds: number; readonly concurrency: number };
 
 export type CalibrationChildMessage =
   | { readonly type: 'ready'; readonly url: string; readonly headers: Readonly<Record<string, string>> }
@@ -31,13 +41,27 @@ export type CalibrationChildMessage =
       readonly cpuMicros: number;
       readonly elapsedMs: number;
     }
+  | {
+      readonly type: 'memory';
+      readonly id: number;
+      readonly rssBytes: number;
+      /** JS heap in use plus memory outside it (buffers), after garbage collection. */
+      readonly heldBytes: number;
+    }
+  | {
+      readonly type: 'publish-done';
+      readonly messages: number;
+      readonly cpuMicros: number;
+      readonly elapsedMs: number;
+    }
   | { readonly type: 'failed'; readonly message: string };
 
 const isObject = (value: unknown): value is Record<string, unknown> =>
   typeof value === 'object' && value !== null;
 
 export const isCalibrationParentMessage = (value: unknown): value is CalibrationParentMessage =>
-  isObject(value) && (value.type === 'cpu' || value.type === 'jobs');
+  isObject(value) && ['cpu', 'jobs', 'memory', 'publish'].includes(String(value.type));
 
 export const isCalibrationChildMessage = (value: unknown): value is CalibrationChildMessage =>
-  isObject(value) && ['ready', 'cpu', 'jobs-done', 'failed'].includes(String(value.type));
+  isObject(value) &&
+  ['ready', 'cpu', 'jobs-done', 'memory', 'publish-done', 'failed'].includes(String(value.type));

@@ -6,11 +6,15 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { Pool } from 'undici';
+import { WebSocket } from 'ws';
 import { SOCLE_VERSION } from '../kernel/version.js';
 import type { CalibrationProfile, Capacity } from '../plan/data.js';
 import {
+  CALIBRATION_CHANNEL,
+  CALIBRATION_EVENT,
   CALIBRATION_ITEMS,
   CALIBRATION_PASSWORD,
+  CALIBRATION_REALTIME_KEY,
   type CalibrationChildMessage,
   type CalibrationChildSettings,
   type CalibrationParentMessage,
@@ -64,12 +68,19 @@ export function progressBar(done: number, total: number, label: string, width = 
 }
 
 const round = (value: number, digits = 4) => Number(value.toPrecision(digits));
+/** Bytes as KiB with one decimal (a MiB figure when given KiB). */
+const formatKiB = (bytes: number) => (bytes / 1024).toFixed(1);
 
 /** The server child and the IPC questions asked of it. */
 class Server {
   private nextId = 0;
   private readonly waiting = new Map<number, (micros: number) => void>();
   private jobsWaiter: ((message: CalibrationChildMessage & { type: 'jobs-done' }) => void) | undefined;
+  private publishWaiter: ((message: CalibrationChildMessage & { type: 'publish-done' }) => void) | undefined;
+  private readonly memoryWaiting = new Map<
+    number,
+    (memory: { rssBytes: number; heldBytes: number }) => void
+  >();
   private failure: ((error: Error) => void)[] = [];
   readonly ready: Promise<{ url: string; headers: Readonly<Record<string, string>> }>;
 
@@ -81,6 +92,8 @@ class Server {
         if (message.type === 'ready') resolve({ url: message.url, headers: message.headers });
         else if (message.type === 'cpu') this.waiting.get(message.id)?.(message.micros);
         else if (message.type === 'jobs-done') this.jobsWaiter?.(message);
+        else if (message.type === 'publish-done') this.publishWaiter?.(message);
+        else if (message.type === 'memory') this.memoryWaiting.get(message.id)?.(message);
         else this.fail(new Error(`the calibration server failed: ${message.message}`));
       });
     });
@@ -112,6 +125,26 @@ class Server {
         this.waiting.delete(id);
         resolve(micros);
       }),
+    );
+  }
+
+  /** The server's memory now, after garbage collections: resident, and held by the program. */
+  memory(): Promise<{ rssBytes: number; heldBytes: number }> {
+    const id = this.nextId++;
+    return this.ask<{ rssBytes: number; heldBytes: number }>({ type: 'memory', id }, (resolve) =>
+      this.memoryWaiting.set(id, (memory) => {
+        this.memoryWaiting.delete(id);
+        resolve(memory);
+      }),
+    );
+  }
+
+  publish(seconds: number, concurrency: number) {
+    return this.ask<CalibrationChildMessage & { type: 'publish-done' }>(
+      { type: 'publish', seconds, concurrency },
+      (resolve) => {
+        this.publishWaiter = resolve;
+      },
     );
   }
 
@@ -245,7 +278,50 @@ function childEntry(): string {
   return path.join(path.dirname(here), `calibrate-child${path.extname(here)}`);
 }
 
-const PHASES = ['start the server', 'tenant read', 'tenant write', 'sign-in', 'jobs'] as const;
+const PHASES = ['start the server', 'tenant read', 'tenant write', 'sign-in', 'jobs', 'realtime'] as const;
+
+/** Sockets of the realtime phase: 25 per connection of the load, at least 100, at most 2000. */
+export const realtimeSockets = (connections: number) => Math.min(2000, Math.max(100, connections * 25));
+
+/**
+ * Opens `count` WebSockets to the server's realtime gateway (the Pusher protocol, what a browser's
+ * pusher-js does), each joined to the calibration channel; counts the events they receive.
+ */
+async function openSockets(url: string, count: number) {
+  const address = `${url.replace(/^http/, 'ws')}/app/${CALIBRATION_REALTIME_KEY}?protocol=7&client=socle-calibrate&version=1`;
+  const sockets: WebSocket[] = [];
+  let deliveries = 0;
+  const close = () => {
+    for (const socket of sockets) socket.terminate();
+  };
+  try {
+    // In groups, so the gateway is not asked for hundreds of handshakes at once.
+    for (let start = 0; start < count; start += 50) {
+      const group = Array.from({ length: Math.min(50, count - start) }, async () => {
+        const socket = new WebSocket(address);
+        sockets.push(socket);
+        await new Promise<void>((resolve, reject) => {
+          socket.once('error', reject);
+          socket.on('message', (raw) => {
+            const frame = JSON.parse(String(raw)) as { event?: string };
+            if (frame.event === CALIBRATION_EVENT) deliveries += 1;
+            else if (frame.event === 'pusher:connection_established')
+              socket.send(
+                JSON.stringify({ event: 'pusher:subscribe', data: { channel: CALIBRATION_CHANNEL } }),
+              );
+            else if (frame.event === 'pusher_internal:subscription_succeeded') resolve();
+            else if (frame.event === 'pusher:error') reject(new Error(`realtime: ${String(raw)}`));
+          });
+        });
+      });
+      await Promise.all(group);
+    }
+  } catch (error) {
+    close();
+    throw error;
+  }
+  return { deliveries: () => deliveries, close };
+}
 
 export async function runCalibration(options: CalibrateOptions): Promise<number> {
   const err = process.stderr;
@@ -289,6 +365,8 @@ export async function runCalibration(options: CalibrateOptions): Promise<number>
       users: options.connections,
     };
     child = fork(childEntry(), [], {
+      // --expose-gc: the child collects garbage before each memory reading of the realtime phase.
+      execArgv: [...process.execArgv, '--expose-gc'],
       env: { ...process.env, SOCLE_CALIBRATION_CHILD: JSON.stringify(settings) },
       stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
     });
@@ -345,7 +423,32 @@ export async function runCalibration(options: CalibrateOptions): Promise<number>
       seconds: jobsDone.elapsedMs / 1000,
       p99Ms: undefined,
     };
-    show(5, 'done', { final: true });
+    show(5, PHASES[5]);
+    // Memory per connection: the server's resident memory before and after the sockets joined.
+    const socketCount = realtimeSockets(options.connections);
+    const before = await server.memory();
+    const sockets = await openSockets(url, socketCount);
+    let realtime: Measured;
+    let perConnection: number;
+    try {
+      perConnection = Math.max(0, ((await server.memory()).heldBytes - before.heldBytes) / socketCount);
+      // Deliveries: the server publishes to the channel every socket joined, for the phase's time.
+      const published = await server.publish(options.duration, 4);
+      const expected = published.messages * socketCount;
+      // The last messages may still be on their way: waited for, up to two seconds.
+      const until = Date.now() + 2000;
+      while (sockets.deliveries() < expected && Date.now() < until)
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      realtime = {
+        operations: sockets.deliveries(),
+        cpuMicros: published.cpuMicros,
+        seconds: published.elapsedMs / 1000,
+        p99Ms: undefined,
+      };
+    } finally {
+      sockets.close();
+    }
+    show(6, 'done', { final: true });
 
     const source = (what: string) => `socle bench --calibrate ${what} (${dialect})`;
     const capacities = {
@@ -365,6 +468,23 @@ export async function runCalibration(options: CalibrateOptions): Promise<number>
         'one no-op job enqueued in a batch and processed (worker overhead, not the job’s own work)',
         jobs,
       ),
+      realtimeDelivery: capacity(
+        source(`realtime deliveries, ${socketCount} subscribers`),
+        'one message delivered to one subscribed WebSocket',
+        realtime,
+      ),
+    };
+    const memory = {
+      realtimeConnection: {
+        benchmark: source(`realtime, ${socketCount} sockets`),
+        bytes: Math.round(perConnection),
+        what: 'server memory (JS heap and buffers, after garbage collection) per idle WebSocket connection joined to one channel',
+      },
+      processBase: {
+        benchmark: source(`realtime, ${socketCount} sockets`),
+        bytes: Math.round(before.rssBytes),
+        what: 'server RSS before the sockets (after the other phases, garbage collected)',
+      },
     };
     const loadAtStart = loadAverageAtStart.map((value) => round(value, 3));
     const profile: CalibrationProfile & Record<string, unknown> = {
@@ -391,7 +511,10 @@ export async function runCalibration(options: CalibrateOptions): Promise<number>
           loadAverageAtStart: loadAtStart,
           measured: Object.keys(capacities),
           operations: Object.fromEntries(
-            Object.entries({ read, write, signIn, jobs }).map(([key, value]) => [key, value.operations]),
+            Object.entries({ read, write, signIn, jobs, realtime }).map(([key, value]) => [
+              key,
+              value.operations,
+            ]),
           ),
         },
       ],
@@ -401,7 +524,7 @@ export async function runCalibration(options: CalibrateOptions): Promise<number>
         'A busy machine (load average above its core count) inflates CPU per operation and measuredPerSecond ' +
         'more: calibrate on a quiet machine and plan from CPU per operation.',
       capacities,
-      memory: {},
+      memory,
     };
     await mkdir(path.dirname(path.resolve(options.output)), { recursive: true });
     // Written beside, then renamed: an interrupted write never leaves half a profile.
@@ -410,7 +533,10 @@ export async function runCalibration(options: CalibrateOptions): Promise<number>
     await rename(partial, options.output);
     const rows = Object.entries(capacities).map(
       ([key, value]) =>
-        `  ${key.padEnd(11)} ${String(value.cpuMsPerOperation).padStart(9)} ms CPU/op  ${String(value.operationsPerVcpuSecond).padStart(9)} /vCPU-s  ${String(value.measuredPerSecond).padStart(9)} /s measured`,
+        `  ${key.padEnd(16)} ${String(value.cpuMsPerOperation).padStart(9)} ms CPU/op  ${String(value.operationsPerVcpuSecond).padStart(9)} /vCPU-s  ${String(value.measuredPerSecond).padStart(9)} /s measured`,
+    );
+    rows.push(
+      `  ${'memory'.padEnd(16)} ${formatKiB(memory.realtimeConnection.bytes)} KiB per realtime connection, ${formatKiB(memory.processBase.bytes / 1024)} MiB process`,
     );
     process.stdout.write(
       `Calibration (${dialect}, load average ${loadAtStart[0]} at start, ${cpus.length} cores):\n${rows.join('\n')}\n` +

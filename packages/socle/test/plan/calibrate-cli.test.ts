@@ -65,7 +65,7 @@ describeEachDatabase('socle bench --calibrate', (target) => {
     );
     expect(run.code, run.stderr).toBe(0);
     // The progress bar went to stderr, and ended complete.
-    expect(run.stderr).toContain('[########################] 5/5 done');
+    expect(run.stderr).toContain('[########################] 6/6 done');
     expect(run.stdout).toContain(`Wrote ${output}`);
 
     // The planner's own reader accepts it (it checks the required capacities are positive).
@@ -77,6 +77,8 @@ describeEachDatabase('socle bench --calibrate', (target) => {
       write: `socle bench --calibrate tenant write (${dialect})`,
       signIn: `socle bench --calibrate sign-in (${dialect})`,
       job: `socle bench --calibrate jobs (${dialect})`,
+      // Four connections: 100 sockets joined to one channel.
+      realtimeDelivery: `socle bench --calibrate realtime deliveries, 100 subscribers (${dialect})`,
     };
     for (const [key, benchmark] of Object.entries(expected)) {
       const capacity = profile.capacities[key] as unknown as Record<string, unknown>;
@@ -97,6 +99,13 @@ describeEachDatabase('socle bench --calibrate', (target) => {
       expect(Number.isNaN(Date.parse(String(capacity.measuredAt))), key).toBe(false);
     }
     expect(typeof (profile.capacities.tenantRead as unknown as { p99Ms: unknown }).p99Ms).toBe('number');
+    // Memory of the server: per realtime connection (100 sockets joined), and the process.
+    const { realtimeConnection, processBase } = profile.memory;
+    expect(realtimeConnection?.benchmark).toBe(`socle bench --calibrate realtime, 100 sockets (${dialect})`);
+    expect(realtimeConnection?.bytes).toBeGreaterThan(0);
+    // A process of Socle holds tens of MiB; a socket, far less than one.
+    expect(processBase?.bytes).toBeGreaterThan(realtimeConnection?.bytes ?? 0);
+    expect(realtimeConnection?.bytes).toBeLessThan(2 ** 20);
     // Nothing left in the working directory (PGlite was in a temporary one, since removed), nor
     // the throwaway Postgres database.
     expect(await readdir(directory)).toEqual(['profile.json']);
@@ -125,6 +134,10 @@ describeEachDatabase('socle bench --calibrate', (target) => {
     expect(planned.stdout).toContain(`writes: ${formatted('write')} ms CPU each, from ${expected.write}`);
     expect(planned.stdout).toContain(`sign-ins: ${formatted('signIn')} ms CPU each, from ${expected.signIn}`);
     expect(planned.stdout).toContain(`from ${expected.job}`);
+    expect(planned.stdout).toContain(
+      `realtime deliveries: ${formatted('realtimeDelivery')} ms CPU each, from ${expected.realtimeDelivery}`,
+    );
+    expect(planned.stdout).toContain(`per realtime connection, from ${realtimeConnection?.benchmark}`);
   }, 300_000);
 
   it('Ctrl-C mid-run: exits 1, writes nothing, leaves no temporary directory or database', async () => {
@@ -143,7 +156,7 @@ describeEachDatabase('socle bench --calibrate', (target) => {
     await new Promise<void>((resolve, reject) => {
       child.stderr.on('data', (chunk: Buffer) => {
         stderr += chunk.toString();
-        if (stderr.includes('1/5 tenant read')) resolve();
+        if (stderr.includes('1/6 tenant read')) resolve();
       });
       child.once('exit', () => reject(new Error(`exited before the read phase:\n${stderr}`)));
     });
