@@ -614,7 +614,7 @@ export function createOutboundClient(
   };
 
   /** Rate limit, concurrency cap, then the attempt: what the breaker runs. */
-  const guarded = async (call: CallState): Promise<AttemptResult> => {
+  const limited = async (call: CallState): Promise<AttemptResult> => {
     if (provider.rateLimit !== undefined)
       try {
         await takeRateLimit(call.operation, call.deadline);
@@ -629,6 +629,8 @@ export function createOutboundClient(
       throw error;
     }
   };
+  /** Without a rate limit nor a cap, the attempt itself: no async layer that only passes it on. */
+  const guarded = provider.rateLimit === undefined && concurrencyCap === undefined ? attemptWithin : limited;
 
   /** One call on this provider alone (no fallback). */
   const callAlone = async (request: OutboundRequest, operation: string): Promise<OutboundResponse> => {
@@ -653,11 +655,24 @@ export function createOutboundClient(
           : AbortSignal.any([request.signal, AbortSignal.timeout(provider.totalTimeoutMs)]);
     const call = new CallState(request, operation, started + provider.totalTimeoutMs, signal);
     const run = () => guarded(call);
+    const attempt = () => {
+      call.attempt += 1;
+      return breaker === undefined ? run() : breaker.execute(run, signal);
+    };
     try {
-      const result = await retryPolicy.execute(() => {
-        call.attempt += 1;
-        return breaker === undefined ? run() : breaker.execute(run, signal);
-      }, signal);
+      let result: AttemptResult;
+      try {
+        // Most calls succeed at once: the first attempt runs outside the retry policy, which only
+        // a failure enters (cockatiel's execution costs a few objects and promises per call).
+        result = await attempt();
+      } catch (first) {
+        // The policy then decides as if it had run the first attempt: its first execution
+        // replays that failure (retried or given up on, waited for, logged as before).
+        result = await retryPolicy.execute(
+          ({ attempt: retries }) => (retries === 0 ? Promise.reject(first) : attempt()),
+          signal,
+        );
+      }
       observeCall(operation, 'ok', started);
       return new ProviderAnswer(provider.name, operation, result.status, result.headers, result.data);
     } catch (error) {
@@ -765,35 +780,41 @@ export function createOutboundClient(
     circuitState,
     fetch: fetchThrough,
     callAlone,
-    async request(request) {
+    request(request) {
       const operation = request.operation ?? request.method;
-      if (provider.fallback.length === 0) return callAlone(request, operation);
-      const chain = [provider, ...provider.fallback];
-      let lastError: unknown;
-      for (const [index, candidate] of chain.entries()) {
-        try {
-          return index === 0
-            ? await callAlone(request, operation)
-            : await dependencies.clientOf(candidate).callAlone(request, operation);
-        } catch (error) {
-          lastError = error;
-          const code = (error as { code?: unknown }).code;
-          if (
-            typeof code !== 'string' ||
-            !FALLBACK_CODES.has(code) ||
-            isStream(request.body) ||
-            request.signal?.aborted
-          )
-            throw error;
-          if (index + 1 < chain.length)
-            log.warn(
-              { requestId: dependencies.requestId(), operation, code, fallback: chain[index + 1]?.name },
-              'Falling back to the next provider',
-            );
-        }
-      }
-      throw lastError;
+      // No async layer when there is no fallback: the call's own promise is the answer.
+      return provider.fallback.length === 0
+        ? callAlone(request, operation)
+        : callWithFallbacks(request, operation);
     },
+  };
+
+  const callWithFallbacks = async (request: OutboundRequest, operation: string) => {
+    const chain = [provider, ...provider.fallback];
+    let lastError: unknown;
+    for (const [index, candidate] of chain.entries()) {
+      try {
+        return index === 0
+          ? await callAlone(request, operation)
+          : await dependencies.clientOf(candidate).callAlone(request, operation);
+      } catch (error) {
+        lastError = error;
+        const code = (error as { code?: unknown }).code;
+        if (
+          typeof code !== 'string' ||
+          !FALLBACK_CODES.has(code) ||
+          isStream(request.body) ||
+          request.signal?.aborted
+        )
+          throw error;
+        if (index + 1 < chain.length)
+          log.warn(
+            { requestId: dependencies.requestId(), operation, code, fallback: chain[index + 1]?.name },
+            'Falling back to the next provider',
+          );
+      }
+    }
+    throw lastError;
   };
   return client;
 }
