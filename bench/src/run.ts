@@ -46,7 +46,7 @@ const USAGE = `Usage: npm run bench -- [options]
   --help                   this text
 
 Postgres: a database is created and dropped through BENCH_POSTGRES_URL
-(default ${testPostgresAdminUrl({})}).`;
+(default ${testPostgresAdminUrl({})}). DATABASE_POOL_MAX sizes both servers' pools (default Socle's).`;
 
 interface CliOptions {
   readonly durationSeconds: number;
@@ -152,8 +152,14 @@ async function main(): Promise<number> {
     durationSeconds: options.durationSeconds,
     warmupSeconds: options.warmupSeconds,
     rounds: options.rounds,
-    // Socle's own default, given to the baseline too.
-    poolMax: loadConfig({ env: {}, configFile: false }).databasePoolMax,
+    // Socle's own default (DATABASE_POOL_MAX read as a server would), given to the baseline too.
+    poolMax: loadConfig({
+      env:
+        process.env.DATABASE_POOL_MAX === undefined
+          ? {}
+          : { DATABASE_POOL_MAX: process.env.DATABASE_POOL_MAX },
+      configFile: false,
+    }).databasePoolMax,
     postgresAdminUrl: process.env.BENCH_POSTGRES_URL ?? testPostgresAdminUrl({}),
     profileDirectory: options.profile ? `${resultsDirectory}profiles` : undefined,
     signal: interrupt.signal,

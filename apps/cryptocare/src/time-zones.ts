@@ -2,14 +2,21 @@
 
 const formatters = new Map<string, Intl.DateTimeFormat>();
 
+/** Zones Intl accepted: every search and slot listing checks the patient's (a formatter built each time otherwise). */
+const knownZones = new Set<string>();
+
 /** True when Intl knows the zone (`Europe/Zurich`, `UTC`). */
 export function isTimeZone(timeZone: string): boolean {
+  if (knownZones.has(timeZone)) return true;
   try {
     new Intl.DateTimeFormat('en', { timeZone });
-    return true;
   } catch {
     return false;
   }
+  // Intl also accepts other spellings (any letter case): the set is emptied past a bound.
+  if (knownZones.size >= 1_000) knownZones.clear();
+  knownZones.add(timeZone);
+  return true;
 }
 
 /** The wall-clock time of `instant` in `timeZone`, as `YYYY-MM-DDTHH:mm` (what a patient reads). */

@@ -210,6 +210,34 @@ describe.each(targets.map((target) => [target.dialect, target] as const))(
     );
 
     it.skipIf(!target.available)(
+      "shows a rarely open professional's next free slots however far ahead they are in the search window",
+      async () => {
+        // Open on Fridays 09:00–11:00 only: fewer than a cache entry's slots in the next days.
+        const LUGANO = { latitude: 46.0037, longitude: 8.9511 };
+        const { professionalId } = await app.newPractice({
+          ...LUGANO,
+          specialties: ['nutrition'],
+          hours: [{ weekday: 5, opens: '09:00', closes: '11:00' }],
+        });
+        const patient = await app.socle.newUser();
+        const search = await app.call(
+          patient,
+          'GET',
+          `/cryptocare/search?latitude=${LUGANO.latitude}&longitude=${LUGANO.longitude}&radiusKm=5&specialty=nutrition`,
+        );
+        expect(search.statusCode, search.body).toBe(200);
+        const [found] = search.json().results as { id: string; nextSlots: { startsAt: string }[] }[];
+        expect(found?.id).toBe(professionalId);
+        // Friday 27 March (winter time), then Friday 3 April (summer time).
+        expect(found?.nextSlots.map((slot) => slot.startsAt)).toEqual([
+          '2026-03-27T08:00:00.000Z',
+          '2026-03-27T09:00:00.000Z',
+          '2026-04-03T07:00:00.000Z',
+        ]);
+      },
+    );
+
+    it.skipIf(!target.available)(
       'holds a slot once, refuses it to others with 409, and releases it at expiry',
       async () => {
         const { tenant, professionalId } = await app.newPractice({ ...ZURICH });

@@ -14,6 +14,8 @@ const DAY_MS = 24 * 60 * 60 * 1000;
 const SEARCH_DAYS = 14;
 const CACHED_SLOTS = 12;
 const CACHE_TTL_MS = 15 * 60 * 1000;
+/** As CryptoCare: slots over 2 days first, the whole window only for whoever has fewer than CACHED_SLOTS there. */
+const FIRST_HORIZON_MS = 2 * DAY_MS;
 
 const SEARCH_SQL = `
   with near as (
@@ -91,18 +93,23 @@ runServerChild(async (settings) => {
       else result.set(row.id, upcoming.slice(0, count));
     }
     if (missing.length > 0) {
-      const { rows: slots } = await pool.query<Slot & { professionalId: string }>({
-        name: 'cryptocare_free_slots',
-        text: SLOTS_SQL,
-        values: [
-          missing.map((row) => row.id),
-          new Date(at.getTime() + 1),
-          new Date(at.getTime() + SEARCH_DAYS * DAY_MS),
-          at,
-        ],
-      });
+      const until = at.getTime() + SEARCH_DAYS * DAY_MS;
+      const near = Math.min(until, at.getTime() + FIRST_HORIZON_MS);
+      const slotsOf = new Map<string, Slot[]>(missing.map((row) => [row.id, []]));
+      const compute = async (ids: string[], to: number) => {
+        for (const id of ids) slotsOf.set(id, []);
+        const { rows } = await pool.query<Slot & { professionalId: string }>({
+          name: 'cryptocare_free_slots',
+          text: SLOTS_SQL,
+          values: [ids, new Date(at.getTime() + 1), new Date(to), at],
+        });
+        for (const { professionalId, ...slot } of rows) slotsOf.get(professionalId)?.push(slot);
+      };
+      await compute([...slotsOf.keys()], near);
+      const short = [...slotsOf].filter(([, own]) => own.length < CACHED_SLOTS).map(([id]) => id);
+      if (near < until && short.length > 0) await compute(short, until);
       for (const row of missing) {
-        const own = slots.filter((slot) => slot.professionalId === row.id).slice(0, CACHED_SLOTS);
+        const own = (slotsOf.get(row.id) ?? []).slice(0, CACHED_SLOTS);
         result.set(row.id, own.slice(0, count));
         cache.set(`${row.id}:${row.availabilityVersion}`, {
           slots: own,

@@ -6,6 +6,7 @@ import WebSocket from 'ws';
 import { openDatabaseCpu } from '../../database-cpu.js';
 import { type LoadMeasurement, measureLoad } from '../../load.js';
 import { processCpuSeconds } from '../../process-cpu.js';
+import { formatProfileEntries, summarizeProfile } from '../../profile-summary.js';
 import type { CustomResult, CustomRunSettings, CustomScenario } from '../../scenario.js';
 import {
   histogramDelta,
@@ -403,7 +404,7 @@ async function mixedLoad(
 }
 
 /** Search only, `SEARCH_CONNECTIONS` keep-alive connections back to back (autocannon), with the server's CPU. */
-async function searchOnly(node: ServerProcess, token: string, settings: CustomRunSettings) {
+async function searchOnly(node: ServerProcess, token: string, settings: CustomRunSettings, label: string) {
   const nextRequest = () => ({
     method: 'GET' as const,
     path: searchQuery(Math.random),
@@ -421,9 +422,23 @@ async function searchOnly(node: ServerProcess, token: string, settings: CustomRu
   const databaseCpu =
     settings.databaseUrl === undefined ? undefined : await openDatabaseCpu(settings.databaseUrl);
   const databaseCpuBefore = (await databaseCpu?.read()) ?? 0;
+  const profilePath =
+    settings.profileDirectory === undefined
+      ? undefined
+      : `${settings.profileDirectory}/cryptocare-search-${label}-${Date.now()}.cpuprofile`;
+  if (profilePath !== undefined) node.startProfile();
   const cpuBefore = (await processCpuSeconds(node.pid)) ?? 0;
   const measured: LoadMeasurement = await load(settings.durationSeconds);
   const cpu = ((await processCpuSeconds(node.pid)) ?? 0) - cpuBefore;
+  if (profilePath !== undefined) {
+    // --profile: where the server's CPU went during the search-only run.
+    await node.stopProfile(profilePath);
+    const summary = await summarizeProfile(profilePath, 25);
+    settings.progress(
+      `  ${label} search CPU by package (${profilePath}):\n${formatProfileEntries(summary.byPackage, measured.totalRequests)}\n` +
+        `  ${label} heaviest functions:\n${formatProfileEntries(summary.byFunction, measured.totalRequests)}`,
+    );
+  }
   const databaseCpuMs = ((await databaseCpu?.read()) ?? 0) - databaseCpuBefore;
   await databaseCpu?.close();
   return {
@@ -488,7 +503,7 @@ async function oneRound(
     settings.progress(`cryptocare: round ${index + 1}: ${users} users for ${settings.durationSeconds} s`);
     mixed = await mixedLoad(socle, seed, users, settings.durationSeconds, settings.databaseUrl);
     settings.progress(`cryptocare: round ${index + 1}: search only, Socle`);
-    socleSearch = await searchOnly(socle, token, settings);
+    socleSearch = await searchOnly(socle, token, settings, 'socle');
     socleProbe = await probe(socle, token);
   } finally {
     await socle.stop();
@@ -502,7 +517,7 @@ async function oneRound(
   try {
     settings.progress(`cryptocare: round ${index + 1}: search only, baseline`);
     const baselineProbe = await probe(baseline, token);
-    const baselineSearch = await searchOnly(baseline, token, settings);
+    const baselineSearch = await searchOnly(baseline, token, settings, 'baseline');
     return {
       users,
       ...mixed,
