@@ -567,10 +567,9 @@ export function createLedgerService(options: {
   async function sendQueued(batch: readonly Queued[]): Promise<void> {
     if (batch.length === 1) {
       const [only] = batch as [Queued];
-      await postTransfer.executeTakeFirst(only.params).then(
-        (result) => only.resolve(result as PostTransferResult),
-        only.reject,
-      );
+      await postTransfer
+        .executeTakeFirst(only.params)
+        .then((result) => only.resolve(result as PostTransferResult), only.reject);
       return;
     }
     let rows: Awaited<ReturnType<typeof postTransfers.execute>>;
@@ -594,7 +593,8 @@ export function createLedgerService(options: {
       batch[row.ordinal - 1]?.resolve(row);
     }
     for (const [index, queued] of batch.entries())
-      if (!answered.has(index + 1)) queued.reject(new Error('ledger.post_transfers answered no row for a transfer'));
+      if (!answered.has(index + 1))
+        queued.reject(new Error('ledger.post_transfers answered no row for a transfer'));
   }
 
   /** Tells each owner their account's new balance; failures are logged (the transfer committed). */
