@@ -543,9 +543,9 @@ export function createLedgerService(options: {
    * settings are the queue's key.
    */
   function postAlone(params: PostTransferParams): Promise<PostTransferResult> {
-    const settings = options.scopeSettings?.();
     if (options.scopeSettings === undefined)
       return postTransfer.executeTakeFirst(params) as Promise<PostTransferResult>;
+    const settings = options.scopeSettings();
     const key = settings === undefined ? '' : JSON.stringify(Object.entries(settings).sort());
     let queue = queues.get(key);
     if (queue === undefined) {
