@@ -219,6 +219,108 @@ describeEachDatabase('Ledger', (target) => {
       expect((await ledger.check()).ok).toBe(true);
     });
 
+    it('coalesces concurrent single transfers into shared statements, each decided on its own', async () => {
+      const tenant = await socle.newTenant();
+      const { source, wallet } = await sourceAndWallet(tenant);
+      await inTenant(tenant, (trx) =>
+        ledger.transfer(trx, {
+          id: nextId('fund'),
+          debitAccountId: source.id,
+          creditAccountId: wallet.id,
+          amount: 100,
+        }),
+      );
+      // Outside any caller's transaction, as a request or a job posts a transfer.
+      const alone = (operation: LedgerOperation) =>
+        socle.scope.run({ tenantId: tenant.id }, () => ledger.transfer(operation));
+      const spend = (id: string, amount = 10) => ({
+        id,
+        debitAccountId: wallet.id,
+        creditAccountId: source.id,
+        amount,
+        code: 'spend',
+      });
+      // 20 spends of 10 from a wallet holding 100, a replay sent twice at once, one id sent with
+      // two contents, an unknown account: all at once.
+      // source -> sink never refused (no rule), whatever the order.
+      const sink = await open(tenant, { code: 'sink' });
+      const move = (id: string, amount: number) => ({
+        id,
+        debitAccountId: source.id,
+        creditAccountId: sink.id,
+        amount,
+      });
+      const spends = Array.from({ length: 20 }, () => spend(nextId('spend')));
+      const twice = move(nextId('twice'), 1);
+      const contested = nextId('contested');
+      const results = await Promise.allSettled([
+        ...spends.map(alone),
+        alone(twice),
+        alone(twice),
+        alone(move(contested, 2)),
+        alone(move(contested, 3)),
+        alone({ ...move(nextId('unknown'), 1), creditAccountId: crypto.randomUUID() }),
+      ]);
+      const spent = results.slice(0, 20);
+      expect(spent.filter((r) => r.status === 'fulfilled')).toHaveLength(10);
+      for (const refused of spent.filter((r) => r.status === 'rejected'))
+        expect(refused.reason).toMatchObject({ code: 'ledger.insufficient_funds' });
+      const [first, second] = results.slice(20, 22);
+      expect(first?.status).toBe('fulfilled');
+      expect(second).toEqual(first); // the same transfer, written once
+      const contestedResults = results.slice(22, 24);
+      expect(contestedResults.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
+      expect(contestedResults.find((r) => r.status === 'rejected')).toMatchObject({
+        reason: { code: 'ledger.idempotency_conflict' },
+      });
+      expect(results[24]).toMatchObject({ status: 'rejected', reason: { code: 'ledger.account_not_found' } });
+      const balance = await balanceOf(tenant, wallet);
+      expect(balance.posted).toBe(0n);
+      expect((await balanceOf(tenant, sink)).posted).toBe(
+        BigInt(1 + 2 + contestedResults.findIndex((r) => r.status === 'fulfilled')),
+      );
+      // Shared statements: fewer transactions wrote them than there are transfers.
+      const written = await withOwnerTransaction(socle.db, (connection) =>
+        connection.query<{ transfers: number; transactions: number }>(
+          `select count(*)::int as transfers, count(distinct xmin::text)::int as transactions
+             from ledger.transfers where tenant_id = $1 and code = 'spend'`,
+          [tenant.id],
+        ),
+      );
+      expect(written.rows[0]?.transfers).toBe(10);
+      expect(written.rows[0]?.transactions).toBeLessThan(10);
+
+      // A statement that fails (a balance would overflow) undoes all of its transfers: each is
+      // then posted alone, and only the one that overflows is refused.
+      const full = await open(tenant, { code: 'full' });
+      const mint = await open(tenant, { code: 'mint' });
+      await inTenant(tenant, (trx) =>
+        ledger.transfer(trx, {
+          id: nextId('fill'),
+          debitAccountId: mint.id,
+          creditAccountId: full.id,
+          amount: 2n ** 63n - 1n,
+        }),
+      );
+      const refunds = Array.from({ length: 6 }, () => ({
+        ...spend(nextId('refund'), 1),
+        debitAccountId: source.id,
+        creditAccountId: wallet.id,
+      }));
+      const overflowing = {
+        ...spend(nextId('overflow'), 1),
+        debitAccountId: source.id,
+        creditAccountId: full.id,
+      };
+      const mixed = await Promise.allSettled(
+        [...refunds.slice(0, 3), overflowing, ...refunds.slice(3)].map(alone),
+      );
+      expect(mixed[3]).toMatchObject({ status: 'rejected', reason: { code: 'ledger.overflow' } });
+      expect(mixed.filter((r) => r.status === 'fulfilled')).toHaveLength(6);
+      expect((await balanceOf(tenant, wallet)).posted).toBe(balance.posted + 6n);
+      expect((await balanceOf(tenant, full)).creditsPosted).toBe(2n ** 63n - 1n);
+    });
+
     it("opens a person's account only for a member of the organization", async () => {
       const tenant = await socle.newTenant();
       const outsider = await socle.newUser();
