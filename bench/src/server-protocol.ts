@@ -21,6 +21,8 @@ export interface ServerSettings {
   readonly redisUrl?: string;
   /** Where the configured realtime app's webhooks go (the `realtime-burst` receiver). */
   readonly webhookUrl?: string;
+  /** `DATABASE_REPLICA_URLS` of the server (the `fleet` scenario's streaming replica). */
+  readonly replicaUrls?: readonly string[];
 }
 
 /** Environment variable carrying the JSON of {@link ServerSettings}. */

@@ -2,6 +2,7 @@ import type { CustomScenario, Scenario } from '../scenario.js';
 import { cryptocare } from './cryptocare/scenario.js';
 import { dbSelect, dbSelectBuilder } from './db-select/scenario.js';
 import { filesDownload, filesUpload } from './files/scenario.js';
+import { fleet } from './fleet/scenario.js';
 import { jobs } from './jobs/scenario.js';
 import { ledgerTransfers } from './ledger/scenario.js';
 import { outbound } from './outbound/scenario.js';
@@ -32,4 +33,5 @@ export const scenarios: readonly (Scenario | CustomScenario)[] = [
   payments,
   cryptocare,
   strategybuzzer,
+  fleet,
 ];

@@ -55,6 +55,12 @@ export {
   type FuzzReport,
   fuzzEveryOperation,
 } from './fuzz-gate.js';
+export {
+  canRunPrivateClusters,
+  createStreamingPair,
+  POSTGRES_BIN,
+  type StreamingPair,
+} from './streaming-replica.js';
 export { findTenantIsolationProblems, type IsolationProblem } from './tenant-isolation-check.js';
 export {
   createTestPgliteDatabase,
