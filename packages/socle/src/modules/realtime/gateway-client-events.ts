@@ -140,7 +140,12 @@ export function createClientMessageHandler(options: {
       await channels.publishFrame(
         connection.app.id,
         channel,
-        encodeFrame(event as string, encoded, channel, userId === undefined ? undefined : { user_id: userId }),
+        encodeFrame(
+          event as string,
+          encoded,
+          channel,
+          userId === undefined ? undefined : { user_id: userId },
+        ),
         connection.socketId,
       );
     emit(connection.app, {
