@@ -655,7 +655,9 @@ export function createBuzzerService(options: BuzzerServiceOptions) {
       let roomId: string | undefined;
       if (event.event === 'client-hello') {
         localSockets.set(userId, event.socketId);
-        if (settings.latencyCompensation) realtime.probeLatency(event.socketId, 5);
+        // Five samples once, whatever the ordering (cheap; the estimate is there if it is turned
+        // on); the samples every 2 s are taken only when compensation uses them (probeSeated).
+        realtime.probeLatency(event.socketId, 5);
         // A hello names no room: the seat says which (none in the lobby).
         roomId = seats.get(userId) ?? (await store.seatOf(userId))?.roomId;
       } else {

@@ -1,6 +1,6 @@
 import type { Bus, Logger, SharedState } from '../../kernel/index.js';
 import type { RealtimeApp } from './apps.js';
-import { framedText } from './fanout-writer.js';
+import { type FramedText, framedText } from './fanout-writer.js';
 import type { SocketOutput } from './gateway-backpressure.js';
 import { busChannel, type Connection } from './gateway-connection.js';
 import type { WebhookEvent } from './webhooks.js';
@@ -14,6 +14,13 @@ export interface ChannelRouter {
   leaveLocally(connection: Connection, channel: string): void;
   /** Sends a frame to a channel's sockets on every node, but `excludeSocketId`'s. */
   publishFrame(appId: string, channel: string, frame: string, excludeSocketId?: string): Promise<void>;
+  /**
+   * Whether a frame sent to the channel, but `excludeSocketId`'s, may reach any socket: false only
+   * when this node is the whole cluster (in-process bus) and no other socket of it is in the
+   * channel. A client event on a channel only its sender joined (a player's own channel, read by
+   * the server through `onClientEvent`) then costs no frame and no bus message.
+   */
+  mayReachOthers(appId: string, channel: string, excludeSocketId: string): boolean;
   /** Resolves once every subscription count written so far is answered. */
   drainCountWrites(): Promise<void>;
 }
@@ -69,9 +76,14 @@ export function createChannelRouter(options: {
         const handler: BusChannelHandler = (message) => {
           const newline = message.indexOf('\n');
           const exclude = message.slice(0, newline);
-          // Encoded and framed once per node and message, then written to every recipient.
-          const frame = framedText(message.slice(newline + 1));
-          for (const member of members) if (member.socketId !== exclude) output.write(member, frame);
+          // Encoded and framed once per node and message, then written to every recipient; not at
+          // all when the excluded sender is the only one here.
+          let frame: FramedText | undefined;
+          for (const member of members) {
+            if (member.socketId === exclude) continue;
+            frame ??= framedText(message.slice(newline + 1));
+            output.write(member, frame);
+          }
         };
         const created = {
           members,
@@ -111,6 +123,14 @@ export function createChannelRouter(options: {
           .catch((error) => log.warn({ err: error, channel }, 'Realtime bus unsubscribe failed'));
       }
       countSubscriber(connection.app, channel, -1);
+    },
+
+    mayReachOthers(appId, channel, excludeSocketId) {
+      if (bus.kind !== 'memory') return true;
+      const members = local.get(busChannel(appId, channel))?.members;
+      if (members === undefined) return false;
+      for (const member of members) if (member.socketId !== excludeSocketId) return true;
+      return false;
     },
 
     async publishFrame(appId, channel, frame, excludeSocketId = '') {

@@ -136,12 +136,18 @@ export function createClientMessageHandler(options: {
         latency: latencyEstimate(connection.latency),
       });
     }
-    await channels.publishFrame(
-      connection.app.id,
-      channel,
-      encodeFrame(event as string, encoded, channel, userId === undefined ? undefined : { user_id: userId }),
-      connection.socketId,
-    );
+    if (channels.mayReachOthers(connection.app.id, channel, connection.socketId))
+      await channels.publishFrame(
+        connection.app.id,
+        channel,
+        encodeFrame(
+          event as string,
+          encoded,
+          channel,
+          userId === undefined ? undefined : { user_id: userId },
+        ),
+        connection.socketId,
+      );
     emit(connection.app, {
       name: 'client_event',
       channel,
