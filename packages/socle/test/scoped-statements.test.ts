@@ -225,18 +225,18 @@ describe.skipIf(!postgresTarget.available)(
       roundTrips.count = 0;
       const [withParameters, without, explicit] = await Promise.all([
         db.transaction((trx) =>
-          sql<{ tenant: string }>`select current_setting('app.tenant_id', true) as tenant where ${1} = 1`.execute(
-            trx,
-          ),
+          sql<{
+            tenant: string;
+          }>`select current_setting('app.tenant_id', true) as tenant where ${1} = 1`.execute(trx),
         ),
         db.transaction((trx) =>
           sql<{ tenant: string }>`select current_setting('app.tenant_id', true) as tenant`.execute(trx),
         ),
         db.transaction(
           (trx) =>
-            sql<{ tenant: string }>`select current_setting('app.tenant_id', true) as tenant where ${1} = 1`.execute(
-              trx,
-            ),
+            sql<{
+              tenant: string;
+            }>`select current_setting('app.tenant_id', true) as tenant where ${1} = 1`.execute(trx),
           { settings: { 'app.tenant_id': tenants[1] as string } },
         ),
       ]);
@@ -260,7 +260,9 @@ describe.skipIf(!postgresTarget.available)(
         await insert(trx, 1);
         // Still in the transaction the first statement opened: the same transaction id.
         const ids = await sql<{ id: string }>`select txid_current()::text as id where ${1} = 1`.execute(trx);
-        const again = await sql<{ id: string }>`select txid_current()::text as id where ${2} = 2`.execute(trx);
+        const again = await sql<{ id: string }>`select txid_current()::text as id where ${2} = 2`.execute(
+          trx,
+        );
         expect(ids.rows).toEqual(again.rows);
       });
       // The first statement fails (duplicate key): nothing of the transaction stays.

@@ -260,7 +260,9 @@ class BackendDriver implements Driver {
     if (pending === undefined) return;
     connection.pendingBegin = undefined;
     await connection.leased.execute(
-      pending.settings.length > 0 ? `${pending.begin}; ${setConfigStatement(pending.settings)}` : pending.begin,
+      pending.settings.length > 0
+        ? `${pending.begin}; ${setConfigStatement(pending.settings)}`
+        : pending.begin,
     );
   }
 
