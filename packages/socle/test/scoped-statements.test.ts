@@ -217,16 +217,80 @@ describe.skipIf(!postgresTarget.available)(
         db.kysely,
       );
 
-    it('costs one round trip outside a transaction, three in one', async () => {
+    it('costs one round trip outside a transaction, two in one (BEGIN goes with its first statement)', async () => {
       await tenantOf(); // parses the named statements once
       roundTrips.count = 0;
       expect((await tenantOf()).rows).toEqual([{ tenant: tenants[0] }]);
       expect(roundTrips.count).toBe(1);
       roundTrips.count = 0;
-      await db.transaction((trx) =>
-        sql`select current_setting('app.tenant_id', true) where ${1} = 1`.execute(trx),
+      const [withParameters, without, explicit] = await Promise.all([
+        db.transaction((trx) =>
+          sql<{
+            tenant: string;
+          }>`select current_setting('app.tenant_id', true) as tenant where ${1} = 1`.execute(trx),
+        ),
+        db.transaction((trx) =>
+          sql<{ tenant: string }>`select current_setting('app.tenant_id', true) as tenant`.execute(trx),
+        ),
+        db.transaction(
+          (trx) =>
+            sql<{
+              tenant: string;
+            }>`select current_setting('app.tenant_id', true) as tenant where ${1} = 1`.execute(trx),
+          { settings: { 'app.tenant_id': tenants[1] as string } },
+        ),
+      ]);
+      expect(roundTrips.count).toBe(6);
+      // The settings reached the first statement, with parameters or without (simple protocol).
+      expect([withParameters.rows, without.rows, explicit.rows]).toEqual([
+        [{ tenant: tenants[0] }],
+        [{ tenant: tenants[0] }],
+        [{ tenant: tenants[1] }],
+      ]);
+    });
+
+    it('keeps the transaction open after its first statement, and rolls all of it back on failure', async () => {
+      await db.withConnection(
+        (connection) => connection.execute('create table pipelined (n int primary key)'),
+        'owner',
       );
-      expect(roundTrips.count).toBe(3);
+      const insert = (trx: Parameters<Parameters<Database['transaction']>[0]>[0], n: number) =>
+        sql`insert into pipelined (n) values (${n})`.execute(trx);
+      await db.transaction(async (trx) => {
+        await insert(trx, 1);
+        // Still in the transaction the first statement opened: the same transaction id.
+        const ids = await sql<{ id: string }>`select txid_current()::text as id where ${1} = 1`.execute(trx);
+        const again = await sql<{ id: string }>`select txid_current()::text as id where ${2} = 2`.execute(
+          trx,
+        );
+        expect(ids.rows).toEqual(again.rows);
+      });
+      // The first statement fails (duplicate key): nothing of the transaction stays.
+      await expect(db.transaction((trx) => insert(trx, 1))).rejects.toThrow(/duplicate key/);
+      // A later statement fails: the first one's row is rolled back with it.
+      await expect(
+        db.transaction(async (trx) => {
+          await insert(trx, 2);
+          await insert(trx, 1);
+        }),
+      ).rejects.toThrow(/duplicate key/);
+      // Pool of one: the session is usable, not left in a transaction.
+      const rows = await db.transaction((trx) =>
+        sql<{ n: number }>`select n from pipelined where ${0} < n order by n`.execute(trx),
+      );
+      expect(rows.rows).toEqual([{ n: 1 }]);
+    });
+
+    it('sends nothing for a transaction that runs no statement, whether it commits or throws', async () => {
+      roundTrips.count = 0;
+      expect(await db.transaction(async () => 'nothing')).toBe('nothing');
+      await expect(
+        db.transaction(async () => {
+          throw new Error('refused before any statement');
+        }),
+      ).rejects.toThrow('refused before any statement');
+      expect(roundTrips.count).toBe(0);
+      expect((await tenantOf()).rows).toEqual([{ tenant: tenants[0] }]);
     });
 
     it('costs one round trip with explicit settings (db.withSettings), with parameters or without', async () => {

@@ -28,6 +28,16 @@ interface Latency {
   p99Ms: number;
   maxMs: number;
 }
+interface BurstQueueing {
+  /** Cores the server process kept busy during the burst (CPU seconds / wall seconds). */
+  serverCores: number;
+  /** Cores the run database's Postgres sessions kept busy during the burst. */
+  postgresCores: number | undefined;
+  /** Most callers seen waiting for a pooled database session (`socle_db_pool_connections{state="waiting"}`). */
+  poolWaitingMax: number;
+  /** Largest event-loop delay p99 the server reported (`nodejs_eventloop_lag_p99_seconds`), ms. */
+  eventLoopLagP99MaxMs: number;
+}
 interface Throughput {
   perSecond: number;
   failures: number;
@@ -43,6 +53,8 @@ interface Round {
     told: Latency;
     missing: number;
     seconds: number;
+    /** Where the burst queued: the server's and Postgres' CPU over the burst, the pool and event loop. */
+    queueing: BurstQueueing;
   };
   invoice: Latency & { failures: number };
   socle: Throughput;
@@ -138,10 +150,49 @@ async function listen(url: string, userIds: readonly string[], told: Map<string,
   };
 }
 
+/** A gauge's value in a Prometheus text exposition (the first series matching `line`), or NaN. */
+function gauge(metrics: string, line: RegExp): number {
+  const match = line.exec(metrics);
+  return match === null ? Number.NaN : Number(match[1]);
+}
+
+/**
+ * Reads the server's /metrics every 250 ms while `running()`: the most callers waiting for a
+ * pooled session and the largest event-loop delay p99 (a scrape costs the server ~1 ms of CPU).
+ */
+async function sampleQueues(node: ServerProcess, running: () => boolean) {
+  let poolWaitingMax = 0;
+  let eventLoopLagP99MaxMs = 0;
+  while (running()) {
+    try {
+      const metrics = await (await fetch(`${node.url}/metrics`)).text();
+      const waiting = gauge(metrics, /^socle_db_pool_connections\{state="waiting"\} (\S+)$/m);
+      const lag = gauge(metrics, /^nodejs_eventloop_lag_p99_seconds (\S+)$/m) * 1000;
+      if (waiting > poolWaitingMax) poolWaitingMax = waiting;
+      if (lag > eventLoopLagP99MaxMs) eventLoopLagP99MaxMs = Math.round(lag * 10) / 10;
+    } catch {
+      // A scrape that fails under load is skipped.
+    }
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+  return { poolWaitingMax, eventLoopLagP99MaxMs };
+}
+
+const cpuOf = (sessions: Map<number, number>) => [...sessions.values()].reduce((sum, each) => sum + each, 0);
+
 /** Sends `BURST_RATE` webhooks a second (in steps of 10 ms) until all are sent; times answers and messages. */
-async function burst(node: ServerProcess, agent: Agent, list: readonly Renewal[]): Promise<Round['burst']> {
+async function burst(
+  node: ServerProcess,
+  agent: Agent,
+  list: readonly Renewal[],
+  databaseUrl: string | undefined,
+): Promise<Round['burst']> {
   const told = new Map<string, number>();
   const stop = await listen(node.url, [...new Set(list.map((renewal) => renewal.userId))], told);
+  const postgresBefore = await postgresSessionsCpu(databaseUrl);
+  const serverBefore = (await processCpuSeconds(node.pid)) ?? 0;
+  let bursting = true;
+  const sampling = sampleQueues(node, () => bursting);
   const sentAt = new Map<string, number>();
   const answered: number[] = [];
   let failures = 0;
@@ -167,6 +218,12 @@ async function burst(node: ServerProcess, agent: Agent, list: readonly Renewal[]
   while (told.size < list.length - failures && Date.now() < deadline)
     await new Promise((resolve) => setTimeout(resolve, 50));
   const seconds = (performance.now() - started) / 1000;
+  bursting = false;
+  const serverSeconds = ((await processCpuSeconds(node.pid)) ?? 0) - serverBefore;
+  const postgresAfter = await postgresSessionsCpu(databaseUrl);
+  let postgresSeconds = 0;
+  for (const [pid, cpu] of postgresAfter) postgresSeconds += cpu - (postgresBefore.get(pid) ?? 0);
+  const sampled = await sampling;
   stop();
   const messages = [...told].map(([invoiceId, at]) => at - (sentAt.get(invoiceId) ?? at));
   return {
@@ -176,6 +233,12 @@ async function burst(node: ServerProcess, agent: Agent, list: readonly Renewal[]
     told: latency(messages),
     missing: list.length - failures - told.size,
     seconds,
+    queueing: {
+      serverCores: Math.round((serverSeconds / seconds) * 100) / 100,
+      postgresCores:
+        cpuOf(postgresAfter) === 0 ? undefined : Math.round((postgresSeconds / seconds) * 100) / 100,
+      ...sampled,
+    },
   };
 }
 
@@ -312,7 +375,7 @@ async function oneRound(dialect: BenchDialect, settings: CustomRunSettings, roun
     const burstList = await renewals(socle, BURST_RATE * settings.durationSeconds);
     throughputList = await renewals(socle, 800 * settings.durationSeconds);
     settings.progress(`payments: round ${round + 1}: burst of ${burstList.length} at ${BURST_RATE}/s`);
-    const burstFigures = await burst(socle, agent, burstList);
+    const burstFigures = await burst(socle, agent, burstList, settings.databaseUrl);
     settings.progress(`payments: round ${round + 1}: throughput, invoices`);
     if (settings.profileDirectory !== undefined) socle.startProfile();
     const socleThroughput = await throughput(
@@ -405,7 +468,7 @@ export const payments: CustomScenario = {
       `payments (${dialect}, ${settings.durationSeconds} s phases, ${rounds.length} round(s); medians)`,
       ...rounds.map(
         (round, index) =>
-          `  round ${index + 1}: burst ${round.burst.sent} in ${round.burst.seconds.toFixed(1)} s (${round.burst.failures} failed, ${round.burst.missing} messages missing): answer p50 ${round.burst.answered.p50Ms} p99 ${round.burst.answered.p99Ms} ms, message p50 ${round.burst.told.p50Ms} p99 ${round.burst.told.p99Ms} max ${round.burst.told.maxMs} ms; throughput socle ${round.socle.perSecond}/s (cpu ${round.socle.cpuMsPerRequest} ms/req + postgres ${round.socle.postgresCpuMsPerRequest ?? '?'}) baseline ${round.baseline.perSecond}/s (cpu ${round.baseline.cpuMsPerRequest} ms/req + postgres ${round.baseline.postgresCpuMsPerRequest ?? '?'}) ratio ${round.ratio} cpu ratio ${round.cpuRatio}; invoice+QR p50 ${round.invoice.p50Ms} p99 ${round.invoice.p99Ms} ms (${round.invoice.count}, ${round.invoice.failures} failed)`,
+          `  round ${index + 1}: burst ${round.burst.sent} in ${round.burst.seconds.toFixed(1)} s (${round.burst.failures} failed, ${round.burst.missing} messages missing): answer p50 ${round.burst.answered.p50Ms} p99 ${round.burst.answered.p99Ms} ms, message p50 ${round.burst.told.p50Ms} p99 ${round.burst.told.p99Ms} max ${round.burst.told.maxMs} ms (server ${round.burst.queueing.serverCores} cores, postgres ${round.burst.queueing.postgresCores ?? '?'} cores, pool waiting max ${round.burst.queueing.poolWaitingMax}, event-loop lag p99 max ${round.burst.queueing.eventLoopLagP99MaxMs} ms); throughput socle ${round.socle.perSecond}/s (cpu ${round.socle.cpuMsPerRequest} ms/req + postgres ${round.socle.postgresCpuMsPerRequest ?? '?'}) baseline ${round.baseline.perSecond}/s (cpu ${round.baseline.cpuMsPerRequest} ms/req + postgres ${round.baseline.postgresCpuMsPerRequest ?? '?'}) ratio ${round.ratio} cpu ratio ${round.cpuRatio}; invoice+QR p50 ${round.invoice.p50Ms} p99 ${round.invoice.p99Ms} ms (${round.invoice.count}, ${round.invoice.failures} failed)`,
       ),
       `  webhook → ledger → WebSocket at ${BURST_RATE}/s: p50 ${summary.burstToldP50Ms} ms  p99 ${summary.burstToldP99Ms} ms (goal < ${GOALS.burstP99Ms} ms: ${met(summary.burstToldP99Ms < GOALS.burstP99Ms)})`,
       `  invoice + QR (no provider latency): p50 ${summary.invoiceP50Ms} ms  p99 ${summary.invoiceP99Ms} ms (goal < ${GOALS.invoiceP99Ms} ms: ${met(summary.invoiceP99Ms < GOALS.invoiceP99Ms)})`,

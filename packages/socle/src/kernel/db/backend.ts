@@ -118,6 +118,18 @@ export interface LeasedConnection extends SqlConnection {
     text: string,
     parameters?: readonly unknown[],
   ): Promise<SqlResult<Row>>;
+  /**
+   * Opens a transaction with its first statement in one round trip: `begin` (BEGIN with its
+   * modes), then `settings` applied by `set_config(…, true)` for the whole transaction, then the
+   * statement, whose result it returns. Postgres only (see ScopedStatement); without it the
+   * driver sends BEGIN and the settings on their own first.
+   */
+  queryOpeningTransaction?<Row>(
+    begin: string,
+    settings: SettingEntries,
+    text: string,
+    parameters?: readonly unknown[],
+  ): Promise<SqlResult<Row>>;
   /** Marks the session as in or out of an explicit transaction (changes error recovery). */
   setInTransaction(inTransaction: boolean): void;
   /** Returns the session to the pool; `discard` closes it instead (it may be in a broken state). */

@@ -81,6 +81,8 @@ export function createKyselyDialect(
   };
 }
 
+type OpeningQuery = NonNullable<LeasedConnection['queryOpeningTransaction']>;
+
 /**
  * Told after a transaction commits or a statement that may write succeeds outside one, so the
  * request's later reads and its client's next ones do not go to a replica that has not replayed it.
@@ -129,9 +131,21 @@ export function createStatementRunner(
 
 export type StatementRunner = ReturnType<typeof createStatementRunner>;
 
+/** A transaction opened but not sent yet: its BEGIN and settings go with its first statement. */
+interface PendingBegin {
+  readonly begin: string;
+  readonly settings: SettingEntries;
+}
+
 class BackendConnection implements DatabaseConnection {
   /** Between BEGIN and COMMIT/ROLLBACK of a Kysely transaction on this connection. */
   inTransaction = false;
+  /**
+   * Set by beginTransaction on a session that can open a transaction with its first statement
+   * (Postgres): cleared when that statement sends it, or when the transaction ends without any
+   * (nothing was sent, so nothing is committed or rolled back).
+   */
+  pendingBegin: PendingBegin | undefined;
 
   constructor(
     readonly leased: LeasedConnection,
@@ -143,6 +157,21 @@ class BackendConnection implements DatabaseConnection {
     // Inside a transaction the settings came with BEGIN. Outside one, each statement carries the
     // scope's settings in its own implicit transaction (one round trip on Postgres), so a single
     // statement of a request is confined to its tenant without opening a transaction.
+    const pending = this.pendingBegin;
+    if (pending !== undefined) {
+      // The transaction's first statement: BEGIN and its settings go with it, in one round trip.
+      this.pendingBegin = undefined;
+      const result = await (this.leased.queryOpeningTransaction as OpeningQuery)<Row>(
+        pending.begin,
+        pending.settings,
+        compiledQuery.sql,
+        compiledQuery.parameters,
+      );
+      return {
+        rows: result.rows,
+        ...(result.affectedRows === undefined ? {} : { numAffectedRows: BigInt(result.affectedRows) }),
+      };
+    }
     const result = await querySession<Row>(
       this.leased,
       this.inTransaction ? undefined : this.scopeSettings(),
@@ -188,12 +217,25 @@ class BackendDriver implements Driver {
     ].filter(Boolean);
     let script = `begin${modes.length > 0 ? ` ${modes.join(' ')}` : ''}`;
     const handoff = pendingSettings.getStore();
+    let claimedHere = false;
     if (handoff !== undefined && !handoff.claimed) {
       handoff.claimed = true;
+      claimedHere = true;
       if (handoff.entries.length > 0) script += `; ${setConfigStatement(handoff.entries)}`;
     }
     const leased = (connection as BackendConnection).leased;
     (connection as BackendConnection).inTransaction = true;
+    if (leased.queryOpeningTransaction !== undefined) {
+      // Sent with the transaction's first statement (one round trip fewer per transaction). The
+      // session is marked now: released before that statement ends (its owner crashed), it is
+      // discarded, never pooled mid-transaction.
+      (connection as BackendConnection).pendingBegin = {
+        begin: modes.length > 0 ? `begin ${modes.join(' ')}` : 'begin',
+        settings: claimedHere && handoff !== undefined ? handoff.entries : [],
+      };
+      leased.setInTransaction(true);
+      return;
+    }
     // Marked first: if the script fails after its BEGIN (the set_config part, or the connection
     // drops), the session is in an (aborted) transaction. Kysely does not roll back a transaction
     // whose BEGIN threw, so roll back here; if even that fails, the session stays marked and is
@@ -212,7 +254,29 @@ class BackendDriver implements Driver {
     }
   }
 
+  /** Sends a transaction's pending BEGIN and settings on their own (before a savepoint). */
+  async #sendPendingBegin(connection: BackendConnection): Promise<void> {
+    const pending = connection.pendingBegin;
+    if (pending === undefined) return;
+    connection.pendingBegin = undefined;
+    await connection.leased.execute(
+      pending.settings.length > 0
+        ? `${pending.begin}; ${setConfigStatement(pending.settings)}`
+        : pending.begin,
+    );
+  }
+
+  /** Ends a transaction that never sent its BEGIN (no statement ran): nothing to send. */
+  #endUnsent(connection: BackendConnection): boolean {
+    if (connection.pendingBegin === undefined) return false;
+    connection.pendingBegin = undefined;
+    connection.leased.setInTransaction(false);
+    connection.inTransaction = false;
+    return true;
+  }
+
   async commitTransaction(connection: DatabaseConnection): Promise<void> {
+    if (this.#endUnsent(connection as BackendConnection)) return;
     const leased = (connection as BackendConnection).leased;
     await leased.execute('commit');
     leased.setInTransaction(false);
@@ -221,6 +285,7 @@ class BackendDriver implements Driver {
   }
 
   async rollbackTransaction(connection: DatabaseConnection): Promise<void> {
+    if (this.#endUnsent(connection as BackendConnection)) return;
     const leased = (connection as BackendConnection).leased;
     await leased.execute('rollback');
     leased.setInTransaction(false);
@@ -228,14 +293,17 @@ class BackendDriver implements Driver {
   }
 
   async savepoint(connection: DatabaseConnection, name: string): Promise<void> {
+    await this.#sendPendingBegin(connection as BackendConnection);
     await (connection as BackendConnection).leased.execute(`savepoint ${quoteIdentifier(name)}`);
   }
 
   async rollbackToSavepoint(connection: DatabaseConnection, name: string): Promise<void> {
+    await this.#sendPendingBegin(connection as BackendConnection);
     await (connection as BackendConnection).leased.execute(`rollback to savepoint ${quoteIdentifier(name)}`);
   }
 
   async releaseSavepoint(connection: DatabaseConnection, name: string): Promise<void> {
+    await this.#sendPendingBegin(connection as BackendConnection);
     await (connection as BackendConnection).leased.execute(`release savepoint ${quoteIdentifier(name)}`);
   }
 

@@ -193,32 +193,36 @@ class PostgresSession implements LeasedConnection {
     return sqlResultOf(result);
   }
 
+  /**
+   * `begin` (when given), the `settings`, then the statement, in one round trip (see
+   * ScopedStatement): without `begin` in the implicit transaction the Sync ends; with it, in the
+   * transaction it opens.
+   */
   async #runScoped<Row>(
     settings: SettingEntries,
     text: string,
     parameters: readonly unknown[],
     named: boolean,
+    begin?: string,
   ): Promise<SqlResult<Row>> {
-    let settingsStatement: PipelinedStatement;
+    const prefix: PipelinedStatement[] =
+      begin === undefined ? [] : [{ text: begin, values: [], name: undefined }];
     let name: string | undefined;
     let settingsName: string | undefined;
     if (parameters.length === 0) {
-      // Sent as one simple-protocol Query of two statements (see ScopedStatement).
-      settingsStatement = {
-        text: setConfigStatement(settings),
-        values: [],
-        name: undefined,
-      };
-    } else {
+      // Sent as one simple-protocol Query of the statements (see ScopedStatement).
+      if (settings.length > 0)
+        prefix.push({ text: setConfigStatement(settings), values: [], name: undefined });
+    } else if (settings.length > 0) {
       const values: string[] = [];
       for (const [setting, value] of settings) values.push(setting, value);
       const settingsText = settingsStatementText(settings.length);
-      name = named ? this.#statementNameFor(text, parameters) : undefined;
       settingsName = named ? this.#statementNameFor(settingsText, values) : undefined;
-      settingsStatement = { text: settingsText, values, name: settingsName };
+      prefix.push({ text: settingsText, values, name: settingsName });
     }
+    if (parameters.length > 0) name = named ? this.#statementNameFor(text, parameters) : undefined;
     const statement = new ScopedStatement<Row>(
-      settingsStatement,
+      prefix,
       { text, values: parameters, name },
       typeParsers,
       this.#shapes,
@@ -249,6 +253,27 @@ class PostgresSession implements LeasedConnection {
         this.#stale = true;
         return this.#runScoped<Row>(settings, text, parameters, false);
       }
+      throw error;
+    }
+  }
+
+  /**
+   * Opens a transaction with its first statement: `begin`, `settings` by `set_config(…, true)`
+   * and the statement in one round trip (see ScopedStatement), one fewer than BEGIN on its own.
+   * The caller marked the session in a transaction first: whatever fails, the session is in an
+   * (aborted) transaction or lost, and is rolled back or discarded as after any statement of one.
+   */
+  async queryOpeningTransaction<Row>(
+    begin: string,
+    settings: SettingEntries,
+    text: string,
+    parameters: readonly unknown[] = [],
+  ): Promise<SqlResult<Row>> {
+    try {
+      return await this.#runScoped<Row>(settings, text, parameters, true, begin);
+    } catch (error) {
+      // As in `query` inside a transaction: the statement is not retried (the transaction is aborted).
+      if (error instanceof Error && CACHED_PLAN_CHANGED.test(error.message)) this.#stale = true;
       throw error;
     }
   }

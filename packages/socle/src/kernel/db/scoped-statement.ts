@@ -8,7 +8,7 @@ export interface PipelinedStatement {
   readonly name: string | undefined;
 }
 
-/** What a scoped statement produces: the rows and command tag of the second statement. */
+/** What a scoped statement produces: the rows and command tag of its last statement. */
 export interface ScopedStatementResult<Row> {
   readonly rows: Row[];
   readonly command: string | null;
@@ -118,9 +118,19 @@ const { prepareValue } = (pg as unknown as { utils: { prepareValue(value: unknow
  * `shapes`, and later executions send no Describe. A statement whose result columns changed after
  * DDL fails with "cached plan must not change result type" whether described or not, and the
  * session then drops its statements (see `PostgresSession`).
+ *
+ * The same pipeline opens a transaction with its first statement: BEGIN, the settings, then the
+ * statement, before one Sync. A BEGIN executed in a pipeline turns its implicit transaction into
+ * a transaction block that the Sync does not end (it stays open for the next statements); if any
+ * of the three fails, Postgres skips to Sync and the block is left aborted, for the caller's
+ * ROLLBACK, as when a statement fails in a transaction opened by its own round trip.
  */
 export class ScopedStatement<Row> {
-  readonly #settings: PipelinedStatement;
+  /**
+   * What runs before the statement, its results skipped: the settings, or (a transaction's first
+   * statement, see `PostgresSession.queryOpeningTransaction`) BEGIN and then the settings.
+   */
+  readonly #prefix: readonly PipelinedStatement[];
   readonly #statement: PipelinedStatement;
   readonly #types: TypeParsers;
   readonly #shapes: RowShapes;
@@ -135,19 +145,21 @@ export class ScopedStatement<Row> {
   /** Statements sent for parsing in this round, in order, awaiting their ParseComplete. */
   readonly #parsing: PipelinedStatement[] = [];
   #connection: WireConnection | undefined;
-  #settingsDone = false;
+  /** Statements of the prefix whose CommandComplete has not come yet. */
+  #prefixLeft: number;
   #settled = false;
   #rowError: unknown;
   readonly rows: Row[] = [];
   readonly promise: Promise<ScopedStatementResult<Row>>;
 
   constructor(
-    settings: PipelinedStatement,
+    prefix: PipelinedStatement | readonly PipelinedStatement[],
     statement: PipelinedStatement,
     types: TypeParsers,
     shapes: RowShapes,
   ) {
-    this.#settings = settings;
+    this.#prefix = Array.isArray(prefix) ? prefix : [prefix as PipelinedStatement];
+    this.#prefixLeft = this.#prefix.length;
     this.#statement = statement;
     this.#types = types;
     this.#shapes = shapes;
@@ -166,16 +178,19 @@ export class ScopedStatement<Row> {
   submit(connection: WireConnection): Error | null {
     this.#connection = connection;
     if (this.#statement.values.length === 0) {
-      connection.query(`${this.#settings.text}; ${this.#statement.text}`);
+      // The prefix's statements have no values here either (their texts carry them as literals).
+      connection.query(`${this.#prefix.map((each) => each.text).join('; ')}; ${this.#statement.text}`);
       return null;
     }
     connection.stream.cork?.();
     try {
       // Each statement's Parse (unless its name is parsed already), Bind and Execute in turn (an
       // unnamed Parse replaces the previous unnamed statement), then one Sync.
-      this.#parseUnlessParsed(connection, this.#settings);
-      connection.bind({ statement: this.#settings.name ?? '', values: this.#settings.values });
-      connection.execute({ portal: '' });
+      for (const each of this.#prefix) {
+        this.#parseUnlessParsed(connection, each);
+        connection.bind({ statement: each.name ?? '', values: each.values });
+        connection.execute({ portal: '' });
+      }
       this.#parseUnlessParsed(connection, this.#statement);
       if (this.#parsing.length > 0) connection.on('parseComplete', this.#onParseComplete);
       try {
@@ -234,7 +249,7 @@ export class ScopedStatement<Row> {
   handleRowDescription(message: { fields: readonly WireField[] }): void {
     // Only the statement's portal is described; in a simple-protocol pair the settings' row
     // description comes before its CommandComplete and is skipped.
-    if (this.#settingsDone) this.#describe(message.fields);
+    if (this.#prefixLeft === 0) this.#describe(message.fields);
   }
 
   #describe(fields: readonly WireField[]): void {
@@ -243,7 +258,7 @@ export class ScopedStatement<Row> {
   }
 
   handleDataRow(message: { fields: readonly unknown[] }): void {
-    if (!this.#settingsDone || this.#rowError !== undefined) return;
+    if (this.#prefixLeft > 0 || this.#rowError !== undefined) return;
     try {
       this.rows.push((this.#shape as RowShape).parseRow(message.fields) as Row);
     } catch (error) {
@@ -252,8 +267,8 @@ export class ScopedStatement<Row> {
   }
 
   handleCommandComplete(message: { text: string }): void {
-    if (!this.#settingsDone) {
-      this.#settingsDone = true;
+    if (this.#prefixLeft > 0) {
+      this.#prefixLeft--;
       return;
     }
     // Described, and no RowDescription came: the statement has no result columns (NoData).
