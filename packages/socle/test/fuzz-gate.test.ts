@@ -509,6 +509,12 @@ describeEachDatabase('Fuzz gate over every operation of /openapi.json', (target)
     'POST /operator/realtime/auth': {
       operator: async () => ({ body: { socket_id: '1234.5678', channel_name: 'private-socle-operator' } }),
     },
+    'POST /org/realtime/feed/auth': {
+      // The organization's own feed channel, which its admin (the fuzz user owns it) may join.
+      user: async (credential) => ({
+        body: { socket_id: '1234.5678', channel_name: `private-socle-org-${credential.headers['x-org-id']}` },
+      }),
+    },
     'GET /operator/organizations/{orgId}/members': {
       operator: async () => ({ path: { orgId: (await organizationWithMember()).orgId } }),
     },
