@@ -1,7 +1,7 @@
 import { createHmac } from 'node:crypto';
-import pg from 'pg';
 import { Agent, request } from 'undici';
 import WebSocket from 'ws';
+import { openDatabaseCpu } from '../../database-cpu.js';
 import { processCpuSeconds } from '../../process-cpu.js';
 import { formatProfileEntries, summarizeProfile } from '../../profile-summary.js';
 import type { CustomResult, CustomRunSettings, CustomScenario } from '../../scenario.js';
@@ -178,8 +178,6 @@ async function sampleQueues(node: ServerProcess, running: () => boolean) {
   return { poolWaitingMax, eventLoopLagP99MaxMs };
 }
 
-const cpuOf = (sessions: Map<number, number>) => [...sessions.values()].reduce((sum, each) => sum + each, 0);
-
 /** Sends `BURST_RATE` webhooks a second (in steps of 10 ms) until all are sent; times answers and messages. */
 async function burst(
   node: ServerProcess,
@@ -189,7 +187,8 @@ async function burst(
 ): Promise<Round['burst']> {
   const told = new Map<string, number>();
   const stop = await listen(node.url, [...new Set(list.map((renewal) => renewal.userId))], told);
-  const postgresBefore = await postgresSessionsCpu(databaseUrl);
+  const postgres = databaseUrl === undefined ? undefined : await openDatabaseCpu(databaseUrl);
+  const postgresBefore = (await postgres?.read()) ?? 0;
   const serverBefore = (await processCpuSeconds(node.pid)) ?? 0;
   let bursting = true;
   const sampling = sampleQueues(node, () => bursting);
@@ -220,9 +219,9 @@ async function burst(
   const seconds = (performance.now() - started) / 1000;
   bursting = false;
   const serverSeconds = ((await processCpuSeconds(node.pid)) ?? 0) - serverBefore;
-  const postgresAfter = await postgresSessionsCpu(databaseUrl);
-  let postgresSeconds = 0;
-  for (const [pid, cpu] of postgresAfter) postgresSeconds += cpu - (postgresBefore.get(pid) ?? 0);
+  const postgresSeconds =
+    postgres === undefined ? undefined : ((await postgres.read()) - postgresBefore) / 1000;
+  await postgres?.close();
   const sampled = await sampling;
   stop();
   const messages = [...told].map(([invoiceId, at]) => at - (sentAt.get(invoiceId) ?? at));
@@ -236,33 +235,10 @@ async function burst(
     queueing: {
       serverCores: Math.round((serverSeconds / seconds) * 100) / 100,
       postgresCores:
-        cpuOf(postgresAfter) === 0 ? undefined : Math.round((postgresSeconds / seconds) * 100) / 100,
+        postgresSeconds === undefined ? undefined : Math.round((postgresSeconds / seconds) * 100) / 100,
       ...sampled,
     },
   };
-}
-
-/**
- * CPU seconds used so far by the Postgres sessions of the run's database (the server's pool: one
- * server runs at a time), by backend pid; as the ledger scenario measures them.
- */
-async function postgresSessionsCpu(url: string | undefined): Promise<Map<number, number>> {
-  const cpu = new Map<number, number>();
-  if (url === undefined) return cpu;
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  try {
-    const { rows } = await client.query<{ pid: number }>(
-      'select pid from pg_stat_activity where datname = current_database() and pid <> pg_backend_pid()',
-    );
-    for (const { pid } of rows) {
-      const seconds = await processCpuSeconds(pid);
-      if (seconds !== undefined) cpu.set(pid, seconds);
-    }
-    return cpu;
-  } finally {
-    await client.end();
-  }
 }
 
 /**
@@ -287,7 +263,8 @@ async function throughput(
   let next = 0;
   let done = 0;
   let failures = 0;
-  const postgresBefore = await postgresSessionsCpu(databaseUrl);
+  const postgres = databaseUrl === undefined ? undefined : await openDatabaseCpu(databaseUrl);
+  const postgresBefore = (await postgres?.read()) ?? 0;
   const cpuBefore = (await processCpuSeconds(node.pid)) ?? 0;
   const started = performance.now();
   const until = started + seconds * 1000;
@@ -302,18 +279,15 @@ async function throughput(
   );
   const elapsed = (performance.now() - started) / 1000;
   const cpu = ((await processCpuSeconds(node.pid)) ?? 0) - cpuBefore;
-  const postgresAfter = await postgresSessionsCpu(databaseUrl);
-  let postgresSeconds = 0;
-  for (const [pid, seconds] of postgresAfter) postgresSeconds += seconds - (postgresBefore.get(pid) ?? 0);
+  const postgresMs = postgres === undefined ? undefined : (await postgres.read()) - postgresBefore;
+  await postgres?.close();
   if (!cycle && next >= list.length) throw new Error('the throughput run ran out of prepared webhooks');
   return {
     perSecond: Math.round(done / elapsed),
     failures,
     cpuMsPerRequest: Math.round(((cpu * 1000) / Math.max(1, done)) * 1000) / 1000,
     postgresCpuMsPerRequest:
-      postgresAfter.size === 0
-        ? undefined
-        : Math.round(((postgresSeconds * 1000) / Math.max(1, done)) * 1000) / 1000,
+      postgresMs === undefined ? undefined : Math.round((postgresMs / Math.max(1, done)) * 1000) / 1000,
   };
 }
 
