@@ -118,6 +118,17 @@ describeEachDatabase('Fuzz gate over the payments operations', (target) => {
   }
 
   /** A pack the caller bought through Stripe and paid (the signed webhook applied): refundable, with a customer. */
+  /** Delivers a Stripe event to the webhook route, signed as Stripe signs it. */
+  function deliverStripe(event: StripeEvent) {
+    const delivery = stripe.sign(event);
+    return socle.app.inject({
+      method: 'POST',
+      url: '/payments/webhooks/stripe',
+      headers: { ...delivery.headers, 'content-type': 'application/json' },
+      payload: delivery.body,
+    });
+  }
+
   async function paidStripePack(headers: Record<string, string>): Promise<string> {
     const payment = await send(
       'POST',
@@ -126,13 +137,7 @@ describeEachDatabase('Fuzz gate over the payments operations', (target) => {
       headers,
     );
     const [completed] = stripe.completeCheckout(payment.providerReference as string);
-    const delivery = stripe.sign(completed as StripeEvent);
-    const applied = await socle.app.inject({
-      method: 'POST',
-      url: '/payments/webhooks/stripe',
-      headers: { ...delivery.headers, 'content-type': 'application/json' },
-      payload: delivery.body,
-    });
+    const applied = await deliverStripe(completed as StripeEvent);
     if (applied.statusCode !== 200) throw new Error(`webhook failed: ${applied.body}`);
     return payment.id as string;
   }
@@ -196,13 +201,7 @@ describeEachDatabase('Fuzz gate over the payments operations', (target) => {
         );
         failing.add(payment.id as string);
         const [completed] = stripe.completeCheckout(payment.providerReference as string);
-        const delivery = stripe.sign(completed as StripeEvent);
-        const refused = await socle.app.inject({
-          method: 'POST',
-          url: '/payments/webhooks/stripe',
-          headers: { ...delivery.headers, 'content-type': 'application/json' },
-          payload: delivery.body,
-        });
+        const refused = await deliverStripe(completed as StripeEvent);
         failing.delete(payment.id as string);
         if (refused.statusCode !== 500) throw new Error(`the webhook did not fail: ${refused.body}`);
         return { path: { provider: 'stripe', eventId: (completed as StripeEvent).id } };

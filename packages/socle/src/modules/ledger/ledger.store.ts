@@ -430,8 +430,7 @@ export interface PostTransfersParams extends Record<string, unknown> {
 
 /** The parameters of `ledger.post_transfers` for `transfers`, as array literals both drivers send alike. */
 export function postTransfersParams(transfers: readonly PostTransferParams[]): PostTransfersParams {
-  const column = (pick: (transfer: PostTransferParams) => string | null) =>
-    nullableArrayLiteral(transfers.map(pick));
+  const column = (pick: (transfer: PostTransferParams) => string | null) => arrayLiteral(transfers.map(pick));
   return {
     ids: column((t) => t.id),
     debitAccountIds: column((t) => t.debit_account_id),
@@ -459,14 +458,12 @@ export function preparePostTransfers(
   }));
 }
 
-/** A Postgres array literal of text values, quoted, with null elements as NULL. */
-function nullableArrayLiteral(values: readonly (string | null)[]): string {
+/**
+ * A Postgres array literal of text values, quoted, with null elements as NULL: for
+ * `= any($1::text[])` and `ledger.post_transfers`'s columns, sent alike by both drivers.
+ */
+function arrayLiteral(values: readonly (string | null)[]): string {
   return `{${values.map((value) => (value === null ? 'NULL' : `"${value.replaceAll('\\', '\\\\').replaceAll('"', '\\"')}"`)).join(',')}}`;
-}
-
-/** A Postgres array literal of text values (quoted), for `= any($1::text[])` on both drivers. */
-function arrayLiteral(values: readonly string[]): string {
-  return `{${values.map((value) => `"${value.replaceAll('\\', '\\\\').replaceAll('"', '\\"')}"`).join(',')}}`;
 }
 
 function sortedArrayLiteral(values: readonly string[]): string {

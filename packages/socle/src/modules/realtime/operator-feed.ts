@@ -263,11 +263,17 @@ export function createOperatorFeed(options: {
 
     /**
      * Tells the consoles watching: the operator's, and the organization's admins' when the notice
-     * names one. Sent whether or not anyone watches (a notice is rare: a payment event), through
-     * the gateway like any event; never throws (a lost notice only delays a page's reading).
+     * names one, through the gateway like any event; never throws (a lost notice only delays a
+     * page's reading). A feed nobody watches costs nothing (a notice comes with every payment
+     * event: up to hundreds a second): whether one watches is known in memory, from this node's
+     * own subscribers (at once) and the other nodes' word on the bus.
      */
     async notify(notice: ConsoleNotice): Promise<void> {
-      const channels = [OPERATOR_CHANNEL, ...(notice.orgId === null ? [] : [orgFeedChannel(notice.orgId)])];
+      const channels: string[] = [];
+      if (localWatchers > 0 || watched()) channels.push(OPERATOR_CHANNEL);
+      if (notice.orgId !== null && (localOrgWatchers.has(notice.orgId) || watchedOrgs().has(notice.orgId)))
+        channels.push(orgFeedChannel(notice.orgId));
+      if (channels.length === 0) return;
       await send(notice.event, notice.data, channels).catch(failed);
     },
 
