@@ -17,12 +17,16 @@ export interface CalibratedCapacity {
   /** The bench scenario and dialect it came from, e.g. `tenant-select (postgres)`. */
   readonly benchmark: string;
   readonly operation: string;
+  /** `MB` when an operation is a megabyte moved (10^6 bytes: file transfers), absent for requests and jobs. */
+  readonly unit?: 'MB';
   /** CPU milliseconds (user + system) Socle's process spent per operation. */
   readonly cpuMsPerOperation: number;
   /** 1000 / cpuMsPerOperation: operations one fully busy core sustains per second. */
   readonly operationsPerVcpuSecond: number;
   /** Operations per second the run reached (bounded by the load, the machine and its load). */
   readonly measuredPerSecond: number;
+  /** CPU milliseconds of the Postgres backends per operation (Postgres on this machine only). */
+  readonly databaseCpuMsPerOperation?: number;
   readonly p99Ms?: number;
   /** When this figure was measured, and the machine's load average then (1 min). */
   readonly measuredAt: string;
@@ -73,24 +77,51 @@ function capacity(
   operation: string,
   cpuMs: number,
   measuredPerSecond: number,
-  p99Ms?: number,
+  extra: { p99Ms?: number | undefined; databaseCpuMs?: number | undefined; unit?: 'MB' } = {},
 ): CalibratedCapacity {
   return {
     benchmark,
     operation,
+    ...(extra.unit === undefined ? {} : { unit: extra.unit }),
     cpuMsPerOperation: round(cpuMs),
     operationsPerVcpuSecond: round(1000 / cpuMs),
     measuredPerSecond: round(measuredPerSecond),
-    ...(p99Ms === undefined ? {} : { p99Ms: round(p99Ms) }),
+    ...(extra.databaseCpuMs === undefined ? {} : { databaseCpuMsPerOperation: round(extra.databaseCpuMs) }),
+    ...(extra.p99Ms === undefined ? {} : { p99Ms: round(extra.p99Ms) }),
     measuredAt: new Date().toISOString(),
     loadAverage: round(os.loadavg()[0] ?? 0, 3),
   };
 }
 
-/** The shape of the fields of the jobs and realtime-fanout figures the profile reads. */
+/** The shape of the fields of the jobs, files and realtime-fanout figures the profile reads. */
 interface JobsFigures {
-  readonly socle?: { readonly cpuMillisecondsPerJob?: number; readonly processedPerSecond?: number };
+  readonly socle?: {
+    readonly cpuMillisecondsPerJob?: number;
+    readonly processedPerSecond?: number;
+    readonly databaseDrainCpuMillisecondsPerJob?: number | null;
+  };
 }
+interface TransferFigures {
+  readonly socle?: {
+    readonly megabytesPerSecond?: number;
+    readonly cpuMillisecondsPerMegabyte?: number;
+    readonly databaseCpuMillisecondsPerMegabyte?: number;
+  };
+}
+
+/** Which file transfer scenario gives which capacity (per MB moved). */
+const TRANSFER_CAPACITIES: Readonly<Record<string, { key: string; operation: string }>> = {
+  'files-upload': {
+    key: 'fileUpload',
+    operation:
+      'one MB (10^6 bytes) uploaded through the files module in 50 MiB files, local store (streamed, type sniffed, sha256, fsync + rename, recorded under RLS; the bench server also deletes them every second)',
+  },
+  'files-download': {
+    key: 'fileDownload',
+    operation:
+      'one MB (10^6 bytes) downloaded through a signed URL in 10 MiB files, local store (signature, record under RLS, stream)',
+  },
+};
 interface FanoutSummary {
   readonly summary?: Record<
     string,
@@ -139,7 +170,7 @@ export function buildCalibration(
       target.operation,
       cpuMs,
       result.socle.requestsPerSecond,
-      result.socle.latencyMs.p99,
+      { p99Ms: result.socle.latencyMs.p99, databaseCpuMs: result.socle.databaseCpuMillisecondsPerRequest },
     );
   }
   for (const result of custom) {
@@ -152,8 +183,25 @@ export function buildCalibration(
           'one no-op job enqueued in a batch and processed (worker overhead, not the job’s own work)',
           socle.cpuMillisecondsPerJob,
           socle.processedPerSecond ?? 0,
+          // The bench reads the backends' CPU while the jobs are drained (not while they are enqueued).
+          { databaseCpuMs: socle.databaseDrainCpuMillisecondsPerJob ?? undefined },
         );
     }
+    const transfer = TRANSFER_CAPACITIES[result.scenario];
+    const figures = (result.figures as TransferFigures).socle;
+    if (
+      transfer !== undefined &&
+      figures?.cpuMillisecondsPerMegabyte !== undefined &&
+      figures.cpuMillisecondsPerMegabyte > 0 &&
+      (capacities[transfer.key] === undefined || result.dialect === 'postgres')
+    )
+      capacities[transfer.key] = capacity(
+        benchmark,
+        transfer.operation,
+        figures.cpuMillisecondsPerMegabyte,
+        figures.megabytesPerSecond ?? 0,
+        { unit: 'MB', databaseCpuMs: figures.databaseCpuMillisecondsPerMegabyte },
+      );
     if (result.scenario === 'realtime-fanout') {
       const socle = (result.figures as FanoutSummary).summary?.socle;
       const idle = socle?.idle;

@@ -2,6 +2,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createTestPostgresDatabase, type TestDatabase } from 'socle/testing';
 import { type LoadMeasurement, measureLoad } from './load.js';
+import { openDatabaseCpu } from './database-cpu.js';
 import { processCpuSeconds } from './process-cpu.js';
 import type { BenchRequest, CustomResult, CustomScenario, Scenario } from './scenario.js';
 import { type ServerProcess, spawnServer } from './server-process.js';
@@ -36,6 +37,11 @@ export interface RunSettings {
 export interface ContenderResult extends LoadMeasurement {
   /** CPU the server process used per response during the measured run (user + system). */
   readonly cpuMillisecondsPerRequest: number | undefined;
+  /**
+   * CPU the Postgres backends serving the run's database used per response (Postgres on this
+   * machine); undefined on PGlite, where the database's work is in the server's own CPU.
+   */
+  readonly databaseCpuMillisecondsPerRequest: number | undefined;
   /** CPU seconds the server used per second of the run: 1 is one core kept busy. */
   readonly cpuCoresUsed: number | undefined;
   /** `.cpuprofile` of the measured run, when profiling. */
@@ -106,6 +112,9 @@ function combineRounds(results: readonly ContenderResult[]): ContenderResult {
     timeouts: sum((result) => result.timeouts),
     durationSeconds: sum((result) => result.durationSeconds),
     cpuMillisecondsPerRequest: medianOrUndefined(results.map((result) => result.cpuMillisecondsPerRequest)),
+    databaseCpuMillisecondsPerRequest: medianOrUndefined(
+      results.map((result) => result.databaseCpuMillisecondsPerRequest),
+    ),
     cpuCoresUsed: medianOrUndefined(results.map((result) => result.cpuCoresUsed)),
     profile: results.at(-1)?.profile,
   };
@@ -173,9 +182,15 @@ async function measureContender(
       server.startProfile();
     }
     progress(`  ${label}: measuring ${settings.durationSeconds} s`);
+    const databaseCpu =
+      serverSettings.databaseUrl === undefined ? undefined : await openDatabaseCpu(serverSettings.databaseUrl);
     const cpuBefore = await processCpuSeconds(server.pid);
+    const databaseBefore = await databaseCpu?.read();
     const measurement = await measureLoad({ ...load, durationSeconds: settings.durationSeconds });
     const cpuAfter = await processCpuSeconds(server.pid);
+    const databaseAfter = await databaseCpu?.read();
+    const databaseReadable = databaseCpu?.readable() === true;
+    await databaseCpu?.close();
     signal.throwIfAborted();
     if (profile !== undefined) await server.stopProfile(profile);
     const cpuSeconds = cpuBefore === undefined || cpuAfter === undefined ? undefined : cpuAfter - cpuBefore;
@@ -185,6 +200,10 @@ async function measureContender(
         cpuMillisecondsPerRequest:
           cpuSeconds === undefined ? undefined : (cpuSeconds * 1000) / measurement.totalRequests,
         cpuCoresUsed: cpuSeconds === undefined ? undefined : cpuSeconds / measurement.durationSeconds,
+        databaseCpuMillisecondsPerRequest:
+          databaseReadable && databaseBefore !== undefined && databaseAfter !== undefined
+            ? (databaseAfter - databaseBefore) / measurement.totalRequests
+            : undefined,
         profile,
       },
       probeBody,

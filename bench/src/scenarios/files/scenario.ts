@@ -1,4 +1,6 @@
+import { openDatabaseCpu } from '../../database-cpu.js';
 import { type LoadMeasurement, measureLoad } from '../../load.js';
+import { processCpuSeconds } from '../../process-cpu.js';
 import type { BenchRequest, CustomScenario } from '../../scenario.js';
 import { spawnServer } from '../../server-process.js';
 import type { BenchDialect } from '../../server-protocol.js';
@@ -39,6 +41,9 @@ function transferScenario(options: TransferOptions): CustomScenario {
       process.env.BENCH_FILES_MODE = options.mode;
       const connections = settings.connections ?? options.connections;
       const measured: Record<'socle' | 'baseline', LoadMeasurement[]> = { socle: [], baseline: [] };
+      // Server CPU per MB moved (10^6 bytes), and the Postgres backends' (Socle's records), per round.
+      const cpuPerMegabyte: Record<'socle' | 'baseline', number[]> = { socle: [], baseline: [] };
+      const databaseCpuPerMegabyte: number[] = [];
       for (let round = 1; round <= settings.rounds; round++) {
         for (const contender of ['socle', 'baseline'] as const) {
           const server = await spawnServer({
@@ -61,7 +66,26 @@ function transferScenario(options: TransferOptions): CustomScenario {
                 signal: settings.signal,
               });
             await load(WARM_UP_SECONDS);
+            const databaseCpu =
+              contender === 'socle' && settings.databaseUrl !== undefined
+                ? await openDatabaseCpu(settings.databaseUrl)
+                : undefined;
+            const cpuBefore = await processCpuSeconds(server.pid);
+            const databaseBefore = await databaseCpu?.read();
             const result = await load(settings.durationSeconds);
+            const cpuAfter = await processCpuSeconds(server.pid);
+            const databaseAfter = await databaseCpu?.read();
+            const megabytes = (result.totalRequests * options.bytes) / 1e6;
+            if (cpuBefore !== undefined && cpuAfter !== undefined && megabytes > 0)
+              cpuPerMegabyte[contender].push(((cpuAfter - cpuBefore) * 1000) / megabytes);
+            if (
+              databaseCpu?.readable() === true &&
+              databaseBefore !== undefined &&
+              databaseAfter !== undefined &&
+              megabytes > 0
+            )
+              databaseCpuPerMegabyte.push((databaseAfter - databaseBefore) / megabytes);
+            await databaseCpu?.close();
             if (result.non2xx > 0 || result.errors > 0)
               throw new Error(
                 `${contender}: ${result.non2xx} non-2xx responses, ${result.errors} errors of ${result.totalRequests}`,
@@ -75,19 +99,28 @@ function transferScenario(options: TransferOptions): CustomScenario {
           }
         }
       }
-      const summary = (results: LoadMeasurement[]) => ({
+      const summary = (results: LoadMeasurement[], contender: 'socle' | 'baseline') => ({
         perSecond: median(results.map((result) => result.requestsPerSecond)),
+        cpuMillisecondsPerMegabyte:
+          cpuPerMegabyte[contender].length === 0 ? undefined : median(cpuPerMegabyte[contender]),
+        ...(contender === 'socle' && databaseCpuPerMegabyte.length > 0
+          ? { databaseCpuMillisecondsPerMegabyte: median(databaseCpuPerMegabyte) }
+          : {}),
         megabytesPerSecond: median(results.map((result) => (result.requestsPerSecond * options.bytes) / 1e6)),
         p50Ms: median(results.map((result) => result.latencyMs.p50)),
         p99Ms: median(results.map((result) => result.latencyMs.p99)),
       });
-      const socle = summary(measured.socle);
-      const baseline = summary(measured.baseline);
+      const socle = summary(measured.socle, 'socle');
+      const baseline = summary(measured.baseline, 'baseline');
       const ratio = socle.perSecond / baseline.perSecond;
       const line = (label: string, figures: typeof socle) =>
         `  ${label.padEnd(9)} ${figures.perSecond.toFixed(1).padStart(8)}/s ${figures.megabytesPerSecond
           .toFixed(0)
-          .padStart(6)} MB/s  p50 ${figures.p50Ms.toFixed(1)} ms  p99 ${figures.p99Ms.toFixed(1)} ms`;
+          .padStart(6)} MB/s  p50 ${figures.p50Ms.toFixed(1)} ms  p99 ${figures.p99Ms.toFixed(1)} ms${
+          figures.cpuMillisecondsPerMegabyte === undefined
+            ? ''
+            : `  cpu ${figures.cpuMillisecondsPerMegabyte.toFixed(2)} ms/MB`
+        }`;
       return {
         scenario: options.name,
         dialect,

@@ -6,17 +6,20 @@ import { createSilentLogger } from '../kernel/log/index.js';
 import { defineModule } from '../kernel/modules/index.js';
 import { defineJob } from '../kernel/queue/index.js';
 import { createSocle, type Socle } from '../kernel/socle.js';
+import { createFilesModule, defineBucket } from '../modules/files/index.js';
 import { createIdentityModule } from '../modules/identity/index.js';
 import { createBuiltInModules } from '../modules/index.js';
 import { createLogSender, createMailModule } from '../modules/mail/index.js';
 import { createRealtimeModule, type Realtime } from '../modules/realtime/index.js';
 import { requireOrg } from '../modules/tenancy/index.js';
 import {
+  CALIBRATION_BUCKET,
   CALIBRATION_CHANNEL,
   CALIBRATION_EVENT,
   CALIBRATION_ITEMS,
   CALIBRATION_PASSWORD,
   CALIBRATION_REALTIME_KEY,
+  CALIBRATION_UPLOAD_BYTES,
   type CalibrationChildMessage,
   type CalibrationChildSettings,
   calibrationEmail,
@@ -25,8 +28,9 @@ import {
 
 /**
  * The server `socle bench --calibrate` measures, started by it as a child process (never by a
- * user): Socle with the built-in modules and a small calibration module (a tenant table read by
- * id and patched, a no-op job), on the throwaway database the parent made. It sets the data up
+ * user): Socle with the built-in modules, the files module (one bucket, on a local directory or
+ * `BLOB_URL`'s store) and a small calibration module (a tenant table read by id and patched, a
+ * no-op job), on the throwaway database the parent made. It sets the data up
  * through Socle's own routes, listens, then answers the parent's CPU questions over IPC
  * (`process.cpuUsage()`: this process's CPU alone, not the load generator's).
  */
@@ -161,6 +165,7 @@ async function start(settings: CalibrationChildSettings): Promise<Socle> {
       shutdownTimeoutMs: 2000,
       dataDir: settings.dataDir,
       ...(settings.databaseUrl === undefined ? {} : { databaseUrl: settings.databaseUrl }),
+      ...(settings.blobUrl === undefined ? {} : { blobUrl: settings.blobUrl }),
       secretKey: randomBytes(32).toString('base64'),
       // One load generator on one address opens every connection.
       httpMaxConnectionsPerIp: 0,
@@ -190,6 +195,10 @@ async function start(settings: CalibrationChildSettings): Promise<Socle> {
       ],
     }),
     createMailModule({ sender: createLogSender(createSilentLogger()) }),
+    // The file upload phase's bucket, in the organization's scope.
+    createFilesModule({
+      buckets: [defineBucket({ name: CALIBRATION_BUCKET, maxBytes: CALIBRATION_UPLOAD_BYTES })],
+    }),
     calibrationModule(),
   ];
   const socle = await createSocle({ config, modules, log: createSilentLogger() });

@@ -8,6 +8,8 @@ export interface CalibrationChildSettings {
   readonly databaseUrl: string | undefined;
   /** Accounts to sign up: the sign-in phase cycles through them. */
   readonly users: number;
+  /** The blob store of the file upload phase (`BLOB_URL`, an S3 bucket, say); undefined: a local directory. */
+  readonly blobUrl: string | undefined;
 }
 
 /** Tenant rows seeded for the organization the read and write phases act in. */
@@ -15,6 +17,12 @@ export const CALIBRATION_ITEMS = 1000;
 /** The calibration accounts' password: passes the strength policy, used on a throwaway database only. */
 export const CALIBRATION_PASSWORD = 'quartz-lantern-hollow-91-meadow';
 export const calibrationEmail = (index: number) => `calibration-${index}@example.com`;
+/** The bucket the file upload phase uploads to. */
+export const CALIBRATION_BUCKET = 'calibration';
+/** Bytes of each upload of the file upload phase (1 MiB). */
+export const CALIBRATION_UPLOAD_BYTES = 2 ** 20;
+/** At most this many uploads per phase, so a long phase on a fast disk stays bounded (1 GiB). */
+export const CALIBRATION_MAX_UPLOADS = 1024;
 /** The realtime app the realtime phase connects to (a throwaway server: its secret is nobody's). */
 export const CALIBRATION_REALTIME_KEY = 'calibration-key';
 /** The public channel every socket of the realtime phase joins and the server publishes to. */

@@ -10,11 +10,14 @@ import { WebSocket } from 'ws';
 import { SOCLE_VERSION } from '../kernel/version.js';
 import type { CalibrationProfile, Capacity } from '../plan/data.js';
 import {
+  CALIBRATION_BUCKET,
   CALIBRATION_CHANNEL,
   CALIBRATION_EVENT,
   CALIBRATION_ITEMS,
+  CALIBRATION_MAX_UPLOADS,
   CALIBRATION_PASSWORD,
   CALIBRATION_REALTIME_KEY,
+  CALIBRATION_UPLOAD_BYTES,
   type CalibrationChildMessage,
   type CalibrationChildSettings,
   type CalibrationParentMessage,
@@ -22,6 +25,7 @@ import {
   isCalibrationChildMessage,
 } from './calibrate-protocol.js';
 import { EXIT } from './exit-codes.js';
+import { type DatabaseCpu, openDatabaseCpu } from './process-cpu.js';
 
 /**
  * `socle bench --calibrate`: measures Socle's CPU per operation on this machine and writes the
@@ -161,8 +165,34 @@ class Server {
 interface Measured {
   readonly operations: number;
   readonly cpuMicros: number;
+  /** CPU of the Postgres backends serving the throwaway database, when they run on this machine. */
+  readonly databaseCpuMicros?: number | undefined;
   readonly seconds: number;
   readonly p99Ms: number | undefined;
+}
+
+/** A request of a phase: JSON (`body`) or raw bytes (`bytes`, with their content type). */
+interface PhaseRequest {
+  readonly method: 'GET' | 'POST' | 'PATCH';
+  readonly path: string;
+  readonly body?: unknown;
+  readonly bytes?: { readonly data: Buffer; readonly contentType: string };
+  readonly headers?: Record<string, string>;
+}
+
+/**
+ * Reads the Postgres backends' CPU around a phase: `around(work)` runs it and adds
+ * `databaseCpuMicros` when the backends' CPU could be read (Postgres on this machine).
+ */
+function databaseCpuAround(reader: DatabaseCpu | undefined) {
+  return async <T extends Measured>(work: () => Promise<T>): Promise<T> => {
+    const before = await reader?.read();
+    const result = await work();
+    const after = await reader?.read();
+    if (reader === undefined || before === undefined || after === undefined || !reader.readable())
+      return result;
+    return { ...result, databaseCpuMicros: (after - before) * 1000 };
+  };
 }
 
 /**
@@ -175,13 +205,9 @@ async function drive(
   pool: Pool,
   connections: number,
   seconds: number,
-  request: (index: number) => {
-    method: 'GET' | 'POST' | 'PATCH';
-    path: string;
-    body?: unknown;
-    headers?: Record<string, string>;
-  },
+  request: (index: number) => PhaseRequest,
   onTick: (elapsed: number) => void,
+  maxOperations = Number.POSITIVE_INFINITY,
 ): Promise<Measured> {
   const latencies: number[] = [];
   const cpuBefore = await server.cpuMicros();
@@ -192,7 +218,7 @@ async function drive(
   try {
     await Promise.all(
       Array.from({ length: connections }, async () => {
-        while (performance.now() < deadline) {
+        while (performance.now() < deadline && counter < maxOperations) {
           const next = request(counter++);
           const sent = performance.now();
           const response = await pool.request({
@@ -201,8 +227,10 @@ async function drive(
             headers: {
               ...next.headers,
               ...(next.body === undefined ? {} : { 'content-type': 'application/json' }),
+              ...(next.bytes === undefined ? {} : { 'content-type': next.bytes.contentType }),
             },
             ...(next.body === undefined ? {} : { body: JSON.stringify(next.body) }),
+            ...(next.bytes === undefined ? {} : { body: next.bytes.data }),
           });
           const text = await response.body.text();
           if (response.statusCode >= 300)
@@ -231,19 +259,31 @@ function capacity(
   benchmark: string,
   operation: string,
   measured: Measured,
+  unit?: 'MB',
 ): Capacity & Record<string, unknown> {
   const cpuMs = measured.cpuMicros / 1000 / Math.max(1, measured.operations);
   return {
     benchmark,
     operation,
+    ...(unit === undefined ? {} : { unit }),
     cpuMsPerOperation: round(cpuMs),
     operationsPerVcpuSecond: round(1000 / cpuMs),
     measuredPerSecond: round(measured.operations / measured.seconds),
+    ...(measured.databaseCpuMicros === undefined
+      ? {}
+      : {
+          databaseCpuMsPerOperation: round(
+            Math.max(0, measured.databaseCpuMicros) / 1000 / Math.max(1, measured.operations),
+          ),
+        }),
     ...(measured.p99Ms === undefined ? {} : { p99Ms: round(measured.p99Ms) }),
     measuredAt: new Date().toISOString(),
     loadAverage: round(os.loadavg()[0] ?? 0, 3),
   };
 }
+
+/** The bytes of each upload of the file upload phase: text, so the type sniffed is text/plain. */
+const uploadBody = () => Buffer.alloc(CALIBRATION_UPLOAD_BYTES, 'socle calibration upload\n');
 
 /** A fresh Postgres database on DATABASE_URL's server, dropped by `drop()`. */
 async function throwawayDatabase(databaseUrl: string) {
@@ -278,7 +318,15 @@ function childEntry(): string {
   return path.join(path.dirname(here), `calibrate-child${path.extname(here)}`);
 }
 
-const PHASES = ['start the server', 'tenant read', 'tenant write', 'sign-in', 'jobs', 'realtime'] as const;
+const PHASES = [
+  'start the server',
+  'tenant read',
+  'tenant write',
+  'sign-in',
+  'jobs',
+  'file upload',
+  'realtime',
+] as const;
 
 /** Sockets of the realtime phase: 25 per connection of the load, at least 100, at most 2000. */
 export const realtimeSockets = (connections: number) => Math.min(2000, Math.max(100, connections * 25));
@@ -340,11 +388,14 @@ export async function runCalibration(options: CalibrateOptions): Promise<number>
         'other work inflates CPU per operation; calibrate on a quiet machine for figures to plan from.\n',
     );
   const databaseUrl = process.env.DATABASE_URL || undefined;
+  const blobUrl = process.env.BLOB_URL || undefined;
   const dialect = databaseUrl === undefined ? 'pglite' : 'postgres';
+  const store = blobUrl === undefined ? 'local store' : `${new URL(blobUrl).protocol.replace(':', '')} store`;
   const dataDir = await mkdtemp(path.join(os.tmpdir(), 'socle-calibrate-'));
   let database: Awaited<ReturnType<typeof throwawayDatabase>> | undefined;
   let child: ChildProcess | undefined;
   let pool: Pool | undefined;
+  let databaseCpu: DatabaseCpu | undefined;
   const startedAt = new Date();
   // Ctrl-C or SIGTERM stops the server, which fails the phase under way; the cleanup below then
   // removes the temporary directory and drops the throwaway database before exiting (1).
@@ -363,6 +414,7 @@ export async function runCalibration(options: CalibrateOptions): Promise<number>
       dataDir,
       databaseUrl: database?.url,
       users: options.connections,
+      blobUrl,
     };
     child = fork(childEntry(), [], {
       // --expose-gc: the child collects garbage before each memory reading of the realtime phase.
@@ -373,6 +425,9 @@ export async function runCalibration(options: CalibrateOptions): Promise<number>
     const server = new Server(child);
     const { url, headers } = await server.ready;
     pool = new Pool(url, { connections: options.connections, pipelining: 1 });
+    // Postgres's own CPU per operation: its backends' CPU time, readable when it runs here.
+    if (database !== undefined) databaseCpu = await openDatabaseCpu(database.url);
+    const withDatabaseCpu = databaseCpuAround(databaseCpu);
     const phase = (done: number) => (elapsed: number) =>
       show(done, `${PHASES[done]} ${Math.min(elapsed, options.duration).toFixed(1)}/${options.duration} s`, {
         tick: true,
@@ -387,43 +442,71 @@ export async function runCalibration(options: CalibrateOptions): Promise<number>
     });
     // Unmeasured warm-up (a fifth of a phase): the first requests pay for compiling the code.
     await drive(server, pool, options.connections, options.duration / 5, readRequest, () => undefined);
-    const read = await drive(server, pool, options.connections, options.duration, readRequest, phase(1));
+    const read = await withDatabaseCpu(() =>
+      drive(server, pool as Pool, options.connections, options.duration, readRequest, phase(1)),
+    );
     show(2, PHASES[2]);
-    const write = await drive(
-      server,
-      pool,
-      options.connections,
-      options.duration,
-      (index) => ({
-        method: 'PATCH',
-        path: `/calibration/items/${itemId(index)}`,
-        headers: { ...headers },
-        body: { priceCents: index % 100_000 },
-      }),
-      phase(2),
+    const write = await withDatabaseCpu(() =>
+      drive(
+        server,
+        pool as Pool,
+        options.connections,
+        options.duration,
+        (index) => ({
+          method: 'PATCH',
+          path: `/calibration/items/${itemId(index)}`,
+          headers: { ...headers },
+          body: { priceCents: index % 100_000 },
+        }),
+        phase(2),
+      ),
     );
     show(3, PHASES[3]);
-    const signIn = await drive(
-      server,
-      pool,
-      options.connections,
-      options.duration,
-      (index) => ({
-        method: 'POST',
-        path: '/auth/sign-in',
-        body: { email: calibrationEmail(index % options.connections), password: CALIBRATION_PASSWORD },
-      }),
-      phase(3),
+    const signIn = await withDatabaseCpu(() =>
+      drive(
+        server,
+        pool as Pool,
+        options.connections,
+        options.duration,
+        (index) => ({
+          method: 'POST',
+          path: '/auth/sign-in',
+          body: { email: calibrationEmail(index % options.connections), password: CALIBRATION_PASSWORD },
+        }),
+        phase(3),
+      ),
     );
     show(4, PHASES[4]);
-    const jobsDone = await server.jobs(options.duration, 500);
-    const jobs: Measured = {
-      operations: jobsDone.jobs,
-      cpuMicros: jobsDone.cpuMicros,
-      seconds: jobsDone.elapsedMs / 1000,
+    const jobs = await withDatabaseCpu(async (): Promise<Measured> => {
+      const done = await server.jobs(options.duration, 500);
+      return { operations: done.jobs, cpuMicros: done.cpuMicros, seconds: done.elapsedMs / 1000, p99Ms: undefined };
+    });
+    show(5, PHASES[5]);
+    // Uploads of 1 MiB through the files module (streamed, type sniffed, hashed, stored, recorded),
+    // at most CALIBRATION_MAX_UPLOADS of them; counted in MB (10^6 bytes), as storage is billed.
+    const upload = uploadBody();
+    const uploads = await withDatabaseCpu(() =>
+      drive(
+        server,
+        pool as Pool,
+        options.connections,
+        options.duration,
+        () => ({
+          method: 'POST',
+          path: `/files/${CALIBRATION_BUCKET}`,
+          headers: { ...headers },
+          bytes: { data: upload, contentType: 'text/plain' },
+        }),
+        phase(5),
+        CALIBRATION_MAX_UPLOADS,
+      ),
+    );
+    const uploadedMegabytes: Measured = {
+      ...uploads,
+      operations: (uploads.operations * CALIBRATION_UPLOAD_BYTES) / 1e6,
       p99Ms: undefined,
     };
-    show(5, PHASES[5]);
+    show(6, PHASES[6]);
     // Memory per connection: the server's resident memory before and after the sockets joined.
     const socketCount = realtimeSockets(options.connections);
     const before = await server.memory();
@@ -448,7 +531,7 @@ export async function runCalibration(options: CalibrateOptions): Promise<number>
     } finally {
       sockets.close();
     }
-    show(6, 'done', { final: true });
+    show(7, 'done', { final: true });
 
     const source = (what: string) => `socle bench --calibrate ${what} (${dialect})`;
     const capacities = {
@@ -467,6 +550,12 @@ export async function runCalibration(options: CalibrateOptions): Promise<number>
         source('jobs'),
         'one no-op job enqueued in a batch and processed (worker overhead, not the job’s own work)',
         jobs,
+      ),
+      fileUpload: capacity(
+        source(`file upload, ${store}`),
+        `one MB (10^6 bytes) uploaded through the files module in ${formatKiB(CALIBRATION_UPLOAD_BYTES / 1024)} MiB files (streamed, type sniffed, sha256, stored, recorded under RLS)`,
+        uploadedMegabytes,
+        'MB',
       ),
       realtimeDelivery: capacity(
         source(`realtime deliveries, ${socketCount} subscribers`),
@@ -505,13 +594,20 @@ export async function runCalibration(options: CalibrateOptions): Promise<number>
           socle: SOCLE_VERSION,
           node: process.version,
           dialect,
+          blobStore: store,
+          databaseCpu:
+            database === undefined
+              ? 'embedded PGlite: its work is in the server process'
+              : databaseCpu?.readable() === true
+                ? 'Postgres backends of the throwaway database, read from /proc on this machine'
+                : 'not measured: the Postgres backends are not visible from this machine',
           ...(database === undefined ? {} : { throwawayDatabase: database.name }),
           durationSeconds: options.duration,
           connections: options.connections,
           loadAverageAtStart: loadAtStart,
           measured: Object.keys(capacities),
           operations: Object.fromEntries(
-            Object.entries({ read, write, signIn, jobs, realtime }).map(([key, value]) => [
+            Object.entries({ read, write, signIn, jobs, uploads, realtime }).map(([key, value]) => [
               key,
               value.operations,
             ]),
@@ -531,10 +627,14 @@ export async function runCalibration(options: CalibrateOptions): Promise<number>
     const partial = `${options.output}.${process.pid}.partial`;
     await writeFile(partial, `${JSON.stringify(profile, null, 2)}\n`);
     await rename(partial, options.output);
-    const rows = Object.entries(capacities).map(
-      ([key, value]) =>
-        `  ${key.padEnd(16)} ${String(value.cpuMsPerOperation).padStart(9)} ms CPU/op  ${String(value.operationsPerVcpuSecond).padStart(9)} /vCPU-s  ${String(value.measuredPerSecond).padStart(9)} /s measured`,
-    );
+    const rows = Object.entries(capacities).map(([key, value]) => {
+      const per = value.unit ?? 'op';
+      const database =
+        value.databaseCpuMsPerOperation === undefined
+          ? ''
+          : `  Postgres ${value.databaseCpuMsPerOperation} ms CPU/${per}`;
+      return `  ${key.padEnd(16)} ${String(value.cpuMsPerOperation).padStart(9)} ms CPU/${per}  ${String(value.operationsPerVcpuSecond).padStart(9)} ${per === 'op' ? '' : `${per} `}/vCPU-s  ${String(value.measuredPerSecond).padStart(9)} ${per === 'op' ? '' : `${per} `}/s measured${database}`;
+    });
     rows.push(
       `  ${'memory'.padEnd(16)} ${formatKiB(memory.realtimeConnection.bytes)} KiB per realtime connection, ${formatKiB(memory.processBase.bytes / 1024)} MiB process`,
     );
@@ -555,6 +655,7 @@ export async function runCalibration(options: CalibrateOptions): Promise<number>
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
     await pool?.close().catch(() => undefined);
+    await databaseCpu?.close().catch(() => undefined);
     if (child !== undefined && child.exitCode === null && child.signalCode === null) {
       const exited = new Promise((resolve) => child?.once('exit', resolve));
       child.kill('SIGTERM');

@@ -127,12 +127,24 @@ export interface PriceTable {
   readonly facts: Readonly<Record<string, { readonly value: number; readonly source: string }>>;
 }
 
+/**
+ * One measured capacity of a calibration profile: Socle's CPU per operation (per MB for a
+ * transfer: `unit: 'MB'`) and, where the calibration could read them, the Postgres backends' CPU
+ * per operation. `socle bench --calibrate` and `npm run bench -- --calibrate` both write it.
+ */
 export interface Capacity {
   readonly benchmark: string;
   readonly operation: string;
+  /** What one operation is when it is not a request or a job: `MB` for file transfers (10^6 bytes). */
+  readonly unit?: 'MB';
   readonly cpuMsPerOperation: number;
   readonly operationsPerVcpuSecond: number;
   readonly measuredPerSecond: number;
+  /** CPU milliseconds of the Postgres backends per operation (measured only with Postgres on the same machine). */
+  readonly databaseCpuMsPerOperation?: number;
+  readonly p99Ms?: number;
+  readonly measuredAt?: string;
+  readonly loadAverage?: number;
 }
 
 export interface CalibrationProfile {
@@ -241,7 +253,64 @@ export function loadCalibration(path: string | URL = dataUrl('calibration.json')
     throw new PlanDataError(
       `${String(path)} lacks the capacities ${missing.join(', ')}: write one with socle bench --calibrate (or, in Socle's repository, npm run bench -- --calibrate with the tenant-select, sign-in and jobs scenarios)`,
     );
+  const problems = calibrationProblems(profile);
+  if (problems.length > 0)
+    throw new PlanDataError(`${String(path)} is not a valid calibration profile:\n  ${problems.join('\n  ')}`);
   return profile;
+}
+
+/** The fields a capacity may have, and whether `strict` requires them. */
+const CAPACITY_FIELDS: Readonly<Record<string, { type: 'string' | 'number'; required: boolean }>> = {
+  benchmark: { type: 'string', required: true },
+  operation: { type: 'string', required: true },
+  unit: { type: 'string', required: false },
+  cpuMsPerOperation: { type: 'number', required: true },
+  operationsPerVcpuSecond: { type: 'number', required: true },
+  measuredPerSecond: { type: 'number', required: true },
+  databaseCpuMsPerOperation: { type: 'number', required: false },
+  p99Ms: { type: 'number', required: false },
+  measuredAt: { type: 'string', required: true },
+  loadAverage: { type: 'number', required: true },
+};
+
+/**
+ * What is wrong with a calibration profile's capacities and memory figures, each named by its
+ * path. The planner reads profiles from two writers (`socle bench --calibrate` and the
+ * repository's `npm run bench -- --calibrate`); this is the one schema both must meet. `strict`
+ * (what a profile written today meets) also requires when and at what load each figure was
+ * measured, and refuses fields the planner does not know; without it, older profiles that lack
+ * those pass.
+ */
+export function calibrationProblems(profile: CalibrationProfile, options: { strict?: boolean } = {}): string[] {
+  const problems: string[] = [];
+  if (typeof profile.measuredAt !== 'string' || Number.isNaN(Date.parse(profile.measuredAt)))
+    problems.push('measuredAt: expected a date');
+  if (typeof profile.machine?.cpus !== 'number' || profile.machine.cpus < 1)
+    problems.push('machine.cpus: expected the number of cores');
+  if (typeof profile.capacities !== 'object' || profile.capacities === null)
+    return [...problems, 'capacities: missing'];
+  for (const [key, capacity] of Object.entries(profile.capacities as unknown as Record<string, Record<string, unknown>>)) {
+    for (const [field, rule] of Object.entries(CAPACITY_FIELDS)) {
+      const value = capacity[field];
+      if (value === undefined) {
+        if (rule.required && (options.strict === true || !['measuredAt', 'loadAverage'].includes(field)))
+          problems.push(`capacities.${key}.${field}: missing`);
+      } else if (typeof value !== rule.type || (rule.type === 'number' && !Number.isFinite(value)))
+        problems.push(`capacities.${key}.${field}: expected a ${rule.type}`);
+    }
+    if (capacity.unit !== undefined && capacity.unit !== 'MB') problems.push(`capacities.${key}.unit: expected MB`);
+    if (typeof capacity.cpuMsPerOperation === 'number' && !(capacity.cpuMsPerOperation > 0))
+      problems.push(`capacities.${key}.cpuMsPerOperation: expected above 0`);
+    if (typeof capacity.measuredAt === 'string' && Number.isNaN(Date.parse(capacity.measuredAt)))
+      problems.push(`capacities.${key}.measuredAt: expected a date`);
+    if (options.strict === true)
+      for (const field of Object.keys(capacity))
+        if (!(field in CAPACITY_FIELDS)) problems.push(`capacities.${key}.${field}: not a capacity field`);
+  }
+  for (const [key, figure] of Object.entries(profile.memory ?? {}))
+    if (typeof figure?.bytes !== 'number' || typeof figure.benchmark !== 'string')
+      problems.push(`memory.${key}: expected bytes and the benchmark it came from`);
+  return problems;
 }
 
 /** Monthly price of an instance (730 h). */

@@ -99,6 +99,19 @@ export interface PhasePlan {
     readonly utilization: Range;
   };
   readonly workers: { readonly concurrentJobs: Range; readonly vcpu: Range; readonly nodes: Range };
+  /**
+   * Uploads through the API nodes at peak: MB/s, the vCPU they take (counted in `api.vcpu`) and
+   * the nodes of `nodeVcpu` they alone would need; undefined without files or without a measured
+   * upload figure in the calibration profile.
+   */
+  readonly fileUploads:
+    | {
+        readonly peakMegabytesPerSecond: Range;
+        readonly vcpu: Range;
+        readonly nodes: Range;
+        readonly benchmark: string;
+      }
+    | undefined;
   readonly postgres: {
     readonly storageGB: Range;
     /** Connections each Postgres server receives (every process connects to every shard). */
@@ -108,6 +121,11 @@ export interface PhasePlan {
     readonly ramGiB: number;
     /** Disk operations per second at peak: writes × IOPS per write + reads × miss share. */
     readonly iops: Range;
+    /**
+     * vCPU the Postgres backends need at peak (measured CPU per operation ÷ `cpuUtilization`),
+     * undefined when the calibration profile has no Postgres CPU figure.
+     */
+    readonly cpu: Range | undefined;
     /** Shards the load needs (IOPS and storage over one server's targets), and the shards planned (the upper end). */
     readonly shardsNeeded: Range;
     readonly shards: number;
@@ -218,15 +236,46 @@ export const databaseIops = (
   readMissShare: number,
 ): Range => add2(times(writesPerSecond, iopsPerWrite), times(readsPerSecond, readMissShare));
 
-/** Shards needed: the larger of IOPS and storage over what one server is planned to hold; at least 1. */
-export const shardsNeeded = (iops: Range, storageGB: Range, maxIops: number, maxStorageGB: number): Range =>
+/**
+ * Shards needed: the largest of IOPS, storage and (when measured) Postgres vCPU over what one
+ * server is planned to hold; at least 1.
+ */
+export const shardsNeeded = (
+  iops: Range,
+  storageGB: Range,
+  maxIops: number,
+  maxStorageGB: number,
+  cpu?: { readonly vcpu: Range; readonly perServer: number },
+): Range =>
   atLeast(
     ceil({
-      lo: Math.max(iops.lo / maxIops, storageGB.lo / maxStorageGB),
-      hi: Math.max(iops.hi / maxIops, storageGB.hi / maxStorageGB),
+      lo: Math.max(iops.lo / maxIops, storageGB.lo / maxStorageGB, (cpu?.vcpu.lo ?? 0) / (cpu?.perServer ?? 1)),
+      hi: Math.max(iops.hi / maxIops, storageGB.hi / maxStorageGB, (cpu?.vcpu.hi ?? 0) / (cpu?.perServer ?? 1)),
     }),
     1,
   );
+
+/** MB uploaded per second on average: Σ files per second × size (GB) × 1000. */
+export const uploadMegabytesPerSecond = (files: readonly { rate: Range; size: Range }[]): Range =>
+  sum(files.map((file) => times(times(file.rate, file.size), 1000)));
+
+/**
+ * vCPU of the Postgres backends at peak: Σ operations/s × their measured Postgres CPU per
+ * operation ÷ 1000 ÷ utilization, over the kinds whose capacity has that figure; undefined when
+ * none has it (a profile measured on PGlite, or on a Postgres on another machine).
+ */
+export function databaseVcpu(
+  loads: readonly { readonly rate: Range; readonly capacity: Capacity | undefined }[],
+  utilization: number,
+): Range | undefined {
+  const measuredLoads = loads.filter((load) => load.capacity?.databaseCpuMsPerOperation !== undefined);
+  if (measuredLoads.length === 0) return undefined;
+  return sum(
+    measuredLoads.map((load) =>
+      vcpuFor(load.rate, load.capacity?.databaseCpuMsPerOperation ?? 0, utilization),
+    ),
+  );
+}
 
 /** A capacity the profile measured with a usable CPU figure (a profile may hold other figures). */
 export function measured(capacity: Capacity | undefined): Capacity | undefined {
@@ -442,6 +491,7 @@ function planPhase(
   const job = capacities.job as NonNullable<typeof capacities.job>;
   const delivery = measured(capacities.realtimeDelivery);
   const writeCapacity = measured(capacities.write);
+  const uploadCapacity = measured(capacities.fileUpload);
   const memory = calibration.memory ?? {};
   const { daily, concurrent } = users(phase);
 
@@ -476,7 +526,24 @@ function planPhase(
     `sign-ins: ${formatNumber(signIn.cpuMsPerOperation)} ms CPU each, from ${signIn.benchmark}`,
     `jobs: ${formatNumber(job.cpuMsPerOperation)} ms CPU of queue overhead each, from ${job.benchmark}`,
   ];
+  const uploadRate = times(uploadMegabytesPerSecond(phase.files), phase.peakFactor);
+  const uploadCpu =
+    uploadCapacity === undefined
+      ? exact(0)
+      : vcpuFor(uploadRate, uploadCapacity.cpuMsPerOperation, targets.cpuUtilization);
+  if (phase.files.length > 0 && uploadCapacity === undefined)
+    checks.push({
+      severity: 'warning',
+      kind: 'missing-component',
+      message:
+        'files: the calibration profile has no file upload figure; the CPU of uploads is not counted (write a new profile with socle bench --calibrate)',
+    });
+  if (phase.files.length > 0 && uploadCapacity !== undefined)
+    capacitySources.push(
+      `file uploads: ${formatRange(uploadRate, 'MB/s')} at peak × ${formatNumber(uploadCapacity.cpuMsPerOperation)} ms CPU per MB, from ${uploadCapacity.benchmark}`,
+    );
   const apiCpu = sum([
+    uploadCpu,
     vcpuFor(read, tenantRead.cpuMsPerOperation, targets.cpuUtilization),
     vcpuFor(write, (writeCapacity ?? tenantRead).cpuMsPerOperation, targets.cpuUtilization),
     vcpuFor(signInRate, signIn.cpuMsPerOperation, targets.cpuUtilization),
@@ -591,7 +658,36 @@ function planPhase(
     });
   const storageGB = add2(phase.database.size, times(times(phase.database.growth, MONTH), months.hi));
   const iops = databaseIops(write, read, targets.databaseIopsPerWrite, targets.databaseReadMissShare);
-  const needed = shardsNeeded(iops, storageGB, targets.databaseMaxIops, targets.databaseMaxStorageGB);
+  const jobRate = times(sum(phase.jobs.map((entry) => entry.rate)), phase.peakFactor);
+  const databaseLoads = [
+    { what: 'reads', rate: read, capacity: tenantRead },
+    { what: 'writes', rate: write, capacity: writeCapacity ?? tenantRead },
+    { what: 'sign-ins', rate: signInRate, capacity: signIn },
+    { what: 'jobs', rate: jobRate, capacity: job },
+    { what: 'uploads (per MB)', rate: uploadRate, capacity: uploadCapacity },
+  ].filter((load) => load.rate.hi > 0);
+  const databaseCpu = databaseVcpu(databaseLoads, targets.cpuUtilization);
+  const needed = shardsNeeded(
+    iops,
+    storageGB,
+    targets.databaseMaxIops,
+    targets.databaseMaxStorageGB,
+    databaseCpu === undefined ? undefined : { vcpu: databaseCpu, perServer: targets.databaseVcpu },
+  );
+  if (databaseCpu === undefined)
+    capacitySources.push(
+      `Postgres CPU: not measured (the calibration profile has no Postgres CPU figure: calibrate with DATABASE_URL on a Postgres server on the same machine); the server size is the databaseVcpu target, ${formatNumber(targets.databaseVcpu)} vCPU`,
+    );
+  else
+    capacitySources.push(
+      `Postgres CPU: ${formatRange(databaseCpu, 'vCPU')} at peak (${databaseLoads
+        .map((load) =>
+          load.capacity?.databaseCpuMsPerOperation === undefined
+            ? `${load.what}: not measured`
+            : `${load.what} ${formatNumber(load.capacity.databaseCpuMsPerOperation)} ms each, from ${load.capacity.benchmark}`,
+        )
+        .join('; ')}), for ${formatNumber(targets.databaseVcpu)} vCPU per server`,
+    );
   const postgres = {
     storageGB,
     // Socle's defaults per process: DATABASE_POOL_MAX 10 + JOBS_POOL_MAX 4 + one LISTEN connection.
@@ -600,6 +696,7 @@ function planPhase(
     vcpu: targets.databaseVcpu,
     ramGiB: targets.databaseRamGiB,
     iops,
+    cpu: databaseCpu,
     shardsNeeded: needed,
     // Socle's plan: the shards the load needs (a document's own count is only checked).
     shards: needed.hi,
@@ -608,7 +705,7 @@ function planPhase(
     `Postgres IOPS: ${targets.databaseIopsPerWrite} per write and ${formatNumber(targets.databaseReadMissShare * 100)} % of reads (targets, not measured); a server is planned at ${formatNumber(targets.databaseMaxIops)} IOPS and ${formatNumber(targets.databaseMaxStorageGB)} GB`,
   );
   const stated = phase.database.shards;
-  const why = `${formatRange(iops)} IOPS at peak for ${formatNumber(targets.databaseMaxIops)} per server, ${formatRange(storageGB, 'GB')} for ${formatNumber(targets.databaseMaxStorageGB)} GB per server`;
+  const why = `${formatRange(iops)} IOPS at peak for ${formatNumber(targets.databaseMaxIops)} per server, ${formatRange(storageGB, 'GB')} for ${formatNumber(targets.databaseMaxStorageGB)} GB per server${databaseCpu === undefined ? '' : `, ${formatRange(databaseCpu, 'vCPU')} of Postgres CPU at peak for ${formatNumber(targets.databaseVcpu)} per server`}`;
   if (stated !== undefined && stated > needed.hi)
     checks.push({
       severity: 'warning',
@@ -852,6 +949,15 @@ function planPhase(
       },
     },
     workers: { concurrentJobs: jobsInFlight, vcpu: jobCpu, nodes: workerNodes },
+    fileUploads:
+      phase.files.length === 0 || uploadCapacity === undefined
+        ? undefined
+        : {
+            peakMegabytesPerSecond: uploadRate,
+            vcpu: uploadCpu,
+            nodes: ceil(map(uploadCpu, (vcpu) => vcpu / targets.nodeVcpu)),
+            benchmark: uploadCapacity.benchmark,
+          },
     postgres,
     redis,
     storage,

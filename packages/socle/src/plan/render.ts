@@ -40,13 +40,17 @@ function renderPhase(phase: PhasePlan): string[] {
         : 'RAM not calibrated (no realtime-fanout memory figure)'
     }`,
     `  workers  ${formatRange(workers.nodes)} node(s), ${formatRange(workers.concurrentJobs)} jobs in flight at peak, ${formatRange(workers.vcpu)} vCPU`,
-    `  postgres ${postgres.shards > 1 ? `${postgres.shards} shards × ` : ''}${postgres.vcpu} vCPU / ${postgres.ramGiB} GiB + ${postgres.replicas} replica(s), ${formatRange(postgres.storageGB, 'GB')} at the end, ${formatRange(postgres.connections)} connections, ${formatRange(postgres.iops)} IOPS at peak (${formatRange(postgres.shardsNeeded)} shard(s) needed)`,
+    `  postgres ${postgres.shards > 1 ? `${postgres.shards} shards × ` : ''}${postgres.vcpu} vCPU / ${postgres.ramGiB} GiB + ${postgres.replicas} replica(s), ${formatRange(postgres.storageGB, 'GB')} at the end, ${formatRange(postgres.connections)} connections, ${formatRange(postgres.iops)} IOPS${postgres.cpu === undefined ? '' : ` and ${formatRange(postgres.cpu, 'vCPU')}`} at peak (${formatRange(postgres.shardsNeeded)} shard(s) needed)`,
     `  redis    ${phase.redis.needed ? 'yes' : 'no'}: ${phase.redis.why}`,
   ];
   const last = phase.storage.byMonth.at(-1);
   if (last !== undefined && last.totalGB.hi > 0)
     lines.push(
       `  files    ${formatRange(phase.storage.addedPerMonthGB, 'GB')}/month added, ${formatRange(last.totalGB, 'GB')} stored after month ${last.month} (${formatRange(last.coldGB, 'GB')} cold)`,
+    );
+  if (phase.fileUploads !== undefined)
+    lines.push(
+      `  uploads  ${formatRange(phase.fileUploads.peakMegabytesPerSecond, 'MB/s')} at peak through the API nodes: ${formatRange(phase.fileUploads.vcpu, 'vCPU')} (included above; ${formatRange(phase.fileUploads.nodes)} node(s) of their own), from ${phase.fileUploads.benchmark}`,
     );
   if (phase.egressGBPerMonth.hi > 0 || phase.cdn !== undefined)
     lines.push(

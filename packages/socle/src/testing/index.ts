@@ -83,3 +83,4 @@ export {
   type TestUser,
 } from './test-factory.js';
 export { createTestSocle, TEST_SECRET_KEY, type TestSocle, type TestSocleOptions } from './test-socle.js';
+export { type DatabaseCpu, openDatabaseCpu, processCpuSeconds } from '../cli/process-cpu.js';

@@ -6,7 +6,9 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadCalibration } from '../../src/plan/data.js';
+import { buildCalibration } from '../../../../bench/src/calibration.js';
+import type { ScenarioResult } from '../../../../bench/src/harness.js';
+import { calibrationProblems, loadCalibration } from '../../src/plan/data.js';
 import { formatNumber } from '../../src/plan/quantity.js';
 import { testPostgresAdminUrl } from '../../src/testing/index.js';
 import { describeEachDatabase } from '../support/each-database.js';
@@ -65,7 +67,7 @@ describeEachDatabase('socle bench --calibrate', (target) => {
     );
     expect(run.code, run.stderr).toBe(0);
     // The progress bar went to stderr, and ended complete.
-    expect(run.stderr).toContain('[########################] 6/6 done');
+    expect(run.stderr).toContain('[########################] 7/7 done');
     expect(run.stdout).toContain(`Wrote ${output}`);
 
     // The planner's own reader accepts it (it checks the required capacities are positive).
@@ -77,6 +79,7 @@ describeEachDatabase('socle bench --calibrate', (target) => {
       write: `socle bench --calibrate tenant write (${dialect})`,
       signIn: `socle bench --calibrate sign-in (${dialect})`,
       job: `socle bench --calibrate jobs (${dialect})`,
+      fileUpload: `socle bench --calibrate file upload, local store (${dialect})`,
       // Four connections: 100 sockets joined to one channel.
       realtimeDelivery: `socle bench --calibrate realtime deliveries, 100 subscribers (${dialect})`,
     };
@@ -99,6 +102,67 @@ describeEachDatabase('socle bench --calibrate', (target) => {
       expect(Number.isNaN(Date.parse(String(capacity.measuredAt))), key).toBe(false);
     }
     expect(typeof (profile.capacities.tenantRead as unknown as { p99Ms: unknown }).p99Ms).toBe('number');
+    // Uploads are counted per MB moved.
+    expect(profile.capacities.fileUpload?.unit).toBe('MB');
+    // On Postgres (here on this machine) each capacity also has the backends' CPU per operation;
+    // on PGlite the database's work is in the server's own CPU.
+    for (const key of ['tenantRead', 'write', 'signIn', 'job', 'fileUpload'])
+      expect(typeof profile.capacities[key]?.databaseCpuMsPerOperation, key).toBe(
+        dialect === 'postgres' ? 'number' : 'undefined',
+      );
+
+    // The same schema as the repository's bench writes (npm run bench -- --calibrate): both meet
+    // the planner's strict check, and each capacity they share has the same fields.
+    expect(calibrationProblems(profile, { strict: true })).toEqual([]);
+    const bench = buildCalibration(
+      ['tenant-select', 'tenant-write', 'sign-in'].map(
+        (scenario) =>
+          ({
+            scenario,
+            dialect,
+            socle: {
+              requestsPerSecond: 100,
+              cpuMillisecondsPerRequest: 1,
+              databaseCpuMillisecondsPerRequest: dialect === 'postgres' ? 0.5 : undefined,
+              latencyMs: { p50: 1, p90: 2, p99: 3, max: 4 },
+            },
+          }) as unknown as ScenarioResult,
+      ),
+      [
+        {
+          scenario: 'jobs',
+          dialect,
+          text: '',
+          figures: {
+            socle: {
+              cpuMillisecondsPerJob: 0.05,
+              processedPerSecond: 3000,
+              databaseDrainCpuMillisecondsPerJob: dialect === 'postgres' ? 0.02 : null,
+            },
+          },
+        },
+        {
+          scenario: 'files-upload',
+          dialect,
+          text: '',
+          figures: {
+            socle: {
+              megabytesPerSecond: 200,
+              cpuMillisecondsPerMegabyte: 2,
+              ...(dialect === 'postgres' ? { databaseCpuMillisecondsPerMegabyte: 0.01 } : {}),
+            },
+          },
+        },
+      ],
+      {},
+      [1],
+      new Date(),
+    );
+    expect(calibrationProblems(bench as never, { strict: true })).toEqual([]);
+    for (const key of ['tenantRead', 'write', 'signIn', 'job', 'fileUpload'])
+      expect(Object.keys(profile.capacities[key] ?? {}).sort(), key).toEqual(
+        Object.keys(bench.capacities[key] ?? {}).sort(),
+      );
     // Memory of the server: per realtime connection (100 sockets joined), and the process.
     const { realtimeConnection, processBase } = profile.memory;
     expect(realtimeConnection?.benchmark).toBe(`socle bench --calibrate realtime, 100 sockets (${dialect})`);
@@ -135,6 +199,9 @@ describeEachDatabase('socle bench --calibrate', (target) => {
     expect(planned.stdout).toContain(`sign-ins: ${formatted('signIn')} ms CPU each, from ${expected.signIn}`);
     expect(planned.stdout).toContain(`from ${expected.job}`);
     expect(planned.stdout).toContain(
+      `ms CPU per MB, from ${expected.fileUpload}`,
+    );
+    expect(planned.stdout).toContain(
       `realtime deliveries: ${formatted('realtimeDelivery')} ms CPU each, from ${expected.realtimeDelivery}`,
     );
     expect(planned.stdout).toContain(`per realtime connection, from ${realtimeConnection?.benchmark}`);
@@ -156,7 +223,7 @@ describeEachDatabase('socle bench --calibrate', (target) => {
     await new Promise<void>((resolve, reject) => {
       child.stderr.on('data', (chunk: Buffer) => {
         stderr += chunk.toString();
-        if (stderr.includes('1/6 tenant read')) resolve();
+        if (stderr.includes('1/7 tenant read')) resolve();
       });
       child.once('exit', () => reject(new Error(`exited before the read phase:\n${stderr}`)));
     });
