@@ -1,8 +1,8 @@
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createTestPostgresDatabase, type TestDatabase } from 'socle/testing';
-import { type LoadMeasurement, measureLoad } from './load.js';
 import { openDatabaseCpu } from './database-cpu.js';
+import { type LoadMeasurement, measureLoad } from './load.js';
 import { processCpuSeconds } from './process-cpu.js';
 import type { BenchRequest, CustomResult, CustomScenario, Scenario } from './scenario.js';
 import { type ServerProcess, spawnServer } from './server-process.js';
@@ -183,7 +183,9 @@ async function measureContender(
     }
     progress(`  ${label}: measuring ${settings.durationSeconds} s`);
     const databaseCpu =
-      serverSettings.databaseUrl === undefined ? undefined : await openDatabaseCpu(serverSettings.databaseUrl);
+      serverSettings.databaseUrl === undefined
+        ? undefined
+        : await openDatabaseCpu(serverSettings.databaseUrl);
     const cpuBefore = await processCpuSeconds(server.pid);
     const databaseBefore = await databaseCpu?.read();
     const measurement = await measureLoad({ ...load, durationSeconds: settings.durationSeconds });

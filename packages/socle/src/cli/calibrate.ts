@@ -424,10 +424,16 @@ export async function runCalibration(options: CalibrateOptions): Promise<number>
     });
     const server = new Server(child);
     const { url, headers } = await server.ready;
-    pool = new Pool(url, { connections: options.connections, pipelining: 1 });
+    const activePool = new Pool(url, { connections: options.connections, pipelining: 1 });
+    pool = activePool;
     // Postgres's own CPU per operation: its backends' CPU time, readable when it runs here.
     if (database !== undefined) databaseCpu = await openDatabaseCpu(database.url);
     const withDatabaseCpu = databaseCpuAround(databaseCpu);
+    /** A measured request phase: `done` phases before it, its requests, at most `maxOperations`. */
+    const measurePhase = (done: number, request: (index: number) => PhaseRequest, maxOperations?: number) =>
+      withDatabaseCpu(() =>
+        drive(server, activePool, options.connections, options.duration, request, phase(done), maxOperations),
+      );
     const phase = (done: number) => (elapsed: number) =>
       show(done, `${PHASES[done]} ${Math.min(elapsed, options.duration).toFixed(1)}/${options.duration} s`, {
         tick: true,
@@ -441,65 +447,44 @@ export async function runCalibration(options: CalibrateOptions): Promise<number>
       headers: { ...headers },
     });
     // Unmeasured warm-up (a fifth of a phase): the first requests pay for compiling the code.
-    await drive(server, pool, options.connections, options.duration / 5, readRequest, () => undefined);
-    const read = await withDatabaseCpu(() =>
-      drive(server, pool as Pool, options.connections, options.duration, readRequest, phase(1)),
-    );
+    await drive(server, activePool, options.connections, options.duration / 5, readRequest, () => undefined);
+    const read = await measurePhase(1, readRequest);
     show(2, PHASES[2]);
-    const write = await withDatabaseCpu(() =>
-      drive(
-        server,
-        pool as Pool,
-        options.connections,
-        options.duration,
-        (index) => ({
-          method: 'PATCH',
-          path: `/calibration/items/${itemId(index)}`,
-          headers: { ...headers },
-          body: { priceCents: index % 100_000 },
-        }),
-        phase(2),
-      ),
-    );
+    const write = await measurePhase(2, (index) => ({
+      method: 'PATCH',
+      path: `/calibration/items/${itemId(index)}`,
+      headers: { ...headers },
+      body: { priceCents: index % 100_000 },
+    }));
     show(3, PHASES[3]);
-    const signIn = await withDatabaseCpu(() =>
-      drive(
-        server,
-        pool as Pool,
-        options.connections,
-        options.duration,
-        (index) => ({
-          method: 'POST',
-          path: '/auth/sign-in',
-          body: { email: calibrationEmail(index % options.connections), password: CALIBRATION_PASSWORD },
-        }),
-        phase(3),
-      ),
-    );
+    const signIn = await measurePhase(3, (index) => ({
+      method: 'POST',
+      path: '/auth/sign-in',
+      body: { email: calibrationEmail(index % options.connections), password: CALIBRATION_PASSWORD },
+    }));
     show(4, PHASES[4]);
     const jobs = await withDatabaseCpu(async (): Promise<Measured> => {
       const done = await server.jobs(options.duration, 500);
-      return { operations: done.jobs, cpuMicros: done.cpuMicros, seconds: done.elapsedMs / 1000, p99Ms: undefined };
+      return {
+        operations: done.jobs,
+        cpuMicros: done.cpuMicros,
+        seconds: done.elapsedMs / 1000,
+        p99Ms: undefined,
+      };
     });
     show(5, PHASES[5]);
     // Uploads of 1 MiB through the files module (streamed, type sniffed, hashed, stored, recorded),
     // at most CALIBRATION_MAX_UPLOADS of them; counted in MB (10^6 bytes), as storage is billed.
     const upload = uploadBody();
-    const uploads = await withDatabaseCpu(() =>
-      drive(
-        server,
-        pool as Pool,
-        options.connections,
-        options.duration,
-        () => ({
-          method: 'POST',
-          path: `/files/${CALIBRATION_BUCKET}`,
-          headers: { ...headers },
-          bytes: { data: upload, contentType: 'text/plain' },
-        }),
-        phase(5),
-        CALIBRATION_MAX_UPLOADS,
-      ),
+    const uploads = await measurePhase(
+      5,
+      () => ({
+        method: 'POST',
+        path: `/files/${CALIBRATION_BUCKET}`,
+        headers: { ...headers },
+        bytes: { data: upload, contentType: 'text/plain' },
+      }),
+      CALIBRATION_MAX_UPLOADS,
     );
     const uploadedMegabytes: Measured = {
       ...uploads,

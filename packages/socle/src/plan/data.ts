@@ -255,7 +255,9 @@ export function loadCalibration(path: string | URL = dataUrl('calibration.json')
     );
   const problems = calibrationProblems(profile);
   if (problems.length > 0)
-    throw new PlanDataError(`${String(path)} is not a valid calibration profile:\n  ${problems.join('\n  ')}`);
+    throw new PlanDataError(
+      `${String(path)} is not a valid calibration profile:\n  ${problems.join('\n  ')}`,
+    );
   return profile;
 }
 
@@ -281,7 +283,10 @@ const CAPACITY_FIELDS: Readonly<Record<string, { type: 'string' | 'number'; requ
  * measured, and refuses fields the planner does not know; without it, older profiles that lack
  * those pass.
  */
-export function calibrationProblems(profile: CalibrationProfile, options: { strict?: boolean } = {}): string[] {
+export function calibrationProblems(
+  profile: CalibrationProfile,
+  options: { strict?: boolean } = {},
+): string[] {
   const problems: string[] = [];
   if (typeof profile.measuredAt !== 'string' || Number.isNaN(Date.parse(profile.measuredAt)))
     problems.push('measuredAt: expected a date');
@@ -289,7 +294,9 @@ export function calibrationProblems(profile: CalibrationProfile, options: { stri
     problems.push('machine.cpus: expected the number of cores');
   if (typeof profile.capacities !== 'object' || profile.capacities === null)
     return [...problems, 'capacities: missing'];
-  for (const [key, capacity] of Object.entries(profile.capacities as unknown as Record<string, Record<string, unknown>>)) {
+  for (const [key, capacity] of Object.entries(
+    profile.capacities as unknown as Record<string, Record<string, unknown>>,
+  )) {
     for (const [field, rule] of Object.entries(CAPACITY_FIELDS)) {
       const value = capacity[field];
       if (value === undefined) {
@@ -298,7 +305,8 @@ export function calibrationProblems(profile: CalibrationProfile, options: { stri
       } else if (typeof value !== rule.type || (rule.type === 'number' && !Number.isFinite(value)))
         problems.push(`capacities.${key}.${field}: expected a ${rule.type}`);
     }
-    if (capacity.unit !== undefined && capacity.unit !== 'MB') problems.push(`capacities.${key}.unit: expected MB`);
+    if (capacity.unit !== undefined && capacity.unit !== 'MB')
+      problems.push(`capacities.${key}.unit: expected MB`);
     if (typeof capacity.cpuMsPerOperation === 'number' && !(capacity.cpuMsPerOperation > 0))
       problems.push(`capacities.${key}.cpuMsPerOperation: expected above 0`);
     if (typeof capacity.measuredAt === 'string' && Number.isNaN(Date.parse(capacity.measuredAt)))

@@ -249,8 +249,16 @@ export const shardsNeeded = (
 ): Range =>
   atLeast(
     ceil({
-      lo: Math.max(iops.lo / maxIops, storageGB.lo / maxStorageGB, (cpu?.vcpu.lo ?? 0) / (cpu?.perServer ?? 1)),
-      hi: Math.max(iops.hi / maxIops, storageGB.hi / maxStorageGB, (cpu?.vcpu.hi ?? 0) / (cpu?.perServer ?? 1)),
+      lo: Math.max(
+        iops.lo / maxIops,
+        storageGB.lo / maxStorageGB,
+        (cpu?.vcpu.lo ?? 0) / (cpu?.perServer ?? 1),
+      ),
+      hi: Math.max(
+        iops.hi / maxIops,
+        storageGB.hi / maxStorageGB,
+        (cpu?.vcpu.hi ?? 0) / (cpu?.perServer ?? 1),
+      ),
     }),
     1,
   );

@@ -1,5 +1,6 @@
 /** Test helpers for Socle modules and apps: fresh databases per dialect, a Socle per test. */
 
+export { type DatabaseCpu, openDatabaseCpu, processCpuSeconds } from '../cli/process-cpu.js';
 export { CHROMIUM_PATH, chromiumAvailable, launchBrowser, type WatchedPage, watchPage } from './browser.js';
 export {
   exampleFor,
@@ -83,4 +84,3 @@ export {
   type TestUser,
 } from './test-factory.js';
 export { createTestSocle, TEST_SECRET_KEY, type TestSocle, type TestSocleOptions } from './test-socle.js';
-export { type DatabaseCpu, openDatabaseCpu, processCpuSeconds } from '../cli/process-cpu.js';

@@ -198,9 +198,7 @@ describeEachDatabase('socle bench --calibrate', (target) => {
     expect(planned.stdout).toContain(`writes: ${formatted('write')} ms CPU each, from ${expected.write}`);
     expect(planned.stdout).toContain(`sign-ins: ${formatted('signIn')} ms CPU each, from ${expected.signIn}`);
     expect(planned.stdout).toContain(`from ${expected.job}`);
-    expect(planned.stdout).toContain(
-      `ms CPU per MB, from ${expected.fileUpload}`,
-    );
+    expect(planned.stdout).toContain(`ms CPU per MB, from ${expected.fileUpload}`);
     expect(planned.stdout).toContain(
       `realtime deliveries: ${formatted('realtimeDelivery')} ms CPU each, from ${expected.realtimeDelivery}`,
     );

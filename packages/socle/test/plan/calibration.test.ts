@@ -46,7 +46,11 @@ describe('npm run bench -- --calibrate', () => {
             dialect: 'postgres',
             text: '',
             figures: {
-              socle: { megabytesPerSecond: 210, cpuMillisecondsPerMegabyte: 2.5, databaseCpuMillisecondsPerMegabyte: 0.01 },
+              socle: {
+                megabytesPerSecond: 210,
+                cpuMillisecondsPerMegabyte: 2.5,
+                databaseCpuMillisecondsPerMegabyte: 0.01,
+              },
             },
           },
           {

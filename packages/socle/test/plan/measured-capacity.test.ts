@@ -28,7 +28,11 @@ const measuredProfile: CalibrationProfile = {
     tenantRead: { ...(fixture.capacities.tenantRead as Capacity), databaseCpuMsPerOperation: 0.2 },
     signIn: { ...(fixture.capacities.signIn as Capacity), databaseCpuMsPerOperation: 1 },
     job: { ...(fixture.capacities.job as Capacity), databaseCpuMsPerOperation: 0.5 },
-    write: capacity({ benchmark: 'tenant-write (fixture)', cpuMsPerOperation: 1, databaseCpuMsPerOperation: 0.4 }),
+    write: capacity({
+      benchmark: 'tenant-write (fixture)',
+      cpuMsPerOperation: 1,
+      databaseCpuMsPerOperation: 0.4,
+    }),
     fileUpload: capacity({
       benchmark: 'files-upload (fixture)',
       unit: 'MB',
@@ -57,7 +61,9 @@ phases:
 
 describe('file uploads in the plan', () => {
   it('MB uploaded per second: files a second × their size', () => {
-    const rate = uploadMegabytesPerSecond([{ rate: exact(50_000 / MONTH_SECONDS), size: { lo: 0.008, hi: 0.015 } }]);
+    const rate = uploadMegabytesPerSecond([
+      { rate: exact(50_000 / MONTH_SECONDS), size: { lo: 0.008, hi: 0.015 } },
+    ]);
     expect(rate.lo).toBeCloseTo((50_000 * 8) / MONTH_SECONDS, 9);
     expect(rate.hi).toBeCloseTo((50_000 * 15) / MONTH_SECONDS, 9);
   });
@@ -119,7 +125,11 @@ describe('Postgres CPU in the plan', () => {
     const jobsPerSecond = (50_000 / MONTH_SECONDS) * 3;
     const uploadMBps = ((50_000 * 15) / MONTH_SECONDS) * 3;
     const expected =
-      (perSecond(100) * 0.2 + perSecond(10) * 0.4 + perSecond(1) * 1 + jobsPerSecond * 0.5 + uploadMBps * 0.05) /
+      (perSecond(100) * 0.2 +
+        perSecond(10) * 0.4 +
+        perSecond(1) * 1 +
+        jobsPerSecond * 0.5 +
+        uploadMBps * 0.05) /
       1000 /
       0.5;
     expect(phase?.postgres.cpu?.hi).toBeCloseTo(expected, 9);
@@ -155,8 +165,10 @@ phases:
     expect(phase?.postgres.cpu?.hi).toBeCloseTo(vcpu, 9);
     expect(phase?.postgres.shards).toBe(Math.ceil(vcpu / 2));
     expect(Math.ceil(vcpu / 2)).toBe(4);
-    expect(phase?.checks.some((check) => check.kind === 'sizing' && check.message.includes('vCPU of Postgres CPU'))).toBe(
-      true,
-    );
+    expect(
+      phase?.checks.some(
+        (check) => check.kind === 'sizing' && check.message.includes('vCPU of Postgres CPU'),
+      ),
+    ).toBe(true);
   });
 });
