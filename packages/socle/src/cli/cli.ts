@@ -147,11 +147,14 @@ Measures Socle's CPU per operation on this machine and writes a calibration prof
 server (the built-in modules and a small tenant table) as a child process on a throwaway
 database: embedded PGlite in a temporary directory, or, when DATABASE_URL is set, a fresh
 database it creates on that server and drops at the end (the login needs CREATEDB). It signs
-up users, then runs four bounded phases against it over keep-alive connections: tenant read
+up users, then runs bounded phases against it over keep-alive connections: tenant read
 (signed-in GET of one row under RLS), tenant write (PATCH of it), sign-in (argon2id), jobs
-(batches of no-op jobs enqueued and processed). The server reports its own CPU time per
-phase, so the figures are the server's alone. A progress bar goes to stderr; a warning when
-the load average is above the core count (the figures are then inflated).
+(batches of no-op jobs enqueued and processed), file upload (1 MiB files through the files
+module, per MB; on a local directory, or on the store BLOB_URL names), realtime (deliveries
+to WebSockets, memory per connection). The server reports its own CPU time per phase, so the
+figures are the server's alone; with a Postgres on this machine, the CPU of its backends per
+operation is written too. A progress bar goes to stderr; a warning when the load average is
+above the core count (the figures are then inflated).
 
 --output <file>        where to write the profile (default socle-calibration.json)
 --duration <seconds>   length of each phase (default 10)

@@ -674,7 +674,13 @@ function planPhase(
     { what: 'jobs', rate: jobRate, capacity: job },
     { what: 'uploads (per MB)', rate: uploadRate, capacity: uploadCapacity },
   ].filter((load) => load.rate.hi > 0);
-  const databaseCpu = databaseVcpu(databaseLoads, targets.cpuUtilization);
+  // Counted only when every kind of this phase's load has its Postgres figure: a sum over some
+  // kinds would understate the server (a profile mixing runs measured some scenarios only).
+  const unmeasuredDatabase = databaseLoads.filter(
+    (load) => load.capacity?.databaseCpuMsPerOperation === undefined,
+  );
+  const databaseCpu =
+    unmeasuredDatabase.length > 0 ? undefined : databaseVcpu(databaseLoads, targets.cpuUtilization);
   const needed = shardsNeeded(
     iops,
     storageGB,
@@ -684,15 +690,14 @@ function planPhase(
   );
   if (databaseCpu === undefined)
     capacitySources.push(
-      `Postgres CPU: not measured (the calibration profile has no Postgres CPU figure: calibrate with DATABASE_URL on a Postgres server on the same machine); the server size is the databaseVcpu target, ${formatNumber(targets.databaseVcpu)} vCPU`,
+      `Postgres CPU: not measured for ${unmeasuredDatabase.map((load) => load.what).join(', ')} (calibrate with DATABASE_URL on a Postgres server on the same machine); the server size is the databaseVcpu target, ${formatNumber(targets.databaseVcpu)} vCPU`,
     );
   else
     capacitySources.push(
       `Postgres CPU: ${formatRange(databaseCpu, 'vCPU')} at peak (${databaseLoads
-        .map((load) =>
-          load.capacity?.databaseCpuMsPerOperation === undefined
-            ? `${load.what}: not measured`
-            : `${load.what} ${formatNumber(load.capacity.databaseCpuMsPerOperation)} ms each, from ${load.capacity.benchmark}`,
+        .map(
+          (load) =>
+            `${load.what} ${formatNumber(load.capacity?.databaseCpuMsPerOperation ?? 0)} ms each, from ${load.capacity?.benchmark}`,
         )
         .join('; ')}), for ${formatNumber(targets.databaseVcpu)} vCPU per server`,
     );

@@ -12,6 +12,7 @@ import { calibrationProblems, loadCalibration } from '../../src/plan/data.js';
 import { formatNumber } from '../../src/plan/quantity.js';
 import { testPostgresAdminUrl } from '../../src/testing/index.js';
 import { describeEachDatabase } from '../support/each-database.js';
+import { startS3Server, TEST_S3_CREDENTIALS } from '../support/s3-server.js';
 
 /**
  * `socle bench --calibrate` as a user of the installed package runs it: the built CLI (`npm test`
@@ -244,6 +245,38 @@ describeEachDatabase('socle bench --calibrate', (target) => {
       }
     }
   }, 120_000);
+});
+
+describe('socle bench --calibrate on an S3 store', () => {
+  let directory: string;
+  let s3: Awaited<ReturnType<typeof startS3Server>>;
+  beforeAll(async () => {
+    directory = await mkdtemp(join(tmpdir(), 'socle-calibrate-s3-'));
+    s3 = await startS3Server('calibration-s3');
+  });
+  afterAll(async () => {
+    await s3?.close();
+    await rm(directory, { recursive: true, force: true });
+  });
+
+  // The store is the one BLOB_URL names, as for socle start: the upload figure says which it was.
+  // PGlite only: the database does not change where the files go.
+  it("measures uploads to BLOB_URL's store and names it", async () => {
+    const output = join(directory, 'profile.json');
+    const run = await socle(
+      ['bench', '--calibrate', '--duration', '1', '--connections', '2', '--output', output],
+      directory,
+      {
+        BLOB_URL: s3.blobUrl(`calibration-${Date.now()}`),
+        AWS_ACCESS_KEY_ID: TEST_S3_CREDENTIALS.accessKeyId,
+        AWS_SECRET_ACCESS_KEY: TEST_S3_CREDENTIALS.secretAccessKey,
+      },
+    );
+    expect(run.code, run.stderr).toBe(0);
+    const upload = loadCalibration(output).capacities.fileUpload;
+    expect(upload?.benchmark).toBe('socle bench --calibrate file upload, s3 store (pglite)');
+    expect(upload?.measuredPerSecond).toBeGreaterThan(0);
+  }, 300_000);
 });
 
 describe('socle bench --calibrate flags', () => {

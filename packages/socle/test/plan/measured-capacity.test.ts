@@ -140,7 +140,17 @@ describe('Postgres CPU in the plan', () => {
     const unmeasured = plan(workload, prices, fixture).phases[0];
     expect(unmeasured?.postgres.cpu).toBeUndefined();
     expect(unmeasured?.capacitySources.find((line) => line.startsWith('Postgres CPU'))).toContain(
-      'not measured',
+      'not measured for reads, writes, sign-ins, jobs, uploads (per MB)',
+    );
+    // A profile with some kinds only (uploads measured on Postgres, the rest not) counts none of
+    // them, rather than a server sized for its uploads alone.
+    const partial = plan(workload, prices, {
+      ...fixture,
+      capacities: { ...fixture.capacities, fileUpload: measuredProfile.capacities.fileUpload as Capacity },
+    }).phases[0];
+    expect(partial?.postgres.cpu).toBeUndefined();
+    expect(partial?.capacitySources.find((line) => line.startsWith('Postgres CPU'))).toContain(
+      'not measured for reads, writes, sign-ins, jobs (calibrate',
     );
   });
 

@@ -289,9 +289,13 @@ describe('shipped data', () => {
 
   it('a total using a price not found when checked says so', () => {
     const result = planOf('000-strategybuzzer.yaml');
-    // DigitalOcean's droplet prices were not found: its totals are marked unverified.
-    expect(result.phases[0]?.providers.find((cost) => cost.provider === 'digitalocean')?.priceStatus).toBe(
+    // OVHcloud's prices were not found: its totals are marked unverified. DigitalOcean's droplets
+    // were found on a third party's copy of its price table.
+    expect(result.phases[0]?.providers.find((cost) => cost.provider === 'ovh')?.priceStatus).toBe(
       'unverified',
+    );
+    expect(result.phases[0]?.providers.find((cost) => cost.provider === 'digitalocean')?.priceStatus).toBe(
+      'secondary',
     );
     expect(result.phases[0]?.cdn?.services.find((cost) => cost.provider === 'cloudfront')?.priceStatus).toBe(
       'official',
