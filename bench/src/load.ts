@@ -26,7 +26,50 @@ export interface LoadOptions {
   readonly durationSeconds: number;
   /** The next request, called for every request (e.g. a random id). */
   readonly nextRequest: () => BenchRequest;
+  /**
+   * Instead of `nextRequest`: what each connection sends in turn, as a client's session does
+   * (a write, then reads), starting over at the end.
+   */
+  readonly session?: readonly (() => BenchRequest)[];
+  /**
+   * Response headers a client sends back on its next requests of the session, as a request header
+   * of the same name (`socle-lsn`: read-your-writes pinning). Forgotten when the session starts over.
+   */
+  readonly echoHeaders?: readonly string[];
   readonly signal: AbortSignal;
+}
+
+/** What one connection remembers between the requests of its session (autocannon's context). */
+interface SessionContext {
+  echoed?: Record<string, string>;
+}
+
+/** autocannon's request steps for `options`: one per session request (or the single `nextRequest`). */
+function requestSteps(options: LoadOptions): autocannon.Request[] {
+  const echo = (options.echoHeaders ?? []).map((name) => name.toLowerCase());
+  return (options.session ?? [options.nextRequest]).map(
+    (make): autocannon.Request => ({
+      setupRequest: (request, context) => {
+        const next = make();
+        request.method = next.method;
+        request.path = next.path;
+        request.headers = { ...request.headers, ...next.headers, ...(context as SessionContext).echoed };
+        if (next.body !== undefined) request.body = next.body;
+        return request;
+      },
+      ...(echo.length === 0
+        ? {}
+        : {
+            onResponse: (_status, _body, context, headers) => {
+              const session = context as SessionContext;
+              for (const [name, value] of Object.entries(headers ?? {})) {
+                if (!echo.includes(name.toLowerCase()) || typeof value !== 'string') continue;
+                session.echoed = { ...session.echoed, [name.toLowerCase()]: value };
+              }
+            },
+          }),
+    }),
+  );
 }
 
 /** Value at quantile `q` of ascending `sorted` (nearest rank). */
@@ -54,18 +97,7 @@ export async function measureLoad(options: LoadOptions): Promise<LoadMeasurement
       url: options.url,
       connections: options.connections,
       duration: options.durationSeconds,
-      requests: [
-        {
-          setupRequest: (request) => {
-            const next = options.nextRequest();
-            request.method = next.method;
-            request.path = next.path;
-            if (next.headers) request.headers = { ...request.headers, ...next.headers };
-            if (next.body !== undefined) request.body = next.body;
-            return request;
-          },
-        },
-      ],
+      requests: requestSteps(options),
     },
     (error: unknown, result) => finish(error, result),
   );

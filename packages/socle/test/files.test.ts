@@ -89,6 +89,27 @@ const callsModule = defineModule<CallsTables, { files: FilesServices }>({
   },
 });
 
+/** Armed by the crash test: the next organization deletion stops right after its commit. */
+let dieAfterOrganizationDeletion = false;
+/**
+ * Stands for a node dying between an organization's deletion commit and the removal of its files:
+ * its hook comes before the files module's (module order) and throws once armed, so nothing after
+ * the commit runs, as after a `kill -9` there.
+ */
+const nodeDeathModule = defineModule({
+  name: 'node_death',
+  dependsOn: ['tenancy'],
+  privacy: () => ({
+    exportSubject: async () => ({}),
+    eraseSubject: async () => undefined,
+    organizationDeleted: async () => {
+      if (!dieAfterOrganizationDeletion) return;
+      dieAfterOrganizationDeletion = false;
+      throw new Error('The node died after the deleting commit');
+    },
+  }),
+});
+
 const backends = ['local', 's3'] as const;
 const S3_BUCKET = 'socle-files';
 let s3: Awaited<ReturnType<typeof startS3Server>>;
@@ -113,6 +134,7 @@ describeEachDatabase('files', (target) => {
         clock,
         modules: [
           ...createBuiltInModules(),
+          nodeDeathModule,
           createFilesModule({
             buckets: [photos, avatars, recordings, minutes],
             quotaBytes: (scope) => (smallPlan.has(scope.id) ? SMALL_QUOTA_BYTES : 1024 * 1024 * 1024),
@@ -533,6 +555,28 @@ import { pathToFileURL } from 'node:url';
       // Another organization's bytes are untouched.
       expect(await socle.blobs.head(`t.${other.id}/minutes/${another.id}`)).toBeDefined();
       expect(await files.find({ tenantId: other.id }, 'minutes', another.id)).toBeDefined();
+    });
+
+    it("removes a deleted organization's files even when its node dies right after the deleting commit", async () => {
+      const doomed = await socle.newTenant();
+      // Minutes stay the organization's when their uploader is erased: only its deletion removes them.
+      const kept = (await upload('minutes', png(3000), headersOf(doomed), 'minutes.png')).json() as {
+        id: string;
+      };
+      expect((await files.organizationUsage(doomed.id)).usedBytes).toBe(3000);
+      const { privacy } = socle.servicesOf<{ privacy: PrivacyService }>('privacy');
+      dieAfterOrganizationDeletion = true;
+      await expect(privacy.erase(await privacy.findSubject(doomed.owner.userId))).rejects.toThrow();
+      // The organization is gone, its files not yet: record, usage and bytes are all still there.
+      expect(await files.find({ tenantId: doomed.id }, 'minutes', kept.id)).toBeDefined();
+      expect(await blobKeys(`t.${doomed.id}/`)).toEqual([`t.${doomed.id}/minutes/${kept.id}`]);
+      // What the deleting transaction committed runs on a worker (this node's once restarted, or another's).
+      await socle.jobs.runDueJobs();
+      expect(await files.find({ tenantId: doomed.id }, 'minutes', kept.id)).toBeUndefined();
+      expect((await files.organizationUsage(doomed.id)).usedBytes).toBe(0);
+      expect(await blobKeys(`t.${doomed.id}/`)).toEqual([]);
+      // Another organization's files are untouched.
+      expect(await blobKeys(`t.${other.id}/`)).not.toEqual([]);
     });
 
     it('archives and then deletes recordings as the lifecycle says (manual clock)', async () => {

@@ -1,5 +1,4 @@
 import { randomUUID } from 'node:crypto';
-import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type AuditServices, defineJob, defineModule, Type } from '../src/index.js';
 import { createBuiltInModules } from '../src/modules/index.js';
@@ -22,6 +21,7 @@ import { paymentsTestCatalog } from './fixtures/payments-module.js';
 import { callAs } from './support/api-client.js';
 import { postgresTarget } from './support/each-database.js';
 import { pusherServer, testRealtimeApp } from './support/realtime-clients.js';
+import { placeOnShard, rowsOn, startCheckout } from './support/shards.js';
 
 // Postgres only, by nature: shards are Postgres databases (SHARDS needs DATABASE_URL). Unlike
 // shards.test.ts (which moves tenants with logical replication, on a private cluster), nothing here
@@ -91,24 +91,8 @@ describe.skipIf(!postgresTarget.available)(
     const shards: Record<'a' | 'b', TestDatabase> = {} as never;
     const adminUrl = testPostgresAdminUrl();
 
-    /** Rows of a database, read as the superuser (beneath row-level security). */
-    async function rowsIn(url: string | undefined, text: string, values: unknown[] = []) {
-      const client = new pg.Client({ connectionString: url });
-      await client.connect();
-      try {
-        return (await client.query(text, values)).rows;
-      } finally {
-        await client.end();
-      }
-    }
-    const admin = (text: string) => rowsIn(adminUrl, text);
-
-    /** Places an organization that has no rows yet on a shard: its directory row. */
-    const place = (tenant: TestTenant, shard: 'a' | 'b') =>
-      rowsIn(socle.database.url, 'insert into socle.tenant_shards (tenant_id, shard) values ($1, $2)', [
-        tenant.id,
-        shard,
-      ]);
+    const admin = (text: string) => rowsOn(adminUrl, text);
+    const place = (tenant: TestTenant, shard: 'a' | 'b') => placeOnShard(socle, tenant.id, shard);
 
     /** Refuses every connection to a shard's database and ends those open; `false` lets them in again. */
     async function cutOff(shard: 'a' | 'b', cut: boolean) {
@@ -213,7 +197,7 @@ describe.skipIf(!postgresTarget.available)(
       expect(refused.json().code).toBe('ledger.owner_not_member');
       // The account is on the shard.
       expect(
-        await rowsIn(shards.a.url, 'select owner_user_id from ledger.accounts where tenant_id = $1', [
+        await rowsOn(shards.a.url, 'select owner_user_id from ledger.accounts where tenant_id = $1', [
           tenant.id,
         ]),
       ).toEqual([{ owner_user_id: member.userId }]);
@@ -230,7 +214,7 @@ describe.skipIf(!postgresTarget.available)(
       });
       expect(created.statusCode).toBe(201);
       const app = created.json() as { id: string; key: string; secret: string };
-      expect(await rowsIn(shards.b.url, 'select id from realtime.apps where id = $1', [app.id])).toEqual([
+      expect(await rowsOn(shards.b.url, 'select id from realtime.apps where id = $1', [app.id])).toEqual([
         { id: app.id },
       ]);
       const baseUrl = await socle.listen();
@@ -276,7 +260,7 @@ describe.skipIf(!postgresTarget.available)(
       }
       const countOn = async (tenantId: string) =>
         (
-          await rowsIn(
+          await rowsOn(
             shards.a.url,
             `select (select count(*) from life_notes.notes where tenant_id = $1)::int as notes,
                   (select count(*) from ledger.accounts where tenant_id = $1)::int as accounts,
@@ -313,14 +297,14 @@ describe.skipIf(!postgresTarget.available)(
       // erasure stops at the first of them, before tenancy deletes the organization: it is still
       // on the primary, its directory entry unmarked, its rows on the shard.
       expect(
-        await rowsIn(
+        await rowsOn(
           socle.database.url,
           'select deleted_at is not null as marked from socle.tenant_shards where tenant_id = $1',
           [doomed.id],
         ),
       ).toEqual([{ marked: false }]);
       expect(
-        await rowsIn(socle.database.url, 'select id from tenancy.organizations where id = $1', [doomed.id]),
+        await rowsOn(socle.database.url, 'select id from tenancy.organizations where id = $1', [doomed.id]),
       ).toEqual([{ id: doomed.id }]);
       expect((await countOn(doomed.id)).notes).toBe(2);
       // Retried (as the erasure's own resume does), it finishes.
@@ -328,12 +312,12 @@ describe.skipIf(!postgresTarget.available)(
       expect(erased.statusCode).toBe(200);
       expect(await countOn(doomed.id)).toEqual({ notes: 0, accounts: 0, audit: 0, jobs: 0 });
       expect(
-        await rowsIn(socle.database.url, 'select shard from socle.tenant_shards where tenant_id = $1', [
+        await rowsOn(socle.database.url, 'select shard from socle.tenant_shards where tenant_id = $1', [
           doomed.id,
         ]),
       ).toEqual([]);
       expect(
-        await rowsIn(socle.database.url, 'select id from tenancy.organizations where id = $1', [doomed.id]),
+        await rowsOn(socle.database.url, 'select id from tenancy.organizations where id = $1', [doomed.id]),
       ).toEqual([]);
       // The other organization of the shard is untouched.
       expect(await countOn(kept.id)).toEqual(keptBefore);
@@ -347,16 +331,6 @@ describe.skipIf(!postgresTarget.available)('tenant shards: payment webhooks (Pos
   let stripe: FakeStripe;
   let shard: TestDatabase;
   const adminUrl = testPostgresAdminUrl();
-
-  async function rowsOn(url: string | undefined, text: string, values: unknown[] = []) {
-    const client = new pg.Client({ connectionString: url });
-    await client.connect();
-    try {
-      return (await client.query(text, values)).rows;
-    } finally {
-      await client.end();
-    }
-  }
 
   beforeAll(async () => {
     stripe = await startFakeStripe();
@@ -390,29 +364,10 @@ describe.skipIf(!postgresTarget.available)('tenant shards: payment webhooks (Pos
 
   it('applies a provider webhook to a payment of an organization on a shard', async () => {
     const tenant = await socle.newTenant();
-    const directory = new pg.Client({ connectionString: socle.database.url });
-    await directory.connect();
-    try {
-      await directory.query("insert into socle.tenant_shards (tenant_id, shard) values ($1, 's')", [
-        tenant.id,
-      ]);
-    } finally {
-      await directory.end();
-    }
-    const checkout = await callAs(socle, tenant.owner, 'POST', '/payments/checkout', {
-      orgId: tenant.id,
-      payload: {
-        productId: 'coins-500',
-        successUrl: 'https://app.test/ok',
-        cancelUrl: 'https://app.test/cancel',
-      },
-    });
-    expect(checkout.statusCode).toBe(201);
-    const { id: paymentId, providerReference: sessionId } = checkout.json() as {
-      id: string;
-      providerReference: string;
-    };
-    const [completed] = stripe.completeCheckout(sessionId) as [StripeEvent];
+    await placeOnShard(socle, tenant.id, 's');
+    const { response, paymentId, sessionId } = await startCheckout(socle, tenant.owner, tenant.id);
+    expect(response.statusCode).toBe(201);
+    const [completed] = stripe.completeCheckout(sessionId as string) as [StripeEvent];
     expect(await stripe.deliver(`${await socle.listen()}/payments/webhooks/stripe`, completed)).toBe(200);
     const listed = await callAs(socle, tenant.owner, 'GET', '/payments/payments', { orgId: tenant.id });
     expect(listed.json().payments[0]).toMatchObject({ id: paymentId, status: 'succeeded' });
@@ -420,20 +375,10 @@ describe.skipIf(!postgresTarget.available)('tenant shards: payment webhooks (Pos
 
   it("exports and erases a member's payments and ledger accounts kept on their organization's shard", async () => {
     const tenant = await socle.newTenant();
-    await rowsOn(socle.database.url, "insert into socle.tenant_shards (tenant_id, shard) values ($1, 's')", [
-      tenant.id,
-    ]);
+    await placeOnShard(socle, tenant.id, 's');
     const member = await socle.newMember(tenant);
-    const checkout = await callAs(socle, member, 'POST', '/payments/checkout', {
-      orgId: tenant.id,
-      payload: {
-        productId: 'coins-500',
-        successUrl: 'https://app.test/ok',
-        cancelUrl: 'https://app.test/cancel',
-      },
-    });
-    expect(checkout.statusCode).toBe(201);
-    const paymentId = checkout.json().id as string;
+    const { response, paymentId } = await startCheckout(socle, member, tenant.id);
+    expect(response.statusCode).toBe(201);
     const account = await callAs(socle, tenant.owner, 'POST', '/org/ledger/accounts', {
       orgId: tenant.id,
       payload: { owner: { kind: 'user', userId: member.userId }, unit: 'credits' },

@@ -21,6 +21,7 @@ import {
   disposablePostgresSetup,
   startDisposablePostgres,
 } from './support/disposable-postgres.js';
+import { rowsOn } from './support/shards.js';
 
 // Postgres only, by nature: shards are Postgres databases (SHARDS needs DATABASE_URL), and the
 // move uses logical replication, which needs wal_level=logical: the shared server runs with
@@ -128,15 +129,8 @@ describe.skipIf(skip)('tenant shards (Postgres, private cluster with wal_level=l
   let admin: pg.Client;
 
   /** Rows of `table` per tenant in a database, read as the superuser (beneath row-level security). */
-  async function rowsIn(database: 'primary' | 'a' | 'b', text: string, values: unknown[] = []) {
-    const client = new pg.Client({ connectionString: urls[database] });
-    await client.connect();
-    try {
-      return (await client.query(text, values)).rows;
-    } finally {
-      await client.end();
-    }
-  }
+  const rowsIn = (database: 'primary' | 'a' | 'b', text: string, values: unknown[] = []) =>
+    rowsOn(urls[database], text, values);
 
   const putNote = (tenant: TestTenant, id: string, body: string) =>
     socle.app.inject({

@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { createStreamingPair, type StreamingPair } from 'socle/testing';
-import { type LoadMeasurement, measureLoad } from '../../load.js';
+import { type LoadMeasurement, type LoadOptions, measureLoad } from '../../load.js';
 import { processCpuSeconds } from '../../process-cpu.js';
 import type { BenchRequest, CustomResult, CustomRunSettings, CustomScenario } from '../../scenario.js';
 import { type ServerProcess, spawnServer } from '../../server-process.js';
@@ -27,23 +27,37 @@ const DEFAULT_CONNECTIONS = 32;
 const WARMUP_SECONDS = 2;
 /** HAProxy marks a node up after `rise` (2) checks; this interval makes that 200 ms. */
 const CHECK_INTER = '100ms';
-/** Share of writes in the mix. */
-const WRITE_SHARE = 0.2;
+/** Reads after each write in the mix's session: 1 write in 5 requests. */
+const READS_PER_WRITE = 4;
+/** Loads of one comparison, alternated this many times per round (A B A B): neighbours share the machine's state. */
+const ALTERNATIONS = 2;
+/** The header carrying a client's last write position (the kernel's LSN_HEADER). */
+const LSN_HEADER = 'socle-lsn';
 
 type Mix = 'read' | 'mix' | 'replica-read';
 
-const requestOf: Record<Mix, () => BenchRequest> = {
-  read: () => ({ method: 'GET', path: `/tenant-items/${randomItemId()}` }),
-  mix: () =>
-    Math.random() < WRITE_SHARE
-      ? {
-          method: 'PATCH',
-          path: `/tenant-items/${randomItemId()}`,
-          headers: { 'content-type': 'application/json' },
-          body: JSON.stringify({ priceCents: Math.floor(Math.random() * 100_000) }),
-        }
-      : { method: 'GET', path: `/replica-items/${randomItemId()}` },
-  'replica-read': () => ({ method: 'GET', path: `/replica-items/${randomItemId()}` }),
+const tenantRead = (): BenchRequest => ({ method: 'GET', path: `/tenant-items/${randomItemId()}` });
+const replicaRead = (): BenchRequest => ({ method: 'GET', path: `/replica-items/${randomItemId()}` });
+const write = (): BenchRequest => ({
+  method: 'PATCH',
+  path: `/tenant-items/${randomItemId()}`,
+  headers: { 'content-type': 'application/json' },
+  body: JSON.stringify({ priceCents: Math.floor(Math.random() * 100_000) }),
+});
+
+/**
+ * What each connection sends. The mix is a client's session: a write, then reads through
+ * db.replica that send back the write's `socle-lsn` (read-your-writes: a replica serves them only
+ * once it has replayed the write, else the primary does); the session then starts over unpinned.
+ */
+const loadOf: Record<Mix, Pick<LoadOptions, 'nextRequest' | 'session' | 'echoHeaders'>> = {
+  read: { nextRequest: tenantRead },
+  mix: {
+    nextRequest: replicaRead,
+    session: [write, ...Array.from({ length: READS_PER_WRITE }, () => replicaRead)],
+    echoHeaders: [LSN_HEADER],
+  },
+  'replica-read': { nextRequest: replicaRead },
 };
 
 interface Figures {
@@ -56,6 +70,8 @@ interface Figures {
   readonly cpuMsPerRequest: number;
   readonly non2xx: number;
   readonly errors: number;
+  /** Requests per second over those of the comparison's baseline measured just before it (1 for the baseline). */
+  readonly ratio: number;
 }
 
 async function freePort(): Promise<number> {
@@ -123,15 +139,21 @@ async function measure(
   settings: CustomRunSettings,
 ): Promise<Figures> {
   const connections = settings.connections ?? DEFAULT_CONNECTIONS;
-  const next = () => {
-    const request = requestOf[load]();
+  const withHeaders = (make: () => BenchRequest) => (): BenchRequest => {
+    const request = make();
     return { ...request, headers: { ...headers, ...request.headers } };
+  };
+  const { nextRequest, session, echoHeaders } = loadOf[load];
+  const requests = {
+    nextRequest: withHeaders(nextRequest),
+    ...(session === undefined ? {} : { session: session.map(withHeaders) }),
+    ...(echoHeaders === undefined ? {} : { echoHeaders }),
   };
   await measureLoad({
     url,
     connections,
     durationSeconds: WARMUP_SECONDS,
-    nextRequest: next,
+    ...requests,
     signal: settings.signal,
   });
   const cpuBefore = await cpuOf(pids);
@@ -139,7 +161,7 @@ async function measure(
     url,
     connections,
     durationSeconds: settings.durationSeconds,
-    nextRequest: next,
+    ...requests,
     signal: settings.signal,
   });
   const cpuSeconds = (await cpuOf(pids)) - cpuBefore;
@@ -152,6 +174,7 @@ async function measure(
     cpuMsPerRequest: result.totalRequests === 0 ? Number.NaN : (cpuSeconds * 1000) / result.totalRequests,
     non2xx: result.non2xx,
     errors: result.errors + result.timeouts,
+    ratio: 1,
   };
   settings.progress(
     `  ${setup.padEnd(22)} ${load.padEnd(12)} ${figures.requestsPerSecond.toFixed(0).padStart(6)} req/s  p99 ${figures.p99Ms.toFixed(1)} ms  cpu ${figures.cpuMsPerRequest.toFixed(2)} ms/req  non2xx ${figures.non2xx}  errors ${figures.errors}`,
@@ -191,60 +214,82 @@ async function startNodes(
 
 const hostPort = (url: string) => new URL(url).host;
 
-/** One round: every setup and load once. */
+/** A place to send load: a node directly, or HAProxy in front of some. */
+interface Target {
+  readonly setup: string;
+  readonly url: string;
+  readonly headers: RequestHeaders;
+  /** Processes whose CPU the requests cost (nodes, HAProxy). */
+  readonly pids: readonly number[];
+}
+
+/**
+ * Measures `load` on the baseline then each other target, `ALTERNATIONS` times over (A B A B):
+ * each ratio is to the baseline measured just before, under the same load of the machine.
+ */
+async function compare(
+  load: Mix,
+  baseline: Target,
+  others: readonly Target[],
+  settings: CustomRunSettings,
+): Promise<Figures[]> {
+  const figures: Figures[] = [];
+  for (let turn = 0; turn < ALTERNATIONS && !settings.signal.aborted; turn++) {
+    const base = await measure(baseline.setup, load, baseline.url, baseline.headers, baseline.pids, settings);
+    figures.push(base);
+    for (const target of others) {
+      const measured = await measure(target.setup, load, target.url, target.headers, target.pids, settings);
+      figures.push({ ...measured, ratio: measured.requestsPerSecond / base.requestsPerSecond });
+    }
+  }
+  return figures;
+}
+
+/**
+ * One round: three nodes and HAProxy in front of 1, 2 and 3 of them, and a fourth node with the
+ * streaming replica, all running at once so the loads can alternate between them.
+ */
 async function round(pair: StreamingPair, settings: CustomRunSettings): Promise<Figures[]> {
   const figures: Figures[] = [];
   const nodes = await startNodes(3, pair.primaryUrl, [], settings);
+  const haproxies: Awaited<ReturnType<typeof startHaproxy>>[] = [];
+  let withReplica: ServerProcess | undefined;
   try {
+    [withReplica] = (await startNodes(1, pair.primaryUrl, [pair.replicaUrl], settings)) as [ServerProcess];
     const [first] = nodes as [ServerProcess];
     const headers = first.requestHeaders;
-    for (const load of ['read', 'mix'] as const)
-      figures.push(await measure('1 node, direct', load, first.url, headers, [first.pid], settings));
-    figures.push(await measure('1 node, direct', 'replica-read', first.url, headers, [first.pid], settings));
+    const direct: Target = { setup: '1 node, direct', url: first.url, headers, pids: [first.pid] };
+    const balanced: Target[] = [];
     for (const count of [1, 2, 3]) {
       const serving = nodes.slice(0, count);
       const haproxy = await startHaproxy(
         serving.map((node) => hostPort(node.url)),
         settings.signal,
       );
-      try {
-        const pids = [...serving.map((node) => node.pid), haproxy.pid];
-        for (const load of ['read', 'mix'] as const)
-          figures.push(
-            await measure(
-              `HAProxy + ${count} node${count > 1 ? 's' : ''}`,
-              load,
-              haproxy.url,
-              headers,
-              pids,
-              settings,
-            ),
-          );
-      } finally {
-        await haproxy.stop();
-      }
+      haproxies.push(haproxy);
+      balanced.push({
+        setup: `HAProxy + ${count} node${count > 1 ? 's' : ''}`,
+        url: haproxy.url,
+        headers,
+        pids: [...serving.map((node) => node.pid), haproxy.pid],
+      });
     }
-  } finally {
-    await Promise.all(nodes.map((node) => node.stop()));
-  }
-  // The same node with the streaming replica in DATABASE_REPLICA_URLS.
-  const [withReplica] = (await startNodes(1, pair.primaryUrl, [pair.replicaUrl], settings)) as [
-    ServerProcess,
-  ];
-  try {
+    for (const load of ['read', 'mix'] as const)
+      figures.push(...(await compare(load, direct, balanced, settings)));
+    // The same node's code with the streaming replica in DATABASE_REPLICA_URLS, against primary-only.
+    const replica: Target = {
+      setup: '1 node + replica',
+      url: withReplica.url,
+      headers: withReplica.requestHeaders,
+      pids: [withReplica.pid],
+    };
     for (const load of ['replica-read', 'mix'] as const)
-      figures.push(
-        await measure(
-          '1 node + replica',
-          load,
-          withReplica.url,
-          withReplica.requestHeaders,
-          [withReplica.pid],
-          settings,
-        ),
-      );
+      figures.push(...(await compare(load, direct, [replica], settings)));
   } finally {
-    await withReplica.stop();
+    await Promise.all(haproxies.map((haproxy) => haproxy.stop()));
+    await Promise.all(
+      [...nodes, ...(withReplica === undefined ? [] : [withReplica])].map((node) => node.stop()),
+    );
   }
   return figures;
 }
@@ -261,7 +306,7 @@ export const fleet: CustomScenario = {
   kind: 'custom',
   name: 'fleet',
   description:
-    'HAProxy (deploy/haproxy) in front of 1, 2 and 3 Socle nodes: tenant read and a read/write mix (20 % PATCH, reads through db.replica) vs one node loaded directly; one node with a pg_basebackup streaming replica vs primary-only',
+    'HAProxy (deploy/haproxy) in front of 1, 2 and 3 Socle nodes: tenant read and a read/write mix (sessions of a PATCH then 4 db.replica reads echoing its socle-lsn) vs one node loaded directly; one node with a pg_basebackup streaming replica vs primary-only; loads alternated A B A B',
   dialects: ['postgres'],
   createsDatabases: true,
   async run(dialect: BenchDialect, settings: CustomRunSettings): Promise<CustomResult> {
@@ -278,29 +323,33 @@ export const fleet: CustomScenario = {
       await pair.destroy();
       settings.progress('  primary and replica stopped and removed');
     }
-    // Medians of the rounds, per setup and load.
-    const medians = (rounds[0] ?? []).map((first, position) => {
-      const of = (key: keyof Figures) => median(rounds.map((figures) => figures[position]?.[key] as number));
+    // Medians of every measurement of each setup and load (rounds × alternations); the ratio's is
+    // the median of ratios each taken against the baseline measured just before.
+    const all = rounds.flat();
+    const keys = [...new Set(all.map((row) => `${row.setup}\u0000${row.load}`))];
+    const medians = keys.map((key) => {
+      const rows = all.filter((row) => `${row.setup}\u0000${row.load}` === key);
+      const of = (field: keyof Figures) => median(rows.map((row) => row[field] as number));
+      const [first] = rows as [Figures];
       return {
         setup: first.setup,
         load: first.load,
+        samples: rows.length,
         requestsPerSecond: of('requestsPerSecond'),
         p50Ms: of('p50Ms'),
         p99Ms: of('p99Ms'),
         cpuMsPerRequest: of('cpuMsPerRequest'),
-        non2xx: Math.max(...rounds.map((figures) => figures[position]?.non2xx ?? 0)),
-        errors: Math.max(...rounds.map((figures) => figures[position]?.errors ?? 0)),
+        ratio: of('ratio'),
+        non2xx: Math.max(...rows.map((row) => row.non2xx)),
+        errors: Math.max(...rows.map((row) => row.errors)),
       };
     });
-    const direct = (load: Mix) =>
-      medians.find((row) => row.setup === '1 node, direct' && row.load === load)?.requestsPerSecond ??
-      Number.NaN;
     const lines = [
-      `fleet (${dialect}, medians of ${rounds.length} round(s), ${settings.durationSeconds} s each, ${settings.connections ?? DEFAULT_CONNECTIONS} connections)`,
+      `fleet (${dialect}, medians of ${rounds.length} round(s) × ${ALTERNATIONS} alternations, ${settings.durationSeconds} s each, ${settings.connections ?? DEFAULT_CONNECTIONS} connections; mix = a write then ${READS_PER_WRITE} db.replica reads sending its ${LSN_HEADER} back)`,
       `  ${'setup'.padEnd(22)} ${'load'.padEnd(12)} ${'req/s'.padStart(7)} ${'p50 ms'.padStart(7)} ${'p99 ms'.padStart(7)} ${'CPU ms/req'.padStart(10)} ${'vs direct'.padStart(9)}  non2xx/errors`,
       ...medians.map(
         (row) =>
-          `  ${row.setup.padEnd(22)} ${row.load.padEnd(12)} ${row.requestsPerSecond.toFixed(0).padStart(7)} ${row.p50Ms.toFixed(2).padStart(7)} ${row.p99Ms.toFixed(2).padStart(7)} ${row.cpuMsPerRequest.toFixed(3).padStart(10)} ${(row.requestsPerSecond / direct(row.load)).toFixed(2).padStart(9)}  ${row.non2xx}/${row.errors}`,
+          `  ${row.setup.padEnd(22)} ${row.load.padEnd(12)} ${row.requestsPerSecond.toFixed(0).padStart(7)} ${row.p50Ms.toFixed(2).padStart(7)} ${row.p99Ms.toFixed(2).padStart(7)} ${row.cpuMsPerRequest.toFixed(3).padStart(10)} ${row.ratio.toFixed(2).padStart(9)}  ${row.non2xx}/${row.errors}`,
       ),
     ];
     return { scenario: 'fleet', dialect, text: lines.join('\n'), figures: { medians, rounds } };

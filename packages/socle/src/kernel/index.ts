@@ -116,6 +116,7 @@ export {
 } from './modules/index.js';
 export { type PrivacyHooks, type PrivacySubject, withOwnerTransaction } from './privacy/index.js';
 export {
+  connectionExecutor,
   defineJob,
   type Enqueued,
   type EnqueueOptions,

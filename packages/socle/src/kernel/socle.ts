@@ -378,7 +378,7 @@ export async function createSocle(options: CreateSocleOptions): Promise<Socle> {
       shards: readinessShards,
       isDraining: () => stopping || draining,
     });
-    if (config.databaseReplicaUrls.length > 0) installReadYourWrites(app, db, log);
+    if (db.hasReplicas) installReadYourWrites(app, db, log);
     for (const module of modules)
       services.set(
         module.name,

@@ -46,6 +46,33 @@ describe('loadConfig', () => {
     });
   });
 
+  it('reads SHARDS with each shard’s replicas after |, and names a bad replica without echoing it', () => {
+    const config = loadConfig({
+      env: {
+        DATABASE_URL: 'postgres://app@db:5432/app',
+        SHARDS:
+          'eu1=postgres://app@db-eu1/app|postgres://app@db-eu1-r1/app|postgres://app@db-eu1-r2/app,eu2=postgres://app@db-eu2/app',
+      },
+      configFile: false,
+    });
+    expect(config.shards).toEqual([
+      {
+        name: 'eu1',
+        url: 'postgres://app@db-eu1/app',
+        replicaUrls: ['postgres://app@db-eu1-r1/app', 'postgres://app@db-eu1-r2/app'],
+      },
+      { name: 'eu2', url: 'postgres://app@db-eu2/app' },
+    ]);
+    const error = configError(() =>
+      loadConfig({
+        env: { SHARDS: 'eu1=postgres://app:secret@db-eu1/app|https://secret-replica/app' },
+        configFile: false,
+      }),
+    );
+    expect(error.message).toContain('item 1 (eu1): replica 1 after | is not a postgres:// URL');
+    expect(error.message).not.toContain('secret');
+  });
+
   it('takes TRUST_PROXY as a flag, a number of proxy hops or proxy addresses', () => {
     const trustProxy = (value: string) =>
       loadConfig({ env: { TRUST_PROXY: value }, configFile: false }).trustProxy;

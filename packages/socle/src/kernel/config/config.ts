@@ -167,6 +167,12 @@ export interface Shard {
   /** lower-case letters, digits, `_` and `-`; `primary` names `databaseUrl` and is reserved. */
   readonly name: string;
   readonly url: string;
+  /**
+   * Streaming replicas of this shard (`SHARDS=eu1=postgres://…|postgres://replica…`): its tenants'
+   * `db.replica` reads go there, under the same read-your-writes and lag rules as
+   * `databaseReplicaUrls` for the primary's tenants. Default none.
+   */
+  readonly replicaUrls?: readonly string[];
 }
 
 interface Setting<K extends keyof Config> {
@@ -254,7 +260,11 @@ const replicaUrls: Parser<readonly string[]> = (raw) => {
 
 const SHARD_NAME = /^[a-z0-9][a-z0-9_-]{0,62}$/;
 
-/** `SHARDS`: `name=postgres://…` items, comma-separated; the URLs are never echoed. */
+/**
+ * `SHARDS`: `name=postgres://…` items, comma-separated, each optionally followed by its replicas'
+ * URLs after `|` (`eu1=postgres://db-eu1/socle|postgres://db-eu1-r1/socle`; `|` never appears
+ * unescaped in a URL); the URLs are never echoed.
+ */
 const shardList: Parser<readonly Shard[]> = (raw) => {
   const parsed = list(raw);
   if (!parsed.ok) return parsed;
@@ -263,7 +273,9 @@ const shardList: Parser<readonly Shard[]> = (raw) => {
   for (const [index, item] of parsed.value.entries()) {
     const separator = item.indexOf('=');
     const name = separator === -1 ? '' : item.slice(0, separator).trim();
-    const shardUrl = separator === -1 ? '' : item.slice(separator + 1).trim();
+    const [shardUrl = '', ...replicaUrls] = (separator === -1 ? '' : item.slice(separator + 1))
+      .split('|')
+      .map((part) => part.trim());
     if (!SHARD_NAME.test(name) || name === 'primary')
       return {
         ok: false,
@@ -271,9 +283,15 @@ const shardList: Parser<readonly Shard[]> = (raw) => {
       };
     if (shardUrl === '' || !postgresUrl(shardUrl).ok)
       return { ok: false, message: `item ${index + 1} (${name}) is not name=postgres://…` };
+    const badReplica = replicaUrls.findIndex((replicaUrl) => !postgresUrl(replicaUrl).ok);
+    if (badReplica !== -1)
+      return {
+        ok: false,
+        message: `item ${index + 1} (${name}): replica ${badReplica + 1} after | is not a postgres:// URL`,
+      };
     if (shards.some((shard) => shard.name === name))
       return { ok: false, message: `names shard ${name} twice` };
-    shards.push({ name, url: shardUrl });
+    shards.push({ name, url: shardUrl, ...(replicaUrls.length === 0 ? {} : { replicaUrls }) });
   }
   return { ok: true, value: shards };
 };
@@ -424,7 +442,7 @@ const SETTINGS = [
     secret: true,
     env: 'SHARDS',
     description:
-      'Tenant shards, name=postgres://… comma-separated: each organization the directory places on one has its requests, jobs and commands run there (needs DATABASE_URL, the directory)',
+      'Tenant shards, name=postgres://… comma-separated (each optionally |postgres://… of its read replicas): each organization the directory places on one has its requests, jobs and commands run there (needs DATABASE_URL, the directory)',
     defaultValue: [],
     parse: shardList,
   },

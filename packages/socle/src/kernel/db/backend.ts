@@ -134,6 +134,11 @@ export interface LeasedConnection extends SqlConnection {
   setInTransaction(inTransaction: boolean): void;
   /** Returns the session to the pool; `discard` closes it instead (it may be in a broken state). */
   release(discard?: boolean): void;
+  /**
+   * With `SHARDS`: the shard this session is of (undefined: the primary). What a write is noted
+   * against, so the client's next reads wait for that database's replicas.
+   */
+  readonly shard?: string | undefined;
 }
 
 /**

@@ -79,9 +79,10 @@ export interface Database<Tables = unknown> {
   readonly kysely: Kysely<Tables>;
   /**
    * A Kysely for reads that may be stale: lists, searches, dashboards, history, anything a user
-   * would not miss for a second after someone else's write. With `DATABASE_REPLICA_URLS`, each
-   * statement goes to a streaming replica that has replayed this client's last write (read your
-   * writes) and is within the lag threshold, else to the primary; without replicas, and outside
+   * would not miss for a second after someone else's write. With `DATABASE_REPLICA_URLS` (or the
+   * replicas of the tenant's shard in `SHARDS`), each statement goes to a streaming replica that
+   * has replayed this client's last write there (read your writes) and is within the lag
+   * threshold, else to the primary (of the shard); without replicas, and outside
    * a request (jobs, CLI), to the primary. Its statements run read-only everywhere (a write on it
    * fails, on the primary too) and carry the scope's settings like `kysely`'s; a transaction on it
    * is refused. A prepared query runs on it with `query.execute(params, db.replica)`.
@@ -90,13 +91,20 @@ export interface Database<Tables = unknown> {
    * const recent = await db.replica.selectFrom('notes.notes').selectAll().orderBy('created_at', 'desc').limit(50).execute();
    */
   readonly replica: Kysely<Tables>;
-  /** Each configured replica: in rotation or not, and why; its lag. Empty without replicas. */
+  /** Each configured replica (the primary's, then each shard's): in rotation or not, and why; its lag. Empty without replicas. */
   replicaStatus(): readonly ReplicaStatus[];
   /**
    * The primary's current WAL position, as `pg_lsn` text: what a client that has just written must
    * see from now on (the HTTP layer sends it back in the `socle-lsn` cookie). Undefined without replicas.
    */
   primaryPosition(): Promise<string | undefined>;
+  /**
+   * The current WAL position of `database` (`primary`, or a shard's name) when it has replicas,
+   * else undefined: what read-your-writes hands a client that wrote there.
+   */
+  positionOf(database: string): Promise<string | undefined>;
+  /** Whether any database (the primary or a shard) has replicas: read-your-writes is needed. */
+  readonly hasReplicas: boolean;
   /** Reads every replica's position now instead of at the next check (tests, `socle` commands). */
   checkReplicas(): Promise<void>;
   transaction<T>(work: (trx: Transaction<Tables>) => Promise<T>, options?: TransactionOptions): Promise<T>;
@@ -317,13 +325,18 @@ export function createDatabase(backend: DatabaseBackend, options: CreateDatabase
     const settings = contextProvider?.();
     return settings === undefined ? undefined : settingEntries(settings);
   };
-  // Writes are noted only when replicas exist: nothing else needs to know.
-  const onWrite = readRouter === undefined ? undefined : noteWrite;
+  // Writes are noted only when replicas exist (the primary's or a shard's): nothing else needs to know.
+  const shardReadRouters = shardRouter?.readRouters ?? new Map<string, ReadRouter>();
+  const hasReplicas = readRouter !== undefined || shardReadRouters.size > 0;
+  const onWrite = hasReplicas ? noteWrite : undefined;
   // With shards, every lease asks which tenant it acts for; without, the backend is used as it is
   // (nothing looked up, no wrapper: the single-database path is unchanged).
   const scopeTenant = () => contextProvider?.()?.[TENANT_ID_SETTING];
-  const routed = (tenantOf: () => string | undefined, base: DatabaseBackend = backend): DatabaseBackend =>
-    shardRouter === undefined ? base : shardRouter.route(tenantOf, base);
+  const routed = (
+    tenantOf: () => string | undefined,
+    base: DatabaseBackend = backend,
+    reads = false,
+  ): DatabaseBackend => (shardRouter === undefined ? base : shardRouter.route(tenantOf, base, reads));
   // A transaction's session is leased before its BEGIN: the tenant is that of the settings it is
   // about to carry (explicit ones over the scope's); any other lease acts for the scope's tenant.
   const statementBackend = routed(() => {
@@ -336,7 +349,7 @@ export function createDatabase(backend: DatabaseBackend, options: CreateDatabase
   const runStatement = createStatementRunner(statementBackend, scopeSettings, onWrite);
   const replica = new Kysely<unknown>({
     dialect: createKyselyDialect(
-      routed(scopeTenant, readRouter?.reads ?? backend),
+      routed(scopeTenant, readRouter?.reads ?? backend, true),
       () => {
         const scope = scopeSettings();
         return scope === undefined ? READ_ONLY : [...scope, ...READ_ONLY];
@@ -406,13 +419,24 @@ export function createDatabase(backend: DatabaseBackend, options: CreateDatabase
     location: backend.location,
     kysely,
     replica,
-    replicaStatus: () => readRouter?.status() ?? [],
+    replicaStatus: () => [
+      ...(readRouter?.status() ?? []),
+      ...[...shardReadRouters.values()].flatMap((router) => router.status()),
+    ],
     async primaryPosition() {
       if (readRouter === undefined) return undefined;
       return formatLsn(await readRouter.primaryLsn());
     },
+    async positionOf(name) {
+      const router = name === PRIMARY_SHARD ? readRouter : shardReadRouters.get(name);
+      return router === undefined ? undefined : formatLsn(await router.primaryLsn());
+    },
+    hasReplicas,
     async checkReplicas() {
-      await readRouter?.check();
+      await Promise.all([
+        readRouter?.check(),
+        ...[...shardReadRouters.values()].map((router) => router.check()),
+      ]);
     },
     async transaction(work, options = {}) {
       const retries = options.conflictRetries ?? DEFAULT_CONFLICT_RETRIES;
@@ -457,7 +481,7 @@ export function createDatabase(backend: DatabaseBackend, options: CreateDatabase
       if (withOptions.replica === true)
         return new Kysely<unknown>({
           dialect: createKyselyDialect(
-            routed(instanceTenant, readRouter?.reads ?? backend),
+            routed(instanceTenant, readRouter?.reads ?? backend, true),
             () => [...(statementSettings() ?? []), ...READ_ONLY],
             {
               refuseTransactions: true,
@@ -500,6 +524,7 @@ export function createDatabase(backend: DatabaseBackend, options: CreateDatabase
       backend.setAppRole(role);
       for (const replicaBackend of options.replicaBackends ?? []) replicaBackend.setAppRole(role);
       for (const shardBackend of shardRouter?.shards.values() ?? []) shardBackend.setAppRole(role);
+      for (const replicaBackend of shardRouter?.replicaBackends ?? []) replicaBackend.setAppRole(role);
     },
     ...(backend.listen === undefined ? {} : { listen: backend.listen.bind(backend) }),
     ...(backend.snapshot === undefined ? {} : { snapshot: backend.snapshot.bind(backend) }),

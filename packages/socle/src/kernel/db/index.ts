@@ -32,7 +32,9 @@ export { redactUrl } from './postgres-backend.js';
 export type { PreparedQuery } from './prepared-query.js';
 export {
   createReadRouter,
+  EVERY_DATABASE,
   formatLsn,
+  PRIMARY_DATABASE,
   parseLsn,
   type ReadConsistency,
   type ReadRouter,

@@ -87,7 +87,7 @@ type OpeningQuery = NonNullable<LeasedConnection['queryOpeningTransaction']>;
  * Told after a transaction commits or a statement that may write succeeds outside one, so the
  * request's later reads and its client's next ones do not go to a replica that has not replayed it.
  */
-export type WriteObserver = () => void;
+export type WriteObserver = (shard: string | undefined) => void;
 
 /** A statement outside a transaction that is not a plain `select` may have written (conservative). */
 export function mayWrite(sql: string): boolean {
@@ -120,7 +120,7 @@ export function createStatementRunner(
     const leased = await backend.acquire();
     try {
       const { rows } = await querySession<Row>(leased, scopeSettings(), sql, parameters);
-      if (onWrite !== undefined && mayWrite(sql)) onWrite();
+      if (onWrite !== undefined && mayWrite(sql)) onWrite(leased.shard);
       return rows;
     } finally {
       // As Kysely's driver does (releaseConnection): the backend discards a session it knows broken.
@@ -178,7 +178,8 @@ class BackendConnection implements DatabaseConnection {
       compiledQuery.sql,
       compiledQuery.parameters,
     );
-    if (this.onWrite !== undefined && !this.inTransaction && mayWrite(compiledQuery.sql)) this.onWrite();
+    if (this.onWrite !== undefined && !this.inTransaction && mayWrite(compiledQuery.sql))
+      this.onWrite(this.leased.shard);
     return {
       rows: result.rows,
       ...(result.affectedRows === undefined ? {} : { numAffectedRows: BigInt(result.affectedRows) }),
@@ -281,7 +282,7 @@ class BackendDriver implements Driver {
     await leased.execute('commit');
     leased.setInTransaction(false);
     (connection as BackendConnection).inTransaction = false;
-    this.onWrite?.();
+    this.onWrite?.(leased.shard);
   }
 
   async rollbackTransaction(connection: DatabaseConnection): Promise<void> {

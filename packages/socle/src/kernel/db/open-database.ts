@@ -8,8 +8,15 @@ import { lockDataDirectory } from './data-dir-lock.js';
 import { createDatabase, type Database } from './database.js';
 import { createPgliteBackend } from './pglite-backend.js';
 import { createPostgresBackend, redactUrl } from './postgres-backend.js';
-import { createReadRouter, type ReadRoutingMetrics } from './read-routing.js';
-import { createShardRouter, type ShardRouter } from './shard-routing.js';
+import {
+  createReadRouter,
+  createReplicaInstruments,
+  type ReadRouter,
+  type ReadRoutingMetrics,
+  type Replica,
+  type ReplicaInstruments,
+} from './read-routing.js';
+import { createShardRouter, PRIMARY_SHARD, type ShardRouter } from './shard-routing.js';
 
 export interface OpenDatabaseOptions {
   readonly config: Pick<
@@ -80,38 +87,104 @@ function replicaName(url: string): string {
   }
 }
 
-/** A pool per `SHARDS` entry (sized and bounded like the primary's), and the router between them. */
-function openShards(
+/**
+ * A pool per replica URL and the router that sends `db.replica` reads of `database` (`primary`,
+ * or a shard's name) to them, each replica's position read once before the first read is routed
+ * (one that does not answer stays out).
+ */
+async function openReadRouter(
+  options: OpenDatabaseOptions,
+  database: string,
+  primary: DatabaseBackend,
+  urls: readonly string[],
+  routing: NonNullable<OpenDatabaseOptions['routeReads']>,
+  instruments: ReplicaInstruments | undefined,
+): Promise<{ router: ReadRouter; replicas: Replica[] }> {
+  const { config, log } = options;
+  const replicas = urls.map((url) => {
+    const name = replicaName(url);
+    const backend: DatabaseBackend = createPostgresBackend({
+      url,
+      poolMax: options.poolMax ?? config.databasePoolMax,
+      connectTimeoutMs: config.databaseConnectTimeoutMs,
+      statementTimeoutMs: config.databaseStatementTimeoutMs,
+      applicationName: `${options.applicationName ?? 'socle'}-replica`,
+      outage: createOutageLog(log, `Read replica ${name}`, 'its reads go to the primary'),
+      preparedStatements: config.databasePreparedStatements,
+      ...(options.observeQuery ? { observeQuery: options.observeQuery } : {}),
+      ...(options.observeAcquire ? { observeAcquire: options.observeAcquire } : {}),
+      onPoolError: (error) =>
+        log.warn(
+          { err: error, replica: name },
+          'An idle replica connection failed; it was removed from the pool',
+        ),
+    });
+    return { name, backend };
+  });
+  const router = createReadRouter({
+    database,
+    primary,
+    replicas,
+    maxLagMs: config.databaseReplicaMaxLagMs ?? 5000,
+    checkIntervalMs: config.databaseReplicaCheckIntervalMs ?? 1000,
+    clock: routing.clock,
+    log,
+    ...(instruments === undefined ? {} : { instruments }),
+  });
+  await router.check();
+  return { router, replicas };
+}
+
+/**
+ * A pool per `SHARDS` entry (sized and bounded like the primary's), the read router of each shard
+ * with replicas (when this pool routes reads), and the router between them.
+ */
+async function openShards(
   options: OpenDatabaseOptions,
   primary: DatabaseBackend,
   routing: NonNullable<OpenDatabaseOptions['routeTenants']>,
-): ShardRouter {
+  instruments: () => ReplicaInstruments | undefined,
+): Promise<ShardRouter> {
   const { config, log } = options;
   const shards = new Map<string, DatabaseBackend>();
+  const readRouters = new Map<string, ReadRouter>();
+  const replicaBackends: DatabaseBackend[] = [];
   for (const shard of config.shards ?? []) {
-    shards.set(
-      shard.name,
-      createPostgresBackend({
-        url: shard.url,
-        poolMax: options.poolMax ?? config.databasePoolMax,
-        connectTimeoutMs: config.databaseConnectTimeoutMs,
-        statementTimeoutMs: config.databaseStatementTimeoutMs,
-        applicationName: `${options.applicationName ?? 'socle'}-shard-${shard.name}`,
-        outage: createOutageLog(log, `Shard ${shard.name}`, 'requests of its tenants answer 503'),
-        preparedStatements: config.databasePreparedStatements,
-        ...(options.observeQuery ? { observeQuery: options.observeQuery } : {}),
-        ...(options.observeAcquire ? { observeAcquire: options.observeAcquire } : {}),
-        onPoolError: (error) =>
-          log.warn(
-            { err: error, shard: shard.name },
-            'An idle shard connection failed; it was removed from the pool',
-          ),
-      }),
-    );
+    const backend = createPostgresBackend({
+      url: shard.url,
+      poolMax: options.poolMax ?? config.databasePoolMax,
+      connectTimeoutMs: config.databaseConnectTimeoutMs,
+      statementTimeoutMs: config.databaseStatementTimeoutMs,
+      applicationName: `${options.applicationName ?? 'socle'}-shard-${shard.name}`,
+      outage: createOutageLog(log, `Shard ${shard.name}`, 'requests of its tenants answer 503'),
+      preparedStatements: config.databasePreparedStatements,
+      ...(options.observeQuery ? { observeQuery: options.observeQuery } : {}),
+      ...(options.observeAcquire ? { observeAcquire: options.observeAcquire } : {}),
+      onPoolError: (error) =>
+        log.warn(
+          { err: error, shard: shard.name },
+          'An idle shard connection failed; it was removed from the pool',
+        ),
+    });
+    shards.set(shard.name, backend);
+    if (options.routeReads !== undefined && (shard.replicaUrls ?? []).length > 0) {
+      const { router, replicas } = await openReadRouter(
+        options,
+        shard.name,
+        backend,
+        shard.replicaUrls ?? [],
+        options.routeReads,
+        instruments(),
+      );
+      readRouters.set(shard.name, router);
+      replicaBackends.push(...replicas.map((replica) => replica.backend));
+    }
   }
   return createShardRouter({
     primary,
     shards,
+    readRouters,
+    replicaBackends,
     cacheMs: config.shardsDirectoryCacheMs ?? 1000,
     clock: routing.clock,
     ...(routing.onShardError === undefined ? {} : { onError: routing.onShardError }),
@@ -145,46 +218,30 @@ export async function openDatabase(options: OpenDatabaseOptions): Promise<Databa
       onPoolError: (error) =>
         log.warn({ err: error }, 'An idle database connection failed; it was removed from the pool'),
     });
+    // The replica metrics are registered once, by the first router that needs them.
+    let instruments: ReplicaInstruments | undefined;
+    const instrumentsOnce = () => {
+      const metrics = options.routeReads?.metrics;
+      if (metrics !== undefined) instruments ??= createReplicaInstruments(metrics);
+      return instruments;
+    };
     const shardRouter =
       options.routeTenants === undefined || (config.shards ?? []).length === 0
         ? undefined
-        : openShards(options, primary, options.routeTenants);
+        : await openShards(options, primary, options.routeTenants, instrumentsOnce);
     const sharded = {
       ...(shardRouter === undefined ? {} : { shardRouter }),
       ...(options.onConflictRetry === undefined ? {} : { onConflictRetry: options.onConflictRetry }),
     };
     if (replicaUrls.length === 0 || options.routeReads === undefined) return createDatabase(primary, sharded);
-    const replicas = replicaUrls.map((url) => {
-      const name = replicaName(url);
-      const backend: DatabaseBackend = createPostgresBackend({
-        url,
-        poolMax: options.poolMax ?? config.databasePoolMax,
-        connectTimeoutMs: config.databaseConnectTimeoutMs,
-        statementTimeoutMs: config.databaseStatementTimeoutMs,
-        applicationName: `${options.applicationName ?? 'socle'}-replica`,
-        outage: createOutageLog(log, `Read replica ${name}`, 'its reads go to the primary'),
-        preparedStatements: config.databasePreparedStatements,
-        ...(options.observeQuery ? { observeQuery: options.observeQuery } : {}),
-        ...(options.observeAcquire ? { observeAcquire: options.observeAcquire } : {}),
-        onPoolError: (error) =>
-          log.warn(
-            { err: error, replica: name },
-            'An idle replica connection failed; it was removed from the pool',
-          ),
-      });
-      return { name, backend };
-    });
-    const readRouter = createReadRouter({
+    const { router: readRouter, replicas } = await openReadRouter(
+      options,
+      PRIMARY_SHARD,
       primary,
-      replicas,
-      maxLagMs: config.databaseReplicaMaxLagMs ?? 5000,
-      checkIntervalMs: config.databaseReplicaCheckIntervalMs ?? 1000,
-      clock: options.routeReads.clock,
-      log,
-      ...(options.routeReads.metrics === undefined ? {} : { metrics: options.routeReads.metrics }),
-    });
-    // Where each replica is, before the first read is routed (one that does not answer stays out).
-    await readRouter.check();
+      replicaUrls,
+      options.routeReads,
+      instrumentsOnce(),
+    );
     return createDatabase(primary, {
       readRouter,
       replicaBackends: replicas.map((replica) => replica.backend),

@@ -12,15 +12,22 @@ import {
 } from './backend.js';
 import { isDatabaseUnavailable } from './database-errors.js';
 
+/** The name of `DATABASE_URL` among the databases a client's positions are kept for (as in the shard directory). */
+export const PRIMARY_DATABASE = 'primary';
+/** A position entry that holds for every database: what an unreadable cookie asks (never stale). */
+export const EVERY_DATABASE = '*';
+
 /**
- * What the reads of one request must see. A request that carries the position of its client's
- * last write (`minimumLsn`, from the `socle-lsn` cookie or header) reads from a replica only once
- * that replica has replayed past it; a request that wrote itself (`wrote`) reads from the primary
- * for the rest of its life, and its response carries the primary's new position.
+ * What the reads of one request must see. A request that carries the positions of its client's
+ * last writes (`minimumLsn`, per database: the primary and each shard, from the `socle-lsn`
+ * cookie or header) reads from a replica of a database only once that replica has replayed past
+ * its position there; a request that wrote itself (`wroteOn`) reads from the primaries for the rest
+ * of its life, and its response carries the new position of each database it wrote on.
  */
 export interface ReadConsistency {
-  minimumLsn: bigint | undefined;
-  wrote: boolean;
+  minimumLsn: ReadonlyMap<string, bigint>;
+  /** `primary` and the names of the shards this request wrote on. */
+  readonly wroteOn: Set<string>;
 }
 
 const consistencyStorage = new AsyncLocalStorage<ReadConsistency>();
@@ -34,10 +41,12 @@ export function withReadConsistency<T>(consistency: ReadConsistency, work: () =>
   return consistencyStorage.run(consistency, work);
 }
 
-/** Notes that the current request wrote on the primary (a committed transaction, a statement). */
-export function noteWrite(): void {
-  const consistency = consistencyStorage.getStore();
-  if (consistency !== undefined) consistency.wrote = true;
+/**
+ * Notes that the current request wrote (a committed transaction, a statement) on the primary, or
+ * on `shard`.
+ */
+export function noteWrite(shard?: string): void {
+  consistencyStorage.getStore()?.wroteOn.add(shard ?? PRIMARY_DATABASE);
 }
 
 const LSN = /^([0-9A-Fa-f]{1,8})\/([0-9A-Fa-f]{1,8})$/;
@@ -57,6 +66,8 @@ export function formatLsn(lsn: bigint): string {
 export interface ReplicaStatus {
   /** Host, port and database of the replica (no credentials). */
   readonly name: string;
+  /** Whose replica it is: `primary`, or a shard's name. */
+  readonly database: string;
   /** Serving reads: answered its last check, still replaying, within the lag threshold. */
   readonly inRotation: boolean;
   /** How long ago the primary had WAL this replica has not replayed yet, at the last check. */
@@ -88,13 +99,16 @@ export interface ReadRoutingMetrics {
 }
 
 export interface ReadRouterOptions {
+  /** Which database this router's primary is: `primary` (default) or a shard's name (read-your-writes keeps a position per database). */
+  readonly database?: string;
   readonly primary: DatabaseBackend;
   readonly replicas: readonly Replica[];
   readonly maxLagMs: number;
   readonly checkIntervalMs: number;
   readonly clock: Clock;
   readonly log: Logger;
-  readonly metrics?: ReadRoutingMetrics;
+  /** Where it reports (see {@link createReplicaInstruments}): one set for every router of a process. */
+  readonly instruments?: ReplicaInstruments;
 }
 
 /**
@@ -131,11 +145,61 @@ function replicaCannotServe(error: unknown): boolean {
   return error instanceof Error && RECOVERY_CONFLICT.test(error.message);
 }
 
+/** Reports of every read router of a process: the routers of the primary and of each shard share them. */
+export interface ReplicaInstruments {
+  readonly readsByTarget: { inc(labels: Readonly<Record<string, string>>): void };
+  /** Adds a router's replicas to the lag and rotation gauges. */
+  track(states: () => readonly ReplicaGaugeState[]): void;
+}
+
+interface ReplicaGaugeState {
+  readonly replica: { readonly name: string };
+  readonly inRotation: boolean;
+  readonly lagSeconds: number;
+}
+
+/**
+ * Registers the replica metrics once per process: `socle_db_reads_total{target}`,
+ * `socle_db_replica_lag_seconds{replica}` and `socle_db_replica_in_rotation{replica}`, the gauges
+ * reading every router tracked (a replica is named by its `host:port/db`, unique across shards).
+ */
+export function createReplicaInstruments(metrics: ReadRoutingMetrics): ReplicaInstruments {
+  const tracked: (() => readonly ReplicaGaugeState[])[] = [];
+  const every = () => tracked.flatMap((states) => states());
+  metrics.gauge({
+    name: 'socle_db_replica_lag_seconds',
+    help: 'How long ago the primary had WAL this replica had not replayed, at its last check',
+    labelNames: ['replica'],
+    collect: (set) => {
+      for (const state of every()) set({ replica: state.replica.name }, state.lagSeconds);
+    },
+  });
+  metrics.gauge({
+    name: 'socle_db_replica_in_rotation',
+    help: '1 while the replica serves reads; 0 while it is down, not replaying or past the lag threshold',
+    labelNames: ['replica'],
+    collect: (set) => {
+      for (const state of every()) set({ replica: state.replica.name }, state.inRotation ? 1 : 0);
+    },
+  });
+  return {
+    readsByTarget: metrics.counter({
+      name: 'socle_db_reads_total',
+      help: 'Reads that were allowed to be stale (db.replica), by the database that served them (primary or a replica)',
+      labelNames: ['target'],
+    }),
+    track: (states) => {
+      tracked.push(states);
+    },
+  };
+}
+
 /** Primary positions kept to date a replica's lag: enough to span the threshold at one check per interval. */
 const MAX_SAMPLES = 10_000;
 
 export function createReadRouter(options: ReadRouterOptions): ReadRouter {
   const { primary, clock, log } = options;
+  const database = options.database ?? PRIMARY_DATABASE;
   const states: ReplicaState[] = options.replicas.map((replica) => ({
     replica,
     // Out until its first check says where it is.
@@ -147,28 +211,8 @@ export function createReadRouter(options: ReadRouterOptions): ReadRouter {
   /** The primary's position at each check, oldest first: a replica's lag is how long ago the first one past its replay position was seen. */
   const samples: { lsn: bigint; at: number }[] = [];
   let next = 0;
-  const readsByTarget = options.metrics?.counter({
-    name: 'socle_db_reads_total',
-    help: 'Reads that were allowed to be stale (db.replica), by the database that served them (primary or a replica)',
-    labelNames: ['target'],
-  });
-  options.metrics?.gauge({
-    name: 'socle_db_replica_lag_seconds',
-    help: 'How long ago the primary had WAL this replica had not replayed, at its last check',
-    labelNames: ['replica'],
-    collect: (set) => {
-      for (const state of states) set({ replica: state.replica.name }, state.lagSeconds);
-    },
-  });
-  options.metrics?.gauge({
-    name: 'socle_db_replica_in_rotation',
-    help: '1 while the replica serves reads; 0 while it is down, not replaying or past the lag threshold',
-    labelNames: ['replica'],
-    collect: (set) => {
-      for (const state of states) set({ replica: state.replica.name }, state.inRotation ? 1 : 0);
-    },
-  });
-
+  const readsByTarget = options.instruments?.readsByTarget;
+  options.instruments?.track(() => states);
   const takeOut = (state: ReplicaState, problem: string) => {
     if (state.inRotation)
       log.warn(
@@ -256,8 +300,8 @@ export function createReadRouter(options: ReadRouterOptions): ReadRouter {
   /** The replica that may serve the current read, if any (round robin among those that qualify). */
   function chooseReplica(): ReplicaState | undefined {
     const consistency = consistencyStorage.getStore();
-    if (consistency === undefined || consistency.wrote || states.length === 0) return undefined;
-    const minimum = consistency.minimumLsn ?? 0n;
+    if (consistency === undefined || consistency.wroteOn.size > 0 || states.length === 0) return undefined;
+    const minimum = consistency.minimumLsn.get(database) ?? consistency.minimumLsn.get(EVERY_DATABASE) ?? 0n;
     for (let tried = 0; tried < states.length; tried++) {
       const state = states[(next + tried) % states.length] as ReplicaState;
       if (state.inRotation && state.replayLsn !== undefined && state.replayLsn >= minimum) {
@@ -270,7 +314,7 @@ export function createReadRouter(options: ReadRouterOptions): ReadRouter {
 
   async function leasePrimary(privilege: Privilege | undefined): Promise<LeasedConnection> {
     const leased = await primary.acquire(privilege);
-    readsByTarget?.inc({ target: 'primary' });
+    readsByTarget?.inc({ target: database });
     return leased;
   }
 
@@ -311,6 +355,7 @@ export function createReadRouter(options: ReadRouterOptions): ReadRouter {
     status: () =>
       states.map((state) => ({
         name: state.replica.name,
+        database,
         inRotation: state.inRotation,
         lagSeconds: state.lagSeconds,
         replayLsn: state.replayLsn === undefined ? undefined : formatLsn(state.replayLsn),

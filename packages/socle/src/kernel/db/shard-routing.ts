@@ -8,9 +8,10 @@ import {
   type SqlResult,
   withBackendSession,
 } from './backend.js';
+import { PRIMARY_DATABASE, type ReadRouter } from './read-routing.js';
 
 /** The directory's name for `DATABASE_URL`: a tenant without a directory row lives there. */
-export const PRIMARY_SHARD = 'primary';
+export const PRIMARY_SHARD = PRIMARY_DATABASE;
 
 /**
  * SQLSTATE raised by the trigger a tenant move installs on the tenant's old shard, for a write of a
@@ -54,6 +55,10 @@ export interface ShardRouterOptions {
   readonly primary: DatabaseBackend;
   /** The pools of `SHARDS`, by name. */
   readonly shards: ReadonlyMap<string, DatabaseBackend>;
+  /** The read routers of the shards that have replicas (the request pool's only), by name. */
+  readonly readRouters?: ReadonlyMap<string, ReadRouter>;
+  /** The replicas' pools, closed with the shards. */
+  readonly replicaBackends?: readonly DatabaseBackend[];
   readonly cacheMs: number;
   readonly clock: Clock;
   /**
@@ -72,14 +77,19 @@ export interface ShardRouter {
   /**
    * A backend whose sessions are those of the shard of `tenantOf()` at lease time (the primary for
    * no tenant, or a tenant the directory does not list). `base` serves the primary's leases
-   * (the primary itself, or its read router).
+   * (the primary itself, or its read router). With `reads`, the leases are for reads that may be
+   * stale (`db.replica`): a shard with replicas serves them through its read router.
    */
-  route(tenantOf: () => string | undefined, base?: DatabaseBackend): DatabaseBackend;
+  route(tenantOf: () => string | undefined, base?: DatabaseBackend, reads?: boolean): DatabaseBackend;
   /** The shard of a tenant (`primary` when none is listed), from the cache or the directory. */
   shardOf(tenantId: string): Promise<string>;
   /** Drops a tenant's cached entry (a move switched it, as far as this process knows). */
   forget(tenantId: string): void;
   readonly shards: ReadonlyMap<string, DatabaseBackend>;
+  /** The read routers of the shards that have replicas, by name. */
+  readonly readRouters: ReadonlyMap<string, ReadRouter>;
+  /** Their replicas' pools. */
+  readonly replicaBackends: readonly DatabaseBackend[];
   close(): Promise<void>;
 }
 
@@ -87,6 +97,7 @@ const CACHE_LIMIT = 100_000;
 
 export function createShardRouter(options: ShardRouterOptions): ShardRouter {
   const { primary, shards, clock, onError } = options;
+  const readRouters = options.readRouters ?? new Map<string, ReadRouter>();
   const cache = new Map<string, { shard: string; until: number }>();
 
   async function readDirectory(tenantId: string): Promise<string> {
@@ -114,9 +125,11 @@ export function createShardRouter(options: ShardRouterOptions): ShardRouter {
 
   return {
     shards,
+    readRouters,
+    replicaBackends: options.replicaBackends ?? [],
     shardOf,
     forget,
-    route(tenantOf, base = primary) {
+    route(tenantOf, base = primary, reads = false) {
       return {
         dialect: primary.dialect,
         location: primary.location,
@@ -126,7 +139,10 @@ export function createShardRouter(options: ShardRouterOptions): ShardRouter {
           if (tenantId === undefined || tenantId === '' || privilege === 'owner')
             return base.acquire(privilege);
           const name = await shardOf(tenantId);
-          const backend = name === PRIMARY_SHARD ? base : shards.get(name);
+          const backend =
+            name === PRIMARY_SHARD
+              ? base
+              : ((reads ? readRouters.get(name)?.reads : undefined) ?? shards.get(name));
           if (backend === undefined)
             throw new Error(
               `The directory places tenant ${tenantId} on shard "${name}", which SHARDS does not name`,
@@ -144,6 +160,7 @@ export function createShardRouter(options: ShardRouterOptions): ShardRouter {
             leased,
             () => forget(tenantId),
             () => onError?.(name),
+            name,
           );
         },
         setAppRole() {
@@ -156,7 +173,10 @@ export function createShardRouter(options: ShardRouterOptions): ShardRouter {
       };
     },
     async close() {
-      await Promise.all([...shards.values()].map((backend) => backend.close()));
+      await Promise.all([...readRouters.values()].map((router) => router.close()));
+      await Promise.all(
+        [...shards.values(), ...(options.replicaBackends ?? [])].map((backend) => backend.close()),
+      );
     },
   };
 }
@@ -170,6 +190,8 @@ class ShardSession implements LeasedConnection {
     private readonly leased: LeasedConnection,
     private readonly onMoved: () => void,
     private readonly onError?: () => void,
+    /** The shard's name; undefined for the primary's sessions. */
+    readonly shard?: string,
   ) {}
 
   async #run<T>(statement: Promise<T>): Promise<T> {

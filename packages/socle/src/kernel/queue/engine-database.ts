@@ -1,5 +1,5 @@
 import type { Db } from 'pg-boss';
-import type { Privilege } from '../db/backend.js';
+import type { Privilege, SqlConnection } from '../db/backend.js';
 import type { Database } from '../db/index.js';
 
 /** The slice of a Kysely transaction (or Kysely instance) that can run a raw statement. */
@@ -29,6 +29,20 @@ export function transactionExecutor(trx: unknown): Db {
       });
       return { rows: [...result.rows] };
     },
+  };
+}
+
+/**
+ * A raw connection's open transaction as a job executor: what lets the privacy hooks, which work
+ * as the owner on a connection rather than through Kysely, enqueue a job that commits or rolls
+ * back with their own writes (an organization's deletion and the job that removes its files).
+ *
+ * @example
+ * await jobs.enqueue(connectionExecutor(connection), 'tenancy.finishOrganizationDeletion', { organizationId });
+ */
+export function connectionExecutor(connection: SqlConnection): QueryExecutorLike {
+  return {
+    executeQuery: async ({ sql, parameters }) => ({ rows: (await connection.query(sql, parameters)).rows }),
   };
 }
 

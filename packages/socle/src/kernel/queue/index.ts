@@ -1,3 +1,4 @@
+export { connectionExecutor } from './engine-database.js';
 export {
   collectJobDefinitions,
   defineJob,

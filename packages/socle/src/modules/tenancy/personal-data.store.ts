@@ -1,4 +1,9 @@
-import { type Database, type PrivacySubject, withOwnerTransaction } from '../../kernel/index.js';
+import {
+  type Database,
+  type PrivacySubject,
+  type SqlConnection,
+  withOwnerTransaction,
+} from '../../kernel/index.js';
 
 /**
  * SQL of what tenancy holds about one person across every organization (memberships,
@@ -49,9 +54,14 @@ export function createPersonalDataStore(
     /**
      * Removes the person from every organization: one they were the only member of is deleted
      * (with its data: returned, for what lies outside the database); one they were the last owner of gets its longest-standing remaining member
-     * (admins first) as owner. Deletes the invitations sent to their email.
+     * (admins first) as owner. Deletes the invitations sent to their email. `whileDeleting` runs in
+     * the deleting transaction for each organization deleted (what must commit with its deletion:
+     * the job that removes what lies outside its rows).
      */
-    async eraseMemberships(subject: PrivacySubject): Promise<string[]> {
+    async eraseMemberships(
+      subject: PrivacySubject,
+      whileDeleting: (connection: SqlConnection, tenantId: string) => Promise<void>,
+    ): Promise<string[]> {
       const deleted: string[] = [];
       await withOwnerTransaction(db, async (connection) => {
         const { rows } = await connection.query<{
@@ -71,6 +81,7 @@ export function createPersonalDataStore(
             // With SHARDS its rows on its shard (no foreign key reaches there) go after the commit.
             await db.markTenantDeleted(connection, row.tenant_id);
             await connection.query('delete from tenancy.organizations where id = $1', [row.tenant_id]);
+            await whileDeleting(connection, row.tenant_id);
             deleted.push(row.tenant_id);
             continue;
           }

@@ -1,5 +1,5 @@
 import type { Kysely } from 'kysely';
-import { defineModule, type SetupContext } from '../../kernel/index.js';
+import { defineJob, defineModule, type SetupContext, Type } from '../../kernel/index.js';
 import type { IdentityServices } from '../identity/index.js';
 import type { MailServices } from '../mail/index.js';
 import { installApiKeyAuthentication } from './api-key-authentication.hooks.js';
@@ -11,7 +11,7 @@ import { createOrganizationService, type InvitationDelivery } from './organizati
 import { createOrganizationsStore } from './organizations.store.js';
 import { createPersonalDataStore } from './personal-data.store.js';
 import type { OrgRole } from './roles.js';
-import { createTenancyPrivacy } from './tenancy.privacy.js';
+import { createTenancyPrivacy, FINISH_ORGANIZATION_DELETION } from './tenancy.privacy.js';
 import { registerTenancyRoutes } from './tenancy.routes.js';
 import type { TenancyTables } from './tenancy.tables.js';
 
@@ -66,10 +66,23 @@ function createTenancyServices(context: SetupContext<TenancyTables>, options: Te
     organizations,
     apiKeys,
     personalData,
+    /**
+     * What follows an organization's deletion outside its rows on the primary, idempotent: its rows
+     * on its shard (with `SHARDS`), then every module's `organizationDeleted` hook (its files'
+     * records, usage and bytes). Run after the deleting commit, and by the job that commit enqueued
+     * should the node die first.
+     */
+    async finishOrganizationDeletion(tenantId: string): Promise<void> {
+      await context.db.purgeDeletedTenants();
+      for (const { hooks } of context.privacyHooks()) await hooks.organizationDeleted?.(tenantId);
+    },
     organizationIdsOf: personalData.organizationIdsOf,
     memberRole: (executor: Kysely<unknown>, userId: string) => store.memberRole(executor, userId),
   } satisfies TenancyServices & Record<string, unknown>;
 }
+
+/** Everything tenancy's setup builds (its job handlers' and privacy hooks' view). */
+export type TenancyModuleServices = ReturnType<typeof createTenancyServices>;
 
 /** What the tenancy module gives other modules (`context.servicesOf<TenancyServices>('tenancy')`). */
 export interface TenancyServices {
@@ -100,7 +113,21 @@ export function createTenancyModule(options: TenancyOptions = {}) {
     // Read before a request's tenant (and so its shard) is known: stays on the primary with SHARDS.
     placement: 'primary',
     setup: (context: SetupContext<TenancyTables>) => createTenancyServices(context, options),
-    privacy: ({ services, privacyHooks }) => createTenancyPrivacy(services.personalData, privacyHooks),
+    privacy: ({ services, jobs }) => createTenancyPrivacy(services, jobs),
+    jobs: {
+      // Enqueued in the transaction that deletes an organization: a node dying right after that
+      // commit leaves the job, and any worker finishes the deletion (its shard rows, its files).
+      // Retried for about a day (a shard or the blob store down meanwhile), then kept as failed.
+      [FINISH_ORGANIZATION_DELETION]: defineJob({
+        schema: Type.Object({ organizationId: Type.String({ format: 'uuid' }) }),
+        queue: 'low',
+        maxAttempts: 100,
+        backoff: { initialDelayMs: 5_000, maxDelayMs: 15 * 60_000 },
+        handler: async ({ payload }, services: TenancyModuleServices) => {
+          await services.finishOrganizationDeletion(payload.organizationId);
+        },
+      }),
+    },
     dependsOn: ['identity', 'mail'],
     migrations: new URL('./migrations/', import.meta.url),
     configureHttp(app, { services, scope, clock }) {
