@@ -102,7 +102,9 @@ describeEachDatabase('Operator: audit log, realtime apps and members of every or
       [alpha.id, alice.userId, false],
     ]);
     // Events of no organization (sign-ups) are the operator's to see too.
-    const signUps = (await asOperator('GET', '/operator/audit-events?action=POST%20%2Fauth%2Fsign-up')).json();
+    const signUps = (
+      await asOperator('GET', '/operator/audit-events?action=POST%20%2Fauth%2Fsign-up')
+    ).json();
     expect(signUps.events.length).toBeGreaterThan(0);
     expect(signUps.events.every((event: AuditEvent) => event.tenantId === null)).toBe(true);
     // One organization's, one actor's.
@@ -114,7 +116,9 @@ describeEachDatabase('Operator: audit log, realtime apps and members of every or
     // Pages: the second starts where the first ended.
     const first = (await asOperator('GET', '/operator/audit-events?limit=1')).json();
     expect(first.events).toHaveLength(1);
-    const second = (await asOperator('GET', `/operator/audit-events?limit=1&cursor=${first.nextCursor}`)).json();
+    const second = (
+      await asOperator('GET', `/operator/audit-events?limit=1&cursor=${first.nextCursor}`)
+    ).json();
     expect(second.events).toHaveLength(1);
     expect(second.events[0].id).not.toBe(first.events[0].id);
     // Bad input names the field.
@@ -205,7 +209,10 @@ describeEachDatabase('Operator: audit log, realtime apps and members of every or
     const remove = await asOperator('DELETE', `/operator/organizations/${alpha.id}/members/${carla.userId}`);
     expect(remove.statusCode, remove.body).toBe(204);
     expect((await members()).map((member) => member.userId)).not.toContain(carla.userId);
-    const lastOwner = await asOperator('DELETE', `/operator/organizations/${alpha.id}/members/${alice.userId}`);
+    const lastOwner = await asOperator(
+      'DELETE',
+      `/operator/organizations/${alpha.id}/members/${alice.userId}`,
+    );
     expect(lastOwner.json().code).toBe('tenancy.last_owner');
     expect((await members()).map((member) => member.userId)).toContain(alice.userId);
 
@@ -241,8 +248,9 @@ describeEachDatabase('Operator: audit log, realtime apps and members of every or
         status: 204,
       }),
     ]);
-    const operatorActions = (await asOperator('GET', `/operator/audit-events?org=${alpha.id}&limit=200`)).json()
-      .events as AuditEvent[];
+    const operatorActions = (
+      await asOperator('GET', `/operator/audit-events?org=${alpha.id}&limit=200`)
+    ).json().events as AuditEvent[];
     expect(
       operatorActions
         .filter((event) => event.actorOperator)
@@ -258,7 +266,9 @@ describeEachDatabase('Operator: audit log, realtime apps and members of every or
     ]);
     // Refused requests of people are not the operator's: Alice's own calls stay hers.
     expect(
-      operatorActions.filter((event) => event.actorUserId === alice.userId).every((event) => !event.actorOperator),
+      operatorActions
+        .filter((event) => event.actorUserId === alice.userId)
+        .every((event) => !event.actorOperator),
     ).toBe(true);
   });
 });

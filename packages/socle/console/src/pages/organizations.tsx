@@ -207,7 +207,11 @@ function Members({ source, name }: { source: MembersSource; name: string }) {
     );
   };
   return (
-    <section aria-label={source.operator ? format(words.membersOfOrganization, { name }) : `${words.members} — ${name}`}>
+    <section
+      aria-label={
+        source.operator ? format(words.membersOfOrganization, { name }) : `${words.members} — ${name}`
+      }
+    >
       <h3>
         {words.members} — {name}
       </h3>

@@ -74,7 +74,9 @@ export function Realtime({ context }: PageProps) {
       if (after) params.set('after', after);
       return api<{ apps: App[]; next: string | null }>(`/operator/realtime/apps?${params}`);
     }
-    return orgId === undefined ? undefined : { apps: await api<App[]>('/realtime/apps', { orgId }), next: null };
+    return orgId === undefined
+      ? undefined
+      : { apps: await api<App[]>('/realtime/apps', { orgId }), next: null };
   }, [operator, orgId, after]);
   if (!operator && orgId === undefined) return <p>{words.noOrganization}</p>;
   const source = operator ? operatorSource : orgSource(orgId as string);

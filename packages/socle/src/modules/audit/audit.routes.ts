@@ -73,7 +73,9 @@ export function registerAuditRoutes(app: HttpServer, audit: AuditService): void 
           "Every organization's audit log and the events of none (sign-ins, the operator's own), newest first, or one organization's (operator token)",
         querystring: Type.Object(
           {
-            org: Type.Optional(Type.String({ format: 'uuid', description: "Only this organization's events" })),
+            org: Type.Optional(
+              Type.String({ format: 'uuid', description: "Only this organization's events" }),
+            ),
             ...Filters,
           },
           { additionalProperties: false },

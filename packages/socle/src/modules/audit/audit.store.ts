@@ -97,27 +97,23 @@ export function createAuditStore(db: Database<AuditTables>) {
      * (occurred_at, id).
      */
     listEvents(filter: AuditEventFilter, executor: Kysely<AuditTables>) {
-      let query = executor
-        .selectFrom('audit.events')
-        .select([
-          'id',
-          'tenant_id',
-          'occurred_at',
-          'actor_user_id',
-          'actor_api_key_id',
-          'actor_operator',
-          'action',
-          'target',
-          'changed_fields',
-          'status',
-          'ip',
-          'user_agent',
-          'request_id',
-          // Full precision for the cursor: a JavaScript Date keeps milliseconds, Postgres microseconds.
-          sql<string>`to_char(occurred_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`.as(
-            'position',
-          ),
-        ])
+      let query = executor.selectFrom('audit.events').select([
+        'id',
+        'tenant_id',
+        'occurred_at',
+        'actor_user_id',
+        'actor_api_key_id',
+        'actor_operator',
+        'action',
+        'target',
+        'changed_fields',
+        'status',
+        'ip',
+        'user_agent',
+        'request_id',
+        // Full precision for the cursor: a JavaScript Date keeps milliseconds, Postgres microseconds.
+        sql<string>`to_char(occurred_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`.as('position'),
+      ]);
       const { tenantId, actor, actionPrefix, since, until, after } = filter;
       // Row-level security already confines the rows; naming the tenant lets the planner use
       // the (tenant_id, occurred_at, id) index directly.

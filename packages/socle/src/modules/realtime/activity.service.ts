@@ -33,29 +33,29 @@ export function createActivityService(options: {
   readonly state: Pick<SharedState, 'channels' | 'members'>;
 }) {
   async function activityOf(appId: string): Promise<AppActivity> {
-      const occupied = [...(await options.state.channels(appId))].sort(([a], [b]) => a.localeCompare(b));
-      const channels: AppActivity['channels'][number][] = [];
-      for (const [name, subscriptions] of occupied.slice(0, ACTIVITY_MAX_CHANNELS)) {
-        if (channelType(name)?.kind !== 'presence') {
-          channels.push({ name, subscriptions });
-          continue;
-        }
-        const members = await options.state.members(appId, name);
-        channels.push({
-          name,
-          subscriptions,
-          memberCount: members.length,
-          members: members.slice(0, ACTIVITY_MAX_MEMBERS).map((member) => ({
-            userId: member.userId,
-            ...(member.userInfo === undefined ? {} : { userInfo: member.userInfo }),
-          })),
-        });
+    const occupied = [...(await options.state.channels(appId))].sort(([a], [b]) => a.localeCompare(b));
+    const channels: AppActivity['channels'][number][] = [];
+    for (const [name, subscriptions] of occupied.slice(0, ACTIVITY_MAX_CHANNELS)) {
+      if (channelType(name)?.kind !== 'presence') {
+        channels.push({ name, subscriptions });
+        continue;
       }
-      return {
-        connections: await options.gateway.fleetConnectionCount(appId),
-        channels,
-        truncated: occupied.length > ACTIVITY_MAX_CHANNELS,
-      };
+      const members = await options.state.members(appId, name);
+      channels.push({
+        name,
+        subscriptions,
+        memberCount: members.length,
+        members: members.slice(0, ACTIVITY_MAX_MEMBERS).map((member) => ({
+          userId: member.userId,
+          ...(member.userInfo === undefined ? {} : { userInfo: member.userInfo }),
+        })),
+      });
+    }
+    return {
+      connections: await options.gateway.fleetConnectionCount(appId),
+      channels,
+      truncated: occupied.length > ACTIVITY_MAX_CHANNELS,
+    };
   }
   return {
     async activity(acting: ActingAdmin, appId: string): Promise<AppActivity> {

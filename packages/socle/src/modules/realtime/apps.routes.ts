@@ -55,12 +55,9 @@ const Activity = Type.Object({
       subscriptions: Type.Integer(),
       memberCount: Type.Optional(Type.Integer({ description: 'presence channels: users' })),
       members: Type.Optional(
-        Type.Array(
-          Type.Object({ userId: Type.String(), userInfo: Type.Optional(Type.Unknown()) }),
-          {
-            description: 'presence channels: the first 100 users',
-          },
-        ),
+        Type.Array(Type.Object({ userId: Type.String(), userInfo: Type.Optional(Type.Unknown()) }), {
+          description: 'presence channels: the first 100 users',
+        }),
       ),
     }),
     { description: 'occupied channels in name order, the first 500' },
@@ -143,7 +140,10 @@ export function registerAppRoutes(app: HttpServer, apps: AppsService, activity: 
             org: Type.Optional(Type.String({ format: 'uuid', description: "Only this organization's apps" })),
             limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 200, default: 50 })),
             after: Type.Optional(
-              Type.String({ format: 'uuid', description: '`next` of the previous page (the last id it listed)' }),
+              Type.String({
+                format: 'uuid',
+                description: '`next` of the previous page (the last id it listed)',
+              }),
             ),
           },
           { additionalProperties: false },

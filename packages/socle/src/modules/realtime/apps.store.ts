@@ -102,7 +102,10 @@ export function createAppsStore(db: Database<RealtimeTables>) {
      * Apps of every organization (or of `orgId`), in id order after `after`: run it on an executor
      * presenting `app.operator_read` (policy `apps_operator_read`).
      */
-    listAll(query: { orgId?: string | undefined; after?: string | undefined; limit: number }, executor: Kysely<RealtimeTables>) {
+    listAll(
+      query: { orgId?: string | undefined; after?: string | undefined; limit: number },
+      executor: Kysely<RealtimeTables>,
+    ) {
       let select = executor.selectFrom('realtime.apps').select([...summary, 'tenant_id']);
       if (query.orgId !== undefined) select = select.where('tenant_id', '=', query.orgId);
       if (query.after !== undefined) select = select.where('id', '>', query.after);

@@ -125,7 +125,10 @@ export function createOrganizationService(options: OrganizationServiceOptions) {
   const inOrgStatement = (manager: Manager) => db.withSettings(settingsOf(manager));
 
   /** 404 `tenancy.organization_not_found` for an operator naming an organization that does not exist. */
-  async function checkOperatorTarget(manager: Manager, executor: Parameters<OrganizationsStore['findOrganization']>[1]) {
+  async function checkOperatorTarget(
+    manager: Manager,
+    executor: Parameters<OrganizationsStore['findOrganization']>[1],
+  ) {
     if (isOperator(manager) && (await store.findOrganization(manager.orgId, executor)) === undefined)
       throw tenancyErrors.organizationNotFound(manager.orgId);
   }

@@ -176,8 +176,7 @@ export function registerTenancyRoutes(app: HttpServer, organizations: Organizati
       schema: {
         tags,
         security: routeSecurity.operator,
-        summary:
-          'Invite someone by email to any organization (operator token); the link is emailed to them',
+        summary: 'Invite someone by email to any organization (operator token); the link is emailed to them',
         params: OrgParams,
         body: InvitationBody,
         response: { 201: Invitation },
