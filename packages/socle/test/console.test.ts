@@ -532,7 +532,8 @@ describeEachDatabase('Operator console with the ledger module', (target) => {
         await signInAs(page, { email: owner.email, operatorToken: OPERATOR_TOKEN });
         await page.getByRole('link', { name: 'Ledger' }).click();
         // Balances in the unit's own scale: EUR has 2 decimals.
-        const walletRow = page.getByRole('row').filter({ hasText: wallet });
+        // The account's row comes first (its id is in the transfer's row too).
+        const walletRow = page.getByRole('row').filter({ hasText: wallet }).first();
         await walletRow.waitFor();
         expect(await walletRow.textContent()).toContain('12.34');
         expect(await walletRow.textContent()).toContain(owner.userId);

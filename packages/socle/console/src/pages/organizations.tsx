@@ -1,7 +1,7 @@
 import { useState } from 'preact/hooks';
 import { api } from '../api.js';
 import { format } from '../i18n.js';
-import { ListTable, Messages, type PageProps, TextField, useLoad, useWords, when } from '../shared.js';
+import { ListTable, Messages, type PageProps, Pager, TextField, useLoad, useWords, when } from '../shared.js';
 
 interface Member {
   userId: string;
@@ -133,18 +133,7 @@ function EveryOrganization({ context }: PageProps) {
           </tr>
         ))}
       </ListTable>
-      <p>
-        {after !== undefined && (
-          <button type="button" onClick={() => setAfter(undefined)}>
-            {words.firstPage}
-          </button>
-        )}{' '}
-        {data?.next && (
-          <button type="button" onClick={() => setAfter(data.next ?? undefined)}>
-            {words.more}
-          </button>
-        )}
-      </p>
+      <Pager after={after} next={data?.next} onAfter={setAfter} />
       {shown && <OperatorMembers key={shown.id} organization={shown} />}
     </section>
   );

@@ -2,7 +2,7 @@ import { useEffect, useState } from 'preact/hooks';
 import { api } from '../api.js';
 import { format } from '../i18n.js';
 import type { LiveFeed } from '../live.js';
-import { describeError, Messages, type PageProps, useLoad, useWords, when } from '../shared.js';
+import { describeError, Messages, type PageProps, Pager, useLoad, useWords, when } from '../shared.js';
 
 interface App {
   id: string;
@@ -126,18 +126,7 @@ export function Realtime({ context }: PageProps) {
           </tbody>
         </table>
       )}
-      <p>
-        {after !== undefined && (
-          <button type="button" onClick={() => setAfter(undefined)}>
-            {words.firstPage}
-          </button>
-        )}{' '}
-        {page?.next && (
-          <button type="button" onClick={() => setAfter(page.next ?? undefined)}>
-            {words.more}
-          </button>
-        )}
-      </p>
+      <Pager after={after} next={page?.next} onAfter={setAfter} />
       {current && <AppActivity key={current.id} source={source} app={current} live={context.live} />}
       {current && <WebhookDeliveries source={source} />}
     </>

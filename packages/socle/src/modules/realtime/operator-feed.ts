@@ -45,6 +45,15 @@ interface ActivityMessage {
   readonly apps: readonly string[];
 }
 
+/** A message of another node on the bus, or undefined when it is not JSON (its fields still to check). */
+function parseBusMessage<T>(text: string): Partial<T> | undefined {
+  try {
+    return JSON.parse(text) as Partial<T>;
+  } catch {
+    return undefined;
+  }
+}
+
 /** What a node publishes on {@link WATCHERS_BUS_CHANNEL}. */
 interface WatchersMessage {
   readonly node: string;
@@ -193,18 +202,14 @@ export function createOperatorFeed(options: {
     options.bus.publish(WATCHERS_BUS_CHANNEL, JSON.stringify(message)).catch(failed);
   };
   const heard = (text: string) => {
-    let message: WatchersMessage;
-    try {
-      message = JSON.parse(text);
-    } catch {
-      return;
-    }
-    if (typeof message.node !== 'string') return;
+    const message = parseBusMessage<WatchersMessage>(text);
+    if (typeof message?.node !== 'string') return;
     const orgs = Array.isArray(message.orgs) ? message.orgs.filter((org) => typeof org === 'string') : [];
-    if (message.watchers > 0 || orgs.length > 0)
+    const operator = typeof message.watchers === 'number' && message.watchers > 0;
+    if (operator || orgs.length > 0)
       watchingNodes.set(message.node, {
         until: now() + WATCHERS_EXPIRY_MS,
-        operator: message.watchers > 0,
+        operator,
         orgs,
       });
     else watchingNodes.delete(message.node);
@@ -227,14 +232,9 @@ export function createOperatorFeed(options: {
 
   /** A node told of apps whose activity changed: the node that pushes gathers them, then sends. */
   const heardActivity = (text: string) => {
-    let message: ActivityMessage;
-    try {
-      message = JSON.parse(text);
-    } catch {
-      return;
-    }
-    if (!Array.isArray(message.apps)) return;
-    for (const appId of message.apps) if (typeof appId === 'string') heardApps.add(appId);
+    const apps = parseBusMessage<ActivityMessage>(text)?.apps;
+    if (!Array.isArray(apps)) return;
+    for (const appId of apps) if (typeof appId === 'string') heardApps.add(appId);
     if (heardLingering !== undefined || heardApps.size === 0) return;
     heardLingering = setTimeout(() => {
       sendActivity().then(() => {
