@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { rm } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { generate } from 'otplib';
@@ -44,6 +45,7 @@ describeEachDatabase('Operator console', (target) => {
   let carolId: string;
   let dave: TestUser;
   let quizKey: string;
+  let beta: TestTenant;
   const withConsolePage = consoleBrowser.at(() => baseUrl);
 
   beforeAll(async () => {
@@ -57,7 +59,7 @@ describeEachDatabase('Operator console', (target) => {
       },
     });
     const alice = await socle.newUser({ email: 'alice@console.test' });
-    await socle.newTenant({ owner: await socle.newUser(), name: 'Cabinet Beta' });
+    beta = await socle.newTenant({ owner: await socle.newUser(), name: 'Cabinet Beta' });
     // Bob is erased by the operator; Carol signs in with a second factor.
     bob = await socle.newUser({ email: 'bob@console.test' });
     const carol = await socle.newUser({ email: 'carol@console.test' });
@@ -190,8 +192,10 @@ describeEachDatabase('Operator console', (target) => {
           // Find the tenant and invite a member.
           await page.getByRole('searchbox', { name: 'Search', exact: true }).fill('alpha');
           await page.getByRole('button', { name: 'Open Cabinet Alpha' }).first().click();
-          await page.getByLabel('Email to invite').fill('new.member@console.test');
-          await page.getByRole('button', { name: 'Invite', exact: true }).click();
+          // Alpha's members (Gamma's, the operator's view of them, are on the page too).
+          const alphaMembers = page.getByRole('region', { name: 'Members — Cabinet Alpha' });
+          await alphaMembers.getByLabel('Email to invite').fill('new.member@console.test');
+          await alphaMembers.getByRole('button', { name: 'Invite', exact: true }).click();
           await page.getByText('Invitation sent to new.member@console.test.').waitFor();
           await page.getByRole('cell', { name: 'new.member@console.test' }).waitFor();
           const invitations = await socle.app.inject({
@@ -354,6 +358,75 @@ describeEachDatabase('Operator console', (target) => {
     );
   });
 
+  it.skipIf(!chromiumAvailable())(
+    "with the operator token alone: changes another organization's members, reads every organization's audit log and apps",
+    async () => {
+      const erin = await socle.newMember(beta, { role: 'member' });
+      const operator = { 'x-operator-token': OPERATOR_TOKEN };
+      const betaMembers = async () =>
+        (
+          await socle.app.inject({
+            method: 'GET',
+            url: `/operator/organizations/${beta.id}/members`,
+            headers: operator,
+          })
+        ).json().members as { userId: string; role: string }[];
+      await withConsolePage('console-operator-alone', async (page) => {
+        page.on('dialog', (dialog) => void dialog.accept());
+        await signInAs(page, { operatorToken: OPERATOR_TOKEN });
+        const every = page.getByRole('region', { name: 'Every organization (operator token)' });
+        await every.getByRole('searchbox').fill('beta');
+        await every.getByRole('button', { name: 'Search' }).click();
+        await every.getByRole('button', { name: 'Members of Cabinet Beta' }).click();
+        const members = page.getByRole('region', { name: 'Members of Cabinet Beta' });
+        // A role changed with the keyboard, by an operator who does not belong to the organization.
+        const roleOfErin = members.getByRole('combobox', { name: `Role of ${erin.email}` });
+        await roleOfErin.focus();
+        await roleOfErin.selectOption('admin');
+        await expect
+          .poll(async () => (await betaMembers()).find((member) => member.userId === erin.userId)?.role)
+          .toBe('admin');
+        // An invitation, then Erin removed after a confirmation (accepted above).
+        await members.getByLabel('Email to invite').fill('invited.by.operator@console.test');
+        await members.getByRole('button', { name: 'Invite', exact: true }).click();
+        await members.getByRole('cell', { name: 'invited.by.operator@console.test' }).waitFor();
+        await members
+          .getByRole('row')
+          .filter({ hasText: erin.email })
+          .getByRole('button', { name: 'Remove' })
+          .click();
+        await expect
+          .poll(async () => (await betaMembers()).map((member) => member.userId))
+          .not.toContain(erin.userId);
+
+        // The audit log of every organization, the operator named as the actor, filtered by organization.
+        await page.getByRole('link', { name: 'Audit log' }).click();
+        await page.getByText("Every organization's events and those of none (operator token)").waitFor();
+        await page.getByLabel('Organization (id)').fill(beta.id);
+        await page.getByRole('button', { name: 'Filter' }).click();
+        const changed = page
+          .getByRole('row')
+          .filter({ hasText: 'PATCH /operator/organizations/:orgId/members/:userId' });
+        await changed.waitFor();
+        expect(await changed.textContent()).toContain('the operator');
+        expect(await changed.textContent()).toContain(beta.id);
+
+        // Every organization's realtime apps, Alpha's Quiz among them, and its activity.
+        await page.getByRole('link', { name: 'Realtime' }).click();
+        await page.getByText("Every organization's apps (operator token)").waitFor();
+        await page.getByRole('row').filter({ hasText: orgId }).filter({ hasText: 'Quiz' }).waitFor();
+        await page.getByRole('heading', { name: 'Activity of Quiz' }).waitFor();
+
+        await page.getByRole('combobox', { name: 'Language' }).selectOption('fr');
+        await page.getByRole('link', { name: "Journal d'audit" }).click();
+        await page.getByLabel('Organisation (id)').fill(beta.id);
+        await page.getByRole('button', { name: 'Filtrer' }).click();
+        await page.getByRole('row').filter({ hasText: "l'opérateur" }).first().waitFor();
+      });
+    },
+    60_000,
+  );
+
   async function signIn(email: string): Promise<{ accessToken: string }> {
     const response = await socle.app.inject({
       method: 'POST',
@@ -429,6 +502,56 @@ describeEachDatabase('Operator console with the ledger module', (target) => {
         await page.getByRole('button', { name: 'Rapprocher maintenant' }).waitFor();
         await page.getByText('(par la tâche horaire)').waitFor();
       }),
+    60_000,
+  );
+
+  it.skipIf(!chromiumAvailable())(
+    "shows an organization's accounts with their balances, its transfers and the reconciliation",
+    async () => {
+      const owner = await socle.newUser();
+      const tenant = await socle.newTenant({ owner, name: 'Cabinet Ledger' });
+      const call = async (url: string, payload: object) => {
+        const response = await callAs(socle, owner, 'POST', url, { orgId: tenant.id, payload });
+        expect(response.statusCode, response.body).toBe(201);
+        return response.json();
+      };
+      const system = (await call('/org/ledger/accounts', { owner: { kind: 'system' }, unit: 'EUR' })).id;
+      const wallet = (
+        await call('/org/ledger/accounts', { owner: { kind: 'user', userId: owner.userId }, unit: 'EUR' })
+      ).id;
+      const transferId = randomUUID();
+      const posted = await callAs(socle, owner, 'POST', '/org/ledger/transfers', {
+        orgId: tenant.id,
+        payload: {
+          transfers: [{ id: transferId, debitAccountId: system, creditAccountId: wallet, amount: '1234' }],
+        },
+      });
+      expect(posted.statusCode, posted.body).toBeLessThan(300);
+      await withConsolePage('console-ledger-accounts', async (page) => {
+        // The organization's owner, who also holds the operator token (the reconciliation).
+        await signInAs(page, { email: owner.email, operatorToken: OPERATOR_TOKEN });
+        await page.getByRole('link', { name: 'Ledger' }).click();
+        // Balances in the unit's own scale: EUR has 2 decimals.
+        // The account's row comes first (its id is in the transfer's row too).
+        const walletRow = page.getByRole('row').filter({ hasText: wallet }).first();
+        await walletRow.waitFor();
+        expect(await walletRow.textContent()).toContain('12.34');
+        expect(await walletRow.textContent()).toContain(owner.userId);
+        const systemRow = page.getByRole('row').filter({ hasText: system }).first();
+        expect(await systemRow.textContent()).toContain('-12.34');
+        const transferRow = page.getByRole('row').filter({ hasText: transferId });
+        expect(await transferRow.textContent()).toContain('12.34 EUR');
+        // The reconciliation of every ledger, on demand.
+        await page.getByRole('button', { name: 'Reconcile now' }).click();
+        await page
+          .getByText(/every balance matches its transfers|problem\(s\) found/)
+          .first()
+          .waitFor();
+        await page.getByRole('combobox', { name: 'Language' }).selectOption('fr');
+        await page.getByRole('heading', { name: 'Comptes' }).waitFor();
+        await page.getByRole('heading', { name: 'Derniers virements' }).waitFor();
+      });
+    },
     60_000,
   );
 });

@@ -518,6 +518,47 @@ describeEachDatabase('Fuzz gate over every operation of /openapi.json', (target)
     'GET /operator/organizations/{orgId}/members': {
       operator: async () => ({ path: { orgId: (await organizationWithMember()).orgId } }),
     },
+    // The operator changes the members and invitations of an organization it does not belong to.
+    'PATCH /operator/organizations/{orgId}/members/{userId}': {
+      operator: async () => {
+        const { orgId, member } = await organizationWithMember();
+        return { path: { orgId, userId: member.userId }, body: { role: 'admin' } };
+      },
+    },
+    'DELETE /operator/organizations/{orgId}/members/{userId}': {
+      operator: async () => {
+        const { orgId, member } = await organizationWithMember();
+        return { path: { orgId, userId: member.userId } };
+      },
+    },
+    'GET /operator/organizations/{orgId}/invitations': {
+      operator: async () => ({ path: { orgId: (await organizationWithMember()).orgId } }),
+    },
+    'POST /operator/organizations/{orgId}/invitations': {
+      operator: async () => ({
+        path: { orgId: (await organizationWithMember()).orgId },
+        body: { email: `operator-invited-${randomUUID()}@fuzz.example`, role: 'member' },
+      }),
+    },
+    'DELETE /operator/organizations/{orgId}/invitations/{id}': {
+      operator: async () => {
+        const { orgId, owner } = await organizationWithMember();
+        const invitation = await send(
+          'POST',
+          '/org/invitations',
+          { email: `withdrawn-${randomUUID()}@fuzz.example`, role: 'member' },
+          owner,
+        );
+        return { path: { orgId, id: invitation.id as string } };
+      },
+    },
+    'GET /operator/realtime/apps/{id}/activity': {
+      operator: async () => {
+        const { owner } = await organizationWithMember();
+        const app = await send('POST', '/realtime/apps', { name: 'fuzz' }, owner);
+        return { path: { id: app.id as string } };
+      },
+    },
     'GET /operator/users/{userId}/sessions': {
       operator: async () => ({ path: { userId: (await signUp()).userId } }),
     },

@@ -43,7 +43,7 @@ describeEachDatabase('Realtime: limits, names and protocol details', (target) =>
     return created;
   };
   const client = (token: string, headers: Record<string, string> = {}) => {
-    const created = pusherClient(baseUrl, app, token, headers);
+    const created = pusherClient(baseUrl, app, token, { headers });
     clients.push(created);
     return created;
   };

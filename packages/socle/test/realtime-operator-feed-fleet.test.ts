@@ -5,7 +5,7 @@ import { createTestSocle, type TestSocle } from '../src/testing/index.js';
 import { redisUnavailable, testRedisUrl } from '../src/testing/test-redis.js';
 import { createJobsFixtureModule } from './fixtures/jobs-module.js';
 import { postgresTarget } from './support/each-database.js';
-import { connected, PusherJs } from './support/realtime-clients.js';
+import { connected, type PusherJs, pusherClient } from './support/realtime-clients.js';
 
 const OPERATOR_TOKEN = 'operator-token-of-the-feed-fleet-suite-0123456789';
 const asOperator = { 'x-operator-token': OPERATOR_TOKEN };
@@ -17,6 +17,7 @@ interface QueueCounts {
 /** What the operator feed's internals look like from a test (the module's services object). */
 interface FeedInternals {
   operatorFeed: { sampleJobs(): Promise<void>; watched(): boolean };
+  gateway: { publish(input: { event: string }): Promise<void> };
   state: { channels(space: string): Promise<unknown> };
 }
 
@@ -96,6 +97,41 @@ describe.skipIf(skipReason !== undefined)(
         for (const { feed } of nodes) expect(feed.operatorFeed.watched()).toBe(false);
       });
     }, 60_000);
+
+    it("sends each change of an app's activity once, from the node that pushes the feed", async () => {
+      const [first, second] = nodes as [(typeof nodes)[0], (typeof nodes)[0]];
+      const owner = await first.socle.newUser();
+      const orgId = (await first.socle.newTenant({ owner, name: 'Fleet Quiz' })).id;
+      const created = await first.socle.app.inject({
+        method: 'POST',
+        url: '/realtime/apps',
+        headers: { authorization: `Bearer ${owner.token}`, 'x-org-id': orgId },
+        payload: { name: 'Quiz' },
+      });
+      expect(created.statusCode, created.body).toBe(201);
+      const quiz = created.json() as { id: string; key: string };
+      // The console watches through the first node only: that node pushes the feed.
+      const watcher = await watch(first.url, 'realtime');
+      clients.push(watcher.client);
+      await vi.waitFor(() => expect(second.feed.operatorFeed.watched()).toBe(true));
+      const sentBySecond = vi.spyOn(second.feed.gateway, 'publish');
+      try {
+        // A socket of the app connects to the second node: its activity changes there.
+        const socket = pusherClient(second.url, { appKey: quiz.key });
+        clients.push(socket);
+        await connected(socket);
+        const named = (data: unknown) =>
+          (data as { apps: { appId: string; connections: number }[] }).apps.some(
+            (entry) => entry.appId === quiz.id && entry.connections === 1,
+          );
+        await watcher.next(named);
+        // Told on the bus, sent by the first node: the second sent no `realtime` event itself.
+        expect(sentBySecond.mock.calls.filter(([input]) => input.event === 'realtime')).toEqual([]);
+      } finally {
+        sentBySecond.mockRestore();
+        watcher.client.disconnect();
+      }
+    }, 60_000);
   },
 );
 
@@ -105,23 +141,13 @@ interface Watcher {
   next(matches: (data: unknown) => boolean): Promise<unknown>;
 }
 
-/** A console's pusher-js socket on the operator channel through `baseUrl`, recording `jobs` events. */
-async function watch(baseUrl: string): Promise<Watcher> {
+/** A console's pusher-js socket on the operator channel through `baseUrl`, recording `event` events. */
+async function watch(baseUrl: string, event = 'jobs'): Promise<Watcher> {
   const feed = await fetch(`${baseUrl}/operator/realtime/feed`, { headers: asOperator });
   const { key, channel: channelName } = (await feed.json()) as { key: string; channel: string };
-  const { hostname, port } = new URL(baseUrl);
-  const client: PusherJs = new PusherJs(key, {
-    cluster: 'local',
-    wsHost: hostname,
-    wsPort: Number(port),
-    forceTLS: false,
-    enabledTransports: ['ws'],
-    disableStats: true,
-    channelAuthorization: {
-      endpoint: `${baseUrl}/operator/realtime/auth`,
-      transport: 'ajax',
-      headers: asOperator,
-    },
+  const client = pusherClient(baseUrl, { appKey: key }, undefined, {
+    authEndpoint: '/operator/realtime/auth',
+    headers: asOperator,
   });
   const all: unknown[] = [];
   let waiters: { matches(data: unknown): boolean; resolve(data: unknown): void }[] = [];
@@ -132,7 +158,7 @@ async function watch(baseUrl: string): Promise<Watcher> {
       reject(new Error(`subscription refused: ${JSON.stringify(error)}`)),
     );
   });
-  channel.bind('jobs', (data: unknown) => {
+  channel.bind(event, (data: unknown) => {
     all.push(data);
     waiters = waiters.filter((waiter) => {
       if (!waiter.matches(data)) return true;

@@ -5,7 +5,7 @@ import { createTestSocle, type TestSocle, type TestUser } from '../src/testing/i
 import { createJobsFixtureModule } from './fixtures/jobs-module.js';
 import { callAs } from './support/api-client.js';
 import { describeEachDatabase } from './support/each-database.js';
-import { connected, PusherJs, RawPusherSocket } from './support/realtime-clients.js';
+import { connected, type PusherJs, pusherClient, RawPusherSocket } from './support/realtime-clients.js';
 
 const OPERATOR_TOKEN = 'operator-token-of-the-feed-suite-0123456789';
 const asOperator = { 'x-operator-token': OPERATOR_TOKEN };
@@ -80,20 +80,10 @@ describeEachDatabase('Realtime operator feed', (target) => {
     const { key, channel } = (
       await socle.app.inject({ method: 'GET', url: '/operator/realtime/feed', headers: asOperator })
     ).json();
-    const { hostname, port } = new URL(baseUrl);
-    const client: PusherJs = new PusherJs(key, {
-      cluster: 'local',
-      wsHost: hostname,
-      wsPort: Number(port),
-      forceTLS: false,
-      enabledTransports: ['ws'],
-      disableStats: true,
-      // The operator's endpoint (form-encoded, as pusher-js posts), not /realtime/auth.
-      channelAuthorization: {
-        endpoint: `${baseUrl}/operator/realtime/auth`,
-        transport: 'ajax',
-        headers: asOperator,
-      },
+    // The operator's endpoint (form-encoded, as pusher-js posts), not /realtime/auth.
+    const client = pusherClient(baseUrl, { appKey: key }, undefined, {
+      authEndpoint: '/operator/realtime/auth',
+      headers: asOperator,
     });
     const received = recorder(client, channel);
     try {
@@ -198,20 +188,10 @@ describeEachDatabase('Realtime operator feed', (target) => {
     });
 
     it("pushes each admin its own organization's job counts, apps and payment notices, never another's", async () => {
-      const { hostname, port } = new URL(baseUrl);
       const clientOf = (user: TestUser, actingIn: string): PusherJs =>
-        new PusherJs('socle-operator', {
-          cluster: 'local',
-          wsHost: hostname,
-          wsPort: Number(port),
-          forceTLS: false,
-          enabledTransports: ['ws'],
-          disableStats: true,
-          channelAuthorization: {
-            endpoint: `${baseUrl}/org/realtime/feed/auth`,
-            transport: 'ajax',
-            headers: { authorization: `Bearer ${user.token}`, 'x-org-id': actingIn },
-          },
+        pusherClient(baseUrl, { appKey: 'socle-operator' }, user.token, {
+          authEndpoint: '/org/realtime/feed/auth',
+          headers: { 'x-org-id': actingIn },
         });
       const aliceClient = clientOf(alice, orgId);
       const brunoClient = clientOf(bruno, otherOrg);

@@ -217,6 +217,10 @@ const en = {
   confirmDeleteFile: 'Delete {name}? Its bytes are removed for good.',
   deletedFile: '{name} was deleted.',
   storageByOrganization: 'Storage by organization (operator)',
+  theOperator: 'the operator',
+  organizationId: 'Organization (id)',
+  everyOrganizationAudit: "Every organization's events and those of none (operator token)",
+  everyOrganizationApps: "Every organization's apps (operator token)",
 };
 
 export type Words = typeof en;
@@ -438,6 +442,10 @@ const fr: Words = {
   confirmDeleteFile: 'Supprimer {name} ? Ses octets sont effacés définitivement.',
   deletedFile: '{name} a été supprimé.',
   storageByOrganization: 'Stockage par organisation (opérateur)',
+  theOperator: "l'opérateur",
+  organizationId: 'Organisation (id)',
+  everyOrganizationAudit: "Les événements de toutes les organisations et ceux d'aucune (jeton opérateur)",
+  everyOrganizationApps: 'Les apps de toutes les organisations (jeton opérateur)',
 };
 
 export const languages = { en, fr } as const;

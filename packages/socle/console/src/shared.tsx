@@ -157,3 +157,33 @@ export function ListTable({
     </table>
   );
 }
+
+/**
+ * The buttons of a list read page by page (keyset pages): back to the first page when not on it,
+ * and the next page when the server says there is one (`next`, the `after` of that page).
+ */
+export function Pager({
+  after,
+  next,
+  onAfter,
+}: {
+  after: string | undefined;
+  next: string | null | undefined;
+  onAfter(after: string | undefined): void;
+}) {
+  const words = useWords();
+  return (
+    <p>
+      {after !== undefined && (
+        <button type="button" onClick={() => onAfter(undefined)}>
+          {words.firstPage}
+        </button>
+      )}{' '}
+      {next && (
+        <button type="button" onClick={() => onAfter(next)}>
+          {words.more}
+        </button>
+      )}
+    </p>
+  );
+}

@@ -50,13 +50,24 @@ type AppConfig = Omit<ReturnType<typeof testRealtimeApp>, 'appEncryptionMasterKe
 /** A pusher-js client (the real browser library, Node build) pointed at a Socle server. */
 export function pusherClient(
   baseUrl: string,
-  app: AppConfig,
+  app: Pick<AppConfig, 'appKey'>,
+  /** A user's access token, sent as `Authorization: Bearer` with the authorization requests. */
   token?: string,
-  /** More headers of the authorization requests (`x-org-id` for an organization's channels). */
-  extraHeaders: Record<string, string> = {},
+  options: {
+    /** More headers of the authorization requests: `x-org-id`, `x-operator-token`. */
+    readonly headers?: Record<string, string>;
+    /**
+     * Where channels are authorized (default `/realtime/auth`): `/operator/realtime/auth` for the
+     * operator feed, `/org/realtime/feed/auth` for an organization's.
+     */
+    readonly authEndpoint?: string;
+  } = {},
 ): PusherJs {
   const { hostname, port } = new URL(baseUrl);
-  const headers = { ...(token === undefined ? {} : { authorization: `Bearer ${token}` }), ...extraHeaders };
+  const headers = {
+    ...(token === undefined ? {} : { authorization: `Bearer ${token}` }),
+    ...options.headers,
+  };
   return new PusherJs(app.appKey, {
     cluster: 'local',
     wsHost: hostname,
@@ -64,7 +75,12 @@ export function pusherClient(
     forceTLS: false,
     enabledTransports: ['ws'],
     disableStats: true,
-    channelAuthorization: { endpoint: `${baseUrl}/realtime/auth`, transport: 'ajax', headers },
+    // Form-encoded, as pusher-js posts from a browser.
+    channelAuthorization: {
+      endpoint: `${baseUrl}${options.authEndpoint ?? '/realtime/auth'}`,
+      transport: 'ajax',
+      headers,
+    },
     userAuthentication: { endpoint: `${baseUrl}/realtime/user-auth`, transport: 'ajax', headers },
   });
 }

@@ -4,9 +4,11 @@ import { Messages, type PageProps, useLoad, useWords, when } from '../shared.js'
 
 interface AuditEvent {
   id: string;
+  tenantId: string | null;
   occurredAt: string;
   actorUserId: string | null;
   actorApiKeyId: string | null;
+  actorOperator: boolean;
   action: string;
   target: Record<string, string> | null;
   changedFields: string[];
@@ -14,15 +16,18 @@ interface AuditEvent {
   ip: string | null;
 }
 interface Filters {
+  /** The operator's listing only: one organization's events. */
+  org: string;
   actor: string;
   action: string;
   since: string;
   until: string;
 }
-const EMPTY: Filters = { actor: '', action: '', since: '', until: '' };
+const EMPTY: Filters = { org: '', actor: '', action: '', since: '', until: '' };
 
 function query(filters: Filters, cursor: string | undefined): string {
   const params = new URLSearchParams({ limit: '50' });
+  if (filters.org) params.set('org', filters.org.trim());
   if (filters.actor) params.set('actor', filters.actor);
   if (filters.action) params.set('action', filters.action);
   if (filters.since) params.set('since', new Date(filters.since).toISOString());
@@ -31,26 +36,25 @@ function query(filters: Filters, cursor: string | undefined): string {
   return params.toString();
 }
 
-/** The current organization's audit log, newest first, with filters and pages. */
+/**
+ * The audit log, newest first, with filters and pages: with the operator token, every
+ * organization's and those of none (`GET /operator/audit-events`, filtered by organization too);
+ * else the current organization's (`GET /org/audit-events`, its admins).
+ */
 export function Audit({ context }: PageProps) {
   const words = useWords();
+  const operator = context.operator;
   const orgId = context.orgId;
   const [draft, setDraft] = useState<Filters>(EMPTY);
   const [filters, setFilters] = useState<Filters>(EMPTY);
   const [cursor, setCursor] = useState<string | undefined>(undefined);
-  const { data, error } = useLoad(
-    async () =>
-      orgId === undefined
-        ? undefined
-        : api<{ events: AuditEvent[]; nextCursor: string | null }>(
-            `/org/audit-events?${query(filters, cursor)}`,
-            {
-              orgId,
-            },
-          ),
-    [orgId, filters, cursor],
-  );
-  if (orgId === undefined) return <p>{words.noOrganization}</p>;
+  const { data, error } = useLoad(async () => {
+    type Page = { events: AuditEvent[]; nextCursor: string | null };
+    if (operator) return api<Page>(`/operator/audit-events?${query(filters, cursor)}`);
+    if (orgId === undefined) return undefined;
+    return api<Page>(`/org/audit-events?${query({ ...filters, org: '' }, cursor)}`, { orgId });
+  }, [operator, orgId, filters, cursor]);
+  if (!operator && orgId === undefined) return <p>{words.noOrganization}</p>;
   const field = (name: keyof Filters, label: string) => {
     const onInput = (event: { currentTarget: HTMLInputElement }) =>
       setDraft({ ...draft, [name]: event.currentTarget.value });
@@ -68,6 +72,7 @@ export function Audit({ context }: PageProps) {
   };
   return (
     <>
+      {operator && <p class="muted">{words.everyOrganizationAudit}</p>}
       <form
         class="inline"
         onSubmit={(event) => {
@@ -76,6 +81,7 @@ export function Audit({ context }: PageProps) {
           setFilters(draft);
         }}
       >
+        {operator && field('org', words.organizationId)}
         {field('actor', words.actor)}
         {field('action', words.action)}
         {field('since', words.since)}
@@ -90,6 +96,7 @@ export function Audit({ context }: PageProps) {
           <thead>
             <tr>
               <th>{words.when}</th>
+              {operator && <th>{words.organization}</th>}
               <th>{words.actor}</th>
               <th>{words.action}</th>
               <th>{words.target}</th>
@@ -101,7 +108,12 @@ export function Audit({ context }: PageProps) {
             {data?.events.map((event) => (
               <tr key={event.id}>
                 <td>{when(event.occurredAt)}</td>
-                <td>{event.actorUserId ?? event.actorApiKeyId ?? '—'}</td>
+                {operator && <td>{event.tenantId ?? '—'}</td>}
+                <td>
+                  {event.actorOperator
+                    ? [words.theOperator, event.actorUserId].filter(Boolean).join(' · ')
+                    : (event.actorUserId ?? event.actorApiKeyId ?? '—')}
+                </td>
                 <td>{event.action}</td>
                 <td>
                   {event.target

@@ -1,7 +1,7 @@
 import { useState } from 'preact/hooks';
 import { api } from '../api.js';
 import { format } from '../i18n.js';
-import { ListTable, Messages, type PageProps, TextField, useLoad, useWords, when } from '../shared.js';
+import { ListTable, Messages, type PageProps, Pager, TextField, useLoad, useWords, when } from '../shared.js';
 
 interface Member {
   userId: string;
@@ -48,7 +48,7 @@ export function Organizations({ context }: PageProps) {
         ))}
       </ListTable>
       {context.orgId && context.organization && (
-        <Members orgId={context.orgId} name={context.organization.name} />
+        <Members key={context.orgId} source={adminSource(context.orgId)} name={context.organization.name} />
       )}
       {context.operator && <EveryOrganization context={context} />}
     </>
@@ -133,74 +133,75 @@ function EveryOrganization({ context }: PageProps) {
           </tr>
         ))}
       </ListTable>
-      <p>
-        {after !== undefined && (
-          <button type="button" onClick={() => setAfter(undefined)}>
-            {words.firstPage}
-          </button>
-        )}{' '}
-        {data?.next && (
-          <button type="button" onClick={() => setAfter(data.next ?? undefined)}>
-            {words.more}
-          </button>
-        )}
-      </p>
+      <Pager after={after} next={data?.next} onAfter={setAfter} />
       {shown && <OperatorMembers key={shown.id} organization={shown} />}
     </section>
   );
 }
 
-/** Any organization's members, read-only, for the operator (`GET /operator/organizations/:id/members`). */
+/**
+ * Where the members and invitations of an organization are read and changed: its admins' routes
+ * (`/org/…` with `X-Org-Id`), or the operator's (`/operator/organizations/:orgId/…`, the operator
+ * token, audited in that organization's log with the operator as actor). The same page for both.
+ */
+interface MembersSource {
+  /** The prefix of `/members` and `/invitations`. */
+  readonly base: string;
+  /** `X-Org-Id`, for an admin's routes. */
+  readonly options: { orgId?: string };
+  readonly readMembers: () => Promise<Member[]>;
+  /** The operator's routes (the section is named "Members of …"). */
+  readonly operator: boolean;
+}
+const adminSource = (orgId: string): MembersSource => ({
+  base: '/org',
+  options: { orgId },
+  operator: false,
+  readMembers: () => api<Member[]>('/org/members', { orgId }),
+});
+const operatorSource = (orgId: string): MembersSource => ({
+  base: `/operator/organizations/${orgId}`,
+  options: {},
+  operator: true,
+  readMembers: async () =>
+    (await api<{ members: Member[] }>(`/operator/organizations/${orgId}/members`)).members,
+});
+
+/** Any organization's members and invitations, for the operator, who need not belong to it. */
 function OperatorMembers({ organization }: { organization: OrganizationSummary }) {
-  const words = useWords();
-  const { data, error } = useLoad(
-    () => api<{ members: Member[] }>(`/operator/organizations/${organization.id}/members`),
-    [organization.id],
-  );
-  const title = format(words.membersOfOrganization, { name: organization.name });
-  return (
-    <section aria-label={title}>
-      <h4>{title}</h4>
-      <Messages error={error} />
-      <ListTable rows={data?.members} headers={[words.email, words.name, words.role, words.joined]}>
-        {data?.members.map((member) => (
-          <tr key={member.userId}>
-            <td>{member.email}</td>
-            <td>{member.name ?? ''}</td>
-            <td>{member.role}</td>
-            <td>{when(member.joinedAt)}</td>
-          </tr>
-        ))}
-      </ListTable>
-    </section>
-  );
+  return <Members source={operatorSource(organization.id)} name={organization.name} />;
 }
 
-function Members({ orgId, name }: { orgId: string; name: string }) {
+function Members({ source, name }: { source: MembersSource; name: string }) {
   const words = useWords();
   const [email, setEmail] = useState('');
   const [role, setRole] = useState<string>('member');
+  const { base, options } = source;
   const { data, error, notice, run } = useLoad(
     async () => ({
-      members: await api<Member[]>('/org/members', { orgId }),
-      invitations: await api<Invitation[]>('/org/invitations', { orgId }),
+      members: await source.readMembers(),
+      invitations: await api<Invitation[]>(`${base}/invitations`, options),
     }),
-    [orgId],
+    [base],
   );
   const invite = (event: Event) => {
     event.preventDefault();
     const who = email;
     void run(
       async () => {
-        await api('/org/invitations', { method: 'POST', orgId, body: { email: who, role } });
+        await api(`${base}/invitations`, { ...options, method: 'POST', body: { email: who, role } });
         setEmail('');
       },
       format(words.invited, { who }),
     );
   };
   return (
-    <section aria-labelledby="members-title">
-      <h3 id="members-title">
+    <section
+      aria-label={
+        source.operator ? format(words.membersOfOrganization, { name }) : `${words.members} — ${name}`
+      }
+    >
+      <h3>
         {words.members} — {name}
       </h3>
       <Messages error={error} notice={notice} />
@@ -229,9 +230,9 @@ function Members({ orgId, name }: { orgId: string; name: string }) {
                     onChange={(event) => {
                       const next = event.currentTarget.value;
                       void run(() =>
-                        api(`/org/members/${member.userId}`, {
+                        api(`${base}/members/${member.userId}`, {
+                          ...options,
                           method: 'PATCH',
-                          orgId,
                           body: { role: next },
                         }),
                       );
@@ -253,7 +254,9 @@ function Members({ orgId, name }: { orgId: string; name: string }) {
                     class="danger"
                     onClick={() => {
                       if (confirm(format(words.removeConfirm, { who: member.email })))
-                        void run(() => api(`/org/members/${member.userId}`, { method: 'DELETE', orgId }));
+                        void run(() =>
+                          api(`${base}/members/${member.userId}`, { ...options, method: 'DELETE' }),
+                        );
                     }}
                   >
                     {words.remove}
@@ -296,7 +299,9 @@ function Members({ orgId, name }: { orgId: string; name: string }) {
               <button
                 type="button"
                 onClick={() =>
-                  void run(() => api(`/org/invitations/${invitation.id}`, { method: 'DELETE', orgId }))
+                  void run(() =>
+                    api(`${base}/invitations/${invitation.id}`, { ...options, method: 'DELETE' }),
+                  )
                 }
               >
                 {words.revoke}

@@ -2,10 +2,12 @@ import { useEffect, useState } from 'preact/hooks';
 import { api } from '../api.js';
 import { format } from '../i18n.js';
 import type { LiveFeed } from '../live.js';
-import { describeError, Messages, type PageProps, useLoad, useWords, when } from '../shared.js';
+import { describeError, Messages, type PageProps, Pager, useLoad, useWords, when } from '../shared.js';
 
 interface App {
   id: string;
+  /** The operator's listing only: the organization the app belongs to. */
+  orgId?: string;
   name: string;
   key: string;
   webhookUrl: string | null;
@@ -35,25 +37,56 @@ interface Job {
 const ACTIVITY_REFRESH_MS = 2000;
 
 /**
- * The current organization's realtime apps (GET /realtime/apps, admins); the activity of the one
- * watched (connections, channels, presence members), read again when the operator feed says it
- * changed, else every 2 s; its webhook deliveries (the `realtime.deliverWebhook` jobs of the
- * organization).
+ * Where the page reads: the operator's routes (every organization's apps, the operator token), or
+ * the current organization's (its admins, `X-Org-Id`).
+ */
+interface Source {
+  readonly orgId: string | undefined;
+  readonly activity: (appId: string) => string;
+  readonly jobs: string;
+}
+const operatorSource: Source = {
+  orgId: undefined,
+  activity: (appId) => `/operator/realtime/apps/${appId}/activity`,
+  jobs: '/operator/jobs?limit=200',
+};
+const orgSource = (orgId: string): Source => ({
+  orgId,
+  activity: (appId) => `/realtime/apps/${appId}/activity`,
+  jobs: '/org/jobs?limit=200',
+});
+
+/**
+ * The realtime apps: every organization's with the operator token (GET /operator/realtime/apps),
+ * else the current organization's (GET /realtime/apps, admins); the activity of the one watched
+ * (connections, channels, presence members), read again when the live feed says it changed, else
+ * every 2 s; its webhook deliveries (the `realtime.deliverWebhook` jobs).
  */
 export function Realtime({ context }: PageProps) {
   const words = useWords();
+  const operator = context.operator;
   const orgId = context.orgId;
   const [watched, setWatched] = useState<string | undefined>(undefined);
-  const { data, error } = useLoad(
-    async () => (orgId === undefined ? undefined : api<App[]>('/realtime/apps', { orgId })),
-    [orgId],
-  );
-  if (orgId === undefined) return <p>{words.noOrganization}</p>;
+  const [after, setAfter] = useState<string | undefined>(undefined);
+  const { data: page, error } = useLoad(async () => {
+    if (operator) {
+      const params = new URLSearchParams({ limit: '50' });
+      if (after) params.set('after', after);
+      return api<{ apps: App[]; next: string | null }>(`/operator/realtime/apps?${params}`);
+    }
+    return orgId === undefined
+      ? undefined
+      : { apps: await api<App[]>('/realtime/apps', { orgId }), next: null };
+  }, [operator, orgId, after]);
+  if (!operator && orgId === undefined) return <p>{words.noOrganization}</p>;
+  const source = operator ? operatorSource : orgSource(orgId as string);
+  const data = page?.apps;
   const current = data?.find((app) => app.id === (watched ?? data[0]?.id));
   return (
     <>
       <Messages error={error} />
       <h3>{words.apps}</h3>
+      {operator && <p class="muted">{words.everyOrganizationApps}</p>}
       {data && data.length === 0 ? (
         <p>{words.none}</p>
       ) : (
@@ -61,6 +94,7 @@ export function Realtime({ context }: PageProps) {
           <thead>
             <tr>
               <th>{words.name}</th>
+              {operator && <th>{words.organization}</th>}
               <th>Id</th>
               <th>{words.key}</th>
               <th>{words.webhook}</th>
@@ -72,6 +106,7 @@ export function Realtime({ context }: PageProps) {
             {data?.map((app) => (
               <tr key={app.id} aria-selected={app.id === current?.id}>
                 <td>{app.name}</td>
+                {operator && <td>{app.orgId}</td>}
                 <td>{app.id}</td>
                 <td>{app.key}</td>
                 <td>{app.webhookUrl ?? '—'}</td>
@@ -91,13 +126,14 @@ export function Realtime({ context }: PageProps) {
           </tbody>
         </table>
       )}
-      {current && <AppActivity key={current.id} orgId={orgId} app={current} live={context.live} />}
-      {current && <WebhookDeliveries orgId={orgId} />}
+      <Pager after={after} next={page?.next} onAfter={setAfter} />
+      {current && <AppActivity key={current.id} source={source} app={current} live={context.live} />}
+      {current && <WebhookDeliveries source={source} />}
     </>
   );
 }
 
-function AppActivity({ orgId, app, live }: { orgId: string; app: App; live: LiveFeed | undefined }) {
+function AppActivity({ source, app, live }: { source: Source; app: App; live: LiveFeed | undefined }) {
   const words = useWords();
   const [activity, setActivity] = useState<Activity | undefined>(undefined);
   const [error, setError] = useState<string | undefined>(undefined);
@@ -114,7 +150,7 @@ function AppActivity({ orgId, app, live }: { orgId: string; app: App; live: Live
       }
       reading = true;
       try {
-        const next = await api<Activity>(`/realtime/apps/${app.id}/activity`, { orgId });
+        const next = await api<Activity>(source.activity(app.id), { orgId: source.orgId });
         if (open) {
           setActivity(next);
           setError(undefined);
@@ -138,7 +174,7 @@ function AppActivity({ orgId, app, live }: { orgId: string; app: App; live: Live
       stopListening?.();
       if (timer !== undefined) clearTimeout(timer);
     };
-  }, [orgId, app.id, live]);
+  }, [source.orgId, app.id, live]);
   return (
     <section aria-labelledby="activity-title">
       <h3 id="activity-title">{format(words.activityOf, { name: app.name })}</h3>
@@ -191,13 +227,13 @@ function AppActivity({ orgId, app, live }: { orgId: string; app: App; live: Live
   );
 }
 
-/** Webhook deliveries are jobs of the organization (`realtime.deliverWebhook`), newest last. */
-function WebhookDeliveries({ orgId }: { orgId: string }) {
+/** Webhook deliveries are jobs (`realtime.deliverWebhook`): the organization's, or every one's for the operator. */
+function WebhookDeliveries({ source }: { source: Source }) {
   const words = useWords();
   const { data, error } = useLoad(async () => {
-    const { jobs } = await api<{ jobs: Job[] }>('/org/jobs?limit=200', { orgId });
+    const { jobs } = await api<{ jobs: Job[] }>(source.jobs, { orgId: source.orgId });
     return jobs.filter((job) => job.name === 'realtime.deliverWebhook');
-  }, [orgId]);
+  }, [source.jobs, source.orgId]);
   return (
     <section aria-labelledby="deliveries-title">
       <h3 id="deliveries-title">{words.webhookDeliveries}</h3>

@@ -6,6 +6,7 @@ import {
   ListTable,
   Messages,
   type PageProps,
+  Pager,
   TextField,
   useLoad,
   useWords,
@@ -141,18 +142,7 @@ export function Users({ context }: PageProps) {
           </tr>
         ))}
       </ListTable>
-      <p>
-        {after !== undefined && (
-          <button type="button" onClick={() => setAfter(undefined)}>
-            {words.firstPage}
-          </button>
-        )}{' '}
-        {data?.next && (
-          <button type="button" onClick={() => setAfter(data.next ?? undefined)}>
-            {words.more}
-          </button>
-        )}
-      </p>
+      <Pager after={after} next={data?.next} onAfter={setAfter} />
       {sessionsOf && <AccountSessions key={sessionsOf.id} account={sessionsOf} />}
       <dialog ref={dialog} aria-labelledby="erase-user-title">
         <form onSubmit={erase}>

@@ -1,6 +1,6 @@
 import type { Database } from '../../kernel/index.js';
 import { isUuid } from '../../kernel/index.js';
-import { actingSettings, type CurrentOrg } from '../tenancy/index.js';
+import { actingSettings, type CurrentOrg, OPERATOR_READ } from '../tenancy/index.js';
 import { auditErrors } from './audit.errors.js';
 import type { AuditPosition, AuditStore } from './audit.store.js';
 import type { AuditTables } from './audit.tables.js';
@@ -8,9 +8,13 @@ import type { AuditTables } from './audit.tables.js';
 /** One recorded request, as org admins see it. */
 export interface AuditEvent {
   readonly id: string;
+  /** The organization acted in; null for actions outside any (sign-in, the operator's own). */
+  readonly tenantId: string | null;
   readonly occurredAt: string;
   readonly actorUserId: string | null;
   readonly actorApiKeyId: string | null;
+  /** Done with the operator token (`OPERATOR_TOKEN`): the operator acted, whoever else is named. */
+  readonly actorOperator: boolean;
   /** Method and route template: `DELETE /org/members/:userId`. */
   readonly action: string;
   /** The route's path parameters: `{ userId: '…' }`. */
@@ -38,6 +42,11 @@ export interface AuditEventQuery {
   /** Default {@link DEFAULT_PAGE_SIZE}. */
   readonly limit?: number | undefined;
   readonly cursor?: string | undefined;
+}
+
+/** The operator's filters: the organization's as well (else every one's, and those of none). */
+export interface OperatorAuditEventQuery extends AuditEventQuery {
+  readonly org?: string | undefined;
 }
 
 /** Events per page when the query does not say. */
@@ -81,48 +90,68 @@ export function createAuditService(options: {
   readonly store: AuditStore;
 }) {
   const { db, store } = options;
+  /** One page from `executor`: one row more than asked tells whether there is a next page. */
+  async function page(
+    tenantId: string | undefined,
+    query: AuditEventQuery,
+    executor: Parameters<AuditStore['listEvents']>[1],
+  ): Promise<AuditEventPage> {
+    const limit = query.limit ?? DEFAULT_PAGE_SIZE;
+    const after = query.cursor === undefined ? undefined : decodeCursor(query.cursor);
+    const rows = await store.listEvents(
+      {
+        tenantId,
+        actor: query.actor,
+        actionPrefix: query.action,
+        since: query.since === undefined ? undefined : new Date(query.since),
+        until: query.until === undefined ? undefined : new Date(query.until),
+        after,
+        limit: limit + 1,
+      },
+      executor,
+    );
+    const events = rows.slice(0, limit);
+    const last = events.at(-1);
+    return {
+      events: events.map((row) => ({
+        id: row.id,
+        tenantId: row.tenant_id,
+        occurredAt: row.occurred_at.toISOString(),
+        actorUserId: row.actor_user_id,
+        actorApiKeyId: row.actor_api_key_id,
+        actorOperator: row.actor_operator,
+        action: row.action,
+        target: parseTarget(row.target),
+        changedFields: row.changed_fields,
+        status: row.status,
+        ip: row.ip,
+        userAgent: row.user_agent,
+        requestId: row.request_id,
+      })),
+      nextCursor:
+        rows.length > limit && last !== undefined
+          ? encodeCursor({ occurredAt: last.position, id: last.id })
+          : null,
+    };
+  }
+
   return {
     /** A page of the organization's events, newest first. Filters combine with `and`. */
-    async list(org: CurrentOrg, query: AuditEventQuery): Promise<AuditEventPage> {
-      const limit = query.limit ?? DEFAULT_PAGE_SIZE;
-      const after = query.cursor === undefined ? undefined : decodeCursor(query.cursor);
-      // One row more than asked tells whether there is a next page. One statement: it carries
-      // the organization in its own implicit transaction, no BEGIN/COMMIT round trips.
-      const rows = await store.listEvents(
-        {
-          tenantId: org.orgId,
-          actor: query.actor,
-          actionPrefix: query.action,
-          since: query.since === undefined ? undefined : new Date(query.since),
-          until: query.until === undefined ? undefined : new Date(query.until),
-          after,
-          limit: limit + 1,
-        },
-        // The log is written in batches after the request anyway: a read replica may serve it
-        // (DATABASE_REPLICA_URLS), once it has replayed this client's own last write.
-        db.withSettings(actingSettings(org), { replica: true }),
-      );
-      const page = rows.slice(0, limit);
-      const last = page.at(-1);
-      return {
-        events: page.map((row) => ({
-          id: row.id,
-          occurredAt: row.occurred_at.toISOString(),
-          actorUserId: row.actor_user_id,
-          actorApiKeyId: row.actor_api_key_id,
-          action: row.action,
-          target: parseTarget(row.target),
-          changedFields: row.changed_fields,
-          status: row.status,
-          ip: row.ip,
-          userAgent: row.user_agent,
-          requestId: row.request_id,
-        })),
-        nextCursor:
-          rows.length > limit && last !== undefined
-            ? encodeCursor({ occurredAt: last.position, id: last.id })
-            : null,
-      };
+    list(org: CurrentOrg, query: AuditEventQuery): Promise<AuditEventPage> {
+      // One statement: it carries the organization in its own implicit transaction, no
+      // BEGIN/COMMIT round trips. The log is written in batches after the request anyway: a read
+      // replica may serve it (DATABASE_REPLICA_URLS), once it has replayed this client's own last
+      // write.
+      return page(org.orgId, query, db.withSettings(actingSettings(org), { replica: true }));
+    },
+
+    /**
+     * A page of every organization's events and those of none (sign-ins, the operator's own), or
+     * of one organization (`org`), for the operator: the statement presents `app.operator_read`
+     * (policy `events_operator_read`), the only way past row-level security to them.
+     */
+    listForOperator(query: OperatorAuditEventQuery): Promise<AuditEventPage> {
+      return page(query.org, query, db.withSettings(OPERATOR_READ, { replica: true }));
     },
   };
 }

@@ -11,6 +11,8 @@ export interface NewAuditEvent {
   readonly occurredAt: Date;
   readonly actorUserId: string | null;
   readonly actorApiKeyId: string | null;
+  /** The request acted as the operator (it passed `requireOperator`). */
+  readonly actorOperator: boolean;
   readonly action: string;
   readonly target: string | null;
   readonly changedFields: readonly string[];
@@ -27,9 +29,10 @@ export interface AuditPosition {
   readonly id: string;
 }
 
-/** What an org admin filters the log by. */
+/** What an org admin (or the operator) filters the log by. */
 export interface AuditEventFilter {
-  readonly tenantId: string;
+  /** The organization; undefined: every organization's and those of none (the operator's listing). */
+  readonly tenantId: string | undefined;
   /** A user id or API key id. */
   readonly actor?: string | undefined;
   /** Prefix of the action, e.g. `DELETE /org`. */
@@ -60,6 +63,7 @@ export function createAuditStore(db: Database<AuditTables>) {
           occurred_at: event.occurredAt.toISOString(),
           actor_user_id: event.actorUserId,
           actor_api_key_id: event.actorApiKeyId,
+          actor_operator: event.actorOperator,
           action: event.action,
           target: event.target,
           changed_fields: event.changedFields,
@@ -74,44 +78,46 @@ export function createAuditStore(db: Database<AuditTables>) {
       await db.transaction(
         async (trx) => {
           await sql`
-            insert into audit.events (id, tenant_id, occurred_at, actor_user_id, actor_api_key_id, action,
-                                      target, changed_fields, status, ip, user_agent, request_id)
-            select id, tenant_id, occurred_at, actor_user_id, actor_api_key_id, action,
-                   target, coalesce(changed_fields, '{}'), status, ip, user_agent, request_id
+            insert into audit.events (id, tenant_id, occurred_at, actor_user_id, actor_api_key_id, actor_operator,
+                                      action, target, changed_fields, status, ip, user_agent, request_id)
+            select id, tenant_id, occurred_at, actor_user_id, actor_api_key_id, coalesce(actor_operator, false),
+                   action, target, coalesce(changed_fields, '{}'), status, ip, user_agent, request_id
               from jsonb_to_recordset(${rows}::jsonb) as e(
                 id uuid, tenant_id uuid, occurred_at timestamptz, actor_user_id uuid, actor_api_key_id uuid,
-                action text, target text, changed_fields text[], status integer, ip text, user_agent text,
+                actor_operator boolean, action text, target text, changed_fields text[], status integer, ip text, user_agent text,
                 request_id text)`.execute(trx);
         },
         { settings: tenantSettings({ tenantId: tenantId ?? '' }) },
       );
     },
 
-    /** One page of an organization's events, newest first, keyset-paginated on (occurred_at, id). */
+    /**
+     * One page of an organization's events (or, `tenantId` undefined, of every one and of none:
+     * run it on an executor presenting `app.operator_read`), newest first, keyset-paginated on
+     * (occurred_at, id).
+     */
     listEvents(filter: AuditEventFilter, executor: Kysely<AuditTables>) {
-      let query = executor
-        .selectFrom('audit.events')
-        .select([
-          'id',
-          'occurred_at',
-          'actor_user_id',
-          'actor_api_key_id',
-          'action',
-          'target',
-          'changed_fields',
-          'status',
-          'ip',
-          'user_agent',
-          'request_id',
-          // Full precision for the cursor: a JavaScript Date keeps milliseconds, Postgres microseconds.
-          sql<string>`to_char(occurred_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`.as(
-            'position',
-          ),
-        ])
-        // Row-level security already confines the rows; naming the tenant lets the planner use
-        // the (tenant_id, occurred_at, id) index directly.
-        .where('tenant_id', '=', filter.tenantId);
-      const { actor, actionPrefix, since, until, after } = filter;
+      let query = executor.selectFrom('audit.events').select([
+        'id',
+        'tenant_id',
+        'occurred_at',
+        'actor_user_id',
+        'actor_api_key_id',
+        'actor_operator',
+        'action',
+        'target',
+        'changed_fields',
+        'status',
+        'ip',
+        'user_agent',
+        'request_id',
+        // Full precision for the cursor: a JavaScript Date keeps milliseconds, Postgres microseconds.
+        sql<string>`to_char(occurred_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`.as('position'),
+      ]);
+      const { tenantId, actor, actionPrefix, since, until, after } = filter;
+      // Row-level security already confines the rows; naming the tenant lets the planner use
+      // the (tenant_id, occurred_at, id) index directly.
+      if (tenantId !== undefined) query = query.where('tenant_id', '=', tenantId);
       if (actor !== undefined)
         query = query.where((eb) =>
           eb.or([eb('actor_user_id', '=', actor), eb('actor_api_key_id', '=', actor)]),

@@ -8,6 +8,8 @@ export interface AuditTables {
     occurred_at: Generated<Date>;
     actor_user_id: string | null;
     actor_api_key_id: string | null;
+    /** The request carried the operator token (`OPERATOR_TOKEN`) and acted as the operator. */
+    actor_operator: Generated<boolean>;
     action: string;
     /** JSON object of the route's path parameters, e.g. `{"userId":"…"}`. */
     target: string | null;

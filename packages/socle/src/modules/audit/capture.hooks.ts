@@ -47,13 +47,17 @@ export function captureAuditEvent(
   // all the same, as a request refused early may not have reached their hooks.
   const auth: Authentication | null = request.auth ?? null;
   const org: CurrentOrg | null = request.org ?? null;
+  const operator = request.operatorAction ?? null;
   const userAgent = request.headers['user-agent'];
   return {
     id: randomUUID(),
-    tenantId: org?.orgId ?? null,
+    // An operator's action on an organization goes to that organization's log; a 404 may name
+    // one that does not exist, which has no log (the event is kept with no tenant).
+    tenantId: org?.orgId ?? (status === 404 ? null : operator?.orgId) ?? null,
     occurredAt,
     actorUserId: auth?.userId ?? null,
     actorApiKeyId: apiKeyIdOf(request),
+    actorOperator: operator !== null,
     action: `${request.method} ${route}`,
     target: status === 404 ? null : targetOf(request.params),
     changedFields: fieldNamesOf(request.body),

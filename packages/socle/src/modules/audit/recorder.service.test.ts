@@ -9,6 +9,7 @@ function event(index: number, tenantId: string | null = 'org-a'): NewAuditEvent 
     tenantId,
     occurredAt: new Date(),
     actorUserId: null,
+    actorOperator: false,
     actorApiKeyId: null,
     action: 'POST /things',
     target: null,

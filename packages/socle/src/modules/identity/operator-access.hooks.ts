@@ -15,6 +15,12 @@ declare module 'fastify' {
      * in constant time when asked (only operator routes ask). Decorated by the identity module.
      */
     operatorAccess(): OperatorAccess;
+    /**
+     * Set by {@link requireOperator} once the request passed it: it acts as the operator, in the
+     * organization it names (`orgId`) or in none. The audit log records such a request with the
+     * operator as its actor, in that organization's log.
+     */
+    operatorAction: { readonly orgId: string | null } | null;
   }
 }
 
@@ -40,6 +46,7 @@ export const operatorErrors = {
  */
 export function installOperatorAccess(app: HttpServer, token: string | undefined): void {
   const expected = token === undefined ? undefined : Buffer.from(token);
+  app.decorateRequest('operatorAction', null);
   app.decorateRequest('operatorAccess', function operatorAccess(this: FastifyRequest): OperatorAccess {
     if (expected === undefined) return 'disabled';
     const header = this.headers[OPERATOR_TOKEN_HEADER];
@@ -51,7 +58,9 @@ export function installOperatorAccess(app: HttpServer, token: string | undefined
 /**
  * Refuses a request without the operator token: 404 `auth.operator_api_disabled` when the server
  * has none (the operator routes do not exist for it), else 401 `auth.not_operator`. Use it in any
- * module's operator routes (`security: routeSecurity.operator`).
+ * module's operator routes (`security: routeSecurity.operator`). Pass the organization the route
+ * acts on (`/operator/organizations/:orgId/…`), if any: the audit log records the request there,
+ * with the operator as its actor, so that organization's admins see what the operator did.
  *
  * @example
  * app.get('/operator/things', { schema: { security: routeSecurity.operator } }, async (request) => {
@@ -59,10 +68,11 @@ export function installOperatorAccess(app: HttpServer, token: string | undefined
  *   return things.listAll();
  * });
  */
-export function requireOperator(request: FastifyRequest): void {
+export function requireOperator(request: FastifyRequest, orgId?: string): void {
   // Read defensively: a request refused before the identity module's decorator exists is nobody's.
   const access: OperatorAccess =
     typeof request.operatorAccess === 'function' ? request.operatorAccess() : 'disabled';
   if (access === 'disabled') throw operatorErrors.apiDisabled();
   if (access === 'refused') throw operatorErrors.notOperator();
+  request.operatorAction = { orgId: orgId ?? null };
 }

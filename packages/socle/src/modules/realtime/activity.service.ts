@@ -28,38 +28,47 @@ export interface AppActivity {
  * fleet-wide shared state the gateway keeps (memory embedded, Redis on a fleet).
  */
 export function createActivityService(options: {
-  readonly apps: Pick<AppsService, 'list'>;
+  readonly apps: Pick<AppsService, 'list' | 'directory'>;
   readonly gateway: Pick<Gateway, 'fleetConnectionCount'>;
   readonly state: Pick<SharedState, 'channels' | 'members'>;
 }) {
+  async function activityOf(appId: string): Promise<AppActivity> {
+    const occupied = [...(await options.state.channels(appId))].sort(([a], [b]) => a.localeCompare(b));
+    const channels: AppActivity['channels'][number][] = [];
+    for (const [name, subscriptions] of occupied.slice(0, ACTIVITY_MAX_CHANNELS)) {
+      if (channelType(name)?.kind !== 'presence') {
+        channels.push({ name, subscriptions });
+        continue;
+      }
+      const members = await options.state.members(appId, name);
+      channels.push({
+        name,
+        subscriptions,
+        memberCount: members.length,
+        members: members.slice(0, ACTIVITY_MAX_MEMBERS).map((member) => ({
+          userId: member.userId,
+          ...(member.userInfo === undefined ? {} : { userInfo: member.userInfo }),
+        })),
+      });
+    }
+    return {
+      connections: await options.gateway.fleetConnectionCount(appId),
+      channels,
+      truncated: occupied.length > ACTIVITY_MAX_CHANNELS,
+    };
+  }
   return {
     async activity(acting: ActingAdmin, appId: string): Promise<AppActivity> {
       // The organization's own apps only (row-level security): another's answers 404.
       const owned = (await options.apps.list(acting)).some((app) => app.id === appId);
       if (!owned) throw realtimeErrors.appNotFound();
-      const occupied = [...(await options.state.channels(appId))].sort(([a], [b]) => a.localeCompare(b));
-      const channels: AppActivity['channels'][number][] = [];
-      for (const [name, subscriptions] of occupied.slice(0, ACTIVITY_MAX_CHANNELS)) {
-        if (channelType(name)?.kind !== 'presence') {
-          channels.push({ name, subscriptions });
-          continue;
-        }
-        const members = await options.state.members(appId, name);
-        channels.push({
-          name,
-          subscriptions,
-          memberCount: members.length,
-          members: members.slice(0, ACTIVITY_MAX_MEMBERS).map((member) => ({
-            userId: member.userId,
-            ...(member.userInfo === undefined ? {} : { userInfo: member.userInfo }),
-          })),
-        });
-      }
-      return {
-        connections: await options.gateway.fleetConnectionCount(appId),
-        channels,
-        truncated: occupied.length > ACTIVITY_MAX_CHANNELS,
-      };
+      return activityOf(appId);
+    },
+
+    /** Any organization's app, for the operator (found by id in any organization, or 404). */
+    async activityForOperator(appId: string): Promise<AppActivity> {
+      if ((await options.apps.directory.byId(appId)) === undefined) throw realtimeErrors.appNotFound();
+      return activityOf(appId);
     },
   };
 }

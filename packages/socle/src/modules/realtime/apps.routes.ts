@@ -1,7 +1,7 @@
 import { Type } from '@fastify/type-provider-typebox';
 import type { FastifyRequest } from 'fastify';
 import { type HttpServer, routeSecurity } from '../../kernel/index.js';
-import { requireUser } from '../identity/index.js';
+import { requireOperator, requireUser } from '../identity/index.js';
 import { OrgHeaders, requireOrgRole } from '../tenancy/index.js';
 import type { ActivityService } from './activity.service.js';
 import type { AppsService } from './apps.service.js';
@@ -47,6 +47,23 @@ const AppWithEncryptionKey = Type.Object({
   encryptionMasterKey: EncryptionMasterKey,
 });
 const IdParams = Type.Object({ id: Type.String({ format: 'uuid' }) });
+const Activity = Type.Object({
+  connections: Type.Integer({ description: 'sockets connected to the app, every node' }),
+  channels: Type.Array(
+    Type.Object({
+      name: Type.String(),
+      subscriptions: Type.Integer(),
+      memberCount: Type.Optional(Type.Integer({ description: 'presence channels: users' })),
+      members: Type.Optional(
+        Type.Array(Type.Object({ userId: Type.String(), userInfo: Type.Optional(Type.Unknown()) }), {
+          description: 'presence channels: the first 100 users',
+        }),
+      ),
+    }),
+    { description: 'occupied channels in name order, the first 500' },
+  ),
+  truncated: Type.Boolean({ description: 'more channels are occupied than listed' }),
+});
 
 /** Realtime apps of the current organization, managed by its admins (signed in; not API keys). */
 export function registerAppRoutes(app: HttpServer, apps: AppsService, activity: ActivityService): void {
@@ -104,31 +121,69 @@ export function registerAppRoutes(app: HttpServer, apps: AppsService, activity: 
           'What happens in an app now, on every node: connected sockets, occupied channels, presence members (admin)',
         headers: OrgHeaders,
         params: IdParams,
+        response: { 200: Activity },
+      },
+    },
+    async (request) => activity.activity(admin(request), request.params.id),
+  );
+
+  app.get(
+    '/operator/realtime/apps',
+    {
+      schema: {
+        tags,
+        security: routeSecurity.operator,
+        summary:
+          "Every organization's realtime apps (or one organization's), without secrets, in id order, page after page (operator token)",
+        querystring: Type.Object(
+          {
+            org: Type.Optional(Type.String({ format: 'uuid', description: "Only this organization's apps" })),
+            limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 200, default: 50 })),
+            after: Type.Optional(
+              Type.String({
+                format: 'uuid',
+                description: '`next` of the previous page (the last id it listed)',
+              }),
+            ),
+          },
+          { additionalProperties: false },
+        ),
         response: {
           200: Type.Object({
-            connections: Type.Integer({ description: 'sockets connected to the app, every node' }),
-            channels: Type.Array(
+            apps: Type.Array(
               Type.Object({
-                name: Type.String(),
-                subscriptions: Type.Integer(),
-                memberCount: Type.Optional(Type.Integer({ description: 'presence channels: users' })),
-                members: Type.Optional(
-                  Type.Array(
-                    Type.Object({ userId: Type.String(), userInfo: Type.Optional(Type.Unknown()) }),
-                    {
-                      description: 'presence channels: the first 100 users',
-                    },
-                  ),
-                ),
+                ...AppSummary.properties,
+                orgId: Type.String({ format: 'uuid', description: 'The organization the app belongs to' }),
               }),
-              { description: 'occupied channels in name order, the first 500' },
             ),
-            truncated: Type.Boolean({ description: 'more channels are occupied than listed' }),
+            next: Type.Union([Type.String(), Type.Null()], { description: 'the `after` of the next page' }),
           }),
         },
       },
     },
-    async (request) => activity.activity(admin(request), request.params.id),
+    async (request) => {
+      requireOperator(request);
+      const { org, after, limit = 50 } = request.query;
+      return apps.listForOperator({ orgId: org, after, limit });
+    },
+  );
+
+  app.get(
+    '/operator/realtime/apps/:id/activity',
+    {
+      schema: {
+        tags,
+        security: routeSecurity.operator,
+        summary:
+          "What happens in any organization's app now, on every node: connected sockets, occupied channels, presence members (operator token)",
+        params: IdParams,
+        response: { 200: Activity },
+      },
+    },
+    async (request) => {
+      requireOperator(request);
+      return activity.activityForOperator(request.params.id);
+    },
   );
 
   app.post(

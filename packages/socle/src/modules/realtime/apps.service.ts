@@ -1,6 +1,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { Clock, Database, Logger, SecretBox } from '../../kernel/index.js';
 import { tenantSettings } from '../../kernel/index.js';
+import { OPERATOR_READ } from '../tenancy/index.js';
 import type { AppDirectory, RealtimeApp } from './apps.js';
 import type { AppLookup, AppsStore } from './apps.store.js';
 import { realtimeErrors } from './realtime.errors.js';
@@ -165,6 +166,19 @@ export function createAppsService(options: {
 
     async list(acting: ActingAdmin): Promise<RealtimeAppSummary[]> {
       return (await inOrg(acting, (trx) => store.list(trx))).map(summaryOf);
+    },
+
+    /**
+     * Every organization's apps, or one organization's (`orgId`), for the operator: a page in id
+     * order after `after`; `next` is the following page's, or null.
+     */
+    async listForOperator(query: { orgId?: string | undefined; after?: string | undefined; limit: number }) {
+      const rows = await store.listAll({ ...query, limit: query.limit + 1 }, db.withSettings(OPERATOR_READ));
+      const page = rows.slice(0, query.limit);
+      return {
+        apps: page.map((row) => ({ ...summaryOf(row), orgId: row.tenant_id })),
+        next: rows.length > query.limit ? (page.at(-1)?.id ?? null) : null,
+      };
     },
 
     /** A new secret: signatures made with the old one fail (on other nodes within a few seconds). */

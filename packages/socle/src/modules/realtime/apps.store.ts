@@ -98,6 +98,20 @@ export function createAppsStore(db: Database<RealtimeTables>) {
       return trx.selectFrom('realtime.apps').select(summary).orderBy('created_at').orderBy('id').execute();
     },
 
+    /**
+     * Apps of every organization (or of `orgId`), in id order after `after`: run it on an executor
+     * presenting `app.operator_read` (policy `apps_operator_read`).
+     */
+    listAll(
+      query: { orgId?: string | undefined; after?: string | undefined; limit: number },
+      executor: Kysely<RealtimeTables>,
+    ) {
+      let select = executor.selectFrom('realtime.apps').select([...summary, 'tenant_id']);
+      if (query.orgId !== undefined) select = select.where('tenant_id', '=', query.orgId);
+      if (query.after !== undefined) select = select.where('id', '>', query.after);
+      return select.orderBy('id').limit(query.limit).execute();
+    },
+
     rotateSecret(id: string, secret: string, at: Date, trx: Transaction<RealtimeTables>) {
       return trx
         .updateTable('realtime.apps')

@@ -31,12 +31,28 @@ const orgOfFeedChannel = (channel: string): string | undefined =>
 const JOBS_SAMPLE_MS = 1000;
 /** How long activity changes of apps are gathered before one `realtime` event tells them. */
 const ACTIVITY_LINGER_MS = 200;
+/** Bus channel where nodes tell which apps' activity changed on them, for the node that pushes it. */
+const ACTIVITY_BUS_CHANNEL = 'socle-operator-feed:activity';
 /** Bus channel where nodes say whether a console watches the feed through them. */
 const WATCHERS_BUS_CHANNEL = 'socle-operator-feed:watchers';
 /** A node's word that it has watchers holds this long (a node that died stops counting then). */
 const WATCHERS_EXPIRY_MS = 15_000;
 /** A node with watchers says so again this often, well within the expiry. */
 const WATCHERS_RENEW_MS = 5_000;
+
+/** What a node publishes on {@link ACTIVITY_BUS_CHANNEL}: apps whose activity changed on it. */
+interface ActivityMessage {
+  readonly apps: readonly string[];
+}
+
+/** A message of another node on the bus, or undefined when it is not JSON (its fields still to check). */
+function parseBusMessage<T>(text: string): Partial<T> | undefined {
+  try {
+    return JSON.parse(text) as Partial<T>;
+  } catch {
+    return undefined;
+  }
+}
 
 /** What a node publishes on {@link WATCHERS_BUS_CHANNEL}. */
 interface WatchersMessage {
@@ -92,15 +108,17 @@ export interface ConsoleNotice<E extends keyof OperatorFeedEvents = keyof Operat
 /**
  * Pushes what an operator watches live to the operator channel, through the gateway like any
  * event: job counts (read every second while a console watches somewhere in the fleet, sent when
- * they changed, by one node) and the realtime apps whose activity changed on this node (gathered
- * for 200 ms).
+ * they changed, by one node) and the realtime apps whose activity changed (gathered for 200 ms
+ * where it changed, told on the bus, gathered 200 ms more and sent by that same one node: one
+ * event for the fleet however many nodes saw the change).
  *
  * Whether anyone watches costs no reading: each node counts the consoles subscribed through it
  * (the gateway tells it) and says so on the bus when one comes or the last leaves, and again
  * every 5 s while it has some; a word expires after 15 s (a node that died). Every node thus
  * knows, in memory, which nodes have watchers; nobody watching, the feed reads nothing. Of the
- * nodes with watchers, the one with the smallest id reads and pushes the job counts (one push per
- * change for the whole fleet; a push is delivered to every node with a console by the bus).
+ * nodes with watchers, the one with the smallest id reads and pushes the job counts and the apps'
+ * activity (one push per change for the whole fleet; a push is delivered to every node with a
+ * console by the bus).
  */
 export function createOperatorFeed(options: {
   readonly app: RealtimeApp;
@@ -116,8 +134,12 @@ export function createOperatorFeed(options: {
   readonly log: Logger;
 }) {
   const { app, log, nodeId, now } = options;
+  /** Apps whose activity changed on this node, not yet told on the bus. */
   const changedApps = new Set<string>();
   let lingering: NodeJS.Timeout | undefined;
+  /** Apps whose activity changed on some node (told on the bus), not yet sent to the consoles. */
+  const heardApps = new Set<string>();
+  let heardLingering: NodeJS.Timeout | undefined;
   let lastJobs: string | undefined;
   let sampling = false;
   let failing = false;
@@ -142,10 +164,11 @@ export function createOperatorFeed(options: {
   /** Organizations whose feed a console watches anywhere in the fleet. */
   const watchedOrgs = () => new Set([...liveNodes().values()].flatMap((word) => word.orgs));
   /**
-   * Whether this node pushes the job counts of the operator's feed (`orgId` null) or of an
-   * organization's: the smallest id among the nodes a console of that feed watches through.
+   * Whether this node pushes the job counts and apps' activity of the operator's feed (`orgId`
+   * null) or of an organization's: the smallest id among the nodes a console of that feed watches
+   * through.
    */
-  const pushesJobs = (orgId: string | null) => {
+  const pushesFeed = (orgId: string | null) => {
     const watching = [...liveNodes()].filter(([, word]) =>
       orgId === null ? word.operator : word.orgs.includes(orgId),
     );
@@ -179,18 +202,14 @@ export function createOperatorFeed(options: {
     options.bus.publish(WATCHERS_BUS_CHANNEL, JSON.stringify(message)).catch(failed);
   };
   const heard = (text: string) => {
-    let message: WatchersMessage;
-    try {
-      message = JSON.parse(text);
-    } catch {
-      return;
-    }
-    if (typeof message.node !== 'string') return;
+    const message = parseBusMessage<WatchersMessage>(text);
+    if (typeof message?.node !== 'string') return;
     const orgs = Array.isArray(message.orgs) ? message.orgs.filter((org) => typeof org === 'string') : [];
-    if (message.watchers > 0 || orgs.length > 0)
+    const operator = typeof message.watchers === 'number' && message.watchers > 0;
+    if (operator || orgs.length > 0)
       watchingNodes.set(message.node, {
         until: now() + WATCHERS_EXPIRY_MS,
-        operator: message.watchers > 0,
+        operator,
         orgs,
       });
     else watchingNodes.delete(message.node);
@@ -201,13 +220,38 @@ export function createOperatorFeed(options: {
     }
   };
 
-  async function sendActivity() {
+  /** Tells the fleet which apps' activity changed on this node, when a console watches anywhere. */
+  async function tellActivity() {
     lingering = undefined;
-    const appIds = [...changedApps];
+    const apps = [...changedApps];
     changedApps.clear();
-    const operator = watched();
-    const orgs = watchedOrgs();
-    if (!operator && orgs.size === 0) return;
+    if (!watched() && watchedOrgs().size === 0) return;
+    const message: ActivityMessage = { apps };
+    await options.bus.publish(ACTIVITY_BUS_CHANNEL, JSON.stringify(message));
+  }
+
+  /** A node told of apps whose activity changed: the node that pushes gathers them, then sends. */
+  const heardActivity = (text: string) => {
+    const apps = parseBusMessage<ActivityMessage>(text)?.apps;
+    if (!Array.isArray(apps)) return;
+    for (const appId of apps) if (typeof appId === 'string') heardApps.add(appId);
+    if (heardLingering !== undefined || heardApps.size === 0) return;
+    heardLingering = setTimeout(() => {
+      sendActivity().then(() => {
+        failing = false;
+      }, failed);
+    }, ACTIVITY_LINGER_MS);
+    heardLingering.unref();
+  };
+
+  /** Sends the apps heard of to the feeds this node pushes: the operator's, each organization's its own. */
+  async function sendActivity() {
+    heardLingering = undefined;
+    const appIds = [...heardApps];
+    heardApps.clear();
+    const operator = pushesFeed(null);
+    const orgs = [...watchedOrgs()].filter((orgId) => pushesFeed(orgId));
+    if (!operator && orgs.length === 0) return;
     const apps = await Promise.all(
       appIds.map(async (appId) => ({
         appId,
@@ -239,7 +283,7 @@ export function createOperatorFeed(options: {
       changedApps.add(appId);
       if (lingering !== undefined) return;
       lingering = setTimeout(() => {
-        sendActivity().then(() => {
+        tellActivity().then(() => {
           failing = false;
         }, failed);
       }, ACTIVITY_LINGER_MS);
@@ -285,6 +329,7 @@ export function createOperatorFeed(options: {
     /** Listens to the other nodes' watchers and starts the readings (cleared by stop). */
     async start(): Promise<void> {
       await options.bus.subscribe(WATCHERS_BUS_CHANNEL, heard);
+      await options.bus.subscribe(ACTIVITY_BUS_CHANNEL, heardActivity);
       const sample = setInterval(() => void sampleJobs(), JOBS_SAMPLE_MS);
       const renew = setInterval(() => {
         if (localWatchers > 0 || localOrgWatchers.size > 0) announce(false);
@@ -296,9 +341,12 @@ export function createOperatorFeed(options: {
 
     async stop(): Promise<void> {
       if (lingering !== undefined) clearTimeout(lingering);
+      if (heardLingering !== undefined) clearTimeout(heardLingering);
       lingering = undefined;
+      heardLingering = undefined;
       for (const timer of timers.splice(0)) clearInterval(timer);
       await options.bus.unsubscribe(WATCHERS_BUS_CHANNEL, heard).catch(() => undefined);
+      await options.bus.unsubscribe(ACTIVITY_BUS_CHANNEL, heardActivity).catch(() => undefined);
     },
   };
 
@@ -309,10 +357,10 @@ export function createOperatorFeed(options: {
    */
   async function sampleJobs(): Promise<void> {
     if (sampling) return;
-    const operator = pushesJobs(null);
+    const operator = pushesFeed(null);
     // When this node becomes the one that pushes, it sends the counts at its first reading.
     if (!operator) lastJobs = undefined;
-    const orgs = [...watchedOrgs()].filter((orgId) => pushesJobs(orgId));
+    const orgs = [...watchedOrgs()].filter((orgId) => pushesFeed(orgId));
     for (const orgId of lastOrgJobs.keys()) if (!orgs.includes(orgId)) lastOrgJobs.delete(orgId);
     if (!operator && orgs.length === 0) return;
     sampling = true;

@@ -11,6 +11,7 @@ export {
   requireScope,
 } from './current-org.hooks.js';
 export { actingSettings, type InvitationDelivery } from './organizations.service.js';
+export { OPERATOR_READ } from './organizations.store.js';
 export { can, hasRole, ORG_PERMISSIONS, ORG_ROLES, type OrgPermission, type OrgRole } from './roles.js';
 export { createTenancyModule, type TenancyOptions, type TenancyServices } from './tenancy.module.js';
 export type { TenancyTables } from './tenancy.tables.js';

@@ -39,6 +39,20 @@ export interface Acting {
   readonly role: OrgRole;
 }
 
+/**
+ * The operator (`OPERATOR_TOKEN`) acting on an organization it need not belong to: it manages its
+ * members and invitations with an owner's reach, under the same rules (the last owner stays).
+ */
+export interface OperatorActing {
+  readonly orgId: string;
+  readonly operator: true;
+}
+
+/** Who manages an organization's members: one of its admins or owners, or the operator. */
+export type Manager = Acting | OperatorActing;
+
+const isOperator = (manager: Manager): manager is OperatorActing => 'operator' in manager;
+
 /** The settings that make the database act in `acting`'s organization as its user (row-level security). */
 export const actingSettings = (acting: { readonly orgId: string; readonly userId: string }) =>
   tenantSettings({ tenantId: acting.orgId, userId: acting.userId });
@@ -103,7 +117,21 @@ function slugify(name: string): string {
  */
 export function createOrganizationService(options: OrganizationServiceOptions) {
   const { db, store, identity, clock } = options;
-  const { inOrg, inOrgStatement } = actingIn(db);
+  /** Acting in the manager's organization: as its user, or as no user for the operator. */
+  const settingsOf = (manager: Manager) =>
+    isOperator(manager) ? tenantSettings({ tenantId: manager.orgId }) : actingSettings(manager);
+  const inOrg = <T>(manager: Manager, work: (trx: Transaction) => Promise<T>) =>
+    db.transaction(work, { settings: settingsOf(manager) });
+  const inOrgStatement = (manager: Manager) => db.withSettings(settingsOf(manager));
+
+  /** 404 `tenancy.organization_not_found` for an operator naming an organization that does not exist. */
+  async function checkOperatorTarget(
+    manager: Manager,
+    executor: Parameters<OrganizationsStore['findOrganization']>[1],
+  ) {
+    if (isOperator(manager) && (await store.findOrganization(manager.orgId, executor)) === undefined)
+      throw tenancyErrors.organizationNotFound(manager.orgId);
+  }
 
   /**
    * Locks the organization's memberships for the rest of the transaction and checks that the
@@ -112,8 +140,13 @@ export function createOrganizationService(options: OrganizationServiceOptions) {
    * decides on the role read under the lock, so two simultaneous transfers cannot both pass as
    * owner, nor a former owner act as one. Returns that fresh role.
    */
-  async function actingRoleUnderLock(acting: Acting, minimum: OrgRole, trx: Transaction): Promise<OrgRole> {
-    const role = await store.lockMemberships(acting.userId, trx);
+  async function actingRoleUnderLock(acting: Manager, minimum: OrgRole, trx: Transaction): Promise<OrgRole> {
+    await store.lockMemberships(trx);
+    if (isOperator(acting)) {
+      await checkOperatorTarget(acting, trx);
+      return 'owner';
+    }
+    const role = (await store.findMembership(acting.userId, trx))?.role ?? null;
     if (role === null) throw tenancyErrors.notAMember();
     if (!hasRole(role, minimum)) throw tenancyErrors.forbidden(minimum);
     return role;
@@ -123,7 +156,7 @@ export function createOrganizationService(options: OrganizationServiceOptions) {
    * The member a manager acts on, under the memberships lock: it exists, only an owner touches an
    * owner, and the last owner stays (an organization always has one).
    */
-  async function memberToManage(acting: Acting, minimum: OrgRole, userId: string, trx: Transaction) {
+  async function memberToManage(acting: Manager, minimum: OrgRole, userId: string, trx: Transaction) {
     const actingRole = await actingRoleUnderLock(acting, minimum, trx);
     const member = await store.findMembership(userId, trx);
     if (member === undefined) throw tenancyErrors.memberNotFound(userId);
@@ -156,7 +189,7 @@ export function createOrganizationService(options: OrganizationServiceOptions) {
     async create(userId: string, input: { name: string; slug?: string | undefined }): Promise<Organization> {
       const id = randomUUID();
       const slug = input.slug ?? `${slugify(input.name)}-${id.slice(0, 6)}`;
-      return inOrg({ orgId: id, userId }, async (trx) => {
+      return inOrg({ orgId: id, userId, role: 'owner' }, async (trx) => {
         if (
           !(await store.insertOrganization({ id, name: input.name.trim(), slug, createdBy: userId }, trx))
         ) {
@@ -239,14 +272,14 @@ export function createOrganizationService(options: OrganizationServiceOptions) {
       return withProfiles(await store.listMembers(inThatOrg));
     },
 
-    async changeRole(acting: Acting, userId: string, role: Exclude<OrgRole, 'owner'>): Promise<void> {
+    async changeRole(acting: Manager, userId: string, role: Exclude<OrgRole, 'owner'>): Promise<void> {
       await inOrg(acting, async (trx) => {
         await memberToManage(acting, ORG_PERMISSIONS['members.change_role'], userId, trx);
         await store.setRole(userId, role, trx);
       });
     },
 
-    async remove(acting: Acting, userId: string): Promise<void> {
+    async remove(acting: Manager, userId: string): Promise<void> {
       await inOrg(acting, async (trx) => {
         await memberToManage(acting, ORG_PERMISSIONS['members.remove'], userId, trx);
         await store.deleteMembership(userId, trx);
@@ -270,13 +303,14 @@ export function createOrganizationService(options: OrganizationServiceOptions) {
       });
     },
 
-    async invite(acting: Acting, input: { email: string; role: Exclude<OrgRole, 'owner'> }) {
+    async invite(acting: Manager, input: { email: string; role: Exclude<OrgRole, 'owner'> }) {
       const email = normalizeEmail(input.email);
       const { token, hash } = createSecretToken(INVITATION_PREFIX);
       const id = randomUUID();
       const expiresAt = new Date(clock.now().getTime() + options.invitationTtlMs);
       return inOrg(acting, async (trx) => {
         const org = await store.findOrganization(acting.orgId, trx);
+        if (org === undefined && isOperator(acting)) throw tenancyErrors.organizationNotFound(acting.orgId);
         await store.insertInvitation(
           {
             id,
@@ -284,7 +318,8 @@ export function createOrganizationService(options: OrganizationServiceOptions) {
             email,
             role: input.role,
             tokenHash: hash,
-            invitedBy: acting.userId,
+            // None for the operator: it has no account (the audit log names it).
+            invitedBy: isOperator(acting) ? null : acting.userId,
             expiresAt,
           },
           trx,
@@ -297,7 +332,8 @@ export function createOrganizationService(options: OrganizationServiceOptions) {
       });
     },
 
-    async invitations(acting: Acting) {
+    async invitations(acting: Manager) {
+      await checkOperatorTarget(acting, inOrgStatement(acting));
       const rows = await store.listPendingInvitations(clock.now(), inOrgStatement(acting));
       return rows.map((row) => ({
         id: row.id,
@@ -307,7 +343,7 @@ export function createOrganizationService(options: OrganizationServiceOptions) {
       }));
     },
 
-    async revokeInvitation(acting: Acting, id: string): Promise<void> {
+    async revokeInvitation(acting: Manager, id: string): Promise<void> {
       const revoked = await store.revokeInvitation(id, clock.now(), inOrgStatement(acting));
       if (!revoked) throw tenancyErrors.invitationNotFound(id);
     },

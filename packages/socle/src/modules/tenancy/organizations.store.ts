@@ -143,17 +143,16 @@ export function createOrganizationsStore(db: Database<TenancyTables>) {
     },
 
     /**
-     * Serializes the membership changes of the acting organization until the transaction ends, and
-     * returns the fresh role of `userId` (null if no longer a member). Two changes that each check
+     * Serializes the membership changes of the acting organization until the transaction ends
+     * (read the fresh memberships after it). Two changes that each check
      * then write (the last owner stays; only the owner transfers) would otherwise both pass their
      * checks on the same rows. A transaction-scoped advisory lock on the organization id, not row
      * locks: those would need the update policy, which a member leaving does not pass.
      */
-    async lockMemberships(userId: string, trx: Trx): Promise<OrgRole | null> {
+    async lockMemberships(trx: Trx): Promise<void> {
       await sql`select pg_advisory_xact_lock(hashtextextended('tenancy.memberships:' || ${actingTenant}, 0))`.execute(
         trx,
       );
-      return (await this.findMembership(userId, trx))?.role ?? null;
     },
 
     findMembership(userId: string, trx: Executor) {
@@ -194,7 +193,8 @@ export function createOrganizationsStore(db: Database<TenancyTables>) {
         email: string;
         role: Exclude<OrgRole, 'owner'>;
         tokenHash: string;
-        invitedBy: string;
+        /** Null: the operator invited (it has no account). */
+        invitedBy: string | null;
         expiresAt: Date;
       },
       trx: Trx,

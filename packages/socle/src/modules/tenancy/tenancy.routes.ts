@@ -1,4 +1,5 @@
 import { Type } from '@fastify/type-provider-typebox';
+import type { FastifyRequest } from 'fastify';
 import { type HttpServer, routeSecurity } from '../../kernel/index.js';
 import { operatorListQuery, requireOperator, requireUser } from '../identity/index.js';
 import { OrgHeaders, requireOrgRole } from './current-org.hooks.js';
@@ -32,6 +33,13 @@ const Invitation = Type.Object({
   expiresAt: Type.String({ format: 'date-time' }),
 });
 const UserParams = Type.Object({ userId: Type.String({ format: 'uuid' }) });
+const InvitationBody = Type.Object(
+  {
+    email: Type.String({ minLength: 3, maxLength: 254, examples: ['broker@example.com'] }),
+    role: GrantableRole,
+  },
+  { additionalProperties: false },
+);
 
 /** Organizations, members, invitations. Routes under /org act in the organization of X-Org-Id. */
 export function registerTenancyRoutes(app: HttpServer, organizations: OrganizationService): void {
@@ -117,6 +125,94 @@ export function registerTenancyRoutes(app: HttpServer, organizations: Organizati
     async (request) => {
       requireOperator(request);
       return { members: await organizations.membersForOperator(request.params.orgId) };
+    },
+  );
+
+  // The operator manages any organization's members and invitations through the same service as
+  // its admins (with an owner's reach, the last owner staying), audited in that organization's log.
+  const OrgParams = Type.Object({ orgId: Type.String({ format: 'uuid' }) });
+  const operatorIn = (request: FastifyRequest<{ Params: { orgId: string } }>) => {
+    requireOperator(request, request.params.orgId);
+    return { orgId: request.params.orgId, operator: true as const };
+  };
+
+  app.patch(
+    '/operator/organizations/:orgId/members/:userId',
+    {
+      schema: {
+        tags,
+        security: routeSecurity.operator,
+        summary: "Change the role of any organization's member (operator token; audited in its log)",
+        params: Type.Object({ ...OrgParams.properties, ...UserParams.properties }),
+        body: Type.Object({ role: GrantableRole }, { additionalProperties: false }),
+      },
+    },
+    async (request, reply) => {
+      await organizations.changeRole(operatorIn(request), request.params.userId, request.body.role);
+      return reply.code(204).send();
+    },
+  );
+
+  app.delete(
+    '/operator/organizations/:orgId/members/:userId',
+    {
+      schema: {
+        tags,
+        security: routeSecurity.operator,
+        summary:
+          "Remove any organization's member, an owner too unless the last one (operator token; audited in its log)",
+        params: Type.Object({ ...OrgParams.properties, ...UserParams.properties }),
+      },
+    },
+    async (request, reply) => {
+      await organizations.remove(operatorIn(request), request.params.userId);
+      return reply.code(204).send();
+    },
+  );
+
+  app.post(
+    '/operator/organizations/:orgId/invitations',
+    {
+      schema: {
+        tags,
+        security: routeSecurity.operator,
+        summary: 'Invite someone by email to any organization (operator token); the link is emailed to them',
+        params: OrgParams,
+        body: InvitationBody,
+        response: { 201: Invitation },
+      },
+    },
+    async (request, reply) =>
+      reply.code(201).send(await organizations.invite(operatorIn(request), request.body)),
+  );
+
+  app.get(
+    '/operator/organizations/:orgId/invitations',
+    {
+      schema: {
+        tags,
+        security: routeSecurity.operator,
+        summary: "Any organization's pending invitations (operator token)",
+        params: OrgParams,
+        response: { 200: Type.Array(Invitation) },
+      },
+    },
+    async (request) => organizations.invitations(operatorIn(request)),
+  );
+
+  app.delete(
+    '/operator/organizations/:orgId/invitations/:id',
+    {
+      schema: {
+        tags,
+        security: routeSecurity.operator,
+        summary: "Revoke any organization's invitation (operator token; audited in its log)",
+        params: Type.Object({ ...OrgParams.properties, id: Type.String({ format: 'uuid' }) }),
+      },
+    },
+    async (request, reply) => {
+      await organizations.revokeInvitation(operatorIn(request), request.params.id);
+      return reply.code(204).send();
     },
   );
 
@@ -250,13 +346,7 @@ export function registerTenancyRoutes(app: HttpServer, organizations: Organizati
         security: routeSecurity.memberOrApiKey,
         summary: 'Invite someone by email (admin); the link is emailed to them',
         headers: OrgHeaders,
-        body: Type.Object(
-          {
-            email: Type.String({ minLength: 3, maxLength: 254, examples: ['broker@example.com'] }),
-            role: GrantableRole,
-          },
-          { additionalProperties: false },
-        ),
+        body: InvitationBody,
         response: { 201: Invitation },
       },
     },

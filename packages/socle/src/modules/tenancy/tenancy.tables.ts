@@ -22,7 +22,8 @@ export interface TenancyTables {
     email: string;
     role: Exclude<OrgRole, 'owner'>;
     token_hash: string;
-    invited_by: string;
+    /** Null: the operator invited (OPERATOR_TOKEN, no account). */
+    invited_by: string | null;
     expires_at: Date;
     accepted_at: Date | null;
     accepted_by: string | null;
