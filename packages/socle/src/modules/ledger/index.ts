@@ -8,6 +8,7 @@ export {
   type LedgerSettings,
   ledgerSettings,
 } from './ledger.module.js';
+export { LEDGER_PLATFORM_SETTING, ledgerPlatformSettings } from './ledger.service.js';
 export type {
   Account,
   AccountOwner,
