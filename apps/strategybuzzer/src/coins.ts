@@ -205,7 +205,9 @@ export function createCoins({ db, ledger, payments, store, clock, starterCoins }
 
     /** Coins the game has taken in (its revenue account), for the admin. */
     async revenue(userId: string): Promise<number> {
-      return inPlatform(userId, async (trx, house) => Number((await ledger.balance(trx, house.revenue)).posted));
+      return inPlatform(userId, async (trx, house) =>
+        Number((await ledger.balance(trx, house.revenue)).posted),
+      );
     },
   };
 }

@@ -92,7 +92,9 @@ describe.each(targets.map((target) => [target.dialect, target] as const))(
 
           for (const page of [alice, bob]) {
             await expect
-              .poll(async () => (await voiceState(page)).map((peer) => peer.connectionState), { timeout: 30_000 })
+              .poll(async () => (await voiceState(page)).map((peer) => peer.connectionState), {
+                timeout: 30_000,
+              })
               .toEqual(['connected']);
             await expect
               .poll(async () => (await voiceState(page))[0]?.packetsReceived ?? 0, { timeout: 30_000 })
@@ -101,7 +103,8 @@ describe.each(targets.map((target) => [target.dialect, target] as const))(
             expect(await page.locator('#voice-audio audio').count()).toBe(1);
           }
 
-          for (const [index, page] of watched.entries()) await page.assertClean(`strategybuzzer-voice-${index}`);
+          for (const [index, page] of watched.entries())
+            await page.assertClean(`strategybuzzer-voice-${index}`);
         } finally {
           await browser.close();
         }

@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import {
   createLedgerModule,
   createManualClock,
@@ -84,10 +84,17 @@ describeEachDatabase('Ledger accounts outside organizations', (target) => {
     );
     expect(again.id).toBe(wallet.id);
 
-    const revenue = await asService((trx) => ledger.platformAccountOf(trx, { userId: null, unit: 'coins_a', code: 'revenue' }));
+    const revenue = await asService((trx) =>
+      ledger.platformAccountOf(trx, { userId: null, unit: 'coins_a', code: 'revenue' }),
+    );
     // One transfer (the one-statement hot path), then a batch (the general path): both in the book.
     await asService((trx) =>
-      ledger.transfer(trx, { id: 'spend:1', debitAccountId: wallet.id, creditAccountId: revenue.id, amount: 30 }),
+      ledger.transfer(trx, {
+        id: 'spend:1',
+        debitAccountId: wallet.id,
+        creditAccountId: revenue.id,
+        amount: 30,
+      }),
     );
     await asService((trx) =>
       ledger.transfer(trx, [
@@ -97,13 +104,23 @@ describeEachDatabase('Ledger accounts outside organizations', (target) => {
     );
     // A replay answers the original and moves nothing.
     const [replayed] = await asService((trx) =>
-      ledger.transfer(trx, { id: 'spend:1', debitAccountId: wallet.id, creditAccountId: revenue.id, amount: 30 }),
+      ledger.transfer(trx, {
+        id: 'spend:1',
+        debitAccountId: wallet.id,
+        creditAccountId: revenue.id,
+        amount: 30,
+      }),
     );
     expect(replayed?.amount).toBe(30n);
     // Never negative, as in an organization.
     await expect(
       asService((trx) =>
-        ledger.transfer(trx, { id: 'spend:4', debitAccountId: wallet.id, creditAccountId: revenue.id, amount: 46 }),
+        ledger.transfer(trx, {
+          id: 'spend:4',
+          debitAccountId: wallet.id,
+          creditAccountId: revenue.id,
+          amount: 46,
+        }),
       ),
     ).rejects.toMatchObject({ code: 'ledger.insufficient_funds' });
     expect((await asService((trx) => ledger.balance(trx, wallet.id))).posted).toBe(45n);
@@ -117,9 +134,13 @@ describeEachDatabase('Ledger accounts outside organizations', (target) => {
     const bob = await playerWithCoins('coins_b', 50);
     const mine = await asUser(alice.player.userId, (trx) => ledger.accounts(trx, {}));
     expect(mine.map((account) => account.id)).toEqual([alice.wallet.id]);
-    expect((await asUser(alice.player.userId, (trx) => ledger.balance(trx, alice.wallet.id))).posted).toBe(100n);
+    expect((await asUser(alice.player.userId, (trx) => ledger.balance(trx, alice.wallet.id))).posted).toBe(
+      100n,
+    );
     const history = await asUser(alice.player.userId, (trx) => ledger.history(trx, alice.wallet.id, {}));
-    expect(history.transfers.map((transfer) => transfer.id)).toEqual([`starter:${alice.player.userId}:coins_b`]);
+    expect(history.transfers.map((transfer) => transfer.id)).toEqual([
+      `starter:${alice.player.userId}:coins_b`,
+    ]);
     // Another player's wallet and the platform's own accounts are not found, as another
     // organization's are.
     for (const other of [bob.wallet.id, alice.source.id])
@@ -127,11 +148,18 @@ describeEachDatabase('Ledger accounts outside organizations', (target) => {
         code: 'ledger.account_not_found',
       });
     const seenTransfers = await asUser(alice.player.userId, (trx) => ledger.transfers(trx, {}));
-    expect(seenTransfers.transfers.map((transfer) => transfer.id)).toEqual([`starter:${alice.player.userId}:coins_b`]);
+    expect(seenTransfers.transfers.map((transfer) => transfer.id)).toEqual([
+      `starter:${alice.player.userId}:coins_b`,
+    ]);
     // A person's own request moves nothing, even from their own wallet.
     await expect(
       asUser(alice.player.userId, (trx) =>
-        ledger.transfer(trx, { id: nextId('self'), debitAccountId: alice.wallet.id, creditAccountId: bob.wallet.id, amount: 1 }),
+        ledger.transfer(trx, {
+          id: nextId('self'),
+          debitAccountId: alice.wallet.id,
+          creditAccountId: bob.wallet.id,
+          amount: 1,
+        }),
       ),
     ).rejects.toMatchObject({ code: 'ledger.account_not_found' });
     // Forgetting every setting reads nothing.
@@ -151,10 +179,17 @@ describeEachDatabase('Ledger accounts outside organizations', (target) => {
     await expect(inTenant((trx) => ledger.account(trx, wallet.id))).rejects.toMatchObject({
       code: 'ledger.account_not_found',
     });
-    expect((await inTenant((trx) => ledger.accounts(trx, {}))).map((account) => account.id)).toEqual([orgAccount.id]);
+    expect((await inTenant((trx) => ledger.accounts(trx, {}))).map((account) => account.id)).toEqual([
+      orgAccount.id,
+    ]);
     await expect(
       asService((trx) =>
-        ledger.transfer(trx, { id: 'cross:1', debitAccountId: wallet.id, creditAccountId: orgAccount.id, amount: 1 }),
+        ledger.transfer(trx, {
+          id: 'cross:1',
+          debitAccountId: wallet.id,
+          creditAccountId: orgAccount.id,
+          amount: 1,
+        }),
       ),
     ).rejects.toMatchObject({ code: 'ledger.account_not_found' });
     // Transfer ids are per book: the same id in the organization is another transfer.
@@ -162,24 +197,39 @@ describeEachDatabase('Ledger accounts outside organizations', (target) => {
       ledger.createAccount(trx, { owner: { kind: 'system' }, unit: 'coins_c', code: 'other' }),
     );
     await inTenant((trx) =>
-      ledger.transfer(trx, { id: `starter:${wallet.owner.kind}`, debitAccountId: orgAccount.id, creditAccountId: other.id, amount: 7 }),
+      ledger.transfer(trx, {
+        id: `starter:${wallet.owner.kind}`,
+        debitAccountId: orgAccount.id,
+        creditAccountId: other.id,
+        amount: 7,
+      }),
     );
     expect((await inTenant((trx) => ledger.balance(trx, other.id))).posted).toBe(7n);
     // A person's account outside organizations needs no membership: an organization's transaction
     // may not open one for a non-member.
     const stranger = await socle.newUser();
     await expect(
-      inTenant((trx) => ledger.createAccount(trx, { owner: { kind: 'user', userId: stranger.userId }, unit: 'coins_c' })),
+      inTenant((trx) =>
+        ledger.createAccount(trx, { owner: { kind: 'user', userId: stranger.userId }, unit: 'coins_c' }),
+      ),
     ).rejects.toMatchObject({ code: 'ledger.owner_not_member' });
     expect((await ledger.check()).ok).toBe(true);
   });
 
   it('holds in the platform book are posted, voided and expired', async () => {
     const { wallet } = await playerWithCoins('coins_d', 100);
-    const revenue = await asService((trx) => ledger.platformAccountOf(trx, { userId: null, unit: 'coins_d', code: 'revenue' }));
+    const revenue = await asService((trx) =>
+      ledger.platformAccountOf(trx, { userId: null, unit: 'coins_d', code: 'revenue' }),
+    );
     const hold = (id: string, timeoutSeconds = 60) =>
       asService((trx) =>
-        ledger.hold(trx, { id, debitAccountId: wallet.id, creditAccountId: revenue.id, amount: 20, timeoutSeconds }),
+        ledger.hold(trx, {
+          id,
+          debitAccountId: wallet.id,
+          creditAccountId: revenue.id,
+          amount: 20,
+          timeoutSeconds,
+        }),
       );
     await hold('entry:1');
     await asService((trx) => ledger.post(trx, { id: 'entry:1:post', holdId: 'entry:1' }));

@@ -1207,7 +1207,12 @@ export function createLedgerService(options: {
           'must be 1 to 64 lower-case letters, digits or _ . : -',
         );
       if (!(await ledgerStore.actsForPlatform(trx))) throw ledgerErrors.tenantRequired();
-      const rule = input.rule !== undefined ? input.rule : input.userId === null ? null : 'debits_must_not_exceed_credits';
+      const rule =
+        input.rule !== undefined
+          ? input.rule
+          : input.userId === null
+            ? null
+            : 'debits_must_not_exceed_credits';
       // ON CONFLICT DO NOTHING on the unique index of its owner, unit and code: a concurrent first
       // use's insert is waited for, then this one writes nothing and reads that one's row.
       const inserted = await ledgerStore.insertAccount(

@@ -210,9 +210,7 @@ export const ledgerStore = {
     if (ids.length === 0) return [];
     const { rows } = await sql<TransferRow>`
       select ${TRANSFER_COLUMNS} from ledger.transfers
-       where tenant_id = ledger.book_id() and id = any(${arrayLiteral(ids)}::text[])`.execute(
-      executor,
-    );
+       where tenant_id = ledger.book_id() and id = any(${arrayLiteral(ids)}::text[])`.execute(executor);
     return rows;
   },
 

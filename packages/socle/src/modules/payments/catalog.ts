@@ -87,7 +87,9 @@ export function defineCatalog(products: readonly Product[]): Catalog {
     if (book !== 'organization' && book !== 'platform') throw bad('book must be organization or platform');
     const other = [...byId.values()].find((known) => known.unit === product.unit);
     if (other !== undefined && (other.book ?? 'organization') !== book)
-      throw bad(`book must be ${other.book ?? 'organization'}, as for ${other.id}: a unit's credits are in one book`);
+      throw bad(
+        `book must be ${other.book ?? 'organization'}, as for ${other.id}: a unit's credits are in one book`,
+      );
     byId.set(product.id, Object.freeze({ ...product }));
   });
   const platformUnits = new Set(
