@@ -95,10 +95,9 @@ describe.each(targets.map((target) => [target.dialect, target] as const))(
         // What the files module's privacy hooks give a player's export and do on their erasure.
         const files = world.socle.servicesOf<FilesServices>('files');
         const exported = await files.archivedRecordsOf(alice.userId);
-        expect(exported.flatMap((archive) => archive.records.map((record) => record['body']))).toEqual([
-          "je m'appelle Alice, j'habite à Lyon",
-          'à demain',
-        ]);
+        expect(
+          exported.flatMap((archive) => archive.records.map((record) => (record as { body?: unknown }).body)),
+        ).toEqual(["je m'appelle Alice, j'habite à Lyon", 'à demain']);
 
         expect(await files.eraseArchivedRecordsOf(alice.userId)).toBe(1);
         // The archive the organization keeps holds Bob's message only; read as its admin.

@@ -1,7 +1,7 @@
 import type { Page } from 'playwright-core';
 import { chromiumAvailable, launchBrowser, testDatabaseTargets, watchPage } from 'socle/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type BuzzerWorld, startBuzzerWorld } from './support.js';
+import { type BuzzerWorld, signUpInBrowser, startBuzzerWorld } from './support.js';
 
 const targets = await testDatabaseTargets();
 
@@ -57,12 +57,7 @@ describe.each(targets.map((target) => [target.dialect, target] as const))(
 
     async function signUp(page: Page, name: string) {
       await page.addInitScript(RECORD_PEER_CONNECTIONS);
-      await page.goto(`${baseUrl}/apps/strategybuzzer/`);
-      await page.fill('#email', `${name.toLowerCase()}-voice-${Date.now()}@example.com`);
-      await page.fill('#password', 'correct horse battery staple');
-      await page.click('#sign-up');
-      await page.locator('#lobby').waitFor();
-      await page.fill('#name', name);
+      await signUpInBrowser(page, baseUrl, name);
     }
 
     it.skipIf(!target.available || !chromiumAvailable())(
