@@ -22,8 +22,6 @@ export interface Player {
 
 export interface House {
   readonly orgId: string;
-  readonly sourceAccountId: string;
-  readonly revenueAccountId: string;
 }
 
 export interface FinishedGame {
@@ -97,7 +95,7 @@ export type BuzzerTransaction = Parameters<Parameters<Database<BuzzerTables>['tr
 
 /**
  * What else a room's end does, in the transaction that ends it: with its `settings` (the
- * organization the coins live in), `onEnded` gets the seats this end freed (each freed once: a
+ * ledger's platform book the coins live in), `onEnded` gets the seats this end freed (each freed once: a
  * second end, on any node, frees none), so a cut-short room gives its entry fees back exactly
  * when it ends, and never twice.
  */
@@ -174,8 +172,6 @@ export function createBuzzerStore(db: Database<BuzzerTables>) {
         ? undefined
         : {
             orgId: row.org_id,
-            sourceAccountId: row.source_account_id,
-            revenueAccountId: row.revenue_account_id,
           };
     },
 
@@ -186,8 +182,6 @@ export function createBuzzerStore(db: Database<BuzzerTables>) {
         .values({
           id: 1,
           org_id: house.orgId,
-          source_account_id: house.sourceAccountId,
-          revenue_account_id: house.revenueAccountId,
           claimed_by: userId,
           claimed_at: at,
         })

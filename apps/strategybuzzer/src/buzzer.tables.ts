@@ -3,8 +3,6 @@ export interface BuzzerTables {
   'strategybuzzer.house': {
     id: number;
     org_id: string;
-    source_account_id: string;
-    revenue_account_id: string;
     claimed_by: string;
     claimed_at: Date;
   };

@@ -6,8 +6,10 @@ import type { BuzzerTables } from './buzzer.tables.js';
 
 /**
  * Old chat, kept cold: gzip-compressed NDJSON (one message a line) in the organization that runs
- * the game. Objects of this bucket stay the organization's when a player is erased (accounting
- * for moderation), and move to the archive storage class after 30 days.
+ * the game, moved to the archive storage class after 30 days. A record archive (Socle's files
+ * `recordArchive`): each object names the players whose messages it holds, a player's privacy
+ * export includes their archived messages, and their erasure rewrites each archive without them
+ * (the objects stay the organization's: the other players' messages are still theirs to keep).
  */
 export const chatArchiveBucket = defineBucket({
   name: 'sb-chat-archive',
@@ -17,6 +19,7 @@ export const chatArchiveBucket = defineBucket({
   public: false,
   lifecycle: { archiveAfterDays: 30 },
   keepOnErase: true,
+  recordArchive: { subjectField: 'userId' },
 });
 
 /** Messages per archive object: one object per run of this many (a day of a busy game is several). */
@@ -81,6 +84,7 @@ export function createChatExport({
             body,
             name,
             metadata: { messages: messages.length, from: first.createdAt, to: last.createdAt },
+            subjects: messages.map((message) => message.userId),
           },
           (trx) =>
             store.deleteChat(

@@ -1,6 +1,12 @@
-import { type Clock, type Database, type LedgerService, type PaymentsService, tenantSettings } from 'socle';
+import {
+  type Clock,
+  type Database,
+  type LedgerService,
+  ledgerPlatformSettings,
+  type PaymentsService,
+} from 'socle';
 import { buzzerErrors } from './buzzer.errors.js';
-import type { BuzzerStore, FreedSeat, House, RoomEnding } from './buzzer.store.js';
+import type { BuzzerStore, FreedSeat, RoomEnding } from './buzzer.store.js';
 import type { BuzzerTables } from './buzzer.tables.js';
 
 export interface CoinsOptions {
@@ -20,27 +26,46 @@ const UNIT = COINS;
 /** A transaction of the app's database (Socle exports no name for Kysely's). */
 type Transaction = Parameters<Parameters<Database<BuzzerTables>['transaction']>[0]>[0];
 
+/** The game's own accounts of coins (outside organizations): by their ledger code. */
+const SOURCE_CODE = 'strategybuzzer.source';
+const REVENUE_CODE = 'strategybuzzer.revenue';
+
 /**
- * Coins in Socle's ledger: every player's wallet (never negative: the ledger's
- * `debits_must_not_exceed_credits` rule; the same account the payments module credits when a pack
- * is bought), a source starter coins are minted from and the revenue spends go to, all in the
- * organization that runs the game (the "house"; ledger accounts belong to an organization). Every
- * movement has an id derived from what it records, so a retry never moves coins twice.
+ * Coins in Socle's ledger, outside any organization (the ledger's platform book): they belong to
+ * the players. Every player's wallet (never negative: the ledger's `debits_must_not_exceed_credits`
+ * rule; the same account the payments module credits when a pack is bought), the game's source
+ * starter coins are minted from and its revenue spends go to. Every movement has an id derived
+ * from what it records, so a retry never moves coins twice.
  */
 export function createCoins({ db, ledger, payments, store, clock, starterCoins }: CoinsOptions) {
-  const inHouse = async <T>(userId: string, work: (trx: Transaction, house: House) => Promise<T>) => {
-    const house = await store.house();
-    if (house === undefined) throw buzzerErrors.notSetUp();
-    return db.transaction((trx) => work(trx, house), {
-      settings: tenantSettings({ tenantId: house.orgId, userId }),
+  /** The game's source and revenue accounts, once known (they never change). */
+  let houseAccounts: { readonly source: string; readonly revenue: string } | undefined;
+  const accountsOf = async (trx: Transaction) => {
+    if (houseAccounts !== undefined) return houseAccounts;
+    const [source, revenue] = [
+      await ledger.platformAccountOf(trx, { userId: null, unit: UNIT, code: SOURCE_CODE }),
+      await ledger.platformAccountOf(trx, { userId: null, unit: UNIT, code: REVENUE_CODE }),
+    ];
+    const found = { source: source.id, revenue: revenue.id };
+    await db.afterCommit(trx, async () => {
+      houseAccounts = found;
     });
+    return found;
   };
+  /** `work` in the ledger's platform book, acting as the player. */
+  const inPlatform = <T>(
+    userId: string,
+    work: (trx: Transaction, house: { readonly source: string; readonly revenue: string }) => Promise<T>,
+  ) =>
+    db.transaction(async (trx) => work(trx, await accountsOf(trx)), {
+      settings: ledgerPlatformSettings({ userId }),
+    });
 
   /** The player's wallet, opened with the starter coins on first use (once, even when raced). */
   async function wallet(userId: string): Promise<string> {
     const known = (await store.player(userId))?.walletAccountId;
     if (known) return known;
-    return inHouse(userId, async (trx, house) => {
+    return inPlatform(userId, async (trx, house) => {
       // The player's row is locked by this update until commit: a concurrent first use waits,
       // then finds the wallet set and opens nothing.
       const locked = await trx
@@ -51,8 +76,9 @@ export function createCoins({ db, ledger, payments, store, clock, starterCoins }
         .executeTakeFirst();
       if (locked === undefined) throw new Error(`player ${userId} has no profile`);
       if (locked.wallet_account_id !== null) return locked.wallet_account_id;
-      // The payments module's wallet of the player (opened here, as the player): purchases
-      // credit it, spends debit it.
+      // The payments module's wallet of the player (the coin packs are sold with `book:
+      // 'platform'`: the player's account outside organizations): purchases credit it, spends
+      // debit it.
       const id = await payments.wallet(trx, userId, UNIT);
       await trx
         .updateTable('strategybuzzer.players')
@@ -62,7 +88,7 @@ export function createCoins({ db, ledger, payments, store, clock, starterCoins }
       if (starterCoins > 0)
         await ledger.transfer(trx, {
           id: `starter:${userId}`,
-          debitAccountId: house.sourceAccountId,
+          debitAccountId: house.source,
           creditAccountId: id,
           amount: BigInt(starterCoins),
           code: 'starter',
@@ -100,58 +126,36 @@ export function createCoins({ db, ledger, payments, store, clock, starterCoins }
   return {
     wallet,
 
-    /** The organization `orgId` runs the game from now on: its accounts hold the coins. */
+    /**
+     * The organization `orgId` runs the game from now on: its admins are the game's, and it sells
+     * the coin packs (the coins themselves are the players', outside organizations).
+     */
     async claim(orgId: string, userId: string): Promise<void> {
       const existing = await store.house();
       if (existing !== undefined) {
         if (existing.orgId === orgId) return;
         throw buzzerErrors.claimed();
       }
-      await db.transaction(
-        async (trx) => {
-          const source = await ledger.createAccount(trx, {
-            owner: { kind: 'system' },
-            unit: UNIT,
-            code: 'coins-source',
-          });
-          const revenue = await ledger.createAccount(trx, {
-            owner: { kind: 'system' },
-            unit: UNIT,
-            code: 'coins-revenue',
-          });
-          const inserted = await trx
-            .insertInto('strategybuzzer.house')
-            .values({
-              id: 1,
-              org_id: orgId,
-              source_account_id: source.id,
-              revenue_account_id: revenue.id,
-              claimed_by: userId,
-              claimed_at: clock.now(),
-            })
-            .onConflict((conflict) => conflict.column('id').doNothing())
-            .executeTakeFirst();
-          // Claimed meanwhile by someone else: roll the accounts back with it.
-          if (Number(inserted.numInsertedOrUpdatedRows ?? 0n) !== 1) throw buzzerErrors.claimed();
-        },
-        { settings: tenantSettings({ tenantId: orgId, userId }) },
-      );
+      if (!(await store.claimHouse({ orgId }, userId, clock.now()))) {
+        // Claimed meanwhile: by this organization (a retry) is fine.
+        if ((await store.house())?.orgId !== orgId) throw buzzerErrors.claimed();
+      }
     },
 
     /** Coins the player can spend now (held entries excluded). */
     async balance(userId: string): Promise<number> {
       const id = await wallet(userId);
-      return inHouse(userId, async (trx) => Number((await ledger.balance(trx, id)).available));
+      return inPlatform(userId, async (trx) => Number((await ledger.balance(trx, id)).available));
     },
 
     /** Spends coins on something (`id` names it: the same id spends once). 422 `ledger.insufficient_funds` when short. */
     async spend(userId: string, id: string, amount: number, code: string): Promise<void> {
       const from = await wallet(userId);
-      await inHouse(userId, (trx, house) =>
+      await inPlatform(userId, (trx, house) =>
         ledger.transfer(trx, {
           id,
           debitAccountId: from,
-          creditAccountId: house.revenueAccountId,
+          creditAccountId: house.revenue,
           amount: BigInt(amount),
           code,
         }),
@@ -161,11 +165,11 @@ export function createCoins({ db, ledger, payments, store, clock, starterCoins }
     /** Reserves a room's entry fee until the room starts (posted) or the ticket goes (voided). */
     async hold(userId: string, id: string, amount: number): Promise<void> {
       const from = await wallet(userId);
-      await inHouse(userId, (trx, house) =>
+      await inPlatform(userId, (trx, house) =>
         ledger.hold(trx, {
           id,
           debitAccountId: from,
-          creditAccountId: house.revenueAccountId,
+          creditAccountId: house.revenue,
           amount: BigInt(amount),
           code: 'premium_entry',
           timeoutSeconds: 3600,
@@ -173,7 +177,7 @@ export function createCoins({ db, ledger, payments, store, clock, starterCoins }
       );
     },
     post: (userId: string, holdId: string) =>
-      inHouse(userId, (trx) => ledger.post(trx, { id: `${holdId}:post`, holdId })),
+      inPlatform(userId, (trx) => ledger.post(trx, { id: `${holdId}:post`, holdId })),
 
     /**
      * What a room cut short (its host lost or stopped, a start that failed) does as it ends: in
@@ -181,15 +185,12 @@ export function createCoins({ db, ledger, payments, store, clock, starterCoins }
      * reversal of the fee's posting (`{hold}:refund`, linked to `{hold}:post`), or the hold
      * voided if the room never took it. The store hands a seat to one end only, and the ids make
      * a replay move nothing twice. `refunded` lists the players whose coins came back (to tell
-     * them their balance once the end committed). Undefined when no organization runs the game
-     * (then no entry was ever held).
+     * them their balance once the end committed).
      */
-    async refunds(): Promise<(RoomEnding & { readonly refunded: string[] }) | undefined> {
-      const house = await store.house();
-      if (house === undefined) return undefined;
+    async refunds(): Promise<RoomEnding & { readonly refunded: string[] }> {
       const refunded: string[] = [];
       return {
-        settings: tenantSettings({ tenantId: house.orgId }),
+        settings: ledgerPlatformSettings(),
         refunded,
         async onEnded(trx, seats: readonly FreedSeat[]) {
           for (const { userId, holdId } of seats) {
@@ -200,12 +201,12 @@ export function createCoins({ db, ledger, payments, store, clock, starterCoins }
       };
     },
     release: (userId: string, holdId: string) =>
-      inHouse(userId, (trx) => ledger.void(trx, { id: `${holdId}:void`, holdId })),
+      inPlatform(userId, (trx) => ledger.void(trx, { id: `${holdId}:void`, holdId })),
 
     /** Coins the game has taken in (its revenue account), for the admin. */
     async revenue(userId: string): Promise<number> {
-      return inHouse(userId, async (trx, house) =>
-        Number((await ledger.balance(trx, house.revenueAccountId)).posted),
+      return inPlatform(userId, async (trx, house) =>
+        Number((await ledger.balance(trx, house.revenue)).posted),
       );
     },
   };

@@ -27,6 +27,7 @@ export const coinPacks = defineCatalog([
     currency: 'EUR',
     credits: 500,
     unit: COINS,
+    book: 'platform',
     storeProductIds: { apple: 'com.strategybuzzer.coins500', 'google-play': 'coins_500' },
   },
   {
@@ -37,6 +38,7 @@ export const coinPacks = defineCatalog([
     currency: 'EUR',
     credits: 1200,
     unit: COINS,
+    book: 'platform',
     storeProductIds: { apple: 'com.strategybuzzer.coins1200', 'google-play': 'coins_1200' },
   },
   {
@@ -47,6 +49,7 @@ export const coinPacks = defineCatalog([
     currency: 'EUR',
     credits: 3000,
     unit: COINS,
+    book: 'platform',
     storeProductIds: { apple: 'com.strategybuzzer.coins3000', 'google-play': 'coins_3000' },
   },
 ]);

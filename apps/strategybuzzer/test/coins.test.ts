@@ -1,3 +1,4 @@
+import { type LedgerServices, tenantSettings } from 'socle';
 import { testDatabaseTargets } from 'socle/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type BuzzerWorld, caller, manualMonotonic, startBuzzerWorld } from './support.js';
@@ -55,6 +56,39 @@ describe.each(targets.map((target) => [target.dialect, target] as const))(
         expect(await world.services.game.roomOf(a.userId)).toBeDefined();
         expect([await coinsOf(a), await coinsOf(b)]).toEqual([80, 80]);
         expect(await world.services.coins.revenue(world.admin.userId)).toBe(revenueBefore + 40);
+      },
+    );
+
+    it.skipIf(!target.available)(
+      "keeps a player's coins outside any organization: theirs to read, not the organization's that runs the game",
+      async () => {
+        const { ledger } = world.socle.servicesOf<LedgerServices>('ledger');
+        const player = await world.socle.newUser();
+        expect(await coinsOf(player)).toBe(100);
+        const walletId = await world.services.coins.wallet(player.userId);
+        const asPlayer = await world.socle.db.transaction((trx) => ledger.accounts(trx, {}), {
+          settings: tenantSettings({ userId: player.userId }),
+        });
+        expect(asPlayer).toEqual([
+          expect.objectContaining({
+            id: walletId,
+            owner: { kind: 'user', userId: player.userId },
+            unit: 'coins',
+            balance: expect.objectContaining({ posted: 100n }),
+          }),
+        ]);
+        // The organization that runs the game holds no account of the player's, nor any coins.
+        const inHouse = await world.socle.db.transaction((trx) => ledger.accounts(trx, {}), {
+          settings: tenantSettings({ tenantId: world.admin.orgId }),
+        });
+        expect(inHouse.filter((account) => account.unit === 'coins')).toEqual([]);
+        // Another player does not read it.
+        const other = await world.socle.newUser();
+        await expect(
+          world.socle.db.transaction((trx) => ledger.account(trx, walletId), {
+            settings: tenantSettings({ userId: other.userId }),
+          }),
+        ).rejects.toMatchObject({ code: 'ledger.account_not_found' });
       },
     );
 

@@ -39,12 +39,13 @@ describe.each(targets.map((target) => [target.dialect, target] as const))(
     const coinsOf = async (user: { token: string }) =>
       (await call(user, 'GET', '/strategybuzzer/me')).json().coins as number;
 
-    /** The wallet's transfers in the house's ledger, oldest first. */
+    /** The wallet's transfers, oldest first, as the player reads them. */
     async function walletTransfers(userId: string) {
       const { ledger } = world.socle.servicesOf<LedgerServices>('ledger');
       const walletId = await world.services.coins.wallet(userId);
       const page = await world.socle.db.transaction((trx) => ledger.history(trx, walletId, { limit: 1000 }), {
-        settings: tenantSettings({ tenantId: world.admin.orgId }),
+        // The player's own request reads it: the coins are theirs, outside any organization.
+        settings: tenantSettings({ userId }),
       });
       return page.transfers.reverse();
     }

@@ -49,12 +49,13 @@ describe.each(targets.map((target) => [target.dialect, target] as const))(
       return { paymentId, sessionId, completed };
     }
 
-    /** Every transfer of the player's wallet, as the house's ledger has it. */
+    /** Every transfer of the player's wallet, as the player reads them. */
     async function walletTransfers(userId: string) {
       const { ledger } = world.socle.servicesOf<LedgerServices>('ledger');
       const walletId = await world.services.coins.wallet(userId);
       const page = await world.socle.db.transaction((trx) => ledger.history(trx, walletId, { limit: 1000 }), {
-        settings: tenantSettings({ tenantId: world.admin.orgId }),
+        // The player's own request reads it: the coins are theirs, outside any organization.
+        settings: tenantSettings({ userId }),
       });
       return { walletId, transfers: page.transfers };
     }

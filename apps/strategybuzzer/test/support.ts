@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import type { Page } from 'playwright-core';
 import {
   createFilesModule,
   createIdentityModule,
@@ -169,4 +170,17 @@ export function caller(socle: TestSocle) {
       headers: { authorization: `Bearer ${user.token}`, ...headers },
       ...(payload === undefined ? {} : { payload: payload as object }),
     });
+}
+
+/** Signs a new player up in the web client at `baseUrl` and names them (the lobby shown). */
+export async function signUpInBrowser(page: Page, baseUrl: string, name: string): Promise<void> {
+  await page.goto(`${baseUrl}/apps/strategybuzzer/`);
+  await page.fill(
+    '#email',
+    `${name.toLowerCase()}-${Date.now()}-${Math.random().toString(36).slice(2, 8)}@example.com`,
+  );
+  await page.fill('#password', 'correct horse battery staple');
+  await page.click('#sign-up');
+  await page.locator('#lobby').waitFor();
+  await page.fill('#name', name);
 }

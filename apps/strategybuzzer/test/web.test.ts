@@ -1,7 +1,7 @@
 import type { Page } from 'playwright-core';
 import { chromiumAvailable, launchBrowser, testDatabaseTargets, watchPage } from 'socle/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type BuzzerWorld, startBuzzerWorld } from './support.js';
+import { type BuzzerWorld, signUpInBrowser, startBuzzerWorld } from './support.js';
 
 const targets = await testDatabaseTargets();
 
@@ -30,14 +30,7 @@ describe.each(targets.map((target) => [target.dialect, target] as const))(
     });
     afterAll(() => world?.socle.dispose());
 
-    async function signUp(page: Page, name: string) {
-      await page.goto(`${baseUrl}/apps/strategybuzzer/`);
-      await page.fill('#email', `${name.toLowerCase()}-${Date.now()}@example.com`);
-      await page.fill('#password', 'correct horse battery staple');
-      await page.click('#sign-up');
-      await page.locator('#lobby').waitFor();
-      await page.fill('#name', name);
-    }
+    const signUp = (page: Page, name: string) => signUpInBrowser(page, baseUrl, name);
 
     it.skipIf(!target.available || !chromiumAvailable())(
       'two players sign up, are matched into one room, one buzzes and scores, both see it; chat reaches the other',

@@ -31,10 +31,20 @@ export function chromiumAvailable(): boolean {
   return found;
 }
 
-/** Starts headless Chromium (close it in `afterAll`). */
-export async function launchBrowser(): Promise<Browser> {
+/**
+ * Starts headless Chromium (close it in `afterAll`). `args` adds command-line switches, e.g.
+ * Chromium's fake microphone for a WebRTC test.
+ *
+ * @example
+ * const browser = await launchBrowser({ args: ['--use-fake-device-for-media-stream', '--use-fake-ui-for-media-stream'] });
+ */
+export async function launchBrowser(options: { readonly args?: readonly string[] } = {}): Promise<Browser> {
   const { chromium } = await import('playwright-core');
-  return chromium.launch({ executablePath: CHROMIUM_PATH, headless: true, args: CHROMIUM_FLAGS });
+  return chromium.launch({
+    executablePath: CHROMIUM_PATH,
+    headless: true,
+    args: [...CHROMIUM_FLAGS, ...(options.args ?? [])],
+  });
 }
 
 export interface WatchedPage {

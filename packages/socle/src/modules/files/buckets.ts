@@ -37,11 +37,22 @@ export interface BucketDefinition {
    * false: their objects are deleted.
    */
   readonly keepOnErase?: boolean;
+  /**
+   * Objects of this bucket are archives of records about several people: gzip-compressed NDJSON,
+   * one record (a JSON object) a line, naming its person's user id in `subjectField` (old chat
+   * exported from the database). Each upload says which people it names (`subjects`); a
+   * person's privacy export then includes their records from every archive, and their erasure
+   * rewrites each archive without them (removed, not pseudonymized: a record's own text may name
+   * or describe them). Organization-scoped buckets only.
+   */
+  readonly recordArchive?: { readonly subjectField: string };
 }
 
 /** A declared bucket with its defaults applied. */
-export interface Bucket extends Required<Omit<BucketDefinition, 'lifecycle' | 'allowedTypes'>> {
+export interface Bucket
+  extends Required<Omit<BucketDefinition, 'lifecycle' | 'allowedTypes' | 'recordArchive'>> {
   readonly allowedTypes: readonly string[] | undefined;
+  readonly recordArchive: { readonly subjectField: string } | undefined;
   readonly lifecycle: BucketLifecycle | undefined;
 }
 
@@ -83,6 +94,13 @@ export function defineBucket(definition: BucketDefinition): Bucket {
       name,
       'must delete after it archives (deleteAfterDays > archiveAfterDays)',
     );
+  if (definition.recordArchive !== undefined && (definition.scope ?? 'tenant') !== 'tenant')
+    throw filesErrors.invalidBucket(name, 'a record archive must be organization-scoped (scope: tenant)');
+  if (
+    definition.recordArchive !== undefined &&
+    !/^[A-Za-z_][A-Za-z0-9_]{0,63}$/.test(definition.recordArchive.subjectField)
+  )
+    throw filesErrors.invalidBucket(name, 'recordArchive.subjectField must name a JSON field (e.g. userId)');
   return Object.freeze({
     name,
     maxBytes: definition.maxBytes,
@@ -92,6 +110,8 @@ export function defineBucket(definition: BucketDefinition): Bucket {
     scope: definition.scope ?? 'tenant',
     lifecycle: definition.lifecycle === undefined ? undefined : Object.freeze({ ...definition.lifecycle }),
     keepOnErase: definition.keepOnErase ?? false,
+    recordArchive:
+      definition.recordArchive === undefined ? undefined : Object.freeze({ ...definition.recordArchive }),
   });
 }
 

@@ -9,7 +9,8 @@ const EXPORT_LINK_SECONDS = 7 * 24 * 3600;
 /**
  * The person's files: export lists every object they uploaded, each with a signed download link;
  * erasure deletes them (records first, in one transaction, then their blobs), except in buckets
- * declared `keepOnErase`, whose objects stay their organization's with no owner. An organization
+ * declared `keepOnErase`, whose objects stay their organization's with no owner; in record archives
+ * (buckets declared `recordArchive`) export includes their records and erasure removes them. An organization
  * deleted takes all its objects' records and bytes with it.
  */
 export function createFilesPrivacy(db: Pick<Database, 'withConnection'>, files: FilesService): PrivacyHooks {
@@ -27,9 +28,13 @@ export function createFilesPrivacy(db: Pick<Database, 'withConnection'>, files: 
         });
         objects.push({ ...object, url: link.url, urlExpiresAt: link.expiresAt });
       }
-      return { objects };
+      // Their records in archives of several people (old chat), whoever uploaded them.
+      return { objects, archivedRecords: await files.archivedRecordsOf(subject.userId) };
     },
     eraseSubject: async (subject) => {
+      // Archives naming them are rewritten without their records first: an erasure run again
+      // after a crash finds what is left (every step is idempotent).
+      await files.eraseArchivedRecordsOf(subject.userId);
       const rows = await withOwnerTransaction(db, (connection) =>
         objectsStore.eraseObjectsOwnedBy(connection, subject.userId, files.bucketsKeptOnErase()),
       );

@@ -1,5 +1,8 @@
-import { randomBytes, randomUUID } from 'node:crypto';
-import type { Readable } from 'node:stream';
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import { Readable } from 'node:stream';
+import { buffer } from 'node:stream/consumers';
+import { promisify } from 'node:util';
+import { gunzip, gzip } from 'node:zlib';
 import type { Transaction } from 'kysely';
 import {
   type BlobRead,
@@ -7,6 +10,7 @@ import {
   type ByteRange,
   type Clock,
   type Database,
+  isUuid,
   type Logger,
   type MetricCounter,
   type ScopeAccess,
@@ -61,6 +65,8 @@ export interface UploadInput extends FilesActor {
   readonly name?: string | undefined;
   readonly metadata?: Readonly<Record<string, unknown>> | undefined;
   readonly signal?: AbortSignal | undefined;
+  /** Of a record archive (a bucket's `recordArchive`): the user ids its records name. */
+  readonly subjects?: readonly string[] | undefined;
 }
 
 /** A download link and when it stops working. */
@@ -111,6 +117,9 @@ const MAX_URL_SECONDS = 7 * 24 * 3600;
 const ABANDONED_AFTER_MS = 60 * 60 * 1000;
 const DAY_MS = 24 * 60 * 60 * 1000;
 const WALK_PAGE = 200;
+/** Record archives are read and rewritten whole, in memory (see archivedRecordsOf). */
+const gzipAsync = promisify(gzip);
+const gunzipAsync = promisify(gunzip);
 const RESERVED_BUCKET_NAMES = new Set(['signed', 'public', 'tus', 'presigned']);
 
 /** Whose objects: an organization's (tenant buckets) or a user's (per-user buckets). */
@@ -238,6 +247,17 @@ export async function createFilesService(options: FilesServiceOptions) {
     }
   };
 
+  /** A record archive's records (gzip-compressed NDJSON, one JSON object a line). */
+  async function readArchive(blobKey: string): Promise<Record<string, unknown>[]> {
+    const read = await blobs.get(blobKey);
+    if (read === undefined) return [];
+    const text = (await gunzipAsync(await buffer(read.body))).toString('utf8');
+    return text
+      .split('\n')
+      .filter((line) => line.trim() !== '')
+      .map((line) => JSON.parse(line) as Record<string, unknown>);
+  }
+
   async function upload<T = undefined, Tables = FilesTables>(
     input: UploadInput,
     attach?: (trx: Transaction<Tables>, object: FileObject) => Promise<T>,
@@ -308,6 +328,13 @@ export async function createFilesService(options: FilesServiceOptions) {
                 metadata: input.metadata ?? {},
                 created_at: clock.now(),
               });
+              if (bucket.recordArchive !== undefined && scope.kind === 'tenant')
+                await objectsStore.insertArchiveSubjects(
+                  trx,
+                  id,
+                  scope.id,
+                  [...new Set(input.subjects ?? [])].filter((userId) => isUuid(userId)),
+                );
               const object = toFileObject(row);
               const attached = (await attach?.(trx as unknown as Transaction<Tables>, object)) as T;
               return { object, attached };
@@ -664,6 +691,62 @@ export async function createFilesService(options: FilesServiceOptions) {
         keys.push(info.key);
       for (const key of keys) await deleteBlobQuietly(key);
     },
+    /**
+     * A person's records in every record archive that names them (buckets declared with
+     * `recordArchive`), by archive: what their privacy export includes. An archive is read whole
+     * (one object is one export run: 10,000 chat messages are a few MB).
+     */
+    async archivedRecordsOf(userId: string) {
+      const rows = await withOwnerTransaction(db, (connection) =>
+        objectsStore.archivesNaming(connection, userId),
+      );
+      const archives = [];
+      for (const row of rows) {
+        const field = buckets.get(row.bucket)?.recordArchive?.subjectField;
+        if (field === undefined) continue;
+        const records = (await readArchive(row.blob_key)).filter((record) => record[field] === userId);
+        archives.push({ objectId: row.id, bucket: row.bucket, name: row.name, records });
+      }
+      return archives;
+    },
+
+    /**
+     * Rewrites every record archive naming the person without their records (erasure): per
+     * archive, in one transaction holding its row, the new bytes are written to a new blob, the
+     * row points at them and stops naming the person; the old blob is deleted after the commit. A
+     * crash before the commit leaves the archive as it was (and a new blob no row names, which the
+     * cleanup job removes); run again, it finds what is left to do. Returns how many it rewrote.
+     */
+    async eraseArchivedRecordsOf(userId: string): Promise<number> {
+      const rows = await withOwnerTransaction(db, (connection) =>
+        objectsStore.archivesNaming(connection, userId),
+      );
+      let rewritten = 0;
+      for (const { id } of rows) {
+        const replaced = await withOwnerTransaction(db, async (connection) => {
+          const row = await objectsStore.lockObject(connection, id);
+          const field = row === undefined ? undefined : buckets.get(row.bucket)?.recordArchive?.subjectField;
+          if (row === undefined || field === undefined) return undefined;
+          const kept = (await readArchive(row.blob_key)).filter((record) => record[field] !== userId);
+          const bytes = await gzipAsync(
+            Buffer.from(kept.map((record) => `${JSON.stringify(record)}\n`).join(''), 'utf8'),
+          );
+          const blobKey = `${row.blob_key.slice(0, row.blob_key.lastIndexOf('/'))}/${randomUUID()}`;
+          await blobs.put(blobKey, Readable.from([bytes]));
+          await objectsStore.replaceArchive(connection, row, userId, {
+            blobKey,
+            size: bytes.length,
+            sha256: createHash('sha256').update(bytes).digest('hex'),
+          });
+          return row.blob_key;
+        });
+        if (replaced === undefined) continue;
+        await deleteBlobQuietly(replaced);
+        rewritten++;
+      }
+      return rewritten;
+    },
+
     /** Buckets whose objects survive their uploader's erasure. */
     bucketsKeptOnErase: () => [...buckets.values()].filter((bucket) => bucket.keepOnErase).map((b) => b.name),
   };

@@ -87,6 +87,63 @@ export const objectsStore = {
     return rows.length === 1;
   },
 
+  /** The people a record archive names (in the transaction that records it). */
+  async insertArchiveSubjects(trx: Executor, objectId: string, tenantId: string, userIds: readonly string[]) {
+    if (userIds.length === 0) return;
+    await sql`
+      insert into files.archive_subjects (object_id, tenant_id, user_id)
+      select ${objectId}::uuid, ${tenantId}::uuid, user_id
+        from unnest(${`{${userIds.join(',')}}`}::uuid[]) as u (user_id)
+      on conflict do nothing`.execute(trx);
+  },
+
+  /** Record archives naming `userId` (owner session: every organization), with their rows. */
+  async archivesNaming(connection: SqlConnection, userId: string): Promise<ObjectRow[]> {
+    const { rows } = await connection.query<ObjectRow>(
+      `select o.* from files.objects o
+         join files.archive_subjects s on s.object_id = o.id
+        where s.user_id = $1
+        order by o.created_at, o.id`,
+      [userId],
+    );
+    return rows;
+  },
+
+  /** Locks a record archive's row for its rewrite (owner session); undefined when it is gone. */
+  async lockObject(connection: SqlConnection, objectId: string): Promise<ObjectRow | undefined> {
+    const { rows } = await connection.query<ObjectRow>(
+      'select * from files.objects where id = $1 for update',
+      [objectId],
+    );
+    return rows[0];
+  },
+
+  /**
+   * A record archive rewritten without a person's records: its new bytes, and the person no longer
+   * named (owner session, in the transaction that locked it).
+   */
+  async replaceArchive(
+    connection: SqlConnection,
+    row: ObjectRow,
+    userId: string,
+    replacement: { readonly blobKey: string; readonly size: number; readonly sha256: string },
+  ): Promise<void> {
+    await connection.query('update files.objects set blob_key = $2, size = $3, sha256 = $4 where id = $1', [
+      row.id,
+      replacement.blobKey,
+      replacement.size,
+      replacement.sha256,
+    ]);
+    await connection.query('update files.usage set bytes = greatest(bytes + $2, 0) where scope_id = $1', [
+      row.tenant_id ?? row.owner_id,
+      replacement.size - Number(row.size),
+    ]);
+    await connection.query('delete from files.archive_subjects where object_id = $1 and user_id = $2', [
+      row.id,
+      userId,
+    ]);
+  },
+
   async releaseUsage(trx: Executor, scopeId: string, bytes: number, objects: number): Promise<void> {
     await sql`
       update files.usage set bytes = greatest(bytes - ${bytes}, 0), objects = greatest(objects - ${objects}, 0)

@@ -28,6 +28,7 @@ export type {
   TransferQuery,
   VoidOperation,
 } from './ledger.service.js';
+export { LEDGER_PLATFORM_SETTING, ledgerPlatformSettings } from './ledger.service.js';
 export type { LedgerExecutor as LedgerTransaction } from './ledger.store.js';
 export type { LedgerTables } from './ledger.tables.js';
 export type { Amount } from './units.js';

@@ -146,6 +146,8 @@ export function registerLedgerRoutes(app: HttpServer, ledger: LedgerService): vo
     creditsPending: AmountOutput,
     creditsPosted: AmountOutput,
   });
+  // Null: the platform's book, accounts outside organizations (migration 0007).
+  const PlatformOrOrg = Type.Union([Uuid, Type.Null()]);
   const Reconciliation = Type.Object({
     checkedAt: Type.String({ format: 'date-time' }),
     trigger: Type.Union([Type.Literal('schedule'), Type.Literal('operator')], {
@@ -155,14 +157,14 @@ export function registerLedgerRoutes(app: HttpServer, ledger: LedgerService): vo
     accounts: Type.Array(
       Type.Object({
         accountId: Uuid,
-        orgId: Uuid,
+        orgId: PlatformOrOrg,
         unit: Type.String(),
         stored: Sums,
         computed: Sums,
       }),
     ),
     units: Type.Array(
-      Type.Object({ orgId: Uuid, unit: Type.String(), posted: AmountOutput, pending: AmountOutput }),
+      Type.Object({ orgId: PlatformOrOrg, unit: Type.String(), posted: AmountOutput, pending: AmountOutput }),
     ),
   });
   const serializeReconciliation = (report: ReconciliationReport) => ({

@@ -1,7 +1,14 @@
 import { randomUUID } from 'node:crypto';
 import type { Transaction } from 'kysely';
 import type { Clock, Database, Logger, MetricCounter } from '../../kernel/index.js';
-import { isSocleError, isUuid, withOwnerTransaction } from '../../kernel/index.js';
+import {
+  isSocleError,
+  isUuid,
+  type RequestScope,
+  TENANT_ID_SETTING,
+  tenantSettings,
+  withOwnerTransaction,
+} from '../../kernel/index.js';
 import { ledgerErrors } from './ledger.errors.js';
 import {
   type AccountRow,
@@ -9,6 +16,7 @@ import {
   type LedgerExecutor,
   ledgerStore,
   type NewTransferRow,
+  PLATFORM_BOOK,
   type PostTransferParams,
   type PostTransferResult,
   postTransfersParams,
@@ -18,6 +26,22 @@ import {
 } from './ledger.store.js';
 import type { LedgerTables } from './ledger.tables.js';
 import { type Amount, MAX_AMOUNT, parseAmount, resolveUnit } from './units.js';
+
+/** The transaction setting by which service code works in the platform's book (migration 0007). */
+export const LEDGER_PLATFORM_SETTING = 'app.ledger_platform';
+
+/**
+ * Settings of a transaction that works in the platform's book: the accounts outside any
+ * organization (a person's coins in a game, the game's own source and revenue), with the scope's
+ * tenant and user if given. Service code opts in as it names a tenant; a person's own request
+ * (only `app.user_id`) reads their accounts outside organizations and posts nothing.
+ *
+ * @example
+ * await db.transaction((trx) => ledger.transfer(trx, spend), { settings: ledgerPlatformSettings({ userId }) });
+ */
+export function ledgerPlatformSettings(scope: RequestScope = {}): Record<string, string> {
+  return { ...tenantSettings(scope), [LEDGER_PLATFORM_SETTING]: 'on' };
+}
 
 /** Who holds an account's value. */
 export type AccountOwner =
@@ -200,13 +224,14 @@ export interface ReconciliationReport {
   readonly ok: boolean;
   readonly accounts: {
     readonly accountId: string;
-    readonly orgId: string;
+    /** Null: an account outside organizations (the platform's book). */
+    readonly orgId: string | null;
     readonly unit: string;
     readonly stored: Record<'debitsPending' | 'debitsPosted' | 'creditsPending' | 'creditsPosted', string>;
     readonly computed: Record<'debitsPending' | 'debitsPosted' | 'creditsPending' | 'creditsPosted', string>;
   }[];
   readonly units: {
-    readonly orgId: string;
+    readonly orgId: string | null;
     readonly unit: string;
     readonly posted: string;
     readonly pending: string;
@@ -1105,11 +1130,19 @@ export function createLedgerService(options: {
           'must be 1 to 64 lower-case letters, digits or _ . : -',
         );
       const row = await inTransaction(trx, async (executor) => {
-        // Before the insert, so a refusal leaves nothing behind in the caller's transaction. A
-        // person's account is for a member of the organization, or opened by that person acting
-        // for themself (the transaction's app.user_id: a player opening their own wallet in the
-        // organization that runs a game, which players do not join).
+        // Before the insert, so a refusal leaves nothing behind in the caller's transaction. In
+        // an organization, a person's account is for a member, or opened by that person acting
+        // for themself (the transaction's app.user_id). Outside organizations (the platform's
+        // book) it is anyone's: no organization to be a member of.
+        const platform = await ledgerStore.actsForPlatform(executor);
+        if (platform && owner.kind === 'tenant')
+          throw ledgerErrors.invalidInput(
+            'ledger.invalid_owner',
+            'owner/kind',
+            'must be user or system outside organizations (no organization to own it)',
+          );
         if (
+          !platform &&
           owner.kind === 'user' &&
           !(await ledgerStore.actsAs(executor, owner.userId)) &&
           !(await options.isMember(executor, owner.userId))
@@ -1134,6 +1167,86 @@ export function createLedgerService(options: {
       });
       if (row === undefined) throw ledgerErrors.tenantRequired();
       return toAccount(row);
+    },
+
+    /**
+     * The account outside organizations of a person (`userId`) or of the platform (`userId`
+     * null) in `unit` with `code`, opened on first use: one per owner, unit and code, even when two
+     * first uses race (the second waits for the first's commit and finds it). The caller's
+     * transaction must work in the platform's book ({@link ledgerPlatformSettings}, or
+     * {@link inPlatformBook}); a person's account gets `rule` (default
+     * `debits_must_not_exceed_credits`: never negative), the platform's none unless given.
+     *
+     * @example
+     * await db.transaction(async (trx) => {
+     *   const wallet = await ledger.platformAccountOf(trx, { userId, unit: 'coins', code: 'wallet' });
+     *   const source = await ledger.platformAccountOf(trx, { userId: null, unit: 'coins', code: 'game.source' });
+     *   await ledger.transfer(trx, { id: `starter:${userId}`, debitAccountId: source.id, creditAccountId: wallet.id, amount: 100n });
+     * }, { settings: ledgerPlatformSettings({ userId }) });
+     */
+    async platformAccountOf(
+      trx: LedgerExecutor,
+      input: {
+        readonly userId: string | null;
+        readonly unit: string;
+        readonly code?: string | null;
+        readonly scale?: number;
+        readonly rule?: BalanceRule | null;
+      },
+    ): Promise<Account> {
+      const { unit, scale } = resolveUnit(input.unit, input.scale);
+      const code = input.code ?? null;
+      if (input.userId !== null && !isUuid(input.userId))
+        throw ledgerErrors.invalidInput('ledger.invalid_owner', 'owner/userId', 'must be a UUID');
+      const found = await ledgerStore.findPlatformAccount(trx, input.userId, unit, code);
+      if (found !== undefined) return toAccount(found);
+      if (code !== null && !CODE.test(code))
+        throw ledgerErrors.invalidInput(
+          'ledger.invalid_code',
+          'code',
+          'must be 1 to 64 lower-case letters, digits or _ . : -',
+        );
+      if (!(await ledgerStore.actsForPlatform(trx))) throw ledgerErrors.tenantRequired();
+      const rule =
+        input.rule !== undefined
+          ? input.rule
+          : input.userId === null
+            ? null
+            : 'debits_must_not_exceed_credits';
+      // ON CONFLICT DO NOTHING on the unique index of its owner, unit and code: a concurrent first
+      // use's insert is waited for, then this one writes nothing and reads that one's row.
+      const inserted = await ledgerStore.insertAccount(
+        trx,
+        {
+          id: randomUUID(),
+          owner_kind: input.userId === null ? 'system' : 'user',
+          owner_user_id: input.userId,
+          unit,
+          scale,
+          code,
+          debits_must_not_exceed_credits: rule === 'debits_must_not_exceed_credits',
+          credits_must_not_exceed_debits: rule === 'credits_must_not_exceed_debits',
+          metadata: {},
+          created_at: clock.now(),
+        },
+        { skipExisting: true },
+      );
+      const row = inserted ?? (await ledgerStore.findPlatformAccount(trx, input.userId, unit, code));
+      if (row === undefined) throw new Error(`ledger account ${input.userId ?? 'platform'}/${unit} vanished`);
+      return toAccount(row);
+    },
+
+    /**
+     * Runs `work` in the platform's book inside the caller's transaction (which may work in an
+     * organization's: a payment recorded by the organization that sells, crediting coins the buyer
+     * holds outside organizations), then gives the transaction its book back.
+     */
+    async inPlatformBook<T>(trx: LedgerExecutor, work: () => Promise<T>): Promise<T> {
+      const previous = await ledgerStore.setPlatform(trx, 'on');
+      if (previous === 'on') return work();
+      const result = await work();
+      await ledgerStore.setPlatform(trx, previous);
+      return result;
     },
 
     /** An account of the organization with its balance, or 404 `ledger.account_not_found`. */
@@ -1361,7 +1474,12 @@ export function createLedgerService(options: {
               await pushAfterCommit(trx, pushes);
               expired++;
             },
-            { settings: { 'app.tenant_id': hold.tenant_id } },
+            {
+              settings:
+                hold.tenant_id === PLATFORM_BOOK
+                  ? ledgerPlatformSettings()
+                  : { [TENANT_ID_SETTING]: hold.tenant_id },
+            },
           );
         } catch (error) {
           log.error({ err: error, holdId: hold.id }, 'Ledger hold could not be expired');

@@ -2,6 +2,9 @@ import { type Kysely, type Selectable, sql } from 'kysely';
 import type { Database, PreparedQuery, SqlConnection } from '../../kernel/index.js';
 import type { LedgerTables, SqlBigint } from './ledger.tables.js';
 
+/** The transfers' tenant_id of the platform's book (migration 0007): transfers have no foreign key. */
+export const PLATFORM_BOOK = '00000000-0000-0000-0000-000000000000';
+
 /** Any executor: a transaction of the caller or of the service, or a single-statement Kysely. */
 // biome-ignore lint/suspicious/noExplicitAny: callers pass transactions typed with their own tables
 export type LedgerExecutor = Kysely<any>;
@@ -64,7 +67,7 @@ export interface TransferFilter {
 /** An account whose stored sums differ from those its transfers give. */
 export interface DriftRow {
   id: string;
-  tenant_id: string;
+  tenant_id: string | null;
   unit: string;
   debits_pending: SqlBigint;
   debits_posted: SqlBigint;
@@ -78,7 +81,7 @@ export interface DriftRow {
 
 /** A unit of a tenant whose accounts do not sum to zero. */
 export interface UnitImbalanceRow {
-  tenant_id: string;
+  tenant_id: string | null;
   unit: string;
   posted: SqlBigint;
   pending: SqlBigint;
@@ -94,23 +97,71 @@ const ACCOUNT_COLUMNS = sql.raw(
 );
 
 /**
- * SQL of the ledger. Row-level security scopes every statement to the tenant of the transaction's
- * settings (`socle.current_tenant_id()`), which is also the tenant every insert writes.
+ * SQL of the ledger. Row-level security scopes every statement to the book of the transaction's
+ * settings: its organization (`socle.current_tenant_id()`), or the platform's accounts outside
+ * organizations when it carries `app.ledger_platform` (migration 0007's `ledger.in_book`,
+ * `ledger.book_id`), which is also the book every insert writes.
  */
 export const ledgerStore = {
-  async insertAccount(executor: LedgerExecutor, account: NewAccountRow): Promise<AccountRow | undefined> {
-    // No row when the transaction carries no tenant: the caller answers ledger.tenant_required.
+  async insertAccount(
+    executor: LedgerExecutor,
+    account: NewAccountRow,
+    /** An account outside organizations already opened for its owner, unit and code: no row. */
+    options: { readonly skipExisting?: boolean } = {},
+  ): Promise<AccountRow | undefined> {
+    // In the transaction's book (migration 0007): its organization, or none (null) when it acts
+    // for the platform. No row when it is in no book: the caller answers ledger.tenant_required.
     const { rows } = await sql<AccountRow>`
       insert into ledger.accounts (id, tenant_id, owner_kind, owner_user_id, unit, scale, code,
                                    debits_must_not_exceed_credits, credits_must_not_exceed_debits,
                                    metadata, created_at)
-      select ${account.id}::uuid, socle.current_tenant_id(), ${account.owner_kind}, ${account.owner_user_id}::uuid,
+      select ${account.id}::uuid, case when ledger.acts_for_platform() then null else socle.current_tenant_id() end,
+             ${account.owner_kind}, ${account.owner_user_id}::uuid,
              ${account.unit}, ${account.scale}, ${account.code}, ${account.debits_must_not_exceed_credits},
              ${account.credits_must_not_exceed_debits}, ${JSON.stringify(account.metadata)}::jsonb,
              ${account.created_at.toISOString()}::timestamptz
-       where socle.current_tenant_id() is not null
+       where ledger.acts_for_platform() or socle.current_tenant_id() is not null
+      ${options.skipExisting === true ? sql`on conflict do nothing` : sql``}
       returning ${ACCOUNT_COLUMNS}`.execute(executor);
     return rows[0];
+  },
+
+  /**
+   * The account outside organizations of `owner` (a person, or the platform's own when null) in
+   * `unit` with `code`, if opened (migration 0007's unique indexes make it one).
+   */
+  async findPlatformAccount(
+    executor: LedgerExecutor,
+    owner: string | null,
+    unit: string,
+    code: string | null,
+  ): Promise<AccountRow | undefined> {
+    const { rows } = await sql<AccountRow>`
+      select ${ACCOUNT_COLUMNS} from ledger.accounts
+       where tenant_id is null and unit = ${unit} and coalesce(code, '') = ${code ?? ''}
+         and ${owner === null ? sql`owner_kind = 'system'` : sql`owner_kind = 'user' and owner_user_id = ${owner}::uuid`}`.execute(
+      executor,
+    );
+    return rows[0];
+  },
+
+  /** Whether the transaction works in the platform's book (`app.ledger_platform`). */
+  async actsForPlatform(executor: LedgerExecutor): Promise<boolean> {
+    const { rows } = await sql<{ platform: boolean }>`select ledger.acts_for_platform() as platform`.execute(
+      executor,
+    );
+    return rows[0]?.platform === true;
+  },
+
+  /**
+   * Sets `app.ledger_platform` for the rest of the caller's transaction (`on`, or what it was
+   * before: `previous`); returns what it was.
+   */
+  async setPlatform(executor: LedgerExecutor, value: string): Promise<string> {
+    const { rows } = await sql<{ previous: string | null }>`
+      select current_setting('app.ledger_platform', true) as previous`.execute(executor);
+    await sql`select set_config('app.ledger_platform', ${value}, true)`.execute(executor);
+    return rows[0]?.previous ?? '';
   },
 
   /** Whether the transaction acts as `userId` (its `app.user_id`). */
@@ -132,7 +183,7 @@ export const ledgerStore = {
   ): Promise<AccountRow[]> {
     const { rows } = await sql<AccountRow>`
       select ${ACCOUNT_COLUMNS} from ledger.accounts
-       where tenant_id = socle.current_tenant_id()
+       where (ledger.in_book(tenant_id) or (tenant_id is null and socle.current_tenant_id() is null))
          and (${filter.ownerUserId ?? null}::uuid is null or owner_user_id = ${filter.ownerUserId ?? null}::uuid)
          and (${filter.after ?? null}::uuid is null or id > ${filter.after ?? null}::uuid)
        order by id limit ${filter.limit}`.execute(executor);
@@ -149,7 +200,7 @@ export const ledgerStore = {
   async lockAccounts(executor: LedgerExecutor, ids: readonly string[]): Promise<AccountRow[]> {
     const { rows } = await sql<AccountRow>`
       select ${ACCOUNT_COLUMNS} from ledger.accounts
-       where id = any(${sortedArrayLiteral(ids)}::uuid[])
+       where id = any(${sortedArrayLiteral(ids)}::uuid[]) and ledger.in_book(tenant_id)
        order by id
          for no key update`.execute(executor);
     return rows;
@@ -159,9 +210,7 @@ export const ledgerStore = {
     if (ids.length === 0) return [];
     const { rows } = await sql<TransferRow>`
       select ${TRANSFER_COLUMNS} from ledger.transfers
-       where tenant_id = socle.current_tenant_id() and id = any(${arrayLiteral(ids)}::text[])`.execute(
-      executor,
-    );
+       where tenant_id = ledger.book_id() and id = any(${arrayLiteral(ids)}::text[])`.execute(executor);
     return rows;
   },
 
@@ -178,7 +227,7 @@ export const ledgerStore = {
   ): Promise<TransferRow[]> {
     const { rows } = await sql<TransferRow>`
       select ${TRANSFER_COLUMNS} from ledger.transfers
-       where tenant_id = socle.current_tenant_id()
+       where tenant_id = ledger.book_id()
          and (id = any(${arrayLiteral(ids)}::text[])
               or hold_id = any(${arrayLiteral(holdIds)}::text[])
               or reverses_id = any(${arrayLiteral(reversedIds)}::text[]))`.execute(executor);
@@ -197,7 +246,7 @@ export const ledgerStore = {
     const { rows } = await sql<{ id: string; seq: SqlBigint }>`
       insert into ledger.transfers (tenant_id, id, kind, debit_account_id, credit_account_id, amount, unit,
                                     hold_id, reverses_id, expires_at, code, metadata, created_at)
-      select socle.current_tenant_id(), id, kind, debit_account_id, credit_account_id, amount, unit,
+      select ledger.book_id(), id, kind, debit_account_id, credit_account_id, amount, unit,
              hold_id, reverses_id, expires_at, code, coalesce(metadata, '{}'), created_at
         from jsonb_to_recordset(${JSON.stringify(transfers)}::jsonb) as t(
           id text, kind text, debit_account_id uuid, credit_account_id uuid, amount bigint, unit text,
@@ -228,7 +277,7 @@ export const ledgerStore = {
         : sql`(debit_account_id = ${accountId}::uuid or credit_account_id = ${accountId}::uuid)`;
     const { rows } = await sql<TransferRow>`
       select ${TRANSFER_COLUMNS} from ledger.transfers
-       where tenant_id = socle.current_tenant_id()
+       where tenant_id = ledger.book_id()
          and ${accountCondition}
          and ${code === undefined ? sql`true` : sql`code = ${code}`}
          and ${since === undefined ? sql`true` : sql`created_at >= ${since.toISOString()}::timestamptz`}
@@ -332,14 +381,14 @@ export const ledgerStore = {
   /** GDPR export: a person's accounts in every tenant and their transfers (owner session). */
   async exportOwner(connection: SqlConnection, userId: string) {
     const accounts = await connection.query(
-      `select id, tenant_id as "orgId", unit, scale, code, debits_pending::text as "debitsPending",
+      `select id, tenant_id as "orgId", owner_kind as "ownerKind", unit, scale, code, debits_pending::text as "debitsPending",
               debits_posted::text as "debitsPosted", credits_pending::text as "creditsPending",
               credits_posted::text as "creditsPosted", metadata, created_at as "createdAt"
          from ledger.accounts where owner_user_id = $1 order by created_at, id`,
       [userId],
     );
     const transfers = await connection.query(
-      `select t.tenant_id as "orgId", t.id, t.kind, t.debit_account_id as "debitAccountId",
+      `select nullif(t.tenant_id, '${PLATFORM_BOOK}') as "orgId", t.id, t.kind, t.debit_account_id as "debitAccountId",
               t.credit_account_id as "creditAccountId", t.amount::text as amount, t.unit, t.hold_id as "holdId",
               t.reverses_id as "reversesId", t.code, t.metadata, t.created_at as "createdAt"
          from ledger.transfers t

@@ -7,7 +7,8 @@ export type SqlBigint = string | bigint;
 export interface LedgerTables {
   'ledger.accounts': {
     id: string;
-    tenant_id: string;
+    /** Null: an account outside organizations (the platform's book, migration 0007). */
+    tenant_id: string | null;
     owner_kind: string;
     owner_user_id: string | null;
     unit: string;
@@ -23,6 +24,7 @@ export interface LedgerTables {
     created_at: Date;
   };
   'ledger.transfers': {
+    /** The book: an organization, or the nil UUID for the platform's (migration 0007). */
     tenant_id: string;
     id: string;
     seq: Generated<SqlBigint>;

@@ -11,6 +11,8 @@ export interface PackProduct {
   readonly credits: number;
   /** A ledger app unit (`coins`, `credits`). */
   readonly unit: string;
+  /** See {@link ProductBook}. */
+  readonly book?: ProductBook;
   /**
    * The product's id in the app stores, when it differs from `id` (`com.example.coins500`):
    * in-app purchases posted to `POST /payments/purchases/{apple|google-play}` are matched by it.
@@ -29,7 +31,18 @@ export interface SubscriptionProduct {
   /** Credits granted at each paid invoice (the first included). */
   readonly credits: number;
   readonly unit: string;
+  /** See {@link ProductBook}. */
+  readonly book?: ProductBook;
 }
+
+/**
+ * Where the buyer's credits are held. `organization` (the default): a wallet in the
+ * organization that sells (a member's credits in their firm). `platform`: the buyer's own
+ * account outside any organization (the ledger's platform book: a player's coins in a game,
+ * which belong to the player); the organization still records the sale. Every product of a
+ * unit says the same.
+ */
+export type ProductBook = 'organization' | 'platform';
 
 export type Product = PackProduct | SubscriptionProduct;
 
@@ -37,6 +50,8 @@ export type Product = PackProduct | SubscriptionProduct;
 export interface Catalog {
   readonly products: readonly Product[];
   product(id: string): Product | undefined;
+  /** Whether the credits of `unit` are held outside organizations (products of `book: 'platform'`). */
+  inPlatformBook(unit: string): boolean;
   /** The pack sold in `store` as `storeProductId` (its `storeProductIds[store]`, else its `id`). */
   storeProduct(store: string, storeProductId: string): Product | undefined;
 }
@@ -68,8 +83,18 @@ export function defineCatalog(products: readonly Product[]): Catalog {
     if (!Number.isSafeInteger(product.credits) || product.credits < 0)
       throw bad('credits must be a non-negative integer');
     if (!UNIT.test(product.unit)) throw bad('unit must be a lower-case ledger app unit such as coins');
+    const book = product.book ?? 'organization';
+    if (book !== 'organization' && book !== 'platform') throw bad('book must be organization or platform');
+    const other = [...byId.values()].find((known) => known.unit === product.unit);
+    if (other !== undefined && (other.book ?? 'organization') !== book)
+      throw bad(
+        `book must be ${other.book ?? 'organization'}, as for ${other.id}: a unit's credits are in one book`,
+      );
     byId.set(product.id, Object.freeze({ ...product }));
   });
+  const platformUnits = new Set(
+    [...byId.values()].filter((product) => product.book === 'platform').map((product) => product.unit),
+  );
   const inStore = (store: string, storeProductId: string) =>
     [...byId.values()].find(
       (product) =>
@@ -79,6 +104,7 @@ export function defineCatalog(products: readonly Product[]): Catalog {
   return Object.freeze({
     products: [...byId.values()],
     product: (id: string) => byId.get(id),
+    inPlatformBook: (unit: string) => platformUnits.has(unit),
     storeProduct: inStore,
   });
 }

@@ -322,6 +322,7 @@ export function createPaymentsService(options: PaymentsServiceOptions) {
     owners: readonly string[],
     unit: string,
   ): Promise<Map<string, string>> {
+    if (catalog.inPlatformBook(unit)) return platformWalletsOf(trx, owners, unit);
     const accounts = new Map<string, string>();
     for (const owner of orgId === undefined ? [] : owners) {
       const known = knownWallets.get(walletKey(orgId as string, owner, unit));
@@ -359,6 +360,43 @@ export function createPaymentsService(options: PaymentsServiceOptions) {
     return accounts;
   }
 
+  /**
+   * The accounts outside organizations of `owners` in `unit` (a unit of `book: 'platform'`
+   * products): the buyer's own, and the platform's source of the unit, the ledger's one per
+   * owner, unit and code, opened on first use. Remembered once committed, as walletsOf's.
+   */
+  async function platformWalletsOf(
+    trx: Transaction<PaymentsTables>,
+    owners: readonly string[],
+    unit: string,
+  ): Promise<Map<string, string>> {
+    const accounts = new Map<string, string>();
+    const learned: [string, string][] = [];
+    await ledger.inPlatformBook(trx, async () => {
+      for (const owner of owners) {
+        const key = walletKey('platform', owner, unit);
+        const known = knownWallets.get(key);
+        if (known !== undefined) {
+          accounts.set(owner, known);
+          continue;
+        }
+        const account = await ledger.platformAccountOf(trx, {
+          userId: owner === SOURCE_OWNER ? null : owner,
+          unit,
+          code: owner === SOURCE_OWNER ? 'payments.source' : 'wallet',
+        });
+        accounts.set(owner, account.id);
+        learned.push([key, account.id]);
+      }
+    });
+    if (learned.length > 0) await db.afterCommit(trx, async () => rememberWallets(learned));
+    return accounts;
+  }
+
+  /** Runs `work` in the book that holds `unit`'s credits (see ProductBook), in `trx`. */
+  const inUnitBook = <T>(trx: Transaction<PaymentsTables>, unit: string | null, work: () => Promise<T>) =>
+    unit !== null && catalog.inPlatformBook(unit) ? ledger.inPlatformBook(trx, work) : work();
+
   /** One person's wallet (see walletsOf); `orgId` undefined: not remembered, read every time. */
   async function walletOf(
     trx: Transaction<PaymentsTables>,
@@ -378,18 +416,21 @@ export function createPaymentsService(options: PaymentsServiceOptions) {
     code: string,
   ): Promise<bigint | undefined> {
     if (payment.user_id === null || payment.unit === null || credits === 0n) return undefined;
-    const accounts = await walletsOf(trx, payment.tenant_id, [payment.user_id, SOURCE_OWNER], payment.unit);
-    const wallet = accounts.get(payment.user_id) as string;
-    const { balances } = await ledger.transferWithBalances(trx, {
-      id: transferId,
-      debitAccountId: accounts.get(SOURCE_OWNER) as string,
-      creditAccountId: wallet,
-      amount: credits,
-      code,
-      metadata: { paymentId: payment.id, productId: payment.product_id },
+    const { user_id: userId, unit } = payment;
+    return inUnitBook(trx, unit, async () => {
+      const accounts = await walletsOf(trx, payment.tenant_id, [userId, SOURCE_OWNER], unit);
+      const wallet = accounts.get(userId) as string;
+      const { balances } = await ledger.transferWithBalances(trx, {
+        id: transferId,
+        debitAccountId: accounts.get(SOURCE_OWNER) as string,
+        creditAccountId: wallet,
+        amount: credits,
+        code,
+        metadata: { paymentId: payment.id, productId: payment.product_id },
+      });
+      // Posted now: the ledger says the new balance; a replay (posted before) changed nothing.
+      return (balances.get(wallet) ?? (await ledger.balance(trx, wallet))).posted;
     });
-    // Posted now: the ledger says the new balance; a replay (posted before) changed nothing.
-    return (balances.get(wallet) ?? (await ledger.balance(trx, wallet))).posted;
   }
 
   /**
@@ -400,11 +441,20 @@ export function createPaymentsService(options: PaymentsServiceOptions) {
    * reversed): the difference given back by a new transfer. Each step is
    * named by what was moved before, so the ledger's own idempotency is a second line.
    */
-  async function settleReversals(
+  function settleReversals(
     trx: Transaction<PaymentsTables>,
     payment: PaymentRow,
     restoreCode = 'payments.dispute_won',
-  ) {
+  ): Promise<PaymentRow> {
+    return inUnitBook(trx, payment.unit, () => settleReversalsInBook(trx, payment, restoreCode));
+  }
+
+  /** settleReversals, in the book of the payment's credits. */
+  async function settleReversalsInBook(
+    trx: Transaction<PaymentsTables>,
+    payment: PaymentRow,
+    restoreCode: string,
+  ): Promise<PaymentRow> {
     if (payment.transfer_id === null || payment.user_id === null || payment.unit === null) return payment;
     const credits = BigInt(payment.credits);
     const amount = BigInt(payment.amount);
@@ -484,6 +534,12 @@ export function createPaymentsService(options: PaymentsServiceOptions) {
 
   async function balanceOf(trx: Transaction<PaymentsTables>, row: PaymentRow) {
     if (row.user_id === null || row.unit === null) return undefined;
+    const { user_id: userId, unit } = row;
+    if (catalog.inPlatformBook(unit))
+      return inUnitBook(trx, unit, async () => {
+        const wallet = (await platformWalletsOf(trx, [userId], unit)).get(userId) as string;
+        return (await ledger.balance(trx, wallet)).posted;
+      });
     const found = await paymentsStore.findWallet(trx, row.user_id, row.unit);
     return found === undefined ? undefined : (await ledger.balance(trx, found.account_id)).posted;
   }
@@ -994,7 +1050,10 @@ export function createPaymentsService(options: PaymentsServiceOptions) {
      * The person's wallet in `unit` in the transaction's organization: the ledger account packs,
      * store purchases and subscriptions credit (and refunds reverse), opened empty when first
      * asked. An app keeps its own movements of that unit (spends, grants) on the same account.
-     * Open it in a transaction acting as the person (or for a member of the organization).
+     * Open it in a transaction acting as the person (or for a member of the organization). For a
+     * unit of `book: 'platform'` products it is the person's account outside organizations (the
+     * ledger's platform book, `ledger.platformAccountOf(trx, { userId, unit, code: 'wallet' })`),
+     * whatever organization the transaction acts for.
      *
      * @example
      * const walletId = await payments.wallet(trx, userId, 'coins');
