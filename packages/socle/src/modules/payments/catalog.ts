@@ -29,6 +29,11 @@ export interface SubscriptionProduct {
   /** Credits granted at each paid invoice (the first included). */
   readonly credits: number;
   readonly unit: string;
+  /**
+   * The subscription's product id in the app stores (Apple auto-renewable subscription, Play
+   * subscription), when it differs from `id`: its periods grant `credits` like paid invoices.
+   */
+  readonly storeProductIds?: Readonly<Partial<Record<'apple' | 'google-play', string>>>;
 }
 
 export type Product = PackProduct | SubscriptionProduct;
@@ -37,7 +42,7 @@ export type Product = PackProduct | SubscriptionProduct;
 export interface Catalog {
   readonly products: readonly Product[];
   product(id: string): Product | undefined;
-  /** The pack sold in `store` as `storeProductId` (its `storeProductIds[store]`, else its `id`). */
+  /** The pack or subscription sold in `store` as `storeProductId` (its `storeProductIds[store]`, else its `id`). */
   storeProduct(store: string, storeProductId: string): Product | undefined;
 }
 
@@ -72,9 +77,7 @@ export function defineCatalog(products: readonly Product[]): Catalog {
   });
   const inStore = (store: string, storeProductId: string) =>
     [...byId.values()].find(
-      (product) =>
-        product.kind === 'pack' &&
-        (product.storeProductIds?.[store as 'apple'] ?? product.id) === storeProductId,
+      (product) => (product.storeProductIds?.[store as 'apple'] ?? product.id) === storeProductId,
     );
   return Object.freeze({
     products: [...byId.values()],

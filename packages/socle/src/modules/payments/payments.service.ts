@@ -526,9 +526,14 @@ export function createPaymentsService(options: PaymentsServiceOptions) {
     let payment = locked;
     const now = clock.now();
     // A store's refund or revocation takes the whole purchase back: a full refund.
+    // About a store subscription, it names the period whose grant it takes back (refunded whole).
     const change: Exclude<PaymentChange, { kind: 'revoked' }> =
       event.change.kind === 'revoked'
-        ? { kind: 'refunded', refundedAmount: BigInt(locked.amount) }
+        ? {
+            kind: 'refunded',
+            refundedAmount: BigInt(locked.amount),
+            ...(event.change.invoiceId === undefined ? {} : { invoiceId: event.change.invoiceId }),
+          }
         : event.change;
     const references = (ids: (string | undefined)[]) => {
       for (const id of ids) if (id !== undefined) learnedReferences.push(id);
@@ -987,6 +992,30 @@ export function createPaymentsService(options: PaymentsServiceOptions) {
     return { ...result, paymentId: route.payment_id };
   }
 
+  /**
+   * Receives an event and then each event it tells along (`related`), each once by its own id:
+   * duplicate when all were; the outcomes of those applied, joined by `+`. With `paymentId` (a
+   * store purchase claimed), every event is about that payment.
+   */
+  async function receiveWithRelated(
+    provider: string,
+    event: VerifiedEvent,
+    paymentId?: string,
+  ): Promise<ReceivedEvent> {
+    const { related, ...first } = event;
+    const about = (one: VerifiedEvent) => (paymentId === undefined ? one : { ...one, paymentId });
+    const received = await service.receiveEvent(provider, about(first));
+    if (related === undefined || related.length === 0) return received;
+    const results = [received];
+    for (const next of related) results.push(await service.receiveEvent(provider, about(next)));
+    const applied = results.filter((result) => !result.duplicate);
+    return {
+      paymentId: received.paymentId,
+      duplicate: applied.length === 0,
+      outcome: applied.length === 0 ? received.outcome : applied.map((result) => result.outcome).join('+'),
+    };
+  }
+
   const service = {
     catalog,
 
@@ -1237,7 +1266,10 @@ export function createPaymentsService(options: PaymentsServiceOptions) {
           'params/provider',
           'takes no in-app purchases',
         );
-      const purchase = await provider.verifyPurchase(proof);
+      const purchase = await provider.verifyPurchase(proof, {
+        isSubscription: (storeProductId) =>
+          catalog.storeProduct(provider.name, storeProductId)?.kind === 'subscription',
+      });
       const product = catalog.storeProduct(provider.name, purchase.storeProductId);
       if (product === undefined) throw paymentsErrors.productNotFound(purchase.storeProductId, 'body');
       if (purchase.accountToken !== undefined && purchase.accountToken.toLowerCase() !== buyer.userId)
@@ -1249,7 +1281,7 @@ export function createPaymentsService(options: PaymentsServiceOptions) {
           user_id: buyer.userId,
           provider: provider.name,
           provider_reference: purchase.reference,
-          kind: 'pack',
+          kind: product.kind,
           product_id: product.id,
           order_id: null,
           amount: String(product.price),
@@ -1289,7 +1321,7 @@ export function createPaymentsService(options: PaymentsServiceOptions) {
       });
       if (tenantId !== buyer.orgId || owner?.user_id !== buyer.userId)
         throw paymentsErrors.purchaseNotYours(provider.name);
-      const result = await service.receiveEvent(provider.name, { ...purchase.event, paymentId });
+      const result = await receiveWithRelated(provider.name, purchase.event, paymentId);
       const payment = await db.transaction((trx) => paymentsStore.findPayment(trx, paymentId), {
         settings: tenantSettings({ tenantId }),
       });
@@ -1327,7 +1359,7 @@ export function createPaymentsService(options: PaymentsServiceOptions) {
     ): Promise<ReceivedEvent> {
       const provider = providerNamed(providerName);
       const event = await provider.verifyWebhook(rawBody, headers, query);
-      const received = await service.receiveEvent(provider.name, event);
+      const received = await receiveWithRelated(provider.name, event);
       await acknowledge(event, received.paymentId);
       return received;
     },
