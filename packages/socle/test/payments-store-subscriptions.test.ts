@@ -18,7 +18,8 @@ import {
 import { callAs } from './support/api-client.js';
 import { describeEachDatabase } from './support/each-database.js';
 
-const PLAY_SECRET = 'play-rtdn-secret-0123456789';
+/** The audience of the RTDN push subscription's OIDC tokens (the endpoint as Google calls it). */
+const PUSH_AUDIENCE = 'https://api.example.com/payments/webhooks/google-play';
 
 /** A monthly subscription sold in both stores: 1,000 credits each paid period. */
 const catalog = defineCatalog([
@@ -56,7 +57,10 @@ describeEachDatabase('App store subscriptions', (target) => {
           googlePlayPackageName: play.packageName,
           googlePlayServiceAccount: play.serviceAccount,
           googlePlayApiUrl: play.url,
-          googlePlayNotificationSecret: PLAY_SECRET,
+          // Pub/Sub push authentication (OIDC) only: no URL secret.
+          googlePlayPushServiceAccount: play.pushServiceAccount,
+          googlePlayPushAudience: PUSH_AUDIENCE,
+          googlePlayPushCertsUrl: play.certsUrl,
         },
       },
       modules: [
@@ -317,6 +321,128 @@ describeEachDatabase('App store subscriptions', (target) => {
       }
       expect(await stored(tenant)).toEqual(before);
       expect(await credits(tenant, buyer.userId)).toBe(1000n);
+    });
+  });
+  describe('Google Play subscriptions (subscriptionsv2, RTDN over authenticated Pub/Sub push)', () => {
+    const product = 'pro_monthly';
+    const push = async (body: string, token?: string) =>
+      post(webhook('google-play'), body, {
+        authorization: `Bearer ${token ?? (await play.pushToken({ audience: PUSH_AUDIENCE }))}`,
+      });
+    const endOf = (token: string) => play.subscriptions.get(token)?.expiryTime;
+
+    it('follows purchase → renew ×2 → grace → recovery → expiry: one grant per order, whatever is replayed or reordered', async () => {
+      const tenant = await socle.newTenant();
+      const buyer = tenant.owner;
+      const token = play.subscribe(product, { accountId: buyer.userId });
+      const claimed = await claim(tenant, buyer, 'google-play', { productId: product, purchaseToken: token });
+      expect(claimed.statusCode).toBe(200);
+      expect(claimed.json()).toMatchObject({
+        duplicate: false,
+        payment: { kind: 'subscription', providerReference: token, status: 'succeeded' },
+      });
+      expect(await credits(tenant, buyer.userId)).toBe(1000n);
+      expect(play.subscriptions.get(token)?.acknowledgementState).toBe('ACKNOWLEDGEMENT_STATE_ACKNOWLEDGED');
+      expect(await subscription(tenant, buyer)).toMatchObject({
+        providerSubscriptionId: token,
+        productId: 'pro-monthly',
+        status: 'active',
+        currentPeriodEnd: endOf(token),
+        cancelAtPeriodEnd: false,
+      });
+
+      const told: string[] = [];
+      const deliver = async (type: Parameters<FakeGooglePlay['subscriptionPush']>[1]) => {
+        const body = play.subscriptionPush(token, type);
+        told.push(body);
+        // Pub/Sub delivers at least once: each message twice.
+        for (let i = 0; i < 2; i++) expect((await push(body)).status).toBe(200);
+      };
+      await deliver('SUBSCRIPTION_PURCHASED');
+      expect(await credits(tenant, buyer.userId)).toBe(1000n);
+      play.renew(token);
+      await deliver('SUBSCRIPTION_RENEWED');
+      play.renew(token);
+      await deliver('SUBSCRIPTION_RENEWED');
+      expect(await credits(tenant, buyer.userId)).toBe(3000n);
+      expect((await subscription(tenant, buyer))?.currentPeriodEnd).toBe(endOf(token));
+
+      play.setState(token, 'SUBSCRIPTION_STATE_IN_GRACE_PERIOD');
+      await deliver('SUBSCRIPTION_IN_GRACE_PERIOD');
+      expect((await subscription(tenant, buyer))?.status).toBe('past_due');
+      play.setState(token, 'SUBSCRIPTION_STATE_ON_HOLD');
+      await deliver('SUBSCRIPTION_ON_HOLD');
+      expect((await subscription(tenant, buyer))?.status).toBe('past_due');
+      expect(await credits(tenant, buyer.userId)).toBe(3000n);
+
+      play.renew(token);
+      await deliver('SUBSCRIPTION_RECOVERED');
+      expect(await subscription(tenant, buyer)).toMatchObject({
+        status: 'active',
+        currentPeriodEnd: endOf(token),
+      });
+      expect(await credits(tenant, buyer.userId)).toBe(4000n);
+
+      play.cancel(token);
+      await deliver('SUBSCRIPTION_CANCELED');
+      expect(await subscription(tenant, buyer)).toMatchObject({ status: 'active', cancelAtPeriodEnd: true });
+      play.setState(token, 'SUBSCRIPTION_STATE_EXPIRED');
+      await deliver('SUBSCRIPTION_EXPIRED');
+      expect((await subscription(tenant, buyer))?.status).toBe('canceled');
+
+      // Every message again, newest first.
+      for (const body of told.reverse()) expect((await push(body)).status).toBe(200);
+      expect(await credits(tenant, buyer.userId)).toBe(4000n);
+      expect((await subscription(tenant, buyer))?.status).toBe('canceled');
+      const { payments, subscriptions } = await stored(tenant);
+      expect({ payments, subscriptions }).toEqual({ payments: 5, subscriptions: 1 });
+    });
+
+    it('takes back a revoked order once (REVOKED and the voided order, replayed), ending the subscription', async () => {
+      const tenant = await socle.newTenant();
+      const buyer = tenant.owner;
+      const token = play.subscribe(product);
+      await claim(tenant, buyer, 'google-play', { productId: product, purchaseToken: token });
+      play.renew(token);
+      expect((await push(play.subscriptionPush(token, 'SUBSCRIPTION_RENEWED'))).status).toBe(200);
+      expect(await credits(tenant, buyer.userId)).toBe(2000n);
+
+      const orderId = play.revoke(token);
+      const voided = play.voidedOrderPush(token, orderId);
+      // The voided order first, then REVOKED, each twice.
+      expect((await push(voided)).status).toBe(200);
+      const revoked = play.subscriptionPush(token, 'SUBSCRIPTION_REVOKED');
+      for (const body of [revoked, revoked, voided]) expect((await push(body)).status).toBe(200);
+      expect(await credits(tenant, buyer.userId)).toBe(1000n);
+      expect((await subscription(tenant, buyer))?.status).toBe('canceled');
+    });
+
+    it("answers 401 to a push without Google's OIDC token for our endpoint and service account, storing nothing", async () => {
+      const tenant = await socle.newTenant();
+      const buyer = tenant.owner;
+      const token = play.subscribe(product);
+      await claim(tenant, buyer, 'google-play', { productId: product, purchaseToken: token });
+      const before = await stored(tenant);
+      play.renew(token);
+      const body = play.subscriptionPush(token, 'SUBSCRIPTION_RENEWED');
+      const forged = [
+        await play.pushToken({ audience: 'https://elsewhere.example.com/push' }),
+        await play.pushToken({ audience: PUSH_AUDIENCE, email: 'someone@evil.iam.gserviceaccount.com' }),
+        await play.pushToken({ audience: PUSH_AUDIENCE, foreignKey: true }),
+        'not-a-jwt',
+      ];
+      for (const bearer of forged) {
+        const refused = await push(body, bearer);
+        expect(refused.status).toBe(401);
+        expect(refused.json.code).toBe('payments.unauthenticated_push');
+      }
+      const bare = await post(webhook('google-play'), body);
+      expect(bare.status).toBe(401);
+      expect(await stored(tenant)).toEqual(before);
+      expect(await credits(tenant, buyer.userId)).toBe(1000n);
+      // The same push, authenticated, is applied.
+      expect((await push(body)).status).toBe(200);
+      expect(await credits(tenant, buyer.userId)).toBe(2000n);
     });
   });
 });
