@@ -1461,16 +1461,24 @@ export function createPaymentsService(options: PaymentsServiceOptions) {
     },
 
     /**
-     * Asks the provider to refund all (default) or part of what remains of a payment. The ledger
-     * reversal follows from the provider's refund event, like every effect.
+     * Asks the provider to refund all (default) or part of what remains of a paid pack or of one
+     * paid invoice of a subscription (that period's charge), with a key derived from the payment
+     * and what was refunded before, so a retried call refunds once. The ledger reversal follows
+     * from the provider's refund event, like every effect, never from this call.
      */
     async refund(paymentId: string, amount?: bigint): Promise<void> {
       const payment = await service.payment(paymentId);
       const provider = providerNamed(payment.provider);
       if (provider.refund === undefined)
         throw paymentsErrors.notRefundable(paymentId, 'the provider has no refunds');
-      if (payment.status !== 'succeeded' || payment.kind !== 'pack')
-        throw paymentsErrors.notRefundable(paymentId, 'only a paid pack can be refunded here');
+      if (
+        payment.status !== 'succeeded' ||
+        (payment.kind !== 'pack' && payment.kind !== 'subscription_invoice')
+      )
+        throw paymentsErrors.notRefundable(
+          paymentId,
+          'only a paid pack or a paid subscription invoice can be refunded here',
+        );
       const remaining = payment.amount - payment.refundedAmount;
       const asked = amount ?? remaining;
       if (asked <= 0n || asked > remaining)
@@ -1479,8 +1487,13 @@ export function createPaymentsService(options: PaymentsServiceOptions) {
           'body/amount',
           `must be between 1 and ${remaining}`,
         );
-      const providerPaymentId = (await paymentsStore.findPayment(db.kysely, paymentId))?.provider_payment_id;
-      if (providerPaymentId == null)
+      const row = await paymentsStore.findPayment(db.kysely, paymentId);
+      let providerPaymentId = row?.provider_payment_id ?? undefined;
+      // A subscription invoice's payment learns its PaymentIntent from a refund or dispute only:
+      // until then the provider says which paid the invoice.
+      if (providerPaymentId === undefined && payment.kind === 'subscription_invoice' && row !== undefined)
+        providerPaymentId = await provider.invoicePayment?.(row.provider_reference);
+      if (providerPaymentId === undefined)
         throw paymentsErrors.notRefundable(paymentId, 'its provider payment is unknown');
       await provider.refund(
         { id: paymentId, providerPaymentId },

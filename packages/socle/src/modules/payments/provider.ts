@@ -210,6 +210,11 @@ export interface PaymentProvider {
     amount: bigint,
     key: string,
   ): Promise<void>;
+  /**
+   * The provider's payment that paid a subscription invoice (Stripe: its PaymentIntent), which a
+   * refund of that invoice names; undefined when the invoice was not paid through one.
+   */
+  invoicePayment?(invoiceId: string): Promise<string | undefined>;
   /** The current state of an invoice as an event (undefined while it is still open): the backfill. */
   invoiceEvent?(reference: string): Promise<VerifiedEvent | undefined>;
   /** Verifies a purchase an app made in a store (signature or the store's API): `POST /payments/purchases/{provider}`. */
