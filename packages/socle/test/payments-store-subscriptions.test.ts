@@ -1,98 +1,42 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createLedgerModule, createPaymentsModule, defineCatalog, tenantSettings } from '../src/index.js';
-import { createIdentityModule } from '../src/modules/identity/index.js';
-import { createMailModule } from '../src/modules/mail/index.js';
-import { createOutboundModule } from '../src/modules/outbound/index.js';
-import { createRealtimeModule } from '../src/modules/realtime/index.js';
-import { createTenancyModule } from '../src/modules/tenancy/index.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { defineCatalog } from '../src/index.js';
 import {
   createFakeAppStore,
-  createTestSocle,
   type FakeAppStore,
   type FakeGooglePlay,
-  startFakeGooglePlay,
   type TestSocle,
   type TestTenant,
   type TestUser,
 } from '../src/testing/index.js';
+import { proMonthly } from './fixtures/payments-module.js';
 import { callAs } from './support/api-client.js';
 import { describeEachDatabase } from './support/each-database.js';
+import { useStorePaymentsServer } from './support/store-payments-server.js';
 
 /** The audience of the RTDN push subscription's OIDC tokens (the endpoint as Google calls it). */
 const PUSH_AUDIENCE = 'https://api.example.com/payments/webhooks/google-play';
 
-/** A monthly subscription sold in both stores: 1,000 credits each paid period. */
-const catalog = defineCatalog([
-  {
-    id: 'pro-monthly',
-    kind: 'subscription',
-    name: 'Pro',
-    price: 1900,
-    currency: 'EUR',
-    interval: 'month',
-    credits: 1000,
-    unit: 'credits',
-    storeProductIds: { apple: 'com.example.socle.pro.monthly', 'google-play': 'pro_monthly' },
-  },
-]);
+/** The tests' monthly subscription (1,000 credits each paid period), sold in both stores. */
+const catalog = defineCatalog([proMonthly]);
 
 describeEachDatabase('App store subscriptions', (target) => {
+  const server = useStorePaymentsServer(target, catalog, (fake) => ({
+    // Pub/Sub push authentication (OIDC) only: no URL secret.
+    googlePlayPushServiceAccount: fake.pushServiceAccount,
+    googlePlayPushAudience: PUSH_AUDIENCE,
+    googlePlayPushCertsUrl: fake.certsUrl,
+  }));
   let socle: TestSocle;
   let store: FakeAppStore;
   let play: FakeGooglePlay;
   let baseUrl: string;
-  const ledgerModule = createLedgerModule();
-  const paymentsModule = createPaymentsModule({ providers: ['apple', 'google-play'], catalog });
-
-  beforeAll(async () => {
-    store = createFakeAppStore({ bundleId: 'com.example.socle', environment: 'Sandbox' });
-    play = await startFakeGooglePlay({ packageName: 'com.example.socle' });
-    socle = await createTestSocle(target, {
-      settings: {
-        payments: {
-          appleBundleId: store.bundleId,
-          appleEnvironment: 'Sandbox',
-          appleRootCertificates: [store.rootCertificate],
-          appleOnlineChecks: false,
-          googlePlayPackageName: play.packageName,
-          googlePlayServiceAccount: play.serviceAccount,
-          googlePlayApiUrl: play.url,
-          // Pub/Sub push authentication (OIDC) only: no URL secret.
-          googlePlayPushServiceAccount: play.pushServiceAccount,
-          googlePlayPushAudience: PUSH_AUDIENCE,
-          googlePlayPushCertsUrl: play.certsUrl,
-        },
-      },
-      modules: [
-        createIdentityModule({ accessTokenTtlSeconds: 3600, rateLimits: false }),
-        createMailModule(),
-        createTenancyModule(),
-        createOutboundModule(),
-        createRealtimeModule(),
-        ledgerModule,
-        paymentsModule,
-      ],
-    });
-    baseUrl = await socle.listen();
-  });
-  afterAll(async () => {
-    await socle?.dispose();
-    await play?.close();
+  beforeAll(() => {
+    ({ socle, store, play, baseUrl } = server);
   });
 
   const claim = (tenant: TestTenant, user: TestUser, provider: string, payload: object) =>
-    callAs(socle, user, 'POST', `/payments/purchases/${provider}`, { orgId: tenant.id, payload });
-  const credits = (tenant: TestTenant, userId: string) =>
-    socle.db.transaction(
-      async (trx) => {
-        const ledger = socle.servicesOf(ledgerModule).ledger;
-        const [wallet] = (await ledger.accounts(trx, { ownerUserId: userId })).filter(
-          (account) => account.unit === 'credits',
-        );
-        return wallet === undefined ? 0n : wallet.balance.posted;
-      },
-      { settings: tenantSettings({ tenantId: tenant.id }) },
-    );
+    server.claim(tenant, user, provider, payload);
+  const credits = (tenant: TestTenant, userId: string) => server.balance(tenant, userId, 'credits');
   /** The person's subscription as the app reads it (`GET /payments/subscriptions`). */
   const subscription = async (tenant: TestTenant, user: TestUser) => {
     const reply = await callAs(socle, user, 'GET', '/payments/subscriptions', { orgId: tenant.id });
