@@ -117,14 +117,11 @@ export function createGooglePlayProvider(options: GooglePlayProviderOptions): Pa
   const productPath = (productId: string, token: string) =>
     `${app}/purchases/products/${encodeURIComponent(productId)}/tokens/${encodeURIComponent(token)}`;
 
-  const readPurchase = async (productId: string, token: string): Promise<ProductPurchase> => {
+  /** A purchase read back from the API; a token Google never issued (or of another product or app) is refused. */
+  const readFromPlay = async <T>(path: string, operation: string): Promise<T> => {
     try {
-      const response = await client.request({
-        method: 'GET',
-        path: productPath(productId, token),
-        operation: 'purchases.products.get',
-      });
-      return response.json<ProductPurchase>();
+      const response = await client.request({ method: 'GET', path, operation });
+      return response.json<T>();
     } catch (error) {
       // Google answers 400/404 for a token it never issued (or of another product or app).
       if (isSocleError(error) && error.code === 'outbound.rejected')
@@ -132,6 +129,8 @@ export function createGooglePlayProvider(options: GooglePlayProviderOptions): Pa
       throw error;
     }
   };
+  const readPurchase = (productId: string, token: string) =>
+    readFromPlay<ProductPurchase>(productPath(productId, token), 'purchases.products.get');
 
   const acknowledge = async (productId: string, token: string) => {
     await client.request({
@@ -194,20 +193,8 @@ export function createGooglePlayProvider(options: GooglePlayProviderOptions): Pa
   };
   const subscriptionPath = (token: string) =>
     `${app}/purchases/subscriptionsv2/tokens/${encodeURIComponent(token)}`;
-  const readSubscription = async (token: string): Promise<SubscriptionPurchaseV2> => {
-    try {
-      const response = await client.request({
-        method: 'GET',
-        path: subscriptionPath(token),
-        operation: 'purchases.subscriptionsv2.get',
-      });
-      return response.json<SubscriptionPurchaseV2>();
-    } catch (error) {
-      if (isSocleError(error) && error.code === 'outbound.rejected')
-        throw paymentsErrors.invalidSignature('google-play', 'Google Play does not know this purchase token');
-      throw error;
-    }
-  };
+  const readSubscription = (token: string) =>
+    readFromPlay<SubscriptionPurchaseV2>(subscriptionPath(token), 'purchases.subscriptionsv2.get');
   const acknowledgeSubscription = async (productId: string, token: string) => {
     await client.request({
       method: 'POST',
