@@ -1,23 +1,16 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createLedgerModule, createPaymentsModule, defineCatalog, tenantSettings } from '../src/index.js';
-import { createIdentityModule } from '../src/modules/identity/index.js';
-import { createMailModule } from '../src/modules/mail/index.js';
-import { createOutboundModule } from '../src/modules/outbound/index.js';
-import { createRealtimeModule } from '../src/modules/realtime/index.js';
-import { createTenancyModule } from '../src/modules/tenancy/index.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { defineCatalog } from '../src/index.js';
 import {
   createFakeAppStore,
-  createTestSocle,
   type FakeAppStore,
   type FakeGooglePlay,
-  startFakeGooglePlay,
   type TestSocle,
   type TestTenant,
   type TestUser,
 } from '../src/testing/index.js';
 import { coinsPack } from './fixtures/payments-module.js';
-import { callAs } from './support/api-client.js';
 import { describeEachDatabase } from './support/each-database.js';
+import { useStorePaymentsServer } from './support/store-payments-server.js';
 
 const PLAY_SECRET = 'play-rtdn-secret-0123456789';
 
@@ -25,59 +18,20 @@ const PLAY_SECRET = 'play-rtdn-secret-0123456789';
 const catalog = defineCatalog([coinsPack]);
 
 describeEachDatabase('In-app purchases', (target) => {
+  const server = useStorePaymentsServer(target, catalog, () => ({
+    googlePlayNotificationSecret: PLAY_SECRET,
+  }));
   let socle: TestSocle;
   let store: FakeAppStore;
   let play: FakeGooglePlay;
   let baseUrl: string;
-  const ledgerModule = createLedgerModule();
-  const paymentsModule = createPaymentsModule({ providers: ['apple', 'google-play'], catalog });
-
-  beforeAll(async () => {
-    store = createFakeAppStore({ bundleId: 'com.example.socle', environment: 'Sandbox' });
-    play = await startFakeGooglePlay({ packageName: 'com.example.socle' });
-    socle = await createTestSocle(target, {
-      settings: {
-        payments: {
-          appleBundleId: store.bundleId,
-          appleEnvironment: 'Sandbox',
-          appleRootCertificates: [store.rootCertificate],
-          appleOnlineChecks: false,
-          googlePlayPackageName: play.packageName,
-          googlePlayServiceAccount: play.serviceAccount,
-          googlePlayApiUrl: play.url,
-          googlePlayNotificationSecret: PLAY_SECRET,
-        },
-      },
-      modules: [
-        createIdentityModule({ accessTokenTtlSeconds: 3600, rateLimits: false }),
-        createMailModule(),
-        createTenancyModule(),
-        createOutboundModule(),
-        createRealtimeModule(),
-        ledgerModule,
-        paymentsModule,
-      ],
-    });
-    baseUrl = await socle.listen();
-  });
-  afterAll(async () => {
-    await socle?.dispose();
-    await play?.close();
+  beforeAll(() => {
+    ({ socle, store, play, baseUrl } = server);
   });
 
   const claim = (tenant: TestTenant, user: TestUser, provider: string, payload: object) =>
-    callAs(socle, user, 'POST', `/payments/purchases/${provider}`, { orgId: tenant.id, payload });
-  const balance = (tenant: TestTenant, userId: string) =>
-    socle.db.transaction(
-      async (trx) => {
-        const ledger = socle.servicesOf(ledgerModule).ledger;
-        const [wallet] = (await ledger.accounts(trx, { ownerUserId: userId })).filter(
-          (account) => account.unit === 'coins',
-        );
-        return wallet === undefined ? 0n : wallet.balance.posted;
-      },
-      { settings: tenantSettings({ tenantId: tenant.id }) },
-    );
+    server.claim(tenant, user, provider, payload);
+  const balance = (tenant: TestTenant, userId: string) => server.balance(tenant, userId, 'coins');
   /** Payments and events stored for the tenant (owner role: every row). */
   const stored = async (tenant: TestTenant) => {
     const { rows } = await socle.db.withConnection(

@@ -438,6 +438,47 @@ describeEachDatabase('Payments', (target) => {
       ).toBe(true);
     });
 
+    it("refunds one subscription invoice from the admin route: the period's grant taken back by the refund webhook, once", async () => {
+      const tenant = await server.socle.newTenant();
+      const buyer = tenant.owner;
+      const credits = () => server.balance(tenant, buyer.userId, 'credits');
+      const { paymentId, sessionId } = await server.checkout(tenant, 'pro-monthly');
+      await deliverAll(server.stripe.completeCheckout(sessionId));
+      const subscriptionId = sessionOf(sessionId).subscription as string;
+      const renewed = server.stripe.renewSubscription(subscriptionId);
+      await deliverAll(renewed);
+      expect(await credits()).toBe(2000n);
+      const renewal = (renewed.find((event) => event.type === 'invoice.paid') as StripeEvent).data.object.id;
+      const listed = (
+        await callAs(server.socle, buyer, 'GET', '/payments/payments', { orgId: tenant.id })
+      ).json().payments as { id: string; kind: string; providerReference: string }[];
+      const invoicePayment = listed.find((payment) => payment.providerReference === renewal);
+      expect(invoicePayment?.kind).toBe('subscription_invoice');
+      const refund = (id: string, payload: object) =>
+        callAs(server.socle, buyer, 'POST', `/org/payments/payments/${id}/refund`, {
+          orgId: tenant.id,
+          payload,
+        });
+
+      // Half the period's price: nothing moves until Stripe's charge.refunded, delivered twice.
+      const before = server.stripe.events.length;
+      expect((await refund(invoicePayment?.id as string, { amount: '950' })).statusCode).toBe(202);
+      expect(await credits()).toBe(2000n);
+      const told = server.stripe.events.slice(before);
+      expect(told.map((event) => event.type)).toEqual(['charge.refunded']);
+      await deliverAll([...told, ...told]);
+      expect(await credits()).toBe(1500n);
+      // The rest, then nothing left to refund.
+      expect((await refund(invoicePayment?.id as string, {})).statusCode).toBe(202);
+      await deliverAll([server.stripe.events.at(-1) as StripeEvent]);
+      expect(await credits()).toBe(1000n);
+      expect((await refund(invoicePayment?.id as string, {})).statusCode).toBe(400);
+      // The subscription itself is not a charge: its invoices are refunded one by one.
+      const whole = await refund(paymentId, {});
+      expect(whole.statusCode).toBe(409);
+      expect(whole.json().code).toBe('payments.not_refundable');
+    });
+
     it('links the customer portal of a buyer who has paid, and 404 for one who never did', async () => {
       const tenant = await server.socle.newTenant();
       const { sessionId } = await server.checkout(tenant, 'pro-monthly');

@@ -115,10 +115,41 @@ export interface FakeAppStoreTransaction {
   appAccountToken?: string;
   revocationDate?: number;
   revocationReason?: number;
+  /** Auto-renewable subscriptions: the end of the period this transaction paid. */
+  expiresDate?: number;
+  /** 1 introductory offer (with `offerDiscountType`: `FREE_TRIAL`, `PAY_AS_YOU_GO`, `PAY_UP_FRONT`). */
+  offerType?: number;
+  offerDiscountType?: string;
+}
+
+/** An auto-renewable subscription as the fake keeps it (what `Get All Subscription Statuses` tells). */
+export interface FakeAppStoreSubscription {
+  readonly originalTransactionId: string;
+  /** The transaction of the latest period. */
+  latestTransactionId: string;
+  /** Apple's `status`: 1 active, 2 expired, 3 billing retry, 4 billing grace period, 5 revoked. */
+  status: 1 | 2 | 3 | 4 | 5;
+  /** 1 renews at the period's end, 0 the buyer turned renewal off. */
+  autoRenewStatus: 0 | 1;
+  gracePeriodExpiresDate?: number;
 }
 
 /** The Server Notifications V2 types the fake sends. */
-export type NotificationType = 'REFUND' | 'REVOKE' | 'REFUND_REVERSED' | 'ONE_TIME_CHARGE' | 'TEST';
+export type NotificationType =
+  | 'REFUND'
+  | 'REVOKE'
+  | 'REFUND_REVERSED'
+  | 'ONE_TIME_CHARGE'
+  | 'TEST'
+  | 'SUBSCRIBED'
+  | 'DID_RENEW'
+  | 'DID_FAIL_TO_RENEW'
+  | 'GRACE_PERIOD_EXPIRED'
+  | 'EXPIRED'
+  | 'DID_CHANGE_RENEWAL_STATUS';
+
+/** A month, as the fake's subscriptions renew. */
+const PERIOD_MS = 30 * 86_400_000;
 
 /** The App Store, as far as a server sees it: signed transactions and Server Notifications V2. */
 export interface FakeAppStore {
@@ -144,6 +175,28 @@ export interface FakeAppStore {
   notification(type: NotificationType, transactionId: string): string;
   /** POSTs that notification to `url`; returns the status. */
   deliver(url: string, type: NotificationType, transactionId: string): Promise<number>;
+  readonly subscriptions: Map<string, FakeAppStoreSubscription>;
+  /**
+   * A purchase of an auto-renewable subscription (a month from now, or a free trial): its first
+   * transaction, whose id is the subscription's `originalTransactionId`.
+   */
+  subscribe(
+    productId: string,
+    options?: { appAccountToken?: string; freeTrial?: boolean },
+  ): { originalTransactionId: string; transactionId: string; signedTransaction: string };
+  /** The subscription renews (or recovers from billing retry): a new transaction for the next month. */
+  renew(originalTransactionId: string): { transactionId: string; signedTransaction: string };
+  /** The renewal's charge fails: billing retry, in the grace period when `gracePeriod` (access kept). */
+  failRenewal(originalTransactionId: string, options?: { gracePeriod?: boolean }): void;
+  /** The subscription ends (voluntarily, or billing retry gave up). */
+  expire(originalTransactionId: string): void;
+  /** The buyer turns auto-renewal off (false) or back on. */
+  setAutoRenew(originalTransactionId: string, on: boolean): void;
+  /**
+   * A Server Notification V2 body about the subscription as it stands: its latest transaction, its
+   * renewal info (both signed) and its `status`.
+   */
+  subscriptionNotification(type: NotificationType, originalTransactionId: string, subtype?: string): string;
 }
 
 /**
@@ -186,6 +239,13 @@ export function createFakeAppStore(
     }),
   );
   const transactions = new Map<string, FakeAppStoreTransaction>();
+  const subscriptions = new Map<string, FakeAppStoreSubscription>();
+  // Notifications signed in the same millisecond still carry increasing `signedDate`s, as Apple's do.
+  let lastSignedDate = 0;
+  const signedNow = () => {
+    lastSignedDate = Math.max(Date.now(), lastSignedDate + 1);
+    return lastSignedDate;
+  };
   let next = 2_000_000_000_000_000 + Math.floor(Math.random() * 1_000_000) * 1_000;
 
   const signPayload = (payload: unknown) => {
@@ -199,58 +259,183 @@ export function createFakeAppStore(
     return found;
   };
   const signedTransaction = (transactionId: string) =>
-    signPayload({ ...find(transactionId), signedDate: Date.now() });
-  const notification = (type: string, transactionId: string) =>
-    JSON.stringify({
+    signPayload({ ...find(transactionId), signedDate: signedNow() });
+  const findSubscription = (originalTransactionId: string) => {
+    const found = subscriptions.get(originalTransactionId);
+    if (found === undefined) throw new Error(`no subscription ${originalTransactionId}`);
+    return found;
+  };
+  const newTransaction = (fields: Partial<FakeAppStoreTransaction> & { productId: string }) => {
+    next += 1;
+    const transactionId = String(next);
+    const now = Date.now();
+    const transaction: FakeAppStoreTransaction = {
+      originalTransactionId: transactionId,
+      bundleId,
+      purchaseDate: now,
+      originalPurchaseDate: now,
+      quantity: 1,
+      type: 'Consumable',
+      inAppOwnershipType: 'PURCHASED',
+      signedDate: now,
+      environment,
+      transactionReason: 'PURCHASE',
+      storefront: 'CHE',
+      storefrontId: '143459',
+      price: 4990,
+      currency: 'EUR',
+      ...fields,
+      transactionId,
+    };
+    transactions.set(transactionId, transaction);
+    return transaction;
+  };
+  const notification = (type: string, transactionId: string) => {
+    // About a subscription's transaction (a period refunded), Apple also tells the subscription's status.
+    const subscription = subscriptions.get(find(transactionId).originalTransactionId);
+    return JSON.stringify({
       signedPayload: signPayload({
         notificationType: type,
         notificationUUID: randomUUID(),
         version: '2.0',
-        signedDate: Date.now(),
+        signedDate: signedNow(),
         data: {
           bundleId,
           bundleVersion: '1',
           environment,
           ...(options.appAppleId === undefined ? {} : { appAppleId: options.appAppleId }),
           signedTransactionInfo: signedTransaction(transactionId),
+          ...(subscription === undefined ? {} : { status: subscription.status }),
         },
       }),
     });
+  };
+
+  const subscriptionNotification = (type: string, originalTransactionId: string, subtype?: string) => {
+    const subscription = findSubscription(originalTransactionId);
+    const latest = find(subscription.latestTransactionId);
+    const signedDate = signedNow();
+    const renewalInfo = {
+      originalTransactionId,
+      productId: latest.productId,
+      autoRenewProductId: latest.productId,
+      autoRenewStatus: subscription.autoRenewStatus,
+      isInBillingRetryPeriod: subscription.status === 3 || subscription.status === 4,
+      ...(subscription.gracePeriodExpiresDate === undefined
+        ? {}
+        : { gracePeriodExpiresDate: subscription.gracePeriodExpiresDate }),
+      ...(subscription.status === 2 ? { expirationIntent: subscription.autoRenewStatus === 0 ? 1 : 2 } : {}),
+      recentSubscriptionStartDate: latest.originalPurchaseDate,
+      renewalDate: latest.expiresDate,
+      signedDate,
+      environment,
+    };
+    return JSON.stringify({
+      signedPayload: signPayload({
+        notificationType: type,
+        ...(subtype === undefined ? {} : { subtype }),
+        notificationUUID: randomUUID(),
+        version: '2.0',
+        signedDate,
+        data: {
+          bundleId,
+          bundleVersion: '1',
+          environment,
+          ...(options.appAppleId === undefined ? {} : { appAppleId: options.appAppleId }),
+          signedTransactionInfo: signPayload({ ...latest, signedDate }),
+          signedRenewalInfo: signPayload(renewalInfo),
+          status: subscription.status,
+        },
+      }),
+    });
+  };
 
   return {
     bundleId,
     environment,
     rootCertificate: root.der.toString('base64'),
     transactions,
+    subscriptions,
     purchase(productId, purchase = {}) {
-      next += 1;
-      const transactionId = String(next);
-      const now = Date.now();
-      transactions.set(transactionId, {
-        transactionId,
-        originalTransactionId: transactionId,
-        bundleId,
+      const { transactionId } = newTransaction({
         productId,
-        purchaseDate: now,
-        originalPurchaseDate: now,
-        quantity: 1,
         type: purchase.type ?? 'Consumable',
-        inAppOwnershipType: 'PURCHASED',
-        signedDate: now,
-        environment,
-        transactionReason: 'PURCHASE',
-        storefront: 'CHE',
-        storefrontId: '143459',
-        price: 4990,
-        currency: 'EUR',
         ...(purchase.appAccountToken === undefined ? {} : { appAccountToken: purchase.appAccountToken }),
       });
       return { transactionId, signedTransaction: signedTransaction(transactionId) };
     },
+    subscribe(productId, purchase = {}) {
+      const now = Date.now();
+      const transaction = newTransaction({
+        productId,
+        type: 'Auto-Renewable Subscription',
+        expiresDate: now + PERIOD_MS,
+        ...(purchase.freeTrial === true ? { offerType: 1, offerDiscountType: 'FREE_TRIAL', price: 0 } : {}),
+        ...(purchase.appAccountToken === undefined ? {} : { appAccountToken: purchase.appAccountToken }),
+      });
+      const { transactionId } = transaction;
+      subscriptions.set(transactionId, {
+        originalTransactionId: transactionId,
+        latestTransactionId: transactionId,
+        status: 1,
+        autoRenewStatus: 1,
+      });
+      return {
+        originalTransactionId: transactionId,
+        transactionId,
+        signedTransaction: signedTransaction(transactionId),
+      };
+    },
+    renew(originalTransactionId) {
+      const subscription = findSubscription(originalTransactionId);
+      const previous = find(subscription.latestTransactionId);
+      const start = previous.expiresDate ?? Date.now();
+      const {
+        offerType: _offer,
+        offerDiscountType: _discount,
+        revocationDate: _revoked,
+        revocationReason: _reason,
+        ...kept
+      } = previous;
+      const transaction = newTransaction({
+        ...kept,
+        originalTransactionId,
+        purchaseDate: start,
+        expiresDate: start + PERIOD_MS,
+        transactionReason: 'PURCHASE',
+        price: 4990,
+      });
+      subscription.latestTransactionId = transaction.transactionId;
+      subscription.status = 1;
+      delete subscription.gracePeriodExpiresDate;
+      return {
+        transactionId: transaction.transactionId,
+        signedTransaction: signedTransaction(transaction.transactionId),
+      };
+    },
+    failRenewal(originalTransactionId, failure = {}) {
+      const subscription = findSubscription(originalTransactionId);
+      const latest = find(subscription.latestTransactionId);
+      subscription.status = failure.gracePeriod === true ? 4 : 3;
+      if (failure.gracePeriod === true)
+        subscription.gracePeriodExpiresDate = (latest.expiresDate ?? Date.now()) + 16 * 86_400_000;
+    },
+    expire(originalTransactionId) {
+      const subscription = findSubscription(originalTransactionId);
+      subscription.status = 2;
+      delete subscription.gracePeriodExpiresDate;
+    },
+    setAutoRenew(originalTransactionId, on) {
+      findSubscription(originalTransactionId).autoRenewStatus = on ? 1 : 0;
+    },
+    subscriptionNotification,
     refund(transactionId) {
       const transaction = find(transactionId);
       transaction.revocationDate = Date.now();
       transaction.revocationReason = 0;
+      // The latest period of a subscription refunded: the subscription is revoked.
+      const subscription = subscriptions.get(transaction.originalTransactionId);
+      if (subscription?.latestTransactionId === transactionId) subscription.status = 5;
       return signedTransaction(transactionId);
     },
     reverseRefund(transactionId) {

@@ -18,7 +18,13 @@ export {
   startFakeBtcpay,
   startFakeSwissBitcoinPay,
 } from './fake-bitcoin.js';
-export { type FakeGooglePlay, type FakePlayPurchase, startFakeGooglePlay } from './fake-google-play.js';
+export {
+  type FakeGooglePlay,
+  type FakePlayPurchase,
+  type FakePlaySubscription,
+  PLAY_SUBSCRIPTION_NOTIFICATIONS,
+  startFakeGooglePlay,
+} from './fake-google-play.js';
 export {
   type FakeOpenAi,
   type ReceivedFile,

@@ -14,6 +14,14 @@ declare module 'fastify' {
     /** Set by the identity module when the request carries a valid access token. */
     auth: Authentication | null;
   }
+  interface FastifyContextConfig {
+    /**
+     * The route's `Authorization` header is another issuer's credential, verified by the route
+     * itself (a Pub/Sub push's OIDC token from Google): identity leaves it alone and the request
+     * is anonymous to Socle.
+     */
+    foreignAuthorization?: boolean;
+  }
 }
 
 const BEARER = /^Bearer ([A-Za-z0-9._~+/-]+=*)$/;
@@ -92,7 +100,7 @@ export function installAuthentication(
   // Callback style, so the rest of the request (hooks, handler) runs inside the scope opened here.
   app.addHook('onRequest', (request, _reply, done) => {
     const header = request.headers.authorization;
-    if (header === undefined) {
+    if (header === undefined || request.routeOptions.config.foreignAuthorization === true) {
       done();
       return;
     }

@@ -1,5 +1,6 @@
 import {
   Environment,
+  type JWSRenewalInfoDecodedPayload,
   type JWSTransactionDecodedPayload,
   SignedDataVerifier,
   VerificationException,
@@ -31,8 +32,31 @@ const REVOKING = new Set(['REFUND', 'REVOKE']);
 /** A refund taken back: the transaction it names carries no revocation any more. */
 const REFUND_REVERSED = 'REFUND_REVERSED';
 const PURCHASING = new Set(['ONE_TIME_CHARGE']);
-/** Product types credited as packs; auto-renewable subscriptions are not handled yet. */
+/** Product types credited as packs. */
 const PACK_TYPES = new Set(['Consumable', 'Non-Consumable', 'Non-Renewing Subscription']);
+const SUBSCRIPTION_TYPE = 'Auto-Renewable Subscription';
+/**
+ * Notifications about an auto-renewable subscription payments applies. Each is read by the state
+ * it carries (`data.status`, the latest transaction, the renewal info), not by its type, so a
+ * replayed or late one changes nothing a newer one said.
+ */
+const SUBSCRIPTION_NOTIFICATIONS = new Set([
+  'SUBSCRIBED',
+  'DID_RENEW',
+  'DID_FAIL_TO_RENEW',
+  'GRACE_PERIOD_EXPIRED',
+  'EXPIRED',
+  'DID_CHANGE_RENEWAL_STATUS',
+  'REFUND',
+  'REVOKE',
+]);
+/** Apple's `status` of a subscription (App Store Server API `Status`). */
+const APPLE_STATUS = { active: 1, expired: 2, billingRetry: 3, gracePeriod: 4, revoked: 5 } as const;
+/**
+ * The reference of an auto-renewable subscription's payment: its original transaction id, marked
+ * apart from the transaction ids that name its periods (the first period's is the same id).
+ */
+const subscriptionReference = (originalTransactionId: string) => `original:${originalTransactionId}`;
 const JWS = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
 
 /**
@@ -94,6 +118,110 @@ export function createAppleProvider(options: AppleProviderOptions): PaymentProvi
     };
   };
 
+  const decodeRenewalInfo = async (jws: string | undefined) => {
+    if (jws === undefined) return undefined;
+    try {
+      return await verifier.verifyAndDecodeRenewalInfo(jws);
+    } catch (error) {
+      return refused(error, 'signed renewal info');
+    }
+  };
+
+  /**
+   * The events an auto-renewable subscription's transaction tells, keyed by the original
+   * transaction id (the subscription's id, the same at every renewal): the period's grant (its
+   * transaction id, once whoever tells it) or, revoked, that grant taken back; and the
+   * subscription's state when known: from the notification's `status` and renewal info, or (an
+   * app's claim) active until `expiresDate` when it has not passed.
+   */
+  const subscriptionEvents = (
+    transaction: JWSTransactionDecodedPayload,
+    source: string,
+    notification?: {
+      readonly uuid: string | undefined;
+      readonly signedDate: number;
+      readonly status: number | undefined;
+      readonly renewal: JWSRenewalInfoDecodedPayload | undefined;
+    },
+  ): VerifiedEvent[] => {
+    const id = transaction.transactionId;
+    const original = transaction.originalTransactionId ?? id;
+    if (id === undefined || original === undefined || transaction.productId === undefined)
+      throw paymentsErrors.unknownEvent('apple', 'the transaction has no id or product');
+    const events: VerifiedEvent[] = [];
+    const references = [subscriptionReference(original), id];
+    const revokedAt = transaction.revocationDate;
+    if (revokedAt !== undefined)
+      events.push({
+        eventId: `transaction:${id}:revoked:${revokedAt}`,
+        type: `${source}.revoked`,
+        occurredAt: new Date(revokedAt),
+        references,
+        change: { kind: 'revoked', invoiceId: id },
+        payload: transaction,
+      });
+    else
+      events.push({
+        eventId: `transaction:${id}:renewal`,
+        type: `${source}.renewed`,
+        occurredAt: new Date(transaction.purchaseDate ?? transaction.signedDate ?? 0),
+        references,
+        change: { kind: 'renewal', subscriptionId: original, invoiceId: id },
+        payload: transaction,
+      });
+    const signedDate = notification?.signedDate ?? transaction.signedDate ?? 0;
+    const expires = transaction.expiresDate;
+    const status =
+      notification?.status ??
+      (revokedAt !== undefined
+        ? // A past period refunded says nothing of the current one.
+          expires !== undefined && expires > revokedAt
+          ? APPLE_STATUS.revoked
+          : undefined
+        : notification !== undefined && expires !== undefined && expires <= signedDate
+          ? APPLE_STATUS.expired
+          : expires !== undefined && expires > signedDate
+            ? APPLE_STATUS.active
+            : undefined);
+    // An app's claim of a transaction already ended says nothing of now (billing retry or over).
+    if (status === undefined) return events;
+    const trial = String(transaction.offerDiscountType) === 'FREE_TRIAL';
+    const renewal = notification?.renewal;
+    const grace = status === APPLE_STATUS.gracePeriod ? renewal?.gracePeriodExpiresDate : undefined;
+    const periodEnd = grace ?? expires;
+    const ours =
+      status === APPLE_STATUS.active
+        ? trial
+          ? 'trialing'
+          : 'active'
+        : status === APPLE_STATUS.billingRetry || status === APPLE_STATUS.gracePeriod
+          ? 'past_due'
+          : 'canceled';
+    events.push({
+      // Apple's redeliveries of a notification keep its UUID; a claim's state is its JWS's.
+      eventId: `subscription:${original}:state:${notification?.uuid ?? `claim:${id}:${signedDate}`}`,
+      type: `${source}.subscription_${ours}`,
+      occurredAt: new Date(signedDate),
+      references,
+      change: {
+        kind: 'subscription',
+        subscriptionId: original,
+        status: ours,
+        currentPeriodEnd: periodEnd === undefined ? null : new Date(periodEnd),
+        // AutoRenewStatus 0: the buyer turned renewal off; the period runs to its end.
+        cancelAtPeriodEnd: ours !== 'canceled' && Number(renewal?.autoRenewStatus ?? 1) === 0,
+      },
+      payload: { transaction, ...(renewal === undefined ? {} : { renewal }) },
+    });
+    return events;
+  };
+  /** The first event, with the others it tells as `related`. */
+  const together = (events: VerifiedEvent[]): VerifiedEvent => {
+    const [first, ...rest] = events;
+    if (first === undefined) throw paymentsErrors.unknownEvent('apple', 'the notification tells nothing');
+    return rest.length === 0 ? first : { ...first, related: rest };
+  };
+
   return {
     name: 'apple',
     async verifyPurchase(proof: StorePurchaseProof) {
@@ -104,7 +232,27 @@ export function createAppleProvider(options: AppleProviderOptions): PaymentProvi
           'body/signedTransaction',
           'must be the JWS of a StoreKit transaction',
         );
-      return purchaseOf(await decodeTransaction(jws), 'transaction');
+      const transaction = await decodeTransaction(jws);
+      if (String(transaction.type) !== SUBSCRIPTION_TYPE) return purchaseOf(transaction, 'transaction');
+      const events = subscriptionEvents(transaction, 'transaction');
+      const original = transaction.originalTransactionId ?? (transaction.transactionId as string);
+      const reference = subscriptionReference(original);
+      // The subscription's payment is the original transaction's: paid once, whichever period's
+      // transaction the app posts first; each period's grant follows as its own event.
+      const paid: VerifiedEvent = {
+        eventId: `subscription:${original}:purchased`,
+        type: 'transaction.subscribed',
+        occurredAt: new Date(transaction.originalPurchaseDate ?? transaction.purchaseDate ?? 0),
+        references: [reference],
+        change: { kind: 'paid', subscriptionId: original },
+        payload: transaction,
+      };
+      return {
+        reference,
+        storeProductId: transaction.productId as string,
+        accountToken: transaction.appAccountToken || undefined,
+        event: transaction.revocationDate === undefined ? together([paid, ...events]) : together(events),
+      };
     },
     async verifyWebhook(rawBody) {
       let signedPayload: unknown;
@@ -123,6 +271,22 @@ export function createAppleProvider(options: AppleProviderOptions): PaymentProvi
       }
       const type = String(notification.notificationType);
       const signedTransaction = notification.data?.signedTransactionInfo;
+      if (SUBSCRIPTION_NOTIFICATIONS.has(type) && signedTransaction !== undefined) {
+        const transaction = await decodeTransaction(signedTransaction);
+        if (String(transaction.type) === SUBSCRIPTION_TYPE) {
+          const renewal = await decodeRenewalInfo(notification.data?.signedRenewalInfo);
+          return together(
+            subscriptionEvents(transaction, 'notification', {
+              uuid: notification.notificationUUID,
+              signedDate: notification.signedDate ?? transaction.signedDate ?? 0,
+              status: notification.data?.status,
+              renewal,
+            }),
+          );
+        }
+        if (!REVOKING.has(type))
+          throw paymentsErrors.unknownEvent('apple', `notification ${type} is not handled`);
+      }
       if (
         (!REVOKING.has(type) && !PURCHASING.has(type) && type !== REFUND_REVERSED) ||
         signedTransaction === undefined

@@ -33,6 +33,11 @@ export interface SubscriptionProduct {
   readonly unit: string;
   /** See {@link ProductBook}. */
   readonly book?: ProductBook;
+  /**
+   * The subscription's product id in the app stores (Apple auto-renewable subscription, Play
+   * subscription), when it differs from `id`: its periods grant `credits` like paid invoices.
+   */
+  readonly storeProductIds?: Readonly<Partial<Record<'apple' | 'google-play', string>>>;
 }
 
 /**
@@ -52,7 +57,7 @@ export interface Catalog {
   product(id: string): Product | undefined;
   /** Whether the credits of `unit` are held outside organizations (products of `book: 'platform'`). */
   inPlatformBook(unit: string): boolean;
-  /** The pack sold in `store` as `storeProductId` (its `storeProductIds[store]`, else its `id`). */
+  /** The pack or subscription sold in `store` as `storeProductId` (its `storeProductIds[store]`, else its `id`). */
   storeProduct(store: string, storeProductId: string): Product | undefined;
 }
 
@@ -97,9 +102,7 @@ export function defineCatalog(products: readonly Product[]): Catalog {
   );
   const inStore = (store: string, storeProductId: string) =>
     [...byId.values()].find(
-      (product) =>
-        product.kind === 'pack' &&
-        (product.storeProductIds?.[store as 'apple'] ?? product.id) === storeProductId,
+      (product) => (product.storeProductIds?.[store as 'apple'] ?? product.id) === storeProductId,
     );
   return Object.freeze({
     products: [...byId.values()],

@@ -45,6 +45,16 @@ export const paymentsErrors = {
       details: { provider },
       errors: field('headers', reason),
     }),
+  /**
+   * A push whose sender is not proven: no OIDC bearer token, or one not signed by Google, for
+   * another audience, or of another service account (Pub/Sub push authentication).
+   */
+  unauthenticatedPush: (provider: string, reason: string) =>
+    new SocleError('payments.unauthenticated_push', `The ${provider} push is not authenticated: ${reason}`, {
+      status: 401,
+      details: { provider },
+      errors: field('headers/authorization', reason),
+    }),
   /** A verified webhook of a type payments does not handle, or about an object it never created. */
   unknownEvent: (provider: string, reason: string) =>
     new SocleError('payments.unknown_event', `The ${provider} event is not one payments handles: ${reason}`, {

@@ -130,8 +130,23 @@ export const paymentsSettings = defineSettings({
   googlePlayNotificationSecret: setting.secret({
     env: 'PAYMENTS_GOOGLE_PLAY_NOTIFICATION_SECRET',
     description:
-      'Secret of the Pub/Sub push URL of Real-time developer notifications (/payments/webhooks/google-play?secret=…)',
+      'Secret of the Pub/Sub push URL of Real-time developer notifications (/payments/webhooks/google-play?secret=…); checked when set',
     minLength: 16,
+  }),
+  googlePlayPushServiceAccount: setting.optionalString({
+    env: 'PAYMENTS_GOOGLE_PLAY_PUSH_SERVICE_ACCOUNT',
+    description:
+      "Email of the service account of the RTDN Pub/Sub push subscription's authentication: each push must carry Google's OIDC token of it (401 otherwise)",
+  }),
+  googlePlayPushAudience: setting.optionalString({
+    env: 'PAYMENTS_GOOGLE_PLAY_PUSH_AUDIENCE',
+    description:
+      "The audience of the push subscription's OIDC tokens (default: PUBLIC_URL + /payments/webhooks/google-play)",
+  }),
+  googlePlayPushCertsUrl: setting.url({
+    env: 'PAYMENTS_GOOGLE_PLAY_PUSH_CERTS_URL',
+    description: "Google's OIDC signing keys (JWKS); a local fake in tests and demos",
+    protocols: ['http:', 'https:'],
   }),
   webhookToleranceSeconds: setting.integer({
     env: 'PAYMENTS_WEBHOOK_TOLERANCE_SECONDS',
@@ -204,6 +219,43 @@ function readServiceAccount(json: string): { client_email: string; private_key: 
     client_email: key.client_email,
     private_key: key.private_key,
     ...(typeof key.token_uri === 'string' ? { token_uri: key.token_uri } : {}),
+  };
+}
+
+/**
+ * Pub/Sub push authentication of Real-time developer notifications, when its service account is
+ * set; without it the push URL's secret must be (one of the two proves the sender).
+ */
+function googlePlayPush(settings: {
+  readonly googlePlayPushServiceAccount?: string | undefined;
+  readonly googlePlayPushAudience?: string | undefined;
+  readonly googlePlayPushCertsUrl?: string | undefined;
+  readonly googlePlayNotificationSecret?: string | undefined;
+  readonly publicUrl?: string | undefined;
+}) {
+  const serviceAccountEmail = settings.googlePlayPushServiceAccount;
+  if (serviceAccountEmail === undefined) {
+    if (settings.googlePlayNotificationSecret === undefined)
+      throw paymentsErrors.notConfigured(
+        'google-play',
+        'PAYMENTS_GOOGLE_PLAY_PUSH_SERVICE_ACCOUNT (Pub/Sub push authentication) or PAYMENTS_GOOGLE_PLAY_NOTIFICATION_SECRET',
+      );
+    return undefined;
+  }
+  const audience =
+    settings.googlePlayPushAudience ??
+    (settings.publicUrl === undefined
+      ? undefined
+      : new URL(
+          'payments/webhooks/google-play',
+          settings.publicUrl.endsWith('/') ? settings.publicUrl : `${settings.publicUrl}/`,
+        ).href);
+  if (audience === undefined)
+    throw paymentsErrors.notConfigured('google-play', 'PAYMENTS_GOOGLE_PLAY_PUSH_AUDIENCE (or PUBLIC_URL)');
+  return {
+    serviceAccountEmail,
+    audience,
+    certsUrl: settings.googlePlayPushCertsUrl ?? 'https://www.googleapis.com/oauth2/v3/certs',
   };
 }
 
@@ -345,11 +397,8 @@ export function createPaymentsModule(options: PaymentsOptions): PaymentsModule {
               'google-play',
               'PAYMENTS_GOOGLE_PLAY_PACKAGE_NAME',
             ),
-            notificationSecret: required(
-              settings.googlePlayNotificationSecret,
-              'google-play',
-              'PAYMENTS_GOOGLE_PLAY_NOTIFICATION_SECRET',
-            ),
+            notificationSecret: settings.googlePlayNotificationSecret,
+            push: googlePlayPush(settings),
           });
         }
         return provider;

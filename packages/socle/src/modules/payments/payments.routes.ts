@@ -89,6 +89,8 @@ export function registerPaymentsRoutes(app: HttpServer, payments: PaymentsServic
     scope.post(
       '/payments/webhooks/:provider',
       {
+        // A provider's own credential (Google Play's Pub/Sub push OIDC token): its adapter verifies it.
+        config: { foreignAuthorization: true },
         schema: {
           tags: ['payments'],
           summary:

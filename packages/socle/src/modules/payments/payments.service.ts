@@ -582,9 +582,14 @@ export function createPaymentsService(options: PaymentsServiceOptions) {
     let payment = locked;
     const now = clock.now();
     // A store's refund or revocation takes the whole purchase back: a full refund.
+    // About a store subscription, it names the period whose grant it takes back (refunded whole).
     const change: Exclude<PaymentChange, { kind: 'revoked' }> =
       event.change.kind === 'revoked'
-        ? { kind: 'refunded', refundedAmount: BigInt(locked.amount) }
+        ? {
+            kind: 'refunded',
+            refundedAmount: BigInt(locked.amount),
+            ...(event.change.invoiceId === undefined ? {} : { invoiceId: event.change.invoiceId }),
+          }
         : event.change;
     const references = (ids: (string | undefined)[]) => {
       for (const id of ids) if (id !== undefined) learnedReferences.push(id);
@@ -1043,6 +1048,30 @@ export function createPaymentsService(options: PaymentsServiceOptions) {
     return { ...result, paymentId: route.payment_id };
   }
 
+  /**
+   * Receives an event and then each event it tells along (`related`), each once by its own id:
+   * duplicate when all were; the outcomes of those applied, joined by `+`. With `paymentId` (a
+   * store purchase claimed), every event is about that payment.
+   */
+  async function receiveWithRelated(
+    provider: string,
+    event: VerifiedEvent,
+    paymentId?: string,
+  ): Promise<ReceivedEvent> {
+    const { related, ...first } = event;
+    const about = (one: VerifiedEvent) => (paymentId === undefined ? one : { ...one, paymentId });
+    const received = await service.receiveEvent(provider, about(first));
+    if (related === undefined || related.length === 0) return received;
+    const results = [received];
+    for (const next of related) results.push(await service.receiveEvent(provider, about(next)));
+    const applied = results.filter((result) => !result.duplicate);
+    return {
+      paymentId: received.paymentId,
+      duplicate: applied.length === 0,
+      outcome: applied.length === 0 ? received.outcome : applied.map((result) => result.outcome).join('+'),
+    };
+  }
+
   const service = {
     catalog,
 
@@ -1296,7 +1325,10 @@ export function createPaymentsService(options: PaymentsServiceOptions) {
           'params/provider',
           'takes no in-app purchases',
         );
-      const purchase = await provider.verifyPurchase(proof);
+      const purchase = await provider.verifyPurchase(proof, {
+        isSubscription: (storeProductId) =>
+          catalog.storeProduct(provider.name, storeProductId)?.kind === 'subscription',
+      });
       const product = catalog.storeProduct(provider.name, purchase.storeProductId);
       if (product === undefined) throw paymentsErrors.productNotFound(purchase.storeProductId, 'body');
       if (purchase.accountToken !== undefined && purchase.accountToken.toLowerCase() !== buyer.userId)
@@ -1308,7 +1340,7 @@ export function createPaymentsService(options: PaymentsServiceOptions) {
           user_id: buyer.userId,
           provider: provider.name,
           provider_reference: purchase.reference,
-          kind: 'pack',
+          kind: product.kind,
           product_id: product.id,
           order_id: null,
           amount: String(product.price),
@@ -1348,7 +1380,7 @@ export function createPaymentsService(options: PaymentsServiceOptions) {
       });
       if (tenantId !== buyer.orgId || owner?.user_id !== buyer.userId)
         throw paymentsErrors.purchaseNotYours(provider.name);
-      const result = await service.receiveEvent(provider.name, { ...purchase.event, paymentId });
+      const result = await receiveWithRelated(provider.name, purchase.event, paymentId);
       const payment = await db.transaction((trx) => paymentsStore.findPayment(trx, paymentId), {
         settings: tenantSettings({ tenantId }),
       });
@@ -1386,7 +1418,7 @@ export function createPaymentsService(options: PaymentsServiceOptions) {
     ): Promise<ReceivedEvent> {
       const provider = providerNamed(providerName);
       const event = await provider.verifyWebhook(rawBody, headers, query);
-      const received = await service.receiveEvent(provider.name, event);
+      const received = await receiveWithRelated(provider.name, event);
       await acknowledge(event, received.paymentId);
       return received;
     },
@@ -1488,16 +1520,24 @@ export function createPaymentsService(options: PaymentsServiceOptions) {
     },
 
     /**
-     * Asks the provider to refund all (default) or part of what remains of a payment. The ledger
-     * reversal follows from the provider's refund event, like every effect.
+     * Asks the provider to refund all (default) or part of what remains of a paid pack or of one
+     * paid invoice of a subscription (that period's charge), with a key derived from the payment
+     * and what was refunded before, so a retried call refunds once. The ledger reversal follows
+     * from the provider's refund event, like every effect, never from this call.
      */
     async refund(paymentId: string, amount?: bigint): Promise<void> {
       const payment = await service.payment(paymentId);
       const provider = providerNamed(payment.provider);
       if (provider.refund === undefined)
         throw paymentsErrors.notRefundable(paymentId, 'the provider has no refunds');
-      if (payment.status !== 'succeeded' || payment.kind !== 'pack')
-        throw paymentsErrors.notRefundable(paymentId, 'only a paid pack can be refunded here');
+      if (
+        payment.status !== 'succeeded' ||
+        (payment.kind !== 'pack' && payment.kind !== 'subscription_invoice')
+      )
+        throw paymentsErrors.notRefundable(
+          paymentId,
+          'only a paid pack or a paid subscription invoice can be refunded here',
+        );
       const remaining = payment.amount - payment.refundedAmount;
       const asked = amount ?? remaining;
       if (asked <= 0n || asked > remaining)
@@ -1506,8 +1546,13 @@ export function createPaymentsService(options: PaymentsServiceOptions) {
           'body/amount',
           `must be between 1 and ${remaining}`,
         );
-      const providerPaymentId = (await paymentsStore.findPayment(db.kysely, paymentId))?.provider_payment_id;
-      if (providerPaymentId == null)
+      const row = await paymentsStore.findPayment(db.kysely, paymentId);
+      let providerPaymentId = row?.provider_payment_id ?? undefined;
+      // A subscription invoice's payment learns its PaymentIntent from a refund or dispute only:
+      // until then the provider says which paid the invoice.
+      if (providerPaymentId === undefined && payment.kind === 'subscription_invoice' && row !== undefined)
+        providerPaymentId = await provider.invoicePayment?.(row.provider_reference);
+      if (providerPaymentId === undefined)
         throw paymentsErrors.notRefundable(paymentId, 'its provider payment is unknown');
       await provider.refund(
         { id: paymentId, providerPaymentId },

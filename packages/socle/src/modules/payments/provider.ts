@@ -54,8 +54,12 @@ export type PaymentChange =
       readonly invoiceId?: string | undefined;
       readonly invoiceAmount?: bigint | undefined;
     }
-  /** Refunded or revoked whole (an app store's refund, a voided purchase): reversed like a full refund. */
-  | { readonly kind: 'revoked' }
+  /**
+   * Refunded or revoked whole (an app store's refund, a voided purchase): reversed like a full
+   * refund. About a store subscription, `invoiceId` names the period's transaction or order whose
+   * grant it takes back.
+   */
+  | { readonly kind: 'revoked'; readonly invoiceId?: string | undefined }
   /**
    * A store's refund taken back (Apple's REFUND_REVERSED: the refund was granted, then reversed):
    * the purchase is whole again and the credits its refund reversed are given back. A refund
@@ -102,6 +106,12 @@ export interface VerifiedEvent {
    * of the purchase acknowledges it again.
    */
   readonly acknowledge?: (() => Promise<void>) | undefined;
+  /**
+   * More events the same delivery tells, each stored and applied by its own id after this one (an
+   * app store's renewal tells the subscription's new state and the paid period's grant at once).
+   * A crash between them is mended by the store's redelivery: those applied are duplicates.
+   */
+  readonly related?: readonly VerifiedEvent[] | undefined;
 }
 
 /** A checkout to open at the provider for one payment. */
@@ -165,6 +175,12 @@ export interface StorePurchase {
   readonly event: VerifiedEvent;
 }
 
+/** What a store adapter asks of the catalog before it reads a purchase (Play has one API per kind). */
+export interface StoreCatalog {
+  /** Whether the store's product id is a subscription of the catalog. */
+  isSubscription(storeProductId: string): boolean;
+}
+
 /** Headers as Fastify gives them. */
 export type WebhookHeaders = Readonly<Record<string, string | string[] | undefined>>;
 
@@ -194,10 +210,15 @@ export interface PaymentProvider {
     amount: bigint,
     key: string,
   ): Promise<void>;
+  /**
+   * The provider's payment that paid a subscription invoice (Stripe: its PaymentIntent), which a
+   * refund of that invoice names; undefined when the invoice was not paid through one.
+   */
+  invoicePayment?(invoiceId: string): Promise<string | undefined>;
   /** The current state of an invoice as an event (undefined while it is still open): the backfill. */
   invoiceEvent?(reference: string): Promise<VerifiedEvent | undefined>;
   /** Verifies a purchase an app made in a store (signature or the store's API): `POST /payments/purchases/{provider}`. */
-  verifyPurchase?(proof: StorePurchaseProof): Promise<StorePurchase>;
+  verifyPurchase?(proof: StorePurchaseProof, catalog: StoreCatalog): Promise<StorePurchase>;
   /**
    * An event whose references name no payment here, completed from the provider's API (Stripe: a
    * refunded or disputed charge names only its PaymentIntent; the invoice it paid names the

@@ -270,6 +270,15 @@ export function createStripeProvider(options: StripeProviderOptions): PaymentPro
       );
     },
 
+    async invoicePayment(invoiceId) {
+      // Since API version 2025-03-31 an invoice no longer names its PaymentIntent: its payments do.
+      const { data } = await callStripe('invoice_payments.list', () =>
+        stripe.invoicePayments.list({ invoice: invoiceId, limit: 10 }),
+      );
+      const paid = data.find((entry) => entry.status === 'paid' && entry.payment.type === 'payment_intent');
+      return idOf(paid?.payment.payment_intent as string | { id: string } | undefined);
+    },
+
     async resolveEvent(event) {
       const { change } = event;
       if (
