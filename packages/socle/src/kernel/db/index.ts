@@ -27,6 +27,7 @@ export {
   migrationErrors,
   migrationStatus,
 } from './migrations.js';
+export { createLoadShedding, type LoadShedding, type LoadSheddingOptions } from './load-shedding.js';
 export { createDatabaseOutageLog, type OpenDatabaseOptions, openDatabase } from './open-database.js';
 export { redactUrl } from './postgres-backend.js';
 export type { PreparedQuery } from './prepared-query.js';

@@ -6,6 +6,7 @@ import { createOutageLog, type Logger, type OutageLog } from '../log/index.js';
 import type { AcquireObserver, DatabaseBackend, QueryObserver } from './backend.js';
 import { lockDataDirectory } from './data-dir-lock.js';
 import { createDatabase, type Database } from './database.js';
+import type { LoadShedding } from './load-shedding.js';
 import { createPgliteBackend } from './pglite-backend.js';
 import { createPostgresBackend, redactUrl } from './postgres-backend.js';
 import { createReadRouter, type ReadRoutingMetrics } from './read-routing.js';
@@ -38,6 +39,11 @@ export interface OpenDatabaseOptions {
   readonly onConflictRetry?: () => void;
   /** Told how long each lease waited for a session of this pool (its replicas' and shards' too). */
   readonly observeAcquire?: AcquireObserver;
+  /**
+   * The request pool's load shedding: a request's first lease is refused while this pool (its
+   * replicas', its shards') queue is full. Other pools (background, readiness) queue.
+   */
+  readonly loadShedding?: LoadShedding;
   /** Postgres: connections of this pool; default `databasePoolMax`. */
   readonly poolMax?: number;
   /** Postgres: `application_name` of its sessions (tells the pools apart in pg_stat_activity). */
@@ -70,6 +76,10 @@ export interface OpenDatabaseOptions {
   };
 }
 
+/** The backend with the pool's load shedding, when it has one. */
+const guarded = <Backend extends DatabaseBackend>(options: OpenDatabaseOptions, backend: Backend) =>
+  options.loadShedding === undefined ? backend : options.loadShedding.guard(backend);
+
 /** `host:port/database` of a replica URL: its name in logs and metrics. */
 function replicaName(url: string): string {
   try {
@@ -91,7 +101,7 @@ function openShards(
   for (const shard of config.shards ?? []) {
     shards.set(
       shard.name,
-      createPostgresBackend({
+      guarded(options, createPostgresBackend({
         url: shard.url,
         poolMax: options.poolMax ?? config.databasePoolMax,
         connectTimeoutMs: config.databaseConnectTimeoutMs,
@@ -106,7 +116,7 @@ function openShards(
             { err: error, shard: shard.name },
             'An idle shard connection failed; it was removed from the pool',
           ),
-      }),
+      })),
     );
   }
   return createShardRouter({
@@ -132,7 +142,7 @@ export async function openDatabase(options: OpenDatabaseOptions): Promise<Databa
   if (config.databaseUrl === undefined && (config.shards ?? []).length > 0)
     throw new TypeError('SHARDS needs DATABASE_URL (the directory): the embedded database has no shards');
   if (config.databaseUrl !== undefined) {
-    const primary = createPostgresBackend({
+    const primary = guarded(options, createPostgresBackend({
       url: config.databaseUrl,
       poolMax: options.poolMax ?? config.databasePoolMax,
       connectTimeoutMs: config.databaseConnectTimeoutMs,
@@ -144,7 +154,7 @@ export async function openDatabase(options: OpenDatabaseOptions): Promise<Databa
       ...(options.observeAcquire ? { observeAcquire: options.observeAcquire } : {}),
       onPoolError: (error) =>
         log.warn({ err: error }, 'An idle database connection failed; it was removed from the pool'),
-    });
+    }));
     const shardRouter =
       options.routeTenants === undefined || (config.shards ?? []).length === 0
         ? undefined
@@ -156,7 +166,7 @@ export async function openDatabase(options: OpenDatabaseOptions): Promise<Databa
     if (replicaUrls.length === 0 || options.routeReads === undefined) return createDatabase(primary, sharded);
     const replicas = replicaUrls.map((url) => {
       const name = replicaName(url);
-      const backend: DatabaseBackend = createPostgresBackend({
+      const backend: DatabaseBackend = guarded(options, createPostgresBackend({
         url,
         poolMax: options.poolMax ?? config.databasePoolMax,
         connectTimeoutMs: config.databaseConnectTimeoutMs,
@@ -171,7 +181,7 @@ export async function openDatabase(options: OpenDatabaseOptions): Promise<Databa
             { err: error, replica: name },
             'An idle replica connection failed; it was removed from the pool',
           ),
-      });
+      }));
       return { name, backend };
     });
     const readRouter = createReadRouter({
@@ -193,11 +203,14 @@ export async function openDatabase(options: OpenDatabaseOptions): Promise<Databa
   }
   if (options.inMemory) {
     return createDatabase(
-      await createPgliteBackend({
-        dataDir: undefined,
-        ...(options.observeQuery ? { observeQuery: options.observeQuery } : {}),
-        ...(options.observeAcquire ? { observeAcquire: options.observeAcquire } : {}),
-      }),
+      guarded(
+        options,
+        await createPgliteBackend({
+          dataDir: undefined,
+          ...(options.observeQuery ? { observeQuery: options.observeQuery } : {}),
+          ...(options.observeAcquire ? { observeAcquire: options.observeAcquire } : {}),
+        }),
+      ),
     );
   }
   const root = path.resolve(config.baseDir, config.dataDir);
@@ -205,12 +218,15 @@ export async function openDatabase(options: OpenDatabaseOptions): Promise<Databa
   const unlock = lockDataDirectory(root);
   try {
     const database = createDatabase(
-      await createPgliteBackend({
-        dataDir: path.join(root, 'data'),
-        ...(options.loadDataDir === undefined ? {} : { loadDataDir: options.loadDataDir }),
-        ...(options.observeQuery ? { observeQuery: options.observeQuery } : {}),
-        ...(options.observeAcquire ? { observeAcquire: options.observeAcquire } : {}),
-      }),
+      guarded(
+        options,
+        await createPgliteBackend({
+          dataDir: path.join(root, 'data'),
+          ...(options.loadDataDir === undefined ? {} : { loadDataDir: options.loadDataDir }),
+          ...(options.observeQuery ? { observeQuery: options.observeQuery } : {}),
+          ...(options.observeAcquire ? { observeAcquire: options.observeAcquire } : {}),
+        }),
+      ),
     );
     const close = database.close;
     return Object.assign(database, {
