@@ -19,9 +19,9 @@ const probe = defineModule({
     });
     app.post('/shedding-probe/hit', async () => {
       await context.db.transaction((trx) => sql`insert into shedding_probe.hits default values`.execute(trx));
-      const { rows } = await sql<{ count: number }>`select count(*)::int as count from shedding_probe.hits`.execute(
-        context.db.kysely,
-      );
+      const { rows } = await sql<{
+        count: number;
+      }>`select count(*)::int as count from shedding_probe.hits`.execute(context.db.kysely);
       return { hits: rows[0]?.count };
     });
   },
@@ -117,9 +117,9 @@ describeEachDatabase('load shedding of the request pool', (target) => {
     for (const response of shed) expect(response.json()).toMatchObject({ code: 'db.overloaded' });
     // Each request served did both of its transactions (its second lease queued, however long the
     // queue); each request shed wrote nothing.
-    const { rows } = await sql<{ count: number }>`select count(*)::int as count from shedding_probe.hits`.execute(
-      socle.db.kysely,
-    );
+    const { rows } = await sql<{
+      count: number;
+    }>`select count(*)::int as count from shedding_probe.hits`.execute(socle.db.kysely);
     expect(rows[0]?.count).toBe(served.length);
   }, 90_000);
 });

@@ -24,7 +24,11 @@ export const databaseErrors = {
     new SocleError(
       'db.overloaded',
       'The server is overloaded: too many requests are waiting for the database; nothing was done, retry shortly',
-      { status: 503, headers: { 'retry-after': String(OVERLOADED_RETRY_AFTER_SECONDS) }, details: { waiting } },
+      {
+        status: 503,
+        headers: { 'retry-after': String(OVERLOADED_RETRY_AFTER_SECONDS) },
+        details: { waiting },
+      },
     ),
   /**
    * 409: the transaction lost to a concurrent one (a deadlock, or a serialization failure under

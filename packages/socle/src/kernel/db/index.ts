@@ -15,6 +15,7 @@ export {
   isDataException,
   isTransactionConflict,
 } from './database-errors.js';
+export { createLoadShedding, type LoadShedding, type LoadSheddingOptions } from './load-shedding.js';
 export {
   applicationRoleStatement,
   applyMigrations,
@@ -27,7 +28,6 @@ export {
   migrationErrors,
   migrationStatus,
 } from './migrations.js';
-export { createLoadShedding, type LoadShedding, type LoadSheddingOptions } from './load-shedding.js';
 export { createDatabaseOutageLog, type OpenDatabaseOptions, openDatabase } from './open-database.js';
 export { redactUrl } from './postgres-backend.js';
 export type { PreparedQuery } from './prepared-query.js';

@@ -101,22 +101,25 @@ function openShards(
   for (const shard of config.shards ?? []) {
     shards.set(
       shard.name,
-      guarded(options, createPostgresBackend({
-        url: shard.url,
-        poolMax: options.poolMax ?? config.databasePoolMax,
-        connectTimeoutMs: config.databaseConnectTimeoutMs,
-        statementTimeoutMs: config.databaseStatementTimeoutMs,
-        applicationName: `${options.applicationName ?? 'socle'}-shard-${shard.name}`,
-        outage: createOutageLog(log, `Shard ${shard.name}`, 'requests of its tenants answer 503'),
-        preparedStatements: config.databasePreparedStatements,
-        ...(options.observeQuery ? { observeQuery: options.observeQuery } : {}),
-        ...(options.observeAcquire ? { observeAcquire: options.observeAcquire } : {}),
-        onPoolError: (error) =>
-          log.warn(
-            { err: error, shard: shard.name },
-            'An idle shard connection failed; it was removed from the pool',
-          ),
-      })),
+      guarded(
+        options,
+        createPostgresBackend({
+          url: shard.url,
+          poolMax: options.poolMax ?? config.databasePoolMax,
+          connectTimeoutMs: config.databaseConnectTimeoutMs,
+          statementTimeoutMs: config.databaseStatementTimeoutMs,
+          applicationName: `${options.applicationName ?? 'socle'}-shard-${shard.name}`,
+          outage: createOutageLog(log, `Shard ${shard.name}`, 'requests of its tenants answer 503'),
+          preparedStatements: config.databasePreparedStatements,
+          ...(options.observeQuery ? { observeQuery: options.observeQuery } : {}),
+          ...(options.observeAcquire ? { observeAcquire: options.observeAcquire } : {}),
+          onPoolError: (error) =>
+            log.warn(
+              { err: error, shard: shard.name },
+              'An idle shard connection failed; it was removed from the pool',
+            ),
+        }),
+      ),
     );
   }
   return createShardRouter({
@@ -142,19 +145,22 @@ export async function openDatabase(options: OpenDatabaseOptions): Promise<Databa
   if (config.databaseUrl === undefined && (config.shards ?? []).length > 0)
     throw new TypeError('SHARDS needs DATABASE_URL (the directory): the embedded database has no shards');
   if (config.databaseUrl !== undefined) {
-    const primary = guarded(options, createPostgresBackend({
-      url: config.databaseUrl,
-      poolMax: options.poolMax ?? config.databasePoolMax,
-      connectTimeoutMs: config.databaseConnectTimeoutMs,
-      statementTimeoutMs: config.databaseStatementTimeoutMs,
-      ...(options.applicationName === undefined ? {} : { applicationName: options.applicationName }),
-      ...(options.outage === false ? {} : { outage: options.outage ?? createDatabaseOutageLog(log) }),
-      preparedStatements: config.databasePreparedStatements,
-      ...(options.observeQuery ? { observeQuery: options.observeQuery } : {}),
-      ...(options.observeAcquire ? { observeAcquire: options.observeAcquire } : {}),
-      onPoolError: (error) =>
-        log.warn({ err: error }, 'An idle database connection failed; it was removed from the pool'),
-    }));
+    const primary = guarded(
+      options,
+      createPostgresBackend({
+        url: config.databaseUrl,
+        poolMax: options.poolMax ?? config.databasePoolMax,
+        connectTimeoutMs: config.databaseConnectTimeoutMs,
+        statementTimeoutMs: config.databaseStatementTimeoutMs,
+        ...(options.applicationName === undefined ? {} : { applicationName: options.applicationName }),
+        ...(options.outage === false ? {} : { outage: options.outage ?? createDatabaseOutageLog(log) }),
+        preparedStatements: config.databasePreparedStatements,
+        ...(options.observeQuery ? { observeQuery: options.observeQuery } : {}),
+        ...(options.observeAcquire ? { observeAcquire: options.observeAcquire } : {}),
+        onPoolError: (error) =>
+          log.warn({ err: error }, 'An idle database connection failed; it was removed from the pool'),
+      }),
+    );
     const shardRouter =
       options.routeTenants === undefined || (config.shards ?? []).length === 0
         ? undefined
@@ -166,22 +172,25 @@ export async function openDatabase(options: OpenDatabaseOptions): Promise<Databa
     if (replicaUrls.length === 0 || options.routeReads === undefined) return createDatabase(primary, sharded);
     const replicas = replicaUrls.map((url) => {
       const name = replicaName(url);
-      const backend: DatabaseBackend = guarded(options, createPostgresBackend({
-        url,
-        poolMax: options.poolMax ?? config.databasePoolMax,
-        connectTimeoutMs: config.databaseConnectTimeoutMs,
-        statementTimeoutMs: config.databaseStatementTimeoutMs,
-        applicationName: `${options.applicationName ?? 'socle'}-replica`,
-        outage: createOutageLog(log, `Read replica ${name}`, 'its reads go to the primary'),
-        preparedStatements: config.databasePreparedStatements,
-        ...(options.observeQuery ? { observeQuery: options.observeQuery } : {}),
-        ...(options.observeAcquire ? { observeAcquire: options.observeAcquire } : {}),
-        onPoolError: (error) =>
-          log.warn(
-            { err: error, replica: name },
-            'An idle replica connection failed; it was removed from the pool',
-          ),
-      }));
+      const backend: DatabaseBackend = guarded(
+        options,
+        createPostgresBackend({
+          url,
+          poolMax: options.poolMax ?? config.databasePoolMax,
+          connectTimeoutMs: config.databaseConnectTimeoutMs,
+          statementTimeoutMs: config.databaseStatementTimeoutMs,
+          applicationName: `${options.applicationName ?? 'socle'}-replica`,
+          outage: createOutageLog(log, `Read replica ${name}`, 'its reads go to the primary'),
+          preparedStatements: config.databasePreparedStatements,
+          ...(options.observeQuery ? { observeQuery: options.observeQuery } : {}),
+          ...(options.observeAcquire ? { observeAcquire: options.observeAcquire } : {}),
+          onPoolError: (error) =>
+            log.warn(
+              { err: error, replica: name },
+              'An idle replica connection failed; it was removed from the pool',
+            ),
+        }),
+      );
       return { name, backend };
     });
     const readRouter = createReadRouter({
