@@ -57,21 +57,32 @@ describeEachDatabase('load shedding of the request pool', (target) => {
     };
   }
 
-  it('answers 503 db.overloaded at once past the queue, serves the queued ones, and never sheds readiness', async () => {
-    const unblock = await blockTheSession();
+  /**
+   * Sends `REQUESTS` requests at once; `answered` fills as they are answered, and `settled` waits
+   * until each is either answered or queued for the (blocked) session.
+   */
+  function sendAll(method: 'GET' | 'POST', url: string) {
     const answered: LightMyRequestResponse[] = [];
     const requests = Array.from({ length: REQUESTS }, () =>
-      socle.app.inject({ method: 'GET', url: '/shedding-probe/read' }).then((response) => {
+      socle.app.inject({ method, url }).then((response) => {
         answered.push(response);
         return response;
       }),
     );
+    const settled = () =>
+      vi.waitFor(() => expect(socle.db.statistics().waiting + answered.length).toBe(REQUESTS), {
+        timeout: 30_000,
+      });
+    return { answered, requests, settled };
+  }
+
+  it('answers 503 db.overloaded at once past the queue, serves the queued ones, and never sheds readiness', async () => {
+    const unblock = await blockTheSession();
+    const { answered, requests, settled } = sendAll('GET', '/shedding-probe/read');
     let ready: Promise<LightMyRequestResponse> | undefined;
     try {
       // Every request is either queued for the session or answered while it is still blocked.
-      await vi.waitFor(() => expect(socle.db.statistics().waiting + answered.length).toBe(REQUESTS), {
-        timeout: 30_000,
-      });
+      await settled();
       // Nobody queued past the threshold; the others were answered without waiting for the session.
       expect(socle.db.statistics().waiting).toBe(QUEUE_MAX);
       expect(answered).toHaveLength(REQUESTS - QUEUE_MAX);
@@ -95,17 +106,9 @@ describeEachDatabase('load shedding of the request pool', (target) => {
 
   it('sheds a request before it writes, never between its transactions', async () => {
     const unblock = await blockTheSession();
-    const answered: LightMyRequestResponse[] = [];
-    const requests = Array.from({ length: REQUESTS }, () =>
-      socle.app.inject({ method: 'POST', url: '/shedding-probe/hit' }).then((response) => {
-        answered.push(response);
-        return response;
-      }),
-    );
+    const { requests, settled } = sendAll('POST', '/shedding-probe/hit');
     try {
-      await vi.waitFor(() => expect(socle.db.statistics().waiting + answered.length).toBe(REQUESTS), {
-        timeout: 30_000,
-      });
+      await settled();
     } finally {
       await unblock();
     }
