@@ -201,7 +201,7 @@ function buildServices(context: SetupContext<unknown, CryptoCareSettings>, optio
           amountSats: Number(invoice.amountSats ?? 0n),
           expiresAt: invoice.expiresAt ?? new Date(clock.now().getTime() + request.holdMinutes * 60_000),
           checkoutUrl: invoice.checkoutUrl,
-          qrSvg: (await payments.invoiceQrCode(invoice.id, 'svg')) as string,
+          qrSvg: (await payments.invoiceQrCode(invoice, 'svg')) as string,
         };
       });
     },

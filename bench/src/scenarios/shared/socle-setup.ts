@@ -27,7 +27,12 @@ const BENCH_SECRET_KEY = createHash('sha256').update('socle bench secret key').d
 /** Socle's configuration for a bench child: a free port, quiet logs, the run's database and pool. */
 export function benchSocleConfig(settings: ServerSettings, overrides: Partial<Config> = {}): Config {
   return loadConfig({
-    env: {},
+    // Only load shedding's threshold is read from the bench's environment (0 turns it off, to
+    // compare); everything else is fixed so every run measures the same server.
+    env:
+      process.env.DATABASE_POOL_QUEUE_MAX === undefined
+        ? {}
+        : { DATABASE_POOL_QUEUE_MAX: process.env.DATABASE_POOL_QUEUE_MAX },
     configFile: false,
     overrides: {
       port: 0,

@@ -8,6 +8,7 @@ import { createScopeAccess, type ScopeAccess } from './context/index.js';
 import {
   applyMigrations,
   createDatabaseOutageLog,
+  createLoadShedding,
   type Database,
   loadMigrations,
   type Migration,
@@ -154,7 +155,16 @@ export async function createSocle(options: CreateSocleOptions): Promise<Socle> {
     help: 'Transactions run again after Postgres rolled them back for a concurrent one (deadlock, serialization failure)',
   });
   const onConflictRetry = () => conflictRetries.inc();
+  const requestsShed = metrics.counter({
+    name: 'socle_db_requests_shed_total',
+    help: 'Requests answered 503 db.overloaded at once because the request pool already had DATABASE_POOL_QUEUE_MAX callers queued (load shedding)',
+  });
+  const loadShedding = createLoadShedding({
+    maxQueue: config.databasePoolQueueMax,
+    onShed: () => requestsShed.inc(),
+  });
   const db = await openDatabase({
+    loadShedding,
     config,
     log,
     observeQuery: metrics.observeQuery,
@@ -369,6 +379,7 @@ export async function createSocle(options: CreateSocleOptions): Promise<Socle> {
       version: SOCLE_VERSION,
       isDraining: () => draining,
       running,
+      loadShedding,
     });
     registerHealthRoutes(app, {
       db: readinessDb,

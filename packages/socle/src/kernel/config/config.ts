@@ -40,6 +40,11 @@ export interface Config {
   readonly databaseUrl: string | undefined;
   readonly databasePoolMax: number;
   readonly databaseConnectTimeoutMs: number;
+  /**
+   * Load shedding: a request whose first lease of a database session finds this many callers
+   * already queued for the request pool is answered 503 `db.overloaded` at once; 0 never sheds.
+   */
+  readonly databasePoolQueueMax: number;
   /** Name statements that carry parameters so Postgres plans them once per connection. */
   readonly databasePreparedStatements: boolean;
   /** Role application sessions switch to (`SET ROLE`): it owns no table, so row-level security applies. */
@@ -335,6 +340,14 @@ const SETTINGS = [
     description: 'Connections in the Postgres pool',
     defaultValue: 10,
     parse: integer(1, 1000),
+  },
+  {
+    key: 'databasePoolQueueMax',
+    env: 'DATABASE_POOL_QUEUE_MAX',
+    description:
+      'Requests queued for a database session from which new requests are answered 503 db.overloaded at once (load shedding); 0: never',
+    defaultValue: 200,
+    parse: integer(0, 1_000_000),
   },
   {
     key: 'databaseConnectTimeoutMs',

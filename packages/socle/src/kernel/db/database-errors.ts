@@ -3,6 +3,9 @@ import { SocleError } from '../errors/index.js';
 /** Seconds a client is told to wait before retrying while the database is unreachable. */
 export const DATABASE_RETRY_AFTER_SECONDS = 5;
 
+/** Seconds a client refused by load shedding is told to wait: a queue drains in moments. */
+export const OVERLOADED_RETRY_AFTER_SECONDS = 1;
+
 /** Errors of the database layer, rendered as problem+json by the HTTP layer. */
 export const databaseErrors = {
   /** 503: Postgres refused, dropped, or did not answer in time; the request did not complete. */
@@ -12,6 +15,21 @@ export const databaseErrors = {
       headers: { 'retry-after': String(DATABASE_RETRY_AFTER_SECONDS) },
       cause,
     }),
+  /**
+   * 503: load shedding refused the request before it used the database, its pool's queue being
+   * at `DATABASE_POOL_QUEUE_MAX`; nothing of it ran. Sent again after `Retry-After`, it normally
+   * succeeds (see docs/operations.md).
+   */
+  overloaded: (waiting: number) =>
+    new SocleError(
+      'db.overloaded',
+      'The server is overloaded: too many requests are waiting for the database; nothing was done, retry shortly',
+      {
+        status: 503,
+        headers: { 'retry-after': String(OVERLOADED_RETRY_AFTER_SECONDS) },
+        details: { waiting },
+      },
+    ),
   /**
    * 409: the transaction lost to a concurrent one (a deadlock, or a serialization failure under
    * repeatable read or serializable isolation) and was rolled back whole; the same request, sent

@@ -15,6 +15,7 @@ export {
   isDataException,
   isTransactionConflict,
 } from './database-errors.js';
+export { createLoadShedding, type LoadShedding, type LoadSheddingOptions } from './load-shedding.js';
 export {
   applicationRoleStatement,
   applyMigrations,

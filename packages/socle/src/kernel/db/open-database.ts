@@ -6,6 +6,7 @@ import { createOutageLog, type Logger, type OutageLog } from '../log/index.js';
 import type { AcquireObserver, DatabaseBackend, QueryObserver } from './backend.js';
 import { lockDataDirectory } from './data-dir-lock.js';
 import { createDatabase, type Database } from './database.js';
+import type { LoadShedding } from './load-shedding.js';
 import { createPgliteBackend } from './pglite-backend.js';
 import { createPostgresBackend, redactUrl } from './postgres-backend.js';
 import {
@@ -45,6 +46,11 @@ export interface OpenDatabaseOptions {
   readonly onConflictRetry?: () => void;
   /** Told how long each lease waited for a session of this pool (its replicas' and shards' too). */
   readonly observeAcquire?: AcquireObserver;
+  /**
+   * The request pool's load shedding: a request's first lease is refused while this pool (its
+   * replicas', its shards') queue is full. Other pools (background, readiness) queue.
+   */
+  readonly loadShedding?: LoadShedding;
   /** Postgres: connections of this pool; default `databasePoolMax`. */
   readonly poolMax?: number;
   /** Postgres: `application_name` of its sessions (tells the pools apart in pg_stat_activity). */
@@ -77,6 +83,10 @@ export interface OpenDatabaseOptions {
   };
 }
 
+/** The backend with the pool's load shedding, when it has one. */
+const guarded = <Backend extends DatabaseBackend>(options: OpenDatabaseOptions, backend: Backend) =>
+  options.loadShedding === undefined ? backend : options.loadShedding.guard(backend);
+
 /** `host:port/database` of a replica URL: its name in logs and metrics. */
 function replicaName(url: string): string {
   try {
@@ -103,22 +113,25 @@ async function openReadRouter(
   const { config, log } = options;
   const replicas = urls.map((url) => {
     const name = replicaName(url);
-    const backend: DatabaseBackend = createPostgresBackend({
-      url,
-      poolMax: options.poolMax ?? config.databasePoolMax,
-      connectTimeoutMs: config.databaseConnectTimeoutMs,
-      statementTimeoutMs: config.databaseStatementTimeoutMs,
-      applicationName: `${options.applicationName ?? 'socle'}-replica`,
-      outage: createOutageLog(log, `Read replica ${name}`, 'its reads go to the primary'),
-      preparedStatements: config.databasePreparedStatements,
-      ...(options.observeQuery ? { observeQuery: options.observeQuery } : {}),
-      ...(options.observeAcquire ? { observeAcquire: options.observeAcquire } : {}),
-      onPoolError: (error) =>
-        log.warn(
-          { err: error, replica: name },
-          'An idle replica connection failed; it was removed from the pool',
-        ),
-    });
+    const backend: DatabaseBackend = guarded(
+      options,
+      createPostgresBackend({
+        url,
+        poolMax: options.poolMax ?? config.databasePoolMax,
+        connectTimeoutMs: config.databaseConnectTimeoutMs,
+        statementTimeoutMs: config.databaseStatementTimeoutMs,
+        applicationName: `${options.applicationName ?? 'socle'}-replica`,
+        outage: createOutageLog(log, `Read replica ${name}`, 'its reads go to the primary'),
+        preparedStatements: config.databasePreparedStatements,
+        ...(options.observeQuery ? { observeQuery: options.observeQuery } : {}),
+        ...(options.observeAcquire ? { observeAcquire: options.observeAcquire } : {}),
+        onPoolError: (error) =>
+          log.warn(
+            { err: error, replica: name },
+            'An idle replica connection failed; it was removed from the pool',
+          ),
+      }),
+    );
     return { name, backend };
   });
   const router = createReadRouter({
@@ -150,22 +163,25 @@ async function openShards(
   const readRouters = new Map<string, ReadRouter>();
   const replicaBackends: DatabaseBackend[] = [];
   for (const shard of config.shards ?? []) {
-    const backend = createPostgresBackend({
-      url: shard.url,
-      poolMax: options.poolMax ?? config.databasePoolMax,
-      connectTimeoutMs: config.databaseConnectTimeoutMs,
-      statementTimeoutMs: config.databaseStatementTimeoutMs,
-      applicationName: `${options.applicationName ?? 'socle'}-shard-${shard.name}`,
-      outage: createOutageLog(log, `Shard ${shard.name}`, 'requests of its tenants answer 503'),
-      preparedStatements: config.databasePreparedStatements,
-      ...(options.observeQuery ? { observeQuery: options.observeQuery } : {}),
-      ...(options.observeAcquire ? { observeAcquire: options.observeAcquire } : {}),
-      onPoolError: (error) =>
-        log.warn(
-          { err: error, shard: shard.name },
-          'An idle shard connection failed; it was removed from the pool',
-        ),
-    });
+    const backend = guarded(
+      options,
+      createPostgresBackend({
+        url: shard.url,
+        poolMax: options.poolMax ?? config.databasePoolMax,
+        connectTimeoutMs: config.databaseConnectTimeoutMs,
+        statementTimeoutMs: config.databaseStatementTimeoutMs,
+        applicationName: `${options.applicationName ?? 'socle'}-shard-${shard.name}`,
+        outage: createOutageLog(log, `Shard ${shard.name}`, 'requests of its tenants answer 503'),
+        preparedStatements: config.databasePreparedStatements,
+        ...(options.observeQuery ? { observeQuery: options.observeQuery } : {}),
+        ...(options.observeAcquire ? { observeAcquire: options.observeAcquire } : {}),
+        onPoolError: (error) =>
+          log.warn(
+            { err: error, shard: shard.name },
+            'An idle shard connection failed; it was removed from the pool',
+          ),
+      }),
+    );
     shards.set(shard.name, backend);
     if (options.routeReads !== undefined && (shard.replicaUrls ?? []).length > 0) {
       const { router, replicas } = await openReadRouter(
@@ -205,19 +221,22 @@ export async function openDatabase(options: OpenDatabaseOptions): Promise<Databa
   if (config.databaseUrl === undefined && (config.shards ?? []).length > 0)
     throw new TypeError('SHARDS needs DATABASE_URL (the directory): the embedded database has no shards');
   if (config.databaseUrl !== undefined) {
-    const primary = createPostgresBackend({
-      url: config.databaseUrl,
-      poolMax: options.poolMax ?? config.databasePoolMax,
-      connectTimeoutMs: config.databaseConnectTimeoutMs,
-      statementTimeoutMs: config.databaseStatementTimeoutMs,
-      ...(options.applicationName === undefined ? {} : { applicationName: options.applicationName }),
-      ...(options.outage === false ? {} : { outage: options.outage ?? createDatabaseOutageLog(log) }),
-      preparedStatements: config.databasePreparedStatements,
-      ...(options.observeQuery ? { observeQuery: options.observeQuery } : {}),
-      ...(options.observeAcquire ? { observeAcquire: options.observeAcquire } : {}),
-      onPoolError: (error) =>
-        log.warn({ err: error }, 'An idle database connection failed; it was removed from the pool'),
-    });
+    const primary = guarded(
+      options,
+      createPostgresBackend({
+        url: config.databaseUrl,
+        poolMax: options.poolMax ?? config.databasePoolMax,
+        connectTimeoutMs: config.databaseConnectTimeoutMs,
+        statementTimeoutMs: config.databaseStatementTimeoutMs,
+        ...(options.applicationName === undefined ? {} : { applicationName: options.applicationName }),
+        ...(options.outage === false ? {} : { outage: options.outage ?? createDatabaseOutageLog(log) }),
+        preparedStatements: config.databasePreparedStatements,
+        ...(options.observeQuery ? { observeQuery: options.observeQuery } : {}),
+        ...(options.observeAcquire ? { observeAcquire: options.observeAcquire } : {}),
+        onPoolError: (error) =>
+          log.warn({ err: error }, 'An idle database connection failed; it was removed from the pool'),
+      }),
+    );
     // The replica metrics are registered once, by the first router that needs them.
     let instruments: ReplicaInstruments | undefined;
     const instrumentsOnce = () => {
@@ -250,11 +269,14 @@ export async function openDatabase(options: OpenDatabaseOptions): Promise<Databa
   }
   if (options.inMemory) {
     return createDatabase(
-      await createPgliteBackend({
-        dataDir: undefined,
-        ...(options.observeQuery ? { observeQuery: options.observeQuery } : {}),
-        ...(options.observeAcquire ? { observeAcquire: options.observeAcquire } : {}),
-      }),
+      guarded(
+        options,
+        await createPgliteBackend({
+          dataDir: undefined,
+          ...(options.observeQuery ? { observeQuery: options.observeQuery } : {}),
+          ...(options.observeAcquire ? { observeAcquire: options.observeAcquire } : {}),
+        }),
+      ),
     );
   }
   const root = path.resolve(config.baseDir, config.dataDir);
@@ -262,12 +284,15 @@ export async function openDatabase(options: OpenDatabaseOptions): Promise<Databa
   const unlock = lockDataDirectory(root);
   try {
     const database = createDatabase(
-      await createPgliteBackend({
-        dataDir: path.join(root, 'data'),
-        ...(options.loadDataDir === undefined ? {} : { loadDataDir: options.loadDataDir }),
-        ...(options.observeQuery ? { observeQuery: options.observeQuery } : {}),
-        ...(options.observeAcquire ? { observeAcquire: options.observeAcquire } : {}),
-      }),
+      guarded(
+        options,
+        await createPgliteBackend({
+          dataDir: path.join(root, 'data'),
+          ...(options.loadDataDir === undefined ? {} : { loadDataDir: options.loadDataDir }),
+          ...(options.observeQuery ? { observeQuery: options.observeQuery } : {}),
+          ...(options.observeAcquire ? { observeAcquire: options.observeAcquire } : {}),
+        }),
+      ),
     );
     const close = database.close;
     return Object.assign(database, {

@@ -11,6 +11,7 @@ import Fastify, {
   type RawServerDefault,
 } from 'fastify';
 import type { Config } from '../config/index.js';
+import type { LoadShedding } from '../db/index.js';
 import { httpErrors } from '../errors/index.js';
 import type { Logger } from '../log/index.js';
 import type { Metrics } from '../metrics/index.js';
@@ -57,7 +58,15 @@ export interface CreateHttpServerOptions {
    * database under running handlers.
    */
   readonly running: { count: number };
+  /**
+   * The request pool's load shedding: each request runs admitted to it (its first database lease
+   * may be refused with 503 `db.overloaded`), except the health probes.
+   */
+  readonly loadShedding?: LoadShedding;
 }
+
+/** Probes and metrics never shed: they answer for the node (embedded, on the same session), and overload is when they matter. */
+const NEVER_SHED = new Set(['/livez', '/readyz', '/metrics']);
 
 /** A client may pass its own request id if it is short and safe to log; otherwise one is made. */
 const INCOMING_REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -145,7 +154,9 @@ export async function createHttpServer(options: CreateHttpServerOptions): Promis
       sendProblem(reply, request, httpErrors.shuttingDown());
       return;
     }
-    done();
+    const shedding = options.loadShedding;
+    if (shedding === undefined || NEVER_SHED.has(request.routeOptions.url ?? '')) done();
+    else shedding.admit(done);
   });
   // The handler (or error handler) has produced the reply: it no longer uses the database.
   app.addHook('onSend', (_request, _reply, payload, done) => {

@@ -255,7 +255,7 @@ export function registerPaymentsRoutes(app: HttpServer, payments: PaymentsServic
       const payment = await payments.payment(request.params.paymentId);
       // Another member's invoice answers as if it did not exist.
       if (payment.userId !== userId) throw paymentsErrors.paymentNotFound(payment.id);
-      const image = await payments.invoiceQrCode(payment.id, request.params.format);
+      const image = await payments.invoiceQrCode(payment, request.params.format);
       return reply
         .header('content-type', request.params.format === 'png' ? 'image/png' : 'image/svg+xml')
         .header('cache-control', 'private, max-age=300')

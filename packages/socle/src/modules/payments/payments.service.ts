@@ -1194,7 +1194,7 @@ export function createPaymentsService(options: PaymentsServiceOptions) {
      * @example
      * const invoice = await payments.createInvoice({ orderId: `appointment:${id}`, amount: 4500n,
      *   currency: 'EUR', userId: patientId, metadata: { appointmentId: id } });
-     * // invoice.paymentUri, invoice.amountSats, invoice.expiresAt; payments.invoiceQrCode(invoice.id, 'svg')
+     * // invoice.paymentUri, invoice.amountSats, invoice.expiresAt; payments.invoiceQrCode(invoice, 'svg')
      */
     async createInvoice(input: NewInvoice): Promise<Payment> {
       if (!ORDER_ID.test(input.orderId))
@@ -1389,10 +1389,17 @@ export function createPaymentsService(options: PaymentsServiceOptions) {
       return { ...result, payment: toPayment(payment) };
     },
 
-    /** The QR code of an invoice's payment URI: PNG bytes or SVG text; 404 for a payment without one. */
-    async invoiceQrCode(paymentId: string, format: 'png' | 'svg'): Promise<Buffer | string> {
-      const payment = await service.payment(paymentId);
-      if (payment.paymentUri === null) throw paymentsErrors.paymentNotFound(paymentId);
+    /**
+     * The QR code of an invoice's payment URI: PNG bytes or SVG text; 404 for a payment without one.
+     * Given the payment itself (what `createInvoice` or `payment` returned) rather than its id, it
+     * reads nothing from the database: a hold that just opened its invoice saves a session lease.
+     */
+    async invoiceQrCode(
+      paymentOrId: string | Pick<Payment, 'id' | 'paymentUri'>,
+      format: 'png' | 'svg',
+    ): Promise<Buffer | string> {
+      const payment = typeof paymentOrId === 'string' ? await service.payment(paymentOrId) : paymentOrId;
+      if (payment.paymentUri === null) throw paymentsErrors.paymentNotFound(payment.id);
       // A payment's URI never changes: its image is drawn once (a PNG of a BIP21 URI with its
       // Lightning invoice is ~15 ms of CPU) and a wallet screen that polls it costs a lookup.
       const key = `${format} ${payment.paymentUri}`;
