@@ -345,6 +345,65 @@ describeEachDatabase('Payments', (target) => {
   });
 
   describe('subscriptions', () => {
+    it('writes concurrent deliveries of an organization in fewer transactions than events, each answered on its own', async () => {
+      const tenant = await server.socle.newTenant();
+      const buyer = tenant.owner;
+      const credits = () => server.balance(tenant, buyer.userId, 'credits');
+      const { sessionId } = await server.checkout(tenant, 'pro-monthly');
+      await deliverAll(server.stripe.completeCheckout(sessionId));
+      const subscriptionId = sessionOf(sessionId).subscription as string;
+      const client = server.pusher(buyer.token);
+      await connected(client);
+      const channel = client.subscribe(`private-user-${buyer.userId}`);
+      await nextEvent(channel, 'pusher:subscription_succeeded');
+      const told: string[] = [];
+      channel.bind('payment.succeeded', (data: { invoiceId?: string }) => {
+        if (data.invoiceId !== undefined) told.push(data.invoiceId);
+      });
+
+      // 30 periods renewed (invoice.paid and its subscription update each), all delivered at
+      // once; one of them was delivered before (a replay), one goes twice in the same burst.
+      const periods = Array.from({ length: 30 }, () => server.stripe.renewSubscription(subscriptionId));
+      const [replayed, twice] = periods as [StripeEvent[], StripeEvent[]];
+      await deliverAll(replayed);
+      const burst = [...periods.flat(), twice[0] as StripeEvent];
+      const statuses = await Promise.all(burst.map((event) => deliver(event)));
+      expect(statuses.filter((status) => status !== 200)).toEqual([]);
+      expect(await credits()).toBe(1000n * 31n); // the first period and 30 renewals, each once
+      const invoicesPaid = async () => {
+        const { rows } = await server.socle.db.withConnection(
+          (connection) =>
+            connection.query<{ events: number; transactions: number }>(
+              `select count(*)::int as events, count(distinct xmin::text)::int as transactions
+                 from payments.events where tenant_id = $1 and type = 'invoice.paid' and outcome = 'granted'`,
+              [tenant.id],
+            ),
+          'owner',
+        );
+        return rows[0] as { events: number; transactions: number };
+      };
+      const written = await invoicesPaid();
+      expect(written.events).toBe(31);
+      expect(written.transactions).toBeLessThan(30); // shared transactions (each alone: 31)
+      await expect.poll(() => told.length).toBe(30); // the replay tells nobody again
+      expect(new Set(told).size).toBe(30);
+
+      // A delivery that fails (the app refuses its pack) among good ones: it alone gets a 5xx
+      // and leaves nothing; the others are applied.
+      const { paymentId, sessionId: packSession } = await server.checkout(tenant, 'coins-500');
+      server.payments.on('payment.succeeded', (_trx, payment) => {
+        if (payment.id === paymentId) throw new Error('the shop refuses this order');
+      });
+      const [refused] = server.stripe.completeCheckout(packSession) as [StripeEvent];
+      const more = Array.from({ length: 10 }, () => server.stripe.renewSubscription(subscriptionId)).flat();
+      const mixed = await Promise.all([refused, ...more].map((event) => deliver(event)));
+      expect(mixed[0]).toBe(500);
+      expect(mixed.slice(1).filter((status) => status !== 200)).toEqual([]);
+      expect(await credits()).toBe(1000n * 41n);
+      expect(await server.balance(tenant, buyer.userId, 'coins')).toBe(0n);
+      expect((await invoicesPaid()).events).toBe(41);
+    });
+
     it('follows created, renewed with monthly credits, past_due and canceled, whatever the delivery order', async () => {
       const tenant = await server.socle.newTenant();
       const buyer = tenant.owner;
