@@ -1260,7 +1260,7 @@ export function createLedgerService(options: {
       trx: LedgerExecutor,
       operations: readonly TransferOperation[],
     ): Promise<(PostedTransfer | Error)[]> {
-      if (trx === db.kysely) throw new Error('transfersWithBalances runs in a caller\'s transaction');
+      if (trx === db.kysely) throw new Error("transfersWithBalances runs in a caller's transaction");
       if (operations.length === 0) return [];
       const postings = operations.map((operation, index) => checkedPosting(operation, index, 'transfers/'));
       const rows = await guarded(() =>

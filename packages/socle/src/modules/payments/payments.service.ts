@@ -1055,7 +1055,11 @@ export function createPaymentsService(options: PaymentsServiceOptions) {
    * Organizations are never mixed in one transaction: its tenant settings are what row-level
    * security checks every row against.
    */
-  function applyCoalesced(provider: string, event: VerifiedEvent, route: PaymentRoute): Promise<ReceivedEvent> {
+  function applyCoalesced(
+    provider: string,
+    event: VerifiedEvent,
+    route: PaymentRoute,
+  ): Promise<ReceivedEvent> {
     const key = route.tenant_id;
     let queue = eventQueues.get(key);
     if (queue === undefined) {
@@ -1094,7 +1098,8 @@ export function createPaymentsService(options: PaymentsServiceOptions) {
     let answers: (ReceivedEvent | Error)[];
     try {
       answers = await applyTogether(batch);
-    } catch {
+    } catch (error) {
+      log.debug({ err: error, events: batch.length }, 'Payment events failed together: each applied alone');
       // Nothing of the transaction remains (it rolled back): each event goes alone, so the one
       // that failed gets its error (and its failure is kept) and the others their outcomes.
       await Promise.all(batch.map(alone));
@@ -1177,7 +1182,9 @@ export function createPaymentsService(options: PaymentsServiceOptions) {
           }
         }
         const stored = firsts.filter((index) => outcomes[index] === undefined);
-        const renewals = stored.filter((index) => (batch[index] as QueuedEvent).event.change.kind === 'renewal');
+        const renewals = stored.filter(
+          (index) => (batch[index] as QueuedEvent).event.change.kind === 'renewal',
+        );
         if (renewals.length > 0) {
           await applyRenewals(
             trx,
@@ -1248,7 +1255,8 @@ export function createPaymentsService(options: PaymentsServiceOptions) {
             ? answer
             : { duplicate: true, outcome: 'duplicate', paymentId: queued.route.payment_id },
         );
-        if (!(answer instanceof Error)) options.eventsApplied.inc({ provider: queued.provider, outcome: 'duplicate' });
+        if (!(answer instanceof Error))
+          options.eventsApplied.inc({ provider: queued.provider, outcome: 'duplicate' });
         continue;
       }
       results.push(answer);
