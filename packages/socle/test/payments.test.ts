@@ -345,6 +345,88 @@ describeEachDatabase('Payments', (target) => {
   });
 
   describe('subscriptions', () => {
+    it('writes concurrent deliveries of an organization in fewer transactions than events, each answered on its own', async () => {
+      const tenant = await server.socle.newTenant();
+      const buyer = tenant.owner;
+      const credits = () => server.balance(tenant, buyer.userId, 'credits');
+      const { sessionId } = await server.checkout(tenant, 'pro-monthly');
+      await deliverAll(server.stripe.completeCheckout(sessionId));
+      const subscriptionId = sessionOf(sessionId).subscription as string;
+      const client = server.pusher(buyer.token);
+      await connected(client);
+      const channel = client.subscribe(`private-user-${buyer.userId}`);
+      await nextEvent(channel, 'pusher:subscription_succeeded');
+      const told: string[] = [];
+      channel.bind('payment.succeeded', (data: { invoiceId?: string }) => {
+        if (data.invoiceId !== undefined) told.push(data.invoiceId);
+      });
+
+      // 30 periods renewed (invoice.paid and its subscription update each), all delivered at
+      // once; one of them was delivered before (a replay), one goes twice in the same burst.
+      const periods = Array.from({ length: 30 }, () => server.stripe.renewSubscription(subscriptionId));
+      const [replayed, twice] = periods as [StripeEvent[], StripeEvent[]];
+      await deliverAll(replayed);
+      const post = async (event: StripeEvent) => {
+        const { body, headers } = server.stripe.sign(event);
+        const response = await server.socle.app.inject({
+          method: 'POST',
+          url: '/payments/webhooks/stripe',
+          headers,
+          payload: body,
+        });
+        return response.statusCode;
+      };
+      // Verified and received as the route does, all at once: on PGlite (in process) requests
+      // sent through a socket or inject reach the service one by one, between its transactions.
+      const receive = async (event: StripeEvent) => {
+        const { body, headers } = server.stripe.sign(event);
+        return server.payments.receiveWebhook('stripe', Buffer.from(body), headers).then(
+          () => 200,
+          (error: { status?: number }) => error.status ?? 500,
+        );
+      };
+      const burst = [...periods.flat(), twice[0] as StripeEvent];
+      const statuses = await Promise.all(burst.map(receive));
+      expect(statuses.filter((status) => status !== 200)).toEqual([]);
+      expect(await credits()).toBe(1000n * 31n); // the first period and 30 renewals, each once
+      const invoicesPaid = async () => {
+        const { rows } = await server.socle.db.withConnection(
+          (connection) =>
+            connection.query<{ events: number; transactions: number }>(
+              `select count(*)::int as events, count(distinct xmin::text)::int as transactions
+                 from payments.events where tenant_id = $1 and type = 'invoice.paid' and outcome = 'granted'`,
+              [tenant.id],
+            ),
+          'owner',
+        );
+        return rows[0] as { events: number; transactions: number };
+      };
+      const written = await invoicesPaid();
+      expect(written.events).toBe(31);
+      expect(written.transactions).toBeLessThan(31); // shared transactions (each alone: 31)
+      await expect.poll(() => told.length).toBe(30); // the replay tells nobody again
+      expect(new Set(told).size).toBe(30);
+
+      // A delivery that fails (the app refuses its pack) among good ones: it alone gets a 5xx
+      // and leaves nothing; the others are applied.
+      const { paymentId, sessionId: packSession } = await server.checkout(tenant, 'coins-500');
+      let refusing = true;
+      server.payments.on('payment.succeeded', (_trx, payment) => {
+        if (refusing && payment.id === paymentId) throw new Error('the shop refuses this order');
+      });
+      const [refused] = server.stripe.completeCheckout(packSession) as [StripeEvent];
+      const more = Array.from({ length: 10 }, () => server.stripe.renewSubscription(subscriptionId)).flat();
+      const mixed = await Promise.all([...more.slice(0, 10), refused, ...more.slice(10)].map(receive));
+      expect(mixed[10]).toBe(500);
+      expect(mixed.filter((status) => status !== 200)).toHaveLength(1);
+      expect(await credits()).toBe(1000n * 41n);
+      expect(await server.balance(tenant, buyer.userId, 'coins')).toBe(0n);
+      expect((await invoicesPaid()).events).toBe(41);
+      refusing = false; // the shop takes it now: its redelivery applies it, once
+      expect(await post(refused)).toBe(200);
+      expect(await server.balance(tenant, buyer.userId, 'coins')).toBe(500n);
+    });
+
     it('follows created, renewed with monthly credits, past_due and canceled, whatever the delivery order', async () => {
       const tenant = await server.socle.newTenant();
       const buyer = tenant.owner;

@@ -976,7 +976,19 @@ export function createLedgerService(options: {
     operation: TransferOperation,
     prefix: string,
   ): Promise<PostedTransfer> {
-    const checked = checkOperation(operation, 0, prefix, options.defaultHoldTimeoutSeconds);
+    const posting = checkedPosting(operation, 0, prefix);
+    const result =
+      executor === db.kysely
+        ? // Its own statement (no caller's transaction), carrying the scope's tenant; coalesced
+          // with concurrent ones (postAlone).
+          await postAlone(posting.params)
+        : ((await postTransfer.executeTakeFirst(posting.params, executor)) as PostTransferResult);
+    return postedOrThrown(executor, posting, result);
+  }
+
+  /** A posted transfer checked, as its row and the parameters of `ledger.post_transfer`. */
+  function checkedPosting(operation: TransferOperation, index: number, prefix: string) {
+    const checked = checkOperation(operation, index, prefix, options.defaultHoldTimeoutSeconds);
     const row = {
       id: checked.id,
       debit_account_id: checked.debitAccountId as string,
@@ -986,13 +998,18 @@ export function createLedgerService(options: {
       metadata: checked.metadata,
       created_at: clock.now().toISOString(),
     };
-    const params = { ...row, metadata: JSON.stringify(row.metadata) };
-    const result =
-      executor === db.kysely
-        ? // Its own statement (no caller's transaction), carrying the scope's tenant; coalesced
-          // with concurrent ones (postAlone).
-          await postAlone(params)
-        : ((await postTransfer.executeTakeFirst(params, executor)) as PostTransferResult);
+    return { checked, row, params: { ...row, metadata: JSON.stringify(row.metadata) } };
+  }
+
+  /**
+   * What `ledger.post_transfer` answered for one posting: the transfer and its owners' new
+   * balances (pushed after `executor` commits), or the ledger error of a refusal, thrown.
+   */
+  async function postedOrThrown(
+    executor: LedgerExecutor,
+    { checked, row }: ReturnType<typeof checkedPosting>,
+    result: PostTransferResult,
+  ): Promise<PostedTransfer> {
     const { path } = checked;
     switch (result.outcome) {
       case 'ok': {
@@ -1337,6 +1354,50 @@ export function createLedgerService(options: {
       return guarded(() =>
         inTransaction(trx, (executor) => postOne(executor, operation, 'transfers/'), true),
       );
+    },
+
+    /**
+     * Several posted transfers in the caller's transaction, in ONE statement
+     * (`ledger.post_transfers`: one round trip for all), each decided on its own exactly as
+     * `transferWithBalances` decides it: the answer has, for each operation in order, its
+     * {@link PostedTransfer} or the error `transferWithBalances` would have thrown (a refusal
+     * does not undo the others; an error of the statement itself, thrown, aborts the
+     * transaction). For a caller that applies many independent events in one transaction (the
+     * payments module's coalesced webhooks).
+     *
+     * @example
+     * const [grant] = await ledger.transfersWithBalances(trx, [{ id: `grant:${invoiceId}`,
+     *   debitAccountId: source, creditAccountId: wallet, amount: 1000n }]);
+     */
+    async transfersWithBalances(
+      trx: LedgerExecutor,
+      operations: readonly TransferOperation[],
+    ): Promise<(PostedTransfer | Error)[]> {
+      if (trx === db.kysely) throw new Error("transfersWithBalances runs in a caller's transaction");
+      if (operations.length === 0) return [];
+      const postings = operations.map((operation, index) => checkedPosting(operation, index, 'transfers/'));
+      const rows = await guarded(() =>
+        postTransfers.execute(postTransfersParams(postings.map((posting) => posting.params)), trx),
+      );
+      const byOrdinal = new Map(rows.map((row) => [row.ordinal, row]));
+      const answers: (PostedTransfer | Error)[] = [];
+      for (const [index, posting] of postings.entries()) {
+        const result = byOrdinal.get(index + 1);
+        if (result === undefined) {
+          answers.push(new Error('ledger.post_transfers answered no row for a transfer'));
+          continue;
+        }
+        try {
+          answers.push(await postedOrThrown(trx, posting, result));
+        } catch (error) {
+          answers.push(
+            error instanceof ConcurrentInsert
+              ? ledgerErrors.concurrentDuplicate(error.transferId)
+              : (error as Error),
+          );
+        }
+      }
+      return answers;
     },
 
     /** Reserves an amount: see {@link HoldOperation}. */

@@ -10,7 +10,7 @@ import {
   tenantSettings,
   withOwnerTransaction,
 } from '../../kernel/index.js';
-import type { LedgerService } from '../ledger/index.js';
+import type { LedgerService, TransferOperation } from '../ledger/index.js';
 import type { Realtime } from '../realtime/index.js';
 import { paymentQrCode } from './bitcoin.js';
 import type { Catalog, Product } from './catalog.js';
@@ -231,6 +231,22 @@ type Notice =
   | { readonly afterCommit: () => Promise<void> };
 
 const SOURCE_OWNER = 'source';
+/**
+ * Transactions of one organization's events in flight at once (see applyCoalesced); events
+ * that arrive while they are wait and go together...
+ */
+const EVENTS_IN_FLIGHT = 2;
+/** ...at most this many in one transaction. */
+const EVENTS_PER_TRANSACTION = 32;
+
+/** An event waiting for a transaction of its organization (see applyCoalesced). */
+interface QueuedEvent {
+  readonly provider: string;
+  readonly event: VerifiedEvent;
+  readonly route: PaymentRoute;
+  readonly resolve: (result: ReceivedEvent) => void;
+  readonly reject: (error: unknown) => void;
+}
 /** Wallet ids remembered per process (see knownWallets): ~100 bytes each. */
 const KNOWN_WALLETS_MAX = 10_000;
 /** Routes remembered per process (see knownRoutes): ~200 bytes each. */
@@ -791,37 +807,15 @@ export function createPaymentsService(options: PaymentsServiceOptions) {
       }
       case 'renewal': {
         references([change.subscriptionId, change.invoiceId]);
-        // One grant per paid invoice: the ledger id is the invoice's, whatever event carried it.
-        const grantId = `payments:${payment.id}:grant:${change.invoiceId}`;
-        const credited = BigInt(payment.credits) > 0n && payment.user_id !== null && payment.unit !== null;
-        const paid = {
-          status: 'succeeded',
-          settled_at: event.occurredAt,
-          updated_at: now,
-          transfer_id: credited ? grantId : null,
-        };
+        const renewal = renewalOf(payment, change, event, now);
         // The invoice's own payment, which its refunds and disputes reverse: one statement when
         // it is new; one a refund or dispute delivered first recorded is marked paid now. The
         // same statement finishes the event (its outcome is known: 'granted').
         const inserted = await statements.insertPaidInvoiceAndFinish.executeTakeFirst(
           {
-            id: randomUUID(),
-            userId: payment.user_id,
-            provider: payment.provider,
-            invoiceId: change.invoiceId,
-            productId: payment.product_id,
-            amount: (change.amount ?? BigInt(payment.amount)).toString(),
-            currency: payment.currency,
-            credits: String(payment.credits),
-            unit: payment.unit,
-            transferId: paid.transfer_id,
-            subscriptionId: payment.provider_subscription_id,
-            customerId: payment.provider_customer_id,
-            parentId: payment.id,
+            ...renewal.row,
             tenantId: payment.tenant_id,
             now: now.toISOString(),
-            settledAt: event.occurredAt.toISOString(),
-            eventId: event.eventId,
             outcome: 'granted',
             references: textArray(learnedReferences),
           },
@@ -831,28 +825,11 @@ export function createPaymentsService(options: PaymentsServiceOptions) {
         const balance = await credit(
           trx,
           payment,
-          grantId,
+          renewal.grantId,
           BigInt(payment.credits),
           'payments.subscription_grant',
         );
-        let reversedBalance: bigint | undefined;
-        if (inserted === undefined) {
-          const recorded = await paymentsStore.findInvoicePayment(trx, payment.id, {
-            invoiceId: change.invoiceId,
-          });
-          if (recorded !== undefined && recorded.status !== 'succeeded') {
-            const updated = await paymentsStore.updatePayment(trx, recorded.id, paid);
-            const settled = await settleReversals(trx, updated);
-            if (settled.reversed_credits !== updated.reversed_credits)
-              reversedBalance = await balanceOf(trx, settled);
-          }
-        }
-        await runHandlers(trx, 'payment.succeeded', payment, notices);
-        notice(notices, 'payment.succeeded', payment, {
-          invoiceId: change.invoiceId,
-          credits: String(payment.credits),
-          balance: (reversedBalance ?? balance)?.toString() ?? null,
-        });
+        await finishRenewal(trx, renewal, inserted !== undefined, balance, notices);
         return 'granted';
       }
       case 'renewal_failed': {
@@ -861,6 +838,81 @@ export function createPaymentsService(options: PaymentsServiceOptions) {
         return 'renewal_failed';
       }
     }
+  }
+
+  /**
+   * What a subscription's paid invoice writes: the invoice's payment row (paid) and its grant's
+   * ledger id, one per paid invoice whatever event carried it.
+   */
+  function renewalOf(
+    payment: PaymentRow,
+    change: Extract<PaymentChange, { kind: 'renewal' }>,
+    event: VerifiedEvent,
+    now: Date,
+  ) {
+    const grantId = `payments:${payment.id}:grant:${change.invoiceId}`;
+    const credited = BigInt(payment.credits) > 0n && payment.user_id !== null && payment.unit !== null;
+    return {
+      payment,
+      change,
+      grantId,
+      credited,
+      paid: {
+        status: 'succeeded',
+        settled_at: event.occurredAt,
+        updated_at: now,
+        transfer_id: credited ? grantId : null,
+      },
+      row: {
+        id: randomUUID(),
+        userId: payment.user_id,
+        provider: payment.provider,
+        invoiceId: change.invoiceId,
+        productId: payment.product_id,
+        amount: (change.amount ?? BigInt(payment.amount)).toString(),
+        currency: payment.currency,
+        credits: String(payment.credits),
+        unit: payment.unit,
+        transferId: credited ? grantId : null,
+        subscriptionId: payment.provider_subscription_id,
+        customerId: payment.provider_customer_id,
+        parentId: payment.id,
+        settledAt: event.occurredAt.toISOString(),
+        eventId: event.eventId,
+      },
+    };
+  }
+
+  /**
+   * A renewal after its invoice's row was written and its grant posted: an invoice payment a
+   * refund or dispute delivered first recorded (not `inserted` now) is marked paid and its
+   * reversal applied; then the app's handlers, and the buyer's message with the new balance.
+   */
+  async function finishRenewal(
+    trx: Transaction<PaymentsTables>,
+    { payment, change, paid }: ReturnType<typeof renewalOf>,
+    inserted: boolean,
+    balance: bigint | undefined,
+    notices: Notice[],
+  ) {
+    let reversedBalance: bigint | undefined;
+    if (!inserted) {
+      const recorded = await paymentsStore.findInvoicePayment(trx, payment.id, {
+        invoiceId: change.invoiceId,
+      });
+      if (recorded !== undefined && recorded.status !== 'succeeded') {
+        const updated = await paymentsStore.updatePayment(trx, recorded.id, paid);
+        const settled = await settleReversals(trx, updated);
+        if (settled.reversed_credits !== updated.reversed_credits)
+          reversedBalance = await balanceOf(trx, settled);
+      }
+    }
+    await runHandlers(trx, 'payment.succeeded', payment, notices);
+    notice(notices, 'payment.succeeded', payment, {
+      invoiceId: change.invoiceId,
+      credits: String(payment.credits),
+      balance: (reversedBalance ?? balance)?.toString() ?? null,
+    });
   }
 
   /** The payment row of a subscription's invoice, before it is inserted (pending). */
@@ -1070,6 +1122,337 @@ export function createPaymentsService(options: PaymentsServiceOptions) {
       duplicate: applied.length === 0,
       outcome: applied.length === 0 ? received.outcome : applied.map((result) => result.outcome).join('+'),
     };
+  }
+
+  /** Events waiting for a transaction, by organization (see applyCoalesced). */
+  const eventQueues = new Map<string, { readonly waiting: QueuedEvent[]; inFlight: number }>();
+
+  /**
+   * Stores and applies a verified event in the organization of `route`, coalesced with the
+   * concurrent ones of that organization. Natural batching, as the ledger coalesces single
+   * transfers (and TigerBeetle's clients do): while fewer than EVENTS_IN_FLIGHT transactions of
+   * the organization's events are in flight, an event goes at once, alone (applyOnRoute: no added
+   * latency at low load); events that arrive meanwhile wait and go together, up to
+   * EVENTS_PER_TRANSACTION, in ONE transaction (applyTogether): one BEGIN, one set of tenant
+   * settings, one insert of all the events, one commit (one WAL flush) for all of them. Each
+   * caller is answered once its event is committed, with its own outcome.
+   *
+   * Organizations are never mixed in one transaction: its tenant settings are what row-level
+   * security checks every row against.
+   */
+  function applyCoalesced(
+    provider: string,
+    event: VerifiedEvent,
+    route: PaymentRoute,
+  ): Promise<ReceivedEvent> {
+    const key = route.tenant_id;
+    let queue = eventQueues.get(key);
+    if (queue === undefined) {
+      queue = { waiting: [], inFlight: 0 };
+      eventQueues.set(key, queue);
+    }
+    const waiting = queue.waiting;
+    const promise = new Promise<ReceivedEvent>((resolve, reject) => {
+      waiting.push({ provider, event, route, resolve, reject });
+    });
+    if (queue.inFlight < EVENTS_IN_FLIGHT) void drainEvents(key, queue);
+    return promise;
+  }
+
+  async function drainEvents(
+    key: string,
+    queue: { readonly waiting: QueuedEvent[]; inFlight: number },
+  ): Promise<void> {
+    queue.inFlight++;
+    try {
+      while (queue.waiting.length > 0) await applyQueued(queue.waiting.splice(0, EVENTS_PER_TRANSACTION));
+    } finally {
+      queue.inFlight--;
+      if (queue.inFlight === 0 && queue.waiting.length === 0) eventQueues.delete(key);
+    }
+  }
+
+  /** Applies `batch` (alone, or together), settling each caller with its own answer. */
+  async function applyQueued(batch: readonly QueuedEvent[]): Promise<void> {
+    const alone = (queued: QueuedEvent) =>
+      applyOnRoute(queued.provider, queued.event, queued.route).then(queued.resolve, queued.reject);
+    if (batch.length === 1) {
+      await alone(batch[0] as QueuedEvent);
+      return;
+    }
+    let answers: (ReceivedEvent | Error)[];
+    try {
+      answers = await applyTogether(batch);
+    } catch (error) {
+      log.debug({ err: error, events: batch.length }, 'Payment events failed together: each applied alone');
+      // Nothing of the transaction remains (it rolled back): each event goes alone, so the one
+      // that failed gets its error (and its failure is kept) and the others their outcomes.
+      await Promise.all(batch.map(alone));
+      return;
+    }
+    for (const [index, queued] of batch.entries()) {
+      const answer = answers[index] as ReceivedEvent | Error;
+      if (answer instanceof Error) queued.reject(answer);
+      else queued.resolve(answer);
+    }
+  }
+
+  /**
+   * Events of one organization applied in one transaction, each decided on its own by its
+   * object's state exactly as alone (applyOnRoute): one statement stores them all and locks
+   * their payments; the renewals (`invoice.paid`, the bulk of a busy endpoint's events) are
+   * written with set-based statements (their invoices' rows in one statement, their grants in one
+   * `ledger.post_transfers`); other events are applied one after the other in the same
+   * transaction. The same event twice in the batch is applied once (the copy answers
+   * `duplicate`, as a concurrent copy alone would). Anything failing throws, and the transaction
+   * rolls back whole (the caller then applies each alone). Realtime messages and `afterCommit`
+   * work run per event after the commit.
+   */
+  async function applyTogether(batch: readonly QueuedEvent[]): Promise<(ReceivedEvent | Error)[]> {
+    const tenantId = (batch[0] as QueuedEvent).route.tenant_id;
+    const eventKey = (provider: string, eventId: string) => `${provider}\n${eventId}`;
+    /** The index of each event's first copy in the batch (itself when it is the first). */
+    const firstCopy = new Map<string, number>();
+    const firsts: number[] = [];
+    for (const [index, queued] of batch.entries()) {
+      const key = eventKey(queued.provider, queued.event.eventId);
+      if (firstCopy.has(key)) continue;
+      firstCopy.set(key, index);
+      firsts.push(index);
+    }
+    const notices: Notice[][] = batch.map(() => []);
+    const now = clock.now();
+    const answers = await db.transaction(
+      async (trx) => {
+        const unique = firsts.map((index) => batch[index] as QueuedEvent);
+        const lockedRows = await statements.storeEventsAndLockPayments.execute(
+          {
+            providers: textArray(unique.map((queued) => queued.provider)),
+            eventIds: textArray(unique.map((queued) => queued.event.eventId)),
+            types: textArray(unique.map((queued) => queued.event.type)),
+            paymentIds: textArray(unique.map((queued) => queued.route.payment_id)),
+            occurredAt: textArray(unique.map((queued) => queued.event.occurredAt.toISOString())),
+            payloads: textArray(unique.map((queued) => JSON.stringify(queued.event.payload))),
+            receivedAt: now.toISOString(),
+          },
+          trx,
+        );
+        const locked = new Map<string, PaymentRow>();
+        for (const { event_provider, event_id, ...payment } of lockedRows)
+          locked.set(eventKey(event_provider, event_id), payment as PaymentRow);
+        const outcomes: (ReceivedEvent | Error | undefined)[] = batch.map(() => undefined);
+        // Not stored now: stored before (a replay, or a concurrent copy committed first), or
+        // naming a payment that does not exist (that event's own error, not the batch's).
+        const notStored = firsts.filter((index) => {
+          const queued = batch[index] as QueuedEvent;
+          return !locked.has(eventKey(queued.provider, queued.event.eventId));
+        });
+        if (notStored.length > 0) {
+          const existing = new Set(
+            (
+              await trx
+                .selectFrom('payments.payments')
+                .select('id')
+                .where('id', 'in', [
+                  ...new Set(notStored.map((index) => (batch[index] as QueuedEvent).route.payment_id)),
+                ])
+                .execute()
+            ).map((row) => row.id),
+          );
+          for (const index of notStored) {
+            const queued = batch[index] as QueuedEvent;
+            outcomes[index] = existing.has(queued.route.payment_id)
+              ? { duplicate: true, outcome: 'duplicate', paymentId: queued.route.payment_id }
+              : paymentsErrors.unknownEvent(queued.provider, 'its payment does not exist');
+          }
+        }
+        const stored = firsts.filter((index) => outcomes[index] === undefined);
+        const renewals = stored.filter(
+          (index) => (batch[index] as QueuedEvent).event.change.kind === 'renewal',
+        );
+        if (renewals.length > 0) {
+          await applyRenewals(
+            trx,
+            tenantId,
+            now,
+            renewals.map((index) => {
+              const queued = batch[index] as QueuedEvent;
+              return {
+                event: queued.event,
+                payment: locked.get(eventKey(queued.provider, queued.event.eventId)) as PaymentRow,
+                notices: notices[index] as Notice[],
+              };
+            }),
+          );
+          for (const index of renewals)
+            outcomes[index] = {
+              duplicate: false,
+              outcome: 'granted',
+              paymentId: (batch[index] as QueuedEvent).route.payment_id,
+            };
+        }
+        // The others one after the other, as alone; a payment an earlier one changed is read again.
+        const changed = new Set<string>();
+        for (const index of stored) {
+          if (outcomes[index] !== undefined) continue;
+          const queued = batch[index] as QueuedEvent;
+          let payment = locked.get(eventKey(queued.provider, queued.event.eventId)) as PaymentRow;
+          if (changed.has(payment.id))
+            payment = (await paymentsStore.findPayment(trx, payment.id)) as PaymentRow;
+          changed.add(payment.id);
+          const learned: string[] = [];
+          const finished = { recorded: false };
+          const outcome = await apply(
+            trx,
+            queued.provider,
+            queued.event,
+            payment,
+            notices[index] as Notice[],
+            learned,
+            finished,
+          );
+          if (!finished.recorded)
+            await statements.finishEvent.execute(
+              {
+                provider: queued.provider,
+                eventId: queued.event.eventId,
+                outcome,
+                tenantId: payment.tenant_id,
+                paymentId: payment.id,
+                references: textArray(learned),
+              },
+              trx,
+            );
+          outcomes[index] = { duplicate: false, outcome, paymentId: queued.route.payment_id };
+        }
+        return outcomes;
+      },
+      { settings: tenantSettings({ tenantId }) },
+    );
+    const results: (ReceivedEvent | Error)[] = [];
+    for (const [index, queued] of batch.entries()) {
+      const first = firstCopy.get(eventKey(queued.provider, queued.event.eventId)) as number;
+      const answer = answers[first] as ReceivedEvent | Error;
+      if (first !== index) {
+        // A copy of an event earlier in the batch: as a concurrent copy alone, a duplicate.
+        results.push(
+          answer instanceof Error
+            ? answer
+            : { duplicate: true, outcome: 'duplicate', paymentId: queued.route.payment_id },
+        );
+        if (!(answer instanceof Error))
+          options.eventsApplied.inc({ provider: queued.provider, outcome: 'duplicate' });
+        continue;
+      }
+      results.push(answer);
+      if (answer instanceof Error) continue;
+      options.eventsApplied.inc({ provider: queued.provider, outcome: answer.outcome });
+      if (!answer.duplicate) await tellConsole(queued.provider, queued.event, queued.route, 'applied');
+      await publish(notices[index] as Notice[]);
+    }
+    return results;
+  }
+
+  /**
+   * Renewals stored together (see applyTogether), set-based: their invoices' payments and their
+   * events' outcomes in one statement, their grants in one `ledger.post_transfers`, then each
+   * one's remainder (a reversal recorded before its invoice was paid, the app's handlers, the
+   * buyer's message) as alone. A grant the ledger refuses throws (the batch rolls back).
+   */
+  async function applyRenewals(
+    trx: Transaction<PaymentsTables>,
+    tenantId: string,
+    now: Date,
+    items: readonly { event: VerifiedEvent; payment: PaymentRow; notices: Notice[] }[],
+  ): Promise<void> {
+    const renewals = items.map(({ event, payment }) =>
+      renewalOf(payment, event.change as Extract<PaymentChange, { kind: 'renewal' }>, event, now),
+    );
+    const column = (pick: (row: (typeof renewals)[number]['row']) => string | null) =>
+      textArray(renewals.map((renewal) => pick(renewal.row)));
+    const inserted = new Set(
+      (
+        await statements.insertPaidInvoicesAndFinish.execute(
+          {
+            ids: column((row) => row.id),
+            userIds: column((row) => row.userId),
+            providers: column((row) => row.provider),
+            invoiceIds: column((row) => row.invoiceId),
+            productIds: column((row) => row.productId),
+            amounts: column((row) => row.amount),
+            currencies: column((row) => row.currency),
+            credits: column((row) => row.credits),
+            units: column((row) => row.unit),
+            transferIds: column((row) => row.transferId),
+            subscriptionIds: column((row) => row.subscriptionId),
+            customerIds: column((row) => row.customerId),
+            parentIds: column((row) => row.parentId),
+            settledAt: column((row) => row.settledAt),
+            eventIds: column((row) => row.eventId),
+            learnedSubscriptions: textArray(renewals.map((renewal) => renewal.change.subscriptionId ?? null)),
+            tenantId,
+            now: now.toISOString(),
+          },
+          trx,
+        )
+      ).map((row) => row.id),
+    );
+    // The grants, from each organization's source to each buyer's wallet: one statement per book
+    // (a unit held outside organizations is posted in the ledger's platform book, see ProductBook).
+    const grants: { index: number; wallet: string; platform: boolean; operation: TransferOperation }[] = [];
+    for (const [index, renewal] of renewals.entries()) {
+      const { payment } = renewal;
+      if (!renewal.credited) continue;
+      const unit = payment.unit as string;
+      const accounts = await walletsOf(
+        trx,
+        payment.tenant_id,
+        [payment.user_id as string, SOURCE_OWNER],
+        unit,
+      );
+      const wallet = accounts.get(payment.user_id as string) as string;
+      grants.push({
+        index,
+        wallet,
+        platform: catalog.inPlatformBook(unit),
+        operation: {
+          id: renewal.grantId,
+          debitAccountId: accounts.get(SOURCE_OWNER) as string,
+          creditAccountId: wallet,
+          amount: BigInt(payment.credits),
+          code: 'payments.subscription_grant',
+          metadata: { paymentId: payment.id, productId: payment.product_id },
+        },
+      });
+    }
+    const balances = new Map<number, bigint>();
+    const postGrants = async (group: typeof grants) => {
+      if (group.length === 0) return;
+      const posted = await ledger.transfersWithBalances(
+        trx,
+        group.map((grant) => grant.operation),
+      );
+      for (const [at, grant] of group.entries()) {
+        const answer = posted[at];
+        if (answer === undefined || answer instanceof Error) throw answer ?? new Error('grant not posted');
+        // Posted now: the ledger says the new balance; a replay (posted before) changed nothing.
+        balances.set(
+          grant.index,
+          (answer.balances.get(grant.wallet) ?? (await ledger.balance(trx, grant.wallet))).posted,
+        );
+      }
+    };
+    await postGrants(grants.filter((grant) => !grant.platform));
+    const inPlatform = grants.filter((grant) => grant.platform);
+    if (inPlatform.length > 0) await ledger.inPlatformBook(trx, () => postGrants(inPlatform));
+    for (const [index, renewal] of renewals.entries())
+      await finishRenewal(
+        trx,
+        renewal,
+        inserted.has(renewal.row.id),
+        balances.get(index),
+        (items[index] as (typeof items)[number]).notices,
+      );
   }
 
   const service = {
@@ -1447,7 +1830,7 @@ export function createPaymentsService(options: PaymentsServiceOptions) {
       if (remembered !== undefined) {
         const route = knownRoutes.get(remembered) as PaymentRoute;
         try {
-          return await applyOnRoute(provider, event, route);
+          return await applyCoalesced(provider, event, route);
         } catch (error) {
           // Its organization was deleted since (the transaction rolled back): look again.
           if (!isGoneRoute(error)) throw await keptFailure(provider, event, route, error);
@@ -1472,7 +1855,7 @@ export function createPaymentsService(options: PaymentsServiceOptions) {
       if (found === undefined)
         throw paymentsErrors.unknownEvent(provider, 'it names no payment of this server');
       const route = found;
-      const result = await applyOnRoute(provider, event, route).catch(async (error: unknown) => {
+      const result = await applyCoalesced(provider, event, route).catch(async (error: unknown) => {
         throw await keptFailure(provider, event, route, error);
       });
       rememberRoute(provider, route);

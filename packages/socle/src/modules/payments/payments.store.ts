@@ -280,9 +280,12 @@ export const paymentsStore = {
   },
 };
 
-/** A Postgres array literal of text values (quoted), for `= any($1::text[])` on both drivers. */
-export function textArray(values: readonly string[]): string {
-  return `{${values.map((value) => `"${value.replaceAll('\\', '\\\\').replaceAll('"', '\\"')}"`).join(',')}}`;
+/**
+ * A Postgres array literal of text values (quoted; null elements as NULL), for
+ * `= any($1::text[])` and `unnest($1::text[], …)` on both drivers.
+ */
+export function textArray(values: readonly (string | null)[]): string {
+  return `{${values.map((value) => (value === null ? 'NULL' : `"${value.replaceAll('\\', '\\\\').replaceAll('"', '\\"')}"`)).join(',')}}`;
 }
 
 /** Which organization and payment a provider object belongs to. */
@@ -305,6 +308,40 @@ export interface ReceivedEventRow extends Record<string, unknown> {
   readonly occurredAt: string;
   readonly receivedAt: string;
   readonly payload: string;
+}
+
+/** Received events to store together: text array literals, one element per event, in order. */
+export interface ReceivedEventsParams extends Record<string, unknown> {
+  readonly providers: string;
+  readonly eventIds: string;
+  readonly types: string;
+  readonly paymentIds: string;
+  readonly occurredAt: string;
+  readonly payloads: string;
+  readonly receivedAt: string;
+}
+
+/** Paid subscription invoices to record together (see insertPaidInvoicesAndFinish): array literals. */
+export interface PaidInvoicesParams extends Record<string, unknown> {
+  readonly ids: string;
+  readonly userIds: string;
+  readonly providers: string;
+  readonly invoiceIds: string;
+  readonly productIds: string;
+  readonly amounts: string;
+  readonly currencies: string;
+  readonly credits: string;
+  readonly units: string;
+  readonly transferIds: string;
+  readonly subscriptionIds: string;
+  readonly customerIds: string;
+  readonly parentIds: string;
+  readonly settledAt: string;
+  readonly eventIds: string;
+  /** The subscription id each event taught (routed to its payment), or NULL. */
+  readonly learnedSubscriptions: string;
+  readonly tenantId: string;
+  readonly now: string;
 }
 
 /** A subscription invoice's payment, paid, and the event that said so (see insertPaidInvoiceAndFinish). */
@@ -432,6 +469,76 @@ export function preparePaymentsStatements(db: Database<PaymentsTables>) {
           )
           select id from inserted`.compile(kysely),
     })) as PreparedQuery<PaidInvoiceRow, { id: string }>,
+
+    /**
+     * Several events of one organization at once (coalesced deliveries, see the service's
+     * applyTogether): stores each (`on conflict do nothing`, as storeEventAndLockPayment) in one
+     * statement, and locks the payment rows of those stored now, in ascending id order (the order
+     * every batch locks in, so two batches never wait for each other in a cycle), returning each
+     * stored event's key with its payment. Events absent from the answer were stored before
+     * (duplicates), or name a payment that does not exist.
+     */
+    storeEventsAndLockPayments: db.prepare((kysely, p: ReceivedEventsParams) => ({
+      compile: () =>
+        sql<PaymentRow & { event_provider: string; event_id: string }>`
+          with stored as (
+            insert into payments.events (provider, event_id, type, payment_id, occurred_at, received_at, outcome, payload)
+            select e.provider, e.event_id, e.type, e.payment_id, e.occurred_at, ${p.receivedAt}::timestamptz,
+                   'received', e.payload::jsonb
+              from unnest(${p.providers}::text[], ${p.eventIds}::text[], ${p.types}::text[], ${p.paymentIds}::uuid[],
+                          ${p.occurredAt}::timestamptz[], ${p.payloads}::text[])
+                     as e(provider, event_id, type, payment_id, occurred_at, payload)
+            on conflict (provider, event_id) do nothing
+            returning provider, event_id, payment_id
+          )
+          select s.provider as event_provider, s.event_id, p.* from stored s
+            join payments.payments p on p.id = s.payment_id
+           order by p.id
+             for update of p`.compile(kysely),
+    })) as PreparedQuery<ReceivedEventsParams, PaymentRow & { event_provider: string; event_id: string }>,
+
+    /**
+     * insertPaidInvoiceAndFinish for several renewals of one organization in one statement (text
+     * array literals, one element per renewal, in order): the invoices' payments inserted unless
+     * recorded before (the first of two renewals naming one invoice wins), the provider ids they
+     * taught routed to their subscriptions' payments, their events finished as `granted`. Returns
+     * the ids of the rows it inserted.
+     */
+    insertPaidInvoicesAndFinish: db.prepare((kysely, p: PaidInvoicesParams) => ({
+      compile: () =>
+        sql<{ id: string }>`
+          with input as (
+            select * from unnest(${p.ids}::uuid[], ${p.userIds}::uuid[], ${p.providers}::text[],
+                   ${p.invoiceIds}::text[], ${p.productIds}::text[], ${p.amounts}::bigint[],
+                   ${p.currencies}::text[], ${p.credits}::bigint[], ${p.units}::text[], ${p.transferIds}::text[],
+                   ${p.subscriptionIds}::text[], ${p.customerIds}::text[], ${p.parentIds}::uuid[],
+                   ${p.settledAt}::timestamptz[], ${p.eventIds}::text[], ${p.learnedSubscriptions}::text[])
+              with ordinality as i(id, user_id, provider, invoice_id, product_id, amount, currency, credits,
+                   unit, transfer_id, subscription_id, customer_id, parent_id, settled_at, event_id,
+                   learned_subscription, ordinal)
+          ), inserted as (
+            insert into payments.payments (id, user_id, provider, provider_reference, kind, product_id,
+                   amount, currency, credits, unit, status, transfer_id, provider_subscription_id,
+                   provider_customer_id, parent_payment_id, created_at, updated_at, settled_at)
+            select id, user_id, provider, invoice_id, 'subscription_invoice', product_id, amount, currency,
+                   credits, unit, 'succeeded', transfer_id, subscription_id, customer_id, parent_id,
+                   ${p.now}::timestamptz, ${p.now}::timestamptz, settled_at
+              from input order by ordinal
+            on conflict (provider, provider_reference) do nothing
+            returning id
+          ), added as (
+            insert into payments.provider_references (provider, reference, tenant_id, payment_id)
+            select i.provider, r.reference, ${p.tenantId}::uuid, i.parent_id
+              from input i cross join lateral unnest(array[i.learned_subscription, i.invoice_id]) as r(reference)
+             where r.reference is not null
+            on conflict do nothing
+          ), finished as (
+            update payments.events e set outcome = 'granted'
+              from input i
+             where e.provider = i.provider and e.event_id = i.event_id
+          )
+          select id from inserted`.compile(kysely),
+    })) as PreparedQuery<PaidInvoicesParams, { id: string }>,
 
     /** The ledger accounts of `owners` (a text array literal: user ids, 'source') in `unit`. */
     findWallets: db.prepare((kysely, p: { unit: string; owners: string }) => ({
