@@ -177,6 +177,17 @@ async function main(): Promise<number> {
     );
   }
 
+  // Servers are spawned with this process's Node: run through `npm run bench` (or
+  // node_modules/.bin/node), which puts the pinned Node 24 first. The system's Node 20 runs
+  // Socle's AsyncLocalStorage on promise hooks, a cost per promise the pinned runtime does not
+  // pay (strategybuzzer, 32 rooms: ≈ 100 ms of hooks in a profile of 8 s on Node 20, none on 24).
+  const nodeMajor = Number(process.versions.node.split('.')[0]);
+  if (nodeMajor < 24) {
+    console.error(
+      `warning: running on Node ${process.versions.node}, not the pinned Node 24 (use npm run bench): Socle's figures will be lower than in production`,
+    );
+  }
+
   const startedAt = new Date();
   const loadAtStart = os.loadavg();
   const results: ScenarioResult[] = [];

@@ -132,7 +132,9 @@ export function createBuzzerService(options: BuzzerServiceOptions) {
   function emitFor(roomId: string) {
     return (event: RoomEvent) => {
       const entry = rooms.get(roomId);
-      const send = () => publish(channels.room(roomId), event.type, event);
+      // The event's name says its type: `data` does not repeat it (each byte goes to every player).
+      const { type, ...data } = event;
+      const send = () => publish(channels.room(roomId), type, data);
       if (entry === undefined) {
         void send();
         return;
@@ -457,7 +459,7 @@ export function createBuzzerService(options: BuzzerServiceOptions) {
           }));
     await store.saveGame(gameRecord(room, results));
     log.warn({ roomId: room.id, host: room.hostNode }, 'A room lost its host: ended with its scores kept');
-    await publish(channels.room(room.id), 'finished', { type: 'finished', results, reason: 'host_lost' });
+    await publish(channels.room(room.id), 'finished', { results, reason: 'host_lost' });
   }
 
   const service = {
@@ -492,11 +494,7 @@ export function createBuzzerService(options: BuzzerServiceOptions) {
               store.saveGame(gameRecord(entry.record, results), 'host_stopped', ending),
             );
             await entry.publishing;
-            await publish(channels.room(roomId), 'finished', {
-              type: 'finished',
-              results,
-              reason: 'host_stopped',
-            });
+            await publish(channels.room(roomId), 'finished', { results, reason: 'host_stopped' });
           } catch (error) {
             log.error({ err: error, roomId }, 'A room could not be ended at shutdown');
           }

@@ -153,8 +153,15 @@ export async function socleRoom(baseUrl: string, sink: LatencySink): Promise<Ben
     );
     own.trigger('client-hello', {});
   }
-  for (const user of users)
-    await postJson(`${baseUrl}/strategybuzzer/play`, { mode: 'classic', language: 'fr', code }, user.token);
+  for (const user of users) {
+    try {
+      await postJson(`${baseUrl}/strategybuzzer/play`, { mode: 'classic', language: 'fr', code }, user.token);
+    } catch (error) {
+      // Seated already (a request the HTTP client sent again after a reset connection, on a loaded
+      // machine): what `play` asked for is done.
+      if (!String(error).includes('strategybuzzer.already_in_room')) throw error;
+    }
+  }
   const limit = timeout(START_TIMEOUT_MS, 'a Socle room to start');
   return {
     started: Promise.race([Promise.all(started).then(() => undefined), limit.promise]).finally(limit.clear),

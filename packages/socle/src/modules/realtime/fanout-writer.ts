@@ -8,11 +8,15 @@ export interface FramedText {
   readonly framed: Buffer | undefined;
 }
 
-/** What the writer keeps on each recipient: `heldInTurn` starts at 0. */
+/** What the writer keeps on each recipient: `heldInTurn` and `heldInWindow` start at 0. */
 export interface FanoutRecipient {
   readonly socket: WebSocket;
   /** The writer's turn in which writes to this socket were last held (corked). */
   heldInTurn: number;
+  /** The coalescing window in which writes to this socket were last held (see `coalesceMs`). */
+  heldInWindow: number;
+  /** When this socket's held writes were last released (`performance.now()`); -Infinity before. */
+  releasedAt: number;
 }
 
 // ws's own frame builder (`Sender.frame`, exported by ws but not declared by @types/ws).
@@ -66,6 +70,12 @@ interface FanoutWriterOptions<Recipient extends FanoutRecipient> {
    * dropped); it should close the socket, after which nothing more is written to it.
    */
   readonly onOverflow: (recipient: Recipient, bufferedBytes: number) => void;
+  /**
+   * A socket released less than this many milliseconds ago has its next frames held until the
+   * current window ends (at most this long), then written in one system call
+   * (`REALTIME_WRITE_COALESCE_MS`; 0: held until the end of the event loop's turn only).
+   */
+  readonly coalesceMs?: number;
 }
 
 /**
@@ -111,6 +121,14 @@ function rawSocketOf(socket: WebSocket): RawSocket | undefined {
  * of publishes each socket gets several messages per system call instead of one, and messages
  * stay in order per socket. A lone message costs one extra loop turn per step.
  *
+ * With `coalesceMs` (`REALTIME_WRITE_COALESCE_MS`), a socket released less than that long ago
+ * is held until the current window ends instead (one timer for every socket, set only while
+ * something is held): the frames of a burst spread over a few turns (a game's order after each
+ * buzz) leave in one system call, each at most `coalesceMs` late. A socket quiet for longer gets
+ * its next frame at the end of the turn, as without it: a lone message waits nothing, the way
+ * Nagle's algorithm spares the first segment. Frames sent through ws meanwhile (pings, errors)
+ * go into the same held write, so the socket's order is kept.
+ *
  * Each write first reads what the socket already holds in user space (one property read, no
  * allocation): a frame that would take it past `maxBufferedBytes` is dropped and `onOverflow`
  * closes the socket. Without this, a client that stops reading makes Node buffer everything it is
@@ -120,20 +138,52 @@ export function createFanoutWriter<Recipient extends FanoutRecipient>(
   options: FanoutWriterOptions<Recipient>,
 ) {
   const { maxBufferedBytes, onOverflow } = options;
+  const coalesceMs = options.coalesceMs ?? 0;
   let turn = 1;
-  let held: RawSocket[] = [];
+  /** Sockets held until the end of this turn, and their recipients (same index). */
+  let held: Held<Recipient> = { sockets: [], recipients: [] };
+  let window = 1;
+  /** Sockets held until the current coalescing window ends. */
+  let delayed: Held<Recipient> = { sockets: [], recipients: [] };
+  let windowTimer: NodeJS.Timeout | undefined;
 
-  /** Uncorks `sockets[from…]`, {@link RELEASE_STEP} of them now and the rest in later turns. */
-  const release = (sockets: RawSocket[], from: number) => {
-    const to = Math.min(from + RELEASE_STEP, sockets.length);
-    for (let index = from; index < to; index++) (sockets[index] as RawSocket).uncork();
-    if (to < sockets.length) setImmediate(release, sockets, to);
+  /** Uncorks `holds.sockets[from…]`, {@link RELEASE_STEP} of them now and the rest in later turns. */
+  const release = (holds: Held<Recipient>, from: number) => {
+    const to = Math.min(from + RELEASE_STEP, holds.sockets.length);
+    const at = coalesceMs > 0 ? performance.now() : 0;
+    for (let index = from; index < to; index++) {
+      (holds.sockets[index] as RawSocket).uncork();
+      (holds.recipients[index] as Recipient).releasedAt = at;
+    }
+    if (to < holds.sockets.length) setImmediate(release, holds, to);
   };
   const endTurn = () => {
     const releasing = held;
-    held = [];
+    held = { sockets: [], recipients: [] };
     turn++;
     release(releasing, 0);
+  };
+  const endWindow = () => {
+    windowTimer = undefined;
+    const releasing = delayed;
+    delayed = { sockets: [], recipients: [] };
+    window++;
+    release(releasing, 0);
+  };
+  /** Corks `raw` until the end of the turn, or of the window when it was released just now. */
+  const hold = (recipient: Recipient, raw: RawSocket) => {
+    raw.cork();
+    if (coalesceMs > 0 && performance.now() - recipient.releasedAt < coalesceMs) {
+      if (windowTimer === undefined) windowTimer = setTimeout(endWindow, coalesceMs);
+      recipient.heldInWindow = window;
+      delayed.sockets.push(raw);
+      delayed.recipients.push(recipient);
+      return;
+    }
+    if (held.sockets.length === 0) setImmediate(endTurn);
+    recipient.heldInTurn = turn;
+    held.sockets.push(raw);
+    held.recipients.push(recipient);
   };
 
   /**
@@ -169,13 +219,21 @@ export function createFanoutWriter<Recipient extends FanoutRecipient>(
         onOverflow(recipient, buffered);
         return;
       }
-      if (recipient.heldInTurn !== turn) {
-        if (held.length === 0) setImmediate(endTurn);
-        raw.cork();
-        recipient.heldInTurn = turn;
-        held.push(raw);
-      }
+      if (recipient.heldInTurn !== turn && recipient.heldInWindow !== window) hold(recipient, raw);
       raw.write(frame.framed);
     },
+
+    /** Writes what the current coalescing window holds now (a shutdown closing its sockets). */
+    flush(): void {
+      if (windowTimer === undefined) return;
+      clearTimeout(windowTimer);
+      endWindow();
+    },
   };
+}
+
+/** Held (corked) sockets and, at the same index, their recipients. */
+interface Held<Recipient> {
+  readonly sockets: RawSocket[];
+  readonly recipients: Recipient[];
 }

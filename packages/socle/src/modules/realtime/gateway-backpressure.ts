@@ -16,12 +16,16 @@ export interface SocketOutput {
   close(connection: Connection, code: number, reason: string): void;
   /** Runs `task` after the socket's earlier handlers (frames are handled one at a time). */
   handleInTurn(connection: Connection, task: () => Promise<void>, failure: string): void;
+  /** Writes at once what a coalescing window holds (see `REALTIME_WRITE_COALESCE_MS`). */
+  flush(): void;
 }
 
 export function createSocketOutput(options: {
   readonly log: Logger;
   /** Bytes a socket may hold in server memory before it is closed with 4100 (slow consumer). */
   readonly maxBufferedBytes: number;
+  /** Milliseconds a just-written socket's next frames are held to share one write. */
+  readonly writeCoalesceMs?: number | undefined;
   readonly webhooks: WebhookSink;
   readonly slowDisconnects?: { inc(): void } | undefined;
   /** The cleanup of a closed socket (its channels, presence, counts). */
@@ -67,6 +71,7 @@ export function createSocketOutput(options: {
   const fanout = createFanoutWriter<Connection>({
     maxBufferedBytes: options.maxBufferedBytes,
     onOverflow: closeSlowConsumer,
+    coalesceMs: options.writeCoalesceMs ?? 0,
   });
   const send = fanout.send;
   return {
@@ -78,5 +83,6 @@ export function createSocketOutput(options: {
       if (connection.socket.readyState === WebSocket.OPEN) connection.socket.close(code, reason);
     },
     handleInTurn,
+    flush: fanout.flush,
   };
 }

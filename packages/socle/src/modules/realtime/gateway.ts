@@ -45,6 +45,8 @@ export interface GatewayOptions {
   readonly activityTimeoutSeconds: number;
   /** Bytes a socket may hold in server memory before it is closed with 4100 (slow consumer). */
   readonly maxBufferedBytes: number;
+  /** Milliseconds a just-written socket's next fan-out frames are held to share one write (0: none). */
+  readonly writeCoalesceMs?: number;
   /** Largest presence `user_info`, serialized as JSON, in bytes. */
   readonly maxUserInfoBytes: number;
   /** Channels one socket may be subscribed to at once. */
@@ -129,6 +131,7 @@ export function createGateway(options: GatewayOptions) {
   const output = createSocketOutput({
     log,
     maxBufferedBytes: options.maxBufferedBytes,
+    writeCoalesceMs: options.writeCoalesceMs,
     webhooks,
     slowDisconnects: options.slowDisconnects,
     onClose: (connection) => onClose(connection),
@@ -250,6 +253,8 @@ export function createGateway(options: GatewayOptions) {
       latency: newLatencyState(),
       closed: false,
       heldInTurn: 0,
+      heldInWindow: 0,
+      releasedAt: Number.NEGATIVE_INFINITY,
       handling: Promise.resolve(),
     };
     connections.add(connection);
@@ -420,6 +425,8 @@ export function createGateway(options: GatewayOptions) {
       acceptingConnections = false;
       const open = [...connections];
       for (const connection of open) close(connection, CLOSE.reconnect, 'Server shutting down');
+      // Close frames held in a coalescing window leave now.
+      output.flush();
       await Promise.all(open.map((connection) => onClose(connection)));
       await channels.drainCountWrites();
       await bus.unsubscribe(CONTROL_CHANNEL, controlHandler);

@@ -205,6 +205,7 @@ function createRealtimeServices(
     maxMessageBytes: settings.maxMessageBytes,
     activityTimeoutSeconds: settings.activityTimeoutSeconds,
     maxBufferedBytes: settings.maxBufferedBytes,
+    writeCoalesceMs: settings.writeCoalesceMs,
     maxUserInfoBytes: settings.maxUserInfoBytes,
     maxChannelsPerConnection: settings.maxChannelsPerConnection,
     webhooks,
