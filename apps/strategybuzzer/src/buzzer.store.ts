@@ -437,7 +437,7 @@ export function createBuzzerStore(db: Database<BuzzerTables>) {
      * One row per player (the primary key), so two requests, on two nodes, hold one ticket.
      */
     async addTicket(ticket: Ticket): Promise<{ ticket: Ticket; roomId: string | undefined }> {
-      await k
+      const inserted = await k
         .insertInto('strategybuzzer.tickets')
         .values({
           user_id: ticket.userId,
@@ -453,7 +453,12 @@ export function createBuzzerStore(db: Database<BuzzerTables>) {
           room_id: null,
         })
         .onConflict((conflict) => conflict.column('user_id').doNothing())
-        .execute();
+        .returning('id')
+        .executeTakeFirst();
+      // Inserted: this ticket, waiting. Reading it back instead would race the matchmaker, which
+      // may seat it between the two statements (the player was then told 409 already_in_room for
+      // their own new ticket; seen under load in the bench and the fleet test).
+      if (inserted !== undefined) return { ticket, roomId: undefined };
       return (await this.ticketOf(ticket.userId)) ?? { ticket, roomId: undefined };
     },
 
