@@ -77,9 +77,8 @@ export interface BookingServiceOptions {
 export function createBookingService(options: BookingServiceOptions) {
   const { store, directory, clock, jobs } = options;
 
-  /** The professional and the slot starting then; read in `trx` when given. */
-  async function slotOf(professionalId: string, startsAt: Date, trx?: Transaction<unknown>) {
-    const professional = await directory.professional(professionalId, trx);
+  async function slotOf(professionalId: string, startsAt: Date) {
+    const professional = await directory.professional(professionalId);
     if (professional === undefined) throw cryptocareErrors.professionalNotFound(professionalId);
     const at = clock.now();
     if (startsAt <= at) throw cryptocareErrors.slotInPast(startsAt);
@@ -91,7 +90,6 @@ export function createBookingService(options: BookingServiceOptions) {
       new Date(startsAt.getTime() + 1),
       at,
       false,
-      trx,
     );
     if (slot === undefined || slot.startsAt.getTime() !== startsAt.getTime())
       throw cryptocareErrors.notASlot(professionalId, startsAt);
@@ -125,23 +123,18 @@ export function createBookingService(options: BookingServiceOptions) {
       patientId: string,
       request: { professionalId: string; startsAt: Date; orgId?: string | undefined },
     ): Promise<{ appointment: Appointment; invoice: PaymentInvoice | undefined }> {
+      const { professional, slot, blocksUntil, at } = await slotOf(request.professionalId, request.startsAt);
+      const orgId =
+        request.orgId ?? (professional.practices.length === 1 ? professional.practices[0] : undefined);
+      if (orgId === undefined)
+        throw cryptocareErrors.practiceRequired(professional.id, professional.practices);
+      if (!professional.practices.includes(orgId))
+        throw cryptocareErrors.notInPractice(professional.id, orgId);
       const id = randomUUID();
+      const holdExpiresAt = new Date(at.getTime() + options.holdMinutes * MINUTE_MS);
       let released: (readonly [Appointment | undefined, AppointmentEvent])[] = [];
-      // The professional, the slot and the hold in one transaction: one session lease, not three.
-      const { appointment, professional, slot, orgId } = await store
+      const appointment = await store
         .transaction({ userId: patientId }, async (trx) => {
-          const { professional, slot, blocksUntil, at } = await slotOf(
-            request.professionalId,
-            request.startsAt,
-            trx,
-          );
-          const orgId =
-            request.orgId ?? (professional.practices.length === 1 ? professional.practices[0] : undefined);
-          if (orgId === undefined)
-            throw cryptocareErrors.practiceRequired(professional.id, professional.practices);
-          if (!professional.practices.includes(orgId))
-            throw cryptocareErrors.notInPractice(professional.id, orgId);
-          const holdExpiresAt = new Date(at.getTime() + options.holdMinutes * MINUTE_MS);
           released = await expiredHolds(trx, professional.id, slot.startsAt, blocksUntil, at);
           await store.insertHold(trx, {
             id,
@@ -161,13 +154,10 @@ export function createBookingService(options: BookingServiceOptions) {
             { appointmentId: id, orgId },
             { key: id, startAfter: holdExpiresAt },
           );
-          const appointment = (await store.find(trx, id)) as Appointment;
-          return { appointment, professional, slot, orgId };
+          return (await store.find(trx, id)) as Appointment;
         })
         .catch((error: unknown) => {
-          throw isOverlap(error)
-            ? cryptocareErrors.slotTaken(request.professionalId, request.startsAt)
-            : error;
+          throw isOverlap(error) ? cryptocareErrors.slotTaken(professional.id, slot.startsAt) : error;
         });
       await announceAll([...released, [appointment, 'appointment.held']]);
       // Asked after the hold committed: a slow or failing processor never holds a slot lock. When

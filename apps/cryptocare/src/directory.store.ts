@@ -112,10 +112,9 @@ export function createDirectoryStore(db: Database) {
       return result.numAffectedRows === 1n;
     },
 
-    /** The professional; in `trx` when given (a hold reads it in its own transaction). */
-    async professional(id: string, trx?: Transaction<unknown>): Promise<Professional | undefined> {
+    async professional(id: string): Promise<Professional | undefined> {
       const { rows } = await sql<Professional>`select ${PROFESSIONAL_COLUMNS}
-        from cryptocare.professionals p where p.id = ${id}`.execute(trx ?? db.kysely);
+        from cryptocare.professionals p where p.id = ${id}`.execute(db.kysely);
       return rows[0];
     },
 
@@ -224,22 +223,18 @@ export function createDirectoryStore(db: Database) {
       return rows;
     },
 
-    /**
-     * Free slots (or, with `onlyFree` false, every slot of the schedule) between two instants; in
-     * `trx` when given.
-     */
+    /** Free slots (or, with `onlyFree` false, every slot of the schedule) between two instants. */
     async slots(
       professionalIds: readonly string[],
       from: Date,
       to: Date,
       at: Date,
       onlyFree = true,
-      trx?: Transaction<unknown>,
     ): Promise<FreeSlot[]> {
       const { rows } = await sql<FreeSlot>`select professional_id as "professionalId",
           starts_at as "startsAt", ends_at as "endsAt"
         from cryptocare.free_slots(${professionalIds}::uuid[], ${from}, ${to}, ${at}, ${onlyFree})`.execute(
-        trx ?? db.kysely,
+        db.kysely,
       );
       return rows;
     },
