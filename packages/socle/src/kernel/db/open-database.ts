@@ -87,6 +87,38 @@ export interface OpenDatabaseOptions {
 const guarded = <Backend extends DatabaseBackend>(options: OpenDatabaseOptions, backend: Backend) =>
   options.loadShedding === undefined ? backend : options.loadShedding.guard(backend);
 
+/**
+ * A Postgres pool of this node sized and bounded like every other (primary, shard, replica), with
+ * the pool's load shedding; `logFields` say which pool in the log line of an idle connection's failure.
+ */
+function openPostgresPool(
+  options: OpenDatabaseOptions,
+  pool: {
+    readonly url: string;
+    readonly applicationName: string | undefined;
+    readonly outage: OutageLog | undefined;
+    readonly logFields: Record<string, string>;
+    readonly idleFailure: string;
+  },
+): DatabaseBackend {
+  const { config, log } = options;
+  return guarded(
+    options,
+    createPostgresBackend({
+      url: pool.url,
+      poolMax: options.poolMax ?? config.databasePoolMax,
+      connectTimeoutMs: config.databaseConnectTimeoutMs,
+      statementTimeoutMs: config.databaseStatementTimeoutMs,
+      ...(pool.applicationName === undefined ? {} : { applicationName: pool.applicationName }),
+      ...(pool.outage === undefined ? {} : { outage: pool.outage }),
+      preparedStatements: config.databasePreparedStatements,
+      ...(options.observeQuery ? { observeQuery: options.observeQuery } : {}),
+      ...(options.observeAcquire ? { observeAcquire: options.observeAcquire } : {}),
+      onPoolError: (error) => log.warn({ err: error, ...pool.logFields }, pool.idleFailure),
+    }),
+  );
+}
+
 /** `host:port/database` of a replica URL: its name in logs and metrics. */
 function replicaName(url: string): string {
   try {
@@ -113,25 +145,13 @@ async function openReadRouter(
   const { config, log } = options;
   const replicas = urls.map((url) => {
     const name = replicaName(url);
-    const backend: DatabaseBackend = guarded(
-      options,
-      createPostgresBackend({
-        url,
-        poolMax: options.poolMax ?? config.databasePoolMax,
-        connectTimeoutMs: config.databaseConnectTimeoutMs,
-        statementTimeoutMs: config.databaseStatementTimeoutMs,
-        applicationName: `${options.applicationName ?? 'socle'}-replica`,
-        outage: createOutageLog(log, `Read replica ${name}`, 'its reads go to the primary'),
-        preparedStatements: config.databasePreparedStatements,
-        ...(options.observeQuery ? { observeQuery: options.observeQuery } : {}),
-        ...(options.observeAcquire ? { observeAcquire: options.observeAcquire } : {}),
-        onPoolError: (error) =>
-          log.warn(
-            { err: error, replica: name },
-            'An idle replica connection failed; it was removed from the pool',
-          ),
-      }),
-    );
+    const backend = openPostgresPool(options, {
+      url,
+      applicationName: `${options.applicationName ?? 'socle'}-replica`,
+      outage: createOutageLog(log, `Read replica ${name}`, 'its reads go to the primary'),
+      logFields: { replica: name },
+      idleFailure: 'An idle replica connection failed; it was removed from the pool',
+    });
     return { name, backend };
   });
   const router = createReadRouter({
@@ -163,25 +183,13 @@ async function openShards(
   const readRouters = new Map<string, ReadRouter>();
   const replicaBackends: DatabaseBackend[] = [];
   for (const shard of config.shards ?? []) {
-    const backend = guarded(
-      options,
-      createPostgresBackend({
-        url: shard.url,
-        poolMax: options.poolMax ?? config.databasePoolMax,
-        connectTimeoutMs: config.databaseConnectTimeoutMs,
-        statementTimeoutMs: config.databaseStatementTimeoutMs,
-        applicationName: `${options.applicationName ?? 'socle'}-shard-${shard.name}`,
-        outage: createOutageLog(log, `Shard ${shard.name}`, 'requests of its tenants answer 503'),
-        preparedStatements: config.databasePreparedStatements,
-        ...(options.observeQuery ? { observeQuery: options.observeQuery } : {}),
-        ...(options.observeAcquire ? { observeAcquire: options.observeAcquire } : {}),
-        onPoolError: (error) =>
-          log.warn(
-            { err: error, shard: shard.name },
-            'An idle shard connection failed; it was removed from the pool',
-          ),
-      }),
-    );
+    const backend = openPostgresPool(options, {
+      url: shard.url,
+      applicationName: `${options.applicationName ?? 'socle'}-shard-${shard.name}`,
+      outage: createOutageLog(log, `Shard ${shard.name}`, 'requests of its tenants answer 503'),
+      logFields: { shard: shard.name },
+      idleFailure: 'An idle shard connection failed; it was removed from the pool',
+    });
     shards.set(shard.name, backend);
     if (options.routeReads !== undefined && (shard.replicaUrls ?? []).length > 0) {
       const { router, replicas } = await openReadRouter(
@@ -221,22 +229,13 @@ export async function openDatabase(options: OpenDatabaseOptions): Promise<Databa
   if (config.databaseUrl === undefined && (config.shards ?? []).length > 0)
     throw new TypeError('SHARDS needs DATABASE_URL (the directory): the embedded database has no shards');
   if (config.databaseUrl !== undefined) {
-    const primary = guarded(
-      options,
-      createPostgresBackend({
-        url: config.databaseUrl,
-        poolMax: options.poolMax ?? config.databasePoolMax,
-        connectTimeoutMs: config.databaseConnectTimeoutMs,
-        statementTimeoutMs: config.databaseStatementTimeoutMs,
-        ...(options.applicationName === undefined ? {} : { applicationName: options.applicationName }),
-        ...(options.outage === false ? {} : { outage: options.outage ?? createDatabaseOutageLog(log) }),
-        preparedStatements: config.databasePreparedStatements,
-        ...(options.observeQuery ? { observeQuery: options.observeQuery } : {}),
-        ...(options.observeAcquire ? { observeAcquire: options.observeAcquire } : {}),
-        onPoolError: (error) =>
-          log.warn({ err: error }, 'An idle database connection failed; it was removed from the pool'),
-      }),
-    );
+    const primary = openPostgresPool(options, {
+      url: config.databaseUrl,
+      applicationName: options.applicationName,
+      outage: options.outage === false ? undefined : (options.outage ?? createDatabaseOutageLog(log)),
+      logFields: {},
+      idleFailure: 'An idle database connection failed; it was removed from the pool',
+    });
     // The replica metrics are registered once, by the first router that needs them.
     let instruments: ReplicaInstruments | undefined;
     const instrumentsOnce = () => {
