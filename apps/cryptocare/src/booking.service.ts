@@ -135,6 +135,7 @@ export function createBookingService(options: BookingServiceOptions) {
       let released: (readonly [Appointment | undefined, AppointmentEvent])[] = [];
       const appointment = await store
         .transaction({ userId: patientId }, async (trx) => {
+          await store.lockAgenda(trx, professional.id);
           released = await expiredHolds(trx, professional.id, slot.startsAt, blocksUntil, at);
           await store.insertHold(trx, {
             id,

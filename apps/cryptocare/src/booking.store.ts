@@ -1,4 +1,4 @@
-import { type Database, sql, type Transaction, tenantSettings } from 'socle';
+import { type Database, lockUntilTransactionEnds, sql, type Transaction, tenantSettings } from 'socle';
 
 export type AppointmentStatus = 'held' | 'confirmed' | 'cancelled' | 'expired';
 
@@ -51,6 +51,29 @@ const COLUMNS = sql`a.id, a.tenant_id as "orgId", a.professional_id as "professi
 export const isOverlap = (error: unknown) => (error as { code?: unknown } | null)?.code === '23P01';
 
 /**
+ * Queues the transaction behind every other one writing this professional's agenda, until it
+ * ends. Two holds inserting overlapping ranges at once would otherwise each wait for the other in
+ * the exclusion constraint's check (Postgres kills one after a second: a deadlock, seen as 409
+ * db.conflict in CI's 3,000-hold race); so would a hold and any update of an overlapping live
+ * appointment (an update that is not HOT re-checks the constraint: its invoice, its Zoom link).
+ * Taken first, before any row lock, by every transaction that writes an appointment
+ * (`find(…, true)` and lockAgendaOf take it), so all take the same order. The constraint still
+ * decides what is free.
+ */
+export const lockAgenda = (trx: Transaction<unknown>, professionalId: string) =>
+  lockUntilTransactionEnds(trx, `cryptocare.agenda:${professionalId}`);
+
+/** lockAgenda for the professional of appointment `id`; false when there is no such appointment. */
+export async function lockAgendaOf(trx: Transaction<unknown>, id: string): Promise<boolean> {
+  // The professional of an appointment never changes: read it, then lock their agenda.
+  const { rows } = await sql<{ professionalId: string }>`select professional_id as "professionalId"
+      from cryptocare.appointments where id = ${id}`.execute(trx);
+  if (rows[0] === undefined) return false;
+  await lockAgenda(trx, rows[0].professionalId);
+  return true;
+}
+
+/**
  * Every SQL statement about appointments. A patient acts as themselves (row-level security shows
  * them their own); a practice acts in its organization; system work (expiry, payment, Zoom,
  * reminders) acts in the appointment's organization.
@@ -93,11 +116,18 @@ export function createBookingStore(db: Database) {
           ${hold.priceChfCents}, ${hold.at}, ${hold.at})`.execute(trx);
     },
 
+    lockAgenda,
+
+    /** The appointment; `forUpdate` locks its professional's agenda (lockAgenda), then its row. */
     async find(trx: Transaction<unknown>, id: string, forUpdate = false): Promise<Appointment | undefined> {
-      const { rows } = await (forUpdate
-        ? sql<Appointment>`select ${COLUMNS} from cryptocare.appointments a where a.id = ${id} for update`
-        : sql<Appointment>`select ${COLUMNS} from cryptocare.appointments a where a.id = ${id}`
-      ).execute(trx);
+      if (!forUpdate) {
+        const { rows } = await sql<Appointment>`select ${COLUMNS} from cryptocare.appointments a
+          where a.id = ${id}`.execute(trx);
+        return rows[0];
+      }
+      if (!(await lockAgendaOf(trx, id))) return undefined;
+      const { rows } = await sql<Appointment>`select ${COLUMNS} from cryptocare.appointments a
+        where a.id = ${id} for update`.execute(trx);
       return rows[0];
     },
 
@@ -118,6 +148,7 @@ export function createBookingStore(db: Database) {
     },
 
     async setInvoice(trx: Transaction<unknown>, id: string, invoiceId: string): Promise<void> {
+      await lockAgendaOf(trx, id);
       await sql`update cryptocare.appointments set invoice_id = ${invoiceId} where id = ${id}`.execute(trx);
     },
 

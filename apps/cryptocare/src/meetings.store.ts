@@ -1,4 +1,5 @@
 import { type Database, sql, type Transaction, tenantSettings } from 'socle';
+import { lockAgendaOf } from './booking.store.js';
 
 /**
  * The Zoom host pool's counters and the meeting columns of appointments. Counting is one
@@ -33,9 +34,13 @@ export function createMeetingStore(db: Database) {
      * false when a host was recorded already (by a concurrent attempt).
      */
     async setHost(orgId: string, appointmentId: string, host: string): Promise<boolean> {
-      const result = await sql`update cryptocare.appointments set zoom_host = ${host}
-        where id = ${appointmentId} and zoom_host is null`.execute(
-        db.withSettings(tenantSettings({ tenantId: orgId })),
+      const result = await db.transaction(
+        async (trx) => {
+          await lockAgendaOf(trx, appointmentId);
+          return sql`update cryptocare.appointments set zoom_host = ${host}
+            where id = ${appointmentId} and zoom_host is null`.execute(trx);
+        },
+        { settings: tenantSettings({ tenantId: orgId }) },
       );
       return result.numAffectedRows === 1n;
     },
@@ -54,6 +59,7 @@ export function createMeetingStore(db: Database) {
       appointmentId: string,
       meeting: { id: string; joinUrl: string },
     ) {
+      await lockAgendaOf(trx, appointmentId);
       const result = await sql`update cryptocare.appointments
           set zoom_meeting_id = ${meeting.id}, zoom_join_url = ${meeting.joinUrl}
         where id = ${appointmentId} and zoom_meeting_id is null`.execute(trx);

@@ -1,4 +1,5 @@
 import { type Database, sql, type Transaction } from 'socle';
+import { lockAgendaOf } from './booking.store.js';
 
 export type ReminderKind = '24h' | '1h';
 
@@ -14,6 +15,8 @@ export function createReminderStore(db: Database) {
 
     /** Marks the reminder sent; false when it was already (another node, an earlier run). */
     async markSent(trx: Transaction<unknown>, id: string, kind: ReminderKind, at: Date): Promise<boolean> {
+      // An update re-checks the agenda's exclusion constraint: queue behind the agenda's writers.
+      await lockAgendaOf(trx, id);
       const result = await (kind === '24h'
         ? sql`update cryptocare.appointments set reminded_24h_at = ${at}
             where id = ${id} and reminded_24h_at is null and status = 'confirmed'`

@@ -74,7 +74,8 @@ export type {
  * `shardOf` gives the primary: what a module whose tables stay on the primary needs to answer a
  * question asked inside a tenant's transaction on its shard (tenancy's `memberRole`).
  */
-export { databaseErrors, PRIMARY_SHARD, settingsOfExecutor } from './db/index.js';
+/** Serializes the transactions working on one key (an advisory lock held until COMMIT/ROLLBACK). */
+export { databaseErrors, lockUntilTransactionEnds, PRIMARY_SHARD, settingsOfExecutor } from './db/index.js';
 /** The kernel's HTTP errors (`http.*`), for modules answering outside a route (WebSocket upgrades). */
 export {
   type FieldError,

@@ -50,3 +50,4 @@ export {
   shardErrors,
   TENANT_FROZEN_SQLSTATE,
 } from './shard-routing.js';
+export { lockUntilTransactionEnds } from './transaction-lock.js';

@@ -1,6 +1,11 @@
 import { type Kysely, sql, type Transaction } from 'kysely';
 import type { Database } from '../../kernel/index.js';
-import { PRIMARY_SHARD, settingsOfExecutor, TENANT_ID_SETTING } from '../../kernel/index.js';
+import {
+  lockUntilTransactionEnds,
+  PRIMARY_SHARD,
+  settingsOfExecutor,
+  TENANT_ID_SETTING,
+} from '../../kernel/index.js';
 import type { OrgRole } from './roles.js';
 import type { TenancyTables } from './tenancy.tables.js';
 
@@ -150,9 +155,7 @@ export function createOrganizationsStore(db: Database<TenancyTables>) {
      * locks: those would need the update policy, which a member leaving does not pass.
      */
     async lockMemberships(trx: Trx): Promise<void> {
-      await sql`select pg_advisory_xact_lock(hashtextextended('tenancy.memberships:' || ${actingTenant}, 0))`.execute(
-        trx,
-      );
+      await lockUntilTransactionEnds(trx, `tenancy.memberships:${actingTenant}`);
     },
 
     findMembership(userId: string, trx: Executor) {
