@@ -8,7 +8,7 @@ import {
   type TestTenant,
   type TestUser,
 } from '../src/testing/index.js';
-import { proMonthly } from './fixtures/payments-module.js';
+import { gemsMonthly, proMonthly } from './fixtures/payments-module.js';
 import { callAs } from './support/api-client.js';
 import { describeEachDatabase } from './support/each-database.js';
 import { useStorePaymentsServer } from './support/store-payments-server.js';
@@ -16,8 +16,11 @@ import { useStorePaymentsServer } from './support/store-payments-server.js';
 /** The audience of the RTDN push subscription's OIDC tokens (the endpoint as Google calls it). */
 const PUSH_AUDIENCE = 'https://api.example.com/payments/webhooks/google-play';
 
-/** The tests' monthly subscription (1,000 credits each paid period), sold in both stores. */
-const catalog = defineCatalog([proMonthly]);
+/**
+ * The tests' monthly subscriptions, sold in both stores: 1,000 credits each paid period, and 100
+ * gems held in the buyer's own account outside organizations (the ledger's platform book).
+ */
+const catalog = defineCatalog([proMonthly, gemsMonthly]);
 
 describeEachDatabase('App store subscriptions', (target) => {
   const server = useStorePaymentsServer(target, catalog, (fake) => ({
@@ -221,6 +224,26 @@ describeEachDatabase('App store subscriptions', (target) => {
       expect((await post(apple(), store.notification('REFUND', third.transactionId))).status).toBe(200);
       expect(await credits(tenant, buyer.userId)).toBe(1000n);
       expect((await subscription(tenant, buyer))?.status).toBe('canceled');
+    });
+
+    it("grants a platform-book subscription's periods in the buyer's own account, and a refund takes one back there", async () => {
+      const tenant = await socle.newTenant();
+      const buyer = tenant.owner;
+      const gems = () => server.platformBalance(buyer.userId, 'gems');
+      const { originalTransactionId, signedTransaction } = store.subscribe('com.example.socle.gems.monthly', {
+        appAccountToken: buyer.userId,
+      });
+      expect((await claim(tenant, buyer, 'apple', { signedTransaction })).statusCode).toBe(200);
+      const second = store.renew(originalTransactionId);
+      const renewed = store.subscriptionNotification('DID_RENEW', originalTransactionId);
+      for (let i = 0; i < 2; i++) expect((await post(apple(), renewed)).status).toBe(200);
+      expect(await gems()).toBe(200n);
+      store.refund(second.transactionId);
+      const refund = store.notification('REFUND', second.transactionId);
+      for (let i = 0; i < 2; i++) expect((await post(apple(), refund)).status).toBe(200);
+      expect(await gems()).toBe(100n);
+      // The organization that sold holds no gems.
+      expect(await server.balance(tenant, buyer.userId, 'gems')).toBe(0n);
     });
 
     it('refuses a tampered notification, renewal info or transaction with 400 and stores nothing', async () => {
