@@ -246,6 +246,113 @@ describeEachDatabase('App store subscriptions', (target) => {
       expect(await server.balance(tenant, buyer.userId, 'gems')).toBe(0n);
     });
 
+    it('resubscribes after expiry under the same original transaction: active again, the new period granted once, whatever the replay order', async () => {
+      const tenant = await socle.newTenant();
+      const buyer = tenant.owner;
+      const { originalTransactionId, signedTransaction } = store.subscribe(product);
+      expect((await claim(tenant, buyer, 'apple', { signedTransaction })).statusCode).toBe(200);
+      const told: string[] = [];
+      const deliver = async (body: string) => {
+        told.push(body);
+        expect((await post(apple(), body)).status).toBe(200);
+      };
+      store.expire(originalTransactionId);
+      await deliver(store.subscriptionNotification('EXPIRED', originalTransactionId, 'VOLUNTARY'));
+      expect((await subscription(tenant, buyer))?.status).toBe('canceled');
+
+      const again = store.resubscribe(originalTransactionId);
+      await deliver(store.subscriptionNotification('SUBSCRIBED', originalTransactionId, 'RESUBSCRIBE'));
+      expect(await subscription(tenant, buyer)).toMatchObject({
+        status: 'active',
+        currentPeriodEnd: endOf(again.transactionId),
+        cancelAtPeriodEnd: false,
+      });
+      expect(await credits(tenant, buyer.userId)).toBe(2000n);
+      const renewed = store.renew(originalTransactionId);
+      await deliver(store.subscriptionNotification('DID_RENEW', originalTransactionId));
+      expect(await credits(tenant, buyer.userId)).toBe(3000n);
+
+      // Every notification again, newest first, and the app posting the resubscription.
+      for (const body of [...told].reverse()) expect((await post(apple(), body)).status).toBe(200);
+      expect(
+        (await claim(tenant, buyer, 'apple', { signedTransaction: again.signedTransaction })).statusCode,
+      ).toBe(200);
+      expect(await credits(tenant, buyer.userId)).toBe(3000n);
+      expect(await subscription(tenant, buyer)).toMatchObject({
+        status: 'active',
+        currentPeriodEnd: endOf(renewed.transactionId),
+      });
+
+      // Told in the reverse order the first time (the resubscription before the expiry): the
+      // expiry, older, changes nothing.
+      const other = await socle.newTenant();
+      const started = store.subscribe(product);
+      await claim(other, other.owner, 'apple', { signedTransaction: started.signedTransaction });
+      store.expire(started.originalTransactionId);
+      const expired = store.subscriptionNotification('EXPIRED', started.originalTransactionId, 'VOLUNTARY');
+      store.resubscribe(started.originalTransactionId);
+      const back = store.subscriptionNotification('SUBSCRIBED', started.originalTransactionId, 'RESUBSCRIBE');
+      for (const body of [back, expired, back, expired]) expect((await post(apple(), body)).status).toBe(200);
+      expect((await subscription(other, other.owner))?.status).toBe('active');
+      expect(await credits(other, other.owner.userId)).toBe(2000n);
+    });
+
+    it("gives a refunded period's grant back once when Apple reverses the refund (REFUND_REVERSED), whatever the order", async () => {
+      const tenant = await socle.newTenant();
+      const buyer = tenant.owner;
+      const { originalTransactionId, signedTransaction } = store.subscribe(product);
+      await claim(tenant, buyer, 'apple', { signedTransaction });
+      const second = store.renew(originalTransactionId);
+      await post(apple(), store.subscriptionNotification('DID_RENEW', originalTransactionId));
+      const third = store.renew(originalTransactionId);
+      await post(apple(), store.subscriptionNotification('DID_RENEW', originalTransactionId));
+      expect(await credits(tenant, buyer.userId)).toBe(3000n);
+
+      // A past period refunded, then the refund reversed, each told twice.
+      store.refund(second.transactionId);
+      const refund = store.notification('REFUND', second.transactionId);
+      for (let i = 0; i < 2; i++) expect((await post(apple(), refund)).status).toBe(200);
+      expect(await credits(tenant, buyer.userId)).toBe(2000n);
+      store.reverseRefund(second.transactionId);
+      const reversed = store.notification('REFUND_REVERSED', second.transactionId);
+      for (let i = 0; i < 2; i++) expect((await post(apple(), reversed)).status).toBe(200);
+      expect(await credits(tenant, buyer.userId)).toBe(3000n);
+      expect((await subscription(tenant, buyer))?.status).toBe('active');
+
+      // The current period refunded (the subscription revoked), then reversed: active again.
+      store.refund(third.transactionId);
+      const current = store.notification('REFUND', third.transactionId);
+      expect((await post(apple(), current)).status).toBe(200);
+      expect(await credits(tenant, buyer.userId)).toBe(2000n);
+      expect((await subscription(tenant, buyer))?.status).toBe('canceled');
+      store.reverseRefund(third.transactionId);
+      const back = store.subscriptionNotification('REFUND_REVERSED', originalTransactionId);
+      expect((await post(apple(), back)).status).toBe(200);
+      expect(await credits(tenant, buyer.userId)).toBe(3000n);
+      expect(await subscription(tenant, buyer)).toMatchObject({
+        status: 'active',
+        currentPeriodEnd: endOf(third.transactionId),
+      });
+
+      // Everything again, newest first: nothing more.
+      for (const body of [back, current, reversed, refund])
+        expect((await post(apple(), body)).status).toBe(200);
+      expect(await credits(tenant, buyer.userId)).toBe(3000n);
+      expect((await subscription(tenant, buyer))?.status).toBe('active');
+
+      // Another period whose reversal arrives before its refund: the refund, older, is stale.
+      const fourth = store.renew(originalTransactionId);
+      await post(apple(), store.subscriptionNotification('DID_RENEW', originalTransactionId));
+      expect(await credits(tenant, buyer.userId)).toBe(4000n);
+      store.refund(fourth.transactionId);
+      const late = store.notification('REFUND', fourth.transactionId);
+      store.reverseRefund(fourth.transactionId);
+      const early = store.subscriptionNotification('REFUND_REVERSED', originalTransactionId);
+      for (const body of [early, late, early, late]) expect((await post(apple(), body)).status).toBe(200);
+      expect(await credits(tenant, buyer.userId)).toBe(4000n);
+      expect((await subscription(tenant, buyer))?.status).toBe('active');
+    });
+
     it('refuses a tampered notification, renewal info or transaction with 400 and stores nothing', async () => {
       const tenant = await socle.newTenant();
       const buyer = tenant.owner;

@@ -616,6 +616,17 @@ export function createPaymentsService(options: PaymentsServiceOptions) {
       if (invoicePayment === undefined) return 'ignored';
       payment = invoicePayment;
     }
+    if (payment.kind === 'subscription' && change.kind === 'refund_reversed') {
+      // A store's reversal of one period's refund: about that period's invoice payment, which
+      // keeps the event (a refund of that period older than it, arriving later, is then stale).
+      const invoicePayment =
+        change.invoiceId === undefined
+          ? undefined
+          : await paymentsStore.findInvoicePayment(trx, payment.id, { invoiceId: change.invoiceId });
+      if (invoicePayment === undefined) return 'ignored';
+      await paymentsStore.assignEvent(trx, provider, event.eventId, invoicePayment.id);
+      payment = invoicePayment;
+    }
     switch (change.kind) {
       case 'noted':
         return 'noted';
@@ -780,10 +791,12 @@ export function createPaymentsService(options: PaymentsServiceOptions) {
       case 'subscription': {
         references([change.subscriptionId]);
         const current = await paymentsStore.lockSubscription(trx, provider, change.subscriptionId);
-        // By state, not arrival: an older event, or anything after cancellation, changes nothing.
+        // By state, not arrival: an older event, or anything after cancellation (unless the
+        // store resumes subscriptions that ended), changes nothing.
         if (
           current !== undefined &&
-          (new Date(current.state_at) > event.occurredAt || current.status === 'canceled')
+          (new Date(current.state_at) > event.occurredAt ||
+            (current.status === 'canceled' && change.resumable !== true))
         )
           return 'stale';
         await paymentsStore.upsertSubscription(trx, {

@@ -63,16 +63,23 @@ export type PaymentChange =
   /**
    * A store's refund taken back (Apple's REFUND_REVERSED: the refund was granted, then reversed):
    * the purchase is whole again and the credits its refund reversed are given back. A refund
-   * older than this event that arrives after it changes nothing.
+   * older than this event that arrives after it changes nothing. About a store subscription,
+   * `invoiceId` names the period's transaction whose grant is given back.
    */
-  | { readonly kind: 'refund_reversed' }
-  /** A subscription's state: applied when newer than the stored one; canceled is final. */
+  | { readonly kind: 'refund_reversed'; readonly invoiceId?: string | undefined }
+  /**
+   * A subscription's state: applied when newer than the stored one. Canceled is final unless
+   * `resumable`: the store brings the same subscription back after it ended (Apple: a
+   * resubscription, or a refund of the current period reversed, under the same original
+   * transaction id), and a newer state then applies after canceled too.
+   */
   | {
       readonly kind: 'subscription';
       readonly subscriptionId: string;
       readonly status: string;
       readonly currentPeriodEnd: Date | null;
       readonly cancelAtPeriodEnd: boolean;
+      readonly resumable?: boolean | undefined;
     }
   /**
    * A subscription invoice paid: grants the period's credits once per invoice, recorded as the
