@@ -491,6 +491,91 @@ describeEachDatabase('App store subscriptions', (target) => {
       expect((await subscription(tenant, buyer))?.status).toBe('canceled');
     });
 
+    it('hands an upgraded or downgraded subscription over to its new purchase token (linkedPurchaseToken): the old one ends, no period granted twice', async () => {
+      const tenant = await socle.newTenant();
+      const buyer = tenant.owner;
+      /** The person's subscriptions by purchase token. */
+      const subscriptions = async () => {
+        const reply = await callAs(socle, buyer, 'GET', '/payments/subscriptions', { orgId: tenant.id });
+        const list = reply.json().subscriptions as {
+          providerSubscriptionId: string;
+          status: string;
+          currentPeriodEnd: string | null;
+        }[];
+        return new Map(list.map((entry) => [entry.providerSubscriptionId, entry]));
+      };
+      const told: string[] = [];
+      const deliver = async (token: string, type: Parameters<FakeGooglePlay['subscriptionPush']>[1]) => {
+        const body = play.subscriptionPush(token, type);
+        told.push(body);
+        for (let i = 0; i < 2; i++) expect((await push(body)).status).toBe(200);
+      };
+      const first = play.subscribe(product, { accountId: buyer.userId });
+      await claim(tenant, buyer, 'google-play', { productId: product, purchaseToken: first });
+      play.renew(first);
+      await deliver(first, 'SUBSCRIPTION_RENEWED');
+      expect(await credits(tenant, buyer.userId)).toBe(2000n);
+
+      // Replaced without a charge now (time proration): the new token carries on the paid period.
+      const second = play.replace(first, product);
+      const claimed = await claim(tenant, buyer, 'google-play', {
+        productId: product,
+        purchaseToken: second,
+      });
+      expect(claimed.statusCode).toBe(200);
+      expect(claimed.json().payment).toMatchObject({ providerReference: second, status: 'succeeded' });
+      expect(await credits(tenant, buyer.userId)).toBe(2000n);
+      let listed = await subscriptions();
+      expect(listed.get(first)?.status).toBe('canceled');
+      expect(listed.get(second)).toMatchObject({ status: 'active', currentPeriodEnd: endOf(second) });
+      // The old token's last news, and the new one's purchase: nothing granted, the old one stays ended.
+      await deliver(first, 'SUBSCRIPTION_EXPIRED');
+      await deliver(second, 'SUBSCRIPTION_PURCHASED');
+      expect(await credits(tenant, buyer.userId)).toBe(2000n);
+      expect((await subscriptions()).get(first)?.status).toBe('canceled');
+      play.renew(second);
+      await deliver(second, 'SUBSCRIPTION_RENEWED');
+      expect(await credits(tenant, buyer.userId)).toBe(3000n);
+
+      // Replaced with a charge (full price now): its own order is granted, once.
+      const third = play.replace(second, product, { charge: true });
+      await claim(tenant, buyer, 'google-play', { productId: product, purchaseToken: third });
+      await deliver(third, 'SUBSCRIPTION_PURCHASED');
+      expect(await credits(tenant, buyer.userId)).toBe(4000n);
+      listed = await subscriptions();
+      expect([first, second, third].map((token) => listed.get(token)?.status)).toEqual([
+        'canceled',
+        'canceled',
+        'active',
+      ]);
+
+      // Every push again, newest first, and the app posting every token again: nothing more.
+      for (const body of told.reverse()) expect((await push(body)).status).toBe(200);
+      for (const token of [third, second, first])
+        await claim(tenant, buyer, 'google-play', { productId: product, purchaseToken: token });
+      expect(await credits(tenant, buyer.userId)).toBe(4000n);
+      listed = await subscriptions();
+      expect([first, second, third].map((token) => listed.get(token)?.status)).toEqual([
+        'canceled',
+        'canceled',
+        'active',
+      ]);
+
+      // Another account cannot claim the replacement of this buyer's subscription.
+      const stranger = await socle.newTenant();
+      const fourth = play.replace(third, product, { charge: true });
+      // (Bought without the app's account id: only the replaced purchase says whose it is.)
+      delete (play.subscriptions.get(fourth) as { obfuscatedExternalAccountId?: string })
+        .obfuscatedExternalAccountId;
+      const refused = await claim(stranger, stranger.owner, 'google-play', {
+        productId: product,
+        purchaseToken: fourth,
+      });
+      expect(refused.statusCode).toBe(409);
+      expect(refused.json().code).toBe('payments.purchase_not_yours');
+      expect((await subscriptions()).get(third)?.status).toBe('active');
+    });
+
     it("answers 401 to a push without Google's OIDC token for our endpoint and service account, storing nothing", async () => {
       const tenant = await socle.newTenant();
       const buyer = tenant.owner;

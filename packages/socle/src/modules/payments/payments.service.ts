@@ -1729,6 +1729,18 @@ export function createPaymentsService(options: PaymentsServiceOptions) {
       if (product === undefined) throw paymentsErrors.productNotFound(purchase.storeProductId, 'body');
       if (purchase.accountToken !== undefined && purchase.accountToken.toLowerCase() !== buyer.userId)
         throw paymentsErrors.purchaseNotYours(provider.name);
+      // A purchase replacing another known here (Play's upgrade or downgrade) is its buyer's.
+      const replaced =
+        purchase.replaces === undefined
+          ? undefined
+          : await findRoute(provider.name, [purchase.replaces.reference]);
+      if (replaced !== undefined) {
+        const previous = await db.transaction((trx) => paymentsStore.findPayment(trx, replaced.payment_id), {
+          settings: tenantSettings({ tenantId: replaced.tenant_id }),
+        });
+        if (replaced.tenant_id !== buyer.orgId || previous?.user_id !== buyer.userId)
+          throw paymentsErrors.purchaseNotYours(provider.name);
+      }
       const now = clock.now();
       const row = pendingPayment(
         {
@@ -1777,6 +1789,9 @@ export function createPaymentsService(options: PaymentsServiceOptions) {
       if (tenantId !== buyer.orgId || owner?.user_id !== buyer.userId)
         throw paymentsErrors.purchaseNotYours(provider.name);
       const result = await receiveWithRelated(provider.name, purchase.event, paymentId);
+      // Then the replaced purchase's subscription ends (once: its event's own id).
+      if (replaced !== undefined && purchase.replaces !== undefined)
+        await service.receiveEvent(provider.name, purchase.replaces.event);
       const payment = await db.transaction((trx) => paymentsStore.findPayment(trx, paymentId), {
         settings: tenantSettings({ tenantId }),
       });

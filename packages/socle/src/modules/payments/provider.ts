@@ -180,6 +180,13 @@ export interface StorePurchase {
   readonly accountToken?: string | undefined;
   /** The purchase's state as an event (paid, revoked, or noted while pending). */
   readonly event: VerifiedEvent;
+  /**
+   * The purchase this one replaces (Play's `linkedPurchaseToken`: an upgrade, a downgrade, a
+   * resubscription under a new token): its `reference`, and the event that ends its
+   * subscription, applied once this purchase is, when that purchase is known here (it must then
+   * be the same buyer's).
+   */
+  readonly replaces?: { readonly reference: string; readonly event: VerifiedEvent } | undefined;
 }
 
 /** What a store adapter asks of the catalog before it reads a purchase (Play has one API per kind). */
