@@ -8,7 +8,7 @@ import {
   type TestTenant,
   type TestUser,
 } from '../src/testing/index.js';
-import { proMonthly } from './fixtures/payments-module.js';
+import { gemsMonthly, proMonthly } from './fixtures/payments-module.js';
 import { callAs } from './support/api-client.js';
 import { describeEachDatabase } from './support/each-database.js';
 import { useStorePaymentsServer } from './support/store-payments-server.js';
@@ -16,8 +16,11 @@ import { useStorePaymentsServer } from './support/store-payments-server.js';
 /** The audience of the RTDN push subscription's OIDC tokens (the endpoint as Google calls it). */
 const PUSH_AUDIENCE = 'https://api.example.com/payments/webhooks/google-play';
 
-/** The tests' monthly subscription (1,000 credits each paid period), sold in both stores. */
-const catalog = defineCatalog([proMonthly]);
+/**
+ * The tests' monthly subscriptions, sold in both stores: 1,000 credits each paid period, and 100
+ * gems held in the buyer's own account outside organizations (the ledger's platform book).
+ */
+const catalog = defineCatalog([proMonthly, gemsMonthly]);
 
 describeEachDatabase('App store subscriptions', (target) => {
   const server = useStorePaymentsServer(target, catalog, (fake) => ({
@@ -223,6 +226,133 @@ describeEachDatabase('App store subscriptions', (target) => {
       expect((await subscription(tenant, buyer))?.status).toBe('canceled');
     });
 
+    it("grants a platform-book subscription's periods in the buyer's own account, and a refund takes one back there", async () => {
+      const tenant = await socle.newTenant();
+      const buyer = tenant.owner;
+      const gems = () => server.platformBalance(buyer.userId, 'gems');
+      const { originalTransactionId, signedTransaction } = store.subscribe('com.example.socle.gems.monthly', {
+        appAccountToken: buyer.userId,
+      });
+      expect((await claim(tenant, buyer, 'apple', { signedTransaction })).statusCode).toBe(200);
+      const second = store.renew(originalTransactionId);
+      const renewed = store.subscriptionNotification('DID_RENEW', originalTransactionId);
+      for (let i = 0; i < 2; i++) expect((await post(apple(), renewed)).status).toBe(200);
+      expect(await gems()).toBe(200n);
+      store.refund(second.transactionId);
+      const refund = store.notification('REFUND', second.transactionId);
+      for (let i = 0; i < 2; i++) expect((await post(apple(), refund)).status).toBe(200);
+      expect(await gems()).toBe(100n);
+      // The organization that sold holds no gems.
+      expect(await server.balance(tenant, buyer.userId, 'gems')).toBe(0n);
+    });
+
+    it('resubscribes after expiry under the same original transaction: active again, the new period granted once, whatever the replay order', async () => {
+      const tenant = await socle.newTenant();
+      const buyer = tenant.owner;
+      const { originalTransactionId, signedTransaction } = store.subscribe(product);
+      expect((await claim(tenant, buyer, 'apple', { signedTransaction })).statusCode).toBe(200);
+      const told: string[] = [];
+      const deliver = async (body: string) => {
+        told.push(body);
+        expect((await post(apple(), body)).status).toBe(200);
+      };
+      store.expire(originalTransactionId);
+      await deliver(store.subscriptionNotification('EXPIRED', originalTransactionId, 'VOLUNTARY'));
+      expect((await subscription(tenant, buyer))?.status).toBe('canceled');
+
+      const again = store.resubscribe(originalTransactionId);
+      await deliver(store.subscriptionNotification('SUBSCRIBED', originalTransactionId, 'RESUBSCRIBE'));
+      expect(await subscription(tenant, buyer)).toMatchObject({
+        status: 'active',
+        currentPeriodEnd: endOf(again.transactionId),
+        cancelAtPeriodEnd: false,
+      });
+      expect(await credits(tenant, buyer.userId)).toBe(2000n);
+      const renewed = store.renew(originalTransactionId);
+      await deliver(store.subscriptionNotification('DID_RENEW', originalTransactionId));
+      expect(await credits(tenant, buyer.userId)).toBe(3000n);
+
+      // Every notification again, newest first, and the app posting the resubscription.
+      for (const body of [...told].reverse()) expect((await post(apple(), body)).status).toBe(200);
+      expect(
+        (await claim(tenant, buyer, 'apple', { signedTransaction: again.signedTransaction })).statusCode,
+      ).toBe(200);
+      expect(await credits(tenant, buyer.userId)).toBe(3000n);
+      expect(await subscription(tenant, buyer)).toMatchObject({
+        status: 'active',
+        currentPeriodEnd: endOf(renewed.transactionId),
+      });
+
+      // Told in the reverse order the first time (the resubscription before the expiry): the
+      // expiry, older, changes nothing.
+      const other = await socle.newTenant();
+      const started = store.subscribe(product);
+      await claim(other, other.owner, 'apple', { signedTransaction: started.signedTransaction });
+      store.expire(started.originalTransactionId);
+      const expired = store.subscriptionNotification('EXPIRED', started.originalTransactionId, 'VOLUNTARY');
+      store.resubscribe(started.originalTransactionId);
+      const back = store.subscriptionNotification('SUBSCRIBED', started.originalTransactionId, 'RESUBSCRIBE');
+      for (const body of [back, expired, back, expired]) expect((await post(apple(), body)).status).toBe(200);
+      expect((await subscription(other, other.owner))?.status).toBe('active');
+      expect(await credits(other, other.owner.userId)).toBe(2000n);
+    });
+
+    it("gives a refunded period's grant back once when Apple reverses the refund (REFUND_REVERSED), whatever the order", async () => {
+      const tenant = await socle.newTenant();
+      const buyer = tenant.owner;
+      const { originalTransactionId, signedTransaction } = store.subscribe(product);
+      await claim(tenant, buyer, 'apple', { signedTransaction });
+      const second = store.renew(originalTransactionId);
+      await post(apple(), store.subscriptionNotification('DID_RENEW', originalTransactionId));
+      const third = store.renew(originalTransactionId);
+      await post(apple(), store.subscriptionNotification('DID_RENEW', originalTransactionId));
+      expect(await credits(tenant, buyer.userId)).toBe(3000n);
+
+      // A past period refunded, then the refund reversed, each told twice.
+      store.refund(second.transactionId);
+      const refund = store.notification('REFUND', second.transactionId);
+      for (let i = 0; i < 2; i++) expect((await post(apple(), refund)).status).toBe(200);
+      expect(await credits(tenant, buyer.userId)).toBe(2000n);
+      store.reverseRefund(second.transactionId);
+      const reversed = store.notification('REFUND_REVERSED', second.transactionId);
+      for (let i = 0; i < 2; i++) expect((await post(apple(), reversed)).status).toBe(200);
+      expect(await credits(tenant, buyer.userId)).toBe(3000n);
+      expect((await subscription(tenant, buyer))?.status).toBe('active');
+
+      // The current period refunded (the subscription revoked), then reversed: active again.
+      store.refund(third.transactionId);
+      const current = store.notification('REFUND', third.transactionId);
+      expect((await post(apple(), current)).status).toBe(200);
+      expect(await credits(tenant, buyer.userId)).toBe(2000n);
+      expect((await subscription(tenant, buyer))?.status).toBe('canceled');
+      store.reverseRefund(third.transactionId);
+      const back = store.subscriptionNotification('REFUND_REVERSED', originalTransactionId);
+      expect((await post(apple(), back)).status).toBe(200);
+      expect(await credits(tenant, buyer.userId)).toBe(3000n);
+      expect(await subscription(tenant, buyer)).toMatchObject({
+        status: 'active',
+        currentPeriodEnd: endOf(third.transactionId),
+      });
+
+      // Everything again, newest first: nothing more.
+      for (const body of [back, current, reversed, refund])
+        expect((await post(apple(), body)).status).toBe(200);
+      expect(await credits(tenant, buyer.userId)).toBe(3000n);
+      expect((await subscription(tenant, buyer))?.status).toBe('active');
+
+      // Another period whose reversal arrives before its refund: the refund, older, is stale.
+      const fourth = store.renew(originalTransactionId);
+      await post(apple(), store.subscriptionNotification('DID_RENEW', originalTransactionId));
+      expect(await credits(tenant, buyer.userId)).toBe(4000n);
+      store.refund(fourth.transactionId);
+      const late = store.notification('REFUND', fourth.transactionId);
+      store.reverseRefund(fourth.transactionId);
+      const early = store.subscriptionNotification('REFUND_REVERSED', originalTransactionId);
+      for (const body of [early, late, early, late]) expect((await post(apple(), body)).status).toBe(200);
+      expect(await credits(tenant, buyer.userId)).toBe(4000n);
+      expect((await subscription(tenant, buyer))?.status).toBe('active');
+    });
+
     it('refuses a tampered notification, renewal info or transaction with 400 and stores nothing', async () => {
       const tenant = await socle.newTenant();
       const buyer = tenant.owner;
@@ -359,6 +489,91 @@ describeEachDatabase('App store subscriptions', (target) => {
       for (const body of [revoked, revoked, voided]) expect((await push(body)).status).toBe(200);
       expect(await credits(tenant, buyer.userId)).toBe(1000n);
       expect((await subscription(tenant, buyer))?.status).toBe('canceled');
+    });
+
+    it('hands an upgraded or downgraded subscription over to its new purchase token (linkedPurchaseToken): the old one ends, no period granted twice', async () => {
+      const tenant = await socle.newTenant();
+      const buyer = tenant.owner;
+      /** The person's subscriptions by purchase token. */
+      const subscriptions = async () => {
+        const reply = await callAs(socle, buyer, 'GET', '/payments/subscriptions', { orgId: tenant.id });
+        const list = reply.json().subscriptions as {
+          providerSubscriptionId: string;
+          status: string;
+          currentPeriodEnd: string | null;
+        }[];
+        return new Map(list.map((entry) => [entry.providerSubscriptionId, entry]));
+      };
+      const told: string[] = [];
+      const deliver = async (token: string, type: Parameters<FakeGooglePlay['subscriptionPush']>[1]) => {
+        const body = play.subscriptionPush(token, type);
+        told.push(body);
+        for (let i = 0; i < 2; i++) expect((await push(body)).status).toBe(200);
+      };
+      const first = play.subscribe(product, { accountId: buyer.userId });
+      await claim(tenant, buyer, 'google-play', { productId: product, purchaseToken: first });
+      play.renew(first);
+      await deliver(first, 'SUBSCRIPTION_RENEWED');
+      expect(await credits(tenant, buyer.userId)).toBe(2000n);
+
+      // Replaced without a charge now (time proration): the new token carries on the paid period.
+      const second = play.replace(first, product);
+      const claimed = await claim(tenant, buyer, 'google-play', {
+        productId: product,
+        purchaseToken: second,
+      });
+      expect(claimed.statusCode).toBe(200);
+      expect(claimed.json().payment).toMatchObject({ providerReference: second, status: 'succeeded' });
+      expect(await credits(tenant, buyer.userId)).toBe(2000n);
+      let listed = await subscriptions();
+      expect(listed.get(first)?.status).toBe('canceled');
+      expect(listed.get(second)).toMatchObject({ status: 'active', currentPeriodEnd: endOf(second) });
+      // The old token's last news, and the new one's purchase: nothing granted, the old one stays ended.
+      await deliver(first, 'SUBSCRIPTION_EXPIRED');
+      await deliver(second, 'SUBSCRIPTION_PURCHASED');
+      expect(await credits(tenant, buyer.userId)).toBe(2000n);
+      expect((await subscriptions()).get(first)?.status).toBe('canceled');
+      play.renew(second);
+      await deliver(second, 'SUBSCRIPTION_RENEWED');
+      expect(await credits(tenant, buyer.userId)).toBe(3000n);
+
+      // Replaced with a charge (full price now): its own order is granted, once.
+      const third = play.replace(second, product, { charge: true });
+      await claim(tenant, buyer, 'google-play', { productId: product, purchaseToken: third });
+      await deliver(third, 'SUBSCRIPTION_PURCHASED');
+      expect(await credits(tenant, buyer.userId)).toBe(4000n);
+      listed = await subscriptions();
+      expect([first, second, third].map((token) => listed.get(token)?.status)).toEqual([
+        'canceled',
+        'canceled',
+        'active',
+      ]);
+
+      // Every push again, newest first, and the app posting every token again: nothing more.
+      for (const body of told.reverse()) expect((await push(body)).status).toBe(200);
+      for (const token of [third, second, first])
+        await claim(tenant, buyer, 'google-play', { productId: product, purchaseToken: token });
+      expect(await credits(tenant, buyer.userId)).toBe(4000n);
+      listed = await subscriptions();
+      expect([first, second, third].map((token) => listed.get(token)?.status)).toEqual([
+        'canceled',
+        'canceled',
+        'active',
+      ]);
+
+      // Another account cannot claim the replacement of this buyer's subscription.
+      const stranger = await socle.newTenant();
+      const fourth = play.replace(third, product, { charge: true });
+      // (Bought without the app's account id: only the replaced purchase says whose it is.)
+      delete (play.subscriptions.get(fourth) as { obfuscatedExternalAccountId?: string })
+        .obfuscatedExternalAccountId;
+      const refused = await claim(stranger, stranger.owner, 'google-play', {
+        productId: product,
+        purchaseToken: fourth,
+      });
+      expect(refused.statusCode).toBe(409);
+      expect(refused.json().code).toBe('payments.purchase_not_yours');
+      expect((await subscriptions()).get(third)?.status).toBe('active');
     });
 
     it("answers 401 to a push without Google's OIDC token for our endpoint and service account, storing nothing", async () => {

@@ -561,6 +561,69 @@ describeEachDatabase('Payments', (target) => {
       expect(whole.json().code).toBe('payments.not_refundable');
     });
 
+    it("grants a platform-book subscription's periods in the buyer's own account, alone and coalesced, once each; a refund takes one back there", async () => {
+      const tenant = await server.socle.newTenant();
+      const buyer = tenant.owner;
+      const gems = () => server.platformBalance(buyer.userId, 'gems');
+      const { paymentId, sessionId } = await server.checkout(tenant, 'gems-monthly');
+      await deliverAll(server.stripe.completeCheckout(sessionId));
+      expect(await gems()).toBe(100n);
+      const subscriptionId = sessionOf(sessionId).subscription as string;
+
+      // A renewal alone, delivered twice.
+      const renewed = server.stripe.renewSubscription(subscriptionId);
+      await deliverAll([...renewed, ...renewed]);
+      expect(await gems()).toBe(200n);
+
+      // 20 more periods at once, one of them twice in the burst: received as the route does,
+      // concurrently, so the organization's events go together (see the test above).
+      const receive = async (event: StripeEvent) => {
+        const { body, headers } = server.stripe.sign(event);
+        return server.payments.receiveWebhook('stripe', Buffer.from(body), headers).then(
+          () => 200,
+          (error: { status?: number }) => error.status ?? 500,
+        );
+      };
+      const periods = Array.from({ length: 20 }, () => server.stripe.renewSubscription(subscriptionId));
+      const burst = [...periods.flat(), ...(periods[3] as StripeEvent[])];
+      const statuses = await Promise.all(burst.map(receive));
+      expect(statuses.filter((status) => status !== 200)).toEqual([]);
+      expect(await gems()).toBe(2200n);
+
+      // Every grant is one transfer of the platform book into the buyer's own wallet; the
+      // organization that sold holds no gems at all.
+      const { rows } = await server.socle.db.withConnection(
+        (connection) =>
+          connection.query<{ grants: number; books: string[]; transactions: number; held: number }>(
+            `select (select count(*)::int from ledger.transfers t
+                      where t.code = 'payments.subscription_grant' and t.metadata->>'paymentId' = $2) as grants,
+                    (select array_agg(distinct t.tenant_id::text) from ledger.transfers t
+                      where t.metadata->>'paymentId' = $2) as books,
+                    (select count(distinct xmin::text)::int from payments.events
+                      where tenant_id = $1 and type = 'invoice.paid') as transactions,
+                    (select count(*)::int from ledger.accounts where tenant_id = $1 and unit = 'gems') as held`,
+            [tenant.id, paymentId],
+          ),
+        'owner',
+      );
+      expect(rows[0]).toEqual({
+        grants: 22,
+        books: ['00000000-0000-0000-0000-000000000000'],
+        transactions: expect.any(Number),
+        held: 0,
+      });
+      // Some renewals went together (each alone: 22 transactions).
+      expect(rows[0]?.transactions).toBeLessThan(22);
+
+      // A coalesced period refunded in full, the refund delivered twice: taken back once, there.
+      const invoiceOf = (events: readonly StripeEvent[]) =>
+        (events.find((event) => event.type === 'invoice.paid') as StripeEvent).data.object.id;
+      const refunded = server.stripe.refundInvoice(invoiceOf(periods[5] as StripeEvent[]));
+      await deliverAll([...refunded, ...refunded]);
+      expect(await gems()).toBe(2100n);
+      expect(await server.balance(tenant, buyer.userId, 'gems')).toBe(0n);
+    });
+
     it('links the customer portal of a buyer who has paid, and 404 for one who never did', async () => {
       const tenant = await server.socle.newTenant();
       const { sessionId } = await server.checkout(tenant, 'pro-monthly');

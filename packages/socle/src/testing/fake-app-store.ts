@@ -165,7 +165,10 @@ export interface FakeAppStore {
   ): { transactionId: string; signedTransaction: string };
   /** Apple refunds the transaction (`revocationDate` set); returns its new JWS. */
   refund(transactionId: string): string;
-  /** Apple takes the refund back (REFUND_REVERSED: the revocation is gone); returns the new JWS. */
+  /**
+   * Apple takes the refund back (REFUND_REVERSED: the revocation is gone); returns the new JWS.
+   * A subscription revoked by the refund of its latest period is active again.
+   */
   reverseRefund(transactionId: string): string;
   /** The transaction's current JWS. */
   signedTransaction(transactionId: string): string;
@@ -190,6 +193,11 @@ export interface FakeAppStore {
   failRenewal(originalTransactionId: string, options?: { gracePeriod?: boolean }): void;
   /** The subscription ends (voluntarily, or billing retry gave up). */
   expire(originalTransactionId: string): void;
+  /**
+   * The buyer subscribes again after it expired (SUBSCRIBED, subtype RESUBSCRIBE): a new
+   * transaction for a month from now, under the same original transaction id.
+   */
+  resubscribe(originalTransactionId: string): { transactionId: string; signedTransaction: string };
   /** The buyer turns auto-renewal off (false) or back on. */
   setAutoRenew(originalTransactionId: string, on: boolean): void;
   /**
@@ -425,6 +433,34 @@ export function createFakeAppStore(
       subscription.status = 2;
       delete subscription.gracePeriodExpiresDate;
     },
+    resubscribe(originalTransactionId) {
+      const subscription = findSubscription(originalTransactionId);
+      const previous = find(subscription.latestTransactionId);
+      const {
+        offerType: _offer,
+        offerDiscountType: _discount,
+        revocationDate: _revoked,
+        revocationReason: _reason,
+        ...kept
+      } = previous;
+      const now = Date.now();
+      const transaction = newTransaction({
+        ...kept,
+        originalTransactionId,
+        purchaseDate: now,
+        expiresDate: now + PERIOD_MS,
+        transactionReason: 'PURCHASE',
+        price: 4990,
+      });
+      subscription.latestTransactionId = transaction.transactionId;
+      subscription.status = 1;
+      subscription.autoRenewStatus = 1;
+      delete subscription.gracePeriodExpiresDate;
+      return {
+        transactionId: transaction.transactionId,
+        signedTransaction: signedTransaction(transaction.transactionId),
+      };
+    },
     setAutoRenew(originalTransactionId, on) {
       findSubscription(originalTransactionId).autoRenewStatus = on ? 1 : 0;
     },
@@ -442,6 +478,9 @@ export function createFakeAppStore(
       const transaction = find(transactionId);
       delete transaction.revocationDate;
       delete transaction.revocationReason;
+      const subscription = subscriptions.get(transaction.originalTransactionId);
+      if (subscription?.latestTransactionId === transactionId && subscription.status === 5)
+        subscription.status = 1;
       return signedTransaction(transactionId);
     },
     signedTransaction,

@@ -28,6 +28,10 @@ export interface FakePlaySubscription {
   autoRenewEnabled: boolean;
   /** Paid orders, oldest first: `GPA.x`, then `GPA.x..0`, `GPA.x..1` at each renewal. */
   readonly orders: string[];
+  /** The `GPA.x` its renewals' order ids are made from. */
+  readonly orderBase: string;
+  /** The token this subscription replaced (an upgrade or downgrade): `linkedPurchaseToken`. */
+  readonly linkedPurchaseToken?: string;
   obfuscatedExternalAccountId?: string;
   /** Orders voided (refunded), with when. */
   readonly voided: Map<string, string>;
@@ -76,6 +80,14 @@ export interface FakeGooglePlay {
   cancel(purchaseToken: string): void;
   /** Google refunds the latest order and revokes the subscription (expired, its order voided). */
   revoke(purchaseToken: string): string;
+  /**
+   * The buyer upgrades or downgrades to `productId` (`BillingFlowParams.SubscriptionUpdateParams`):
+   * a new purchase token whose `linkedPurchaseToken` is the old one, which expires now. `charge`
+   * (CHARGE_FULL_PRICE): a new order pays a month from now; otherwise (WITH_TIME_PRORATION,
+   * WITHOUT_PRORATION) no charge now: the new token carries on the old one's paid period (its
+   * latest order) to the old expiry. Returns the new token.
+   */
+  replace(purchaseToken: string, productId: string, options?: { charge?: boolean }): string;
   /**
    * The Pub/Sub push body of a subscription notification (`SUBSCRIPTION_RENEWED`, …) about the
    * purchase token, a new message id each time (a redelivery is the same body again).
@@ -138,6 +150,9 @@ export async function startFakeGooglePlay(options: { packageName?: string } = {}
     subscriptionState: subscription.subscriptionState,
     latestOrderId: subscription.orders.at(-1),
     acknowledgementState: subscription.acknowledgementState,
+    ...(subscription.linkedPurchaseToken === undefined
+      ? {}
+      : { linkedPurchaseToken: subscription.linkedPurchaseToken }),
     lineItems: [
       {
         productId: subscription.productId,
@@ -268,6 +283,8 @@ export async function startFakeGooglePlay(options: { packageName?: string } = {}
     if (found === undefined) throw new Error(`no subscription ${token}`);
     return found;
   };
+  const newOrderId = () =>
+    `GPA.${randomBytes(2).toString('hex')}-${randomBytes(2).toString('hex')}-${randomBytes(3).toString('hex')}`;
   const newToken = () =>
     `${randomBytes(24)
       .toString('base64url')
@@ -373,6 +390,7 @@ export async function startFakeGooglePlay(options: { packageName?: string } = {}
     subscribe(productId, subscribing = {}) {
       const purchaseToken = newToken();
       const now = Date.now();
+      const first = newOrderId();
       subscriptions.set(purchaseToken, {
         productId,
         purchaseToken,
@@ -381,9 +399,8 @@ export async function startFakeGooglePlay(options: { packageName?: string } = {}
         startTime: new Date(now).toISOString(),
         expiryTime: new Date(now + MONTH_MS).toISOString(),
         autoRenewEnabled: true,
-        orders: [
-          `GPA.${randomBytes(2).toString('hex')}-${randomBytes(2).toString('hex')}-${randomBytes(3).toString('hex')}`,
-        ],
+        orders: [first],
+        orderBase: first,
         voided: new Map(),
         ...(subscribing.accountId === undefined
           ? {}
@@ -393,8 +410,10 @@ export async function startFakeGooglePlay(options: { packageName?: string } = {}
     },
     renew(purchaseToken) {
       const subscription = findSubscription(purchaseToken);
-      const [first] = subscription.orders;
-      const orderId = `${first}..${subscription.orders.length - 1}`;
+      const renewals = subscription.orders.filter((order) =>
+        order.startsWith(`${subscription.orderBase}..`),
+      ).length;
+      const orderId = `${subscription.orderBase}..${renewals}`;
       subscription.orders.push(orderId);
       subscription.subscriptionState = 'SUBSCRIPTION_STATE_ACTIVE';
       subscription.expiryTime = new Date(Date.parse(subscription.expiryTime) + MONTH_MS).toISOString();
@@ -416,6 +435,33 @@ export async function startFakeGooglePlay(options: { packageName?: string } = {}
       subscription.expiryTime = new Date().toISOString();
       subscription.voided.set(orderId, String(Date.now()));
       return orderId;
+    },
+    replace(purchaseToken, productId, replacing = {}) {
+      const old = findSubscription(purchaseToken);
+      const now = Date.now();
+      const token = newToken();
+      const base = newOrderId();
+      const carried = old.orders.at(-1) as string;
+      subscriptions.set(token, {
+        productId,
+        purchaseToken: token,
+        subscriptionState: 'SUBSCRIPTION_STATE_ACTIVE',
+        acknowledgementState: 'ACKNOWLEDGEMENT_STATE_PENDING',
+        startTime: new Date(now).toISOString(),
+        expiryTime: replacing.charge === true ? new Date(now + MONTH_MS).toISOString() : old.expiryTime,
+        autoRenewEnabled: true,
+        orders: replacing.charge === true ? [base] : [carried],
+        orderBase: base,
+        linkedPurchaseToken: purchaseToken,
+        voided: new Map(),
+        ...(old.obfuscatedExternalAccountId === undefined
+          ? {}
+          : { obfuscatedExternalAccountId: old.obfuscatedExternalAccountId }),
+      });
+      old.subscriptionState = 'SUBSCRIPTION_STATE_EXPIRED';
+      old.autoRenewEnabled = false;
+      old.expiryTime = new Date(now).toISOString();
+      return token;
     },
     subscriptionPush(purchaseToken, type) {
       const subscription = findSubscription(purchaseToken);

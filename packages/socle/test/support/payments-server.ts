@@ -40,6 +40,11 @@ export interface PaymentsServer {
   checkout(tenant: TestTenant, productId: string): Promise<{ paymentId: string; sessionId: string }>;
   /** The owner's wallet balance in `unit` (0 without a wallet). */
   balance(tenant: TestTenant, userId: string, unit: string): Promise<bigint>;
+  /**
+   * The person's posted balance in `unit` outside organizations (a unit of `book: 'platform'`
+   * products: the ledger's platform book); 0 without an account there.
+   */
+  platformBalance(userId: string, unit: string): Promise<bigint>;
   /** Rows of the events table of `tenant`. */
   eventCount(tenant: TestTenant): Promise<number>;
   pusher(token: string): ReturnType<typeof pusherClient>;
@@ -140,6 +145,18 @@ export function usePaymentsServer(
         },
         { settings: tenantSettings({ tenantId: tenant.id }) },
       );
+    },
+    async platformBalance(userId, unit) {
+      const { rows } = await socle.db.withConnection(
+        (connection) =>
+          connection.query<{ balance: string | null }>(
+            `select (credits_posted - debits_posted)::text as balance from ledger.accounts
+              where tenant_id is null and owner_user_id = $1 and unit = $2 and code = 'wallet'`,
+            [userId, unit],
+          ),
+        'owner',
+      );
+      return BigInt(rows[0]?.balance ?? 0);
     },
     async eventCount(tenant) {
       const { rows } = await socle.db.withConnection(

@@ -29,6 +29,8 @@ export interface StorePaymentsServer {
   claim(tenant: TestTenant, user: TestUser, provider: string, payload: object): ReturnType<typeof callAs>;
   /** The person's posted balance in `unit` (0 without a wallet). */
   balance(tenant: TestTenant, userId: string, unit: string): Promise<bigint>;
+  /** The person's posted balance in `unit` outside organizations (the ledger's platform book). */
+  platformBalance(userId: string, unit: string): Promise<bigint>;
 }
 
 /**
@@ -93,5 +95,17 @@ export function useStorePaymentsServer(
       },
       { settings: tenantSettings({ tenantId: tenant.id }) },
     );
+  started.platformBalance = async (userId, unit) => {
+    const { rows } = await started.socle.db.withConnection(
+      (connection) =>
+        connection.query<{ balance: string | null }>(
+          `select (credits_posted - debits_posted)::text as balance from ledger.accounts
+            where tenant_id is null and owner_user_id = $1 and unit = $2 and code = 'wallet'`,
+          [userId, unit],
+        ),
+      'owner',
+    );
+    return BigInt(rows[0]?.balance ?? 0);
+  };
   return started;
 }

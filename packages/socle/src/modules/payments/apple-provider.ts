@@ -38,9 +38,12 @@ const SUBSCRIPTION_TYPE = 'Auto-Renewable Subscription';
 /**
  * Notifications about an auto-renewable subscription payments applies. Each is read by the state
  * it carries (`data.status`, the latest transaction, the renewal info), not by its type, so a
- * replayed or late one changes nothing a newer one said.
+ * replayed or late one changes nothing a newer one said. SUBSCRIBED covers a resubscription
+ * (subtype RESUBSCRIBE: the same original transaction id after it expired); REFUND_REVERSED
+ * gives a refunded period's grant back.
  */
 const SUBSCRIPTION_NOTIFICATIONS = new Set([
+  REFUND_REVERSED,
   'SUBSCRIBED',
   'DID_RENEW',
   'DID_FAIL_TO_RENEW',
@@ -138,6 +141,7 @@ export function createAppleProvider(options: AppleProviderOptions): PaymentProvi
     transaction: JWSTransactionDecodedPayload,
     source: string,
     notification?: {
+      readonly type: string;
       readonly uuid: string | undefined;
       readonly signedDate: number;
       readonly status: number | undefined;
@@ -169,6 +173,20 @@ export function createAppleProvider(options: AppleProviderOptions): PaymentProvi
         change: { kind: 'renewal', subscriptionId: original, invoiceId: id },
         payload: transaction,
       });
+    if (notification?.type === REFUND_REVERSED) {
+      if (revokedAt !== undefined)
+        throw paymentsErrors.unknownEvent('apple', 'a REFUND_REVERSED about a transaction still revoked');
+      // After the period's grant (a duplicate when it was given before): what its refund took
+      // back is given back, once (Apple's redeliveries keep the notification's UUID).
+      events.push({
+        eventId: `transaction:${id}:refund_reversed:${notification.uuid}`,
+        type: REFUND_REVERSED_EVENT,
+        occurredAt: new Date(notification.signedDate),
+        references,
+        change: { kind: 'refund_reversed', invoiceId: id },
+        payload: transaction,
+      });
+    }
     const signedDate = notification?.signedDate ?? transaction.signedDate ?? 0;
     const expires = transaction.expiresDate;
     const status =
@@ -210,6 +228,9 @@ export function createAppleProvider(options: AppleProviderOptions): PaymentProvi
         currentPeriodEnd: periodEnd === undefined ? null : new Date(periodEnd),
         // AutoRenewStatus 0: the buyer turned renewal off; the period runs to its end.
         cancelAtPeriodEnd: ours !== 'canceled' && Number(renewal?.autoRenewStatus ?? 1) === 0,
+        // An expired or revoked subscription comes back under the same original transaction id
+        // (a resubscription, a refund reversed): a newer state applies after canceled.
+        resumable: true,
       },
       payload: { transaction, ...(renewal === undefined ? {} : { renewal }) },
     });
@@ -277,6 +298,7 @@ export function createAppleProvider(options: AppleProviderOptions): PaymentProvi
           const renewal = await decodeRenewalInfo(notification.data?.signedRenewalInfo);
           return together(
             subscriptionEvents(transaction, 'notification', {
+              type,
               uuid: notification.notificationUUID,
               signedDate: notification.signedDate ?? transaction.signedDate ?? 0,
               status: notification.data?.status,
@@ -284,7 +306,8 @@ export function createAppleProvider(options: AppleProviderOptions): PaymentProvi
             }),
           );
         }
-        if (!REVOKING.has(type))
+        // About a pack: a refund, or its reversal, handled below as a pack's.
+        if (!REVOKING.has(type) && type !== REFUND_REVERSED)
           throw paymentsErrors.unknownEvent('apple', `notification ${type} is not handled`);
       }
       if (

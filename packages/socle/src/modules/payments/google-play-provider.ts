@@ -48,6 +48,11 @@ interface SubscriptionPurchaseV2 {
   acknowledgementState?: string;
   startTime?: string;
   latestOrderId?: string;
+  /**
+   * The purchase token this subscription replaces (an upgrade, a downgrade, a resubscription):
+   * that token's subscription ended when this one started.
+   */
+  linkedPurchaseToken?: string;
   lineItems?: {
     productId?: string;
     expiryTime?: string;
@@ -345,10 +350,39 @@ export function createGooglePlayProvider(options: GooglePlayProviderOptions): Pa
               : { kind: 'paid', subscriptionId: purchaseToken },
           payload: { purchaseToken, ...subscription },
         };
+        const linked = subscription.linkedPurchaseToken;
+        const startedAt = new Date(subscription.startTime ?? Date.now());
         return {
           reference: purchaseToken,
           storeProductId: productId,
           accountToken: subscription.externalAccountIdentifiers?.obfuscatedExternalAccountId || undefined,
+          // The replaced token's subscription ends where this one starts: canceled (final), so
+          // nothing it tells later revives it. A period it paid that this one carries on without
+          // a new charge keeps its order id, whose grant is given once whichever token tells it.
+          ...(linked === undefined ||
+          !TOKEN.test(linked) ||
+          linked === purchaseToken ||
+          paid.change.kind === 'noted'
+            ? {}
+            : {
+                replaces: {
+                  reference: linked,
+                  event: {
+                    eventId: `subscription:${linked}:replaced_by:${purchaseToken}`,
+                    type: 'purchase.subscription_replaced',
+                    occurredAt: startedAt,
+                    references: [linked],
+                    change: {
+                      kind: 'subscription',
+                      subscriptionId: linked,
+                      status: 'canceled',
+                      currentPeriodEnd: startedAt,
+                      cancelAtPeriodEnd: false,
+                    },
+                    payload: { purchaseToken: linked, replacedBy: purchaseToken },
+                  },
+                },
+              }),
           event: together(
             paid.change.kind === 'noted' ? [paid] : [paid, ...events],
             productId,

@@ -616,6 +616,17 @@ export function createPaymentsService(options: PaymentsServiceOptions) {
       if (invoicePayment === undefined) return 'ignored';
       payment = invoicePayment;
     }
+    if (payment.kind === 'subscription' && change.kind === 'refund_reversed') {
+      // A store's reversal of one period's refund: about that period's invoice payment, which
+      // keeps the event (a refund of that period older than it, arriving later, is then stale).
+      const invoicePayment =
+        change.invoiceId === undefined
+          ? undefined
+          : await paymentsStore.findInvoicePayment(trx, payment.id, { invoiceId: change.invoiceId });
+      if (invoicePayment === undefined) return 'ignored';
+      await paymentsStore.assignEvent(trx, provider, event.eventId, invoicePayment.id);
+      payment = invoicePayment;
+    }
     switch (change.kind) {
       case 'noted':
         return 'noted';
@@ -780,10 +791,12 @@ export function createPaymentsService(options: PaymentsServiceOptions) {
       case 'subscription': {
         references([change.subscriptionId]);
         const current = await paymentsStore.lockSubscription(trx, provider, change.subscriptionId);
-        // By state, not arrival: an older event, or anything after cancellation, changes nothing.
+        // By state, not arrival: an older event, or anything after cancellation (unless the
+        // store resumes subscriptions that ended), changes nothing.
         if (
           current !== undefined &&
-          (new Date(current.state_at) > event.occurredAt || current.status === 'canceled')
+          (new Date(current.state_at) > event.occurredAt ||
+            (current.status === 'canceled' && change.resumable !== true))
         )
           return 'stale';
         await paymentsStore.upsertSubscription(trx, {
@@ -1716,6 +1729,18 @@ export function createPaymentsService(options: PaymentsServiceOptions) {
       if (product === undefined) throw paymentsErrors.productNotFound(purchase.storeProductId, 'body');
       if (purchase.accountToken !== undefined && purchase.accountToken.toLowerCase() !== buyer.userId)
         throw paymentsErrors.purchaseNotYours(provider.name);
+      // A purchase replacing another known here (Play's upgrade or downgrade) is its buyer's.
+      const replaced =
+        purchase.replaces === undefined
+          ? undefined
+          : await findRoute(provider.name, [purchase.replaces.reference]);
+      if (replaced !== undefined) {
+        const previous = await db.transaction((trx) => paymentsStore.findPayment(trx, replaced.payment_id), {
+          settings: tenantSettings({ tenantId: replaced.tenant_id }),
+        });
+        if (replaced.tenant_id !== buyer.orgId || previous?.user_id !== buyer.userId)
+          throw paymentsErrors.purchaseNotYours(provider.name);
+      }
       const now = clock.now();
       const row = pendingPayment(
         {
@@ -1764,6 +1789,9 @@ export function createPaymentsService(options: PaymentsServiceOptions) {
       if (tenantId !== buyer.orgId || owner?.user_id !== buyer.userId)
         throw paymentsErrors.purchaseNotYours(provider.name);
       const result = await receiveWithRelated(provider.name, purchase.event, paymentId);
+      // Then the replaced purchase's subscription ends (once: its event's own id).
+      if (replaced !== undefined && purchase.replaces !== undefined)
+        await service.receiveEvent(provider.name, purchase.replaces.event);
       const payment = await db.transaction((trx) => paymentsStore.findPayment(trx, paymentId), {
         settings: tenantSettings({ tenantId }),
       });

@@ -125,6 +125,19 @@ export const paymentsStore = {
     return row !== undefined;
   },
 
+  /**
+   * Records a stored event as about `paymentId` (one invoice of the subscription whose payment
+   * received it): that invoice's history, and what refundReversedAfter reads.
+   */
+  async assignEvent(trx: Executor, provider: string, eventId: string, paymentId: string): Promise<void> {
+    await trx
+      .updateTable('payments.events')
+      .set({ payment_id: paymentId })
+      .where('provider', '=', provider)
+      .where('event_id', '=', eventId)
+      .execute();
+  },
+
   listEvents(trx: Executor, paymentId: string) {
     return trx
       .selectFrom('payments.events')

@@ -63,16 +63,23 @@ export type PaymentChange =
   /**
    * A store's refund taken back (Apple's REFUND_REVERSED: the refund was granted, then reversed):
    * the purchase is whole again and the credits its refund reversed are given back. A refund
-   * older than this event that arrives after it changes nothing.
+   * older than this event that arrives after it changes nothing. About a store subscription,
+   * `invoiceId` names the period's transaction whose grant is given back.
    */
-  | { readonly kind: 'refund_reversed' }
-  /** A subscription's state: applied when newer than the stored one; canceled is final. */
+  | { readonly kind: 'refund_reversed'; readonly invoiceId?: string | undefined }
+  /**
+   * A subscription's state: applied when newer than the stored one. Canceled is final unless
+   * `resumable`: the store brings the same subscription back after it ended (Apple: a
+   * resubscription, or a refund of the current period reversed, under the same original
+   * transaction id), and a newer state then applies after canceled too.
+   */
   | {
       readonly kind: 'subscription';
       readonly subscriptionId: string;
       readonly status: string;
       readonly currentPeriodEnd: Date | null;
       readonly cancelAtPeriodEnd: boolean;
+      readonly resumable?: boolean | undefined;
     }
   /**
    * A subscription invoice paid: grants the period's credits once per invoice, recorded as the
@@ -173,6 +180,13 @@ export interface StorePurchase {
   readonly accountToken?: string | undefined;
   /** The purchase's state as an event (paid, revoked, or noted while pending). */
   readonly event: VerifiedEvent;
+  /**
+   * The purchase this one replaces (Play's `linkedPurchaseToken`: an upgrade, a downgrade, a
+   * resubscription under a new token): its `reference`, and the event that ends its
+   * subscription, applied once this purchase is, when that purchase is known here (it must then
+   * be the same buyer's).
+   */
+  readonly replaces?: { readonly reference: string; readonly event: VerifiedEvent } | undefined;
 }
 
 /** What a store adapter asks of the catalog before it reads a purchase (Play has one API per kind). */
