@@ -52,7 +52,7 @@ function renderPhase(phase: PhasePlan): string[] {
     lines.push(
       `  ${(load.unit === 'rooms' ? 'rooms' : 'mix').padEnd(8)} ${formatRange(load.rate, load.unit)} at peak, ${load.label}: ${
         load.vcpu === undefined
-          ? 'NOT counted (the calibration profile has no figure for them; see the error below)'
+          ? 'NOT counted (the calibration profile has no figure for them; see the warning below)'
           : `${formatRange(load.vcpu, 'vCPU')} (included above; ${formatRange(load.nodes ?? load.vcpu)} node(s) of their own), from ${load.benchmark}`
       }`,
     );
