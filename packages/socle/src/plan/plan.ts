@@ -696,7 +696,9 @@ function planPhase(
     referenceDatabase.push({ what: REFERENCE_APPS[mix.like].label, rate, capacity: figure });
     if (figure !== undefined) {
       const under = figure.measuredUnder ?? {};
-      const writeShare = under.writeShare;
+      // A share, whatever a hand-edited profile says.
+      const writeShare =
+        under.writeShare === undefined ? undefined : Math.min(1, Math.max(0, under.writeShare));
       // The mix's writes and reads count in the IOPS like any other (its measured write share).
       if (writeShare !== undefined) {
         mixWrites = times(rate, writeShare);
