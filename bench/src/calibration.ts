@@ -17,8 +17,11 @@ export interface CalibratedCapacity {
   /** The bench scenario and dialect it came from, e.g. `tenant-select (postgres)`. */
   readonly benchmark: string;
   readonly operation: string;
-  /** `MB` when an operation is a megabyte moved (10^6 bytes: file transfers), absent for requests and jobs. */
-  readonly unit?: 'MB';
+  /**
+   * `MB` when an operation is a megabyte moved (10^6 bytes: file transfers), `room-second` when
+   * it is one second of one StrategyBuzzer room; absent for requests and jobs.
+   */
+  readonly unit?: 'MB' | 'room-second';
   /** CPU milliseconds (user + system) Socle's process spent per operation. */
   readonly cpuMsPerOperation: number;
   /** 1000 / cpuMsPerOperation: operations one fully busy core sustains per second. */
@@ -31,6 +34,8 @@ export interface CalibratedCapacity {
   /** When this figure was measured, and the machine's load average then (1 min). */
   readonly measuredAt: string;
   readonly loadAverage: number;
+  /** The load a reference app's figure holds at (players per room, buzzes per second, write share…). */
+  readonly measuredUnder?: Readonly<Record<string, number>>;
 }
 
 export interface CalibrationProfile {
@@ -77,7 +82,12 @@ function capacity(
   operation: string,
   cpuMs: number,
   measuredPerSecond: number,
-  extra: { p99Ms?: number | undefined; databaseCpuMs?: number | undefined; unit?: 'MB' } = {},
+  extra: {
+    p99Ms?: number | undefined;
+    databaseCpuMs?: number | undefined;
+    unit?: 'MB' | 'room-second';
+    measuredUnder?: Readonly<Record<string, number>>;
+  } = {},
 ): CalibratedCapacity {
   return {
     benchmark,
@@ -90,6 +100,13 @@ function capacity(
     ...(extra.p99Ms === undefined ? {} : { p99Ms: round(extra.p99Ms) }),
     measuredAt: new Date().toISOString(),
     loadAverage: round(os.loadavg()[0] ?? 0, 3),
+    ...(extra.measuredUnder === undefined
+      ? {}
+      : {
+          measuredUnder: Object.fromEntries(
+            Object.entries(extra.measuredUnder).map(([name, value]) => [name, round(value)]),
+          ),
+        }),
   };
 }
 
@@ -107,6 +124,105 @@ interface TransferFigures {
     readonly cpuMillisecondsPerMegabyte?: number;
     readonly databaseCpuMillisecondsPerMegabyte?: number;
   };
+}
+
+/** The strategybuzzer scenario's figures the profile reads: Socle's steps (rooms added step by step). */
+interface StrategyBuzzerFigures {
+  readonly socle?: {
+    readonly steps?: readonly {
+      readonly rooms: number;
+      readonly players: number;
+      /** Length of the measured window, and what the players did in it. */
+      readonly seconds?: number;
+      readonly buzzes: number;
+      readonly questions?: number;
+      readonly p99Ms: number;
+      readonly serverCpuShare: number;
+      readonly databaseCpuShare?: number;
+    }[];
+  };
+}
+/** The cryptocare scenario's medians over its rounds. */
+interface CryptoCareFigures {
+  readonly summary?: {
+    readonly serverCpuMsPerRequest?: number;
+    readonly postgresCpuMsPerRequest?: number;
+    readonly requestsPerSecond?: number;
+    readonly mixP99Ms?: number;
+    readonly writeShare?: number;
+    readonly users?: number;
+    readonly thinkMs?: number;
+  };
+}
+
+/**
+ * StrategyBuzzer rooms from the largest step whose server CPU was read: CPU per room-second is
+ * the server's core share ÷ rooms (the largest step spreads the process's fixed work over the
+ * most rooms), with the rate the bench's players played at.
+ */
+function strategybuzzerRoom(
+  benchmark: string,
+  figures: StrategyBuzzerFigures,
+): CalibratedCapacity | undefined {
+  const step = figures.socle?.steps
+    ?.filter((entry) => Number.isFinite(entry.serverCpuShare) && entry.serverCpuShare > 0 && entry.rooms > 0)
+    .at(-1);
+  if (step === undefined) return undefined;
+  const playersPerRoom = step.players / step.rooms;
+  const perRoomSecond = (count: number | undefined) =>
+    count === undefined || step.seconds === undefined || step.seconds <= 0
+      ? undefined
+      : count / step.rooms / step.seconds;
+  const buzzes = perRoomSecond(step.buzzes);
+  const questions = perRoomSecond(step.questions);
+  const under: Record<string, number> = { playersPerRoom };
+  if (buzzes !== undefined) under.buzzesPerRoomSecond = buzzes;
+  if (questions !== undefined) under.questionsPerRoomSecond = questions;
+  // The bench's players buzz and answer; they send no chat message.
+  under.chatMessagesPerRoomSecond = 0;
+  const rate =
+    buzzes === undefined
+      ? ''
+      : `, ${round(buzzes, 3)} buzzes/s${questions === undefined ? '' : ` (a question every ${round(1 / questions, 3)} s, each player buzzing, the first answering)`}`;
+  return capacity(
+    `${benchmark}, largest step: ${step.rooms} rooms`,
+    `one second of one StrategyBuzzer room of ${round(playersPerRoom, 3)} players on pusher-js WebSockets${rate}, no chat; per room-second, so operations per vCPU-second are rooms per vCPU`,
+    (step.serverCpuShare * 1000) / step.rooms,
+    step.rooms,
+    {
+      unit: 'room-second',
+      p99Ms: step.p99Ms,
+      databaseCpuMs:
+        step.databaseCpuShare === undefined ? undefined : (step.databaseCpuShare * 1000) / step.rooms,
+      measuredUnder: under,
+    },
+  );
+}
+
+/** CryptoCare's mixed requests: Socle's and Postgres's CPU per request of the mix, its p99. */
+function cryptocareRequest(benchmark: string, figures: CryptoCareFigures): CalibratedCapacity | undefined {
+  const summary = figures.summary;
+  const cpuMs = summary?.serverCpuMsPerRequest;
+  if (summary === undefined || cpuMs === undefined || !(cpuMs > 0)) return undefined;
+  const under: Record<string, number> = {};
+  if (summary.users !== undefined) under.users = summary.users;
+  if (summary.thinkMs !== undefined) under.thinkMs = summary.thinkMs;
+  if (summary.writeShare !== undefined) under.writeShare = summary.writeShare;
+  return capacity(
+    benchmark,
+    'one request of CryptoCare’s mix (virtual users pausing ~1 s between actions: 60 % search, 20 % professional page + its slots, 10 % book and pay: slots, hold with a Bitcoin invoice and QR, the processor’s webhook; 10 % a practice’s agenda)',
+    cpuMs,
+    summary.requestsPerSecond ?? 0,
+    {
+      p99Ms: summary.mixP99Ms,
+      // 0 is what the scenario reports when it could not read the backends (no Postgres here).
+      databaseCpuMs:
+        summary.postgresCpuMsPerRequest !== undefined && summary.postgresCpuMsPerRequest > 0
+          ? summary.postgresCpuMsPerRequest
+          : undefined,
+      measuredUnder: under,
+    },
+  );
 }
 
 /** Which file transfer scenario gives which capacity (per MB moved). */
@@ -187,6 +303,24 @@ export function buildCalibration(
           { databaseCpuMs: socle.databaseDrainCpuMillisecondsPerJob ?? undefined },
         );
     }
+    // The reference apps' scenarios: a figure from Postgres wins over PGlite, as for requests.
+    const reference =
+      result.scenario === 'strategybuzzer'
+        ? {
+            key: 'strategybuzzerRoom',
+            value: strategybuzzerRoom(benchmark, result.figures as StrategyBuzzerFigures),
+          }
+        : result.scenario === 'cryptocare'
+          ? {
+              key: 'cryptocareRequest',
+              value: cryptocareRequest(benchmark, result.figures as CryptoCareFigures),
+            }
+          : undefined;
+    if (
+      reference?.value !== undefined &&
+      (capacities[reference.key] === undefined || result.dialect === 'postgres')
+    )
+      capacities[reference.key] = reference.value;
     const transfer = TRANSFER_CAPACITIES[result.scenario];
     const figures = (result.figures as TransferFigures).socle;
     if (

@@ -110,6 +110,10 @@ interface Round {
   slotTaken: number;
   serverCores: number;
   serverCpuMsPerRequest: number;
+  /** Every answered request of the mix, whatever its endpoint (the calibration's p99). */
+  mix: Latency;
+  /** Share of the answered requests that write (holds, 409 slot_taken included, and webhooks). */
+  writeShare: number;
   queues: Queues;
   endpoints: Record<Endpoint, EndpointFigures>;
   webhookToPage: Latency & { missing: number };
@@ -398,9 +402,12 @@ async function mixedLoad(
       scrapeP50Ms: round2(watched.scrapeP50Ms),
     },
   };
+  const writes = times.hold.length + errors.hold + slotTaken + times.webhook.length + errors.webhook;
   return {
     seconds: round2(elapsed),
     requests: answered,
+    mix: latency(ENDPOINTS.flatMap((endpoint) => times[endpoint])),
+    writeShare: Math.round((writes / Math.max(1, answered)) * 1000) / 1000,
     errors: ENDPOINTS.reduce((sum, endpoint) => sum + errors[endpoint], 0),
     errorKinds,
     errorSamples,
@@ -631,6 +638,10 @@ export const cryptocare: CustomScenario = {
       serverCores: of((round) => round.serverCores),
       serverCpuMsPerRequest: of((round) => round.serverCpuMsPerRequest),
       postgresCpuMsPerRequest: of((round) => round.queues.postgresCpuMsPerRequest),
+      mixP99Ms: of((round) => round.mix.p99Ms),
+      writeShare: of((round) => round.writeShare),
+      users: rounds[0]?.users ?? 0,
+      thinkMs: THINK_MS,
       poolWaitMeanMs: of((round) => round.queues.poolWaitMeanMs),
       eventLoopP99Ms: of((round) => round.queues.watch.eventLoopP99Ms),
       loadGeneratorCores: of((round) => round.queues.loadGeneratorCores),
@@ -646,7 +657,7 @@ export const cryptocare: CustomScenario = {
       // payment waits for its confirmations first, ~10 minutes a block, and cannot meet it).
       `  payment confirmation on Lightning (settled event → patient's page) p99 ${summary.pageP99Ms} ms (seed's goal < ${GOALS.lightningConfirmationMs} ms: ${met(summary.pageP99Ms < GOALS.lightningConfirmationMs)}; ×10 goal < ${GOALS.pageP99Ms} ms: ${met(summary.pageP99Ms < GOALS.pageP99Ms)})`,
       `  search ratio ${summary.ratio} (goal ≥ ${GOALS.ratio}: ${met(summary.ratio >= GOALS.ratio)}), cpu ratio ${summary.cpuRatio}`,
-      `  mixed load ${Math.round(summary.requestsPerSecond)} req/s; server ${summary.serverCores} cores, ${summary.serverCpuMsPerRequest} ms cpu/req; postgres ${summary.postgresCpuMsPerRequest} ms cpu/req; pool wait mean ${summary.poolWaitMeanMs} ms; server event loop p99 ${summary.eventLoopP99Ms} ms; load generator ${summary.loadGeneratorCores} cores`,
+      `  mixed load ${Math.round(summary.requestsPerSecond)} req/s (p99 ${summary.mixP99Ms} ms over every endpoint, ${Math.round(summary.writeShare * 100)} % writes); server ${summary.serverCores} cores, ${summary.serverCpuMsPerRequest} ms cpu/req; postgres ${summary.postgresCpuMsPerRequest} ms cpu/req; pool wait mean ${summary.poolWaitMeanMs} ms; server event loop p99 ${summary.eventLoopP99Ms} ms; load generator ${summary.loadGeneratorCores} cores`,
     ];
     return { scenario: 'cryptocare', dialect, text: lines.join('\n'), figures: { rounds, summary } };
   },

@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import os from 'node:os';
 import { coreSplit, pinProcess } from '../../cpu-affinity.js';
+import { type DatabaseCpu, openDatabaseCpu } from '../../database-cpu.js';
 import { processCpuSeconds } from '../../process-cpu.js';
 import { formatProfileEntries, summarizeProfile } from '../../profile-summary.js';
 import type { CustomResult, CustomRunSettings, CustomScenario } from '../../scenario.js';
@@ -26,6 +27,9 @@ const SERVER_BUDGET_MS = 5 * 60_000;
 interface StepFigures {
   rooms: number;
   players: number;
+  /** Length of the measured window (s), and the questions the rooms opened in it. */
+  seconds: number;
+  questions: number;
   buzzes: number;
   p50Ms: number;
   p99Ms: number;
@@ -34,6 +38,8 @@ interface StepFigures {
   serverCpuShare: number;
   /** Share of one core the players (this process) used. */
   clientCpuShare: number;
+  /** Share of one core the Postgres backends of the run's database used (Postgres on this machine only). */
+  databaseCpuShare?: number;
   rssMiB: number;
   passed: boolean;
   /** A failing first window, when the step was measured again. */
@@ -71,9 +77,12 @@ async function measureStep(
   sink: LatencySink,
   roomCount: number,
   durationSeconds: number,
+  databaseCpu: DatabaseCpu | undefined,
 ): Promise<StepFigures> {
   sink.samples.length = 0;
   sink.recording = true;
+  const questionsBefore = sink.questions;
+  const databaseBefore = await databaseCpu?.read();
   const cpuBefore = await processCpuSeconds(server.pid);
   const clientBefore = process.cpuUsage();
   const started = performance.now();
@@ -81,6 +90,7 @@ async function measureStep(
   const seconds = (performance.now() - started) / 1000;
   sink.recording = false;
   const cpuAfter = await processCpuSeconds(server.pid);
+  const databaseAfter = await databaseCpu?.read();
   const client = process.cpuUsage(clientBefore);
   const sorted = [...sink.samples].sort((a, b) => a - b);
   const serverCpuShare =
@@ -89,12 +99,19 @@ async function measureStep(
   return {
     rooms: roomCount,
     players: roomCount * ROOM_SIZE,
+    seconds,
+    // Each player counts each question it sees.
+    questions: (sink.questions - questionsBefore) / ROOM_SIZE,
     buzzes: sorted.length,
     p50Ms: percentile(sorted, 0.5),
     p99Ms,
     maxMs: sorted.at(-1) ?? Number.NaN,
     serverCpuShare,
     clientCpuShare: (client.user + client.system) / 1e6 / seconds,
+    // A Postgres on another machine reads as 0: nothing is stored rather than a false 0.
+    ...(databaseBefore === undefined || databaseAfter === undefined || databaseCpu?.readable() !== true
+      ? {}
+      : { databaseCpuShare: (databaseAfter - databaseBefore) / 1000 / seconds }),
     rssMiB: await rssMiB(server.pid),
     passed: sorted.length > 0 && p99Ms < P99_LIMIT_MS,
   };
@@ -114,6 +131,9 @@ async function contender(
   });
   const rooms: BenchRoom[] = [];
   const steps: StepFigures[] = [];
+  // The Postgres backends' CPU per step (Postgres on this machine): the calibration's per-room figure.
+  const databaseCpu =
+    settings.databaseUrl === undefined ? undefined : await openDatabaseCpu(settings.databaseUrl);
   const sink: LatencySink = { recording: false, samples: [], questions: 0 };
   const maxRooms = settings.connections ?? DEFAULT_MAX_ROOMS;
   const began = Date.now();
@@ -156,14 +176,14 @@ async function contender(
       // Questions of the new rooms come on their own rhythm: one full question cycle first.
       await new Promise((resolve) => setTimeout(resolve, 3000));
       if (profile !== undefined) server.startProfile();
-      let step = await measureStep(server, sink, rooms.length, settings.durationSeconds);
+      let step = await measureStep(server, sink, rooms.length, settings.durationSeconds, databaseCpu);
       if (profile !== undefined) await server.stopProfile(profile);
       if (!step.passed && step.serverCpuShare < SATURATED_CPU_SHARE) {
         // On a shared machine one scheduling stall of the server or of the players (100 ms and
         // more at load 10+) is the p99 of a window: a failing step is measured once more, and
         // fails only if that window fails too (both are stored).
         settings.progress(`  ${stepLine(step)} (measured again)`);
-        const again = await measureStep(server, sink, rooms.length, settings.durationSeconds);
+        const again = await measureStep(server, sink, rooms.length, settings.durationSeconds, databaseCpu);
         step = { ...again, firstWindow: step };
       }
       steps.push(step);
@@ -199,6 +219,7 @@ async function contender(
       stoppedBecause,
     };
   } finally {
+    await databaseCpu?.close();
     for (const room of rooms) room.close();
     await new Promise((resolve) => setTimeout(resolve, 500));
     await server.stop();

@@ -135,8 +135,12 @@ export interface PriceTable {
 export interface Capacity {
   readonly benchmark: string;
   readonly operation: string;
-  /** What one operation is when it is not a request or a job: `MB` for file transfers (10^6 bytes). */
-  readonly unit?: 'MB';
+  /**
+   * What one operation is when it is not a request or a job: `MB` for file transfers (10^6
+   * bytes), `room-second` for one second of one realtime room (StrategyBuzzer's rooms: then
+   * `operationsPerVcpuSecond` is the rooms one fully busy vCPU holds).
+   */
+  readonly unit?: CapacityUnit;
   readonly cpuMsPerOperation: number;
   readonly operationsPerVcpuSecond: number;
   readonly measuredPerSecond: number;
@@ -145,7 +149,15 @@ export interface Capacity {
   readonly p99Ms?: number;
   readonly measuredAt?: string;
   readonly loadAverage?: number;
+  /**
+   * The load the figure was measured under, for figures that hold only at that load (a reference
+   * app's scenario): `playersPerRoom`, `buzzesPerRoomSecond`, `writeShare`, … (numbers only).
+   */
+  readonly measuredUnder?: Readonly<Record<string, number>>;
 }
+
+export const CAPACITY_UNITS = ['MB', 'room-second'] as const;
+export type CapacityUnit = (typeof CAPACITY_UNITS)[number];
 
 export interface CalibrationProfile {
   readonly profile: 'socle-calibration/1';
@@ -262,18 +274,20 @@ export function loadCalibration(path: string | URL = dataUrl('calibration.json')
 }
 
 /** The fields a capacity may have, and whether `strict` requires them. */
-const CAPACITY_FIELDS: Readonly<Record<string, { type: 'string' | 'number'; required: boolean }>> = {
-  benchmark: { type: 'string', required: true },
-  operation: { type: 'string', required: true },
-  unit: { type: 'string', required: false },
-  cpuMsPerOperation: { type: 'number', required: true },
-  operationsPerVcpuSecond: { type: 'number', required: true },
-  measuredPerSecond: { type: 'number', required: true },
-  databaseCpuMsPerOperation: { type: 'number', required: false },
-  p99Ms: { type: 'number', required: false },
-  measuredAt: { type: 'string', required: true },
-  loadAverage: { type: 'number', required: true },
-};
+const CAPACITY_FIELDS: Readonly<Record<string, { type: 'string' | 'number' | 'object'; required: boolean }>> =
+  {
+    benchmark: { type: 'string', required: true },
+    operation: { type: 'string', required: true },
+    unit: { type: 'string', required: false },
+    cpuMsPerOperation: { type: 'number', required: true },
+    operationsPerVcpuSecond: { type: 'number', required: true },
+    measuredPerSecond: { type: 'number', required: true },
+    databaseCpuMsPerOperation: { type: 'number', required: false },
+    p99Ms: { type: 'number', required: false },
+    measuredAt: { type: 'string', required: true },
+    loadAverage: { type: 'number', required: true },
+    measuredUnder: { type: 'object', required: false },
+  };
 
 /**
  * What is wrong with a calibration profile's capacities and memory figures, each named by its
@@ -302,11 +316,23 @@ export function calibrationProblems(
       if (value === undefined) {
         if (rule.required && (options.strict === true || !['measuredAt', 'loadAverage'].includes(field)))
           problems.push(`capacities.${key}.${field}: missing`);
-      } else if (typeof value !== rule.type || (rule.type === 'number' && !Number.isFinite(value)))
-        problems.push(`capacities.${key}.${field}: expected a ${rule.type}`);
+      } else if (
+        typeof value !== rule.type ||
+        value === null ||
+        (rule.type === 'number' && !Number.isFinite(value)) ||
+        (rule.type === 'object' && Array.isArray(value))
+      )
+        problems.push(
+          `capacities.${key}.${field}: expected ${rule.type === 'object' ? 'a mapping' : `a ${rule.type}`}`,
+        );
     }
-    if (capacity.unit !== undefined && capacity.unit !== 'MB')
-      problems.push(`capacities.${key}.unit: expected MB`);
+    if (capacity.unit !== undefined && !CAPACITY_UNITS.includes(capacity.unit as CapacityUnit))
+      problems.push(`capacities.${key}.unit: expected ${CAPACITY_UNITS.join(' or ')}`);
+    const under = capacity.measuredUnder;
+    if (typeof under === 'object' && under !== null && !Array.isArray(under))
+      for (const [name, figure] of Object.entries(under))
+        if (typeof figure !== 'number' || !Number.isFinite(figure))
+          problems.push(`capacities.${key}.measuredUnder.${name}: expected a number`);
     if (typeof capacity.cpuMsPerOperation === 'number' && !(capacity.cpuMsPerOperation > 0))
       problems.push(`capacities.${key}.cpuMsPerOperation: expected above 0`);
     if (typeof capacity.measuredAt === 'string' && Number.isNaN(Date.parse(capacity.measuredAt)))

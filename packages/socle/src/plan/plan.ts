@@ -20,7 +20,15 @@ import {
   sum,
   times,
 } from './quantity.js';
-import { CLAIM_UNITS, type Claim, type Phase, type VoiceLoad, type Workload } from './workload.js';
+import {
+  CLAIM_UNITS,
+  type Claim,
+  type Phase,
+  type RequestProfile,
+  type RoomProfile,
+  type VoiceLoad,
+  type Workload,
+} from './workload.js';
 
 /**
  * The planner: from a workload and Socle's measured capacities, machine counts per phase, costs per
@@ -34,6 +42,43 @@ const DAY = SECONDS.day;
 export const CLAIM_TOLERANCE = 0.1;
 /** Postgres connections one Socle process opens at most with its default pools. */
 export const CONNECTIONS_PER_PROCESS = 15;
+
+/**
+ * The reference apps a workload's load can be "like": the capacity of the calibration profile
+ * each is sized from, and the bench run that measures it (in Socle's repository).
+ */
+export const REFERENCE_APPS: Readonly<
+  Record<
+    RoomProfile | RequestProfile,
+    { readonly capacity: string; readonly label: string; readonly field: string; readonly scenario: string }
+  >
+> = {
+  strategybuzzer: {
+    capacity: 'strategybuzzerRoom',
+    label: 'StrategyBuzzer-like rooms',
+    field: 'rooms',
+    scenario: 'strategybuzzer',
+  },
+  cryptocare: {
+    capacity: 'cryptocareRequest',
+    label: 'CryptoCare-like requests',
+    field: 'requestMix',
+    scenario: 'cryptocare',
+  },
+};
+
+/** A phase's load sized from a reference app's capacity (or not, when the profile lacks it). */
+export interface ReferenceLoad {
+  readonly like: RoomProfile | RequestProfile;
+  readonly label: string;
+  /** Rooms at once at peak (`rooms`), or requests per second at peak (`requests/s`). */
+  readonly rate: Range;
+  readonly unit: 'rooms' | 'requests/s';
+  /** vCPU it takes on the API nodes (counted in `api.vcpu`); undefined: no figure, not counted. */
+  readonly vcpu: Range | undefined;
+  readonly nodes: Range | undefined;
+  readonly benchmark: string | undefined;
+}
 
 export interface Check {
   readonly severity: 'error' | 'warning';
@@ -112,6 +157,8 @@ export interface PhasePlan {
         readonly benchmark: string;
       }
     | undefined;
+  /** Loads sized from a reference app's benchmark (`rooms`, `requestMix`). */
+  readonly referenceLoads: readonly ReferenceLoad[];
   readonly postgres: {
     readonly storageGB: Range;
     /** Connections each Postgres server receives (every process connects to every shard). */
@@ -262,6 +309,12 @@ export const shardsNeeded = (
     }),
     1,
   );
+
+/** Rooms at once at peak from players: concurrent users × the share in a room ÷ players per room. */
+export const roomsFromPlayers = (concurrentUsers: Range, share: Range, playersPerRoom: Range): Range => ({
+  lo: (concurrentUsers.lo * share.lo) / playersPerRoom.hi,
+  hi: (concurrentUsers.hi * share.hi) / playersPerRoom.lo,
+});
 
 /** MB uploaded per second on average: Σ files per second × size (GB) × 1000. */
 export const uploadMegabytesPerSecond = (files: readonly { rate: Range; size: Range }[]): Range =>
@@ -550,7 +603,120 @@ function planPhase(
     capacitySources.push(
       `file uploads: ${formatRange(uploadRate, 'MB/s')} at peak × ${formatNumber(uploadCapacity.cpuMsPerOperation)} ms CPU per MB, from ${uploadCapacity.benchmark}`,
     );
+  // Loads like a reference app's: sized from that app's own benchmark, or named as not counted.
+  const referenceLoads: ReferenceLoad[] = [];
+  const referenceDatabase: { what: string; rate: Range; capacity: Capacity | undefined }[] = [];
+  let mixReads = exact(0);
+  let mixWrites = exact(0);
+  const reference = (
+    like: RoomProfile | RequestProfile,
+    rate: Range,
+    unit: ReferenceLoad['unit'],
+    notCounted: string,
+  ): Capacity | undefined => {
+    const app = REFERENCE_APPS[like];
+    const figure = measured(capacities[app.capacity]);
+    // A warning like the missing upload figure's: the workload's own figures are not wrong, the
+    // profile lacks a measurement (the shipped one until a quiet run records the reference apps).
+    if (figure === undefined)
+      checks.push({
+        severity: 'warning',
+        kind: 'missing-component',
+        message: `${app.field}: ${app.label} need the calibration profile's ${app.capacity} figure, which it does not have: ${notCounted} not counted (measure it in Socle's repository with npm run bench -- --scenario ${app.scenario} --calibrate, then plan with --calibration)`,
+      });
+    const vcpu =
+      figure === undefined ? undefined : vcpuFor(rate, figure.cpuMsPerOperation, targets.cpuUtilization);
+    referenceLoads.push({
+      like,
+      label: app.label,
+      rate,
+      unit,
+      vcpu,
+      nodes: vcpu === undefined ? undefined : ceil(map(vcpu, (value) => value / targets.nodeVcpu)),
+      benchmark: figure?.benchmark,
+    });
+    return figure;
+  };
+  if (phase.rooms !== undefined) {
+    const { rooms } = phase;
+    const roomCount =
+      rooms.concurrent ?? roomsFromPlayers(concurrent, rooms.share, rooms.playersPerRoom ?? exact(1));
+    const figure = reference(
+      rooms.like,
+      roomCount,
+      'rooms',
+      "the rooms' CPU on the API nodes and on Postgres is",
+    );
+    referenceDatabase.push({
+      what: `${REFERENCE_APPS[rooms.like].label} (per room-second)`,
+      rate: roomCount,
+      capacity: figure,
+    });
+    if (figure !== undefined) {
+      const under = figure.measuredUnder ?? {};
+      const measuredPlayers = under.playersPerRoom;
+      if (
+        rooms.playersPerRoom !== undefined &&
+        measuredPlayers !== undefined &&
+        (rooms.playersPerRoom.lo !== measuredPlayers || rooms.playersPerRoom.hi !== measuredPlayers)
+      )
+        checks.push({
+          severity: 'warning',
+          kind: 'sizing',
+          message: `rooms: the ${REFERENCE_APPS[rooms.like].capacity} figure was measured with rooms of ${formatNumber(measuredPlayers)} players; this workload's have ${formatRange(rooms.playersPerRoom)}: CPU per room is taken as measured (a room's broadcasts grow with its players, so smaller rooms cost less and larger ones more)`,
+        });
+      const rate = [
+        measuredPlayers === undefined ? undefined : `rooms of ${formatNumber(measuredPlayers)} players`,
+        under.buzzesPerRoomSecond === undefined
+          ? undefined
+          : `${formatNumber(under.buzzesPerRoomSecond)} buzzes/s`,
+        under.questionsPerRoomSecond === undefined
+          ? undefined
+          : `a question every ${formatNumber(1 / under.questionsPerRoomSecond)} s`,
+        under.chatMessagesPerRoomSecond === undefined
+          ? undefined
+          : `${formatNumber(under.chatMessagesPerRoomSecond)} chat messages/s per room`,
+        figure.measuredPerSecond > 0 ? `${formatNumber(figure.measuredPerSecond)} rooms at once` : undefined,
+        figure.p99Ms === undefined ? undefined : `buzz → order p99 ${formatNumber(figure.p99Ms)} ms`,
+      ].filter((part) => part !== undefined);
+      capacitySources.push(
+        `${REFERENCE_APPS[rooms.like].label}: ${formatRange(roomCount)} at peak × ${formatNumber(figure.cpuMsPerOperation)} ms CPU per room-second (${formatNumber(figure.operationsPerVcpuSecond)} rooms per vCPU${rate.length > 0 ? `; measured with ${rate.join(', ')}` : ''}), from ${figure.benchmark}`,
+      );
+    }
+  }
+  if (phase.requestMix !== undefined) {
+    const mix = phase.requestMix;
+    const rate = peakRate(daily, mix.perUser, phase.peakFactor);
+    const figure = reference(
+      mix.like,
+      rate,
+      'requests/s',
+      'their CPU on the API nodes and on Postgres, and their disk writes, are',
+    );
+    referenceDatabase.push({ what: REFERENCE_APPS[mix.like].label, rate, capacity: figure });
+    if (figure !== undefined) {
+      const under = figure.measuredUnder ?? {};
+      // A share, whatever a hand-edited profile says.
+      const writeShare =
+        under.writeShare === undefined ? undefined : Math.min(1, Math.max(0, under.writeShare));
+      // The mix's writes and reads count in the IOPS like any other (its measured write share).
+      if (writeShare !== undefined) {
+        mixWrites = times(rate, writeShare);
+        mixReads = times(rate, 1 - writeShare);
+      } else mixReads = rate;
+      const measuredAt = [
+        under.users === undefined ? undefined : `${formatNumber(under.users)} virtual users`,
+        writeShare === undefined ? undefined : `${formatNumber(writeShare * 100)} % writes`,
+        figure.measuredPerSecond > 0 ? `${formatNumber(figure.measuredPerSecond)} requests/s` : undefined,
+        figure.p99Ms === undefined ? undefined : `p99 ${formatNumber(figure.p99Ms)} ms`,
+      ].filter((part) => part !== undefined);
+      capacitySources.push(
+        `${REFERENCE_APPS[mix.like].label}: ${formatRange(rate, 'requests/s')} at peak × ${formatNumber(figure.cpuMsPerOperation)} ms CPU each (${formatNumber(figure.operationsPerVcpuSecond)} per vCPU-second${measuredAt.length > 0 ? `; the bench's mix at ${measuredAt.join(', ')}` : ''}${writeShare === undefined ? '; no write share measured: counted as reads in the IOPS' : ''}), from ${figure.benchmark}`,
+      );
+    }
+  }
   const apiCpu = sum([
+    ...referenceLoads.map((load) => load.vcpu ?? exact(0)),
     uploadCpu,
     vcpuFor(read, tenantRead.cpuMsPerOperation, targets.cpuUtilization),
     vcpuFor(write, (writeCapacity ?? tenantRead).cpuMsPerOperation, targets.cpuUtilization),
@@ -665,7 +831,12 @@ function planPhase(
       message: `availability ${formatRange(times(phase.availability ?? exact(0), 100), '%')} with one database and no replica: a failed database is an outage for its whole restore time`,
     });
   const storageGB = add2(phase.database.size, times(times(phase.database.growth, MONTH), months.hi));
-  const iops = databaseIops(write, read, targets.databaseIopsPerWrite, targets.databaseReadMissShare);
+  const iops = databaseIops(
+    add2(write, mixWrites),
+    add2(read, mixReads),
+    targets.databaseIopsPerWrite,
+    targets.databaseReadMissShare,
+  );
   const jobRate = times(sum(phase.jobs.map((entry) => entry.rate)), phase.peakFactor);
   const databaseLoads = [
     { what: 'reads', rate: read, capacity: tenantRead },
@@ -673,6 +844,7 @@ function planPhase(
     { what: 'sign-ins', rate: signInRate, capacity: signIn },
     { what: 'jobs', rate: jobRate, capacity: job },
     { what: 'uploads (per MB)', rate: uploadRate, capacity: uploadCapacity },
+    ...referenceDatabase,
   ].filter((load) => load.rate.hi > 0);
   // Counted only when every kind of this phase's load has its Postgres figure: a sum over some
   // kinds would understate the server (a profile mixing runs measured some scenarios only).
@@ -962,6 +1134,7 @@ function planPhase(
       },
     },
     workers: { concurrentJobs: jobsInFlight, vcpu: jobCpu, nodes: workerNodes },
+    referenceLoads,
     fileUploads:
       phase.files.length === 0 || uploadCapacity === undefined
         ? undefined

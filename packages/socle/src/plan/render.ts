@@ -48,6 +48,14 @@ function renderPhase(phase: PhasePlan): string[] {
     lines.push(
       `  files    ${formatRange(phase.storage.addedPerMonthGB, 'GB')}/month added, ${formatRange(last.totalGB, 'GB')} stored after month ${last.month} (${formatRange(last.coldGB, 'GB')} cold)`,
     );
+  for (const load of phase.referenceLoads)
+    lines.push(
+      `  ${(load.unit === 'rooms' ? 'rooms' : 'mix').padEnd(8)} ${formatRange(load.rate, load.unit)} at peak, ${load.label}: ${
+        load.vcpu === undefined
+          ? 'NOT counted (the calibration profile has no figure for them; see the warning below)'
+          : `${formatRange(load.vcpu, 'vCPU')} (included above; ${formatRange(load.nodes ?? load.vcpu)} node(s) of their own), from ${load.benchmark}`
+      }`,
+    );
   if (phase.fileUploads !== undefined)
     lines.push(
       `  uploads  ${formatRange(phase.fileUploads.peakMegabytesPerSecond, 'MB/s')} at peak through the API nodes: ${formatRange(phase.fileUploads.vcpu, 'vCPU')} (included above; ${formatRange(phase.fileUploads.nodes)} node(s) of their own), from ${phase.fileUploads.benchmark}`,

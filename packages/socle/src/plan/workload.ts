@@ -74,6 +74,33 @@ export interface VoiceLoad {
   readonly relayed: Range;
 }
 
+/** The reference apps whose benchmarks give a whole app's load a capacity (see `REFERENCE_APPS`). */
+export const ROOM_PROFILES = ['strategybuzzer'] as const;
+export const REQUEST_PROFILES = ['cryptocare'] as const;
+export type RoomProfile = (typeof ROOM_PROFILES)[number];
+export type RequestProfile = (typeof REQUEST_PROFILES)[number];
+
+/**
+ * Realtime rooms like a reference app's (StrategyBuzzer's game rooms): sized from that app's
+ * measured CPU per room-second, not from requests and deliveries.
+ */
+export interface RoomLoad {
+  readonly like: RoomProfile;
+  /** Rooms at once at peak, as stated; undefined when derived from the players. */
+  readonly concurrent: Range | undefined;
+  /** Players per room; with it, rooms at peak = concurrent users × share ÷ players per room. */
+  readonly playersPerRoom: Range | undefined;
+  /** Share of the concurrent users in a room (default 100 %). */
+  readonly share: Range;
+}
+
+/** Requests like a reference app's measured mix (CryptoCare's), per daily user. */
+export interface RequestMixLoad {
+  readonly like: RequestProfile;
+  /** Requests of the mix per daily user per second. */
+  readonly perUser: Range;
+}
+
 export interface PaymentLoad {
   readonly provider: string;
   /** Payments per second. */
@@ -143,6 +170,10 @@ export interface Phase {
   readonly realtime:
     | { readonly connectionsPerConcurrentUser: Range; readonly messagesPerConnection: Range }
     | undefined;
+  /** Realtime rooms like a reference app's, on top of the requests and deliveries above. */
+  readonly rooms: RoomLoad | undefined;
+  /** Requests like a reference app's measured mix, on top of `requests`. */
+  readonly requestMix: RequestMixLoad | undefined;
   readonly voice: VoiceLoad | undefined;
   readonly meetings: readonly MeetingLoad[];
   /** Share of the egress served from a CDN's cache (the rest leaves the origin). */
@@ -330,6 +361,8 @@ function parsePhase(problems: FieldProblem[], path: string, raw: Raw): Phase {
     'peakFactor',
     'requestsPerUser',
     'realtime',
+    'rooms',
+    'requestMix',
     'voice',
     'meetings',
     'cdn',
@@ -375,6 +408,62 @@ function parsePhase(problems: FieldProblem[], path: string, raw: Raw): Phase {
               reader.field('connectionsPerConcurrentUser', parseCount, true) ?? ZERO,
             messagesPerConnection:
               reader.field('messagesPerConnection', (value) => parseRate(value), true) ?? ZERO,
+          };
+        })();
+  const roomsRaw = phase.object('rooms', false);
+  const rooms =
+    roomsRaw === undefined
+      ? undefined
+      : (() => {
+          const reader = phase.child('rooms', roomsRaw, [
+            'like',
+            'concurrent',
+            'playersPerRoom',
+            'shareOfConcurrentUsers',
+          ]);
+          const like = reader.field('like', oneOf(ROOM_PROFILES), true) ?? 'strategybuzzer';
+          const count = reader.field('concurrent', parseCount, false);
+          const players = reader.field('playersPerRoom', parseCount, false);
+          const share = reader.field('shareOfConcurrentUsers', parsePercent, false);
+          if (!reader.has('concurrent') && !reader.has('playersPerRoom'))
+            problems.push({
+              path: reader.at('concurrent'),
+              message:
+                'give the rooms at once at peak (concurrent, e.g. 200) or playersPerRoom (e.g. 8: rooms = concurrent users ÷ players per room)',
+            });
+          if (reader.has('concurrent') && reader.has('playersPerRoom'))
+            problems.push({
+              path: reader.at('playersPerRoom'),
+              message: 'give concurrent rooms or playersPerRoom, not both',
+            });
+          if (reader.has('shareOfConcurrentUsers') && !reader.has('playersPerRoom'))
+            problems.push({
+              path: reader.at('shareOfConcurrentUsers'),
+              message: 'only with playersPerRoom (the share of concurrent users in a room)',
+            });
+          if (players !== undefined && players.lo <= 0)
+            problems.push({ path: reader.at('playersPerRoom'), message: 'expected at least 1 player' });
+          if (
+            reader.has('playersPerRoom') &&
+            usersRaw.concurrent === undefined &&
+            usersRaw.concurrentShareOfDaily === undefined
+          )
+            problems.push({
+              path: reader.at('playersPerRoom'),
+              message:
+                'rooms from players need concurrent users: give users.concurrent or users.concurrentShareOfDaily',
+            });
+          return { like, concurrent: count, playersPerRoom: players, share: share ?? { lo: 1, hi: 1 } };
+        })();
+  const mixRaw = phase.object('requestMix', false);
+  const requestMix =
+    mixRaw === undefined
+      ? undefined
+      : (() => {
+          const reader = phase.child('requestMix', mixRaw, ['like', 'perUser']);
+          return {
+            like: reader.field('like', oneOf(REQUEST_PROFILES), true) ?? 'cryptocare',
+            perUser: reader.field('perUser', (value) => parseRate(value), true) ?? ZERO,
           };
         })();
   const voiceRaw = phase.object('voice', false);
@@ -548,6 +637,8 @@ function parsePhase(problems: FieldProblem[], path: string, raw: Raw): Phase {
       signIn: requests.field('signIn', (value) => parseRate(value), false) ?? ZERO,
     },
     realtime,
+    rooms,
+    requestMix,
     voice,
     meetings,
     cdnShare,

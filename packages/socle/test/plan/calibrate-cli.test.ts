@@ -154,12 +154,53 @@ describeEachDatabase('socle bench --calibrate', (target) => {
             },
           },
         },
+        // The reference apps' figures, which only the bench measures: the same strict schema.
+        {
+          scenario: 'strategybuzzer',
+          dialect,
+          text: '',
+          figures: {
+            socle: {
+              steps: [
+                {
+                  rooms: 32,
+                  players: 256,
+                  seconds: 5,
+                  buzzes: 500,
+                  questions: 64,
+                  p99Ms: 30,
+                  serverCpuShare: 0.05,
+                  ...(dialect === 'postgres' ? { databaseCpuShare: 0.004 } : {}),
+                },
+              ],
+            },
+          },
+        },
+        {
+          scenario: 'cryptocare',
+          dialect,
+          text: '',
+          figures: {
+            summary: {
+              serverCpuMsPerRequest: 1.5,
+              postgresCpuMsPerRequest: dialect === 'postgres' ? 0.6 : 0,
+              requestsPerSecond: 900,
+              mixP99Ms: 30,
+              writeShare: 0.14,
+              users: 1000,
+              thinkMs: 1000,
+            },
+          },
+        },
       ],
       {},
       [1],
       new Date(),
     );
     expect(calibrationProblems(bench as never, { strict: true })).toEqual([]);
+    expect(Object.keys(bench.capacities)).toEqual(
+      expect.arrayContaining(['strategybuzzerRoom', 'cryptocareRequest']),
+    );
     for (const key of ['tenantRead', 'write', 'signIn', 'job', 'fileUpload'])
       expect(Object.keys(profile.capacities[key] ?? {}).sort(), key).toEqual(
         Object.keys(bench.capacities[key] ?? {}).sort(),

@@ -63,6 +63,21 @@ describe('seed 000 (StrategyBuzzer, GCP)', () => {
     expect(result.phases[2]?.api.nodes.hi).toBeGreaterThan(result.phases[0]?.api.nodes.hi ?? 0);
   });
 
+  it('sizes its game rooms from the StrategyBuzzer figure: every player online in a room of 8', () => {
+    // World: 500,000-1,000,000 daily players, 10 % at once → 6,250-12,500 rooms of 8, at the
+    // fixture's 5 ms of CPU per room-second and 60 % utilization.
+    const rooms = { lo: (500_000 * 0.1) / 8, hi: (1_000_000 * 0.1) / 8 };
+    const load = result.phases[2]?.referenceLoads[0];
+    expect(load?.rate).toEqual(rooms);
+    expect(load?.vcpu?.hi).toBeCloseTo((rooms.hi * 5) / 1000 / 0.6, 9);
+    // 12,500 rooms alone take 104 vCPU: 53 nodes of 2 vCPU, where the seed budgets one autoscaled group.
+    expect(load?.nodes?.hi).toBe(Math.ceil((rooms.hi * 5) / 1000 / 0.6 / 2));
+    expect(result.phases[2]?.api.nodes.hi).toBeGreaterThanOrEqual(load?.nodes?.hi ?? Number.NaN);
+    expect(
+      result.phases[2]?.capacitySources.some((line) => line.includes('from strategybuzzer (fixture)')),
+    ).toBe(true);
+  });
+
   it('costs the voice chat relayed by TURN: a few GB at start, a managed relay far above the seed’s $40 worldwide', () => {
     // Start: 100-2,000 players a day, 10 % at once at the peak, peak factor 4 → 2.5-50 on average;
     // 20 % in a call, 20 % of those relayed, 32 kbit/s (4,000 B/s) both ways, 730 h.
@@ -211,6 +226,20 @@ describe('seed 004 (CryptoCare)', () => {
     expect(hosts(3)).toEqual({ lo: Math.ceil(atOnce(200000, 30)), hi: Math.ceil(atOnce(200000, 60)) });
     const zoom = result.phases[3]?.thirdParty.find((line) => line.component === 'meetings zoom-pro');
     expect(zoom?.monthly.hi).toBeCloseTo(Math.ceil(atOnce(200000, 60)) * 13.33, 6);
+  });
+
+  it("sizes its API from the CryptoCare figure: 45 requests of the bench's mix per user a day", () => {
+    // Phase 3: 50,000 daily users × 45 a day × peak factor 3, at the fixture's 1 ms each and 60 %
+    // utilization, plus 1 sign-in a day at 50 ms.
+    const perSecond = (50_000 * 45 * 3) / 86_400;
+    const mixVcpu = (perSecond * 1) / 1000 / 0.6;
+    const signInVcpu = ((50_000 * 1 * 3) / 86_400) * (50 / 1000 / 0.6);
+    const phase = result.phases[3];
+    expect(phase?.referenceLoads[0]?.rate.hi).toBeCloseTo(perSecond, 9);
+    expect(phase?.api.vcpu.hi).toBeCloseTo(mixVcpu + signInVcpu, 9);
+    expect(phase?.capacitySources.some((line) => line.includes('from cryptocare (fixture)'))).toBe(true);
+    // Its writes (the fixture's 15 %) count in the IOPS at 3 each; its reads' misses at 5 %.
+    expect(phase?.postgres.iops.hi).toBeCloseTo(perSecond * 0.15 * 3 + perSecond * 0.85 * 0.05, 9);
   });
 
   it('its cost per user is right', () => {
