@@ -24,6 +24,8 @@ export interface RunSettings {
   readonly rounds: number;
   /** Pool size given to both servers (Socle's default). */
   readonly poolMax: number;
+  /** How long each server may take to migrate, seed and listen (`--start-timeout`). */
+  readonly startTimeoutSeconds: number;
   readonly postgresAdminUrl: string;
   /** When set, each server's CPU profile of the measured run is written there. */
   readonly profileDirectory: string | undefined;
@@ -161,6 +163,7 @@ async function measureContender(
     entry: label === 'socle' ? scenario.socleServer : scenario.baselineServer,
     settings: serverSettings,
     signal,
+    startTimeoutSeconds: settings.startTimeoutSeconds,
   });
   try {
     const probeBody = await probeServer(server, label, scenario.probe);
@@ -315,6 +318,7 @@ export async function runCustomScenario(
       databaseUrl: database?.url,
       postgresAdminUrl: settings.postgresAdminUrl,
       rounds: settings.rounds,
+      startTimeoutSeconds: settings.startTimeoutSeconds,
       profileDirectory: settings.profileDirectory,
       signal: settings.signal,
       progress: settings.progress,

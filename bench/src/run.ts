@@ -23,6 +23,7 @@ import { formatProfileEntries, summarizeProfile } from './profile-summary.js';
 import { formatResult, writeResults } from './report.js';
 import type { CustomResult, CustomScenario, Scenario } from './scenario.js';
 import { scenarios } from './scenarios/index.js';
+import { DEFAULT_START_TIMEOUT_SECONDS } from './server-process.js';
 import type { BenchDialect } from './server-protocol.js';
 
 /** Scenarios with their own default number of connections, for the usage text. */
@@ -37,6 +38,8 @@ const USAGE = `Usage: npm run bench -- [options]
   --connections <n>        concurrent connections (default ${DEFAULT_CONNECTIONS}${OWN_CONNECTIONS})
   --warmup <seconds>       unmeasured load before each measured run (default 2)
   --rounds <n>             Socle/baseline pairs, interleaved; medians are reported (default 1)
+  --start-timeout <s>      how long each server may take to migrate, seed and listen before the run
+                           fails naming it, with its CPU used and what it printed (default ${DEFAULT_START_TIMEOUT_SECONDS})
   --scenario <name>        one of: ${scenarios.map((scenario) => scenario.name).join(', ')} (default: all)
   --dialect <d>            postgres, pglite or all (default postgres)
   --profile                write a CPU profile of each server's measured run to bench/results/profiles
@@ -54,6 +57,7 @@ interface CliOptions {
   readonly connections: number | undefined;
   readonly warmupSeconds: number;
   readonly rounds: number;
+  readonly startTimeoutSeconds: number;
   readonly scenarios: readonly (Scenario | CustomScenario)[];
   readonly dialects: readonly BenchDialect[];
   readonly profile: boolean;
@@ -79,6 +83,7 @@ function parseCli(argv: readonly string[]): CliOptions | 'help' {
       connections: { type: 'string' },
       warmup: { type: 'string', default: '2' },
       rounds: { type: 'string', default: '1' },
+      'start-timeout': { type: 'string', default: String(DEFAULT_START_TIMEOUT_SECONDS) },
       scenario: { type: 'string' },
       dialect: { type: 'string', default: 'postgres' },
       profile: { type: 'boolean', default: false },
@@ -113,6 +118,7 @@ function parseCli(argv: readonly string[]): CliOptions | 'help' {
       values.connections === undefined ? undefined : positiveNumber('connections', values.connections, true),
     warmupSeconds: positiveNumber('warmup', values.warmup, false),
     rounds: positiveNumber('rounds', values.rounds, true),
+    startTimeoutSeconds: positiveNumber('start-timeout', values['start-timeout'], false),
     scenarios: selected,
     dialects,
     profile: values.profile,
@@ -152,6 +158,7 @@ async function main(): Promise<number> {
     durationSeconds: options.durationSeconds,
     warmupSeconds: options.warmupSeconds,
     rounds: options.rounds,
+    startTimeoutSeconds: options.startTimeoutSeconds,
     // Socle's own default (DATABASE_POOL_MAX read as a server would), given to the baseline too.
     poolMax: loadConfig({
       env:

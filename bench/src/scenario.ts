@@ -71,6 +71,8 @@ export interface CustomRunSettings {
   /** Where a scenario with `createsDatabases` creates and drops its databases. */
   readonly postgresAdminUrl: string;
   readonly rounds: number;
+  /** How long each server it spawns may take to report ready (`--start-timeout`). */
+  readonly startTimeoutSeconds: number;
   /** When set (`--profile`), where the scenario writes its CPU profiles. */
   readonly profileDirectory: string | undefined;
   readonly signal: AbortSignal;

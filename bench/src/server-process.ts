@@ -1,6 +1,8 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
+import os from 'node:os';
 import { fileURLToPath } from 'node:url';
+import { processCpuSeconds } from './process-cpu.js';
 import {
   isChildMessage,
   type RequestHeaders,
@@ -8,8 +10,12 @@ import {
   type ServerSettings,
 } from './server-protocol.js';
 
-/** How long a child may take to migrate, seed and listen. */
-const START_TIMEOUT_MS = 60_000;
+/**
+ * How long a child may take to migrate, seed and listen when `--start-timeout` is not given. 60 s
+ * was too short on a loaded 2-core machine (load 31–35: fleet nodes took longer, twice); a child
+ * that is merely starved finishes well within this, one that hangs is still reported.
+ */
+export const DEFAULT_START_TIMEOUT_SECONDS = 180;
 /** How long a child gets to close after SIGTERM before it is killed. */
 const STOP_TIMEOUT_MS = 5_000;
 /** Lines of child output kept to explain a failure. */
@@ -36,6 +42,8 @@ export interface SpawnServerOptions {
   readonly entry: URL;
   readonly settings: ServerSettings;
   readonly signal: AbortSignal;
+  /** How long it may take to report ready (`--start-timeout`); {@link DEFAULT_START_TIMEOUT_SECONDS} if not given. */
+  readonly startTimeoutSeconds?: number;
 }
 
 function forwardOutput(child: ChildProcess, label: string, kept: string[]): void {
@@ -80,15 +88,25 @@ export async function spawnServer(options: SpawnServerOptions): Promise<ServerPr
     return stopping;
   };
 
+  const startTimeoutSeconds = options.startTimeoutSeconds ?? DEFAULT_START_TIMEOUT_SECONDS;
+  const startedAt = performance.now();
   const ready = await new Promise<{ url: string; requestHeaders: RequestHeaders }>((resolve, reject) => {
-    const fail = (reason: string) => {
+    // Settled once: a child that reports ready while its lateness is being described is kept.
+    let settled = false;
+    const fail = (reason: string, facts = '') => {
+      if (settled) return;
+      settled = true;
       cleanup();
       void stop();
-      const tail = output.length > 0 ? `\n${output.map((line) => `    ${line}`).join('\n')}` : '';
-      reject(new Error(`${options.label} server ${reason}${tail}`));
+      const tail =
+        output.length > 0
+          ? `; its last ${output.length} line(s) of output:\n${output.map((line) => `    ${line}`).join('\n')}`
+          : '; it printed nothing';
+      reject(new Error(`${options.label} server (pid ${child.pid}) ${reason}${facts}${tail}`));
     };
     const onMessage = (message: unknown) => {
-      if (isChildMessage(message) && message.type === 'ready') {
+      if (isChildMessage(message) && message.type === 'ready' && !settled) {
+        settled = true;
         cleanup();
         resolve({ url: message.url, requestHeaders: message.requestHeaders ?? {} });
       }
@@ -96,10 +114,23 @@ export async function spawnServer(options: SpawnServerOptions): Promise<ServerPr
     const onExit = (code: number | null, signal: NodeJS.Signals | null) =>
       fail(`exited before it was ready (${signal ?? `code ${code}`})`);
     const onAbort = () => fail('start was interrupted');
-    const timer = setTimeout(
-      () => fail(`was not ready within ${START_TIMEOUT_MS / 1000} s`),
-      START_TIMEOUT_MS,
-    );
+    // Late: say whether it was starved (little CPU used on a busy machine) or stuck working, read
+    // before it is stopped, with what it printed.
+    const onLate = () => {
+      const pid = child.pid;
+      void (pid === undefined ? Promise.resolve(undefined) : processCpuSeconds(pid))
+        .catch(() => undefined)
+        .then((cpuSeconds) => {
+          const elapsed = ((performance.now() - startedAt) / 1000).toFixed(1);
+          const cpu = cpuSeconds === undefined ? 'unknown' : `${cpuSeconds.toFixed(1)} s`;
+          const [load] = os.loadavg();
+          fail(
+            `was not ready within ${startTimeoutSeconds} s (--start-timeout)`,
+            ` (${elapsed} s since spawn, CPU used ${cpu}, machine load average ${load?.toFixed(1)} on ${os.cpus().length} cores)`,
+          );
+        });
+    };
+    const timer = setTimeout(onLate, startTimeoutSeconds * 1000);
     const cleanup = () => {
       clearTimeout(timer);
       child.off('message', onMessage);

@@ -92,7 +92,8 @@ const callsModule = defineModule<CallsTables, { files: FilesServices }>({
 /** Armed by the crash test: the next organization deletion stops right after its commit. */
 let dieAfterOrganizationDeletion = false;
 /**
- * Stands for a node dying between an organization's deletion commit and the removal of its files:
+ * Stands for a node dying between an organization's deletion commit and the removal of its files
+ * (organization-deletion-crash.test.ts kills a real process there):
  * its hook comes before the files module's (module order) and throws once armed, so nothing after
  * the commit runs, as after a `kill -9` there.
  */

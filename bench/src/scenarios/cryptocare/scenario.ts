@@ -506,6 +506,7 @@ async function oneRound(
     entry: new URL('./socle-server.js', import.meta.url),
     settings: serverSettings,
     signal: settings.signal,
+    startTimeoutSeconds: settings.startTimeoutSeconds,
   });
   let mixed: Awaited<ReturnType<typeof mixedLoad>>;
   let socleSearch: SearchRun;
@@ -537,6 +538,7 @@ async function oneRound(
     entry: new URL('./baseline-server.js', import.meta.url),
     settings: serverSettings,
     signal: settings.signal,
+    startTimeoutSeconds: settings.startTimeoutSeconds,
   });
   try {
     settings.progress(`cryptocare: round ${index + 1}: search only, baseline`);

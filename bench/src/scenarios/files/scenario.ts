@@ -51,6 +51,7 @@ function transferScenario(options: TransferOptions): CustomScenario {
             entry: new URL(`./${contender}-server.js`, import.meta.url),
             settings: { dialect, databaseUrl: settings.databaseUrl, poolMax: settings.poolMax },
             signal: settings.signal,
+            startTimeoutSeconds: settings.startTimeoutSeconds,
           });
           try {
             const { [PATH_HEADER]: path, ...headers } = server.requestHeaders;

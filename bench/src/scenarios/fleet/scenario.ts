@@ -31,6 +31,8 @@ const CHECK_INTER = '100ms';
 const READS_PER_WRITE = 4;
 /** Loads of one comparison, alternated this many times per round (A B A B): neighbours share the machine's state. */
 const ALTERNATIONS = 2;
+/** Lines of HAProxy's output kept to explain a start that fails. */
+const KEPT_HAPROXY_LINES = 20;
 /** The header carrying a client's last write position (the kernel's LSN_HEADER). */
 const LSN_HEADER = 'socle-lsn';
 
@@ -90,7 +92,7 @@ async function freePort(): Promise<number> {
  * a missing node gets a port nothing listens on, which the checks take out (a refused connection
  * is retried on another node meanwhile, so it fails no request).
  */
-async function startHaproxy(nodes: readonly string[], signal: AbortSignal) {
+async function startHaproxy(nodes: readonly string[], settings: CustomRunSettings) {
   const port = await freePort();
   const dead = `127.0.0.1:${await freePort()}`;
   const child: ChildProcess = spawn(HAPROXY, ['-db', '-f', HAPROXY_CONFIG], {
@@ -104,24 +106,43 @@ async function startHaproxy(nodes: readonly string[], signal: AbortSignal) {
       SOCLE_NODE_3: nodes[2] ?? dead,
     },
   });
+  // Its warnings (a server marked down...) are kept to explain a start that fails; reading them
+  // also keeps a full pipe from blocking HAProxy.
+  const said: string[] = [];
+  child.stderr?.setEncoding('utf8');
+  child.stderr?.on('data', (chunk: string) => {
+    said.push(...chunk.split('\n').filter((line) => line !== ''));
+    said.splice(0, Math.max(0, said.length - KEPT_HAPROXY_LINES));
+  });
   const url = `http://127.0.0.1:${port}`;
-  // Ready once it answers /readyz through a node (bounded: 20 s).
-  for (let attempt = 0; attempt < 200 && !signal.aborted; attempt++) {
-    const response = await fetch(`${url}/readyz`).catch(() => undefined);
-    if (response?.status === 200) break;
-    if (child.exitCode !== null) throw new Error(`haproxy exited with ${child.exitCode}`);
+  const stop = async () => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    child.kill('SIGTERM');
+    await exited;
+  };
+  // Ready once it answers /readyz through a node; a load started before would count HAProxy's
+  // 503s (no node up yet) as the nodes' failures.
+  const deadline = performance.now() + settings.startTimeoutSeconds * 1000;
+  let last = 'no answer';
+  for (;;) {
+    settings.signal.throwIfAborted();
+    const response = await fetch(`${url}/readyz`).catch((error: Error) => error);
+    if (!(response instanceof Error) && response.status === 200) break;
+    last = response instanceof Error ? response.message : `HTTP ${response.status}`;
+    if (child.exitCode !== null || performance.now() > deadline) {
+      await stop();
+      const reason =
+        child.exitCode !== null
+          ? `exited with ${child.exitCode}`
+          : `was not ready within ${settings.startTimeoutSeconds} s (--start-timeout)`;
+      throw new Error(
+        `haproxy in front of ${nodes.join(', ')} ${reason}; its /readyz last gave ${last}; it printed:\n${said.map((line) => `    ${line}`).join('\n') || '    nothing'}`,
+      );
+    }
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
-  return {
-    url,
-    pid: child.pid as number,
-    async stop() {
-      if (child.exitCode !== null || child.signalCode !== null) return;
-      const exited = new Promise((resolve) => child.once('exit', resolve));
-      child.kill('SIGTERM');
-      await exited;
-    },
-  };
+  return { url, pid: child.pid as number, stop };
 }
 
 async function cpuOf(pids: readonly number[]): Promise<number> {
@@ -183,7 +204,7 @@ async function measure(
 }
 
 async function startNodes(
-  count: number,
+  labels: readonly string[],
   databaseUrl: string,
   replicaUrls: readonly string[],
   settings: CustomRunSettings,
@@ -191,10 +212,10 @@ async function startNodes(
   const nodes: ServerProcess[] = [];
   try {
     // One after the other: the first migrates and seeds, the others find both done.
-    for (let index = 0; index < count; index++)
+    for (const label of labels)
       nodes.push(
         await spawnServer({
-          label: `node${index + 1}`,
+          label,
           entry: NODE_SERVER,
           settings: {
             dialect: 'postgres',
@@ -203,6 +224,7 @@ async function startNodes(
             ...(replicaUrls.length === 0 ? {} : { replicaUrls }),
           },
           signal: settings.signal,
+          startTimeoutSeconds: settings.startTimeoutSeconds,
         }),
       );
     return nodes;
@@ -251,11 +273,16 @@ async function compare(
  */
 async function round(pair: StreamingPair, settings: CustomRunSettings): Promise<Figures[]> {
   const figures: Figures[] = [];
-  const nodes = await startNodes(3, pair.primaryUrl, [], settings);
+  const nodes = await startNodes(['node1', 'node2', 'node3'], pair.primaryUrl, [], settings);
   const haproxies: Awaited<ReturnType<typeof startHaproxy>>[] = [];
   let withReplica: ServerProcess | undefined;
   try {
-    [withReplica] = (await startNodes(1, pair.primaryUrl, [pair.replicaUrl], settings)) as [ServerProcess];
+    [withReplica] = (await startNodes(
+      ['node4 (with replica)'],
+      pair.primaryUrl,
+      [pair.replicaUrl],
+      settings,
+    )) as [ServerProcess];
     const [first] = nodes as [ServerProcess];
     const headers = first.requestHeaders;
     const direct: Target = { setup: '1 node, direct', url: first.url, headers, pids: [first.pid] };
@@ -264,7 +291,7 @@ async function round(pair: StreamingPair, settings: CustomRunSettings): Promise<
       const serving = nodes.slice(0, count);
       const haproxy = await startHaproxy(
         serving.map((node) => hostPort(node.url)),
-        settings.signal,
+        settings,
       );
       haproxies.push(haproxy);
       balanced.push({

@@ -343,6 +343,7 @@ async function oneRound(dialect: BenchDialect, settings: CustomRunSettings, roun
     entry: new URL('./socle-server.js', import.meta.url),
     settings: serverSettings,
     signal: settings.signal,
+    startTimeoutSeconds: settings.startTimeoutSeconds,
   });
   try {
     settings.progress(`payments: round ${round + 1}: preparing webhooks`);
@@ -380,6 +381,7 @@ async function oneRound(dialect: BenchDialect, settings: CustomRunSettings, roun
     entry: new URL('./baseline-server.js', import.meta.url),
     settings: serverSettings,
     signal: settings.signal,
+    startTimeoutSeconds: settings.startTimeoutSeconds,
   });
   try {
     const baselineThroughput = await throughput(

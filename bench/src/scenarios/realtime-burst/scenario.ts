@@ -209,6 +209,7 @@ export const realtimeBurst: CustomScenario = {
               webhookUrl: receiver.url,
             },
             signal: settings.signal,
+            startTimeoutSeconds: settings.startTimeoutSeconds,
           }),
         );
       }

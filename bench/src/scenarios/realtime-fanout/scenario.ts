@@ -262,6 +262,7 @@ async function measureSpreadIdle(
           redisUrl: REDIS_URL,
         },
         signal: settings.signal,
+        startTimeoutSeconds: settings.startTimeoutSeconds,
       });
       servers.push(server);
       if (cores !== undefined) await pinProcess(server.pid, cores.server);
@@ -480,6 +481,7 @@ export const realtimeFanout: CustomScenario = {
             entry: contender.entry,
             settings: { dialect, databaseUrl: settings.databaseUrl, poolMax: settings.poolMax },
             signal: settings.signal,
+            startTimeoutSeconds: settings.startTimeoutSeconds,
           });
           try {
             if (cores !== undefined) await pinProcess(server.pid, cores.server);

@@ -128,6 +128,7 @@ async function contender(
     entry: new URL(label === 'socle' ? './socle-server.js' : './colyseus-server.js', import.meta.url),
     settings: { dialect, databaseUrl: settings.databaseUrl, poolMax: settings.poolMax },
     signal: settings.signal,
+    startTimeoutSeconds: settings.startTimeoutSeconds,
   });
   const rooms: BenchRoom[] = [];
   const steps: StepFigures[] = [];

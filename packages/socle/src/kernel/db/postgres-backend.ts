@@ -131,7 +131,16 @@ class PostgresSession implements LeasedConnection {
   constructor(
     readonly client: pg.PoolClient,
     private readonly options: PostgresBackendOptions,
-  ) {}
+  ) {
+    // The pool listens for errors only on its idle clients. A leased one whose server session
+    // ends (pg_terminate_backend, a restart, a failover) gets the server's farewell or the
+    // socket's end as an 'error' event when no statement of it is running, and again when the
+    // socket closes after a statement failed: without this listener, an uncaught exception. The
+    // statement that fails (or the next one) reports the outage; the session is closed on release.
+    client.on('error', () => {
+      this.#stale = true;
+    });
+  }
 
   /** The role this session is in; null is the login role. */
   role: string | null = null;

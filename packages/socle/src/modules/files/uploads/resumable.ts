@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { mkdir } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import { DeleteObjectCommand } from '@aws-sdk/client-s3';
 import { FileStore } from '@tus/file-store';
@@ -48,6 +49,25 @@ export interface TusResponse {
 }
 
 /**
+ * tus's FileStore creating `directory` without the one failure of its own that kills the process:
+ * its constructor starts a `mkdir` whose callback throws when it fails, an uncaught exception
+ * (seen when the data directory went away as a node closed right after starting). The directory
+ * is created the same way, and a failure is logged; the first upload then reports it.
+ */
+function createStagingFileStore(directory: string, log: Logger): FileStore {
+  class StagingFileStore extends FileStore {}
+  // Replaces FileStore's (private) checkOrCreateDirectory, which its constructor calls.
+  Object.defineProperty(StagingFileStore.prototype, 'checkOrCreateDirectory', {
+    value() {
+      void mkdir(directory, { recursive: true, mode: 0o777 }).catch((error: unknown) =>
+        log.warn({ err: error, directory }, 'Could not create the directory of resumable uploads'),
+      );
+    },
+  });
+  return new StagingFileStore({ directory, expirationPeriodInMilliseconds: TUS_EXPIRY_MS });
+}
+
+/**
  * Resumable uploads with the tus 1.0 protocol (`@tus/server`, with `@tus/file-store` on the local
  * backend and `@tus/s3-store` on S3), so tus-js-client and Uppy work unchanged. Socle adds what
  * the files module guarantees everywhere: the bucket and the uploader's scope are fixed at
@@ -67,7 +87,7 @@ export function createResumableUploads(options: {
 
   const datastore: DataStore =
     staging.kind === 'local'
-      ? new FileStore({ directory: staging.directory, expirationPeriodInMilliseconds: TUS_EXPIRY_MS })
+      ? createStagingFileStore(staging.directory, log)
       : new S3Store({
           partSize: S3_PART_BYTES,
           // Tags on incomplete parts help bucket lifecycle rules; Socle expires them itself, and
