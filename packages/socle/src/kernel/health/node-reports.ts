@@ -190,11 +190,7 @@ function parseReport(message: string): NodeReport | undefined {
     !isCount(report.connections) ||
     !Array.isArray(buckets) ||
     !buckets.every(
-      (bucket) =>
-        Array.isArray(bucket) &&
-        bucket.length === 2 &&
-        isCount(bucket[0]) &&
-        isCount(bucket[1]),
+      (bucket) => Array.isArray(bucket) && bucket.length === 2 && isCount(bucket[0]) && isCount(bucket[1]),
     )
   )
     return undefined;
