@@ -109,6 +109,12 @@ describe.skipIf(!postgresTarget.available)(
       expect(ofShard.map((app) => app.orgId)).toEqual([onShard.id, onShard.id]);
     });
 
+    it('reads the activity of an app on the shard, by its id alone', async () => {
+      const [onShardApp] = [...appIds].find(([, orgId]) => orgId === onShard.id) ?? [];
+      const activity = await get(`/operator/realtime/apps/${onShardApp}/activity`);
+      expect(activity).toMatchObject({ connections: 0 });
+    });
+
     it("lists every shard's audit events, newest first, the cursor walking them all once", async () => {
       const action = encodeURIComponent(CREATE_APP);
       const seen: { id: string; tenantId: string; occurredAt: string }[] = [];
