@@ -329,10 +329,18 @@ describeEachDatabase('Operator console', (target) => {
           await page.getByRole('heading', { name: 'Disponibilité' }).waitFor();
           await page.getByRole('combobox', { name: 'Langue' }).selectOption('en');
 
-          // The charts: a second reading of /metrics (5 s later) gives the first point.
+          // The charts: the second report of the node (5 s later) gives the first point.
           await page.getByRole('link', { name: 'Health' }).click();
-          await page.getByRole('img', { name: /^Requests, last value \d/ }).waitFor({ timeout: 20_000 });
+          await page.getByRole('img', { name: /^Requests, last value \d/ }).waitFor({ timeout: 30_000 });
           await page.getByRole('img', { name: /^Jobs finished, last value \d/ }).waitFor();
+          // With the operator token, the charts are the fleet's: here one node, this one, and the sum.
+          const fleet = page.getByRole('region', { name: 'Nodes' });
+          await fleet.getByRole('row', { name: /live \(this node\)/ }).waitFor();
+          await fleet
+            .getByRole('row', { name: /^Fleet \(1 live\)/ })
+            .getByRole('cell', { name: /^\d+(\.\d+)?\/s$/ })
+            .first()
+            .waitFor();
 
           // Without the ledger module (not loaded here) there is no ledger page, and nothing failed.
           expect(await page.getByRole('link', { name: 'Ledger' }).count()).toBe(0);
@@ -762,6 +770,49 @@ describeEachDatabase('Operator console with the files module', (target) => {
         await page.getByRole('combobox', { name: 'Language' }).selectOption('fr');
         await page.getByRole('region', { name: 'Fichiers de contracts' }).waitFor();
         await page.getByRole('button', { name: 'Supprimer bail-2026.pdf' }).waitFor();
+      }),
+    60_000,
+  );
+
+  it.skipIf(!chromiumAvailable())(
+    "lists a person's objects in per-user buckets for the operator, names and sizes only (the read audited)",
+    () =>
+      withConsolePage('console-files-person', async (page) => {
+        const files = socle.servicesOf<FilesServices>('files');
+        await files.upload({
+          bucket: 'portraits',
+          userId: owner.userId,
+          body: Readable.from([pdf('me')]),
+          name: 'portrait-2026.pdf',
+        });
+        await signInAs(page, { email: 'files-owner@console.test', operatorToken: OPERATOR_TOKEN });
+        await page.getByRole('link', { name: 'Files' }).click();
+        const usage = page.getByRole('region', { name: 'Storage by organization (operator)' });
+        const label = `Files of person ${owner.userId} in per-user buckets (the read is audited)`;
+        await usage.getByRole('button', { name: label }).click();
+        const listed = usage.getByRole('region', { name: label });
+        const row = listed.getByRole('row', { name: /portrait-2026\.pdf/ });
+        await row.getByRole('cell', { name: 'portraits', exact: true }).waitFor();
+        // Nothing to download or open: the operator sees what is stored, not what it says.
+        expect(await listed.getByRole('link').count()).toBe(0);
+        await expect
+          .poll(async () => {
+            const events = await socle.app.inject({
+              method: 'GET',
+              url: `/operator/audit-events?action=${encodeURIComponent('GET /operator/files/users/:userId/objects')}`,
+              headers: { 'x-operator-token': OPERATOR_TOKEN },
+            });
+            return (events.json() as { events: { target: { userId: string } | null }[] }).events.map(
+              (event) => event.target?.userId,
+            );
+          })
+          .toContain(owner.userId);
+        await page.getByRole('combobox', { name: 'Language' }).selectOption('fr');
+        await page
+          .getByRole('region', {
+            name: `Fichiers de la personne ${owner.userId} dans les buckets personnels (lecture journalisée)`,
+          })
+          .waitFor();
       }),
     60_000,
   );

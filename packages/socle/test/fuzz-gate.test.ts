@@ -298,6 +298,14 @@ describeEachDatabase('Fuzz gate over every operation of /openapi.json', (target)
       user: async () => ({ path: { bucket: 'fuzz-docs' }, rawBody: pdfUpload }),
     },
     'GET /files/{bucket}': { user: async () => ({ path: { bucket: 'fuzz-docs' } }) },
+    // A person with an object in a per-user bucket, so the listing has a page to serve.
+    'GET /operator/files/users/{userId}/objects': {
+      operator: async () => {
+        const owner = await filesOwner();
+        await storedObject(owner, 'fuzz-avatars');
+        return { path: { userId: owner.userId } };
+      },
+    },
     'GET /files/{bucket}/{id}': {
       user: async (credential) => ({
         path: { bucket: 'fuzz-docs', id: (await storedObject(actorOf(credential.headers), 'fuzz-docs')).id },

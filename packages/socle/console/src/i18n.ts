@@ -132,6 +132,14 @@ const en = {
   byDefault: 'default',
   charts: 'Last three minutes',
   chartsHint: 'Read again every 5 seconds from /metrics (this node).',
+  chartsHintFleet: 'Every node of the fleet summed, from their reports, read again every 5 seconds.',
+  fleetNodes: 'Nodes',
+  node: 'Node',
+  nodeSelf: 'live (this node)',
+  nodeLive: 'live',
+  nodeGone: 'gone (no report)',
+  fleetTotal: 'Fleet ({count} live)',
+  connectedSockets: 'Sockets',
   requestRate: 'Requests',
   p99: 'p99 latency (bucket upper bound)',
   errorRate: 'Errors (5xx)',
@@ -221,6 +229,8 @@ const en = {
   organizationId: 'Organization (id)',
   everyOrganizationAudit: "Every organization's events and those of none (operator token)",
   everyOrganizationApps: "Every organization's apps (operator token)",
+  personFilesOf: 'Files of person {id} in per-user buckets (the read is audited)',
+  bucket: 'Bucket',
 };
 
 export type Words = typeof en;
@@ -356,6 +366,15 @@ const fr: Words = {
   byDefault: 'par défaut',
   charts: 'Trois dernières minutes',
   chartsHint: 'Relu toutes les 5 secondes depuis /metrics (ce nœud).',
+  chartsHintFleet:
+    'Tous les nœuds de la flotte additionnés, depuis leurs rapports, relus toutes les 5 secondes.',
+  fleetNodes: 'Nœuds',
+  node: 'Nœud',
+  nodeSelf: 'actif (ce nœud)',
+  nodeLive: 'actif',
+  nodeGone: 'disparu (plus de rapport)',
+  fleetTotal: 'Flotte ({count} actifs)',
+  connectedSockets: 'Sockets',
   requestRate: 'Requêtes',
   p99: 'Latence p99 (borne haute du seau)',
   errorRate: 'Erreurs (5xx)',
@@ -446,6 +465,8 @@ const fr: Words = {
   organizationId: 'Organisation (id)',
   everyOrganizationAudit: "Les événements de toutes les organisations et ceux d'aucune (jeton opérateur)",
   everyOrganizationApps: 'Les apps de toutes les organisations (jeton opérateur)',
+  personFilesOf: 'Fichiers de la personne {id} dans les buckets personnels (lecture journalisée)',
+  bucket: 'Bucket',
 };
 
 export const languages = { en, fr } as const;

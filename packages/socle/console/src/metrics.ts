@@ -71,27 +71,68 @@ export interface Point {
   readonly connections: number;
 }
 
+/** One point of each chart, from two readings: rates per second, p99 of the requests between. */
 export function pointBetween(before: Reading, after: Reading): Point {
-  const seconds = Math.max((after.at - before.at) / 1000, 0.001);
-  const rate = (a: number, b: number) => Math.max(b - a, 0) / seconds;
-  const bounds = [...after.buckets.keys()].sort((a, b) => a - b);
-  const total =
-    (after.buckets.get(Number.POSITIVE_INFINITY) ?? 0) - (before.buckets.get(Number.POSITIVE_INFINITY) ?? 0);
-  let p99: number | null = null;
-  if (total > 0) {
-    for (const bound of bounds) {
-      const count = (after.buckets.get(bound) ?? 0) - (before.buckets.get(bound) ?? 0);
-      if (count >= total * 0.99) {
-        p99 = Number.isFinite(bound) ? bound * 1000 : (bounds.at(-2) ?? 0) * 1000;
-        break;
-      }
-    }
+  return fleetPoint([[before, after]]);
+}
+
+/**
+ * One point for several nodes, each from two readings of its own: rates and connections summed,
+ * p99 of every node's requests between its two readings (their histograms' differences summed).
+ */
+export function fleetPoint(pairs: readonly (readonly [Reading, Reading])[]): Point {
+  let requestRate = 0;
+  let errorRate = 0;
+  let jobRate = 0;
+  let connections = 0;
+  const between = new Map<number, number>();
+  for (const [before, after] of pairs) {
+    const seconds = Math.max((after.at - before.at) / 1000, 0.001);
+    const rate = (a: number, b: number) => Math.max(b - a, 0) / seconds;
+    requestRate += rate(before.requests, after.requests);
+    errorRate += rate(before.errors, after.errors);
+    jobRate += rate(before.jobsFinished, after.jobsFinished);
+    connections += after.connections;
+    for (const [bound, count] of after.buckets)
+      between.set(bound, (between.get(bound) ?? 0) + Math.max(count - (before.buckets.get(bound) ?? 0), 0));
   }
+  return { requestRate, errorRate, p99: p99Of(between), jobRate, connections };
+}
+
+/** The upper bound (ms) under which 99 % of the requests of a cumulative histogram fall; null: none. */
+function p99Of(buckets: ReadonlyMap<number, number>): number | null {
+  const bounds = [...buckets.keys()].sort((a, b) => a - b);
+  const total = buckets.get(Number.POSITIVE_INFINITY) ?? 0;
+  if (total <= 0) return null;
+  for (const bound of bounds)
+    if ((buckets.get(bound) ?? 0) >= total * 0.99)
+      return Number.isFinite(bound) ? bound * 1000 : (bounds.at(-2) ?? 0) * 1000;
+  return null;
+}
+
+/** A node's report (`GET /operator/health/nodes`), as the console reads it. */
+export interface NodeReport {
+  readonly node: string;
+  readonly host: string;
+  readonly pid: number;
+  readonly at: number;
+  readonly gone: boolean;
+  readonly self: boolean;
+  readonly requests: number;
+  readonly errors: number;
+  /** Finite upper bounds only: the +Inf bucket is `requests`. */
+  readonly buckets: readonly (readonly [number, number])[];
+  readonly jobsFinished: number;
+  readonly connections: number;
+}
+
+export function readingOfReport(report: NodeReport): Reading {
   return {
-    requestRate: rate(before.requests, after.requests),
-    errorRate: rate(before.errors, after.errors),
-    p99,
-    jobRate: rate(before.jobsFinished, after.jobsFinished),
-    connections: after.connections,
+    at: report.at,
+    requests: report.requests,
+    errors: report.errors,
+    buckets: new Map([...report.buckets, [Number.POSITIVE_INFINITY, report.requests] as const]),
+    jobsFinished: report.jobsFinished,
+    connections: report.connections,
   };
 }

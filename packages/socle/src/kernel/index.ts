@@ -87,6 +87,7 @@ export {
   SocleError,
   type SocleErrorOptions,
 } from './errors/index.js';
+export type { NodeHealth, NodeReport } from './health/index.js';
 export {
   DEFAULT_CONTENT_SECURITY_POLICY,
   type HttpServer,

@@ -15,7 +15,7 @@ import {
   migrationStatus,
   openDatabase,
 } from './db/index.js';
-import { registerHealthRoutes } from './health/index.js';
+import { createNodeReports, registerHealthRoutes } from './health/index.js';
 import { createHttpServer, type HttpServer, installReadYourWrites, registerWebClient } from './http/index.js';
 import { createLogger, type Logger } from './log/index.js';
 import { createMetrics, type Metrics } from './metrics/index.js';
@@ -243,6 +243,9 @@ export async function createSocle(options: CreateSocleOptions): Promise<Socle> {
   const rateLimiter = createRateLimiter({ redis, clock, log });
   const bus = createBus({ redis, log });
   const sharedState = createSharedStates({ redis, clock, log });
+  // Each node's summary on the bus, so any node shows the operator the whole fleet's health. Real
+  // time whatever clock the modules get: rates are per real second.
+  const nodeReports = createNodeReports({ bus, metrics, clock: systemClock, log });
   const blobs =
     options.blobs ??
     openBlobStore({ blobUrl: config.blobUrl, dataDir: path.resolve(config.baseDir, config.dataDir) });
@@ -319,6 +322,7 @@ export async function createSocle(options: CreateSocleOptions): Promise<Socle> {
     blobs,
     servicesOf,
     configuration: () => describeConfiguration(config, modules, moduleSettings),
+    fleetHealth: () => nodeReports.nodes(),
     privacyHooks() {
       privacyHooks ??= modules.flatMap((module) => {
         const build = module.privacy;
@@ -408,6 +412,7 @@ export async function createSocle(options: CreateSocleOptions): Promise<Socle> {
     await jobs.start(options.jobQueues ?? (config.jobsQueues as JobQueue[]));
     for (const module of modules) await module.onStart?.(contextOf(module));
     await jobs.startWorkers();
+    await nodeReports.start();
     await app.ready();
     // Organizations deleted while their shard could not be reached (or the node stopped in between).
     if (config.shards.length > 0)
@@ -426,6 +431,7 @@ export async function createSocle(options: CreateSocleOptions): Promise<Socle> {
     for (const database of extraDatabases) await database.close().catch(() => undefined);
     await sharedState.close();
     await rateLimiter.close().catch(() => undefined);
+    await nodeReports.stop();
     await bus.close().catch(() => undefined);
     await blobs.close().catch(() => undefined);
     await redis?.close().catch(() => undefined);
@@ -492,6 +498,7 @@ export async function createSocle(options: CreateSocleOptions): Promise<Socle> {
     await sharedState.close();
     await db.close();
     for (const database of extraDatabases) await database.close();
+    await nodeReports.stop();
     await rateLimiter.close();
     await bus.close();
     await blobs.close();

@@ -23,6 +23,14 @@ interface FileObject {
   createdAt: string;
   url: string;
 }
+interface PersonalObject {
+  id: string;
+  bucket: string;
+  name: string | null;
+  size: number;
+  contentType: string;
+  createdAt: string;
+}
 interface ScopeUsage {
   kind: 'tenant' | 'user';
   id: string;
@@ -52,7 +60,8 @@ const quotaText = (words: Words, used: number, quota: number | null) =>
  * Files (the files module, when loaded): the buckets with the organization's use of each and its
  * quota (`GET /org/files/buckets`, admins), a tenant bucket's objects (`GET /files/:bucket`) with
  * their download links and deletion after a confirmation (`DELETE /files/:bucket/:id`, audited);
- * with the operator token, storage by organization (`GET /operator/files/usage`).
+ * with the operator token, storage by organization (`GET /operator/files/usage`) and a person's
+ * objects in per-user buckets.
  */
 export function Files({ context }: PageProps) {
   const words = useWords();
@@ -225,6 +234,7 @@ function BucketObjects({ orgId, bucket, onDeleted }: { orgId: string; bucket: st
 /** Operator token: the organizations (and people) storing the most. */
 function UsageByOrganization({ context }: PageProps) {
   const words = useWords();
+  const [person, setPerson] = useState<string | undefined>(undefined);
   const { data, error } = useLoad(() => api<{ scopes: ScopeUsage[] }>('/operator/files/usage?limit=100'), []);
   const nameOf = new Map(context.organizations.map((org) => [org.id, org.name]));
   return (
@@ -241,6 +251,7 @@ function UsageByOrganization({ context }: PageProps) {
               <th>{words.fileObjects}</th>
               <th>{words.size}</th>
               <th>{words.quota}</th>
+              <th>{words.actions}</th>
             </tr>
           </thead>
           <tbody>
@@ -254,11 +265,88 @@ function UsageByOrganization({ context }: PageProps) {
                 <td>{scope.objects}</td>
                 <td>{bytesText(scope.bytes)}</td>
                 <td>{scope.quotaBytes === null ? words.noQuota : bytesText(scope.quotaBytes)}</td>
+                <td>
+                  {scope.kind === 'user' && (
+                    <button
+                      type="button"
+                      aria-pressed={person === scope.id}
+                      aria-label={format(words.personFilesOf, { id: scope.id })}
+                      onClick={() => setPerson(scope.id)}
+                    >
+                      {words.showFiles}
+                    </button>
+                  )}
+                </td>
               </tr>
             ))}
           </tbody>
         </table>
       )}
+      {person !== undefined && <PersonObjects key={person} userId={person} />}
+    </section>
+  );
+}
+
+/**
+ * Operator token: one person's objects in per-user buckets (names and sizes, no content), newest
+ * first, page after page (`GET /operator/files/users/:userId/objects`, a read the audit log records).
+ */
+function PersonObjects({ userId }: { userId: string }) {
+  const words = useWords();
+  const [cursor, setCursor] = useState<string | undefined>(undefined);
+  const { data, error } = useLoad(
+    () =>
+      api<{ objects: PersonalObject[]; next: string | null }>(
+        `/operator/files/users/${encodeURIComponent(userId)}/objects?limit=50${cursor === undefined ? '' : `&cursor=${encodeURIComponent(cursor)}`}`,
+      ),
+    [userId, cursor],
+  );
+  return (
+    <section aria-labelledby="person-objects-title">
+      <h4 id="person-objects-title">{format(words.personFilesOf, { id: userId })}</h4>
+      <Messages error={error} />
+      {data && data.objects.length === 0 ? (
+        <p>{words.none}</p>
+      ) : (
+        <table>
+          <thead>
+            <tr>
+              <th>{words.name}</th>
+              <th>{words.bucket}</th>
+              <th>{words.contentType}</th>
+              <th>{words.size}</th>
+              <th>{words.created}</th>
+            </tr>
+          </thead>
+          <tbody>
+            {data?.objects.map((object) => (
+              <tr key={object.id}>
+                <td>
+                  {object.name ?? ''}
+                  <br />
+                  <span class="muted">{object.id}</span>
+                </td>
+                <td>{object.bucket}</td>
+                <td>{object.contentType}</td>
+                <td>{bytesText(object.size)}</td>
+                <td>{when(object.createdAt)}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+      <p>
+        {cursor !== undefined && (
+          <button type="button" onClick={() => setCursor(undefined)}>
+            {words.firstPage}
+          </button>
+        )}{' '}
+        {data?.next != null && (
+          <button type="button" onClick={() => setCursor(data.next ?? undefined)}>
+            {words.more}
+          </button>
+        )}
+      </p>
     </section>
   );
 }

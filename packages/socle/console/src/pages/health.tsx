@@ -1,7 +1,17 @@
 import { useEffect, useState } from 'preact/hooks';
 import { api } from '../api.js';
 import { format } from '../i18n.js';
-import { type Point, parseMetrics, pointBetween, type Reading, readingOf, sums } from '../metrics.js';
+import {
+  fleetPoint,
+  type NodeReport,
+  type Point,
+  parseMetrics,
+  pointBetween,
+  type Reading,
+  readingOf,
+  readingOfReport,
+  sums,
+} from '../metrics.js';
 import { describeError, Messages, type PageProps, useWords } from '../shared.js';
 
 interface Check {
@@ -25,13 +35,48 @@ const POINTS_KEPT = 36;
 interface Snapshot {
   ready: { status: string; checks: Record<string, Check> };
   totals: Map<string, number>;
+  /** With the operator token: every node's last report and its latest point (none yet: undefined). */
+  nodes?: { report: NodeReport; point: Point | undefined }[];
+  fleet?: Point;
+}
+
+/**
+ * Points from the nodes' reports: a node's point needs two of its reports (rates between them);
+ * a report read twice (the console polls as often as nodes report) leaves its last point as it is.
+ */
+function createFleetReader() {
+  const last = new Map<string, Reading>();
+  const pairs = new Map<string, readonly [Reading, Reading]>();
+  return (reports: readonly NodeReport[]) => {
+    for (const report of reports) {
+      const reading = readingOfReport(report);
+      const previous = last.get(report.node);
+      if (previous !== undefined && previous.at < reading.at) pairs.set(report.node, [previous, reading]);
+      if (previous === undefined || previous.at < reading.at) last.set(report.node, reading);
+    }
+    const live = reports.filter((report) => !report.gone);
+    const livePairs = live.flatMap((report) => {
+      const pair = pairs.get(report.node);
+      return pair === undefined ? [] : [pair];
+    });
+    return {
+      nodes: reports.map((report) => {
+        const pair = pairs.get(report.node);
+        return { report, point: pair === undefined || report.gone ? undefined : pointBetween(...pair) };
+      }),
+      fleet: livePairs.length === 0 ? undefined : fleetPoint(livePairs),
+    };
+  };
 }
 
 /**
  * Readiness checks (/readyz), key metrics (/metrics) and small charts of the last three minutes
- * (request rate, p99, errors, job throughput, connections), read again every 5 s.
+ * (request rate, p99, errors, job throughput, connections), read again every 5 s. With the operator
+ * token, the charts are the fleet's (every node's report, `GET /operator/health/nodes`, summed)
+ * and a table shows each node; otherwise they are this node's.
  */
-export function Health(_props: PageProps) {
+export function Health({ context }: PageProps) {
+  const operator = context.operator;
   const words = useWords();
   const [snapshot, setSnapshot] = useState<Snapshot | undefined>(undefined);
   const [points, setPoints] = useState<Point[]>([]);
@@ -41,21 +86,27 @@ export function Health(_props: PageProps) {
     let live = true;
     let timer: ReturnType<typeof setTimeout> | undefined;
     let previous: Reading | undefined;
+    const readFleet = createFleetReader();
     const read = async () => {
       try {
-        const [ready, text] = await Promise.all([
+        const [ready, text, fleetReports] = await Promise.all([
           api<Snapshot['ready']>('/readyz'),
           api<string>('/metrics', { text: true }),
+          operator ? api<{ nodes: NodeReport[] }>('/operator/health/nodes') : undefined,
         ]);
         if (!live) return;
         const samples = parseMetrics(text);
         const reading = readingOf(samples, Date.now());
-        if (previous !== undefined) {
-          const point = pointBetween(previous, reading);
-          setPoints((kept) => [...kept, point].slice(-POINTS_KEPT));
-        }
+        const fleet = fleetReports === undefined ? undefined : readFleet(fleetReports.nodes);
+        const point =
+          fleet !== undefined
+            ? fleet.fleet
+            : previous === undefined
+              ? undefined
+              : pointBetween(previous, reading);
+        if (point !== undefined) setPoints((kept) => [...kept, point].slice(-POINTS_KEPT));
         previous = reading;
-        setSnapshot({ ready, totals: sums(samples) });
+        setSnapshot({ ready, totals: sums(samples), ...fleet });
         setError(undefined);
       } catch (failure) {
         if (live) setError(describeError(failure));
@@ -67,7 +118,7 @@ export function Health(_props: PageProps) {
       live = false;
       if (timer !== undefined) clearTimeout(timer);
     };
-  }, [version]);
+  }, [version, operator]);
   const totals = snapshot?.totals;
   const shown = totals ? KEY_METRICS.filter((name) => totals.has(name)) : [];
   const others = totals
@@ -89,7 +140,7 @@ export function Health(_props: PageProps) {
       </button>
       <Messages error={error} />
       <h3>{words.charts}</h3>
-      <p class="muted">{words.chartsHint}</p>
+      <p class="muted">{operator ? words.chartsHintFleet : words.chartsHint}</p>
       <ul class="charts">
         {charts.map((chart) => (
           <li key={chart.label}>
@@ -97,6 +148,7 @@ export function Health(_props: PageProps) {
           </li>
         ))}
       </ul>
+      {snapshot?.nodes && <FleetNodes nodes={snapshot.nodes} fleet={snapshot.fleet} />}
       <h3>{words.readiness}</h3>
       <table>
         <thead>
@@ -141,6 +193,61 @@ export function Health(_props: PageProps) {
 }
 
 const round = (value: number) => Math.round(value * 1000) / 1000;
+
+/** Each node's latest point, and the fleet's (the live nodes summed). */
+function FleetNodes({ nodes, fleet }: { nodes: NonNullable<Snapshot['nodes']>; fleet: Point | undefined }) {
+  const words = useWords();
+  const cells = (point: Point | undefined) =>
+    point === undefined ? (
+      <td colSpan={5}>{words.noData}</td>
+    ) : (
+      <>
+        <td>{round(point.requestRate)}/s</td>
+        <td>{point.p99 === null ? '—' : `${round(point.p99)} ms`}</td>
+        <td>{round(point.errorRate)}/s</td>
+        <td>{round(point.jobRate)}/s</td>
+        <td>{point.connections}</td>
+      </>
+    );
+  return (
+    <section aria-labelledby="fleet-title">
+      <h3 id="fleet-title">{words.fleetNodes}</h3>
+      <table>
+        <thead>
+          <tr>
+            <th>{words.node}</th>
+            <th>{words.status}</th>
+            <th>{words.requestRate}</th>
+            <th>{words.p99}</th>
+            <th>{words.errorRate}</th>
+            <th>{words.jobRate}</th>
+            <th>{words.connectedSockets}</th>
+          </tr>
+        </thead>
+        <tbody>
+          {nodes.map(({ report, point }) => (
+            <tr key={report.node} data-node={report.node}>
+              <td>
+                {report.host} · {report.pid}
+                <br />
+                <span class="muted">{report.node}</span>
+              </td>
+              <td>{report.gone ? words.nodeGone : report.self ? words.nodeSelf : words.nodeLive}</td>
+              {cells(point)}
+            </tr>
+          ))}
+          <tr>
+            <th scope="row">
+              {format(words.fleetTotal, { count: nodes.filter((node) => !node.report.gone).length })}
+            </th>
+            <td />
+            {cells(fleet)}
+          </tr>
+        </tbody>
+      </table>
+    </section>
+  );
+}
 
 /** A small line chart (inline SVG: no script, no style) with its last value in words. */
 function Sparkline({ label, values, unit }: { label: string; values: (number | null)[]; unit: string }) {

@@ -6,6 +6,7 @@ import type { Config, ConfigurationEntry, SettingsSpec } from '../config/index.j
 import type { ScopeAccess } from '../context/index.js';
 import type { Database, MigrationSource } from '../db/index.js';
 import { SocleError } from '../errors/index.js';
+import type { NodeHealth } from '../health/index.js';
 import { type HttpServer, type WebClient, webClientPath } from '../http/index.js';
 import type { Logger } from '../log/index.js';
 import type { Metrics } from '../metrics/index.js';
@@ -91,6 +92,12 @@ export interface SetupContext<Tables = unknown, Settings = object> {
    * (settings declared `secret`): for an operator's read-only view, never for decisions.
    */
   configuration(): readonly ConfigurationEntry[];
+  /**
+   * The fleet's nodes as this one last heard them (each publishes a summary of its metrics on the
+   * bus every few seconds: requests, 5xx, HTTP duration histogram, jobs finished, connections),
+   * this node included; a node silent past the timeout is flagged `gone`. For the operator's view.
+   */
+  fleetHealth(): readonly NodeHealth[];
 }
 
 /**

@@ -90,26 +90,38 @@ export function createAuditService(options: {
   readonly store: AuditStore;
 }) {
   const { db, store } = options;
-  /** One page from `executor`: one row more than asked tells whether there is a next page. */
+  /**
+   * One page from the executors (one per database the events may be on): each gives its page from
+   * the same keyset position, merged newest first, so a cursor walks several databases' events as
+   * one list. One row more than asked tells whether there is a next page.
+   */
   async function page(
     tenantId: string | undefined,
     query: AuditEventQuery,
-    executor: Parameters<AuditStore['listEvents']>[1],
+    executors: readonly Parameters<AuditStore['listEvents']>[1][],
   ): Promise<AuditEventPage> {
     const limit = query.limit ?? DEFAULT_PAGE_SIZE;
     const after = query.cursor === undefined ? undefined : decodeCursor(query.cursor);
-    const rows = await store.listEvents(
-      {
-        tenantId,
-        actor: query.actor,
-        actionPrefix: query.action,
-        since: query.since === undefined ? undefined : new Date(query.since),
-        until: query.until === undefined ? undefined : new Date(query.until),
-        after,
-        limit: limit + 1,
-      },
-      executor,
-    );
+    const filter = {
+      tenantId,
+      actor: query.actor,
+      actionPrefix: query.action,
+      since: query.since === undefined ? undefined : new Date(query.since),
+      until: query.until === undefined ? undefined : new Date(query.until),
+      after,
+      limit: limit + 1,
+    };
+    const pages = await Promise.all(executors.map((executor) => store.listEvents(filter, executor)));
+    // Positions are fixed-width UTC text and ids lowercase uuids: text order is the database's.
+    const newestFirst = (a: { position: string; id: string }, b: { position: string; id: string }) =>
+      a.position === b.position ? (a.id < b.id ? 1 : a.id > b.id ? -1 : 0) : a.position < b.position ? 1 : -1;
+    const rows =
+      pages.length === 1
+        ? (pages[0] ?? [])
+        : pages
+            .flat()
+            .sort(newestFirst)
+            .slice(0, limit + 1);
     const events = rows.slice(0, limit);
     const last = events.at(-1);
     return {
@@ -142,16 +154,21 @@ export function createAuditService(options: {
       // BEGIN/COMMIT round trips. The log is written in batches after the request anyway: a read
       // replica may serve it (DATABASE_REPLICA_URLS), once it has replayed this client's own last
       // write.
-      return page(org.orgId, query, db.withSettings(actingSettings(org), { replica: true }));
+      return page(org.orgId, query, [db.withSettings(actingSettings(org), { replica: true })]);
     },
 
     /**
      * A page of every organization's events and those of none (sign-ins, the operator's own), or
      * of one organization (`org`), for the operator: the statement presents `app.operator_read`
-     * (policy `events_operator_read`), the only way past row-level security to them.
+     * (policy `events_operator_read`), the only way past row-level security to them. With
+     * `SHARDS`, read on the primary (events of no organization) and on every shard, merged.
      */
     listForOperator(query: OperatorAuditEventQuery): Promise<AuditEventPage> {
-      return page(query.org, query, db.withSettings(OPERATOR_READ, { replica: true }));
+      return page(
+        query.org,
+        query,
+        db.everyDatabase().map((database) => database.withSettings(OPERATOR_READ, { replica: true })),
+      );
     },
   };
 }

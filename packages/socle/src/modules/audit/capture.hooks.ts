@@ -11,13 +11,14 @@ declare module 'fastify' {
     /**
      * What the audit log records of this route: every request (the default), or only `refusals`
      * (answers of 400 and above) for routes whose successes are routine, such as authorizing a
-     * realtime channel on every page load.
+     * realtime channel on every page load; or `reads` too, for a read route that shows someone's
+     * personal data to an operator (reads are otherwise never recorded).
      */
-    audit?: 'all' | 'refusals';
+    audit?: 'all' | 'refusals' | 'reads';
   }
 }
 
-/** Methods that change something; GET, HEAD and OPTIONS are never recorded. */
+/** Methods that change something; GET, HEAD and OPTIONS are recorded only on `reads` routes. */
 const MUTATING_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 const MAX_USER_AGENT_LENGTH = 512;
 /** Bounds what a client can make the log store: a body's field names are its own choice. */
@@ -26,7 +27,7 @@ const MAX_FIELD_NAME_LENGTH = 100;
 
 /**
  * The audit event of a finished request, or undefined when it is not recorded: a read (GET, HEAD,
- * OPTIONS) or a request that matched no route (a 404 for a path that does not exist).
+ * OPTIONS) of a route not marked `reads`, or a request that matched no route (a 404 for a path that does not exist).
  *
  * Records the names of the body's top-level fields, never their values: bodies carry passwords,
  * tokens and personal data. The target (the route's path parameters) is left out of a 404: the
@@ -38,7 +39,8 @@ export function captureAuditEvent(
   reply: FastifyReply,
   occurredAt: Date,
 ): NewAuditEvent | undefined {
-  if (!MUTATING_METHODS.has(request.method)) return undefined;
+  if (!MUTATING_METHODS.has(request.method) && request.routeOptions.config.audit !== 'reads')
+    return undefined;
   const route = request.routeOptions.url;
   if (route === undefined) return undefined;
   const status = reply.statusCode;

@@ -23,7 +23,8 @@ const BucketUsageSchema = Type.Object({
 /**
  * What the console's Files page reads: the buckets with an organization's use of each (its admins),
  * and the scopes storing the most (the operator). Objects are listed, linked and deleted through
- * the ordinary `/files/:bucket` routes (deletions audited like every change).
+ * the ordinary `/files/:bucket` routes (deletions audited like every change); a person's objects in
+ * per-user buckets, for the operator, through a read that the audit log records.
  */
 export function registerFilesAdminRoutes(app: HttpServer, files: FilesService): void {
   app.get(
@@ -98,6 +99,51 @@ export function registerFilesAdminRoutes(app: HttpServer, files: FilesService): 
     async (request) => {
       requireOperator(request);
       return { scopes: await files.largestScopes(request.query.kind, request.query.limit ?? 100) };
+    },
+  );
+  app.get(
+    '/operator/files/users/:userId/objects',
+    {
+      // Names of a person's files are personal data: the operator's read of them leaves a trace.
+      config: { audit: 'reads' as const },
+      schema: {
+        tags: ['files'],
+        security: routeSecurity.operator,
+        summary:
+          "A person's objects in per-user buckets, newest first, without their content (operator; audited)",
+        description:
+          'Pass `next` of a page as `cursor` for the following one (null: the last page). `bucket` narrows to one per-user bucket; an organization bucket is 400 `files.not_per_user_bucket`.',
+        params: Type.Object({ userId: Type.String({ format: 'uuid' }) }),
+        querystring: Type.Object(
+          {
+            bucket: Type.Optional(Type.String({ minLength: 1, maxLength: 100 })),
+            limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 200, default: 50 })),
+            cursor: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
+          },
+          { additionalProperties: false },
+        ),
+        response: {
+          200: Type.Object({
+            objects: Type.Array(
+              Type.Object({
+                id: Type.String({ format: 'uuid' }),
+                bucket: Type.String(),
+                name: Type.Union([Type.String(), Type.Null()]),
+                size: Type.Integer(),
+                contentType: Type.String(),
+                storageClass: Type.Union([Type.Literal('standard'), Type.Literal('archive')]),
+                createdAt: Type.String({ format: 'date-time' }),
+              }),
+            ),
+            next: Type.Union([Type.String(), Type.Null()]),
+          }),
+        },
+      },
+    },
+    async (request) => {
+      requireOperator(request);
+      const { bucket, limit, cursor } = request.query;
+      return files.personalObjects(request.params.userId, bucket, limit ?? 50, cursor);
     },
   );
 }

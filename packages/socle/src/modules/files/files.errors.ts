@@ -41,6 +41,14 @@ export const filesErrors = {
     new SocleError('files.invalid_bucket', `Bucket "${name}" ${message}`, { status: 500 }),
   duplicateBucket: (name: string) =>
     new SocleError('files.duplicate_bucket', `Bucket "${name}" is declared twice`, { status: 500 }),
+  notPerUserBucket: (bucket: string) =>
+    new SocleError(
+      'files.not_per_user_bucket',
+      `Bucket "${bucket}" holds organizations' files, not a person's: list them as the organization`,
+      { status: 400, details: { bucket } },
+    ),
+  invalidCursor: () =>
+    new SocleError('files.invalid_cursor', 'The cursor is not one this listing returned', { status: 400 }),
   uploadAborted: () =>
     new SocleError('files.upload_aborted', 'The upload was interrupted before the file was complete', {
       status: 400,

@@ -163,6 +163,27 @@ export function parseScopeToken(token: string | undefined): Scope | undefined {
   return { kind: match[1] === 't' ? 'tenant' : 'user', id: match[2] as string };
 }
 
+const POSITION = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$/;
+
+/** A listing's opaque cursor: base64url of `<created_at with microseconds>|<id>`. */
+const encodeObjectCursor = (createdAt: string, id: string) =>
+  Buffer.from(`${createdAt}|${id}`, 'utf8').toString('base64url');
+
+/** The position a cursor stands for, or 400 `files.invalid_cursor`. */
+function decodeObjectCursor(cursor: string): { createdAt: string; id: string } {
+  const [createdAt, id, ...rest] = Buffer.from(cursor, 'base64url').toString('utf8').split('|');
+  if (
+    rest.length > 0 ||
+    createdAt === undefined ||
+    id === undefined ||
+    !POSITION.test(createdAt) ||
+    Number.isNaN(Date.parse(createdAt)) ||
+    !isUuid(id)
+  )
+    throw filesErrors.invalidCursor();
+  return { createdAt, id };
+}
+
 /** A `Content-Disposition` value with the file's name (ASCII fallback and RFC 6266 UTF-8 form). */
 export function contentDisposition(kind: 'inline' | 'attachment', name: string | null): string {
   if (name === null) return kind;
@@ -649,6 +670,41 @@ export async function createFilesService(options: FilesServiceOptions) {
     };
   }
 
+  /**
+   * A person's objects in per-user buckets, for the operator (names, sizes, types; never the
+   * content), newest first, a page at a time: read under that person's row-level security, as
+   * the person's own listing is.
+   */
+  async function personalObjects(
+    userId: string,
+    bucketName: string | undefined,
+    limit: number,
+    cursor: string | undefined,
+  ) {
+    if (bucketName !== undefined && bucketOf(bucketName).scope !== 'user')
+      throw filesErrors.notPerUserBucket(bucketName);
+    const rows = await objectsStore.personalObjects(
+      db.withSettings(settingsOf({ kind: 'user', id: userId })),
+      userId,
+      bucketName,
+      limit,
+      cursor === undefined ? undefined : decodeObjectCursor(cursor),
+    );
+    const last = rows.length === limit ? rows[rows.length - 1] : undefined;
+    return {
+      objects: rows.map((row) => ({
+        id: row.id,
+        bucket: row.bucket,
+        name: row.name,
+        size: Number(row.size),
+        contentType: row.content_type,
+        storageClass: row.storage_class,
+        createdAt: row.created_at.toISOString(),
+      })),
+      next: last === undefined ? null : encodeObjectCursor(last.position, last.id),
+    };
+  }
+
   /** The organizations (and users of per-user buckets) storing the most, with their quotas. */
   async function largestScopes(kind: 'tenant' | 'user' | undefined, limit: number) {
     const rows = await objectsStore.largestScopes(db.kysely, kind, limit);
@@ -670,6 +726,7 @@ export async function createFilesService(options: FilesServiceOptions) {
     buckets: () => [...buckets.values()],
     organizationUsage,
     largestScopes,
+    personalObjects,
     upload,
     find,
     findInTransaction,

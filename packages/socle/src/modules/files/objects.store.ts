@@ -220,6 +220,34 @@ export const objectsStore = {
     return query.orderBy('created_at', 'desc').limit(limit).execute() as Promise<ObjectRow[]>;
   },
 
+  /**
+   * One person's objects in per-user buckets (all of them, or `bucket`'s), newest first, after a
+   * keyset position. The position is the creation time as text with its microseconds, which a JS
+   * Date would lose, so that objects created in the same millisecond are neither skipped nor repeated.
+   */
+  personalObjects(
+    executor: Executor,
+    ownerId: string,
+    bucket: string | undefined,
+    limit: number,
+    after: { readonly createdAt: string; readonly id: string } | undefined,
+  ) {
+    let query = executor
+      .selectFrom('files.objects')
+      .select(['id', 'bucket', 'name', 'size', 'content_type', 'storage_class', 'created_at'])
+      .select(
+        sql<string>`to_char(created_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`.as('position'),
+      )
+      .where('tenant_id', 'is', null)
+      .where('owner_id', '=', ownerId);
+    if (bucket !== undefined) query = query.where('bucket', '=', bucket);
+    if (after !== undefined)
+      query = query.where(
+        sql<boolean>`(created_at, id) < (cast(${after.createdAt} as timestamptz), cast(${after.id} as uuid))`,
+      );
+    return query.orderBy('created_at', 'desc').orderBy('id', 'desc').limit(limit).execute();
+  },
+
   deleteObject(trx: Executor, id: string): Promise<ObjectRow | undefined> {
     return trx
       .deleteFrom('files.objects')

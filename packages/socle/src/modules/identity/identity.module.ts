@@ -21,7 +21,11 @@ import type { IdentityTables } from './identity.tables.js';
 import { registerMfaRoutes } from './mfa.routes.js';
 import { createMfaService } from './mfa.service.js';
 import { createMfaStore } from './mfa.store.js';
-import { registerOperatorAccountRoutes, registerOperatorConfigurationRoute } from './operator.routes.js';
+import {
+  registerOperatorAccountRoutes,
+  registerOperatorConfigurationRoute,
+  registerOperatorFleetHealthRoute,
+} from './operator.routes.js';
 import { installOperatorAccess } from './operator-access.hooks.js';
 import { createPersonalDataStore } from './personal-data.store.js';
 import { createIdentityRateLimits, installIdentityRateLimits } from './rate-limits.hooks.js';
@@ -207,7 +211,7 @@ export function createIdentityModule(options: IdentityOptions = {}) {
           options.rateLimits ?? createIdentityRateLimits(knownSignInAddress),
         );
     },
-    routes(app, { services, configuration }) {
+    routes(app, { services, configuration, fleetHealth }) {
       registerAccountRoutes(app, services.accounts);
       registerSessionRoutes(app, services.sessions, services.accessTokens);
       registerMfaRoutes(app, services);
@@ -219,6 +223,7 @@ export function createIdentityModule(options: IdentityOptions = {}) {
         async (userId) => (await services.findProfiles([userId])).length > 0,
       );
       registerOperatorConfigurationRoute(app, configuration);
+      registerOperatorFleetHealthRoute(app, fleetHealth);
     },
   });
 }

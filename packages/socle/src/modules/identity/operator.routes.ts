@@ -1,5 +1,10 @@
 import { Type } from '@fastify/type-provider-typebox';
-import { type ConfigurationEntry, type HttpServer, routeSecurity } from '../../kernel/index.js';
+import {
+  type ConfigurationEntry,
+  type HttpServer,
+  type NodeHealth,
+  routeSecurity,
+} from '../../kernel/index.js';
 import { User } from './accounts.routes.js';
 import type { AccountService } from './accounts.service.js';
 import { requireOperator } from './operator-access.hooks.js';
@@ -89,6 +94,67 @@ export function registerOperatorConfigurationRoute(
       requireOperator(request);
       return {
         settings: configuration().map((entry) => ({ ...entry, module: entry.module ?? null })),
+      };
+    },
+  );
+}
+
+const Count = Type.Number({ minimum: 0 });
+
+/**
+ * The health of every node of the fleet (the console's Health page): each node's last summary of
+ * its metrics, which the kernel has every node publish on the bus, so the node that answers speaks
+ * for all; served here, by the owner of the operator token that guards it.
+ */
+export function registerOperatorFleetHealthRoute(
+  app: HttpServer,
+  fleetHealth: () => readonly NodeHealth[],
+): void {
+  app.get(
+    '/operator/health/nodes',
+    {
+      schema: {
+        tags: ['operations'],
+        security: routeSecurity.operator,
+        summary:
+          "Every node's request, error, job and connection counters, as last reported (operator token)",
+        description:
+          'Counters are cumulative since the node started (`startedAt`): rates are differences between two reads of the same `node`, divided by the difference of `at`. A node that has not reported for a few intervals is `gone` (stopped or cut off); it is forgotten after 10 minutes.',
+        response: {
+          200: Type.Object({
+            nodes: Type.Array(
+              Type.Object({
+                node: Type.String({ description: 'unique per process start' }),
+                host: Type.String(),
+                pid: Type.Integer(),
+                startedAt: Type.String({ format: 'date-time' }),
+                at: Type.Number({
+                  description: "when the node read its counters (ms since the epoch, the node's clock)",
+                }),
+                ageMs: Type.Number({ description: 'since this node received that report' }),
+                gone: Type.Boolean(),
+                self: Type.Boolean({ description: 'the node that answered' }),
+                requests: Count,
+                errors: Type.Number({ minimum: 0, description: 'requests answered 5xx' }),
+                buckets: Type.Array(Type.Tuple([Count, Count]), {
+                  description:
+                    'HTTP duration histogram, cumulative: [upper bound in seconds, count], finite bounds only (+Inf: `requests`)',
+                }),
+                jobsFinished: Count,
+                connections: Count,
+              }),
+            ),
+          }),
+        },
+      },
+    },
+    async (request) => {
+      requireOperator(request);
+      return {
+        nodes: fleetHealth().map((node) => ({
+          ...node,
+          buckets: node.buckets.map(([bound, count]): [number, number] => [bound, count]),
+        })),
       };
     },
   );

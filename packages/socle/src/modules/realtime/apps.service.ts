@@ -170,10 +170,23 @@ export function createAppsService(options: {
 
     /**
      * Every organization's apps, or one organization's (`orgId`), for the operator: a page in id
-     * order after `after`; `next` is the following page's, or null.
+     * order after `after`; `next` is the following page's, or null. With `SHARDS`, each database
+     * (the primary and every shard) gives its page from the same position and the pages are merged
+     * in id order, so the cursor walks every shard's apps as one list.
      */
     async listForOperator(query: { orgId?: string | undefined; after?: string | undefined; limit: number }) {
-      const rows = await store.listAll({ ...query, limit: query.limit + 1 }, db.withSettings(OPERATOR_READ));
+      const pages = await Promise.all(
+        db
+          .everyDatabase()
+          .map((database) =>
+            store.listAll({ ...query, limit: query.limit + 1 }, database.withSettings(OPERATOR_READ)),
+          ),
+      );
+      // uuids compare as their lowercase text does, as Postgres orders them.
+      const rows = pages
+        .flat()
+        .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
+        .slice(0, query.limit + 1);
       const page = rows.slice(0, query.limit);
       return {
         apps: page.map((row) => ({ ...summaryOf(row), orgId: row.tenant_id })),
