@@ -206,9 +206,10 @@ export function createBookingStore(db: Database) {
       viewer: Viewer,
       filter: { professionalId?: string | undefined; from: Date; to: Date },
     ): Promise<Appointment[]> {
-      // Spelled out (row-level security would confine the rows anyway) so that the index on
-      // (tenant_id, starts_at) or (patient_id, starts_at) serves the range: the policy's
-      // `patient_id = … or tenant_id = …` alone leaves the planner a scan of every appointment.
+      // Whose appointments, spelled out: a practice's agenda is the practice's only. Row-level
+      // security alone (`patient_id = user or tenant_id = org`) also let in the member's own
+      // appointments as a patient of another practice. (Cost: the same either way; EXPLAIN as the
+      // app role shows a BitmapOr of the patient and tenant indexes on (…, starts_at).)
       const whose =
         viewer.orgId !== undefined
           ? sql`a.tenant_id = ${viewer.orgId}::uuid`

@@ -172,6 +172,37 @@ describe.each(targets.map((target) => [target.dialect, target] as const))(
     );
 
     it.skipIf(!target.available)(
+      "lists a practice's agenda only, not its member's own appointments as a patient elsewhere",
+      async () => {
+        const here = await app.newPractice({ ...ZURICH });
+        const elsewhere = await app.newPractice({ ...GENEVA });
+        // The professional of `here` books, as a patient, a slot of the other practice.
+        const [slot] = await slots(
+          here.professional,
+          elsewhere.professionalId,
+          '2026-05-04T00:00:00Z',
+          '2026-05-05T00:00:00Z',
+        );
+        const held = await app.call(here.professional, 'POST', '/cryptocare/appointments', {
+          payload: { professionalId: elsewhere.professionalId, startsAt: slot?.startsAt },
+        });
+        expect(held.statusCode, held.body).toBe(201);
+        const agendaOf = async (caller: typeof here) => {
+          const answer = await app.call(
+            caller.professional,
+            'GET',
+            '/cryptocare/agenda?from=2026-05-01T00:00:00Z&to=2026-05-10T00:00:00Z',
+            { orgId: caller.tenant.id },
+          );
+          expect(answer.statusCode, answer.body).toBe(200);
+          return answer.json().appointments.map((appointment: { id: string }) => appointment.id);
+        };
+        expect(await agendaOf(here)).toEqual([]);
+        expect(await agendaOf(elsewhere)).toEqual([held.json().appointment.id]);
+      },
+    );
+
+    it.skipIf(!target.available)(
       'computes free slots without JIT compilation (it cost seconds per call)',
       async () => {
         // The cost is a time, which a test does not measure: what is checked is the function's setting.
