@@ -78,19 +78,13 @@ export function createBookingService(options: BookingServiceOptions) {
   const { store, directory, clock, jobs } = options;
 
   async function slotOf(professionalId: string, startsAt: Date) {
-    const professional = await directory.professional(professionalId);
-    if (professional === undefined) throw cryptocareErrors.professionalNotFound(professionalId);
     const at = clock.now();
+    // The professional and the schedule's slot starting then, booked or not, in one statement:
+    // the grid decides what a slot is, the exclusion constraint decides whether it is free.
+    const found = await directory.professionalSlot(professionalId, startsAt, at);
+    if (found === undefined) throw cryptocareErrors.professionalNotFound(professionalId);
+    const { professional, slot } = found;
     if (startsAt <= at) throw cryptocareErrors.slotInPast(startsAt);
-    // The schedule's slot starting then, booked or not: the grid decides what a slot is, the
-    // exclusion constraint decides whether it is free.
-    const [slot] = await directory.slots(
-      [professionalId],
-      startsAt,
-      new Date(startsAt.getTime() + 1),
-      at,
-      false,
-    );
     if (slot === undefined || slot.startsAt.getTime() !== startsAt.getTime())
       throw cryptocareErrors.notASlot(professionalId, startsAt);
     const blocksUntil = new Date(slot.endsAt.getTime() + professional.bufferMinutes * MINUTE_MS);
@@ -137,7 +131,7 @@ export function createBookingService(options: BookingServiceOptions) {
         .transaction({ userId: patientId }, async (trx) => {
           await store.lockAgenda(trx, professional.id);
           released = await expiredHolds(trx, professional.id, slot.startsAt, blocksUntil, at);
-          await store.insertHold(trx, {
+          const inserted = await store.insertHold(trx, {
             id,
             orgId,
             professionalId: professional.id,
@@ -155,7 +149,7 @@ export function createBookingService(options: BookingServiceOptions) {
             { appointmentId: id, orgId },
             { key: id, startAfter: holdExpiresAt },
           );
-          return (await store.find(trx, id)) as Appointment;
+          return inserted;
         })
         .catch((error: unknown) => {
           throw isOverlap(error) ? cryptocareErrors.slotTaken(professional.id, slot.startsAt) : error;
@@ -181,7 +175,9 @@ export function createBookingService(options: BookingServiceOptions) {
       }
       const invoiceId = invoice?.invoiceId;
       if (invoiceId !== undefined)
-        await store.transaction({ userId: patientId }, (trx) => store.setInvoice(trx, id, invoiceId));
+        await store.transaction({ userId: patientId }, (trx) =>
+          store.setInvoice(trx, id, professional.id, invoiceId),
+        );
       return { appointment: { ...appointment, invoiceId: invoice?.invoiceId ?? null }, invoice };
     },
 

@@ -297,10 +297,9 @@ export function registerCryptoCareRoutes(
     },
     async (request) => {
       requireUser(request);
-      const professional = await directory.professional(request.params.id);
-      const practices = await Promise.all(professional.practices.map((orgId) => directory.practice(orgId)));
+      const { professional, practices, schedule } = await directory.professionalPage(request.params.id);
       const { availabilityVersion: _, userId: __, ...profile } = professional;
-      return { ...profile, practices, schedule: await directory.schedule(professional.id) };
+      return { ...profile, practices, schedule };
     },
   );
 

@@ -192,11 +192,19 @@ export function createDirectoryService({ store, clock, cache, searchDays }: Dire
 
     /** Free slots of one professional between two instants (at most `searchDays` apart). */
     async freeSlots(professionalId: string, from: Date, to: Date): Promise<FreeSlot[]> {
-      await this.professional(professionalId);
       const at = now();
       const start = from <= at ? new Date(at.getTime() + 1) : from;
       const end = new Date(Math.min(to.getTime(), start.getTime() + searchDays * DAY_MS));
-      return store.slots([professionalId], start, end, at);
+      const slots = await store.slotsOf(professionalId, start, end, at);
+      if (slots === undefined) throw cryptocareErrors.professionalNotFound(professionalId);
+      return slots;
+    },
+
+    /** A professional's page: profile, practices and schedule (one statement). */
+    async professionalPage(id: string) {
+      const page = await store.professionalPage(id);
+      if (page === undefined) throw cryptocareErrors.professionalNotFound(id);
+      return page;
     },
 
     /** Professionals near a point, nearest first, each with their next free slots. */

@@ -62,6 +62,13 @@ export interface SearchRow {
   readonly distanceMeters: number;
 }
 
+/** A professional's page: the profile, each practice's details and the schedule. */
+export interface ProfessionalPage {
+  readonly professional: Professional;
+  readonly practices: readonly Practice[];
+  readonly schedule: { readonly weekly: WeeklyHours[]; readonly exceptions: ScheduleException[] };
+}
+
 export interface FreeSlot {
   readonly professionalId: string;
   readonly startsAt: Date;
@@ -110,6 +117,64 @@ export function createDirectoryStore(db: Database) {
           ${profile.bufferMinutes}, ${at})
         on conflict (user_id) do nothing`.execute(asUser(profile.userId));
       return result.numAffectedRows === 1n;
+    },
+
+    /**
+     * The professional's page in one statement (one round trip instead of four: the profile, each
+     * practice, the weekly hours, the exceptions), all from one snapshot.
+     */
+    async professionalPage(id: string): Promise<ProfessionalPage | undefined> {
+      const { rows } = await sql<
+        Professional & { practiceRows: Practice[]; weekly: WeeklyHours[]; exceptions: ScheduleException[] }
+      >`select ${PROFESSIONAL_COLUMNS},
+          coalesce((select json_agg(json_build_object('orgId', pr.org_id, 'name', pr.name,
+                      'address', pr.address, 'latitude', pr.latitude, 'longitude', pr.longitude)
+                      order by pr.org_id)
+                      from cryptocare.professional_practices pp
+                      join cryptocare.practices pr on pr.org_id = pp.org_id
+                     where pp.professional_id = p.id), '[]') as "practiceRows",
+          coalesce((select json_agg(json_build_object('weekday', w.weekday,
+                      'opens', to_char(w.opens, 'HH24:MI'), 'closes', to_char(w.closes, 'HH24:MI'))
+                      order by w.weekday, w.opens)
+                      from cryptocare.weekly_hours w where w.professional_id = p.id), '[]') as weekly,
+          coalesce((select json_agg(json_build_object('day', to_char(e.day, 'YYYY-MM-DD'),
+                      'opens', to_char(e.opens, 'HH24:MI'), 'closes', to_char(e.closes, 'HH24:MI'))
+                      order by e.day, e.opens nulls first)
+                      from cryptocare.schedule_exceptions e where e.professional_id = p.id), '[]') as exceptions
+        from cryptocare.professionals p where p.id = ${id}`.execute(db.kysely);
+      const row = rows[0];
+      if (row === undefined) return undefined;
+      const { practiceRows, weekly, exceptions, ...professional } = row;
+      return { professional, practices: practiceRows, schedule: { weekly, exceptions } };
+    },
+
+    /**
+     * The professional and the schedule's slot starting at `startsAt` (booked or not), in one
+     * statement: undefined when there is no such professional, `slot` undefined when no slot
+     * starts then.
+     */
+    async professionalSlot(
+      id: string,
+      startsAt: Date,
+      at: Date,
+    ): Promise<{ professional: Professional; slot: FreeSlot | undefined } | undefined> {
+      const { rows } = await sql<Professional & { slotStartsAt: Date | null; slotEndsAt: Date | null }>`
+        select ${PROFESSIONAL_COLUMNS}, s.starts_at as "slotStartsAt", s.ends_at as "slotEndsAt"
+          from cryptocare.professionals p
+          left join lateral cryptocare.free_slots(array[p.id], ${startsAt},
+            ${new Date(startsAt.getTime() + 1)}, ${at}, false) s on true
+         where p.id = ${id}
+         limit 1`.execute(db.kysely);
+      const row = rows[0];
+      if (row === undefined) return undefined;
+      const { slotStartsAt, slotEndsAt, ...professional } = row;
+      return {
+        professional,
+        slot:
+          slotStartsAt === null || slotEndsAt === null
+            ? undefined
+            : { professionalId: id, startsAt: slotStartsAt, endsAt: slotEndsAt },
+      };
     },
 
     async professional(id: string): Promise<Professional | undefined> {
@@ -221,6 +286,25 @@ export function createDirectoryStore(db: Database) {
          order by distance, id
          limit ${criteria.limit}`.execute(db.kysely);
       return rows;
+    },
+
+    /**
+     * One professional's free slots between two instants, and whether the professional exists, in
+     * one statement (undefined: no such professional).
+     */
+    async slotsOf(professionalId: string, from: Date, to: Date, at: Date): Promise<FreeSlot[] | undefined> {
+      const { rows } = await sql<{ known: boolean; startsAt: Date | null; endsAt: Date | null }>`
+        select p.id is not null as known, s.starts_at as "startsAt", s.ends_at as "endsAt"
+          from (select ${professionalId}::uuid as id) wanted
+          left join cryptocare.professionals p on p.id = wanted.id
+          left join lateral cryptocare.free_slots(array[p.id], ${from}, ${to}, ${at}, true) s on true
+         order by s.starts_at`.execute(db.kysely);
+      if (rows[0]?.known !== true) return undefined;
+      const slots: FreeSlot[] = [];
+      for (const row of rows)
+        if (row.startsAt !== null && row.endsAt !== null)
+          slots.push({ professionalId, startsAt: row.startsAt, endsAt: row.endsAt });
+      return slots;
     },
 
     /** Free slots (or, with `onlyFree` false, every slot of the schedule) between two instants. */

@@ -97,6 +97,112 @@ describe.each(targets.map((target) => [target.dialect, target] as const))(
     );
 
     it.skipIf(!target.available)(
+      "shows a professional's page (profile, practices, hours, exceptions); 404 for an unknown one",
+      async () => {
+        const { tenant, professional, professionalId } = await app.newPractice({
+          ...WINTERTHUR,
+          specialties: ['dermatology'],
+          hours: [
+            { weekday: 2, opens: '13:00', closes: '17:00' },
+            { weekday: 1, opens: '08:00', closes: '12:00' },
+            { weekday: 1, opens: '13:30', closes: '16:00' },
+          ],
+        });
+        for (const [day, hours] of [
+          ['2026-04-06', []],
+          ['2026-04-03', [{ opens: '09:00', closes: '11:00' }]],
+        ] as const)
+          expect(
+            (
+              await app.call(professional, 'PUT', `/cryptocare/professionals/me/exceptions/${day}`, {
+                payload: { hours },
+              })
+            ).statusCode,
+          ).toBe(204);
+        const patient = await app.socle.newUser();
+        const page = await app.call(patient, 'GET', `/cryptocare/professionals/${professionalId}`);
+        expect(page.statusCode, page.body).toBe(200);
+        expect(page.json()).toEqual({
+          id: professionalId,
+          displayName: expect.any(String),
+          specialties: ['dermatology'],
+          languages: ['de', 'fr'],
+          priceChfCents: 12_000,
+          timeZone: 'Europe/Zurich',
+          slotMinutes: 60,
+          bufferMinutes: 0,
+          practices: [
+            {
+              orgId: tenant.id,
+              name: `Practice ${tenant.id.slice(0, 4)}`,
+              address: 'Bahnhofstrasse 1',
+              ...WINTERTHUR,
+            },
+          ],
+          schedule: {
+            weekly: [
+              { weekday: 1, opens: '08:00', closes: '12:00' },
+              { weekday: 1, opens: '13:30', closes: '16:00' },
+              { weekday: 2, opens: '13:00', closes: '17:00' },
+            ],
+            exceptions: [
+              { day: '2026-04-03', opens: '09:00', closes: '11:00' },
+              { day: '2026-04-06', opens: null, closes: null },
+            ],
+          },
+        });
+        const unknown = '00000000-0000-4000-8000-000000000000';
+        for (const url of [
+          `/cryptocare/professionals/${unknown}`,
+          `/cryptocare/professionals/${unknown}/slots?from=2026-03-24T00:00:00Z&to=2026-03-25T00:00:00Z`,
+        ]) {
+          const missing = await app.call(patient, 'GET', url);
+          expect(missing.statusCode, url).toBe(404);
+          expect(missing.json().code).toBe('cryptocare.professional_not_found');
+        }
+        // A professional with no free slot in the range: 200 and none (not a 404).
+        const closed = await app.call(
+          patient,
+          'GET',
+          `/cryptocare/professionals/${professionalId}/slots?from=2026-04-06T00:00:00Z&to=2026-04-07T00:00:00Z`,
+        );
+        expect(closed.statusCode, closed.body).toBe(200);
+        expect(closed.json().slots).toEqual([]);
+      },
+    );
+
+    it.skipIf(!target.available)(
+      "lists a practice's agenda only, not its member's own appointments as a patient elsewhere",
+      async () => {
+        const here = await app.newPractice({ ...ZURICH });
+        const elsewhere = await app.newPractice({ ...GENEVA });
+        // The professional of `here` books, as a patient, a slot of the other practice.
+        const [slot] = await slots(
+          here.professional,
+          elsewhere.professionalId,
+          '2026-05-04T00:00:00Z',
+          '2026-05-05T00:00:00Z',
+        );
+        const held = await app.call(here.professional, 'POST', '/cryptocare/appointments', {
+          payload: { professionalId: elsewhere.professionalId, startsAt: slot?.startsAt },
+        });
+        expect(held.statusCode, held.body).toBe(201);
+        const agendaOf = async (caller: typeof here) => {
+          const answer = await app.call(
+            caller.professional,
+            'GET',
+            '/cryptocare/agenda?from=2026-05-01T00:00:00Z&to=2026-05-10T00:00:00Z',
+            { orgId: caller.tenant.id },
+          );
+          expect(answer.statusCode, answer.body).toBe(200);
+          return answer.json().appointments.map((appointment: { id: string }) => appointment.id);
+        };
+        expect(await agendaOf(here)).toEqual([]);
+        expect(await agendaOf(elsewhere)).toEqual([held.json().appointment.id]);
+      },
+    );
+
+    it.skipIf(!target.available)(
       'computes free slots without JIT compilation (it cost seconds per call)',
       async () => {
         // The cost is a time, which a test does not measure: what is checked is the function's setting.
