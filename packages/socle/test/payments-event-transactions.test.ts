@@ -28,7 +28,7 @@ describeEachDatabase('Payments event transactions', (target) => {
       const { sessionId } = await server.checkout(tenant, 'pro-monthly');
       for (const event of server.stripe.completeCheckout(sessionId))
         expect(await server.stripe.deliver(server.webhookUrl, event)).toBe(200);
-      const session = server.stripe.objects.get(sessionId) as { subscription: string };
+      const session = server.stripe.objects.get(sessionId) as unknown as { subscription: string };
       const paid = server.stripe
         .renewSubscription(session.subscription)
         .find((event) => event.type === 'invoice.paid');
