@@ -1,4 +1,5 @@
 import { createHmac } from 'node:crypto';
+import pg from 'pg';
 import { Agent, request } from 'undici';
 import WebSocket from 'ws';
 import { openDatabaseCpu } from '../../database-cpu.js';
@@ -20,6 +21,8 @@ const CONNECTIONS = 50;
 const INVOICE_LOOPS = 1;
 /** Longest wait for the burst's messages once it is sent: the scenario always ends. */
 const MESSAGES_TIMEOUT_MS = 120_000;
+/** How long the pool's Postgres sessions may take to report their statistics (see counters). */
+const STATS_SETTLE_MS = 11_000;
 const GOALS = { burstP99Ms: 500, invoiceP99Ms: 50, ratio: 0.5 };
 
 interface Latency {
@@ -44,6 +47,85 @@ interface Throughput {
   cpuMsPerRequest: number;
   /** CPU of the run database's Postgres sessions (the server's pool) per webhook, from /proc. */
   postgresCpuMsPerRequest: number | undefined;
+  /** Where the cost goes, per webhook answered (see costOf); undefined without a database. */
+  perWebhook: PerWebhook | undefined;
+}
+/**
+ * The database work per webhook of a throughput run: statements sent (round trips: Socle's
+ * `socle_db_query_duration_seconds_count`, which counts every statement a session sends, BEGIN
+ * and COMMIT included; undefined for the baseline, which has no /metrics), and the run
+ * database's `pg_stat_database` deltas (commits, rows inserted, updated, fetched by index).
+ */
+interface PerWebhook {
+  statements: number | undefined;
+  commits: number;
+  inserted: number;
+  updated: number;
+  fetched: number;
+}
+interface DatabaseCounters {
+  statements: number | undefined;
+  commits: number;
+  inserted: number;
+  updated: number;
+  fetched: number;
+}
+
+/** The counters of PerWebhook now; `pg_stat_database` is read in a snapshot of its own. */
+async function counters(node: ServerProcess, databaseUrl: string): Promise<DatabaseCounters> {
+  let statements: number | undefined;
+  try {
+    const response = await fetch(`${node.url}/metrics`);
+    if (response.ok) {
+      const text = await response.text();
+      const counts = [...text.matchAll(/^socle_db_query_duration_seconds_count\{[^}]*\} (\S+)$/gm)];
+      if (counts.length > 0) statements = counts.reduce((sum, match) => sum + Number(match[1]), 0);
+    }
+  } catch {
+    // No /metrics (the baseline): statements stay unknown.
+  }
+  // A backend reports its statistics at most once a second while busy and 10 s after it goes idle
+  // (PGSTAT_IDLE_INTERVAL): wait so the pool's sessions have reported the work before this read.
+  await new Promise((resolve) => setTimeout(resolve, STATS_SETTLE_MS));
+  const client = new pg.Client({ connectionString: databaseUrl });
+  await client.connect();
+  try {
+    // The statistics are those of the snapshot taken at the first read: clear it first.
+    await client.query('select pg_stat_clear_snapshot()');
+    const { rows } = await client.query<{
+      commits: string;
+      inserted: string;
+      updated: string;
+      fetched: string;
+    }>(
+      `select xact_commit as commits, tup_inserted as inserted, tup_updated as updated, tup_fetched as fetched
+         from pg_stat_database where datname = current_database()`,
+    );
+    const row = rows[0];
+    return {
+      statements,
+      commits: Number(row?.commits),
+      inserted: Number(row?.inserted),
+      updated: Number(row?.updated),
+      fetched: Number(row?.fetched),
+    };
+  } finally {
+    await client.end();
+  }
+}
+
+function costOf(before: DatabaseCounters, after: DatabaseCounters, webhooks: number): PerWebhook {
+  const per = (value: number) => Math.round((value / Math.max(1, webhooks)) * 100) / 100;
+  return {
+    statements:
+      before.statements === undefined || after.statements === undefined
+        ? undefined
+        : per(after.statements - before.statements),
+    commits: per(after.commits - before.commits),
+    inserted: per(after.inserted - before.inserted),
+    updated: per(after.updated - before.updated),
+    fetched: per(after.fetched - before.fetched),
+  };
 }
 interface Round {
   burst: {
@@ -264,6 +346,7 @@ async function throughput(
   let done = 0;
   let failures = 0;
   const postgres = databaseUrl === undefined ? undefined : await openDatabaseCpu(databaseUrl);
+  const countersBefore = databaseUrl === undefined ? undefined : await counters(node, databaseUrl);
   const postgresBefore = (await postgres?.read()) ?? 0;
   const cpuBefore = (await processCpuSeconds(node.pid)) ?? 0;
   const started = performance.now();
@@ -281,6 +364,11 @@ async function throughput(
   const cpu = ((await processCpuSeconds(node.pid)) ?? 0) - cpuBefore;
   const postgresMs = postgres === undefined ? undefined : (await postgres.read()) - postgresBefore;
   await postgres?.close();
+  // Read after the CPU figures, so the two /metrics scrapes and their statements are not in them.
+  const perWebhook =
+    databaseUrl === undefined || countersBefore === undefined
+      ? undefined
+      : costOf(countersBefore, await counters(node, databaseUrl), done);
   if (!cycle && next >= list.length) throw new Error('the throughput run ran out of prepared webhooks');
   return {
     perSecond: Math.round(done / elapsed),
@@ -288,6 +376,7 @@ async function throughput(
     cpuMsPerRequest: Math.round(((cpu * 1000) / Math.max(1, done)) * 1000) / 1000,
     postgresCpuMsPerRequest:
       postgresMs === undefined ? undefined : Math.round((postgresMs / Math.max(1, done)) * 1000) / 1000,
+    perWebhook,
   };
 }
 
@@ -440,11 +529,19 @@ export const payments: CustomScenario = {
       baselinePostgresCpuMs: pick((round) => round.baseline.postgresCpuMsPerRequest ?? Number.NaN),
     };
     const met = (ok: boolean) => (ok ? 'met' : 'NOT met');
+    const cost = (per: PerWebhook | undefined) =>
+      per === undefined
+        ? '?'
+        : `${per.statements ?? '?'} statements, ${per.commits} commits, ${per.inserted} rows inserted, ${per.updated} updated, ${per.fetched} fetched`;
     const lines = [
       `payments (${dialect}, ${settings.durationSeconds} s phases, ${rounds.length} round(s); medians)`,
       ...rounds.map(
         (round, index) =>
           `  round ${index + 1}: burst ${round.burst.sent} in ${round.burst.seconds.toFixed(1)} s (${round.burst.failures} failed, ${round.burst.missing} messages missing): answer p50 ${round.burst.answered.p50Ms} p99 ${round.burst.answered.p99Ms} ms, message p50 ${round.burst.told.p50Ms} p99 ${round.burst.told.p99Ms} max ${round.burst.told.maxMs} ms (server ${round.burst.queueing.serverCores} cores, postgres ${round.burst.queueing.postgresCores ?? '?'} cores, pool waiting max ${round.burst.queueing.poolWaitingMax}, event-loop lag p99 max ${round.burst.queueing.eventLoopLagP99MaxMs} ms); throughput socle ${round.socle.perSecond}/s (cpu ${round.socle.cpuMsPerRequest} ms/req + postgres ${round.socle.postgresCpuMsPerRequest ?? '?'}) baseline ${round.baseline.perSecond}/s (cpu ${round.baseline.cpuMsPerRequest} ms/req + postgres ${round.baseline.postgresCpuMsPerRequest ?? '?'}) ratio ${round.ratio} cpu ratio ${round.cpuRatio}; invoice+QR p50 ${round.invoice.p50Ms} p99 ${round.invoice.p99Ms} ms (${round.invoice.count}, ${round.invoice.failures} failed)`,
+      ),
+      ...rounds.map(
+        (round, index) =>
+          `  round ${index + 1} per webhook: socle ${cost(round.socle.perWebhook)}; baseline ${cost(round.baseline.perWebhook)}`,
       ),
       `  webhook → ledger → WebSocket at ${BURST_RATE}/s: p50 ${summary.burstToldP50Ms} ms  p99 ${summary.burstToldP99Ms} ms (goal < ${GOALS.burstP99Ms} ms: ${met(summary.burstToldP99Ms < GOALS.burstP99Ms)})`,
       `  invoice + QR (no provider latency): p50 ${summary.invoiceP50Ms} ms  p99 ${summary.invoiceP99Ms} ms (goal < ${GOALS.invoiceP99Ms} ms: ${met(summary.invoiceP99Ms < GOALS.invoiceP99Ms)})`,

@@ -102,6 +102,11 @@ runServerChild(async (settings) => {
           stripeSecretKey: stripe.secretKey,
           stripeWebhookSecrets: [WEBHOOK_SECRET],
           stripeApiUrl: stripe.url,
+          // The cap on event transactions in flight, from the bench's environment when set (a
+          // large value turns it off, to compare: what the coalescer did before the cap).
+          ...(process.env.PAYMENTS_EVENT_TRANSACTIONS_MAX === undefined
+            ? {}
+            : { eventTransactionsMax: Number(process.env.PAYMENTS_EVENT_TRANSACTIONS_MAX) }),
         },
       },
     }),

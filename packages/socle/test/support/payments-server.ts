@@ -58,6 +58,8 @@ export function usePaymentsServer(
   /** More modules (the console, for its browser test). */
   // biome-ignore lint/suspicious/noExplicitAny: modules of any tables
   extraModules: readonly ModuleDefinition<any, any, any>[] = [],
+  /** More payments settings (PAYMENTS_EVENT_TRANSACTIONS_MAX for the coalescer's suite). */
+  paymentsSettings: Record<string, unknown> = {},
 ): PaymentsServer {
   let socle: TestSocle;
   let stripe: FakeStripe;
@@ -80,6 +82,7 @@ export function usePaymentsServer(
           stripeSecretKey: stripe.secretKey,
           stripeWebhookSecrets: [newSecret, oldSecret],
           stripeApiUrl: stripe.url,
+          ...paymentsSettings,
         },
       },
       modules: [

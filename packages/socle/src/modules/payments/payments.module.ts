@@ -155,6 +155,14 @@ export const paymentsSettings = defineSettings({
     min: 1,
     max: 86_400,
   }),
+  eventTransactionsMax: setting.integer({
+    env: 'PAYMENTS_EVENT_TRANSACTIONS_MAX',
+    description:
+      "Provider events' transactions in flight at once, all organizations together; past it a burst waits where an organization's events go together in one transaction. 0: half of DATABASE_POOL_MAX",
+    default: 0,
+    min: 0,
+    max: 1000,
+  }),
   backfillHours: setting.integer({
     env: 'PAYMENTS_BACKFILL_HOURS',
     description: 'How far back the backfill job re-reads provider events to recover missed webhooks',
@@ -413,6 +421,12 @@ export function createPaymentsModule(options: PaymentsOptions): PaymentsModule {
         log: context.log,
         scope: context.scope,
         backfillHours: settings.backfillHours,
+        metrics: context.metrics,
+        // About half the request pool: the other half stays for the requests around the webhooks.
+        eventTransactionsMax:
+          settings.eventTransactionsMax === 0
+            ? Math.max(1, Math.floor(context.config.databasePoolMax / 2))
+            : settings.eventTransactionsMax,
         eventsApplied: context.metrics.counter({
           name: 'socle_payments_events_total',
           help: 'Provider events received, by provider and outcome (duplicate: already applied; failed: rolled back, kept for the payments page)',

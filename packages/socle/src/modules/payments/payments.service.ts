@@ -6,6 +6,7 @@ import {
   isSocleError,
   type Logger,
   type MetricCounter,
+  type Metrics,
   type ScopeAccess,
   tenantSettings,
   withOwnerTransaction,
@@ -141,6 +142,13 @@ export interface PaymentsServiceOptions {
   /** Where the current organization is read (a request's, a job's, `scope.run`). */
   readonly scope: ScopeAccess;
   readonly eventsApplied: MetricCounter;
+  /** Where the coalescer's gauge (`socle_payments_event_transactions`) is registered. */
+  readonly metrics: Pick<Metrics, 'gauge'>;
+  /**
+   * Event transactions of all organizations in flight at once (PAYMENTS_EVENT_TRANSACTIONS_MAX,
+   * resolved: at least 1); a burst past it waits in the coalescer, where it batches (see applyCoalesced).
+   */
+  readonly eventTransactionsMax: number;
   /** How far back `backfill()` reads by default. */
   readonly backfillHours: number;
 }
@@ -238,6 +246,15 @@ const SOURCE_OWNER = 'source';
 const EVENTS_IN_FLIGHT = 2;
 /** ...at most this many in one transaction. */
 const EVENTS_PER_TRANSACTION = 32;
+
+/** An organization's events waiting for a transaction, and its transactions in flight (see applyCoalesced). */
+interface EventQueue {
+  readonly key: string;
+  readonly waiting: QueuedEvent[];
+  inFlight: number;
+  /** In line for a slot (readyQueues). */
+  ready: boolean;
+}
 
 /** An event waiting for a transaction of its organization (see applyCoalesced). */
 interface QueuedEvent {
@@ -1138,7 +1155,26 @@ export function createPaymentsService(options: PaymentsServiceOptions) {
   }
 
   /** Events waiting for a transaction, by organization (see applyCoalesced). */
-  const eventQueues = new Map<string, { readonly waiting: QueuedEvent[]; inFlight: number }>();
+  const eventQueues = new Map<string, EventQueue>();
+  /**
+   * Organizations with events waiting and a transaction of their own to spare, in the order they
+   * became so: each takes the next free slot under `eventTransactionsMax`, then goes to the back.
+   */
+  const readyQueues: EventQueue[] = [];
+  /** Event transactions begun (session asked for) and not ended, all organizations together. */
+  let eventTransactions = 0;
+  /** Events waiting in the coalescer for a transaction, all organizations together. */
+  let eventsWaiting = 0;
+  const eventTransactionsMax = Math.max(1, options.eventTransactionsMax);
+  options.metrics.gauge({
+    name: 'socle_payments_event_transactions',
+    help: 'Payment event transactions in flight (running, at most PAYMENTS_EVENT_TRANSACTIONS_MAX) and events waiting for one (waiting)',
+    labelNames: ['state'],
+    collect: (set) => {
+      set({ state: 'running' }, eventTransactions);
+      set({ state: 'waiting' }, eventsWaiting);
+    },
+  });
 
   /**
    * Stores and applies a verified event in the organization of `route`, coalesced with the
@@ -1149,6 +1185,12 @@ export function createPaymentsService(options: PaymentsServiceOptions) {
    * EVENTS_PER_TRANSACTION, in ONE transaction (applyTogether): one BEGIN, one set of tenant
    * settings, one insert of all the events, one commit (one WAL flush) for all of them. Each
    * caller is answered once its event is committed, with its own outcome.
+   *
+   * All organizations together have at most `eventTransactionsMax` transactions in flight (about
+   * half the request pool): in a burst of many organizations the wait is here, where each
+   * organization's events pile up and then go in one transaction, and not in the database pool,
+   * where each would hold its own place in the line (and a session each) and nothing batches.
+   * Organizations take the free slots in turn (first ready, first served; then to the back).
    *
    * Organizations are never mixed in one transaction: its tenant settings are what row-level
    * security checks every row against.
@@ -1161,27 +1203,52 @@ export function createPaymentsService(options: PaymentsServiceOptions) {
     const key = route.tenant_id;
     let queue = eventQueues.get(key);
     if (queue === undefined) {
-      queue = { waiting: [], inFlight: 0 };
+      queue = { key, waiting: [], inFlight: 0, ready: false };
       eventQueues.set(key, queue);
     }
     const waiting = queue.waiting;
     const promise = new Promise<ReceivedEvent>((resolve, reject) => {
       waiting.push({ provider, event, route, resolve, reject });
     });
-    if (queue.inFlight < EVENTS_IN_FLIGHT) void drainEvents(key, queue);
+    eventsWaiting++;
+    markReady(queue);
+    startEventTransactions();
     return promise;
   }
 
-  async function drainEvents(
-    key: string,
-    queue: { readonly waiting: QueuedEvent[]; inFlight: number },
-  ): Promise<void> {
-    queue.inFlight++;
-    try {
-      while (queue.waiting.length > 0) await applyQueued(queue.waiting.splice(0, EVENTS_PER_TRANSACTION));
-    } finally {
-      queue.inFlight--;
-      if (queue.inFlight === 0 && queue.waiting.length === 0) eventQueues.delete(key);
+  /** Puts `queue` in line for a slot if it has events waiting and a transaction to spare. */
+  function markReady(queue: EventQueue): void {
+    if (queue.ready || queue.waiting.length === 0 || queue.inFlight >= EVENTS_IN_FLIGHT) return;
+    queue.ready = true;
+    readyQueues.push(queue);
+  }
+
+  /**
+   * Starts a transaction for each organization in line while slots are free. The batch is taken
+   * when the slot is given, so what arrived while the organization waited goes together.
+   */
+  function startEventTransactions(): void {
+    while (eventTransactions < eventTransactionsMax && readyQueues.length > 0) {
+      const queue = readyQueues.shift() as EventQueue;
+      queue.ready = false;
+      const batch = queue.waiting.splice(0, EVENTS_PER_TRANSACTION);
+      if (batch.length === 0) continue;
+      eventsWaiting -= batch.length;
+      queue.inFlight++;
+      eventTransactions++;
+      markReady(queue); // more than one batch waiting: in line again, behind the others
+      void applyQueued(batch)
+        // applyQueued settles each caller itself; were it to throw, no caller is left waiting.
+        .catch((error: unknown) => {
+          for (const queued of batch) queued.reject(error);
+        })
+        .finally(() => {
+          queue.inFlight--;
+          eventTransactions--;
+          markReady(queue);
+          if (queue.inFlight === 0 && queue.waiting.length === 0) eventQueues.delete(queue.key);
+          startEventTransactions();
+        });
     }
   }
 
@@ -1199,8 +1266,9 @@ export function createPaymentsService(options: PaymentsServiceOptions) {
     } catch (error) {
       log.debug({ err: error, events: batch.length }, 'Payment events failed together: each applied alone');
       // Nothing of the transaction remains (it rolled back): each event goes alone, so the one
-      // that failed gets its error (and its failure is kept) and the others their outcomes.
-      await Promise.all(batch.map(alone));
+      // that failed gets its error (and its failure is kept) and the others their outcomes. One
+      // after the other, in this batch's slot: the cap on transactions in flight still holds.
+      for (const queued of batch) await alone(queued);
       return;
     }
     for (const [index, queued] of batch.entries()) {
