@@ -108,6 +108,7 @@ export {
   ledgerPlatformSettings,
   ledgerSettings,
   type NewAccount,
+  type PersonalBook,
   type PostedTransfer,
   type PostOperation,
   type ReconciliationReport,

@@ -9,6 +9,7 @@ import {
   createOutboundCredentialsModule,
   defineBucket,
   type FilesServices,
+  ledgerPlatformSettings,
   sql,
 } from '../src/index.js';
 import { createIdentityModule, createIdentityRateLimits } from '../src/modules/identity/index.js';
@@ -28,6 +29,7 @@ const OPERATOR_TOKEN = 'fuzz-operator-token-0123456789abcdef';
 
 describeEachDatabase('Fuzz gate over every operation of /openapi.json', (target) => {
   let socle: TestSocle;
+  const ledgerModule = createLedgerModule();
   let url: string;
   beforeAll(async () => {
     // The identity limits, a thousand times higher: they still run on every request, but refuse
@@ -46,7 +48,7 @@ describeEachDatabase('Fuzz gate over every operation of /openapi.json', (target)
         ),
         createJobsFixtureModule().module,
         // The opt-in modules too: every route an app can turn on is fuzzed.
-        createLedgerModule(),
+        ledgerModule,
         createOutboundCredentialsModule(),
         createFilesModule({
           buckets: [
@@ -645,6 +647,31 @@ describeEachDatabase('Fuzz gate over every operation of /openapi.json', (target)
     },
     'GET /org/ledger/transfers/{transferId}': {
       user: async (credential) => ({ path: { transferId: (await ledgerAccounts(credential)).transferId } }),
+    },
+    // The caller holds coins outside organizations: their book has an account and a transfer.
+    'GET /ledger/me': {
+      user: async (credential) => {
+        const userId = userIds.get(credential.headers.authorization ?? '') as string;
+        const { ledger } = socle.servicesOf(ledgerModule);
+        await socle.db.transaction(
+          async (trx) => {
+            const wallet = await ledger.platformAccountOf(trx, { userId, unit: 'coins', code: 'wallet' });
+            const source = await ledger.platformAccountOf(trx, {
+              userId: null,
+              unit: 'coins',
+              code: 'source',
+            });
+            await ledger.transfer(trx, {
+              id: `fuzz-coins:${userId}`,
+              debitAccountId: source.id,
+              creditAccountId: wallet.id,
+              amount: 5,
+            });
+          },
+          { settings: ledgerPlatformSettings() },
+        );
+        return {};
+      },
     },
     'GET /ledger/accounts/{accountId}': {
       user: async (credential) => ({ path: { accountId: (await ledgerAccounts(credential)).own } }),

@@ -9,6 +9,7 @@ import {
 } from '../src/index.js';
 import { createIdentityModule } from '../src/modules/identity/index.js';
 import { createLedgerPrivacy } from '../src/modules/ledger/ledger.privacy.js';
+import { ledgerStore } from '../src/modules/ledger/ledger.store.js';
 import { createMailModule } from '../src/modules/mail/index.js';
 import { createPrivacyModule } from '../src/modules/privacy/index.js';
 import { createTenancyModule } from '../src/modules/tenancy/index.js';
@@ -214,6 +215,192 @@ describeEachDatabase('Ledger accounts outside organizations', (target) => {
       ),
     ).rejects.toMatchObject({ code: 'ledger.owner_not_member' });
     expect((await ledger.check()).ok).toBe(true);
+  });
+
+  it('GET /ledger/me: your own accounts outside organizations and their transfers, paged newest first', async () => {
+    const alice = await playerWithCoins('coins_me', 100);
+    const bob = await playerWithCoins('coins_me', 50);
+    // A currency account of Alice's too, in its scale (EUR: 2 digits), with a hold on it.
+    const euros = await asService(async (trx) => {
+      const wallet = await ledger.platformAccountOf(trx, {
+        userId: alice.player.userId,
+        unit: 'EUR',
+        code: 'wallet',
+      });
+      const source = await ledger.platformAccountOf(trx, { userId: null, unit: 'EUR', code: 'source' });
+      await ledger.transfer(trx, {
+        id: 'eur:1',
+        debitAccountId: source.id,
+        creditAccountId: wallet.id,
+        amount: 1250,
+      });
+      await ledger.hold(trx, {
+        id: 'eur:hold',
+        debitAccountId: wallet.id,
+        creditAccountId: source.id,
+        amount: 5,
+        timeoutSeconds: 3600,
+      });
+      return wallet;
+    });
+    // Alice pays Bob twice: her side is shown, Bob's account is not named.
+    for (const id of ['gift:1', 'gift:2'])
+      await asService((trx) =>
+        ledger.transfer(trx, {
+          id,
+          debitAccountId: alice.wallet.id,
+          creditAccountId: bob.wallet.id,
+          amount: 3,
+        }),
+      );
+    // Between two of her own accounts: both sides are hers, and it is listed once.
+    const savings = await asService(async (trx) => {
+      const account = await ledger.platformAccountOf(trx, {
+        userId: alice.player.userId,
+        unit: 'coins_me',
+        code: 'savings',
+      });
+      await ledger.transfer(trx, {
+        id: 'move:1',
+        debitAccountId: alice.wallet.id,
+        creditAccountId: account.id,
+        amount: 2,
+      });
+      return account;
+    });
+    // Bob's own history, and an organization's account of Alice's, never appear in hers, even
+    // when her request names that organization.
+    await asService((trx) =>
+      ledger.transfer(trx, {
+        id: 'bob:only',
+        debitAccountId: bob.wallet.id,
+        creditAccountId: bob.source.id,
+        amount: 1,
+      }),
+    );
+    const aliceUser = { userId: alice.player.userId, token: alice.player.token };
+    const tenant = await socle.newTenant({ owner: alice.player });
+    const orgAccount = await socle.db.transaction(
+      (trx) =>
+        ledger.createAccount(trx, { owner: { kind: 'user', userId: alice.player.userId }, unit: 'coins_me' }),
+      { settings: tenantSettings({ tenantId: tenant.id }) },
+    );
+
+    const get = (query: string, headers: Record<string, string> = {}) =>
+      socle.app.inject({
+        method: 'GET',
+        url: `/ledger/me${query}`,
+        headers: { authorization: `Bearer ${aliceUser.token}`, ...headers },
+      });
+    const first = await get('?limit=2', { 'x-org-id': tenant.id });
+    expect(first.statusCode).toBe(200);
+    const book = first.json();
+    expect(book.accounts).toEqual(
+      expect.arrayContaining([
+        {
+          id: euros.id,
+          unit: 'EUR',
+          scale: 2,
+          code: 'wallet',
+          balance: { posted: '12.50', available: '12.45' },
+        },
+        {
+          id: alice.wallet.id,
+          unit: 'coins_me',
+          scale: 0,
+          code: 'wallet',
+          balance: { posted: '92', available: '92' },
+        },
+        {
+          id: savings.id,
+          unit: 'coins_me',
+          scale: 0,
+          code: 'savings',
+          balance: { posted: '2', available: '2' },
+        },
+      ]),
+    );
+    expect(book.accounts).toHaveLength(3);
+    expect(book.accounts.map((account: { id: string }) => account.id)).not.toContain(orgAccount.id);
+    expect(book.transfers.map((transfer: { id: string }) => transfer.id)).toEqual(['move:1', 'gift:2']);
+    expect(book.transfers[0]).toMatchObject({ debitAccountId: alice.wallet.id, creditAccountId: savings.id });
+    expect(book.transfers[1]).toMatchObject({
+      kind: 'transfer',
+      debitAccountId: alice.wallet.id,
+      creditAccountId: null,
+      amount: '3',
+      unit: 'coins_me',
+    });
+    // The next pages, until the last: every transfer touching her accounts once, newest first.
+    const ids = book.transfers.map((transfer: { id: string }) => transfer.id);
+    let cursor: string | null = book.nextCursor;
+    while (cursor !== null) {
+      const page = (await get(`?limit=2&cursor=${encodeURIComponent(cursor)}`)).json();
+      ids.push(...page.transfers.map((transfer: { id: string }) => transfer.id));
+      cursor = page.nextCursor;
+    }
+    expect(ids).toEqual([
+      'move:1',
+      'gift:2',
+      'gift:1',
+      'eur:hold',
+      'eur:1',
+      `starter:${alice.player.userId}:coins_me`,
+    ]);
+    const hold = (await get('?limit=200'))
+      .json()
+      .transfers.find((transfer: { id: string }) => transfer.id === 'eur:hold');
+    expect(hold).toMatchObject({
+      kind: 'hold',
+      amount: '0.05',
+      debitAccountId: euros.id,
+      creditAccountId: null,
+    });
+
+    // Bob sees his own, not Alice's.
+    const bobBook = (
+      await socle.app.inject({
+        method: 'GET',
+        url: '/ledger/me',
+        headers: { authorization: `Bearer ${bob.player.token}` },
+      })
+    ).json();
+    expect(bobBook.accounts.map((account: { id: string }) => account.id)).toEqual([bob.wallet.id]);
+    expect(bobBook.transfers.map((transfer: { id: string }) => transfer.id)).toEqual([
+      'bob:only',
+      'gift:2',
+      'gift:1',
+      `starter:${bob.player.userId}:coins_me`,
+    ]);
+    // Row-level security, not the query, keeps a person to their own: the platform's source
+    // account (debited for both starters, credited by Bob) read as Alice gives only her starter,
+    // and Bob's wallet nothing; as Bob, his.
+    const transfersOf = (userId: string, accountId: string) =>
+      asUser(userId, (trx) => ledgerStore.listPlatformTransfersOf(trx, [accountId], undefined, 50)).then(
+        (rows) => rows.map((row) => row.id),
+      );
+    expect(await transfersOf(alice.player.userId, alice.source.id)).toEqual([
+      `starter:${alice.player.userId}:coins_me`,
+    ]);
+    expect(await transfersOf(alice.player.userId, bob.wallet.id)).toEqual(['gift:2', 'gift:1']);
+    expect(await transfersOf(bob.player.userId, bob.source.id)).toEqual([
+      'bob:only',
+      `starter:${bob.player.userId}:coins_me`,
+    ]);
+    // A person with no account outside organizations: an empty book.
+    const stranger = await socle.newUser();
+    const empty = await socle.app.inject({
+      method: 'GET',
+      url: '/ledger/me',
+      headers: { authorization: `Bearer ${stranger.token}` },
+    });
+    expect(empty.json()).toEqual({ accounts: [], transfers: [], nextCursor: null });
+    // Signed out: 401; a cursor this list did not give: 400 naming it.
+    expect((await socle.app.inject({ method: 'GET', url: '/ledger/me' })).statusCode).toBe(401);
+    const bad = await get('?cursor=not-a-cursor');
+    expect(bad.statusCode).toBe(400);
+    expect(bad.json()).toMatchObject({ code: 'ledger.invalid_cursor' });
+    expect(JSON.stringify(bad.json())).toContain('query/cursor');
   });
 
   it('holds in the platform book are posted, voided and expired', async () => {

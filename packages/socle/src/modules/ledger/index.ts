@@ -18,6 +18,7 @@ export type {
   LedgerOperation,
   LedgerService,
   NewAccount,
+  PersonalBook,
   PostedTransfer,
   PostOperation,
   ReconciliationReport,

@@ -1,7 +1,7 @@
 import { Type } from '@fastify/type-provider-typebox';
 import type { FastifyRequest } from 'fastify';
 import { type HttpServer, routeSecurity } from '../../kernel/index.js';
-import { requireOperator } from '../identity/index.js';
+import { requireOperator, requireUser } from '../identity/index.js';
 import { OrgHeaders, requireOrg, requireOrgRole } from '../tenancy/index.js';
 import { ledgerErrors } from './ledger.errors.js';
 import {
@@ -10,10 +10,12 @@ import {
   type LedgerOperation,
   type LedgerService,
   MAX_BATCH_SIZE,
+  type PersonalBook,
   type ReconciliationReport,
   type Transfer,
   type TransferPage,
 } from './ledger.service.js';
+import { formatMinorUnits } from './units.js';
 
 const NullableString = Type.Union([Type.String(), Type.Null()]);
 /** Minor units: a string of digits (any size up to 2^63-1) or a JSON integer up to 2^53-1. */
@@ -84,6 +86,73 @@ const ListQuery = {
   cursor: Type.Optional(Type.String({ maxLength: 200, description: 'nextCursor of the previous page' })),
 };
 const AccountParams = Type.Object({ accountId: Uuid });
+
+const Decimal = Type.String({
+  pattern: '^-?[0-9]+(\\.[0-9]+)?$',
+  description: "In the unit's scale (`12.50` EUR), as a decimal string",
+});
+const PersonalBookSchema = Type.Object({
+  accounts: Type.Array(
+    Type.Object({
+      id: Uuid,
+      unit: Type.String(),
+      scale: Type.Integer(),
+      code: NullableString,
+      balance: Type.Object({
+        posted: Decimal,
+        available: Decimal,
+      }),
+    }),
+  ),
+  transfers: Type.Array(
+    Type.Object({
+      id: Type.String(),
+      kind: Type.String(),
+      debitAccountId: Type.Union([Uuid, Type.Null()], { description: 'yours, or null: not shown' }),
+      creditAccountId: Type.Union([Uuid, Type.Null()], { description: 'yours, or null: not shown' }),
+      amount: Decimal,
+      unit: Type.String(),
+      code: NullableString,
+      createdAt: Type.String({ format: 'date-time' }),
+    }),
+  ),
+  nextCursor: NullableString,
+});
+
+/**
+ * What a person sees of their own book: amounts in each unit's scale, and of a transfer only
+ * their own side (the other account may be another person's).
+ */
+function serializePersonalBook(book: PersonalBook) {
+  const scales = new Map(book.accounts.map((account) => [account.id, account.scale]));
+  const own = (accountId: string) => (scales.has(accountId) ? accountId : null);
+  return {
+    accounts: book.accounts.map((account) => ({
+      id: account.id,
+      unit: account.unit,
+      scale: account.scale,
+      code: account.code,
+      balance: {
+        posted: formatMinorUnits(account.balance.posted, account.scale),
+        available: formatMinorUnits(account.balance.available, account.scale),
+      },
+    })),
+    transfers: book.transfers.map((transfer) => ({
+      id: transfer.id,
+      kind: transfer.kind,
+      debitAccountId: own(transfer.debitAccountId),
+      creditAccountId: own(transfer.creditAccountId),
+      amount: formatMinorUnits(
+        transfer.amount,
+        scales.get(transfer.debitAccountId) ?? scales.get(transfer.creditAccountId) ?? 0,
+      ),
+      unit: transfer.unit,
+      code: transfer.code,
+      createdAt: transfer.createdAt.toISOString(),
+    })),
+    nextCursor: book.nextCursor,
+  };
+}
 
 const amountText = (value: bigint) => value.toString();
 
@@ -360,6 +429,30 @@ export function registerLedgerRoutes(app: HttpServer, ledger: LedgerService): vo
     async (request) => {
       requireOrgRole(request, 'admin');
       return serializeTransfer(await ledger.getTransfer(request.params.transferId));
+    },
+  );
+
+  app.get(
+    '/ledger/me',
+    {
+      schema: {
+        tags: ['ledger'],
+        security: routeSecurity.user,
+        summary:
+          "Your own accounts outside organizations (a game's coins…) with their balances, and the transfers touching them, newest first",
+        querystring: Type.Object(
+          {
+            limit: ListQuery.limit,
+            cursor: ListQuery.cursor,
+          },
+          { additionalProperties: false },
+        ),
+        response: { 200: PersonalBookSchema },
+      },
+    },
+    async (request) => {
+      const { userId } = requireUser(request);
+      return serializePersonalBook(await ledger.personalBook(userId, request.query));
     },
   );
 

@@ -216,6 +216,20 @@ export interface TransferQuery {
   readonly cursor?: string | undefined;
 }
 
+/**
+ * A person's own accounts outside organizations (the platform's book) and a page of the transfers
+ * touching them, newest first: what `GET /ledger/me` shows.
+ */
+export interface PersonalBook {
+  readonly accounts: Account[];
+  readonly transfers: Transfer[];
+  /** Where the next page of transfers starts (null on the last page). */
+  readonly nextCursor: string | null;
+}
+
+/** The most accounts outside organizations one person is shown (one per unit and code). */
+const MAX_PERSONAL_ACCOUNTS = 200;
+
 /** What reconciliation found; `ok` when nothing drifted. */
 export interface ReconciliationReport {
   /** When it ran, and what ran it (the hourly job, or the operator). */
@@ -1471,6 +1485,46 @@ export function createLedgerService(options: {
           : [undefined, args[0] as string, args[1] as Omit<TransferQuery, 'accountId'>];
       await service.account(trx, accountId);
       return service.transfers(trx, { ...query, accountId: accountId.toLowerCase() });
+    },
+
+    /**
+     * A person's own accounts outside organizations with their balances, and a page of the
+     * transfers touching them, newest first (`cursor`: the previous page's `nextCursor`). Read as
+     * that person alone, whatever the caller's scope names (no organization, not the platform's
+     * flag), in one snapshot: row-level security gives their own accounts and those transfers,
+     * never another person's, the platform's or an organization's.
+     */
+    async personalBook(
+      userId: string,
+      query: { readonly limit?: number | undefined; readonly cursor?: string | undefined } = {},
+    ): Promise<PersonalBook> {
+      if (!isUuid(userId))
+        throw ledgerErrors.invalidInput('ledger.invalid_owner', 'userId', 'must be a UUID');
+      const limit = query.limit ?? DEFAULT_PAGE_SIZE;
+      const beforeSeq = query.cursor === undefined ? undefined : decodeCursor(query.cursor);
+      return db.transaction(
+        async (trx) => {
+          const accounts = await ledgerStore.listOwnPlatformAccounts(trx, MAX_PERSONAL_ACCOUNTS);
+          const rows = await ledgerStore.listPlatformTransfersOf(
+            trx,
+            accounts.map((account) => account.id),
+            beforeSeq,
+            limit + 1,
+          );
+          const transfers = rows.slice(0, limit).map(toTransfer);
+          const last = transfers.at(-1);
+          return {
+            accounts: accounts.map(toAccount),
+            transfers,
+            nextCursor: rows.length > limit && last !== undefined ? encodeCursor(last.sequence) : null,
+          };
+        },
+        {
+          // The balances and the history from one snapshot; a read-only snapshot never conflicts.
+          isolation: 'repeatable read',
+          settings: { ...tenantSettings({ userId }), [TENANT_ID_SETTING]: '', [LEDGER_PLATFORM_SETTING]: '' },
+        },
+      );
     },
 
     /**

@@ -288,6 +288,52 @@ export const ledgerStore = {
     return rows;
   },
 
+  /**
+   * The acting person's own accounts outside organizations (`app.user_id`), by unit, code and id.
+   * Row-level security (migration 0007's `accounts_book`) is what keeps them to that person's; the
+   * owner named here lets the query use the person's unique index instead of every platform account.
+   */
+  async listOwnPlatformAccounts(executor: LedgerExecutor, limit: number): Promise<AccountRow[]> {
+    const { rows } = await sql<AccountRow>`
+      select ${ACCOUNT_COLUMNS} from ledger.accounts
+       where tenant_id is null and owner_kind = 'user' and owner_user_id = socle.current_user_id()
+       order by unit, code nulls first, id
+       limit ${limit}`.execute(executor);
+    return rows;
+  },
+
+  /**
+   * Transfers of the platform's book touching any of `accountIds`, newest first, before `beforeSeq`
+   * (row-level security also keeps a person's request to the transfers touching their own). Each
+   * account's debit and credit index ranges are read newest first, at most `limit` rows each, so a
+   * page costs the same on a wallet with ten transfers or a million.
+   */
+  async listPlatformTransfersOf(
+    executor: LedgerExecutor,
+    accountIds: readonly string[],
+    beforeSeq: bigint | undefined,
+    limit: number,
+  ): Promise<TransferRow[]> {
+    if (accountIds.length === 0) return [];
+    const before = beforeSeq === undefined ? sql`true` : sql`seq < ${beforeSeq.toString()}::bigint`;
+    // A transfer between two of the accounts comes from both ranges: one row per seq.
+    const { rows } = await sql<TransferRow>`
+      select distinct on (t.seq) t.*
+        from unnest(${sortedArrayLiteral(accountIds)}::uuid[]) as a (id)
+        cross join lateral (
+          (select ${TRANSFER_COLUMNS} from ledger.transfers
+            where debit_account_id = a.id and tenant_id = ${PLATFORM_BOOK}::uuid and ${before}
+            order by seq desc limit ${limit})
+          union all
+          (select ${TRANSFER_COLUMNS} from ledger.transfers
+            where credit_account_id = a.id and tenant_id = ${PLATFORM_BOOK}::uuid and ${before}
+            order by seq desc limit ${limit})
+        ) t
+       order by t.seq desc
+       limit ${limit}`.execute(executor);
+    return rows;
+  },
+
   /** Holds of every tenant past their expiry and not resolved (owner session: crosses tenants). */
   async findExpiredHolds(
     connection: SqlConnection,

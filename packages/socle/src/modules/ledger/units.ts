@@ -56,3 +56,12 @@ export function parseAmount(amount: Amount, path: string): bigint {
   if (value > MAX_AMOUNT) throw ledgerErrors.invalidAmount(path, 'must be at most 2^63-1');
   return value;
 }
+
+/** Minor units written in the unit's scale: 1250n at scale 2 is `12.50`, -5n is `-0.05`. */
+export function formatMinorUnits(value: bigint, scale: number): string {
+  const sign = value < 0n ? '-' : '';
+  const digits = (value < 0n ? -value : value).toString();
+  if (scale === 0) return `${sign}${digits}`;
+  const padded = digits.padStart(scale + 1, '0');
+  return `${sign}${padded.slice(0, -scale)}.${padded.slice(-scale)}`;
+}
