@@ -46,6 +46,11 @@ export interface BuzzerServices {
   readonly purgeChat: () => Promise<number>;
   /** Timers of the running node (cleared on stop). */
   readonly timers: NodeJS.Timeout[];
+  /**
+   * Whether the game's tick (deadlines of the rooms, every 50 ms) is scheduled: only while this
+   * node hosts a room, so a node without rooms does not wake 20 times a second for nothing.
+   */
+  readonly ticking: () => boolean;
   readonly stopListening: (() => void)[];
 }
 
@@ -72,6 +77,17 @@ export function createStrategyBuzzerModule(options: BuzzerOptions = {}) {
   const now = options.now ?? monotonicNow;
   let game: BuzzerService | undefined;
   const seated = async (userId: string, roomId: string) => (await game?.canWatch(userId, roomId)) ?? false;
+  /** The game's tick: `startTick` is set by onStart (timers on); it runs while `hosting`. */
+  let startTick: (() => NodeJS.Timeout) | undefined;
+  let tickTimer: NodeJS.Timeout | undefined;
+  let hosting = false;
+  const syncTick = () => {
+    if (hosting && tickTimer === undefined && startTick !== undefined) tickTimer = startTick();
+    else if (!hosting && tickTimer !== undefined) {
+      clearInterval(tickTimer);
+      tickTimer = undefined;
+    }
+  };
 
   return defineModule({
     name: 'strategybuzzer',
@@ -103,6 +119,10 @@ export function createStrategyBuzzerModule(options: BuzzerOptions = {}) {
         log: context.log,
         settings: context.settings,
         now,
+        onHosting: (hostingNow) => {
+          hosting = hostingNow;
+          syncTick();
+        },
       });
       const shop = createShop({
         payments,
@@ -145,6 +165,7 @@ export function createStrategyBuzzerModule(options: BuzzerOptions = {}) {
         profiles,
         purgeChat,
         timers: [],
+        ticking: () => tickTimer !== undefined,
         stopListening: [],
       };
     },
@@ -201,7 +222,7 @@ export function createStrategyBuzzerModule(options: BuzzerOptions = {}) {
       );
       if (options.timers === false) return;
       /** Runs `work` every `ms`, skipping a turn while the previous one still runs. */
-      const every = (ms: number, what: string, work: () => Promise<void> | void) => {
+      const repeat = (ms: number, what: string, work: () => Promise<void> | void) => {
         let running = false;
         const timer = setInterval(() => {
           if (running) return;
@@ -214,9 +235,14 @@ export function createStrategyBuzzerModule(options: BuzzerOptions = {}) {
             });
         }, ms);
         timer.unref();
-        services.timers.push(timer);
+        return timer;
       };
-      every(50, 'Game tick', () => services.game.advance());
+      const every = (ms: number, what: string, work: () => Promise<void> | void) => {
+        services.timers.push(repeat(ms, what, work));
+      };
+      // Rooms' deadlines and seats given up: only while a room is hosted here (see syncTick).
+      startTick = () => repeat(50, 'Game tick', () => services.game.advance());
+      syncTick();
       every(250, 'Matchmaking', () => services.game.match());
       every(2000, 'Latency probe', () => services.game.probeSeated());
       // The fleet's watch (with Redis: other nodes may exist): heartbeats of the rooms hosted here
@@ -230,6 +256,9 @@ export function createStrategyBuzzerModule(options: BuzzerOptions = {}) {
 
     async onStop({ services }) {
       for (const timer of services.timers) clearInterval(timer);
+      startTick = undefined;
+      hosting = false;
+      syncTick();
       for (const stop of services.stopListening) stop();
       // Rooms hosted here end cleanly, scores kept, while the database and the bus are still up.
       await services.game.stop();

@@ -65,6 +65,11 @@ export interface BuzzerServiceOptions {
   readonly settings: BuzzerSettings;
   /** The monotonic clock buzzes are ordered on: `monotonicNow` of Socle (tests pass their own). */
   readonly now: () => number;
+  /**
+   * Told when this node starts hosting its first room (true) and stops hosting its last (false):
+   * the module runs the game's tick only in between, so an idle node wakes for nothing.
+   */
+  readonly onHosting?: (hosting: boolean) => void;
 }
 
 /**
@@ -119,6 +124,14 @@ export function createBuzzerService(options: BuzzerServiceOptions) {
   let nextMatchAt = Number.NEGATIVE_INFINITY;
   const onTicketNotice = () => {
     matchDue = true;
+  };
+  /** Whether `onHosting` was last told that rooms are hosted here. */
+  let hosting = false;
+  /** Tells `onHosting` when the set of rooms hosted here becomes empty or stops being so. */
+  const hostingChanged = () => {
+    if (hosting === rooms.size > 0) return;
+    hosting = rooms.size > 0;
+    options.onHosting?.(hosting);
   };
 
   const publish = (channel: string, event: string, data: unknown) =>
@@ -189,6 +202,7 @@ export function createBuzzerService(options: BuzzerServiceOptions) {
     const entry = rooms.get(roomId);
     if (entry === undefined) return;
     rooms.delete(roomId);
+    hostingChanged();
     for (const userId of entry.room.players()) {
       if (seats.get(userId) === roomId) seats.delete(userId);
       if (lastRooms.get(userId) === roomId) lastRooms.delete(userId);
@@ -264,6 +278,7 @@ export function createBuzzerService(options: BuzzerServiceOptions) {
         },
       };
       rooms.set(roomId, entry);
+      hostingChanged();
       // Listening before anyone is told: a player's first event, on any node, reaches the room.
       await bus.subscribe(busChannels.room(roomId), entry.onMessage);
       const snapshot = room.snapshot();
@@ -739,7 +754,7 @@ export function createBuzzerService(options: BuzzerServiceOptions) {
 
     /**
      * Moves the hosted rooms on: their deadlines, seats given up past the grace, finished rooms
-     * forgotten. Runs on a timer (every 50 ms).
+     * forgotten. Runs on a timer (every 50 ms) while this node hosts a room (see `onHosting`).
      */
     async advance(): Promise<void> {
       const at = now();

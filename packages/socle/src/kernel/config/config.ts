@@ -138,8 +138,16 @@ export interface Config {
   readonly jobsConcurrency: number;
   /** Jobs one fetch loop claims per round trip, and runs at once. */
   readonly jobsBatchSize: number;
-  /** Poll interval of an idle worker (NOTIFY wakes it sooner; delayed and retried jobs wait for it). */
+  /** Poll interval of an idle worker when LISTEN/NOTIFY is unavailable (see `jobsIdlePollIntervalMs`). */
   readonly jobsPollIntervalMs: number;
+  /**
+   * Poll interval of an idle worker while LISTEN/NOTIFY works. A job enqueued due now wakes
+   * every node's workers at once (NOTIFY); a job that comes due later (a delay, a retry's
+   * backoff, a postponement) is woken for at its time by the node that enqueued, ran or failed
+   * it. This poll is the backstop: the longest such a job waits past its time when that node
+   * works none of its queue or stopped. At least `jobsPollIntervalMs`.
+   */
+  readonly jobsIdlePollIntervalMs: number;
   /** How often expired leases are reclaimed and cron schedules checked. */
   readonly jobsSuperviseIntervalMs: number;
   /** Postgres only: connections of the job engine's own pool (plus one for LISTEN). */
@@ -569,9 +577,17 @@ const SETTINGS = [
   {
     key: 'jobsPollIntervalMs',
     env: 'JOBS_POLL_INTERVAL_MS',
-    description: 'Poll interval of an idle job worker (NOTIFY wakes it sooner)',
+    description: 'Poll interval of an idle job worker when LISTEN/NOTIFY is unavailable',
     defaultValue: 1000,
     parse: integer(500, 600_000),
+  },
+  {
+    key: 'jobsIdlePollIntervalMs',
+    env: 'JOBS_IDLE_POLL_INTERVAL_MS',
+    description:
+      'Poll interval of an idle job worker while LISTEN/NOTIFY works: the longest a job made due by another node (a delay, a retry) waits to be fetched',
+    defaultValue: 10_000,
+    parse: integer(500, 3_600_000),
   },
   {
     key: 'jobsSuperviseIntervalMs',

@@ -117,11 +117,30 @@ export function createJobEngine(options: JobEngineOptions): JobEngine {
   const inFlight = new Map<string, JobQueue>();
   let workersStopping: Promise<void> | undefined;
   const jobRows = createJobRows(definitions);
+  /** pg-boss's ids of this node's fetch loops (one per worked queue), woken by `wakeUps`. */
+  const workerIds: string[] = [];
+  const wakeUps = createDueWakeUps({
+    nextDueInMs: () => store?.nextWaitingInMs() ?? Promise.resolve(undefined),
+    wake: () => {
+      for (const id of workerIds) boss?.notifyWorker(id);
+    },
+    active: () => workerIds.length > 0 && workersStopping === undefined && stopping === undefined,
+    log,
+  });
 
   const isEmbedded = config.databaseUrl === undefined;
   const superviseSeconds = Math.max(1, Math.round(config.jobsSuperviseIntervalMs / 1000));
   // Without a declared job nor the jobs module, the engine stays off: nothing installed or polled.
   const enabled = definitions.size > 0 || options.modules.some((module) => module.name === JOBS_SCHEMA);
+
+  /** Looks up the next waiting job once `trx` commits (or soon, for a transaction `db` does not know). */
+  const checkAfterCommit = (trx: object) => {
+    try {
+      db.afterCommit(trx, async () => wakeUps.check()).catch(() => wakeUps.checkAfterSettlement());
+    } catch {
+      wakeUps.checkAfterSettlement();
+    }
+  };
 
   const definitionOf = (name: string) => {
     const definition = definitions.get(name);
@@ -220,8 +239,11 @@ export function createJobEngine(options: JobEngineOptions): JobEngine {
       if (workQueues.length > 0 && options.runSchedules !== false)
         await registerSchedules(instance, definitions, jobRows);
       const pollingSeconds = Math.max(0.5, config.jobsPollIntervalMs / 1000);
+      // With NOTIFY, an idle worker is woken: by the enqueue of a job due now (any node), or at a
+      // waiting job's time (wakeUps); its own poll is only the backstop.
+      const idlePollingSeconds = Math.max(pollingSeconds, config.jobsIdlePollIntervalMs / 1000);
       for (const queue of workQueues) {
-        await instance.work<Envelope, unknown, WorkOptionsFor>(
+        const workerId = await instance.work<Envelope, unknown, WorkOptionsFor>(
           queue,
           {
             batchSize: config.jobsBatchSize,
@@ -229,25 +251,32 @@ export function createJobEngine(options: JobEngineOptions): JobEngine {
             perJobResults: true,
             burstWhenBatchFull: true,
             pollingIntervalSeconds: pollingSeconds,
-            notifyPollingIntervalSeconds: pollingSeconds,
+            notifyPollingIntervalSeconds: idlePollingSeconds,
           },
           async (jobs) => {
             running += jobs.length;
             for (const job of jobs) inFlight.set(job.id, queue);
             try {
-              return await batchRunner.runBatch(jobs, queue);
+              const results = await batchRunner.runBatch(jobs, queue);
+              // A job failed (a retry left) or postponed will wait for its time: wake for it.
+              if (results.some((result) => result.status !== 'completed')) wakeUps.checkAfterSettlement();
+              return results;
             } finally {
               running -= jobs.length;
               for (const job of jobs) inFlight.delete(job.id);
             }
           },
         );
+        workerIds.push(workerId);
       }
+      // Jobs already waiting for their time (left by a node that stopped) are woken for too.
+      wakeUps.check();
       if (workQueues.length > 0) log.info({ queues: workQueues }, 'Working job queues');
     },
 
     stopWorkers(timeoutMs) {
       workersStopping ??= (async () => {
+        wakeUps.stop();
         const instance = boss;
         if (instance === undefined) return;
         await Promise.all(workQueues.map((queue) => instance.offWork(queue, { wait: false })));
@@ -270,6 +299,7 @@ export function createJobEngine(options: JobEngineOptions): JobEngine {
 
     stop() {
       stopping ??= (async () => {
+        wakeUps.stop();
         stopMetrics?.();
         await boss?.stop({ graceful: false, close: true });
       })();
@@ -292,6 +322,9 @@ export function createJobEngine(options: JobEngineOptions): JobEngine {
         ...sendOptions,
         db: transactionExecutor(trx),
       });
+      // Due later: this node's workers are woken at its time (the enqueue's NOTIFY is sent only
+      // for a job due now), looked up once the caller's transaction committed.
+      if (sendOptions.startAfter !== undefined) checkAfterCommit(trx);
       return { id: created ?? (sendOptions.id as string), created: created !== null };
     },
 
@@ -318,6 +351,7 @@ export function createJobEngine(options: JobEngineOptions): JobEngine {
         db: transactionExecutor(trx),
         returnId: true,
       });
+      if ([...rows.values()].some((row) => row.startAfter !== undefined)) checkAfterCommit(trx);
       const created = new Set(inserted ?? []);
       return ids.map((id) => ({
         id,
@@ -403,6 +437,93 @@ export function createJobEngine(options: JobEngineOptions): JobEngine {
       if (!['created', 'retry', 'active'].includes(job.state)) throw jobErrors.notCancellable(id, job.state);
       await requireStarted().boss.cancel(job.queue, id);
       return get(id, tenantId);
+    },
+  };
+}
+
+/** When the next waiting job is looked up after a batch that left jobs waiting (see `checkAfterSettlement`). */
+const SETTLEMENT_CHECKS_MS = [100, 1000];
+
+/**
+ * Wakes this node's job workers when the next job waiting for its time (a delay, a retry's
+ * backoff, a postponement) comes due, so an idle worker need not poll for it: `check()` (after an
+ * enqueue with a start time, after a batch of this node left jobs waiting, at start) asks the database for the
+ * earliest such time and arms one timer for it; a check while one runs is folded into another
+ * after it. A timer that fires wakes the workers and checks again.
+ */
+function createDueWakeUps(options: {
+  readonly nextDueInMs: () => Promise<number | undefined>;
+  readonly wake: () => void;
+  readonly active: () => boolean;
+  readonly log: Logger;
+}) {
+  let timer: NodeJS.Timeout | undefined;
+  let timerAt = Number.POSITIVE_INFINITY;
+  let checking = false;
+  let checkAgain = false;
+  let stopped = false;
+
+  const arm = (inMs: number) => {
+    const at = performance.now() + inMs;
+    if (timer !== undefined && timerAt <= at) return;
+    clearTimeout(timer);
+    timerAt = at;
+    timer = setTimeout(() => {
+      timer = undefined;
+      timerAt = Number.POSITIVE_INFINITY;
+      if (stopped || !options.active()) return;
+      options.wake();
+      check();
+    }, inMs);
+    timer.unref();
+  };
+
+  function check(): void {
+    if (stopped || !options.active()) return;
+    if (checking) {
+      checkAgain = true;
+      return;
+    }
+    checking = true;
+    void (async () => {
+      try {
+        do {
+          checkAgain = false;
+          const inMs = await options.nextDueInMs();
+          if (inMs !== undefined && !stopped) arm(Math.max(0, inMs));
+        } while (checkAgain && !stopped);
+      } catch (error) {
+        // The backstop poll still fetches the job; an outage is logged by the engine's pool.
+        options.log.debug({ err: error }, 'Could not look up the next waiting job');
+      } finally {
+        checking = false;
+      }
+    })();
+  }
+
+  const later: NodeJS.Timeout[] = [];
+  return {
+    check,
+    /**
+     * A check once pg-boss has settled the batch just returned (it sets a failed job's retry
+     * time after the handler resolves, at a random point of its backoff): soon, and again a
+     * second later for a loaded database; past that, the idle poll fetches it.
+     */
+    checkAfterSettlement() {
+      for (const delayMs of SETTLEMENT_CHECKS_MS) {
+        const timer = setTimeout(() => {
+          later.splice(later.indexOf(timer), 1);
+          check();
+        }, delayMs);
+        timer.unref();
+        later.push(timer);
+      }
+    },
+    stop() {
+      stopped = true;
+      for (const timer of later.splice(0)) clearTimeout(timer);
+      clearTimeout(timer);
+      timer = undefined;
     },
   };
 }
