@@ -4,6 +4,7 @@ import type { Bus } from '../bus/index.js';
 import type { Clock } from '../clock/index.js';
 import type { Logger } from '../log/index.js';
 import type { Metrics } from '../metrics/index.js';
+import { isRedisUnavailable } from '../redis/index.js';
 
 /** Bus channel of the nodes' summaries. */
 export const NODE_REPORTS_CHANNEL = 'socle.node-reports';
@@ -136,8 +137,20 @@ export function createNodeReports(options: NodeReportsOptions): NodeReports {
     node,
     async start() {
       await bus.subscribe(NODE_REPORTS_CHANNEL, receive);
+      // One warning per run of failures, none for Redis being unreachable: the Redis outage log
+      // says that once per outage, and a line every interval would bury it.
+      let failing = false;
       const tick = () =>
-        publish().catch((error: unknown) => log.warn({ err: error }, 'Node report not published'));
+        publish().then(
+          () => {
+            failing = false;
+          },
+          (error: unknown) => {
+            if (!failing && !isRedisUnavailable(error)) log.warn({ err: error }, 'Node report not published');
+            else log.debug({ err: error }, 'Node report not published');
+            failing = true;
+          },
+        );
       await tick();
       timer = setInterval(tick, intervalMs);
       timer.unref();
